@@ -1,0 +1,247 @@
+// Package pgtest gives tests a real, throwaway PostgreSQL database.
+//
+// With TONEARM_TEST_DATABASE_URL set, each test gets a fresh database created
+// on that server and dropped afterwards. Without it, the first test that asks
+// starts a private cluster (initdb into a temporary directory, listening on
+// 127.0.0.1 only) that lives as long as the test binary. When no PostgreSQL
+// binaries are found the test is skipped, except under CI=true, where that is
+// a failure: the suite must run there.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+)
+
+// EnvURL names the variable that points the tests at an existing server.
+const EnvURL = "TONEARM_TEST_DATABASE_URL"
+
+var (
+	startOnce sync.Once
+	serverURL string
+	startErr  error
+	cluster   *exec.Cmd
+	dataRoot  string
+)
+
+// Main runs the package's tests and then stops the cluster it started, if
+// any. Use it from TestMain: os.Exit(pgtest.Main(m)).
+func Main(m *testing.M) int {
+	code := m.Run()
+	stop()
+	return code
+}
+
+// URL returns the URL of a new, empty database that is dropped when the test
+// ends.
+func URL(t testing.TB) string {
+	t.Helper()
+	startOnce.Do(func() { serverURL, startErr = server() })
+	if startErr != nil {
+		if errors.Is(startErr, errNoBinaries) && os.Getenv("CI") != "true" {
+			t.Skipf("PostgreSQL: %v (set %s or install PostgreSQL)", startErr, EnvURL)
+		}
+		t.Fatalf("PostgreSQL: %v", startErr)
+	}
+	admin, err := sql.Open("pgx", serverURL)
+	if err != nil {
+		t.Fatalf("PostgreSQL: %v", err)
+	}
+	defer admin.Close()
+	name := "tonearm_test_" + randomHex(8)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("PostgreSQL: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		admin, err := sql.Open("pgx", serverURL)
+		if err != nil {
+			return
+		}
+		defer admin.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		t.Fatalf("PostgreSQL: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+var errNoBinaries = errors.New("initdb and postgres not found")
+
+func server() (string, error) {
+	if u := os.Getenv(EnvURL); u != "" {
+		return u, nil
+	}
+	bin, err := findBinaries()
+	if err != nil {
+		return "", err
+	}
+	return startCluster(bin)
+}
+
+func findBinaries() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		dir := filepath.Dir(p)
+		if _, err := os.Stat(filepath.Join(dir, "postgres")); err == nil {
+			return dir, nil
+		}
+	}
+	// Debian and Ubuntu keep the server binaries off PATH.
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return versionOf(dirs[i]) > versionOf(dirs[j]) })
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(d, "initdb")); err == nil {
+			return d, nil
+		}
+	}
+	return "", errNoBinaries
+}
+
+func versionOf(binDir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return v
+}
+
+// startCluster runs initdb and postgres. PostgreSQL refuses to run as root,
+// so as root it runs them as the postgres (or nobody) user.
+func startCluster(bin string) (string, error) {
+	root, err := os.MkdirTemp("", "tonearm-pg-")
+	if err != nil {
+		return "", err
+	}
+	dataRoot = root
+	data := filepath.Join(root, "data")
+	cred, err := credential()
+	if err != nil {
+		return "", err
+	}
+	if cred != nil {
+		if err := os.Chown(root, int(cred.Uid), int(cred.Gid)); err != nil {
+			return "", err
+		}
+	}
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("initdb: %v: %s", err, out)
+	}
+	port, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data,
+		"-c", "listen_addresses=127.0.0.1", "-p", strconv.Itoa(port),
+		"-c", "unix_socket_directories="+root,
+		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "max_connections=300", "-c", "shared_buffers=64MB")
+	// The cluster dies with the test binary even if it is killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	logFile, err := os.Create(filepath.Join(root, "postgres.log"))
+	if err != nil {
+		return "", err
+	}
+	if cred != nil {
+		_ = logFile.Chown(int(cred.Uid), int(cred.Gid))
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return "", fmt.Errorf("postgres: %w", err)
+	}
+	cluster = cmd
+	u := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
+	db, err := sql.Open("pgx", u)
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err = db.PingContext(ctx)
+		cancel()
+		if err == nil {
+			return u, nil
+		}
+		if time.Now().After(deadline) {
+			log, _ := os.ReadFile(filepath.Join(root, "postgres.log"))
+			return "", fmt.Errorf("postgres did not start: %v: %s", err, log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func credential() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	for _, name := range []string{"postgres", "nobody"} {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+	}
+	return nil, errors.New("running as root and neither a postgres nor a nobody user exists")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func stop() {
+	if cluster != nil && cluster.Process != nil {
+		// SIGQUIT is PostgreSQL's immediate shutdown: the data is throwaway.
+		_ = cluster.Process.Signal(syscall.SIGQUIT)
+		done := make(chan struct{})
+		go func() { _ = cluster.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cluster.Process.Kill()
+		}
+	}
+	if dataRoot != "" && strings.Contains(dataRoot, "tonearm-pg-") {
+		_ = os.RemoveAll(dataRoot)
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

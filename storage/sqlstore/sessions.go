@@ -1,0 +1,82 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+type sessionModel struct {
+	IDHash    []byte `gorm:"primaryKey"`
+	UserID    string
+	AuthTime  time.Time
+	CreatedAt time.Time `gorm:"autoCreateTime:false"`
+	ExpiresAt time.Time
+}
+
+func (sessionModel) TableName() string { return "sessions" }
+
+func (m sessionModel) record() storage.Session {
+	return storage.Session{
+		IDHash:    m.IDHash,
+		UserID:    m.UserID,
+		AuthTime:  utc(m.AuthTime),
+		CreatedAt: utc(m.CreatedAt),
+		ExpiresAt: utc(m.ExpiresAt),
+	}
+}
+
+// CreateSession implements storage.Storage.
+func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
+	m := sessionModel{
+		IDHash:    sess.IDHash,
+		UserID:    sess.UserID,
+		AuthTime:  utc(sess.AuthTime),
+		CreatedAt: utc(sess.CreatedAt),
+		ExpiresAt: utc(sess.ExpiresAt),
+	}
+	err := s.db.WithContext(ctx).Create(&m).Error
+	if err != nil && isForeignKeyViolation(err) {
+		return storage.ErrNotFound
+	}
+	return translate(err)
+}
+
+// GetSession implements storage.Storage.
+func (s *Store) GetSession(ctx context.Context, idHash []byte) (storage.Session, error) {
+	var m sessionModel
+	if err := s.db.WithContext(ctx).Where("id_hash = ?", idHash).Take(&m).Error; err != nil {
+		return storage.Session{}, translate(err)
+	}
+	return m.record(), nil
+}
+
+// DeleteSession implements storage.Storage.
+func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
+	return translate(s.db.WithContext(ctx).Where("id_hash = ?", idHash).Delete(&sessionModel{}).Error)
+}
+
+// DeleteUserSessions implements storage.Storage.
+func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int64, error) {
+	res := s.db.WithContext(ctx).Where("user_id = ?", userID).Delete(&sessionModel{})
+	return res.RowsAffected, translate(res.Error)
+}
+
+// DeleteExpiredSessions implements storage.Storage. It deletes by primary key
+// from a bounded sub-select so that one call holds its locks only briefly.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	sub := s.db.Model(&sessionModel{}).Select("id_hash").Where("expires_at < ?", utc(now)).Limit(limit)
+	res := s.db.WithContext(ctx).Where("id_hash IN (?)", sub).Delete(&sessionModel{})
+	return res.RowsAffected, translate(res.Error)
+}
+
+func isForeignKeyViolation(err error) bool {
+	return errors.Is(err, gorm.ErrForeignKeyViolated)
+}

@@ -1,0 +1,193 @@
+// Package sqlstore implements storage.Storage with GORM on PostgreSQL and on
+// the embedded, pure-Go SQLite. Every dialect difference lives in this
+// package; callers see one behaviour, held by storage/storagetest.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+	"gorm.io/gorm/logger"
+
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// Dialect names the database behind a Store.
+type Dialect string
+
+// The supported dialects.
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// Location is a parsed TONEARM_DATABASE_URL.
+type Location struct {
+	Dialect Dialect
+	// DSN is what the driver receives: the PostgreSQL URL as given, or the
+	// SQLite file path with tonearm's connection options.
+	DSN string
+	// Path is the SQLite file path (empty for PostgreSQL).
+	Path string
+}
+
+// ParseURL reads a database URL: postgres://… or postgresql://… selects
+// PostgreSQL; sqlite://relative/path.db or sqlite:///absolute/path.db the
+// embedded SQLite. The error never repeats the URL, which may hold a password.
+func ParseURL(raw string) (Location, error) {
+	switch {
+	case strings.HasPrefix(raw, "postgres://"), strings.HasPrefix(raw, "postgresql://"):
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return Location{}, errors.New("not a valid postgres:// URL")
+		}
+		return Location{Dialect: Postgres, DSN: raw}, nil
+	case strings.HasPrefix(raw, "sqlite://"):
+		path := strings.TrimPrefix(raw, "sqlite://")
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			return Location{}, errors.New("sqlite:// URLs take no options")
+		}
+		if path == "" {
+			return Location{}, errors.New("sqlite:// URL has no file path")
+		}
+		// _txlock=immediate takes the write lock at BEGIN, so transactions
+		// from two processes queue on busy_timeout instead of failing
+		// half-way with SQLITE_BUSY when a reader upgrades to a writer.
+		dsn := "file:" + path + "?_txlock=immediate" +
+			"&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_time_format=sqlite"
+		return Location{Dialect: SQLite, DSN: dsn, Path: path}, nil
+	default:
+		return Location{}, errors.New("unsupported scheme: use postgres:// or sqlite://")
+	}
+}
+
+// Store is a storage.Storage on a SQL database.
+type Store struct {
+	db      *gorm.DB
+	dialect Dialect
+}
+
+var _ storage.Storage = (*Store)(nil)
+
+// Open connects to the database at rawURL and checks that it answers. It does
+// not migrate: call Migrate (tonearm serve and tonearm migrate do).
+func Open(ctx context.Context, rawURL string) (*Store, error) {
+	loc, err := ParseURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	var dialector gorm.Dialector
+	switch loc.Dialect {
+	case Postgres:
+		dialector = postgres.Open(loc.DSN)
+	case SQLite:
+		dialector = sqlite.Open(loc.DSN)
+	}
+	db, err := gorm.Open(dialector, &gorm.Config{
+		TranslateError: true,
+		// SQL statements carry password hashes and sealed tokens as
+		// parameters: GORM must never log them.
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", redactErr(err))
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	switch loc.Dialect {
+	case SQLite:
+		// One connection: SQLite has one writer anyway, and a single
+		// connection turns every transaction into a serial one, which is
+		// what row locks give on PostgreSQL.
+		sqlDB.SetMaxOpenConns(1)
+	case Postgres:
+		sqlDB.SetMaxOpenConns(32)
+		sqlDB.SetMaxIdleConns(32)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+	}
+	s := &Store{db: db, dialect: loc.Dialect}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := s.Ping(pingCtx); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("connect to database: %w", redactErr(err))
+	}
+	return s, nil
+}
+
+// Dialect reports which database the store talks to.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Ping implements storage.Storage.
+func (s *Store) Ping(ctx context.Context) error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.PingContext(ctx)
+}
+
+// Close implements storage.Storage.
+func (s *Store) Close() error {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return err
+	}
+	return sqlDB.Close()
+}
+
+// redactErr keeps a connection error's meaning but drops text that might echo
+// credentials back.
+func redactErr(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return fmt.Errorf("%s (SQLSTATE %s)", pgErr.Message, pgErr.Code)
+	}
+	return err
+}
+
+// translate maps driver errors to storage sentinels.
+func translate(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, gorm.ErrRecordNotFound) || errors.Is(err, sql.ErrNoRows) {
+		return storage.ErrNotFound
+	}
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return storage.ErrAlreadyExists
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return storage.ErrAlreadyExists
+	}
+	return err
+}
+
+// utc normalises a time the way both databases can round-trip it.
+func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
+
+// forUpdate locks the selected rows on PostgreSQL. SQLite needs no clause:
+// its transactions start with the write lock (_txlock=immediate) on the one
+// connection.
+func (s *Store) forUpdate(tx *gorm.DB) *gorm.DB {
+	if s.dialect == Postgres {
+		return tx.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	return tx
+}
