@@ -1,0 +1,400 @@
+// Package accounts holds tonearm's user logic: creating users, checking
+// passwords, browser sessions and the ListenBrainz link. It talks to storage
+// through the narrow Store interface and to ListenBrainz through
+// TokenValidator; cmd/tonearm connects the real ones.
+package accounts
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/tonearm-idp/tonearm/provider/seal"
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// Store is what accounts needs from storage.
+type Store interface {
+	CreateUser(ctx context.Context, u storage.User) error
+	GetUser(ctx context.Context, id string) (storage.User, error)
+	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
+	UpdateUser(ctx context.Context, id string, update func(storage.User) (storage.User, error)) (storage.User, error)
+	CreateSession(ctx context.Context, s storage.Session) error
+	GetSession(ctx context.Context, idHash []byte) (storage.Session, error)
+	DeleteSession(ctx context.Context, idHash []byte) error
+	DeleteUserSessions(ctx context.Context, userID string) (int64, error)
+}
+
+// TokenValidator checks a ListenBrainz token. valid=false with a nil error
+// means ListenBrainz refused the token; an error means it could not be asked.
+type TokenValidator interface {
+	ValidateToken(ctx context.Context, token string) (name string, valid bool, err error)
+}
+
+// Errors the transports map to statuses.
+var (
+	ErrUsernameTaken      = errors.New("username is already taken")
+	ErrInvalidCredentials = errors.New("invalid username or password")
+	ErrUserNotFound       = errors.New("no such user")
+	ErrNoSession          = errors.New("no valid session")
+	ErrInvalidToken       = errors.New("ListenBrainz does not accept this token")
+	ErrTokenCheckFailed   = errors.New("ListenBrainz could not be reached to check the token")
+	ErrGuestNoToken       = errors.New("guest accounts cannot associate a ListenBrainz token")
+)
+
+// ValidationError is bad input; its message is safe to show the client.
+type ValidationError struct{ Message string }
+
+func (e *ValidationError) Error() string { return e.Message }
+
+func invalid(format string, args ...any) error {
+	return &ValidationError{Message: fmt.Sprintf(format, args...)}
+}
+
+// DefaultSessionTTL is how long a browser session lasts after sign-in.
+const DefaultSessionTTL = 24 * time.Hour
+
+// Config wires a Service. Store, Hasher, Validator and Box are required.
+type Config struct {
+	Store      Store
+	Hasher     *Hasher
+	Validator  TokenValidator
+	Box        *seal.Box // seals ListenBrainz tokens at rest
+	SessionTTL time.Duration
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Service implements the account operations.
+type Service struct {
+	store      Store
+	hasher     *Hasher
+	validator  TokenValidator
+	box        *seal.Box
+	sessionTTL time.Duration
+	now        func() time.Time
+	log        *slog.Logger
+}
+
+// New returns a Service, refusing missing dependencies.
+func New(c Config) (*Service, error) {
+	if c.Store == nil || c.Hasher == nil || c.Validator == nil || c.Box == nil {
+		return nil, errors.New("accounts: Store, Hasher, Validator and Box are required")
+	}
+	s := &Service{store: c.Store, hasher: c.Hasher, validator: c.Validator, box: c.Box,
+		sessionTTL: c.SessionTTL, now: c.Now, log: c.Logger}
+	if s.sessionTTL <= 0 {
+		s.sessionTTL = DefaultSessionTTL
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s, nil
+}
+
+// SessionTTL reports how long new sessions last.
+func (s *Service) SessionTTL() time.Duration { return s.sessionTTL }
+
+func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// Field limits, from the seed API (seeds/001).
+const (
+	MinUsernameLen = 3
+	MaxUsernameLen = 100
+	MinPasswordLen = 8
+	MaxPasswordLen = 200
+	MaxTokenLen    = 200
+)
+
+// ValidateUsername applies the username rules: 3–100 characters, no white
+// space or control characters.
+func ValidateUsername(username string) error {
+	if username == "" {
+		return invalid("Username cannot be empty")
+	}
+	if !utf8.ValidString(username) {
+		return invalid("Username must be valid UTF-8")
+	}
+	for _, r := range username {
+		if unicode.IsSpace(r) {
+			return invalid("Username cannot contain white space")
+		}
+		if unicode.IsControl(r) || r == unicode.ReplacementChar || !unicode.IsPrint(r) {
+			return invalid("Username cannot contain control or invisible characters")
+		}
+	}
+	if n := utf8.RuneCountInString(username); n < MinUsernameLen || n > MaxUsernameLen {
+		return invalid("Username cannot be less than %d or over %d characters", MinUsernameLen, MaxUsernameLen)
+	}
+	return nil
+}
+
+// ValidatePassword applies the password rules: 8–200 characters.
+func ValidatePassword(password string) error {
+	if password == "" {
+		return invalid("Password cannot be empty")
+	}
+	if !utf8.ValidString(password) {
+		return invalid("Password must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(password); n < MinPasswordLen || n > MaxPasswordLen {
+		return invalid("Password cannot be less than %d or over %d characters", MinPasswordLen, MaxPasswordLen)
+	}
+	return nil
+}
+
+// ValidRole reports whether role is one tonearm knows.
+func ValidRole(role string) bool {
+	return role == storage.RoleAdmin || role == storage.RoleUser || role == storage.RoleGuest
+}
+
+// CreateUser validates and creates a user with an argon2id-hashed password.
+func (s *Service) CreateUser(ctx context.Context, username, password, role string) (storage.User, error) {
+	if err := ValidateUsername(username); err != nil {
+		return storage.User{}, err
+	}
+	if err := ValidatePassword(password); err != nil {
+		return storage.User{}, err
+	}
+	if !ValidRole(role) {
+		return storage.User{}, invalid("Role must be admin, user or guest")
+	}
+	// Fail fast on a taken name before paying for a hash; the unique index
+	// still decides races.
+	if _, err := s.store.GetUserByUsername(ctx, username); err == nil {
+		return storage.User{}, ErrUsernameTaken
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return storage.User{}, err
+	}
+	hash, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return storage.User{}, err
+	}
+	now := s.clock()
+	u := storage.User{ID: NewUserID(), Username: username, PasswordHash: hash, Role: role, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return storage.User{}, ErrUsernameTaken
+		}
+		return storage.User{}, err
+	}
+	return u, nil
+}
+
+// Authenticate checks a username and password. An unknown username costs a
+// full hash, like a wrong password, and both return ErrInvalidCredentials.
+func (s *Service) Authenticate(ctx context.Context, username, password string) (storage.User, error) {
+	u, err := s.store.GetUserByUsername(ctx, username)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return storage.User{}, err
+	}
+	ok, stale, verr := s.hasher.Verify(ctx, u.PasswordHash, password)
+	if verr != nil {
+		if errors.Is(verr, errBadHash) {
+			s.log.Error("stored password hash is malformed", "user", u.ID)
+			return storage.User{}, ErrInvalidCredentials
+		}
+		return storage.User{}, verr
+	}
+	if !ok {
+		return storage.User{}, ErrInvalidCredentials
+	}
+	if stale {
+		s.rehash(ctx, u.ID, password)
+	}
+	return u, nil
+}
+
+// rehash upgrades a hash made with old parameters; failure only delays it.
+func (s *Service) rehash(ctx context.Context, userID, password string) {
+	hash, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return
+	}
+	_, err = s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
+		u.PasswordHash = hash
+		u.UpdatedAt = s.clock()
+		return u, nil
+	})
+	if err != nil {
+		s.log.Warn("could not upgrade password hash", "user", userID, "err", err)
+	}
+}
+
+// NewSession opens a browser session for a user who has just proved who they
+// are and returns the cookie value. Only its SHA-256 is stored.
+func (s *Service) NewSession(ctx context.Context, userID string) (string, storage.Session, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", storage.Session{}, err
+	}
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	now := s.clock()
+	sess := storage.Session{IDHash: hashSessionToken(token), UserID: userID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(s.sessionTTL)}
+	if err := s.store.CreateSession(ctx, sess); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return "", storage.Session{}, ErrUserNotFound
+		}
+		return "", storage.Session{}, err
+	}
+	return token, sess, nil
+}
+
+// StartSession authenticates and opens a session in one step.
+func (s *Service) StartSession(ctx context.Context, username, password string) (storage.User, string, storage.Session, error) {
+	u, err := s.Authenticate(ctx, username, password)
+	if err != nil {
+		return storage.User{}, "", storage.Session{}, err
+	}
+	token, sess, err := s.NewSession(ctx, u.ID)
+	if err != nil {
+		return storage.User{}, "", storage.Session{}, err
+	}
+	return u, token, sess, nil
+}
+
+func hashSessionToken(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// SessionUser resolves a session cookie value to its live session and user.
+func (s *Service) SessionUser(ctx context.Context, token string) (storage.User, storage.Session, error) {
+	if len(token) != 43 { // base64url of 32 bytes
+		return storage.User{}, storage.Session{}, ErrNoSession
+	}
+	sess, err := s.store.GetSession(ctx, hashSessionToken(token))
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.User{}, storage.Session{}, ErrNoSession
+	}
+	if err != nil {
+		return storage.User{}, storage.Session{}, err
+	}
+	if !s.clock().Before(sess.ExpiresAt) {
+		return storage.User{}, storage.Session{}, ErrNoSession
+	}
+	u, err := s.store.GetUser(ctx, sess.UserID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.User{}, storage.Session{}, ErrNoSession
+	}
+	if err != nil {
+		return storage.User{}, storage.Session{}, err
+	}
+	return u, sess, nil
+}
+
+// EndSession ends the one session behind a cookie value.
+func (s *Service) EndSession(ctx context.Context, token string) error {
+	return s.store.DeleteSession(ctx, hashSessionToken(token))
+}
+
+// EndUserSessions ends every session of the user.
+func (s *Service) EndUserSessions(ctx context.Context, userID string) error {
+	if _, err := s.GetUser(ctx, userID); err != nil {
+		return err
+	}
+	_, err := s.store.DeleteUserSessions(ctx, userID)
+	return err
+}
+
+// GetUser returns a user or ErrUserNotFound.
+func (s *Service) GetUser(ctx context.Context, id string) (storage.User, error) {
+	u, err := s.store.GetUser(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.User{}, ErrUserNotFound
+	}
+	return u, err
+}
+
+// AssociateToken checks token with ListenBrainz and, only when it is valid,
+// stores it sealed on the user together with the ListenBrainz name.
+func (s *Service) AssociateToken(ctx context.Context, userID, token string) (string, error) {
+	if token == "" {
+		return "", invalid("scrobbleToken cannot be empty")
+	}
+	if len(token) > MaxTokenLen {
+		return "", invalid("scrobbleToken cannot be over %d characters", MaxTokenLen)
+	}
+	for _, r := range token {
+		if r <= ' ' || r > '~' {
+			return "", invalid("scrobbleToken must be printable ASCII without spaces")
+		}
+	}
+	u, err := s.GetUser(ctx, userID)
+	if err != nil {
+		return "", err
+	}
+	if u.Role == storage.RoleGuest {
+		return "", ErrGuestNoToken
+	}
+	name, valid, err := s.validator.ValidateToken(ctx, token)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrTokenCheckFailed, err)
+	}
+	if !valid {
+		return "", ErrInvalidToken
+	}
+	sealed, err := s.box.Seal([]byte(token), tokenContext(userID))
+	if err != nil {
+		return "", err
+	}
+	_, err = s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
+		u.ListenBrainzName = name
+		u.ListenBrainzToken = sealed
+		u.UpdatedAt = s.clock()
+		return u, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", ErrUserNotFound
+	}
+	if err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// ListenBrainzToken returns the user's ListenBrainz token in clear, or "" if
+// none is associated.
+func (s *Service) ListenBrainzToken(u storage.User) (string, error) {
+	if len(u.ListenBrainzToken) == 0 {
+		return "", nil
+	}
+	plain, err := s.box.Open(u.ListenBrainzToken, tokenContext(u.ID))
+	if err != nil {
+		return "", err
+	}
+	return string(plain), nil
+}
+
+// tokenContext binds a sealed token to its user: copied to another row it
+// does not open.
+func tokenContext(userID string) string { return "listenbrainz-token:" + userID }
+
+// NewUserID returns a random (version 4) UUID.
+func NewUserID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	const hexdigits = "0123456789abcdef"
+	var sb strings.Builder
+	for i, c := range b {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			sb.WriteByte('-')
+		}
+		sb.WriteByte(hexdigits[c>>4])
+		sb.WriteByte(hexdigits[c&0xf])
+	}
+	return sb.String()
+}
