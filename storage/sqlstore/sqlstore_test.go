@@ -122,4 +122,3 @@ func TestOpenUnreachablePostgres(t *testing.T) {
 		t.Fatalf("error leaks the password: %v", err)
 	}
 }
-

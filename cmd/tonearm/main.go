@@ -1,0 +1,308 @@
+// Command tonearm is the tonearm OpenID Connect provider: the server and its
+// administration commands. Wiring happens here and nowhere else.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/listenbrainz"
+	"github.com/tonearm-idp/tonearm/provider/seal"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+	"github.com/tonearm-idp/tonearm/web"
+)
+
+const usage = `tonearm — OpenID Connect provider for ListenBrainz apps
+
+Usage:
+  tonearm serve [flags]        run the server (migrates the schema first)
+  tonearm migrate [flags]      create or upgrade the database schema
+  tonearm users create --username U --password-stdin [--role admin|user|guest]
+
+Every command reads TONEARM_* variables; "tonearm serve -h" lists them as flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "tonearm: "+oneLine(err.Error()))
+		os.Exit(1)
+	}
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// run dispatches a command line; it is main without the process around it,
+// so tests can drive it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("a command is required: serve, migrate or users")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, rest, getenv, stderr)
+	case "migrate":
+		return migrate(ctx, rest, getenv, stdout, stderr)
+	case "users":
+		if len(rest) == 0 || rest[0] != "create" {
+			return errors.New(`usage: tonearm users create --username U --password-stdin [--role admin|user|guest]`)
+		}
+		return usersCreate(ctx, rest[1:], getenv, stdin, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	if f, ok := w.(*os.File); ok {
+		if info, err := f.Stat(); err == nil && info.Mode()&os.ModeCharDevice != 0 {
+			return slog.New(slog.NewTextHandler(w, nil))
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
+// loadConfig parses a command's flags together with the environment.
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, error) {
+	fs := flag.NewFlagSet("tonearm "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	load := config.Flags(fs, getenv)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return load()
+}
+
+// openStore connects and migrates.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*sqlstore.Store, error) {
+	store, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("TONEARM_DATABASE_URL: %w", err)
+	}
+	applied, err := store.Migrate(ctx)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	if len(applied) > 0 {
+		log.Info("database schema migrated", "versions", applied)
+	}
+	return store, nil
+}
+
+// app is everything built from one configuration.
+type app struct {
+	store    *sqlstore.Store
+	accounts *accounts.Service
+	handler  http.Handler
+}
+
+func build(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	lb, err := listenbrainz.New(cfg.ListenBrainzURL, listenbrainz.DefaultTimeout)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	box, err := seal.New(seal.DeriveKey(cfg.Secret, "listenbrainz-token"))
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	acc, err := accounts.New(accounts.Config{
+		Store:     store,
+		Hasher:    accounts.NewHasher(accounts.DefaultHashParams, 0, 256),
+		Validator: lb,
+		Box:       box,
+		Logger:    log,
+	})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	userAPI, err := web.NewUserAPI(web.UserAPIConfig{Accounts: acc, Issuer: cfg.Issuer, Registration: cfg.Registration, Logger: log})
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	health, err := web.NewHealth(store, log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	userAPI.Routes(mux)
+	health.Routes(mux)
+	return &app{store: store, accounts: acc, handler: web.Middleware(log, mux)}, nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	log := newLogger(stderr)
+	cfg, err := loadConfig("serve", args, getenv, stderr, nil)
+	if err != nil {
+		return err
+	}
+	if cfg.SecretFile != "" {
+		log.Warn("development setup: TONEARM_SECRET is unset, using the generated secret in "+cfg.SecretFile+"; set TONEARM_SECRET and use PostgreSQL in production",
+			"secret_file", cfg.SecretFile)
+	}
+	a, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("TONEARM_LISTEN: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go cleanSessions(ctx, a.store, log)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("tonearm serving", "listen", ln.Addr().String(), "issuer", cfg.Issuer, "database", string(cfg.Database.Dialect))
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// cleanSessions deletes expired sessions in small batches every few minutes,
+// so the table does not grow without bound and no statement holds locks long.
+func cleanSessions(ctx context.Context, store *sqlstore.Store, log *slog.Logger) {
+	const batch = 500
+	tick := time.NewTicker(5 * time.Minute)
+	defer tick.Stop()
+	for {
+		for {
+			n, err := store.DeleteExpiredSessions(ctx, time.Now(), batch)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("session cleanup failed", "err", err)
+				}
+				break
+			}
+			if n < batch {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	log := newLogger(stderr)
+	cfg, err := loadConfig("migrate", args, getenv, stderr, nil)
+	if err != nil {
+		return err
+	}
+	store, err := sqlstore.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("TONEARM_DATABASE_URL: %w", err)
+	}
+	defer store.Close()
+	applied, err := store.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	log.Info("migrate finished", "applied", applied)
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "schema is up to date")
+	} else {
+		fmt.Fprintf(stdout, "applied migrations %v\n", applied)
+	}
+	return nil
+}
+
+func usersCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var username, role string
+	var fromStdin bool
+	cfg, err := loadConfig("users create", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.StringVar(&username, "username", "", "the new user's name")
+		fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
+		fs.StringVar(&role, "role", "user", "admin, user or guest")
+	})
+	if err != nil {
+		return err
+	}
+	if username == "" {
+		return errors.New("--username is required")
+	}
+	if !fromStdin {
+		return errors.New("--password-stdin is required: passwords are never taken from the command line")
+	}
+	if !accounts.ValidRole(role) {
+		return errors.New("--role must be admin, user or guest")
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("reading the password: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	log := newLogger(stderr)
+	a, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	u, err := a.accounts.CreateUser(ctx, username, password, role)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, u.ID)
+	return nil
+}

@@ -1,0 +1,161 @@
+// Package config reads tonearm's configuration from the environment and the
+// flags of a command, and validates it. Only cmd/tonearm imports it.
+package config
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+)
+
+// Config is the validated configuration.
+type Config struct {
+	Issuer          string
+	Listen          string
+	DatabaseURL     string
+	Database        sqlstore.Location
+	Secret          []byte
+	SecretFile      string // set when the development secret file is in use
+	ListenBrainzURL string
+	Registration    string
+}
+
+// Defaults, as in SPEC.md.
+const (
+	DefaultIssuer          = "http://127.0.0.1:8080"
+	DefaultListen          = "127.0.0.1:8080"
+	DefaultDatabaseURL     = "sqlite://tonearm.db"
+	DefaultListenBrainzURL = "https://api.listenbrainz.org"
+	DefaultRegistration    = "open"
+	MinSecretLen           = 32
+)
+
+type setting struct {
+	env, flag, def, usage string
+	dst                   *string
+}
+
+// Flags registers the configuration flags on fs and returns a loader that,
+// after fs.Parse, combines them with the environment (a flag set on the
+// command line wins over its variable) and validates the result.
+func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) {
+	var raw struct{ issuer, listen, db, secret, lb, registration string }
+	settings := []setting{
+		{"TONEARM_ISSUER", "issuer", DefaultIssuer, "issuer URL, exactly as in tokens", &raw.issuer},
+		{"TONEARM_LISTEN", "listen", DefaultListen, "listen address", &raw.listen},
+		{"TONEARM_DATABASE_URL", "database-url", DefaultDatabaseURL, "sqlite://FILE or postgres://…", &raw.db},
+		{"TONEARM_SECRET", "secret", "", "at least 32 bytes; keys HMAC and encryption at rest (prefer the variable: flags show in ps)", &raw.secret},
+		{"TONEARM_LISTENBRAINZ_URL", "listenbrainz-url", DefaultListenBrainzURL, "ListenBrainz API base URL", &raw.lb},
+		{"TONEARM_REGISTRATION", "registration", DefaultRegistration, "open, or admin (only admins create users)", &raw.registration},
+	}
+	for _, s := range settings {
+		fs.StringVar(s.dst, s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+	}
+	return func() (Config, error) {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for _, s := range settings {
+			if set[s.flag] {
+				continue
+			}
+			if v := getenv(s.env); v != "" {
+				*s.dst = v
+			} else {
+				*s.dst = s.def
+			}
+		}
+		return build(raw.issuer, raw.listen, raw.db, raw.secret, raw.lb, raw.registration)
+	}
+}
+
+func build(issuer, listen, db, secret, lb, registration string) (Config, error) {
+	c := Config{Issuer: issuer, Listen: listen, DatabaseURL: db, ListenBrainzURL: lb, Registration: registration}
+	u, err := url.Parse(issuer)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return c, errors.New("TONEARM_ISSUER must be an absolute http(s) URL without query or fragment")
+	}
+	if _, _, err := net.SplitHostPort(listen); err != nil {
+		return c, errors.New("TONEARM_LISTEN must be host:port, for example 127.0.0.1:8080")
+	}
+	loc, err := sqlstore.ParseURL(db)
+	if err != nil {
+		return c, fmt.Errorf("TONEARM_DATABASE_URL: %v", err)
+	}
+	c.Database = loc
+	lbu, err := url.Parse(lb)
+	if err != nil || (lbu.Scheme != "http" && lbu.Scheme != "https") || lbu.Host == "" {
+		return c, errors.New("TONEARM_LISTENBRAINZ_URL must be an absolute http(s) URL")
+	}
+	if registration != "open" && registration != "admin" {
+		return c, errors.New("TONEARM_REGISTRATION must be open or admin")
+	}
+	switch {
+	case secret != "":
+		if len(secret) < MinSecretLen {
+			return c, fmt.Errorf("TONEARM_SECRET must be at least %d bytes (try: openssl rand -hex 32)", MinSecretLen)
+		}
+		c.Secret = []byte(secret)
+	case loc.Dialect == sqlstore.Postgres:
+		return c, fmt.Errorf("TONEARM_SECRET is required with PostgreSQL (at least %d bytes; try: openssl rand -hex 32)", MinSecretLen)
+	default:
+		c.SecretFile = loc.Path + ".secret"
+		s, err := devSecret(c.SecretFile)
+		if err != nil {
+			return c, fmt.Errorf("TONEARM_SECRET is unset and the development secret file failed: %v", err)
+		}
+		c.Secret = s
+	}
+	return c, nil
+}
+
+// devSecret reads the development secret from path, generating it once
+// (mode 0600). The new file is written aside and hard-linked into place, which
+// fails if the file exists: two processes starting together agree on one
+// secret and neither reads a half-written file.
+func devSecret(path string) ([]byte, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		raw := make([]byte, 32)
+		if _, err := rand.Read(raw); err != nil {
+			return nil, err
+		}
+		tmp, err := os.CreateTemp(filepath.Dir(path), ".tonearm-secret-*")
+		if err != nil {
+			return nil, err
+		}
+		defer os.Remove(tmp.Name())
+		_, werr := tmp.WriteString(hex.EncodeToString(raw) + "\n")
+		serr := tmp.Sync()
+		if err := errors.Join(werr, serr, tmp.Close()); err != nil {
+			return nil, err
+		}
+		if err := os.Link(tmp.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable by other users (mode %v): chmod 600 it", path, info.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	s := strings.TrimSpace(string(b))
+	if len(s) < MinSecretLen {
+		return nil, fmt.Errorf("%s holds fewer than %d bytes", path, MinSecretLen)
+	}
+	return []byte(s), nil
+}

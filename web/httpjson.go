@@ -1,0 +1,98 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+)
+
+// MaxBodyBytes caps every JSON request body.
+const MaxBodyBytes = 64 << 10
+
+// httpError is an error with the status and client-safe message to send.
+type httpError struct {
+	status  int
+	message string
+}
+
+func (e *httpError) Error() string { return e.message }
+
+func errorf(status int, format string, args ...any) *httpError {
+	return &httpError{status: status, message: fmt.Sprintf(format, args...)}
+}
+
+// writeJSON sends v with status. API answers are never cached.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError sends {"error": message}.
+func writeError(w http.ResponseWriter, status int, message string) {
+	writeJSON(w, status, map[string]string{"error": message})
+}
+
+// decodeJSON reads exactly one JSON object of at most MaxBodyBytes into dst,
+// refusing other content types, unknown fields, wrong types and trailing data.
+func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) *httpError {
+	ct := r.Header.Get("Content-Type")
+	mt, params, err := mime.ParseMediaType(ct)
+	if ct == "" || err != nil || mt != "application/json" {
+		return errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
+		return errorf(http.StatusUnsupportedMediaType, "JSON must be UTF-8")
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return jsonError(err)
+	}
+	if err := dec.Decode(&struct{}{}); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return jsonError(err)
+		}
+		return errorf(http.StatusBadRequest, "request body must hold a single JSON object")
+	}
+	return nil
+}
+
+func jsonError(err error) *httpError {
+	var (
+		mbe       *http.MaxBytesError
+		syntaxErr *json.SyntaxError
+		typeErr   *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
+	case errors.Is(err, io.EOF):
+		return errorf(http.StatusBadRequest, "request body is empty: a JSON object is required")
+	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
+		return errorf(http.StatusBadRequest, "request body is not valid JSON")
+	case errors.As(err, &typeErr):
+		if typeErr.Field == "" {
+			return errorf(http.StatusBadRequest, "request body must be a JSON object")
+		}
+		return errorf(http.StatusBadRequest, "field %q must be a %s", typeErr.Field, typeName(typeErr.Type.Kind().String()))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return errorf(http.StatusBadRequest, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	default:
+		return errorf(http.StatusBadRequest, "request body is not valid JSON")
+	}
+}
+
+func typeName(kind string) string {
+	if kind == "ptr" {
+		return "string"
+	}
+	return kind
+}

@@ -1,0 +1,92 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// SessionResolver resolves a session cookie value to its user.
+type SessionResolver interface {
+	SessionUser(ctx context.Context, token string) (storage.User, storage.Session, error)
+}
+
+// Cookies sets and reads the browser-session cookie. On an https issuer the
+// cookie is Secure and carries the __Host- prefix, which browsers only accept
+// from a secure origin for the whole host (no Domain, Path=/).
+type Cookies struct {
+	name   string
+	secure bool
+}
+
+// NewCookies derives the cookie settings from the issuer URL.
+func NewCookies(issuer string) Cookies {
+	u, err := url.Parse(issuer)
+	if err == nil && u.Scheme == "https" {
+		return Cookies{name: "__Host-tonearm_session", secure: true}
+	}
+	return Cookies{name: "tonearm_session"}
+}
+
+// Name is the cookie's name.
+func (c Cookies) Name() string { return c.name }
+
+// Set sends the session cookie.
+func (c Cookies) Set(w http.ResponseWriter, token string, expires time.Time) {
+	http.SetCookie(w, &http.Cookie{
+		Name: c.name, Value: token, Path: "/",
+		Expires: expires, MaxAge: int(time.Until(expires).Seconds()),
+		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// Clear deletes the session cookie in the browser.
+func (c Cookies) Clear(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{
+		Name: c.name, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// Value returns the cookie value from r, or "".
+func (c Cookies) Value(r *http.Request) string {
+	ck, err := r.Cookie(c.name)
+	if err != nil {
+		return ""
+	}
+	return ck.Value
+}
+
+// Caller is who made a request.
+type Caller struct {
+	User    storage.User
+	Session storage.Session
+}
+
+// IsAdmin reports whether the caller may act on any user.
+func (c Caller) IsAdmin() bool { return c.User.Role == storage.RoleAdmin }
+
+// errNoCaller: the request carries no valid credentials.
+var errNoCaller = errors.New("no credentials")
+
+// callerFrom resolves the session cookie. Bearer tokens join here once the
+// provider issues them.
+func callerFrom(ctx context.Context, r *http.Request, cookies Cookies, sessions SessionResolver) (Caller, error) {
+	token := cookies.Value(r)
+	if token == "" {
+		return Caller{}, errNoCaller
+	}
+	u, sess, err := sessions.SessionUser(ctx, token)
+	if errors.Is(err, accounts.ErrNoSession) {
+		return Caller{}, errNoCaller
+	}
+	if err != nil {
+		return Caller{}, err
+	}
+	return Caller{User: u, Session: sess}, nil
+}
