@@ -144,7 +144,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, erro
 	}
 	acc, err := accounts.New(accounts.Config{
 		Store:     store,
-		Hasher:    accounts.NewHasher(accounts.DefaultHashParams, 0, 256),
+		Hasher:    accounts.NewHasher(accounts.DefaultHashParams, 0, 1024),
 		Validator: lb,
 		Box:       box,
 		Logger:    log,
