@@ -73,7 +73,7 @@ const (
 	lbHangingToken = "22222222-slow-slow-slow-222222222222"
 )
 
-func newFakeListenBrainz(t *testing.T) *fakeListenBrainz {
+func newFakeListenBrainz(t testing.TB) *fakeListenBrainz {
 	f := &fakeListenBrainz{}
 	release := make(chan struct{})
 	f.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -110,7 +110,7 @@ func (f *fakeListenBrainz) Calls() int {
 
 // env is a running tonearm User API on a real database.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *httptest.Server
 	store    *sqlstore.Store
 	accounts *accounts.Service
@@ -123,11 +123,12 @@ type envOptions struct {
 	registration string
 	issuer       string
 	now          func() time.Time
+	hashParams   *accounts.HashParams
 }
 
 var testSecret = []byte("test-secret-test-secret-test-secret-0123456789")
 
-func newEnv(t *testing.T, dbURL string, opts ...func(*envOptions)) *env {
+func newEnv(t testing.TB, dbURL string, opts ...func(*envOptions)) *env {
 	t.Helper()
 	o := envOptions{registration: web.RegistrationOpen}
 	for _, f := range opts {
@@ -151,11 +152,15 @@ func newEnv(t *testing.T, dbURL string, opts ...func(*envOptions)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	params := accounts.HashParams{Memory: 64, Time: 1, Threads: 1}
+	if o.hashParams != nil {
+		params = *o.hashParams
+	}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	acc, err := accounts.New(accounts.Config{
 		Store:     store,
-		Hasher:    accounts.NewHasher(accounts.HashParams{Memory: 64, Time: 1, Threads: 1}, 0, 64),
+		Hasher:    accounts.NewHasher(params, 0, 1024),
 		Validator: client,
 		Box:       box,
 		Logger:    log,

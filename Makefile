@@ -1,0 +1,29 @@
+# tonearm — the two commands of the README, plus helpers.
+GO ?= go
+BIN := bin/tonearm
+
+.PHONY: run test build bench lint clean
+
+## run: build and serve on the embedded SQLite database, zero configuration.
+run: build
+	./$(BIN) serve
+
+## build: a static binary (no cgo).
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/tonearm
+
+## test: formatting, vet, and every test with the race detector, PostgreSQL included.
+test: lint
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+lint:
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: the Go benchmarks (password hash, startSession, …).
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func envFunc(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+var listenRe = regexp.MustCompile(`"msg":"tonearm serving","listen":"([^"]+)"`)
+
+// startServer runs "tonearm serve" and returns its base URL and a stop
+// function that cancels it (as SIGTERM does) and returns run's error.
+func startServer(t *testing.T, env map[string]string) (string, *lockedBuffer, func() error) {
+	t.Helper()
+	env["TONEARM_LISTEN"] = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &lockedBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, envFunc(env), strings.NewReader(""), io.Discard, logs) }()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if m := listenRe.FindStringSubmatch(logs.String()); m != nil {
+			stop := func() error {
+				cancel()
+				select {
+				case err := <-done:
+					return err
+				case <-time.After(30 * time.Second):
+					t.Fatal("serve did not stop after cancel")
+					return nil
+				}
+			}
+			t.Cleanup(func() { cancel() })
+			return "http://" + m[1], logs, stop
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited early: %v\n%s", err, logs.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func postJSON(t *testing.T, url string, body any) (int, map[string]any) {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func TestServeZeroConfigSQLite(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(dir, "tonearm.db")}
+	base, logs, stop := startServer(t, env)
+	status, body := postJSON(t, base+"/api/User/createUser", map[string]string{"username": "zoe", "password": "password-zoe"})
+	if status != http.StatusOK || body["user"] == nil {
+		t.Fatalf("createUser = %d %v", status, body)
+	}
+	resp, err := http.Get(base + "/readyz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("/readyz = %v, %v", resp, err)
+	}
+	resp.Body.Close()
+	if err := stop(); err != nil {
+		t.Fatalf("graceful shutdown returned %v", err)
+	}
+	out := logs.String()
+	for _, want := range []string{`"level":"WARN","msg":"development setup`, `"msg":"stopped"`, `"request_id":`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("logs lack %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "password-zoe") {
+		t.Fatal("the password reached the log")
+	}
+	// The secret file is reused: a restart opens the same data.
+	secret, err := os.ReadFile(filepath.Join(dir, "tonearm.db.secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, _, stop = startServer(t, env)
+	status, _ = postJSON(t, base+"/api/User/startSession", map[string]string{"username": "zoe", "password": "password-zoe"})
+	if status != http.StatusOK {
+		t.Fatalf("after restart startSession = %d", status)
+	}
+	_ = stop()
+	again, _ := os.ReadFile(filepath.Join(dir, "tonearm.db.secret"))
+	if !bytes.Equal(secret, again) {
+		t.Fatal("restart replaced the development secret")
+	}
+}
+
+func TestServePostgres(t *testing.T) {
+	env := map[string]string{"TONEARM_DATABASE_URL": pgtest.URL(t), "TONEARM_SECRET": strings.Repeat("s", 40)}
+	base, logs, stop := startServer(t, env)
+	status, body := postJSON(t, base+"/api/User/createUser", map[string]string{"username": "pat", "password": "password-pat"})
+	if status != http.StatusOK {
+		t.Fatalf("createUser on PostgreSQL = %d %v", status, body)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(logs.String(), "development setup") {
+		t.Fatal("development warning with PostgreSQL and a secret")
+	}
+}
+
+func TestStartupErrors(t *testing.T) {
+	cases := []struct {
+		env     map[string]string
+		mention string
+	}{
+		{map[string]string{"TONEARM_DATABASE_URL": "postgres://u:pw@127.0.0.1:1/db"}, "TONEARM_SECRET is required"},
+		{map[string]string{"TONEARM_DATABASE_URL": "postgres://u:hunter2hunter2@127.0.0.1:1/db?connect_timeout=2", "TONEARM_SECRET": strings.Repeat("s", 32)}, "TONEARM_DATABASE_URL"},
+		{map[string]string{"TONEARM_DATABASE_URL": "oracle://x"}, "TONEARM_DATABASE_URL"},
+	}
+	for _, c := range cases {
+		err := run(context.Background(), []string{"serve"}, envFunc(c.env), nil, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), c.mention) || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("serve with %v: %v, want an error naming %s without the password", c.env, err, c.mention)
+		}
+	}
+	if err := run(context.Background(), []string{"bogus"}, envFunc(nil), nil, io.Discard, io.Discard); err == nil {
+		t.Error("unknown command accepted")
+	}
+}
+
+func TestMigrateAndUsersCreate(t *testing.T) {
+	env := envFunc(map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "t.db")})
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"migrate"}, env, nil, &out, io.Discard); err != nil || !strings.Contains(out.String(), "applied migrations [1]") {
+		t.Fatalf("first migrate: %v %q", err, out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"migrate"}, env, nil, &out, io.Discard); err != nil || !strings.Contains(out.String(), "up to date") {
+		t.Fatalf("second migrate: %v %q", err, out.String())
+	}
+
+	out.Reset()
+	err := run(context.Background(), []string{"users", "create", "--username", "root", "--password-stdin", "--role", "admin"},
+		env, strings.NewReader("admin-password-1\n"), &out, io.Discard)
+	id := strings.TrimSpace(out.String())
+	if err != nil || len(id) != 36 {
+		t.Fatalf("users create: %v, printed %q", err, id)
+	}
+	store, err := sqlstore.Open(context.Background(), env("TONEARM_DATABASE_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if u, err := store.GetUserByUsername(context.Background(), "root"); err != nil || u.ID != id || u.Role != "admin" {
+		t.Fatalf("created user = %+v, %v; want role admin", u, err)
+	}
+	for _, c := range []struct {
+		args  []string
+		stdin string
+	}{
+		{[]string{"users", "create", "--username", "root2"}, "admin-password-1\n"},
+		{[]string{"users", "create", "--password-stdin"}, "admin-password-1\n"},
+		{[]string{"users", "create", "--username", "root2", "--password-stdin", "--role", "king"}, "admin-password-1\n"},
+		{[]string{"users", "create", "--username", "root2", "--password-stdin"}, "short\n"},
+		{[]string{"users", "create", "--username", "ROOT", "--password-stdin"}, "admin-password-1\n"},
+	} {
+		if err := run(context.Background(), c.args, env, strings.NewReader(c.stdin), io.Discard, io.Discard); err == nil {
+			t.Errorf("%v accepted", c.args)
+		}
+	}
+}

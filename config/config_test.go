@@ -1,0 +1,85 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func load(t *testing.T, env map[string]string, args ...string) (Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	l := Flags(fs, func(k string) string { return env[k] })
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return l()
+}
+
+func TestDefaultsAndDevSecret(t *testing.T) {
+	dir := t.TempDir()
+	db := "sqlite://" + filepath.Join(dir, "tonearm.db")
+	c, err := load(t, map[string]string{"TONEARM_DATABASE_URL": db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Issuer != DefaultIssuer || c.Listen != DefaultListen || c.ListenBrainzURL != DefaultListenBrainzURL || c.Registration != "open" {
+		t.Fatalf("defaults = %+v", c)
+	}
+	if c.SecretFile != filepath.Join(dir, "tonearm.db.secret") || len(c.Secret) < MinSecretLen {
+		t.Fatalf("dev secret: file %q, %d bytes", c.SecretFile, len(c.Secret))
+	}
+	info, err := os.Stat(c.SecretFile)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("secret file mode = %v, %v; want 0600", info.Mode(), err)
+	}
+	again, err := load(t, map[string]string{"TONEARM_DATABASE_URL": db})
+	if err != nil || string(again.Secret) != string(c.Secret) {
+		t.Fatal("the development secret changed on restart")
+	}
+	if err := os.Chmod(c.SecretFile, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := load(t, map[string]string{"TONEARM_DATABASE_URL": db}); err == nil || !strings.Contains(err.Error(), "readable by other users") {
+		t.Fatalf("world-readable secret file accepted: %v", err)
+	}
+}
+
+func TestFlagsOverrideEnvironment(t *testing.T) {
+	secret := strings.Repeat("k", 32)
+	c, err := load(t, map[string]string{"TONEARM_LISTEN": "127.0.0.1:1", "TONEARM_SECRET": secret,
+		"TONEARM_DATABASE_URL": "postgres://db/x", "TONEARM_REGISTRATION": "admin"}, "-listen", "127.0.0.1:9999")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:9999" || c.Registration != "admin" || string(c.Secret) != secret || c.SecretFile != "" {
+		t.Fatalf("config = %+v", c)
+	}
+}
+
+func TestInvalidConfiguration(t *testing.T) {
+	secret := strings.Repeat("k", 32)
+	cases := []struct {
+		env     map[string]string
+		mention string
+	}{
+		{map[string]string{"TONEARM_DATABASE_URL": "postgres://db/x"}, "TONEARM_SECRET is required with PostgreSQL"},
+		{map[string]string{"TONEARM_DATABASE_URL": "postgres://db/x", "TONEARM_SECRET": "short"}, "TONEARM_SECRET must be at least 32 bytes"},
+		{map[string]string{"TONEARM_DATABASE_URL": "mysql://db/x", "TONEARM_SECRET": secret}, "TONEARM_DATABASE_URL"},
+		{map[string]string{"TONEARM_ISSUER": "id.example.org", "TONEARM_SECRET": secret}, "TONEARM_ISSUER"},
+		{map[string]string{"TONEARM_ISSUER": "https://id.example.org/?x=1", "TONEARM_SECRET": secret}, "TONEARM_ISSUER"},
+		{map[string]string{"TONEARM_LISTEN": "8080", "TONEARM_SECRET": secret}, "TONEARM_LISTEN"},
+		{map[string]string{"TONEARM_LISTENBRAINZ_URL": "ftp://lb", "TONEARM_SECRET": secret}, "TONEARM_LISTENBRAINZ_URL"},
+		{map[string]string{"TONEARM_REGISTRATION": "closed", "TONEARM_SECRET": secret}, "TONEARM_REGISTRATION"},
+	}
+	for _, c := range cases {
+		_, err := load(t, c.env)
+		if err == nil || !strings.Contains(err.Error(), c.mention) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: error %v, want one line naming %s", c.env, err, c.mention)
+		}
+	}
+}
