@@ -79,8 +79,122 @@ type Storage interface {
 	// now and reports how many, so a cleaner can work in short batches.
 	DeleteExpiredSessions(ctx context.Context, now time.Time, limit int) (int64, error)
 
+	// CreateClient registers a client; ErrAlreadyExists if the ID is taken.
+	CreateClient(ctx context.Context, c Client) error
+	// GetClient returns a client or ErrNotFound.
+	GetClient(ctx context.Context, id string) (Client, error)
+	// ListClients returns every client ordered by ID.
+	ListClients(ctx context.Context) ([]Client, error)
+	// DeleteClient removes a client, its consents and every token issued to
+	// it; ErrNotFound if there is no such client.
+	DeleteClient(ctx context.Context, id string) error
+
+	// EnsureSigningKey stores k unless an unretired key with k.Alg exists,
+	// and reports whether it stored it. Concurrent callers (replicas
+	// starting together) end with exactly one active key per algorithm.
+	EnsureSigningKey(ctx context.Context, k SigningKey) (bool, error)
+	// RotateSigningKey retires (RetiredAt = now) every unretired key with
+	// k.Alg and stores k, atomically.
+	RotateSigningKey(ctx context.Context, k SigningKey, now time.Time) error
+	// ListSigningKeys returns every stored key, oldest first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// DeleteSigningKeysRetiredBefore removes keys retired before t.
+	DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) (int64, error)
+
+	// CreateOAuthRequest stores a protocol request (code, token, PKCE or
+	// OpenID session) under (Kind, Signature); ErrAlreadyExists on a
+	// duplicate.
+	CreateOAuthRequest(ctx context.Context, r OAuthRequest) error
+	// GetOAuthRequest returns the request stored under (kind, signature),
+	// active or not, or ErrNotFound.
+	GetOAuthRequest(ctx context.Context, kind, signature string) (OAuthRequest, error)
+	// DeleteOAuthRequest removes one request; a missing one is not an error.
+	DeleteOAuthRequest(ctx context.Context, kind, signature string) error
+	// DeactivateOAuthRequest marks one active request inactive. It reports
+	// ErrNotFound when no active request matched, so that of two concurrent
+	// callers exactly one succeeds.
+	DeactivateOAuthRequest(ctx context.Context, kind, signature string) error
+	// DeactivateOAuthRequestsByRequestID marks every request of kind that
+	// descends from requestID inactive and reports how many changed.
+	DeactivateOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)
+	// DeleteOAuthRequestsByRequestID removes every request of kind that
+	// descends from requestID and reports how many.
+	DeleteOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)
+	// DeleteExpiredOAuthRequests removes up to limit requests that expired
+	// before now.
+	DeleteExpiredOAuthRequests(ctx context.Context, now time.Time, limit int) (int64, error)
+
+	// SaveConsent records (or replaces) what a user granted a client.
+	SaveConsent(ctx context.Context, c Consent) error
+	// GetConsent returns the user's consent for a client, or ErrNotFound.
+	GetConsent(ctx context.Context, userID, clientID string) (Consent, error)
+
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the connections.
 	Close() error
+}
+
+// Client is a registered OAuth2 client.
+type Client struct {
+	ID string
+	// SecretHash is a keyed hash of the client secret (nil for public
+	// clients); the secret itself is never stored.
+	SecretHash             []byte
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string
+	ResponseTypes          []string
+	Scopes                 []string
+	Audience               []string
+	Public                 bool // no secret; PKCE required
+	FirstParty             bool // no consent screen
+	CreatedAt              time.Time
+}
+
+// SigningKey is a private signing key, sealed with the server's at-rest key.
+type SigningKey struct {
+	KID       string
+	Alg       string // RS256, ES256
+	Sealed    []byte
+	CreatedAt time.Time
+	RetiredAt time.Time // zero while the key signs
+}
+
+// Kinds of OAuthRequest.
+const (
+	KindAuthorizeCode = "authorize_code"
+	KindAccessToken   = "access_token"
+	KindRefreshToken  = "refresh_token"
+	KindPKCE          = "pkce"
+	KindOpenID        = "openid"
+)
+
+// OAuthRequest is one protocol artefact (authorization code, access or
+// refresh token, PKCE or OpenID session) as fosite describes it. Signature is
+// a hash of the token's signature: raw tokens are never stored.
+type OAuthRequest struct {
+	Kind            string
+	Signature       string
+	RequestID       string
+	RequestedAt     time.Time
+	ClientID        string
+	Subject         string
+	Scopes          []string
+	GrantedScopes   []string
+	Audience        []string
+	GrantedAudience []string
+	Form            string // URL-encoded, only the parameters worth keeping
+	Session         []byte // JSON
+	Active          bool
+	ExpiresAt       time.Time
+	AccessSignature string // refresh tokens: the access token issued with it
+}
+
+// Consent is what a user granted a client.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	GrantedAt time.Time
 }

@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore NewStore) {
 			}
 		}},
 	}
+	cases = append(cases, oauthCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

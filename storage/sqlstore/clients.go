@@ -1,0 +1,122 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+type clientModel struct {
+	ID                     string `gorm:"primaryKey"`
+	SecretHash             []byte
+	RedirectURIs           string `gorm:"column:redirect_uris"`
+	PostLogoutRedirectURIs string `gorm:"column:post_logout_redirect_uris"`
+	GrantTypes             string
+	ResponseTypes          string
+	Scopes                 string
+	Audience               string
+	Public                 bool
+	FirstParty             bool
+	CreatedAt              time.Time `gorm:"autoCreateTime:false"`
+}
+
+func (clientModel) TableName() string { return "clients" }
+
+// encodeList stores a string list as a JSON array ("[]" for none).
+func encodeList(l []string) string {
+	if len(l) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(l)
+	return string(b)
+}
+
+func decodeList(s string) []string {
+	var l []string
+	if err := json.Unmarshal([]byte(s), &l); err != nil || len(l) == 0 {
+		return []string{}
+	}
+	return l
+}
+
+func (m clientModel) record() storage.Client {
+	return storage.Client{
+		ID:                     m.ID,
+		SecretHash:             m.SecretHash,
+		RedirectURIs:           decodeList(m.RedirectURIs),
+		PostLogoutRedirectURIs: decodeList(m.PostLogoutRedirectURIs),
+		GrantTypes:             decodeList(m.GrantTypes),
+		ResponseTypes:          decodeList(m.ResponseTypes),
+		Scopes:                 decodeList(m.Scopes),
+		Audience:               decodeList(m.Audience),
+		Public:                 m.Public,
+		FirstParty:             m.FirstParty,
+		CreatedAt:              utc(m.CreatedAt),
+	}
+}
+
+// CreateClient implements storage.Storage.
+func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
+	m := clientModel{
+		ID:                     c.ID,
+		SecretHash:             c.SecretHash,
+		RedirectURIs:           encodeList(c.RedirectURIs),
+		PostLogoutRedirectURIs: encodeList(c.PostLogoutRedirectURIs),
+		GrantTypes:             encodeList(c.GrantTypes),
+		ResponseTypes:          encodeList(c.ResponseTypes),
+		Scopes:                 encodeList(c.Scopes),
+		Audience:               encodeList(c.Audience),
+		Public:                 c.Public,
+		FirstParty:             c.FirstParty,
+		CreatedAt:              utc(c.CreatedAt),
+	}
+	return translate(s.db.WithContext(ctx).Create(&m).Error)
+}
+
+// GetClient implements storage.Storage.
+func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	var m clientModel
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
+		return storage.Client{}, translate(err)
+	}
+	return m.record(), nil
+}
+
+// ListClients implements storage.Storage.
+func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
+	var ms []clientModel
+	if err := s.db.WithContext(ctx).Order("id").Find(&ms).Error; err != nil {
+		return nil, translate(err)
+	}
+	out := make([]storage.Client, len(ms))
+	for i, m := range ms {
+		out[i] = m.record()
+	}
+	return out, nil
+}
+
+// DeleteClient implements storage.Storage. Consents go by cascade; tokens,
+// codes and sessions issued to the client are deleted in the same
+// transaction.
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("client_id = ?", id).Delete(&consentModel{}).Error; err != nil {
+			return translate(err)
+		}
+		if err := tx.Where("client_id = ?", id).Delete(&oauthRequestModel{}).Error; err != nil {
+			return translate(err)
+		}
+		res := tx.Where("id = ?", id).Delete(&clientModel{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return storage.ErrNotFound
+		}
+		return nil
+	})
+}

@@ -1,0 +1,159 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm/clause"
+
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+type oauthRequestModel struct {
+	Kind            string `gorm:"primaryKey"`
+	Signature       string `gorm:"primaryKey"`
+	RequestID       string
+	RequestedAt     time.Time
+	ClientID        string
+	Subject         string
+	Scopes          string
+	GrantedScopes   string
+	Audience        string
+	GrantedAudience string
+	Form            string
+	Session         []byte
+	Active          bool
+	ExpiresAt       time.Time
+	AccessSignature string
+}
+
+func (oauthRequestModel) TableName() string { return "oauth2_requests" }
+
+func (m oauthRequestModel) record() storage.OAuthRequest {
+	return storage.OAuthRequest{
+		Kind: m.Kind, Signature: m.Signature, RequestID: m.RequestID, RequestedAt: utc(m.RequestedAt),
+		ClientID: m.ClientID, Subject: m.Subject,
+		Scopes: decodeList(m.Scopes), GrantedScopes: decodeList(m.GrantedScopes),
+		Audience: decodeList(m.Audience), GrantedAudience: decodeList(m.GrantedAudience),
+		Form: m.Form, Session: m.Session, Active: m.Active, ExpiresAt: utc(m.ExpiresAt),
+		AccessSignature: m.AccessSignature,
+	}
+}
+
+// CreateOAuthRequest implements storage.Storage.
+func (s *Store) CreateOAuthRequest(ctx context.Context, r storage.OAuthRequest) error {
+	session := r.Session
+	if session == nil {
+		session = []byte{}
+	}
+	m := oauthRequestModel{
+		Kind: r.Kind, Signature: r.Signature, RequestID: r.RequestID, RequestedAt: utc(r.RequestedAt),
+		ClientID: r.ClientID, Subject: r.Subject,
+		Scopes: encodeList(r.Scopes), GrantedScopes: encodeList(r.GrantedScopes),
+		Audience: encodeList(r.Audience), GrantedAudience: encodeList(r.GrantedAudience),
+		Form: r.Form, Session: session, Active: r.Active, ExpiresAt: utc(r.ExpiresAt),
+		AccessSignature: r.AccessSignature,
+	}
+	return translate(s.db.WithContext(ctx).Create(&m).Error)
+}
+
+// GetOAuthRequest implements storage.Storage.
+func (s *Store) GetOAuthRequest(ctx context.Context, kind, signature string) (storage.OAuthRequest, error) {
+	var m oauthRequestModel
+	err := s.db.WithContext(ctx).Where("kind = ? AND signature = ?", kind, signature).Take(&m).Error
+	if err != nil {
+		return storage.OAuthRequest{}, translate(err)
+	}
+	return m.record(), nil
+}
+
+// DeleteOAuthRequest implements storage.Storage.
+func (s *Store) DeleteOAuthRequest(ctx context.Context, kind, signature string) error {
+	return translate(s.db.WithContext(ctx).Where("kind = ? AND signature = ?", kind, signature).Delete(&oauthRequestModel{}).Error)
+}
+
+// DeactivateOAuthRequest implements storage.Storage as one conditional
+// UPDATE: the database decides which of two concurrent callers wins.
+func (s *Store) DeactivateOAuthRequest(ctx context.Context, kind, signature string) error {
+	res := s.db.WithContext(ctx).Model(&oauthRequestModel{}).
+		Where("kind = ? AND signature = ? AND active = ?", kind, signature, true).
+		Update("active", false)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+// DeactivateOAuthRequestsByRequestID implements storage.Storage.
+func (s *Store) DeactivateOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error) {
+	res := s.db.WithContext(ctx).Model(&oauthRequestModel{}).
+		Where("request_id = ? AND kind = ? AND active = ?", requestID, kind, true).
+		Update("active", false)
+	return res.RowsAffected, translate(res.Error)
+}
+
+// DeleteOAuthRequestsByRequestID implements storage.Storage.
+func (s *Store) DeleteOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error) {
+	res := s.db.WithContext(ctx).Where("request_id = ? AND kind = ?", requestID, kind).Delete(&oauthRequestModel{})
+	return res.RowsAffected, translate(res.Error)
+}
+
+// DeleteExpiredOAuthRequests implements storage.Storage in one bounded
+// batch, so a cleaner never holds locks on many rows at once.
+func (s *Store) DeleteExpiredOAuthRequests(ctx context.Context, now time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	var keys []struct {
+		Kind      string
+		Signature string
+	}
+	if err := s.db.WithContext(ctx).Model(&oauthRequestModel{}).Select("kind, signature").
+		Where("expires_at < ?", utc(now)).Limit(limit).Find(&keys).Error; err != nil {
+		return 0, translate(err)
+	}
+	var total int64
+	for _, k := range keys {
+		res := s.db.WithContext(ctx).Where("kind = ? AND signature = ? AND expires_at < ?", k.Kind, k.Signature, utc(now)).
+			Delete(&oauthRequestModel{})
+		if res.Error != nil {
+			return total, translate(res.Error)
+		}
+		total += res.RowsAffected
+	}
+	return total, nil
+}
+
+type consentModel struct {
+	UserID    string `gorm:"primaryKey"`
+	ClientID  string `gorm:"primaryKey"`
+	Scopes    string
+	GrantedAt time.Time
+}
+
+func (consentModel) TableName() string { return "consents" }
+
+// SaveConsent implements storage.Storage as an upsert.
+func (s *Store) SaveConsent(ctx context.Context, c storage.Consent) error {
+	m := consentModel{UserID: c.UserID, ClientID: c.ClientID, Scopes: encodeList(c.Scopes), GrantedAt: utc(c.GrantedAt)}
+	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "user_id"}, {Name: "client_id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"scopes", "granted_at"}),
+	}).Create(&m).Error
+	if err != nil && isForeignKeyViolation(err) {
+		return storage.ErrNotFound
+	}
+	return translate(err)
+}
+
+// GetConsent implements storage.Storage.
+func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (storage.Consent, error) {
+	var m consentModel
+	if err := s.db.WithContext(ctx).Where("user_id = ? AND client_id = ?", userID, clientID).Take(&m).Error; err != nil {
+		return storage.Consent{}, translate(err)
+	}
+	return storage.Consent{UserID: m.UserID, ClientID: m.ClientID, Scopes: decodeList(m.Scopes), GrantedAt: utc(m.GrantedAt)}, nil
+}

@@ -1,0 +1,342 @@
+package storagetest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+func oauthCases() []struct {
+	name string
+	fn   func(t *testing.T, s storage.Storage)
+} {
+	return []struct {
+		name string
+		fn   func(t *testing.T, s storage.Storage)
+	}{
+		{"ClientRoundTrip", testClientRoundTrip},
+		{"DeleteClientRemovesItsTokens", testDeleteClient},
+		{"SigningKeys", testSigningKeys},
+		{"EnsureSigningKeyConcurrent", testEnsureSigningKeyConcurrent},
+		{"OAuthRequestRoundTrip", testOAuthRequestRoundTrip},
+		{"DeactivateOnce", testDeactivateOnce},
+		{"ByRequestID", testByRequestID},
+		{"DeleteExpiredOAuthRequests", testDeleteExpiredOAuthRequests},
+		{"Consent", testConsent},
+	}
+}
+
+func newClient(id string) storage.Client {
+	return storage.Client{
+		ID:                     id,
+		SecretHash:             []byte{1, 2, 3},
+		RedirectURIs:           []string{"https://app.example/cb", "http://127.0.0.1/cb"},
+		PostLogoutRedirectURIs: []string{"https://app.example/bye"},
+		GrantTypes:             []string{"authorization_code", "refresh_token"},
+		ResponseTypes:          []string{"code"},
+		Scopes:                 []string{"openid", "profile"},
+		Audience:               []string{},
+		FirstParty:             true,
+		CreatedAt:              now,
+	}
+}
+
+func testClientRoundTrip(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	c := newClient("web-app")
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateClient(ctx, c); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("duplicate CreateClient = %v", err)
+	}
+	pub := newClient("a-public")
+	pub.SecretHash, pub.Public, pub.FirstParty, pub.PostLogoutRedirectURIs = nil, true, false, nil
+	if err := s.CreateClient(ctx, pub); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetClient(ctx, "web-app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := c
+	want.CreatedAt = now.UTC().Truncate(time.Microsecond)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("GetClient = %+v, want %+v", got, want)
+	}
+	list, err := s.ListClients(ctx)
+	if err != nil || len(list) != 2 || list[0].ID != "a-public" || !list[0].Public || len(list[0].SecretHash) != 0 ||
+		list[0].PostLogoutRedirectURIs == nil || len(list[0].PostLogoutRedirectURIs) != 0 {
+		t.Fatalf("ListClients = %+v, %v", list, err)
+	}
+	if _, err := s.GetClient(ctx, "nope"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("GetClient(missing) = %v", err)
+	}
+	if err := s.DeleteClient(ctx, "nope"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("DeleteClient(missing) = %v", err)
+	}
+}
+
+func newRequest(kind, sig, requestID, client string, expires time.Time) storage.OAuthRequest {
+	return storage.OAuthRequest{
+		Kind: kind, Signature: sig, RequestID: requestID, RequestedAt: now, ClientID: client, Subject: "user-1",
+		Scopes: []string{"openid", "offline_access"}, GrantedScopes: []string{"openid"},
+		Audience: []string{}, GrantedAudience: []string{"api"},
+		Form: "nonce=abcdefgh&redirect_uri=https%3A%2F%2Fapp.example%2Fcb", Session: []byte(`{"subject":"user-1"}`),
+		Active: true, ExpiresAt: expires, AccessSignature: "access-sig",
+	}
+}
+
+func testDeleteClient(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	u := newUser("owner")
+	mustCreate(t, s, u)
+	for _, id := range []string{"doomed", "kept"} {
+		if err := s.CreateClient(ctx, newClient(id)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveConsent(ctx, storage.Consent{UserID: u.ID, ClientID: id, Scopes: []string{"openid"}, GrantedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateOAuthRequest(ctx, newRequest(storage.KindAccessToken, "sig-"+id, "req-"+id, id, now.Add(time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteClient(ctx, "doomed"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetClient(ctx, "doomed"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("client survived DeleteClient")
+	}
+	if _, err := s.GetConsent(ctx, u.ID, "doomed"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("consent survived DeleteClient")
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, "sig-doomed"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("token survived DeleteClient")
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, "sig-kept"); err != nil {
+		t.Fatalf("another client's token was deleted: %v", err)
+	}
+	if _, err := s.GetConsent(ctx, u.ID, "kept"); err != nil {
+		t.Fatalf("another client's consent was deleted: %v", err)
+	}
+}
+
+func testSigningKeys(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	k1 := storage.SigningKey{KID: "k1", Alg: "RS256", Sealed: []byte("sealed-1"), CreatedAt: now}
+	created, err := s.EnsureSigningKey(ctx, k1)
+	if err != nil || !created {
+		t.Fatalf("EnsureSigningKey(first) = %v, %v", created, err)
+	}
+	created, err = s.EnsureSigningKey(ctx, storage.SigningKey{KID: "k1b", Alg: "RS256", Sealed: []byte("x"), CreatedAt: now})
+	if err != nil || created {
+		t.Fatalf("EnsureSigningKey with an active key = %v, %v; want not created", created, err)
+	}
+	if created, err := s.EnsureSigningKey(ctx, storage.SigningKey{KID: "e1", Alg: "ES256", Sealed: []byte("e"), CreatedAt: now}); err != nil || !created {
+		t.Fatalf("EnsureSigningKey(other alg) = %v, %v", created, err)
+	}
+	later := now.Add(time.Hour)
+	if err := s.RotateSigningKey(ctx, storage.SigningKey{KID: "k2", Alg: "RS256", Sealed: []byte("sealed-2"), CreatedAt: later}, later); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := s.ListSigningKeys(ctx)
+	if err != nil || len(keys) != 3 {
+		t.Fatalf("ListSigningKeys = %+v, %v", keys, err)
+	}
+	byKID := map[string]storage.SigningKey{}
+	for _, k := range keys {
+		byKID[k.KID] = k
+	}
+	if !byKID["k1"].RetiredAt.Equal(later.UTC().Truncate(time.Microsecond)) || !bytes.Equal(byKID["k1"].Sealed, []byte("sealed-1")) {
+		t.Fatalf("rotated-out key = %+v, want retired at %v", byKID["k1"], later)
+	}
+	if !byKID["k2"].RetiredAt.IsZero() || !byKID["e1"].RetiredAt.IsZero() {
+		t.Fatalf("rotation retired the wrong keys: %+v", keys)
+	}
+	if n, err := s.DeleteSigningKeysRetiredBefore(ctx, later.Add(time.Minute)); err != nil || n != 1 {
+		t.Fatalf("DeleteSigningKeysRetiredBefore = %d, %v; want 1", n, err)
+	}
+}
+
+func testEnsureSigningKeyConcurrent(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	createdCount := 0
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			created, err := s.EnsureSigningKey(ctx, storage.SigningKey{KID: "c" + string(rune('a'+i)), Alg: "RS256", Sealed: []byte("x"), CreatedAt: now})
+			if err != nil {
+				t.Errorf("EnsureSigningKey: %v", err)
+			}
+			if created {
+				mu.Lock()
+				createdCount++
+				mu.Unlock()
+			}
+		}(i)
+	}
+	wg.Wait()
+	keys, _ := s.ListSigningKeys(ctx)
+	if createdCount != 1 || len(keys) != 1 {
+		t.Fatalf("%d replicas created a key, %d keys stored; want exactly one", createdCount, len(keys))
+	}
+}
+
+func testOAuthRequestRoundTrip(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	r := newRequest(storage.KindRefreshToken, "sig-1", "req-1", "web-app", now.Add(time.Hour))
+	if err := s.CreateOAuthRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateOAuthRequest(ctx, r); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("duplicate = %v", err)
+	}
+	// The same signature under another kind is another row.
+	other := r
+	other.Kind = storage.KindAccessToken
+	if err := s.CreateOAuthRequest(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetOAuthRequest(ctx, storage.KindRefreshToken, "sig-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := r
+	want.RequestedAt = now.UTC().Truncate(time.Microsecond)
+	want.ExpiresAt = r.ExpiresAt.UTC().Truncate(time.Microsecond)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("GetOAuthRequest = %+v\nwant %+v", got, want)
+	}
+	if err := s.DeleteOAuthRequest(ctx, storage.KindRefreshToken, "sig-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindRefreshToken, "sig-1"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, "sig-1"); err != nil {
+		t.Fatalf("delete of one kind removed another: %v", err)
+	}
+}
+
+// testDeactivateOnce races concurrent deactivations of one code: exactly one
+// wins (the basis of single-use codes and refresh rotation).
+func testDeactivateOnce(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	if err := s.CreateOAuthRequest(ctx, newRequest(storage.KindAuthorizeCode, "code-1", "req-1", "c", now.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	results := make([]error, 8)
+	for i := range results {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			results[i] = s.DeactivateOAuthRequest(ctx, storage.KindAuthorizeCode, "code-1")
+		}(i)
+	}
+	wg.Wait()
+	wins := 0
+	for _, err := range results {
+		if err == nil {
+			wins++
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("DeactivateOAuthRequest: %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d concurrent deactivations succeeded, want 1", wins)
+	}
+	got, err := s.GetOAuthRequest(ctx, storage.KindAuthorizeCode, "code-1")
+	if err != nil || got.Active {
+		t.Fatalf("deactivated code = %+v, %v; want it kept, inactive", got, err)
+	}
+}
+
+func testByRequestID(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	for _, r := range []storage.OAuthRequest{
+		newRequest(storage.KindRefreshToken, "r1", "family", "c", now.Add(time.Hour)),
+		newRequest(storage.KindRefreshToken, "r2", "family", "c", now.Add(time.Hour)),
+		newRequest(storage.KindAccessToken, "a1", "family", "c", now.Add(time.Hour)),
+		newRequest(storage.KindAccessToken, "a2", "family", "c", now.Add(time.Hour)),
+		newRequest(storage.KindRefreshToken, "r3", "stranger", "c", now.Add(time.Hour)),
+		newRequest(storage.KindAccessToken, "a3", "stranger", "c", now.Add(time.Hour)),
+	} {
+		if err := s.CreateOAuthRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.DeactivateOAuthRequestsByRequestID(ctx, storage.KindRefreshToken, "family"); err != nil || n != 2 {
+		t.Fatalf("DeactivateOAuthRequestsByRequestID = %d, %v; want 2", n, err)
+	}
+	if n, err := s.DeactivateOAuthRequestsByRequestID(ctx, storage.KindRefreshToken, "family"); err != nil || n != 0 {
+		t.Fatalf("second deactivation = %d, %v; want 0", n, err)
+	}
+	if n, err := s.DeleteOAuthRequestsByRequestID(ctx, storage.KindAccessToken, "family"); err != nil || n != 2 {
+		t.Fatalf("DeleteOAuthRequestsByRequestID = %d, %v; want 2", n, err)
+	}
+	if r, err := s.GetOAuthRequest(ctx, storage.KindRefreshToken, "r3"); err != nil || !r.Active {
+		t.Fatalf("another family's refresh token changed: %+v, %v", r, err)
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, "a3"); err != nil {
+		t.Fatalf("another family's access token deleted: %v", err)
+	}
+	if r, _ := s.GetOAuthRequest(ctx, storage.KindRefreshToken, "r1"); r.Active {
+		t.Fatal("family refresh token still active")
+	}
+}
+
+func testDeleteExpiredOAuthRequests(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	for i, exp := range []time.Duration{-3 * time.Minute, -2 * time.Minute, -time.Minute, time.Minute} {
+		r := newRequest(storage.KindAccessToken, "x"+string(rune('0'+i)), "r", "c", now.Add(exp))
+		if err := s.CreateOAuthRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.DeleteExpiredOAuthRequests(ctx, now, 2); err != nil || n != 2 {
+		t.Fatalf("first batch = %d, %v; want 2", n, err)
+	}
+	if n, err := s.DeleteExpiredOAuthRequests(ctx, now, 10); err != nil || n != 1 {
+		t.Fatalf("second batch = %d, %v; want 1", n, err)
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, "x3"); err != nil {
+		t.Fatalf("live token deleted: %v", err)
+	}
+}
+
+func testConsent(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	u := newUser("consenter")
+	mustCreate(t, s, u)
+	if err := s.CreateClient(ctx, newClient("app")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetConsent(ctx, u.ID, "app"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("GetConsent before any = %v", err)
+	}
+	if err := s.SaveConsent(ctx, storage.Consent{UserID: u.ID, ClientID: "app", Scopes: []string{"openid"}, GrantedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(time.Hour)
+	if err := s.SaveConsent(ctx, storage.Consent{UserID: u.ID, ClientID: "app", Scopes: []string{"openid", "profile"}, GrantedAt: later}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.GetConsent(ctx, u.ID, "app")
+	if err != nil || !reflect.DeepEqual(c.Scopes, []string{"openid", "profile"}) || !c.GrantedAt.Equal(later.UTC().Truncate(time.Microsecond)) {
+		t.Fatalf("GetConsent = %+v, %v; want the second grant", c, err)
+	}
+	if err := s.SaveConsent(ctx, storage.Consent{UserID: "ghost", ClientID: "app", Scopes: []string{"openid"}, GrantedAt: now}); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("consent for a missing user = %v, want ErrNotFound", err)
+	}
+}
