@@ -1,0 +1,382 @@
+// Package fositestore adapts storage.Storage to the storage interfaces of
+// the fosite handlers tonearm composes. It stores hashes of token
+// signatures, never tokens, and only the request parameters worth keeping.
+package fositestore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// Store is what the adapter needs from storage.
+type Store interface {
+	GetClient(ctx context.Context, id string) (storage.Client, error)
+	CreateOAuthRequest(ctx context.Context, r storage.OAuthRequest) error
+	GetOAuthRequest(ctx context.Context, kind, signature string) (storage.OAuthRequest, error)
+	DeleteOAuthRequest(ctx context.Context, kind, signature string) error
+	DeactivateOAuthRequest(ctx context.Context, kind, signature string) error
+	DeactivateOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)
+	DeleteOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)
+}
+
+// Client is a registered client as fosite sees it, with tonearm's extras.
+type Client struct {
+	fosite.DefaultClient
+	FirstParty             bool
+	PostLogoutRedirectURIs []string
+}
+
+// Lifespans give rows an expiry when the session carries none, so the
+// cleaner can always remove them.
+type Lifespans struct {
+	AuthorizeCode time.Duration
+	AccessToken   time.Duration
+	RefreshToken  time.Duration
+}
+
+// Adapter implements fosite's storage interfaces.
+type Adapter struct {
+	store      Store
+	newSession func() fosite.Session
+	lifespans  Lifespans
+	now        func() time.Time
+}
+
+// Compile-time checks: compose only type-asserts at run time.
+var (
+	_ fosite.Storage                     = (*Adapter)(nil)
+	_ oauth2.CoreStorage                 = (*Adapter)(nil)
+	_ oauth2.TokenRevocationStorage      = (*Adapter)(nil)
+	_ openid.OpenIDConnectRequestStorage = (*Adapter)(nil)
+	_ pkce.PKCERequestStorage            = (*Adapter)(nil)
+)
+
+// New returns an adapter. newSession makes the empty session that stored
+// session JSON is decoded into when fosite passes none (revocation does).
+func New(store Store, newSession func() fosite.Session, lifespans Lifespans) (*Adapter, error) {
+	if store == nil || newSession == nil {
+		return nil, errors.New("fositestore: store and newSession are required")
+	}
+	return &Adapter{store: store, newSession: newSession, lifespans: lifespans, now: time.Now}, nil
+}
+
+// ToFositeClient converts a stored client.
+func ToFositeClient(c storage.Client) *Client {
+	return &Client{
+		DefaultClient: fosite.DefaultClient{
+			ID:            c.ID,
+			Secret:        c.SecretHash,
+			RedirectURIs:  c.RedirectURIs,
+			GrantTypes:    c.GrantTypes,
+			ResponseTypes: c.ResponseTypes,
+			Scopes:        c.Scopes,
+			Audience:      c.Audience,
+			Public:        c.Public,
+		},
+		FirstParty:             c.FirstParty,
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+	}
+}
+
+// GetClient implements fosite.ClientManager.
+func (a *Adapter) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	c, err := a.store.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return ToFositeClient(c), nil
+}
+
+// ClientAssertionJWTValid implements fosite.ClientManager. tonearm accepts
+// no client assertions (private_key_jwt): fosite refuses them before this is
+// reached, so no JTI is ever recorded.
+func (a *Adapter) ClientAssertionJWTValid(context.Context, string) error { return nil }
+
+// SetClientAssertionJWT implements fosite.ClientManager; see above.
+func (a *Adapter) SetClientAssertionJWT(context.Context, string, time.Time) error { return nil }
+
+// keptParameters are the request parameters later steps read back: the
+// redirect URI check, PKCE, the ID token (nonce, max_age, prompt), scope and
+// audience. Everything else (client secrets, codes, passwords, tokens) is
+// dropped before storage.
+var keptParameters = []string{
+	"redirect_uri", "response_type", "scope", "audience", "nonce", "max_age", "prompt",
+	"id_token_hint", "acr_values", "code_challenge", "code_challenge_method", "grant_type", "client_id",
+}
+
+func sanitizeForm(form url.Values) string {
+	out := url.Values{}
+	for _, k := range keptParameters {
+		if v, ok := form[k]; ok {
+			out[k] = v
+		}
+	}
+	return out.Encode()
+}
+
+// hashSignature keys rows by SHA-256 of the signature fosite hands over (or
+// of the raw code for OpenID sessions).
+func hashSignature(sig string) string {
+	h := sha256.Sum256([]byte(sig))
+	return hex.EncodeToString(h[:])
+}
+
+func (a *Adapter) fallbackLifespan(kind string) time.Duration {
+	switch kind {
+	case storage.KindAccessToken:
+		return a.lifespans.AccessToken
+	case storage.KindRefreshToken:
+		return a.lifespans.RefreshToken
+	default:
+		return a.lifespans.AuthorizeCode
+	}
+}
+
+func tokenType(kind string) fosite.TokenType {
+	switch kind {
+	case storage.KindAccessToken:
+		return fosite.AccessToken
+	case storage.KindRefreshToken:
+		return fosite.RefreshToken
+	default:
+		return fosite.AuthorizeCode
+	}
+}
+
+func (a *Adapter) create(ctx context.Context, kind, signature, accessSig string, req fosite.Requester) error {
+	sess := req.GetSession()
+	if sess == nil {
+		return errors.New("fositestore: request without a session")
+	}
+	raw, err := json.Marshal(sess)
+	if err != nil {
+		return fmt.Errorf("fositestore: encode session: %w", err)
+	}
+	expires := sess.GetExpiresAt(tokenType(kind))
+	if expires.IsZero() {
+		expires = req.GetRequestedAt().Add(a.fallbackLifespan(kind))
+	}
+	if expires.IsZero() || expires.Year() < 2000 {
+		expires = a.now().Add(a.fallbackLifespan(kind))
+	}
+	r := storage.OAuthRequest{
+		Kind:            kind,
+		Signature:       hashSignature(signature),
+		RequestID:       req.GetID(),
+		RequestedAt:     req.GetRequestedAt(),
+		ClientID:        req.GetClient().GetID(),
+		Subject:         sess.GetSubject(),
+		Scopes:          req.GetRequestedScopes(),
+		GrantedScopes:   req.GetGrantedScopes(),
+		Audience:        req.GetRequestedAudience(),
+		GrantedAudience: req.GetGrantedAudience(),
+		Form:            sanitizeForm(req.GetRequestForm()),
+		Session:         raw,
+		Active:          true,
+		ExpiresAt:       expires,
+	}
+	if accessSig != "" {
+		r.AccessSignature = hashSignature(accessSig)
+	}
+	return a.store.CreateOAuthRequest(ctx, r)
+}
+
+// load rebuilds a fosite request. The session JSON is decoded into session
+// (or a new one); the client is reloaded so a deleted client's tokens die.
+func (a *Adapter) load(ctx context.Context, kind, signature string, session fosite.Session) (*fosite.Request, bool, error) {
+	r, err := a.store.GetOAuthRequest(ctx, kind, hashSignature(signature))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, false, fosite.ErrNotFound
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	client, err := a.GetClient(ctx, r.ClientID)
+	if err != nil {
+		return nil, false, err
+	}
+	if session == nil {
+		session = a.newSession()
+	}
+	if err := json.Unmarshal(r.Session, session); err != nil {
+		return nil, false, fmt.Errorf("fositestore: decode session: %w", err)
+	}
+	form, err := url.ParseQuery(r.Form)
+	if err != nil {
+		return nil, false, fmt.Errorf("fositestore: decode form: %w", err)
+	}
+	req := &fosite.Request{
+		ID:                r.RequestID,
+		RequestedAt:       r.RequestedAt,
+		Client:            client,
+		RequestedScope:    fosite.Arguments(r.Scopes),
+		GrantedScope:      fosite.Arguments(r.GrantedScopes),
+		Form:              form,
+		Session:           session,
+		RequestedAudience: fosite.Arguments(r.Audience),
+		GrantedAudience:   fosite.Arguments(r.GrantedAudience),
+	}
+	return req, r.Active, nil
+}
+
+// CreateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
+func (a *Adapter) CreateAuthorizeCodeSession(ctx context.Context, code string, req fosite.Requester) error {
+	return a.create(ctx, storage.KindAuthorizeCode, code, "", req)
+}
+
+// GetAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage. A used
+// code returns its request together with ErrInvalidatedAuthorizeCode, which
+// makes fosite revoke the tokens it produced.
+func (a *Adapter) GetAuthorizeCodeSession(ctx context.Context, code string, session fosite.Session) (fosite.Requester, error) {
+	req, active, err := a.load(ctx, storage.KindAuthorizeCode, code, session)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		return req, fosite.ErrInvalidatedAuthorizeCode
+	}
+	return req, nil
+}
+
+// InvalidateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
+// Only one of two concurrent exchanges of a code gets past it.
+func (a *Adapter) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
+	err := a.store.DeactivateOAuthRequest(ctx, storage.KindAuthorizeCode, hashSignature(code))
+	if errors.Is(err, storage.ErrNotFound) {
+		return fosite.ErrInvalidatedAuthorizeCode
+	}
+	return err
+}
+
+// CreateAccessTokenSession implements oauth2.AccessTokenStorage.
+func (a *Adapter) CreateAccessTokenSession(ctx context.Context, signature string, req fosite.Requester) error {
+	return a.create(ctx, storage.KindAccessToken, signature, "", req)
+}
+
+// GetAccessTokenSession implements oauth2.AccessTokenStorage.
+func (a *Adapter) GetAccessTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, active, err := a.load(ctx, storage.KindAccessToken, signature, session)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		return req, fosite.ErrInactiveToken
+	}
+	return req, nil
+}
+
+// DeleteAccessTokenSession implements oauth2.AccessTokenStorage.
+func (a *Adapter) DeleteAccessTokenSession(ctx context.Context, signature string) error {
+	return a.store.DeleteOAuthRequest(ctx, storage.KindAccessToken, hashSignature(signature))
+}
+
+// CreateRefreshTokenSession implements oauth2.RefreshTokenStorage.
+func (a *Adapter) CreateRefreshTokenSession(ctx context.Context, signature, accessSignature string, req fosite.Requester) error {
+	return a.create(ctx, storage.KindRefreshToken, signature, accessSignature, req)
+}
+
+// GetRefreshTokenSession implements oauth2.RefreshTokenStorage. A used
+// (rotated) token returns its request with ErrInactiveToken: fosite then
+// treats it as reuse and revokes the family.
+func (a *Adapter) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, active, err := a.load(ctx, storage.KindRefreshToken, signature, session)
+	if err != nil {
+		return nil, err
+	}
+	if !active {
+		return req, fosite.ErrInactiveToken
+	}
+	return req, nil
+}
+
+// DeleteRefreshTokenSession implements oauth2.RefreshTokenStorage.
+func (a *Adapter) DeleteRefreshTokenSession(ctx context.Context, signature string) error {
+	return a.store.DeleteOAuthRequest(ctx, storage.KindRefreshToken, hashSignature(signature))
+}
+
+// RotateRefreshToken implements oauth2.RefreshTokenStorage: the presented
+// refresh token is deactivated with a conditional update (of two concurrent
+// refreshes one finds nothing to deactivate and fails), and the access
+// tokens of the family are deleted.
+func (a *Adapter) RotateRefreshToken(ctx context.Context, requestID, refreshSignature string) error {
+	err := a.store.DeactivateOAuthRequest(ctx, storage.KindRefreshToken, hashSignature(refreshSignature))
+	if errors.Is(err, storage.ErrNotFound) {
+		return fosite.ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	_, err = a.store.DeleteOAuthRequestsByRequestID(ctx, storage.KindAccessToken, requestID)
+	return err
+}
+
+// RevokeRefreshToken implements oauth2.TokenRevocationStorage.
+func (a *Adapter) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	_, err := a.store.DeactivateOAuthRequestsByRequestID(ctx, storage.KindRefreshToken, requestID)
+	return err
+}
+
+// RevokeAccessToken implements oauth2.TokenRevocationStorage.
+func (a *Adapter) RevokeAccessToken(ctx context.Context, requestID string) error {
+	_, err := a.store.DeleteOAuthRequestsByRequestID(ctx, storage.KindAccessToken, requestID)
+	return err
+}
+
+// CreateOpenIDConnectSession implements openid.OpenIDConnectRequestStorage;
+// fosite keys it by the raw authorization code, which is hashed here.
+func (a *Adapter) CreateOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) error {
+	return a.create(ctx, storage.KindOpenID, code, "", req)
+}
+
+// GetOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
+func (a *Adapter) GetOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) (fosite.Requester, error) {
+	var session fosite.Session
+	if req != nil {
+		session = req.GetSession()
+	}
+	r, _, err := a.load(ctx, storage.KindOpenID, code, session)
+	if errors.Is(err, fosite.ErrNotFound) {
+		return nil, openid.ErrNoSessionFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// DeleteOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
+func (a *Adapter) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return a.store.DeleteOAuthRequest(ctx, storage.KindOpenID, hashSignature(code))
+}
+
+// CreatePKCERequestSession implements pkce.PKCERequestStorage.
+func (a *Adapter) CreatePKCERequestSession(ctx context.Context, signature string, req fosite.Requester) error {
+	return a.create(ctx, storage.KindPKCE, signature, "", req)
+}
+
+// GetPKCERequestSession implements pkce.PKCERequestStorage.
+func (a *Adapter) GetPKCERequestSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
+	req, _, err := a.load(ctx, storage.KindPKCE, signature, session)
+	return req, err
+}
+
+// DeletePKCERequestSession implements pkce.PKCERequestStorage.
+func (a *Adapter) DeletePKCERequestSession(ctx context.Context, signature string) error {
+	return a.store.DeleteOAuthRequest(ctx, storage.KindPKCE, hashSignature(signature))
+}
