@@ -177,7 +177,7 @@ func newEnv(t testing.TB, dbURL string, opts ...func(*envOptions)) *env {
 	if issuer == "" {
 		issuer = srv.URL
 	}
-	api, err := web.NewUserAPI(web.UserAPIConfig{Accounts: acc, Issuer: issuer, Registration: o.registration, Logger: log, Now: o.now})
+	api, err := web.NewUserAPI(web.UserAPIConfig{Accounts: acc, Issuer: issuer, Registration: o.registration, Logger: log, Limiter: web.NewLoginLimiter(o.now)})
 	if err != nil {
 		t.Fatal(err)
 	}

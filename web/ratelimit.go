@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strings"
 	"sync"
 	"time"
 )
@@ -85,4 +86,63 @@ func (l *FailureLimiter) sweep(now time.Time) {
 			delete(l.entries, k)
 		}
 	}
+}
+
+// Login rate limits: failures allowed per window for one address and user
+// name, for one address, and for one user name from anywhere.
+const (
+	loginWindow          = 15 * time.Minute
+	maxFailuresPerPair   = 10
+	maxFailuresPerAddr   = 100
+	maxFailuresPerTarget = 50
+)
+
+// LoginLimiter throttles password guessing. One instance is shared by every
+// sign-in path (the User API and the login page) so that switching paths
+// buys an attacker nothing.
+type LoginLimiter struct {
+	byPair, byAddr, byTarget *FailureLimiter
+}
+
+// NewLoginLimiter returns a limiter; now may be nil.
+func NewLoginLimiter(now func() time.Time) *LoginLimiter {
+	return &LoginLimiter{
+		byPair:   NewFailureLimiter(maxFailuresPerPair, loginWindow, now),
+		byAddr:   NewFailureLimiter(maxFailuresPerAddr, loginWindow, now),
+		byTarget: NewFailureLimiter(maxFailuresPerTarget, loginWindow, now),
+	}
+}
+
+func loginKeys(addr, username string) (pair, target string) {
+	target = strings.ToLower(username)
+	return addr + "\x00" + target, target
+}
+
+// Blocked reports whether a sign-in from addr for username must wait, and
+// how long.
+func (l *LoginLimiter) Blocked(addr, username string) (bool, time.Duration) {
+	pair, target := loginKeys(addr, username)
+	for _, c := range []struct {
+		lim *FailureLimiter
+		key string
+	}{{l.byPair, pair}, {l.byAddr, addr}, {l.byTarget, target}} {
+		if blocked, wait := c.lim.Blocked(c.key); blocked {
+			return true, wait
+		}
+	}
+	return false, 0
+}
+
+// Failed records a wrong password.
+func (l *LoginLimiter) Failed(addr, username string) {
+	pair, target := loginKeys(addr, username)
+	l.byPair.Fail(pair)
+	l.byAddr.Fail(addr)
+	l.byTarget.Fail(target)
+}
+
+// Succeeded forgets the failures of this address for this user.
+func (l *LoginLimiter) Succeeded(addr, username string) {
+	pair, _ := loginKeys(addr, username)
+	l.byPair.Reset(pair)
 }

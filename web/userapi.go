@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -32,15 +31,6 @@ const (
 	RegistrationAdmin = "admin"
 )
 
-// Login rate limits: failures allowed per window for one address and user
-// name, for one address, and for one user name from anywhere.
-const (
-	loginWindow          = 15 * time.Minute
-	maxFailuresPerPair   = 10
-	maxFailuresPerAddr   = 100
-	maxFailuresPerTarget = 50
-)
-
 // UserAPI serves the four /api/User/ endpoints of SPEC.md.
 type UserAPI struct {
 	accounts     Accounts
@@ -48,9 +38,7 @@ type UserAPI struct {
 	origin       string // the issuer's origin, for the cross-site check
 	registration string
 	log          *slog.Logger
-	byPair       *FailureLimiter
-	byAddr       *FailureLimiter
-	byTarget     *FailureLimiter
+	limiter      *LoginLimiter
 }
 
 // UserAPIConfig configures NewUserAPI.
@@ -59,13 +47,14 @@ type UserAPIConfig struct {
 	Issuer       string
 	Registration string // RegistrationOpen or RegistrationAdmin
 	Logger       *slog.Logger
-	Now          func() time.Time // for the rate limiters; nil means time.Now
+	// Limiter throttles failed sign-ins; share it with the login page.
+	Limiter *LoginLimiter
 }
 
 // NewUserAPI returns the User API, refusing missing dependencies.
 func NewUserAPI(c UserAPIConfig) (*UserAPI, error) {
-	if c.Accounts == nil || c.Logger == nil {
-		return nil, errors.New("web: UserAPI needs Accounts and Logger")
+	if c.Accounts == nil || c.Logger == nil || c.Limiter == nil {
+		return nil, errors.New("web: UserAPI needs Accounts, Logger and Limiter")
 	}
 	if c.Registration != RegistrationOpen && c.Registration != RegistrationAdmin {
 		return nil, errors.New("web: registration must be open or admin")
@@ -77,9 +66,7 @@ func NewUserAPI(c UserAPIConfig) (*UserAPI, error) {
 	return &UserAPI{
 		accounts: c.Accounts, cookies: NewCookies(c.Issuer),
 		origin: iss.Scheme + "://" + iss.Host, registration: c.Registration, log: c.Logger,
-		byPair:   NewFailureLimiter(maxFailuresPerPair, loginWindow, c.Now),
-		byAddr:   NewFailureLimiter(maxFailuresPerAddr, loginWindow, c.Now),
-		byTarget: NewFailureLimiter(maxFailuresPerTarget, loginWindow, c.Now),
+		limiter: c.Limiter,
 	}, nil
 }
 
@@ -241,29 +228,20 @@ func (a *UserAPI) startSession(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "Password cannot be over %d characters", accounts.MaxPasswordLen)
 	}
 	addr := clientAddr(r)
-	target := strings.ToLower(body.Username)
-	pair := addr + "\x00" + target
-	for _, l := range []struct {
-		lim *FailureLimiter
-		key string
-	}{{a.byPair, pair}, {a.byAddr, addr}, {a.byTarget, target}} {
-		if blocked, wait := l.lim.Blocked(l.key); blocked {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			return errorf(http.StatusTooManyRequests, "Too many failed sign-in attempts; try again later")
-		}
+	if blocked, wait := a.limiter.Blocked(addr, body.Username); blocked {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		return errorf(http.StatusTooManyRequests, "Too many failed sign-in attempts; try again later")
 	}
 	u, token, sess, err := a.accounts.StartSession(r.Context(), body.Username, body.Password)
 	if errors.Is(err, accounts.ErrInvalidCredentials) {
-		a.byPair.Fail(pair)
-		a.byAddr.Fail(addr)
-		a.byTarget.Fail(target)
+		a.limiter.Failed(addr, body.Username)
 		a.log.Info("sign-in failed", "request_id", RequestID(r.Context()), "remote", addr)
 		return err
 	}
 	if err != nil {
 		return err
 	}
-	a.byPair.Reset(pair)
+	a.limiter.Succeeded(addr, body.Username)
 	// A browser that signs in again drops its previous session.
 	if old := a.cookies.Value(r); old != "" {
 		_ = a.accounts.EndSession(r.Context(), old)

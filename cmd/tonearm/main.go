@@ -153,7 +153,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, erro
 		store.Close()
 		return nil, err
 	}
-	userAPI, err := web.NewUserAPI(web.UserAPIConfig{Accounts: acc, Issuer: cfg.Issuer, Registration: cfg.Registration, Logger: log})
+	userAPI, err := web.NewUserAPI(web.UserAPIConfig{Accounts: acc, Issuer: cfg.Issuer, Registration: cfg.Registration, Logger: log, Limiter: web.NewLoginLimiter(nil)})
 	if err != nil {
 		store.Close()
 		return nil, err

@@ -1,0 +1,269 @@
+// Package clients registers OAuth2 clients: validation, secret generation
+// and the keyed hash their secrets are stored and checked with.
+package clients
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// SecretHasher hashes client secrets with HMAC-SHA256 under a server key.
+// Generated secrets carry 256 bits of entropy, so a slow password hash
+// would add nothing but latency to every client authentication; the key
+// means a stolen database alone does not allow offline guessing of weaker,
+// operator-chosen secrets. It implements fosite.Hasher.
+type SecretHasher struct{ key []byte }
+
+// NewSecretHasher returns a hasher keyed by key (32 bytes).
+func NewSecretHasher(key []byte) (*SecretHasher, error) {
+	if len(key) < 32 {
+		return nil, errors.New("clients: secret hasher key must be at least 32 bytes")
+	}
+	return &SecretHasher{key: key}, nil
+}
+
+// Hash implements fosite.Hasher.
+func (h *SecretHasher) Hash(_ context.Context, data []byte) ([]byte, error) {
+	m := hmac.New(sha256.New, h.key)
+	m.Write(data)
+	return m.Sum(nil), nil
+}
+
+// ErrSecretMismatch is returned by Compare for a wrong secret.
+var ErrSecretMismatch = errors.New("clients: secret does not match")
+
+// Compare implements fosite.Hasher in constant time.
+func (h *SecretHasher) Compare(ctx context.Context, hash, data []byte) error {
+	sum, _ := h.Hash(ctx, data)
+	if len(hash) == 0 || !hmac.Equal(hash, sum) {
+		return ErrSecretMismatch
+	}
+	return nil
+}
+
+// Store is what the registry needs from storage.
+type Store interface {
+	CreateClient(ctx context.Context, c storage.Client) error
+	GetClient(ctx context.Context, id string) (storage.Client, error)
+	ListClients(ctx context.Context) ([]storage.Client, error)
+	DeleteClient(ctx context.Context, id string) error
+}
+
+// Registry creates, lists and deletes clients.
+type Registry struct {
+	store  Store
+	hasher *SecretHasher
+	now    func() time.Time
+}
+
+// NewRegistry returns a Registry.
+func NewRegistry(store Store, hasher *SecretHasher) (*Registry, error) {
+	if store == nil || hasher == nil {
+		return nil, errors.New("clients: store and hasher are required")
+	}
+	return &Registry{store: store, hasher: hasher, now: time.Now}, nil
+}
+
+// Supported values.
+var (
+	GrantTypes     = []string{"authorization_code", "refresh_token", "client_credentials"}
+	KnownScopes    = []string{"openid", "profile", "email", "listenbrainz", "offline_access", "roles", "admin"}
+	DefaultScopes  = []string{"openid", "profile", "email", "listenbrainz", "offline_access"}
+	DefaultGrants  = []string{"authorization_code", "refresh_token"}
+	minSecretBytes = 32
+)
+
+// Spec describes a client to create.
+type Spec struct {
+	ID                     string
+	Secret                 string // empty: generate one (confidential clients)
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string // empty: authorization_code + refresh_token
+	Scopes                 []string // empty: DefaultScopes
+	Public                 bool
+	FirstParty             bool
+}
+
+// ValidationError is a refused Spec; the message is safe to print.
+type ValidationError struct{ Message string }
+
+func (e *ValidationError) Error() string { return e.Message }
+
+func invalid(format string, args ...any) error {
+	return &ValidationError{Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrExists: the client ID is taken.
+var ErrExists = errors.New("a client with this ID already exists")
+
+// ErrNotFound: no such client.
+var ErrNotFound = errors.New("no such client")
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$`)
+
+// Create validates spec and registers the client. It returns the stored
+// client and the clear secret (generated when spec.Secret is empty), which
+// is shown once and never stored.
+func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, string, error) {
+	if !idPattern.MatchString(spec.ID) {
+		return storage.Client{}, "", invalid("client ID must be 1–128 characters of letters, digits and . _ ~ -, starting with a letter or digit")
+	}
+	grants := dedupe(spec.GrantTypes)
+	if len(grants) == 0 {
+		grants = append([]string(nil), DefaultGrants...)
+	}
+	for _, g := range grants {
+		if !contains(GrantTypes, g) {
+			return storage.Client{}, "", invalid("unsupported grant type %q (supported: %s)", g, strings.Join(GrantTypes, ", "))
+		}
+	}
+	if spec.Public && contains(grants, "client_credentials") {
+		return storage.Client{}, "", invalid("a public client cannot use client_credentials: it has no secret")
+	}
+	if contains(grants, "refresh_token") && !contains(grants, "authorization_code") {
+		return storage.Client{}, "", invalid("refresh_token needs authorization_code")
+	}
+	scopes := dedupe(spec.Scopes)
+	if len(scopes) == 0 {
+		scopes = append([]string(nil), DefaultScopes...)
+	}
+	for _, s := range scopes {
+		if !contains(KnownScopes, s) {
+			return storage.Client{}, "", invalid("unknown scope %q (known: %s)", s, strings.Join(KnownScopes, " "))
+		}
+	}
+	if contains(scopes, "admin") && (spec.Public || !contains(grants, "client_credentials")) {
+		return storage.Client{}, "", invalid("the admin scope is only for confidential clients with client_credentials")
+	}
+	redirects := dedupe(spec.RedirectURIs)
+	if contains(grants, "authorization_code") && len(redirects) == 0 {
+		return storage.Client{}, "", invalid("at least one --redirect-uri is required for authorization_code")
+	}
+	for _, u := range redirects {
+		if err := validateRedirectURI(u); err != nil {
+			return storage.Client{}, "", err
+		}
+	}
+	postLogout := dedupe(spec.PostLogoutRedirectURIs)
+	for _, u := range postLogout {
+		if err := validateRedirectURI(u); err != nil {
+			return storage.Client{}, "", err
+		}
+	}
+	c := storage.Client{
+		ID: spec.ID, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants,
+		ResponseTypes: []string{"code"}, Scopes: scopes, Audience: []string{},
+		Public: spec.Public, FirstParty: spec.FirstParty, CreatedAt: r.now().UTC(),
+	}
+	if len(redirects) == 0 {
+		c.ResponseTypes = []string{}
+	}
+	secret := spec.Secret
+	if spec.Public {
+		if secret != "" {
+			return storage.Client{}, "", invalid("a public client has no secret: drop --secret or --public")
+		}
+	} else {
+		if secret == "" {
+			b := make([]byte, minSecretBytes)
+			if _, err := rand.Read(b); err != nil {
+				return storage.Client{}, "", err
+			}
+			secret = base64.RawURLEncoding.EncodeToString(b)
+		} else if len(secret) < minSecretBytes {
+			return storage.Client{}, "", invalid("--secret must be at least %d characters; omit it to generate one", minSecretBytes)
+		}
+		c.SecretHash, _ = r.hasher.Hash(ctx, []byte(secret))
+	}
+	if err := r.store.CreateClient(ctx, c); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return storage.Client{}, "", ErrExists
+		}
+		return storage.Client{}, "", err
+	}
+	return c, secret, nil
+}
+
+// validateRedirectURI accepts absolute URIs without fragments: https, http
+// only on loopback hosts (RFC 8252 native apps), or a private-use scheme
+// with a dot (reverse domain name).
+func validateRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return invalid("redirect URI %q is not an absolute URI", raw)
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return invalid("redirect URI %q must not contain a fragment", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		if u.Host == "" {
+			return invalid("redirect URI %q has no host", raw)
+		}
+	case "http":
+		h := u.Hostname()
+		if h != "localhost" && h != "127.0.0.1" && h != "::1" {
+			return invalid("redirect URI %q: http is only allowed on loopback; use https", raw)
+		}
+	default:
+		if !strings.Contains(u.Scheme, ".") {
+			return invalid("redirect URI %q: use https, http on loopback, or a reverse-domain private scheme", raw)
+		}
+	}
+	return nil
+}
+
+// List returns every client.
+func (r *Registry) List(ctx context.Context) ([]storage.Client, error) { return r.store.ListClients(ctx) }
+
+// Delete removes a client with its consents and tokens.
+func (r *Registry) Delete(ctx context.Context, id string) error {
+	err := r.store.DeleteClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return ErrNotFound
+	}
+	return err
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		for _, f := range strings.Fields(s) {
+			if !seen[f] {
+				seen[f] = true
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// SortedScopes returns a sorted copy.
+func SortedScopes(s []string) []string {
+	out := append([]string(nil), s...)
+	sort.Strings(out)
+	return out
+}

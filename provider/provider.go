@@ -1,0 +1,172 @@
+// Package provider composes tonearm's OAuth2 / OpenID Connect protocol from
+// fosite handlers: authorization code with PKCE, refresh tokens, client
+// credentials, introspection, revocation and OpenID Connect ID tokens, with
+// RS256 ID tokens and ES256 RFC 9068 JWT access tokens signed by keys from
+// provider/keys. HTTP lives in web; this package decides what tokens say.
+package provider
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/tonearm-idp/tonearm/provider/fositestore"
+	"github.com/tonearm-idp/tonearm/provider/keys"
+)
+
+// Endpoint paths, relative to the issuer.
+const (
+	DiscoveryPath = "/.well-known/openid-configuration"
+	JWKSPath      = "/.well-known/jwks.json"
+	AuthorizePath = "/oauth2/authorize"
+	TokenPath     = "/oauth2/token"
+	UserinfoPath  = "/oauth2/userinfo"
+)
+
+// Lifespans of what the provider issues.
+type Lifespans struct {
+	AuthorizeCode time.Duration
+	AccessToken   time.Duration
+	IDToken       time.Duration
+	RefreshToken  time.Duration
+}
+
+// DefaultLifespans are short for what travels (codes, access and ID tokens)
+// and long for the refresh token, which rotates on every use.
+var DefaultLifespans = Lifespans{
+	AuthorizeCode: 10 * time.Minute,
+	AccessToken:   time.Hour,
+	IDToken:       time.Hour,
+	RefreshToken:  30 * 24 * time.Hour,
+}
+
+// MaxSignedLifetime is the longest a token signed by a key stays valid: a
+// rotated-out key must stay published at least this long.
+func (l Lifespans) MaxSignedLifetime() time.Duration {
+	if l.IDToken > l.AccessToken {
+		return l.IDToken
+	}
+	return l.AccessToken
+}
+
+// Config wires a Provider.
+type Config struct {
+	Issuer string
+	Store  *fositestore.Adapter
+	Keys   *keys.Manager
+	// HMACSecret keys authorization codes and refresh tokens (≥ 32 bytes).
+	HMACSecret    []byte
+	SecretsHasher fosite.Hasher
+	Lifespans     Lifespans
+}
+
+// Provider is the composed protocol.
+type Provider struct {
+	OAuth2    fosite.OAuth2Provider
+	issuer    string
+	keys      *keys.Manager
+	lifespans Lifespans
+	discovery []byte
+}
+
+// New composes the provider.
+func New(c Config) (*Provider, error) {
+	if c.Store == nil || c.Keys == nil || c.SecretsHasher == nil || len(c.HMACSecret) < 32 {
+		return nil, errors.New("provider: Store, Keys, SecretsHasher and a 32-byte HMACSecret are required")
+	}
+	iss, err := url.Parse(c.Issuer)
+	if err != nil || iss.Scheme == "" || iss.Host == "" {
+		return nil, errors.New("provider: issuer must be an absolute URL")
+	}
+	if c.Lifespans == (Lifespans{}) {
+		c.Lifespans = DefaultLifespans
+	}
+	issuer := strings.TrimRight(c.Issuer, "/")
+	fc := &fosite.Config{
+		AccessTokenLifespan:            c.Lifespans.AccessToken,
+		RefreshTokenLifespan:           c.Lifespans.RefreshToken,
+		AuthorizeCodeLifespan:          c.Lifespans.AuthorizeCode,
+		IDTokenLifespan:                c.Lifespans.IDToken,
+		IDTokenIssuer:                  c.Issuer,
+		AccessTokenIssuer:              c.Issuer,
+		TokenURL:                       issuer + TokenPath,
+		GlobalSecret:                   c.HMACSecret[:32],
+		ClientSecretsHasher:            c.SecretsHasher,
+		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		MinParameterEntropy:            fosite.MinParameterEntropy,
+		RefreshTokenScopes:             []string{"offline_access"},
+		SendDebugMessagesToClients:     false,
+		OmitRedirectScopeParam:         false,
+	}
+	idSigner := &Signer{keys: c.Keys, alg: keys.RS256}
+	strategy := &compose.CommonStrategy{
+		CoreStrategy: &AccessTokenStrategy{
+			HMAC:     compose.NewOAuth2HMACStrategy(fc),
+			Keys:     c.Keys,
+			Issuer:   c.Issuer,
+			Lifespan: c.Lifespans.AccessToken,
+		},
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: fc},
+		Signer:                     idSigner,
+	}
+	// Order matters: PKCE and OpenID handlers extend the code handler.
+	oauth2 := compose.Compose(fc, c.Store, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+	)
+	p := &Provider{OAuth2: oauth2, issuer: c.Issuer, keys: c.Keys, lifespans: c.Lifespans}
+	if p.discovery, err = discoveryDocument(c.Issuer); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Issuer returns the issuer URL.
+func (p *Provider) Issuer() string { return p.issuer }
+
+// Discovery returns the OpenID Provider metadata document.
+func (p *Provider) Discovery() []byte { return p.discovery }
+
+// JWKS returns the public key set and its entity tag.
+func (p *Provider) JWKS() ([]byte, string) { return p.keys.JWKS() }
+
+// NewSession returns an empty session for fosite to fill from storage.
+func NewSession() *openid.DefaultSession {
+	return &openid.DefaultSession{
+		Claims:  &jwt.IDTokenClaims{Extra: map[string]interface{}{}},
+		Headers: &jwt.Headers{Extra: map[string]interface{}{}},
+	}
+}
+
+// NewFositeSession is NewSession as a fosite.Session, for the storage
+// adapter.
+func NewFositeSession() fosite.Session { return NewSession() }
+
+// VerifyAccessToken checks a bearer access token (signature, expiry and
+// that it was not revoked) and returns the request it was issued for.
+func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (fosite.AccessRequester, error) {
+	use, ar, err := p.OAuth2.IntrospectToken(ctx, token, fosite.AccessToken, NewSession())
+	if err != nil {
+		return nil, err
+	}
+	if use != fosite.AccessToken {
+		return nil, fosite.ErrRequestUnauthorized
+	}
+	return ar, nil
+}

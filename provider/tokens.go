@@ -1,0 +1,269 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	jose3 "github.com/go-jose/go-jose/v3"
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/tonearm-idp/tonearm/provider/keys"
+)
+
+// AccessTokenStrategy issues RFC 9068 JWT access tokens signed with ES256
+// and leaves authorization codes and refresh tokens to fosite's HMAC
+// strategy (they are opaque and only this server reads them).
+type AccessTokenStrategy struct {
+	HMAC     *oauth2.HMACSHAStrategy
+	Keys     *keys.Manager
+	Issuer   string
+	Lifespan time.Duration
+	Now      func() time.Time
+}
+
+var _ oauth2.CoreStrategy = (*AccessTokenStrategy)(nil)
+
+// accessClaims is the RFC 9068 payload.
+type accessClaims struct {
+	Issuer   string   `json:"iss"`
+	Subject  string   `json:"sub"`
+	Audience []string `json:"aud"`
+	ClientID string   `json:"client_id"`
+	Scope    string   `json:"scope,omitempty"`
+	IssuedAt int64    `json:"iat"`
+	Expiry   int64    `json:"exp"`
+	JTI      string   `json:"jti"`
+	AuthTime int64    `json:"auth_time,omitempty"`
+}
+
+func (s *AccessTokenStrategy) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func lastSegment(token string) string {
+	i := strings.LastIndexByte(token, '.')
+	if i < 0 || strings.Count(token, ".") != 2 {
+		return ""
+	}
+	return token[i+1:]
+}
+
+// AccessTokenSignature implements oauth2.AccessTokenStrategy.
+func (s *AccessTokenStrategy) AccessTokenSignature(_ context.Context, token string) string {
+	return lastSegment(token)
+}
+
+// GenerateAccessToken implements oauth2.AccessTokenStrategy.
+func (s *AccessTokenStrategy) GenerateAccessToken(_ context.Context, req fosite.Requester) (string, string, error) {
+	sess := req.GetSession()
+	if sess == nil {
+		return "", "", errors.New("provider: access token request without a session")
+	}
+	now := s.now().UTC()
+	exp := sess.GetExpiresAt(fosite.AccessToken)
+	if exp.IsZero() {
+		exp = now.Add(s.Lifespan)
+	}
+	clientID := req.GetClient().GetID()
+	subject := sess.GetSubject()
+	if subject == "" {
+		subject = clientID // client credentials: the client acts for itself
+	}
+	aud := []string(req.GetGrantedAudience())
+	if len(aud) == 0 {
+		aud = []string{clientID}
+	}
+	jti := make([]byte, 16)
+	if _, err := rand.Read(jti); err != nil {
+		return "", "", err
+	}
+	claims := accessClaims{
+		Issuer: s.Issuer, Subject: subject, Audience: aud, ClientID: clientID,
+		Scope: strings.Join(req.GetGrantedScopes(), " "), IssuedAt: now.Unix(), Expiry: exp.Unix(),
+		JTI: base64.RawURLEncoding.EncodeToString(jti),
+	}
+	if os, ok := sess.(*openid.DefaultSession); ok && os.Claims != nil && !os.Claims.AuthTime.IsZero() {
+		claims.AuthTime = os.Claims.AuthTime.Unix()
+	}
+	payload, err := json.Marshal(claims)
+	if err != nil {
+		return "", "", err
+	}
+	k, err := s.Keys.Signing(keys.ES256)
+	if err != nil {
+		return "", "", err
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.Private},
+		(&jose.SignerOptions{}).WithType("at+jwt").WithHeader(jose.HeaderKey("kid"), k.KID))
+	if err != nil {
+		return "", "", err
+	}
+	obj, err := signer.Sign(payload)
+	if err != nil {
+		return "", "", err
+	}
+	token, err := obj.CompactSerialize()
+	if err != nil {
+		return "", "", err
+	}
+	return token, lastSegment(token), nil
+}
+
+// ParseAccessToken verifies an access token's signature (against any
+// published key), type, issuer and expiry, and returns its claims.
+func (s *AccessTokenStrategy) ParseAccessToken(ctx context.Context, token string) (map[string]any, error) {
+	obj, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	if err != nil || len(obj.Signatures) != 1 {
+		return nil, fosite.ErrInvalidTokenFormat
+	}
+	h := obj.Signatures[0].Protected
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, "at+jwt") {
+		return nil, fosite.ErrInvalidTokenFormat.WithHint("Not an access token.")
+	}
+	k, err := s.Keys.Lookup(ctx, h.KeyID)
+	if err != nil || k.Alg != h.Algorithm {
+		return nil, fosite.ErrTokenSignatureMismatch
+	}
+	payload, err := obj.Verify(k.Public())
+	if err != nil {
+		return nil, fosite.ErrTokenSignatureMismatch
+	}
+	var claims map[string]any
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return nil, fosite.ErrInvalidTokenFormat
+	}
+	if iss, _ := claims["iss"].(string); iss != s.Issuer {
+		return nil, fosite.ErrTokenClaim.WithHint("Wrong issuer.")
+	}
+	exp, _ := claims["exp"].(float64)
+	if int64(exp) <= s.now().Unix() {
+		return nil, fosite.ErrTokenExpired
+	}
+	return claims, nil
+}
+
+// ValidateAccessToken implements oauth2.AccessTokenStrategy.
+func (s *AccessTokenStrategy) ValidateAccessToken(ctx context.Context, _ fosite.Requester, token string) error {
+	_, err := s.ParseAccessToken(ctx, token)
+	return err
+}
+
+// RefreshTokenSignature implements oauth2.RefreshTokenStrategy.
+func (s *AccessTokenStrategy) RefreshTokenSignature(ctx context.Context, token string) string {
+	return s.HMAC.RefreshTokenSignature(ctx, token)
+}
+
+// GenerateRefreshToken implements oauth2.RefreshTokenStrategy.
+func (s *AccessTokenStrategy) GenerateRefreshToken(ctx context.Context, req fosite.Requester) (string, string, error) {
+	return s.HMAC.GenerateRefreshToken(ctx, req)
+}
+
+// ValidateRefreshToken implements oauth2.RefreshTokenStrategy.
+func (s *AccessTokenStrategy) ValidateRefreshToken(ctx context.Context, req fosite.Requester, token string) error {
+	return s.HMAC.ValidateRefreshToken(ctx, req, token)
+}
+
+// AuthorizeCodeSignature implements oauth2.AuthorizeCodeStrategy.
+func (s *AccessTokenStrategy) AuthorizeCodeSignature(ctx context.Context, token string) string {
+	return s.HMAC.AuthorizeCodeSignature(ctx, token)
+}
+
+// GenerateAuthorizeCode implements oauth2.AuthorizeCodeStrategy.
+func (s *AccessTokenStrategy) GenerateAuthorizeCode(ctx context.Context, req fosite.Requester) (string, string, error) {
+	return s.HMAC.GenerateAuthorizeCode(ctx, req)
+}
+
+// ValidateAuthorizeCode implements oauth2.AuthorizeCodeStrategy.
+func (s *AccessTokenStrategy) ValidateAuthorizeCode(ctx context.Context, req fosite.Requester, token string) error {
+	return s.HMAC.ValidateAuthorizeCode(ctx, req, token)
+}
+
+// Signer is fosite's jwt.Signer over the key manager: it signs with the
+// current key of one algorithm, puts its kid in the header, and verifies
+// with whichever published key the token names. fosite's signer takes the
+// raw private key (it uses go-jose v3 inside).
+type Signer struct {
+	keys *keys.Manager
+	alg  string
+}
+
+var _ jwt.Signer = (*Signer)(nil)
+
+// Generate implements jwt.Signer.
+func (s *Signer) Generate(_ context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
+	if claims == nil {
+		return "", "", errors.New("provider: no claims to sign")
+	}
+	k, err := s.keys.Signing(s.alg)
+	if err != nil {
+		return "", "", err
+	}
+	t := jwt.NewWithClaims(jose3.SignatureAlgorithm(s.alg), claims)
+	if header != nil {
+		for name, v := range header.ToMap() {
+			t.Header[name] = v
+		}
+	}
+	t.Header["kid"] = k.KID
+	raw, err := t.SignedString(k.Private)
+	if err != nil {
+		return "", "", err
+	}
+	return raw, lastSegment(raw), nil
+}
+
+// Decode implements jwt.Signer: the signature must verify with the key the
+// header names, and the algorithm must be that key's.
+func (s *Signer) Decode(ctx context.Context, token string) (*jwt.Token, error) {
+	return jwt.ParseWithClaims(token, jwt.MapClaims{}, func(t *jwt.Token) (interface{}, error) {
+		kid, _ := t.Header["kid"].(string)
+		k, err := s.keys.Lookup(ctx, kid)
+		if err != nil {
+			return nil, err
+		}
+		if string(t.Method) != k.Alg {
+			return nil, fmt.Errorf("token algorithm %s does not match key %s", t.Method, k.Alg)
+		}
+		return k.Public(), nil
+	})
+}
+
+// Validate implements jwt.Signer.
+func (s *Signer) Validate(ctx context.Context, token string) (string, error) {
+	if _, err := s.Decode(ctx, token); err != nil {
+		return "", err
+	}
+	return s.GetSignature(ctx, token)
+}
+
+// Hash implements jwt.Signer (for at_hash and c_hash).
+func (s *Signer) Hash(_ context.Context, in []byte) ([]byte, error) {
+	h := sha256.Sum256(in)
+	return h[:], nil
+}
+
+// GetSignature implements jwt.Signer.
+func (s *Signer) GetSignature(_ context.Context, token string) (string, error) {
+	sig := lastSegment(token)
+	if sig == "" {
+		return "", errors.New("provider: malformed JWT")
+	}
+	return sig, nil
+}
+
+// GetSigningMethodLength implements jwt.Signer: SHA-256 for RS256.
+func (s *Signer) GetSigningMethodLength(context.Context) int { return sha256.Size }
