@@ -45,7 +45,8 @@ type setting struct {
 	dst                   *string
 }
 
-// Flags registers the configuration flags on fs and returns a loader that,
+// Flags registers the configuration flags on fs (register a command's own
+// flags first) and returns a loader that,
 // after fs.Parse, combines them with the environment (a flag set on the
 // command line wins over its variable) and validates the result.
 func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) {
@@ -58,14 +59,22 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 		{"TONEARM_LISTENBRAINZ_URL", "listenbrainz-url", DefaultListenBrainzURL, "ListenBrainz API base URL", &raw.lb},
 		{"TONEARM_REGISTRATION", "registration", DefaultRegistration, "open, or admin (only admins create users)", &raw.registration},
 	}
+	own := map[string]bool{}
 	for _, s := range settings {
+		// A command's own flag of the same name wins (clients create
+		// --secret is the client's secret); the setting then comes from
+		// its variable only.
+		if fs.Lookup(s.flag) != nil {
+			continue
+		}
+		own[s.flag] = true
 		fs.StringVar(s.dst, s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
 	}
 	return func() (Config, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		for _, s := range settings {
-			if set[s.flag] {
+			if own[s.flag] && set[s.flag] {
 				continue
 			}
 			if v := getenv(s.env); v != "" {

@@ -7,13 +7,22 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/ory/fosite"
+
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
-// SessionResolver resolves a session cookie value to its user.
+// SessionResolver resolves a session cookie value, or a token's subject, to
+// its user.
 type SessionResolver interface {
 	SessionUser(ctx context.Context, token string) (storage.User, storage.Session, error)
+	GetUser(ctx context.Context, id string) (storage.User, error)
+}
+
+// TokenVerifier checks bearer access tokens issued by this provider.
+type TokenVerifier interface {
+	VerifyAccessToken(ctx context.Context, token string) (fosite.AccessRequester, error)
 }
 
 // Cookies sets and reads the browser-session cookie. On an https issuer the
@@ -65,7 +74,8 @@ func (c Cookies) Value(r *http.Request) string {
 // Caller is who made a request.
 type Caller struct {
 	User    storage.User
-	Session storage.Session
+	Session storage.Session // zero for a bearer token
+	Bearer  bool
 }
 
 // IsAdmin reports whether the caller may act on any user.
@@ -74,9 +84,23 @@ func (c Caller) IsAdmin() bool { return c.User.Role == storage.RoleAdmin }
 // errNoCaller: the request carries no valid credentials.
 var errNoCaller = errors.New("no credentials")
 
-// callerFrom resolves the session cookie. Bearer tokens join here once the
-// provider issues them.
-func callerFrom(ctx context.Context, r *http.Request, cookies Cookies, sessions SessionResolver) (Caller, error) {
+// callerFrom resolves a bearer access token (when tokens is set) or else the
+// session cookie. A token counts only when its subject is a user.
+func callerFrom(ctx context.Context, r *http.Request, cookies Cookies, sessions SessionResolver, tokens TokenVerifier) (Caller, error) {
+	if bearer := bearerToken(r); bearer != "" && tokens != nil {
+		ar, err := tokens.VerifyAccessToken(ctx, bearer)
+		if err != nil {
+			return Caller{}, errNoCaller
+		}
+		u, err := sessions.GetUser(ctx, ar.GetSession().GetSubject())
+		if errors.Is(err, accounts.ErrUserNotFound) {
+			return Caller{}, errNoCaller
+		}
+		if err != nil {
+			return Caller{}, err
+		}
+		return Caller{User: u, Bearer: true}, nil
+	}
 	token := cookies.Value(r)
 	if token == "" {
 		return Caller{}, errNoCaller

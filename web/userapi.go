@@ -39,6 +39,7 @@ type UserAPI struct {
 	registration string
 	log          *slog.Logger
 	limiter      *LoginLimiter
+	tokens       TokenVerifier
 }
 
 // UserAPIConfig configures NewUserAPI.
@@ -49,6 +50,8 @@ type UserAPIConfig struct {
 	Logger       *slog.Logger
 	// Limiter throttles failed sign-ins; share it with the login page.
 	Limiter *LoginLimiter
+	// Tokens verifies bearer access tokens (optional).
+	Tokens TokenVerifier
 }
 
 // NewUserAPI returns the User API, refusing missing dependencies.
@@ -66,7 +69,7 @@ func NewUserAPI(c UserAPIConfig) (*UserAPI, error) {
 	return &UserAPI{
 		accounts: c.Accounts, cookies: NewCookies(c.Issuer),
 		origin: iss.Scheme + "://" + iss.Host, registration: c.Registration, log: c.Logger,
-		limiter: c.Limiter,
+		limiter: c.Limiter, tokens: c.Tokens,
 	}, nil
 }
 
@@ -158,7 +161,7 @@ func (a *UserAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 // caller requires a signed-in user.
 func (a *UserAPI) caller(r *http.Request) (Caller, error) {
-	c, err := callerFrom(r.Context(), r, a.cookies, a.accounts)
+	c, err := callerFrom(r.Context(), r, a.cookies, a.accounts, a.tokens)
 	if errors.Is(err, errNoCaller) {
 		return Caller{}, errorf(http.StatusUnauthorized, "Sign in first: no valid session")
 	}
@@ -296,7 +299,7 @@ func (a *UserAPI) endSession(w http.ResponseWriter, r *http.Request) error {
 	if err := a.accounts.EndUserSessions(r.Context(), body.User); err != nil {
 		return err
 	}
-	if c.User.ID == body.User {
+	if c.User.ID == body.User && !c.Bearer {
 		a.cookies.Clear(w)
 	}
 	a.log.Info("sessions ended", "request_id", RequestID(r.Context()), "user", body.User, "by", c.User.ID)

@@ -20,10 +20,7 @@ import (
 
 	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
-	"github.com/tonearm-idp/tonearm/provider/listenbrainz"
-	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
-	"github.com/tonearm-idp/tonearm/web"
 )
 
 const usage = `tonearm — OpenID Connect provider for ListenBrainz apps
@@ -32,6 +29,10 @@ Usage:
   tonearm serve [flags]        run the server (migrates the schema first)
   tonearm migrate [flags]      create or upgrade the database schema
   tonearm users create --username U --password-stdin [--role admin|user|guest]
+  tonearm clients create --id ID [--secret S] --redirect-uri URI… [--post-logout-redirect-uri URI…]
+                         [--grant-type G…] [--scope "openid profile …"] [--public] [--first-party] [--json]
+  tonearm clients list [--json] | tonearm clients delete ID
+  tonearm keys list | tonearm keys rotate
 
 Every command reads TONEARM_* variables; "tonearm serve -h" lists them as flags.
 `
@@ -55,7 +56,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("a command is required: serve, migrate or users")
+		return errors.New("a command is required: serve, migrate, users, clients or keys")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -68,6 +69,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return errors.New(`usage: tonearm users create --username U --password-stdin [--role admin|user|guest]`)
 		}
 		return usersCreate(ctx, rest[1:], getenv, stdin, stdout, stderr)
+	case "clients":
+		return clientsCommand(ctx, rest, getenv, stdout, stderr)
+	case "keys":
+		return keysCommand(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
@@ -90,10 +95,10 @@ func newLogger(w io.Writer) *slog.Logger {
 func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, error) {
 	fs := flag.NewFlagSet("tonearm "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	load := config.Flags(fs, getenv)
 	if extra != nil {
 		extra(fs)
 	}
+	load := config.Flags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return config.Config{}, err
 	}
@@ -118,55 +123,6 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*sqlst
 		log.Info("database schema migrated", "versions", applied)
 	}
 	return store, nil
-}
-
-// app is everything built from one configuration.
-type app struct {
-	store    *sqlstore.Store
-	accounts *accounts.Service
-	handler  http.Handler
-}
-
-func build(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
-	store, err := openStore(ctx, cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	lb, err := listenbrainz.New(cfg.ListenBrainzURL, listenbrainz.DefaultTimeout)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	box, err := seal.New(seal.DeriveKey(cfg.Secret, "listenbrainz-token"))
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	acc, err := accounts.New(accounts.Config{
-		Store:     store,
-		Hasher:    accounts.NewHasher(accounts.DefaultHashParams, 0, 1024),
-		Validator: lb,
-		Box:       box,
-		Logger:    log,
-	})
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	userAPI, err := web.NewUserAPI(web.UserAPIConfig{Accounts: acc, Issuer: cfg.Issuer, Registration: cfg.Registration, Logger: log, Limiter: web.NewLoginLimiter(nil)})
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	health, err := web.NewHealth(store, log)
-	if err != nil {
-		store.Close()
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	userAPI.Routes(mux)
-	health.Routes(mux)
-	return &app{store: store, accounts: acc, handler: web.Middleware(log, mux)}, nil
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {

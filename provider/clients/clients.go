@@ -163,12 +163,18 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 			return storage.Client{}, "", err
 		}
 	}
+	if redirects == nil {
+		redirects = []string{}
+	}
+	if postLogout == nil {
+		postLogout = []string{}
+	}
 	c := storage.Client{
 		ID: spec.ID, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants,
 		ResponseTypes: []string{"code"}, Scopes: scopes, Audience: []string{},
 		Public: spec.Public, FirstParty: spec.FirstParty, CreatedAt: r.now().UTC(),
 	}
-	if len(redirects) == 0 {
+	if !contains(grants, "authorization_code") {
 		c.ResponseTypes = []string{}
 	}
 	secret := spec.Secret
@@ -227,7 +233,9 @@ func validateRedirectURI(raw string) error {
 }
 
 // List returns every client.
-func (r *Registry) List(ctx context.Context) ([]storage.Client, error) { return r.store.ListClients(ctx) }
+func (r *Registry) List(ctx context.Context) ([]storage.Client, error) {
+	return r.store.ListClients(ctx)
+}
 
 // Delete removes a client with its consents and tokens.
 func (r *Registry) Delete(ctx context.Context, id string) error {

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// listFlag collects a repeatable flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, " ") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+type clientJSON struct {
+	ClientID               string   `json:"client_id"`
+	ClientSecret           string   `json:"client_secret,omitempty"`
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	GrantTypes             []string `json:"grant_types"`
+	Scope                  string   `json:"scope"`
+	Public                 bool     `json:"public"`
+	FirstParty             bool     `json:"first_party"`
+	TokenEndpointAuth      string   `json:"token_endpoint_auth_method"`
+	CreatedAt              string   `json:"created_at"`
+}
+
+func toClientJSON(c storage.Client, secret string) clientJSON {
+	auth := "client_secret_basic"
+	if c.Public {
+		auth = "none"
+	}
+	return clientJSON{
+		ClientID: c.ID, ClientSecret: secret, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty,
+		TokenEndpointAuth: auth, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
+	}
+}
+
+func clientsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	const usage = "usage: tonearm clients create|list|delete …"
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	switch args[0] {
+	case "create":
+		var spec clients.Spec
+		var redirects, postLogout, grants, scopes listFlag
+		var asJSON bool
+		cfg, err := loadConfig("clients create", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+			fs.StringVar(&spec.ID, "id", "", "client ID")
+			fs.StringVar(&spec.Secret, "secret", "", "client secret (≥ 32 characters); omitted: one is generated and printed once")
+			fs.Var(&redirects, "redirect-uri", "redirect URI (repeatable)")
+			fs.Var(&postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
+			fs.Var(&grants, "grant-type", "authorization_code, refresh_token or client_credentials (repeatable)")
+			fs.Var(&scopes, "scope", `allowed scopes, e.g. "openid profile email listenbrainz offline_access"`)
+			fs.BoolVar(&spec.Public, "public", false, "public client: no secret, PKCE required")
+			fs.BoolVar(&spec.FirstParty, "first-party", false, "first-party client: no consent screen")
+			fs.BoolVar(&asJSON, "json", false, "print JSON")
+		})
+		if err != nil {
+			return err
+		}
+		spec.RedirectURIs, spec.PostLogoutRedirectURIs, spec.GrantTypes, spec.Scopes = redirects, postLogout, grants, scopes
+		a, err := build(ctx, cfg, newLogger(stderr))
+		if err != nil {
+			return err
+		}
+		defer a.store.Close()
+		c, secret, err := a.clients.Create(ctx, spec)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return json.NewEncoder(stdout).Encode(toClientJSON(c, secret))
+		}
+		fmt.Fprintf(stdout, "client_id:     %s\n", c.ID)
+		if secret != "" && spec.Secret == "" {
+			fmt.Fprintf(stdout, "client_secret: %s\n(shown once: it is stored only as a hash)\n", secret)
+		}
+		return nil
+	case "list":
+		var asJSON bool
+		cfg, err := loadConfig("clients list", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+			fs.BoolVar(&asJSON, "json", false, "print JSON")
+		})
+		if err != nil {
+			return err
+		}
+		a, err := build(ctx, cfg, newLogger(stderr))
+		if err != nil {
+			return err
+		}
+		defer a.store.Close()
+		list, err := a.clients.List(ctx)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			out := make([]clientJSON, len(list))
+			for i, c := range list {
+				out[i] = toClientJSON(c, "")
+			}
+			return json.NewEncoder(stdout).Encode(out)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tTYPE\tGRANTS\tSCOPES\tREDIRECT URIS")
+		for _, c := range list {
+			kind := "confidential"
+			if c.Public {
+				kind = "public"
+			}
+			if c.FirstParty {
+				kind += ",first-party"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, kind, strings.Join(c.GrantTypes, ","), strings.Join(c.Scopes, " "), strings.Join(c.RedirectURIs, " "))
+		}
+		return tw.Flush()
+	case "delete":
+		var id string
+		rest := args[1:]
+		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+			id, rest = rest[0], rest[1:]
+		}
+		cfg, err := loadConfig("clients delete", rest, getenv, stderr, func(fs *flag.FlagSet) {
+			fs.StringVar(&id, "id", id, "client ID")
+		})
+		if err != nil {
+			return err
+		}
+		if id == "" {
+			return errors.New("usage: tonearm clients delete ID")
+		}
+		a, err := build(ctx, cfg, newLogger(stderr))
+		if err != nil {
+			return err
+		}
+		defer a.store.Close()
+		if err := a.clients.Delete(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted client %s and every token issued to it\n", id)
+		return nil
+	default:
+		return errors.New(usage)
+	}
+}
+
+func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
+		return errors.New("usage: tonearm keys list|rotate")
+	}
+	cfg, err := loadConfig("keys "+args[0], args[1:], getenv, stderr, nil)
+	if err != nil {
+		return err
+	}
+	a, err := build(ctx, cfg, newLogger(stderr))
+	if err != nil {
+		return err
+	}
+	defer a.store.Close()
+	if args[0] == "rotate" {
+		added, err := a.keys.Rotate(ctx)
+		if err != nil {
+			return err
+		}
+		for _, k := range added {
+			fmt.Fprintf(stdout, "new %s signing key %s\n", k.Alg, k.KID)
+		}
+		fmt.Fprintln(stdout, "previous keys stay published until every token they signed has expired")
+		return nil
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KID\tALG\tCREATED\tSTATUS")
+	for _, k := range a.keys.Published() {
+		status := "signing"
+		if !k.RetiredAt.IsZero() {
+			status = "retired " + k.RetiredAt.UTC().Format(time.RFC3339) + ", verifying only"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.CreatedAt.UTC().Format(time.RFC3339), status)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,520 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+
+	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/fositestore"
+	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/templates"
+)
+
+// OAuthAccounts is what the protocol endpoints need from accounts.
+type OAuthAccounts interface {
+	SessionResolver
+	Authenticate(ctx context.Context, username, password string) (storage.User, error)
+	NewSession(ctx context.Context, userID string) (string, storage.Session, error)
+	EndSession(ctx context.Context, token string) error
+	ListenBrainzToken(u storage.User) (string, error)
+}
+
+// ConsentStore remembers what users granted clients.
+type ConsentStore interface {
+	GetConsent(ctx context.Context, userID, clientID string) (storage.Consent, error)
+	SaveConsent(ctx context.Context, c storage.Consent) error
+}
+
+// OAuthConfig wires NewOAuth.
+type OAuthConfig struct {
+	Provider *provider.Provider
+	Accounts OAuthAccounts
+	Consents ConsentStore
+	Limiter  *LoginLimiter
+	CSRFKey  []byte
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// OAuth serves the OpenID Connect endpoints: discovery, JWKS, the
+// authorization endpoint with its login and consent pages, token and
+// userinfo.
+type OAuth struct {
+	p        *provider.Provider
+	accounts OAuthAccounts
+	consents ConsentStore
+	limiter  *LoginLimiter
+	csrf     *CSRF
+	cookies  Cookies
+	pages    *template.Template
+	log      *slog.Logger
+	now      func() time.Time
+	action   string // the login and consent forms post here
+}
+
+// NewOAuth returns the protocol endpoints; it parses the page templates and
+// fails if any is missing or broken.
+func NewOAuth(c OAuthConfig) (*OAuth, error) {
+	if c.Provider == nil || c.Accounts == nil || c.Consents == nil || c.Limiter == nil || c.Logger == nil || len(c.CSRFKey) < 32 {
+		return nil, errors.New("web: OAuth needs Provider, Accounts, Consents, Limiter, Logger and a 32-byte CSRFKey")
+	}
+	pages, err := templates.Parse()
+	if err != nil {
+		return nil, err
+	}
+	iss, err := url.Parse(c.Provider.Issuer())
+	if err != nil {
+		return nil, err
+	}
+	o := &OAuth{
+		p: c.Provider, accounts: c.Accounts, consents: c.Consents, limiter: c.Limiter,
+		csrf: NewCSRF(c.CSRFKey, c.Provider.Issuer()), cookies: NewCookies(c.Provider.Issuer()),
+		pages: pages, log: c.Logger, now: c.Now,
+		action: strings.TrimRight(iss.Path, "/") + provider.AuthorizePath,
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	return o, nil
+}
+
+// Routes mounts the endpoints on mux.
+func (o *OAuth) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+provider.DiscoveryPath, o.discovery)
+	mux.HandleFunc("GET "+provider.JWKSPath, o.jwks)
+	mux.HandleFunc(provider.AuthorizePath, o.authorize)
+	mux.HandleFunc(provider.TokenPath, o.token)
+	mux.HandleFunc(provider.UserinfoPath, o.userinfo)
+}
+
+// serveCached answers from memory with an entity tag, so clients and
+// proxies may cache (and revalidate) the documents.
+func serveCached(w http.ResponseWriter, r *http.Request, body []byte, etag string, maxAge int) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(maxAge))
+	h.Set("Access-Control-Allow-Origin", "*")
+	if etag != "" {
+		h.Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = w.Write(body)
+}
+
+func (o *OAuth) discovery(w http.ResponseWriter, r *http.Request) {
+	serveCached(w, r, o.p.Discovery(), "", 3600)
+}
+
+func (o *OAuth) jwks(w http.ResponseWriter, r *http.Request) {
+	body, etag := o.p.JWKS()
+	// Short: a rotated key must reach resource servers well within the
+	// overlap window.
+	serveCached(w, r, body, etag, 300)
+}
+
+// page renders an HTML page. Pages are never cached and never framed.
+func (o *OAuth) page(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
+	w.WriteHeader(status)
+	if err := o.pages.ExecuteTemplate(w, name, data); err != nil {
+		o.log.Error("rendering page", "request_id", RequestID(r.Context()), "page", name, "err", err)
+	}
+}
+
+type errorPage struct{ Title, Message string }
+
+type hiddenField struct{ Name, Value string }
+
+type loginPage struct {
+	Action, CSRFToken, ClientID, Username, Error string
+	Hidden                                       []hiddenField
+}
+
+type consentPage struct {
+	Action, CSRFToken, ClientID, Username string
+	Scopes                                []string
+	Hidden                                []hiddenField
+}
+
+// formFields are the fields the login and consent forms add; everything
+// else in a form posted back is the original authorization request.
+var formFields = map[string]bool{"username": true, "password": true, "csrf_token": true, "tonearm_action": true, "decision": true}
+
+func hiddenFields(form url.Values) []hiddenField {
+	names := make([]string, 0, len(form))
+	for k := range form {
+		if !formFields[k] {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	var out []hiddenField
+	for _, k := range names {
+		for _, v := range form[k] {
+			out = append(out, hiddenField{Name: k, Value: v})
+		}
+	}
+	return out
+}
+
+var scopeDescriptions = map[string]string{
+	"openid":         "Know who you are (your tonearm account ID)",
+	"profile":        "See your username and display name",
+	"email":          "See your email address",
+	"listenbrainz":   "See your ListenBrainz name and use your ListenBrainz token",
+	"offline_access": "Keep access while you are away (refresh tokens)",
+	"roles":          "See your role",
+}
+
+func describeScopes(scopes []string) []string {
+	var out []string
+	for _, s := range scopes {
+		if d, ok := scopeDescriptions[s]; ok {
+			out = append(out, d)
+		} else {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// authorizeError redirects an error to the client when its redirect URI is
+// known to be registered, and otherwise shows an error page: an unknown
+// client or an unregistered redirect_uri is never redirected to.
+func (o *OAuth) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= 500 {
+		o.log.Error("authorization failed", "request_id", RequestID(r.Context()), "err", rfc.WithExposeDebug(true).GetDescription())
+	}
+	if ar != nil && ar.IsRedirectURIValid() {
+		o.p.OAuth2.WriteAuthorizeError(r.Context(), w, ar, err)
+		return
+	}
+	msg := rfc.GetDescription()
+	if rfc.CodeField >= 500 {
+		msg = "The server could not handle this sign-in request."
+	}
+	o.page(w, r, http.StatusBadRequest, "error.html", errorPage{Title: "This sign-in request is invalid", Message: msg})
+}
+
+func promptValues(ar fosite.AuthorizeRequester) map[string]bool {
+	out := map[string]bool{}
+	for _, p := range strings.Fields(ar.GetRequestForm().Get("prompt")) {
+		out[p] = true
+	}
+	return out
+}
+
+// authorize is the authorization endpoint. The login and consent pages post
+// back to it with the original request as hidden fields, so each step is a
+// complete authorization request and no server-side flow state is needed.
+func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		o.page(w, r, http.StatusMethodNotAllowed, "error.html", errorPage{Title: "Method not allowed", Message: "Use GET or POST."})
+		return
+	}
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	ar, err := o.p.OAuth2.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		o.authorizeError(w, r, ar, err)
+		return
+	}
+	client, ok := ar.GetClient().(*fositestore.Client)
+	if !ok {
+		o.authorizeError(w, r, ar, fosite.ErrServerError.WithDebug("unexpected client type"))
+		return
+	}
+	// Refuse early what fosite would refuse only after the user signed in.
+	if client.IsPublic() && ar.GetRequestForm().Get("code_challenge") == "" {
+		o.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("Clients must include a code_challenge when performing the authorize code flow, but it is missing."))
+		return
+	}
+	prompt := promptValues(ar)
+	action := ""
+	if r.Method == http.MethodPost {
+		action = r.PostFormValue("tonearm_action")
+	}
+	if action != "" && !o.csrf.Valid(r) {
+		o.page(w, r, http.StatusForbidden, "error.html", errorPage{Title: "Form expired", Message: "This form is no longer valid. Go back to the application and sign in again."})
+		return
+	}
+
+	caller, err := callerFrom(ctx, r, o.cookies, o.accounts, nil)
+	if err != nil && !errors.Is(err, errNoCaller) {
+		o.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	signedIn := err == nil
+	freshLogin := false
+	if action == "login" {
+		user, sess, token, loginErr := o.login(ctx, r)
+		if loginErr != "" {
+			o.page(w, r, http.StatusUnauthorized, "login.html", loginPage{
+				Action: o.action, CSRFToken: o.csrf.Token(w, r), ClientID: client.GetID(),
+				Username: r.PostFormValue("username"), Error: loginErr, Hidden: hiddenFields(r.Form),
+			})
+			return
+		}
+		if old := o.cookies.Value(r); old != "" {
+			_ = o.accounts.EndSession(ctx, old)
+		}
+		o.cookies.Set(w, token, sess.ExpiresAt)
+		caller, signedIn, freshLogin = Caller{User: user, Session: sess}, true, true
+	}
+
+	needLogin := !signedIn || (prompt["login"] && !freshLogin)
+	if signedIn && !freshLogin {
+		if maxAge, err := strconv.ParseInt(ar.GetRequestForm().Get("max_age"), 10, 64); err == nil && maxAge >= 0 &&
+			o.now().Sub(caller.Session.AuthTime) > time.Duration(maxAge)*time.Second {
+			needLogin = true
+		}
+	}
+	if needLogin {
+		if prompt["none"] {
+			o.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in."))
+			return
+		}
+		o.page(w, r, http.StatusOK, "login.html", loginPage{
+			Action: o.action, CSRFToken: o.csrf.Token(w, r), ClientID: client.GetID(), Hidden: hiddenFields(r.Form),
+		})
+		return
+	}
+
+	requested := []string(ar.GetRequestedScopes())
+	if !client.FirstParty {
+		decided := false
+		if action == "consent" {
+			if r.PostFormValue("decision") != "allow" {
+				o.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
+				return
+			}
+			if err := o.remember(ctx, caller.User.ID, client.GetID(), requested); err != nil {
+				o.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+				return
+			}
+			decided = true
+		}
+		if !decided && (prompt["consent"] || !o.consented(ctx, caller.User.ID, client.GetID(), requested)) {
+			if prompt["none"] {
+				o.authorizeError(w, r, ar, fosite.ErrConsentRequired.WithHint("The user has not granted these scopes to this client."))
+				return
+			}
+			o.page(w, r, http.StatusOK, "consent.html", consentPage{
+				Action: o.action, CSRFToken: o.csrf.Token(w, r), ClientID: client.GetID(), Username: caller.User.Username,
+				Scopes: describeScopes(requested), Hidden: hiddenFields(r.Form),
+			})
+			return
+		}
+	}
+
+	for _, s := range requested {
+		// Refresh tokens only for clients allowed the refresh grant.
+		if s == "offline_access" && !client.GetGrantTypes().Has("refresh_token") {
+			continue
+		}
+		ar.GrantScope(s)
+	}
+	for _, a := range ar.GetRequestedAudience() {
+		ar.GrantAudience(a)
+	}
+	requestedAt := ar.GetRequestedAt()
+	if freshLogin && caller.Session.AuthTime.Before(requestedAt) {
+		requestedAt = caller.Session.AuthTime // clocks truncated differently
+	}
+	session := provider.UserSession(identity(caller.User), caller.Session.AuthTime, requestedAt, ar.GetGrantedScopes())
+	resp, err := o.p.OAuth2.NewAuthorizeResponse(ctx, ar, session)
+	if err != nil {
+		o.authorizeError(w, r, ar, err)
+		return
+	}
+	o.p.OAuth2.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// login checks the login form. It returns a message for the page on
+// failure; the message never says which of the two fields was wrong.
+func (o *OAuth) login(ctx context.Context, r *http.Request) (storage.User, storage.Session, string, string) {
+	username, password := r.PostFormValue("username"), r.PostFormValue("password")
+	if username == "" || password == "" {
+		return storage.User{}, storage.Session{}, "", "Enter your username and password."
+	}
+	addr := clientAddr(r)
+	if blocked, _ := o.limiter.Blocked(addr, username); blocked {
+		return storage.User{}, storage.Session{}, "", "Too many failed sign-in attempts. Try again later."
+	}
+	if len(username) > 4*accounts.MaxUsernameLen || len(password) > 4*accounts.MaxPasswordLen {
+		return storage.User{}, storage.Session{}, "", "Invalid username or password."
+	}
+	user, err := o.accounts.Authenticate(ctx, username, password)
+	if errors.Is(err, accounts.ErrInvalidCredentials) {
+		o.limiter.Failed(addr, username)
+		o.log.Info("sign-in failed", "request_id", RequestID(ctx), "remote", addr)
+		return storage.User{}, storage.Session{}, "", "Invalid username or password."
+	}
+	if errors.Is(err, accounts.ErrBusy) {
+		return storage.User{}, storage.Session{}, "", "Too many sign-ins in progress. Try again in a moment."
+	}
+	if err != nil {
+		o.log.Error("sign-in error", "request_id", RequestID(ctx), "err", err)
+		return storage.User{}, storage.Session{}, "", "Sign-in is unavailable right now. Try again later."
+	}
+	o.limiter.Succeeded(addr, username)
+	token, sess, err := o.accounts.NewSession(ctx, user.ID)
+	if err != nil {
+		o.log.Error("opening session", "request_id", RequestID(ctx), "err", err)
+		return storage.User{}, storage.Session{}, "", "Sign-in is unavailable right now. Try again later."
+	}
+	o.log.Info("session started", "request_id", RequestID(ctx), "user", user.ID)
+	return user, sess, token, ""
+}
+
+func (o *OAuth) consented(ctx context.Context, userID, clientID string, scopes []string) bool {
+	c, err := o.consents.GetConsent(ctx, userID, clientID)
+	if err != nil {
+		return false
+	}
+	granted := map[string]bool{}
+	for _, s := range c.Scopes {
+		granted[s] = true
+	}
+	for _, s := range scopes {
+		if !granted[s] {
+			return false
+		}
+	}
+	return true
+}
+
+// remember adds scopes to what the user granted the client.
+func (o *OAuth) remember(ctx context.Context, userID, clientID string, scopes []string) error {
+	set := map[string]bool{}
+	if c, err := o.consents.GetConsent(ctx, userID, clientID); err == nil {
+		for _, s := range c.Scopes {
+			set[s] = true
+		}
+	}
+	for _, s := range scopes {
+		set[s] = true
+	}
+	all := make([]string, 0, len(set))
+	for s := range set {
+		all = append(all, s)
+	}
+	sort.Strings(all)
+	return o.consents.SaveConsent(ctx, storage.Consent{UserID: userID, ClientID: clientID, Scopes: all, GrantedAt: o.now().UTC()})
+}
+
+func identity(u storage.User) provider.Identity {
+	return provider.Identity{ID: u.ID, Username: u.Username, ListenBrainzName: u.ListenBrainzName}
+}
+
+// token is the token endpoint.
+func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	session := provider.NewSession()
+	ar, err := o.p.OAuth2.NewAccessRequest(ctx, r, session)
+	if err != nil {
+		o.accessError(w, r, ar, err)
+		return
+	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		// fosite has checked the scopes against the client's registration.
+		for _, s := range ar.GetRequestedScopes() {
+			ar.GrantScope(s)
+		}
+		for _, a := range ar.GetRequestedAudience() {
+			ar.GrantAudience(a)
+		}
+		session.Subject = ar.GetClient().GetID()
+	}
+	resp, err := o.p.OAuth2.NewAccessResponse(ctx, ar)
+	if err != nil {
+		o.accessError(w, r, ar, err)
+		return
+	}
+	o.p.OAuth2.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+func (o *OAuth) accessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= 500 {
+		o.log.Error("token request failed", "request_id", RequestID(r.Context()), "err", rfc.WithExposeDebug(true).GetDescription())
+	}
+	o.p.OAuth2.WriteAccessError(r.Context(), w, ar, err)
+}
+
+// userinfo returns the claims the access token's scopes release, read live
+// from the account.
+func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		writeError(w, http.StatusMethodNotAllowed, "use GET or POST")
+		return
+	}
+	ctx := r.Context()
+	token := bearerToken(r)
+	if token == "" && r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		token = r.PostFormValue("access_token")
+	}
+	if token == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_request", "error_description": "An access token is required."})
+		return
+	}
+	ar, err := o.p.VerifyAccessToken(ctx, token)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The access token is invalid, expired or revoked."})
+		return
+	}
+	if !ar.GetGrantedScopes().Has("openid") {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm", error="insufficient_scope", scope="openid"`)
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "insufficient_scope", "error_description": "The openid scope is required."})
+		return
+	}
+	u, err := o.accounts.GetUser(ctx, ar.GetSession().GetSubject())
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The token's user no longer exists."})
+		return
+	}
+	id := identity(u)
+	confidential := !ar.GetClient().IsPublic()
+	if confidential && ar.GetGrantedScopes().Has("listenbrainz") {
+		if id.ListenBrainzToken, err = o.accounts.ListenBrainzToken(u); err != nil {
+			o.log.Error("opening ListenBrainz token", "request_id", RequestID(ctx), "user", u.ID, "err", err)
+		}
+	}
+	claims := provider.ScopedClaims(id, ar.GetGrantedScopes(), confidential)
+	claims["sub"] = u.ID
+	writeJSON(w, http.StatusOK, claims)
+}
+
+func bearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
