@@ -34,6 +34,7 @@ type options struct {
 	hashParams *accounts.HashParams
 	lbTimeout  time.Duration
 	now        func() time.Time
+	lifespans  *provider.Lifespans
 }
 
 // Purposes of the keys derived from TONEARM_SECRET: each key does one job.
@@ -79,6 +80,9 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	}
 
 	lifespans := provider.DefaultLifespans
+	if opt.lifespans != nil {
+		lifespans = *opt.lifespans
+	}
 	keyBox, err := seal.New(seal.DeriveKey(cfg.Secret, purposeSigningKeys))
 	if err != nil {
 		return nil, err

@@ -1,0 +1,295 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/net/html"
+	"golang.org/x/oauth2"
+
+	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore/pgtest"
+)
+
+const (
+	e2ePassword = "correct-horse-42"
+	lbToken     = "5a1b3c7e-0c44-4f0e-9a7d-1b2c3d4e5f60"
+	redirectURI = "http://127.0.0.1:1/callback"
+)
+
+// bothDatabases runs fn on SQLite and on PostgreSQL.
+func bothDatabases(t *testing.T, fn func(t *testing.T, dbURL string)) {
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		fn(t, "sqlite://"+filepath.Join(t.TempDir(), "tonearm.db"))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		fn(t, pgtest.URL(t))
+	})
+}
+
+// fakeListenBrainz is the HTTP stand-in for ListenBrainz.
+func fakeListenBrainz(t *testing.T) *httptest.Server {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") == "Token "+lbToken {
+			io.WriteString(w, `{"code":200,"valid":true,"user_name":"rob_listens"}`)
+			return
+		}
+		io.WriteString(w, `{"code":200,"valid":false}`)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// server is a running tonearm built by the real wiring.
+type server struct {
+	t      *testing.T
+	app    *app
+	srv    *httptest.Server
+	issuer string
+	cfg    config.Config
+}
+
+var e2eSecret = strings.Repeat("e2e-secret-", 4)
+
+func startE2E(t *testing.T, dbURL string, opt options) *server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	issuer := "http://" + srv.Listener.Addr().String()
+	loc, err := sqlstore.ParseURL(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Config{
+		Issuer: issuer, DatabaseURL: dbURL, Database: loc, Secret: []byte(e2eSecret),
+		ListenBrainzURL: fakeListenBrainz(t).URL, Registration: "open",
+	}
+	if opt.hashParams == nil {
+		opt.hashParams = &accounts.HashParams{Memory: 64, Time: 1, Threads: 1}
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	a, err := buildWith(context.Background(), cfg, log, opt)
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	t.Cleanup(func() { a.store.Close() })
+	srv.Config.Handler = a.handler
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &server{t: t, app: a, srv: srv, issuer: issuer, cfg: cfg}
+}
+
+// second starts another replica on the same database and secret.
+func (s *server) second() *server {
+	s.t.Helper()
+	srv := httptest.NewUnstartedServer(nil)
+	cfg := s.cfg
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	a, err := buildWith(context.Background(), cfg, log, options{hashParams: &accounts.HashParams{Memory: 64, Time: 1, Threads: 1}})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { a.store.Close() })
+	srv.Config.Handler = a.handler
+	srv.Start()
+	s.t.Cleanup(srv.Close)
+	return &server{t: s.t, app: a, srv: srv, issuer: s.issuer, cfg: cfg}
+}
+
+func (s *server) user(name string) storage.User {
+	s.t.Helper()
+	u, err := s.app.accounts.CreateUser(context.Background(), name, e2ePassword, storage.RoleUser)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return u
+}
+
+func (s *server) client(spec clients.Spec) (storage.Client, string) {
+	s.t.Helper()
+	if spec.RedirectURIs == nil && !(len(spec.GrantTypes) == 1 && spec.GrantTypes[0] == "client_credentials") {
+		spec.RedirectURIs = []string{redirectURI}
+	}
+	c, secret, err := s.app.clients.Create(context.Background(), spec)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return c, secret
+}
+
+// browser is a cookie-keeping client that stops at redirects leaving the
+// provider (to the relying party's redirect URI).
+func (s *server) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	host := s.srv.Listener.Addr().String()
+	return &http.Client{Jar: jar, Timeout: 15 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		if req.URL.Host != host {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+}
+
+// rp is a relying party built from go-oidc and x/oauth2, unmodified.
+type rp struct {
+	provider *oidc.Provider
+	conf     oauth2.Config
+	verifier *oidc.IDTokenVerifier
+	ctx      context.Context
+}
+
+func (s *server) rp(clientID, secret string, scopes ...string) *rp {
+	s.t.Helper()
+	ctx := oidc.ClientContext(context.Background(), &http.Client{Timeout: 15 * time.Second})
+	p, err := oidc.NewProvider(ctx, s.issuer)
+	if err != nil {
+		s.t.Fatalf("go-oidc discovery: %v", err)
+	}
+	return &rp{
+		provider: p, ctx: ctx, verifier: p.Verifier(&oidc.Config{ClientID: clientID}),
+		conf: oauth2.Config{ClientID: clientID, ClientSecret: secret, Endpoint: p.Endpoint(), RedirectURL: redirectURI,
+			Scopes: append([]string{oidc.ScopeOpenID}, scopes...)},
+	}
+}
+
+func random(t *testing.T) string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+type form struct {
+	action string
+	method string
+	values url.Values
+}
+
+// parseForm finds the first form of an HTML page, as a browser would.
+func parseForm(t *testing.T, page string, base *url.URL) *form {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f *form
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			attr := func(k string) string {
+				for _, a := range n.Attr {
+					if a.Key == k {
+						return a.Val
+					}
+				}
+				return ""
+			}
+			switch n.Data {
+			case "form":
+				if f == nil {
+					action, _ := base.Parse(attr("action"))
+					f = &form{action: action.String(), method: strings.ToUpper(attr("method")), values: url.Values{}}
+				}
+			case "input":
+				if f != nil && attr("name") != "" {
+					f.values.Add(attr("name"), attr("value"))
+				}
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	if f == nil {
+		t.Fatalf("no form on the page:\n%s", page)
+	}
+	return f
+}
+
+type page struct {
+	status   int
+	body     string
+	location *url.URL
+	url      *url.URL
+}
+
+func get(t *testing.T, c *http.Client, u string) page {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return read(t, resp)
+}
+
+func read(t *testing.T, resp *http.Response) page {
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	p := page{status: resp.StatusCode, body: string(b), url: resp.Request.URL}
+	if loc := resp.Header.Get("Location"); loc != "" {
+		p.location, _ = resp.Request.URL.Parse(loc)
+	}
+	return p
+}
+
+func submit(t *testing.T, c *http.Client, f *form, set map[string]string) page {
+	t.Helper()
+	v := url.Values{}
+	for k, vals := range f.values {
+		v[k] = append([]string(nil), vals...)
+	}
+	for k, val := range set {
+		v.Set(k, val)
+	}
+	resp, err := c.PostForm(f.action, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return read(t, resp)
+}
+
+// authorize runs the browser part of the code flow and returns the
+// redirect back to the relying party. A non-empty username means the login
+// page must appear and is filled in; consent means a consent page must
+// appear and is accepted.
+func (s *server) authorize(browser *http.Client, authURL string, username string, consent bool) *url.URL {
+	s.t.Helper()
+	p := get(s.t, browser, authURL)
+	if username != "" {
+		if p.status != http.StatusOK || !strings.Contains(p.body, `name="password"`) {
+			s.t.Fatalf("expected the login page, got %d %v:\n%s", p.status, p.location, p.body)
+		}
+		f := parseForm(s.t, p.body, p.url)
+		if f.method != http.MethodPost || f.values.Get("csrf_token") == "" {
+			s.t.Fatalf("login form: method %q, csrf_token %q", f.method, f.values.Get("csrf_token"))
+		}
+		p = submit(s.t, browser, f, map[string]string{"username": username, "password": e2ePassword})
+	}
+	if consent {
+		if p.status != http.StatusOK || !strings.Contains(p.body, `value="consent"`) {
+			s.t.Fatalf("expected the consent page, got %d %v:\n%s", p.status, p.location, p.body)
+		}
+		p = submit(s.t, browser, parseForm(s.t, p.body, p.url), map[string]string{"decision": "allow"})
+	}
+	if p.location == nil || p.location.Host != "127.0.0.1:1" {
+		s.t.Fatalf("expected a redirect to the client, got %d %v:\n%s", p.status, p.location, p.body)
+	}
+	return p.location
+}
