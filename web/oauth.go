@@ -319,9 +319,17 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 				o.authorizeError(w, r, ar, fosite.ErrConsentRequired.WithHint("The user has not granted these scopes to this client."))
 				return
 			}
+			// The user has just proved who they are: the consent post-back
+			// must not ask again for prompt=login or max_age.
+			form := url.Values{}
+			for k, v := range r.Form {
+				if k != "prompt" && k != "max_age" {
+					form[k] = v
+				}
+			}
 			o.page(w, r, http.StatusOK, "consent.html", consentPage{
 				Action: o.action, CSRFToken: o.csrf.Token(w, r), ClientID: client.GetID(), Username: caller.User.Username,
-				Scopes: describeScopes(requested), Hidden: hiddenFields(r.Form),
+				Scopes: describeScopes(requested), Hidden: hiddenFields(form),
 			})
 			return
 		}

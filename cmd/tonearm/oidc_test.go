@@ -482,3 +482,35 @@ func asRetrieveError(err error, target **oauth2.RetrieveError) bool {
 	}
 	return ok
 }
+
+// prompt=login shows the login form even to a signed-in browser, and the
+// consent that follows does not loop back to it.
+func TestPromptLoginThenConsent(t *testing.T) {
+	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
+	u := s.user("hank")
+	_, secret := s.client(clients.Spec{ID: "third-party"})
+	r := s.rp("third-party", secret, "profile")
+	browser := s.browser()
+	verifier := oauth2.GenerateVerifier()
+	s.authorize(browser, r.conf.AuthCodeURL("state-0001", oauth2.S256ChallengeOption(verifier)), "hank", true)
+	before := time.Now().Add(-time.Second)
+	verifier = oauth2.GenerateVerifier()
+	authURL := r.conf.AuthCodeURL("state-0002", oauth2.S256ChallengeOption(verifier), oauth2.SetAuthURLParam("prompt", "login"),
+		oauth2.SetAuthURLParam("scope", "openid profile email"))
+	back := s.authorize(browser, authURL, "hank", true)
+	tok, err := r.conf.Exchange(r.ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idt, err := r.verifier.Verify(r.ctx, tok.Extra("id_token").(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		AuthTime int64 `json:"auth_time"`
+	}
+	idt.Claims(&c)
+	if idt.Subject != u.ID || time.Unix(c.AuthTime, 0).Before(before.Truncate(time.Second)) {
+		t.Fatalf("auth_time %v is older than the forced login at %v", time.Unix(c.AuthTime, 0), before)
+	}
+}
