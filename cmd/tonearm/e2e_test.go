@@ -46,7 +46,7 @@ func bothDatabases(t *testing.T, fn func(t *testing.T, dbURL string)) {
 }
 
 // fakeListenBrainz is the HTTP stand-in for ListenBrainz.
-func fakeListenBrainz(t *testing.T) *httptest.Server {
+func fakeListenBrainz(t testing.TB) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") == "Token "+lbToken {
 			io.WriteString(w, `{"code":200,"valid":true,"user_name":"rob_listens"}`)
@@ -60,7 +60,7 @@ func fakeListenBrainz(t *testing.T) *httptest.Server {
 
 // server is a running tonearm built by the real wiring.
 type server struct {
-	t      *testing.T
+	t      testing.TB
 	app    *app
 	srv    *httptest.Server
 	issuer string
@@ -69,7 +69,7 @@ type server struct {
 
 var e2eSecret = strings.Repeat("e2e-secret-", 4)
 
-func startE2E(t *testing.T, dbURL string, opt options) *server {
+func startE2E(t testing.TB, dbURL string, opt options) *server {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
@@ -169,7 +169,7 @@ func (s *server) rp(clientID, secret string, scopes ...string) *rp {
 	}
 }
 
-func random(t *testing.T) string {
+func random(t testing.TB) string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
@@ -182,7 +182,7 @@ type form struct {
 }
 
 // parseForm finds the first form of an HTML page, as a browser would.
-func parseForm(t *testing.T, page string, base *url.URL) *form {
+func parseForm(t testing.TB, page string, base *url.URL) *form {
 	t.Helper()
 	doc, err := html.Parse(strings.NewReader(page))
 	if err != nil {
@@ -230,7 +230,7 @@ type page struct {
 	url      *url.URL
 }
 
-func get(t *testing.T, c *http.Client, u string) page {
+func get(t testing.TB, c *http.Client, u string) page {
 	t.Helper()
 	resp, err := c.Get(u)
 	if err != nil {
@@ -239,7 +239,7 @@ func get(t *testing.T, c *http.Client, u string) page {
 	return read(t, resp)
 }
 
-func read(t *testing.T, resp *http.Response) page {
+func read(t testing.TB, resp *http.Response) page {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	p := page{status: resp.StatusCode, body: string(b), url: resp.Request.URL}
@@ -249,7 +249,7 @@ func read(t *testing.T, resp *http.Response) page {
 	return p
 }
 
-func submit(t *testing.T, c *http.Client, f *form, set map[string]string) page {
+func submit(t testing.TB, c *http.Client, f *form, set map[string]string) page {
 	t.Helper()
 	v := url.Values{}
 	for k, vals := range f.values {
