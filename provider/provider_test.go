@@ -104,7 +104,7 @@ func TestAccessTokens(t *testing.T) {
 		"tampered payload":       {tampered, fosite.ErrTokenSignatureMismatch},
 		"foreign key, our kid":   {forge(evil, jose.ES256, esKey.KID, "at+jwt", valid), fosite.ErrTokenSignatureMismatch},
 		"ID token as access":     {forge(rsKey.Private, jose.RS256, rsKey.KID, "JWT", valid), fosite.ErrInvalidTokenFormat},
-		"expired":                {forge(esKey.Private, jose.ES256, esKey.KID, "at+jwt", `{"iss":"` + testIssuer + `","exp":1}`), fosite.ErrTokenExpired},
+		"expired":                {forge(esKey.Private, jose.ES256, esKey.KID, "at+jwt", `{"iss":"`+testIssuer+`","exp":1}`), fosite.ErrTokenExpired},
 		"other issuer":           {forge(esKey.Private, jose.ES256, esKey.KID, "at+jwt", `{"iss":"https://evil","exp":9999999999}`), fosite.ErrTokenClaim},
 		"RS key with ES256 alg?": {forge(esKey.Private, jose.ES256, rsKey.KID, "at+jwt", valid), fosite.ErrTokenSignatureMismatch},
 		"unknown kid":            {forge(esKey.Private, jose.ES256, "nope", "at+jwt", valid), fosite.ErrTokenSignatureMismatch},

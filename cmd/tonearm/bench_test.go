@@ -74,4 +74,3 @@ func BenchmarkJWKS(b *testing.B) {
 		}
 	})
 }
-

@@ -154,7 +154,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	go cleanSessions(ctx, a.store, log)
+	go a.keys.Run(ctx, 30*time.Second)
+	go housekeeping(ctx, a.store, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("tonearm serving", "listen", ln.Addr().String(), "issuer", cfg.Issuer, "database", string(cfg.Database.Dialect))
@@ -173,23 +174,34 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	return nil
 }
 
-// cleanSessions deletes expired sessions in small batches every few minutes,
-// so the table does not grow without bound and no statement holds locks long.
-func cleanSessions(ctx context.Context, store *sqlstore.Store, log *slog.Logger) {
+// housekeeping deletes expired sessions, codes and tokens in small batches
+// every few minutes, so tables stay bounded under steady traffic and no
+// statement holds locks for long.
+func housekeeping(ctx context.Context, store *sqlstore.Store, log *slog.Logger) {
 	const batch = 500
 	tick := time.NewTicker(5 * time.Minute)
 	defer tick.Stop()
 	for {
-		for {
-			n, err := store.DeleteExpiredSessions(ctx, time.Now(), batch)
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Warn("session cleanup failed", "err", err)
+		for name, clean := range map[string]func(context.Context, time.Time, int) (int64, error){
+			"sessions":        store.DeleteExpiredSessions,
+			"oauth2 requests": store.DeleteExpiredOAuthRequests,
+		} {
+			var total int64
+			for ctx.Err() == nil {
+				n, err := clean(ctx, time.Now(), batch)
+				if err != nil {
+					if ctx.Err() == nil {
+						log.Warn("cleanup failed", "table", name, "err", err)
+					}
+					break
 				}
-				break
+				total += n
+				if n < batch {
+					break
+				}
 			}
-			if n < batch {
-				break
+			if total > 0 {
+				log.Info("expired rows deleted", "table", name, "rows", total)
 			}
 		}
 		select {
