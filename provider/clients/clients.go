@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
-	"sort"
 	"strings"
 	"time"
 
@@ -269,9 +268,3 @@ func contains(l []string, s string) bool {
 	return false
 }
 
-// SortedScopes returns a sorted copy.
-func SortedScopes(s []string) []string {
-	out := append([]string(nil), s...)
-	sort.Strings(out)
-	return out
-}

@@ -1,0 +1,110 @@
+package clients
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+)
+
+func newRegistry(t *testing.T) (*Registry, *SecretHasher) {
+	store, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewSecretHasher([]byte(strings.Repeat("h", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRegistry(store, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, h
+}
+
+func TestCreateConfidential(t *testing.T) {
+	r, h := newRegistry(t)
+	ctx := context.Background()
+	c, secret, err := r.Create(ctx, Spec{ID: "web", RedirectURIs: []string{"https://app.example/cb"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(secret)
+	if err != nil || len(raw) < 32 {
+		t.Fatalf("generated secret %q: want ≥ 256 bits", secret)
+	}
+	if strings.Contains(string(c.SecretHash), secret) || len(c.SecretHash) != 32 {
+		t.Fatal("secret stored in clear")
+	}
+	if err := h.Compare(ctx, c.SecretHash, []byte(secret)); err != nil {
+		t.Fatalf("right secret refused: %v", err)
+	}
+	if err := h.Compare(ctx, c.SecretHash, []byte(secret+"x")); !errors.Is(err, ErrSecretMismatch) {
+		t.Fatal("wrong secret accepted")
+	}
+	if err := h.Compare(ctx, nil, []byte("")); err == nil {
+		t.Fatal("empty hash accepted an empty secret")
+	}
+	if c.GrantTypes[0] != "authorization_code" || len(c.Scopes) == 0 || c.Public {
+		t.Fatalf("defaults = %+v", c)
+	}
+	if _, _, err := r.Create(ctx, Spec{ID: "web", RedirectURIs: []string{"https://app.example/cb"}}); !errors.Is(err, ErrExists) {
+		t.Fatalf("duplicate ID = %v", err)
+	}
+	list, err := r.List(ctx)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("List = %v, %v", list, err)
+	}
+	if err := r.Delete(ctx, "web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Delete(ctx, "web"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second Delete = %v", err)
+	}
+}
+
+func TestCreateValidation(t *testing.T) {
+	r, _ := newRegistry(t)
+	cb := []string{"https://app.example/cb"}
+	for name, spec := range map[string]Spec{
+		"bad id":                 {ID: "has space", RedirectURIs: cb},
+		"empty id":               {ID: "", RedirectURIs: cb},
+		"no redirect":            {ID: "a"},
+		"relative redirect":      {ID: "a", RedirectURIs: []string{"/cb"}},
+		"fragment":               {ID: "a", RedirectURIs: []string{"https://app.example/cb#x"}},
+		"http non-loopback":      {ID: "a", RedirectURIs: []string{"http://app.example/cb"}},
+		"javascript scheme":      {ID: "a", RedirectURIs: []string{"javascript:alert(1)"}},
+		"unknown grant":          {ID: "a", RedirectURIs: cb, GrantTypes: []string{"password"}},
+		"implicit-free refresh":  {ID: "a", GrantTypes: []string{"refresh_token"}},
+		"public with secret":     {ID: "a", RedirectURIs: cb, Public: true, Secret: strings.Repeat("s", 40)},
+		"public cc":              {ID: "a", Public: true, GrantTypes: []string{"client_credentials"}},
+		"short secret":           {ID: "a", RedirectURIs: cb, Secret: "short"},
+		"unknown scope":          {ID: "a", RedirectURIs: cb, Scopes: []string{"openid superuser"}},
+		"admin for code clients": {ID: "a", RedirectURIs: cb, Scopes: []string{"openid admin"}},
+	} {
+		_, _, err := r.Create(context.Background(), spec)
+		var ve *ValidationError
+		if !errors.As(err, &ve) {
+			t.Errorf("%s: %v, want a ValidationError", name, err)
+		}
+	}
+	// Accepted shapes.
+	for name, spec := range map[string]Spec{
+		"public native loopback": {ID: "cli", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}},
+		"private-use scheme":     {ID: "app", Public: true, RedirectURIs: []string{"org.example.app:/cb"}},
+		"machine client":         {ID: "svc", GrantTypes: []string{"client_credentials"}, Scopes: []string{"admin"}},
+	} {
+		if _, _, err := r.Create(context.Background(), spec); err != nil {
+			t.Errorf("%s refused: %v", name, err)
+		}
+	}
+}
