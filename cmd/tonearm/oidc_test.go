@@ -514,3 +514,39 @@ func TestPromptLoginThenConsent(t *testing.T) {
 		t.Fatalf("auth_time %v is older than the forced login at %v", time.Unix(c.AuthTime, 0), before)
 	}
 }
+
+// The User API accepts a bearer access token whose subject is the user.
+func TestUserAPIWithBearerToken(t *testing.T) {
+	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
+	u := s.user("ivy")
+	other := s.user("jack")
+	_, secret := s.client(clients.Spec{ID: "web", FirstParty: true})
+	r := s.rp("web", secret)
+	verifier := oauth2.GenerateVerifier()
+	code := s.authorize(s.browser(), r.conf.AuthCodeURL("state-0001", oauth2.S256ChallengeOption(verifier)), "ivy", false).Query().Get("code")
+	tok, err := r.conf.Exchange(r.ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(bearer, user string) int {
+		req, _ := http.NewRequest(http.MethodPost, s.issuer+"/api/User/associateToken",
+			strings.NewReader(`{"user":"`+user+`","scrobbleToken":"`+lbToken+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := call(tok.AccessToken, u.ID); st != http.StatusOK {
+		t.Fatalf("own account with a bearer token = %d", st)
+	}
+	if st := call(tok.AccessToken, other.ID); st != http.StatusForbidden {
+		t.Fatalf("another account with a bearer token = %d, want 403", st)
+	}
+	if st := call(tok.AccessToken+"x", u.ID); st != http.StatusUnauthorized {
+		t.Fatalf("tampered bearer token = %d, want 401", st)
+	}
+}
