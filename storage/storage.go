@@ -129,6 +129,14 @@ type Storage interface {
 	// GetConsent returns the user's consent for a client, or ErrNotFound.
 	GetConsent(ctx context.Context, userID, clientID string) (Consent, error)
 
+	// BeginTx opens a transaction: every call made with the returned
+	// context joins it until CommitTx or RollbackTx with that context.
+	BeginTx(ctx context.Context) (context.Context, error)
+	// CommitTx commits the transaction carried by ctx.
+	CommitTx(ctx context.Context) error
+	// RollbackTx rolls it back; after a commit it does nothing.
+	RollbackTx(ctx context.Context) error
+
 	// Ping reports whether the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the connections.

@@ -267,4 +267,3 @@ func contains(l []string, s string) bool {
 	}
 	return false
 }
-

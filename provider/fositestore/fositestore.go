@@ -17,6 +17,7 @@ import (
 	"github.com/ory/fosite/handler/oauth2"
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/handler/pkce"
+	fositestorage "github.com/ory/fosite/storage"
 
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -30,6 +31,9 @@ type Store interface {
 	DeactivateOAuthRequest(ctx context.Context, kind, signature string) error
 	DeactivateOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)
 	DeleteOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)
+	BeginTx(ctx context.Context) (context.Context, error)
+	CommitTx(ctx context.Context) error
+	RollbackTx(ctx context.Context) error
 }
 
 // Client is a registered client as fosite sees it, with tonearm's extras.
@@ -62,7 +66,19 @@ var (
 	_ oauth2.TokenRevocationStorage      = (*Adapter)(nil)
 	_ openid.OpenIDConnectRequestStorage = (*Adapter)(nil)
 	_ pkce.PKCERequestStorage            = (*Adapter)(nil)
+	_ fositestorage.Transactional        = (*Adapter)(nil)
 )
+
+// BeginTX implements fosite's storage.Transactional: fosite runs each
+// token issuance (code invalidation or refresh rotation plus the new
+// tokens) in one transaction, so a failure half-way loses no token.
+func (a *Adapter) BeginTX(ctx context.Context) (context.Context, error) { return a.store.BeginTx(ctx) }
+
+// Commit implements fosite's storage.Transactional.
+func (a *Adapter) Commit(ctx context.Context) error { return a.store.CommitTx(ctx) }
+
+// Rollback implements fosite's storage.Transactional.
+func (a *Adapter) Rollback(ctx context.Context) error { return a.store.RollbackTx(ctx) }
 
 // New returns an adapter. newSession makes the empty session that stored
 // session JSON is decoded into when fosite passes none (revocation does).

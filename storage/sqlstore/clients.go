@@ -74,13 +74,13 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 		FirstParty:             c.FirstParty,
 		CreatedAt:              utc(c.CreatedAt),
 	}
-	return translate(s.db.WithContext(ctx).Create(&m).Error)
+	return translate(s.conn(ctx).Create(&m).Error)
 }
 
 // GetClient implements storage.Storage.
 func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
 	var m clientModel
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
+	if err := s.conn(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
 		return storage.Client{}, translate(err)
 	}
 	return m.record(), nil
@@ -89,7 +89,7 @@ func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error
 // ListClients implements storage.Storage.
 func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 	var ms []clientModel
-	if err := s.db.WithContext(ctx).Order("id").Find(&ms).Error; err != nil {
+	if err := s.conn(ctx).Order("id").Find(&ms).Error; err != nil {
 		return nil, translate(err)
 	}
 	out := make([]storage.Client, len(ms))
@@ -103,7 +103,7 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 // codes and sessions issued to the client are deleted in the same
 // transaction.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Where("client_id = ?", id).Delete(&consentModel{}).Error; err != nil {
 			return translate(err)
 		}

@@ -34,7 +34,7 @@ func (m signingKeyModel) record() storage.SigningKey {
 // interleaves with: an advisory lock on PostgreSQL, the write lock taken at
 // BEGIN on SQLite.
 func (s *Store) keyTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
 		if s.dialect == Postgres {
 			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", int64(keyLockKey)).Error; err != nil {
 				return err
@@ -84,7 +84,7 @@ func (s *Store) RotateSigningKey(ctx context.Context, k storage.SigningKey, now 
 // ListSigningKeys implements storage.Storage.
 func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
 	var ms []signingKeyModel
-	if err := s.db.WithContext(ctx).Order("created_at, kid").Find(&ms).Error; err != nil {
+	if err := s.conn(ctx).Order("created_at, kid").Find(&ms).Error; err != nil {
 		return nil, translate(err)
 	}
 	out := make([]storage.SigningKey, len(ms))
@@ -96,6 +96,6 @@ func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, erro
 
 // DeleteSigningKeysRetiredBefore implements storage.Storage.
 func (s *Store) DeleteSigningKeysRetiredBefore(ctx context.Context, t time.Time) (int64, error) {
-	res := s.db.WithContext(ctx).Where("retired_at IS NOT NULL AND retired_at < ?", utc(t)).Delete(&signingKeyModel{})
+	res := s.conn(ctx).Where("retired_at IS NOT NULL AND retired_at < ?", utc(t)).Delete(&signingKeyModel{})
 	return res.RowsAffected, translate(res.Error)
 }

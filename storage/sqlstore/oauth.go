@@ -54,13 +54,13 @@ func (s *Store) CreateOAuthRequest(ctx context.Context, r storage.OAuthRequest) 
 		Form: r.Form, Session: session, Active: r.Active, ExpiresAt: utc(r.ExpiresAt),
 		AccessSignature: r.AccessSignature,
 	}
-	return translate(s.db.WithContext(ctx).Create(&m).Error)
+	return translate(s.conn(ctx).Create(&m).Error)
 }
 
 // GetOAuthRequest implements storage.Storage.
 func (s *Store) GetOAuthRequest(ctx context.Context, kind, signature string) (storage.OAuthRequest, error) {
 	var m oauthRequestModel
-	err := s.db.WithContext(ctx).Where("kind = ? AND signature = ?", kind, signature).Take(&m).Error
+	err := s.conn(ctx).Where("kind = ? AND signature = ?", kind, signature).Take(&m).Error
 	if err != nil {
 		return storage.OAuthRequest{}, translate(err)
 	}
@@ -69,13 +69,13 @@ func (s *Store) GetOAuthRequest(ctx context.Context, kind, signature string) (st
 
 // DeleteOAuthRequest implements storage.Storage.
 func (s *Store) DeleteOAuthRequest(ctx context.Context, kind, signature string) error {
-	return translate(s.db.WithContext(ctx).Where("kind = ? AND signature = ?", kind, signature).Delete(&oauthRequestModel{}).Error)
+	return translate(s.conn(ctx).Where("kind = ? AND signature = ?", kind, signature).Delete(&oauthRequestModel{}).Error)
 }
 
 // DeactivateOAuthRequest implements storage.Storage as one conditional
 // UPDATE: the database decides which of two concurrent callers wins.
 func (s *Store) DeactivateOAuthRequest(ctx context.Context, kind, signature string) error {
-	res := s.db.WithContext(ctx).Model(&oauthRequestModel{}).
+	res := s.conn(ctx).Model(&oauthRequestModel{}).
 		Where("kind = ? AND signature = ? AND active = ?", kind, signature, true).
 		Update("active", false)
 	if res.Error != nil {
@@ -89,7 +89,7 @@ func (s *Store) DeactivateOAuthRequest(ctx context.Context, kind, signature stri
 
 // DeactivateOAuthRequestsByRequestID implements storage.Storage.
 func (s *Store) DeactivateOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error) {
-	res := s.db.WithContext(ctx).Model(&oauthRequestModel{}).
+	res := s.conn(ctx).Model(&oauthRequestModel{}).
 		Where("request_id = ? AND kind = ? AND active = ?", requestID, kind, true).
 		Update("active", false)
 	return res.RowsAffected, translate(res.Error)
@@ -97,7 +97,7 @@ func (s *Store) DeactivateOAuthRequestsByRequestID(ctx context.Context, kind, re
 
 // DeleteOAuthRequestsByRequestID implements storage.Storage.
 func (s *Store) DeleteOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error) {
-	res := s.db.WithContext(ctx).Where("request_id = ? AND kind = ?", requestID, kind).Delete(&oauthRequestModel{})
+	res := s.conn(ctx).Where("request_id = ? AND kind = ?", requestID, kind).Delete(&oauthRequestModel{})
 	return res.RowsAffected, translate(res.Error)
 }
 
@@ -111,13 +111,13 @@ func (s *Store) DeleteExpiredOAuthRequests(ctx context.Context, now time.Time, l
 		Kind      string
 		Signature string
 	}
-	if err := s.db.WithContext(ctx).Model(&oauthRequestModel{}).Select("kind, signature").
+	if err := s.conn(ctx).Model(&oauthRequestModel{}).Select("kind, signature").
 		Where("expires_at < ?", utc(now)).Limit(limit).Find(&keys).Error; err != nil {
 		return 0, translate(err)
 	}
 	var total int64
 	for _, k := range keys {
-		res := s.db.WithContext(ctx).Where("kind = ? AND signature = ? AND expires_at < ?", k.Kind, k.Signature, utc(now)).
+		res := s.conn(ctx).Where("kind = ? AND signature = ? AND expires_at < ?", k.Kind, k.Signature, utc(now)).
 			Delete(&oauthRequestModel{})
 		if res.Error != nil {
 			return total, translate(res.Error)
@@ -139,7 +139,7 @@ func (consentModel) TableName() string { return "consents" }
 // SaveConsent implements storage.Storage as an upsert.
 func (s *Store) SaveConsent(ctx context.Context, c storage.Consent) error {
 	m := consentModel{UserID: c.UserID, ClientID: c.ClientID, Scopes: encodeList(c.Scopes), GrantedAt: utc(c.GrantedAt)}
-	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
+	err := s.conn(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "user_id"}, {Name: "client_id"}},
 		DoUpdates: clause.AssignmentColumns([]string{"scopes", "granted_at"}),
 	}).Create(&m).Error
@@ -152,7 +152,7 @@ func (s *Store) SaveConsent(ctx context.Context, c storage.Consent) error {
 // GetConsent implements storage.Storage.
 func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (storage.Consent, error) {
 	var m consentModel
-	if err := s.db.WithContext(ctx).Where("user_id = ? AND client_id = ?", userID, clientID).Take(&m).Error; err != nil {
+	if err := s.conn(ctx).Where("user_id = ? AND client_id = ?", userID, clientID).Take(&m).Error; err != nil {
 		return storage.Consent{}, translate(err)
 	}
 	return storage.Consent{UserID: m.UserID, ClientID: m.ClientID, Scopes: decodeList(m.Scopes), GrantedAt: utc(m.GrantedAt)}, nil

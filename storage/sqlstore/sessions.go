@@ -39,7 +39,7 @@ func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
 		CreatedAt: utc(sess.CreatedAt),
 		ExpiresAt: utc(sess.ExpiresAt),
 	}
-	err := s.db.WithContext(ctx).Create(&m).Error
+	err := s.conn(ctx).Create(&m).Error
 	if err != nil && isForeignKeyViolation(err) {
 		return storage.ErrNotFound
 	}
@@ -49,7 +49,7 @@ func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
 // GetSession implements storage.Storage.
 func (s *Store) GetSession(ctx context.Context, idHash []byte) (storage.Session, error) {
 	var m sessionModel
-	if err := s.db.WithContext(ctx).Where("id_hash = ?", idHash).Take(&m).Error; err != nil {
+	if err := s.conn(ctx).Where("id_hash = ?", idHash).Take(&m).Error; err != nil {
 		return storage.Session{}, translate(err)
 	}
 	return m.record(), nil
@@ -57,12 +57,12 @@ func (s *Store) GetSession(ctx context.Context, idHash []byte) (storage.Session,
 
 // DeleteSession implements storage.Storage.
 func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
-	return translate(s.db.WithContext(ctx).Where("id_hash = ?", idHash).Delete(&sessionModel{}).Error)
+	return translate(s.conn(ctx).Where("id_hash = ?", idHash).Delete(&sessionModel{}).Error)
 }
 
 // DeleteUserSessions implements storage.Storage.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int64, error) {
-	res := s.db.WithContext(ctx).Where("user_id = ?", userID).Delete(&sessionModel{})
+	res := s.conn(ctx).Where("user_id = ?", userID).Delete(&sessionModel{})
 	return res.RowsAffected, translate(res.Error)
 }
 
@@ -73,7 +73,7 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, now time.Time, limit 
 		return 0, nil
 	}
 	sub := s.db.Model(&sessionModel{}).Select("id_hash").Where("expires_at < ?", utc(now)).Limit(limit)
-	res := s.db.WithContext(ctx).Where("id_hash IN (?)", sub).Delete(&sessionModel{})
+	res := s.conn(ctx).Where("id_hash IN (?)", sub).Delete(&sessionModel{})
 	return res.RowsAffected, translate(res.Error)
 }
 

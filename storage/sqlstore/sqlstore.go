@@ -191,3 +191,48 @@ func (s *Store) forUpdate(tx *gorm.DB) *gorm.DB {
 	}
 	return tx
 }
+
+type txKey struct{}
+
+// conn returns the transaction carried by ctx (see BeginTx), or the pool.
+func (s *Store) conn(ctx context.Context) *gorm.DB {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return tx.WithContext(ctx)
+	}
+	return s.db.WithContext(ctx)
+}
+
+// BeginTx implements storage.Storage: every store call made with the
+// returned context runs in one transaction until CommitTx or RollbackTx.
+func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return nil, errors.New("sqlstore: a transaction is already open on this context")
+	}
+	tx := s.db.WithContext(ctx).Begin()
+	if tx.Error != nil {
+		return nil, translate(tx.Error)
+	}
+	return context.WithValue(ctx, txKey{}, tx), nil
+}
+
+// CommitTx implements storage.Storage.
+func (s *Store) CommitTx(ctx context.Context) error {
+	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
+	if !ok {
+		return errors.New("sqlstore: no transaction on this context")
+	}
+	return translate(tx.Commit().Error)
+}
+
+// RollbackTx implements storage.Storage.
+func (s *Store) RollbackTx(ctx context.Context) error {
+	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
+	if !ok {
+		return errors.New("sqlstore: no transaction on this context")
+	}
+	err := tx.Rollback().Error
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return translate(err)
+}

@@ -58,13 +58,13 @@ func (m userModel) record() storage.User {
 // CreateUser implements storage.Storage.
 func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 	m := toUserModel(u)
-	return translate(s.db.WithContext(ctx).Create(&m).Error)
+	return translate(s.conn(ctx).Create(&m).Error)
 }
 
 // GetUser implements storage.Storage.
 func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
 	var m userModel
-	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
+	if err := s.conn(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
 		return storage.User{}, translate(err)
 	}
 	return m.record(), nil
@@ -73,7 +73,7 @@ func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
 // GetUserByUsername implements storage.Storage.
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (storage.User, error) {
 	var m userModel
-	if err := s.db.WithContext(ctx).Where("username_key = ?", usernameKey(username)).Take(&m).Error; err != nil {
+	if err := s.conn(ctx).Where("username_key = ?", usernameKey(username)).Take(&m).Error; err != nil {
 		return storage.User{}, translate(err)
 	}
 	return m.record(), nil
@@ -82,7 +82,7 @@ func (s *Store) GetUserByUsername(ctx context.Context, username string) (storage
 // UpdateUser implements storage.Storage.
 func (s *Store) UpdateUser(ctx context.Context, id string, update func(storage.User) (storage.User, error)) (storage.User, error) {
 	var out storage.User
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
 		var m userModel
 		if err := s.forUpdate(tx).Where("id = ?", id).Take(&m).Error; err != nil {
 			return translate(err)

@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"DeleteExpiredSessions", testDeleteExpiredSessions},
 		{"ConcurrentCreateSameUsername", testConcurrentCreate},
 		{"ConcurrentUpdatesSerialise", testConcurrentUpdates},
+		{"Transactions", testTransactions},
 		{"Ping", func(t *testing.T, s storage.Storage) {
 			if err := s.Ping(context.Background()); err != nil {
 				t.Fatalf("Ping: %v", err)
@@ -404,5 +405,53 @@ func testConcurrentUpdates(t *testing.T, s storage.Storage) {
 	got, _ := s.GetUser(ctx, u.ID)
 	if got.ListenBrainzName != fmt.Sprint(n) {
 		t.Fatalf("counter = %s after %d concurrent increments: updates were lost", got.ListenBrainzName, n)
+	}
+}
+
+// testTransactions: writes made with a transaction's context vanish on
+// rollback and persist on commit. (Nothing here touches the store outside
+// the open transaction: SQLite has a single connection.)
+func testTransactions(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	txCtx, err := s.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.BeginTx(txCtx); err == nil {
+		t.Fatal("BeginTx nested on a transaction's context succeeded")
+	}
+	gone := newUser("rolled-back")
+	if err := s.CreateUser(txCtx, gone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetUser(txCtx, gone.ID); err != nil {
+		t.Fatalf("the transaction does not see its own write: %v", err)
+	}
+	if err := s.RollbackTx(txCtx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetUser(ctx, gone.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("rolled-back user = %v, want ErrNotFound", err)
+	}
+
+	txCtx, err = s.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := newUser("committed")
+	if err := s.CreateUser(txCtx, kept); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitTx(txCtx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RollbackTx(txCtx); err != nil {
+		t.Fatalf("RollbackTx after commit = %v, want nil", err)
+	}
+	if _, err := s.GetUser(ctx, kept.ID); err != nil {
+		t.Fatalf("committed user: %v", err)
+	}
+	if err := s.CommitTx(ctx); err == nil {
+		t.Fatal("CommitTx without a transaction succeeded")
 	}
 }
