@@ -23,11 +23,14 @@ import (
 
 // Endpoint paths, relative to the issuer.
 const (
-	DiscoveryPath = "/.well-known/openid-configuration"
-	JWKSPath      = "/.well-known/jwks.json"
-	AuthorizePath = "/oauth2/authorize"
-	TokenPath     = "/oauth2/token"
-	UserinfoPath  = "/oauth2/userinfo"
+	DiscoveryPath  = "/.well-known/openid-configuration"
+	JWKSPath       = "/.well-known/jwks.json"
+	AuthorizePath  = "/oauth2/authorize"
+	TokenPath      = "/oauth2/token"
+	UserinfoPath   = "/oauth2/userinfo"
+	IntrospectPath = "/oauth2/introspect"
+	RevokePath     = "/oauth2/revoke"
+	LogoutPath     = "/oauth2/logout"
 )
 
 // Lifespans of what the provider issues.
@@ -70,6 +73,8 @@ type Config struct {
 // Provider is the composed protocol.
 type Provider struct {
 	OAuth2    fosite.OAuth2Provider
+	store     *fositestore.Adapter
+	idSigner  *Signer
 	issuer    string
 	keys      *keys.Manager
 	lifespans Lifespans
@@ -130,7 +135,7 @@ func New(c Config) (*Provider, error) {
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
 	)
-	p := &Provider{OAuth2: oauth2, issuer: c.Issuer, keys: c.Keys, lifespans: c.Lifespans}
+	p := &Provider{OAuth2: oauth2, store: c.Store, idSigner: idSigner, issuer: c.Issuer, keys: c.Keys, lifespans: c.Lifespans}
 	if p.discovery, err = discoveryDocument(c.Issuer); err != nil {
 		return nil, err
 	}
@@ -169,4 +174,45 @@ func (p *Provider) VerifyAccessToken(ctx context.Context, token string) (fosite.
 		return nil, fosite.ErrRequestUnauthorized
 	}
 	return ar, nil
+}
+
+// Client returns a registered client, or fosite.ErrNotFound.
+func (p *Provider) Client(ctx context.Context, id string) (*fositestore.Client, error) {
+	c, err := p.store.GetClient(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return c.(*fositestore.Client), nil
+}
+
+// ErrInvalidIDToken: an id_token_hint this provider did not sign.
+var ErrInvalidIDToken = errors.New("provider: not an ID token signed by this provider")
+
+// IDTokenHint verifies an ID token this provider signed, expired or not
+// (RP-initiated logout accepts expired hints), and returns its subject and
+// audience.
+func (p *Provider) IDTokenHint(ctx context.Context, token string) (subject string, audience []string, err error) {
+	t, err := p.idSigner.Decode(ctx, token)
+	var ve *jwt.ValidationError
+	if err != nil && !(errors.As(err, &ve) && ve.Errors&^jwt.ValidationErrorExpired == 0) {
+		return "", nil, ErrInvalidIDToken
+	}
+	if t == nil || t.Claims == nil || t.Claims["iss"] != p.issuer {
+		return "", nil, ErrInvalidIDToken
+	}
+	subject, _ = t.Claims["sub"].(string)
+	switch aud := t.Claims["aud"].(type) {
+	case string:
+		audience = []string{aud}
+	case []interface{}:
+		for _, a := range aud {
+			if s, ok := a.(string); ok {
+				audience = append(audience, s)
+			}
+		}
+	}
+	if subject == "" {
+		return "", nil, ErrInvalidIDToken
+	}
+	return subject, audience, nil
 }

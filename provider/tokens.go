@@ -18,6 +18,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/provider/keys"
 )
 
@@ -68,7 +69,7 @@ func (s *AccessTokenStrategy) AccessTokenSignature(_ context.Context, token stri
 }
 
 // GenerateAccessToken implements oauth2.AccessTokenStrategy.
-func (s *AccessTokenStrategy) GenerateAccessToken(_ context.Context, req fosite.Requester) (string, string, error) {
+func (s *AccessTokenStrategy) GenerateAccessToken(ctx context.Context, req fosite.Requester) (string, string, error) {
 	sess := req.GetSession()
 	if sess == nil {
 		return "", "", errors.New("provider: access token request without a session")
@@ -91,9 +92,13 @@ func (s *AccessTokenStrategy) GenerateAccessToken(_ context.Context, req fosite.
 	if _, err := rand.Read(jti); err != nil {
 		return "", "", err
 	}
+	scopes := []string(req.GetGrantedScopes())
+	if narrowed, ok := fositestore.AccessScopes(ctx); ok {
+		scopes = narrowed
+	}
 	claims := accessClaims{
 		Issuer: s.Issuer, Subject: subject, Audience: aud, ClientID: clientID,
-		Scope: strings.Join(req.GetGrantedScopes(), " "), IssuedAt: now.Unix(), Expiry: exp.Unix(),
+		Scope: strings.Join(scopes, " "), IssuedAt: now.Unix(), Expiry: exp.Unix(),
 		JTI: base64.RawURLEncoding.EncodeToString(jti),
 	}
 	if os, ok := sess.(*openid.DefaultSession); ok && os.Claims != nil && !os.Claims.AuthTime.IsZero() {

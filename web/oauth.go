@@ -96,6 +96,9 @@ func (o *OAuth) Routes(mux *http.ServeMux) {
 	mux.HandleFunc(provider.AuthorizePath, o.authorize)
 	mux.HandleFunc(provider.TokenPath, o.token)
 	mux.HandleFunc(provider.UserinfoPath, o.userinfo)
+	mux.HandleFunc(provider.IntrospectPath, o.introspect)
+	mux.HandleFunc(provider.RevokePath, o.revoke)
+	mux.HandleFunc(provider.LogoutPath, o.logout)
 }
 
 // serveCached answers from memory with an entity tag, so clients and
@@ -445,7 +448,9 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 		o.accessError(w, r, ar, err)
 		return
 	}
-	if ar.GetGrantTypes().ExactOne("client_credentials") {
+	var narrowed []string
+	switch {
+	case ar.GetGrantTypes().ExactOne("client_credentials"):
 		// fosite has checked the scopes against the client's registration.
 		for _, s := range ar.GetRequestedScopes() {
 			ar.GrantScope(s)
@@ -454,13 +459,212 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 			ar.GrantAudience(a)
 		}
 		session.Subject = ar.GetClient().GetID()
+	case ar.GetGrantTypes().ExactOne("refresh_token"):
+		// RFC 6749 §6: a refresh may ask for fewer scopes than were granted,
+		// never more. The narrower set applies to the new access token.
+		if asked := strings.Fields(ar.GetRequestForm().Get("scope")); len(asked) > 0 {
+			for _, s := range asked {
+				if !ar.GetGrantedScopes().Has(s) {
+					o.accessError(w, r, ar, fosite.ErrInvalidScope.WithHintf("The scope %q was not granted to this refresh token.", s))
+					return
+				}
+			}
+			narrowed = asked
+			ctx = fositestore.WithAccessScopes(ctx, asked)
+		}
 	}
 	resp, err := o.p.OAuth2.NewAccessResponse(ctx, ar)
 	if err != nil {
+		if ar.GetGrantTypes().ExactOne("refresh_token") && errors.Is(err, fosite.ErrNotFound) {
+			// Lost a race with a concurrent refresh of the same token: the
+			// other request rotated it first.
+			err = fosite.ErrInvalidGrant.WithHint("The refresh token was already used.")
+		}
 		o.accessError(w, r, ar, err)
 		return
 	}
+	if narrowed != nil {
+		resp.SetScopes(narrowed)
+	}
 	o.p.OAuth2.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// introspect is the RFC 7662 endpoint. Callers authenticate as a client
+// (or with an active access token); any token that is not live is
+// {"active": false}, never an error.
+func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	ir, err := o.p.OAuth2.NewIntrospectionRequest(ctx, r, provider.NewSession())
+	if err != nil {
+		o.p.OAuth2.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	ar := ir.GetAccessRequester()
+	sess := ar.GetSession()
+	resp := map[string]any{
+		"active":    true,
+		"client_id": ar.GetClient().GetID(),
+		"iss":       o.p.Issuer(),
+		"iat":       ar.GetRequestedAt().Unix(),
+	}
+	if sub := sess.GetSubject(); sub != "" {
+		resp["sub"] = sub
+	} else {
+		resp["sub"] = ar.GetClient().GetID()
+	}
+	if len(ar.GetGrantedScopes()) > 0 {
+		resp["scope"] = strings.Join(ar.GetGrantedScopes(), " ")
+	}
+	if len(ar.GetGrantedAudience()) > 0 {
+		resp["aud"] = []string(ar.GetGrantedAudience())
+	}
+	if u := sess.GetUsername(); u != "" {
+		resp["username"] = u
+	}
+	if ir.GetTokenUse() == fosite.RefreshToken {
+		resp["token_type"] = "refresh_token"
+		if exp := sess.GetExpiresAt(fosite.RefreshToken); !exp.IsZero() {
+			resp["exp"] = exp.Unix()
+		}
+	} else {
+		resp["token_type"] = "Bearer"
+		if exp := sess.GetExpiresAt(fosite.AccessToken); !exp.IsZero() {
+			resp["exp"] = exp.Unix()
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// revoke is the RFC 7009 endpoint: revoking a refresh token revokes the
+// access tokens of its grant; an unknown token is a 200.
+func (o *OAuth) revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	err := o.p.OAuth2.NewRevocationRequest(ctx, r)
+	if err != nil {
+		if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= 500 {
+			o.log.Error("revocation failed", "request_id", RequestID(ctx), "err", rfc.WithExposeDebug(true).GetDescription())
+		}
+	}
+	o.p.OAuth2.WriteRevocationResponse(ctx, w, err)
+}
+
+type logoutPage struct {
+	Action, CSRFToken, ClientID, Username string
+	Hidden                                []hiddenField
+}
+
+// logout is the end_session_endpoint (OpenID Connect RP-Initiated Logout
+// 1.0). It ends the browser session and returns to post_logout_redirect_uri
+// only when that URI is registered for the client the request names. Without
+// an id_token_hint proving it is the signed-in user's relying party, the
+// user confirms first, so a foreign page cannot sign them out.
+func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		o.page(w, r, http.StatusMethodNotAllowed, "error.html", errorPage{Title: "Method not allowed", Message: "Use GET or POST."})
+		return
+	}
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		o.page(w, r, http.StatusBadRequest, "error.html", errorPage{Title: "Invalid sign-out request", Message: "The request could not be read."})
+		return
+	}
+	bad := func(msg string) {
+		o.page(w, r, http.StatusBadRequest, "error.html", errorPage{Title: "Invalid sign-out request", Message: msg})
+	}
+	var hintSubject, clientID string
+	if hint := r.Form.Get("id_token_hint"); hint != "" {
+		sub, aud, err := o.p.IDTokenHint(ctx, hint)
+		if err != nil || len(aud) == 0 {
+			bad("The id_token_hint is not an ID token issued by this server.")
+			return
+		}
+		hintSubject, clientID = sub, aud[0]
+	}
+	if cid := r.Form.Get("client_id"); cid != "" {
+		if clientID != "" && cid != clientID {
+			bad("client_id does not match the id_token_hint.")
+			return
+		}
+		clientID = cid
+	}
+	var target *url.URL
+	if raw := r.Form.Get("post_logout_redirect_uri"); raw != "" {
+		if clientID == "" {
+			bad("post_logout_redirect_uri needs an id_token_hint or a client_id.")
+			return
+		}
+		client, err := o.p.Client(ctx, clientID)
+		if err != nil || !contains(client.PostLogoutRedirectURIs, raw) {
+			bad("The post_logout_redirect_uri is not registered for this client.")
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			bad("The post_logout_redirect_uri is not a valid URI.")
+			return
+		}
+		if state := r.Form.Get("state"); state != "" {
+			q := u.Query()
+			q.Set("state", state)
+			u.RawQuery = q.Encode()
+		}
+		target = u
+	}
+	done := func() {
+		if target != nil {
+			http.Redirect(w, r, target.String(), http.StatusSeeOther)
+			return
+		}
+		o.page(w, r, http.StatusOK, "logged_out.html", nil)
+	}
+
+	caller, err := callerFrom(ctx, r, o.cookies, o.accounts, nil)
+	if errors.Is(err, errNoCaller) {
+		o.cookies.Clear(w)
+		done()
+		return
+	}
+	if err != nil {
+		o.log.Error("logout: resolving session", "request_id", RequestID(ctx), "err", err)
+		bad("The sign-out could not be completed; try again.")
+		return
+	}
+	confirmed := hintSubject != "" && hintSubject == caller.User.ID
+	if r.Method == http.MethodPost && r.PostFormValue("tonearm_action") == "logout" {
+		if !o.csrf.Valid(r) {
+			o.page(w, r, http.StatusForbidden, "error.html", errorPage{Title: "Form expired", Message: "This form is no longer valid. Try signing out again."})
+			return
+		}
+		confirmed = true
+	}
+	if !confirmed {
+		o.page(w, r, http.StatusOK, "logout.html", logoutPage{
+			Action: strings.TrimSuffix(o.action, provider.AuthorizePath) + provider.LogoutPath, CSRFToken: o.csrf.Token(w, r),
+			ClientID: clientID, Username: caller.User.Username, Hidden: hiddenFields(r.Form),
+		})
+		return
+	}
+	if err := o.accounts.EndSession(ctx, o.cookies.Value(r)); err != nil {
+		o.log.Error("logout: ending session", "request_id", RequestID(ctx), "err", err)
+		bad("The sign-out could not be completed; try again.")
+		return
+	}
+	o.cookies.Clear(w)
+	o.log.Info("signed out", "request_id", RequestID(ctx), "user", caller.User.ID, "client", clientID)
+	done()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 func (o *OAuth) accessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {

@@ -280,8 +280,29 @@ func (a *Adapter) InvalidateAuthorizeCodeSession(ctx context.Context, code strin
 	return err
 }
 
+type accessScopesKey struct{}
+
+// WithAccessScopes narrows the scopes of the access token issued with ctx
+// (a refresh request asking for fewer scopes); the refresh token issued
+// with it keeps the original scopes, as RFC 6749 §6 requires.
+func WithAccessScopes(ctx context.Context, scopes []string) context.Context {
+	return context.WithValue(ctx, accessScopesKey{}, scopes)
+}
+
+// AccessScopes returns the narrowed access-token scopes carried by ctx.
+func AccessScopes(ctx context.Context) ([]string, bool) {
+	s, ok := ctx.Value(accessScopesKey{}).([]string)
+	return s, ok
+}
+
 // CreateAccessTokenSession implements oauth2.AccessTokenStorage.
 func (a *Adapter) CreateAccessTokenSession(ctx context.Context, signature string, req fosite.Requester) error {
+	if scopes, ok := AccessScopes(ctx); ok {
+		narrowed := *(req.Sanitize(nil).(*fosite.Request))
+		narrowed.Form = req.GetRequestForm()
+		narrowed.GrantedScope = fosite.Arguments(scopes)
+		req = &narrowed
+	}
 	return a.create(ctx, storage.KindAccessToken, signature, "", req)
 }
 
