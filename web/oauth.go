@@ -547,6 +547,15 @@ func (o *OAuth) revoke(w http.ResponseWriter, r *http.Request) {
 			o.log.Error("revocation failed", "request_id", RequestID(ctx), "err", rfc.WithExposeDebug(true).GetDescription())
 		}
 	}
+	if errors.Is(err, fosite.ErrUnauthorizedClient) {
+		// RFC 7009 §2.1: a token issued to another client is refused with
+		// an error (fosite would answer 200 and leave it alive, silently).
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusBadRequest, map[string]string{
+			"error": "unauthorized_client", "error_description": "The token was not issued to this client.",
+		})
+		return
+	}
 	o.p.OAuth2.WriteRevocationResponse(ctx, w, err)
 }
 

@@ -293,3 +293,5 @@ func (s *server) authorize(browser *http.Client, authURL string, username string
 	}
 	return p.location
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }

@@ -174,42 +174,53 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	return nil
 }
 
-// housekeeping deletes expired sessions, codes and tokens in small batches
-// every few minutes, so tables stay bounded under steady traffic and no
-// statement holds locks for long.
+// housekeeping sweeps expired rows every few minutes until ctx ends, so
+// tables stay bounded under steady traffic.
 func housekeeping(ctx context.Context, store *sqlstore.Store, log *slog.Logger) {
-	const batch = 500
 	tick := time.NewTicker(5 * time.Minute)
 	defer tick.Stop()
 	for {
-		for name, clean := range map[string]func(context.Context, time.Time, int) (int64, error){
-			"sessions":        store.DeleteExpiredSessions,
-			"oauth2 requests": store.DeleteExpiredOAuthRequests,
-		} {
-			var total int64
-			for ctx.Err() == nil {
-				n, err := clean(ctx, time.Now(), batch)
-				if err != nil {
-					if ctx.Err() == nil {
-						log.Warn("cleanup failed", "table", name, "err", err)
-					}
-					break
-				}
-				total += n
-				if n < batch {
-					break
-				}
-			}
-			if total > 0 {
-				log.Info("expired rows deleted", "table", name, "rows", total)
-			}
-		}
+		sweepExpired(ctx, store, time.Now(), log)
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 	}
+}
+
+// sweepBatch bounds each delete, so no statement holds many row locks.
+const sweepBatch = 500
+
+// sweepExpired deletes expired sessions, codes and tokens in batches and
+// reports how many rows of each it removed.
+func sweepExpired(ctx context.Context, store *sqlstore.Store, now time.Time, log *slog.Logger) map[string]int64 {
+	out := map[string]int64{}
+	for _, t := range []struct {
+		name  string
+		clean func(context.Context, time.Time, int) (int64, error)
+	}{
+		{"sessions", store.DeleteExpiredSessions},
+		{"oauth2 requests", store.DeleteExpiredOAuthRequests},
+	} {
+		for ctx.Err() == nil {
+			n, err := t.clean(ctx, now, sweepBatch)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("cleanup failed", "table", t.name, "err", err)
+				}
+				break
+			}
+			out[t.name] += n
+			if n < sweepBatch {
+				break
+			}
+		}
+		if out[t.name] > 0 {
+			log.Info("expired rows deleted", "table", t.name, "rows", out[t.name])
+		}
+	}
+	return out
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
