@@ -121,6 +121,28 @@ func TestAccessTokens(t *testing.T) {
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
+// With the request stored at issuance, validation checks the stored expiry
+// (fosite found the row by the token's signature).
+func TestAccessTokenStoredRequest(t *testing.T) {
+	s := &AccessTokenStrategy{Keys: newKeys(t), Issuer: testIssuer, Lifespan: time.Hour}
+	ctx := context.Background()
+	req := accessRequest("user-1")
+	token, _, err := s.GenerateAccessToken(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ValidateAccessToken(ctx, req, token); err != nil {
+		t.Fatalf("live stored token: %v", err)
+	}
+	req.GetSession().SetExpiresAt(fosite.AccessToken, time.Now().Add(-time.Second))
+	if err := s.ValidateAccessToken(ctx, req, token); !errors.Is(err, fosite.ErrTokenExpired) {
+		t.Fatalf("expired stored token = %v, want ErrTokenExpired", err)
+	}
+	if err := s.ValidateAccessToken(ctx, accessRequest("user-1"), "no-dots"); !errors.Is(err, fosite.ErrInvalidTokenFormat) {
+		t.Fatalf("malformed token = %v", err)
+	}
+}
+
 func TestIDTokenSigner(t *testing.T) {
 	km := newKeys(t)
 	s := &Signer{keys: km, alg: keys.RS256}

@@ -161,8 +161,25 @@ func (s *AccessTokenStrategy) ParseAccessToken(ctx context.Context, token string
 	return claims, nil
 }
 
-// ValidateAccessToken implements oauth2.AccessTokenStrategy.
-func (s *AccessTokenStrategy) ValidateAccessToken(ctx context.Context, _ fosite.Requester, token string) error {
+// ValidateAccessToken implements oauth2.AccessTokenStrategy. fosite calls
+// it after finding the token's row by the hash of its signature segment:
+// that row was written when this server signed exactly that signature, and
+// everything fosite reports (subject, client, scopes, expiry) comes from the
+// row, not from the token's payload. Verifying the ECDSA signature again
+// would add nothing but ~130 µs per introspection, so with a stored request
+// only the stored expiry is checked. Without one, the token is verified in
+// full.
+func (s *AccessTokenStrategy) ValidateAccessToken(ctx context.Context, req fosite.Requester, token string) error {
+	if req != nil && req.GetSession() != nil {
+		if strings.Count(token, ".") != 2 {
+			return fosite.ErrInvalidTokenFormat
+		}
+		exp := req.GetSession().GetExpiresAt(fosite.AccessToken)
+		if exp.IsZero() || !s.now().Before(exp) {
+			return fosite.ErrTokenExpired
+		}
+		return nil
+	}
 	_, err := s.ParseAccessToken(ctx, token)
 	return err
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -154,6 +155,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	if addr := getenv("TONEARM_PPROF_LISTEN"); addr != "" {
+		// Profiling for operators (go tool pprof), on its own listener so it
+		// is never exposed with the API. Off unless asked for.
+		go servePprof(addr, log)
+	}
 	go a.keys.Run(ctx, 30*time.Second)
 	go housekeeping(ctx, a.store, log)
 	errc := make(chan error, 1)
@@ -284,4 +290,16 @@ func usersCreate(ctx context.Context, args []string, getenv func(string) string,
 	}
 	fmt.Fprintln(stdout, u.ID)
 	return nil
+}
+
+func servePprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Warn("profiling endpoint enabled", "listen", addr)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
+		log.Error("profiling endpoint", "err", err)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/ory/fosite"
@@ -57,6 +58,24 @@ type Adapter struct {
 	newSession func() fosite.Session
 	lifespans  Lifespans
 	now        func() time.Time
+
+	// Clients are read on every token request, often twice (client
+	// authentication, then the stored request). A short-lived cache of
+	// known clients saves those round trips; a deleted client's tokens are
+	// deleted with it at once, and its credentials stop working within
+	// ClientCacheTTL. Unknown IDs are never cached, so made-up IDs cannot
+	// fill memory.
+	clientMu    sync.RWMutex
+	clientCache map[string]cachedClient
+}
+
+// ClientCacheTTL bounds how long a changed or deleted client may be seen as
+// it was.
+const ClientCacheTTL = 5 * time.Second
+
+type cachedClient struct {
+	client  *Client
+	expires time.Time
 }
 
 // Compile-time checks: compose only type-asserts at run time.
@@ -86,7 +105,7 @@ func New(store Store, newSession func() fosite.Session, lifespans Lifespans) (*A
 	if store == nil || newSession == nil {
 		return nil, errors.New("fositestore: store and newSession are required")
 	}
-	return &Adapter{store: store, newSession: newSession, lifespans: lifespans, now: time.Now}, nil
+	return &Adapter{store: store, newSession: newSession, lifespans: lifespans, now: time.Now, clientCache: map[string]cachedClient{}}, nil
 }
 
 // ToFositeClient converts a stored client.
@@ -109,14 +128,33 @@ func ToFositeClient(c storage.Client) *Client {
 
 // GetClient implements fosite.ClientManager.
 func (a *Adapter) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	now := a.now()
+	a.clientMu.RLock()
+	e, ok := a.clientCache[id]
+	a.clientMu.RUnlock()
+	if ok && now.Before(e.expires) {
+		return e.client, nil
+	}
 	c, err := a.store.GetClient(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) {
+		a.ForgetClient(id)
 		return nil, fosite.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	return ToFositeClient(c), nil
+	fc := ToFositeClient(c)
+	a.clientMu.Lock()
+	a.clientCache[id] = cachedClient{client: fc, expires: now.Add(ClientCacheTTL)}
+	a.clientMu.Unlock()
+	return fc, nil
+}
+
+// ForgetClient drops a client from the cache (after it was deleted here).
+func (a *Adapter) ForgetClient(id string) {
+	a.clientMu.Lock()
+	delete(a.clientCache, id)
+	a.clientMu.Unlock()
 }
 
 // ClientAssertionJWTValid implements fosite.ClientManager. tonearm accepts

@@ -1,0 +1,195 @@
+// Command tonearm-load is a small HTTP load generator for tonearm's hot
+// paths, and a stand-in server that answers from memory (the machine's HTTP
+// ceiling, measured in the same run for comparison).
+//
+//	tonearm-load ceiling -listen 127.0.0.1:9099
+//	tonearm-load run -target cc -issuer http://127.0.0.1:8080 -client svc -secret S -scope admin -c 64 -d 10s
+//	tonearm-load run -target introspect …   (gets one token, then introspects it)
+//	tonearm-load run -target jwks|discovery -issuer …
+//	tonearm-load run -target ceiling-post|ceiling-get -issuer http://127.0.0.1:9099
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: tonearm-load ceiling|run [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "ceiling":
+		err = ceiling(os.Args[2:])
+	case "run":
+		err = run(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tonearm-load:", err)
+		os.Exit(1)
+	}
+}
+
+// ceiling serves token-shaped answers from memory, doing no work.
+func ceiling(args []string) error {
+	fs := flag.NewFlagSet("ceiling", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:9099", "listen address")
+	fs.Parse(args)
+	token := []byte(`{"access_token":"` + strings.Repeat("x", 400) + `","token_type":"bearer","expires_in":3599,"scope":"admin"}`)
+	doc := []byte(`{"keys":[{"kty":"EC","kid":"k","alg":"ES256","use":"sig","crv":"P-256","x":"` + strings.Repeat("x", 43) + `","y":"` + strings.Repeat("y", 43) + `"}]}`)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodPost {
+			io.Copy(io.Discard, r.Body)
+			w.Write(token)
+			return
+		}
+		w.Write(doc)
+	})
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	fmt.Println("stand-in listening on", ln.Addr())
+	return http.Serve(ln, h)
+}
+
+type target struct {
+	method, path, contentType string
+	body                      []byte
+	user, pass                string
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	kind := fs.String("target", "cc", "cc, introspect, jwks, discovery, ceiling-post, ceiling-get")
+	issuer := fs.String("issuer", "http://127.0.0.1:8080", "base URL")
+	client := fs.String("client", "", "client ID")
+	secret := fs.String("secret", "", "client secret")
+	scope := fs.String("scope", "", "scope for client credentials")
+	conc := fs.Int("c", 64, "concurrent keep-alive clients")
+	dur := fs.Duration("d", 10*time.Second, "duration")
+	fs.Parse(args)
+
+	tr := &http.Transport{MaxIdleConns: *conc * 2, MaxIdleConnsPerHost: *conc * 2, IdleConnTimeout: time.Minute}
+	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	ccForm := url.Values{"grant_type": {"client_credentials"}}
+	if *scope != "" {
+		ccForm.Set("scope", *scope)
+	}
+	form := "application/x-www-form-urlencoded"
+	var t target
+	switch *kind {
+	case "cc":
+		t = target{http.MethodPost, "/oauth2/token", form, []byte(ccForm.Encode()), *client, *secret}
+	case "introspect":
+		tok, err := fetchToken(hc, *issuer, *client, *secret, ccForm)
+		if err != nil {
+			return err
+		}
+		t = target{http.MethodPost, "/oauth2/introspect", form, []byte(url.Values{"token": {tok}}.Encode()), *client, *secret}
+	case "jwks":
+		t = target{method: http.MethodGet, path: "/.well-known/jwks.json"}
+	case "discovery":
+		t = target{method: http.MethodGet, path: "/.well-known/openid-configuration"}
+	case "ceiling-post":
+		t = target{http.MethodPost, "/oauth2/token", form, []byte(ccForm.Encode()), *client, *secret}
+	case "ceiling-get":
+		t = target{method: http.MethodGet, path: "/.well-known/jwks.json"}
+	default:
+		return fmt.Errorf("unknown target %q", *kind)
+	}
+
+	var ok, failed atomic.Int64
+	lat := make([][]time.Duration, *conc)
+	deadline := time.Now().Add(*dur)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	start := time.Now()
+	for i := 0; i < *conc; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				req, _ := http.NewRequest(t.method, *issuer+t.path, bytes.NewReader(t.body))
+				if t.contentType != "" {
+					req.Header.Set("Content-Type", t.contentType)
+				}
+				if t.user != "" {
+					req.SetBasicAuth(t.user, t.pass)
+				}
+				s := time.Now()
+				resp, err := hc.Do(req)
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				lat[i] = append(lat[i], time.Since(s))
+				if resp.StatusCode != http.StatusOK {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("HTTP %d", resp.StatusCode))
+					continue
+				}
+				ok.Add(1)
+			}
+		}(i)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
+	pct := func(p float64) time.Duration {
+		if len(all) == 0 {
+			return 0
+		}
+		return all[int(float64(len(all)-1)*p)]
+	}
+	fmt.Printf("%s c=%d: %.0f req/s ok, %d failed, p50 %v, p99 %v (%d requests in %v)\n",
+		*kind, *conc, float64(ok.Load())/elapsed.Seconds(), failed.Load(), pct(0.50).Round(10*time.Microsecond),
+		pct(0.99).Round(10*time.Microsecond), len(all), elapsed.Round(time.Millisecond))
+	if e := firstErr.Load(); e != nil {
+		fmt.Println("first error:", e)
+	}
+	return nil
+}
+
+func fetchToken(hc *http.Client, issuer, client, secret string, form url.Values) (string, error) {
+	req, _ := http.NewRequest(http.MethodPost, issuer+"/oauth2/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(client, secret)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || body.AccessToken == "" {
+		return "", errors.New("could not get a token with client credentials: check -client, -secret and -scope")
+	}
+	return body.AccessToken, nil
+}
