@@ -15,6 +15,8 @@ import (
 var (
 	ErrNotFound      = errors.New("storage: not found")
 	ErrAlreadyExists = errors.New("storage: already exists")
+	// ErrLastAdmin: the change would leave no active admin.
+	ErrLastAdmin = errors.New("storage: the last active admin cannot be removed, demoted or disabled")
 )
 
 // Roles a user can hold.
@@ -36,8 +38,38 @@ type User struct {
 	// ListenBrainzToken is the user's ListenBrainz token sealed with the
 	// server's at-rest key; never the clear token.
 	ListenBrainzToken []byte
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// Profile. Email is unique case-insensitively; empty means none.
+	Email         string
+	EmailVerified bool
+	Name          string
+	Bio           string
+	Pronouns      string
+	Website       string
+	// Disabled accounts cannot sign in.
+	Disabled  bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// IsActiveAdmin reports whether u holds the admin role and may use it.
+func (u User) IsActiveAdmin() bool { return u.Role == RoleAdmin && !u.Disabled }
+
+// UserFilter selects a page of users, ordered by username (case-folded).
+type UserFilter struct {
+	UsernamePrefix string // case-insensitive
+	EmailPrefix    string // case-insensitive
+	Role           string
+	After          string // the folded username the previous page ended with
+	Limit          int
+}
+
+// PasswordReset is a pending password reset; only a hash of its token is
+// stored.
+type PasswordReset struct {
+	TokenHash []byte
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // Session is a browser session. Only a hash of the cookie value is stored, so
@@ -61,10 +93,37 @@ type Storage interface {
 	GetUser(ctx context.Context, id string) (User, error)
 	// GetUserByUsername looks a user up case-insensitively, or ErrNotFound.
 	GetUserByUsername(ctx context.Context, username string) (User, error)
+	// GetUserByEmail looks a user up by email case-insensitively, or
+	// ErrNotFound.
+	GetUserByEmail(ctx context.Context, email string) (User, error)
 	// UpdateUser applies update to the current record atomically: no other
 	// UpdateUser on the same user interleaves, and when update returns an error
-	// nothing is written and that error is returned.
+	// nothing is written and that error is returned. ErrAlreadyExists when
+	// the new username or email is taken; ErrLastAdmin when the change would
+	// leave no active admin (concurrent demotions cannot both pass).
 	UpdateUser(ctx context.Context, id string, update func(User) (User, error)) (User, error)
+	// DeleteUser removes a user with their sessions, consents, password
+	// resets and every code and token issued to them, in one transaction.
+	// ErrNotFound, or ErrLastAdmin for the last active admin.
+	DeleteUser(ctx context.Context, id string) error
+	// ListUsers returns a page of users matching f.
+	ListUsers(ctx context.Context, f UserFilter) ([]User, error)
+	// CountActiveAdmins counts enabled users with the admin role.
+	CountActiveAdmins(ctx context.Context) (int64, error)
+	// DeleteOAuthRequestsBySubject removes every code, token and protocol
+	// session issued to subject (a user ID) and reports how many.
+	DeleteOAuthRequestsBySubject(ctx context.Context, subject string) (int64, error)
+
+	// CreatePasswordReset stores a pending reset; ErrNotFound for a missing
+	// user.
+	CreatePasswordReset(ctx context.Context, r PasswordReset) error
+	// ConsumePasswordReset atomically takes the reset with this hash if it
+	// has not expired at now, deleting it and every other pending reset of
+	// the same user; ErrNotFound otherwise. Of two concurrent consumers,
+	// one wins.
+	ConsumePasswordReset(ctx context.Context, tokenHash []byte, now time.Time) (PasswordReset, error)
+	// DeleteExpiredPasswordResets removes up to limit expired resets.
+	DeleteExpiredPasswordResets(ctx context.Context, now time.Time, limit int) (int64, error)
 
 	// CreateSession inserts s; ErrAlreadyExists on a duplicate hash.
 	CreateSession(ctx context.Context, s Session) error

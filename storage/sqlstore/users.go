@@ -19,40 +19,69 @@ type userModel struct {
 	Role              string
 	ListenbrainzName  string
 	ListenbrainzToken []byte
+	Email             *string
+	EmailKey          *string
+	EmailVerified     bool
+	Name              string
+	Bio               string
+	Pronouns          string
+	Website           string
+	Disabled          bool
 	CreatedAt         time.Time `gorm:"autoCreateTime:false"`
 	UpdatedAt         time.Time `gorm:"autoUpdateTime:false"`
 }
 
 func (userModel) TableName() string { return "users" }
 
-// usernameKey folds a username for the case-insensitive unique index.
-func usernameKey(username string) string { return strings.ToLower(username) }
+// foldKey folds a username or email for the case-insensitive unique indexes.
+func foldKey(s string) string { return strings.ToLower(s) }
 
 func toUserModel(u storage.User) userModel {
-	return userModel{
+	m := userModel{
 		ID:                u.ID,
 		Username:          u.Username,
-		UsernameKey:       usernameKey(u.Username),
+		UsernameKey:       foldKey(u.Username),
 		PasswordHash:      u.PasswordHash,
 		Role:              u.Role,
 		ListenbrainzName:  u.ListenBrainzName,
 		ListenbrainzToken: u.ListenBrainzToken,
+		EmailVerified:     u.EmailVerified,
+		Name:              u.Name,
+		Bio:               u.Bio,
+		Pronouns:          u.Pronouns,
+		Website:           u.Website,
+		Disabled:          u.Disabled,
 		CreatedAt:         utc(u.CreatedAt),
 		UpdatedAt:         utc(u.UpdatedAt),
 	}
+	if u.Email != "" {
+		email, key := u.Email, foldKey(u.Email)
+		m.Email, m.EmailKey = &email, &key
+	}
+	return m
 }
 
 func (m userModel) record() storage.User {
-	return storage.User{
+	u := storage.User{
 		ID:                m.ID,
 		Username:          m.Username,
 		PasswordHash:      m.PasswordHash,
 		Role:              m.Role,
 		ListenBrainzName:  m.ListenbrainzName,
 		ListenBrainzToken: m.ListenbrainzToken,
+		EmailVerified:     m.EmailVerified,
+		Name:              m.Name,
+		Bio:               m.Bio,
+		Pronouns:          m.Pronouns,
+		Website:           m.Website,
+		Disabled:          m.Disabled,
 		CreatedAt:         utc(m.CreatedAt),
 		UpdatedAt:         utc(m.UpdatedAt),
 	}
+	if m.Email != nil {
+		u.Email = *m.Email
+	}
+	return u
 }
 
 // CreateUser implements storage.Storage.
@@ -63,20 +92,52 @@ func (s *Store) CreateUser(ctx context.Context, u storage.User) error {
 
 // GetUser implements storage.Storage.
 func (s *Store) GetUser(ctx context.Context, id string) (storage.User, error) {
+	return s.getUserWhere(ctx, "id = ?", id)
+}
+
+// GetUserByUsername implements storage.Storage.
+func (s *Store) GetUserByUsername(ctx context.Context, username string) (storage.User, error) {
+	return s.getUserWhere(ctx, "username_key = ?", foldKey(username))
+}
+
+// GetUserByEmail implements storage.Storage.
+func (s *Store) GetUserByEmail(ctx context.Context, email string) (storage.User, error) {
+	if email == "" {
+		return storage.User{}, storage.ErrNotFound
+	}
+	return s.getUserWhere(ctx, "email_key = ?", foldKey(email))
+}
+
+func (s *Store) getUserWhere(ctx context.Context, cond string, arg any) (storage.User, error) {
 	var m userModel
-	if err := s.conn(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
+	if err := s.conn(ctx).Where(cond, arg).Take(&m).Error; err != nil {
 		return storage.User{}, translate(err)
 	}
 	return m.record(), nil
 }
 
-// GetUserByUsername implements storage.Storage.
-func (s *Store) GetUserByUsername(ctx context.Context, username string) (storage.User, error) {
-	var m userModel
-	if err := s.conn(ctx).Where("username_key = ?", usernameKey(username)).Take(&m).Error; err != nil {
-		return storage.User{}, translate(err)
+// adminLockKey serialises every change that removes an active admin.
+const adminLockKey = 0x746f6e61646d696e
+
+// guardLastAdmin refuses to remove the active admin id unless another
+// remains. Changes that remove an admin take one lock first (PostgreSQL:
+// an advisory transaction lock; SQLite: the single writer), so two
+// concurrent demotions cannot each count the other.
+func (s *Store) guardLastAdmin(tx *gorm.DB, id string) error {
+	if s.dialect == Postgres {
+		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", int64(adminLockKey)).Error; err != nil {
+			return translate(err)
+		}
 	}
-	return m.record(), nil
+	var others int64
+	if err := tx.Model(&userModel{}).Where("role = ? AND disabled = ? AND id <> ?", storage.RoleAdmin, false, id).
+		Count(&others).Error; err != nil {
+		return translate(err)
+	}
+	if others == 0 {
+		return storage.ErrLastAdmin
+	}
+	return nil
 }
 
 // UpdateUser implements storage.Storage.
@@ -87,12 +148,18 @@ func (s *Store) UpdateUser(ctx context.Context, id string, update func(storage.U
 		if err := s.forUpdate(tx).Where("id = ?", id).Take(&m).Error; err != nil {
 			return translate(err)
 		}
-		next, err := update(m.record())
+		old := m.record()
+		next, err := update(old)
 		if err != nil {
 			return err
 		}
 		if next.ID != id {
 			return errors.New("sqlstore: UpdateUser must not change the user ID")
+		}
+		if old.IsActiveAdmin() && !next.IsActiveAdmin() {
+			if err := s.guardLastAdmin(tx, id); err != nil {
+				return err
+			}
 		}
 		nm := toUserModel(next)
 		// Select("*") writes zero values too (a cleared token, an empty name).
@@ -106,4 +173,145 @@ func (s *Store) UpdateUser(ctx context.Context, id string, update func(storage.U
 		return storage.User{}, err
 	}
 	return out, nil
+}
+
+// DeleteUser implements storage.Storage.
+func (s *Store) DeleteUser(ctx context.Context, id string) error {
+	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		var m userModel
+		if err := s.forUpdate(tx).Where("id = ?", id).Take(&m).Error; err != nil {
+			return translate(err)
+		}
+		if m.record().IsActiveAdmin() {
+			if err := s.guardLastAdmin(tx, id); err != nil {
+				return err
+			}
+		}
+		if err := tx.Where("subject = ?", id).Delete(&oauthRequestModel{}).Error; err != nil {
+			return translate(err)
+		}
+		// Sessions, consents and password resets go by ON DELETE CASCADE;
+		// deleting them here too keeps that true without relying on
+		// SQLite's foreign_keys pragma alone.
+		for _, model := range []any{&sessionModel{}, &consentModel{}, &passwordResetModel{}} {
+			if err := tx.Where("user_id = ?", id).Delete(model).Error; err != nil {
+				return translate(err)
+			}
+		}
+		return translate(tx.Where("id = ?", id).Delete(&userModel{}).Error)
+	})
+}
+
+// escapeLike escapes LIKE wildcards so a prefix matches literally.
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// ListUsers implements storage.Storage with keyset pagination on the
+// folded username.
+func (s *Store) ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error) {
+	q := s.conn(ctx).Model(&userModel{})
+	if f.UsernamePrefix != "" {
+		q = q.Where(`username_key LIKE ? ESCAPE '\'`, escapeLike(foldKey(f.UsernamePrefix))+"%")
+	}
+	if f.EmailPrefix != "" {
+		q = q.Where(`email_key LIKE ? ESCAPE '\'`, escapeLike(foldKey(f.EmailPrefix))+"%")
+	}
+	if f.Role != "" {
+		q = q.Where("role = ?", f.Role)
+	}
+	if f.After != "" {
+		q = q.Where("username_key > ?", f.After)
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	var ms []userModel
+	if err := q.Order("username_key").Limit(limit).Find(&ms).Error; err != nil {
+		return nil, translate(err)
+	}
+	out := make([]storage.User, len(ms))
+	for i, m := range ms {
+		out[i] = m.record()
+	}
+	return out, nil
+}
+
+// CountActiveAdmins implements storage.Storage.
+func (s *Store) CountActiveAdmins(ctx context.Context) (int64, error) {
+	var n int64
+	err := s.conn(ctx).Model(&userModel{}).Where("role = ? AND disabled = ?", storage.RoleAdmin, false).Count(&n).Error
+	return n, translate(err)
+}
+
+// DeleteOAuthRequestsBySubject implements storage.Storage.
+func (s *Store) DeleteOAuthRequestsBySubject(ctx context.Context, subject string) (int64, error) {
+	res := s.conn(ctx).Where("subject = ?", subject).Delete(&oauthRequestModel{})
+	return res.RowsAffected, translate(res.Error)
+}
+
+type passwordResetModel struct {
+	TokenHash []byte `gorm:"primaryKey"`
+	UserID    string
+	CreatedAt time.Time `gorm:"autoCreateTime:false"`
+	ExpiresAt time.Time
+}
+
+func (passwordResetModel) TableName() string { return "password_resets" }
+
+// CreatePasswordReset implements storage.Storage.
+func (s *Store) CreatePasswordReset(ctx context.Context, r storage.PasswordReset) error {
+	m := passwordResetModel{TokenHash: r.TokenHash, UserID: r.UserID, CreatedAt: utc(r.CreatedAt), ExpiresAt: utc(r.ExpiresAt)}
+	err := s.conn(ctx).Create(&m).Error
+	if err != nil && isForeignKeyViolation(err) {
+		return storage.ErrNotFound
+	}
+	return translate(err)
+}
+
+// ConsumePasswordReset implements storage.Storage: the DELETE of the one row
+// decides between concurrent consumers.
+func (s *Store) ConsumePasswordReset(ctx context.Context, tokenHash []byte, now time.Time) (storage.PasswordReset, error) {
+	var out storage.PasswordReset
+	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		var m passwordResetModel
+		if err := tx.Where("token_hash = ?", tokenHash).Take(&m).Error; err != nil {
+			return translate(err)
+		}
+		res := tx.Where("token_hash = ?", tokenHash).Delete(&passwordResetModel{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return storage.ErrNotFound
+		}
+		if !utc(now).Before(utc(m.ExpiresAt)) {
+			// Expired: it is gone now, and it was never valid.
+			return errExpiredReset
+		}
+		if err := tx.Where("user_id = ?", m.UserID).Delete(&passwordResetModel{}).Error; err != nil {
+			return translate(err)
+		}
+		out = storage.PasswordReset{TokenHash: m.TokenHash, UserID: m.UserID, CreatedAt: utc(m.CreatedAt), ExpiresAt: utc(m.ExpiresAt)}
+		return nil
+	})
+	if errors.Is(err, errExpiredReset) {
+		// The expired row's deletion was rolled back with the transaction;
+		// the cleaner removes it.
+		return storage.PasswordReset{}, storage.ErrNotFound
+	}
+	return out, err
+}
+
+var errExpiredReset = errors.New("sqlstore: password reset expired")
+
+// DeleteExpiredPasswordResets implements storage.Storage.
+func (s *Store) DeleteExpiredPasswordResets(ctx context.Context, now time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	sub := s.db.Model(&passwordResetModel{}).Select("token_hash").Where("expires_at < ?", utc(now)).Limit(limit)
+	res := s.conn(ctx).Where("token_hash IN (?)", sub).Delete(&passwordResetModel{})
+	return res.RowsAffected, translate(res.Error)
 }

@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore NewStore) {
 		}},
 	}
 	cases = append(cases, oauthCases()...)
+	cases = append(cases, accountCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,308 @@
+package storagetest
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+func accountCases() []struct {
+	name string
+	fn   func(t *testing.T, s storage.Storage)
+} {
+	return []struct {
+		name string
+		fn   func(t *testing.T, s storage.Storage)
+	}{
+		{"ProfileAndEmail", testProfileAndEmail},
+		{"ListUsers", testListUsers},
+		{"DeleteUserLeavesNothing", testDeleteUserLeavesNothing},
+		{"LastAdmin", testLastAdmin},
+		{"ConcurrentDemotions", testConcurrentDemotions},
+		{"PasswordResets", testPasswordResets},
+		{"ConcurrentResetConsume", testConcurrentResetConsume},
+	}
+}
+
+func testProfileAndEmail(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	u := newUser("profiled")
+	u.Email, u.EmailVerified, u.Name, u.Bio, u.Pronouns, u.Website = "Pro@Example.org", true, "Pro File", "bio", "they/them", "https://pro.example"
+	mustCreate(t, s, u)
+	got, err := s.GetUserByEmail(ctx, "pro@EXAMPLE.org")
+	if err != nil || got.ID != u.ID || got.Email != "Pro@Example.org" || !got.EmailVerified || got.Name != "Pro File" ||
+		got.Bio != "bio" || got.Pronouns != "they/them" || got.Website != "https://pro.example" || got.Disabled {
+		t.Fatalf("GetUserByEmail = %+v, %v", got, err)
+	}
+	clash := newUser("other")
+	clash.Email = "PRO@example.org"
+	if err := s.CreateUser(ctx, clash); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("duplicate email (other case) = %v, want ErrAlreadyExists", err)
+	}
+	// Users without email do not clash with each other.
+	mustCreate(t, s, newUser("noemail1"))
+	mustCreate(t, s, newUser("noemail2"))
+	if _, err := s.GetUserByEmail(ctx, ""); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("GetUserByEmail(empty) = %v", err)
+	}
+	n1, _ := s.GetUserByUsername(ctx, "noemail1")
+	if _, err := s.UpdateUser(ctx, n1.ID, func(x storage.User) (storage.User, error) { x.Email = "pro@example.ORG"; return x, nil }); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("update to a taken email = %v", err)
+	}
+	// Clearing an email frees it.
+	if _, err := s.UpdateUser(ctx, u.ID, func(x storage.User) (storage.User, error) { x.Email = ""; return x, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateUser(ctx, n1.ID, func(x storage.User) (storage.User, error) { x.Email = "pro@example.org"; return x, nil }); err != nil {
+		t.Fatalf("taking a freed email: %v", err)
+	}
+}
+
+func testListUsers(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	for i := 0; i < 7; i++ {
+		u := newUser(fmt.Sprintf("list_%d", i))
+		u.Email = fmt.Sprintf("l%d@list.example", i)
+		if i%2 == 0 {
+			u.Role = storage.RoleGuest
+		}
+		mustCreate(t, s, u)
+	}
+	mustCreate(t, s, newUser("listXother")) // "_" must not act as a wildcard
+	mustCreate(t, s, newUser("zed"))
+	page1, err := s.ListUsers(ctx, storage.UserFilter{UsernamePrefix: "LIST_", Limit: 4})
+	if err != nil || len(page1) != 4 || page1[0].Username != "list_0" || page1[3].Username != "list_3" {
+		t.Fatalf("page 1 = %v, %v", names(page1), err)
+	}
+	page2, err := s.ListUsers(ctx, storage.UserFilter{UsernamePrefix: "list_", Limit: 4, After: "list_3"})
+	if err != nil || len(page2) != 3 || page2[0].Username != "list_4" {
+		t.Fatalf("page 2 = %v, %v", names(page2), err)
+	}
+	guests, _ := s.ListUsers(ctx, storage.UserFilter{Role: storage.RoleGuest, Limit: 100})
+	if len(guests) != 4 {
+		t.Fatalf("guests = %v", names(guests))
+	}
+	byEmail, _ := s.ListUsers(ctx, storage.UserFilter{EmailPrefix: "L1@", Limit: 100})
+	if len(byEmail) != 1 || byEmail[0].Username != "list_1" {
+		t.Fatalf("email prefix = %v", names(byEmail))
+	}
+	pct, _ := s.ListUsers(ctx, storage.UserFilter{UsernamePrefix: "%", Limit: 100})
+	if len(pct) != 0 {
+		t.Fatalf("a %% prefix matched %v", names(pct))
+	}
+}
+
+func names(us []storage.User) []string {
+	var out []string
+	for _, u := range us {
+		out = append(out, u.Username)
+	}
+	return out
+}
+
+func testDeleteUserLeavesNothing(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	u, keep := newUser("leaving"), newUser("staying")
+	mustCreate(t, s, u)
+	mustCreate(t, s, keep)
+	if err := s.CreateClient(ctx, newClient("app")); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []storage.User{u, keep} {
+		if err := s.CreateSession(ctx, newSession(who.ID, now.Add(time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveConsent(ctx, storage.Consent{UserID: who.ID, ClientID: "app", Scopes: []string{"openid"}, GrantedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+		r := newRequest(storage.KindRefreshToken, "rt-"+who.Username, "req-"+who.Username, "app", now.Add(time.Hour))
+		r.Subject = who.ID
+		if err := s.CreateOAuthRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreatePasswordReset(ctx, storage.PasswordReset{TokenHash: []byte("reset-" + who.Username), UserID: who.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteUser(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetUser(ctx, u.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("user survived")
+	}
+	if _, err := s.GetConsent(ctx, u.ID, "app"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("consent survived")
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindRefreshToken, "rt-leaving"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("refresh token survived")
+	}
+	if n, _ := s.DeleteUserSessions(ctx, u.ID); n != 0 {
+		t.Fatal("sessions survived")
+	}
+	if _, err := s.ConsumePasswordReset(ctx, []byte("reset-leaving"), now); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("password reset survived")
+	}
+	// The other user is untouched.
+	if _, err := s.GetConsent(ctx, keep.ID, "app"); err != nil {
+		t.Fatalf("other user's consent: %v", err)
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindRefreshToken, "rt-staying"); err != nil {
+		t.Fatalf("other user's token: %v", err)
+	}
+	if err := s.DeleteUser(ctx, u.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("second DeleteUser = %v", err)
+	}
+	if n, err := s.DeleteOAuthRequestsBySubject(ctx, keep.ID); err != nil || n != 1 {
+		t.Fatalf("DeleteOAuthRequestsBySubject = %d, %v", n, err)
+	}
+}
+
+func promote(t *testing.T, s storage.Storage, name string) storage.User {
+	u := newUser(name)
+	u.Role = storage.RoleAdmin
+	mustCreate(t, s, u)
+	return u
+}
+
+func testLastAdmin(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	if n, _ := s.CountActiveAdmins(ctx); n != 0 {
+		t.Fatalf("CountActiveAdmins on an empty store = %d", n)
+	}
+	a := promote(t, s, "admin_a")
+	demote := func(x storage.User) (storage.User, error) { x.Role = storage.RoleUser; return x, nil }
+	disable := func(x storage.User) (storage.User, error) { x.Disabled = true; return x, nil }
+	if _, err := s.UpdateUser(ctx, a.ID, demote); !errors.Is(err, storage.ErrLastAdmin) {
+		t.Fatalf("demoting the last admin = %v", err)
+	}
+	if _, err := s.UpdateUser(ctx, a.ID, disable); !errors.Is(err, storage.ErrLastAdmin) {
+		t.Fatalf("disabling the last admin = %v", err)
+	}
+	if err := s.DeleteUser(ctx, a.ID); !errors.Is(err, storage.ErrLastAdmin) {
+		t.Fatalf("deleting the last admin = %v", err)
+	}
+	// Profile edits of the last admin are fine.
+	if _, err := s.UpdateUser(ctx, a.ID, func(x storage.User) (storage.User, error) { x.Bio = "still here"; return x, nil }); err != nil {
+		t.Fatal(err)
+	}
+	b := promote(t, s, "admin_b")
+	if n, _ := s.CountActiveAdmins(ctx); n != 2 {
+		t.Fatalf("CountActiveAdmins = %d", n)
+	}
+	if _, err := s.UpdateUser(ctx, a.ID, demote); err != nil {
+		t.Fatalf("demoting one of two admins: %v", err)
+	}
+	if err := s.DeleteUser(ctx, b.ID); !errors.Is(err, storage.ErrLastAdmin) {
+		t.Fatalf("deleting the remaining admin = %v", err)
+	}
+}
+
+// Two admins demote each other at once: one must fail.
+func testConcurrentDemotions(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	for round := 0; round < 3; round++ {
+		a := promote(t, s, fmt.Sprintf("cd_a%d", round))
+		b := promote(t, s, fmt.Sprintf("cd_b%d", round))
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		for i, u := range []storage.User{a, b} {
+			wg.Add(1)
+			go func(i int, id string) {
+				defer wg.Done()
+				_, errs[i] = s.UpdateUser(ctx, id, func(x storage.User) (storage.User, error) { x.Role = storage.RoleUser; return x, nil })
+			}(i, u.ID)
+		}
+		wg.Wait()
+		if n, _ := s.CountActiveAdmins(ctx); n < 1 {
+			t.Fatalf("round %d: concurrent demotions left %d admins (errors %v)", round, n, errs)
+		}
+		// Reset for the next round: clear the remaining admin via a new one.
+		for _, u := range []storage.User{a, b} {
+			if err := func() error {
+				fresh := promote(t, s, fmt.Sprintf("cd_keeper%d_%s", round, u.Username))
+				_ = fresh
+				_, err := s.UpdateUser(ctx, u.ID, func(x storage.User) (storage.User, error) { x.Role = storage.RoleUser; return x, nil })
+				return err
+			}(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func testPasswordResets(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	u := newUser("forgetful")
+	mustCreate(t, s, u)
+	tok := func() []byte { b := make([]byte, 32); _, _ = rand.Read(b); return b }
+	live, other, old := tok(), tok(), tok()
+	for _, r := range []storage.PasswordReset{
+		{TokenHash: live, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(30 * time.Minute)},
+		{TokenHash: other, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(30 * time.Minute)},
+		{TokenHash: old, UserID: u.ID, CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-time.Minute)},
+	} {
+		if err := s.CreatePasswordReset(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreatePasswordReset(ctx, storage.PasswordReset{TokenHash: tok(), UserID: "ghost", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("reset for a missing user = %v", err)
+	}
+	if _, err := s.ConsumePasswordReset(ctx, old, now); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("expired reset = %v", err)
+	}
+	got, err := s.ConsumePasswordReset(ctx, live, now)
+	if err != nil || got.UserID != u.ID {
+		t.Fatalf("ConsumePasswordReset = %+v, %v", got, err)
+	}
+	if _, err := s.ConsumePasswordReset(ctx, live, now); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("a reset token worked twice")
+	}
+	if _, err := s.ConsumePasswordReset(ctx, other, now); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("the user's other reset token survived a completed reset")
+	}
+	stale := storage.PasswordReset{TokenHash: tok(), UserID: u.ID, CreatedAt: now.Add(-time.Hour), ExpiresAt: now.Add(-time.Minute)}
+	fresh := storage.PasswordReset{TokenHash: tok(), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Minute)}
+	for _, r := range []storage.PasswordReset{stale, fresh} {
+		if err := s.CreatePasswordReset(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.DeleteExpiredPasswordResets(ctx, now, 10); err != nil || n != 1 {
+		t.Fatalf("DeleteExpiredPasswordResets = %d, %v", n, err)
+	}
+}
+
+func testConcurrentResetConsume(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	u := newUser("racer_reset")
+	mustCreate(t, s, u)
+	h := []byte("concurrent-reset-token-hash-0001")
+	if err := s.CreatePasswordReset(ctx, storage.PasswordReset{TokenHash: h, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) { defer wg.Done(); _, errs[i] = s.ConsumePasswordReset(ctx, h, now) }(i)
+	}
+	wg.Wait()
+	wins := 0
+	for _, err := range errs {
+		if err == nil {
+			wins++
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("ConsumePasswordReset: %v", err)
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d concurrent consumers won, want 1", wins)
+	}
+}
