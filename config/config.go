@@ -28,6 +28,7 @@ type Config struct {
 	SecretFile      string // set when the development secret file is in use
 	ListenBrainzURL string
 	Registration    string
+	SMTPURL         string // empty: reset tokens are logged
 }
 
 // Defaults, as in SPEC.md.
@@ -50,7 +51,7 @@ type setting struct {
 // after fs.Parse, combines them with the environment (a flag set on the
 // command line wins over its variable) and validates the result.
 func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) {
-	var raw struct{ issuer, listen, db, secret, lb, registration string }
+	var raw struct{ issuer, listen, db, secret, lb, registration, smtp string }
 	settings := []setting{
 		{"TONEARM_ISSUER", "issuer", DefaultIssuer, "issuer URL, exactly as in tokens", &raw.issuer},
 		{"TONEARM_LISTEN", "listen", DefaultListen, "listen address", &raw.listen},
@@ -58,6 +59,7 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 		{"TONEARM_SECRET", "secret", "", "at least 32 bytes; keys HMAC and encryption at rest (prefer the variable: flags show in ps)", &raw.secret},
 		{"TONEARM_LISTENBRAINZ_URL", "listenbrainz-url", DefaultListenBrainzURL, "ListenBrainz API base URL", &raw.lb},
 		{"TONEARM_REGISTRATION", "registration", DefaultRegistration, "open, or admin (only admins create users)", &raw.registration},
+		{"TONEARM_SMTP_URL", "smtp-url", "", "smtp://user:password@host:587?from=… for password reset mail; unset: logged", &raw.smtp},
 	}
 	own := map[string]bool{}
 	for _, s := range settings {
@@ -83,7 +85,17 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 				*s.dst = s.def
 			}
 		}
-		return build(raw.issuer, raw.listen, raw.db, raw.secret, raw.lb, raw.registration)
+		c, err := build(raw.issuer, raw.listen, raw.db, raw.secret, raw.lb, raw.registration)
+		if err != nil {
+			return c, err
+		}
+		if raw.smtp != "" {
+			if u, perr := url.Parse(raw.smtp); perr != nil || u.Scheme != "smtp" || u.Hostname() == "" || u.Query().Get("from") == "" {
+				return c, errors.New("TONEARM_SMTP_URL must look like smtp://user:password@host:587?from=tonearm@example.org")
+			}
+		}
+		c.SMTPURL = raw.smtp
+		return c, nil
 	}
 }
 

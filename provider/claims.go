@@ -10,15 +10,17 @@ import (
 )
 
 // Scopes tonearm understands.
-var SupportedScopes = []string{"openid", "profile", "email", "listenbrainz", "offline_access"}
+var SupportedScopes = []string{"openid", "profile", "email", "listenbrainz", "roles", "offline_access"}
 
 // Identity is what the provider may say about a user.
 type Identity struct {
 	ID                string
 	Username          string
-	Name              string // display name; the username until profiles exist
+	Name              string // display name; the username when unset
 	Email             string
 	EmailVerified     bool
+	Website           string
+	Role              string
 	ListenBrainzName  string
 	ListenBrainzToken string // only for userinfo, only to confidential clients
 }
@@ -44,10 +46,16 @@ func ScopedClaims(id Identity, scopes []string, withToken bool) map[string]any {
 			name = id.Username
 		}
 		c["name"] = name
+		if id.Website != "" {
+			c["website"] = id.Website
+		}
 	}
 	if has(scopes, "email") && id.Email != "" {
 		c["email"] = id.Email
 		c["email_verified"] = id.EmailVerified
+	}
+	if has(scopes, "roles") && id.Role != "" {
+		c["role"] = id.Role
 	}
 	if has(scopes, "listenbrainz") && id.ListenBrainzName != "" {
 		c["listenbrainz_name"] = id.ListenBrainzName
@@ -95,7 +103,7 @@ func discoveryDocument(issuer string) ([]byte, error) {
 		"scopes_supported":                              SupportedScopes,
 		"claims_supported": []string{
 			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
-			"preferred_username", "name", "email", "email_verified", "listenbrainz_name", "listenbrainz_token",
+			"preferred_username", "name", "website", "email", "email_verified", "role", "listenbrainz_name", "listenbrainz_token",
 		},
 		"code_challenge_methods_supported": []string{"S256"},
 		"prompt_values_supported":          []string{"none", "login", "consent"},

@@ -65,13 +65,21 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) *httpError {
 	return nil
 }
 
+// fieldError is a field decoder's complaint, safe to show.
+type fieldError struct{ msg string }
+
+func (e *fieldError) Error() string { return e.msg }
+
 func jsonError(err error) *httpError {
 	var (
 		mbe       *http.MaxBytesError
 		syntaxErr *json.SyntaxError
 		typeErr   *json.UnmarshalTypeError
+		fe        *fieldError
 	)
 	switch {
+	case errors.As(err, &fe):
+		return errorf(http.StatusBadRequest, "%s", fe.msg)
 	case errors.As(err, &mbe):
 		return errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
 	case errors.Is(err, io.EOF):
@@ -79,7 +87,7 @@ func jsonError(err error) *httpError {
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
 		return errorf(http.StatusBadRequest, "request body is not valid JSON")
 	case errors.As(err, &typeErr):
-		if typeErr.Field == "" {
+		if typeErr.Field == "" || typeErr.Type == nil {
 			return errorf(http.StatusBadRequest, "request body must be a JSON object")
 		}
 		return errorf(http.StatusBadRequest, "field %q must be a %s", typeErr.Field, typeName(typeErr.Type.Kind().String()))

@@ -384,6 +384,9 @@ func (o *OAuth) login(ctx context.Context, r *http.Request) (storage.User, stora
 	if errors.Is(err, accounts.ErrBusy) {
 		return storage.User{}, storage.Session{}, "", "Too many sign-ins in progress. Try again in a moment."
 	}
+	if errors.Is(err, accounts.ErrDisabled) {
+		return storage.User{}, storage.Session{}, "", "This account is disabled."
+	}
 	if err != nil {
 		o.log.Error("sign-in error", "request_id", RequestID(ctx), "err", err)
 		return storage.User{}, storage.Session{}, "", "Sign-in is unavailable right now. Try again later."
@@ -435,7 +438,10 @@ func (o *OAuth) remember(ctx context.Context, userID, clientID string, scopes []
 }
 
 func identity(u storage.User) provider.Identity {
-	return provider.Identity{ID: u.ID, Username: u.Username, ListenBrainzName: u.ListenBrainzName}
+	return provider.Identity{
+		ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified,
+		Website: u.Website, Role: u.Role, ListenBrainzName: u.ListenBrainzName,
+	}
 }
 
 // token is the token endpoint.

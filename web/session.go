@@ -73,13 +73,22 @@ func (c Cookies) Value(r *http.Request) string {
 
 // Caller is who made a request.
 type Caller struct {
-	User    storage.User
+	User    storage.User    // zero for a client acting for itself
 	Session storage.Session // zero for a bearer token
 	Bearer  bool
+	// ClientID and Scopes describe a bearer token.
+	ClientID string
+	Scopes   []string
 }
 
-// IsAdmin reports whether the caller may act on any user.
-func (c Caller) IsAdmin() bool { return c.User.Role == storage.RoleAdmin }
+// IsAdmin reports whether the caller may act on any user: an active admin,
+// or a client whose client-credentials token carries the admin scope.
+func (c Caller) IsAdmin() bool {
+	if c.User.ID != "" {
+		return c.User.IsActiveAdmin()
+	}
+	return c.ClientID != "" && contains(c.Scopes, "admin")
+}
 
 // errNoCaller: the request carries no valid credentials.
 var errNoCaller = errors.New("no credentials")
@@ -92,14 +101,20 @@ func callerFrom(ctx context.Context, r *http.Request, cookies Cookies, sessions 
 		if err != nil {
 			return Caller{}, errNoCaller
 		}
-		u, err := sessions.GetUser(ctx, ar.GetSession().GetSubject())
-		if errors.Is(err, accounts.ErrUserNotFound) {
+		c := Caller{Bearer: true, ClientID: ar.GetClient().GetID(), Scopes: ar.GetGrantedScopes()}
+		subject := ar.GetSession().GetSubject()
+		if subject == c.ClientID {
+			return c, nil // client credentials: the client acts for itself
+		}
+		u, err := sessions.GetUser(ctx, subject)
+		if errors.Is(err, accounts.ErrUserNotFound) || (err == nil && u.Disabled) {
 			return Caller{}, errNoCaller
 		}
 		if err != nil {
 			return Caller{}, err
 		}
-		return Caller{User: u, Bearer: true}, nil
+		c.User = u
+		return c, nil
 	}
 	token := cookies.Value(r)
 	if token == "" {

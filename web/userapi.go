@@ -3,27 +3,17 @@ package web
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
+	"log/slog"
+
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
 )
-
-// Accounts is what the User API needs from the accounts service.
-type Accounts interface {
-	SessionResolver
-	CreateUser(ctx context.Context, username, password, role string) (storage.User, error)
-	StartSession(ctx context.Context, username, password string) (storage.User, string, storage.Session, error)
-	EndSession(ctx context.Context, token string) error
-	EndUserSessions(ctx context.Context, userID string) error
-	AssociateToken(ctx context.Context, userID, token string) (string, error)
-}
 
 // Registration modes (TONEARM_REGISTRATION).
 const (
@@ -31,15 +21,16 @@ const (
 	RegistrationAdmin = "admin"
 )
 
+// Wrong bootstrap security codes allowed per address per window.
+const maxSecurityCodeFailures = 5
+
 // UserAPI serves the four /api/User/ endpoints of SPEC.md.
 type UserAPI struct {
-	accounts     Accounts
-	cookies      Cookies
-	origin       string // the issuer's origin, for the cross-site check
+	apiBase
 	registration string
-	log          *slog.Logger
 	limiter      *LoginLimiter
-	tokens       TokenVerifier
+	bootstrap    *accounts.Bootstrap
+	codeLimiter  *FailureLimiter
 }
 
 // UserAPIConfig configures NewUserAPI.
@@ -52,120 +43,48 @@ type UserAPIConfig struct {
 	Limiter *LoginLimiter
 	// Tokens verifies bearer access tokens (optional).
 	Tokens TokenVerifier
+	// Bootstrap holds the first-admin security code (optional).
+	Bootstrap *accounts.Bootstrap
+	Now       func() time.Time
 }
 
 // NewUserAPI returns the User API, refusing missing dependencies.
 func NewUserAPI(c UserAPIConfig) (*UserAPI, error) {
-	if c.Accounts == nil || c.Logger == nil || c.Limiter == nil {
-		return nil, errors.New("web: UserAPI needs Accounts, Logger and Limiter")
+	if c.Limiter == nil {
+		return nil, errors.New("web: UserAPI needs a Limiter")
 	}
 	if c.Registration != RegistrationOpen && c.Registration != RegistrationAdmin {
 		return nil, errors.New("web: registration must be open or admin")
 	}
-	iss, err := url.Parse(c.Issuer)
-	if err != nil || iss.Scheme == "" || iss.Host == "" {
-		return nil, errors.New("web: issuer must be an absolute URL")
+	base, err := newAPIBase(c.Accounts, c.Issuer, c.Tokens, c.Logger)
+	if err != nil {
+		return nil, err
 	}
-	return &UserAPI{
-		accounts: c.Accounts, cookies: NewCookies(c.Issuer),
-		origin: iss.Scheme + "://" + iss.Host, registration: c.Registration, log: c.Logger,
-		limiter: c.Limiter, tokens: c.Tokens,
-	}, nil
+	b := c.Bootstrap
+	if b == nil {
+		b = &accounts.Bootstrap{}
+	}
+	return &UserAPI{apiBase: base, registration: c.Registration, limiter: c.Limiter, bootstrap: b,
+		codeLimiter: NewFailureLimiter(maxSecurityCodeFailures, loginWindow, c.Now)}, nil
+}
+
+// Endpoints lists the routes.
+func (a *UserAPI) Endpoints() []Endpoint {
+	return []Endpoint{
+		{http.MethodPost, "/api/User/createUser"}, {http.MethodPost, "/api/User/associateToken"},
+		{http.MethodPost, "/api/User/startSession"}, {http.MethodPost, "/api/User/endSession"},
+	}
 }
 
 // Routes mounts the endpoints on mux.
 func (a *UserAPI) Routes(mux *http.ServeMux) {
-	mux.Handle("/api/User/createUser", a.post(a.createUser))
-	mux.Handle("/api/User/associateToken", a.post(a.associateToken))
-	mux.Handle("/api/User/startSession", a.post(a.startSession))
-	mux.Handle("/api/User/endSession", a.post(a.endSession))
+	mux.Handle("/api/User/createUser", a.route(map[string]apiHandler{http.MethodPost: a.createUser}))
+	mux.Handle("/api/User/associateToken", a.route(map[string]apiHandler{http.MethodPost: a.associateToken}))
+	mux.Handle("/api/User/startSession", a.route(map[string]apiHandler{http.MethodPost: a.startSession}))
+	mux.Handle("/api/User/endSession", a.route(map[string]apiHandler{http.MethodPost: a.endSession}))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint")
 	})
-}
-
-// post admits only same-origin POSTs and renders the handler's error.
-// Together with SameSite=Lax cookies and the JSON-only content type (a form
-// cannot send it cross-site without a CORS preflight), this closes the User
-// API to cross-site request forgery.
-func (a *UserAPI) post(h func(w http.ResponseWriter, r *http.Request) error) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost {
-			w.Header().Set("Allow", http.MethodPost)
-			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: use POST")
-			return
-		}
-		if !a.sameOrigin(r) {
-			writeError(w, http.StatusForbidden, "cross-site request refused")
-			return
-		}
-		if err := h(w, r); err != nil {
-			a.fail(w, r, err)
-		}
-	})
-}
-
-func (a *UserAPI) sameOrigin(r *http.Request) bool {
-	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
-		return false
-	}
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true // not a browser, or a same-origin GET-style request
-	}
-	if origin == a.origin {
-		return true
-	}
-	// The server's own host, as the client reached it (a proxy in front
-	// may rewrite the issuer's host).
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return origin == scheme+"://"+r.Host
-}
-
-// fail renders err as {"error": …} with its status. Unknown errors are
-// logged once with the request ID and answered with a bare 500.
-func (a *UserAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var he *httpError
-	var ve *accounts.ValidationError
-	switch {
-	case errors.As(err, &he):
-		writeError(w, he.status, he.message)
-	case errors.As(err, &ve):
-		writeError(w, http.StatusBadRequest, ve.Message)
-	case errors.Is(err, accounts.ErrUsernameTaken):
-		writeError(w, http.StatusConflict, "Username is already taken")
-	case errors.Is(err, accounts.ErrInvalidCredentials):
-		writeError(w, http.StatusUnauthorized, "Invalid username or password")
-	case errors.Is(err, accounts.ErrUserNotFound):
-		writeError(w, http.StatusNotFound, "No such user")
-	case errors.Is(err, accounts.ErrInvalidToken):
-		writeError(w, http.StatusBadRequest, "ListenBrainz does not accept this token")
-	case errors.Is(err, accounts.ErrGuestNoToken):
-		writeError(w, http.StatusForbidden, "Guest accounts cannot associate a ListenBrainz token")
-	case errors.Is(err, accounts.ErrTokenCheckFailed):
-		a.log.Warn("ListenBrainz token check failed", "request_id", RequestID(r.Context()), "err", err)
-		writeError(w, http.StatusBadGateway, "ListenBrainz could not be reached; try again later")
-	case errors.Is(err, accounts.ErrBusy):
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "Too many sign-ins in progress; try again shortly")
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		writeError(w, http.StatusServiceUnavailable, "Request was cancelled or took too long")
-	default:
-		a.log.Error("request failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal error")
-	}
-}
-
-// caller requires a signed-in user.
-func (a *UserAPI) caller(r *http.Request) (Caller, error) {
-	c, err := callerFrom(r.Context(), r, a.cookies, a.accounts, a.tokens)
-	if errors.Is(err, errNoCaller) {
-		return Caller{}, errorf(http.StatusUnauthorized, "Sign in first: no valid session")
-	}
-	return c, err
 }
 
 // actingOn checks that the caller may act on user: themself or an admin.
@@ -188,25 +107,62 @@ type credentials struct {
 	Password string `json:"password"`
 }
 
+type createUserBody struct {
+	Username     string     `json:"username"`
+	Password     string     `json:"password"`
+	Role         string     `json:"role"`
+	SecurityCode flexString `json:"securityCode"`
+	profileFields
+}
+
 func (a *UserAPI) createUser(w http.ResponseWriter, r *http.Request) error {
-	var body credentials
+	var body createUserBody
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	if a.registration == RegistrationAdmin {
-		c, err := a.caller(r)
-		if err != nil {
-			return err
-		}
-		if !c.IsAdmin() {
-			return errorf(http.StatusForbidden, "Registration is closed: only admins create users")
-		}
+	n := accounts.NewUser{Username: body.Username, Password: body.Password, Role: body.Role, Profile: body.profileFields.update()}
+	if n.Role == "" {
+		n.Role = storage.RoleUser
 	}
-	u, err := a.accounts.CreateUser(r.Context(), body.Username, body.Password, storage.RoleUser)
+	if !accounts.ValidRole(n.Role) {
+		return errorf(http.StatusBadRequest, "Role must be admin, user or guest")
+	}
+	// Who may create what: anyone a user when registration is open; only
+	// admins a guest or, when it is closed, anyone; an admin needs an admin
+	// or the bootstrap security code.
+	var u storage.User
+	var err error
+	needAdmin := n.Role != storage.RoleUser || a.registration == RegistrationAdmin
+	if n.Role == storage.RoleAdmin && body.SecurityCode != "" {
+		addr := clientAddr(r)
+		if blocked, wait := a.codeLimiter.Blocked(addr); blocked {
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			return errorf(http.StatusTooManyRequests, "Too many wrong security codes; try again later")
+		}
+		u, err = a.accounts.CreateAdmin(r.Context(), a.bootstrap, string(body.SecurityCode), n)
+		if errors.Is(err, accounts.ErrBadSecurityCode) {
+			a.codeLimiter.Fail(addr)
+			a.log.Warn("wrong bootstrap security code", "request_id", RequestID(r.Context()), "remote", addr)
+		}
+	} else {
+		if needAdmin {
+			c, cerr := a.caller(r)
+			if cerr != nil {
+				return cerr
+			}
+			if !c.IsAdmin() {
+				if n.Role == storage.RoleUser {
+					return errorf(http.StatusForbidden, "Registration is closed: only admins create users")
+				}
+				return errorf(http.StatusForbidden, "Only admins (or the bootstrap security code) can create %s accounts", n.Role)
+			}
+		}
+		u, err = a.accounts.Create(r.Context(), n)
+	}
 	if err != nil {
 		return err
 	}
-	a.log.Info("user created", "request_id", RequestID(r.Context()), "user", u.ID)
+	a.log.Info("user created", "request_id", RequestID(r.Context()), "user", u.ID, "role", u.Role)
 	writeJSON(w, http.StatusOK, map[string]string{"user": u.ID})
 	return nil
 }
@@ -223,9 +179,9 @@ func (a *UserAPI) startSession(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "Password cannot be empty")
 	}
 	// Nothing longer than the creation limits can match: refuse it before
-	// spending a hash on it.
-	if utf8.RuneCountInString(body.Username) > accounts.MaxUsernameLen {
-		return errorf(http.StatusBadRequest, "Username cannot be over %d characters", accounts.MaxUsernameLen)
+	// spending a hash on it. (The username field also takes an email.)
+	if utf8.RuneCountInString(body.Username) > accounts.MaxEmailLen {
+		return errorf(http.StatusBadRequest, "Username cannot be over %d characters", accounts.MaxEmailLen)
 	}
 	if utf8.RuneCountInString(body.Password) > accounts.MaxPasswordLen {
 		return errorf(http.StatusBadRequest, "Password cannot be over %d characters", accounts.MaxPasswordLen)
@@ -302,7 +258,7 @@ func (a *UserAPI) endSession(w http.ResponseWriter, r *http.Request) error {
 	if c.User.ID == body.User && !c.Bearer {
 		a.cookies.Clear(w)
 	}
-	a.log.Info("sessions ended", "request_id", RequestID(r.Context()), "user", body.User, "by", c.User.ID)
+	a.log.Info("sessions ended", "request_id", RequestID(r.Context()), "user", body.User, "by", c.User.ID+c.ClientID)
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

@@ -142,6 +142,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	defer a.store.Close()
 
+	if a.securityCode != "" {
+		// seeds/003: with no admin yet, a one-time code lets the first admin
+		// be created over the API (createUser with role admin and this
+		// securityCode). It dies when used and at restart.
+		log.Warn("no admin exists: one-time security code for creating the first admin", "security_code", a.securityCode)
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("TONEARM_LISTEN: %w", err)
@@ -208,6 +214,7 @@ func sweepExpired(ctx context.Context, store *sqlstore.Store, now time.Time, log
 	}{
 		{"sessions", store.DeleteExpiredSessions},
 		{"oauth2 requests", store.DeleteExpiredOAuthRequests},
+		{"password resets", store.DeleteExpiredPasswordResets},
 	} {
 		for ctx.Err() == nil {
 			n, err := t.clean(ctx, now, sweepBatch)

@@ -14,6 +14,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/provider/keys"
 	"github.com/tonearm-idp/tonearm/provider/listenbrainz"
+	"github.com/tonearm-idp/tonearm/provider/mail"
 	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/web"
@@ -21,12 +22,14 @@ import (
 
 // app is everything built from one configuration.
 type app struct {
-	store    *sqlstore.Store
-	accounts *accounts.Service
-	clients  *clients.Registry
-	keys     *keys.Manager
-	provider *provider.Provider
-	handler  http.Handler
+	// securityCode is the one-time first-admin code ("" when an admin exists).
+	securityCode string
+	store        *sqlstore.Store
+	accounts     *accounts.Service
+	clients      *clients.Registry
+	keys         *keys.Manager
+	provider     *provider.Provider
+	handler      http.Handler
 }
 
 // options are the knobs tests turn; production uses the zero value.
@@ -35,6 +38,7 @@ type options struct {
 	lbTimeout  time.Duration
 	now        func() time.Time
 	lifespans  *provider.Lifespans
+	mailer     accounts.Mailer
 }
 
 // Purposes of the keys derived from TONEARM_SECRET: each key does one job.
@@ -115,10 +119,37 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		return nil, err
 	}
 
+	bootstrap, code, err := accounts.NewBootstrap(ctx, store)
+	if err != nil {
+		return nil, err
+	}
+	mailer := opt.mailer
+	if mailer == nil {
+		if cfg.SMTPURL != "" {
+			if mailer, err = mail.NewSMTP(cfg.SMTPURL, cfg.Issuer); err != nil {
+				return nil, err
+			}
+		} else {
+			mailer = &mail.Log{Issuer: cfg.Issuer, Logger: log}
+		}
+	}
 	limiter := web.NewLoginLimiter(opt.now)
 	userAPI, err := web.NewUserAPI(web.UserAPIConfig{
 		Accounts: acc, Issuer: cfg.Issuer, Registration: cfg.Registration, Logger: log, Limiter: limiter, Tokens: p,
+		Bootstrap: bootstrap, Now: opt.now,
 	})
+	if err != nil {
+		return nil, err
+	}
+	meAPI, err := web.NewMeAPI(acc, cfg.Issuer, p, log)
+	if err != nil {
+		return nil, err
+	}
+	adminAPI, err := web.NewAdminAPI(acc, registry, adapter.ForgetClient, cfg.Issuer, p, log)
+	if err != nil {
+		return nil, err
+	}
+	publicAPI, err := web.NewPublicAPI(acc, mailer, cfg.Issuer, log, opt.now)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +166,11 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	}
 	mux := http.NewServeMux()
 	userAPI.Routes(mux)
+	meAPI.Routes(mux)
+	adminAPI.Routes(mux)
+	publicAPI.Routes(mux)
+	web.ServeOpenAPI(mux)
 	oauth.Routes(mux)
 	health.Routes(mux)
-	return &app{store: store, accounts: acc, clients: registry, keys: km, provider: p, handler: web.Middleware(log, mux)}, nil
+	return &app{securityCode: code, store: store, accounts: acc, clients: registry, keys: km, provider: p, handler: web.Middleware(log, mux)}, nil
 }

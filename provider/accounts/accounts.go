@@ -27,6 +27,13 @@ type Store interface {
 	GetUser(ctx context.Context, id string) (storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
 	UpdateUser(ctx context.Context, id string, update func(storage.User) (storage.User, error)) (storage.User, error)
+	GetUserByEmail(ctx context.Context, email string) (storage.User, error)
+	DeleteUser(ctx context.Context, id string) error
+	ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error)
+	CountActiveAdmins(ctx context.Context) (int64, error)
+	DeleteOAuthRequestsBySubject(ctx context.Context, subject string) (int64, error)
+	CreatePasswordReset(ctx context.Context, r storage.PasswordReset) error
+	ConsumePasswordReset(ctx context.Context, tokenHash []byte, now time.Time) (storage.PasswordReset, error)
 	CreateSession(ctx context.Context, s storage.Session) error
 	GetSession(ctx context.Context, idHash []byte) (storage.Session, error)
 	DeleteSession(ctx context.Context, idHash []byte) error
@@ -161,41 +168,18 @@ func ValidRole(role string) bool {
 
 // CreateUser validates and creates a user with an argon2id-hashed password.
 func (s *Service) CreateUser(ctx context.Context, username, password, role string) (storage.User, error) {
-	if err := ValidateUsername(username); err != nil {
-		return storage.User{}, err
-	}
-	if err := ValidatePassword(password); err != nil {
-		return storage.User{}, err
-	}
-	if !ValidRole(role) {
-		return storage.User{}, invalid("Role must be admin, user or guest")
-	}
-	// Fail fast on a taken name before paying for a hash; the unique index
-	// still decides races.
-	if _, err := s.store.GetUserByUsername(ctx, username); err == nil {
-		return storage.User{}, ErrUsernameTaken
-	} else if !errors.Is(err, storage.ErrNotFound) {
-		return storage.User{}, err
-	}
-	hash, err := s.hasher.Hash(ctx, password)
-	if err != nil {
-		return storage.User{}, err
-	}
-	now := s.clock()
-	u := storage.User{ID: NewUserID(), Username: username, PasswordHash: hash, Role: role, CreatedAt: now, UpdatedAt: now}
-	if err := s.store.CreateUser(ctx, u); err != nil {
-		if errors.Is(err, storage.ErrAlreadyExists) {
-			return storage.User{}, ErrUsernameTaken
-		}
-		return storage.User{}, err
-	}
-	return u, nil
+	return s.Create(ctx, NewUser{Username: username, Password: password, Role: role})
 }
 
-// Authenticate checks a username and password. An unknown username costs a
-// full hash, like a wrong password, and both return ErrInvalidCredentials.
+// Authenticate checks a username (or email) and password. An unknown
+// account costs a full hash, like a wrong password, and both return
+// ErrInvalidCredentials. A disabled account gets ErrDisabled, but only
+// with the right password.
 func (s *Service) Authenticate(ctx context.Context, username, password string) (storage.User, error) {
 	u, err := s.store.GetUserByUsername(ctx, username)
+	if errors.Is(err, storage.ErrNotFound) && strings.Contains(username, "@") {
+		u, err = s.store.GetUserByEmail(ctx, username)
+	}
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return storage.User{}, err
 	}
@@ -209,6 +193,9 @@ func (s *Service) Authenticate(ctx context.Context, username, password string) (
 	}
 	if !ok {
 		return storage.User{}, ErrInvalidCredentials
+	}
+	if u.Disabled {
+		return storage.User{}, ErrDisabled
 	}
 	if stale {
 		s.rehash(ctx, u.ID, password)
@@ -285,7 +272,7 @@ func (s *Service) SessionUser(ctx context.Context, token string) (storage.User, 
 		return storage.User{}, storage.Session{}, ErrNoSession
 	}
 	u, err := s.store.GetUser(ctx, sess.UserID)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
 		return storage.User{}, storage.Session{}, ErrNoSession
 	}
 	if err != nil {

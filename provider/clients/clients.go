@@ -231,6 +231,15 @@ func validateRedirectURI(raw string) error {
 	return nil
 }
 
+// Get returns one client.
+func (r *Registry) Get(ctx context.Context, id string) (storage.Client, error) {
+	c, err := r.store.GetClient(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Client{}, ErrNotFound
+	}
+	return c, err
+}
+
 // List returns every client.
 func (r *Registry) List(ctx context.Context) ([]storage.Client, error) {
 	return r.store.ListClients(ctx)

@@ -1,0 +1,488 @@
+package accounts
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/mail"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// More errors the transports map.
+var (
+	ErrEmailTaken       = errors.New("email already exists")
+	ErrLastAdmin        = errors.New("the last active admin cannot be deleted, demoted or disabled")
+	ErrDisabled         = errors.New("this account is disabled")
+	ErrWrongPassword    = errors.New("the current password is wrong")
+	ErrBadSecurityCode  = errors.New("wrong or expired security code")
+	ErrInvalidResetCode = errors.New("the reset token is invalid or has expired")
+)
+
+// Field limits of the profile (seeds/001).
+const (
+	MinNameLen     = 3
+	MaxNameLen     = 150
+	MaxBioLen      = 200
+	MaxPronounsLen = 40
+	MaxWebsiteLen  = 200
+	MaxEmailLen    = 254
+)
+
+// Optional is a field of a partial update: Set says it was present, Null
+// that it was null (clear the field).
+type Optional struct {
+	Set, Null bool
+	Value     string
+}
+
+// Value returns a set Optional.
+func Value(v string) Optional { return Optional{Set: true, Value: v} }
+
+// ProfileUpdate changes profile fields; unset fields stay as they are.
+type ProfileUpdate struct {
+	Email, Name, Bio, Pronouns, Website Optional
+}
+
+func runes(s string) int { return utf8.RuneCountInString(s) }
+
+func printable(s string) bool {
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\n' {
+			return false
+		}
+	}
+	return utf8.ValidString(s)
+}
+
+// ValidateEmail accepts a bare address (no display name) of at most 254
+// characters.
+func ValidateEmail(email string) error {
+	if email == "" {
+		return invalid("Email cannot be empty")
+	}
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || a.Name != "" || len(email) > MaxEmailLen || !strings.Contains(email[strings.LastIndexByte(email, '@'):], ".") {
+		return invalid("Invalid email")
+	}
+	return nil
+}
+
+func validateWebsite(w string) error {
+	u, err := url.Parse(w)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || runes(w) > MaxWebsiteLen {
+		return invalid("Website must be an http(s) URL of at most %d characters", MaxWebsiteLen)
+	}
+	return nil
+}
+
+// apply validates p and applies it to u.
+func (p ProfileUpdate) apply(u *storage.User) error {
+	if p.Email.Set {
+		if p.Email.Null {
+			u.Email, u.EmailVerified = "", false
+		} else {
+			if err := ValidateEmail(p.Email.Value); err != nil {
+				return err
+			}
+			if !strings.EqualFold(p.Email.Value, u.Email) {
+				u.EmailVerified = false
+			}
+			u.Email = p.Email.Value
+		}
+	}
+	if p.Name.Set {
+		switch {
+		case p.Name.Null:
+			u.Name = ""
+		case p.Name.Value == "":
+			return invalid("Name cannot be empty")
+		case runes(p.Name.Value) < MinNameLen || runes(p.Name.Value) > MaxNameLen || !printable(p.Name.Value):
+			return invalid("Name cannot be less than %d or over %d characters", MinNameLen, MaxNameLen)
+		default:
+			u.Name = p.Name.Value
+		}
+	}
+	if p.Bio.Set {
+		if runes(p.Bio.Value) > MaxBioLen || !printable(p.Bio.Value) {
+			return invalid("Bio cannot be over %d characters", MaxBioLen)
+		}
+		u.Bio = p.Bio.Value
+	}
+	if p.Pronouns.Set {
+		switch {
+		case p.Pronouns.Null:
+			u.Pronouns = ""
+		case p.Pronouns.Value == "":
+			return invalid("Pronouns cannot be empty")
+		case runes(p.Pronouns.Value) > MaxPronounsLen || !printable(p.Pronouns.Value):
+			return invalid("Pronouns cannot be over %d characters", MaxPronounsLen)
+		default:
+			u.Pronouns = p.Pronouns.Value
+		}
+	}
+	if p.Website.Set {
+		switch {
+		case p.Website.Null:
+			u.Website = ""
+		case p.Website.Value == "":
+			return invalid("Website cannot be empty")
+		default:
+			if err := validateWebsite(p.Website.Value); err != nil {
+				return err
+			}
+			u.Website = p.Website.Value
+		}
+	}
+	return nil
+}
+
+func mapUpdateErr(err error) error {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return ErrUserNotFound
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return ErrEmailTaken
+	case errors.Is(err, storage.ErrLastAdmin):
+		return ErrLastAdmin
+	}
+	return err
+}
+
+// NewUser is a user to create with an optional profile.
+type NewUser struct {
+	Username, Password, Role string
+	Profile                  ProfileUpdate
+}
+
+// Create validates and creates a user with a profile.
+func (s *Service) Create(ctx context.Context, n NewUser) (storage.User, error) {
+	if err := ValidateUsername(n.Username); err != nil {
+		return storage.User{}, err
+	}
+	if err := ValidatePassword(n.Password); err != nil {
+		return storage.User{}, err
+	}
+	if !ValidRole(n.Role) {
+		return storage.User{}, invalid("Role must be admin, user or guest")
+	}
+	var u storage.User
+	if err := n.Profile.apply(&u); err != nil {
+		return storage.User{}, err
+	}
+	if _, err := s.store.GetUserByUsername(ctx, n.Username); err == nil {
+		return storage.User{}, ErrUsernameTaken
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return storage.User{}, err
+	}
+	if u.Email != "" {
+		if _, err := s.store.GetUserByEmail(ctx, u.Email); err == nil {
+			return storage.User{}, ErrEmailTaken
+		}
+	}
+	hash, err := s.hasher.Hash(ctx, n.Password)
+	if err != nil {
+		return storage.User{}, err
+	}
+	now := s.clock()
+	u.ID, u.Username, u.PasswordHash, u.Role, u.CreatedAt, u.UpdatedAt = NewUserID(), n.Username, hash, n.Role, now, now
+	if err := s.store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			// Which unique index fired? Ask again.
+			if _, e := s.store.GetUserByUsername(ctx, n.Username); e == nil {
+				return storage.User{}, ErrUsernameTaken
+			}
+			return storage.User{}, ErrEmailTaken
+		}
+		return storage.User{}, err
+	}
+	return u, nil
+}
+
+// UpdateProfile applies a profile change.
+func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfileUpdate) (storage.User, error) {
+	u, err := s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
+		if err := p.apply(&u); err != nil {
+			return u, err
+		}
+		u.UpdatedAt = s.clock()
+		return u, nil
+	})
+	return u, mapUpdateErr(err)
+}
+
+// AdminChange is what an admin may change on any user.
+type AdminChange struct {
+	Role          *string
+	Disabled      *bool
+	EmailVerified *bool
+	Profile       ProfileUpdate
+}
+
+// AdminUpdate applies an admin's change. Disabling ends the user's
+// sessions and revokes their tokens.
+func (s *Service) AdminUpdate(ctx context.Context, userID string, c AdminChange) (storage.User, error) {
+	if c.Role != nil && !ValidRole(*c.Role) {
+		return storage.User{}, invalid("Role must be admin, user or guest")
+	}
+	u, err := s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
+		if err := c.Profile.apply(&u); err != nil {
+			return u, err
+		}
+		if c.Role != nil {
+			u.Role = *c.Role
+			if u.Role == storage.RoleGuest {
+				// Guests hold no ListenBrainz token.
+				u.ListenBrainzToken, u.ListenBrainzName = nil, ""
+			}
+		}
+		if c.Disabled != nil {
+			u.Disabled = *c.Disabled
+		}
+		if c.EmailVerified != nil {
+			u.EmailVerified = *c.EmailVerified && u.Email != ""
+		}
+		u.UpdatedAt = s.clock()
+		return u, nil
+	})
+	if err != nil {
+		return storage.User{}, mapUpdateErr(err)
+	}
+	if u.Disabled {
+		if err := s.revokeEverything(ctx, u.ID); err != nil {
+			return storage.User{}, err
+		}
+	}
+	return u, nil
+}
+
+// revokeEverything ends every session and deletes every code and token of
+// the user.
+func (s *Service) revokeEverything(ctx context.Context, userID string) error {
+	if _, err := s.store.DeleteUserSessions(ctx, userID); err != nil {
+		return err
+	}
+	_, err := s.store.DeleteOAuthRequestsBySubject(ctx, userID)
+	return err
+}
+
+func (s *Service) setPassword(ctx context.Context, userID, password string) error {
+	if err := ValidatePassword(password); err != nil {
+		return err
+	}
+	hash, err := s.hasher.Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	_, err = s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
+		u.PasswordHash = hash
+		u.UpdatedAt = s.clock()
+		return u, nil
+	})
+	return mapUpdateErr(err)
+}
+
+// AdminSetPassword sets a user's password and signs them out everywhere.
+func (s *Service) AdminSetPassword(ctx context.Context, userID, password string) error {
+	if err := s.setPassword(ctx, userID, password); err != nil {
+		return err
+	}
+	return s.revokeEverything(ctx, userID)
+}
+
+// ChangePassword changes the user's own password after checking the
+// current one, and ends every session of theirs (the caller opens a fresh
+// one for the browser that asked).
+func (s *Service) ChangePassword(ctx context.Context, userID, current, next string) error {
+	u, err := s.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if err := ValidatePassword(next); err != nil {
+		return err
+	}
+	ok, _, err := s.hasher.Verify(ctx, u.PasswordHash, current)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrWrongPassword
+	}
+	if err := s.setPassword(ctx, userID, next); err != nil {
+		return err
+	}
+	_, err = s.store.DeleteUserSessions(ctx, userID)
+	return err
+}
+
+// DeleteUser removes a user and everything issued to them.
+func (s *Service) DeleteUser(ctx context.Context, userID string) error {
+	err := s.store.DeleteUser(ctx, userID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return ErrUserNotFound
+	}
+	if errors.Is(err, storage.ErrLastAdmin) {
+		return ErrLastAdmin
+	}
+	return err
+}
+
+// DeleteAccount is a user deleting themself: the password is required.
+func (s *Service) DeleteAccount(ctx context.Context, userID, password string) error {
+	u, err := s.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	ok, _, err := s.hasher.Verify(ctx, u.PasswordHash, password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrWrongPassword
+	}
+	return s.DeleteUser(ctx, userID)
+}
+
+// ListUsers returns a page of users.
+func (s *Service) ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error) {
+	return s.store.ListUsers(ctx, f)
+}
+
+// GetUserByUsername returns a user or ErrUserNotFound.
+func (s *Service) GetUserByUsername(ctx context.Context, username string) (storage.User, error) {
+	u, err := s.store.GetUserByUsername(ctx, username)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.User{}, ErrUserNotFound
+	}
+	return u, err
+}
+
+// ResetTTL is how long a password reset token lives.
+const ResetTTL = 30 * time.Minute
+
+// Mailer delivers password reset tokens.
+type Mailer interface {
+	SendPasswordReset(ctx context.Context, to, username, token string) error
+}
+
+// RequestPasswordReset creates a reset token for the account with this
+// email and hands it to the mailer. It reports nothing about whether the
+// account exists: the caller answers the same either way.
+func (s *Service) RequestPasswordReset(ctx context.Context, email string, mailer Mailer) error {
+	u, err := s.store.GetUserByEmail(ctx, email)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	token := base64.RawURLEncoding.EncodeToString(raw)
+	h := sha256.Sum256([]byte(token))
+	now := s.clock()
+	if err := s.store.CreatePasswordReset(ctx, storage.PasswordReset{TokenHash: h[:], UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(ResetTTL)}); err != nil {
+		return err
+	}
+	return mailer.SendPasswordReset(ctx, u.Email, u.Username, token)
+}
+
+// ResetPassword sets a new password with a reset token (single use) and
+// signs the user out everywhere.
+func (s *Service) ResetPassword(ctx context.Context, token, password string) error {
+	if err := ValidatePassword(password); err != nil {
+		return err
+	}
+	if len(token) != 43 {
+		return ErrInvalidResetCode
+	}
+	h := sha256.Sum256([]byte(token))
+	r, err := s.store.ConsumePasswordReset(ctx, h[:], s.clock())
+	if errors.Is(err, storage.ErrNotFound) {
+		return ErrInvalidResetCode
+	}
+	if err != nil {
+		return err
+	}
+	if err := s.setPassword(ctx, r.UserID, password); err != nil {
+		return err
+	}
+	return s.revokeEverything(ctx, r.UserID)
+}
+
+// Bootstrap is the one-time security code that lets the first admin be
+// created over the API (seeds/003). It exists only while no active admin
+// does, lives in memory (it dies at restart), dies when used, and is burned
+// after too many wrong guesses.
+type Bootstrap struct {
+	mu       sync.Mutex
+	code     string
+	failures int
+}
+
+// maxCodeFailures burns the code: 20 guesses of a million.
+const maxCodeFailures = 20
+
+// NewBootstrap makes a code if no active admin exists, and returns it ("" if
+// none is needed).
+func NewBootstrap(ctx context.Context, store interface {
+	CountActiveAdmins(ctx context.Context) (int64, error)
+}) (*Bootstrap, string, error) {
+	n, err := store.CountActiveAdmins(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	b := &Bootstrap{}
+	if n == 0 {
+		v, err := rand.Int(rand.Reader, big.NewInt(1_000_000))
+		if err != nil {
+			return nil, "", err
+		}
+		b.code = fmt.Sprintf("%06d", v.Int64())
+	}
+	return b, b.code, nil
+}
+
+// CreateAdmin creates an admin if code is the live security code and no
+// active admin exists yet; the code then dies. Concurrent callers are
+// serialised, so a code creates at most one admin.
+func (s *Service) CreateAdmin(ctx context.Context, b *Bootstrap, code string, n NewUser) (storage.User, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.code == "" || len(code) != len(b.code) || subtle.ConstantTimeCompare([]byte(code), []byte(b.code)) != 1 {
+		if b.code != "" {
+			b.failures++
+			if b.failures >= maxCodeFailures {
+				b.code = ""
+				s.log.Warn("bootstrap security code burned after too many wrong guesses; restart to get a new one")
+			}
+		}
+		return storage.User{}, ErrBadSecurityCode
+	}
+	if n, err := s.store.CountActiveAdmins(ctx); err != nil {
+		return storage.User{}, err
+	} else if n > 0 {
+		b.code = ""
+		return storage.User{}, ErrBadSecurityCode
+	}
+	n.Role = storage.RoleAdmin
+	u, err := s.Create(ctx, n)
+	if err != nil {
+		return storage.User{}, err
+	}
+	b.code = ""
+	return u, nil
+}

@@ -1,0 +1,291 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// ClientRegistry is what the admin API needs to manage clients.
+type ClientRegistry interface {
+	Create(ctx context.Context, spec clients.Spec) (storage.Client, string, error)
+	Get(ctx context.Context, id string) (storage.Client, error)
+	List(ctx context.Context) ([]storage.Client, error)
+	Delete(ctx context.Context, id string) error
+}
+
+// AdminAPI is /api/admin/: users and clients, for an admin's bearer token
+// or a client-credentials token with the admin scope.
+type AdminAPI struct {
+	apiBase
+	clients ClientRegistry
+	// forgetClient drops a deleted client from the protocol's cache.
+	forgetClient func(id string)
+}
+
+// NewAdminAPI returns the admin API.
+func NewAdminAPI(acc Accounts, reg ClientRegistry, forgetClient func(string), issuer string, tokens TokenVerifier, log *slog.Logger) (*AdminAPI, error) {
+	if reg == nil || tokens == nil {
+		return nil, errors.New("web: AdminAPI needs a client registry and a token verifier")
+	}
+	base, err := newAPIBase(acc, issuer, tokens, log)
+	if err != nil {
+		return nil, err
+	}
+	if forgetClient == nil {
+		forgetClient = func(string) {}
+	}
+	// Admin calls are bearer-only: no cookie session reaches them, so no
+	// page can ride an admin's browser into this API.
+	base.bearerOnly = true
+	return &AdminAPI{apiBase: base, clients: reg, forgetClient: forgetClient}, nil
+}
+
+// Endpoints lists the routes.
+func (a *AdminAPI) Endpoints() []Endpoint {
+	return []Endpoint{
+		{http.MethodGet, "/api/admin/users"},
+		{http.MethodGet, "/api/admin/users/{id}"}, {http.MethodPatch, "/api/admin/users/{id}"}, {http.MethodDelete, "/api/admin/users/{id}"},
+		{http.MethodPost, "/api/admin/users/{id}/password"},
+		{http.MethodGet, "/api/admin/clients"}, {http.MethodPost, "/api/admin/clients"},
+		{http.MethodGet, "/api/admin/clients/{id}"}, {http.MethodDelete, "/api/admin/clients/{id}"},
+	}
+}
+
+// Routes mounts the endpoints on mux.
+func (a *AdminAPI) Routes(mux *http.ServeMux) {
+	mux.Handle("/api/admin/users", a.route(map[string]apiHandler{http.MethodGet: a.listUsers}))
+	mux.Handle("/api/admin/users/{id}", a.route(map[string]apiHandler{
+		http.MethodGet: a.getUser, http.MethodPatch: a.updateUser, http.MethodDelete: a.deleteUser,
+	}))
+	mux.Handle("/api/admin/users/{id}/password", a.route(map[string]apiHandler{http.MethodPost: a.setPassword}))
+	mux.Handle("/api/admin/clients", a.route(map[string]apiHandler{http.MethodGet: a.listClients, http.MethodPost: a.createClient}))
+	mux.Handle("/api/admin/clients/{id}", a.route(map[string]apiHandler{http.MethodGet: a.getClient, http.MethodDelete: a.deleteClient}))
+}
+
+func (a *AdminAPI) who(c Caller) string {
+	if c.User.ID != "" {
+		return c.User.ID
+	}
+	return "client:" + c.ClientID
+}
+
+func (a *AdminAPI) listUsers(w http.ResponseWriter, r *http.Request) error {
+	if _, err := a.admin(r); err != nil {
+		return err
+	}
+	limit, err := queryInt(r, "limit", 50, 1, 200)
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	role := q.Get("role")
+	if role != "" && !accounts.ValidRole(role) {
+		return errorf(http.StatusBadRequest, "role must be admin, user or guest")
+	}
+	users, err := a.accounts.ListUsers(r.Context(), storage.UserFilter{
+		UsernamePrefix: q.Get("username"), EmailPrefix: q.Get("email"), Role: role, After: q.Get("after"), Limit: limit + 1,
+	})
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Users []userJSON `json:"users"`
+		Next  string     `json:"next,omitempty"`
+	}{Users: []userJSON{}}
+	if len(users) > limit {
+		users = users[:limit]
+		out.Next = strings.ToLower(users[limit-1].Username)
+	}
+	for _, u := range users {
+		out.Users = append(out.Users, toUserJSON(u))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *AdminAPI) getUser(w http.ResponseWriter, r *http.Request) error {
+	if _, err := a.admin(r); err != nil {
+		return err
+	}
+	u, err := a.accounts.GetUser(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toUserJSON(u))
+	return nil
+}
+
+type adminUserChange struct {
+	Role          *string `json:"role"`
+	Disabled      *bool   `json:"disabled"`
+	EmailVerified *bool   `json:"emailVerified"`
+	profileFields
+}
+
+func (a *AdminAPI) updateUser(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.admin(r)
+	if err != nil {
+		return err
+	}
+	var body adminUserChange
+	if err := decodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	u, err := a.accounts.AdminUpdate(r.Context(), r.PathValue("id"), accounts.AdminChange{
+		Role: body.Role, Disabled: body.Disabled, EmailVerified: body.EmailVerified, Profile: body.profileFields.update(),
+	})
+	if err != nil {
+		return err
+	}
+	a.log.Info("user changed by admin", "request_id", RequestID(r.Context()), "user", u.ID, "by", a.who(c))
+	writeJSON(w, http.StatusOK, toUserJSON(u))
+	return nil
+}
+
+func (a *AdminAPI) deleteUser(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.admin(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := a.accounts.DeleteUser(r.Context(), id); err != nil {
+		return err
+	}
+	a.log.Info("user deleted by admin", "request_id", RequestID(r.Context()), "user", id, "by", a.who(c))
+	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+type newPassword struct {
+	Password string `json:"password"`
+}
+
+func (a *AdminAPI) setPassword(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.admin(r)
+	if err != nil {
+		return err
+	}
+	var body newPassword
+	if err := decodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := a.accounts.AdminSetPassword(r.Context(), id, body.Password); err != nil {
+		return err
+	}
+	a.log.Info("password reset by admin", "request_id", RequestID(r.Context()), "user", id, "by", a.who(c))
+	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+type clientJSON struct {
+	ClientID               string   `json:"clientId"`
+	ClientSecret           string   `json:"clientSecret,omitempty"`
+	RedirectURIs           []string `json:"redirectUris"`
+	PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris"`
+	GrantTypes             []string `json:"grantTypes"`
+	Scope                  string   `json:"scope"`
+	Public                 bool     `json:"public"`
+	FirstParty             bool     `json:"firstParty"`
+	CreatedAt              string   `json:"createdAt"`
+}
+
+func toClientJSON(c storage.Client, secret string) clientJSON {
+	return clientJSON{
+		ClientID: c.ID, ClientSecret: secret, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty,
+		CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
+	}
+}
+
+func (a *AdminAPI) listClients(w http.ResponseWriter, r *http.Request) error {
+	if _, err := a.admin(r); err != nil {
+		return err
+	}
+	list, err := a.clients.List(r.Context())
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Clients []clientJSON `json:"clients"`
+	}{Clients: []clientJSON{}}
+	for _, c := range list {
+		out.Clients = append(out.Clients, toClientJSON(c, ""))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+type newClient struct {
+	ClientID               string   `json:"clientId"`
+	ClientSecret           string   `json:"clientSecret"`
+	RedirectURIs           []string `json:"redirectUris"`
+	PostLogoutRedirectURIs []string `json:"postLogoutRedirectUris"`
+	GrantTypes             []string `json:"grantTypes"`
+	Scope                  string   `json:"scope"`
+	Public                 bool     `json:"public"`
+	FirstParty             bool     `json:"firstParty"`
+}
+
+func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.admin(r)
+	if err != nil {
+		return err
+	}
+	var body newClient
+	if err := decodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	spec := clients.Spec{
+		ID: body.ClientID, Secret: body.ClientSecret, RedirectURIs: body.RedirectURIs, PostLogoutRedirectURIs: body.PostLogoutRedirectURIs,
+		GrantTypes: body.GrantTypes, Public: body.Public, FirstParty: body.FirstParty,
+	}
+	if body.Scope != "" {
+		spec.Scopes = strings.Fields(body.Scope)
+	}
+	created, secret, err := a.clients.Create(r.Context(), spec)
+	if err != nil {
+		return err
+	}
+	if body.ClientSecret != "" {
+		secret = "" // the caller chose it; do not echo it
+	}
+	a.log.Info("client created by admin", "request_id", RequestID(r.Context()), "client", created.ID, "by", a.who(c))
+	writeJSON(w, http.StatusOK, toClientJSON(created, secret))
+	return nil
+}
+
+func (a *AdminAPI) getClient(w http.ResponseWriter, r *http.Request) error {
+	if _, err := a.admin(r); err != nil {
+		return err
+	}
+	c, err := a.clients.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toClientJSON(c, ""))
+	return nil
+}
+
+func (a *AdminAPI) deleteClient(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.admin(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := a.clients.Delete(r.Context(), id); err != nil {
+		return err
+	}
+	a.forgetClient(id)
+	a.log.Info("client deleted by admin", "request_id", RequestID(r.Context()), "client", id, "by", a.who(c))
+	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}

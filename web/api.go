@@ -1,0 +1,301 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// Accounts is what the JSON APIs need from the accounts service.
+type Accounts interface {
+	SessionResolver
+	Create(ctx context.Context, n accounts.NewUser) (storage.User, error)
+	CreateAdmin(ctx context.Context, b *accounts.Bootstrap, code string, n accounts.NewUser) (storage.User, error)
+	StartSession(ctx context.Context, username, password string) (storage.User, string, storage.Session, error)
+	NewSession(ctx context.Context, userID string) (string, storage.Session, error)
+	EndSession(ctx context.Context, token string) error
+	EndUserSessions(ctx context.Context, userID string) error
+	AssociateToken(ctx context.Context, userID, token string) (string, error)
+	UpdateProfile(ctx context.Context, userID string, p accounts.ProfileUpdate) (storage.User, error)
+	AdminUpdate(ctx context.Context, userID string, c accounts.AdminChange) (storage.User, error)
+	AdminSetPassword(ctx context.Context, userID, password string) error
+	ChangePassword(ctx context.Context, userID, current, next string) error
+	DeleteUser(ctx context.Context, userID string) error
+	DeleteAccount(ctx context.Context, userID, password string) error
+	ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error)
+	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
+	RequestPasswordReset(ctx context.Context, email string, mailer accounts.Mailer) error
+	ResetPassword(ctx context.Context, token, password string) error
+}
+
+// Endpoint is one route of a JSON API; the OpenAPI test checks every one
+// against the published document.
+type Endpoint struct {
+	Method, Path string
+}
+
+// apiBase is what every JSON API shares: who is calling, the cross-site
+// check, and one place that turns errors into {"error": …} answers.
+type apiBase struct {
+	accounts Accounts
+	cookies  Cookies
+	tokens   TokenVerifier
+	origin   string // the issuer's origin
+	log      *slog.Logger
+	// bearerOnly ignores session cookies.
+	bearerOnly bool
+}
+
+func newAPIBase(acc Accounts, issuer string, tokens TokenVerifier, log *slog.Logger) (apiBase, error) {
+	if acc == nil || log == nil {
+		return apiBase{}, errors.New("web: an API needs Accounts and a Logger")
+	}
+	iss, err := url.Parse(issuer)
+	if err != nil || iss.Scheme == "" || iss.Host == "" {
+		return apiBase{}, errors.New("web: issuer must be an absolute URL")
+	}
+	return apiBase{accounts: acc, cookies: NewCookies(issuer), tokens: tokens, origin: iss.Scheme + "://" + iss.Host, log: log}, nil
+}
+
+type apiHandler func(w http.ResponseWriter, r *http.Request) error
+
+// route dispatches on the method; others get a JSON 405. Requests that
+// change something must be same-origin: together with SameSite=Lax cookies
+// and the JSON-only bodies (a form cannot send them cross-site without a
+// CORS preflight), this closes the APIs to cross-site request forgery.
+func (a *apiBase) route(handlers map[string]apiHandler) http.Handler {
+	allowed := make([]string, 0, len(handlers))
+	for m := range handlers {
+		allowed = append(allowed, m)
+	}
+	allow := strings.Join(sortStrings(allowed), ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, ok := handlers[r.Method]
+		if !ok {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: use "+allow)
+			return
+		}
+		if r.Method != http.MethodGet && !a.sameOrigin(r) {
+			writeError(w, http.StatusForbidden, "cross-site request refused")
+			return
+		}
+		if err := h(w, r); err != nil {
+			a.fail(w, r, err)
+		}
+	})
+}
+
+func sortStrings(s []string) []string {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s
+}
+
+func (a *apiBase) sameOrigin(r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == a.origin {
+		return true
+	}
+	// The server's own host, as the client reached it (a proxy in front
+	// may rewrite the issuer's host).
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return origin == scheme+"://"+r.Host
+}
+
+// fail renders err as {"error": …} with its status. Unknown errors are
+// logged once with the request ID and answered with a bare 500.
+func (a *apiBase) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var (
+		he  *httpError
+		ve  *accounts.ValidationError
+		cve *clients.ValidationError
+	)
+	switch {
+	case errors.As(err, &he):
+		writeError(w, he.status, he.message)
+	case errors.As(err, &ve):
+		writeError(w, http.StatusBadRequest, ve.Message)
+	case errors.As(err, &cve):
+		writeError(w, http.StatusBadRequest, cve.Message)
+	case errors.Is(err, accounts.ErrUsernameTaken):
+		writeError(w, http.StatusConflict, "Username is already taken")
+	case errors.Is(err, accounts.ErrEmailTaken):
+		writeError(w, http.StatusConflict, "Email already exists")
+	case errors.Is(err, accounts.ErrLastAdmin):
+		writeError(w, http.StatusConflict, "The last active admin cannot be deleted, demoted or disabled")
+	case errors.Is(err, clients.ErrExists):
+		writeError(w, http.StatusConflict, "A client with this ID already exists")
+	case errors.Is(err, clients.ErrNotFound):
+		writeError(w, http.StatusNotFound, "No such client")
+	case errors.Is(err, accounts.ErrInvalidCredentials):
+		writeError(w, http.StatusUnauthorized, "Invalid username or password")
+	case errors.Is(err, accounts.ErrDisabled):
+		writeError(w, http.StatusForbidden, "This account is disabled")
+	case errors.Is(err, accounts.ErrWrongPassword):
+		writeError(w, http.StatusForbidden, "The current password is wrong")
+	case errors.Is(err, accounts.ErrBadSecurityCode):
+		writeError(w, http.StatusForbidden, "Wrong or expired security code")
+	case errors.Is(err, accounts.ErrInvalidResetCode):
+		writeError(w, http.StatusBadRequest, "The reset token is invalid or has expired")
+	case errors.Is(err, accounts.ErrUserNotFound):
+		writeError(w, http.StatusNotFound, "No such user")
+	case errors.Is(err, accounts.ErrInvalidToken):
+		writeError(w, http.StatusBadRequest, "ListenBrainz does not accept this token")
+	case errors.Is(err, accounts.ErrGuestNoToken):
+		writeError(w, http.StatusForbidden, "Guest accounts cannot associate a ListenBrainz token")
+	case errors.Is(err, accounts.ErrTokenCheckFailed):
+		a.log.Warn("ListenBrainz token check failed", "request_id", RequestID(r.Context()), "err", err)
+		writeError(w, http.StatusBadGateway, "ListenBrainz could not be reached; try again later")
+	case errors.Is(err, accounts.ErrBusy):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "Too many sign-ins in progress; try again shortly")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusServiceUnavailable, "Request was cancelled or took too long")
+	default:
+		a.log.Error("request failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal error")
+	}
+}
+
+// caller requires credentials: a session cookie or a bearer token.
+func (a *apiBase) caller(r *http.Request) (Caller, error) {
+	if a.bearerOnly && bearerToken(r) == "" {
+		return Caller{}, errorf(http.StatusUnauthorized, "A bearer access token is required")
+	}
+	c, err := callerFrom(r.Context(), r, a.cookies, a.accounts, a.tokens)
+	if errors.Is(err, errNoCaller) {
+		return Caller{}, errorf(http.StatusUnauthorized, "Sign in first: no valid session or access token")
+	}
+	return c, err
+}
+
+// userCaller requires a signed-in user (not a client).
+func (a *apiBase) userCaller(r *http.Request) (Caller, error) {
+	c, err := a.caller(r)
+	if err != nil {
+		return Caller{}, err
+	}
+	if c.User.ID == "" {
+		return Caller{}, errorf(http.StatusForbidden, "This needs a user's session or token, not a client's")
+	}
+	return c, nil
+}
+
+// admin requires an admin: an active admin user, or a client token with the
+// admin scope.
+func (a *apiBase) admin(r *http.Request) (Caller, error) {
+	c, err := a.caller(r)
+	if err != nil {
+		return Caller{}, err
+	}
+	if !c.IsAdmin() {
+		return Caller{}, errorf(http.StatusForbidden, "Admins only")
+	}
+	return c, nil
+}
+
+// userJSON is a user as the APIs show it: never the password hash, never
+// the ListenBrainz token.
+type userJSON struct {
+	ID               string `json:"id"`
+	Username         string `json:"username"`
+	Role             string `json:"role"`
+	Email            string `json:"email,omitempty"`
+	EmailVerified    bool   `json:"emailVerified"`
+	Name             string `json:"name,omitempty"`
+	Bio              string `json:"bio,omitempty"`
+	Pronouns         string `json:"pronouns,omitempty"`
+	Website          string `json:"website,omitempty"`
+	Disabled         bool   `json:"disabled"`
+	ListenBrainzName string `json:"listenBrainzName,omitempty"`
+	CreatedAt        string `json:"createdAt"`
+	UpdatedAt        string `json:"updatedAt"`
+}
+
+func toUserJSON(u storage.User) userJSON {
+	return userJSON{
+		ID: u.ID, Username: u.Username, Role: u.Role, Email: u.Email, EmailVerified: u.EmailVerified,
+		Name: u.Name, Bio: u.Bio, Pronouns: u.Pronouns, Website: u.Website, Disabled: u.Disabled,
+		ListenBrainzName: u.ListenBrainzName,
+		CreatedAt:        u.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: u.UpdatedAt.UTC().Format(time.RFC3339),
+	}
+}
+
+// optional decodes a JSON field of a partial update: absent, null (clear)
+// or a string.
+type optional accounts.Optional
+
+func (o *optional) UnmarshalJSON(b []byte) error {
+	o.Set = true
+	if string(b) == "null" {
+		o.Null = true
+		return nil
+	}
+	return json.Unmarshal(b, &o.Value)
+}
+
+// profileFields are the profile fields every API accepts.
+type profileFields struct {
+	Email    optional `json:"email"`
+	Name     optional `json:"name"`
+	Bio      optional `json:"bio"`
+	Pronouns optional `json:"pronouns"`
+	Website  optional `json:"website"`
+}
+
+func (p profileFields) update() accounts.ProfileUpdate {
+	return accounts.ProfileUpdate{
+		Email: accounts.Optional(p.Email), Name: accounts.Optional(p.Name), Bio: accounts.Optional(p.Bio),
+		Pronouns: accounts.Optional(p.Pronouns), Website: accounts.Optional(p.Website),
+	}
+}
+
+// flexString accepts a JSON string or number (seeds/003 sends the security
+// code as a number).
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*f = flexString(s)
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return &fieldError{"securityCode must be a string or a number"}
+	}
+	*f = flexString(n.String())
+	return nil
+}
+
+func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, errorf(http.StatusBadRequest, "%s must be a number from %d to %d", name, lo, hi)
+	}
+	return n, nil
+}

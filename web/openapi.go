@@ -1,0 +1,21 @@
+package web
+
+import (
+	_ "embed"
+	"net/http"
+)
+
+//go:embed openapi.json
+var openAPIDocument []byte
+
+// OpenAPIPath is where the document is served.
+const OpenAPIPath = "/api/openapi.json"
+
+// ServeOpenAPI serves the OpenAPI 3 document of the JSON APIs. A test holds
+// it to the routes: every route is documented and every documented
+// operation is routed.
+func ServeOpenAPI(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+OpenAPIPath, func(w http.ResponseWriter, r *http.Request) {
+		serveCached(w, r, openAPIDocument, "", 300)
+	})
+}
