@@ -22,6 +22,8 @@ import (
 
 // app is everything built from one configuration.
 type app struct {
+	// endpoints are the JSON API routes, for the OpenAPI test.
+	endpoints []web.Endpoint
 	// securityCode is the one-time first-admin code ("" when an admin exists).
 	securityCode string
 	store        *sqlstore.Store
@@ -172,5 +174,10 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	web.ServeOpenAPI(mux)
 	oauth.Routes(mux)
 	health.Routes(mux)
-	return &app{securityCode: code, store: store, accounts: acc, clients: registry, keys: km, provider: p, handler: web.Middleware(log, mux)}, nil
+	var endpoints []web.Endpoint
+	for _, api := range []interface{ Endpoints() []web.Endpoint }{userAPI, meAPI, adminAPI, publicAPI} {
+		endpoints = append(endpoints, api.Endpoints()...)
+	}
+	endpoints = append(endpoints, web.Endpoint{Method: http.MethodGet, Path: web.OpenAPIPath})
+	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, keys: km, provider: p, handler: web.Middleware(log, mux)}, nil
 }

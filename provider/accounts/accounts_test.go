@@ -1,0 +1,130 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tonearm-idp/tonearm/provider/seal"
+	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+)
+
+type noValidator struct{}
+
+func (noValidator) ValidateToken(context.Context, string) (string, bool, error) { return "", false, nil }
+
+func newService(t *testing.T) (*Service, *sqlstore.Store) {
+	t.Helper()
+	store, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	box, _ := seal.New(seal.DeriveKey([]byte(strings.Repeat("s", 32)), "t"))
+	s, err := New(Config{Store: store, Hasher: NewHasher(testParams, 0, 100), Validator: noValidator{}, Box: box})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, store
+}
+
+func TestBootstrapCode(t *testing.T) {
+	s, store := newService(t)
+	ctx := context.Background()
+	b, code, err := NewBootstrap(ctx, store)
+	if err != nil || len(code) != 6 {
+		t.Fatalf("NewBootstrap = %q, %v", code, err)
+	}
+	// Concurrent uses of the right code create exactly one admin.
+	var wg sync.WaitGroup
+	errs := make([]error, 5)
+	for i := range errs {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			_, errs[i] = s.CreateAdmin(ctx, b, code, NewUser{Username: fmt.Sprintf("admin%d", i), Password: "admin-password"})
+		}(i)
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		if err == nil {
+			ok++
+		} else if !errors.Is(err, ErrBadSecurityCode) {
+			t.Fatal(err)
+		}
+	}
+	if n, _ := store.CountActiveAdmins(ctx); ok != 1 || n != 1 {
+		t.Fatalf("%d successes, %d admins; want exactly one", ok, n)
+	}
+	if _, code2, _ := NewBootstrap(ctx, store); code2 != "" {
+		t.Fatal("a code was made although an admin exists")
+	}
+}
+
+func TestBootstrapCodeBurns(t *testing.T) {
+	s, store := newService(t)
+	ctx := context.Background()
+	b, code, _ := NewBootstrap(ctx, store)
+	wrong := "000000"
+	if code == wrong {
+		wrong = "000001"
+	}
+	for i := 0; i < maxCodeFailures; i++ {
+		if _, err := s.CreateAdmin(ctx, b, wrong, NewUser{Username: "root", Password: "admin-password"}); !errors.Is(err, ErrBadSecurityCode) {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.CreateAdmin(ctx, b, code, NewUser{Username: "root", Password: "admin-password"}); !errors.Is(err, ErrBadSecurityCode) {
+		t.Fatalf("the right code after %d wrong guesses = %v, want it burned", maxCodeFailures, err)
+	}
+}
+
+func TestValidateEmail(t *testing.T) {
+	for _, good := range []string{"a@b.example", "first.last+tag@sub.example.org"} {
+		if err := ValidateEmail(good); err != nil {
+			t.Errorf("%q refused: %v", good, err)
+		}
+	}
+	for _, bad := range []string{"", "plain", "a@b", "A <a@b.example>", "a@b.example\r\nBcc: x@y.example", strings.Repeat("a", 250) + "@b.example", "a b@c.example"} {
+		if err := ValidateEmail(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestCreateWithProfile(t *testing.T) {
+	s, _ := newService(t)
+	ctx := context.Background()
+	u, err := s.Create(ctx, NewUser{Username: "pp1", Password: "password-1", Role: storage.RoleUser,
+		Profile: ProfileUpdate{Email: Value("P1@example.org"), Name: Value("Person One")}})
+	if err != nil || u.Email != "P1@example.org" || u.Name != "Person One" {
+		t.Fatalf("Create = %+v, %v", u, err)
+	}
+	if _, err := s.Create(ctx, NewUser{Username: "pp2", Password: "password-2", Role: storage.RoleUser, Profile: ProfileUpdate{Email: Value("p1@EXAMPLE.org")}}); !errors.Is(err, ErrEmailTaken) {
+		t.Fatalf("taken email = %v", err)
+	}
+	// Sign-in by email; a disabled account is refused only after the password.
+	if _, err := s.Authenticate(ctx, "p1@example.org", "password-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AdminUpdate(ctx, u.ID, AdminChange{Disabled: ptrTo(true)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, "pp1", "wrong-password"); !errors.Is(err, ErrInvalidCredentials) {
+		t.Fatalf("disabled + wrong password = %v, want ErrInvalidCredentials", err)
+	}
+	if _, err := s.Authenticate(ctx, "pp1", "password-1"); !errors.Is(err, ErrDisabled) {
+		t.Fatalf("disabled + right password = %v, want ErrDisabled", err)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
