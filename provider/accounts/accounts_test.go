@@ -16,7 +16,9 @@ import (
 
 type noValidator struct{}
 
-func (noValidator) ValidateToken(context.Context, string) (string, bool, error) { return "", false, nil }
+func (noValidator) ValidateToken(context.Context, string) (string, bool, error) {
+	return "", false, nil
+}
 
 func newService(t *testing.T) (*Service, *sqlstore.Store) {
 	t.Helper()
