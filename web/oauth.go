@@ -144,6 +144,18 @@ func (o *OAuth) page(w http.ResponseWriter, r *http.Request, status int, name st
 
 type errorPage struct{ Title, Message string }
 
+// pageRequest admits GET and POST to a page endpoint and bounds the body;
+// anything else gets an error page.
+func (o *OAuth) pageRequest(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		o.page(w, r, http.StatusMethodNotAllowed, "error.html", errorPage{Title: "Method not allowed", Message: "Use GET or POST."})
+		return false
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	return true
+}
+
 type hiddenField struct{ Name, Value string }
 
 type loginPage struct {
@@ -230,13 +242,10 @@ func promptValues(ar fosite.AuthorizeRequester) map[string]bool {
 // back to it with the original request as hidden fields, so each step is a
 // complete authorization request and no server-side flow state is needed.
 func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		w.Header().Set("Allow", "GET, POST")
-		o.page(w, r, http.StatusMethodNotAllowed, "error.html", errorPage{Title: "Method not allowed", Message: "Use GET or POST."})
+	if !o.pageRequest(w, r) {
 		return
 	}
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	ar, err := o.p.OAuth2.NewAuthorizeRequest(ctx, r)
 	if err != nil {
 		o.authorizeError(w, r, ar, err)
@@ -576,13 +585,10 @@ type logoutPage struct {
 // an id_token_hint proving it is the signed-in user's relying party, the
 // user confirms first, so a foreign page cannot sign them out.
 func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		w.Header().Set("Allow", "GET, POST")
-		o.page(w, r, http.StatusMethodNotAllowed, "error.html", errorPage{Title: "Method not allowed", Message: "Use GET or POST."})
+	if !o.pageRequest(w, r) {
 		return
 	}
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	if err := r.ParseForm(); err != nil {
 		o.page(w, r, http.StatusBadRequest, "error.html", errorPage{Title: "Invalid sign-out request", Message: "The request could not be read."})
 		return
