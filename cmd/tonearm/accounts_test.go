@@ -149,7 +149,11 @@ func TestBootstrapSecurityCode(t *testing.T) {
 }
 
 func TestSecurityCodeRateLimit(t *testing.T) {
-	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
+	bothDatabases(t, testSecurityCodeRateLimit)
+}
+
+func testSecurityCodeRateLimit(t *testing.T, dbURL string) {
+	s := startE2E(t, dbURL, options{})
 	code := s.app.securityCode
 	body := map[string]any{"username": "first", "password": e2ePassword, "role": "admin"}
 	for i := 0; i < 5; i++ {
@@ -468,7 +472,11 @@ func TestPasswordReset(t *testing.T) {
 }
 
 func TestPublicProfile(t *testing.T) {
-	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
+	bothDatabases(t, testPublicProfile)
+}
+
+func testPublicProfile(t *testing.T, dbURL string) {
+	s := startE2E(t, dbURL, options{})
 	u := s.user("Famous")
 	if _, err := s.app.accounts.UpdateProfile(context.Background(), u.ID, accounts.ProfileUpdate{
 		Email: accounts.Value("famous@example.org"), Name: accounts.Value("Famous Person"), Bio: accounts.Value("I listen"),
