@@ -130,3 +130,26 @@ func TestCreateWithProfile(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// Raising the parameters later: an old hash still verifies and is replaced
+// by one with the new parameters at the next successful sign-in.
+func TestRehashOnStaleParameters(t *testing.T) {
+	s, store := newService(t)
+	ctx := context.Background()
+	u, err := s.CreateUser(ctx, "oldhash", "password-1", storage.RoleUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stronger := HashParams{Memory: 128, Time: 2, Threads: 1}
+	s.hasher = NewHasher(stronger, 0, 10)
+	if _, err := s.Authenticate(ctx, "oldhash", "password-1"); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := store.GetUser(ctx, u.ID)
+	if !strings.HasPrefix(got.PasswordHash, "$argon2id$v=19$m=128,t=2,p=1$") {
+		t.Fatalf("hash after sign-in = %q, want the new parameters", got.PasswordHash)
+	}
+	if _, err := s.Authenticate(ctx, "oldhash", "password-1"); err != nil {
+		t.Fatalf("sign-in with the upgraded hash: %v", err)
+	}
+}
