@@ -61,6 +61,7 @@ type OAuth struct {
 	log      *slog.Logger
 	now      func() time.Time
 	action   string // the login and consent forms post here
+	base     string // the issuer's path prefix
 }
 
 // NewOAuth returns the protocol endpoints; it parses the page templates and
@@ -82,6 +83,7 @@ func NewOAuth(c OAuthConfig) (*OAuth, error) {
 		csrf: NewCSRF(c.CSRFKey, c.Provider.Issuer()), cookies: NewCookies(c.Provider.Issuer()),
 		pages: pages, log: c.Logger, now: c.Now,
 		action: strings.TrimRight(iss.Path, "/") + provider.AuthorizePath,
+		base:   strings.TrimRight(iss.Path, "/"),
 	}
 	if o.now == nil {
 		o.now = time.Now
@@ -159,8 +161,8 @@ func (o *OAuth) pageRequest(w http.ResponseWriter, r *http.Request) bool {
 type hiddenField struct{ Name, Value string }
 
 type loginPage struct {
-	Action, CSRFToken, ClientID, Username, Error string
-	Hidden                                       []hiddenField
+	Action, CSRFToken, ClientID, Username, Error, ForgotURL string
+	Hidden                                                  []hiddenField
 }
 
 type consentPage struct {
@@ -283,7 +285,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		if loginErr != "" {
 			o.page(w, r, http.StatusUnauthorized, "login.html", loginPage{
 				Action: o.action, CSRFToken: o.csrf.Token(w, r), ClientID: client.GetID(),
-				Username: r.PostFormValue("username"), Error: loginErr, Hidden: hiddenFields(r.Form),
+				Username: r.PostFormValue("username"), Error: loginErr, Hidden: hiddenFields(r.Form), ForgotURL: o.base + ForgotPath,
 			})
 			return
 		}
@@ -308,6 +310,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 		o.page(w, r, http.StatusOK, "login.html", loginPage{
 			Action: o.action, CSRFToken: o.csrf.Token(w, r), ClientID: client.GetID(), Hidden: hiddenFields(r.Form),
+			ForgotURL: o.base + ForgotPath,
 		})
 		return
 	}

@@ -3,12 +3,16 @@ package web
 import (
 	"context"
 	"errors"
+	"html/template"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/templates"
 )
 
 // Password-reset request limits: per address and per email, per window.
@@ -19,10 +23,19 @@ const (
 	resetWorkers             = 8
 )
 
+// Paths of the password-reset pages (the mailed link opens ResetPath).
+const (
+	ForgotPath = "/password/forgot"
+	ResetPath  = "/password/reset"
+)
+
 // PublicAPI serves what needs no sign-in: public profiles and password
-// reset.
+// reset, as JSON and as pages.
 type PublicAPI struct {
 	apiBase
+	pages           *template.Template
+	csrf            *CSRF
+	base            string // the issuer's path prefix
 	mailer          accounts.Mailer
 	resetsByAddr    *FailureLimiter
 	resetsByEmail   *FailureLimiter
@@ -31,17 +44,23 @@ type PublicAPI struct {
 	processingReset func() // test hook: called when a reset request is done
 }
 
-// NewPublicAPI returns the public API; mailer delivers reset tokens.
-func NewPublicAPI(acc Accounts, mailer accounts.Mailer, issuer string, log *slog.Logger, now func() time.Time) (*PublicAPI, error) {
+// NewPublicAPI returns the public API; mailer delivers reset tokens,
+// csrfKey protects the reset pages.
+func NewPublicAPI(acc Accounts, mailer accounts.Mailer, issuer string, csrfKey []byte, log *slog.Logger, now func() time.Time) (*PublicAPI, error) {
 	base, err := newAPIBase(acc, issuer, nil, log)
 	if err != nil {
 		return nil, err
 	}
-	if mailer == nil {
-		return nil, errors.New("web: PublicAPI needs a mailer")
+	if mailer == nil || len(csrfKey) < 32 {
+		return nil, errors.New("web: PublicAPI needs a mailer and a 32-byte CSRF key")
 	}
+	pages, err := templates.Parse()
+	if err != nil {
+		return nil, err
+	}
+	iss, _ := url.Parse(issuer)
 	return &PublicAPI{
-		apiBase: base, mailer: mailer,
+		apiBase: base, mailer: mailer, pages: pages, csrf: NewCSRF(csrfKey, issuer), base: strings.TrimRight(iss.Path, "/"),
 		resetsByAddr:   NewFailureLimiter(maxResetRequestsPerAddr, loginWindow, now),
 		resetsByEmail:  NewFailureLimiter(maxResetRequestsPerEmail, loginWindow, now),
 		confirmsByAddr: NewFailureLimiter(maxResetAttemptsPerAddr, loginWindow, now),
@@ -63,6 +82,8 @@ func (a *PublicAPI) Routes(mux *http.ServeMux) {
 	mux.Handle("/api/users/{username}", a.route(map[string]apiHandler{http.MethodGet: a.profile}))
 	mux.Handle("/api/password-reset/request", a.route(map[string]apiHandler{http.MethodPost: a.requestReset}))
 	mux.Handle("/api/password-reset/confirm", a.route(map[string]apiHandler{http.MethodPost: a.confirmReset}))
+	mux.HandleFunc(ForgotPath, a.forgotPage)
+	mux.HandleFunc(ResetPath, a.resetPage)
 }
 
 type publicProfile struct {
@@ -101,32 +122,54 @@ func (a *PublicAPI) requestReset(w http.ResponseWriter, r *http.Request) error {
 	if err := accounts.ValidateEmail(body.Email); err != nil {
 		return err
 	}
+	if err := a.startReset(r, body.Email); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"message": "If an account has this email, a reset token is on its way."})
+	return nil
+}
+
+// startReset applies the request limits, then looks the email up, makes
+// the token and mails it after the caller has answered.
+func (a *PublicAPI) startReset(r *http.Request, email string) error {
 	addr := clientAddr(r)
 	for _, l := range []struct {
 		lim *FailureLimiter
 		key string
-	}{{a.resetsByAddr, addr}, {a.resetsByEmail, foldEmail(body.Email)}} {
+	}{{a.resetsByAddr, addr}, {a.resetsByEmail, foldEmail(email)}} {
 		if blocked, wait := l.lim.Blocked(l.key); blocked {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			return errorf(http.StatusTooManyRequests, "Too many reset requests; try again later")
+			return &httpError{status: http.StatusTooManyRequests, message: "Too many reset requests; try again in " + strconv.Itoa(int(wait.Minutes())+1) + " minutes"}
 		}
 	}
 	a.resetsByAddr.Fail(addr)
-	a.resetsByEmail.Fail(foldEmail(body.Email))
+	a.resetsByEmail.Fail(foldEmail(email))
 	select {
 	case a.workers <- struct{}{}:
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
 		reqID := RequestID(r.Context())
 		go func() {
 			defer func() { <-a.workers; cancel(); a.resetDone() }()
-			if err := a.accounts.RequestPasswordReset(ctx, body.Email, a.mailer); err != nil {
+			if err := a.accounts.RequestPasswordReset(ctx, email, a.mailer); err != nil {
 				a.log.Error("password reset request failed", "request_id", reqID, "err", err)
 			}
 		}()
 	default:
 		a.log.Warn("password reset request dropped: too many in progress", "request_id", RequestID(r.Context()))
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "If an account has this email, a reset token is on its way."})
+	return nil
+}
+
+// finishReset applies the attempt limit and sets the new password.
+func (a *PublicAPI) finishReset(r *http.Request, token, password string) error {
+	addr := clientAddr(r)
+	if blocked, wait := a.confirmsByAddr.Blocked(addr); blocked {
+		return &httpError{status: http.StatusTooManyRequests, message: "Too many attempts; try again in " + strconv.Itoa(int(wait.Minutes())+1) + " minutes"}
+	}
+	if err := a.accounts.ResetPassword(r.Context(), token, password); err != nil {
+		a.confirmsByAddr.Fail(addr)
+		return err
+	}
+	a.log.Info("password reset completed", "request_id", RequestID(r.Context()))
 	return nil
 }
 
@@ -149,18 +192,117 @@ func (a *PublicAPI) confirmReset(w http.ResponseWriter, r *http.Request) error {
 	if body.Token == "" {
 		return errorf(http.StatusBadRequest, "token cannot be empty")
 	}
-	addr := clientAddr(r)
-	if blocked, wait := a.confirmsByAddr.Blocked(addr); blocked {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		return errorf(http.StatusTooManyRequests, "Too many attempts; try again later")
-	}
-	if err := a.accounts.ResetPassword(r.Context(), body.Token, body.NewPassword); err != nil {
-		a.confirmsByAddr.Fail(addr)
+	if err := a.finishReset(r, body.Token, body.NewPassword); err != nil {
 		return err
 	}
-	a.log.Info("password reset completed", "request_id", RequestID(r.Context()))
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
+}
+
+type forgotPage struct {
+	Action, CSRFToken, Error string
+	Sent                     bool
+}
+
+type resetPage struct {
+	Action, CSRFToken, Token, Error string
+	Done                            bool
+}
+
+func (a *PublicAPI) page(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+	w.WriteHeader(status)
+	if err := a.pages.ExecuteTemplate(w, name, data); err != nil {
+		a.log.Error("rendering page", "request_id", RequestID(r.Context()), "page", name, "err", err)
+	}
+}
+
+// pageError turns an error of the reset flow into a message for the page.
+func pageError(err error) (int, string) {
+	var he *httpError
+	var ve *accounts.ValidationError
+	switch {
+	case errors.As(err, &he):
+		return he.status, he.message
+	case errors.As(err, &ve):
+		return http.StatusBadRequest, ve.Message
+	case errors.Is(err, accounts.ErrInvalidResetCode):
+		return http.StatusBadRequest, "This reset link is invalid or has expired. Ask for a new one."
+	}
+	return http.StatusInternalServerError, "Something went wrong; try again later."
+}
+
+// forgotPage asks for the email and starts a reset (the same flow as the
+// JSON request).
+func (a *PublicAPI) forgotPage(w http.ResponseWriter, r *http.Request) {
+	data := forgotPage{Action: a.base + ForgotPath}
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPost:
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		if !a.csrf.Valid(r) {
+			data.CSRFToken = a.csrf.Token(w, r)
+			data.Error = "This form expired; try again."
+			a.page(w, r, http.StatusForbidden, "forgot.html", data)
+			return
+		}
+		email := strings.TrimSpace(r.PostFormValue("email"))
+		err := accounts.ValidateEmail(email)
+		if err == nil {
+			err = a.startReset(r, email)
+		}
+		if err != nil {
+			status, msg := pageError(err)
+			data.CSRFToken, data.Error = a.csrf.Token(w, r), msg
+			a.page(w, r, status, "forgot.html", data)
+			return
+		}
+		data.Sent = true
+		a.page(w, r, http.StatusOK, "forgot.html", data)
+		return
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "use GET or POST", http.StatusMethodNotAllowed)
+		return
+	}
+	data.CSRFToken = a.csrf.Token(w, r)
+	a.page(w, r, http.StatusOK, "forgot.html", data)
+}
+
+// resetPage is where the mailed link lands: it asks for the new password.
+func (a *PublicAPI) resetPage(w http.ResponseWriter, r *http.Request) {
+	data := resetPage{Action: a.base + ResetPath}
+	switch r.Method {
+	case http.MethodGet:
+		data.Token = r.URL.Query().Get("token")
+	case http.MethodPost:
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		data.Token = r.PostFormValue("token")
+		if !a.csrf.Valid(r) {
+			data.CSRFToken = a.csrf.Token(w, r)
+			data.Error = "This form expired; try again."
+			a.page(w, r, http.StatusForbidden, "reset.html", data)
+			return
+		}
+		if err := a.finishReset(r, data.Token, r.PostFormValue("password")); err != nil {
+			status, msg := pageError(err)
+			data.CSRFToken, data.Error = a.csrf.Token(w, r), msg
+			a.page(w, r, status, "reset.html", data)
+			return
+		}
+		data.Done = true
+		a.page(w, r, http.StatusOK, "reset.html", data)
+		return
+	default:
+		w.Header().Set("Allow", "GET, POST")
+		http.Error(w, "use GET or POST", http.StatusMethodNotAllowed)
+		return
+	}
+	data.CSRFToken = a.csrf.Token(w, r)
+	a.page(w, r, http.StatusOK, "reset.html", data)
 }
 
 func foldEmail(e string) string {

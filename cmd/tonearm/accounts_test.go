@@ -600,3 +600,55 @@ func TestOpenAPIDocument(t *testing.T) {
 		}
 	}
 }
+
+// The same reset through the pages a browser sees: the login page links to
+// the forgot page, the mailed link opens the reset page.
+func TestPasswordResetPages(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		mailer := newCaptureMailer()
+		s := startE2E(t, dbURL, options{mailer: mailer})
+		u := s.user("pagey")
+		if _, err := s.app.accounts.UpdateProfile(context.Background(), u.ID, accounts.ProfileUpdate{Email: accounts.Value("pagey@example.org")}); err != nil {
+			t.Fatal(err)
+		}
+		_, secret := s.client(clients.Spec{ID: "web", FirstParty: true})
+		r := s.rp("web", secret)
+		browser := s.browser()
+		login := get(t, browser, r.conf.AuthCodeURL("state-0001", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+		m := regexp.MustCompile(`href="([^"]*password/forgot)"`).FindStringSubmatch(login.body)
+		if m == nil {
+			t.Fatal("the login page has no forgot-password link")
+		}
+		forgot := get(t, browser, s.issuer+m[1])
+		f := parseForm(t, forgot.body, forgot.url)
+		if forged := submit(t, browser, f, map[string]string{"email": "pagey@example.org", "csrf_token": "forged"}); forged.status != http.StatusForbidden {
+			t.Fatalf("forged CSRF token = %d", forged.status)
+		}
+		sent := submit(t, browser, f, map[string]string{"email": "pagey@example.org"})
+		if sent.status != http.StatusOK || !strings.Contains(sent.body, "on its way") {
+			t.Fatalf("forgot page answer = %d", sent.status)
+		}
+		mailer.wait(t)
+		mailer.mu.Lock()
+		token := mailer.sent["pagey@example.org"]
+		mailer.mu.Unlock()
+		page := get(t, browser, s.issuer+"/password/reset?token="+url.QueryEscape(token))
+		rf := parseForm(t, page.body, page.url)
+		if rf.values.Get("token") != token {
+			t.Fatal("the reset form does not carry the token")
+		}
+		if short := submit(t, browser, rf, map[string]string{"password": "short"}); short.status != http.StatusBadRequest || !strings.Contains(short.body, "Password cannot be less than 8") {
+			t.Fatalf("short password = %d", short.status)
+		}
+		rf = parseForm(t, page.body, page.url)
+		done := submit(t, browser, rf, map[string]string{"password": "paged-new-pass-1"})
+		if done.status != http.StatusOK || !strings.Contains(done.body, "Your password is changed") {
+			t.Fatalf("reset page answer = %d: %s", done.status, done.body)
+		}
+		s.want(s.call(nil, http.MethodPost, "/api/User/startSession", "", map[string]string{"username": "pagey", "password": "paged-new-pass-1"}), http.StatusOK)
+		again := submit(t, browser, rf, map[string]string{"password": "paged-new-pass-2"})
+		if again.status != http.StatusBadRequest || !strings.Contains(again.body, "invalid or has expired") {
+			t.Fatalf("reused reset link = %d", again.status)
+		}
+	})
+}

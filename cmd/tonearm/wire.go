@@ -151,7 +151,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	publicAPI, err := web.NewPublicAPI(acc, mailer, cfg.Issuer, log, opt.now)
+	publicAPI, err := web.NewPublicAPI(acc, mailer, cfg.Issuer, seal.DeriveKey(cfg.Secret, purposeCSRF), log, opt.now)
 	if err != nil {
 		return nil, err
 	}

@@ -18,10 +18,14 @@ import (
 func Message(issuer, username, token string) (subject, body string) {
 	subject = "Reset your tonearm password"
 	body = fmt.Sprintf("Hello %s,\r\n\r\nsomeone asked to reset the password of your account at %s.\r\n"+
-		"If it was you, use this token within 30 minutes:\r\n\r\n    %s\r\n\r\n"+
-		"POST {\"token\": \"…\", \"newPassword\": \"…\"} to %s/api/password-reset/confirm\r\n\r\n"+
-		"If it was not you, ignore this mail: your password stays as it is.\r\n", username, issuer, token, strings.TrimRight(issuer, "/"))
+		"If it was you, open this link within 30 minutes (it works once):\r\n\r\n    %s\r\n\r\n"+
+		"If it was not you, ignore this mail: your password stays as it is.\r\n", username, issuer, ResetLink(issuer, token))
 	return subject, body
+}
+
+// ResetLink is the page a reset mail points to.
+func ResetLink(issuer, token string) string {
+	return strings.TrimRight(issuer, "/") + "/password/reset?token=" + url.QueryEscape(token)
 }
 
 // Log writes reset tokens to the log at info level (development only).
@@ -33,7 +37,7 @@ type Log struct {
 // SendPasswordReset implements accounts.Mailer.
 func (l *Log) SendPasswordReset(_ context.Context, to, username, token string) error {
 	l.Logger.Info("password reset token (TONEARM_SMTP_URL is unset, so it is logged instead of mailed)",
-		"to", to, "username", username, "token", token, "confirm", strings.TrimRight(l.Issuer, "/")+"/api/password-reset/confirm")
+		"to", to, "username", username, "link", ResetLink(l.Issuer, token))
 	return nil
 }
 

@@ -33,7 +33,7 @@ func TestLogMailer(t *testing.T) {
 		t.Fatalf("log = %s", out)
 	}
 	subject, body := Message("https://id.example/", "alice", "tok-123")
-	if subject == "" || !strings.Contains(body, "tok-123") || !strings.Contains(body, "https://id.example/api/password-reset/confirm") {
+	if subject == "" || !strings.Contains(body, "tok-123") || !strings.Contains(body, "https://id.example/password/reset?token=tok-123") {
 		t.Fatalf("message = %q %q", subject, body)
 	}
 }
