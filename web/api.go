@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -78,7 +79,8 @@ func (a *apiBase) route(handlers map[string]apiHandler) http.Handler {
 	for m := range handlers {
 		allowed = append(allowed, m)
 	}
-	allow := strings.Join(sortStrings(allowed), ", ")
+	sort.Strings(allowed)
+	allow := strings.Join(allowed, ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, ok := handlers[r.Method]
 		if !ok {
@@ -94,15 +96,6 @@ func (a *apiBase) route(handlers map[string]apiHandler) http.Handler {
 			a.fail(w, r, err)
 		}
 	})
-}
-
-func sortStrings(s []string) []string {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-	return s
 }
 
 func (a *apiBase) sameOrigin(r *http.Request) bool {
