@@ -62,6 +62,18 @@ func (s *statusRecorder) Write(b []byte) (int, error) {
 
 func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 
+// quietPaths are public, cacheable documents and probes fetched at high
+// rates by resource servers, relying parties and load balancers; their
+// successful answers are not access-logged (it cost 15 % of the CPU of a
+// JWKS request). Failures still are.
+var quietPaths = map[string]bool{
+	"/.well-known/openid-configuration": true,
+	"/.well-known/jwks.json":            true,
+	"/api/openapi.json":                 true,
+	"/healthz":                          true,
+	"/readyz":                           true,
+}
+
 // Middleware wraps h with what every response needs: a request ID (an
 // incoming X-Request-ID is kept when it is safe to log), security headers, a
 // recovered panic turned into a bare 500, and one access log line. Bodies,
@@ -89,6 +101,9 @@ func Middleware(log *slog.Logger, h http.Handler) http.Handler {
 				if rec.status == 0 {
 					writeError(rec, http.StatusInternalServerError, "internal error")
 				}
+			}
+			if quietPaths[r.URL.Path] && rec.status < 400 {
+				return
 			}
 			log.Info("request", "request_id", id, "method", r.Method, "path", r.URL.Path,
 				"status", rec.status, "bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000,
