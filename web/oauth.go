@@ -96,11 +96,34 @@ func (o *OAuth) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+provider.DiscoveryPath, o.discovery)
 	mux.HandleFunc("GET "+provider.JWKSPath, o.jwks)
 	mux.HandleFunc(provider.AuthorizePath, o.authorize)
-	mux.HandleFunc(provider.TokenPath, o.token)
-	mux.HandleFunc(provider.UserinfoPath, o.userinfo)
+	mux.HandleFunc(provider.TokenPath, cors(o.token))
+	mux.HandleFunc(provider.UserinfoPath, cors(o.userinfo))
 	mux.HandleFunc(provider.IntrospectPath, o.introspect)
-	mux.HandleFunc(provider.RevokePath, o.revoke)
+	mux.HandleFunc(provider.RevokePath, cors(o.revoke))
 	mux.HandleFunc(provider.LogoutPath, o.logout)
+}
+
+// cors opens an endpoint to browser apps on any origin (single-page apps
+// exchange codes and call userinfo themselves). These endpoints never read
+// cookies — the caller proves itself with PKCE, a client secret or a bearer
+// token — so a wildcard origin without credentials grants a foreign page
+// nothing it does not already hold.
+func cors(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Origin") == "" {
+			h(w, r)
+			return
+		}
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
+			w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			w.Header().Set("Access-Control-Max-Age", "600")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // serveCached answers from memory with an entity tag, so clients and

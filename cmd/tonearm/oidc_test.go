@@ -550,3 +550,37 @@ func TestUserAPIWithBearerToken(t *testing.T) {
 		t.Fatalf("tampered bearer token = %d, want 401", st)
 	}
 }
+
+// A single-page app on another origin can exchange its code and call
+// userinfo (CORS without credentials); the token endpoint never reads
+// cookies, so this opens nothing.
+func TestCORSForBrowserApps(t *testing.T) {
+	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
+	for _, path := range []string{provider.TokenPath, provider.UserinfoPath, provider.RevokePath} {
+		req, _ := http.NewRequest(http.MethodOptions, s.issuer+path, nil)
+		req.Header.Set("Origin", "https://spa.example")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent || resp.Header.Get("Access-Control-Allow-Origin") != "*" ||
+			resp.Header.Get("Access-Control-Allow-Credentials") != "" || !strings.Contains(resp.Header.Get("Access-Control-Allow-Headers"), "Authorization") {
+			t.Fatalf("preflight %s = %d %v", path, resp.StatusCode, resp.Header)
+		}
+	}
+	// The admin and account APIs stay closed to other origins.
+	req, _ := http.NewRequest(http.MethodOptions, s.issuer+"/api/me", nil)
+	req.Header.Set("Origin", "https://spa.example")
+	req.Header.Set("Access-Control-Request-Method", "PATCH")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatal("the account API answers CORS preflights")
+	}
+}
