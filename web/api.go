@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -273,11 +274,12 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 		*f = flexString(s)
 		return nil
 	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return &fieldError{"securityCode must be a string or a number"}
+	var n int64
+	if err := json.Unmarshal(b, &n); err != nil || n < 0 || n > 999999 {
+		return &fieldError{"securityCode must be six digits, as a string or a number"}
 	}
-	*f = flexString(n.String())
+	// As a number the code loses its leading zeros: 012345 arrives as 12345.
+	*f = flexString(fmt.Sprintf("%06d", n))
 	return nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -129,9 +130,8 @@ func TestBootstrapSecurityCode(t *testing.T) {
 		s.want(s.call(s.loginBrowser("plain"), http.MethodPost, "/api/User/createUser", "", body), http.StatusForbidden)
 		body["securityCode"] = wrong
 		s.want(s.call(nil, http.MethodPost, "/api/User/createUser", "", body), http.StatusForbidden)
-		// The seed sends the code as a number.
-		var n int
-		fmt.Sscan(code, &n)
+		// The seed sends the code as a number (leading zeros and all).
+		n, _ := strconv.Atoi(code) // decimal: Sscan would read a leading 0 as octal
 		body["securityCode"] = n
 		created := s.want(s.call(nil, http.MethodPost, "/api/User/createUser", "", body), http.StatusOK)
 		u, err := s.app.store.GetUser(context.Background(), created.body["user"].(string))

@@ -94,14 +94,26 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	case SQLite:
 		dialector = sqlite.Open(loc.DSN)
 	}
-	db, err := gorm.Open(dialector, &gorm.Config{
+	gormConfig := &gorm.Config{
 		TranslateError: true,
 		// SQL statements carry password hashes and sealed tokens as
 		// parameters: GORM must never log them.
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
 		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
-	})
+	}
+	db, err := gorm.Open(dialector, gormConfig)
+	// Switching a new SQLite file to WAL needs the file to itself: a second
+	// process opening it at that moment gets SQLITE_BUSY at once, without
+	// waiting on busy_timeout. Retry for a while.
+	for i := 0; err != nil && loc.Dialect == SQLite && isBusy(err) && i < 100; i++ {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		db, err = gorm.Open(sqlite.Open(loc.DSN), gormConfig)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", redactErr(err))
 	}
@@ -149,6 +161,11 @@ func (s *Store) Close() error {
 		return err
 	}
 	return sqlDB.Close()
+}
+
+func isBusy(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
 }
 
 // redactErr keeps a connection error's meaning but drops text that might echo
