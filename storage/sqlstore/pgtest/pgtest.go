@@ -150,6 +150,9 @@ func startCluster(bin string) (string, error) {
 	}
 	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	// The postgres user may not be allowed into the test's working
+	// directory (a root-only checkout): run from the cluster's own.
+	initdb.Dir = root
 	if out, err := initdb.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("initdb: %v: %s", err, out)
 	}
@@ -164,6 +167,7 @@ func startCluster(bin string) (string, error) {
 		"-c", "max_connections=300", "-c", "shared_buffers=64MB")
 	// The cluster dies with the test binary even if it is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	cmd.Dir = root
 	logFile, err := os.Create(filepath.Join(root, "postgres.log"))
 	if err != nil {
 		return "", err
