@@ -133,16 +133,25 @@ func versionOf(binDir string) int {
 // startCluster runs initdb and postgres. PostgreSQL refuses to run as root,
 // so as root it runs them as the postgres (or nobody) user.
 func startCluster(bin string) (string, error) {
-	root, err := os.MkdirTemp("", "tonearm-pg-")
+	cred, err := credential()
+	if err != nil {
+		return "", err
+	}
+	parent := ""
+	if cred != nil {
+		// The postgres user must be able to reach the directory: $TMPDIR
+		// may be private to root, /tmp is not.
+		parent = os.TempDir()
+		if info, err := os.Stat("/tmp"); err == nil && info.Mode().Perm()&0o001 != 0 {
+			parent = "/tmp"
+		}
+	}
+	root, err := os.MkdirTemp(parent, "tonearm-pg-")
 	if err != nil {
 		return "", err
 	}
 	dataRoot = root
 	data := filepath.Join(root, "data")
-	cred, err := credential()
-	if err != nil {
-		return "", err
-	}
 	if cred != nil {
 		if err := os.Chown(root, int(cred.Uid), int(cred.Gid)); err != nil {
 			return "", err
