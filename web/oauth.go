@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"errors"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -18,7 +17,6 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/storage"
-	"github.com/tonearm-idp/tonearm/templates"
 )
 
 // OAuthAccounts is what the protocol endpoints need from accounts.
@@ -57,7 +55,7 @@ type OAuth struct {
 	limiter  *LoginLimiter
 	csrf     *CSRF
 	cookies  Cookies
-	pages    *template.Template
+	pages    *pages
 	log      *slog.Logger
 	now      func() time.Time
 	action   string // the login and consent forms post here
@@ -70,7 +68,7 @@ func NewOAuth(c OAuthConfig) (*OAuth, error) {
 	if c.Provider == nil || c.Accounts == nil || c.Consents == nil || c.Limiter == nil || c.Logger == nil || len(c.CSRFKey) < 32 {
 		return nil, errors.New("web: OAuth needs Provider, Accounts, Consents, Limiter, Logger and a 32-byte CSRFKey")
 	}
-	pages, err := templates.Parse()
+	pages, err := newPages(c.Logger, pageCSP)
 	if err != nil {
 		return nil, err
 	}
@@ -155,31 +153,12 @@ func (o *OAuth) jwks(w http.ResponseWriter, r *http.Request) {
 	serveCached(w, r, body, etag, 300)
 }
 
-// page renders an HTML page. Pages are never cached and never framed.
+// page renders an HTML page.
 func (o *OAuth) page(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
-	w.WriteHeader(status)
-	if err := o.pages.ExecuteTemplate(w, name, data); err != nil {
-		o.log.Error("rendering page", "request_id", RequestID(r.Context()), "page", name, "err", err)
-	}
+	o.pages.render(w, r, status, name, data)
 }
 
 type errorPage struct{ Title, Message string }
-
-// pageRequest admits GET and POST to a page endpoint and bounds the body;
-// anything else gets an error page.
-func (o *OAuth) pageRequest(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		w.Header().Set("Allow", "GET, POST")
-		o.page(w, r, http.StatusMethodNotAllowed, "error.html", errorPage{Title: "Method not allowed", Message: "Use GET or POST."})
-		return false
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
-	return true
-}
 
 type hiddenField struct{ Name, Value string }
 
@@ -267,7 +246,7 @@ func promptValues(ar fosite.AuthorizeRequester) map[string]bool {
 // back to it with the original request as hidden fields, so each step is a
 // complete authorization request and no server-side flow state is needed.
 func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
-	if !o.pageRequest(w, r) {
+	if !o.pages.admit(w, r) {
 		return
 	}
 	ctx := r.Context()
@@ -611,7 +590,7 @@ type logoutPage struct {
 // an id_token_hint proving it is the signed-in user's relying party, the
 // user confirms first, so a foreign page cannot sign them out.
 func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
-	if !o.pageRequest(w, r) {
+	if !o.pages.admit(w, r) {
 		return
 	}
 	ctx := r.Context()

@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"errors"
-	"html/template"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
-	"github.com/tonearm-idp/tonearm/templates"
 )
 
 // Password-reset request limits: per address and per email, per window.
@@ -33,7 +31,7 @@ const (
 // reset, as JSON and as pages.
 type PublicAPI struct {
 	apiBase
-	pages           *template.Template
+	pages           *pages
 	csrf            *CSRF
 	base            string // the issuer's path prefix
 	mailer          accounts.Mailer
@@ -54,7 +52,8 @@ func NewPublicAPI(acc Accounts, mailer accounts.Mailer, issuer string, csrfKey [
 	if mailer == nil || len(csrfKey) < 32 {
 		return nil, errors.New("web: PublicAPI needs a mailer and a 32-byte CSRF key")
 	}
-	pages, err := templates.Parse()
+	// These forms answer on the same page: form-action can be 'self'.
+	pages, err := newPages(log, pageCSP+"; form-action 'self'")
 	if err != nil {
 		return nil, err
 	}
@@ -210,14 +209,7 @@ type resetPage struct {
 }
 
 func (a *PublicAPI) page(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
-	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
-	w.WriteHeader(status)
-	if err := a.pages.ExecuteTemplate(w, name, data); err != nil {
-		a.log.Error("rendering page", "request_id", RequestID(r.Context()), "page", name, "err", err)
-	}
+	a.pages.render(w, r, status, name, data)
 }
 
 // pageError turns an error of the reset flow into a message for the page.
@@ -238,11 +230,13 @@ func pageError(err error) (int, string) {
 // forgotPage asks for the email and starts a reset (the same flow as the
 // JSON request).
 func (a *PublicAPI) forgotPage(w http.ResponseWriter, r *http.Request) {
+	if !a.pages.admit(w, r) {
+		return
+	}
 	data := forgotPage{Action: a.base + ForgotPath}
 	switch r.Method {
 	case http.MethodGet:
 	case http.MethodPost:
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		if !a.csrf.Valid(r) {
 			data.CSRFToken = a.csrf.Token(w, r)
 			data.Error = "This form expired; try again."
@@ -263,10 +257,6 @@ func (a *PublicAPI) forgotPage(w http.ResponseWriter, r *http.Request) {
 		data.Sent = true
 		a.page(w, r, http.StatusOK, "forgot.html", data)
 		return
-	default:
-		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "use GET or POST", http.StatusMethodNotAllowed)
-		return
 	}
 	data.CSRFToken = a.csrf.Token(w, r)
 	a.page(w, r, http.StatusOK, "forgot.html", data)
@@ -274,12 +264,14 @@ func (a *PublicAPI) forgotPage(w http.ResponseWriter, r *http.Request) {
 
 // resetPage is where the mailed link lands: it asks for the new password.
 func (a *PublicAPI) resetPage(w http.ResponseWriter, r *http.Request) {
+	if !a.pages.admit(w, r) {
+		return
+	}
 	data := resetPage{Action: a.base + ResetPath}
 	switch r.Method {
 	case http.MethodGet:
 		data.Token = r.URL.Query().Get("token")
 	case http.MethodPost:
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 		data.Token = r.PostFormValue("token")
 		if !a.csrf.Valid(r) {
 			data.CSRFToken = a.csrf.Token(w, r)
@@ -295,10 +287,6 @@ func (a *PublicAPI) resetPage(w http.ResponseWriter, r *http.Request) {
 		}
 		data.Done = true
 		a.page(w, r, http.StatusOK, "reset.html", data)
-		return
-	default:
-		w.Header().Set("Allow", "GET, POST")
-		http.Error(w, "use GET or POST", http.StatusMethodNotAllowed)
 		return
 	}
 	data.CSRFToken = a.csrf.Token(w, r)
