@@ -6,14 +6,24 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
 func TestValidateToken(t *testing.T) {
-	var gotAuth, gotPath string
+	// Handlers of timed-out requests may still run while the next request
+	// arrives, so what they record is guarded.
+	var (
+		mu               sync.Mutex
+		gotAuth, gotPath string
+	)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		gotAuth, gotPath = r.Header.Get("Authorization"), r.URL.Path
+		if r.Header.Get("Authorization") == "Token good" {
+			mu.Lock()
+			gotAuth, gotPath = r.Header.Get("Authorization"), r.URL.Path
+			mu.Unlock()
+		}
 		switch r.Header.Get("Authorization") {
 		case "Token good":
 			w.Write([]byte(`{"code":200,"message":"Token valid.","valid":true,"user_name":"rob"}`))
@@ -46,8 +56,11 @@ func TestValidateToken(t *testing.T) {
 	if err != nil || !valid || name != "rob" {
 		t.Fatalf("ValidateToken(good) = %q, %v", name, err)
 	}
-	if gotAuth != "Token good" || gotPath != "/1/validate-token" {
-		t.Fatalf("request: Authorization %q, path %q", gotAuth, gotPath)
+	mu.Lock()
+	auth, path := gotAuth, gotPath
+	mu.Unlock()
+	if auth != "Token good" || path != "/1/validate-token" {
+		t.Fatalf("request: Authorization %q, path %q", auth, path)
 	}
 	for _, token := range []string{"bad", "unauthorized"} {
 		name, valid, err := c.ValidateToken(context.Background(), token)
