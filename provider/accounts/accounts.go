@@ -38,6 +38,9 @@ type Store interface {
 	GetSession(ctx context.Context, idHash []byte) (storage.Session, error)
 	DeleteSession(ctx context.Context, idHash []byte) error
 	DeleteUserSessions(ctx context.Context, userID string) (int64, error)
+	BeginTx(ctx context.Context) (context.Context, error)
+	CommitTx(ctx context.Context) error
+	RollbackTx(ctx context.Context) error
 }
 
 // TokenValidator checks a ListenBrainz token. valid=false with a nil error
@@ -114,6 +117,21 @@ func New(c Config) (*Service, error) {
 func (s *Service) SessionTTL() time.Duration { return s.sessionTTL }
 
 func (s *Service) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// atomically runs fn in one database transaction: every store call fn
+// makes with the context it is given commits together or not at all. Slow
+// work (password hashing) belongs before it, not inside.
+func (s *Service) atomically(ctx context.Context, fn func(ctx context.Context) error) error {
+	tx, err := s.store.BeginTx(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.store.RollbackTx(tx) //nolint:errcheck // after a commit it does nothing
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return s.store.CommitTx(tx)
+}
 
 // Field limits, from the seed API (seeds/001).
 const (

@@ -153,3 +153,65 @@ func TestRehashOnStaleParameters(t *testing.T) {
 		t.Fatalf("sign-in with the upgraded hash: %v", err)
 	}
 }
+
+type keepMailer struct{ token string }
+
+func (m *keepMailer) SendPasswordReset(_ context.Context, _, _, token string) error {
+	m.token = token
+	return nil
+}
+
+// A reset that fails (here: every hashing slot is taken, as in a burst of
+// logins, or the request is gone) spends nothing: the token still works
+// afterwards, exactly once, and the old password stays until then.
+func TestResetPasswordIsAllOrNothing(t *testing.T) {
+	s, store := newService(t)
+	ctx := context.Background()
+	u, err := s.Create(ctx, NewUser{Username: "erin", Password: "old-password", Role: storage.RoleUser, Profile: ProfileUpdate{Email: Value("erin@example.org")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sessToken, _, err := s.StartSession(ctx, "erin", "old-password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m keepMailer
+	if err := s.RequestPasswordReset(ctx, "erin@example.org", &m); err != nil || m.token == "" {
+		t.Fatalf("RequestPasswordReset: %v, token %q", err, m.token)
+	}
+	// Fill the hashing queue, as a burst of logins would.
+	var held int
+	for len(s.hasher.waiting) < cap(s.hasher.waiting) {
+		s.hasher.waiting <- struct{}{}
+		held++
+	}
+	if err := s.ResetPassword(ctx, m.token, "new-password"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("reset with the hashing queue full: %v, want ErrBusy", err)
+	}
+	for ; held > 0; held-- {
+		<-s.hasher.waiting
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.ResetPassword(gone, m.token, "new-password"); err == nil {
+		t.Fatal("reset with a cancelled request succeeded")
+	}
+	if _, err := s.Authenticate(ctx, "erin", "old-password"); err != nil {
+		t.Fatalf("old password after the failed reset: %v", err)
+	}
+	if _, _, err := s.SessionUser(ctx, sessToken); err != nil {
+		t.Fatalf("session after the failed reset: %v", err)
+	}
+	if err := s.ResetPassword(ctx, m.token, "new-password"); err != nil {
+		t.Fatalf("reset after the failed one: %v", err)
+	}
+	if err := s.ResetPassword(ctx, m.token, "other-password"); !errors.Is(err, ErrInvalidResetCode) {
+		t.Fatalf("second use of the token: %v", err)
+	}
+	if _, err := s.Authenticate(ctx, "erin", "new-password"); err != nil {
+		t.Fatalf("new password: %v", err)
+	}
+	if n, _ := store.DeleteUserSessions(ctx, u.ID); n != 0 {
+		t.Fatalf("%d sessions survived the reset", n)
+	}
+}

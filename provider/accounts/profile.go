@@ -236,33 +236,39 @@ func (s *Service) AdminUpdate(ctx context.Context, userID string, c AdminChange)
 	if c.Role != nil && !ValidRole(*c.Role) {
 		return storage.User{}, invalid("Role must be admin, user or guest")
 	}
-	u, err := s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
-		if err := c.Profile.apply(&u); err != nil {
-			return u, err
-		}
-		if c.Role != nil {
-			u.Role = *c.Role
-			if u.Role == storage.RoleGuest {
-				// Guests hold no ListenBrainz token.
-				u.ListenBrainzToken, u.ListenBrainzName = nil, ""
+	var u storage.User
+	err := s.atomically(ctx, func(ctx context.Context) error {
+		var err error
+		u, err = s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
+			if err := c.Profile.apply(&u); err != nil {
+				return u, err
 			}
+			if c.Role != nil {
+				u.Role = *c.Role
+				if u.Role == storage.RoleGuest {
+					// Guests hold no ListenBrainz token.
+					u.ListenBrainzToken, u.ListenBrainzName = nil, ""
+				}
+			}
+			if c.Disabled != nil {
+				u.Disabled = *c.Disabled
+			}
+			if c.EmailVerified != nil {
+				u.EmailVerified = *c.EmailVerified && u.Email != ""
+			}
+			u.UpdatedAt = s.clock()
+			return u, nil
+		})
+		if err != nil {
+			return mapUpdateErr(err)
 		}
-		if c.Disabled != nil {
-			u.Disabled = *c.Disabled
+		if u.Disabled {
+			return s.revokeEverything(ctx, u.ID)
 		}
-		if c.EmailVerified != nil {
-			u.EmailVerified = *c.EmailVerified && u.Email != ""
-		}
-		u.UpdatedAt = s.clock()
-		return u, nil
+		return nil
 	})
 	if err != nil {
-		return storage.User{}, mapUpdateErr(err)
-	}
-	if u.Disabled {
-		if err := s.revokeEverything(ctx, u.ID); err != nil {
-			return storage.User{}, err
-		}
+		return storage.User{}, err
 	}
 	return u, nil
 }
@@ -277,15 +283,17 @@ func (s *Service) revokeEverything(ctx context.Context, userID string) error {
 	return err
 }
 
-func (s *Service) setPassword(ctx context.Context, userID, password string) error {
+// hashPassword checks a new password against the rules and hashes it.
+func (s *Service) hashPassword(ctx context.Context, password string) (string, error) {
 	if err := ValidatePassword(password); err != nil {
-		return err
+		return "", err
 	}
-	hash, err := s.hasher.Hash(ctx, password)
-	if err != nil {
-		return err
-	}
-	_, err = s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
+	return s.hasher.Hash(ctx, password)
+}
+
+// storePasswordHash writes an already computed hash.
+func (s *Service) storePasswordHash(ctx context.Context, userID, hash string) error {
+	_, err := s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
 		u.PasswordHash = hash
 		u.UpdatedAt = s.clock()
 		return u, nil
@@ -293,12 +301,19 @@ func (s *Service) setPassword(ctx context.Context, userID, password string) erro
 	return mapUpdateErr(err)
 }
 
-// AdminSetPassword sets a user's password and signs them out everywhere.
+// AdminSetPassword sets a user's password and signs them out everywhere,
+// in one transaction.
 func (s *Service) AdminSetPassword(ctx context.Context, userID, password string) error {
-	if err := s.setPassword(ctx, userID, password); err != nil {
+	hash, err := s.hashPassword(ctx, password)
+	if err != nil {
 		return err
 	}
-	return s.revokeEverything(ctx, userID)
+	return s.atomically(ctx, func(ctx context.Context) error {
+		if err := s.storePasswordHash(ctx, userID, hash); err != nil {
+			return err
+		}
+		return s.revokeEverything(ctx, userID)
+	})
 }
 
 // ChangePassword changes the user's own password after checking the
@@ -319,11 +334,17 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next stri
 	if !ok {
 		return ErrWrongPassword
 	}
-	if err := s.setPassword(ctx, userID, next); err != nil {
+	hash, err := s.hasher.Hash(ctx, next)
+	if err != nil {
 		return err
 	}
-	_, err = s.store.DeleteUserSessions(ctx, userID)
-	return err
+	return s.atomically(ctx, func(ctx context.Context) error {
+		if err := s.storePasswordHash(ctx, userID, hash); err != nil {
+			return err
+		}
+		_, err := s.store.DeleteUserSessions(ctx, userID)
+		return err
+	})
 }
 
 // DeleteUser removes a user and everything issued to them.
@@ -409,18 +430,26 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) err
 	if len(token) != 43 {
 		return ErrInvalidResetCode
 	}
-	h := sha256.Sum256([]byte(token))
-	r, err := s.store.ConsumePasswordReset(ctx, h[:], s.clock())
-	if errors.Is(err, storage.ErrNotFound) {
-		return ErrInvalidResetCode
-	}
+	// Hash first: the token is spent only together with the new password
+	// and the sign-out, never alone.
+	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return err
 	}
-	if err := s.setPassword(ctx, r.UserID, password); err != nil {
-		return err
-	}
-	return s.revokeEverything(ctx, r.UserID)
+	h := sha256.Sum256([]byte(token))
+	return s.atomically(ctx, func(ctx context.Context) error {
+		r, err := s.store.ConsumePasswordReset(ctx, h[:], s.clock())
+		if errors.Is(err, storage.ErrNotFound) {
+			return ErrInvalidResetCode
+		}
+		if err != nil {
+			return err
+		}
+		if err := s.storePasswordHash(ctx, r.UserID, hash); err != nil {
+			return err
+		}
+		return s.revokeEverything(ctx, r.UserID)
+	})
 }
 
 // Bootstrap is the one-time security code that lets the first admin be
