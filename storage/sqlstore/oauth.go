@@ -58,9 +58,17 @@ func (s *Store) CreateOAuthRequest(ctx context.Context, r storage.OAuthRequest) 
 }
 
 // GetOAuthRequest implements storage.Storage.
+// It is the query of every token introspection and every bearer-token
+// check, so it skips GORM's statement building and reflective scanning:
+// one plain SELECT by primary key, scanned field by field (it was a tenth
+// of an introspection's CPU).
 func (s *Store) GetOAuthRequest(ctx context.Context, kind, signature string) (storage.OAuthRequest, error) {
-	var m oauthRequestModel
-	err := s.conn(ctx).Where("kind = ? AND signature = ?", kind, signature).Take(&m).Error
+	m := oauthRequestModel{Kind: kind, Signature: signature}
+	err := s.conn(ctx).Raw(`SELECT request_id, requested_at, client_id, subject, scopes, granted_scopes,
+		audience, granted_audience, form, session, active, expires_at, access_signature
+		FROM oauth2_requests WHERE kind = ? AND signature = ?`, kind, signature).Row().Scan(
+		&m.RequestID, &m.RequestedAt, &m.ClientID, &m.Subject, &m.Scopes, &m.GrantedScopes,
+		&m.Audience, &m.GrantedAudience, &m.Form, &m.Session, &m.Active, &m.ExpiresAt, &m.AccessSignature)
 	if err != nil {
 		return storage.OAuthRequest{}, translate(err)
 	}
