@@ -15,7 +15,9 @@ import (
 
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore/pgtest"
 )
 
 // codeFlow signs username in (if the browser has no session) and returns
@@ -39,11 +41,12 @@ type tokenReply struct {
 
 func (t tokenReply) errorCode() string { s, _ := t.body["error"].(string); return s }
 
-// post sends a form to an endpoint with HTTP Basic client authentication
-// (none when clientID is empty).
+// post sends a form to an endpoint of this server (not the issuer: a
+// second replica shares it) with HTTP Basic client authentication (none
+// when clientID is empty).
 func (s *server) post(path, clientID, secret string, form url.Values) tokenReply {
 	s.t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.issuer+path, strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, s.srv.URL+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if clientID != "" {
 		req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
@@ -473,4 +476,44 @@ func TestHousekeeping(t *testing.T) {
 			t.Fatalf("the sweep deleted a live token: %v", err)
 		}
 	})
+}
+
+// A client deleted on one replica: its tokens die at once, and another
+// replica that still holds the client in its cache stops accepting its
+// secret, and every token it issued meanwhile, within ClientCacheTTL.
+func TestDeletedClientOnAnotherReplica(t *testing.T) {
+	t.Parallel()
+	a := startE2E(t, pgtest.URL(t), options{})
+	b := a.second()
+	_, secret := a.client(clients.Spec{ID: "worker", GrantTypes: []string{"client_credentials"}, Scopes: []string{"profile"}})
+	_, rsSecret := a.client(clients.Spec{ID: "api", GrantTypes: []string{"client_credentials"}})
+	cc := func(s *server) tokenReply {
+		return s.post(provider.TokenPath, "worker", secret, url.Values{"grant_type": {"client_credentials"}, "scope": {"profile"}})
+	}
+	before := cc(b) // B now holds "worker" in its cache
+	if before.status != http.StatusOK {
+		t.Fatalf("client credentials at B = %d %v", before.status, before.body)
+	}
+	if err := a.app.clients.Delete(context.Background(), "worker"); err != nil {
+		t.Fatal(err)
+	}
+	if a.active("api", rsSecret, before.body["access_token"].(string)) {
+		t.Fatal("a token of the deleted client is still active")
+	}
+	if r := cc(a); r.status != http.StatusUnauthorized {
+		t.Fatalf("deleted client at A = %d %v", r.status, r.body)
+	}
+	// B may still answer from its cache for up to ClientCacheTTL.
+	window := cc(b)
+	time.Sleep(fositestore.ClientCacheTTL + 100*time.Millisecond)
+	if r := cc(b); r.status != http.StatusUnauthorized || r.errorCode() != "invalid_client" {
+		t.Fatalf("deleted client at B after the cache TTL = %d %v", r.status, r.body)
+	}
+	if window.status == http.StatusOK {
+		for _, s := range []*server{a, b} {
+			if s.active("api", rsSecret, window.body["access_token"].(string)) {
+				t.Fatal("a token issued from a stale cache outlived it")
+			}
+		}
+	}
 }
