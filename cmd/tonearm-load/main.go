@@ -52,9 +52,20 @@ func ceiling(args []string) error {
 	fs := flag.NewFlagSet("ceiling", flag.ExitOnError)
 	listen := fs.String("listen", "127.0.0.1:9099", "listen address")
 	fs.Parse(args)
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	fmt.Println("stand-in listening on", ln.Addr())
+	return http.Serve(ln, standIn())
+}
+
+// standIn answers POSTs with a token-shaped body and GETs with a JWKS-shaped
+// one, from memory.
+func standIn() http.Handler {
 	token := []byte(`{"access_token":"` + strings.Repeat("x", 400) + `","token_type":"bearer","expires_in":3599,"scope":"admin"}`)
 	doc := []byte(`{"keys":[{"kty":"EC","kid":"k","alg":"ES256","use":"sig","crv":"P-256","x":"` + strings.Repeat("x", 43) + `","y":"` + strings.Repeat("y", 43) + `"}]}`)
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if r.Method == http.MethodPost {
 			io.Copy(io.Discard, r.Body)
@@ -63,18 +74,15 @@ func ceiling(args []string) error {
 		}
 		w.Write(doc)
 	})
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		return err
-	}
-	fmt.Println("stand-in listening on", ln.Addr())
-	return http.Serve(ln, h)
 }
 
 type target struct {
 	method, path, contentType string
 	body                      []byte
 	user, pass                string
+	// want must appear in every answer counted as a success (an
+	// introspection that says "active": false is not one).
+	want []byte
 }
 
 func run(args []string) error {
@@ -98,37 +106,66 @@ func run(args []string) error {
 	var t target
 	switch *kind {
 	case "cc":
-		t = target{http.MethodPost, "/oauth2/token", form, []byte(ccForm.Encode()), *client, *secret}
+		t = target{http.MethodPost, "/oauth2/token", form, []byte(ccForm.Encode()), *client, *secret, []byte(`"access_token":`)}
 	case "introspect":
 		tok, err := fetchToken(hc, *issuer, *client, *secret, ccForm)
 		if err != nil {
 			return err
 		}
-		t = target{http.MethodPost, "/oauth2/introspect", form, []byte(url.Values{"token": {tok}}.Encode()), *client, *secret}
+		t = target{http.MethodPost, "/oauth2/introspect", form, []byte(url.Values{"token": {tok}}.Encode()), *client, *secret, []byte(`"active":true`)}
 	case "jwks":
-		t = target{method: http.MethodGet, path: "/.well-known/jwks.json"}
+		t = target{method: http.MethodGet, path: "/.well-known/jwks.json", want: []byte(`"keys":`)}
 	case "discovery":
-		t = target{method: http.MethodGet, path: "/.well-known/openid-configuration"}
+		t = target{method: http.MethodGet, path: "/.well-known/openid-configuration", want: []byte(`"issuer":`)}
 	case "ceiling-post":
-		t = target{http.MethodPost, "/oauth2/token", form, []byte(ccForm.Encode()), *client, *secret}
+		t = target{http.MethodPost, "/oauth2/token", form, []byte(ccForm.Encode()), *client, *secret, []byte(`"access_token":`)}
 	case "ceiling-get":
-		t = target{method: http.MethodGet, path: "/.well-known/jwks.json"}
+		t = target{method: http.MethodGet, path: "/.well-known/jwks.json", want: []byte(`"keys":`)}
 	default:
 		return fmt.Errorf("unknown target %q", *kind)
 	}
 
+	r := load(hc, *issuer, t, *conc, *dur)
+	fmt.Printf("%s c=%d: %.0f req/s ok, %d failed, p50 %v, p99 %v (%d requests in %v)\n",
+		*kind, *conc, r.rate(), r.failed, r.pct(0.50).Round(10*time.Microsecond),
+		r.pct(0.99).Round(10*time.Microsecond), len(r.latencies), r.elapsed.Round(time.Millisecond))
+	if r.firstErr != "" {
+		fmt.Println("first error:", r.firstErr)
+	}
+	return nil
+}
+
+// result is what one load run measured.
+type result struct {
+	ok, failed int64
+	latencies  []time.Duration // sorted
+	elapsed    time.Duration
+	firstErr   string
+}
+
+func (r result) rate() float64 { return float64(r.ok) / r.elapsed.Seconds() }
+
+func (r result) pct(p float64) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	return r.latencies[int(float64(len(r.latencies)-1)*p)]
+}
+
+// load sends t from conc keep-alive clients for dur.
+func load(hc *http.Client, base string, t target, conc int, dur time.Duration) result {
 	var ok, failed atomic.Int64
-	lat := make([][]time.Duration, *conc)
-	deadline := time.Now().Add(*dur)
+	lat := make([][]time.Duration, conc)
+	deadline := time.Now().Add(dur)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
 	start := time.Now()
-	for i := 0; i < *conc; i++ {
+	for i := 0; i < conc; i++ {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
-				req, _ := http.NewRequest(t.method, *issuer+t.path, bytes.NewReader(t.body))
+				req, _ := http.NewRequest(t.method, base+t.path, bytes.NewReader(t.body))
 				if t.contentType != "" {
 					req.Header.Set("Content-Type", t.contentType)
 				}
@@ -142,7 +179,7 @@ func run(args []string) error {
 					firstErr.CompareAndSwap(nil, err.Error())
 					continue
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
+				body, _ := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				lat[i] = append(lat[i], time.Since(s))
 				if resp.StatusCode != http.StatusOK {
@@ -150,30 +187,25 @@ func run(args []string) error {
 					firstErr.CompareAndSwap(nil, fmt.Sprintf("HTTP %d", resp.StatusCode))
 					continue
 				}
+				if !bytes.Contains(body, t.want) {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("answer without %s", t.want))
+					continue
+				}
 				ok.Add(1)
 			}
 		}(i)
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	var all []time.Duration
+	r := result{ok: ok.Load(), failed: failed.Load(), elapsed: time.Since(start)}
 	for _, l := range lat {
-		all = append(all, l...)
+		r.latencies = append(r.latencies, l...)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
-	pct := func(p float64) time.Duration {
-		if len(all) == 0 {
-			return 0
-		}
-		return all[int(float64(len(all)-1)*p)]
+	sort.Slice(r.latencies, func(i, j int) bool { return r.latencies[i] < r.latencies[j] })
+	if e, _ := firstErr.Load().(string); e != "" {
+		r.firstErr = e
 	}
-	fmt.Printf("%s c=%d: %.0f req/s ok, %d failed, p50 %v, p99 %v (%d requests in %v)\n",
-		*kind, *conc, float64(ok.Load())/elapsed.Seconds(), failed.Load(), pct(0.50).Round(10*time.Microsecond),
-		pct(0.99).Round(10*time.Microsecond), len(all), elapsed.Round(time.Millisecond))
-	if e := firstErr.Load(); e != nil {
-		fmt.Println("first error:", e)
-	}
-	return nil
+	return r
 }
 
 func fetchToken(hc *http.Client, issuer, client, secret string, form url.Values) (string, error) {
