@@ -283,14 +283,6 @@ func (s *Service) revokeEverything(ctx context.Context, userID string) error {
 	return err
 }
 
-// hashPassword checks a new password against the rules and hashes it.
-func (s *Service) hashPassword(ctx context.Context, password string) (string, error) {
-	if err := ValidatePassword(password); err != nil {
-		return "", err
-	}
-	return s.hasher.Hash(ctx, password)
-}
-
 // storePasswordHash writes an already computed hash.
 func (s *Service) storePasswordHash(ctx context.Context, userID, hash string) error {
 	_, err := s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
@@ -304,7 +296,10 @@ func (s *Service) storePasswordHash(ctx context.Context, userID, hash string) er
 // AdminSetPassword sets a user's password and signs them out everywhere,
 // in one transaction.
 func (s *Service) AdminSetPassword(ctx context.Context, userID, password string) error {
-	hash, err := s.hashPassword(ctx, password)
+	if err := ValidatePassword(password); err != nil {
+		return err
+	}
+	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return err
 	}
