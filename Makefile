@@ -16,10 +16,14 @@ build:
 test: lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 
+## lint: gofmt, go vet and staticcheck (the pinned version is installed into bin/).
+STATICCHECK_VERSION := v0.8.2
 lint:
 	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	GOBIN=$(CURDIR)/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	./bin/staticcheck ./...
 
 ## bench: the Go benchmarks (password hash, startSession, …).
 bench:

@@ -131,7 +131,7 @@ func (s *AccessTokenStrategy) GenerateAccessToken(ctx context.Context, req fosit
 // ParseAccessToken verifies an access token's signature (against any
 // published key), type, issuer and expiry, and returns its claims.
 func (s *AccessTokenStrategy) ParseAccessToken(ctx context.Context, token string) (map[string]any, error) {
-	obj, err := jose.ParseSigned(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	obj, err := jose.ParseSignedCompact(token, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 	if err != nil || len(obj.Signatures) != 1 {
 		return nil, fosite.ErrInvalidTokenFormat
 	}

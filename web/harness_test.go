@@ -19,7 +19,6 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/listenbrainz"
 	"github.com/tonearm-idp/tonearm/provider/seal"
-	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore/pgtest"
 	"github.com/tonearm-idp/tonearm/web"
@@ -274,16 +273,4 @@ func (e *env) login(username, password string) *http.Client {
 		e.t.Fatalf("startSession(%s) = %d %s", username, r.status, r.raw)
 	}
 	return c
-}
-
-// makeAdmin promotes a user directly in storage (the admin API comes later).
-func (e *env) makeAdmin(id string) {
-	e.t.Helper()
-	_, err := e.store.UpdateUser(context.Background(), id, func(u storage.User) (storage.User, error) {
-		u.Role = storage.RoleAdmin
-		return u, nil
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
 }
