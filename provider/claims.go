@@ -10,7 +10,7 @@ import (
 )
 
 // Scopes tonearm understands.
-var SupportedScopes = []string{"openid", "profile", "email", "listenbrainz", "roles", "offline_access"}
+var SupportedScopes = []string{"openid", "profile", "email", "listenbrainz", "roles", "offline_access", ScopeAccount, ScopeAdmin}
 
 // Identity is what the provider may say about a user.
 type Identity struct {

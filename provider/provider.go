@@ -75,7 +75,9 @@ type Provider struct {
 	OAuth2    fosite.OAuth2Provider
 	store     *fositestore.Adapter
 	idSigner  *Signer
+	access    *AccessTokenStrategy
 	issuer    string
+	apiID     string // tonearm's own API, an audience like any other
 	keys      *keys.Manager
 	lifespans Lifespans
 	discovery []byte
@@ -114,13 +116,14 @@ func New(c Config) (*Provider, error) {
 		OmitRedirectScopeParam:         false,
 	}
 	idSigner := &Signer{keys: c.Keys, alg: keys.RS256}
+	access := &AccessTokenStrategy{
+		HMAC:     compose.NewOAuth2HMACStrategy(fc),
+		Keys:     c.Keys,
+		Issuer:   c.Issuer,
+		Lifespan: c.Lifespans.AccessToken,
+	}
 	strategy := &compose.CommonStrategy{
-		CoreStrategy: &AccessTokenStrategy{
-			HMAC:     compose.NewOAuth2HMACStrategy(fc),
-			Keys:     c.Keys,
-			Issuer:   c.Issuer,
-			Lifespan: c.Lifespans.AccessToken,
-		},
+		CoreStrategy:               access,
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: fc},
 		Signer:                     idSigner,
 	}
@@ -135,7 +138,8 @@ func New(c Config) (*Provider, error) {
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
 	)
-	p := &Provider{OAuth2: oauth2, store: c.Store, idSigner: idSigner, issuer: c.Issuer, keys: c.Keys, lifespans: c.Lifespans}
+	p := &Provider{OAuth2: oauth2, store: c.Store, idSigner: idSigner, access: access, issuer: c.Issuer,
+		apiID: APIIdentifier(c.Issuer), keys: c.Keys, lifespans: c.Lifespans}
 	if p.discovery, err = discoveryDocument(c.Issuer); err != nil {
 		return nil, err
 	}

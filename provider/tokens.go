@@ -63,9 +63,17 @@ func lastSegment(token string) string {
 	return token[i+1:]
 }
 
-// AccessTokenSignature implements oauth2.AccessTokenStrategy.
+// AccessTokenSignature implements oauth2.AccessTokenStrategy. The
+// "signature" fosite keys an access token's row by is the whole token (the
+// store keeps only its SHA-256): a row then matches only the exact bytes
+// this server signed, so a token spliced from a real signature and a forged
+// header or payload finds nothing. Keying by the JWS signature segment alone
+// made that segment a credential by itself.
 func (s *AccessTokenStrategy) AccessTokenSignature(_ context.Context, token string) string {
-	return lastSegment(token)
+	if strings.Count(token, ".") != 2 {
+		return ""
+	}
+	return token
 }
 
 // GenerateAccessToken implements oauth2.AccessTokenStrategy.
@@ -125,7 +133,7 @@ func (s *AccessTokenStrategy) GenerateAccessToken(ctx context.Context, req fosit
 	if err != nil {
 		return "", "", err
 	}
-	return token, lastSegment(token), nil
+	return token, token, nil
 }
 
 // ParseAccessToken verifies an access token's signature (against any
@@ -162,13 +170,13 @@ func (s *AccessTokenStrategy) ParseAccessToken(ctx context.Context, token string
 }
 
 // ValidateAccessToken implements oauth2.AccessTokenStrategy. fosite calls
-// it after finding the token's row by the hash of its signature segment:
-// that row was written when this server signed exactly that signature, and
-// everything fosite reports (subject, client, scopes, expiry) comes from the
-// row, not from the token's payload. Verifying the ECDSA signature again
-// would add nothing but ~130 µs per introspection, so with a stored request
-// only the stored expiry is checked. Without one, the token is verified in
-// full.
+// it after finding the token's row by the hash of the whole token (see
+// AccessTokenSignature): that row was written when this server signed
+// exactly these bytes, and everything fosite reports (subject, client,
+// scopes, expiry) comes from the row, not from the token's payload.
+// Verifying the ECDSA signature again would add nothing but ~130 µs per
+// introspection, so with a stored request only the stored expiry is
+// checked. Without one, the token is verified in full.
 func (s *AccessTokenStrategy) ValidateAccessToken(ctx context.Context, req fosite.Requester, token string) error {
 	if req != nil && req.GetSession() != nil {
 		if strings.Count(token, ".") != 2 {

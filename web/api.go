@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -126,6 +127,9 @@ func (a *apiBase) fail(w http.ResponseWriter, r *http.Request, err error) {
 	)
 	switch {
 	case errors.As(err, &he):
+		for k, v := range he.header {
+			w.Header().Set(k, v)
+		}
 		writeError(w, he.status, he.message)
 	case errors.As(err, &ve):
 		writeError(w, http.StatusBadRequest, ve.Message)
@@ -171,21 +175,43 @@ func (a *apiBase) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-// caller requires credentials: a session cookie or a bearer token.
-func (a *apiBase) caller(r *http.Request) (Caller, error) {
-	if a.bearerOnly && bearerToken(r) == "" {
-		return Caller{}, errorf(http.StatusUnauthorized, "A bearer access token is required")
+// caller requires credentials: a bearer token for tonearm's API carrying
+// one of anyOf, or (unless the API is bearer-only) the session cookie.
+func (a *apiBase) caller(r *http.Request, anyOf ...string) (Caller, error) {
+	bearer := bearerToken(r)
+	if bearer == "" {
+		if a.bearerOnly {
+			return Caller{}, errorf(http.StatusUnauthorized, "A bearer access token is required").with("WWW-Authenticate", `Bearer realm="tonearm"`)
+		}
+		c, err := sessionCaller(r.Context(), r, a.cookies, a.accounts)
+		if errors.Is(err, errNoCaller) {
+			return Caller{}, errorf(http.StatusUnauthorized, "Sign in first: no valid session or access token")
+		}
+		return c, err
 	}
-	c, err := callerFrom(r.Context(), r, a.cookies, a.accounts, a.tokens)
-	if errors.Is(err, errNoCaller) {
-		return Caller{}, errorf(http.StatusUnauthorized, "Sign in first: no valid session or access token")
+	if a.tokens == nil {
+		return Caller{}, errorf(http.StatusUnauthorized, "Bearer tokens are not accepted here")
+	}
+	c, err := bearerCaller(r.Context(), bearer, a.tokens, a.accounts, anyOf)
+	switch {
+	case errors.Is(err, provider.ErrAPITokenScope):
+		need := strings.Join(anyOf, " or ")
+		return Caller{}, errorf(http.StatusForbidden, "This access token lacks the %s scope: the client must be registered with it and ask for it", need).
+			with("WWW-Authenticate", fmt.Sprintf(`Bearer realm="tonearm", error="insufficient_scope", scope=%q`, strings.Join(anyOf, " ")))
+	case errors.Is(err, provider.ErrAPITokenAudience):
+		return Caller{}, errorf(http.StatusUnauthorized, "This access token was not issued for tonearm's API").
+			with("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
+	case errors.Is(err, provider.ErrAPITokenInvalid):
+		return Caller{}, errorf(http.StatusUnauthorized, "The access token is invalid, expired or revoked").
+			with("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
 	}
 	return c, err
 }
 
-// userCaller requires a signed-in user (not a client).
+// userCaller requires a signed-in user (not a client): by session cookie,
+// or by a user's bearer token granted the account scope.
 func (a *apiBase) userCaller(r *http.Request) (Caller, error) {
-	c, err := a.caller(r)
+	c, err := a.caller(r, provider.ScopeAccount)
 	if err != nil {
 		return Caller{}, err
 	}
@@ -195,10 +221,10 @@ func (a *apiBase) userCaller(r *http.Request) (Caller, error) {
 	return c, nil
 }
 
-// admin requires an admin: an active admin user, or a client token with the
-// admin scope.
+// admin requires an admin: a bearer token granted the admin scope whose
+// subject is the client itself or an active admin.
 func (a *apiBase) admin(r *http.Request) (Caller, error) {
-	c, err := a.caller(r)
+	c, err := a.caller(r, provider.ScopeAdmin)
 	if err != nil {
 		return Caller{}, err
 	}

@@ -17,12 +17,23 @@ const MaxBodyBytes = 64 << 10
 type httpError struct {
 	status  int
 	message string
+	// header is set on the answer (WWW-Authenticate, Retry-After).
+	header map[string]string
 }
 
 func (e *httpError) Error() string { return e.message }
 
 func errorf(status int, format string, args ...any) *httpError {
 	return &httpError{status: status, message: fmt.Sprintf(format, args...)}
+}
+
+// with sets a header on the answer.
+func (e *httpError) with(name, value string) *httpError {
+	if e.header == nil {
+		e.header = map[string]string{}
+	}
+	e.header[name] = value
+	return e
 }
 
 // writeJSON sends v with status. API answers are never cached.

@@ -201,6 +201,8 @@ var scopeDescriptions = map[string]string{
 	"listenbrainz":   "See your ListenBrainz name and use your ListenBrainz token",
 	"offline_access": "Keep access while you are away (refresh tokens)",
 	"roles":          "See your role",
+	"account":        "Manage your tonearm account: change your email, password and ListenBrainz link",
+	"admin":          "Administer tonearm",
 }
 
 func describeScopes(scopes []string) []string {
@@ -275,7 +277,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	caller, err := callerFrom(ctx, r, o.cookies, o.accounts, nil)
+	caller, err := sessionCaller(ctx, r, o.cookies, o.accounts)
 	if err != nil && !errors.Is(err, errNoCaller) {
 		o.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 		return
@@ -362,6 +364,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 	for _, a := range ar.GetRequestedAudience() {
 		ar.GrantAudience(a)
 	}
+	o.p.GrantAPIAudience(ar)
 	requestedAt := ar.GetRequestedAt()
 	if freshLogin && caller.Session.AuthTime.Before(requestedAt) {
 		requestedAt = caller.Session.AuthTime // clocks truncated differently
@@ -478,6 +481,7 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 		for _, a := range ar.GetRequestedAudience() {
 			ar.GrantAudience(a)
 		}
+		o.p.GrantAPIAudience(ar)
 		session.Subject = ar.GetClient().GetID()
 	case ar.GetGrantTypes().ExactOne("refresh_token"):
 		// RFC 6749 §6: a refresh may ask for fewer scopes than were granted,
@@ -648,7 +652,7 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 		o.page(w, r, http.StatusOK, "logged_out.html", nil)
 	}
 
-	caller, err := callerFrom(ctx, r, o.cookies, o.accounts, nil)
+	caller, err := sessionCaller(ctx, r, o.cookies, o.accounts)
 	if errors.Is(err, errNoCaller) {
 		o.cookies.Clear(w)
 		done()

@@ -7,8 +7,7 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/ory/fosite"
-
+	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -20,9 +19,11 @@ type SessionResolver interface {
 	GetUser(ctx context.Context, id string) (storage.User, error)
 }
 
-// TokenVerifier checks bearer access tokens issued by this provider.
+// TokenVerifier checks a bearer access token presented to tonearm's own
+// APIs: whole (signature, typ, iss, exp), issued for tonearm's API, live,
+// and carrying at least one of anyOf.
 type TokenVerifier interface {
-	VerifyAccessToken(ctx context.Context, token string) (fosite.AccessRequester, error)
+	VerifyAPIToken(ctx context.Context, token string, anyOf ...string) (provider.APIToken, error)
 }
 
 // Cookies sets and reads the browser-session cookie. On an https issuer the
@@ -79,43 +80,30 @@ type Caller struct {
 	// ClientID and Scopes describe a bearer token.
 	ClientID string
 	Scopes   []string
+	// AuthTime is when the user last proved who they are: the session's
+	// sign-in, or the sign-in behind a bearer token.
+	AuthTime time.Time
 }
 
-// IsAdmin reports whether the caller may act on any user: an active admin,
-// or a client whose client-credentials token carries the admin scope.
+// IsAdmin reports whether the caller may act on any user: an active admin
+// signed in by session cookie, or a bearer token granted the admin scope
+// for tonearm's API whose subject is the client itself or a user who is an
+// active admin now.
 func (c Caller) IsAdmin() bool {
+	if c.Bearer && !contains(c.Scopes, provider.ScopeAdmin) {
+		return false
+	}
 	if c.User.ID != "" {
 		return c.User.IsActiveAdmin()
 	}
-	return c.ClientID != "" && contains(c.Scopes, "admin")
+	return c.Bearer
 }
 
 // errNoCaller: the request carries no valid credentials.
 var errNoCaller = errors.New("no credentials")
 
-// callerFrom resolves a bearer access token (when tokens is set) or else the
-// session cookie. A token counts only when its subject is a user.
-func callerFrom(ctx context.Context, r *http.Request, cookies Cookies, sessions SessionResolver, tokens TokenVerifier) (Caller, error) {
-	if bearer := bearerToken(r); bearer != "" && tokens != nil {
-		ar, err := tokens.VerifyAccessToken(ctx, bearer)
-		if err != nil {
-			return Caller{}, errNoCaller
-		}
-		c := Caller{Bearer: true, ClientID: ar.GetClient().GetID(), Scopes: ar.GetGrantedScopes()}
-		subject := ar.GetSession().GetSubject()
-		if subject == c.ClientID {
-			return c, nil // client credentials: the client acts for itself
-		}
-		u, err := sessions.GetUser(ctx, subject)
-		if errors.Is(err, accounts.ErrUserNotFound) || (err == nil && u.Disabled) {
-			return Caller{}, errNoCaller
-		}
-		if err != nil {
-			return Caller{}, err
-		}
-		c.User = u
-		return c, nil
-	}
+// sessionCaller resolves the browser-session cookie.
+func sessionCaller(ctx context.Context, r *http.Request, cookies Cookies, sessions SessionResolver) (Caller, error) {
 	token := cookies.Value(r)
 	if token == "" {
 		return Caller{}, errNoCaller
@@ -127,5 +115,27 @@ func callerFrom(ctx context.Context, r *http.Request, cookies Cookies, sessions 
 	if err != nil {
 		return Caller{}, err
 	}
-	return Caller{User: u, Session: sess}, nil
+	return Caller{User: u, Session: sess, AuthTime: sess.AuthTime}, nil
+}
+
+// bearerCaller resolves a bearer token for tonearm's API carrying one of
+// anyOf. A user's token counts only while the user exists and is enabled.
+func bearerCaller(ctx context.Context, bearer string, tokens TokenVerifier, sessions SessionResolver, anyOf []string) (Caller, error) {
+	t, err := tokens.VerifyAPIToken(ctx, bearer, anyOf...)
+	if err != nil {
+		return Caller{}, err
+	}
+	c := Caller{Bearer: true, ClientID: t.ClientID, Scopes: t.Scopes, AuthTime: t.AuthTime}
+	if t.Subject == t.ClientID {
+		return c, nil // client credentials: the client acts for itself
+	}
+	u, err := sessions.GetUser(ctx, t.Subject)
+	if errors.Is(err, accounts.ErrUserNotFound) || (err == nil && u.Disabled) {
+		return Caller{}, provider.ErrAPITokenInvalid
+	}
+	if err != nil {
+		return Caller{}, err
+	}
+	c.User = u
+	return c, nil
 }

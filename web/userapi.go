@@ -11,6 +11,7 @@ import (
 
 	"log/slog"
 
+	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -92,12 +93,18 @@ func (a *UserAPI) actingOn(r *http.Request, user string) (Caller, error) {
 	if user == "" {
 		return Caller{}, errorf(http.StatusBadRequest, "user cannot be empty")
 	}
-	c, err := a.caller(r)
+	c, err := a.caller(r, provider.ScopeAccount, provider.ScopeAdmin)
 	if err != nil {
 		return Caller{}, err
 	}
-	if c.User.ID != user && !c.IsAdmin() {
+	if c.IsAdmin() {
+		return c, nil
+	}
+	if c.User.ID != user {
 		return Caller{}, errorf(http.StatusForbidden, "You may only act on your own account")
+	}
+	if c.Bearer && !contains(c.Scopes, provider.ScopeAccount) {
+		return Caller{}, errorf(http.StatusForbidden, "This access token lacks the account scope")
 	}
 	return c, nil
 }
@@ -146,7 +153,7 @@ func (a *UserAPI) createUser(w http.ResponseWriter, r *http.Request) error {
 		}
 	} else {
 		if needAdmin {
-			c, cerr := a.caller(r)
+			c, cerr := a.caller(r, provider.ScopeAdmin)
 			if cerr != nil {
 				return cerr
 			}

@@ -75,11 +75,12 @@ func (s *server) want(r apiReply, status int) apiReply {
 }
 
 // userToken signs a user in through the code flow of a fresh first-party
-// client and returns their access token.
+// client registered with every scope, asks for scopes (besides openid) and
+// returns the user's access token.
 func (s *server) userToken(username string, scopes ...string) string {
 	s.t.Helper()
 	c, secret, err := s.app.clients.Create(context.Background(), clients.Spec{ID: "tok-" + random(s.t)[:8], RedirectURIs: []string{redirectURI},
-		FirstParty: true, Scopes: []string{"openid", "profile", "email", "roles", "listenbrainz", "offline_access"}})
+		FirstParty: true, Scopes: []string{"openid", "profile", "email", "roles", "listenbrainz", "offline_access", "account", "admin"}})
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestAdminAPI(t *testing.T) {
 		s := startE2E(t, dbURL, options{})
 		ctx := context.Background()
 		root := s.admin("root")
-		adminTok := s.userToken("root")
+		adminTok := s.userToken("root", "admin")
 		_, opsSecret := s.client(clients.Spec{ID: "ops", GrantTypes: []string{"client_credentials"}, Scopes: []string{"admin"}})
 		opsTok := s.clientToken("ops", opsSecret, "admin")
 		for i := 0; i < 5; i++ {
@@ -185,7 +186,7 @@ func TestAdminAPI(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		memberTok := s.userToken("member0")
+		memberTok := s.userToken("member0", "admin") // asks for admin, but is no admin
 
 		// Who may call.
 		s.want(s.call(nil, http.MethodGet, "/api/admin/users", "", nil), http.StatusUnauthorized)
@@ -240,7 +241,7 @@ func TestAdminAPI(t *testing.T) {
 		}
 
 		// Disabling ends sessions, revokes tokens, refuses sign-in.
-		m2tok := s.userToken("member2")
+		m2tok := s.userToken("member2", "account")
 		m2, _ := s.app.store.GetUserByUsername(ctx, "member2")
 		m2browser := s.loginBrowser("member2")
 		s.want(s.call(nil, http.MethodPatch, "/api/admin/users/"+m2.ID, opsTok, map[string]any{"disabled": true}), http.StatusOK)
@@ -369,7 +370,7 @@ func TestSelfService(t *testing.T) {
 		// Change password: the current one is required; other sessions end,
 		// this browser keeps going.
 		other := s.loginBrowser("selfie")
-		tok := s.userToken("selfie")
+		tok := s.userToken("selfie", "account")
 		s.want(s.call(browser, http.MethodPost, "/api/me/password", "", map[string]string{"currentPassword": "wrong-password", "newPassword": "another-pass-99"}), http.StatusForbidden)
 		s.want(s.call(browser, http.MethodPost, "/api/me/password", "", map[string]string{"currentPassword": e2ePassword, "newPassword": "short"}), http.StatusBadRequest)
 		s.want(s.call(browser, http.MethodPost, "/api/me/password", "", map[string]string{"currentPassword": e2ePassword, "newPassword": "another-pass-99"}), http.StatusOK)

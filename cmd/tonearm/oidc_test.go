@@ -515,18 +515,23 @@ func TestPromptLoginThenConsent(t *testing.T) {
 	}
 }
 
-// The User API accepts a bearer access token whose subject is the user.
+// The User API accepts a bearer access token whose subject is the user and
+// that was granted the account scope; a token granted only openid is for
+// userinfo, not for tonearm's API.
 func TestUserAPIWithBearerToken(t *testing.T) {
 	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
 	u := s.user("ivy")
 	other := s.user("jack")
-	_, secret := s.client(clients.Spec{ID: "web", FirstParty: true})
-	r := s.rp("web", secret)
-	verifier := oauth2.GenerateVerifier()
-	code := s.authorize(s.browser(), r.conf.AuthCodeURL("state-0001", oauth2.S256ChallengeOption(verifier)), "ivy", false).Query().Get("code")
-	tok, err := r.conf.Exchange(r.ctx, code, oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatal(err)
+	_, secret := s.client(clients.Spec{ID: "web", FirstParty: true, Scopes: []string{"openid", "account"}})
+	token := func(scopes ...string) string {
+		r := s.rp("web", secret, scopes...)
+		verifier := oauth2.GenerateVerifier()
+		code := s.authorize(s.browser(), r.conf.AuthCodeURL("state-0001", oauth2.S256ChallengeOption(verifier)), "ivy", false).Query().Get("code")
+		tok, err := r.conf.Exchange(r.ctx, code, oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.AccessToken
 	}
 	call := func(bearer, user string) int {
 		req, _ := http.NewRequest(http.MethodPost, s.issuer+"/api/User/associateToken",
@@ -540,13 +545,17 @@ func TestUserAPIWithBearerToken(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	if st := call(tok.AccessToken, u.ID); st != http.StatusOK {
-		t.Fatalf("own account with a bearer token = %d", st)
+	openidOnly, account := token(), token("account")
+	if st := call(openidOnly, u.ID); st != http.StatusForbidden {
+		t.Fatalf("own account with an openid-only token = %d, want 403", st)
 	}
-	if st := call(tok.AccessToken, other.ID); st != http.StatusForbidden {
+	if st := call(account, u.ID); st != http.StatusOK {
+		t.Fatalf("own account with an account token = %d", st)
+	}
+	if st := call(account, other.ID); st != http.StatusForbidden {
 		t.Fatalf("another account with a bearer token = %d, want 403", st)
 	}
-	if st := call(tok.AccessToken+"x", u.ID); st != http.StatusUnauthorized {
+	if st := call(account+"x", u.ID); st != http.StatusUnauthorized {
 		t.Fatalf("tampered bearer token = %d, want 401", st)
 	}
 }

@@ -119,7 +119,7 @@ func TestOpenAPIResponses(t *testing.T) {
 	doc := s.want(s.call(nil, http.MethodGet, "/api/openapi.json", "", nil), http.StatusOK).body
 	checker := schemaChecker{doc: doc}
 	s.admin("root")
-	adminTok := s.userToken("root")
+	adminTok := s.userToken("root", "admin")
 	u := s.user("member")
 	browser := s.loginBrowser("member")
 	seen := map[string]bool{}

@@ -78,7 +78,7 @@ func NewRegistry(store Store, hasher *SecretHasher) (*Registry, error) {
 // Supported values.
 var (
 	GrantTypes     = []string{"authorization_code", "refresh_token", "client_credentials"}
-	KnownScopes    = []string{"openid", "profile", "email", "listenbrainz", "offline_access", "roles", "admin"}
+	KnownScopes    = []string{"openid", "profile", "email", "listenbrainz", "offline_access", "roles", "account", "admin"}
 	DefaultScopes  = []string{"openid", "profile", "email", "listenbrainz", "offline_access"}
 	DefaultGrants  = []string{"authorization_code", "refresh_token"}
 	minSecretBytes = 32
@@ -144,8 +144,9 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 			return storage.Client{}, "", invalid("unknown scope %q (known: %s)", s, strings.Join(KnownScopes, " "))
 		}
 	}
-	if contains(scopes, "admin") && (spec.Public || !contains(grants, "client_credentials")) {
-		return storage.Client{}, "", invalid("the admin scope is only for confidential clients with client_credentials")
+	if contains(scopes, "admin") && spec.Public {
+		// A public client's tokens can be obtained by anyone who can run it.
+		return storage.Client{}, "", invalid("the admin scope is only for confidential clients")
 	}
 	redirects := dedupe(spec.RedirectURIs)
 	if contains(grants, "authorization_code") && len(redirects) == 0 {

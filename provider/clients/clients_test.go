@@ -76,20 +76,20 @@ func TestCreateValidation(t *testing.T) {
 	r, _ := newRegistry(t)
 	cb := []string{"https://app.example/cb"}
 	for name, spec := range map[string]Spec{
-		"bad id":                 {ID: "has space", RedirectURIs: cb},
-		"empty id":               {ID: "", RedirectURIs: cb},
-		"no redirect":            {ID: "a"},
-		"relative redirect":      {ID: "a", RedirectURIs: []string{"/cb"}},
-		"fragment":               {ID: "a", RedirectURIs: []string{"https://app.example/cb#x"}},
-		"http non-loopback":      {ID: "a", RedirectURIs: []string{"http://app.example/cb"}},
-		"javascript scheme":      {ID: "a", RedirectURIs: []string{"javascript:alert(1)"}},
-		"unknown grant":          {ID: "a", RedirectURIs: cb, GrantTypes: []string{"password"}},
-		"implicit-free refresh":  {ID: "a", GrantTypes: []string{"refresh_token"}},
-		"public with secret":     {ID: "a", RedirectURIs: cb, Public: true, Secret: strings.Repeat("s", 40)},
-		"public cc":              {ID: "a", Public: true, GrantTypes: []string{"client_credentials"}},
-		"short secret":           {ID: "a", RedirectURIs: cb, Secret: "short"},
-		"unknown scope":          {ID: "a", RedirectURIs: cb, Scopes: []string{"openid superuser"}},
-		"admin for code clients": {ID: "a", RedirectURIs: cb, Scopes: []string{"openid admin"}},
+		"bad id":                {ID: "has space", RedirectURIs: cb},
+		"empty id":              {ID: "", RedirectURIs: cb},
+		"no redirect":           {ID: "a"},
+		"relative redirect":     {ID: "a", RedirectURIs: []string{"/cb"}},
+		"fragment":              {ID: "a", RedirectURIs: []string{"https://app.example/cb#x"}},
+		"http non-loopback":     {ID: "a", RedirectURIs: []string{"http://app.example/cb"}},
+		"javascript scheme":     {ID: "a", RedirectURIs: []string{"javascript:alert(1)"}},
+		"unknown grant":         {ID: "a", RedirectURIs: cb, GrantTypes: []string{"password"}},
+		"implicit-free refresh": {ID: "a", GrantTypes: []string{"refresh_token"}},
+		"public with secret":    {ID: "a", RedirectURIs: cb, Public: true, Secret: strings.Repeat("s", 40)},
+		"public cc":             {ID: "a", Public: true, GrantTypes: []string{"client_credentials"}},
+		"short secret":          {ID: "a", RedirectURIs: cb, Secret: "short"},
+		"unknown scope":         {ID: "a", RedirectURIs: cb, Scopes: []string{"openid superuser"}},
+		"admin for public":      {ID: "a", RedirectURIs: cb, Public: true, Scopes: []string{"openid", "admin"}},
 	} {
 		_, _, err := r.Create(context.Background(), spec)
 		var ve *ValidationError
@@ -102,6 +102,7 @@ func TestCreateValidation(t *testing.T) {
 		"public native loopback": {ID: "cli", Public: true, RedirectURIs: []string{"http://127.0.0.1/cb"}},
 		"private-use scheme":     {ID: "app", Public: true, RedirectURIs: []string{"org.example.app:/cb"}},
 		"machine client":         {ID: "svc", GrantTypes: []string{"client_credentials"}, Scopes: []string{"admin"}},
+		"admin console":          {ID: "console", RedirectURIs: []string{"https://console.example/cb"}, Scopes: []string{"openid", "account", "admin"}},
 	} {
 		if _, _, err := r.Create(context.Background(), spec); err != nil {
 			t.Errorf("%s refused: %v", name, err)
