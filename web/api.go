@@ -24,17 +24,18 @@ type Accounts interface {
 	SessionResolver
 	Create(ctx context.Context, n accounts.NewUser) (storage.User, error)
 	CreateAdmin(ctx context.Context, b *accounts.Bootstrap, code string, n accounts.NewUser) (storage.User, error)
-	StartSession(ctx context.Context, username, password string) (storage.User, string, storage.Session, error)
+	StartSession(ctx context.Context, username, password string, guard accounts.PasswordGuard) (storage.User, string, storage.Session, error)
 	NewSession(ctx context.Context, userID string) (string, storage.Session, error)
 	EndSession(ctx context.Context, token string) error
 	EndUserSessions(ctx context.Context, userID string) error
 	AssociateToken(ctx context.Context, userID, token string) (string, error)
 	UpdateProfile(ctx context.Context, userID string, p accounts.ProfileUpdate) (storage.User, error)
+	UpdateOwnProfile(ctx context.Context, userID string, p accounts.ProfileUpdate, proof accounts.Reauth) (storage.User, error)
 	AdminUpdate(ctx context.Context, userID string, c accounts.AdminChange) (storage.User, error)
 	AdminSetPassword(ctx context.Context, userID, password string) error
-	ChangePassword(ctx context.Context, userID, current, next string) error
+	ChangePassword(ctx context.Context, userID, current, next string, guard accounts.PasswordGuard) error
 	DeleteUser(ctx context.Context, userID string) error
-	DeleteAccount(ctx context.Context, userID, password string) error
+	DeleteAccount(ctx context.Context, userID, password string, guard accounts.PasswordGuard) error
 	ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
 	RequestPasswordReset(ctx context.Context, email string, mailer accounts.Mailer) error
@@ -124,6 +125,7 @@ func (a *apiBase) fail(w http.ResponseWriter, r *http.Request, err error) {
 		he  *httpError
 		ve  *accounts.ValidationError
 		cve *clients.ValidationError
+		te  *accounts.ThrottledError
 	)
 	switch {
 	case errors.As(err, &he):
@@ -149,6 +151,11 @@ func (a *apiBase) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusUnauthorized, "Invalid username or password")
 	case errors.Is(err, accounts.ErrDisabled):
 		writeError(w, http.StatusForbidden, "This account is disabled")
+	case errors.As(err, &te):
+		w.Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds())+1))
+		writeError(w, http.StatusTooManyRequests, "Too many failed password attempts; try again later")
+	case errors.Is(err, accounts.ErrReauthRequired):
+		writeError(w, http.StatusForbidden, "Changing the email address needs currentPassword (or a sign-in within the last 5 minutes)")
 	case errors.Is(err, accounts.ErrWrongPassword):
 		writeError(w, http.StatusForbidden, "The current password is wrong")
 	case errors.Is(err, accounts.ErrBadSecurityCode):

@@ -1,21 +1,40 @@
 package web
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
+
+	"github.com/tonearm-idp/tonearm/provider/accounts"
 )
 
 // MeAPI is self-service under /api/me: the caller's own account, by
-// session cookie or bearer token.
-type MeAPI struct{ apiBase }
+// session cookie or a bearer token granted the account scope.
+type MeAPI struct {
+	apiBase
+	// limiter throttles the current-password checks, with sign-in's counts.
+	limiter *LoginLimiter
+}
 
 // NewMeAPI returns the self-service API.
-func NewMeAPI(acc Accounts, issuer string, tokens TokenVerifier, log *slog.Logger) (*MeAPI, error) {
+func NewMeAPI(acc Accounts, issuer string, tokens TokenVerifier, limiter *LoginLimiter, log *slog.Logger) (*MeAPI, error) {
+	if limiter == nil {
+		return nil, errors.New("web: MeAPI needs a Limiter")
+	}
 	base, err := newAPIBase(acc, issuer, tokens, log)
 	if err != nil {
 		return nil, err
 	}
-	return &MeAPI{base}, nil
+	return &MeAPI{apiBase: base, limiter: limiter}, nil
+}
+
+// guard is the password guard of r, after the per-address check.
+func (a *MeAPI) guard(r *http.Request) (accounts.PasswordGuard, error) {
+	addr := clientAddr(r)
+	if blocked, wait := a.limiter.AddrBlocked(addr); blocked {
+		return nil, &accounts.ThrottledError{RetryAfter: wait}
+	}
+	return a.limiter.Guard(addr), nil
 }
 
 // Endpoints lists the routes.
@@ -48,11 +67,20 @@ func (a *MeAPI) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	var body profileFields
+	var body struct {
+		profileFields
+		// CurrentPassword proves the owner is here for an email change.
+		CurrentPassword string `json:"currentPassword"`
+	}
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	u, err := a.accounts.UpdateProfile(r.Context(), c.User.ID, body.update())
+	guard, err := a.guard(r)
+	if err != nil {
+		return err
+	}
+	u, err := a.accounts.UpdateOwnProfile(r.Context(), c.User.ID, body.update(),
+		accounts.Reauth{AuthTime: c.AuthTime, Password: body.CurrentPassword, Guard: guard})
 	if err != nil {
 		return err
 	}
@@ -79,7 +107,11 @@ func (a *MeAPI) password(w http.ResponseWriter, r *http.Request) error {
 	if body.CurrentPassword == "" {
 		return errorf(http.StatusBadRequest, "currentPassword cannot be empty")
 	}
-	if err := a.accounts.ChangePassword(r.Context(), c.User.ID, body.CurrentPassword, body.NewPassword); err != nil {
+	guard, err := a.guard(r)
+	if err != nil {
+		return err
+	}
+	if err := a.accounts.ChangePassword(r.Context(), c.User.ID, body.CurrentPassword, body.NewPassword, guard); err != nil {
 		return err
 	}
 	if !c.Bearer {
@@ -110,7 +142,11 @@ func (a *MeAPI) delete(w http.ResponseWriter, r *http.Request) error {
 	if body.Password == "" {
 		return errorf(http.StatusBadRequest, "password cannot be empty")
 	}
-	if err := a.accounts.DeleteAccount(r.Context(), c.User.ID, body.Password); err != nil {
+	guard, err := a.guard(r)
+	if err != nil {
+		return err
+	}
+	if err := a.accounts.DeleteAccount(r.Context(), c.User.ID, body.Password, guard); err != nil {
 		return err
 	}
 	a.cookies.Clear(w)

@@ -22,7 +22,7 @@ import (
 // OAuthAccounts is what the protocol endpoints need from accounts.
 type OAuthAccounts interface {
 	SessionResolver
-	Authenticate(ctx context.Context, username, password string) (storage.User, error)
+	Authenticate(ctx context.Context, username, password string, guard accounts.PasswordGuard) (storage.User, error)
 	NewSession(ctx context.Context, userID string) (string, storage.Session, error)
 	EndSession(ctx context.Context, token string) error
 	ListenBrainzToken(u storage.User) (string, error)
@@ -386,29 +386,28 @@ func (o *OAuth) login(ctx context.Context, r *http.Request) (storage.User, stora
 		return storage.User{}, storage.Session{}, "", "Enter your username and password."
 	}
 	addr := clientAddr(r)
-	if blocked, _ := o.limiter.Blocked(addr, username); blocked {
+	if blocked, _ := o.limiter.AddrBlocked(addr); blocked {
 		return storage.User{}, storage.Session{}, "", "Too many failed sign-in attempts. Try again later."
 	}
 	if len(username) > 4*accounts.MaxUsernameLen || len(password) > 4*accounts.MaxPasswordLen {
 		return storage.User{}, storage.Session{}, "", "Invalid username or password."
 	}
-	user, err := o.accounts.Authenticate(ctx, username, password)
-	if errors.Is(err, accounts.ErrInvalidCredentials) {
-		o.limiter.Failed(addr, username)
+	user, err := o.accounts.Authenticate(ctx, username, password, o.limiter.Guard(addr))
+	var throttled *accounts.ThrottledError
+	switch {
+	case errors.Is(err, accounts.ErrInvalidCredentials):
 		o.log.Info("sign-in failed", "request_id", RequestID(ctx), "remote", addr)
 		return storage.User{}, storage.Session{}, "", "Invalid username or password."
-	}
-	if errors.Is(err, accounts.ErrBusy) {
+	case errors.As(err, &throttled):
+		return storage.User{}, storage.Session{}, "", "Too many failed sign-in attempts. Try again later."
+	case errors.Is(err, accounts.ErrBusy):
 		return storage.User{}, storage.Session{}, "", "Too many sign-ins in progress. Try again in a moment."
-	}
-	if errors.Is(err, accounts.ErrDisabled) {
+	case errors.Is(err, accounts.ErrDisabled):
 		return storage.User{}, storage.Session{}, "", "This account is disabled."
-	}
-	if err != nil {
+	case err != nil:
 		o.log.Error("sign-in error", "request_id", RequestID(ctx), "err", err)
 		return storage.User{}, storage.Session{}, "", "Sign-in is unavailable right now. Try again later."
 	}
-	o.limiter.Succeeded(addr, username)
 	token, sess, err := o.accounts.NewSession(ctx, user.ID)
 	if err != nil {
 		o.log.Error("opening session", "request_id", RequestID(ctx), "err", err)
@@ -514,11 +513,15 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 }
 
 // introspect is the RFC 7662 endpoint. Callers authenticate as a client
-// (or with an active access token); any token that is not live is
-// {"active": false}, never an error.
+// with its secret (HTTP Basic, or client_id and client_secret in the form);
+// any token that is not live is {"active": false}, never an error.
 func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	if err := introspectionClientAuth(r); err != nil {
+		o.p.OAuth2.WriteIntrospectionError(ctx, w, err)
+		return
+	}
 	ir, err := o.p.OAuth2.NewIntrospectionRequest(ctx, r, provider.NewSession())
 	if err != nil {
 		o.p.OAuth2.WriteIntrospectionError(ctx, w, err)
@@ -558,6 +561,35 @@ func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// introspectionClientAuth admits only client authentication. fosite would
+// also take any active access token (a Bearer header, or an access_token
+// form field) as the caller's credential, so a public app, or anyone
+// holding any token, could introspect other tokens. client_secret_post is
+// turned into the Basic header fosite reads.
+func introspectionClientAuth(r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return nil // fosite refuses it
+	}
+	if err := r.ParseForm(); err != nil {
+		return fosite.ErrInvalidRequest.WithHint("The request body could not be read.")
+	}
+	if _, has := r.Form["access_token"]; has {
+		return fosite.ErrRequestUnauthorized.WithHint("An access token is not a credential here: authenticate as a client.")
+	}
+	if _, _, ok := r.BasicAuth(); ok {
+		return nil
+	}
+	if r.Header.Get("Authorization") != "" {
+		return fosite.ErrRequestUnauthorized.WithHint("Authenticate as a client with HTTP Basic or client_secret_post; a bearer token is not a credential here.")
+	}
+	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	if id == "" || secret == "" {
+		return fosite.ErrRequestUnauthorized.WithHint("Client authentication is required.")
+	}
+	r.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	return nil
 }
 
 // revoke is the RFC 7009 endpoint: revoking a refresh token revokes the

@@ -1,9 +1,10 @@
 package web
 
 import (
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/tonearm-idp/tonearm/provider/accounts"
 )
 
 // FailureLimiter counts failures per key in fixed windows. A key with max
@@ -98,8 +99,11 @@ const (
 )
 
 // LoginLimiter throttles password guessing. One instance is shared by every
-// sign-in path (the User API and the login page) so that switching paths
-// buys an attacker nothing.
+// check of a user's password (the User API, the login page, password
+// change, account deletion, email change), so that switching paths buys an
+// attacker nothing. Failures count per address, per address and account,
+// and per account; the account is the resolved user, so its username and
+// its email are one target.
 type LoginLimiter struct {
 	byPair, byAddr, byTarget *FailureLimiter
 }
@@ -113,36 +117,46 @@ func NewLoginLimiter(now func() time.Time) *LoginLimiter {
 	}
 }
 
-func loginKeys(addr, username string) (pair, target string) {
-	target = strings.ToLower(username)
-	return addr + "\x00" + target, target
+// Guard returns the accounts.PasswordGuard of a request from addr.
+func (l *LoginLimiter) Guard(addr string) accounts.PasswordGuard {
+	return loginGuard{l: l, addr: addr}
 }
 
-// Blocked reports whether a sign-in from addr for username must wait, and
-// how long.
-func (l *LoginLimiter) Blocked(addr, username string) (bool, time.Duration) {
-	pair, target := loginKeys(addr, username)
+// AddrBlocked reports whether addr has used up its failures: such a request
+// is refused before any account is looked up.
+func (l *LoginLimiter) AddrBlocked(addr string) (bool, time.Duration) {
+	return l.byAddr.Blocked(addr)
+}
+
+type loginGuard struct {
+	l    *LoginLimiter
+	addr string
+}
+
+func (g loginGuard) pair(account string) string { return g.addr + "\x00" + account }
+
+// Allow implements accounts.PasswordGuard.
+func (g loginGuard) Allow(account string) error {
 	for _, c := range []struct {
 		lim *FailureLimiter
 		key string
-	}{{l.byPair, pair}, {l.byAddr, addr}, {l.byTarget, target}} {
+	}{{g.l.byPair, g.pair(account)}, {g.l.byAddr, g.addr}, {g.l.byTarget, account}} {
 		if blocked, wait := c.lim.Blocked(c.key); blocked {
-			return true, wait
+			return &accounts.ThrottledError{RetryAfter: wait}
 		}
 	}
-	return false, 0
+	return nil
 }
 
-// Failed records a wrong password.
-func (l *LoginLimiter) Failed(addr, username string) {
-	pair, target := loginKeys(addr, username)
-	l.byPair.Fail(pair)
-	l.byAddr.Fail(addr)
-	l.byTarget.Fail(target)
+// Failed implements accounts.PasswordGuard.
+func (g loginGuard) Failed(account string) {
+	g.l.byPair.Fail(g.pair(account))
+	g.l.byAddr.Fail(g.addr)
+	g.l.byTarget.Fail(account)
 }
 
-// Succeeded forgets the failures of this address for this user.
-func (l *LoginLimiter) Succeeded(addr, username string) {
-	pair, _ := loginKeys(addr, username)
-	l.byPair.Reset(pair)
+// Succeeded implements accounts.PasswordGuard: it forgets the failures of
+// this address for this account.
+func (g loginGuard) Succeeded(account string) {
+	g.l.byPair.Reset(g.pair(account))
 }

@@ -194,20 +194,17 @@ func (a *UserAPI) startSession(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "Password cannot be over %d characters", accounts.MaxPasswordLen)
 	}
 	addr := clientAddr(r)
-	if blocked, wait := a.limiter.Blocked(addr, body.Username); blocked {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		return errorf(http.StatusTooManyRequests, "Too many failed sign-in attempts; try again later")
+	if blocked, wait := a.limiter.AddrBlocked(addr); blocked {
+		return &accounts.ThrottledError{RetryAfter: wait}
 	}
-	u, token, sess, err := a.accounts.StartSession(r.Context(), body.Username, body.Password)
+	u, token, sess, err := a.accounts.StartSession(r.Context(), body.Username, body.Password, a.limiter.Guard(addr))
 	if errors.Is(err, accounts.ErrInvalidCredentials) {
-		a.limiter.Failed(addr, body.Username)
 		a.log.Info("sign-in failed", "request_id", RequestID(r.Context()), "remote", addr)
 		return err
 	}
 	if err != nil {
 		return err
 	}
-	a.limiter.Succeeded(addr, body.Username)
 	// A browser that signs in again drops its previous session.
 	if old := a.cookies.Value(r); old != "" {
 		_ = a.accounts.EndSession(r.Context(), old)

@@ -143,7 +143,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	meAPI, err := web.NewMeAPI(acc, cfg.Issuer, p, log)
+	meAPI, err := web.NewMeAPI(acc, cfg.Issuer, p, limiter, log)
 	if err != nil {
 		return nil, err
 	}

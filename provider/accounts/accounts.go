@@ -189,11 +189,11 @@ func (s *Service) CreateUser(ctx context.Context, username, password, role strin
 	return s.Create(ctx, NewUser{Username: username, Password: password, Role: role})
 }
 
-// Authenticate checks a username (or email) and password. An unknown
-// account costs a full hash, like a wrong password, and both return
+// Authenticate checks a username (or email) and password under guard. An
+// unknown account costs a full hash, like a wrong password, and both return
 // ErrInvalidCredentials. A disabled account gets ErrDisabled, but only
 // with the right password.
-func (s *Service) Authenticate(ctx context.Context, username, password string) (storage.User, error) {
+func (s *Service) Authenticate(ctx context.Context, username, password string, guard PasswordGuard) (storage.User, error) {
 	u, err := s.store.GetUserByUsername(ctx, username)
 	if errors.Is(err, storage.ErrNotFound) && strings.Contains(username, "@") {
 		u, err = s.store.GetUserByEmail(ctx, username)
@@ -201,13 +201,9 @@ func (s *Service) Authenticate(ctx context.Context, username, password string) (
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return storage.User{}, err
 	}
-	ok, stale, verr := s.hasher.Verify(ctx, u.PasswordHash, password)
-	if verr != nil {
-		if errors.Is(verr, errBadHash) {
-			s.log.Error("stored password hash is malformed", "user", u.ID)
-			return storage.User{}, ErrInvalidCredentials
-		}
-		return storage.User{}, verr
+	ok, stale, err := s.checkPassword(ctx, u, username, password, guard)
+	if err != nil {
+		return storage.User{}, err
 	}
 	if !ok {
 		return storage.User{}, ErrInvalidCredentials
@@ -257,8 +253,8 @@ func (s *Service) NewSession(ctx context.Context, userID string) (string, storag
 }
 
 // StartSession authenticates and opens a session in one step.
-func (s *Service) StartSession(ctx context.Context, username, password string) (storage.User, string, storage.Session, error) {
-	u, err := s.Authenticate(ctx, username, password)
+func (s *Service) StartSession(ctx context.Context, username, password string, guard PasswordGuard) (storage.User, string, storage.Session, error) {
+	u, err := s.Authenticate(ctx, username, password, guard)
 	if err != nil {
 		return storage.User{}, "", storage.Session{}, err
 	}

@@ -115,16 +115,16 @@ func TestCreateWithProfile(t *testing.T) {
 		t.Fatalf("taken email = %v", err)
 	}
 	// Sign-in by email; a disabled account is refused only after the password.
-	if _, err := s.Authenticate(ctx, "p1@example.org", "password-1"); err != nil {
+	if _, err := s.Authenticate(ctx, "p1@example.org", "password-1", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AdminUpdate(ctx, u.ID, AdminChange{Disabled: ptrTo(true)}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Authenticate(ctx, "pp1", "wrong-password"); !errors.Is(err, ErrInvalidCredentials) {
+	if _, err := s.Authenticate(ctx, "pp1", "wrong-password", nil); !errors.Is(err, ErrInvalidCredentials) {
 		t.Fatalf("disabled + wrong password = %v, want ErrInvalidCredentials", err)
 	}
-	if _, err := s.Authenticate(ctx, "pp1", "password-1"); !errors.Is(err, ErrDisabled) {
+	if _, err := s.Authenticate(ctx, "pp1", "password-1", nil); !errors.Is(err, ErrDisabled) {
 		t.Fatalf("disabled + right password = %v, want ErrDisabled", err)
 	}
 }
@@ -142,14 +142,14 @@ func TestRehashOnStaleParameters(t *testing.T) {
 	}
 	stronger := HashParams{Memory: 128, Time: 2, Threads: 1}
 	s.hasher = NewHasher(stronger, 0, 10)
-	if _, err := s.Authenticate(ctx, "oldhash", "password-1"); err != nil {
+	if _, err := s.Authenticate(ctx, "oldhash", "password-1", nil); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := store.GetUser(ctx, u.ID)
 	if !strings.HasPrefix(got.PasswordHash, "$argon2id$v=19$m=128,t=2,p=1$") {
 		t.Fatalf("hash after sign-in = %q, want the new parameters", got.PasswordHash)
 	}
-	if _, err := s.Authenticate(ctx, "oldhash", "password-1"); err != nil {
+	if _, err := s.Authenticate(ctx, "oldhash", "password-1", nil); err != nil {
 		t.Fatalf("sign-in with the upgraded hash: %v", err)
 	}
 }
@@ -171,7 +171,7 @@ func TestResetPasswordIsAllOrNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sessToken, _, err := s.StartSession(ctx, "erin", "old-password")
+	_, sessToken, _, err := s.StartSession(ctx, "erin", "old-password", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestResetPasswordIsAllOrNothing(t *testing.T) {
 	if err := s.ResetPassword(gone, m.token, "new-password"); err == nil {
 		t.Fatal("reset with a cancelled request succeeded")
 	}
-	if _, err := s.Authenticate(ctx, "erin", "old-password"); err != nil {
+	if _, err := s.Authenticate(ctx, "erin", "old-password", nil); err != nil {
 		t.Fatalf("old password after the failed reset: %v", err)
 	}
 	if _, _, err := s.SessionUser(ctx, sessToken); err != nil {
@@ -208,7 +208,7 @@ func TestResetPasswordIsAllOrNothing(t *testing.T) {
 	if err := s.ResetPassword(ctx, m.token, "other-password"); !errors.Is(err, ErrInvalidResetCode) {
 		t.Fatalf("second use of the token: %v", err)
 	}
-	if _, err := s.Authenticate(ctx, "erin", "new-password"); err != nil {
+	if _, err := s.Authenticate(ctx, "erin", "new-password", nil); err != nil {
 		t.Fatalf("new password: %v", err)
 	}
 	if n, _ := store.DeleteUserSessions(ctx, u.ID); n != 0 {

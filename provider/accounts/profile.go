@@ -314,7 +314,7 @@ func (s *Service) AdminSetPassword(ctx context.Context, userID, password string)
 // ChangePassword changes the user's own password after checking the
 // current one, and ends every session of theirs (the caller opens a fresh
 // one for the browser that asked).
-func (s *Service) ChangePassword(ctx context.Context, userID, current, next string) error {
+func (s *Service) ChangePassword(ctx context.Context, userID, current, next string, guard PasswordGuard) error {
 	u, err := s.GetUser(ctx, userID)
 	if err != nil {
 		return err
@@ -322,12 +322,8 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next stri
 	if err := ValidatePassword(next); err != nil {
 		return err
 	}
-	ok, _, err := s.hasher.Verify(ctx, u.PasswordHash, current)
-	if err != nil {
+	if err := s.confirmPassword(ctx, u, current, guard); err != nil {
 		return err
-	}
-	if !ok {
-		return ErrWrongPassword
 	}
 	hash, err := s.hasher.Hash(ctx, next)
 	if err != nil {
@@ -355,17 +351,13 @@ func (s *Service) DeleteUser(ctx context.Context, userID string) error {
 }
 
 // DeleteAccount is a user deleting themself: the password is required.
-func (s *Service) DeleteAccount(ctx context.Context, userID, password string) error {
+func (s *Service) DeleteAccount(ctx context.Context, userID, password string, guard PasswordGuard) error {
 	u, err := s.GetUser(ctx, userID)
 	if err != nil {
 		return err
 	}
-	ok, _, err := s.hasher.Verify(ctx, u.PasswordHash, password)
-	if err != nil {
+	if err := s.confirmPassword(ctx, u, password, guard); err != nil {
 		return err
-	}
-	if !ok {
-		return ErrWrongPassword
 	}
 	return s.DeleteUser(ctx, userID)
 }

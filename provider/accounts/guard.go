@@ -1,0 +1,123 @@
+package accounts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// PasswordGuard throttles the password checks of one request. Every check
+// of a user's password (sign-in, password change, account deletion, email
+// change) goes through one, keyed by the account the password is checked
+// against once it is resolved: a username and an email of the same account
+// are one key, and switching between them or between endpoints buys a
+// guesser nothing. A nil guard throttles nothing (the command line).
+type PasswordGuard interface {
+	// Allow returns a *ThrottledError while checks for account must wait.
+	Allow(account string) error
+	Failed(account string)
+	Succeeded(account string)
+}
+
+// ThrottledError: too many wrong passwords; try again after RetryAfter.
+type ThrottledError struct{ RetryAfter time.Duration }
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many failed password attempts; retry in %s", e.RetryAfter.Round(time.Second))
+}
+
+// ErrReauthRequired: an email change needs the current password or a
+// sign-in within RecentAuth.
+var ErrReauthRequired = errors.New("changing the email address needs the current password")
+
+// RecentAuth is how recent a sign-in must be to change the email address
+// without typing the password again.
+const RecentAuth = 5 * time.Minute
+
+// guardKey is the limiter key of a password check: the user's ID, or for an
+// identifier that names no account, the identifier itself (its guesses are
+// still counted per address).
+func guardKey(u storage.User, identifier string) string {
+	if u.ID != "" {
+		return u.ID
+	}
+	return "unknown:" + strings.ToLower(identifier)
+}
+
+// checkPassword verifies password against u's hash under guard. An unknown
+// account (zero u) costs a full hash like a wrong password. It returns
+// whether the password matched and whether the hash wants upgrading.
+func (s *Service) checkPassword(ctx context.Context, u storage.User, identifier, password string, guard PasswordGuard) (ok, stale bool, err error) {
+	key := guardKey(u, identifier)
+	if guard != nil {
+		if err := guard.Allow(key); err != nil {
+			return false, false, err
+		}
+	}
+	ok, stale, err = s.hasher.Verify(ctx, u.PasswordHash, password)
+	if err != nil {
+		if errors.Is(err, errBadHash) {
+			s.log.Error("stored password hash is malformed", "user", u.ID)
+			err = nil
+		} else {
+			return false, false, err
+		}
+	}
+	if guard != nil {
+		if ok {
+			guard.Succeeded(key)
+		} else {
+			guard.Failed(key)
+		}
+	}
+	return ok, stale, nil
+}
+
+// confirmPassword checks the current password of a signed-in user.
+func (s *Service) confirmPassword(ctx context.Context, u storage.User, password string, guard PasswordGuard) error {
+	ok, _, err := s.checkPassword(ctx, u, u.ID, password, guard)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrWrongPassword
+	}
+	return nil
+}
+
+// Reauth is how the owner of an account shows they are at the keyboard
+// before a sensitive change: a sign-in at AuthTime within RecentAuth, or
+// the current Password, checked under Guard.
+type Reauth struct {
+	AuthTime time.Time
+	Password string
+	Guard    PasswordGuard
+}
+
+// UpdateOwnProfile is a user changing their own profile. A change of the
+// email address (the address password resets are mailed to) also needs
+// proof: a recent sign-in or the current password, so a stolen session or
+// token cannot redirect the account's recovery.
+func (s *Service) UpdateOwnProfile(ctx context.Context, userID string, p ProfileUpdate, proof Reauth) (storage.User, error) {
+	u, err := s.GetUser(ctx, userID)
+	if err != nil {
+		return storage.User{}, err
+	}
+	changed := u
+	if err := p.apply(&changed); err != nil {
+		return storage.User{}, err
+	}
+	if changed.Email != u.Email && s.clock().Sub(proof.AuthTime) > RecentAuth {
+		if proof.Password == "" {
+			return storage.User{}, ErrReauthRequired
+		}
+		if err := s.confirmPassword(ctx, u, proof.Password, proof.Guard); err != nil {
+			return storage.User{}, err
+		}
+	}
+	return s.UpdateProfile(ctx, userID, p)
+}
