@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,6 +30,9 @@ type Config struct {
 	ListenBrainzURL string
 	Registration    string
 	SMTPURL         string // empty: reset tokens are logged
+	// TrustedProxies are the peers whose Forwarded / X-Forwarded-For
+	// headers are believed (empty: none; the peer is the client).
+	TrustedProxies []netip.Prefix
 }
 
 // Defaults, as in SPEC.md.
@@ -51,7 +55,7 @@ type setting struct {
 // after fs.Parse, combines them with the environment (a flag set on the
 // command line wins over its variable) and validates the result.
 func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) {
-	var raw struct{ issuer, listen, db, secret, lb, registration, smtp string }
+	var raw struct{ issuer, listen, db, secret, lb, registration, smtp, proxies string }
 	settings := []setting{
 		{"TONEARM_ISSUER", "issuer", DefaultIssuer, "issuer URL, exactly as in tokens", &raw.issuer},
 		{"TONEARM_LISTEN", "listen", DefaultListen, "listen address", &raw.listen},
@@ -59,7 +63,8 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 		{"TONEARM_SECRET", "secret", "", "at least 32 bytes; keys HMAC and encryption at rest (prefer the variable: flags show in ps)", &raw.secret},
 		{"TONEARM_LISTENBRAINZ_URL", "listenbrainz-url", DefaultListenBrainzURL, "ListenBrainz API base URL", &raw.lb},
 		{"TONEARM_REGISTRATION", "registration", DefaultRegistration, "open, or admin (only admins create users)", &raw.registration},
-		{"TONEARM_SMTP_URL", "smtp-url", "", "smtp://user:password@host:587?from=… for password reset mail; unset: logged", &raw.smtp},
+		{"TONEARM_SMTP_URL", "smtp-url", "", "smtp://user:password@host:587?from=… (STARTTLS required; smtps:// for TLS from the start; ?tls=none only for a local relay) for password reset mail; unset: logged", &raw.smtp},
+		{"TONEARM_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies whose Forwarded / X-Forwarded-For name the client (e.g. 127.0.0.1/32,10.0.0.0/8); unset: none", &raw.proxies},
 	}
 	own := map[string]bool{}
 	for _, s := range settings {
@@ -90,13 +95,34 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 			return c, err
 		}
 		if raw.smtp != "" {
-			if u, perr := url.Parse(raw.smtp); perr != nil || u.Scheme != "smtp" || u.Hostname() == "" || u.Query().Get("from") == "" {
-				return c, errors.New("TONEARM_SMTP_URL must look like smtp://user:password@host:587?from=tonearm@example.org")
+			if u, perr := url.Parse(raw.smtp); perr != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" || u.Query().Get("from") == "" {
+				return c, errors.New("TONEARM_SMTP_URL must look like smtp://user:password@host:587?from=tonearm@example.org (or smtps://…:465)")
 			}
 		}
 		c.SMTPURL = raw.smtp
+		if c.TrustedProxies, err = ParseTrustedProxies(raw.proxies); err != nil {
+			return c, err
+		}
 		return c, nil
 	}
+}
+
+// ParseTrustedProxies reads TONEARM_TRUSTED_PROXIES: CIDRs or single
+// addresses, separated by commas or spaces.
+func ParseTrustedProxies(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, fmt.Errorf("TONEARM_TRUSTED_PROXIES: %q is not a CIDR such as 10.0.0.0/8 or an address", f)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func build(issuer, listen, db, secret, lb, registration string) (Config, error) {

@@ -169,7 +169,7 @@ func newEnv(t testing.TB, dbURL string, opts ...func(*envOptions)) *env {
 		t.Fatal(err)
 	}
 	mux := http.NewServeMux()
-	srv := httptest.NewUnstartedServer(web.Middleware(log, mux))
+	srv := httptest.NewUnstartedServer(web.Middleware(log, web.Frontend{}, mux))
 	srv.Start()
 	t.Cleanup(srv.Close)
 	issuer := o.issuer

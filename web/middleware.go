@@ -79,10 +79,11 @@ var quietPaths = map[string]bool{
 }
 
 // Middleware wraps h with what every response needs: a request ID (an
-// incoming X-Request-ID is kept when it is safe to log), security headers, a
+// incoming X-Request-ID is kept when it is safe to log), the client's
+// address (see Frontend), security headers (HSTS on an https issuer), a
 // recovered panic turned into a bare 500, and one access log line. Bodies,
 // cookies and query strings are never logged: they carry secrets.
-func Middleware(log *slog.Logger, h http.Handler) http.Handler {
+func Middleware(log *slog.Logger, f Frontend, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := r.Header.Get("X-Request-ID")
@@ -90,7 +91,12 @@ func Middleware(log *slog.Logger, h http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
+		remote := f.resolve(r)
+		r = withClientAddr(r, remote)
 		hdr := w.Header()
+		if f.HSTS {
+			hdr.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		hdr.Set("X-Request-ID", id)
 		hdr.Set("X-Content-Type-Options", "nosniff")
 		hdr.Set("X-Frame-Options", "DENY")
@@ -111,7 +117,7 @@ func Middleware(log *slog.Logger, h http.Handler) http.Handler {
 			}
 			log.Info("request", "request_id", id, "method", r.Method, "path", r.URL.Path,
 				"status", rec.status, "bytes", rec.bytes, "duration_ms", float64(time.Since(start).Microseconds())/1000,
-				"remote", r.RemoteAddr)
+				"remote", remote, "peer", r.RemoteAddr)
 		}()
 		h.ServeHTTP(rec, r)
 	})

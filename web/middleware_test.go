@@ -24,7 +24,7 @@ func TestMiddleware(t *testing.T) {
 		}
 	})
 	mux.HandleFunc("/boom", func(w http.ResponseWriter, r *http.Request) { panic("secret internals") })
-	h := Middleware(log, mux)
+	h := Middleware(log, Frontend{}, mux)
 
 	do := func(path, reqID string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, path+"?token=query-secret", nil)

@@ -225,7 +225,7 @@ func (o *OAuth) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite
 	if rfc.CodeField >= 500 {
 		o.log.Error("authorization failed", "request_id", RequestID(r.Context()), "err", rfc.WithExposeDebug(true).GetDescription())
 	}
-	if ar != nil && ar.IsRedirectURIValid() {
+	if redirectAllowed(ar) {
 		o.p.OAuth2.WriteAuthorizeError(r.Context(), w, ar, err)
 		return
 	}
@@ -234,6 +234,28 @@ func (o *OAuth) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite
 		msg = "The server could not handle this sign-in request."
 	}
 	o.page(w, r, http.StatusBadRequest, "error.html", errorPage{Title: "This sign-in request is invalid", Message: msg})
+}
+
+// redirectAllowed reports whether the request's redirect URI may be sent
+// to: fosite found it registered, and for a confidential client it is
+// registered exactly. fosite accepts any port on a registered loopback URI
+// for every client; RFC 8252 §7.3 grants that to native apps (public
+// clients) only, and a confidential web app on http://127.0.0.1:PORT/ must
+// not have its codes sent to whatever else listens on another port.
+func redirectAllowed(ar fosite.AuthorizeRequester) bool {
+	if ar == nil || !ar.IsRedirectURIValid() || ar.GetClient() == nil {
+		return false
+	}
+	if ar.GetClient().IsPublic() {
+		return true
+	}
+	got := ar.GetRedirectURI().String()
+	for _, raw := range ar.GetClient().GetRedirectURIs() {
+		if u, err := url.Parse(raw); err == nil && u.String() == got {
+			return true
+		}
+	}
+	return false
 }
 
 func promptValues(ar fosite.AuthorizeRequester) map[string]bool {
@@ -253,6 +275,9 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	ar, err := o.p.OAuth2.NewAuthorizeRequest(ctx, r)
+	if err == nil && !redirectAllowed(ar) {
+		err = fosite.ErrInvalidRequest.WithHint("The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls.")
+	}
 	if err != nil {
 		o.authorizeError(w, r, ar, err)
 		return

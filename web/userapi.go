@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -265,14 +264,4 @@ func (a *UserAPI) endSession(w http.ResponseWriter, r *http.Request) error {
 	a.log.Info("sessions ended", "request_id", RequestID(r.Context()), "user", body.User, "by", c.User.ID+c.ClientID)
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
-}
-
-// clientAddr is the peer's IP address. X-Forwarded-For is not trusted: a
-// client could set it to dodge the rate limits.
-func clientAddr(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/tonearm-idp/tonearm/config"
@@ -179,5 +180,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		endpoints = append(endpoints, api.Endpoints()...)
 	}
 	endpoints = append(endpoints, web.Endpoint{Method: http.MethodGet, Path: web.OpenAPIPath})
-	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, keys: km, provider: p, handler: web.Middleware(log, mux)}, nil
+	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, keys: km, provider: p, handler: web.Middleware(log, web.Frontend{
+		TrustedProxies: cfg.TrustedProxies, HSTS: strings.HasPrefix(cfg.Issuer, "https://"),
+	}, mux)}, nil
 }

@@ -4,6 +4,7 @@ package mail
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,30 +43,65 @@ func (l *Log) SendPasswordReset(_ context.Context, to, username, token string) e
 }
 
 // SMTP sends mail through a server given as
-// smtp://user:password@host:port?from=tonearm@example.org (STARTTLS when the
-// server offers it; authentication only over TLS or to localhost).
+// smtp://user:password@host:587?from=tonearm@example.org. The connection
+// must turn to TLS with STARTTLS before anything is sent (a server that
+// does not offer it is an error, never a fall-back to cleartext), unless
+// the URL is smtps:// (TLS from the first byte, port 465 by default) or
+// carries ?tls=none (a relay on the same host or network, cleartext on
+// purpose). Dialing and every read and write have a deadline, so a
+// hanging server costs one failed mail, not a goroutine and a connection
+// held forever.
 type SMTP struct {
 	issuer, addr, host, from string
 	auth                     smtp.Auth
+	mode                     string // tlsStartTLS, tlsImplicit or tlsNone
+	// Timeout bounds the dial and each read or write (DefaultSMTPTimeout).
+	Timeout time.Duration
+	// tlsConfig is nil in production (system roots); tests set their CA.
+	tlsConfig *tls.Config
 }
+
+// TLS modes of an SMTP URL.
+const (
+	tlsStartTLS = "starttls"
+	tlsImplicit = "implicit"
+	tlsNone     = "none"
+)
+
+// DefaultSMTPTimeout bounds the dial and every read or write.
+const DefaultSMTPTimeout = 15 * time.Second
 
 // NewSMTP parses the URL.
 func NewSMTP(rawURL, issuer string) (*SMTP, error) {
 	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme != "smtp" || u.Hostname() == "" {
-		return nil, errors.New("TONEARM_SMTP_URL must look like smtp://user:password@host:587?from=tonearm@example.org")
+	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+		return nil, errors.New("TONEARM_SMTP_URL must look like smtp://user:password@host:587?from=tonearm@example.org (or smtps://…:465)")
 	}
-	from := u.Query().Get("from")
-	if from == "" {
+	q := u.Query()
+	from := q.Get("from")
+	if from == "" || strings.ContainsAny(from, "\r\n") {
 		return nil, errors.New("TONEARM_SMTP_URL needs a from= address")
 	}
-	port := u.Port()
-	if port == "" {
-		port = "587"
+	mode, port := tlsStartTLS, "587"
+	switch {
+	case u.Scheme == "smtps":
+		mode, port = tlsImplicit, "465"
+		if q.Has("tls") {
+			return nil, errors.New("TONEARM_SMTP_URL: tls= does not go with smtps:// (always TLS)")
+		}
+	case q.Get("tls") == "none":
+		mode = tlsNone
+	case q.Has("tls") && q.Get("tls") != "starttls":
+		return nil, errors.New("TONEARM_SMTP_URL: tls= must be starttls (the default) or none")
 	}
-	s := &SMTP{issuer: issuer, addr: net.JoinHostPort(u.Hostname(), port), host: u.Hostname(), from: from}
+	if u.Port() != "" {
+		port = u.Port()
+	}
+	s := &SMTP{issuer: issuer, addr: net.JoinHostPort(u.Hostname(), port), host: u.Hostname(), from: from, mode: mode, Timeout: DefaultSMTPTimeout}
 	if u.User != nil {
 		pw, _ := u.User.Password()
+		// PlainAuth itself refuses to send the password without TLS,
+		// except to localhost.
 		s.auth = smtp.PlainAuth("", u.User.Username(), pw, u.Hostname())
 	}
 	return s, nil
@@ -79,12 +115,91 @@ func (s *SMTP) SendPasswordReset(ctx context.Context, to, username, token string
 	subject, body := Message(s.issuer, username, token)
 	msg := "From: " + s.from + "\r\nTo: " + to + "\r\nSubject: " + subject +
 		"\r\nDate: " + time.Now().UTC().Format(time.RFC1123Z) + "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body
-	done := make(chan error, 1)
-	go func() { done <- smtp.SendMail(s.addr, s.auth, s.from, []string{to}, []byte(msg)) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
+	return s.send(ctx, to, []byte(msg))
+}
+
+func (s *SMTP) tlsConf() *tls.Config {
+	if s.tlsConfig != nil {
+		return s.tlsConfig.Clone()
 	}
+	return &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
+}
+
+// send delivers one message. Cancelling ctx closes the connection.
+func (s *SMTP) send(ctx context.Context, to string, msg []byte) error {
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = DefaultSMTPTimeout
+	}
+	d := net.Dialer{Timeout: timeout}
+	raw, err := d.DialContext(ctx, "tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("mail: dial %s: %w", s.addr, err)
+	}
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	defer stop()
+	var conn net.Conn = &deadlineConn{Conn: raw, timeout: timeout}
+	if s.mode == tlsImplicit {
+		// smtp.Client sees a *tls.Conn and knows the channel is secure.
+		conn = tls.Client(conn, s.tlsConf())
+	}
+	c, err := smtp.NewClient(conn, s.host)
+	if err != nil {
+		raw.Close()
+		return fmt.Errorf("mail: greeting: %w", err)
+	}
+	defer c.Close()
+	if err := c.Hello("localhost"); err != nil {
+		return fmt.Errorf("mail: EHLO: %w", err)
+	}
+	if s.mode == tlsStartTLS {
+		if ok, _ := c.Extension("STARTTLS"); !ok {
+			return errors.New("mail: the server does not offer STARTTLS; refusing to send in cleartext (use smtps:// or, for a local relay, ?tls=none)")
+		}
+		if err := c.StartTLS(s.tlsConf()); err != nil {
+			return fmt.Errorf("mail: STARTTLS: %w", err)
+		}
+	}
+	if s.auth != nil {
+		if err := c.Auth(s.auth); err != nil {
+			return fmt.Errorf("mail: AUTH: %w", err)
+		}
+	}
+	if err := c.Mail(s.from); err != nil {
+		return fmt.Errorf("mail: MAIL FROM: %w", err)
+	}
+	if err := c.Rcpt(to); err != nil {
+		return fmt.Errorf("mail: RCPT TO: %w", err)
+	}
+	w, err := c.Data()
+	if err != nil {
+		return fmt.Errorf("mail: DATA: %w", err)
+	}
+	if _, err := w.Write(msg); err != nil {
+		return fmt.Errorf("mail: message: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("mail: message: %w", err)
+	}
+	return c.Quit()
+}
+
+// deadlineConn gives every read and write its own deadline.
+type deadlineConn struct {
+	net.Conn
+	timeout time.Duration
+}
+
+func (c *deadlineConn) Read(b []byte) (int, error) {
+	if err := c.Conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *deadlineConn) Write(b []byte) (int, error) {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.timeout)); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(b)
 }
