@@ -61,6 +61,24 @@ func TestFlagsOverrideEnvironment(t *testing.T) {
 	}
 }
 
+func TestTrustedProxies(t *testing.T) {
+	c, err := load(t, map[string]string{"TONEARM_SECRET": strings.Repeat("k", 32), "TONEARM_TRUSTED_PROXIES": "127.0.0.1, 10.1.2.3/8 fd00::/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range c.TrustedProxies {
+		got = append(got, p.String())
+	}
+	if strings.Join(got, " ") != "127.0.0.1/32 10.0.0.0/8 fd00::/8" {
+		t.Fatalf("trusted proxies = %v", got)
+	}
+	c, err = load(t, map[string]string{"TONEARM_SECRET": strings.Repeat("k", 32)})
+	if err != nil || len(c.TrustedProxies) != 0 {
+		t.Fatalf("default trusted proxies = %v, %v; want none", c.TrustedProxies, err)
+	}
+}
+
 func TestInvalidConfiguration(t *testing.T) {
 	secret := strings.Repeat("k", 32)
 	cases := []struct {
@@ -75,6 +93,9 @@ func TestInvalidConfiguration(t *testing.T) {
 		{map[string]string{"TONEARM_LISTEN": "8080", "TONEARM_SECRET": secret}, "TONEARM_LISTEN"},
 		{map[string]string{"TONEARM_LISTENBRAINZ_URL": "ftp://lb", "TONEARM_SECRET": secret}, "TONEARM_LISTENBRAINZ_URL"},
 		{map[string]string{"TONEARM_REGISTRATION": "closed", "TONEARM_SECRET": secret}, "TONEARM_REGISTRATION"},
+		{map[string]string{"TONEARM_TRUSTED_PROXIES": "10.0.0.0/8,proxy.example", "TONEARM_SECRET": secret}, "TONEARM_TRUSTED_PROXIES"},
+		{map[string]string{"TONEARM_TRUSTED_PROXIES": "10.0.0.0/33", "TONEARM_SECRET": secret}, "TONEARM_TRUSTED_PROXIES"},
+		{map[string]string{"TONEARM_SMTP_URL": "imap://mail.example?from=a@b.example", "TONEARM_SECRET": secret}, "TONEARM_SMTP_URL"},
 	}
 	for _, c := range cases {
 		_, err := load(t, c.env)

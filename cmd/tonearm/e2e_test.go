@@ -71,6 +71,12 @@ var e2eSecret = strings.Repeat("e2e-secret-", 4)
 
 func startE2E(t testing.TB, dbURL string, opt options) *server {
 	t.Helper()
+	return startE2EConfig(t, dbURL, opt, nil)
+}
+
+// startE2EConfig is startE2E with a change to the configuration.
+func startE2EConfig(t testing.TB, dbURL string, opt options, configure func(*config.Config)) *server {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
 	loc, err := sqlstore.ParseURL(dbURL)
@@ -80,6 +86,9 @@ func startE2E(t testing.TB, dbURL string, opt options) *server {
 	cfg := config.Config{
 		Issuer: issuer, DatabaseURL: dbURL, Database: loc, Secret: []byte(e2eSecret),
 		ListenBrainzURL: fakeListenBrainz(t).URL, Registration: "open",
+	}
+	if configure != nil {
+		configure(&cfg)
 	}
 	if opt.hashParams == nil {
 		opt.hashParams = &accounts.HashParams{Memory: 64, Time: 1, Threads: 1}
