@@ -34,14 +34,34 @@ func APIIdentifier(issuer string) string { return strings.TrimRight(issuer, "/")
 // APIIdentifier returns tonearm's own API identifier.
 func (p *Provider) APIIdentifier() string { return p.apiID }
 
-// GrantAPIAudience adds tonearm's API to the audience of a request granted
-// one of its scopes, so the access token names it in aud.
-func (p *Provider) GrantAPIAudience(ar fosite.Requester) {
-	for _, s := range APIScopes {
-		if ar.GetGrantedScopes().Has(s) {
-			ar.GrantAudience(p.apiID)
-			return
+// GrantAudience grants a request its audience: what it asked for with
+// fosite's audience parameter (checked against the client's registration),
+// and tonearm's own API when one of the API's scopes was granted. The API
+// is never granted for the asking alone.
+func (p *Provider) GrantAudience(ar fosite.Requester) {
+	for _, a := range ar.GetRequestedAudience() {
+		if a != p.apiID {
+			ar.GrantAudience(a)
 		}
+	}
+	if hasAny(ar.GetGrantedScopes(), APIScopes) {
+		ar.GrantAudience(p.apiID)
+	}
+}
+
+// audienceStrategy is fosite's default matching, except that tonearm's own
+// API needs no registration as an audience: it is granted only with its
+// scopes (GrantAudience), which clients must be registered with. fosite
+// checks a refresh's inherited audience against the client's registration.
+func audienceStrategy(apiID string) fosite.AudienceMatchingStrategy {
+	return func(registered, needle []string) error {
+		rest := make([]string, 0, len(needle))
+		for _, a := range needle {
+			if a != apiID {
+				rest = append(rest, a)
+			}
+		}
+		return fosite.DefaultAudienceMatchingStrategy(registered, rest)
 	}
 }
 

@@ -107,7 +107,7 @@ func New(c Config) (*Provider, error) {
 		GlobalSecret:                   c.HMACSecret[:32],
 		ClientSecretsHasher:            c.SecretsHasher,
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
+		AudienceMatchingStrategy:       audienceStrategy(APIIdentifier(c.Issuer)),
 		EnforcePKCEForPublicClients:    true,
 		EnablePKCEPlainChallengeMethod: false,
 		MinParameterEntropy:            fosite.MinParameterEntropy,

@@ -386,10 +386,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 		ar.GrantScope(s)
 	}
-	for _, a := range ar.GetRequestedAudience() {
-		ar.GrantAudience(a)
-	}
-	o.p.GrantAPIAudience(ar)
+	o.p.GrantAudience(ar)
 	requestedAt := ar.GetRequestedAt()
 	if freshLogin && caller.Session.AuthTime.Before(requestedAt) {
 		requestedAt = caller.Session.AuthTime // clocks truncated differently
@@ -502,10 +499,7 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 		for _, s := range ar.GetRequestedScopes() {
 			ar.GrantScope(s)
 		}
-		for _, a := range ar.GetRequestedAudience() {
-			ar.GrantAudience(a)
-		}
-		o.p.GrantAPIAudience(ar)
+		o.p.GrantAudience(ar)
 		session.Subject = ar.GetClient().GetID()
 	case ar.GetGrantTypes().ExactOne("refresh_token"):
 		// RFC 6749 §6: a refresh may ask for fewer scopes than were granted,

@@ -520,3 +520,39 @@ func TestHSTS(t *testing.T) {
 		}
 	}
 }
+
+// A token for tonearm's API keeps its audience through refresh, and the
+// refreshed access token works where the first one did.
+func TestAPITokenRefresh(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		s.user("ria")
+		_, secret := s.client(clients.Spec{ID: "app", FirstParty: true, Scopes: []string{"openid", "account", "offline_access"}})
+		tok := s.grant("app", secret, "ria", false, "account", "offline_access")
+		got := s.refresh("app", secret, tok.RefreshToken, "")
+		if got.status != http.StatusOK {
+			t.Fatalf("refresh = %d %v", got.status, got.body)
+		}
+		fresh := got.body["access_token"].(string)
+		if aud, _ := verifyAccessToken(t, s.issuer, fresh)["aud"].([]any); len(aud) != 1 || aud[0] != s.issuer+"/api" {
+			t.Fatalf("refreshed aud = %v", aud)
+		}
+		s.want(s.call(nil, http.MethodGet, "/api/me", fresh, nil), http.StatusOK)
+		// Narrowed to openid, the new token is for userinfo only.
+		narrow := s.refresh("app", secret, got.body["refresh_token"].(string), "openid")
+		if narrow.status != http.StatusOK {
+			t.Fatalf("narrowed refresh = %d %v", narrow.status, narrow.body)
+		}
+		s.want(s.call(nil, http.MethodGet, "/api/me", narrow.body["access_token"].(string), nil), http.StatusForbidden)
+
+		// Asking for the API as an audience without its scopes grants nothing.
+		_, ccSecret := s.client(clients.Spec{ID: "machine", GrantTypes: []string{"client_credentials"}, Scopes: []string{"profile"}})
+		cc := s.post(provider.TokenPath, "machine", ccSecret, url.Values{"grant_type": {"client_credentials"}, "scope": {"profile"}, "audience": {s.issuer + "/api"}})
+		if cc.status != http.StatusOK {
+			t.Fatalf("client credentials = %d %v", cc.status, cc.body)
+		}
+		if aud, _ := verifyAccessToken(t, s.issuer, cc.body["access_token"].(string))["aud"].([]any); len(aud) != 1 || aud[0] != "machine" {
+			t.Fatalf("aud without the API's scopes = %v", aud)
+		}
+	})
+}
