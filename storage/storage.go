@@ -72,6 +72,17 @@ type PasswordReset struct {
 	ExpiresAt time.Time
 }
 
+// EmailVerification is a pending check that a user owns an email address:
+// only a hash of the mailed token is stored, with the address it was sent
+// to.
+type EmailVerification struct {
+	TokenHash []byte
+	UserID    string
+	Email     string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
 // Session is a browser session. Only a hash of the cookie value is stored, so
 // a copy of the database does not let anyone sign in.
 type Session struct {
@@ -124,6 +135,21 @@ type Storage interface {
 	ConsumePasswordReset(ctx context.Context, tokenHash []byte, now time.Time) (PasswordReset, error)
 	// DeleteExpiredPasswordResets removes up to limit expired resets.
 	DeleteExpiredPasswordResets(ctx context.Context, now time.Time, limit int) (int64, error)
+
+	// CreateEmailVerification stores a pending verification; ErrNotFound
+	// for a missing user.
+	CreateEmailVerification(ctx context.Context, v EmailVerification) error
+	// ConsumeEmailVerification atomically takes the verification with this
+	// hash if it has not expired at now, deleting it and every other pending
+	// verification of the same user; ErrNotFound otherwise. Of two
+	// concurrent consumers, one wins. Whether the address is still the
+	// user's is the caller's check.
+	ConsumeEmailVerification(ctx context.Context, tokenHash []byte, now time.Time) (EmailVerification, error)
+	// DeleteUserEmailVerifications removes every pending verification of a
+	// user (their address changed) and reports how many.
+	DeleteUserEmailVerifications(ctx context.Context, userID string) (int64, error)
+	// DeleteExpiredEmailVerifications removes up to limit expired ones.
+	DeleteExpiredEmailVerifications(ctx context.Context, now time.Time, limit int) (int64, error)
 
 	// CreateSession inserts s; ErrAlreadyExists on a duplicate hash.
 	CreateSession(ctx context.Context, s Session) error

@@ -13,7 +13,7 @@ import (
 var files embed.FS
 
 // Required lists every page the server renders.
-var Required = []string{"login.html", "consent.html", "error.html", "logout.html", "logged_out.html", "forgot.html", "reset.html"}
+var Required = []string{"login.html", "consent.html", "error.html", "logout.html", "logged_out.html", "forgot.html", "reset.html", "verify_email.html"}
 
 // Parse parses every page and checks that each required one exists.
 func Parse() (*template.Template, error) {

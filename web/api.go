@@ -39,6 +39,8 @@ type Accounts interface {
 	ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
 	RequestPasswordReset(ctx context.Context, email string, mailer accounts.Mailer) error
+	VerifyEmail(ctx context.Context, token string) (storage.User, error)
+	ResendEmailVerification(ctx context.Context, userID string) error
 	ResetPassword(ctx context.Context, token, password string) error
 }
 
@@ -162,6 +164,12 @@ func (a *apiBase) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusForbidden, "Wrong or expired security code")
 	case errors.Is(err, accounts.ErrInvalidResetCode):
 		writeError(w, http.StatusBadRequest, "The reset token is invalid or has expired")
+	case errors.Is(err, accounts.ErrNoEmail):
+		writeError(w, http.StatusBadRequest, "Your account has no email address")
+	case errors.Is(err, accounts.ErrAlreadyVerified):
+		writeError(w, http.StatusConflict, "Your email address is already verified")
+	case errors.Is(err, accounts.ErrInvalidVerification):
+		writeError(w, http.StatusBadRequest, "The verification link is invalid, used or expired")
 	case errors.Is(err, accounts.ErrUserNotFound):
 		writeError(w, http.StatusNotFound, "No such user")
 	case errors.Is(err, accounts.ErrInvalidToken):

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 )
@@ -14,7 +15,16 @@ type MeAPI struct {
 	apiBase
 	// limiter throttles the current-password checks, with sign-in's counts.
 	limiter *LoginLimiter
+	// resendsByUser and resendsByAddr bound verification mails.
+	resendsByUser, resendsByAddr *FailureLimiter
 }
+
+// Verification mails a user may ask for, per user and per address, per
+// loginWindow.
+const (
+	maxVerifyResendsPerUser = 3
+	maxVerifyResendsPerAddr = 10
+)
 
 // NewMeAPI returns the self-service API.
 func NewMeAPI(acc Accounts, issuer string, tokens TokenVerifier, limiter *LoginLimiter, log *slog.Logger) (*MeAPI, error) {
@@ -25,7 +35,9 @@ func NewMeAPI(acc Accounts, issuer string, tokens TokenVerifier, limiter *LoginL
 	if err != nil {
 		return nil, err
 	}
-	return &MeAPI{apiBase: base, limiter: limiter}, nil
+	return &MeAPI{apiBase: base, limiter: limiter,
+		resendsByUser: NewFailureLimiter(maxVerifyResendsPerUser, loginWindow, nil),
+		resendsByAddr: NewFailureLimiter(maxVerifyResendsPerAddr, loginWindow, nil)}, nil
 }
 
 // guard is the password guard of r, after the per-address check.
@@ -41,7 +53,7 @@ func (a *MeAPI) guard(r *http.Request) (accounts.PasswordGuard, error) {
 func (a *MeAPI) Endpoints() []Endpoint {
 	return []Endpoint{
 		{http.MethodGet, "/api/me"}, {http.MethodPatch, "/api/me"}, {http.MethodDelete, "/api/me"},
-		{http.MethodPost, "/api/me/password"},
+		{http.MethodPost, "/api/me/password"}, {http.MethodPost, "/api/me/email/verify"},
 	}
 }
 
@@ -51,6 +63,7 @@ func (a *MeAPI) Routes(mux *http.ServeMux) {
 		http.MethodGet: a.get, http.MethodPatch: a.update, http.MethodDelete: a.delete,
 	}))
 	mux.Handle("/api/me/password", a.route(map[string]apiHandler{http.MethodPost: a.password}))
+	mux.Handle("/api/me/email/verify", a.route(map[string]apiHandler{http.MethodPost: a.resendVerification}))
 }
 
 func (a *MeAPI) get(w http.ResponseWriter, r *http.Request) error {
@@ -152,5 +165,31 @@ func (a *MeAPI) delete(w http.ResponseWriter, r *http.Request) error {
 	a.cookies.Clear(w)
 	a.log.Info("account deleted by its owner", "request_id", RequestID(r.Context()), "user", c.User.ID)
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+// resendVerification mails a new verification link to the caller's
+// unverified address, a few times per window.
+func (a *MeAPI) resendVerification(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.userCaller(r)
+	if err != nil {
+		return err
+	}
+	addr := clientAddr(r)
+	for _, l := range []struct {
+		lim *FailureLimiter
+		key string
+	}{{a.resendsByUser, c.User.ID}, {a.resendsByAddr, addr}} {
+		if blocked, wait := l.lim.Blocked(l.key); blocked {
+			return errorf(http.StatusTooManyRequests, "Too many verification mails asked for; try again later").
+				with("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		}
+	}
+	if err := a.accounts.ResendEmailVerification(r.Context(), c.User.ID); err != nil {
+		return err
+	}
+	a.resendsByUser.Fail(c.User.ID)
+	a.resendsByAddr.Fail(addr)
+	writeJSON(w, http.StatusOK, map[string]string{"message": "A verification link is on its way to your email address."})
 	return nil
 }

@@ -21,10 +21,12 @@ const (
 	resetWorkers             = 8
 )
 
-// Paths of the password-reset pages (the mailed link opens ResetPath).
+// Paths of the password-reset pages (the mailed link opens ResetPath) and
+// of the email verification page (the mailed link opens it).
 const (
-	ForgotPath = "/password/forgot"
-	ResetPath  = "/password/reset"
+	ForgotPath      = "/password/forgot"
+	ResetPath       = "/password/reset"
+	VerifyEmailPath = "/email/verify"
 )
 
 // PublicAPI serves what needs no sign-in: public profiles and password
@@ -38,6 +40,7 @@ type PublicAPI struct {
 	resetsByAddr    *FailureLimiter
 	resetsByEmail   *FailureLimiter
 	confirmsByAddr  *FailureLimiter
+	verifiesByAddr  *FailureLimiter
 	workers         chan struct{}
 	processingReset func() // test hook: called when a reset request is done
 }
@@ -63,6 +66,7 @@ func NewPublicAPI(acc Accounts, mailer accounts.Mailer, issuer string, csrfKey [
 		resetsByAddr:   NewFailureLimiter(maxResetRequestsPerAddr, loginWindow, now),
 		resetsByEmail:  NewFailureLimiter(maxResetRequestsPerEmail, loginWindow, now),
 		confirmsByAddr: NewFailureLimiter(maxResetAttemptsPerAddr, loginWindow, now),
+		verifiesByAddr: NewFailureLimiter(maxResetAttemptsPerAddr, loginWindow, now),
 		workers:        make(chan struct{}, resetWorkers),
 	}, nil
 }
@@ -83,6 +87,7 @@ func (a *PublicAPI) Routes(mux *http.ServeMux) {
 	mux.Handle("/api/password-reset/confirm", a.route(map[string]apiHandler{http.MethodPost: a.confirmReset}))
 	mux.HandleFunc(ForgotPath, a.forgotPage)
 	mux.HandleFunc(ResetPath, a.resetPage)
+	mux.HandleFunc(VerifyEmailPath, a.verifyEmailPage)
 }
 
 type publicProfile struct {
@@ -301,4 +306,53 @@ func foldEmail(e string) string {
 		}
 	}
 	return string(b)
+}
+
+type verifyEmailPage struct {
+	Action, CSRFToken, Token, Error, Email string
+	Done                                   bool
+}
+
+// verifyEmailPage is where a verification mail's link lands. Opening it
+// changes nothing: mail scanners fetch links before people do. The address
+// is verified only when its owner presses the button (a CSRF-protected
+// POST).
+func (a *PublicAPI) verifyEmailPage(w http.ResponseWriter, r *http.Request) {
+	if !a.pages.admit(w, r) {
+		return
+	}
+	data := verifyEmailPage{Action: a.base + VerifyEmailPath}
+	status := http.StatusOK
+	switch r.Method {
+	case http.MethodPost:
+		data.Token = r.PostFormValue("token")
+		addr := clientAddr(r)
+		if !a.csrf.Valid(r) {
+			status, data.Error = http.StatusForbidden, "This form expired. Open the link from the mail again."
+			break
+		}
+		if blocked, _ := a.verifiesByAddr.Blocked(addr); blocked {
+			status, data.Error = http.StatusTooManyRequests, "Too many attempts; try again later."
+			break
+		}
+		u, err := a.accounts.VerifyEmail(r.Context(), data.Token)
+		switch {
+		case errors.Is(err, accounts.ErrInvalidVerification):
+			a.verifiesByAddr.Fail(addr)
+			status, data.Error = http.StatusBadRequest, "This verification link is invalid, already used or expired. Ask for a new one from your account."
+		case err != nil:
+			a.log.Error("email verification failed", "request_id", RequestID(r.Context()), "err", err)
+			status, data.Error = http.StatusInternalServerError, "Something went wrong; try again later."
+		default:
+			a.log.Info("email verified", "request_id", RequestID(r.Context()), "user", u.ID)
+			data.Done, data.Email = true, u.Email
+		}
+	default:
+		data.Token = r.URL.Query().Get("token")
+		if data.Token == "" {
+			status, data.Error = http.StatusBadRequest, "This link is incomplete. Open the whole link from the mail."
+		}
+	}
+	data.CSRFToken = a.csrf.Token(w, r)
+	a.page(w, r, status, "verify_email.html", data)
 }

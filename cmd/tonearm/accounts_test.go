@@ -389,16 +389,37 @@ func TestSelfService(t *testing.T) {
 	})
 }
 
-// captureMailer records reset tokens instead of sending them.
+// captureMailer records reset and verification tokens instead of sending
+// them.
 type captureMailer struct {
-	mu    sync.Mutex
-	sent  map[string]string // email → token
-	count int
-	ch    chan struct{}
+	mu       sync.Mutex
+	sent     map[string]string // email → reset token
+	count    int
+	ch       chan struct{}
+	verifies chan verifyMail
 }
 
+type verifyMail struct{ to, token string }
+
 func newCaptureMailer() *captureMailer {
-	return &captureMailer{sent: map[string]string{}, ch: make(chan struct{}, 100)}
+	return &captureMailer{sent: map[string]string{}, ch: make(chan struct{}, 100), verifies: make(chan verifyMail, 100)}
+}
+
+func (m *captureMailer) SendEmailVerification(_ context.Context, to, _, token string) error {
+	m.verifies <- verifyMail{to, token}
+	return nil
+}
+
+// verification waits for the next verification mail.
+func (m *captureMailer) verification(t *testing.T) verifyMail {
+	t.Helper()
+	select {
+	case v := <-m.verifies:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("no verification mail was sent")
+	}
+	return verifyMail{}
 }
 
 func (m *captureMailer) SendPasswordReset(_ context.Context, to, _, token string) error {

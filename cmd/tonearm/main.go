@@ -215,6 +215,7 @@ func sweepExpired(ctx context.Context, store *sqlstore.Store, now time.Time, log
 		{"sessions", store.DeleteExpiredSessions},
 		{"oauth2 requests", store.DeleteExpiredOAuthRequests},
 		{"password resets", store.DeleteExpiredPasswordResets},
+		{"email verifications", store.DeleteExpiredEmailVerifications},
 	} {
 		for ctx.Err() == nil {
 			n, err := t.clean(ctx, now, sweepBatch)

@@ -75,12 +75,22 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
+	mailer := opt.mailer
+	if mailer == nil {
+		if cfg.SMTPURL != "" {
+			if mailer, err = mail.NewSMTP(cfg.SMTPURL, cfg.Issuer); err != nil {
+				return nil, err
+			}
+		} else {
+			mailer = &mail.Log{Issuer: cfg.Issuer, Logger: log}
+		}
+	}
 	params := accounts.DefaultHashParams
 	if opt.hashParams != nil {
 		params = *opt.hashParams
 	}
 	acc, err := accounts.New(accounts.Config{
-		Store: store, Hasher: accounts.NewHasher(params, 0, 1024), Validator: lb, Box: tokenBox, Logger: log, Now: opt.now,
+		Store: store, Hasher: accounts.NewHasher(params, 0, 1024), Validator: lb, Box: tokenBox, Logger: log, Now: opt.now, Mailer: mailer,
 	})
 	if err != nil {
 		return nil, err
@@ -125,16 +135,6 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	bootstrap, code, err := accounts.NewBootstrap(ctx, store)
 	if err != nil {
 		return nil, err
-	}
-	mailer := opt.mailer
-	if mailer == nil {
-		if cfg.SMTPURL != "" {
-			if mailer, err = mail.NewSMTP(cfg.SMTPURL, cfg.Issuer); err != nil {
-				return nil, err
-			}
-		} else {
-			mailer = &mail.Log{Issuer: cfg.Issuer, Logger: log}
-		}
 	}
 	limiter := web.NewLoginLimiter(opt.now)
 	userAPI, err := web.NewUserAPI(web.UserAPIConfig{

@@ -34,6 +34,9 @@ type Store interface {
 	DeleteOAuthRequestsBySubject(ctx context.Context, subject string) (int64, error)
 	CreatePasswordReset(ctx context.Context, r storage.PasswordReset) error
 	ConsumePasswordReset(ctx context.Context, tokenHash []byte, now time.Time) (storage.PasswordReset, error)
+	CreateEmailVerification(ctx context.Context, v storage.EmailVerification) error
+	ConsumeEmailVerification(ctx context.Context, tokenHash []byte, now time.Time) (storage.EmailVerification, error)
+	DeleteUserEmailVerifications(ctx context.Context, userID string) (int64, error)
 	CreateSession(ctx context.Context, s storage.Session) error
 	GetSession(ctx context.Context, idHash []byte) (storage.Session, error)
 	DeleteSession(ctx context.Context, idHash []byte) error
@@ -81,6 +84,9 @@ type Config struct {
 	SessionTTL time.Duration
 	Now        func() time.Time
 	Logger     *slog.Logger
+	// Mailer sends email verification links (optional: without one no
+	// link is sent).
+	Mailer Mailer
 }
 
 // Service implements the account operations.
@@ -92,6 +98,8 @@ type Service struct {
 	sessionTTL time.Duration
 	now        func() time.Time
 	log        *slog.Logger
+	mailer     Mailer
+	mailSlots  chan struct{}
 }
 
 // New returns a Service, refusing missing dependencies.
@@ -100,7 +108,7 @@ func New(c Config) (*Service, error) {
 		return nil, errors.New("accounts: Store, Hasher, Validator and Box are required")
 	}
 	s := &Service{store: c.Store, hasher: c.Hasher, validator: c.Validator, box: c.Box,
-		sessionTTL: c.SessionTTL, now: c.Now, log: c.Logger}
+		sessionTTL: c.SessionTTL, now: c.Now, log: c.Logger, mailer: c.Mailer, mailSlots: make(chan struct{}, maxMailsInFlight)}
 	if s.sessionTTL <= 0 {
 		s.sessionTTL = DefaultSessionTTL
 	}

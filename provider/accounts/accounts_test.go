@@ -161,6 +161,8 @@ func (m *keepMailer) SendPasswordReset(_ context.Context, _, _, token string) er
 	return nil
 }
 
+func (m *keepMailer) SendEmailVerification(context.Context, string, string, string) error { return nil }
+
 // A reset that fails (here: every hashing slot is taken, as in a burst of
 // logins, or the request is gone) spends nothing: the token still works
 // afterwards, exactly once, and the old password stays until then.

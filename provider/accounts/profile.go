@@ -197,7 +197,16 @@ func (s *Service) Create(ctx context.Context, n NewUser) (storage.User, error) {
 	}
 	now := s.clock()
 	u.ID, u.Username, u.PasswordHash, u.Role, u.CreatedAt, u.UpdatedAt = NewUserID(), n.Username, hash, n.Role, now, now
-	if err := s.store.CreateUser(ctx, u); err != nil {
+	var pending *verifyMail
+	err = s.atomically(ctx, func(ctx context.Context) error {
+		if err := s.store.CreateUser(ctx, u); err != nil {
+			return err
+		}
+		var err error
+		pending, err = s.afterEmailChange(ctx, storage.User{}, u)
+		return err
+	})
+	if err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
 			// Which unique index fired? Ask again.
 			if _, e := s.store.GetUserByUsername(ctx, n.Username); e == nil {
@@ -207,19 +216,37 @@ func (s *Service) Create(ctx context.Context, n NewUser) (storage.User, error) {
 		}
 		return storage.User{}, err
 	}
+	s.sendVerification(pending)
 	return u, nil
 }
 
-// UpdateProfile applies a profile change.
+// UpdateProfile applies a profile change. A new email address is
+// unverified and is mailed a verification link.
 func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfileUpdate) (storage.User, error) {
-	u, err := s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
-		if err := p.apply(&u); err != nil {
-			return u, err
+	var u storage.User
+	var pending *verifyMail
+	err := s.atomically(ctx, func(ctx context.Context) error {
+		var before storage.User
+		var err error
+		u, err = s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
+			before = u
+			if err := p.apply(&u); err != nil {
+				return u, err
+			}
+			u.UpdatedAt = s.clock()
+			return u, nil
+		})
+		if err != nil {
+			return mapUpdateErr(err)
 		}
-		u.UpdatedAt = s.clock()
-		return u, nil
+		pending, err = s.afterEmailChange(ctx, before, u)
+		return err
 	})
-	return u, mapUpdateErr(err)
+	if err != nil {
+		return storage.User{}, err
+	}
+	s.sendVerification(pending)
+	return u, nil
 }
 
 // AdminChange is what an admin may change on any user.
@@ -237,9 +264,12 @@ func (s *Service) AdminUpdate(ctx context.Context, userID string, c AdminChange)
 		return storage.User{}, invalid("Role must be admin, user or guest")
 	}
 	var u storage.User
+	var pending *verifyMail
 	err := s.atomically(ctx, func(ctx context.Context) error {
+		var before storage.User
 		var err error
 		u, err = s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
+			before = u
 			if err := c.Profile.apply(&u); err != nil {
 				return u, err
 			}
@@ -262,6 +292,9 @@ func (s *Service) AdminUpdate(ctx context.Context, userID string, c AdminChange)
 		if err != nil {
 			return mapUpdateErr(err)
 		}
+		if pending, err = s.afterEmailChange(ctx, before, u); err != nil {
+			return err
+		}
 		if u.Disabled {
 			return s.revokeEverything(ctx, u.ID)
 		}
@@ -270,6 +303,7 @@ func (s *Service) AdminUpdate(ctx context.Context, userID string, c AdminChange)
 	if err != nil {
 		return storage.User{}, err
 	}
+	s.sendVerification(pending)
 	return u, nil
 }
 
@@ -379,9 +413,10 @@ func (s *Service) GetUserByUsername(ctx context.Context, username string) (stora
 // ResetTTL is how long a password reset token lives.
 const ResetTTL = 30 * time.Minute
 
-// Mailer delivers password reset tokens.
+// Mailer delivers password reset and email verification links.
 type Mailer interface {
 	SendPasswordReset(ctx context.Context, to, username, token string) error
+	SendEmailVerification(ctx context.Context, to, username, token string) error
 }
 
 // RequestPasswordReset creates a reset token for the account with this

@@ -1,5 +1,6 @@
-// Package mail delivers password reset tokens: over SMTP when
-// TONEARM_SMTP_URL is set, otherwise into the log for development.
+// Package mail delivers password reset and email verification links: over
+// SMTP when TONEARM_SMTP_URL is set, otherwise into the log for
+// development.
 package mail
 
 import (
@@ -29,7 +30,22 @@ func ResetLink(issuer, token string) string {
 	return strings.TrimRight(issuer, "/") + "/password/reset?token=" + url.QueryEscape(token)
 }
 
-// Log writes reset tokens to the log at info level (development only).
+// VerificationMessage builds the email verification mail.
+func VerificationMessage(issuer, username, token string) (subject, body string) {
+	subject = "Verify your tonearm email address"
+	body = fmt.Sprintf("Hello %s,\r\n\r\nthis address was given for your account at %s.\r\n"+
+		"To confirm it is yours, open this link within 24 hours and press the button (it works once):\r\n\r\n    %s\r\n\r\n"+
+		"If it was not you, ignore this mail: the address stays unverified.\r\n", username, issuer, VerifyLink(issuer, token))
+	return subject, body
+}
+
+// VerifyLink is the page a verification mail points to.
+func VerifyLink(issuer, token string) string {
+	return strings.TrimRight(issuer, "/") + "/email/verify?token=" + url.QueryEscape(token)
+}
+
+// Log writes reset and verification links to the log at info level
+// (development only).
 type Log struct {
 	Issuer string
 	Logger *slog.Logger
@@ -39,6 +55,13 @@ type Log struct {
 func (l *Log) SendPasswordReset(_ context.Context, to, username, token string) error {
 	l.Logger.Info("password reset token (TONEARM_SMTP_URL is unset, so it is logged instead of mailed)",
 		"to", to, "username", username, "link", ResetLink(l.Issuer, token))
+	return nil
+}
+
+// SendEmailVerification implements accounts.Mailer.
+func (l *Log) SendEmailVerification(_ context.Context, to, username, token string) error {
+	l.Logger.Info("email verification link (TONEARM_SMTP_URL is unset, so it is logged instead of mailed)",
+		"to", to, "username", username, "link", VerifyLink(l.Issuer, token))
 	return nil
 }
 
@@ -109,10 +132,22 @@ func NewSMTP(rawURL, issuer string) (*SMTP, error) {
 
 // SendPasswordReset implements accounts.Mailer.
 func (s *SMTP) SendPasswordReset(ctx context.Context, to, username, token string) error {
+	subject, body := Message(s.issuer, username, token)
+	return s.sendText(ctx, to, subject, body)
+}
+
+// SendEmailVerification implements accounts.Mailer.
+func (s *SMTP) SendEmailVerification(ctx context.Context, to, username, token string) error {
+	subject, body := VerificationMessage(s.issuer, username, token)
+	return s.sendText(ctx, to, subject, body)
+}
+
+// sendText mails a plain-text message. A recipient with a line break would
+// inject headers: it is refused.
+func (s *SMTP) sendText(ctx context.Context, to, subject, body string) error {
 	if strings.ContainsAny(to, "\r\n") {
 		return errors.New("mail: bad recipient")
 	}
-	subject, body := Message(s.issuer, username, token)
 	msg := "From: " + s.from + "\r\nTo: " + to + "\r\nSubject: " + subject +
 		"\r\nDate: " + time.Now().UTC().Format(time.RFC1123Z) + "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body
 	return s.send(ctx, to, []byte(msg))

@@ -3,22 +3,16 @@ package mail
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
-	"net/textproto"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tonearm-idp/tonearm/provider/mail/mailtest"
 )
 
 func TestNewSMTP(t *testing.T) {
@@ -33,6 +27,12 @@ func TestNewSMTP(t *testing.T) {
 	}
 	if err := s.SendPasswordReset(context.Background(), "a@b.example\r\nBcc: all@example.org", "u", "t"); err == nil {
 		t.Fatal("a recipient with a line break was accepted (header injection)")
+	}
+	if err := s.SendEmailVerification(context.Background(), "a@b.example\nBcc: all@example.org", "u", "t"); err == nil {
+		t.Fatal("a verification recipient with a line break was accepted (header injection)")
+	}
+	if _, err := NewSMTP("smtp://mail.example?from=a@b.example%0d%0aBcc:x@y.example", "https://id.example"); err == nil {
+		t.Fatal("a from= address with a line break was accepted")
 	}
 }
 
@@ -49,129 +49,25 @@ func TestLogMailer(t *testing.T) {
 	if subject == "" || !strings.Contains(body, "tok-123") || !strings.Contains(body, "https://id.example/password/reset?token=tok-123") {
 		t.Fatalf("message = %q %q", subject, body)
 	}
-}
-
-// smtpStandIn is a minimal SMTP server on loopback: it greets, answers
-// EHLO (offering STARTTLS when tlsCert is set), upgrades on STARTTLS and
-// records what it is sent.
-type smtpStandIn struct {
-	ln       net.Listener
-	tlsCert  *tls.Certificate
-	mu       sync.Mutex
-	commands []string
-	data     string
-	upgraded bool
-}
-
-func startSMTPStandIn(t *testing.T, cert *tls.Certificate) *smtpStandIn {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	buf.Reset()
+	if err := l.SendEmailVerification(context.Background(), "a@b.example", "alice", "ver-456"); err != nil {
 		t.Fatal(err)
 	}
-	s := &smtpStandIn{ln: ln, tlsCert: cert}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.serve(conn)
-		}
-	}()
-	return s
-}
-
-func (s *smtpStandIn) serve(conn net.Conn) {
-	defer conn.Close()
-	tp := textproto.NewConn(conn)
-	tp.PrintfLine("220 stand-in ESMTP")
-	for {
-		line, err := tp.ReadLine()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.commands = append(s.commands, line)
-		s.mu.Unlock()
-		verb := strings.ToUpper(strings.Fields(line + " x")[0])
-		switch verb {
-		case "EHLO":
-			if s.tlsCert != nil {
-				tp.PrintfLine("250-stand-in")
-				tp.PrintfLine("250 STARTTLS")
-			} else {
-				tp.PrintfLine("250 stand-in")
-			}
-		case "STARTTLS":
-			tp.PrintfLine("220 go ahead")
-			tc := tls.Server(conn, &tls.Config{Certificates: []tls.Certificate{*s.tlsCert}})
-			if err := tc.Handshake(); err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.upgraded = true
-			s.mu.Unlock()
-			conn = tc
-			tp = textproto.NewConn(tc)
-		case "DATA":
-			tp.PrintfLine("354 go on")
-			body, err := tp.ReadDotBytes()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.data = string(body)
-			s.mu.Unlock()
-			tp.PrintfLine("250 queued")
-		case "QUIT":
-			tp.PrintfLine("221 bye")
-			return
-		default:
-			tp.PrintfLine("250 ok")
-		}
+	if out := buf.String(); !strings.Contains(out, `"level":"INFO"`) || !strings.Contains(out, "https://id.example/email/verify?token=ver-456") {
+		t.Fatalf("log = %s", out)
 	}
-}
-
-func (s *smtpStandIn) seen() ([]string, string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]string(nil), s.commands...), s.data, s.upgraded
-}
-
-// selfSigned makes a certificate for 127.0.0.1 and a pool that trusts it.
-func selfSigned(t *testing.T) (*tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
+	subject, body = VerificationMessage("https://id.example/", "alice", "ver-456")
+	if subject != "Verify your tonearm email address" || !strings.Contains(body, "https://id.example/email/verify?token=ver-456") || !strings.Contains(body, "24 hours") {
+		t.Fatalf("verification message = %q %q", subject, body)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "stand-in"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
 }
 
 func TestSMTPRequiresSTARTTLS(t *testing.T) {
-	cert, pool := selfSigned(t)
+	cert, pool := mailtest.SelfSigned(t)
 
 	// A server that offers STARTTLS: the mail goes over TLS.
-	secure := startSMTPStandIn(t, cert)
-	s, err := NewSMTP("smtp://"+secure.ln.Addr().String()+"?from=tonearm@example.org", "https://id.example")
+	secure := mailtest.Start(t, cert)
+	s, err := NewSMTP("smtp://"+secure.Addr()+"?from=tonearm@example.org", "https://id.example")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,14 +75,14 @@ func TestSMTPRequiresSTARTTLS(t *testing.T) {
 	if err := s.SendPasswordReset(context.Background(), "alice@example.org", "alice", "tok-123"); err != nil {
 		t.Fatalf("send over STARTTLS: %v", err)
 	}
-	cmds, data, upgraded := secure.seen()
+	cmds, data, upgraded := secure.Seen()
 	if !upgraded || !strings.Contains(data, "tok-123") || !strings.Contains(data, "Subject: Reset your tonearm password") {
 		t.Fatalf("STARTTLS server saw upgraded=%v data=%q commands=%q", upgraded, data, cmds)
 	}
 
 	// A server that does not offer it: nothing is sent in cleartext.
-	plain := startSMTPStandIn(t, nil)
-	s, err = NewSMTP("smtp://"+plain.ln.Addr().String()+"?from=tonearm@example.org", "https://id.example")
+	plain := mailtest.Start(t, nil)
+	s, err = NewSMTP("smtp://"+plain.Addr()+"?from=tonearm@example.org", "https://id.example")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +90,7 @@ func TestSMTPRequiresSTARTTLS(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
 		t.Fatalf("send without STARTTLS = %v, want a refusal", err)
 	}
-	cmds, data, _ = plain.seen()
+	cmds, data, _ = plain.Seen()
 	for _, c := range cmds {
 		if strings.HasPrefix(strings.ToUpper(c), "MAIL") || strings.HasPrefix(strings.ToUpper(c), "AUTH") {
 			t.Fatalf("cleartext server received %q", c)
@@ -205,14 +101,14 @@ func TestSMTPRequiresSTARTTLS(t *testing.T) {
 	}
 
 	// ?tls=none says cleartext on purpose (a local relay).
-	s, err = NewSMTP("smtp://"+plain.ln.Addr().String()+"?from=tonearm@example.org&tls=none", "https://id.example")
+	s, err = NewSMTP("smtp://"+plain.Addr()+"?from=tonearm@example.org&tls=none", "https://id.example")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := s.SendPasswordReset(context.Background(), "alice@example.org", "alice", "tok-789"); err != nil {
 		t.Fatalf("send with tls=none: %v", err)
 	}
-	if _, data, _ = plain.seen(); !strings.Contains(data, "tok-789") {
+	if _, data, _ = plain.Seen(); !strings.Contains(data, "tok-789") {
 		t.Fatalf("relay received %q", data)
 	}
 }

@@ -190,10 +190,11 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		if err := tx.Where("subject = ?", id).Delete(&oauthRequestModel{}).Error; err != nil {
 			return translate(err)
 		}
-		// Sessions, consents and password resets go by ON DELETE CASCADE;
+		// Sessions, consents, password resets and email verifications go
+		// by ON DELETE CASCADE;
 		// deleting them here too keeps that true without relying on
 		// SQLite's foreign_keys pragma alone.
-		for _, model := range []any{&sessionModel{}, &consentModel{}, &passwordResetModel{}} {
+		for _, model := range []any{&sessionModel{}, &consentModel{}, &passwordResetModel{}, &emailVerificationModel{}} {
 			if err := tx.Where("user_id = ?", id).Delete(model).Error; err != nil {
 				return translate(err)
 			}
@@ -313,5 +314,69 @@ func (s *Store) DeleteExpiredPasswordResets(ctx context.Context, now time.Time, 
 	}
 	sub := s.db.Model(&passwordResetModel{}).Select("token_hash").Where("expires_at < ?", utc(now)).Limit(limit)
 	res := s.conn(ctx).Where("token_hash IN (?)", sub).Delete(&passwordResetModel{})
+	return res.RowsAffected, translate(res.Error)
+}
+
+type emailVerificationModel struct {
+	TokenHash []byte `gorm:"primaryKey"`
+	UserID    string
+	Email     string
+	CreatedAt time.Time `gorm:"autoCreateTime:false"`
+	ExpiresAt time.Time
+}
+
+func (emailVerificationModel) TableName() string { return "email_verifications" }
+
+// CreateEmailVerification implements storage.Storage.
+func (s *Store) CreateEmailVerification(ctx context.Context, v storage.EmailVerification) error {
+	m := emailVerificationModel{TokenHash: v.TokenHash, UserID: v.UserID, Email: v.Email, CreatedAt: utc(v.CreatedAt), ExpiresAt: utc(v.ExpiresAt)}
+	err := s.conn(ctx).Create(&m).Error
+	if err != nil && isForeignKeyViolation(err) {
+		return storage.ErrNotFound
+	}
+	return translate(err)
+}
+
+// ConsumeEmailVerification implements storage.Storage: the DELETE of the
+// one row decides between concurrent consumers.
+func (s *Store) ConsumeEmailVerification(ctx context.Context, tokenHash []byte, now time.Time) (storage.EmailVerification, error) {
+	var out storage.EmailVerification
+	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		var m emailVerificationModel
+		if err := tx.Where("token_hash = ?", tokenHash).Take(&m).Error; err != nil {
+			return translate(err)
+		}
+		if !utc(now).Before(utc(m.ExpiresAt)) {
+			return storage.ErrNotFound // the cleaner removes it
+		}
+		res := tx.Where("token_hash = ?", tokenHash).Delete(&emailVerificationModel{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return storage.ErrNotFound
+		}
+		if err := tx.Where("user_id = ?", m.UserID).Delete(&emailVerificationModel{}).Error; err != nil {
+			return translate(err)
+		}
+		out = storage.EmailVerification{TokenHash: m.TokenHash, UserID: m.UserID, Email: m.Email, CreatedAt: utc(m.CreatedAt), ExpiresAt: utc(m.ExpiresAt)}
+		return nil
+	})
+	return out, err
+}
+
+// DeleteUserEmailVerifications implements storage.Storage.
+func (s *Store) DeleteUserEmailVerifications(ctx context.Context, userID string) (int64, error) {
+	res := s.conn(ctx).Where("user_id = ?", userID).Delete(&emailVerificationModel{})
+	return res.RowsAffected, translate(res.Error)
+}
+
+// DeleteExpiredEmailVerifications implements storage.Storage.
+func (s *Store) DeleteExpiredEmailVerifications(ctx context.Context, now time.Time, limit int) (int64, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	sub := s.db.Model(&emailVerificationModel{}).Select("token_hash").Where("expires_at < ?", utc(now)).Limit(limit)
+	res := s.conn(ctx).Where("token_hash IN (?)", sub).Delete(&emailVerificationModel{})
 	return res.RowsAffected, translate(res.Error)
 }

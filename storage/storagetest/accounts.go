@@ -26,7 +26,8 @@ func accountCases() []struct {
 		{"LastAdmin", testLastAdmin},
 		{"ConcurrentDemotions", testConcurrentDemotions},
 		{"PasswordResets", testPasswordResets},
-		{"ConcurrentResetConsume", testConcurrentResetConsume},
+		{"ConcurrentConsume", testConcurrentConsume},
+		{"EmailVerifications", testEmailVerifications},
 	}
 }
 
@@ -279,30 +280,113 @@ func testPasswordResets(t *testing.T, s storage.Storage) {
 	}
 }
 
-func testConcurrentResetConsume(t *testing.T, s storage.Storage) {
+// testConcurrentConsume: of concurrent consumers of one single-use token
+// (a password reset, an email verification), exactly one wins.
+func testConcurrentConsume(t *testing.T, s storage.Storage) {
 	ctx := context.Background()
 	u := newUser("racer_reset")
 	mustCreate(t, s, u)
-	h := []byte("concurrent-reset-token-hash-0001")
-	if err := s.CreatePasswordReset(ctx, storage.PasswordReset{TokenHash: h, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, 6)
-	for i := range errs {
-		wg.Add(1)
-		go func(i int) { defer wg.Done(); _, errs[i] = s.ConsumePasswordReset(ctx, h, now) }(i)
-	}
-	wg.Wait()
-	wins := 0
-	for _, err := range errs {
-		if err == nil {
-			wins++
-		} else if !errors.Is(err, storage.ErrNotFound) {
-			t.Fatalf("ConsumePasswordReset: %v", err)
+	for name, c := range map[string]struct {
+		create  func(h []byte) error
+		consume func(h []byte) error
+	}{
+		"password reset": {
+			func(h []byte) error {
+				return s.CreatePasswordReset(ctx, storage.PasswordReset{TokenHash: h, UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+			},
+			func(h []byte) error { _, err := s.ConsumePasswordReset(ctx, h, now); return err },
+		},
+		"email verification": {
+			func(h []byte) error {
+				return s.CreateEmailVerification(ctx, storage.EmailVerification{TokenHash: h, UserID: u.ID, Email: "r@example.org", CreatedAt: now, ExpiresAt: now.Add(time.Hour)})
+			},
+			func(h []byte) error { _, err := s.ConsumeEmailVerification(ctx, h, now); return err },
+		},
+	} {
+		h := []byte("concurrent-token-hash-" + name)
+		if err := c.create(h); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, 6)
+		for i := range errs {
+			wg.Add(1)
+			go func(i int) { defer wg.Done(); errs[i] = c.consume(h) }(i)
+		}
+		wg.Wait()
+		wins := 0
+		for _, err := range errs {
+			if err == nil {
+				wins++
+			} else if !errors.Is(err, storage.ErrNotFound) {
+				t.Fatalf("%s: consume: %v", name, err)
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("%s: %d concurrent consumers won, want 1", name, wins)
 		}
 	}
-	if wins != 1 {
-		t.Fatalf("%d concurrent consumers won, want 1", wins)
+}
+
+func testEmailVerifications(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	u := newUser("verifying")
+	mustCreate(t, s, u)
+	tok := func() []byte { b := make([]byte, 32); _, _ = rand.Read(b); return b }
+	live, other, old, dropped := tok(), tok(), tok(), tok()
+	for _, v := range []storage.EmailVerification{
+		{TokenHash: live, UserID: u.ID, Email: "New@Example.org", CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)},
+		{TokenHash: other, UserID: u.ID, Email: "new@example.org", CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)},
+		{TokenHash: old, UserID: u.ID, Email: "old@example.org", CreatedAt: now.Add(-48 * time.Hour), ExpiresAt: now.Add(-time.Minute)},
+	} {
+		if err := s.CreateEmailVerification(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateEmailVerification(ctx, storage.EmailVerification{TokenHash: tok(), UserID: "ghost", Email: "g@example.org", CreatedAt: now, ExpiresAt: now.Add(time.Minute)}); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("verification for a missing user = %v", err)
+	}
+	if _, err := s.ConsumeEmailVerification(ctx, old, now); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("expired verification = %v", err)
+	}
+	got, err := s.ConsumeEmailVerification(ctx, live, now)
+	if err != nil || got.UserID != u.ID || got.Email != "New@Example.org" || !got.ExpiresAt.Equal(now.Add(24*time.Hour).Truncate(time.Microsecond)) {
+		t.Fatalf("ConsumeEmailVerification = %+v, %v", got, err)
+	}
+	if _, err := s.ConsumeEmailVerification(ctx, live, now); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("a verification token worked twice")
+	}
+	if _, err := s.ConsumeEmailVerification(ctx, other, now); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("the user's other verification survived a completed one")
+	}
+	// A change of address drops what is pending, and nothing of others.
+	keep := newUser("verifying_too")
+	mustCreate(t, s, keep)
+	kept := tok()
+	for _, v := range []storage.EmailVerification{
+		{TokenHash: dropped, UserID: u.ID, Email: "a@example.org", CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+		{TokenHash: kept, UserID: keep.ID, Email: "b@example.org", CreatedAt: now, ExpiresAt: now.Add(time.Hour)},
+	} {
+		if err := s.CreateEmailVerification(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := s.DeleteUserEmailVerifications(ctx, u.ID); err != nil || n != 1 {
+		t.Fatalf("DeleteUserEmailVerifications = %d, %v", n, err)
+	}
+	if _, err := s.ConsumeEmailVerification(ctx, dropped, now); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("a dropped verification still works")
+	}
+	if err := s.CreateEmailVerification(ctx, storage.EmailVerification{TokenHash: tok(), UserID: keep.ID, Email: "b@example.org", CreatedAt: now.Add(-48 * time.Hour), ExpiresAt: now.Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DeleteExpiredEmailVerifications(ctx, now, 10); err != nil || n != 1 {
+		t.Fatalf("DeleteExpiredEmailVerifications = %d, %v", n, err)
+	}
+	if err := s.DeleteUser(ctx, keep.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ConsumeEmailVerification(ctx, kept, now); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("a deleted user's verification survived")
 	}
 }
