@@ -46,9 +46,22 @@ type User struct {
 	Pronouns      string
 	Website       string
 	// Disabled accounts cannot sign in.
-	Disabled  bool
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Disabled bool
+	// DeviceEpoch moves on whenever every session of the user ends
+	// (DeleteUserSessions); known-device cookies of an older epoch no longer
+	// count. UpdateUser never changes it.
+	DeviceEpoch int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// LoginFailure counts the failed password checks of one key (an address,
+// an address and an account, an account) in a fixed window.
+type LoginFailure struct {
+	Key         string
+	Count       int
+	WindowStart time.Time
+	Last        time.Time // the latest failure
 }
 
 // IsActiveAdmin reports whether u holds the admin role and may use it.
@@ -151,6 +164,19 @@ type Storage interface {
 	// DeleteExpiredEmailVerifications removes up to limit expired ones.
 	DeleteExpiredEmailVerifications(ctx context.Context, now time.Time, limit int) (int64, error)
 
+	// LoginFailures returns the counters of keys whose window began after
+	// since (one read; missing keys are absent).
+	LoginFailures(ctx context.Context, keys []string, since time.Time) ([]LoginFailure, error)
+	// RecordLoginFailure adds one failure at now to each key, in one
+	// statement: a key whose window began at or before now-window starts a
+	// new window at now.
+	RecordLoginFailure(ctx context.Context, keys []string, now time.Time, window time.Duration) error
+	// ClearLoginFailures forgets keys.
+	ClearLoginFailures(ctx context.Context, keys []string) error
+	// DeleteStaleLoginFailures removes up to limit counters whose latest
+	// failure is before before.
+	DeleteStaleLoginFailures(ctx context.Context, before time.Time, limit int) (int64, error)
+
 	// CreateSession inserts s; ErrAlreadyExists on a duplicate hash.
 	CreateSession(ctx context.Context, s Session) error
 	// GetSession returns the session with this ID hash, or ErrNotFound. It
@@ -158,7 +184,8 @@ type Storage interface {
 	GetSession(ctx context.Context, idHash []byte) (Session, error)
 	// DeleteSession removes one session; deleting a missing one is not an error.
 	DeleteSession(ctx context.Context, idHash []byte) error
-	// DeleteUserSessions removes every session of the user and reports how many.
+	// DeleteUserSessions removes every session of the user, moves the
+	// user's DeviceEpoch on, and reports how many sessions it removed.
 	DeleteUserSessions(ctx context.Context, userID string) (int64, error)
 	// DeleteExpiredSessions removes up to limit sessions that expired before
 	// now and reports how many, so a cleaner can work in short batches.

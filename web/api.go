@@ -154,8 +154,8 @@ func (a *apiBase) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, accounts.ErrDisabled):
 		writeError(w, http.StatusForbidden, "This account is disabled")
 	case errors.As(err, &te):
-		w.Header().Set("Retry-After", strconv.Itoa(int(te.RetryAfter.Seconds())+1))
-		writeError(w, http.StatusTooManyRequests, "Too many failed password attempts; try again later")
+		w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
+		writeError(w, http.StatusTooManyRequests, throttledMessage(te))
 	case errors.Is(err, accounts.ErrReauthRequired):
 		writeError(w, http.StatusForbidden, "Changing the email address needs currentPassword (or a sign-in within the last 5 minutes)")
 	case errors.Is(err, accounts.ErrWrongPassword):
@@ -247,6 +247,21 @@ func (a *apiBase) admin(r *http.Request) (Caller, error) {
 		return Caller{}, errorf(http.StatusForbidden, "Admins only")
 	}
 	return c, nil
+}
+
+// throttledMessage says why a password check must wait, and how long.
+func throttledMessage(te *accounts.ThrottledError) string {
+	if te.Account {
+		return fmt.Sprintf("Too many failed sign-ins for this account from browsers it has not signed in on; try again in %d seconds", te.Seconds())
+	}
+	return fmt.Sprintf("Too many failed password attempts; try again in %s", waitText(te.RetryAfter))
+}
+
+func waitText(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%d seconds", int((d+time.Second-1)/time.Second))
+	}
+	return fmt.Sprintf("%d minutes", int((d+time.Minute-1)/time.Minute))
 }
 
 // userJSON is a user as the APIs show it: never the password hash, never

@@ -176,7 +176,11 @@ func newEnv(t testing.TB, dbURL string, opts ...func(*envOptions)) *env {
 	if issuer == "" {
 		issuer = srv.URL
 	}
-	api, err := web.NewUserAPI(web.UserAPIConfig{Accounts: acc, Issuer: issuer, Registration: o.registration, Logger: log, Limiter: web.NewLoginLimiter(o.now)})
+	limiter, err := web.NewLoginLimiter(store, web.NewDeviceCookies(seal.DeriveKey(testSecret, "known-device"), issuer, o.now), log, o.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := web.NewUserAPI(web.UserAPIConfig{Accounts: acc, Issuer: issuer, Registration: o.registration, Logger: log, Limiter: limiter})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,15 +40,6 @@ func NewMeAPI(acc Accounts, issuer string, tokens TokenVerifier, limiter *LoginL
 		resendsByAddr: NewFailureLimiter(maxVerifyResendsPerAddr, loginWindow, nil)}, nil
 }
 
-// guard is the password guard of r, after the per-address check.
-func (a *MeAPI) guard(r *http.Request) (accounts.PasswordGuard, error) {
-	addr := clientAddr(r)
-	if blocked, wait := a.limiter.AddrBlocked(addr); blocked {
-		return nil, &accounts.ThrottledError{RetryAfter: wait}
-	}
-	return a.limiter.Guard(addr), nil
-}
-
 // Endpoints lists the routes.
 func (a *MeAPI) Endpoints() []Endpoint {
 	return []Endpoint{
@@ -88,10 +79,7 @@ func (a *MeAPI) update(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	guard, err := a.guard(r)
-	if err != nil {
-		return err
-	}
+	guard := a.limiter.Guard(r)
 	u, err := a.accounts.UpdateOwnProfile(r.Context(), c.User.ID, body.update(),
 		accounts.Reauth{AuthTime: c.AuthTime, Password: body.CurrentPassword, Guard: guard})
 	if err != nil {
@@ -120,10 +108,7 @@ func (a *MeAPI) password(w http.ResponseWriter, r *http.Request) error {
 	if body.CurrentPassword == "" {
 		return errorf(http.StatusBadRequest, "currentPassword cannot be empty")
 	}
-	guard, err := a.guard(r)
-	if err != nil {
-		return err
-	}
+	guard := a.limiter.Guard(r)
 	if err := a.accounts.ChangePassword(r.Context(), c.User.ID, body.CurrentPassword, body.NewPassword, guard); err != nil {
 		return err
 	}
@@ -133,6 +118,11 @@ func (a *MeAPI) password(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		a.cookies.Set(w, token, sess.ExpiresAt)
+		// Every session ended, and known devices with them; this browser
+		// has just proved the password.
+		if u, err := a.accounts.GetUser(r.Context(), c.User.ID); err == nil {
+			a.limiter.Devices().Set(w, u.ID, u.DeviceEpoch)
+		}
 	}
 	a.log.Info("password changed", "request_id", RequestID(r.Context()), "user", c.User.ID)
 	writeJSON(w, http.StatusOK, struct{}{})
@@ -155,10 +145,7 @@ func (a *MeAPI) delete(w http.ResponseWriter, r *http.Request) error {
 	if body.Password == "" {
 		return errorf(http.StatusBadRequest, "password cannot be empty")
 	}
-	guard, err := a.guard(r)
-	if err != nil {
-		return err
-	}
+	guard := a.limiter.Guard(r)
 	if err := a.accounts.DeleteAccount(r.Context(), c.User.ID, body.Password, guard); err != nil {
 		return err
 	}

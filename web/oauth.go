@@ -322,6 +322,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 			_ = o.accounts.EndSession(ctx, old)
 		}
 		o.cookies.Set(w, token, sess.ExpiresAt)
+		o.limiter.Devices().Set(w, user.ID, user.DeviceEpoch)
 		caller, signedIn, freshLogin = Caller{User: user, Session: sess}, true, true
 	}
 
@@ -408,20 +409,17 @@ func (o *OAuth) login(ctx context.Context, r *http.Request) (storage.User, stora
 		return storage.User{}, storage.Session{}, "", "Enter your username and password."
 	}
 	addr := clientAddr(r)
-	if blocked, _ := o.limiter.AddrBlocked(addr); blocked {
-		return storage.User{}, storage.Session{}, "", "Too many failed sign-in attempts. Try again later."
-	}
 	if len(username) > 4*accounts.MaxUsernameLen || len(password) > 4*accounts.MaxPasswordLen {
 		return storage.User{}, storage.Session{}, "", "Invalid username or password."
 	}
-	user, err := o.accounts.Authenticate(ctx, username, password, o.limiter.Guard(addr))
+	user, err := o.accounts.Authenticate(ctx, username, password, o.limiter.Guard(r))
 	var throttled *accounts.ThrottledError
 	switch {
 	case errors.Is(err, accounts.ErrInvalidCredentials):
 		o.log.Info("sign-in failed", "request_id", RequestID(ctx), "remote", addr)
 		return storage.User{}, storage.Session{}, "", "Invalid username or password."
 	case errors.As(err, &throttled):
-		return storage.User{}, storage.Session{}, "", "Too many failed sign-in attempts. Try again later."
+		return storage.User{}, storage.Session{}, "", throttledMessage(throttled)
 	case errors.Is(err, accounts.ErrBusy):
 		return storage.User{}, storage.Session{}, "", "Too many sign-ins in progress. Try again in a moment."
 	case errors.Is(err, accounts.ErrDisabled):

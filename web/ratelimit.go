@@ -1,10 +1,15 @@
 package web
 
 import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/storage"
 )
 
 // FailureLimiter counts failures per key in fixed windows. A key with max
@@ -89,74 +94,142 @@ func (l *FailureLimiter) sweep(now time.Time) {
 	}
 }
 
-// Login rate limits: failures allowed per window for one address and user
-// name, for one address, and for one user name from anywhere.
+// LoginWindow is the window of the sign-in counters.
+const LoginWindow = 15 * time.Minute
+
+// Sign-in protection (README "Sign-in protection"). Wrong passwords count
+// per address, per address and account, and per account, in 15-minute
+// windows shared by every replica (the database holds the counters).
 const (
-	loginWindow          = 15 * time.Minute
-	maxFailuresPerPair   = 10
-	maxFailuresPerAddr   = 100
-	maxFailuresPerTarget = 50
+	loginWindow        = LoginWindow
+	maxFailuresPerPair = 10
+	maxFailuresPerAddr = 100
+	// freeAccountFailures wrong passwords of an account, from anywhere, cost
+	// nothing; after them, a browser the account has not signed in on must
+	// wait accountDelay after the account's latest failure. Known browsers
+	// never wait for the account's count.
+	freeAccountFailures = 10
+	maxAccountDelay     = 30 * time.Second
 )
+
+// accountDelay is how long after an account's latest failure a browser it
+// has not signed in on must wait, once the account has failures wrong
+// passwords in the window: 1 s after the free ones, doubling, at most
+// maxAccountDelay.
+func accountDelay(failures int) time.Duration {
+	if failures < freeAccountFailures {
+		return 0
+	}
+	n := failures - freeAccountFailures
+	if n >= 5 { // 2^5 s > maxAccountDelay
+		return maxAccountDelay
+	}
+	return min(time.Duration(1<<n)*time.Second, maxAccountDelay)
+}
+
+// LoginFailureStore keeps the sign-in counters: the database, so that every
+// replica sees every failure.
+type LoginFailureStore interface {
+	LoginFailures(ctx context.Context, keys []string, since time.Time) ([]storage.LoginFailure, error)
+	RecordLoginFailure(ctx context.Context, keys []string, now time.Time, window time.Duration) error
+	ClearLoginFailures(ctx context.Context, keys []string) error
+}
 
 // LoginLimiter throttles password guessing. One instance is shared by every
 // check of a user's password (the User API, the login page, password
 // change, account deletion, email change), so that switching paths buys an
-// attacker nothing. Failures count per address, per address and account,
-// and per account; the account is the resolved user, so its username and
-// its email are one target.
+// attacker nothing; its counters live in the database, so that replicas do
+// not multiply an attacker's budget. A failure costs one upsert; a success
+// costs the one read made before the check (and a delete only when that
+// address had failed on that account before).
 type LoginLimiter struct {
-	byPair, byAddr, byTarget *FailureLimiter
+	store   LoginFailureStore
+	devices *DeviceCookies
+	now     func() time.Time
+	log     *slog.Logger
 }
 
-// NewLoginLimiter returns a limiter; now may be nil.
-func NewLoginLimiter(now func() time.Time) *LoginLimiter {
-	return &LoginLimiter{
-		byPair:   NewFailureLimiter(maxFailuresPerPair, loginWindow, now),
-		byAddr:   NewFailureLimiter(maxFailuresPerAddr, loginWindow, now),
-		byTarget: NewFailureLimiter(maxFailuresPerTarget, loginWindow, now),
+// NewLoginLimiter returns a limiter over store; now may be nil.
+func NewLoginLimiter(store LoginFailureStore, devices *DeviceCookies, log *slog.Logger, now func() time.Time) (*LoginLimiter, error) {
+	if store == nil || devices == nil || log == nil {
+		return nil, errors.New("web: LoginLimiter needs a store, device cookies and a logger")
 	}
+	if now == nil {
+		now = time.Now
+	}
+	return &LoginLimiter{store: store, devices: devices, now: now, log: log}, nil
 }
 
-// Guard returns the accounts.PasswordGuard of a request from addr.
-func (l *LoginLimiter) Guard(addr string) accounts.PasswordGuard {
-	return loginGuard{l: l, addr: addr}
-}
+// Devices returns the known-device cookies the limiter honours.
+func (l *LoginLimiter) Devices() *DeviceCookies { return l.devices }
 
-// AddrBlocked reports whether addr has used up its failures: such a request
-// is refused before any account is looked up.
-func (l *LoginLimiter) AddrBlocked(addr string) (bool, time.Duration) {
-	return l.byAddr.Blocked(addr)
+// Guard returns the accounts.PasswordGuard of request r: its address and
+// its known-device cookie.
+func (l *LoginLimiter) Guard(r *http.Request) accounts.PasswordGuard {
+	return &loginGuard{l: l, addr: clientAddr(r), device: l.devices.Read(r)}
 }
 
 type loginGuard struct {
-	l    *LoginLimiter
-	addr string
+	l       *LoginLimiter
+	addr    string
+	device  knownDevice
+	pairHad bool // this address had failed on this account (Allow saw it)
 }
 
-func (g loginGuard) pair(account string) string { return g.addr + "\x00" + account }
+func (g *loginGuard) keys(account string) []string {
+	return []string{"addr:" + g.addr, "pair:" + g.addr + "|" + account, "acct:" + account}
+}
 
 // Allow implements accounts.PasswordGuard.
-func (g loginGuard) Allow(account string) error {
-	for _, c := range []struct {
-		lim *FailureLimiter
-		key string
-	}{{g.l.byPair, g.pair(account)}, {g.l.byAddr, g.addr}, {g.l.byTarget, account}} {
-		if blocked, wait := c.lim.Blocked(c.key); blocked {
-			return &accounts.ThrottledError{RetryAfter: wait}
+func (g *loginGuard) Allow(ctx context.Context, a accounts.Attempt) error {
+	now := g.l.now()
+	keys := g.keys(a.Account)
+	counts, err := g.l.store.LoginFailures(ctx, keys, now.Add(-loginWindow))
+	if err != nil {
+		return err
+	}
+	var addr, pair, acct storage.LoginFailure
+	for _, c := range counts {
+		switch c.Key {
+		case keys[0]:
+			addr = c
+		case keys[1]:
+			pair = c
+		case keys[2]:
+			acct = c
 		}
+	}
+	g.pairHad = pair.Count > 0
+	windowLeft := func(c storage.LoginFailure) time.Duration { return c.WindowStart.Add(loginWindow).Sub(now) }
+	switch {
+	case addr.Count >= maxFailuresPerAddr:
+		return &accounts.ThrottledError{RetryAfter: windowLeft(addr)}
+	case pair.Count >= maxFailuresPerPair:
+		return &accounts.ThrottledError{RetryAfter: windowLeft(pair)}
+	}
+	if g.device.known(a) {
+		return nil
+	}
+	if wait := acct.Last.Add(accountDelay(acct.Count)).Sub(now); acct.Count > 0 && wait > 0 {
+		return &accounts.ThrottledError{RetryAfter: wait, Account: true}
 	}
 	return nil
 }
 
-// Failed implements accounts.PasswordGuard.
-func (g loginGuard) Failed(account string) {
-	g.l.byPair.Fail(g.pair(account))
-	g.l.byAddr.Fail(g.addr)
-	g.l.byTarget.Fail(account)
+// Failed implements accounts.PasswordGuard: one upsert of three counters.
+func (g *loginGuard) Failed(ctx context.Context, a accounts.Attempt) {
+	if err := g.l.store.RecordLoginFailure(ctx, g.keys(a.Account), g.l.now(), loginWindow); err != nil {
+		g.l.log.Error("recording a failed sign-in", "request_id", RequestID(ctx), "err", err)
+	}
 }
 
-// Succeeded implements accounts.PasswordGuard: it forgets the failures of
-// this address for this account.
-func (g loginGuard) Succeeded(account string) {
-	g.l.byPair.Reset(g.pair(account))
+// Succeeded implements accounts.PasswordGuard: it forgets this address's
+// failures on this account, when there were any.
+func (g *loginGuard) Succeeded(ctx context.Context, a accounts.Attempt) {
+	if !g.pairHad {
+		return
+	}
+	if err := g.l.store.ClearLoginFailures(ctx, g.keys(a.Account)[1:2]); err != nil {
+		g.l.log.Warn("clearing sign-in failures", "request_id", RequestID(ctx), "err", err)
+	}
 }

@@ -192,13 +192,9 @@ func (a *UserAPI) startSession(w http.ResponseWriter, r *http.Request) error {
 	if utf8.RuneCountInString(body.Password) > accounts.MaxPasswordLen {
 		return errorf(http.StatusBadRequest, "Password cannot be over %d characters", accounts.MaxPasswordLen)
 	}
-	addr := clientAddr(r)
-	if blocked, wait := a.limiter.AddrBlocked(addr); blocked {
-		return &accounts.ThrottledError{RetryAfter: wait}
-	}
-	u, token, sess, err := a.accounts.StartSession(r.Context(), body.Username, body.Password, a.limiter.Guard(addr))
+	u, token, sess, err := a.accounts.StartSession(r.Context(), body.Username, body.Password, a.limiter.Guard(r))
 	if errors.Is(err, accounts.ErrInvalidCredentials) {
-		a.log.Info("sign-in failed", "request_id", RequestID(r.Context()), "remote", addr)
+		a.log.Info("sign-in failed", "request_id", RequestID(r.Context()), "remote", clientAddr(r))
 		return err
 	}
 	if err != nil {
@@ -209,6 +205,7 @@ func (a *UserAPI) startSession(w http.ResponseWriter, r *http.Request) error {
 		_ = a.accounts.EndSession(r.Context(), old)
 	}
 	a.cookies.Set(w, token, sess.ExpiresAt)
+	a.limiter.Devices().Set(w, u.ID, u.DeviceEpoch)
 	a.log.Info("session started", "request_id", RequestID(r.Context()), "user", u.ID)
 	writeJSON(w, http.StatusOK, map[string]string{"user": u.ID})
 	return nil

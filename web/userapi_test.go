@@ -145,8 +145,8 @@ func TestStartSession(t *testing.T) {
 			t.Fatalf("startSession = %d %s, want 200 {\"user\": %q}", r.status, r.raw, id)
 		}
 		cookies := (&http.Response{Header: r.header}).Cookies()
-		if len(cookies) != 1 {
-			t.Fatalf("cookies = %v, want one session cookie", cookies)
+		if len(cookies) != 2 || cookies[1].Name != "tonearm_device" || !cookies[1].HttpOnly || cookies[1].MaxAge < 300*24*3600 {
+			t.Fatalf("cookies = %v, want a session cookie and a long-lived HttpOnly known-device cookie", cookies)
 		}
 		ck := cookies[0]
 		if ck.Name != "tonearm_session" || !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Path != "/" ||
@@ -183,7 +183,8 @@ func TestSecureCookieOnHTTPSIssuer(t *testing.T) {
 	e.createUser("carol", pw)
 	r := e.post(nil, "/api/User/startSession", map[string]string{"username": "carol", "password": pw})
 	cookies := (&http.Response{Header: r.header}).Cookies()
-	if r.status != http.StatusOK || len(cookies) != 1 || !cookies[0].Secure || cookies[0].Name != "__Host-tonearm_session" {
+	if r.status != http.StatusOK || len(cookies) != 2 || !cookies[0].Secure || cookies[0].Name != "__Host-tonearm_session" ||
+		!cookies[1].Secure || cookies[1].Name != "__Host-tonearm_device" {
 		t.Fatalf("https issuer: status %d, cookies %+v; want a Secure __Host- cookie", r.status, cookies)
 	}
 }

@@ -108,10 +108,17 @@ func startE2EConfig(t testing.TB, dbURL string, opt options, configure func(*con
 // second starts another replica on the same database and secret.
 func (s *server) second() *server {
 	s.t.Helper()
+	return s.secondWith(options{})
+}
+
+// secondWith is second with options (a clock).
+func (s *server) secondWith(opt options) *server {
+	s.t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	cfg := s.cfg
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	a, err := buildWith(context.Background(), cfg, log, options{hashParams: &accounts.HashParams{Memory: 64, Time: 1, Threads: 1}})
+	opt.hashParams = &accounts.HashParams{Memory: 64, Time: 1, Threads: 1}
+	a, err := buildWith(context.Background(), cfg, log, opt)
 	if err != nil {
 		s.t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+	"github.com/tonearm-idp/tonearm/web"
 )
 
 const usage = `tonearm — OpenID Connect provider for ListenBrainz apps
@@ -204,6 +205,14 @@ func housekeeping(ctx context.Context, store *sqlstore.Store, log *slog.Logger) 
 // sweepBatch bounds each delete, so no statement holds many row locks.
 const sweepBatch = 500
 
+// staleLoginFailures sweeps sign-in counters whose window is over: their
+// latest failure is older than any window.
+func staleLoginFailures(store *sqlstore.Store) func(context.Context, time.Time, int) (int64, error) {
+	return func(ctx context.Context, now time.Time, limit int) (int64, error) {
+		return store.DeleteStaleLoginFailures(ctx, now.Add(-web.LoginWindow), limit)
+	}
+}
+
 // sweepExpired deletes expired sessions, codes and tokens in batches and
 // reports how many rows of each it removed.
 func sweepExpired(ctx context.Context, store *sqlstore.Store, now time.Time, log *slog.Logger) map[string]int64 {
@@ -216,6 +225,7 @@ func sweepExpired(ctx context.Context, store *sqlstore.Store, now time.Time, log
 		{"oauth2 requests", store.DeleteExpiredOAuthRequests},
 		{"password resets", store.DeleteExpiredPasswordResets},
 		{"email verifications", store.DeleteExpiredEmailVerifications},
+		{"sign-in counters", staleLoginFailures(store)},
 	} {
 		for ctx.Err() == nil {
 			n, err := t.clean(ctx, now, sweepBatch)

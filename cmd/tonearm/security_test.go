@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
@@ -142,10 +143,12 @@ func TestEmailChangeNeedsRecentSignInOrPassword(t *testing.T) {
 		// Within five minutes of signing in, a change goes through.
 		s.want(s.call(nil, http.MethodPatch, "/api/me", tok, map[string]any{"email": "owner2@example.org"}), http.StatusOK)
 		clock.advance(6 * time.Minute)
-		for name, c := range map[string]struct {
+		for _, c := range []struct {
+			name    string
 			bearer  string
 			browser *http.Client
-		}{"bearer": {tok, nil}, "cookie": {"", browser}} {
+		}{{"bearer", tok, nil}, {"cookie", "", browser}} {
+			name := c.name
 			r := s.want(s.call(c.browser, http.MethodPatch, "/api/me", c.bearer, map[string]any{"email": "attacker@evil.example"}), http.StatusForbidden)
 			if !strings.Contains(r.errMsg(), "currentPassword") {
 				t.Errorf("%s: %s", name, r.raw)
@@ -372,21 +375,31 @@ func TestIntrospectionNeedsClientAuthentication(t *testing.T) {
 // X-Forwarded-For).
 func (s *server) signIn(addr, username, password string) apiReply {
 	s.t.Helper()
+	return s.signInWith(http.DefaultClient, addr, username, password)
+}
+
+// signInWith is signIn from a browser c (its cookies go along).
+func (s *server) signInWith(c *http.Client, addr, username, password string) apiReply {
+	s.t.Helper()
 	b, _ := json.Marshal(map[string]string{"username": username, "password": password})
 	req, _ := http.NewRequest(http.MethodPost, s.issuer+"/api/User/startSession", strings.NewReader(string(b)))
 	req.Header.Set("Content-Type", "application/json")
 	if addr != "" {
 		req.Header.Set("X-Forwarded-For", addr)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.Do(req)
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	out := apiReply{status: resp.StatusCode}
+	out := apiReply{status: resp.StatusCode, raw: resp.Header.Get("Retry-After")}
 	_ = json.NewDecoder(resp.Body).Decode(&out.body)
 	return out
 }
+
+// maxAccountWait is the longest a new browser waits for an account under
+// attack (web's maxAccountDelay).
+const maxAccountWait = 30 * time.Second
 
 func behindProxy(c *config.Config) {
 	c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
@@ -433,13 +446,14 @@ func TestCurrentPasswordGuessingIsLimited(t *testing.T) {
 }
 
 // The per-account count is per account: guesses by username and by email
-// are one target, even from many addresses.
+// are one target, even from many addresses. After ten, a browser the
+// account has not signed in on must wait.
 func TestUsernameAndEmailShareOneCount(t *testing.T) {
 	bothDatabases(t, func(t *testing.T, dbURL string) {
 		s := startE2EConfig(t, dbURL, options{}, behindProxy)
 		u := s.user("dual")
 		setEmail(t, s, u.ID, "dual@example.org")
-		for i := 0; i < 25; i++ {
+		for i := 0; i < 5; i++ {
 			s.want(s.signIn(fmt.Sprintf("198.51.100.%d", i+1), "dual", "wrong-password"), http.StatusUnauthorized)
 			s.want(s.signIn(fmt.Sprintf("203.0.113.%d", i+1), "DUAL@example.org", "wrong-password"), http.StatusUnauthorized)
 		}
@@ -455,14 +469,15 @@ func TestUsernameAndEmailShareOneCount(t *testing.T) {
 // forged left-hand hop changes nothing.
 func TestForwardedAddresses(t *testing.T) {
 	bothDatabases(t, func(t *testing.T, dbURL string) {
-		direct := startE2E(t, dbURL, options{})
+		clock := &offsetClock{}
+		direct := startE2E(t, dbURL, options{now: clock.now})
 		direct.user("alice")
 		for i := 0; i < 10; i++ {
 			direct.want(direct.signIn(fmt.Sprintf("198.51.100.%d", i+1), "alice", "wrong-password"), http.StatusUnauthorized)
 		}
 		direct.want(direct.signIn("198.51.100.200", "alice", e2ePassword), http.StatusTooManyRequests)
 
-		proxied := startE2EConfig(t, dbURL, options{}, behindProxy) // another replica, behind a proxy
+		proxied := startE2EConfig(t, dbURL, options{now: clock.now}, behindProxy) // another replica, behind a proxy
 		proxied.user("carol")
 		for i := 0; i < 10; i++ {
 			proxied.want(proxied.signIn("203.0.113.7", "carol", "wrong-password"), http.StatusUnauthorized)
@@ -470,8 +485,11 @@ func TestForwardedAddresses(t *testing.T) {
 		proxied.want(proxied.signIn("203.0.113.7", "carol", e2ePassword), http.StatusTooManyRequests)
 		// A forged hop on the left: the proxy appended the real one.
 		proxied.want(proxied.signIn("198.51.100.2, 203.0.113.7", "carol", e2ePassword), http.StatusTooManyRequests)
-		// The owner, behind the same proxy, is not blocked.
+		// The owner, behind the same proxy, is not blocked (a new browser
+		// waits out the account's short delay).
+		clock.advance(maxAccountWait)
 		proxied.want(proxied.signIn("198.51.100.2", "carol", e2ePassword), http.StatusOK)
+		proxied.want(proxied.signIn("203.0.113.7", "carol", e2ePassword), http.StatusTooManyRequests)
 	})
 }
 
@@ -555,4 +573,119 @@ func TestAPITokenRefresh(t *testing.T) {
 			t.Fatalf("aud without the API's scopes = %v", aud)
 		}
 	})
+}
+
+// Issue 13: guessing slows the guesser, never locks the owner out. 1,000
+// wrong passwords from 20 addresses, spread over two replicas that share
+// their counters, reach the password hash only a few times; the owner's
+// browser that signed in before gets in at once; a new browser waits
+// seconds, not fifteen minutes; one address alone is stopped as before.
+func TestGuessingDoesNotLockOutTheOwner(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		clock := &offsetClock{}
+		a := startE2EConfig(t, dbURL, options{now: clock.now}, behindProxy)
+		b := a.secondWith(options{now: clock.now})
+		a.user("olive")
+		known := a.browser()
+		a.want(a.signInWith(known, "192.0.2.10", "olive", e2ePassword), http.StatusOK)
+
+		reached, refused := 0, 0
+		for i := 0; i < 1000; i++ {
+			replica := []*server{a, b}[i%2]
+			r := replica.signIn(fmt.Sprintf("198.51.100.%d", i%20+1), "olive", fmt.Sprintf("guess-%04d", i))
+			switch r.status {
+			case http.StatusUnauthorized:
+				reached++
+			case http.StatusTooManyRequests:
+				refused++
+			default:
+				t.Fatalf("guess %d: %d %v", i, r.status, r.body)
+			}
+			clock.advance(100 * time.Millisecond) // 100 s in all
+		}
+		t.Logf("of 1,000 guesses from 20 addresses on two replicas, %d reached the password hash", reached)
+		// 10 free guesses, then one after 1, 2, 4, 8, 16 and every 30 s.
+		if reached > 20 || reached < 10 || reached+refused != 1000 {
+			t.Fatalf("guesses that reached the hash: %d (refused %d); want 10–20", reached, refused)
+		}
+
+		// The owner's known browser, on either replica, gets in at once.
+		a.want(b.signInWith(known, "192.0.2.10", "olive", e2ePassword), http.StatusOK)
+		// A new browser is asked to wait seconds, then gets in.
+		fresh := b.signInWith(a.browser(), "192.0.2.11", "olive", e2ePassword)
+		if fresh.status != http.StatusTooManyRequests || !strings.Contains(fmt.Sprint(fresh.body["error"]), "not signed in on") {
+			t.Fatalf("a new browser during the attack: %d %v", fresh.status, fresh.body)
+		}
+		wait, err := time.ParseDuration(fresh.raw + "s")
+		if err != nil || wait <= 0 || wait > maxAccountWait {
+			t.Fatalf("Retry-After %q, want 1–30 seconds", fresh.raw)
+		}
+		clock.advance(wait)
+		a.want(a.signIn("192.0.2.11", "olive", e2ePassword), http.StatusOK)
+
+		// One address guessing alone is stopped, right password or not.
+		a.user("pat")
+		for i := 0; i < 10; i++ {
+			clock.advance(maxAccountWait) // past any account delay
+			a.want(a.signIn("203.0.113.50", "pat", "wrong-password"), http.StatusUnauthorized)
+		}
+		clock.advance(time.Minute)
+		a.want(b.signIn("203.0.113.50", "pat", e2ePassword), http.StatusTooManyRequests)
+		a.want(b.signIn("203.0.113.51", "pat", e2ePassword), http.StatusOK)
+
+		// Ending every session of the user voids the known-device cookie.
+		olive, _ := a.app.store.GetUserByUsername(context.Background(), "olive")
+		if err := a.app.accounts.EndUserSessions(context.Background(), olive.ID); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 12; i++ {
+			a.signIn(fmt.Sprintf("198.51.100.%d", 100+i), "olive", "wrong-again")
+		}
+		a.want(a.signInWith(known, "192.0.2.10", "olive", e2ePassword), http.StatusTooManyRequests)
+	})
+}
+
+// A known-device cookie counts only for its own account, and only as
+// signed.
+func TestKnownDeviceCookieIsBound(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		clock := &offsetClock{}
+		s := startE2EConfig(t, dbURL, options{now: clock.now}, behindProxy)
+		s.user("quinn")
+		s.user("rae")
+		browser := s.browser()
+		s.want(s.signInWith(browser, "192.0.2.20", "quinn", e2ePassword), http.StatusOK)
+		issuer, _ := url.Parse(s.issuer)
+		var device *http.Cookie
+		for _, c := range browser.Jar.Cookies(issuer) {
+			if c.Name == "tonearm_device" {
+				device = c
+			}
+		}
+		if device == nil {
+			t.Fatal("no known-device cookie after sign-in")
+		}
+		for i := 0; i < 11; i++ {
+			s.signIn(fmt.Sprintf("198.51.100.%d", i+1), "rae", "wrong-password")
+			s.signIn(fmt.Sprintf("203.0.113.%d", i+1), "quinn", "wrong-password")
+		}
+		// quinn's cookie does not help with rae's account.
+		s.want(s.signInWith(browser, "192.0.2.20", "rae", e2ePassword), http.StatusTooManyRequests)
+		// A tampered cookie is no cookie.
+		forged, _ := cookiejarWith(t, s.issuer, &http.Cookie{Name: device.Name, Value: device.Value[:len(device.Value)-2] + "AA", Path: "/"})
+		s.want(s.signInWith(forged, "192.0.2.21", "quinn", e2ePassword), http.StatusTooManyRequests)
+		// The genuine one works.
+		s.want(s.signInWith(browser, "192.0.2.20", "quinn", e2ePassword), http.StatusOK)
+	})
+}
+
+func cookiejarWith(t *testing.T, issuer string, c *http.Cookie) (*http.Client, error) {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(issuer)
+	jar.SetCookies(u, []*http.Cookie{c})
+	return &http.Client{Jar: jar}, nil
 }

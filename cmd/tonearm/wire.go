@@ -51,6 +51,7 @@ const (
 	purposeTokenHMAC         = "oauth2-hmac"
 	purposeClientSecrets     = "client-secrets"
 	purposeCSRF              = "csrf"
+	purposeKnownDevice       = "known-device"
 )
 
 func build(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
@@ -136,7 +137,10 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	limiter := web.NewLoginLimiter(opt.now)
+	limiter, err := web.NewLoginLimiter(store, web.NewDeviceCookies(seal.DeriveKey(cfg.Secret, purposeKnownDevice), cfg.Issuer, opt.now), log, opt.now)
+	if err != nil {
+		return nil, err
+	}
 	userAPI, err := web.NewUserAPI(web.UserAPIConfig{
 		Accounts: acc, Issuer: cfg.Issuer, Registration: cfg.Registration, Logger: log, Limiter: limiter, Tokens: p,
 		Bootstrap: bootstrap, Now: opt.now,

@@ -2,6 +2,8 @@ package accounts
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,17 +19,37 @@ import (
 // are one key, and switching between them or between endpoints buys a
 // guesser nothing. A nil guard throttles nothing (the command line).
 type PasswordGuard interface {
-	// Allow returns a *ThrottledError while checks for account must wait.
-	Allow(account string) error
-	Failed(account string)
-	Succeeded(account string)
+	// Allow returns a *ThrottledError while checks of a must wait.
+	Allow(ctx context.Context, a Attempt) error
+	Failed(ctx context.Context, a Attempt)
+	Succeeded(ctx context.Context, a Attempt)
+}
+
+// Attempt is one password check about to happen.
+type Attempt struct {
+	// Account is the user's ID, or for an identifier that names no account
+	// a digest of it (its guesses are still counted).
+	Account string
+	// DeviceEpoch is the user's (storage.User.DeviceEpoch): a known-device
+	// cookie of another epoch does not count.
+	DeviceEpoch int64
 }
 
 // ThrottledError: too many wrong passwords; try again after RetryAfter.
-type ThrottledError struct{ RetryAfter time.Duration }
+// Account says it is the account's count (guesses from anywhere) that asks
+// this browser to wait, not its own address.
+type ThrottledError struct {
+	RetryAfter time.Duration
+	Account    bool
+}
 
 func (e *ThrottledError) Error() string {
 	return fmt.Sprintf("too many failed password attempts; retry in %s", e.RetryAfter.Round(time.Second))
+}
+
+// Seconds is RetryAfter in whole seconds, rounded up (for Retry-After).
+func (e *ThrottledError) Seconds() int {
+	return int((e.RetryAfter + time.Second - 1) / time.Second)
 }
 
 // ErrReauthRequired: an email change needs the current password or a
@@ -38,23 +60,23 @@ var ErrReauthRequired = errors.New("changing the email address needs the current
 // without typing the password again.
 const RecentAuth = 5 * time.Minute
 
-// guardKey is the limiter key of a password check: the user's ID, or for an
-// identifier that names no account, the identifier itself (its guesses are
-// still counted per address).
-func guardKey(u storage.User, identifier string) string {
+// attemptOf is the Attempt of checking u's password (zero u: the
+// identifier names no account).
+func attemptOf(u storage.User, identifier string) Attempt {
 	if u.ID != "" {
-		return u.ID
+		return Attempt{Account: u.ID, DeviceEpoch: u.DeviceEpoch}
 	}
-	return "unknown:" + strings.ToLower(identifier)
+	h := sha256.Sum256([]byte(strings.ToLower(identifier)))
+	return Attempt{Account: "unknown:" + hex.EncodeToString(h[:16])}
 }
 
 // checkPassword verifies password against u's hash under guard. An unknown
 // account (zero u) costs a full hash like a wrong password. It returns
 // whether the password matched and whether the hash wants upgrading.
 func (s *Service) checkPassword(ctx context.Context, u storage.User, identifier, password string, guard PasswordGuard) (ok, stale bool, err error) {
-	key := guardKey(u, identifier)
+	attempt := attemptOf(u, identifier)
 	if guard != nil {
-		if err := guard.Allow(key); err != nil {
+		if err := guard.Allow(ctx, attempt); err != nil {
 			return false, false, err
 		}
 	}
@@ -69,9 +91,9 @@ func (s *Service) checkPassword(ctx context.Context, u storage.User, identifier,
 	}
 	if guard != nil {
 		if ok {
-			guard.Succeeded(key)
+			guard.Succeeded(ctx, attempt)
 		} else {
-			guard.Failed(key)
+			guard.Failed(ctx, attempt)
 		}
 	}
 	return ok, stale, nil

@@ -62,8 +62,17 @@ func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 
 // DeleteUserSessions implements storage.Storage.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int64, error) {
-	res := s.conn(ctx).Where("user_id = ?", userID).Delete(&sessionModel{})
-	return res.RowsAffected, translate(res.Error)
+	var n int64
+	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Where("user_id = ?", userID).Delete(&sessionModel{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		n = res.RowsAffected
+		return translate(tx.Model(&userModel{}).Where("id = ?", userID).
+			UpdateColumn("device_epoch", gorm.Expr("device_epoch + 1")).Error)
+	})
+	return n, err
 }
 
 // DeleteExpiredSessions implements storage.Storage. It deletes by primary key

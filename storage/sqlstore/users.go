@@ -27,6 +27,7 @@ type userModel struct {
 	Pronouns          string
 	Website           string
 	Disabled          bool
+	DeviceEpoch       int64
 	CreatedAt         time.Time `gorm:"autoCreateTime:false"`
 	UpdatedAt         time.Time `gorm:"autoUpdateTime:false"`
 }
@@ -51,6 +52,7 @@ func toUserModel(u storage.User) userModel {
 		Pronouns:          u.Pronouns,
 		Website:           u.Website,
 		Disabled:          u.Disabled,
+		DeviceEpoch:       u.DeviceEpoch,
 		CreatedAt:         utc(u.CreatedAt),
 		UpdatedAt:         utc(u.UpdatedAt),
 	}
@@ -75,6 +77,7 @@ func (m userModel) record() storage.User {
 		Pronouns:          m.Pronouns,
 		Website:           m.Website,
 		Disabled:          m.Disabled,
+		DeviceEpoch:       m.DeviceEpoch,
 		CreatedAt:         utc(m.CreatedAt),
 		UpdatedAt:         utc(m.UpdatedAt),
 	}
@@ -162,6 +165,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, update func(storage.U
 			}
 		}
 		nm := toUserModel(next)
+		nm.DeviceEpoch = m.DeviceEpoch // only DeleteUserSessions moves it
 		// Select("*") writes zero values too (a cleared token, an empty name).
 		if err := tx.Model(&userModel{}).Where("id = ?", id).Select("*").Omit("id").Updates(&nm).Error; err != nil {
 			return translate(err)
