@@ -43,17 +43,20 @@ type PublicAPI struct {
 	verifiesByAddr  *FailureLimiter
 	workers         chan struct{}
 	processingReset func() // test hook: called when a reset request is done
+	// devices lets the owner's known browser past the per-email limit.
+	devices *DeviceCookies
 }
 
 // NewPublicAPI returns the public API; mailer delivers reset tokens,
-// csrfKey protects the reset pages.
-func NewPublicAPI(acc Accounts, mailer accounts.Mailer, issuer string, csrfKey []byte, log *slog.Logger, now func() time.Time) (*PublicAPI, error) {
+// csrfKey protects the reset pages, devices are the known-device cookies of
+// the sign-in limiter.
+func NewPublicAPI(acc Accounts, mailer accounts.Mailer, issuer string, csrfKey []byte, devices *DeviceCookies, log *slog.Logger, now func() time.Time) (*PublicAPI, error) {
 	base, err := newAPIBase(acc, issuer, nil, log)
 	if err != nil {
 		return nil, err
 	}
-	if mailer == nil || len(csrfKey) < 32 {
-		return nil, errors.New("web: PublicAPI needs a mailer and a 32-byte CSRF key")
+	if mailer == nil || len(csrfKey) < 32 || devices == nil {
+		return nil, errors.New("web: PublicAPI needs a mailer, a 32-byte CSRF key and device cookies")
 	}
 	// These forms answer on the same page: form-action can be 'self'.
 	pages, err := newPages(log, pageCSP+"; form-action 'self'")
@@ -68,6 +71,7 @@ func NewPublicAPI(acc Accounts, mailer accounts.Mailer, issuer string, csrfKey [
 		confirmsByAddr: NewFailureLimiter(maxResetAttemptsPerAddr, loginWindow, now),
 		verifiesByAddr: NewFailureLimiter(maxResetAttemptsPerAddr, loginWindow, now),
 		workers:        make(chan struct{}, resetWorkers),
+		devices:        devices,
 	}, nil
 }
 
@@ -137,10 +141,20 @@ func (a *PublicAPI) requestReset(w http.ResponseWriter, r *http.Request) error {
 // the token and mails it after the caller has answered.
 func (a *PublicAPI) startReset(r *http.Request, email string) error {
 	addr := clientAddr(r)
-	for _, l := range []struct {
+	limits := []struct {
 		lim *FailureLimiter
 		key string
-	}{{a.resetsByAddr, addr}, {a.resetsByEmail, foldEmail(email)}} {
+	}{{a.resetsByAddr, addr}}
+	if !a.ownersBrowser(r, email) {
+		// Anyone may ask for anyone's reset: per email they may ask only a
+		// few times, so an inbox is not flooded; the owner's own browser
+		// is not held to it, so a stranger cannot keep them from resetting.
+		limits = append(limits, struct {
+			lim *FailureLimiter
+			key string
+		}{a.resetsByEmail, foldEmail(email)})
+	}
+	for _, l := range limits {
 		if blocked, wait := l.lim.Blocked(l.key); blocked {
 			return &httpError{status: http.StatusTooManyRequests, message: "Too many reset requests; try again in " + strconv.Itoa(int(wait.Minutes())+1) + " minutes"}
 		}
@@ -161,6 +175,19 @@ func (a *PublicAPI) startReset(r *http.Request, email string) error {
 		a.log.Warn("password reset request dropped: too many in progress", "request_id", RequestID(r.Context()))
 	}
 	return nil
+}
+
+// ownersBrowser reports whether r comes from a browser that has signed in
+// to the account with this email (its known-device cookie). Only a request
+// carrying a valid cookie costs a lookup, so timing tells a stranger
+// nothing.
+func (a *PublicAPI) ownersBrowser(r *http.Request, email string) bool {
+	d := a.devices.Read(r)
+	if d.userID == "" {
+		return false
+	}
+	u, err := a.accounts.GetUser(r.Context(), d.userID)
+	return err == nil && u.DeviceEpoch == d.epoch && u.Email != "" && foldEmail(u.Email) == foldEmail(email)
 }
 
 // finishReset applies the attempt limit and sets the new password.

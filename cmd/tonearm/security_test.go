@@ -689,3 +689,30 @@ func cookiejarWith(t *testing.T, issuer string, c *http.Cookie) (*http.Client, e
 	jar.SetCookies(u, []*http.Cookie{c})
 	return &http.Client{Jar: jar}, nil
 }
+
+// A stranger who uses up the per-email reset requests cannot keep the owner
+// from resetting: the owner's known browser is not held to that limit.
+func TestResetLimitSparesTheOwnersBrowser(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		mailer := newCaptureMailer()
+		s := startE2EConfig(t, dbURL, options{mailer: mailer}, behindProxy)
+		u := s.user("sam")
+		setEmail(t, s, u.ID, "sam@example.org")
+		owner := s.browser()
+		s.want(s.signInWith(owner, "192.0.2.30", "sam", e2ePassword), http.StatusOK)
+		for i := 0; i < 3; i++ {
+			s.want(s.call(nil, http.MethodPost, "/api/password-reset/request", "", map[string]string{"email": "sam@example.org"}), http.StatusOK)
+			mailer.wait(t)
+		}
+		s.want(s.call(nil, http.MethodPost, "/api/password-reset/request", "", map[string]string{"email": "sam@example.org"}), http.StatusTooManyRequests)
+		s.want(s.call(owner, http.MethodPost, "/api/password-reset/request", "", map[string]string{"email": "SAM@example.org"}), http.StatusOK)
+		mailer.wait(t)
+		// The cookie helps only with its own account's address.
+		other := s.user("tess")
+		setEmail(t, s, other.ID, "tess@example.org")
+		for i := 0; i < 3; i++ {
+			s.want(s.call(nil, http.MethodPost, "/api/password-reset/request", "", map[string]string{"email": "tess@example.org"}), http.StatusOK)
+		}
+		s.want(s.call(owner, http.MethodPost, "/api/password-reset/request", "", map[string]string{"email": "tess@example.org"}), http.StatusTooManyRequests)
+	})
+}

@@ -137,7 +137,8 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	limiter, err := web.NewLoginLimiter(store, web.NewDeviceCookies(seal.DeriveKey(cfg.Secret, purposeKnownDevice), cfg.Issuer, opt.now), log, opt.now)
+	devices := web.NewDeviceCookies(seal.DeriveKey(cfg.Secret, purposeKnownDevice), cfg.Issuer, opt.now)
+	limiter, err := web.NewLoginLimiter(store, devices, log, opt.now)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +157,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	publicAPI, err := web.NewPublicAPI(acc, mailer, cfg.Issuer, seal.DeriveKey(cfg.Secret, purposeCSRF), log, opt.now)
+	publicAPI, err := web.NewPublicAPI(acc, mailer, cfg.Issuer, seal.DeriveKey(cfg.Secret, purposeCSRF), devices, log, opt.now)
 	if err != nil {
 		return nil, err
 	}
