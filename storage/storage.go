@@ -47,6 +47,9 @@ type User struct {
 	Website       string
 	// Disabled accounts cannot sign in.
 	Disabled bool
+	// Claims are the user's custom claims: a JSON object set by admins,
+	// released into the access tokens of APIs that name a key (nil: none).
+	Claims []byte
 	// DeviceEpoch moves on whenever every session of the user ends
 	// (DeleteUserSessions); known-device cookies of an older epoch no longer
 	// count. UpdateUser never changes it.
@@ -191,6 +194,16 @@ type Storage interface {
 	// now and reports how many, so a cleaner can work in short batches.
 	DeleteExpiredSessions(ctx context.Context, now time.Time, limit int) (int64, error)
 
+	// CreateAPI registers an API; ErrAlreadyExists if its ID or one of its
+	// scope names is taken (by any API).
+	CreateAPI(ctx context.Context, a API) error
+	// GetAPI returns an API or ErrNotFound.
+	GetAPI(ctx context.Context, id string) (API, error)
+	// ListAPIs returns every API ordered by ID.
+	ListAPIs(ctx context.Context) ([]API, error)
+	// DeleteAPI removes an API and its scopes; ErrNotFound.
+	DeleteAPI(ctx context.Context, id string) error
+
 	// CreateClient registers a client; ErrAlreadyExists if the ID is taken.
 	CreateClient(ctx context.Context, c Client) error
 	// GetClient returns a client or ErrNotFound.
@@ -270,6 +283,24 @@ type Client struct {
 	Public                 bool // no secret; PKCE required
 	FirstParty             bool // no consent screen
 	CreatedAt              time.Time
+}
+
+// API is a registered resource server.
+type API struct {
+	// ID is the API's identifier, an absolute URI; access tokens for it
+	// carry it in aud.
+	ID   string
+	Name string
+	// Scopes are the scopes it defines; no other API defines them.
+	Scopes []APIScope
+	// Claims are the user claims its access tokens carry.
+	Claims    []string
+	CreatedAt time.Time
+}
+
+// APIScope is a scope an API defines, with the description consent shows.
+type APIScope struct {
+	Name, Description string
 }
 
 // SigningKey is a private signing key, sealed with the server's at-rest key.

@@ -28,6 +28,7 @@ type userModel struct {
 	Website           string
 	Disabled          bool
 	DeviceEpoch       int64
+	Claims            *string
 	CreatedAt         time.Time `gorm:"autoCreateTime:false"`
 	UpdatedAt         time.Time `gorm:"autoUpdateTime:false"`
 }
@@ -60,6 +61,10 @@ func toUserModel(u storage.User) userModel {
 		email, key := u.Email, foldKey(u.Email)
 		m.Email, m.EmailKey = &email, &key
 	}
+	if len(u.Claims) > 0 {
+		c := string(u.Claims)
+		m.Claims = &c
+	}
 	return m
 }
 
@@ -83,6 +88,9 @@ func (m userModel) record() storage.User {
 	}
 	if m.Email != nil {
 		u.Email = *m.Email
+	}
+	if m.Claims != nil && *m.Claims != "" {
+		u.Claims = []byte(*m.Claims)
 	}
 	return u
 }

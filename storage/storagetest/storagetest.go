@@ -50,6 +50,7 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, oauthCases()...)
 	cases = append(cases, accountCases()...)
 	cases = append(cases, loginFailureCases()...)
+	cases = append(cases, apiCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

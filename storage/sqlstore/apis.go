@@ -1,0 +1,106 @@
+package sqlstore
+
+import (
+	"context"
+	"time"
+
+	"gorm.io/gorm"
+
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+type apiModel struct {
+	ID        string `gorm:"primaryKey"`
+	Name      string
+	Claims    string
+	CreatedAt time.Time `gorm:"autoCreateTime:false"`
+}
+
+func (apiModel) TableName() string { return "apis" }
+
+type apiScopeModel struct {
+	Name        string `gorm:"primaryKey"`
+	APIID       string `gorm:"column:api_id"`
+	Description string
+	Position    int
+}
+
+func (apiScopeModel) TableName() string { return "api_scopes" }
+
+// CreateAPI implements storage.Storage: the API and its scopes in one
+// transaction; the primary key of api_scopes keeps a scope to one API.
+func (s *Store) CreateAPI(ctx context.Context, a storage.API) error {
+	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		m := apiModel{ID: a.ID, Name: a.Name, Claims: encodeList(a.Claims), CreatedAt: utc(a.CreatedAt)}
+		if err := tx.Create(&m).Error; err != nil {
+			return translate(err)
+		}
+		if len(a.Scopes) == 0 {
+			return nil
+		}
+		rows := make([]apiScopeModel, len(a.Scopes))
+		for i, sc := range a.Scopes {
+			rows[i] = apiScopeModel{Name: sc.Name, APIID: a.ID, Description: sc.Description, Position: i}
+		}
+		return translate(tx.Create(&rows).Error)
+	})
+}
+
+// GetAPI implements storage.Storage.
+func (s *Store) GetAPI(ctx context.Context, id string) (storage.API, error) {
+	var m apiModel
+	if err := s.conn(ctx).Where("id = ?", id).Take(&m).Error; err != nil {
+		return storage.API{}, translate(err)
+	}
+	var scopes []apiScopeModel
+	if err := s.conn(ctx).Where("api_id = ?", id).Order("position").Find(&scopes).Error; err != nil {
+		return storage.API{}, translate(err)
+	}
+	return apiRecord(m, scopes), nil
+}
+
+// ListAPIs implements storage.Storage (two queries, whatever the number).
+func (s *Store) ListAPIs(ctx context.Context) ([]storage.API, error) {
+	var ms []apiModel
+	if err := s.conn(ctx).Order("id").Find(&ms).Error; err != nil {
+		return nil, translate(err)
+	}
+	var scopes []apiScopeModel
+	if err := s.conn(ctx).Order("api_id, position").Find(&scopes).Error; err != nil {
+		return nil, translate(err)
+	}
+	byAPI := map[string][]apiScopeModel{}
+	for _, sc := range scopes {
+		byAPI[sc.APIID] = append(byAPI[sc.APIID], sc)
+	}
+	out := make([]storage.API, len(ms))
+	for i, m := range ms {
+		out[i] = apiRecord(m, byAPI[m.ID])
+	}
+	return out, nil
+}
+
+func apiRecord(m apiModel, scopes []apiScopeModel) storage.API {
+	a := storage.API{ID: m.ID, Name: m.Name, Claims: decodeList(m.Claims), Scopes: []storage.APIScope{}, CreatedAt: utc(m.CreatedAt)}
+	for _, sc := range scopes {
+		a.Scopes = append(a.Scopes, storage.APIScope{Name: sc.Name, Description: sc.Description})
+	}
+	return a
+}
+
+// DeleteAPI implements storage.Storage.
+func (s *Store) DeleteAPI(ctx context.Context, id string) error {
+	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Where("api_id = ?", id).Delete(&apiScopeModel{}).Error; err != nil {
+			return translate(err)
+		}
+		res := tx.Where("id = ?", id).Delete(&apiModel{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return storage.ErrNotFound
+		}
+		return nil
+	})
+}
