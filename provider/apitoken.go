@@ -6,8 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ory/fosite"
 	"github.com/ory/fosite/handler/openid"
+
+	"github.com/tonearm-idp/tonearm/storage"
 )
 
 // tonearm's own JSON APIs (/api/me, the User API's bearer calls,
@@ -34,36 +35,26 @@ func APIIdentifier(issuer string) string { return strings.TrimRight(issuer, "/")
 // APIIdentifier returns tonearm's own API identifier.
 func (p *Provider) APIIdentifier() string { return p.apiID }
 
-// GrantAudience grants a request its audience: what it asked for with
-// fosite's audience parameter (checked against the client's registration),
-// and tonearm's own API when one of the API's scopes was granted. The API
-// is never granted for the asking alone.
-func (p *Provider) GrantAudience(ar fosite.Requester) {
-	for _, a := range ar.GetRequestedAudience() {
-		if a != p.apiID {
-			ar.GrantAudience(a)
-		}
-	}
-	if hasAny(ar.GetGrantedScopes(), APIScopes) {
-		ar.GrantAudience(p.apiID)
+// BuiltinAPI is tonearm's own API as a resource server among the others:
+// identifier {issuer}/api, scopes account and admin.
+func BuiltinAPI(issuer string) storage.API {
+	return storage.API{
+		ID: APIIdentifier(issuer), Name: "tonearm",
+		Scopes: []storage.APIScope{
+			{Name: ScopeAccount, Description: "Manage your tonearm account: change your email, password and ListenBrainz link"},
+			{Name: ScopeAdmin, Description: "Administer tonearm"},
+		},
+		Claims: []string{},
 	}
 }
 
-// audienceStrategy is fosite's default matching, except that tonearm's own
-// API needs no registration as an audience: it is granted only with its
-// scopes (GrantAudience), which clients must be registered with. fosite
-// checks a refresh's inherited audience against the client's registration.
-func audienceStrategy(apiID string) fosite.AudienceMatchingStrategy {
-	return func(registered, needle []string) error {
-		rest := make([]string, 0, len(needle))
-		for _, a := range needle {
-			if a != apiID {
-				rest = append(rest, a)
-			}
-		}
-		return fosite.DefaultAudienceMatchingStrategy(registered, rest)
-	}
-}
+// acceptGrantedAudience is fosite's audience check. fosite compares a
+// request's fosite-specific "audience" parameter, and a refresh's inherited
+// audience, with a per-client registration tonearm does not use: the
+// audience comes from RFC 8707 resource parameters and the granted scopes,
+// decided and checked by Grant and Narrow, and the "audience" parameter is
+// never granted.
+func acceptGrantedAudience(_, _ []string) error { return nil }
 
 // Errors of VerifyAPIToken; none says more than the caller may know.
 var (

@@ -81,7 +81,7 @@ func UserSession(id Identity, authTime, requestedAt time.Time, granted []string)
 	return s
 }
 
-func discoveryDocument(issuer string) ([]byte, error) {
+func discoveryDocument(issuer string, scopes []string) ([]byte, error) {
 	base := strings.TrimRight(issuer, "/")
 	doc := map[string]any{
 		"issuer":                 issuer,
@@ -100,7 +100,7 @@ func discoveryDocument(issuer string) ([]byte, error) {
 		"subject_types_supported":                       []string{"public"},
 		"id_token_signing_alg_values_supported":         []string{"RS256"},
 		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
-		"scopes_supported":                              SupportedScopes,
+		"scopes_supported":                              scopes,
 		"claims_supported": []string{
 			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
 			"preferred_username", "name", "website", "email", "email_verified", "role", "listenbrainz_name", "listenbrainz_token",

@@ -68,6 +68,10 @@ type Config struct {
 	HMACSecret    []byte
 	SecretsHasher fosite.Hasher
 	Lifespans     Lifespans
+	// APIs lists the registered resource servers (nil: only tonearm's own).
+	APIs APIDirectory
+	// Users reads the accounts whose claims APIs release (nil: none).
+	Users UserDirectory
 }
 
 // Provider is the composed protocol.
@@ -80,7 +84,9 @@ type Provider struct {
 	apiID     string // tonearm's own API, an audience like any other
 	keys      *keys.Manager
 	lifespans Lifespans
-	discovery []byte
+	apis      APIDirectory
+	users     UserDirectory
+	disco     discoveryCache
 }
 
 // New composes the provider.
@@ -107,7 +113,7 @@ func New(c Config) (*Provider, error) {
 		GlobalSecret:                   c.HMACSecret[:32],
 		ClientSecretsHasher:            c.SecretsHasher,
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy:       audienceStrategy(APIIdentifier(c.Issuer)),
+		AudienceMatchingStrategy:       acceptGrantedAudience,
 		EnforcePKCEForPublicClients:    true,
 		EnablePKCEPlainChallengeMethod: false,
 		MinParameterEntropy:            fosite.MinParameterEntropy,
@@ -139,8 +145,12 @@ func New(c Config) (*Provider, error) {
 		compose.OAuth2TokenRevocationFactory,
 	)
 	p := &Provider{OAuth2: oauth2, store: c.Store, idSigner: idSigner, access: access, issuer: c.Issuer,
-		apiID: APIIdentifier(c.Issuer), keys: c.Keys, lifespans: c.Lifespans}
-	if p.discovery, err = discoveryDocument(c.Issuer); err != nil {
+		apiID: APIIdentifier(c.Issuer), keys: c.Keys, lifespans: c.Lifespans, apis: c.APIs, users: c.Users}
+	if p.apis == nil {
+		p.apis = builtinOnly{BuiltinAPI(c.Issuer)}
+	}
+	access.ExtraClaims = p.releasedClaims
+	if _, err := discoveryDocument(c.Issuer, SupportedScopes); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -148,9 +158,6 @@ func New(c Config) (*Provider, error) {
 
 // Issuer returns the issuer URL.
 func (p *Provider) Issuer() string { return p.issuer }
-
-// Discovery returns the OpenID Provider metadata document.
-func (p *Provider) Discovery() []byte { return p.discovery }
 
 // JWKS returns the public key set and its entity tag.
 func (p *Provider) JWKS() ([]byte, string) { return p.keys.JWKS() }

@@ -31,6 +31,9 @@ type AccessTokenStrategy struct {
 	Issuer   string
 	Lifespan time.Duration
 	Now      func() time.Time
+	// ExtraClaims returns the user claims the token's audience releases
+	// (optional).
+	ExtraClaims func(ctx context.Context, subject, clientID string, aud []string) (map[string]any, error)
 }
 
 var _ oauth2.CoreStrategy = (*AccessTokenStrategy)(nil)
@@ -93,6 +96,16 @@ func (s *AccessTokenStrategy) GenerateAccessToken(ctx context.Context, req fosit
 		subject = clientID // client credentials: the client acts for itself
 	}
 	aud := []string(req.GetGrantedAudience())
+	if narrowed, ok := fositestore.AccessAudience(ctx); ok {
+		aud = narrowed
+	}
+	var extra map[string]any
+	if s.ExtraClaims != nil && len(aud) > 0 {
+		var err error
+		if extra, err = s.ExtraClaims(ctx, subject, clientID, aud); err != nil {
+			return "", "", err
+		}
+	}
 	if len(aud) == 0 {
 		aud = []string{clientID}
 	}
@@ -115,6 +128,21 @@ func (s *AccessTokenStrategy) GenerateAccessToken(ctx context.Context, req fosit
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", "", err
+	}
+	if len(extra) > 0 {
+		// Released user claims never replace a protocol claim.
+		all := map[string]any{}
+		if err := json.Unmarshal(payload, &all); err != nil {
+			return "", "", err
+		}
+		for k, v := range extra {
+			if _, taken := all[k]; !taken {
+				all[k] = v
+			}
+		}
+		if payload, err = json.Marshal(all); err != nil {
+			return "", "", err
+		}
 	}
 	k, err := s.Keys.Signing(keys.ES256)
 	if err != nil {

@@ -143,7 +143,8 @@ func serveCached(w http.ResponseWriter, r *http.Request, body []byte, etag strin
 }
 
 func (o *OAuth) discovery(w http.ResponseWriter, r *http.Request) {
-	serveCached(w, r, o.p.Discovery(), "", 3600)
+	// Five minutes: scopes_supported follows the registered APIs.
+	serveCached(w, r, o.p.Discovery(r.Context()), "", 300)
 }
 
 func (o *OAuth) jwks(w http.ResponseWriter, r *http.Request) {
@@ -201,16 +202,20 @@ var scopeDescriptions = map[string]string{
 	"listenbrainz":   "See your ListenBrainz name and use your ListenBrainz token",
 	"offline_access": "Keep access while you are away (refresh tokens)",
 	"roles":          "See your role",
-	"account":        "Manage your tonearm account: change your email, password and ListenBrainz link",
-	"admin":          "Administer tonearm",
 }
 
-func describeScopes(scopes []string) []string {
+// describeScopes words scopes for the consent page: built-in ones as
+// above, API scopes with the description their API registered.
+func (o *OAuth) describeScopes(ctx context.Context, scopes []string) []string {
+	described := o.p.ScopeDescriptions(ctx)
 	var out []string
 	for _, s := range scopes {
-		if d, ok := scopeDescriptions[s]; ok {
-			out = append(out, d)
-		} else {
+		switch {
+		case scopeDescriptions[s] != "":
+			out = append(out, scopeDescriptions[s])
+		case described[s] != "":
+			out = append(out, described[s])
+		default:
 			out = append(out, s)
 		}
 	}
@@ -292,6 +297,14 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		o.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("Clients must include a code_challenge when performing the authorize code flow, but it is missing."))
 		return
 	}
+	// An unknown resource, or one none of whose scopes is asked for, is
+	// refused before anyone signs in (RFC 8707 invalid_target); the consent
+	// page shows only the scopes the token will carry.
+	_, requested, err := o.p.Audience(ctx, ar.GetRequestedScopes(), provider.Resources(ar.GetRequestForm()))
+	if err != nil {
+		o.authorizeError(w, r, ar, err)
+		return
+	}
 	prompt := promptValues(ar)
 	action := ""
 	if r.Method == http.MethodPost {
@@ -345,7 +358,6 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	requested := []string(ar.GetRequestedScopes())
 	if !client.FirstParty {
 		decided := false
 		if action == "consent" {
@@ -374,20 +386,24 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 			}
 			o.page(w, r, http.StatusOK, "consent.html", consentPage{
 				Action: o.action, CSRFToken: o.csrf.Token(w, r), ClientID: client.GetID(), Username: caller.User.Username,
-				Scopes: describeScopes(requested), Hidden: hiddenFields(form),
+				Scopes: o.describeScopes(ctx, requested), Hidden: hiddenFields(form),
 			})
 			return
 		}
 	}
 
+	var grant []string
 	for _, s := range requested {
 		// Refresh tokens only for clients allowed the refresh grant.
 		if s == "offline_access" && !client.GetGrantTypes().Has("refresh_token") {
 			continue
 		}
-		ar.GrantScope(s)
+		grant = append(grant, s)
 	}
-	o.p.GrantAudience(ar)
+	if err := o.p.Grant(ctx, ar, grant, provider.Resources(ar.GetRequestForm())); err != nil {
+		o.authorizeError(w, r, ar, err)
+		return
+	}
 	requestedAt := ar.GetRequestedAt()
 	if freshLogin && caller.Session.AuthTime.Before(requestedAt) {
 		requestedAt = caller.Session.AuthTime // clocks truncated differently
@@ -494,10 +510,10 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case ar.GetGrantTypes().ExactOne("client_credentials"):
 		// fosite has checked the scopes against the client's registration.
-		for _, s := range ar.GetRequestedScopes() {
-			ar.GrantScope(s)
+		if err := o.p.Grant(ctx, ar, ar.GetRequestedScopes(), provider.Resources(ar.GetRequestForm())); err != nil {
+			o.accessError(w, r, ar, err)
+			return
 		}
-		o.p.GrantAudience(ar)
 		session.Subject = ar.GetClient().GetID()
 	case ar.GetGrantTypes().ExactOne("refresh_token"):
 		// RFC 6749 §6: a refresh may ask for fewer scopes than were granted,
@@ -511,6 +527,14 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 			}
 			narrowed = asked
 			ctx = fositestore.WithAccessScopes(ctx, asked)
+		}
+	}
+	if resources := provider.Resources(ar.GetRequestForm()); len(resources) > 0 && !ar.GetGrantTypes().ExactOne("client_credentials") {
+		// A code or refresh token may ask for a token for some of the
+		// resources of its grant (RFC 8707 §2.2).
+		if ctx, narrowed, err = o.p.Narrow(ctx, ar, narrowed, resources); err != nil {
+			o.accessError(w, r, ar, err)
+			return
 		}
 	}
 	resp, err := o.p.OAuth2.NewAccessResponse(ctx, ar)

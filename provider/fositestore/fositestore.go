@@ -333,12 +333,34 @@ func AccessScopes(ctx context.Context) ([]string, bool) {
 	return s, ok
 }
 
+type accessAudienceKey struct{}
+
+// WithAccessAudience narrows the audience of the access token issued with
+// ctx (RFC 8707 resource parameters of a token request); the grant and its
+// refresh token keep theirs.
+func WithAccessAudience(ctx context.Context, aud []string) context.Context {
+	return context.WithValue(ctx, accessAudienceKey{}, aud)
+}
+
+// AccessAudience returns the narrowed access-token audience carried by ctx.
+func AccessAudience(ctx context.Context) ([]string, bool) {
+	a, ok := ctx.Value(accessAudienceKey{}).([]string)
+	return a, ok
+}
+
 // CreateAccessTokenSession implements oauth2.AccessTokenStorage.
 func (a *Adapter) CreateAccessTokenSession(ctx context.Context, signature string, req fosite.Requester) error {
-	if scopes, ok := AccessScopes(ctx); ok {
+	scopes, narrowScopes := AccessScopes(ctx)
+	aud, narrowAud := AccessAudience(ctx)
+	if narrowScopes || narrowAud {
 		narrowed := *(req.Sanitize(nil).(*fosite.Request))
 		narrowed.Form = req.GetRequestForm()
-		narrowed.GrantedScope = fosite.Arguments(scopes)
+		if narrowScopes {
+			narrowed.GrantedScope = fosite.Arguments(scopes)
+		}
+		if narrowAud {
+			narrowed.GrantedAudience = fosite.Arguments(aud)
+		}
 		req = &narrowed
 	}
 	return a.create(ctx, storage.KindAccessToken, signature, "", req)

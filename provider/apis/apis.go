@@ -1,0 +1,386 @@
+// Package apis registers resource servers (APIs): their identifiers, the
+// scopes each defines (one API owns a scope) and the user claims their
+// access tokens carry. Token issuance, consent, discovery and client
+// registration read them through a short-lived cache.
+package apis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// Store is what the registry needs from storage.
+type Store interface {
+	CreateAPI(ctx context.Context, a storage.API) error
+	GetAPI(ctx context.Context, id string) (storage.API, error)
+	ListAPIs(ctx context.Context) ([]storage.API, error)
+	DeleteAPI(ctx context.Context, id string) error
+	ListClients(ctx context.Context) ([]storage.Client, error)
+}
+
+// CacheTTL bounds how long a replica may issue tokens from an API list
+// that another replica has changed.
+const CacheTTL = 5 * time.Second
+
+// Limits.
+const (
+	MaxIDLen          = 200
+	MaxNameLen        = 100
+	MaxScopes         = 50
+	MaxScopeLen       = 64
+	MaxDescriptionLen = 200
+	MaxClaims         = 20
+)
+
+// Errors the transports map to statuses.
+var (
+	ErrExists   = errors.New("an API with this identifier already exists")
+	ErrNotFound = errors.New("no such API")
+)
+
+// ValidationError is a refused spec; the message is safe to show.
+type ValidationError struct{ Message string }
+
+func (e *ValidationError) Error() string { return e.Message }
+
+func invalid(format string, args ...any) error {
+	return &ValidationError{Message: fmt.Sprintf(format, args...)}
+}
+
+// ScopeTakenError: another API defines the scope.
+type ScopeTakenError struct{ Scope, API string }
+
+func (e *ScopeTakenError) Error() string {
+	return fmt.Sprintf("the scope %q is already defined by the API %s (one API owns a scope)", e.Scope, e.API)
+}
+
+// InUseError: clients still hold scopes of the API.
+type InUseError struct{ Clients []string }
+
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("clients still hold scopes of this API: %s; delete them or register them again without those scopes first", strings.Join(e.Clients, ", "))
+}
+
+// BuiltinScopes are tonearm's own scopes that belong to no API: an API
+// cannot define them.
+var BuiltinScopes = []string{"openid", "profile", "email", "listenbrainz", "offline_access", "roles"}
+
+// reservedClaims are registered JWT, OpenID Connect and tonearm claim names:
+// an API cannot release a custom claim under them, nor can a user carry
+// one. role and listenbrainz_name are released by name (from the account),
+// listenbrainz_token never.
+var reservedClaims = map[string]bool{}
+
+func init() {
+	for _, c := range strings.Fields(`iss sub aud exp nbf iat jti scope scp client_id auth_time nonce azp acr amr
+		at_hash c_hash s_hash sid cnf act may_act typ events token_type username active
+		name given_name family_name middle_name nickname preferred_username profile picture website email
+		email_verified gender birthdate zoneinfo locale phone_number phone_number_verified address updated_at
+		role listenbrainz_name listenbrainz_token`) {
+		reservedClaims[c] = true
+	}
+}
+
+// UserClaims are the account attributes an API may release by name.
+var UserClaims = []string{"role", "listenbrainz_name"}
+
+var claimKeyPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.:-]{0,63}$`)
+
+// ValidateCustomClaimKey accepts a key for a user's custom claims: a short
+// name that is not a registered claim name.
+func ValidateCustomClaimKey(k string) error {
+	if !claimKeyPattern.MatchString(k) {
+		return invalid("claim key %q must be 1–64 letters, digits and _ . : -, starting with a letter", k)
+	}
+	if reservedClaims[k] {
+		return invalid("claim key %q is a registered claim name and cannot be a custom claim", k)
+	}
+	return nil
+}
+
+// ValidScopeName applies RFC 6749 §3.3: printable ASCII without space,
+// double quote or backslash.
+func ValidScopeName(s string) bool {
+	if s == "" || len(s) > MaxScopeLen {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateResource checks an API identifier or an RFC 8707 resource: an
+// absolute URI without a fragment.
+func ValidateResource(id string) error {
+	if id == "" || len(id) > MaxIDLen || !printable(id) || strings.ContainsAny(id, " \t") {
+		return invalid("an API identifier must be an absolute URI of at most %d characters", MaxIDLen)
+	}
+	u, err := url.Parse(id)
+	if err != nil || u.Scheme == "" || (u.Host == "" && u.Opaque == "") || u.Fragment != "" || strings.Contains(id, "#") {
+		return invalid("API identifier %q must be an absolute URI without a fragment, e.g. https://api.example.org/listens", id)
+	}
+	return nil
+}
+
+// Spec describes an API to register.
+type Spec struct {
+	ID     string
+	Name   string
+	Scopes []storage.APIScope
+	Claims []string
+}
+
+// Registry creates, lists and deletes APIs and caches them for the
+// protocol. The built-in API (tonearm's own) is always there and cannot be
+// deleted.
+type Registry struct {
+	store   Store
+	builtin storage.API
+	now     func() time.Time
+
+	mu      sync.RWMutex
+	cached  []storage.API
+	expires time.Time
+	version uint64
+}
+
+// NewRegistry returns a registry with the built-in API.
+func NewRegistry(store Store, builtin storage.API, now func() time.Time) (*Registry, error) {
+	if store == nil || builtin.ID == "" {
+		return nil, errors.New("apis: a store and the built-in API are required")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Registry{store: store, builtin: builtin, now: now}, nil
+}
+
+// Builtin returns tonearm's own API.
+func (r *Registry) Builtin() storage.API { return r.builtin }
+
+// Create validates spec and registers the API.
+func (r *Registry) Create(ctx context.Context, spec Spec) (storage.API, error) {
+	if err := ValidateResource(spec.ID); err != nil {
+		return storage.API{}, err
+	}
+	if spec.ID == r.builtin.ID {
+		return storage.API{}, invalid("%s is tonearm's own API", spec.ID)
+	}
+	if len(spec.Name) > MaxNameLen || !printable(spec.Name) {
+		return storage.API{}, invalid("the name must be at most %d printable characters", MaxNameLen)
+	}
+	if len(spec.Scopes) == 0 || len(spec.Scopes) > MaxScopes {
+		return storage.API{}, invalid("an API defines 1–%d scopes (--scope NAME[=description])", MaxScopes)
+	}
+	all, err := r.all(ctx)
+	if err != nil {
+		return storage.API{}, err
+	}
+	owner := map[string]string{}
+	for _, a := range all {
+		for _, s := range a.Scopes {
+			owner[s.Name] = a.ID
+		}
+	}
+	seen := map[string]bool{}
+	for _, s := range spec.Scopes {
+		switch {
+		case !ValidScopeName(s.Name):
+			return storage.API{}, invalid("scope %q: a scope name is 1–%d printable ASCII characters without spaces, quotes or backslashes (RFC 6749 §3.3)", s.Name, MaxScopeLen)
+		case contains(BuiltinScopes, s.Name):
+			return storage.API{}, invalid("scope %q is built in and belongs to no API", s.Name)
+		case seen[s.Name]:
+			return storage.API{}, invalid("scope %q is listed twice", s.Name)
+		case len(s.Description) > MaxDescriptionLen || !printable(s.Description):
+			return storage.API{}, invalid("scope %q: the description must be at most %d printable characters", s.Name, MaxDescriptionLen)
+		case owner[s.Name] != "":
+			return storage.API{}, &ScopeTakenError{Scope: s.Name, API: owner[s.Name]}
+		}
+		seen[s.Name] = true
+	}
+	claims := []string{}
+	if len(spec.Claims) > MaxClaims {
+		return storage.API{}, invalid("at most %d claims", MaxClaims)
+	}
+	for _, c := range spec.Claims {
+		switch {
+		case c == "listenbrainz_token":
+			return storage.API{}, invalid("the ListenBrainz token is never put into an access token")
+		case contains(UserClaims, c):
+		default:
+			if err := ValidateCustomClaimKey(c); err != nil {
+				return storage.API{}, invalid("claim %q: release role, listenbrainz_name or a custom claim key that is not a registered claim name", c)
+			}
+		}
+		if !contains(claims, c) {
+			claims = append(claims, c)
+		}
+	}
+	a := storage.API{ID: spec.ID, Name: spec.Name, Scopes: spec.Scopes, Claims: claims, CreatedAt: r.now().UTC().Truncate(time.Microsecond)}
+	if err := r.store.CreateAPI(ctx, a); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			if _, gerr := r.store.GetAPI(ctx, spec.ID); gerr == nil {
+				return storage.API{}, ErrExists
+			}
+			return storage.API{}, invalid("one of these scopes was defined by another API just now; list the APIs and try again")
+		}
+		return storage.API{}, err
+	}
+	r.forget()
+	return a, nil
+}
+
+// Get returns a registered API (or the built-in one).
+func (r *Registry) Get(ctx context.Context, id string) (storage.API, error) {
+	if id == r.builtin.ID {
+		return r.builtin, nil
+	}
+	a, err := r.store.GetAPI(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.API{}, ErrNotFound
+	}
+	return a, err
+}
+
+// List returns the built-in API and every registered one, fresh.
+func (r *Registry) List(ctx context.Context) ([]storage.API, error) {
+	return r.all(ctx)
+}
+
+// Delete removes an API no client holds scopes of.
+func (r *Registry) Delete(ctx context.Context, id string) error {
+	if id == r.builtin.ID {
+		return invalid("tonearm's own API cannot be deleted")
+	}
+	a, err := r.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	clients, err := r.store.ListClients(ctx)
+	if err != nil {
+		return err
+	}
+	var holders []string
+	for _, c := range clients {
+		for _, s := range a.Scopes {
+			if contains(c.Scopes, s.Name) {
+				holders = append(holders, c.ID)
+				break
+			}
+		}
+	}
+	if len(holders) > 0 {
+		sort.Strings(holders)
+		return &InUseError{Clients: holders}
+	}
+	if err := r.store.DeleteAPI(ctx, id); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return ErrNotFound
+		}
+		return err
+	}
+	r.forget()
+	return nil
+}
+
+// Cached returns every API (the built-in one first) from a cache at most
+// CacheTTL old, and a version that changes when the list does.
+func (r *Registry) Cached(ctx context.Context) ([]storage.API, uint64, error) {
+	r.mu.RLock()
+	if r.cached != nil && r.now().Before(r.expires) {
+		c, v := r.cached, r.version
+		r.mu.RUnlock()
+		return c, v, nil
+	}
+	r.mu.RUnlock()
+	all, err := r.all(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !sameAPIs(r.cached, all) {
+		r.version++
+	}
+	r.cached, r.expires = all, r.now().Add(CacheTTL)
+	return r.cached, r.version, nil
+}
+
+func (r *Registry) all(ctx context.Context) ([]storage.API, error) {
+	stored, err := r.store.ListAPIs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return append([]storage.API{r.builtin}, stored...), nil
+}
+
+func (r *Registry) forget() {
+	r.mu.Lock()
+	r.expires = time.Time{}
+	r.mu.Unlock()
+}
+
+// ScopeDefined reports whether an API defines scope (for client
+// registration).
+func (r *Registry) ScopeDefined(ctx context.Context, scope string) (bool, error) {
+	all, err := r.all(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range all {
+		for _, s := range a.Scopes {
+			if s.Name == scope {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
+}
+
+func sameAPIs(a, b []storage.API) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || len(a[i].Scopes) != len(b[i].Scopes) || strings.Join(a[i].Claims, " ") != strings.Join(b[i].Claims, " ") {
+			return false
+		}
+		for j := range a[i].Scopes {
+			if a[i].Scopes[j] != b[i].Scopes[j] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,278 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+
+	"github.com/ory/fosite"
+
+	"github.com/tonearm-idp/tonearm/provider/fositestore"
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// APIDirectory lists the APIs (the built-in one first), cached; the version
+// changes when the list does.
+type APIDirectory interface {
+	Cached(ctx context.Context) ([]storage.API, uint64, error)
+}
+
+// UserDirectory reads the users whose claims access tokens release.
+type UserDirectory interface {
+	GetUser(ctx context.Context, id string) (storage.User, error)
+}
+
+// builtinOnly is the directory without registered APIs.
+type builtinOnly struct{ api storage.API }
+
+func (b builtinOnly) Cached(context.Context) ([]storage.API, uint64, error) {
+	return []storage.API{b.api}, 0, nil
+}
+
+// ErrInvalidTarget is RFC 8707's error for a resource that is not a
+// registered API or whose scopes were not granted.
+var ErrInvalidTarget = &fosite.RFC6749Error{
+	ErrorField: "invalid_target", CodeField: 400,
+	DescriptionField: "The requested resource is invalid, unknown, or malformed.",
+}
+
+func invalidTarget(format string, args ...any) error {
+	return ErrInvalidTarget.WithHintf(format, args...)
+}
+
+// Resources returns the RFC 8707 resource parameters of a request form.
+func Resources(form url.Values) []string { return form["resource"] }
+
+// scopeIndex maps the APIs: id → API, scope → owning API id.
+type scopeIndex struct {
+	byID  map[string]storage.API
+	owner map[string]string
+	order []string
+}
+
+func (p *Provider) index(ctx context.Context) (scopeIndex, error) {
+	all, _, err := p.apis.Cached(ctx)
+	if err != nil {
+		return scopeIndex{}, err
+	}
+	ix := scopeIndex{byID: map[string]storage.API{}, owner: map[string]string{}}
+	for _, a := range all {
+		ix.byID[a.ID] = a
+		ix.order = append(ix.order, a.ID)
+		for _, s := range a.Scopes {
+			ix.owner[s.Name] = a.ID
+		}
+	}
+	return ix, nil
+}
+
+// audienceFor decides what a token for scopes may say: with resources
+// (RFC 8707), each must be a registered API with at least one of its scopes
+// among scopes, the audience is the resources, and only their scopes (and
+// built-in ones) stay; without, the audience is every API whose scopes are
+// among scopes. An empty audience means the client id (GenerateAccessToken).
+func (ix scopeIndex) audienceFor(scopes, resources []string) (aud, kept []string, err error) {
+	if len(resources) == 0 {
+		for _, id := range ix.order {
+			for _, s := range scopes {
+				if ix.owner[s] == id {
+					aud = append(aud, id)
+					break
+				}
+			}
+		}
+		return aud, scopes, nil
+	}
+	for _, res := range resources {
+		if _, err := url.Parse(res); err != nil || !strings.Contains(res, ":") || strings.Contains(res, "#") {
+			return nil, nil, invalidTarget("The resource %q is not an absolute URI without a fragment.", res)
+		}
+		if _, ok := ix.byID[res]; !ok {
+			return nil, nil, invalidTarget("The resource %q is not a registered API.", res)
+		}
+		granted := false
+		for _, s := range scopes {
+			granted = granted || ix.owner[s] == res
+		}
+		if !granted {
+			return nil, nil, invalidTarget("None of the scopes of the resource %q was granted.", res)
+		}
+		if !has(aud, res) {
+			aud = append(aud, res)
+		}
+	}
+	for _, s := range scopes {
+		if o := ix.owner[s]; o == "" || has(aud, o) {
+			kept = append(kept, s)
+		}
+	}
+	return aud, kept, nil
+}
+
+// Audience returns the audience and the scopes a request for scopes and
+// resources would be granted, or invalid_target.
+func (p *Provider) Audience(ctx context.Context, scopes, resources []string) (aud, kept []string, err error) {
+	ix, err := p.index(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ix.audienceFor(scopes, resources)
+}
+
+// ScopeDescriptions maps every API scope to its description.
+func (p *Provider) ScopeDescriptions(ctx context.Context) map[string]string {
+	out := map[string]string{}
+	all, _, err := p.apis.Cached(ctx)
+	if err != nil {
+		return out
+	}
+	for _, a := range all {
+		for _, s := range a.Scopes {
+			if s.Description != "" {
+				out[s.Name] = s.Description
+			} else {
+				out[s.Name] = s.Name
+			}
+		}
+	}
+	return out
+}
+
+// Grant grants an authorization or client-credentials request the scopes
+// it may have and the audience they and its resource parameters give
+// (see audienceFor). Scopes of APIs outside the requested resources are not
+// granted.
+func (p *Provider) Grant(ctx context.Context, ar fosite.Requester, scopes, resources []string) error {
+	ix, err := p.index(ctx)
+	if err != nil {
+		return err
+	}
+	aud, kept, err := ix.audienceFor(scopes, resources)
+	if err != nil {
+		return err
+	}
+	for _, s := range kept {
+		ar.GrantScope(s)
+	}
+	for _, a := range aud {
+		ar.GrantAudience(a)
+	}
+	return nil
+}
+
+// Narrow applies the resource parameters of a token request that reuses a
+// grant (authorization code, refresh token): each must be in the grant's
+// audience, and the access token issued with the returned context names
+// only them and carries only their scopes (and built-in ones). scopes is
+// the set the request already narrowed to (nil: the grant's). The grant
+// itself, and a refresh token issued with it, keep everything.
+func (p *Provider) Narrow(ctx context.Context, ar fosite.AccessRequester, scopes, resources []string) (context.Context, []string, error) {
+	if len(resources) == 0 {
+		return ctx, scopes, nil
+	}
+	for _, res := range resources {
+		if !ar.GetGrantedAudience().Has(res) {
+			return ctx, nil, invalidTarget("The resource %q was not part of this grant.", res)
+		}
+	}
+	if scopes == nil {
+		scopes = ar.GetGrantedScopes()
+	}
+	ix, err := p.index(ctx)
+	if err != nil {
+		return ctx, nil, err
+	}
+	aud, kept, err := ix.audienceFor(scopes, resources)
+	if err != nil {
+		return ctx, nil, err
+	}
+	ctx = fositestore.WithAccessScopes(ctx, kept)
+	ctx = fositestore.WithAccessAudience(ctx, aud)
+	return ctx, kept, nil
+}
+
+// releasedClaims are the user claims the APIs in aud release into an access
+// token for subject: role and listenbrainz_name from the account, custom
+// keys from the user's custom claims. Nothing when no API asks, so most
+// tokens cost no lookup; never the ListenBrainz token.
+func (p *Provider) releasedClaims(ctx context.Context, subject, clientID string, aud []string) (map[string]any, error) {
+	if p.users == nil || subject == "" || subject == clientID {
+		return nil, nil
+	}
+	ix, err := p.index(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, id := range aud {
+		for _, c := range ix.byID[id].Claims {
+			if !has(names, c) {
+				names = append(names, c)
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	u, err := p.users.GetUser(ctx, subject)
+	if err != nil {
+		return nil, fmt.Errorf("provider: claims of %s: %w", subject, err)
+	}
+	var custom map[string]any
+	if len(u.Claims) > 0 {
+		_ = json.Unmarshal(u.Claims, &custom)
+	}
+	out := map[string]any{}
+	for _, n := range names {
+		switch n {
+		case "role":
+			out[n] = u.Role
+		case "listenbrainz_name":
+			if u.ListenBrainzName != "" {
+				out[n] = u.ListenBrainzName
+			}
+		case "listenbrainz_token":
+			// never
+		default:
+			if v, ok := custom[n]; ok {
+				out[n] = v
+			}
+		}
+	}
+	return out, nil
+}
+
+// discoveryCache rebuilds the discovery document when the APIs change, so
+// scopes_supported lists theirs.
+type discoveryCache struct {
+	mu      sync.Mutex
+	version uint64
+	body    []byte
+	built   bool
+}
+
+// Discovery returns the OpenID Provider metadata document, with every
+// API's scopes in scopes_supported.
+func (p *Provider) Discovery(ctx context.Context) []byte {
+	all, version, err := p.apis.Cached(ctx)
+	p.disco.mu.Lock()
+	defer p.disco.mu.Unlock()
+	if err != nil || (p.disco.built && p.disco.version == version) {
+		return p.disco.body
+	}
+	scopes := append([]string(nil), SupportedScopes...)
+	for _, a := range all {
+		for _, s := range a.Scopes {
+			if !has(scopes, s.Name) {
+				scopes = append(scopes, s.Name)
+			}
+		}
+	}
+	if body, err := discoveryDocument(p.issuer, scopes); err == nil {
+		p.disco.body, p.disco.version, p.disco.built = body, version, true
+	}
+	return p.disco.body
+}
