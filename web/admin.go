@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -26,14 +27,15 @@ type ClientRegistry interface {
 type AdminAPI struct {
 	apiBase
 	clients ClientRegistry
+	apis    APIRegistry
 	// forgetClient drops a deleted client from the protocol's cache.
 	forgetClient func(id string)
 }
 
 // NewAdminAPI returns the admin API.
-func NewAdminAPI(acc Accounts, reg ClientRegistry, forgetClient func(string), issuer string, tokens TokenVerifier, log *slog.Logger) (*AdminAPI, error) {
-	if reg == nil || tokens == nil {
-		return nil, errors.New("web: AdminAPI needs a client registry and a token verifier")
+func NewAdminAPI(acc Accounts, reg ClientRegistry, apiReg APIRegistry, forgetClient func(string), issuer string, tokens TokenVerifier, log *slog.Logger) (*AdminAPI, error) {
+	if reg == nil || apiReg == nil || tokens == nil {
+		return nil, errors.New("web: AdminAPI needs client and API registries and a token verifier")
 	}
 	base, err := newAPIBase(acc, issuer, tokens, log)
 	if err != nil {
@@ -45,7 +47,7 @@ func NewAdminAPI(acc Accounts, reg ClientRegistry, forgetClient func(string), is
 	// Admin calls are bearer-only: no cookie session reaches them, so no
 	// page can ride an admin's browser into this API.
 	base.bearerOnly = true
-	return &AdminAPI{apiBase: base, clients: reg, forgetClient: forgetClient}, nil
+	return &AdminAPI{apiBase: base, clients: reg, apis: apiReg, forgetClient: forgetClient}, nil
 }
 
 // Endpoints lists the routes.
@@ -56,6 +58,8 @@ func (a *AdminAPI) Endpoints() []Endpoint {
 		{http.MethodPost, "/api/admin/users/{id}/password"},
 		{http.MethodGet, "/api/admin/clients"}, {http.MethodPost, "/api/admin/clients"},
 		{http.MethodGet, "/api/admin/clients/{id}"}, {http.MethodDelete, "/api/admin/clients/{id}"},
+		{http.MethodGet, "/api/admin/apis"}, {http.MethodPost, "/api/admin/apis"},
+		{http.MethodGet, "/api/admin/apis/{id}"}, {http.MethodDelete, "/api/admin/apis/{id}"},
 	}
 }
 
@@ -68,6 +72,9 @@ func (a *AdminAPI) Routes(mux *http.ServeMux) {
 	mux.Handle("/api/admin/users/{id}/password", a.route(map[string]apiHandler{http.MethodPost: a.setPassword}))
 	mux.Handle("/api/admin/clients", a.route(map[string]apiHandler{http.MethodGet: a.listClients, http.MethodPost: a.createClient}))
 	mux.Handle("/api/admin/clients/{id}", a.route(map[string]apiHandler{http.MethodGet: a.getClient, http.MethodDelete: a.deleteClient}))
+	mux.Handle("/api/admin/apis", a.route(map[string]apiHandler{http.MethodGet: a.listAPIs, http.MethodPost: a.createAPI}))
+	// The identifier is a URI, URL-escaped into one path segment.
+	mux.Handle("/api/admin/apis/{id}", a.route(map[string]apiHandler{http.MethodGet: a.getAPI, http.MethodDelete: a.deleteAPI}))
 }
 
 func (a *AdminAPI) who(c Caller) string {
@@ -105,7 +112,7 @@ func (a *AdminAPI) listUsers(w http.ResponseWriter, r *http.Request) error {
 		out.Next = strings.ToLower(users[limit-1].Username)
 	}
 	for _, u := range users {
-		out.Users = append(out.Users, toUserJSON(u))
+		out.Users = append(out.Users, toAdminUserJSON(u))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
@@ -119,7 +126,7 @@ func (a *AdminAPI) getUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toUserJSON(u))
+	writeJSON(w, http.StatusOK, toAdminUserJSON(u))
 	return nil
 }
 
@@ -127,6 +134,8 @@ type adminUserChange struct {
 	Role          *string `json:"role"`
 	Disabled      *bool   `json:"disabled"`
 	EmailVerified *bool   `json:"emailVerified"`
+	// Claims: absent leaves them, null clears them, an object sets them.
+	Claims json.RawMessage `json:"claims"`
 	profileFields
 }
 
@@ -141,12 +150,13 @@ func (a *AdminAPI) updateUser(w http.ResponseWriter, r *http.Request) error {
 	}
 	u, err := a.accounts.AdminUpdate(r.Context(), r.PathValue("id"), accounts.AdminChange{
 		Role: body.Role, Disabled: body.Disabled, EmailVerified: body.EmailVerified, Profile: body.profileFields.update(),
+		Claims: body.Claims,
 	})
 	if err != nil {
 		return err
 	}
 	a.log.Info("user changed by admin", "request_id", RequestID(r.Context()), "user", u.ID, "by", a.who(c))
-	writeJSON(w, http.StatusOK, toUserJSON(u))
+	writeJSON(w, http.StatusOK, toAdminUserJSON(u))
 	return nil
 }
 
@@ -288,4 +298,13 @@ func (a *AdminAPI) deleteClient(w http.ResponseWriter, r *http.Request) error {
 	a.log.Info("client deleted by admin", "request_id", RequestID(r.Context()), "client", id, "by", a.who(c))
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
+}
+
+// toAdminUserJSON is a user as admins see it: with custom claims.
+func toAdminUserJSON(u storage.User) userJSON {
+	out := toUserJSON(u)
+	if len(u.Claims) > 0 {
+		out.Claims = json.RawMessage(u.Claims)
+	}
+	return out
 }

@@ -129,6 +129,10 @@ func (a *apiBase) fail(w http.ResponseWriter, r *http.Request, err error) {
 		cve *clients.ValidationError
 		te  *accounts.ThrottledError
 	)
+	if status, msg, ok := apiError(err); ok {
+		writeError(w, status, msg)
+		return
+	}
 	switch {
 	case errors.As(err, &he):
 		for k, v := range he.header {
@@ -278,8 +282,10 @@ type userJSON struct {
 	Website          string `json:"website,omitempty"`
 	Disabled         bool   `json:"disabled"`
 	ListenBrainzName string `json:"listenBrainzName,omitempty"`
-	CreatedAt        string `json:"createdAt"`
-	UpdatedAt        string `json:"updatedAt"`
+	// Claims are the custom claims (admin views only).
+	Claims    json.RawMessage `json:"claims,omitempty"`
+	CreatedAt string          `json:"createdAt"`
+	UpdatedAt string          `json:"updatedAt"`
 }
 
 func toUserJSON(u storage.User) userJSON {

@@ -35,6 +35,8 @@ Usage:
                          [--grant-type G…] [--scope "openid profile …"] [--public] [--first-party] [--json]
   tonearm clients list [--json] | tonearm clients delete ID
   tonearm keys list | tonearm keys rotate
+  tonearm apis create --id URI --scope NAME[=description]… [--name N] [--claim C…] [--json]
+  tonearm apis list [--json] | tonearm apis delete URI
 
 Every command reads TONEARM_* variables; "tonearm serve -h" lists them as flags.
 `
@@ -73,6 +75,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return usersCreate(ctx, rest[1:], getenv, stdin, stdout, stderr)
 	case "clients":
 		return clientsCommand(ctx, rest, getenv, stdout, stderr)
+	case "apis":
+		return apisCommand(ctx, rest, getenv, stdout, stderr)
 	case "keys":
 		return keysCommand(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":

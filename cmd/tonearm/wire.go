@@ -11,6 +11,7 @@ import (
 	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/provider/keys"
@@ -30,6 +31,7 @@ type app struct {
 	store        *sqlstore.Store
 	accounts     *accounts.Service
 	clients      *clients.Registry
+	apis         *apis.Registry
 	keys         *keys.Manager
 	provider     *provider.Provider
 	handler      http.Handler
@@ -119,6 +121,11 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
+	apiRegistry, err := apis.NewRegistry(store, provider.BuiltinAPI(cfg.Issuer), opt.now)
+	if err != nil {
+		return nil, err
+	}
+	registry.AdmitAPIScopes(apiRegistry)
 	adapter, err := fositestore.New(store, provider.NewFositeSession, fositestore.Lifespans{
 		AuthorizeCode: lifespans.AuthorizeCode, AccessToken: lifespans.AccessToken, RefreshToken: lifespans.RefreshToken,
 	})
@@ -127,7 +134,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	}
 	p, err := provider.New(provider.Config{
 		Issuer: cfg.Issuer, Store: adapter, Keys: km, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
-		SecretsHasher: hasher, Lifespans: lifespans,
+		SecretsHasher: hasher, Lifespans: lifespans, APIs: apiRegistry, Users: store,
 	})
 	if err != nil {
 		return nil, err
@@ -153,7 +160,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	adminAPI, err := web.NewAdminAPI(acc, registry, adapter.ForgetClient, cfg.Issuer, p, log)
+	adminAPI, err := web.NewAdminAPI(acc, registry, apiRegistry, adapter.ForgetClient, cfg.Issuer, p, log)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +192,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		endpoints = append(endpoints, api.Endpoints()...)
 	}
 	endpoints = append(endpoints, web.Endpoint{Method: http.MethodGet, Path: web.OpenAPIPath})
-	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, keys: km, provider: p, handler: web.Middleware(log, web.Frontend{
+	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, apis: apiRegistry, keys: km, provider: p, handler: web.Middleware(log, web.Frontend{
 		TrustedProxies: cfg.TrustedProxies, HSTS: strings.HasPrefix(cfg.Issuer, "https://"),
 	}, mux)}, nil
 }

@@ -1,22 +1,26 @@
 package accounts
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
 	"net/mail"
 	"net/url"
+	"sort"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -255,6 +259,45 @@ type AdminChange struct {
 	Disabled      *bool
 	EmailVerified *bool
 	Profile       ProfileUpdate
+	// Claims: nil leaves the custom claims, JSON null clears them, a JSON
+	// object (≤ MaxClaimsBytes, keys not registered claim names) sets them.
+	Claims json.RawMessage
+}
+
+// MaxClaimsBytes bounds a user's custom claims.
+const MaxClaimsBytes = 4096
+
+// validClaims checks custom claims and returns them compacted (nil for
+// null).
+func validClaims(raw json.RawMessage) ([]byte, error) {
+	if len(raw) > MaxClaimsBytes {
+		return nil, invalid("claims cannot be over %d bytes", MaxClaimsBytes)
+	}
+	if string(bytes.TrimSpace(raw)) == "null" {
+		return nil, nil
+	}
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
+		return nil, invalid("claims must be a JSON object")
+	}
+	keys := make([]string, 0, len(obj))
+	for k := range obj {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if err := apis.ValidateCustomClaimKey(k); err != nil {
+			return nil, invalid("%s", err.Error())
+		}
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, invalid("claims must be a JSON object")
+	}
+	if buf.Len() == 2 { // {}
+		return nil, nil
+	}
+	return buf.Bytes(), nil
 }
 
 // AdminUpdate applies an admin's change. Disabling ends the user's
@@ -262,6 +305,13 @@ type AdminChange struct {
 func (s *Service) AdminUpdate(ctx context.Context, userID string, c AdminChange) (storage.User, error) {
 	if c.Role != nil && !ValidRole(*c.Role) {
 		return storage.User{}, invalid("Role must be admin, user or guest")
+	}
+	var claims []byte
+	if c.Claims != nil {
+		var err error
+		if claims, err = validClaims(c.Claims); err != nil {
+			return storage.User{}, err
+		}
 	}
 	var u storage.User
 	var pending *verifyMail
@@ -285,6 +335,9 @@ func (s *Service) AdminUpdate(ctx context.Context, userID string, c AdminChange)
 			}
 			if c.EmailVerified != nil {
 				u.EmailVerified = *c.EmailVerified && u.Email != ""
+			}
+			if c.Claims != nil {
+				u.Claims = claims
 			}
 			u.UpdatedAt = s.clock()
 			return u, nil

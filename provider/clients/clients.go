@@ -60,12 +60,22 @@ type Store interface {
 	DeleteClient(ctx context.Context, id string) error
 }
 
+// ScopeDirectory tells which scopes registered APIs define.
+type ScopeDirectory interface {
+	ScopeDefined(ctx context.Context, scope string) (bool, error)
+}
+
 // Registry creates, lists and deletes clients.
 type Registry struct {
 	store  Store
 	hasher *SecretHasher
 	now    func() time.Time
+	// apiScopes (optional) admits the scopes APIs define.
+	apiScopes ScopeDirectory
 }
+
+// AdmitAPIScopes lets clients hold the scopes registered APIs define.
+func (r *Registry) AdmitAPIScopes(d ScopeDirectory) { r.apiScopes = d }
 
 // NewRegistry returns a Registry.
 func NewRegistry(store Store, hasher *SecretHasher) (*Registry, error) {
@@ -140,8 +150,19 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 		scopes = append([]string(nil), DefaultScopes...)
 	}
 	for _, s := range scopes {
-		if !contains(KnownScopes, s) {
-			return storage.Client{}, "", invalid("unknown scope %q (known: %s)", s, strings.Join(KnownScopes, " "))
+		if contains(KnownScopes, s) {
+			continue
+		}
+		defined := false
+		if r.apiScopes != nil {
+			var err error
+			if defined, err = r.apiScopes.ScopeDefined(ctx, s); err != nil {
+				return storage.Client{}, "", err
+			}
+		}
+		if !defined {
+			return storage.Client{}, "", invalid("unknown scope %q: use a built-in scope (%s) or define it for an API with: tonearm apis create --id URI --scope %s=description",
+				s, strings.Join(KnownScopes, " "), s)
 		}
 	}
 	if contains(scopes, "admin") && spec.Public {

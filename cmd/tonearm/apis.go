@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/tonearm-idp/tonearm/provider/apis"
+	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/web"
+)
+
+// parseScopeFlags reads --scope NAME[=description] values.
+func parseScopeFlags(values []string) []storage.APIScope {
+	out := make([]storage.APIScope, 0, len(values))
+	for _, v := range values {
+		name, desc, _ := strings.Cut(v, "=")
+		out = append(out, storage.APIScope{Name: strings.TrimSpace(name), Description: strings.TrimSpace(desc)})
+	}
+	return out
+}
+
+func apisCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	const usage = "usage: tonearm apis create --id URI --scope NAME[=description]… [--name N] [--claim C…] [--json] | tonearm apis list [--json] | tonearm apis delete URI"
+	if len(args) == 0 {
+		return errors.New(usage)
+	}
+	switch args[0] {
+	case "create":
+		var spec apis.Spec
+		var scopes, claims listFlag
+		var asJSON bool
+		cfg, err := loadConfig("apis create", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+			fs.StringVar(&spec.ID, "id", "", "the API's identifier, an absolute URI (what its tokens carry in aud)")
+			fs.StringVar(&spec.Name, "name", "", "display name")
+			fs.Var(&scopes, "scope", `a scope it defines, NAME or NAME=description shown on the consent page (repeatable)`)
+			fs.Var(&claims, "claim", "a user claim its access tokens carry: role, listenbrainz_name or a custom claim key (repeatable)")
+			fs.BoolVar(&asJSON, "json", false, "print JSON")
+		})
+		if err != nil {
+			return err
+		}
+		spec.Scopes, spec.Claims = parseScopeFlags(scopes), claims
+		a, err := build(ctx, cfg, newLogger(stderr))
+		if err != nil {
+			return err
+		}
+		defer a.store.Close()
+		api, err := a.apis.Create(ctx, spec)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return json.NewEncoder(stdout).Encode(web.ToAPIJSON(api))
+		}
+		fmt.Fprintf(stdout, "registered API %s with scopes %s\n", api.ID, scopeNames(api))
+		return nil
+	case "list":
+		var asJSON bool
+		cfg, err := loadConfig("apis list", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+			fs.BoolVar(&asJSON, "json", false, "print JSON")
+		})
+		if err != nil {
+			return err
+		}
+		a, err := build(ctx, cfg, newLogger(stderr))
+		if err != nil {
+			return err
+		}
+		defer a.store.Close()
+		list, err := a.apis.List(ctx)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			out := make([]web.APIJSON, len(list))
+			for i, api := range list {
+				out[i] = web.ToAPIJSON(api)
+			}
+			return json.NewEncoder(stdout).Encode(out)
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tCLAIMS")
+		for _, api := range list {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", api.ID, api.Name, scopeNames(api), strings.Join(api.Claims, " "))
+		}
+		return tw.Flush()
+	case "delete":
+		var id string
+		rest := args[1:]
+		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+			id, rest = rest[0], rest[1:]
+		}
+		cfg, err := loadConfig("apis delete", rest, getenv, stderr, func(fs *flag.FlagSet) {
+			fs.StringVar(&id, "id", id, "the API's identifier")
+		})
+		if err != nil {
+			return err
+		}
+		if id == "" {
+			return errors.New("usage: tonearm apis delete URI")
+		}
+		a, err := build(ctx, cfg, newLogger(stderr))
+		if err != nil {
+			return err
+		}
+		defer a.store.Close()
+		if err := a.apis.Delete(ctx, id); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "deleted API %s\n", id)
+		return nil
+	default:
+		return errors.New(usage)
+	}
+}
+
+func scopeNames(a storage.API) string {
+	names := make([]string, len(a.Scopes))
+	for i, s := range a.Scopes {
+		names[i] = s.Name
+	}
+	return strings.Join(names, " ")
+}

@@ -1,0 +1,145 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/provider/apis"
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// APIRegistry is what the admin API needs to manage resource servers.
+type APIRegistry interface {
+	Create(ctx context.Context, spec apis.Spec) (storage.API, error)
+	Get(ctx context.Context, id string) (storage.API, error)
+	List(ctx context.Context) ([]storage.API, error)
+	Delete(ctx context.Context, id string) error
+}
+
+// APIScopeJSON is a scope an API defines.
+type APIScopeJSON struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// APIJSON is an API as the admin API and the command line show it.
+type APIJSON struct {
+	ID        string         `json:"id"`
+	Name      string         `json:"name"`
+	Scopes    []APIScopeJSON `json:"scopes"`
+	Claims    []string       `json:"claims"`
+	Builtin   bool           `json:"builtin"`
+	CreatedAt string         `json:"createdAt,omitempty"`
+}
+
+// ToAPIJSON converts an API.
+func ToAPIJSON(a storage.API) APIJSON {
+	out := APIJSON{ID: a.ID, Name: a.Name, Scopes: []APIScopeJSON{}, Claims: a.Claims, Builtin: a.CreatedAt.IsZero()}
+	if out.Claims == nil {
+		out.Claims = []string{}
+	}
+	for _, s := range a.Scopes {
+		out.Scopes = append(out.Scopes, APIScopeJSON(s))
+	}
+	if !a.CreatedAt.IsZero() {
+		out.CreatedAt = a.CreatedAt.UTC().Format(time.RFC3339)
+	}
+	return out
+}
+
+type apiCreateBody struct {
+	ID     string         `json:"id"`
+	Name   string         `json:"name"`
+	Scopes []APIScopeJSON `json:"scopes"`
+	Claims []string       `json:"claims"`
+}
+
+func (a *AdminAPI) listAPIs(w http.ResponseWriter, r *http.Request) error {
+	if _, err := a.admin(r); err != nil {
+		return err
+	}
+	list, err := a.apis.List(r.Context())
+	if err != nil {
+		return err
+	}
+	out := struct {
+		APIs []APIJSON `json:"apis"`
+	}{APIs: []APIJSON{}}
+	for _, api := range list {
+		out.APIs = append(out.APIs, ToAPIJSON(api))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *AdminAPI) createAPI(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.admin(r)
+	if err != nil {
+		return err
+	}
+	var body apiCreateBody
+	if err := decodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	spec := apis.Spec{ID: body.ID, Name: body.Name, Claims: body.Claims}
+	for _, s := range body.Scopes {
+		spec.Scopes = append(spec.Scopes, storage.APIScope(s))
+	}
+	api, err := a.apis.Create(r.Context(), spec)
+	if err != nil {
+		return err
+	}
+	a.log.Info("API registered", "request_id", RequestID(r.Context()), "api", api.ID, "by", a.who(c))
+	writeJSON(w, http.StatusOK, ToAPIJSON(api))
+	return nil
+}
+
+func (a *AdminAPI) getAPI(w http.ResponseWriter, r *http.Request) error {
+	if _, err := a.admin(r); err != nil {
+		return err
+	}
+	api, err := a.apis.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ToAPIJSON(api))
+	return nil
+}
+
+func (a *AdminAPI) deleteAPI(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.admin(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := a.apis.Delete(r.Context(), id); err != nil {
+		return err
+	}
+	a.log.Info("API deleted", "request_id", RequestID(r.Context()), "api", id, "by", a.who(c))
+	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+// apiError maps the registry's errors.
+func apiError(err error) (int, string, bool) {
+	var (
+		ve    *apis.ValidationError
+		taken *apis.ScopeTakenError
+		inUse *apis.InUseError
+	)
+	switch {
+	case errors.As(err, &ve):
+		return http.StatusBadRequest, ve.Message, true
+	case errors.As(err, &taken):
+		return http.StatusConflict, taken.Error(), true
+	case errors.As(err, &inUse):
+		return http.StatusConflict, inUse.Error(), true
+	case errors.Is(err, apis.ErrExists):
+		return http.StatusConflict, "An API with this identifier already exists", true
+	case errors.Is(err, apis.ErrNotFound):
+		return http.StatusNotFound, "No such API", true
+	}
+	return 0, "", false
+}
