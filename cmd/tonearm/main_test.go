@@ -209,3 +209,45 @@ func TestMigrateAndUsersCreate(t *testing.T) {
 		}
 	}
 }
+
+// tonearm apis create|list|delete, as an operator types them.
+func TestAPIsCommand(t *testing.T) {
+	env := envFunc(map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "t.db")})
+	ctx := context.Background()
+	cmd := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, args, env, nil, &out, io.Discard)
+		return out.String(), err
+	}
+	out, err := cmd("apis", "create", "--id", "https://api.example.org/listens", "--name", "Listens",
+		"--scope", "listens:read=Read your listens", "--scope", "listens:write", "--claim", "role", "--json")
+	var created map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &created) != nil || created["id"] != "https://api.example.org/listens" {
+		t.Fatalf("apis create: %v %q", err, out)
+	}
+	if scopes := created["scopes"].([]any); len(scopes) != 2 || scopes[0].(map[string]any)["description"] != "Read your listens" {
+		t.Fatalf("created scopes = %v", scopes)
+	}
+	if _, err := cmd("apis", "create", "--id", "https://other.example", "--scope", "listens:read"); err == nil || !strings.Contains(err.Error(), "https://api.example.org/listens") {
+		t.Fatalf("a scope defined twice: %v", err)
+	}
+	if _, err := cmd("clients", "create", "--id", "machine", "--grant-type", "client_credentials", "--scope", "listens:read"); err != nil {
+		t.Fatalf("a client with the API's scope: %v", err)
+	}
+	if _, err := cmd("clients", "create", "--id", "machine2", "--grant-type", "client_credentials", "--scope", "api:read"); err == nil || !strings.Contains(err.Error(), "tonearm apis create") {
+		t.Fatalf("a client with an undefined scope: %v", err)
+	}
+	out, err = cmd("apis", "list")
+	if err != nil || !strings.Contains(out, "https://api.example.org/listens") || !strings.Contains(out, "listens:read listens:write") || !strings.Contains(out, "/api") {
+		t.Fatalf("apis list: %v\n%s", err, out)
+	}
+	if _, err := cmd("apis", "delete", "https://api.example.org/listens"); err == nil || !strings.Contains(err.Error(), "machine") {
+		t.Fatalf("deleting an API a client uses: %v", err)
+	}
+	if _, err := cmd("clients", "delete", "machine"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cmd("apis", "delete", "https://api.example.org/listens"); err != nil || !strings.Contains(out, "deleted API") {
+		t.Fatalf("apis delete: %v %q", err, out)
+	}
+}
