@@ -1,0 +1,228 @@
+// Command resource-server is a small API protected by tonearm: it serves
+// GET /listens to bearers of an access token issued for it (aud = its
+// identifier) with the scope listens:read, and verifies tokens offline
+// against tonearm's JWKS, the way any resource server should:
+//
+//   - the signature, by the key the token's kid names in the JWKS (fetched
+//     through discovery, cached, fetched again for an unknown kid at most
+//     every 30 seconds), with ES256 or RS256 only (never none or HS256);
+//   - typ at+jwt (RFC 9068), so an ID token is not taken for an access token;
+//   - iss, aud containing its identifier, exp;
+//   - scope containing listens:read (403 insufficient_scope otherwise).
+//
+//	go run ./examples/resource-server -issuer http://127.0.0.1:8080 -id https://api.example.org/listens -listen 127.0.0.1:9090
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// Scope is what GET /listens needs.
+const Scope = "listens:read"
+
+// Verifier checks tonearm access tokens for one API.
+type Verifier struct {
+	Issuer   string // exactly as in tokens
+	Audience string // this API's identifier
+	Client   *http.Client
+	Now      func() time.Time
+
+	mu        sync.Mutex
+	keys      jose.JSONWebKeySet
+	fetchedAt time.Time
+}
+
+// Token is what a verified access token says.
+type Token struct {
+	Subject, ClientID string
+	Scopes            []string
+	Claims            map[string]any
+}
+
+// Errors of Verify: ErrInvalidToken is a 401, ErrInsufficientScope a 403.
+var (
+	ErrInvalidToken      = errors.New("invalid_token")
+	ErrInsufficientScope = errors.New("insufficient_scope")
+)
+
+// refetchEvery bounds how often an unknown kid makes the verifier fetch the
+// JWKS again (a flood of made-up kids must not become a flood of fetches).
+const refetchEvery = 30 * time.Second
+
+func (v *Verifier) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
+func (v *Verifier) fetchKeys(ctx context.Context) error {
+	c := v.Client
+	if c == nil {
+		c = &http.Client{Timeout: 10 * time.Second}
+	}
+	var meta struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := getJSON(ctx, c, strings.TrimRight(v.Issuer, "/")+"/.well-known/openid-configuration", &meta); err != nil {
+		return err
+	}
+	if meta.Issuer != v.Issuer || meta.JWKSURI == "" {
+		return fmt.Errorf("discovery names issuer %q, want %q", meta.Issuer, v.Issuer)
+	}
+	var set jose.JSONWebKeySet
+	if err := getJSON(ctx, c, meta.JWKSURI, &set); err != nil {
+		return err
+	}
+	v.keys, v.fetchedAt = set, v.now()
+	return nil
+}
+
+func getJSON(ctx context.Context, c *http.Client, url string, dst any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(dst)
+}
+
+// key returns the public key for kid, fetching the JWKS when it is unknown
+// (a rotated key) and the last fetch is not too recent.
+func (v *Verifier) key(ctx context.Context, kid string) (*jose.JSONWebKey, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if k := v.keys.Key(kid); len(k) == 1 {
+		return &k[0], nil
+	}
+	if !v.fetchedAt.IsZero() && v.now().Sub(v.fetchedAt) < refetchEvery {
+		return nil, ErrInvalidToken
+	}
+	if err := v.fetchKeys(ctx); err != nil {
+		return nil, err
+	}
+	if k := v.keys.Key(kid); len(k) == 1 {
+		return &k[0], nil
+	}
+	return nil, ErrInvalidToken
+}
+
+// Verify checks a bearer token for scope.
+func (v *Verifier) Verify(ctx context.Context, raw, scope string) (Token, error) {
+	obj, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+	if err != nil || len(obj.Signatures) != 1 {
+		return Token{}, ErrInvalidToken
+	}
+	h := obj.Signatures[0].Protected
+	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
+	if !strings.EqualFold(typ, "at+jwt") && !strings.EqualFold(typ, "application/at+jwt") {
+		return Token{}, ErrInvalidToken
+	}
+	k, err := v.key(ctx, h.KeyID)
+	if err != nil {
+		if errors.Is(err, ErrInvalidToken) {
+			return Token{}, err
+		}
+		return Token{}, fmt.Errorf("fetching tonearm's keys: %w", err)
+	}
+	if k.Algorithm != "" && k.Algorithm != h.Algorithm {
+		return Token{}, ErrInvalidToken
+	}
+	payload, err := obj.Verify(k.Key)
+	if err != nil {
+		return Token{}, ErrInvalidToken
+	}
+	var c map[string]any
+	if err := json.Unmarshal(payload, &c); err != nil {
+		return Token{}, ErrInvalidToken
+	}
+	exp, _ := c["exp"].(float64)
+	if c["iss"] != v.Issuer || !audienceHas(c["aud"], v.Audience) || int64(exp) <= v.now().Unix() {
+		return Token{}, ErrInvalidToken
+	}
+	sub, _ := c["sub"].(string)
+	clientID, _ := c["client_id"].(string)
+	scopes, _ := c["scope"].(string)
+	t := Token{Subject: sub, ClientID: clientID, Scopes: strings.Fields(scopes), Claims: c}
+	if !slices.Contains(t.Scopes, scope) {
+		return t, ErrInsufficientScope
+	}
+	return t, nil
+}
+
+func audienceHas(aud any, id string) bool {
+	switch a := aud.(type) {
+	case string:
+		return a == id
+	case []any:
+		for _, x := range a {
+			if x == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Handler serves GET /listens.
+func Handler(v *Verifier) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /listens", func(w http.ResponseWriter, r *http.Request) {
+		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || raw == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="listens"`)
+			http.Error(w, "a bearer token is required", http.StatusUnauthorized)
+			return
+		}
+		t, err := v.Verify(r.Context(), raw, Scope)
+		switch {
+		case errors.Is(err, ErrInsufficientScope):
+			w.Header().Set("WWW-Authenticate", `Bearer realm="listens", error="insufficient_scope", scope="`+Scope+`"`)
+			http.Error(w, "the token lacks "+Scope, http.StatusForbidden)
+			return
+		case errors.Is(err, ErrInvalidToken):
+			w.Header().Set("WWW-Authenticate", `Bearer realm="listens", error="invalid_token"`)
+			http.Error(w, "invalid token", http.StatusUnauthorized)
+			return
+		case err != nil:
+			log.Printf("verifying a token: %v", err)
+			http.Error(w, "cannot verify tokens right now", http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"user": t.Subject, "client": t.ClientID, "listens": []string{}})
+	})
+	return mux
+}
+
+func main() {
+	issuer := flag.String("issuer", "http://127.0.0.1:8080", "tonearm's issuer URL")
+	id := flag.String("id", "https://api.example.org/listens", "this API's identifier (registered with tonearm apis create)")
+	listen := flag.String("listen", "127.0.0.1:9090", "listen address")
+	flag.Parse()
+	v := &Verifier{Issuer: *issuer, Audience: *id}
+	log.Printf("serving GET /listens on %s for tokens of %s with aud %s and scope %s", *listen, *issuer, *id, Scope)
+	srv := &http.Server{Addr: *listen, Handler: Handler(v), ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(srv.ListenAndServe())
+}
