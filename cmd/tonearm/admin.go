@@ -15,6 +15,15 @@ import (
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
+// positional splits a leading argument that is not a flag (the ID of
+// "… delete ID") from the rest.
+func positional(args []string) (string, []string) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return args[0], args[1:]
+	}
+	return "", args
+}
+
 // listFlag collects a repeatable flag.
 type listFlag []string
 
@@ -126,11 +135,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		}
 		return tw.Flush()
 	case "delete":
-		var id string
-		rest := args[1:]
-		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-			id, rest = rest[0], rest[1:]
-		}
+		id, rest := positional(args[1:])
 		cfg, err := loadConfig("clients delete", rest, getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "id", id, "client ID")
 		})

@@ -91,11 +91,7 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		}
 		return tw.Flush()
 	case "delete":
-		var id string
-		rest := args[1:]
-		if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-			id, rest = rest[0], rest[1:]
-		}
+		id, rest := positional(args[1:])
 		cfg, err := loadConfig("apis delete", rest, getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "id", id, "the API's identifier")
 		})

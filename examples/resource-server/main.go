@@ -1,16 +1,16 @@
 // Command resource-server is a small API protected by tonearm: it serves
 // GET /listens to bearers of an access token issued for it (aud = its
-// identifier) with the scope listens:read, and verifies tokens offline
-// against tonearm's JWKS, the way any resource server should:
-//
-//   - the signature, by the key the token's kid names in the JWKS (fetched
-//     through discovery, cached, fetched again for an unknown kid at most
-//     every 30 seconds), with ES256 or RS256 only (never none or HS256);
-//   - typ at+jwt (RFC 9068), so an ID token is not taken for an access token;
-//   - iss, aud containing its identifier, exp;
-//   - scope containing listens:read (403 insufficient_scope otherwise).
+// identifier) with the scope listens:read.
 //
 //	go run ./examples/resource-server -issuer http://127.0.0.1:8080 -id https://api.example.org/listens -listen 127.0.0.1:9090
+//
+// It verifies tokens offline against tonearm's JWKS, the way any resource
+// server should: the signature, by the key the token's kid names in the
+// JWKS (fetched through discovery, cached, fetched again for an unknown kid
+// at most every 30 seconds), with ES256 or RS256 only (never none or
+// HS256); typ at+jwt (RFC 9068), so an ID token is not taken for an access
+// token; iss, aud containing its identifier, exp; and scope containing
+// listens:read (403 insufficient_scope otherwise).
 package main
 
 import (

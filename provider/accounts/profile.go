@@ -227,24 +227,37 @@ func (s *Service) Create(ctx context.Context, n NewUser) (storage.User, error) {
 // UpdateProfile applies a profile change. A new email address is
 // unverified and is mailed a verification link.
 func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfileUpdate) (storage.User, error) {
+	return s.changeUser(ctx, userID, p.apply)
+}
+
+// changeUser applies mutate to a user in one transaction with what the
+// change entails: a new email address drops the old one's pending links and
+// gets its own (mailed after the commit), and a disabled user's sessions
+// and tokens end.
+func (s *Service) changeUser(ctx context.Context, userID string, mutate func(*storage.User) error) (storage.User, error) {
 	var u storage.User
 	var pending *verifyMail
 	err := s.atomically(ctx, func(ctx context.Context) error {
 		var before storage.User
 		var err error
-		u, err = s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
-			before = u
-			if err := p.apply(&u); err != nil {
-				return u, err
+		u, err = s.store.UpdateUser(ctx, userID, func(x storage.User) (storage.User, error) {
+			before = x
+			if err := mutate(&x); err != nil {
+				return x, err
 			}
-			u.UpdatedAt = s.clock()
-			return u, nil
+			x.UpdatedAt = s.clock()
+			return x, nil
 		})
 		if err != nil {
 			return mapUpdateErr(err)
 		}
-		pending, err = s.afterEmailChange(ctx, before, u)
-		return err
+		if pending, err = s.afterEmailChange(ctx, before, u); err != nil {
+			return err
+		}
+		if u.Disabled {
+			return s.revokeEverything(ctx, u.ID)
+		}
+		return nil
 	})
 	if err != nil {
 		return storage.User{}, err
@@ -313,51 +326,28 @@ func (s *Service) AdminUpdate(ctx context.Context, userID string, c AdminChange)
 			return storage.User{}, err
 		}
 	}
-	var u storage.User
-	var pending *verifyMail
-	err := s.atomically(ctx, func(ctx context.Context) error {
-		var before storage.User
-		var err error
-		u, err = s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
-			before = u
-			if err := c.Profile.apply(&u); err != nil {
-				return u, err
-			}
-			if c.Role != nil {
-				u.Role = *c.Role
-				if u.Role == storage.RoleGuest {
-					// Guests hold no ListenBrainz token.
-					u.ListenBrainzToken, u.ListenBrainzName = nil, ""
-				}
-			}
-			if c.Disabled != nil {
-				u.Disabled = *c.Disabled
-			}
-			if c.EmailVerified != nil {
-				u.EmailVerified = *c.EmailVerified && u.Email != ""
-			}
-			if c.Claims != nil {
-				u.Claims = claims
-			}
-			u.UpdatedAt = s.clock()
-			return u, nil
-		})
-		if err != nil {
-			return mapUpdateErr(err)
-		}
-		if pending, err = s.afterEmailChange(ctx, before, u); err != nil {
+	return s.changeUser(ctx, userID, func(u *storage.User) error {
+		if err := c.Profile.apply(u); err != nil {
 			return err
 		}
-		if u.Disabled {
-			return s.revokeEverything(ctx, u.ID)
+		if c.Role != nil {
+			u.Role = *c.Role
+			if u.Role == storage.RoleGuest {
+				// Guests hold no ListenBrainz token.
+				u.ListenBrainzToken, u.ListenBrainzName = nil, ""
+			}
+		}
+		if c.Disabled != nil {
+			u.Disabled = *c.Disabled
+		}
+		if c.EmailVerified != nil {
+			u.EmailVerified = *c.EmailVerified && u.Email != ""
+		}
+		if c.Claims != nil {
+			u.Claims = claims
 		}
 		return nil
 	})
-	if err != nil {
-		return storage.User{}, err
-	}
-	s.sendVerification(pending)
-	return u, nil
 }
 
 // revokeEverything ends every session and deletes every code and token of
