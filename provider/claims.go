@@ -69,7 +69,9 @@ func ScopedClaims(id Identity, scopes []string, withToken bool) map[string]any {
 // UserSession builds the session of an authorization: the subject, when the
 // user authenticated, when the request arrived, and the ID-token claims the
 // granted scopes release.
-func UserSession(id Identity, authTime, requestedAt time.Time, granted []string) *openid.DefaultSession {
+// sid is the browser session's identifier (OpenID Connect Front- and
+// Back-Channel Logout), carried in every ID token of the authorization.
+func UserSession(id Identity, sid string, authTime, requestedAt time.Time, granted []string) *openid.DefaultSession {
 	s := NewSession()
 	s.Subject = id.ID
 	s.Username = id.Username
@@ -77,6 +79,9 @@ func UserSession(id Identity, authTime, requestedAt time.Time, granted []string)
 	s.Claims.AuthTime = authTime.UTC()
 	s.Claims.RequestedAt = requestedAt.UTC()
 	s.Claims.Extra = ScopedClaims(id, granted, false)
+	if sid != "" {
+		s.Claims.Extra["sid"] = sid
+	}
 	s.Headers = &jwt.Headers{Extra: map[string]interface{}{}}
 	return s
 }
@@ -102,10 +107,12 @@ func discoveryDocument(issuer string, scopes []string) ([]byte, error) {
 		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
 		"scopes_supported":                              scopes,
 		"claims_supported": []string{
-			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
+			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
 			"preferred_username", "name", "website", "email", "email_verified", "role", "listenbrainz_name", "listenbrainz_token",
 		},
 		"code_challenge_methods_supported": []string{"S256"},
+		// RFC 9207: every authorization response carries iss.
+		"authorization_response_iss_parameter_supported": true,
 		"prompt_values_supported":          []string{"none", "login", "consent"},
 		"claims_parameter_supported":       false,
 		"request_parameter_supported":      false,

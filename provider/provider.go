@@ -199,31 +199,39 @@ func (p *Provider) Client(ctx context.Context, id string) (*fositestore.Client, 
 // ErrInvalidIDToken: an id_token_hint this provider did not sign.
 var ErrInvalidIDToken = errors.New("provider: not an ID token signed by this provider")
 
-// IDTokenHint verifies an ID token this provider signed, expired or not
-// (RP-initiated logout accepts expired hints), and returns its subject and
-// audience.
-func (p *Provider) IDTokenHint(ctx context.Context, token string) (subject string, audience []string, err error) {
+// IDTokenHint is what an id_token_hint says.
+type IDTokenHint struct {
+	Subject  string
+	Audience []string
+	SID      string // the browser session it was issued in ("" for old tokens)
+}
+
+// VerifyIDTokenHint verifies an ID token this provider signed, expired or
+// not (RP-initiated logout accepts expired hints).
+func (p *Provider) VerifyIDTokenHint(ctx context.Context, token string) (IDTokenHint, error) {
 	t, err := p.idSigner.Decode(ctx, token)
 	var ve *jwt.ValidationError
 	if err != nil && !(errors.As(err, &ve) && ve.Errors&^jwt.ValidationErrorExpired == 0) {
-		return "", nil, ErrInvalidIDToken
+		return IDTokenHint{}, ErrInvalidIDToken
 	}
 	if t == nil || t.Claims == nil || t.Claims["iss"] != p.issuer {
-		return "", nil, ErrInvalidIDToken
+		return IDTokenHint{}, ErrInvalidIDToken
 	}
-	subject, _ = t.Claims["sub"].(string)
+	var h IDTokenHint
+	h.Subject, _ = t.Claims["sub"].(string)
+	h.SID, _ = t.Claims["sid"].(string)
 	switch aud := t.Claims["aud"].(type) {
 	case string:
-		audience = []string{aud}
+		h.Audience = []string{aud}
 	case []interface{}:
 		for _, a := range aud {
 			if s, ok := a.(string); ok {
-				audience = append(audience, s)
+				h.Audience = append(h.Audience, s)
 			}
 		}
 	}
-	if subject == "" {
-		return "", nil, ErrInvalidIDToken
+	if h.Subject == "" || len(h.Audience) == 0 {
+		return IDTokenHint{}, ErrInvalidIDToken
 	}
-	return subject, audience, nil
+	return h, nil
 }

@@ -102,7 +102,10 @@ type EmailVerification struct {
 // Session is a browser session. Only a hash of the cookie value is stored, so
 // a copy of the database does not let anyone sign in.
 type Session struct {
-	IDHash    []byte
+	IDHash []byte
+	// SID identifies the session to relying parties (the ID token's sid):
+	// random, never derived from the cookie.
+	SID       string
 	UserID    string
 	AuthTime  time.Time // when the user proved their password
 	CreatedAt time.Time
@@ -185,6 +188,9 @@ type Storage interface {
 	// GetSession returns the session with this ID hash, or ErrNotFound. It
 	// does not check expiry: that is the caller's decision.
 	GetSession(ctx context.Context, idHash []byte) (Session, error)
+	// DeleteSessionBySID removes the session of userID with this sid and
+	// reports how many it removed (0 or 1).
+	DeleteSessionBySID(ctx context.Context, userID, sid string) (int64, error)
 	// DeleteSession removes one session; deleting a missing one is not an error.
 	DeleteSession(ctx context.Context, idHash []byte) error
 	// DeleteUserSessions removes every session of the user, moves the
@@ -282,7 +288,10 @@ type Client struct {
 	Audience               []string
 	Public                 bool // no secret; PKCE required
 	FirstParty             bool // no consent screen
-	CreatedAt              time.Time
+	// AllowNoPKCE lets a legacy confidential client leave PKCE out; every
+	// other client must send an S256 code challenge.
+	AllowNoPKCE bool
+	CreatedAt   time.Time
 }
 
 // API is a registered resource server.

@@ -205,13 +205,14 @@ type clientJSON struct {
 	Scope                  string   `json:"scope"`
 	Public                 bool     `json:"public"`
 	FirstParty             bool     `json:"firstParty"`
+	AllowNoPKCE            bool     `json:"allowNoPkce"`
 	CreatedAt              string   `json:"createdAt"`
 }
 
 func toClientJSON(c storage.Client, secret string) clientJSON {
 	return clientJSON{
 		ClientID: c.ID, ClientSecret: secret, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty,
+		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE,
 		CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
 	}
 }
@@ -243,6 +244,7 @@ type newClient struct {
 	Scope                  string   `json:"scope"`
 	Public                 bool     `json:"public"`
 	FirstParty             bool     `json:"firstParty"`
+	AllowNoPKCE            bool     `json:"allowNoPkce"`
 }
 
 func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
@@ -256,7 +258,7 @@ func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	spec := clients.Spec{
 		ID: body.ClientID, Secret: body.ClientSecret, RedirectURIs: body.RedirectURIs, PostLogoutRedirectURIs: body.PostLogoutRedirectURIs,
-		GrantTypes: body.GrantTypes, Public: body.Public, FirstParty: body.FirstParty,
+		GrantTypes: body.GrantTypes, Public: body.Public, FirstParty: body.FirstParty, AllowNoPKCE: body.AllowNoPKCE,
 	}
 	if body.Scope != "" {
 		spec.Scopes = strings.Fields(body.Scope)

@@ -25,6 +25,7 @@ type OAuthAccounts interface {
 	Authenticate(ctx context.Context, username, password string, guard accounts.PasswordGuard) (storage.User, error)
 	NewSession(ctx context.Context, userID string) (string, storage.Session, error)
 	EndSession(ctx context.Context, token string) error
+	EndSessionBySID(ctx context.Context, userID, sid string) error
 	ListenBrainzToken(u storage.User) (string, error)
 }
 
@@ -231,7 +232,7 @@ func (o *OAuth) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite
 		o.log.Error("authorization failed", "request_id", RequestID(r.Context()), "err", rfc.WithExposeDebug(true).GetDescription())
 	}
 	if redirectAllowed(ar) {
-		o.p.OAuth2.WriteAuthorizeError(r.Context(), w, ar, err)
+		o.writeAuthorizeError(w, ar, rfc)
 		return
 	}
 	msg := rfc.GetDescription()
@@ -239,6 +240,27 @@ func (o *OAuth) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite
 		msg = "The server could not handle this sign-in request."
 	}
 	o.page(w, r, http.StatusBadRequest, "error.html", errorPage{Title: "This sign-in request is invalid", Message: msg})
+}
+
+// writeAuthorizeError redirects an error to the client (query response
+// mode, the only one tonearm offers), with iss (RFC 9207) like every
+// authorization response.
+func (o *OAuth) writeAuthorizeError(w http.ResponseWriter, ar fosite.AuthorizeRequester, rfc *fosite.RFC6749Error) {
+	values := rfc.ToValues()
+	values.Set("state", ar.GetState())
+	values.Set("iss", o.p.Issuer())
+	u := *ar.GetRedirectURI()
+	u.Fragment = ""
+	for k, vs := range u.Query() {
+		for _, v := range vs {
+			values.Add(k, v)
+		}
+	}
+	u.RawQuery = values.Encode()
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
+	w.Header().Set("Location", u.String())
+	w.WriteHeader(http.StatusSeeOther)
 }
 
 // redirectAllowed reports whether the request's redirect URI may be sent
@@ -292,9 +314,16 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		o.authorizeError(w, r, ar, fosite.ErrServerError.WithDebug("unexpected client type"))
 		return
 	}
-	// Refuse early what fosite would refuse only after the user signed in.
-	if client.IsPublic() && ar.GetRequestForm().Get("code_challenge") == "" {
-		o.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("Clients must include a code_challenge when performing the authorize code flow, but it is missing."))
+	// PKCE (S256) is required of every client but a legacy confidential
+	// one registered --allow-no-pkce (OAuth 2.1, RFC 9700 §2.1.1); refused
+	// here, before anyone signs in, not after.
+	if challenge, method := ar.GetRequestForm().Get("code_challenge"), ar.GetRequestForm().Get("code_challenge_method"); challenge == "" {
+		if !client.AllowNoPKCE {
+			o.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("Clients must include a code_challenge (PKCE, S256) when performing the authorize code flow, but it is missing."))
+			return
+		}
+	} else if method != "S256" {
+		o.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256; plain is not supported."))
 		return
 	}
 	// An unknown resource, or one none of whose scopes is asked for, is
@@ -408,12 +437,13 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 	if freshLogin && caller.Session.AuthTime.Before(requestedAt) {
 		requestedAt = caller.Session.AuthTime // clocks truncated differently
 	}
-	session := provider.UserSession(identity(caller.User), caller.Session.AuthTime, requestedAt, ar.GetGrantedScopes())
+	session := provider.UserSession(identity(caller.User), caller.Session.SID, caller.Session.AuthTime, requestedAt, ar.GetGrantedScopes())
 	resp, err := o.p.OAuth2.NewAuthorizeResponse(ctx, ar, session)
 	if err != nil {
 		o.authorizeError(w, r, ar, err)
 		return
 	}
+	resp.AddParameter("iss", o.p.Issuer()) // RFC 9207
 	o.p.OAuth2.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
@@ -678,14 +708,15 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 	bad := func(msg string) {
 		o.page(w, r, http.StatusBadRequest, "error.html", errorPage{Title: "Invalid sign-out request", Message: msg})
 	}
-	var hintSubject, clientID string
-	if hint := r.Form.Get("id_token_hint"); hint != "" {
-		sub, aud, err := o.p.IDTokenHint(ctx, hint)
-		if err != nil || len(aud) == 0 {
+	var hint provider.IDTokenHint
+	var clientID string
+	if raw := r.Form.Get("id_token_hint"); raw != "" {
+		h, err := o.p.VerifyIDTokenHint(ctx, raw)
+		if err != nil {
 			bad("The id_token_hint is not an ID token issued by this server.")
 			return
 		}
-		hintSubject, clientID = sub, aud[0]
+		hint, clientID = h, h.Audience[0]
 	}
 	if cid := r.Form.Get("client_id"); cid != "" {
 		if clientID != "" && cid != clientID {
@@ -726,6 +757,22 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 	}
 
 	caller, err := sessionCaller(ctx, r, o.cookies, o.accounts)
+	if hint.SID != "" && (err == nil || errors.Is(err, errNoCaller)) {
+		// An ID token issued in the session names it: end that session,
+		// whether or not this request carries its cookie (a relying
+		// party's server calling, as oauth2-proxy's backend logout does).
+		if err := o.accounts.EndSessionBySID(ctx, hint.Subject, hint.SID); err != nil {
+			o.log.Error("logout: ending session", "request_id", RequestID(ctx), "err", err)
+			bad("The sign-out could not be completed; try again.")
+			return
+		}
+		if caller.Session.SID == hint.SID {
+			o.cookies.Clear(w)
+		}
+		o.log.Info("signed out by id_token_hint", "request_id", RequestID(ctx), "user", hint.Subject, "client", clientID)
+		done()
+		return
+	}
 	if errors.Is(err, errNoCaller) {
 		o.cookies.Clear(w)
 		done()
@@ -736,7 +783,7 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 		bad("The sign-out could not be completed; try again.")
 		return
 	}
-	confirmed := hintSubject != "" && hintSubject == caller.User.ID
+	confirmed := hint.Subject != "" && hint.Subject == caller.User.ID
 	if r.Method == http.MethodPost && r.PostFormValue("tonearm_action") == "logout" {
 		if !o.csrf.Valid(r) {
 			o.page(w, r, http.StatusForbidden, "error.html", errorPage{Title: "Form expired", Message: "This form is no longer valid. Try signing out again."})

@@ -39,6 +39,7 @@ type clientJSON struct {
 	Scope                  string   `json:"scope"`
 	Public                 bool     `json:"public"`
 	FirstParty             bool     `json:"first_party"`
+	AllowNoPKCE            bool     `json:"allow_no_pkce"`
 	TokenEndpointAuth      string   `json:"token_endpoint_auth_method"`
 	CreatedAt              string   `json:"created_at"`
 }
@@ -50,7 +51,7 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 	}
 	return clientJSON{
 		ClientID: c.ID, ClientSecret: secret, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty,
+		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE,
 		TokenEndpointAuth: auth, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
 	}
 }
@@ -74,6 +75,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 			fs.Var(&scopes, "scope", `allowed scopes, e.g. "openid profile email listenbrainz offline_access"`)
 			fs.BoolVar(&spec.Public, "public", false, "public client: no secret, PKCE required")
 			fs.BoolVar(&spec.FirstParty, "first-party", false, "first-party client: no consent screen")
+			fs.BoolVar(&spec.AllowNoPKCE, "allow-no-pkce", false, "a legacy confidential client that cannot send PKCE (every other client must)")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		})
 		if err != nil {

@@ -40,6 +40,7 @@ type Store interface {
 	CreateSession(ctx context.Context, s storage.Session) error
 	GetSession(ctx context.Context, idHash []byte) (storage.Session, error)
 	DeleteSession(ctx context.Context, idHash []byte) error
+	DeleteSessionBySID(ctx context.Context, userID, sid string) (int64, error)
 	DeleteUserSessions(ctx context.Context, userID string) (int64, error)
 	BeginTx(ctx context.Context) (context.Context, error)
 	CommitTx(ctx context.Context) error
@@ -250,7 +251,12 @@ func (s *Service) NewSession(ctx context.Context, userID string) (string, storag
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw)
 	now := s.clock()
-	sess := storage.Session{IDHash: hashSessionToken(token), UserID: userID, AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(s.sessionTTL)}
+	sid := make([]byte, 16)
+	if _, err := rand.Read(sid); err != nil {
+		return "", storage.Session{}, err
+	}
+	sess := storage.Session{IDHash: hashSessionToken(token), SID: base64.RawURLEncoding.EncodeToString(sid), UserID: userID,
+		AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(s.sessionTTL)}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return "", storage.Session{}, ErrUserNotFound
@@ -306,6 +312,13 @@ func (s *Service) SessionUser(ctx context.Context, token string) (storage.User, 
 // EndSession ends the one session behind a cookie value.
 func (s *Service) EndSession(ctx context.Context, token string) error {
 	return s.store.DeleteSession(ctx, hashSessionToken(token))
+}
+
+// EndSessionBySID ends the session of userID that relying parties know as
+// sid (an ID token's sid), if it is still there.
+func (s *Service) EndSessionBySID(ctx context.Context, userID, sid string) error {
+	_, err := s.store.DeleteSessionBySID(ctx, userID, sid)
+	return err
 }
 
 // EndUserSessions ends every session of the user.

@@ -104,6 +104,8 @@ type Spec struct {
 	Scopes                 []string // empty: DefaultScopes
 	Public                 bool
 	FirstParty             bool
+	// AllowNoPKCE: a legacy confidential client that cannot send PKCE.
+	AllowNoPKCE bool
 }
 
 // ValidationError is a refused Spec; the message is safe to print.
@@ -138,6 +140,9 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 		if !contains(GrantTypes, g) {
 			return storage.Client{}, "", invalid("unsupported grant type %q (supported: %s)", g, strings.Join(GrantTypes, ", "))
 		}
+	}
+	if spec.AllowNoPKCE && spec.Public {
+		return storage.Client{}, "", invalid("a public client must use PKCE: --allow-no-pkce is only for legacy confidential clients")
 	}
 	if spec.Public && contains(grants, "client_credentials") {
 		return storage.Client{}, "", invalid("a public client cannot use client_credentials: it has no secret")
@@ -193,7 +198,7 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 	c := storage.Client{
 		ID: spec.ID, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants,
 		ResponseTypes: []string{"code"}, Scopes: scopes, Audience: []string{},
-		Public: spec.Public, FirstParty: spec.FirstParty, CreatedAt: r.now().UTC(),
+		Public: spec.Public, FirstParty: spec.FirstParty, AllowNoPKCE: spec.AllowNoPKCE, CreatedAt: r.now().UTC(),
 	}
 	if !contains(grants, "authorization_code") {
 		c.ResponseTypes = []string{}

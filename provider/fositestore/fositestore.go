@@ -41,6 +41,7 @@ type Store interface {
 type Client struct {
 	fosite.DefaultClient
 	FirstParty             bool
+	AllowNoPKCE            bool
 	PostLogoutRedirectURIs []string
 }
 
@@ -122,6 +123,7 @@ func ToFositeClient(c storage.Client) *Client {
 			Public:        c.Public,
 		},
 		FirstParty:             c.FirstParty,
+		AllowNoPKCE:            c.AllowNoPKCE,
 		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 	}
 }

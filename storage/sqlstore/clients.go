@@ -23,6 +23,7 @@ type clientModel struct {
 	Audience               string
 	Public                 bool
 	FirstParty             bool
+	AllowNoPKCE            bool `gorm:"column:allow_no_pkce"`
 	CreatedAt              time.Time `gorm:"autoCreateTime:false"`
 }
 
@@ -76,6 +77,7 @@ func (m clientModel) record() storage.Client {
 		Audience:               decodeList(m.Audience),
 		Public:                 m.Public,
 		FirstParty:             m.FirstParty,
+		AllowNoPKCE:            m.AllowNoPKCE,
 		CreatedAt:              utc(m.CreatedAt),
 	}
 }
@@ -93,6 +95,7 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 		Audience:               encodeList(c.Audience),
 		Public:                 c.Public,
 		FirstParty:             c.FirstParty,
+		AllowNoPKCE:            c.AllowNoPKCE,
 		CreatedAt:              utc(c.CreatedAt),
 	}
 	return translate(s.conn(ctx).Create(&m).Error)

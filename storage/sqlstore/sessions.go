@@ -12,6 +12,7 @@ import (
 
 type sessionModel struct {
 	IDHash    []byte `gorm:"primaryKey"`
+	SID       string `gorm:"column:sid"`
 	UserID    string
 	AuthTime  time.Time
 	CreatedAt time.Time `gorm:"autoCreateTime:false"`
@@ -23,6 +24,7 @@ func (sessionModel) TableName() string { return "sessions" }
 func (m sessionModel) record() storage.Session {
 	return storage.Session{
 		IDHash:    m.IDHash,
+		SID:       m.SID,
 		UserID:    m.UserID,
 		AuthTime:  utc(m.AuthTime),
 		CreatedAt: utc(m.CreatedAt),
@@ -34,6 +36,7 @@ func (m sessionModel) record() storage.Session {
 func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
 	m := sessionModel{
 		IDHash:    sess.IDHash,
+		SID:       sess.SID,
 		UserID:    sess.UserID,
 		AuthTime:  utc(sess.AuthTime),
 		CreatedAt: utc(sess.CreatedAt),
@@ -53,6 +56,15 @@ func (s *Store) GetSession(ctx context.Context, idHash []byte) (storage.Session,
 		return storage.Session{}, translate(err)
 	}
 	return m.record(), nil
+}
+
+// DeleteSessionBySID implements storage.Storage.
+func (s *Store) DeleteSessionBySID(ctx context.Context, userID, sid string) (int64, error) {
+	if sid == "" {
+		return 0, nil
+	}
+	res := s.conn(ctx).Where("sid = ? AND user_id = ?", sid, userID).Delete(&sessionModel{})
+	return res.RowsAffected, translate(res.Error)
 }
 
 // DeleteSession implements storage.Storage.

@@ -236,7 +236,7 @@ func testUpdateUserRenameClash(t *testing.T, s storage.Storage) {
 func newSession(userID string, expires time.Time) storage.Session {
 	h := make([]byte, 32)
 	_, _ = rand.Read(h)
-	return storage.Session{IDHash: h, UserID: userID, AuthTime: now, CreatedAt: now, ExpiresAt: expires}
+	return storage.Session{IDHash: h, SID: fmt.Sprintf("sid-%x", h[:8]), UserID: userID, AuthTime: now, CreatedAt: now, ExpiresAt: expires}
 }
 
 func testSessionRoundTrip(t *testing.T, s storage.Storage) {
@@ -258,6 +258,26 @@ func testSessionRoundTrip(t *testing.T, s storage.Storage) {
 	if !bytes.Equal(got.IDHash, sess.IDHash) || got.UserID != u.ID || !got.AuthTime.Equal(trunc(now)) ||
 		!got.CreatedAt.Equal(trunc(now)) || !got.ExpiresAt.Equal(trunc(sess.ExpiresAt)) {
 		t.Fatalf("GetSession = %+v, want %+v", got, sess)
+	}
+	if got.SID != sess.SID {
+		t.Fatalf("sid = %q, want %q", got.SID, sess.SID)
+	}
+	// By sid: only with the right user, once.
+	other := newSession(u.ID, now.Add(time.Hour))
+	if err := s.CreateSession(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.DeleteSessionBySID(ctx, "someone-else", other.SID); err != nil || n != 0 {
+		t.Fatalf("DeleteSessionBySID of another user = %d, %v", n, err)
+	}
+	if n, err := s.DeleteSessionBySID(ctx, u.ID, other.SID); err != nil || n != 1 {
+		t.Fatalf("DeleteSessionBySID = %d, %v", n, err)
+	}
+	if _, err := s.GetSession(ctx, other.IDHash); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("the session survived DeleteSessionBySID")
+	}
+	if n, err := s.DeleteSessionBySID(ctx, u.ID, ""); err != nil || n != 0 {
+		t.Fatalf("DeleteSessionBySID with no sid = %d, %v", n, err)
 	}
 	if err := s.DeleteSession(ctx, sess.IDHash); err != nil {
 		t.Fatalf("DeleteSession: %v", err)
