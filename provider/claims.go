@@ -113,11 +113,11 @@ func discoveryDocument(issuer string, scopes []string) ([]byte, error) {
 		"code_challenge_methods_supported": []string{"S256"},
 		// RFC 9207: every authorization response carries iss.
 		"authorization_response_iss_parameter_supported": true,
-		"prompt_values_supported":          []string{"none", "login", "consent"},
-		"claims_parameter_supported":       false,
-		"request_parameter_supported":      false,
-		"request_uri_parameter_supported":  false,
-		"require_request_uri_registration": false,
+		"prompt_values_supported":                        []string{"none", "login", "consent"},
+		"claims_parameter_supported":                     false,
+		"request_parameter_supported":                    false,
+		"request_uri_parameter_supported":                false,
+		"require_request_uri_registration":               false,
 	}
 	return json.Marshal(doc)
 }

@@ -23,7 +23,7 @@ type clientModel struct {
 	Audience               string
 	Public                 bool
 	FirstParty             bool
-	AllowNoPKCE            bool `gorm:"column:allow_no_pkce"`
+	AllowNoPKCE            bool      `gorm:"column:allow_no_pkce"`
 	CreatedAt              time.Time `gorm:"autoCreateTime:false"`
 }
 
