@@ -183,6 +183,22 @@ type Storage interface {
 	// failure is before before.
 	DeleteStaleLoginFailures(ctx context.Context, before time.Time, limit int) (int64, error)
 
+	// QueueBackchannelLogouts queues, in the caller's transaction, a
+	// back-channel logout for every client registered with a back-channel
+	// logout URI that holds codes or tokens of subject from the sessions
+	// sids (nil: from any session), and deletes those codes and tokens. It
+	// reports how many deliveries it queued.
+	QueueBackchannelLogouts(ctx context.Context, subject string, sids []string, now time.Time) (int64, error)
+	// ClaimBackchannelLogouts leases up to limit deliveries that are due at
+	// now and not leased, until now+lease: no other caller (replica) gets
+	// them before the lease ends.
+	ClaimBackchannelLogouts(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]BackchannelLogout, error)
+	// DeleteBackchannelLogout removes a delivery (done, or given up).
+	DeleteBackchannelLogout(ctx context.Context, l BackchannelLogout) error
+	// RetryBackchannelLogout counts a failed attempt and makes the delivery
+	// due again at next.
+	RetryBackchannelLogout(ctx context.Context, l BackchannelLogout, next time.Time) error
+
 	// CreateSession inserts s; ErrAlreadyExists on a duplicate hash.
 	CreateSession(ctx context.Context, s Session) error
 	// GetSession returns the session with this ID hash, or ErrNotFound. It
@@ -291,7 +307,10 @@ type Client struct {
 	// AllowNoPKCE lets a legacy confidential client leave PKCE out; every
 	// other client must send an S256 code challenge.
 	AllowNoPKCE bool
-	CreatedAt   time.Time
+	// BackchannelLogoutURI receives logout tokens when a session it holds
+	// tokens from ends ("" for none).
+	BackchannelLogoutURI string
+	CreatedAt            time.Time
 }
 
 // API is a registered resource server.
@@ -349,6 +368,18 @@ type OAuthRequest struct {
 	Active          bool
 	ExpiresAt       time.Time
 	AccessSignature string // refresh tokens: the access token issued with it
+	// SID is the browser session the grant was made in ("" for client
+	// credentials).
+	SID string
+}
+
+// BackchannelLogout is a pending OpenID Connect Back-Channel Logout
+// delivery: tell ClientID that Subject's session SID has ended.
+type BackchannelLogout struct {
+	ClientID, Subject, SID string
+	CreatedAt              time.Time
+	Attempts               int
+	NextAt                 time.Time
 }
 
 // Consent is what a user granted a client.

@@ -24,6 +24,7 @@ type clientModel struct {
 	Public                 bool
 	FirstParty             bool
 	AllowNoPKCE            bool      `gorm:"column:allow_no_pkce"`
+	BackchannelLogoutURI   string    `gorm:"column:backchannel_logout_uri"`
 	CreatedAt              time.Time `gorm:"autoCreateTime:false"`
 }
 
@@ -78,6 +79,7 @@ func (m clientModel) record() storage.Client {
 		Public:                 m.Public,
 		FirstParty:             m.FirstParty,
 		AllowNoPKCE:            m.AllowNoPKCE,
+		BackchannelLogoutURI:   m.BackchannelLogoutURI,
 		CreatedAt:              utc(m.CreatedAt),
 	}
 }
@@ -96,6 +98,7 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 		Public:                 c.Public,
 		FirstParty:             c.FirstParty,
 		AllowNoPKCE:            c.AllowNoPKCE,
+		BackchannelLogoutURI:   c.BackchannelLogoutURI,
 		CreatedAt:              utc(c.CreatedAt),
 	}
 	return translate(s.conn(ctx).Create(&m).Error)

@@ -25,6 +25,7 @@ type oauthRequestModel struct {
 	Active          bool
 	ExpiresAt       time.Time
 	AccessSignature string
+	SID             string `gorm:"column:sid"`
 }
 
 func (oauthRequestModel) TableName() string { return "oauth2_requests" }
@@ -52,7 +53,7 @@ func (s *Store) CreateOAuthRequest(ctx context.Context, r storage.OAuthRequest) 
 		Scopes: encodeList(r.Scopes), GrantedScopes: encodeList(r.GrantedScopes),
 		Audience: encodeList(r.Audience), GrantedAudience: encodeList(r.GrantedAudience),
 		Form: r.Form, Session: session, Active: r.Active, ExpiresAt: utc(r.ExpiresAt),
-		AccessSignature: r.AccessSignature,
+		AccessSignature: r.AccessSignature, SID: r.SID,
 	}
 	return translate(s.conn(ctx).Create(&m).Error)
 }

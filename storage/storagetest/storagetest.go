@@ -51,6 +51,7 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, accountCases()...)
 	cases = append(cases, loginFailureCases()...)
 	cases = append(cases, apiCases()...)
+	cases = append(cases, backchannelCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
