@@ -113,6 +113,8 @@ func discoveryDocument(issuer string, scopes []string) ([]byte, error) {
 		"code_challenge_methods_supported": []string{"S256"},
 		// RFC 9207: every authorization response carries iss.
 		"authorization_response_iss_parameter_supported": true,
+		"backchannel_logout_supported":                   true,
+		"backchannel_logout_session_supported":           true,
 		"prompt_values_supported":                        []string{"none", "login", "consent"},
 		"claims_parameter_supported":                     false,
 		"request_parameter_supported":                    false,

@@ -206,6 +206,7 @@ type clientJSON struct {
 	Public                 bool     `json:"public"`
 	FirstParty             bool     `json:"firstParty"`
 	AllowNoPKCE            bool     `json:"allowNoPkce"`
+	BackchannelLogoutURI   string   `json:"backchannelLogoutUri,omitempty"`
 	CreatedAt              string   `json:"createdAt"`
 }
 
@@ -213,7 +214,7 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 	return clientJSON{
 		ClientID: c.ID, ClientSecret: secret, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE,
-		CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
+		BackchannelLogoutURI: c.BackchannelLogoutURI, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
 	}
 }
 
@@ -245,6 +246,7 @@ type newClient struct {
 	Public                 bool     `json:"public"`
 	FirstParty             bool     `json:"firstParty"`
 	AllowNoPKCE            bool     `json:"allowNoPkce"`
+	BackchannelLogoutURI   string   `json:"backchannelLogoutUri"`
 }
 
 func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
@@ -259,6 +261,7 @@ func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
 	spec := clients.Spec{
 		ID: body.ClientID, Secret: body.ClientSecret, RedirectURIs: body.RedirectURIs, PostLogoutRedirectURIs: body.PostLogoutRedirectURIs,
 		GrantTypes: body.GrantTypes, Public: body.Public, FirstParty: body.FirstParty, AllowNoPKCE: body.AllowNoPKCE,
+		BackchannelLogoutURI: body.BackchannelLogoutURI,
 	}
 	if body.Scope != "" {
 		spec.Scopes = strings.Fields(body.Scope)

@@ -40,6 +40,7 @@ type clientJSON struct {
 	Public                 bool     `json:"public"`
 	FirstParty             bool     `json:"first_party"`
 	AllowNoPKCE            bool     `json:"allow_no_pkce"`
+	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
 	TokenEndpointAuth      string   `json:"token_endpoint_auth_method"`
 	CreatedAt              string   `json:"created_at"`
 }
@@ -52,7 +53,7 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 	return clientJSON{
 		ClientID: c.ID, ClientSecret: secret, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE,
-		TokenEndpointAuth: auth, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
+		BackchannelLogoutURI: c.BackchannelLogoutURI, TokenEndpointAuth: auth, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
 	}
 }
 
@@ -75,6 +76,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 			fs.Var(&scopes, "scope", `allowed scopes, e.g. "openid profile email listenbrainz offline_access"`)
 			fs.BoolVar(&spec.Public, "public", false, "public client: no secret, PKCE required")
 			fs.BoolVar(&spec.FirstParty, "first-party", false, "first-party client: no consent screen")
+			fs.StringVar(&spec.BackchannelLogoutURI, "backchannel-logout-uri", "", "receives a logout token when a session it holds tokens from ends (OpenID Connect Back-Channel Logout)")
 			fs.BoolVar(&spec.AllowNoPKCE, "allow-no-pkce", false, "a legacy confidential client that cannot send PKCE (every other client must)")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		})

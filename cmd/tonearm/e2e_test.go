@@ -102,6 +102,9 @@ func startE2EConfig(t testing.TB, dbURL string, opt options, configure func(*con
 	srv.Config.Handler = a.handler
 	srv.Start()
 	t.Cleanup(srv.Close)
+	if !opt.noBackchannel {
+		runBackchannel(t, a)
+	}
 	return &server{t: t, app: a, srv: srv, issuer: issuer, cfg: cfg}
 }
 
@@ -126,6 +129,9 @@ func (s *server) secondWith(opt options) *server {
 	srv.Config.Handler = a.handler
 	srv.Start()
 	s.t.Cleanup(srv.Close)
+	if !opt.noBackchannel {
+		runBackchannel(s.t, a)
+	}
 	return &server{t: s.t, app: a, srv: srv, issuer: s.issuer, cfg: cfg}
 }
 
@@ -311,3 +317,12 @@ func (s *server) authorize(browser *http.Client, authURL string, username string
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewJSONHandler(io.Discard, nil)) }
+
+// runBackchannel delivers back-channel logouts as serve does, until the
+// test ends.
+func runBackchannel(t testing.TB, a *app) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.backchannel.Run(ctx, 50*time.Millisecond); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}

@@ -173,6 +173,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	go a.keys.Run(ctx, 30*time.Second)
 	go housekeeping(ctx, a.store, log)
+	go a.backchannel.Run(ctx, time.Second)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("tonearm serving", "listen", ln.Addr().String(), "issuer", cfg.Issuer, "database", string(cfg.Database.Dialect))

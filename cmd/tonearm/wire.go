@@ -12,6 +12,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/apis"
+	"github.com/tonearm-idp/tonearm/provider/backchannel"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/provider/keys"
@@ -32,9 +33,11 @@ type app struct {
 	accounts     *accounts.Service
 	clients      *clients.Registry
 	apis         *apis.Registry
-	keys         *keys.Manager
-	provider     *provider.Provider
-	handler      http.Handler
+	// backchannel delivers logout tokens; serve runs it.
+	backchannel *backchannel.Deliverer
+	keys        *keys.Manager
+	provider    *provider.Provider
+	handler     http.Handler
 }
 
 // options are the knobs tests turn; production uses the zero value.
@@ -44,6 +47,9 @@ type options struct {
 	now        func() time.Time
 	lifespans  *provider.Lifespans
 	mailer     accounts.Mailer
+	// noBackchannel: the test runs no back-channel logout worker (a
+	// replica that died before delivering).
+	noBackchannel bool
 }
 
 // Purposes of the keys derived from TONEARM_SECRET: each key does one job.
@@ -140,6 +146,10 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		return nil, err
 	}
 
+	deliverer, err := backchannel.New(store, p, nil, log, nil)
+	if err != nil {
+		return nil, err
+	}
 	bootstrap, code, err := accounts.NewBootstrap(ctx, store)
 	if err != nil {
 		return nil, err
@@ -192,7 +202,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		endpoints = append(endpoints, api.Endpoints()...)
 	}
 	endpoints = append(endpoints, web.Endpoint{Method: http.MethodGet, Path: web.OpenAPIPath})
-	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, apis: apiRegistry, keys: km, provider: p, handler: web.Middleware(log, web.Frontend{
+	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, apis: apiRegistry, backchannel: deliverer, keys: km, provider: p, handler: web.Middleware(log, web.Frontend{
 		TrustedProxies: cfg.TrustedProxies, HSTS: strings.HasPrefix(cfg.Issuer, "https://"),
 	}, mux)}, nil
 }

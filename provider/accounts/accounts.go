@@ -42,6 +42,7 @@ type Store interface {
 	DeleteSession(ctx context.Context, idHash []byte) error
 	DeleteSessionBySID(ctx context.Context, userID, sid string) (int64, error)
 	DeleteUserSessions(ctx context.Context, userID string) (int64, error)
+	QueueBackchannelLogouts(ctx context.Context, subject string, sids []string, now time.Time) (int64, error)
 	BeginTx(ctx context.Context) (context.Context, error)
 	CommitTx(ctx context.Context) error
 	RollbackTx(ctx context.Context) error
@@ -309,16 +310,36 @@ func (s *Service) SessionUser(ctx context.Context, token string) (storage.User, 
 	return u, sess, nil
 }
 
+// Every way a session ends tells the relying parties that hold tokens from
+// it (OpenID Connect Back-Channel Logout): the deliveries are queued in the
+// transaction that ends it, and those parties' tokens from it are revoked.
+
 // EndSession ends the one session behind a cookie value.
 func (s *Service) EndSession(ctx context.Context, token string) error {
-	return s.store.DeleteSession(ctx, hashSessionToken(token))
+	sess, err := s.store.GetSession(ctx, hashSessionToken(token))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.atomically(ctx, func(ctx context.Context) error {
+		if err := s.store.DeleteSession(ctx, sess.IDHash); err != nil {
+			return err
+		}
+		return s.logoutRelyingParties(ctx, sess.UserID, []string{sess.SID})
+	})
 }
 
 // EndSessionBySID ends the session of userID that relying parties know as
 // sid (an ID token's sid), if it is still there.
 func (s *Service) EndSessionBySID(ctx context.Context, userID, sid string) error {
-	_, err := s.store.DeleteSessionBySID(ctx, userID, sid)
-	return err
+	return s.atomically(ctx, func(ctx context.Context) error {
+		if _, err := s.store.DeleteSessionBySID(ctx, userID, sid); err != nil {
+			return err
+		}
+		return s.logoutRelyingParties(ctx, userID, []string{sid})
+	})
 }
 
 // EndUserSessions ends every session of the user.
@@ -326,7 +347,23 @@ func (s *Service) EndUserSessions(ctx context.Context, userID string) error {
 	if _, err := s.GetUser(ctx, userID); err != nil {
 		return err
 	}
+	return s.atomically(ctx, func(ctx context.Context) error { return s.endAllSessions(ctx, userID) })
+}
+
+// endAllSessions ends every session of the user, in the caller's
+// transaction, telling the relying parties.
+func (s *Service) endAllSessions(ctx context.Context, userID string) error {
+	if err := s.logoutRelyingParties(ctx, userID, nil); err != nil {
+		return err
+	}
 	_, err := s.store.DeleteUserSessions(ctx, userID)
+	return err
+}
+
+// logoutRelyingParties queues back-channel logouts for the sessions sids
+// of userID (nil: all) and revokes the receiving clients' tokens from them.
+func (s *Service) logoutRelyingParties(ctx context.Context, userID string, sids []string) error {
+	_, err := s.store.QueueBackchannelLogouts(ctx, userID, sids, s.clock())
 	return err
 }
 

@@ -353,7 +353,7 @@ func (s *Service) AdminUpdate(ctx context.Context, userID string, c AdminChange)
 // revokeEverything ends every session and deletes every code and token of
 // the user.
 func (s *Service) revokeEverything(ctx context.Context, userID string) error {
-	if _, err := s.store.DeleteUserSessions(ctx, userID); err != nil {
+	if err := s.endAllSessions(ctx, userID); err != nil {
 		return err
 	}
 	_, err := s.store.DeleteOAuthRequestsBySubject(ctx, userID)
@@ -410,14 +410,18 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next stri
 		if err := s.storePasswordHash(ctx, userID, hash); err != nil {
 			return err
 		}
-		_, err := s.store.DeleteUserSessions(ctx, userID)
-		return err
+		return s.endAllSessions(ctx, userID)
 	})
 }
 
 // DeleteUser removes a user and everything issued to them.
 func (s *Service) DeleteUser(ctx context.Context, userID string) error {
-	err := s.store.DeleteUser(ctx, userID)
+	err := s.atomically(ctx, func(ctx context.Context) error {
+		if err := s.logoutRelyingParties(ctx, userID, nil); err != nil {
+			return err
+		}
+		return s.store.DeleteUser(ctx, userID)
+	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return ErrUserNotFound
 	}

@@ -106,6 +106,9 @@ type Spec struct {
 	FirstParty             bool
 	// AllowNoPKCE: a legacy confidential client that cannot send PKCE.
 	AllowNoPKCE bool
+	// BackchannelLogoutURI receives OpenID Connect Back-Channel Logout
+	// tokens (https, or http on loopback; no fragment).
+	BackchannelLogoutURI string
 }
 
 // ValidationError is a refused Spec; the message is safe to print.
@@ -183,6 +186,13 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 			return storage.Client{}, "", err
 		}
 	}
+	if u := spec.BackchannelLogoutURI; u != "" {
+		p, err := url.Parse(u)
+		if err != nil || !p.IsAbs() || p.Host == "" || p.Fragment != "" || strings.Contains(u, "#") ||
+			(p.Scheme != "https" && !(p.Scheme == "http" && (p.Hostname() == "localhost" || p.Hostname() == "127.0.0.1" || p.Hostname() == "::1"))) {
+			return storage.Client{}, "", invalid("back-channel logout URI %q must be an absolute https URI (http only on loopback) without a fragment", u)
+		}
+	}
 	postLogout := dedupe(spec.PostLogoutRedirectURIs)
 	for _, u := range postLogout {
 		if err := validateRedirectURI(u); err != nil {
@@ -198,7 +208,8 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 	c := storage.Client{
 		ID: spec.ID, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants,
 		ResponseTypes: []string{"code"}, Scopes: scopes, Audience: []string{},
-		Public: spec.Public, FirstParty: spec.FirstParty, AllowNoPKCE: spec.AllowNoPKCE, CreatedAt: r.now().UTC(),
+		Public: spec.Public, FirstParty: spec.FirstParty, AllowNoPKCE: spec.AllowNoPKCE,
+		BackchannelLogoutURI: spec.BackchannelLogoutURI, CreatedAt: r.now().UTC(),
 	}
 	if !contains(grants, "authorization_code") {
 		c.ResponseTypes = []string{}

@@ -250,6 +250,9 @@ func (a *Adapter) create(ctx context.Context, kind, signature, accessSig string,
 	if accessSig != "" {
 		r.AccessSignature = hashSignature(accessSig)
 	}
+	if os, ok := sess.(*openid.DefaultSession); ok && os.Claims != nil {
+		r.SID, _ = os.Claims.Extra["sid"].(string)
+	}
 	return a.store.CreateOAuthRequest(ctx, r)
 }
 

@@ -1,0 +1,36 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"time"
+
+	"github.com/ory/fosite/token/jwt"
+)
+
+// BackchannelLogoutEvent is the event a logout token carries (OpenID
+// Connect Back-Channel Logout 1.0 §2.4).
+const BackchannelLogoutEvent = "http://schemas.openid.net/event/backchannel-logout"
+
+// LogoutTokenLifetime bounds how long a relying party may accept a logout
+// token after it was signed.
+const LogoutTokenLifetime = 2 * time.Minute
+
+// LogoutToken signs a logout token telling clientID that subject's session
+// sid has ended: iss, aud, iat, exp, jti, sub, sid and the back-channel
+// event, never a nonce; typ logout+jwt; signed with the ID-token key.
+func (p *Provider) LogoutToken(ctx context.Context, clientID, subject, sid string) (string, error) {
+	jti := make([]byte, 16)
+	if _, err := rand.Read(jti); err != nil {
+		return "", err
+	}
+	now := time.Now()
+	claims := jwt.MapClaims{
+		"iss": p.issuer, "aud": clientID, "iat": now.Unix(), "exp": now.Add(LogoutTokenLifetime).Unix(),
+		"jti": base64.RawURLEncoding.EncodeToString(jti), "sub": subject, "sid": sid,
+		"events": map[string]any{BackchannelLogoutEvent: map[string]any{}},
+	}
+	token, _, err := p.idSigner.Generate(ctx, claims, &jwt.Headers{Extra: map[string]interface{}{"typ": "logout+jwt"}})
+	return token, err
+}
