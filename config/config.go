@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 )
@@ -33,6 +34,9 @@ type Config struct {
 	// TrustedProxies are the peers whose Forwarded / X-Forwarded-For
 	// headers are believed (empty: none; the peer is the client).
 	TrustedProxies []netip.Prefix
+	// RefreshGrace: a refresh token presented again this soon after its
+	// rotation is answered like the first use (0: strict).
+	RefreshGrace time.Duration
 }
 
 // Defaults, as in SPEC.md.
@@ -55,7 +59,7 @@ type setting struct {
 // after fs.Parse, combines them with the environment (a flag set on the
 // command line wins over its variable) and validates the result.
 func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) {
-	var raw struct{ issuer, listen, db, secret, lb, registration, smtp, proxies string }
+	var raw struct{ issuer, listen, db, secret, lb, registration, smtp, proxies, grace string }
 	settings := []setting{
 		{"TONEARM_ISSUER", "issuer", DefaultIssuer, "issuer URL, exactly as in tokens", &raw.issuer},
 		{"TONEARM_LISTEN", "listen", DefaultListen, "listen address", &raw.listen},
@@ -64,6 +68,7 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 		{"TONEARM_LISTENBRAINZ_URL", "listenbrainz-url", DefaultListenBrainzURL, "ListenBrainz API base URL", &raw.lb},
 		{"TONEARM_REGISTRATION", "registration", DefaultRegistration, "open, or admin (only admins create users)", &raw.registration},
 		{"TONEARM_SMTP_URL", "smtp-url", "", "smtp://user:password@host:587?from=… (STARTTLS required; smtps:// for TLS from the start; ?tls=none only for a local relay) for password reset mail; unset: logged", &raw.smtp},
+		{"TONEARM_REFRESH_GRACE", "refresh-grace", "0s", "how long after its rotation a refresh token presented again is answered like the first use (clients that lost the answer), e.g. 30s; 0s: strict", &raw.grace},
 		{"TONEARM_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies whose Forwarded / X-Forwarded-For name the client (e.g. 127.0.0.1/32,10.0.0.0/8); unset: none", &raw.proxies},
 	}
 	own := map[string]bool{}
@@ -102,6 +107,9 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 		c.SMTPURL = raw.smtp
 		if c.TrustedProxies, err = ParseTrustedProxies(raw.proxies); err != nil {
 			return c, err
+		}
+		if c.RefreshGrace, err = time.ParseDuration(raw.grace); err != nil || c.RefreshGrace < 0 || c.RefreshGrace > 10*time.Minute {
+			return c, errors.New("TONEARM_REFRESH_GRACE must be a duration from 0s to 10m, for example 30s")
 		}
 		return c, nil
 	}

@@ -261,6 +261,12 @@ type Storage interface {
 	// ErrNotFound when no active request matched, so that of two concurrent
 	// callers exactly one succeeds.
 	DeactivateOAuthRequest(ctx context.Context, kind, signature string) error
+	// RotateOAuthRequest deactivates a refresh token and records when, like
+	// DeactivateOAuthRequest; a token already rotated after rotatedAfter is
+	// accepted again (nil, nothing changes) — the grace period of a client
+	// that lost the first answer; a zero rotatedAfter accepts no second use.
+	// ErrNotFound otherwise.
+	RotateOAuthRequest(ctx context.Context, kind, signature string, now, rotatedAfter time.Time) error
 	// DeactivateOAuthRequestsByRequestID marks every request of kind that
 	// descends from requestID inactive and reports how many changed.
 	DeactivateOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)
@@ -371,6 +377,8 @@ type OAuthRequest struct {
 	// SID is the browser session the grant was made in ("" for client
 	// credentials).
 	SID string
+	// RotatedAt is when a refresh token was rotated (zero: not yet).
+	RotatedAt time.Time
 }
 
 // BackchannelLogout is a pending OpenID Connect Back-Channel Logout

@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
+	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 )
@@ -152,6 +155,61 @@ func TestAuthorizationResponseIssAndPKCE(t *testing.T) {
 		disco := s.want(s.call(nil, http.MethodGet, provider.DiscoveryPath, "", nil), http.StatusOK)
 		if disco.body["authorization_response_iss_parameter_supported"] != true {
 			t.Fatalf("discovery = %s", disco.raw)
+		}
+	})
+}
+
+// TONEARM_REFRESH_GRACE: a refresh token presented again within the grace
+// period of its rotation is answered like the first use (a client that lost
+// the answer), concurrent uses included; after it, reuse revokes the family.
+func TestRefreshGrace(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		clock := &offsetClock{}
+		s := startE2EConfig(t, dbURL, options{now: clock.now}, func(c *config.Config) { c.RefreshGrace = 30 * time.Second })
+		s.user("gina")
+		_, secret := s.client(clients.Spec{ID: "app", FirstParty: true})
+		r := s.rp("app", secret, "offline_access")
+		browser := s.browser()
+		tok := s.codeFlow(r, browser, "gina")
+
+		first := s.refresh("app", secret, tok.RefreshToken, "")
+		retry := s.refresh("app", secret, tok.RefreshToken, "")
+		if first.status != http.StatusOK || retry.status != http.StatusOK {
+			t.Fatalf("first use %d, retry within the grace period %d %v", first.status, retry.status, retry.body)
+		}
+		if !s.active("app", secret, retry.body["access_token"].(string)) {
+			t.Fatal("the retry's access token is not active")
+		}
+		// Nothing was revoked: the first answer's refresh token works too.
+		if got := s.refresh("app", secret, first.body["refresh_token"].(string), ""); got.status != http.StatusOK {
+			t.Fatalf("the first answer's refresh token after a grace retry = %d %v", got.status, got.body)
+		}
+
+		// Concurrent uses of a fresh token: all answered, none revokes.
+		fresh := retry.body["refresh_token"].(string)
+		const n = 6
+		replies := make([]tokenReply, n)
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			go func(i int) { defer wg.Done(); <-start; replies[i] = s.refresh("app", secret, fresh, "") }(i)
+		}
+		close(start)
+		wg.Wait()
+		for i, rep := range replies {
+			if rep.status != http.StatusOK {
+				t.Fatalf("concurrent use %d within the grace period = %d %v", i, rep.status, rep.body)
+			}
+		}
+
+		// After the grace period, reuse is reuse: the family is revoked.
+		clock.advance(31 * time.Second)
+		if got := s.refresh("app", secret, tok.RefreshToken, ""); got.errorCode() != "invalid_grant" {
+			t.Fatalf("reuse after the grace period = %d %v", got.status, got.body)
+		}
+		if got := s.refresh("app", secret, replies[0].body["refresh_token"].(string), ""); got.status == http.StatusOK {
+			t.Fatal("the family survived a reuse after the grace period")
 		}
 	})
 }

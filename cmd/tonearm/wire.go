@@ -134,10 +134,12 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	registry.AdmitAPIScopes(apiRegistry)
 	adapter, err := fositestore.New(store, provider.NewFositeSession, fositestore.Lifespans{
 		AuthorizeCode: lifespans.AuthorizeCode, AccessToken: lifespans.AccessToken, RefreshToken: lifespans.RefreshToken,
+		RefreshGrace: cfg.RefreshGrace,
 	})
 	if err != nil {
 		return nil, err
 	}
+	adapter.WithClock(opt.now)
 	p, err := provider.New(provider.Config{
 		Issuer: cfg.Issuer, Store: adapter, Keys: km, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
 		SecretsHasher: hasher, Lifespans: lifespans, APIs: apiRegistry, Users: store,

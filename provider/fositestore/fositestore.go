@@ -30,6 +30,7 @@ type Store interface {
 	GetOAuthRequest(ctx context.Context, kind, signature string) (storage.OAuthRequest, error)
 	DeleteOAuthRequest(ctx context.Context, kind, signature string) error
 	DeactivateOAuthRequest(ctx context.Context, kind, signature string) error
+	RotateOAuthRequest(ctx context.Context, kind, signature string, now, rotatedAfter time.Time) error
 	DeactivateOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)
 	DeleteOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)
 	BeginTx(ctx context.Context) (context.Context, error)
@@ -51,6 +52,9 @@ type Lifespans struct {
 	AuthorizeCode time.Duration
 	AccessToken   time.Duration
 	RefreshToken  time.Duration
+	// RefreshGrace is how long after its rotation a refresh token is still
+	// answered like its first use (TONEARM_REFRESH_GRACE; 0: strict).
+	RefreshGrace time.Duration
 }
 
 // Adapter implements fosite's storage interfaces.
@@ -150,6 +154,13 @@ func (a *Adapter) GetClient(ctx context.Context, id string) (fosite.Client, erro
 	a.clientCache[id] = cachedClient{client: fc, expires: now.Add(ClientCacheTTL)}
 	a.clientMu.Unlock()
 	return fc, nil
+}
+
+// WithClock sets the adapter's clock (tests).
+func (a *Adapter) WithClock(now func() time.Time) {
+	if now != nil {
+		a.now = now
+	}
 }
 
 // ForgetClient drops a client from the cache (after it was deleted here).
@@ -259,26 +270,32 @@ func (a *Adapter) create(ctx context.Context, kind, signature, accessSig string,
 // load rebuilds a fosite request. The session JSON is decoded into session
 // (or a new one); the client is reloaded so a deleted client's tokens die.
 func (a *Adapter) load(ctx context.Context, kind, signature string, session fosite.Session) (*fosite.Request, bool, error) {
+	req, r, err := a.loadRow(ctx, kind, signature, session)
+	return req, r.Active, err
+}
+
+// loadRow is load that also returns the stored row.
+func (a *Adapter) loadRow(ctx context.Context, kind, signature string, session fosite.Session) (*fosite.Request, storage.OAuthRequest, error) {
 	r, err := a.store.GetOAuthRequest(ctx, kind, hashSignature(signature))
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, false, fosite.ErrNotFound
+		return nil, r, fosite.ErrNotFound
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, r, err
 	}
 	client, err := a.GetClient(ctx, r.ClientID)
 	if err != nil {
-		return nil, false, err
+		return nil, r, err
 	}
 	if session == nil {
 		session = a.newSession()
 	}
 	if err := json.Unmarshal(r.Session, session); err != nil {
-		return nil, false, fmt.Errorf("fositestore: decode session: %w", err)
+		return nil, r, fmt.Errorf("fositestore: decode session: %w", err)
 	}
 	form, err := url.ParseQuery(r.Form)
 	if err != nil {
-		return nil, false, fmt.Errorf("fositestore: decode form: %w", err)
+		return nil, r, fmt.Errorf("fositestore: decode form: %w", err)
 	}
 	req := &fosite.Request{
 		ID:                r.RequestID,
@@ -291,7 +308,7 @@ func (a *Adapter) load(ctx context.Context, kind, signature string, session fosi
 		RequestedAudience: fosite.Arguments(r.Audience),
 		GrantedAudience:   fosite.Arguments(r.GrantedAudience),
 	}
-	return req, r.Active, nil
+	return req, r, nil
 }
 
 // CreateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
@@ -395,16 +412,23 @@ func (a *Adapter) CreateRefreshTokenSession(ctx context.Context, signature, acce
 
 // GetRefreshTokenSession implements oauth2.RefreshTokenStorage. A used
 // (rotated) token returns its request with ErrInactiveToken: fosite then
-// treats it as reuse and revokes the family.
+// treats it as reuse and revokes the family — unless it was rotated within
+// the refresh grace period (a client that lost the first answer retries),
+// when it is answered like the first use.
 func (a *Adapter) GetRefreshTokenSession(ctx context.Context, signature string, session fosite.Session) (fosite.Requester, error) {
-	req, active, err := a.load(ctx, storage.KindRefreshToken, signature, session)
+	req, row, err := a.loadRow(ctx, storage.KindRefreshToken, signature, session)
 	if err != nil {
 		return nil, err
 	}
-	if !active {
+	if !row.Active && !a.inGrace(row.RotatedAt) {
 		return req, fosite.ErrInactiveToken
 	}
 	return req, nil
+}
+
+// inGrace reports whether a token rotated at t may still be used.
+func (a *Adapter) inGrace(t time.Time) bool {
+	return a.lifespans.RefreshGrace > 0 && !t.IsZero() && a.now().Sub(t) < a.lifespans.RefreshGrace
 }
 
 // DeleteRefreshTokenSession implements oauth2.RefreshTokenStorage.
@@ -417,7 +441,12 @@ func (a *Adapter) DeleteRefreshTokenSession(ctx context.Context, signature strin
 // refreshes one finds nothing to deactivate and fails), and the access
 // tokens of the family are deleted.
 func (a *Adapter) RotateRefreshToken(ctx context.Context, requestID, refreshSignature string) error {
-	err := a.store.DeactivateOAuthRequest(ctx, storage.KindRefreshToken, hashSignature(refreshSignature))
+	now := a.now()
+	var rotatedAfter time.Time // zero: strict, no second use at all
+	if a.lifespans.RefreshGrace > 0 {
+		rotatedAfter = now.Add(-a.lifespans.RefreshGrace)
+	}
+	err := a.store.RotateOAuthRequest(ctx, storage.KindRefreshToken, hashSignature(refreshSignature), now, rotatedAfter)
 	if errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrNotFound
 	}

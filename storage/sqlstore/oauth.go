@@ -26,6 +26,7 @@ type oauthRequestModel struct {
 	ExpiresAt       time.Time
 	AccessSignature string
 	SID             string `gorm:"column:sid"`
+	RotatedAt       *time.Time
 }
 
 func (oauthRequestModel) TableName() string { return "oauth2_requests" }
@@ -37,8 +38,15 @@ func (m oauthRequestModel) record() storage.OAuthRequest {
 		Scopes: decodeList(m.Scopes), GrantedScopes: decodeList(m.GrantedScopes),
 		Audience: decodeList(m.Audience), GrantedAudience: decodeList(m.GrantedAudience),
 		Form: m.Form, Session: m.Session, Active: m.Active, ExpiresAt: utc(m.ExpiresAt),
-		AccessSignature: m.AccessSignature,
+		AccessSignature: m.AccessSignature, SID: m.SID, RotatedAt: utcPtr(m.RotatedAt),
 	}
+}
+
+func utcPtr(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return utc(*t)
 }
 
 // CreateOAuthRequest implements storage.Storage.
@@ -66,10 +74,10 @@ func (s *Store) CreateOAuthRequest(ctx context.Context, r storage.OAuthRequest) 
 func (s *Store) GetOAuthRequest(ctx context.Context, kind, signature string) (storage.OAuthRequest, error) {
 	m := oauthRequestModel{Kind: kind, Signature: signature}
 	err := s.conn(ctx).Raw(`SELECT request_id, requested_at, client_id, subject, scopes, granted_scopes,
-		audience, granted_audience, form, session, active, expires_at, access_signature
+		audience, granted_audience, form, session, active, expires_at, access_signature, sid, rotated_at
 		FROM oauth2_requests WHERE kind = ? AND signature = ?`, kind, signature).Row().Scan(
 		&m.RequestID, &m.RequestedAt, &m.ClientID, &m.Subject, &m.Scopes, &m.GrantedScopes,
-		&m.Audience, &m.GrantedAudience, &m.Form, &m.Session, &m.Active, &m.ExpiresAt, &m.AccessSignature)
+		&m.Audience, &m.GrantedAudience, &m.Form, &m.Session, &m.Active, &m.ExpiresAt, &m.AccessSignature, &m.SID, &m.RotatedAt)
 	if err != nil {
 		return storage.OAuthRequest{}, translate(err)
 	}
@@ -91,6 +99,36 @@ func (s *Store) DeactivateOAuthRequest(ctx context.Context, kind, signature stri
 		return translate(res.Error)
 	}
 	if res.RowsAffected == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
+// RotateOAuthRequest implements storage.Storage: the conditional UPDATE
+// lets exactly one of concurrent first uses rotate; the others, and a later
+// retry, pass only within the grace period.
+func (s *Store) RotateOAuthRequest(ctx context.Context, kind, signature string, now, rotatedAfter time.Time) error {
+	now = utc(now)
+	res := s.conn(ctx).Model(&oauthRequestModel{}).
+		Where("kind = ? AND signature = ? AND active = ?", kind, signature, true).
+		Updates(map[string]any{"active": false, "rotated_at": now})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 1 {
+		return nil
+	}
+	if rotatedAfter.IsZero() {
+		return storage.ErrNotFound
+	}
+	var n int64
+	err := s.conn(ctx).Model(&oauthRequestModel{}).
+		Where("kind = ? AND signature = ? AND active = ? AND rotated_at > ?", kind, signature, false, utc(rotatedAfter)).
+		Count(&n).Error
+	if err != nil {
+		return translate(err)
+	}
+	if n == 0 {
 		return storage.ErrNotFound
 	}
 	return nil

@@ -20,6 +20,7 @@ func backchannelCases() []struct {
 	}{
 		{"BackchannelQueue", testBackchannelQueue},
 		{"BackchannelClaims", testBackchannelClaims},
+		{"RotateOAuthRequest", testRotateOAuthRequest},
 	}
 }
 
@@ -146,5 +147,34 @@ func testBackchannelClaims(t *testing.T, s storage.Storage) {
 	}
 	if d, _ := s.ClaimBackchannelLogouts(ctx, now.Add(48*time.Hour), time.Minute, 10); len(d) != 0 {
 		t.Fatal("a delivered logout is still queued")
+	}
+}
+
+// testRotateOAuthRequest: rotation once, then a second use only within the
+// grace period.
+func testRotateOAuthRequest(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	r := newRequest(storage.KindRefreshToken, "rt-rotating", "req-rotating", "app", now.Add(time.Hour))
+	if err := s.CreateOAuthRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RotateOAuthRequest(ctx, storage.KindRefreshToken, "rt-rotating", now, time.Time{}); err != nil {
+		t.Fatalf("first rotation: %v", err)
+	}
+	got, err := s.GetOAuthRequest(ctx, storage.KindRefreshToken, "rt-rotating")
+	if err != nil || got.Active || !got.RotatedAt.Equal(now.Truncate(time.Microsecond)) {
+		t.Fatalf("after rotation: active %v, rotated at %v, %v", got.Active, got.RotatedAt, err)
+	}
+	if err := s.RotateOAuthRequest(ctx, storage.KindRefreshToken, "rt-rotating", now.Add(time.Second), time.Time{}); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("second use, strict = %v", err)
+	}
+	if err := s.RotateOAuthRequest(ctx, storage.KindRefreshToken, "rt-rotating", now.Add(time.Second), now.Add(-30*time.Second)); err != nil {
+		t.Fatalf("second use within the grace period = %v", err)
+	}
+	if err := s.RotateOAuthRequest(ctx, storage.KindRefreshToken, "rt-rotating", now.Add(time.Minute), now.Add(30*time.Second)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("second use after the grace period = %v", err)
+	}
+	if err := s.RotateOAuthRequest(ctx, storage.KindRefreshToken, "rt-missing", now, now.Add(-time.Hour)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("rotating a missing token = %v", err)
 	}
 }
