@@ -32,7 +32,8 @@ Usage:
   tonearm migrate [flags]      create or upgrade the database schema
   tonearm users create --username U --password-stdin [--role admin|user|guest]
   tonearm clients create --id ID [--secret S] --redirect-uri URI… [--post-logout-redirect-uri URI…]
-                         [--grant-type G…] [--scope "openid profile …"] [--public] [--first-party] [--json]
+                         [--grant-type G…] [--scope "openid profile …"] [--public] [--first-party]
+                         [--backchannel-logout-uri URI] [--allow-no-pkce] [--json]
   tonearm clients list [--json] | tonearm clients delete ID
   tonearm keys list | tonearm keys rotate
   tonearm apis create --id URI --scope NAME[=description]… [--name N] [--claim C…] [--json]
