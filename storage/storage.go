@@ -199,6 +199,14 @@ type Storage interface {
 	// due again at next.
 	RetryBackchannelLogout(ctx context.Context, l BackchannelLogout, next time.Time) error
 
+	// AddEvent records an audit event (in the caller's transaction, when
+	// there is one).
+	AddEvent(ctx context.Context, e Event) error
+	// ListEvents returns a page of events matching f, newest first.
+	ListEvents(ctx context.Context, f EventFilter) ([]Event, error)
+	// DeleteEventsBefore removes up to limit events older than before.
+	DeleteEventsBefore(ctx context.Context, before time.Time, limit int) (int64, error)
+
 	// CreateSession inserts s; ErrAlreadyExists on a duplicate hash.
 	CreateSession(ctx context.Context, s Session) error
 	// GetSession returns the session with this ID hash, or ErrNotFound. It
@@ -335,6 +343,29 @@ type API struct {
 // APIScope is a scope an API defines, with the description consent shows.
 type APIScope struct {
 	Name, Description string
+}
+
+// Event is an audit event.
+type Event struct {
+	// ID sorts by time (pages go by it).
+	ID   string
+	Time time.Time
+	Type string
+	// Actor did it: a user's ID, "client:ID", "cli", or "" for anyone.
+	Actor string
+	// User and Client it concerns ("" when none).
+	User, Client string
+	IP           string
+	// Detail is a JSON object, never holding secrets.
+	Detail []byte
+}
+
+// EventFilter selects a page of events, newest first.
+type EventFilter struct {
+	Type, User string
+	Since      time.Time // zero: from the beginning
+	Before     string    // the ID the previous page ended with
+	Limit      int
 }
 
 // SigningKey is a private signing key, sealed with the server's at-rest key.

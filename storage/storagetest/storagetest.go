@@ -52,6 +52,7 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, loginFailureCases()...)
 	cases = append(cases, apiCases()...)
 	cases = append(cases, backchannelCases()...)
+	cases = append(cases, eventCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
