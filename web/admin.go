@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -28,14 +29,15 @@ type AdminAPI struct {
 	apiBase
 	clients ClientRegistry
 	apis    APIRegistry
+	events  EventStore
 	// forgetClient drops a deleted client from the protocol's cache.
 	forgetClient func(id string)
 }
 
 // NewAdminAPI returns the admin API.
-func NewAdminAPI(acc Accounts, reg ClientRegistry, apiReg APIRegistry, forgetClient func(string), issuer string, tokens TokenVerifier, log *slog.Logger) (*AdminAPI, error) {
-	if reg == nil || apiReg == nil || tokens == nil {
-		return nil, errors.New("web: AdminAPI needs client and API registries and a token verifier")
+func NewAdminAPI(acc Accounts, reg ClientRegistry, apiReg APIRegistry, events EventStore, forgetClient func(string), issuer string, tokens TokenVerifier, log *slog.Logger) (*AdminAPI, error) {
+	if reg == nil || apiReg == nil || events == nil || tokens == nil {
+		return nil, errors.New("web: AdminAPI needs client and API registries, an event store and a token verifier")
 	}
 	base, err := newAPIBase(acc, issuer, tokens, log)
 	if err != nil {
@@ -47,7 +49,7 @@ func NewAdminAPI(acc Accounts, reg ClientRegistry, apiReg APIRegistry, forgetCli
 	// Admin calls are bearer-only: no cookie session reaches them, so no
 	// page can ride an admin's browser into this API.
 	base.bearerOnly = true
-	return &AdminAPI{apiBase: base, clients: reg, apis: apiReg, forgetClient: forgetClient}, nil
+	return &AdminAPI{apiBase: base, clients: reg, apis: apiReg, events: events, forgetClient: forgetClient}, nil
 }
 
 // Endpoints lists the routes.
@@ -60,6 +62,7 @@ func (a *AdminAPI) Endpoints() []Endpoint {
 		{http.MethodGet, "/api/admin/clients/{id}"}, {http.MethodDelete, "/api/admin/clients/{id}"},
 		{http.MethodGet, "/api/admin/apis"}, {http.MethodPost, "/api/admin/apis"},
 		{http.MethodGet, "/api/admin/apis/{id}"}, {http.MethodDelete, "/api/admin/apis/{id}"},
+		{http.MethodGet, "/api/admin/events"},
 	}
 }
 
@@ -72,6 +75,7 @@ func (a *AdminAPI) Routes(mux *http.ServeMux) {
 	mux.Handle("/api/admin/users/{id}/password", a.route(map[string]apiHandler{http.MethodPost: a.setPassword}))
 	mux.Handle("/api/admin/clients", a.route(map[string]apiHandler{http.MethodGet: a.listClients, http.MethodPost: a.createClient}))
 	mux.Handle("/api/admin/clients/{id}", a.route(map[string]apiHandler{http.MethodGet: a.getClient, http.MethodDelete: a.deleteClient}))
+	mux.Handle("/api/admin/events", a.route(map[string]apiHandler{http.MethodGet: a.listEvents}))
 	mux.Handle("/api/admin/apis", a.route(map[string]apiHandler{http.MethodGet: a.listAPIs, http.MethodPost: a.createAPI}))
 	// The identifier is a URI, URL-escaped into one path segment.
 	mux.Handle("/api/admin/apis/{id}", a.route(map[string]apiHandler{http.MethodGet: a.getAPI, http.MethodDelete: a.deleteAPI}))
@@ -274,6 +278,7 @@ func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
 		secret = "" // the caller chose it; do not echo it
 	}
 	a.log.Info("client created by admin", "request_id", RequestID(r.Context()), "client", created.ID, "by", a.who(c))
+	a.record(r, audit.ClientCreated, created.ID, nil)
 	writeJSON(w, http.StatusOK, toClientJSON(created, secret))
 	return nil
 }
@@ -301,6 +306,7 @@ func (a *AdminAPI) deleteClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.forgetClient(id)
 	a.log.Info("client deleted by admin", "request_id", RequestID(r.Context()), "client", id, "by", a.who(c))
+	a.record(r, audit.ClientDeleted, id, nil)
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

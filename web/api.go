@@ -15,6 +15,7 @@ import (
 
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -206,12 +207,18 @@ func (a *apiBase) caller(r *http.Request, anyOf ...string) (Caller, error) {
 		if errors.Is(err, errNoCaller) {
 			return Caller{}, errorf(http.StatusUnauthorized, "Sign in first: no valid session or access token")
 		}
+		if err == nil {
+			audit.SetActor(r.Context(), c.actor(), "")
+		}
 		return c, err
 	}
 	if a.tokens == nil {
 		return Caller{}, errorf(http.StatusUnauthorized, "Bearer tokens are not accepted here")
 	}
 	c, err := bearerCaller(r.Context(), bearer, a.tokens, a.accounts, anyOf)
+	if err == nil {
+		audit.SetActor(r.Context(), c.actor(), c.ClientID)
+	}
 	switch {
 	case errors.Is(err, provider.ErrAPITokenScope):
 		need := strings.Join(anyOf, " or ")

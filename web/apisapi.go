@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider/apis"
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -92,6 +93,7 @@ func (a *AdminAPI) createAPI(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("API registered", "request_id", RequestID(r.Context()), "api", api.ID, "by", a.who(c))
+	a.record(r, audit.APICreated, "", map[string]any{"api": api.ID})
 	writeJSON(w, http.StatusOK, ToAPIJSON(api))
 	return nil
 }
@@ -118,6 +120,7 @@ func (a *AdminAPI) deleteAPI(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("API deleted", "request_id", RequestID(r.Context()), "api", id, "by", a.who(c))
+	a.record(r, audit.APIDeleted, "", map[string]any{"api": id})
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

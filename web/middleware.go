@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/audit"
 )
 
 type ctxKey int
@@ -93,6 +94,7 @@ func Middleware(log *slog.Logger, f Frontend, h http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
 		remote := f.resolve(r)
 		r = withClientAddr(r, remote)
+		r = r.WithContext(audit.WithOrigin(r.Context(), audit.Origin{IP: remote}))
 		hdr := w.Header()
 		if f.HSTS {
 			hdr.Set("Strict-Transport-Security", "max-age=31536000")

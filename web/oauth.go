@@ -15,6 +15,7 @@ import (
 
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -29,10 +30,12 @@ type OAuthAccounts interface {
 	ListenBrainzToken(u storage.User) (string, error)
 }
 
-// ConsentStore remembers what users granted clients.
+// ConsentStore remembers what users granted clients (and records that they
+// did).
 type ConsentStore interface {
 	GetConsent(ctx context.Context, userID, clientID string) (storage.Consent, error)
 	SaveConsent(ctx context.Context, c storage.Consent) error
+	AddEvent(ctx context.Context, e storage.Event) error
 }
 
 // OAuthConfig wires NewOAuth.
@@ -516,7 +519,10 @@ func (o *OAuth) remember(ctx context.Context, userID, clientID string, scopes []
 		all = append(all, s)
 	}
 	sort.Strings(all)
-	return o.consents.SaveConsent(ctx, storage.Consent{UserID: userID, ClientID: clientID, Scopes: all, GrantedAt: o.now().UTC()})
+	if err := o.consents.SaveConsent(ctx, storage.Consent{UserID: userID, ClientID: clientID, Scopes: all, GrantedAt: o.now().UTC()}); err != nil {
+		return err
+	}
+	return audit.Record(ctx, o.consents, o.now(), audit.ConsentGranted, userID, clientID, map[string]any{"scopes": scopes})
 }
 
 func identity(u storage.User) provider.Identity {

@@ -99,6 +99,15 @@ func (c Caller) IsAdmin() bool {
 	return c.Bearer
 }
 
+// actor names the caller in audit events: the user, or the client acting
+// for itself.
+func (c Caller) actor() string {
+	if c.User.ID != "" {
+		return c.User.ID
+	}
+	return "client:" + c.ClientID
+}
+
 // errNoCaller: the request carries no valid credentials.
 var errNoCaller = errors.New("no credentials")
 

@@ -7,13 +7,24 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
 )
+
+// cliEvent records what an operator did on the command line (actor
+// "cli"); a failure is reported, the action stands.
+func (a *app) cliEvent(ctx context.Context, typ, client string, detail map[string]any) {
+	ctx = audit.WithOrigin(ctx, audit.Origin{Actor: "cli"})
+	if err := audit.Record(ctx, a.store, time.Now(), typ, "", client, detail); err != nil {
+		fmt.Fprintln(os.Stderr, "tonearm: recording the audit event failed:", err)
+	}
+}
 
 // positional splits a leading argument that is not a flag (the ID of
 // "… delete ID") from the rest.
@@ -93,6 +104,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		if err != nil {
 			return err
 		}
+		a.cliEvent(ctx, audit.ClientCreated, c.ID, nil)
 		if asJSON {
 			return json.NewEncoder(stdout).Encode(toClientJSON(c, secret))
 		}
@@ -157,6 +169,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		if err := a.clients.Delete(ctx, id); err != nil {
 			return err
 		}
+		a.cliEvent(ctx, audit.ClientDeleted, id, nil)
 		fmt.Fprintf(stdout, "deleted client %s and every token issued to it\n", id)
 		return nil
 	default:
@@ -182,6 +195,11 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		if err != nil {
 			return err
 		}
+		kids := make([]string, len(added))
+		for i, k := range added {
+			kids[i] = k.KID
+		}
+		a.cliEvent(ctx, audit.KeysRotated, "", map[string]any{"added": kids})
 		for _, k := range added {
 			fmt.Fprintf(stdout, "new %s signing key %s\n", k.Alg, k.KID)
 		}

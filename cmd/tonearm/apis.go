@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/tonearm-idp/tonearm/provider/apis"
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
 )
@@ -55,6 +56,7 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		if err != nil {
 			return err
 		}
+		a.cliEvent(ctx, audit.APICreated, "", map[string]any{"api": api.ID})
 		if asJSON {
 			return json.NewEncoder(stdout).Encode(web.ToAPIJSON(api))
 		}
@@ -109,6 +111,7 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		if err := a.apis.Delete(ctx, id); err != nil {
 			return err
 		}
+		a.cliEvent(ctx, audit.APIDeleted, "", map[string]any{"api": id})
 		fmt.Fprintf(stdout, "deleted API %s\n", id)
 		return nil
 	default:

@@ -468,7 +468,7 @@ func TestHousekeeping(t *testing.T) {
 			AuthTime: past, CreatedAt: past, ExpiresAt: past}); err != nil {
 			t.Fatal(err)
 		}
-		deleted := sweepExpired(ctx, s.app.store, time.Now(), discardLogger())
+		deleted := sweepExpired(ctx, s.app.store, time.Now(), 90*24*time.Hour, discardLogger())
 		if deleted["oauth2 requests"] != 1200 || deleted["sessions"] != 1 {
 			t.Fatalf("sweep deleted %v, want 1200 requests in batches and 1 session", deleted)
 		}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/web"
 )
@@ -173,7 +174,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		go servePprof(addr, log)
 	}
 	go a.keys.Run(ctx, 30*time.Second)
-	go housekeeping(ctx, a.store, log)
+	go housekeeping(ctx, a.store, cfg.EventRetention, log)
 	go a.backchannel.Run(ctx, time.Second)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -195,11 +196,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 // housekeeping sweeps expired rows every few minutes until ctx ends, so
 // tables stay bounded under steady traffic.
-func housekeeping(ctx context.Context, store *sqlstore.Store, log *slog.Logger) {
+func housekeeping(ctx context.Context, store *sqlstore.Store, retention time.Duration, log *slog.Logger) {
 	tick := time.NewTicker(5 * time.Minute)
 	defer tick.Stop()
 	for {
-		sweepExpired(ctx, store, time.Now(), log)
+		sweepExpired(ctx, store, time.Now(), retention, log)
 		select {
 		case <-ctx.Done():
 			return
@@ -221,7 +222,7 @@ func staleLoginFailures(store *sqlstore.Store) func(context.Context, time.Time, 
 
 // sweepExpired deletes expired sessions, codes and tokens in batches and
 // reports how many rows of each it removed.
-func sweepExpired(ctx context.Context, store *sqlstore.Store, now time.Time, log *slog.Logger) map[string]int64 {
+func sweepExpired(ctx context.Context, store *sqlstore.Store, now time.Time, retention time.Duration, log *slog.Logger) map[string]int64 {
 	out := map[string]int64{}
 	for _, t := range []struct {
 		name  string
@@ -232,6 +233,9 @@ func sweepExpired(ctx context.Context, store *sqlstore.Store, now time.Time, log
 		{"password resets", store.DeleteExpiredPasswordResets},
 		{"email verifications", store.DeleteExpiredEmailVerifications},
 		{"sign-in counters", staleLoginFailures(store)},
+		{"audit events", func(ctx context.Context, now time.Time, limit int) (int64, error) {
+			return store.DeleteEventsBefore(ctx, now.Add(-retention), limit)
+		}},
 	} {
 		for ctx.Err() == nil {
 			n, err := t.clean(ctx, now, sweepBatch)
@@ -308,7 +312,7 @@ func usersCreate(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer a.store.Close()
-	u, err := a.accounts.CreateUser(ctx, username, password, role)
+	u, err := a.accounts.CreateUser(audit.WithOrigin(ctx, audit.Origin{Actor: "cli"}), username, password, role)
 	if err != nil {
 		return err
 	}

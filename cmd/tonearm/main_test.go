@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore/pgtest"
 )
@@ -249,5 +250,25 @@ func TestAPIsCommand(t *testing.T) {
 	}
 	if out, err := cmd("apis", "delete", "https://api.example.org/listens"); err != nil || !strings.Contains(out, "deleted API") {
 		t.Fatalf("apis delete: %v %q", err, out)
+	}
+	if _, err := cmd("keys", "rotate"); err != nil {
+		t.Fatal(err)
+	}
+	// What the operator did is on record, by "cli".
+	store, err := sqlstore.Open(ctx, env("TONEARM_DATABASE_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	events, err := store.ListEvents(ctx, storage.EventFilter{Limit: 20})
+	var types []string
+	for _, e := range events {
+		if e.Actor != "cli" {
+			t.Errorf("event %s by %q, want cli", e.Type, e.Actor)
+		}
+		types = append(types, e.Type)
+	}
+	if err != nil || strings.Join(types, " ") != "keys.rotated api.deleted client.deleted client.created api.created" {
+		t.Fatalf("events = %v, %v", types, err)
 	}
 }

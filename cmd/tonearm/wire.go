@@ -172,7 +172,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	adminAPI, err := web.NewAdminAPI(acc, registry, apiRegistry, adapter.ForgetClient, cfg.Issuer, p, log)
+	adminAPI, err := web.NewAdminAPI(acc, registry, apiRegistry, store, adapter.ForgetClient, cfg.Issuer, p, log)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -43,6 +44,7 @@ type Store interface {
 	DeleteSessionBySID(ctx context.Context, userID, sid string) (int64, error)
 	DeleteUserSessions(ctx context.Context, userID string) (int64, error)
 	QueueBackchannelLogouts(ctx context.Context, subject string, sids []string, now time.Time) (int64, error)
+	AddEvent(ctx context.Context, e storage.Event) error
 	BeginTx(ctx context.Context) (context.Context, error)
 	CommitTx(ctx context.Context) error
 	RollbackTx(ctx context.Context) error
@@ -216,6 +218,10 @@ func (s *Service) Authenticate(ctx context.Context, username, password string, g
 		return storage.User{}, err
 	}
 	if !ok {
+		// The owner learns of guesses at their account from these.
+		if err := s.event(ctx, audit.SignInFailed, u.ID, nil); err != nil {
+			s.log.Warn("recording a failed sign-in", "err", err)
+		}
 		return storage.User{}, ErrInvalidCredentials
 	}
 	if u.Disabled {
@@ -223,6 +229,9 @@ func (s *Service) Authenticate(ctx context.Context, username, password string, g
 	}
 	if stale {
 		s.rehash(ctx, u.ID, password)
+	}
+	if err := s.event(ctx, audit.SignInSucceeded, u.ID, nil); err != nil {
+		return storage.User{}, err
 	}
 	return u, nil
 }
@@ -310,6 +319,11 @@ func (s *Service) SessionUser(ctx context.Context, token string) (storage.User, 
 	return u, sess, nil
 }
 
+// event records an audit event about user (in ctx's transaction, if any).
+func (s *Service) event(ctx context.Context, typ, user string, detail map[string]any) error {
+	return audit.Record(ctx, s.store, s.clock(), typ, user, "", detail)
+}
+
 // Every way a session ends tells the relying parties that hold tokens from
 // it (OpenID Connect Back-Channel Logout): the deliveries are queued in the
 // transaction that ends it, and those parties' tokens from it are revoked.
@@ -327,6 +341,9 @@ func (s *Service) EndSession(ctx context.Context, token string) error {
 		if err := s.store.DeleteSession(ctx, sess.IDHash); err != nil {
 			return err
 		}
+		if err := s.event(ctx, audit.SignOut, sess.UserID, map[string]any{"sessions": "one"}); err != nil {
+			return err
+		}
 		return s.logoutRelyingParties(ctx, sess.UserID, []string{sess.SID})
 	})
 }
@@ -335,8 +352,14 @@ func (s *Service) EndSession(ctx context.Context, token string) error {
 // sid (an ID token's sid), if it is still there.
 func (s *Service) EndSessionBySID(ctx context.Context, userID, sid string) error {
 	return s.atomically(ctx, func(ctx context.Context) error {
-		if _, err := s.store.DeleteSessionBySID(ctx, userID, sid); err != nil {
+		n, err := s.store.DeleteSessionBySID(ctx, userID, sid)
+		if err != nil {
 			return err
+		}
+		if n > 0 {
+			if err := s.event(ctx, audit.SignOut, userID, map[string]any{"sessions": "one", "by": "id_token_hint"}); err != nil {
+				return err
+			}
 		}
 		return s.logoutRelyingParties(ctx, userID, []string{sid})
 	})
@@ -347,7 +370,12 @@ func (s *Service) EndUserSessions(ctx context.Context, userID string) error {
 	if _, err := s.GetUser(ctx, userID); err != nil {
 		return err
 	}
-	return s.atomically(ctx, func(ctx context.Context) error { return s.endAllSessions(ctx, userID) })
+	return s.atomically(ctx, func(ctx context.Context) error {
+		if err := s.event(ctx, audit.SignOut, userID, map[string]any{"sessions": "all"}); err != nil {
+			return err
+		}
+		return s.endAllSessions(ctx, userID)
+	})
 }
 
 // endAllSessions ends every session of the user, in the caller's

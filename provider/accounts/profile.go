@@ -21,6 +21,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tonearm-idp/tonearm/provider/apis"
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -206,6 +207,9 @@ func (s *Service) Create(ctx context.Context, n NewUser) (storage.User, error) {
 		if err := s.store.CreateUser(ctx, u); err != nil {
 			return err
 		}
+		if err := s.event(ctx, audit.UserCreated, u.ID, map[string]any{"role": u.Role}); err != nil {
+			return err
+		}
 		var err error
 		pending, err = s.afterEmailChange(ctx, storage.User{}, u)
 		return err
@@ -250,6 +254,13 @@ func (s *Service) changeUser(ctx context.Context, userID string, mutate func(*st
 		})
 		if err != nil {
 			return mapUpdateErr(err)
+		}
+		typ := audit.UserChanged
+		if u.Disabled && !before.Disabled {
+			typ = audit.UserDisabled
+		}
+		if err := s.event(ctx, typ, u.ID, map[string]any{"fields": changedFields(before, u)}); err != nil {
+			return err
 		}
 		if pending, err = s.afterEmailChange(ctx, before, u); err != nil {
 			return err
@@ -384,6 +395,9 @@ func (s *Service) AdminSetPassword(ctx context.Context, userID, password string)
 		if err := s.storePasswordHash(ctx, userID, hash); err != nil {
 			return err
 		}
+		if err := s.event(ctx, audit.PasswordChanged, userID, map[string]any{"by": "admin"}); err != nil {
+			return err
+		}
 		return s.revokeEverything(ctx, userID)
 	})
 }
@@ -410,6 +424,9 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next stri
 		if err := s.storePasswordHash(ctx, userID, hash); err != nil {
 			return err
 		}
+		if err := s.event(ctx, audit.PasswordChanged, userID, nil); err != nil {
+			return err
+		}
 		return s.endAllSessions(ctx, userID)
 	})
 }
@@ -420,7 +437,10 @@ func (s *Service) DeleteUser(ctx context.Context, userID string) error {
 		if err := s.logoutRelyingParties(ctx, userID, nil); err != nil {
 			return err
 		}
-		return s.store.DeleteUser(ctx, userID)
+		if err := s.store.DeleteUser(ctx, userID); err != nil {
+			return err
+		}
+		return s.event(ctx, audit.UserDeleted, userID, nil)
 	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return ErrUserNotFound
@@ -517,6 +537,9 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) err
 		if err := s.storePasswordHash(ctx, r.UserID, hash); err != nil {
 			return err
 		}
+		if err := s.event(ctx, audit.PasswordReset, r.UserID, nil); err != nil {
+			return err
+		}
 		return s.revokeEverything(ctx, r.UserID)
 	})
 }
@@ -583,4 +606,23 @@ func (s *Service) CreateAdmin(ctx context.Context, b *Bootstrap, code string, n 
 	}
 	b.code = ""
 	return u, nil
+}
+
+// changedFields names what a change touched (never the values: an event
+// holds no secrets and little personal data).
+func changedFields(a, b storage.User) []string {
+	var out []string
+	for _, f := range []struct {
+		name    string
+		changed bool
+	}{
+		{"email", a.Email != b.Email}, {"emailVerified", a.EmailVerified != b.EmailVerified}, {"name", a.Name != b.Name},
+		{"bio", a.Bio != b.Bio}, {"pronouns", a.Pronouns != b.Pronouns}, {"website", a.Website != b.Website},
+		{"role", a.Role != b.Role}, {"disabled", a.Disabled != b.Disabled}, {"claims", string(a.Claims) != string(b.Claims)},
+	} {
+		if f.changed {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -127,7 +128,10 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) (storage.User, 
 		if errors.Is(err, storage.ErrNotFound) {
 			return ErrInvalidVerification
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		return s.event(ctx, audit.EmailVerified, v.UserID, nil)
 	})
 	if err != nil {
 		return storage.User{}, err

@@ -20,6 +20,7 @@ import (
 	"github.com/ory/fosite/handler/pkce"
 	fositestorage "github.com/ory/fosite/storage"
 
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -31,6 +32,7 @@ type Store interface {
 	DeleteOAuthRequest(ctx context.Context, kind, signature string) error
 	DeactivateOAuthRequest(ctx context.Context, kind, signature string) error
 	RotateOAuthRequest(ctx context.Context, kind, signature string, now, rotatedAfter time.Time) error
+	AddEvent(ctx context.Context, e storage.Event) error
 	DeactivateOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)
 	DeleteOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)
 	BeginTx(ctx context.Context) (context.Context, error)
@@ -421,6 +423,10 @@ func (a *Adapter) GetRefreshTokenSession(ctx context.Context, signature string, 
 		return nil, err
 	}
 	if !row.Active && !a.inGrace(row.RotatedAt) {
+		// fosite revokes the family next; operators see it happened.
+		if err := audit.Record(ctx, a.store, a.now(), audit.RefreshReuse, row.Subject, row.ClientID, nil); err != nil {
+			return nil, err
+		}
 		return req, fosite.ErrInactiveToken
 	}
 	return req, nil
