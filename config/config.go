@@ -39,6 +39,8 @@ type Config struct {
 	RefreshGrace time.Duration
 	// EventRetention is how long audit events are kept.
 	EventRetention time.Duration
+	// MetricsListen serves Prometheus metrics when set.
+	MetricsListen string
 }
 
 // Defaults, as in SPEC.md.
@@ -61,7 +63,7 @@ type setting struct {
 // after fs.Parse, combines them with the environment (a flag set on the
 // command line wins over its variable) and validates the result.
 func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) {
-	var raw struct{ issuer, listen, db, secret, lb, registration, smtp, proxies, grace, retention string }
+	var raw struct{ issuer, listen, db, secret, lb, registration, smtp, proxies, grace, retention, metrics string }
 	settings := []setting{
 		{"TONEARM_ISSUER", "issuer", DefaultIssuer, "issuer URL, exactly as in tokens", &raw.issuer},
 		{"TONEARM_LISTEN", "listen", DefaultListen, "listen address", &raw.listen},
@@ -71,6 +73,7 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 		{"TONEARM_REGISTRATION", "registration", DefaultRegistration, "open, or admin (only admins create users)", &raw.registration},
 		{"TONEARM_SMTP_URL", "smtp-url", "", "smtp://user:password@host:587?from=… (STARTTLS required; smtps:// for TLS from the start; ?tls=none only for a local relay) for password reset mail; unset: logged", &raw.smtp},
 		{"TONEARM_REFRESH_GRACE", "refresh-grace", "0s", "how long after its rotation a refresh token presented again is answered like the first use (clients that lost the answer), e.g. 30s; 0s: strict", &raw.grace},
+		{"TONEARM_METRICS_LISTEN", "metrics-listen", "", "address of a separate listener serving Prometheus metrics at /metrics; unset: off", &raw.metrics},
 		{"TONEARM_EVENT_RETENTION", "event-retention", "2160h", "how long audit events are kept", &raw.retention},
 		{"TONEARM_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies whose Forwarded / X-Forwarded-For name the client (e.g. 127.0.0.1/32,10.0.0.0/8); unset: none", &raw.proxies},
 	}
@@ -114,6 +117,12 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 		if c.RefreshGrace, err = time.ParseDuration(raw.grace); err != nil || c.RefreshGrace < 0 || c.RefreshGrace > 10*time.Minute {
 			return c, errors.New("TONEARM_REFRESH_GRACE must be a duration from 0s to 10m, for example 30s")
 		}
+		if raw.metrics != "" {
+			if _, _, err := net.SplitHostPort(raw.metrics); err != nil {
+				return c, errors.New("TONEARM_METRICS_LISTEN must be host:port, for example 127.0.0.1:9100")
+			}
+		}
+		c.MetricsListen = raw.metrics
 		if c.EventRetention, err = time.ParseDuration(raw.retention); err != nil || c.EventRetention < time.Hour {
 			return c, errors.New("TONEARM_EVENT_RETENTION must be a duration of at least 1h, for example 2160h (90 days)")
 		}

@@ -19,6 +19,8 @@ type Frontend struct {
 	// HSTS sends Strict-Transport-Security on every answer (an https
 	// issuer).
 	HSTS bool
+	// Metrics counts requests by route (nil: none).
+	Metrics *Metrics
 }
 
 const clientAddrKey ctxKey = 1

@@ -114,6 +114,11 @@ func Middleware(log *slog.Logger, f Frontend, h http.Handler) http.Handler {
 					writeError(rec, http.StatusInternalServerError, "internal error")
 				}
 			}
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			f.Metrics.observe(r, status, time.Since(start))
 			if quietPaths[r.URL.Path] && rec.status < 400 {
 				return
 			}

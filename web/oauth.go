@@ -47,6 +47,8 @@ type OAuthConfig struct {
 	CSRFKey  []byte
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// Metrics counts tokens and sign-ins (optional).
+	Metrics *Metrics
 }
 
 // OAuth serves the OpenID Connect endpoints: discovery, JWKS, the
@@ -62,6 +64,7 @@ type OAuth struct {
 	pages    *pages
 	log      *slog.Logger
 	now      func() time.Time
+	metrics  *Metrics
 	action   string // the login and consent forms post here
 	base     string // the issuer's path prefix
 }
@@ -83,7 +86,7 @@ func NewOAuth(c OAuthConfig) (*OAuth, error) {
 	o := &OAuth{
 		p: c.Provider, accounts: c.Accounts, consents: c.Consents, limiter: c.Limiter,
 		csrf: NewCSRF(c.CSRFKey, c.Provider.Issuer()), cookies: NewCookies(c.Provider.Issuer()),
-		pages: pages, log: c.Logger, now: c.Now,
+		pages: pages, log: c.Logger, now: c.Now, metrics: c.Metrics,
 		action: strings.TrimRight(iss.Path, "/") + provider.AuthorizePath,
 		base:   strings.TrimRight(iss.Path, "/"),
 	}
@@ -462,6 +465,7 @@ func (o *OAuth) login(ctx context.Context, r *http.Request) (storage.User, stora
 		return storage.User{}, storage.Session{}, "", "Invalid username or password."
 	}
 	user, err := o.accounts.Authenticate(ctx, username, password, o.limiter.Guard(r))
+	o.metrics.login(loginResult(err))
 	var throttled *accounts.ThrottledError
 	switch {
 	case errors.Is(err, accounts.ErrInvalidCredentials):
@@ -587,6 +591,9 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 		resp.SetScopes(narrowed)
 	}
 	o.p.OAuth2.WriteAccessResponse(ctx, w, ar, resp)
+	if gt := ar.GetGrantTypes(); len(gt) == 1 {
+		o.metrics.tokenIssued(gt[0])
+	}
 }
 
 // introspect is the RFC 7662 endpoint. Callers authenticate as a client

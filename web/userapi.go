@@ -31,6 +31,7 @@ type UserAPI struct {
 	limiter      *LoginLimiter
 	bootstrap    *accounts.Bootstrap
 	codeLimiter  *FailureLimiter
+	metrics      *Metrics
 }
 
 // UserAPIConfig configures NewUserAPI.
@@ -45,7 +46,9 @@ type UserAPIConfig struct {
 	Tokens TokenVerifier
 	// Bootstrap holds the first-admin security code (optional).
 	Bootstrap *accounts.Bootstrap
-	Now       func() time.Time
+	// Metrics counts sign-ins (optional).
+	Metrics *Metrics
+	Now     func() time.Time
 }
 
 // NewUserAPI returns the User API, refusing missing dependencies.
@@ -65,7 +68,7 @@ func NewUserAPI(c UserAPIConfig) (*UserAPI, error) {
 		b = &accounts.Bootstrap{}
 	}
 	return &UserAPI{apiBase: base, registration: c.Registration, limiter: c.Limiter, bootstrap: b,
-		codeLimiter: NewFailureLimiter(maxSecurityCodeFailures, loginWindow, c.Now)}, nil
+		codeLimiter: NewFailureLimiter(maxSecurityCodeFailures, loginWindow, c.Now), metrics: c.Metrics}, nil
 }
 
 // Endpoints lists the routes.
@@ -193,6 +196,7 @@ func (a *UserAPI) startSession(w http.ResponseWriter, r *http.Request) error {
 		return errorf(http.StatusBadRequest, "Password cannot be over %d characters", accounts.MaxPasswordLen)
 	}
 	u, token, sess, err := a.accounts.StartSession(r.Context(), body.Username, body.Password, a.limiter.Guard(r))
+	a.metrics.login(loginResult(err))
 	if errors.Is(err, accounts.ErrInvalidCredentials) {
 		a.log.Info("sign-in failed", "request_id", RequestID(r.Context()), "remote", clientAddr(r))
 		return err

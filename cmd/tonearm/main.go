@@ -173,6 +173,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		// is never exposed with the API. Off unless asked for.
 		go servePprof(addr, log)
 	}
+	if a.metrics != nil {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			return fmt.Errorf("TONEARM_METRICS_LISTEN: %w", err)
+		}
+		msrv := &http.Server{Handler: a.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		log.Info("metrics on a separate listener", "listen", mln.Addr().String())
+	}
 	go a.keys.Run(ctx, 30*time.Second)
 	go housekeeping(ctx, a.store, cfg.EventRetention, log)
 	go a.backchannel.Run(ctx, time.Second)

@@ -33,6 +33,8 @@ type app struct {
 	accounts     *accounts.Service
 	clients      *clients.Registry
 	apis         *apis.Registry
+	// metrics are served on TONEARM_METRICS_LISTEN (nil when unset).
+	metrics *web.Metrics
 	// backchannel delivers logout tokens; serve runs it.
 	backchannel *backchannel.Deliverer
 	keys        *keys.Manager
@@ -98,8 +100,9 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if opt.hashParams != nil {
 		params = *opt.hashParams
 	}
+	passwords := accounts.NewHasher(params, 0, 1024)
 	acc, err := accounts.New(accounts.Config{
-		Store: store, Hasher: accounts.NewHasher(params, 0, 1024), Validator: lb, Box: tokenBox, Logger: log, Now: opt.now, Mailer: mailer,
+		Store: store, Hasher: passwords, Validator: lb, Box: tokenBox, Logger: log, Now: opt.now, Mailer: mailer,
 	})
 	if err != nil {
 		return nil, err
@@ -157,13 +160,21 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		return nil, err
 	}
 	devices := web.NewDeviceCookies(seal.DeriveKey(cfg.Secret, purposeKnownDevice), cfg.Issuer, opt.now)
+	var metrics *web.Metrics
+	if cfg.MetricsListen != "" {
+		sqlDB, err := store.SQLDB()
+		if err != nil {
+			return nil, err
+		}
+		metrics = web.NewMetrics(sqlDB, func() int { _, waiting := passwords.InFlight(); return waiting })
+	}
 	limiter, err := web.NewLoginLimiter(store, devices, log, opt.now)
 	if err != nil {
 		return nil, err
 	}
 	userAPI, err := web.NewUserAPI(web.UserAPIConfig{
 		Accounts: acc, Issuer: cfg.Issuer, Registration: cfg.Registration, Logger: log, Limiter: limiter, Tokens: p,
-		Bootstrap: bootstrap, Now: opt.now,
+		Bootstrap: bootstrap, Now: opt.now, Metrics: metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -182,7 +193,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	}
 	oauth, err := web.NewOAuth(web.OAuthConfig{
 		Provider: p, Accounts: acc, Consents: store, Limiter: limiter,
-		CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Logger: log, Now: opt.now,
+		CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Logger: log, Now: opt.now, Metrics: metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
@@ -204,7 +215,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		endpoints = append(endpoints, api.Endpoints()...)
 	}
 	endpoints = append(endpoints, web.Endpoint{Method: http.MethodGet, Path: web.OpenAPIPath})
-	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, apis: apiRegistry, backchannel: deliverer, keys: km, provider: p, handler: web.Middleware(log, web.Frontend{
-		TrustedProxies: cfg.TrustedProxies, HSTS: strings.HasPrefix(cfg.Issuer, "https://"),
+	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, apis: apiRegistry, backchannel: deliverer, metrics: metrics, keys: km, provider: p, handler: web.Middleware(log, web.Frontend{
+		TrustedProxies: cfg.TrustedProxies, HSTS: strings.HasPrefix(cfg.Issuer, "https://"), Metrics: metrics,
 	}, mux)}, nil
 }

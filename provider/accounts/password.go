@@ -75,6 +75,13 @@ func NewHasher(p HashParams, maxConcurrent, maxWaiting int) *Hasher {
 // Params reports the parameters new hashes use.
 func (h *Hasher) Params() HashParams { return h.params }
 
+// InFlight reports how many hashes are running and how many wait for a
+// slot.
+func (h *Hasher) InFlight() (running, waiting int) {
+	r := len(h.running)
+	return r, max(len(h.waiting)-r, 0)
+}
+
 // acquire takes a hashing slot, waiting while the context lives.
 func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	select {

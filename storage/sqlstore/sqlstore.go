@@ -154,6 +154,9 @@ func (s *Store) Ping(ctx context.Context) error {
 	return sqlDB.PingContext(ctx)
 }
 
+// SQLDB returns the connection pool (for its statistics).
+func (s *Store) SQLDB() (*sql.DB, error) { return s.db.DB() }
+
 // Close implements storage.Storage.
 func (s *Store) Close() error {
 	sqlDB, err := s.db.DB()
