@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 
@@ -215,33 +216,38 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	})
 }
 
-// escapeLike escapes LIKE wildcards so a prefix matches literally.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
-
 // ListUsers implements storage.Storage with keyset pagination on the
 // folded username.
 func (s *Store) ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error) {
-	q := s.conn(ctx).Model(&userModel{})
-	if f.UsernamePrefix != "" {
-		q = q.Where(`username_key LIKE ? ESCAPE '\'`, escapeLike(foldKey(f.UsernamePrefix))+"%")
+	// Keys are compared bytewise on both databases (PostgreSQL: COLLATE
+	// "C", with indexes to match), so a prefix is a range the index serves,
+	// and pages come in the same order everywhere.
+	col := func(name string) string {
+		if s.dialect == Postgres {
+			return name + ` COLLATE "C"`
+		}
+		return name
 	}
-	if f.EmailPrefix != "" {
-		q = q.Where(`email_key LIKE ? ESCAPE '\'`, escapeLike(foldKey(f.EmailPrefix))+"%")
+	q := s.conn(ctx).Model(&userModel{})
+	for _, p := range []struct{ column, prefix string }{{"username_key", f.UsernamePrefix}, {"email_key", f.EmailPrefix}} {
+		if p.prefix == "" {
+			continue
+		}
+		lo := foldKey(p.prefix)
+		q = q.Where(col(p.column)+" >= ? AND "+col(p.column)+" < ?", lo, prefixEnd(lo))
 	}
 	if f.Role != "" {
 		q = q.Where("role = ?", f.Role)
 	}
 	if f.After != "" {
-		q = q.Where("username_key > ?", f.After)
+		q = q.Where(col("username_key")+" > ?", f.After)
 	}
 	limit := f.Limit
 	if limit <= 0 || limit > 1000 {
 		limit = 1000
 	}
 	var ms []userModel
-	if err := q.Order("username_key").Limit(limit).Find(&ms).Error; err != nil {
+	if err := q.Order(col("username_key")).Limit(limit).Find(&ms).Error; err != nil {
 		return nil, translate(err)
 	}
 	out := make([]storage.User, len(ms))
@@ -249,6 +255,24 @@ func (s *Store) ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.
 		out[i] = m.record()
 	}
 	return out, nil
+}
+
+// prefixEnd is the least string greater than every string that starts with
+// p (bytewise): p with its last character incremented.
+func prefixEnd(p string) string {
+	r := []rune(p)
+	for i := len(r) - 1; i >= 0; i-- {
+		switch {
+		case r[i] == 0xD7FF:
+			r[i] = 0xE000 // skip the surrogates
+		case r[i] < utf8.MaxRune:
+			r[i]++
+		default:
+			continue // drop a maximal character and carry
+		}
+		return string(r[:i+1])
+	}
+	return p + string(rune(utf8.MaxRune)) // unreachable for real keys
 }
 
 // CountActiveAdmins implements storage.Storage.

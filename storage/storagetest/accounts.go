@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,6 +97,19 @@ func testListUsers(t *testing.T, s storage.Storage) {
 	pct, _ := s.ListUsers(ctx, storage.UserFilter{UsernamePrefix: "%", Limit: 100})
 	if len(pct) != 0 {
 		t.Fatalf("a %% prefix matched %v", names(pct))
+	}
+	// Prefixes are bytewise on every database: accents and punctuation are
+	// characters like any other, and pages come in the same order.
+	for _, n := range []string{"émile", "emile", "em-dash", "emz", "em"} {
+		mustCreate(t, s, newUser(n))
+	}
+	em, _ := s.ListUsers(ctx, storage.UserFilter{UsernamePrefix: "EM", Limit: 100})
+	if strings.Join(names(em), " ") != "em em-dash emile emz" {
+		t.Fatalf("prefix em = %v", names(em))
+	}
+	acc, _ := s.ListUsers(ctx, storage.UserFilter{UsernamePrefix: "É", Limit: 100})
+	if strings.Join(names(acc), " ") != "émile" {
+		t.Fatalf("prefix é = %v", names(acc))
 	}
 }
 
