@@ -4,6 +4,7 @@
 package fositestore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/handler/pkce"
 	fositestorage "github.com/ory/fosite/storage"
+	"github.com/ory/fosite/token/jwt"
 
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -233,7 +235,7 @@ func (a *Adapter) create(ctx context.Context, kind, signature, accessSig string,
 	if sess == nil {
 		return errors.New("fositestore: request without a session")
 	}
-	raw, err := json.Marshal(sess)
+	raw, err := encodeSession(kind, sess)
 	if err != nil {
 		return fmt.Errorf("fositestore: encode session: %w", err)
 	}
@@ -251,14 +253,16 @@ func (a *Adapter) create(ctx context.Context, kind, signature, accessSig string,
 		RequestedAt:     req.GetRequestedAt(),
 		ClientID:        req.GetClient().GetID(),
 		Subject:         sess.GetSubject(),
-		Scopes:          req.GetRequestedScopes(),
 		GrantedScopes:   req.GetGrantedScopes(),
-		Audience:        req.GetRequestedAudience(),
 		GrantedAudience: req.GetGrantedAudience(),
-		Form:            sanitizeForm(req.GetRequestForm()),
 		Session:         raw,
 		Active:          true,
 		ExpiresAt:       expires,
+	}
+	if kind != storage.KindAccessToken {
+		// An access token is only ever read back for what it grants; the
+		// request's parameters matter to codes and refresh tokens.
+		r.Scopes, r.Audience, r.Form = req.GetRequestedScopes(), req.GetRequestedAudience(), sanitizeForm(req.GetRequestForm())
 	}
 	if accessSig != "" {
 		r.AccessSignature = hashSignature(accessSig)
@@ -292,7 +296,7 @@ func (a *Adapter) loadRow(ctx context.Context, kind, signature string, session f
 	if session == nil {
 		session = a.newSession()
 	}
-	if err := json.Unmarshal(r.Session, session); err != nil {
+	if err := decodeSession(r.Session, session); err != nil {
 		return nil, r, fmt.Errorf("fositestore: decode session: %w", err)
 	}
 	form, err := url.ParseQuery(r.Form)
@@ -516,4 +520,57 @@ func (a *Adapter) GetPKCERequestSession(ctx context.Context, signature string, s
 // DeletePKCERequestSession implements pkce.PKCERequestStorage.
 func (a *Adapter) DeletePKCERequestSession(ctx context.Context, signature string) error {
 	return a.store.DeleteOAuthRequest(ctx, storage.KindPKCE, hashSignature(signature))
+}
+
+// leanSession is how an access token's session is stored: only what reading
+// the token back needs (subject, username, expiry, sign-in time). The rest
+// of the OpenID session — the ID token's claims and headers, mostly empty —
+// matters to codes and refresh tokens, which issue ID tokens, and was two
+// thirds of an access token's row.
+type leanSession struct {
+	V        int    `json:"v"`
+	Subject  string `json:"s,omitempty"`
+	Username string `json:"u,omitempty"`
+	Expires  int64  `json:"e,omitempty"` // unix microseconds
+	AuthTime int64  `json:"a,omitempty"` // unix seconds
+}
+
+var leanPrefix = []byte(`{"v":1`)
+
+func encodeSession(kind string, sess fosite.Session) ([]byte, error) {
+	os, ok := sess.(*openid.DefaultSession)
+	if !ok || kind != storage.KindAccessToken {
+		return json.Marshal(sess)
+	}
+	l := leanSession{V: 1, Subject: os.Subject, Username: os.Username}
+	if e := os.GetExpiresAt(fosite.AccessToken); !e.IsZero() {
+		l.Expires = e.UnixMicro()
+	}
+	if os.Claims != nil && !os.Claims.AuthTime.IsZero() {
+		l.AuthTime = os.Claims.AuthTime.Unix()
+	}
+	return json.Marshal(l)
+}
+
+func decodeSession(raw []byte, sess fosite.Session) error {
+	os, ok := sess.(*openid.DefaultSession)
+	if !ok || !bytes.HasPrefix(raw, leanPrefix) {
+		return json.Unmarshal(raw, sess)
+	}
+	var l leanSession
+	if err := json.Unmarshal(raw, &l); err != nil {
+		return err
+	}
+	os.Subject, os.Username = l.Subject, l.Username
+	if os.Claims == nil {
+		os.Claims = &jwt.IDTokenClaims{Extra: map[string]interface{}{}}
+	}
+	os.Claims.Subject = l.Subject
+	if l.AuthTime != 0 {
+		os.Claims.AuthTime = time.Unix(l.AuthTime, 0).UTC()
+	}
+	if l.Expires != 0 {
+		os.SetExpiresAt(fosite.AccessToken, time.UnixMicro(l.Expires).UTC())
+	}
+	return nil
 }

@@ -1,0 +1,54 @@
+package fositestore
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+func fullSession() *openid.DefaultSession {
+	s := &openid.DefaultSession{
+		Claims:  &jwt.IDTokenClaims{Subject: "user-1", AuthTime: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC), Extra: map[string]interface{}{"sid": "s-1"}},
+		Headers: &jwt.Headers{Extra: map[string]interface{}{}},
+		Subject: "user-1", Username: "alice",
+	}
+	s.SetExpiresAt(fosite.AccessToken, time.Date(2026, 11, 23, 10, 0, 0, 123456789, time.UTC))
+	return s
+}
+
+// An access token's session is stored lean, and reads back what the token
+// needs; codes and refresh tokens keep the whole session; rows written in
+// the full form before still read.
+func TestSessionEncoding(t *testing.T) {
+	lean, err := encodeSession(storage.KindAccessToken, fullSession())
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, _ := json.Marshal(fullSession())
+	if len(lean) > 100 || len(lean)*3 > len(full) {
+		t.Fatalf("lean session is %d bytes (full %d): %s", len(lean), len(full), lean)
+	}
+	for name, raw := range map[string][]byte{"lean": lean, "full (older rows)": full} {
+		got := &openid.DefaultSession{}
+		if err := decodeSession(raw, got); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got.GetSubject() != "user-1" || got.GetUsername() != "alice" || !got.Claims.AuthTime.Equal(fullSession().Claims.AuthTime) ||
+			!got.GetExpiresAt(fosite.AccessToken).Equal(time.Date(2026, 11, 23, 10, 0, 0, 123456000, time.UTC).Truncate(time.Microsecond)) &&
+				!got.GetExpiresAt(fosite.AccessToken).Equal(time.Date(2026, 11, 23, 10, 0, 0, 123456789, time.UTC)) {
+			t.Fatalf("%s: decoded %+v (exp %v)", name, got, got.GetExpiresAt(fosite.AccessToken))
+		}
+	}
+	for _, kind := range []string{storage.KindRefreshToken, storage.KindAuthorizeCode, storage.KindOpenID} {
+		raw, _ := encodeSession(kind, fullSession())
+		if string(raw) != string(full) {
+			t.Fatalf("%s session was not kept whole", kind)
+		}
+	}
+}
