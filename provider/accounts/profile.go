@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +14,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -371,66 +368,6 @@ func (s *Service) revokeEverything(ctx context.Context, userID string) error {
 	return err
 }
 
-// storePasswordHash writes an already computed hash.
-func (s *Service) storePasswordHash(ctx context.Context, userID, hash string) error {
-	_, err := s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
-		u.PasswordHash = hash
-		u.UpdatedAt = s.clock()
-		return u, nil
-	})
-	return mapUpdateErr(err)
-}
-
-// AdminSetPassword sets a user's password and signs them out everywhere,
-// in one transaction.
-func (s *Service) AdminSetPassword(ctx context.Context, userID, password string) error {
-	if err := ValidatePassword(password); err != nil {
-		return err
-	}
-	hash, err := s.hasher.Hash(ctx, password)
-	if err != nil {
-		return err
-	}
-	return s.atomically(ctx, func(ctx context.Context) error {
-		if err := s.storePasswordHash(ctx, userID, hash); err != nil {
-			return err
-		}
-		if err := s.event(ctx, audit.PasswordChanged, userID, map[string]any{"by": "admin"}); err != nil {
-			return err
-		}
-		return s.revokeEverything(ctx, userID)
-	})
-}
-
-// ChangePassword changes the user's own password after checking the
-// current one, and ends every session of theirs (the caller opens a fresh
-// one for the browser that asked).
-func (s *Service) ChangePassword(ctx context.Context, userID, current, next string, guard PasswordGuard) error {
-	u, err := s.GetUser(ctx, userID)
-	if err != nil {
-		return err
-	}
-	if err := ValidatePassword(next); err != nil {
-		return err
-	}
-	if err := s.confirmPassword(ctx, u, current, guard); err != nil {
-		return err
-	}
-	hash, err := s.hasher.Hash(ctx, next)
-	if err != nil {
-		return err
-	}
-	return s.atomically(ctx, func(ctx context.Context) error {
-		if err := s.storePasswordHash(ctx, userID, hash); err != nil {
-			return err
-		}
-		if err := s.event(ctx, audit.PasswordChanged, userID, nil); err != nil {
-			return err
-		}
-		return s.endAllSessions(ctx, userID)
-	})
-}
-
 // DeleteUser removes a user and everything issued to them.
 func (s *Service) DeleteUser(ctx context.Context, userID string) error {
 	err := s.atomically(ctx, func(ctx context.Context) error {
@@ -475,73 +412,6 @@ func (s *Service) GetUserByUsername(ctx context.Context, username string) (stora
 		return storage.User{}, ErrUserNotFound
 	}
 	return u, err
-}
-
-// ResetTTL is how long a password reset token lives.
-const ResetTTL = 30 * time.Minute
-
-// Mailer delivers password reset and email verification links.
-type Mailer interface {
-	SendPasswordReset(ctx context.Context, to, username, token string) error
-	SendEmailVerification(ctx context.Context, to, username, token string) error
-}
-
-// RequestPasswordReset creates a reset token for the account with this
-// email and hands it to the mailer. It reports nothing about whether the
-// account exists: the caller answers the same either way.
-func (s *Service) RequestPasswordReset(ctx context.Context, email string, mailer Mailer) error {
-	u, err := s.store.GetUserByEmail(ctx, email)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return err
-	}
-	token := base64.RawURLEncoding.EncodeToString(raw)
-	h := sha256.Sum256([]byte(token))
-	now := s.clock()
-	if err := s.store.CreatePasswordReset(ctx, storage.PasswordReset{TokenHash: h[:], UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(ResetTTL)}); err != nil {
-		return err
-	}
-	return mailer.SendPasswordReset(ctx, u.Email, u.Username, token)
-}
-
-// ResetPassword sets a new password with a reset token (single use) and
-// signs the user out everywhere.
-func (s *Service) ResetPassword(ctx context.Context, token, password string) error {
-	if err := ValidatePassword(password); err != nil {
-		return err
-	}
-	if len(token) != 43 {
-		return ErrInvalidResetCode
-	}
-	// Hash first: the token is spent only together with the new password
-	// and the sign-out, never alone.
-	hash, err := s.hasher.Hash(ctx, password)
-	if err != nil {
-		return err
-	}
-	h := sha256.Sum256([]byte(token))
-	return s.atomically(ctx, func(ctx context.Context) error {
-		r, err := s.store.ConsumePasswordReset(ctx, h[:], s.clock())
-		if errors.Is(err, storage.ErrNotFound) {
-			return ErrInvalidResetCode
-		}
-		if err != nil {
-			return err
-		}
-		if err := s.storePasswordHash(ctx, r.UserID, hash); err != nil {
-			return err
-		}
-		if err := s.event(ctx, audit.PasswordReset, r.UserID, nil); err != nil {
-			return err
-		}
-		return s.revokeEverything(ctx, r.UserID)
-	})
 }
 
 // Bootstrap is the one-time security code that lets the first admin be

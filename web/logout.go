@@ -1,0 +1,134 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/tonearm-idp/tonearm/provider"
+)
+
+// The end-session endpoint (RP-Initiated Logout).
+
+type logoutPage struct {
+	Action, CSRFToken, ClientID, Username string
+	Hidden                                []hiddenField
+}
+
+// logout is the end_session_endpoint (OpenID Connect RP-Initiated Logout
+// 1.0). It ends the browser session and returns to post_logout_redirect_uri
+// only when that URI is registered for the client the request names. Without
+// an id_token_hint proving it is the signed-in user's relying party, the
+// user confirms first, so a foreign page cannot sign them out.
+func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
+	if !o.pages.admit(w, r) {
+		return
+	}
+	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		o.page(w, r, http.StatusBadRequest, "error.html", errorPage{Title: "Invalid sign-out request", Message: "The request could not be read."})
+		return
+	}
+	bad := func(msg string) {
+		o.page(w, r, http.StatusBadRequest, "error.html", errorPage{Title: "Invalid sign-out request", Message: msg})
+	}
+	var hint provider.IDTokenHint
+	var clientID string
+	if raw := r.Form.Get("id_token_hint"); raw != "" {
+		h, err := o.p.VerifyIDTokenHint(ctx, raw)
+		if err != nil {
+			bad("The id_token_hint is not an ID token issued by this server.")
+			return
+		}
+		hint, clientID = h, h.Audience[0]
+	}
+	if cid := r.Form.Get("client_id"); cid != "" {
+		if clientID != "" && cid != clientID {
+			bad("client_id does not match the id_token_hint.")
+			return
+		}
+		clientID = cid
+	}
+	var target *url.URL
+	if raw := r.Form.Get("post_logout_redirect_uri"); raw != "" {
+		if clientID == "" {
+			bad("post_logout_redirect_uri needs an id_token_hint or a client_id.")
+			return
+		}
+		client, err := o.p.Client(ctx, clientID)
+		if err != nil || !contains(client.PostLogoutRedirectURIs, raw) {
+			bad("The post_logout_redirect_uri is not registered for this client.")
+			return
+		}
+		u, err := url.Parse(raw)
+		if err != nil {
+			bad("The post_logout_redirect_uri is not a valid URI.")
+			return
+		}
+		if state := r.Form.Get("state"); state != "" {
+			q := u.Query()
+			q.Set("state", state)
+			u.RawQuery = q.Encode()
+		}
+		target = u
+	}
+	done := func() {
+		if target != nil {
+			http.Redirect(w, r, target.String(), http.StatusSeeOther)
+			return
+		}
+		o.page(w, r, http.StatusOK, "logged_out.html", nil)
+	}
+
+	caller, err := sessionCaller(ctx, r, o.cookies, o.accounts)
+	if hint.SID != "" && (err == nil || errors.Is(err, errNoCaller)) {
+		// An ID token issued in the session names it: end that session,
+		// whether or not this request carries its cookie (a relying
+		// party's server calling, as oauth2-proxy's backend logout does).
+		if err := o.accounts.EndSessionBySID(ctx, hint.Subject, hint.SID); err != nil {
+			o.log.Error("logout: ending session", "request_id", RequestID(ctx), "err", err)
+			bad("The sign-out could not be completed; try again.")
+			return
+		}
+		if caller.Session.SID == hint.SID {
+			o.cookies.Clear(w)
+		}
+		o.log.Info("signed out by id_token_hint", "request_id", RequestID(ctx), "user", hint.Subject, "client", clientID)
+		done()
+		return
+	}
+	if errors.Is(err, errNoCaller) {
+		o.cookies.Clear(w)
+		done()
+		return
+	}
+	if err != nil {
+		o.log.Error("logout: resolving session", "request_id", RequestID(ctx), "err", err)
+		bad("The sign-out could not be completed; try again.")
+		return
+	}
+	confirmed := hint.Subject != "" && hint.Subject == caller.User.ID
+	if r.Method == http.MethodPost && r.PostFormValue("tonearm_action") == "logout" {
+		if !o.csrf.Valid(r) {
+			o.page(w, r, http.StatusForbidden, "error.html", errorPage{Title: "Form expired", Message: "This form is no longer valid. Try signing out again."})
+			return
+		}
+		confirmed = true
+	}
+	if !confirmed {
+		o.page(w, r, http.StatusOK, "logout.html", logoutPage{
+			Action: strings.TrimSuffix(o.action, provider.AuthorizePath) + provider.LogoutPath, CSRFToken: o.csrf.Token(w, r),
+			ClientID: clientID, Username: caller.User.Username, Hidden: hiddenFields(r.Form),
+		})
+		return
+	}
+	if err := o.accounts.EndSession(ctx, o.cookies.Value(r)); err != nil {
+		o.log.Error("logout: ending session", "request_id", RequestID(ctx), "err", err)
+		bad("The sign-out could not be completed; try again.")
+		return
+	}
+	o.cookies.Clear(w)
+	o.log.Info("signed out", "request_id", RequestID(ctx), "user", caller.User.ID, "client", clientID)
+	done()
+}

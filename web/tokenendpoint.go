@@ -1,0 +1,243 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/fositestore"
+)
+
+// The token, introspection, revocation and userinfo endpoints: what a
+// client calls with its credentials or a bearer token, never a cookie.
+
+// token is the token endpoint.
+func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	session := provider.NewSession()
+	ar, err := o.p.OAuth2.NewAccessRequest(ctx, r, session)
+	if err != nil {
+		o.accessError(w, r, ar, err)
+		return
+	}
+	var narrowed []string
+	switch {
+	case ar.GetGrantTypes().ExactOne("client_credentials"):
+		// fosite has checked the scopes against the client's registration.
+		if err := o.p.Grant(ctx, ar, ar.GetRequestedScopes(), provider.Resources(ar.GetRequestForm())); err != nil {
+			o.accessError(w, r, ar, err)
+			return
+		}
+		session.Subject = ar.GetClient().GetID()
+	case ar.GetGrantTypes().ExactOne("refresh_token"):
+		// RFC 6749 §6: a refresh may ask for fewer scopes than were granted,
+		// never more. The narrower set applies to the new access token.
+		if asked := strings.Fields(ar.GetRequestForm().Get("scope")); len(asked) > 0 {
+			for _, s := range asked {
+				if !ar.GetGrantedScopes().Has(s) {
+					o.accessError(w, r, ar, fosite.ErrInvalidScope.WithHintf("The scope %q was not granted to this refresh token.", s))
+					return
+				}
+			}
+			narrowed = asked
+			ctx = fositestore.WithAccessScopes(ctx, asked)
+		}
+	}
+	if resources := provider.Resources(ar.GetRequestForm()); len(resources) > 0 && !ar.GetGrantTypes().ExactOne("client_credentials") {
+		// A code or refresh token may ask for a token for some of the
+		// resources of its grant (RFC 8707 §2.2).
+		if ctx, narrowed, err = o.p.Narrow(ctx, ar, narrowed, resources); err != nil {
+			o.accessError(w, r, ar, err)
+			return
+		}
+	}
+	resp, err := o.p.OAuth2.NewAccessResponse(ctx, ar)
+	if err != nil {
+		if ar.GetGrantTypes().ExactOne("refresh_token") && errors.Is(err, fosite.ErrNotFound) {
+			// Lost a race with a concurrent refresh of the same token: the
+			// other request rotated it first.
+			err = fosite.ErrInvalidGrant.WithHint("The refresh token was already used.")
+		}
+		o.accessError(w, r, ar, err)
+		return
+	}
+	if narrowed != nil {
+		resp.SetScopes(narrowed)
+	}
+	o.p.OAuth2.WriteAccessResponse(ctx, w, ar, resp)
+	if gt := ar.GetGrantTypes(); len(gt) == 1 {
+		o.metrics.tokenIssued(gt[0])
+	}
+}
+
+// introspect is the RFC 7662 endpoint. Callers authenticate as a client
+// with its secret (HTTP Basic, or client_id and client_secret in the form);
+// any token that is not live is {"active": false}, never an error.
+func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	if err := introspectionClientAuth(r); err != nil {
+		o.p.OAuth2.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	ir, err := o.p.OAuth2.NewIntrospectionRequest(ctx, r, provider.NewSession())
+	if err != nil {
+		o.p.OAuth2.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	ar := ir.GetAccessRequester()
+	sess := ar.GetSession()
+	resp := map[string]any{
+		"active":    true,
+		"client_id": ar.GetClient().GetID(),
+		"iss":       o.p.Issuer(),
+		"iat":       ar.GetRequestedAt().Unix(),
+	}
+	if sub := sess.GetSubject(); sub != "" {
+		resp["sub"] = sub
+	} else {
+		resp["sub"] = ar.GetClient().GetID()
+	}
+	if len(ar.GetGrantedScopes()) > 0 {
+		resp["scope"] = strings.Join(ar.GetGrantedScopes(), " ")
+	}
+	if len(ar.GetGrantedAudience()) > 0 {
+		resp["aud"] = []string(ar.GetGrantedAudience())
+	}
+	if u := sess.GetUsername(); u != "" {
+		resp["username"] = u
+	}
+	if ir.GetTokenUse() == fosite.RefreshToken {
+		resp["token_type"] = "refresh_token"
+		if exp := sess.GetExpiresAt(fosite.RefreshToken); !exp.IsZero() {
+			resp["exp"] = exp.Unix()
+		}
+	} else {
+		resp["token_type"] = "Bearer"
+		if exp := sess.GetExpiresAt(fosite.AccessToken); !exp.IsZero() {
+			resp["exp"] = exp.Unix()
+		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// introspectionClientAuth admits only client authentication. fosite would
+// also take any active access token (a Bearer header, or an access_token
+// form field) as the caller's credential, so a public app, or anyone
+// holding any token, could introspect other tokens. client_secret_post is
+// turned into the Basic header fosite reads.
+func introspectionClientAuth(r *http.Request) error {
+	if r.Method != http.MethodPost {
+		return nil // fosite refuses it
+	}
+	if err := r.ParseForm(); err != nil {
+		return fosite.ErrInvalidRequest.WithHint("The request body could not be read.")
+	}
+	if _, has := r.Form["access_token"]; has {
+		return fosite.ErrRequestUnauthorized.WithHint("An access token is not a credential here: authenticate as a client.")
+	}
+	if _, _, ok := r.BasicAuth(); ok {
+		return nil
+	}
+	if r.Header.Get("Authorization") != "" {
+		return fosite.ErrRequestUnauthorized.WithHint("Authenticate as a client with HTTP Basic or client_secret_post; a bearer token is not a credential here.")
+	}
+	id, secret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	if id == "" || secret == "" {
+		return fosite.ErrRequestUnauthorized.WithHint("Client authentication is required.")
+	}
+	r.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	return nil
+}
+
+// revoke is the RFC 7009 endpoint: revoking a refresh token revokes the
+// access tokens of its grant; an unknown token is a 200.
+func (o *OAuth) revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	err := o.p.OAuth2.NewRevocationRequest(ctx, r)
+	if err != nil {
+		if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= 500 {
+			o.log.Error("revocation failed", "request_id", RequestID(ctx), "err", rfc.WithExposeDebug(true).GetDescription())
+		}
+	}
+	if errors.Is(err, fosite.ErrUnauthorizedClient) {
+		// RFC 7009 §2.1: a token issued to another client is refused with
+		// an error (fosite would answer 200 and leave it alive, silently).
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusBadRequest, map[string]string{
+			"error": "unauthorized_client", "error_description": "The token was not issued to this client.",
+		})
+		return
+	}
+	o.p.OAuth2.WriteRevocationResponse(ctx, w, err)
+}
+
+func (o *OAuth) accessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	rfc := fosite.ErrorToRFC6749Error(err)
+	if rfc.CodeField >= 500 {
+		o.log.Error("token request failed", "request_id", RequestID(r.Context()), "err", rfc.WithExposeDebug(true).GetDescription())
+	}
+	o.p.OAuth2.WriteAccessError(r.Context(), w, ar, err)
+}
+
+// userinfo returns the claims the access token's scopes release, read live
+// from the account.
+func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		w.Header().Set("Allow", "GET, POST")
+		writeError(w, http.StatusMethodNotAllowed, "use GET or POST")
+		return
+	}
+	ctx := r.Context()
+	token := bearerToken(r)
+	if token == "" && r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		token = r.PostFormValue("access_token")
+	}
+	if token == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_request", "error_description": "An access token is required."})
+		return
+	}
+	ar, err := o.p.VerifyAccessToken(ctx, token)
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The access token is invalid, expired or revoked."})
+		return
+	}
+	if !ar.GetGrantedScopes().Has("openid") {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm", error="insufficient_scope", scope="openid"`)
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "insufficient_scope", "error_description": "The openid scope is required."})
+		return
+	}
+	u, err := o.accounts.GetUser(ctx, ar.GetSession().GetSubject())
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The token's user no longer exists."})
+		return
+	}
+	id := identity(u)
+	confidential := !ar.GetClient().IsPublic()
+	if confidential && ar.GetGrantedScopes().Has("listenbrainz") {
+		if id.ListenBrainzToken, err = o.accounts.ListenBrainzToken(u); err != nil {
+			o.log.Error("opening ListenBrainz token", "request_id", RequestID(ctx), "user", u.ID, "err", err)
+		}
+	}
+	claims := provider.ScopedClaims(id, ar.GetGrantedScopes(), confidential)
+	claims["sub"] = u.ID
+	writeJSON(w, http.StatusOK, claims)
+}
+
+func bearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
