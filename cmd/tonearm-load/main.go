@@ -7,6 +7,7 @@
 //	tonearm-load run -target introspect …   (gets one token, then introspects it)
 //	tonearm-load run -target jwks|discovery -issuer …
 //	tonearm-load run -target ceiling-post|ceiling-get -issuer http://127.0.0.1:9099
+//	tonearm-load seed -database-url postgres://… -users 1000000 -tokens 5000000
 package main
 
 import (
@@ -29,7 +30,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: tonearm-load ceiling|run [flags]")
+		fmt.Fprintln(os.Stderr, "usage: tonearm-load ceiling|run|seed [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -38,6 +39,8 @@ func main() {
 		err = ceiling(os.Args[2:])
 	case "run":
 		err = run(os.Args[2:])
+	case "seed":
+		err = seed(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
