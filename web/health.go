@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,9 +17,14 @@ type Pinger interface {
 // Health serves /healthz (the process is up) and /readyz (the database
 // answers, so a load balancer may send traffic).
 type Health struct {
-	db  Pinger
-	log *slog.Logger
+	db       Pinger
+	log      *slog.Logger
+	draining atomic.Bool
 }
+
+// Drain makes /readyz answer 503 from now on, so a load balancer stops
+// sending new requests before the server stops taking them.
+func (h *Health) Drain() { h.draining.Store(true) }
 
 // NewHealth returns the health endpoints.
 func NewHealth(db Pinger, log *slog.Logger) (*Health, error) {
@@ -34,6 +40,10 @@ func (h *Health) Routes(mux *http.ServeMux) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if h.draining.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := h.db.Ping(ctx); err != nil {

@@ -194,7 +194,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: finishing in-flight requests")
+	// Unready first, so the load balancer stops sending new requests, then
+	// drain what is in flight.
+	a.health.Drain()
+	log.Info("shutting down: /readyz now answers 503; finishing in-flight requests", "drain_delay", drainDelay.String())
+	select {
+	case <-time.After(drainDelay):
+	case err := <-errc:
+		return err
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
@@ -203,6 +211,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	log.Info("stopped")
 	return nil
 }
+
+// drainDelay is how long a stopping server keeps serving while /readyz
+// already answers 503: long enough for a load balancer checking every
+// second or two to take it out of rotation.
+const drainDelay = 3 * time.Second
 
 // housekeeping sweeps expired rows every few minutes until ctx ends, so
 // tables stay bounded under steady traffic.

@@ -272,3 +272,39 @@ func TestAPIsCommand(t *testing.T) {
 		t.Fatalf("events = %v, %v", types, err)
 	}
 }
+
+// On SIGTERM /readyz answers 503 while requests are still served, so a load
+// balancer takes the replica out before it stops.
+func TestServeGoesUnreadyBeforeDraining(t *testing.T) {
+	env := map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "t.db")}
+	base, _, stop := startServer(t, env)
+	ready := func() int {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := ready(); st != http.StatusOK {
+		t.Fatalf("/readyz = %d before stopping", st)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	sawDraining := false
+	for i := 0; i < 200 && !sawDraining; i++ {
+		sawDraining = ready() == http.StatusServiceUnavailable
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !sawDraining {
+		t.Fatal("/readyz never answered 503 while the server was draining")
+	}
+	if resp, err := http.Get(base + "/healthz"); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("requests were refused during the drain: %v", err)
+	} else {
+		resp.Body.Close()
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -33,6 +33,8 @@ type app struct {
 	accounts     *accounts.Service
 	clients      *clients.Registry
 	apis         *apis.Registry
+	// health goes unready when serve starts draining.
+	health *web.Health
 	// metrics are served on TONEARM_METRICS_LISTEN (nil when unset).
 	metrics *web.Metrics
 	// backchannel delivers logout tokens; serve runs it.
@@ -215,7 +217,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		endpoints = append(endpoints, api.Endpoints()...)
 	}
 	endpoints = append(endpoints, web.Endpoint{Method: http.MethodGet, Path: web.OpenAPIPath})
-	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, apis: apiRegistry, backchannel: deliverer, metrics: metrics, keys: km, provider: p, handler: web.Middleware(log, web.Frontend{
+	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, apis: apiRegistry, backchannel: deliverer, metrics: metrics, health: health, keys: km, provider: p, handler: web.Middleware(log, web.Frontend{
 		TrustedProxies: cfg.TrustedProxies, HSTS: strings.HasPrefix(cfg.Issuer, "https://"), Metrics: metrics,
 	}, mux)}, nil
 }
