@@ -469,6 +469,9 @@ func TestPasswordReset(t *testing.T) {
 		s.want(s.call(nil, http.MethodPost, "/api/password-reset/confirm", "", map[string]string{"token": token, "newPassword": "short"}), http.StatusBadRequest)
 		s.want(s.call(nil, http.MethodPost, "/api/password-reset/confirm", "", map[string]string{"token": "made-up-token", "newPassword": "recovered-pass-1"}), http.StatusBadRequest)
 		s.want(s.call(nil, http.MethodPost, "/api/password-reset/confirm", "", map[string]string{"token": token, "newPassword": "recovered-pass-1"}), http.StatusOK)
+		if ev, _ := s.app.store.ListEvents(context.Background(), storage.EventFilter{Type: "password.reset", User: u.ID, Limit: 5}); len(ev) != 1 {
+			t.Fatalf("password.reset events: %d", len(ev))
+		}
 		s.want(s.call(nil, http.MethodPost, "/api/password-reset/confirm", "", map[string]string{"token": token, "newPassword": "recovered-pass-2"}), http.StatusBadRequest)
 		// Every session ended; the new password works.
 		s.want(s.call(browser, http.MethodGet, "/api/me", "", nil), http.StatusUnauthorized)

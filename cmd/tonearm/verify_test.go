@@ -11,6 +11,7 @@ import (
 	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/mail/mailtest"
+	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
 )
 
@@ -73,6 +74,9 @@ func TestEmailVerification(t *testing.T) {
 		}
 		if email, ok := s.emailVerified(id); !ok || email != "vera@example.org" {
 			t.Fatalf("after verification: %q %v", email, ok)
+		}
+		if ev, _ := s.app.store.ListEvents(context.Background(), storage.EventFilter{Type: "email.verified", User: id, Limit: 5}); len(ev) != 1 {
+			t.Fatalf("email.verified events: %d", len(ev))
 		}
 		again := s.openVerifyLink(s.browser(), first.token)
 		if again.status != http.StatusBadRequest || !strings.Contains(again.body, "invalid, already used or expired") {

@@ -17,31 +17,30 @@ import (
 
 // Event types.
 const (
-	SignInSucceeded  = "signin.succeeded"
-	SignInFailed     = "signin.failed"
-	SignOut          = "signout"
-	PasswordChanged  = "password.changed"
-	PasswordReset    = "password.reset"
-	UserCreated      = "user.created"
-	UserChanged      = "user.changed"
-	UserDisabled     = "user.disabled"
-	UserDeleted      = "user.deleted"
-	ClientCreated    = "client.created"
-	ClientDeleted    = "client.deleted"
-	APICreated       = "api.created"
-	APIDeleted       = "api.deleted"
-	KeysRotated      = "keys.rotated"
-	RefreshReuse     = "refresh.reuse_detected"
-	ConsentGranted   = "consent.granted"
-	ConsentRevoked   = "consent.revoked"
-	EmailVerified    = "email.verified"
-	AccountThrottled = "signin.throttled"
+	SignInSucceeded = "signin.succeeded"
+	SignInFailed    = "signin.failed"
+	SignOut         = "signout"
+	PasswordChanged = "password.changed"
+	PasswordReset   = "password.reset"
+	UserCreated     = "user.created"
+	UserChanged     = "user.changed"
+	UserDisabled    = "user.disabled"
+	UserDeleted     = "user.deleted"
+	ClientCreated   = "client.created"
+	ClientDeleted   = "client.deleted"
+	APICreated      = "api.created"
+	APIDeleted      = "api.deleted"
+	KeysRotated     = "keys.rotated"
+	RefreshReuse    = "refresh.reuse_detected"
+	ConsentGranted  = "consent.granted"
+	ConsentRevoked  = "consent.revoked"
+	EmailVerified   = "email.verified"
 )
 
 // Types lists every event type (for the API's filter).
 var Types = []string{SignInSucceeded, SignInFailed, SignOut, PasswordChanged, PasswordReset, UserCreated, UserChanged,
 	UserDisabled, UserDeleted, ClientCreated, ClientDeleted, APICreated, APIDeleted, KeysRotated, RefreshReuse,
-	ConsentGranted, ConsentRevoked, EmailVerified, AccountThrottled}
+	ConsentGranted, ConsentRevoked, EmailVerified}
 
 // Store is where events go.
 type Store interface {
