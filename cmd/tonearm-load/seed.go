@@ -29,9 +29,14 @@ func seed(args []string) error {
 	tokens := fs.Int("tokens", 0, "live access tokens to add")
 	from := fs.Int("from", 1, "number of the first user (to add to an earlier seed)")
 	tokenFrom := fs.Int("token-from", 1, "number of the first token (to add to an earlier seed)")
+	expired := fs.Bool("expired", false, "seed tokens that expired an hour ago (work for the housekeeping)")
 	fs.Parse(args)
 	start := time.Now()
-	err := seedDatabase(context.Background(), *dbURL, *users, *tokens, *from, *tokenFrom, func(msg string) {
+	life := time.Hour
+	if *expired {
+		life = -time.Hour
+	}
+	err := seedDatabase(context.Background(), *dbURL, *users, *tokens, *from, *tokenFrom, life, func(msg string) {
 		fmt.Printf("%6.1fs  %s\n", time.Since(start).Seconds(), msg)
 	})
 	if err == nil {
@@ -40,7 +45,7 @@ func seed(args []string) error {
 	return err
 }
 
-func seedDatabase(ctx context.Context, dbURL string, users, tokens, from, tokenFrom int, progress func(string)) error {
+func seedDatabase(ctx context.Context, dbURL string, users, tokens, from, tokenFrom int, tokenLife time.Duration, progress func(string)) error {
 	if dbURL == "" || users < 0 || tokens < 0 || from < 1 || tokenFrom < 1 {
 		return errors.New("seed: -database-url, users ≥ 0, tokens ≥ 0 and from ≥ 1 are required")
 	}
@@ -61,5 +66,5 @@ func seedDatabase(ctx context.Context, dbURL string, users, tokens, from, tokenF
 		CreatedAt: time.Now().UTC()}); err != nil && !errors.Is(err, storage.ErrAlreadyExists) {
 		return err
 	}
-	return store.Seed(ctx, users, from, tokens, tokenFrom, hash, "seed", progress)
+	return store.Seed(ctx, users, from, tokens, tokenFrom, tokenLife, hash, "seed", progress)
 }

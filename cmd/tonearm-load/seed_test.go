@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/listenbrainz"
@@ -26,10 +27,10 @@ func TestSeed(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			url := newURL(t)
-			if err := seedDatabase(ctx, url, 250, 600, 1, 1, func(string) {}); err != nil {
+			if err := seedDatabase(ctx, url, 250, 600, 1, 1, time.Hour, func(string) {}); err != nil {
 				t.Fatal(err)
 			}
-			if err := seedDatabase(ctx, url, 50, 100, 251, 601, func(string) {}); err != nil {
+			if err := seedDatabase(ctx, url, 50, 100, 251, 601, -time.Hour, func(string) {}); err != nil {
 				t.Fatalf("a second seed: %v", err)
 			}
 			store, err := sqlstore.Open(ctx, url)
@@ -53,6 +54,10 @@ func TestSeed(t *testing.T) {
 			}
 			if _, err := acc.Authenticate(ctx, "user0000299", SeedPassword, nil); err != nil {
 				t.Fatalf("a seeded user cannot sign in: %v", err)
+			}
+			// The expired ones are the housekeeping's.
+			if n, err := store.DeleteExpiredOAuthRequests(ctx, time.Now(), 1000); err != nil || n != 100 {
+				t.Fatalf("expired seeded tokens swept: %d, %v", n, err)
 			}
 			// Tokens 1–600 went to users 2–250 and 1, the next 100 over all 300.
 			n, err := store.DeleteOAuthRequestsBySubject(ctx, all[41].ID)
