@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"sync"
+	"sync/atomic"
 
 	"github.com/ory/fosite"
 
@@ -53,11 +53,27 @@ type scopeIndex struct {
 	order []string
 }
 
+// index returns the scope index of the current API list, built once per
+// version of it (every token request reads it).
 func (p *Provider) index(ctx context.Context) (scopeIndex, error) {
-	all, _, err := p.apis.Cached(ctx)
+	all, version, err := p.apis.Cached(ctx)
 	if err != nil {
 		return scopeIndex{}, err
 	}
+	if cur := p.scopes.Load(); cur != nil && cur.version == version {
+		return cur.index, nil
+	}
+	ix := buildIndex(all)
+	p.scopes.Store(&builtIndex{version: version, index: ix})
+	return ix, nil
+}
+
+type builtIndex struct {
+	version uint64
+	index   scopeIndex
+}
+
+func buildIndex(all []storage.API) scopeIndex {
 	ix := scopeIndex{byID: map[string]storage.API{}, owner: map[string]string{}}
 	for _, a := range all {
 		ix.byID[a.ID] = a
@@ -66,7 +82,7 @@ func (p *Provider) index(ctx context.Context) (scopeIndex, error) {
 			ix.owner[s.Name] = a.ID
 		}
 	}
-	return ix, nil
+	return ix
 }
 
 // audienceFor decides what a token for scopes may say: with resources
@@ -245,23 +261,25 @@ func (p *Provider) releasedClaims(ctx context.Context, subject, clientID string,
 	return out, nil
 }
 
-// discoveryCache rebuilds the discovery document when the APIs change, so
-// scopes_supported lists theirs.
+// discoveryCache holds the discovery document built for one version of the
+// API list (scopes_supported lists their scopes). Readers load it without a
+// lock: it is fetched at high rates by every relying party.
 type discoveryCache struct {
-	mu      sync.Mutex
+	doc atomic.Pointer[builtDiscovery]
+}
+
+type builtDiscovery struct {
 	version uint64
 	body    []byte
-	built   bool
 }
 
 // Discovery returns the OpenID Provider metadata document, with every
-// API's scopes in scopes_supported.
+// API's scopes in scopes_supported; it is rebuilt only when the APIs change.
 func (p *Provider) Discovery(ctx context.Context) []byte {
 	all, version, err := p.apis.Cached(ctx)
-	p.disco.mu.Lock()
-	defer p.disco.mu.Unlock()
-	if err != nil || (p.disco.built && p.disco.version == version) {
-		return p.disco.body
+	cur := p.disco.doc.Load()
+	if cur != nil && (err != nil || cur.version == version) {
+		return cur.body
 	}
 	scopes := append([]string(nil), SupportedScopes...)
 	for _, a := range all {
@@ -271,8 +289,13 @@ func (p *Provider) Discovery(ctx context.Context) []byte {
 			}
 		}
 	}
-	if body, err := discoveryDocument(p.issuer, scopes); err == nil {
-		p.disco.body, p.disco.version, p.disco.built = body, version, true
+	body, berr := discoveryDocument(p.issuer, scopes)
+	if berr != nil {
+		if cur != nil {
+			return cur.body
+		}
+		return nil
 	}
-	return p.disco.body
+	p.disco.doc.Store(&builtDiscovery{version: version, body: body})
+	return body
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ory/fosite"
@@ -87,6 +88,7 @@ type Provider struct {
 	apis      APIDirectory
 	users     UserDirectory
 	disco     discoveryCache
+	scopes    atomic.Pointer[builtIndex]
 }
 
 // New composes the provider.
