@@ -55,15 +55,16 @@ func (s *Store) CreateOAuthRequest(ctx context.Context, r storage.OAuthRequest) 
 	if session == nil {
 		session = []byte{}
 	}
-	m := oauthRequestModel{
-		Kind: r.Kind, Signature: r.Signature, RequestID: r.RequestID, RequestedAt: utc(r.RequestedAt),
-		ClientID: r.ClientID, Subject: r.Subject,
-		Scopes: encodeList(r.Scopes), GrantedScopes: encodeList(r.GrantedScopes),
-		Audience: encodeList(r.Audience), GrantedAudience: encodeList(r.GrantedAudience),
-		Form: r.Form, Session: session, Active: r.Active, ExpiresAt: utc(r.ExpiresAt),
-		AccessSignature: r.AccessSignature, SID: r.SID,
-	}
-	return translate(s.conn(ctx).Create(&m).Error)
+	// Every issued token is one of these INSERTs: a plain statement, not
+	// GORM's reflective Create (a tenth of a client-credentials request's
+	// CPU).
+	err := s.conn(ctx).Exec(`INSERT INTO oauth2_requests (kind, signature, request_id, requested_at, client_id, subject,
+		scopes, granted_scopes, audience, granted_audience, form, session, active, expires_at, access_signature, sid)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Kind, r.Signature, r.RequestID, utc(r.RequestedAt), r.ClientID, r.Subject,
+		encodeList(r.Scopes), encodeList(r.GrantedScopes), encodeList(r.Audience), encodeList(r.GrantedAudience),
+		r.Form, session, r.Active, utc(r.ExpiresAt), r.AccessSignature, r.SID).Error
+	return translate(err)
 }
 
 // GetOAuthRequest implements storage.Storage.
