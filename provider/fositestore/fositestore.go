@@ -299,6 +299,13 @@ func (a *Adapter) loadRow(ctx context.Context, kind, signature string, session f
 	if err := decodeSession(r.Session, session); err != nil {
 		return nil, r, fmt.Errorf("fositestore: decode session: %w", err)
 	}
+	if os, ok := session.(*openid.DefaultSession); ok && os.Subject == "" {
+		// A lean access-token session leaves the subject to the row.
+		os.Subject = r.Subject
+		if os.Claims != nil {
+			os.Claims.Subject = r.Subject
+		}
+	}
 	form, err := url.ParseQuery(r.Form)
 	if err != nil {
 		return nil, r, fmt.Errorf("fositestore: decode form: %w", err)
@@ -542,7 +549,8 @@ func encodeSession(kind string, sess fosite.Session) ([]byte, error) {
 	if !ok || kind != storage.KindAccessToken {
 		return json.Marshal(sess)
 	}
-	l := leanSession{V: 1, Subject: os.Subject, Username: os.Username}
+	// The subject is the row's own column: not stored twice.
+	l := leanSession{V: 1, Username: os.Username}
 	if e := os.GetExpiresAt(fosite.AccessToken); !e.IsZero() {
 		l.Expires = e.UnixMicro()
 	}

@@ -38,7 +38,9 @@ func (s *Store) QueueBackchannelLogouts(ctx context.Context, subject string, sid
 		ts = "CAST(? AS TIMESTAMPTZ)"
 	}
 	res := s.conn(ctx).Exec(`INSERT INTO backchannel_logouts (client_id, subject, sid, created_at, attempts, next_at, lease_until)
-		SELECT DISTINCT o.client_id, o.subject, o.sid, `+ts+`, 0, `+ts+`, `+ts+` FROM oauth2_requests o JOIN clients c ON c.id = o.client_id
+		SELECT DISTINCT o.client_id, o.subject, o.sid, `+ts+`, 0, `+ts+`, `+ts+` FROM
+		(SELECT client_id, subject, sid FROM oauth2_requests UNION ALL SELECT client_id, subject, sid FROM access_tokens) o
+		JOIN clients c ON c.id = o.client_id
 		WHERE `+where+` ON CONFLICT (client_id, subject, sid) DO NOTHING`, args...)
 	if res.Error != nil {
 		return 0, translate(res.Error)
@@ -50,6 +52,9 @@ func (s *Store) QueueBackchannelLogouts(ctx context.Context, subject string, sid
 		dargs = append(dargs, sids)
 	}
 	if err := s.conn(ctx).Where(del, dargs...).Delete(&oauthRequestModel{}).Error; err != nil {
+		return 0, translate(err)
+	}
+	if err := s.conn(ctx).Where(del, dargs...).Delete(&accessTokenModel{}).Error; err != nil {
 		return 0, translate(err)
 	}
 	return res.RowsAffected, nil

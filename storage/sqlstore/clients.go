@@ -137,6 +137,9 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		if err := tx.Where("client_id = ?", id).Delete(&oauthRequestModel{}).Error; err != nil {
 			return translate(err)
 		}
+		if err := tx.Where("client_id = ?", id).Delete(&accessTokenModel{}).Error; err != nil {
+			return translate(err)
+		}
 		res := tx.Where("id = ?", id).Delete(&clientModel{})
 		if res.Error != nil {
 			return translate(res.Error)

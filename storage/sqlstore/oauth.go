@@ -51,6 +51,9 @@ func utcPtr(t *time.Time) time.Time {
 
 // CreateOAuthRequest implements storage.Storage.
 func (s *Store) CreateOAuthRequest(ctx context.Context, r storage.OAuthRequest) error {
+	if r.Kind == storage.KindAccessToken {
+		return s.createAccessToken(ctx, r)
+	}
 	session := r.Session
 	if session == nil {
 		session = []byte{}
@@ -73,6 +76,9 @@ func (s *Store) CreateOAuthRequest(ctx context.Context, r storage.OAuthRequest) 
 // one plain SELECT by primary key, scanned field by field (it was a tenth
 // of an introspection's CPU).
 func (s *Store) GetOAuthRequest(ctx context.Context, kind, signature string) (storage.OAuthRequest, error) {
+	if kind == storage.KindAccessToken {
+		return s.getAccessToken(ctx, signature)
+	}
 	m := oauthRequestModel{Kind: kind, Signature: signature}
 	err := s.conn(ctx).Raw(`SELECT request_id, requested_at, client_id, subject, scopes, granted_scopes,
 		audience, granted_audience, form, session, active, expires_at, access_signature, sid, rotated_at
@@ -87,12 +93,24 @@ func (s *Store) GetOAuthRequest(ctx context.Context, kind, signature string) (st
 
 // DeleteOAuthRequest implements storage.Storage.
 func (s *Store) DeleteOAuthRequest(ctx context.Context, kind, signature string) error {
+	if kind == storage.KindAccessToken {
+		_, err := s.deleteAccessToken(ctx, signature)
+		return err
+	}
 	return translate(s.conn(ctx).Where("kind = ? AND signature = ?", kind, signature).Delete(&oauthRequestModel{}).Error)
 }
 
 // DeactivateOAuthRequest implements storage.Storage as one conditional
 // UPDATE: the database decides which of two concurrent callers wins.
 func (s *Store) DeactivateOAuthRequest(ctx context.Context, kind, signature string) error {
+	if kind == storage.KindAccessToken {
+		// An inactive access token is no token: it goes.
+		n, err := s.deleteAccessToken(ctx, signature)
+		if err == nil && n == 0 {
+			err = storage.ErrNotFound
+		}
+		return err
+	}
 	res := s.conn(ctx).Model(&oauthRequestModel{}).
 		Where("kind = ? AND signature = ? AND active = ?", kind, signature, true).
 		Update("active", false)
@@ -137,6 +155,9 @@ func (s *Store) RotateOAuthRequest(ctx context.Context, kind, signature string, 
 
 // DeactivateOAuthRequestsByRequestID implements storage.Storage.
 func (s *Store) DeactivateOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error) {
+	if kind == storage.KindAccessToken {
+		return s.deleteAccessTokensOfRequest(ctx, requestID)
+	}
 	res := s.conn(ctx).Model(&oauthRequestModel{}).
 		Where("request_id = ? AND kind = ? AND active = ?", requestID, kind, true).
 		Update("active", false)
@@ -145,6 +166,9 @@ func (s *Store) DeactivateOAuthRequestsByRequestID(ctx context.Context, kind, re
 
 // DeleteOAuthRequestsByRequestID implements storage.Storage.
 func (s *Store) DeleteOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error) {
+	if kind == storage.KindAccessToken {
+		return s.deleteAccessTokensOfRequest(ctx, requestID)
+	}
 	res := s.conn(ctx).Where("request_id = ? AND kind = ?", requestID, kind).Delete(&oauthRequestModel{})
 	return res.RowsAffected, translate(res.Error)
 }
@@ -158,7 +182,13 @@ func (s *Store) DeleteExpiredOAuthRequests(ctx context.Context, now time.Time, l
 	}
 	res := s.conn(ctx).Exec(`DELETE FROM oauth2_requests WHERE (kind, signature) IN
 		(SELECT kind, signature FROM oauth2_requests WHERE expires_at < ? LIMIT ?)`, utc(now), limit)
-	return res.RowsAffected, translate(res.Error)
+	if res.Error != nil || res.RowsAffected >= int64(limit) {
+		return res.RowsAffected, translate(res.Error)
+	}
+	n := res.RowsAffected
+	res = s.conn(ctx).Exec(`DELETE FROM access_tokens WHERE signature IN
+		(SELECT signature FROM access_tokens WHERE expires_at < ? LIMIT ?)`, utc(now), int64(limit)-n)
+	return n + res.RowsAffected, translate(res.Error)
 }
 
 type consentModel struct {

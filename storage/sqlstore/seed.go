@@ -23,19 +23,17 @@ func (s *Store) Seed(ctx context.Context, users, startUser, tokens, startToken i
 		}
 		return fmt.Sprintf("(WITH RECURSIVE t(g) AS (SELECT %d UNION ALL SELECT g+1 FROM t WHERE g < %d) SELECT g FROM t) AS t", lo, hi)
 	}
-	id, name, sig, session := "", "", "", ""
+	id, name, session := "", "", ""
 	if s.dialect == Postgres {
 		id = func(expr string) string {
 			return fmt.Sprintf("lpad(to_hex(%s),8,'0')||'-0000-4000-8000-'||lpad(to_hex(%s),12,'0')", expr, expr)
 		}("g")
 		name = "'user'||lpad(g::text,7,'0')"
-		sig = "encode(sha256(('seed-token-'||g)::bytea),'hex')"
-		session = "convert_to('{\"v\":1,\"s\":\"'||%s||'\",\"e\":%d}','UTF8')"
+		session = "convert_to('{\"v\":1,\"u\":\"'||%s||'\",\"e\":%d}','UTF8')"
 	} else {
 		id = "printf('%08x-0000-4000-8000-%012x', g, g)"
 		name = "printf('user%07d', g)"
-		sig = "printf('%064x', g)"
-		session = "CAST('{\"v\":1,\"s\":\"'||%s||'\",\"e\":%d}' AS BLOB)"
+		session = "CAST('{\"v\":1,\"u\":\"'||%s||'\",\"e\":%d}' AS BLOB)"
 	}
 	for lo := startUser; lo < startUser+users; lo += batch {
 		hi := min(lo+batch, startUser+users) - 1
@@ -58,13 +56,21 @@ func (s *Store) Seed(ctx context.Context, users, startUser, tokens, startToken i
 	} else {
 		ownerID = fmt.Sprintf("printf('%%08x-0000-4000-8000-%%012x', %s, %s)", owner, owner)
 	}
+	ownerName := "'user'||lpad(" + owner + "::text,7,'0')"
+	if s.dialect != Postgres {
+		ownerName = "printf('user%07d', " + owner + ")"
+	}
+	key, rid := "sha256(('seed-token-'||g)::bytea)", "decode(md5('seed-request-'||g),'hex')"
+	if s.dialect != Postgres {
+		key, rid = "CAST(printf('%032d', g) AS BLOB)", "CAST(printf('%016d', g) AS BLOB)"
+	}
 	for lo := startToken; lo < startToken+tokens; lo += batch {
 		hi := min(lo+batch, startToken+tokens) - 1
-		err := s.conn(ctx).Exec(`INSERT INTO oauth2_requests (kind, signature, request_id, requested_at, client_id, subject, scopes, granted_scopes,
-			audience, granted_audience, form, session, active, expires_at, access_signature, sid)
-			SELECT 'access_token', `+sig+`, `+id+`, ?, ?, `+ownerID+`, '[]', '["openid","listens:read"]', '[]',
-			'["https://api.example.org/listens"]', '', `+fmt.Sprintf(session, ownerID, expires.UnixMicro())+`, true, ?, '', '' FROM `+series(lo, hi),
-			now, clientID, expires).Error
+		err := s.conn(ctx).Exec(`INSERT INTO access_tokens (signature, request_id, requested_at, expires_at, client_id, subject, sid,
+			granted_scopes, granted_audience, session)
+			SELECT `+key+`, `+rid+`, ?, ?, ?, `+ownerID+`, '', '["openid","listens:read"]', '["https://api.example.org/listens"]', `+
+			fmt.Sprintf(session, ownerName, expires.UnixMicro())+` FROM `+series(lo, hi),
+			now, expires, clientID).Error
 		if err != nil {
 			return translate(err)
 		}

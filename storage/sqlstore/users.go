@@ -203,6 +203,9 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		if err := tx.Where("subject = ?", id).Delete(&oauthRequestModel{}).Error; err != nil {
 			return translate(err)
 		}
+		if err := tx.Where("subject = ?", id).Delete(&accessTokenModel{}).Error; err != nil {
+			return translate(err)
+		}
 		// Sessions, consents, password resets and email verifications go
 		// by ON DELETE CASCADE;
 		// deleting them here too keeps that true without relying on
@@ -285,7 +288,11 @@ func (s *Store) CountActiveAdmins(ctx context.Context) (int64, error) {
 // DeleteOAuthRequestsBySubject implements storage.Storage.
 func (s *Store) DeleteOAuthRequestsBySubject(ctx context.Context, subject string) (int64, error) {
 	res := s.conn(ctx).Where("subject = ?", subject).Delete(&oauthRequestModel{})
-	return res.RowsAffected, translate(res.Error)
+	if res.Error != nil {
+		return 0, translate(res.Error)
+	}
+	at := s.conn(ctx).Where("subject = ?", subject).Delete(&accessTokenModel{})
+	return res.RowsAffected + at.RowsAffected, translate(at.Error)
 }
 
 type passwordResetModel struct {

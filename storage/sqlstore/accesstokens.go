@@ -1,0 +1,115 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql/driver"
+	"encoding/hex"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// Access tokens live in their own table (access_tokens): they are most of
+// the protocol rows, and only what reading one back needs is kept — the
+// key and the request id in binary, what was granted, the lean session.
+// The methods of oauth.go route kind storage.KindAccessToken here.
+
+type accessTokenModel struct {
+	Signature       []byte `gorm:"primaryKey"`
+	RequestID       []byte
+	RequestedAt     time.Time
+	ExpiresAt       time.Time
+	ClientID        string
+	Subject         string
+	SID             string `gorm:"column:sid"`
+	GrantedScopes   string
+	GrantedAudience string
+	Session         []byte
+}
+
+func (accessTokenModel) TableName() string { return "access_tokens" }
+
+// blob passes bytes to GORM as one value (a bare []byte argument is
+// expanded like a list).
+type blob []byte
+
+// Value implements driver.Valuer.
+func (b blob) Value() (driver.Value, error) { return []byte(b), nil }
+
+// keyBytes stores a signature given as 64 hex digits (a SHA-256) as its 32
+// bytes, anything else as it is; keyString undoes it.
+func keyBytes(sig string) blob {
+	if len(sig) == 64 {
+		if b, err := hex.DecodeString(sig); err == nil && hex.EncodeToString(b) == sig {
+			return b
+		}
+	}
+	return blob(sig)
+}
+
+func keyString(b []byte) string {
+	if len(b) == 32 {
+		return hex.EncodeToString(b)
+	}
+	return string(b)
+}
+
+// idBytes stores a request id given as a lowercase UUID as its 16 bytes,
+// anything else as it is; idString undoes it.
+func idBytes(id string) blob {
+	if len(id) == 36 && id[8] == '-' && id[13] == '-' && id[18] == '-' && id[23] == '-' {
+		b, err := hex.DecodeString(id[0:8] + id[9:13] + id[14:18] + id[19:23] + id[24:36])
+		if err == nil && idString(b) == id {
+			return b
+		}
+	}
+	return blob(id)
+}
+
+func idString(b []byte) string {
+	if len(b) != 16 {
+		return string(b)
+	}
+	h := hex.EncodeToString(b)
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}
+
+func (s *Store) createAccessToken(ctx context.Context, r storage.OAuthRequest) error {
+	session := r.Session
+	if session == nil {
+		session = []byte{}
+	}
+	err := s.conn(ctx).Exec(`INSERT INTO access_tokens (signature, request_id, requested_at, expires_at, client_id, subject, sid,
+		granted_scopes, granted_audience, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		keyBytes(r.Signature), idBytes(r.RequestID), utc(r.RequestedAt), utc(r.ExpiresAt), r.ClientID, r.Subject, r.SID,
+		encodeList(r.GrantedScopes), encodeList(r.GrantedAudience), blob(session)).Error
+	return translate(err)
+}
+
+// getAccessToken is the query of every introspection and bearer check: one
+// plain SELECT by primary key, scanned field by field.
+func (s *Store) getAccessToken(ctx context.Context, signature string) (storage.OAuthRequest, error) {
+	var m accessTokenModel
+	err := s.conn(ctx).Raw(`SELECT request_id, requested_at, expires_at, client_id, subject, sid, granted_scopes, granted_audience, session
+		FROM access_tokens WHERE signature = ?`, keyBytes(signature)).Row().Scan(
+		&m.RequestID, &m.RequestedAt, &m.ExpiresAt, &m.ClientID, &m.Subject, &m.SID, &m.GrantedScopes, &m.GrantedAudience, &m.Session)
+	if err != nil {
+		return storage.OAuthRequest{}, translate(err)
+	}
+	return storage.OAuthRequest{
+		Kind: storage.KindAccessToken, Signature: signature, RequestID: idString(m.RequestID), RequestedAt: utc(m.RequestedAt),
+		ClientID: m.ClientID, Subject: m.Subject, Scopes: []string{}, GrantedScopes: decodeList(m.GrantedScopes),
+		Audience: []string{}, GrantedAudience: decodeList(m.GrantedAudience), Session: m.Session, Active: true,
+		ExpiresAt: utc(m.ExpiresAt), SID: m.SID,
+	}, nil
+}
+
+func (s *Store) deleteAccessToken(ctx context.Context, signature string) (int64, error) {
+	res := s.conn(ctx).Where("signature = ?", keyBytes(signature)).Delete(&accessTokenModel{})
+	return res.RowsAffected, translate(res.Error)
+}
+
+func (s *Store) deleteAccessTokensOfRequest(ctx context.Context, requestID string) (int64, error) {
+	res := s.conn(ctx).Where("request_id = ?", idBytes(requestID)).Delete(&accessTokenModel{})
+	return res.RowsAffected, translate(res.Error)
+}
