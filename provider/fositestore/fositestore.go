@@ -300,10 +300,14 @@ func (a *Adapter) loadRow(ctx context.Context, kind, signature string, session f
 		return nil, r, fmt.Errorf("fositestore: decode session: %w", err)
 	}
 	if os, ok := session.(*openid.DefaultSession); ok && os.Subject == "" {
-		// A lean access-token session leaves the subject to the row.
+		// A lean access-token session leaves the subject and the expiry
+		// to the row.
 		os.Subject = r.Subject
 		if os.Claims != nil {
 			os.Claims.Subject = r.Subject
+		}
+		if os.GetExpiresAt(fosite.AccessToken).IsZero() {
+			os.SetExpiresAt(fosite.AccessToken, r.ExpiresAt)
 		}
 	}
 	form, err := url.ParseQuery(r.Form)
@@ -549,11 +553,9 @@ func encodeSession(kind string, sess fosite.Session) ([]byte, error) {
 	if !ok || kind != storage.KindAccessToken {
 		return json.Marshal(sess)
 	}
-	// The subject is the row's own column: not stored twice.
+	// The subject and the expiry are the row's own columns: not stored
+	// twice.
 	l := leanSession{V: 1, Username: os.Username}
-	if e := os.GetExpiresAt(fosite.AccessToken); !e.IsZero() {
-		l.Expires = e.UnixMicro()
-	}
 	if os.Claims != nil && !os.Claims.AuthTime.IsZero() {
 		l.AuthTime = os.Claims.AuthTime.Unix()
 	}

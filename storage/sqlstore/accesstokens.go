@@ -37,7 +37,7 @@ type blob []byte
 func (b blob) Value() (driver.Value, error) { return []byte(b), nil }
 
 // keyBytes stores a signature given as 64 hex digits (a SHA-256) as its 32
-// bytes, anything else as it is; keyString undoes it.
+// bytes, anything else as it is (lookups convert the same way).
 func keyBytes(sig string) blob {
 	if len(sig) == 64 {
 		if b, err := hex.DecodeString(sig); err == nil && hex.EncodeToString(b) == sig {
@@ -45,13 +45,6 @@ func keyBytes(sig string) blob {
 		}
 	}
 	return blob(sig)
-}
-
-func keyString(b []byte) string {
-	if len(b) == 32 {
-		return hex.EncodeToString(b)
-	}
-	return string(b)
 }
 
 // idBytes stores a request id given as a lowercase UUID as its 16 bytes,

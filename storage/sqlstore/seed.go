@@ -29,11 +29,11 @@ func (s *Store) Seed(ctx context.Context, users, startUser, tokens, startToken i
 			return fmt.Sprintf("lpad(to_hex(%s),8,'0')||'-0000-4000-8000-'||lpad(to_hex(%s),12,'0')", expr, expr)
 		}("g")
 		name = "'user'||lpad(g::text,7,'0')"
-		session = "convert_to('{\"v\":1,\"u\":\"'||%s||'\",\"e\":%d}','UTF8')"
+		session = "convert_to('{\"v\":1,\"u\":\"'||%s||'\"}','UTF8')"
 	} else {
 		id = "printf('%08x-0000-4000-8000-%012x', g, g)"
 		name = "printf('user%07d', g)"
-		session = "CAST('{\"v\":1,\"u\":\"'||%s||'\",\"e\":%d}' AS BLOB)"
+		session = "CAST('{\"v\":1,\"u\":\"'||%s||'\"}' AS BLOB)"
 	}
 	for lo := startUser; lo < startUser+users; lo += batch {
 		hi := min(lo+batch, startUser+users) - 1
@@ -69,7 +69,7 @@ func (s *Store) Seed(ctx context.Context, users, startUser, tokens, startToken i
 		err := s.conn(ctx).Exec(`INSERT INTO access_tokens (signature, request_id, requested_at, expires_at, client_id, subject, sid,
 			granted_scopes, granted_audience, session)
 			SELECT `+key+`, `+rid+`, ?, ?, ?, `+ownerID+`, '', '["openid","listens:read"]', '["https://api.example.org/listens"]', `+
-			fmt.Sprintf(session, ownerName, expires.UnixMicro())+` FROM `+series(lo, hi),
+			fmt.Sprintf(session, ownerName)+` FROM `+series(lo, hi),
 			now, expires, clientID).Error
 		if err != nil {
 			return translate(err)
