@@ -26,6 +26,33 @@ func (a *app) cliEvent(ctx context.Context, typ, client string, detail map[strin
 	}
 }
 
+// openApp reads a command's configuration (with its own flags), checks its
+// arguments (ready, optional) before anything is opened, and builds the
+// app; the caller closes a.store.
+func openApp(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, flags func(*flag.FlagSet), ready func() error) (*app, error) {
+	cfg, err := loadConfig(name, args, getenv, stderr, flags)
+	if err != nil {
+		return nil, err
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
+			return nil, err
+		}
+	}
+	return build(ctx, cfg, newLogger(stderr))
+}
+
+// requireArg refuses an empty argument (read once the flags are parsed:
+// it may come from a flag) with the usage line.
+func requireArg(v *string, usage string) func() error {
+	return func() error {
+		if *v == "" {
+			return errors.New(usage)
+		}
+		return nil
+	}
+}
+
 // positional splits a leading argument that is not a flag (the ID of
 // "… delete ID") from the rest.
 func positional(args []string) (string, []string) {
@@ -78,7 +105,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		var spec clients.Spec
 		var redirects, postLogout, grants, scopes listFlag
 		var asJSON bool
-		cfg, err := loadConfig("clients create", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+		a, err := openApp(ctx, "clients create", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&spec.ID, "id", "", "client ID")
 			fs.StringVar(&spec.Secret, "secret", "", "client secret (≥ 32 characters); omitted: one is generated and printed once")
 			fs.Var(&redirects, "redirect-uri", "redirect URI (repeatable)")
@@ -90,16 +117,12 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 			fs.StringVar(&spec.BackchannelLogoutURI, "backchannel-logout-uri", "", "receives a logout token when a session it holds tokens from ends (OpenID Connect Back-Channel Logout)")
 			fs.BoolVar(&spec.AllowNoPKCE, "allow-no-pkce", false, "a legacy confidential client that cannot send PKCE (every other client must)")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
-		})
-		if err != nil {
-			return err
-		}
-		spec.RedirectURIs, spec.PostLogoutRedirectURIs, spec.GrantTypes, spec.Scopes = redirects, postLogout, grants, scopes
-		a, err := build(ctx, cfg, newLogger(stderr))
+		}, nil)
 		if err != nil {
 			return err
 		}
 		defer a.store.Close()
+		spec.RedirectURIs, spec.PostLogoutRedirectURIs, spec.GrantTypes, spec.Scopes = redirects, postLogout, grants, scopes
 		c, secret, err := a.clients.Create(ctx, spec)
 		if err != nil {
 			return err
@@ -115,13 +138,9 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		return nil
 	case "list":
 		var asJSON bool
-		cfg, err := loadConfig("clients list", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+		a, err := openApp(ctx, "clients list", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
-		})
-		if err != nil {
-			return err
-		}
-		a, err := build(ctx, cfg, newLogger(stderr))
+		}, nil)
 		if err != nil {
 			return err
 		}
@@ -152,16 +171,9 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		return tw.Flush()
 	case "delete":
 		id, rest := positional(args[1:])
-		cfg, err := loadConfig("clients delete", rest, getenv, stderr, func(fs *flag.FlagSet) {
+		a, err := openApp(ctx, "clients delete", rest, getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "id", id, "client ID")
-		})
-		if err != nil {
-			return err
-		}
-		if id == "" {
-			return errors.New("usage: tonearm clients delete ID")
-		}
-		a, err := build(ctx, cfg, newLogger(stderr))
+		}, requireArg(&id, "usage: tonearm clients delete ID"))
 		if err != nil {
 			return err
 		}
@@ -181,11 +193,7 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
 		return errors.New("usage: tonearm keys list|rotate")
 	}
-	cfg, err := loadConfig("keys "+args[0], args[1:], getenv, stderr, nil)
-	if err != nil {
-		return err
-	}
-	a, err := build(ctx, cfg, newLogger(stderr))
+	a, err := openApp(ctx, "keys "+args[0], args[1:], getenv, stderr, nil, nil)
 	if err != nil {
 		return err
 	}

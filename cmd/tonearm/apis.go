@@ -36,22 +36,18 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		var spec apis.Spec
 		var scopes, claims listFlag
 		var asJSON bool
-		cfg, err := loadConfig("apis create", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+		a, err := openApp(ctx, "apis create", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&spec.ID, "id", "", "the API's identifier, an absolute URI (what its tokens carry in aud)")
 			fs.StringVar(&spec.Name, "name", "", "display name")
 			fs.Var(&scopes, "scope", `a scope it defines, NAME or NAME=description shown on the consent page (repeatable)`)
 			fs.Var(&claims, "claim", "a user claim its access tokens carry: role, listenbrainz_name or a custom claim key (repeatable)")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
-		})
-		if err != nil {
-			return err
-		}
-		spec.Scopes, spec.Claims = parseScopeFlags(scopes), claims
-		a, err := build(ctx, cfg, newLogger(stderr))
+		}, nil)
 		if err != nil {
 			return err
 		}
 		defer a.store.Close()
+		spec.Scopes, spec.Claims = parseScopeFlags(scopes), claims
 		api, err := a.apis.Create(ctx, spec)
 		if err != nil {
 			return err
@@ -64,13 +60,9 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		return nil
 	case "list":
 		var asJSON bool
-		cfg, err := loadConfig("apis list", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
+		a, err := openApp(ctx, "apis list", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
-		})
-		if err != nil {
-			return err
-		}
-		a, err := build(ctx, cfg, newLogger(stderr))
+		}, nil)
 		if err != nil {
 			return err
 		}
@@ -94,16 +86,9 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		return tw.Flush()
 	case "delete":
 		id, rest := positional(args[1:])
-		cfg, err := loadConfig("apis delete", rest, getenv, stderr, func(fs *flag.FlagSet) {
+		a, err := openApp(ctx, "apis delete", rest, getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "id", id, "the API's identifier")
-		})
-		if err != nil {
-			return err
-		}
-		if id == "" {
-			return errors.New("usage: tonearm apis delete URI")
-		}
-		a, err := build(ctx, cfg, newLogger(stderr))
+		}, requireArg(&id, "usage: tonearm apis delete URI"))
 		if err != nil {
 			return err
 		}

@@ -245,8 +245,11 @@ func TestAPIsCommand(t *testing.T) {
 	if _, err := cmd("apis", "delete", "https://api.example.org/listens"); err == nil || !strings.Contains(err.Error(), "machine") {
 		t.Fatalf("deleting an API a client uses: %v", err)
 	}
-	if _, err := cmd("clients", "delete", "machine"); err != nil {
-		t.Fatal(err)
+	if _, err := cmd("apis", "delete"); err == nil || !strings.Contains(err.Error(), "usage: tonearm apis delete URI") {
+		t.Fatalf("apis delete without an identifier: %v", err)
+	}
+	if _, err := cmd("clients", "delete", "--id", "machine"); err != nil {
+		t.Fatalf("clients delete --id: %v", err)
 	}
 	if out, err := cmd("apis", "delete", "https://api.example.org/listens"); err != nil || !strings.Contains(out, "deleted API") {
 		t.Fatalf("apis delete: %v %q", err, out)
