@@ -16,8 +16,11 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+	"github.com/tonearm-idp/tonearm/templates"
 )
 
 // Config is the validated configuration.
@@ -41,6 +44,12 @@ type Config struct {
 	EventRetention time.Duration
 	// MetricsListen serves Prometheus metrics when set.
 	MetricsListen string
+	// SiteName is in every page's title and header.
+	SiteName string
+	// Theme is the pages' stylesheet and logo: the built-in ones, or those
+	// of TONEARM_THEME_DIR (read here, at start-up).
+	Theme    templates.Theme
+	ThemeDir string
 }
 
 // Defaults, as in SPEC.md.
@@ -50,6 +59,7 @@ const (
 	DefaultDatabaseURL     = "sqlite://tonearm.db"
 	DefaultListenBrainzURL = "https://api.listenbrainz.org"
 	DefaultRegistration    = "open"
+	DefaultSiteName        = "tonearm"
 	MinSecretLen           = 32
 )
 
@@ -63,7 +73,7 @@ type setting struct {
 // after fs.Parse, combines them with the environment (a flag set on the
 // command line wins over its variable) and validates the result.
 func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) {
-	var raw struct{ issuer, listen, db, secret, lb, registration, smtp, proxies, grace, retention, metrics string }
+	var raw struct{ issuer, listen, db, secret, lb, registration, smtp, proxies, grace, retention, metrics, site, theme string }
 	settings := []setting{
 		{"TONEARM_ISSUER", "issuer", DefaultIssuer, "issuer URL, exactly as in tokens", &raw.issuer},
 		{"TONEARM_LISTEN", "listen", DefaultListen, "listen address", &raw.listen},
@@ -75,6 +85,8 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 		{"TONEARM_REFRESH_GRACE", "refresh-grace", "0s", "how long after its rotation a refresh token presented again is answered like the first use (clients that lost the answer), e.g. 30s; 0s: strict", &raw.grace},
 		{"TONEARM_METRICS_LISTEN", "metrics-listen", "", "address of a separate listener serving Prometheus metrics at /metrics; unset: off", &raw.metrics},
 		{"TONEARM_EVENT_RETENTION", "event-retention", "2160h", "how long audit events are kept", &raw.retention},
+		{"TONEARM_SITE_NAME", "site-name", DefaultSiteName, "the name in every page's title and header", &raw.site},
+		{"TONEARM_THEME_DIR", "theme-dir", "", "a folder whose style.css and logo.svg replace the built-in ones (read at start-up); unset: built-in", &raw.theme},
 		{"TONEARM_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies whose Forwarded / X-Forwarded-For name the client (e.g. 127.0.0.1/32,10.0.0.0/8); unset: none", &raw.proxies},
 	}
 	own := map[string]bool{}
@@ -123,6 +135,14 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 			}
 		}
 		c.MetricsListen = raw.metrics
+		if n := utf8.RuneCountInString(raw.site); n > 60 || !utf8.ValidString(raw.site) || strings.TrimSpace(raw.site) == "" || strings.IndexFunc(raw.site, unicode.IsControl) >= 0 {
+			return c, errors.New("TONEARM_SITE_NAME must be 1 to 60 printable characters")
+		}
+		c.SiteName = strings.TrimSpace(raw.site)
+		if c.Theme, err = templates.LoadTheme(raw.theme); err != nil {
+			return c, err
+		}
+		c.ThemeDir = raw.theme
 		if c.EventRetention, err = time.ParseDuration(raw.retention); err != nil || c.EventRetention < time.Hour {
 			return c, errors.New("TONEARM_EVENT_RETENTION must be a duration of at least 1h, for example 2160h (90 days)")
 		}

@@ -96,6 +96,9 @@ func TestInvalidConfiguration(t *testing.T) {
 		{map[string]string{"TONEARM_TRUSTED_PROXIES": "10.0.0.0/8,proxy.example", "TONEARM_SECRET": secret}, "TONEARM_TRUSTED_PROXIES"},
 		{map[string]string{"TONEARM_TRUSTED_PROXIES": "10.0.0.0/33", "TONEARM_SECRET": secret}, "TONEARM_TRUSTED_PROXIES"},
 		{map[string]string{"TONEARM_SMTP_URL": "imap://mail.example?from=a@b.example", "TONEARM_SECRET": secret}, "TONEARM_SMTP_URL"},
+		{map[string]string{"TONEARM_SITE_NAME": strings.Repeat("x", 61), "TONEARM_SECRET": secret}, "TONEARM_SITE_NAME"},
+		{map[string]string{"TONEARM_SITE_NAME": "a\nb", "TONEARM_SECRET": secret}, "TONEARM_SITE_NAME"},
+		{map[string]string{"TONEARM_THEME_DIR": "/nonexistent/theme", "TONEARM_SECRET": secret}, "TONEARM_THEME_DIR"},
 	}
 	for _, c := range cases {
 		_, err := load(t, c.env)

@@ -110,6 +110,12 @@ type Session struct {
 	AuthTime  time.Time // when the user proved their password
 	CreatedAt time.Time
 	ExpiresAt time.Time
+	// LastUsedAt is when the session was last seen (updated at most every
+	// few minutes); UserAgent and IP describe the browser that opened it,
+	// for the account page's list of sessions.
+	LastUsedAt time.Time
+	UserAgent  string
+	IP         string
 }
 
 // Storage is the persistence contract. Every method takes ctx first; times are
@@ -220,6 +226,12 @@ type Storage interface {
 	// DeleteUserSessions removes every session of the user, moves the
 	// user's DeviceEpoch on, and reports how many sessions it removed.
 	DeleteUserSessions(ctx context.Context, userID string) (int64, error)
+	// ListUserSessions returns the user's sessions that are live at now,
+	// most recently used first.
+	ListUserSessions(ctx context.Context, userID string, now time.Time) ([]Session, error)
+	// TouchSession sets a session's LastUsedAt; a missing session is not an
+	// error.
+	TouchSession(ctx context.Context, idHash []byte, at time.Time) error
 	// DeleteExpiredSessions removes up to limit sessions that expired before
 	// now and reports how many, so a cleaner can work in short batches.
 	DeleteExpiredSessions(ctx context.Context, now time.Time, limit int) (int64, error)
@@ -289,6 +301,12 @@ type Storage interface {
 	SaveConsent(ctx context.Context, c Consent) error
 	// GetConsent returns the user's consent for a client, or ErrNotFound.
 	GetConsent(ctx context.Context, userID, clientID string) (Consent, error)
+	// ListConsents returns what the user granted, newest first.
+	ListConsents(ctx context.Context, userID string) ([]Consent, error)
+	// RevokeConsent deletes the user's consent for a client together with
+	// every token, code and refresh token the client holds for the user, in
+	// one transaction; ErrNotFound when there was no consent.
+	RevokeConsent(ctx context.Context, userID, clientID string) error
 
 	// BeginTx opens a transaction: every call made with the returned
 	// context joins it until CommitTx or RollbackTx with that context.
@@ -324,7 +342,16 @@ type Client struct {
 	// BackchannelLogoutURI receives logout tokens when a session it holds
 	// tokens from ends ("" for none).
 	BackchannelLogoutURI string
-	CreatedAt            time.Time
+	// Display metadata (OpenID Connect Dynamic Registration names), shown
+	// on the login and consent pages: Name instead of the ID, a logo
+	// (https: or data:image/ only) and links to the app, its privacy
+	// policy and its terms.
+	Name      string
+	LogoURI   string
+	ClientURI string
+	PolicyURI string
+	TosURI    string
+	CreatedAt time.Time
 }
 
 // API is a registered resource server.

@@ -1,23 +1,58 @@
-// Package templates holds tonearm's HTML pages, embedded in the binary and
-// parsed once at start-up: a missing or broken page stops the server there,
-// not in front of a user.
+// Package templates holds tonearm's HTML pages and their stylesheet and
+// logo, embedded in the binary. The pages are parsed once at start-up: a
+// missing or broken page stops the server there, not in front of a user.
 package templates
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
+	"os"
+	"path/filepath"
 )
 
-//go:embed *.html
+//go:embed *.html static
 var files embed.FS
 
 // Required lists every page the server renders.
-var Required = []string{"login.html", "consent.html", "error.html", "logout.html", "logged_out.html", "forgot.html", "reset.html", "verify_email.html"}
+var Required = []string{
+	"login.html", "consent.html", "error.html", "logout.html", "logged_out.html", "forgot.html", "reset.html", "verify_email.html",
+	"notice.html", "signup.html", "account.html", "admin.html", "admin_users.html", "admin_user.html", "admin_clients.html", "admin_apis.html", "admin_keys.html",
+}
+
+// Options brand the pages.
+type Options struct {
+	SiteName string // in every title and header
+	Base     string // the issuer's path prefix ("" at the root)
+	Theme    Theme
+}
 
 // Parse parses every page and checks that each required one exists.
-func Parse() (*template.Template, error) {
-	t, err := template.New("").ParseFS(files, "*.html")
+// Pages call {{site}} for the site name, {{base}} for the path prefix and
+// {{asset "style.css"}} for a versioned static file URL.
+func Parse(o Options) (*template.Template, error) {
+	if o.SiteName == "" {
+		o.SiteName = "tonearm"
+	}
+	versions := map[string]string{"style.css": o.Theme.version(o.Theme.CSS), "logo.svg": o.Theme.version(o.Theme.Logo)}
+	t, err := template.New("").Funcs(template.FuncMap{
+		"site": func() string { return o.SiteName },
+		"base": func() string { return o.Base },
+		"fieldOf": func(name, label, typ, value, autocomplete string, errs map[string]string) Field {
+			return Field{Name: name, Label: label, Type: typ, Value: value, Autocomplete: autocomplete, Error: errs[name]}
+		},
+		"asset": func(name string) (string, error) {
+			v, ok := versions[name]
+			if !ok {
+				return "", fmt.Errorf("no asset %q", name)
+			}
+			return o.Base + StaticPath + name + "?v=" + v, nil
+		},
+	}).ParseFS(files, "*.html")
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
@@ -27,4 +62,77 @@ func Parse() (*template.Template, error) {
 		}
 	}
 	return t, nil
+}
+
+// Field is one labelled input with its error (the "field" template).
+type Field struct{ Name, Label, Type, Value, Autocomplete, Error string }
+
+// StaticPath is where the stylesheet and the logo are served.
+const StaticPath = "/static/"
+
+// Theme is the stylesheet and logo the pages use.
+type Theme struct {
+	CSS  []byte
+	Logo []byte // SVG
+}
+
+func (Theme) version(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:6])
+}
+
+// DefaultTheme is the built-in stylesheet and logo.
+func DefaultTheme() Theme {
+	css, err := files.ReadFile("static/style.css")
+	if err != nil {
+		panic(err) // embedded: cannot happen
+	}
+	logo, err := files.ReadFile("static/logo.svg")
+	if err != nil {
+		panic(err)
+	}
+	return Theme{CSS: css, Logo: logo}
+}
+
+// LoadTheme reads TONEARM_THEME_DIR: its style.css and logo.svg, where
+// present, replace the built-in ones. A folder that is missing or
+// unreadable, or a file in it that cannot be read, is an error.
+func LoadTheme(dir string) (Theme, error) {
+	t := DefaultTheme()
+	if dir == "" {
+		return t, nil
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return t, fmt.Errorf("TONEARM_THEME_DIR %q: %w", dir, unwrapPath(err))
+	}
+	found := false
+	for _, e := range entries {
+		var dst *[]byte
+		switch e.Name() {
+		case "style.css":
+			dst = &t.CSS
+		case "logo.svg":
+			dst = &t.Logo
+		default:
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return t, fmt.Errorf("TONEARM_THEME_DIR %q: cannot read %s: %w", dir, e.Name(), unwrapPath(err))
+		}
+		*dst, found = b, true
+	}
+	if !found {
+		return t, fmt.Errorf("TONEARM_THEME_DIR %q holds neither style.css nor logo.svg", dir)
+	}
+	return t, nil
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

@@ -1,12 +1,14 @@
 package templates
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
 func TestParse(t *testing.T) {
-	tpl, err := Parse()
+	tpl, err := Parse(Options{SiteName: "Groove <ID>", Base: "/idp", Theme: DefaultTheme()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -15,7 +17,39 @@ func TestParse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(b.String(), "<script>") {
+	page := b.String()
+	if strings.Contains(page, "<script>") {
 		t.Fatal("page content is not escaped")
+	}
+	if !strings.Contains(page, "Oops · Groove &lt;ID&gt;</title>") || !strings.Contains(page, `href="/idp/static/style.css?v=`) {
+		t.Fatalf("the site name and stylesheet are not in the page:\n%s", page)
+	}
+}
+
+func TestLoadTheme(t *testing.T) {
+	if th, err := LoadTheme(""); err != nil || string(th.CSS) != string(DefaultTheme().CSS) {
+		t.Fatalf("no folder: %v", err)
+	}
+	dir := t.TempDir()
+	if _, err := LoadTheme(dir); err == nil || !strings.Contains(err.Error(), "neither style.css nor logo.svg") {
+		t.Fatalf("empty folder: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "style.css"), []byte("body{color:red}"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	th, err := LoadTheme(dir)
+	if err != nil || string(th.CSS) != "body{color:red}" || string(th.Logo) != string(DefaultTheme().Logo) {
+		t.Fatalf("style.css only: %q, %v", th.CSS, err)
+	}
+	if _, err := LoadTheme(filepath.Join(dir, "missing")); err == nil || !strings.Contains(err.Error(), "no such file or directory") {
+		t.Fatalf("missing folder: %v", err)
+	}
+	if os.Getuid() != 0 { // root reads anything
+		if err := os.Chmod(filepath.Join(dir, "style.css"), 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadTheme(dir); err == nil || !strings.Contains(err.Error(), "cannot read style.css") {
+			t.Fatalf("unreadable file: %v", err)
+		}
 	}
 }

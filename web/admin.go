@@ -211,6 +211,11 @@ type clientJSON struct {
 	FirstParty             bool     `json:"firstParty"`
 	AllowNoPKCE            bool     `json:"allowNoPkce"`
 	BackchannelLogoutURI   string   `json:"backchannelLogoutUri,omitempty"`
+	Name                   string   `json:"name,omitempty"`
+	LogoURI                string   `json:"logoUri,omitempty"`
+	ClientURI              string   `json:"clientUri,omitempty"`
+	PolicyURI              string   `json:"policyUri,omitempty"`
+	TosURI                 string   `json:"tosUri,omitempty"`
 	CreatedAt              string   `json:"createdAt"`
 }
 
@@ -219,6 +224,7 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 		ClientID: c.ID, ClientSecret: secret, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
+		Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
 	}
 }
 
@@ -251,6 +257,11 @@ type newClient struct {
 	FirstParty             bool     `json:"firstParty"`
 	AllowNoPKCE            bool     `json:"allowNoPkce"`
 	BackchannelLogoutURI   string   `json:"backchannelLogoutUri"`
+	Name                   string   `json:"name"`
+	LogoURI                string   `json:"logoUri"`
+	ClientURI              string   `json:"clientUri"`
+	PolicyURI              string   `json:"policyUri"`
+	TosURI                 string   `json:"tosUri"`
 }
 
 func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
@@ -266,6 +277,7 @@ func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
 		ID: body.ClientID, Secret: body.ClientSecret, RedirectURIs: body.RedirectURIs, PostLogoutRedirectURIs: body.PostLogoutRedirectURIs,
 		GrantTypes: body.GrantTypes, Public: body.Public, FirstParty: body.FirstParty, AllowNoPKCE: body.AllowNoPKCE,
 		BackchannelLogoutURI: body.BackchannelLogoutURI,
+		Display:              clients.Display{Name: body.Name, LogoURI: body.LogoURI, ClientURI: body.ClientURI, PolicyURI: body.PolicyURI, TosURI: body.TosURI},
 	}
 	if body.Scope != "" {
 		spec.Scopes = strings.Fields(body.Scope)

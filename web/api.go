@@ -25,8 +25,8 @@ type Accounts interface {
 	SessionResolver
 	Create(ctx context.Context, n accounts.NewUser) (storage.User, error)
 	CreateAdmin(ctx context.Context, b *accounts.Bootstrap, code string, n accounts.NewUser) (storage.User, error)
-	StartSession(ctx context.Context, username, password string, guard accounts.PasswordGuard) (storage.User, string, storage.Session, error)
-	NewSession(ctx context.Context, userID string) (string, storage.Session, error)
+	StartSession(ctx context.Context, username, password string, guard accounts.PasswordGuard, from accounts.Origin) (storage.User, string, storage.Session, error)
+	NewSession(ctx context.Context, userID string, from accounts.Origin) (string, storage.Session, error)
 	EndSession(ctx context.Context, token string) error
 	EndUserSessions(ctx context.Context, userID string) error
 	AssociateToken(ctx context.Context, userID, token string) (string, error)
@@ -125,74 +125,92 @@ func (a *apiBase) sameOrigin(r *http.Request) bool {
 // logged once with the request ID and answered with a bare 500.
 func (a *apiBase) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var (
+		he *httpError
+		te *accounts.ThrottledError
+	)
+	switch {
+	case errors.As(err, &he):
+		for k, v := range he.header {
+			w.Header().Set(k, v)
+		}
+	case errors.As(err, &te):
+		w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
+	case errors.Is(err, accounts.ErrBusy):
+		w.Header().Set("Retry-After", "1")
+	case errors.Is(err, accounts.ErrTokenCheckFailed):
+		a.log.Warn("ListenBrainz token check failed", "request_id", RequestID(r.Context()), "err", err)
+	}
+	status, msg, ok := ErrorMessage(err)
+	if !ok {
+		a.log.Error("request failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
+	}
+	writeError(w, status, msg)
+}
+
+// ErrorMessage words an error for a person or a JSON answer, with its
+// status: the one mapping every API and page uses. ok is false for an
+// error it does not know (500, "internal error"; log it).
+func ErrorMessage(err error) (status int, message string, ok bool) {
+	var (
 		he  *httpError
 		ve  *accounts.ValidationError
 		cve *clients.ValidationError
 		te  *accounts.ThrottledError
 	)
 	if status, msg, ok := apiError(err); ok {
-		writeError(w, status, msg)
-		return
+		return status, msg, true
 	}
 	switch {
 	case errors.As(err, &he):
-		for k, v := range he.header {
-			w.Header().Set(k, v)
-		}
-		writeError(w, he.status, he.message)
+		return he.status, he.message, true
 	case errors.As(err, &ve):
-		writeError(w, http.StatusBadRequest, ve.Message)
+		return http.StatusBadRequest, ve.Message, true
 	case errors.As(err, &cve):
-		writeError(w, http.StatusBadRequest, cve.Message)
+		return http.StatusBadRequest, cve.Message, true
 	case errors.Is(err, accounts.ErrUsernameTaken):
-		writeError(w, http.StatusConflict, "Username is already taken")
+		return http.StatusConflict, "Username is already taken", true
 	case errors.Is(err, accounts.ErrEmailTaken):
-		writeError(w, http.StatusConflict, "Email already exists")
+		return http.StatusConflict, "Email already exists", true
 	case errors.Is(err, accounts.ErrLastAdmin):
-		writeError(w, http.StatusConflict, "The last active admin cannot be deleted, demoted or disabled")
+		return http.StatusConflict, "The last active admin cannot be deleted, demoted or disabled", true
 	case errors.Is(err, clients.ErrExists):
-		writeError(w, http.StatusConflict, "A client with this ID already exists")
+		return http.StatusConflict, "A client with this ID already exists", true
 	case errors.Is(err, clients.ErrNotFound):
-		writeError(w, http.StatusNotFound, "No such client")
+		return http.StatusNotFound, "No such client", true
 	case errors.Is(err, accounts.ErrInvalidCredentials):
-		writeError(w, http.StatusUnauthorized, "Invalid username or password")
+		return http.StatusUnauthorized, "Invalid username or password", true
 	case errors.Is(err, accounts.ErrDisabled):
-		writeError(w, http.StatusForbidden, "This account is disabled")
+		return http.StatusForbidden, "This account is disabled", true
 	case errors.As(err, &te):
-		w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
-		writeError(w, http.StatusTooManyRequests, throttledMessage(te))
+		return http.StatusTooManyRequests, throttledMessage(te), true
 	case errors.Is(err, accounts.ErrReauthRequired):
-		writeError(w, http.StatusForbidden, "Changing the email address needs currentPassword (or a sign-in within the last 5 minutes)")
+		return http.StatusForbidden, "Changing the email address needs currentPassword (or a sign-in within the last 5 minutes)", true
 	case errors.Is(err, accounts.ErrWrongPassword):
-		writeError(w, http.StatusForbidden, "The current password is wrong")
+		return http.StatusForbidden, "The current password is wrong", true
 	case errors.Is(err, accounts.ErrBadSecurityCode):
-		writeError(w, http.StatusForbidden, "Wrong or expired security code")
+		return http.StatusForbidden, "Wrong or expired security code", true
 	case errors.Is(err, accounts.ErrInvalidResetCode):
-		writeError(w, http.StatusBadRequest, "The reset token is invalid or has expired")
+		return http.StatusBadRequest, "The reset token is invalid or has expired", true
 	case errors.Is(err, accounts.ErrNoEmail):
-		writeError(w, http.StatusBadRequest, "Your account has no email address")
+		return http.StatusBadRequest, "Your account has no email address", true
 	case errors.Is(err, accounts.ErrAlreadyVerified):
-		writeError(w, http.StatusConflict, "Your email address is already verified")
+		return http.StatusConflict, "Your email address is already verified", true
 	case errors.Is(err, accounts.ErrInvalidVerification):
-		writeError(w, http.StatusBadRequest, "The verification link is invalid, used or expired")
+		return http.StatusBadRequest, "The verification link is invalid, used or expired", true
 	case errors.Is(err, accounts.ErrUserNotFound):
-		writeError(w, http.StatusNotFound, "No such user")
+		return http.StatusNotFound, "No such user", true
 	case errors.Is(err, accounts.ErrInvalidToken):
-		writeError(w, http.StatusBadRequest, "ListenBrainz does not accept this token")
+		return http.StatusBadRequest, "ListenBrainz does not accept this token", true
 	case errors.Is(err, accounts.ErrGuestNoToken):
-		writeError(w, http.StatusForbidden, "Guest accounts cannot associate a ListenBrainz token")
+		return http.StatusForbidden, "Guest accounts cannot associate a ListenBrainz token", true
 	case errors.Is(err, accounts.ErrTokenCheckFailed):
-		a.log.Warn("ListenBrainz token check failed", "request_id", RequestID(r.Context()), "err", err)
-		writeError(w, http.StatusBadGateway, "ListenBrainz could not be reached; try again later")
+		return http.StatusBadGateway, "ListenBrainz could not be reached; try again later", true
 	case errors.Is(err, accounts.ErrBusy):
-		w.Header().Set("Retry-After", "1")
-		writeError(w, http.StatusServiceUnavailable, "Too many sign-ins in progress; try again shortly")
+		return http.StatusServiceUnavailable, "Too many sign-ins in progress; try again shortly", true
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		writeError(w, http.StatusServiceUnavailable, "Request was cancelled or took too long")
-	default:
-		a.log.Error("request failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusInternalServerError, "internal error")
+		return http.StatusServiceUnavailable, "Request was cancelled or took too long", true
 	}
+	return http.StatusInternalServerError, "internal error", false
 }
 
 // caller requires credentials: a bearer token for tonearm's API carrying
@@ -203,8 +221,8 @@ func (a *apiBase) caller(r *http.Request, anyOf ...string) (Caller, error) {
 		if a.bearerOnly {
 			return Caller{}, errorf(http.StatusUnauthorized, "A bearer access token is required").with("WWW-Authenticate", `Bearer realm="tonearm"`)
 		}
-		c, err := sessionCaller(r.Context(), r, a.cookies, a.accounts)
-		if errors.Is(err, errNoCaller) {
+		c, err := SessionCaller(r.Context(), r, a.cookies, a.accounts)
+		if errors.Is(err, ErrNoCaller) {
 			return Caller{}, errorf(http.StatusUnauthorized, "Sign in first: no valid session or access token")
 		}
 		if err == nil {

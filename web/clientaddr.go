@@ -25,10 +25,10 @@ type Frontend struct {
 
 const clientAddrKey ctxKey = 1
 
-// clientAddr is the address of the client that sent r, as the middleware
+// ClientAddr is the address of the client that sent r, as the middleware
 // resolved it: the peer, or behind trusted proxies the rightmost hop that
 // is not one of them.
-func clientAddr(r *http.Request) string {
+func ClientAddr(r *http.Request) string {
 	if a, ok := r.Context().Value(clientAddrKey).(string); ok {
 		return a
 	}

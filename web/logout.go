@@ -81,8 +81,8 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 		o.page(w, r, http.StatusOK, "logged_out.html", nil)
 	}
 
-	caller, err := sessionCaller(ctx, r, o.cookies, o.accounts)
-	if hint.SID != "" && (err == nil || errors.Is(err, errNoCaller)) {
+	caller, err := SessionCaller(ctx, r, o.cookies, o.accounts)
+	if hint.SID != "" && (err == nil || errors.Is(err, ErrNoCaller)) {
 		// An ID token issued in the session names it: end that session,
 		// whether or not this request carries its cookie (a relying
 		// party's server calling, as oauth2-proxy's backend logout does).
@@ -98,7 +98,7 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 		done()
 		return
 	}
-	if errors.Is(err, errNoCaller) {
+	if errors.Is(err, ErrNoCaller) {
 		o.cookies.Clear(w)
 		done()
 		return

@@ -113,7 +113,7 @@ func (a *MeAPI) password(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !c.Bearer {
-		token, sess, err := a.accounts.NewSession(r.Context(), c.User.ID)
+		token, sess, err := a.accounts.NewSession(r.Context(), c.User.ID, Origin(r))
 		if err != nil {
 			return err
 		}
@@ -162,7 +162,7 @@ func (a *MeAPI) resendVerification(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	addr := clientAddr(r)
+	addr := ClientAddr(r)
 	for _, l := range []struct {
 		lim *FailureLimiter
 		key string

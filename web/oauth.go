@@ -24,7 +24,7 @@ import (
 type OAuthAccounts interface {
 	SessionResolver
 	Authenticate(ctx context.Context, username, password string, guard accounts.PasswordGuard) (storage.User, error)
-	NewSession(ctx context.Context, userID string) (string, storage.Session, error)
+	NewSession(ctx context.Context, userID string, from accounts.Origin) (string, storage.Session, error)
 	EndSession(ctx context.Context, token string) error
 	EndSessionBySID(ctx context.Context, userID, sid string) error
 	ListenBrainzToken(u storage.User) (string, error)
@@ -41,6 +41,7 @@ type ConsentStore interface {
 // OAuthConfig wires NewOAuth.
 type OAuthConfig struct {
 	Provider *provider.Provider
+	Site     *Site
 	Accounts OAuthAccounts
 	Consents ConsentStore
 	Limiter  *LoginLimiter
@@ -49,44 +50,46 @@ type OAuthConfig struct {
 	Now      func() time.Time
 	// Metrics counts tokens and sign-ins (optional).
 	Metrics *Metrics
+	// Registration: when open, the login page links to the sign-up page.
+	Registration string
 }
 
 // OAuth serves the OpenID Connect endpoints: discovery, JWKS, the
 // authorization endpoint with its login and consent pages, token and
 // userinfo.
 type OAuth struct {
-	p        *provider.Provider
-	accounts OAuthAccounts
-	consents ConsentStore
-	limiter  *LoginLimiter
-	csrf     *CSRF
-	cookies  Cookies
-	pages    *pages
-	log      *slog.Logger
-	now      func() time.Time
-	metrics  *Metrics
-	action   string // the login and consent forms post here
-	base     string // the issuer's path prefix
+	signIn       *SignIn
+	p            *provider.Provider
+	accounts     OAuthAccounts
+	consents     ConsentStore
+	limiter      *LoginLimiter
+	csrf         *CSRF
+	cookies      Cookies
+	pages        *pages
+	log          *slog.Logger
+	now          func() time.Time
+	metrics      *Metrics
+	registration string
+	action       string // the login and consent forms post here
+	base         string // the issuer's path prefix
 }
 
 // NewOAuth returns the protocol endpoints; it parses the page templates and
 // fails if any is missing or broken.
 func NewOAuth(c OAuthConfig) (*OAuth, error) {
-	if c.Provider == nil || c.Accounts == nil || c.Consents == nil || c.Limiter == nil || c.Logger == nil || len(c.CSRFKey) < 32 {
-		return nil, errors.New("web: OAuth needs Provider, Accounts, Consents, Limiter, Logger and a 32-byte CSRFKey")
+	if c.Provider == nil || c.Site == nil || c.Accounts == nil || c.Consents == nil || c.Limiter == nil || c.Logger == nil || len(c.CSRFKey) < 32 {
+		return nil, errors.New("web: OAuth needs Provider, Site, Accounts, Consents, Limiter, Logger and a 32-byte CSRFKey")
 	}
-	pages, err := newPages(c.Logger, pageCSP)
-	if err != nil {
-		return nil, err
-	}
+	pages := &pages{site: c.Site, csp: protocolCSP}
 	iss, err := url.Parse(c.Provider.Issuer())
 	if err != nil {
 		return nil, err
 	}
 	o := &OAuth{
-		p: c.Provider, accounts: c.Accounts, consents: c.Consents, limiter: c.Limiter,
+		signIn: &SignIn{accounts: c.Accounts, limiter: c.Limiter, cookies: NewCookies(c.Provider.Issuer()), metrics: c.Metrics, log: c.Logger},
+		p:      c.Provider, accounts: c.Accounts, consents: c.Consents, limiter: c.Limiter,
 		csrf: NewCSRF(c.CSRFKey, c.Provider.Issuer()), cookies: NewCookies(c.Provider.Issuer()),
-		pages: pages, log: c.Logger, now: c.Now, metrics: c.Metrics,
+		pages: pages, log: c.Logger, now: c.Now, metrics: c.Metrics, registration: c.Registration,
 		action: strings.TrimRight(iss.Path, "/") + provider.AuthorizePath,
 		base:   strings.TrimRight(iss.Path, "/"),
 	}
@@ -166,20 +169,55 @@ func (o *OAuth) page(w http.ResponseWriter, r *http.Request, status int, name st
 	o.pages.render(w, r, status, name, data)
 }
 
-type errorPage struct{ Title, Message string }
+// HiddenField is a form field a page carries along unseen.
+type HiddenField struct{ Name, Value string }
 
-type hiddenField struct{ Name, Value string }
+type hiddenField = HiddenField
 
-type loginPage struct {
-	Action, CSRFToken, ClientID, Username, Error, ForgotURL string
-	Hidden                                                  []hiddenField
+// LoginPage is the data of login.html: the login step of an
+// authorization request, or the stand-alone sign-in page.
+type LoginPage struct {
+	Action, CSRFToken, Username, Error, ForgotURL, SignupURL string
+	Client                                                   *ClientView
+	Hidden                                                   []HiddenField
 }
+
+type loginPage = LoginPage
 
 type consentPage struct {
-	Action, CSRFToken, ClientID, Username string
-	Scopes                                []string
-	Hidden                                []hiddenField
+	Action, CSRFToken, Username string
+	Client                      ClientView
+	Scopes                      []string
+	Hidden                      []HiddenField
 }
+
+// signupURL links the login page to the sign-up page when registration is
+// open, carrying the authorization request to continue after sign-up.
+func (o *OAuth) signupURL(form url.Values) string {
+	if o.registration != RegistrationOpen {
+		return ""
+	}
+	return o.base + SignupPath + "?" + url.Values{ContinueParam: {o.continueURL(form)}}.Encode()
+}
+
+// continueURL is the authorization request of form as a URL on this
+// server, without the fields the login and consent forms add.
+func (o *OAuth) continueURL(form url.Values) string {
+	q := url.Values{}
+	for k, v := range form {
+		if !formFields[k] {
+			q[k] = v
+		}
+	}
+	return o.action + "?" + q.Encode()
+}
+
+// SignupPath is the sign-up page; ContinueParam carries the authorization
+// request it continues.
+const (
+	SignupPath    = "/signup"
+	ContinueParam = "continue"
+)
 
 // formFields are the fields the login and consent forms add; everything
 // else in a form posted back is the original authorization request.
@@ -211,9 +249,9 @@ var scopeDescriptions = map[string]string{
 	"roles":          "See your role",
 }
 
-// describeScopes words scopes for the consent page: built-in ones as
+// DescribeScopes words scopes for the consent page: built-in ones as
 // above, API scopes with the description their API registered.
-func (o *OAuth) describeScopes(ctx context.Context, scopes []string) []string {
+func (o *OAuth) DescribeScopes(ctx context.Context, scopes []string) []string {
 	described := o.p.ScopeDescriptions(ctx)
 	var out []string
 	for _, s := range scopes {
@@ -350,27 +388,24 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	caller, err := sessionCaller(ctx, r, o.cookies, o.accounts)
-	if err != nil && !errors.Is(err, errNoCaller) {
+	caller, err := SessionCaller(ctx, r, o.cookies, o.accounts)
+	if err != nil && !errors.Is(err, ErrNoCaller) {
 		o.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
 	signedIn := err == nil
 	freshLogin := false
 	if action == "login" {
-		user, sess, token, loginErr := o.login(ctx, r)
+		user, sess, loginErr := o.signIn.Form(w, r)
 		if loginErr != "" {
+			view := viewOfFosite(client)
 			o.page(w, r, http.StatusUnauthorized, "login.html", loginPage{
-				Action: o.action, CSRFToken: o.csrf.Token(w, r), ClientID: client.GetID(),
+				Action: o.action, CSRFToken: o.csrf.Token(w, r), Client: &view,
 				Username: r.PostFormValue("username"), Error: loginErr, Hidden: hiddenFields(r.Form), ForgotURL: o.base + ForgotPath,
+				SignupURL: o.signupURL(r.Form),
 			})
 			return
 		}
-		if old := o.cookies.Value(r); old != "" {
-			_ = o.accounts.EndSession(ctx, old)
-		}
-		o.cookies.Set(w, token, sess.ExpiresAt)
-		o.limiter.Devices().Set(w, user.ID, user.DeviceEpoch)
 		caller, signedIn, freshLogin = Caller{User: user, Session: sess}, true, true
 	}
 
@@ -386,9 +421,10 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 			o.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in."))
 			return
 		}
+		view := viewOfFosite(client)
 		o.page(w, r, http.StatusOK, "login.html", loginPage{
-			Action: o.action, CSRFToken: o.csrf.Token(w, r), ClientID: client.GetID(), Hidden: hiddenFields(r.Form),
-			ForgotURL: o.base + ForgotPath,
+			Action: o.action, CSRFToken: o.csrf.Token(w, r), Client: &view, Hidden: hiddenFields(r.Form),
+			ForgotURL: o.base + ForgotPath, SignupURL: o.signupURL(r.Form),
 		})
 		return
 	}
@@ -420,8 +456,8 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			o.page(w, r, http.StatusOK, "consent.html", consentPage{
-				Action: o.action, CSRFToken: o.csrf.Token(w, r), ClientID: client.GetID(), Username: caller.User.Username,
-				Scopes: o.describeScopes(ctx, requested), Hidden: hiddenFields(form),
+				Action: o.action, CSRFToken: o.csrf.Token(w, r), Client: viewOfFosite(client), Username: caller.User.Username,
+				Scopes: o.DescribeScopes(ctx, requested), Hidden: hiddenFields(form),
 			})
 			return
 		}
@@ -451,43 +487,6 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.AddParameter("iss", o.p.Issuer()) // RFC 9207
 	o.p.OAuth2.WriteAuthorizeResponse(ctx, w, ar, resp)
-}
-
-// login checks the login form. It returns a message for the page on
-// failure; the message never says which of the two fields was wrong.
-func (o *OAuth) login(ctx context.Context, r *http.Request) (storage.User, storage.Session, string, string) {
-	username, password := r.PostFormValue("username"), r.PostFormValue("password")
-	if username == "" || password == "" {
-		return storage.User{}, storage.Session{}, "", "Enter your username and password."
-	}
-	addr := clientAddr(r)
-	if len(username) > 4*accounts.MaxUsernameLen || len(password) > 4*accounts.MaxPasswordLen {
-		return storage.User{}, storage.Session{}, "", "Invalid username or password."
-	}
-	user, err := o.accounts.Authenticate(ctx, username, password, o.limiter.Guard(r))
-	o.metrics.login(loginResult(err))
-	var throttled *accounts.ThrottledError
-	switch {
-	case errors.Is(err, accounts.ErrInvalidCredentials):
-		o.log.Info("sign-in failed", "request_id", RequestID(ctx), "remote", addr)
-		return storage.User{}, storage.Session{}, "", "Invalid username or password."
-	case errors.As(err, &throttled):
-		return storage.User{}, storage.Session{}, "", throttledMessage(throttled)
-	case errors.Is(err, accounts.ErrBusy):
-		return storage.User{}, storage.Session{}, "", "Too many sign-ins in progress. Try again in a moment."
-	case errors.Is(err, accounts.ErrDisabled):
-		return storage.User{}, storage.Session{}, "", "This account is disabled."
-	case err != nil:
-		o.log.Error("sign-in error", "request_id", RequestID(ctx), "err", err)
-		return storage.User{}, storage.Session{}, "", "Sign-in is unavailable right now. Try again later."
-	}
-	token, sess, err := o.accounts.NewSession(ctx, user.ID)
-	if err != nil {
-		o.log.Error("opening session", "request_id", RequestID(ctx), "err", err)
-		return storage.User{}, storage.Session{}, "", "Sign-in is unavailable right now. Try again later."
-	}
-	o.log.Info("session started", "request_id", RequestID(ctx), "user", user.ID)
-	return user, sess, token, ""
 }
 
 func (o *OAuth) consented(ctx context.Context, userID, clientID string, scopes []string) bool {

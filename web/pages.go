@@ -1,53 +1,137 @@
 package web
 
 import (
+	"errors"
 	"html/template"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"github.com/tonearm-idp/tonearm/templates"
 )
 
-// pages renders the HTML pages, parsed once at start-up.
-type pages struct {
-	t   *template.Template
-	log *slog.Logger
-	// csp is the Content-Security-Policy of every page. form-action is left
-	// out where a form's answer redirects to a relying party (browsers
-	// apply it to the redirect).
-	csp string
+// Site renders tonearm's HTML pages under one brand (TONEARM_SITE_NAME,
+// TONEARM_THEME_DIR), parsed once at start-up, and serves their
+// stylesheet and logo.
+type Site struct {
+	t     *template.Template
+	log   *slog.Logger
+	theme templates.Theme
 }
 
-const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+// SiteConfig wires NewSite.
+type SiteConfig struct {
+	Name   string // default "tonearm"
+	Issuer string // its path is the pages' prefix
+	Theme  templates.Theme
+	Logger *slog.Logger
+}
 
-func newPages(log *slog.Logger, csp string) (*pages, error) {
-	t, err := templates.Parse()
+// NewSite parses the pages; it fails if any is missing or broken.
+func NewSite(c SiteConfig) (*Site, error) {
+	if c.Logger == nil {
+		return nil, errors.New("web: NewSite needs a Logger")
+	}
+	if c.Theme.CSS == nil || c.Theme.Logo == nil {
+		c.Theme = templates.DefaultTheme()
+	}
+	t, err := templates.Parse(templates.Options{SiteName: c.Name, Base: IssuerPath(c.Issuer), Theme: c.Theme})
 	if err != nil {
 		return nil, err
 	}
-	return &pages{t: t, log: log, csp: csp}, nil
+	return &Site{t: t, log: c.Logger, theme: c.Theme}, nil
+}
+
+// IssuerPath is the issuer URL's path without its trailing slash: the
+// prefix of every link in a page ("" for an issuer at the root).
+func IssuerPath(issuer string) string {
+	i := strings.Index(issuer, "://")
+	if i < 0 {
+		return ""
+	}
+	rest := issuer[i+3:]
+	j := strings.IndexByte(rest, '/')
+	if j < 0 {
+		return ""
+	}
+	return strings.TrimRight(rest[j:], "/")
+}
+
+// Routes serves the stylesheet and the logo. Their URLs carry a hash of
+// the content, so they may be cached for long.
+func (s *Site) Routes(mux *http.ServeMux) {
+	serve := func(body []byte, typ string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			h.Set("Content-Type", typ)
+			h.Set("Content-Length", strconv.Itoa(len(body)))
+			h.Set("Cache-Control", "public, max-age=86400")
+			h.Set("X-Content-Type-Options", "nosniff")
+			// An SVG opened on its own runs nothing and loads nothing.
+			h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+			if r.Method != http.MethodHead {
+				_, _ = w.Write(body)
+			}
+		}
+	}
+	mux.HandleFunc("GET "+templates.StaticPath+"style.css", serve(s.theme.CSS, "text/css; charset=utf-8"))
+	mux.HandleFunc("GET "+templates.StaticPath+"logo.svg", serve(s.theme.Logo, "image/svg+xml"))
+}
+
+// PageCSP is the Content-Security-Policy of the pages: no script at all,
+// the one stylesheet, images from the site, https or data: (client logos),
+// forms only to tonearm, never framed.
+const PageCSP = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+
+// protocolCSP is PageCSP without form-action, for the pages whose form's
+// answer redirects to a relying party (browsers apply form-action to the
+// redirect).
+const protocolCSP = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'"
+
+// Render writes a page under PageCSP.
+func (s *Site) Render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	s.render(w, r, status, name, data, PageCSP)
 }
 
 // render writes a page. Pages are never cached and never framed.
-func (p *pages) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name string, data any, csp string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", p.csp)
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	if err := p.t.ExecuteTemplate(w, name, data); err != nil {
-		p.log.Error("rendering page", "request_id", RequestID(r.Context()), "page", name, "err", err)
+	if err := s.t.ExecuteTemplate(w, name, data); err != nil {
+		s.log.Error("rendering page", "request_id", RequestID(r.Context()), "page", name, "err", err)
 	}
 }
 
-// admit lets GET and POST through to a page endpoint with a bounded body;
+// ErrorPage is the data of error.html.
+type ErrorPage struct{ Title, Message string }
+
+type errorPage = ErrorPage
+
+// Admit lets GET and POST through to a page endpoint with a bounded body;
 // anything else gets an error page.
-func (p *pages) admit(w http.ResponseWriter, r *http.Request) bool {
+func (s *Site) Admit(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		p.render(w, r, http.StatusMethodNotAllowed, "error.html", errorPage{Title: "Method not allowed", Message: "Use GET or POST."})
+		s.Render(w, r, http.StatusMethodNotAllowed, "error.html", ErrorPage{Title: "Method not allowed", Message: "Use GET or POST."})
 		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	return true
 }
+
+// pages renders with one Content-Security-Policy.
+type pages struct {
+	site *Site
+	csp  string
+}
+
+func (p *pages) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	p.site.render(w, r, status, name, data, p.csp)
+}
+
+func (p *pages) admit(w http.ResponseWriter, r *http.Request) bool { return p.site.Admit(w, r) }

@@ -50,19 +50,16 @@ type PublicAPI struct {
 // NewPublicAPI returns the public API; mailer delivers reset tokens,
 // csrfKey protects the reset pages, devices are the known-device cookies of
 // the sign-in limiter.
-func NewPublicAPI(acc Accounts, mailer accounts.Mailer, issuer string, csrfKey []byte, devices *DeviceCookies, log *slog.Logger, now func() time.Time) (*PublicAPI, error) {
+func NewPublicAPI(acc Accounts, mailer accounts.Mailer, site *Site, issuer string, csrfKey []byte, devices *DeviceCookies, log *slog.Logger, now func() time.Time) (*PublicAPI, error) {
 	base, err := newAPIBase(acc, issuer, nil, log)
 	if err != nil {
 		return nil, err
 	}
-	if mailer == nil || len(csrfKey) < 32 || devices == nil {
-		return nil, errors.New("web: PublicAPI needs a mailer, a 32-byte CSRF key and device cookies")
+	if mailer == nil || site == nil || len(csrfKey) < 32 || devices == nil {
+		return nil, errors.New("web: PublicAPI needs a mailer, a site, a 32-byte CSRF key and device cookies")
 	}
 	// These forms answer on the same page: form-action can be 'self'.
-	pages, err := newPages(log, pageCSP+"; form-action 'self'")
-	if err != nil {
-		return nil, err
-	}
+	pages := &pages{site: site, csp: PageCSP}
 	iss, _ := url.Parse(issuer)
 	return &PublicAPI{
 		apiBase: base, mailer: mailer, pages: pages, csrf: NewCSRF(csrfKey, issuer), base: strings.TrimRight(iss.Path, "/"),
@@ -140,7 +137,7 @@ func (a *PublicAPI) requestReset(w http.ResponseWriter, r *http.Request) error {
 // startReset applies the request limits, then looks the email up, makes
 // the token and mails it after the caller has answered.
 func (a *PublicAPI) startReset(r *http.Request, email string) error {
-	addr := clientAddr(r)
+	addr := ClientAddr(r)
 	limits := []struct {
 		lim *FailureLimiter
 		key string
@@ -192,7 +189,7 @@ func (a *PublicAPI) ownersBrowser(r *http.Request, email string) bool {
 
 // finishReset applies the attempt limit and sets the new password.
 func (a *PublicAPI) finishReset(r *http.Request, token, password string) error {
-	addr := clientAddr(r)
+	addr := ClientAddr(r)
 	if blocked, wait := a.confirmsByAddr.Blocked(addr); blocked {
 		return &httpError{status: http.StatusTooManyRequests, message: "Too many attempts; try again in " + strconv.Itoa(int(wait.Minutes())+1) + " minutes"}
 	}
@@ -353,7 +350,7 @@ func (a *PublicAPI) verifyEmailPage(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodPost:
 		data.Token = r.PostFormValue("token")
-		addr := clientAddr(r)
+		addr := ClientAddr(r)
 		if !a.csrf.Valid(r) {
 			status, data.Error = http.StatusForbidden, "This form expired. Open the link from the mail again."
 			break

@@ -166,7 +166,7 @@ func (l *LoginLimiter) Devices() *DeviceCookies { return l.devices }
 // Guard returns the accounts.PasswordGuard of request r: its address and
 // its known-device cookie.
 func (l *LoginLimiter) Guard(r *http.Request) accounts.PasswordGuard {
-	return &loginGuard{l: l, addr: clientAddr(r), device: l.devices.Read(r)}
+	return &loginGuard{l: l, addr: ClientAddr(r), device: l.devices.Read(r)}
 }
 
 type loginGuard struct {
@@ -232,4 +232,38 @@ func (g *loginGuard) Succeeded(ctx context.Context, a accounts.Attempt) {
 	if err := g.l.store.ClearLoginFailures(ctx, g.keys(a.Account)[1:2]); err != nil {
 		g.l.log.Warn("clearing sign-in failures", "request_id", RequestID(ctx), "err", err)
 	}
+}
+
+// maxSignupsPerAddr bounds the accounts one address may try to create in
+// a window (each attempt costs a password hash, like a sign-in), and
+// maxVerificationMails the verification mails one account may ask for.
+const (
+	maxSignupsPerAddr    = 10
+	maxVerificationMails = 3
+)
+
+// Signup counts an attempt to create an account from r's address.
+func (l *LoginLimiter) Signup(ctx context.Context, r *http.Request) error {
+	return l.count(ctx, "signup:"+ClientAddr(r), maxSignupsPerAddr)
+}
+
+// VerificationMail counts a verification mail asked for by the user.
+func (l *LoginLimiter) VerificationMail(ctx context.Context, userID string) error {
+	return l.count(ctx, "verify-mail:"+userID, maxVerificationMails)
+}
+
+// count counts one attempt under key in the database, like sign-in
+// failures (shared by replicas). Once key made max attempts in the window
+// it returns a *accounts.ThrottledError and counts nothing.
+func (l *LoginLimiter) count(ctx context.Context, key string, max int) error {
+	now := l.now()
+	keys := []string{key}
+	counts, err := l.store.LoginFailures(ctx, keys, now.Add(-loginWindow))
+	if err != nil {
+		return err
+	}
+	if len(counts) == 1 && counts[0].Count >= max {
+		return &accounts.ThrottledError{RetryAfter: counts[0].WindowStart.Add(loginWindow).Sub(now)}
+	}
+	return l.store.RecordLoginFailure(ctx, keys, now, loginWindow)
 }

@@ -108,18 +108,18 @@ func (c Caller) actor() string {
 	return "client:" + c.ClientID
 }
 
-// errNoCaller: the request carries no valid credentials.
-var errNoCaller = errors.New("no credentials")
+// ErrNoCaller: the request carries no valid credentials.
+var ErrNoCaller = errors.New("no credentials")
 
-// sessionCaller resolves the browser-session cookie.
-func sessionCaller(ctx context.Context, r *http.Request, cookies Cookies, sessions SessionResolver) (Caller, error) {
+// SessionCaller resolves the browser-session cookie.
+func SessionCaller(ctx context.Context, r *http.Request, cookies Cookies, sessions SessionResolver) (Caller, error) {
 	token := cookies.Value(r)
 	if token == "" {
-		return Caller{}, errNoCaller
+		return Caller{}, ErrNoCaller
 	}
 	u, sess, err := sessions.SessionUser(ctx, token)
 	if errors.Is(err, accounts.ErrNoSession) {
-		return Caller{}, errNoCaller
+		return Caller{}, ErrNoCaller
 	}
 	if err != nil {
 		return Caller{}, err
@@ -147,4 +147,9 @@ func bearerCaller(ctx context.Context, bearer string, tokens TokenVerifier, sess
 	}
 	c.User = u
 	return c, nil
+}
+
+// Origin describes the browser behind r for its owner's list of sessions.
+func Origin(r *http.Request) accounts.Origin {
+	return accounts.Origin{UserAgent: r.UserAgent(), IP: ClientAddr(r)}
 }

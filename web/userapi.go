@@ -143,7 +143,7 @@ func (a *UserAPI) createUser(w http.ResponseWriter, r *http.Request) error {
 	var err error
 	needAdmin := n.Role != storage.RoleUser || a.registration == RegistrationAdmin
 	if n.Role == storage.RoleAdmin && body.SecurityCode != "" {
-		addr := clientAddr(r)
+		addr := ClientAddr(r)
 		if blocked, wait := a.codeLimiter.Blocked(addr); blocked {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 			return errorf(http.StatusTooManyRequests, "Too many wrong security codes; try again later")
@@ -195,10 +195,10 @@ func (a *UserAPI) startSession(w http.ResponseWriter, r *http.Request) error {
 	if utf8.RuneCountInString(body.Password) > accounts.MaxPasswordLen {
 		return errorf(http.StatusBadRequest, "Password cannot be over %d characters", accounts.MaxPasswordLen)
 	}
-	u, token, sess, err := a.accounts.StartSession(r.Context(), body.Username, body.Password, a.limiter.Guard(r))
+	u, token, sess, err := a.accounts.StartSession(r.Context(), body.Username, body.Password, a.limiter.Guard(r), Origin(r))
 	a.metrics.login(loginResult(err))
 	if errors.Is(err, accounts.ErrInvalidCredentials) {
-		a.log.Info("sign-in failed", "request_id", RequestID(r.Context()), "remote", clientAddr(r))
+		a.log.Info("sign-in failed", "request_id", RequestID(r.Context()), "remote", ClientAddr(r))
 		return err
 	}
 	if err != nil {

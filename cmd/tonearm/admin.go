@@ -80,6 +80,11 @@ type clientJSON struct {
 	AllowNoPKCE            bool     `json:"allow_no_pkce"`
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
 	TokenEndpointAuth      string   `json:"token_endpoint_auth_method"`
+	Name                   string   `json:"client_name,omitempty"`
+	LogoURI                string   `json:"logo_uri,omitempty"`
+	ClientURI              string   `json:"client_uri,omitempty"`
+	PolicyURI              string   `json:"policy_uri,omitempty"`
+	TosURI                 string   `json:"tos_uri,omitempty"`
 	CreatedAt              string   `json:"created_at"`
 }
 
@@ -92,6 +97,7 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 		ClientID: c.ID, ClientSecret: secret, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, TokenEndpointAuth: auth, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
+		Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
 	}
 }
 
@@ -116,6 +122,11 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 			fs.BoolVar(&spec.FirstParty, "first-party", false, "first-party client: no consent screen")
 			fs.StringVar(&spec.BackchannelLogoutURI, "backchannel-logout-uri", "", "receives a logout token when a session it holds tokens from ends (OpenID Connect Back-Channel Logout)")
 			fs.BoolVar(&spec.AllowNoPKCE, "allow-no-pkce", false, "a legacy confidential client that cannot send PKCE (every other client must)")
+			fs.StringVar(&spec.Name, "name", "", "display name shown on the login and consent pages")
+			fs.StringVar(&spec.LogoURI, "logo-uri", "", "logo shown on the login and consent pages: an https URL or a data:image/ URI")
+			fs.StringVar(&spec.ClientURI, "client-uri", "", "the app's home page")
+			fs.StringVar(&spec.PolicyURI, "policy-uri", "", "the app's privacy policy")
+			fs.StringVar(&spec.TosURI, "tos-uri", "", "the app's terms of service")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		}, nil)
 		if err != nil {

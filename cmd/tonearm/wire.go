@@ -21,6 +21,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/web"
+	"github.com/tonearm-idp/tonearm/web/pages"
 )
 
 // app is everything built from one configuration.
@@ -189,16 +190,28 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	publicAPI, err := web.NewPublicAPI(acc, mailer, cfg.Issuer, seal.DeriveKey(cfg.Secret, purposeCSRF), devices, log, opt.now)
+	site, err := web.NewSite(web.SiteConfig{Name: cfg.SiteName, Issuer: cfg.Issuer, Theme: cfg.Theme, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("pages: %w", err)
+	}
+	publicAPI, err := web.NewPublicAPI(acc, mailer, site, cfg.Issuer, seal.DeriveKey(cfg.Secret, purposeCSRF), devices, log, opt.now)
 	if err != nil {
 		return nil, err
 	}
 	oauth, err := web.NewOAuth(web.OAuthConfig{
-		Provider: p, Accounts: acc, Consents: store, Limiter: limiter,
+		Provider: p, Site: site, Registration: cfg.Registration, Accounts: acc, Consents: store, Limiter: limiter,
 		CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Logger: log, Now: opt.now, Metrics: metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
+	}
+	people, err := pages.New(pages.Config{
+		Site: site, Accounts: acc, Clients: registry, APIs: apiRegistry, Keys: km, Events: store, Scopes: oauth,
+		Limiter: limiter, Metrics: metrics, CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Issuer: cfg.Issuer,
+		Registration: cfg.Registration, ForgetClient: adapter.ForgetClient, Logger: log, Now: opt.now,
+	})
+	if err != nil {
+		return nil, err
 	}
 	health, err := web.NewHealth(store, log)
 	if err != nil {
@@ -211,6 +224,8 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	publicAPI.Routes(mux)
 	web.ServeOpenAPI(mux)
 	oauth.Routes(mux)
+	site.Routes(mux)
+	people.Routes(mux)
 	health.Routes(mux)
 	var endpoints []web.Endpoint
 	for _, api := range []interface{ Endpoints() []web.Endpoint }{userAPI, meAPI, adminAPI, publicAPI} {

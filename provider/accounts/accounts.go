@@ -43,6 +43,10 @@ type Store interface {
 	DeleteSession(ctx context.Context, idHash []byte) error
 	DeleteSessionBySID(ctx context.Context, userID, sid string) (int64, error)
 	DeleteUserSessions(ctx context.Context, userID string) (int64, error)
+	ListUserSessions(ctx context.Context, userID string, now time.Time) ([]storage.Session, error)
+	TouchSession(ctx context.Context, idHash []byte, at time.Time) error
+	ListConsents(ctx context.Context, userID string) ([]storage.Consent, error)
+	RevokeConsent(ctx context.Context, userID, clientID string) error
 	QueueBackchannelLogouts(ctx context.Context, subject string, sids []string, now time.Time) (int64, error)
 	AddEvent(ctx context.Context, e storage.Event) error
 	BeginTx(ctx context.Context) (context.Context, error)
@@ -252,9 +256,32 @@ func (s *Service) rehash(ctx context.Context, userID, password string) {
 	}
 }
 
+// Origin describes the browser a session is opened from, for its owner's
+// list of sessions.
+type Origin struct{ UserAgent, IP string }
+
+// maxUserAgent bounds the stored User-Agent (in bytes, cut at a rune).
+const maxUserAgent = 256
+
+func (o Origin) clean() Origin {
+	ua := strings.ToValidUTF8(o.UserAgent, "")
+	for len(ua) > maxUserAgent {
+		_, size := utf8.DecodeLastRuneInString(ua)
+		ua = ua[:len(ua)-size]
+	}
+	if len(o.IP) > 64 {
+		o.IP = ""
+	}
+	return Origin{UserAgent: ua, IP: o.IP}
+}
+
+// touchEvery is how stale a session's LastUsedAt may get before a request
+// updates it: one write per session every few minutes, not per request.
+const touchEvery = 5 * time.Minute
+
 // NewSession opens a browser session for a user who has just proved who they
 // are and returns the cookie value. Only its SHA-256 is stored.
-func (s *Service) NewSession(ctx context.Context, userID string) (string, storage.Session, error) {
+func (s *Service) NewSession(ctx context.Context, userID string, from Origin) (string, storage.Session, error) {
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return "", storage.Session{}, err
@@ -265,8 +292,9 @@ func (s *Service) NewSession(ctx context.Context, userID string) (string, storag
 	if _, err := rand.Read(sid); err != nil {
 		return "", storage.Session{}, err
 	}
+	from = from.clean()
 	sess := storage.Session{IDHash: hashSessionToken(token), SID: base64.RawURLEncoding.EncodeToString(sid), UserID: userID,
-		AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(s.sessionTTL)}
+		AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(s.sessionTTL), LastUsedAt: now, UserAgent: from.UserAgent, IP: from.IP}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return "", storage.Session{}, ErrUserNotFound
@@ -277,12 +305,12 @@ func (s *Service) NewSession(ctx context.Context, userID string) (string, storag
 }
 
 // StartSession authenticates and opens a session in one step.
-func (s *Service) StartSession(ctx context.Context, username, password string, guard PasswordGuard) (storage.User, string, storage.Session, error) {
+func (s *Service) StartSession(ctx context.Context, username, password string, guard PasswordGuard, from Origin) (storage.User, string, storage.Session, error) {
 	u, err := s.Authenticate(ctx, username, password, guard)
 	if err != nil {
 		return storage.User{}, "", storage.Session{}, err
 	}
-	token, sess, err := s.NewSession(ctx, u.ID)
+	token, sess, err := s.NewSession(ctx, u.ID, from)
 	if err != nil {
 		return storage.User{}, "", storage.Session{}, err
 	}
@@ -316,7 +344,70 @@ func (s *Service) SessionUser(ctx context.Context, token string) (storage.User, 
 	if err != nil {
 		return storage.User{}, storage.Session{}, err
 	}
+	if now := s.clock(); now.Sub(sess.LastUsedAt) > touchEvery {
+		if err := s.store.TouchSession(ctx, sess.IDHash, now); err != nil {
+			s.log.Warn("recording a session's last use", "err", err)
+		} else {
+			sess.LastUsedAt = now
+		}
+	}
 	return u, sess, nil
+}
+
+// Sessions lists the user's live sessions, most recently used first.
+func (s *Service) Sessions(ctx context.Context, userID string) ([]storage.Session, error) {
+	return s.store.ListUserSessions(ctx, userID, s.clock())
+}
+
+// EndOtherSessions ends every session of the user but the one relying
+// parties know as keepSID, telling the relying parties.
+func (s *Service) EndOtherSessions(ctx context.Context, userID, keepSID string) (int, error) {
+	sessions, err := s.Sessions(ctx, userID)
+	if err != nil {
+		return 0, err
+	}
+	var sids []string
+	for _, sess := range sessions {
+		if sess.SID != keepSID {
+			sids = append(sids, sess.SID)
+		}
+	}
+	if len(sids) == 0 {
+		return 0, nil
+	}
+	ended := 0
+	err = s.atomically(ctx, func(ctx context.Context) error {
+		ended = 0
+		for _, sid := range sids {
+			n, err := s.store.DeleteSessionBySID(ctx, userID, sid)
+			if err != nil {
+				return err
+			}
+			ended += int(n)
+		}
+		if err := s.event(ctx, audit.SignOut, userID, map[string]any{"sessions": "others", "count": ended}); err != nil {
+			return err
+		}
+		return s.logoutRelyingParties(ctx, userID, sids)
+	})
+	return ended, err
+}
+
+// ConnectedApps lists what the user granted which clients, newest first.
+func (s *Service) ConnectedApps(ctx context.Context, userID string) ([]storage.Consent, error) {
+	return s.store.ListConsents(ctx, userID)
+}
+
+// RevokeApp withdraws the user's consent for a client and deletes every
+// token, refresh token and code that client holds for the user, in one
+// transaction. ErrNotFound-wrapping storage.ErrNotFound when there was none.
+func (s *Service) RevokeApp(ctx context.Context, userID, clientID string) error {
+	return s.atomically(ctx, func(ctx context.Context) error {
+		if err := s.store.RevokeConsent(ctx, userID, clientID); err != nil {
+			return err
+		}
+		return audit.Record(ctx, s.store, s.clock(), audit.ConsentRevoked, userID, clientID, nil)
+	})
 }
 
 // event records an audit event about user (in ctx's transaction, if any).
@@ -449,6 +540,20 @@ func (s *Service) AssociateToken(ctx context.Context, userID, token string) (str
 		return "", err
 	}
 	return name, nil
+}
+
+// UnlinkListenBrainz forgets the user's ListenBrainz name and token.
+func (s *Service) UnlinkListenBrainz(ctx context.Context, userID string) error {
+	_, err := s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
+		u.ListenBrainzName = ""
+		u.ListenBrainzToken = nil
+		u.UpdatedAt = s.clock()
+		return u, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return ErrUserNotFound
+	}
+	return err
 }
 
 // ListenBrainzToken returns the user's ListenBrainz token in clear, or "" if

@@ -173,7 +173,7 @@ func TestResetPasswordIsAllOrNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sessToken, _, err := s.StartSession(ctx, "erin", "old-password", nil)
+	_, sessToken, _, err := s.StartSession(ctx, "erin", "old-password", nil, Origin{})
 	if err != nil {
 		t.Fatal(err)
 	}

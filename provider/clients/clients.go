@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -109,6 +111,58 @@ type Spec struct {
 	// BackchannelLogoutURI receives OpenID Connect Back-Channel Logout
 	// tokens (https, or http on loopback; no fragment).
 	BackchannelLogoutURI string
+	Display
+}
+
+// Display is what the login and consent pages show of a client.
+type Display struct {
+	Name      string // shown instead of the ID
+	LogoURI   string // https: or a data:image/ URI; never fetched by tonearm
+	ClientURI string // the app's home page
+	PolicyURI string // its privacy policy
+	TosURI    string // its terms of service
+}
+
+// maxDataLogo bounds a logo given inline as a data: URI.
+const maxDataLogo = 64 << 10
+
+var dataLogo = regexp.MustCompile(`^data:image/(png|jpeg|gif|webp|svg\+xml);base64,[A-Za-z0-9+/]+={0,2}$`)
+
+func (d Display) validate() error {
+	if n := utf8.RuneCountInString(d.Name); n > 100 || !utf8.ValidString(d.Name) || strings.IndexFunc(d.Name, unicode.IsControl) >= 0 {
+		return invalid("--name must be at most 100 printable characters")
+	}
+	if d.LogoURI != "" {
+		if strings.HasPrefix(d.LogoURI, "data:") {
+			if len(d.LogoURI) > maxDataLogo || !dataLogo.MatchString(d.LogoURI) {
+				return invalid("--logo-uri must be an https URL or a base64 data:image/ URI (png, jpeg, gif, webp or svg+xml) of at most 64 KiB")
+			}
+		} else if err := webURL(d.LogoURI, true); err != nil {
+			return invalid("--logo-uri must be an https URL or a base64 data:image/ URI (png, jpeg, gif, webp or svg+xml) of at most 64 KiB")
+		}
+	}
+	for _, f := range []struct{ flag, value string }{{"client-uri", d.ClientURI}, {"policy-uri", d.PolicyURI}, {"tos-uri", d.TosURI}} {
+		if f.value != "" && webURL(f.value, false) != nil {
+			return invalid("--%s must be an absolute https URL (http only on loopback), at most 2,000 characters", f.flag)
+		}
+	}
+	return nil
+}
+
+// webURL accepts an absolute https URL (or http on loopback unless
+// httpsOnly) without user info.
+func webURL(raw string, httpsOnly bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || len(raw) > 2000 || !u.IsAbs() || u.Host == "" || u.User != nil {
+		return errors.New("not a web URL")
+	}
+	if u.Scheme == "https" {
+		return nil
+	}
+	if !httpsOnly && u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1" || u.Hostname() == "::1") {
+		return nil
+	}
+	return errors.New("not https")
 }
 
 // ValidationError is a refused Spec; the message is safe to print.
@@ -193,6 +247,9 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 			return storage.Client{}, "", invalid("back-channel logout URI %q must be an absolute https URI (http only on loopback) without a fragment", u)
 		}
 	}
+	if err := spec.Display.validate(); err != nil {
+		return storage.Client{}, "", err
+	}
 	postLogout := dedupe(spec.PostLogoutRedirectURIs)
 	for _, u := range postLogout {
 		if err := validateRedirectURI(u); err != nil {
@@ -210,6 +267,7 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 		ResponseTypes: []string{"code"}, Scopes: scopes, Audience: []string{},
 		Public: spec.Public, FirstParty: spec.FirstParty, AllowNoPKCE: spec.AllowNoPKCE,
 		BackchannelLogoutURI: spec.BackchannelLogoutURI, CreatedAt: r.now().UTC(),
+		Name: strings.TrimSpace(spec.Name), LogoURI: spec.LogoURI, ClientURI: spec.ClientURI, PolicyURI: spec.PolicyURI, TosURI: spec.TosURI,
 	}
 	if !contains(grants, "authorization_code") {
 		c.ResponseTypes = []string{}

@@ -48,6 +48,8 @@ type Client struct {
 	FirstParty             bool
 	AllowNoPKCE            bool
 	PostLogoutRedirectURIs []string
+	// Display metadata for the login and consent pages.
+	Name, LogoURI, ClientURI, PolicyURI, TosURI string
 }
 
 // Lifespans give rows an expiry when the session carries none, so the
@@ -133,6 +135,7 @@ func ToFositeClient(c storage.Client) *Client {
 		FirstParty:             c.FirstParty,
 		AllowNoPKCE:            c.AllowNoPKCE,
 		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		Name:                   c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
 	}
 }
 

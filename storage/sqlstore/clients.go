@@ -23,8 +23,13 @@ type clientModel struct {
 	Audience               string
 	Public                 bool
 	FirstParty             bool
-	AllowNoPKCE            bool      `gorm:"column:allow_no_pkce"`
-	BackchannelLogoutURI   string    `gorm:"column:backchannel_logout_uri"`
+	AllowNoPKCE            bool   `gorm:"column:allow_no_pkce"`
+	BackchannelLogoutURI   string `gorm:"column:backchannel_logout_uri"`
+	Name                   string
+	LogoURI                string    `gorm:"column:logo_uri"`
+	ClientURI              string    `gorm:"column:client_uri"`
+	PolicyURI              string    `gorm:"column:policy_uri"`
+	TosURI                 string    `gorm:"column:tos_uri"`
 	CreatedAt              time.Time `gorm:"autoCreateTime:false"`
 }
 
@@ -80,6 +85,11 @@ func (m clientModel) record() storage.Client {
 		FirstParty:             m.FirstParty,
 		AllowNoPKCE:            m.AllowNoPKCE,
 		BackchannelLogoutURI:   m.BackchannelLogoutURI,
+		Name:                   m.Name,
+		LogoURI:                m.LogoURI,
+		ClientURI:              m.ClientURI,
+		PolicyURI:              m.PolicyURI,
+		TosURI:                 m.TosURI,
 		CreatedAt:              utc(m.CreatedAt),
 	}
 }
@@ -99,6 +109,11 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 		FirstParty:             c.FirstParty,
 		AllowNoPKCE:            c.AllowNoPKCE,
 		BackchannelLogoutURI:   c.BackchannelLogoutURI,
+		Name:                   c.Name,
+		LogoURI:                c.LogoURI,
+		ClientURI:              c.ClientURI,
+		PolicyURI:              c.PolicyURI,
+		TosURI:                 c.TosURI,
 		CreatedAt:              utc(c.CreatedAt),
 	}
 	return translate(s.conn(ctx).Create(&m).Error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
 	"github.com/tonearm-idp/tonearm/storage"
@@ -220,4 +221,34 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (storag
 		return storage.Consent{}, translate(err)
 	}
 	return storage.Consent{UserID: m.UserID, ClientID: m.ClientID, Scopes: decodeList(m.Scopes), GrantedAt: utc(m.GrantedAt)}, nil
+}
+
+// ListConsents implements storage.Storage.
+func (s *Store) ListConsents(ctx context.Context, userID string) ([]storage.Consent, error) {
+	var ms []consentModel
+	if err := s.conn(ctx).Where("user_id = ?", userID).Order("granted_at DESC, client_id").Find(&ms).Error; err != nil {
+		return nil, translate(err)
+	}
+	out := make([]storage.Consent, len(ms))
+	for i, m := range ms {
+		out[i] = storage.Consent{UserID: m.UserID, ClientID: m.ClientID, Scopes: decodeList(m.Scopes), GrantedAt: utc(m.GrantedAt)}
+	}
+	return out, nil
+}
+
+// RevokeConsent implements storage.Storage.
+func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string) error {
+	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Where("user_id = ? AND client_id = ?", userID, clientID).Delete(&consentModel{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return storage.ErrNotFound
+		}
+		if err := tx.Where("subject = ? AND client_id = ?", userID, clientID).Delete(&oauthRequestModel{}).Error; err != nil {
+			return translate(err)
+		}
+		return translate(tx.Where("subject = ? AND client_id = ?", userID, clientID).Delete(&accessTokenModel{}).Error)
+	})
 }

@@ -11,36 +11,48 @@ import (
 )
 
 type sessionModel struct {
-	IDHash    []byte `gorm:"primaryKey"`
-	SID       string `gorm:"column:sid"`
-	UserID    string
-	AuthTime  time.Time
-	CreatedAt time.Time `gorm:"autoCreateTime:false"`
-	ExpiresAt time.Time
+	IDHash     []byte `gorm:"primaryKey"`
+	SID        string `gorm:"column:sid"`
+	UserID     string
+	AuthTime   time.Time
+	CreatedAt  time.Time `gorm:"autoCreateTime:false"`
+	ExpiresAt  time.Time
+	LastUsedAt time.Time
+	UserAgent  string
+	IP         string `gorm:"column:ip"`
 }
 
 func (sessionModel) TableName() string { return "sessions" }
 
 func (m sessionModel) record() storage.Session {
 	return storage.Session{
-		IDHash:    m.IDHash,
-		SID:       m.SID,
-		UserID:    m.UserID,
-		AuthTime:  utc(m.AuthTime),
-		CreatedAt: utc(m.CreatedAt),
-		ExpiresAt: utc(m.ExpiresAt),
+		IDHash:     m.IDHash,
+		SID:        m.SID,
+		UserID:     m.UserID,
+		AuthTime:   utc(m.AuthTime),
+		CreatedAt:  utc(m.CreatedAt),
+		ExpiresAt:  utc(m.ExpiresAt),
+		LastUsedAt: utc(m.LastUsedAt),
+		UserAgent:  m.UserAgent,
+		IP:         m.IP,
 	}
 }
 
 // CreateSession implements storage.Storage.
 func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
 	m := sessionModel{
-		IDHash:    sess.IDHash,
-		SID:       sess.SID,
-		UserID:    sess.UserID,
-		AuthTime:  utc(sess.AuthTime),
-		CreatedAt: utc(sess.CreatedAt),
-		ExpiresAt: utc(sess.ExpiresAt),
+		IDHash:     sess.IDHash,
+		SID:        sess.SID,
+		UserID:     sess.UserID,
+		AuthTime:   utc(sess.AuthTime),
+		CreatedAt:  utc(sess.CreatedAt),
+		ExpiresAt:  utc(sess.ExpiresAt),
+		LastUsedAt: utc(sess.LastUsedAt),
+		UserAgent:  sess.UserAgent,
+		IP:         sess.IP,
+	}
+	if m.LastUsedAt.IsZero() {
+		m.LastUsedAt = m.CreatedAt
 	}
 	err := s.conn(ctx).Create(&m).Error
 	if err != nil && isForeignKeyViolation(err) {
@@ -56,6 +68,27 @@ func (s *Store) GetSession(ctx context.Context, idHash []byte) (storage.Session,
 		return storage.Session{}, translate(err)
 	}
 	return m.record(), nil
+}
+
+// ListUserSessions implements storage.Storage.
+func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Time) ([]storage.Session, error) {
+	var ms []sessionModel
+	err := s.conn(ctx).Where("user_id = ? AND expires_at > ?", userID, utc(now)).
+		Order("last_used_at DESC, created_at DESC").Limit(1000).Find(&ms).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := make([]storage.Session, len(ms))
+	for i, m := range ms {
+		out[i] = m.record()
+	}
+	return out, nil
+}
+
+// TouchSession implements storage.Storage.
+func (s *Store) TouchSession(ctx context.Context, idHash []byte, at time.Time) error {
+	return translate(s.conn(ctx).Model(&sessionModel{}).Where("id_hash = ?", idHash).
+		UpdateColumn("last_used_at", utc(at)).Error)
 }
 
 // DeleteSessionBySID implements storage.Storage.

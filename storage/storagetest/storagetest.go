@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, apiCases()...)
 	cases = append(cases, backchannelCases()...)
 	cases = append(cases, eventCases()...)
+	cases = append(cases, pageCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -1,0 +1,44 @@
+package web
+
+import (
+	"html/template"
+	"strings"
+
+	"github.com/tonearm-idp/tonearm/provider/fositestore"
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// ClientView is what a page shows of a client: its display name (or ID),
+// its logo and its links. The registry accepted only https and data:image/
+// logos; they are checked again here, since a page must never carry
+// anything else (html/template would blank a data: URI it is not told is
+// safe).
+type ClientView struct {
+	ID, Name                     string
+	Logo                         template.URL
+	ClientURI, PolicyURI, TosURI string
+}
+
+// DisplayName is the name, or the ID when none was registered.
+func (c ClientView) DisplayName() string {
+	if c.Name != "" {
+		return c.Name
+	}
+	return c.ID
+}
+
+func safeLogo(u string) template.URL {
+	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "data:image/") && !strings.ContainsAny(u, "\"'<> ") {
+		return template.URL(u)
+	}
+	return ""
+}
+
+// ViewOf is the view of a stored client.
+func ViewOf(c storage.Client) ClientView {
+	return ClientView{ID: c.ID, Name: c.Name, Logo: safeLogo(c.LogoURI), ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI}
+}
+
+func viewOfFosite(c *fositestore.Client) ClientView {
+	return ClientView{ID: c.GetID(), Name: c.Name, Logo: safeLogo(c.LogoURI), ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI}
+}

@@ -1,0 +1,346 @@
+package pages
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/web"
+)
+
+// accountPage is the data of account.html.
+type accountPage struct {
+	CSRFToken, Base, Done string
+	User                  storage.User
+	IsAdmin               bool
+	// Profile holds the form's values (the user's, or what was posted).
+	Profile   profileForm
+	TokenHint string // the end of the linked ListenBrainz token, never all of it
+	Sessions  []sessionView
+	Apps      []appView
+	Errors    fieldErrors
+	LogoutURL string
+}
+
+type profileForm struct{ Name, Email, Bio, Pronouns, Website string }
+
+type sessionView struct {
+	SID, Created, LastUsed, UserAgent, IP string
+	Current                               bool
+}
+
+type appView struct {
+	Client  web.ClientView
+	Scopes  []string
+	Granted string
+}
+
+// doneMessages word the redirects after a change (only these are shown).
+var doneMessages = map[string]string{
+	"signup":        "Welcome! Your account is ready.",
+	"profile":       "Your profile is saved.",
+	"verify":        "A verification link is on its way to your email address.",
+	"linked":        "Your ListenBrainz account is linked.",
+	"unlinked":      "Your ListenBrainz account is unlinked.",
+	"password":      "Your password is changed. Every other session is signed out.",
+	"session-ended": "That session is signed out.",
+	"others-ended":  "Every other session is signed out.",
+	"revoked":       "The app's access is revoked.",
+}
+
+func profileOf(u storage.User) profileForm {
+	return profileForm{Name: u.Name, Email: u.Email, Bio: u.Bio, Pronouns: u.Pronouns, Website: u.Website}
+}
+
+func (p *Pages) account(w http.ResponseWriter, r *http.Request) {
+	c, ok := p.caller(w, r)
+	if !ok {
+		return
+	}
+	p.renderAccount(w, r, c, http.StatusOK, profileOf(c.User), nil)
+}
+
+// renderAccount shows the account page, with errors next to their fields.
+func (p *Pages) renderAccount(w http.ResponseWriter, r *http.Request, c web.Caller, status int, form profileForm, errs fieldErrors) {
+	ctx := r.Context()
+	data := accountPage{
+		CSRFToken: p.csrf.Token(w, r), Base: p.base, User: c.User, IsAdmin: c.User.IsActiveAdmin(), Profile: form, Errors: errs,
+		Done: doneMessages[r.URL.Query().Get("done")], LogoutURL: p.base + "/oauth2/logout",
+	}
+	if status != http.StatusOK {
+		data.Done = ""
+	}
+	if tok, err := p.c.Accounts.ListenBrainzToken(c.User); err == nil && len(tok) > 4 {
+		data.TokenHint = "…" + tok[len(tok)-4:]
+	}
+	sessions, err := p.c.Accounts.Sessions(ctx, c.User.ID)
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	for _, s := range sessions {
+		data.Sessions = append(data.Sessions, sessionView{
+			SID: s.SID, Created: formatTime(s.CreatedAt), LastUsed: formatTime(s.LastUsedAt), UserAgent: describeAgent(s.UserAgent),
+			IP: s.IP, Current: s.SID == c.Session.SID,
+		})
+	}
+	consents, err := p.c.Accounts.ConnectedApps(ctx, c.User.ID)
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	for _, cs := range consents {
+		view := web.ClientView{ID: cs.ClientID}
+		if cl, err := p.c.Clients.Get(ctx, cs.ClientID); err == nil {
+			view = web.ViewOf(cl)
+		}
+		data.Apps = append(data.Apps, appView{Client: view, Scopes: p.c.Scopes.DescribeScopes(ctx, cs.Scopes), Granted: formatTime(cs.GrantedAt)})
+	}
+	p.site.Render(w, r, status, "account.html", data)
+}
+
+// describeAgent shortens a User-Agent to the browser and system a person
+// recognises.
+func describeAgent(ua string) string {
+	if ua == "" {
+		return "Unknown browser"
+	}
+	browser := ""
+	for _, b := range []struct{ token, name string }{
+		{"Edg/", "Edge"}, {"OPR/", "Opera"}, {"Firefox/", "Firefox"}, {"Chrome/", "Chrome"}, {"Safari/", "Safari"}, {"curl/", "curl"},
+	} {
+		if strings.Contains(ua, b.token) {
+			browser = b.name
+			break
+		}
+	}
+	system := ""
+	for _, s := range []struct{ token, name string }{
+		{"Android", "Android"}, {"iPhone", "iPhone"}, {"iPad", "iPad"}, {"Windows", "Windows"}, {"Mac OS X", "macOS"}, {"CrOS", "ChromeOS"}, {"Linux", "Linux"},
+	} {
+		if strings.Contains(ua, s.token) {
+			system = s.name
+			break
+		}
+	}
+	switch {
+	case browser != "" && system != "":
+		return browser + " on " + system
+	case browser != "":
+		return browser
+	case system != "":
+		return system
+	}
+	if len(ua) > 60 {
+		return ua[:60] + "…"
+	}
+	return ua
+}
+
+// accountActions are the account page's forms, by path under /account/.
+func (p *Pages) accountActions() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"profile":             p.signedIn(p.saveProfile),
+		"email/verify":        p.signedIn(p.resendVerification),
+		"listenbrainz":        p.signedIn(p.linkListenBrainz),
+		"listenbrainz/unlink": p.signedIn(p.unlinkListenBrainz),
+		"password":            p.signedIn(p.changePassword),
+		"sessions/end":        p.signedIn(p.endSession),
+		"sessions/end-others": p.signedIn(p.endOtherSessions),
+		"apps/revoke":         p.signedIn(p.revokeApp),
+		"delete":              p.signedIn(p.deleteAccount),
+	}
+}
+
+func (p *Pages) signedIn(h func(w http.ResponseWriter, r *http.Request, c web.Caller)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if c, ok := p.caller(w, r); ok {
+			h(w, r, c)
+		}
+	}
+}
+
+// optional turns a text field into a partial update: unchanged is unset,
+// emptied is cleared.
+func optional(posted, current string) accounts.Optional {
+	switch {
+	case posted == current:
+		return accounts.Optional{}
+	case posted == "":
+		return accounts.Optional{Set: true, Null: true}
+	}
+	return accounts.Value(posted)
+}
+
+// profileField names the field a profile validation message is about.
+func profileField(msg string) string {
+	first := strings.ToLower(strings.SplitN(msg, " ", 2)[0])
+	switch first {
+	case "name", "email", "bio", "pronouns", "website":
+		return first
+	case "invalid":
+		return "email"
+	}
+	return ""
+}
+
+func (p *Pages) saveProfile(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	form := profileForm{
+		Name: strings.TrimSpace(r.PostFormValue("name")), Email: strings.TrimSpace(r.PostFormValue("email")),
+		Bio: strings.TrimSpace(r.PostFormValue("bio")), Pronouns: strings.TrimSpace(r.PostFormValue("pronouns")),
+		Website: strings.TrimSpace(r.PostFormValue("website")),
+	}
+	cur := c.User
+	update := accounts.ProfileUpdate{
+		Name: optional(form.Name, cur.Name), Email: optional(form.Email, cur.Email), Bio: optional(form.Bio, cur.Bio),
+		Pronouns: optional(form.Pronouns, cur.Pronouns), Website: optional(form.Website, cur.Website),
+	}
+	_, err := p.c.Accounts.UpdateOwnProfile(r.Context(), cur.ID, update,
+		accounts.Reauth{AuthTime: c.AuthTime, Password: r.PostFormValue("current_password"), Guard: p.c.Limiter.Guard(r)})
+	if err != nil {
+		status, msg := p.message(r, err)
+		field := ""
+		var ve *accounts.ValidationError
+		switch {
+		case errors.As(err, &ve):
+			field = profileField(ve.Message)
+		case errors.Is(err, accounts.ErrEmailTaken):
+			field = "email"
+		case errors.Is(err, accounts.ErrReauthRequired), errors.Is(err, accounts.ErrWrongPassword):
+			field, msg = "current_password", "To change your email address, enter your current password."
+			if errors.Is(err, accounts.ErrWrongPassword) {
+				msg = "The current password is wrong."
+			}
+		}
+		p.renderAccount(w, r, c, status, form, fieldErrors{field: msg})
+		return
+	}
+	p.done(w, r, AccountPath, "profile")
+}
+
+func (p *Pages) resendVerification(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	if err := p.c.Limiter.VerificationMail(r.Context(), c.User.ID); err != nil {
+		status, msg := p.message(r, err)
+		p.renderAccount(w, r, c, status, profileOf(c.User), fieldErrors{"email": msg})
+		return
+	}
+	if err := p.c.Accounts.ResendEmailVerification(r.Context(), c.User.ID); err != nil {
+		status, msg := p.message(r, err)
+		p.renderAccount(w, r, c, status, profileOf(c.User), fieldErrors{"email": msg})
+		return
+	}
+	p.done(w, r, AccountPath, "verify")
+}
+
+func (p *Pages) linkListenBrainz(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	token := strings.TrimSpace(r.PostFormValue("listenbrainz_token"))
+	if token == "" {
+		p.renderAccount(w, r, c, http.StatusBadRequest, profileOf(c.User), fieldErrors{"listenbrainz_token": "Paste your ListenBrainz user token."})
+		return
+	}
+	if _, err := p.c.Accounts.AssociateToken(r.Context(), c.User.ID, token); err != nil {
+		status, msg := p.message(r, err)
+		msg = strings.ReplaceAll(msg, "scrobbleToken", "The token")
+		p.renderAccount(w, r, c, status, profileOf(c.User), fieldErrors{"listenbrainz_token": msg})
+		return
+	}
+	p.done(w, r, AccountPath, "linked")
+}
+
+func (p *Pages) unlinkListenBrainz(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	if err := p.c.Accounts.UnlinkListenBrainz(r.Context(), c.User.ID); err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	p.done(w, r, AccountPath, "unlinked")
+}
+
+// changePassword changes the password; every session ends (the relying
+// parties are told) and this browser gets a new one.
+func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	current, next := r.PostFormValue("current_password"), r.PostFormValue("new_password")
+	errs := fieldErrors{}
+	if current == "" {
+		errs["password_current"] = "Enter your current password."
+	}
+	if err := accounts.ValidatePassword(next); err != nil {
+		_, errs["new_password"] = p.message(r, err)
+	}
+	if len(errs) == 0 {
+		err := p.c.Accounts.ChangePassword(r.Context(), c.User.ID, current, next, p.c.Limiter.Guard(r))
+		if err != nil {
+			_, msg := p.message(r, err)
+			errs["password_current"] = msg
+		}
+	}
+	if len(errs) > 0 {
+		status := http.StatusBadRequest
+		if errs["password_current"] != "" && current != "" {
+			status = http.StatusForbidden
+		}
+		p.renderAccount(w, r, c, status, profileOf(c.User), errs)
+		return
+	}
+	u, err := p.c.Accounts.GetUser(r.Context(), c.User.ID)
+	if err == nil {
+		_, err = p.signIn.Start(w, r, u)
+	}
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	p.done(w, r, AccountPath, "password")
+}
+
+func (p *Pages) endSession(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	sid := r.PostFormValue("sid")
+	if sid == "" || sid == c.Session.SID {
+		p.renderAccount(w, r, c, http.StatusBadRequest, profileOf(c.User), fieldErrors{"sessions": "Choose another session; sign out of this one with “Sign out”."})
+		return
+	}
+	if err := p.c.Accounts.EndSessionBySID(r.Context(), c.User.ID, sid); err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	p.done(w, r, AccountPath, "session-ended")
+}
+
+func (p *Pages) endOtherSessions(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	if _, err := p.c.Accounts.EndOtherSessions(r.Context(), c.User.ID, c.Session.SID); err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	p.done(w, r, AccountPath, "others-ended")
+}
+
+// revokeApp withdraws a connected app's consent and deletes its tokens.
+func (p *Pages) revokeApp(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	err := p.c.Accounts.RevokeApp(r.Context(), c.User.ID, r.PostFormValue("client_id"))
+	if errors.Is(err, storage.ErrNotFound) {
+		p.renderAccount(w, r, c, http.StatusNotFound, profileOf(c.User), fieldErrors{"apps": "That app is not connected to your account."})
+		return
+	}
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	p.done(w, r, AccountPath, "revoked")
+}
+
+func (p *Pages) deleteAccount(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	password := r.PostFormValue("delete_password")
+	if password == "" || r.PostFormValue("confirm") != "yes" {
+		p.renderAccount(w, r, c, http.StatusBadRequest, profileOf(c.User), fieldErrors{"delete": "Enter your password and tick the box to delete your account."})
+		return
+	}
+	if err := p.c.Accounts.DeleteAccount(r.Context(), c.User.ID, password, p.c.Limiter.Guard(r)); err != nil {
+		status, msg := p.message(r, err)
+		p.renderAccount(w, r, c, status, profileOf(c.User), fieldErrors{"delete": msg})
+		return
+	}
+	p.cookies.Clear(w)
+	p.log.Info("account deleted by its owner", "request_id", web.RequestID(r.Context()), "user", c.User.ID)
+	p.site.Render(w, r, http.StatusOK, "notice.html", web.ErrorPage{Title: "Account deleted", Message: "Your account and everything tied to it are gone."})
+}

@@ -1,0 +1,250 @@
+// Package pages serves tonearm's pages for people outside an
+// authorization request: sign-up, a stand-alone sign-in, the account
+// centre and the admin console. Every page is an html/template with a
+// typed data struct; every change is a POST with a CSRF token that
+// answers with a redirect (or the page again, with the error next to its
+// field); destructive ones need a ticked confirmation. No page runs
+// script.
+package pages
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/audit"
+	"github.com/tonearm-idp/tonearm/provider/keys"
+	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/web"
+)
+
+// Paths of the pages (under the issuer's path).
+const (
+	SignupPath  = web.SignupPath
+	LoginPath   = "/login"
+	AccountPath = "/account"
+	AdminPath   = "/admin"
+)
+
+// Accounts is what the pages need from accounts.
+type Accounts interface {
+	web.SessionResolver
+	web.SignInAccounts
+	Create(ctx context.Context, n accounts.NewUser) (storage.User, error)
+	UpdateOwnProfile(ctx context.Context, userID string, p accounts.ProfileUpdate, proof accounts.Reauth) (storage.User, error)
+	ResendEmailVerification(ctx context.Context, userID string) error
+	AssociateToken(ctx context.Context, userID, token string) (string, error)
+	UnlinkListenBrainz(ctx context.Context, userID string) error
+	ListenBrainzToken(u storage.User) (string, error)
+	ChangePassword(ctx context.Context, userID, current, next string, guard accounts.PasswordGuard) error
+	Sessions(ctx context.Context, userID string) ([]storage.Session, error)
+	EndSessionBySID(ctx context.Context, userID, sid string) error
+	EndOtherSessions(ctx context.Context, userID, keepSID string) (int, error)
+	ConnectedApps(ctx context.Context, userID string) ([]storage.Consent, error)
+	RevokeApp(ctx context.Context, userID, clientID string) error
+	DeleteAccount(ctx context.Context, userID, password string, guard accounts.PasswordGuard) error
+	ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error)
+	AdminUpdate(ctx context.Context, userID string, c accounts.AdminChange) (storage.User, error)
+	AdminSetPassword(ctx context.Context, userID, password string) error
+	DeleteUser(ctx context.Context, userID string) error
+}
+
+// Keys is what the console needs of the signing keys.
+type Keys interface {
+	Published() []*keys.Key
+	Rotate(ctx context.Context) ([]*keys.Key, error)
+}
+
+// ScopeWords describes scopes for people (the consent page's words).
+type ScopeWords interface {
+	DescribeScopes(ctx context.Context, scopes []string) []string
+}
+
+// Config wires New.
+type Config struct {
+	Site         *web.Site
+	Accounts     Accounts
+	Clients      web.ClientRegistry
+	APIs         web.APIRegistry
+	Keys         Keys
+	Events       audit.Store
+	Scopes       ScopeWords
+	Limiter      *web.LoginLimiter
+	Metrics      *web.Metrics
+	CSRFKey      []byte
+	Issuer       string
+	Registration string
+	// ForgetClient drops a deleted client from the protocol's cache.
+	ForgetClient func(id string)
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Pages serves the pages.
+type Pages struct {
+	c       Config
+	site    *web.Site
+	csrf    *web.CSRF
+	cookies web.Cookies
+	signIn  *web.SignIn
+	base    string
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// New returns the pages; every dependency is required but Metrics and
+// ForgetClient.
+func New(c Config) (*Pages, error) {
+	if c.Site == nil || c.Accounts == nil || c.Clients == nil || c.APIs == nil || c.Keys == nil || c.Events == nil ||
+		c.Scopes == nil || c.Limiter == nil || c.Logger == nil || len(c.CSRFKey) < 32 || c.Issuer == "" {
+		return nil, errors.New("pages: New needs Site, Accounts, Clients, APIs, Keys, Events, Scopes, Limiter, Logger, Issuer and a 32-byte CSRFKey")
+	}
+	if c.ForgetClient == nil {
+		c.ForgetClient = func(string) {}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	signIn, err := web.NewSignIn(c.Accounts, c.Limiter, c.Issuer, c.Metrics, c.Logger)
+	if err != nil {
+		return nil, err
+	}
+	return &Pages{
+		c: c, site: c.Site, csrf: web.NewCSRF(c.CSRFKey, c.Issuer), cookies: web.NewCookies(c.Issuer), signIn: signIn,
+		base: web.IssuerPath(c.Issuer), log: c.Logger, now: c.Now,
+	}, nil
+}
+
+// Routes mounts the pages.
+func (p *Pages) Routes(mux *http.ServeMux) {
+	mux.HandleFunc(SignupPath, p.form(p.signup))
+	mux.HandleFunc(LoginPath, p.form(p.login))
+	mux.HandleFunc("GET "+AccountPath, p.account)
+	for action, h := range p.accountActions() {
+		mux.HandleFunc("POST "+AccountPath+"/"+action, p.post(h))
+	}
+	mux.HandleFunc("GET "+AdminPath, p.admin(p.consoleHome))
+	mux.HandleFunc("GET "+AdminPath+"/users", p.admin(p.usersPage))
+	mux.HandleFunc("GET "+AdminPath+"/users/{id}", p.admin(p.userPage))
+	mux.HandleFunc("POST "+AdminPath+"/users/{id}/{action}", p.post(p.admin(p.userAction)))
+	mux.HandleFunc("GET "+AdminPath+"/clients", p.admin(p.clientsPage))
+	mux.HandleFunc("POST "+AdminPath+"/clients", p.post(p.admin(p.createClient)))
+	mux.HandleFunc("POST "+AdminPath+"/clients/delete", p.post(p.admin(p.deleteClient)))
+	mux.HandleFunc("GET "+AdminPath+"/apis", p.admin(p.apisPage))
+	mux.HandleFunc("POST "+AdminPath+"/apis", p.post(p.admin(p.createAPI)))
+	mux.HandleFunc("POST "+AdminPath+"/apis/delete", p.post(p.admin(p.deleteAPI)))
+	mux.HandleFunc("GET "+AdminPath+"/keys", p.admin(p.keysPage))
+	mux.HandleFunc("POST "+AdminPath+"/keys/rotate", p.post(p.admin(p.rotateKeys)))
+}
+
+// form admits GET and POST with a bounded body.
+func (p *Pages) form(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if p.site.Admit(w, r) {
+			h(w, r)
+		}
+	}
+}
+
+// post bounds the body and checks the CSRF token of a POST.
+func (p *Pages) post(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
+		if err := r.ParseForm(); err != nil {
+			p.fail(w, r, http.StatusRequestEntityTooLarge, "Too much", "This form is too large.")
+			return
+		}
+		if !p.csrf.Valid(r) {
+			p.fail(w, r, http.StatusForbidden, "Form expired", "This form is no longer valid. Go back, reload the page and try again.")
+			return
+		}
+		h(w, r)
+	}
+}
+
+// fail shows the error page.
+func (p *Pages) fail(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+	p.site.Render(w, r, status, "error.html", web.ErrorPage{Title: title, Message: msg})
+}
+
+// internal logs an unexpected error once and shows a page without it.
+func (p *Pages) internal(w http.ResponseWriter, r *http.Request, err error) {
+	p.log.Error("page failed", "request_id", web.RequestID(r.Context()), "path", r.URL.Path, "err", err)
+	p.fail(w, r, http.StatusInternalServerError, "Something went wrong", "Something went wrong on our side. Try again later.")
+}
+
+// caller is the signed-in person, or ok=false after redirecting to the
+// sign-in page (or failing).
+func (p *Pages) caller(w http.ResponseWriter, r *http.Request) (web.Caller, bool) {
+	c, err := web.SessionCaller(r.Context(), r, p.cookies, p.c.Accounts)
+	if errors.Is(err, web.ErrNoCaller) {
+		back := r.URL.Path
+		if r.Method != http.MethodGet {
+			back = AccountPath
+			if strings.HasPrefix(r.URL.Path, AdminPath) {
+				back = AdminPath
+			}
+		}
+		http.Redirect(w, r, p.base+LoginPath+"?"+url.Values{web.ContinueParam: {p.base + back}}.Encode(), http.StatusSeeOther)
+		return web.Caller{}, false
+	}
+	if err != nil {
+		p.internal(w, r, err)
+		return web.Caller{}, false
+	}
+	audit.SetActor(r.Context(), c.User.ID, "")
+	return c, true
+}
+
+// done redirects after a change, naming what was done.
+func (p *Pages) done(w http.ResponseWriter, r *http.Request, path, what string) {
+	http.Redirect(w, r, p.base+path+"?"+url.Values{"done": {what}}.Encode(), http.StatusSeeOther)
+}
+
+// localContinue accepts a path on this server to continue to, and
+// nothing else (no open redirect).
+func (p *Pages) localContinue(raw string) string {
+	if raw == "" || !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") || strings.ContainsAny(raw, "\\\r\n") {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(u.Path, p.base+"/") {
+		return ""
+	}
+	return raw
+}
+
+// fieldErrors are messages shown next to their fields ("" key: the form).
+type fieldErrors map[string]string
+
+// message words err for a page; unknown errors are logged and worded
+// vaguely.
+func (p *Pages) message(r *http.Request, err error) (int, string) {
+	status, msg, ok := web.ErrorMessage(err)
+	if !ok {
+		p.log.Error("page action failed", "request_id", web.RequestID(r.Context()), "path", r.URL.Path, "err", err)
+		return status, "Something went wrong on our side. Try again later."
+	}
+	if !strings.HasSuffix(msg, ".") {
+		msg += "."
+	}
+	return status, msg
+}
+
+func (p *Pages) record(r *http.Request, typ, user, client string, detail map[string]any) {
+	if err := audit.Record(r.Context(), p.c.Events, p.now(), typ, user, client, detail); err != nil {
+		p.log.Warn("recording an audit event", "request_id", web.RequestID(r.Context()), "type", typ, "err", err)
+	}
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
