@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/tonearm
 
-.PHONY: run test build bench lint clean
+.PHONY: run test build bench lint clean screenshots
 
 ## run: build and serve on the embedded SQLite database, zero configuration.
 run: build
@@ -28,6 +28,10 @@ lint:
 ## bench: the Go benchmarks (password hash, startSession, …).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## screenshots: a PNG of every page, desktop and 390 px wide, into docs/screenshots (needs chromium).
+screenshots:
+	TONEARM_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestPagesAt390px$$' ./cmd/tonearm
 
 clean:
 	rm -rf bin
