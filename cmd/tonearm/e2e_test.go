@@ -229,7 +229,9 @@ func parseForm(t testing.TB, page string, base *url.URL) *form {
 					f = &form{action: action.String(), method: strings.ToUpper(attr("method")), values: url.Values{}}
 				}
 			case "input":
-				if f != nil && attr("name") != "" {
+				checkable := attr("type") == "checkbox" || attr("type") == "radio"
+				_, checked := attrOf(n, "checked")
+				if f != nil && attr("name") != "" && (!checkable || checked) {
 					f.values.Add(attr("name"), attr("value"))
 				}
 			}
@@ -243,6 +245,15 @@ func parseForm(t testing.TB, page string, base *url.URL) *form {
 		t.Fatalf("no form on the page:\n%s", page)
 	}
 	return f
+}
+
+func attrOf(n *html.Node, key string) (string, bool) {
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val, true
+		}
+	}
+	return "", false
 }
 
 type page struct {

@@ -90,6 +90,15 @@ func TestCreateValidation(t *testing.T) {
 		"short secret":          {ID: "a", RedirectURIs: cb, Secret: "short"},
 		"unknown scope":         {ID: "a", RedirectURIs: cb, Scopes: []string{"openid superuser"}},
 		"admin for public":      {ID: "a", RedirectURIs: cb, Public: true, Scopes: []string{"openid", "admin"}},
+		"http logo":             {ID: "a", RedirectURIs: cb, Display: Display{LogoURI: "http://app.example/logo.png"}},
+		"javascript logo":       {ID: "a", RedirectURIs: cb, Display: Display{LogoURI: "javascript:alert(1)"}},
+		"html data logo":        {ID: "a", RedirectURIs: cb, Display: Display{LogoURI: "data:text/html;base64,PHNjcmlwdD4="}},
+		"data logo with quote":  {ID: "a", RedirectURIs: cb, Display: Display{LogoURI: `data:image/png;base64,AAAA" onerror="x`}},
+		"huge data logo":        {ID: "a", RedirectURIs: cb, Display: Display{LogoURI: "data:image/png;base64," + strings.Repeat("A", 70000)}},
+		"javascript policy":     {ID: "a", RedirectURIs: cb, Display: Display{PolicyURI: "javascript:alert(1)"}},
+		"relative client uri":   {ID: "a", RedirectURIs: cb, Display: Display{ClientURI: "/about"}},
+		"long name":             {ID: "a", RedirectURIs: cb, Display: Display{Name: strings.Repeat("n", 101)}},
+		"control in name":       {ID: "a", RedirectURIs: cb, Display: Display{Name: "a\nb"}},
 	} {
 		_, _, err := r.Create(context.Background(), spec)
 		var ve *ValidationError
@@ -103,6 +112,9 @@ func TestCreateValidation(t *testing.T) {
 		"private-use scheme":     {ID: "app", Public: true, RedirectURIs: []string{"org.example.app:/cb"}},
 		"machine client":         {ID: "svc", GrantTypes: []string{"client_credentials"}, Scopes: []string{"admin"}},
 		"admin console":          {ID: "console", RedirectURIs: []string{"https://console.example/cb"}, Scopes: []string{"openid", "account", "admin"}},
+		"display metadata": {ID: "shown", RedirectURIs: cb, Display: Display{Name: "Listening Party ♫", LogoURI: "https://app.example/logo.svg",
+			ClientURI: "https://app.example/", PolicyURI: "https://app.example/privacy", TosURI: "http://localhost:3000/terms"}},
+		"data logo": {ID: "inline-logo", RedirectURIs: cb, Display: Display{LogoURI: "data:image/svg+xml;base64,PHN2Zy8+"}},
 	} {
 		if _, _, err := r.Create(context.Background(), spec); err != nil {
 			t.Errorf("%s refused: %v", name, err)

@@ -212,7 +212,9 @@ func (p *Pages) clientsPage(w http.ResponseWriter, r *http.Request, c web.Caller
 }
 
 func (p *Pages) renderClients(w http.ResponseWriter, r *http.Request, c web.Caller, status int, data clientsPage) {
+	msg := data.Error
 	data.consolePage = p.consoleBase(w, r, c, "clients")
+	data.Error = msg
 	if status != http.StatusOK || data.Created != nil {
 		data.Done = ""
 	}
