@@ -118,7 +118,7 @@ func (a *AdminAPI) listUsers(w http.ResponseWriter, r *http.Request) error {
 	for _, u := range users {
 		out.Users = append(out.Users, toAdminUserJSON(u))
 	}
-	writeJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -130,7 +130,7 @@ func (a *AdminAPI) getUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toAdminUserJSON(u))
+	WriteJSON(w, http.StatusOK, toAdminUserJSON(u))
 	return nil
 }
 
@@ -160,7 +160,7 @@ func (a *AdminAPI) updateUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("user changed by admin", "request_id", RequestID(r.Context()), "user", u.ID, "by", a.who(c))
-	writeJSON(w, http.StatusOK, toAdminUserJSON(u))
+	WriteJSON(w, http.StatusOK, toAdminUserJSON(u))
 	return nil
 }
 
@@ -174,7 +174,7 @@ func (a *AdminAPI) deleteUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("user deleted by admin", "request_id", RequestID(r.Context()), "user", id, "by", a.who(c))
-	writeJSON(w, http.StatusOK, struct{}{})
+	WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
 
@@ -196,7 +196,7 @@ func (a *AdminAPI) setPassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("password reset by admin", "request_id", RequestID(r.Context()), "user", id, "by", a.who(c))
-	writeJSON(w, http.StatusOK, struct{}{})
+	WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
 
@@ -242,7 +242,7 @@ func (a *AdminAPI) listClients(w http.ResponseWriter, r *http.Request) error {
 	for _, c := range list {
 		out.Clients = append(out.Clients, toClientJSON(c, ""))
 	}
-	writeJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -291,7 +291,7 @@ func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.log.Info("client created by admin", "request_id", RequestID(r.Context()), "client", created.ID, "by", a.who(c))
 	a.record(r, audit.ClientCreated, created.ID, nil)
-	writeJSON(w, http.StatusOK, toClientJSON(created, secret))
+	WriteJSON(w, http.StatusOK, toClientJSON(created, secret))
 	return nil
 }
 
@@ -303,7 +303,7 @@ func (a *AdminAPI) getClient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toClientJSON(c, ""))
+	WriteJSON(w, http.StatusOK, toClientJSON(c, ""))
 	return nil
 }
 
@@ -319,7 +319,7 @@ func (a *AdminAPI) deleteClient(w http.ResponseWriter, r *http.Request) error {
 	a.forgetClient(id)
 	a.log.Info("client deleted by admin", "request_id", RequestID(r.Context()), "client", id, "by", a.who(c))
 	a.record(r, audit.ClientDeleted, id, nil)
-	writeJSON(w, http.StatusOK, struct{}{})
+	WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
 

@@ -91,11 +91,11 @@ func (a *apiBase) route(handlers map[string]apiHandler) http.Handler {
 		h, ok := handlers[r.Method]
 		if !ok {
 			w.Header().Set("Allow", allow)
-			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: use "+allow)
+			WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: use "+allow)
 			return
 		}
 		if r.Method != http.MethodGet && !a.sameOrigin(r) {
-			writeError(w, http.StatusForbidden, "cross-site request refused")
+			WriteError(w, http.StatusForbidden, "cross-site request refused")
 			return
 		}
 		if err := h(w, r); err != nil {
@@ -144,7 +144,7 @@ func (a *apiBase) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if !ok {
 		a.log.Error("request failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
 	}
-	writeError(w, status, msg)
+	WriteError(w, status, msg)
 }
 
 // ErrorMessage words an error for a person or a JSON answer, with its
@@ -216,7 +216,7 @@ func ErrorMessage(err error) (status int, message string, ok bool) {
 // caller requires credentials: a bearer token for tonearm's API carrying
 // one of anyOf, or (unless the API is bearer-only) the session cookie.
 func (a *apiBase) caller(r *http.Request, anyOf ...string) (Caller, error) {
-	bearer := bearerToken(r)
+	bearer := BearerToken(r)
 	if bearer == "" {
 		if a.bearerOnly {
 			return Caller{}, errorf(http.StatusUnauthorized, "A bearer access token is required").with("WWW-Authenticate", `Bearer realm="tonearm"`)

@@ -71,7 +71,7 @@ func (a *AdminAPI) listAPIs(w http.ResponseWriter, r *http.Request) error {
 	for _, api := range list {
 		out.APIs = append(out.APIs, ToAPIJSON(api))
 	}
-	writeJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -94,7 +94,7 @@ func (a *AdminAPI) createAPI(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.log.Info("API registered", "request_id", RequestID(r.Context()), "api", api.ID, "by", a.who(c))
 	a.record(r, audit.APICreated, "", map[string]any{"api": api.ID})
-	writeJSON(w, http.StatusOK, ToAPIJSON(api))
+	WriteJSON(w, http.StatusOK, ToAPIJSON(api))
 	return nil
 }
 
@@ -106,7 +106,7 @@ func (a *AdminAPI) getAPI(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, ToAPIJSON(api))
+	WriteJSON(w, http.StatusOK, ToAPIJSON(api))
 	return nil
 }
 
@@ -121,7 +121,7 @@ func (a *AdminAPI) deleteAPI(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.log.Info("API deleted", "request_id", RequestID(r.Context()), "api", id, "by", a.who(c))
 	a.record(r, audit.APIDeleted, "", map[string]any{"api": id})
-	writeJSON(w, http.StatusOK, struct{}{})
+	WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
 

@@ -4,7 +4,6 @@ import (
 	"html/template"
 	"strings"
 
-	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -27,7 +26,8 @@ func (c ClientView) DisplayName() string {
 	return c.ID
 }
 
-func safeLogo(u string) template.URL {
+// SafeLogo passes a logo URL to a page only if it is https: or data:image/.
+func SafeLogo(u string) template.URL {
 	if strings.HasPrefix(u, "https://") || strings.HasPrefix(u, "data:image/") && !strings.ContainsAny(u, "\"'<> ") {
 		return template.URL(u)
 	}
@@ -36,9 +36,5 @@ func safeLogo(u string) template.URL {
 
 // ViewOf is the view of a stored client.
 func ViewOf(c storage.Client) ClientView {
-	return ClientView{ID: c.ID, Name: c.Name, Logo: safeLogo(c.LogoURI), ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI}
-}
-
-func viewOfFosite(c *fositestore.Client) ClientView {
-	return ClientView{ID: c.GetID(), Name: c.Name, Logo: safeLogo(c.LogoURI), ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI}
+	return ClientView{ID: c.ID, Name: c.Name, Logo: SafeLogo(c.LogoURI), ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI}
 }

@@ -68,7 +68,7 @@ func (a *AdminAPI) listEvents(w http.ResponseWriter, r *http.Request) error {
 		out.Events = append(out.Events, eventJSON{ID: e.ID, Time: e.Time.UTC().Format(time.RFC3339Nano), Type: e.Type,
 			Actor: e.Actor, User: e.User, Client: e.Client, IP: e.IP, Detail: detail})
 	}
-	writeJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 

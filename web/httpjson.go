@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 )
 
@@ -36,17 +37,17 @@ func (e *httpError) with(name, value string) *httpError {
 	return e
 }
 
-// writeJSON sends v with status. API answers are never cached.
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON sends v with status. API answers are never cached.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// writeError sends {"error": message}.
-func writeError(w http.ResponseWriter, status int, message string) {
-	writeJSON(w, status, map[string]string{"error": message})
+// WriteError sends {"error": message}.
+func WriteError(w http.ResponseWriter, status int, message string) {
+	WriteJSON(w, status, map[string]string{"error": message})
 }
 
 // decodeJSON reads exactly one JSON object of at most MaxBodyBytes into dst,
@@ -114,4 +115,22 @@ func typeName(kind string) string {
 		return "string"
 	}
 	return kind
+}
+
+// ServeCached answers from memory with an entity tag, so clients and
+// proxies may cache (and revalidate) the documents.
+func ServeCached(w http.ResponseWriter, r *http.Request, body []byte, etag string, maxAge int) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(maxAge))
+	h.Set("Access-Control-Allow-Origin", "*")
+	if etag != "" {
+		h.Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	_, _ = w.Write(body)
 }

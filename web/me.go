@@ -62,7 +62,7 @@ func (a *MeAPI) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toUserJSON(c.User))
+	WriteJSON(w, http.StatusOK, toUserJSON(c.User))
 	return nil
 }
 
@@ -85,7 +85,7 @@ func (a *MeAPI) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toUserJSON(u))
+	WriteJSON(w, http.StatusOK, toUserJSON(u))
 	return nil
 }
 
@@ -125,7 +125,7 @@ func (a *MeAPI) password(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	a.log.Info("password changed", "request_id", RequestID(r.Context()), "user", c.User.ID)
-	writeJSON(w, http.StatusOK, struct{}{})
+	WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
 
@@ -151,7 +151,7 @@ func (a *MeAPI) delete(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.cookies.Clear(w)
 	a.log.Info("account deleted by its owner", "request_id", RequestID(r.Context()), "user", c.User.ID)
-	writeJSON(w, http.StatusOK, struct{}{})
+	WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
 
@@ -177,6 +177,6 @@ func (a *MeAPI) resendVerification(w http.ResponseWriter, r *http.Request) error
 	}
 	a.resendsByUser.Fail(c.User.ID)
 	a.resendsByAddr.Fail(addr)
-	writeJSON(w, http.StatusOK, map[string]string{"message": "A verification link is on its way to your email address."})
+	WriteJSON(w, http.StatusOK, map[string]string{"message": "A verification link is on its way to your email address."})
 	return nil
 }

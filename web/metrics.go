@@ -76,8 +76,8 @@ func (m *Metrics) observe(r *http.Request, status int, took time.Duration) {
 	m.duration.WithLabelValues(route).Observe(took.Seconds())
 }
 
-// tokenIssued counts a token response.
-func (m *Metrics) tokenIssued(grant string) {
+// TokenIssued counts a token response.
+func (m *Metrics) TokenIssued(grant string) {
 	if m != nil {
 		m.tokens.WithLabelValues(grant).Inc()
 	}

@@ -111,7 +111,7 @@ func Middleware(log *slog.Logger, f Frontend, h http.Handler) http.Handler {
 				}
 				log.Error("panic serving request", "request_id", id, "panic", p, "stack", string(debug.Stack()))
 				if rec.status == 0 {
-					writeError(rec, http.StatusInternalServerError, "internal error")
+					WriteError(rec, http.StatusInternalServerError, "internal error")
 				}
 			}
 			status := rec.status

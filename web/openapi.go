@@ -16,6 +16,6 @@ const OpenAPIPath = "/api/openapi.json"
 // operation is routed.
 func ServeOpenAPI(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+OpenAPIPath, func(w http.ResponseWriter, r *http.Request) {
-		serveCached(w, r, openAPIDocument, "", 300)
+		ServeCached(w, r, openAPIDocument, "", 300)
 	})
 }

@@ -84,10 +84,10 @@ func (s *Site) Routes(mux *http.ServeMux) {
 // forms only to tonearm, never framed.
 const PageCSP = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 
-// protocolCSP is PageCSP without form-action, for the pages whose form's
+// ProtocolCSP is PageCSP without form-action, for the pages whose form's
 // answer redirects to a relying party (browsers apply form-action to the
 // redirect).
-const protocolCSP = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'"
+const ProtocolCSP = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'"
 
 // Render writes a page under PageCSP.
 func (s *Site) Render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
@@ -110,8 +110,6 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name s
 // ErrorPage is the data of error.html.
 type ErrorPage struct{ Title, Message string }
 
-type errorPage = ErrorPage
-
 // Admit lets GET and POST through to a page endpoint with a bounded body;
 // anything else gets an error page.
 func (s *Site) Admit(w http.ResponseWriter, r *http.Request) bool {
@@ -124,14 +122,19 @@ func (s *Site) Admit(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// pages renders with one Content-Security-Policy.
-type pages struct {
+// Renderer renders the site's pages under one Content-Security-Policy.
+type Renderer struct {
 	site *Site
 	csp  string
 }
 
-func (p *pages) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+// WithCSP is a renderer of the site's pages under csp.
+func (s *Site) WithCSP(csp string) *Renderer { return &Renderer{site: s, csp: csp} }
+
+// Render writes a page.
+func (p *Renderer) Render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	p.site.render(w, r, status, name, data, p.csp)
 }
 
-func (p *pages) admit(w http.ResponseWriter, r *http.Request) bool { return p.site.Admit(w, r) }
+// Admit is Site.Admit.
+func (p *Renderer) Admit(w http.ResponseWriter, r *http.Request) bool { return p.site.Admit(w, r) }

@@ -33,7 +33,7 @@ const (
 // reset, as JSON and as pages.
 type PublicAPI struct {
 	apiBase
-	pages           *pages
+	pages           *Renderer
 	csrf            *CSRF
 	base            string // the issuer's path prefix
 	mailer          accounts.Mailer
@@ -59,7 +59,7 @@ func NewPublicAPI(acc Accounts, mailer accounts.Mailer, site *Site, issuer strin
 		return nil, errors.New("web: PublicAPI needs a mailer, a site, a 32-byte CSRF key and device cookies")
 	}
 	// These forms answer on the same page: form-action can be 'self'.
-	pages := &pages{site: site, csp: PageCSP}
+	pages := site.WithCSP(PageCSP)
 	iss, _ := url.Parse(issuer)
 	return &PublicAPI{
 		apiBase: base, mailer: mailer, pages: pages, csrf: NewCSRF(csrfKey, issuer), base: strings.TrimRight(iss.Path, "/"),
@@ -108,7 +108,7 @@ func (a *PublicAPI) profile(w http.ResponseWriter, r *http.Request) error {
 		return accounts.ErrUserNotFound
 	}
 	w.Header().Set("Access-Control-Allow-Origin", "*")
-	writeJSON(w, http.StatusOK, publicProfile{Username: u.Username, Name: u.Name, Bio: u.Bio, Pronouns: u.Pronouns, Website: u.Website})
+	WriteJSON(w, http.StatusOK, publicProfile{Username: u.Username, Name: u.Name, Bio: u.Bio, Pronouns: u.Pronouns, Website: u.Website})
 	return nil
 }
 
@@ -130,7 +130,7 @@ func (a *PublicAPI) requestReset(w http.ResponseWriter, r *http.Request) error {
 	if err := a.startReset(r, body.Email); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"message": "If an account has this email, a reset token is on its way."})
+	WriteJSON(w, http.StatusOK, map[string]string{"message": "If an account has this email, a reset token is on its way."})
 	return nil
 }
 
@@ -223,7 +223,7 @@ func (a *PublicAPI) confirmReset(w http.ResponseWriter, r *http.Request) error {
 	if err := a.finishReset(r, body.Token, body.NewPassword); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, struct{}{})
+	WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
 
@@ -238,7 +238,7 @@ type resetPage struct {
 }
 
 func (a *PublicAPI) page(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
-	a.pages.render(w, r, status, name, data)
+	a.pages.Render(w, r, status, name, data)
 }
 
 // pageError turns an error of the reset flow into a message for the page.
@@ -259,7 +259,7 @@ func pageError(err error) (int, string) {
 // forgotPage asks for the email and starts a reset (the same flow as the
 // JSON request).
 func (a *PublicAPI) forgotPage(w http.ResponseWriter, r *http.Request) {
-	if !a.pages.admit(w, r) {
+	if !a.pages.Admit(w, r) {
 		return
 	}
 	data := forgotPage{Action: a.base + ForgotPath}
@@ -293,7 +293,7 @@ func (a *PublicAPI) forgotPage(w http.ResponseWriter, r *http.Request) {
 
 // resetPage is where the mailed link lands: it asks for the new password.
 func (a *PublicAPI) resetPage(w http.ResponseWriter, r *http.Request) {
-	if !a.pages.admit(w, r) {
+	if !a.pages.Admit(w, r) {
 		return
 	}
 	data := resetPage{Action: a.base + ResetPath}
@@ -342,7 +342,7 @@ type verifyEmailPage struct {
 // is verified only when its owner presses the button (a CSRF-protected
 // POST).
 func (a *PublicAPI) verifyEmailPage(w http.ResponseWriter, r *http.Request) {
-	if !a.pages.admit(w, r) {
+	if !a.pages.Admit(w, r) {
 		return
 	}
 	data := verifyEmailPage{Action: a.base + VerifyEmailPath}

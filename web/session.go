@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider"
@@ -90,7 +92,7 @@ type Caller struct {
 // for tonearm's API whose subject is the client itself or a user who is an
 // active admin now.
 func (c Caller) IsAdmin() bool {
-	if c.Bearer && !contains(c.Scopes, provider.ScopeAdmin) {
+	if c.Bearer && !slices.Contains(c.Scopes, provider.ScopeAdmin) {
 		return false
 	}
 	if c.User.ID != "" {
@@ -152,4 +154,12 @@ func bearerCaller(ctx context.Context, bearer string, tokens TokenVerifier, sess
 // Origin describes the browser behind r for its owner's list of sessions.
 func Origin(r *http.Request) accounts.Origin {
 	return accounts.Origin{UserAgent: r.UserAgent(), IP: ClientAddr(r)}
+}
+
+func BearerToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
 }

@@ -91,3 +91,21 @@ func (s *SignIn) Start(w http.ResponseWriter, r *http.Request, user storage.User
 	s.log.Info("session started", "request_id", RequestID(ctx), "user", user.ID)
 	return sess, nil
 }
+
+// HiddenField is a form field a page carries along unseen.
+type HiddenField struct{ Name, Value string }
+
+// LoginPage is the data of login.html: the login step of an
+// authorization request, or the stand-alone sign-in page.
+type LoginPage struct {
+	Action, CSRFToken, Username, Error, ForgotURL, SignupURL string
+	Client                                                   *ClientView
+	Hidden                                                   []HiddenField
+}
+
+// SignupPath is the sign-up page; ContinueParam carries the authorization
+// request (or page) to continue after sign-up or sign-in.
+const (
+	SignupPath    = "/signup"
+	ContinueParam = "continue"
+)

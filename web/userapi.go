@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -86,7 +87,7 @@ func (a *UserAPI) Routes(mux *http.ServeMux) {
 	mux.Handle("/api/User/startSession", a.route(map[string]apiHandler{http.MethodPost: a.startSession}))
 	mux.Handle("/api/User/endSession", a.route(map[string]apiHandler{http.MethodPost: a.endSession}))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint")
+		WriteError(w, http.StatusNotFound, "no such endpoint")
 	})
 }
 
@@ -105,7 +106,7 @@ func (a *UserAPI) actingOn(r *http.Request, user string) (Caller, error) {
 	if c.User.ID != user {
 		return Caller{}, errorf(http.StatusForbidden, "You may only act on your own account")
 	}
-	if c.Bearer && !contains(c.Scopes, provider.ScopeAccount) {
+	if c.Bearer && !slices.Contains(c.Scopes, provider.ScopeAccount) {
 		return Caller{}, errorf(http.StatusForbidden, "This access token lacks the account scope")
 	}
 	return c, nil
@@ -172,7 +173,7 @@ func (a *UserAPI) createUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("user created", "request_id", RequestID(r.Context()), "user", u.ID, "role", u.Role)
-	writeJSON(w, http.StatusOK, map[string]string{"user": u.ID})
+	WriteJSON(w, http.StatusOK, map[string]string{"user": u.ID})
 	return nil
 }
 
@@ -211,7 +212,7 @@ func (a *UserAPI) startSession(w http.ResponseWriter, r *http.Request) error {
 	a.cookies.Set(w, token, sess.ExpiresAt)
 	a.limiter.Devices().Set(w, u.ID, u.DeviceEpoch)
 	a.log.Info("session started", "request_id", RequestID(r.Context()), "user", u.ID)
-	writeJSON(w, http.StatusOK, map[string]string{"user": u.ID})
+	WriteJSON(w, http.StatusOK, map[string]string{"user": u.ID})
 	return nil
 }
 
@@ -239,7 +240,7 @@ func (a *UserAPI) associateToken(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("ListenBrainz token associated", "request_id", RequestID(r.Context()), "user", body.User)
-	writeJSON(w, http.StatusOK, map[string]string{"listenBrainzName": name})
+	WriteJSON(w, http.StatusOK, map[string]string{"listenBrainzName": name})
 	return nil
 }
 
@@ -263,6 +264,6 @@ func (a *UserAPI) endSession(w http.ResponseWriter, r *http.Request) error {
 		a.cookies.Clear(w)
 	}
 	a.log.Info("sessions ended", "request_id", RequestID(r.Context()), "user", body.User, "by", c.User.ID+c.ClientID)
-	writeJSON(w, http.StatusOK, struct{}{})
+	WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

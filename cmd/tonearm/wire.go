@@ -22,6 +22,7 @@ import (
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/web"
 	"github.com/tonearm-idp/tonearm/web/pages"
+	"github.com/tonearm-idp/tonearm/web/protocol"
 )
 
 // app is everything built from one configuration.
@@ -198,7 +199,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	oauth, err := web.NewOAuth(web.OAuthConfig{
+	oauth, err := protocol.NewOAuth(protocol.OAuthConfig{
 		Provider: p, Site: site, Registration: cfg.Registration, Accounts: acc, Consents: store, Limiter: limiter,
 		CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Logger: log, Now: opt.now, Metrics: metrics,
 	})

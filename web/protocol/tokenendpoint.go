@@ -1,4 +1,4 @@
-package web
+package protocol
 
 import (
 	"errors"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
+	"github.com/tonearm-idp/tonearm/web"
 )
 
 // The token, introspection, revocation and userinfo endpoints: what a
@@ -18,7 +19,7 @@ import (
 // token is the token endpoint.
 func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
 	session := provider.NewSession()
 	ar, err := o.p.OAuth2.NewAccessRequest(ctx, r, session)
 	if err != nil {
@@ -71,7 +72,7 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 	}
 	o.p.OAuth2.WriteAccessResponse(ctx, w, ar, resp)
 	if gt := ar.GetGrantTypes(); len(gt) == 1 {
-		o.metrics.tokenIssued(gt[0])
+		o.metrics.TokenIssued(gt[0])
 	}
 }
 
@@ -80,7 +81,7 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 // any token that is not live is {"active": false}, never an error.
 func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
 	if err := introspectionClientAuth(r); err != nil {
 		o.p.OAuth2.WriteIntrospectionError(ctx, w, err)
 		return
@@ -123,7 +124,7 @@ func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
 			resp["exp"] = exp.Unix()
 		}
 	}
-	writeJSON(w, http.StatusOK, resp)
+	web.WriteJSON(w, http.StatusOK, resp)
 }
 
 // introspectionClientAuth admits only client authentication. fosite would
@@ -159,18 +160,18 @@ func introspectionClientAuth(r *http.Request) error {
 // access tokens of its grant; an unknown token is a 200.
 func (o *OAuth) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
 	err := o.p.OAuth2.NewRevocationRequest(ctx, r)
 	if err != nil {
 		if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= 500 {
-			o.log.Error("revocation failed", "request_id", RequestID(ctx), "err", rfc.WithExposeDebug(true).GetDescription())
+			o.log.Error("revocation failed", "request_id", web.RequestID(ctx), "err", rfc.WithExposeDebug(true).GetDescription())
 		}
 	}
 	if errors.Is(err, fosite.ErrUnauthorizedClient) {
 		// RFC 7009 §2.1: a token issued to another client is refused with
 		// an error (fosite would answer 200 and leave it alive, silently).
 		w.Header().Set("Cache-Control", "no-store")
-		writeJSON(w, http.StatusBadRequest, map[string]string{
+		web.WriteJSON(w, http.StatusBadRequest, map[string]string{
 			"error": "unauthorized_client", "error_description": "The token was not issued to this client.",
 		})
 		return
@@ -181,7 +182,7 @@ func (o *OAuth) revoke(w http.ResponseWriter, r *http.Request) {
 func (o *OAuth) accessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {
-		o.log.Error("token request failed", "request_id", RequestID(r.Context()), "err", rfc.WithExposeDebug(true).GetDescription())
+		o.log.Error("token request failed", "request_id", web.RequestID(r.Context()), "err", rfc.WithExposeDebug(true).GetDescription())
 	}
 	o.p.OAuth2.WriteAccessError(r.Context(), w, ar, err)
 }
@@ -191,53 +192,45 @@ func (o *OAuth) accessError(w http.ResponseWriter, r *http.Request, ar fosite.Ac
 func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		writeError(w, http.StatusMethodNotAllowed, "use GET or POST")
+		web.WriteError(w, http.StatusMethodNotAllowed, "use GET or POST")
 		return
 	}
 	ctx := r.Context()
-	token := bearerToken(r)
+	token := web.BearerToken(r)
 	if token == "" && r.Method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
 		token = r.PostFormValue("access_token")
 	}
 	if token == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_request", "error_description": "An access token is required."})
+		web.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_request", "error_description": "An access token is required."})
 		return
 	}
 	ar, err := o.p.VerifyAccessToken(ctx, token)
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The access token is invalid, expired or revoked."})
+		web.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The access token is invalid, expired or revoked."})
 		return
 	}
 	if !ar.GetGrantedScopes().Has("openid") {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm", error="insufficient_scope", scope="openid"`)
-		writeJSON(w, http.StatusForbidden, map[string]string{"error": "insufficient_scope", "error_description": "The openid scope is required."})
+		web.WriteJSON(w, http.StatusForbidden, map[string]string{"error": "insufficient_scope", "error_description": "The openid scope is required."})
 		return
 	}
 	u, err := o.accounts.GetUser(ctx, ar.GetSession().GetSubject())
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The token's user no longer exists."})
+		web.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The token's user no longer exists."})
 		return
 	}
 	id := identity(u)
 	confidential := !ar.GetClient().IsPublic()
 	if confidential && ar.GetGrantedScopes().Has("listenbrainz") {
 		if id.ListenBrainzToken, err = o.accounts.ListenBrainzToken(u); err != nil {
-			o.log.Error("opening ListenBrainz token", "request_id", RequestID(ctx), "user", u.ID, "err", err)
+			o.log.Error("opening ListenBrainz token", "request_id", web.RequestID(ctx), "user", u.ID, "err", err)
 		}
 	}
 	claims := provider.ScopedClaims(id, ar.GetGrantedScopes(), confidential)
 	claims["sub"] = u.ID
-	writeJSON(w, http.StatusOK, claims)
-}
-
-func bearerToken(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
-		return strings.TrimSpace(h[7:])
-	}
-	return ""
+	web.WriteJSON(w, http.StatusOK, claims)
 }

@@ -1,4 +1,4 @@
-package web
+package protocol
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/web"
 )
 
 // The end-session endpoint (RP-Initiated Logout).
@@ -22,16 +23,16 @@ type logoutPage struct {
 // an id_token_hint proving it is the signed-in user's relying party, the
 // user confirms first, so a foreign page cannot sign them out.
 func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
-	if !o.pages.admit(w, r) {
+	if !o.pages.Admit(w, r) {
 		return
 	}
 	ctx := r.Context()
 	if err := r.ParseForm(); err != nil {
-		o.page(w, r, http.StatusBadRequest, "error.html", errorPage{Title: "Invalid sign-out request", Message: "The request could not be read."})
+		o.page(w, r, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "Invalid sign-out request", Message: "The request could not be read."})
 		return
 	}
 	bad := func(msg string) {
-		o.page(w, r, http.StatusBadRequest, "error.html", errorPage{Title: "Invalid sign-out request", Message: msg})
+		o.page(w, r, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "Invalid sign-out request", Message: msg})
 	}
 	var hint provider.IDTokenHint
 	var clientID string
@@ -81,37 +82,37 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 		o.page(w, r, http.StatusOK, "logged_out.html", nil)
 	}
 
-	caller, err := SessionCaller(ctx, r, o.cookies, o.accounts)
-	if hint.SID != "" && (err == nil || errors.Is(err, ErrNoCaller)) {
+	caller, err := web.SessionCaller(ctx, r, o.cookies, o.accounts)
+	if hint.SID != "" && (err == nil || errors.Is(err, web.ErrNoCaller)) {
 		// An ID token issued in the session names it: end that session,
 		// whether or not this request carries its cookie (a relying
 		// party's server calling, as oauth2-proxy's backend logout does).
 		if err := o.accounts.EndSessionBySID(ctx, hint.Subject, hint.SID); err != nil {
-			o.log.Error("logout: ending session", "request_id", RequestID(ctx), "err", err)
+			o.log.Error("logout: ending session", "request_id", web.RequestID(ctx), "err", err)
 			bad("The sign-out could not be completed; try again.")
 			return
 		}
 		if caller.Session.SID == hint.SID {
 			o.cookies.Clear(w)
 		}
-		o.log.Info("signed out by id_token_hint", "request_id", RequestID(ctx), "user", hint.Subject, "client", clientID)
+		o.log.Info("signed out by id_token_hint", "request_id", web.RequestID(ctx), "user", hint.Subject, "client", clientID)
 		done()
 		return
 	}
-	if errors.Is(err, ErrNoCaller) {
+	if errors.Is(err, web.ErrNoCaller) {
 		o.cookies.Clear(w)
 		done()
 		return
 	}
 	if err != nil {
-		o.log.Error("logout: resolving session", "request_id", RequestID(ctx), "err", err)
+		o.log.Error("logout: resolving session", "request_id", web.RequestID(ctx), "err", err)
 		bad("The sign-out could not be completed; try again.")
 		return
 	}
 	confirmed := hint.Subject != "" && hint.Subject == caller.User.ID
 	if r.Method == http.MethodPost && r.PostFormValue("tonearm_action") == "logout" {
 		if !o.csrf.Valid(r) {
-			o.page(w, r, http.StatusForbidden, "error.html", errorPage{Title: "Form expired", Message: "This form is no longer valid. Try signing out again."})
+			o.page(w, r, http.StatusForbidden, "error.html", web.ErrorPage{Title: "Form expired", Message: "This form is no longer valid. Try signing out again."})
 			return
 		}
 		confirmed = true
@@ -124,11 +125,11 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := o.accounts.EndSession(ctx, o.cookies.Value(r)); err != nil {
-		o.log.Error("logout: ending session", "request_id", RequestID(ctx), "err", err)
+		o.log.Error("logout: ending session", "request_id", web.RequestID(ctx), "err", err)
 		bad("The sign-out could not be completed; try again.")
 		return
 	}
 	o.cookies.Clear(w)
-	o.log.Info("signed out", "request_id", RequestID(ctx), "user", caller.User.ID, "client", clientID)
+	o.log.Info("signed out", "request_id", web.RequestID(ctx), "user", caller.User.ID, "client", clientID)
 	done()
 }

@@ -1,4 +1,4 @@
-package web
+package protocol
 
 import (
 	"context"
@@ -18,11 +18,12 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/web"
 )
 
 // OAuthAccounts is what the protocol endpoints need from accounts.
 type OAuthAccounts interface {
-	SessionResolver
+	web.SessionResolver
 	Authenticate(ctx context.Context, username, password string, guard accounts.PasswordGuard) (storage.User, error)
 	NewSession(ctx context.Context, userID string, from accounts.Origin) (string, storage.Session, error)
 	EndSession(ctx context.Context, token string) error
@@ -41,15 +42,15 @@ type ConsentStore interface {
 // OAuthConfig wires NewOAuth.
 type OAuthConfig struct {
 	Provider *provider.Provider
-	Site     *Site
+	Site     *web.Site
 	Accounts OAuthAccounts
 	Consents ConsentStore
-	Limiter  *LoginLimiter
+	Limiter  *web.LoginLimiter
 	CSRFKey  []byte
 	Logger   *slog.Logger
 	Now      func() time.Time
 	// Metrics counts tokens and sign-ins (optional).
-	Metrics *Metrics
+	Metrics *web.Metrics
 	// Registration: when open, the login page links to the sign-up page.
 	Registration string
 }
@@ -58,17 +59,17 @@ type OAuthConfig struct {
 // authorization endpoint with its login and consent pages, token and
 // userinfo.
 type OAuth struct {
-	signIn       *SignIn
+	signIn       *web.SignIn
 	p            *provider.Provider
 	accounts     OAuthAccounts
 	consents     ConsentStore
-	limiter      *LoginLimiter
-	csrf         *CSRF
-	cookies      Cookies
-	pages        *pages
+	limiter      *web.LoginLimiter
+	csrf         *web.CSRF
+	cookies      web.Cookies
+	pages        *web.Renderer
 	log          *slog.Logger
 	now          func() time.Time
-	metrics      *Metrics
+	metrics      *web.Metrics
 	registration string
 	action       string // the login and consent forms post here
 	base         string // the issuer's path prefix
@@ -80,15 +81,19 @@ func NewOAuth(c OAuthConfig) (*OAuth, error) {
 	if c.Provider == nil || c.Site == nil || c.Accounts == nil || c.Consents == nil || c.Limiter == nil || c.Logger == nil || len(c.CSRFKey) < 32 {
 		return nil, errors.New("web: OAuth needs Provider, Site, Accounts, Consents, Limiter, Logger and a 32-byte CSRFKey")
 	}
-	pages := &pages{site: c.Site, csp: protocolCSP}
+	pages := c.Site.WithCSP(web.ProtocolCSP)
+	signIn, err := web.NewSignIn(c.Accounts, c.Limiter, c.Provider.Issuer(), c.Metrics, c.Logger)
+	if err != nil {
+		return nil, err
+	}
 	iss, err := url.Parse(c.Provider.Issuer())
 	if err != nil {
 		return nil, err
 	}
 	o := &OAuth{
-		signIn: &SignIn{accounts: c.Accounts, limiter: c.Limiter, cookies: NewCookies(c.Provider.Issuer()), metrics: c.Metrics, log: c.Logger},
+		signIn: signIn,
 		p:      c.Provider, accounts: c.Accounts, consents: c.Consents, limiter: c.Limiter,
-		csrf: NewCSRF(c.CSRFKey, c.Provider.Issuer()), cookies: NewCookies(c.Provider.Issuer()),
+		csrf: web.NewCSRF(c.CSRFKey, c.Provider.Issuer()), cookies: web.NewCookies(c.Provider.Issuer()),
 		pages: pages, log: c.Logger, now: c.Now, metrics: c.Metrics, registration: c.Registration,
 		action: strings.TrimRight(iss.Path, "/") + provider.AuthorizePath,
 		base:   strings.TrimRight(iss.Path, "/"),
@@ -134,70 +139,41 @@ func cors(h http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// serveCached answers from memory with an entity tag, so clients and
-// proxies may cache (and revalidate) the documents.
-func serveCached(w http.ResponseWriter, r *http.Request, body []byte, etag string, maxAge int) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "public, max-age="+strconv.Itoa(maxAge))
-	h.Set("Access-Control-Allow-Origin", "*")
-	if etag != "" {
-		h.Set("ETag", etag)
-		if r.Header.Get("If-None-Match") == etag {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
-	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	_, _ = w.Write(body)
-}
-
 func (o *OAuth) discovery(w http.ResponseWriter, r *http.Request) {
 	// Five minutes: scopes_supported follows the registered APIs.
-	serveCached(w, r, o.p.Discovery(r.Context()), "", 300)
+	web.ServeCached(w, r, o.p.Discovery(r.Context()), "", 300)
 }
 
 func (o *OAuth) jwks(w http.ResponseWriter, r *http.Request) {
 	body, etag := o.p.JWKS()
 	// Short: a rotated key must reach resource servers well within the
 	// overlap window.
-	serveCached(w, r, body, etag, 300)
+	web.ServeCached(w, r, body, etag, 300)
 }
 
 // page renders an HTML page.
 func (o *OAuth) page(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
-	o.pages.render(w, r, status, name, data)
+	o.pages.Render(w, r, status, name, data)
 }
 
-// HiddenField is a form field a page carries along unseen.
-type HiddenField struct{ Name, Value string }
+type hiddenField = web.HiddenField
 
-type hiddenField = HiddenField
-
-// LoginPage is the data of login.html: the login step of an
-// authorization request, or the stand-alone sign-in page.
-type LoginPage struct {
-	Action, CSRFToken, Username, Error, ForgotURL, SignupURL string
-	Client                                                   *ClientView
-	Hidden                                                   []HiddenField
-}
-
-type loginPage = LoginPage
+type loginPage = web.LoginPage
 
 type consentPage struct {
 	Action, CSRFToken, Username string
-	Client                      ClientView
+	Client                      web.ClientView
 	Scopes                      []string
-	Hidden                      []HiddenField
+	Hidden                      []web.HiddenField
 }
 
 // signupURL links the login page to the sign-up page when registration is
 // open, carrying the authorization request to continue after sign-up.
 func (o *OAuth) signupURL(form url.Values) string {
-	if o.registration != RegistrationOpen {
+	if o.registration != web.RegistrationOpen {
 		return ""
 	}
-	return o.base + SignupPath + "?" + url.Values{ContinueParam: {o.continueURL(form)}}.Encode()
+	return o.base + web.SignupPath + "?" + url.Values{web.ContinueParam: {o.continueURL(form)}}.Encode()
 }
 
 // continueURL is the authorization request of form as a URL on this
@@ -211,13 +187,6 @@ func (o *OAuth) continueURL(form url.Values) string {
 	}
 	return o.action + "?" + q.Encode()
 }
-
-// SignupPath is the sign-up page; ContinueParam carries the authorization
-// request it continues.
-const (
-	SignupPath    = "/signup"
-	ContinueParam = "continue"
-)
 
 // formFields are the fields the login and consent forms add; everything
 // else in a form posted back is the original authorization request.
@@ -273,7 +242,7 @@ func (o *OAuth) DescribeScopes(ctx context.Context, scopes []string) []string {
 func (o *OAuth) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {
-		o.log.Error("authorization failed", "request_id", RequestID(r.Context()), "err", rfc.WithExposeDebug(true).GetDescription())
+		o.log.Error("authorization failed", "request_id", web.RequestID(r.Context()), "err", rfc.WithExposeDebug(true).GetDescription())
 	}
 	if redirectAllowed(ar) {
 		o.writeAuthorizeError(w, ar, rfc)
@@ -283,7 +252,7 @@ func (o *OAuth) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite
 	if rfc.CodeField >= 500 {
 		msg = "The server could not handle this sign-in request."
 	}
-	o.page(w, r, http.StatusBadRequest, "error.html", errorPage{Title: "This sign-in request is invalid", Message: msg})
+	o.page(w, r, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "This sign-in request is invalid", Message: msg})
 }
 
 // writeAuthorizeError redirects an error to the client (query response
@@ -341,7 +310,7 @@ func promptValues(ar fosite.AuthorizeRequester) map[string]bool {
 // back to it with the original request as hidden fields, so each step is a
 // complete authorization request and no server-side flow state is needed.
 func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
-	if !o.pages.admit(w, r) {
+	if !o.pages.Admit(w, r) {
 		return
 	}
 	ctx := r.Context()
@@ -384,12 +353,12 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		action = r.PostFormValue("tonearm_action")
 	}
 	if action != "" && !o.csrf.Valid(r) {
-		o.page(w, r, http.StatusForbidden, "error.html", errorPage{Title: "Form expired", Message: "This form is no longer valid. Go back to the application and sign in again."})
+		o.page(w, r, http.StatusForbidden, "error.html", web.ErrorPage{Title: "Form expired", Message: "This form is no longer valid. Go back to the application and sign in again."})
 		return
 	}
 
-	caller, err := SessionCaller(ctx, r, o.cookies, o.accounts)
-	if err != nil && !errors.Is(err, ErrNoCaller) {
+	caller, err := web.SessionCaller(ctx, r, o.cookies, o.accounts)
+	if err != nil && !errors.Is(err, web.ErrNoCaller) {
 		o.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
@@ -401,12 +370,12 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 			view := viewOfFosite(client)
 			o.page(w, r, http.StatusUnauthorized, "login.html", loginPage{
 				Action: o.action, CSRFToken: o.csrf.Token(w, r), Client: &view,
-				Username: r.PostFormValue("username"), Error: loginErr, Hidden: hiddenFields(r.Form), ForgotURL: o.base + ForgotPath,
+				Username: r.PostFormValue("username"), Error: loginErr, Hidden: hiddenFields(r.Form), ForgotURL: o.base + web.ForgotPath,
 				SignupURL: o.signupURL(r.Form),
 			})
 			return
 		}
-		caller, signedIn, freshLogin = Caller{User: user, Session: sess}, true, true
+		caller, signedIn, freshLogin = web.Caller{User: user, Session: sess}, true, true
 	}
 
 	needLogin := !signedIn || (prompt["login"] && !freshLogin)
@@ -424,7 +393,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		view := viewOfFosite(client)
 		o.page(w, r, http.StatusOK, "login.html", loginPage{
 			Action: o.action, CSRFToken: o.csrf.Token(w, r), Client: &view, Hidden: hiddenFields(r.Form),
-			ForgotURL: o.base + ForgotPath, SignupURL: o.signupURL(r.Form),
+			ForgotURL: o.base + web.ForgotPath, SignupURL: o.signupURL(r.Form),
 		})
 		return
 	}
@@ -542,4 +511,9 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// viewOfFosite is what the login and consent pages show of a client.
+func viewOfFosite(c *fositestore.Client) web.ClientView {
+	return web.ClientView{ID: c.GetID(), Name: c.Name, Logo: web.SafeLogo(c.LogoURI), ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI}
 }
