@@ -49,6 +49,10 @@ type knownDevice struct {
 	epoch  int64
 }
 
+// Owner is the account the browser signed in to and that account's
+// device epoch when it did ("" without a valid cookie).
+func (d knownDevice) Owner() (userID string, epoch int64) { return d.userID, d.epoch }
+
 // known reports whether the device is known to the account of a.
 func (d knownDevice) known(a accounts.Attempt) bool {
 	return d.userID != "" && d.userID == a.Account && d.epoch == a.DeviceEpoch

@@ -14,22 +14,26 @@ import (
 // MaxBodyBytes caps every JSON request body.
 const MaxBodyBytes = 64 << 10
 
-// httpError is an error with the status and client-safe message to send.
-type httpError struct {
+// HTTPError is an error with the status and client-safe message to send.
+type HTTPError struct {
 	status  int
 	message string
 	// header is set on the answer (WWW-Authenticate, Retry-After).
 	header map[string]string
 }
 
-func (e *httpError) Error() string { return e.message }
+func (e *HTTPError) Error() string { return e.message }
 
-func errorf(status int, format string, args ...any) *httpError {
-	return &httpError{status: status, message: fmt.Sprintf(format, args...)}
+// Status is the HTTP status to answer with.
+func (e *HTTPError) Status() int { return e.status }
+
+// Errorf is an HTTPError with a formatted message.
+func Errorf(status int, format string, args ...any) *HTTPError {
+	return &HTTPError{status: status, message: fmt.Sprintf(format, args...)}
 }
 
-// with sets a header on the answer.
-func (e *httpError) with(name, value string) *httpError {
+// With sets a header on the answer.
+func (e *HTTPError) With(name, value string) *HTTPError {
 	if e.header == nil {
 		e.header = map[string]string{}
 	}
@@ -50,16 +54,16 @@ func WriteError(w http.ResponseWriter, status int, message string) {
 	WriteJSON(w, status, map[string]string{"error": message})
 }
 
-// decodeJSON reads exactly one JSON object of at most MaxBodyBytes into dst,
+// DecodeJSON reads exactly one JSON object of at most MaxBodyBytes into dst,
 // refusing other content types, unknown fields, wrong types and trailing data.
-func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) *httpError {
+func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) *HTTPError {
 	ct := r.Header.Get("Content-Type")
 	mt, params, err := mime.ParseMediaType(ct)
 	if ct == "" || err != nil || mt != "application/json" {
-		return errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+		return Errorf(http.StatusUnsupportedMediaType, "Content-Type must be application/json")
 	}
 	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") {
-		return errorf(http.StatusUnsupportedMediaType, "JSON must be UTF-8")
+		return Errorf(http.StatusUnsupportedMediaType, "JSON must be UTF-8")
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	dec := json.NewDecoder(r.Body)
@@ -72,41 +76,41 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) *httpError {
 		if errors.As(err, &mbe) {
 			return jsonError(err)
 		}
-		return errorf(http.StatusBadRequest, "request body must hold a single JSON object")
+		return Errorf(http.StatusBadRequest, "request body must hold a single JSON object")
 	}
 	return nil
 }
 
-// fieldError is a field decoder's complaint, safe to show.
-type fieldError struct{ msg string }
+// FieldError is a field decoder's complaint, safe to show.
+type FieldError struct{ Msg string }
 
-func (e *fieldError) Error() string { return e.msg }
+func (e *FieldError) Error() string { return e.Msg }
 
-func jsonError(err error) *httpError {
+func jsonError(err error) *HTTPError {
 	var (
 		mbe       *http.MaxBytesError
 		syntaxErr *json.SyntaxError
 		typeErr   *json.UnmarshalTypeError
-		fe        *fieldError
+		fe        *FieldError
 	)
 	switch {
 	case errors.As(err, &fe):
-		return errorf(http.StatusBadRequest, "%s", fe.msg)
+		return Errorf(http.StatusBadRequest, "%s", fe.Msg)
 	case errors.As(err, &mbe):
-		return errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
+		return Errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", MaxBodyBytes)
 	case errors.Is(err, io.EOF):
-		return errorf(http.StatusBadRequest, "request body is empty: a JSON object is required")
+		return Errorf(http.StatusBadRequest, "request body is empty: a JSON object is required")
 	case errors.As(err, &syntaxErr), errors.Is(err, io.ErrUnexpectedEOF):
-		return errorf(http.StatusBadRequest, "request body is not valid JSON")
+		return Errorf(http.StatusBadRequest, "request body is not valid JSON")
 	case errors.As(err, &typeErr):
 		if typeErr.Field == "" || typeErr.Type == nil {
-			return errorf(http.StatusBadRequest, "request body must be a JSON object")
+			return Errorf(http.StatusBadRequest, "request body must be a JSON object")
 		}
-		return errorf(http.StatusBadRequest, "field %q must be a %s", typeErr.Field, typeName(typeErr.Type.Kind().String()))
+		return Errorf(http.StatusBadRequest, "field %q must be a %s", typeErr.Field, typeName(typeErr.Type.Kind().String()))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return errorf(http.StatusBadRequest, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return Errorf(http.StatusBadRequest, "unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
 	default:
-		return errorf(http.StatusBadRequest, "request body is not valid JSON")
+		return Errorf(http.StatusBadRequest, "request body is not valid JSON")
 	}
 }
 

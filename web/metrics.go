@@ -83,6 +83,9 @@ func (m *Metrics) TokenIssued(grant string) {
 	}
 }
 
+// SignInDone counts a password sign-in by its outcome (err of the check).
+func (m *Metrics) SignInDone(err error) { m.login(loginResult(err)) }
+
 // login counts a password sign-in.
 func (m *Metrics) login(result string) {
 	if m != nil {

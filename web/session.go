@@ -101,9 +101,9 @@ func (c Caller) IsAdmin() bool {
 	return c.Bearer
 }
 
-// actor names the caller in audit events: the user, or the client acting
+// Actor names the caller in audit events: the user, or the client acting
 // for itself.
-func (c Caller) actor() string {
+func (c Caller) Actor() string {
 	if c.User.ID != "" {
 		return c.User.ID
 	}
@@ -129,9 +129,9 @@ func SessionCaller(ctx context.Context, r *http.Request, cookies Cookies, sessio
 	return Caller{User: u, Session: sess, AuthTime: sess.AuthTime}, nil
 }
 
-// bearerCaller resolves a bearer token for tonearm's API carrying one of
+// BearerCaller resolves a bearer token for tonearm's API carrying one of
 // anyOf. A user's token counts only while the user exists and is enabled.
-func bearerCaller(ctx context.Context, bearer string, tokens TokenVerifier, sessions SessionResolver, anyOf []string) (Caller, error) {
+func BearerCaller(ctx context.Context, bearer string, tokens TokenVerifier, sessions SessionResolver, anyOf []string) (Caller, error) {
 	t, err := tokens.VerifyAPIToken(ctx, bearer, anyOf...)
 	if err != nil {
 		return Caller{}, err

@@ -109,3 +109,17 @@ const (
 	SignupPath    = "/signup"
 	ContinueParam = "continue"
 )
+
+// Paths of the password-reset pages (the mailed link opens ResetPath) and
+// of the email verification page (the mailed link opens it).
+const (
+	ForgotPath      = "/password/forgot"
+	ResetPath       = "/password/reset"
+	VerifyEmailPath = "/email/verify"
+)
+
+// Registration modes (TONEARM_REGISTRATION).
+const (
+	RegistrationOpen  = "open"
+	RegistrationAdmin = "admin"
+)

@@ -13,7 +13,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
-	"github.com/tonearm-idp/tonearm/web"
+	"github.com/tonearm-idp/tonearm/web/jsonapi"
 )
 
 // parseScopeFlags reads --scope NAME[=description] values.
@@ -54,7 +54,7 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		}
 		a.cliEvent(ctx, audit.APICreated, "", map[string]any{"api": api.ID})
 		if asJSON {
-			return json.NewEncoder(stdout).Encode(web.ToAPIJSON(api))
+			return json.NewEncoder(stdout).Encode(jsonapi.ToAPIJSON(api))
 		}
 		fmt.Fprintf(stdout, "registered API %s with scopes %s\n", api.ID, scopeNames(api))
 		return nil
@@ -72,9 +72,9 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 			return err
 		}
 		if asJSON {
-			out := make([]web.APIJSON, len(list))
+			out := make([]jsonapi.APIJSON, len(list))
 			for i, api := range list {
-				out[i] = web.ToAPIJSON(api)
+				out[i] = jsonapi.ToAPIJSON(api)
 			}
 			return json.NewEncoder(stdout).Encode(out)
 		}

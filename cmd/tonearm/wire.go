@@ -21,6 +21,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/web"
+	"github.com/tonearm-idp/tonearm/web/jsonapi"
 	"github.com/tonearm-idp/tonearm/web/pages"
 	"github.com/tonearm-idp/tonearm/web/protocol"
 )
@@ -28,7 +29,7 @@ import (
 // app is everything built from one configuration.
 type app struct {
 	// endpoints are the JSON API routes, for the OpenAPI test.
-	endpoints []web.Endpoint
+	endpoints []jsonapi.Endpoint
 	// securityCode is the one-time first-admin code ("" when an admin exists).
 	securityCode string
 	store        *sqlstore.Store
@@ -176,18 +177,18 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	userAPI, err := web.NewUserAPI(web.UserAPIConfig{
+	userAPI, err := jsonapi.NewUserAPI(jsonapi.UserAPIConfig{
 		Accounts: acc, Issuer: cfg.Issuer, Registration: cfg.Registration, Logger: log, Limiter: limiter, Tokens: p,
 		Bootstrap: bootstrap, Now: opt.now, Metrics: metrics,
 	})
 	if err != nil {
 		return nil, err
 	}
-	meAPI, err := web.NewMeAPI(acc, cfg.Issuer, p, limiter, log)
+	meAPI, err := jsonapi.NewMeAPI(acc, cfg.Issuer, p, limiter, log)
 	if err != nil {
 		return nil, err
 	}
-	adminAPI, err := web.NewAdminAPI(acc, registry, apiRegistry, store, adapter.ForgetClient, cfg.Issuer, p, log)
+	adminAPI, err := jsonapi.NewAdminAPI(acc, registry, apiRegistry, store, adapter.ForgetClient, cfg.Issuer, p, log)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +196,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	publicAPI, err := web.NewPublicAPI(acc, mailer, site, cfg.Issuer, seal.DeriveKey(cfg.Secret, purposeCSRF), devices, log, opt.now)
+	publicAPI, err := jsonapi.NewPublicAPI(acc, mailer, cfg.Issuer, devices, log, opt.now)
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +208,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		return nil, fmt.Errorf("pages: %w", err)
 	}
 	people, err := pages.New(pages.Config{
-		Site: site, Accounts: acc, Clients: registry, APIs: apiRegistry, Keys: km, Events: store, Scopes: oauth,
+		Site: site, Accounts: acc, Clients: registry, APIs: apiRegistry, Keys: km, Recovery: publicAPI, Events: store, Scopes: oauth,
 		Limiter: limiter, Metrics: metrics, CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Issuer: cfg.Issuer,
 		Registration: cfg.Registration, ForgetClient: adapter.ForgetClient, Logger: log, Now: opt.now,
 	})
@@ -223,16 +224,16 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	meAPI.Routes(mux)
 	adminAPI.Routes(mux)
 	publicAPI.Routes(mux)
-	web.ServeOpenAPI(mux)
+	jsonapi.ServeOpenAPI(mux)
 	oauth.Routes(mux)
 	site.Routes(mux)
 	people.Routes(mux)
 	health.Routes(mux)
-	var endpoints []web.Endpoint
-	for _, api := range []interface{ Endpoints() []web.Endpoint }{userAPI, meAPI, adminAPI, publicAPI} {
+	var endpoints []jsonapi.Endpoint
+	for _, api := range []interface{ Endpoints() []jsonapi.Endpoint }{userAPI, meAPI, adminAPI, publicAPI} {
 		endpoints = append(endpoints, api.Endpoints()...)
 	}
-	endpoints = append(endpoints, web.Endpoint{Method: http.MethodGet, Path: web.OpenAPIPath})
+	endpoints = append(endpoints, jsonapi.Endpoint{Method: http.MethodGet, Path: jsonapi.OpenAPIPath})
 	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, apis: apiRegistry, backchannel: deliverer, metrics: metrics, health: health, keys: km, provider: p, handler: web.Middleware(log, web.Frontend{
 		TrustedProxies: cfg.TrustedProxies, HSTS: strings.HasPrefix(cfg.Issuer, "https://"), Metrics: metrics,
 	}, mux)}, nil

@@ -315,7 +315,7 @@ func (p *Pages) deleteClient(w http.ResponseWriter, r *http.Request, c web.Calle
 // apisPage is the data of admin_apis.html.
 type apisPage struct {
 	consolePage
-	APIs []web.APIJSON
+	APIs []storage.API
 	Form apiForm
 }
 
@@ -336,9 +336,7 @@ func (p *Pages) renderAPIs(w http.ResponseWriter, r *http.Request, c web.Caller,
 		p.internal(w, r, err)
 		return
 	}
-	for _, a := range list {
-		data.APIs = append(data.APIs, web.ToAPIJSON(a))
-	}
+	data.APIs = list
 	p.site.Render(w, r, status, "admin_apis.html", data)
 }
 

@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/provider/audit"
+	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/provider/keys"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -54,6 +56,29 @@ type Accounts interface {
 	DeleteUser(ctx context.Context, userID string) error
 }
 
+// ClientRegistry is what the console needs to manage clients.
+type ClientRegistry interface {
+	Create(ctx context.Context, spec clients.Spec) (storage.Client, string, error)
+	Get(ctx context.Context, id string) (storage.Client, error)
+	List(ctx context.Context) ([]storage.Client, error)
+	Delete(ctx context.Context, id string) error
+}
+
+// APIRegistry is what the console needs to manage resource servers.
+type APIRegistry interface {
+	Create(ctx context.Context, spec apis.Spec) (storage.API, error)
+	List(ctx context.Context) ([]storage.API, error)
+	Delete(ctx context.Context, id string) error
+}
+
+// Recovery runs the password-reset and email-verification flows, with
+// their limits, for the JSON API and these pages alike.
+type Recovery interface {
+	StartReset(r *http.Request, email string) error
+	FinishReset(r *http.Request, token, password string) error
+	VerifyEmail(r *http.Request, token string) (storage.User, error)
+}
+
 // Keys is what the console needs of the signing keys.
 type Keys interface {
 	Published() []*keys.Key
@@ -69,9 +94,10 @@ type ScopeWords interface {
 type Config struct {
 	Site         *web.Site
 	Accounts     Accounts
-	Clients      web.ClientRegistry
-	APIs         web.APIRegistry
+	Clients      ClientRegistry
+	APIs         APIRegistry
 	Keys         Keys
+	Recovery     Recovery
 	Events       audit.Store
 	Scopes       ScopeWords
 	Limiter      *web.LoginLimiter
@@ -100,9 +126,9 @@ type Pages struct {
 // New returns the pages; every dependency is required but Metrics and
 // ForgetClient.
 func New(c Config) (*Pages, error) {
-	if c.Site == nil || c.Accounts == nil || c.Clients == nil || c.APIs == nil || c.Keys == nil || c.Events == nil ||
+	if c.Site == nil || c.Accounts == nil || c.Clients == nil || c.APIs == nil || c.Keys == nil || c.Recovery == nil || c.Events == nil ||
 		c.Scopes == nil || c.Limiter == nil || c.Logger == nil || len(c.CSRFKey) < 32 || c.Issuer == "" {
-		return nil, errors.New("pages: New needs Site, Accounts, Clients, APIs, Keys, Events, Scopes, Limiter, Logger, Issuer and a 32-byte CSRFKey")
+		return nil, errors.New("pages: New needs Site, Accounts, Clients, APIs, Keys, Recovery, Events, Scopes, Limiter, Logger, Issuer and a 32-byte CSRFKey")
 	}
 	if c.ForgetClient == nil {
 		c.ForgetClient = func(string) {}
@@ -124,6 +150,9 @@ func New(c Config) (*Pages, error) {
 func (p *Pages) Routes(mux *http.ServeMux) {
 	mux.HandleFunc(SignupPath, p.form(p.signup))
 	mux.HandleFunc(LoginPath, p.form(p.login))
+	mux.HandleFunc(web.ForgotPath, p.forgot)
+	mux.HandleFunc(web.ResetPath, p.reset)
+	mux.HandleFunc(web.VerifyEmailPath, p.verifyEmail)
 	mux.HandleFunc("GET "+AccountPath, p.account)
 	for action, h := range p.accountActions() {
 		mux.HandleFunc("POST "+AccountPath+"/"+action, p.post(h))

@@ -1,4 +1,4 @@
-package web
+package jsonapi
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/web"
 )
 
 // MeAPI is self-service under /api/me: the caller's own account, by
@@ -14,20 +15,20 @@ import (
 type MeAPI struct {
 	apiBase
 	// limiter throttles the current-password checks, with sign-in's counts.
-	limiter *LoginLimiter
+	limiter *web.LoginLimiter
 	// resendsByUser and resendsByAddr bound verification mails.
-	resendsByUser, resendsByAddr *FailureLimiter
+	resendsByUser, resendsByAddr *web.FailureLimiter
 }
 
 // Verification mails a user may ask for, per user and per address, per
-// loginWindow.
+// web.LoginWindow.
 const (
 	maxVerifyResendsPerUser = 3
 	maxVerifyResendsPerAddr = 10
 )
 
 // NewMeAPI returns the self-service API.
-func NewMeAPI(acc Accounts, issuer string, tokens TokenVerifier, limiter *LoginLimiter, log *slog.Logger) (*MeAPI, error) {
+func NewMeAPI(acc Accounts, issuer string, tokens web.TokenVerifier, limiter *web.LoginLimiter, log *slog.Logger) (*MeAPI, error) {
 	if limiter == nil {
 		return nil, errors.New("web: MeAPI needs a Limiter")
 	}
@@ -36,8 +37,8 @@ func NewMeAPI(acc Accounts, issuer string, tokens TokenVerifier, limiter *LoginL
 		return nil, err
 	}
 	return &MeAPI{apiBase: base, limiter: limiter,
-		resendsByUser: NewFailureLimiter(maxVerifyResendsPerUser, loginWindow, nil),
-		resendsByAddr: NewFailureLimiter(maxVerifyResendsPerAddr, loginWindow, nil)}, nil
+		resendsByUser: web.NewFailureLimiter(maxVerifyResendsPerUser, web.LoginWindow, nil),
+		resendsByAddr: web.NewFailureLimiter(maxVerifyResendsPerAddr, web.LoginWindow, nil)}, nil
 }
 
 // Endpoints lists the routes.
@@ -62,7 +63,7 @@ func (a *MeAPI) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, toUserJSON(c.User))
+	web.WriteJSON(w, http.StatusOK, toUserJSON(c.User))
 	return nil
 }
 
@@ -76,7 +77,7 @@ func (a *MeAPI) update(w http.ResponseWriter, r *http.Request) error {
 		// CurrentPassword proves the owner is here for an email change.
 		CurrentPassword string `json:"currentPassword"`
 	}
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	guard := a.limiter.Guard(r)
@@ -85,7 +86,7 @@ func (a *MeAPI) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, toUserJSON(u))
+	web.WriteJSON(w, http.StatusOK, toUserJSON(u))
 	return nil
 }
 
@@ -102,18 +103,18 @@ func (a *MeAPI) password(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var body passwordChange
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	if body.CurrentPassword == "" {
-		return errorf(http.StatusBadRequest, "currentPassword cannot be empty")
+		return web.Errorf(http.StatusBadRequest, "currentPassword cannot be empty")
 	}
 	guard := a.limiter.Guard(r)
 	if err := a.accounts.ChangePassword(r.Context(), c.User.ID, body.CurrentPassword, body.NewPassword, guard); err != nil {
 		return err
 	}
 	if !c.Bearer {
-		token, sess, err := a.accounts.NewSession(r.Context(), c.User.ID, Origin(r))
+		token, sess, err := a.accounts.NewSession(r.Context(), c.User.ID, web.Origin(r))
 		if err != nil {
 			return err
 		}
@@ -124,8 +125,8 @@ func (a *MeAPI) password(w http.ResponseWriter, r *http.Request) error {
 			a.limiter.Devices().Set(w, u.ID, u.DeviceEpoch)
 		}
 	}
-	a.log.Info("password changed", "request_id", RequestID(r.Context()), "user", c.User.ID)
-	WriteJSON(w, http.StatusOK, struct{}{})
+	a.log.Info("password changed", "request_id", web.RequestID(r.Context()), "user", c.User.ID)
+	web.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
 
@@ -139,19 +140,19 @@ func (a *MeAPI) delete(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var body passwordConfirm
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	if body.Password == "" {
-		return errorf(http.StatusBadRequest, "password cannot be empty")
+		return web.Errorf(http.StatusBadRequest, "password cannot be empty")
 	}
 	guard := a.limiter.Guard(r)
 	if err := a.accounts.DeleteAccount(r.Context(), c.User.ID, body.Password, guard); err != nil {
 		return err
 	}
 	a.cookies.Clear(w)
-	a.log.Info("account deleted by its owner", "request_id", RequestID(r.Context()), "user", c.User.ID)
-	WriteJSON(w, http.StatusOK, struct{}{})
+	a.log.Info("account deleted by its owner", "request_id", web.RequestID(r.Context()), "user", c.User.ID)
+	web.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
 
@@ -162,14 +163,14 @@ func (a *MeAPI) resendVerification(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	addr := ClientAddr(r)
+	addr := web.ClientAddr(r)
 	for _, l := range []struct {
-		lim *FailureLimiter
+		lim *web.FailureLimiter
 		key string
 	}{{a.resendsByUser, c.User.ID}, {a.resendsByAddr, addr}} {
 		if blocked, wait := l.lim.Blocked(l.key); blocked {
-			return errorf(http.StatusTooManyRequests, "Too many verification mails asked for; try again later").
-				with("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			return web.Errorf(http.StatusTooManyRequests, "Too many verification mails asked for; try again later").
+				With("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		}
 	}
 	if err := a.accounts.ResendEmailVerification(r.Context(), c.User.ID); err != nil {
@@ -177,6 +178,6 @@ func (a *MeAPI) resendVerification(w http.ResponseWriter, r *http.Request) error
 	}
 	a.resendsByUser.Fail(c.User.ID)
 	a.resendsByAddr.Fail(addr)
-	WriteJSON(w, http.StatusOK, map[string]string{"message": "A verification link is on its way to your email address."})
+	web.WriteJSON(w, http.StatusOK, map[string]string{"message": "A verification link is on its way to your email address."})
 	return nil
 }

@@ -1,14 +1,14 @@
-package web
+package jsonapi
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/web"
 )
 
 // APIRegistry is what the admin API needs to manage resource servers.
@@ -71,7 +71,7 @@ func (a *AdminAPI) listAPIs(w http.ResponseWriter, r *http.Request) error {
 	for _, api := range list {
 		out.APIs = append(out.APIs, ToAPIJSON(api))
 	}
-	WriteJSON(w, http.StatusOK, out)
+	web.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -81,7 +81,7 @@ func (a *AdminAPI) createAPI(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var body apiCreateBody
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	spec := apis.Spec{ID: body.ID, Name: body.Name, Claims: body.Claims}
@@ -92,9 +92,9 @@ func (a *AdminAPI) createAPI(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.log.Info("API registered", "request_id", RequestID(r.Context()), "api", api.ID, "by", a.who(c))
+	a.log.Info("API registered", "request_id", web.RequestID(r.Context()), "api", api.ID, "by", a.who(c))
 	a.record(r, audit.APICreated, "", map[string]any{"api": api.ID})
-	WriteJSON(w, http.StatusOK, ToAPIJSON(api))
+	web.WriteJSON(w, http.StatusOK, ToAPIJSON(api))
 	return nil
 }
 
@@ -106,7 +106,7 @@ func (a *AdminAPI) getAPI(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, ToAPIJSON(api))
+	web.WriteJSON(w, http.StatusOK, ToAPIJSON(api))
 	return nil
 }
 
@@ -119,30 +119,8 @@ func (a *AdminAPI) deleteAPI(w http.ResponseWriter, r *http.Request) error {
 	if err := a.apis.Delete(r.Context(), id); err != nil {
 		return err
 	}
-	a.log.Info("API deleted", "request_id", RequestID(r.Context()), "api", id, "by", a.who(c))
+	a.log.Info("API deleted", "request_id", web.RequestID(r.Context()), "api", id, "by", a.who(c))
 	a.record(r, audit.APIDeleted, "", map[string]any{"api": id})
-	WriteJSON(w, http.StatusOK, struct{}{})
+	web.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
-}
-
-// apiError maps the registry's errors.
-func apiError(err error) (int, string, bool) {
-	var (
-		ve    *apis.ValidationError
-		taken *apis.ScopeTakenError
-		inUse *apis.InUseError
-	)
-	switch {
-	case errors.As(err, &ve):
-		return http.StatusBadRequest, ve.Message, true
-	case errors.As(err, &taken):
-		return http.StatusConflict, taken.Error(), true
-	case errors.As(err, &inUse):
-		return http.StatusConflict, inUse.Error(), true
-	case errors.Is(err, apis.ErrExists):
-		return http.StatusConflict, "An API with this identifier already exists", true
-	case errors.Is(err, apis.ErrNotFound):
-		return http.StatusNotFound, "No such API", true
-	}
-	return 0, "", false
 }

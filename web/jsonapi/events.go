@@ -1,4 +1,4 @@
-package web
+package jsonapi
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/web"
 )
 
 // EventStore records and lists audit events.
@@ -41,11 +42,11 @@ func (a *AdminAPI) listEvents(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	f := storage.EventFilter{Type: q.Get("type"), User: q.Get("user"), Before: q.Get("after"), Limit: limit + 1}
 	if f.Type != "" && !slices.Contains(audit.Types, f.Type) {
-		return errorf(http.StatusBadRequest, "type must be one of the event types (signin.failed, user.changed, …)")
+		return web.Errorf(http.StatusBadRequest, "type must be one of the event types (signin.failed, user.changed, …)")
 	}
 	if s := q.Get("since"); s != "" {
 		if f.Since, err = time.Parse(time.RFC3339, s); err != nil {
-			return errorf(http.StatusBadRequest, "since must be an RFC 3339 time, e.g. 2026-11-23T00:00:00Z")
+			return web.Errorf(http.StatusBadRequest, "since must be an RFC 3339 time, e.g. 2026-11-23T00:00:00Z")
 		}
 	}
 	events, err := a.events.ListEvents(r.Context(), f)
@@ -68,7 +69,7 @@ func (a *AdminAPI) listEvents(w http.ResponseWriter, r *http.Request) error {
 		out.Events = append(out.Events, eventJSON{ID: e.ID, Time: e.Time.UTC().Format(time.RFC3339Nano), Type: e.Type,
 			Actor: e.Actor, User: e.User, Client: e.Client, IP: e.IP, Detail: detail})
 	}
-	WriteJSON(w, http.StatusOK, out)
+	web.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -76,6 +77,6 @@ func (a *AdminAPI) listEvents(w http.ResponseWriter, r *http.Request) error {
 // action stands.
 func (a *AdminAPI) record(r *http.Request, typ, client string, detail map[string]any) {
 	if err := audit.Record(r.Context(), a.events, time.Now(), typ, "", client, detail); err != nil {
-		a.log.Warn("recording an audit event", "request_id", RequestID(r.Context()), "type", typ, "err", err)
+		a.log.Warn("recording an audit event", "request_id", web.RequestID(r.Context()), "type", typ, "err", err)
 	}
 }

@@ -1,8 +1,10 @@
-package web
+package jsonapi
 
 import (
 	_ "embed"
 	"net/http"
+
+	"github.com/tonearm-idp/tonearm/web"
 )
 
 //go:embed openapi.json
@@ -16,6 +18,6 @@ const OpenAPIPath = "/api/openapi.json"
 // operation is routed.
 func ServeOpenAPI(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+OpenAPIPath, func(w http.ResponseWriter, r *http.Request) {
-		ServeCached(w, r, openAPIDocument, "", 300)
+		web.ServeCached(w, r, openAPIDocument, "", 300)
 	})
 }

@@ -1,4 +1,4 @@
-package web
+package jsonapi
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/web"
 )
 
 // ClientRegistry is what the admin API needs to manage clients.
@@ -35,7 +36,7 @@ type AdminAPI struct {
 }
 
 // NewAdminAPI returns the admin API.
-func NewAdminAPI(acc Accounts, reg ClientRegistry, apiReg APIRegistry, events EventStore, forgetClient func(string), issuer string, tokens TokenVerifier, log *slog.Logger) (*AdminAPI, error) {
+func NewAdminAPI(acc Accounts, reg ClientRegistry, apiReg APIRegistry, events EventStore, forgetClient func(string), issuer string, tokens web.TokenVerifier, log *slog.Logger) (*AdminAPI, error) {
 	if reg == nil || apiReg == nil || events == nil || tokens == nil {
 		return nil, errors.New("web: AdminAPI needs client and API registries, an event store and a token verifier")
 	}
@@ -81,7 +82,7 @@ func (a *AdminAPI) Routes(mux *http.ServeMux) {
 	mux.Handle("/api/admin/apis/{id}", a.route(map[string]apiHandler{http.MethodGet: a.getAPI, http.MethodDelete: a.deleteAPI}))
 }
 
-func (a *AdminAPI) who(c Caller) string {
+func (a *AdminAPI) who(c web.Caller) string {
 	if c.User.ID != "" {
 		return c.User.ID
 	}
@@ -99,7 +100,7 @@ func (a *AdminAPI) listUsers(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	role := q.Get("role")
 	if role != "" && !accounts.ValidRole(role) {
-		return errorf(http.StatusBadRequest, "role must be admin, user or guest")
+		return web.Errorf(http.StatusBadRequest, "role must be admin, user or guest")
 	}
 	users, err := a.accounts.ListUsers(r.Context(), storage.UserFilter{
 		UsernamePrefix: q.Get("username"), EmailPrefix: q.Get("email"), Role: role, After: q.Get("after"), Limit: limit + 1,
@@ -118,7 +119,7 @@ func (a *AdminAPI) listUsers(w http.ResponseWriter, r *http.Request) error {
 	for _, u := range users {
 		out.Users = append(out.Users, toAdminUserJSON(u))
 	}
-	WriteJSON(w, http.StatusOK, out)
+	web.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -130,7 +131,7 @@ func (a *AdminAPI) getUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, toAdminUserJSON(u))
+	web.WriteJSON(w, http.StatusOK, toAdminUserJSON(u))
 	return nil
 }
 
@@ -149,7 +150,7 @@ func (a *AdminAPI) updateUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var body adminUserChange
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	u, err := a.accounts.AdminUpdate(r.Context(), r.PathValue("id"), accounts.AdminChange{
@@ -159,8 +160,8 @@ func (a *AdminAPI) updateUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.log.Info("user changed by admin", "request_id", RequestID(r.Context()), "user", u.ID, "by", a.who(c))
-	WriteJSON(w, http.StatusOK, toAdminUserJSON(u))
+	a.log.Info("user changed by admin", "request_id", web.RequestID(r.Context()), "user", u.ID, "by", a.who(c))
+	web.WriteJSON(w, http.StatusOK, toAdminUserJSON(u))
 	return nil
 }
 
@@ -173,8 +174,8 @@ func (a *AdminAPI) deleteUser(w http.ResponseWriter, r *http.Request) error {
 	if err := a.accounts.DeleteUser(r.Context(), id); err != nil {
 		return err
 	}
-	a.log.Info("user deleted by admin", "request_id", RequestID(r.Context()), "user", id, "by", a.who(c))
-	WriteJSON(w, http.StatusOK, struct{}{})
+	a.log.Info("user deleted by admin", "request_id", web.RequestID(r.Context()), "user", id, "by", a.who(c))
+	web.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
 
@@ -188,15 +189,15 @@ func (a *AdminAPI) setPassword(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var body newPassword
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	id := r.PathValue("id")
 	if err := a.accounts.AdminSetPassword(r.Context(), id, body.Password); err != nil {
 		return err
 	}
-	a.log.Info("password reset by admin", "request_id", RequestID(r.Context()), "user", id, "by", a.who(c))
-	WriteJSON(w, http.StatusOK, struct{}{})
+	a.log.Info("password reset by admin", "request_id", web.RequestID(r.Context()), "user", id, "by", a.who(c))
+	web.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
 
@@ -242,7 +243,7 @@ func (a *AdminAPI) listClients(w http.ResponseWriter, r *http.Request) error {
 	for _, c := range list {
 		out.Clients = append(out.Clients, toClientJSON(c, ""))
 	}
-	WriteJSON(w, http.StatusOK, out)
+	web.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -270,7 +271,7 @@ func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var body newClient
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	spec := clients.Spec{
@@ -289,9 +290,9 @@ func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
 	if body.ClientSecret != "" {
 		secret = "" // the caller chose it; do not echo it
 	}
-	a.log.Info("client created by admin", "request_id", RequestID(r.Context()), "client", created.ID, "by", a.who(c))
+	a.log.Info("client created by admin", "request_id", web.RequestID(r.Context()), "client", created.ID, "by", a.who(c))
 	a.record(r, audit.ClientCreated, created.ID, nil)
-	WriteJSON(w, http.StatusOK, toClientJSON(created, secret))
+	web.WriteJSON(w, http.StatusOK, toClientJSON(created, secret))
 	return nil
 }
 
@@ -303,7 +304,7 @@ func (a *AdminAPI) getClient(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	WriteJSON(w, http.StatusOK, toClientJSON(c, ""))
+	web.WriteJSON(w, http.StatusOK, toClientJSON(c, ""))
 	return nil
 }
 
@@ -317,9 +318,9 @@ func (a *AdminAPI) deleteClient(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.forgetClient(id)
-	a.log.Info("client deleted by admin", "request_id", RequestID(r.Context()), "client", id, "by", a.who(c))
+	a.log.Info("client deleted by admin", "request_id", web.RequestID(r.Context()), "client", id, "by", a.who(c))
 	a.record(r, audit.ClientDeleted, id, nil)
-	WriteJSON(w, http.StatusOK, struct{}{})
+	web.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
 

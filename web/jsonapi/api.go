@@ -1,4 +1,4 @@
-package web
+package jsonapi
 
 import (
 	"context"
@@ -16,13 +16,13 @@ import (
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
-	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/web"
 )
 
 // Accounts is what the JSON APIs need from the accounts service.
 type Accounts interface {
-	SessionResolver
+	web.SessionResolver
 	Create(ctx context.Context, n accounts.NewUser) (storage.User, error)
 	CreateAdmin(ctx context.Context, b *accounts.Bootstrap, code string, n accounts.NewUser) (storage.User, error)
 	StartSession(ctx context.Context, username, password string, guard accounts.PasswordGuard, from accounts.Origin) (storage.User, string, storage.Session, error)
@@ -55,15 +55,15 @@ type Endpoint struct {
 // check, and one place that turns errors into {"error": …} answers.
 type apiBase struct {
 	accounts Accounts
-	cookies  Cookies
-	tokens   TokenVerifier
+	cookies  web.Cookies
+	tokens   web.TokenVerifier
 	origin   string // the issuer's origin
 	log      *slog.Logger
 	// bearerOnly ignores session cookies.
 	bearerOnly bool
 }
 
-func newAPIBase(acc Accounts, issuer string, tokens TokenVerifier, log *slog.Logger) (apiBase, error) {
+func newAPIBase(acc Accounts, issuer string, tokens web.TokenVerifier, log *slog.Logger) (apiBase, error) {
 	if acc == nil || log == nil {
 		return apiBase{}, errors.New("web: an API needs Accounts and a Logger")
 	}
@@ -71,7 +71,7 @@ func newAPIBase(acc Accounts, issuer string, tokens TokenVerifier, log *slog.Log
 	if err != nil || iss.Scheme == "" || iss.Host == "" {
 		return apiBase{}, errors.New("web: issuer must be an absolute URL")
 	}
-	return apiBase{accounts: acc, cookies: NewCookies(issuer), tokens: tokens, origin: iss.Scheme + "://" + iss.Host, log: log}, nil
+	return apiBase{accounts: acc, cookies: web.NewCookies(issuer), tokens: tokens, origin: iss.Scheme + "://" + iss.Host, log: log}, nil
 }
 
 type apiHandler func(w http.ResponseWriter, r *http.Request) error
@@ -91,11 +91,11 @@ func (a *apiBase) route(handlers map[string]apiHandler) http.Handler {
 		h, ok := handlers[r.Method]
 		if !ok {
 			w.Header().Set("Allow", allow)
-			WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: use "+allow)
+			web.WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: use "+allow)
 			return
 		}
 		if r.Method != http.MethodGet && !a.sameOrigin(r) {
-			WriteError(w, http.StatusForbidden, "cross-site request refused")
+			web.WriteError(w, http.StatusForbidden, "cross-site request refused")
 			return
 		}
 		if err := h(w, r); err != nil {
@@ -121,176 +121,74 @@ func (a *apiBase) sameOrigin(r *http.Request) bool {
 	return origin == scheme+"://"+r.Host
 }
 
-// fail renders err as {"error": …} with its status. Unknown errors are
-// logged once with the request ID and answered with a bare 500.
+// fail renders err as {"error": …} with its status.
 func (a *apiBase) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var (
-		he *httpError
-		te *accounts.ThrottledError
-	)
-	switch {
-	case errors.As(err, &he):
-		for k, v := range he.header {
-			w.Header().Set(k, v)
-		}
-	case errors.As(err, &te):
-		w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
-	case errors.Is(err, accounts.ErrBusy):
-		w.Header().Set("Retry-After", "1")
-	case errors.Is(err, accounts.ErrTokenCheckFailed):
-		a.log.Warn("ListenBrainz token check failed", "request_id", RequestID(r.Context()), "err", err)
-	}
-	status, msg, ok := ErrorMessage(err)
-	if !ok {
-		a.log.Error("request failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
-	}
-	WriteError(w, status, msg)
-}
-
-// ErrorMessage words an error for a person or a JSON answer, with its
-// status: the one mapping every API and page uses. ok is false for an
-// error it does not know (500, "internal error"; log it).
-func ErrorMessage(err error) (status int, message string, ok bool) {
-	var (
-		he  *httpError
-		ve  *accounts.ValidationError
-		cve *clients.ValidationError
-		te  *accounts.ThrottledError
-	)
-	if status, msg, ok := apiError(err); ok {
-		return status, msg, true
-	}
-	switch {
-	case errors.As(err, &he):
-		return he.status, he.message, true
-	case errors.As(err, &ve):
-		return http.StatusBadRequest, ve.Message, true
-	case errors.As(err, &cve):
-		return http.StatusBadRequest, cve.Message, true
-	case errors.Is(err, accounts.ErrUsernameTaken):
-		return http.StatusConflict, "Username is already taken", true
-	case errors.Is(err, accounts.ErrEmailTaken):
-		return http.StatusConflict, "Email already exists", true
-	case errors.Is(err, accounts.ErrLastAdmin):
-		return http.StatusConflict, "The last active admin cannot be deleted, demoted or disabled", true
-	case errors.Is(err, clients.ErrExists):
-		return http.StatusConflict, "A client with this ID already exists", true
-	case errors.Is(err, clients.ErrNotFound):
-		return http.StatusNotFound, "No such client", true
-	case errors.Is(err, accounts.ErrInvalidCredentials):
-		return http.StatusUnauthorized, "Invalid username or password", true
-	case errors.Is(err, accounts.ErrDisabled):
-		return http.StatusForbidden, "This account is disabled", true
-	case errors.As(err, &te):
-		return http.StatusTooManyRequests, throttledMessage(te), true
-	case errors.Is(err, accounts.ErrReauthRequired):
-		return http.StatusForbidden, "Changing the email address needs currentPassword (or a sign-in within the last 5 minutes)", true
-	case errors.Is(err, accounts.ErrWrongPassword):
-		return http.StatusForbidden, "The current password is wrong", true
-	case errors.Is(err, accounts.ErrBadSecurityCode):
-		return http.StatusForbidden, "Wrong or expired security code", true
-	case errors.Is(err, accounts.ErrInvalidResetCode):
-		return http.StatusBadRequest, "The reset token is invalid or has expired", true
-	case errors.Is(err, accounts.ErrNoEmail):
-		return http.StatusBadRequest, "Your account has no email address", true
-	case errors.Is(err, accounts.ErrAlreadyVerified):
-		return http.StatusConflict, "Your email address is already verified", true
-	case errors.Is(err, accounts.ErrInvalidVerification):
-		return http.StatusBadRequest, "The verification link is invalid, used or expired", true
-	case errors.Is(err, accounts.ErrUserNotFound):
-		return http.StatusNotFound, "No such user", true
-	case errors.Is(err, accounts.ErrInvalidToken):
-		return http.StatusBadRequest, "ListenBrainz does not accept this token", true
-	case errors.Is(err, accounts.ErrGuestNoToken):
-		return http.StatusForbidden, "Guest accounts cannot associate a ListenBrainz token", true
-	case errors.Is(err, accounts.ErrTokenCheckFailed):
-		return http.StatusBadGateway, "ListenBrainz could not be reached; try again later", true
-	case errors.Is(err, accounts.ErrBusy):
-		return http.StatusServiceUnavailable, "Too many sign-ins in progress; try again shortly", true
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return http.StatusServiceUnavailable, "Request was cancelled or took too long", true
-	}
-	return http.StatusInternalServerError, "internal error", false
+	web.WriteAPIError(w, r, a.log, err)
 }
 
 // caller requires credentials: a bearer token for tonearm's API carrying
 // one of anyOf, or (unless the API is bearer-only) the session cookie.
-func (a *apiBase) caller(r *http.Request, anyOf ...string) (Caller, error) {
-	bearer := BearerToken(r)
+func (a *apiBase) caller(r *http.Request, anyOf ...string) (web.Caller, error) {
+	bearer := web.BearerToken(r)
 	if bearer == "" {
 		if a.bearerOnly {
-			return Caller{}, errorf(http.StatusUnauthorized, "A bearer access token is required").with("WWW-Authenticate", `Bearer realm="tonearm"`)
+			return web.Caller{}, web.Errorf(http.StatusUnauthorized, "A bearer access token is required").With("WWW-Authenticate", `Bearer realm="tonearm"`)
 		}
-		c, err := SessionCaller(r.Context(), r, a.cookies, a.accounts)
-		if errors.Is(err, ErrNoCaller) {
-			return Caller{}, errorf(http.StatusUnauthorized, "Sign in first: no valid session or access token")
+		c, err := web.SessionCaller(r.Context(), r, a.cookies, a.accounts)
+		if errors.Is(err, web.ErrNoCaller) {
+			return web.Caller{}, web.Errorf(http.StatusUnauthorized, "Sign in first: no valid session or access token")
 		}
 		if err == nil {
-			audit.SetActor(r.Context(), c.actor(), "")
+			audit.SetActor(r.Context(), c.Actor(), "")
 		}
 		return c, err
 	}
 	if a.tokens == nil {
-		return Caller{}, errorf(http.StatusUnauthorized, "Bearer tokens are not accepted here")
+		return web.Caller{}, web.Errorf(http.StatusUnauthorized, "Bearer tokens are not accepted here")
 	}
-	c, err := bearerCaller(r.Context(), bearer, a.tokens, a.accounts, anyOf)
+	c, err := web.BearerCaller(r.Context(), bearer, a.tokens, a.accounts, anyOf)
 	if err == nil {
-		audit.SetActor(r.Context(), c.actor(), c.ClientID)
+		audit.SetActor(r.Context(), c.Actor(), c.ClientID)
 	}
 	switch {
 	case errors.Is(err, provider.ErrAPITokenScope):
 		need := strings.Join(anyOf, " or ")
-		return Caller{}, errorf(http.StatusForbidden, "This access token lacks the %s scope: the client must be registered with it and ask for it", need).
-			with("WWW-Authenticate", fmt.Sprintf(`Bearer realm="tonearm", error="insufficient_scope", scope=%q`, strings.Join(anyOf, " ")))
+		return web.Caller{}, web.Errorf(http.StatusForbidden, "This access token lacks the %s scope: the client must be registered with it and ask for it", need).
+			With("WWW-Authenticate", fmt.Sprintf(`Bearer realm="tonearm", error="insufficient_scope", scope=%q`, strings.Join(anyOf, " ")))
 	case errors.Is(err, provider.ErrAPITokenAudience):
-		return Caller{}, errorf(http.StatusUnauthorized, "This access token was not issued for tonearm's API").
-			with("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
+		return web.Caller{}, web.Errorf(http.StatusUnauthorized, "This access token was not issued for tonearm's API").
+			With("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
 	case errors.Is(err, provider.ErrAPITokenInvalid):
-		return Caller{}, errorf(http.StatusUnauthorized, "The access token is invalid, expired or revoked").
-			with("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
+		return web.Caller{}, web.Errorf(http.StatusUnauthorized, "The access token is invalid, expired or revoked").
+			With("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
 	}
 	return c, err
 }
 
 // userCaller requires a signed-in user (not a client): by session cookie,
 // or by a user's bearer token granted the account scope.
-func (a *apiBase) userCaller(r *http.Request) (Caller, error) {
+func (a *apiBase) userCaller(r *http.Request) (web.Caller, error) {
 	c, err := a.caller(r, provider.ScopeAccount)
 	if err != nil {
-		return Caller{}, err
+		return web.Caller{}, err
 	}
 	if c.User.ID == "" {
-		return Caller{}, errorf(http.StatusForbidden, "This needs a user's session or token, not a client's")
+		return web.Caller{}, web.Errorf(http.StatusForbidden, "This needs a user's session or token, not a client's")
 	}
 	return c, nil
 }
 
 // admin requires an admin: a bearer token granted the admin scope whose
 // subject is the client itself or an active admin.
-func (a *apiBase) admin(r *http.Request) (Caller, error) {
+func (a *apiBase) admin(r *http.Request) (web.Caller, error) {
 	c, err := a.caller(r, provider.ScopeAdmin)
 	if err != nil {
-		return Caller{}, err
+		return web.Caller{}, err
 	}
 	if !c.IsAdmin() {
-		return Caller{}, errorf(http.StatusForbidden, "Admins only")
+		return web.Caller{}, web.Errorf(http.StatusForbidden, "Admins only")
 	}
 	return c, nil
-}
-
-// throttledMessage says why a password check must wait, and how long.
-func throttledMessage(te *accounts.ThrottledError) string {
-	if te.Account {
-		return fmt.Sprintf("Too many failed sign-ins for this account from browsers it has not signed in on; try again in %d seconds", te.Seconds())
-	}
-	return fmt.Sprintf("Too many failed password attempts; try again in %s", waitText(te.RetryAfter))
-}
-
-func waitText(d time.Duration) string {
-	if d < time.Minute {
-		return fmt.Sprintf("%d seconds", int((d+time.Second-1)/time.Second))
-	}
-	return fmt.Sprintf("%d minutes", int((d+time.Minute-1)/time.Minute))
 }
 
 // userJSON is a user as the APIs show it: never the password hash, never
@@ -363,7 +261,7 @@ func (f *flexString) UnmarshalJSON(b []byte) error {
 	}
 	var n int64
 	if err := json.Unmarshal(b, &n); err != nil || n < 0 || n > 999999 {
-		return &fieldError{"securityCode must be six digits, as a string or a number"}
+		return &web.FieldError{Msg: "securityCode must be six digits, as a string or a number"}
 	}
 	// As a number the code loses its leading zeros: 012345 arrives as 12345.
 	*f = flexString(fmt.Sprintf("%06d", n))
@@ -377,7 +275,7 @@ func queryInt(r *http.Request, name string, def, lo, hi int) (int, error) {
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < lo || n > hi {
-		return 0, errorf(http.StatusBadRequest, "%s must be a number from %d to %d", name, lo, hi)
+		return 0, web.Errorf(http.StatusBadRequest, "%s must be a number from %d to %d", name, lo, hi)
 	}
 	return n, nil
 }

@@ -1,4 +1,4 @@
-package web
+package jsonapi
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package web_test
+package jsonapi_test
 
 import (
 	"bytes"

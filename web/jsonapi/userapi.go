@@ -1,4 +1,4 @@
-package web
+package jsonapi
 
 import (
 	"context"
@@ -14,12 +14,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
-)
-
-// Registration modes (TONEARM_REGISTRATION).
-const (
-	RegistrationOpen  = "open"
-	RegistrationAdmin = "admin"
+	"github.com/tonearm-idp/tonearm/web"
 )
 
 // Wrong bootstrap security codes allowed per address per window.
@@ -29,26 +24,26 @@ const maxSecurityCodeFailures = 5
 type UserAPI struct {
 	apiBase
 	registration string
-	limiter      *LoginLimiter
+	limiter      *web.LoginLimiter
 	bootstrap    *accounts.Bootstrap
-	codeLimiter  *FailureLimiter
-	metrics      *Metrics
+	codeLimiter  *web.FailureLimiter
+	metrics      *web.Metrics
 }
 
 // UserAPIConfig configures NewUserAPI.
 type UserAPIConfig struct {
 	Accounts     Accounts
 	Issuer       string
-	Registration string // RegistrationOpen or RegistrationAdmin
+	Registration string // web.RegistrationOpen or web.RegistrationAdmin
 	Logger       *slog.Logger
 	// Limiter throttles failed sign-ins; share it with the login page.
-	Limiter *LoginLimiter
+	Limiter *web.LoginLimiter
 	// Tokens verifies bearer access tokens (optional).
-	Tokens TokenVerifier
+	Tokens web.TokenVerifier
 	// Bootstrap holds the first-admin security code (optional).
 	Bootstrap *accounts.Bootstrap
 	// Metrics counts sign-ins (optional).
-	Metrics *Metrics
+	Metrics *web.Metrics
 	Now     func() time.Time
 }
 
@@ -57,7 +52,7 @@ func NewUserAPI(c UserAPIConfig) (*UserAPI, error) {
 	if c.Limiter == nil {
 		return nil, errors.New("web: UserAPI needs a Limiter")
 	}
-	if c.Registration != RegistrationOpen && c.Registration != RegistrationAdmin {
+	if c.Registration != web.RegistrationOpen && c.Registration != web.RegistrationAdmin {
 		return nil, errors.New("web: registration must be open or admin")
 	}
 	base, err := newAPIBase(c.Accounts, c.Issuer, c.Tokens, c.Logger)
@@ -69,7 +64,7 @@ func NewUserAPI(c UserAPIConfig) (*UserAPI, error) {
 		b = &accounts.Bootstrap{}
 	}
 	return &UserAPI{apiBase: base, registration: c.Registration, limiter: c.Limiter, bootstrap: b,
-		codeLimiter: NewFailureLimiter(maxSecurityCodeFailures, loginWindow, c.Now), metrics: c.Metrics}, nil
+		codeLimiter: web.NewFailureLimiter(maxSecurityCodeFailures, web.LoginWindow, c.Now), metrics: c.Metrics}, nil
 }
 
 // Endpoints lists the routes.
@@ -87,27 +82,27 @@ func (a *UserAPI) Routes(mux *http.ServeMux) {
 	mux.Handle("/api/User/startSession", a.route(map[string]apiHandler{http.MethodPost: a.startSession}))
 	mux.Handle("/api/User/endSession", a.route(map[string]apiHandler{http.MethodPost: a.endSession}))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, http.StatusNotFound, "no such endpoint")
+		web.WriteError(w, http.StatusNotFound, "no such endpoint")
 	})
 }
 
 // actingOn checks that the caller may act on user: themself or an admin.
-func (a *UserAPI) actingOn(r *http.Request, user string) (Caller, error) {
+func (a *UserAPI) actingOn(r *http.Request, user string) (web.Caller, error) {
 	if user == "" {
-		return Caller{}, errorf(http.StatusBadRequest, "user cannot be empty")
+		return web.Caller{}, web.Errorf(http.StatusBadRequest, "user cannot be empty")
 	}
 	c, err := a.caller(r, provider.ScopeAccount, provider.ScopeAdmin)
 	if err != nil {
-		return Caller{}, err
+		return web.Caller{}, err
 	}
 	if c.IsAdmin() {
 		return c, nil
 	}
 	if c.User.ID != user {
-		return Caller{}, errorf(http.StatusForbidden, "You may only act on your own account")
+		return web.Caller{}, web.Errorf(http.StatusForbidden, "You may only act on your own account")
 	}
 	if c.Bearer && !slices.Contains(c.Scopes, provider.ScopeAccount) {
-		return Caller{}, errorf(http.StatusForbidden, "This access token lacks the account scope")
+		return web.Caller{}, web.Errorf(http.StatusForbidden, "This access token lacks the account scope")
 	}
 	return c, nil
 }
@@ -127,7 +122,7 @@ type createUserBody struct {
 
 func (a *UserAPI) createUser(w http.ResponseWriter, r *http.Request) error {
 	var body createUserBody
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	n := accounts.NewUser{Username: body.Username, Password: body.Password, Role: body.Role, Profile: body.profileFields.update()}
@@ -135,24 +130,24 @@ func (a *UserAPI) createUser(w http.ResponseWriter, r *http.Request) error {
 		n.Role = storage.RoleUser
 	}
 	if !accounts.ValidRole(n.Role) {
-		return errorf(http.StatusBadRequest, "Role must be admin, user or guest")
+		return web.Errorf(http.StatusBadRequest, "Role must be admin, user or guest")
 	}
 	// Who may create what: anyone a user when registration is open; only
 	// admins a guest or, when it is closed, anyone; an admin needs an admin
 	// or the bootstrap security code.
 	var u storage.User
 	var err error
-	needAdmin := n.Role != storage.RoleUser || a.registration == RegistrationAdmin
+	needAdmin := n.Role != storage.RoleUser || a.registration == web.RegistrationAdmin
 	if n.Role == storage.RoleAdmin && body.SecurityCode != "" {
-		addr := ClientAddr(r)
+		addr := web.ClientAddr(r)
 		if blocked, wait := a.codeLimiter.Blocked(addr); blocked {
 			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			return errorf(http.StatusTooManyRequests, "Too many wrong security codes; try again later")
+			return web.Errorf(http.StatusTooManyRequests, "Too many wrong security codes; try again later")
 		}
 		u, err = a.accounts.CreateAdmin(r.Context(), a.bootstrap, string(body.SecurityCode), n)
 		if errors.Is(err, accounts.ErrBadSecurityCode) {
 			a.codeLimiter.Fail(addr)
-			a.log.Warn("wrong bootstrap security code", "request_id", RequestID(r.Context()), "remote", addr)
+			a.log.Warn("wrong bootstrap security code", "request_id", web.RequestID(r.Context()), "remote", addr)
 		}
 	} else {
 		if needAdmin {
@@ -162,9 +157,9 @@ func (a *UserAPI) createUser(w http.ResponseWriter, r *http.Request) error {
 			}
 			if !c.IsAdmin() {
 				if n.Role == storage.RoleUser {
-					return errorf(http.StatusForbidden, "Registration is closed: only admins create users")
+					return web.Errorf(http.StatusForbidden, "Registration is closed: only admins create users")
 				}
-				return errorf(http.StatusForbidden, "Only admins (or the bootstrap security code) can create %s accounts", n.Role)
+				return web.Errorf(http.StatusForbidden, "Only admins (or the bootstrap security code) can create %s accounts", n.Role)
 			}
 		}
 		u, err = a.accounts.Create(r.Context(), n)
@@ -172,34 +167,34 @@ func (a *UserAPI) createUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.log.Info("user created", "request_id", RequestID(r.Context()), "user", u.ID, "role", u.Role)
-	WriteJSON(w, http.StatusOK, map[string]string{"user": u.ID})
+	a.log.Info("user created", "request_id", web.RequestID(r.Context()), "user", u.ID, "role", u.Role)
+	web.WriteJSON(w, http.StatusOK, map[string]string{"user": u.ID})
 	return nil
 }
 
 func (a *UserAPI) startSession(w http.ResponseWriter, r *http.Request) error {
 	var body credentials
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	if body.Username == "" {
-		return errorf(http.StatusBadRequest, "Username cannot be empty")
+		return web.Errorf(http.StatusBadRequest, "Username cannot be empty")
 	}
 	if body.Password == "" {
-		return errorf(http.StatusBadRequest, "Password cannot be empty")
+		return web.Errorf(http.StatusBadRequest, "Password cannot be empty")
 	}
 	// Nothing longer than the creation limits can match: refuse it before
 	// spending a hash on it. (The username field also takes an email.)
 	if utf8.RuneCountInString(body.Username) > accounts.MaxEmailLen {
-		return errorf(http.StatusBadRequest, "Username cannot be over %d characters", accounts.MaxEmailLen)
+		return web.Errorf(http.StatusBadRequest, "Username cannot be over %d characters", accounts.MaxEmailLen)
 	}
 	if utf8.RuneCountInString(body.Password) > accounts.MaxPasswordLen {
-		return errorf(http.StatusBadRequest, "Password cannot be over %d characters", accounts.MaxPasswordLen)
+		return web.Errorf(http.StatusBadRequest, "Password cannot be over %d characters", accounts.MaxPasswordLen)
 	}
-	u, token, sess, err := a.accounts.StartSession(r.Context(), body.Username, body.Password, a.limiter.Guard(r), Origin(r))
-	a.metrics.login(loginResult(err))
+	u, token, sess, err := a.accounts.StartSession(r.Context(), body.Username, body.Password, a.limiter.Guard(r), web.Origin(r))
+	a.metrics.SignInDone(err)
 	if errors.Is(err, accounts.ErrInvalidCredentials) {
-		a.log.Info("sign-in failed", "request_id", RequestID(r.Context()), "remote", ClientAddr(r))
+		a.log.Info("sign-in failed", "request_id", web.RequestID(r.Context()), "remote", web.ClientAddr(r))
 		return err
 	}
 	if err != nil {
@@ -211,8 +206,8 @@ func (a *UserAPI) startSession(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.cookies.Set(w, token, sess.ExpiresAt)
 	a.limiter.Devices().Set(w, u.ID, u.DeviceEpoch)
-	a.log.Info("session started", "request_id", RequestID(r.Context()), "user", u.ID)
-	WriteJSON(w, http.StatusOK, map[string]string{"user": u.ID})
+	a.log.Info("session started", "request_id", web.RequestID(r.Context()), "user", u.ID)
+	web.WriteJSON(w, http.StatusOK, map[string]string{"user": u.ID})
 	return nil
 }
 
@@ -223,14 +218,14 @@ type associateBody struct {
 
 func (a *UserAPI) associateToken(w http.ResponseWriter, r *http.Request) error {
 	var body associateBody
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	if _, err := a.actingOn(r, body.User); err != nil {
 		return err
 	}
 	if body.ScrobbleToken == "" {
-		return errorf(http.StatusBadRequest, "scrobbleToken cannot be empty")
+		return web.Errorf(http.StatusBadRequest, "scrobbleToken cannot be empty")
 	}
 	// Bound the wait on ListenBrainz even if the client waits forever.
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
@@ -239,8 +234,8 @@ func (a *UserAPI) associateToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.log.Info("ListenBrainz token associated", "request_id", RequestID(r.Context()), "user", body.User)
-	WriteJSON(w, http.StatusOK, map[string]string{"listenBrainzName": name})
+	a.log.Info("ListenBrainz token associated", "request_id", web.RequestID(r.Context()), "user", body.User)
+	web.WriteJSON(w, http.StatusOK, map[string]string{"listenBrainzName": name})
 	return nil
 }
 
@@ -250,7 +245,7 @@ type endSessionBody struct {
 
 func (a *UserAPI) endSession(w http.ResponseWriter, r *http.Request) error {
 	var body endSessionBody
-	if err := decodeJSON(w, r, &body); err != nil {
+	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
 	c, err := a.actingOn(r, body.User)
@@ -263,7 +258,7 @@ func (a *UserAPI) endSession(w http.ResponseWriter, r *http.Request) error {
 	if c.User.ID == body.User && !c.Bearer {
 		a.cookies.Clear(w)
 	}
-	a.log.Info("sessions ended", "request_id", RequestID(r.Context()), "user", body.User, "by", c.User.ID+c.ClientID)
-	WriteJSON(w, http.StatusOK, struct{}{})
+	a.log.Info("sessions ended", "request_id", web.RequestID(r.Context()), "user", body.User, "by", c.User.ID+c.ClientID)
+	web.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

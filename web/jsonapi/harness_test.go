@@ -1,4 +1,4 @@
-package web_test
+package jsonapi_test
 
 import (
 	"bytes"
@@ -22,6 +22,7 @@ import (
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore/pgtest"
 	"github.com/tonearm-idp/tonearm/web"
+	"github.com/tonearm-idp/tonearm/web/jsonapi"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -180,7 +181,7 @@ func newEnv(t testing.TB, dbURL string, opts ...func(*envOptions)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := web.NewUserAPI(web.UserAPIConfig{Accounts: acc, Issuer: issuer, Registration: o.registration, Logger: log, Limiter: limiter})
+	api, err := jsonapi.NewUserAPI(jsonapi.UserAPIConfig{Accounts: acc, Issuer: issuer, Registration: o.registration, Logger: log, Limiter: limiter})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,144 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/apis"
+	"github.com/tonearm-idp/tonearm/provider/clients"
+)
+
+// ErrorMessage words an error for a person or a JSON answer, with its
+// status: the one mapping every API and page uses. ok is false for an
+// error it does not know (500, "internal error"; log it).
+func ErrorMessage(err error) (status int, message string, ok bool) {
+	var (
+		he  *HTTPError
+		ve  *accounts.ValidationError
+		cve *clients.ValidationError
+		te  *accounts.ThrottledError
+	)
+	if status, msg, ok := apiError(err); ok {
+		return status, msg, true
+	}
+	switch {
+	case errors.As(err, &he):
+		return he.status, he.message, true
+	case errors.As(err, &ve):
+		return http.StatusBadRequest, ve.Message, true
+	case errors.As(err, &cve):
+		return http.StatusBadRequest, cve.Message, true
+	case errors.Is(err, accounts.ErrUsernameTaken):
+		return http.StatusConflict, "Username is already taken", true
+	case errors.Is(err, accounts.ErrEmailTaken):
+		return http.StatusConflict, "Email already exists", true
+	case errors.Is(err, accounts.ErrLastAdmin):
+		return http.StatusConflict, "The last active admin cannot be deleted, demoted or disabled", true
+	case errors.Is(err, clients.ErrExists):
+		return http.StatusConflict, "A client with this ID already exists", true
+	case errors.Is(err, clients.ErrNotFound):
+		return http.StatusNotFound, "No such client", true
+	case errors.Is(err, accounts.ErrInvalidCredentials):
+		return http.StatusUnauthorized, "Invalid username or password", true
+	case errors.Is(err, accounts.ErrDisabled):
+		return http.StatusForbidden, "This account is disabled", true
+	case errors.As(err, &te):
+		return http.StatusTooManyRequests, throttledMessage(te), true
+	case errors.Is(err, accounts.ErrReauthRequired):
+		return http.StatusForbidden, "Changing the email address needs currentPassword (or a sign-in within the last 5 minutes)", true
+	case errors.Is(err, accounts.ErrWrongPassword):
+		return http.StatusForbidden, "The current password is wrong", true
+	case errors.Is(err, accounts.ErrBadSecurityCode):
+		return http.StatusForbidden, "Wrong or expired security code", true
+	case errors.Is(err, accounts.ErrInvalidResetCode):
+		return http.StatusBadRequest, "The reset token is invalid or has expired", true
+	case errors.Is(err, accounts.ErrNoEmail):
+		return http.StatusBadRequest, "Your account has no email address", true
+	case errors.Is(err, accounts.ErrAlreadyVerified):
+		return http.StatusConflict, "Your email address is already verified", true
+	case errors.Is(err, accounts.ErrInvalidVerification):
+		return http.StatusBadRequest, "The verification link is invalid, used or expired", true
+	case errors.Is(err, accounts.ErrUserNotFound):
+		return http.StatusNotFound, "No such user", true
+	case errors.Is(err, accounts.ErrInvalidToken):
+		return http.StatusBadRequest, "ListenBrainz does not accept this token", true
+	case errors.Is(err, accounts.ErrGuestNoToken):
+		return http.StatusForbidden, "Guest accounts cannot associate a ListenBrainz token", true
+	case errors.Is(err, accounts.ErrTokenCheckFailed):
+		return http.StatusBadGateway, "ListenBrainz could not be reached; try again later", true
+	case errors.Is(err, accounts.ErrBusy):
+		return http.StatusServiceUnavailable, "Too many sign-ins in progress; try again shortly", true
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return http.StatusServiceUnavailable, "Request was cancelled or took too long", true
+	}
+	return http.StatusInternalServerError, "internal error", false
+}
+
+// throttledMessage says why a password check must wait, and how long.
+func throttledMessage(te *accounts.ThrottledError) string {
+	if te.Account {
+		return fmt.Sprintf("Too many failed sign-ins for this account from browsers it has not signed in on; try again in %d seconds", te.Seconds())
+	}
+	return fmt.Sprintf("Too many failed password attempts; try again in %s", waitText(te.RetryAfter))
+}
+
+func waitText(d time.Duration) string {
+	if d < time.Minute {
+		return fmt.Sprintf("%d seconds", int((d+time.Second-1)/time.Second))
+	}
+	return fmt.Sprintf("%d minutes", int((d+time.Minute-1)/time.Minute))
+}
+
+// apiError maps the registry's errors.
+func apiError(err error) (int, string, bool) {
+	var (
+		ve    *apis.ValidationError
+		taken *apis.ScopeTakenError
+		inUse *apis.InUseError
+	)
+	switch {
+	case errors.As(err, &ve):
+		return http.StatusBadRequest, ve.Message, true
+	case errors.As(err, &taken):
+		return http.StatusConflict, taken.Error(), true
+	case errors.As(err, &inUse):
+		return http.StatusConflict, inUse.Error(), true
+	case errors.Is(err, apis.ErrExists):
+		return http.StatusConflict, "An API with this identifier already exists", true
+	case errors.Is(err, apis.ErrNotFound):
+		return http.StatusNotFound, "No such API", true
+	}
+	return 0, "", false
+}
+
+// WriteAPIError renders err as {"error": …} with its status. Unknown errors are
+// logged once with the request ID and answered with a bare 500.
+func WriteAPIError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var (
+		he *HTTPError
+		te *accounts.ThrottledError
+	)
+	switch {
+	case errors.As(err, &he):
+		for k, v := range he.header {
+			w.Header().Set(k, v)
+		}
+	case errors.As(err, &te):
+		w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
+	case errors.Is(err, accounts.ErrBusy):
+		w.Header().Set("Retry-After", "1")
+	case errors.Is(err, accounts.ErrTokenCheckFailed):
+		log.Warn("ListenBrainz token check failed", "request_id", RequestID(r.Context()), "err", err)
+	}
+	status, msg, ok := ErrorMessage(err)
+	if !ok {
+		log.Error("request failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
+	}
+	WriteError(w, status, msg)
+}

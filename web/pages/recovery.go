@@ -1,0 +1,151 @@
+package pages
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/web"
+)
+
+// Account recovery pages: forgot password, reset password (where the mailed
+// link lands) and email verification (likewise). The flows and their
+// limits are the JSON API's (Recovery); these are their forms.
+
+type forgotPage struct {
+	Action, CSRFToken, Error string
+	Sent                     bool
+}
+
+type resetPage struct {
+	Action, CSRFToken, Token, Error string
+	Done                            bool
+}
+
+// pageError turns an error of the reset flow into a message for the page.
+func pageError(err error) (int, string) {
+	var he *web.HTTPError
+	var ve *accounts.ValidationError
+	switch {
+	case errors.As(err, &he):
+		return he.Status(), he.Error()
+	case errors.As(err, &ve):
+		return http.StatusBadRequest, ve.Message
+	case errors.Is(err, accounts.ErrInvalidResetCode):
+		return http.StatusBadRequest, "This reset link is invalid or has expired. Ask for a new one."
+	}
+	return http.StatusInternalServerError, "Something went wrong; try again later."
+}
+
+// forgot asks for the email and starts a reset (the same flow as the
+// JSON request).
+func (p *Pages) forgot(w http.ResponseWriter, r *http.Request) {
+	if !p.site.Admit(w, r) {
+		return
+	}
+	data := forgotPage{Action: p.base + web.ForgotPath}
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPost:
+		if !p.csrf.Valid(r) {
+			data.CSRFToken = p.csrf.Token(w, r)
+			data.Error = "This form expired; try again."
+			p.site.Render(w, r, http.StatusForbidden, "forgot.html", data)
+			return
+		}
+		email := strings.TrimSpace(r.PostFormValue("email"))
+		err := accounts.ValidateEmail(email)
+		if err == nil {
+			err = p.c.Recovery.StartReset(r, email)
+		}
+		if err != nil {
+			status, msg := pageError(err)
+			data.CSRFToken, data.Error = p.csrf.Token(w, r), msg
+			p.site.Render(w, r, status, "forgot.html", data)
+			return
+		}
+		data.Sent = true
+		p.site.Render(w, r, http.StatusOK, "forgot.html", data)
+		return
+	}
+	data.CSRFToken = p.csrf.Token(w, r)
+	p.site.Render(w, r, http.StatusOK, "forgot.html", data)
+}
+
+// reset is where the mailed link lands: it asks for the new password.
+func (p *Pages) reset(w http.ResponseWriter, r *http.Request) {
+	if !p.site.Admit(w, r) {
+		return
+	}
+	data := resetPage{Action: p.base + web.ResetPath}
+	switch r.Method {
+	case http.MethodGet:
+		data.Token = r.URL.Query().Get("token")
+	case http.MethodPost:
+		data.Token = r.PostFormValue("token")
+		if !p.csrf.Valid(r) {
+			data.CSRFToken = p.csrf.Token(w, r)
+			data.Error = "This form expired; try again."
+			p.site.Render(w, r, http.StatusForbidden, "reset.html", data)
+			return
+		}
+		if err := p.c.Recovery.FinishReset(r, data.Token, r.PostFormValue("password")); err != nil {
+			status, msg := pageError(err)
+			data.CSRFToken, data.Error = p.csrf.Token(w, r), msg
+			p.site.Render(w, r, status, "reset.html", data)
+			return
+		}
+		data.Done = true
+		p.site.Render(w, r, http.StatusOK, "reset.html", data)
+		return
+	}
+	data.CSRFToken = p.csrf.Token(w, r)
+	p.site.Render(w, r, http.StatusOK, "reset.html", data)
+}
+
+type verifyEmailPage struct {
+	Action, CSRFToken, Token, Error, Email string
+	Done                                   bool
+}
+
+// verifyEmail is where a verification mail's link lands. Opening it
+// changes nothing: mail scanners fetch links before people do. The address
+// is verified only when its owner presses the button (a CSRF-protected
+// POST).
+func (p *Pages) verifyEmail(w http.ResponseWriter, r *http.Request) {
+	if !p.site.Admit(w, r) {
+		return
+	}
+	data := verifyEmailPage{Action: p.base + web.VerifyEmailPath}
+	status := http.StatusOK
+	switch r.Method {
+	case http.MethodPost:
+		data.Token = r.PostFormValue("token")
+		if !p.csrf.Valid(r) {
+			status, data.Error = http.StatusForbidden, "This form expired. Open the link from the mail again."
+			break
+		}
+		u, err := p.c.Recovery.VerifyEmail(r, data.Token)
+		var he *web.HTTPError
+		switch {
+		case errors.As(err, &he):
+			status, data.Error = he.Status(), he.Error()+"."
+		case errors.Is(err, accounts.ErrInvalidVerification):
+			status, data.Error = http.StatusBadRequest, "This verification link is invalid, already used or expired. Ask for a new one from your account."
+		case err != nil:
+			p.log.Error("email verification failed", "request_id", web.RequestID(r.Context()), "err", err)
+			status, data.Error = http.StatusInternalServerError, "Something went wrong; try again later."
+		default:
+			p.log.Info("email verified", "request_id", web.RequestID(r.Context()), "user", u.ID)
+			data.Done, data.Email = true, u.Email
+		}
+	default:
+		data.Token = r.URL.Query().Get("token")
+		if data.Token == "" {
+			status, data.Error = http.StatusBadRequest, "This link is incomplete. Open the whole link from the mail."
+		}
+	}
+	data.CSRFToken = p.csrf.Token(w, r)
+	p.site.Render(w, r, status, "verify_email.html", data)
+}
