@@ -137,6 +137,14 @@ func TestAccountAndConsoleGuards(t *testing.T) {
 			}
 		}
 
+		// Someone guesses the user's password; the owner sees it in the
+		// account's recent activity.
+		guesser := s.browser()
+		lp := get(t, guesser, s.issuer+"/login")
+		if p := submit(t, guesser, parseForm(t, lp.body, lp.url), map[string]string{"username": u.Username, "password": "guess-one-two"}); p.status != http.StatusUnauthorized {
+			t.Fatalf("wrong password: %d", p.status)
+		}
+
 		// A plain user reaches the account page, not the console.
 		c := s.browser()
 		if p := s.signInPage(t, c, u.Username); p.url.Path != "/account" || !strings.Contains(p.body, "Signed in as <strong>plain-user</strong>") {
@@ -146,6 +154,9 @@ func TestAccountAndConsoleGuards(t *testing.T) {
 			t.Fatalf("console for a plain user: %d", p.status)
 		}
 		account := get(t, c, s.issuer+"/account")
+		if !strings.Contains(account.body, "Wrong password entered") || !strings.Contains(account.body, "<td>Signed in</td>") {
+			t.Fatalf("the account's recent activity does not show the guess:\n%s", account.body)
+		}
 		// Forms without the CSRF token change nothing.
 		resp, err := c.PostForm(s.issuer+"/account/delete", url.Values{"delete_password": {e2ePassword}, "confirm": {"yes"}})
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
 )
@@ -22,7 +23,23 @@ type accountPage struct {
 	Apps      []appView
 	Errors    fieldErrors
 	LogoutURL string
+	// Activity is the account's latest events: its owner learns of
+	// guesses at the password here (failed sign-ins from anywhere).
+	Activity []activityView
 }
+
+type activityView struct{ Time, What, IP string }
+
+// activityWords word the events a person sees about their account.
+var activityWords = map[string]string{
+	audit.SignInSucceeded: "Signed in", audit.SignInFailed: "Wrong password entered", audit.SignOut: "Signed out",
+	audit.PasswordChanged: "Password changed", audit.PasswordReset: "Password reset by email link", audit.UserCreated: "Account created",
+	audit.UserChanged: "Account changed by an admin", audit.UserDisabled: "Account disabled", audit.ConsentGranted: "App allowed",
+	audit.ConsentRevoked: "App access revoked", audit.EmailVerified: "Email address verified", audit.RefreshReuse: "A stolen app token was detected and revoked",
+}
+
+// activityShown is how many events the account page lists.
+const activityShown = 15
 
 type profileForm struct{ Name, Email, Bio, Pronouns, Website string }
 
@@ -97,6 +114,21 @@ func (p *Pages) renderAccount(w http.ResponseWriter, r *http.Request, c web.Call
 			view = web.ViewOf(cl)
 		}
 		data.Apps = append(data.Apps, appView{Client: view, Scopes: p.c.Scopes.DescribeScopes(ctx, cs.Scopes), Granted: formatTime(cs.GrantedAt)})
+	}
+	events, err := p.c.Events.ListEvents(ctx, storage.EventFilter{User: c.User.ID, Limit: activityShown})
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	for _, e := range events {
+		what := activityWords[e.Type]
+		if what == "" {
+			continue
+		}
+		if e.Client != "" && (e.Type == audit.ConsentGranted || e.Type == audit.ConsentRevoked) {
+			what += ": " + e.Client
+		}
+		data.Activity = append(data.Activity, activityView{Time: formatTime(e.Time), What: what, IP: e.IP})
 	}
 	p.site.Render(w, r, status, "account.html", data)
 }

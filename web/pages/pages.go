@@ -79,6 +79,13 @@ type Recovery interface {
 	VerifyEmail(r *http.Request, token string) (storage.User, error)
 }
 
+// Events records what admins do and lists a person's recent account
+// activity.
+type Events interface {
+	audit.Store
+	ListEvents(ctx context.Context, f storage.EventFilter) ([]storage.Event, error)
+}
+
 // Keys is what the console needs of the signing keys.
 type Keys interface {
 	Published() []*keys.Key
@@ -98,7 +105,7 @@ type Config struct {
 	APIs         APIRegistry
 	Keys         Keys
 	Recovery     Recovery
-	Events       audit.Store
+	Events       Events
 	Scopes       ScopeWords
 	Limiter      *web.LoginLimiter
 	Metrics      *web.Metrics
