@@ -170,14 +170,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tTYPE\tGRANTS\tSCOPES\tREDIRECT URIS")
 		for _, c := range list {
-			kind := "confidential"
-			if c.Public {
-				kind = "public"
-			}
-			if c.FirstParty {
-				kind += ",first-party"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, kind, strings.Join(c.GrantTypes, ","), strings.Join(c.Scopes, " "), strings.Join(c.RedirectURIs, " "))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, clients.Kind(c), strings.Join(c.GrantTypes, ","), strings.Join(c.Scopes, " "), strings.Join(c.RedirectURIs, " "))
 		}
 		return tw.Flush()
 	case "delete":

@@ -298,6 +298,19 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 	return c, secret, nil
 }
 
+// Kind names what sort of client c is: "confidential" or "public", then
+// ",first-party" when it skips the consent page.
+func Kind(c storage.Client) string {
+	kind := "confidential"
+	if c.Public {
+		kind = "public"
+	}
+	if c.FirstParty {
+		kind += ",first-party"
+	}
+	return kind
+}
+
 // validateRedirectURI accepts absolute URIs without fragments: https, http
 // only on loopback hosts (RFC 8252 native apps), or a private-use scheme
 // with a dot (reverse domain name).

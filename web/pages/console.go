@@ -225,15 +225,8 @@ func (p *Pages) renderClients(w http.ResponseWriter, r *http.Request, c web.Call
 		return
 	}
 	for _, cl := range list {
-		kind := "confidential"
-		if cl.Public {
-			kind = "public"
-		}
-		if cl.FirstParty {
-			kind += ", first-party"
-		}
 		data.Clients = append(data.Clients, clientRow{
-			View: web.ViewOf(cl), Kind: kind, Grants: strings.Join(cl.GrantTypes, ", "), Scopes: strings.Join(cl.Scopes, " "),
+			View: web.ViewOf(cl), Kind: strings.ReplaceAll(clients.Kind(cl), ",", ", "), Grants: strings.Join(cl.GrantTypes, ", "), Scopes: strings.Join(cl.Scopes, " "),
 			Created: formatTime(cl.CreatedAt), RedirectURIs: cl.RedirectURIs,
 		})
 	}
