@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -536,11 +537,17 @@ func (a *Adapter) DeletePKCERequestSession(ctx context.Context, signature string
 	return a.store.DeleteOAuthRequest(ctx, storage.KindPKCE, hashSignature(signature))
 }
 
-// leanSession is how an access token's session is stored: only what reading
-// the token back needs (subject, username, expiry, sign-in time). The rest
-// of the OpenID session — the ID token's claims and headers, mostly empty —
-// matters to codes and refresh tokens, which issue ID tokens, and was two
-// thirds of an access token's row.
+// An access token's session is stored lean: only what reading the token
+// back needs that the row does not already hold (the username and the
+// sign-in time; subject and expiry are columns). The rest of the OpenID
+// session — the ID token's claims and headers, mostly empty — matters to
+// codes and refresh tokens, which issue ID tokens. The lean form is
+// binary: a version byte (leanBinary), the sign-in time as 8 bytes of
+// big-endian Unix seconds (0: none), then the username. Rows written
+// before it hold the JSON form (leanSession).
+const leanBinary = 0x01
+
+// leanSession is the older JSON lean form, still read.
 type leanSession struct {
 	V        int    `json:"v"`
 	Subject  string `json:"s,omitempty"`
@@ -556,17 +563,26 @@ func encodeSession(kind string, sess fosite.Session) ([]byte, error) {
 	if !ok || kind != storage.KindAccessToken {
 		return json.Marshal(sess)
 	}
-	// The subject and the expiry are the row's own columns: not stored
-	// twice.
-	l := leanSession{V: 1, Username: os.Username}
+	out := make([]byte, 9, 9+len(os.Username))
+	out[0] = leanBinary
 	if os.Claims != nil && !os.Claims.AuthTime.IsZero() {
-		l.AuthTime = os.Claims.AuthTime.Unix()
+		binary.BigEndian.PutUint64(out[1:9], uint64(os.Claims.AuthTime.Unix()))
 	}
-	return json.Marshal(l)
+	return append(out, os.Username...), nil
 }
 
 func decodeSession(raw []byte, sess fosite.Session) error {
 	os, ok := sess.(*openid.DefaultSession)
+	if ok && len(raw) >= 9 && raw[0] == leanBinary {
+		os.Username = string(raw[9:])
+		if os.Claims == nil {
+			os.Claims = &jwt.IDTokenClaims{Extra: map[string]interface{}{}}
+		}
+		if t := int64(binary.BigEndian.Uint64(raw[1:9])); t != 0 {
+			os.Claims.AuthTime = time.Unix(t, 0).UTC()
+		}
+		return nil
+	}
 	if !ok || !bytes.HasPrefix(raw, leanPrefix) {
 		return json.Unmarshal(raw, sess)
 	}

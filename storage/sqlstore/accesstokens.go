@@ -4,15 +4,18 @@ import (
 	"context"
 	"database/sql/driver"
 	"encoding/hex"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
 // Access tokens live in their own table (access_tokens): they are most of
-// the protocol rows, and only what reading one back needs is kept — the
-// key and the request id in binary, what was granted, the lean session.
-// The methods of oauth.go route kind storage.KindAccessToken here.
+// the protocol rows, and only what reading one back needs is kept — a
+// 16-byte key, the request id in binary, what was granted as
+// space-separated words, the lean session. The methods of oauth.go route
+// kind storage.KindAccessToken here.
 
 type accessTokenModel struct {
 	Signature       []byte `gorm:"primaryKey"`
@@ -67,15 +70,48 @@ func idString(b []byte) string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
+// accessKey is an access token's key: the first 128 bits of the SHA-256
+// given as 64 hex digits (finding a token whose hash shares them with a
+// live token's is a 2^128 search), anything else as it is.
+func accessKey(sig string) blob {
+	k := keyBytes(sig)
+	if len(sig) == 64 && len(k) == 32 {
+		return k[:16]
+	}
+	return k
+}
+
+// encodeWords stores a list of words (scopes, audiences: no spaces) as one
+// space-separated string; decodeWords also reads the JSON arrays of older
+// rows.
+func encodeWords(l []string) string { return strings.Join(l, " ") }
+
+func decodeWords(s string) []string {
+	if strings.HasPrefix(s, "[") {
+		return decodeList(s)
+	}
+	if s == "" {
+		return []string{}
+	}
+	return strings.Split(s, " ")
+}
+
 func (s *Store) createAccessToken(ctx context.Context, r storage.OAuthRequest) error {
+	for _, l := range [][]string{r.GrantedScopes, r.GrantedAudience} {
+		for _, w := range l {
+			if w == "" || strings.ContainsAny(w, " \t\r\n") {
+				return fmt.Errorf("sqlstore: %q cannot be stored as a word", w)
+			}
+		}
+	}
 	session := r.Session
 	if session == nil {
 		session = []byte{}
 	}
 	err := s.conn(ctx).Exec(`INSERT INTO access_tokens (signature, request_id, requested_at, expires_at, client_id, subject, sid,
 		granted_scopes, granted_audience, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		keyBytes(r.Signature), idBytes(r.RequestID), utc(r.RequestedAt), utc(r.ExpiresAt), r.ClientID, r.Subject, r.SID,
-		encodeList(r.GrantedScopes), encodeList(r.GrantedAudience), blob(session)).Error
+		accessKey(r.Signature), idBytes(r.RequestID), utc(r.RequestedAt), utc(r.ExpiresAt), r.ClientID, r.Subject, r.SID,
+		encodeWords(r.GrantedScopes), encodeWords(r.GrantedAudience), blob(session)).Error
 	return translate(err)
 }
 
@@ -84,21 +120,21 @@ func (s *Store) createAccessToken(ctx context.Context, r storage.OAuthRequest) e
 func (s *Store) getAccessToken(ctx context.Context, signature string) (storage.OAuthRequest, error) {
 	var m accessTokenModel
 	err := s.conn(ctx).Raw(`SELECT request_id, requested_at, expires_at, client_id, subject, sid, granted_scopes, granted_audience, session
-		FROM access_tokens WHERE signature = ?`, keyBytes(signature)).Row().Scan(
+		FROM access_tokens WHERE signature = ?`, accessKey(signature)).Row().Scan(
 		&m.RequestID, &m.RequestedAt, &m.ExpiresAt, &m.ClientID, &m.Subject, &m.SID, &m.GrantedScopes, &m.GrantedAudience, &m.Session)
 	if err != nil {
 		return storage.OAuthRequest{}, translate(err)
 	}
 	return storage.OAuthRequest{
 		Kind: storage.KindAccessToken, Signature: signature, RequestID: idString(m.RequestID), RequestedAt: utc(m.RequestedAt),
-		ClientID: m.ClientID, Subject: m.Subject, Scopes: []string{}, GrantedScopes: decodeList(m.GrantedScopes),
-		Audience: []string{}, GrantedAudience: decodeList(m.GrantedAudience), Session: m.Session, Active: true,
+		ClientID: m.ClientID, Subject: m.Subject, Scopes: []string{}, GrantedScopes: decodeWords(m.GrantedScopes),
+		Audience: []string{}, GrantedAudience: decodeWords(m.GrantedAudience), Session: m.Session, Active: true,
 		ExpiresAt: utc(m.ExpiresAt), SID: m.SID,
 	}, nil
 }
 
 func (s *Store) deleteAccessToken(ctx context.Context, signature string) (int64, error) {
-	res := s.conn(ctx).Where("signature = ?", keyBytes(signature)).Delete(&accessTokenModel{})
+	res := s.conn(ctx).Where("signature = ?", accessKey(signature)).Delete(&accessTokenModel{})
 	return res.RowsAffected, translate(res.Error)
 }
 

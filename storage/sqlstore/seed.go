@@ -60,15 +60,15 @@ func (s *Store) Seed(ctx context.Context, users, startUser, tokens, startToken i
 	if s.dialect != Postgres {
 		ownerName = "printf('user%07d', " + owner + ")"
 	}
-	key, rid := "sha256(('seed-token-'||g)::bytea)", "decode(md5('seed-request-'||g),'hex')"
+	key, rid := "substring(sha256(('seed-token-'||g)::bytea) from 1 for 16)", "decode(md5('seed-request-'||g),'hex')"
 	if s.dialect != Postgres {
-		key, rid = "CAST(printf('%032d', g) AS BLOB)", "CAST(printf('%016d', g) AS BLOB)"
+		key, rid = "CAST(printf('%016d', g) AS BLOB)", "CAST(printf('%016d', g) AS BLOB)"
 	}
 	for lo := startToken; lo < startToken+tokens; lo += batch {
 		hi := min(lo+batch, startToken+tokens) - 1
 		err := s.conn(ctx).Exec(`INSERT INTO access_tokens (signature, request_id, requested_at, expires_at, client_id, subject, sid,
 			granted_scopes, granted_audience, session)
-			SELECT `+key+`, `+rid+`, ?, ?, ?, `+ownerID+`, '', '["openid","listens:read"]', '["https://api.example.org/listens"]', `+
+			SELECT `+key+`, `+rid+`, ?, ?, ?, `+ownerID+`, '', 'openid listens:read', 'https://api.example.org/listens', `+
 			fmt.Sprintf(session, ownerName)+` FROM `+series(lo, hi),
 			now, expires, clientID).Error
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +26,7 @@ func oauthCases() []struct {
 		{"SigningKeys", testSigningKeys},
 		{"EnsureSigningKeyConcurrent", testEnsureSigningKeyConcurrent},
 		{"OAuthRequestRoundTrip", testOAuthRequestRoundTrip},
+		{"AccessTokenRoundTrip", testAccessTokenRoundTrip},
 		{"DeactivateOnce", testDeactivateOnce},
 		{"ByRequestID", testByRequestID},
 		{"DeleteExpiredOAuthRequests", testDeleteExpiredOAuthRequests},
@@ -225,6 +227,55 @@ func testOAuthRequestRoundTrip(t *testing.T, s storage.Storage) {
 	}
 	if _, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, "sig-1"); err != nil {
 		t.Fatalf("delete of one kind removed another: %v", err)
+	}
+}
+
+// testAccessTokenRoundTrip stores an access token as the provider does
+// (keyed by a SHA-256 in hex, a UUID request ID) and reads back what it
+// grants; a grant that is not a word is refused and writes nothing.
+func testAccessTokenRoundTrip(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	sig := strings.Repeat("ab12", 16)
+	r := newRequest(storage.KindAccessToken, sig, "0190f3a2-7c1e-7a3b-9f00-1234567890ab", "web-app", now.Add(time.Hour))
+	r.GrantedScopes, r.GrantedAudience, r.SID = []string{"openid", "profile", "listens:read"}, []string{"https://api.example.org/listens"}, "sid-x"
+	r.Session = []byte{1, 0, 0, 0, 0, 0x6a, 0x2b, 0x3c, 0x4d, 'a', 'd', 'a'}
+	if err := s.CreateOAuthRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RequestID != r.RequestID || got.Subject != r.Subject || got.SID != "sid-x" || got.ClientID != "web-app" ||
+		!reflect.DeepEqual(got.GrantedScopes, r.GrantedScopes) || !reflect.DeepEqual(got.GrantedAudience, r.GrantedAudience) ||
+		!bytes.Equal(got.Session, r.Session) || !got.ExpiresAt.Equal(r.ExpiresAt.UTC().Truncate(time.Microsecond)) || !got.Active {
+		t.Fatalf("GetOAuthRequest = %+v\nwant %+v", got, r)
+	}
+	// Another signature finds nothing, even one sharing its first half.
+	if _, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, strings.Repeat("cd34", 16)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("another signature: %v", err)
+	}
+	empty := newRequest(storage.KindAccessToken, strings.Repeat("ef56", 16), "req-e", "web-app", now.Add(time.Hour))
+	empty.GrantedScopes, empty.GrantedAudience = []string{}, nil
+	if err := s.CreateOAuthRequest(ctx, empty); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, empty.Signature); err != nil || len(got.GrantedScopes) != 0 || len(got.GrantedAudience) != 0 {
+		t.Fatalf("no grants: %+v, %v", got, err)
+	}
+	bad := newRequest(storage.KindAccessToken, strings.Repeat("0f0f", 16), "req-b", "web-app", now.Add(time.Hour))
+	bad.GrantedScopes = []string{"two words"}
+	if err := s.CreateOAuthRequest(ctx, bad); err == nil {
+		t.Fatal("a scope with a space was stored")
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, bad.Signature); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a refused token left a row: %v", err)
+	}
+	if err := s.DeleteOAuthRequest(ctx, storage.KindAccessToken, sig); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, sig); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("after delete: %v", err)
 	}
 }
 

@@ -322,6 +322,8 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		o.authorizeError(w, r, ar, err)
 		return
 	}
+	// The code, and the tokens it yields, carry this request's ID.
+	ar.SetID(provider.NewRequestID())
 	client, ok := ar.GetClient().(*fositestore.Client)
 	if !ok {
 		o.authorizeError(w, r, ar, fosite.ErrServerError.WithDebug("unexpected client type"))

@@ -35,6 +35,7 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		session.Subject = ar.GetClient().GetID()
+		ar.SetID(provider.NewRequestID())
 	case ar.GetGrantTypes().ExactOne("refresh_token"):
 		// RFC 6749 §6: a refresh may ask for fewer scopes than were granted,
 		// never more. The narrower set applies to the new access token.
