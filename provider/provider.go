@@ -147,6 +147,9 @@ func New(c Config) (*Provider, error) {
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
 	)
+	for i, h := range fc.TokenEndpointHandlers {
+		fc.TokenEndpointHandlers[i] = quietTokenHandler{h}
+	}
 	p := &Provider{OAuth2: oauth2, store: c.Store, idSigner: idSigner, access: access, issuer: c.Issuer,
 		apiID: APIIdentifier(c.Issuer), keys: c.Keys, lifespans: c.Lifespans, apis: c.APIs, users: c.Users}
 	if p.apis == nil {
@@ -249,4 +252,19 @@ func NewRequestID() string {
 		return uuid.NewString()
 	}
 	return id.String()
+}
+
+// quietTokenHandler asks a token endpoint handler whether the request is
+// its own before letting it populate the response. fosite asks every
+// handler to populate every response, and each one the grant is not for
+// answers with an error carrying a captured stack trace: five stack
+// walks per token, about 5 % of a client-credentials request's CPU.
+// Handling (HandleTokenEndpointRequest) already asks first.
+type quietTokenHandler struct{ fosite.TokenEndpointHandler }
+
+func (h quietTokenHandler) PopulateTokenEndpointResponse(ctx context.Context, req fosite.AccessRequester, resp fosite.AccessResponder) error {
+	if !h.CanHandleTokenEndpointRequest(ctx, req) {
+		return fosite.ErrUnknownRequest
+	}
+	return h.TokenEndpointHandler.PopulateTokenEndpointResponse(ctx, req, resp)
 }

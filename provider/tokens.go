@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -9,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	jose3 "github.com/go-jose/go-jose/v3"
@@ -148,20 +151,55 @@ func (s *AccessTokenStrategy) GenerateAccessToken(ctx context.Context, req fosit
 	if err != nil {
 		return "", "", err
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: k.Private},
-		(&jose.SignerOptions{}).WithType("at+jwt").WithHeader(jose.HeaderKey("kid"), k.KID))
-	if err != nil {
-		return "", "", err
-	}
-	obj, err := signer.Sign(payload)
-	if err != nil {
-		return "", "", err
-	}
-	token, err := obj.CompactSerialize()
+	token, err := signES256(k, payload)
 	if err != nil {
 		return "", "", err
 	}
 	return token, token, nil
+}
+
+// es256Headers caches each ES256 key's encoded protected header.
+var es256Headers sync.Map // kid → string
+
+// signES256 makes the compact JWS of payload with an ES256 key (RFC 7515
+// §7.1, RFC 7518 §3.4: the signature is R and S as 32 big-endian bytes
+// each) directly with crypto/ecdsa: the header is the same for every token
+// of a key, so it is encoded once, and no signer object is built per
+// token. Verification goes through go-jose like every other JWS.
+func signES256(k *keys.Key, payload []byte) (string, error) {
+	priv, ok := k.Private.(*ecdsa.PrivateKey)
+	if !ok || priv.Curve != elliptic.P256() {
+		return "", fmt.Errorf("provider: key %s is not a P-256 key", k.KID)
+	}
+	header, ok := es256Headers.Load(k.KID)
+	if !ok {
+		h, err := json.Marshal(struct {
+			Alg string `json:"alg"`
+			KID string `json:"kid"`
+			Typ string `json:"typ"`
+		}{"ES256", k.KID, "at+jwt"})
+		if err != nil {
+			return "", err
+		}
+		header, _ = es256Headers.LoadOrStore(k.KID, base64.RawURLEncoding.EncodeToString(h))
+	}
+	hdr := header.(string)
+	enc := base64.RawURLEncoding
+	buf := make([]byte, 0, len(hdr)+1+enc.EncodedLen(len(payload))+1+enc.EncodedLen(64))
+	buf = append(buf, hdr...)
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, payload)
+	digest := sha256.Sum256(buf)
+	r, sv, err := ecdsa.Sign(rand.Reader, priv, digest[:])
+	if err != nil {
+		return "", err
+	}
+	var sig [64]byte
+	r.FillBytes(sig[:32])
+	sv.FillBytes(sig[32:])
+	buf = append(buf, '.')
+	buf = enc.AppendEncode(buf, sig[:])
+	return string(buf), nil
 }
 
 // ParseAccessToken verifies an access token's signature (against any

@@ -1,11 +1,12 @@
 package web
 
 import (
-	"context"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/tonearm-idp/tonearm/provider/audit"
 )
 
 // Frontend is what the middleware knows of the network in front of
@@ -23,20 +24,14 @@ type Frontend struct {
 	Metrics *Metrics
 }
 
-const clientAddrKey ctxKey = 1
-
 // ClientAddr is the address of the client that sent r, as the middleware
 // resolved it: the peer, or behind trusted proxies the rightmost hop that
 // is not one of them.
 func ClientAddr(r *http.Request) string {
-	if a, ok := r.Context().Value(clientAddrKey).(string); ok {
+	if a := audit.OriginOf(r.Context()).IP; a != "" {
 		return a
 	}
 	return peerAddr(r)
-}
-
-func withClientAddr(r *http.Request, addr string) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), clientAddrKey, addr))
 }
 
 func peerAddr(r *http.Request) string {

@@ -52,6 +52,8 @@ type Origin struct {
 	Actor  string // a user's ID, "client:ID", "cli"
 	Client string
 	IP     string
+	// RequestID names the request in logs (not recorded in events).
+	RequestID string
 }
 
 type originKey struct{}

@@ -96,6 +96,13 @@ func decodeWords(s string) []string {
 	return strings.Split(s, " ")
 }
 
+const (
+	insertAccessTokenSQL = `INSERT INTO access_tokens (signature, request_id, requested_at, expires_at, client_id, subject, sid,
+		granted_scopes, granted_audience, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	selectAccessTokenSQL = `SELECT request_id, requested_at, expires_at, client_id, subject, sid, granted_scopes, granted_audience, session
+		FROM access_tokens WHERE signature = ?`
+)
+
 func (s *Store) createAccessToken(ctx context.Context, r storage.OAuthRequest) error {
 	for _, l := range [][]string{r.GrantedScopes, r.GrantedAudience} {
 		for _, w := range l {
@@ -108,10 +115,9 @@ func (s *Store) createAccessToken(ctx context.Context, r storage.OAuthRequest) e
 	if session == nil {
 		session = []byte{}
 	}
-	err := s.conn(ctx).Exec(`INSERT INTO access_tokens (signature, request_id, requested_at, expires_at, client_id, subject, sid,
-		granted_scopes, granted_audience, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.pool(ctx).ExecContext(ctx, s.insertAccessToken,
 		accessKey(r.Signature), idBytes(r.RequestID), utc(r.RequestedAt), utc(r.ExpiresAt), r.ClientID, r.Subject, r.SID,
-		encodeWords(r.GrantedScopes), encodeWords(r.GrantedAudience), blob(session)).Error
+		encodeWords(r.GrantedScopes), encodeWords(r.GrantedAudience), blob(session))
 	return translate(err)
 }
 
@@ -119,8 +125,7 @@ func (s *Store) createAccessToken(ctx context.Context, r storage.OAuthRequest) e
 // plain SELECT by primary key, scanned field by field.
 func (s *Store) getAccessToken(ctx context.Context, signature string) (storage.OAuthRequest, error) {
 	var m accessTokenModel
-	err := s.conn(ctx).Raw(`SELECT request_id, requested_at, expires_at, client_id, subject, sid, granted_scopes, granted_audience, session
-		FROM access_tokens WHERE signature = ?`, accessKey(signature)).Row().Scan(
+	err := s.pool(ctx).QueryRowContext(ctx, s.selectAccessToken, accessKey(signature)).Scan(
 		&m.RequestID, &m.RequestedAt, &m.ExpiresAt, &m.ClientID, &m.Subject, &m.SID, &m.GrantedScopes, &m.GrantedAudience, &m.Session)
 	if err != nil {
 		return storage.OAuthRequest{}, translate(err)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -75,7 +76,11 @@ func ParseURL(raw string) (Location, error) {
 // Store is a storage.Storage on a SQL database.
 type Store struct {
 	db      *gorm.DB
+	sqlDB   *sql.DB
 	dialect Dialect
+	// Statements of the hot paths, in the dialect's placeholders (see
+	// pool).
+	insertAccessToken, selectAccessToken string
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -132,7 +137,8 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		sqlDB.SetMaxIdleConns(32)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	s := &Store{db: db, dialect: loc.Dialect}
+	s := &Store{db: db, sqlDB: sqlDB, dialect: loc.Dialect}
+	s.insertAccessToken, s.selectAccessToken = s.bind(insertAccessTokenSQL), s.bind(selectAccessTokenSQL)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.Ping(pingCtx); err != nil {
@@ -215,6 +221,36 @@ func (s *Store) forUpdate(tx *gorm.DB) *gorm.DB {
 type txKey struct{}
 
 // conn returns the transaction carried by ctx (see BeginTx), or the pool.
+// pool is the connection pool, or the transaction open on ctx, for a plain
+// statement that needs none of GORM's machinery: the statements run on
+// every token issued or checked, where GORM's per-call statement clone and
+// SQL building cost more than the rest of the Go side of the query.
+func (s *Store) pool(ctx context.Context) gorm.ConnPool {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return tx.Statement.ConnPool
+	}
+	return s.sqlDB
+}
+
+// bind writes a statement's ? placeholders as PostgreSQL's $1, $2, …
+// (statements given to it hold no ? in literals).
+func (s *Store) bind(q string) string {
+	if s.dialect != Postgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range q {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
 func (s *Store) conn(ctx context.Context) *gorm.DB {
 	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
 		return tx.WithContext(ctx)

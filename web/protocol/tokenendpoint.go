@@ -94,38 +94,34 @@ func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	ar := ir.GetAccessRequester()
 	sess := ar.GetSession()
-	resp := map[string]any{
-		"active":    true,
-		"client_id": ar.GetClient().GetID(),
-		"iss":       o.p.Issuer(),
-		"iat":       ar.GetRequestedAt().Unix(),
+	resp := introspection{Active: true, ClientID: ar.GetClient().GetID(), Issuer: o.p.Issuer(), IssuedAt: ar.GetRequestedAt().Unix(),
+		Subject: sess.GetSubject(), Scope: strings.Join(ar.GetGrantedScopes(), " "), Audience: ar.GetGrantedAudience(),
+		Username: sess.GetUsername(), TokenType: "Bearer"}
+	if resp.Subject == "" {
+		resp.Subject = resp.ClientID
 	}
-	if sub := sess.GetSubject(); sub != "" {
-		resp["sub"] = sub
-	} else {
-		resp["sub"] = ar.GetClient().GetID()
-	}
-	if len(ar.GetGrantedScopes()) > 0 {
-		resp["scope"] = strings.Join(ar.GetGrantedScopes(), " ")
-	}
-	if len(ar.GetGrantedAudience()) > 0 {
-		resp["aud"] = []string(ar.GetGrantedAudience())
-	}
-	if u := sess.GetUsername(); u != "" {
-		resp["username"] = u
-	}
+	exp := sess.GetExpiresAt(fosite.AccessToken)
 	if ir.GetTokenUse() == fosite.RefreshToken {
-		resp["token_type"] = "refresh_token"
-		if exp := sess.GetExpiresAt(fosite.RefreshToken); !exp.IsZero() {
-			resp["exp"] = exp.Unix()
-		}
-	} else {
-		resp["token_type"] = "Bearer"
-		if exp := sess.GetExpiresAt(fosite.AccessToken); !exp.IsZero() {
-			resp["exp"] = exp.Unix()
-		}
+		resp.TokenType, exp = "refresh_token", sess.GetExpiresAt(fosite.RefreshToken)
+	}
+	if !exp.IsZero() {
+		resp.Expiry = exp.Unix()
 	}
 	web.WriteJSON(w, http.StatusOK, resp)
+}
+
+// introspection is an active token's introspection answer (RFC 7662 §2.2).
+type introspection struct {
+	Active    bool     `json:"active"`
+	ClientID  string   `json:"client_id"`
+	Issuer    string   `json:"iss"`
+	IssuedAt  int64    `json:"iat"`
+	Subject   string   `json:"sub"`
+	Scope     string   `json:"scope,omitempty"`
+	Audience  []string `json:"aud,omitempty"`
+	Username  string   `json:"username,omitempty"`
+	TokenType string   `json:"token_type"`
+	Expiry    int64    `json:"exp,omitempty"`
 }
 
 // introspectionClientAuth admits only client authentication. fosite would
