@@ -17,6 +17,8 @@ chmod 755 "$work"
 pids=()
 cleanup() {
   for p in "${pids[@]:-}"; do kill "$p" 2>/dev/null || true; done
+  # Replicas restarted in a background subshell are not in pids.
+  pkill -f "$work/tonearm serve" 2>/dev/null || true
   [ -n "${pg_ctl:-}" ] && su postgres -c "$pg_ctl -D $work/pg stop -m fast" >/dev/null 2>&1 || $pg_ctl -D "$work/pg" stop -m fast >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
@@ -92,16 +94,19 @@ check_users() { # file
   done <"$1"
   echo "  acknowledged users: $n, missing from the database: $missing"
 }
-tokens_in_db() { psql -Atq -h 127.0.0.1 -p 55439 -U postgres tonearm -c "select count(*) from oauth2_requests where client_id='svc' and kind='access_token'"; }
+tokens_in_db() { psql -Atq -h 127.0.0.1 -p 55439 -U postgres tonearm -c "select count(*) from access_tokens where client_id='svc'"; }
 
 echo "== 1. kill -9 of replica a after $((secs / 4)) s of a ${secs} s run"
 before=$(tokens_in_db)
 create_users "$work/users1" "$secs" & users_pid=$!
 ( sleep $((secs / 4)); kill -9 "${replica_pid[a]}"; echo "  killed replica a" ) &
-"$work/load" run -target cc -issuer http://127.0.0.1:18080 -client svc -secret "$secret" -scope admin -c 32 -d "${secs}s" | grep -v '^$' | tail -2 | sed 's/^/  /'
+"$work/load" run -target cc -issuer http://127.0.0.1:18080 -client svc -secret "$secret" -scope admin -c 32 -d "${secs}s" | grep -v '^$' | tail -2 | tee "$work/run1" | sed 's/^/  /'
 wait $users_pid
 after=$(tokens_in_db)
-echo "  access tokens stored during the run: $((after - before)) (every acknowledged one must be among them: ok count ≤ stored)"
+total=$(sed -n 's/.*(\([0-9]*\) requests.*/\1/p' "$work/run1"); failed=$(sed -n 's/.*ok, \([0-9]*\) failed.*/\1/p' "$work/run1")
+acked=$((total - failed)); stored=$((after - before))
+verdict="ok"; [ "$stored" -lt "$acked" ] && verdict="LOST $((acked - stored))"
+echo "  access tokens acknowledged: $acked, stored during the run: $stored ($verdict: every acknowledged one must be stored)"
 check_users "$work/users1"
 start_replica a 18081
 sleep 3

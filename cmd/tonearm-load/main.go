@@ -131,7 +131,7 @@ func run(args []string) error {
 	r := load(hc, *issuer, t, *conc, *dur)
 	fmt.Printf("%s c=%d: %.0f req/s ok, %d failed, p50 %v, p99 %v (%d requests in %v)\n",
 		*kind, *conc, r.rate(), r.failed, r.pct(0.50).Round(10*time.Microsecond),
-		r.pct(0.99).Round(10*time.Microsecond), len(r.latencies), r.elapsed.Round(time.Millisecond))
+		r.pct(0.99).Round(10*time.Microsecond), r.ok+r.failed, r.elapsed.Round(time.Millisecond))
 	if r.firstErr != "" {
 		fmt.Println("first error:", r.firstErr)
 	}
