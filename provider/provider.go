@@ -33,6 +33,7 @@ const (
 	IntrospectPath = "/oauth2/introspect"
 	RevokePath     = "/oauth2/revoke"
 	LogoutPath     = "/oauth2/logout"
+	PARPath        = "/oauth2/par"
 )
 
 // Lifespans of what the provider issues.
@@ -92,6 +93,9 @@ type Provider struct {
 	scopes    atomic.Pointer[builtIndex]
 }
 
+// PARRequestURIPrefix starts every request_uri of a pushed request.
+const PARRequestURIPrefix = "urn:ietf:params:oauth:request_uri:"
+
 // New composes the provider.
 func New(c Config) (*Provider, error) {
 	if c.Store == nil || c.Keys == nil || c.SecretsHasher == nil || len(c.HMACSecret) < 32 {
@@ -123,6 +127,11 @@ func New(c Config) (*Provider, error) {
 		RefreshTokenScopes:             []string{"offline_access"},
 		SendDebugMessagesToClients:     false,
 		OmitRedirectScopeParam:         false,
+		// Pushed authorization requests (RFC 9126): request_uri values
+		// are URNs, short-lived; a client may be registered to require
+		// them (checked at the authorization endpoint).
+		PushedAuthorizeRequestURIPrefix: PARRequestURIPrefix,
+		PushedAuthorizeContextLifespan:  fositestore.PARLifespan,
 	}
 	idSigner := &Signer{keys: c.Keys, alg: keys.RS256}
 	access := &AccessTokenStrategy{
@@ -146,6 +155,7 @@ func New(c Config) (*Provider, error) {
 		compose.OpenIDConnectRefreshFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
+		compose.PushedAuthorizeHandlerFactory,
 	)
 	for i, h := range fc.TokenEndpointHandlers {
 		fc.TokenEndpointHandlers[i] = quietTokenHandler{h}
@@ -160,6 +170,17 @@ func New(c Config) (*Provider, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// ConsumePAR ends a pushed authorization request once its interaction has
+// ended (a code or an error went back to the client): its request_uri works
+// no more.
+func (p *Provider) ConsumePAR(ctx context.Context, form url.Values) error {
+	uri := form.Get("request_uri")
+	if !strings.HasPrefix(uri, PARRequestURIPrefix) {
+		return nil
+	}
+	return p.store.ConsumePARSession(ctx, uri)
 }
 
 // Issuer returns the issuer URL.

@@ -339,6 +339,10 @@ type Client struct {
 	// AllowNoPKCE lets a legacy confidential client leave PKCE out; every
 	// other client must send an S256 code challenge.
 	AllowNoPKCE bool
+	// RequirePAR: the client must push its authorization requests
+	// (RFC 9126); a request sent straight to the authorization endpoint
+	// is refused.
+	RequirePAR bool
 	// BackchannelLogoutURI receives logout tokens when a session it holds
 	// tokens from ends ("" for none).
 	BackchannelLogoutURI string
@@ -411,6 +415,7 @@ const (
 	KindRefreshToken  = "refresh_token"
 	KindPKCE          = "pkce"
 	KindOpenID        = "openid"
+	KindPAR           = "par" // a pushed authorization request (RFC 9126)
 )
 
 // OAuthRequest is one protocol artefact (authorization code, access or

@@ -78,6 +78,7 @@ type clientJSON struct {
 	Public                 bool     `json:"public"`
 	FirstParty             bool     `json:"first_party"`
 	AllowNoPKCE            bool     `json:"allow_no_pkce"`
+	RequirePAR             bool     `json:"require_pushed_authorization_requests"`
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
 	TokenEndpointAuth      string   `json:"token_endpoint_auth_method"`
 	Name                   string   `json:"client_name,omitempty"`
@@ -95,7 +96,7 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 	}
 	return clientJSON{
 		ClientID: c.ID, ClientSecret: secret, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE,
+		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, TokenEndpointAuth: auth, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
 		Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
 	}
@@ -122,6 +123,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 			fs.BoolVar(&spec.FirstParty, "first-party", false, "first-party client: no consent screen")
 			fs.StringVar(&spec.BackchannelLogoutURI, "backchannel-logout-uri", "", "receives a logout token when a session it holds tokens from ends (OpenID Connect Back-Channel Logout)")
 			fs.BoolVar(&spec.AllowNoPKCE, "allow-no-pkce", false, "a legacy confidential client that cannot send PKCE (every other client must)")
+			fs.BoolVar(&spec.RequirePAR, "require-par", false, "authorization requests must be pushed to /oauth2/par first (RFC 9126)")
 			fs.StringVar(&spec.Name, "name", "", "display name shown on the login and consent pages")
 			fs.StringVar(&spec.LogoURI, "logo-uri", "", "logo shown on the login and consent pages: an https URL or a data:image/ URI")
 			fs.StringVar(&spec.ClientURI, "client-uri", "", "the app's home page")

@@ -55,20 +55,30 @@ func newBrowser(t *testing.T) *browserTab {
 		}
 		t.Skip("chromium is not installed (apt-get install chromium): browser tests skipped")
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
-		chromedp.WindowSize(1280, 900),
-	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(func() { cancel(); cancelAlloc() })
-	// The first action starts the browser and ties it to its context: it
-	// must be the long-lived one, not a step's deadline.
-	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); err != nil {
-		t.Fatalf("starting chromium: %v", err)
+	// A loaded machine (the whole suite runs at once) now and then kills a
+	// starting browser; a few attempts tell that from a broken install.
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.DisableGPU, chromedp.UserDataDir(t.TempDir()),
+			chromedp.Flag("disable-quic", true), chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("disable-dev-shm-usage", true), chromedp.Flag("disable-crash-reporter", true),
+			chromedp.WindowSize(1280, 900),
+		)
+		alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+		ctx, cancel := chromedp.NewContext(alloc)
+		// The first action starts the browser and ties it to its context:
+		// it must be the long-lived one, not a step's deadline.
+		if lastErr = chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)); lastErr == nil {
+			t.Cleanup(func() { cancel(); cancelAlloc() })
+			return &browserTab{t: t, ctx: ctx}
+		}
+		cancel()
+		cancelAlloc()
+		time.Sleep(time.Second)
 	}
-	return &browserTab{t: t, ctx: ctx}
+	t.Fatalf("starting chromium: %v", lastErr)
+	return nil
 }
 
 // run runs steps with a deadline; a step that cannot finish fails the

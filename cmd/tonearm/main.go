@@ -34,7 +34,7 @@ Usage:
   tonearm users create --username U --password-stdin [--role admin|user|guest]
   tonearm clients create --id ID [--secret S] --redirect-uri URI… [--post-logout-redirect-uri URI…]
                          [--grant-type G…] [--scope "openid profile …"] [--public] [--first-party]
-                         [--backchannel-logout-uri URI] [--allow-no-pkce]
+                         [--backchannel-logout-uri URI] [--allow-no-pkce] [--require-par]
                          [--name NAME] [--logo-uri URI] [--client-uri URI] [--policy-uri URI] [--tos-uri URI] [--json]
   tonearm clients list [--json] | tonearm clients delete ID
   tonearm keys list | tonearm keys rotate

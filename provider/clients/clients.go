@@ -108,6 +108,8 @@ type Spec struct {
 	FirstParty             bool
 	// AllowNoPKCE: a legacy confidential client that cannot send PKCE.
 	AllowNoPKCE bool
+	// RequirePAR: authorization requests must be pushed (RFC 9126).
+	RequirePAR bool
 	// BackchannelLogoutURI receives OpenID Connect Back-Channel Logout
 	// tokens (https, or http on loopback; no fragment).
 	BackchannelLogoutURI string
@@ -265,7 +267,7 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 	c := storage.Client{
 		ID: spec.ID, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants,
 		ResponseTypes: []string{"code"}, Scopes: scopes, Audience: []string{},
-		Public: spec.Public, FirstParty: spec.FirstParty, AllowNoPKCE: spec.AllowNoPKCE,
+		Public: spec.Public, FirstParty: spec.FirstParty, AllowNoPKCE: spec.AllowNoPKCE, RequirePAR: spec.RequirePAR,
 		BackchannelLogoutURI: spec.BackchannelLogoutURI, CreatedAt: r.now().UTC(),
 		Name: strings.TrimSpace(spec.Name), LogoURI: spec.LogoURI, ClientURI: spec.ClientURI, PolicyURI: spec.PolicyURI, TosURI: spec.TosURI,
 	}

@@ -24,6 +24,7 @@ type clientModel struct {
 	Public                 bool
 	FirstParty             bool
 	AllowNoPKCE            bool   `gorm:"column:allow_no_pkce"`
+	RequirePAR             bool   `gorm:"column:require_par"`
 	BackchannelLogoutURI   string `gorm:"column:backchannel_logout_uri"`
 	Name                   string
 	LogoURI                string    `gorm:"column:logo_uri"`
@@ -84,6 +85,7 @@ func (m clientModel) record() storage.Client {
 		Public:                 m.Public,
 		FirstParty:             m.FirstParty,
 		AllowNoPKCE:            m.AllowNoPKCE,
+		RequirePAR:             m.RequirePAR,
 		BackchannelLogoutURI:   m.BackchannelLogoutURI,
 		Name:                   m.Name,
 		LogoURI:                m.LogoURI,
@@ -108,6 +110,7 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 		Public:                 c.Public,
 		FirstParty:             c.FirstParty,
 		AllowNoPKCE:            c.AllowNoPKCE,
+		RequirePAR:             c.RequirePAR,
 		BackchannelLogoutURI:   c.BackchannelLogoutURI,
 		Name:                   c.Name,
 		LogoURI:                c.LogoURI,

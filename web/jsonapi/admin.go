@@ -211,6 +211,7 @@ type clientJSON struct {
 	Public                 bool     `json:"public"`
 	FirstParty             bool     `json:"firstParty"`
 	AllowNoPKCE            bool     `json:"allowNoPkce"`
+	RequirePAR             bool     `json:"requirePar"`
 	BackchannelLogoutURI   string   `json:"backchannelLogoutUri,omitempty"`
 	Name                   string   `json:"name,omitempty"`
 	LogoURI                string   `json:"logoUri,omitempty"`
@@ -223,7 +224,7 @@ type clientJSON struct {
 func toClientJSON(c storage.Client, secret string) clientJSON {
 	return clientJSON{
 		ClientID: c.ID, ClientSecret: secret, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE,
+		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
 		Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
 	}
@@ -257,6 +258,7 @@ type newClient struct {
 	Public                 bool     `json:"public"`
 	FirstParty             bool     `json:"firstParty"`
 	AllowNoPKCE            bool     `json:"allowNoPkce"`
+	RequirePAR             bool     `json:"requirePar"`
 	BackchannelLogoutURI   string   `json:"backchannelLogoutUri"`
 	Name                   string   `json:"name"`
 	LogoURI                string   `json:"logoUri"`
@@ -276,7 +278,7 @@ func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	spec := clients.Spec{
 		ID: body.ClientID, Secret: body.ClientSecret, RedirectURIs: body.RedirectURIs, PostLogoutRedirectURIs: body.PostLogoutRedirectURIs,
-		GrantTypes: body.GrantTypes, Public: body.Public, FirstParty: body.FirstParty, AllowNoPKCE: body.AllowNoPKCE,
+		GrantTypes: body.GrantTypes, Public: body.Public, FirstParty: body.FirstParty, AllowNoPKCE: body.AllowNoPKCE, RequirePAR: body.RequirePAR,
 		BackchannelLogoutURI: body.BackchannelLogoutURI,
 		Display:              clients.Display{Name: body.Name, LogoURI: body.LogoURI, ClientURI: body.ClientURI, PolicyURI: body.PolicyURI, TosURI: body.TosURI},
 	}

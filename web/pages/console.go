@@ -204,7 +204,7 @@ type clientForm struct {
 	ID, RedirectURIs, PostLogoutRedirectURIs, Scope, BackchannelLogoutURI string
 	Name, LogoURI, ClientURI, PolicyURI, TosURI                           string
 	Grants                                                                map[string]bool
-	Public, FirstParty, AllowNoPKCE                                       bool
+	Public, FirstParty, AllowNoPKCE, RequirePAR                           bool
 }
 
 func (p *Pages) clientsPage(w http.ResponseWriter, r *http.Request, c web.Caller) {
@@ -255,10 +255,11 @@ func (p *Pages) createClient(w http.ResponseWriter, r *http.Request, c web.Calle
 		ClientURI: strings.TrimSpace(r.PostFormValue("client_uri")), PolicyURI: strings.TrimSpace(r.PostFormValue("policy_uri")),
 		TosURI: strings.TrimSpace(r.PostFormValue("tos_uri")), Grants: map[string]bool{},
 		Public: r.PostFormValue("public") == "yes", FirstParty: r.PostFormValue("first_party") == "yes", AllowNoPKCE: r.PostFormValue("allow_no_pkce") == "yes",
+		RequirePAR: r.PostFormValue("require_par") == "yes",
 	}
 	spec := clients.Spec{
 		ID: f.ID, Secret: r.PostFormValue("client_secret"), RedirectURIs: lines(f.RedirectURIs), PostLogoutRedirectURIs: lines(f.PostLogoutRedirectURIs),
-		Scopes: strings.Fields(f.Scope), Public: f.Public, FirstParty: f.FirstParty, AllowNoPKCE: f.AllowNoPKCE,
+		Scopes: strings.Fields(f.Scope), Public: f.Public, FirstParty: f.FirstParty, AllowNoPKCE: f.AllowNoPKCE, RequirePAR: f.RequirePAR,
 		BackchannelLogoutURI: f.BackchannelLogoutURI,
 		Display:              clients.Display{Name: f.Name, LogoURI: f.LogoURI, ClientURI: f.ClientURI, PolicyURI: f.PolicyURI, TosURI: f.TosURI},
 	}

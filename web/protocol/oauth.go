@@ -114,6 +114,7 @@ func (o *OAuth) Routes(mux *http.ServeMux) {
 	mux.HandleFunc(provider.IntrospectPath, o.introspect)
 	mux.HandleFunc(provider.RevokePath, cors(o.revoke))
 	mux.HandleFunc(provider.LogoutPath, o.logout)
+	mux.HandleFunc("POST "+provider.PARPath, o.par)
 }
 
 // cors opens an endpoint to browser apps on any origin (single-page apps
@@ -236,6 +237,65 @@ func (o *OAuth) DescribeScopes(ctx context.Context, scopes []string) []string {
 	return out
 }
 
+// consumePAR ends the pushed request behind ar, if any, as its answer goes
+// back to the client.
+func (o *OAuth) consumePAR(r *http.Request, ar fosite.AuthorizeRequester) {
+	if ar == nil {
+		return
+	}
+	if err := o.p.ConsumePAR(r.Context(), ar.GetRequestForm()); err != nil {
+		o.log.Error("ending a pushed authorization request", "request_id", web.RequestID(r.Context()), "err", err)
+	}
+}
+
+// par is the pushed authorization request endpoint (RFC 9126): the client
+// authenticates and sends its authorization request here, gets a
+// request_uri valid for a minute, and sends the browser to the
+// authorization endpoint with client_id and request_uri alone.
+func (o *OAuth) par(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
+	ar, err := o.p.OAuth2.NewPushedAuthorizeRequest(ctx, r)
+	if err == nil {
+		err = o.admitRequest(ctx, ar)
+	}
+	if err == nil {
+		_, _, err = o.p.Audience(ctx, ar.GetRequestedScopes(), provider.Resources(ar.GetRequestForm()))
+	}
+	if err != nil {
+		o.p.OAuth2.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	resp, err := o.p.OAuth2.NewPushedAuthorizeResponse(ctx, ar, provider.NewSession())
+	if err != nil {
+		o.p.OAuth2.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	o.p.OAuth2.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// admitRequest applies what tonearm asks of every authorization request,
+// direct or pushed, before anyone signs in: a registered redirect URI, and
+// PKCE with S256 from every client but a legacy confidential one
+// registered --allow-no-pkce (OAuth 2.1, RFC 9700 §2.1.1).
+func (o *OAuth) admitRequest(ctx context.Context, ar fosite.AuthorizeRequester) error {
+	if !redirectAllowed(ar) {
+		return fosite.ErrInvalidRequest.WithHint("The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls.")
+	}
+	client, ok := ar.GetClient().(*fositestore.Client)
+	if !ok {
+		return fosite.ErrServerError.WithDebug("unexpected client type")
+	}
+	if challenge, method := ar.GetRequestForm().Get("code_challenge"), ar.GetRequestForm().Get("code_challenge_method"); challenge == "" {
+		if !client.AllowNoPKCE {
+			return fosite.ErrInvalidRequest.WithHint("Clients must include a code_challenge (PKCE, S256) when performing the authorize code flow, but it is missing.")
+		}
+	} else if method != "S256" {
+		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256; plain is not supported.")
+	}
+	return nil
+}
+
 // authorizeError redirects an error to the client when its redirect URI is
 // known to be registered, and otherwise shows an error page: an unknown
 // client or an unregistered redirect_uri is never redirected to.
@@ -245,6 +305,7 @@ func (o *OAuth) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite
 		o.log.Error("authorization failed", "request_id", web.RequestID(r.Context()), "err", rfc.WithExposeDebug(true).GetDescription())
 	}
 	if redirectAllowed(ar) {
+		o.consumePAR(r, ar)
 		o.writeAuthorizeError(w, ar, rfc)
 		return
 	}
@@ -314,33 +375,25 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	// A pushed request arrives as its request_uri, which fosite resolves;
+	// the login and consent steps post it back the same way.
+	pushed := strings.HasPrefix(r.FormValue("request_uri"), provider.PARRequestURIPrefix)
 	ar, err := o.p.OAuth2.NewAuthorizeRequest(ctx, r)
-	if err == nil && !redirectAllowed(ar) {
-		err = fosite.ErrInvalidRequest.WithHint("The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls.")
-	}
 	if err != nil {
 		o.authorizeError(w, r, ar, err)
 		return
 	}
+	if err := o.admitRequest(ctx, ar); err != nil {
+		o.authorizeError(w, r, ar, err)
+		return
+	}
+	client := ar.GetClient().(*fositestore.Client)
+	if client.RequirePAR && !pushed {
+		o.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("This client must push its authorization requests to the pushed authorization request endpoint first (RFC 9126)."))
+		return
+	}
 	// The code, and the tokens it yields, carry this request's ID.
 	ar.SetID(provider.NewRequestID())
-	client, ok := ar.GetClient().(*fositestore.Client)
-	if !ok {
-		o.authorizeError(w, r, ar, fosite.ErrServerError.WithDebug("unexpected client type"))
-		return
-	}
-	// PKCE (S256) is required of every client but a legacy confidential
-	// one registered --allow-no-pkce (OAuth 2.1, RFC 9700 §2.1.1); refused
-	// here, before anyone signs in, not after.
-	if challenge, method := ar.GetRequestForm().Get("code_challenge"), ar.GetRequestForm().Get("code_challenge_method"); challenge == "" {
-		if !client.AllowNoPKCE {
-			o.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("Clients must include a code_challenge (PKCE, S256) when performing the authorize code flow, but it is missing."))
-			return
-		}
-	} else if method != "S256" {
-		o.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256; plain is not supported."))
-		return
-	}
 	// An unknown resource, or one none of whose scopes is asked for, is
 	// refused before anyone signs in (RFC 8707 invalid_target); the consent
 	// page shows only the scopes the token will carry.
@@ -457,6 +510,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp.AddParameter("iss", o.p.Issuer()) // RFC 9207
+	o.consumePAR(r, ar)
 	o.p.OAuth2.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 
