@@ -297,6 +297,28 @@ type Storage interface {
 	// before now.
 	DeleteExpiredOAuthRequests(ctx context.Context, now time.Time, limit int) (int64, error)
 
+	// CreateDeviceCode stores a new device authorization (RFC 8628);
+	// ErrAlreadyExists when either code's hash is taken.
+	CreateDeviceCode(ctx context.Context, d DeviceCode) error
+	// GetDeviceCodeByUserCode returns the device authorization whose user
+	// code has this hash, or ErrNotFound.
+	GetDeviceCodeByUserCode(ctx context.Context, userCodeHash []byte) (DeviceCode, error)
+	// DecideDeviceCode records a person's answer to a pending, unexpired
+	// device authorization: approved by userID with the granted scopes and
+	// the sign-in time, or denied (userID ""). ErrNotFound when it is no
+	// longer pending or has expired.
+	DecideDeviceCode(ctx context.Context, userCodeHash []byte, userID string, granted []string, authTime, now time.Time) error
+	// PollDeviceCode records a device's poll and returns the authorization
+	// as it stands. A poll sooner than Interval after the last one is
+	// "too fast": the interval grows by 5 s (RFC 8628 §3.5) and
+	// tooFast is true. ErrNotFound for an unknown code.
+	PollDeviceCode(ctx context.Context, deviceCodeHash []byte, now time.Time) (d DeviceCode, tooFast bool, err error)
+	// ConsumeDeviceCode marks an approved authorization used; of two
+	// concurrent callers one succeeds, the other gets ErrNotFound.
+	ConsumeDeviceCode(ctx context.Context, deviceCodeHash []byte) error
+	// DeleteExpiredDeviceCodes removes up to limit authorizations that
+	// expired before now.
+	DeleteExpiredDeviceCodes(ctx context.Context, now time.Time, limit int) (int64, error)
 	// SaveConsent records (or replaces) what a user granted a client.
 	SaveConsent(ctx context.Context, c Consent) error
 	// GetConsent returns the user's consent for a client, or ErrNotFound.
@@ -451,6 +473,33 @@ type BackchannelLogout struct {
 	CreatedAt              time.Time
 	Attempts               int
 	NextAt                 time.Time
+}
+
+// Device authorization states.
+const (
+	DevicePending  = "pending"
+	DeviceApproved = "approved"
+	DeviceDenied   = "denied"
+	DeviceUsed     = "used"
+)
+
+// DeviceCode is a device authorization (RFC 8628): both codes are stored
+// only as keyed hashes.
+type DeviceCode struct {
+	DeviceCodeHash []byte
+	UserCodeHash   []byte
+	ClientID       string
+	Scopes         []string // requested
+	Resources      []string // RFC 8707 resource indicators
+	RequestedAt    time.Time
+	ExpiresAt      time.Time
+	Interval       time.Duration // the least time between two polls
+	LastPolledAt   time.Time     // zero before the first poll
+	Status         string
+	// Set by the person's decision.
+	UserID        string
+	GrantedScopes []string
+	AuthTime      time.Time
 }
 
 // Consent is what a user granted a client.

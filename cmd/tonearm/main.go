@@ -256,6 +256,7 @@ func sweepExpired(ctx context.Context, store *sqlstore.Store, now time.Time, ret
 		{"oauth2 requests", store.DeleteExpiredOAuthRequests},
 		{"password resets", store.DeleteExpiredPasswordResets},
 		{"email verifications", store.DeleteExpiredEmailVerifications},
+		{"device codes", store.DeleteExpiredDeviceCodes},
 		{"sign-in counters", staleLoginFailures(store)},
 		{"audit events", func(ctx context.Context, now time.Time, limit int) (int64, error) {
 			return store.DeleteEventsBefore(ctx, now.Add(-retention), limit)

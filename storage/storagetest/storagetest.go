@@ -54,6 +54,7 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, backchannelCases()...)
 	cases = append(cases, eventCases()...)
 	cases = append(cases, pageCases()...)
+	cases = append(cases, deviceCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
