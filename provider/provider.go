@@ -8,6 +8,7 @@ package provider
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -19,6 +20,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/tonearm-idp/tonearm/provider/device"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/provider/keys"
 )
@@ -34,6 +36,10 @@ const (
 	RevokePath     = "/oauth2/revoke"
 	LogoutPath     = "/oauth2/logout"
 	PARPath        = "/oauth2/par"
+	// DeviceAuthorizationPath starts the Device Authorization Grant;
+	// DevicePath is the page where a person enters the user code.
+	DeviceAuthorizationPath = "/oauth2/device/auth"
+	DevicePath              = "/device"
 )
 
 // Lifespans of what the provider issues.
@@ -75,6 +81,9 @@ type Config struct {
 	APIs APIDirectory
 	// Users reads the accounts whose claims APIs release (nil: none).
 	Users UserDirectory
+	// Devices, when set, serves the Device Authorization Grant (RFC 8628);
+	// it needs Users.
+	Devices *device.Codes
 }
 
 // Provider is the composed protocol.
@@ -91,6 +100,7 @@ type Provider struct {
 	users     UserDirectory
 	disco     discoveryCache
 	scopes    atomic.Pointer[builtIndex]
+	devices   *device.Codes
 }
 
 // PARRequestURIPrefix starts every request_uri of a pushed request.
@@ -160,12 +170,24 @@ func New(c Config) (*Provider, error) {
 	for i, h := range fc.TokenEndpointHandlers {
 		fc.TokenEndpointHandlers[i] = quietTokenHandler{h}
 	}
+	var devices *deviceGrant
+	if c.Devices != nil {
+		if c.Users == nil {
+			return nil, errors.New("provider: the device grant needs Users")
+		}
+		devices = newDeviceGrant(c.Devices, access, c.Store, strategy.OpenIDConnectTokenStrategy, fc)
+		fc.TokenEndpointHandlers = append(fc.TokenEndpointHandlers, devices)
+	}
 	p := &Provider{OAuth2: oauth2, store: c.Store, idSigner: idSigner, access: access, issuer: c.Issuer,
 		apiID: APIIdentifier(c.Issuer), keys: c.Keys, lifespans: c.Lifespans, apis: c.APIs, users: c.Users}
 	if p.apis == nil {
 		p.apis = builtinOnly{BuiltinAPI(c.Issuer)}
 	}
 	access.ExtraClaims = p.releasedClaims
+	if devices != nil {
+		devices.p = p
+		p.devices = c.Devices
+	}
 	if _, err := discoveryDocument(c.Issuer, SupportedScopes); err != nil {
 		return nil, err
 	}
@@ -182,6 +204,20 @@ func (p *Provider) ConsumePAR(ctx context.Context, form url.Values) error {
 	}
 	return p.store.ConsumePARSession(ctx, uri)
 }
+
+// AuthenticateClient authenticates the client of a request as the token
+// endpoint does (Basic, client_secret_post, or a public client's
+// client_id).
+func (p *Provider) AuthenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+	f, ok := p.OAuth2.(*fosite.Fosite)
+	if !ok {
+		return nil, errors.New("provider: client authentication is not available")
+	}
+	return f.AuthenticateClient(ctx, r, form)
+}
+
+// Devices returns the device authorizations (nil when the grant is off).
+func (p *Provider) Devices() *device.Codes { return p.devices }
 
 // Issuer returns the issuer URL.
 func (p *Provider) Issuer() string { return p.issuer }

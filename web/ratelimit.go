@@ -240,7 +240,17 @@ func (g *loginGuard) Succeeded(ctx context.Context, a accounts.Attempt) {
 const (
 	maxSignupsPerAddr    = 10
 	maxVerificationMails = 3
+	// maxDeviceLookupsPerAddr bounds the user codes one address may try:
+	// 30 per 15 minutes against 20^8 codes makes guessing a live one
+	// hopeless.
+	maxDeviceLookupsPerAddr = 30
 )
+
+// DeviceLookup counts a user code typed on the device page from r's
+// address.
+func (l *LoginLimiter) DeviceLookup(ctx context.Context, r *http.Request) error {
+	return l.count(ctx, "device:"+ClientAddr(r), maxDeviceLookupsPerAddr)
+}
 
 // Signup counts an attempt to create an account from r's address.
 func (l *LoginLimiter) Signup(ctx context.Context, r *http.Request) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/provider/backchannel"
 	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/provider/device"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/provider/keys"
 	"github.com/tonearm-idp/tonearm/provider/listenbrainz"
@@ -67,6 +68,7 @@ const (
 	purposeClientSecrets     = "client-secrets"
 	purposeCSRF              = "csrf"
 	purposeKnownDevice       = "known-device"
+	purposeDeviceCodes       = "device-codes"
 )
 
 func build(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
@@ -148,8 +150,13 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		return nil, err
 	}
 	adapter.WithClock(opt.now)
+	deviceCodes, err := device.New(store, seal.DeriveKey(cfg.Secret, purposeDeviceCodes), opt.now)
+	if err != nil {
+		return nil, err
+	}
 	p, err := provider.New(provider.Config{
-		Issuer: cfg.Issuer, Store: adapter, Keys: km, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
+		Devices: deviceCodes,
+		Issuer:  cfg.Issuer, Store: adapter, Keys: km, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
 		SecretsHasher: hasher, Lifespans: lifespans, APIs: apiRegistry, Users: store,
 	})
 	if err != nil {
@@ -208,7 +215,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		return nil, fmt.Errorf("pages: %w", err)
 	}
 	people, err := pages.New(pages.Config{
-		Site: site, Accounts: acc, Clients: registry, APIs: apiRegistry, Keys: km, Recovery: publicAPI, Events: store, Scopes: oauth,
+		Site: site, Accounts: acc, Clients: registry, APIs: apiRegistry, Keys: km, Recovery: publicAPI, Devices: deviceCodes, Events: store, Scopes: oauth,
 		Limiter: limiter, Metrics: metrics, CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Issuer: cfg.Issuer,
 		Registration: cfg.Registration, ForgetClient: adapter.ForgetClient, Logger: log, Now: opt.now,
 	})

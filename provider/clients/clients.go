@@ -87,9 +87,12 @@ func NewRegistry(store Store, hasher *SecretHasher) (*Registry, error) {
 	return &Registry{store: store, hasher: hasher, now: time.Now}, nil
 }
 
+// DeviceCodeGrant is the Device Authorization Grant (RFC 8628).
+const DeviceCodeGrant = "urn:ietf:params:oauth:grant-type:device_code"
+
 // Supported values.
 var (
-	GrantTypes     = []string{"authorization_code", "refresh_token", "client_credentials"}
+	GrantTypes     = []string{"authorization_code", "refresh_token", "client_credentials", DeviceCodeGrant}
 	KnownScopes    = []string{"openid", "profile", "email", "listenbrainz", "offline_access", "roles", "account", "admin"}
 	DefaultScopes  = []string{"openid", "profile", "email", "listenbrainz", "offline_access"}
 	DefaultGrants  = []string{"authorization_code", "refresh_token"}
@@ -206,8 +209,8 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 	if spec.Public && contains(grants, "client_credentials") {
 		return storage.Client{}, "", invalid("a public client cannot use client_credentials: it has no secret")
 	}
-	if contains(grants, "refresh_token") && !contains(grants, "authorization_code") {
-		return storage.Client{}, "", invalid("refresh_token needs authorization_code")
+	if contains(grants, "refresh_token") && !contains(grants, "authorization_code") && !contains(grants, DeviceCodeGrant) {
+		return storage.Client{}, "", invalid("refresh_token needs authorization_code or the device code grant")
 	}
 	scopes := dedupe(spec.Scopes)
 	if len(scopes) == 0 {

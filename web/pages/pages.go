@@ -16,10 +16,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/provider/device"
 	"github.com/tonearm-idp/tonearm/provider/keys"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -99,12 +101,14 @@ type ScopeWords interface {
 
 // Config wires New.
 type Config struct {
-	Site         *web.Site
-	Accounts     Accounts
-	Clients      ClientRegistry
-	APIs         APIRegistry
-	Keys         Keys
-	Recovery     Recovery
+	Site     *web.Site
+	Accounts Accounts
+	Clients  ClientRegistry
+	APIs     APIRegistry
+	Keys     Keys
+	Recovery Recovery
+	// Devices serves the device page (nil: no device grant).
+	Devices      *device.Codes
 	Events       Events
 	Scopes       ScopeWords
 	Limiter      *web.LoginLimiter
@@ -160,6 +164,7 @@ func (p *Pages) Routes(mux *http.ServeMux) {
 	mux.HandleFunc(web.ForgotPath, p.forgot)
 	mux.HandleFunc(web.ResetPath, p.reset)
 	mux.HandleFunc(web.VerifyEmailPath, p.verifyEmail)
+	mux.HandleFunc(provider.DevicePath, p.form(p.device))
 	mux.HandleFunc("GET "+AccountPath, p.account)
 	for action, h := range p.accountActions() {
 		mux.HandleFunc("POST "+AccountPath+"/"+action, p.post(h))
@@ -220,6 +225,9 @@ func (p *Pages) caller(w http.ResponseWriter, r *http.Request) (web.Caller, bool
 	c, err := web.SessionCaller(r.Context(), r, p.cookies, p.c.Accounts)
 	if errors.Is(err, web.ErrNoCaller) {
 		back := r.URL.Path
+		if r.URL.Path == provider.DevicePath && r.Method == http.MethodGet {
+			back = deviceContinue(r)
+		}
 		if r.Method != http.MethodGet {
 			back = AccountPath
 			if strings.HasPrefix(r.URL.Path, AdminPath) {

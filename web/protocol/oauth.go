@@ -115,6 +115,7 @@ func (o *OAuth) Routes(mux *http.ServeMux) {
 	mux.HandleFunc(provider.RevokePath, cors(o.revoke))
 	mux.HandleFunc(provider.LogoutPath, o.logout)
 	mux.HandleFunc("POST "+provider.PARPath, o.par)
+	mux.HandleFunc("POST "+provider.DeviceAuthorizationPath, o.deviceAuthorization)
 }
 
 // cors opens an endpoint to browser apps on any origin (single-page apps

@@ -1,0 +1,118 @@
+package pages
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/device"
+	"github.com/tonearm-idp/tonearm/web"
+)
+
+// devicePage is the data of device.html: enter the code, confirm, done.
+type devicePage struct {
+	Action, CSRFToken, UserCode, Error, Done string
+	Confirm                                  bool
+	Client                                   web.ClientView
+	Scopes                                   []string
+	Username                                 string
+}
+
+// device is where a person types the user code a device shows (RFC 8628
+// §3.3), signed in, and allows or denies the device.
+func (p *Pages) device(w http.ResponseWriter, r *http.Request) {
+	codes := p.c.Devices
+	if codes == nil {
+		p.fail(w, r, http.StatusNotFound, "Not available", "Signing in devices is not enabled here.")
+		return
+	}
+	c, ok := p.caller(w, r)
+	if !ok {
+		return
+	}
+	data := devicePage{Action: p.base + provider.DevicePath, Username: c.User.Username}
+	if r.Method == http.MethodGet {
+		data.UserCode = strings.ToUpper(strings.TrimSpace(r.URL.Query().Get("user_code")))
+		data.CSRFToken = p.csrf.Token(w, r)
+		p.site.Render(w, r, http.StatusOK, "device.html", data)
+		return
+	}
+	if !p.csrf.Valid(r) {
+		p.fail(w, r, http.StatusForbidden, "Form expired", "This form is no longer valid. Go back, reload the page and try again.")
+		return
+	}
+	data.UserCode = strings.ToUpper(strings.TrimSpace(r.PostFormValue("user_code")))
+	data.CSRFToken = p.csrf.Token(w, r)
+	ctx := r.Context()
+	if r.PostFormValue("decision") == "" {
+		if err := p.c.Limiter.DeviceLookup(ctx, r); err != nil {
+			status, msg := p.message(r, err)
+			data.Error = msg
+			p.site.Render(w, r, status, "device.html", data)
+			return
+		}
+	}
+	d, err := codes.Lookup(ctx, data.UserCode)
+	if errors.Is(err, device.ErrNotFound) {
+		data.Error = "This code is wrong, already used or expired. Check the code your device shows."
+		p.site.Render(w, r, http.StatusBadRequest, "device.html", data)
+		return
+	}
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	client, err := p.c.Clients.Get(ctx, d.ClientID)
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	switch r.PostFormValue("decision") {
+	case "":
+		data.Confirm, data.Client, data.Scopes = true, web.ViewOf(client), p.c.Scopes.DescribeScopes(ctx, d.Scopes)
+		p.site.Render(w, r, http.StatusOK, "device.html", data)
+		return
+	case "allow":
+		var granted []string
+		for _, s := range d.Scopes {
+			// Refresh tokens only for clients allowed the refresh grant.
+			if s == "offline_access" && !slices.Contains(client.GrantTypes, "refresh_token") {
+				continue
+			}
+			granted = append(granted, s)
+		}
+		err = codes.Decide(ctx, data.UserCode, c.User.ID, granted, c.AuthTime)
+		data.Done = "Done: " + web.ViewOf(client).DisplayName() + " is signed in as you. You can go back to your device."
+	default:
+		err = codes.Decide(ctx, data.UserCode, "", nil, c.AuthTime)
+		data.Done = "Denied: the device gets no access."
+	}
+	if errors.Is(err, device.ErrNotFound) {
+		data.Done, data.Error = "", "This code was used or expired meanwhile. Start again on your device."
+		p.site.Render(w, r, http.StatusConflict, "device.html", data)
+		return
+	}
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	p.log.Info("device authorization decided", "request_id", web.RequestID(ctx), "user", c.User.ID, "client", d.ClientID, "decision", r.PostFormValue("decision"))
+	data.UserCode = ""
+	p.site.Render(w, r, http.StatusOK, "device.html", data)
+}
+
+// deviceContinue is where sign-in sends the person back: the device page
+// with the code it was given.
+func deviceContinue(r *http.Request) string {
+	q := url.Values{}
+	if code := r.URL.Query().Get("user_code"); code != "" {
+		q.Set("user_code", code)
+	}
+	if len(q) == 0 {
+		return r.URL.Path
+	}
+	return r.URL.Path + "?" + q.Encode()
+}

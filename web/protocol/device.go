@@ -1,0 +1,78 @@
+package protocol
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/web"
+)
+
+// deviceAuthorization is the device authorization endpoint (RFC 8628
+// §3.1): a client registered for the device code grant authenticates (a
+// public one sends its client_id) and gets a device code to poll with and
+// a user code for the person to type on the device page.
+func (o *OAuth) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
+	fail := func(err error) {
+		rfc := fosite.ErrorToRFC6749Error(err)
+		if rfc.CodeField >= 500 {
+			o.log.Error("device authorization failed", "request_id", web.RequestID(ctx), "err", rfc.WithExposeDebug(true).GetDescription())
+		}
+		body := map[string]string{"error": rfc.ErrorField}
+		if d := rfc.GetDescription(); d != "" && rfc.CodeField < 500 {
+			body["error_description"] = d
+		}
+		if rfc.CodeField == http.StatusUnauthorized {
+			w.Header().Set("WWW-Authenticate", `Basic realm="tonearm"`)
+		}
+		web.WriteJSON(w, rfc.CodeField, body)
+	}
+	codes := o.p.Devices()
+	if codes == nil {
+		fail(fosite.ErrUnsupportedGrantType)
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		fail(fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+		return
+	}
+	client, err := o.p.AuthenticateClient(ctx, r, r.PostForm)
+	if err != nil {
+		fail(fosite.ErrInvalidClient.WithHint("Client authentication failed.").WithWrap(err))
+		return
+	}
+	if !client.GetGrantTypes().Has(provider.DeviceCodeGrant) {
+		fail(fosite.ErrUnauthorizedClient.WithHint("This client is not registered for the device code grant."))
+		return
+	}
+	scopes := strings.Fields(r.PostForm.Get("scope"))
+	for _, s := range scopes {
+		if !client.GetScopes().Has(s) {
+			fail(fosite.ErrInvalidScope.WithHintf("The client is not allowed to request scope '%s'.", s))
+			return
+		}
+	}
+	resources := provider.Resources(r.PostForm)
+	if _, _, err := o.p.Audience(ctx, scopes, resources); err != nil {
+		fail(err)
+		return
+	}
+	a, err := codes.Start(ctx, client.GetID(), scopes, resources)
+	if err != nil {
+		fail(fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	verify := o.p.Issuer() + provider.DevicePath
+	w.Header().Set("Cache-Control", "no-store")
+	web.WriteJSON(w, http.StatusOK, map[string]any{
+		"device_code": a.DeviceCode, "user_code": a.UserCode,
+		"verification_uri":          verify,
+		"verification_uri_complete": verify + "?" + url.Values{"user_code": {a.UserCode}}.Encode(),
+		"expires_in":                int(a.ExpiresIn.Seconds()), "interval": int(a.Interval.Seconds()),
+	})
+}
