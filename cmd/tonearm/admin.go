@@ -117,7 +117,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 			fs.StringVar(&spec.Secret, "secret", "", "client secret (≥ 32 characters); omitted: one is generated and printed once")
 			fs.Var(&redirects, "redirect-uri", "redirect URI (repeatable)")
 			fs.Var(&postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
-			fs.Var(&grants, "grant-type", "authorization_code, refresh_token or client_credentials (repeatable)")
+			fs.Var(&grants, "grant-type", "authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code (repeatable)")
 			fs.Var(&scopes, "scope", `allowed scopes, e.g. "openid profile email listenbrainz offline_access"`)
 			fs.BoolVar(&spec.Public, "public", false, "public client: no secret, PKCE required")
 			fs.BoolVar(&spec.FirstParty, "first-party", false, "first-party client: no consent screen")
