@@ -494,6 +494,14 @@ func TestPagesAt390px(t *testing.T) {
 		b.open(s.issuer + p.path)
 		check(p.name)
 	}
+	// The device page, and its consent step.
+	s.client(clients.Spec{ID: "tv", Public: true, RedirectURIs: []string{}, GrantTypes: []string{clients.DeviceCodeGrant},
+		Scopes: []string{"openid", "profile"}, Display: clients.Display{Name: "Living-room player"}})
+	_, start := s.deviceStart(t, "tv", "openid profile")
+	b.open(start["verification_uri_complete"].(string))
+	check("device")
+	b.run(chromedp.Click(chromedp.CSS(`main form button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`button[value=allow]`)))
+	check("device-consent")
 	b.open(s.issuer + "/admin/users?q=ada")
 	b.run(chromedp.Click(chromedp.CSS(`tbody a`)), chromedp.WaitVisible(chromedp.CSS("#confirm-delete")))
 	check("admin-user")
