@@ -84,7 +84,11 @@ func TestDeviceAuthorizationGrant(t *testing.T) {
 			tok, loginErr = devicelogin.Login(context.Background(), devicelogin.Config{
 				Issuer: s.issuer, ClientID: "scrobbler", Scopes: []string{"openid", "profile", "offline_access"},
 				// The device waits the interval on tonearm's clock.
-				Sleep: func(ctx context.Context, d time.Duration) error { clock.advance(d); time.Sleep(20 * time.Millisecond); return nil },
+				Sleep: func(ctx context.Context, d time.Duration) error {
+					clock.advance(d)
+					time.Sleep(20 * time.Millisecond)
+					return nil
+				},
 			}, func(p devicelogin.Prompt) { prompts <- p })
 		}()
 		prompt := <-prompts
