@@ -28,7 +28,19 @@ func (s *server) devicePoll(t *testing.T, clientID, code string) (int, map[strin
 
 func (s *server) postForm(t *testing.T, path string, form url.Values) (int, map[string]any) {
 	t.Helper()
-	resp, err := http.PostForm(s.issuer+path, form)
+	return s.formPost(t, path, form, nil)
+}
+
+// formPost posts form to path (set may add credentials) and decodes the
+// JSON answer.
+func (s *server) formPost(t *testing.T, path string, form url.Values, set func(*http.Request)) (int, map[string]any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, s.issuer+path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if set != nil {
+		set(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,19 +16,11 @@ import (
 // push sends an authorization request to the PAR endpoint as clientID.
 func (s *server) push(t *testing.T, clientID, secret string, form url.Values) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, s.issuer+provider.PARPath, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if secret != "" {
-		req.SetBasicAuth(clientID, secret)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var body map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
+	return s.formPost(t, provider.PARPath, form, func(r *http.Request) {
+		if secret != "" {
+			r.SetBasicAuth(clientID, secret)
+		}
+	})
 }
 
 func parForm(verifier string) url.Values {

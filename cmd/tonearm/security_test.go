@@ -331,19 +331,7 @@ func TestIntrospectionNeedsClientAuthentication(t *testing.T) {
 			t.Fatal(err)
 		}
 		introspect := func(form url.Values, set func(*http.Request)) (int, map[string]any) {
-			req, _ := http.NewRequest(http.MethodPost, s.issuer+provider.IntrospectPath, strings.NewReader(form.Encode()))
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			if set != nil {
-				set(req)
-			}
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
-			var body map[string]any
-			_ = json.NewDecoder(resp.Body).Decode(&body)
-			return resp.StatusCode, body
+			return s.formPost(t, provider.IntrospectPath, form, set)
 		}
 		for name, c := range map[string]struct {
 			form url.Values

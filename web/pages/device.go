@@ -41,7 +41,7 @@ func (p *Pages) device(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !p.csrf.Valid(r) {
-		p.fail(w, r, http.StatusForbidden, "Form expired", "This form is no longer valid. Go back, reload the page and try again.")
+		p.formExpired(w, r)
 		return
 	}
 	data.UserCode = strings.ToUpper(strings.TrimSpace(r.PostFormValue("user_code")))

@@ -201,11 +201,17 @@ func (p *Pages) post(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		if !p.csrf.Valid(r) {
-			p.fail(w, r, http.StatusForbidden, "Form expired", "This form is no longer valid. Go back, reload the page and try again.")
+			p.formExpired(w, r)
 			return
 		}
 		h(w, r)
 	}
+}
+
+// formExpired answers a POST whose CSRF token is missing or not this
+// browser's.
+func (p *Pages) formExpired(w http.ResponseWriter, r *http.Request) {
+	p.fail(w, r, http.StatusForbidden, "Form expired", "This form is no longer valid. Go back, reload the page and try again.")
 }
 
 // fail shows the error page.

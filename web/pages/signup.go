@@ -36,7 +36,7 @@ func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !p.csrf.Valid(r) {
-		p.fail(w, r, http.StatusForbidden, "Form expired", "This form is no longer valid. Go back, reload the page and try again.")
+		p.formExpired(w, r)
 		return
 	}
 	data.Username, data.Email = strings.TrimSpace(r.PostFormValue("username")), strings.TrimSpace(r.PostFormValue("email"))
@@ -108,7 +108,7 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !p.csrf.Valid(r) {
-		p.fail(w, r, http.StatusForbidden, "Form expired", "This form is no longer valid. Go back, reload the page and try again.")
+		p.formExpired(w, r)
 		return
 	}
 	if _, _, msg := p.signIn.Form(w, r); msg != "" {
