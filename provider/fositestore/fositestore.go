@@ -4,16 +4,12 @@
 package fositestore
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -22,7 +18,6 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/handler/pkce"
 	fositestorage "github.com/ory/fosite/storage"
-	"github.com/ory/fosite/token/jwt"
 
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -199,29 +194,6 @@ var keptParameters = []string{
 	"id_token_hint", "acr_values", "code_challenge", "code_challenge_method", "grant_type", "client_id",
 }
 
-// parParameters are what a pushed authorization request keeps besides
-// keptParameters: the authorization endpoint continues from them.
-var parParameters = []string{"state", "resource", "response_mode", "login_hint", "ui_locales"}
-
-// parRedirectKey holds, in a stored PAR's form, the redirect URI the
-// request resolved to (the only registered one, when it named none):
-// kept apart from redirect_uri, whose presence the token endpoint checks.
-const parRedirectKey = "_resolved_redirect_uri"
-
-func parForm(req fosite.Requester) string {
-	form := req.GetRequestForm()
-	out := url.Values{}
-	for _, k := range append(keptParameters, parParameters...) {
-		if v, ok := form[k]; ok {
-			out[k] = v
-		}
-	}
-	if ar, ok := req.(fosite.AuthorizeRequester); ok && ar.GetRedirectURI() != nil {
-		out.Set(parRedirectKey, ar.GetRedirectURI().String())
-	}
-	return out.Encode()
-}
-
 func sanitizeForm(form url.Values) string {
 	out := url.Values{}
 	for _, k := range keptParameters {
@@ -238,15 +210,6 @@ func hashSignature(sig string) string {
 	h := sha256.Sum256([]byte(sig))
 	return hex.EncodeToString(h[:])
 }
-
-// PARLifespan is how long a pushed authorization request waits for the
-// browser (its expires_in; RFC 9126 §2.2 suggests a short time), and
-// PARInteraction how long it then serves the login and consent steps that
-// post it back.
-const (
-	PARLifespan    = 60 * time.Second
-	PARInteraction = 10 * time.Minute
-)
 
 func (a *Adapter) fallbackLifespan(kind string) time.Duration {
 	switch kind {
@@ -538,61 +501,6 @@ func (a *Adapter) RevokeAccessToken(ctx context.Context, requestID string) error
 	return err
 }
 
-// CreatePARSession implements fosite.PARStorage, keyed by the SHA-256 of
-// the request_uri.
-func (a *Adapter) CreatePARSession(ctx context.Context, requestURI string, req fosite.AuthorizeRequester) error {
-	return a.create(ctx, storage.KindPAR, requestURI, "", req)
-}
-
-// GetPARSession implements fosite.PARStorage: a live, unexpired pushed
-// request, rebuilt as the authorization request it was.
-func (a *Adapter) GetPARSession(ctx context.Context, requestURI string) (fosite.AuthorizeRequester, error) {
-	req, row, err := a.loadRow(ctx, storage.KindPAR, requestURI, nil)
-	if err != nil {
-		return nil, err
-	}
-	// Not yet opened (active): it waits PARLifespan for the browser;
-	// opened, it lasts the interaction.
-	now := a.now()
-	if !now.Before(row.ExpiresAt) || row.Active && !now.Before(row.RequestedAt.Add(PARLifespan)) {
-		return nil, fosite.ErrNotFound
-	}
-	redirect, err := url.Parse(req.Form.Get(parRedirectKey))
-	if err != nil || req.Form.Get(parRedirectKey) == "" {
-		return nil, fosite.ErrNotFound
-	}
-	req.Form.Del(parRedirectKey)
-	ar := &fosite.AuthorizeRequest{
-		Request: *req, RedirectURI: redirect, State: req.Form.Get("state"),
-		ResponseTypes:        fosite.Arguments(strings.Fields(req.Form.Get("response_type"))),
-		ResponseMode:         fosite.ResponseModeType(req.Form.Get("response_mode")),
-		HandledResponseTypes: fosite.Arguments{},
-	}
-	if ar.ResponseMode == "" {
-		ar.ResponseMode = fosite.ResponseModeDefault
-	}
-	return ar, nil
-}
-
-// DeletePARSession implements fosite.PARStorage. fosite calls it the first
-// time the authorization endpoint reads a pushed request; tonearm's login
-// and consent steps post that request back, so it is only marked opened
-// here and stays usable until the interaction ends — the authorization
-// endpoint then calls ConsumePARSession — or PARInteraction has passed
-// (RFC 9126 §4 allows a reload to reuse it).
-func (a *Adapter) DeletePARSession(ctx context.Context, requestURI string) error {
-	err := a.store.DeactivateOAuthRequest(ctx, storage.KindPAR, hashSignature(requestURI))
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil // opened before: a post-back
-	}
-	return err
-}
-
-// ConsumePARSession ends a pushed request: its request_uri works no more.
-func (a *Adapter) ConsumePARSession(ctx context.Context, requestURI string) error {
-	return a.store.DeleteOAuthRequest(ctx, storage.KindPAR, hashSignature(requestURI))
-}
-
 // CreateOpenIDConnectSession implements openid.OpenIDConnectRequestStorage;
 // fosite keys it by the raw authorization code, which is hashed here.
 func (a *Adapter) CreateOpenIDConnectSession(ctx context.Context, code string, req fosite.Requester) error {
@@ -634,71 +542,4 @@ func (a *Adapter) GetPKCERequestSession(ctx context.Context, signature string, s
 // DeletePKCERequestSession implements pkce.PKCERequestStorage.
 func (a *Adapter) DeletePKCERequestSession(ctx context.Context, signature string) error {
 	return a.store.DeleteOAuthRequest(ctx, storage.KindPKCE, hashSignature(signature))
-}
-
-// An access token's session is stored lean: only what reading the token
-// back needs that the row does not already hold (the username and the
-// sign-in time; subject and expiry are columns). The rest of the OpenID
-// session — the ID token's claims and headers, mostly empty — matters to
-// codes and refresh tokens, which issue ID tokens. The lean form is
-// binary: a version byte (leanBinary), the sign-in time as 8 bytes of
-// big-endian Unix seconds (0: none), then the username. Rows written
-// before it hold the JSON form (leanSession).
-const leanBinary = 0x01
-
-// leanSession is the older JSON lean form, still read.
-type leanSession struct {
-	V        int    `json:"v"`
-	Subject  string `json:"s,omitempty"`
-	Username string `json:"u,omitempty"`
-	Expires  int64  `json:"e,omitempty"` // unix microseconds
-	AuthTime int64  `json:"a,omitempty"` // unix seconds
-}
-
-var leanPrefix = []byte(`{"v":1`)
-
-func encodeSession(kind string, sess fosite.Session) ([]byte, error) {
-	os, ok := sess.(*openid.DefaultSession)
-	if !ok || kind != storage.KindAccessToken {
-		return json.Marshal(sess)
-	}
-	out := make([]byte, 9, 9+len(os.Username))
-	out[0] = leanBinary
-	if os.Claims != nil && !os.Claims.AuthTime.IsZero() {
-		binary.BigEndian.PutUint64(out[1:9], uint64(os.Claims.AuthTime.Unix()))
-	}
-	return append(out, os.Username...), nil
-}
-
-func decodeSession(raw []byte, sess fosite.Session) error {
-	os, ok := sess.(*openid.DefaultSession)
-	if ok && len(raw) >= 9 && raw[0] == leanBinary {
-		os.Username = string(raw[9:])
-		if os.Claims == nil {
-			os.Claims = &jwt.IDTokenClaims{Extra: map[string]interface{}{}}
-		}
-		if t := int64(binary.BigEndian.Uint64(raw[1:9])); t != 0 {
-			os.Claims.AuthTime = time.Unix(t, 0).UTC()
-		}
-		return nil
-	}
-	if !ok || !bytes.HasPrefix(raw, leanPrefix) {
-		return json.Unmarshal(raw, sess)
-	}
-	var l leanSession
-	if err := json.Unmarshal(raw, &l); err != nil {
-		return err
-	}
-	os.Subject, os.Username = l.Subject, l.Username
-	if os.Claims == nil {
-		os.Claims = &jwt.IDTokenClaims{Extra: map[string]interface{}{}}
-	}
-	os.Claims.Subject = l.Subject
-	if l.AuthTime != 0 {
-		os.Claims.AuthTime = time.Unix(l.AuthTime, 0).UTC()
-	}
-	if l.Expires != 0 {
-		os.SetExpiresAt(fosite.AccessToken, time.UnixMicro(l.Expires).UTC())
-	}
-	return nil
 }
