@@ -14,7 +14,7 @@ import (
 
 type logoutPage struct {
 	Action, CSRFToken, ClientID, Username string
-	Hidden                                []hiddenField
+	Hidden                                []web.HiddenField
 }
 
 // logout is the end_session_endpoint (OpenID Connect RP-Initiated Logout

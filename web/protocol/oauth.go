@@ -158,10 +158,6 @@ func (o *OAuth) page(w http.ResponseWriter, r *http.Request, status int, name st
 	o.pages.Render(w, r, status, name, data)
 }
 
-type hiddenField = web.HiddenField
-
-type loginPage = web.LoginPage
-
 type consentPage struct {
 	Action, CSRFToken, Username string
 	Client                      web.ClientView
@@ -194,7 +190,7 @@ func (o *OAuth) continueURL(form url.Values) string {
 // else in a form posted back is the original authorization request.
 var formFields = map[string]bool{"username": true, "password": true, "csrf_token": true, "tonearm_action": true, "decision": true}
 
-func hiddenFields(form url.Values) []hiddenField {
+func hiddenFields(form url.Values) []web.HiddenField {
 	names := make([]string, 0, len(form))
 	for k := range form {
 		if !formFields[k] {
@@ -202,10 +198,10 @@ func hiddenFields(form url.Values) []hiddenField {
 		}
 	}
 	sort.Strings(names)
-	var out []hiddenField
+	var out []web.HiddenField
 	for _, k := range names {
 		for _, v := range form[k] {
-			out = append(out, hiddenField{Name: k, Value: v})
+			out = append(out, web.HiddenField{Name: k, Value: v})
 		}
 	}
 	return out
@@ -424,7 +420,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		user, sess, loginErr := o.signIn.Form(w, r)
 		if loginErr != "" {
 			view := viewOfFosite(client)
-			o.page(w, r, http.StatusUnauthorized, "login.html", loginPage{
+			o.page(w, r, http.StatusUnauthorized, "login.html", web.LoginPage{
 				Action: o.action, CSRFToken: o.csrf.Token(w, r), Client: &view,
 				Username: r.PostFormValue("username"), Error: loginErr, Hidden: hiddenFields(r.Form), ForgotURL: o.base + web.ForgotPath,
 				SignupURL: o.signupURL(r.Form),
@@ -447,7 +443,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		view := viewOfFosite(client)
-		o.page(w, r, http.StatusOK, "login.html", loginPage{
+		o.page(w, r, http.StatusOK, "login.html", web.LoginPage{
 			Action: o.action, CSRFToken: o.csrf.Token(w, r), Client: &view, Hidden: hiddenFields(r.Form),
 			ForgotURL: o.base + web.ForgotPath, SignupURL: o.signupURL(r.Form),
 		})
