@@ -47,6 +47,9 @@ type User struct {
 	Website       string
 	// Disabled accounts cannot sign in.
 	Disabled bool
+	// PasskeyOnly accounts sign in with a passkey only: they hold no
+	// password (PasswordHash is empty), so every password check fails.
+	PasskeyOnly bool
 	// Claims are the user's custom claims: a JSON object set by admins,
 	// released into the access tokens of APIs that name a key (nil: none).
 	Claims []byte
@@ -116,6 +119,44 @@ type Session struct {
 	LastUsedAt time.Time
 	UserAgent  string
 	IP         string
+	// AMR is how the user proved who they are (RFC 8176 values: "pwd" for
+	// a password, "hwk" for a passkey), space-separated; the ID token's
+	// amr claim.
+	AMR string
+}
+
+// Passkey is a WebAuthn credential registered to a user (a passkey). Only
+// its public key is stored.
+type Passkey struct {
+	// ID is the credential ID the authenticator chose (at most 1023 bytes).
+	ID     []byte
+	UserID string
+	// Name is what the owner calls it ("Laptop", "Phone").
+	Name      string
+	PublicKey []byte // COSE_Key
+	// SignCount is the authenticator's signature counter at the last use:
+	// a use that does not move it forward suggests a cloned authenticator.
+	SignCount uint32
+	AAGUID    []byte
+	// Transports the browser reported (usb, nfc, internal, hybrid …).
+	Transports      []string
+	AttestationType string
+	// BackupEligible and BackupState are the authenticator's flags: a
+	// passkey that may be (and is) synced to other devices.
+	BackupEligible, BackupState bool
+	CreatedAt                   time.Time
+	LastUsedAt                  time.Time // zero before its first use
+}
+
+// PasskeyChallenge is a WebAuthn ceremony in progress: the challenge sent
+// to the browser (stored as its SHA-256) and what the ceremony must check
+// when the answer comes back. Each is used once.
+type PasskeyChallenge struct {
+	ChallengeHash []byte
+	// UserID is the user adding a passkey ("" for a sign-in).
+	UserID    string
+	Data      []byte // the ceremony's state, JSON
+	ExpiresAt time.Time
 }
 
 // Storage is the persistence contract. Every method takes ctx first; times are
@@ -138,8 +179,9 @@ type Storage interface {
 	// the new username or email is taken; ErrLastAdmin when the change would
 	// leave no active admin (concurrent demotions cannot both pass).
 	UpdateUser(ctx context.Context, id string, update func(User) (User, error)) (User, error)
-	// DeleteUser removes a user with their sessions, consents, password
-	// resets and every code and token issued to them, in one transaction.
+	// DeleteUser removes a user with their sessions, consents, passkeys,
+	// password resets and every code and token issued to them, in one
+	// transaction.
 	// ErrNotFound, or ErrLastAdmin for the last active admin.
 	DeleteUser(ctx context.Context, id string) error
 	// ListUsers returns a page of users matching f.
@@ -319,6 +361,40 @@ type Storage interface {
 	// DeleteExpiredDeviceCodes removes up to limit authorizations that
 	// expired before now.
 	DeleteExpiredDeviceCodes(ctx context.Context, now time.Time, limit int) (int64, error)
+
+	// CreatePasskey registers a passkey; ErrAlreadyExists when its
+	// credential ID is registered (to anyone), ErrNotFound for a missing
+	// user.
+	CreatePasskey(ctx context.Context, p Passkey) error
+	// GetPasskey returns the passkey with this credential ID, or
+	// ErrNotFound.
+	GetPasskey(ctx context.Context, id []byte) (Passkey, error)
+	// ListPasskeys returns a user's passkeys, oldest first.
+	ListPasskeys(ctx context.Context, userID string) ([]Passkey, error)
+	// UsePasskey records a sign-in with a passkey: its new signature
+	// counter, backup state and time. The counter must move forward (or
+	// stay 0 for authenticators without one): otherwise nothing changes
+	// and ErrNotFound is returned, so of two uses of one counter value
+	// only one succeeds.
+	UsePasskey(ctx context.Context, id []byte, signCount uint32, backupState bool, at time.Time) error
+	// RenamePasskey renames one of userID's passkeys; ErrNotFound.
+	RenamePasskey(ctx context.Context, userID string, id []byte, name string) error
+	// DeletePasskey removes one of userID's passkeys; ErrNotFound.
+	DeletePasskey(ctx context.Context, userID string, id []byte) error
+	// DeleteUserPasskeys removes every passkey of a user and reports how
+	// many.
+	DeleteUserPasskeys(ctx context.Context, userID string) (int64, error)
+	// CreatePasskeyChallenge stores a ceremony in progress;
+	// ErrAlreadyExists on a duplicate challenge.
+	CreatePasskeyChallenge(ctx context.Context, c PasskeyChallenge) error
+	// ConsumePasskeyChallenge atomically takes (deletes) the ceremony with
+	// this challenge hash if it has not expired at now; ErrNotFound
+	// otherwise. Of two concurrent consumers, one wins.
+	ConsumePasskeyChallenge(ctx context.Context, challengeHash []byte, now time.Time) (PasskeyChallenge, error)
+	// DeleteExpiredPasskeyChallenges removes up to limit ceremonies that
+	// expired before now.
+	DeleteExpiredPasskeyChallenges(ctx context.Context, now time.Time, limit int) (int64, error)
+
 	// SaveConsent records (or replaces) what a user granted a client.
 	SaveConsent(ctx context.Context, c Consent) error
 	// GetConsent returns the user's consent for a client, or ErrNotFound.

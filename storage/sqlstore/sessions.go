@@ -20,6 +20,7 @@ type sessionModel struct {
 	LastUsedAt time.Time
 	UserAgent  string
 	IP         string `gorm:"column:ip"`
+	AMR        string `gorm:"column:amr"`
 }
 
 func (sessionModel) TableName() string { return "sessions" }
@@ -35,6 +36,7 @@ func (m sessionModel) record() storage.Session {
 		LastUsedAt: utc(m.LastUsedAt),
 		UserAgent:  m.UserAgent,
 		IP:         m.IP,
+		AMR:        m.AMR,
 	}
 }
 
@@ -50,6 +52,7 @@ func (s *Store) CreateSession(ctx context.Context, sess storage.Session) error {
 		LastUsedAt: utc(sess.LastUsedAt),
 		UserAgent:  sess.UserAgent,
 		IP:         sess.IP,
+		AMR:        sess.AMR,
 	}
 	if m.LastUsedAt.IsZero() {
 		m.LastUsedAt = m.CreatedAt

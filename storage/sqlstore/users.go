@@ -28,6 +28,7 @@ type userModel struct {
 	Pronouns          string
 	Website           string
 	Disabled          bool
+	PasskeyOnly       bool
 	DeviceEpoch       int64
 	Claims            *string
 	CreatedAt         time.Time `gorm:"autoCreateTime:false"`
@@ -54,6 +55,7 @@ func toUserModel(u storage.User) userModel {
 		Pronouns:          u.Pronouns,
 		Website:           u.Website,
 		Disabled:          u.Disabled,
+		PasskeyOnly:       u.PasskeyOnly,
 		DeviceEpoch:       u.DeviceEpoch,
 		CreatedAt:         utc(u.CreatedAt),
 		UpdatedAt:         utc(u.UpdatedAt),
@@ -83,6 +85,7 @@ func (m userModel) record() storage.User {
 		Pronouns:          m.Pronouns,
 		Website:           m.Website,
 		Disabled:          m.Disabled,
+		PasskeyOnly:       m.PasskeyOnly,
 		DeviceEpoch:       m.DeviceEpoch,
 		CreatedAt:         utc(m.CreatedAt),
 		UpdatedAt:         utc(m.UpdatedAt),
@@ -206,11 +209,11 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		if err := tx.Where("subject = ?", id).Delete(&accessTokenModel{}).Error; err != nil {
 			return translate(err)
 		}
-		// Sessions, consents, password resets and email verifications go
+		// Sessions, consents, passkeys, password resets and email verifications go
 		// by ON DELETE CASCADE;
 		// deleting them here too keeps that true without relying on
 		// SQLite's foreign_keys pragma alone.
-		for _, model := range []any{&sessionModel{}, &consentModel{}, &passwordResetModel{}, &emailVerificationModel{}} {
+		for _, model := range []any{&sessionModel{}, &consentModel{}, &passkeyModel{}, &passwordResetModel{}, &emailVerificationModel{}} {
 			if err := tx.Where("user_id = ?", id).Delete(model).Error; err != nil {
 				return translate(err)
 			}

@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, eventCases()...)
 	cases = append(cases, pageCases()...)
 	cases = append(cases, deviceCases()...)
+	cases = append(cases, passkeyCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
