@@ -35,12 +35,18 @@ const (
 	ConsentGranted  = "consent.granted"
 	ConsentRevoked  = "consent.revoked"
 	EmailVerified   = "email.verified"
+	// Passkeys: added or removed, and a sign-in refused because the
+	// passkey's signature counter did not move forward (a copied
+	// authenticator).
+	PasskeyAdded          = "passkey.added"
+	PasskeyRemoved        = "passkey.removed"
+	PasskeyCloneSuspected = "passkey.clone_suspected"
 )
 
 // Types lists every event type (for the API's filter).
 var Types = []string{SignInSucceeded, SignInFailed, SignOut, PasswordChanged, PasswordReset, UserCreated, UserChanged,
 	UserDisabled, UserDeleted, ClientCreated, ClientDeleted, APICreated, APIDeleted, KeysRotated, RefreshReuse,
-	ConsentGranted, ConsentRevoked, EmailVerified}
+	ConsentGranted, ConsentRevoked, EmailVerified, PasskeyAdded, PasskeyRemoved, PasskeyCloneSuspected}
 
 // Store is where events go.
 type Store interface {
