@@ -70,14 +70,16 @@ func ScopedClaims(id Identity, scopes []string, withToken bool) map[string]any {
 // user authenticated, when the request arrived, and the ID-token claims the
 // granted scopes release.
 // sid is the browser session's identifier (OpenID Connect Front- and
-// Back-Channel Logout), carried in every ID token of the authorization.
-func UserSession(id Identity, sid string, authTime, requestedAt time.Time, granted []string) *openid.DefaultSession {
+// Back-Channel Logout), carried in every ID token of the authorization;
+// amr says how the user proved who they are (RFC 8176: pwd, hwk).
+func UserSession(id Identity, sid string, amr []string, authTime, requestedAt time.Time, granted []string) *openid.DefaultSession {
 	s := NewSession()
 	s.Subject = id.ID
 	s.Username = id.Username
 	s.Claims.Subject = id.ID
 	s.Claims.AuthTime = authTime.UTC()
 	s.Claims.RequestedAt = requestedAt.UTC()
+	s.Claims.AuthenticationMethodsReferences = amr
 	s.Claims.Extra = ScopedClaims(id, granted, false)
 	if sid != "" {
 		s.Claims.Extra["sid"] = sid

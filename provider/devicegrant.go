@@ -99,7 +99,7 @@ func (g *deviceGrant) HandleTokenEndpointRequest(ctx context.Context, req fosite
 		return fosite.ErrInvalidGrant.WithHint("The device_code has already yielded tokens.")
 	}
 	req.SetID(NewRequestID())
-	req.SetSession(UserSession(IdentityOf(u), "", d.AuthTime, d.RequestedAt, d.GrantedScopes))
+	req.SetSession(UserSession(IdentityOf(u), "", nil, d.AuthTime, d.RequestedAt, d.GrantedScopes))
 	return g.p.Grant(ctx, req, d.GrantedScopes, d.Resources)
 }
 

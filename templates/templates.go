@@ -38,7 +38,8 @@ func Parse(o Options) (*template.Template, error) {
 	if o.SiteName == "" {
 		o.SiteName = "tonearm"
 	}
-	versions := map[string]string{"style.css": o.Theme.version(o.Theme.CSS), "logo.svg": o.Theme.version(o.Theme.Logo)}
+	versions := map[string]string{"style.css": o.Theme.version(o.Theme.CSS), "logo.svg": o.Theme.version(o.Theme.Logo),
+		"passkey.js": o.Theme.version(PasskeyScript())}
 	t, err := template.New("").Funcs(template.FuncMap{
 		"site": func() string { return o.SiteName },
 		"base": func() string { return o.Base },
@@ -79,6 +80,16 @@ type Theme struct {
 func (Theme) version(b []byte) string {
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:6])
+}
+
+// PasskeyScript is the one script tonearm's pages run: the passkey
+// ceremonies (not themeable).
+func PasskeyScript() []byte {
+	b, err := files.ReadFile("static/passkey.js")
+	if err != nil {
+		panic(err) // embedded: cannot happen
+	}
+	return b
 }
 
 // DefaultTheme is the built-in stylesheet and logo.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/passkeys"
 	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 )
@@ -64,6 +65,20 @@ func ErrorMessage(err error) (status int, message string, ok bool) {
 		return http.StatusConflict, "Your email address is already verified", true
 	case errors.Is(err, accounts.ErrInvalidVerification):
 		return http.StatusBadRequest, "The verification link is invalid, used or expired", true
+	case errors.Is(err, accounts.ErrPasskeyOnly):
+		return http.StatusConflict, "This account signs in with passkeys only", true
+	case errors.Is(err, accounts.ErrLastPasskey):
+		return http.StatusConflict, "This is your last passkey and your account signs in with passkeys only: set a password first", true
+	case errors.Is(err, accounts.ErrPasskeyNotUsed):
+		return http.StatusForbidden, "Sign in with one of your passkeys first, so you know it works", true
+	case errors.Is(err, accounts.ErrRecentSignIn):
+		return http.StatusForbidden, "Sign in again (within the last 5 minutes) to make this change", true
+	case errors.Is(err, accounts.ErrNoPasskey):
+		return http.StatusNotFound, "No such passkey", true
+	case errors.Is(err, passkeys.ErrRejected):
+		return http.StatusBadRequest, "The passkey could not be verified", true
+	case errors.Is(err, passkeys.ErrExists):
+		return http.StatusConflict, "This passkey is already registered", true
 	case errors.Is(err, accounts.ErrUserNotFound):
 		return http.StatusNotFound, "No such user", true
 	case errors.Is(err, accounts.ErrInvalidToken):

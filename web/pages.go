@@ -77,9 +77,11 @@ func (s *Site) Routes(mux *http.ServeMux) {
 	}
 	mux.HandleFunc("GET "+templates.StaticPath+"style.css", serve(s.theme.CSS, "text/css; charset=utf-8"))
 	mux.HandleFunc("GET "+templates.StaticPath+"logo.svg", serve(s.theme.Logo, "image/svg+xml"))
+	mux.HandleFunc("GET "+templates.StaticPath+"passkey.js", serve(templates.PasskeyScript(), "text/javascript; charset=utf-8"))
 }
 
-// PageCSP is the Content-Security-Policy of the pages: no script at all,
+// PageCSP is the Content-Security-Policy of the pages: no script (but
+// the passkey script on the pages that offer passkeys, see ScriptCSP),
 // the one stylesheet, images from the site, https or data: (client logos),
 // forms only to tonearm, never framed.
 const PageCSP = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
@@ -94,8 +96,19 @@ func (s *Site) Render(w http.ResponseWriter, r *http.Request, status int, name s
 	s.render(w, r, status, name, data, PageCSP)
 }
 
-// render writes a page. Pages are never cached and never framed.
+// ScriptCSP is what a page that runs the passkey script adds to its
+// policy: scripts and fetches from tonearm only.
+const ScriptCSP = "; script-src 'self'; connect-src 'self'"
+
+// ScriptPage is page data that may load the passkey script.
+type ScriptPage interface{ RunsScript() bool }
+
+// render writes a page. Pages are never cached and never framed; only a
+// page whose data says so may run the script.
 func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name string, data any, csp string) {
+	if sp, ok := data.(ScriptPage); ok && sp.RunsScript() {
+		csp += ScriptCSP
+	}
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")

@@ -244,12 +244,21 @@ const (
 	// 30 per 15 minutes against 20^8 codes makes guessing a live one
 	// hopeless.
 	maxDeviceLookupsPerAddr = 30
+	// Passkey ceremonies per address: enough for a household behind one
+	// address, not for filling the database with challenges.
+	maxPasskeyCeremoniesPerAddr = 60
 )
 
 // DeviceLookup counts a user code typed on the device page from r's
 // address.
 func (l *LoginLimiter) DeviceLookup(ctx context.Context, r *http.Request) error {
 	return l.count(ctx, "device:"+ClientAddr(r), maxDeviceLookupsPerAddr)
+}
+
+// PasskeyCeremony counts a passkey ceremony started from r's address
+// (each stores a challenge).
+func (l *LoginLimiter) PasskeyCeremony(ctx context.Context, r *http.Request) error {
+	return l.count(ctx, "passkey:"+ClientAddr(r), maxPasskeyCeremoniesPerAddr)
 }
 
 // Signup counts an attempt to create an account from r's address.

@@ -7,33 +7,78 @@ import (
 	"net/http"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/passkeys"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
 // SignInAccounts is what signing in with the form needs.
 type SignInAccounts interface {
 	Authenticate(ctx context.Context, username, password string, guard accounts.PasswordGuard) (storage.User, error)
-	NewSession(ctx context.Context, userID string, from accounts.Origin) (string, storage.Session, error)
+	NewSession(ctx context.Context, userID, amr string, from accounts.Origin) (string, storage.Session, error)
 	EndSession(ctx context.Context, token string) error
 }
 
-// SignIn checks a posted sign-in form (username, password) and opens the
-// browser session: the login page of an authorization request and the
-// stand-alone one share it.
+// PasskeyLogin is the passkey sign-in ceremony (provider/passkeys).
+type PasskeyLogin interface {
+	BeginLogin(ctx context.Context) ([]byte, error)
+	FinishLogin(ctx context.Context, response []byte) (storage.User, error)
+}
+
+// PasskeyOptionsPath answers a sign-in page's script with the options of
+// a passkey sign-in; PasskeyAssertionField carries the browser's answer
+// back in the sign-in form.
+const (
+	PasskeyOptionsPath    = "/passkeys/sign-in"
+	PasskeyAssertionField = "passkey_assertion"
+)
+
+// SignIn checks a posted sign-in form (username and password, or a
+// passkey's answer) and opens the browser session: the login page of an
+// authorization request and the stand-alone one share it.
 type SignIn struct {
 	accounts SignInAccounts
+	passkeys PasskeyLogin // nil: passkeys are off
 	limiter  *LoginLimiter
 	cookies  Cookies
 	metrics  *Metrics
+	base     string
 	log      *slog.Logger
 }
 
-// NewSignIn returns the form check; metrics may be nil.
-func NewSignIn(acc SignInAccounts, limiter *LoginLimiter, issuer string, metrics *Metrics, log *slog.Logger) (*SignIn, error) {
+// NewSignIn returns the form check; metrics and passkeys may be nil.
+func NewSignIn(acc SignInAccounts, passkeys PasskeyLogin, limiter *LoginLimiter, issuer string, metrics *Metrics, log *slog.Logger) (*SignIn, error) {
 	if acc == nil || limiter == nil || log == nil {
 		return nil, errors.New("web: SignIn needs accounts, a limiter and a logger")
 	}
-	return &SignIn{accounts: acc, limiter: limiter, cookies: NewCookies(issuer), metrics: metrics, log: log}, nil
+	return &SignIn{accounts: acc, passkeys: passkeys, limiter: limiter, cookies: NewCookies(issuer), metrics: metrics, base: IssuerPath(issuer), log: log}, nil
+}
+
+// PasskeyURL is where a sign-in page's script asks for passkey options
+// ("" when passkeys are off: the page offers none).
+func (s *SignIn) PasskeyURL() string {
+	if s.passkeys == nil {
+		return ""
+	}
+	return s.base + PasskeyOptionsPath
+}
+
+// PasskeyOptions answers the sign-in page's script with the options of a
+// new passkey ceremony, a limited number per address.
+func (s *SignIn) PasskeyOptions(w http.ResponseWriter, r *http.Request) {
+	if s.passkeys == nil {
+		WriteError(w, http.StatusNotFound, "passkeys are not enabled")
+		return
+	}
+	if err := s.limiter.PasskeyCeremony(r.Context(), r); err != nil {
+		WriteAPIError(w, r, s.log, err)
+		return
+	}
+	opts, err := s.passkeys.BeginLogin(r.Context())
+	if err != nil {
+		WriteAPIError(w, r, s.log, err)
+		return
+	}
+	WriteRawJSON(w, opts)
 }
 
 // Form checks the form under the sign-in limiter. On success it replaces
@@ -42,6 +87,9 @@ func NewSignIn(acc SignInAccounts, limiter *LoginLimiter, issuer string, metrics
 // the page, which never says which of the two fields was wrong.
 func (s *SignIn) Form(w http.ResponseWriter, r *http.Request) (storage.User, storage.Session, string) {
 	ctx := r.Context()
+	if answer := r.PostFormValue(PasskeyAssertionField); answer != "" && s.passkeys != nil {
+		return s.passkeyForm(w, r, answer)
+	}
 	username, password := r.PostFormValue("username"), r.PostFormValue("password")
 	if username == "" || password == "" {
 		return storage.User{}, storage.Session{}, "Enter your username and password."
@@ -67,7 +115,35 @@ func (s *SignIn) Form(w http.ResponseWriter, r *http.Request) (storage.User, sto
 		s.log.Error("sign-in error", "request_id", RequestID(ctx), "err", err)
 		return storage.User{}, storage.Session{}, "Sign-in is unavailable right now. Try again later."
 	}
-	sess, err := s.Start(w, r, user)
+	sess, err := s.Start(w, r, user, accounts.AMRPassword)
+	if err != nil {
+		return storage.User{}, storage.Session{}, "Sign-in is unavailable right now. Try again later."
+	}
+	return user, sess, ""
+}
+
+// passkeyForm signs in with a passkey's answer: the same session as a
+// password sign-in, with amr "hwk".
+func (s *SignIn) passkeyForm(w http.ResponseWriter, r *http.Request, answer string) (storage.User, storage.Session, string) {
+	ctx := r.Context()
+	user, err := s.passkeys.FinishLogin(ctx, []byte(answer))
+	switch {
+	case errors.Is(err, passkeys.ErrCloned):
+		s.metrics.login("failed")
+		return storage.User{}, storage.Session{}, "This passkey was refused: it may have been copied. Sign in another way and check the passkeys on your account page."
+	case errors.Is(err, passkeys.ErrRejected):
+		s.metrics.login("failed")
+		s.log.Info("passkey sign-in failed", "request_id", RequestID(ctx), "remote", ClientAddr(r))
+		return storage.User{}, storage.Session{}, "That passkey could not be used. Try again, or sign in another way."
+	case err != nil:
+		s.log.Error("passkey sign-in error", "request_id", RequestID(ctx), "err", err)
+		return storage.User{}, storage.Session{}, "Sign-in is unavailable right now. Try again later."
+	case user.Disabled:
+		s.metrics.login("disabled")
+		return storage.User{}, storage.Session{}, "This account is disabled. Ask the site's administrators if you think this is a mistake."
+	}
+	s.metrics.login("succeeded")
+	sess, err := s.Start(w, r, user, accounts.AMRPasskey)
 	if err != nil {
 		return storage.User{}, storage.Session{}, "Sign-in is unavailable right now. Try again later."
 	}
@@ -75,10 +151,10 @@ func (s *SignIn) Form(w http.ResponseWriter, r *http.Request) (storage.User, sto
 }
 
 // Start opens a session for a user who has just proved who they are (a
-// sign-in, a sign-up) and sets the browser's cookies.
-func (s *SignIn) Start(w http.ResponseWriter, r *http.Request, user storage.User) (storage.Session, error) {
+// sign-in, a sign-up), by amr, and sets the browser's cookies.
+func (s *SignIn) Start(w http.ResponseWriter, r *http.Request, user storage.User, amr string) (storage.Session, error) {
 	ctx := r.Context()
-	token, sess, err := s.accounts.NewSession(ctx, user.ID, Origin(r))
+	token, sess, err := s.accounts.NewSession(ctx, user.ID, amr, Origin(r))
 	if err != nil {
 		s.log.Error("opening session", "request_id", RequestID(ctx), "err", err)
 		return storage.Session{}, err
@@ -96,12 +172,16 @@ func (s *SignIn) Start(w http.ResponseWriter, r *http.Request, user storage.User
 type HiddenField struct{ Name, Value string }
 
 // LoginPage is the data of login.html: the login step of an
-// authorization request, or the stand-alone sign-in page.
+// authorization request, or the stand-alone sign-in page. PasskeyURL
+// (SignIn.PasskeyURL) offers "Sign in with a passkey".
 type LoginPage struct {
-	Action, CSRFToken, Username, Error, ForgotURL, SignupURL string
-	Client                                                   *ClientView
-	Hidden                                                   []HiddenField
+	Action, CSRFToken, Username, Error, ForgotURL, SignupURL, PasskeyURL string
+	Client                                                               *ClientView
+	Hidden                                                               []HiddenField
 }
+
+// RunsScript: a page offering passkeys loads the passkey script.
+func (p LoginPage) RunsScript() bool { return p.PasskeyURL != "" }
 
 // SignupPath is the sign-up page; ContinueParam carries the authorization
 // request (or page) to continue after sign-up or sign-in.

@@ -105,7 +105,7 @@ func startE2EConfig(t testing.TB, dbURL string, opt options, configure func(*con
 	if !opt.noBackchannel {
 		runBackchannel(t, a)
 	}
-	return &server{t: t, app: a, srv: srv, issuer: issuer, cfg: cfg}
+	return &server{t: t, app: a, srv: srv, issuer: cfg.Issuer, cfg: cfg}
 }
 
 // second starts another replica on the same database and secret.
@@ -160,7 +160,8 @@ func (s *server) client(spec clients.Spec) (storage.Client, string) {
 // provider (to the relying party's redirect URI).
 func (s *server) browser() *http.Client {
 	jar, _ := cookiejar.New(nil)
-	host := s.srv.Listener.Addr().String()
+	iss, _ := url.Parse(s.issuer)
+	host := iss.Host
 	return &http.Client{Jar: jar, Timeout: 15 * time.Second, CheckRedirect: func(req *http.Request, via []*http.Request) error {
 		if req.URL.Host != host {
 			return http.ErrUseLastResponse

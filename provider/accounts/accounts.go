@@ -49,6 +49,10 @@ type Store interface {
 	RevokeConsent(ctx context.Context, userID, clientID string) error
 	QueueBackchannelLogouts(ctx context.Context, subject string, sids []string, now time.Time) (int64, error)
 	AddEvent(ctx context.Context, e storage.Event) error
+	ListPasskeys(ctx context.Context, userID string) ([]storage.Passkey, error)
+	RenamePasskey(ctx context.Context, userID string, id []byte, name string) error
+	DeletePasskey(ctx context.Context, userID string, id []byte) error
+	DeleteUserPasskeys(ctx context.Context, userID string) (int64, error)
 	BeginTx(ctx context.Context) (context.Context, error)
 	CommitTx(ctx context.Context) error
 	RollbackTx(ctx context.Context) error
@@ -280,8 +284,9 @@ func (o Origin) clean() Origin {
 const touchEvery = 5 * time.Minute
 
 // NewSession opens a browser session for a user who has just proved who they
-// are and returns the cookie value. Only its SHA-256 is stored.
-func (s *Service) NewSession(ctx context.Context, userID string, from Origin) (string, storage.Session, error) {
+// are, by amr (AMRPassword, AMRPasskey), and returns the cookie value. Only
+// its SHA-256 is stored.
+func (s *Service) NewSession(ctx context.Context, userID, amr string, from Origin) (string, storage.Session, error) {
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return "", storage.Session{}, err
@@ -294,7 +299,7 @@ func (s *Service) NewSession(ctx context.Context, userID string, from Origin) (s
 	}
 	from = from.clean()
 	sess := storage.Session{IDHash: hashSessionToken(token), SID: base64.RawURLEncoding.EncodeToString(sid), UserID: userID,
-		AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(s.sessionTTL), LastUsedAt: now, UserAgent: from.UserAgent, IP: from.IP}
+		AuthTime: now, CreatedAt: now, ExpiresAt: now.Add(s.sessionTTL), LastUsedAt: now, UserAgent: from.UserAgent, IP: from.IP, AMR: amr}
 	if err := s.store.CreateSession(ctx, sess); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return "", storage.Session{}, ErrUserNotFound
@@ -310,7 +315,7 @@ func (s *Service) StartSession(ctx context.Context, username, password string, g
 	if err != nil {
 		return storage.User{}, "", storage.Session{}, err
 	}
-	token, sess, err := s.NewSession(ctx, u.ID, from)
+	token, sess, err := s.NewSession(ctx, u.ID, AMRPassword, from)
 	if err != nil {
 		return storage.User{}, "", storage.Session{}, err
 	}

@@ -15,10 +15,11 @@ import (
 // Changing a password: by its owner, by an admin, or by a mailed reset
 // token. Each signs the user out everywhere in the same transaction.
 
-// storePasswordHash writes an already computed hash.
+// storePasswordHash writes an already computed hash: an account with a
+// password is no longer passkey-only.
 func (s *Service) storePasswordHash(ctx context.Context, userID, hash string) error {
 	_, err := s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
-		u.PasswordHash = hash
+		u.PasswordHash, u.PasskeyOnly = hash, false
 		u.UpdatedAt = s.clock()
 		return u, nil
 	})
@@ -48,11 +49,15 @@ func (s *Service) AdminSetPassword(ctx context.Context, userID, password string)
 
 // ChangePassword changes the user's own password after checking the
 // current one, and ends every session of theirs (the caller opens a fresh
-// one for the browser that asked).
+// one for the browser that asked). A passkey-only account has no password
+// to check: ErrPasskeyOnly (SetPassword gives it one).
 func (s *Service) ChangePassword(ctx context.Context, userID, current, next string, guard PasswordGuard) error {
 	u, err := s.GetUser(ctx, userID)
 	if err != nil {
 		return err
+	}
+	if u.PasskeyOnly {
+		return ErrPasskeyOnly
 	}
 	if err := ValidatePassword(next); err != nil {
 		return err
@@ -86,10 +91,12 @@ type Mailer interface {
 
 // RequestPasswordReset creates a reset token for the account with this
 // email and hands it to the mailer. It reports nothing about whether the
-// account exists: the caller answers the same either way.
+// account exists: the caller answers the same either way. Passkey-only
+// accounts get no reset: a mailbox must not be a way around their
+// passkeys (an admin removes lost passkeys first).
 func (s *Service) RequestPasswordReset(ctx context.Context, email string, mailer Mailer) error {
 	u, err := s.store.GetUserByEmail(ctx, email)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && u.Disabled) {
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && (u.Disabled || u.PasskeyOnly)) {
 		return nil
 	}
 	if err != nil {
@@ -131,6 +138,10 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) err
 		}
 		if err != nil {
 			return err
+		}
+		// A link mailed before the account went passkey-only is void.
+		if u, err := s.store.GetUser(ctx, r.UserID); err != nil || u.PasskeyOnly {
+			return ErrInvalidResetCode
 		}
 		if err := s.storePasswordHash(ctx, r.UserID, hash); err != nil {
 			return err

@@ -388,13 +388,18 @@ func (s *Service) DeleteUser(ctx context.Context, userID string) error {
 	return err
 }
 
-// DeleteAccount is a user deleting themself: the password is required.
-func (s *Service) DeleteAccount(ctx context.Context, userID, password string, guard PasswordGuard) error {
+// DeleteAccount is a user deleting themself: the password is required,
+// or for a passkey-only account a sign-in within RecentAuth.
+func (s *Service) DeleteAccount(ctx context.Context, userID string, proof Reauth) error {
 	u, err := s.GetUser(ctx, userID)
 	if err != nil {
 		return err
 	}
-	if err := s.confirmPassword(ctx, u, password, guard); err != nil {
+	if u.PasskeyOnly {
+		if s.clock().Sub(proof.AuthTime) > RecentAuth {
+			return ErrRecentSignIn
+		}
+	} else if err := s.confirmPassword(ctx, u, proof.Password, proof.Guard); err != nil {
 		return err
 	}
 	return s.DeleteUser(ctx, userID)

@@ -58,7 +58,7 @@ func (a *AdminAPI) Endpoints() []Endpoint {
 	return []Endpoint{
 		{http.MethodGet, "/api/admin/users"},
 		{http.MethodGet, "/api/admin/users/{id}"}, {http.MethodPatch, "/api/admin/users/{id}"}, {http.MethodDelete, "/api/admin/users/{id}"},
-		{http.MethodPost, "/api/admin/users/{id}/password"},
+		{http.MethodPost, "/api/admin/users/{id}/password"}, {http.MethodDelete, "/api/admin/users/{id}/passkeys"},
 		{http.MethodGet, "/api/admin/clients"}, {http.MethodPost, "/api/admin/clients"},
 		{http.MethodGet, "/api/admin/clients/{id}"}, {http.MethodDelete, "/api/admin/clients/{id}"},
 		{http.MethodGet, "/api/admin/apis"}, {http.MethodPost, "/api/admin/apis"},
@@ -74,6 +74,7 @@ func (a *AdminAPI) Routes(mux *http.ServeMux) {
 		http.MethodGet: a.getUser, http.MethodPatch: a.updateUser, http.MethodDelete: a.deleteUser,
 	}))
 	mux.Handle("/api/admin/users/{id}/password", a.route(map[string]apiHandler{http.MethodPost: a.setPassword}))
+	mux.Handle("/api/admin/users/{id}/passkeys", a.route(map[string]apiHandler{http.MethodDelete: a.removePasskeys}))
 	mux.Handle("/api/admin/clients", a.route(map[string]apiHandler{http.MethodGet: a.listClients, http.MethodPost: a.createClient}))
 	mux.Handle("/api/admin/clients/{id}", a.route(map[string]apiHandler{http.MethodGet: a.getClient, http.MethodDelete: a.deleteClient}))
 	mux.Handle("/api/admin/events", a.route(map[string]apiHandler{http.MethodGet: a.listEvents}))
@@ -198,6 +199,23 @@ func (a *AdminAPI) setPassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.log.Info("password reset by admin", "request_id", web.RequestID(r.Context()), "user", id, "by", a.who(c))
 	web.WriteJSON(w, http.StatusOK, struct{}{})
+	return nil
+}
+
+// removePasskeys removes every passkey of a user (a lost device): the
+// account is no longer passkey-only and its sessions and tokens end.
+func (a *AdminAPI) removePasskeys(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.admin(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	n, err := a.accounts.AdminRemovePasskeys(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	a.log.Info("passkeys removed by admin", "request_id", web.RequestID(r.Context()), "user", id, "count", n, "by", a.who(c))
+	web.WriteJSON(w, http.StatusOK, map[string]int64{"removed": n})
 	return nil
 }
 

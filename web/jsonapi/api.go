@@ -26,7 +26,7 @@ type Accounts interface {
 	Create(ctx context.Context, n accounts.NewUser) (storage.User, error)
 	CreateAdmin(ctx context.Context, b *accounts.Bootstrap, code string, n accounts.NewUser) (storage.User, error)
 	StartSession(ctx context.Context, username, password string, guard accounts.PasswordGuard, from accounts.Origin) (storage.User, string, storage.Session, error)
-	NewSession(ctx context.Context, userID string, from accounts.Origin) (string, storage.Session, error)
+	NewSession(ctx context.Context, userID, amr string, from accounts.Origin) (string, storage.Session, error)
 	EndSession(ctx context.Context, token string) error
 	EndUserSessions(ctx context.Context, userID string) error
 	AssociateToken(ctx context.Context, userID, token string) (string, error)
@@ -36,7 +36,8 @@ type Accounts interface {
 	AdminSetPassword(ctx context.Context, userID, password string) error
 	ChangePassword(ctx context.Context, userID, current, next string, guard accounts.PasswordGuard) error
 	DeleteUser(ctx context.Context, userID string) error
-	DeleteAccount(ctx context.Context, userID, password string, guard accounts.PasswordGuard) error
+	DeleteAccount(ctx context.Context, userID string, proof accounts.Reauth) error
+	AdminRemovePasskeys(ctx context.Context, userID string) (int64, error)
 	ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
 	RequestPasswordReset(ctx context.Context, email string, mailer accounts.Mailer) error
@@ -204,6 +205,7 @@ type userJSON struct {
 	Pronouns         string `json:"pronouns,omitempty"`
 	Website          string `json:"website,omitempty"`
 	Disabled         bool   `json:"disabled"`
+	PasskeyOnly      bool   `json:"passkeyOnly"`
 	ListenBrainzName string `json:"listenBrainzName,omitempty"`
 	// Claims are the custom claims (admin views only).
 	Claims    json.RawMessage `json:"claims,omitempty"`
@@ -215,7 +217,7 @@ func toUserJSON(u storage.User) userJSON {
 	return userJSON{
 		ID: u.ID, Username: u.Username, Role: u.Role, Email: u.Email, EmailVerified: u.EmailVerified,
 		Name: u.Name, Bio: u.Bio, Pronouns: u.Pronouns, Website: u.Website, Disabled: u.Disabled,
-		ListenBrainzName: u.ListenBrainzName,
+		PasskeyOnly: u.PasskeyOnly, ListenBrainzName: u.ListenBrainzName,
 		CreatedAt:        u.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: u.UpdatedAt.UTC().Format(time.RFC3339),
 	}
 }

@@ -114,7 +114,7 @@ func (a *MeAPI) password(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !c.Bearer {
-		token, sess, err := a.accounts.NewSession(r.Context(), c.User.ID, web.Origin(r))
+		token, sess, err := a.accounts.NewSession(r.Context(), c.User.ID, accounts.AMRPassword, web.Origin(r))
 		if err != nil {
 			return err
 		}
@@ -143,11 +143,11 @@ func (a *MeAPI) delete(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	if body.Password == "" {
+	if body.Password == "" && !c.User.PasskeyOnly {
 		return web.Errorf(http.StatusBadRequest, "password cannot be empty")
 	}
-	guard := a.limiter.Guard(r)
-	if err := a.accounts.DeleteAccount(r.Context(), c.User.ID, body.Password, guard); err != nil {
+	proof := accounts.Reauth{AuthTime: c.AuthTime, Password: body.Password, Guard: a.limiter.Guard(r)}
+	if err := a.accounts.DeleteAccount(r.Context(), c.User.ID, proof); err != nil {
 		return err
 	}
 	a.cookies.Clear(w)

@@ -26,7 +26,13 @@ type accountPage struct {
 	// Activity is the account's latest events: its owner learns of
 	// guesses at the password here (failed sign-ins from anywhere).
 	Activity []activityView
+	// PasskeysOn shows the passkeys section (and loads its script).
+	PasskeysOn bool
+	Passkeys   []passkeyView
 }
+
+// RunsScript: the passkeys section loads the passkey script.
+func (a accountPage) RunsScript() bool { return a.PasskeysOn }
 
 type activityView struct{ Time, What, IP string }
 
@@ -36,6 +42,8 @@ var activityWords = map[string]string{
 	audit.PasswordChanged: "Password changed", audit.PasswordReset: "Password reset by email link", audit.UserCreated: "Account created",
 	audit.UserChanged: "Account changed by an admin", audit.UserDisabled: "Account disabled", audit.ConsentGranted: "App allowed",
 	audit.ConsentRevoked: "App access revoked", audit.EmailVerified: "Email address verified", audit.RefreshReuse: "A stolen app token was detected and revoked",
+	audit.PasskeyAdded: "Passkey added", audit.PasskeyRemoved: "Passkey removed",
+	audit.PasskeyCloneSuspected: "A passkey that looks copied was refused",
 }
 
 // activityShown is how many events the account page lists.
@@ -56,15 +64,20 @@ type appView struct {
 
 // doneMessages word the redirects after a change (only these are shown).
 var doneMessages = map[string]string{
-	"signup":        "Welcome! Your account is ready.",
-	"profile":       "Your profile is saved.",
-	"verify":        "A verification link is on its way to your email address.",
-	"linked":        "Your ListenBrainz account is linked.",
-	"unlinked":      "Your ListenBrainz account is unlinked.",
-	"password":      "Your password is changed. Every other session is signed out.",
-	"session-ended": "That session is signed out.",
-	"others-ended":  "Every other session is signed out.",
-	"revoked":       "The app's access is revoked.",
+	"signup":          "Welcome! Your account is ready.",
+	"profile":         "Your profile is saved.",
+	"verify":          "A verification link is on its way to your email address.",
+	"linked":          "Your ListenBrainz account is linked.",
+	"unlinked":        "Your ListenBrainz account is unlinked.",
+	"password":        "Your password is changed. Every other session is signed out.",
+	"session-ended":   "That session is signed out.",
+	"others-ended":    "Every other session is signed out.",
+	"revoked":         "The app's access is revoked.",
+	"passkey-added":   "Your passkey is added. You can sign in with it now.",
+	"passkey-renamed": "The passkey is renamed.",
+	"passkey-removed": "The passkey is removed.",
+	"passkey-only":    "Your password is turned off: sign in with your passkeys. Every other session is signed out.",
+	"password-set":    "Your password is set: you can sign in with it again.",
 }
 
 func profileOf(u storage.User) profileForm {
@@ -91,6 +104,14 @@ func (p *Pages) renderAccount(w http.ResponseWriter, r *http.Request, c web.Call
 	}
 	if tok, err := p.c.Accounts.ListenBrainzToken(c.User); err == nil && len(tok) > 4 {
 		data.TokenHint = "…" + tok[len(tok)-4:]
+	}
+	if p.c.Passkeys != nil {
+		keys, err := p.c.Accounts.Passkeys(ctx, c.User.ID)
+		if err != nil {
+			p.internal(w, r, err)
+			return
+		}
+		data.PasskeysOn, data.Passkeys = true, passkeyViews(keys)
 	}
 	sessions, err := p.c.Accounts.Sessions(ctx, c.User.ID)
 	if err != nil {
@@ -317,7 +338,7 @@ func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request, c web.Cal
 	}
 	u, err := p.c.Accounts.GetUser(r.Context(), c.User.ID)
 	if err == nil {
-		_, err = p.signIn.Start(w, r, u)
+		_, err = p.signIn.Start(w, r, u, accounts.AMRPassword)
 	}
 	if err != nil {
 		p.internal(w, r, err)
@@ -363,11 +384,12 @@ func (p *Pages) revokeApp(w http.ResponseWriter, r *http.Request, c web.Caller) 
 
 func (p *Pages) deleteAccount(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	password := r.PostFormValue("delete_password")
-	if password == "" || r.PostFormValue("confirm") != "yes" {
+	if (password == "" && !c.User.PasskeyOnly) || r.PostFormValue("confirm") != "yes" {
 		p.renderAccount(w, r, c, http.StatusBadRequest, profileOf(c.User), fieldErrors{"delete": "Enter your password and tick the box to delete your account."})
 		return
 	}
-	if err := p.c.Accounts.DeleteAccount(r.Context(), c.User.ID, password, p.c.Limiter.Guard(r)); err != nil {
+	proof := accounts.Reauth{AuthTime: c.Session.AuthTime, Password: password, Guard: p.c.Limiter.Guard(r)}
+	if err := p.c.Accounts.DeleteAccount(r.Context(), c.User.ID, proof); err != nil {
 		status, msg := p.message(r, err)
 		p.renderAccount(w, r, c, status, profileOf(c.User), fieldErrors{"delete": msg})
 		return

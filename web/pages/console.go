@@ -37,7 +37,7 @@ var consoleDone = map[string]string{
 	"role": "The role is changed.", "disabled": "The account is disabled; its sessions and tokens are gone.",
 	"enabled": "The account is enabled.", "verified": "The email address is marked verified.",
 	"unverified": "The email address is marked unverified.", "password": "The password is set; the user's sessions and tokens are gone.",
-	"deleted": "The account is deleted.", "client-deleted": "The client is deleted, with its tokens.",
+	"deleted": "The account is deleted.", "passkeys-removed": "Every passkey is removed; the user's sessions and tokens are gone.", "client-deleted": "The client is deleted, with its tokens.",
 	"api-created": "The API is registered.", "api-deleted": "The API is deleted.", "rotated": "New signing keys are in use; the old ones stay published until their tokens expire.",
 }
 
@@ -100,7 +100,9 @@ func (p *Pages) usersPage(w http.ResponseWriter, r *http.Request, c web.Caller) 
 // userPage is the data of admin_user.html.
 type userPage struct {
 	consolePage
-	User storage.User
+	User       storage.User
+	PasskeysOn bool
+	Passkeys   []passkeyView
 }
 
 func (p *Pages) userPage(w http.ResponseWriter, r *http.Request, c web.Caller) {
@@ -118,6 +120,14 @@ func (p *Pages) renderUser(w http.ResponseWriter, r *http.Request, c web.Caller,
 		return
 	}
 	data := userPage{consolePage: p.consoleBase(w, r, c, "users"), User: u}
+	if p.c.Passkeys != nil {
+		keys, err := p.c.Accounts.Passkeys(r.Context(), id)
+		if err != nil {
+			p.internal(w, r, err)
+			return
+		}
+		data.PasskeysOn, data.Passkeys = true, passkeyViews(keys)
+	}
 	data.Error = msg
 	if msg != "" {
 		data.Done = ""
@@ -154,6 +164,13 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, c web.Caller)
 		done = "unverified"
 	case "password":
 		err = p.c.Accounts.AdminSetPassword(ctx, id, r.PostFormValue("password"))
+	case "remove-passkeys":
+		if r.PostFormValue("confirm") != "yes" {
+			p.renderUser(w, r, c, id, http.StatusBadRequest, "Tick the box to confirm.")
+			return
+		}
+		_, err = p.c.Accounts.AdminRemovePasskeys(ctx, id)
+		done = "passkeys-removed"
 	case "delete":
 		if r.PostFormValue("confirm") != "yes" {
 			p.renderUser(w, r, c, id, http.StatusBadRequest, "Tick the box to confirm.")

@@ -4,7 +4,8 @@
 // typed data struct; every change is a POST with a CSRF token that
 // answers with a redirect (or the page again, with the error next to its
 // field); destructive ones need a ticked confirmation. No page runs
-// script.
+// script but the passkey one (templates/static/passkey.js), on the pages
+// that offer passkeys.
 package pages
 
 import (
@@ -51,11 +52,17 @@ type Accounts interface {
 	EndOtherSessions(ctx context.Context, userID, keepSID string) (int, error)
 	ConnectedApps(ctx context.Context, userID string) ([]storage.Consent, error)
 	RevokeApp(ctx context.Context, userID, clientID string) error
-	DeleteAccount(ctx context.Context, userID, password string, guard accounts.PasswordGuard) error
+	DeleteAccount(ctx context.Context, userID string, proof accounts.Reauth) error
 	ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error)
 	AdminUpdate(ctx context.Context, userID string, c accounts.AdminChange) (storage.User, error)
 	AdminSetPassword(ctx context.Context, userID, password string) error
 	DeleteUser(ctx context.Context, userID string) error
+	Passkeys(ctx context.Context, userID string) ([]storage.Passkey, error)
+	RenamePasskey(ctx context.Context, userID string, id []byte, name string) error
+	RemovePasskey(ctx context.Context, userID string, id []byte) error
+	SetPasskeyOnly(ctx context.Context, userID string, current storage.Session) error
+	SetPassword(ctx context.Context, userID, password string, proof accounts.Reauth) error
+	AdminRemovePasskeys(ctx context.Context, userID string) (int64, error)
 }
 
 // ClientRegistry is what the console needs to manage clients.
@@ -108,7 +115,10 @@ type Config struct {
 	Keys     Keys
 	Recovery Recovery
 	// Devices serves the device page (nil: no device grant).
-	Devices      *device.Codes
+	Devices *device.Codes
+	// Passkeys offers passkeys on the sign-in and account pages (nil:
+	// off).
+	Passkeys     Passkeys
 	Events       Events
 	Scopes       ScopeWords
 	Limiter      *web.LoginLimiter
@@ -147,7 +157,7 @@ func New(c Config) (*Pages, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	signIn, err := web.NewSignIn(c.Accounts, c.Limiter, c.Issuer, c.Metrics, c.Logger)
+	signIn, err := web.NewSignIn(c.Accounts, passkeyLogin(c.Passkeys), c.Limiter, c.Issuer, c.Metrics, c.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +178,12 @@ func (p *Pages) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+AccountPath, p.account)
 	for action, h := range p.accountActions() {
 		mux.HandleFunc("POST "+AccountPath+"/"+action, p.post(h))
+	}
+	for action, h := range p.passkeyActions() {
+		mux.HandleFunc("POST "+AccountPath+"/"+action, p.post(h))
+	}
+	if p.c.Passkeys != nil {
+		mux.HandleFunc("POST "+web.PasskeyOptionsPath, p.post(p.signIn.PasskeyOptions))
 	}
 	mux.HandleFunc("GET "+AdminPath, p.admin(p.consoleHome))
 	mux.HandleFunc("GET "+AdminPath+"/users", p.admin(p.usersPage))

@@ -80,7 +80,7 @@ func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.log.Info("user signed up", "request_id", web.RequestID(r.Context()), "user", u.ID)
-	if _, err := p.signIn.Start(w, r, u); err != nil {
+	if _, err := p.signIn.Start(w, r, u, accounts.AMRPassword); err != nil {
 		p.internal(w, r, err)
 		return
 	}
@@ -98,7 +98,8 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 	if cont == "" {
 		cont = p.base + AccountPath
 	}
-	data := web.LoginPage{Action: p.base + LoginPath, ForgotURL: p.base + web.ForgotPath, Hidden: []web.HiddenField{{Name: web.ContinueParam, Value: cont}}}
+	data := web.LoginPage{Action: p.base + LoginPath, ForgotURL: p.base + web.ForgotPath, PasskeyURL: p.signIn.PasskeyURL(),
+		Hidden: []web.HiddenField{{Name: web.ContinueParam, Value: cont}}}
 	if p.c.Registration == web.RegistrationOpen {
 		data.SignupURL = p.base + SignupPath
 	}

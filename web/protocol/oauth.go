@@ -25,7 +25,7 @@ import (
 type OAuthAccounts interface {
 	web.SessionResolver
 	Authenticate(ctx context.Context, username, password string, guard accounts.PasswordGuard) (storage.User, error)
-	NewSession(ctx context.Context, userID string, from accounts.Origin) (string, storage.Session, error)
+	NewSession(ctx context.Context, userID, amr string, from accounts.Origin) (string, storage.Session, error)
 	EndSession(ctx context.Context, token string) error
 	EndSessionBySID(ctx context.Context, userID, sid string) error
 	ListenBrainzToken(u storage.User) (string, error)
@@ -53,6 +53,9 @@ type OAuthConfig struct {
 	Metrics *web.Metrics
 	// Registration: when open, the login page links to the sign-up page.
 	Registration string
+	// Passkeys offers "Sign in with a passkey" on the login page (nil:
+	// off).
+	Passkeys web.PasskeyLogin
 }
 
 // OAuth serves the OpenID Connect endpoints: discovery, JWKS, the
@@ -82,7 +85,7 @@ func NewOAuth(c OAuthConfig) (*OAuth, error) {
 		return nil, errors.New("web: OAuth needs Provider, Site, Accounts, Consents, Limiter, Logger and a 32-byte CSRFKey")
 	}
 	pages := c.Site.WithCSP(web.ProtocolCSP)
-	signIn, err := web.NewSignIn(c.Accounts, c.Limiter, c.Provider.Issuer(), c.Metrics, c.Logger)
+	signIn, err := web.NewSignIn(c.Accounts, c.Passkeys, c.Limiter, c.Provider.Issuer(), c.Metrics, c.Logger)
 	if err != nil {
 		return nil, err
 	}
@@ -423,7 +426,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 			o.page(w, r, http.StatusUnauthorized, "login.html", web.LoginPage{
 				Action: o.action, CSRFToken: o.csrf.Token(w, r), Client: &view,
 				Username: r.PostFormValue("username"), Error: loginErr, Hidden: hiddenFields(r.Form), ForgotURL: o.base + web.ForgotPath,
-				SignupURL: o.signupURL(r.Form),
+				SignupURL: o.signupURL(r.Form), PasskeyURL: o.signIn.PasskeyURL(),
 			})
 			return
 		}
@@ -445,7 +448,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		view := viewOfFosite(client)
 		o.page(w, r, http.StatusOK, "login.html", web.LoginPage{
 			Action: o.action, CSRFToken: o.csrf.Token(w, r), Client: &view, Hidden: hiddenFields(r.Form),
-			ForgotURL: o.base + web.ForgotPath, SignupURL: o.signupURL(r.Form),
+			ForgotURL: o.base + web.ForgotPath, SignupURL: o.signupURL(r.Form), PasskeyURL: o.signIn.PasskeyURL(),
 		})
 		return
 	}
@@ -500,7 +503,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 	if freshLogin && caller.Session.AuthTime.Before(requestedAt) {
 		requestedAt = caller.Session.AuthTime // clocks truncated differently
 	}
-	session := provider.UserSession(identity(caller.User), caller.Session.SID, caller.Session.AuthTime, requestedAt, ar.GetGrantedScopes())
+	session := provider.UserSession(identity(caller.User), caller.Session.SID, strings.Fields(caller.Session.AMR), caller.Session.AuthTime, requestedAt, ar.GetGrantedScopes())
 	resp, err := o.p.OAuth2.NewAuthorizeResponse(ctx, ar, session)
 	if err != nil {
 		o.authorizeError(w, r, ar, err)
