@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
-	"github.com/tonearm-idp/tonearm/provider/passkeys"
 	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/provider/passkeys"
 )
 
 // ErrorMessage words an error for a person or a JSON answer, with its

@@ -218,7 +218,7 @@ func toUserJSON(u storage.User) userJSON {
 		ID: u.ID, Username: u.Username, Role: u.Role, Email: u.Email, EmailVerified: u.EmailVerified,
 		Name: u.Name, Bio: u.Bio, Pronouns: u.Pronouns, Website: u.Website, Disabled: u.Disabled,
 		PasskeyOnly: u.PasskeyOnly, ListenBrainzName: u.ListenBrainzName,
-		CreatedAt:        u.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: u.UpdatedAt.UTC().Format(time.RFC3339),
+		CreatedAt: u.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: u.UpdatedAt.UTC().Format(time.RFC3339),
 	}
 }
 
