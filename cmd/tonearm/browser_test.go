@@ -440,13 +440,14 @@ func browserKeyboard(t *testing.T, s *server) {
 // sideways. With TONEARM_SCREENSHOTS set (make screenshots) it writes a
 // PNG of each page, desktop and 390 px, into that folder.
 func TestPagesAt390px(t *testing.T) {
-	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "tonearm.db"), options{})
+	s := startPasskeyServer(t, "sqlite://"+filepath.Join(t.TempDir(), "tonearm.db"))
 	if _, err := s.app.accounts.Create(context.Background(), accounts.NewUser{Username: "ada", Password: e2ePassword, Role: storage.RoleAdmin,
 		Profile: accounts.ProfileUpdate{Name: accounts.Value("Ada Lovelace"), Email: accounts.Value("ada@example.org")}}); err != nil {
 		t.Fatal(err)
 	}
 	app := s.webApp(t, "listening-party", "email", "offline_access")
 	b := newBrowser(t)
+	b.virtualAuthenticator()
 	shots := os.Getenv("TONEARM_SCREENSHOTS")
 	check := func(name string) {
 		t.Helper()
@@ -486,6 +487,9 @@ func TestPagesAt390px(t *testing.T) {
 	b.run(chromedp.Click(chromedp.CSS(`button[value=allow]`)))
 	app.finish(t, b)
 	b.open(s.issuer + "/account")
+	b.run(chromedp.WaitVisible(chromedp.CSS("#add_passkey")), fill(map[string]string{"passkey_name": "This laptop"}),
+		chromedp.Click(chromedp.CSS("#add_passkey")))
+	b.wantText("Your passkey is added.")
 	check("account")
 	for _, p := range []struct{ name, path string }{
 		{"admin", "/admin"}, {"admin-users", "/admin/users"}, {"admin-clients", "/admin/clients"}, {"admin-apis", "/admin/apis"},

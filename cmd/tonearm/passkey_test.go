@@ -24,7 +24,12 @@ import (
 // (a secure context for browsers, like https).
 func startPasskeyServer(t *testing.T, dbURL string) *server {
 	t.Helper()
-	return startE2EConfig(t, dbURL, options{}, func(c *config.Config) {
+	return startPasskeyServerWith(t, dbURL, options{})
+}
+
+func startPasskeyServerWith(t *testing.T, dbURL string, opt options) *server {
+	t.Helper()
+	return startE2EConfig(t, dbURL, opt, func(c *config.Config) {
 		c.Issuer = strings.Replace(c.Issuer, "127.0.0.1", "localhost", 1)
 	})
 }
@@ -89,7 +94,8 @@ func amrOf(t *testing.T, tok *oauth2.Token) []any {
 func TestPasskeys(t *testing.T) {
 	bothDatabases(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
-		s := startPasskeyServer(t, dbURL)
+		mail := newCaptureMailer()
+		s := startPasskeyServerWith(t, dbURL, options{mailer: mail})
 		alice := s.user("alice")
 		mallory := s.user("mallory")
 		_, secret := s.client(clients.Spec{ID: "web", FirstParty: true})
@@ -220,6 +226,19 @@ func TestPasskeys(t *testing.T) {
 		}
 		key.counter += 5
 
+		// A reset link mailed before passkey-only is void afterwards.
+		if _, err := s.app.store.UpdateUser(ctx, alice.ID, func(u storage.User) (storage.User, error) {
+			u.Email = "alice@example.org"
+			return u, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.app.accounts.RequestPasswordReset(ctx, "alice@example.org", mail); err != nil {
+			t.Fatal(err)
+		}
+		mail.wait(t)
+		resetToken := mail.sent["alice@example.org"]
+
 		// Passkey-only: not from a password session.
 		pwb := s.browser()
 		s.signInPage(t, pwb, "alice")
@@ -243,6 +262,10 @@ func TestPasskeys(t *testing.T) {
 		}
 		s.want(s.call(nil, http.MethodPost, "/api/User/startSession", "", map[string]string{"username": "alice", "password": e2ePassword}), http.StatusUnauthorized)
 		s.want(s.call(pb, http.MethodPost, "/api/me/password", "", map[string]string{"currentPassword": e2ePassword, "newPassword": e2ePassword + "-2"}), http.StatusConflict)
+		s.want(s.call(nil, http.MethodPost, "/api/password-reset/confirm", "", map[string]string{"token": resetToken, "newPassword": e2ePassword + "-x"}), http.StatusBadRequest)
+		if err := s.app.accounts.RequestPasswordReset(ctx, "alice@example.org", mail); err != nil || mail.count != 1 {
+			t.Fatalf("a reset for a passkey-only account: %v, %d mails", err, mail.count)
+		}
 		// The last passkey stays.
 		rf := accountForm(t, get(t, pb, s.issuer+"/account"), "/account/passkeys/remove")
 		if p := submit(t, pb, rf, nil); p.status != http.StatusConflict || !strings.Contains(p.body, "last passkey") {
@@ -251,6 +274,20 @@ func TestPasskeys(t *testing.T) {
 		c = s.browser()
 		if p := s.passkeyLogin(t, c, get(t, c, s.issuer+"/login"), key.get); p.status != http.StatusOK || !strings.HasSuffix(p.url.Path, "/account") {
 			t.Fatalf("passkey sign-in of a passkey-only account: %d %v", p.status, p.url)
+		}
+
+		// Setting a password (within 5 minutes of the passkey sign-in)
+		// turns passkey-only off; the owner turns it on again.
+		sf := accountForm(t, get(t, pb, s.issuer+"/account"), "/account/password/set")
+		if p := submit(t, pb, sf, map[string]string{"new_password": e2ePassword}); p.url.Query().Get("done") != "password-set" {
+			t.Fatalf("setting a password: %d %v\n%s", p.status, p.url, p.body)
+		}
+		if p := s.signInPage(t, s.browser(), "alice"); !strings.HasSuffix(p.url.Path, "/account") {
+			t.Fatalf("password sign-in after setting one: %d %v", p.status, p.url)
+		}
+		of = accountForm(t, get(t, pb, s.issuer+"/account"), "/account/passkeys/only")
+		if p := submit(t, pb, of, map[string]string{"confirm": "yes"}); p.url.Query().Get("done") != "passkey-only" {
+			t.Fatalf("passkey-only again: %d %v", p.status, p.url)
 		}
 
 		// An admin removes the passkeys of a lost device: passkey-only
