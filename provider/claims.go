@@ -112,7 +112,7 @@ func discoveryDocument(issuer string, scopes []string) ([]byte, error) {
 		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
 		"scopes_supported":                              scopes,
 		"claims_supported": []string{
-			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
+			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
 			"preferred_username", "name", "website", "email", "email_verified", "role", "listenbrainz_name", "listenbrainz_token",
 		},
 		"code_challenge_methods_supported": []string{"S256"},

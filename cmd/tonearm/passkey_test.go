@@ -306,6 +306,10 @@ func TestPasskeys(t *testing.T) {
 		if p := s.passkeyLogin(t, c, get(t, c, s.issuer+"/login"), key.get); p.status != http.StatusUnauthorized {
 			t.Fatalf("a removed passkey: %d", p.status)
 		}
+		signIns, _ := s.app.store.ListEvents(ctx, storage.EventFilter{Type: audit.SignInSucceeded, User: alice.ID, Limit: 50})
+		if !slices.ContainsFunc(signIns, func(e storage.Event) bool { return strings.Contains(string(e.Detail), `"passkey"`) }) {
+			t.Error("no sign-in event names the passkey")
+		}
 		for _, typ := range []string{audit.PasskeyAdded, audit.PasskeyRemoved} {
 			if evs, _ := s.app.store.ListEvents(ctx, storage.EventFilter{Type: typ, User: alice.ID, Limit: 5}); len(evs) == 0 {
 				t.Errorf("no %s event", typ)

@@ -262,7 +262,8 @@ func (s *Service) BeginLogin(ctx context.Context) ([]byte, error) {
 }
 
 // FinishLogin checks the browser's answer to a sign-in ceremony and
-// returns the passkey's owner. The signature counter must move forward:
+// returns the passkey's owner (a sign-in event is recorded unless the
+// account is disabled: the caller refuses those). The signature counter must move forward:
 // a passkey whose counter does not is refused (ErrCloned) and its owner
 // learns of it in their account's activity.
 func (s *Service) FinishLogin(ctx context.Context, response []byte) (storage.User, error) {
@@ -311,6 +312,11 @@ func (s *Service) FinishLogin(ctx context.Context, response []byte) (storage.Use
 	}
 	if err != nil {
 		return storage.User{}, err
+	}
+	if !owner.Disabled {
+		if err := audit.Record(ctx, s.store, now, audit.SignInSucceeded, owner.ID, "", map[string]any{"method": "passkey"}); err != nil {
+			return storage.User{}, err
+		}
 	}
 	return owner, nil
 }

@@ -146,6 +146,9 @@ func (p *Pages) renderAccount(w http.ResponseWriter, r *http.Request, c web.Call
 		if what == "" {
 			continue
 		}
+		if e.Type == audit.SignInSucceeded && strings.Contains(string(e.Detail), `"method":"passkey"`) {
+			what = "Signed in with a passkey"
+		}
 		if e.Client != "" && (e.Type == audit.ConsentGranted || e.Type == audit.ConsentRevoked) {
 			what += ": " + e.Client
 		}
