@@ -141,19 +141,7 @@ func (s *Service) SetPassword(ctx context.Context, userID, password string, proo
 	if s.clock().Sub(proof.AuthTime) > RecentAuth {
 		return ErrRecentSignIn
 	}
-	if err := ValidatePassword(password); err != nil {
-		return err
-	}
-	hash, err := s.hasher.Hash(ctx, password)
-	if err != nil {
-		return err
-	}
-	return s.atomically(ctx, func(ctx context.Context) error {
-		if err := s.storePasswordHash(ctx, userID, hash); err != nil {
-			return err
-		}
-		return s.event(ctx, audit.PasswordChanged, userID, map[string]any{"passkey_only": false})
-	})
+	return s.replacePassword(ctx, userID, password, map[string]any{"passkey_only": false}, nil)
 }
 
 // AdminRemovePasskeys removes every passkey of a user (a lost or stolen

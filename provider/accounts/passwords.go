@@ -29,6 +29,12 @@ func (s *Service) storePasswordHash(ctx context.Context, userID, hash string) er
 // AdminSetPassword sets a user's password and signs them out everywhere,
 // in one transaction.
 func (s *Service) AdminSetPassword(ctx context.Context, userID, password string) error {
+	return s.replacePassword(ctx, userID, password, map[string]any{"by": "admin"}, s.revokeEverything)
+}
+
+// replacePassword checks and hashes a new password, then stores it with a
+// password.changed event and then (if any) in one transaction.
+func (s *Service) replacePassword(ctx context.Context, userID, password string, detail map[string]any, then func(ctx context.Context, userID string) error) error {
 	if err := ValidatePassword(password); err != nil {
 		return err
 	}
@@ -40,10 +46,13 @@ func (s *Service) AdminSetPassword(ctx context.Context, userID, password string)
 		if err := s.storePasswordHash(ctx, userID, hash); err != nil {
 			return err
 		}
-		if err := s.event(ctx, audit.PasswordChanged, userID, map[string]any{"by": "admin"}); err != nil {
+		if err := s.event(ctx, audit.PasswordChanged, userID, detail); err != nil {
 			return err
 		}
-		return s.revokeEverything(ctx, userID)
+		if then == nil {
+			return nil
+		}
+		return then(ctx, userID)
 	})
 }
 

@@ -107,29 +107,29 @@ func (p *Pages) addPasskey(w http.ResponseWriter, r *http.Request, c web.Caller)
 }
 
 func (p *Pages) renamePasskey(w http.ResponseWriter, r *http.Request, c web.Caller) {
-	id, ok := passkeyID(r)
-	if !ok {
-		p.passkeyError(w, r, c, "passkeys", accounts.ErrNoPasskey)
-		return
-	}
-	if err := p.c.Accounts.RenamePasskey(r.Context(), c.User.ID, id, r.PostFormValue("passkey_name")); err != nil {
-		p.passkeyError(w, r, c, "passkeys", err)
-		return
-	}
-	p.done(w, r, AccountPath, "passkey-renamed")
+	p.changePasskey(w, r, c, "passkey-renamed", func(id []byte) error {
+		return p.c.Accounts.RenamePasskey(r.Context(), c.User.ID, id, r.PostFormValue("passkey_name"))
+	})
 }
 
 func (p *Pages) removePasskey(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	p.changePasskey(w, r, c, "passkey-removed", func(id []byte) error {
+		return p.c.Accounts.RemovePasskey(r.Context(), c.User.ID, id)
+	})
+}
+
+// changePasskey applies change to the posted passkey of the caller.
+func (p *Pages) changePasskey(w http.ResponseWriter, r *http.Request, c web.Caller, done string, change func(id []byte) error) {
 	id, ok := passkeyID(r)
 	if !ok {
 		p.passkeyError(w, r, c, "passkeys", accounts.ErrNoPasskey)
 		return
 	}
-	if err := p.c.Accounts.RemovePasskey(r.Context(), c.User.ID, id); err != nil {
+	if err := change(id); err != nil {
 		p.passkeyError(w, r, c, "passkeys", err)
 		return
 	}
-	p.done(w, r, AccountPath, "passkey-removed")
+	p.done(w, r, AccountPath, done)
 }
 
 // passkeyOnly turns the password off: only from a session opened with a
