@@ -281,3 +281,35 @@ func TestConsoleCreatesClient(t *testing.T) {
 		t.Fatal("the client survived")
 	}
 }
+
+// The account page's password form: a wrong current password changes
+// nothing; the right one changes it, ends every other session and keeps
+// this browser signed in.
+func TestAccountPagePasswordChange(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		s.user("quill")
+		b, other := s.browser(), s.browser()
+		s.signInPage(t, b, "quill")
+		s.signInPage(t, other, "quill")
+		f := accountForm(t, get(t, b, s.issuer+"/account"), "/account/password")
+		if p := submit(t, b, f, map[string]string{"password_current": "not-my-password", "new_password": e2ePassword + "-new"}); p.status != http.StatusForbidden || !strings.Contains(p.body, "current password is wrong") {
+			t.Fatalf("wrong current password: %d", p.status)
+		}
+		f = accountForm(t, get(t, b, s.issuer+"/account"), "/account/password")
+		if p := submit(t, b, f, map[string]string{"password_current": e2ePassword, "new_password": e2ePassword + "-new"}); p.url.Query().Get("done") != "password" {
+			t.Fatalf("password change: %d %v", p.status, p.url)
+		}
+		if p := get(t, other, s.issuer+"/account"); !strings.HasSuffix(p.url.Path, "/login") {
+			t.Fatalf("the other session survived: %v", p.url)
+		}
+		if p := s.signInPage(t, s.browser(), "quill"); p.status != http.StatusUnauthorized {
+			t.Fatalf("the old password still works: %d", p.status)
+		}
+		c := s.browser()
+		p := get(t, c, s.issuer+"/login")
+		if p = submit(t, c, parseForm(t, p.body, p.url), map[string]string{"username": "quill", "password": e2ePassword + "-new"}); !strings.HasSuffix(p.url.Path, "/account") {
+			t.Fatalf("the new password: %d %v", p.status, p.url)
+		}
+	})
+}

@@ -316,7 +316,7 @@ func (p *Pages) unlinkListenBrainz(w http.ResponseWriter, r *http.Request, c web
 // changePassword changes the password; every session ends (the relying
 // parties are told) and this browser gets a new one.
 func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request, c web.Caller) {
-	current, next := r.PostFormValue("current_password"), r.PostFormValue("new_password")
+	current, next := r.PostFormValue("password_current"), r.PostFormValue("new_password")
 	errs := fieldErrors{}
 	if current == "" {
 		errs["password_current"] = "Enter your current password."
