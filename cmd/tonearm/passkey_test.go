@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -331,4 +332,87 @@ func TestPasskeysNeedADomainName(t *testing.T) {
 	if o := s.passkeyOptions(t, s.browser(), web.PasskeyOptionsPath, "x"); o.status != http.StatusNotFound && o.status != http.StatusMethodNotAllowed {
 		t.Fatalf("options: %d", o.status)
 	}
+}
+
+// The console removes a user's passkeys (with a ticked box); a
+// passkey-only account is deleted by its owner after a recent sign-in,
+// without a password.
+func TestPasskeysConsoleAndDeletion(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		ctx := context.Background()
+		clock := &offsetClock{}
+		s := startPasskeyServerWith(t, dbURL, options{now: clock.now})
+		bob := s.user("bob")
+		carol := s.user("carol")
+		s.admin("root")
+		enrol := func(name string) (*softKey, *http.Client) {
+			c := s.browser()
+			s.signInPage(t, c, name)
+			key := newSoftKey(t, s.issuer)
+			if _, p := s.addPasskey(t, c, "Phone", key.create); p.url.Query().Get("done") != "passkey-added" {
+				t.Fatalf("adding %s's passkey: %d", name, p.status)
+			}
+			pc := s.browser()
+			if p := s.passkeyLogin(t, pc, get(t, pc, s.issuer+"/login"), key.get); !strings.HasSuffix(p.url.Path, "/account") {
+				t.Fatalf("%s's passkey sign-in: %d %v", name, p.status, p.url)
+			}
+			return key, pc
+		}
+		_, bobSession := enrol("bob")
+
+		admin := s.browser()
+		s.signInPage(t, admin, "root")
+		userPage := get(t, admin, s.issuer+"/admin/users/"+bob.ID)
+		if !strings.Contains(userPage.body, "Phone") {
+			t.Fatal("the console does not list bob's passkey")
+		}
+		f := accountForm(t, userPage, "/admin/users/"+bob.ID+"/remove-passkeys")
+		if p := submit(t, admin, f, nil); p.status != http.StatusBadRequest {
+			t.Fatalf("removal without the box: %d", p.status)
+		}
+		if keys, _ := s.app.store.ListPasskeys(ctx, bob.ID); len(keys) != 1 {
+			t.Fatal("an unconfirmed removal removed the passkey")
+		}
+		if p := submit(t, admin, f, map[string]string{"confirm": "yes"}); p.url.Query().Get("done") != "passkeys-removed" {
+			t.Fatalf("removal: %d %v", p.status, p.url)
+		}
+		if keys, _ := s.app.store.ListPasskeys(ctx, bob.ID); len(keys) != 0 {
+			t.Fatalf("bob's passkeys = %+v", keys)
+		}
+		if p := get(t, bobSession, s.issuer+"/account"); !strings.HasSuffix(p.url.Path, "/login") {
+			t.Fatal("bob's session survived the removal")
+		}
+
+		// Carol goes passkey-only, then deletes her account without a
+		// password: her passkey sign-in is recent.
+		_, carolSession := enrol("carol")
+		of := accountForm(t, get(t, carolSession, s.issuer+"/account"), "/account/passkeys/only")
+		if p := submit(t, carolSession, of, map[string]string{"confirm": "yes"}); p.url.Query().Get("done") != "passkey-only" {
+			t.Fatalf("passkey-only: %d", p.status)
+		}
+		df := accountForm(t, get(t, carolSession, s.issuer+"/account"), "/account/delete")
+		if _, ok := df.values["delete_password"]; ok {
+			t.Fatal("a passkey-only account is asked for a password")
+		}
+		// Six minutes later the sign-in is no longer recent: neither
+		// deletion nor a new password without signing in again.
+		clock.advance(6 * time.Minute)
+		if p := submit(t, carolSession, df, map[string]string{"confirm": "yes"}); p.status != http.StatusForbidden || !strings.Contains(p.body, "Sign in again") {
+			t.Fatalf("deletion after a stale sign-in: %d", p.status)
+		}
+		sf := accountForm(t, get(t, carolSession, s.issuer+"/account"), "/account/password/set")
+		if p := submit(t, carolSession, sf, map[string]string{"new_password": e2ePassword}); p.status != http.StatusForbidden {
+			t.Fatalf("a password after a stale sign-in: %d", p.status)
+		}
+		clock.advance(-6 * time.Minute)
+		if p := submit(t, carolSession, df, map[string]string{"confirm": "yes"}); p.status != http.StatusOK || !strings.Contains(p.body, "Account deleted") {
+			t.Fatalf("deleting a passkey-only account: %d", p.status)
+		}
+		if _, err := s.app.store.GetUser(ctx, carol.ID); err == nil {
+			t.Fatal("carol's account survived")
+		}
+		if keys, _ := s.app.store.ListPasskeys(ctx, carol.ID); len(keys) != 0 {
+			t.Fatal("a deleted account's passkeys survived")
+		}
+	})
 }
