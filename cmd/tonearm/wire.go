@@ -211,25 +211,24 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	}
 	// Passkeys need a domain name: WebAuthn relying-party IDs cannot be
 	// IP addresses.
-	var passkeyLogin web.PasskeyLogin
-	var passkeyPages pages.Passkeys
+	var passkeyCeremonies pages.Passkeys // stays a nil interface when off
 	switch pk, err := passkeys.New(passkeys.Config{Issuer: cfg.Issuer, SiteName: cfg.SiteName, Store: store, Logger: log, Now: opt.now}); {
 	case errors.Is(err, passkeys.ErrUnavailable):
 		log.Info("passkeys are off: the issuer's host is an IP address, not a domain name", "issuer", cfg.Issuer)
 	case err != nil:
 		return nil, err
 	default:
-		passkeyLogin, passkeyPages = pk, pk
+		passkeyCeremonies = pk
 	}
 	oauth, err := protocol.NewOAuth(protocol.OAuthConfig{
 		Provider: p, Site: site, Registration: cfg.Registration, Accounts: acc, Consents: store, Limiter: limiter,
-		CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Logger: log, Now: opt.now, Metrics: metrics, Passkeys: passkeyLogin,
+		CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Logger: log, Now: opt.now, Metrics: metrics, Passkeys: passkeyCeremonies,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
 	people, err := pages.New(pages.Config{
-		Site: site, Accounts: acc, Clients: registry, APIs: apiRegistry, Keys: km, Recovery: publicAPI, Devices: deviceCodes, Passkeys: passkeyPages, Events: store, Scopes: oauth,
+		Site: site, Accounts: acc, Clients: registry, APIs: apiRegistry, Keys: km, Recovery: publicAPI, Devices: deviceCodes, Passkeys: passkeyCeremonies, Events: store, Scopes: oauth,
 		Limiter: limiter, Metrics: metrics, CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Issuer: cfg.Issuer,
 		Registration: cfg.Registration, ForgetClient: adapter.ForgetClient, Logger: log, Now: opt.now,
 	})

@@ -388,7 +388,11 @@ func (p *Pages) revokeApp(w http.ResponseWriter, r *http.Request, c web.Caller) 
 func (p *Pages) deleteAccount(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	password := r.PostFormValue("delete_password")
 	if (password == "" && !c.User.PasskeyOnly) || r.PostFormValue("confirm") != "yes" {
-		p.renderAccount(w, r, c, http.StatusBadRequest, profileOf(c.User), fieldErrors{"delete": "Enter your password and tick the box to delete your account."})
+		msg := "Enter your password and tick the box to delete your account."
+		if c.User.PasskeyOnly {
+			msg = "Tick the box to delete your account."
+		}
+		p.renderAccount(w, r, c, http.StatusBadRequest, profileOf(c.User), fieldErrors{"delete": msg})
 		return
 	}
 	proof := accounts.Reauth{AuthTime: c.Session.AuthTime, Password: password, Guard: p.c.Limiter.Guard(r)}

@@ -142,15 +142,15 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, c web.Caller)
 	yes, no := true, false
 	var err error
 	done := action
+	if (action == "disable" || action == "remove-passkeys" || action == "delete") && r.PostFormValue("confirm") != "yes" {
+		p.renderUser(w, r, c, id, http.StatusBadRequest, "Tick the box to confirm.")
+		return
+	}
 	switch action {
 	case "role":
 		role := r.PostFormValue("role")
 		_, err = p.c.Accounts.AdminUpdate(ctx, id, accounts.AdminChange{Role: &role})
 	case "disable":
-		if r.PostFormValue("confirm") != "yes" {
-			p.renderUser(w, r, c, id, http.StatusBadRequest, "Tick the box to confirm.")
-			return
-		}
 		_, err = p.c.Accounts.AdminUpdate(ctx, id, accounts.AdminChange{Disabled: &yes})
 		done = "disabled"
 	case "enable":
@@ -165,17 +165,9 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, c web.Caller)
 	case "password":
 		err = p.c.Accounts.AdminSetPassword(ctx, id, r.PostFormValue("password"))
 	case "remove-passkeys":
-		if r.PostFormValue("confirm") != "yes" {
-			p.renderUser(w, r, c, id, http.StatusBadRequest, "Tick the box to confirm.")
-			return
-		}
 		_, err = p.c.Accounts.AdminRemovePasskeys(ctx, id)
 		done = "passkeys-removed"
 	case "delete":
-		if r.PostFormValue("confirm") != "yes" {
-			p.renderUser(w, r, c, id, http.StatusBadRequest, "Tick the box to confirm.")
-			return
-		}
 		if err = p.c.Accounts.DeleteUser(ctx, id); err == nil {
 			p.log.Info("user deleted by admin", "request_id", web.RequestID(ctx), "user", id, "by", c.User.ID)
 			p.done(w, r, AdminPath+"/users", "deleted")

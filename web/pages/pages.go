@@ -157,7 +157,7 @@ func New(c Config) (*Pages, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	signIn, err := web.NewSignIn(c.Accounts, passkeyLogin(c.Passkeys), c.Limiter, c.Issuer, c.Metrics, c.Logger)
+	signIn, err := web.NewSignIn(c.Accounts, c.Passkeys, c.Limiter, c.Issuer, c.Metrics, c.Logger)
 	if err != nil {
 		return nil, err
 	}

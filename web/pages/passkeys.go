@@ -3,11 +3,9 @@ package pages
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"net/http"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
-	"github.com/tonearm-idp/tonearm/provider/passkeys"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
 )
@@ -17,15 +15,6 @@ type Passkeys interface {
 	web.PasskeyLogin
 	BeginRegistration(ctx context.Context, u storage.User) ([]byte, error)
 	FinishRegistration(ctx context.Context, u storage.User, name string, response []byte) (storage.Passkey, error)
-}
-
-// passkeyLogin is p as the sign-in form needs it, or a nil interface
-// (never an interface holding a nil pointer).
-func passkeyLogin(p Passkeys) web.PasskeyLogin {
-	if p == nil {
-		return nil
-	}
-	return p
 }
 
 type passkeyView struct {
@@ -96,10 +85,6 @@ func (p *Pages) addPasskey(w http.ResponseWriter, r *http.Request, c web.Caller)
 		return
 	}
 	if _, err := p.c.Passkeys.FinishRegistration(r.Context(), c.User, name, []byte(answer)); err != nil {
-		if errors.Is(err, passkeys.ErrRejected) {
-			p.renderAccount(w, r, c, http.StatusBadRequest, profileOf(c.User), fieldErrors{"passkeys": "The passkey could not be added: try again."})
-			return
-		}
 		p.passkeyError(w, r, c, "passkeys", err)
 		return
 	}

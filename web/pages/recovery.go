@@ -45,32 +45,24 @@ func (p *Pages) forgot(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data := forgotPage{Action: p.base + web.ForgotPath}
-	switch r.Method {
-	case http.MethodGet:
-	case http.MethodPost:
+	status := http.StatusOK
+	if r.Method == http.MethodPost {
 		if !p.csrf.Valid(r) {
-			data.CSRFToken = p.csrf.Token(w, r)
-			data.Error = "This form expired; try again."
-			p.site.Render(w, r, http.StatusForbidden, "forgot.html", data)
-			return
+			status, data.Error = http.StatusForbidden, "This form expired; try again."
+		} else {
+			email := strings.TrimSpace(r.PostFormValue("email"))
+			err := accounts.ValidateEmail(email)
+			if err == nil {
+				err = p.c.Recovery.StartReset(r, email)
+			}
+			if err != nil {
+				status, data.Error = pageError(err)
+			}
+			data.Sent = err == nil
 		}
-		email := strings.TrimSpace(r.PostFormValue("email"))
-		err := accounts.ValidateEmail(email)
-		if err == nil {
-			err = p.c.Recovery.StartReset(r, email)
-		}
-		if err != nil {
-			status, msg := pageError(err)
-			data.CSRFToken, data.Error = p.csrf.Token(w, r), msg
-			p.site.Render(w, r, status, "forgot.html", data)
-			return
-		}
-		data.Sent = true
-		p.site.Render(w, r, http.StatusOK, "forgot.html", data)
-		return
 	}
 	data.CSRFToken = p.csrf.Token(w, r)
-	p.site.Render(w, r, http.StatusOK, "forgot.html", data)
+	p.site.Render(w, r, status, "forgot.html", data)
 }
 
 // reset is where the mailed link lands: it asks for the new password.
@@ -78,30 +70,20 @@ func (p *Pages) reset(w http.ResponseWriter, r *http.Request) {
 	if !p.site.Admit(w, r) {
 		return
 	}
-	data := resetPage{Action: p.base + web.ResetPath}
-	switch r.Method {
-	case http.MethodGet:
-		data.Token = r.URL.Query().Get("token")
-	case http.MethodPost:
+	data := resetPage{Action: p.base + web.ResetPath, Token: r.URL.Query().Get("token")}
+	status := http.StatusOK
+	if r.Method == http.MethodPost {
 		data.Token = r.PostFormValue("token")
 		if !p.csrf.Valid(r) {
-			data.CSRFToken = p.csrf.Token(w, r)
-			data.Error = "This form expired; try again."
-			p.site.Render(w, r, http.StatusForbidden, "reset.html", data)
-			return
+			status, data.Error = http.StatusForbidden, "This form expired; try again."
+		} else if err := p.c.Recovery.FinishReset(r, data.Token, r.PostFormValue("password")); err != nil {
+			status, data.Error = pageError(err)
+		} else {
+			data.Done = true
 		}
-		if err := p.c.Recovery.FinishReset(r, data.Token, r.PostFormValue("password")); err != nil {
-			status, msg := pageError(err)
-			data.CSRFToken, data.Error = p.csrf.Token(w, r), msg
-			p.site.Render(w, r, status, "reset.html", data)
-			return
-		}
-		data.Done = true
-		p.site.Render(w, r, http.StatusOK, "reset.html", data)
-		return
 	}
 	data.CSRFToken = p.csrf.Token(w, r)
-	p.site.Render(w, r, http.StatusOK, "reset.html", data)
+	p.site.Render(w, r, status, "reset.html", data)
 }
 
 type verifyEmailPage struct {
