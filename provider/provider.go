@@ -205,6 +205,21 @@ func (p *Provider) ConsumePAR(ctx context.Context, form url.Values) error {
 	return p.store.ConsumePARSession(ctx, uri)
 }
 
+// SpendCode ends an authorization code whose exchange failed (a wrong or
+// missing code_verifier, a wrong redirect_uri…): a code is tried once.
+// Without it a client could try again with whatever the first failure
+// taught it; RFC 9700 §2.1.1 binds a code to its verifier.
+func (p *Provider) SpendCode(ctx context.Context, code string) error {
+	if code == "" {
+		return nil
+	}
+	err := p.store.InvalidateAuthorizeCodeSession(ctx, p.access.AuthorizeCodeSignature(ctx, code))
+	if errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) {
+		return nil // unknown, or spent already
+	}
+	return err
+}
+
 // AuthenticateClient authenticates the client of a request as the token
 // endpoint does (Basic, client_secret_post, or a public client's
 // client_id).

@@ -359,13 +359,21 @@ func (a *Adapter) GetAuthorizeCodeSession(ctx context.Context, code string, sess
 }
 
 // InvalidateAuthorizeCodeSession implements oauth2.AuthorizeCodeStorage.
-// Only one of two concurrent exchanges of a code gets past it.
+// Only one of two concurrent exchanges of a code gets past it. The code's
+// PKCE challenge (keyed by the same signature) ends with it: it is kept
+// until the code is spent, see DeletePKCERequestSession.
 func (a *Adapter) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
 	err := a.store.DeactivateOAuthRequest(ctx, storage.KindAuthorizeCode, hashSignature(code))
 	if errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrInvalidatedAuthorizeCode
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if err := a.store.DeleteOAuthRequest(ctx, storage.KindPKCE, hashSignature(code)); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	return nil
 }
 
 type accessScopesKey struct{}
@@ -539,7 +547,12 @@ func (a *Adapter) GetPKCERequestSession(ctx context.Context, signature string, s
 	return req, err
 }
 
-// DeletePKCERequestSession implements pkce.PKCERequestStorage.
-func (a *Adapter) DeletePKCERequestSession(ctx context.Context, signature string) error {
-	return a.store.DeleteOAuthRequest(ctx, storage.KindPKCE, hashSignature(signature))
+// DeletePKCERequestSession implements pkce.PKCERequestStorage and keeps
+// the challenge. fosite calls it before it checks the verifier: deleting
+// here would let a second exchange of the same code, without any
+// code_verifier, pass as a request that never had PKCE. The challenge
+// lives as long as its code (InvalidateAuthorizeCodeSession ends both;
+// housekeeping sweeps expired ones).
+func (a *Adapter) DeletePKCERequestSession(context.Context, string) error {
+	return nil
 }

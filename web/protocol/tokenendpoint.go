@@ -23,6 +23,7 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 	session := provider.NewSession()
 	ar, err := o.p.OAuth2.NewAccessRequest(ctx, r, session)
 	if err != nil {
+		o.spendFailedCode(r, ar, err)
 		o.accessError(w, r, ar, err)
 		return
 	}
@@ -74,6 +75,21 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 	o.p.OAuth2.WriteAccessResponse(ctx, w, ar, resp)
 	if gt := ar.GetGrantTypes(); len(gt) == 1 {
 		o.metrics.TokenIssued(gt[0])
+	}
+}
+
+// spendFailedCode ends the authorization code of a failed exchange by an
+// authenticated client: a code issued with a PKCE challenge is redeemable
+// only with its verifier, and never on a second try.
+func (o *OAuth) spendFailedCode(r *http.Request, ar fosite.AccessRequester, err error) {
+	if ar == nil || ar.GetClient() == nil || !ar.GetGrantTypes().ExactOne("authorization_code") {
+		return // the client did not authenticate, or another grant
+	}
+	if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= 500 || rfc.ErrorField == fosite.ErrInvalidClient.ErrorField {
+		return
+	}
+	if err := o.p.SpendCode(r.Context(), ar.GetRequestForm().Get("code")); err != nil {
+		o.log.Error("spending an authorization code after a failed exchange", "request_id", web.RequestID(r.Context()), "err", err)
 	}
 }
 
