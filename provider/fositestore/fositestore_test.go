@@ -188,17 +188,28 @@ func testAdapter(t *testing.T, store *sqlstore.Store) {
 	if _, err := a.GetOpenIDConnectSession(ctx, "raw-code", request(client, "x")); !errors.Is(err, openid.ErrNoSessionFound) {
 		t.Fatalf("deleted OpenID session = %v", err)
 	}
-	if err := a.CreatePKCERequestSession(ctx, "code-sig", req); err != nil {
+	if err := a.CreatePKCERequestSession(ctx, "pkce-sig", req); err != nil {
 		t.Fatal(err)
 	}
-	if r, err := a.GetPKCERequestSession(ctx, "code-sig", newSession()); err != nil || r.GetRequestForm().Get("code_challenge") != "challenge" {
+	if r, err := a.GetPKCERequestSession(ctx, "pkce-sig", newSession()); err != nil || r.GetRequestForm().Get("code_challenge") != "challenge" {
 		t.Fatalf("PKCE session = %v, %v", r, err)
 	}
-	if err := a.DeletePKCERequestSession(ctx, "code-sig"); err != nil {
+	// fosite's "delete" comes before it checks the verifier: the challenge
+	// stays until its code is spent.
+	if err := a.CreateAuthorizeCodeSession(ctx, "pkce-sig", request(client, "pkce")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.GetPKCERequestSession(ctx, "code-sig", newSession()); !errors.Is(err, fosite.ErrNotFound) {
-		t.Fatalf("deleted PKCE session = %v", err)
+	if err := a.DeletePKCERequestSession(ctx, "pkce-sig"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.GetPKCERequestSession(ctx, "pkce-sig", newSession()); err != nil {
+		t.Fatalf("PKCE session after fosite's delete = %v, want it kept until the code is spent", err)
+	}
+	if err := a.InvalidateAuthorizeCodeSession(ctx, "pkce-sig"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.GetPKCERequestSession(ctx, "pkce-sig", newSession()); !errors.Is(err, fosite.ErrNotFound) {
+		t.Fatalf("PKCE session of a spent code = %v", err)
 	}
 
 	// Deleting the client kills its tokens.
