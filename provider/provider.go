@@ -133,7 +133,11 @@ func New(c Config) (*Provider, error) {
 		AudienceMatchingStrategy:       acceptGrantedAudience,
 		EnforcePKCEForPublicClients:    true,
 		EnablePKCEPlainChallengeMethod: false,
-		MinParameterEntropy:            fosite.MinParameterEntropy,
+		// No minimum length for nonce (fosite's 0 means 8); fosite's
+		// authorization endpoint demands 8 characters of state whatever
+		// this says, which web/protocol works around (RFC 6749 sets no
+		// minimum; OAuth 2.1 makes state optional with PKCE).
+		MinParameterEntropy: -1,
 		RefreshTokenScopes:             []string{"offline_access"},
 		SendDebugMessagesToClients:     false,
 		OmitRedirectScopeParam:         false,
@@ -203,6 +207,30 @@ func (p *Provider) ConsumePAR(ctx context.Context, form url.Values) error {
 		return nil
 	}
 	return p.store.ConsumePARSession(ctx, uri)
+}
+
+// OpenPAR opens the pushed request behind requestURI for the browser that
+// brings it first, as clientID. A request_uri pushed by another client is
+// refused and left alone (its owner may still use it); one opened before
+// is refused: it belongs to the browser that opened it, which proves so
+// with its own binding (see web/protocol) and never comes here again.
+func (p *Provider) OpenPAR(ctx context.Context, requestURI, clientID string) error {
+	ar, err := p.store.GetPARSession(ctx, requestURI)
+	if err != nil {
+		return fosite.ErrInvalidRequestURI.WithHint("The request_uri is unknown or expired.")
+	}
+	if ar.GetClient() == nil || ar.GetClient().GetID() != clientID {
+		return fosite.ErrInvalidRequestURI.WithHint("The request_uri was pushed by another client.")
+	}
+	switch err := p.store.OpenPARSession(ctx, requestURI); {
+	case errors.Is(err, fositestore.ErrPAROpened):
+		return fosite.ErrInvalidRequestURI.WithHint("The request_uri was opened in another browser.")
+	case errors.Is(err, fosite.ErrNotFound):
+		return fosite.ErrInvalidRequestURI.WithHint("The request_uri is unknown or expired.")
+	case err != nil:
+		return fosite.ErrServerError.WithWrap(err)
+	}
+	return nil
 }
 
 // SpendCode ends an authorization code whose exchange failed (a wrong or

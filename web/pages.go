@@ -121,7 +121,12 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name s
 }
 
 // ErrorPage is the data of error.html.
-type ErrorPage struct{ Title, Message string }
+type ErrorPage struct {
+	Title, Message string
+	// Detail, when set, is a short technical line for the developers of
+	// the application (an OAuth error code), shown below the message.
+	Detail string
+}
 
 // Admit lets GET and POST through to a page endpoint with a bounded body;
 // anything else gets an error page.

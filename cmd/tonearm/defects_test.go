@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -73,4 +74,168 @@ func TestPKCECannotBeSkippedOnASecondTry(t *testing.T) {
 			t.Fatalf("a code used twice = %d %v", got.status, got.body)
 		}
 	})
+}
+
+// A pushed request is taken as it was pushed: parameters the URL adds are
+// ignored, the pages carry only client_id and request_uri, the request_uri
+// belongs to the first browser that opens it, and opening it as another
+// client neither works nor spends it.
+func TestPushedRequestsAreNotMixedOrShared(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		_, secret := s.client(clients.Spec{ID: "pushy", Scopes: []string{"openid", "profile"}, FirstParty: true})
+		_, otherSecret := s.client(clients.Spec{ID: "other", Scopes: []string{"openid", "profile"}, FirstParty: true})
+		s.user("pusher")
+		pushURI := func(verifier string) string {
+			status, body := s.push(t, "pushy", secret, parForm(verifier))
+			uri, _ := body["request_uri"].(string)
+			if status != http.StatusCreated || uri == "" {
+				t.Fatalf("push: %d %v", status, body)
+			}
+			return uri
+		}
+		authURL := func(clientID, uri string, extra url.Values) string {
+			q := url.Values{"client_id": {clientID}, "request_uri": {uri}}
+			for k, v := range extra {
+				q[k] = v
+			}
+			return s.issuer + provider.AuthorizePath + "?" + q.Encode()
+		}
+
+		verifier := oauth2.GenerateVerifier()
+		uri := pushURI(verifier)
+		injected := url.Values{
+			"nonce": {"INJECTED-nonce"}, "max_age": {"0"}, "prompt": {"login"}, "redirect_uri": {"http://127.0.0.1:2/evil"},
+			"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "scope": {"openid profile email"},
+		}
+		browser := s.browser()
+		p := get(t, browser, authURL("pushy", uri, injected))
+		if p.status != http.StatusOK || !strings.Contains(p.body, `name="password"`) {
+			t.Fatalf("opening a pushed request: %d %v\n%s", p.status, p.location, p.body)
+		}
+		f := parseForm(t, p.body, p.url)
+		for k := range f.values {
+			if !map[string]bool{"client_id": true, "request_uri": true, "csrf_token": true, "tonearm_action": true, "username": true, "password": true}[k] {
+				t.Errorf("the login page of a pushed request echoes %q = %q", k, f.values[k])
+			}
+		}
+
+		// Another browser, five seconds or five minutes later: refused,
+		// in plain words, before any login page.
+		thief := get(t, s.browser(), authURL("pushy", uri, nil))
+		if thief.status != http.StatusBadRequest || strings.Contains(thief.body, `name="password"`) || !strings.Contains(thief.body, "belongs to another browser") {
+			t.Fatalf("a request_uri opened in a second browser: %d %v\n%s", thief.status, thief.location, thief.body)
+		}
+
+		back := submit(t, browser, f, map[string]string{"username": "pusher", "password": e2ePassword})
+		if back.location == nil || back.location.String()[:len(redirectURI)] != redirectURI || back.location.Query().Get("code") == "" ||
+			back.location.Query().Get("state") != "state-of-the-art" {
+			t.Fatalf("after login: %d %v\n%s", back.status, back.location, back.body)
+		}
+		got := s.exchange("pushy", secret, back.location.Query().Get("code"), verifier)
+		if got.status != http.StatusOK {
+			t.Fatalf("exchange with the pushed verifier = %d %v", got.status, got.body)
+		}
+		if c := idClaims(t, got.body["id_token"].(string)); c["nonce"] != "nonce-of-the-art" {
+			t.Fatalf("ID token nonce = %v, want the pushed one", c["nonce"])
+		}
+		if scope := got.body["scope"]; strings.Contains(scope.(string), "email") {
+			t.Fatalf("granted scope = %v: the query's scope was used", scope)
+		}
+
+		// Opened under another client_id: refused and not spent.
+		uri = pushURI(verifier)
+		if p := get(t, s.browser(), authURL("other", uri, nil)); p.status != http.StatusBadRequest || strings.Contains(p.body, `name="password"`) {
+			t.Fatalf("request_uri under another client_id: %d %v", p.status, p.location)
+		}
+		_ = otherSecret
+		if p := get(t, s.browser(), authURL("pushy", uri, nil)); p.status != http.StatusOK || !strings.Contains(p.body, `name="password"`) {
+			t.Fatalf("its owner after a foreign try: %d %v\n%s", p.status, p.location, p.body)
+		}
+	})
+}
+
+// Request objects are not supported (discovery says so): a valid client
+// with a registered redirect URI hears request_not_supported or
+// request_uri_not_supported at its callback (OpenID Connect Core §6); a
+// person who cannot be sent back reads plain words, not a library's.
+func TestRequestObjectsAnsweredToTheClient(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		s.client(clients.Spec{ID: "web", FirstParty: true})
+		base := url.Values{"client_id": {"web"}, "redirect_uri": {redirectURI}, "response_type": {"code"}, "scope": {"openid"}, "state": {"s"},
+			"code_challenge": {oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+		for name, c := range map[string]struct {
+			extra url.Values
+			want  string
+		}{
+			"unsigned request object":  {url.Values{"request": {"eyJhbGciOiJub25lIn0.eyJzdGF0ZSI6InMifQ."}}, "request_not_supported"},
+			"request_uri by reference": {url.Values{"request_uri": {"https://app.example/req/1"}}, "request_uri_not_supported"},
+		} {
+			q := cloneValues(base)
+			for k, v := range c.extra {
+				q[k] = v
+			}
+			p := get(t, s.browser(), s.issuer+provider.AuthorizePath+"?"+q.Encode())
+			if p.location == nil || p.location.Query().Get("error") != c.want || p.location.Query().Get("state") != "s" || p.location.Query().Get("iss") != s.issuer {
+				t.Errorf("%s: %d %v, want %s at the callback\n%s", name, p.status, p.location, c.want, p.body)
+			}
+		}
+		q := cloneValues(base)
+		q.Set("client_id", "nobody")
+		q.Set("request", "x.y.z")
+		p := get(t, s.browser(), s.issuer+provider.AuthorizePath+"?"+q.Encode())
+		if p.status != http.StatusBadRequest || p.location != nil || !strings.Contains(p.body, "not registered with this site") ||
+			strings.Contains(p.body, "OAuth 2.0 Client") || strings.Contains(p.body, "OP does not") {
+			t.Fatalf("unknown client: %d %v\n%s", p.status, p.location, p.body)
+		}
+	})
+}
+
+// state is optional with PKCE and has no minimum length; without PKCE
+// (a legacy client) it is required.
+func TestStateOptionalWithPKCE(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		s.user("stan")
+		_, secret := s.client(clients.Spec{ID: "web", FirstParty: true})
+		s.client(clients.Spec{ID: "legacy", FirstParty: true, AllowNoPKCE: true})
+		browser := s.browser()
+		authURL := func(client string, extra url.Values) string {
+			q := url.Values{"client_id": {client}, "redirect_uri": {redirectURI}, "response_type": {"code"}, "scope": {"openid"}}
+			for k, v := range extra {
+				q[k] = v
+			}
+			return s.issuer + provider.AuthorizePath + "?" + q.Encode()
+		}
+		verifier := oauth2.GenerateVerifier()
+		pkce := url.Values{"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}, "nonce": {"n"}}
+		back := s.authorize(browser, authURL("web", pkce), "stan", false)
+		if back.Query().Get("code") == "" || back.Query().Has("state") {
+			t.Fatalf("no state with PKCE: %v, want a code and no state", back)
+		}
+		got := s.exchange("web", secret, back.Query().Get("code"), verifier)
+		if got.status != http.StatusOK || idClaims(t, got.body["id_token"].(string))["nonce"] != "n" {
+			t.Fatalf("exchange: %d %v", got.status, got.body)
+		}
+		short := cloneValues(pkce)
+		short.Set("state", "x")
+		if back := s.authorize(browser, authURL("web", short), "", false); back.Query().Get("state") != "x" || back.Query().Get("code") == "" {
+			t.Fatalf("a one-letter state: %v", back)
+		}
+		if p := get(t, browser, authURL("legacy", nil)); p.location == nil || p.location.Query().Get("error") != "invalid_state" {
+			t.Fatalf("no state and no PKCE: %d %v, want invalid_state", p.status, p.location)
+		}
+		if back := s.authorize(browser, authURL("legacy", url.Values{"state": {"y"}}), "", false); back.Query().Get("code") == "" {
+			t.Fatalf("a legacy client with a state: %v", back)
+		}
+	})
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
 }

@@ -97,6 +97,24 @@ func (a *Adapter) DeletePARSession(ctx context.Context, requestURI string) error
 	return err
 }
 
+// ErrPAROpened: the pushed request was opened before (by another
+// browser, unless the caller knows better).
+var ErrPAROpened = errors.New("fositestore: pushed request already opened")
+
+// OpenPARSession marks a live pushed request opened, once: of concurrent
+// openers one succeeds, the others get ErrPAROpened; an unknown or
+// expired request_uri is fosite.ErrNotFound.
+func (a *Adapter) OpenPARSession(ctx context.Context, requestURI string) error {
+	if _, err := a.GetPARSession(ctx, requestURI); err != nil {
+		return fosite.ErrNotFound
+	}
+	err := a.store.DeactivateOAuthRequest(ctx, storage.KindPAR, hashSignature(requestURI))
+	if errors.Is(err, storage.ErrNotFound) {
+		return ErrPAROpened
+	}
+	return err
+}
+
 // ConsumePARSession ends a pushed request: its request_uri works no more.
 func (a *Adapter) ConsumePARSession(ctx context.Context, requestURI string) error {
 	return a.store.DeleteOAuthRequest(ctx, storage.KindPAR, hashSignature(requestURI))

@@ -75,6 +75,7 @@ type OAuth struct {
 	metrics      *web.Metrics
 	registration string
 	action       string // the login and consent forms post here
+	parKey       []byte // keys the cookies that bind a pushed request to its browser
 	base         string // the issuer's path prefix
 }
 
@@ -100,6 +101,7 @@ func NewOAuth(c OAuthConfig) (*OAuth, error) {
 		pages: pages, log: c.Logger, now: c.Now, metrics: c.Metrics, registration: c.Registration,
 		action: strings.TrimRight(iss.Path, "/") + provider.AuthorizePath,
 		base:   strings.TrimRight(iss.Path, "/"),
+		parKey: c.CSRFKey,
 	}
 	if o.now == nil {
 		o.now = time.Now
@@ -255,7 +257,13 @@ func (o *OAuth) consumePAR(r *http.Request, ar fosite.AuthorizeRequester) {
 func (o *OAuth) par(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		o.p.OAuth2.WritePushedAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+		return
+	}
+	state, hasState := padState(r)
 	ar, err := o.p.OAuth2.NewPushedAuthorizeRequest(ctx, r)
+	restoreState(r, ar, state, hasState)
 	if err == nil {
 		err = o.admitRequest(ctx, ar)
 	}
@@ -290,6 +298,11 @@ func (o *OAuth) admitRequest(ctx context.Context, ar fosite.AuthorizeRequester) 
 		if !client.AllowNoPKCE {
 			return fosite.ErrInvalidRequest.WithHint("Clients must include a code_challenge (PKCE, S256) when performing the authorize code flow, but it is missing.")
 		}
+		// Without PKCE, state is what protects the client from CSRF
+		// (RFC 6749 §10.12); with PKCE it is optional (OAuth 2.1).
+		if ar.GetState() == "" {
+			return fosite.ErrInvalidState.WithHint("A request without PKCE must carry a state parameter.")
+		}
 	} else if method != "S256" {
 		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256; plain is not supported.")
 	}
@@ -309,11 +322,29 @@ func (o *OAuth) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite
 		o.writeAuthorizeError(w, ar, rfc)
 		return
 	}
-	msg := rfc.GetDescription()
+	status := http.StatusBadRequest
 	if rfc.CodeField >= 500 {
-		msg = "The server could not handle this sign-in request."
+		status = http.StatusInternalServerError
 	}
-	o.page(w, r, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "This sign-in request is invalid", Message: msg})
+	o.page(w, r, status, "error.html", web.ErrorPage{Title: "This sign-in request is invalid", Message: plainAuthorizeError(rfc, ar), Detail: rfc.ErrorField})
+}
+
+// plainAuthorizeError says in plain words why a sign-in request cannot go
+// on, for the person who followed it; fosite's descriptions are written for
+// developers (they go to the client, in the redirect, when it is safe).
+func plainAuthorizeError(rfc *fosite.RFC6749Error, ar fosite.AuthorizeRequester) string {
+	switch {
+	case rfc.CodeField >= 500:
+		return "Something went wrong on our side while handling this sign-in. Please try again in a moment."
+	case rfc.ErrorField == fosite.ErrInvalidClient.ErrorField:
+		return "The application that sent you here is not registered with this site."
+	case rfc.ErrorField == fosite.ErrInvalidRequestURI.ErrorField:
+		return "This sign-in link has expired, was already used, or belongs to another browser."
+	case ar != nil && ar.GetClient() != nil && !redirectAllowed(ar):
+		return "The application asked to send you back to an address it has not registered with this site, so the sign-in stops here."
+	default:
+		return "The application that sent you here made a sign-in request this site cannot accept."
+	}
 }
 
 // writeAuthorizeError redirects an error to the client (query response
@@ -321,7 +352,9 @@ func (o *OAuth) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite
 // authorization response.
 func (o *OAuth) writeAuthorizeError(w http.ResponseWriter, ar fosite.AuthorizeRequester, rfc *fosite.RFC6749Error) {
 	values := rfc.ToValues()
-	values.Set("state", ar.GetState())
+	if ar.GetState() != "" {
+		values.Set("state", ar.GetState())
+	}
 	values.Set("iss", o.p.Issuer())
 	u := *ar.GetRedirectURI()
 	u.Fragment = ""
@@ -375,12 +408,50 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	if err := r.ParseForm(); err != nil {
+		o.page(w, r, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "This sign-in request is invalid", Message: "The request could not be read."})
+		return
+	}
 	// A pushed request arrives as its request_uri, which fosite resolves;
 	// the login and consent steps post it back the same way.
-	pushed := strings.HasPrefix(r.FormValue("request_uri"), provider.PARRequestURIPrefix)
+	pushed := strings.HasPrefix(r.Form.Get("request_uri"), provider.PARRequestURIPrefix)
+	var unsupported error
+	switch {
+	case pushed:
+		onlyPushed(r)
+		if uri := r.Form.Get("request_uri"); !o.parBound(r, uri) {
+			if err := o.p.OpenPAR(ctx, uri, r.Form.Get("client_id")); err != nil {
+				o.authorizeError(w, r, nil, err)
+				return
+			}
+			o.bindPAR(w, uri)
+		}
+	case r.Form.Has("request") || r.Form.Has("request_uri"):
+		// Request objects are not supported (discovery says so): the
+		// client hears it (OpenID Connect Core §6) once its redirect URI
+		// is known to be its own.
+		unsupported = fosite.ErrRequestNotSupported.WithHint("Request objects are not supported: send the parameters themselves, or push them to the pushed authorization request endpoint.")
+		if !r.Form.Has("request") {
+			unsupported = fosite.ErrRequestURINotSupported.WithHint("request_uri is supported only for pushed authorization requests.")
+		}
+		for _, form := range []url.Values{r.Form, r.PostForm} {
+			form.Del("request")
+			form.Del("request_uri")
+		}
+	}
+	asked := cloneForm(r.Form)
+	state, hasState := padState(r)
 	ar, err := o.p.OAuth2.NewAuthorizeRequest(ctx, r)
+	restoreState(r, ar, state, hasState)
+	// fosite merges a pushed request into r.Form; the pages carry only
+	// what the browser brought (client_id and request_uri).
+	r.Form = asked
 	if err != nil {
 		o.authorizeError(w, r, ar, err)
+		return
+	}
+	if unsupported != nil {
+		o.authorizeError(w, r, ar, unsupported)
 		return
 	}
 	if err := o.admitRequest(ctx, ar); err != nil {
@@ -433,8 +504,13 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		caller, signedIn, freshLogin = web.Caller{User: user, Session: sess}, true, true
 	}
 
-	needLogin := !signedIn || (prompt["login"] && !freshLogin)
-	if signedIn && !freshLogin {
+	// A pushed request's pages carry only its request_uri, so the
+	// consent step cannot drop prompt=login and max_age as a post-back of
+	// a plain request does: a sign-in made after the push satisfies them
+	// for the rest of its interaction.
+	authedSincePush := pushed && signedIn && !caller.Session.AuthTime.Before(ar.GetRequestedAt().Truncate(time.Second))
+	needLogin := !signedIn || (prompt["login"] && !freshLogin && !authedSincePush)
+	if signedIn && !freshLogin && !authedSincePush {
 		if maxAge, err := strconv.ParseInt(ar.GetRequestForm().Get("max_age"), 10, 64); err == nil && maxAge >= 0 &&
 			o.now().Sub(caller.Session.AuthTime) > time.Duration(maxAge)*time.Second {
 			needLogin = true
@@ -510,6 +586,9 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resp.AddParameter("iss", o.p.Issuer()) // RFC 9207
+	if ar.GetState() == "" {
+		resp.GetParameters().Del("state") // none was sent: none comes back
+	}
 	o.consumePAR(r, ar)
 	o.p.OAuth2.WriteAuthorizeResponse(ctx, w, ar, resp)
 }

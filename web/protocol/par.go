@@ -1,0 +1,115 @@
+package protocol
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/ory/fosite"
+
+	"github.com/tonearm-idp/tonearm/provider/fositestore"
+)
+
+// Pushed authorization requests at the authorization endpoint (RFC 9126
+// §4): only the pushed parameters count, and a request_uri belongs to the
+// first browser that opens it.
+
+// pushedFormFields are what a pushed request's browser may send besides
+// the fields the login and consent forms add: the pushed request is found
+// by them, everything else comes from the push.
+var pushedFormFields = map[string]bool{"client_id": true, "request_uri": true}
+
+// onlyPushed drops from r's form every authorization parameter the URL or
+// the body carries beside client_id and request_uri: a pushed request is
+// taken as it was pushed, never mixed with the query (fosite would merge
+// whatever the push did not set: nonce, max_age, redirect_uri…).
+func onlyPushed(r *http.Request) {
+	for _, form := range []url.Values{r.Form, r.PostForm} {
+		for k := range form {
+			if !pushedFormFields[k] && !formFields[k] {
+				delete(form, k)
+			}
+		}
+	}
+}
+
+// parBindingName is the name of the cookie that binds request_uri to a
+// browser; one per request, so that tabs do not evict each other.
+func (o *OAuth) parBindingName(requestURI string) string {
+	sum := sha256.Sum256([]byte(requestURI))
+	return "tonearm_par_" + base64.RawURLEncoding.EncodeToString(sum[:9])
+}
+
+func (o *OAuth) parBindingValue(requestURI string) string {
+	m := hmac.New(sha256.New, o.parKey)
+	m.Write([]byte("par-binding\x00" + requestURI))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// parBound reports whether r's browser is the one that opened requestURI.
+func (o *OAuth) parBound(r *http.Request, requestURI string) bool {
+	c, err := r.Cookie(o.parBindingName(requestURI))
+	return err == nil && hmac.Equal([]byte(c.Value), []byte(o.parBindingValue(requestURI)))
+}
+
+// bindPAR gives the browser that opened requestURI its proof: only it can
+// post the login and consent steps of that request. The cookie goes to the
+// authorization endpoint alone and lasts as long as the interaction.
+func (o *OAuth) bindPAR(w http.ResponseWriter, requestURI string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: o.parBindingName(requestURI), Value: o.parBindingValue(requestURI), Path: o.action,
+		MaxAge: int(fositestore.PARInteraction.Seconds()), HttpOnly: true,
+		Secure: strings.HasPrefix(o.p.Issuer(), "https://"), SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func cloneForm(form url.Values) url.Values {
+	out := make(url.Values, len(form))
+	for k, v := range form {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
+
+// statePad lengthens a short or absent state for fosite, which refuses a
+// state under 8 characters whatever its configuration says; restoreState
+// puts the client's own state back before anything is stored or sent.
+const statePad = "tonearm-short-state:"
+
+// padState makes r's state long enough for fosite and returns the state
+// the client sent (has: whether it sent one).
+func padState(r *http.Request) (state string, has bool) {
+	state, has = r.Form.Get("state"), r.Form.Has("state")
+	if len(state) < 8 {
+		r.Form.Set("state", statePad+state)
+		if r.PostForm.Has("state") {
+			r.PostForm.Set("state", statePad+state)
+		}
+	}
+	return state, has
+}
+
+// restoreState undoes padState on the request fosite parsed.
+func restoreState(r *http.Request, ar fosite.AuthorizeRequester, state string, has bool) {
+	for _, form := range []url.Values{r.Form, r.PostForm} {
+		if form.Get("state") != statePad+state {
+			continue
+		}
+		if has {
+			form.Set("state", state)
+		} else {
+			form.Del("state")
+		}
+	}
+	if a, ok := ar.(*fosite.AuthorizeRequest); ok && a.State == statePad+state {
+		a.State = state
+		if has {
+			a.Form.Set("state", state)
+		} else {
+			a.Form.Del("state")
+		}
+	}
+}
