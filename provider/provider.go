@@ -137,10 +137,10 @@ func New(c Config) (*Provider, error) {
 		// authorization endpoint demands 8 characters of state whatever
 		// this says, which web/protocol works around (RFC 6749 sets no
 		// minimum; OAuth 2.1 makes state optional with PKCE).
-		MinParameterEntropy: -1,
-		RefreshTokenScopes:             []string{"offline_access"},
-		SendDebugMessagesToClients:     false,
-		OmitRedirectScopeParam:         false,
+		MinParameterEntropy:        -1,
+		RefreshTokenScopes:         []string{"offline_access"},
+		SendDebugMessagesToClients: false,
+		OmitRedirectScopeParam:     false,
 		// Pushed authorization requests (RFC 9126): request_uri values
 		// are URNs, short-lived; a client may be registered to require
 		// them (checked at the authorization endpoint).
