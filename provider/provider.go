@@ -320,7 +320,7 @@ func (p *Provider) VerifyIDTokenHint(ctx context.Context, token string) (IDToken
 	if err != nil && !(errors.As(err, &ve) && ve.Errors&^jwt.ValidationErrorExpired == 0) {
 		return IDTokenHint{}, ErrInvalidIDToken
 	}
-	if t == nil || t.Claims == nil || t.Claims["iss"] != p.issuer {
+	if t == nil || t.Claims == nil || t.Claims["iss"] != p.issuer || !isIDToken(t) {
 		return IDTokenHint{}, ErrInvalidIDToken
 	}
 	var h IDTokenHint
@@ -340,6 +340,25 @@ func (p *Provider) VerifyIDTokenHint(ctx context.Context, token string) (IDToken
 		return IDTokenHint{}, ErrInvalidIDToken
 	}
 	return h, nil
+}
+
+// isIDToken tells an ID token from the other JWTs this provider signs: an
+// access token (ES256, typ at+jwt, client_id and scope claims) and a logout
+// token (signed with the same RS256 key, but typ logout+jwt and an events
+// claim). Only an ID token may serve as an id_token_hint.
+func isIDToken(t *jwt.Token) bool {
+	if alg, _ := t.Header["alg"].(string); alg != keys.RS256 {
+		return false
+	}
+	if typ, ok := t.Header["typ"]; ok && typ != "JWT" {
+		return false
+	}
+	for _, claim := range []string{"events", "scope", "client_id"} {
+		if _, ok := t.Claims[claim]; ok {
+			return false
+		}
+	}
+	return true
 }
 
 // NewRequestID is the ID of a new authorization or client-credentials

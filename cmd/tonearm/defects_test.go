@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -238,4 +239,38 @@ func cloneValues(v url.Values) url.Values {
 		out[k] = append([]string(nil), vs...)
 	}
 	return out
+}
+
+// Only an ID token tonearm issued is an id_token_hint: an access token or
+// a logout token (signed with the same RS256 key) ends nothing.
+func TestOnlyIDTokensAreLogoutHints(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		s.user("hana")
+		_, secret := s.client(clients.Spec{ID: "web", FirstParty: true})
+		r := s.rp("web", secret)
+		browser := s.browser()
+		tok := s.codeFlow(r, browser, "hana")
+		claims := idClaims(t, tok.Extra("id_token").(string))
+		logoutToken, err := s.app.provider.LogoutToken(context.Background(), "web", claims["sub"].(string), claims["sid"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		signedIn := func() bool {
+			p := get(t, browser, r.conf.AuthCodeURL(random(t), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "none")))
+			return p.location != nil && p.location.Query().Get("code") != ""
+		}
+		for name, hint := range map[string]string{"access token": tok.AccessToken, "logout token": logoutToken} {
+			p := get(t, http.DefaultClient, s.issuer+provider.LogoutPath+"?"+url.Values{"id_token_hint": {hint}}.Encode())
+			if p.status != http.StatusBadRequest || !signedIn() {
+				t.Fatalf("%s as id_token_hint: %d, signed in %v", name, p.status, signedIn())
+			}
+		}
+		if p := get(t, http.DefaultClient, s.issuer+provider.LogoutPath+"?"+url.Values{"id_token_hint": {tok.Extra("id_token").(string)}, "client_id": {"other"}}.Encode()); p.status != http.StatusBadRequest || !signedIn() {
+			t.Fatalf("an ID token with another client_id: %d", p.status)
+		}
+		if p := get(t, http.DefaultClient, s.issuer+provider.LogoutPath+"?"+url.Values{"id_token_hint": {tok.Extra("id_token").(string)}}.Encode()); p.status != http.StatusOK || signedIn() {
+			t.Fatalf("the ID token as hint: %d, signed in %v", p.status, signedIn())
+		}
+	})
 }

@@ -45,7 +45,7 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 		hint, clientID = h, h.Audience[0]
 	}
 	if cid := r.Form.Get("client_id"); cid != "" {
-		if clientID != "" && cid != clientID {
+		if clientID != "" && !contains(hint.Audience, cid) {
 			bad("client_id does not match the id_token_hint.")
 			return
 		}
