@@ -15,9 +15,12 @@ import (
 )
 
 // APIDirectory lists the APIs (the built-in one first), cached; the version
-// changes when the list does.
+// changes when the list does. Fresh reads the list from the database now:
+// a scope or resource the cache does not know may be an API registered
+// moments ago (by the command line, or on another replica).
 type APIDirectory interface {
 	Cached(ctx context.Context) ([]storage.API, uint64, error)
+	Fresh(ctx context.Context) ([]storage.API, uint64, error)
 }
 
 // UserDirectory reads the users whose claims access tokens release.
@@ -31,6 +34,8 @@ type builtinOnly struct{ api storage.API }
 func (b builtinOnly) Cached(context.Context) ([]storage.API, uint64, error) {
 	return []storage.API{b.api}, 0, nil
 }
+
+func (b builtinOnly) Fresh(ctx context.Context) ([]storage.API, uint64, error) { return b.Cached(ctx) }
 
 // ErrInvalidTarget is RFC 8707's error for a resource that is not a
 // registered API or whose scopes were not granted.
@@ -68,6 +73,40 @@ func (p *Provider) index(ctx context.Context) (scopeIndex, error) {
 	return ix, nil
 }
 
+// indexFor returns the scope index, read afresh from the database when
+// the cached one does not know a scope or resource asked for: an API
+// created moments ago must not have its scope granted as if it were
+// nobody's (a token with the scope but not the audience).
+func (p *Provider) indexFor(ctx context.Context, scopes, resources []string) (scopeIndex, error) {
+	ix, err := p.index(ctx)
+	if err != nil || !ix.misses(scopes, resources) {
+		return ix, err
+	}
+	all, version, err := p.apis.Fresh(ctx)
+	if err != nil {
+		return scopeIndex{}, err
+	}
+	ix = buildIndex(all)
+	p.scopes.Store(&builtIndex{version: version, index: ix})
+	return ix, nil
+}
+
+// misses reports whether scopes or resources name something the index
+// does not know.
+func (ix scopeIndex) misses(scopes, resources []string) bool {
+	for _, s := range scopes {
+		if ix.owner[s] == "" && !has(SupportedScopes, s) {
+			return true
+		}
+	}
+	for _, r := range resources {
+		if _, ok := ix.byID[r]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
 type builtIndex struct {
 	version uint64
 	index   scopeIndex
@@ -100,7 +139,7 @@ func (ix scopeIndex) audienceFor(scopes, resources []string) (aud, kept []string
 				}
 			}
 		}
-		return aud, scopes, nil
+		return aud, ix.granted(scopes), nil
 	}
 	for _, res := range resources {
 		if _, err := url.Parse(res); err != nil || !strings.Contains(res, ":") || strings.Contains(res, "#") {
@@ -121,17 +160,29 @@ func (ix scopeIndex) audienceFor(scopes, resources []string) (aud, kept []string
 		}
 	}
 	for _, s := range scopes {
-		if o := ix.owner[s]; o == "" || has(aud, o) {
+		if o := ix.owner[s]; (o == "" && has(SupportedScopes, s)) || has(aud, o) {
 			kept = append(kept, s)
 		}
 	}
 	return aud, kept, nil
 }
 
+// granted drops the scopes no known API owns and that are not built in: a
+// scope of a deleted API, or one never defined, is never granted.
+func (ix scopeIndex) granted(scopes []string) []string {
+	var out []string
+	for _, s := range scopes {
+		if ix.owner[s] != "" || has(SupportedScopes, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // Audience returns the audience and the scopes a request for scopes and
 // resources would be granted, or invalid_target.
 func (p *Provider) Audience(ctx context.Context, scopes, resources []string) (aud, kept []string, err error) {
-	ix, err := p.index(ctx)
+	ix, err := p.indexFor(ctx, scopes, resources)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -162,7 +213,7 @@ func (p *Provider) ScopeDescriptions(ctx context.Context) map[string]string {
 // (see audienceFor). Scopes of APIs outside the requested resources are not
 // granted.
 func (p *Provider) Grant(ctx context.Context, ar fosite.Requester, scopes, resources []string) error {
-	ix, err := p.index(ctx)
+	ix, err := p.indexFor(ctx, scopes, resources)
 	if err != nil {
 		return err
 	}

@@ -233,6 +233,49 @@ func (p *Provider) OpenPAR(ctx context.Context, requestURI, clientID string) err
 	return nil
 }
 
+// RefreshClientOnMiss drops clientID from the client cache when its cached
+// registration lacks a scope, the redirect URI or the grant type a request
+// asks for: the client may have been changed moments ago (by the command
+// line, or on another replica), and fosite then reads it afresh instead of
+// refusing from a stale copy.
+func (p *Provider) RefreshClientOnMiss(ctx context.Context, clientID string, scopes []string, redirectURI, grantType string) {
+	if clientID == "" {
+		return
+	}
+	c, err := p.store.GetClient(ctx, clientID)
+	if err != nil {
+		return // unknown clients are never cached
+	}
+	miss := grantType != "" && !fosite.Arguments(c.GetGrantTypes()).Has(grantType)
+	for _, s := range scopes {
+		miss = miss || !fosite.Arguments(c.GetScopes()).Has(s)
+	}
+	if redirectURI != "" && !fosite.Arguments(c.GetRedirectURIs()).Has(redirectURI) {
+		miss = true
+	}
+	if miss {
+		p.store.ForgetClient(clientID)
+	}
+}
+
+// ClientCredentialsScopes is what a client-credentials request without a
+// scope is granted: the client's registered scopes but those that need a
+// person (RFC 6749 §3.3 lets the server pick a documented default; a token
+// with no scope and no audience is good for nothing).
+func (p *Provider) ClientCredentialsScopes(ctx context.Context, clientID string) []string {
+	c, err := p.store.GetClient(ctx, clientID)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, s := range c.GetScopes() {
+		if s != "openid" && s != "offline_access" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // SpendCode ends an authorization code whose exchange failed (a wrong or
 // missing code_verifier, a wrong redirect_uri…): a code is tried once.
 // Without it a client could try again with whatever the first failure

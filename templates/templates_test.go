@@ -13,7 +13,7 @@ func TestParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	var b strings.Builder
-	err = tpl.ExecuteTemplate(&b, "error.html", struct{ Title, Message string }{"Oops", `<script>alert(1)</script>`})
+	err = tpl.ExecuteTemplate(&b, "error.html", struct{ Title, Message, Detail string }{"Oops", `<script>alert(1)</script>`, ""})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -271,6 +272,61 @@ func TestOnlyIDTokensAreLogoutHints(t *testing.T) {
 		}
 		if p := get(t, http.DefaultClient, s.issuer+provider.LogoutPath+"?"+url.Values{"id_token_hint": {tok.Extra("id_token").(string)}}.Encode()); p.status != http.StatusOK || signedIn() {
 			t.Fatalf("the ID token as hint: %d, signed in %v", p.status, signedIn())
+		}
+	})
+}
+
+// A client-credentials request without scope gets the client's registered
+// scopes (RFC 6749 §3.3), so the token names its APIs; an API or client
+// changed on another replica (or by the command line) a moment ago is read
+// from the database on a miss, never answered from a stale cache.
+func TestClientCredentialsDefaultsAndCacheMisses(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		other := s.second()
+		ctx := context.Background()
+		_, secret := s.client(clients.Spec{ID: "ops", GrantTypes: []string{"client_credentials"}, Scopes: []string{"admin"}})
+		cc := func(srv *server, secret, scope string) tokenReply {
+			form := url.Values{"grant_type": {"client_credentials"}}
+			if scope != "" {
+				form.Set("scope", scope)
+			}
+			return srv.post(provider.TokenPath, "ops", secret, form)
+		}
+		got := cc(s, secret, "")
+		if got.status != http.StatusOK {
+			t.Fatalf("no scope = %d %v", got.status, got.body)
+		}
+		claims := verifyAccessToken(t, s.issuer, got.body["access_token"].(string))
+		if claims["scope"] != "admin" || !slices.Contains(audOf(t, claims), provider.APIIdentifier(s.issuer)) || got.body["scope"] != "admin" {
+			t.Fatalf("no scope: claims %v, answer %v; want the registered scope and its API", claims, got.body)
+		}
+
+		// The other replica registers an API and gives the client its
+		// scope; this one answers at once, from the database.
+		const listens = "https://api.example.org/listens"
+		if _, err := other.app.apis.Create(ctx, apisSpec(listens, "listens:read", "Read your listens", nil)); err != nil {
+			t.Fatal(err)
+		}
+		if err := other.app.clients.Delete(ctx, "ops"); err != nil {
+			t.Fatal(err)
+		}
+		_, secret, err := other.app.clients.Create(ctx, clients.Spec{ID: "ops", GrantTypes: []string{"client_credentials"}, Scopes: []string{"admin", "listens:read"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = cc(s, secret, "listens:read")
+		if got.status != http.StatusOK {
+			t.Fatalf("a scope registered elsewhere a moment ago = %d %v", got.status, got.body)
+		}
+		claims = verifyAccessToken(t, s.issuer, got.body["access_token"].(string))
+		if claims["scope"] != "listens:read" || !slices.Contains(audOf(t, claims), listens) {
+			t.Fatalf("token for a fresh API: %v, want its scope and audience", claims)
+		}
+		got = cc(s, secret, "")
+		claims = verifyAccessToken(t, s.issuer, got.body["access_token"].(string))
+		if aud := audOf(t, claims); !slices.Contains(aud, listens) || !slices.Contains(aud, provider.APIIdentifier(s.issuer)) {
+			t.Fatalf("no scope after the change: %v", claims)
 		}
 	})
 }

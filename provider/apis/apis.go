@@ -328,6 +328,13 @@ func (r *Registry) Cached(ctx context.Context) ([]storage.API, uint64, error) {
 	return r.cached, r.version, nil
 }
 
+// Fresh reads every API from the database now and caches the list (a
+// miss in the cache: see provider.APIDirectory).
+func (r *Registry) Fresh(ctx context.Context) ([]storage.API, uint64, error) {
+	r.forget()
+	return r.Cached(ctx)
+}
+
 func (r *Registry) all(ctx context.Context) ([]storage.API, error) {
 	stored, err := r.store.ListAPIs(ctx)
 	if err != nil {

@@ -262,6 +262,7 @@ func (o *OAuth) par(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	state, hasState := padState(r)
+	o.p.RefreshClientOnMiss(ctx, requestClientID(r), strings.Fields(r.Form.Get("scope")), r.Form.Get("redirect_uri"), "authorization_code")
 	ar, err := o.p.OAuth2.NewPushedAuthorizeRequest(ctx, r)
 	restoreState(r, ar, state, hasState)
 	if err == nil {
@@ -438,6 +439,9 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 			form.Del("request")
 			form.Del("request_uri")
 		}
+	}
+	if !pushed {
+		o.p.RefreshClientOnMiss(ctx, r.Form.Get("client_id"), strings.Fields(r.Form.Get("scope")), r.Form.Get("redirect_uri"), "authorization_code")
 	}
 	asked := cloneForm(r.Form)
 	state, hasState := padState(r)

@@ -20,6 +20,16 @@ import (
 func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
+	if r.ParseForm() == nil { // else fosite answers the error
+		id, grant := requestClientID(r), r.PostForm.Get("grant_type")
+		o.p.RefreshClientOnMiss(ctx, id, strings.Fields(r.PostForm.Get("scope")), "", grant)
+		if grant == "client_credentials" && strings.TrimSpace(r.PostForm.Get("scope")) == "" {
+			if scopes := o.p.ClientCredentialsScopes(ctx, id); len(scopes) > 0 {
+				r.PostForm.Set("scope", strings.Join(scopes, " "))
+				r.Form.Set("scope", strings.Join(scopes, " "))
+			}
+		}
+	}
 	session := provider.NewSession()
 	ar, err := o.p.OAuth2.NewAccessRequest(ctx, r, session)
 	if err != nil {
@@ -76,6 +86,18 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 	if gt := ar.GetGrantTypes(); len(gt) == 1 {
 		o.metrics.TokenIssued(gt[0])
 	}
+}
+
+// requestClientID is the client a token request names (HTTP Basic, or
+// client_id in the body), before it is authenticated.
+func requestClientID(r *http.Request) string {
+	if id, _, ok := r.BasicAuth(); ok {
+		if unescaped, err := url.QueryUnescape(id); err == nil {
+			return unescaped
+		}
+		return id
+	}
+	return r.PostForm.Get("client_id")
 }
 
 // spendFailedCode ends the authorization code of a failed exchange by an
