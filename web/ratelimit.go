@@ -240,19 +240,58 @@ func (g *loginGuard) Succeeded(ctx context.Context, a accounts.Attempt) {
 const (
 	maxSignupsPerAddr    = 10
 	maxVerificationMails = 3
-	// maxDeviceLookupsPerAddr bounds the user codes one address may try:
-	// 30 per 15 minutes against 20^8 codes makes guessing a live one
-	// hopeless.
-	maxDeviceLookupsPerAddr = 30
+	// maxDeviceLookupsPerPerson bounds the user codes one signed-in
+	// person may try, on every path of the device page (looking a code up,
+	// allowing, denying): 30 per 15 minutes against 20^8 codes makes
+	// guessing a live one hopeless. The per-address bound is wider, so
+	// that one person behind an address does not lock out the others.
+	maxDeviceLookupsPerPerson = 30
+	maxDeviceLookupsPerAddr   = 300
+	// maxDeviceStartsPerAddr bounds the device sign-ins one address may
+	// start (each stores a device code).
+	maxDeviceStartsPerAddr = 60
 	// Passkey ceremonies per address: enough for a household behind one
 	// address, not for filling the database with challenges.
 	maxPasskeyCeremoniesPerAddr = 60
 )
 
-// DeviceLookup counts a user code typed on the device page from r's
-// address.
-func (l *LoginLimiter) DeviceLookup(ctx context.Context, r *http.Request) error {
-	return l.count(ctx, "device:"+ClientAddr(r), maxDeviceLookupsPerAddr)
+// DeviceLookup counts a user code typed on the device page by userID from
+// r's address, whatever the form does with it.
+func (l *LoginLimiter) DeviceLookup(ctx context.Context, r *http.Request, userID string) error {
+	return l.countFirst(ctx, map[string]int{
+		"device:" + ClientAddr(r): maxDeviceLookupsPerAddr,
+		"device-user:" + userID:   maxDeviceLookupsPerPerson,
+	})
+}
+
+// DeviceStart counts a device sign-in started from r's address.
+func (l *LoginLimiter) DeviceStart(ctx context.Context, r *http.Request) error {
+	return l.countFirst(ctx, map[string]int{"device-start:" + ClientAddr(r): maxDeviceStartsPerAddr})
+}
+
+// countFirst counts one attempt under every key, then refuses when any key
+// is past its limit. Counting before looking keeps the bound under
+// concurrency: of N simultaneous attempts at most the limit see a count
+// within it (a read-then-write check lets them all through).
+func (l *LoginLimiter) countFirst(ctx context.Context, limits map[string]int) error {
+	now := l.now()
+	keys := make([]string, 0, len(limits))
+	for k := range limits {
+		keys = append(keys, k)
+	}
+	if err := l.store.RecordLoginFailure(ctx, keys, now, loginWindow); err != nil {
+		return err
+	}
+	counts, err := l.store.LoginFailures(ctx, keys, now.Add(-loginWindow))
+	if err != nil {
+		return err
+	}
+	for _, c := range counts {
+		if max, ok := limits[c.Key]; ok && c.Count > max {
+			return &accounts.ThrottledError{RetryAfter: c.WindowStart.Add(loginWindow).Sub(now)}
+		}
+	}
+	return nil
 }
 
 // PasskeyCeremony counts a passkey ceremony started from r's address
@@ -272,17 +311,8 @@ func (l *LoginLimiter) VerificationMail(ctx context.Context, userID string) erro
 }
 
 // count counts one attempt under key in the database, like sign-in
-// failures (shared by replicas). Once key made max attempts in the window
-// it returns a *accounts.ThrottledError and counts nothing.
+// failures (shared by replicas); past max attempts in the window it
+// returns a *accounts.ThrottledError.
 func (l *LoginLimiter) count(ctx context.Context, key string, max int) error {
-	now := l.now()
-	keys := []string{key}
-	counts, err := l.store.LoginFailures(ctx, keys, now.Add(-loginWindow))
-	if err != nil {
-		return err
-	}
-	if len(counts) == 1 && counts[0].Count >= max {
-		return &accounts.ThrottledError{RetryAfter: counts[0].WindowStart.Add(loginWindow).Sub(now)}
-	}
-	return l.store.RecordLoginFailure(ctx, keys, now, loginWindow)
+	return l.countFirst(ctx, map[string]int{key: max})
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -327,6 +329,84 @@ func TestClientCredentialsDefaultsAndCacheMisses(t *testing.T) {
 		claims = verifyAccessToken(t, s.issuer, got.body["access_token"].(string))
 		if aud := audOf(t, claims); !slices.Contains(aud, listens) || !slices.Contains(aud, provider.APIIdentifier(s.issuer)) {
 			t.Fatalf("no scope after the change: %v", claims)
+		}
+	})
+}
+
+// Device user codes cannot be guessed past the limit on any path: looking
+// a code up, allowing and denying all count, per signed-in person (30) and
+// per address; a burst of concurrent guesses gets no more than the limit;
+// a guessed live code cannot be allowed or denied once the limit is
+// reached; another person behind the same address is not locked out; and
+// starting device sign-ins is limited per address too.
+func TestDeviceCodeGuessingIsLimitedOnEveryPath(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		s.client(clients.Spec{ID: "scrobbler", Public: true, RedirectURIs: []string{}, GrantTypes: []string{clients.DeviceCodeGrant},
+			Scopes: []string{"openid"}})
+		attacker, neighbour := s.user("mallory"), s.user("neighbour")
+		_, victim := s.deviceStart(t, "scrobbler", "openid")
+		victimCode := victim["user_code"].(string)
+
+		browser := s.browser()
+		s.signInPage(t, browser, attacker.Username)
+		p := get(t, browser, s.issuer+provider.DevicePath)
+		f := parseForm(t, p.body, p.url)
+		var mu sync.Mutex
+		admitted, limited := 0, 0
+		var wg sync.WaitGroup
+		for i := 0; i < 40; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				decision := []string{"allow", "deny"}[i%2]
+				got := submit(t, browser, f, map[string]string{"user_code": fmt.Sprintf("BCDF-%04d", i), "decision": decision})
+				mu.Lock()
+				defer mu.Unlock()
+				switch got.status {
+				case http.StatusTooManyRequests:
+					limited++
+				case http.StatusBadRequest:
+					admitted++
+				default:
+					t.Errorf("guess %d: %d", i, got.status)
+				}
+			}(i)
+		}
+		wg.Wait()
+		if admitted > 30 || limited < 10 {
+			t.Fatalf("40 concurrent guesses with a decision: %d looked up, %d limited; want at most 30 looked up", admitted, limited)
+		}
+		for _, decision := range []string{"allow", "deny", ""} {
+			got := submit(t, browser, f, map[string]string{"user_code": victimCode, "decision": decision})
+			if got.status != http.StatusTooManyRequests || strings.Contains(got.body, "Done") || strings.Contains(got.body, "Denied") {
+				t.Fatalf("the live code with decision %q past the limit: %d", decision, got.status)
+			}
+		}
+		if status, body := s.devicePoll(t, "scrobbler", victim["device_code"].(string)); body["error"] != "authorization_pending" {
+			t.Fatalf("the victim's device after the attack: %d %v, want authorization_pending", status, body)
+		}
+
+		// The neighbour, same address, is not locked out.
+		other := s.browser()
+		s.signInPage(t, other, neighbour.Username)
+		p = get(t, other, s.issuer+provider.DevicePath+"?user_code="+url.QueryEscape(victimCode))
+		if got := submit(t, other, parseForm(t, p.body, p.url), nil); got.status != http.StatusOK || !strings.Contains(got.body, "Only continue if you started this on your device") {
+			t.Fatalf("another person behind the same address: %d", got.status)
+		}
+
+		// Starting device sign-ins: limited per address.
+		for i := 0; ; i++ {
+			status, body := s.deviceStart(t, "scrobbler", "openid")
+			if status == http.StatusTooManyRequests {
+				if body["error"] != "slow_down" {
+					t.Fatalf("device authorization past the limit: %v", body)
+				}
+				break
+			}
+			if status != http.StatusOK || i > 60 {
+				t.Fatalf("device authorization %d: %d %v (not limited)", i, status, body)
+			}
 		}
 	})
 }

@@ -186,7 +186,7 @@ func TestDeviceAuthorizationGrant(t *testing.T) {
 			t.Fatalf("an expired user code on the page: %d\n%s", p.status, p.body)
 		}
 
-		// Guessing user codes: 30 tries per address per 15 minutes.
+		// Guessing user codes: 30 tries per person per 15 minutes.
 		for i := 0; ; i++ {
 			p = submit(t, browser, parseForm(t, p.body, p.url), map[string]string{"user_code": "BCDF-GHJK"})
 			if p.status == http.StatusTooManyRequests {

@@ -47,13 +47,13 @@ func (p *Pages) device(w http.ResponseWriter, r *http.Request) {
 	data.UserCode = strings.ToUpper(strings.TrimSpace(r.PostFormValue("user_code")))
 	data.CSRFToken = p.csrf.Token(w, r)
 	ctx := r.Context()
-	if r.PostFormValue("decision") == "" {
-		if err := p.c.Limiter.DeviceLookup(ctx, r); err != nil {
-			status, msg := p.message(r, err)
-			data.Error = msg
-			p.site.Render(w, r, status, "device.html", data)
-			return
-		}
+	// Every path that looks a code up counts (confirming, allowing,
+	// denying): a guess that allows or denies is a guess too.
+	if err := p.c.Limiter.DeviceLookup(ctx, r, c.User.ID); err != nil {
+		status, msg := p.message(r, err)
+		data.Error = msg
+		p.site.Render(w, r, status, "device.html", data)
+		return
 	}
 	d, err := codes.Lookup(ctx, data.UserCode)
 	if errors.Is(err, device.ErrNotFound) {

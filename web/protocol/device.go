@@ -1,13 +1,16 @@
 package protocol
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/ory/fosite"
 
 	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/web"
 )
 
@@ -48,6 +51,19 @@ func (o *OAuth) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	}
 	if !client.GetGrantTypes().Has(provider.DeviceCodeGrant) {
 		fail(fosite.ErrUnauthorizedClient.WithHint("This client is not registered for the device code grant."))
+		return
+	}
+	if err := o.limiter.DeviceStart(ctx, r); err != nil {
+		var throttled *accounts.ThrottledError
+		if !errors.As(err, &throttled) {
+			fail(fosite.ErrServerError.WithWrap(err))
+			return
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(throttled.RetryAfter.Seconds())+1))
+		w.Header().Set("Cache-Control", "no-store")
+		web.WriteJSON(w, http.StatusTooManyRequests, map[string]string{
+			"error": "slow_down", "error_description": "Too many device sign-ins were started from this address; try again later.",
+		})
 		return
 	}
 	scopes := strings.Fields(r.PostForm.Get("scope"))
