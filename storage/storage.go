@@ -399,12 +399,22 @@ type Storage interface {
 	SaveConsent(ctx context.Context, c Consent) error
 	// GetConsent returns the user's consent for a client, or ErrNotFound.
 	GetConsent(ctx context.Context, userID, clientID string) (Consent, error)
-	// ListConsents returns what the user granted, newest first.
-	ListConsents(ctx context.Context, userID string) ([]Consent, error)
+	// ListConnectedApps returns every app the user granted or that holds
+	// live tokens of the user (first-party and device apps need no consent
+	// page but are connected all the same), newest grant first, each with
+	// the time its latest live token was issued (LastUsed; zero: none).
+	// An app with tokens and no consent record lists the scopes of its
+	// latest token and its earliest token's time as GrantedAt.
+	ListConnectedApps(ctx context.Context, userID string, now time.Time) ([]Consent, error)
 	// RevokeConsent deletes the user's consent for a client together with
 	// every token, code and refresh token the client holds for the user, in
-	// one transaction; ErrNotFound when there was no consent.
+	// one transaction; ErrNotFound when there was neither.
 	RevokeConsent(ctx context.Context, userID, clientID string) error
+	// RevokeUserTokens deletes every token, refresh token and code issued
+	// to any client for the user, but those issued in the browser session
+	// keepSID ("": none kept); device and other sessionless grants always
+	// go. It returns how many rows went.
+	RevokeUserTokens(ctx context.Context, userID, keepSID string) (int64, error)
 
 	// BeginTx opens a transaction: every call made with the returned
 	// context joins it until CommitTx or RollbackTx with that context.
@@ -584,4 +594,7 @@ type Consent struct {
 	ClientID  string
 	Scopes    []string
 	GrantedAt time.Time
+	// LastUsed (ListConnectedApps only): when the app's latest live token
+	// was issued; zero when it holds none.
+	LastUsed time.Time
 }

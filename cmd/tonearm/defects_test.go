@@ -410,3 +410,91 @@ func TestDeviceCodeGuessingIsLimitedOnEveryPath(t *testing.T) {
 		}
 	})
 }
+
+// Device and first-party apps are connected apps: /account lists them with
+// their last use and revokes them; "sign out every other session" ends
+// their tokens (but those of this session), and a password change ends
+// every app's tokens.
+func TestDeviceAndFirstPartyAppsAreConnectedApps(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		s.client(clients.Spec{ID: "scrobbler", Public: true, RedirectURIs: []string{}, GrantTypes: []string{clients.DeviceCodeGrant, "refresh_token"},
+			Scopes: []string{"openid", "offline_access"}, Display: clients.Display{Name: "Scrobbler 3000"}})
+		_, webSecret := s.client(clients.Spec{ID: "web", FirstParty: true, Display: clients.Display{Name: "First Party Web"}})
+		s.user("phished")
+		here, there := s.browser(), s.browser()
+		s.signInPage(t, here, "phished")
+
+		deviceRefresh := func() string {
+			t.Helper()
+			_, start := s.deviceStart(t, "scrobbler", "openid offline_access")
+			s.decideDevice(t, here, s.issuer+provider.DevicePath+"?user_code="+url.QueryEscape(start["user_code"].(string)), "allow")
+			status, body := s.devicePoll(t, "scrobbler", start["device_code"].(string))
+			if status != http.StatusOK || body["refresh_token"] == nil {
+				t.Fatalf("device poll: %d %v", status, body)
+			}
+			return body["refresh_token"].(string)
+		}
+		deviceAlive := func(refresh string) bool {
+			t.Helper()
+			status, _ := s.postForm(t, provider.TokenPath, url.Values{"client_id": {"scrobbler"}, "grant_type": {"refresh_token"}, "refresh_token": {refresh}})
+			return status == http.StatusOK
+		}
+		web := s.rp("web", webSecret, "offline_access")
+		webRefresh := func(browser *http.Client, username string) string {
+			t.Helper()
+			return s.codeFlow(web, browser, username).RefreshToken
+		}
+		webAlive := func(refresh string) bool {
+			t.Helper()
+			return s.refresh("web", webSecret, refresh, "").status == http.StatusOK
+		}
+		accountPage := func() page { return get(t, here, s.issuer+"/account") }
+		post := func(action string, extra url.Values) page {
+			t.Helper()
+			f := accountForm(t, accountPage(), action)
+			for k, v := range extra {
+				f.values[k] = v
+			}
+			return submit(t, here, f, nil)
+		}
+
+		dev := deviceRefresh()
+		fp := webRefresh(there, "phished")
+		p := accountPage()
+		if !strings.Contains(p.body, "Scrobbler 3000") || !strings.Contains(p.body, "First Party Web") || strings.Count(p.body, "last used") < 2 {
+			t.Fatalf("/account does not list the device and the first-party app with their last use:\n%s", p.body)
+		}
+		if p := post("/account/apps/revoke", url.Values{"client_id": {"scrobbler"}}); p.status != http.StatusOK || strings.Contains(p.body, "Scrobbler 3000") {
+			t.Fatalf("revoking the device: %d\n%s", p.status, p.body)
+		}
+		if deviceAlive(dev) || !webAlive(fp) {
+			t.Fatal("revoking the device must end its tokens, and only its")
+		}
+
+		// Sign out every other session: the device and the other browser's
+		// app are cut off; this browser's app is not.
+		dev = deviceRefresh()
+		fp = webRefresh(there, "") // still signed in there
+		mine := webRefresh(here, "")
+		if p := post("/account/sessions/end-others", nil); p.status != http.StatusOK {
+			t.Fatalf("end other sessions: %d", p.status)
+		}
+		if deviceAlive(dev) || webAlive(fp) {
+			t.Fatal("tokens of the device or of another session survived \"sign out every other session\"")
+		}
+		if !webAlive(mine) {
+			t.Fatal("this session's app lost its tokens")
+		}
+
+		// A password change ends every app's tokens.
+		dev = deviceRefresh()
+		mine = webRefresh(here, "")
+		if p := post("/account/password", url.Values{"password_current": {e2ePassword}, "new_password": {e2ePassword + "-new"}}); p.url.Query().Get("done") != "password" {
+			t.Fatalf("password change: %d %v", p.status, p.url)
+		}
+		if deviceAlive(dev) || webAlive(mine) {
+			t.Fatal("tokens survived a password change")
+		}
+	})
+}

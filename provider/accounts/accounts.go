@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -45,8 +46,11 @@ type Store interface {
 	DeleteUserSessions(ctx context.Context, userID string) (int64, error)
 	ListUserSessions(ctx context.Context, userID string, now time.Time) ([]storage.Session, error)
 	TouchSession(ctx context.Context, idHash []byte, at time.Time) error
-	ListConsents(ctx context.Context, userID string) ([]storage.Consent, error)
+	ListConnectedApps(ctx context.Context, userID string, now time.Time) ([]storage.Consent, error)
+	GetConsent(ctx context.Context, userID, clientID string) (storage.Consent, error)
+	SaveConsent(ctx context.Context, c storage.Consent) error
 	RevokeConsent(ctx context.Context, userID, clientID string) error
+	RevokeUserTokens(ctx context.Context, userID, keepSID string) (int64, error)
 	QueueBackchannelLogouts(ctx context.Context, subject string, sids []string, now time.Time) (int64, error)
 	AddEvent(ctx context.Context, e storage.Event) error
 	ListPasskeys(ctx context.Context, userID string) ([]storage.Passkey, error)
@@ -393,14 +397,54 @@ func (s *Service) EndOtherSessions(ctx context.Context, userID, keepSID string) 
 		if err := s.event(ctx, audit.SignOut, userID, map[string]any{"sessions": "others", "count": ended}); err != nil {
 			return err
 		}
-		return s.logoutRelyingParties(ctx, userID, sids)
+		if err := s.logoutRelyingParties(ctx, userID, sids); err != nil {
+			return err
+		}
+		// Every app's tokens but those of the session kept: device and
+		// first-party apps too (a person phished through a device code
+		// cuts the attacker off here).
+		_, err := s.store.RevokeUserTokens(ctx, userID, keepSID)
+		return err
 	})
 	return ended, err
 }
 
-// ConnectedApps lists what the user granted which clients, newest first.
+// ConnectedApps lists the apps the user granted or that hold the user's
+// tokens (first-party and device apps included), newest first.
 func (s *Service) ConnectedApps(ctx context.Context, userID string) ([]storage.Consent, error) {
-	return s.store.ListConsents(ctx, userID)
+	return s.store.ListConnectedApps(ctx, userID, s.clock())
+}
+
+// GrantApp adds scopes to what the user granted a client and records that
+// they did; scopes already granted change nothing.
+func (s *Service) GrantApp(ctx context.Context, userID, clientID string, scopes []string) error {
+	set := map[string]bool{}
+	old, err := s.store.GetConsent(ctx, userID, clientID)
+	if err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	for _, sc := range old.Scopes {
+		set[sc] = true
+	}
+	added := false
+	for _, sc := range scopes {
+		added = added || !set[sc]
+		set[sc] = true
+	}
+	if err == nil && !added {
+		return nil
+	}
+	all := make([]string, 0, len(set))
+	for sc := range set {
+		all = append(all, sc)
+	}
+	sort.Strings(all)
+	return s.atomically(ctx, func(ctx context.Context) error {
+		if err := s.store.SaveConsent(ctx, storage.Consent{UserID: userID, ClientID: clientID, Scopes: all, GrantedAt: s.clock().UTC()}); err != nil {
+			return err
+		}
+		return audit.Record(ctx, s.store, s.clock(), audit.ConsentGranted, userID, clientID, map[string]any{"scopes": scopes})
+	})
 }
 
 // RevokeApp withdraws the user's consent for a client and deletes every
@@ -480,7 +524,12 @@ func (s *Service) endAllSessions(ctx context.Context, userID string) error {
 	if err := s.logoutRelyingParties(ctx, userID, nil); err != nil {
 		return err
 	}
-	_, err := s.store.DeleteUserSessions(ctx, userID)
+	if _, err := s.store.DeleteUserSessions(ctx, userID); err != nil {
+		return err
+	}
+	// Every app's tokens go with the sessions, whatever session (or
+	// device) they came from.
+	_, err := s.store.RevokeUserTokens(ctx, userID, "")
 	return err
 }
 

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"sort"
 	"time"
 
 	"gorm.io/gorm"
@@ -223,16 +224,70 @@ func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (storag
 	return storage.Consent{UserID: m.UserID, ClientID: m.ClientID, Scopes: decodeList(m.Scopes), GrantedAt: utc(m.GrantedAt)}, nil
 }
 
-// ListConsents implements storage.Storage.
-func (s *Store) ListConsents(ctx context.Context, userID string) ([]storage.Consent, error) {
+// ListConnectedApps implements storage.Storage: the consents, and the
+// clients holding live refresh or access tokens of the user, merged in Go
+// (the latest token per client is found by comparing times here, which
+// keeps the SQL the same on both databases).
+func (s *Store) ListConnectedApps(ctx context.Context, userID string, now time.Time) ([]storage.Consent, error) {
 	var ms []consentModel
 	if err := s.conn(ctx).Where("user_id = ?", userID).Order("granted_at DESC, client_id").Find(&ms).Error; err != nil {
 		return nil, translate(err)
 	}
-	out := make([]storage.Consent, len(ms))
-	for i, m := range ms {
-		out[i] = storage.Consent{UserID: m.UserID, ClientID: m.ClientID, Scopes: decodeList(m.Scopes), GrantedAt: utc(m.GrantedAt)}
+	type tokenRow struct {
+		ClientID      string
+		RequestedAt   time.Time
+		GrantedScopes string
+		Words         bool
 	}
+	var live []tokenRow
+	now = utc(now)
+	if err := s.conn(ctx).Raw(`SELECT client_id, requested_at, granted_scopes, false AS words FROM oauth2_requests
+		WHERE subject = ? AND kind = ? AND active = ? AND expires_at > ?
+		UNION ALL SELECT client_id, requested_at, granted_scopes, true AS words FROM access_tokens WHERE subject = ? AND expires_at > ?`,
+		userID, storage.KindRefreshToken, true, now, userID, now).Scan(&live).Error; err != nil {
+		return nil, translate(err)
+	}
+	type held struct {
+		first, last time.Time
+		scopes      []string
+	}
+	byClient := map[string]*held{}
+	for _, t := range live {
+		at := utc(t.RequestedAt)
+		scopes := decodeList(t.GrantedScopes)
+		if t.Words {
+			scopes = decodeWords(t.GrantedScopes)
+		}
+		h := byClient[t.ClientID]
+		if h == nil {
+			byClient[t.ClientID] = &held{first: at, last: at, scopes: scopes}
+			continue
+		}
+		if at.After(h.last) {
+			h.last, h.scopes = at, scopes
+		}
+		if at.Before(h.first) {
+			h.first = at
+		}
+	}
+	out := make([]storage.Consent, 0, len(ms)+len(byClient))
+	for _, m := range ms {
+		c := storage.Consent{UserID: m.UserID, ClientID: m.ClientID, Scopes: decodeList(m.Scopes), GrantedAt: utc(m.GrantedAt)}
+		if h := byClient[m.ClientID]; h != nil {
+			c.LastUsed = h.last
+			delete(byClient, m.ClientID)
+		}
+		out = append(out, c)
+	}
+	for id, h := range byClient {
+		out = append(out, storage.Consent{UserID: userID, ClientID: id, Scopes: h.scopes, GrantedAt: h.first, LastUsed: h.last})
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].GrantedAt.Equal(out[j].GrantedAt) {
+			return out[i].GrantedAt.After(out[j].GrantedAt)
+		}
+		return out[i].ClientID < out[j].ClientID
+	})
 	return out, nil
 }
 
@@ -243,12 +298,46 @@ func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string) erro
 		if res.Error != nil {
 			return translate(res.Error)
 		}
-		if res.RowsAffected == 0 {
+		n := res.RowsAffected
+		if res = tx.Where("subject = ? AND client_id = ? AND kind <> ?", userID, clientID, storage.KindPAR).Delete(&oauthRequestModel{}); res.Error != nil {
+			return translate(res.Error)
+		}
+		n += res.RowsAffected
+		if res = tx.Where("subject = ? AND client_id = ?", userID, clientID).Delete(&accessTokenModel{}); res.Error != nil {
+			return translate(res.Error)
+		}
+		if n+res.RowsAffected == 0 {
 			return storage.ErrNotFound
 		}
-		if err := tx.Where("subject = ? AND client_id = ?", userID, clientID).Delete(&oauthRequestModel{}).Error; err != nil {
-			return translate(err)
-		}
-		return translate(tx.Where("subject = ? AND client_id = ?", userID, clientID).Delete(&accessTokenModel{}).Error)
+		return nil
 	})
+}
+
+// RevokeUserTokens implements storage.Storage.
+func (s *Store) RevokeUserTokens(ctx context.Context, userID, keepSID string) (int64, error) {
+	if userID == "" {
+		return 0, nil
+	}
+	var n int64
+	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		where, args := "subject = ? AND kind <> ?", []any{userID, storage.KindPAR}
+		if keepSID != "" {
+			where += " AND sid <> ?"
+			args = append(args, keepSID)
+		}
+		res := tx.Where(where, args...).Delete(&oauthRequestModel{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		n = res.RowsAffected
+		where, args = "subject = ?", []any{userID}
+		if keepSID != "" {
+			where += " AND sid <> ?"
+			args = append(args, keepSID)
+		}
+		res = tx.Where(where, args...).Delete(&accessTokenModel{})
+		n += res.RowsAffected
+		return translate(res.Error)
+	})
+	return n, err
 }

@@ -23,6 +23,8 @@ func pageCases() []struct {
 		{"ClientDisplayMetadata", testClientDisplayMetadata},
 		{"UserSessions", testUserSessions},
 		{"ConnectedApps", testConnectedApps},
+		{"ConnectedAppsWithoutConsent", testConnectedAppsWithoutConsent},
+		{"RevokeUserTokens", testRevokeUserTokens},
 	}
 }
 
@@ -110,8 +112,8 @@ func testConnectedApps(t *testing.T, s storage.Storage) {
 	if err := s.SaveConsent(ctx, storage.Consent{UserID: u.ID, ClientID: "kept-app", Scopes: []string{"openid", "profile"}, GrantedAt: now.Add(time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
-	list, err := s.ListConsents(ctx, u.ID)
-	if err != nil || len(list) != 2 || list[0].ClientID != "kept-app" || !reflect.DeepEqual(list[0].Scopes, []string{"openid", "profile"}) || list[1].ClientID != "revoked-app" {
+	list, err := s.ListConnectedApps(ctx, u.ID, now)
+	if err != nil || len(list) != 2 || !list[0].LastUsed.IsZero() || list[0].ClientID != "kept-app" || !reflect.DeepEqual(list[0].Scopes, []string{"openid", "profile"}) || list[1].ClientID != "revoked-app" {
 		t.Fatalf("ListConsents = %+v, %v", list, err)
 	}
 	// Tokens of both apps: access (its own table), refresh, and a code.
@@ -142,7 +144,95 @@ func testConnectedApps(t *testing.T, s storage.Storage) {
 	if _, err := s.GetOAuthRequest(ctx, storage.KindRefreshToken, "r-kept"); err != nil {
 		t.Fatalf("the other app's refresh token: %v", err)
 	}
-	if list, err := s.ListConsents(ctx, u.ID); err != nil || len(list) != 1 || list[0].ClientID != "kept-app" {
-		t.Fatalf("ListConsents after revoke = %+v, %v", list, err)
+	if list, err := s.ListConnectedApps(ctx, u.ID, now); err != nil || len(list) != 1 || list[0].ClientID != "kept-app" ||
+		!list[0].LastUsed.Equal(now.UTC().Truncate(time.Microsecond)) {
+		t.Fatalf("ListConnectedApps after revoke = %+v, %v", list, err)
+	}
+}
+
+// testConnectedAppsWithoutConsent: an app that needs no consent page
+// (first-party, or a device allowed before consents were kept) but holds
+// live tokens is connected all the same, and can be revoked; expired and
+// rotated tokens do not count.
+func testConnectedAppsWithoutConsent(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	u := newUser("user-1")
+	u.ID = "user-1"
+	mustCreate(t, s, u)
+	for _, id := range []string{"device-app", "stale-app"} {
+		if err := s.CreateClient(ctx, newClient(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	older := newRequest(storage.KindRefreshToken, "r-device-1", "req-d1", "device-app", now.Add(time.Hour))
+	newer := newRequest(storage.KindRefreshToken, "r-device-2", "req-d2", "device-app", now.Add(time.Hour))
+	newer.RequestedAt, newer.GrantedScopes = now.Add(time.Minute), []string{"openid", "profile"}
+	expired := newRequest(storage.KindRefreshToken, "r-stale", "req-s", "stale-app", now.Add(-time.Minute))
+	rotated := newRequest(storage.KindRefreshToken, "r-stale-2", "req-s2", "stale-app", now.Add(time.Hour))
+	rotated.Active = false
+	for _, r := range []storage.OAuthRequest{older, newer, expired, rotated} {
+		if err := s.CreateOAuthRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	list, err := s.ListConnectedApps(ctx, u.ID, now)
+	if err != nil || len(list) != 1 || list[0].ClientID != "device-app" || !reflect.DeepEqual(list[0].Scopes, []string{"openid", "profile"}) ||
+		!list[0].GrantedAt.Equal(now.UTC().Truncate(time.Microsecond)) || !list[0].LastUsed.Equal(now.Add(time.Minute).UTC().Truncate(time.Microsecond)) {
+		t.Fatalf("ListConnectedApps = %+v, %v; want the device app, scopes of its latest token", list, err)
+	}
+	if err := s.RevokeConsent(ctx, u.ID, "device-app"); err != nil {
+		t.Fatalf("revoking an app with tokens and no consent: %v", err)
+	}
+	if list, err := s.ListConnectedApps(ctx, u.ID, now); err != nil || len(list) != 0 {
+		t.Fatalf("after revoking: %+v, %v", list, err)
+	}
+	if err := s.RevokeConsent(ctx, u.ID, "device-app"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("revoking it again = %v, want ErrNotFound", err)
+	}
+}
+
+// testRevokeUserTokens: every app's tokens of the user go, sessionless
+// (device) ones included, but those of the kept browser session; other
+// users' tokens stay.
+func testRevokeUserTokens(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	u := newUser("user-1")
+	u.ID = "user-1"
+	mustCreate(t, s, u)
+	other := newUser("someone-else")
+	mustCreate(t, s, other)
+	for _, id := range []string{"web", "device"} {
+		if err := s.CreateClient(ctx, newClient(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tokenIn(t, s, "a-here", "web", "sid-here")
+	tokenIn(t, s, "a-there", "web", "sid-there")
+	tokenIn(t, s, "a-device", "device", "")
+	theirs := newRequest(storage.KindAccessToken, "a-theirs", "req-theirs", "web", now.Add(time.Hour))
+	theirs.Subject = other.ID
+	refreshHere := newRequest(storage.KindRefreshToken, "r-here", "req-rh", "web", now.Add(time.Hour))
+	refreshHere.SID = "sid-here"
+	refreshDevice := newRequest(storage.KindRefreshToken, "r-device", "req-rd", "device", now.Add(time.Hour))
+	for _, r := range []storage.OAuthRequest{theirs, refreshHere, refreshDevice} {
+		if err := s.CreateOAuthRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.RevokeUserTokens(ctx, u.ID, "sid-here")
+	if err != nil || n != 3 {
+		t.Fatalf("RevokeUserTokens keeping sid-here = %d, %v; want 3", n, err)
+	}
+	if !alive(t, s, "a-here") || alive(t, s, "a-there") || alive(t, s, "a-device") || !alive(t, s, "a-theirs") {
+		t.Fatal("RevokeUserTokens kept the wrong access tokens")
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindRefreshToken, "r-here"); err != nil {
+		t.Fatalf("the kept session's refresh token: %v", err)
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindRefreshToken, "r-device"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the device's refresh token = %v, want gone", err)
+	}
+	if n, err := s.RevokeUserTokens(ctx, u.ID, ""); err != nil || n != 2 || alive(t, s, "a-here") || !alive(t, s, "a-theirs") {
+		t.Fatalf("RevokeUserTokens keeping nothing = %d, %v", n, err)
 	}
 }

@@ -60,6 +60,8 @@ type appView struct {
 	Client  web.ClientView
 	Scopes  []string
 	Granted string
+	// LastUsed is when the app last got a token ("" when it holds none).
+	LastUsed string
 }
 
 // doneMessages word the redirects after a change (only these are shown).
@@ -134,7 +136,11 @@ func (p *Pages) renderAccount(w http.ResponseWriter, r *http.Request, c web.Call
 		if cl, err := p.c.Clients.Get(ctx, cs.ClientID); err == nil {
 			view = web.ViewOf(cl)
 		}
-		data.Apps = append(data.Apps, appView{Client: view, Scopes: p.c.Scopes.DescribeScopes(ctx, cs.Scopes), Granted: formatTime(cs.GrantedAt)})
+		app := appView{Client: view, Scopes: p.c.Scopes.DescribeScopes(ctx, cs.Scopes), Granted: formatTime(cs.GrantedAt)}
+		if !cs.LastUsed.IsZero() {
+			app.LastUsed = formatTime(cs.LastUsed)
+		}
+		data.Apps = append(data.Apps, app)
 	}
 	events, err := p.c.Events.ListEvents(ctx, storage.EventFilter{User: c.User.ID, Limit: activityShown})
 	if err != nil {

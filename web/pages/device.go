@@ -85,6 +85,12 @@ func (p *Pages) device(w http.ResponseWriter, r *http.Request) {
 			granted = append(granted, s)
 		}
 		err = codes.Decide(ctx, data.UserCode, c.User.ID, granted, c.AuthTime)
+		if err == nil {
+			// The device is a connected app: listed on /account, and
+			// revoked there, by "sign out everywhere" and by a password
+			// change.
+			err = p.c.Accounts.GrantApp(ctx, c.User.ID, d.ClientID, granted)
+		}
 		data.Done = "Done: " + web.ViewOf(client).DisplayName() + " is signed in as you. You can go back to your device."
 	default:
 		err = codes.Decide(ctx, data.UserCode, "", nil, c.AuthTime)

@@ -15,7 +15,6 @@ import (
 
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
-	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -29,14 +28,14 @@ type OAuthAccounts interface {
 	EndSession(ctx context.Context, token string) error
 	EndSessionBySID(ctx context.Context, userID, sid string) error
 	ListenBrainzToken(u storage.User) (string, error)
+	// GrantApp records what the person granted a client (also for apps
+	// that ask no consent: they are connected apps all the same).
+	GrantApp(ctx context.Context, userID, clientID string, scopes []string) error
 }
 
-// ConsentStore remembers what users granted clients (and records that they
-// did).
+// ConsentStore reads what users granted clients.
 type ConsentStore interface {
 	GetConsent(ctx context.Context, userID, clientID string) (storage.Consent, error)
-	SaveConsent(ctx context.Context, c storage.Consent) error
-	AddEvent(ctx context.Context, e storage.Event) error
 }
 
 // OAuthConfig wires NewOAuth.
@@ -540,7 +539,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 				o.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 				return
 			}
-			if err := o.remember(ctx, caller.User.ID, client.GetID(), requested); err != nil {
+			if err := o.accounts.GrantApp(ctx, caller.User.ID, client.GetID(), requested); err != nil {
 				o.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
 				return
 			}
@@ -567,6 +566,14 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
+	if client.FirstParty && !o.consented(ctx, caller.User.ID, client.GetID(), requested) {
+		// No consent page, but a connected app the person can see on
+		// /account and cut off.
+		if err := o.accounts.GrantApp(ctx, caller.User.ID, client.GetID(), requested); err != nil {
+			o.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+			return
+		}
+	}
 	var grant []string
 	for _, s := range requested {
 		// Refresh tokens only for clients allowed the refresh grant.
@@ -612,28 +619,6 @@ func (o *OAuth) consented(ctx context.Context, userID, clientID string, scopes [
 		}
 	}
 	return true
-}
-
-// remember adds scopes to what the user granted the client.
-func (o *OAuth) remember(ctx context.Context, userID, clientID string, scopes []string) error {
-	set := map[string]bool{}
-	if c, err := o.consents.GetConsent(ctx, userID, clientID); err == nil {
-		for _, s := range c.Scopes {
-			set[s] = true
-		}
-	}
-	for _, s := range scopes {
-		set[s] = true
-	}
-	all := make([]string, 0, len(set))
-	for s := range set {
-		all = append(all, s)
-	}
-	sort.Strings(all)
-	if err := o.consents.SaveConsent(ctx, storage.Consent{UserID: userID, ClientID: clientID, Scopes: all, GrantedAt: o.now().UTC()}); err != nil {
-		return err
-	}
-	return audit.Record(ctx, o.consents, o.now(), audit.ConsentGranted, userID, clientID, map[string]any{"scopes": scopes})
 }
 
 func identity(u storage.User) provider.Identity {
