@@ -189,6 +189,40 @@ func (p *Provider) Audience(ctx context.Context, scopes, resources []string) (au
 	return ix.audienceFor(scopes, resources)
 }
 
+// MayIntrospect reports whether client caller may see a token issued to
+// client owner for the audience aud (RFC 7662 §4 leaves it to the server):
+// its own tokens, and tokens meant for an API that names caller among its
+// introspectors (its resource servers).
+func (p *Provider) MayIntrospect(ctx context.Context, caller, owner string, aud []string) bool {
+	if caller == "" {
+		return false
+	}
+	if caller == owner {
+		return true
+	}
+	names := func(ix scopeIndex) bool {
+		for _, a := range aud {
+			if api, ok := ix.byID[a]; ok && has(api.Introspectors, caller) {
+				return true
+			}
+		}
+		return false
+	}
+	if ix, err := p.index(ctx); err == nil && names(ix) {
+		return true
+	}
+	// A refusal reads the APIs afresh: the introspector may have been
+	// named moments ago (on another replica, or by the command line).
+	// Only authenticated clients get this far.
+	all, version, err := p.apis.Fresh(ctx)
+	if err != nil {
+		return false
+	}
+	ix := buildIndex(all)
+	p.scopes.Store(&builtIndex{version: version, index: ix})
+	return names(ix)
+}
+
 // ScopeDescriptions maps every API scope to its description.
 func (p *Provider) ScopeDescriptions(ctx context.Context) map[string]string {
 	out := map[string]string{}

@@ -285,6 +285,11 @@ type Storage interface {
 	GetAPI(ctx context.Context, id string) (API, error)
 	// ListAPIs returns every API ordered by ID.
 	ListAPIs(ctx context.Context) ([]API, error)
+	// UpdateAPI applies update to an API (its ID and creation time stay)
+	// and stores the result, scopes included, in one transaction;
+	// ErrNotFound, ErrAlreadyExists when a new scope belongs to another
+	// API, or update's error.
+	UpdateAPI(ctx context.Context, id string, update func(API) (API, error)) (API, error)
 	// DeleteAPI removes an API and its scopes; ErrNotFound.
 	DeleteAPI(ctx context.Context, id string) error
 
@@ -475,8 +480,11 @@ type API struct {
 	// Scopes are the scopes it defines; no other API defines them.
 	Scopes []APIScope
 	// Claims are the user claims its access tokens carry.
-	Claims    []string
-	CreatedAt time.Time
+	Claims []string
+	// Introspectors are the clients (the API's resource servers) that may
+	// introspect tokens whose audience includes the API.
+	Introspectors []string
+	CreatedAt     time.Time
 }
 
 // APIScope is a scope an API defines, with the description consent shows.

@@ -377,12 +377,13 @@ func TestSelfService(t *testing.T) {
 		s.want(s.call(other, http.MethodGet, "/api/me", "", nil), http.StatusUnauthorized)
 		s.want(s.call(browser, http.MethodGet, "/api/me", "", nil), http.StatusOK)
 		s.want(s.call(nil, http.MethodPost, "/api/User/startSession", "", map[string]string{"username": "selfie", "password": e2ePassword}), http.StatusUnauthorized)
+		// Every app's tokens ended with the old password.
+		s.want(s.call(nil, http.MethodGet, "/api/me", tok, nil), http.StatusUnauthorized)
 
 		// Delete my account: password required; afterwards nothing works.
-		s.want(s.call(nil, http.MethodDelete, "/api/me", tok, map[string]string{"password": e2ePassword}), http.StatusForbidden)
-		s.want(s.call(nil, http.MethodDelete, "/api/me", tok, map[string]string{"password": "another-pass-99"}), http.StatusOK)
+		s.want(s.call(browser, http.MethodDelete, "/api/me", "", map[string]string{"password": e2ePassword}), http.StatusForbidden)
+		s.want(s.call(browser, http.MethodDelete, "/api/me", "", map[string]string{"password": "another-pass-99"}), http.StatusOK)
 		s.want(s.call(browser, http.MethodGet, "/api/me", "", nil), http.StatusUnauthorized)
-		s.want(s.call(nil, http.MethodGet, "/api/me", tok, nil), http.StatusUnauthorized)
 		if _, err := s.app.store.GetUser(ctx, u.ID); !errors.Is(err, storage.ErrNotFound) {
 			t.Fatal("the account survived its deletion")
 		}

@@ -27,27 +27,29 @@ func parseScopeFlags(values []string) []storage.APIScope {
 }
 
 func apisCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	const usage = "usage: tonearm apis create --id URI --scope NAME[=description]… [--name N] [--claim C…] [--json] | tonearm apis list [--json] | tonearm apis delete URI"
+	const usage = "usage: tonearm apis create --id URI --scope NAME[=description]… [--name N] [--claim C…] [--introspector CLIENT…] [--json] | " +
+		"tonearm apis update URI [--name N] [--scope NAME[=description]…] [--claim C…] [--introspector CLIENT…] [--json] | tonearm apis list [--json] | tonearm apis delete URI"
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
 	switch args[0] {
 	case "create":
 		var spec apis.Spec
-		var scopes, claims listFlag
+		var scopes, claims, introspectors listFlag
 		var asJSON bool
 		a, err := openApp(ctx, "apis create", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&spec.ID, "id", "", "the API's identifier, an absolute URI (what its tokens carry in aud)")
 			fs.StringVar(&spec.Name, "name", "", "display name")
 			fs.Var(&scopes, "scope", `a scope it defines, NAME or NAME=description shown on the consent page (repeatable)`)
 			fs.Var(&claims, "claim", "a user claim its access tokens carry: role, listenbrainz_name or a custom claim key (repeatable)")
+			fs.Var(&introspectors, "introspector", "a client (the API's resource server) that may introspect tokens meant for it (repeatable)")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		}, nil)
 		if err != nil {
 			return err
 		}
 		defer a.store.Close()
-		spec.Scopes, spec.Claims = parseScopeFlags(scopes), claims
+		spec.Scopes, spec.Claims, spec.Introspectors = parseScopeFlags(scopes), claims, introspectors
 		api, err := a.apis.Create(ctx, spec)
 		if err != nil {
 			return err
@@ -57,6 +59,52 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 			return json.NewEncoder(stdout).Encode(jsonapi.ToAPIJSON(api))
 		}
 		fmt.Fprintf(stdout, "registered API %s with scopes %s\n", api.ID, scopeNames(api))
+		return nil
+	case "update":
+		id, rest := positional(args[1:])
+		var name string
+		var scopes, claims, introspectors listFlag
+		var asJSON bool
+		var given *flag.FlagSet
+		a, err := openApp(ctx, "apis update", rest, getenv, stderr, func(fs *flag.FlagSet) {
+			given = fs
+			fs.StringVar(&id, "id", id, "the API's identifier")
+			fs.StringVar(&name, "name", "", "display name")
+			fs.Var(&scopes, "scope", "the scopes it defines, replacing the current ones: NAME or NAME=description (repeatable)")
+			fs.Var(&claims, "claim", "the user claims its access tokens carry, replacing the current ones (repeatable)")
+			fs.Var(&introspectors, "introspector", "the clients that may introspect tokens meant for it, replacing the current ones (repeatable)")
+			fs.BoolVar(&asJSON, "json", false, "print JSON")
+		}, requireArg(&id, "usage: tonearm apis update URI [--name N] [--scope NAME[=description]…] [--claim C…] [--introspector CLIENT…]"))
+		if err != nil {
+			return err
+		}
+		defer a.store.Close()
+		// Only the flags given change the API.
+		var u apis.Update
+		given.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "name":
+				u.Name = &name
+			case "scope":
+				s := parseScopeFlags(scopes)
+				u.Scopes = &s
+			case "claim":
+				c := []string(claims)
+				u.Claims = &c
+			case "introspector":
+				i := []string(introspectors)
+				u.Introspectors = &i
+			}
+		})
+		api, err := a.apis.Update(ctx, id, u)
+		if err != nil {
+			return err
+		}
+		a.cliEvent(ctx, audit.APIChanged, "", map[string]any{"api": api.ID})
+		if asJSON {
+			return json.NewEncoder(stdout).Encode(jsonapi.ToAPIJSON(api))
+		}
+		fmt.Fprintf(stdout, "updated API %s: scopes %s; introspectors %s\n", api.ID, scopeNames(api), strings.Join(api.Introspectors, " "))
 		return nil
 	case "list":
 		var asJSON bool
@@ -79,9 +127,9 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 			return json.NewEncoder(stdout).Encode(out)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tCLAIMS")
+		fmt.Fprintln(tw, "ID\tNAME\tSCOPES\tCLAIMS\tINTROSPECTORS")
 		for _, api := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", api.ID, api.Name, scopeNames(api), strings.Join(api.Claims, " "))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", api.ID, api.Name, scopeNames(api), strings.Join(api.Claims, " "), strings.Join(api.Introspectors, " "))
 		}
 		return tw.Flush()
 	case "delete":

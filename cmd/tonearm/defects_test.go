@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/tonearm-idp/tonearm/provider/apis"
 	"net/http"
 	"net/url"
 	"slices"
@@ -495,6 +496,89 @@ func TestDeviceAndFirstPartyAppsAreConnectedApps(t *testing.T) {
 		}
 		if deviceAlive(dev) || webAlive(mine) {
 			t.Fatal("tokens survived a password change")
+		}
+	})
+}
+
+// Introspection (RFC 7662 §4): a client sees the tokens issued to it and
+// the tokens meant for an API that names it as an introspector; any other
+// client hears {"active": false}, the token live or not. Naming the
+// introspector takes effect at once, on every replica.
+func TestIntrospectionOnlyByOwnerOrResourceServer(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		other := s.second()
+		ctx := context.Background()
+		const listens = "https://api.example.org/listens"
+		if _, err := s.app.apis.Create(ctx, apisSpec(listens, "listens:read", "Read your listens", nil)); err != nil {
+			t.Fatal(err)
+		}
+		_, appSecret := s.client(clients.Spec{ID: "app", GrantTypes: []string{"client_credentials"}, Scopes: []string{"listens:read"}})
+		_, rsSecret := s.client(clients.Spec{ID: "listens-server", GrantTypes: []string{"client_credentials"}, Scopes: []string{"profile"}})
+		_, nosySecret := s.client(clients.Spec{ID: "nosy", GrantTypes: []string{"client_credentials"}, Scopes: []string{"profile"}})
+		tok := s.clientToken("app", appSecret, "listens:read")
+
+		if !s.active("app", appSecret, tok) {
+			t.Fatal("the token's own client cannot introspect it")
+		}
+		for _, c := range []struct{ id, secret string }{{"listens-server", rsSecret}, {"nosy", nosySecret}} {
+			if got := s.introspect(c.id, c.secret, tok); got.status != http.StatusOK || got.body["active"] != false || len(got.body) != 1 {
+				t.Fatalf("%s before being named: %d %v, want {\"active\": false}", c.id, got.status, got.body)
+			}
+		}
+		// Named on the other replica: this one honours it at once.
+		if _, err := other.app.apis.Update(ctx, listens, apis.Update{Introspectors: &[]string{"listens-server"}}); err != nil {
+			t.Fatal(err)
+		}
+		got := s.introspect("listens-server", rsSecret, tok)
+		if got.body["active"] != true || got.body["client_id"] != "app" || !slices.Contains(asStrings(got.body["aud"]), listens) {
+			t.Fatalf("the API's resource server: %v", got.body)
+		}
+		if got := s.introspect("nosy", nosySecret, tok); got.body["active"] != false || len(got.body) != 1 {
+			t.Fatalf("a client the API does not name: %v", got.body)
+		}
+		if _, err := s.app.apis.Update(ctx, listens, apis.Update{Introspectors: &[]string{"nobody-registered"}}); err == nil {
+			t.Fatal("an unregistered client was accepted as an introspector")
+		}
+	})
+}
+
+// The console edits an API, introspectors included.
+func TestConsoleEditsAPIIntrospectors(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		ctx := context.Background()
+		s.admin("boss")
+		const listens = "https://api.example.org/listens"
+		if _, err := s.app.apis.Create(ctx, apisSpec(listens, "listens:read", "Read your listens", nil)); err != nil {
+			t.Fatal(err)
+		}
+		s.client(clients.Spec{ID: "listens-server", GrantTypes: []string{"client_credentials"}, Scopes: []string{"profile"}})
+		c := s.browser()
+		s.signInPage(t, c, "boss")
+		listing := get(t, c, s.issuer+"/admin/apis")
+		if !strings.Contains(listing.body, "listens:read=Read your listens") {
+			t.Fatalf("the edit form does not show the API scopes:\n%s", listing.body)
+		}
+		f := accountForm(t, listing, "/admin/apis/update")
+		save := func(introspectors string) page {
+			t.Helper()
+			resp, err := c.PostForm(f.action, url.Values{"csrf_token": {f.values.Get("csrf_token")}, "id": {listens}, "name": {"Listens"},
+				"scopes": {"listens:read=Read your listens\n"}, "claims": {""}, "introspectors": {introspectors}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return read(t, resp)
+		}
+		if p := save("ghost"); p.status != http.StatusBadRequest || !strings.Contains(p.body, "not a registered client") {
+			t.Fatalf("an unknown introspector: %d", p.status)
+		}
+		if p := save("listens-server\n"); p.status != http.StatusOK || !strings.Contains(p.body, "The API is changed.") {
+			t.Fatalf("saving: %d\n%s", p.status, p.body)
+		}
+		api, err := s.app.apis.Get(ctx, listens)
+		if err != nil || api.Name != "Listens" || strings.Join(api.Introspectors, ",") != "listens-server" || len(api.Scopes) != 1 || api.Scopes[0].Description != "Read your listens" {
+			t.Fatalf("after the console edit: %+v, %v", api, err)
 		}
 	})
 }

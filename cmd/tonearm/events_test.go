@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -81,6 +82,12 @@ func TestAuditEvents(t *testing.T) {
 		s.want(s.call(browser, http.MethodPost, "/api/me/password", "", map[string]string{"currentPassword": e2ePassword, "newPassword": e2ePassword + "-2"}), http.StatusOK)
 		s.want(s.call(browser, http.MethodPost, "/api/User/endSession", "", map[string]string{"user": gus}), http.StatusOK)
 		s.want(s.call(nil, http.MethodPost, "/api/admin/apis", ops, map[string]any{"id": "https://api.example.org/x", "scopes": []map[string]string{{"name": "x:read"}}}), http.StatusOK)
+		patched := s.want(s.call(nil, http.MethodPatch, "/api/admin/apis/"+url.PathEscape("https://api.example.org/x"), ops, map[string]any{"introspectors": []string{"ops"}, "name": "X"}), http.StatusOK)
+		if patched.body["name"] != "X" || fmt.Sprint(patched.body["introspectors"]) != "[ops]" || len(patched.body["scopes"].([]any)) != 1 {
+			t.Fatalf("PATCH an API = %s", patched.raw)
+		}
+		s.want(s.call(nil, http.MethodPatch, "/api/admin/apis/"+url.PathEscape("https://api.example.org/x"), ops, map[string]any{"introspectors": []string{"ghost"}}), http.StatusBadRequest)
+		s.want(s.call(nil, http.MethodPatch, "/api/admin/apis/"+url.PathEscape("https://api.example.org/nope"), ops, map[string]any{"name": "Y"}), http.StatusNotFound)
 		s.want(s.call(nil, http.MethodDelete, "/api/admin/apis/"+url.PathEscape("https://api.example.org/x"), ops, nil), http.StatusOK)
 		s.want(s.call(nil, http.MethodDelete, "/api/admin/clients/made", ops, nil), http.StatusOK)
 		s.want(s.call(nil, http.MethodDelete, "/api/admin/users/"+gus, ops, nil), http.StatusOK)

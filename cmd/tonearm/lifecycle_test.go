@@ -255,7 +255,12 @@ func TestIntrospection(t *testing.T) {
 		r := s.rp("web", secret, "profile", "offline_access")
 		tok := s.codeFlow(r, s.browser(), "dave")
 
-		in := s.introspect("api", rsSecret, tok.AccessToken)
+		// Another client learns nothing of web's token (it names no API
+		// that lists that client as its introspector).
+		if other := s.introspect("api", rsSecret, tok.AccessToken); other.status != http.StatusOK || other.body["active"] != false || len(other.body) != 1 {
+			t.Fatalf("introspection by a foreign client = %d %v, want {\"active\": false}", other.status, other.body)
+		}
+		in := s.introspect("web", secret, tok.AccessToken)
 		if in.status != http.StatusOK || in.body["active"] != true || in.body["sub"] != u.ID || in.body["client_id"] != "web" ||
 			in.body["scope"] != "openid profile offline_access" || in.body["token_type"] != "Bearer" || in.body["exp"] == nil || in.body["iat"] == nil {
 			t.Fatalf("introspection of a live token = %d %v", in.status, in.body)
@@ -282,7 +287,7 @@ func TestIntrospection(t *testing.T) {
 		}
 		// Wait until the token's own exp has passed, however slow the machine.
 		time.Sleep(time.Until(time.Unix(int64(in.body["exp"].(float64)), 0).Add(1100 * time.Millisecond)))
-		if got := s.introspect("api", rsSecret, tok.AccessToken); got.body["active"] != false {
+		if got := s.introspect("web", secret, tok.AccessToken); got.body["active"] != false {
 			t.Fatalf("expired token: %v", got.body)
 		}
 	})

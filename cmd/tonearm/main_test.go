@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -245,6 +246,19 @@ func TestAPIsCommand(t *testing.T) {
 	if _, err := cmd("apis", "delete", "https://api.example.org/listens"); err == nil || !strings.Contains(err.Error(), "machine") {
 		t.Fatalf("deleting an API a client uses: %v", err)
 	}
+	// update changes only what it is given; an introspector must be a client.
+	if _, err := cmd("apis", "update", "https://api.example.org/listens", "--introspector", "nobody"); err == nil || !strings.Contains(err.Error(), "not a registered client") {
+		t.Fatalf("an unknown introspector: %v", err)
+	}
+	out, err = cmd("apis", "update", "https://api.example.org/listens", "--introspector", "machine", "--json")
+	var updated map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &updated) != nil || fmt.Sprint(updated["introspectors"]) != "[machine]" || updated["name"] != "Listens" ||
+		len(updated["scopes"].([]any)) != 2 || fmt.Sprint(updated["claims"]) != "[role]" {
+		t.Fatalf("apis update --introspector: %v %q", err, out)
+	}
+	if _, err := cmd("apis", "update", "https://api.example.org/listens", "--scope", "listens:write"); err == nil || !strings.Contains(err.Error(), "machine") {
+		t.Fatalf("dropping a scope a client holds: %v", err)
+	}
 	if _, err := cmd("apis", "delete"); err == nil || !strings.Contains(err.Error(), "usage: tonearm apis delete URI") {
 		t.Fatalf("apis delete without an identifier: %v", err)
 	}
@@ -271,7 +285,7 @@ func TestAPIsCommand(t *testing.T) {
 		}
 		types = append(types, e.Type)
 	}
-	if err != nil || strings.Join(types, " ") != "keys.rotated api.deleted client.deleted client.created api.created" {
+	if err != nil || strings.Join(types, " ") != "keys.rotated api.deleted client.deleted api.changed client.created api.created" {
 		t.Fatalf("events = %v, %v", types, err)
 	}
 }

@@ -25,6 +25,7 @@ type Store interface {
 	GetAPI(ctx context.Context, id string) (storage.API, error)
 	ListAPIs(ctx context.Context) ([]storage.API, error)
 	DeleteAPI(ctx context.Context, id string) error
+	UpdateAPI(ctx context.Context, id string, update func(storage.API) (storage.API, error)) (storage.API, error)
 	ListClients(ctx context.Context) ([]storage.Client, error)
 }
 
@@ -40,6 +41,7 @@ const (
 	MaxScopeLen       = 64
 	MaxDescriptionLen = 200
 	MaxClaims         = 20
+	MaxIntrospectors  = 20
 )
 
 // Errors the transports map to statuses.
@@ -150,6 +152,17 @@ type Spec struct {
 	Name   string
 	Scopes []storage.APIScope
 	Claims []string
+	// Introspectors are the clients (the API's resource servers) that may
+	// introspect tokens meant for the API (RFC 7662 §4).
+	Introspectors []string
+}
+
+// Update changes a registered API; nil fields stay as they are.
+type Update struct {
+	Name          *string
+	Scopes        *[]storage.APIScope
+	Claims        *[]string
+	Introspectors *[]string
 }
 
 // Registry creates, lists and deletes APIs and caches them for the
@@ -188,6 +201,82 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.API, error) {
 	if spec.ID == r.builtin.ID {
 		return storage.API{}, invalid("%s is tonearm's own API", spec.ID)
 	}
+	a, err := r.validate(ctx, spec)
+	if err != nil {
+		return storage.API{}, err
+	}
+	a.CreatedAt = r.now().UTC().Truncate(time.Microsecond)
+	if err := r.store.CreateAPI(ctx, a); err != nil {
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			if _, gerr := r.store.GetAPI(ctx, spec.ID); gerr == nil {
+				return storage.API{}, ErrExists
+			}
+			return storage.API{}, invalid("one of these scopes was defined by another API just now; list the APIs and try again")
+		}
+		return storage.API{}, err
+	}
+	r.forget()
+	return a, nil
+}
+
+// Update changes a registered API: its name, scopes (a scope some client
+// holds cannot go), claims and introspectors.
+func (r *Registry) Update(ctx context.Context, id string, u Update) (storage.API, error) {
+	if id == r.builtin.ID {
+		return storage.API{}, invalid("tonearm's own API cannot be changed")
+	}
+	cur, err := r.Get(ctx, id)
+	if err != nil {
+		return storage.API{}, err
+	}
+	spec := Spec{ID: id, Name: cur.Name, Scopes: cur.Scopes, Claims: cur.Claims, Introspectors: cur.Introspectors}
+	if u.Name != nil {
+		spec.Name = *u.Name
+	}
+	if u.Scopes != nil {
+		spec.Scopes = *u.Scopes
+	}
+	if u.Claims != nil {
+		spec.Claims = *u.Claims
+	}
+	if u.Introspectors != nil {
+		spec.Introspectors = *u.Introspectors
+	}
+	next, err := r.validate(ctx, spec)
+	if err != nil {
+		return storage.API{}, err
+	}
+	var dropped []string
+	for _, old := range cur.Scopes {
+		kept := false
+		for _, n := range next.Scopes {
+			kept = kept || n.Name == old.Name
+		}
+		if !kept {
+			dropped = append(dropped, old.Name)
+		}
+	}
+	if holders, err := r.holders(ctx, dropped); err != nil {
+		return storage.API{}, err
+	} else if len(holders) > 0 {
+		return storage.API{}, &InUseError{Clients: holders}
+	}
+	out, err := r.store.UpdateAPI(ctx, id, func(storage.API) (storage.API, error) { return next, nil })
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return storage.API{}, ErrNotFound
+	case errors.Is(err, storage.ErrAlreadyExists):
+		return storage.API{}, invalid("one of these scopes was defined by another API just now; list the APIs and try again")
+	case err != nil:
+		return storage.API{}, err
+	}
+	r.forget()
+	return out, nil
+}
+
+// validate checks spec (but its ID) against the registered APIs, the API
+// itself excepted, and returns the API it describes.
+func (r *Registry) validate(ctx context.Context, spec Spec) (storage.API, error) {
 	if len(spec.Name) > MaxNameLen || !printable(spec.Name) {
 		return storage.API{}, invalid("the name must be at most %d printable characters", MaxNameLen)
 	}
@@ -200,6 +289,9 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.API, error) {
 	}
 	owner := map[string]string{}
 	for _, a := range all {
+		if a.ID == spec.ID {
+			continue
+		}
 		for _, s := range a.Scopes {
 			owner[s.Name] = a.ID
 		}
@@ -238,18 +330,51 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.API, error) {
 			claims = append(claims, c)
 		}
 	}
-	a := storage.API{ID: spec.ID, Name: spec.Name, Scopes: spec.Scopes, Claims: claims, CreatedAt: r.now().UTC().Truncate(time.Microsecond)}
-	if err := r.store.CreateAPI(ctx, a); err != nil {
-		if errors.Is(err, storage.ErrAlreadyExists) {
-			if _, gerr := r.store.GetAPI(ctx, spec.ID); gerr == nil {
-				return storage.API{}, ErrExists
-			}
-			return storage.API{}, invalid("one of these scopes was defined by another API just now; list the APIs and try again")
-		}
-		return storage.API{}, err
+	introspectors := []string{}
+	if len(spec.Introspectors) > MaxIntrospectors {
+		return storage.API{}, invalid("at most %d introspectors", MaxIntrospectors)
 	}
-	r.forget()
-	return a, nil
+	if len(spec.Introspectors) > 0 {
+		clients, err := r.store.ListClients(ctx)
+		if err != nil {
+			return storage.API{}, err
+		}
+		for _, id := range spec.Introspectors {
+			known := false
+			for _, c := range clients {
+				known = known || c.ID == id
+			}
+			if !known {
+				return storage.API{}, invalid("introspector %q is not a registered client (register the resource server as a client first)", id)
+			}
+			if !contains(introspectors, id) {
+				introspectors = append(introspectors, id)
+			}
+		}
+	}
+	return storage.API{ID: spec.ID, Name: spec.Name, Scopes: spec.Scopes, Claims: claims, Introspectors: introspectors}, nil
+}
+
+// holders lists the clients registered with any of scopes, sorted.
+func (r *Registry) holders(ctx context.Context, scopes []string) ([]string, error) {
+	if len(scopes) == 0 {
+		return nil, nil
+	}
+	clients, err := r.store.ListClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, c := range clients {
+		for _, s := range scopes {
+			if contains(c.Scopes, s) {
+				out = append(out, c.ID)
+				break
+			}
+		}
+	}
+	sort.Strings(out)
+	return out, nil
 }
 
 // Get returns a registered API (or the built-in one).
@@ -278,21 +403,15 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	clients, err := r.store.ListClients(ctx)
+	names := make([]string, len(a.Scopes))
+	for i, sc := range a.Scopes {
+		names[i] = sc.Name
+	}
+	holders, err := r.holders(ctx, names)
 	if err != nil {
 		return err
 	}
-	var holders []string
-	for _, c := range clients {
-		for _, s := range a.Scopes {
-			if contains(c.Scopes, s.Name) {
-				holders = append(holders, c.ID)
-				break
-			}
-		}
-	}
 	if len(holders) > 0 {
-		sort.Strings(holders)
 		return &InUseError{Clients: holders}
 	}
 	if err := r.store.DeleteAPI(ctx, id); err != nil {
@@ -371,7 +490,8 @@ func sameAPIs(a, b []storage.API) bool {
 		return false
 	}
 	for i := range a {
-		if a[i].ID != b[i].ID || len(a[i].Scopes) != len(b[i].Scopes) || strings.Join(a[i].Claims, " ") != strings.Join(b[i].Claims, " ") {
+		if a[i].ID != b[i].ID || a[i].Name != b[i].Name || len(a[i].Scopes) != len(b[i].Scopes) || strings.Join(a[i].Claims, " ") != strings.Join(b[i].Claims, " ") ||
+			strings.Join(a[i].Introspectors, " ") != strings.Join(b[i].Introspectors, " ") {
 			return false
 		}
 		for j := range a[i].Scopes {

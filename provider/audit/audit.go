@@ -29,6 +29,7 @@ const (
 	ClientCreated   = "client.created"
 	ClientDeleted   = "client.deleted"
 	APICreated      = "api.created"
+	APIChanged      = "api.changed"
 	APIDeleted      = "api.deleted"
 	KeysRotated     = "keys.rotated"
 	RefreshReuse    = "refresh.reuse_detected"
@@ -45,7 +46,7 @@ const (
 
 // Types lists every event type (for the API's filter).
 var Types = []string{SignInSucceeded, SignInFailed, SignOut, PasswordChanged, PasswordReset, UserCreated, UserChanged,
-	UserDisabled, UserDeleted, ClientCreated, ClientDeleted, APICreated, APIDeleted, KeysRotated, RefreshReuse,
+	UserDisabled, UserDeleted, ClientCreated, ClientDeleted, APICreated, APIChanged, APIDeleted, KeysRotated, RefreshReuse,
 	ConsentGranted, ConsentRevoked, EmailVerified, PasskeyAdded, PasskeyRemoved, PasskeyCloneSuspected}
 
 // Store is where events go.

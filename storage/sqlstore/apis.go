@@ -5,15 +5,17 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
 type apiModel struct {
-	ID        string `gorm:"primaryKey"`
-	Name      string
-	Claims    string
-	CreatedAt time.Time `gorm:"autoCreateTime:false"`
+	ID            string `gorm:"primaryKey"`
+	Name          string
+	Claims        string
+	Introspectors string
+	CreatedAt     time.Time `gorm:"autoCreateTime:false"`
 }
 
 func (apiModel) TableName() string { return "apis" }
@@ -31,19 +33,63 @@ func (apiScopeModel) TableName() string { return "api_scopes" }
 // transaction; the primary key of api_scopes keeps a scope to one API.
 func (s *Store) CreateAPI(ctx context.Context, a storage.API) error {
 	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
-		m := apiModel{ID: a.ID, Name: a.Name, Claims: encodeList(a.Claims), CreatedAt: utc(a.CreatedAt)}
+		m := apiModel{ID: a.ID, Name: a.Name, Claims: encodeList(a.Claims), Introspectors: encodeList(a.Introspectors), CreatedAt: utc(a.CreatedAt)}
 		if err := tx.Create(&m).Error; err != nil {
 			return translate(err)
 		}
-		if len(a.Scopes) == 0 {
-			return nil
-		}
-		rows := make([]apiScopeModel, len(a.Scopes))
-		for i, sc := range a.Scopes {
-			rows[i] = apiScopeModel{Name: sc.Name, APIID: a.ID, Description: sc.Description, Position: i}
-		}
-		return translate(tx.Create(&rows).Error)
+		return createAPIScopes(tx, a)
 	})
+}
+
+func createAPIScopes(tx *gorm.DB, a storage.API) error {
+	if len(a.Scopes) == 0 {
+		return nil
+	}
+	rows := make([]apiScopeModel, len(a.Scopes))
+	for i, sc := range a.Scopes {
+		rows[i] = apiScopeModel{Name: sc.Name, APIID: a.ID, Description: sc.Description, Position: i}
+	}
+	return translate(tx.Create(&rows).Error)
+}
+
+// UpdateAPI implements storage.Storage: read, change and write back in one
+// transaction (the API row is locked on PostgreSQL; SQLite serialises
+// writers), the scopes replaced as a whole.
+func (s *Store) UpdateAPI(ctx context.Context, id string, update func(storage.API) (storage.API, error)) (storage.API, error) {
+	var out storage.API
+	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		var m apiModel
+		q := tx.Where("id = ?", id)
+		if s.dialect == Postgres {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		if err := q.Take(&m).Error; err != nil {
+			return translate(err)
+		}
+		var scopes []apiScopeModel
+		if err := tx.Where("api_id = ?", id).Order("position").Find(&scopes).Error; err != nil {
+			return translate(err)
+		}
+		next, err := update(apiRecord(m, scopes))
+		if err != nil {
+			return err
+		}
+		next.ID, next.CreatedAt = m.ID, utc(m.CreatedAt)
+		if err := tx.Model(&apiModel{}).Where("id = ?", id).Updates(map[string]any{
+			"name": next.Name, "claims": encodeList(next.Claims), "introspectors": encodeList(next.Introspectors),
+		}).Error; err != nil {
+			return translate(err)
+		}
+		if err := tx.Where("api_id = ?", id).Delete(&apiScopeModel{}).Error; err != nil {
+			return translate(err)
+		}
+		if err := createAPIScopes(tx, next); err != nil {
+			return err
+		}
+		out = next
+		return nil
+	})
+	return out, err
 }
 
 // GetAPI implements storage.Storage.
@@ -81,7 +127,7 @@ func (s *Store) ListAPIs(ctx context.Context) ([]storage.API, error) {
 }
 
 func apiRecord(m apiModel, scopes []apiScopeModel) storage.API {
-	a := storage.API{ID: m.ID, Name: m.Name, Claims: decodeList(m.Claims), Scopes: []storage.APIScope{}, CreatedAt: utc(m.CreatedAt)}
+	a := storage.API{ID: m.ID, Name: m.Name, Claims: decodeList(m.Claims), Introspectors: decodeList(m.Introspectors), Scopes: []storage.APIScope{}, CreatedAt: utc(m.CreatedAt)}
 	for _, sc := range scopes {
 		a.Scopes = append(a.Scopes, storage.APIScope{Name: sc.Name, Description: sc.Description})
 	}

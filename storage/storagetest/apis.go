@@ -20,6 +20,7 @@ func apiCases() []struct {
 	}{
 		{"APIs", testAPIs},
 		{"UserClaims", testUserClaims},
+		{"UpdateAPI", testUpdateAPI},
 	}
 }
 
@@ -28,12 +29,12 @@ func testAPIs(t *testing.T, s storage.Storage) {
 	listens := storage.API{
 		ID: "https://api.example.org/listens", Name: "Listens",
 		Scopes: []storage.APIScope{{Name: "listens:write", Description: "Submit listens"}, {Name: "listens:read", Description: "Read your listens"}},
-		Claims: []string{"role", "listenbrainz_name", "tier"}, CreatedAt: now,
+		Claims: []string{"role", "listenbrainz_name", "tier"}, Introspectors: []string{"listens-server"}, CreatedAt: now,
 	}
 	if err := s.CreateAPI(ctx, listens); err != nil {
 		t.Fatal(err)
 	}
-	bare := storage.API{ID: "urn:example:bare", Name: "", Scopes: []storage.APIScope{}, Claims: []string{}, CreatedAt: now}
+	bare := storage.API{ID: "urn:example:bare", Name: "", Scopes: []storage.APIScope{}, Claims: []string{}, Introspectors: []string{}, CreatedAt: now}
 	if err := s.CreateAPI(ctx, bare); err != nil {
 		t.Fatal(err)
 	}
@@ -87,5 +88,51 @@ func testUserClaims(t *testing.T, s storage.Storage) {
 	}
 	if got, _ := s.GetUser(ctx, u.ID); got.Claims != nil {
 		t.Fatalf("cleared claims read back as %s", got.Claims)
+	}
+}
+
+// testUpdateAPI: name, claims, introspectors and scopes change together;
+// a scope another API owns is refused and changes nothing; a missing API is
+// ErrNotFound; the update's own error changes nothing.
+func testUpdateAPI(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	listens := storage.API{ID: "https://api.example.org/listens", Scopes: []storage.APIScope{{Name: "listens:read", Description: "Read"}},
+		Claims: []string{}, Introspectors: []string{}, CreatedAt: now}
+	other := storage.API{ID: "https://other.example", Scopes: []storage.APIScope{{Name: "other:x", Description: ""}}, CreatedAt: now}
+	for _, a := range []storage.API{listens, other} {
+		if err := s.CreateAPI(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.UpdateAPI(ctx, listens.ID, func(a storage.API) (storage.API, error) {
+		a.Name, a.Claims, a.Introspectors = "Listens", []string{"role"}, []string{"rs-1", "rs-2"}
+		a.Scopes = append(a.Scopes, storage.APIScope{Name: "listens:write", Description: "Write"})
+		a.CreatedAt = now.Add(time.Hour) // ignored
+		return a, nil
+	})
+	if err != nil || got.Name != "Listens" || len(got.Scopes) != 2 {
+		t.Fatalf("UpdateAPI = %+v, %v", got, err)
+	}
+	read, err := s.GetAPI(ctx, listens.ID)
+	want := storage.API{ID: listens.ID, Name: "Listens", Claims: []string{"role"}, Introspectors: []string{"rs-1", "rs-2"},
+		Scopes: []storage.APIScope{{Name: "listens:read", Description: "Read"}, {Name: "listens:write", Description: "Write"}}, CreatedAt: now.UTC().Truncate(time.Microsecond)}
+	if err != nil || !reflect.DeepEqual(read, want) {
+		t.Fatalf("after UpdateAPI: %+v, %v\nwant %+v", read, err, want)
+	}
+	if _, err := s.UpdateAPI(ctx, listens.ID, func(a storage.API) (storage.API, error) {
+		a.Name, a.Scopes = "Stolen", append(a.Scopes, storage.APIScope{Name: "other:x"})
+		return a, nil
+	}); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("taking another API's scope = %v", err)
+	}
+	boom := errors.New("boom")
+	if _, err := s.UpdateAPI(ctx, listens.ID, func(a storage.API) (storage.API, error) { a.Name = "x"; return a, boom }); !errors.Is(err, boom) {
+		t.Fatalf("update error = %v", err)
+	}
+	if again, err := s.GetAPI(ctx, listens.ID); err != nil || !reflect.DeepEqual(again, want) {
+		t.Fatalf("a refused update changed the API: %+v, %v", again, err)
+	}
+	if _, err := s.UpdateAPI(ctx, "https://nope.example", func(a storage.API) (storage.API, error) { return a, nil }); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("UpdateAPI of a missing API = %v", err)
 	}
 }

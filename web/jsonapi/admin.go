@@ -62,7 +62,7 @@ func (a *AdminAPI) Endpoints() []Endpoint {
 		{http.MethodGet, "/api/admin/clients"}, {http.MethodPost, "/api/admin/clients"},
 		{http.MethodGet, "/api/admin/clients/{id}"}, {http.MethodDelete, "/api/admin/clients/{id}"},
 		{http.MethodGet, "/api/admin/apis"}, {http.MethodPost, "/api/admin/apis"},
-		{http.MethodGet, "/api/admin/apis/{id}"}, {http.MethodDelete, "/api/admin/apis/{id}"},
+		{http.MethodGet, "/api/admin/apis/{id}"}, {http.MethodPatch, "/api/admin/apis/{id}"}, {http.MethodDelete, "/api/admin/apis/{id}"},
 		{http.MethodGet, "/api/admin/events"},
 	}
 }
@@ -80,7 +80,7 @@ func (a *AdminAPI) Routes(mux *http.ServeMux) {
 	mux.Handle("/api/admin/events", a.route(map[string]apiHandler{http.MethodGet: a.listEvents}))
 	mux.Handle("/api/admin/apis", a.route(map[string]apiHandler{http.MethodGet: a.listAPIs, http.MethodPost: a.createAPI}))
 	// The identifier is a URI, URL-escaped into one path segment.
-	mux.Handle("/api/admin/apis/{id}", a.route(map[string]apiHandler{http.MethodGet: a.getAPI, http.MethodDelete: a.deleteAPI}))
+	mux.Handle("/api/admin/apis/{id}", a.route(map[string]apiHandler{http.MethodGet: a.getAPI, http.MethodPatch: a.updateAPI, http.MethodDelete: a.deleteAPI}))
 }
 
 func (a *AdminAPI) who(c web.Caller) string {

@@ -14,6 +14,7 @@ import (
 // APIRegistry is what the admin API needs to manage resource servers.
 type APIRegistry interface {
 	Create(ctx context.Context, spec apis.Spec) (storage.API, error)
+	Update(ctx context.Context, id string, u apis.Update) (storage.API, error)
 	Get(ctx context.Context, id string) (storage.API, error)
 	List(ctx context.Context) ([]storage.API, error)
 	Delete(ctx context.Context, id string) error
@@ -27,19 +28,24 @@ type APIScopeJSON struct {
 
 // APIJSON is an API as the admin API and the command line show it.
 type APIJSON struct {
-	ID        string         `json:"id"`
-	Name      string         `json:"name"`
-	Scopes    []APIScopeJSON `json:"scopes"`
-	Claims    []string       `json:"claims"`
-	Builtin   bool           `json:"builtin"`
-	CreatedAt string         `json:"createdAt,omitempty"`
+	ID     string         `json:"id"`
+	Name   string         `json:"name"`
+	Scopes []APIScopeJSON `json:"scopes"`
+	Claims []string       `json:"claims"`
+	// Introspectors may introspect tokens meant for the API.
+	Introspectors []string `json:"introspectors"`
+	Builtin       bool     `json:"builtin"`
+	CreatedAt     string   `json:"createdAt,omitempty"`
 }
 
 // ToAPIJSON converts an API.
 func ToAPIJSON(a storage.API) APIJSON {
-	out := APIJSON{ID: a.ID, Name: a.Name, Scopes: []APIScopeJSON{}, Claims: a.Claims, Builtin: a.CreatedAt.IsZero()}
+	out := APIJSON{ID: a.ID, Name: a.Name, Scopes: []APIScopeJSON{}, Claims: a.Claims, Introspectors: a.Introspectors, Builtin: a.CreatedAt.IsZero()}
 	if out.Claims == nil {
 		out.Claims = []string{}
+	}
+	if out.Introspectors == nil {
+		out.Introspectors = []string{}
 	}
 	for _, s := range a.Scopes {
 		out.Scopes = append(out.Scopes, APIScopeJSON(s))
@@ -51,10 +57,19 @@ func ToAPIJSON(a storage.API) APIJSON {
 }
 
 type apiCreateBody struct {
-	ID     string         `json:"id"`
-	Name   string         `json:"name"`
-	Scopes []APIScopeJSON `json:"scopes"`
-	Claims []string       `json:"claims"`
+	ID            string         `json:"id"`
+	Name          string         `json:"name"`
+	Scopes        []APIScopeJSON `json:"scopes"`
+	Claims        []string       `json:"claims"`
+	Introspectors []string       `json:"introspectors"`
+}
+
+// apiPatchBody changes an API; a field left out stays as it is.
+type apiPatchBody struct {
+	Name          *string         `json:"name"`
+	Scopes        *[]APIScopeJSON `json:"scopes"`
+	Claims        *[]string       `json:"claims"`
+	Introspectors *[]string       `json:"introspectors"`
 }
 
 func (a *AdminAPI) listAPIs(w http.ResponseWriter, r *http.Request) error {
@@ -84,7 +99,7 @@ func (a *AdminAPI) createAPI(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	spec := apis.Spec{ID: body.ID, Name: body.Name, Claims: body.Claims}
+	spec := apis.Spec{ID: body.ID, Name: body.Name, Claims: body.Claims, Introspectors: body.Introspectors}
 	for _, s := range body.Scopes {
 		spec.Scopes = append(spec.Scopes, storage.APIScope(s))
 	}
@@ -106,6 +121,34 @@ func (a *AdminAPI) getAPI(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	web.WriteJSON(w, http.StatusOK, ToAPIJSON(api))
+	return nil
+}
+
+func (a *AdminAPI) updateAPI(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.admin(r)
+	if err != nil {
+		return err
+	}
+	var body apiPatchBody
+	if err := web.DecodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	u := apis.Update{Name: body.Name, Claims: body.Claims, Introspectors: body.Introspectors}
+	if body.Scopes != nil {
+		scopes := make([]storage.APIScope, 0, len(*body.Scopes))
+		for _, s := range *body.Scopes {
+			scopes = append(scopes, storage.APIScope(s))
+		}
+		u.Scopes = &scopes
+	}
+	id := r.PathValue("id")
+	api, err := a.apis.Update(r.Context(), id, u)
+	if err != nil {
+		return err
+	}
+	a.log.Info("API changed", "request_id", web.RequestID(r.Context()), "api", id, "by", a.who(c))
+	a.record(r, audit.APIChanged, "", map[string]any{"api": id})
 	web.WriteJSON(w, http.StatusOK, ToAPIJSON(api))
 	return nil
 }

@@ -38,7 +38,7 @@ var consoleDone = map[string]string{
 	"enabled": "The account is enabled.", "verified": "The email address is marked verified.",
 	"unverified": "The email address is marked unverified.", "password": "The password is set; the user's sessions and tokens are gone.",
 	"deleted": "The account is deleted.", "passkeys-removed": "Every passkey is removed; the user's sessions and tokens are gone.", "client-deleted": "The client is deleted, with its tokens.",
-	"api-created": "The API is registered.", "api-deleted": "The API is deleted.", "rotated": "New signing keys are in use; the old ones stay published until their tokens expire.",
+	"api-created": "The API is registered.", "api-changed": "The API is changed.", "api-deleted": "The API is deleted.", "rotated": "New signing keys are in use; the old ones stay published until their tokens expire.",
 }
 
 // admin lets only a signed-in active admin through.
@@ -322,7 +322,7 @@ type apisPage struct {
 	Form apiForm
 }
 
-type apiForm struct{ ID, Name, Scopes, Claims string }
+type apiForm struct{ ID, Name, Scopes, Claims, Introspectors string }
 
 func (p *Pages) apisPage(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	p.renderAPIs(w, r, c, http.StatusOK, apisPage{})
@@ -343,18 +343,24 @@ func (p *Pages) renderAPIs(w http.ResponseWriter, r *http.Request, c web.Caller,
 	p.site.Render(w, r, status, "admin_apis.html", data)
 }
 
-// createAPI registers an API: scopes one per line as name=description.
-func (p *Pages) createAPI(w http.ResponseWriter, r *http.Request, c web.Caller) {
-	f := apiForm{ID: strings.TrimSpace(r.PostFormValue("id")), Name: strings.TrimSpace(r.PostFormValue("name")),
-		Scopes: r.PostFormValue("scopes"), Claims: r.PostFormValue("claims")}
-	spec := apis.Spec{ID: f.ID, Name: f.Name, Claims: lines(f.Claims)}
-	for _, l := range strings.Split(f.Scopes, "\n") {
+// scopeLines reads scopes one per line as name=description.
+func scopeLines(text string) []storage.APIScope {
+	var out []storage.APIScope
+	for _, l := range strings.Split(text, "\n") {
 		if l = strings.TrimSpace(l); l == "" {
 			continue
 		}
 		name, desc, _ := strings.Cut(l, "=")
-		spec.Scopes = append(spec.Scopes, storage.APIScope{Name: strings.TrimSpace(name), Description: strings.TrimSpace(desc)})
+		out = append(out, storage.APIScope{Name: strings.TrimSpace(name), Description: strings.TrimSpace(desc)})
 	}
+	return out
+}
+
+// createAPI registers an API: scopes one per line as name=description.
+func (p *Pages) createAPI(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	f := apiForm{ID: strings.TrimSpace(r.PostFormValue("id")), Name: strings.TrimSpace(r.PostFormValue("name")),
+		Scopes: r.PostFormValue("scopes"), Claims: r.PostFormValue("claims"), Introspectors: r.PostFormValue("introspectors")}
+	spec := apis.Spec{ID: f.ID, Name: f.Name, Claims: lines(f.Claims), Scopes: scopeLines(f.Scopes), Introspectors: lines(f.Introspectors)}
 	api, err := p.c.APIs.Create(r.Context(), spec)
 	if err != nil {
 		status, msg := p.message(r, err)
@@ -366,6 +372,24 @@ func (p *Pages) createAPI(w http.ResponseWriter, r *http.Request, c web.Caller) 
 	p.log.Info("API registered", "request_id", web.RequestID(r.Context()), "api", api.ID, "by", c.User.ID)
 	p.record(r, audit.APICreated, "", "", map[string]any{"api": api.ID})
 	p.done(w, r, AdminPath+"/apis", "api-created")
+}
+
+// updateAPI changes an API from its edit form: name, scopes, claims and
+// introspectors, each field as a whole.
+func (p *Pages) updateAPI(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	id := r.PostFormValue("id")
+	name := strings.TrimSpace(r.PostFormValue("name"))
+	scopes, claims, introspectors := scopeLines(r.PostFormValue("scopes")), lines(r.PostFormValue("claims")), lines(r.PostFormValue("introspectors"))
+	if _, err := p.c.APIs.Update(r.Context(), id, apis.Update{Name: &name, Scopes: &scopes, Claims: &claims, Introspectors: &introspectors}); err != nil {
+		status, msg := p.message(r, err)
+		data := apisPage{}
+		data.Error = msg
+		p.renderAPIs(w, r, c, status, data)
+		return
+	}
+	p.log.Info("API changed", "request_id", web.RequestID(r.Context()), "api", id, "by", c.User.ID)
+	p.record(r, audit.APIChanged, "", "", map[string]any{"api": id})
+	p.done(w, r, AdminPath+"/apis", "api-changed")
 }
 
 func (p *Pages) deleteAPI(w http.ResponseWriter, r *http.Request, c web.Caller) {

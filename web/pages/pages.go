@@ -77,6 +77,7 @@ type ClientRegistry interface {
 // APIRegistry is what the console needs to manage resource servers.
 type APIRegistry interface {
 	Create(ctx context.Context, spec apis.Spec) (storage.API, error)
+	Update(ctx context.Context, id string, u apis.Update) (storage.API, error)
 	List(ctx context.Context) ([]storage.API, error)
 	Delete(ctx context.Context, id string) error
 }
@@ -195,6 +196,7 @@ func (p *Pages) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+AdminPath+"/clients/delete", p.post(p.admin(p.deleteClient)))
 	mux.HandleFunc("GET "+AdminPath+"/apis", p.admin(p.apisPage))
 	mux.HandleFunc("POST "+AdminPath+"/apis", p.post(p.admin(p.createAPI)))
+	mux.HandleFunc("POST "+AdminPath+"/apis/update", p.post(p.admin(p.updateAPI)))
 	mux.HandleFunc("POST "+AdminPath+"/apis/delete", p.post(p.admin(p.deleteAPI)))
 	mux.HandleFunc("GET "+AdminPath+"/keys", p.admin(p.keysPage))
 	mux.HandleFunc("POST "+AdminPath+"/keys/rotate", p.post(p.admin(p.rotateKeys)))

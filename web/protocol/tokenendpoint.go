@@ -92,12 +92,18 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 // client_id in the body), before it is authenticated.
 func requestClientID(r *http.Request) string {
 	if id, _, ok := r.BasicAuth(); ok {
-		if unescaped, err := url.QueryUnescape(id); err == nil {
-			return unescaped
-		}
-		return id
+		return unescapeClientID(id)
 	}
 	return r.PostForm.Get("client_id")
+}
+
+// unescapeClientID reads a client ID from HTTP Basic (RFC 6749 §2.3.1
+// form-encodes it).
+func unescapeClientID(id string) string {
+	if unescaped, err := url.QueryUnescape(id); err == nil {
+		return unescaped
+	}
+	return id
 }
 
 // spendFailedCode ends the authorization code of a failed exchange by an
@@ -131,6 +137,13 @@ func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar := ir.GetAccessRequester()
+	if caller, _, _ := r.BasicAuth(); !o.p.MayIntrospect(ctx, unescapeClientID(caller), ar.GetClient().GetID(), ar.GetGrantedAudience()) {
+		// Not this client's token, nor one meant for an API it serves:
+		// it learns nothing, not even that the token is live.
+		w.Header().Set("Cache-Control", "no-store")
+		web.WriteJSON(w, http.StatusOK, map[string]bool{"active": false})
+		return
+	}
 	sess := ar.GetSession()
 	resp := introspection{Active: true, ClientID: ar.GetClient().GetID(), Issuer: o.p.Issuer(), IssuedAt: ar.GetRequestedAt().Unix(),
 		Subject: sess.GetSubject(), Scope: strings.Join(ar.GetGrantedScopes(), " "), Audience: ar.GetGrantedAudience(),
