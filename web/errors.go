@@ -100,6 +100,9 @@ func throttledMessage(te *accounts.ThrottledError) string {
 	if te.Account {
 		return fmt.Sprintf("Too many failed sign-ins for this account from browsers it has not signed in on; try again in %d seconds", te.Seconds())
 	}
+	if te.Reason != "" {
+		return fmt.Sprintf("Too many %s; try again in %s", te.Reason, waitText(te.RetryAfter))
+	}
 	return fmt.Sprintf("Too many failed password attempts; try again in %s", waitText(te.RetryAfter))
 }
 

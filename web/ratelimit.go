@@ -240,6 +240,9 @@ func (g *loginGuard) Succeeded(ctx context.Context, a accounts.Attempt) {
 const (
 	maxSignupsPerAddr    = 10
 	maxVerificationMails = 3
+	// maxVerificationMailsPerAddr bounds the verification mails asked for
+	// from one address, whatever the accounts.
+	maxVerificationMailsPerAddr = 10
 	// maxDeviceLookupsPerPerson bounds the user codes one signed-in
 	// person may try, on every path of the device page (looking a code up,
 	// allowing, denying): 30 per 15 minutes against 20^8 codes makes
@@ -258,7 +261,7 @@ const (
 // DeviceLookup counts a user code typed on the device page by userID from
 // r's address, whatever the form does with it.
 func (l *LoginLimiter) DeviceLookup(ctx context.Context, r *http.Request, userID string) error {
-	return l.countFirst(ctx, map[string]int{
+	return l.countFirst(ctx, "device codes tried", map[string]int{
 		"device:" + ClientAddr(r): maxDeviceLookupsPerAddr,
 		"device-user:" + userID:   maxDeviceLookupsPerPerson,
 	})
@@ -266,14 +269,14 @@ func (l *LoginLimiter) DeviceLookup(ctx context.Context, r *http.Request, userID
 
 // DeviceStart counts a device sign-in started from r's address.
 func (l *LoginLimiter) DeviceStart(ctx context.Context, r *http.Request) error {
-	return l.countFirst(ctx, map[string]int{"device-start:" + ClientAddr(r): maxDeviceStartsPerAddr})
+	return l.countFirst(ctx, "device sign-ins started from this address", map[string]int{"device-start:" + ClientAddr(r): maxDeviceStartsPerAddr})
 }
 
 // countFirst counts one attempt under every key, then refuses when any key
 // is past its limit. Counting before looking keeps the bound under
 // concurrency: of N simultaneous attempts at most the limit see a count
 // within it (a read-then-write check lets them all through).
-func (l *LoginLimiter) countFirst(ctx context.Context, limits map[string]int) error {
+func (l *LoginLimiter) countFirst(ctx context.Context, reason string, limits map[string]int) error {
 	now := l.now()
 	keys := make([]string, 0, len(limits))
 	for k := range limits {
@@ -288,7 +291,7 @@ func (l *LoginLimiter) countFirst(ctx context.Context, limits map[string]int) er
 	}
 	for _, c := range counts {
 		if max, ok := limits[c.Key]; ok && c.Count > max {
-			return &accounts.ThrottledError{RetryAfter: c.WindowStart.Add(loginWindow).Sub(now)}
+			return &accounts.ThrottledError{RetryAfter: c.WindowStart.Add(loginWindow).Sub(now), Reason: reason}
 		}
 	}
 	return nil
@@ -297,22 +300,27 @@ func (l *LoginLimiter) countFirst(ctx context.Context, limits map[string]int) er
 // PasskeyCeremony counts a passkey ceremony started from r's address
 // (each stores a challenge).
 func (l *LoginLimiter) PasskeyCeremony(ctx context.Context, r *http.Request) error {
-	return l.count(ctx, "passkey:"+ClientAddr(r), maxPasskeyCeremoniesPerAddr)
+	return l.count(ctx, "passkey:"+ClientAddr(r), "passkey attempts from this address", maxPasskeyCeremoniesPerAddr)
 }
 
 // Signup counts an attempt to create an account from r's address.
 func (l *LoginLimiter) Signup(ctx context.Context, r *http.Request) error {
-	return l.count(ctx, "signup:"+ClientAddr(r), maxSignupsPerAddr)
+	return l.count(ctx, "signup:"+ClientAddr(r), "sign-ups from this address", maxSignupsPerAddr)
 }
 
-// VerificationMail counts a verification mail asked for by the user.
-func (l *LoginLimiter) VerificationMail(ctx context.Context, userID string) error {
-	return l.count(ctx, "verify-mail:"+userID, maxVerificationMails)
+// VerificationMail counts a verification mail asked for by userID from
+// r's address: one count, whichever path asked (the account page or
+// POST /api/me/email/verify).
+func (l *LoginLimiter) VerificationMail(ctx context.Context, r *http.Request, userID string) error {
+	return l.countFirst(ctx, "verification mails asked for", map[string]int{
+		"verify-mail:" + userID:             maxVerificationMails,
+		"verify-mail-addr:" + ClientAddr(r): maxVerificationMailsPerAddr,
+	})
 }
 
 // count counts one attempt under key in the database, like sign-in
 // failures (shared by replicas); past max attempts in the window it
 // returns a *accounts.ThrottledError.
-func (l *LoginLimiter) count(ctx context.Context, key string, max int) error {
-	return l.countFirst(ctx, map[string]int{key: max})
+func (l *LoginLimiter) count(ctx context.Context, key, reason string, max int) error {
+	return l.countFirst(ctx, reason, map[string]int{key: max})
 }

@@ -582,3 +582,57 @@ func TestConsoleEditsAPIIntrospectors(t *testing.T) {
 		}
 	})
 }
+
+// createUser shares /signup's per-address budget (each attempt costs a
+// hash and says whether a name or email is taken): ten, then 429, on
+// either path; invalid input is refused before it counts; an admin is not
+// counted. Verification mails are one budget per person, page and API
+// together.
+func TestSignupAndVerificationLimitsAreShared(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		mailer := newCaptureMailer()
+		s := startE2E(t, dbURL, options{mailer: mailer})
+		s.admin("root")
+		adminTok := s.userToken("root", "admin")
+		s.user("taken")
+		setEmail(t, s, s.user("owner").ID, "owner@example.org")
+		for i := 0; i < 3; i++ {
+			s.want(s.call(nil, http.MethodPost, "/api/User/createUser", "", map[string]any{"username": "", "password": "x"}), http.StatusBadRequest)
+		}
+		for i := 0; i < 5; i++ {
+			s.want(s.call(nil, http.MethodPost, "/api/User/createUser", "", map[string]any{"username": fmt.Sprintf("api-%d", i), "password": e2ePassword}), http.StatusOK)
+		}
+		for i := 0; i < 4; i++ {
+			c := s.browser()
+			p := get(t, c, s.issuer+"/signup")
+			if got := submit(t, c, parseForm(t, p.body, p.url), map[string]string{"username": fmt.Sprintf("page-%d", i), "password": e2ePassword}); got.status >= 400 {
+				t.Fatalf("sign-up page %d: %d", i, got.status)
+			}
+		}
+		// The tenth asks whether an email is registered: answered, counted.
+		s.want(s.call(nil, http.MethodPost, "/api/User/createUser", "", map[string]any{"username": "probe", "password": e2ePassword, "email": "owner@example.org"}), http.StatusConflict)
+		limited := s.want(s.call(nil, http.MethodPost, "/api/User/createUser", "", map[string]any{"username": "probe-2", "password": e2ePassword, "email": "owner@example.org"}), http.StatusTooManyRequests)
+		if !strings.Contains(limited.errMsg(), "sign-ups") {
+			t.Fatalf("429 message = %q", limited.errMsg())
+		}
+		c := s.browser()
+		p := get(t, c, s.issuer+"/signup")
+		if got := submit(t, c, parseForm(t, p.body, p.url), map[string]string{"username": "page-late", "password": e2ePassword}); got.status != http.StatusTooManyRequests {
+			t.Fatalf("the sign-up page after the API used the budget: %d", got.status)
+		}
+		s.want(s.call(nil, http.MethodPost, "/api/User/createUser", adminTok, map[string]any{"username": "by-admin", "password": e2ePassword}), http.StatusOK)
+
+		// Verification mails: page and API draw on one budget of three.
+		browser := s.browser()
+		s.signInPage(t, browser, "owner")
+		s.want(s.call(browser, http.MethodPost, "/api/me/email/verify", "", nil), http.StatusOK)
+		s.want(s.call(browser, http.MethodPost, "/api/me/email/verify", "", nil), http.StatusOK)
+		if got := submit(t, browser, accountForm(t, get(t, browser, s.issuer+"/account"), "/account/email/verify"), nil); got.status != http.StatusOK {
+			t.Fatalf("the page's resend: %d", got.status)
+		}
+		s.want(s.call(browser, http.MethodPost, "/api/me/email/verify", "", nil), http.StatusTooManyRequests)
+		if got := submit(t, browser, accountForm(t, get(t, browser, s.issuer+"/account"), "/account/email/verify"), nil); got.status != http.StatusTooManyRequests {
+			t.Fatalf("the page's resend past the budget: %d", got.status)
+		}
+	})
+}

@@ -41,10 +41,17 @@ type Attempt struct {
 type ThrottledError struct {
 	RetryAfter time.Duration
 	Account    bool
+	// Reason names what was limited ("sign-ups from this address"); empty
+	// for password attempts.
+	Reason string
 }
 
 func (e *ThrottledError) Error() string {
-	return fmt.Sprintf("too many failed password attempts; retry in %s", e.RetryAfter.Round(time.Second))
+	what := e.Reason
+	if what == "" {
+		what = "failed password attempts"
+	}
+	return fmt.Sprintf("too many %s; retry in %s", what, e.RetryAfter.Round(time.Second))
 }
 
 // Seconds is RetryAfter in whole seconds, rounded up (for Retry-After).

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/web"
@@ -16,16 +15,7 @@ type MeAPI struct {
 	apiBase
 	// limiter throttles the current-password checks, with sign-in's counts.
 	limiter *web.LoginLimiter
-	// resendsByUser and resendsByAddr bound verification mails.
-	resendsByUser, resendsByAddr *web.FailureLimiter
 }
-
-// Verification mails a user may ask for, per user and per address, per
-// web.LoginWindow.
-const (
-	maxVerifyResendsPerUser = 3
-	maxVerifyResendsPerAddr = 10
-)
 
 // NewMeAPI returns the self-service API.
 func NewMeAPI(acc Accounts, issuer string, tokens web.TokenVerifier, limiter *web.LoginLimiter, log *slog.Logger) (*MeAPI, error) {
@@ -36,9 +26,7 @@ func NewMeAPI(acc Accounts, issuer string, tokens web.TokenVerifier, limiter *we
 	if err != nil {
 		return nil, err
 	}
-	return &MeAPI{apiBase: base, limiter: limiter,
-		resendsByUser: web.NewFailureLimiter(maxVerifyResendsPerUser, web.LoginWindow, nil),
-		resendsByAddr: web.NewFailureLimiter(maxVerifyResendsPerAddr, web.LoginWindow, nil)}, nil
+	return &MeAPI{apiBase: base, limiter: limiter}, nil
 }
 
 // Endpoints lists the routes.
@@ -163,21 +151,13 @@ func (a *MeAPI) resendVerification(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	addr := web.ClientAddr(r)
-	for _, l := range []struct {
-		lim *web.FailureLimiter
-		key string
-	}{{a.resendsByUser, c.User.ID}, {a.resendsByAddr, addr}} {
-		if blocked, wait := l.lim.Blocked(l.key); blocked {
-			return web.Errorf(http.StatusTooManyRequests, "Too many verification mails asked for; try again later").
-				With("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-		}
+	// The account page counts on the same counter: one budget per person.
+	if err := a.limiter.VerificationMail(r.Context(), r, c.User.ID); err != nil {
+		return err
 	}
 	if err := a.accounts.ResendEmailVerification(r.Context(), c.User.ID); err != nil {
 		return err
 	}
-	a.resendsByUser.Fail(c.User.ID)
-	a.resendsByAddr.Fail(addr)
 	web.WriteJSON(w, http.StatusOK, map[string]string{"message": "A verification link is on its way to your email address."})
 	return nil
 }

@@ -162,6 +162,22 @@ func (a *UserAPI) createUser(w http.ResponseWriter, r *http.Request) error {
 				return web.Errorf(http.StatusForbidden, "Only admins (or the bootstrap security code) can create %s accounts", n.Role)
 			}
 		}
+		if !needAdmin {
+			// Open registration: the same per-address budget as /signup
+			// (each attempt costs a password hash, and answers whether
+			// a username or email is taken); an admin is not counted.
+			if err := accounts.ValidateUsername(n.Username); err != nil {
+				return err // refused before it is counted, as on /signup
+			}
+			if err := accounts.ValidatePassword(n.Password); err != nil {
+				return err
+			}
+			if c, cerr := a.caller(r, provider.ScopeAdmin); cerr != nil || !c.IsAdmin() {
+				if err := a.limiter.Signup(r.Context(), r); err != nil {
+					return err
+				}
+			}
+		}
 		u, err = a.accounts.Create(r.Context(), n)
 	}
 	if err != nil {

@@ -283,7 +283,7 @@ func (p *Pages) saveProfile(w http.ResponseWriter, r *http.Request, c web.Caller
 }
 
 func (p *Pages) resendVerification(w http.ResponseWriter, r *http.Request, c web.Caller) {
-	if err := p.c.Limiter.VerificationMail(r.Context(), c.User.ID); err != nil {
+	if err := p.c.Limiter.VerificationMail(r.Context(), r, c.User.ID); err != nil {
 		status, msg := p.message(r, err)
 		p.renderAccount(w, r, c, status, profileOf(c.User), fieldErrors{"email": msg})
 		return
