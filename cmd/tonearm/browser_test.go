@@ -224,9 +224,16 @@ type appFlow struct {
 
 func (s *server) webApp(t *testing.T, id string, scopes ...string) *appFlow {
 	t.Helper()
+	return s.webAppWith(t, id, false, scopes...)
+}
+
+// webAppWith is webApp, first-party (no consent page) when firstParty. Its
+// callback is on a port Chromium requests (an httptest server's).
+func (s *server) webAppWith(t *testing.T, id string, firstParty bool, scopes ...string) *appFlow {
+	t.Helper()
 	rp := newAppCallback(t)
 	_, secret := s.client(clients.Spec{
-		ID: id, RedirectURIs: []string{rp.srv.URL + "/callback"}, Scopes: append([]string{"openid", "profile"}, scopes...),
+		ID: id, RedirectURIs: []string{rp.srv.URL + "/callback"}, Scopes: append([]string{"openid", "profile"}, scopes...), FirstParty: firstParty,
 		Display: clients.Display{Name: "Listening Party", LogoURI: pixelPNG, PolicyURI: "https://party.example/privacy"},
 	})
 	return &appFlow{rp: rp, state: random(t), verifier: oauth2.GenerateVerifier(), conf: oauth2.Config{
@@ -269,6 +276,8 @@ func TestBrowser(t *testing.T) {
 	bothDatabases(t, func(t *testing.T, dbURL string) {
 		s := startE2E(t, dbURL, options{})
 		t.Run("SignUpThroughAnApp", func(t *testing.T) { browserSignUp(t, s) })
+		t.Run("SignUpThroughAFirstPartyApp", func(t *testing.T) { browserFirstPartySignUp(t, s) })
+		t.Run("StandAloneSignInContinuesToAnApp", func(t *testing.T) { browserStandAloneContinue(t, s) })
 		t.Run("LinkListenBrainz", func(t *testing.T) { browserListenBrainz(t, s) })
 		t.Run("RevokeConnectedApp", func(t *testing.T) { browserRevokeApp(t, s) })
 		t.Run("SignOutAnotherSession", func(t *testing.T) { browserOtherSession(t, s) })
@@ -307,6 +316,38 @@ func browserSignUp(t *testing.T, s *server) {
 	u, err := s.app.store.GetUserByUsername(context.Background(), "newcomer")
 	if err != nil || u.Email != "newcomer@example.org" || u.EmailVerified || u.Role != storage.RoleUser {
 		t.Fatalf("stored user = %+v, %v", u, err)
+	}
+}
+
+// Signing up from a first-party app's login page ends at the app, in
+// Chromium: no consent page comes between, so the sign-up form's answer
+// redirects (through the authorization endpoint) to the app's redirect
+// URI, which a form-action 'self' would stop.
+func browserFirstPartySignUp(t *testing.T, s *server) {
+	app := s.webAppWith(t, "party-first", true)
+	b := newBrowser(t)
+	b.open(app.authURL())
+	b.run(chromedp.Click(chromedp.CSS(`a[href*="/signup"]`)), chromedp.WaitVisible(chromedp.CSS("#username")))
+	b.run(fill(map[string]string{"username": "firstcomer", "password": "a-long-enough-password"}), chromedp.Click(chromedp.CSS(`main form button[type=submit]`)))
+	tok := app.finish(t, b)
+	if claims := idClaims(t, tok.Extra("id_token").(string)); claims["preferred_username"] != "firstcomer" {
+		t.Fatalf("ID token claims = %v, want the new account", claims)
+	}
+}
+
+// The stand-alone sign-in page with a continue that is an app's
+// authorization request (a first-party app) ends at the app too.
+func browserStandAloneContinue(t *testing.T, s *server) {
+	app := s.webAppWith(t, "party-continue", true)
+	s.user("continuer")
+	b := newBrowser(t)
+	auth, _ := url.Parse(app.authURL())
+	b.open(s.issuer + "/login?" + url.Values{"continue": {auth.RequestURI()}}.Encode())
+	b.run(chromedp.WaitVisible(chromedp.CSS("#username")),
+		fill(map[string]string{"username": "continuer", "password": e2ePassword}), chromedp.Click(chromedp.CSS(`main form button[type=submit]`)))
+	tok := app.finish(t, b)
+	if claims := idClaims(t, tok.Extra("id_token").(string)); claims["preferred_username"] != "continuer" {
+		t.Fatalf("ID token claims = %v", claims)
 	}
 }
 

@@ -32,7 +32,7 @@ func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodGet {
 		data.CSRFToken = p.csrf.Token(w, r)
-		p.site.Render(w, r, http.StatusOK, "signup.html", data)
+		p.continuing(cont).Render(w, r, http.StatusOK, "signup.html", data)
 		return
 	}
 	if !p.csrf.Valid(r) {
@@ -76,7 +76,7 @@ func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(errs) > 0 {
 		data.Errors, data.CSRFToken = errs, p.csrf.Token(w, r)
-		p.site.Render(w, r, status, "signup.html", data)
+		p.continuing(cont).Render(w, r, status, "signup.html", data)
 		return
 	}
 	p.log.Info("user signed up", "request_id", web.RequestID(r.Context()), "user", u.ID)
@@ -89,6 +89,21 @@ func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 		next = p.base + AccountPath + "?done=signup"
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// continuing is the renderer of a page whose form's answer goes on to
+// cont. When cont may end at a relying party (an authorization request: a
+// first-party app answers without a consent page in between), the page
+// has no form-action: Chromium applies form-action to every redirect that
+// follows the form's answer, and would stop at the app's redirect URI,
+// leaving the person on this page with nothing shown.
+func (p *Pages) continuing(cont string) interface {
+	Render(w http.ResponseWriter, r *http.Request, status int, name string, data any)
+} {
+	if cont != "" && !strings.HasPrefix(cont, p.base+AccountPath) && !strings.HasPrefix(cont, p.base+AdminPath) {
+		return p.site.WithCSP(web.ProtocolCSP)
+	}
+	return p.site
 }
 
 // login is the stand-alone sign-in page, for the account centre and the
@@ -105,7 +120,7 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.Method == http.MethodGet {
 		data.CSRFToken = p.csrf.Token(w, r)
-		p.site.Render(w, r, http.StatusOK, "login.html", data)
+		p.continuing(cont).Render(w, r, http.StatusOK, "login.html", data)
 		return
 	}
 	if !p.csrf.Valid(r) {
@@ -114,7 +129,7 @@ func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
 	}
 	if _, _, msg := p.signIn.Form(w, r); msg != "" {
 		data.Username, data.Error, data.CSRFToken = r.PostFormValue("username"), msg, p.csrf.Token(w, r)
-		p.site.Render(w, r, http.StatusUnauthorized, "login.html", data)
+		p.continuing(cont).Render(w, r, http.StatusUnauthorized, "login.html", data)
 		return
 	}
 	http.Redirect(w, r, cont, http.StatusSeeOther)
