@@ -381,15 +381,20 @@ func (p *Pages) updateAPI(w http.ResponseWriter, r *http.Request, c web.Caller) 
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	scopes, claims, introspectors := scopeLines(r.PostFormValue("scopes")), lines(r.PostFormValue("claims")), lines(r.PostFormValue("introspectors"))
 	if _, err := p.c.APIs.Update(r.Context(), id, apis.Update{Name: &name, Scopes: &scopes, Claims: &claims, Introspectors: &introspectors}); err != nil {
-		status, msg := p.message(r, err)
-		data := apisPage{}
-		data.Error = msg
-		p.renderAPIs(w, r, c, status, data)
+		p.apisFailed(w, r, c, err)
 		return
 	}
 	p.log.Info("API changed", "request_id", web.RequestID(r.Context()), "api", id, "by", c.User.ID)
 	p.record(r, audit.APIChanged, "", "", map[string]any{"api": id})
 	p.done(w, r, AdminPath+"/apis", "api-changed")
+}
+
+// apisFailed shows the APIs page again with what went wrong.
+func (p *Pages) apisFailed(w http.ResponseWriter, r *http.Request, c web.Caller, err error) {
+	status, msg := p.message(r, err)
+	data := apisPage{}
+	data.Error = msg
+	p.renderAPIs(w, r, c, status, data)
 }
 
 func (p *Pages) deleteAPI(w http.ResponseWriter, r *http.Request, c web.Caller) {
@@ -401,10 +406,7 @@ func (p *Pages) deleteAPI(w http.ResponseWriter, r *http.Request, c web.Caller) 
 		return
 	}
 	if err := p.c.APIs.Delete(r.Context(), id); err != nil {
-		status, msg := p.message(r, err)
-		data := apisPage{}
-		data.Error = msg
-		p.renderAPIs(w, r, c, status, data)
+		p.apisFailed(w, r, c, err)
 		return
 	}
 	p.log.Info("API deleted", "request_id", web.RequestID(r.Context()), "api", id, "by", c.User.ID)
