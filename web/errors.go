@@ -56,7 +56,9 @@ func ErrorMessage(err error) (status int, message string, ok bool) {
 	case errors.Is(err, accounts.ErrWrongPassword):
 		return http.StatusForbidden, "The current password is wrong", true
 	case errors.Is(err, accounts.ErrBadSecurityCode):
-		return http.StatusForbidden, "Wrong or expired security code", true
+		return http.StatusForbidden, "Wrong or expired security code (each start-up logs a new one while no admin exists)", true
+	case errors.Is(err, accounts.ErrAdminExists):
+		return http.StatusConflict, "An admin already exists: the security code only creates the first admin; ask an admin to create this account", true
 	case errors.Is(err, accounts.ErrInvalidResetCode):
 		return http.StatusBadRequest, "The reset token is invalid or has expired", true
 	case errors.Is(err, accounts.ErrNoEmail):

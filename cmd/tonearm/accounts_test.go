@@ -126,7 +126,9 @@ func TestBootstrapSecurityCode(t *testing.T) {
 		}
 		body := map[string]any{"username": "first", "password": e2ePassword, "role": "admin"}
 		// No code and no credentials: 401; a plain user's session: 403.
-		s.want(s.call(nil, http.MethodPost, "/api/User/createUser", "", body), http.StatusUnauthorized)
+		if r := s.want(s.call(nil, http.MethodPost, "/api/User/createUser", "", body), http.StatusUnauthorized); !strings.Contains(r.errMsg(), "securityCode") {
+			t.Fatalf("no code and no credentials: %q does not say how to create the first admin", r.errMsg())
+		}
 		s.user("plain")
 		s.want(s.call(s.loginBrowser("plain"), http.MethodPost, "/api/User/createUser", "", body), http.StatusForbidden)
 		body["securityCode"] = wrong
@@ -139,9 +141,11 @@ func TestBootstrapSecurityCode(t *testing.T) {
 		if err != nil || u.Role != storage.RoleAdmin {
 			t.Fatalf("first admin = %+v, %v", u, err)
 		}
-		// The code dies once used.
+		// The code dies once used, and then says an admin exists.
 		body["username"], body["securityCode"] = "second", code
-		s.want(s.call(nil, http.MethodPost, "/api/User/createUser", "", body), http.StatusForbidden)
+		if r := s.want(s.call(nil, http.MethodPost, "/api/User/createUser", "", body), http.StatusConflict); !strings.Contains(r.errMsg(), "An admin already exists") {
+			t.Fatalf("the used code: %q", r.errMsg())
+		}
 		// A restart with an admin present prints no code.
 		if again := s.second(); again.app.securityCode != "" {
 			t.Fatal("a server with an admin made a security code")

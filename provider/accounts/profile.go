@@ -24,11 +24,13 @@ import (
 
 // More errors the transports map.
 var (
-	ErrEmailTaken       = errors.New("email already exists")
-	ErrLastAdmin        = errors.New("the last active admin cannot be deleted, demoted or disabled")
-	ErrDisabled         = errors.New("this account is disabled")
-	ErrWrongPassword    = errors.New("the current password is wrong")
-	ErrBadSecurityCode  = errors.New("wrong or expired security code")
+	ErrEmailTaken      = errors.New("email already exists")
+	ErrLastAdmin       = errors.New("the last active admin cannot be deleted, demoted or disabled")
+	ErrDisabled        = errors.New("this account is disabled")
+	ErrWrongPassword   = errors.New("the current password is wrong")
+	ErrBadSecurityCode = errors.New("wrong or expired security code")
+	// ErrAdminExists: the security code makes the first admin only.
+	ErrAdminExists      = errors.New("an admin already exists: the security code only creates the first admin; ask an admin to create this account")
 	ErrInvalidResetCode = errors.New("the reset token is invalid or has expired")
 )
 
@@ -458,8 +460,18 @@ func NewBootstrap(ctx context.Context, store interface {
 func (s *Service) CreateAdmin(ctx context.Context, b *Bootstrap, code string, n NewUser) (storage.User, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.code == "" || len(code) != len(b.code) || subtle.ConstantTimeCompare([]byte(code), []byte(b.code)) != 1 {
-		if b.code != "" {
+	if b.code == "" {
+		// No live code: an admin exists (say so: the code is not the way
+		// in any more), or the code was used or burned.
+		if n, err := s.store.CountActiveAdmins(ctx); err != nil {
+			return storage.User{}, err
+		} else if n > 0 {
+			return storage.User{}, ErrAdminExists
+		}
+		return storage.User{}, ErrBadSecurityCode
+	}
+	if len(code) != len(b.code) || subtle.ConstantTimeCompare([]byte(code), []byte(b.code)) != 1 {
+		{
 			b.failures++
 			if b.failures >= maxCodeFailures {
 				b.code = ""
@@ -472,7 +484,7 @@ func (s *Service) CreateAdmin(ctx context.Context, b *Bootstrap, code string, n 
 		return storage.User{}, err
 	} else if n > 0 {
 		b.code = ""
-		return storage.User{}, ErrBadSecurityCode
+		return storage.User{}, ErrAdminExists
 	}
 	n.Role = storage.RoleAdmin
 	u, err := s.Create(ctx, n)

@@ -86,19 +86,23 @@ func (a *UserAPI) Routes(mux *http.ServeMux) {
 	})
 }
 
-// actingOn checks that the caller may act on user: themself or an admin.
-func (a *UserAPI) actingOn(r *http.Request, user string) (web.Caller, error) {
-	if user == "" {
-		return web.Caller{}, web.Errorf(http.StatusBadRequest, "user cannot be empty")
-	}
+// actingOn checks that the caller may act on *user: themself or an admin.
+// An empty *user is the caller themself (the cookie or token says who).
+func (a *UserAPI) actingOn(r *http.Request, user *string) (web.Caller, error) {
 	c, err := a.caller(r, provider.ScopeAccount, provider.ScopeAdmin)
 	if err != nil {
 		return web.Caller{}, err
 	}
+	if *user == "" {
+		if c.User.ID == "" {
+			return web.Caller{}, web.Errorf(http.StatusBadRequest, "user cannot be empty: this token names no user")
+		}
+		*user = c.User.ID
+	}
 	if c.IsAdmin() {
 		return c, nil
 	}
-	if c.User.ID != user {
+	if c.User.ID != *user {
 		return web.Caller{}, web.Errorf(http.StatusForbidden, "You may only act on your own account")
 	}
 	if c.Bearer && !slices.Contains(c.Scopes, provider.ScopeAccount) {
@@ -152,6 +156,11 @@ func (a *UserAPI) createUser(w http.ResponseWriter, r *http.Request) error {
 	} else {
 		if needAdmin {
 			c, cerr := a.caller(r, provider.ScopeAdmin)
+			var he *web.HTTPError
+			if n.Role == storage.RoleAdmin && errors.As(cerr, &he) && he.Status() == http.StatusUnauthorized {
+				return web.Errorf(http.StatusUnauthorized, "Creating an admin needs an admin's access token or, while no admin exists, "+
+					"the securityCode the server logged at start-up (a WARN line with \"security_code\")")
+			}
 			if cerr != nil {
 				return cerr
 			}
@@ -237,7 +246,7 @@ func (a *UserAPI) associateToken(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	if _, err := a.actingOn(r, body.User); err != nil {
+	if _, err := a.actingOn(r, &body.User); err != nil {
 		return err
 	}
 	if body.ScrobbleToken == "" {
@@ -264,7 +273,7 @@ func (a *UserAPI) endSession(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	c, err := a.actingOn(r, body.User)
+	c, err := a.actingOn(r, &body.User)
 	if err != nil {
 		return err
 	}
