@@ -10,7 +10,7 @@ run: build
 
 ## build: a static binary (no cgo).
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/tonearm
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -trimpath -o $(BIN) ./cmd/tonearm
 
 ## test: formatting, vet, and every test with the race detector, PostgreSQL included.
 test: lint

@@ -50,6 +50,9 @@ type Config struct {
 	// of TONEARM_THEME_DIR (read here, at start-up).
 	Theme    templates.Theme
 	ThemeDir string
+	// Verbose: an administration command logs what it does (-v); without
+	// it, it prints only its answer.
+	Verbose bool
 }
 
 // Defaults, as in SPEC.md.
@@ -68,13 +71,34 @@ type setting struct {
 	dst                   *string
 }
 
-// Flags registers the configuration flags on fs (register a command's own
-// flags first) and returns a loader that,
-// after fs.Parse, combines them with the environment (a flag set on the
-// command line wins over its variable) and validates the result.
-func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) {
-	var raw struct{ issuer, listen, db, secret, lb, registration, smtp, proxies, grace, retention, metrics, site, theme string }
-	settings := []setting{
+// Scope says which settings a command takes as flags; every other
+// setting still comes from its variable (or its default).
+type Scope int
+
+const (
+	// ServerSettings: every setting (serve, migrate).
+	ServerSettings Scope = iota
+	// DatabaseSettings: only the database URL and the secret, for the
+	// commands that open the database and nothing else.
+	DatabaseSettings
+)
+
+// databaseFlags are the flags of DatabaseSettings.
+var databaseFlags = map[string]bool{"database-url": true, "secret": true}
+
+// Variables lists every configuration variable (for the reference docs).
+func Variables() []string {
+	var out []string
+	for _, s := range settingsOf(new(rawSettings)) {
+		out = append(out, s.env)
+	}
+	return out
+}
+
+type rawSettings struct{ issuer, listen, db, secret, lb, registration, smtp, proxies, grace, retention, metrics, site, theme string }
+
+func settingsOf(raw *rawSettings) []setting {
+	return []setting{
 		{"TONEARM_ISSUER", "issuer", DefaultIssuer, "issuer URL, exactly as in tokens", &raw.issuer},
 		{"TONEARM_LISTEN", "listen", DefaultListen, "listen address", &raw.listen},
 		{"TONEARM_DATABASE_URL", "database-url", DefaultDatabaseURL, "sqlite://FILE or postgres://…", &raw.db},
@@ -89,12 +113,21 @@ func Flags(fs *flag.FlagSet, getenv func(string) string) func() (Config, error) 
 		{"TONEARM_THEME_DIR", "theme-dir", "", "a folder whose style.css and logo.svg replace the built-in ones (read at start-up); unset: built-in", &raw.theme},
 		{"TONEARM_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies whose Forwarded / X-Forwarded-For name the client (e.g. 127.0.0.1/32,10.0.0.0/8); unset: none", &raw.proxies},
 	}
+}
+
+// Flags registers the configuration flags of scope on fs (register a
+// command's own flags first) and returns a loader that, after fs.Parse,
+// combines them with the environment (a flag set on the command line wins
+// over its variable) and validates the result.
+func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope) func() (Config, error) {
+	var raw rawSettings
+	settings := settingsOf(&raw)
 	own := map[string]bool{}
 	for _, s := range settings {
 		// A command's own flag of the same name wins (clients create
 		// --secret is the client's secret); the setting then comes from
 		// its variable only.
-		if fs.Lookup(s.flag) != nil {
+		if fs.Lookup(s.flag) != nil || (scope == DatabaseSettings && !databaseFlags[s.flag]) {
 			continue
 		}
 		own[s.flag] = true

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -30,7 +31,7 @@ func (a *app) cliEvent(ctx context.Context, typ, client string, detail map[strin
 // arguments (ready, optional) before anything is opened, and builds the
 // app; the caller closes a.store.
 func openApp(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, flags func(*flag.FlagSet), ready func() error) (*app, error) {
-	cfg, err := loadConfig(name, args, getenv, stderr, flags)
+	cfg, err := loadConfig(name, args, getenv, stderr, flags, config.DatabaseSettings)
 	if err != nil {
 		return nil, err
 	}
@@ -39,7 +40,7 @@ func openApp(ctx context.Context, name string, args []string, getenv func(string
 			return nil, err
 		}
 	}
-	return build(ctx, cfg, newLogger(stderr))
+	return build(ctx, cfg, commandLogger(cfg, stderr))
 }
 
 // requireArg refuses an empty argument (read once the flags are parsed:

@@ -3,7 +3,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -20,8 +19,6 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/config"
-	"github.com/tonearm-idp/tonearm/provider/accounts"
-	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/web"
 )
@@ -29,31 +26,36 @@ import (
 const usage = `tonearm — OpenID Connect provider for ListenBrainz apps
 
 Usage:
-  tonearm serve [flags]        run the server (migrates the schema first)
-  tonearm migrate [flags]      create or upgrade the database schema
-  tonearm users create --username U --password-stdin [--role admin|user|guest]
-  tonearm clients create --id ID [--secret S] --redirect-uri URI… [--post-logout-redirect-uri URI…]
-                         [--grant-type G…] [--scope "openid profile …"] [--public] [--first-party]
-                         [--backchannel-logout-uri URI] [--allow-no-pkce] [--require-par]
-                         [--name NAME] [--logo-uri URI] [--client-uri URI] [--policy-uri URI] [--tos-uri URI] [--json]
-  tonearm clients list [--json] | tonearm clients delete ID
-  tonearm keys list | tonearm keys rotate
-  tonearm apis create --id URI --scope NAME[=description]… [--name N] [--claim C…] [--json]
-  tonearm apis list [--json] | tonearm apis delete URI
+  tonearm serve [flags]            run the server (migrates the schema first)
+  tonearm migrate [flags]          create or upgrade the database schema
+  tonearm users create|list|show|update|disable|enable|delete|set-password
+  tonearm clients create|update|rotate-secret|list|delete
+  tonearm apis create|update|list|delete
+  tonearm keys list|rotate
+  tonearm health [--url URL]       exit 0 when a running server answers /readyz (container health checks)
+  tonearm version                  the module version and commit
 
-Every command reads TONEARM_* variables; "tonearm serve -h" lists them as flags.
+"tonearm COMMAND -h" shows a command's flags. Every command reads the TONEARM_*
+variables; "tonearm serve -h" lists them all as flags.
 `
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(2)
-		}
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "tonearm: "+oneLine(err.Error()))
-		os.Exit(1)
 	}
+	os.Exit(exitCode(err))
+}
+
+// exitCode is 0 for success and for -h (the help was asked for and
+// printed), 1 for any failure.
+func exitCode(err error) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 1
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
@@ -63,7 +65,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("a command is required: serve, migrate, users, clients or keys")
+		return errors.New("a command is required: serve, migrate, users, clients, apis, keys, health or version")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -72,10 +74,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "migrate":
 		return migrate(ctx, rest, getenv, stdout, stderr)
 	case "users":
-		if len(rest) == 0 || rest[0] != "create" {
-			return errors.New(`usage: tonearm users create --username U --password-stdin [--role admin|user|guest]`)
-		}
-		return usersCreate(ctx, rest[1:], getenv, stdin, stdout, stderr)
+		return usersCommand(ctx, rest, getenv, stdin, stdout, stderr)
+	case "health":
+		return healthCommand(ctx, rest, getenv, stdout, stderr)
+	case "version":
+		return versionCommand(rest, stdout, stderr)
 	case "clients":
 		return clientsCommand(ctx, rest, getenv, stdout, stderr)
 	case "apis":
@@ -100,21 +103,43 @@ func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, nil))
 }
 
-// loadConfig parses a command's flags together with the environment.
-func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet)) (config.Config, error) {
+// loadConfig parses a command's flags together with the environment: the
+// command's own flags, then the settings of scope (serve and migrate take
+// every setting; the other commands the database URL and the secret, and
+// -v).
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet), scope config.Scope) (config.Config, error) {
 	fs := flag.NewFlagSet("tonearm "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	if extra != nil {
 		extra(fs)
 	}
-	load := config.Flags(fs, getenv)
+	var verbose bool
+	if scope == config.DatabaseSettings {
+		fs.BoolVar(&verbose, "v", false, "log what the command does to standard error")
+	}
+	load := config.Flags(fs, getenv, scope)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage of tonearm %s (flags; every other setting comes from its TONEARM_* variable):\n", name)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		return config.Config{}, err
 	}
 	if fs.NArg() > 0 {
 		return config.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	return load()
+	cfg, err := load()
+	cfg.Verbose = verbose
+	return cfg, err
+}
+
+// commandLogger is the logger of an administration command: its log lines
+// only with -v.
+func commandLogger(cfg config.Config, stderr io.Writer) *slog.Logger {
+	if !cfg.Verbose {
+		return slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return newLogger(stderr)
 }
 
 // openStore connects and migrates.
@@ -136,7 +161,7 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*sqlst
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	log := newLogger(stderr)
-	cfg, err := loadConfig("serve", args, getenv, stderr, nil)
+	cfg, err := loadConfig("serve", args, getenv, stderr, nil, config.ServerSettings)
 	if err != nil {
 		return err
 	}
@@ -285,7 +310,7 @@ func sweepExpired(ctx context.Context, store *sqlstore.Store, now time.Time, ret
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	log := newLogger(stderr)
-	cfg, err := loadConfig("migrate", args, getenv, stderr, nil)
+	cfg, err := loadConfig("migrate", args, getenv, stderr, nil, config.ServerSettings)
 	if err != nil {
 		return err
 	}
@@ -304,45 +329,6 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	} else {
 		fmt.Fprintf(stdout, "applied migrations %v\n", applied)
 	}
-	return nil
-}
-
-func usersCreate(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	var username, role string
-	var fromStdin bool
-	cfg, err := loadConfig("users create", args, getenv, stderr, func(fs *flag.FlagSet) {
-		fs.StringVar(&username, "username", "", "the new user's name")
-		fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
-		fs.StringVar(&role, "role", "user", "admin, user or guest")
-	})
-	if err != nil {
-		return err
-	}
-	if username == "" {
-		return errors.New("--username is required")
-	}
-	if !fromStdin {
-		return errors.New("--password-stdin is required: passwords are never taken from the command line")
-	}
-	if !accounts.ValidRole(role) {
-		return errors.New("--role must be admin, user or guest")
-	}
-	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("reading the password: %w", err)
-	}
-	password := strings.TrimRight(line, "\r\n")
-	log := newLogger(stderr)
-	a, err := build(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	defer a.store.Close()
-	u, err := a.accounts.CreateUser(audit.WithOrigin(ctx, audit.Origin{Actor: "cli"}), username, password, role)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout, u.ID)
 	return nil
 }
 

@@ -110,15 +110,15 @@ func (a *AdminAPI) listUsers(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	out := struct {
-		Users []userJSON `json:"users"`
+		Users []UserJSON `json:"users"`
 		Next  string     `json:"next,omitempty"`
-	}{Users: []userJSON{}}
+	}{Users: []UserJSON{}}
 	if len(users) > limit {
 		users = users[:limit]
 		out.Next = strings.ToLower(users[limit-1].Username)
 	}
 	for _, u := range users {
-		out.Users = append(out.Users, toAdminUserJSON(u))
+		out.Users = append(out.Users, ToAdminUserJSON(u))
 	}
 	web.WriteJSON(w, http.StatusOK, out)
 	return nil
@@ -132,7 +132,7 @@ func (a *AdminAPI) getUser(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	web.WriteJSON(w, http.StatusOK, toAdminUserJSON(u))
+	web.WriteJSON(w, http.StatusOK, ToAdminUserJSON(u))
 	return nil
 }
 
@@ -162,7 +162,7 @@ func (a *AdminAPI) updateUser(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("user changed by admin", "request_id", web.RequestID(r.Context()), "user", u.ID, "by", a.who(c))
-	web.WriteJSON(w, http.StatusOK, toAdminUserJSON(u))
+	web.WriteJSON(w, http.StatusOK, ToAdminUserJSON(u))
 	return nil
 }
 
@@ -344,8 +344,9 @@ func (a *AdminAPI) deleteClient(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// toAdminUserJSON is a user as admins see it: with custom claims.
-func toAdminUserJSON(u storage.User) userJSON {
+// ToAdminUserJSON is a user as admins see it (the admin API and the
+// command line): with custom claims.
+func ToAdminUserJSON(u storage.User) UserJSON {
 	out := toUserJSON(u)
 	if len(u.Claims) > 0 {
 		out.Claims = json.RawMessage(u.Claims)

@@ -192,9 +192,9 @@ func (a *apiBase) admin(r *http.Request) (web.Caller, error) {
 	return c, nil
 }
 
-// userJSON is a user as the APIs show it: never the password hash, never
+// UserJSON is a user as the APIs show it: never the password hash, never
 // the ListenBrainz token.
-type userJSON struct {
+type UserJSON struct {
 	ID               string `json:"id"`
 	Username         string `json:"username"`
 	Role             string `json:"role"`
@@ -213,8 +213,8 @@ type userJSON struct {
 	UpdatedAt string          `json:"updatedAt"`
 }
 
-func toUserJSON(u storage.User) userJSON {
-	return userJSON{
+func toUserJSON(u storage.User) UserJSON {
+	return UserJSON{
 		ID: u.ID, Username: u.Username, Role: u.Role, Email: u.Email, EmailVerified: u.EmailVerified,
 		Name: u.Name, Bio: u.Bio, Pronouns: u.Pronouns, Website: u.Website, Disabled: u.Disabled,
 		PasskeyOnly: u.PasskeyOnly, ListenBrainzName: u.ListenBrainzName,

@@ -1,0 +1,177 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// Each subcommand shows only its own flags (server settings on serve and
+// migrate alone; the database URL and the secret wherever the database is
+// opened, with -v), -h exits 0, and no command logs unless -v.
+func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
+	db := []string{"database-url", "secret", "v"}
+	server := []string{"database-url", "event-retention", "issuer", "listen", "listenbrainz-url", "metrics-listen", "refresh-grace",
+		"registration", "secret", "site-name", "smtp-url", "theme-dir", "trusted-proxies"}
+	with := func(own ...string) []string { return append(append([]string{}, db...), own...) }
+	clientFlags := []string{"allow-no-pkce", "backchannel-logout-uri", "client-uri", "first-party", "grant-type", "id", "json", "logo-uri",
+		"name", "policy-uri", "post-logout-redirect-uri", "public", "redirect-uri", "require-par", "scope", "tos-uri"}
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"serve"}, server},
+		{[]string{"migrate"}, server},
+		{[]string{"users", "create"}, with("username", "password-stdin", "role")},
+		{[]string{"users", "list"}, with("username", "email", "role", "limit", "json")},
+		{[]string{"users", "show"}, with("json")},
+		{[]string{"users", "update"}, with("json", "role", "email", "name", "email-verified")},
+		{[]string{"users", "disable"}, db},
+		{[]string{"users", "enable"}, db},
+		{[]string{"users", "delete"}, db},
+		{[]string{"users", "set-password"}, with("password-stdin")},
+		{[]string{"clients", "create"}, with(clientFlags...)},
+		{[]string{"clients", "list"}, with("json")},
+		{[]string{"clients", "delete"}, with("id")},
+		{[]string{"apis", "create"}, with("id", "name", "scope", "claim", "introspector", "json")},
+		{[]string{"apis", "update"}, with("id", "name", "scope", "claim", "introspector", "json")},
+		{[]string{"apis", "list"}, with("json")},
+		{[]string{"apis", "delete"}, with("id")},
+		{[]string{"keys", "list"}, db},
+		{[]string{"keys", "rotate"}, db},
+		{[]string{"health"}, []string{"url"}},
+		{[]string{"version"}, nil},
+	} {
+		var stderr bytes.Buffer
+		err := run(context.Background(), append(c.args, "-h"), envFunc(nil), nil, io.Discard, &stderr)
+		if !errors.Is(err, flag.ErrHelp) || exitCode(err) != 0 {
+			t.Errorf("%v -h = %v (exit %d), want the help and exit 0", c.args, err, exitCode(err))
+			continue
+		}
+		var got []string
+		for _, m := range regexp.MustCompile(`(?m)^  -([a-z-]+)`).FindAllStringSubmatch(stderr.String(), -1) {
+			got = append(got, m[1])
+		}
+		want := slices.Clone(c.want)
+		slices.Sort(got)
+		slices.Sort(want)
+		if want == nil {
+			want = []string{}
+		}
+		if got == nil {
+			got = []string{}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%v -h shows %v, want %v", c.args, got, want)
+		}
+	}
+	if exitCode(errors.New("boom")) != 1 {
+		t.Fatal("a failure must exit 1")
+	}
+}
+
+// Administration commands print their answer and nothing else; -v adds
+// the log lines. version names the build.
+func TestCLIQuietUnlessVerbose(t *testing.T) {
+	env := envFunc(map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "t.db")})
+	var stdout, stderr bytes.Buffer
+	if err := run(context.Background(), []string{"keys", "list"}, env, nil, &stdout, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if stderr.Len() != 0 || !strings.Contains(stdout.String(), "RS256") {
+		t.Fatalf("keys list: stdout %q, stderr %q (want no log lines)", stdout.String(), stderr.String())
+	}
+	stderr.Reset()
+	if err := run(context.Background(), []string{"keys", "list", "-v"}, env, nil, io.Discard, &stderr); err != nil {
+		t.Fatal(err)
+	}
+	if stderr.Len() == 0 {
+		t.Fatal("keys list -v logged nothing")
+	}
+	stdout.Reset()
+	if err := run(context.Background(), []string{"version"}, env, nil, &stdout, io.Discard); err != nil || !strings.HasPrefix(stdout.String(), "tonearm ") {
+		t.Fatalf("version: %v %q", err, stdout.String())
+	}
+	stderr.Reset()
+	err := run(context.Background(), nil, env, nil, io.Discard, &stderr)
+	for _, cmd := range []string{"serve", "migrate", "users", "clients", "apis", "keys", "health", "version"} {
+		if err == nil || !strings.Contains(stderr.String(), "tonearm "+cmd) {
+			t.Errorf("the no-argument usage leaves out %s", cmd)
+		}
+	}
+}
+
+// tonearm users: list, show, update, disable, enable, set-password and
+// delete, by username or ID, with the admin API's rules.
+func TestUsersCommand(t *testing.T) {
+	env := envFunc(map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "t.db")})
+	ctx := context.Background()
+	cmd := func(stdin string, args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(ctx, args, env, strings.NewReader(stdin), &out, io.Discard)
+		return out.String(), err
+	}
+	rootID, err := cmd("a-long-admin-password\n", "users", "create", "--username", "root", "--password-stdin", "--role", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootID = strings.TrimSpace(rootID)
+	if _, err := cmd("correct-horse-42\n", "users", "create", "--username", "alice", "--password-stdin"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd("", "users", "list")
+	if err != nil || !strings.Contains(out, "alice") || !strings.Contains(out, "root") {
+		t.Fatalf("users list: %v\n%s", err, out)
+	}
+	if out, err = cmd("", "users", "list", "--role", "admin", "--json"); err != nil || strings.Contains(out, "alice") || !strings.Contains(out, `"username":"root"`) {
+		t.Fatalf("users list --role admin --json: %v\n%s", err, out)
+	}
+	if out, err = cmd("", "users", "show", rootID); err != nil || !strings.Contains(out, "root") || !strings.Contains(out, "admin") {
+		t.Fatalf("users show by ID: %v\n%s", err, out)
+	}
+	if out, err = cmd("", "users", "update", "alice", "--email", "alice@example.org", "--name", "Alice L", "--json"); err != nil ||
+		!strings.Contains(out, `"email":"alice@example.org"`) || !strings.Contains(out, `"name":"Alice L"`) {
+		t.Fatalf("users update: %v\n%s", err, out)
+	}
+	if _, err = cmd("", "users", "update", "alice", "--email-verified", "maybe"); err == nil {
+		t.Fatal("--email-verified maybe was accepted")
+	}
+	if out, err = cmd("", "users", "disable", "alice"); err != nil || !strings.Contains(out, "disabled") {
+		t.Fatalf("users disable: %v %q", err, out)
+	}
+	if out, _ = cmd("", "users", "show", "alice"); !strings.Contains(out, "disabled") {
+		t.Fatalf("after disable: %s", out)
+	}
+	if _, err = cmd("", "users", "enable", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err = cmd("", "users", "set-password", "alice"); err == nil || !strings.Contains(err.Error(), "--password-stdin") {
+		t.Fatalf("set-password without --password-stdin: %v", err)
+	}
+	if _, err = cmd("short\n", "users", "set-password", "alice", "--password-stdin"); err == nil {
+		t.Fatal("a short password was set")
+	}
+	if _, err = cmd("another-long-password\n", "users", "set-password", "alice", "--password-stdin"); err != nil {
+		t.Fatal(err)
+	}
+	// The last active admin stays.
+	if _, err = cmd("", "users", "disable", "root"); err == nil {
+		t.Fatal("the last admin was disabled")
+	}
+	if _, err = cmd("", "users", "delete", "nobody"); err == nil || !strings.Contains(err.Error(), "no user") {
+		t.Fatalf("deleting nobody: %v", err)
+	}
+	if out, err = cmd("", "users", "delete", "alice"); err != nil || !strings.Contains(out, "deleted alice") {
+		t.Fatalf("users delete: %v %q", err, out)
+	}
+	if _, err = cmd("", "users", "show", "alice"); err == nil {
+		t.Fatal("a deleted user is still shown")
+	}
+}
