@@ -297,6 +297,10 @@ type Storage interface {
 	CreateClient(ctx context.Context, c Client) error
 	// GetClient returns a client or ErrNotFound.
 	GetClient(ctx context.Context, id string) (Client, error)
+	// UpdateClient applies update to a client (its ID and creation time
+	// stay) and stores the result in one transaction; ErrNotFound, or
+	// update's error.
+	UpdateClient(ctx context.Context, id string, update func(Client) (Client, error)) (Client, error)
 	// ListClients returns every client ordered by ID.
 	ListClients(ctx context.Context) ([]Client, error)
 	// DeleteClient removes a client, its consents and every token issued to
@@ -440,7 +444,11 @@ type Client struct {
 	ID string
 	// SecretHash is a keyed hash of the client secret (nil for public
 	// clients); the secret itself is never stored.
-	SecretHash             []byte
+	SecretHash []byte
+	// OldSecretHash is the hash of the secret a rotation replaced, still
+	// accepted until OldSecretExpiresAt (nil: none).
+	OldSecretHash          []byte
+	OldSecretExpiresAt     time.Time
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
 	GrantTypes             []string

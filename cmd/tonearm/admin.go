@@ -104,50 +104,80 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 }
 
 func clientsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	const usage = "usage: tonearm clients create|list|delete …"
+	const usage = "usage: tonearm clients create|update|rotate-secret|list|delete … (tonearm clients SUBCOMMAND -h shows its flags)"
 	if len(args) == 0 {
 		return errors.New(usage)
 	}
 	switch args[0] {
 	case "create":
-		var spec clients.Spec
-		var redirects, postLogout, grants, scopes listFlag
-		var asJSON bool
+		var f clientFlagValues
 		a, err := openApp(ctx, "clients create", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
-			fs.StringVar(&spec.ID, "id", "", "client ID")
-			fs.StringVar(&spec.Secret, "secret", "", "client secret (≥ 32 characters); omitted: one is generated and printed once")
-			fs.Var(&redirects, "redirect-uri", "redirect URI (repeatable)")
-			fs.Var(&postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
-			fs.Var(&grants, "grant-type", "authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code (repeatable)")
-			fs.Var(&scopes, "scope", `allowed scopes, e.g. "openid profile email listenbrainz offline_access"`)
-			fs.BoolVar(&spec.Public, "public", false, "public client: no secret, PKCE required")
-			fs.BoolVar(&spec.FirstParty, "first-party", false, "first-party client: no consent screen")
-			fs.StringVar(&spec.BackchannelLogoutURI, "backchannel-logout-uri", "", "receives a logout token when a session it holds tokens from ends (OpenID Connect Back-Channel Logout)")
-			fs.BoolVar(&spec.AllowNoPKCE, "allow-no-pkce", false, "a legacy confidential client that cannot send PKCE (every other client must)")
-			fs.BoolVar(&spec.RequirePAR, "require-par", false, "authorization requests must be pushed to /oauth2/par first (RFC 9126)")
-			fs.StringVar(&spec.Name, "name", "", "display name shown on the login and consent pages")
-			fs.StringVar(&spec.LogoURI, "logo-uri", "", "logo shown on the login and consent pages: an https URL or a data:image/ URI")
-			fs.StringVar(&spec.ClientURI, "client-uri", "", "the app's home page")
-			fs.StringVar(&spec.PolicyURI, "policy-uri", "", "the app's privacy policy")
-			fs.StringVar(&spec.TosURI, "tos-uri", "", "the app's terms of service")
-			fs.BoolVar(&asJSON, "json", false, "print JSON")
+			f.register(fs, true)
 		}, nil)
 		if err != nil {
 			return err
 		}
 		defer a.store.Close()
-		spec.RedirectURIs, spec.PostLogoutRedirectURIs, spec.GrantTypes, spec.Scopes = redirects, postLogout, grants, scopes
+		spec := f.spec
+		spec.RedirectURIs, spec.PostLogoutRedirectURIs, spec.GrantTypes, spec.Scopes = f.redirects, f.postLogout, f.grants, f.scopes
 		c, secret, err := a.clients.Create(ctx, spec)
 		if err != nil {
 			return err
 		}
 		a.cliEvent(ctx, audit.ClientCreated, c.ID, nil)
-		if asJSON {
+		if f.asJSON {
 			return json.NewEncoder(stdout).Encode(toClientJSON(c, secret))
 		}
 		fmt.Fprintf(stdout, "client_id:     %s\n", c.ID)
 		if secret != "" && spec.Secret == "" {
 			fmt.Fprintf(stdout, "client_secret: %s\n(shown once: it is stored only as a hash)\n", secret)
+		}
+		return nil
+	case "update":
+		id, rest := positional(args[1:])
+		var f clientFlagValues
+		var given *flag.FlagSet
+		a, err := openApp(ctx, "clients update", rest, getenv, stderr, func(fs *flag.FlagSet) {
+			given = fs
+			f.register(fs, false)
+		}, requireArg(&id, "usage: tonearm clients update ID [any flag of clients create but --id and --secret]"))
+		if err != nil {
+			return err
+		}
+		defer a.store.Close()
+		c, err := a.clients.Update(ctx, id, func(spec *clients.Spec) { given.Visit(func(fl *flag.Flag) { f.apply(fl.Name, spec) }) })
+		if err != nil {
+			return err
+		}
+		a.cliEvent(ctx, audit.ClientChanged, c.ID, nil)
+		if f.asJSON {
+			return json.NewEncoder(stdout).Encode(toClientJSON(c, ""))
+		}
+		fmt.Fprintf(stdout, "updated client %s\n", c.ID)
+		return nil
+	case "rotate-secret":
+		id, rest := positional(args[1:])
+		var keepOld time.Duration
+		var asJSON bool
+		a, err := openApp(ctx, "clients rotate-secret", rest, getenv, stderr, func(fs *flag.FlagSet) {
+			fs.DurationVar(&keepOld, "keep-old", 0, "keep the old secret valid this long (e.g. 24h, at most 720h) while the app switches over; 0: it ends now")
+			fs.BoolVar(&asJSON, "json", false, `print JSON: {"secret": …}`)
+		}, requireArg(&id, "usage: tonearm clients rotate-secret ID [--keep-old DURATION] [--json]"))
+		if err != nil {
+			return err
+		}
+		defer a.store.Close()
+		secret, err := a.clients.RotateSecret(ctx, id, keepOld)
+		if err != nil {
+			return err
+		}
+		a.cliEvent(ctx, audit.ClientChanged, id, map[string]any{"secret": "rotated", "keep_old": keepOld.String()})
+		if asJSON {
+			return json.NewEncoder(stdout).Encode(map[string]string{"secret": secret})
+		}
+		fmt.Fprintf(stdout, "client_secret: %s\n(shown once: it is stored only as a hash)\n", secret)
+		if keepOld > 0 {
+			fmt.Fprintf(stdout, "the old secret stays valid for %s\n", keepOld)
 		}
 		return nil
 	case "list":
@@ -193,6 +223,69 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		return nil
 	default:
 		return errors.New(usage)
+	}
+}
+
+// clientFlagValues are the flags of clients create and update.
+type clientFlagValues struct {
+	spec                                  clients.Spec
+	redirects, postLogout, grants, scopes listFlag
+	asJSON                                bool
+}
+
+// register adds the flags; withID: create's --id and --secret.
+func (f *clientFlagValues) register(fs *flag.FlagSet, withID bool) {
+	if withID {
+		fs.StringVar(&f.spec.ID, "id", "", "client ID")
+		fs.StringVar(&f.spec.Secret, "secret", "", "client secret (≥ 32 characters); omitted: one is generated and printed once")
+		fs.BoolVar(&f.spec.Public, "public", false, "public client: no secret, PKCE required")
+	}
+	fs.Var(&f.redirects, "redirect-uri", "redirect URI (repeatable)")
+	fs.Var(&f.postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
+	fs.Var(&f.grants, "grant-type", "authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code (repeatable)")
+	fs.Var(&f.scopes, "scope", `allowed scopes, e.g. "openid profile email listenbrainz offline_access"`)
+	fs.BoolVar(&f.spec.FirstParty, "first-party", false, "first-party client: no consent screen")
+	fs.StringVar(&f.spec.BackchannelLogoutURI, "backchannel-logout-uri", "", "receives a logout token when a session it holds tokens from ends (OpenID Connect Back-Channel Logout)")
+	fs.BoolVar(&f.spec.AllowNoPKCE, "allow-no-pkce", false, "a legacy confidential client that cannot send PKCE (every other client must)")
+	fs.BoolVar(&f.spec.RequirePAR, "require-par", false, "authorization requests must be pushed to /oauth2/par first (RFC 9126)")
+	fs.StringVar(&f.spec.Name, "name", "", "display name shown on the login and consent pages")
+	fs.StringVar(&f.spec.LogoURI, "logo-uri", "", "logo shown on the login and consent pages: an https URL or a data:image/ URI")
+	fs.StringVar(&f.spec.ClientURI, "client-uri", "", "the app's home page")
+	fs.StringVar(&f.spec.PolicyURI, "policy-uri", "", "the app's privacy policy")
+	fs.StringVar(&f.spec.TosURI, "tos-uri", "", "the app's terms of service")
+	fs.BoolVar(&f.asJSON, "json", false, "print JSON")
+}
+
+// apply copies the flag name, given on the command line, onto spec (an
+// update changes what it is given, lists as a whole).
+func (f *clientFlagValues) apply(name string, spec *clients.Spec) {
+	switch name {
+	case "redirect-uri":
+		spec.RedirectURIs = f.redirects
+	case "post-logout-redirect-uri":
+		spec.PostLogoutRedirectURIs = f.postLogout
+	case "grant-type":
+		spec.GrantTypes = f.grants
+	case "scope":
+		spec.Scopes = f.scopes
+	case "first-party":
+		spec.FirstParty = f.spec.FirstParty
+	case "backchannel-logout-uri":
+		spec.BackchannelLogoutURI = f.spec.BackchannelLogoutURI
+	case "allow-no-pkce":
+		spec.AllowNoPKCE = f.spec.AllowNoPKCE
+	case "require-par":
+		spec.RequirePAR = f.spec.RequirePAR
+	case "name":
+		spec.Name = f.spec.Name
+	case "logo-uri":
+		spec.LogoURI = f.spec.LogoURI
+	case "client-uri":
+		spec.ClientURI = f.spec.ClientURI
+	case "policy-uri":
+		spec.PolicyURI = f.spec.PolicyURI
+	case "tos-uri":
+		spec.TosURI = f.spec.TosURI
 	}
 }
 

@@ -3,14 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"io"
+	"net/http"
+	"net/url"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/fositestore"
 )
 
 // Each subcommand shows only its own flags (server settings on serve and
@@ -21,8 +28,8 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 	server := []string{"database-url", "event-retention", "issuer", "listen", "listenbrainz-url", "metrics-listen", "refresh-grace",
 		"registration", "secret", "site-name", "smtp-url", "theme-dir", "trusted-proxies"}
 	with := func(own ...string) []string { return append(append([]string{}, db...), own...) }
-	clientFlags := []string{"allow-no-pkce", "backchannel-logout-uri", "client-uri", "first-party", "grant-type", "id", "json", "logo-uri",
-		"name", "policy-uri", "post-logout-redirect-uri", "public", "redirect-uri", "require-par", "scope", "tos-uri"}
+	clientFlags := []string{"allow-no-pkce", "backchannel-logout-uri", "client-uri", "first-party", "grant-type", "json", "logo-uri",
+		"name", "policy-uri", "post-logout-redirect-uri", "redirect-uri", "require-par", "scope", "tos-uri"}
 	for _, c := range []struct {
 		args []string
 		want []string
@@ -37,7 +44,9 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		{[]string{"users", "enable"}, db},
 		{[]string{"users", "delete"}, db},
 		{[]string{"users", "set-password"}, with("password-stdin")},
-		{[]string{"clients", "create"}, with(clientFlags...)},
+		{[]string{"clients", "create"}, with(append(clientFlags, "id", "secret", "public")...)},
+		{[]string{"clients", "update"}, with(clientFlags...)},
+		{[]string{"clients", "rotate-secret"}, with("keep-old", "json")},
 		{[]string{"clients", "list"}, with("json")},
 		{[]string{"clients", "delete"}, with("id")},
 		{[]string{"apis", "create"}, with("id", "name", "scope", "claim", "introspector", "json")},
@@ -62,6 +71,7 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		want := slices.Clone(c.want)
 		slices.Sort(got)
 		slices.Sort(want)
+		want = slices.Compact(want) // clients create --secret is the client's (TONEARM_SECRET then comes from its variable)
 		if want == nil {
 			want = []string{}
 		}
@@ -174,4 +184,67 @@ func TestUsersCommand(t *testing.T) {
 	if _, err = cmd("", "users", "show", "alice"); err == nil {
 		t.Fatal("a deleted user is still shown")
 	}
+}
+
+// tonearm clients update changes only what it is given and keeps the
+// secret; rotate-secret prints a new one once, and --keep-old keeps the
+// old one working meanwhile (client credentials with both, at a running
+// server).
+func TestClientsUpdateAndRotateSecret(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		env := envFunc(map[string]string{"TONEARM_DATABASE_URL": dbURL, "TONEARM_SECRET": string(s.cfg.Secret)})
+		cmd := func(args ...string) (string, error) {
+			var out bytes.Buffer
+			err := run(context.Background(), args, env, nil, &out, io.Discard)
+			return out.String(), err
+		}
+		out, err := cmd("clients", "create", "--id", "svc", "--grant-type", "client_credentials", "--scope", "admin", "--name", "Service", "--json")
+		var created map[string]any
+		if err != nil || json.Unmarshal([]byte(out), &created) != nil {
+			t.Fatalf("clients create: %v %q", err, out)
+		}
+		first := created["client_secret"].(string)
+		if got := s.post(provider.TokenPath, "svc", first, url.Values{"grant_type": {"client_credentials"}}); got.status != http.StatusOK {
+			t.Fatalf("the first secret: %d %v", got.status, got.body)
+		}
+		out, err = cmd("clients", "update", "svc", "--name", "Renamed service", "--json")
+		var updated map[string]any
+		if err != nil || json.Unmarshal([]byte(out), &updated) != nil || updated["client_name"] != "Renamed service" || updated["scope"] != "admin" ||
+			updated["client_secret"] != nil {
+			t.Fatalf("clients update --name: %v %q", err, out)
+		}
+		if _, err := cmd("clients", "update", "svc", "--grant-type", "client_credentials", "--scope", "nonsense:scope"); err == nil || !strings.Contains(err.Error(), "unknown scope") {
+			t.Fatalf("an unknown scope: %v", err)
+		}
+		if _, err := cmd("clients", "update", "nobody", "--name", "x"); err == nil {
+			t.Fatal("updating a missing client worked")
+		}
+		// Rotation keeping the old secret an hour: both work.
+		out, err = cmd("clients", "rotate-secret", "svc", "--keep-old", "1h", "--json")
+		var rotated map[string]string
+		if err != nil || json.Unmarshal([]byte(out), &rotated) != nil || len(rotated["secret"]) < 32 || rotated["secret"] == first {
+			t.Fatalf("rotate-secret: %v %q", err, out)
+		}
+		second := rotated["secret"]
+		time.Sleep(fositestore.ClientCacheTTL + 100*time.Millisecond) // the server's cached registration ages out
+		for name, secret := range map[string]string{"new": second, "kept old": first} {
+			if got := s.post(provider.TokenPath, "svc", secret, url.Values{"grant_type": {"client_credentials"}}); got.status != http.StatusOK {
+				t.Fatalf("the %s secret: %d %v", name, got.status, got.body)
+			}
+		}
+		// Rotation without --keep-old ends every earlier secret at once.
+		if out, err = cmd("clients", "rotate-secret", "svc"); err != nil || !strings.Contains(out, "client_secret: ") {
+			t.Fatalf("rotate-secret: %v %q", err, out)
+		}
+		time.Sleep(fositestore.ClientCacheTTL + 100*time.Millisecond)
+		for name, secret := range map[string]string{"second": second, "first": first} {
+			if got := s.post(provider.TokenPath, "svc", secret, url.Values{"grant_type": {"client_credentials"}}); got.status != http.StatusUnauthorized {
+				t.Fatalf("the %s secret after a plain rotation: %d %v", name, got.status, got.body)
+			}
+		}
+		if _, err := cmd("clients", "rotate-secret", "svc", "--keep-old", "9999h"); err == nil {
+			t.Fatal("--keep-old past the maximum was accepted")
+		}
+	})
 }

@@ -89,6 +89,15 @@ func TestAuditEvents(t *testing.T) {
 		s.want(s.call(nil, http.MethodPatch, "/api/admin/apis/"+url.PathEscape("https://api.example.org/x"), ops, map[string]any{"introspectors": []string{"ghost"}}), http.StatusBadRequest)
 		s.want(s.call(nil, http.MethodPatch, "/api/admin/apis/"+url.PathEscape("https://api.example.org/nope"), ops, map[string]any{"name": "Y"}), http.StatusNotFound)
 		s.want(s.call(nil, http.MethodDelete, "/api/admin/apis/"+url.PathEscape("https://api.example.org/x"), ops, nil), http.StatusOK)
+		renamed := s.want(s.call(nil, http.MethodPatch, "/api/admin/clients/made", ops, map[string]any{"name": "Made again"}), http.StatusOK)
+		if renamed.body["name"] != "Made again" {
+			t.Fatalf("PATCH a client = %s", renamed.raw)
+		}
+		if rotated := s.want(s.call(nil, http.MethodPost, "/api/admin/clients/made/secret", ops, map[string]any{"keepOld": "1h"}), http.StatusOK); len(rotated.body["secret"].(string)) < 32 {
+			t.Fatalf("POST …/secret = %s", rotated.raw)
+		}
+		s.want(s.call(nil, http.MethodPost, "/api/admin/clients/made/secret", ops, map[string]any{"keepOld": "soon"}), http.StatusBadRequest)
+		s.want(s.call(nil, http.MethodPatch, "/api/admin/clients/nobody", ops, map[string]any{"name": "x"}), http.StatusNotFound)
 		s.want(s.call(nil, http.MethodDelete, "/api/admin/clients/made", ops, nil), http.StatusOK)
 		s.want(s.call(nil, http.MethodDelete, "/api/admin/users/"+gus, ops, nil), http.StatusOK)
 		seen := map[string]bool{}

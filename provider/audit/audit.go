@@ -27,6 +27,7 @@ const (
 	UserDisabled    = "user.disabled"
 	UserDeleted     = "user.deleted"
 	ClientCreated   = "client.created"
+	ClientChanged   = "client.changed"
 	ClientDeleted   = "client.deleted"
 	APICreated      = "api.created"
 	APIChanged      = "api.changed"
@@ -46,7 +47,7 @@ const (
 
 // Types lists every event type (for the API's filter).
 var Types = []string{SignInSucceeded, SignInFailed, SignOut, PasswordChanged, PasswordReset, UserCreated, UserChanged,
-	UserDisabled, UserDeleted, ClientCreated, ClientDeleted, APICreated, APIChanged, APIDeleted, KeysRotated, RefreshReuse,
+	UserDisabled, UserDeleted, ClientCreated, ClientChanged, ClientDeleted, APICreated, APIChanged, APIDeleted, KeysRotated, RefreshReuse,
 	ConsentGranted, ConsentRevoked, EmailVerified, PasskeyAdded, PasskeyRemoved, PasskeyCloneSuspected}
 
 // Store is where events go.

@@ -58,6 +58,7 @@ func (h *SecretHasher) Compare(ctx context.Context, hash, data []byte) error {
 type Store interface {
 	CreateClient(ctx context.Context, c storage.Client) error
 	GetClient(ctx context.Context, id string) (storage.Client, error)
+	UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (storage.Client, error)
 	ListClients(ctx context.Context) ([]storage.Client, error)
 	DeleteClient(ctx context.Context, id string) error
 }
@@ -187,30 +188,26 @@ var ErrNotFound = errors.New("no such client")
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$`)
 
-// Create validates spec and registers the client. It returns the stored
-// client and the clear secret (generated when spec.Secret is empty), which
-// is shown once and never stored.
-func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, string, error) {
-	if !idPattern.MatchString(spec.ID) {
-		return storage.Client{}, "", invalid("client ID must be 1–128 characters of letters, digits and . _ ~ -, starting with a letter or digit")
-	}
+// validate checks spec (but its ID and secret) and returns the client it
+// describes, without a secret.
+func (r *Registry) validate(ctx context.Context, spec Spec) (storage.Client, error) {
 	grants := dedupe(spec.GrantTypes)
 	if len(grants) == 0 {
 		grants = append([]string(nil), DefaultGrants...)
 	}
 	for _, g := range grants {
 		if !contains(GrantTypes, g) {
-			return storage.Client{}, "", invalid("unsupported grant type %q (supported: %s)", g, strings.Join(GrantTypes, ", "))
+			return storage.Client{}, invalid("unsupported grant type %q (supported: %s)", g, strings.Join(GrantTypes, ", "))
 		}
 	}
 	if spec.AllowNoPKCE && spec.Public {
-		return storage.Client{}, "", invalid("a public client must use PKCE: --allow-no-pkce is only for legacy confidential clients")
+		return storage.Client{}, invalid("a public client must use PKCE: --allow-no-pkce is only for legacy confidential clients")
 	}
 	if spec.Public && contains(grants, "client_credentials") {
-		return storage.Client{}, "", invalid("a public client cannot use client_credentials: it has no secret")
+		return storage.Client{}, invalid("a public client cannot use client_credentials: it has no secret")
 	}
 	if contains(grants, "refresh_token") && !contains(grants, "authorization_code") && !contains(grants, DeviceCodeGrant) {
-		return storage.Client{}, "", invalid("refresh_token needs authorization_code or the device code grant")
+		return storage.Client{}, invalid("refresh_token needs authorization_code or the device code grant")
 	}
 	scopes := dedupe(spec.Scopes)
 	if len(scopes) == 0 {
@@ -224,41 +221,41 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 		if r.apiScopes != nil {
 			var err error
 			if defined, err = r.apiScopes.ScopeDefined(ctx, s); err != nil {
-				return storage.Client{}, "", err
+				return storage.Client{}, err
 			}
 		}
 		if !defined {
-			return storage.Client{}, "", invalid("unknown scope %q: use a built-in scope (%s) or define it for an API with: tonearm apis create --id URI --scope %s=description",
+			return storage.Client{}, invalid("unknown scope %q: use a built-in scope (%s) or define it for an API with: tonearm apis create --id URI --scope %s=description",
 				s, strings.Join(KnownScopes, " "), s)
 		}
 	}
 	if contains(scopes, "admin") && spec.Public {
 		// A public client's tokens can be obtained by anyone who can run it.
-		return storage.Client{}, "", invalid("the admin scope is only for confidential clients")
+		return storage.Client{}, invalid("the admin scope is only for confidential clients")
 	}
 	redirects := dedupe(spec.RedirectURIs)
 	if contains(grants, "authorization_code") && len(redirects) == 0 {
-		return storage.Client{}, "", invalid("at least one --redirect-uri is required for authorization_code")
+		return storage.Client{}, invalid("at least one --redirect-uri is required for authorization_code")
 	}
 	for _, u := range redirects {
 		if err := validateRedirectURI(u); err != nil {
-			return storage.Client{}, "", err
+			return storage.Client{}, err
 		}
 	}
 	if u := spec.BackchannelLogoutURI; u != "" {
 		p, err := url.Parse(u)
 		if err != nil || !p.IsAbs() || p.Host == "" || p.Fragment != "" || strings.Contains(u, "#") ||
 			(p.Scheme != "https" && !(p.Scheme == "http" && (p.Hostname() == "localhost" || p.Hostname() == "127.0.0.1" || p.Hostname() == "::1"))) {
-			return storage.Client{}, "", invalid("back-channel logout URI %q must be an absolute https URI (http only on loopback) without a fragment", u)
+			return storage.Client{}, invalid("back-channel logout URI %q must be an absolute https URI (http only on loopback) without a fragment", u)
 		}
 	}
 	if err := spec.Display.validate(); err != nil {
-		return storage.Client{}, "", err
+		return storage.Client{}, err
 	}
 	postLogout := dedupe(spec.PostLogoutRedirectURIs)
 	for _, u := range postLogout {
 		if err := validateRedirectURI(u); err != nil {
-			return storage.Client{}, "", err
+			return storage.Client{}, err
 		}
 	}
 	if redirects == nil {
@@ -271,12 +268,27 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 		ID: spec.ID, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants,
 		ResponseTypes: []string{"code"}, Scopes: scopes, Audience: []string{},
 		Public: spec.Public, FirstParty: spec.FirstParty, AllowNoPKCE: spec.AllowNoPKCE, RequirePAR: spec.RequirePAR,
-		BackchannelLogoutURI: spec.BackchannelLogoutURI, CreatedAt: r.now().UTC(),
-		Name: strings.TrimSpace(spec.Name), LogoURI: spec.LogoURI, ClientURI: spec.ClientURI, PolicyURI: spec.PolicyURI, TosURI: spec.TosURI,
+		BackchannelLogoutURI: spec.BackchannelLogoutURI,
+		Name:                 strings.TrimSpace(spec.Name), LogoURI: spec.LogoURI, ClientURI: spec.ClientURI, PolicyURI: spec.PolicyURI, TosURI: spec.TosURI,
 	}
 	if !contains(grants, "authorization_code") {
 		c.ResponseTypes = []string{}
 	}
+	return c, nil
+}
+
+// Create validates spec and registers the client. It returns the stored
+// client and the clear secret (generated when spec.Secret is empty), which
+// is shown once and never stored.
+func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, string, error) {
+	if !idPattern.MatchString(spec.ID) {
+		return storage.Client{}, "", invalid("client ID must be 1–128 characters of letters, digits and . _ ~ -, starting with a letter or digit")
+	}
+	c, err := r.validate(ctx, spec)
+	if err != nil {
+		return storage.Client{}, "", err
+	}
+	c.CreatedAt = r.now().UTC()
 	secret := spec.Secret
 	if spec.Public {
 		if secret != "" {
@@ -343,6 +355,84 @@ func validateRedirectURI(raw string) error {
 		}
 	}
 	return nil
+}
+
+// SpecOf is the Spec a stored client was made from (without its secret),
+// the base an update starts from.
+func SpecOf(c storage.Client) Spec {
+	return Spec{
+		ID: c.ID, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
+		Scopes: c.Scopes, Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
+		BackchannelLogoutURI: c.BackchannelLogoutURI,
+		Display:              Display{Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI},
+	}
+}
+
+// Update changes a client: change edits the Spec of the stored client and
+// the result is checked as a new one would be. The secret stays (see
+// RotateSecret); a client cannot turn public or confidential (delete and
+// create it again).
+func (r *Registry) Update(ctx context.Context, id string, change func(*Spec)) (storage.Client, error) {
+	cur, err := r.Get(ctx, id)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	spec := SpecOf(cur)
+	change(&spec)
+	if spec.Public != cur.Public {
+		return storage.Client{}, invalid("a client cannot change between public and confidential: delete it and create it again")
+	}
+	if spec.Secret != "" {
+		return storage.Client{}, invalid("the secret changes only by rotation: tonearm clients rotate-secret %s", id)
+	}
+	next, err := r.validate(ctx, spec)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	out, err := r.store.UpdateClient(ctx, id, func(old storage.Client) (storage.Client, error) {
+		next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = old.SecretHash, old.OldSecretHash, old.OldSecretExpiresAt
+		return next, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Client{}, ErrNotFound
+	}
+	return out, err
+}
+
+// MaxKeepOld bounds how long a rotated-out secret may stay valid.
+const MaxKeepOld = 30 * 24 * time.Hour
+
+// RotateSecret gives a confidential client a new generated secret, returned
+// once. keepOld > 0 keeps the old secret valid that long (its clients
+// switch over meanwhile); 0 ends it at once, as does any earlier kept one.
+func (r *Registry) RotateSecret(ctx context.Context, id string, keepOld time.Duration) (string, error) {
+	if keepOld < 0 || keepOld > MaxKeepOld {
+		return "", invalid("--keep-old must be from 0s to %s", MaxKeepOld)
+	}
+	b := make([]byte, minSecretBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(b)
+	hash, err := r.hasher.Hash(ctx, []byte(secret))
+	if err != nil {
+		return "", err
+	}
+	_, err = r.store.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
+		if c.Public {
+			return c, invalid("a public client has no secret")
+		}
+		c.OldSecretHash, c.OldSecretExpiresAt = nil, time.Time{}
+		if keepOld > 0 {
+			c.OldSecretHash, c.OldSecretExpiresAt = c.SecretHash, r.now().UTC().Add(keepOld)
+		}
+		c.SecretHash = hash
+		return c, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", ErrNotFound
+	}
+	return secret, err
 }
 
 // Get returns one client.

@@ -48,6 +48,21 @@ type Client struct {
 	PostLogoutRedirectURIs []string
 	// Display metadata for the login and consent pages.
 	Name, LogoURI, ClientURI, PolicyURI, TosURI string
+	// oldSecret is the hash of a rotated-out secret still accepted until
+	// oldSecretExpires (clients rotate-secret --keep-old).
+	oldSecret        []byte
+	oldSecretExpires time.Time
+}
+
+var _ fosite.ClientWithSecretRotation = (*Client)(nil)
+
+// GetRotatedHashes implements fosite.ClientWithSecretRotation: the old
+// secret while it is kept, checked at each use (the client may be cached).
+func (c *Client) GetRotatedHashes() [][]byte {
+	if len(c.oldSecret) == 0 || !time.Now().Before(c.oldSecretExpires) {
+		return nil
+	}
+	return [][]byte{c.oldSecret}
 }
 
 // Lifespans give rows an expiry when the session carries none, so the
@@ -131,6 +146,7 @@ func ToFositeClient(c storage.Client) *Client {
 			Audience:      c.Audience,
 			Public:        c.Public,
 		},
+		oldSecret: c.OldSecretHash, oldSecretExpires: c.OldSecretExpiresAt,
 		FirstParty:             c.FirstParty,
 		AllowNoPKCE:            c.AllowNoPKCE,
 		RequirePAR:             c.RequirePAR,

@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -15,6 +16,8 @@ import (
 type clientModel struct {
 	ID                     string `gorm:"primaryKey"`
 	SecretHash             []byte
+	OldSecretHash          []byte
+	OldSecretExpiresAt     *time.Time
 	RedirectURIs           string `gorm:"column:redirect_uris"`
 	PostLogoutRedirectURIs string `gorm:"column:post_logout_redirect_uris"`
 	GrantTypes             string
@@ -73,9 +76,10 @@ func decodeList(s string) []string {
 }
 
 func (m clientModel) record() storage.Client {
-	return storage.Client{
+	c := storage.Client{
 		ID:                     m.ID,
 		SecretHash:             m.SecretHash,
+		OldSecretHash:          m.OldSecretHash,
 		RedirectURIs:           decodeList(m.RedirectURIs),
 		PostLogoutRedirectURIs: decodeList(m.PostLogoutRedirectURIs),
 		GrantTypes:             decodeList(m.GrantTypes),
@@ -94,10 +98,50 @@ func (m clientModel) record() storage.Client {
 		TosURI:                 m.TosURI,
 		CreatedAt:              utc(m.CreatedAt),
 	}
+	if m.OldSecretExpiresAt != nil && len(m.OldSecretHash) > 0 {
+		c.OldSecretExpiresAt = utc(*m.OldSecretExpiresAt)
+	} else {
+		c.OldSecretHash = nil
+	}
+	return c
 }
 
 // CreateClient implements storage.Storage.
 func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
+	m := clientModelOf(c)
+	return translate(s.conn(ctx).Create(&m).Error)
+}
+
+// UpdateClient implements storage.Storage: read, change and write back in
+// one transaction (the row locked on PostgreSQL; SQLite serialises
+// writers).
+func (s *Store) UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (storage.Client, error) {
+	var out storage.Client
+	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+		var m clientModel
+		q := tx.Where("id = ?", id)
+		if s.dialect == Postgres {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		if err := q.Take(&m).Error; err != nil {
+			return translate(err)
+		}
+		next, err := update(m.record())
+		if err != nil {
+			return err
+		}
+		next.ID, next.CreatedAt = m.ID, utc(m.CreatedAt)
+		nm := clientModelOf(next)
+		if err := translate(tx.Select("*").Where("id = ?", id).Updates(&nm).Error); err != nil {
+			return err
+		}
+		out = nm.record()
+		return nil
+	})
+	return out, err
+}
+
+func clientModelOf(c storage.Client) clientModel {
 	m := clientModel{
 		ID:                     c.ID,
 		SecretHash:             c.SecretHash,
@@ -119,7 +163,11 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 		TosURI:                 c.TosURI,
 		CreatedAt:              utc(c.CreatedAt),
 	}
-	return translate(s.conn(ctx).Create(&m).Error)
+	if len(c.OldSecretHash) > 0 && !c.OldSecretExpiresAt.IsZero() {
+		at := utc(c.OldSecretExpiresAt)
+		m.OldSecretHash, m.OldSecretExpiresAt = c.OldSecretHash, &at
+	}
+	return m
 }
 
 // GetClient implements storage.Storage.

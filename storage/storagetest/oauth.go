@@ -22,6 +22,7 @@ func oauthCases() []struct {
 		fn   func(t *testing.T, s storage.Storage)
 	}{
 		{"ClientRoundTrip", testClientRoundTrip},
+		{"UpdateClient", testUpdateClient},
 		{"DeleteClientRemovesItsTokens", testDeleteClient},
 		{"SigningKeys", testSigningKeys},
 		{"EnsureSigningKeyConcurrent", testEnsureSigningKeyConcurrent},
@@ -46,6 +47,54 @@ func newClient(id string) storage.Client {
 		Audience:               []string{},
 		FirstParty:             true,
 		CreatedAt:              now,
+	}
+}
+
+// testUpdateClient: every field changes (but the ID and creation time),
+// the old secret round-trips with its expiry and clears, an update's error
+// changes nothing, a missing client is ErrNotFound.
+func testUpdateClient(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	c := newClient("web-app")
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	expires := now.Add(time.Hour)
+	got, err := s.UpdateClient(ctx, "web-app", func(x storage.Client) (storage.Client, error) {
+		x.ID, x.CreatedAt = "renamed", now.Add(time.Hour) // ignored
+		x.OldSecretHash, x.OldSecretExpiresAt, x.SecretHash = x.SecretHash, expires, []byte{9, 9}
+		x.RedirectURIs, x.Scopes, x.FirstParty, x.Name, x.RequirePAR = []string{"https://new.example/cb"}, []string{"openid"}, false, "New name", true
+		return x, nil
+	})
+	want := c
+	want.CreatedAt = now.UTC().Truncate(time.Microsecond)
+	want.OldSecretHash, want.OldSecretExpiresAt, want.SecretHash = []byte{1, 2, 3}, expires.UTC().Truncate(time.Microsecond), []byte{9, 9}
+	want.RedirectURIs, want.Scopes, want.FirstParty, want.Name, want.RequirePAR = []string{"https://new.example/cb"}, []string{"openid"}, false, "New name", true
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("UpdateClient = %+v, %v\nwant %+v", got, err, want)
+	}
+	if read, err := s.GetClient(ctx, "web-app"); err != nil || !reflect.DeepEqual(read, want) {
+		t.Fatalf("GetClient after UpdateClient = %+v, %v", read, err)
+	}
+	if _, err := s.GetClient(ctx, "renamed"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatal("UpdateClient changed the ID")
+	}
+	got, err = s.UpdateClient(ctx, "web-app", func(x storage.Client) (storage.Client, error) {
+		x.OldSecretHash, x.OldSecretExpiresAt = nil, time.Time{}
+		return x, nil
+	})
+	if err != nil || got.OldSecretHash != nil || !got.OldSecretExpiresAt.IsZero() {
+		t.Fatalf("clearing the old secret: %+v, %v", got, err)
+	}
+	boom := errors.New("boom")
+	if _, err := s.UpdateClient(ctx, "web-app", func(x storage.Client) (storage.Client, error) { x.Name = "x"; return x, boom }); !errors.Is(err, boom) {
+		t.Fatalf("update error = %v", err)
+	}
+	if read, _ := s.GetClient(ctx, "web-app"); read.Name != "New name" {
+		t.Fatalf("a refused update changed the client: %+v", read)
+	}
+	if _, err := s.UpdateClient(ctx, "nope", func(x storage.Client) (storage.Client, error) { return x, nil }); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("UpdateClient(missing) = %v", err)
 	}
 }
 

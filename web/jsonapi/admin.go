@@ -19,6 +19,8 @@ import (
 // ClientRegistry is what the admin API needs to manage clients.
 type ClientRegistry interface {
 	Create(ctx context.Context, spec clients.Spec) (storage.Client, string, error)
+	Update(ctx context.Context, id string, change func(*clients.Spec)) (storage.Client, error)
+	RotateSecret(ctx context.Context, id string, keepOld time.Duration) (string, error)
 	Get(ctx context.Context, id string) (storage.Client, error)
 	List(ctx context.Context) ([]storage.Client, error)
 	Delete(ctx context.Context, id string) error
@@ -60,7 +62,8 @@ func (a *AdminAPI) Endpoints() []Endpoint {
 		{http.MethodGet, "/api/admin/users/{id}"}, {http.MethodPatch, "/api/admin/users/{id}"}, {http.MethodDelete, "/api/admin/users/{id}"},
 		{http.MethodPost, "/api/admin/users/{id}/password"}, {http.MethodDelete, "/api/admin/users/{id}/passkeys"},
 		{http.MethodGet, "/api/admin/clients"}, {http.MethodPost, "/api/admin/clients"},
-		{http.MethodGet, "/api/admin/clients/{id}"}, {http.MethodDelete, "/api/admin/clients/{id}"},
+		{http.MethodGet, "/api/admin/clients/{id}"}, {http.MethodPatch, "/api/admin/clients/{id}"}, {http.MethodDelete, "/api/admin/clients/{id}"},
+		{http.MethodPost, "/api/admin/clients/{id}/secret"},
 		{http.MethodGet, "/api/admin/apis"}, {http.MethodPost, "/api/admin/apis"},
 		{http.MethodGet, "/api/admin/apis/{id}"}, {http.MethodPatch, "/api/admin/apis/{id}"}, {http.MethodDelete, "/api/admin/apis/{id}"},
 		{http.MethodGet, "/api/admin/events"},
@@ -76,7 +79,8 @@ func (a *AdminAPI) Routes(mux *http.ServeMux) {
 	mux.Handle("/api/admin/users/{id}/password", a.route(map[string]apiHandler{http.MethodPost: a.setPassword}))
 	mux.Handle("/api/admin/users/{id}/passkeys", a.route(map[string]apiHandler{http.MethodDelete: a.removePasskeys}))
 	mux.Handle("/api/admin/clients", a.route(map[string]apiHandler{http.MethodGet: a.listClients, http.MethodPost: a.createClient}))
-	mux.Handle("/api/admin/clients/{id}", a.route(map[string]apiHandler{http.MethodGet: a.getClient, http.MethodDelete: a.deleteClient}))
+	mux.Handle("/api/admin/clients/{id}", a.route(map[string]apiHandler{http.MethodGet: a.getClient, http.MethodPatch: a.updateClient, http.MethodDelete: a.deleteClient}))
+	mux.Handle("/api/admin/clients/{id}/secret", a.route(map[string]apiHandler{http.MethodPost: a.rotateClientSecret}))
 	mux.Handle("/api/admin/events", a.route(map[string]apiHandler{http.MethodGet: a.listEvents}))
 	mux.Handle("/api/admin/apis", a.route(map[string]apiHandler{http.MethodGet: a.listAPIs, http.MethodPost: a.createAPI}))
 	// The identifier is a URI, URL-escaped into one path segment.
@@ -313,6 +317,113 @@ func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
 	a.log.Info("client created by admin", "request_id", web.RequestID(r.Context()), "client", created.ID, "by", a.who(c))
 	a.record(r, audit.ClientCreated, created.ID, nil)
 	web.WriteJSON(w, http.StatusOK, toClientJSON(created, secret))
+	return nil
+}
+
+// clientPatch changes a client; a field left out stays as it is.
+type clientPatch struct {
+	RedirectURIs           *[]string `json:"redirectUris"`
+	PostLogoutRedirectURIs *[]string `json:"postLogoutRedirectUris"`
+	GrantTypes             *[]string `json:"grantTypes"`
+	Scope                  *string   `json:"scope"`
+	FirstParty             *bool     `json:"firstParty"`
+	AllowNoPKCE            *bool     `json:"allowNoPkce"`
+	RequirePAR             *bool     `json:"requirePar"`
+	BackchannelLogoutURI   *string   `json:"backchannelLogoutUri"`
+	Name                   *string   `json:"name"`
+	LogoURI                *string   `json:"logoUri"`
+	ClientURI              *string   `json:"clientUri"`
+	PolicyURI              *string   `json:"policyUri"`
+	TosURI                 *string   `json:"tosUri"`
+}
+
+// apply sets the fields the patch carries.
+func (p clientPatch) apply(s *clients.Spec) {
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	if p.RedirectURIs != nil {
+		s.RedirectURIs = *p.RedirectURIs
+	}
+	if p.PostLogoutRedirectURIs != nil {
+		s.PostLogoutRedirectURIs = *p.PostLogoutRedirectURIs
+	}
+	if p.GrantTypes != nil {
+		s.GrantTypes = *p.GrantTypes
+	}
+	if p.Scope != nil {
+		s.Scopes = strings.Fields(*p.Scope)
+	}
+	for _, b := range []struct {
+		dst *bool
+		v   *bool
+	}{{&s.FirstParty, p.FirstParty}, {&s.AllowNoPKCE, p.AllowNoPKCE}, {&s.RequirePAR, p.RequirePAR}} {
+		if b.v != nil {
+			*b.dst = *b.v
+		}
+	}
+	set(&s.BackchannelLogoutURI, p.BackchannelLogoutURI)
+	set(&s.Name, p.Name)
+	set(&s.LogoURI, p.LogoURI)
+	set(&s.ClientURI, p.ClientURI)
+	set(&s.PolicyURI, p.PolicyURI)
+	set(&s.TosURI, p.TosURI)
+}
+
+func (a *AdminAPI) updateClient(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.admin(r)
+	if err != nil {
+		return err
+	}
+	var body clientPatch
+	if err := web.DecodeJSON(w, r, &body); err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	updated, err := a.clients.Update(r.Context(), id, body.apply)
+	if err != nil {
+		return err
+	}
+	a.forgetClient(id)
+	a.log.Info("client changed by admin", "request_id", web.RequestID(r.Context()), "client", id, "by", a.who(c))
+	a.record(r, audit.ClientChanged, id, nil)
+	web.WriteJSON(w, http.StatusOK, toClientJSON(updated, ""))
+	return nil
+}
+
+// rotateClientSecret gives a confidential client a new secret, shown once;
+// {"keepOld": "24h"} keeps the old one valid that long.
+func (a *AdminAPI) rotateClientSecret(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.admin(r)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		KeepOld string `json:"keepOld"`
+	}
+	if r.ContentLength != 0 {
+		if err := web.DecodeJSON(w, r, &body); err != nil {
+			return err
+		}
+	}
+	var keep time.Duration
+	if body.KeepOld != "" {
+		if keep, err = time.ParseDuration(body.KeepOld); err != nil {
+			return web.Errorf(http.StatusBadRequest, "keepOld must be a duration such as 24h")
+		}
+	}
+	id := r.PathValue("id")
+	secret, err := a.clients.RotateSecret(r.Context(), id, keep)
+	if err != nil {
+		return err
+	}
+	a.forgetClient(id)
+	a.log.Info("client secret rotated by admin", "request_id", web.RequestID(r.Context()), "client", id, "by", a.who(c), "keep_old", keep.String())
+	a.record(r, audit.ClientChanged, id, map[string]any{"secret": "rotated", "keep_old": keep.String()})
+	w.Header().Set("Cache-Control", "no-store")
+	web.WriteJSON(w, http.StatusOK, map[string]string{"secret": secret})
 	return nil
 }
 
