@@ -534,7 +534,7 @@ func TestPagesAt390px(t *testing.T) {
 	check("account")
 	for _, p := range []struct{ name, path string }{
 		{"admin", "/admin"}, {"admin-users", "/admin/users"}, {"admin-clients", "/admin/clients"}, {"admin-apis", "/admin/apis"},
-		{"admin-keys", "/admin/keys"}, {"forgot-password", "/password/forgot"}, {"logout", provider.LogoutPath},
+		{"admin-client", "/admin/clients/listening-party"}, {"admin-keys", "/admin/keys"}, {"forgot-password", "/password/forgot"}, {"logout", provider.LogoutPath},
 	} {
 		b.open(s.issuer + p.path)
 		check(p.name)

@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/apis"
@@ -38,7 +40,7 @@ var consoleDone = map[string]string{
 	"enabled": "The account is enabled.", "verified": "The email address is marked verified.",
 	"unverified": "The email address is marked unverified.", "password": "The password is set; the user's sessions and tokens are gone.",
 	"deleted": "The account is deleted.", "passkeys-removed": "Every passkey is removed; the user's sessions and tokens are gone.", "client-deleted": "The client is deleted, with its tokens.",
-	"api-created": "The API is registered.", "api-changed": "The API is changed.", "api-deleted": "The API is deleted.", "rotated": "New signing keys are in use; the old ones stay published until their tokens expire.",
+	"client-changed": "The client is changed.", "user-created": "The user is created.", "api-created": "The API is registered.", "api-changed": "The API is changed.", "api-deleted": "The API is deleted.", "rotated": "New signing keys are in use; the old ones stay published until their tokens expire.",
 }
 
 // admin lets only a signed-in active admin through.
@@ -65,13 +67,47 @@ type usersPage struct {
 	consolePage
 	Query, Role, Next string
 	Users             []storage.User
+	// NewUsername and NewEmail keep the new-user form's values after an
+	// error.
+	NewUsername, NewEmail string
 }
 
 const usersPerPage = 50
 
 func (p *Pages) usersPage(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	p.renderUsers(w, r, c, http.StatusOK, usersPage{})
+}
+
+// createUser makes an account from the console, with createUser's rules
+// (an admin may give any role).
+func (p *Pages) createUser(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	n := accounts.NewUser{Username: strings.TrimSpace(r.PostFormValue("username")), Password: r.PostFormValue("password"), Role: r.PostFormValue("role")}
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	if email != "" {
+		n.Profile.Email = accounts.Value(email)
+	}
+	if !accounts.ValidRole(n.Role) {
+		n.Role = storage.RoleUser
+	}
+	u, err := p.c.Accounts.Create(r.Context(), n)
+	if err != nil {
+		status, msg := p.message(r, err)
+		data := usersPage{NewUsername: n.Username, NewEmail: email}
+		data.Error = msg
+		p.renderUsers(w, r, c, status, data)
+		return
+	}
+	p.log.Info("user created by admin", "request_id", web.RequestID(r.Context()), "user", u.ID, "role", u.Role, "by", c.User.ID)
+	p.done(w, r, AdminPath+"/users/"+url.PathEscape(u.ID), "user-created")
+}
+
+func (p *Pages) renderUsers(w http.ResponseWriter, r *http.Request, c web.Caller, status int, data usersPage) {
 	q := r.URL.Query()
-	data := usersPage{consolePage: p.consoleBase(w, r, c, "users"), Query: strings.TrimSpace(q.Get("q")), Role: q.Get("role")}
+	msg := data.Error
+	data.consolePage, data.Query, data.Role = p.consoleBase(w, r, c, "users"), strings.TrimSpace(q.Get("q")), q.Get("role")
+	if data.Error = msg; msg != "" {
+		data.Done = ""
+	}
 	f := storage.UserFilter{After: q.Get("after"), Limit: usersPerPage + 1}
 	if data.Role != "" {
 		if !accounts.ValidRole(data.Role) {
@@ -94,7 +130,7 @@ func (p *Pages) usersPage(w http.ResponseWriter, r *http.Request, c web.Caller) 
 		data.Next = "?" + url.Values{"q": {data.Query}, "role": {data.Role}, "after": {strings.ToLower(users[len(users)-1].Username)}}.Encode()
 	}
 	data.Users = users
-	p.site.Render(w, r, http.StatusOK, "admin_users.html", data)
+	p.site.Render(w, r, status, "admin_users.html", data)
 }
 
 // userPage is the data of admin_user.html.
@@ -255,7 +291,8 @@ func lines(s string) []string {
 	return out
 }
 
-func (p *Pages) createClient(w http.ResponseWriter, r *http.Request, c web.Caller) {
+// clientFormOf reads the client form (create and edit share its fields).
+func clientFormOf(r *http.Request) clientForm {
 	f := clientForm{
 		ID: strings.TrimSpace(r.PostFormValue("client_id")), RedirectURIs: r.PostFormValue("redirect_uris"),
 		PostLogoutRedirectURIs: r.PostFormValue("post_logout_redirect_uris"), Scope: r.PostFormValue("scope"),
@@ -266,16 +303,46 @@ func (p *Pages) createClient(w http.ResponseWriter, r *http.Request, c web.Calle
 		Public: r.PostFormValue("public") == "yes", FirstParty: r.PostFormValue("first_party") == "yes", AllowNoPKCE: r.PostFormValue("allow_no_pkce") == "yes",
 		RequirePAR: r.PostFormValue("require_par") == "yes",
 	}
-	spec := clients.Spec{
-		ID: f.ID, Secret: r.PostFormValue("client_secret"), RedirectURIs: lines(f.RedirectURIs), PostLogoutRedirectURIs: lines(f.PostLogoutRedirectURIs),
+	for _, g := range r.PostForm["grant_type"] {
+		f.Grants[g] = true
+	}
+	return f
+}
+
+// spec is the client the form describes.
+func (f clientForm) spec() clients.Spec {
+	s := clients.Spec{
+		ID: f.ID, RedirectURIs: lines(f.RedirectURIs), PostLogoutRedirectURIs: lines(f.PostLogoutRedirectURIs),
 		Scopes: strings.Fields(f.Scope), Public: f.Public, FirstParty: f.FirstParty, AllowNoPKCE: f.AllowNoPKCE, RequirePAR: f.RequirePAR,
 		BackchannelLogoutURI: f.BackchannelLogoutURI,
 		Display:              clients.Display{Name: f.Name, LogoURI: f.LogoURI, ClientURI: f.ClientURI, PolicyURI: f.PolicyURI, TosURI: f.TosURI},
 	}
-	for _, g := range r.PostForm["grant_type"] {
-		f.Grants[g] = true
-		spec.GrantTypes = append(spec.GrantTypes, g)
+	for _, g := range clients.GrantTypes {
+		if f.Grants[g] {
+			s.GrantTypes = append(s.GrantTypes, g)
+		}
 	}
+	return s
+}
+
+// clientFormFrom fills the edit form from a stored client.
+func clientFormFrom(c storage.Client) clientForm {
+	f := clientForm{
+		ID: c.ID, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
+		Scope: strings.Join(c.Scopes, " "), BackchannelLogoutURI: c.BackchannelLogoutURI, Name: c.Name, LogoURI: c.LogoURI,
+		ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI, Grants: map[string]bool{},
+		Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
+	}
+	for _, g := range c.GrantTypes {
+		f.Grants[g] = true
+	}
+	return f
+}
+
+func (p *Pages) createClient(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	f := clientFormOf(r)
+	spec := f.spec()
+	spec.Secret = r.PostFormValue("client_secret")
 	created, secret, err := p.c.Clients.Create(r.Context(), spec)
 	if err != nil {
 		status, msg := p.message(r, err)
@@ -292,6 +359,96 @@ func (p *Pages) createClient(w http.ResponseWriter, r *http.Request, c web.Calle
 	view := web.ViewOf(created)
 	p.renderClients(w, r, c, http.StatusOK, clientsPage{Created: &view, CreatedSecret: secret,
 		Form: clientForm{Grants: map[string]bool{"authorization_code": true, "refresh_token": true}}})
+}
+
+// clientPage is the data of admin_client.html: one client's edit form, and
+// its new secret once after a rotation.
+type clientPage struct {
+	consolePage
+	Client    clientRow
+	Form      clientForm
+	Grants    []string
+	NewSecret string
+}
+
+func (p *Pages) clientPage(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	p.renderClient(w, r, c, r.PathValue("id"), http.StatusOK, nil, "", "")
+}
+
+// renderClient shows a client's page; form (nil: the stored client) keeps
+// what was typed when saving failed.
+func (p *Pages) renderClient(w http.ResponseWriter, r *http.Request, c web.Caller, id string, status int, form *clientForm, msg, secret string) {
+	cl, err := p.c.Clients.Get(r.Context(), id)
+	if errors.Is(err, clients.ErrNotFound) {
+		p.fail(w, r, http.StatusNotFound, "No such client", "This client does not exist (any more).")
+		return
+	}
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	data := clientPage{consolePage: p.consoleBase(w, r, c, "clients"), Grants: clients.GrantTypes, NewSecret: secret,
+		Client: clientRow{View: web.ViewOf(cl), Kind: strings.ReplaceAll(clients.Kind(cl), ",", ", "), Created: formatTime(cl.CreatedAt)}}
+	data.Form = clientFormFrom(cl)
+	if form != nil {
+		data.Form = *form
+	}
+	if data.Error = msg; msg != "" || secret != "" {
+		data.Done = ""
+	}
+	p.site.Render(w, r, status, "admin_client.html", data)
+}
+
+// updateClient saves a client's edit form: every field as a whole.
+func (p *Pages) updateClient(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	id := r.PathValue("id")
+	f := clientFormOf(r)
+	next := f.spec()
+	_, err := p.c.Clients.Update(r.Context(), id, func(s *clients.Spec) {
+		public := s.Public
+		*s = next
+		s.ID, s.Public = id, public
+	})
+	if err != nil {
+		status, msg := p.message(r, err)
+		p.renderClient(w, r, c, id, status, &f, msg, "")
+		return
+	}
+	p.forgetClient(id)
+	p.log.Info("client changed by admin", "request_id", web.RequestID(r.Context()), "client", id, "by", c.User.ID)
+	p.record(r, audit.ClientChanged, "", id, nil)
+	p.done(w, r, AdminPath+"/clients/"+url.PathEscape(id), "client-changed")
+}
+
+// rotateClientSecret gives the client a new secret, shown this once; the
+// old one stays valid for the hours asked (0: it ends now).
+func (p *Pages) rotateClientSecret(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	id := r.PathValue("id")
+	var keep time.Duration
+	if h := strings.TrimSpace(r.PostFormValue("keep_old_hours")); h != "" && h != "0" {
+		n, err := strconv.Atoi(h)
+		if err != nil || n < 0 {
+			p.renderClient(w, r, c, id, http.StatusBadRequest, nil, "Keep the old secret for a whole number of hours (0 to 720).", "")
+			return
+		}
+		keep = time.Duration(n) * time.Hour
+	}
+	secret, err := p.c.Clients.RotateSecret(r.Context(), id, keep)
+	if err != nil {
+		status, msg := p.message(r, err)
+		p.renderClient(w, r, c, id, status, nil, msg, "")
+		return
+	}
+	p.forgetClient(id)
+	p.log.Info("client secret rotated by admin", "request_id", web.RequestID(r.Context()), "client", id, "by", c.User.ID, "keep_old", keep.String())
+	p.record(r, audit.ClientChanged, "", id, map[string]any{"secret": "rotated", "keep_old": keep.String()})
+	p.renderClient(w, r, c, id, http.StatusOK, nil, "", secret)
+}
+
+func (p *Pages) forgetClient(id string) {
+	if p.c.ForgetClient != nil {
+		p.c.ForgetClient(id)
+	}
 }
 
 func (p *Pages) deleteClient(w http.ResponseWriter, r *http.Request, c web.Caller) {

@@ -69,6 +69,8 @@ type Accounts interface {
 // ClientRegistry is what the console needs to manage clients.
 type ClientRegistry interface {
 	Create(ctx context.Context, spec clients.Spec) (storage.Client, string, error)
+	Update(ctx context.Context, id string, change func(*clients.Spec)) (storage.Client, error)
+	RotateSecret(ctx context.Context, id string, keepOld time.Duration) (string, error)
 	Get(ctx context.Context, id string) (storage.Client, error)
 	List(ctx context.Context) ([]storage.Client, error)
 	Delete(ctx context.Context, id string) error
@@ -190,10 +192,14 @@ func (p *Pages) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+AdminPath, p.admin(p.consoleHome))
 	mux.HandleFunc("GET "+AdminPath+"/users", p.admin(p.usersPage))
 	mux.HandleFunc("GET "+AdminPath+"/users/{id}", p.admin(p.userPage))
+	mux.HandleFunc("POST "+AdminPath+"/users/create", p.post(p.admin(p.createUser)))
 	mux.HandleFunc("POST "+AdminPath+"/users/{id}/{action}", p.post(p.admin(p.userAction)))
 	mux.HandleFunc("GET "+AdminPath+"/clients", p.admin(p.clientsPage))
 	mux.HandleFunc("POST "+AdminPath+"/clients", p.post(p.admin(p.createClient)))
 	mux.HandleFunc("POST "+AdminPath+"/clients/delete", p.post(p.admin(p.deleteClient)))
+	mux.HandleFunc("GET "+AdminPath+"/clients/{id}", p.admin(p.clientPage))
+	mux.HandleFunc("POST "+AdminPath+"/clients/{id}/update", p.post(p.admin(p.updateClient)))
+	mux.HandleFunc("POST "+AdminPath+"/clients/{id}/rotate", p.post(p.admin(p.rotateClientSecret)))
 	mux.HandleFunc("GET "+AdminPath+"/apis", p.admin(p.apisPage))
 	mux.HandleFunc("POST "+AdminPath+"/apis", p.post(p.admin(p.createAPI)))
 	mux.HandleFunc("POST "+AdminPath+"/apis/update", p.post(p.admin(p.updateAPI)))
