@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -247,4 +248,22 @@ func TestClientsUpdateAndRotateSecret(t *testing.T) {
 			t.Fatal("--keep-old past the maximum was accepted")
 		}
 	})
+}
+
+// tonearm health is the container health check (docker-compose.yml): 0
+// when the server answers /readyz, an error when it does not.
+func TestHealthCommand(t *testing.T) {
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"health", "--url", s.srv.URL + "/readyz"}, envFunc(nil), nil, &out, io.Discard); err != nil || strings.TrimSpace(out.String()) != "ready" {
+		t.Fatalf("health of a running server: %v %q", err, out.String())
+	}
+	s.srv.Close()
+	if err := run(context.Background(), []string{"health", "--url", s.srv.URL + "/readyz"}, envFunc(nil), nil, io.Discard, io.Discard); err == nil {
+		t.Fatal("health of a stopped server succeeded")
+	}
+	compose, err := os.ReadFile(filepath.Join("..", "..", "docker-compose.yml"))
+	if err != nil || !strings.Contains(string(compose), `"/usr/local/bin/tonearm", "health"`) {
+		t.Fatalf("docker-compose.yml does not check tonearm with tonearm health: %v", err)
+	}
 }
