@@ -158,8 +158,15 @@ func (v *Verifier) Verify(ctx context.Context, raw, scope string) (Token, error)
 		return Token{}, ErrInvalidToken
 	}
 	exp, _ := c["exp"].(float64)
-	if c["iss"] != v.Issuer || !audienceHas(c["aud"], v.Audience) || int64(exp) <= v.now().Unix() {
-		return Token{}, ErrInvalidToken
+	switch {
+	case c["iss"] != v.Issuer:
+		return Token{}, fmt.Errorf("%w: issued by %v, not %s", ErrInvalidToken, c["iss"], v.Issuer)
+	case !audienceHas(c["aud"], v.Audience):
+		// The usual mistake: a token asked for without this API's scope
+		// (or resource) is meant for someone else.
+		return Token{}, fmt.Errorf("%w: not meant for this API (its aud does not include %s; ask for one of its scopes)", ErrInvalidToken, v.Audience)
+	case int64(exp) <= v.now().Unix():
+		return Token{}, fmt.Errorf("%w: expired", ErrInvalidToken)
 	}
 	sub, _ := c["sub"].(string)
 	clientID, _ := c["client_id"].(string)
@@ -202,8 +209,9 @@ func Handler(v *Verifier) http.Handler {
 			http.Error(w, "the token lacks "+Scope, http.StatusForbidden)
 			return
 		case errors.Is(err, ErrInvalidToken):
-			w.Header().Set("WWW-Authenticate", `Bearer realm="listens", error="invalid_token"`)
-			http.Error(w, "invalid token", http.StatusUnauthorized)
+			// The reason goes to the caller (RFC 6750 §3: error_description).
+			w.Header().Set("WWW-Authenticate", `Bearer realm="listens", error="invalid_token", error_description="`+strings.ReplaceAll(err.Error(), `"`, "'")+`"`)
+			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		case err != nil:
 			log.Printf("verifying a token: %v", err)

@@ -254,6 +254,10 @@ func TestResourceServerAgainstTonearm(t *testing.T) {
 		if c.want != http.StatusOK && resp.Header.Get("WWW-Authenticate") == "" {
 			t.Errorf("%s: no WWW-Authenticate", c.name)
 		}
+		if c.name == "a token for another API" && (!strings.Contains(string(body), "not meant for this API") ||
+			!strings.Contains(resp.Header.Get("WWW-Authenticate"), `error_description="`)) {
+			t.Errorf("a token for another API is refused without saying why: %s / %s", body, resp.Header.Get("WWW-Authenticate"))
+		}
 	}
 	if len(v.keys.Keys) == 0 {
 		t.Fatal("the JWKS was not cached")
