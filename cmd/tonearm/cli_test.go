@@ -56,6 +56,8 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		{[]string{"apis", "delete"}, with("id")},
 		{[]string{"keys", "list"}, db},
 		{[]string{"keys", "rotate"}, db},
+		{[]string{"apply"}, with("f", "dry-run", "prune")},
+		{[]string{"export"}, with("json")},
 		{[]string{"health"}, []string{"url"}},
 		{[]string{"version"}, nil},
 	} {
@@ -112,7 +114,7 @@ func TestCLIQuietUnlessVerbose(t *testing.T) {
 	}
 	stderr.Reset()
 	err := run(context.Background(), nil, env, nil, io.Discard, &stderr)
-	for _, cmd := range []string{"serve", "migrate", "users", "clients", "apis", "keys", "health", "version"} {
+	for _, cmd := range []string{"serve", "migrate", "users", "clients", "apis", "keys", "apply", "export", "health", "version"} {
 		if err == nil || !strings.Contains(stderr.String(), "tonearm "+cmd) {
 			t.Errorf("the no-argument usage leaves out %s", cmd)
 		}
@@ -266,4 +268,80 @@ func TestHealthCommand(t *testing.T) {
 	if err != nil || !strings.Contains(string(compose), `"/usr/local/bin/tonearm", "health"`) {
 		t.Fatalf("docker-compose.yml does not check tonearm with tonearm health: %v", err)
 	}
+}
+
+// tonearm apply makes clients and APIs match the example file, is
+// idempotent, --dry-run changes nothing, secrets come from the variables
+// secretEnv names, --prune deletes what the file leaves out, and export
+// round-trips: applying the export changes nothing. Both databases.
+func TestApplyAndExport(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		webSecret, statsSecret := strings.Repeat("w", 40), strings.Repeat("s", 40)
+		vars := map[string]string{"TONEARM_DATABASE_URL": dbURL, "TONEARM_SECRET": string(s.cfg.Secret), "WEB_APP_SECRET": webSecret, "STATS_SECRET": statsSecret}
+		cmd := func(stdin string, args ...string) (string, error) {
+			var out bytes.Buffer
+			err := run(context.Background(), args, envFunc(vars), strings.NewReader(stdin), &out, io.Discard)
+			return out.String(), err
+		}
+		file := filepath.Join("..", "..", "examples", "apply", "tonearm.yaml")
+		out, err := cmd("", "apply", "-f", file, "--dry-run")
+		if err != nil || !strings.Contains(out, "would create client web-app") || !strings.Contains(out, "would create API https://api.example.org/listens") {
+			t.Fatalf("apply --dry-run: %v\n%s", err, out)
+		}
+		if list, _ := s.app.clients.List(context.Background()); len(list) != 0 {
+			t.Fatalf("--dry-run created %d clients", len(list))
+		}
+		if out, err = cmd("", "apply", "-f", file); err != nil || strings.Count(out, "create ") != 4 {
+			t.Fatalf("apply: %v\n%s", err, out)
+		}
+		if out, err = cmd("", "apply", "-f", file); err != nil || strings.TrimSpace(out) != "nothing to change" {
+			t.Fatalf("apply again: %v\n%s", err, out)
+		}
+		api, err := s.app.apis.Get(context.Background(), "https://api.example.org/listens")
+		if err != nil || strings.Join(api.Introspectors, ",") != "stats" || len(api.Scopes) != 2 {
+			t.Fatalf("the API: %+v %v", api, err)
+		}
+		// The secret came from STATS_SECRET and works.
+		if got := s.post(provider.TokenPath, "stats", statsSecret, url.Values{"grant_type": {"client_credentials"}}); got.status != http.StatusOK {
+			t.Fatalf("stats with the secret from its variable: %d %v", got.status, got.body)
+		}
+		// A changed variable sets the secret; a changed field updates.
+		vars["STATS_SECRET"] = strings.Repeat("t", 40)
+		if out, err = cmd("", "apply", "-f", file); err != nil || !strings.Contains(out, "set the secret of client stats") {
+			t.Fatalf("apply with a new secret: %v\n%s", err, out)
+		}
+		edited := strings.Replace(mustRead(t, file), "name: Listening stats", "name: Stats, renamed", 1)
+		if out, err = cmd(edited, "apply", "-f", "-"); err != nil || strings.TrimSpace(out) != "update client stats" {
+			t.Fatalf("apply an edit: %v\n%s", err, out)
+		}
+		// Export, then apply the export: nothing to change.
+		exported, err := cmd("", "export")
+		if err != nil || !strings.Contains(exported, "id: web-app") || strings.Contains(exported, webSecret) {
+			t.Fatalf("export: %v\n%s", err, exported)
+		}
+		if out, err = cmd(exported, "apply", "-f", "-", "--prune"); err != nil || strings.TrimSpace(out) != "nothing to change" {
+			t.Fatalf("applying the export: %v\n%s", err, out)
+		}
+		if _, err = cmd("clients: [{id: x, bogus: 1}]", "apply", "-f", "-"); err == nil || !strings.Contains(err.Error(), "bogus") {
+			t.Fatalf("an unknown field: %v", err)
+		}
+		// --prune: a file naming only the API and stats deletes the others.
+		only := "apis:\n  - id: https://api.example.org/listens\n    scopes: [{name: listens:read}]\nclients:\n  - id: stats\n    secretEnv: STATS_SECRET\n    grantTypes: [client_credentials]\n    scope: listens:read\n"
+		if out, err = cmd(only, "apply", "-f", "-", "--prune"); err != nil || !strings.Contains(out, "delete client web-app") || !strings.Contains(out, "delete client scrobbler") {
+			t.Fatalf("apply --prune: %v\n%s", err, out)
+		}
+		if list, _ := s.app.clients.List(context.Background()); len(list) != 1 || list[0].ID != "stats" {
+			t.Fatalf("after --prune: %+v", list)
+		}
+	})
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -32,6 +32,8 @@ Usage:
   tonearm clients create|update|rotate-secret|list|delete
   tonearm apis create|update|list|delete
   tonearm keys list|rotate
+  tonearm apply -f FILE [--dry-run] [--prune]   make the clients and APIs match a YAML or JSON file
+  tonearm export [--json]          print the clients and APIs as apply reads them (no secrets)
   tonearm health [--url URL]       exit 0 when a running server answers /readyz (container health checks)
   tonearm version                  the module version and commit
 
@@ -65,7 +67,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("a command is required: serve, migrate, users, clients, apis, keys, health or version")
+		return errors.New("a command is required: serve, migrate, users, clients, apis, keys, apply, export, health or version")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -75,6 +77,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return migrate(ctx, rest, getenv, stdout, stderr)
 	case "users":
 		return usersCommand(ctx, rest, getenv, stdin, stdout, stderr)
+	case "apply":
+		return applyCommand(ctx, rest, getenv, stdin, stdout, stderr)
+	case "export":
+		return exportCommand(ctx, rest, getenv, stdout, stderr)
 	case "health":
 		return healthCommand(ctx, rest, getenv, stdout, stderr)
 	case "version":

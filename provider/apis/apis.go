@@ -219,6 +219,17 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.API, error) {
 	return a, nil
 }
 
+// Check validates spec as Create would (but the ID's uniqueness) and
+// returns the API it describes, for comparing with what is stored.
+func (r *Registry) Check(ctx context.Context, spec Spec) (storage.API, error) {
+	if err := ValidateResource(spec.ID); err != nil {
+		return storage.API{}, err
+	}
+	a, err := r.validate(ctx, spec)
+	a.ID = spec.ID
+	return a, err
+}
+
 // Update changes a registered API: its name, scopes (a scope some client
 // holds cannot go), claims and introspectors.
 func (r *Registry) Update(ctx context.Context, id string, u Update) (storage.API, error) {

@@ -357,6 +357,44 @@ func validateRedirectURI(raw string) error {
 	return nil
 }
 
+// Check validates spec as Create would (but the ID's uniqueness and the
+// secret) and returns the client it describes: what a registration would
+// store, for comparing with what is stored.
+func (r *Registry) Check(ctx context.Context, spec Spec) (storage.Client, error) {
+	if !idPattern.MatchString(spec.ID) {
+		return storage.Client{}, invalid("client ID %q must be 1–128 characters of letters, digits and . _ ~ -", spec.ID)
+	}
+	return r.validate(ctx, spec)
+}
+
+// SecretMatches reports whether secret is the client's current secret.
+func (r *Registry) SecretMatches(ctx context.Context, c storage.Client, secret string) bool {
+	return len(c.SecretHash) > 0 && r.hasher.Compare(ctx, c.SecretHash, []byte(secret)) == nil
+}
+
+// SetSecret replaces a confidential client's secret with one its owner
+// chose (≥ 32 characters); an earlier kept secret ends.
+func (r *Registry) SetSecret(ctx context.Context, id, secret string) error {
+	if len(secret) < minSecretBytes {
+		return invalid("a client secret must be at least %d characters", minSecretBytes)
+	}
+	hash, err := r.hasher.Hash(ctx, []byte(secret))
+	if err != nil {
+		return err
+	}
+	_, err = r.store.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
+		if c.Public {
+			return c, invalid("a public client has no secret")
+		}
+		c.SecretHash, c.OldSecretHash, c.OldSecretExpiresAt = hash, nil, time.Time{}
+		return c, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return ErrNotFound
+	}
+	return err
+}
+
 // SpecOf is the Spec a stored client was made from (without its secret),
 // the base an update starts from.
 func SpecOf(c storage.Client) Spec {
