@@ -23,7 +23,7 @@ const usersUsage = `usage: tonearm users create --username U --password-stdin [-
        tonearm users update USER [--role R] [--email E] [--name N] [--email-verified true|false] [--json]
        tonearm users disable|enable|delete USER
        tonearm users set-password USER --password-stdin
-USER is a username or a user ID.`
+(USER is a username or a user ID)`
 
 // usersCommand manages accounts from the command line, with the rules of
 // the admin API (the last active admin stays, disabling ends sessions and
