@@ -7,6 +7,8 @@ import (
 
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
+
+	"github.com/tonearm-idp/tonearm/provider/keys"
 )
 
 // Scopes tonearm understands.
@@ -88,6 +90,27 @@ func UserSession(id Identity, sid string, amr []string, authTime, requestedAt ti
 	return s
 }
 
+// SetIDTokenAlg makes the ID tokens of session signed with alg (a
+// client's id_token_signed_response_alg: RS256 or ES256); the choice
+// travels with the session, so refreshes sign the same way.
+func SetIDTokenAlg(s *openid.DefaultSession, alg string) {
+	if s == nil || (alg != keys.RS256 && alg != keys.ES256) {
+		return
+	}
+	if s.Headers == nil {
+		s.Headers = &jwt.Headers{Extra: map[string]interface{}{}}
+	}
+	if s.Headers.Extra == nil {
+		s.Headers.Extra = map[string]interface{}{}
+	}
+	s.Headers.Extra[IDTokenAlgHeader] = alg
+}
+
+// IDTokenAlgHeader carries, in a session's ID-token headers, the algorithm
+// to sign with; the signer takes it out of the header it writes (fosite
+// drops a header named alg).
+const IDTokenAlgHeader = "tonearm_alg"
+
 func discoveryDocument(issuer string, scopes []string) ([]byte, error) {
 	base := strings.TrimRight(issuer, "/")
 	doc := map[string]any{
@@ -108,7 +131,7 @@ func discoveryDocument(issuer string, scopes []string) ([]byte, error) {
 		"response_modes_supported":                      []string{"query"},
 		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials", DeviceCodeGrant},
 		"subject_types_supported":                       []string{"public"},
-		"id_token_signing_alg_values_supported":         []string{"RS256"},
+		"id_token_signing_alg_values_supported":         []string{"RS256", "ES256"},
 		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
 		"scopes_supported":                              scopes,
 		"claims_supported": []string{

@@ -99,7 +99,11 @@ func (g *deviceGrant) HandleTokenEndpointRequest(ctx context.Context, req fosite
 		return fosite.ErrInvalidGrant.WithHint("The device_code has already yielded tokens.")
 	}
 	req.SetID(NewRequestID())
-	req.SetSession(UserSession(IdentityOf(u), "", nil, d.AuthTime, d.RequestedAt, d.GrantedScopes))
+	session := UserSession(IdentityOf(u), "", nil, d.AuthTime, d.RequestedAt, d.GrantedScopes)
+	if c, ok := client.(*fositestore.Client); ok {
+		SetIDTokenAlg(session, c.IDTokenAlg)
+	}
+	req.SetSession(session)
 	return g.p.Grant(ctx, req, d.GrantedScopes, d.Resources)
 }
 

@@ -390,7 +390,7 @@ func (p *Provider) VerifyIDTokenHint(ctx context.Context, token string) (IDToken
 // token (signed with the same RS256 key, but typ logout+jwt and an events
 // claim). Only an ID token may serve as an id_token_hint.
 func isIDToken(t *jwt.Token) bool {
-	if alg, _ := t.Header["alg"].(string); alg != keys.RS256 {
+	if alg, _ := t.Header["alg"].(string); alg != keys.RS256 && alg != keys.ES256 {
 		return false
 	}
 	if typ, ok := t.Header["typ"]; ok && typ != "JWT" {

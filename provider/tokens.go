@@ -304,13 +304,23 @@ func (s *Signer) Generate(_ context.Context, claims jwt.MapClaims, header jwt.Ma
 	if claims == nil {
 		return "", "", errors.New("provider: no claims to sign")
 	}
-	k, err := s.keys.Signing(s.alg)
+	alg := s.alg
+	var hdr map[string]interface{}
+	if header != nil {
+		hdr = header.ToMap()
+		// A session may ask for its client's ID-token algorithm
+		// (SetIDTokenAlg); only the ones tonearm has keys for.
+		if a, _ := hdr[IDTokenAlgHeader].(string); a == keys.RS256 || a == keys.ES256 {
+			alg = a
+		}
+	}
+	k, err := s.keys.Signing(alg)
 	if err != nil {
 		return "", "", err
 	}
-	t := jwt.NewWithClaims(jose3.SignatureAlgorithm(s.alg), claims)
-	if header != nil {
-		for name, v := range header.ToMap() {
+	t := jwt.NewWithClaims(jose3.SignatureAlgorithm(alg), claims)
+	for name, v := range hdr {
+		if name != "alg" && name != IDTokenAlgHeader {
 			t.Header[name] = v
 		}
 	}

@@ -449,6 +449,8 @@ type Client struct {
 	// accepted until OldSecretExpiresAt (nil: none).
 	OldSecretHash          []byte
 	OldSecretExpiresAt     time.Time
+	// IDTokenAlg signs its ID tokens: "RS256" (the default) or "ES256".
+	IDTokenAlg string
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
 	GrantTypes             []string

@@ -45,6 +45,7 @@ type fileClient struct {
 	ClientURI              string   `json:"clientUri,omitempty" yaml:"clientUri,omitempty"`
 	PolicyURI              string   `json:"policyUri,omitempty" yaml:"policyUri,omitempty"`
 	TosURI                 string   `json:"tosUri,omitempty" yaml:"tosUri,omitempty"`
+	IDTokenAlg             string   `json:"idTokenAlg,omitempty" yaml:"idTokenAlg,omitempty"`
 	// SecretEnv names the environment variable holding the secret of a
 	// confidential client (secrets never sit in the file). Without it a
 	// new client's secret is generated and printed once.
@@ -68,7 +69,7 @@ func (c fileClient) spec() clients.Spec {
 	return clients.Spec{
 		ID: c.ID, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
 		Scopes: strings.Fields(c.Scope), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
-		BackchannelLogoutURI: c.BackchannelLogoutURI,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, IDTokenAlg: c.IDTokenAlg,
 		Display:              clients.Display{Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI},
 	}
 }
@@ -369,6 +370,9 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 			GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
 			BackchannelLogoutURI: c.BackchannelLogoutURI, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
 		})
+		if c.IDTokenAlg != "RS256" {
+			d.Clients[len(d.Clients)-1].IDTokenAlg = c.IDTokenAlg
+		}
 	}
 	all, err := a.apis.List(ctx)
 	if err != nil {

@@ -30,7 +30,7 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		"registration", "secret", "site-name", "smtp-url", "theme-dir", "trusted-proxies"}
 	with := func(own ...string) []string { return append(append([]string{}, db...), own...) }
 	clientFlags := []string{"allow-no-pkce", "backchannel-logout-uri", "client-uri", "first-party", "grant-type", "json", "logo-uri",
-		"name", "policy-uri", "post-logout-redirect-uri", "redirect-uri", "require-par", "scope", "tos-uri"}
+		"name", "policy-uri", "post-logout-redirect-uri", "redirect-uri", "require-par", "scope", "tos-uri", "id-token-alg"}
 	for _, c := range []struct {
 		args []string
 		want []string

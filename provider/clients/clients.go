@@ -117,6 +117,8 @@ type Spec struct {
 	// BackchannelLogoutURI receives OpenID Connect Back-Channel Logout
 	// tokens (https, or http on loopback; no fragment).
 	BackchannelLogoutURI string
+	// IDTokenAlg signs its ID tokens: RS256 (default) or ES256.
+	IDTokenAlg string
 	Display
 }
 
@@ -264,8 +266,17 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.Client, err
 	if postLogout == nil {
 		postLogout = []string{}
 	}
+	alg := spec.IDTokenAlg
+	switch alg {
+	case "":
+		alg = "RS256"
+	case "RS256", "ES256":
+	default:
+		return storage.Client{}, invalid("--id-token-alg must be RS256 or ES256")
+	}
 	c := storage.Client{
-		ID: spec.ID, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants,
+		IDTokenAlg: alg,
+		ID:         spec.ID, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants,
 		ResponseTypes: []string{"code"}, Scopes: scopes, Audience: []string{},
 		Public: spec.Public, FirstParty: spec.FirstParty, AllowNoPKCE: spec.AllowNoPKCE, RequirePAR: spec.RequirePAR,
 		BackchannelLogoutURI: spec.BackchannelLogoutURI,
@@ -401,7 +412,7 @@ func SpecOf(c storage.Client) Spec {
 	return Spec{
 		ID: c.ID, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
 		Scopes: c.Scopes, Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
-		BackchannelLogoutURI: c.BackchannelLogoutURI,
+		BackchannelLogoutURI: c.BackchannelLogoutURI, IDTokenAlg: c.IDTokenAlg,
 		Display:              Display{Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI},
 	}
 }

@@ -48,6 +48,8 @@ type Client struct {
 	PostLogoutRedirectURIs []string
 	// Display metadata for the login and consent pages.
 	Name, LogoURI, ClientURI, PolicyURI, TosURI string
+	// IDTokenAlg signs its ID tokens (RS256 or ES256).
+	IDTokenAlg string
 	// oldSecret is the hash of a rotated-out secret still accepted until
 	// oldSecretExpires (clients rotate-secret --keep-old).
 	oldSecret        []byte
@@ -146,7 +148,7 @@ func ToFositeClient(c storage.Client) *Client {
 			Audience:      c.Audience,
 			Public:        c.Public,
 		},
-		oldSecret: c.OldSecretHash, oldSecretExpires: c.OldSecretExpiresAt,
+		oldSecret: c.OldSecretHash, oldSecretExpires: c.OldSecretExpiresAt, IDTokenAlg: c.IDTokenAlg,
 		FirstParty:             c.FirstParty,
 		AllowNoPKCE:            c.AllowNoPKCE,
 		RequirePAR:             c.RequirePAR,

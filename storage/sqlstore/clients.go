@@ -18,6 +18,7 @@ type clientModel struct {
 	SecretHash             []byte
 	OldSecretHash          []byte
 	OldSecretExpiresAt     *time.Time
+	IDTokenAlg             string `gorm:"column:id_token_alg"`
 	RedirectURIs           string `gorm:"column:redirect_uris"`
 	PostLogoutRedirectURIs string `gorm:"column:post_logout_redirect_uris"`
 	GrantTypes             string
@@ -80,6 +81,7 @@ func (m clientModel) record() storage.Client {
 		ID:                     m.ID,
 		SecretHash:             m.SecretHash,
 		OldSecretHash:          m.OldSecretHash,
+		IDTokenAlg:             m.IDTokenAlg,
 		RedirectURIs:           decodeList(m.RedirectURIs),
 		PostLogoutRedirectURIs: decodeList(m.PostLogoutRedirectURIs),
 		GrantTypes:             decodeList(m.GrantTypes),
@@ -142,8 +144,13 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(storage
 }
 
 func clientModelOf(c storage.Client) clientModel {
+	alg := c.IDTokenAlg
+	if alg == "" {
+		alg = "RS256"
+	}
 	m := clientModel{
 		ID:                     c.ID,
+		IDTokenAlg:             alg,
 		SecretHash:             c.SecretHash,
 		RedirectURIs:           encodeList(c.RedirectURIs),
 		PostLogoutRedirectURIs: encodeList(c.PostLogoutRedirectURIs),

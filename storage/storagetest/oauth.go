@@ -46,6 +46,7 @@ func newClient(id string) storage.Client {
 		Scopes:                 []string{"openid", "profile"},
 		Audience:               []string{},
 		FirstParty:             true,
+		IDTokenAlg:             "RS256",
 		CreatedAt:              now,
 	}
 }
@@ -64,12 +65,14 @@ func testUpdateClient(t *testing.T, s storage.Storage) {
 		x.ID, x.CreatedAt = "renamed", now.Add(time.Hour) // ignored
 		x.OldSecretHash, x.OldSecretExpiresAt, x.SecretHash = x.SecretHash, expires, []byte{9, 9}
 		x.RedirectURIs, x.Scopes, x.FirstParty, x.Name, x.RequirePAR = []string{"https://new.example/cb"}, []string{"openid"}, false, "New name", true
+		x.IDTokenAlg = "ES256"
 		return x, nil
 	})
 	want := c
 	want.CreatedAt = now.UTC().Truncate(time.Microsecond)
 	want.OldSecretHash, want.OldSecretExpiresAt, want.SecretHash = []byte{1, 2, 3}, expires.UTC().Truncate(time.Microsecond), []byte{9, 9}
 	want.RedirectURIs, want.Scopes, want.FirstParty, want.Name, want.RequirePAR = []string{"https://new.example/cb"}, []string{"openid"}, false, "New name", true
+	want.IDTokenAlg = "ES256"
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("UpdateClient = %+v, %v\nwant %+v", got, err, want)
 	}

@@ -240,6 +240,7 @@ type clientJSON struct {
 	ClientURI              string   `json:"clientUri,omitempty"`
 	PolicyURI              string   `json:"policyUri,omitempty"`
 	TosURI                 string   `json:"tosUri,omitempty"`
+	IDTokenAlg             string   `json:"idTokenAlg"`
 	CreatedAt              string   `json:"createdAt"`
 }
 
@@ -248,7 +249,7 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 		ClientID: c.ID, ClientSecret: secret, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
-		Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
+		Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI, IDTokenAlg: c.IDTokenAlg,
 	}
 }
 
@@ -287,6 +288,7 @@ type newClient struct {
 	ClientURI              string   `json:"clientUri"`
 	PolicyURI              string   `json:"policyUri"`
 	TosURI                 string   `json:"tosUri"`
+	IDTokenAlg             string   `json:"idTokenAlg"`
 }
 
 func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
@@ -301,7 +303,7 @@ func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
 	spec := clients.Spec{
 		ID: body.ClientID, Secret: body.ClientSecret, RedirectURIs: body.RedirectURIs, PostLogoutRedirectURIs: body.PostLogoutRedirectURIs,
 		GrantTypes: body.GrantTypes, Public: body.Public, FirstParty: body.FirstParty, AllowNoPKCE: body.AllowNoPKCE, RequirePAR: body.RequirePAR,
-		BackchannelLogoutURI: body.BackchannelLogoutURI,
+		BackchannelLogoutURI: body.BackchannelLogoutURI, IDTokenAlg: body.IDTokenAlg,
 		Display:              clients.Display{Name: body.Name, LogoURI: body.LogoURI, ClientURI: body.ClientURI, PolicyURI: body.PolicyURI, TosURI: body.TosURI},
 	}
 	if body.Scope != "" {
@@ -335,6 +337,7 @@ type clientPatch struct {
 	ClientURI              *string   `json:"clientUri"`
 	PolicyURI              *string   `json:"policyUri"`
 	TosURI                 *string   `json:"tosUri"`
+	IDTokenAlg             *string   `json:"idTokenAlg"`
 }
 
 // apply sets the fields the patch carries.
@@ -370,6 +373,7 @@ func (p clientPatch) apply(s *clients.Spec) {
 	set(&s.ClientURI, p.ClientURI)
 	set(&s.PolicyURI, p.PolicyURI)
 	set(&s.TosURI, p.TosURI)
+	set(&s.IDTokenAlg, p.IDTokenAlg)
 }
 
 func (a *AdminAPI) updateClient(w http.ResponseWriter, r *http.Request) error {

@@ -247,7 +247,7 @@ type clientRow struct {
 // clientForm holds the create form's values, so an error keeps them.
 type clientForm struct {
 	ID, RedirectURIs, PostLogoutRedirectURIs, Scope, BackchannelLogoutURI string
-	Name, LogoURI, ClientURI, PolicyURI, TosURI                           string
+	Name, LogoURI, ClientURI, PolicyURI, TosURI, IDTokenAlg               string
 	Grants                                                                map[string]bool
 	Public, FirstParty, AllowNoPKCE, RequirePAR                           bool
 }
@@ -301,7 +301,7 @@ func clientFormOf(r *http.Request) clientForm {
 		ClientURI: strings.TrimSpace(r.PostFormValue("client_uri")), PolicyURI: strings.TrimSpace(r.PostFormValue("policy_uri")),
 		TosURI: strings.TrimSpace(r.PostFormValue("tos_uri")), Grants: map[string]bool{},
 		Public: r.PostFormValue("public") == "yes", FirstParty: r.PostFormValue("first_party") == "yes", AllowNoPKCE: r.PostFormValue("allow_no_pkce") == "yes",
-		RequirePAR: r.PostFormValue("require_par") == "yes",
+		RequirePAR: r.PostFormValue("require_par") == "yes", IDTokenAlg: r.PostFormValue("id_token_alg"),
 	}
 	for _, g := range r.PostForm["grant_type"] {
 		f.Grants[g] = true
@@ -314,8 +314,8 @@ func (f clientForm) spec() clients.Spec {
 	s := clients.Spec{
 		ID: f.ID, RedirectURIs: lines(f.RedirectURIs), PostLogoutRedirectURIs: lines(f.PostLogoutRedirectURIs),
 		Scopes: strings.Fields(f.Scope), Public: f.Public, FirstParty: f.FirstParty, AllowNoPKCE: f.AllowNoPKCE, RequirePAR: f.RequirePAR,
-		BackchannelLogoutURI: f.BackchannelLogoutURI,
-		Display:              clients.Display{Name: f.Name, LogoURI: f.LogoURI, ClientURI: f.ClientURI, PolicyURI: f.PolicyURI, TosURI: f.TosURI},
+		BackchannelLogoutURI: f.BackchannelLogoutURI, IDTokenAlg: f.IDTokenAlg,
+		Display: clients.Display{Name: f.Name, LogoURI: f.LogoURI, ClientURI: f.ClientURI, PolicyURI: f.PolicyURI, TosURI: f.TosURI},
 	}
 	for _, g := range clients.GrantTypes {
 		if f.Grants[g] {
@@ -331,7 +331,7 @@ func clientFormFrom(c storage.Client) clientForm {
 		ID: c.ID, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
 		Scope: strings.Join(c.Scopes, " "), BackchannelLogoutURI: c.BackchannelLogoutURI, Name: c.Name, LogoURI: c.LogoURI,
 		ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI, Grants: map[string]bool{},
-		Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
+		Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR, IDTokenAlg: c.IDTokenAlg,
 	}
 	for _, g := range c.GrantTypes {
 		f.Grants[g] = true

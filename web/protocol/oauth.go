@@ -591,6 +591,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		requestedAt = caller.Session.AuthTime // clocks truncated differently
 	}
 	session := provider.UserSession(identity(caller.User), caller.Session.SID, strings.Fields(caller.Session.AMR), caller.Session.AuthTime, requestedAt, ar.GetGrantedScopes())
+	provider.SetIDTokenAlg(session, client.IDTokenAlg)
 	resp, err := o.p.OAuth2.NewAuthorizeResponse(ctx, ar, session)
 	if err != nil {
 		o.authorizeError(w, r, ar, err)

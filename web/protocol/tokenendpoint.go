@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/openid"
 
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
@@ -48,6 +49,13 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 		session.Subject = ar.GetClient().GetID()
 		ar.SetID(provider.NewRequestID())
 	case ar.GetGrantTypes().ExactOne("refresh_token"):
+		// The client's ID-token algorithm as registered now (it may have
+		// changed since the grant).
+		if c, ok := ar.GetClient().(*fositestore.Client); ok {
+			if s, ok := ar.GetSession().(*openid.DefaultSession); ok {
+				provider.SetIDTokenAlg(s, c.IDTokenAlg)
+			}
+		}
 		// RFC 6749 §6: a refresh may ask for fewer scopes than were granted,
 		// never more. The narrower set applies to the new access token.
 		if asked := strings.Fields(ar.GetRequestForm().Get("scope")); len(asked) > 0 {
