@@ -447,10 +447,10 @@ type Client struct {
 	SecretHash []byte
 	// OldSecretHash is the hash of the secret a rotation replaced, still
 	// accepted until OldSecretExpiresAt (nil: none).
-	OldSecretHash          []byte
-	OldSecretExpiresAt     time.Time
+	OldSecretHash      []byte
+	OldSecretExpiresAt time.Time
 	// IDTokenAlg signs its ID tokens: "RS256" (the default) or "ES256".
-	IDTokenAlg string
+	IDTokenAlg             string
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
 	GrantTypes             []string

@@ -304,7 +304,7 @@ func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
 		ID: body.ClientID, Secret: body.ClientSecret, RedirectURIs: body.RedirectURIs, PostLogoutRedirectURIs: body.PostLogoutRedirectURIs,
 		GrantTypes: body.GrantTypes, Public: body.Public, FirstParty: body.FirstParty, AllowNoPKCE: body.AllowNoPKCE, RequirePAR: body.RequirePAR,
 		BackchannelLogoutURI: body.BackchannelLogoutURI, IDTokenAlg: body.IDTokenAlg,
-		Display:              clients.Display{Name: body.Name, LogoURI: body.LogoURI, ClientURI: body.ClientURI, PolicyURI: body.PolicyURI, TosURI: body.TosURI},
+		Display: clients.Display{Name: body.Name, LogoURI: body.LogoURI, ClientURI: body.ClientURI, PolicyURI: body.PolicyURI, TosURI: body.TosURI},
 	}
 	if body.Scope != "" {
 		spec.Scopes = strings.Fields(body.Scope)
