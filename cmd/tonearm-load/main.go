@@ -6,12 +6,14 @@
 //	tonearm-load run -target cc -issuer http://127.0.0.1:8080 -client svc -secret S -scope admin -c 64 -d 10s
 //	tonearm-load run -target introspect …   (gets one token, then introspects it)
 //	tonearm-load run -target jwks|discovery -issuer …
+//	tonearm-load run -target code|refresh|userinfo -client web -secret S -username U -password P -redirect-uri URI [-json]
 //	tonearm-load run -target ceiling-post|ceiling-get -issuer http://127.0.0.1:9099
 //	tonearm-load seed -database-url postgres://… -users 1000000 -tokens 5000000
 package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -90,7 +92,11 @@ type target struct {
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
-	kind := fs.String("target", "cc", "cc, introspect, jwks, discovery, ceiling-post, ceiling-get")
+	kind := fs.String("target", "cc", "cc, introspect, jwks, discovery, code, refresh, userinfo, ceiling-post, ceiling-get")
+	username := fs.String("username", "", "code, refresh, userinfo: the user each worker signs in as")
+	password := fs.String("password", "", "code, refresh, userinfo: that user's password")
+	redirectURI := fs.String("redirect-uri", "", "code, refresh, userinfo: a redirect URI of the (first-party) client; never requested")
+	asJSON := fs.Bool("json", false, `print one JSON line: {"rps", "failed", "p50_ms", "p99_ms"}`)
 	issuer := fs.String("issuer", "http://127.0.0.1:8080", "base URL")
 	client := fs.String("client", "", "client ID")
 	secret := fs.String("secret", "", "client secret")
@@ -106,6 +112,32 @@ func run(args []string) error {
 		ccForm.Set("scope", *scope)
 	}
 	form := "application/x-www-form-urlencoded"
+	report := func(r result) {
+		if *asJSON {
+			_ = json.NewEncoder(os.Stdout).Encode(map[string]any{"rps": round2(r.rate()), "failed": r.failed,
+				"p50_ms": round2(float64(r.pct(0.50).Microseconds()) / 1000), "p99_ms": round2(float64(r.pct(0.99).Microseconds()) / 1000)})
+			return
+		}
+		fmt.Printf("%s c=%d: %.0f req/s ok, %d failed, p50 %v, p99 %v (%d requests in %v)\n",
+			*kind, *conc, r.rate(), r.failed, r.pct(0.50).Round(10*time.Microsecond),
+			r.pct(0.99).Round(10*time.Microsecond), r.ok+r.failed, r.elapsed.Round(time.Millisecond))
+		if r.firstErr != "" {
+			fmt.Println("first error:", r.firstErr)
+		}
+	}
+	switch *kind {
+	case "code", "refresh", "userinfo":
+		c, err := newFlowConfig(hc, *issuer, *client, *secret, *username, *password, *redirectURI)
+		if err != nil {
+			return err
+		}
+		r, err := loadFlows(context.Background(), c, *kind, *conc, *dur)
+		if err != nil {
+			return err
+		}
+		report(r)
+		return nil
+	}
 	var t target
 	switch *kind {
 	case "cc":
@@ -128,15 +160,11 @@ func run(args []string) error {
 		return fmt.Errorf("unknown target %q", *kind)
 	}
 
-	r := load(hc, *issuer, t, *conc, *dur)
-	fmt.Printf("%s c=%d: %.0f req/s ok, %d failed, p50 %v, p99 %v (%d requests in %v)\n",
-		*kind, *conc, r.rate(), r.failed, r.pct(0.50).Round(10*time.Microsecond),
-		r.pct(0.99).Round(10*time.Microsecond), r.ok+r.failed, r.elapsed.Round(time.Millisecond))
-	if r.firstErr != "" {
-		fmt.Println("first error:", r.firstErr)
-	}
+	report(load(hc, *issuer, t, *conc, *dur))
 	return nil
 }
+
+func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
 // result is what one load run measured.
 type result struct {

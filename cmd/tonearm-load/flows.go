@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+)
+
+// The paths a person waits on: the authorization code flow of a signed-in
+// browser (authorize → code → token exchange with PKCE, counted only when
+// the ID token verifies), refresh-token rotation, and userinfo. Each worker
+// is its own browser: it signs in once (startSession, the same session the
+// login page opens) and, for refresh and userinfo, gets its first tokens
+// through the code flow of a first-party client.
+
+// flowConfig is what the user-facing targets need.
+type flowConfig struct {
+	issuer, client, secret, username, password, redirectURI string
+	hc                                                      *http.Client
+	jwks                                                    jose.JSONWebKeySet
+}
+
+// worker is one signed-in browser.
+type worker struct {
+	cfg     *flowConfig
+	browser *http.Client
+	refresh string // the newest refresh token of its rotation chain
+	access  string
+}
+
+func random32() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func newFlowConfig(hc *http.Client, issuer, client, secret, username, password, redirectURI string) (*flowConfig, error) {
+	if client == "" || username == "" || password == "" || redirectURI == "" {
+		return nil, errors.New("-client, -username, -password and -redirect-uri are required (a first-party client with that redirect URI, and a user)")
+	}
+	c := &flowConfig{issuer: strings.TrimRight(issuer, "/"), client: client, secret: secret, username: username, password: password, redirectURI: redirectURI, hc: hc}
+	resp, err := hc.Get(c.issuer + "/.well-known/jwks.json")
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&c.jwks); err != nil {
+		return nil, fmt.Errorf("reading the JWKS: %w", err)
+	}
+	return c, nil
+}
+
+// newWorker signs a new browser in.
+func (c *flowConfig) newWorker() (*worker, error) {
+	jar, _ := cookiejar.New(nil)
+	b := &http.Client{Transport: c.hc.Transport, Jar: jar, Timeout: 30 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	body, _ := json.Marshal(map[string]string{"username": c.username, "password": c.password})
+	req, _ := http.NewRequest(http.MethodPost, c.issuer+"/api/User/startSession", strings.NewReader(string(body)))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := b.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("signing in as %s: HTTP %d", c.username, resp.StatusCode)
+	}
+	return &worker{cfg: c, browser: b}, nil
+}
+
+// codeFlow runs authorize → code → token and verifies the ID token.
+func (w *worker) codeFlow(scope string) error {
+	c := w.cfg
+	verifier, state, nonce := random32(), random32(), random32()
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"client_id": {c.client}, "redirect_uri": {c.redirectURI}, "response_type": {"code"}, "scope": {scope},
+		"state": {state}, "nonce": {nonce}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	resp, err := w.browser.Get(c.issuer + "/oauth2/authorize?" + q.Encode())
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	if err != nil || resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound {
+		return fmt.Errorf("authorize: HTTP %d (is the client first-party, and the user signed in?)", resp.StatusCode)
+	}
+	code := loc.Query().Get("code")
+	if code == "" || loc.Query().Get("state") != state {
+		return fmt.Errorf("authorize: no code (%s)", loc.Query().Get("error"))
+	}
+	tok, err := w.token(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {c.redirectURI}, "code_verifier": {verifier}})
+	if err != nil {
+		return err
+	}
+	if err := c.verifyIDToken(tok.IDToken, nonce); err != nil {
+		return err
+	}
+	w.access, w.refresh = tok.AccessToken, tok.RefreshToken
+	return nil
+}
+
+type tokenAnswer struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	IDToken      string `json:"id_token"`
+}
+
+func (w *worker) token(form url.Values) (tokenAnswer, error) {
+	c := w.cfg
+	req, _ := http.NewRequest(http.MethodPost, c.issuer+"/oauth2/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if c.secret != "" {
+		req.SetBasicAuth(url.QueryEscape(c.client), url.QueryEscape(c.secret))
+	} else {
+		form.Set("client_id", c.client)
+		req.Body = io.NopCloser(strings.NewReader(form.Encode()))
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return tokenAnswer{}, err
+	}
+	defer resp.Body.Close()
+	var t tokenAnswer
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		return t, fmt.Errorf("token: HTTP %d %s", resp.StatusCode, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&t); err != nil || t.AccessToken == "" {
+		return t, errors.New("token: no access token")
+	}
+	return t, nil
+}
+
+// verifyIDToken checks an ID token as a relying party would: signature by
+// a published key, iss, aud, exp, nonce.
+func (c *flowConfig) verifyIDToken(raw, nonce string) error {
+	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	if err != nil || len(jws.Signatures) != 1 {
+		return errors.New("ID token: not a JWS")
+	}
+	keys := c.jwks.Key(jws.Signatures[0].Header.KeyID)
+	if len(keys) == 0 {
+		return errors.New("ID token: unknown kid")
+	}
+	payload, err := jws.Verify(keys[0])
+	if err != nil {
+		return errors.New("ID token: bad signature")
+	}
+	var claims struct {
+		Iss   string   `json:"iss"`
+		Aud   audience `json:"aud"`
+		Exp   int64    `json:"exp"`
+		Nonce string   `json:"nonce"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return err
+	}
+	if claims.Iss != c.issuer || !slices.Contains(claims.Aud, c.client) || claims.Exp < time.Now().Unix() || (nonce != "" && claims.Nonce != nonce) {
+		return errors.New("ID token: iss, aud, exp or nonce wrong")
+	}
+	return nil
+}
+
+// audience reads aud as a string or a list.
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*a = []string{one}
+		return nil
+	}
+	var many []string
+	err := json.Unmarshal(b, &many)
+	*a = many
+	return err
+}
+
+// step is one request (or flow) of a worker, counted as one success.
+func (w *worker) step(kind string) error {
+	switch kind {
+	case "code":
+		return w.codeFlow("openid")
+	case "refresh":
+		tok, err := w.token(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {w.refresh}})
+		if err != nil {
+			return err
+		}
+		if tok.RefreshToken == "" {
+			return errors.New("refresh: no new refresh token")
+		}
+		w.refresh, w.access = tok.RefreshToken, tok.AccessToken
+		return nil
+	case "userinfo":
+		req, _ := http.NewRequest(http.MethodGet, w.cfg.issuer+"/oauth2/userinfo", nil)
+		req.Header.Set("Authorization", "Bearer "+w.access)
+		resp, err := w.cfg.hc.Do(req)
+		if err != nil {
+			return err
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"sub":`) {
+			return fmt.Errorf("userinfo: HTTP %d", resp.StatusCode)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown flow %q", kind)
+}
+
+// loadFlows runs conc signed-in workers doing kind for dur.
+func loadFlows(ctx context.Context, c *flowConfig, kind string, conc int, dur time.Duration) (result, error) {
+	workers := make([]*worker, conc)
+	for i := range workers {
+		w, err := c.newWorker()
+		if err != nil {
+			return result{}, err
+		}
+		if kind != "code" {
+			if err := w.codeFlow("openid offline_access"); err != nil {
+				return result{}, fmt.Errorf("first tokens: %w", err)
+			}
+			if kind == "refresh" && w.refresh == "" {
+				return result{}, errors.New("no refresh token: register the client with the refresh grant and offline_access")
+			}
+		}
+		workers[i] = w
+	}
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	lat := make([][]time.Duration, conc)
+	deadline := time.Now().Add(dur)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, w := range workers {
+		wg.Add(1)
+		go func(i int, w *worker) {
+			defer wg.Done()
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				s := time.Now()
+				err := w.step(kind)
+				lat[i] = append(lat[i], time.Since(s))
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					if kind == "refresh" { // the chain is broken: start a new one
+						_ = w.codeFlow("openid offline_access")
+					}
+					continue
+				}
+				ok.Add(1)
+			}
+		}(i, w)
+	}
+	wg.Wait()
+	r := result{ok: ok.Load(), failed: failed.Load(), elapsed: time.Since(start)}
+	for _, l := range lat {
+		r.latencies = append(r.latencies, l...)
+	}
+	sort.Slice(r.latencies, func(i, j int) bool { return r.latencies[i] < r.latencies[j] })
+	if e, _ := firstErr.Load().(string); e != "" {
+		r.firstErr = e
+	}
+	return r, nil
+}
