@@ -153,7 +153,7 @@ func (w *worker) token(form url.Values) (tokenAnswer, error) {
 // verifyIDToken checks an ID token as a relying party would: signature by
 // a published key, iss, aud, exp, nonce.
 func (c *flowConfig) verifyIDToken(raw, nonce string) error {
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if err != nil || len(jws.Signatures) != 1 {
 		return errors.New("ID token: not a JWS")
 	}
