@@ -209,6 +209,26 @@ func (p *Provider) ConsumePAR(ctx context.Context, form url.Values) error {
 	return p.store.ConsumePARSession(ctx, uri)
 }
 
+// NewAuthorizeResponse is fosite's, with the code, its PKCE challenge and
+// its OpenID session written in one transaction: one commit instead of
+// three (on SQLite each commit is a write to the log that every other
+// request waits behind), and never a code without its challenge.
+func (p *Provider) NewAuthorizeResponse(ctx context.Context, ar fosite.AuthorizeRequester, session fosite.Session) (fosite.AuthorizeResponder, error) {
+	txCtx, err := p.store.BeginTX(ctx)
+	if err != nil {
+		return nil, fosite.ErrServerError.WithWrap(err)
+	}
+	resp, err := p.OAuth2.NewAuthorizeResponse(txCtx, ar, session)
+	if err != nil {
+		_ = p.store.Rollback(txCtx)
+		return nil, err
+	}
+	if err := p.store.Commit(txCtx); err != nil {
+		return nil, fosite.ErrServerError.WithWrap(err)
+	}
+	return resp, nil
+}
+
 // OpenPAR opens the pushed request behind requestURI for the browser that
 // brings it first, as clientID. A request_uri pushed by another client is
 // refused and left alone (its owner may still use it); one opened before

@@ -592,7 +592,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	session := provider.UserSession(identity(caller.User), caller.Session.SID, strings.Fields(caller.Session.AMR), caller.Session.AuthTime, requestedAt, ar.GetGrantedScopes())
 	provider.SetIDTokenAlg(session, client.IDTokenAlg)
-	resp, err := o.p.OAuth2.NewAuthorizeResponse(ctx, ar, session)
+	resp, err := o.p.NewAuthorizeResponse(ctx, ar, session)
 	if err != nil {
 		o.authorizeError(w, r, ar, err)
 		return
