@@ -228,7 +228,12 @@ func load(hc *http.Client, base string, t target, conc int, dur time.Duration) r
 		}(i)
 	}
 	wg.Wait()
-	r := result{ok: ok.Load(), failed: failed.Load(), elapsed: time.Since(start)}
+	return collect(ok.Load(), failed.Load(), lat, time.Since(start), &firstErr)
+}
+
+// collect is what a run measured: the workers' latencies sorted together.
+func collect(ok, failed int64, lat [][]time.Duration, elapsed time.Duration, firstErr *atomic.Value) result {
+	r := result{ok: ok, failed: failed, elapsed: elapsed}
 	for _, l := range lat {
 		r.latencies = append(r.latencies, l...)
 	}
