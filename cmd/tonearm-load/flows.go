@@ -13,7 +13,6 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -272,13 +271,5 @@ func loadFlows(ctx context.Context, c *flowConfig, kind string, conc int, dur ti
 		}(i, w)
 	}
 	wg.Wait()
-	r := result{ok: ok.Load(), failed: failed.Load(), elapsed: time.Since(start)}
-	for _, l := range lat {
-		r.latencies = append(r.latencies, l...)
-	}
-	sort.Slice(r.latencies, func(i, j int) bool { return r.latencies[i] < r.latencies[j] })
-	if e, _ := firstErr.Load().(string); e != "" {
-		r.firstErr = e
-	}
-	return r, nil
+	return collect(ok.Load(), failed.Load(), lat, time.Since(start), &firstErr), nil
 }
