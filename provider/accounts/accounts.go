@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -409,56 +408,6 @@ func (s *Service) EndOtherSessions(ctx context.Context, userID, keepSID string) 
 	return ended, err
 }
 
-// ConnectedApps lists the apps the user granted or that hold the user's
-// tokens (first-party and device apps included), newest first.
-func (s *Service) ConnectedApps(ctx context.Context, userID string) ([]storage.Consent, error) {
-	return s.store.ListConnectedApps(ctx, userID, s.clock())
-}
-
-// GrantApp adds scopes to what the user granted a client and records that
-// they did; scopes already granted change nothing.
-func (s *Service) GrantApp(ctx context.Context, userID, clientID string, scopes []string) error {
-	set := map[string]bool{}
-	old, err := s.store.GetConsent(ctx, userID, clientID)
-	if err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return err
-	}
-	for _, sc := range old.Scopes {
-		set[sc] = true
-	}
-	added := false
-	for _, sc := range scopes {
-		added = added || !set[sc]
-		set[sc] = true
-	}
-	if err == nil && !added {
-		return nil
-	}
-	all := make([]string, 0, len(set))
-	for sc := range set {
-		all = append(all, sc)
-	}
-	sort.Strings(all)
-	return s.atomically(ctx, func(ctx context.Context) error {
-		if err := s.store.SaveConsent(ctx, storage.Consent{UserID: userID, ClientID: clientID, Scopes: all, GrantedAt: s.clock().UTC()}); err != nil {
-			return err
-		}
-		return audit.Record(ctx, s.store, s.clock(), audit.ConsentGranted, userID, clientID, map[string]any{"scopes": scopes})
-	})
-}
-
-// RevokeApp withdraws the user's consent for a client and deletes every
-// token, refresh token and code that client holds for the user, in one
-// transaction. ErrNotFound-wrapping storage.ErrNotFound when there was none.
-func (s *Service) RevokeApp(ctx context.Context, userID, clientID string) error {
-	return s.atomically(ctx, func(ctx context.Context) error {
-		if err := s.store.RevokeConsent(ctx, userID, clientID); err != nil {
-			return err
-		}
-		return audit.Record(ctx, s.store, s.clock(), audit.ConsentRevoked, userID, clientID, nil)
-	})
-}
-
 // event records an audit event about user (in ctx's transaction, if any).
 func (s *Service) event(ctx context.Context, typ, user string, detail map[string]any) error {
 	return audit.Record(ctx, s.store, s.clock(), typ, user, "", detail)
@@ -548,84 +497,6 @@ func (s *Service) GetUser(ctx context.Context, id string) (storage.User, error) 
 	}
 	return u, err
 }
-
-// AssociateToken checks token with ListenBrainz and, only when it is valid,
-// stores it sealed on the user together with the ListenBrainz name.
-func (s *Service) AssociateToken(ctx context.Context, userID, token string) (string, error) {
-	if token == "" {
-		return "", invalid("scrobbleToken cannot be empty")
-	}
-	if len(token) > MaxTokenLen {
-		return "", invalid("scrobbleToken cannot be over %d characters", MaxTokenLen)
-	}
-	for _, r := range token {
-		if r <= ' ' || r > '~' {
-			return "", invalid("scrobbleToken must be printable ASCII without spaces")
-		}
-	}
-	u, err := s.GetUser(ctx, userID)
-	if err != nil {
-		return "", err
-	}
-	if u.Role == storage.RoleGuest {
-		return "", ErrGuestNoToken
-	}
-	name, valid, err := s.validator.ValidateToken(ctx, token)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrTokenCheckFailed, err)
-	}
-	if !valid {
-		return "", ErrInvalidToken
-	}
-	sealed, err := s.box.Seal([]byte(token), tokenContext(userID))
-	if err != nil {
-		return "", err
-	}
-	_, err = s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
-		u.ListenBrainzName = name
-		u.ListenBrainzToken = sealed
-		u.UpdatedAt = s.clock()
-		return u, nil
-	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return "", ErrUserNotFound
-	}
-	if err != nil {
-		return "", err
-	}
-	return name, nil
-}
-
-// UnlinkListenBrainz forgets the user's ListenBrainz name and token.
-func (s *Service) UnlinkListenBrainz(ctx context.Context, userID string) error {
-	_, err := s.store.UpdateUser(ctx, userID, func(u storage.User) (storage.User, error) {
-		u.ListenBrainzName = ""
-		u.ListenBrainzToken = nil
-		u.UpdatedAt = s.clock()
-		return u, nil
-	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return ErrUserNotFound
-	}
-	return err
-}
-
-// ListenBrainzToken returns the user's ListenBrainz token in clear, or "" if
-// none is associated.
-func (s *Service) ListenBrainzToken(u storage.User) (string, error) {
-	if len(u.ListenBrainzToken) == 0 {
-		return "", nil
-	}
-	plain, err := s.box.Open(u.ListenBrainzToken, tokenContext(u.ID))
-	if err != nil {
-		return "", err
-	}
-	return string(plain), nil
-}
-
-// tokenContext binds a sealed token to its user: copied to another row it
-// does not open.
-func tokenContext(userID string) string { return "listenbrainz-token:" + userID }
 
 // NewUserID returns a random (version 4) UUID.
 func NewUserID() string {

@@ -10,7 +10,9 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
+	"github.com/tonearm-idp/tonearm/web"
 )
 
 // Pushed authorization requests at the authorization endpoint (RFC 9126
@@ -112,4 +114,48 @@ func restoreState(r *http.Request, ar fosite.AuthorizeRequester, state string, h
 			a.Form.Del("state")
 		}
 	}
+}
+
+// consumePAR ends the pushed request behind ar, if any, as its answer goes
+// back to the client.
+func (o *OAuth) consumePAR(r *http.Request, ar fosite.AuthorizeRequester) {
+	if ar == nil {
+		return
+	}
+	if err := o.p.ConsumePAR(r.Context(), ar.GetRequestForm()); err != nil {
+		o.log.Error("ending a pushed authorization request", "request_id", web.RequestID(r.Context()), "err", err)
+	}
+}
+
+// par is the pushed authorization request endpoint (RFC 9126): the client
+// authenticates and sends its authorization request here, gets a
+// request_uri valid for a minute, and sends the browser to the
+// authorization endpoint with client_id and request_uri alone.
+func (o *OAuth) par(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
+	if err := r.ParseForm(); err != nil {
+		o.p.OAuth2.WritePushedAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+		return
+	}
+	state, hasState := padState(r)
+	o.p.RefreshClientOnMiss(ctx, requestClientID(r), strings.Fields(r.Form.Get("scope")), r.Form.Get("redirect_uri"), "authorization_code")
+	ar, err := o.p.OAuth2.NewPushedAuthorizeRequest(ctx, r)
+	restoreState(r, ar, state, hasState)
+	if err == nil {
+		err = o.admitRequest(ctx, ar)
+	}
+	if err == nil {
+		_, _, err = o.p.Audience(ctx, ar.GetRequestedScopes(), provider.Resources(ar.GetRequestForm()))
+	}
+	if err != nil {
+		o.p.OAuth2.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	resp, err := o.p.OAuth2.NewPushedAuthorizeResponse(ctx, ar, provider.NewSession())
+	if err != nil {
+		o.p.OAuth2.WritePushedAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	o.p.OAuth2.WritePushedAuthorizeResponse(ctx, w, ar, resp)
 }

@@ -1,0 +1,184 @@
+package storage
+
+import "time"
+
+// The records of the protocol side: clients, APIs, codes and tokens,
+// consents, device codes, back-channel logouts, signing keys and events.
+
+// Client is a registered OAuth2 client.
+type Client struct {
+	ID string
+	// SecretHash is a keyed hash of the client secret (nil for public
+	// clients); the secret itself is never stored.
+	SecretHash []byte
+	// OldSecretHash is the hash of the secret a rotation replaced, still
+	// accepted until OldSecretExpiresAt (nil: none).
+	OldSecretHash      []byte
+	OldSecretExpiresAt time.Time
+	// IDTokenAlg signs its ID tokens: "RS256" (the default) or "ES256".
+	IDTokenAlg             string
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	GrantTypes             []string
+	ResponseTypes          []string
+	Scopes                 []string
+	Audience               []string
+	Public                 bool // no secret; PKCE required
+	FirstParty             bool // no consent screen
+	// AllowNoPKCE lets a legacy confidential client leave PKCE out; every
+	// other client must send an S256 code challenge.
+	AllowNoPKCE bool
+	// RequirePAR: the client must push its authorization requests
+	// (RFC 9126); a request sent straight to the authorization endpoint
+	// is refused.
+	RequirePAR bool
+	// BackchannelLogoutURI receives logout tokens when a session it holds
+	// tokens from ends ("" for none).
+	BackchannelLogoutURI string
+	// Display metadata (OpenID Connect Dynamic Registration names), shown
+	// on the login and consent pages: Name instead of the ID, a logo
+	// (https: or data:image/ only) and links to the app, its privacy
+	// policy and its terms.
+	Name      string
+	LogoURI   string
+	ClientURI string
+	PolicyURI string
+	TosURI    string
+	CreatedAt time.Time
+}
+
+// API is a registered resource server.
+type API struct {
+	// ID is the API's identifier, an absolute URI; access tokens for it
+	// carry it in aud.
+	ID   string
+	Name string
+	// Scopes are the scopes it defines; no other API defines them.
+	Scopes []APIScope
+	// Claims are the user claims its access tokens carry.
+	Claims []string
+	// Introspectors are the clients (the API's resource servers) that may
+	// introspect tokens whose audience includes the API.
+	Introspectors []string
+	CreatedAt     time.Time
+}
+
+// APIScope is a scope an API defines, with the description consent shows.
+type APIScope struct {
+	Name, Description string
+}
+
+// Event is an audit event.
+type Event struct {
+	// ID sorts by time (pages go by it).
+	ID   string
+	Time time.Time
+	Type string
+	// Actor did it: a user's ID, "client:ID", "cli", or "" for anyone.
+	Actor string
+	// User and Client it concerns ("" when none).
+	User, Client string
+	IP           string
+	// Detail is a JSON object, never holding secrets.
+	Detail []byte
+}
+
+// EventFilter selects a page of events, newest first.
+type EventFilter struct {
+	Type, User string
+	Since      time.Time // zero: from the beginning
+	Before     string    // the ID the previous page ended with
+	Limit      int
+}
+
+// SigningKey is a private signing key, sealed with the server's at-rest key.
+type SigningKey struct {
+	KID       string
+	Alg       string // RS256, ES256
+	Sealed    []byte
+	CreatedAt time.Time
+	RetiredAt time.Time // zero while the key signs
+}
+
+// Kinds of OAuthRequest.
+const (
+	KindAuthorizeCode = "authorize_code"
+	KindAccessToken   = "access_token"
+	KindRefreshToken  = "refresh_token"
+	KindPKCE          = "pkce"
+	KindOpenID        = "openid"
+	KindPAR           = "par" // a pushed authorization request (RFC 9126)
+)
+
+// OAuthRequest is one protocol artefact (authorization code, access or
+// refresh token, PKCE or OpenID session) as fosite describes it. Signature is
+// a hash of the token's signature: raw tokens are never stored.
+type OAuthRequest struct {
+	Kind            string
+	Signature       string
+	RequestID       string
+	RequestedAt     time.Time
+	ClientID        string
+	Subject         string
+	Scopes          []string
+	GrantedScopes   []string
+	Audience        []string
+	GrantedAudience []string
+	Form            string // URL-encoded, only the parameters worth keeping
+	Session         []byte // JSON
+	Active          bool
+	ExpiresAt       time.Time
+	AccessSignature string // refresh tokens: the access token issued with it
+	// SID is the browser session the grant was made in ("" for client
+	// credentials).
+	SID string
+	// RotatedAt is when a refresh token was rotated (zero: not yet).
+	RotatedAt time.Time
+}
+
+// BackchannelLogout is a pending OpenID Connect Back-Channel Logout
+// delivery: tell ClientID that Subject's session SID has ended.
+type BackchannelLogout struct {
+	ClientID, Subject, SID string
+	CreatedAt              time.Time
+	Attempts               int
+	NextAt                 time.Time
+}
+
+// Device authorization states.
+const (
+	DevicePending  = "pending"
+	DeviceApproved = "approved"
+	DeviceDenied   = "denied"
+	DeviceUsed     = "used"
+)
+
+// DeviceCode is a device authorization (RFC 8628): both codes are stored
+// only as keyed hashes.
+type DeviceCode struct {
+	DeviceCodeHash []byte
+	UserCodeHash   []byte
+	ClientID       string
+	Scopes         []string // requested
+	Resources      []string // RFC 8707 resource indicators
+	RequestedAt    time.Time
+	ExpiresAt      time.Time
+	Interval       time.Duration // the least time between two polls
+	LastPolledAt   time.Time     // zero before the first poll
+	Status         string
+	// Set by the person's decision.
+	UserID        string
+	GrantedScopes []string
+	AuthTime      time.Time
+}
+
+// Consent is what a user granted a client.
+type Consent struct {
+	UserID    string
+	ClientID  string
+	Scopes    []string
+	GrantedAt time.Time
+	// LastUsed (ListConnectedApps only): when the app's latest live token
+	// was issued; zero when it holds none.
+	LastUsed time.Time
+}
