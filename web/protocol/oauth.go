@@ -439,14 +439,9 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	if client.FirstParty && !o.consented(ctx, caller.User.ID, client.GetID(), requested) {
-		// No consent page, but a connected app the person can see on
-		// /account and cut off.
-		if err := o.accounts.GrantApp(ctx, caller.User.ID, client.GetID(), requested); err != nil {
-			o.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-			return
-		}
-	}
+	// A first-party app records no consent: /account lists it as a
+	// connected app by the tokens it holds (storage ListConnectedApps),
+	// which spares every sign-in a read and a write.
 	var grant []string
 	for _, s := range requested {
 		// Refresh tokens only for clients allowed the refresh grant.
