@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -282,6 +283,9 @@ func (l *LoginLimiter) countFirst(ctx context.Context, reason string, limits map
 	for k := range limits {
 		keys = append(keys, k)
 	}
+	// One order for every caller: concurrent upserts of the same rows in
+	// different orders deadlock on PostgreSQL.
+	slices.Sort(keys)
 	if err := l.store.RecordLoginFailure(ctx, keys, now, loginWindow); err != nil {
 		return err
 	}
