@@ -35,6 +35,9 @@ type User struct {
 	Role         string
 	// ListenBrainzName is the account name ListenBrainz reported for the token.
 	ListenBrainzName string
+	// MusicBrainzName is the MetaBrainz username of the MusicBrainz
+	// account linked through a musicbrainz connector ("" when none).
+	MusicBrainzName string
 	// ListenBrainzToken is the user's ListenBrainz token sealed with the
 	// server's at-rest key; never the clear token.
 	ListenBrainzToken []byte
@@ -157,6 +160,54 @@ type PasskeyChallenge struct {
 	UserID    string
 	Data      []byte // the ceremony's state, JSON
 	ExpiresAt time.Time
+}
+
+// Interaction is a sign-in in progress (identify, second factor, consent,
+// finish), stored under a hash of its ID and bound to one browser. Data is
+// the interaction's state as its owner encodes it (opaque here).
+type Interaction struct {
+	IDHash    []byte
+	Binding   []byte // the HMAC of the browser's binding cookie
+	Data      []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Connector kinds.
+const (
+	ConnectorMusicBrainz = "musicbrainz"
+	ConnectorOIDC        = "oidc"
+)
+
+// Connector is an upstream provider people may sign in through.
+type Connector struct {
+	ID   string // in the callback URL: letters, digits, '-' and '_'
+	Kind string // ConnectorMusicBrainz or ConnectorOIDC
+	Name string // shown on the buttons: "Continue with {Name}"
+	// ClientID and the sealed ClientSecret are tonearm's registration at
+	// the upstream.
+	ClientID     string
+	ClientSecret []byte
+	Issuer       string // oidc: the upstream's issuer
+	BaseURL      string // musicbrainz: the server's base URL
+	Scopes       []string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// LinkedIdentity links an upstream identity (Issuer, Subject) met through
+// a connector to a user: at most one per (connector, issuer, subject) and
+// one per (user, connector).
+type LinkedIdentity struct {
+	ConnectorID string
+	Issuer      string // the upstream's issuer (oidc) or base URL (musicbrainz)
+	Subject     string
+	UserID      string
+	// Username and Email are what the upstream said at the latest sign-in.
+	Username   string
+	Email      string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
 }
 
 // Storage is the persistence contract. Every method takes ctx first; times are
@@ -403,6 +454,50 @@ type Storage interface {
 	// DeleteExpiredPasskeyChallenges removes up to limit ceremonies that
 	// expired before now.
 	DeleteExpiredPasskeyChallenges(ctx context.Context, now time.Time, limit int) (int64, error)
+
+	// CreateInteraction stores a sign-in in progress; ErrAlreadyExists on a
+	// duplicate hash.
+	CreateInteraction(ctx context.Context, i Interaction) error
+	// GetInteraction returns the interaction with this hash if it has not
+	// expired at now, or ErrNotFound.
+	GetInteraction(ctx context.Context, idHash []byte, now time.Time) (Interaction, error)
+	// UpdateInteraction applies update to an unexpired interaction's Data
+	// atomically (no other update interleaves; update's error writes
+	// nothing and is returned); ErrNotFound when it is gone or expired.
+	UpdateInteraction(ctx context.Context, idHash []byte, now time.Time, update func(Interaction) (Interaction, error)) (Interaction, error)
+	// DeleteInteraction removes one; a missing one is not an error.
+	DeleteInteraction(ctx context.Context, idHash []byte) error
+	// DeleteExpiredInteractions removes up to limit that expired before now.
+	DeleteExpiredInteractions(ctx context.Context, now time.Time, limit int) (int64, error)
+
+	// CreateConnector stores a connector; ErrAlreadyExists when its ID is
+	// taken.
+	CreateConnector(ctx context.Context, c Connector) error
+	// GetConnector returns a connector or ErrNotFound.
+	GetConnector(ctx context.Context, id string) (Connector, error)
+	// ListConnectors returns every connector ordered by ID.
+	ListConnectors(ctx context.Context) ([]Connector, error)
+	// UpdateConnector applies update to a connector (its ID, kind and
+	// creation time stay) in one transaction; ErrNotFound or update's error.
+	UpdateConnector(ctx context.Context, id string, update func(Connector) (Connector, error)) (Connector, error)
+	// DeleteConnector removes a connector and every identity linked
+	// through it; ErrNotFound.
+	DeleteConnector(ctx context.Context, id string) error
+	// LinkIdentity stores a link; ErrAlreadyExists when the upstream
+	// identity is linked already or the user has a link through that
+	// connector, ErrNotFound for a missing user or connector.
+	LinkIdentity(ctx context.Context, l LinkedIdentity) error
+	// GetLinkedIdentity returns the link of an upstream identity, or
+	// ErrNotFound.
+	GetLinkedIdentity(ctx context.Context, connectorID, issuer, subject string) (LinkedIdentity, error)
+	// UseLinkedIdentity records a sign-in through a link: what the upstream
+	// said now (username, email) and when; ErrNotFound.
+	UseLinkedIdentity(ctx context.Context, l LinkedIdentity) error
+	// ListLinkedIdentities returns a user's links ordered by connector.
+	ListLinkedIdentities(ctx context.Context, userID string) ([]LinkedIdentity, error)
+	// UnlinkIdentity removes the user's link through a connector;
+	// ErrNotFound.
+	UnlinkIdentity(ctx context.Context, userID, connectorID string) error
 
 	// SaveConsent records (or replaces) what a user granted a client.
 	SaveConsent(ctx context.Context, c Consent) error

@@ -289,6 +289,7 @@ func sweepExpired(ctx context.Context, store *sqlstore.Store, now time.Time, ret
 		{"email verifications", store.DeleteExpiredEmailVerifications},
 		{"device codes", store.DeleteExpiredDeviceCodes},
 		{"passkey challenges", store.DeleteExpiredPasskeyChallenges},
+		{"sign-in interactions", store.DeleteExpiredInteractions},
 		{"sign-in counters", staleLoginFailures(store)},
 		{"audit events", func(ctx context.Context, now time.Time, limit int) (int64, error) {
 			return store.DeleteEventsBefore(ctx, now.Add(-retention), limit)

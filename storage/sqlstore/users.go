@@ -20,6 +20,7 @@ type userModel struct {
 	Role              string
 	ListenbrainzName  string
 	ListenbrainzToken []byte
+	MusicbrainzName   string
 	Email             *string
 	EmailKey          *string
 	EmailVerified     bool
@@ -49,6 +50,7 @@ func toUserModel(u storage.User) userModel {
 		Role:              u.Role,
 		ListenbrainzName:  u.ListenBrainzName,
 		ListenbrainzToken: u.ListenBrainzToken,
+		MusicbrainzName:   u.MusicBrainzName,
 		EmailVerified:     u.EmailVerified,
 		Name:              u.Name,
 		Bio:               u.Bio,
@@ -78,6 +80,7 @@ func (m userModel) record() storage.User {
 		PasswordHash:      m.PasswordHash,
 		Role:              m.Role,
 		ListenBrainzName:  m.ListenbrainzName,
+		MusicBrainzName:   m.MusicbrainzName,
 		ListenBrainzToken: m.ListenbrainzToken,
 		EmailVerified:     m.EmailVerified,
 		Name:              m.Name,
@@ -213,7 +216,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		// by ON DELETE CASCADE;
 		// deleting them here too keeps that true without relying on
 		// SQLite's foreign_keys pragma alone.
-		for _, model := range []any{&sessionModel{}, &consentModel{}, &passkeyModel{}, &passwordResetModel{}, &emailVerificationModel{}} {
+		for _, model := range []any{&sessionModel{}, &consentModel{}, &passkeyModel{}, &linkedIdentityModel{}, &passwordResetModel{}, &emailVerificationModel{}} {
 			if err := tx.Where("user_id = ?", id).Delete(model).Error; err != nil {
 				return translate(err)
 			}

@@ -56,6 +56,7 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, pageCases()...)
 	cases = append(cases, deviceCases()...)
 	cases = append(cases, passkeyCases()...)
+	cases = append(cases, connectorCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -93,7 +94,7 @@ func mustCreate(t *testing.T, s storage.Storage, u storage.User) {
 
 func equalUsers(a, b storage.User) bool {
 	return a.ID == b.ID && a.Username == b.Username && a.PasswordHash == b.PasswordHash &&
-		a.Role == b.Role && a.ListenBrainzName == b.ListenBrainzName &&
+		a.Role == b.Role && a.ListenBrainzName == b.ListenBrainzName && a.MusicBrainzName == b.MusicBrainzName &&
 		bytes.Equal(a.ListenBrainzToken, b.ListenBrainzToken) &&
 		a.CreatedAt.Equal(b.CreatedAt) && a.UpdatedAt.Equal(b.UpdatedAt)
 }
@@ -102,6 +103,7 @@ func testUserRoundTrip(t *testing.T, s storage.Storage) {
 	ctx := context.Background()
 	u := newUser("Alice")
 	u.ListenBrainzName = "alice_lb"
+	u.MusicBrainzName = "alice_mb"
 	u.ListenBrainzToken = []byte{0, 1, 2, 255}
 	mustCreate(t, s, u)
 
