@@ -233,7 +233,7 @@ func testLinkedIdentities(t *testing.T, s storage.Storage) {
 	if err := s.UseLinkedIdentity(ctx, used); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := s.GetLinkedIdentity(ctx, "up", l.Issuer, l.Subject); got.Username != "renamed" || !got.LastUsedAt.Equal(now.Add(time.Hour)) || !got.CreatedAt.Equal(now.Truncate(time.Microsecond)) {
+	if got, _ := s.GetLinkedIdentity(ctx, "up", l.Issuer, l.Subject); got.Username != "renamed" || !got.LastUsedAt.Equal(now.Add(time.Hour).Truncate(time.Microsecond)) || !got.CreatedAt.Equal(now.Truncate(time.Microsecond)) {
 		t.Fatalf("after use: %+v", got)
 	}
 	list, err := s.ListLinkedIdentities(ctx, u.ID)
