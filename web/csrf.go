@@ -37,14 +37,46 @@ func (c *CSRF) mac(cookie string) string {
 // Token returns the form token for this browser, setting the cookie first
 // if it has none.
 func (c *CSRF) Token(w http.ResponseWriter, r *http.Request) string {
+	return c.mac(c.browser(w, r))
+}
+
+// browser returns this browser's random cookie value, setting the cookie
+// first if it has none (and adding it to r, so that later calls in the
+// same request see the same value).
+func (c *CSRF) browser(w http.ResponseWriter, r *http.Request) string {
 	if ck, err := r.Cookie(c.name); err == nil && len(ck.Value) == 43 {
-		return c.mac(ck.Value)
+		return ck.Value
 	}
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	v := base64.RawURLEncoding.EncodeToString(b)
-	http.SetCookie(w, &http.Cookie{Name: c.name, Value: v, Path: "/", HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode})
-	return c.mac(v)
+	ck := &http.Cookie{Name: c.name, Value: v, Path: "/", HttpOnly: true, Secure: c.secure, SameSite: http.SameSiteLaxMode}
+	http.SetCookie(w, ck)
+	r.AddCookie(ck)
+	return v
+}
+
+// Binding returns a value that names this browser for purpose (an HMAC
+// of its cookie), setting the cookie if it has none: what a server-side
+// record stores to be usable from this browser only.
+func (c *CSRF) Binding(w http.ResponseWriter, r *http.Request, purpose string) []byte {
+	return c.bindingOf(c.browser(w, r), purpose)
+}
+
+// BindingOf is Binding without setting a cookie (nil: the browser has
+// none).
+func (c *CSRF) BindingOf(r *http.Request, purpose string) []byte {
+	ck, err := r.Cookie(c.name)
+	if err != nil || len(ck.Value) != 43 {
+		return nil
+	}
+	return c.bindingOf(ck.Value, purpose)
+}
+
+func (c *CSRF) bindingOf(cookie, purpose string) []byte {
+	m := hmac.New(sha256.New, c.key)
+	m.Write([]byte("binding:" + purpose + ":" + cookie))
+	return m.Sum(nil)
 }
 
 // Valid reports whether the form's token matches this browser's cookie.

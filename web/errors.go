@@ -12,6 +12,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/provider/connectors"
 	"github.com/tonearm-idp/tonearm/provider/passkeys"
 )
 
@@ -133,6 +134,19 @@ func apiError(err error) (int, string, bool) {
 		return http.StatusConflict, "An API with this identifier already exists", true
 	case errors.Is(err, apis.ErrNotFound):
 		return http.StatusNotFound, "No such API", true
+	}
+	var cve *connectors.ValidationError
+	switch {
+	case errors.As(err, &cve):
+		return http.StatusBadRequest, cve.Message, true
+	case errors.Is(err, accounts.ErrNotLinked):
+		return http.StatusNotFound, "That sign-in method is not linked to this account", true
+	case errors.Is(err, accounts.ErrLinkedElsewhere):
+		return http.StatusConflict, "This identity is linked to another account", true
+	case errors.Is(err, accounts.ErrAlreadyLinked):
+		return http.StatusConflict, "This account is already linked through this connector: unlink it first", true
+	case errors.Is(err, accounts.ErrLastSignInMethod):
+		return http.StatusConflict, "This is the only way to sign in to this account: set a password or add a passkey first", true
 	}
 	return 0, "", false
 }

@@ -23,6 +23,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	tokens   *prometheus.CounterVec
 	logins   *prometheus.CounterVec
+	upstream *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics, the Go runtime's, the process's, the
@@ -44,8 +45,12 @@ func NewMetrics(db *sql.DB, queue func() int) *Metrics {
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tonearm_logins_total", Help: "Password sign-ins by result (succeeded, failed, throttled, disabled, busy).",
 		}, []string{"result"}),
+		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tonearm_connector_signins_total",
+			Help: "Sign-ins through connectors by connector and result (signed_in, created, linked, pending, denied, failed, rejected).",
+		}, []string{"connector", "result"}),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.tokens, m.logins,
+	m.registry.MustRegister(m.requests, m.duration, m.tokens, m.logins, m.upstream,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tonearm_password_hash_queue", Help: "Password hashes waiting for a free slot.",
 		}, func() float64 { return float64(queue()) }),
@@ -80,6 +85,13 @@ func (m *Metrics) observe(r *http.Request, status int, took time.Duration) {
 func (m *Metrics) TokenIssued(grant string) {
 	if m != nil {
 		m.tokens.WithLabelValues(grant).Inc()
+	}
+}
+
+// ConnectorResult counts a sign-in through a connector by its outcome.
+func (m *Metrics) ConnectorResult(connector, result string) {
+	if m != nil {
+		m.upstream.WithLabelValues(connector, result).Inc()
 	}
 }
 

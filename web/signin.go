@@ -178,7 +178,16 @@ type LoginPage struct {
 	Action, CSRFToken, Username, Error, ForgotURL, SignupURL, PasskeyURL string
 	Client                                                               *ClientView
 	Hidden                                                               []HiddenField
+	// Notice explains why the person is asked to sign in (an upstream
+	// identity waiting to be linked to an account).
+	Notice string
+	// Connectors are the "Continue with …" buttons.
+	Connectors []ConnectorButton
 }
+
+// ConnectorButton is a "Continue with {Name}" button: a submit button
+// name="connector" value="{ID}".
+type ConnectorButton struct{ ID, Name string }
 
 // RunsScript: a page offering passkeys loads the passkey script.
 func (p LoginPage) RunsScript() bool { return p.PasskeyURL != "" }

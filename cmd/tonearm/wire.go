@@ -15,6 +15,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/provider/backchannel"
 	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/provider/connectors"
 	"github.com/tonearm-idp/tonearm/provider/device"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/provider/keys"
@@ -24,6 +25,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/web"
+	"github.com/tonearm-idp/tonearm/web/interaction"
 	"github.com/tonearm-idp/tonearm/web/jsonapi"
 	"github.com/tonearm-idp/tonearm/web/pages"
 	"github.com/tonearm-idp/tonearm/web/protocol"
@@ -39,6 +41,7 @@ type app struct {
 	accounts     *accounts.Service
 	clients      *clients.Registry
 	apis         *apis.Registry
+	connectors   *connectors.Registry
 	// health goes unready when serve starts draining.
 	health *web.Health
 	// metrics are served on TONEARM_METRICS_LISTEN (nil when unset).
@@ -60,6 +63,8 @@ type options struct {
 	// noBackchannel: the test runs no back-channel logout worker (a
 	// replica that died before delivering).
 	noBackchannel bool
+	// upstreamClient is the HTTP client connectors use (nil: the default).
+	upstreamClient *http.Client
 }
 
 // Purposes of the keys derived from TONEARM_SECRET: each key does one job.
@@ -71,6 +76,8 @@ const (
 	purposeCSRF              = "csrf"
 	purposeKnownDevice       = "known-device"
 	purposeDeviceCodes       = "device-codes"
+	purposeConnectorSecrets  = "connector-secrets"
+	purposeInteractions      = "interactions"
 )
 
 func build(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
@@ -220,15 +227,41 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	default:
 		passkeyCeremonies = pk
 	}
+	connectorBox, err := seal.New(seal.DeriveKey(cfg.Secret, purposeConnectorSecrets))
+	if err != nil {
+		return nil, err
+	}
+	upstreams, err := connectors.New(store, connectorBox, cfg.Issuer, opt.upstreamClient, opt.now)
+	if err != nil {
+		return nil, err
+	}
+	interactionBox, err := seal.New(seal.DeriveKey(cfg.Secret, purposeInteractions))
+	if err != nil {
+		return nil, err
+	}
+	var passkeyLogin web.PasskeyLogin
+	if passkeyCeremonies != nil {
+		passkeyLogin = passkeyCeremonies
+	}
+	interactions, err := interaction.New(interaction.Config{
+		Site: site, Store: store, Accounts: acc, Connectors: upstreams, Scopes: p, Passkeys: passkeyLogin, Limiter: limiter,
+		Metrics: metrics, Box: interactionBox, CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Issuer: cfg.Issuer,
+		Registration: cfg.Registration, Logger: log, Now: opt.now,
+	})
+	if err != nil {
+		return nil, err
+	}
 	oauth, err := protocol.NewOAuth(protocol.OAuthConfig{
 		Provider: p, Site: site, Registration: cfg.Registration, Accounts: acc, Consents: store, Limiter: limiter,
 		CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Logger: log, Now: opt.now, Metrics: metrics, Passkeys: passkeyCeremonies,
+		Interactions: interactions,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
 	people, err := pages.New(pages.Config{
-		Site: site, Accounts: acc, Clients: registry, APIs: apiRegistry, Keys: km, Recovery: publicAPI, Devices: deviceCodes, Passkeys: passkeyCeremonies, Events: store, Scopes: oauth,
+		Site: site, Accounts: acc, Clients: registry, APIs: apiRegistry, Keys: km, Recovery: publicAPI, Devices: deviceCodes, Passkeys: passkeyCeremonies, Events: store, Scopes: p,
+		Interactions: interactions, Connectors: upstreams,
 		Limiter: limiter, Metrics: metrics, CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Issuer: cfg.Issuer,
 		Registration: cfg.Registration, ForgetClient: adapter.ForgetClient, Logger: log, Now: opt.now,
 	})
@@ -246,6 +279,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	publicAPI.Routes(mux)
 	jsonapi.ServeOpenAPI(mux)
 	oauth.Routes(mux)
+	interactions.Routes(mux)
 	site.Routes(mux)
 	people.Routes(mux)
 	health.Routes(mux)
@@ -254,7 +288,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		endpoints = append(endpoints, api.Endpoints()...)
 	}
 	endpoints = append(endpoints, jsonapi.Endpoint{Method: http.MethodGet, Path: jsonapi.OpenAPIPath})
-	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, apis: apiRegistry, backchannel: deliverer, metrics: metrics, health: health, keys: km, provider: p, handler: web.Middleware(log, web.Frontend{
+	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, apis: apiRegistry, connectors: upstreams, backchannel: deliverer, metrics: metrics, health: health, keys: km, provider: p, handler: web.Middleware(log, web.Frontend{
 		TrustedProxies: cfg.TrustedProxies, HSTS: strings.HasPrefix(cfg.Issuer, "https://"), Metrics: metrics,
 	}, mux)}, nil
 }

@@ -56,6 +56,11 @@ type Store interface {
 	RenamePasskey(ctx context.Context, userID string, id []byte, name string) error
 	DeletePasskey(ctx context.Context, userID string, id []byte) error
 	DeleteUserPasskeys(ctx context.Context, userID string) (int64, error)
+	LinkIdentity(ctx context.Context, l storage.LinkedIdentity) error
+	GetLinkedIdentity(ctx context.Context, connectorID, issuer, subject string) (storage.LinkedIdentity, error)
+	UseLinkedIdentity(ctx context.Context, l storage.LinkedIdentity) error
+	ListLinkedIdentities(ctx context.Context, userID string) ([]storage.LinkedIdentity, error)
+	UnlinkIdentity(ctx context.Context, userID, connectorID string) error
 	BeginTx(ctx context.Context) (context.Context, error)
 	CommitTx(ctx context.Context) error
 	RollbackTx(ctx context.Context) error

@@ -20,6 +20,10 @@ import (
 const (
 	AMRPassword = "pwd"
 	AMRPasskey  = "hwk"
+	// AMRFederated: the person signed in through a connector (another
+	// provider vouched for them). RFC 8176 registers no such value; "fed"
+	// is the one Microsoft's identity platform uses for federated sign-in.
+	AMRFederated = "fed"
 )
 
 var (
@@ -129,13 +133,14 @@ func (s *Service) SetPasskeyOnly(ctx context.Context, userID string, current sto
 }
 
 // SetPassword gives a passkey-only account a password again (turning
-// passkey-only off). The owner must have signed in within RecentAuth.
+// passkey-only off), or a password to an account created through a
+// connector. The owner must have signed in within RecentAuth.
 func (s *Service) SetPassword(ctx context.Context, userID, password string, proof Reauth) error {
 	u, err := s.GetUser(ctx, userID)
 	if err != nil {
 		return err
 	}
-	if !u.PasskeyOnly {
+	if !u.PasskeyOnly && u.PasswordHash != "" {
 		return invalid("this account has a password: change it with the current one")
 	}
 	if s.clock().Sub(proof.AuthTime) > RecentAuth {

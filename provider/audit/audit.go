@@ -43,12 +43,22 @@ const (
 	PasskeyAdded          = "passkey.added"
 	PasskeyRemoved        = "passkey.removed"
 	PasskeyCloneSuspected = "passkey.clone_suspected"
+	// Connectors: created, changed or deleted by an admin; an upstream
+	// identity linked to or unlinked from an account; a sign-in through
+	// an upstream that failed (its answer refused or unreachable).
+	ConnectorCreated = "connector.created"
+	ConnectorChanged = "connector.changed"
+	ConnectorDeleted = "connector.deleted"
+	IdentityLinked   = "identity.linked"
+	IdentityUnlinked = "identity.unlinked"
+	UpstreamFailed   = "upstream.failed"
 )
 
 // Types lists every event type (for the API's filter).
 var Types = []string{SignInSucceeded, SignInFailed, SignOut, PasswordChanged, PasswordReset, UserCreated, UserChanged,
 	UserDisabled, UserDeleted, ClientCreated, ClientChanged, ClientDeleted, APICreated, APIChanged, APIDeleted, KeysRotated, RefreshReuse,
-	ConsentGranted, ConsentRevoked, EmailVerified, PasskeyAdded, PasskeyRemoved, PasskeyCloneSuspected}
+	ConsentGranted, ConsentRevoked, EmailVerified, PasskeyAdded, PasskeyRemoved, PasskeyCloneSuspected,
+	ConnectorCreated, ConnectorChanged, ConnectorDeleted, IdentityLinked, IdentityUnlinked, UpstreamFailed}
 
 // Store is where events go.
 type Store interface {

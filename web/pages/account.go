@@ -29,6 +29,10 @@ type accountPage struct {
 	// PasskeysOn shows the passkeys section (and loads its script).
 	PasskeysOn bool
 	Passkeys   []passkeyView
+	// Methods are the linked sign-in methods (connectors); LinkMore the
+	// connectors not linked yet.
+	Methods  []methodView
+	LinkMore []web.ConnectorButton
 }
 
 // RunsScript: the passkeys section loads the passkey script.
@@ -66,20 +70,22 @@ type appView struct {
 
 // doneMessages word the redirects after a change (only these are shown).
 var doneMessages = map[string]string{
-	"signup":          "Welcome! Your account is ready.",
-	"profile":         "Your profile is saved.",
-	"verify":          "A verification link is on its way to your email address.",
-	"linked":          "Your ListenBrainz account is linked.",
-	"unlinked":        "Your ListenBrainz account is unlinked.",
-	"password":        "Your password is changed. Every other session is signed out.",
-	"session-ended":   "That session is signed out.",
-	"others-ended":    "Every other session is signed out.",
-	"revoked":         "The app's access is revoked.",
-	"passkey-added":   "Your passkey is added. You can sign in with it now.",
-	"passkey-renamed": "The passkey is renamed.",
-	"passkey-removed": "The passkey is removed.",
-	"passkey-only":    "Your password is turned off: sign in with your passkeys. Every other session is signed out.",
-	"password-set":    "Your password is set: you can sign in with it again.",
+	"signup":             "Welcome! Your account is ready.",
+	"profile":            "Your profile is saved.",
+	"verify":             "A verification link is on its way to your email address.",
+	"linked":             "Your ListenBrainz account is linked.",
+	"connector-linked":   "The sign-in method is linked: you can sign in with it now.",
+	"connector-unlinked": "The sign-in method is unlinked.",
+	"unlinked":           "Your ListenBrainz account is unlinked.",
+	"password":           "Your password is changed. Every other session is signed out.",
+	"session-ended":      "That session is signed out.",
+	"others-ended":       "Every other session is signed out.",
+	"revoked":            "The app's access is revoked.",
+	"passkey-added":      "Your passkey is added. You can sign in with it now.",
+	"passkey-renamed":    "The passkey is renamed.",
+	"passkey-removed":    "The passkey is removed.",
+	"passkey-only":       "Your password is turned off: sign in with your passkeys. Every other session is signed out.",
+	"password-set":       "Your password is set: you can sign in with it again.",
 }
 
 func profileOf(u storage.User) profileForm {
@@ -114,6 +120,11 @@ func (p *Pages) renderAccount(w http.ResponseWriter, r *http.Request, c web.Call
 			return
 		}
 		data.PasskeysOn, data.Passkeys = true, passkeyViews(keys)
+	}
+	var err error
+	if data.Methods, data.LinkMore, err = p.signInMethods(ctx, c.User.ID); err != nil {
+		p.internal(w, r, err)
+		return
 	}
 	sessions, err := p.c.Accounts.Sessions(ctx, c.User.ID)
 	if err != nil {
@@ -212,6 +223,8 @@ func (p *Pages) accountActions() map[string]http.HandlerFunc {
 		"sessions/end":        p.signedIn(p.endSession),
 		"sessions/end-others": p.signedIn(p.endOtherSessions),
 		"apps/revoke":         p.signedIn(p.revokeApp),
+		"connectors/link":     p.signedIn(p.linkConnector),
+		"connectors/unlink":   p.signedIn(p.unlinkConnector),
 		"delete":              p.signedIn(p.deleteAccount),
 	}
 }

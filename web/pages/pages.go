@@ -26,6 +26,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/keys"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
+	"github.com/tonearm-idp/tonearm/web/interaction"
 )
 
 // Paths of the pages (under the issuer's path).
@@ -64,6 +65,8 @@ type Accounts interface {
 	SetPasskeyOnly(ctx context.Context, userID string, current storage.Session) error
 	SetPassword(ctx context.Context, userID, password string, proof accounts.Reauth) error
 	AdminRemovePasskeys(ctx context.Context, userID string) (int64, error)
+	LinkedIdentities(ctx context.Context, userID string) ([]storage.LinkedIdentity, error)
+	Unlink(ctx context.Context, userID, connectorID, kind string) error
 }
 
 // ClientRegistry is what the console needs to manage clients.
@@ -122,9 +125,13 @@ type Config struct {
 	Devices *device.Codes
 	// Passkeys offers passkeys on the sign-in and account pages (nil:
 	// off).
-	Passkeys     Passkeys
-	Events       Events
-	Scopes       ScopeWords
+	Passkeys Passkeys
+	Events   Events
+	Scopes   ScopeWords
+	// Interactions runs sign-ins (sign-up continues one; the account page
+	// links connectors through one).
+	Interactions *interaction.Interactions
+	Connectors   ConnectorRegistry
 	Limiter      *web.LoginLimiter
 	Metrics      *web.Metrics
 	CSRFKey      []byte
@@ -152,7 +159,7 @@ type Pages struct {
 // ForgetClient.
 func New(c Config) (*Pages, error) {
 	if c.Site == nil || c.Accounts == nil || c.Clients == nil || c.APIs == nil || c.Keys == nil || c.Recovery == nil || c.Events == nil ||
-		c.Scopes == nil || c.Limiter == nil || c.Logger == nil || len(c.CSRFKey) < 32 || c.Issuer == "" {
+		c.Scopes == nil || c.Interactions == nil || c.Connectors == nil || c.Limiter == nil || c.Logger == nil || len(c.CSRFKey) < 32 || c.Issuer == "" {
 		return nil, errors.New("pages: New needs Site, Accounts, Clients, APIs, Keys, Recovery, Events, Scopes, Limiter, Logger, Issuer and a 32-byte CSRFKey")
 	}
 	if c.ForgetClient == nil {
@@ -174,7 +181,6 @@ func New(c Config) (*Pages, error) {
 // Routes mounts the pages.
 func (p *Pages) Routes(mux *http.ServeMux) {
 	mux.HandleFunc(SignupPath, p.form(p.signup))
-	mux.HandleFunc(LoginPath, p.form(p.login))
 	mux.HandleFunc(web.ForgotPath, p.forgot)
 	mux.HandleFunc(web.ResetPath, p.reset)
 	mux.HandleFunc(web.VerifyEmailPath, p.verifyEmail)
@@ -204,6 +210,10 @@ func (p *Pages) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+AdminPath+"/apis", p.post(p.admin(p.createAPI)))
 	mux.HandleFunc("POST "+AdminPath+"/apis/update", p.post(p.admin(p.updateAPI)))
 	mux.HandleFunc("POST "+AdminPath+"/apis/delete", p.post(p.admin(p.deleteAPI)))
+	mux.HandleFunc("GET "+AdminPath+"/connectors", p.admin(p.connectorsPage))
+	mux.HandleFunc("POST "+AdminPath+"/connectors", p.post(p.admin(p.createConnector)))
+	mux.HandleFunc("POST "+AdminPath+"/connectors/update", p.post(p.admin(p.updateConnector)))
+	mux.HandleFunc("POST "+AdminPath+"/connectors/delete", p.post(p.admin(p.deleteConnector)))
 	mux.HandleFunc("GET "+AdminPath+"/keys", p.admin(p.keysPage))
 	mux.HandleFunc("POST "+AdminPath+"/keys/rotate", p.post(p.admin(p.rotateKeys)))
 }

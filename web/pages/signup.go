@@ -3,36 +3,55 @@ package pages
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
+	"github.com/tonearm-idp/tonearm/web/interaction"
 )
 
 // signupPage is the data of signup.html.
 type signupPage struct {
 	Action, CSRFToken, Continue, LoginURL string
-	Username, Email                       string
-	Errors                                fieldErrors
+	// Interaction is the sign-in interaction the page continues (its ID:
+	// never the authorization request's parameters).
+	Interaction     string
+	Username, Email string
+	Errors          fieldErrors
+	// Connectors offer "Continue with …" instead of a password; their
+	// form posts to ConnectorAction.
+	Connectors      []web.ConnectorButton
+	ConnectorAction string
 }
 
 // signup creates an account when registration is open (the rules and
-// messages of createUser), signs the browser in and continues the
-// authorization request it came from, if any.
+// messages of createUser), signs the browser in and continues the sign-in
+// interaction it came from, if any (or the page named by continue).
 func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 	if p.c.Registration != web.RegistrationOpen {
 		p.fail(w, r, http.StatusForbidden, "Registration is closed", "Only the administrators of this site create accounts.")
 		return
 	}
 	cont := p.localContinue(r.FormValue(web.ContinueParam))
-	data := signupPage{Action: p.base + SignupPath, Continue: cont, LoginURL: p.base + LoginPath}
+	ixID := r.FormValue(interaction.Param)
+	if len(ixID) > 64 {
+		ixID = ""
+	}
+	data := signupPage{Action: p.base + SignupPath, Continue: cont, Interaction: ixID, LoginURL: p.base + LoginPath,
+		Connectors: p.c.Interactions.ConnectorButtons(r.Context()), ConnectorAction: p.base + LoginPath}
 	if cont != "" {
-		data.LoginURL = cont // the authorization request shows its own login page
+		data.LoginURL += "?" + url.Values{web.ContinueParam: {cont}}.Encode()
+	}
+	if ixID != "" {
+		// The interaction shows its own sign-in page.
+		data.LoginURL = p.c.Interactions.URL(ixID)
+		data.ConnectorAction, data.Continue = data.LoginURL, ""
 	}
 	if r.Method == http.MethodGet {
 		data.CSRFToken = p.csrf.Token(w, r)
-		p.continuing(cont).Render(w, r, http.StatusOK, "signup.html", data)
+		p.continuing().Render(w, r, http.StatusOK, "signup.html", data)
 		return
 	}
 	if !p.csrf.Valid(r) {
@@ -76,12 +95,17 @@ func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(errs) > 0 {
 		data.Errors, data.CSRFToken = errs, p.csrf.Token(w, r)
-		p.continuing(cont).Render(w, r, status, "signup.html", data)
+		p.continuing().Render(w, r, status, "signup.html", data)
 		return
 	}
 	p.log.Info("user signed up", "request_id", web.RequestID(r.Context()), "user", u.ID)
-	if _, err := p.signIn.Start(w, r, u, accounts.AMRPassword); err != nil {
+	sess, err := p.signIn.Start(w, r, u, accounts.AMRPassword)
+	if err != nil {
 		p.internal(w, r, err)
+		return
+	}
+	if ixID != "" {
+		p.c.Interactions.Identified(w, r, ixID, u, sess)
 		return
 	}
 	next := cont
@@ -91,46 +115,14 @@ func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// continuing is the renderer of a page whose form's answer goes on to
-// cont. When cont may end at a relying party (an authorization request: a
-// first-party app answers without a consent page in between), the page
-// has no form-action: Chromium applies form-action to every redirect that
-// follows the form's answer, and would stop at the app's redirect URI,
-// leaving the person on this page with nothing shown.
-func (p *Pages) continuing(cont string) interface {
+// continuing is the renderer of the sign-up page, whose forms' answers
+// may go on to a relying party (an authorization request: a first-party
+// app answers without a consent page in between) or an upstream provider
+// (a connector): the page has no form-action, since Chromium applies
+// form-action to every redirect that follows the form's answer and would
+// stop there, leaving the person on this page with nothing shown.
+func (p *Pages) continuing() interface {
 	Render(w http.ResponseWriter, r *http.Request, status int, name string, data any)
 } {
-	if cont != "" && !strings.HasPrefix(cont, p.base+AccountPath) && !strings.HasPrefix(cont, p.base+AdminPath) {
-		return p.site.WithCSP(web.ProtocolCSP)
-	}
-	return p.site
-}
-
-// login is the stand-alone sign-in page, for the account centre and the
-// console; an authorization request has its own.
-func (p *Pages) login(w http.ResponseWriter, r *http.Request) {
-	cont := p.localContinue(r.FormValue(web.ContinueParam))
-	if cont == "" {
-		cont = p.base + AccountPath
-	}
-	data := web.LoginPage{Action: p.base + LoginPath, ForgotURL: p.base + web.ForgotPath, PasskeyURL: p.signIn.PasskeyURL(),
-		Hidden: []web.HiddenField{{Name: web.ContinueParam, Value: cont}}}
-	if p.c.Registration == web.RegistrationOpen {
-		data.SignupURL = p.base + SignupPath
-	}
-	if r.Method == http.MethodGet {
-		data.CSRFToken = p.csrf.Token(w, r)
-		p.continuing(cont).Render(w, r, http.StatusOK, "login.html", data)
-		return
-	}
-	if !p.csrf.Valid(r) {
-		p.formExpired(w, r)
-		return
-	}
-	if _, _, msg := p.signIn.Form(w, r); msg != "" {
-		data.Username, data.Error, data.CSRFToken = r.PostFormValue("username"), msg, p.csrf.Token(w, r)
-		p.continuing(cont).Render(w, r, http.StatusUnauthorized, "login.html", data)
-		return
-	}
-	http.Redirect(w, r, cont, http.StatusSeeOther)
+	return p.site.WithCSP(web.ProtocolCSP)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
+	"github.com/tonearm-idp/tonearm/web/interaction"
 )
 
 // OAuthAccounts is what the protocol endpoints need from accounts.
@@ -55,13 +56,16 @@ type OAuthConfig struct {
 	// Passkeys offers "Sign in with a passkey" on the login page (nil:
 	// off).
 	Passkeys web.PasskeyLogin
+	// Interactions runs the sign-in steps (login, consent) of requests
+	// that need them.
+	Interactions *interaction.Interactions
 }
 
 // OAuth serves the OpenID Connect endpoints: discovery, JWKS, the
 // authorization endpoint with its login and consent pages, token and
 // userinfo.
 type OAuth struct {
-	signIn       *web.SignIn
+	ix           *interaction.Interactions
 	p            *provider.Provider
 	accounts     OAuthAccounts
 	consents     ConsentStore
@@ -85,17 +89,16 @@ func NewOAuth(c OAuthConfig) (*OAuth, error) {
 		return nil, errors.New("web: OAuth needs Provider, Site, Accounts, Consents, Limiter, Logger and a 32-byte CSRFKey")
 	}
 	pages := c.Site.WithCSP(web.ProtocolCSP)
-	signIn, err := web.NewSignIn(c.Accounts, c.Passkeys, c.Limiter, c.Provider.Issuer(), c.Metrics, c.Logger)
-	if err != nil {
-		return nil, err
+	if c.Interactions == nil {
+		return nil, errors.New("web: OAuth needs Interactions")
 	}
 	iss, err := url.Parse(c.Provider.Issuer())
 	if err != nil {
 		return nil, err
 	}
 	o := &OAuth{
-		signIn: signIn,
-		p:      c.Provider, accounts: c.Accounts, consents: c.Consents, limiter: c.Limiter,
+		ix: c.Interactions,
+		p:  c.Provider, accounts: c.Accounts, consents: c.Consents, limiter: c.Limiter,
 		csrf: web.NewCSRF(c.CSRFKey, c.Provider.Issuer()), cookies: web.NewCookies(c.Provider.Issuer()),
 		pages: pages, log: c.Logger, now: c.Now, metrics: c.Metrics, registration: c.Registration,
 		action: strings.TrimRight(iss.Path, "/") + provider.AuthorizePath,
@@ -162,34 +165,6 @@ func (o *OAuth) page(w http.ResponseWriter, r *http.Request, status int, name st
 	o.pages.Render(w, r, status, name, data)
 }
 
-type consentPage struct {
-	Action, CSRFToken, Username string
-	Client                      web.ClientView
-	Scopes                      []string
-	Hidden                      []web.HiddenField
-}
-
-// signupURL links the login page to the sign-up page when registration is
-// open, carrying the authorization request to continue after sign-up.
-func (o *OAuth) signupURL(form url.Values) string {
-	if o.registration != web.RegistrationOpen {
-		return ""
-	}
-	return o.base + web.SignupPath + "?" + url.Values{web.ContinueParam: {o.continueURL(form)}}.Encode()
-}
-
-// continueURL is the authorization request of form as a URL on this
-// server, without the fields the login and consent forms add.
-func (o *OAuth) continueURL(form url.Values) string {
-	q := url.Values{}
-	for k, v := range form {
-		if !formFields[k] {
-			q[k] = v
-		}
-	}
-	return o.action + "?" + q.Encode()
-}
-
 // formFields are the fields the login and consent forms add; everything
 // else in a form posted back is the original authorization request.
 var formFields = map[string]bool{"username": true, "password": true, "csrf_token": true, "tonearm_action": true, "decision": true}
@@ -206,33 +181,6 @@ func hiddenFields(form url.Values) []web.HiddenField {
 	for _, k := range names {
 		for _, v := range form[k] {
 			out = append(out, web.HiddenField{Name: k, Value: v})
-		}
-	}
-	return out
-}
-
-var scopeDescriptions = map[string]string{
-	"openid":         "Know who you are (your tonearm account ID)",
-	"profile":        "See your username and display name",
-	"email":          "See your email address",
-	"listenbrainz":   "See your ListenBrainz name and use your ListenBrainz token",
-	"offline_access": "Keep access while you are away (refresh tokens)",
-	"roles":          "See your role",
-}
-
-// DescribeScopes words scopes for the consent page: built-in ones as
-// above, API scopes with the description their API registered.
-func (o *OAuth) DescribeScopes(ctx context.Context, scopes []string) []string {
-	described := o.p.ScopeDescriptions(ctx)
-	var out []string
-	for _, s := range scopes {
-		switch {
-		case scopeDescriptions[s] != "":
-			out = append(out, scopeDescriptions[s])
-		case described[s] != "":
-			out = append(out, described[s])
-		default:
-			out = append(out, s)
 		}
 	}
 	return out
@@ -273,9 +221,11 @@ func promptValues(ar fosite.AuthorizeRequester) map[string]bool {
 	return out
 }
 
-// authorize is the authorization endpoint. The login and consent pages post
-// back to it with the original request as hidden fields, so each step is a
-// complete authorization request and no server-side flow state is needed.
+// authorize is the authorization endpoint. A browser whose session
+// satisfies the request (and who granted the app before) gets the answer
+// at once; otherwise the request is stored in a sign-in interaction
+// (web/interaction) whose pages post to it, and the interaction comes back
+// here (?interaction=ID) to be answered once its steps are done.
 func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 	if !o.pages.Admit(w, r) {
 		return
@@ -285,8 +235,121 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		o.page(w, r, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "This sign-in request is invalid", Message: "The request could not be read."})
 		return
 	}
-	// A pushed request arrives as its request_uri, which fosite resolves;
-	// the login and consent steps post it back the same way.
+	if r.Form.Has(interaction.Param) {
+		o.finishInteraction(w, r)
+		return
+	}
+	req, ok := o.readRequest(w, r)
+	if !ok {
+		return
+	}
+	ar, client := req.ar, req.client
+	prompt := promptValues(ar)
+	caller, err := web.SessionCaller(ctx, r, o.cookies, o.accounts)
+	if err != nil && !errors.Is(err, web.ErrNoCaller) {
+		o.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	signedIn := err == nil
+	needLogin := !signedIn || prompt["login"]
+	if signedIn {
+		if maxAge, err := strconv.ParseInt(ar.GetRequestForm().Get("max_age"), 10, 64); err == nil && maxAge >= 0 &&
+			o.now().Sub(caller.Session.AuthTime) > time.Duration(maxAge)*time.Second {
+			needLogin = true
+		}
+	}
+	needConsent := !client.FirstParty && (prompt["consent"] || !signedIn || !o.consented(ctx, caller.User.ID, client.GetID(), req.requested))
+	if !needLogin && !needConsent {
+		o.issue(w, r, req, caller)
+		return
+	}
+	if prompt["none"] {
+		if needLogin {
+			o.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in."))
+		} else {
+			o.authorizeError(w, r, ar, fosite.ErrConsentRequired.WithHint("The user has not granted these scopes to this client."))
+		}
+		return
+	}
+	view := viewOfFosite(client)
+	st := interaction.State{
+		Request: r.Form.Encode(), Client: &view, FirstParty: client.FirstParty, Scopes: req.requested, PromptConsent: prompt["consent"],
+	}
+	if needLogin {
+		caller = web.Caller{}
+	}
+	o.ix.Begin(w, r, st, caller.User, caller.Session)
+}
+
+// finishInteraction answers the authorization request of a finished
+// interaction: read again from the interaction (never from the browser),
+// checked again, for the person the interaction identified, who must
+// still hold the session it opened.
+func (o *OAuth) finishInteraction(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.Form.Get(interaction.Param)
+	st, err := o.ix.Load(r, id)
+	if errors.Is(err, interaction.ErrGone) {
+		o.page(w, r, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "This sign-in has expired",
+			Message: "This sign-in is no longer valid: it took longer than 10 minutes, was finished already, or was started in another browser. Go back to the application and sign in again."})
+		return
+	}
+	if err != nil {
+		o.authorizeError(w, r, nil, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	if st.Kind != interaction.KindAuthorize || interaction.Next(st) != interaction.StepFinish {
+		http.Redirect(w, r, o.base+strings.Replace(interaction.Path, "{id}", url.PathEscape(id), 1), http.StatusSeeOther)
+		return
+	}
+	form, err := url.ParseQuery(st.Request)
+	if err != nil {
+		o.authorizeError(w, r, nil, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	r.Form, r.PostForm = form, url.Values{}
+	req, ok := o.readRequest(w, r)
+	if !ok {
+		return
+	}
+	if err := o.ix.Delete(ctx, id); err != nil {
+		o.authorizeError(w, r, req.ar, fosite.ErrServerError.WithWrap(err))
+		return
+	}
+	if st.Denied {
+		o.consumePAR(r, req.ar)
+		o.authorizeError(w, r, req.ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
+		return
+	}
+	caller, err := web.SessionCaller(ctx, r, o.cookies, o.accounts)
+	if err != nil || caller.Session.SID != st.SID || caller.User.ID != st.UserID {
+		o.page(w, r, http.StatusConflict, "error.html", web.ErrorPage{Title: "Your sign-in changed",
+			Message: "You signed out or signed in as someone else in another tab while this sign-in was going on. Go back to the application and sign in again."})
+		return
+	}
+	// The interaction proved the sign-in after the request arrived
+	// (prompt=login, max_age): fosite checks auth_time against the
+	// request's time, which is now that of this second reading.
+	if caller.Session.AuthTime.Before(req.ar.GetRequestedAt()) {
+		req.ar.(*fosite.AuthorizeRequest).RequestedAt = caller.Session.AuthTime
+	}
+	o.issue(w, r, req, caller)
+}
+
+// authorizeRequest is an authorization request read and admitted.
+type authorizeRequest struct {
+	ar        fosite.AuthorizeRequester
+	client    *fositestore.Client
+	requested []string // the scopes the token will carry
+	pushed    bool
+}
+
+// readRequest reads and admits the authorization request in r.Form (the
+// browser's, or an interaction's), answering the error itself when it
+// fails.
+func (o *OAuth) readRequest(w http.ResponseWriter, r *http.Request) (authorizeRequest, bool) {
+	ctx := r.Context()
+	// A pushed request arrives as its request_uri, which fosite resolves.
 	pushed := strings.HasPrefix(r.Form.Get("request_uri"), provider.PARRequestURIPrefix)
 	var unsupported error
 	switch {
@@ -295,7 +358,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		if uri := r.Form.Get("request_uri"); !o.parBound(r, uri) {
 			if err := o.p.OpenPAR(ctx, uri, r.Form.Get("client_id")); err != nil {
 				o.authorizeError(w, r, nil, err)
-				return
+				return authorizeRequest{}, false
 			}
 			o.bindPAR(w, uri)
 		}
@@ -319,25 +382,25 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 	state, hasState := padState(r)
 	ar, err := o.p.OAuth2.NewAuthorizeRequest(ctx, r)
 	restoreState(r, ar, state, hasState)
-	// fosite merges a pushed request into r.Form; the pages carry only
-	// what the browser brought (client_id and request_uri).
+	// fosite merges a pushed request into r.Form; an interaction keeps
+	// only what the browser brought (client_id and request_uri).
 	r.Form = asked
 	if err != nil {
 		o.authorizeError(w, r, ar, err)
-		return
+		return authorizeRequest{}, false
 	}
 	if unsupported != nil {
 		o.authorizeError(w, r, ar, unsupported)
-		return
+		return authorizeRequest{}, false
 	}
 	if err := o.admitRequest(ctx, ar); err != nil {
 		o.authorizeError(w, r, ar, err)
-		return
+		return authorizeRequest{}, false
 	}
 	client := ar.GetClient().(*fositestore.Client)
 	if client.RequirePAR && !pushed {
 		o.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("This client must push its authorization requests to the pushed authorization request endpoint first (RFC 9126)."))
-		return
+		return authorizeRequest{}, false
 	}
 	// The code, and the tokens it yields, carry this request's ID.
 	ar.SetID(provider.NewRequestID())
@@ -347,103 +410,20 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 	_, requested, err := o.p.Audience(ctx, ar.GetRequestedScopes(), provider.Resources(ar.GetRequestForm()))
 	if err != nil {
 		o.authorizeError(w, r, ar, err)
-		return
+		return authorizeRequest{}, false
 	}
-	prompt := promptValues(ar)
-	action := ""
-	if r.Method == http.MethodPost {
-		action = r.PostFormValue("tonearm_action")
-	}
-	if action != "" && !o.csrf.Valid(r) {
-		o.page(w, r, http.StatusForbidden, "error.html", web.ErrorPage{Title: "Form expired", Message: "This form is no longer valid. Go back to the application and sign in again."})
-		return
-	}
+	return authorizeRequest{ar: ar, client: client, requested: requested, pushed: pushed}, true
+}
 
-	caller, err := web.SessionCaller(ctx, r, o.cookies, o.accounts)
-	if err != nil && !errors.Is(err, web.ErrNoCaller) {
-		o.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-		return
-	}
-	signedIn := err == nil
-	freshLogin := false
-	if action == "login" {
-		user, sess, loginErr := o.signIn.Form(w, r)
-		if loginErr != "" {
-			view := viewOfFosite(client)
-			o.page(w, r, http.StatusUnauthorized, "login.html", web.LoginPage{
-				Action: o.action, CSRFToken: o.csrf.Token(w, r), Client: &view,
-				Username: r.PostFormValue("username"), Error: loginErr, Hidden: hiddenFields(r.Form), ForgotURL: o.base + web.ForgotPath,
-				SignupURL: o.signupURL(r.Form), PasskeyURL: o.signIn.PasskeyURL(),
-			})
-			return
-		}
-		caller, signedIn, freshLogin = web.Caller{User: user, Session: sess}, true, true
-	}
-
-	// A pushed request's pages carry only its request_uri, so the
-	// consent step cannot drop prompt=login and max_age as a post-back of
-	// a plain request does: a sign-in made after the push satisfies them
-	// for the rest of its interaction.
-	authedSincePush := pushed && signedIn && !caller.Session.AuthTime.Before(ar.GetRequestedAt().Truncate(time.Second))
-	needLogin := !signedIn || (prompt["login"] && !freshLogin && !authedSincePush)
-	if signedIn && !freshLogin && !authedSincePush {
-		if maxAge, err := strconv.ParseInt(ar.GetRequestForm().Get("max_age"), 10, 64); err == nil && maxAge >= 0 &&
-			o.now().Sub(caller.Session.AuthTime) > time.Duration(maxAge)*time.Second {
-			needLogin = true
-		}
-	}
-	if needLogin {
-		if prompt["none"] {
-			o.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in."))
-			return
-		}
-		view := viewOfFosite(client)
-		o.page(w, r, http.StatusOK, "login.html", web.LoginPage{
-			Action: o.action, CSRFToken: o.csrf.Token(w, r), Client: &view, Hidden: hiddenFields(r.Form),
-			ForgotURL: o.base + web.ForgotPath, SignupURL: o.signupURL(r.Form), PasskeyURL: o.signIn.PasskeyURL(),
-		})
-		return
-	}
-
-	if !client.FirstParty {
-		decided := false
-		if action == "consent" {
-			if r.PostFormValue("decision") != "allow" {
-				o.authorizeError(w, r, ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
-				return
-			}
-			if err := o.accounts.GrantApp(ctx, caller.User.ID, client.GetID(), requested); err != nil {
-				o.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
-				return
-			}
-			decided = true
-		}
-		if !decided && (prompt["consent"] || !o.consented(ctx, caller.User.ID, client.GetID(), requested)) {
-			if prompt["none"] {
-				o.authorizeError(w, r, ar, fosite.ErrConsentRequired.WithHint("The user has not granted these scopes to this client."))
-				return
-			}
-			// The user has just proved who they are: the consent post-back
-			// must not ask again for prompt=login or max_age.
-			form := url.Values{}
-			for k, v := range r.Form {
-				if k != "prompt" && k != "max_age" {
-					form[k] = v
-				}
-			}
-			o.page(w, r, http.StatusOK, "consent.html", consentPage{
-				Action: o.action, CSRFToken: o.csrf.Token(w, r), Client: viewOfFosite(client), Username: caller.User.Username,
-				Scopes: o.DescribeScopes(ctx, requested), Hidden: hiddenFields(form),
-			})
-			return
-		}
-	}
-
+// issue answers an admitted request for the signed-in caller.
+func (o *OAuth) issue(w http.ResponseWriter, r *http.Request, req authorizeRequest, caller web.Caller) {
+	ctx := r.Context()
+	ar, client := req.ar, req.client
 	// A first-party app records no consent: /account lists it as a
 	// connected app by the tokens it holds (storage ListConnectedApps),
 	// which spares every sign-in a read and a write.
 	var grant []string
-	for _, s := range requested {
+	for _, s := range req.requested {
 		// Refresh tokens only for clients allowed the refresh grant.
 		if s == "offline_access" && !client.GetGrantTypes().Has("refresh_token") {
 			continue
@@ -454,11 +434,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		o.authorizeError(w, r, ar, err)
 		return
 	}
-	requestedAt := ar.GetRequestedAt()
-	if freshLogin && caller.Session.AuthTime.Before(requestedAt) {
-		requestedAt = caller.Session.AuthTime // clocks truncated differently
-	}
-	session := provider.UserSession(identity(caller.User), caller.Session.SID, strings.Fields(caller.Session.AMR), caller.Session.AuthTime, requestedAt, ar.GetGrantedScopes())
+	session := provider.UserSession(identity(caller.User), caller.Session.SID, strings.Fields(caller.Session.AMR), caller.Session.AuthTime, ar.GetRequestedAt(), ar.GetGrantedScopes())
 	provider.SetIDTokenAlg(session, client.IDTokenAlg)
 	resp, err := o.p.NewAuthorizeResponse(ctx, ar, session)
 	if err != nil {

@@ -1,0 +1,30 @@
+package provider
+
+import "context"
+
+var scopeDescriptions = map[string]string{
+	"openid":         "Know who you are (your tonearm account ID)",
+	"profile":        "See your username and display name",
+	"email":          "See your email address",
+	"listenbrainz":   "See your ListenBrainz name and use your ListenBrainz token",
+	"offline_access": "Keep access while you are away (refresh tokens)",
+	"roles":          "See your role",
+}
+
+// DescribeScopes words scopes for the consent page: built-in ones as
+// above, API scopes with the description their API registered.
+func (p *Provider) DescribeScopes(ctx context.Context, scopes []string) []string {
+	described := p.ScopeDescriptions(ctx)
+	var out []string
+	for _, s := range scopes {
+		switch {
+		case scopeDescriptions[s] != "":
+			out = append(out, scopeDescriptions[s])
+		case described[s] != "":
+			out = append(out, described[s])
+		default:
+			out = append(out, s)
+		}
+	}
+	return out
+}

@@ -1,0 +1,46 @@
+package interaction
+
+import (
+	"net/http"
+
+	"github.com/tonearm-idp/tonearm/web"
+)
+
+type consentPageData struct {
+	Action, CSRFToken, Username string
+	Client                      web.ClientView
+	Scopes                      []string
+	Hidden                      []web.HiddenField
+}
+
+// consentPage asks the person to allow a third-party app.
+func (ix *Interactions) consentPage(w http.ResponseWriter, r *http.Request, id string, st State, status int) {
+	var client web.ClientView
+	if st.Client != nil {
+		client = *st.Client
+	}
+	ix.site.Render(w, r, status, "consent.html", consentPageData{
+		Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Username: st.Username, Client: client,
+		Scopes: ix.c.Scopes.DescribeScopes(r.Context(), st.Scopes),
+	})
+}
+
+// consentAnswer records the decision: allowed (and remembered for the
+// next time), or denied (the app hears access_denied).
+func (ix *Interactions) consentAnswer(w http.ResponseWriter, r *http.Request, id string, st State) {
+	if r.PostFormValue("tonearm_action") != "consent" {
+		ix.dispatch(w, r, id, st, http.StatusOK)
+		return
+	}
+	allow := r.PostFormValue("decision") == "allow"
+	if allow && st.Client != nil {
+		if err := ix.c.Accounts.GrantApp(r.Context(), st.UserID, st.Client.ID, st.Scopes); err != nil {
+			ix.internal(w, r, err)
+			return
+		}
+	}
+	ix.advance(w, r, id, func(s *State) error {
+		s.Consented, s.Denied = allow, !allow
+		return nil
+	})
+}

@@ -1,0 +1,172 @@
+package interaction
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/web"
+)
+
+// loginData is the identify step's sign-in page for an interaction (id
+// "" for the stand-alone page before anything is stored).
+func (ix *Interactions) loginData(w http.ResponseWriter, r *http.Request, id string, st State) web.LoginPage {
+	data := web.LoginPage{
+		CSRFToken: ix.csrf.Token(w, r), ForgotURL: ix.base + web.ForgotPath, PasskeyURL: ix.signIn.PasskeyURL(),
+		Client: st.Client, Connectors: ix.ConnectorButtons(r.Context()),
+	}
+	if id == "" {
+		data.Action = ix.base + LoginPath
+		data.Hidden = []web.HiddenField{{Name: web.ContinueParam, Value: st.Continue}}
+	} else {
+		data.Action = ix.url(id)
+	}
+	if ix.c.Registration == web.RegistrationOpen {
+		q := url.Values{}
+		if id != "" {
+			q.Set(Param, id)
+		} else if st.Continue != "" {
+			q.Set(web.ContinueParam, st.Continue)
+		}
+		data.SignupURL = ix.base + web.SignupPath
+		if len(q) > 0 {
+			data.SignupURL += "?" + q.Encode()
+		}
+	}
+	if p := st.Pending; p != nil {
+		switch p.Reason {
+		case PendingEmail:
+			data.Notice = fmt.Sprintf("An account here already uses the email address of your %s account. Sign in to that account to link %s to it; it is never linked without you signing in.", p.ConnectorName, p.ConnectorName)
+		case PendingClosed:
+			data.Notice = fmt.Sprintf("No account here is linked to your %s account, and only administrators create accounts. Sign in to your account to link %s to it.", p.ConnectorName, p.ConnectorName)
+		}
+	}
+	return data
+}
+
+// identifyPage shows the sign-in page, the username choice of an upstream
+// identity, or the account a connector just created.
+func (ix *Interactions) identifyPage(w http.ResponseWriter, r *http.Request, id string, st State, status int) {
+	switch {
+	case st.Created != "":
+		ix.site.Render(w, r, status, "welcome.html", welcomePage{
+			Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Username: st.Created, Connector: createdThrough(st), Client: st.Client,
+		})
+	case st.Pending != nil && st.Pending.Reason == PendingUsername:
+		ix.site.Render(w, r, status, "choose_username.html", usernamePage{
+			Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Connector: st.Pending.ConnectorName, Username: st.Pending.Username,
+		})
+	default:
+		ix.site.Render(w, r, status, "login.html", ix.loginData(w, r, id, st))
+	}
+}
+
+// identifyAnswer handles the identify step's forms: a connector button, a
+// chosen username, the welcome's continue, or a password or passkey.
+func (ix *Interactions) identifyAnswer(w http.ResponseWriter, r *http.Request, id string, st State) {
+	switch {
+	case r.PostFormValue("connector") != "":
+		ix.startUpstream(w, r, id, st, r.PostFormValue("connector"))
+	case r.PostFormValue("tonearm_action") == "welcome" && st.Created != "":
+		ix.advance(w, r, id, func(s *State) error {
+			s.Created = ""
+			return nil
+		})
+	case r.PostFormValue("tonearm_action") == "username" && st.Pending != nil && st.Pending.Reason == PendingUsername:
+		ix.chooseUsername(w, r, id, st)
+	case r.PostFormValue("tonearm_action") == "login" && st.Created == "":
+		ix.passwordOrPasskey(w, r, id, st)
+	default:
+		ix.dispatch(w, r, id, st, http.StatusOK)
+	}
+}
+
+// passwordOrPasskey signs in with the form. An upstream identity waiting
+// for its account is linked to the account the person has just proved.
+func (ix *Interactions) passwordOrPasskey(w http.ResponseWriter, r *http.Request, id string, st State) {
+	user, sess, msg := ix.signIn.Form(w, r)
+	if msg != "" {
+		data := ix.loginData(w, r, id, st)
+		data.Username, data.Error = r.PostFormValue("username"), msg
+		ix.site.Render(w, r, http.StatusUnauthorized, "login.html", data)
+		return
+	}
+	if p := st.Pending; p != nil {
+		if err := ix.c.Accounts.Link(r.Context(), user.ID, p.Upstream); err != nil {
+			ix.linkFailed(w, r, p.ConnectorID, p.ConnectorName, err)
+			return
+		}
+		ix.c.Metrics.ConnectorResult(p.ConnectorID, "linked")
+	}
+	ix.advance(w, r, id, func(s *State) error {
+		s.Pending = nil
+		return ix.identified(r.Context(), s, user, sess)
+	})
+}
+
+// linkFailed shows why an upstream identity could not be linked.
+func (ix *Interactions) linkFailed(w http.ResponseWriter, r *http.Request, connectorID, name string, err error) {
+	switch {
+	case errors.Is(err, accounts.ErrLinkedElsewhere):
+		ix.fail(w, r, http.StatusConflict, "Already linked", fmt.Sprintf("This %s account is linked to another account here. Sign in with it, or unlink it there first.", name))
+	case errors.Is(err, accounts.ErrAlreadyLinked):
+		ix.fail(w, r, http.StatusConflict, "Already linked", fmt.Sprintf("Your account is already linked to another %s account. Unlink it on your account page first.", name))
+	default:
+		ix.internal(w, r, err)
+	}
+}
+
+// loginPage is the stand-alone sign-in page (GET /login?continue=…): it
+// stores nothing until the person answers.
+func (ix *Interactions) loginPage(w http.ResponseWriter, r *http.Request) {
+	cont := ix.localContinue(r.URL.Query().Get(web.ContinueParam))
+	if cont == "" {
+		cont = ix.base + "/account"
+	}
+	ix.site.Render(w, r, http.StatusOK, "login.html", ix.loginData(w, r, "", State{Continue: cont}))
+}
+
+// login answers the stand-alone sign-in page (and the sign-up page's
+// connector buttons): it starts an interaction that continues to the page
+// and runs its identify step.
+func (ix *Interactions) login(w http.ResponseWriter, r *http.Request) {
+	cont := ix.localContinue(r.PostFormValue(web.ContinueParam))
+	if cont == "" {
+		cont = ix.base + "/account"
+	}
+	st := State{Kind: KindContinue, Continue: cont}
+	id, err := ix.create(w, r, st)
+	if err != nil {
+		ix.internal(w, r, err)
+		return
+	}
+	ix.identifyAnswer(w, r, id, st)
+}
+
+type welcomePage struct {
+	Action, CSRFToken, Username, Connector string
+	Client                                 *web.ClientView
+}
+
+type usernamePage struct {
+	Action, CSRFToken, Connector, Username, Error string
+}
+
+func createdThrough(st State) string { return st.CreatedVia }
+
+// signedIn opens the browser session of a person an upstream vouched
+// for (amr "fed") and records it on the interaction.
+func (ix *Interactions) signedIn(w http.ResponseWriter, r *http.Request, id string, user storage.User, created string, connectorName string) {
+	sess, err := ix.signIn.Start(w, r, user, accounts.AMRFederated)
+	if err != nil {
+		ix.internal(w, r, err)
+		return
+	}
+	ix.advance(w, r, id, func(s *State) error {
+		s.Created, s.CreatedVia, s.Pending = created, connectorName, nil
+		return ix.identified(r.Context(), s, user, sess)
+	})
+}

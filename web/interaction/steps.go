@@ -1,0 +1,71 @@
+package interaction
+
+import "net/http"
+
+// Step is a step of the interaction.
+type Step string
+
+// The steps.
+const (
+	StepIdentify     Step = "identify"
+	StepSecondFactor Step = "second_factor"
+	StepConsent      Step = "consent"
+	StepFinish       Step = "finish"
+)
+
+// order is the interaction's step table: the steps in the order they run,
+// each with what leaves it pending. The next step is the first pending
+// one; a step's handler records what it proved in the State and returns
+// to the dispatcher, which asks this table again.
+var order = []struct {
+	step    Step
+	pending func(State) bool
+}{
+	// Nobody proved who they are yet, or an upstream identity is waiting
+	// for its account, or a just-created account is to be shown.
+	{StepIdentify, func(st State) bool { return st.UserID == "" || st.Created != "" }},
+	// Accounts with a second factor prove it (none has one yet: this
+	// step settles itself until second factors exist).
+	{StepSecondFactor, func(st State) bool { return !st.SecondFactor && needsSecondFactor(st) }},
+	// A third-party app asks for the person's consent unless they gave
+	// it before for these scopes (and prompt=consent did not ask anew).
+	{StepConsent, func(st State) bool {
+		return st.Kind == KindAuthorize && !st.FirstParty && !st.Consented && !st.Denied
+	}},
+	{StepFinish, func(State) bool { return true }},
+}
+
+// needsSecondFactor: no account has a second factor yet.
+func needsSecondFactor(State) bool { return false }
+
+// Next is the interaction's next step.
+func Next(st State) Step {
+	for _, s := range order {
+		if s.pending(st) {
+			return s.step
+		}
+	}
+	return StepFinish
+}
+
+type stepHandler struct {
+	show   func(w http.ResponseWriter, r *http.Request, id string, st State, status int)
+	answer func(w http.ResponseWriter, r *http.Request, id string, st State)
+}
+
+func (ix *Interactions) handlers() map[Step]stepHandler {
+	return map[Step]stepHandler{
+		StepIdentify:     {show: ix.identifyPage, answer: ix.identifyAnswer},
+		StepSecondFactor: {show: ix.secondFactorPage},
+		StepConsent:      {show: ix.consentPage, answer: ix.consentAnswer},
+	}
+}
+
+// secondFactorPage settles the second-factor step of an account without
+// one.
+func (ix *Interactions) secondFactorPage(w http.ResponseWriter, r *http.Request, id string, _ State, _ int) {
+	ix.advance(w, r, id, func(st *State) error {
+		st.SecondFactor = true
+		return nil
+	})
+}
