@@ -25,6 +25,9 @@ type Identity struct {
 	Role              string
 	ListenBrainzName  string
 	ListenBrainzToken string // only for userinfo, only to confidential clients
+	// MusicBrainzName is the MetaBrainz username of a linked MusicBrainz
+	// account (a musicbrainz connector).
+	MusicBrainzName string
 }
 
 func has(scopes []string, s string) bool {
@@ -58,6 +61,9 @@ func ScopedClaims(id Identity, scopes []string, withToken bool) map[string]any {
 	}
 	if has(scopes, "roles") && id.Role != "" {
 		c["role"] = id.Role
+	}
+	if has(scopes, "listenbrainz") && id.MusicBrainzName != "" {
+		c["musicbrainz_name"] = id.MusicBrainzName
 	}
 	if has(scopes, "listenbrainz") && id.ListenBrainzName != "" {
 		c["listenbrainz_name"] = id.ListenBrainzName
@@ -136,7 +142,7 @@ func discoveryDocument(issuer string, scopes []string) ([]byte, error) {
 		"scopes_supported":                              scopes,
 		"claims_supported": []string{
 			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
-			"preferred_username", "name", "website", "email", "email_verified", "role", "listenbrainz_name", "listenbrainz_token",
+			"preferred_username", "name", "website", "email", "email_verified", "role", "listenbrainz_name", "listenbrainz_token", "musicbrainz_name",
 		},
 		"code_challenge_methods_supported": []string{"S256"},
 		// RFC 9207: every authorization response carries iss.

@@ -204,7 +204,15 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	adminAPI, err := jsonapi.NewAdminAPI(acc, registry, apiRegistry, store, adapter.ForgetClient, cfg.Issuer, p, log)
+	connectorBox, err := seal.New(seal.DeriveKey(cfg.Secret, purposeConnectorSecrets))
+	if err != nil {
+		return nil, err
+	}
+	upstreams, err := connectors.New(store, connectorBox, cfg.Issuer, opt.upstreamClient, opt.now)
+	if err != nil {
+		return nil, err
+	}
+	adminAPI, err := jsonapi.NewAdminAPI(acc, registry, apiRegistry, upstreams, store, adapter.ForgetClient, cfg.Issuer, p, log)
 	if err != nil {
 		return nil, err
 	}
@@ -226,14 +234,6 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		return nil, err
 	default:
 		passkeyCeremonies = pk
-	}
-	connectorBox, err := seal.New(seal.DeriveKey(cfg.Secret, purposeConnectorSecrets))
-	if err != nil {
-		return nil, err
-	}
-	upstreams, err := connectors.New(store, connectorBox, cfg.Issuer, opt.upstreamClient, opt.now)
-	if err != nil {
-		return nil, err
 	}
 	interactionBox, err := seal.New(seal.DeriveKey(cfg.Secret, purposeInteractions))
 	if err != nil {

@@ -101,10 +101,7 @@ func (ix *Interactions) passwordOrPasskey(w http.ResponseWriter, r *http.Request
 		}
 		ix.c.Metrics.ConnectorResult(p.ConnectorID, "linked")
 	}
-	ix.advance(w, r, id, func(s *State) error {
-		s.Pending = nil
-		return ix.identified(r.Context(), s, user, sess)
-	})
+	ix.identify(w, r, id, st, user, sess, func(s *State) { s.Pending = nil })
 }
 
 // linkFailed shows why an upstream identity could not be linked.
@@ -159,14 +156,13 @@ func createdThrough(st State) string { return st.CreatedVia }
 
 // signedIn opens the browser session of a person an upstream vouched
 // for (amr "fed") and records it on the interaction.
-func (ix *Interactions) signedIn(w http.ResponseWriter, r *http.Request, id string, user storage.User, created string, connectorName string) {
+func (ix *Interactions) signedIn(w http.ResponseWriter, r *http.Request, id string, st State, user storage.User, created string, connectorName string) {
 	sess, err := ix.signIn.Start(w, r, user, accounts.AMRFederated)
 	if err != nil {
 		ix.internal(w, r, err)
 		return
 	}
-	ix.advance(w, r, id, func(s *State) error {
+	ix.identify(w, r, id, st, user, sess, func(s *State) {
 		s.Created, s.CreatedVia, s.Pending = created, connectorName, nil
-		return ix.identified(r.Context(), s, user, sess)
 	})
 }

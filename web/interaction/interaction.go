@@ -362,24 +362,45 @@ func (ix *Interactions) FinishURL(id string) string {
 	return ix.base + provider.AuthorizePath + "?" + url.Values{Param: {id}}.Encode()
 }
 
-// identified records who the person proved to be, and how; for an
-// authorization it also settles consent when the person granted it
-// before.
-func (ix *Interactions) identified(ctx context.Context, st *State, user storage.User, sess storage.Session) error {
+// identified records who the person proved to be, and how, and whether
+// they granted the app these scopes before (consented, from hasConsent:
+// read before the interaction's update, never inside it).
+func identified(st *State, user storage.User, sess storage.Session, consented bool) {
 	st.UserID, st.Username, st.SID, st.AuthTime, st.AMR = user.ID, user.Username, sess.SID, sess.AuthTime, strings.Fields(sess.AMR)
-	st.Consented, st.Denied = false, false
+	st.Consented, st.Denied = consented, false
+}
+
+// hasConsent reports whether the person granted the authorization's app
+// its scopes before (and prompt=consent does not ask anew).
+func (ix *Interactions) hasConsent(ctx context.Context, st State, userID string) (bool, error) {
 	if st.Kind != KindAuthorize || st.FirstParty || st.PromptConsent || st.Client == nil {
-		return nil
+		return false, nil
 	}
-	c, err := ix.c.Store.GetConsent(ctx, user.ID, st.Client.ID)
+	c, err := ix.c.Store.GetConsent(ctx, userID, st.Client.ID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	st.Consented = covers(c.Scopes, st.Scopes)
-	return nil
+	return covers(c.Scopes, st.Scopes), nil
+}
+
+// identify records a sign-in on the interaction id (whose state was st)
+// and goes on to the next step; also runs change, when given.
+func (ix *Interactions) identify(w http.ResponseWriter, r *http.Request, id string, st State, user storage.User, sess storage.Session, change func(*State)) {
+	consented, err := ix.hasConsent(r.Context(), st, user.ID)
+	if err != nil {
+		ix.internal(w, r, err)
+		return
+	}
+	ix.advance(w, r, id, func(s *State) error {
+		identified(s, user, sess, consented)
+		if change != nil {
+			change(s)
+		}
+		return nil
+	})
 }
 
 func covers(granted, asked []string) bool {
@@ -401,10 +422,12 @@ func covers(granted, asked []string) bool {
 func (ix *Interactions) Begin(w http.ResponseWriter, r *http.Request, st State, user storage.User, sess storage.Session) {
 	st.Kind = KindAuthorize
 	if user.ID != "" {
-		if err := ix.identified(r.Context(), &st, user, sess); err != nil {
+		consented, err := ix.hasConsent(r.Context(), st, user.ID)
+		if err != nil {
 			ix.internal(w, r, err)
 			return
 		}
+		identified(&st, user, sess, consented)
 	}
 	id, err := ix.create(w, r, st)
 	if err != nil {
@@ -417,7 +440,7 @@ func (ix *Interactions) Begin(w http.ResponseWriter, r *http.Request, st State, 
 // Identified continues an interaction after sign-up: the new account is
 // signed in (sess) and the interaction goes on to its next step.
 func (ix *Interactions) Identified(w http.ResponseWriter, r *http.Request, id string, user storage.User, sess storage.Session) {
-	_, err := ix.update(r, id, func(st *State) error { return ix.identified(r.Context(), st, user, sess) })
+	st, err := ix.Load(r, id)
 	if errors.Is(err, ErrGone) {
 		http.Redirect(w, r, ix.base+"/account?done=signup", http.StatusSeeOther)
 		return
@@ -426,7 +449,7 @@ func (ix *Interactions) Identified(w http.ResponseWriter, r *http.Request, id st
 		ix.internal(w, r, err)
 		return
 	}
-	http.Redirect(w, r, ix.url(id), http.StatusSeeOther)
+	ix.identify(w, r, id, st, user, sess, nil)
 }
 
 // ConnectorButtons lists the "Continue with …" buttons.

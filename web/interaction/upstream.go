@@ -143,7 +143,7 @@ func (ix *Interactions) callback(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		ix.c.Metrics.ConnectorResult(c.ID, "signed_in")
-		ix.signedIn(w, r, id, user, "", "")
+		ix.signedIn(w, r, id, st, user, "", "")
 	case errors.Is(err, accounts.ErrDisabled):
 		ix.c.Metrics.ConnectorResult(c.ID, "disabled")
 		ix.identifyError(w, r, id, st, http.StatusForbidden, "This account is disabled. Ask the site's administrators if you think this is a mistake.")
@@ -181,7 +181,7 @@ func (ix *Interactions) newIdentity(w http.ResponseWriter, r *http.Request, id s
 		user, err := ix.c.Accounts.CreateLinked(r.Context(), up.Username, up)
 		if err == nil {
 			ix.c.Metrics.ConnectorResult(c.ID, "created")
-			ix.signedIn(w, r, id, user, user.Username, c.Name)
+			ix.signedIn(w, r, id, st, user, user.Username, c.Name)
 			return
 		}
 		var invalid *accounts.ValidationError
@@ -225,7 +225,7 @@ func (ix *Interactions) chooseUsername(w http.ResponseWriter, r *http.Request, i
 		return
 	}
 	ix.c.Metrics.ConnectorResult(p.ConnectorID, "created")
-	ix.signedIn(w, r, id, user, user.Username, p.ConnectorName)
+	ix.signedIn(w, r, id, st, user, user.Username, p.ConnectorName)
 }
 
 // StartLink links another sign-in method to the signed-in account

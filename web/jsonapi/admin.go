@@ -30,17 +30,18 @@ type ClientRegistry interface {
 // or a client-credentials token with the admin scope.
 type AdminAPI struct {
 	apiBase
-	clients ClientRegistry
-	apis    APIRegistry
-	events  EventStore
+	clients    ClientRegistry
+	apis       APIRegistry
+	connectors ConnectorRegistry
+	events     EventStore
 	// forgetClient drops a deleted client from the protocol's cache.
 	forgetClient func(id string)
 }
 
 // NewAdminAPI returns the admin API.
-func NewAdminAPI(acc Accounts, reg ClientRegistry, apiReg APIRegistry, events EventStore, forgetClient func(string), issuer string, tokens web.TokenVerifier, log *slog.Logger) (*AdminAPI, error) {
-	if reg == nil || apiReg == nil || events == nil || tokens == nil {
-		return nil, errors.New("web: AdminAPI needs client and API registries, an event store and a token verifier")
+func NewAdminAPI(acc Accounts, reg ClientRegistry, apiReg APIRegistry, connectorReg ConnectorRegistry, events EventStore, forgetClient func(string), issuer string, tokens web.TokenVerifier, log *slog.Logger) (*AdminAPI, error) {
+	if reg == nil || apiReg == nil || connectorReg == nil || events == nil || tokens == nil {
+		return nil, errors.New("web: AdminAPI needs client, API and connector registries, an event store and a token verifier")
 	}
 	base, err := newAPIBase(acc, issuer, tokens, log)
 	if err != nil {
@@ -52,7 +53,7 @@ func NewAdminAPI(acc Accounts, reg ClientRegistry, apiReg APIRegistry, events Ev
 	// Admin calls are bearer-only: no cookie session reaches them, so no
 	// page can ride an admin's browser into this API.
 	base.bearerOnly = true
-	return &AdminAPI{apiBase: base, clients: reg, apis: apiReg, events: events, forgetClient: forgetClient}, nil
+	return &AdminAPI{apiBase: base, clients: reg, apis: apiReg, connectors: connectorReg, events: events, forgetClient: forgetClient}, nil
 }
 
 // Endpoints lists the routes.
@@ -66,6 +67,8 @@ func (a *AdminAPI) Endpoints() []Endpoint {
 		{http.MethodPost, "/api/admin/clients/{id}/secret"},
 		{http.MethodGet, "/api/admin/apis"}, {http.MethodPost, "/api/admin/apis"},
 		{http.MethodGet, "/api/admin/apis/{id}"}, {http.MethodPatch, "/api/admin/apis/{id}"}, {http.MethodDelete, "/api/admin/apis/{id}"},
+		{http.MethodGet, "/api/admin/connectors"}, {http.MethodPost, "/api/admin/connectors"},
+		{http.MethodGet, "/api/admin/connectors/{id}"}, {http.MethodPatch, "/api/admin/connectors/{id}"}, {http.MethodDelete, "/api/admin/connectors/{id}"},
 		{http.MethodGet, "/api/admin/events"},
 	}
 }
@@ -84,6 +87,8 @@ func (a *AdminAPI) Routes(mux *http.ServeMux) {
 	mux.Handle("/api/admin/events", a.route(map[string]apiHandler{http.MethodGet: a.listEvents}))
 	mux.Handle("/api/admin/apis", a.route(map[string]apiHandler{http.MethodGet: a.listAPIs, http.MethodPost: a.createAPI}))
 	// The identifier is a URI, URL-escaped into one path segment.
+	mux.Handle("/api/admin/connectors", a.route(map[string]apiHandler{http.MethodGet: a.listConnectors, http.MethodPost: a.createConnector}))
+	mux.Handle("/api/admin/connectors/{id}", a.route(map[string]apiHandler{http.MethodGet: a.getConnector, http.MethodPatch: a.updateConnector, http.MethodDelete: a.deleteConnector}))
 	mux.Handle("/api/admin/apis/{id}", a.route(map[string]apiHandler{http.MethodGet: a.getAPI, http.MethodPatch: a.updateAPI, http.MethodDelete: a.deleteAPI}))
 }
 

@@ -466,12 +466,7 @@ func (o *OAuth) consented(ctx context.Context, userID, clientID string, scopes [
 	return true
 }
 
-func identity(u storage.User) provider.Identity {
-	return provider.Identity{
-		ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified,
-		Website: u.Website, Role: u.Role, ListenBrainzName: u.ListenBrainzName,
-	}
-}
+func identity(u storage.User) provider.Identity { return provider.IdentityOf(u) }
 
 func contains(list []string, s string) bool {
 	for _, x := range list {
