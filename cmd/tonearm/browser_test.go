@@ -283,6 +283,8 @@ func TestBrowser(t *testing.T) {
 		t.Run("SignOutAnotherSession", func(t *testing.T) { browserOtherSession(t, s) })
 		t.Run("AdminDisablesUser", func(t *testing.T) { browserAdminDisables(t, s) })
 		t.Run("KeyboardOnlySignIn", func(t *testing.T) { browserKeyboard(t, s) })
+		// Last: it adds a connector to the sign-in pages.
+		t.Run("ContinueWithMusicBrainz", func(t *testing.T) { browserMusicBrainz(t, s) })
 	})
 }
 

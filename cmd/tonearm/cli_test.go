@@ -54,6 +54,10 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		{[]string{"apis", "update"}, with("id", "name", "scope", "claim", "introspector", "json")},
 		{[]string{"apis", "list"}, with("json")},
 		{[]string{"apis", "delete"}, with("id")},
+		{[]string{"connectors", "create"}, with("id", "kind", "name", "client-id", "client-secret-stdin", "issuer", "base-url", "scope", "json")},
+		{[]string{"connectors", "update"}, with("id", "name", "client-id", "client-secret-stdin", "issuer", "base-url", "scope", "json")},
+		{[]string{"connectors", "list"}, with("json")},
+		{[]string{"connectors", "delete"}, with("id")},
 		{[]string{"keys", "list"}, db},
 		{[]string{"keys", "rotate"}, db},
 		{[]string{"apply"}, with("f", "dry-run", "prune")},
@@ -114,7 +118,7 @@ func TestCLIQuietUnlessVerbose(t *testing.T) {
 	}
 	stderr.Reset()
 	err := run(context.Background(), nil, env, nil, io.Discard, &stderr)
-	for _, cmd := range []string{"serve", "migrate", "users", "clients", "apis", "keys", "apply", "export", "health", "version"} {
+	for _, cmd := range []string{"serve", "migrate", "users", "clients", "apis", "connectors", "keys", "apply", "export", "health", "version"} {
 		if err == nil || !strings.Contains(stderr.String(), "tonearm "+cmd) {
 			t.Errorf("the no-argument usage leaves out %s", cmd)
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
@@ -393,4 +394,29 @@ func TestAccountLinksConnectors(t *testing.T) {
 func mustURL(raw string) *url.URL {
 	u, _ := url.Parse(raw)
 	return u
+}
+
+// In Chromium: "Continue with MusicBrainz" from an app's authorization
+// request goes to MusicBrainz (the stand-in), back, shows the account it
+// created, and lands at the app signed in.
+func browserMusicBrainz(t *testing.T, s *server) {
+	ctx := context.Background()
+	mb := newFakeMusicBrainz(t, s.issuer+"/connectors/musicbrainz/callback")
+	if _, err := s.app.connectors.Create(ctx, connectors.Spec{ID: "musicbrainz", Kind: storage.ConnectorMusicBrainz, Name: "MusicBrainz",
+		ClientID: mb.clientID, ClientSecret: mb.secret, BaseURL: mb.URL}); err != nil {
+		t.Fatal(err)
+	}
+	mb.signIn(mbAccount{ID: 31337, Name: "chromium_mb"})
+	app := s.webAppWith(t, "party-mb", true)
+	b := newBrowser(t)
+	b.open(app.authURL())
+	b.wantText("Continue with MusicBrainz")
+	b.run(chromedp.Click(chromedp.CSS(`button[name=connector][value=musicbrainz]`)), chromedp.WaitVisible(chromedp.CSS("#created")))
+	b.wantText("chromium_mb")
+	b.run(chromedp.Click(chromedp.CSS(`main form button[type=submit]`)))
+	tok := app.finish(t, b)
+	claims := idClaims(t, tok.Extra("id_token").(string))
+	if claims["preferred_username"] != "chromium_mb" || !slices.Contains(amrValues(claims), "fed") {
+		t.Fatalf("ID token claims = %v", claims)
+	}
 }
