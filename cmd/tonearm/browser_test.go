@@ -22,6 +22,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/provider/connectors"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -489,6 +490,11 @@ func TestPagesAt390px(t *testing.T) {
 		t.Fatal(err)
 	}
 	app := s.webApp(t, "listening-party", "email", "offline_access")
+	mb := newFakeMusicBrainz(t, s.issuer+"/connectors/musicbrainz/callback")
+	if _, err := s.app.connectors.Create(context.Background(), connectors.Spec{ID: "musicbrainz", Kind: storage.ConnectorMusicBrainz,
+		Name: "MusicBrainz", ClientID: mb.clientID, ClientSecret: mb.secret, BaseURL: mb.URL}); err != nil {
+		t.Fatal(err)
+	}
 	b := newBrowser(t)
 	b.virtualAuthenticator()
 	shots := os.Getenv("TONEARM_SCREENSHOTS")
@@ -536,7 +542,7 @@ func TestPagesAt390px(t *testing.T) {
 	check("account")
 	for _, p := range []struct{ name, path string }{
 		{"admin", "/admin"}, {"admin-users", "/admin/users"}, {"admin-clients", "/admin/clients"}, {"admin-apis", "/admin/apis"},
-		{"admin-client", "/admin/clients/listening-party"}, {"admin-keys", "/admin/keys"}, {"forgot-password", "/password/forgot"}, {"logout", provider.LogoutPath},
+		{"admin-client", "/admin/clients/listening-party"}, {"admin-keys", "/admin/keys"}, {"admin-connectors", "/admin/connectors"}, {"forgot-password", "/password/forgot"}, {"logout", provider.LogoutPath},
 	} {
 		b.open(s.issuer + p.path)
 		check(p.name)
@@ -554,4 +560,14 @@ func TestPagesAt390px(t *testing.T) {
 	check("admin-user")
 	b.open(s.issuer + provider.AuthorizePath + "?client_id=nobody")
 	check("error")
+	// A first sign-in through MusicBrainz: the account it created, and the
+	// username choice when the MetaBrainz name is taken here.
+	mb.signIn(mbAccount{ID: 1, Name: "ada"})
+	b = newBrowser(t)
+	b.open(app.authURL())
+	b.run(chromedp.Click(chromedp.CSS(`button[name=connector][value=musicbrainz]`)), chromedp.WaitVisible(chromedp.CSS("#username")))
+	check("choose-username")
+	b.run(chromedp.SetValue(chromedp.CSS("#username"), "ada_mb"), chromedp.Click(chromedp.CSS(`main form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS("#created")))
+	check("welcome")
 }

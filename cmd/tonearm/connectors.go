@@ -175,4 +175,3 @@ func notFound(err error, what, id string) error {
 	}
 	return err
 }
-

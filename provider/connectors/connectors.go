@@ -244,10 +244,14 @@ func (r *Registry) Get(ctx context.Context, id string) (storage.Connector, error
 }
 
 // List returns every connector.
-func (r *Registry) List(ctx context.Context) ([]storage.Connector, error) { return r.store.ListConnectors(ctx) }
+func (r *Registry) List(ctx context.Context) ([]storage.Connector, error) {
+	return r.store.ListConnectors(ctx)
+}
 
 // Delete removes a connector and its links; storage.ErrNotFound.
-func (r *Registry) Delete(ctx context.Context, id string) error { return r.store.DeleteConnector(ctx, id) }
+func (r *Registry) Delete(ctx context.Context, id string) error {
+	return r.store.DeleteConnector(ctx, id)
+}
 
 // Round is one sign-in's round trip to an upstream: what the callback
 // must check (state, nonce) and prove (the PKCE verifier).

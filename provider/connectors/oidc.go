@@ -74,7 +74,7 @@ func (r *Registry) newOIDC(ctx context.Context, c storage.Connector, secret stri
 	}
 	return &openID{
 		issuer: c.Issuer, provider: p, client: r.client,
-		config: oauth2.Config{ClientID: c.ClientID, ClientSecret: secret, RedirectURL: r.CallbackURL(c.ID), Scopes: scopes, Endpoint: p.Endpoint()},
+		config:   oauth2.Config{ClientID: c.ClientID, ClientSecret: secret, RedirectURL: r.CallbackURL(c.ID), Scopes: scopes, Endpoint: p.Endpoint()},
 		verifier: p.VerifierContext(oidc.ClientContext(context.Background(), r.client), &oidc.Config{ClientID: c.ClientID, Now: r.now}),
 	}, nil
 }

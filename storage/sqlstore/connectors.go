@@ -275,4 +275,3 @@ func (s *Store) UnlinkIdentity(ctx context.Context, userID, connectorID string) 
 	}
 	return nil
 }
-

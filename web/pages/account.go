@@ -47,6 +47,8 @@ var activityWords = map[string]string{
 	audit.UserChanged: "Account changed by an admin", audit.UserDisabled: "Account disabled", audit.ConsentGranted: "App allowed",
 	audit.ConsentRevoked: "App access revoked", audit.EmailVerified: "Email address verified", audit.RefreshReuse: "A stolen app token was detected and revoked",
 	audit.PasskeyAdded: "Passkey added", audit.PasskeyRemoved: "Passkey removed",
+	audit.IdentityLinked: "Sign-in method linked", audit.IdentityUnlinked: "Sign-in method unlinked",
+	audit.UpstreamFailed: "Sign-in through another provider failed",
 	audit.PasskeyCloneSuspected: "A passkey that looks copied was refused",
 }
 
