@@ -48,7 +48,7 @@ var activityWords = map[string]string{
 	audit.ConsentRevoked: "App access revoked", audit.EmailVerified: "Email address verified", audit.RefreshReuse: "A stolen app token was detected and revoked",
 	audit.PasskeyAdded: "Passkey added", audit.PasskeyRemoved: "Passkey removed",
 	audit.IdentityLinked: "Sign-in method linked", audit.IdentityUnlinked: "Sign-in method unlinked",
-	audit.UpstreamFailed: "Sign-in through another provider failed",
+	audit.UpstreamFailed:        "Sign-in through another provider failed",
 	audit.PasskeyCloneSuspected: "A passkey that looks copied was refused",
 }
 
