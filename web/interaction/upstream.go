@@ -196,7 +196,7 @@ func (ix *Interactions) newIdentity(w http.ResponseWriter, r *http.Request, id s
 		pending.Reason = PendingUsername
 	}
 	ix.c.Metrics.ConnectorResult(c.ID, "pending")
-	st, err = ix.update(r, id, func(s *State) error {
+	_, err = ix.update(r, id, func(s *State) error {
 		s.Pending = pending
 		return nil
 	})
