@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -74,6 +75,31 @@ func TestConnectorsAdmin(t *testing.T) {
 			if !seen[typ] {
 				t.Errorf("no %s event", typ)
 			}
+		}
+		// The console: create (a bad one first: the form keeps what was
+		// typed), edit, delete.
+		if _, err := s.app.accounts.Create(ctx, accounts.NewUser{Username: "boss", Password: e2ePassword, Role: storage.RoleAdmin}); err != nil {
+			t.Fatal(err)
+		}
+		c := s.browser()
+		s.signInPage(t, c, "boss")
+		page := get(t, c, s.issuer+"/admin/connectors")
+		f := accountForm(t, page, "/admin/connectors")
+		bad := submit(t, c, f, map[string]string{"id": "company", "kind": "oidc", "name": "Company", "client_id": "t", "client_secret": "s", "issuer": "http://login.example"})
+		if bad.status != http.StatusBadRequest || !strings.Contains(bad.body, "https") || !strings.Contains(bad.body, `value="Company"`) {
+			t.Fatalf("console create (bad): %d\n%s", bad.status, bad.body)
+		}
+		made := submit(t, c, f, map[string]string{"id": "company", "kind": "oidc", "name": "Company", "client_id": "t", "client_secret": "s", "issuer": "https://login.example"})
+		if made.status != http.StatusOK || !strings.Contains(made.body, s.issuer+"/connectors/company/callback") {
+			t.Fatalf("console create: %d\n%s", made.status, made.body)
+		}
+		edited := submit(t, c, accountForm(t, made, "/admin/connectors/update"), map[string]string{"name": "Company SSO"})
+		if got, _ := s.app.store.GetConnector(ctx, "company"); edited.status != http.StatusOK || got.Name != "Company SSO" {
+			t.Fatalf("console edit: %d %+v\n%s", edited.status, got, edited.body)
+		}
+		deleted := submit(t, c, accountForm(t, edited, "/admin/connectors/delete"), map[string]string{"confirm": "yes"})
+		if _, err := s.app.store.GetConnector(ctx, "company"); deleted.status != http.StatusOK || err == nil {
+			t.Fatalf("console delete: %d %v", deleted.status, err)
 		}
 		// A user's token is no admin.
 		s.want(s.call(nil, http.MethodGet, "/api/admin/connectors", "", nil), http.StatusUnauthorized)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -12,6 +13,8 @@ import (
 	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/provider/connectors"
+	"github.com/tonearm-idp/tonearm/storage"
 )
 
 // TONEARM_METRICS_LISTEN: Prometheus metrics with route patterns (never raw
@@ -30,6 +33,21 @@ func TestMetrics(t *testing.T) {
 		s.want(s.call(nil, http.MethodGet, "/api/admin/users/"+id, tok, nil), http.StatusNotFound)
 	}
 	s.want(s.call(nil, http.MethodGet, provider.JWKSPath, "", nil), http.StatusOK)
+	// A sign-in through a connector: created, then refused at the upstream.
+	mb := newFakeMusicBrainz(t, s.issuer+"/connectors/mb/callback")
+	if _, err := s.app.connectors.Create(context.Background(), connectors.Spec{ID: "mb", Kind: storage.ConnectorMusicBrainz, Name: "MusicBrainz",
+		ClientID: mb.clientID, ClientSecret: mb.secret, BaseURL: mb.URL}); err != nil {
+		t.Fatal(err)
+	}
+	mb.signIn(mbAccount{ID: 5, Name: "metered"})
+	for _, deny := range []bool{false, true} {
+		mb.mu.Lock()
+		mb.deny = deny
+		mb.mu.Unlock()
+		b := travellerBrowser()
+		login := get(t, b, s.issuer+"/login")
+		submit(t, b, parseForm(t, login.body, login.url), map[string]string{"connector": "mb"})
+	}
 
 	rec := httptest.NewRecorder()
 	s.app.metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
@@ -77,6 +95,8 @@ func TestMetrics(t *testing.T) {
 		{"tonearm_logins_total", map[string]string{"result": "failed"}, 1},
 		{"tonearm_logins_total", map[string]string{"result": "succeeded"}, 1},
 		{"tonearm_password_hash_queue", nil, 0},
+		{"tonearm_connector_signins_total", map[string]string{"connector": "mb", "result": "created"}, 1},
+		{"tonearm_connector_signins_total", map[string]string{"connector": "mb", "result": "denied"}, 1},
 	} {
 		if got, ok := value(c.name, c.labels); !ok || got != c.want {
 			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, got, ok, c.want)
