@@ -53,6 +53,11 @@ type User struct {
 	// PasskeyOnly accounts sign in with a passkey only: they hold no
 	// password (PasswordHash is empty), so every password check fails.
 	PasskeyOnly bool
+	// TOTPSecret is the user's TOTP key (RFC 6238) sealed with the
+	// server's at-rest key (nil: no TOTP); TOTPLastStep the time step of
+	// the latest code accepted, so that no code is accepted twice.
+	TOTPSecret   []byte
+	TOTPLastStep int64
 	// Claims are the user's custom claims: a JSON object set by admins,
 	// released into the access tokens of APIs that name a key (nil: none).
 	Claims []byte
@@ -498,6 +503,16 @@ type Storage interface {
 	// UnlinkIdentity removes the user's link through a connector;
 	// ErrNotFound.
 	UnlinkIdentity(ctx context.Context, userID, connectorID string) error
+
+	// ReplaceRecoveryCodes replaces every recovery code of a user with
+	// these (keyed hashes), in one transaction; ErrNotFound for a missing
+	// user.
+	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error
+	// UseRecoveryCode takes (deletes) the user's code with this hash; of
+	// two concurrent uses one succeeds. ErrNotFound when there is none.
+	UseRecoveryCode(ctx context.Context, userID string, hash []byte) error
+	// CountRecoveryCodes reports how many codes the user has left.
+	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
 
 	// SaveConsent records (or replaces) what a user granted a client.
 	SaveConsent(ctx context.Context, c Consent) error

@@ -21,6 +21,8 @@ type userModel struct {
 	ListenbrainzName  string
 	ListenbrainzToken []byte
 	MusicbrainzName   string
+	TotpSecret        []byte
+	TotpLastStep      int64
 	Email             *string
 	EmailKey          *string
 	EmailVerified     bool
@@ -51,6 +53,8 @@ func toUserModel(u storage.User) userModel {
 		ListenbrainzName:  u.ListenBrainzName,
 		ListenbrainzToken: u.ListenBrainzToken,
 		MusicbrainzName:   u.MusicBrainzName,
+		TotpSecret:        u.TOTPSecret,
+		TotpLastStep:      u.TOTPLastStep,
 		EmailVerified:     u.EmailVerified,
 		Name:              u.Name,
 		Bio:               u.Bio,
@@ -81,6 +85,8 @@ func (m userModel) record() storage.User {
 		Role:              m.Role,
 		ListenBrainzName:  m.ListenbrainzName,
 		MusicBrainzName:   m.MusicbrainzName,
+		TOTPSecret:        m.TotpSecret,
+		TOTPLastStep:      m.TotpLastStep,
 		ListenBrainzToken: m.ListenbrainzToken,
 		EmailVerified:     m.EmailVerified,
 		Name:              m.Name,
@@ -216,7 +222,7 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 		// by ON DELETE CASCADE;
 		// deleting them here too keeps that true without relying on
 		// SQLite's foreign_keys pragma alone.
-		for _, model := range []any{&sessionModel{}, &consentModel{}, &passkeyModel{}, &linkedIdentityModel{}, &passwordResetModel{}, &emailVerificationModel{}} {
+		for _, model := range []any{&sessionModel{}, &consentModel{}, &passkeyModel{}, &linkedIdentityModel{}, &recoveryCodeModel{}, &passwordResetModel{}, &emailVerificationModel{}} {
 			if err := tx.Where("user_id = ?", id).Delete(model).Error; err != nil {
 				return translate(err)
 			}

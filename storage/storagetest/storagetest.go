@@ -57,6 +57,7 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, deviceCases()...)
 	cases = append(cases, passkeyCases()...)
 	cases = append(cases, connectorCases()...)
+	cases = append(cases, secondFactorCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
