@@ -50,6 +50,9 @@ type Config struct {
 	// of TONEARM_THEME_DIR (read here, at start-up).
 	Theme    templates.Theme
 	ThemeDir string
+	// AdminMFA is "required" when admins must have a second factor to use
+	// the console and the admin API with a user token, else "optional".
+	AdminMFA string
 	// Verbose: an administration command logs what it does (-v); without
 	// it, it prints only its answer.
 	Verbose bool
@@ -95,7 +98,9 @@ func Variables() []string {
 	return out
 }
 
-type rawSettings struct{ issuer, listen, db, secret, lb, registration, smtp, proxies, grace, retention, metrics, site, theme string }
+type rawSettings struct {
+	issuer, listen, db, secret, lb, registration, smtp, proxies, grace, retention, metrics, site, theme, adminMFA string
+}
 
 func settingsOf(raw *rawSettings) []setting {
 	return []setting{
@@ -105,6 +110,7 @@ func settingsOf(raw *rawSettings) []setting {
 		{"TONEARM_SECRET", "secret", "", "at least 32 bytes; keys HMAC and encryption at rest (prefer the variable: flags show in ps)", &raw.secret},
 		{"TONEARM_LISTENBRAINZ_URL", "listenbrainz-url", DefaultListenBrainzURL, "ListenBrainz API base URL", &raw.lb},
 		{"TONEARM_REGISTRATION", "registration", DefaultRegistration, "open, or admin (only admins create users)", &raw.registration},
+		{"TONEARM_ADMIN_MFA", "admin-mfa", "optional", "required: admins use the console and the admin API (with a user token) only with a second factor (an authenticator app or a passkey); optional", &raw.adminMFA},
 		{"TONEARM_SMTP_URL", "smtp-url", "", "smtp://user:password@host:587?from=… (STARTTLS required; smtps:// for TLS from the start; ?tls=none only for a local relay) for password reset mail; unset: logged", &raw.smtp},
 		{"TONEARM_REFRESH_GRACE", "refresh-grace", "0s", "how long after its rotation a refresh token presented again is answered like the first use (clients that lost the answer), e.g. 30s; 0s: strict", &raw.grace},
 		{"TONEARM_METRICS_LISTEN", "metrics-listen", "", "address of a separate listener serving Prometheus metrics at /metrics; unset: off", &raw.metrics},
@@ -156,6 +162,10 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope) func() (Co
 			}
 		}
 		c.SMTPURL = raw.smtp
+		if raw.adminMFA != "optional" && raw.adminMFA != "required" {
+			return c, errors.New("TONEARM_ADMIN_MFA must be optional or required")
+		}
+		c.AdminMFA = raw.adminMFA
 		if c.TrustedProxies, err = ParseTrustedProxies(raw.proxies); err != nil {
 			return c, err
 		}

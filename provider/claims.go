@@ -74,6 +74,10 @@ func ScopedClaims(id Identity, scopes []string, withToken bool) map[string]any {
 	return c
 }
 
+// ACRMultiFactor is the acr of a sign-in with two factors (OpenID PAPE),
+// the one value of acr_values_supported.
+const ACRMultiFactor = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
+
 // UserSession builds the session of an authorization: the subject, when the
 // user authenticated, when the request arrived, and the ID-token claims the
 // granted scopes release.
@@ -88,6 +92,9 @@ func UserSession(id Identity, sid string, amr []string, authTime, requestedAt ti
 	s.Claims.AuthTime = authTime.UTC()
 	s.Claims.RequestedAt = requestedAt.UTC()
 	s.Claims.AuthenticationMethodsReferences = amr
+	if has(amr, "mfa") {
+		s.Claims.AuthenticationContextClassReference = ACRMultiFactor
+	}
 	s.Claims.Extra = ScopedClaims(id, granted, false)
 	if sid != "" {
 		s.Claims.Extra["sid"] = sid
@@ -141,10 +148,11 @@ func discoveryDocument(issuer string, scopes []string) ([]byte, error) {
 		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
 		"scopes_supported":                              scopes,
 		"claims_supported": []string{
-			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr",
+			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
 			"preferred_username", "name", "website", "email", "email_verified", "role", "listenbrainz_name", "listenbrainz_token", "musicbrainz_name",
 		},
 		"code_challenge_methods_supported": []string{"S256"},
+		"acr_values_supported":             []string{ACRMultiFactor},
 		// RFC 9207: every authorization response carries iss.
 		"authorization_response_iss_parameter_supported": true,
 		"backchannel_logout_supported":                   true,

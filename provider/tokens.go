@@ -52,6 +52,9 @@ type accessClaims struct {
 	Expiry   int64    `json:"exp"`
 	JTI      string   `json:"jti"`
 	AuthTime int64    `json:"auth_time,omitempty"`
+	// ACR is how strongly the user signed in (the multi-factor class
+	// after two factors), for resource servers that ask (RFC 9470).
+	ACR string `json:"acr,omitempty"`
 }
 
 func (s *AccessTokenStrategy) now() time.Time {
@@ -127,6 +130,7 @@ func (s *AccessTokenStrategy) GenerateAccessToken(ctx context.Context, req fosit
 	}
 	if os, ok := sess.(*openid.DefaultSession); ok && os.Claims != nil && !os.Claims.AuthTime.IsZero() {
 		claims.AuthTime = os.Claims.AuthTime.Unix()
+		claims.ACR = os.Claims.AuthenticationContextClassReference
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {

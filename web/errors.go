@@ -145,6 +145,20 @@ func apiError(err error) (int, string, bool) {
 		return http.StatusConflict, "This identity is linked to another account", true
 	case errors.Is(err, accounts.ErrAlreadyLinked):
 		return http.StatusConflict, "This account is already linked through this connector: unlink it first", true
+	case errors.Is(err, accounts.ErrSecondFactorRequired):
+		return http.StatusUnauthorized, "This account signs in with a second factor: sign in on the sign-in page", true
+	case errors.Is(err, accounts.ErrWrongCode):
+		return http.StatusUnauthorized, "That code is wrong, expired or used already", true
+	case errors.Is(err, accounts.ErrTOTPEnrolled):
+		return http.StatusConflict, "An authenticator app is already set up: remove it first", true
+	case errors.Is(err, accounts.ErrNoTOTP):
+		return http.StatusNotFound, "This account has no authenticator app", true
+	case errors.Is(err, accounts.ErrEnrolmentExpired):
+		return http.StatusBadRequest, "This setup expired: reload the page and scan the new code", true
+	case errors.Is(err, accounts.ErrSecondFactorProof):
+		return http.StatusForbidden, "Removing the authenticator app needs your password or a current code", true
+	case errors.Is(err, accounts.ErrMFARequired):
+		return http.StatusForbidden, "Admins must sign in with a second factor here (TONEARM_ADMIN_MFA=required): set one up on your account page", true
 	case errors.Is(err, accounts.ErrLastSignInMethod):
 		return http.StatusConflict, "This is the only way to sign in to this account: set a password or add a passkey first", true
 	}

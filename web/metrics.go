@@ -24,6 +24,7 @@ type Metrics struct {
 	tokens   *prometheus.CounterVec
 	logins   *prometheus.CounterVec
 	upstream *prometheus.CounterVec
+	second   *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics, the Go runtime's, the process's, the
@@ -49,8 +50,11 @@ func NewMetrics(db *sql.DB, queue func() int) *Metrics {
 			Name: "tonearm_connector_signins_total",
 			Help: "Sign-ins through connectors by connector and result (signed_in, created, linked, pending, denied, failed, rejected).",
 		}, []string{"connector", "result"}),
+		second: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tonearm_second_factor_total", Help: "Second-factor checks at sign-in by result (succeeded, failed, throttled, unmet).",
+		}, []string{"result"}),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.tokens, m.logins, m.upstream,
+	m.registry.MustRegister(m.requests, m.duration, m.tokens, m.logins, m.upstream, m.second,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tonearm_password_hash_queue", Help: "Password hashes waiting for a free slot.",
 		}, func() float64 { return float64(queue()) }),
@@ -92,6 +96,13 @@ func (m *Metrics) TokenIssued(grant string) {
 func (m *Metrics) ConnectorResult(connector, result string) {
 	if m != nil {
 		m.upstream.WithLabelValues(connector, result).Inc()
+	}
+}
+
+// SecondFactorResult counts a second-factor check at sign-in.
+func (m *Metrics) SecondFactorResult(result string) {
+	if m != nil {
+		m.second.WithLabelValues(result).Inc()
 	}
 }
 

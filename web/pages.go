@@ -18,6 +18,7 @@ type Site struct {
 	t     *template.Template
 	log   *slog.Logger
 	theme templates.Theme
+	name  string
 }
 
 // SiteConfig wires NewSite.
@@ -40,8 +41,15 @@ func NewSite(c SiteConfig) (*Site, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Site{t: t, log: c.Logger, theme: c.Theme}, nil
+	name := c.Name
+	if name == "" {
+		name = "tonearm"
+	}
+	return &Site{t: t, log: c.Logger, theme: c.Theme, name: name}, nil
 }
+
+// Name is the site's name (TONEARM_SITE_NAME).
+func (s *Site) Name() string { return s.name }
 
 // IssuerPath is the issuer URL's path without its trailing slash: the
 // prefix of every link in a page ("" for an issuer at the root).

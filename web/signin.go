@@ -86,17 +86,33 @@ func (s *SignIn) PasskeyOptions(w http.ResponseWriter, r *http.Request) {
 // browser as known to the account. On failure it returns a message for
 // the page, which never says which of the two fields was wrong.
 func (s *SignIn) Form(w http.ResponseWriter, r *http.Request) (storage.User, storage.Session, string) {
+	user, amr, msg := s.Check(r)
+	if msg != "" {
+		return storage.User{}, storage.Session{}, msg
+	}
+	sess, err := s.Start(w, r, user, amr)
+	if err != nil {
+		return storage.User{}, storage.Session{}, "Sign-in is unavailable right now. Try again later."
+	}
+	return user, sess, ""
+}
+
+// Check checks the form (password or passkey) under the sign-in limiter
+// without opening a session (an account with a second factor proves it
+// first). It returns the user and how they proved who they are (amr,
+// space-separated), or a message for the page.
+func (s *SignIn) Check(r *http.Request) (storage.User, string, string) {
 	ctx := r.Context()
 	if answer := r.PostFormValue(PasskeyAssertionField); answer != "" && s.passkeys != nil {
-		return s.passkeyForm(w, r, answer)
+		return s.passkeyForm(r, answer)
 	}
 	username, password := r.PostFormValue("username"), r.PostFormValue("password")
 	if username == "" || password == "" {
-		return storage.User{}, storage.Session{}, "Enter your username and password."
+		return storage.User{}, "", "Enter your username and password."
 	}
 	addr := ClientAddr(r)
 	if len(username) > 4*accounts.MaxUsernameLen || len(password) > 4*accounts.MaxPasswordLen {
-		return storage.User{}, storage.Session{}, "Invalid username or password."
+		return storage.User{}, "", "Invalid username or password."
 	}
 	user, err := s.accounts.Authenticate(ctx, username, password, s.limiter.Guard(r))
 	s.metrics.login(loginResult(err))
@@ -104,50 +120,42 @@ func (s *SignIn) Form(w http.ResponseWriter, r *http.Request) (storage.User, sto
 	switch {
 	case errors.Is(err, accounts.ErrInvalidCredentials):
 		s.log.Info("sign-in failed", "request_id", RequestID(ctx), "remote", addr)
-		return storage.User{}, storage.Session{}, "Invalid username or password."
+		return storage.User{}, "", "Invalid username or password."
 	case errors.As(err, &throttled):
-		return storage.User{}, storage.Session{}, throttledMessage(throttled)
+		return storage.User{}, "", throttledMessage(throttled)
 	case errors.Is(err, accounts.ErrBusy):
-		return storage.User{}, storage.Session{}, "Too many sign-ins in progress. Try again in a moment."
+		return storage.User{}, "", "Too many sign-ins in progress. Try again in a moment."
 	case errors.Is(err, accounts.ErrDisabled):
-		return storage.User{}, storage.Session{}, "This account is disabled. Ask the site's administrators if you think this is a mistake."
+		return storage.User{}, "", "This account is disabled. Ask the site's administrators if you think this is a mistake."
 	case err != nil:
 		s.log.Error("sign-in error", "request_id", RequestID(ctx), "err", err)
-		return storage.User{}, storage.Session{}, "Sign-in is unavailable right now. Try again later."
+		return storage.User{}, "", "Sign-in is unavailable right now. Try again later."
 	}
-	sess, err := s.Start(w, r, user, accounts.AMRPassword)
-	if err != nil {
-		return storage.User{}, storage.Session{}, "Sign-in is unavailable right now. Try again later."
-	}
-	return user, sess, ""
+	return user, accounts.AMRPassword, ""
 }
 
-// passkeyForm signs in with a passkey's answer: the same session as a
-// password sign-in, with amr "hwk".
-func (s *SignIn) passkeyForm(w http.ResponseWriter, r *http.Request, answer string) (storage.User, storage.Session, string) {
+// passkeyForm checks a passkey's answer. A passkey sign-in verifies the
+// user (user verification is required): two factors, amr "hwk user mfa".
+func (s *SignIn) passkeyForm(r *http.Request, answer string) (storage.User, string, string) {
 	ctx := r.Context()
 	user, err := s.passkeys.FinishLogin(ctx, []byte(answer))
 	switch {
 	case errors.Is(err, passkeys.ErrCloned):
 		s.metrics.login("failed")
-		return storage.User{}, storage.Session{}, "This passkey was refused: it may have been copied. Sign in another way and check the passkeys on your account page."
+		return storage.User{}, "", "This passkey was refused: it may have been copied. Sign in another way and check the passkeys on your account page."
 	case errors.Is(err, passkeys.ErrRejected):
 		s.metrics.login("failed")
 		s.log.Info("passkey sign-in failed", "request_id", RequestID(ctx), "remote", ClientAddr(r))
-		return storage.User{}, storage.Session{}, "That passkey could not be used. Try again, or sign in another way."
+		return storage.User{}, "", "That passkey could not be used. Try again, or sign in another way."
 	case err != nil:
 		s.log.Error("passkey sign-in error", "request_id", RequestID(ctx), "err", err)
-		return storage.User{}, storage.Session{}, "Sign-in is unavailable right now. Try again later."
+		return storage.User{}, "", "Sign-in is unavailable right now. Try again later."
 	case user.Disabled:
 		s.metrics.login("disabled")
-		return storage.User{}, storage.Session{}, "This account is disabled. Ask the site's administrators if you think this is a mistake."
+		return storage.User{}, "", "This account is disabled. Ask the site's administrators if you think this is a mistake."
 	}
 	s.metrics.login("succeeded")
-	sess, err := s.Start(w, r, user, accounts.AMRPasskey)
-	if err != nil {
-		return storage.User{}, storage.Session{}, "Sign-in is unavailable right now. Try again later."
-	}
-	return user, sess, ""
+	return user, accounts.AMRPasskey + " " + accounts.AMRUser + " " + accounts.AMRMFA, ""
 }
 
 // Start opens a session for a user who has just proved who they are (a

@@ -74,7 +74,7 @@ func TestBrowserPasskeys(t *testing.T) {
 		tok := app.finish(t, b)
 		claims := idClaims(t, tok.Extra("id_token").(string))
 		amr, _ := claims["amr"].([]any)
-		if claims["sub"] != u.ID || !slices.Equal(amr, []any{"hwk"}) || claims["sid"] == nil {
+		if claims["sub"] != u.ID || !slices.Equal(amr, []any{"hwk", "user", "mfa"}) || claims["sid"] == nil {
 			t.Fatalf("ID token after a passkey sign-in = %v", claims)
 		}
 		if keys, _ := s.app.store.ListPasskeys(context.Background(), u.ID); keys[0].LastUsedAt.IsZero() {

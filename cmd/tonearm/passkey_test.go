@@ -186,10 +186,10 @@ func TestPasskeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		claims := idClaims(t, tok.Extra("id_token").(string))
-		if claims["sub"] != alice.ID || claims["sid"] == nil || !slices.Equal(amrOf(t, tok), []any{"hwk"}) {
+		if claims["sub"] != alice.ID || claims["sid"] == nil || !slices.Equal(amrOf(t, tok), []any{"hwk", "user", "mfa"}) {
 			t.Fatalf("ID token after a passkey = %v", claims)
 		}
-		if again := s.codeFlow(r, pb, ""); !slices.Equal(amrOf(t, again), []any{"hwk"}) { // single sign-on keeps it
+		if again := s.codeFlow(r, pb, ""); !slices.Equal(amrOf(t, again), []any{"hwk", "user", "mfa"}) { // single sign-on keeps it
 			t.Fatalf("SSO amr = %v", amrOf(t, again))
 		}
 		if pw := s.codeFlow(r, s.browser(), "alice"); !slices.Equal(amrOf(t, pw), []any{"pwd"}) {

@@ -78,6 +78,7 @@ const (
 	purposeDeviceCodes       = "device-codes"
 	purposeConnectorSecrets  = "connector-secrets"
 	purposeInteractions      = "interactions"
+	purposeRecoveryCodes     = "recovery-codes"
 )
 
 func build(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
@@ -119,6 +120,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	passwords := accounts.NewHasher(params, 0, 1024)
 	acc, err := accounts.New(accounts.Config{
 		Store: store, Hasher: passwords, Validator: lb, Box: tokenBox, Logger: log, Now: opt.now, Mailer: mailer,
+		RecoveryKey: seal.DeriveKey(cfg.Secret, purposeRecoveryCodes),
 	})
 	if err != nil {
 		return nil, err
@@ -263,10 +265,14 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		Site: site, Accounts: acc, Clients: registry, APIs: apiRegistry, Keys: km, Recovery: publicAPI, Devices: deviceCodes, Passkeys: passkeyCeremonies, Events: store, Scopes: p,
 		Interactions: interactions, Connectors: upstreams,
 		Limiter: limiter, Metrics: metrics, CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Issuer: cfg.Issuer,
-		Registration: cfg.Registration, ForgetClient: adapter.ForgetClient, Logger: log, Now: opt.now,
+		Registration: cfg.Registration, AdminMFA: cfg.AdminMFA, ForgetClient: adapter.ForgetClient, Logger: log, Now: opt.now,
 	})
 	if err != nil {
 		return nil, err
+	}
+	if cfg.AdminMFA == "required" {
+		jsonapi.RequireAdminMFA(adminAPI)
+		jsonapi.RequireAdminMFA(userAPI)
 	}
 	health, err := web.NewHealth(store, log)
 	if err != nil {

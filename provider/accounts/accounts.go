@@ -61,6 +61,9 @@ type Store interface {
 	UseLinkedIdentity(ctx context.Context, l storage.LinkedIdentity) error
 	ListLinkedIdentities(ctx context.Context, userID string) ([]storage.LinkedIdentity, error)
 	UnlinkIdentity(ctx context.Context, userID, connectorID string) error
+	ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error
+	UseRecoveryCode(ctx context.Context, userID string, hash []byte) error
+	CountRecoveryCodes(ctx context.Context, userID string) (int, error)
 	BeginTx(ctx context.Context) (context.Context, error)
 	CommitTx(ctx context.Context) error
 	RollbackTx(ctx context.Context) error
@@ -107,19 +110,23 @@ type Config struct {
 	// Mailer sends email verification links (optional: without one no
 	// link is sent).
 	Mailer Mailer
+	// RecoveryKey keys the hashes of recovery codes (a database copy
+	// then does not let anyone test guesses offline); nil: plain SHA-256.
+	RecoveryKey []byte
 }
 
 // Service implements the account operations.
 type Service struct {
-	store      Store
-	hasher     *Hasher
-	validator  TokenValidator
-	box        *seal.Box
-	sessionTTL time.Duration
-	now        func() time.Time
-	log        *slog.Logger
-	mailer     Mailer
-	mailSlots  chan struct{}
+	store       Store
+	hasher      *Hasher
+	validator   TokenValidator
+	box         *seal.Box
+	sessionTTL  time.Duration
+	now         func() time.Time
+	log         *slog.Logger
+	mailer      Mailer
+	mailSlots   chan struct{}
+	recoveryKey []byte
 }
 
 // New returns a Service, refusing missing dependencies.
@@ -128,7 +135,8 @@ func New(c Config) (*Service, error) {
 		return nil, errors.New("accounts: Store, Hasher, Validator and Box are required")
 	}
 	s := &Service{store: c.Store, hasher: c.Hasher, validator: c.Validator, box: c.Box,
-		sessionTTL: c.SessionTTL, now: c.Now, log: c.Logger, mailer: c.Mailer, mailSlots: make(chan struct{}, maxMailsInFlight)}
+		sessionTTL: c.SessionTTL, now: c.Now, log: c.Logger, mailer: c.Mailer, mailSlots: make(chan struct{}, maxMailsInFlight),
+		recoveryKey: c.RecoveryKey}
 	if s.sessionTTL <= 0 {
 		s.sessionTTL = DefaultSessionTTL
 	}
@@ -317,9 +325,14 @@ func (s *Service) NewSession(ctx context.Context, userID, amr string, from Origi
 	return token, sess, nil
 }
 
-// StartSession authenticates and opens a session in one step.
+// StartSession authenticates and opens a session in one step. An account
+// with an authenticator app cannot: a password alone is one factor
+// (ErrSecondFactorRequired; it signs in on the sign-in page).
 func (s *Service) StartSession(ctx context.Context, username, password string, guard PasswordGuard, from Origin) (storage.User, string, storage.Session, error) {
 	u, err := s.Authenticate(ctx, username, password, guard)
+	if err == nil && HasTOTP(u) {
+		err = ErrSecondFactorRequired
+	}
 	if err != nil {
 		return storage.User{}, "", storage.Session{}, err
 	}

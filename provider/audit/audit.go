@@ -52,13 +52,20 @@ const (
 	IdentityLinked   = "identity.linked"
 	IdentityUnlinked = "identity.unlinked"
 	UpstreamFailed   = "upstream.failed"
+	// The second factor: TOTP enrolled or removed (by its owner or an
+	// admin), a wrong code, a recovery code used.
+	SecondFactorEnrolled = "mfa.enrolled"
+	SecondFactorRemoved  = "mfa.removed"
+	SecondFactorFailed   = "mfa.failed"
+	RecoveryCodeUsed     = "mfa.recovery_code_used"
 )
 
 // Types lists every event type (for the API's filter).
 var Types = []string{SignInSucceeded, SignInFailed, SignOut, PasswordChanged, PasswordReset, UserCreated, UserChanged,
 	UserDisabled, UserDeleted, ClientCreated, ClientChanged, ClientDeleted, APICreated, APIChanged, APIDeleted, KeysRotated, RefreshReuse,
 	ConsentGranted, ConsentRevoked, EmailVerified, PasskeyAdded, PasskeyRemoved, PasskeyCloneSuspected,
-	ConnectorCreated, ConnectorChanged, ConnectorDeleted, IdentityLinked, IdentityUnlinked, UpstreamFailed}
+	ConnectorCreated, ConnectorChanged, ConnectorDeleted, IdentityLinked, IdentityUnlinked, UpstreamFailed,
+	SecondFactorEnrolled, SecondFactorRemoved, SecondFactorFailed, RecoveryCodeUsed}
 
 // Store is where events go.
 type Store interface {

@@ -85,23 +85,17 @@ func (ix *Interactions) identifyAnswer(w http.ResponseWriter, r *http.Request, i
 }
 
 // passwordOrPasskey signs in with the form. An upstream identity waiting
-// for its account is linked to the account the person has just proved.
+// for its account is linked to the account the person proves (once the
+// session opens: after the second factor, if the account has one).
 func (ix *Interactions) passwordOrPasskey(w http.ResponseWriter, r *http.Request, id string, st State) {
-	user, sess, msg := ix.signIn.Form(w, r)
+	user, amr, msg := ix.signIn.Check(r)
 	if msg != "" {
 		data := ix.loginData(w, r, id, st)
 		data.Username, data.Error = r.PostFormValue("username"), msg
 		ix.site.Render(w, r, http.StatusUnauthorized, "login.html", data)
 		return
 	}
-	if p := st.Pending; p != nil {
-		if err := ix.c.Accounts.Link(r.Context(), user.ID, p.Upstream); err != nil {
-			ix.linkFailed(w, r, p.ConnectorID, p.ConnectorName, err)
-			return
-		}
-		ix.c.Metrics.ConnectorResult(p.ConnectorID, "linked")
-	}
-	ix.identify(w, r, id, st, user, sess, func(s *State) { s.Pending = nil })
+	ix.proved(w, r, id, st, user, amr, nil)
 }
 
 // linkFailed shows why an upstream identity could not be linked.
@@ -154,15 +148,10 @@ type usernamePage struct {
 
 func createdThrough(st State) string { return st.CreatedVia }
 
-// signedIn opens the browser session of a person an upstream vouched
-// for (amr "fed") and records it on the interaction.
+// signedIn goes on with a person an upstream vouched for (amr "fed"):
+// the second factor next if their account has one.
 func (ix *Interactions) signedIn(w http.ResponseWriter, r *http.Request, id string, st State, user storage.User, created string, connectorName string) {
-	sess, err := ix.signIn.Start(w, r, user, accounts.AMRFederated)
-	if err != nil {
-		ix.internal(w, r, err)
-		return
-	}
-	ix.identify(w, r, id, st, user, sess, func(s *State) {
+	ix.proved(w, r, id, st, user, accounts.AMRFederated, func(s *State) {
 		s.Created, s.CreatedVia, s.Pending = created, connectorName, nil
 	})
 }

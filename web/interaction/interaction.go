@@ -78,6 +78,13 @@ type State struct {
 	AMR      []string  `json:"amr,omitempty"`
 	// SecondFactor: the second-factor step is settled.
 	SecondFactor bool `json:"second_factor,omitempty"`
+	// HasTOTP: the account has an authenticator app. RequireMFA: the app
+	// asked for two factors (acr_values). Unmet: it asked, and the account
+	// has no second factor (the app hears
+	// unmet_authentication_requirements).
+	HasTOTP    bool `json:"has_totp,omitempty"`
+	RequireMFA bool `json:"require_mfa,omitempty"`
+	Unmet      bool `json:"unmet,omitempty"`
 	// Consented or Denied: the consent step is settled.
 	Consented bool `json:"consented,omitempty"`
 	Denied    bool `json:"denied,omitempty"`
@@ -128,6 +135,8 @@ type Accounts interface {
 	web.SessionResolver
 	web.SignInAccounts
 	GrantApp(ctx context.Context, userID, clientID string, scopes []string) error
+	CheckTOTP(ctx context.Context, u storage.User, code string, guard accounts.PasswordGuard) error
+	UseRecoveryCode(ctx context.Context, u storage.User, code string, guard accounts.PasswordGuard) error
 	SignInLinked(ctx context.Context, up accounts.Upstream) (storage.User, error)
 	CreateLinked(ctx context.Context, username string, up accounts.Upstream) (storage.User, error)
 	EmailOwner(ctx context.Context, email string) (storage.User, bool, error)
@@ -367,7 +376,7 @@ func (ix *Interactions) FinishURL(id string) string {
 // read before the interaction's update, never inside it).
 func identified(st *State, user storage.User, sess storage.Session, consented bool) {
 	st.UserID, st.Username, st.SID, st.AuthTime, st.AMR = user.ID, user.Username, sess.SID, sess.AuthTime, strings.Fields(sess.AMR)
-	st.Consented, st.Denied = consented, false
+	st.Consented, st.Denied, st.HasTOTP = consented, false, accounts.HasTOTP(user)
 }
 
 // hasConsent reports whether the person granted the authorization's app

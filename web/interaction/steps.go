@@ -1,6 +1,11 @@
 package interaction
 
-import "net/http"
+import (
+	"net/http"
+	"slices"
+
+	"github.com/tonearm-idp/tonearm/provider/accounts"
+)
 
 // Step is a step of the interaction.
 type Step string
@@ -24,8 +29,9 @@ var order = []struct {
 	// Nobody proved who they are yet, or an upstream identity is waiting
 	// for its account, or a just-created account is to be shown.
 	{StepIdentify, func(st State) bool { return st.UserID == "" || st.Created != "" }},
-	// Accounts with a second factor prove it (none has one yet: this
-	// step settles itself until second factors exist).
+	// An account with an authenticator app proves it, unless the sign-in
+	// was two factors already (a passkey); so does any account the app
+	// asked two factors of (acr_values), or hears that it has none.
 	{StepSecondFactor, func(st State) bool { return !st.SecondFactor && needsSecondFactor(st) }},
 	// A third-party app asks for the person's consent unless they gave
 	// it before for these scopes (and prompt=consent did not ask anew).
@@ -35,8 +41,11 @@ var order = []struct {
 	{StepFinish, func(State) bool { return true }},
 }
 
-// needsSecondFactor: no account has a second factor yet.
-func needsSecondFactor(State) bool { return false }
+// needsSecondFactor: the sign-in has one factor, and the account has an
+// app or the app asked for two.
+func needsSecondFactor(st State) bool {
+	return !slices.Contains(st.AMR, accounts.AMRMFA) && (st.HasTOTP || st.RequireMFA)
+}
 
 // Next is the interaction's next step.
 func Next(st State) Step {
@@ -56,16 +65,8 @@ type stepHandler struct {
 func (ix *Interactions) handlers() map[Step]stepHandler {
 	return map[Step]stepHandler{
 		StepIdentify:     {show: ix.identifyPage, answer: ix.identifyAnswer},
-		StepSecondFactor: {show: ix.secondFactorPage},
+		StepSecondFactor: {show: ix.secondFactorPage, answer: ix.secondFactorAnswer},
 		StepConsent:      {show: ix.consentPage, answer: ix.consentAnswer},
 	}
 }
 
-// secondFactorPage settles the second-factor step of an account without
-// one.
-func (ix *Interactions) secondFactorPage(w http.ResponseWriter, r *http.Request, id string, _ State, _ int) {
-	ix.advance(w, r, id, func(st *State) error {
-		st.SecondFactor = true
-		return nil
-	})
-}

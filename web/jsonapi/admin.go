@@ -62,6 +62,7 @@ func (a *AdminAPI) Endpoints() []Endpoint {
 		{http.MethodGet, "/api/admin/users"},
 		{http.MethodGet, "/api/admin/users/{id}"}, {http.MethodPatch, "/api/admin/users/{id}"}, {http.MethodDelete, "/api/admin/users/{id}"},
 		{http.MethodPost, "/api/admin/users/{id}/password"}, {http.MethodDelete, "/api/admin/users/{id}/passkeys"},
+		{http.MethodDelete, "/api/admin/users/{id}/second-factor"},
 		{http.MethodGet, "/api/admin/clients"}, {http.MethodPost, "/api/admin/clients"},
 		{http.MethodGet, "/api/admin/clients/{id}"}, {http.MethodPatch, "/api/admin/clients/{id}"}, {http.MethodDelete, "/api/admin/clients/{id}"},
 		{http.MethodPost, "/api/admin/clients/{id}/secret"},
@@ -81,6 +82,7 @@ func (a *AdminAPI) Routes(mux *http.ServeMux) {
 	}))
 	mux.Handle("/api/admin/users/{id}/password", a.route(map[string]apiHandler{http.MethodPost: a.setPassword}))
 	mux.Handle("/api/admin/users/{id}/passkeys", a.route(map[string]apiHandler{http.MethodDelete: a.removePasskeys}))
+	mux.Handle("/api/admin/users/{id}/second-factor", a.route(map[string]apiHandler{http.MethodDelete: a.removeSecondFactor}))
 	mux.Handle("/api/admin/clients", a.route(map[string]apiHandler{http.MethodGet: a.listClients, http.MethodPost: a.createClient}))
 	mux.Handle("/api/admin/clients/{id}", a.route(map[string]apiHandler{http.MethodGet: a.getClient, http.MethodPatch: a.updateClient, http.MethodDelete: a.deleteClient}))
 	mux.Handle("/api/admin/clients/{id}/secret", a.route(map[string]apiHandler{http.MethodPost: a.rotateClientSecret}))
@@ -225,6 +227,22 @@ func (a *AdminAPI) removePasskeys(w http.ResponseWriter, r *http.Request) error 
 	}
 	a.log.Info("passkeys removed by admin", "request_id", web.RequestID(r.Context()), "user", id, "count", n, "by", a.who(c))
 	web.WriteJSON(w, http.StatusOK, map[string]int64{"removed": n})
+	return nil
+}
+
+// removeSecondFactor removes a user's authenticator app and recovery
+// codes (a lost phone) and ends their sessions.
+func (a *AdminAPI) removeSecondFactor(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.admin(r)
+	if err != nil {
+		return err
+	}
+	id := r.PathValue("id")
+	if err := a.accounts.AdminRemoveSecondFactor(r.Context(), id); err != nil {
+		return err
+	}
+	a.log.Info("second factor removed by admin", "request_id", web.RequestID(r.Context()), "user", id, "by", a.who(c))
+	web.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
 

@@ -38,6 +38,8 @@ type Accounts interface {
 	DeleteUser(ctx context.Context, userID string) error
 	DeleteAccount(ctx context.Context, userID string, proof accounts.Reauth) error
 	AdminRemovePasskeys(ctx context.Context, userID string) (int64, error)
+	AdminRemoveSecondFactor(ctx context.Context, userID string) error
+	HasSecondFactor(ctx context.Context, u storage.User) (bool, error)
 	ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
 	RequestPasswordReset(ctx context.Context, email string, mailer accounts.Mailer) error
@@ -62,7 +64,17 @@ type apiBase struct {
 	log      *slog.Logger
 	// bearerOnly ignores session cookies.
 	bearerOnly bool
+	// adminMFA: an admin acting with a user token (or session) must have
+	// a second factor (TONEARM_ADMIN_MFA=required).
+	adminMFA bool
 }
+
+// RequireAdminMFA keeps admins without a second factor out of the admin
+// calls of api (TONEARM_ADMIN_MFA=required); client-credentials tokens
+// act for their client and are not concerned.
+func RequireAdminMFA(api interface{ base() *apiBase }) { api.base().adminMFA = true }
+
+func (a *apiBase) base() *apiBase { return a }
 
 func newAPIBase(acc Accounts, issuer string, tokens web.TokenVerifier, log *slog.Logger) (apiBase, error) {
 	if acc == nil || log == nil {
@@ -188,6 +200,15 @@ func (a *apiBase) admin(r *http.Request) (web.Caller, error) {
 	}
 	if !c.IsAdmin() {
 		return web.Caller{}, web.Errorf(http.StatusForbidden, "Admins only")
+	}
+	if a.adminMFA && c.User.ID != "" {
+		ok, err := a.accounts.HasSecondFactor(r.Context(), c.User)
+		if err != nil {
+			return web.Caller{}, err
+		}
+		if !ok {
+			return web.Caller{}, accounts.ErrMFARequired
+		}
 	}
 	return c, nil
 }

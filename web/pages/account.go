@@ -33,6 +33,11 @@ type accountPage struct {
 	// connectors not linked yet.
 	Methods  []methodView
 	LinkMore []web.ConnectorButton
+	// TOTP is the second-factor section.
+	TOTP totpView
+	// MFARequired: this admin must set up a second factor before using
+	// the console (TONEARM_ADMIN_MFA=required).
+	MFARequired bool
 }
 
 // RunsScript: the passkeys section loads the passkey script.
@@ -78,6 +83,7 @@ var doneMessages = map[string]string{
 	"linked":             "Your ListenBrainz account is linked.",
 	"connector-linked":   "The sign-in method is linked: you can sign in with it now.",
 	"connector-unlinked": "The sign-in method is unlinked.",
+	"totp-removed":       "The authenticator app is removed, with your recovery codes.",
 	"unlinked":           "Your ListenBrainz account is unlinked.",
 	"password":           "Your password is changed. Every other session is signed out.",
 	"session-ended":      "That session is signed out.",
@@ -104,6 +110,12 @@ func (p *Pages) account(w http.ResponseWriter, r *http.Request) {
 
 // renderAccount shows the account page, with errors next to their fields.
 func (p *Pages) renderAccount(w http.ResponseWriter, r *http.Request, c web.Caller, status int, form profileForm, errs fieldErrors) {
+	p.renderAccountWith(w, r, c, status, form, errs, nil)
+}
+
+// renderAccountWith is renderAccount with a last change to the page's
+// data (new recovery codes to show once).
+func (p *Pages) renderAccountWith(w http.ResponseWriter, r *http.Request, c web.Caller, status int, form profileForm, errs fieldErrors, extra func(*accountPage)) {
 	ctx := r.Context()
 	data := accountPage{
 		CSRFToken: p.csrf.Token(w, r), Base: p.base, User: c.User, IsAdmin: c.User.IsActiveAdmin(), Profile: form, Errors: errs,
@@ -128,6 +140,11 @@ func (p *Pages) renderAccount(w http.ResponseWriter, r *http.Request, c web.Call
 		p.internal(w, r, err)
 		return
 	}
+	if data.TOTP, err = p.totpSection(r, c.User); err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	data.MFARequired = p.mfaMissing(r, c.User)
 	sessions, err := p.c.Accounts.Sessions(ctx, c.User.ID)
 	if err != nil {
 		p.internal(w, r, err)
@@ -172,6 +189,9 @@ func (p *Pages) renderAccount(w http.ResponseWriter, r *http.Request, c web.Call
 			what += ": " + e.Client
 		}
 		data.Activity = append(data.Activity, activityView{Time: formatTime(e.Time), What: what, IP: e.IP})
+	}
+	if extra != nil {
+		extra(&data)
 	}
 	p.site.Render(w, r, status, "account.html", data)
 }
@@ -226,6 +246,9 @@ func (p *Pages) accountActions() map[string]http.HandlerFunc {
 		"sessions/end-others": p.signedIn(p.endOtherSessions),
 		"apps/revoke":         p.signedIn(p.revokeApp),
 		"connectors/link":     p.signedIn(p.linkConnector),
+		"totp/enrol":          p.signedIn(p.enrolTOTP),
+		"totp/remove":         p.signedIn(p.removeTOTP),
+		"totp/recovery-codes": p.signedIn(p.regenerateRecoveryCodes),
 		"connectors/unlink":   p.signedIn(p.unlinkConnector),
 		"delete":              p.signedIn(p.deleteAccount),
 	}

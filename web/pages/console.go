@@ -37,7 +37,8 @@ var consoleDone = map[string]string{
 	"role": "The role is changed.", "disabled": "The account is disabled; its sessions and tokens are gone.",
 	"enabled": "The account is enabled.", "verified": "The email address is marked verified.",
 	"unverified": "The email address is marked unverified.", "password": "The password is set; the user's sessions and tokens are gone.",
-	"deleted": "The account is deleted.", "passkeys-removed": "Every passkey is removed; the user's sessions and tokens are gone.", "client-deleted": "The client is deleted, with its tokens.",
+	"deleted": "The account is deleted.", "passkeys-removed": "Every passkey is removed; the user's sessions and tokens are gone.",
+	"second-factor-removed": "The authenticator app and recovery codes are removed; the user's sessions and tokens are gone.", "client-deleted": "The client is deleted, with its tokens.",
 	"client-changed": "The client is changed.", "user-created": "The user is created.", "api-created": "The API is registered.", "api-changed": "The API is changed.", "api-deleted": "The API is deleted.", "rotated": "New signing keys are in use; the old ones stay published until their tokens expire.",
 }
 
@@ -50,6 +51,10 @@ func (p *Pages) admin(h func(w http.ResponseWriter, r *http.Request, c web.Calle
 		}
 		if !c.User.IsActiveAdmin() {
 			p.fail(w, r, http.StatusForbidden, "Admins only", "The console is for this site's administrators.")
+			return
+		}
+		if p.mfaMissing(r, c.User) {
+			http.Redirect(w, r, p.base+AccountPath+"#second-factor", http.StatusSeeOther)
 			return
 		}
 		h(w, r, c)
@@ -137,6 +142,8 @@ type userPage struct {
 	User       storage.User
 	PasskeysOn bool
 	Passkeys   []passkeyView
+	// TOTP: the user has an authenticator app.
+	TOTP bool
 }
 
 func (p *Pages) userPage(w http.ResponseWriter, r *http.Request, c web.Caller) {
@@ -153,7 +160,7 @@ func (p *Pages) renderUser(w http.ResponseWriter, r *http.Request, c web.Caller,
 		p.internal(w, r, err)
 		return
 	}
-	data := userPage{consolePage: p.consoleBase(w, r, c, "users"), User: u}
+	data := userPage{consolePage: p.consoleBase(w, r, c, "users"), User: u, TOTP: accounts.HasTOTP(u)}
 	if p.c.Passkeys != nil {
 		keys, err := p.c.Accounts.Passkeys(r.Context(), id)
 		if err != nil {
@@ -176,7 +183,7 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, c web.Caller)
 	yes, no := true, false
 	var err error
 	done := action
-	if (action == "disable" || action == "remove-passkeys" || action == "delete") && r.PostFormValue("confirm") != "yes" {
+	if (action == "disable" || action == "remove-passkeys" || action == "remove-second-factor" || action == "delete") && r.PostFormValue("confirm") != "yes" {
 		p.renderUser(w, r, c, id, http.StatusBadRequest, "Tick the box to confirm.")
 		return
 	}
@@ -201,6 +208,9 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, c web.Caller)
 	case "remove-passkeys":
 		_, err = p.c.Accounts.AdminRemovePasskeys(ctx, id)
 		done = "passkeys-removed"
+	case "remove-second-factor":
+		err = p.c.Accounts.AdminRemoveSecondFactor(ctx, id)
+		done = "second-factor-removed"
 	case "delete":
 		if err = p.c.Accounts.DeleteUser(ctx, id); err == nil {
 			p.log.Info("user deleted by admin", "request_id", web.RequestID(ctx), "user", id, "by", c.User.ID)

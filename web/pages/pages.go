@@ -65,6 +65,7 @@ type Accounts interface {
 	SetPasskeyOnly(ctx context.Context, userID string, current storage.Session) error
 	SetPassword(ctx context.Context, userID, password string, proof accounts.Reauth) error
 	AdminRemovePasskeys(ctx context.Context, userID string) (int64, error)
+	SecondFactors
 	LinkedIdentities(ctx context.Context, userID string) ([]storage.LinkedIdentity, error)
 	Unlink(ctx context.Context, userID, connectorID, kind string) error
 }
@@ -137,6 +138,9 @@ type Config struct {
 	CSRFKey      []byte
 	Issuer       string
 	Registration string
+	// AdminMFA "required": admins use the console only with a second
+	// factor.
+	AdminMFA string
 	// ForgetClient drops a deleted client from the protocol's cache.
 	ForgetClient func(id string)
 	Logger       *slog.Logger

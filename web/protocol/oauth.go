@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -259,14 +260,23 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	needConsent := !client.FirstParty && (prompt["consent"] || !signedIn || !o.consented(ctx, caller.User.ID, client.GetID(), req.requested))
-	if !needLogin && !needConsent {
+	// Two factors: always for an account with an authenticator app, and
+	// for any account when the app asks (acr_values, step-up), even
+	// within a session that proved one factor.
+	requireMFA := slices.Contains(strings.Fields(ar.GetRequestForm().Get("acr_values")), accounts.ACRMultiFactor)
+	needSecond := signedIn && !slices.Contains(strings.Fields(caller.Session.AMR), accounts.AMRMFA) &&
+		(accounts.HasTOTP(caller.User) || requireMFA)
+	if !needLogin && !needConsent && !needSecond {
 		o.issue(w, r, req, caller)
 		return
 	}
 	if prompt["none"] {
-		if needLogin {
+		switch {
+		case needLogin:
 			o.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user is not signed in."))
-		} else {
+		case needSecond:
+			o.authorizeError(w, r, ar, fosite.ErrInteractionRequired.WithHint("The user must prove a second factor."))
+		default:
 			o.authorizeError(w, r, ar, fosite.ErrConsentRequired.WithHint("The user has not granted these scopes to this client."))
 		}
 		return
@@ -274,6 +284,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 	view := viewOfFosite(client)
 	st := interaction.State{
 		Request: r.Form.Encode(), Client: &view, FirstParty: client.FirstParty, Scopes: req.requested, PromptConsent: prompt["consent"],
+		RequireMFA: requireMFA,
 	}
 	if needLogin {
 		caller = web.Caller{}
@@ -321,6 +332,11 @@ func (o *OAuth) finishInteraction(w http.ResponseWriter, r *http.Request) {
 		o.authorizeError(w, r, req.ar, fosite.ErrAccessDenied.WithHint("The user denied the request."))
 		return
 	}
+	if st.Unmet {
+		o.consumePAR(r, req.ar)
+		o.authorizeError(w, r, req.ar, errUnmetAuthentication)
+		return
+	}
 	caller, err := web.SessionCaller(ctx, r, o.cookies, o.accounts)
 	if err != nil || caller.Session.SID != st.SID || caller.User.ID != st.UserID {
 		o.page(w, r, http.StatusConflict, "error.html", web.ErrorPage{Title: "Your sign-in changed",
@@ -334,6 +350,15 @@ func (o *OAuth) finishInteraction(w http.ResponseWriter, r *http.Request) {
 		req.ar.(*fosite.AuthorizeRequest).RequestedAt = caller.Session.AuthTime
 	}
 	o.issue(w, r, req, caller)
+}
+
+// errUnmetAuthentication: the app asked for two factors (acr_values) and
+// the account has none (OpenID Connect Unmet Authentication Requirements
+// 1.0).
+var errUnmetAuthentication = &fosite.RFC6749Error{
+	ErrorField: "unmet_authentication_requirements", CodeField: http.StatusBadRequest,
+	DescriptionField: "The authorization server could not authenticate the user as the request's acr_values ask.",
+	HintField:        "The account has no second factor.",
 }
 
 // authorizeRequest is an authorization request read and admitted.

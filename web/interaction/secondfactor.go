@@ -1,0 +1,140 @@
+package interaction
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/web"
+)
+
+// secondFactorData is the data of second_factor.html.
+type secondFactorData struct {
+	Action, CSRFToken, Error, Username, AccountURL string
+	Client                                         *web.ClientView
+	// NoFactor: the app asked for two factors and the account has none.
+	NoFactor bool
+	// Recovery shows the recovery-code field first (a wrong recovery
+	// code was typed).
+	Recovery bool
+}
+
+// secondFactorPage asks for a code from the authenticator app (or a
+// recovery code), or says the account has no second factor.
+func (ix *Interactions) secondFactorPage(w http.ResponseWriter, r *http.Request, id string, st State, status int) {
+	ix.site.Render(w, r, status, "second_factor.html", secondFactorData{
+		Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Username: st.Username, Client: st.Client,
+		NoFactor: !st.HasTOTP, AccountURL: ix.base + "/account#second-factor",
+	})
+}
+
+// secondFactorAnswer checks the code. Only then is the browser session
+// opened (with amr otp and mfa added): a password alone opens nothing for
+// an account with an authenticator app.
+func (ix *Interactions) secondFactorAnswer(w http.ResponseWriter, r *http.Request, id string, st State) {
+	action := r.PostFormValue("tonearm_action")
+	if !st.HasTOTP {
+		if action != "unmet" {
+			ix.dispatch(w, r, id, st, http.StatusOK)
+			return
+		}
+		ix.c.Metrics.SecondFactorResult("unmet")
+		ix.advance(w, r, id, func(s *State) error {
+			s.Unmet, s.SecondFactor = true, true
+			return nil
+		})
+		return
+	}
+	if action != "second_factor" {
+		ix.dispatch(w, r, id, st, http.StatusOK)
+		return
+	}
+	ctx := r.Context()
+	user, err := ix.c.Accounts.GetUser(ctx, st.UserID)
+	if err != nil {
+		ix.internal(w, r, err)
+		return
+	}
+	recovery := strings.TrimSpace(r.PostFormValue("recovery_code"))
+	if recovery != "" {
+		err = ix.c.Accounts.UseRecoveryCode(ctx, user, recovery, ix.c.Limiter.Guard(r))
+	} else {
+		err = ix.c.Accounts.CheckTOTP(ctx, user, r.PostFormValue("totp_code"), ix.c.Limiter.Guard(r))
+	}
+	if err != nil {
+		data := secondFactorData{Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Username: st.Username, Client: st.Client,
+			AccountURL: ix.base + "/account#second-factor", Recovery: recovery != ""}
+		status := http.StatusUnauthorized
+		var throttled *accounts.ThrottledError
+		switch {
+		case errors.Is(err, accounts.ErrWrongCode):
+			ix.c.Metrics.SecondFactorResult("failed")
+			data.Error = "That code is wrong, expired or used already. Try the code your app shows now."
+			if recovery != "" {
+				data.Error = "That recovery code is wrong or used already."
+			}
+		case errors.As(err, &throttled):
+			ix.c.Metrics.SecondFactorResult("throttled")
+			status, data.Error, _ = web.ErrorMessage(err)
+		default:
+			ix.internal(w, r, err)
+			return
+		}
+		ix.site.Render(w, r, status, "second_factor.html", data)
+		return
+	}
+	ix.c.Metrics.SecondFactorResult("succeeded")
+	amr := slices.Clone(st.AMR)
+	for _, m := range []string{accounts.AMROTP, accounts.AMRMFA} {
+		if !slices.Contains(amr, m) {
+			amr = append(amr, m)
+		}
+	}
+	ix.startSession(w, r, id, st, user, strings.Join(amr, " "), func(s *State) { s.SecondFactor = true })
+}
+
+// proved goes on after the person proved who they are with amr: an
+// account with an authenticator app (and one factor so far) goes to the
+// second-factor step with no session opened yet; otherwise the session
+// opens now.
+func (ix *Interactions) proved(w http.ResponseWriter, r *http.Request, id string, st State, user storage.User, amr string, change func(*State)) {
+	if accounts.HasTOTP(user) && !slices.Contains(strings.Fields(amr), accounts.AMRMFA) {
+		ix.advance(w, r, id, func(s *State) error {
+			s.UserID, s.Username, s.SID, s.AMR, s.HasTOTP, s.SecondFactor = user.ID, user.Username, "", strings.Fields(amr), true, false
+			if change != nil {
+				change(s)
+			}
+			return nil
+		})
+		return
+	}
+	ix.startSession(w, r, id, st, user, amr, change)
+}
+
+// startSession opens the browser session, links an upstream identity
+// waiting for this account, and records the sign-in on the interaction.
+func (ix *Interactions) startSession(w http.ResponseWriter, r *http.Request, id string, st State, user storage.User, amr string, change func(*State)) {
+	if p := st.Pending; p != nil && (p.Reason == PendingEmail || p.Reason == PendingClosed) {
+		if err := ix.c.Accounts.Link(r.Context(), user.ID, p.Upstream); err != nil {
+			ix.linkFailed(w, r, p.ConnectorID, p.ConnectorName, err)
+			return
+		}
+		ix.c.Metrics.ConnectorResult(p.ConnectorID, "linked")
+	}
+	sess, err := ix.signIn.Start(w, r, user, amr)
+	if err != nil {
+		ix.internal(w, r, err)
+		return
+	}
+	ix.identify(w, r, id, st, user, sess, func(s *State) {
+		if s.Pending != nil && s.Pending.Reason != PendingUsername {
+			s.Pending = nil
+		}
+		if change != nil {
+			change(s)
+		}
+	})
+}

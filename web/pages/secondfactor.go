@@ -1,0 +1,117 @@
+package pages
+
+import (
+	"context"
+	"errors"
+	"html/template"
+	"net/http"
+	"strings"
+
+	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/totp"
+	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/web"
+)
+
+// The second factor on the account page (an authenticator app and its
+// recovery codes) and in the console (removing a user's).
+
+// SecondFactors is what the pages need of second factors.
+type SecondFactors interface {
+	NewTOTPEnrolment(u storage.User, issuer string) (accounts.TOTPEnrolment, error)
+	EnrolTOTP(ctx context.Context, userID, token, code string, guard accounts.PasswordGuard) ([]string, error)
+	RemoveTOTP(ctx context.Context, userID, password, code string, guard accounts.PasswordGuard) error
+	RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error)
+	RecoveryCodesLeft(ctx context.Context, userID string) (int, error)
+	AdminRemoveSecondFactor(ctx context.Context, userID string) error
+	HasSecondFactor(ctx context.Context, u storage.User) (bool, error)
+}
+
+// totpView is the account page's second-factor section: the enrolled
+// state, or a fresh key to set up (shown as text and as a QR code).
+type totpView struct {
+	Enrolled     bool
+	RecoveryLeft int
+	Secret       string        // base32, in id="totp_secret"
+	QR           template.HTML // an SVG tonearm drew
+	Token        string        // the sealed key, posted back with the code
+	NewCodes     []string      // recovery codes to show once
+	Error        string
+}
+
+func (p *Pages) totpSection(r *http.Request, u storage.User) (totpView, error) {
+	if accounts.HasTOTP(u) {
+		left, err := p.c.Accounts.RecoveryCodesLeft(r.Context(), u.ID)
+		return totpView{Enrolled: true, RecoveryLeft: left}, err
+	}
+	e, err := p.c.Accounts.NewTOTPEnrolment(u, p.site.Name())
+	if err != nil {
+		return totpView{}, err
+	}
+	svg, err := totp.QRSVG(e.URI)
+	if err != nil {
+		return totpView{}, err
+	}
+	// The SVG is markup tonearm generated from numbers alone.
+	return totpView{Secret: totp.Base32(e.Secret), QR: template.HTML(svg), Token: e.Token}, nil //nolint:gosec
+}
+
+// enrolTOTP confirms a key with a code from the app and shows the
+// recovery codes, once.
+func (p *Pages) enrolTOTP(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	codes, err := p.c.Accounts.EnrolTOTP(r.Context(), c.User.ID, r.PostFormValue("totp_enrolment"), r.PostFormValue("totp_code"), p.c.Limiter.Guard(r))
+	if err != nil {
+		status, msg := p.message(r, err)
+		p.renderAccountWith(w, r, c, status, profileOf(c.User), nil, func(a *accountPage) { a.TOTP.Error = msg })
+		return
+	}
+	u, err := p.c.Accounts.GetUser(r.Context(), c.User.ID)
+	if err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	c.User = u
+	p.renderAccountWith(w, r, c, http.StatusOK, profileOf(u), nil, func(a *accountPage) {
+		a.TOTP.NewCodes = codes
+		a.Done = "Your authenticator app is set up. Save these recovery codes now: each works once if you lose your phone, and they are not shown again."
+	})
+}
+
+// regenerateRecoveryCodes replaces the recovery codes and shows the new
+// ones, once.
+func (p *Pages) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	codes, err := p.c.Accounts.RegenerateRecoveryCodes(r.Context(), c.User.ID)
+	if err != nil {
+		status, msg := p.message(r, err)
+		p.renderAccountWith(w, r, c, status, profileOf(c.User), nil, func(a *accountPage) { a.TOTP.Error = msg })
+		return
+	}
+	p.renderAccountWith(w, r, c, http.StatusOK, profileOf(c.User), nil, func(a *accountPage) {
+		a.TOTP.NewCodes, a.TOTP.RecoveryLeft = codes, len(codes)
+		a.Done = "New recovery codes: the old ones no longer work. Save these now; they are not shown again."
+	})
+}
+
+// removeTOTP removes the app, proved by the password or a current code.
+func (p *Pages) removeTOTP(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	err := p.c.Accounts.RemoveTOTP(r.Context(), c.User.ID, r.PostFormValue("password"), strings.TrimSpace(r.PostFormValue("totp_code")), p.c.Limiter.Guard(r))
+	if err != nil {
+		status, msg := p.message(r, err)
+		if errors.Is(err, accounts.ErrWrongPassword) || errors.Is(err, accounts.ErrWrongCode) {
+			status = http.StatusForbidden
+		}
+		p.renderAccountWith(w, r, c, status, profileOf(c.User), nil, func(a *accountPage) { a.TOTP.Error = msg })
+		return
+	}
+	p.done(w, r, AccountPath, "totp-removed")
+}
+
+// mfaMissing reports whether TONEARM_ADMIN_MFA=required keeps this admin
+// out of the console: no authenticator app and no passkey yet.
+func (p *Pages) mfaMissing(r *http.Request, u storage.User) bool {
+	if p.c.AdminMFA != "required" || !u.IsActiveAdmin() {
+		return false
+	}
+	ok, err := p.c.Accounts.HasSecondFactor(r.Context(), u)
+	return err != nil || !ok
+}
