@@ -1,6 +1,11 @@
 // Command resource-server is a small API protected by tonearm: it serves
 // GET /listens to bearers of an access token issued for it (aud = its
-// identifier) with the scope listens:read.
+// identifier) with the scope listens:read, and DELETE /listens (deleting
+// someone's listening history is sensitive) only to a person who signed in
+// with two factors within the last 10 minutes: otherwise it answers 401
+// with the RFC 9470 step-up challenge (error="insufficient_user_authentication",
+// acr_values, max_age), and the app sends the person to tonearm again with
+// those acr_values and max_age.
 //
 //	go run ./examples/resource-server -issuer http://127.0.0.1:8080 -id https://api.example.org/listens -listen 127.0.0.1:9090
 //
@@ -32,6 +37,14 @@ import (
 
 // Scope is what GET /listens needs.
 const Scope = "listens:read"
+
+// MultiFactor is the acr of a sign-in with two factors (tonearm's
+// acr_values_supported); StepUpMaxAge how recent that sign-in must be for
+// DELETE /listens.
+const (
+	MultiFactor  = "http://schemas.openid.net/pape/policies/2007/06/multi-factor"
+	StepUpMaxAge = 10 * time.Minute
+)
 
 // Verifier checks tonearm access tokens for one API.
 type Verifier struct {
@@ -196,32 +209,59 @@ func audienceHas(aud any, id string) bool {
 func Handler(v *Verifier) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /listens", func(w http.ResponseWriter, r *http.Request) {
-		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || raw == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="listens"`)
-			http.Error(w, "a bearer token is required", http.StatusUnauthorized)
-			return
-		}
-		t, err := v.Verify(r.Context(), raw, Scope)
-		switch {
-		case errors.Is(err, ErrInsufficientScope):
-			w.Header().Set("WWW-Authenticate", `Bearer realm="listens", error="insufficient_scope", scope="`+Scope+`"`)
-			http.Error(w, "the token lacks "+Scope, http.StatusForbidden)
-			return
-		case errors.Is(err, ErrInvalidToken):
-			// The reason goes to the caller (RFC 6750 §3: error_description).
-			w.Header().Set("WWW-Authenticate", `Bearer realm="listens", error="invalid_token", error_description="`+strings.ReplaceAll(err.Error(), `"`, "'")+`"`)
-			http.Error(w, err.Error(), http.StatusUnauthorized)
-			return
-		case err != nil:
-			log.Printf("verifying a token: %v", err)
-			http.Error(w, "cannot verify tokens right now", http.StatusServiceUnavailable)
+		t, ok := bearer(w, r, v)
+		if !ok {
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"user": t.Subject, "client": t.ClientID, "listens": []string{}})
 	})
+	mux.HandleFunc("DELETE /listens", func(w http.ResponseWriter, r *http.Request) {
+		t, ok := bearer(w, r, v)
+		if !ok {
+			return
+		}
+		// RFC 9470: the token is valid but the sign-in behind it is not
+		// strong (or recent) enough; say what would be.
+		acr, _ := t.Claims["acr"].(string)
+		authTime, _ := t.Claims["auth_time"].(float64)
+		if acr != MultiFactor || v.now().Sub(time.Unix(int64(authTime), 0)) > StepUpMaxAge {
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="listens", error="insufficient_user_authentication", error_description="Deleting listens needs a sign-in with two factors within %d minutes", acr_values="%s", max_age=%d`,
+				int(StepUpMaxAge/time.Minute), MultiFactor, int(StepUpMaxAge/time.Second)))
+			http.Error(w, "a recent sign-in with two factors is required", http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{"user": t.Subject, "deleted": 0})
+	})
 	return mux
+}
+
+// bearer verifies the request's token for Scope, answering the error
+// itself when it fails.
+func bearer(w http.ResponseWriter, r *http.Request, v *Verifier) (Token, bool) {
+	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || raw == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="listens"`)
+		http.Error(w, "a bearer token is required", http.StatusUnauthorized)
+		return Token{}, false
+	}
+	t, err := v.Verify(r.Context(), raw, Scope)
+	switch {
+	case errors.Is(err, ErrInsufficientScope):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="listens", error="insufficient_scope", scope="`+Scope+`"`)
+		http.Error(w, "the token lacks "+Scope, http.StatusForbidden)
+		return t, false
+	case errors.Is(err, ErrInvalidToken):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="listens", error="invalid_token", error_description="`+strings.ReplaceAll(err.Error(), `"`, "'")+`"`)
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return t, false
+	case err != nil:
+		log.Printf("verifying a token: %v", err)
+		http.Error(w, "cannot verify tokens right now", http.StatusServiceUnavailable)
+		return t, false
+	}
+	return t, true
 }
 
 func main() {

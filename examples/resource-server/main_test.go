@@ -6,8 +6,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -17,11 +19,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/tonearm-idp/tonearm/provider/totp"
 )
 
 const (
@@ -261,5 +266,135 @@ func TestResourceServerAgainstTonearm(t *testing.T) {
 	}
 	if len(v.keys.Keys) == 0 {
 		t.Fatal("the JWKS was not cached")
+	}
+}
+
+// field finds the value attribute of the input named name in page.
+func field(t *testing.T, page, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(`name="` + regexp.QuoteMeta(name) + `" value="([^"]*)"`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no %s in the page:\n%s", name, page)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// userToken signs a new user in through tonearm's pages and the code flow
+// of a first-party app asking for listens:read; with twoFactors the user
+// first sets up an authenticator app on /account (reading totp_secret,
+// as a person types it) and the app asks for acr_values=multi-factor,
+// which the person answers with one of the recovery codes just shown.
+func (ta *tonearm) userToken(username string, twoFactors bool) string {
+	t := ta.t
+	t.Helper()
+	ta.run("a-long-password-1\n", "users", "create", "--username", username, "--password-stdin")
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, _ []*http.Request) error {
+		if strings.HasPrefix(req.URL.String(), "http://127.0.0.1:1/") {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	read := func(resp *http.Response, err error) (string, *http.Response) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b), resp
+	}
+	login, _ := read(browser.Get(ta.issuer + "/login"))
+	read(browser.PostForm(ta.issuer+"/login", url.Values{"csrf_token": {field(t, login, "csrf_token")}, "tonearm_action": {"login"},
+		"continue": {"/account"}, "username": {username}, "password": {"a-long-password-1"}}))
+	var recovery string
+	if twoFactors {
+		account, _ := read(browser.Get(ta.issuer + "/account"))
+		m := regexp.MustCompile(`id="totp_secret">([A-Z2-7]+)<`).FindStringSubmatch(account)
+		if m == nil {
+			t.Fatalf("no totp_secret on /account:\n%s", account)
+		}
+		secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		enrolled, _ := read(browser.PostForm(ta.issuer+"/account/totp/enrol", url.Values{"csrf_token": {field(t, account, "csrf_token")},
+			"totp_enrolment": {field(t, account, "totp_enrolment")}, "totp_code": {totp.Code(secret, totp.Step(time.Now()))}}))
+		codes := regexp.MustCompile(`<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>`).FindStringSubmatch(enrolled)
+		if codes == nil {
+			t.Fatalf("no recovery codes after enrolment:\n%s", enrolled)
+		}
+		recovery = codes[1]
+	}
+	client := "app-" + username
+	secret := ta.secret("clients", "create", "--id", client, "--first-party", "--redirect-uri", "http://127.0.0.1:1/cb", "--scope", "openid listens:read")
+	verifier := "a-verifier-that-is-long-enough-for-pkce-0123456789"
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"client_id": {client}, "redirect_uri": {"http://127.0.0.1:1/cb"}, "response_type": {"code"}, "scope": {"openid listens:read"},
+		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
+	if twoFactors {
+		q.Set("acr_values", MultiFactor)
+	}
+	page, resp := read(browser.Get(ta.issuer + "/oauth2/authorize?" + q.Encode()))
+	if twoFactors {
+		action := regexp.MustCompile(`<form method="post" action="([^"]+)"`).FindStringSubmatch(page)
+		if action == nil || !strings.Contains(page, `name="recovery_code"`) {
+			t.Fatalf("expected the second-factor step:\n%s", page)
+		}
+		_, resp = read(browser.PostForm(ta.issuer+html.UnescapeString(action[1]), url.Values{"csrf_token": {field(t, page, "csrf_token")},
+			"tonearm_action": {"second_factor"}, "recovery_code": {recovery}}))
+	}
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {loc.Query().Get("code")}, "redirect_uri": {"http://127.0.0.1:1/cb"}, "code_verifier": {verifier}}
+	req, _ := http.NewRequest(http.MethodPost, ta.issuer+"/oauth2/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(client, secret)
+	body, resp := read(http.DefaultClient.Do(req))
+	var tok map[string]any
+	_ = json.Unmarshal([]byte(body), &tok)
+	at, _ := tok["access_token"].(string)
+	if resp.StatusCode != http.StatusOK || at == "" {
+		t.Fatalf("code exchange for %s: %d %s (authorization answer %s)", username, resp.StatusCode, body, loc)
+	}
+	return at
+}
+
+// RFC 9470: DELETE /listens asks for a sign-in with two factors; a token
+// from a one-factor sign-in gets the step-up challenge, and one from the
+// step-up it names is accepted.
+func TestStepUpChallenge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs tonearm")
+	}
+	ta := startTonearm(t)
+	rs := httptest.NewServer(Handler(&Verifier{Issuer: ta.issuer, Audience: listensID}))
+	defer rs.Close()
+	del := func(token string) (*http.Response, string) {
+		req, _ := http.NewRequest(http.MethodDelete, rs.URL+"/listens", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b)
+	}
+	oneFactor := ta.userToken("uma", false)
+	resp, _ := del(oneFactor)
+	challenge := resp.Header.Get("WWW-Authenticate")
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(challenge, `error="insufficient_user_authentication"`) ||
+		!strings.Contains(challenge, `acr_values="`+MultiFactor+`"`) || !strings.Contains(challenge, `max_age=600`) {
+		t.Fatalf("one factor: %d %q", resp.StatusCode, challenge)
+	}
+	// The same token still reads (GET needs no second factor).
+	req, _ := http.NewRequest(http.MethodGet, rs.URL+"/listens", nil)
+	req.Header.Set("Authorization", "Bearer "+oneFactor)
+	if r2, err := http.DefaultClient.Do(req); err != nil || r2.StatusCode != http.StatusOK {
+		t.Fatalf("GET with one factor: %v %v", err, r2)
+	}
+	twoFactors := ta.userToken("vic", true)
+	if resp, body := del(twoFactors); resp.StatusCode != http.StatusOK || !strings.Contains(body, `"deleted"`) {
+		t.Fatalf("two factors: %d %s %q", resp.StatusCode, body, resp.Header.Get("WWW-Authenticate"))
 	}
 }
