@@ -23,6 +23,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
+	"github.com/tonearm-idp/tonearm/provider/totp"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -284,6 +285,7 @@ func TestBrowser(t *testing.T) {
 		t.Run("SignOutAnotherSession", func(t *testing.T) { browserOtherSession(t, s) })
 		t.Run("AdminDisablesUser", func(t *testing.T) { browserAdminDisables(t, s) })
 		t.Run("KeyboardOnlySignIn", func(t *testing.T) { browserKeyboard(t, s) })
+		t.Run("SecondFactor", func(t *testing.T) { browserSecondFactor(t, s) })
 		// Last: it adds a connector to the sign-in pages.
 		t.Run("ContinueWithMusicBrainz", func(t *testing.T) { browserMusicBrainz(t, s) })
 	})
@@ -570,4 +572,18 @@ func TestPagesAt390px(t *testing.T) {
 	b.run(chromedp.SetValue(chromedp.CSS("#username"), "ada_mb"), chromedp.Click(chromedp.CSS(`main form button[type=submit]`)),
 		chromedp.WaitVisible(chromedp.CSS("#created")))
 	check("welcome")
+	// The second-factor step of a sign-in.
+	tom := s.user("tom")
+	e, err := s.app.accounts.NewTOTPEnrolment(tom, "tonearm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.app.accounts.EnrolTOTP(context.Background(), tom.ID, e.Token, totp.Code(e.Secret, totp.Step(time.Now())), nil); err != nil {
+		t.Fatal(err)
+	}
+	b = newBrowser(t)
+	b.open(app.authURL())
+	b.run(fill(map[string]string{"username": "tom", "password": e2ePassword}), chromedp.Click(chromedp.CSS(`main form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS("#totp_code")))
+	check("second-factor")
 }

@@ -26,7 +26,7 @@ import (
 // opened, with -v), -h exits 0, and no command logs unless -v.
 func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 	db := []string{"database-url", "secret", "v"}
-	server := []string{"database-url", "event-retention", "issuer", "listen", "listenbrainz-url", "metrics-listen", "refresh-grace",
+	server := []string{"admin-mfa", "database-url", "event-retention", "issuer", "listen", "listenbrainz-url", "metrics-listen", "refresh-grace",
 		"registration", "secret", "site-name", "smtp-url", "theme-dir", "trusted-proxies"}
 	with := func(own ...string) []string { return append(append([]string{}, db...), own...) }
 	clientFlags := []string{"allow-no-pkce", "backchannel-logout-uri", "client-uri", "first-party", "grant-type", "json", "logo-uri",

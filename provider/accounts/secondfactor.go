@@ -269,6 +269,13 @@ func (s *Service) clearTOTP(ctx context.Context, userID string, detail map[strin
 // AdminRemoveSecondFactor removes a user's app and recovery codes (a lost
 // phone) and signs them out everywhere.
 func (s *Service) AdminRemoveSecondFactor(ctx context.Context, userID string) error {
+	u, err := s.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if !HasTOTP(u) {
+		return ErrNoTOTP
+	}
 	if err := s.clearTOTP(ctx, userID, map[string]any{"method": "totp", "by_admin": true}); err != nil {
 		return err
 	}
