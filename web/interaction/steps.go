@@ -69,4 +69,3 @@ func (ix *Interactions) handlers() map[Step]stepHandler {
 		StepConsent:      {show: ix.consentPage, answer: ix.consentAnswer},
 	}
 }
-
