@@ -118,6 +118,13 @@ func TestSecondFactor(t *testing.T) {
 		tina := s.user("tina")
 		s.client(clients.Spec{ID: "app", Public: true, FirstParty: true, GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "profile"}})
 		r := s.rp("app", "", "profile")
+		var disc struct {
+			ACRValues []string `json:"acr_values_supported"`
+			Claims    []string `json:"claims_supported"`
+		}
+		if err := r.provider.Claims(&disc); err != nil || !slices.Equal(disc.ACRValues, []string{accounts.ACRMultiFactor}) || !slices.Contains(disc.Claims, "acr") {
+			t.Fatalf("discovery: %+v %v", disc, err)
+		}
 
 		// Enrolment: a wrong code first (nothing stored), then the app's.
 		b := s.browser()
