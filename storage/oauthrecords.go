@@ -44,7 +44,39 @@ type Client struct {
 	ClientURI string
 	PolicyURI string
 	TosURI    string
+	// Owner is the user who registered the app on /developer or with an
+	// initial access token of theirs ("": an admin, or open
+	// registration). Registration says how it was registered: "" by an
+	// admin, RegisteredByDeveloper, RegisteredWithToken or
+	// RegisteredOpenly; such apps are always third-party.
+	Owner        string
+	Registration string
+	// RegistrationTokenHash is the keyed hash of the RFC 7592
+	// registration access token (nil: none).
+	RegistrationTokenHash []byte
+	// Disabled clients are refused everywhere (an admin's decision).
+	Disabled  bool
 	CreatedAt time.Time
+}
+
+// How an app was registered (Client.Registration).
+const (
+	RegisteredByDeveloper = "developer" // on /developer
+	RegisteredWithToken   = "token"     // RFC 7591 with an initial access token
+	RegisteredOpenly      = "open"      // RFC 7591 without one (TONEARM_CLIENT_REGISTRATION=open)
+)
+
+// RegistrationToken is an initial access token for RFC 7591 registration:
+// only a keyed hash of it is stored.
+type RegistrationToken struct {
+	ID        string
+	TokenHash []byte
+	// Owner is the developer who created it ("": the command line); apps
+	// registered with it belong to them.
+	Owner       string
+	Description string
+	CreatedAt   time.Time
+	ExpiresAt   time.Time // zero: never
 }
 
 // API is a registered resource server.
@@ -60,7 +92,9 @@ type API struct {
 	// Introspectors are the clients (the API's resource servers) that may
 	// introspect tokens whose audience includes the API.
 	Introspectors []string
-	CreatedAt     time.Time
+	// OpenToApps: apps registered by developers may ask for its scopes.
+	OpenToApps bool
+	CreatedAt  time.Time
 }
 
 // APIScope is a scope an API defines, with the description consent shows.

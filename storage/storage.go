@@ -363,6 +363,19 @@ type Storage interface {
 	// it; ErrNotFound if there is no such client.
 	DeleteClient(ctx context.Context, id string) error
 
+	// CreateRegistrationToken stores an initial access token;
+	// ErrAlreadyExists on a duplicate ID or hash.
+	CreateRegistrationToken(ctx context.Context, t RegistrationToken) error
+	// GetRegistrationTokenByHash returns the token with this hash if it
+	// has not expired at now, or ErrNotFound.
+	GetRegistrationTokenByHash(ctx context.Context, hash []byte, now time.Time) (RegistrationToken, error)
+	// ListRegistrationTokens returns the tokens of owner ("" with all:
+	// every token), newest first.
+	ListRegistrationTokens(ctx context.Context, owner string, all bool) ([]RegistrationToken, error)
+	// DeleteRegistrationToken removes a token of owner (any owner with
+	// all); ErrNotFound.
+	DeleteRegistrationToken(ctx context.Context, id, owner string, all bool) error
+
 	// EnsureSigningKey stores k unless an unretired key with k.Alg exists,
 	// and reports whether it stored it. Concurrent callers (replicas
 	// starting together) end with exactly one active key per algorithm.

@@ -15,6 +15,7 @@ type apiModel struct {
 	Name          string
 	Claims        string
 	Introspectors string
+	OpenToApps    bool
 	CreatedAt     time.Time `gorm:"autoCreateTime:false"`
 }
 
@@ -33,7 +34,7 @@ func (apiScopeModel) TableName() string { return "api_scopes" }
 // transaction; the primary key of api_scopes keeps a scope to one API.
 func (s *Store) CreateAPI(ctx context.Context, a storage.API) error {
 	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
-		m := apiModel{ID: a.ID, Name: a.Name, Claims: encodeList(a.Claims), Introspectors: encodeList(a.Introspectors), CreatedAt: utc(a.CreatedAt)}
+		m := apiModel{ID: a.ID, Name: a.Name, Claims: encodeList(a.Claims), Introspectors: encodeList(a.Introspectors), OpenToApps: a.OpenToApps, CreatedAt: utc(a.CreatedAt)}
 		if err := tx.Create(&m).Error; err != nil {
 			return translate(err)
 		}
@@ -76,7 +77,7 @@ func (s *Store) UpdateAPI(ctx context.Context, id string, update func(storage.AP
 		}
 		next.ID, next.CreatedAt = m.ID, utc(m.CreatedAt)
 		if err := tx.Model(&apiModel{}).Where("id = ?", id).Updates(map[string]any{
-			"name": next.Name, "claims": encodeList(next.Claims), "introspectors": encodeList(next.Introspectors),
+			"name": next.Name, "claims": encodeList(next.Claims), "introspectors": encodeList(next.Introspectors), "open_to_apps": next.OpenToApps,
 		}).Error; err != nil {
 			return translate(err)
 		}
@@ -127,7 +128,7 @@ func (s *Store) ListAPIs(ctx context.Context) ([]storage.API, error) {
 }
 
 func apiRecord(m apiModel, scopes []apiScopeModel) storage.API {
-	a := storage.API{ID: m.ID, Name: m.Name, Claims: decodeList(m.Claims), Introspectors: decodeList(m.Introspectors), Scopes: []storage.APIScope{}, CreatedAt: utc(m.CreatedAt)}
+	a := storage.API{ID: m.ID, Name: m.Name, Claims: decodeList(m.Claims), Introspectors: decodeList(m.Introspectors), OpenToApps: m.OpenToApps, Scopes: []storage.APIScope{}, CreatedAt: utc(m.CreatedAt)}
 	for _, sc := range scopes {
 		a.Scopes = append(a.Scopes, storage.APIScope{Name: sc.Name, Description: sc.Description})
 	}

@@ -31,10 +31,14 @@ type clientModel struct {
 	RequirePAR             bool   `gorm:"column:require_par"`
 	BackchannelLogoutURI   string `gorm:"column:backchannel_logout_uri"`
 	Name                   string
-	LogoURI                string    `gorm:"column:logo_uri"`
-	ClientURI              string    `gorm:"column:client_uri"`
-	PolicyURI              string    `gorm:"column:policy_uri"`
-	TosURI                 string    `gorm:"column:tos_uri"`
+	LogoURI                string `gorm:"column:logo_uri"`
+	ClientURI              string `gorm:"column:client_uri"`
+	PolicyURI              string `gorm:"column:policy_uri"`
+	TosURI                 string `gorm:"column:tos_uri"`
+	Owner                  string
+	Registration           string
+	RegistrationTokenHash  []byte
+	Disabled               bool
 	CreatedAt              time.Time `gorm:"autoCreateTime:false"`
 }
 
@@ -98,6 +102,10 @@ func (m clientModel) record() storage.Client {
 		ClientURI:              m.ClientURI,
 		PolicyURI:              m.PolicyURI,
 		TosURI:                 m.TosURI,
+		Owner:                  m.Owner,
+		Registration:           m.Registration,
+		RegistrationTokenHash:  m.RegistrationTokenHash,
+		Disabled:               m.Disabled,
 		CreatedAt:              utc(m.CreatedAt),
 	}
 	if m.OldSecretExpiresAt != nil && len(m.OldSecretHash) > 0 {
@@ -168,6 +176,10 @@ func clientModelOf(c storage.Client) clientModel {
 		ClientURI:              c.ClientURI,
 		PolicyURI:              c.PolicyURI,
 		TosURI:                 c.TosURI,
+		Owner:                  c.Owner,
+		Registration:           c.Registration,
+		RegistrationTokenHash:  c.RegistrationTokenHash,
+		Disabled:               c.Disabled,
 		CreatedAt:              utc(c.CreatedAt),
 	}
 	if len(c.OldSecretHash) > 0 && !c.OldSecretExpiresAt.IsZero() {

@@ -227,6 +227,11 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 				return translate(err)
 			}
 		}
+		// A developer's initial access tokens go with them (their apps
+		// stay, ownerless, for admins to decide).
+		if err := tx.Where("owner = ?", id).Delete(&registrationTokenModel{}).Error; err != nil {
+			return translate(err)
+		}
 		return translate(tx.Where("id = ?", id).Delete(&userModel{}).Error)
 	})
 }

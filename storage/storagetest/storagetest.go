@@ -58,6 +58,7 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, passkeyCases()...)
 	cases = append(cases, connectorCases()...)
 	cases = append(cases, secondFactorCases()...)
+	cases = append(cases, developerAppCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
