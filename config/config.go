@@ -50,6 +50,9 @@ type Config struct {
 	// of TONEARM_THEME_DIR (read here, at start-up).
 	Theme    templates.Theme
 	ThemeDir string
+	// ClientRegistration is Dynamic Client Registration (RFC 7591):
+	// "token" (an initial access token is required), "open" or "off".
+	ClientRegistration string
 	// AdminMFA is "required" when admins must have a second factor to use
 	// the console and the admin API with a user token, else "optional".
 	AdminMFA string
@@ -99,7 +102,7 @@ func Variables() []string {
 }
 
 type rawSettings struct {
-	issuer, listen, db, secret, lb, registration, smtp, proxies, grace, retention, metrics, site, theme, adminMFA string
+	issuer, listen, db, secret, lb, registration, smtp, proxies, grace, retention, metrics, site, theme, adminMFA, clientRegistration string
 }
 
 func settingsOf(raw *rawSettings) []setting {
@@ -110,6 +113,7 @@ func settingsOf(raw *rawSettings) []setting {
 		{"TONEARM_SECRET", "secret", "", "at least 32 bytes; keys HMAC and encryption at rest (prefer the variable: flags show in ps)", &raw.secret},
 		{"TONEARM_LISTENBRAINZ_URL", "listenbrainz-url", DefaultListenBrainzURL, "ListenBrainz API base URL", &raw.lb},
 		{"TONEARM_REGISTRATION", "registration", DefaultRegistration, "open, or admin (only admins create users)", &raw.registration},
+		{"TONEARM_CLIENT_REGISTRATION", "client-registration", "token", "dynamic client registration (RFC 7591) at /oauth2/register: token (an initial access token from /developer or tonearm registration-tokens create), open (anyone, limited per address) or off", &raw.clientRegistration},
 		{"TONEARM_ADMIN_MFA", "admin-mfa", "optional", "required: admins use the console and the admin API (with a user token) only with a second factor (an authenticator app or a passkey); optional", &raw.adminMFA},
 		{"TONEARM_SMTP_URL", "smtp-url", "", "smtp://user:password@host:587?from=… (STARTTLS required; smtps:// for TLS from the start; ?tls=none only for a local relay) for password reset mail; unset: logged", &raw.smtp},
 		{"TONEARM_REFRESH_GRACE", "refresh-grace", "0s", "how long after its rotation a refresh token presented again is answered like the first use (clients that lost the answer), e.g. 30s; 0s: strict", &raw.grace},
@@ -166,6 +170,12 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope) func() (Co
 			return c, errors.New("TONEARM_ADMIN_MFA must be optional or required")
 		}
 		c.AdminMFA = raw.adminMFA
+		switch raw.clientRegistration {
+		case "token", "open", "off":
+		default:
+			return c, errors.New("TONEARM_CLIENT_REGISTRATION must be token, open or off")
+		}
+		c.ClientRegistration = raw.clientRegistration
 		if c.TrustedProxies, err = ParseTrustedProxies(raw.proxies); err != nil {
 			return c, err
 		}

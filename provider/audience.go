@@ -189,6 +189,26 @@ func (p *Provider) Audience(ctx context.Context, scopes, resources []string) (au
 	return ix.audienceFor(scopes, resources)
 }
 
+// AppScopesAllowed checks the scopes an app registered by a developer
+// asks for: the built-in user scopes (never account or admin) and the
+// scopes of APIs open to apps, as the APIs stand now (an API closed since
+// the app registered no longer grants it its scopes).
+func (p *Provider) AppScopesAllowed(ctx context.Context, scopes []string) error {
+	ix, err := p.indexFor(ctx, scopes, nil)
+	if err != nil {
+		return err
+	}
+	for _, s := range scopes {
+		if s == ScopeAccount || s == ScopeAdmin {
+			return fosite.ErrInvalidScope.WithHintf("Apps registered by developers cannot ask for the %s scope.", s)
+		}
+		if id, ok := ix.owner[s]; ok && !ix.byID[id].OpenToApps {
+			return fosite.ErrInvalidScope.WithHintf("The scope %s belongs to an API that is not open to apps registered by developers.", s)
+		}
+	}
+	return nil
+}
+
 // MayIntrospect reports whether client caller may see a token issued to
 // client owner for the audience aud (RFC 7662 §4 leaves it to the server):
 // its own tokens, and tokens meant for an API that names caller among its
@@ -374,7 +394,7 @@ func (p *Provider) Discovery(ctx context.Context) []byte {
 			}
 		}
 	}
-	body, berr := discoveryDocument(p.issuer, scopes)
+	body, berr := discoveryDocument(p.issuer, scopes, p.registration)
 	if berr != nil {
 		if cur != nil {
 			return cur.body

@@ -124,7 +124,7 @@ func SetIDTokenAlg(s *openid.DefaultSession, alg string) {
 // drops a header named alg).
 const IDTokenAlgHeader = "tonearm_alg"
 
-func discoveryDocument(issuer string, scopes []string) ([]byte, error) {
+func discoveryDocument(issuer string, scopes []string, registration bool) ([]byte, error) {
 	base := strings.TrimRight(issuer, "/")
 	doc := map[string]any{
 		"issuer":                                        issuer,
@@ -162,6 +162,9 @@ func discoveryDocument(issuer string, scopes []string) ([]byte, error) {
 		"request_parameter_supported":                    false,
 		"request_uri_parameter_supported":                false,
 		"require_request_uri_registration":               false,
+	}
+	if registration {
+		doc["registration_endpoint"] = base + RegisterPath
 	}
 	return json.Marshal(doc)
 }

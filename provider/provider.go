@@ -40,6 +40,9 @@ const (
 	// DevicePath is the page where a person enters the user code.
 	DeviceAuthorizationPath = "/oauth2/device/auth"
 	DevicePath              = "/device"
+	// RegisterPath is Dynamic Client Registration (RFC 7591); an app's
+	// registration_client_uri (RFC 7592) is RegisterPath/{client_id}.
+	RegisterPath = "/oauth2/register"
 )
 
 // Lifespans of what the provider issues.
@@ -84,6 +87,9 @@ type Config struct {
 	// Devices, when set, serves the Device Authorization Grant (RFC 8628);
 	// it needs Users.
 	Devices *device.Codes
+	// Registration: discovery names the registration endpoint (RFC 7591
+	// dynamic registration is on).
+	Registration bool
 }
 
 // Provider is the composed protocol.
@@ -99,8 +105,10 @@ type Provider struct {
 	apis      APIDirectory
 	users     UserDirectory
 	disco     discoveryCache
-	scopes    atomic.Pointer[builtIndex]
-	devices   *device.Codes
+	// registration: discovery names the registration endpoint.
+	registration bool
+	scopes       atomic.Pointer[builtIndex]
+	devices      *device.Codes
 }
 
 // PARRequestURIPrefix starts every request_uri of a pushed request.
@@ -183,7 +191,8 @@ func New(c Config) (*Provider, error) {
 		fc.TokenEndpointHandlers = append(fc.TokenEndpointHandlers, devices)
 	}
 	p := &Provider{OAuth2: oauth2, store: c.Store, idSigner: idSigner, access: access, issuer: c.Issuer,
-		apiID: APIIdentifier(c.Issuer), keys: c.Keys, lifespans: c.Lifespans, apis: c.APIs, users: c.Users}
+		apiID: APIIdentifier(c.Issuer), keys: c.Keys, lifespans: c.Lifespans, apis: c.APIs, users: c.Users,
+		registration: c.Registration}
 	if p.apis == nil {
 		p.apis = builtinOnly{BuiltinAPI(c.Issuer)}
 	}
@@ -192,7 +201,7 @@ func New(c Config) (*Provider, error) {
 		devices.p = p
 		p.devices = c.Devices
 	}
-	if _, err := discoveryDocument(c.Issuer, SupportedScopes); err != nil {
+	if _, err := discoveryDocument(c.Issuer, SupportedScopes, c.Registration); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -22,7 +22,7 @@ var files embed.FS
 var Required = []string{
 	"login.html", "consent.html", "error.html", "logout.html", "logged_out.html", "forgot.html", "reset.html", "verify_email.html",
 	"notice.html", "device.html", "signup.html", "account.html", "admin.html", "admin_users.html", "admin_user.html", "admin_clients.html", "admin_client.html", "admin_apis.html", "admin_keys.html",
-	"welcome.html", "choose_username.html", "admin_connectors.html", "second_factor.html",
+	"welcome.html", "choose_username.html", "admin_connectors.html", "second_factor.html", "developer.html",
 }
 
 // Options brand the pages.

@@ -16,7 +16,19 @@ type ClientView struct {
 	ID, Name                     string
 	Logo                         template.URL
 	ClientURI, PolicyURI, TosURI string
+	// Registration says how an app registered by a developer was
+	// registered ("": by this site's admins): the consent page says the
+	// site has not reviewed it, louder when anyone could register it.
+	Registration string
 }
+
+// Unreviewed: the app was registered by a developer, not reviewed by
+// this site.
+func (c ClientView) Unreviewed() bool { return c.Registration != "" }
+
+// OpenlyRegistered: anyone could register this app (no token, no
+// account).
+func (c ClientView) OpenlyRegistered() bool { return c.Registration == "open" }
 
 // DisplayName is the name, or the ID when none was registered.
 func (c ClientView) DisplayName() string {
@@ -36,5 +48,5 @@ func SafeLogo(u string) template.URL {
 
 // ViewOf is the view of a stored client.
 func ViewOf(c storage.Client) ClientView {
-	return ClientView{ID: c.ID, Name: c.Name, Logo: SafeLogo(c.LogoURI), ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI}
+	return ClientView{ID: c.ID, Name: c.Name, Logo: SafeLogo(c.LogoURI), ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI, Registration: c.Registration}
 }

@@ -25,6 +25,7 @@ type Metrics struct {
 	logins   *prometheus.CounterVec
 	upstream *prometheus.CounterVec
 	second   *prometheus.CounterVec
+	apps     *prometheus.CounterVec
 }
 
 // NewMetrics registers the metrics, the Go runtime's, the process's, the
@@ -53,8 +54,12 @@ func NewMetrics(db *sql.DB, queue func() int) *Metrics {
 		second: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tonearm_second_factor_total", Help: "Second-factor checks at sign-in by result (succeeded, failed, throttled, unmet).",
 		}, []string{"result"}),
+		apps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tonearm_client_registrations_total",
+			Help: "Apps registered by developers by how (developer, token, open) and result (registered, updated, deleted, refused, throttled).",
+		}, []string{"how", "result"}),
 	}
-	m.registry.MustRegister(m.requests, m.duration, m.tokens, m.logins, m.upstream, m.second,
+	m.registry.MustRegister(m.requests, m.duration, m.tokens, m.logins, m.upstream, m.second, m.apps,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tonearm_password_hash_queue", Help: "Password hashes waiting for a free slot.",
 		}, func() float64 { return float64(queue()) }),
@@ -103,6 +108,13 @@ func (m *Metrics) ConnectorResult(connector, result string) {
 func (m *Metrics) SecondFactorResult(result string) {
 	if m != nil {
 		m.second.WithLabelValues(result).Inc()
+	}
+}
+
+// AppRegistration counts a registration by how and its result.
+func (m *Metrics) AppRegistration(how, result string) {
+	if m != nil {
+		m.apps.WithLabelValues(how, result).Inc()
 	}
 }
 

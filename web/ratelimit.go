@@ -257,7 +257,24 @@ const (
 	// Passkey ceremonies per address: enough for a household behind one
 	// address, not for filling the database with challenges.
 	maxPasskeyCeremoniesPerAddr = 60
+	// maxOpenRegistrationsPerAddr bounds the apps one address may register
+	// without an initial access token (TONEARM_CLIENT_REGISTRATION=open),
+	// and maxAppsPerDeveloper those a developer registers on /developer.
+	maxOpenRegistrationsPerAddr = 10
+	maxAppsPerDeveloper         = 20
 )
+
+// OpenRegistration counts an app registered without an initial access
+// token from r's address.
+func (l *LoginLimiter) OpenRegistration(ctx context.Context, r *http.Request) error {
+	return l.count(ctx, "open-registration:"+ClientAddr(r), "app registrations from this address", maxOpenRegistrationsPerAddr)
+}
+
+// AppRegistration counts an app registered by a developer (on /developer
+// or with their initial access token).
+func (l *LoginLimiter) AppRegistration(ctx context.Context, userID string) error {
+	return l.count(ctx, "app-registration:"+userID, "app registrations for this account", maxAppsPerDeveloper)
+}
 
 // DeviceLookup counts a user code typed on the device page by userID from
 // r's address, whatever the form does with it.

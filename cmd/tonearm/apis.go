@@ -27,7 +27,7 @@ func parseScopeFlags(values []string) []storage.APIScope {
 }
 
 func apisCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	const usage = "usage: tonearm apis create --id URI --scope NAME[=description]… [--name N] [--claim C…] [--introspector CLIENT…] [--json] | " +
+	const usage = "usage: tonearm apis create --id URI --scope NAME[=description]… [--name N] [--claim C…] [--introspector CLIENT…] [--open-to-apps] [--json] | " +
 		"tonearm apis update URI [--name N] [--scope NAME[=description]…] [--claim C…] [--introspector CLIENT…] [--json] | tonearm apis list [--json] | tonearm apis delete URI"
 	if len(args) == 0 {
 		return errors.New(usage)
@@ -43,6 +43,7 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 			fs.Var(&scopes, "scope", `a scope it defines, NAME or NAME=description shown on the consent page (repeatable)`)
 			fs.Var(&claims, "claim", "a user claim its access tokens carry: role, listenbrainz_name or a custom claim key (repeatable)")
 			fs.Var(&introspectors, "introspector", "a client (the API's resource server) that may introspect tokens meant for it (repeatable)")
+			fs.BoolVar(&spec.OpenToApps, "open-to-apps", false, "apps registered by developers (on /developer or RFC 7591) may ask for its scopes")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		}, nil)
 		if err != nil {
@@ -64,7 +65,7 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		id, rest := positional(args[1:])
 		var name string
 		var scopes, claims, introspectors listFlag
-		var asJSON bool
+		var asJSON, openToApps bool
 		var given *flag.FlagSet
 		a, err := openApp(ctx, "apis update", rest, getenv, stderr, func(fs *flag.FlagSet) {
 			given = fs
@@ -73,6 +74,7 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 			fs.Var(&scopes, "scope", "the scopes it defines, replacing the current ones: NAME or NAME=description (repeatable)")
 			fs.Var(&claims, "claim", "the user claims its access tokens carry, replacing the current ones (repeatable)")
 			fs.Var(&introspectors, "introspector", "the clients that may introspect tokens meant for it, replacing the current ones (repeatable)")
+			fs.BoolVar(&openToApps, "open-to-apps", false, "whether apps registered by developers may ask for its scopes (--open-to-apps=false closes it)")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		}, requireArg(&id, "usage: tonearm apis update URI [--name N] [--scope NAME[=description]…] [--claim C…] [--introspector CLIENT…]"))
 		if err != nil {
@@ -94,6 +96,8 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 			case "introspector":
 				i := []string(introspectors)
 				u.Introspectors = &i
+			case "open-to-apps":
+				u.OpenToApps = &openToApps
 			}
 		})
 		api, err := a.apis.Update(ctx, id, u)

@@ -32,6 +32,7 @@ Usage:
   tonearm clients create|update|rotate-secret|list|delete
   tonearm apis create|update|list|delete
   tonearm connectors create|update|list|delete   sign-in through MusicBrainz or an OpenID provider
+  tonearm registration-tokens create|list|revoke initial access tokens for dynamic client registration
   tonearm keys list|rotate
   tonearm apply -f FILE [--dry-run] [--prune]   make the clients and APIs match a YAML or JSON file
   tonearm export [--json]          print the clients and APIs as apply reads them (no secrets)
@@ -68,7 +69,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("a command is required: serve, migrate, users, clients, apis, connectors, keys, apply, export, health or version")
+		return errors.New("a command is required: serve, migrate, users, clients, apis, connectors, registration-tokens, keys, apply, export, health or version")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -90,6 +91,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return clientsCommand(ctx, rest, getenv, stdout, stderr)
 	case "apis":
 		return apisCommand(ctx, rest, getenv, stdout, stderr)
+	case "registration-tokens":
+		return registrationTokensCommand(ctx, rest, getenv, stdout, stderr)
 	case "connectors":
 		return connectorsCommand(ctx, rest, getenv, stdin, stdout, stderr)
 	case "keys":

@@ -42,6 +42,8 @@ type app struct {
 	clients      *clients.Registry
 	apis         *apis.Registry
 	connectors   *connectors.Registry
+	// initialTokens are RFC 7591 initial access tokens.
+	initialTokens *clients.RegistrationTokens
 	// health goes unready when serve starts draining.
 	health *web.Health
 	// metrics are served on TONEARM_METRICS_LISTEN (nil when unset).
@@ -165,9 +167,13 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
+	clientRegistration := cfg.ClientRegistration
+	if clientRegistration == "" {
+		clientRegistration = protocol.RegistrationToken
+	}
 	p, err := provider.New(provider.Config{
-		Devices: deviceCodes,
-		Issuer:  cfg.Issuer, Store: adapter, Keys: km, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
+		Devices: deviceCodes, Registration: clientRegistration != protocol.RegistrationOff,
+		Issuer: cfg.Issuer, Store: adapter, Keys: km, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
 		SecretsHasher: hasher, Lifespans: lifespans, APIs: apiRegistry, Users: store,
 	})
 	if err != nil {
@@ -261,9 +267,13 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
+	initialTokens, err := clients.NewRegistrationTokens(store, hasher, opt.now)
+	if err != nil {
+		return nil, err
+	}
 	people, err := pages.New(pages.Config{
 		Site: site, Accounts: acc, Clients: registry, APIs: apiRegistry, Keys: km, Recovery: publicAPI, Devices: deviceCodes, Passkeys: passkeyCeremonies, Events: store, Scopes: p,
-		Interactions: interactions, Connectors: upstreams,
+		Interactions: interactions, Connectors: upstreams, Apps: registry, InitialTokens: initialTokens,
 		Limiter: limiter, Metrics: metrics, CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Issuer: cfg.Issuer,
 		Registration: cfg.Registration, AdminMFA: cfg.AdminMFA, ForgetClient: adapter.ForgetClient, Logger: log, Now: opt.now,
 	})
@@ -273,6 +283,13 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if cfg.AdminMFA == "required" {
 		jsonapi.RequireAdminMFA(adminAPI)
 		jsonapi.RequireAdminMFA(userAPI)
+	}
+	registration, err := protocol.NewRegistration(protocol.RegistrationConfig{
+		Mode: clientRegistration, Apps: registry, Tokens: initialTokens, Limiter: limiter, Events: store, Metrics: metrics,
+		Issuer: cfg.Issuer, ForgetClient: adapter.ForgetClient, Logger: log, Now: opt.now,
+	})
+	if err != nil {
+		return nil, err
 	}
 	health, err := web.NewHealth(store, log)
 	if err != nil {
@@ -286,6 +303,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	jsonapi.ServeOpenAPI(mux)
 	oauth.Routes(mux)
 	interactions.Routes(mux)
+	registration.Routes(mux)
 	site.Routes(mux)
 	people.Routes(mux)
 	health.Routes(mux)
@@ -294,7 +312,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		endpoints = append(endpoints, api.Endpoints()...)
 	}
 	endpoints = append(endpoints, jsonapi.Endpoint{Method: http.MethodGet, Path: jsonapi.OpenAPIPath})
-	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, apis: apiRegistry, connectors: upstreams, backchannel: deliverer, metrics: metrics, health: health, keys: km, provider: p, handler: web.Middleware(log, web.Frontend{
+	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, apis: apiRegistry, connectors: upstreams, initialTokens: initialTokens, backchannel: deliverer, metrics: metrics, health: health, keys: km, provider: p, handler: web.Middleware(log, web.Frontend{
 		TrustedProxies: cfg.TrustedProxies, HSTS: strings.HasPrefix(cfg.Issuer, "https://"), Metrics: metrics,
 	}, mux)}, nil
 }

@@ -5,7 +5,10 @@
 // with two factors within the last 10 minutes: otherwise it answers 401
 // with the RFC 9470 step-up challenge (error="insufficient_user_authentication",
 // acr_values, max_age), and the app sends the person to tonearm again with
-// those acr_values and max_age.
+// those acr_values and max_age. Every 401 names the API's protected
+// resource metadata (RFC 9728: resource_metadata=…), served at
+// /.well-known/oauth-protected-resource/listens, which names tonearm as
+// the authorization server and the scopes to ask for.
 //
 //	go run ./examples/resource-server -issuer http://127.0.0.1:8080 -id https://api.example.org/listens -listen 127.0.0.1:9090
 //
@@ -27,6 +30,7 @@ import (
 	"io"
 	"log"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -205,9 +209,32 @@ func audienceHas(aud any, id string) bool {
 	return false
 }
 
-// Handler serves GET /listens.
+// MetadataPath is where the API's RFC 9728 metadata is: the well-known
+// prefix, then the path of its identifier.
+func MetadataPath(id string) string {
+	path := ""
+	if u, err := url.Parse(id); err == nil {
+		path = strings.TrimRight(u.Path, "/")
+	}
+	return "/.well-known/oauth-protected-resource" + path
+}
+
+// Handler serves GET /listens, DELETE /listens and the API's protected
+// resource metadata (RFC 9728), so a client that meets a 401 finds the
+// authorization server and the scopes to ask for.
 func Handler(v *Verifier) http.Handler {
 	mux := http.NewServeMux()
+	metadata := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"resource": v.Audience, "authorization_servers": []string{v.Issuer}, "scopes_supported": []string{Scope},
+			"bearer_methods_supported": []string{"header"}, "resource_name": "Listens",
+		})
+	}
+	mux.HandleFunc("GET "+MetadataPath(v.Audience), metadata)
+	if MetadataPath(v.Audience) != MetadataPath("") {
+		mux.HandleFunc("GET "+MetadataPath(""), metadata)
+	}
 	mux.HandleFunc("GET /listens", func(w http.ResponseWriter, r *http.Request) {
 		t, ok := bearer(w, r, v)
 		if !ok {
@@ -226,7 +253,7 @@ func Handler(v *Verifier) http.Handler {
 		acr, _ := t.Claims["acr"].(string)
 		authTime, _ := t.Claims["auth_time"].(float64)
 		if acr != MultiFactor || v.now().Sub(time.Unix(int64(authTime), 0)) > StepUpMaxAge {
-			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Bearer realm="listens", error="insufficient_user_authentication", error_description="Deleting listens needs a sign-in with two factors within %d minutes", acr_values="%s", max_age=%d`,
+			w.Header().Set("WWW-Authenticate", challenge(r, v)+fmt.Sprintf(`, error="insufficient_user_authentication", error_description="Deleting listens needs a sign-in with two factors within %d minutes", acr_values="%s", max_age=%d`,
 				int(StepUpMaxAge/time.Minute), MultiFactor, int(StepUpMaxAge/time.Second)))
 			http.Error(w, "a recent sign-in with two factors is required", http.StatusUnauthorized)
 			return
@@ -237,23 +264,34 @@ func Handler(v *Verifier) http.Handler {
 	return mux
 }
 
+// challenge is the start of every WWW-Authenticate answer: the realm and
+// where the API's metadata is (RFC 9728 §5.1), on the host the client
+// reached.
+func challenge(r *http.Request, v *Verifier) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return `Bearer realm="listens", resource_metadata="` + scheme + "://" + r.Host + MetadataPath(v.Audience) + `"`
+}
+
 // bearer verifies the request's token for Scope, answering the error
 // itself when it fails.
 func bearer(w http.ResponseWriter, r *http.Request, v *Verifier) (Token, bool) {
 	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || raw == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="listens"`)
+		w.Header().Set("WWW-Authenticate", challenge(r, v))
 		http.Error(w, "a bearer token is required", http.StatusUnauthorized)
 		return Token{}, false
 	}
 	t, err := v.Verify(r.Context(), raw, Scope)
 	switch {
 	case errors.Is(err, ErrInsufficientScope):
-		w.Header().Set("WWW-Authenticate", `Bearer realm="listens", error="insufficient_scope", scope="`+Scope+`"`)
+		w.Header().Set("WWW-Authenticate", challenge(r, v)+`, error="insufficient_scope", scope="`+Scope+`"`)
 		http.Error(w, "the token lacks "+Scope, http.StatusForbidden)
 		return t, false
 	case errors.Is(err, ErrInvalidToken):
-		w.Header().Set("WWW-Authenticate", `Bearer realm="listens", error="invalid_token", error_description="`+strings.ReplaceAll(err.Error(), `"`, "'")+`"`)
+		w.Header().Set("WWW-Authenticate", challenge(r, v)+`, error="invalid_token", error_description="`+strings.ReplaceAll(err.Error(), `"`, "'")+`"`)
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return t, false
 	case err != nil:

@@ -9,6 +9,7 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net"
@@ -386,6 +387,21 @@ func TestStepUpChallenge(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(challenge, `error="insufficient_user_authentication"`) ||
 		!strings.Contains(challenge, `acr_values="`+MultiFactor+`"`) || !strings.Contains(challenge, `max_age=600`) {
 		t.Fatalf("one factor: %d %q", resp.StatusCode, challenge)
+	}
+	// RFC 9728: the challenge names the API's metadata, which names tonearm.
+	if !strings.Contains(challenge, `resource_metadata="`+rs.URL+`/.well-known/oauth-protected-resource/listens"`) {
+		t.Fatalf("no resource_metadata in %q", challenge)
+	}
+	resp, err := http.Get(rs.URL + "/.well-known/oauth-protected-resource/listens")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&meta)
+	resp.Body.Close()
+	if meta["resource"] != listensID || fmt.Sprint(meta["authorization_servers"]) != "["+ta.issuer+"]" || fmt.Sprint(meta["scopes_supported"]) != "["+Scope+"]" ||
+		fmt.Sprint(meta["bearer_methods_supported"]) != "[header]" {
+		t.Fatalf("protected resource metadata: %v", meta)
 	}
 	// The same token still reads (GET needs no second factor).
 	req, _ := http.NewRequest(http.MethodGet, rs.URL+"/listens", nil)

@@ -155,6 +155,8 @@ type Spec struct {
 	// Introspectors are the clients (the API's resource servers) that may
 	// introspect tokens meant for the API (RFC 7662 §4).
 	Introspectors []string
+	// OpenToApps: apps registered by developers may ask for its scopes.
+	OpenToApps bool
 }
 
 // Update changes a registered API; nil fields stay as they are.
@@ -163,6 +165,7 @@ type Update struct {
 	Scopes        *[]storage.APIScope
 	Claims        *[]string
 	Introspectors *[]string
+	OpenToApps    *bool
 }
 
 // Registry creates, lists and deletes APIs and caches them for the
@@ -240,7 +243,10 @@ func (r *Registry) Update(ctx context.Context, id string, u Update) (storage.API
 	if err != nil {
 		return storage.API{}, err
 	}
-	spec := Spec{ID: id, Name: cur.Name, Scopes: cur.Scopes, Claims: cur.Claims, Introspectors: cur.Introspectors}
+	spec := Spec{ID: id, Name: cur.Name, Scopes: cur.Scopes, Claims: cur.Claims, Introspectors: cur.Introspectors, OpenToApps: cur.OpenToApps}
+	if u.OpenToApps != nil {
+		spec.OpenToApps = *u.OpenToApps
+	}
 	if u.Name != nil {
 		spec.Name = *u.Name
 	}
@@ -363,7 +369,7 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.API, error)
 			}
 		}
 	}
-	return storage.API{ID: spec.ID, Name: spec.Name, Scopes: spec.Scopes, Claims: claims, Introspectors: introspectors}, nil
+	return storage.API{ID: spec.ID, Name: spec.Name, Scopes: spec.Scopes, Claims: claims, Introspectors: introspectors, OpenToApps: spec.OpenToApps}, nil
 }
 
 // holders lists the clients registered with any of scopes, sorted.
@@ -496,13 +502,30 @@ func (r *Registry) ScopeDefined(ctx context.Context, scope string) (bool, error)
 	return false, nil
 }
 
+// ScopeOpenToApps reports whether scope is defined by an API open to
+// apps registered by developers.
+func (r *Registry) ScopeOpenToApps(ctx context.Context, scope string) (bool, error) {
+	all, err := r.all(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range all {
+		for _, s := range a.Scopes {
+			if s.Name == scope {
+				return a.OpenToApps, nil
+			}
+		}
+	}
+	return false, nil
+}
+
 func sameAPIs(a, b []storage.API) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := range a {
 		if a[i].ID != b[i].ID || a[i].Name != b[i].Name || len(a[i].Scopes) != len(b[i].Scopes) || strings.Join(a[i].Claims, " ") != strings.Join(b[i].Claims, " ") ||
-			strings.Join(a[i].Introspectors, " ") != strings.Join(b[i].Introspectors, " ") {
+			strings.Join(a[i].Introspectors, " ") != strings.Join(b[i].Introspectors, " ") || a[i].OpenToApps != b[i].OpenToApps {
 			return false
 		}
 		for j := range a[i].Scopes {

@@ -58,6 +58,13 @@ const (
 	SecondFactorRemoved  = "mfa.removed"
 	SecondFactorFailed   = "mfa.failed"
 	RecoveryCodeUsed     = "mfa.recovery_code_used"
+	// Apps registered by developers (on /developer or RFC 7591): registered,
+	// changed, deleted, a registration refused; admins disabling one.
+	AppRegistered      = "app.registered"
+	AppChanged         = "app.changed"
+	AppDeleted         = "app.deleted"
+	AppRefused         = "app.registration_refused"
+	RegistrationTokens = "app.registration_token"
 )
 
 // Types lists every event type (for the API's filter).
@@ -65,7 +72,8 @@ var Types = []string{SignInSucceeded, SignInFailed, SignOut, PasswordChanged, Pa
 	UserDisabled, UserDeleted, ClientCreated, ClientChanged, ClientDeleted, APICreated, APIChanged, APIDeleted, KeysRotated, RefreshReuse,
 	ConsentGranted, ConsentRevoked, EmailVerified, PasskeyAdded, PasskeyRemoved, PasskeyCloneSuspected,
 	ConnectorCreated, ConnectorChanged, ConnectorDeleted, IdentityLinked, IdentityUnlinked, UpstreamFailed,
-	SecondFactorEnrolled, SecondFactorRemoved, SecondFactorFailed, RecoveryCodeUsed}
+	SecondFactorEnrolled, SecondFactorRemoved, SecondFactorFailed, RecoveryCodeUsed,
+	AppRegistered, AppChanged, AppDeleted, AppRefused, RegistrationTokens}
 
 // Store is where events go.
 type Store interface {

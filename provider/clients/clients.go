@@ -63,9 +63,11 @@ type Store interface {
 	DeleteClient(ctx context.Context, id string) error
 }
 
-// ScopeDirectory tells which scopes registered APIs define.
+// ScopeDirectory tells which scopes registered APIs define, and which of
+// them apps registered by developers may ask for.
 type ScopeDirectory interface {
 	ScopeDefined(ctx context.Context, scope string) (bool, error)
+	ScopeOpenToApps(ctx context.Context, scope string) (bool, error)
 }
 
 // Registry creates, lists and deletes clients.
@@ -174,7 +176,12 @@ func webURL(raw string, httpsOnly bool) error {
 }
 
 // ValidationError is a refused Spec; the message is safe to print.
-type ValidationError struct{ Message string }
+type ValidationError struct {
+	Message string
+	// Field names the metadata at fault when it is the redirect URIs
+	// ("redirect_uris": RFC 7591's invalid_redirect_uri).
+	Field string
+}
 
 func (e *ValidationError) Error() string { return e.Message }
 
@@ -440,6 +447,7 @@ func (r *Registry) Update(ctx context.Context, id string, change func(*Spec)) (s
 	}
 	out, err := r.store.UpdateClient(ctx, id, func(old storage.Client) (storage.Client, error) {
 		next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = old.SecretHash, old.OldSecretHash, old.OldSecretExpiresAt
+		next.Owner, next.Registration, next.RegistrationTokenHash, next.Disabled = old.Owner, old.Registration, old.RegistrationTokenHash, old.Disabled
 		return next, nil
 	})
 	if errors.Is(err, storage.ErrNotFound) {

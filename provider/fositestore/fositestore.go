@@ -50,6 +50,9 @@ type Client struct {
 	Name, LogoURI, ClientURI, PolicyURI, TosURI string
 	// IDTokenAlg signs its ID tokens (RS256 or ES256).
 	IDTokenAlg string
+	// Registration says how an app registered by a developer was
+	// registered (storage.Registered…; "": by an admin).
+	Registration string
 	// oldSecret is the hash of a rotated-out secret still accepted until
 	// oldSecretExpires (clients rotate-secret --keep-old).
 	oldSecret        []byte
@@ -149,7 +152,8 @@ func ToFositeClient(c storage.Client) *Client {
 			Public:        c.Public,
 		},
 		oldSecret: c.OldSecretHash, oldSecretExpires: c.OldSecretExpiresAt, IDTokenAlg: c.IDTokenAlg,
-		FirstParty:             c.FirstParty,
+		Registration:           c.Registration,
+		FirstParty:             c.FirstParty && c.Registration == "",
 		AllowNoPKCE:            c.AllowNoPKCE,
 		RequirePAR:             c.RequirePAR,
 		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
@@ -167,7 +171,8 @@ func (a *Adapter) GetClient(ctx context.Context, id string) (fosite.Client, erro
 		return e.client, nil
 	}
 	c, err := a.store.GetClient(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && c.Disabled) {
+		// A disabled client is refused as if it did not exist.
 		a.ForgetClient(id)
 		return nil, fosite.ErrNotFound
 	}

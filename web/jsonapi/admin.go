@@ -24,6 +24,7 @@ type ClientRegistry interface {
 	Get(ctx context.Context, id string) (storage.Client, error)
 	List(ctx context.Context) ([]storage.Client, error)
 	Delete(ctx context.Context, id string) error
+	SetDisabled(ctx context.Context, id string, disabled bool) (storage.Client, error)
 }
 
 // AdminAPI is /api/admin/: users and clients, for an admin's bearer token
@@ -264,7 +265,12 @@ type clientJSON struct {
 	PolicyURI              string   `json:"policyUri,omitempty"`
 	TosURI                 string   `json:"tosUri,omitempty"`
 	IDTokenAlg             string   `json:"idTokenAlg"`
-	CreatedAt              string   `json:"createdAt"`
+	// Owner is the developer who registered the app (a user ID),
+	// Registration how ("developer", "token", "open"; "" by an admin).
+	Owner        string `json:"owner,omitempty"`
+	Registration string `json:"registration,omitempty"`
+	Disabled     bool   `json:"disabled"`
+	CreatedAt    string `json:"createdAt"`
 }
 
 func toClientJSON(c storage.Client, secret string) clientJSON {
@@ -273,6 +279,7 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
 		Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI, IDTokenAlg: c.IDTokenAlg,
+		Owner: c.Owner, Registration: c.Registration, Disabled: c.Disabled,
 	}
 }
 
@@ -361,6 +368,8 @@ type clientPatch struct {
 	PolicyURI              *string   `json:"policyUri"`
 	TosURI                 *string   `json:"tosUri"`
 	IDTokenAlg             *string   `json:"idTokenAlg"`
+	// Disabled refuses the client everywhere (or accepts it again).
+	Disabled *bool `json:"disabled"`
 }
 
 // apply sets the fields the patch carries.
@@ -412,6 +421,11 @@ func (a *AdminAPI) updateClient(w http.ResponseWriter, r *http.Request) error {
 	updated, err := a.clients.Update(r.Context(), id, body.apply)
 	if err != nil {
 		return err
+	}
+	if body.Disabled != nil {
+		if updated, err = a.clients.SetDisabled(r.Context(), id, *body.Disabled); err != nil {
+			return err
+		}
 	}
 	a.forgetClient(id)
 	a.log.Info("client changed by admin", "request_id", web.RequestID(r.Context()), "client", id, "by", a.who(c))

@@ -34,13 +34,15 @@ type APIJSON struct {
 	Claims []string       `json:"claims"`
 	// Introspectors may introspect tokens meant for the API.
 	Introspectors []string `json:"introspectors"`
-	Builtin       bool     `json:"builtin"`
-	CreatedAt     string   `json:"createdAt,omitempty"`
+	// OpenToApps: apps registered by developers may ask for its scopes.
+	OpenToApps bool   `json:"openToApps"`
+	Builtin    bool   `json:"builtin"`
+	CreatedAt  string `json:"createdAt,omitempty"`
 }
 
 // ToAPIJSON converts an API.
 func ToAPIJSON(a storage.API) APIJSON {
-	out := APIJSON{ID: a.ID, Name: a.Name, Scopes: []APIScopeJSON{}, Claims: a.Claims, Introspectors: a.Introspectors, Builtin: a.CreatedAt.IsZero()}
+	out := APIJSON{ID: a.ID, Name: a.Name, Scopes: []APIScopeJSON{}, Claims: a.Claims, Introspectors: a.Introspectors, OpenToApps: a.OpenToApps, Builtin: a.CreatedAt.IsZero()}
 	if out.Claims == nil {
 		out.Claims = []string{}
 	}
@@ -62,6 +64,7 @@ type apiCreateBody struct {
 	Scopes        []APIScopeJSON `json:"scopes"`
 	Claims        []string       `json:"claims"`
 	Introspectors []string       `json:"introspectors"`
+	OpenToApps    bool           `json:"openToApps"`
 }
 
 // apiPatchBody changes an API; a field left out stays as it is.
@@ -70,6 +73,7 @@ type apiPatchBody struct {
 	Scopes        *[]APIScopeJSON `json:"scopes"`
 	Claims        *[]string       `json:"claims"`
 	Introspectors *[]string       `json:"introspectors"`
+	OpenToApps    *bool           `json:"openToApps"`
 }
 
 func (a *AdminAPI) listAPIs(w http.ResponseWriter, r *http.Request) error {
@@ -99,7 +103,7 @@ func (a *AdminAPI) createAPI(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	spec := apis.Spec{ID: body.ID, Name: body.Name, Claims: body.Claims, Introspectors: body.Introspectors}
+	spec := apis.Spec{ID: body.ID, Name: body.Name, Claims: body.Claims, Introspectors: body.Introspectors, OpenToApps: body.OpenToApps}
 	for _, s := range body.Scopes {
 		spec.Scopes = append(spec.Scopes, storage.APIScope(s))
 	}
@@ -134,7 +138,7 @@ func (a *AdminAPI) updateAPI(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	u := apis.Update{Name: body.Name, Claims: body.Claims, Introspectors: body.Introspectors}
+	u := apis.Update{Name: body.Name, Claims: body.Claims, Introspectors: body.Introspectors, OpenToApps: body.OpenToApps}
 	if body.Scopes != nil {
 		scopes := make([]storage.APIScope, 0, len(*body.Scopes))
 		for _, s := range *body.Scopes {

@@ -32,6 +32,21 @@ type clientRow struct {
 	View                          web.ClientView
 	Kind, Grants, Scopes, Created string
 	RedirectURIs                  []string
+	// Owner is the developer who registered the app (a username, or their
+	// ID when the account is gone); Disabled: refused everywhere.
+	Owner    string
+	Disabled bool
+}
+
+// ownerName names an app's developer for the console.
+func (p *Pages) ownerName(r *http.Request, id string) string {
+	if id == "" {
+		return ""
+	}
+	if u, err := p.c.Accounts.GetUser(r.Context(), id); err == nil {
+		return u.Username
+	}
+	return id + " (deleted)"
 }
 
 // clientForm holds the create form's values, so an error keeps them.
@@ -62,7 +77,7 @@ func (p *Pages) renderClients(w http.ResponseWriter, r *http.Request, c web.Call
 	for _, cl := range list {
 		data.Clients = append(data.Clients, clientRow{
 			View: web.ViewOf(cl), Kind: strings.ReplaceAll(clients.Kind(cl), ",", ", "), Grants: strings.Join(cl.GrantTypes, ", "), Scopes: strings.Join(cl.Scopes, " "),
-			Created: formatTime(cl.CreatedAt), RedirectURIs: cl.RedirectURIs,
+			Created: formatTime(cl.CreatedAt), RedirectURIs: cl.RedirectURIs, Owner: p.ownerName(r, cl.Owner), Disabled: cl.Disabled,
 		})
 	}
 	if data.Error != "" {
@@ -178,7 +193,8 @@ func (p *Pages) renderClient(w http.ResponseWriter, r *http.Request, c web.Calle
 		return
 	}
 	data := clientPage{consolePage: p.consoleBase(w, r, c, "clients"), Grants: clients.GrantTypes, NewSecret: secret,
-		Client: clientRow{View: web.ViewOf(cl), Kind: strings.ReplaceAll(clients.Kind(cl), ",", ", "), Created: formatTime(cl.CreatedAt)}}
+		Client: clientRow{View: web.ViewOf(cl), Kind: strings.ReplaceAll(clients.Kind(cl), ",", ", "), Created: formatTime(cl.CreatedAt),
+			Owner: p.ownerName(r, cl.Owner), Disabled: cl.Disabled}}
 	data.Form = clientFormFrom(cl)
 	if form != nil {
 		data.Form = *form
@@ -260,4 +276,23 @@ func (p *Pages) deleteClient(w http.ResponseWriter, r *http.Request, c web.Calle
 	p.log.Info("client deleted by admin", "request_id", web.RequestID(r.Context()), "client", id, "by", c.User.ID)
 	p.record(r, audit.ClientDeleted, "", id, nil)
 	p.done(w, r, AdminPath+"/clients", "client-deleted")
+}
+
+// setClientDisabled disables (or enables again) a client: an admin's
+// answer to an app registered by a developer that misbehaves.
+func (p *Pages) setClientDisabled(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	id := r.PathValue("id")
+	disable := r.PostFormValue("disabled") == "yes"
+	if _, err := p.c.Apps.SetDisabled(r.Context(), id, disable); err != nil {
+		status, msg := p.message(r, err)
+		p.renderClient(w, r, c, id, status, nil, msg, "")
+		return
+	}
+	p.forgetClient(id)
+	what := "client-enabled"
+	if disable {
+		what = "client-disabled"
+	}
+	p.record(r, audit.ClientChanged, "", id, map[string]any{"disabled": disable})
+	p.done(w, r, AdminPath+"/clients/"+url.PathEscape(id), what)
 }

@@ -35,6 +35,8 @@ const (
 	LoginPath   = "/login"
 	AccountPath = "/account"
 	AdminPath   = "/admin"
+	// DeveloperPath is where people register their own apps.
+	DeveloperPath = "/developer"
 )
 
 // Accounts is what the pages need from accounts.
@@ -133,6 +135,10 @@ type Config struct {
 	// links connectors through one).
 	Interactions *interaction.Interactions
 	Connectors   ConnectorRegistry
+	// Apps and InitialTokens serve /developer (apps registered by their
+	// developers, RFC 7591 initial access tokens).
+	Apps          AppRegistry
+	InitialTokens InitialTokens
 	Limiter      *web.LoginLimiter
 	Metrics      *web.Metrics
 	CSRFKey      []byte
@@ -163,7 +169,7 @@ type Pages struct {
 // ForgetClient.
 func New(c Config) (*Pages, error) {
 	if c.Site == nil || c.Accounts == nil || c.Clients == nil || c.APIs == nil || c.Keys == nil || c.Recovery == nil || c.Events == nil ||
-		c.Scopes == nil || c.Interactions == nil || c.Connectors == nil || c.Limiter == nil || c.Logger == nil || len(c.CSRFKey) < 32 || c.Issuer == "" {
+		c.Scopes == nil || c.Interactions == nil || c.Connectors == nil || c.Apps == nil || c.InitialTokens == nil || c.Limiter == nil || c.Logger == nil || len(c.CSRFKey) < 32 || c.Issuer == "" {
 		return nil, errors.New("pages: New needs Site, Accounts, Clients, APIs, Keys, Recovery, Events, Scopes, Limiter, Logger, Issuer and a 32-byte CSRFKey")
 	}
 	if c.ForgetClient == nil {
@@ -210,6 +216,11 @@ func (p *Pages) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+AdminPath+"/clients/{id}", p.admin(p.clientPage))
 	mux.HandleFunc("POST "+AdminPath+"/clients/{id}/update", p.post(p.admin(p.updateClient)))
 	mux.HandleFunc("POST "+AdminPath+"/clients/{id}/rotate", p.post(p.admin(p.rotateClientSecret)))
+	mux.HandleFunc("POST "+AdminPath+"/clients/{id}/disabled", p.post(p.admin(p.setClientDisabled)))
+	mux.HandleFunc("GET "+DeveloperPath, p.developer)
+	for action, h := range p.developerActions() {
+		mux.HandleFunc("POST "+DeveloperPath+"/"+action, p.post(p.signedIn(h)))
+	}
 	mux.HandleFunc("GET "+AdminPath+"/apis", p.admin(p.apisPage))
 	mux.HandleFunc("POST "+AdminPath+"/apis", p.post(p.admin(p.createAPI)))
 	mux.HandleFunc("POST "+AdminPath+"/apis/update", p.post(p.admin(p.updateAPI)))

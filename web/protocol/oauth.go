@@ -423,6 +423,14 @@ func (o *OAuth) readRequest(w http.ResponseWriter, r *http.Request) (authorizeRe
 		return authorizeRequest{}, false
 	}
 	client := ar.GetClient().(*fositestore.Client)
+	if client.Registration != "" {
+		// An app registered by a developer: the built-in user scopes and
+		// those of APIs open to apps, as the APIs stand now.
+		if err := o.p.AppScopesAllowed(ctx, ar.GetRequestedScopes()); err != nil {
+			o.authorizeError(w, r, ar, err)
+			return authorizeRequest{}, false
+		}
+	}
 	if client.RequirePAR && !pushed {
 		o.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("This client must push its authorization requests to the pushed authorization request endpoint first (RFC 9126)."))
 		return authorizeRequest{}, false
@@ -504,5 +512,6 @@ func contains(list []string, s string) bool {
 
 // viewOfFosite is what the login and consent pages show of a client.
 func viewOfFosite(c *fositestore.Client) web.ClientView {
-	return web.ClientView{ID: c.GetID(), Name: c.Name, Logo: web.SafeLogo(c.LogoURI), ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI}
+	return web.ClientView{ID: c.GetID(), Name: c.Name, Logo: web.SafeLogo(c.LogoURI), ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
+		Registration: c.Registration}
 }

@@ -1,0 +1,312 @@
+package clients
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// Apps registered by their developers (on /developer, or by RFC 7591
+// dynamic registration) are always third-party: consent every time it is
+// new, never the account or admin scopes, an API's scopes only where the
+// API is open to apps, and only the grants a person takes part in.
+
+// App types.
+const (
+	AppWeb    = "web"    // a server: confidential, a secret
+	AppNative = "native" // a mobile, desktop or browser app: public, PKCE
+	AppDevice = "device" // a device without a browser: public, the device grant
+)
+
+// AppScopes are the built-in scopes an app may ask for.
+var AppScopes = []string{"openid", "profile", "email", "listenbrainz", "offline_access", "roles"}
+
+// AppGrants are the grants an app may use.
+var AppGrants = []string{"authorization_code", "refresh_token", DeviceCodeGrant}
+
+// AuthMethods are the token endpoint authentication methods (RFC 7591
+// token_endpoint_auth_method) an app may register.
+var AuthMethods = []string{"none", "client_secret_basic", "client_secret_post"}
+
+// AppSpec is an app as its developer describes it.
+type AppSpec struct {
+	Type         string // AppWeb, AppNative or AppDevice ("": from AuthMethod and GrantTypes)
+	RedirectURIs []string
+	// AuthMethod and GrantTypes as RFC 7591 names them ("": from Type).
+	AuthMethod string
+	GrantTypes []string
+	Scopes     []string // empty: openid profile
+	IDTokenAlg string
+	Display
+}
+
+// App is a registered app: the client, its secret (confidential apps:
+// shown once) and, for RFC 7591 registrations, the registration access
+// token (RFC 7592, shown once).
+type App struct {
+	Client            storage.Client
+	Secret            string
+	RegistrationToken string
+}
+
+// ErrNotYours: the app belongs to someone else (or is no developer's).
+var ErrNotYours = errors.New("clients: not your app")
+
+func newAppID() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b)
+	return "app-" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))
+}
+
+func randomSecret() string {
+	b := make([]byte, minSecretBytes)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func redirectInvalid(format string, args ...any) error {
+	err := invalid(format, args...).(*ValidationError)
+	err.Field = "redirect_uris"
+	return err
+}
+
+// appClient checks spec by the rules for apps and returns the client it
+// describes (ID, secret and registration left to the caller).
+func (r *Registry) appClient(ctx context.Context, spec AppSpec) (storage.Client, error) {
+	grants := dedupe(spec.GrantTypes)
+	typ := spec.Type
+	switch typ {
+	case AppWeb, AppNative, AppDevice:
+	case "":
+		switch {
+		case spec.AuthMethod != "" && spec.AuthMethod != "none":
+			typ = AppWeb
+		case len(grants) > 0 && !slices.Contains(grants, "authorization_code") && slices.Contains(grants, DeviceCodeGrant):
+			typ = AppDevice
+		case spec.AuthMethod == "none":
+			typ = AppNative
+		default:
+			typ = AppWeb
+		}
+	default:
+		return storage.Client{}, invalid("the app type must be web, native or device")
+	}
+	method := spec.AuthMethod
+	if method == "" {
+		method = "client_secret_basic"
+		if typ != AppWeb {
+			method = "none"
+		}
+	}
+	if !slices.Contains(AuthMethods, method) {
+		return storage.Client{}, invalid("token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
+	}
+	if (method == "none") != (typ != AppWeb) {
+		return storage.Client{}, invalid("a web app authenticates with a secret (client_secret_basic or client_secret_post); native and device apps with none")
+	}
+	if len(grants) == 0 {
+		grants = []string{"authorization_code"}
+		if typ == AppDevice {
+			grants = []string{DeviceCodeGrant}
+		}
+	}
+	for _, g := range grants {
+		if !slices.Contains(AppGrants, g) {
+			return storage.Client{}, invalid("grant type %q is not for apps: use authorization_code, refresh_token or %s", g, DeviceCodeGrant)
+		}
+	}
+	if typ == AppDevice && slices.Contains(grants, "authorization_code") {
+		return storage.Client{}, invalid("a device app uses the device grant, not authorization_code")
+	}
+	scopes := dedupe(spec.Scopes)
+	if len(scopes) == 0 {
+		scopes = []string{"openid", "profile"}
+	}
+	for _, s := range scopes {
+		if slices.Contains(AppScopes, s) {
+			continue
+		}
+		if s == "account" || s == "admin" {
+			return storage.Client{}, invalid("apps registered by developers cannot ask for the %s scope", s)
+		}
+		open := false
+		if r.apiScopes != nil {
+			var err error
+			if open, err = r.apiScopes.ScopeOpenToApps(ctx, s); err != nil {
+				return storage.Client{}, err
+			}
+		}
+		if !open {
+			return storage.Client{}, invalid("scope %q is not open to apps: ask for the built-in scopes (%s) or those of an API open to all apps", s, strings.Join(AppScopes, " "))
+		}
+	}
+	redirects := dedupe(spec.RedirectURIs)
+	if slices.Contains(grants, "authorization_code") && len(redirects) == 0 {
+		return storage.Client{}, redirectInvalid("at least one redirect URI is required")
+	}
+	for _, raw := range redirects {
+		if err := appRedirect(raw, typ); err != nil {
+			return storage.Client{}, err
+		}
+	}
+	if spec.LogoURI != "" && (strings.HasPrefix(spec.LogoURI, "data:") || webURL(spec.LogoURI, true) != nil) {
+		return storage.Client{}, invalid("logo_uri must be an https URL")
+	}
+	c, err := r.validate(ctx, Spec{
+		RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes, Public: typ != AppWeb, IDTokenAlg: spec.IDTokenAlg, Display: spec.Display,
+	})
+	if err != nil {
+		var ve *ValidationError
+		if errors.As(err, &ve) && strings.Contains(ve.Message, "redirect URI") {
+			ve.Field = "redirect_uris"
+		}
+		return storage.Client{}, err
+	}
+	if strings.TrimSpace(c.Name) == "" {
+		return storage.Client{}, invalid("an app needs a name (client_name): people see it on the consent page")
+	}
+	return c, nil
+}
+
+// appRedirect applies the redirect rules of apps: https, http on a
+// loopback address (RFC 8252), or a private-use scheme (reverse domain
+// name) for native apps; never a fragment.
+func appRedirect(raw, typ string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() {
+		return redirectInvalid("redirect URI %q is not an absolute URI", raw)
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return redirectInvalid("redirect URI %q must not contain a fragment", raw)
+	}
+	switch u.Scheme {
+	case "https":
+		if u.Host == "" {
+			return redirectInvalid("redirect URI %q has no host", raw)
+		}
+	case "http":
+		if h := u.Hostname(); h != "localhost" && h != "127.0.0.1" && h != "::1" {
+			return redirectInvalid("redirect URI %q: http is only for loopback addresses; use https", raw)
+		}
+	default:
+		if typ != AppNative || !strings.Contains(u.Scheme, ".") {
+			return redirectInvalid("redirect URI %q: use https, http on loopback, or (native apps) a reverse-domain private-use scheme", raw)
+		}
+	}
+	return nil
+}
+
+// AppKind names an app's type from its client.
+func AppKind(c storage.Client) string {
+	switch {
+	case !c.Public:
+		return AppWeb
+	case slices.Contains(c.GrantTypes, DeviceCodeGrant) && !slices.Contains(c.GrantTypes, "authorization_code"):
+		return AppDevice
+	}
+	return AppNative
+}
+
+// RegisterApp registers an app for owner ("" for none) by registration
+// (storage.Registered…). A registration access token (RFC 7592) is made
+// for RFC 7591 registrations.
+func (r *Registry) RegisterApp(ctx context.Context, spec AppSpec, owner, registration string) (App, error) {
+	c, err := r.appClient(ctx, spec)
+	if err != nil {
+		return App{}, err
+	}
+	c.ID, c.Owner, c.Registration, c.FirstParty, c.CreatedAt = newAppID(), owner, registration, false, r.now().UTC()
+	app := App{}
+	if !c.Public {
+		app.Secret = randomSecret()
+		c.SecretHash, _ = r.hasher.Hash(ctx, []byte(app.Secret))
+	}
+	if registration == storage.RegisteredWithToken || registration == storage.RegisteredOpenly {
+		app.RegistrationToken = randomSecret()
+		c.RegistrationTokenHash, _ = r.hasher.Hash(ctx, []byte(app.RegistrationToken))
+	}
+	if err := r.store.CreateClient(ctx, c); err != nil {
+		return App{}, err
+	}
+	app.Client = c
+	return app, nil
+}
+
+// UpdateApp replaces an app's metadata (RFC 7592 PUT, or its developer's
+// edit); its ID, type, secret, owner and registration stay.
+func (r *Registry) UpdateApp(ctx context.Context, id string, spec AppSpec) (storage.Client, error) {
+	cur, err := r.Get(ctx, id)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	if cur.Registration == "" {
+		return storage.Client{}, ErrNotYours
+	}
+	if spec.Type == "" && spec.AuthMethod == "" {
+		spec.Type = AppKind(cur)
+	}
+	next, err := r.appClient(ctx, spec)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	if next.Public != cur.Public {
+		return storage.Client{}, invalid("an app cannot change between confidential (a secret) and public (none): register a new one")
+	}
+	out, err := r.store.UpdateClient(ctx, id, func(old storage.Client) (storage.Client, error) {
+		next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = old.SecretHash, old.OldSecretHash, old.OldSecretExpiresAt
+		next.Owner, next.Registration, next.RegistrationTokenHash, next.Disabled = old.Owner, old.Registration, old.RegistrationTokenHash, old.Disabled
+		next.FirstParty = false
+		return next, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Client{}, ErrNotFound
+	}
+	return out, err
+}
+
+// AppByRegistrationToken returns the app id if token is its RFC 7592
+// registration access token (compared by keyed hash, in constant time).
+func (r *Registry) AppByRegistrationToken(ctx context.Context, id, token string) (storage.Client, error) {
+	c, err := r.Get(ctx, id)
+	if err != nil || len(c.RegistrationTokenHash) == 0 || token == "" {
+		return storage.Client{}, ErrNotYours
+	}
+	if r.hasher.Compare(ctx, c.RegistrationTokenHash, []byte(token)) != nil {
+		return storage.Client{}, ErrNotYours
+	}
+	return c, nil
+}
+
+// AppsOf lists owner's apps.
+func (r *Registry) AppsOf(ctx context.Context, owner string) ([]storage.Client, error) {
+	all, err := r.store.ListClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []storage.Client
+	for _, c := range all {
+		if c.Owner == owner && owner != "" {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// SetDisabled disables or enables a client (an admin's decision).
+func (r *Registry) SetDisabled(ctx context.Context, id string, disabled bool) (storage.Client, error) {
+	out, err := r.store.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
+		c.Disabled = disabled
+		return c, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Client{}, ErrNotFound
+	}
+	return out, err
+}

@@ -1,0 +1,354 @@
+package protocol
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/audit"
+	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/web"
+)
+
+// Client registration modes (TONEARM_CLIENT_REGISTRATION).
+const (
+	RegistrationToken = "token" // an initial access token is required
+	RegistrationOpen  = "open"  // anyone, limited per address
+	RegistrationOff   = "off"
+)
+
+// AppRegistry registers and manages apps (provider/clients).
+type AppRegistry interface {
+	RegisterApp(ctx context.Context, spec clients.AppSpec, owner, registration string) (clients.App, error)
+	UpdateApp(ctx context.Context, id string, spec clients.AppSpec) (storage.Client, error)
+	AppByRegistrationToken(ctx context.Context, id, token string) (storage.Client, error)
+	Delete(ctx context.Context, id string) error
+}
+
+// InitialTokens checks initial access tokens.
+type InitialTokens interface {
+	Check(ctx context.Context, value string) (storage.RegistrationToken, error)
+}
+
+// RegistrationConfig wires NewRegistration.
+type RegistrationConfig struct {
+	Mode         string
+	Apps         AppRegistry
+	Tokens       InitialTokens
+	Limiter      *web.LoginLimiter
+	Events       audit.Store
+	Metrics      *web.Metrics
+	Issuer       string
+	ForgetClient func(id string)
+	Logger       *slog.Logger
+	Now          func() time.Time
+}
+
+// Registration serves Dynamic Client Registration (RFC 7591) at
+// /oauth2/register and its management protocol (RFC 7592) at each app's
+// registration_client_uri.
+type Registration struct {
+	c    RegistrationConfig
+	base string
+}
+
+// NewRegistration returns the endpoints.
+func NewRegistration(c RegistrationConfig) (*Registration, error) {
+	if c.Apps == nil || c.Tokens == nil || c.Limiter == nil || c.Events == nil || c.Logger == nil || c.Issuer == "" {
+		return nil, errors.New("web: Registration needs Apps, Tokens, Limiter, Events, Logger and Issuer")
+	}
+	switch c.Mode {
+	case RegistrationToken, RegistrationOpen, RegistrationOff:
+	default:
+		return nil, fmt.Errorf("web: unknown client registration mode %q", c.Mode)
+	}
+	if c.ForgetClient == nil {
+		c.ForgetClient = func(string) {}
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return &Registration{c: c, base: strings.TrimRight(c.Issuer, "/")}, nil
+}
+
+// Routes mounts the endpoints.
+func (g *Registration) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+provider.RegisterPath, cors(g.register))
+	mux.HandleFunc(provider.RegisterPath+"/{id}", cors(g.manage))
+}
+
+// clientMetadata is RFC 7591 §2 (with OpenID Connect Dynamic
+// Registration's application_type and id_token_signed_response_alg).
+// Unknown metadata is ignored, as §2 says.
+type clientMetadata struct {
+	RedirectURIs             []string `json:"redirect_uris,omitempty"`
+	TokenEndpointAuthMethod  string   `json:"token_endpoint_auth_method,omitempty"`
+	GrantTypes               []string `json:"grant_types,omitempty"`
+	ResponseTypes            []string `json:"response_types,omitempty"`
+	ClientName               string   `json:"client_name,omitempty"`
+	ClientURI                string   `json:"client_uri,omitempty"`
+	LogoURI                  string   `json:"logo_uri,omitempty"`
+	Scope                    string   `json:"scope,omitempty"`
+	TosURI                   string   `json:"tos_uri,omitempty"`
+	PolicyURI                string   `json:"policy_uri,omitempty"`
+	ApplicationType          string   `json:"application_type,omitempty"`
+	IDTokenSignedResponseAlg string   `json:"id_token_signed_response_alg,omitempty"`
+	// ClientID and ClientSecret come back in an RFC 7592 update.
+	ClientID     string `json:"client_id,omitempty"`
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+// clientInformation is the answer: the app's credentials and metadata.
+type clientInformation struct {
+	ClientID                string `json:"client_id"`
+	ClientSecret            string `json:"client_secret,omitempty"`
+	ClientIDIssuedAt        int64  `json:"client_id_issued_at"`
+	ClientSecretExpiresAt   *int64 `json:"client_secret_expires_at,omitempty"`
+	RegistrationAccessToken string `json:"registration_access_token,omitempty"`
+	RegistrationClientURI   string `json:"registration_client_uri"`
+	clientMetadata
+}
+
+// spec turns metadata into an app's spec; a metadata error says so.
+func (m clientMetadata) spec() (clients.AppSpec, error) {
+	if len(m.ResponseTypes) > 0 && !slices.Equal(m.ResponseTypes, []string{"code"}) {
+		return clients.AppSpec{}, errors.New("response_types must be [\"code\"]")
+	}
+	switch m.ApplicationType {
+	case "", "web", "native":
+	default:
+		return clients.AppSpec{}, errors.New("application_type must be web or native")
+	}
+	spec := clients.AppSpec{RedirectURIs: m.RedirectURIs, AuthMethod: m.TokenEndpointAuthMethod, GrantTypes: m.GrantTypes,
+		Scopes: strings.Fields(m.Scope), IDTokenAlg: m.IDTokenSignedResponseAlg,
+		Display: clients.Display{Name: m.ClientName, LogoURI: m.LogoURI, ClientURI: m.ClientURI, PolicyURI: m.PolicyURI, TosURI: m.TosURI}}
+	if spec.AuthMethod == "" {
+		spec.AuthMethod = "client_secret_basic"
+	}
+	return spec, nil
+}
+
+func (g *Registration) information(c storage.Client, authMethod string) clientInformation {
+	if authMethod == "" {
+		authMethod = "client_secret_basic"
+		if c.Public {
+			authMethod = "none"
+		}
+	}
+	appType := "web"
+	if clients.AppKind(c) == clients.AppNative {
+		appType = "native"
+	}
+	info := clientInformation{
+		ClientID: c.ID, ClientIDIssuedAt: c.CreatedAt.Unix(), RegistrationClientURI: g.base + provider.RegisterPath + "/" + c.ID,
+		clientMetadata: clientMetadata{
+			RedirectURIs: c.RedirectURIs, TokenEndpointAuthMethod: authMethod, GrantTypes: c.GrantTypes, ResponseTypes: c.ResponseTypes,
+			ClientName: c.Name, ClientURI: c.ClientURI, LogoURI: c.LogoURI, Scope: strings.Join(c.Scopes, " "), TosURI: c.TosURI, PolicyURI: c.PolicyURI,
+			ApplicationType: appType, IDTokenSignedResponseAlg: c.IDTokenAlg,
+		},
+	}
+	if info.ResponseTypes == nil {
+		info.ResponseTypes = []string{}
+	}
+	return info
+}
+
+// oauthError answers an RFC 7591 §3.2.2 error.
+func oauthError(w http.ResponseWriter, status int, code, description string) {
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+strings.ReplaceAll(description, `"`, "'")+`"`)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	web.WriteJSON(w, status, map[string]string{"error": code, "error_description": description})
+}
+
+func bearerToken(r *http.Request) string {
+	v := r.Header.Get("Authorization")
+	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+		return strings.TrimSpace(v[7:])
+	}
+	return ""
+}
+
+func (g *Registration) record(r *http.Request, typ, user, client string, detail map[string]any) {
+	if err := audit.Record(r.Context(), g.c.Events, g.c.Now(), typ, user, client, detail); err != nil {
+		g.c.Logger.Warn("recording an audit event", "request_id", web.RequestID(r.Context()), "type", typ, "err", err)
+	}
+}
+
+// register is POST /oauth2/register (RFC 7591).
+func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if g.c.Mode == RegistrationOff {
+		oauthError(w, http.StatusForbidden, "access_denied", "Dynamic client registration is off on this server: apps are registered on the developer page.")
+		return
+	}
+	how, owner := storage.RegisteredOpenly, ""
+	if tok := bearerToken(r); tok != "" {
+		rec, err := g.c.Tokens.Check(ctx, tok)
+		if err != nil {
+			g.c.Metrics.AppRegistration("token", "refused")
+			oauthError(w, http.StatusUnauthorized, "invalid_token", "The initial access token is unknown, revoked or expired.")
+			return
+		}
+		how, owner = storage.RegisteredWithToken, rec.Owner
+	} else if g.c.Mode == RegistrationToken {
+		g.c.Metrics.AppRegistration("token", "refused")
+		oauthError(w, http.StatusUnauthorized, "invalid_token", "An initial access token is required (Authorization: Bearer …): a developer makes one on the developer page.")
+		return
+	}
+	var m clientMetadata
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	dec := json.NewDecoder(r.Body)
+	if err := dec.Decode(&m); err != nil {
+		g.refuse(w, r, how, "invalid_client_metadata", "The body must be a JSON object of client metadata (RFC 7591 §2): "+jsonProblem(err))
+		return
+	}
+	spec, err := m.spec()
+	if err != nil {
+		g.refuse(w, r, how, "invalid_client_metadata", err.Error())
+		return
+	}
+	// Limits: per address without a token, per developer with one.
+	var limit error
+	switch {
+	case owner != "":
+		limit = g.c.Limiter.AppRegistration(ctx, owner)
+	case how == storage.RegisteredOpenly:
+		limit = g.c.Limiter.OpenRegistration(ctx, r)
+	}
+	if limit != nil {
+		var te *accounts.ThrottledError
+		if errors.As(limit, &te) {
+			g.c.Metrics.AppRegistration(how, "throttled")
+			w.Header().Set("Retry-After", fmt.Sprint(te.Seconds()))
+			_, msg, _ := web.ErrorMessage(limit)
+			oauthError(w, http.StatusTooManyRequests, "invalid_request", msg)
+			return
+		}
+		g.c.Logger.Error("counting a registration", "request_id", web.RequestID(ctx), "err", limit)
+		oauthError(w, http.StatusInternalServerError, "server_error", "The registration could not be counted; try again later.")
+		return
+	}
+	app, err := g.c.Apps.RegisterApp(ctx, spec, owner, how)
+	if err != nil {
+		var ve *clients.ValidationError
+		if errors.As(err, &ve) {
+			code := "invalid_client_metadata"
+			if ve.Field == "redirect_uris" {
+				code = "invalid_redirect_uri"
+			}
+			g.refuse(w, r, how, code, ve.Message)
+			return
+		}
+		g.c.Logger.Error("registering an app", "request_id", web.RequestID(ctx), "err", err)
+		oauthError(w, http.StatusInternalServerError, "server_error", "The app could not be registered; try again later.")
+		return
+	}
+	g.c.Metrics.AppRegistration(how, "registered")
+	g.record(r, audit.AppRegistered, owner, app.Client.ID, map[string]any{"how": how})
+	info := g.information(app.Client, spec.AuthMethod)
+	info.RegistrationAccessToken = app.RegistrationToken
+	if app.Secret != "" {
+		zero := int64(0)
+		info.ClientSecret, info.ClientSecretExpiresAt = app.Secret, &zero
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	web.WriteJSON(w, http.StatusCreated, info)
+}
+
+func (g *Registration) refuse(w http.ResponseWriter, r *http.Request, how, code, description string) {
+	g.c.Metrics.AppRegistration(how, "refused")
+	g.record(r, audit.AppRefused, "", "", map[string]any{"how": how, "error": code})
+	oauthError(w, http.StatusBadRequest, code, description)
+}
+
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return fmt.Sprintf("%s must be a %s", te.Field, te.Type)
+	}
+	return "it does not parse"
+}
+
+// manage is RFC 7592 at registration_client_uri: read, update, delete,
+// with the registration access token.
+func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	id := r.PathValue("id")
+	c, err := g.c.Apps.AppByRegistrationToken(ctx, id, bearerToken(r))
+	if err != nil {
+		// An unknown app and a wrong token look alike (RFC 7592 §2).
+		oauthError(w, http.StatusUnauthorized, "invalid_token", "The registration access token is not this app's.")
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		w.Header().Set("Cache-Control", "no-store")
+		web.WriteJSON(w, http.StatusOK, g.information(c, ""))
+	case http.MethodPut:
+		var m clientMetadata
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			g.refuse(w, r, c.Registration, "invalid_client_metadata", "The body must be a JSON object of client metadata: "+jsonProblem(err))
+			return
+		}
+		if m.ClientID != c.ID {
+			g.refuse(w, r, c.Registration, "invalid_client_metadata", "client_id must be this app's (RFC 7592 §2.2)")
+			return
+		}
+		spec, err := m.spec()
+		if err != nil {
+			g.refuse(w, r, c.Registration, "invalid_client_metadata", err.Error())
+			return
+		}
+		if m.TokenEndpointAuthMethod == "" {
+			spec.AuthMethod = "client_secret_basic"
+			if c.Public {
+				spec.AuthMethod = "none"
+			}
+		}
+		next, err := g.c.Apps.UpdateApp(ctx, id, spec)
+		if err != nil {
+			var ve *clients.ValidationError
+			if errors.As(err, &ve) {
+				code := "invalid_client_metadata"
+				if ve.Field == "redirect_uris" {
+					code = "invalid_redirect_uri"
+				}
+				g.refuse(w, r, c.Registration, code, ve.Message)
+				return
+			}
+			g.c.Logger.Error("updating an app", "request_id", web.RequestID(ctx), "err", err)
+			oauthError(w, http.StatusInternalServerError, "server_error", "The app could not be updated; try again later.")
+			return
+		}
+		g.c.ForgetClient(id)
+		g.c.Metrics.AppRegistration(c.Registration, "updated")
+		g.record(r, audit.AppChanged, c.Owner, id, nil)
+		w.Header().Set("Cache-Control", "no-store")
+		web.WriteJSON(w, http.StatusOK, g.information(next, spec.AuthMethod))
+	case http.MethodDelete:
+		if err := g.c.Apps.Delete(ctx, id); err != nil && !errors.Is(err, clients.ErrNotFound) {
+			g.c.Logger.Error("deleting an app", "request_id", web.RequestID(ctx), "err", err)
+			oauthError(w, http.StatusInternalServerError, "server_error", "The app could not be deleted; try again later.")
+			return
+		}
+		g.c.ForgetClient(id)
+		g.c.Metrics.AppRegistration(c.Registration, "deleted")
+		g.record(r, audit.AppDeleted, c.Owner, id, nil)
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		w.Header().Set("Allow", "GET, PUT, DELETE")
+		oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET, PUT or DELETE.")
+	}
+}
