@@ -286,6 +286,7 @@ func TestBrowser(t *testing.T) {
 		t.Run("AdminDisablesUser", func(t *testing.T) { browserAdminDisables(t, s) })
 		t.Run("KeyboardOnlySignIn", func(t *testing.T) { browserKeyboard(t, s) })
 		t.Run("SecondFactor", func(t *testing.T) { browserSecondFactor(t, s) })
+		t.Run("DeveloperPage", func(t *testing.T) { browserDeveloperPage(t, s) })
 		// Last: it adds a connector to the sign-in pages.
 		t.Run("ContinueWithMusicBrainz", func(t *testing.T) { browserMusicBrainz(t, s) })
 	})
@@ -562,6 +563,18 @@ func TestPagesAt390px(t *testing.T) {
 	check("admin-user")
 	b.open(s.issuer + provider.AuthorizePath + "?client_id=nobody")
 	check("error")
+	// The developer page, and the consent page of an app registered openly.
+	b.open(s.issuer + "/developer")
+	check("developer")
+	devApp, err := s.app.clients.RegisterApp(context.Background(), clients.AppSpec{Type: clients.AppWeb, RedirectURIs: []string{"https://scrobbler.example/cb"},
+		Display: clients.Display{Name: "Someone's Scrobbler"}}, "", storage.RegisteredOpenly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.open(s.issuer + provider.AuthorizePath + "?" + url.Values{"client_id": {devApp.Client.ID}, "redirect_uri": {"https://scrobbler.example/cb"},
+		"response_type": {"code"}, "scope": {"openid profile"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}.Encode())
+	b.run(chromedp.WaitVisible(chromedp.CSS("#unreviewed")))
+	check("consent-unreviewed")
 	// A first sign-in through MusicBrainz: the account it created, and the
 	// username choice when the MetaBrainz name is taken here.
 	mb.signIn(mbAccount{ID: 1, Name: "ada"})

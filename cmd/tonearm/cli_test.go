@@ -26,7 +26,7 @@ import (
 // opened, with -v), -h exits 0, and no command logs unless -v.
 func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 	db := []string{"database-url", "secret", "v"}
-	server := []string{"admin-mfa", "database-url", "event-retention", "issuer", "listen", "listenbrainz-url", "metrics-listen", "refresh-grace",
+	server := []string{"admin-mfa", "client-registration", "database-url", "event-retention", "issuer", "listen", "listenbrainz-url", "metrics-listen", "refresh-grace",
 		"registration", "secret", "site-name", "smtp-url", "theme-dir", "trusted-proxies"}
 	with := func(own ...string) []string { return append(append([]string{}, db...), own...) }
 	clientFlags := []string{"allow-no-pkce", "backchannel-logout-uri", "client-uri", "first-party", "grant-type", "json", "logo-uri",
@@ -50,8 +50,11 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		{[]string{"clients", "rotate-secret"}, with("keep-old", "json")},
 		{[]string{"clients", "list"}, with("json")},
 		{[]string{"clients", "delete"}, with("id")},
-		{[]string{"apis", "create"}, with("id", "name", "scope", "claim", "introspector", "json")},
-		{[]string{"apis", "update"}, with("id", "name", "scope", "claim", "introspector", "json")},
+		{[]string{"apis", "create"}, with("id", "name", "scope", "claim", "introspector", "open-to-apps", "json")},
+		{[]string{"apis", "update"}, with("id", "name", "scope", "claim", "introspector", "open-to-apps", "json")},
+		{[]string{"registration-tokens", "create"}, with("description", "expires", "json")},
+		{[]string{"registration-tokens", "list"}, with("json")},
+		{[]string{"registration-tokens", "revoke"}, with("id")},
 		{[]string{"apis", "list"}, with("json")},
 		{[]string{"apis", "delete"}, with("id")},
 		{[]string{"connectors", "create"}, with("id", "kind", "name", "client-id", "client-secret-stdin", "issuer", "base-url", "scope", "json")},
@@ -118,7 +121,7 @@ func TestCLIQuietUnlessVerbose(t *testing.T) {
 	}
 	stderr.Reset()
 	err := run(context.Background(), nil, env, nil, io.Discard, &stderr)
-	for _, cmd := range []string{"serve", "migrate", "users", "clients", "apis", "connectors", "keys", "apply", "export", "health", "version"} {
+	for _, cmd := range []string{"serve", "migrate", "users", "clients", "apis", "connectors", "registration-tokens", "keys", "apply", "export", "health", "version"} {
 		if err == nil || !strings.Contains(stderr.String(), "tonearm "+cmd) {
 			t.Errorf("the no-argument usage leaves out %s", cmd)
 		}
