@@ -33,7 +33,7 @@ func (p *Pages) consoleBase(w http.ResponseWriter, r *http.Request, c web.Caller
 
 var consoleDone = map[string]string{
 	"connector-created": "The connector is created. Register its callback URL at the provider.",
-	"client-disabled": "The client is disabled: it is refused everywhere until enabled again.", "client-enabled": "The client is enabled.",
+	"client-disabled":   "The client is disabled: it is refused everywhere until enabled again.", "client-enabled": "The client is enabled.",
 	"connector-changed": "The connector is saved.", "connector-deleted": "The connector is deleted, with every link through it.",
 	"role": "The role is changed.", "disabled": "The account is disabled; its sessions and tokens are gone.",
 	"enabled": "The account is enabled.", "verified": "The email address is marked verified.",

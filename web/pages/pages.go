@@ -139,11 +139,11 @@ type Config struct {
 	// developers, RFC 7591 initial access tokens).
 	Apps          AppRegistry
 	InitialTokens InitialTokens
-	Limiter      *web.LoginLimiter
-	Metrics      *web.Metrics
-	CSRFKey      []byte
-	Issuer       string
-	Registration string
+	Limiter       *web.LoginLimiter
+	Metrics       *web.Metrics
+	CSRFKey       []byte
+	Issuer        string
+	Registration  string
 	// AdminMFA "required": admins use the console only with a second
 	// factor.
 	AdminMFA string
