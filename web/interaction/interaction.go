@@ -475,31 +475,33 @@ func (ix *Interactions) ConnectorButtons(ctx context.Context) []web.ConnectorBut
 	return out
 }
 
+// loaded is the interaction the path names, or ok=false after answering
+// that it is gone.
+func (ix *Interactions) loaded(w http.ResponseWriter, r *http.Request) (id string, st State, ok bool) {
+	id = r.PathValue("id")
+	st, err := ix.Load(r, id)
+	switch {
+	case errors.Is(err, ErrGone):
+		ix.expired(w, r)
+	case err != nil:
+		ix.internal(w, r, err)
+	default:
+		return id, st, true
+	}
+	return id, st, false
+}
+
 // show is GET /interaction/{id}: the current step.
 func (ix *Interactions) show(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	st, err := ix.Load(r, id)
-	if errors.Is(err, ErrGone) {
-		ix.expired(w, r)
-		return
+	if id, st, ok := ix.loaded(w, r); ok {
+		ix.dispatch(w, r, id, st, http.StatusOK)
 	}
-	if err != nil {
-		ix.internal(w, r, err)
-		return
-	}
-	ix.dispatch(w, r, id, st, http.StatusOK)
 }
 
 // answer is POST /interaction/{id}: the current step's form.
 func (ix *Interactions) answer(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	st, err := ix.Load(r, id)
-	if errors.Is(err, ErrGone) {
-		ix.expired(w, r)
-		return
-	}
-	if err != nil {
-		ix.internal(w, r, err)
+	id, st, ok := ix.loaded(w, r)
+	if !ok {
 		return
 	}
 	step := Next(st)

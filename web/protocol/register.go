@@ -241,17 +241,7 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 	}
 	app, err := g.c.Apps.RegisterApp(ctx, spec, owner, how)
 	if err != nil {
-		var ve *clients.ValidationError
-		if errors.As(err, &ve) {
-			code := "invalid_client_metadata"
-			if ve.Field == "redirect_uris" {
-				code = "invalid_redirect_uri"
-			}
-			g.refuse(w, r, how, code, ve.Message)
-			return
-		}
-		g.c.Logger.Error("registering an app", "request_id", web.RequestID(ctx), "err", err)
-		oauthError(w, http.StatusInternalServerError, "server_error", "The app could not be registered; try again later.")
+		g.failed(w, r, how, "registering", err)
 		return
 	}
 	g.c.Metrics.AppRegistration(how, "registered")
@@ -264,6 +254,22 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	web.WriteJSON(w, http.StatusCreated, info)
+}
+
+// failed answers a registration or update that failed: the metadata at
+// fault as RFC 7591 §3.2.2 names it, or a server error (logged).
+func (g *Registration) failed(w http.ResponseWriter, r *http.Request, how, doing string, err error) {
+	var ve *clients.ValidationError
+	if errors.As(err, &ve) {
+		code := "invalid_client_metadata"
+		if ve.Field == "redirect_uris" {
+			code = "invalid_redirect_uri"
+		}
+		g.refuse(w, r, how, code, ve.Message)
+		return
+	}
+	g.c.Logger.Error(doing+" an app", "request_id", web.RequestID(r.Context()), "err", err)
+	oauthError(w, http.StatusInternalServerError, "server_error", "The app could not be saved; try again later.")
 }
 
 func (g *Registration) refuse(w http.ResponseWriter, r *http.Request, how, code, description string) {
@@ -319,17 +325,7 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 		}
 		next, err := g.c.Apps.UpdateApp(ctx, id, spec)
 		if err != nil {
-			var ve *clients.ValidationError
-			if errors.As(err, &ve) {
-				code := "invalid_client_metadata"
-				if ve.Field == "redirect_uris" {
-					code = "invalid_redirect_uri"
-				}
-				g.refuse(w, r, c.Registration, code, ve.Message)
-				return
-			}
-			g.c.Logger.Error("updating an app", "request_id", web.RequestID(ctx), "err", err)
-			oauthError(w, http.StatusInternalServerError, "server_error", "The app could not be updated; try again later.")
+			g.failed(w, r, c.Registration, "updating", err)
 			return
 		}
 		g.c.ForgetClient(id)
