@@ -2,6 +2,10 @@ package keys
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"path/filepath"
@@ -9,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
@@ -143,5 +149,40 @@ func TestKeysLifecycle(t *testing.T) {
 	cfg.Box = box(t, strings.Repeat("b", 32))
 	if _, err := New(ctx, cfg); err == nil || !strings.Contains(err.Error(), "TONEARM_SECRET") {
 		t.Fatalf("wrong secret: %v", err)
+	}
+}
+
+// BenchmarkRS256SignFromJWK shows why open precomputes an RSA key read
+// from its JWK: without it every signature derives the CRT values again.
+func BenchmarkRS256SignFromJWK(b *testing.B) {
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		b.Fatal(err)
+	}
+	raw, err := (&jose.JSONWebKey{Key: priv, KeyID: "k", Algorithm: "RS256"}).MarshalJSON()
+	if err != nil {
+		b.Fatal(err)
+	}
+	digest := sha256.Sum256([]byte("payload"))
+	for _, precompute := range []bool{false, true} {
+		name := "as-read"
+		if precompute {
+			name = "precomputed"
+		}
+		b.Run(name, func(b *testing.B) {
+			var jwk jose.JSONWebKey
+			if err := jwk.UnmarshalJSON(raw); err != nil {
+				b.Fatal(err)
+			}
+			key := jwk.Key.(*rsa.PrivateKey)
+			if precompute {
+				key.Precompute()
+			}
+			for i := 0; i < b.N; i++ {
+				if _, err := rsa.SignPKCS1v15(nil, key, crypto.SHA256, digest[:]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
