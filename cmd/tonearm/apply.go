@@ -58,6 +58,8 @@ type fileAPI struct {
 	Scopes        []fileScope `json:"scopes" yaml:"scopes"`
 	Claims        []string    `json:"claims,omitempty" yaml:"claims,omitempty"`
 	Introspectors []string    `json:"introspectors,omitempty" yaml:"introspectors,omitempty"`
+	// OpenToApps: apps registered by developers may ask for its scopes.
+	OpenToApps bool `json:"openToApps,omitempty" yaml:"openToApps,omitempty"`
 }
 
 type fileScope struct {
@@ -75,7 +77,7 @@ func (c fileClient) spec() clients.Spec {
 }
 
 func (a fileAPI) spec() apis.Spec {
-	s := apis.Spec{ID: a.ID, Name: a.Name, Claims: a.Claims, Introspectors: a.Introspectors}
+	s := apis.Spec{ID: a.ID, Name: a.Name, Claims: a.Claims, Introspectors: a.Introspectors, OpenToApps: a.OpenToApps}
 	for _, sc := range a.Scopes {
 		s.Scopes = append(s.Scopes, storage.APIScope{Name: sc.Name, Description: sc.Description})
 	}
@@ -174,10 +176,11 @@ func applyCommand(ctx context.Context, args []string, getenv func(string) string
 	}
 
 	// 0. Prune the clients the file does not name first: they may hold
-	// scopes an API loses below.
+	// scopes an API loses below. Apps registered by their developers are
+	// theirs, not the operator's file's: never pruned.
 	if prune {
 		for _, c := range list {
-			if !slices.ContainsFunc(want.Clients, func(f fileClient) bool { return f.ID == c.ID }) {
+			if c.Registration == "" && !slices.ContainsFunc(want.Clients, func(f fileClient) bool { return f.ID == c.ID }) {
 				say("delete client %s", c.ID)
 				delete(existingClients, c.ID)
 				if !dryRun {
@@ -232,7 +235,8 @@ func applyCommand(ctx context.Context, args []string, getenv func(string) string
 			}
 			say("update API %s", fa.ID)
 			if !dryRun {
-				if _, err := a.apis.Update(ctx, fa.ID, apis.Update{Name: &now.Name, Scopes: &checked.Scopes, Claims: &checked.Claims, Introspectors: &checked.Introspectors}); err != nil {
+				if _, err := a.apis.Update(ctx, fa.ID, apis.Update{Name: &now.Name, Scopes: &checked.Scopes, Claims: &checked.Claims, Introspectors: &checked.Introspectors,
+					OpenToApps: &now.OpenToApps}); err != nil {
 					return fmt.Errorf("API %s: %w", fa.ID, err)
 				}
 				a.cliEvent(ctx, audit.APIChanged, "", map[string]any{"api": fa.ID})
@@ -359,6 +363,9 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	for _, c := range list {
+		if c.Registration != "" {
+			continue // an app registered by its developer (not configuration)
+		}
 		d.Clients = append(d.Clients, fileClient{
 			ID: c.ID, Name: c.Name, Public: c.Public, FirstParty: c.FirstParty, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 			GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
@@ -376,7 +383,7 @@ func exportCommand(ctx context.Context, args []string, getenv func(string) strin
 		if api.ID == a.apis.Builtin().ID {
 			continue
 		}
-		fa := fileAPI{ID: api.ID, Name: api.Name, Claims: api.Claims, Introspectors: api.Introspectors}
+		fa := fileAPI{ID: api.ID, Name: api.Name, Claims: api.Claims, Introspectors: api.Introspectors, OpenToApps: api.OpenToApps}
 		for _, s := range api.Scopes {
 			fa.Scopes = append(fa.Scopes, fileScope{Name: s.Name, Description: s.Description})
 		}

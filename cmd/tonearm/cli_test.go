@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
+	"github.com/tonearm-idp/tonearm/storage"
 )
 
 // Each subcommand shows only its own flags (server settings on serve and
@@ -322,9 +324,16 @@ func TestApplyAndExport(t *testing.T) {
 		if out, err = cmd(edited, "apply", "-f", "-"); err != nil || strings.TrimSpace(out) != "update client stats" {
 			t.Fatalf("apply an edit: %v\n%s", err, out)
 		}
+		// An app registered by its developer is not configuration: export
+		// leaves it out and --prune never deletes it.
+		devApp, err := s.app.clients.RegisterApp(context.Background(), clients.AppSpec{Type: clients.AppWeb, RedirectURIs: []string{"https://dev.example/cb"},
+			Display: clients.Display{Name: "A developer's app"}}, "", storage.RegisteredOpenly)
+		if err != nil {
+			t.Fatal(err)
+		}
 		// Export, then apply the export: nothing to change.
 		exported, err := cmd("", "export")
-		if err != nil || !strings.Contains(exported, "id: web-app") || strings.Contains(exported, webSecret) {
+		if err != nil || !strings.Contains(exported, "id: web-app") || strings.Contains(exported, webSecret) || strings.Contains(exported, devApp.Client.ID) {
 			t.Fatalf("export: %v\n%s", err, exported)
 		}
 		if out, err = cmd(exported, "apply", "-f", "-", "--prune"); err != nil || strings.TrimSpace(out) != "nothing to change" {
@@ -338,8 +347,27 @@ func TestApplyAndExport(t *testing.T) {
 		if out, err = cmd(only, "apply", "-f", "-", "--prune"); err != nil || !strings.Contains(out, "delete client web-app") || !strings.Contains(out, "delete client scrobbler") {
 			t.Fatalf("apply --prune: %v\n%s", err, out)
 		}
-		if list, _ := s.app.clients.List(context.Background()); len(list) != 1 || list[0].ID != "stats" {
-			t.Fatalf("after --prune: %+v", list)
+		list, _ := s.app.clients.List(context.Background())
+		var ids []string
+		for _, c := range list {
+			ids = append(ids, c.ID)
+		}
+		slices.Sort(ids)
+		want := []string{devApp.Client.ID, "stats"}
+		slices.Sort(want)
+		if !slices.Equal(ids, want) {
+			t.Fatalf("after --prune: %v, want %v", ids, want)
+		}
+		// openToApps round-trips.
+		open := strings.Replace(only, "    scopes: [{name: listens:read}]\n", "    scopes: [{name: listens:read}]\n    openToApps: true\n", 1)
+		if out, err = cmd(open, "apply", "-f", "-"); err != nil || !strings.Contains(out, "update API https://api.example.org/listens") {
+			t.Fatalf("apply openToApps: %v\n%s", err, out)
+		}
+		if api, _ := s.app.apis.Get(context.Background(), "https://api.example.org/listens"); !api.OpenToApps {
+			t.Fatal("openToApps was not applied")
+		}
+		if exported, _ := cmd("", "export"); !strings.Contains(exported, "openToApps: true") {
+			t.Fatalf("export without openToApps:\n%s", exported)
 		}
 	})
 }
