@@ -224,6 +224,24 @@ func TestDynamicClientRegistration(t *testing.T) {
 			t.Fatalf("native app: %d %v", status, native)
 		}
 
+		// A device app (the device grant, no secret): its device page is
+		// marked as not reviewed too.
+		status, dev2 := s.registerJSON(t, iat[1], map[string]any{"client_name": "Kitchen radio", "token_endpoint_auth_method": "none",
+			"grant_types": []string{provider.DeviceCodeGrant, "refresh_token"}, "scope": "openid profile offline_access"})
+		if status != http.StatusCreated || dev2["redirect_uris"] != nil && len(dev2["redirect_uris"].([]any)) != 0 {
+			t.Fatalf("device app: %d %v", status, dev2)
+		}
+		if status, start := s.deviceStart(t, dev2["client_id"].(string), "openid profile"); status != http.StatusOK {
+			t.Fatalf("device start: %d %v", status, start)
+		} else {
+			db := s.browser()
+			s.signInPage(t, db, "dora")
+			p := get(t, db, start["verification_uri_complete"].(string))
+			if p = submit(t, db, parseForm(t, p.body, p.url), nil); !strings.Contains(p.body, `id="unreviewed"`) {
+				t.Fatalf("the device page does not mark the app:\n%s", p.body)
+			}
+		}
+
 		// The code flow with the registered web app.
 		s.user("ulla")
 		ub := s.browser()
