@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -362,5 +363,27 @@ func browserSecondFactor(t *testing.T, s *server) {
 	claims := idClaims(t, tok.Extra("id_token").(string))
 	if claims["sub"] != u.ID || claims["acr"] != accounts.ACRMultiFactor {
 		t.Fatalf("ID token claims = %v", claims)
+	}
+}
+
+// Step-up for an account without an app, where passkeys are on: the page
+// offers to sign in again with a passkey (two factors by itself), which
+// takes the person back to the sign-in page of the same interaction.
+func TestStepUpOffersAPasskey(t *testing.T) {
+	s := startPasskeyServer(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"))
+	s.user("pia")
+	s.client(clients.Spec{ID: "app", Public: true, FirstParty: true, GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "profile"}})
+	r := s.rp("app", "", "profile")
+	b := s.browser()
+	s.signInPage(t, b, "pia")
+	p := get(t, b, r.conf.AuthCodeURL(random(t), oauth2.SetAuthURLParam("acr_values", accounts.ACRMultiFactor), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+	if !strings.Contains(p.body, `id="no-second-factor"`) || !strings.Contains(p.body, `id="use-passkey"`) {
+		t.Fatalf("step-up page: %d\n%s", p.status, p.body)
+	}
+	i := strings.Index(p.body, `value="passkey"`)
+	start := strings.LastIndex(p.body[:i], "<form")
+	back := submit(t, b, parseForm(t, p.body[start:], p.url), nil)
+	if !strings.Contains(back.body, `name="password"`) || !strings.Contains(back.body, `id="passkey_login"`) || !strings.Contains(back.url.Path, "/interaction/") {
+		t.Fatalf("after choosing a passkey: %d %s\n%s", back.status, back.url, back.body)
 	}
 }

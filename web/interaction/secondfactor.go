@@ -20,6 +20,8 @@ type secondFactorData struct {
 	// Recovery shows the recovery-code field first (a wrong recovery
 	// code was typed).
 	Recovery bool
+	// Passkeys: passkeys are on; a passkey sign-in is two factors.
+	Passkeys bool
 }
 
 // secondFactorPage asks for a code from the authenticator app (or a
@@ -27,7 +29,7 @@ type secondFactorData struct {
 func (ix *Interactions) secondFactorPage(w http.ResponseWriter, r *http.Request, id string, st State, status int) {
 	ix.site.Render(w, r, status, "second_factor.html", secondFactorData{
 		Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Username: st.Username, Client: st.Client,
-		NoFactor: !st.HasTOTP, AccountURL: ix.base + "/account#second-factor",
+		NoFactor: !st.HasTOTP, AccountURL: ix.base + "/account#second-factor", Passkeys: ix.signIn.PasskeyURL() != "",
 	})
 }
 
@@ -36,6 +38,14 @@ func (ix *Interactions) secondFactorPage(w http.ResponseWriter, r *http.Request,
 // an account with an authenticator app.
 func (ix *Interactions) secondFactorAnswer(w http.ResponseWriter, r *http.Request, id string, st State) {
 	action := r.PostFormValue("tonearm_action")
+	if action == "passkey" {
+		// Sign in again, with a passkey (two factors by itself).
+		ix.advance(w, r, id, func(s *State) error {
+			s.UserID, s.Username, s.SID, s.AMR, s.SecondFactor = "", "", "", nil, false
+			return nil
+		})
+		return
+	}
 	if !st.HasTOTP {
 		if action != "unmet" {
 			ix.dispatch(w, r, id, st, http.StatusOK)
@@ -63,6 +73,19 @@ func (ix *Interactions) secondFactorAnswer(w http.ResponseWriter, r *http.Reques
 		err = ix.c.Accounts.UseRecoveryCode(ctx, user, recovery, ix.c.Limiter.Guard(r))
 	} else {
 		err = ix.c.Accounts.CheckTOTP(ctx, user, r.PostFormValue("totp_code"), ix.c.Limiter.Guard(r))
+	}
+	if errors.Is(err, accounts.ErrNoTOTP) {
+		// The app was removed meanwhile: the step no longer applies (the
+		// session the password proved opens now, if none is open).
+		if st.SID == "" {
+			ix.startSession(w, r, id, st, user, strings.Join(st.AMR, " "), nil)
+			return
+		}
+		ix.advance(w, r, id, func(s *State) error {
+			s.HasTOTP = false
+			return nil
+		})
+		return
 	}
 	if err != nil {
 		data := secondFactorData{Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Username: st.Username, Client: st.Client,
