@@ -148,3 +148,45 @@ func TestConnectorsCommand(t *testing.T) {
 	}
 	_ = storage.ConnectorOIDC
 }
+
+// tonearm registration-tokens: create (--json is {"token": …}), list,
+// revoke; a token registers an app until revoked.
+func TestRegistrationTokensCommand(t *testing.T) {
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
+	env := envFunc(map[string]string{"TONEARM_DATABASE_URL": s.cfg.DatabaseURL, "TONEARM_SECRET": string(s.cfg.Secret), "TONEARM_ISSUER": s.issuer})
+	cmd := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(context.Background(), args, env, strings.NewReader(""), &out, io.Discard)
+		return out.String(), err
+	}
+	out, err := cmd("registration-tokens", "create", "--description", "ops", "--json")
+	var created map[string]string
+	if err != nil || json.Unmarshal([]byte(out), &created) != nil || len(created) != 1 || !strings.HasPrefix(created["token"], "iat_") {
+		t.Fatalf("create --json: %q %v", out, err)
+	}
+	meta := map[string]any{"client_name": "From the CLI token", "redirect_uris": []string{redirectURI}}
+	if status, body := s.registerJSON(t, created["token"], meta); status != http.StatusCreated {
+		t.Fatalf("registering with it: %d %v", status, body)
+	}
+	list, err := cmd("registration-tokens", "list", "--json")
+	var rows []map[string]string
+	if err != nil || json.Unmarshal([]byte(list), &rows) != nil || len(rows) != 1 || rows[0]["description"] != "ops" || rows[0]["owner"] != "" {
+		t.Fatalf("list: %q %v", list, err)
+	}
+	if out, err := cmd("registration-tokens", "revoke", rows[0]["id"]); err != nil || !strings.Contains(out, "revoked") {
+		t.Fatalf("revoke: %q %v", out, err)
+	}
+	if _, err := cmd("registration-tokens", "revoke", rows[0]["id"]); err == nil || !strings.Contains(err.Error(), "no registration token") {
+		t.Fatalf("revoke twice: %v", err)
+	}
+	if status, _ := s.registerJSON(t, created["token"], meta); status != http.StatusUnauthorized {
+		t.Fatalf("a revoked token registered an app: %d", status)
+	}
+	// apis create|update --open-to-apps.
+	if out, err := cmd("apis", "create", "--id", "https://open.example", "--scope", "open:read", "--open-to-apps", "--json"); err != nil || !strings.Contains(out, `"openToApps":true`) {
+		t.Fatalf("apis create --open-to-apps: %q %v", out, err)
+	}
+	if out, err := cmd("apis", "update", "https://open.example", "--open-to-apps=false", "--json"); err != nil || !strings.Contains(out, `"openToApps":false`) {
+		t.Fatalf("apis update --open-to-apps=false: %q %v", out, err)
+	}
+}

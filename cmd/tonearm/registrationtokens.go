@@ -45,7 +45,7 @@ func registrationTokensCommand(ctx context.Context, args []string, getenv func(s
 		}
 		a.cliEvent(ctx, audit.RegistrationTokens, "", map[string]any{"action": "created", "id": rec.ID})
 		if asJSON {
-			return json.NewEncoder(stdout).Encode(map[string]string{"token": value, "id": rec.ID})
+			return json.NewEncoder(stdout).Encode(map[string]string{"token": value})
 		}
 		fmt.Fprintf(stdout, "initial access token %s (shown once; send it as Authorization: Bearer to {issuer}/oauth2/register):\n%s\n", rec.ID, value)
 		return nil
