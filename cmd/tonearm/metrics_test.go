@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -14,6 +15,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
+	"github.com/tonearm-idp/tonearm/provider/totp"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -47,6 +49,22 @@ func TestMetrics(t *testing.T) {
 		b := travellerBrowser()
 		login := get(t, b, s.issuer+"/login")
 		submit(t, b, parseForm(t, login.body, login.url), map[string]string{"connector": "mb"})
+	}
+
+	// A wrong code at the second-factor step.
+	mo := s.user("moe")
+	e, err := s.app.accounts.NewTOTPEnrolment(mo, "tonearm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.app.accounts.EnrolTOTP(context.Background(), mo.ID, e.Token, totp.Code(e.Secret, totp.Step(time.Now())), nil); err != nil {
+		t.Fatal(err)
+	}
+	mb2 := s.browser()
+	login := get(t, mb2, s.issuer+"/login")
+	sf := submit(t, mb2, parseForm(t, login.body, login.url), map[string]string{"username": "moe", "password": e2ePassword})
+	if p := submit(t, mb2, parseForm(t, sf.body, sf.url), map[string]string{"totp_code": "000000"}); p.status != http.StatusUnauthorized {
+		t.Fatalf("a wrong code: %d", p.status)
 	}
 
 	rec := httptest.NewRecorder()
@@ -93,10 +111,11 @@ func TestMetrics(t *testing.T) {
 		{"tonearm_http_request_duration_seconds", map[string]string{"route": "/api/User/startSession"}, 2},
 		{"tonearm_tokens_issued_total", map[string]string{"grant_type": "client_credentials"}, 1},
 		{"tonearm_logins_total", map[string]string{"result": "failed"}, 1},
-		{"tonearm_logins_total", map[string]string{"result": "succeeded"}, 1},
+		{"tonearm_logins_total", map[string]string{"result": "succeeded"}, 2}, // mia, and moe's password before the wrong code
 		{"tonearm_password_hash_queue", nil, 0},
 		{"tonearm_connector_signins_total", map[string]string{"connector": "mb", "result": "created"}, 1},
 		{"tonearm_connector_signins_total", map[string]string{"connector": "mb", "result": "denied"}, 1},
+		{"tonearm_second_factor_total", map[string]string{"result": "failed"}, 1},
 	} {
 		if got, ok := value(c.name, c.labels); !ok || got != c.want {
 			t.Errorf("%s%v = %v (present %v), want %v", c.name, c.labels, got, ok, c.want)
