@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/passkeys"
@@ -199,6 +201,19 @@ type ConnectorButton struct{ ID, Name string }
 
 // RunsScript: a page offering passkeys loads the passkey script.
 func (p LoginPage) RunsScript() bool { return p.PasskeyURL != "" }
+
+// LocalContinue accepts a path on this server (under base, the issuer's
+// path) to continue to, and nothing else (no open redirect): "" otherwise.
+func LocalContinue(base, raw string) string {
+	if raw == "" || !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") || strings.ContainsAny(raw, "\\\r\n") {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(u.Path, base+"/") {
+		return ""
+	}
+	return raw
+}
 
 // SignupPath is the sign-up page; ContinueParam carries the authorization
 // request (or page) to continue after sign-up or sign-in.

@@ -163,10 +163,6 @@ func (r *Registry) appClient(ctx context.Context, spec AppSpec) (storage.Client,
 		RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes, Public: typ != AppWeb, IDTokenAlg: spec.IDTokenAlg, Display: spec.Display,
 	})
 	if err != nil {
-		var ve *ValidationError
-		if errors.As(err, &ve) && strings.Contains(ve.Message, "redirect URI") {
-			ve.Field = "redirect_uris"
-		}
 		return storage.Client{}, err
 	}
 	if strings.TrimSpace(c.Name) == "" {
@@ -175,30 +171,14 @@ func (r *Registry) appClient(ctx context.Context, spec AppSpec) (storage.Client,
 	return c, nil
 }
 
-// appRedirect applies the redirect rules of apps: https, http on a
-// loopback address (RFC 8252), or a private-use scheme (reverse domain
-// name) for native apps; never a fragment.
+// appRedirect adds the apps' rule to validateRedirectURI's: a private-use
+// scheme (reverse domain name) is for native apps only.
 func appRedirect(raw, typ string) error {
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() {
-		return redirectInvalid("redirect URI %q is not an absolute URI", raw)
+	if err := validateRedirectURI(raw); err != nil {
+		return err
 	}
-	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return redirectInvalid("redirect URI %q must not contain a fragment", raw)
-	}
-	switch u.Scheme {
-	case "https":
-		if u.Host == "" {
-			return redirectInvalid("redirect URI %q has no host", raw)
-		}
-	case "http":
-		if h := u.Hostname(); h != "localhost" && h != "127.0.0.1" && h != "::1" {
-			return redirectInvalid("redirect URI %q: http is only for loopback addresses; use https", raw)
-		}
-	default:
-		if typ != AppNative || !strings.Contains(u.Scheme, ".") {
-			return redirectInvalid("redirect URI %q: use https, http on loopback, or (native apps) a reverse-domain private-use scheme", raw)
-		}
+	if u, _ := url.Parse(raw); u.Scheme != "https" && u.Scheme != "http" && typ != AppNative {
+		return redirectInvalid("redirect URI %q: a private-use scheme is for native apps; use https, or http on loopback", raw)
 	}
 	return nil
 }

@@ -352,24 +352,24 @@ func Kind(c storage.Client) string {
 func validateRedirectURI(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() {
-		return invalid("redirect URI %q is not an absolute URI", raw)
+		return redirectInvalid("redirect URI %q is not an absolute URI", raw)
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return invalid("redirect URI %q must not contain a fragment", raw)
+		return redirectInvalid("redirect URI %q must not contain a fragment", raw)
 	}
 	switch u.Scheme {
 	case "https":
 		if u.Host == "" {
-			return invalid("redirect URI %q has no host", raw)
+			return redirectInvalid("redirect URI %q has no host", raw)
 		}
 	case "http":
 		h := u.Hostname()
 		if h != "localhost" && h != "127.0.0.1" && h != "::1" {
-			return invalid("redirect URI %q: http is only allowed on loopback; use https", raw)
+			return redirectInvalid("redirect URI %q: http is only allowed on loopback; use https", raw)
 		}
 	default:
 		if !strings.Contains(u.Scheme, ".") {
-			return invalid("redirect URI %q: use https, http on loopback, or a reverse-domain private scheme", raw)
+			return redirectInvalid("redirect URI %q: use https, http on loopback, or a reverse-domain private scheme", raw)
 		}
 	}
 	return nil

@@ -249,9 +249,12 @@ func (ix *Interactions) internal(w http.ResponseWriter, r *http.Request, err err
 // expired answers a request for an interaction that is gone, expired or
 // another browser's.
 func (ix *Interactions) expired(w http.ResponseWriter, r *http.Request) {
-	ix.fail(w, r, http.StatusBadRequest, "This sign-in has expired",
-		"This sign-in is no longer valid: it took longer than 10 minutes, was finished already, or was started in another browser. Go back to the application and sign in again.")
+	ix.site.Render(w, r, http.StatusBadRequest, "error.html", ExpiredPage)
 }
+
+// ExpiredPage answers a request for an interaction that is gone.
+var ExpiredPage = web.ErrorPage{Title: "This sign-in has expired",
+	Message: "This sign-in is no longer valid: it took longer than 10 minutes, was finished already, or was started in another browser. Go back to the application and sign in again."}
 
 // ErrGone is an interaction that is unknown, expired or bound to another
 // browser.
@@ -561,18 +564,9 @@ func (ix *Interactions) finish(w http.ResponseWriter, r *http.Request, id string
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
-// localContinue accepts a path on this server to continue to, and
-// nothing else (no open redirect).
-func (ix *Interactions) localContinue(raw string) string {
-	if raw == "" || !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") || strings.ContainsAny(raw, "\\\r\n") {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(u.Path, ix.base+"/") {
-		return ""
-	}
-	return raw
-}
+// localContinue accepts a path on this server to continue to (no open
+// redirect).
+func (ix *Interactions) localContinue(raw string) string { return web.LocalContinue(ix.base, raw) }
 
 func (ix *Interactions) record(r *http.Request, typ, user string, detail map[string]any) {
 	if err := audit.Record(r.Context(), ix.c.Store, ix.now(), typ, user, "", detail); err != nil {

@@ -306,18 +306,9 @@ func (p *Pages) done(w http.ResponseWriter, r *http.Request, path, what string) 
 	http.Redirect(w, r, p.base+path+"?"+url.Values{"done": {what}}.Encode(), http.StatusSeeOther)
 }
 
-// localContinue accepts a path on this server to continue to, and
-// nothing else (no open redirect).
-func (p *Pages) localContinue(raw string) string {
-	if raw == "" || !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") || strings.ContainsAny(raw, "\\\r\n") {
-		return ""
-	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(u.Path, p.base+"/") {
-		return ""
-	}
-	return raw
-}
+// localContinue accepts a path on this server to continue to (no open
+// redirect).
+func (p *Pages) localContinue(raw string) string { return web.LocalContinue(p.base, raw) }
 
 // fieldErrors are messages shown next to their fields ("" key: the form).
 type fieldErrors map[string]string

@@ -301,8 +301,7 @@ func (o *OAuth) finishInteraction(w http.ResponseWriter, r *http.Request) {
 	id := r.Form.Get(interaction.Param)
 	st, err := o.ix.Load(r, id)
 	if errors.Is(err, interaction.ErrGone) {
-		o.page(w, r, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "This sign-in has expired",
-			Message: "This sign-in is no longer valid: it took longer than 10 minutes, was finished already, or was started in another browser. Go back to the application and sign in again."})
+		o.page(w, r, http.StatusBadRequest, "error.html", interaction.ExpiredPage)
 		return
 	}
 	if err != nil {
