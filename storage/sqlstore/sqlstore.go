@@ -40,6 +40,8 @@ type Location struct {
 	DSN string
 	// Path is the SQLite file path (empty for PostgreSQL).
 	Path string
+	// ReadDSN opens SQLite's read-only connections (empty for PostgreSQL).
+	ReadDSN string
 }
 
 // ParseURL reads a database URL: postgres://… or postgresql://… selects
@@ -67,7 +69,10 @@ func ParseURL(raw string) (Location, error) {
 		dsn := "file:" + path + "?_txlock=immediate" +
 			"&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_time_format=sqlite"
-		return Location{Dialect: SQLite, DSN: dsn, Path: path}, nil
+		// Readers: WAL lets them read the last committed state while the
+		// one writer works; query_only makes a write sent there an error.
+		readDSN := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=query_only(1)&_time_format=sqlite"
+		return Location{Dialect: SQLite, DSN: dsn, Path: path, ReadDSN: readDSN}, nil
 	default:
 		return Location{}, errors.New("unsupported scheme: use postgres:// or sqlite://")
 	}
@@ -75,8 +80,11 @@ func ParseURL(raw string) (Location, error) {
 
 // Store is a storage.Storage on a SQL database.
 type Store struct {
-	db      *gorm.DB
-	sqlDB   *sql.DB
+	db    *gorm.DB
+	sqlDB *sql.DB
+	// readDB serves reads made outside a transaction: SQLite's read-only
+	// connections, or the pool itself on PostgreSQL.
+	readDB  *sql.DB
 	dialect Dialect
 	// Statements of the hot paths, in the dialect's placeholders (see
 	// pool).
@@ -137,12 +145,18 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		sqlDB.SetMaxIdleConns(32)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
-	s := &Store{db: db, sqlDB: sqlDB, dialect: loc.Dialect}
+	s := &Store{db: db, sqlDB: sqlDB, readDB: sqlDB, dialect: loc.Dialect}
+	if loc.Dialect == SQLite {
+		if err := s.openReaders(loc.ReadDSN); err != nil {
+			_ = sqlDB.Close()
+			return nil, err
+		}
+	}
 	s.insertAccessToken, s.selectAccessToken = s.bind(insertAccessTokenSQL), s.bind(selectAccessTokenSQL)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.Ping(pingCtx); err != nil {
-		_ = sqlDB.Close()
+		_ = s.Close()
 		return nil, fmt.Errorf("connect to database: %w", redactErr(err))
 	}
 	return s, nil
@@ -165,11 +179,47 @@ func (s *Store) SQLDB() (*sql.DB, error) { return s.db.DB() }
 
 // Close implements storage.Storage.
 func (s *Store) Close() error {
-	sqlDB, err := s.db.DB()
+	err := s.sqlDB.Close()
+	if s.readDB != s.sqlDB {
+		err = errors.Join(err, s.readDB.Close())
+	}
+	return err
+}
+
+// readers is how many read-only SQLite connections serve reads.
+const readers = 4
+
+// openReaders opens SQLite's read-only connections and routes every read
+// made outside a transaction to them. SQLite has one writer: on its one
+// connection, a read had to wait for every transaction before it, while in
+// WAL mode a reader sees the last committed state without waiting. Reads
+// inside a transaction stay on it (they must see its own writes); a
+// statement that is not a SELECT never goes to a reader.
+func (s *Store) openReaders(dsn string) error {
+	rdb, err := sql.Open(sqlite.DriverName, dsn)
 	if err != nil {
+		return fmt.Errorf("open database readers: %w", err)
+	}
+	rdb.SetMaxOpenConns(readers)
+	rdb.SetMaxIdleConns(readers)
+	s.readDB = rdb
+	route := func(db *gorm.DB) {
+		if db.Statement.ConnPool != gorm.ConnPool(s.sqlDB) {
+			return // a transaction, or a pool chosen by the caller
+		}
+		if q := strings.TrimSpace(db.Statement.SQL.String()); q != "" && !isSelect(q) {
+			return
+		}
+		db.Statement.ConnPool = rdb
+	}
+	if err := s.db.Callback().Query().Before("gorm:query").Register("tonearm:readers", route); err != nil {
 		return err
 	}
-	return sqlDB.Close()
+	return s.db.Callback().Row().Before("gorm:row").Register("tonearm:readers", route)
+}
+
+func isSelect(q string) bool {
+	return len(q) > 6 && strings.EqualFold(q[:6], "SELECT") && strings.ContainsRune(" \t\n", rune(q[6]))
 }
 
 func isBusy(err error) bool {
@@ -230,6 +280,14 @@ func (s *Store) pool(ctx context.Context) gorm.ConnPool {
 		return tx.Statement.ConnPool
 	}
 	return s.sqlDB
+}
+
+// readPool is pool for a SELECT: outside a transaction it is readDB.
+func (s *Store) readPool(ctx context.Context) gorm.ConnPool {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return tx.Statement.ConnPool
+	}
+	return s.readDB
 }
 
 // bind writes a statement's ? placeholders as PostgreSQL's $1, $2, …
