@@ -115,7 +115,7 @@ func (s *Store) createAccessToken(ctx context.Context, r storage.OAuthRequest) e
 	if session == nil {
 		session = []byte{}
 	}
-	_, err := s.pool(ctx).ExecContext(ctx, s.insertAccessToken,
+	_, err := s.pool(ctx).ExecContext(stmtContext(ctx), s.insertAccessToken,
 		accessKey(r.Signature), idBytes(r.RequestID), utc(r.RequestedAt), utc(r.ExpiresAt), r.ClientID, r.Subject, r.SID,
 		encodeWords(r.GrantedScopes), encodeWords(r.GrantedAudience), blob(session))
 	return translate(err)
@@ -125,7 +125,7 @@ func (s *Store) createAccessToken(ctx context.Context, r storage.OAuthRequest) e
 // plain SELECT by primary key, scanned field by field.
 func (s *Store) getAccessToken(ctx context.Context, signature string) (storage.OAuthRequest, error) {
 	var m accessTokenModel
-	err := s.readPool(ctx).QueryRowContext(ctx, s.selectAccessToken, accessKey(signature)).Scan(
+	err := s.readPool(ctx).QueryRowContext(stmtContext(ctx), s.selectAccessToken, accessKey(signature)).Scan(
 		&m.RequestID, &m.RequestedAt, &m.ExpiresAt, &m.ClientID, &m.Subject, &m.SID, &m.GrantedScopes, &m.GrantedAudience, &m.Session)
 	if err != nil {
 		return storage.OAuthRequest{}, translate(err)

@@ -33,7 +33,7 @@ func (apiScopeModel) TableName() string { return "api_scopes" }
 // CreateAPI implements storage.Storage: the API and its scopes in one
 // transaction; the primary key of api_scopes keeps a scope to one API.
 func (s *Store) CreateAPI(ctx context.Context, a storage.API) error {
-	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.transaction(ctx, func(tx *gorm.DB) error {
 		m := apiModel{ID: a.ID, Name: a.Name, Claims: encodeList(a.Claims), Introspectors: encodeList(a.Introspectors), OpenToApps: a.OpenToApps, CreatedAt: utc(a.CreatedAt)}
 		if err := tx.Create(&m).Error; err != nil {
 			return translate(err)
@@ -58,7 +58,7 @@ func createAPIScopes(tx *gorm.DB, a storage.API) error {
 // writers), the scopes replaced as a whole.
 func (s *Store) UpdateAPI(ctx context.Context, id string, update func(storage.API) (storage.API, error)) (storage.API, error) {
 	var out storage.API
-	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var m apiModel
 		q := tx.Where("id = ?", id)
 		if s.dialect == Postgres {
@@ -137,7 +137,7 @@ func apiRecord(m apiModel, scopes []apiScopeModel) storage.API {
 
 // DeleteAPI implements storage.Storage.
 func (s *Store) DeleteAPI(ctx context.Context, id string) error {
-	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.transaction(ctx, func(tx *gorm.DB) error {
 		if err := tx.Where("api_id = ?", id).Delete(&apiScopeModel{}).Error; err != nil {
 			return translate(err)
 		}

@@ -127,7 +127,7 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 // writers).
 func (s *Store) UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (storage.Client, error) {
 	var out storage.Client
-	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var m clientModel
 		q := tx.Where("id = ?", id)
 		if s.dialect == Postgres {
@@ -215,7 +215,7 @@ func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
 // codes and sessions issued to the client are deleted in the same
 // transaction.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.transaction(ctx, func(tx *gorm.DB) error {
 		if err := tx.Where("client_id = ?", id).Delete(&consentModel{}).Error; err != nil {
 			return translate(err)
 		}

@@ -41,7 +41,7 @@ func (s *Store) GetInteraction(ctx context.Context, idHash []byte, now time.Time
 // UpdateInteraction implements storage.Storage.
 func (s *Store) UpdateInteraction(ctx context.Context, idHash []byte, now time.Time, update func(storage.Interaction) (storage.Interaction, error)) (storage.Interaction, error) {
 	var out storage.Interaction
-	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var m interactionModel
 		if err := s.forUpdate(tx).Where("id_hash = ? AND expires_at > ?", blob(idHash), utc(now)).Take(&m).Error; err != nil {
 			return translate(err)
@@ -139,7 +139,7 @@ func (s *Store) ListConnectors(ctx context.Context) ([]storage.Connector, error)
 // UpdateConnector implements storage.Storage.
 func (s *Store) UpdateConnector(ctx context.Context, id string, update func(storage.Connector) (storage.Connector, error)) (storage.Connector, error) {
 	var out storage.Connector
-	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var m connectorModel
 		if err := s.forUpdate(tx).Where("id = ?", id).Take(&m).Error; err != nil {
 			return translate(err)
@@ -162,7 +162,7 @@ func (s *Store) UpdateConnector(ctx context.Context, id string, update func(stor
 
 // DeleteConnector implements storage.Storage.
 func (s *Store) DeleteConnector(ctx context.Context, id string) error {
-	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.transaction(ctx, func(tx *gorm.DB) error {
 		// The links go too (ON DELETE CASCADE, done here as well so it
 		// holds without SQLite's foreign_keys pragma).
 		if err := tx.Where("connector_id = ?", id).Delete(&linkedIdentityModel{}).Error; err != nil {
@@ -205,7 +205,7 @@ func (s *Store) LinkIdentity(ctx context.Context, l storage.LinkedIdentity) erro
 		ConnectorID: l.ConnectorID, Issuer: l.Issuer, Subject: l.Subject, UserID: l.UserID, Username: l.Username, Email: l.Email,
 		CreatedAt: utc(l.CreatedAt), LastUsedAt: utc(l.LastUsedAt),
 	}
-	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.transaction(ctx, func(tx *gorm.DB) error {
 		// Checked here too: SQLite enforces foreign keys only with its
 		// pragma.
 		for _, q := range []struct {

@@ -98,7 +98,7 @@ func (s *Store) PollDeviceCode(ctx context.Context, deviceCodeHash []byte, now t
 	var out storage.DeviceCode
 	tooFast := false
 	now = utc(now)
-	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var m deviceCodeModel
 		if err := s.forUpdate(tx).Where("device_code_hash = ?", blob(deviceCodeHash)).Take(&m).Error; err != nil {
 			return translate(err)

@@ -34,7 +34,7 @@ func (m signingKeyModel) record() storage.SigningKey {
 // interleaves with: an advisory lock on PostgreSQL, the write lock taken at
 // BEGIN on SQLite.
 func (s *Store) keyTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.transaction(ctx, func(tx *gorm.DB) error {
 		if s.dialect == Postgres {
 			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", int64(keyLockKey)).Error; err != nil {
 				return err

@@ -53,6 +53,10 @@ func utcPtr(t *time.Time) time.Time {
 
 // CreateOAuthRequest implements storage.Storage.
 func (s *Store) CreateOAuthRequest(ctx context.Context, r storage.OAuthRequest) error {
+	return s.batched(ctx, func(ctx context.Context) error { return s.createOAuthRequest(ctx, r) })
+}
+
+func (s *Store) createOAuthRequest(ctx context.Context, r storage.OAuthRequest) error {
 	if r.Kind == storage.KindAccessToken {
 		return s.createAccessToken(ctx, r)
 	}
@@ -95,11 +99,13 @@ func (s *Store) GetOAuthRequest(ctx context.Context, kind, signature string) (st
 
 // DeleteOAuthRequest implements storage.Storage.
 func (s *Store) DeleteOAuthRequest(ctx context.Context, kind, signature string) error {
-	if kind == storage.KindAccessToken {
-		_, err := s.deleteAccessToken(ctx, signature)
-		return err
-	}
-	return translate(s.conn(ctx).Where("kind = ? AND signature = ?", kind, signature).Delete(&oauthRequestModel{}).Error)
+	return s.batched(ctx, func(ctx context.Context) error {
+		if kind == storage.KindAccessToken {
+			_, err := s.deleteAccessToken(ctx, signature)
+			return err
+		}
+		return translate(s.conn(ctx).Where("kind = ? AND signature = ?", kind, signature).Delete(&oauthRequestModel{}).Error)
+	})
 }
 
 // DeactivateOAuthRequest implements storage.Storage as one conditional
@@ -293,7 +299,7 @@ func (s *Store) ListConnectedApps(ctx context.Context, userID string, now time.T
 
 // RevokeConsent implements storage.Storage.
 func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string) error {
-	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.transaction(ctx, func(tx *gorm.DB) error {
 		res := tx.Where("user_id = ? AND client_id = ?", userID, clientID).Delete(&consentModel{})
 		if res.Error != nil {
 			return translate(res.Error)
@@ -319,7 +325,7 @@ func (s *Store) RevokeUserTokens(ctx context.Context, userID, keepSID string) (i
 		return 0, nil
 	}
 	var n int64
-	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		where, args := "subject = ? AND kind <> ?", []any{userID, storage.KindPAR}
 		if keepSID != "" {
 			where += " AND sid <> ?"

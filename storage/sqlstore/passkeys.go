@@ -146,7 +146,7 @@ var errExpiredChallenge = errors.New("sqlstore: expired challenge")
 // one transaction; the DELETE's row count decides between two consumers.
 func (s *Store) ConsumePasskeyChallenge(ctx context.Context, challengeHash []byte, now time.Time) (storage.PasskeyChallenge, error) {
 	var out storage.PasskeyChallenge
-	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var m passkeyChallengeModel
 		if err := tx.Where("challenge_hash = ?", blob(challengeHash)).Take(&m).Error; err != nil {
 			return translate(err)

@@ -19,7 +19,7 @@ func (recoveryCodeModel) TableName() string { return "recovery_codes" }
 
 // ReplaceRecoveryCodes implements storage.Storage.
 func (s *Store) ReplaceRecoveryCodes(ctx context.Context, userID string, hashes [][]byte, now time.Time) error {
-	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.transaction(ctx, func(tx *gorm.DB) error {
 		var n int64
 		if err := tx.Model(&userModel{}).Where("id = ?", userID).Count(&n).Error; err != nil {
 			return translate(err)

@@ -111,7 +111,7 @@ func (s *Store) DeleteSession(ctx context.Context, idHash []byte) error {
 // DeleteUserSessions implements storage.Storage.
 func (s *Store) DeleteUserSessions(ctx context.Context, userID string) (int64, error) {
 	var n int64
-	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		res := tx.Where("user_id = ?", userID).Delete(&sessionModel{})
 		if res.Error != nil {
 			return translate(res.Error)

@@ -86,6 +86,8 @@ type Store struct {
 	// connections, or the pool itself on PostgreSQL.
 	readDB  *sql.DB
 	dialect Dialect
+	// committer batches SQLite's transactions (nil on PostgreSQL).
+	committer *committer
 	// Statements of the hot paths, in the dialect's placeholders (see
 	// pool).
 	insertAccessToken, selectAccessToken string
@@ -147,6 +149,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	}
 	s := &Store{db: db, sqlDB: sqlDB, readDB: sqlDB, dialect: loc.Dialect}
 	if loc.Dialect == SQLite {
+		s.committer = newCommitter()
 		if err := s.openReaders(loc.ReadDSN); err != nil {
 			_ = sqlDB.Close()
 			return nil, err
@@ -311,9 +314,20 @@ func (s *Store) bind(q string) string {
 
 func (s *Store) conn(ctx context.Context) *gorm.DB {
 	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
-		return tx.WithContext(ctx)
+		return tx.WithContext(stmtContext(ctx))
 	}
 	return s.db.WithContext(ctx)
+}
+
+// stmtContext is the context of a statement: a statement of a batched
+// transaction is not interrupted when its request ends, since SQLite may
+// answer an interrupt by rolling back the whole transaction, which holds
+// the other requests of the batch.
+func stmtContext(ctx context.Context) context.Context {
+	if _, ok := ctx.Value(memberKey{}).(*member); ok {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // BeginTx implements storage.Storage: every store call made with the
@@ -321,6 +335,9 @@ func (s *Store) conn(ctx context.Context) *gorm.DB {
 func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
 		return nil, errors.New("sqlstore: a transaction is already open on this context")
+	}
+	if s.committer != nil {
+		return s.beginMember(ctx)
 	}
 	tx := s.db.WithContext(ctx).Begin()
 	if tx.Error != nil {
@@ -331,6 +348,9 @@ func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 
 // CommitTx implements storage.Storage.
 func (s *Store) CommitTx(ctx context.Context) error {
+	if m, ok := ctx.Value(memberKey{}).(*member); ok {
+		return s.commitMember(m)
+	}
 	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
 	if !ok {
 		return errors.New("sqlstore: no transaction on this context")
@@ -340,6 +360,9 @@ func (s *Store) CommitTx(ctx context.Context) error {
 
 // RollbackTx implements storage.Storage.
 func (s *Store) RollbackTx(ctx context.Context) error {
+	if m, ok := ctx.Value(memberKey{}).(*member); ok {
+		return s.rollbackMember(m)
+	}
 	tx, ok := ctx.Value(txKey{}).(*gorm.DB)
 	if !ok {
 		return errors.New("sqlstore: no transaction on this context")

@@ -167,7 +167,7 @@ func (s *Store) guardLastAdmin(tx *gorm.DB, id string) error {
 // UpdateUser implements storage.Storage.
 func (s *Store) UpdateUser(ctx context.Context, id string, update func(storage.User) (storage.User, error)) (storage.User, error) {
 	var out storage.User
-	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var m userModel
 		if err := s.forUpdate(tx).Where("id = ?", id).Take(&m).Error; err != nil {
 			return translate(err)
@@ -202,7 +202,7 @@ func (s *Store) UpdateUser(ctx context.Context, id string, update func(storage.U
 
 // DeleteUser implements storage.Storage.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
-	return s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.transaction(ctx, func(tx *gorm.DB) error {
 		var m userModel
 		if err := s.forUpdate(tx).Where("id = ?", id).Take(&m).Error; err != nil {
 			return translate(err)
@@ -335,7 +335,7 @@ func (s *Store) CreatePasswordReset(ctx context.Context, r storage.PasswordReset
 // decides between concurrent consumers.
 func (s *Store) ConsumePasswordReset(ctx context.Context, tokenHash []byte, now time.Time) (storage.PasswordReset, error) {
 	var out storage.PasswordReset
-	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var m passwordResetModel
 		if err := tx.Where("token_hash = ?", tokenHash).Take(&m).Error; err != nil {
 			return translate(err)
@@ -401,7 +401,7 @@ func (s *Store) CreateEmailVerification(ctx context.Context, v storage.EmailVeri
 // one row decides between concurrent consumers.
 func (s *Store) ConsumeEmailVerification(ctx context.Context, tokenHash []byte, now time.Time) (storage.EmailVerification, error) {
 	var out storage.EmailVerification
-	err := s.conn(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var m emailVerificationModel
 		if err := tx.Where("token_hash = ?", tokenHash).Take(&m).Error; err != nil {
 			return translate(err)

@@ -1,0 +1,207 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+
+	"gorm.io/gorm"
+)
+
+// Group commit (SQLite). SQLite has one writer, so tonearm's transactions
+// already run one after another on one connection; what each one paid on
+// its own was the commit: writing its pages to the WAL, checksummed, with a
+// system call per page. When transactions are waiting, the committer runs
+// them inside one database transaction instead, each in its own savepoint,
+// and commits them together:
+//
+//   - A transaction's own failure rolls back to its savepoint and fails
+//     only it; the others in the batch are untouched.
+//   - CommitTx returns only after the batch is committed: a token is
+//     acknowledged only once it is stored.
+//   - A batch that fails to commit (or whose transaction SQLite aborted)
+//     fails every transaction in it.
+//
+// A batch is committed as soon as nobody waits to write, or when it holds
+// maxBatch transactions, so a lone request pays no delay. PostgreSQL does
+// not go through here: it runs transactions in parallel on many
+// connections, and its WAL flush already covers every commit waiting for
+// it (one fsync for all of them).
+
+// maxBatch bounds a batch, and with it the wait of its first transaction.
+const maxBatch = 32
+
+type committer struct {
+	// writer is held by the transaction running in the open batch (a
+	// one-slot semaphore, so waiting for it can stop with the context).
+	writer chan struct{}
+	// waiting counts BeginTx calls waiting for writer.
+	waiting atomic.Int32
+	// Fields below are used only by the holder of writer.
+	batch *batch
+}
+
+// batch is one database transaction shared by the transactions in it.
+type batch struct {
+	tx      *gorm.DB
+	members int
+	done    chan struct{} // closed when committed or failed; err is set
+	err     error
+}
+
+// member is a transaction of a batch, carried by its context.
+type member struct {
+	b      *batch
+	closed bool
+}
+
+type memberKey struct{}
+
+func newCommitter() *committer {
+	return &committer{writer: make(chan struct{}, 1)}
+}
+
+var errTxClosed = errors.New("sqlstore: the transaction is already committed or rolled back")
+
+// beginMember waits for the writer and opens a savepoint in the open batch (a
+// new batch when there is none).
+func (s *Store) beginMember(ctx context.Context) (context.Context, error) {
+	c := s.committer
+	c.waiting.Add(1)
+	select {
+	case c.writer <- struct{}{}:
+		c.waiting.Add(-1)
+	case <-ctx.Done():
+		c.waiting.Add(-1)
+		return nil, ctx.Err()
+	}
+	if c.batch == nil {
+		// The batch outlives the request that opens it: it must not be
+		// rolled back when that request's context ends.
+		tx := s.db.WithContext(context.WithoutCancel(ctx)).Begin()
+		if tx.Error != nil {
+			<-c.writer
+			return nil, translate(tx.Error)
+		}
+		c.batch = &batch{tx: tx, done: make(chan struct{})}
+	}
+	b := c.batch
+	if err := b.tx.Exec("SAVEPOINT member").Error; err != nil {
+		s.failBatch(err)
+		return nil, translate(err)
+	}
+	ctx = context.WithValue(ctx, txKey{}, b.tx)
+	return context.WithValue(ctx, memberKey{}, &member{b: b}), nil
+}
+
+// commitMember keeps the member's writes in its batch and returns once the
+// batch is committed, with the batch's outcome.
+func (s *Store) commitMember(m *member) error {
+	if m.closed {
+		return errTxClosed
+	}
+	m.closed = true
+	b := m.b
+	if err := b.tx.Exec("RELEASE SAVEPOINT member").Error; err != nil {
+		// The savepoint is gone only when SQLite aborted the whole
+		// transaction: the batch is lost.
+		s.failBatch(err)
+		return translate(err)
+	}
+	b.members++
+	s.handOver()
+	<-b.done
+	return b.err
+}
+
+// rollbackMember undoes the member's writes and leaves the batch to the
+// others.
+func (s *Store) rollbackMember(m *member) error {
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	b := m.b
+	err := b.tx.Exec("ROLLBACK TO SAVEPOINT member").Error
+	if err == nil {
+		err = b.tx.Exec("RELEASE SAVEPOINT member").Error
+	}
+	if err != nil {
+		s.failBatch(err)
+		return translate(err)
+	}
+	s.handOver()
+	return nil
+}
+
+// handOver lets the next transaction into the open batch, or commits it
+// when nobody waits or it is full. The caller holds writer; it is released.
+func (s *Store) handOver() {
+	c := s.committer
+	b := c.batch
+	if c.waiting.Load() > 0 && b.members < maxBatch {
+		<-c.writer
+		return
+	}
+	c.batch = nil
+	if b.members == 0 {
+		b.err = translate(b.tx.Rollback().Error)
+	} else {
+		b.err = translate(commit(b.tx))
+	}
+	close(b.done)
+	<-c.writer
+}
+
+// failBatch rolls the open batch back and fails every transaction in it
+// with err. The caller holds writer; it is released.
+func (s *Store) failBatch(err error) {
+	c := s.committer
+	b := c.batch
+	c.batch = nil
+	_ = b.tx.Rollback()
+	b.err = translate(err)
+	close(b.done)
+	<-c.writer
+}
+
+// batched runs a write made outside a transaction as a transaction of its
+// own, so that on SQLite it joins the open batch instead of paying a
+// commit of its own. Writes that are already in a transaction, and every
+// write on PostgreSQL, run as they are.
+func (s *Store) batched(ctx context.Context, write func(context.Context) error) error {
+	if s.committer == nil || ctx.Value(txKey{}) != nil {
+		return write(ctx)
+	}
+	mctx, err := s.beginMember(ctx)
+	if err != nil {
+		return err
+	}
+	m := mctx.Value(memberKey{}).(*member)
+	if err := write(mctx); err != nil {
+		_ = s.rollbackMember(m)
+		return err
+	}
+	return s.commitMember(m)
+}
+
+// transaction runs fn in a transaction: a savepoint of the one on ctx, a
+// member of the open batch (SQLite), or a transaction of its own.
+func (s *Store) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	return s.batched(ctx, func(ctx context.Context) error { return s.conn(ctx).Transaction(fn) })
+}
+
+// commit commits a batch as a statement of its transaction. When COMMIT
+// fails (a deferred constraint, SQLITE_BUSY), SQLite keeps the
+// transaction open, and database/sql would hand the connection, still in
+// it, to the next caller, whose writes would then be lost with it: it is
+// rolled back first. After a successful COMMIT the Rollback only returns
+// the connection (SQLite answers that no transaction is active).
+func commit(tx *gorm.DB) error {
+	if err := tx.Exec("COMMIT").Error; err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	_ = tx.Rollback()
+	return nil
+}
