@@ -179,6 +179,89 @@ func TestConcurrentRefresh(t *testing.T) {
 	})
 }
 
+// Many clients and chains at once (on SQLite their writes share batched
+// commits): every token the endpoint hands out is stored — it introspects
+// active (for a rotation chain, its last access token) — and every
+// rotated refresh token is spent.
+func TestConcurrentTokensAreStored(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		s.user("bob")
+		_, secret := s.client(clients.Spec{ID: "web", FirstParty: true})
+		_, svcSecret := s.client(clients.Spec{ID: "svc", GrantTypes: []string{"client_credentials"}, Scopes: []string{"profile"}})
+		r := s.rp("web", secret, "offline_access")
+		browser := s.browser()
+		const chains = 12
+		first := make([]string, chains)
+		for i := range first {
+			first[i] = s.codeFlow(r, browser, map[bool]string{true: "bob"}[i == 0]).RefreshToken
+		}
+		type issued struct{ client, secret, access, spent string }
+		var mu sync.Mutex
+		var got []issued
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range chains {
+			wg.Add(2)
+			go func() { // a rotation chain
+				defer wg.Done()
+				<-start
+				rt := first[i]
+				for n := range 3 {
+					rep := s.refresh("web", secret, rt, "")
+					if rep.status != http.StatusOK {
+						t.Errorf("chain %d: refresh = %d %v", i, rep.status, rep.body)
+						return
+					}
+					// A rotation ends the chain's earlier access
+					// tokens: the last one must be live.
+					access := ""
+					if n == 2 {
+						access = rep.body["access_token"].(string)
+					}
+					mu.Lock()
+					got = append(got, issued{"web", secret, access, rt})
+					mu.Unlock()
+					rt = rep.body["refresh_token"].(string)
+				}
+			}()
+			go func() { // a machine client
+				defer wg.Done()
+				<-start
+				for range 3 {
+					rep := s.post(provider.TokenPath, "svc", svcSecret, url.Values{"grant_type": {"client_credentials"}, "scope": {"profile"}})
+					if rep.status != http.StatusOK {
+						t.Errorf("client credentials = %d %v", rep.status, rep.body)
+						return
+					}
+					mu.Lock()
+					got = append(got, issued{"svc", svcSecret, rep.body["access_token"].(string), ""})
+					mu.Unlock()
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if len(got) != chains*6 {
+			t.Fatalf("%d tokens issued, want %d", len(got), chains*6)
+		}
+		for _, tok := range got {
+			if tok.access != "" && !s.active(tok.client, tok.secret, tok.access) {
+				t.Fatalf("an access token handed to %s is not stored", tok.client)
+			}
+		}
+		// (Presenting a spent token revokes its chain: after the checks
+		// above.)
+		for _, tok := range got {
+			if tok.spent != "" {
+				if rep := s.refresh("web", secret, tok.spent, ""); rep.errorCode() != "invalid_grant" {
+					t.Fatalf("a rotated refresh token still works: %d %v", rep.status, rep.body)
+				}
+			}
+		}
+	})
+}
+
 func TestRefreshScopes(t *testing.T) {
 	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
 	s.user("carol")
