@@ -101,6 +101,12 @@ const (
 		granted_scopes, granted_audience, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	selectAccessTokenSQL = `SELECT request_id, requested_at, expires_at, client_id, subject, sid, granted_scopes, granted_audience, session
 		FROM access_tokens WHERE signature = ?`
+	insertOAuthRequestSQL = `INSERT INTO oauth2_requests (kind, signature, request_id, requested_at, client_id, subject,
+		scopes, granted_scopes, audience, granted_audience, form, session, active, expires_at, access_signature, sid)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	selectOAuthRequestSQL = `SELECT request_id, requested_at, client_id, subject, scopes, granted_scopes,
+		audience, granted_audience, form, session, active, expires_at, access_signature, sid, rotated_at
+		FROM oauth2_requests WHERE kind = ? AND signature = ?`
 )
 
 func (s *Store) createAccessToken(ctx context.Context, r storage.OAuthRequest) error {

@@ -63,9 +63,9 @@ func newCommitter() *committer {
 
 var errTxClosed = errors.New("sqlstore: the transaction is already committed or rolled back")
 
-// beginMember waits for the writer and opens a savepoint in the open batch (a
-// new batch when there is none).
-func (s *Store) beginMember(ctx context.Context) (context.Context, error) {
+// join waits for the writer and returns the open batch (a new one when
+// there is none), and ctx carrying its transaction.
+func (s *Store) join(ctx context.Context) (context.Context, *member, error) {
 	c := s.committer
 	c.waiting.Add(1)
 	select {
@@ -73,7 +73,7 @@ func (s *Store) beginMember(ctx context.Context) (context.Context, error) {
 		c.waiting.Add(-1)
 	case <-ctx.Done():
 		c.waiting.Add(-1)
-		return nil, ctx.Err()
+		return nil, nil, ctx.Err()
 	}
 	if c.batch == nil {
 		// The batch outlives the request that opens it: it must not be
@@ -81,17 +81,26 @@ func (s *Store) beginMember(ctx context.Context) (context.Context, error) {
 		tx := s.db.WithContext(context.WithoutCancel(ctx)).Begin()
 		if tx.Error != nil {
 			<-c.writer
-			return nil, translate(tx.Error)
+			return nil, nil, translate(tx.Error)
 		}
 		c.batch = &batch{tx: tx, done: make(chan struct{})}
 	}
-	b := c.batch
-	if err := b.tx.Exec("SAVEPOINT member").Error; err != nil {
+	m := &member{b: c.batch}
+	ctx = context.WithValue(ctx, txKey{}, m.b.tx)
+	return context.WithValue(ctx, memberKey{}, m), m, nil
+}
+
+// beginMember joins the open batch with a savepoint of its own.
+func (s *Store) beginMember(ctx context.Context) (context.Context, error) {
+	ctx, m, err := s.join(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.b.tx.Exec("SAVEPOINT member").Error; err != nil {
 		s.failBatch(err)
 		return nil, translate(err)
 	}
-	ctx = context.WithValue(ctx, txKey{}, b.tx)
-	return context.WithValue(ctx, memberKey{}, &member{b: b}), nil
+	return ctx, nil
 }
 
 // commitMember keeps the member's writes in its batch and returns once the
@@ -183,6 +192,32 @@ func (s *Store) batched(ctx context.Context, write func(context.Context) error) 
 		return err
 	}
 	return s.commitMember(m)
+}
+
+// batchedStatement is batched for a write of one statement, which needs
+// no savepoint: SQLite undoes a failed statement's changes by itself.
+func (s *Store) batchedStatement(ctx context.Context, write func(context.Context) error) error {
+	if s.committer == nil || ctx.Value(txKey{}) != nil {
+		return write(ctx)
+	}
+	mctx, m, err := s.join(ctx)
+	if err != nil {
+		return err
+	}
+	m.closed = true
+	if err := write(mctx); err != nil {
+		// The statement's changes are undone and the batch goes on. (An
+		// error after which SQLite abandons the whole transaction — I/O,
+		// a full disk — makes the batch's COMMIT fail, failing everyone
+		// in it.)
+		s.handOver()
+		return err
+	}
+	m.b.members++
+	b := m.b
+	s.handOver()
+	<-b.done
+	return b.err
 }
 
 // transaction runs fn in a transaction: a savepoint of the one on ctx, a

@@ -90,7 +90,8 @@ type Store struct {
 	committer *committer
 	// Statements of the hot paths, in the dialect's placeholders (see
 	// pool).
-	insertAccessToken, selectAccessToken string
+	insertAccessToken, selectAccessToken   string
+	insertOAuthRequest, selectOAuthRequest string
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -156,6 +157,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		}
 	}
 	s.insertAccessToken, s.selectAccessToken = s.bind(insertAccessTokenSQL), s.bind(selectAccessTokenSQL)
+	s.insertOAuthRequest, s.selectOAuthRequest = s.bind(insertOAuthRequestSQL), s.bind(selectOAuthRequestSQL)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.Ping(pingCtx); err != nil {
@@ -253,6 +255,12 @@ func translate(err error) error {
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
+		return storage.ErrAlreadyExists
+	}
+	// SQLite's, from statements run without GORM: SQLITE_CONSTRAINT_UNIQUE,
+	// SQLITE_CONSTRAINT_PRIMARYKEY.
+	var sqliteErr interface{ Code() int }
+	if errors.As(err, &sqliteErr) && (sqliteErr.Code() == 2067 || sqliteErr.Code() == 1555) {
 		return storage.ErrAlreadyExists
 	}
 	return err
