@@ -12,7 +12,8 @@ import (
 
 // The machine's signing rates, the yardstick of the code-flow targets (a
 // code exchange signs one ID token): run with -cpu 2 next to a load test,
-// and the rate is GOMAXPROCS / (ns/op) of the parallel benchmark.
+// and the rate is 1 / (ns/op) of the parallel benchmark (RunParallel reports
+// the wall time per operation, all goroutines together).
 //
 //	go test -run '^$' -bench 'Sign' -cpu 2 ./cmd/tonearm-load
 func BenchmarkRS256Sign(b *testing.B) {
