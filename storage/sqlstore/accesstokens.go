@@ -104,7 +104,12 @@ const (
 	insertOAuthRequestSQL = `INSERT INTO oauth2_requests (kind, signature, request_id, requested_at, client_id, subject,
 		scopes, granted_scopes, audience, granted_audience, form, session, active, expires_at, access_signature, sid)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	selectOAuthRequestSQL = `SELECT request_id, requested_at, client_id, subject, scopes, granted_scopes,
+	deactivateOAuthRequestSQL      = `UPDATE oauth2_requests SET active = ? WHERE kind = ? AND signature = ? AND active = ?`
+	rotateOAuthRequestSQL          = `UPDATE oauth2_requests SET active = ?, rotated_at = ? WHERE kind = ? AND signature = ? AND active = ?`
+	deleteOAuthRequestSQL          = `DELETE FROM oauth2_requests WHERE kind = ? AND signature = ?`
+	deleteAccessTokenSQL           = `DELETE FROM access_tokens WHERE signature = ?`
+	deleteAccessTokensOfRequestSQL = `DELETE FROM access_tokens WHERE request_id = ?`
+	selectOAuthRequestSQL          = `SELECT request_id, requested_at, client_id, subject, scopes, granted_scopes,
 		audience, granted_audience, form, session, active, expires_at, access_signature, sid, rotated_at
 		FROM oauth2_requests WHERE kind = ? AND signature = ?`
 )
@@ -145,11 +150,9 @@ func (s *Store) getAccessToken(ctx context.Context, signature string) (storage.O
 }
 
 func (s *Store) deleteAccessToken(ctx context.Context, signature string) (int64, error) {
-	res := s.conn(ctx).Where("signature = ?", accessKey(signature)).Delete(&accessTokenModel{})
-	return res.RowsAffected, translate(res.Error)
+	return s.exec(ctx, s.deleteAccessTokenStmt, accessKey(signature))
 }
 
 func (s *Store) deleteAccessTokensOfRequest(ctx context.Context, requestID string) (int64, error) {
-	res := s.conn(ctx).Where("request_id = ?", idBytes(requestID)).Delete(&accessTokenModel{})
-	return res.RowsAffected, translate(res.Error)
+	return s.exec(ctx, s.deleteAccessTokensOfRequestStmt, idBytes(requestID))
 }

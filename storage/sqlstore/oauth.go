@@ -100,7 +100,8 @@ func (s *Store) DeleteOAuthRequest(ctx context.Context, kind, signature string) 
 			_, err := s.deleteAccessToken(ctx, signature)
 			return err
 		}
-		return translate(s.conn(ctx).Where("kind = ? AND signature = ?", kind, signature).Delete(&oauthRequestModel{}).Error)
+		_, err := s.exec(ctx, s.deleteOAuthRequest, kind, signature)
+		return err
 	})
 }
 
@@ -115,13 +116,11 @@ func (s *Store) DeactivateOAuthRequest(ctx context.Context, kind, signature stri
 		}
 		return err
 	}
-	res := s.conn(ctx).Model(&oauthRequestModel{}).
-		Where("kind = ? AND signature = ? AND active = ?", kind, signature, true).
-		Update("active", false)
-	if res.Error != nil {
-		return translate(res.Error)
+	n, err := s.exec(ctx, s.deactivateOAuthRequest, false, kind, signature, true)
+	if err != nil {
+		return err
 	}
-	if res.RowsAffected == 0 {
+	if n == 0 {
 		return storage.ErrNotFound
 	}
 	return nil
@@ -132,20 +131,17 @@ func (s *Store) DeactivateOAuthRequest(ctx context.Context, kind, signature stri
 // retry, pass only within the grace period.
 func (s *Store) RotateOAuthRequest(ctx context.Context, kind, signature string, now, rotatedAfter time.Time) error {
 	now = utc(now)
-	res := s.conn(ctx).Model(&oauthRequestModel{}).
-		Where("kind = ? AND signature = ? AND active = ?", kind, signature, true).
-		Updates(map[string]any{"active": false, "rotated_at": now})
-	if res.Error != nil {
-		return translate(res.Error)
+	n, err := s.exec(ctx, s.rotateOAuthRequest, false, now, kind, signature, true)
+	if err != nil {
+		return err
 	}
-	if res.RowsAffected == 1 {
+	if n == 1 {
 		return nil
 	}
 	if rotatedAfter.IsZero() {
 		return storage.ErrNotFound
 	}
-	var n int64
-	err := s.conn(ctx).Model(&oauthRequestModel{}).
+	err = s.conn(ctx).Model(&oauthRequestModel{}).
 		Where("kind = ? AND signature = ? AND active = ? AND rotated_at > ?", kind, signature, false, utc(rotatedAfter)).
 		Count(&n).Error
 	if err != nil {

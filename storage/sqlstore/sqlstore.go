@@ -90,8 +90,10 @@ type Store struct {
 	committer *committer
 	// Statements of the hot paths, in the dialect's placeholders (see
 	// pool).
-	insertAccessToken, selectAccessToken   string
-	insertOAuthRequest, selectOAuthRequest string
+	insertAccessToken, selectAccessToken                           string
+	insertOAuthRequest, selectOAuthRequest                         string
+	deactivateOAuthRequest, rotateOAuthRequest, deleteOAuthRequest string
+	deleteAccessTokenStmt, deleteAccessTokensOfRequestStmt         string
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -158,6 +160,9 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	}
 	s.insertAccessToken, s.selectAccessToken = s.bind(insertAccessTokenSQL), s.bind(selectAccessTokenSQL)
 	s.insertOAuthRequest, s.selectOAuthRequest = s.bind(insertOAuthRequestSQL), s.bind(selectOAuthRequestSQL)
+	s.deactivateOAuthRequest, s.rotateOAuthRequest = s.bind(deactivateOAuthRequestSQL), s.bind(rotateOAuthRequestSQL)
+	s.deleteOAuthRequest = s.bind(deleteOAuthRequestSQL)
+	s.deleteAccessTokenStmt, s.deleteAccessTokensOfRequestStmt = s.bind(deleteAccessTokenSQL), s.bind(deleteAccessTokensOfRequestSQL)
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.Ping(pingCtx); err != nil {
@@ -291,6 +296,17 @@ func (s *Store) pool(ctx context.Context) gorm.ConnPool {
 		return tx.Statement.ConnPool
 	}
 	return s.sqlDB
+}
+
+// exec runs a plain write statement (on the transaction carried by ctx, or
+// the pool) and reports how many rows it changed.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := s.pool(ctx).ExecContext(stmtContext(ctx), query, args...)
+	if err != nil {
+		return 0, translate(err)
+	}
+	n, err := res.RowsAffected()
+	return n, translate(err)
 }
 
 // readPool is pool for a SELECT: outside a transaction it is readDB.
