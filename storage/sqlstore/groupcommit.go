@@ -73,6 +73,19 @@ func (s *Store) join(ctx context.Context) (context.Context, *member, error) {
 		c.waiting.Add(-1)
 	case <-ctx.Done():
 		c.waiting.Add(-1)
+		// A holder that saw this caller waiting left the open batch to it
+		// without committing: if the writer is free, carry that on (let
+		// the next one in, or commit), or the batch's transactions would
+		// wait for the next write to come.
+		select {
+		case c.writer <- struct{}{}:
+			if c.batch != nil {
+				s.handOver()
+			} else {
+				<-c.writer
+			}
+		default:
+		}
 		return nil, nil, ctx.Err()
 	}
 	if c.batch == nil {

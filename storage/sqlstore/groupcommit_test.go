@@ -195,3 +195,48 @@ func TestGroupCommitConcurrentWrites(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupCommitWaiterGivingUp(t *testing.T) {
+	s := openBatching(t)
+	// A transaction that commits while the one waiting behind it gives up
+	// (its request ended) is still committed, at once: its batch is not
+	// left open for the next write to close.
+	for i := range 300 {
+		first, err := s.BeginTx(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CreateOAuthRequest(first, token(1000+i)); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		gaveUp := make(chan error, 1)
+		go func() {
+			tx, err := s.BeginTx(ctx)
+			if err == nil { // in before giving up: it ends its transaction
+				err = s.RollbackTx(tx)
+			}
+			gaveUp <- err
+		}()
+		for s.committer.waiting.Load() == 0 {
+			time.Sleep(10 * time.Microsecond)
+		}
+		committed := make(chan error, 1)
+		go func() { committed <- s.CommitTx(first) }()
+		cancel()
+		select {
+		case err := <-committed:
+			if err != nil {
+				t.Fatalf("round %d: CommitTx = %v", i, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: the commit waits for a write that never comes", i)
+		}
+		if err := <-gaveUp; err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("round %d: the waiter: %v", i, err)
+		}
+		if _, err := s.GetOAuthRequest(context.Background(), storage.KindRefreshToken, token(1000+i).Signature); err != nil {
+			t.Fatalf("round %d: the committed token: %v", i, err)
+		}
+	}
+}
