@@ -66,6 +66,9 @@ var errTxClosed = errors.New("sqlstore: the transaction is already committed or 
 // join waits for the writer and returns the open batch (a new one when
 // there is none), and ctx carrying its transaction.
 func (s *Store) join(ctx context.Context) (context.Context, *member, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err // a request already gone starts nothing
+	}
 	c := s.committer
 	c.waiting.Add(1)
 	select {

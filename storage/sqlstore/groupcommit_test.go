@@ -240,3 +240,20 @@ func TestGroupCommitWaiterGivingUp(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupCommitEndedRequestStartsNothing(t *testing.T) {
+	s := openBatching(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 50 { // the writer is free: only the check of the context refuses
+		if _, err := s.BeginTx(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("BeginTx with an ended context: %v", err)
+		}
+		if err := s.CreateOAuthRequest(ctx, token(3000)); !errors.Is(err, context.Canceled) {
+			t.Fatalf("a write with an ended context: %v", err)
+		}
+	}
+	if _, err := s.GetOAuthRequest(context.Background(), storage.KindRefreshToken, token(3000).Signature); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a write of an ended request was stored: %v", err)
+	}
+}
