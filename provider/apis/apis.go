@@ -488,35 +488,31 @@ func (r *Registry) forget() {
 // ScopeDefined reports whether an API defines scope (for client
 // registration).
 func (r *Registry) ScopeDefined(ctx context.Context, scope string) (bool, error) {
-	all, err := r.all(ctx)
-	if err != nil {
-		return false, err
-	}
-	for _, a := range all {
-		for _, s := range a.Scopes {
-			if s.Name == scope {
-				return true, nil
-			}
-		}
-	}
-	return false, nil
+	a, err := r.scopeAPI(ctx, scope)
+	return a != nil, err
 }
 
 // ScopeOpenToApps reports whether scope is defined by an API open to
 // apps registered by developers.
 func (r *Registry) ScopeOpenToApps(ctx context.Context, scope string) (bool, error) {
+	a, err := r.scopeAPI(ctx, scope)
+	return a != nil && a.OpenToApps, err
+}
+
+// scopeAPI returns the API that defines scope, or nil.
+func (r *Registry) scopeAPI(ctx context.Context, scope string) (*storage.API, error) {
 	all, err := r.all(ctx)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	for _, a := range all {
-		for _, s := range a.Scopes {
+	for i := range all {
+		for _, s := range all[i].Scopes {
 			if s.Name == scope {
-				return a.OpenToApps, nil
+				return &all[i], nil
 			}
 		}
 	}
-	return false, nil
+	return nil, nil
 }
 
 func sameAPIs(a, b []storage.API) bool {
