@@ -126,9 +126,12 @@ func (s *Store) createAccessToken(ctx context.Context, r storage.OAuthRequest) e
 	if session == nil {
 		session = []byte{}
 	}
-	_, err := s.pool(ctx).ExecContext(stmtContext(ctx), s.insertAccessToken,
-		accessKey(r.Signature), idBytes(r.RequestID), utc(r.RequestedAt), utc(r.ExpiresAt), r.ClientID, r.Subject, r.SID,
-		encodeWords(r.GrantedScopes), encodeWords(r.GrantedAudience), blob(session))
+	args := []any{accessKey(r.Signature), idBytes(r.RequestID), utc(r.RequestedAt), utc(r.ExpiresAt), r.ClientID, r.Subject, r.SID,
+		encodeWords(r.GrantedScopes), encodeWords(r.GrantedAudience), blob(session)}
+	if s.accessRows != nil && ctx.Value(txKey{}) == nil {
+		return s.accessRows.insert(ctx, args...)
+	}
+	_, err := s.pool(ctx).ExecContext(stmtContext(ctx), s.insertAccessToken, args...)
 	return translate(err)
 }
 

@@ -67,10 +67,13 @@ func (s *Store) createOAuthRequest(ctx context.Context, r storage.OAuthRequest) 
 	// Every issued token is one of these INSERTs: a plain statement on
 	// the connection, not GORM's reflective Create (a tenth of a
 	// client-credentials request's CPU) nor its statement building.
-	_, err := s.pool(ctx).ExecContext(stmtContext(ctx), s.insertOAuthRequest,
-		r.Kind, r.Signature, r.RequestID, utc(r.RequestedAt), r.ClientID, r.Subject,
+	args := []any{r.Kind, r.Signature, r.RequestID, utc(r.RequestedAt), r.ClientID, r.Subject,
 		encodeList(r.Scopes), encodeList(r.GrantedScopes), encodeList(r.Audience), encodeList(r.GrantedAudience),
-		r.Form, session, r.Active, utc(r.ExpiresAt), r.AccessSignature, r.SID)
+		r.Form, session, r.Active, utc(r.ExpiresAt), r.AccessSignature, r.SID}
+	if s.requestRows != nil && ctx.Value(txKey{}) == nil {
+		return s.requestRows.insert(ctx, args...)
+	}
+	_, err := s.pool(ctx).ExecContext(stmtContext(ctx), s.insertOAuthRequest, args...)
 	return translate(err)
 }
 

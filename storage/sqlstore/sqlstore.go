@@ -88,6 +88,9 @@ type Store struct {
 	dialect Dialect
 	// committer batches SQLite's transactions (nil on PostgreSQL).
 	committer *committer
+	// accessRows and requestRows combine PostgreSQL's token INSERTs made
+	// outside a transaction (nil on SQLite).
+	accessRows, requestRows *rowBatcher
 	// Statements of the hot paths, in the dialect's placeholders (see
 	// pool).
 	insertAccessToken, selectAccessToken                           string
@@ -163,6 +166,10 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	s.deactivateOAuthRequest, s.rotateOAuthRequest = s.bind(deactivateOAuthRequestSQL), s.bind(rotateOAuthRequestSQL)
 	s.deleteOAuthRequest = s.bind(deleteOAuthRequestSQL)
 	s.deleteAccessTokenStmt, s.deleteAccessTokensOfRequestStmt = s.bind(deleteAccessTokenSQL), s.bind(deleteAccessTokensOfRequestSQL)
+	if loc.Dialect == Postgres {
+		s.accessRows = newRowBatcher(sqlDB, insertAccessTokenSQL, s.bind)
+		s.requestRows = newRowBatcher(sqlDB, insertOAuthRequestSQL, s.bind)
+	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.Ping(pingCtx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ func oauthCases() []struct {
 		{"EnsureSigningKeyConcurrent", testEnsureSigningKeyConcurrent},
 		{"OAuthRequestRoundTrip", testOAuthRequestRoundTrip},
 		{"AccessTokenRoundTrip", testAccessTokenRoundTrip},
+		{"ConcurrentTokenWrites", testConcurrentTokenWrites},
 		{"DeactivateOnce", testDeactivateOnce},
 		{"ByRequestID", testByRequestID},
 		{"DeleteExpiredOAuthRequests", testDeleteExpiredOAuthRequests},
@@ -328,6 +330,49 @@ func testAccessTokenRoundTrip(t *testing.T, s storage.Storage) {
 	}
 	if _, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, sig); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("after delete: %v", err)
+	}
+}
+
+// testConcurrentTokenWrites: tokens written at once by many requests
+// (outside transactions, as client credentials and authorizations write
+// them; PostgreSQL combines them into multi-row INSERTs) are each stored,
+// and a write that repeats a stored token's key fails alone with
+// ErrAlreadyExists, leaving the stored token as it was.
+func testConcurrentTokenWrites(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	sigOf := func(i int) string { return fmt.Sprintf("%08x", i) + strings.Repeat("5a", 28) } // the key is its first half
+	kindOf := func(i int) string {
+		if i%2 == 0 {
+			return storage.KindAccessToken
+		}
+		return storage.KindRefreshToken
+	}
+	const n = 240
+	for i := 0; i < n; i += 10 { // every tenth key is taken beforehand
+		if err := s.CreateOAuthRequest(ctx, newRequest(kindOf(i), sigOf(i), fmt.Sprintf("req-%d", i), "first", now.Add(time.Hour))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.CreateOAuthRequest(ctx, newRequest(kindOf(i), sigOf(i), fmt.Sprintf("req-%d", i), "second", now.Add(time.Hour)))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		got, gerr := s.GetOAuthRequest(ctx, kindOf(i), sigOf(i))
+		switch {
+		case gerr != nil:
+			t.Errorf("token %d: %v (write: %v)", i, gerr, err)
+		case i%10 == 0 && (!errors.Is(err, storage.ErrAlreadyExists) || got.ClientID != "first"):
+			t.Errorf("token %d repeated a stored key: write = %v, stored client %q; want ErrAlreadyExists and \"first\"", i, err, got.ClientID)
+		case i%10 != 0 && (err != nil || got.ClientID != "second" || got.RequestID != fmt.Sprintf("req-%d", i)):
+			t.Errorf("token %d: write = %v, stored %q/%q", i, err, got.ClientID, got.RequestID)
+		}
 	}
 }
 
