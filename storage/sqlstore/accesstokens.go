@@ -101,6 +101,9 @@ const (
 		granted_scopes, granted_audience, session) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	selectAccessTokenSQL = `SELECT request_id, requested_at, expires_at, client_id, subject, sid, granted_scopes, granted_audience, session
 		FROM access_tokens WHERE signature = ?`
+	// selectAccessTokensSQL is completed with "(?, …)" (combine.go).
+	selectAccessTokensSQL = `SELECT signature, request_id, requested_at, expires_at, client_id, subject, sid, granted_scopes,
+		granted_audience, session FROM access_tokens WHERE signature IN `
 	insertOAuthRequestSQL = `INSERT INTO oauth2_requests (kind, signature, request_id, requested_at, client_id, subject,
 		scopes, granted_scopes, audience, granted_audience, form, session, active, expires_at, access_signature, sid)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
@@ -129,7 +132,8 @@ func (s *Store) createAccessToken(ctx context.Context, r storage.OAuthRequest) e
 	args := []any{accessKey(r.Signature), idBytes(r.RequestID), utc(r.RequestedAt), utc(r.ExpiresAt), r.ClientID, r.Subject, r.SID,
 		encodeWords(r.GrantedScopes), encodeWords(r.GrantedAudience), blob(session)}
 	if s.accessRows != nil && ctx.Value(txKey{}) == nil {
-		return s.accessRows.insert(ctx, args...)
+		_, err := s.accessRows.do(ctx, args)
+		return err
 	}
 	_, err := s.pool(ctx).ExecContext(stmtContext(ctx), s.insertAccessToken, args...)
 	return translate(err)
@@ -139,8 +143,13 @@ func (s *Store) createAccessToken(ctx context.Context, r storage.OAuthRequest) e
 // plain SELECT by primary key, scanned field by field.
 func (s *Store) getAccessToken(ctx context.Context, signature string) (storage.OAuthRequest, error) {
 	var m accessTokenModel
-	err := s.readPool(ctx).QueryRowContext(stmtContext(ctx), s.selectAccessToken, accessKey(signature)).Scan(
-		&m.RequestID, &m.RequestedAt, &m.ExpiresAt, &m.ClientID, &m.Subject, &m.SID, &m.GrantedScopes, &m.GrantedAudience, &m.Session)
+	var err error
+	if s.accessLookups != nil && ctx.Value(txKey{}) == nil {
+		m, err = s.accessLookups.do(ctx, accessKey(signature))
+	} else {
+		err = s.readPool(ctx).QueryRowContext(stmtContext(ctx), s.selectAccessToken, accessKey(signature)).Scan(
+			&m.RequestID, &m.RequestedAt, &m.ExpiresAt, &m.ClientID, &m.Subject, &m.SID, &m.GrantedScopes, &m.GrantedAudience, &m.Session)
+	}
 	if err != nil {
 		return storage.OAuthRequest{}, translate(err)
 	}

@@ -71,7 +71,8 @@ func (s *Store) createOAuthRequest(ctx context.Context, r storage.OAuthRequest) 
 		encodeList(r.Scopes), encodeList(r.GrantedScopes), encodeList(r.Audience), encodeList(r.GrantedAudience),
 		r.Form, session, r.Active, utc(r.ExpiresAt), r.AccessSignature, r.SID}
 	if s.requestRows != nil && ctx.Value(txKey{}) == nil {
-		return s.requestRows.insert(ctx, args...)
+		_, err := s.requestRows.do(ctx, args)
+		return err
 	}
 	_, err := s.pool(ctx).ExecContext(stmtContext(ctx), s.insertOAuthRequest, args...)
 	return translate(err)

@@ -89,8 +89,10 @@ type Store struct {
 	// committer batches SQLite's transactions (nil on PostgreSQL).
 	committer *committer
 	// accessRows and requestRows combine PostgreSQL's token INSERTs made
-	// outside a transaction (nil on SQLite).
-	accessRows, requestRows *rowBatcher
+	// outside a transaction, accessLookups its access-token lookups (nil
+	// on SQLite; see combine.go).
+	accessRows, requestRows *combiner[[]any, struct{}]
+	accessLookups           *combiner[[]byte, accessTokenModel]
 	// Statements of the hot paths, in the dialect's placeholders (see
 	// pool).
 	insertAccessToken, selectAccessToken                           string
@@ -167,8 +169,9 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	s.deleteOAuthRequest = s.bind(deleteOAuthRequestSQL)
 	s.deleteAccessTokenStmt, s.deleteAccessTokensOfRequestStmt = s.bind(deleteAccessTokenSQL), s.bind(deleteAccessTokensOfRequestSQL)
 	if loc.Dialect == Postgres {
-		s.accessRows = newRowBatcher(sqlDB, insertAccessTokenSQL, s.bind)
-		s.requestRows = newRowBatcher(sqlDB, insertOAuthRequestSQL, s.bind)
+		s.accessRows = newInsertCombiner(sqlDB, insertAccessTokenSQL, s.bind)
+		s.requestRows = newInsertCombiner(sqlDB, insertOAuthRequestSQL, s.bind)
+		s.accessLookups = newAccessTokenLookups(sqlDB, s.bind)
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

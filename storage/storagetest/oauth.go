@@ -30,6 +30,7 @@ func oauthCases() []struct {
 		{"OAuthRequestRoundTrip", testOAuthRequestRoundTrip},
 		{"AccessTokenRoundTrip", testAccessTokenRoundTrip},
 		{"ConcurrentTokenWrites", testConcurrentTokenWrites},
+		{"ConcurrentTokenReads", testConcurrentTokenReads},
 		{"DeactivateOnce", testDeactivateOnce},
 		{"ByRequestID", testByRequestID},
 		{"DeleteExpiredOAuthRequests", testDeleteExpiredOAuthRequests},
@@ -373,6 +374,51 @@ func testConcurrentTokenWrites(t *testing.T, s storage.Storage) {
 		case i%10 != 0 && (err != nil || got.ClientID != "second" || got.RequestID != fmt.Sprintf("req-%d", i)):
 			t.Errorf("token %d: write = %v, stored %q/%q", i, err, got.ClientID, got.RequestID)
 		}
+	}
+}
+
+// testConcurrentTokenReads: access tokens looked up at once by many
+// requests (introspections, bearer checks; PostgreSQL combines them into
+// SELECTs of many keys) each get their own token, a missing or deleted one
+// ErrNotFound — a token deleted before its lookup is never found.
+func testConcurrentTokenReads(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	sigOf := func(i int) string { return fmt.Sprintf("%08x", i) + strings.Repeat("c3", 28) }
+	const stored, asked = 50, 60 // tokens 50–59 do not exist
+	for i := range stored {
+		r := newRequest(storage.KindAccessToken, sigOf(i), fmt.Sprintf("req-%d", i), fmt.Sprintf("client-%d", i), now.Add(time.Hour))
+		if err := s.CreateOAuthRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < stored; i += 7 { // and every seventh is revoked
+		if err := s.DeleteOAuthRequest(ctx, storage.KindAccessToken, sigOf(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const n = 600
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for j := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			i := j % asked
+			got, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, sigOf(i))
+			switch {
+			case i >= stored || i%7 == 0:
+				if !errors.Is(err, storage.ErrNotFound) {
+					errs <- fmt.Errorf("token %d (missing or revoked): %+v, %v", i, got, err)
+				}
+			case err != nil || got.ClientID != fmt.Sprintf("client-%d", i) || got.RequestID != fmt.Sprintf("req-%d", i) || got.Signature != sigOf(i):
+				errs <- fmt.Errorf("token %d: got client %q request %q, %v", i, got.ClientID, got.RequestID, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }
 

@@ -13,11 +13,12 @@ import (
 	"github.com/tonearm-idp/tonearm/storage/sqlstore/pgtest"
 )
 
-// PostgreSQL's combined token INSERTs on a real server: concurrent writes
-// do go out as multi-row INSERTs, and one of them failing (a row repeating
-// a stored key) fails only that row — its other rows are stored and
-// acknowledged, the repeated key keeps its first token.
-func TestRowBatcherFailsOnlyTheFaultyRow(t *testing.T) {
+// PostgreSQL's combined statements on a real server: concurrent writes do
+// go out as multi-row INSERTs, and one of them failing (a row repeating a
+// stored key) fails only that row — its other rows are stored and
+// acknowledged, the repeated key keeps its first token; concurrent lookups
+// go out as SELECTs of many keys, each answered with its own row.
+func TestCombinedStatementsAnswerEachCall(t *testing.T) {
 	s, err := Open(context.Background(), pgtest.URL(t))
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +64,23 @@ func TestRowBatcherFailsOnlyTheFaultyRow(t *testing.T) {
 				t.Fatalf("token %d (key taken: %v): write = %v, stored client %q", base+i, taken(i), err, got.ClientID)
 			}
 		}
+	}
+	// The lookups of those tokens, at once, are combined too; each gets
+	// its own row.
+	var wg sync.WaitGroup
+	for i := range 400 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, tok(i%100, "").Signature)
+			if want := map[bool]string{true: "first", false: "second"}[taken(i%100)]; err != nil || got.ClientID != want || got.RequestID != fmt.Sprintf("req-%d", i%100) {
+				t.Errorf("lookup of token %d: %q/%q, %v", i%100, got.ClientID, got.RequestID, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if combined, _ := s.accessLookups.counts(); combined == 0 {
+		t.Error("no lookup was combined with another")
 	}
 	combined, retried := s.accessRows.counts()
 	if combined == 0 || retried == 0 {
