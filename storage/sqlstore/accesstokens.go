@@ -117,11 +117,13 @@ const (
 		FROM oauth2_requests WHERE kind = ? AND signature = ?`
 )
 
-func (s *Store) createAccessToken(ctx context.Context, r storage.OAuthRequest) error {
+// accessTokenRow is an access token's values in insertAccessTokenSQL's
+// column order, or why it cannot be stored.
+func accessTokenRow(r storage.OAuthRequest) ([]any, error) {
 	for _, l := range [][]string{r.GrantedScopes, r.GrantedAudience} {
 		for _, w := range l {
 			if w == "" || strings.ContainsAny(w, " \t\r\n") {
-				return fmt.Errorf("sqlstore: %q cannot be stored as a word", w)
+				return nil, fmt.Errorf("sqlstore: %q cannot be stored as a word", w)
 			}
 		}
 	}
@@ -129,14 +131,8 @@ func (s *Store) createAccessToken(ctx context.Context, r storage.OAuthRequest) e
 	if session == nil {
 		session = []byte{}
 	}
-	args := []any{accessKey(r.Signature), idBytes(r.RequestID), utc(r.RequestedAt), utc(r.ExpiresAt), r.ClientID, r.Subject, r.SID,
-		encodeWords(r.GrantedScopes), encodeWords(r.GrantedAudience), blob(session)}
-	if s.accessRows != nil && ctx.Value(txKey{}) == nil {
-		_, err := s.accessRows.do(ctx, args)
-		return err
-	}
-	_, err := s.pool(ctx).ExecContext(stmtContext(ctx), s.insertAccessToken, args...)
-	return translate(err)
+	return []any{accessKey(r.Signature), idBytes(r.RequestID), utc(r.RequestedAt), utc(r.ExpiresAt), r.ClientID, r.Subject, r.SID,
+		encodeWords(r.GrantedScopes), encodeWords(r.GrantedAudience), blob(session)}, nil
 }
 
 // getAccessToken is the query of every introspection and bearer check: one

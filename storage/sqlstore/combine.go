@@ -17,12 +17,14 @@ import (
 // requests make most — token INSERTs outside a transaction (every
 // client-credentials token), access-token lookups (every introspection and
 // bearer check) — are therefore combined: one INSERT of many rows, one
-// SELECT of many keys. SQLite needs none of it: its group commit shares
-// one transaction among concurrent writes, and its reads are in-process.
+// SELECT of many keys. On SQLite, whose group commit already shares one
+// transaction among concurrent writes and whose reads are in-process, only
+// the INSERTs are combined (one statement for SQLite to parse instead of
+// many; the INSERT goes into the open batch, see groupcommit.go).
 //
 // The guarantees are a lone statement's. An INSERT returns only once its
-// row is committed (a multi-row INSERT outside a transaction commits all its
-// rows or none), and each row gets its own answer: when a combined INSERT
+// row is committed (a multi-row INSERT commits all its rows or none), and
+// each row gets its own answer: when a combined INSERT
 // fails (a duplicate key in one row, say), each of its rows is inserted
 // again on its own. A lookup's SELECT starts after the lookup was asked
 // for, so it sees every change committed before. A request arriving while
@@ -139,7 +141,7 @@ func repeated(part string, n int) string {
 // newInsertCombiner combines a single-row INSERT ("INSERT … VALUES (?, …,
 // ?)", ? placeholders) into multi-row ones, bound with bind. A call's
 // input is its row's values in the statement's column order.
-func newInsertCombiner(db *sql.DB, insert string, bind func(string) string) *combiner[[]any, struct{}] {
+func newInsertCombiner(exec func(ctx context.Context, query string, args ...any) error, insert string, bind func(string) string) *combiner[[]any, struct{}] {
 	i := strings.LastIndex(insert, "VALUES")
 	head, row := insert[:i+len("VALUES")], strings.TrimSpace(insert[i+len("VALUES"):])
 	var stmts [maxCombined + 1]string
@@ -153,15 +155,14 @@ func newInsertCombiner(db *sql.DB, insert string, bind func(string) string) *com
 			for _, k := range calls {
 				args = append(args, k.in...)
 			}
-			_, err := db.ExecContext(ctx, stmts[len(calls)], args...)
+			err := exec(ctx, stmts[len(calls)], args...)
 			c.note(len(calls), err)
 			if err == nil {
 				return
 			}
 		}
 		for _, k := range calls {
-			_, err := db.ExecContext(ctx, stmts[1], k.in...)
-			k.err = translate(err)
+			k.err = exec(ctx, stmts[1], k.in...)
 		}
 	}
 	return c

@@ -53,29 +53,38 @@ func utcPtr(t *time.Time) time.Time {
 
 // CreateOAuthRequest implements storage.Storage.
 func (s *Store) CreateOAuthRequest(ctx context.Context, r storage.OAuthRequest) error {
-	return s.batchedStatement(ctx, func(ctx context.Context) error { return s.createOAuthRequest(ctx, r) })
+	// Every issued token is one of these INSERTs: a plain statement, not
+	// GORM's reflective Create (a tenth of a client-credentials request's
+	// CPU) nor its statement building. Outside a transaction, concurrent
+	// ones are combined into multi-row INSERTs (combine.go).
+	insert, rows := s.insertOAuthRequest, s.requestRows
+	var row []any
+	if r.Kind == storage.KindAccessToken {
+		var err error
+		if row, err = accessTokenRow(r); err != nil {
+			return err
+		}
+		insert, rows = s.insertAccessToken, s.accessRows
+	} else {
+		row = oauthRequestRow(r)
+	}
+	if ctx.Value(txKey{}) == nil {
+		_, err := rows.do(ctx, row)
+		return err
+	}
+	_, err := s.pool(ctx).ExecContext(stmtContext(ctx), insert, row...)
+	return translate(err)
 }
 
-func (s *Store) createOAuthRequest(ctx context.Context, r storage.OAuthRequest) error {
-	if r.Kind == storage.KindAccessToken {
-		return s.createAccessToken(ctx, r)
-	}
+// oauthRequestRow is a row's values in insertOAuthRequestSQL's column order.
+func oauthRequestRow(r storage.OAuthRequest) []any {
 	session := r.Session
 	if session == nil {
 		session = []byte{}
 	}
-	// Every issued token is one of these INSERTs: a plain statement on
-	// the connection, not GORM's reflective Create (a tenth of a
-	// client-credentials request's CPU) nor its statement building.
-	args := []any{r.Kind, r.Signature, r.RequestID, utc(r.RequestedAt), r.ClientID, r.Subject,
+	return []any{r.Kind, r.Signature, r.RequestID, utc(r.RequestedAt), r.ClientID, r.Subject,
 		encodeList(r.Scopes), encodeList(r.GrantedScopes), encodeList(r.Audience), encodeList(r.GrantedAudience),
 		r.Form, session, r.Active, utc(r.ExpiresAt), r.AccessSignature, r.SID}
-	if s.requestRows != nil && ctx.Value(txKey{}) == nil {
-		_, err := s.requestRows.do(ctx, args)
-		return err
-	}
-	_, err := s.pool(ctx).ExecContext(stmtContext(ctx), s.insertOAuthRequest, args...)
-	return translate(err)
 }
 
 // GetOAuthRequest implements storage.Storage.

@@ -68,7 +68,8 @@ func ParseURL(raw string) (Location, error) {
 		// half-way with SQLITE_BUSY when a reader upgrades to a writer.
 		dsn := "file:" + path + "?_txlock=immediate" +
 			"&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_time_format=sqlite"
+			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
+			"&_pragma=wal_autocheckpoint(" + strconv.Itoa(writerCheckpointPages) + ")&_time_format=sqlite"
 		// Readers: WAL lets them read the last committed state while the
 		// one writer works; query_only makes a write sent there an error.
 		readDSN := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=query_only(1)&_time_format=sqlite"
@@ -88,6 +89,9 @@ type Store struct {
 	dialect Dialect
 	// committer batches SQLite's transactions (nil on PostgreSQL).
 	committer *committer
+	// checkpoint copies SQLite's log into the database file off the
+	// writer's path (nil on PostgreSQL; see checkpoint.go).
+	checkpoint *checkpointer
 	// accessRows and requestRows combine PostgreSQL's token INSERTs made
 	// outside a transaction, accessLookups its access-token lookups (nil
 	// on SQLite; see combine.go).
@@ -162,15 +166,19 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 			_ = sqlDB.Close()
 			return nil, err
 		}
+		if s.checkpoint, err = startCheckpointer(loc.Path); err != nil {
+			_ = s.Close()
+			return nil, err
+		}
 	}
 	s.insertAccessToken, s.selectAccessToken = s.bind(insertAccessTokenSQL), s.bind(selectAccessTokenSQL)
 	s.insertOAuthRequest, s.selectOAuthRequest = s.bind(insertOAuthRequestSQL), s.bind(selectOAuthRequestSQL)
 	s.deactivateOAuthRequest, s.rotateOAuthRequest = s.bind(deactivateOAuthRequestSQL), s.bind(rotateOAuthRequestSQL)
 	s.deleteOAuthRequest = s.bind(deleteOAuthRequestSQL)
 	s.deleteAccessTokenStmt, s.deleteAccessTokensOfRequestStmt = s.bind(deleteAccessTokenSQL), s.bind(deleteAccessTokensOfRequestSQL)
+	s.accessRows = newInsertCombiner(s.batchedExec, insertAccessTokenSQL, s.bind)
+	s.requestRows = newInsertCombiner(s.batchedExec, insertOAuthRequestSQL, s.bind)
 	if loc.Dialect == Postgres {
-		s.accessRows = newInsertCombiner(sqlDB, insertAccessTokenSQL, s.bind)
-		s.requestRows = newInsertCombiner(sqlDB, insertOAuthRequestSQL, s.bind)
 		s.accessLookups = newAccessTokenLookups(sqlDB, s.bind)
 	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -199,7 +207,11 @@ func (s *Store) SQLDB() (*sql.DB, error) { return s.db.DB() }
 
 // Close implements storage.Storage.
 func (s *Store) Close() error {
-	err := s.sqlDB.Close()
+	var err error
+	if s.checkpoint != nil {
+		err = s.checkpoint.close()
+	}
+	err = errors.Join(err, s.sqlDB.Close())
 	if s.readDB != s.sqlDB {
 		err = errors.Join(err, s.readDB.Close())
 	}
@@ -306,6 +318,16 @@ func (s *Store) pool(ctx context.Context) gorm.ConnPool {
 		return tx.Statement.ConnPool
 	}
 	return s.sqlDB
+}
+
+// batchedExec runs a plain write statement outside a transaction: on its
+// own on PostgreSQL, in the open batch on SQLite (returning once the batch
+// is committed).
+func (s *Store) batchedExec(ctx context.Context, query string, args ...any) error {
+	return s.batchedStatement(ctx, func(ctx context.Context) error {
+		_, err := s.pool(ctx).ExecContext(stmtContext(ctx), query, args...)
+		return translate(err)
+	})
 }
 
 // exec runs a plain write statement (on the transaction carried by ctx, or
