@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -57,6 +59,9 @@ const (
 	maxCombined = 32
 	// combinedInFlight is how many statements of one kind run at once.
 	combinedInFlight = 4
+	// combinedTimeout bounds a combined statement, which no single
+	// request's end may cut short.
+	combinedTimeout = 30 * time.Second
 )
 
 // do runs in with others' calls and returns its own answer.
@@ -97,7 +102,7 @@ func (c *combiner[In, Out]) take() []*call[In, Out] {
 // a goroutine of its own so that the request that ran this statement
 // answers without waiting for the next.
 func (c *combiner[In, Out]) runFrom(ctx context.Context, calls []*call[In, Out]) {
-	c.run(ctx, calls)
+	c.runCalls(ctx, calls)
 	for _, k := range calls {
 		close(k.done)
 	}
@@ -110,6 +115,23 @@ func (c *combiner[In, Out]) runFrom(ctx context.Context, calls []*call[In, Out])
 	next := c.take()
 	c.mu.Unlock()
 	go c.runFrom(ctx, next)
+}
+
+// runCalls runs one statement for calls, within combinedTimeout. A panic
+// in it fails those calls (the requests answer 500) instead of leaving
+// them, and every call queued after them, waiting forever.
+func (c *combiner[In, Out]) runCalls(ctx context.Context, calls []*call[In, Out]) {
+	ctx, cancel := context.WithTimeout(ctx, combinedTimeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			for _, k := range calls {
+				var zero Out
+				k.out, k.err = zero, fmt.Errorf("sqlstore: combined statement failed: %v", p)
+			}
+		}
+	}()
+	c.run(ctx, calls)
 }
 
 // note records a run of n calls whose statement failed or not.
