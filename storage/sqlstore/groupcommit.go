@@ -164,9 +164,23 @@ func (s *Store) rollbackMember(m *member) error {
 func (s *Store) handOver() {
 	c := s.committer
 	b := c.batch
-	if c.waiting.Load() > 0 && b.members < maxBatch {
+	for c.waiting.Load() > 0 && b.members < maxBatch {
 		<-c.writer
-		return
+		if c.waiting.Load() > 0 {
+			return // a waiter takes the writer and carries the batch on
+		}
+		// The waiter seen above gave up in the meantime, and may have
+		// found the writer still held and left: unless somebody else took
+		// the writer, take it back and carry the batch on.
+		select {
+		case c.writer <- struct{}{}:
+		default:
+			return
+		}
+		if b = c.batch; b == nil {
+			<-c.writer // somebody else committed it meanwhile
+			return
+		}
 	}
 	c.batch = nil
 	if b.members == 0 {
