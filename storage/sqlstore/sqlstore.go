@@ -92,9 +92,9 @@ type Store struct {
 	// checkpoint copies SQLite's log into the database file off the
 	// writer's path (nil on PostgreSQL; see checkpoint.go).
 	checkpoint *checkpointer
-	// accessRows and requestRows combine PostgreSQL's token INSERTs made
-	// outside a transaction, accessLookups its access-token lookups (nil
-	// on SQLite; see combine.go).
+	// accessRows and requestRows combine the token INSERTs concurrent
+	// requests make outside a transaction; accessLookups combines
+	// PostgreSQL's access-token lookups (nil on SQLite). See combine.go.
 	accessRows, requestRows *combiner[[]any, struct{}]
 	accessLookups           *combiner[[]byte, accessTokenModel]
 	// Statements of the hot paths, in the dialect's placeholders (see
@@ -325,8 +325,8 @@ func (s *Store) pool(ctx context.Context) gorm.ConnPool {
 // is committed).
 func (s *Store) batchedExec(ctx context.Context, query string, args ...any) error {
 	return s.batchedStatement(ctx, func(ctx context.Context) error {
-		_, err := s.pool(ctx).ExecContext(stmtContext(ctx), query, args...)
-		return translate(err)
+		_, err := s.exec(ctx, query, args...)
+		return err
 	})
 }
 
