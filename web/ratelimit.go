@@ -262,6 +262,12 @@ const (
 	// and maxAppsPerDeveloper those a developer registers on /developer.
 	maxOpenRegistrationsPerAddr = 10
 	maxAppsPerDeveloper         = 20
+	// maxStoredSignInsPerAddr bounds the sign-ins one address may leave
+	// stored (an authorization request that needs a page, a POST /login):
+	// each is a row kept for 10 minutes whoever asks, so without a count
+	// one client fills the database. 300 per 15 minutes is a sign-in every
+	// 3 seconds, far above what an office behind one address starts.
+	maxStoredSignInsPerAddr = 300
 )
 
 // OpenRegistration counts an app registered without an initial access
@@ -327,6 +333,12 @@ func (l *LoginLimiter) PasskeyCeremony(ctx context.Context, r *http.Request) err
 // Signup counts an attempt to create an account from r's address.
 func (l *LoginLimiter) Signup(ctx context.Context, r *http.Request) error {
 	return l.count(ctx, "signup:"+ClientAddr(r), "sign-ups from this address", maxSignupsPerAddr)
+}
+
+// StoredSignIn counts a sign-in interaction about to be stored for r's
+// address (anonymous: nothing else bounds how many one client leaves).
+func (l *LoginLimiter) StoredSignIn(ctx context.Context, r *http.Request) error {
+	return l.count(ctx, "stored-signin:"+ClientAddr(r), "sign-ins started from this address", maxStoredSignInsPerAddr)
 }
 
 // VerificationMail counts a verification mail asked for by userID from

@@ -11,6 +11,11 @@ import (
 	"github.com/tonearm-idp/tonearm/web"
 )
 
+// maxContinueBytes bounds the page a stand-alone sign-in continues to
+// (stored with the interaction): a path of this site with its query, the
+// size of the authorization endpoint's bound.
+const maxContinueBytes = 8 << 10
+
 // loginData is the identify step's sign-in page for an interaction (id
 // "" for the stand-alone page before anything is stored).
 func (ix *Interactions) loginData(w http.ResponseWriter, r *http.Request, id string, st State) web.LoginPage {
@@ -124,11 +129,30 @@ func (ix *Interactions) loginPage(w http.ResponseWriter, r *http.Request) {
 // connector buttons): it starts an interaction that continues to the page
 // and runs its identify step.
 func (ix *Interactions) login(w http.ResponseWriter, r *http.Request) {
-	cont := ix.localContinue(r.PostFormValue(web.ContinueParam))
+	raw := r.PostFormValue(web.ContinueParam)
+	if len(raw) > maxContinueBytes {
+		ix.fail(w, r, http.StatusBadRequest, "This sign-in link is too long", "The page to continue to is too long to remember. Go back and follow a link of this site again.")
+		return
+	}
+	cont := ix.localContinue(raw)
 	if cont == "" {
 		cont = ix.base + "/account"
 	}
 	st := State{Kind: KindContinue, Continue: cont}
+	// Counted before it is stored, per address, like the authorization
+	// endpoint's sign-ins (one budget): each answer leaves an interaction
+	// for 10 minutes, whether the password was right or not.
+	if err := ix.c.Limiter.StoredSignIn(r.Context(), r); err != nil {
+		var throttled *accounts.ThrottledError
+		if !errors.As(err, &throttled) {
+			ix.internal(w, r, err)
+			return
+		}
+		status, msg, _ := web.ErrorMessage(err)
+		w.Header().Set("Retry-After", fmt.Sprint(throttled.Seconds()))
+		ix.identifyError(w, r, "", st, status, msg+".")
+		return
+	}
 	id, err := ix.create(w, r, st)
 	if err != nil {
 		ix.internal(w, r, err)

@@ -232,6 +232,13 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
+	// Admit bounded the body; the query is bounded here before parsing
+	// (the server's header limit bounds it too, but not behind every
+	// listener).
+	if len(r.URL.RawQuery) > web.MaxBodyBytes {
+		o.page(w, r, http.StatusRequestURITooLong, "error.html", web.ErrorPage{Title: "This sign-in request is invalid", Message: "The request is too long."})
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		o.page(w, r, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "This sign-in request is invalid", Message: "The request could not be read."})
 		return
@@ -288,6 +295,9 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	if needLogin {
 		caller = web.Caller{}
+	}
+	if !o.countStoredSignIn(w, r, ar) {
+		return
 	}
 	o.ix.Begin(w, r, st, caller.User, caller.Session)
 }
@@ -409,6 +419,12 @@ func (o *OAuth) readRequest(w http.ResponseWriter, r *http.Request) (authorizeRe
 	// fosite merges a pushed request into r.Form; an interaction keeps
 	// only what the browser brought (client_id and request_uri).
 	r.Form = asked
+	// Over the bound, nothing is stored; fosite read the request only to
+	// verify where the refusal may go.
+	if requestTooLarge(asked) {
+		o.refuseTooLarge(w, r, ar)
+		return authorizeRequest{}, false
+	}
 	if err != nil {
 		o.authorizeError(w, r, ar, err)
 		return authorizeRequest{}, false

@@ -138,6 +138,12 @@ func (o *OAuth) par(w http.ResponseWriter, r *http.Request) {
 		o.p.OAuth2.WritePushedAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
 		return
 	}
+	// A pushed request is stored until it is used or expires: the bound of
+	// the authorization endpoint applies (RFC 9126 §2.3 invalid_request).
+	if requestTooLarge(r.Form) {
+		o.p.OAuth2.WritePushedAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), errRequestTooLarge())
+		return
+	}
 	state, hasState := padState(r)
 	o.p.RefreshClientOnMiss(ctx, requestClientID(r), strings.Fields(r.Form.Get("scope")), r.Form.Get("redirect_uri"), "authorization_code")
 	ar, err := o.p.OAuth2.NewPushedAuthorizeRequest(ctx, r)

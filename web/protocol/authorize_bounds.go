@@ -1,0 +1,95 @@
+package protocol
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/ory/fosite"
+
+	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/web"
+)
+
+// Bounds on what an anonymous authorization request may leave stored. A
+// request that needs a page is kept whole in a sign-in interaction for 10
+// minutes, and a pushed one for as long; without a bound on its size and a
+// count per address, one client fills the database (500 requests with a
+// 60 KB state stored 30 MB in 3 s).
+
+// maxAuthorizeRequestBytes bounds an authorization request's parameters,
+// form-encoded as they are stored. Real clients send a few hundred bytes
+// (state and nonce under 200 each, a request_uri from PAR under 100); 8 KB
+// leaves room for claims, resource and login_hint, and is what common
+// proxies accept in a request line anyway (nginx's large_client_header_buffers).
+const maxAuthorizeRequestBytes = 8 << 10
+
+// errRequestTooLarge refuses a request over maxAuthorizeRequestBytes
+// (RFC 6749 §4.1.2.1 invalid_request; RFC 9126 §2.3 for a pushed one). A
+// new value each time: fosite's errors write to themselves as they are
+// rendered, so a shared one races between requests.
+func errRequestTooLarge() *fosite.RFC6749Error {
+	return fosite.ErrInvalidRequest.WithHint(fmt.Sprintf(
+		"The authorization request's parameters are over %d KB together; this server refuses larger requests. Send less (a shorter state or nonce), or keep data on the client side.",
+		maxAuthorizeRequestBytes>>10))
+}
+
+// clientAuthFields are a pushed request's client authentication (RFC 9126
+// §2.1): not part of the authorization request, and not counted.
+var clientAuthFields = map[string]bool{"client_secret": true, "client_assertion": true, "client_assertion_type": true}
+
+// requestTooLarge reports whether form, less its client authentication,
+// is over maxAuthorizeRequestBytes form-encoded.
+func requestTooLarge(form url.Values) bool {
+	n := -1 // the first pair has no "&" before it
+	for k, vs := range form {
+		if clientAuthFields[k] {
+			continue
+		}
+		for _, v := range vs {
+			n += 1 + len(url.QueryEscape(k)) + 1 + len(url.QueryEscape(v)) // "&k=v"
+		}
+		if n > maxAuthorizeRequestBytes {
+			return true
+		}
+	}
+	return false
+}
+
+// refuseTooLarge answers an authorization request over the bound:
+// invalid_request to the client when its redirect URI is verified, else the
+// error page. The state goes back, as RFC 6749 §4.1.2.1 asks, unless it
+// alone is over the bound: echoing it would make the answer as large as the
+// request (a Location header most proxies refuse), and such a state is
+// no client's real one.
+func (o *OAuth) refuseTooLarge(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester) {
+	if a, ok := ar.(*fosite.AuthorizeRequest); ok && len(a.State) > maxAuthorizeRequestBytes {
+		a.State = ""
+	}
+	o.authorizeError(w, r, ar, errRequestTooLarge())
+}
+
+// countStoredSignIn counts the interaction about to be stored for r's
+// address (web.LoginLimiter.StoredSignIn); past the budget the client
+// hears temporarily_unavailable (RFC 6749 §4.1.2.1) and nothing is stored.
+// ar's redirect URI is verified: readRequest admitted it.
+func (o *OAuth) countStoredSignIn(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester) bool {
+	err := o.limiter.StoredSignIn(r.Context(), r)
+	var throttled *accounts.ThrottledError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &throttled):
+		// Status 429, not fosite's 503: it is no fault of the server's and
+		// must not be logged as one for every refused request.
+		status, msg, _ := web.ErrorMessage(err)
+		o.authorizeError(w, r, ar, &fosite.RFC6749Error{
+			ErrorField: fosite.ErrTemporarilyUnavailable.ErrorField, CodeField: status,
+			DescriptionField: msg + ".",
+		})
+	default:
+		o.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+	}
+	return false
+}
