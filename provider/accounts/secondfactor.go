@@ -43,9 +43,6 @@ var (
 	// ErrSecondFactorRequired: a password alone does not open a session
 	// of an account with an authenticator app.
 	ErrSecondFactorRequired = errors.New("this account signs in with a second factor")
-	// ErrMFARequired: TONEARM_ADMIN_MFA=required and this admin has no
-	// second factor yet.
-	ErrMFARequired = errors.New("admins must have a second factor")
 )
 
 // HasTOTP reports whether u has an authenticator app.
