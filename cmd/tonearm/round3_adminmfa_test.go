@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/base32"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -19,7 +21,8 @@ import (
 
 // Round three, holes found from outside: TONEARM_ADMIN_MFA=required asks
 // how this sign-in was made (the session's amr, the token's acr), not what
-// the account owns.
+// the account owns; new recovery codes and a new authenticator app need a
+// recent sign-in or the password.
 
 // adminTokenRP is a first-party client that may ask for the admin scope.
 func (s *server) adminTokenRP(t *testing.T) *rp {
@@ -165,4 +168,88 @@ func TestRound3AdminMFAPasskeyStepUp(t *testing.T) {
 	if done.status != http.StatusOK || done.url.Path != "/admin/clients" {
 		t.Fatalf("after the passkey: %d %s\n%s", done.status, done.url, done.body)
 	}
+}
+
+// New recovery codes and a new authenticator app need a sign-in within
+// five minutes or the current password, as the email address does.
+func TestRound3AdminMFARecentSignInForSecondFactorChanges(t *testing.T) {
+	ctx := context.Background()
+	clock := newFrozenClock()
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{now: clock.now})
+	rita := s.user("rita")
+	b := s.browser()
+	s.signInPage(t, b, "rita")
+
+	// Enrolling with a session older than five minutes: refused, nothing
+	// stored; with a wrong password too; with the password it works.
+	clock.advance(accounts.RecentAuth + time.Second)
+	acct := get(t, b, s.issuer+"/account")
+	secret := totpSecretOf(t, acct)
+	f := accountForm(t, acct, "/account/totp/enrol")
+	if p := submit(t, b, f, map[string]string{"totp_code": clock.code(secret)}); p.status != http.StatusForbidden || !strings.Contains(p.body, "more than 5 minutes ago") {
+		t.Fatalf("enrolment with an old session: %d\n%s", p.status, p.body)
+	}
+	if p := submit(t, b, f, map[string]string{"totp_code": clock.code(secret), "current_password": "not-the-password"}); p.status != http.StatusForbidden {
+		t.Fatalf("enrolment with a wrong password: %d", p.status)
+	}
+	if u, _ := s.app.store.GetUser(ctx, rita.ID); accounts.HasTOTP(u) {
+		t.Fatal("an old session set up an app")
+	}
+	if p := submit(t, b, f, map[string]string{"totp_code": clock.code(secret), "current_password": e2ePassword}); p.status != http.StatusOK || !strings.Contains(p.body, `id="recovery-codes"`) {
+		t.Fatalf("enrolment with the password: %d\n%s", p.status, p.body)
+	}
+
+	// New recovery codes: refused to an old session; the old codes stay.
+	before, _ := s.app.store.CountRecoveryCodes(ctx, rita.ID)
+	clock.advance(accounts.RecentAuth + time.Second)
+	acct = get(t, b, s.issuer+"/account")
+	if p := submit(t, b, accountForm(t, acct, "/account/totp/recovery-codes"), nil); p.status != http.StatusForbidden || strings.Contains(p.body, `id="recovery-codes"`) {
+		t.Fatalf("new codes for an old session: %d\n%s", p.status, p.body)
+	}
+	if u, _ := s.app.store.GetUser(ctx, rita.ID); !accounts.HasTOTP(u) {
+		t.Fatal("the app is gone")
+	}
+	if n, _ := s.app.store.CountRecoveryCodes(ctx, rita.ID); n != before {
+		t.Fatalf("recovery codes %d, were %d", n, before)
+	}
+	// Signing in again (password and code) makes the session recent.
+	again := s.signInPage(t, b, "rita")
+	clock.advance(totp.Period)
+	if p := submit(t, b, parseForm(t, again.body, again.url), map[string]string{"totp_code": clock.code(secret)}); p.url.Path != "/account" {
+		t.Fatalf("signing in again: %d %s", p.status, p.url)
+	}
+	acct = get(t, b, s.issuer+"/account")
+	if p := submit(t, b, accountForm(t, acct, "/account/totp/recovery-codes"), nil); p.status != http.StatusOK || !strings.Contains(p.body, `id="recovery-codes"`) {
+		t.Fatalf("new codes after signing in again: %d\n%s", p.status, p.body)
+	}
+
+	// Replacing the app: removing it takes its own proof; the new one
+	// needs a recent sign-in again.
+	clock.advance(totp.Period)
+	if p := submit(t, b, accountForm(t, acct, "/account/totp/remove"), map[string]string{"totp_code": clock.code(secret)}); p.status != http.StatusOK {
+		t.Fatalf("removal: %d", p.status)
+	}
+	clock.advance(accounts.RecentAuth + time.Second)
+	acct = get(t, b, s.issuer+"/account")
+	next := totpSecretOf(t, acct)
+	if p := submit(t, b, accountForm(t, acct, "/account/totp/enrol"), map[string]string{"totp_code": clock.code(next)}); p.status != http.StatusForbidden {
+		t.Fatalf("replacing the app with an old session: %d", p.status)
+	}
+	if u, _ := s.app.store.GetUser(ctx, rita.ID); accounts.HasTOTP(u) {
+		t.Fatal("an old session replaced the app")
+	}
+}
+
+// totpSecretOf reads the key the account page offers to set up.
+func totpSecretOf(t *testing.T, acct page) []byte {
+	t.Helper()
+	m := totpSecretRe.FindStringSubmatch(acct.body)
+	if m == nil {
+		t.Fatalf("no key on /account:\n%s", acct.body)
+	}
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return secret
 }
