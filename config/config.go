@@ -53,8 +53,9 @@ type Config struct {
 	// ClientRegistration is Dynamic Client Registration (RFC 7591):
 	// "token" (an initial access token is required), "open" or "off".
 	ClientRegistration string
-	// AdminMFA is "required" when admins must have a second factor to use
-	// the console and the admin API with a user token, else "optional".
+	// AdminMFA is "required" when admins must have signed in with two
+	// factors to use the console and the admin API with a user token, else
+	// "optional".
 	AdminMFA string
 	// Verbose: an administration command logs what it does (-v); without
 	// it, it prints only its answer.
@@ -114,7 +115,7 @@ func settingsOf(raw *rawSettings) []setting {
 		{"TONEARM_LISTENBRAINZ_URL", "listenbrainz-url", DefaultListenBrainzURL, "ListenBrainz API base URL", &raw.lb},
 		{"TONEARM_REGISTRATION", "registration", DefaultRegistration, "open, or admin (only admins create users)", &raw.registration},
 		{"TONEARM_CLIENT_REGISTRATION", "client-registration", "token", "dynamic client registration (RFC 7591) at /oauth2/register: token (an initial access token from /developer or tonearm registration-tokens create), open (anyone, limited per address) or off", &raw.clientRegistration},
-		{"TONEARM_ADMIN_MFA", "admin-mfa", "optional", "required: admins use the console and the admin API (with a user token) only with a second factor (an authenticator app or a passkey); optional", &raw.adminMFA},
+		{"TONEARM_ADMIN_MFA", "admin-mfa", "optional", "required: admins use the console and the admin API (with a user token) only after signing in with two factors (an authenticator app code or a passkey); optional", &raw.adminMFA},
 		{"TONEARM_SMTP_URL", "smtp-url", "", "smtp://user:password@host:587?from=… (STARTTLS required; smtps:// for TLS from the start; ?tls=none only for a local relay) for password reset mail; unset: logged", &raw.smtp},
 		{"TONEARM_REFRESH_GRACE", "refresh-grace", "0s", "how long after its rotation a refresh token presented again is answered like the first use (clients that lost the answer), e.g. 30s; 0s: strict", &raw.grace},
 		{"TONEARM_METRICS_LISTEN", "metrics-listen", "", "address of a separate listener serving Prometheus metrics at /metrics; unset: off", &raw.metrics},

@@ -71,6 +71,9 @@ type APIToken struct {
 	Scopes  []string
 	// AuthTime is when the user signed in; zero for client credentials.
 	AuthTime time.Time
+	// ACR is how strongly the user signed in: ACRMultiFactor after two
+	// factors, "" after one (and for client credentials).
+	ACR string
 }
 
 // HasScope reports whether the token carries scope.
@@ -108,7 +111,10 @@ func (p *Provider) VerifyAPIToken(ctx context.Context, token string, anyOf ...st
 		!ar.GetGrantedAudience().Has(p.apiID) || !sameSet(ar.GetGrantedScopes(), scopes) {
 		return APIToken{}, ErrAPITokenInvalid
 	}
-	t := APIToken{ClientID: clientID, Subject: subject, Scopes: scopes}
+	// acr is read from the signed payload: the token was taken only whole
+	// (its live row is keyed by the exact bytes this server signed).
+	acr, _ := claims["acr"].(string)
+	t := APIToken{ClientID: clientID, Subject: subject, Scopes: scopes, ACR: acr}
 	if s, ok := ar.GetSession().(*openid.DefaultSession); ok && s.Claims != nil {
 		t.AuthTime = s.Claims.AuthTime
 	}

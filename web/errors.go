@@ -157,8 +157,6 @@ func apiError(err error) (int, string, bool) {
 		return http.StatusBadRequest, "This setup expired: reload the page and scan the new code", true
 	case errors.Is(err, accounts.ErrSecondFactorProof):
 		return http.StatusForbidden, "Removing the authenticator app needs your password or a current code", true
-	case errors.Is(err, accounts.ErrMFARequired):
-		return http.StatusForbidden, "Admins must sign in with a second factor here (TONEARM_ADMIN_MFA=required): set one up on your account page", true
 	case errors.Is(err, accounts.ErrLastSignInMethod):
 		return http.StatusConflict, "This is the only way to sign in to this account: set a password or add a passkey first", true
 	}

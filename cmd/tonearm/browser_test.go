@@ -591,7 +591,7 @@ func TestPagesAt390px(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.app.accounts.EnrolTOTP(context.Background(), tom.ID, e.Token, totp.Code(e.Secret, totp.Step(time.Now())), nil); err != nil {
+	if _, err := s.app.accounts.EnrolTOTP(context.Background(), tom.ID, e.Token, totp.Code(e.Secret, totp.Step(time.Now())), accounts.Reauth{AuthTime: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	b = newBrowser(t)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
 	"github.com/tonearm-idp/tonearm/provider/totp"
@@ -57,7 +58,7 @@ func TestMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.app.accounts.EnrolTOTP(context.Background(), mo.ID, e.Token, totp.Code(e.Secret, totp.Step(time.Now())), nil); err != nil {
+	if _, err := s.app.accounts.EnrolTOTP(context.Background(), mo.ID, e.Token, totp.Code(e.Secret, totp.Step(time.Now())), accounts.Reauth{AuthTime: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	mb2 := s.browser()

@@ -282,7 +282,8 @@ func TestSecondFactor(t *testing.T) {
 }
 
 // TONEARM_ADMIN_MFA=required: an admin without a second factor reaches
-// /account to set one up and nothing of the console or the admin API;
+// /account to set one up and nothing of the console or the admin API
+// (with one, a one-factor sign-in steps up first);
 // admins remove a user's second factor, ending their sessions.
 func TestAdminMFAPolicy(t *testing.T) {
 	bothDatabases(t, func(t *testing.T, dbURL string) {
@@ -303,11 +304,18 @@ func TestAdminMFAPolicy(t *testing.T) {
 		// Client credentials act for their client: not concerned.
 		s.want(s.call(nil, http.MethodGet, "/api/admin/users", s.opsToken(), nil), http.StatusOK)
 
-		enrolTOTP(t, s, b, clock)
-		if p := get(t, b, s.issuer+"/admin/users"); p.status != http.StatusOK || p.url.Path != "/admin/users" {
-			t.Fatalf("after enrolment: %d %s", p.status, p.url)
+		// Owning a second factor is not using it: the password-only
+		// session steps up with a code (round3_adminmfa_test.go has more).
+		secret, _ := enrolTOTP(t, s, b, clock)
+		step := get(t, b, s.issuer+"/admin/users")
+		if !strings.Contains(step.body, `id="step-up"`) {
+			t.Fatalf("after enrolment, the one-factor session: %d %s", step.status, step.url)
 		}
-		s.want(s.call(nil, http.MethodGet, "/api/admin/users", token, nil), http.StatusOK)
+		clock.advance(totp.Period)
+		if p := submit(t, b, parseForm(t, step.body, step.url), map[string]string{"totp_code": clock.code(secret)}); p.status != http.StatusOK || p.url.Path != "/admin/users" {
+			t.Fatalf("after the step-up: %d %s", p.status, p.url)
+		}
+		s.want(s.call(nil, http.MethodGet, "/api/admin/users", token, nil), http.StatusForbidden)
 
 		// An admin removes a user's second factor.
 		lost := s.user("lost")

@@ -59,11 +59,12 @@ func (e *ThrottledError) Seconds() int {
 	return int((e.RetryAfter + time.Second - 1) / time.Second)
 }
 
-// ErrReauthRequired: an email change needs the current password or a
-// sign-in within RecentAuth.
-var ErrReauthRequired = errors.New("changing the email address needs the current password")
+// ErrReauthRequired: a sensitive change (the email address, new recovery
+// codes, an authenticator app) needs the current password or a sign-in
+// within RecentAuth.
+var ErrReauthRequired = errors.New("this change needs the current password or a sign-in within the last 5 minutes")
 
-// RecentAuth is how recent a sign-in must be to change the email address
+// RecentAuth is how recent a sign-in must be for a sensitive change
 // without typing the password again.
 const RecentAuth = 5 * time.Minute
 
@@ -140,13 +141,27 @@ func (s *Service) UpdateOwnProfile(ctx context.Context, userID string, p Profile
 	if err := p.apply(&changed); err != nil {
 		return storage.User{}, err
 	}
-	if changed.Email != u.Email && s.clock().Sub(proof.AuthTime) > RecentAuth {
-		if proof.Password == "" {
-			return storage.User{}, ErrReauthRequired
-		}
-		if err := s.confirmPassword(ctx, u, proof.Password, proof.Guard); err != nil {
+	if changed.Email != u.Email {
+		if err := s.reauthenticated(ctx, u, proof); err != nil {
 			return storage.User{}, err
 		}
 	}
 	return s.UpdateProfile(ctx, userID, p)
+}
+
+// reauthenticated is the one rule for a sensitive change by the owner of
+// an account (the email address, new recovery codes, an authenticator
+// app): the sign-in behind the request is recent (within RecentAuth,
+// whatever proved it: a password, a code or a passkey), or the current
+// password is given again, checked under the guard. A stolen session or
+// token alone then cannot take over the account's recovery.
+// ErrReauthRequired, ErrWrongPassword.
+func (s *Service) reauthenticated(ctx context.Context, u storage.User, proof Reauth) error {
+	if s.clock().Sub(proof.AuthTime) <= RecentAuth {
+		return nil
+	}
+	if proof.Password == "" {
+		return ErrReauthRequired
+	}
+	return s.confirmPassword(ctx, u, proof.Password, proof.Guard)
 }

@@ -43,9 +43,6 @@ var (
 	// ErrSecondFactorRequired: a password alone does not open a session
 	// of an account with an authenticator app.
 	ErrSecondFactorRequired = errors.New("this account signs in with a second factor")
-	// ErrMFARequired: TONEARM_ADMIN_MFA=required and this admin has no
-	// second factor yet.
-	ErrMFARequired = errors.New("admins must have a second factor")
 )
 
 // HasTOTP reports whether u has an authenticator app.
@@ -78,8 +75,10 @@ func (s *Service) NewTOTPEnrolment(u storage.User, issuer string) (TOTPEnrolment
 
 // EnrolTOTP confirms an enrolment with a code from the app: the key is
 // stored (sealed) and RecoveryCodes recovery codes are made and returned,
-// to be shown once. Wrong codes count under guard like wrong passwords.
-func (s *Service) EnrolTOTP(ctx context.Context, userID, token, code string, guard PasswordGuard) ([]string, error) {
+// to be shown once. It needs a recent sign-in or the password (proof):
+// the app becomes a way in. Wrong codes count under proof.Guard like wrong
+// passwords. ErrReauthRequired, ErrTOTPEnrolled, ErrWrongCode.
+func (s *Service) EnrolTOTP(ctx context.Context, userID, token, code string, proof Reauth) ([]string, error) {
 	u, err := s.GetUser(ctx, userID)
 	if err != nil {
 		return nil, err
@@ -87,6 +86,10 @@ func (s *Service) EnrolTOTP(ctx context.Context, userID, token, code string, gua
 	if HasTOTP(u) {
 		return nil, ErrTOTPEnrolled
 	}
+	if err := s.reauthenticated(ctx, u, proof); err != nil {
+		return nil, err
+	}
+	guard := proof.Guard
 	raw, err := base64.RawURLEncoding.DecodeString(token)
 	if err != nil {
 		return nil, ErrEnrolmentExpired
@@ -210,14 +213,18 @@ func (s *Service) RecoveryCodesLeft(ctx context.Context, userID string) (int, er
 }
 
 // RegenerateRecoveryCodes replaces the user's recovery codes with new
-// ones, returned to be shown once. ErrNoTOTP.
-func (s *Service) RegenerateRecoveryCodes(ctx context.Context, userID string) ([]string, error) {
+// ones, returned to be shown once. It needs a recent sign-in or the
+// password (proof): new codes are a way in. ErrNoTOTP, ErrReauthRequired.
+func (s *Service) RegenerateRecoveryCodes(ctx context.Context, userID string, proof Reauth) ([]string, error) {
 	u, err := s.GetUser(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
 	if !HasTOTP(u) {
 		return nil, ErrNoTOTP
+	}
+	if err := s.reauthenticated(ctx, u, proof); err != nil {
+		return nil, err
 	}
 	codes, hashes := s.newRecoveryCodes(userID)
 	if err := s.store.ReplaceRecoveryCodes(ctx, userID, hashes, s.clock()); err != nil {

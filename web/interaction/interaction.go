@@ -561,6 +561,11 @@ func (ix *Interactions) finish(w http.ResponseWriter, r *http.Request, id string
 	if next == "" {
 		next = ix.base + "/account"
 	}
+	if st.Unmet {
+		// A page asked for two factors and the person has none to give:
+		// going on would only ask again.
+		next = ix.base + "/account#second-factor"
+	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 

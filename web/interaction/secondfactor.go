@@ -22,6 +22,9 @@ type secondFactorData struct {
 	Recovery bool
 	// Passkeys: passkeys are on; a passkey sign-in is two factors.
 	Passkeys bool
+	// StepUp: a page of this server (the admin console) asked for two
+	// factors, not an app.
+	StepUp bool
 }
 
 // secondFactorPage asks for a code from the authenticator app (or a
@@ -30,7 +33,25 @@ func (ix *Interactions) secondFactorPage(w http.ResponseWriter, r *http.Request,
 	ix.site.Render(w, r, status, "second_factor.html", secondFactorData{
 		Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Username: st.Username, Client: st.Client,
 		NoFactor: !st.HasTOTP, AccountURL: ix.base + "/account#second-factor", Passkeys: ix.signIn.PasskeyURL() != "",
+		StepUp: st.Kind == KindContinue && st.RequireMFA,
 	})
+}
+
+// StepUp sends a person signed in with one factor (user, sess) through
+// the second-factor step of a new interaction and back to cont, a page of
+// this server: how the console applies TONEARM_ADMIN_MFA=required in
+// place. The step is the one an app's acr_values ask for: a code from the
+// app, or signing in again with a passkey; either opens a new session
+// carrying mfa. Declining goes to the account page's second factor.
+func (ix *Interactions) StepUp(w http.ResponseWriter, r *http.Request, user storage.User, sess storage.Session, cont string) {
+	st := State{Kind: KindContinue, Continue: ix.localContinue(cont), RequireMFA: true}
+	identified(&st, user, sess, false)
+	id, err := ix.create(w, r, st)
+	if err != nil {
+		ix.internal(w, r, err)
+		return
+	}
+	http.Redirect(w, r, ix.url(id), http.StatusSeeOther)
 }
 
 // secondFactorAnswer checks the code. Only then is the browser session
@@ -89,7 +110,7 @@ func (ix *Interactions) secondFactorAnswer(w http.ResponseWriter, r *http.Reques
 	}
 	if err != nil {
 		data := secondFactorData{Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Username: st.Username, Client: st.Client,
-			AccountURL: ix.base + "/account#second-factor", Recovery: recovery != ""}
+			AccountURL: ix.base + "/account#second-factor", Recovery: recovery != "", StepUp: st.Kind == KindContinue && st.RequireMFA}
 		status := http.StatusUnauthorized
 		var throttled *accounts.ThrottledError
 		switch {

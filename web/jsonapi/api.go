@@ -39,7 +39,6 @@ type Accounts interface {
 	DeleteAccount(ctx context.Context, userID string, proof accounts.Reauth) error
 	AdminRemovePasskeys(ctx context.Context, userID string) (int64, error)
 	AdminRemoveSecondFactor(ctx context.Context, userID string) error
-	HasSecondFactor(ctx context.Context, u storage.User) (bool, error)
 	ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
 	RequestPasswordReset(ctx context.Context, email string, mailer accounts.Mailer) error
@@ -65,13 +64,13 @@ type apiBase struct {
 	// bearerOnly ignores session cookies.
 	bearerOnly bool
 	// adminMFA: an admin acting with a user token (or session) must have
-	// a second factor (TONEARM_ADMIN_MFA=required).
+	// signed in with two factors (TONEARM_ADMIN_MFA=required).
 	adminMFA bool
 }
 
-// RequireAdminMFA keeps admins without a second factor out of the admin
-// calls of api (TONEARM_ADMIN_MFA=required); client-credentials tokens
-// act for their client and are not concerned.
+// RequireAdminMFA keeps admins whose token's sign-in used one factor out
+// of the admin calls of api (TONEARM_ADMIN_MFA=required); client-credentials
+// tokens act for their client and are not concerned.
 func RequireAdminMFA(api interface{ base() *apiBase }) { api.base().adminMFA = true }
 
 func (a *apiBase) base() *apiBase { return a }
@@ -201,16 +200,24 @@ func (a *apiBase) admin(r *http.Request) (web.Caller, error) {
 	if !c.IsAdmin() {
 		return web.Caller{}, web.Errorf(http.StatusForbidden, "Admins only")
 	}
-	if a.adminMFA && c.User.ID != "" {
-		ok, err := a.accounts.HasSecondFactor(r.Context(), c.User)
-		if err != nil {
-			return web.Caller{}, err
-		}
-		if !ok {
-			return web.Caller{}, accounts.ErrMFARequired
-		}
+	if err := a.adminSecondFactor(c); err != nil {
+		return web.Caller{}, err
 	}
 	return c, nil
+}
+
+// adminSecondFactor applies TONEARM_ADMIN_MFA=required to an admin caller:
+// a person's token (or session) counts only when its sign-in used two
+// factors (the token's acr), whatever the account owns now.
+func (a *apiBase) adminSecondFactor(c web.Caller) error {
+	if !a.adminMFA || !c.NeedsAdminSecondFactor() {
+		return nil
+	}
+	// RFC 9470's challenge tells the client what to ask for; the status
+	// stays 403: the token is valid, its sign-in is too weak for this.
+	return web.Errorf(http.StatusForbidden, "Admins need a sign-in with two factors here (TONEARM_ADMIN_MFA=required), and this token's sign-in used one: "+
+		"sign in again with an authenticator app code or a passkey (the app asks with acr_values=%s) and use the new token", accounts.ACRMultiFactor).
+		With("WWW-Authenticate", fmt.Sprintf(`Bearer realm="tonearm", error="insufficient_user_authentication", acr_values=%q`, accounts.ACRMultiFactor))
 }
 
 // UserJSON is a user as the APIs show it: never the password hash, never

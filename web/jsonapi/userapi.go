@@ -100,6 +100,11 @@ func (a *UserAPI) actingOn(r *http.Request, user *string) (web.Caller, error) {
 		*user = c.User.ID
 	}
 	if c.IsAdmin() {
+		if c.User.ID != *user {
+			if err := a.adminSecondFactor(c); err != nil {
+				return web.Caller{}, err
+			}
+		}
 		return c, nil
 	}
 	if c.User.ID != *user {
@@ -169,6 +174,9 @@ func (a *UserAPI) createUser(w http.ResponseWriter, r *http.Request) error {
 					return web.Errorf(http.StatusForbidden, "Registration is closed: only admins create users")
 				}
 				return web.Errorf(http.StatusForbidden, "Only admins (or the bootstrap security code) can create %s accounts", n.Role)
+			}
+			if err := a.adminSecondFactor(c); err != nil {
+				return err
 			}
 		}
 		if !needAdmin {

@@ -54,8 +54,8 @@ func (p *Pages) admin(h func(w http.ResponseWriter, r *http.Request, c web.Calle
 			p.fail(w, r, http.StatusForbidden, "Admins only", "The console is for this site's administrators.")
 			return
 		}
-		if p.mfaMissing(r, c.User) {
-			http.Redirect(w, r, p.base+AccountPath+"#second-factor", http.StatusSeeOther)
+		if p.c.AdminMFA == "required" && c.NeedsAdminSecondFactor() {
+			p.stepUp(w, r, c)
 			return
 		}
 		h(w, r, c)
