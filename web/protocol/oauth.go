@@ -343,7 +343,7 @@ func (o *OAuth) finishInteraction(w http.ResponseWriter, r *http.Request) {
 	}
 	if st.Unmet {
 		o.consumePAR(r, req.ar)
-		o.authorizeError(w, r, req.ar, errUnmetAuthentication)
+		o.authorizeError(w, r, req.ar, errUnmetAuthentication())
 		return
 	}
 	caller, err := web.SessionCaller(ctx, r, o.cookies, o.accounts)
@@ -363,11 +363,15 @@ func (o *OAuth) finishInteraction(w http.ResponseWriter, r *http.Request) {
 
 // errUnmetAuthentication: the app asked for two factors (acr_values) and
 // the account has none (OpenID Connect Unmet Authentication Requirements
-// 1.0).
-var errUnmetAuthentication = &fosite.RFC6749Error{
-	ErrorField: "unmet_authentication_requirements", CodeField: http.StatusBadRequest,
-	DescriptionField: "The authorization server could not authenticate the user as the request's acr_values ask.",
-	HintField:        "The account has no second factor.",
+// 1.0). A new value each time: fosite's errors write to themselves as they
+// are rendered (WithLocalizer, Sanitize), so one shared value races between
+// two such requests.
+func errUnmetAuthentication() *fosite.RFC6749Error {
+	return &fosite.RFC6749Error{
+		ErrorField: "unmet_authentication_requirements", CodeField: http.StatusBadRequest,
+		DescriptionField: "The authorization server could not authenticate the user as the request's acr_values ask.",
+		HintField:        "The account has no second factor.",
+	}
 }
 
 // authorizeRequest is an authorization request read and admitted.
