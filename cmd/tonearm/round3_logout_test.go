@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/clients"
+)
+
+// logoutFor waits for the logout token about sid, passing over tokens about
+// sessions that ended before (a client that refreshed since may be told of
+// its old session again), and verifies it.
+func (rp *relyingParty) logoutFor(t *testing.T, issuer, clientID, sub, sid string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case tok := <-rp.tokens:
+			var c struct {
+				SID string `json:"sid"`
+			}
+			if parts := strings.Split(tok, "."); len(parts) == 3 {
+				payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+				_ = json.Unmarshal(payload, &c)
+			}
+			if c.SID == sid {
+				verifyLogoutToken(t, issuer, tok, clientID, sub, sid)
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no logout token about session %s arrived", sid)
+		}
+	}
+}
+
+// Refresh tokens issued with offline_access outlive a sign-out (OpenID
+// Connect Back-Channel Logout 1.0 §2.7) for every app, whether or not it
+// registered a back-channel logout URI: RP-initiated logout, the User API's
+// endSession and session expiry leave them working (and the listening app
+// still gets its logout token). A password change, disabling the person,
+// revoking the app on /account and "sign out every other session" end them.
+func TestOfflineAccessSurvivesSignOut(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		listener := newRelyingParty(t)
+		_, syncSecret := s.client(clients.Spec{ID: "syncer", FirstParty: true, BackchannelLogoutURI: listener.srv.URL + "/backchannel",
+			Display: clients.Display{Name: "Listen Syncer"}})
+		_, quietSecret := s.client(clients.Spec{ID: "quiet", FirstParty: true, Display: clients.Display{Name: "Quiet Syncer"}})
+		secrets := map[string]string{"syncer": syncSecret, "quiet": quietSecret}
+		s.admin("root")
+		ops := s.opsToken()
+		u := s.user("listener")
+
+		// grants holds each app's current refresh token (they rotate).
+		type grants struct {
+			browser *http.Client
+			sid     string
+			idToken string
+			refresh map[string]string
+		}
+		signIn := func() *grants {
+			t.Helper()
+			browser := s.browser()
+			g := &grants{browser: browser, refresh: map[string]string{}}
+			first := true
+			for _, id := range []string{"syncer", "quiet"} {
+				name := ""
+				if first {
+					name, first = "listener", false
+				}
+				tok := s.codeFlow(s.rp(id, secrets[id], "offline_access"), browser, name)
+				if tok.RefreshToken == "" {
+					t.Fatalf("%s got no refresh token with offline_access", id)
+				}
+				g.refresh[id] = tok.RefreshToken
+				if id == "syncer" {
+					g.idToken = tok.Extra("id_token").(string)
+					g.sid = idClaims(t, g.idToken)["sid"].(string)
+				}
+			}
+			return g
+		}
+		// works refreshes each app's token and wants it to work (or not).
+		works := func(way string, g *grants, want bool) {
+			t.Helper()
+			for _, id := range []string{"syncer", "quiet"} {
+				r := s.refresh(id, secrets[id], g.refresh[id], "")
+				switch {
+				case want && r.status != http.StatusOK:
+					t.Fatalf("%s: %s's offline_access refresh token = %d %v, want it to keep working", way, id, r.status, r.body)
+				case want:
+					g.refresh[id] = r.body["refresh_token"].(string)
+				case r.status != http.StatusBadRequest || r.errorCode() != "invalid_grant":
+					t.Fatalf("%s: %s's refresh token = %d %v, want invalid_grant", way, id, r.status, r.body)
+				}
+			}
+		}
+
+		// RP-initiated logout by a relying party's server.
+		g := signIn()
+		resp, err := http.Get(s.issuer + provider.LogoutPath + "?" + url.Values{"id_token_hint": {g.idToken}}.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		listener.logoutFor(t, s.issuer, "syncer", u.ID, g.sid)
+		works("RP-initiated logout", g, true)
+		works("RP-initiated logout, twice", g, true)
+
+		// RP-initiated logout confirmed in the browser.
+		g = signIn()
+		p := get(t, g.browser, s.issuer+provider.LogoutPath)
+		if p = submit(t, g.browser, parseForm(t, p.body, p.url), nil); p.status != http.StatusOK {
+			t.Fatalf("confirming the sign-out: %d", p.status)
+		}
+		listener.logoutFor(t, s.issuer, "syncer", u.ID, g.sid)
+		works("sign-out confirmed in the browser", g, true)
+
+		// The User API's endSession.
+		g = signIn()
+		s.want(s.call(g.browser, http.MethodPost, "/api/User/endSession", "", map[string]string{"user": u.ID}), http.StatusOK)
+		listener.logoutFor(t, s.issuer, "syncer", u.ID, g.sid)
+		works("endSession", g, true)
+
+		// Session expiry.
+		g = signIn()
+		if _, err := s.app.store.DeleteExpiredSessions(context.Background(), time.Now().Add(400*24*time.Hour), 1000); err != nil {
+			t.Fatal(err)
+		}
+		works("session expiry", g, true)
+
+		// "Sign out every other session" on /account ends the others' apps.
+		g = signIn()
+		here := s.browser()
+		s.signInPage(t, here, "listener")
+		if p := submit(t, here, accountForm(t, get(t, here, s.issuer+"/account"), "/account/sessions/end-others"), nil); p.url.Query().Get("done") != "others-ended" {
+			t.Fatalf("sign out every other session: %d %v", p.status, p.url)
+		}
+		works("sign out every other session", g, false)
+
+		// Revoking each app on /account.
+		g = signIn()
+		for _, id := range []string{"syncer", "quiet"} {
+			f := accountForm(t, get(t, here, s.issuer+"/account"), "/account/apps/revoke")
+			f.values["client_id"] = []string{id}
+			if p := submit(t, here, f, nil); p.url.Query().Get("done") != "revoked" {
+				t.Fatalf("revoking %s: %d %v", id, p.status, p.url)
+			}
+		}
+		works("revoking the apps", g, false)
+
+		// A password change.
+		g = signIn()
+		s.want(s.call(g.browser, http.MethodPost, "/api/me/password", "", map[string]string{"currentPassword": e2ePassword, "newPassword": e2ePassword + "-2"}), http.StatusOK)
+		works("password change", g, false)
+		s.want(s.call(nil, http.MethodPost, "/api/admin/users/"+u.ID+"/password", ops, map[string]string{"password": e2ePassword}), http.StatusOK)
+
+		// Disabling the person.
+		g = signIn()
+		s.want(s.call(nil, http.MethodPatch, "/api/admin/users/"+u.ID, ops, map[string]any{"disabled": true}), http.StatusOK)
+		works("disabling the person", g, false)
+	})
+}
