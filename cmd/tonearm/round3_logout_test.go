@@ -6,9 +6,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/clients"
@@ -167,4 +170,61 @@ func TestOfflineAccessSurvivesSignOut(t *testing.T) {
 		s.want(s.call(nil, http.MethodPatch, "/api/admin/users/"+u.ID, ops, map[string]any{"disabled": true}), http.StatusOK)
 		works("disabling the person", g, false)
 	})
+}
+
+// login_hint (OpenID Connect Core §3.1.2.1) fills the sign-in page's
+// username, from the query and from a pushed request alike; html/template
+// escapes it; an overlong hint is ignored. The prefilled form signs in.
+func TestLoginHintPrefillsUsername(t *testing.T) {
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
+	_, secret := s.client(clients.Spec{ID: "hinted", FirstParty: true})
+	s.user("alice")
+	r := s.rp("hinted", secret)
+	loginPage := func(browser *http.Client, authURL string) page {
+		t.Helper()
+		p := get(t, browser, authURL)
+		if p.status != http.StatusOK || !strings.Contains(p.body, `name="password"`) {
+			t.Fatalf("expected the login page, got %d %v:\n%s", p.status, p.location, p.body)
+		}
+		return p
+	}
+	authURL := func(hint string) string {
+		return r.conf.AuthCodeURL(random(t), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("login_hint", hint))
+	}
+
+	browser := s.browser()
+	p := loginPage(browser, authURL("alice"))
+	f := parseForm(t, p.body, p.url)
+	if got := f.values.Get("username"); got != "alice" {
+		t.Fatalf("username input = %q, want the login_hint alice", got)
+	}
+	if back := submit(t, browser, f, map[string]string{"password": e2ePassword}); back.location == nil || back.location.Query().Get("code") == "" {
+		t.Fatalf("signing in with the prefilled username: %d %v", back.status, back.location)
+	}
+
+	hostile := `"><script>alert(1)</script>`
+	p = loginPage(s.browser(), authURL(hostile))
+	if got := parseForm(t, p.body, p.url).values.Get("username"); got != hostile || strings.Contains(p.body, "<script>alert") {
+		t.Fatalf("a hint with markup: username = %q, page escapes it: %v", got, !strings.Contains(p.body, "<script>alert"))
+	}
+	p = loginPage(s.browser(), authURL(strings.Repeat("a", 300)))
+	if got := parseForm(t, p.body, p.url).values.Get("username"); got != "" {
+		t.Fatalf("an overlong hint filled the username with %d characters", len(got))
+	}
+
+	// A pushed request (RFC 9126) carries its login_hint too.
+	verifier := oauth2.GenerateVerifier()
+	status, body := s.push(t, "hinted", secret, url.Values{
+		"client_id": {"hinted"}, "response_type": {"code"}, "redirect_uri": {redirectURI}, "scope": {"openid"},
+		"state": {"pushed-state"}, "code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"},
+		"login_hint": {"alice"},
+	})
+	uri, _ := body["request_uri"].(string)
+	if status != http.StatusCreated || uri == "" {
+		t.Fatalf("push: %d %v", status, body)
+	}
+	p = loginPage(s.browser(), s.issuer+provider.AuthorizePath+"?"+url.Values{"client_id": {"hinted"}, "request_uri": {uri}}.Encode())
+	if got := parseForm(t, p.body, p.url).values.Get("username"); got != "alice" {
+		t.Fatalf("pushed request: username input = %q, want alice", got)
+	}
 }
