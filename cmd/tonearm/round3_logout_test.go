@@ -48,7 +48,8 @@ func (rp *relyingParty) logoutFor(t *testing.T, issuer, clientID, sub, sid strin
 // registered a back-channel logout URI: RP-initiated logout, the User API's
 // endSession and session expiry leave them working (and the listening app
 // still gets its logout token). A password change, disabling the person,
-// revoking the app on /account and "sign out every other session" end them.
+// revoking the app, "sign out every other session" and "sign out of every
+// app" on /account end them.
 func TestOfflineAccessSurvivesSignOut(t *testing.T) {
 	bothDatabases(t, func(t *testing.T, dbURL string) {
 		s := startE2E(t, dbURL, options{})
@@ -147,6 +148,19 @@ func TestOfflineAccessSurvivesSignOut(t *testing.T) {
 			t.Fatalf("sign out every other session: %d %v", p.status, p.url)
 		}
 		works("sign out every other session", g, false)
+
+		// "Sign out of every app" on /account: the apps' tokens end, refresh
+		// tokens included, the listening app hears it, and the browser
+		// stays signed in.
+		g = signIn()
+		if p := submit(t, g.browser, accountForm(t, get(t, g.browser, s.issuer+"/account"), "/account/apps/sign-out"), nil); p.url.Query().Get("done") != "apps-signed-out" {
+			t.Fatalf("sign out of every app: %d %v", p.status, p.url)
+		}
+		listener.logoutFor(t, s.issuer, "syncer", u.ID, g.sid)
+		works("sign out of every app", g, false)
+		if p := get(t, g.browser, s.issuer+"/account"); p.status != http.StatusOK || p.url.Path != "/account" {
+			t.Fatalf("after signing out of every app, /account = %d %v; want still signed in", p.status, p.url)
+		}
 
 		// Revoking each app on /account.
 		g = signIn()
