@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"golang.org/x/oauth2"
 
 	"github.com/tonearm-idp/tonearm/provider"
@@ -240,5 +243,27 @@ func TestLoginHintPrefillsUsername(t *testing.T) {
 	p = loginPage(s.browser(), s.issuer+provider.AuthorizePath+"?"+url.Values{"client_id": {"hinted"}, "request_uri": {uri}}.Encode())
 	if got := parseForm(t, p.body, p.url).values.Get("username"); got != "alice" {
 		t.Fatalf("pushed request: username input = %q, want alice", got)
+	}
+}
+
+// In a real browser: the app's login_hint is in the username field, the
+// focus waits in the password field, and typing the password and Enter
+// signs in and returns to the app.
+func TestLoginHintInBrowser(t *testing.T) {
+	if chromiumPath() == "" && os.Getenv("CI") != "true" {
+		t.Skip("chromium is not installed (apt-get install chromium): browser tests skipped")
+	}
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
+	s.user("hinted-alice")
+	app := s.webAppWith(t, "party-hint", true)
+	b := newBrowser(t)
+	b.open(app.conf.AuthCodeURL(app.state, oauth2.S256ChallengeOption(app.verifier), oauth2.SetAuthURLParam("login_hint", "hinted-alice")))
+	got := value(b, chromedp.Evaluate[string](`document.getElementById("username").value + "|" + document.activeElement.id`))
+	if got != "hinted-alice|password" {
+		t.Fatalf("username value | focused field = %q, want hinted-alice|password", got)
+	}
+	b.run(chromedp.KeyEvent(e2ePassword), chromedp.KeyEvent(kb.Enter))
+	if tok := app.finish(t, b); tok.AccessToken == "" {
+		t.Fatal("no access token after signing in with the hinted username")
 	}
 }
