@@ -290,7 +290,11 @@ type Storage interface {
 	// QueueBackchannelLogouts queues, in the caller's transaction, a
 	// back-channel logout for every client registered with a back-channel
 	// logout URI that holds codes or tokens of subject from the sessions
-	// sids (nil: from any session), and deletes those codes and tokens. It
+	// sids (nil: from any session), and deletes those codes and access
+	// tokens. Their refresh tokens stay: they are issued only with
+	// offline_access, which outlives the session (OpenID Connect
+	// Back-Channel Logout 1.0 §2.7); they no longer name the ended session,
+	// so a later logout of every session does not queue it again. It
 	// reports how many deliveries it queued.
 	QueueBackchannelLogouts(ctx context.Context, subject string, sids []string, now time.Time) (int64, error)
 	// ClaimBackchannelLogouts leases up to limit deliveries that are due at
@@ -547,6 +551,11 @@ type Storage interface {
 	// keepSID ("": none kept); device and other sessionless grants always
 	// go. It returns how many rows went.
 	RevokeUserTokens(ctx context.Context, userID, keepSID string) (int64, error)
+	// RevokeUserSessionTokens deletes every code and access token issued
+	// to any client for the user and keeps the refresh tokens: those are
+	// issued only with offline_access, which outlives the sessions (OpenID
+	// Connect Back-Channel Logout 1.0 §2.7). It returns how many rows went.
+	RevokeUserSessionTokens(ctx context.Context, userID string) (int64, error)
 
 	// BeginTx opens a transaction: every call made with the returned
 	// context joins it until CommitTx or RollbackTx with that context.

@@ -50,6 +50,7 @@ type Store interface {
 	SaveConsent(ctx context.Context, c storage.Consent) error
 	RevokeConsent(ctx context.Context, userID, clientID string) error
 	RevokeUserTokens(ctx context.Context, userID, keepSID string) (int64, error)
+	RevokeUserSessionTokens(ctx context.Context, userID string) (int64, error)
 	QueueBackchannelLogouts(ctx context.Context, subject string, sids []string, now time.Time) (int64, error)
 	AddEvent(ctx context.Context, e storage.Event) error
 	ListPasskeys(ctx context.Context, userID string) ([]storage.Passkey, error)
@@ -433,7 +434,10 @@ func (s *Service) event(ctx context.Context, typ, user string, detail map[string
 
 // Every way a session ends tells the relying parties that hold tokens from
 // it (OpenID Connect Back-Channel Logout): the deliveries are queued in the
-// transaction that ends it, and those parties' tokens from it are revoked.
+// transaction that ends it, and those parties' codes and access tokens from
+// it are revoked. Refresh tokens are issued only with offline_access and
+// survive a sign-out (Back-Channel Logout 1.0 §2.7); what ends them is
+// endAllSessions, RevokeApp and EndOtherSessions.
 
 // EndSession ends the one session behind a cookie value.
 func (s *Service) EndSession(ctx context.Context, token string) error {
@@ -472,7 +476,11 @@ func (s *Service) EndSessionBySID(ctx context.Context, userID, sid string) error
 	})
 }
 
-// EndUserSessions ends every session of the user.
+// EndUserSessions ends every session of the user (the User API's
+// endSession): a sign-out, so every app's codes and access tokens go but
+// the refresh tokens stay. They are issued only with offline_access, which
+// outlives the sessions (Back-Channel Logout 1.0 §2.7): an app that syncs
+// in the background keeps working.
 func (s *Service) EndUserSessions(ctx context.Context, userID string) error {
 	if _, err := s.GetUser(ctx, userID); err != nil {
 		return err
@@ -481,17 +489,20 @@ func (s *Service) EndUserSessions(ctx context.Context, userID string) error {
 		if err := s.event(ctx, audit.SignOut, userID, map[string]any{"sessions": "all"}); err != nil {
 			return err
 		}
-		return s.endAllSessions(ctx, userID)
+		if err := s.endSessions(ctx, userID); err != nil {
+			return err
+		}
+		_, err := s.store.RevokeUserSessionTokens(ctx, userID)
+		return err
 	})
 }
 
-// endAllSessions ends every session of the user, in the caller's
-// transaction, telling the relying parties.
+// endAllSessions ends every session of the user and every app's tokens,
+// refresh tokens included, in the caller's transaction, telling the
+// relying parties: what a password change, disabling the person or taking
+// away a second factor mean.
 func (s *Service) endAllSessions(ctx context.Context, userID string) error {
-	if err := s.logoutRelyingParties(ctx, userID, nil); err != nil {
-		return err
-	}
-	if _, err := s.store.DeleteUserSessions(ctx, userID); err != nil {
+	if err := s.endSessions(ctx, userID); err != nil {
 		return err
 	}
 	// Every app's tokens go with the sessions, whatever session (or
@@ -500,8 +511,19 @@ func (s *Service) endAllSessions(ctx context.Context, userID string) error {
 	return err
 }
 
+// endSessions ends every session of the user, in the caller's
+// transaction, telling the relying parties.
+func (s *Service) endSessions(ctx context.Context, userID string) error {
+	if err := s.logoutRelyingParties(ctx, userID, nil); err != nil {
+		return err
+	}
+	_, err := s.store.DeleteUserSessions(ctx, userID)
+	return err
+}
+
 // logoutRelyingParties queues back-channel logouts for the sessions sids
-// of userID (nil: all) and revokes the receiving clients' tokens from them.
+// of userID (nil: all) and revokes the receiving clients' codes and access
+// tokens from them; their refresh tokens (offline_access) stay.
 func (s *Service) logoutRelyingParties(ctx context.Context, userID string, sids []string) error {
 	_, err := s.store.QueueBackchannelLogouts(ctx, userID, sids, s.clock())
 	return err

@@ -60,3 +60,23 @@ func (s *Service) RevokeApp(ctx context.Context, userID, clientID string) error 
 		return audit.Record(ctx, s.store, s.clock(), audit.ConsentRevoked, userID, clientID, nil)
 	})
 }
+
+// SignOutOfEveryApp ends every code and token every app holds for the
+// user, refresh tokens included, in one transaction, and tells the apps
+// that take logout tokens that the sessions they hold tokens from are over
+// for them. A sign-out keeps offline_access refresh tokens (Back-Channel
+// Logout 1.0 §2.7); this is the person saying that no app may go on in
+// their absence. Their sign-in here and their consents stay: an app signs
+// them in again, without asking anew.
+func (s *Service) SignOutOfEveryApp(ctx context.Context, userID string) error {
+	return s.atomically(ctx, func(ctx context.Context) error {
+		if err := s.event(ctx, audit.SignOut, userID, map[string]any{"apps": "all"}); err != nil {
+			return err
+		}
+		if err := s.logoutRelyingParties(ctx, userID, nil); err != nil {
+			return err
+		}
+		_, err := s.store.RevokeUserTokens(ctx, userID, "")
+		return err
+	})
+}

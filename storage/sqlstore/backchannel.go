@@ -19,8 +19,8 @@ type backchannelLogoutModel struct {
 
 func (backchannelLogoutModel) TableName() string { return "backchannel_logouts" }
 
-// QueueBackchannelLogouts implements storage.Storage: one INSERT … SELECT
-// and one DELETE, in the caller's transaction.
+// QueueBackchannelLogouts implements storage.Storage: one INSERT … SELECT,
+// one UPDATE and two DELETEs, in the caller's transaction.
 func (s *Store) QueueBackchannelLogouts(ctx context.Context, subject string, sids []string, now time.Time) (int64, error) {
 	if sids != nil && len(sids) == 0 {
 		return 0, nil
@@ -51,7 +51,17 @@ func (s *Store) QueueBackchannelLogouts(ctx context.Context, subject string, sid
 		del += " AND sid IN ?"
 		dargs = append(dargs, sids)
 	}
-	if err := s.conn(ctx).Where(del, dargs...).Delete(&oauthRequestModel{}).Error; err != nil {
+	// Refresh tokens are issued only with offline_access, which outlives
+	// the session (Back-Channel Logout 1.0 §2.7): they stay, cut loose from
+	// the ended session so that a later logout does not tell the client
+	// about it again (a refresh made since names it anew from the grant's
+	// claims: the client may hear of it once more, which it takes as the
+	// no-op it is). Codes and the rest go.
+	kargs := append(append([]any{}, dargs...), storage.KindRefreshToken)
+	if err := s.conn(ctx).Model(&oauthRequestModel{}).Where(del+" AND kind = ?", kargs...).Update("sid", "").Error; err != nil {
+		return 0, translate(err)
+	}
+	if err := s.conn(ctx).Where(del+" AND kind <> ?", kargs...).Delete(&oauthRequestModel{}).Error; err != nil {
 		return 0, translate(err)
 	}
 	if err := s.conn(ctx).Where(del, dargs...).Delete(&accessTokenModel{}).Error; err != nil {

@@ -324,6 +324,25 @@ func (s *Store) RevokeConsent(ctx context.Context, userID, clientID string) erro
 	})
 }
 
+// RevokeUserSessionTokens implements storage.Storage.
+func (s *Store) RevokeUserSessionTokens(ctx context.Context, userID string) (int64, error) {
+	if userID == "" {
+		return 0, nil
+	}
+	var n int64
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		res := tx.Where("subject = ? AND kind NOT IN ?", userID, []string{storage.KindPAR, storage.KindRefreshToken}).Delete(&oauthRequestModel{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		n = res.RowsAffected
+		res = tx.Where("subject = ?", userID).Delete(&accessTokenModel{})
+		n += res.RowsAffected
+		return translate(res.Error)
+	})
+	return n, err
+}
+
 // RevokeUserTokens implements storage.Storage.
 func (s *Store) RevokeUserTokens(ctx context.Context, userID, keepSID string) (int64, error) {
 	if userID == "" {

@@ -19,6 +19,8 @@ func backchannelCases() []struct {
 		fn   func(t *testing.T, s storage.Storage)
 	}{
 		{"BackchannelQueue", testBackchannelQueue},
+		{"BackchannelQueueKeepsOfflineAccess", testBackchannelQueueKeepsOfflineAccess},
+		{"RevokeUserSessionTokens", testRevokeUserSessionTokens},
 		{"BackchannelClaims", testBackchannelClaims},
 		{"RotateOAuthRequest", testRotateOAuthRequest},
 	}
@@ -88,6 +90,122 @@ func testBackchannelQueue(t *testing.T, s storage.Storage) {
 		if d.ClientID != "listening" || d.Subject != "user-1" || (d.SID != "sid-a" && d.SID != "sid-b") || d.Attempts != 0 {
 			t.Fatalf("delivery = %+v", d)
 		}
+	}
+}
+
+// refreshIn stores a refresh token (always offline_access) of client for
+// user-1 issued in session sid.
+func refreshIn(t *testing.T, s storage.Storage, sig, client, sid string) {
+	t.Helper()
+	r := newRequest(storage.KindRefreshToken, sig, "req-"+sig, client, now.Add(time.Hour))
+	r.SID = sid
+	if err := s.CreateOAuthRequest(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// refreshSID reports the session a stored refresh token names, failing
+// when it is gone.
+func refreshSID(t *testing.T, s storage.Storage, sig string) string {
+	t.Helper()
+	r, err := s.GetOAuthRequest(context.Background(), storage.KindRefreshToken, sig)
+	if err != nil {
+		t.Fatalf("refresh token %s: %v", sig, err)
+	}
+	return r.SID
+}
+
+// testBackchannelQueueKeepsOfflineAccess: ending a session revokes a
+// listening client's codes and access tokens from it but keeps its refresh
+// tokens, which only offline_access gets (Back-Channel Logout 1.0 §2.7);
+// they no longer name the ended session, so a later logout of every
+// session does not tell the client about it again.
+func testBackchannelQueueKeepsOfflineAccess(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	c := newClient("syncer")
+	c.BackchannelLogoutURI = "https://syncer.example/logout"
+	if err := s.CreateClient(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	tokenIn(t, s, "s-a", "syncer", "sid-a")
+	refreshIn(t, s, "sr-a", "syncer", "sid-a")
+	refreshIn(t, s, "sr-b", "syncer", "sid-b")
+	code := newRequest(storage.KindAuthorizeCode, "sc-a", "req-sc-a", "syncer", now.Add(time.Minute))
+	code.SID = "sid-a"
+	if err := s.CreateOAuthRequest(ctx, code); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.QueueBackchannelLogouts(ctx, "user-1", []string{"sid-a"}, now); err != nil || n != 1 {
+		t.Fatalf("QueueBackchannelLogouts(sid-a) = %d, %v", n, err)
+	}
+	if alive(t, s, "s-a") {
+		t.Fatal("the access token from the ended session survived")
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindAuthorizeCode, "sc-a"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the code from the ended session = %v, want gone", err)
+	}
+	if sid := refreshSID(t, s, "sr-a"); sid != "" {
+		t.Fatalf("the kept refresh token still names the ended session %q", sid)
+	}
+	if sid := refreshSID(t, s, "sr-b"); sid != "sid-b" {
+		t.Fatalf("another session's refresh token names %q", sid)
+	}
+	// sid-a's logout is delivered; ending every session then tells the
+	// client of sid-b only.
+	due, err := s.ClaimBackchannelLogouts(ctx, now, time.Minute, 10)
+	if err != nil || len(due) != 1 || due[0].SID != "sid-a" {
+		t.Fatalf("claimed %+v, %v; want sid-a", due, err)
+	}
+	if err := s.DeleteBackchannelLogout(ctx, due[0]); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.QueueBackchannelLogouts(ctx, "user-1", nil, now); err != nil || n != 1 {
+		t.Fatalf("QueueBackchannelLogouts(all) = %d, %v; want sid-b only", n, err)
+	}
+	due, err = s.ClaimBackchannelLogouts(ctx, now, time.Minute, 10)
+	if err != nil || len(due) != 1 || due[0].SID != "sid-b" {
+		t.Fatalf("claimed %+v, %v; want sid-b only", due, err)
+	}
+	refreshSID(t, s, "sr-a")
+	refreshSID(t, s, "sr-b")
+}
+
+// testRevokeUserSessionTokens: a sign-out of every session takes every
+// app's codes and access tokens of the user and leaves the refresh tokens
+// (offline_access) and other users' tokens.
+func testRevokeUserSessionTokens(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	for _, id := range []string{"web", "device"} {
+		if err := s.CreateClient(ctx, newClient(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tokenIn(t, s, "a-web", "web", "sid-1")
+	tokenIn(t, s, "a-device", "device", "")
+	refreshIn(t, s, "r-web", "web", "sid-1")
+	refreshIn(t, s, "r-device", "device", "")
+	code := newRequest(storage.KindAuthorizeCode, "c-web", "req-c-web", "web", now.Add(time.Minute))
+	theirs := newRequest(storage.KindAccessToken, "a-theirs", "req-theirs", "web", now.Add(time.Hour))
+	theirs.Subject = "someone-else"
+	for _, r := range []storage.OAuthRequest{code, theirs} {
+		if err := s.CreateOAuthRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := s.RevokeUserSessionTokens(ctx, "user-1")
+	if err != nil || n != 3 {
+		t.Fatalf("RevokeUserSessionTokens = %d, %v; want 3 (two access tokens and a code)", n, err)
+	}
+	if alive(t, s, "a-web") || alive(t, s, "a-device") || !alive(t, s, "a-theirs") {
+		t.Fatal("RevokeUserSessionTokens took the wrong access tokens")
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindAuthorizeCode, "c-web"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the code = %v, want gone", err)
+	}
+	refreshSID(t, s, "r-web")
+	refreshSID(t, s, "r-device")
+	if n, err := s.RevokeUserSessionTokens(ctx, ""); err != nil || n != 0 {
+		t.Fatalf("RevokeUserSessionTokens(\"\") = %d, %v", n, err)
 	}
 }
 

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -21,7 +24,7 @@ const maxContinueBytes = 8 << 10
 func (ix *Interactions) loginData(w http.ResponseWriter, r *http.Request, id string, st State) web.LoginPage {
 	data := web.LoginPage{
 		CSRFToken: ix.csrf.Token(w, r), ForgotURL: ix.base + web.ForgotPath, PasskeyURL: ix.signIn.PasskeyURL(),
-		Client: st.Client, Connectors: ix.ConnectorButtons(r.Context()),
+		Client: st.Client, Connectors: ix.ConnectorButtons(r.Context()), Username: loginHint(st.LoginHint),
 	}
 	if id == "" {
 		data.Action = ix.base + LoginPath
@@ -50,6 +53,24 @@ func (ix *Interactions) loginData(w http.ResponseWriter, r *http.Request, id str
 		}
 	}
 	return data
+}
+
+// maxLoginHint bounds a login_hint worth showing: the longest email
+// address (RFC 5321 §4.5.3.1: a path of 256 octets, 254 of address).
+const maxLoginHint = 254
+
+// loginHint is the username field's prefill from an app's login_hint
+// (OpenID Connect Core §3.1.2.1: the End-User's login identifier, "a hint
+// to the Authorization Server"): it is only a starting value the person
+// may change, so anything that could be a username or an email address is
+// shown (html/template escapes it); an overlong one, or one with control
+// characters, is ignored rather than cut.
+func loginHint(hint string) string {
+	hint = strings.TrimSpace(hint)
+	if len(hint) > maxLoginHint || !utf8.ValidString(hint) || strings.IndexFunc(hint, unicode.IsControl) >= 0 {
+		return ""
+	}
+	return hint
 }
 
 // identifyPage shows the sign-in page, the username choice of an upstream

@@ -69,6 +69,9 @@ type State struct {
 	FirstParty    bool            `json:"first_party,omitempty"`
 	Scopes        []string        `json:"scopes,omitempty"`
 	PromptConsent bool            `json:"prompt_consent,omitempty"`
+	// LoginHint is the app's login_hint (OpenID Connect Core §3.1.2.1),
+	// which prefills the sign-in page's username.
+	LoginHint string `json:"login_hint,omitempty"`
 
 	// Who the person proved to be, and how (identify).
 	UserID   string    `json:"user_id,omitempty"`

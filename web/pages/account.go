@@ -89,6 +89,7 @@ var doneMessages = map[string]string{
 	"session-ended":      "That session is signed out.",
 	"others-ended":       "Every other session is signed out.",
 	"revoked":            "The app's access is revoked.",
+	"apps-signed-out":    "Every app is signed out: each asks you to sign in again.",
 	"passkey-added":      "Your passkey is added. You can sign in with it now.",
 	"passkey-renamed":    "The passkey is renamed.",
 	"passkey-removed":    "The passkey is removed.",
@@ -245,6 +246,7 @@ func (p *Pages) accountActions() map[string]http.HandlerFunc {
 		"sessions/end":        p.signedIn(p.endSession),
 		"sessions/end-others": p.signedIn(p.endOtherSessions),
 		"apps/revoke":         p.signedIn(p.revokeApp),
+		"apps/sign-out":       p.signedIn(p.signOutOfEveryApp),
 		"connectors/link":     p.signedIn(p.linkConnector),
 		"totp/enrol":          p.signedIn(p.enrolTOTP),
 		"totp/remove":         p.signedIn(p.removeTOTP),
@@ -427,6 +429,16 @@ func (p *Pages) revokeApp(w http.ResponseWriter, r *http.Request, c web.Caller) 
 		return
 	}
 	p.done(w, r, AccountPath, "revoked")
+}
+
+// signOutOfEveryApp ends every app's tokens, the offline_access refresh
+// tokens a sign-out keeps included.
+func (p *Pages) signOutOfEveryApp(w http.ResponseWriter, r *http.Request, c web.Caller) {
+	if err := p.c.Accounts.SignOutOfEveryApp(r.Context(), c.User.ID); err != nil {
+		p.internal(w, r, err)
+		return
+	}
+	p.done(w, r, AccountPath, "apps-signed-out")
 }
 
 func (p *Pages) deleteAccount(w http.ResponseWriter, r *http.Request, c web.Caller) {

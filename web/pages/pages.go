@@ -55,6 +55,7 @@ type Accounts interface {
 	EndOtherSessions(ctx context.Context, userID, keepSID string) (int, error)
 	ConnectedApps(ctx context.Context, userID string) ([]storage.Consent, error)
 	RevokeApp(ctx context.Context, userID, clientID string) error
+	SignOutOfEveryApp(ctx context.Context, userID string) error
 	GrantApp(ctx context.Context, userID, clientID string, scopes []string) error
 	DeleteAccount(ctx context.Context, userID string, proof accounts.Reauth) error
 	ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error)

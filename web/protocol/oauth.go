@@ -292,6 +292,9 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 	st := interaction.State{
 		Request: r.Form.Encode(), Client: &view, FirstParty: client.FirstParty, Scopes: req.requested, PromptConsent: prompt["consent"],
 		RequireMFA: requireMFA,
+		// From the request as fosite read it: a pushed request's
+		// parameters are not in r.Form.
+		LoginHint: ar.GetRequestForm().Get("login_hint"),
 	}
 	if needLogin {
 		caller = web.Caller{}
