@@ -1,16 +1,23 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/provider/fositestore"
 )
 
 // Issue 31, round three: what a newcomer following the README runs into.
@@ -89,4 +96,75 @@ func TestServeThatCannotBindLogsNoSecurityCode(t *testing.T) {
 	if strings.Contains(logs.String(), "security_code") {
 		t.Fatalf("a server that never served logged a security code:\n%s", logs.String())
 	}
+}
+
+func run2(f func(stdout, stderr io.Writer) error) (string, error) {
+	var out bytes.Buffer
+	err := f(&out, io.Discard)
+	return out.String(), err
+}
+
+// Item 14: tonearm clients rotate-secret without --keep-old, against a
+// server whose client cache holds the client: the new secret works at once
+// (a refused secret re-reads the client), and once it has been used the old
+// one is refused on that server. A server that has not seen the new secret
+// yet may take the old one for at most the cache window the command names.
+func TestRotateSecretTheNewSecretWorksAtOnce(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		var offset atomic.Int64
+		now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		s := startE2E(t, dbURL, options{now: now})
+		_, first := s.client(clients.Spec{ID: "svc", GrantTypes: []string{"client_credentials"}, Scopes: []string{"profile"}})
+		cc := url.Values{"grant_type": {"client_credentials"}}
+		token := func(secret string) int { return s.post(provider.TokenPath, "svc", secret, cc).status }
+		if got := token(first); got != http.StatusOK { // the cache is warm now
+			t.Fatalf("before the rotation: %d", got)
+		}
+		env := envFunc(map[string]string{"TONEARM_DATABASE_URL": dbURL, "TONEARM_SECRET": string(s.cfg.Secret)})
+		rotate := func() string {
+			t.Helper()
+			out, err := run2(func(o, e io.Writer) error {
+				return run(context.Background(), []string{"clients", "rotate-secret", "svc"}, env, nil, o, e)
+			})
+			m := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
+			if err != nil || m == nil {
+				t.Fatalf("rotate-secret: %v\n%s", err, out)
+			}
+			if !strings.Contains(out, "within "+fositestore.ClientCacheTTL.String()) {
+				t.Errorf("rotate-secret does not state the cache window:\n%s", out)
+			}
+			return m[1]
+		}
+		second := rotate()
+		if got := token(second); got != http.StatusOK {
+			t.Fatalf("the new secret right after the rotation: %d, want 200", got)
+		}
+		if got := token(first); got != http.StatusUnauthorized {
+			t.Fatalf("the old secret after the new one was used: %d, want 401", got)
+		}
+		// Through introspection too (another endpoint authenticating
+		// clients): the third secret works at once.
+		third := rotate()
+		req, _ := http.NewRequest(http.MethodPost, s.srv.URL+provider.IntrospectPath, strings.NewReader("token=nothing"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("svc", third)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("introspection with the new secret: %d, want 200", resp.StatusCode)
+		}
+		// The old secret, presented first, is refused once the cache
+		// window has passed.
+		fourth := rotate()
+		offset.Store(int64(fositestore.ClientCacheTTL + time.Second))
+		if got := token(third); got != http.StatusUnauthorized {
+			t.Fatalf("the old secret after the cache window: %d, want 401", got)
+		}
+		if got := token(fourth); got != http.StatusOK {
+			t.Fatalf("the newest secret: %d", got)
+		}
+	})
 }
