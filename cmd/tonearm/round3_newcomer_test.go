@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/examples/web-app/webapp"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
@@ -167,4 +170,57 @@ func TestRotateSecretTheNewSecretWorksAtOnce(t *testing.T) {
 			t.Fatalf("the newest secret: %d", got)
 		}
 	})
+}
+
+// Item 15: the apply example names its own clients: applying it must not
+// replace the secret of a client the README's quick start registered.
+func TestApplyExampleHasItsOwnClients(t *testing.T) {
+	readme := mustRead(t, filepath.Join("..", "..", "README.md"))
+	quick := map[string]bool{}
+	for _, m := range regexp.MustCompile(`tonearm clients create --id (\S+)`).FindAllStringSubmatch(readme, -1) {
+		quick[m[1]] = true
+	}
+	if !quick["web-app"] {
+		t.Fatalf("the README's quick start registers no web-app: %v", quick)
+	}
+	example := mustRead(t, filepath.Join("..", "..", "examples", "apply", "tonearm.yaml"))
+	for _, m := range regexp.MustCompile(`(?m)^  - id: (\S+)`).FindAllStringSubmatch(example, -1) {
+		if quick[m[1]] {
+			t.Errorf("examples/apply/tonearm.yaml redefines the quick start's client %s (and would reset its secret)", m[1])
+		}
+	}
+}
+
+// Item 15: the example web app with a wrong client secret names the real
+// cause (invalid_client) instead of blaming the code.
+func TestExampleWebAppNamesARefusedSecret(t *testing.T) {
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
+	s.user("listener")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + ln.Addr().String()
+	s.client(clients.Spec{ID: "web-app", FirstParty: true, RedirectURIs: []string{base + "/callback"}, Scopes: []string{"openid", "profile", "listenbrainz", "offline_access"}})
+	app, err := webapp.New(context.Background(), webapp.Config{Issuer: s.issuer, ClientID: "web-app", ClientSecret: "not-the-secret",
+		BaseURL: base, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: app.Handler()}}
+	srv.Start()
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 15 * time.Second}
+	login := get(t, browser, base+"/login")
+	if login.status != http.StatusOK || !strings.Contains(login.body, `name="password"`) {
+		t.Fatalf("expected tonearm's login page, got %d at %v", login.status, login.url)
+	}
+	p := submit(t, browser, parseForm(t, login.body, login.url), map[string]string{"username": "listener", "password": e2ePassword})
+	if !strings.HasPrefix(p.url.String(), base+"/callback") || !strings.Contains(p.body, "client secret was refused (invalid_client)") {
+		t.Fatalf("the app after a refused secret: %d at %v\n%s", p.status, p.url, p.body)
+	}
+	if strings.Contains(p.body, "refused the code") {
+		t.Fatalf("the app blames the code:\n%s", p.body)
+	}
 }
