@@ -10,8 +10,10 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -101,10 +103,62 @@ func TestServeThatCannotBindLogsNoSecurityCode(t *testing.T) {
 	}
 }
 
+// Item 17: tonearm health --url takes the server's base URL (then asks
+// /readyz), and a URL that answers 404 gets an answer naming the path it
+// wants instead of a bare "not ready: 404".
+func TestHealthNamesThePathItWants(t *testing.T) {
+	base, _, stop := startServer(t, map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "t.db")})
+	defer stop()
+	health := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := run(context.Background(), append([]string{"health"}, args...), envFunc(nil), nil, &out, io.Discard)
+		return out.String(), err
+	}
+	for _, u := range []string{base, base + "/", base + "/readyz"} {
+		if out, err := health("--url", u); err != nil || strings.TrimSpace(out) != "ready" {
+			t.Errorf("health --url %s: %q %v, want ready", u, out, err)
+		}
+	}
+	_, err := health("--url", base+"/health")
+	if err == nil || !strings.Contains(err.Error(), "/readyz") || !strings.Contains(err.Error(), "404") {
+		t.Errorf("health --url %s/health: %v, want an error naming /readyz", base, err)
+	}
+	u, _ := url.Parse(base)
+	if out, err := run2(func(o, e io.Writer) error {
+		return run(context.Background(), []string{"health"}, envFunc(map[string]string{"TONEARM_LISTEN": "0.0.0.0:" + u.Port()}), nil, o, e)
+	}); err != nil || strings.TrimSpace(out) != "ready" {
+		t.Errorf("health with TONEARM_LISTEN=0.0.0.0:%s: %q %v", u.Port(), out, err)
+	}
+}
+
 func run2(f func(stdout, stderr io.Writer) error) (string, error) {
 	var out bytes.Buffer
 	err := f(&out, io.Discard)
 	return out.String(), err
+}
+
+// Item 17: registration-tokens create prints the real registration URL,
+// not a literal {issuer}.
+func TestRegistrationTokensCreatePrintsTheEndpoint(t *testing.T) {
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
+	for env, want := range map[string]string{
+		"https://id.example":  "https://id.example/oauth2/register",
+		"":                    "http://127.0.0.1:8080/oauth2/register",
+		"listen:0.0.0.0:9099": "http://127.0.0.1:9099/oauth2/register",
+	} {
+		vars := map[string]string{"TONEARM_DATABASE_URL": s.cfg.DatabaseURL, "TONEARM_SECRET": string(s.cfg.Secret)}
+		if l, ok := strings.CutPrefix(env, "listen:"); ok {
+			vars["TONEARM_LISTEN"] = l
+		} else if env != "" {
+			vars["TONEARM_ISSUER"] = env
+		}
+		out, err := run2(func(o, e io.Writer) error {
+			return run(context.Background(), []string{"registration-tokens", "create"}, envFunc(vars), nil, o, e)
+		})
+		if err != nil || !strings.Contains(out, "Bearer to "+want+")") || strings.Contains(out, "{") {
+			t.Errorf("registration-tokens create with %q: %v\n%s\nwant %s", env, err, out, want)
+		}
+	}
 }
 
 // Item 14: tonearm clients rotate-secret without --keep-old, against a
@@ -222,5 +276,77 @@ func TestExampleWebAppNamesARefusedSecret(t *testing.T) {
 	}
 	if strings.Contains(p.body, "refused the code") {
 		t.Fatalf("the app blames the code:\n%s", p.body)
+	}
+}
+
+// Item 17: the console's new-client form states the default scope the
+// registry applies, which is also what the CLI reference says.
+func TestConsoleStatesTheDefaultScope(t *testing.T) {
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
+	s.admin("boss")
+	c := s.browser()
+	s.signInPage(t, c, "boss")
+	p := get(t, c, s.issuer+"/admin/clients")
+	m := regexp.MustCompile(`empty: ([a-z_ ]+)\)`).FindStringSubmatch(p.body)
+	want := strings.Join(clients.DefaultScopes, " ")
+	if p.status != http.StatusOK || m == nil || m[1] != want {
+		t.Fatalf("the console states the default scope as %v, want %q", m, want)
+	}
+	ref := mustRead(t, filepath.Join("..", "..", "docs", "configuration.md"))
+	if !strings.Contains(ref, "(default `"+want+"`)") {
+		t.Fatalf("docs/configuration.md does not state the default scope %q", want)
+	}
+}
+
+// Item 17: every protocol path README.md and docs/ name is served (a stale
+// /oauth2/auth answered 404). Placeholders ({id}, ID) stand for any value.
+func TestDocsNameServedEndpoints(t *testing.T) {
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
+	root := filepath.Join("..", "..")
+	files, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
+	files = append(files, filepath.Join(root, "README.md"))
+	pathRe := regexp.MustCompile("(/oauth2/[A-Za-z0-9_./{}-]*|/\\.well-known/[A-Za-z0-9_.-]+)")
+	seen := map[string][]string{}
+	for _, file := range files {
+		body, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range pathRe.FindAllString(string(body), -1) {
+			p := strings.TrimRight(m, ".")
+			if p == "/oauth2/" || strings.HasPrefix(p, "/.well-known/oauth-protected-resource") {
+				continue // the prefix itself, in prose; a resource server's metadata (RFC 9728), not tonearm's
+			}
+			seen[p] = append(seen[p], filepath.Base(file))
+		}
+	}
+	var paths []string
+	for p := range seen {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	if len(paths) < 8 {
+		t.Fatalf("found only %v", paths)
+	}
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	placeholder := regexp.MustCompile(`\{[^}]*\}`)
+	for _, p := range paths {
+		u := placeholder.ReplaceAllString(p, "x")
+		if strings.HasSuffix(u, "/") {
+			u += "x" // a path with an ID after it
+		}
+		resp, err := client.Get(s.srv.URL + u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		post, err := client.Post(s.srv.URL+u, "application/x-www-form-urlencoded", strings.NewReader(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		post.Body.Close()
+		if resp.StatusCode == http.StatusNotFound && post.StatusCode == http.StatusNotFound {
+			t.Errorf("%s (named in %s) is not served: 404", p, strings.Join(seen[p], ", "))
+		}
 	}
 }
