@@ -5,8 +5,9 @@ BIN := bin/tonearm
 .PHONY: run test build bench lint clean screenshots
 
 ## run: build and serve on the embedded SQLite database, zero configuration.
+## PORT=9090 serves on 127.0.0.1:9090 instead (the issuer follows it).
 run: build
-	./$(BIN) serve
+	$(if $(PORT),TONEARM_LISTEN=127.0.0.1:$(PORT) )./$(BIN) serve
 
 ## build: a static binary (no cgo).
 build:

@@ -60,6 +60,10 @@ type Config struct {
 	// Verbose: an administration command logs what it does (-v); without
 	// it, it prints only its answer.
 	Verbose bool
+	// IssuerFromListen: TONEARM_ISSUER was unset, so Issuer is
+	// IssuerForListen(Listen); serve re-derives it from the bound address
+	// when the port was 0 (the kernel picks one).
+	IssuerFromListen bool
 }
 
 // Defaults, as in SPEC.md.
@@ -108,7 +112,7 @@ type rawSettings struct {
 
 func settingsOf(raw *rawSettings) []setting {
 	return []setting{
-		{"TONEARM_ISSUER", "issuer", DefaultIssuer, "issuer URL, exactly as in tokens", &raw.issuer},
+		{"TONEARM_ISSUER", "issuer", "", "issuer URL, exactly as in tokens; unset: http:// + the listen address (" + DefaultIssuer + " by default)", &raw.issuer},
 		{"TONEARM_LISTEN", "listen", DefaultListen, "listen address", &raw.listen},
 		{"TONEARM_DATABASE_URL", "database-url", DefaultDatabaseURL, "sqlite://FILE or postgres://…", &raw.db},
 		{"TONEARM_SECRET", "secret", "", "at least 32 bytes; keys HMAC and encryption at rest (prefer the variable: flags show in ps)", &raw.secret},
@@ -157,8 +161,24 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope) func() (Co
 				*s.dst = s.def
 			}
 		}
+		// SPEC.md, Configuration: with TONEARM_ISSUER unset the issuer
+		// follows the listen address, so TONEARM_LISTEN alone moves the
+		// whole setup (discovery, redirects, tokens) to the new port
+		// instead of silently pointing browsers at :8080.
+		fromListen := raw.issuer == ""
+		if fromListen {
+			iss, err := IssuerForListen(raw.listen)
+			if err != nil {
+				return Config{}, errors.New("TONEARM_LISTEN must be host:port, for example 127.0.0.1:8080")
+			}
+			raw.issuer = iss
+		}
 		c, err := build(raw.issuer, raw.listen, raw.db, raw.secret, raw.lb, raw.registration)
+		c.IssuerFromListen = fromListen
 		if err != nil {
+			if fromListen && strings.HasPrefix(err.Error(), "TONEARM_ISSUER") {
+				return c, fmt.Errorf("TONEARM_ISSUER is unset and TONEARM_LISTEN %q gives no usable issuer URL: set TONEARM_ISSUER", raw.listen)
+			}
 			return c, err
 		}
 		if raw.smtp != "" {
@@ -202,6 +222,20 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope) func() (Co
 		}
 		return c, nil
 	}
+}
+
+// IssuerForListen is the issuer when TONEARM_ISSUER is unset: http:// and
+// the listen address, an unspecified host (0.0.0.0, [::] or none) read as
+// 127.0.0.1, the address a browser on this machine reaches (SPEC.md).
+func IssuerForListen(listen string) (string, error) {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "", err
+	}
+	if a, perr := netip.ParseAddr(host); host == "" || (perr == nil && a.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port), nil
 }
 
 // ParseTrustedProxies reads TONEARM_TRUSTED_PROXIES: CIDRs or single

@@ -107,3 +107,38 @@ func TestInvalidConfiguration(t *testing.T) {
 		}
 	}
 }
+
+// Item 13 of issue 31: with TONEARM_ISSUER unset, moving the listener moves
+// the issuer (discovery would otherwise send browsers to :8080); a set
+// issuer is kept as it is.
+func TestIssuerFollowsListen(t *testing.T) {
+	db := "sqlite://" + filepath.Join(t.TempDir(), "t.db")
+	for _, c := range []struct {
+		env        map[string]string
+		args       []string
+		issuer     string
+		fromListen bool
+	}{
+		{map[string]string{}, nil, DefaultIssuer, true},
+		{map[string]string{"TONEARM_LISTEN": "127.0.0.1:49153"}, nil, "http://127.0.0.1:49153", true},
+		{map[string]string{}, []string{"-listen", "localhost:9090"}, "http://localhost:9090", true},
+		{map[string]string{"TONEARM_LISTEN": "0.0.0.0:9091"}, nil, "http://127.0.0.1:9091", true},
+		{map[string]string{"TONEARM_LISTEN": "[::]:9092"}, nil, "http://127.0.0.1:9092", true},
+		{map[string]string{"TONEARM_LISTEN": ":9093"}, nil, "http://127.0.0.1:9093", true},
+		{map[string]string{"TONEARM_LISTEN": "[::1]:9094"}, nil, "http://[::1]:9094", true},
+		{map[string]string{"TONEARM_LISTEN": "127.0.0.1:49153", "TONEARM_ISSUER": "https://id.example"}, nil, "https://id.example", false},
+		{map[string]string{"TONEARM_LISTEN": "127.0.0.1:49153"}, []string{"-issuer", "https://flag.example"}, "https://flag.example", false},
+	} {
+		c.env["TONEARM_DATABASE_URL"] = db
+		got, err := load(t, c.env, c.args...)
+		if err != nil {
+			t.Fatalf("%v %v: %v", c.env, c.args, err)
+		}
+		if got.Issuer != c.issuer || got.IssuerFromListen != c.fromListen {
+			t.Errorf("%v %v: issuer %q (from listen %v), want %q (%v)", c.env, c.args, got.Issuer, got.IssuerFromListen, c.issuer, c.fromListen)
+		}
+	}
+	if _, err := load(t, map[string]string{"TONEARM_DATABASE_URL": db, "TONEARM_LISTEN": "nonsense"}); err == nil || !strings.Contains(err.Error(), "TONEARM_LISTEN") {
+		t.Errorf("a bad listen address: %v, want an error naming TONEARM_LISTEN", err)
+	}
+}

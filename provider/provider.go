@@ -179,6 +179,9 @@ func New(c Config) (*Provider, error) {
 		compose.OAuth2TokenRevocationFactory,
 		compose.PushedAuthorizeHandlerFactory,
 	)
+	if f, ok := oauth2.(*fosite.Fosite); ok {
+		fc.ClientAuthenticationStrategy = rereadingClientAuthentication(f, c.Store)
+	}
 	for i, h := range fc.TokenEndpointHandlers {
 		fc.TokenEndpointHandlers[i] = quietTokenHandler{h}
 	}
@@ -318,6 +321,40 @@ func (p *Provider) SpendCode(ctx context.Context, code string) error {
 		return nil // unknown, or spent already
 	}
 	return err
+}
+
+// rereadingClientAuthentication is fosite's client authentication (the
+// token, introspection, revocation and PAR endpoints, and the device grant
+// all go through it), but a client refused from a cached copy is read again
+// from storage before invalid_client is answered: a secret rotated moments
+// ago (tonearm clients rotate-secret, another replica) works at once
+// instead of being refused until the cache expires.
+func rereadingClientAuthentication(f *fosite.Fosite, store *fositestore.Adapter) fosite.ClientAuthenticationStrategy {
+	return func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+		client, err := f.DefaultClientAuthenticationStrategy(ctx, r, form)
+		if err == nil || fosite.ErrorToRFC6749Error(err).ErrorField != fosite.ErrInvalidClient.ErrorField {
+			return client, err
+		}
+		id := form.Get("client_id")
+		if user, _, ok := r.BasicAuth(); ok {
+			// RFC 6749 §2.3.1: Basic credentials are form-encoded.
+			id = user
+			if unescaped, uerr := url.QueryUnescape(user); uerr == nil {
+				id = unescaped
+			}
+		}
+		if id == "" || !store.RereadCachedClient(ctx, id) {
+			return client, err
+		}
+		return f.DefaultClientAuthenticationStrategy(ctx, r, form)
+	}
+}
+
+// RereadCachedClient re-reads a client that just failed to authenticate,
+// bypassing the cache, and reports whether its credentials changed (then
+// authenticating again is worth it); see fositestore.
+func (p *Provider) RereadCachedClient(ctx context.Context, id string) bool {
+	return p.store.RereadCachedClient(ctx, id)
 }
 
 // AuthenticateClient authenticates the client of a request as the token

@@ -15,6 +15,7 @@ import (
 	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -179,6 +180,12 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		fmt.Fprintf(stdout, "client_secret: %s\n(shown once: it is stored only as a hash)\n", secret)
 		if keepOld > 0 {
 			fmt.Fprintf(stdout, "the old secret stays valid for %s\n", keepOld)
+		} else {
+			// A running server keeps clients for ClientCacheTTL: it accepts
+			// the new secret at once (a refused secret re-reads the
+			// client) but may take the old one until its copy expires.
+			fmt.Fprintf(stdout, "the new secret works at once; the old one stops now, or within %s on a server that read this client just before (its client cache)\n",
+				fositestore.ClientCacheTTL)
 		}
 		return nil
 	case "list":

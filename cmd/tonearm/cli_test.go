@@ -287,7 +287,7 @@ func TestApplyAndExport(t *testing.T) {
 	bothDatabases(t, func(t *testing.T, dbURL string) {
 		s := startE2E(t, dbURL, options{})
 		webSecret, statsSecret := strings.Repeat("w", 40), strings.Repeat("s", 40)
-		vars := map[string]string{"TONEARM_DATABASE_URL": dbURL, "TONEARM_SECRET": string(s.cfg.Secret), "WEB_APP_SECRET": webSecret, "STATS_SECRET": statsSecret}
+		vars := map[string]string{"TONEARM_DATABASE_URL": dbURL, "TONEARM_SECRET": string(s.cfg.Secret), "SHELF_APP_SECRET": webSecret, "STATS_SECRET": statsSecret}
 		cmd := func(stdin string, args ...string) (string, error) {
 			var out bytes.Buffer
 			err := run(context.Background(), args, envFunc(vars), strings.NewReader(stdin), &out, io.Discard)
@@ -295,7 +295,7 @@ func TestApplyAndExport(t *testing.T) {
 		}
 		file := filepath.Join("..", "..", "examples", "apply", "tonearm.yaml")
 		out, err := cmd("", "apply", "-f", file, "--dry-run")
-		if err != nil || !strings.Contains(out, "would create client web-app") || !strings.Contains(out, "would create API https://api.example.org/listens") {
+		if err != nil || !strings.Contains(out, "would create client shelf-app") || !strings.Contains(out, "would create API https://api.example.org/listens") {
 			t.Fatalf("apply --dry-run: %v\n%s", err, out)
 		}
 		if list, _ := s.app.clients.List(context.Background()); len(list) != 0 {
@@ -333,7 +333,7 @@ func TestApplyAndExport(t *testing.T) {
 		}
 		// Export, then apply the export: nothing to change.
 		exported, err := cmd("", "export")
-		if err != nil || !strings.Contains(exported, "id: web-app") || strings.Contains(exported, webSecret) || strings.Contains(exported, devApp.Client.ID) {
+		if err != nil || !strings.Contains(exported, "id: shelf-app") || strings.Contains(exported, webSecret) || strings.Contains(exported, devApp.Client.ID) {
 			t.Fatalf("export: %v\n%s", err, exported)
 		}
 		if out, err = cmd(exported, "apply", "-f", "-", "--prune"); err != nil || strings.TrimSpace(out) != "nothing to change" {
@@ -344,7 +344,7 @@ func TestApplyAndExport(t *testing.T) {
 		}
 		// --prune: a file naming only the API and stats deletes the others.
 		only := "apis:\n  - id: https://api.example.org/listens\n    scopes: [{name: listens:read}]\nclients:\n  - id: stats\n    secretEnv: STATS_SECRET\n    grantTypes: [client_credentials]\n    scope: listens:read\n"
-		if out, err = cmd(only, "apply", "-f", "-", "--prune"); err != nil || !strings.Contains(out, "delete client web-app") || !strings.Contains(out, "delete client scrobbler") {
+		if out, err = cmd(only, "apply", "-f", "-", "--prune"); err != nil || !strings.Contains(out, "delete client shelf-app") || !strings.Contains(out, "delete client scrobbler") {
 			t.Fatalf("apply --prune: %v\n%s", err, out)
 		}
 		list, _ := s.app.clients.List(context.Background())

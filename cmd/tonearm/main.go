@@ -177,6 +177,27 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
+	// Bind first: a port in use stops start-up before anything is built or
+	// logged, so a server that never served logs no one-time security code
+	// (issue 31, item 17).
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("TONEARM_LISTEN: %w", err)
+	}
+	defer ln.Close()
+	if _, port, _ := net.SplitHostPort(cfg.Listen); cfg.IssuerFromListen && port == "0" {
+		// The kernel chose the port: the issuer follows the bound address.
+		if cfg.Issuer, err = config.IssuerForListen(ln.Addr().String()); err != nil {
+			return err
+		}
+	}
+	var mln net.Listener
+	if cfg.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return fmt.Errorf("TONEARM_METRICS_LISTEN: %w", err)
+		}
+		defer mln.Close()
+	}
 	if cfg.SecretFile != "" {
 		log.Warn("development setup: TONEARM_SECRET is unset, using the generated secret in "+cfg.SecretFile+"; set TONEARM_SECRET and use PostgreSQL in production",
 			"secret_file", cfg.SecretFile)
@@ -193,10 +214,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		// securityCode). It dies when used and at restart.
 		log.Warn("no admin exists: one-time security code for creating the first admin", "security_code", a.securityCode)
 	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("TONEARM_LISTEN: %w", err)
-	}
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -211,11 +228,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		// is never exposed with the API. Off unless asked for.
 		go servePprof(addr, log)
 	}
-	if a.metrics != nil {
-		mln, err := net.Listen("tcp", cfg.MetricsListen)
-		if err != nil {
-			return fmt.Errorf("TONEARM_METRICS_LISTEN: %w", err)
-		}
+	if a.metrics != nil && mln != nil {
 		msrv := &http.Server{Handler: a.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = msrv.Serve(mln) }()
 		defer msrv.Close()

@@ -47,7 +47,9 @@ var listenRe = regexp.MustCompile(`"msg":"tonearm serving","listen":"([^"]+)"`)
 // function that cancels it (as SIGTERM does) and returns run's error.
 func startServer(t *testing.T, env map[string]string) (string, *lockedBuffer, func() error) {
 	t.Helper()
-	env["TONEARM_LISTEN"] = "127.0.0.1:0"
+	if env["TONEARM_LISTEN"] == "" {
+		env["TONEARM_LISTEN"] = "127.0.0.1:0"
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &lockedBuffer{}
 	done := make(chan error, 1)

@@ -7,9 +7,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 )
@@ -47,7 +49,10 @@ func registrationTokensCommand(ctx context.Context, args []string, getenv func(s
 		if asJSON {
 			return json.NewEncoder(stdout).Encode(map[string]string{"token": value})
 		}
-		fmt.Fprintf(stdout, "initial access token %s (shown once; send it as Authorization: Bearer to {issuer}/oauth2/register):\n%s\n", rec.ID, value)
+		// The real endpoint (TONEARM_ISSUER, or the listen address when it
+		// is unset), not a placeholder the reader has to fill in.
+		fmt.Fprintf(stdout, "initial access token %s (shown once; send it as Authorization: Bearer to %s):\n%s\n",
+			rec.ID, strings.TrimRight(a.provider.Issuer(), "/")+provider.RegisterPath, value)
 		return nil
 	case "list":
 		var asJSON bool

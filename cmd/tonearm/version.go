@@ -2,13 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"runtime/debug"
+	"strings"
 	"time"
+
+	"github.com/tonearm-idp/tonearm/config"
 )
 
 // versionCommand prints the module version and the commit the binary was
@@ -58,15 +61,30 @@ func healthCommand(ctx context.Context, args []string, getenv func(string) strin
 	fs.SetOutput(stderr)
 	listen := getenv("TONEARM_LISTEN")
 	if listen == "" {
-		listen = "127.0.0.1:8080"
+		listen = config.DefaultListen
 	}
-	target := fs.String("url", "http://"+listen+"/readyz", "the readiness URL to ask (default from TONEARM_LISTEN)")
+	// The server's own address as a browser on this machine reaches it
+	// (0.0.0.0 read as 127.0.0.1), as the issuer is derived.
+	base, err := config.IssuerForListen(listen)
+	if err != nil {
+		base = "http://" + listen
+	}
+	target := fs.String("url", base+readyzPath, "the readiness URL to ask, or the server's base URL (then "+readyzPath+" is asked); default from TONEARM_LISTEN")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	u, err := url.Parse(*target)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--url must be an absolute http(s) URL such as %s", base+readyzPath)
+	}
+	if u.Path == "" || u.Path == "/" {
+		// A base URL: the readiness check is at /readyz (an operator
+		// pasting the issuer would otherwise get a bare 404).
+		u.Path = readyzPath
+	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, *target, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
 		return fmt.Errorf("--url: %w", err)
 	}
@@ -75,9 +93,16 @@ func healthCommand(ctx context.Context, args []string, getenv func(string) strin
 		return fmt.Errorf("not reachable: %w", err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return errors.New("not ready: " + resp.Status)
+	switch {
+	case resp.StatusCode == http.StatusNotFound && !strings.HasSuffix(u.Path, readyzPath):
+		return fmt.Errorf("not ready: %s answered %s; the readiness check is at %s (give the server's base URL or the full URL, e.g. --url %s)",
+			u.Redacted(), resp.Status, readyzPath, base+readyzPath)
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("not ready: %s answered %s", u.Redacted(), resp.Status)
 	}
 	fmt.Fprintln(stdout, "ready")
 	return nil
 }
+
+// readyzPath is the server's readiness check (web's health handler).
+const readyzPath = "/readyz"

@@ -57,6 +57,11 @@ type clientForm struct {
 	Public, FirstParty, AllowNoPKCE, RequirePAR                           bool
 }
 
+// DefaultScope is what an empty Scopes field registers: the registry's
+// default, named here from the one list so the form, the CLI and the docs
+// cannot drift apart.
+func (clientForm) DefaultScope() string { return strings.Join(clients.DefaultScopes, " ") }
+
 func (p *Pages) clientsPage(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	p.renderClients(w, r, c, http.StatusOK, clientsPage{Form: clientForm{Grants: map[string]bool{"authorization_code": true, "refresh_token": true}}})
 }

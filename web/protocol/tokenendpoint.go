@@ -140,6 +140,13 @@ func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ir, err := o.p.OAuth2.NewIntrospectionRequest(ctx, r, provider.NewSession())
+	if id, _, ok := r.BasicAuth(); ok && err != nil && fosite.ErrorToRFC6749Error(err).ErrorField == fosite.ErrRequestUnauthorized.ErrorField &&
+		o.p.RereadCachedClient(ctx, unescapeClientID(id)) {
+		// fosite checks the caller's secret here itself, not through the
+		// client authentication the other endpoints share: a secret
+		// rotated moments ago is tried once more against a fresh copy.
+		ir, err = o.p.OAuth2.NewIntrospectionRequest(ctx, r, provider.NewSession())
+	}
 	if err != nil {
 		o.p.OAuth2.WriteIntrospectionError(ctx, w, err)
 		return

@@ -207,7 +207,7 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 	tok, err := a.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(s.verifier))
 	if err != nil {
 		a.log.Warn("code exchange failed", "err", err)
-		a.render(w, http.StatusBadGateway, nil, "tonearm refused the code; sign in again.")
+		a.render(w, http.StatusBadGateway, nil, a.exchangeProblem(err))
 		return
 	}
 	if err := a.accept(ctx, s, tok, true); err != nil {
@@ -216,6 +216,38 @@ func (a *App) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// exchangeProblem says why tonearm refused a code exchange, naming the real
+// cause: a wrong client secret is the app's configuration, not the code,
+// and signing in again would not help (RFC 6749 §5.2 error codes).
+func (a *App) exchangeProblem(err error) string {
+	if msg, ok := a.clientProblem(err); ok {
+		return msg
+	}
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.ErrorCode != "" {
+		return fmt.Sprintf("tonearm refused the code (%s); sign in again.", re.ErrorCode)
+	}
+	return "The code exchange with tonearm failed; sign in again."
+}
+
+// clientProblem is the message for a token request refused because the app
+// did not authenticate (invalid_client / unauthorized_client).
+func (a *App) clientProblem(err error) (string, bool) {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return "", false
+	}
+	switch re.ErrorCode {
+	case "invalid_client":
+		return fmt.Sprintf("The client secret was refused (invalid_client): this app runs as client %q with a secret tonearm does not accept "+
+			"(WEB_APP_CLIENT_SECRET or -client-secret). Use the secret tonearm printed when the client was created, or make a new one "+
+			"with: tonearm clients rotate-secret %s", a.cfg.ClientID, a.cfg.ClientID), true
+	case "unauthorized_client":
+		return fmt.Sprintf("tonearm does not allow client %q this grant (unauthorized_client): check its registration (tonearm clients list).", a.cfg.ClientID), true
+	}
+	return "", false
 }
 
 // accept verifies a token response's ID token (with the sign-in's nonce
@@ -274,6 +306,10 @@ func (a *App) refresh(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		a.log.Warn("refresh failed", "err", err)
 		a.forget(s)
+		if msg, ok := a.clientProblem(err); ok {
+			a.render(w, http.StatusBadGateway, nil, msg)
+			return
+		}
 		a.render(w, http.StatusOK, nil, "Your session at tonearm has ended; sign in again.")
 		return
 	}
