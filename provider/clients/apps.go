@@ -252,13 +252,17 @@ func (r *Registry) UpdateApp(ctx context.Context, id string, spec AppSpec) (stor
 }
 
 // AppByRegistrationToken returns the app id if token is its RFC 7592
-// registration access token (compared by keyed hash, in constant time).
+// registration access token (compared by keyed hash, in constant time)
+// and the app's owner, if it has one, is an active account.
 func (r *Registry) AppByRegistrationToken(ctx context.Context, id, token string) (storage.Client, error) {
 	c, err := r.Get(ctx, id)
 	if err != nil || len(c.RegistrationTokenHash) == 0 || token == "" {
 		return storage.Client{}, ErrNotYours
 	}
 	if r.hasher.Compare(ctx, c.RegistrationTokenHash, []byte(token)) != nil {
+		return storage.Client{}, ErrNotYours
+	}
+	if ok, err := ownerActive(ctx, r.store, c.Owner); err != nil || !ok {
 		return storage.Client{}, ErrNotYours
 	}
 	return c, nil

@@ -61,6 +61,7 @@ type Store interface {
 	UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (storage.Client, error)
 	ListClients(ctx context.Context) ([]storage.Client, error)
 	DeleteClient(ctx context.Context, id string) error
+	Users
 }
 
 // ScopeDirectory tells which scopes registered APIs define, and which of
