@@ -2,15 +2,150 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
 	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
 // Round three, clients: the holes found from outside in how apps are
 // registered and who may keep registering them.
+
+// badRedirectURIs are never legitimate: matching is exact, so none widens
+// anything, but each is a mistake or a probe (issue 31, item 7).
+var badRedirectURIs = map[string]string{
+	"wildcard host":     "https://*.example.com/cb",
+	"user and password": "https://user:password@app.example/cb",
+	"9,000 characters":  "https://app.example/cb?" + strings.Repeat("a", 9000),
+	"2,001 characters":  "https://app.example/cb?" + strings.Repeat("a", clients.MaxURILength+1-len("https://app.example/cb?")),
+}
+
+// clearRefusal: a refusal names the problem and does not echo a 9,000
+// character URI back, nor an internal error.
+func clearRefusal(t *testing.T, path, name, body string) {
+	t.Helper()
+	if len(body) > 20000 && strings.Contains(body, strings.Repeat("a", 3000)) {
+		t.Errorf("%s, %s: the refusal echoes the whole URI", path, name)
+	}
+	if !strings.Contains(body, "redirect URI") {
+		t.Errorf("%s, %s: the refusal does not say what is wrong:\n%.500s", path, name, body)
+	}
+}
+
+// Every path that registers or edits a client refuses the four bad URIs
+// with a clear 400 (or a command-line error) and stores nothing.
+func TestRound3RedirectURIRuleOnEveryPath(t *testing.T) {
+	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "t.db")
+	s := startE2E(t, dbURL, options{})
+	ctx := context.Background()
+	if len(badRedirectURIs["2,001 characters"]) != clients.MaxURILength+1 {
+		t.Fatal("the 2,001-character URI is not 2,001 characters")
+	}
+	s.admin("boss")
+	ops := s.opsToken()
+	console := s.browser()
+	s.signInPage(t, console, "boss")
+	s.user("dev")
+	dev := s.browser()
+	s.signInPage(t, dev, "dev")
+	made := submit(t, dev, accountForm(t, get(t, dev, s.issuer+"/developer"), "/developer/tokens"), map[string]string{"expires_days": "1"})
+	iat := initialTokenRe.FindStringSubmatch(made.body)
+	if iat == nil {
+		t.Fatalf("no initial access token:\n%s", made.body)
+	}
+	status, app := s.registerJSON(t, iat[1], map[string]any{"client_name": "Good", "redirect_uris": []string{redirectURI}})
+	if status != http.StatusCreated {
+		t.Fatalf("a good registration: %d %v", status, app)
+	}
+	manageURI, rat := app["registration_client_uri"].(string), app["registration_access_token"].(string)
+	s.client(clients.Spec{ID: "edited", Display: clients.Display{Name: "Edited"}})
+	env := envFunc(map[string]string{"TONEARM_DATABASE_URL": dbURL, "TONEARM_SECRET": string(s.cfg.Secret)})
+	cli := func(stdin string, args ...string) error {
+		return run(ctx, args, env, strings.NewReader(stdin), io.Discard, io.Discard)
+	}
+	before, _ := s.app.store.ListClients(ctx)
+
+	for name, bad := range badRedirectURIs {
+		// The command line: create and update.
+		if err := cli("", "clients", "create", "--id", "cli-bad", "--redirect-uri", bad); err == nil {
+			t.Errorf("clients create, %s: accepted", name)
+		} else {
+			clearRefusal(t, "clients create", name, err.Error())
+		}
+		if err := cli("", "clients", "update", "edited", "--redirect-uri", bad); err == nil {
+			t.Errorf("clients update, %s: accepted", name)
+		}
+		if err := cli("", "clients", "create", "--id", "cli-bad", "--redirect-uri", redirectURI, "--post-logout-redirect-uri", bad); err == nil {
+			t.Errorf("clients create --post-logout-redirect-uri, %s: accepted", name)
+		}
+		// apply.
+		file, _ := json.Marshal(map[string]any{"clients": []map[string]any{{"id": "apply-bad", "public": true, "redirectUris": []string{bad}}}})
+		if err := cli(string(file), "apply", "-f", "-"); err == nil {
+			t.Errorf("apply, %s: accepted", name)
+		} else {
+			clearRefusal(t, "apply", name, err.Error())
+		}
+		// The admin API: create and update.
+		r := s.call(nil, http.MethodPost, "/api/admin/clients", ops, map[string]any{"clientId": "api-bad", "redirectUris": []string{bad}})
+		if r.status != http.StatusBadRequest {
+			t.Errorf("admin API create, %s: %d %.300s", name, r.status, r.raw)
+		}
+		clearRefusal(t, "admin API", name, r.errMsg())
+		if r := s.call(nil, http.MethodPatch, "/api/admin/clients/edited", ops, map[string]any{"redirectUris": []string{bad}}); r.status != http.StatusBadRequest {
+			t.Errorf("admin API update, %s: %d %.300s", name, r.status, r.raw)
+		}
+		// The console.
+		f := accountForm(t, get(t, console, s.issuer+"/admin/clients"), "/admin/clients")
+		f.values["grant_type"] = []string{"authorization_code"}
+		p := submit(t, console, f, map[string]string{"client_id": "console-bad", "redirect_uris": bad})
+		if p.status != http.StatusBadRequest {
+			t.Errorf("console create, %s: %d", name, p.status)
+		}
+		clearRefusal(t, "console", name, p.body)
+		// /developer: register and edit.
+		f = accountForm(t, get(t, dev, s.issuer+"/developer"), "/developer/apps")
+		p = submit(t, dev, f, map[string]string{"name": "Bad", "type": "web", "redirect_uris": bad})
+		if p.status != http.StatusBadRequest {
+			t.Errorf("/developer register, %s: %d", name, p.status)
+		}
+		clearRefusal(t, "/developer", name, p.body)
+		f = accountForm(t, get(t, dev, s.issuer+"/developer"), "/developer/apps/update")
+		if p := submit(t, dev, f, map[string]string{"name": "Good", "redirect_uris": bad}); p.status != http.StatusBadRequest {
+			t.Errorf("/developer edit, %s: %d", name, p.status)
+		}
+		// RFC 7591 and RFC 7592.
+		status, body := s.registerJSON(t, iat[1], map[string]any{"client_name": "Bad", "redirect_uris": []string{bad}})
+		if status != http.StatusBadRequest || body["error"] != "invalid_redirect_uri" {
+			t.Errorf("RFC 7591, %s: %d %v", name, status, body["error"])
+		}
+		desc, _ := body["error_description"].(string)
+		clearRefusal(t, "RFC 7591", name, desc)
+		status, body = s.jsonCall(t, http.MethodPut, manageURI, rat, map[string]any{"client_id": app["client_id"], "client_name": "Good", "redirect_uris": []string{bad}})
+		if status != http.StatusBadRequest || body["error"] != "invalid_redirect_uri" {
+			t.Errorf("RFC 7592 PUT, %s: %d %v", name, status, body["error"])
+		}
+	}
+	after, _ := s.app.store.ListClients(ctx)
+	if len(after) != len(before) {
+		t.Fatalf("%d clients before, %d after the refusals", len(before), len(after))
+	}
+	for _, c := range after {
+		for _, u := range append(c.RedirectURIs, c.PostLogoutRedirectURIs...) {
+			if len(u) > clients.MaxURILength || strings.Contains(u, "*") || strings.Contains(u, "@") {
+				t.Errorf("client %s holds %.80s", c.ID, u)
+			}
+		}
+	}
+}
 
 // initialToken makes an initial access token on /developer for a signed-in
 // browser.
@@ -131,4 +266,17 @@ func TestRound3DeveloperTokensDieWithTheDeveloper(t *testing.T) {
 			t.Fatalf("the operator's token: %d %v", status, body)
 		}
 	})
+}
+
+// consentFlow runs a third-party app's code flow for username (signing in
+// and consenting) and returns the tokens.
+func (s *server) consentFlow(t *testing.T, r *rp, browser *http.Client, username string) *oauth2.Token {
+	t.Helper()
+	verifier := oauth2.GenerateVerifier()
+	back := s.authorize(browser, r.conf.AuthCodeURL(random(t), oauth2.S256ChallengeOption(verifier), oidc.Nonce(random(t))), username, true)
+	tok, err := r.conf.Exchange(r.ctx, back.Query().Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("code exchange: %v", err)
+	}
+	return tok
 }
