@@ -268,6 +268,40 @@ func TestRound3DeveloperTokensDieWithTheDeveloper(t *testing.T) {
 	})
 }
 
+// A dynamic registration without scope may ask for the standard scopes,
+// offline_access among them, and gets a refresh token (issue 31, item 12);
+// listenbrainz and API scopes still have to be asked for by name.
+func TestRound3RegistrationWithoutScopeGetsRefreshTokens(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		s.user("dev")
+		b := s.browser()
+		s.signInPage(t, b, "dev")
+		iat := s.initialToken(t, b)
+		status, app := s.registerJSON(t, iat, map[string]any{"client_name": "No scope", "redirect_uris": []string{redirectURI},
+			"grant_types": []string{"authorization_code", "refresh_token"}})
+		if status != http.StatusCreated || app["scope"] != "openid profile email offline_access" {
+			t.Fatalf("registration without scope: %d, scope %v", status, app["scope"])
+		}
+		id, secret := app["client_id"].(string), app["client_secret"].(string)
+		s.user("ulla")
+		browser := s.browser()
+		r := s.rp(id, secret, "offline_access")
+		tok := s.consentFlow(t, r, browser, "ulla")
+		if tok.RefreshToken == "" {
+			t.Fatalf("no refresh token for openid offline_access: %+v", tok)
+		}
+		if got := s.refresh(id, secret, tok.RefreshToken, ""); got.status != http.StatusOK || got.body["refresh_token"] == nil {
+			t.Fatalf("refreshing: %d %v", got.status, got.body)
+		}
+		// Not widened: listenbrainz is not a default.
+		p := get(t, browser, s.rp(id, secret, "listenbrainz").conf.AuthCodeURL(random(t), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+		if p.location == nil || p.location.Query().Get("error") != "invalid_scope" {
+			t.Fatalf("listenbrainz without registering it: %d %v", p.status, p.location)
+		}
+	})
+}
+
 // consentFlow runs a third-party app's code flow for username (signing in
 // and consenting) and returns the tokens.
 func (s *server) consentFlow(t *testing.T, r *rp, browser *http.Client, username string) *oauth2.Token {

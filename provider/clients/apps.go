@@ -28,6 +28,13 @@ const (
 // AppScopes are the built-in scopes an app may ask for.
 var AppScopes = []string{"openid", "profile", "email", "listenbrainz", "offline_access", "roles"}
 
+// DefaultAppScopes are what an app registered without scopes may ask for:
+// the standard OpenID Connect scopes (Core §5.4, §11), so a registration
+// without `scope` (RFC 7591 §2 leaves the default to the server) can sign
+// people in and, with the refresh_token grant, keep access. listenbrainz,
+// roles and API scopes are asked for by name.
+var DefaultAppScopes = []string{"openid", "profile", "email", "offline_access"}
+
 // AppGrants are the grants an app may use.
 var AppGrants = []string{"authorization_code", "refresh_token", DeviceCodeGrant}
 
@@ -42,7 +49,7 @@ type AppSpec struct {
 	// AuthMethod and GrantTypes as RFC 7591 names them ("": from Type).
 	AuthMethod string
 	GrantTypes []string
-	Scopes     []string // empty: openid profile
+	Scopes     []string // empty: DefaultAppScopes
 	IDTokenAlg string
 	Display
 }
@@ -127,7 +134,7 @@ func (r *Registry) appClient(ctx context.Context, spec AppSpec) (storage.Client,
 	}
 	scopes := dedupe(spec.Scopes)
 	if len(scopes) == 0 {
-		scopes = []string{"openid", "profile"}
+		scopes = append([]string(nil), DefaultAppScopes...)
 	}
 	for _, s := range scopes {
 		if slices.Contains(AppScopes, s) {
