@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -132,6 +133,10 @@ func TestRound3RedirectURIRuleOnEveryPath(t *testing.T) {
 		status, body = s.jsonCall(t, http.MethodPut, manageURI, rat, map[string]any{"client_id": app["client_id"], "client_name": "Good", "redirect_uris": []string{bad}})
 		if status != http.StatusBadRequest || body["error"] != "invalid_redirect_uri" {
 			t.Errorf("RFC 7592 PUT, %s: %d %v", name, status, body["error"])
+		}
+		status, body = s.registerJSON(t, iat[1], map[string]any{"client_name": "Bad", "redirect_uris": []string{redirectURI}, "post_logout_redirect_uris": []string{bad}})
+		if status != http.StatusBadRequest || body["error"] != "invalid_client_metadata" {
+			t.Errorf("RFC 7591 post_logout_redirect_uris, %s: %d %v", name, status, body["error"])
 		}
 	}
 	after, _ := s.app.store.ListClients(ctx)
@@ -264,6 +269,113 @@ func TestRound3DeveloperTokensDieWithTheDeveloper(t *testing.T) {
 		}
 		if status, body := s.registerJSON(t, value, meta); status != http.StatusCreated {
 			t.Fatalf("the operator's token: %d %v", status, body)
+		}
+	})
+}
+
+// Dynamic registration keeps post_logout_redirect_uris,
+// backchannel_logout_uri and backchannel_logout_session_required (issue
+// 31, item 10): returned on registration and RFC 7592 reads and updates,
+// edited on /developer, and logout works with them.
+func TestRound3DynamicRegistrationLogoutMetadata(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		rpServer := newRelyingParty(t)
+		dev := s.user("dev")
+		b := s.browser()
+		s.signInPage(t, b, "dev")
+		iat := s.initialToken(t, b)
+		backchannel := rpServer.srv.URL + "/backchannel"
+		meta := map[string]any{"client_name": "Logs out", "redirect_uris": []string{redirectURI},
+			"post_logout_redirect_uris": []string{"https://app.example/bye"}, "backchannel_logout_uri": backchannel,
+			"backchannel_logout_session_required": true, "scope": "openid profile"}
+
+		// Bad logout metadata is refused with the RFC's error.
+		for name, m := range map[string]map[string]any{
+			"an http back-channel URI off loopback": {"backchannel_logout_uri": "http://app.example/bc"},
+			"a back-channel URI with a fragment":    {"backchannel_logout_uri": "https://app.example/bc#x"},
+			"a relative post-logout URI":            {"post_logout_redirect_uris": []string{"/bye"}},
+			"a post-logout URI with a password":     {"post_logout_redirect_uris": []string{"https://u:p@app.example/bye"}},
+			"a private scheme for a web app":        {"post_logout_redirect_uris": []string{"com.example.app:/bye"}},
+		} {
+			bad := map[string]any{"client_name": "x", "redirect_uris": []string{redirectURI}}
+			for k, v := range m {
+				bad[k] = v
+			}
+			if status, body := s.registerJSON(t, iat, bad); status != http.StatusBadRequest || body["error"] != "invalid_client_metadata" {
+				t.Errorf("%s: %d %v", name, status, body)
+			}
+		}
+
+		status, app := s.registerJSON(t, iat, meta)
+		if status != http.StatusCreated {
+			t.Fatalf("registration: %d %v", status, app)
+		}
+		has := func(where string, got map[string]any, postLogout, bc string) {
+			t.Helper()
+			list, _ := got["post_logout_redirect_uris"].([]any)
+			if len(list) != 1 || list[0] != postLogout || got["backchannel_logout_uri"] != bc || got["backchannel_logout_session_required"] != true {
+				t.Fatalf("%s: post_logout_redirect_uris %v, backchannel_logout_uri %v, backchannel_logout_session_required %v",
+					where, got["post_logout_redirect_uris"], got["backchannel_logout_uri"], got["backchannel_logout_session_required"])
+			}
+		}
+		has("the registration response", app, "https://app.example/bye", backchannel)
+		id, secret, rat := app["client_id"].(string), app["client_secret"].(string), app["registration_access_token"].(string)
+		_, read := s.jsonCall(t, http.MethodGet, provider.RegisterPath+"/"+id, rat, nil)
+		has("the RFC 7592 read", read, "https://app.example/bye", backchannel)
+
+		// Logout works with them: the user signs in through the app, the
+		// app signs them out and names its post-logout URI, the browser
+		// goes there and the back-channel URI hears of it.
+		s.user("ulla")
+		browser := s.browser()
+		r := s.rp(id, secret, "profile")
+		tok := s.consentFlow(t, r, browser, "ulla")
+		idToken := tok.Extra("id_token").(string)
+		q := url.Values{"id_token_hint": {idToken}, "post_logout_redirect_uri": {"https://app.example/bye"}, "state": {"s1"}}
+		p := get(t, browser, s.issuer+provider.LogoutPath+"?"+q.Encode())
+		if p.location == nil || p.location.Host != "app.example" || p.location.Query().Get("state") != "s1" {
+			t.Fatalf("RP-initiated logout: %d %v, want the registered post-logout URI", p.status, p.location)
+		}
+		ulla, _ := s.app.store.GetUserByUsername(context.Background(), "ulla")
+		verifyLogoutToken(t, s.issuer, rpServer.next(t), id, ulla.ID, idClaims(t, idToken)["sid"].(string))
+
+		// RFC 7592 PUT replaces them and answers with them.
+		put := map[string]any{"client_id": id, "client_name": "Logs out", "redirect_uris": []string{redirectURI},
+			"post_logout_redirect_uris": []string{"https://app.example/later"}, "backchannel_logout_uri": backchannel + "2"}
+		status, updated := s.jsonCall(t, http.MethodPut, provider.RegisterPath+"/"+id, rat, put)
+		if status != http.StatusOK {
+			t.Fatalf("RFC 7592 PUT: %d %v", status, updated)
+		}
+		has("the RFC 7592 update", updated, "https://app.example/later", backchannel+"2")
+
+		// /developer shows and edits them; an edit that leaves the
+		// back-channel URI as the page shows it keeps it.
+		page := get(t, b, s.issuer+"/developer")
+		if !strings.Contains(page.body, "https://app.example/later") || !strings.Contains(page.body, `value="`+backchannel+`2"`) {
+			t.Fatalf("/developer does not show the logout metadata:\n%s", page.body)
+		}
+		f := accountForm(t, page, "/developer/apps/update")
+		if p := submit(t, b, f, map[string]string{"redirect_uris": redirectURI, "post_logout_redirect_uris": "https://app.example/bye\nhttps://app.example/again"}); !strings.Contains(p.body, "The app is saved") {
+			t.Fatalf("/developer edit: %d\n%s", p.status, p.body)
+		}
+		c, err := s.app.clients.Get(context.Background(), id)
+		if err != nil || strings.Join(c.PostLogoutRedirectURIs, " ") != "https://app.example/bye https://app.example/again" || c.BackchannelLogoutURI != backchannel+"2" || c.Owner != dev.ID {
+			t.Fatalf("after the /developer edit: %+v %v", c, err)
+		}
+		if p := submit(t, b, accountForm(t, get(t, b, s.issuer+"/developer"), "/developer/apps/update"), map[string]string{"redirect_uris": redirectURI, "backchannel_logout_uri": "http://app.example/bc"}); p.status != http.StatusBadRequest {
+			t.Fatalf("/developer accepted an http back-channel URI: %d", p.status)
+		}
+		// Registered on /developer with them from the start.
+		f = accountForm(t, get(t, b, s.issuer+"/developer"), "/developer/apps")
+		made := submit(t, b, f, map[string]string{"name": "From the page", "type": "web", "redirect_uris": redirectURI,
+			"post_logout_redirect_uris": "https://page.example/bye", "backchannel_logout_uri": "https://page.example/bc"})
+		m := clientIDRe.FindStringSubmatch(made.body)
+		if m == nil {
+			t.Fatalf("/developer registration: %d\n%s", made.status, made.body)
+		}
+		if c, _ := s.app.clients.Get(context.Background(), m[1]); strings.Join(c.PostLogoutRedirectURIs, " ") != "https://page.example/bye" || c.BackchannelLogoutURI != "https://page.example/bc" {
+			t.Fatalf("registered on /developer: %+v", c)
 		}
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -51,6 +52,12 @@ type AppSpec struct {
 	GrantTypes []string
 	Scopes     []string // empty: DefaultAppScopes
 	IDTokenAlg string
+	// PostLogoutRedirectURIs (RP-Initiated Logout 1.0 §3.1) and
+	// BackchannelLogoutURI (Back-Channel Logout 1.0 §2.2), checked by the
+	// rules the command line's --post-logout-redirect-uri and
+	// --backchannel-logout-uri follow.
+	PostLogoutRedirectURIs []string
+	BackchannelLogoutURI   string
 	Display
 }
 
@@ -163,11 +170,22 @@ func (r *Registry) appClient(ctx context.Context, spec AppSpec) (storage.Client,
 			return storage.Client{}, err
 		}
 	}
+	postLogout := dedupe(spec.PostLogoutRedirectURIs)
+	for _, raw := range postLogout {
+		if err := validatePostLogoutURI(raw); err != nil {
+			return storage.Client{}, err
+		}
+		if u, _ := url.Parse(raw); u.Scheme != "https" && u.Scheme != "http" && typ != AppNative {
+			return storage.Client{}, &ValidationError{Field: "post_logout_redirect_uris",
+				Message: fmt.Sprintf("post-logout redirect URI %q: a private-use scheme is for native apps; use https, or http on loopback", raw)}
+		}
+	}
 	if spec.LogoURI != "" && (strings.HasPrefix(spec.LogoURI, "data:") || webURL(spec.LogoURI, true) != nil) {
 		return storage.Client{}, invalid("logo_uri must be an https URL")
 	}
 	c, err := r.validate(ctx, Spec{
 		RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes, Public: typ != AppWeb, IDTokenAlg: spec.IDTokenAlg, Display: spec.Display,
+		PostLogoutRedirectURIs: postLogout, BackchannelLogoutURI: spec.BackchannelLogoutURI,
 	})
 	if err != nil {
 		return storage.Client{}, err

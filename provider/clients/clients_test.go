@@ -169,6 +169,10 @@ func TestURIRule(t *testing.T) {
 		if _, err := r.RegisterApp(ctx, app, "", ""); err == nil {
 			t.Errorf("%s: RegisterApp accepted it", name)
 		}
+		app = AppSpec{Type: AppNative, RedirectURIs: []string{"https://app.example/cb"}, PostLogoutRedirectURIs: []string{uri}, Display: Display{Name: "App"}}
+		if _, err := r.RegisterApp(ctx, app, "", ""); err == nil {
+			t.Errorf("%s: RegisterApp accepted it as a post-logout redirect URI", name)
+		}
 	}
 	// Editing goes through the same rule.
 	if _, _, err := r.Create(ctx, Spec{ID: "edited", RedirectURIs: []string{"https://app.example/cb"}}); err != nil {
