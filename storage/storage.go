@@ -379,6 +379,12 @@ type Storage interface {
 	// DeleteRegistrationToken removes a token of owner (any owner with
 	// all); ErrNotFound.
 	DeleteRegistrationToken(ctx context.Context, id, owner string, all bool) error
+	// RevokeDeveloperCredentials ends what lets owner (a user ID, never
+	// "") register and manage apps without signing in: it deletes their
+	// initial access tokens and clears the registration access tokens
+	// (RFC 7592) of the apps they own, in the caller's transaction when
+	// there is one. The apps stay. It reports how many credentials ended.
+	RevokeDeveloperCredentials(ctx context.Context, owner string) (int64, error)
 
 	// EnsureSigningKey stores k unless an unretired key with k.Alg exists,
 	// and reports whether it stored it. Concurrent callers (replicas

@@ -51,6 +51,7 @@ type Store interface {
 	RevokeConsent(ctx context.Context, userID, clientID string) error
 	RevokeUserTokens(ctx context.Context, userID, keepSID string) (int64, error)
 	RevokeUserSessionTokens(ctx context.Context, userID string) (int64, error)
+	RevokeDeveloperCredentials(ctx context.Context, owner string) (int64, error)
 	QueueBackchannelLogouts(ctx context.Context, subject string, sids []string, now time.Time) (int64, error)
 	AddEvent(ctx context.Context, e storage.Event) error
 	ListPasskeys(ctx context.Context, userID string) ([]storage.Passkey, error)

@@ -265,6 +265,14 @@ func (s *Service) changeUser(ctx context.Context, userID string, mutate func(*st
 			return err
 		}
 		if u.Disabled {
+			// A disabled developer's initial access tokens and their apps'
+			// registration access tokens (RFC 7591 §3, RFC 7592) would
+			// otherwise keep registering and managing apps in their name:
+			// they end with the disabling, and re-enabling does not bring
+			// them back (the developer makes new ones).
+			if _, err := s.store.RevokeDeveloperCredentials(ctx, u.ID); err != nil {
+				return err
+			}
 			return s.revokeEverything(ctx, u.ID)
 		}
 		return nil

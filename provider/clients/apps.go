@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -28,6 +29,13 @@ const (
 // AppScopes are the built-in scopes an app may ask for.
 var AppScopes = []string{"openid", "profile", "email", "listenbrainz", "offline_access", "roles"}
 
+// DefaultAppScopes are what an app registered without scopes may ask for:
+// the standard OpenID Connect scopes (Core §5.4, §11), so a registration
+// without `scope` (RFC 7591 §2 leaves the default to the server) can sign
+// people in and, with the refresh_token grant, keep access. listenbrainz,
+// roles and API scopes are asked for by name.
+var DefaultAppScopes = []string{"openid", "profile", "email", "offline_access"}
+
 // AppGrants are the grants an app may use.
 var AppGrants = []string{"authorization_code", "refresh_token", DeviceCodeGrant}
 
@@ -42,8 +50,14 @@ type AppSpec struct {
 	// AuthMethod and GrantTypes as RFC 7591 names them ("": from Type).
 	AuthMethod string
 	GrantTypes []string
-	Scopes     []string // empty: openid profile
+	Scopes     []string // empty: DefaultAppScopes
 	IDTokenAlg string
+	// PostLogoutRedirectURIs (RP-Initiated Logout 1.0 §3.1) and
+	// BackchannelLogoutURI (Back-Channel Logout 1.0 §2.2), checked by the
+	// rules the command line's --post-logout-redirect-uri and
+	// --backchannel-logout-uri follow.
+	PostLogoutRedirectURIs []string
+	BackchannelLogoutURI   string
 	Display
 }
 
@@ -127,7 +141,7 @@ func (r *Registry) appClient(ctx context.Context, spec AppSpec) (storage.Client,
 	}
 	scopes := dedupe(spec.Scopes)
 	if len(scopes) == 0 {
-		scopes = []string{"openid", "profile"}
+		scopes = append([]string(nil), DefaultAppScopes...)
 	}
 	for _, s := range scopes {
 		if slices.Contains(AppScopes, s) {
@@ -156,11 +170,22 @@ func (r *Registry) appClient(ctx context.Context, spec AppSpec) (storage.Client,
 			return storage.Client{}, err
 		}
 	}
+	postLogout := dedupe(spec.PostLogoutRedirectURIs)
+	for _, raw := range postLogout {
+		if err := validatePostLogoutURI(raw); err != nil {
+			return storage.Client{}, err
+		}
+		if u, _ := url.Parse(raw); u.Scheme != "https" && u.Scheme != "http" && typ != AppNative {
+			return storage.Client{}, &ValidationError{Field: "post_logout_redirect_uris",
+				Message: fmt.Sprintf("post-logout redirect URI %q: a private-use scheme is for native apps; use https, or http on loopback", raw)}
+		}
+	}
 	if spec.LogoURI != "" && (strings.HasPrefix(spec.LogoURI, "data:") || webURL(spec.LogoURI, true) != nil) {
 		return storage.Client{}, invalid("logo_uri must be an https URL")
 	}
 	c, err := r.validate(ctx, Spec{
 		RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes, Public: typ != AppWeb, IDTokenAlg: spec.IDTokenAlg, Display: spec.Display,
+		PostLogoutRedirectURIs: postLogout, BackchannelLogoutURI: spec.BackchannelLogoutURI,
 	})
 	if err != nil {
 		return storage.Client{}, err
@@ -252,13 +277,17 @@ func (r *Registry) UpdateApp(ctx context.Context, id string, spec AppSpec) (stor
 }
 
 // AppByRegistrationToken returns the app id if token is its RFC 7592
-// registration access token (compared by keyed hash, in constant time).
+// registration access token (compared by keyed hash, in constant time)
+// and the app's owner, if it has one, is an active account.
 func (r *Registry) AppByRegistrationToken(ctx context.Context, id, token string) (storage.Client, error) {
 	c, err := r.Get(ctx, id)
 	if err != nil || len(c.RegistrationTokenHash) == 0 || token == "" {
 		return storage.Client{}, ErrNotYours
 	}
 	if r.hasher.Compare(ctx, c.RegistrationTokenHash, []byte(token)) != nil {
+		return storage.Client{}, ErrNotYours
+	}
+	if ok, err := ownerActive(ctx, r.store, c.Owner); err != nil || !ok {
 		return storage.Client{}, ErrNotYours
 	}
 	return c, nil

@@ -61,6 +61,7 @@ type Store interface {
 	UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (storage.Client, error)
 	ListClients(ctx context.Context) ([]storage.Client, error)
 	DeleteClient(ctx context.Context, id string) error
+	Users
 }
 
 // ScopeDirectory tells which scopes registered APIs define, and which of
@@ -178,8 +179,10 @@ func webURL(raw string, httpsOnly bool) error {
 // ValidationError is a refused Spec; the message is safe to print.
 type ValidationError struct {
 	Message string
-	// Field names the metadata at fault when it is the redirect URIs
-	// ("redirect_uris": RFC 7591's invalid_redirect_uri).
+	// Field names the metadata at fault when it is a URI the logout or
+	// redirect rules refused, in RFC 7591 / OpenID Connect names
+	// ("redirect_uris" is RFC 7591's invalid_redirect_uri;
+	// "post_logout_redirect_uris", "backchannel_logout_uri").
 	Field string
 }
 
@@ -251,19 +254,15 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.Client, err
 			return storage.Client{}, err
 		}
 	}
-	if u := spec.BackchannelLogoutURI; u != "" {
-		p, err := url.Parse(u)
-		if err != nil || !p.IsAbs() || p.Host == "" || p.Fragment != "" || strings.Contains(u, "#") ||
-			(p.Scheme != "https" && !(p.Scheme == "http" && (p.Hostname() == "localhost" || p.Hostname() == "127.0.0.1" || p.Hostname() == "::1"))) {
-			return storage.Client{}, invalid("back-channel logout URI %q must be an absolute https URI (http only on loopback) without a fragment", u)
-		}
+	if err := validateBackchannelURI(spec.BackchannelLogoutURI); err != nil {
+		return storage.Client{}, err
 	}
 	if err := spec.Display.validate(); err != nil {
 		return storage.Client{}, err
 	}
 	postLogout := dedupe(spec.PostLogoutRedirectURIs)
 	for _, u := range postLogout {
-		if err := validateRedirectURI(u); err != nil {
+		if err := validatePostLogoutURI(u); err != nil {
 			return storage.Client{}, err
 		}
 	}
@@ -346,16 +345,37 @@ func Kind(c storage.Client) string {
 	return kind
 }
 
-// validateRedirectURI accepts absolute URIs without fragments: https, http
-// only on loopback hosts (RFC 8252 native apps), or a private-use scheme
-// with a dot (reverse domain name).
+// MaxURILength caps every URI of a client's metadata: no legitimate
+// redirect URI comes near it, and a longer one only bloats every
+// authorization request and every page that lists it.
+const MaxURILength = 2000
+
+// validateRedirectURI is THE rule for redirect and post-logout redirect
+// URIs, on every path that registers or edits a client (CLI, admin API,
+// console, /developer, RFC 7591/7592, apply): absolute URIs without
+// fragments (RFC 6749 §3.1.2), https, http only on loopback hosts
+// (RFC 8252 §7.3 native apps), or a private-use scheme with a dot (reverse
+// domain name, RFC 8252 §7.1); never a user name or password (RFC 9700
+// §4.1.1: the authorization server must match exactly, and credentials
+// in a URI are deprecated by RFC 3986 §3.2.1), never a wildcard host
+// (matching is exact, so `*` would never match: it is a mistake or a probe)
+// and at most MaxURILength characters.
 func validateRedirectURI(raw string) error {
+	if len(raw) > MaxURILength {
+		return redirectInvalid("redirect URI %q… is %d characters: at most %d", raw[:60], len(raw), MaxURILength)
+	}
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() {
 		return redirectInvalid("redirect URI %q is not an absolute URI", raw)
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return redirectInvalid("redirect URI %q must not contain a fragment", raw)
+	}
+	if u.User != nil {
+		return redirectInvalid("redirect URI %q must not contain a user name or password (user:password@)", raw)
+	}
+	if strings.Contains(u.Host, "*") {
+		return redirectInvalid("redirect URI %q: a wildcard host is not allowed; register each exact URI", raw)
 	}
 	switch u.Scheme {
 	case "https":
@@ -371,6 +391,40 @@ func validateRedirectURI(raw string) error {
 		if !strings.Contains(u.Scheme, ".") {
 			return redirectInvalid("redirect URI %q: use https, http on loopback, or a reverse-domain private scheme", raw)
 		}
+	}
+	return nil
+}
+
+// validatePostLogoutURI holds a post-logout redirect URI (OpenID Connect
+// RP-Initiated Logout 1.0 §3.1) to the redirect URIs' rule: the browser is
+// sent there just the same.
+func validatePostLogoutURI(raw string) error {
+	err := validateRedirectURI(raw)
+	var ve *ValidationError
+	if errors.As(err, &ve) {
+		return &ValidationError{Message: "post-logout " + ve.Message, Field: "post_logout_redirect_uris"}
+	}
+	return err
+}
+
+// validateBackchannelURI checks a back-channel logout URI (OpenID Connect
+// Back-Channel Logout 1.0 §2.2: absolute, no fragment; https, or http on
+// loopback for development), under the same length, user-info and
+// wildcard rules as redirect URIs ("" is none).
+func validateBackchannelURI(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	short := raw
+	if len(short) > 60 {
+		short = short[:60] + "…"
+	}
+	p, err := url.Parse(raw)
+	if err != nil || len(raw) > MaxURILength || !p.IsAbs() || p.Host == "" || p.Fragment != "" || strings.Contains(raw, "#") ||
+		p.User != nil || strings.Contains(p.Host, "*") ||
+		(p.Scheme != "https" && !(p.Scheme == "http" && (p.Hostname() == "localhost" || p.Hostname() == "127.0.0.1" || p.Hostname() == "::1"))) {
+		return &ValidationError{Message: fmt.Sprintf("back-channel logout URI %q must be an absolute https URI (http only on loopback) of at most %d characters, without a fragment, user name or password", short, MaxURILength),
+			Field: "backchannel_logout_uri"}
 	}
 	return nil
 }

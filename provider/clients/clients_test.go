@@ -121,3 +121,73 @@ func TestCreateValidation(t *testing.T) {
 		}
 	}
 }
+
+// TestURIRule: one rule for redirect, post-logout redirect and back-channel
+// logout URIs, on the operator's path (Create, Update, Check) and the
+// developers' (RegisterApp, UpdateApp) alike: no wildcard host, no user
+// info, at most MaxURILength characters.
+func TestURIRule(t *testing.T) {
+	r, _ := newRegistry(t)
+	ctx := context.Background()
+	long := "https://app.example/cb?" + strings.Repeat("a", MaxURILength-len("https://app.example/cb?")+1)
+	bad := map[string]string{
+		"wildcard host":       "https://*.example.com/cb",
+		"bare wildcard":       "https://*/cb",
+		"private wildcard":    "org.example.app://*/cb",
+		"user and password":   "https://user:password@app.example/cb",
+		"user only":           "https://user@app.example/cb",
+		"9,000 characters":    "https://app.example/cb?" + strings.Repeat("a", 9000),
+		"2,001 characters":    long,
+		"loopback with creds": "http://u:p@127.0.0.1/cb",
+	}
+	if len(long) != MaxURILength+1 {
+		t.Fatalf("long URI is %d characters", len(long))
+	}
+	for name, uri := range bad {
+		for _, shape := range []struct {
+			field string
+			spec  Spec
+		}{
+			{"redirect_uris", Spec{ID: "c", Public: true, RedirectURIs: []string{uri}}},
+			{"post_logout_redirect_uris", Spec{ID: "c", Public: true, RedirectURIs: []string{"https://app.example/cb"}, PostLogoutRedirectURIs: []string{uri}}},
+		} {
+			_, _, err := r.Create(ctx, shape.spec)
+			var ve *ValidationError
+			if !errors.As(err, &ve) || ve.Field != shape.field || len(ve.Message) > 300 {
+				t.Errorf("%s as %s: Create = %v, want a short ValidationError on %s", name, shape.field, err, shape.field)
+			}
+			if _, err := r.Check(ctx, shape.spec); !errors.As(err, &ve) {
+				t.Errorf("%s as %s: Check = %v", name, shape.field, err)
+			}
+		}
+		if strings.HasPrefix(uri, "https://") {
+			if _, _, err := r.Create(ctx, Spec{ID: "c", RedirectURIs: []string{"https://app.example/cb"}, BackchannelLogoutURI: uri}); err == nil {
+				t.Errorf("%s as the back-channel logout URI accepted", name)
+			}
+		}
+		app := AppSpec{Type: AppNative, RedirectURIs: []string{uri}, Display: Display{Name: "App"}}
+		if _, err := r.RegisterApp(ctx, app, "", ""); err == nil {
+			t.Errorf("%s: RegisterApp accepted it", name)
+		}
+		app = AppSpec{Type: AppNative, RedirectURIs: []string{"https://app.example/cb"}, PostLogoutRedirectURIs: []string{uri}, Display: Display{Name: "App"}}
+		if _, err := r.RegisterApp(ctx, app, "", ""); err == nil {
+			t.Errorf("%s: RegisterApp accepted it as a post-logout redirect URI", name)
+		}
+	}
+	// Editing goes through the same rule.
+	if _, _, err := r.Create(ctx, Spec{ID: "edited", RedirectURIs: []string{"https://app.example/cb"}}); err != nil {
+		t.Fatal(err)
+	}
+	for name, uri := range bad {
+		if _, err := r.Update(ctx, "edited", func(s *Spec) { s.RedirectURIs = []string{uri} }); err == nil {
+			t.Errorf("%s: Update accepted it", name)
+		}
+	}
+	// At the cap, and the ordinary shapes, pass.
+	atCap := long[:MaxURILength]
+	for _, uri := range []string{atCap, "https://app.example/cb", "http://127.0.0.1:8080/cb", "org.example.app:/cb"} {
+		if _, err := r.Check(ctx, Spec{ID: "ok", Public: true, RedirectURIs: []string{uri}, PostLogoutRedirectURIs: []string{uri}}); err != nil {
+			t.Errorf("%.40s… refused: %v", uri, err)
+		}
+	}
+}

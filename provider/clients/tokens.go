@@ -21,6 +21,31 @@ type TokenStore interface {
 	GetRegistrationTokenByHash(ctx context.Context, hash []byte, now time.Time) (storage.RegistrationToken, error)
 	ListRegistrationTokens(ctx context.Context, owner string, all bool) ([]storage.RegistrationToken, error)
 	DeleteRegistrationToken(ctx context.Context, id, owner string, all bool) error
+	Users
+}
+
+// Users tells whether the developer who owns a token or an app is still
+// an active account.
+type Users interface {
+	GetUser(ctx context.Context, id string) (storage.User, error)
+}
+
+// ownerActive reports whether owner may still act through a token: a
+// token of a developer who is disabled or deleted is refused at use, even
+// one the disabling missed (minted before this rule, or in a race with
+// it). owner "" (the operator, open registration) is always active.
+func ownerActive(ctx context.Context, users Users, owner string) (bool, error) {
+	if owner == "" {
+		return true, nil
+	}
+	u, err := users.GetUser(ctx, owner)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return !u.Disabled, nil
 }
 
 // RegistrationTokens manages initial access tokens.
@@ -73,7 +98,8 @@ func (t *RegistrationTokens) Create(ctx context.Context, owner, description stri
 	return rec, value, nil
 }
 
-// Check returns the live token with this value; ErrTokenUnknown.
+// Check returns the live token with this value, whose owner is an active
+// account; ErrTokenUnknown.
 func (t *RegistrationTokens) Check(ctx context.Context, value string) (storage.RegistrationToken, error) {
 	if value == "" || len(value) > 200 {
 		return storage.RegistrationToken{}, ErrTokenUnknown
@@ -83,7 +109,16 @@ func (t *RegistrationTokens) Check(ctx context.Context, value string) (storage.R
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.RegistrationToken{}, ErrTokenUnknown
 	}
-	return rec, err
+	if err != nil {
+		return storage.RegistrationToken{}, err
+	}
+	if ok, err := ownerActive(ctx, t.store, rec.Owner); err != nil || !ok {
+		if err == nil {
+			err = ErrTokenUnknown
+		}
+		return storage.RegistrationToken{}, err
+	}
+	return rec, nil
 }
 
 // List returns owner's tokens (every token with all).

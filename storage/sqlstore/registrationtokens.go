@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -76,4 +78,25 @@ func (s *Store) DeleteRegistrationToken(ctx context.Context, id, owner string, a
 		return storage.ErrNotFound
 	}
 	return nil
+}
+
+// RevokeDeveloperCredentials implements storage.Storage.
+func (s *Store) RevokeDeveloperCredentials(ctx context.Context, owner string) (int64, error) {
+	if owner == "" {
+		// "" owns the operator's tokens and openly registered apps.
+		return 0, nil
+	}
+	var n int64
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		res := tx.Where("owner = ?", owner).Delete(&registrationTokenModel{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		n = res.RowsAffected
+		res = tx.Model(&clientModel{}).Where("owner = ? AND registration_token_hash IS NOT NULL", owner).
+			Update("registration_token_hash", nil)
+		n += res.RowsAffected
+		return translate(res.Error)
+	})
+	return n, err
 }

@@ -227,9 +227,14 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 				return translate(err)
 			}
 		}
-		// A developer's initial access tokens go with them (their apps
-		// stay, ownerless, for admins to decide).
+		// A developer's initial access tokens go with them, and so do
+		// their apps' registration access tokens (RFC 7592): nobody may
+		// register or manage apps in the name of someone who is gone. The
+		// apps stay, ownerless, for admins to decide.
 		if err := tx.Where("owner = ?", id).Delete(&registrationTokenModel{}).Error; err != nil {
+			return translate(err)
+		}
+		if err := tx.Model(&clientModel{}).Where("owner = ? AND registration_token_hash IS NOT NULL", id).Update("registration_token_hash", nil).Error; err != nil {
 			return translate(err)
 		}
 		return translate(tx.Where("id = ?", id).Delete(&userModel{}).Error)

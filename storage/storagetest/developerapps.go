@@ -20,6 +20,7 @@ func developerAppCases() []struct {
 	}{
 		{"DeveloperAppFields", testDeveloperAppFields},
 		{"RegistrationTokens", testRegistrationTokens},
+		{"RevokeDeveloperCredentials", testRevokeDeveloperCredentials},
 	}
 }
 
@@ -102,5 +103,92 @@ func testRegistrationTokens(t *testing.T, s storage.Storage) {
 	}
 	if _, err := s.GetRegistrationTokenByHash(ctx, []byte{1}, now); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("a deleted developer's token: %v", err)
+	}
+}
+
+// testRevokeDeveloperCredentials: disabling or deleting a developer ends
+// their initial access tokens and their apps' registration access tokens,
+// and nobody else's; the apps stay.
+func testRevokeDeveloperCredentials(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	dev, other := newUser("gone-developer"), newUser("other-developer")
+	mustCreate(t, s, dev)
+	mustCreate(t, s, other)
+	for _, tok := range []storage.RegistrationToken{
+		{ID: "d1", TokenHash: []byte{0xd1}, Owner: dev.ID, CreatedAt: now},
+		{ID: "o1", TokenHash: []byte{0x01}, Owner: other.ID, CreatedAt: now},
+		{ID: "cli", TokenHash: []byte{0xc1}, CreatedAt: now},
+	} {
+		if err := s.CreateRegistrationToken(ctx, tok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app := func(id, owner string, hash []byte) {
+		c := newClient(id)
+		c.Owner, c.Registration, c.RegistrationTokenHash = owner, storage.RegisteredWithToken, hash
+		if err := s.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	app("dev-registered", dev.ID, []byte{0xaa})
+	app("dev-on-page", dev.ID, nil)
+	app("other-registered", other.ID, []byte{0xbb})
+	app("open-registered", "", []byte{0xcc})
+	live := func(hash byte) bool {
+		_, err := s.GetRegistrationTokenByHash(ctx, []byte{hash}, now)
+		if err != nil && !errors.Is(err, storage.ErrNotFound) {
+			t.Fatal(err)
+		}
+		return err == nil
+	}
+	hashOf := func(id string) []byte {
+		c, err := s.GetClient(ctx, id)
+		if err != nil {
+			t.Fatalf("app %s: %v", id, err)
+		}
+		return c.RegistrationTokenHash
+	}
+
+	// In a transaction that rolls back, nothing changes.
+	tx, err := s.BeginTx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.RevokeDeveloperCredentials(tx, dev.ID); err != nil || n != 2 {
+		t.Fatalf("RevokeDeveloperCredentials in a transaction = %d, %v; want 2", n, err)
+	}
+	if err := s.RollbackTx(tx); err != nil {
+		t.Fatal(err)
+	}
+	if !live(0xd1) || hashOf("dev-registered") == nil {
+		t.Fatal("a rolled-back revocation took effect")
+	}
+
+	if n, err := s.RevokeDeveloperCredentials(ctx, dev.ID); err != nil || n != 2 {
+		t.Fatalf("RevokeDeveloperCredentials = %d, %v; want 2 (a token and an app's)", n, err)
+	}
+	if live(0xd1) || hashOf("dev-registered") != nil {
+		t.Fatal("the developer's initial or registration access token survived")
+	}
+	if !live(0x01) || !live(0xc1) || !bytes.Equal(hashOf("other-registered"), []byte{0xbb}) || !bytes.Equal(hashOf("open-registered"), []byte{0xcc}) {
+		t.Fatal("someone else's tokens went too")
+	}
+	if got, err := s.GetClient(ctx, "dev-registered"); err != nil || got.Owner != dev.ID {
+		t.Fatalf("the app itself: %+v, %v", got, err)
+	}
+	if n, err := s.RevokeDeveloperCredentials(ctx, dev.ID); err != nil || n != 0 {
+		t.Fatalf("again = %d, %v; want 0", n, err)
+	}
+	// "" is the operator's and open registration's: never revoked this way.
+	if n, err := s.RevokeDeveloperCredentials(ctx, ""); err != nil || n != 0 || !live(0xc1) || hashOf("open-registered") == nil {
+		t.Fatalf(`RevokeDeveloperCredentials("") = %d, %v`, n, err)
+	}
+
+	// Deleting a developer ends both kinds too.
+	if err := s.DeleteUser(ctx, other.ID); err != nil {
+		t.Fatal(err)
+	}
+	if live(0x01) || hashOf("other-registered") != nil {
+		t.Fatal("a deleted developer's tokens survived")
 	}
 }

@@ -52,6 +52,8 @@ type appRow struct {
 	View                      web.ClientView
 	ID, Type, Created, Scopes string
 	RedirectURIs              string
+	PostLogoutRedirectURIs    string
+	BackchannelLogoutURI      string
 	Disabled                  bool
 	Confidential              bool
 	LogoURI                   string
@@ -61,6 +63,7 @@ type tokenRow struct{ ID, Description, Created, Expires string }
 
 type appForm struct {
 	Name, Type, RedirectURIs, LogoURI, ClientURI, PolicyURI, TosURI, Scopes string
+	PostLogoutRedirectURIs, BackchannelLogoutURI                            string
 }
 
 var developerDone = map[string]string{
@@ -100,7 +103,8 @@ func (p *Pages) renderDeveloper(w http.ResponseWriter, r *http.Request, c web.Ca
 	}
 	for _, a := range apps {
 		data.Apps = append(data.Apps, appRow{View: web.ViewOf(a), ID: a.ID, Type: clients.AppKind(a), Created: formatTime(a.CreatedAt),
-			Scopes: strings.Join(a.Scopes, " "), RedirectURIs: strings.Join(a.RedirectURIs, "\n"), Disabled: a.Disabled, Confidential: !a.Public, LogoURI: a.LogoURI})
+			Scopes: strings.Join(a.Scopes, " "), RedirectURIs: strings.Join(a.RedirectURIs, "\n"),
+			PostLogoutRedirectURIs: strings.Join(a.PostLogoutRedirectURIs, "\n"), BackchannelLogoutURI: a.BackchannelLogoutURI, Disabled: a.Disabled, Confidential: !a.Public, LogoURI: a.LogoURI})
 	}
 	tokens, err := p.c.InitialTokens.List(ctx, c.User.ID, false)
 	if err != nil {
@@ -120,11 +124,13 @@ func (p *Pages) renderDeveloper(w http.ResponseWriter, r *http.Request, c web.Ca
 func appFormOf(r *http.Request) appForm {
 	v := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
 	return appForm{Name: v("name"), Type: v("type"), RedirectURIs: r.PostFormValue("redirect_uris"), LogoURI: v("logo_uri"),
-		ClientURI: v("client_uri"), PolicyURI: v("policy_uri"), TosURI: v("tos_uri"), Scopes: v("scopes")}
+		ClientURI: v("client_uri"), PolicyURI: v("policy_uri"), TosURI: v("tos_uri"), Scopes: v("scopes"),
+		PostLogoutRedirectURIs: r.PostFormValue("post_logout_redirect_uris"), BackchannelLogoutURI: v("backchannel_logout_uri")}
 }
 
 func (f appForm) spec() clients.AppSpec {
 	return clients.AppSpec{Type: f.Type, RedirectURIs: lines(f.RedirectURIs), Scopes: strings.Fields(f.Scopes),
+		PostLogoutRedirectURIs: lines(f.PostLogoutRedirectURIs), BackchannelLogoutURI: f.BackchannelLogoutURI,
 		Display: clients.Display{Name: f.Name, LogoURI: f.LogoURI, ClientURI: f.ClientURI, PolicyURI: f.PolicyURI, TosURI: f.TosURI}}
 }
 

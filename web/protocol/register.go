@@ -102,6 +102,14 @@ type clientMetadata struct {
 	PolicyURI                string   `json:"policy_uri,omitempty"`
 	ApplicationType          string   `json:"application_type,omitempty"`
 	IDTokenSignedResponseAlg string   `json:"id_token_signed_response_alg,omitempty"`
+	// RP-Initiated Logout 1.0 §3.1 and Back-Channel Logout 1.0 §2.2.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris,omitempty"`
+	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
+	// BackchannelLogoutSessionRequired is accepted either way: every
+	// logout token tonearm sends carries sid, so an app that requires it
+	// is served and one that does not ignores it. It comes back true
+	// with a back-channel logout URI.
+	BackchannelLogoutSessionRequired *bool `json:"backchannel_logout_session_required,omitempty"`
 	// ClientID and ClientSecret come back in an RFC 7592 update.
 	ClientID     string `json:"client_id,omitempty"`
 	ClientSecret string `json:"client_secret,omitempty"`
@@ -130,6 +138,7 @@ func (m clientMetadata) spec() (clients.AppSpec, error) {
 	}
 	spec := clients.AppSpec{RedirectURIs: m.RedirectURIs, AuthMethod: m.TokenEndpointAuthMethod, GrantTypes: m.GrantTypes,
 		Scopes: strings.Fields(m.Scope), IDTokenAlg: m.IDTokenSignedResponseAlg,
+		PostLogoutRedirectURIs: m.PostLogoutRedirectURIs, BackchannelLogoutURI: m.BackchannelLogoutURI,
 		Display: clients.Display{Name: m.ClientName, LogoURI: m.LogoURI, ClientURI: m.ClientURI, PolicyURI: m.PolicyURI, TosURI: m.TosURI}}
 	if spec.AuthMethod == "" {
 		spec.AuthMethod = "client_secret_basic"
@@ -154,7 +163,12 @@ func (g *Registration) information(c storage.Client, authMethod string) clientIn
 			RedirectURIs: c.RedirectURIs, TokenEndpointAuthMethod: authMethod, GrantTypes: c.GrantTypes, ResponseTypes: c.ResponseTypes,
 			ClientName: c.Name, ClientURI: c.ClientURI, LogoURI: c.LogoURI, Scope: strings.Join(c.Scopes, " "), TosURI: c.TosURI, PolicyURI: c.PolicyURI,
 			ApplicationType: appType, IDTokenSignedResponseAlg: c.IDTokenAlg,
+			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, BackchannelLogoutURI: c.BackchannelLogoutURI,
 		},
+	}
+	if c.BackchannelLogoutURI != "" {
+		yes := true
+		info.BackchannelLogoutSessionRequired = &yes
 	}
 	if info.ResponseTypes == nil {
 		info.ResponseTypes = []string{}
