@@ -560,4 +560,10 @@ type Storage interface {
 	Ping(ctx context.Context) error
 	// Close releases the connections.
 	Close() error
+
+	// ResealColumn passes each stored value of column (not the empty
+	// ones) to reseal and writes back those it changed, in one
+	// transaction that holds the rows against concurrent writers; an error
+	// from reseal writes nothing. It reports how many values changed.
+	ResealColumn(ctx context.Context, column SealedColumn, reseal Reseal) (int, error)
 }

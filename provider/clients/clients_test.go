@@ -121,3 +121,26 @@ func TestCreateValidation(t *testing.T) {
 		}
 	}
 }
+
+// After TONEARM_SECRET is rotated, a secret hashed under the previous key
+// still matches, and nothing else does.
+func TestSecretHasherPreviousKeys(t *testing.T) {
+	ctx := context.Background()
+	oldKey, newKey := []byte(strings.Repeat("o", 32)), []byte(strings.Repeat("n", 32))
+	old, _ := NewSecretHasher(oldKey)
+	hash, _ := old.Hash(ctx, []byte("client secret"))
+	alone, _ := NewSecretHasher(newKey)
+	if alone.Compare(ctx, hash, []byte("client secret")) == nil {
+		t.Fatal("the new key alone matched a hash made under the old one")
+	}
+	ring, err := NewSecretHasher(newKey, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ring.Compare(ctx, hash, []byte("client secret")); err != nil {
+		t.Fatalf("Compare under the previous key = %v", err)
+	}
+	if ring.Compare(ctx, hash, []byte("another secret")) == nil || ring.Compare(ctx, nil, []byte("client secret")) == nil {
+		t.Fatal("Compare matched a wrong secret or an empty hash")
+	}
+}

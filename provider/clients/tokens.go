@@ -78,12 +78,15 @@ func (t *RegistrationTokens) Check(ctx context.Context, value string) (storage.R
 	if value == "" || len(value) > 200 {
 		return storage.RegistrationToken{}, ErrTokenUnknown
 	}
-	hash, _ := t.hasher.Hash(ctx, []byte(value))
-	rec, err := t.store.GetRegistrationTokenByHash(ctx, hash, t.now())
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.RegistrationToken{}, ErrTokenUnknown
+	// A token made before TONEARM_SECRET was rotated is stored under a
+	// previous key's hash.
+	for _, hash := range t.hasher.Hashes([]byte(value)) {
+		rec, err := t.store.GetRegistrationTokenByHash(ctx, hash, t.now())
+		if !errors.Is(err, storage.ErrNotFound) {
+			return rec, err
+		}
 	}
-	return rec, err
+	return storage.RegistrationToken{}, ErrTokenUnknown
 }
 
 // List returns owner's tokens (every token with all).
