@@ -196,7 +196,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	devices := web.NewDeviceCookies(seal.DeriveKey(cfg.Secret, purposeKnownDevice), cfg.Issuer, opt.now)
+	devices := web.NewDeviceCookies(seal.DeriveKey(cfg.Secret, purposeKnownDevice), cfg.Issuer, opt.now, seal.DeriveKeys(cfg.PreviousSecrets, purposeKnownDevice)...)
 	var metrics *web.Metrics
 	if cfg.MetricsListen != "" {
 		sqlDB, err := store.SQLDB()
