@@ -89,6 +89,6 @@ func resealCommand(ctx context.Context, args []string, getenv func(string) strin
 	}
 	fmt.Fprintf(stdout, "re-sealed under TONEARM_SECRET: %d signing keys, %d connector client secrets, %d TOTP secrets, %d ListenBrainz tokens, %d sign-ins in progress\n",
 		n.SigningKeys, n.ConnectorSecrets, n.TOTPSecrets, n.ListenBrainzTokens, n.Interactions)
-	fmt.Fprintln(stdout, "client secrets, registration tokens and recovery codes are keyed hashes, not sealed: they keep verifying only while their secret is in TONEARM_PREVIOUS_SECRETS (see docs/production.md)")
+	fmt.Fprintln(stdout, "not moved here (keyed hashes): client secrets and registration tokens move when next used, recovery codes never; see \"Rotating TONEARM_SECRET\" in docs/production.md before dropping TONEARM_PREVIOUS_SECRETS")
 	return nil
 }

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +15,12 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
+	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/provider/totp"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
@@ -80,8 +84,9 @@ func startAt(t *testing.T, cfg config.Config, clock *frozenClock) (*server, func
 // all of it (signing keys, TOTP, recovery codes, the connector's secret, a
 // ListenBrainz token, a client secret and a refresh token); tonearm reseal,
 // run while it serves, moves every sealed value under B and a second run
-// changes nothing; a replica with B alone then opens everything sealed;
-// one with neither secret, and a reseal under it, stop with a clear error.
+// changes nothing; a client secret used meanwhile moved to B too; a
+// replica with B alone then opens everything sealed; one with neither
+// secret, and a reseal under it, stop with a clear error.
 func TestRotateSecret(t *testing.T) {
 	bothDatabases(t, func(t *testing.T, dbURL string) {
 		ctx := context.Background()
@@ -109,6 +114,14 @@ func TestRotateSecret(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, webSecret := a.client(clients.Spec{ID: "web", FirstParty: true})
+		// A client that does not authenticate while both secrets are set.
+		_, idleSecret := a.client(clients.Spec{ID: "idle", GrantTypes: []string{"client_credentials"}, Scopes: []string{"profile"}})
+		clientCredentials := func(s *server, secret string) int {
+			return s.post(provider.TokenPath, "idle", secret, url.Values{"grant_type": {"client_credentials"}}).status
+		}
+		if st := clientCredentials(a, idleSecret); st != http.StatusOK {
+			t.Fatalf("client credentials under A: %d", st)
+		}
 		a.client(clients.Spec{ID: "player", Public: true, FirstParty: true, GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "profile"}})
 		// tina signs in with her password and the app's code to the
 		// confidential client "web".
@@ -197,18 +210,27 @@ func TestRotateSecret(t *testing.T) {
 		if err != nil || len(events) != 2 || events[0].Actor != "cli" {
 			t.Fatalf("secrets.resealed events = %+v, %v; want one per run, by the command line", events, err)
 		}
-		// Client secrets are keyed hashes: they move by rotation.
-		newSecret, err := bs.app.clients.RotateSecret(ctx, "web", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		signIn(bs, newSecret) // the running replica still serves
+		signIn(bs, webSecret) // the running replica still serves
 		stopB()
 
 		// Secret B alone.
 		cs, stopC := startAt(t, rotationConfig(t, addr, dbURL, lb.URL, rotationSecretB), clock)
 		verifyAccessToken(t, cs.issuer, tokA.AccessToken)
-		signIn(cs, newSecret)
+		// Client secrets are keyed hashes: "web" authenticated while both
+		// secrets were set, so its hash moved to B; "idle" did not, so it
+		// needs a new secret.
+		signIn(cs, webSecret)
+		if st := clientCredentials(cs, idleSecret); st != http.StatusUnauthorized {
+			t.Fatalf("a client secret never used during the rotation, under B alone: %d, want 401", st)
+		}
+		newSecret, err := cs.app.clients.RotateSecret(ctx, "idle", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clock.advance(fositestore.ClientCacheTTL + time.Second) // as another process's rotation is seen
+		if st := clientCredentials(cs, newSecret); st != http.StatusOK {
+			t.Fatalf("the rotated secret: %d", st)
+		}
 		robSignsIn(cs, false)
 		lbOpens(cs)
 		stopC()

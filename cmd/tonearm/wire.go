@@ -153,6 +153,13 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
+	// A client secret or token shown to match under a previous secret is
+	// stored again under the current one (see tonearm reseal).
+	hasher.OnPreviousKey(func(ctx context.Context, old, current []byte) {
+		if _, err := store.RekeyClientHash(ctx, old, current); err != nil {
+			log.Warn("storing a client secret's hash under the current TONEARM_SECRET failed", "err", err)
+		}
+	})
 	registry, err := clients.NewRegistry(store, hasher)
 	if err != nil {
 		return nil, err

@@ -32,6 +32,18 @@ import (
 type SecretHasher struct {
 	key      []byte
 	previous [][]byte
+	// rekey replaces a stored hash that matched only under a previous key
+	// by the current key's (nil: left as it is).
+	rekey func(ctx context.Context, old, current []byte)
+}
+
+// OnPreviousKey sets what the hasher calls when a value matched a stored
+// hash only under a previous key: with that hash and the value's hash
+// under the current key, so the stored one can be replaced and the value
+// keeps matching once the previous secret is dropped. (A keyed hash cannot
+// be moved without the value; this is the moment the value is known.)
+func (h *SecretHasher) OnPreviousKey(rekey func(ctx context.Context, old, current []byte)) {
+	h.rekey = rekey
 }
 
 // NewSecretHasher returns a hasher keyed by key (32 bytes) that also
@@ -74,16 +86,26 @@ var ErrSecretMismatch = errors.New("clients: secret does not match")
 // Every key is tried, so the time taken does not tell under which key the
 // hash was made.
 func (h *SecretHasher) Compare(ctx context.Context, hash, data []byte) error {
-	match := 0
-	for _, sum := range h.Hashes(data) {
-		if hmac.Equal(hash, sum) {
-			match = 1
+	sums := h.Hashes(data)
+	match := -1
+	for i, sum := range sums {
+		if hmac.Equal(hash, sum) && match < 0 {
+			match = i
 		}
 	}
-	if len(hash) == 0 || match == 0 {
+	if len(hash) == 0 || match < 0 {
 		return ErrSecretMismatch
 	}
+	if match > 0 {
+		h.stale(ctx, hash, sums[0])
+	}
 	return nil
+}
+
+func (h *SecretHasher) stale(ctx context.Context, old, current []byte) {
+	if h.rekey != nil {
+		h.rekey(ctx, old, current)
+	}
 }
 
 // Store is what the registry needs from storage.

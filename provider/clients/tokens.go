@@ -80,11 +80,16 @@ func (t *RegistrationTokens) Check(ctx context.Context, value string) (storage.R
 	}
 	// A token made before TONEARM_SECRET was rotated is stored under a
 	// previous key's hash.
-	for _, hash := range t.hasher.Hashes([]byte(value)) {
+	hashes := t.hasher.Hashes([]byte(value))
+	for i, hash := range hashes {
 		rec, err := t.store.GetRegistrationTokenByHash(ctx, hash, t.now())
-		if !errors.Is(err, storage.ErrNotFound) {
-			return rec, err
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
 		}
+		if err == nil && i > 0 {
+			t.hasher.stale(ctx, hash, hashes[0])
+		}
+		return rec, err
 	}
 	return storage.RegistrationToken{}, ErrTokenUnknown
 }

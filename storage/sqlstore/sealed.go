@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 
 	"gorm.io/gorm"
@@ -77,4 +78,30 @@ func (s *Store) ResealColumn(ctx context.Context, column storage.SealedColumn, r
 		return 0, err
 	}
 	return changed, nil
+}
+
+// RekeyClientHash implements storage.Storage.
+func (s *Store) RekeyClientHash(ctx context.Context, old, new []byte) (int64, error) {
+	if len(old) == 0 || len(new) == 0 {
+		return 0, errors.New("sqlstore: RekeyClientHash needs both hashes")
+	}
+	var n int64
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		n = 0
+		for _, c := range []struct{ table, column string }{
+			{"clients", "secret_hash"}, {"clients", "old_secret_hash"}, {"clients", "registration_token_hash"},
+			{"registration_tokens", "token_hash"},
+		} {
+			res := tx.Table(c.table).Where(c.column+" = ?", blob(old)).Update(c.column, blob(new))
+			if res.Error != nil {
+				return translate(res.Error)
+			}
+			n += res.RowsAffected
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }

@@ -20,6 +20,7 @@ func sealedCases() []struct {
 		fn   func(t *testing.T, s storage.Storage)
 	}{
 		{"ResealColumns", testResealColumns},
+		{"RekeyClientHash", testRekeyClientHash},
 	}
 }
 
@@ -127,5 +128,42 @@ func testResealColumns(t *testing.T, s storage.Storage) {
 	}
 	if _, err := s.ResealColumn(ctx, "passwords", move); err == nil {
 		t.Error("ResealColumn accepted a column that holds no sealed values")
+	}
+}
+
+// testRekeyClientHash: a hash is replaced in each column that holds it and
+// nowhere else; an unknown hash changes nothing.
+func testRekeyClientHash(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	c := newClient("rekeyed")
+	c.SecretHash, c.OldSecretHash, c.OldSecretExpiresAt = []byte("old-secret"), []byte("old-kept"), time.Now().Add(time.Hour)
+	c.RegistrationTokenHash = []byte("old-rat")
+	other := newClient("untouched")
+	other.SecretHash = []byte("other-secret")
+	for _, cl := range []storage.Client{c, other} {
+		if err := s.CreateClient(ctx, cl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateRegistrationToken(ctx, storage.RegistrationToken{ID: "rk", TokenHash: []byte("old-iat"), CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	for old, repl := range map[string]string{"old-secret": "new-secret", "old-kept": "new-kept", "old-rat": "new-rat", "old-iat": "new-iat"} {
+		if n, err := s.RekeyClientHash(ctx, []byte(old), []byte(repl)); err != nil || n != 1 {
+			t.Fatalf("RekeyClientHash(%s) = %d, %v; want 1", old, n, err)
+		}
+	}
+	if n, err := s.RekeyClientHash(ctx, []byte("nobody"), []byte("x")); err != nil || n != 0 {
+		t.Fatalf("RekeyClientHash(unknown) = %d, %v", n, err)
+	}
+	got, err := s.GetClient(ctx, c.ID)
+	if err != nil || string(got.SecretHash) != "new-secret" || string(got.OldSecretHash) != "new-kept" || string(got.RegistrationTokenHash) != "new-rat" {
+		t.Fatalf("client after RekeyClientHash = %q %q %q, %v", got.SecretHash, got.OldSecretHash, got.RegistrationTokenHash, err)
+	}
+	if o, _ := s.GetClient(ctx, other.ID); string(o.SecretHash) != "other-secret" {
+		t.Fatalf("another client changed: %q", o.SecretHash)
+	}
+	if tok, err := s.GetRegistrationTokenByHash(ctx, []byte("new-iat"), now); err != nil || tok.ID != "rk" {
+		t.Fatalf("registration token after RekeyClientHash = %+v, %v", tok, err)
 	}
 }
