@@ -25,12 +25,16 @@ import (
 
 // Config is the validated configuration.
 type Config struct {
-	Issuer          string
-	Listen          string
-	DatabaseURL     string
-	Database        sqlstore.Location
-	Secret          []byte
-	SecretFile      string // set when the development secret file is in use
+	Issuer      string
+	Listen      string
+	DatabaseURL string
+	Database    sqlstore.Location
+	Secret      []byte
+	SecretFile  string // set when the development secret file is in use
+	// PreviousSecrets are earlier values of Secret: what they sealed or
+	// keyed still opens and verifies while `tonearm reseal` moves it to
+	// Secret (rotation of the master secret).
+	PreviousSecrets [][]byte
 	ListenBrainzURL string
 	Registration    string
 	SMTPURL         string // empty: reset tokens are logged
@@ -107,7 +111,7 @@ func Variables() []string {
 }
 
 type rawSettings struct {
-	issuer, listen, db, secret, lb, registration, smtp, proxies, grace, retention, metrics, site, theme, adminMFA, clientRegistration string
+	issuer, listen, db, secret, previous, lb, registration, smtp, proxies, grace, retention, metrics, site, theme, adminMFA, clientRegistration string
 }
 
 func settingsOf(raw *rawSettings) []setting {
@@ -116,6 +120,7 @@ func settingsOf(raw *rawSettings) []setting {
 		{"TONEARM_LISTEN", "listen", DefaultListen, "listen address", &raw.listen},
 		{"TONEARM_DATABASE_URL", "database-url", DefaultDatabaseURL, "sqlite://FILE or postgres://…", &raw.db},
 		{"TONEARM_SECRET", "secret", "", "at least 32 bytes; keys HMAC and encryption at rest (prefer the variable: flags show in ps)", &raw.secret},
+		{"TONEARM_PREVIOUS_SECRETS", "previous-secrets", "", "earlier TONEARM_SECRET values, separated by commas or spaces: what they sealed still opens; tonearm reseal moves it under TONEARM_SECRET", &raw.previous},
 		{"TONEARM_LISTENBRAINZ_URL", "listenbrainz-url", DefaultListenBrainzURL, "ListenBrainz API base URL", &raw.lb},
 		{"TONEARM_REGISTRATION", "registration", DefaultRegistration, "open, or admin (only admins create users)", &raw.registration},
 		{"TONEARM_CLIENT_REGISTRATION", "client-registration", "token", "dynamic client registration (RFC 7591) at /oauth2/register: token (an initial access token from /developer or tonearm registration-tokens create), open (anyone, limited per address) or off", &raw.clientRegistration},
@@ -187,6 +192,9 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope) func() (Co
 			}
 		}
 		c.SMTPURL = raw.smtp
+		if c.PreviousSecrets, err = ParsePreviousSecrets(raw.previous, c.Secret); err != nil {
+			return c, err
+		}
 		if raw.adminMFA != "optional" && raw.adminMFA != "required" {
 			return c, errors.New("TONEARM_ADMIN_MFA must be optional or required")
 		}
@@ -236,6 +244,24 @@ func IssuerForListen(listen string) (string, error) {
 		host = "127.0.0.1"
 	}
 	return "http://" + net.JoinHostPort(host, port), nil
+}
+
+// ParsePreviousSecrets reads TONEARM_PREVIOUS_SECRETS: secrets separated by
+// commas or spaces (base64 and hex, as openssl prints them, hold neither),
+// each held to TONEARM_SECRET's rule. The current secret, if listed, is
+// left out: it is tried first anyway.
+func ParsePreviousSecrets(v string, current []byte) ([][]byte, error) {
+	var out [][]byte
+	for i, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' }) {
+		if len(f) < MinSecretLen {
+			return nil, fmt.Errorf("TONEARM_PREVIOUS_SECRETS: secret %d is shorter than %d bytes (each must be a former TONEARM_SECRET)", i+1, MinSecretLen)
+		}
+		if string(current) == f {
+			continue
+		}
+		out = append(out, []byte(f))
+	}
+	return out, nil
 }
 
 // ParseTrustedProxies reads TONEARM_TRUSTED_PROXIES: CIDRs or single

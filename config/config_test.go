@@ -99,6 +99,7 @@ func TestInvalidConfiguration(t *testing.T) {
 		{map[string]string{"TONEARM_SITE_NAME": strings.Repeat("x", 61), "TONEARM_SECRET": secret}, "TONEARM_SITE_NAME"},
 		{map[string]string{"TONEARM_SITE_NAME": "a\nb", "TONEARM_SECRET": secret}, "TONEARM_SITE_NAME"},
 		{map[string]string{"TONEARM_THEME_DIR": "/nonexistent/theme", "TONEARM_SECRET": secret}, "TONEARM_THEME_DIR"},
+		{map[string]string{"TONEARM_PREVIOUS_SECRETS": secret + ",short", "TONEARM_SECRET": secret}, "TONEARM_PREVIOUS_SECRETS: secret 2"},
 	}
 	for _, c := range cases {
 		_, err := load(t, c.env)
@@ -140,5 +141,20 @@ func TestIssuerFollowsListen(t *testing.T) {
 	}
 	if _, err := load(t, map[string]string{"TONEARM_DATABASE_URL": db, "TONEARM_LISTEN": "nonsense"}); err == nil || !strings.Contains(err.Error(), "TONEARM_LISTEN") {
 		t.Errorf("a bad listen address: %v, want an error naming TONEARM_LISTEN", err)
+	}
+}
+
+func TestPreviousSecrets(t *testing.T) {
+	current, a, b := strings.Repeat("c", 32), strings.Repeat("a", 40), strings.Repeat("b", 32)
+	c, err := load(t, map[string]string{"TONEARM_SECRET": current, "TONEARM_PREVIOUS_SECRETS": a + ", " + b + " " + current})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.PreviousSecrets) != 2 || string(c.PreviousSecrets[0]) != a || string(c.PreviousSecrets[1]) != b {
+		t.Fatalf("PreviousSecrets = %q, want the two earlier secrets without the current one", c.PreviousSecrets)
+	}
+	_, err = load(t, map[string]string{"TONEARM_SECRET": current, "TONEARM_PREVIOUS_SECRETS": "tooshortsecret"})
+	if err == nil || strings.Contains(err.Error(), "tooshortsecret") {
+		t.Fatalf("short previous secret: %v (want an error that does not echo it)", err)
 	}
 }

@@ -77,9 +77,12 @@ type Config struct {
 	Store  *fositestore.Adapter
 	Keys   *keys.Manager
 	// HMACSecret keys authorization codes and refresh tokens (≥ 32 bytes).
-	HMACSecret    []byte
-	SecretsHasher fosite.Hasher
-	Lifespans     Lifespans
+	HMACSecret []byte
+	// PreviousHMACSecrets are HMACSecret under earlier TONEARM_SECRET
+	// values: codes and refresh tokens they keyed still verify.
+	PreviousHMACSecrets [][]byte
+	SecretsHasher       fosite.Hasher
+	Lifespans           Lifespans
 	// APIs lists the registered resource servers (nil: only tonearm's own).
 	APIs APIDirectory
 	// Users reads the accounts whose claims APIs release (nil: none).
@@ -136,6 +139,7 @@ func New(c Config) (*Provider, error) {
 		AccessTokenIssuer:              c.Issuer,
 		TokenURL:                       issuer + TokenPath,
 		GlobalSecret:                   c.HMACSecret[:32],
+		RotatedGlobalSecrets:           rotated(c.PreviousHMACSecrets),
 		ClientSecretsHasher:            c.SecretsHasher,
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:       acceptGrantedAudience,
@@ -495,4 +499,16 @@ func (h quietTokenHandler) PopulateTokenEndpointResponse(ctx context.Context, re
 		return fosite.ErrUnknownRequest
 	}
 	return h.TokenEndpointHandler.PopulateTokenEndpointResponse(ctx, req, resp)
+}
+
+// rotated are fosite's RotatedGlobalSecrets: each previous secret cut to
+// the 32 bytes fosite keys with, as GlobalSecret is.
+func rotated(previous [][]byte) [][]byte {
+	var out [][]byte
+	for _, p := range previous {
+		if len(p) >= 32 {
+			out = append(out, p[:32])
+		}
+	}
+	return out
 }

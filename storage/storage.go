@@ -575,4 +575,16 @@ type Storage interface {
 	Ping(ctx context.Context) error
 	// Close releases the connections.
 	Close() error
+
+	// ResealColumn passes each stored value of column (not the empty
+	// ones) to reseal and writes back those it changed, in one
+	// transaction that holds the rows against concurrent writers; an error
+	// from reseal writes nothing. It reports how many values changed.
+	ResealColumn(ctx context.Context, column SealedColumn, reseal Reseal) (int, error)
+	// RekeyClientHash replaces the keyed hash old by new wherever a client
+	// secret, a kept old client secret, an app's registration access
+	// token or an initial access token is stored as old (TONEARM_SECRET
+	// was rotated and a value was just shown to match old), in one
+	// transaction, and reports how many it replaced.
+	RekeyClientHash(ctx context.Context, old, new []byte) (int64, error)
 }

@@ -25,19 +25,22 @@ const KnownDeviceTTL = 365 * 24 * time.Hour
 // reset, disabling) moves the epoch on and voids the cookie. It names the
 // last account signed in on the browser.
 type DeviceCookies struct {
-	key    []byte
-	name   string
-	secure bool
-	now    func() time.Time
+	key []byte
+	// previous are key under earlier TONEARM_SECRET values: cookies they
+	// signed still vouch while the secret is being rotated.
+	previous [][]byte
+	name     string
+	secure   bool
+	now      func() time.Time
 }
 
 // NewDeviceCookies returns the cookies of issuer, signed with key (≥ 32
-// bytes).
-func NewDeviceCookies(key []byte, issuer string, now func() time.Time) *DeviceCookies {
+// bytes); those signed with a previous key are still read.
+func NewDeviceCookies(key []byte, issuer string, now func() time.Time, previous ...[]byte) *DeviceCookies {
 	if now == nil {
 		now = time.Now
 	}
-	d := &DeviceCookies{key: key, name: "tonearm_device", now: now}
+	d := &DeviceCookies{key: key, previous: previous, name: "tonearm_device", now: now}
 	if u, err := url.Parse(issuer); err == nil && u.Scheme == "https" {
 		d.name, d.secure = "__Host-tonearm_device", true
 	}
@@ -58,8 +61,10 @@ func (d knownDevice) known(a accounts.Attempt) bool {
 	return d.userID != "" && d.userID == a.Account && d.epoch == a.DeviceEpoch
 }
 
-func (d *DeviceCookies) mac(payload string) string {
-	m := hmac.New(sha256.New, d.key)
+func (d *DeviceCookies) mac(payload string) string { return deviceMAC(d.key, payload) }
+
+func deviceMAC(key []byte, payload string) string {
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte("known-device\x00" + payload))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
@@ -87,7 +92,11 @@ func (d *DeviceCookies) Read(r *http.Request) knownDevice {
 		return knownDevice{}
 	}
 	payload, sig := c.Value[:i], c.Value[i+1:]
-	if !hmac.Equal([]byte(sig), []byte(d.mac(payload))) {
+	valid := hmac.Equal([]byte(sig), []byte(d.mac(payload)))
+	for _, k := range d.previous {
+		valid = hmac.Equal([]byte(sig), []byte(deviceMAC(k, payload))) || valid
+	}
+	if !valid {
 		return knownDevice{}
 	}
 	parts := strings.Split(payload, ".")

@@ -28,7 +28,7 @@ import (
 // opened, with -v), -h exits 0, and no command logs unless -v.
 func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 	db := []string{"database-url", "secret", "v"}
-	server := []string{"admin-mfa", "client-registration", "database-url", "event-retention", "issuer", "listen", "listenbrainz-url", "metrics-listen", "refresh-grace",
+	server := []string{"admin-mfa", "client-registration", "database-url", "event-retention", "issuer", "listen", "listenbrainz-url", "metrics-listen", "previous-secrets", "refresh-grace",
 		"registration", "secret", "site-name", "smtp-url", "theme-dir", "trusted-proxies"}
 	with := func(own ...string) []string { return append(append([]string{}, db...), own...) }
 	clientFlags := []string{"allow-no-pkce", "backchannel-logout-uri", "client-uri", "first-party", "grant-type", "json", "logo-uri",
@@ -65,6 +65,7 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		{[]string{"connectors", "delete"}, with("id")},
 		{[]string{"keys", "list"}, db},
 		{[]string{"keys", "rotate"}, db},
+		{[]string{"reseal"}, with("json")},
 		{[]string{"apply"}, with("f", "dry-run", "prune")},
 		{[]string{"export"}, with("json")},
 		{[]string{"health"}, []string{"url"}},

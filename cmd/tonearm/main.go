@@ -34,6 +34,7 @@ Usage:
   tonearm connectors create|update|list|delete   sign-in through MusicBrainz or an OpenID provider
   tonearm registration-tokens create|list|revoke initial access tokens for dynamic client registration
   tonearm keys list|rotate
+  tonearm reseal [--json]          seal stored secrets again under TONEARM_SECRET (after rotating it)
   tonearm apply -f FILE [--dry-run] [--prune]   make the clients and APIs match a YAML or JSON file
   tonearm export [--json]          print the clients and APIs as apply reads them (no secrets)
   tonearm health [--url URL]       exit 0 when a running server answers /readyz (container health checks)
@@ -69,7 +70,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("a command is required: serve, migrate, users, clients, apis, connectors, registration-tokens, keys, apply, export, health or version")
+		return errors.New("a command is required: serve, migrate, users, clients, apis, connectors, registration-tokens, keys, reseal, apply, export, health or version")
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -97,6 +98,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return connectorsCommand(ctx, rest, getenv, stdin, stdout, stderr)
 	case "keys":
 		return keysCommand(ctx, rest, getenv, stdout, stderr)
+	case "reseal":
+		return resealCommand(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -83,6 +83,13 @@ const (
 	purposeRecoveryCodes     = "recovery-codes"
 )
 
+// sealBox seals under the key of purpose derived from TONEARM_SECRET and
+// opens also what the keys derived from TONEARM_PREVIOUS_SECRETS sealed, so
+// the master secret can be rotated (see tonearm reseal).
+func sealBox(cfg config.Config, purpose string) (*seal.Box, error) {
+	return seal.New(seal.DeriveKey(cfg.Secret, purpose), seal.DeriveKeys(cfg.PreviousSecrets, purpose)...)
+}
+
 func build(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
 	return buildWith(ctx, cfg, log, options{})
 }
@@ -101,7 +108,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	tokenBox, err := seal.New(seal.DeriveKey(cfg.Secret, purposeListenBrainzToken))
+	tokenBox, err := sealBox(cfg, purposeListenBrainzToken)
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +129,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	passwords := accounts.NewHasher(params, 0, 1024)
 	acc, err := accounts.New(accounts.Config{
 		Store: store, Hasher: passwords, Validator: lb, Box: tokenBox, Logger: log, Now: opt.now, Mailer: mailer,
-		RecoveryKey: seal.DeriveKey(cfg.Secret, purposeRecoveryCodes),
+		RecoveryKey: seal.DeriveKey(cfg.Secret, purposeRecoveryCodes), PreviousRecoveryKeys: seal.DeriveKeys(cfg.PreviousSecrets, purposeRecoveryCodes),
 	})
 	if err != nil {
 		return nil, err
@@ -132,7 +139,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if opt.lifespans != nil {
 		lifespans = *opt.lifespans
 	}
-	keyBox, err := seal.New(seal.DeriveKey(cfg.Secret, purposeSigningKeys))
+	keyBox, err := sealBox(cfg, purposeSigningKeys)
 	if err != nil {
 		return nil, err
 	}
@@ -142,10 +149,17 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	hasher, err := clients.NewSecretHasher(seal.DeriveKey(cfg.Secret, purposeClientSecrets))
+	hasher, err := clients.NewSecretHasher(seal.DeriveKey(cfg.Secret, purposeClientSecrets), seal.DeriveKeys(cfg.PreviousSecrets, purposeClientSecrets)...)
 	if err != nil {
 		return nil, err
 	}
+	// A client secret or token shown to match under a previous secret is
+	// stored again under the current one (see tonearm reseal).
+	hasher.OnPreviousKey(func(ctx context.Context, old, current []byte) {
+		if _, err := store.RekeyClientHash(ctx, old, current); err != nil {
+			log.Warn("storing a client secret's hash under the current TONEARM_SECRET failed", "err", err)
+		}
+	})
 	registry, err := clients.NewRegistry(store, hasher)
 	if err != nil {
 		return nil, err
@@ -174,7 +188,8 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	p, err := provider.New(provider.Config{
 		Devices: deviceCodes, Registration: clientRegistration != protocol.RegistrationOff,
 		Issuer: cfg.Issuer, Store: adapter, Keys: km, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
-		SecretsHasher: hasher, Lifespans: lifespans, APIs: apiRegistry, Users: store,
+		PreviousHMACSecrets: seal.DeriveKeys(cfg.PreviousSecrets, purposeTokenHMAC),
+		SecretsHasher:       hasher, Lifespans: lifespans, APIs: apiRegistry, Users: store,
 	})
 	if err != nil {
 		return nil, err
@@ -188,7 +203,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	devices := web.NewDeviceCookies(seal.DeriveKey(cfg.Secret, purposeKnownDevice), cfg.Issuer, opt.now)
+	devices := web.NewDeviceCookies(seal.DeriveKey(cfg.Secret, purposeKnownDevice), cfg.Issuer, opt.now, seal.DeriveKeys(cfg.PreviousSecrets, purposeKnownDevice)...)
 	var metrics *web.Metrics
 	if cfg.MetricsListen != "" {
 		sqlDB, err := store.SQLDB()
@@ -212,7 +227,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	connectorBox, err := seal.New(seal.DeriveKey(cfg.Secret, purposeConnectorSecrets))
+	connectorBox, err := sealBox(cfg, purposeConnectorSecrets)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +258,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	default:
 		passkeyCeremonies = pk
 	}
-	interactionBox, err := seal.New(seal.DeriveKey(cfg.Secret, purposeInteractions))
+	interactionBox, err := sealBox(cfg, purposeInteractions)
 	if err != nil {
 		return nil, err
 	}

@@ -115,6 +115,10 @@ type Config struct {
 	// RecoveryKey keys the hashes of recovery codes (a database copy
 	// then does not let anyone test guesses offline); nil: plain SHA-256.
 	RecoveryKey []byte
+	// PreviousRecoveryKeys are RecoveryKey under earlier TONEARM_SECRET
+	// values: codes hashed under them are still accepted (a keyed hash
+	// cannot be moved to a new key without the code).
+	PreviousRecoveryKeys [][]byte
 }
 
 // Service implements the account operations.
@@ -129,6 +133,7 @@ type Service struct {
 	mailer      Mailer
 	mailSlots   chan struct{}
 	recoveryKey []byte
+	oldRecovery [][]byte
 }
 
 // New returns a Service, refusing missing dependencies.
@@ -138,7 +143,7 @@ func New(c Config) (*Service, error) {
 	}
 	s := &Service{store: c.Store, hasher: c.Hasher, validator: c.Validator, box: c.Box,
 		sessionTTL: c.SessionTTL, now: c.Now, log: c.Logger, mailer: c.Mailer, mailSlots: make(chan struct{}, maxMailsInFlight),
-		recoveryKey: c.RecoveryKey}
+		recoveryKey: c.RecoveryKey, oldRecovery: c.PreviousRecoveryKeys}
 	if s.sessionTTL <= 0 {
 		s.sessionTTL = DefaultSessionTTL
 	}

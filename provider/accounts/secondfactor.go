@@ -193,6 +193,14 @@ func (s *Service) UseRecoveryCode(ctx context.Context, u storage.User, code stri
 		return err
 	}
 	err := s.store.UseRecoveryCode(ctx, u.ID, s.recoveryHash(u.ID, code))
+	// Codes made before TONEARM_SECRET was rotated are stored under a
+	// previous key's hash.
+	for _, key := range s.oldRecovery {
+		if !errors.Is(err, storage.ErrNotFound) {
+			break
+		}
+		err = s.store.UseRecoveryCode(ctx, u.ID, keyedRecoveryHash(key, u.ID, code))
+	}
 	if errors.Is(err, storage.ErrNotFound) {
 		s.codeFailed(ctx, guard, attempt, u.ID, "recovery_code")
 		return ErrWrongCode
@@ -319,12 +327,16 @@ func (s *Service) newRecoveryCodes(userID string) ([]string, [][]byte) {
 // recoveryHash is the stored form of a code (typed with or without the
 // dash, in any case).
 func (s *Service) recoveryHash(userID, code string) []byte {
+	return keyedRecoveryHash(s.recoveryKey, userID, code)
+}
+
+func keyedRecoveryHash(key []byte, userID, code string) []byte {
 	norm := strings.ToLower(strings.NewReplacer("-", "", " ", "").Replace(strings.TrimSpace(code)))
-	if s.recoveryKey == nil {
+	if key == nil {
 		sum := sha256.Sum256([]byte("recovery:" + userID + ":" + norm))
 		return sum[:]
 	}
-	m := hmac.New(sha256.New, s.recoveryKey)
+	m := hmac.New(sha256.New, key)
 	m.Write([]byte("recovery:" + userID + ":" + norm))
 	return m.Sum(nil)
 }

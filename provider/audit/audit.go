@@ -33,6 +33,9 @@ const (
 	APIChanged      = "api.changed"
 	APIDeleted      = "api.deleted"
 	KeysRotated     = "keys.rotated"
+	// SecretsResealed: tonearm reseal moved sealed values under the
+	// current TONEARM_SECRET (detail: how many of each kind).
+	SecretsResealed = "secrets.resealed"
 	RefreshReuse    = "refresh.reuse_detected"
 	ConsentGranted  = "consent.granted"
 	ConsentRevoked  = "consent.revoked"
@@ -73,7 +76,7 @@ var Types = []string{SignInSucceeded, SignInFailed, SignOut, PasswordChanged, Pa
 	ConsentGranted, ConsentRevoked, EmailVerified, PasskeyAdded, PasskeyRemoved, PasskeyCloneSuspected,
 	ConnectorCreated, ConnectorChanged, ConnectorDeleted, IdentityLinked, IdentityUnlinked, UpstreamFailed,
 	SecondFactorEnrolled, SecondFactorRemoved, SecondFactorFailed, RecoveryCodeUsed,
-	AppRegistered, AppChanged, AppDeleted, AppRefused, RegistrationTokens}
+	AppRegistered, AppChanged, AppDeleted, AppRefused, RegistrationTokens, SecretsResealed}
 
 // Store is where events go.
 type Store interface {

@@ -25,14 +25,51 @@ import (
 // would add nothing but latency to every client authentication; the key
 // means a stolen database alone does not allow offline guessing of weaker,
 // operator-chosen secrets. It implements fosite.Hasher.
-type SecretHasher struct{ key []byte }
+//
+// A keyed hash cannot be moved to a new key without the value it hides, so
+// after TONEARM_SECRET is rotated the hashes made under the previous
+// secret keep being compared under its key too (previous).
+type SecretHasher struct {
+	key      []byte
+	previous [][]byte
+	// rekey replaces a stored hash that matched only under a previous key
+	// by the current key's (nil: left as it is).
+	rekey func(ctx context.Context, old, current []byte)
+}
 
-// NewSecretHasher returns a hasher keyed by key (32 bytes).
-func NewSecretHasher(key []byte) (*SecretHasher, error) {
+// OnPreviousKey sets what the hasher calls when a value matched a stored
+// hash only under a previous key: with that hash and the value's hash
+// under the current key, so the stored one can be replaced and the value
+// keeps matching once the previous secret is dropped. (A keyed hash cannot
+// be moved without the value; this is the moment the value is known.)
+func (h *SecretHasher) OnPreviousKey(rekey func(ctx context.Context, old, current []byte)) {
+	h.rekey = rekey
+}
+
+// NewSecretHasher returns a hasher keyed by key (32 bytes) that also
+// accepts hashes made under the previous keys.
+func NewSecretHasher(key []byte, previous ...[]byte) (*SecretHasher, error) {
 	if len(key) < 32 {
 		return nil, errors.New("clients: secret hasher key must be at least 32 bytes")
 	}
-	return &SecretHasher{key: key}, nil
+	for _, k := range previous {
+		if len(k) < 32 {
+			return nil, errors.New("clients: secret hasher key must be at least 32 bytes")
+		}
+	}
+	return &SecretHasher{key: key, previous: previous}, nil
+}
+
+// Hashes returns data's hash under the current key, then under each
+// previous key: a value looked up by its hash is looked up by each.
+func (h *SecretHasher) Hashes(data []byte) [][]byte {
+	out := make([][]byte, 0, 1+len(h.previous))
+	for _, k := range append([][]byte{h.key}, h.previous...) {
+		m := hmac.New(sha256.New, k)
+		m.Write(data)
+		out = append(out, m.Sum(nil))
+	}
+	return out
 }
 
 // Hash implements fosite.Hasher.
@@ -46,12 +83,29 @@ func (h *SecretHasher) Hash(_ context.Context, data []byte) ([]byte, error) {
 var ErrSecretMismatch = errors.New("clients: secret does not match")
 
 // Compare implements fosite.Hasher in constant time.
+// Every key is tried, so the time taken does not tell under which key the
+// hash was made.
 func (h *SecretHasher) Compare(ctx context.Context, hash, data []byte) error {
-	sum, _ := h.Hash(ctx, data)
-	if len(hash) == 0 || !hmac.Equal(hash, sum) {
+	sums := h.Hashes(data)
+	match := -1
+	for i, sum := range sums {
+		if hmac.Equal(hash, sum) && match < 0 {
+			match = i
+		}
+	}
+	if len(hash) == 0 || match < 0 {
 		return ErrSecretMismatch
 	}
+	if match > 0 {
+		h.stale(ctx, hash, sums[0])
+	}
 	return nil
+}
+
+func (h *SecretHasher) stale(ctx context.Context, old, current []byte) {
+	if h.rekey != nil {
+		h.rekey(ctx, old, current)
+	}
 }
 
 // Store is what the registry needs from storage.

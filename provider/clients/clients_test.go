@@ -191,3 +191,64 @@ func TestURIRule(t *testing.T) {
 		}
 	}
 }
+
+// After TONEARM_SECRET is rotated, a secret hashed under the previous key
+// still matches, and nothing else does.
+func TestSecretHasherPreviousKeys(t *testing.T) {
+	ctx := context.Background()
+	oldKey, newKey := []byte(strings.Repeat("o", 32)), []byte(strings.Repeat("n", 32))
+	old, _ := NewSecretHasher(oldKey)
+	hash, _ := old.Hash(ctx, []byte("client secret"))
+	alone, _ := NewSecretHasher(newKey)
+	if alone.Compare(ctx, hash, []byte("client secret")) == nil {
+		t.Fatal("the new key alone matched a hash made under the old one")
+	}
+	ring, err := NewSecretHasher(newKey, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ring.Compare(ctx, hash, []byte("client secret")); err != nil {
+		t.Fatalf("Compare under the previous key = %v", err)
+	}
+	if ring.Compare(ctx, hash, []byte("another secret")) == nil || ring.Compare(ctx, nil, []byte("client secret")) == nil {
+		t.Fatal("Compare matched a wrong secret or an empty hash")
+	}
+}
+
+// A client secret hashed under a previous key is stored again under the
+// current key the first time it is shown to match, so it keeps working
+// once the previous secret is dropped.
+func TestSecretRekeyedOnUse(t *testing.T) {
+	ctx := context.Background()
+	r, old := newRegistry(t) // keyed by "h"×32
+	c, secret, err := r.Create(ctx, Spec{ID: "web", RedirectURIs: []string{"https://app.example/cb"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newKey := []byte(strings.Repeat("n", 32))
+	ring, _ := NewSecretHasher(newKey, old.key)
+	var rekeyed int
+	ring.OnPreviousKey(func(ctx context.Context, oldHash, current []byte) {
+		rekeyed++
+		if _, err := r.store.(interface {
+			RekeyClientHash(context.Context, []byte, []byte) (int64, error)
+		}).RekeyClientHash(ctx, oldHash, current); err != nil {
+			t.Error(err)
+		}
+	})
+	r2, _ := NewRegistry(r.store, ring)
+	if !r2.SecretMatches(ctx, c, secret) || rekeyed != 1 {
+		t.Fatalf("the secret under the previous key: matched=%v rekeyed=%d", r2.SecretMatches(ctx, c, secret), rekeyed)
+	}
+	stored, _ := r.store.GetClient(ctx, "web")
+	alone, _ := NewSecretHasher(newKey)
+	if alone.Compare(ctx, stored.SecretHash, []byte(secret)) != nil {
+		t.Fatal("the stored hash was not moved to the current key")
+	}
+	if !r2.SecretMatches(ctx, stored, secret) || rekeyed != 1 {
+		t.Fatalf("a hash under the current key was rekeyed again (%d)", rekeyed)
+	}
+	if r2.SecretMatches(ctx, stored, "wrong") || rekeyed != 1 {
+		t.Fatal("a wrong secret matched or rekeyed")
+	}
+}

@@ -104,21 +104,29 @@ func (t *RegistrationTokens) Check(ctx context.Context, value string) (storage.R
 	if value == "" || len(value) > 200 {
 		return storage.RegistrationToken{}, ErrTokenUnknown
 	}
-	hash, _ := t.hasher.Hash(ctx, []byte(value))
-	rec, err := t.store.GetRegistrationTokenByHash(ctx, hash, t.now())
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.RegistrationToken{}, ErrTokenUnknown
-	}
-	if err != nil {
-		return storage.RegistrationToken{}, err
-	}
-	if ok, err := ownerActive(ctx, t.store, rec.Owner); err != nil || !ok {
-		if err == nil {
-			err = ErrTokenUnknown
+	// A token made before TONEARM_SECRET was rotated is stored under a
+	// previous key's hash.
+	hashes := t.hasher.Hashes([]byte(value))
+	for i, hash := range hashes {
+		rec, err := t.store.GetRegistrationTokenByHash(ctx, hash, t.now())
+		if errors.Is(err, storage.ErrNotFound) {
+			continue
 		}
-		return storage.RegistrationToken{}, err
+		if err != nil {
+			return storage.RegistrationToken{}, err
+		}
+		if ok, err := ownerActive(ctx, t.store, rec.Owner); err != nil || !ok {
+			if err == nil {
+				err = ErrTokenUnknown
+			}
+			return storage.RegistrationToken{}, err
+		}
+		if i > 0 {
+			t.hasher.stale(ctx, hash, hashes[0])
+		}
+		return rec, nil
 	}
-	return rec, nil
+	return storage.RegistrationToken{}, ErrTokenUnknown
 }
 
 // List returns owner's tokens (every token with all).

@@ -232,7 +232,7 @@ func (m *Manager) refreshLocked(ctx context.Context) error {
 func (m *Manager) open(sk storage.SigningKey) (*Key, error) {
 	raw, err := m.box.Open(sk.Sealed, sealContext(sk.KID))
 	if err != nil {
-		return nil, fmt.Errorf("keys: key %s does not open with this TONEARM_SECRET: %w", sk.KID, err)
+		return nil, fmt.Errorf("keys: signing key %s does not open with TONEARM_SECRET or any of TONEARM_PREVIOUS_SECRETS (sealed under another secret): %w", sk.KID, err)
 	}
 	var jwk jose.JSONWebKey
 	if err := jwk.UnmarshalJSON(raw); err != nil {

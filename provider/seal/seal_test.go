@@ -52,3 +52,42 @@ func TestNewRejectsShortKey(t *testing.T) {
 		t.Fatal("New accepted a 16-byte key")
 	}
 }
+
+// A rotated master secret: the new box opens what the old one sealed,
+// Reseal moves it to the new key once, and then the new key alone opens it.
+func TestRotation(t *testing.T) {
+	oldKey := DeriveKey(bytes.Repeat([]byte("a"), 32), "test")
+	newKey := DeriveKey(bytes.Repeat([]byte("b"), 32), "test")
+	oldBox, _ := New(oldKey)
+	sealed, _ := oldBox.Seal([]byte("totp key"), "user-1")
+	alone, _ := New(newKey)
+	if _, err := alone.Open(sealed, "user-1"); !errors.Is(err, ErrOpen) {
+		t.Fatalf("new key alone opened the old value: %v", err)
+	}
+	ring, err := New(newKey, oldKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ring.Open(sealed, "user-1"); err != nil || string(got) != "totp key" {
+		t.Fatalf("Open with the previous key = %q, %v", got, err)
+	}
+	moved, changed, err := ring.Reseal(sealed, "user-1")
+	if err != nil || !changed {
+		t.Fatalf("Reseal = %v, %v; want changed", changed, err)
+	}
+	if got, err := alone.Open(moved, "user-1"); err != nil || string(got) != "totp key" {
+		t.Fatalf("new key alone after Reseal = %q, %v", got, err)
+	}
+	again, changed, err := ring.Reseal(moved, "user-1")
+	if err != nil || changed || !bytes.Equal(again, moved) {
+		t.Fatalf("second Reseal changed=%v err=%v", changed, err)
+	}
+	stranger, _ := New(DeriveKey(bytes.Repeat([]byte("c"), 32), "test"))
+	foreign, _ := stranger.Seal([]byte("x"), "user-1")
+	if _, _, err := ring.Reseal(foreign, "user-1"); !errors.Is(err, ErrOpen) {
+		t.Fatalf("Reseal of a value sealed under an unknown secret = %v, want ErrOpen", err)
+	}
+	if _, err := New(newKey, []byte("short")); err == nil {
+		t.Fatal("New accepted a short previous key")
+	}
+}

@@ -59,6 +59,7 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, connectorCases()...)
 	cases = append(cases, secondFactorCases()...)
 	cases = append(cases, developerAppCases()...)
+	cases = append(cases, sealedCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
