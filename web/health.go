@@ -5,8 +5,19 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
+)
+
+// Readiness follows the database within a second either way: each check
+// pings with readyTimeout (a database that does not answer that fast is
+// not ready to serve), and one ping's answer serves the checks of the next
+// readyReuse, so a flood of probes from many load balancers costs one
+// ping per readyReuse.
+const (
+	readyTimeout = 500 * time.Millisecond
+	readyReuse   = 250 * time.Millisecond
 )
 
 // Pinger reports whether the database answers.
@@ -20,6 +31,26 @@ type Health struct {
 	db       Pinger
 	log      *slog.Logger
 	draining atomic.Bool
+
+	mu      sync.Mutex // held during a ping: concurrent checks share it
+	checked time.Time  // when the latest ping answered
+	pingErr error      // its answer
+}
+
+// ping asks the database, or reuses an answer younger than readyReuse.
+func (h *Health) ping(ctx context.Context) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.checked.IsZero() && time.Since(h.checked) < readyReuse {
+		return h.pingErr
+	}
+	// Not the probe's own context: a prober that gives up must not make
+	// the shared answer an error.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readyTimeout)
+	defer cancel()
+	h.pingErr = h.db.Ping(ctx)
+	h.checked = time.Now()
+	return h.pingErr
 }
 
 // Drain makes /readyz answer 503 from now on, so a load balancer stops
@@ -44,9 +75,7 @@ func (h *Health) Routes(mux *http.ServeMux) {
 			WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := h.db.Ping(ctx); err != nil {
+		if err := h.ping(r.Context()); err != nil {
 			h.log.Warn("readiness check failed", "request_id", RequestID(r.Context()), "err", err)
 			WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
 			return

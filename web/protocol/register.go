@@ -235,6 +235,9 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 			oauthError(w, http.StatusTooManyRequests, "invalid_request", msg)
 			return
 		}
+		if writeUnavailable(w, r, g.c.Logger, limit) {
+			return
+		}
 		g.c.Logger.Error("counting a registration", "request_id", web.RequestID(ctx), "err", limit)
 		oauthError(w, http.StatusInternalServerError, "server_error", "The registration could not be counted; try again later.")
 		return
@@ -266,6 +269,9 @@ func (g *Registration) failed(w http.ResponseWriter, r *http.Request, how, doing
 			code = "invalid_redirect_uri"
 		}
 		g.refuse(w, r, how, code, ve.Message)
+		return
+	}
+	if writeUnavailable(w, r, g.c.Logger, err) {
 		return
 	}
 	g.c.Logger.Error(doing+" an app", "request_id", web.RequestID(r.Context()), "err", err)
@@ -335,6 +341,9 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 		web.WriteJSON(w, http.StatusOK, g.information(next, spec.AuthMethod))
 	case http.MethodDelete:
 		if err := g.c.Apps.Delete(ctx, id); err != nil && !errors.Is(err, clients.ErrNotFound) {
+			if writeUnavailable(w, r, g.c.Logger, err) {
+				return
+			}
 			g.c.Logger.Error("deleting an app", "request_id", web.RequestID(ctx), "err", err)
 			oauthError(w, http.StatusInternalServerError, "server_error", "The app could not be deleted; try again later.")
 			return

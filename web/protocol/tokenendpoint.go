@@ -34,6 +34,9 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 	session := provider.NewSession()
 	ar, err := o.p.OAuth2.NewAccessRequest(ctx, r, session)
 	if err != nil {
+		if writeUnavailable(w, r, o.log, err) {
+			return
+		}
 		o.spendFailedCode(r, ar, err)
 		o.accessError(w, r, ar, err)
 		return
@@ -141,6 +144,9 @@ func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	ir, err := o.p.OAuth2.NewIntrospectionRequest(ctx, r, provider.NewSession())
 	if err != nil {
+		if writeUnavailable(w, r, o.log, err) {
+			return
+		}
 		o.p.OAuth2.WriteIntrospectionError(ctx, w, err)
 		return
 	}
@@ -218,6 +224,9 @@ func (o *OAuth) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
 	err := o.p.OAuth2.NewRevocationRequest(ctx, r)
+	if writeUnavailable(w, r, o.log, err) {
+		return
+	}
 	if err != nil {
 		if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= 500 {
 			o.log.Error("revocation failed", "request_id", web.RequestID(ctx), "err", rfc.WithExposeDebug(true).GetDescription())
@@ -236,6 +245,9 @@ func (o *OAuth) revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (o *OAuth) accessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	if writeUnavailable(w, r, o.log, err) {
+		return
+	}
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {
 		o.log.Error("token request failed", "request_id", web.RequestID(r.Context()), "err", rfc.WithExposeDebug(true).GetDescription())
@@ -263,6 +275,9 @@ func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar, err := o.p.VerifyAccessToken(ctx, token)
+	if writeUnavailable(w, r, o.log, err) {
+		return
+	}
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
 		web.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The access token is invalid, expired or revoked."})
@@ -274,6 +289,9 @@ func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := o.accounts.GetUser(ctx, ar.GetSession().GetSubject())
+	if writeUnavailable(w, r, o.log, err) {
+		return
+	}
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
 		web.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The token's user no longer exists."})
