@@ -36,7 +36,8 @@ type outageAnswer struct {
 // outageLoad is a few concurrent writers and readers of every kind an
 // outage must answer 503: client-credentials tokens for a client the
 // server has cached and for one it has not, introspection, createUser
-// (the JSON API, by an admin) and a page that reads the session.
+// (the JSON API, by an admin), the admin API with a bearer token and a
+// page that reads the session.
 type outageLoad struct {
 	s                 *server
 	warmSecret, cold  string
@@ -64,7 +65,7 @@ func newOutageLoad(t *testing.T, s *server) *outageLoad {
 	return l
 }
 
-var outageKinds = []string{"token-warm", "token-cold", "introspect", "createUser", "page"}
+var outageKinds = []string{"token-warm", "token-cold", "introspect", "createUser", "page", "bearer-api"}
 
 // do sends one request of kind and reads the answer.
 func (l *outageLoad) do(kind string) outageAnswer {
@@ -91,6 +92,10 @@ func (l *outageLoad) do(kind string) outageAnswer {
 		req, _ = http.NewRequest(http.MethodPost, base+"/api/User/createUser", strings.NewReader(string(b)))
 		req.Header.Set("Content-Type", "application/json")
 		client = l.browser
+	case "bearer-api":
+		// The admin API with the client's own token (scope admin).
+		req, _ = http.NewRequest(http.MethodGet, base+"/api/admin/users", nil)
+		req.Header.Set("Authorization", "Bearer "+l.token)
 	case "page":
 		req, _ = http.NewRequest(http.MethodGet, base+"/account", nil)
 		client = l.browser
@@ -138,7 +143,7 @@ func outageProblem(a outageAnswer) string {
 		if a.errorField != "temporarily_unavailable" {
 			return "OAuth error " + a.errorField + ", want temporarily_unavailable"
 		}
-	case "createUser":
+	case "createUser", "bearer-api":
 		if a.errorField == "" || strings.Contains(a.errorField, "SQLSTATE") || strings.Contains(a.errorField, "SQLITE") || strings.Contains(a.errorField, "dial") {
 			return "JSON error " + a.errorField + ", want a message in plain words"
 		}
