@@ -36,8 +36,8 @@ type outageAnswer struct {
 // outageLoad is a few concurrent writers and readers of every kind an
 // outage must answer 503: client-credentials tokens for a client the
 // server has cached and for one it has not, introspection, createUser
-// (the JSON API, by an admin), the admin API with a bearer token and a
-// page that reads the session.
+// (the JSON API, by an admin), a sign-in, the admin API with a bearer
+// token and a page that reads the session.
 type outageLoad struct {
 	s                 *server
 	warmSecret, cold  string
@@ -65,7 +65,7 @@ func newOutageLoad(t *testing.T, s *server) *outageLoad {
 	return l
 }
 
-var outageKinds = []string{"token-warm", "token-cold", "introspect", "createUser", "page", "bearer-api"}
+var outageKinds = []string{"token-warm", "token-cold", "introspect", "createUser", "page", "bearer-api", "startSession"}
 
 // do sends one request of kind and reads the answer.
 func (l *outageLoad) do(kind string) outageAnswer {
@@ -92,6 +92,25 @@ func (l *outageLoad) do(kind string) outageAnswer {
 		req, _ = http.NewRequest(http.MethodPost, base+"/api/User/createUser", strings.NewReader(string(b)))
 		req.Header.Set("Content-Type", "application/json")
 		client = l.browser
+	case "register", "manage":
+		// Dynamic client registration with an initial access token, and
+		// an app's management with its registration access token: during
+		// the outage neither may be "your token is wrong".
+		path := provider.RegisterPath
+		if kind == "manage" {
+			path += "/warm"
+		}
+		req, _ = http.NewRequest(http.MethodPost, base+path, strings.NewReader(`{"client_name": "x", "redirect_uris": ["`+redirectURI+`"]}`))
+		if kind == "manage" {
+			req.Method = http.MethodGet
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer some-token")
+	case "startSession":
+		// A sign-in: a database that does not answer is no wrong password.
+		b, _ := json.Marshal(map[string]string{"username": "outage-owner", "password": e2ePassword})
+		req, _ = http.NewRequest(http.MethodPost, base+"/api/User/startSession", strings.NewReader(string(b)))
+		req.Header.Set("Content-Type", "application/json")
 	case "bearer-api":
 		// The admin API with the client's own token (scope admin).
 		req, _ = http.NewRequest(http.MethodGet, base+"/api/admin/users", nil)
@@ -139,11 +158,11 @@ func outageProblem(a outageAnswer) string {
 		return "503 without Retry-After"
 	}
 	switch a.kind {
-	case "token-warm", "token-cold", "introspect":
+	case "token-warm", "token-cold", "introspect", "register", "manage":
 		if a.errorField != "temporarily_unavailable" {
 			return "OAuth error " + a.errorField + ", want temporarily_unavailable"
 		}
-	case "createUser", "bearer-api":
+	case "createUser", "bearer-api", "startSession":
 		if a.errorField == "" || strings.Contains(a.errorField, "SQLSTATE") || strings.Contains(a.errorField, "SQLITE") || strings.Contains(a.errorField, "dial") {
 			return "JSON error " + a.errorField + ", want a message in plain words"
 		}
@@ -184,6 +203,11 @@ func (l *outageLoad) during(d time.Duration, workers int) []outageAnswer {
 // being gone calls for, naming each problem once with a count.
 func checkAll(t *testing.T, phase string, answers []outageAnswer, problem func(outageAnswer) string) {
 	t.Helper()
+	checkAllOf(t, phase, answers, problem, 2*len(outageKinds))
+}
+
+func checkAllOf(t *testing.T, phase string, answers []outageAnswer, problem func(outageAnswer) string, least int) {
+	t.Helper()
 	counts := map[string]int{}
 	for _, a := range answers {
 		if p := problem(a); p != "" {
@@ -193,7 +217,7 @@ func checkAll(t *testing.T, phase string, answers []outageAnswer, problem func(o
 	for p, n := range counts {
 		t.Errorf("%s: %d × %s", phase, n, p)
 	}
-	if len(answers) < 2*len(outageKinds) {
+	if len(answers) < least {
 		t.Errorf("%s: only %d requests", phase, len(answers))
 	}
 }
@@ -267,6 +291,7 @@ func TestOutagePostgresStopped(t *testing.T) {
 	cluster.Stop()
 	readyWithin(t, s.srv.URL, http.StatusServiceUnavailable, time.Second)
 	checkAll(t, "outage", l.during(3*time.Second, 6), outageProblem)
+	checkAllOf(t, "outage", []outageAnswer{l.do("register"), l.do("manage")}, outageProblem, 2)
 
 	if err := cluster.Start(); err != nil {
 		t.Fatal(err)
@@ -316,7 +341,7 @@ func TestOutageSQLiteDiskFull(t *testing.T) {
 		}
 	}
 	restore()
-	checkAll(t, "disk full", writes, outageProblem)
+	checkAllOf(t, "disk full", writes, outageProblem, len(writes))
 
 	checkAll(t, "after", l.during(time.Second, 4), okProblem)
 	l.checkNothingHalfWritten(t)

@@ -195,6 +195,9 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 	how, owner := storage.RegisteredOpenly, ""
 	if tok := bearerToken(r); tok != "" {
 		rec, err := g.c.Tokens.Check(ctx, tok)
+		if writeUnavailable(w, r, g.c.Logger, err) {
+			return
+		}
 		if err != nil {
 			g.c.Metrics.AppRegistration("token", "refused")
 			oauthError(w, http.StatusUnauthorized, "invalid_token", "The initial access token is unknown, revoked or expired.")
@@ -298,6 +301,9 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.PathValue("id")
 	c, err := g.c.Apps.AppByRegistrationToken(ctx, id, bearerToken(r))
+	if writeUnavailable(w, r, g.c.Logger, err) {
+		return
+	}
 	if err != nil {
 		// An unknown app and a wrong token look alike (RFC 7592 §2).
 		oauthError(w, http.StatusUnauthorized, "invalid_token", "The registration access token is not this app's.")
