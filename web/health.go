@@ -10,15 +10,12 @@ import (
 	"time"
 )
 
-// Readiness follows the database within a second either way: each check
-// pings with readyTimeout (a database that does not answer that fast is
-// not ready to serve), and one ping's answer serves the checks of the next
-// readyReuse, so a flood of probes from many load balancers costs one
-// ping per readyReuse.
-const (
-	readyTimeout = 500 * time.Millisecond
-	readyReuse   = 250 * time.Millisecond
-)
+// readyTimeout: a database that does not answer a ping this fast is not
+// ready to serve. Each check pings (no answer is reused, so /readyz
+// follows the database at once either way); checks arriving while a ping
+// is under way share its answer, so a flood of probes from many load
+// balancers costs at most one ping in flight.
+const readyTimeout = 500 * time.Millisecond
 
 // Pinger reports whether the database answers.
 type Pinger interface {
@@ -32,25 +29,42 @@ type Health struct {
 	log      *slog.Logger
 	draining atomic.Bool
 
-	mu      sync.Mutex // held during a ping: concurrent checks share it
-	checked time.Time  // when the latest ping answered
-	pingErr error      // its answer
+	mu       sync.Mutex
+	inflight *pingCall // the ping under way, if any (mu)
 }
 
-// ping asks the database, or reuses an answer younger than readyReuse.
+// pingCall is one ping whose answer every check that waits for it shares.
+type pingCall struct {
+	done chan struct{}
+	err  error
+}
+
+// ping asks the database, or waits for the ping under way.
 func (h *Health) ping(ctx context.Context) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if !h.checked.IsZero() && time.Since(h.checked) < readyReuse {
-		return h.pingErr
+	c := h.inflight
+	if c == nil {
+		c = &pingCall{done: make(chan struct{})}
+		h.inflight = c
+		// Not the probe's own context: a prober that gives up must not
+		// make the shared answer an error.
+		go func() {
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readyTimeout)
+			c.err = h.db.Ping(pctx)
+			cancel()
+			h.mu.Lock()
+			h.inflight = nil
+			h.mu.Unlock()
+			close(c.done)
+		}()
 	}
-	// Not the probe's own context: a prober that gives up must not make
-	// the shared answer an error.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readyTimeout)
-	defer cancel()
-	h.pingErr = h.db.Ping(ctx)
-	h.checked = time.Now()
-	return h.pingErr
+	h.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Drain makes /readyz answer 503 from now on, so a load balancer stops
