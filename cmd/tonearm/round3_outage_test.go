@@ -52,6 +52,8 @@ func newOutageLoad(t *testing.T, s *server) *outageLoad {
 	l := &outageLoad{s: s}
 	_, l.warmSecret = s.client(clients.Spec{ID: "warm", GrantTypes: []string{"client_credentials"}, Scopes: []string{"admin"}})
 	_, l.coldSecret = s.client(clients.Spec{ID: "cold", GrantTypes: []string{"client_credentials"}, Scopes: []string{"admin"}})
+	s.client(clients.Spec{ID: "webapp", Scopes: []string{"openid"}})
+	s.client(clients.Spec{ID: "webapp-cold", Scopes: []string{"openid"}}) // first asked for during the outage
 	got := s.post(provider.TokenPath, "warm", l.warmSecret, url.Values{"grant_type": {"client_credentials"}})
 	if got.status != http.StatusOK {
 		t.Fatalf("token before the outage: %d %v", got.status, got.body)
@@ -65,7 +67,7 @@ func newOutageLoad(t *testing.T, s *server) *outageLoad {
 	return l
 }
 
-var outageKinds = []string{"token-warm", "token-cold", "introspect", "createUser", "page", "bearer-api", "startSession"}
+var outageKinds = []string{"token-warm", "token-cold", "introspect", "createUser", "page", "bearer-api", "startSession", "authorize"}
 
 // do sends one request of kind and reads the answer.
 func (l *outageLoad) do(kind string) outageAnswer {
@@ -106,6 +108,18 @@ func (l *outageLoad) do(kind string) outageAnswer {
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer some-token")
+	case "authorize", "authorize-cold":
+		// A sign-in request from an app: the sign-in page, or while the
+		// database is gone the error page (not a redirect the app would
+		// take for a refusal). The cold app is not in the server's cache.
+		id := "webapp"
+		if kind == "authorize-cold" {
+			id = "webapp-cold"
+		}
+		q := url.Values{"client_id": {id}, "response_type": {"code"}, "scope": {"openid"}, "redirect_uri": {redirectURI},
+			"state": {"state-1234"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+		req, _ = http.NewRequest(http.MethodGet, base+provider.AuthorizePath+"?"+q.Encode(), nil)
+		client = &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	case "startSession":
 		// A sign-in: a database that does not answer is no wrong password.
 		b, _ := json.Marshal(map[string]string{"username": "outage-owner", "password": e2ePassword})
@@ -166,7 +180,7 @@ func outageProblem(a outageAnswer) string {
 		if a.errorField == "" || strings.Contains(a.errorField, "SQLSTATE") || strings.Contains(a.errorField, "SQLITE") || strings.Contains(a.errorField, "dial") {
 			return "JSON error " + a.errorField + ", want a message in plain words"
 		}
-	case "page":
+	case "page", "authorize", "authorize-cold":
 		if !strings.HasPrefix(a.contentType, "text/html") || !strings.Contains(a.body, "Temporarily unavailable") {
 			return "not the error page"
 		}
@@ -226,6 +240,8 @@ func okProblem(a outageAnswer) string {
 	switch {
 	case a.transportErr != nil:
 		return "no answer: " + a.transportErr.Error()
+	case a.kind == "authorize" && (a.status == http.StatusOK || a.status == http.StatusSeeOther || a.status == http.StatusFound):
+		return "" // the sign-in page, or a redirect to it
 	case a.status != http.StatusOK:
 		return fmt.Sprintf("status %d %s", a.status, a.body)
 	}
@@ -291,7 +307,7 @@ func TestOutagePostgresStopped(t *testing.T) {
 	cluster.Stop()
 	readyWithin(t, s.srv.URL, http.StatusServiceUnavailable, time.Second)
 	checkAll(t, "outage", l.during(3*time.Second, 6), outageProblem)
-	checkAllOf(t, "outage", []outageAnswer{l.do("register"), l.do("manage")}, outageProblem, 2)
+	checkAllOf(t, "outage", []outageAnswer{l.do("register"), l.do("manage"), l.do("authorize-cold")}, outageProblem, 3)
 
 	if err := cluster.Start(); err != nil {
 		t.Fatal(err)
