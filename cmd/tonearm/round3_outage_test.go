@@ -37,22 +37,23 @@ type outageAnswer struct {
 // outage must answer 503: client-credentials tokens for a client the
 // server has cached and for one it has not, introspection, createUser
 // (the JSON API, by an admin), a sign-in, the admin API with a bearer
-// token and a page that reads the session.
+// token, a page that reads the session, sign-in requests from an app
+// (direct and pushed) and a revocation.
 type outageLoad struct {
-	s                 *server
-	warmSecret, cold  string
-	coldSecret, token string
-	browser           *http.Client
-	n                 atomic.Int64
-	mu                sync.Mutex
-	created, refused  []string // createUser answered 200, 503
+	s                     *server
+	warmSecret, webSecret string
+	coldSecret, token     string
+	browser               *http.Client
+	n                     atomic.Int64
+	mu                    sync.Mutex
+	created, refused      []string // createUser answered 200, 503
 }
 
 func newOutageLoad(t *testing.T, s *server) *outageLoad {
 	l := &outageLoad{s: s}
 	_, l.warmSecret = s.client(clients.Spec{ID: "warm", GrantTypes: []string{"client_credentials"}, Scopes: []string{"admin"}})
 	_, l.coldSecret = s.client(clients.Spec{ID: "cold", GrantTypes: []string{"client_credentials"}, Scopes: []string{"admin"}})
-	s.client(clients.Spec{ID: "webapp", Scopes: []string{"openid"}})
+	_, l.webSecret = s.client(clients.Spec{ID: "webapp", Scopes: []string{"openid"}})
 	s.client(clients.Spec{ID: "webapp-cold", Scopes: []string{"openid"}}) // first asked for during the outage
 	got := s.post(provider.TokenPath, "warm", l.warmSecret, url.Values{"grant_type": {"client_credentials"}})
 	if got.status != http.StatusOK {
@@ -67,7 +68,7 @@ func newOutageLoad(t *testing.T, s *server) *outageLoad {
 	return l
 }
 
-var outageKinds = []string{"token-warm", "token-cold", "introspect", "createUser", "page", "bearer-api", "startSession", "authorize"}
+var outageKinds = []string{"token-warm", "token-cold", "introspect", "createUser", "page", "bearer-api", "startSession", "authorize", "revoke", "par"}
 
 // do sends one request of kind and reads the answer.
 func (l *outageLoad) do(kind string) outageAnswer {
@@ -84,6 +85,18 @@ func (l *outageLoad) do(kind string) outageAnswer {
 		} else {
 			req.SetBasicAuth("cold", url.QueryEscape(l.coldSecret))
 		}
+	case "revoke":
+		// An unknown token: 200 (RFC 7009 §2.2), unless the database
+		// cannot say.
+		req, _ = http.NewRequest(http.MethodPost, base+provider.RevokePath, strings.NewReader("token=not-a-token-of-ours"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("warm", url.QueryEscape(l.warmSecret))
+	case "par":
+		q := url.Values{"response_type": {"code"}, "scope": {"openid"}, "redirect_uri": {redirectURI},
+			"code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
+		req, _ = http.NewRequest(http.MethodPost, base+provider.PARPath, strings.NewReader(q.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth("webapp", url.QueryEscape(l.webSecret))
 	case "introspect":
 		req, _ = http.NewRequest(http.MethodPost, base+provider.IntrospectPath, strings.NewReader(url.Values{"token": {l.token}}.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -172,7 +185,7 @@ func outageProblem(a outageAnswer) string {
 		return "503 without Retry-After"
 	}
 	switch a.kind {
-	case "token-warm", "token-cold", "introspect", "register", "manage":
+	case "token-warm", "token-cold", "introspect", "register", "manage", "revoke", "par":
 		if a.errorField != "temporarily_unavailable" {
 			return "OAuth error " + a.errorField + ", want temporarily_unavailable"
 		}
@@ -242,6 +255,8 @@ func okProblem(a outageAnswer) string {
 		return "no answer: " + a.transportErr.Error()
 	case a.kind == "authorize" && (a.status == http.StatusOK || a.status == http.StatusSeeOther || a.status == http.StatusFound):
 		return "" // the sign-in page, or a redirect to it
+	case a.kind == "par" && a.status == http.StatusCreated:
+		return ""
 	case a.status != http.StatusOK:
 		return fmt.Sprintf("status %d %s", a.status, a.body)
 	}

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
+	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
 )
 
@@ -224,6 +226,13 @@ func (o *OAuth) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
 	err := o.p.OAuth2.NewRevocationRequest(ctx, r)
+	if errors.Is(err, fosite.ErrTemporarilyUnavailable) {
+		// fosite's answer when the token could not be looked up or
+		// revoked ("the token may still exist", without the cause): its
+		// writer would answer 200, telling the client a live token is
+		// gone.
+		err = fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
 	if writeUnavailable(w, r, o.log, err) {
 		return
 	}
