@@ -111,8 +111,17 @@ func (d classifying) Translate(err error) error {
 	return unavailable(err)
 }
 
+// Apply keeps the dialector's own configuration (PostgreSQL's 63-byte
+// identifier limit), which embedding the interface would hide.
+func (d classifying) Apply(c *gorm.Config) error {
+	if a, ok := d.Dialector.(interface{ Apply(*gorm.Config) error }); ok {
+		return a.Apply(c)
+	}
+	return nil
+}
+
 // SavePoint and RollbackTo keep the dialector's savepoints (nested
-// transactions), which embedding the interface would hide.
+// transactions), for the same reason.
 func (d classifying) SavePoint(tx *gorm.DB, name string) error {
 	return d.Dialector.(gorm.SavePointerDialectorInterface).SavePoint(tx, name)
 }
