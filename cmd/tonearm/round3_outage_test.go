@@ -70,7 +70,7 @@ func newOutageLoad(t *testing.T, s *server) *outageLoad {
 	return l
 }
 
-var outageKinds = []string{"token-warm", "token-cold", "introspect", "createUser", "page", "bearer-api", "startSession", "authorize", "revoke", "par", "userinfo"}
+var outageKinds = []string{"token-warm", "token-cold", "introspect", "createUser", "page", "bearer-api", "startSession", "authorize", "revoke", "par", "userinfo", "readyz"}
 
 // do sends one request of kind and reads the answer.
 func (l *outageLoad) do(kind string) outageAnswer {
@@ -99,6 +99,9 @@ func (l *outageLoad) do(kind string) outageAnswer {
 		req, _ = http.NewRequest(http.MethodPost, base+provider.PARPath, strings.NewReader(q.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.SetBasicAuth("webapp", url.QueryEscape(l.webSecret))
+	case "readyz":
+		// Not only the first probe: every one while the database is gone.
+		req, _ = http.NewRequest(http.MethodGet, base+"/readyz", nil)
 	case "userinfo":
 		req, _ = http.NewRequest(http.MethodGet, base+provider.UserinfoPath, nil)
 		req.Header.Set("Authorization", "Bearer "+l.userToken)
