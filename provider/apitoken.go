@@ -99,6 +99,9 @@ func (p *Provider) VerifyAPIToken(ctx context.Context, token string, anyOf ...st
 		return APIToken{}, ErrAPITokenAudience
 	}
 	ar, err := p.VerifyAccessToken(ctx, token)
+	if errors.Is(err, storage.ErrUnavailable) {
+		return APIToken{}, err // not the token's fault: 503, not 401
+	}
 	if err != nil {
 		return APIToken{}, ErrAPITokenInvalid
 	}

@@ -17,6 +17,11 @@ var (
 	ErrAlreadyExists = errors.New("storage: already exists")
 	// ErrLastAdmin: the change would leave no active admin.
 	ErrLastAdmin = errors.New("storage: the last active admin cannot be removed, demoted or disabled")
+	// ErrUnavailable: the database cannot serve the call right now — it is
+	// unreachable, shutting down, read-only, out of disk or locked past the
+	// busy timeout. Nothing of the call was kept; the same call may succeed
+	// later. Transports answer 503 with Retry-After, never 401 or 500.
+	ErrUnavailable = errors.New("storage: the database is unavailable")
 )
 
 // Roles a user can hold.

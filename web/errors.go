@@ -14,7 +14,28 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
 	"github.com/tonearm-idp/tonearm/provider/passkeys"
+	"github.com/tonearm-idp/tonearm/storage"
 )
+
+// UnavailableRetryAfter is the Retry-After, in seconds, of a 503 for a
+// database that cannot be reached: a restart or fail-over takes seconds,
+// and clients that retry sooner only add to the queue behind it.
+const UnavailableRetryAfter = "5"
+
+// UnavailableMessage is what a person or an app reads while the database
+// is gone: not their fault, nothing kept, try again.
+const UnavailableMessage = "The service is temporarily unavailable (its database cannot be reached); nothing was changed, try again shortly"
+
+// Unavailable reports whether err means the database is gone for now
+// (storage.ErrUnavailable): 503 with Retry-After, never 401 or 500, so
+// that clients retry instead of treating their credentials as wrong.
+func Unavailable(err error) bool { return errors.Is(err, storage.ErrUnavailable) }
+
+// UnavailablePage is the error page shown while the database is gone.
+var UnavailablePage = ErrorPage{Title: "Temporarily unavailable", Message: UnavailableMessage + "."}
+
+// SetUnavailable sets the Retry-After of a 503 for a database that is gone.
+func SetUnavailable(w http.ResponseWriter) { w.Header().Set("Retry-After", UnavailableRetryAfter) }
 
 // ErrorMessage words an error for a person or a JSON answer, with its
 // status: the one mapping every API and page uses. ok is false for an
@@ -26,6 +47,10 @@ func ErrorMessage(err error) (status int, message string, ok bool) {
 		cve *clients.ValidationError
 		te  *accounts.ThrottledError
 	)
+	// First: a storage failure may come wrapped in any domain error.
+	if Unavailable(err) {
+		return http.StatusServiceUnavailable, UnavailableMessage, true
+	}
 	if status, msg, ok := apiError(err); ok {
 		return status, msg, true
 	}
@@ -171,6 +196,9 @@ func WriteAPIError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err
 		te *accounts.ThrottledError
 	)
 	switch {
+	case Unavailable(err):
+		SetUnavailable(w)
+		log.Warn("database unavailable", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
 	case errors.As(err, &he):
 		for k, v := range he.header {
 			w.Header().Set(k, v)

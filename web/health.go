@@ -5,9 +5,17 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
+
+// readyTimeout: a database that does not answer a ping this fast is not
+// ready to serve. Each check pings (no answer is reused, so /readyz
+// follows the database at once either way); checks arriving while a ping
+// is under way share its answer, so a flood of probes from many load
+// balancers costs at most one ping in flight.
+const readyTimeout = 500 * time.Millisecond
 
 // Pinger reports whether the database answers.
 type Pinger interface {
@@ -20,6 +28,43 @@ type Health struct {
 	db       Pinger
 	log      *slog.Logger
 	draining atomic.Bool
+
+	mu       sync.Mutex
+	inflight *pingCall // the ping under way, if any (mu)
+}
+
+// pingCall is one ping whose answer every check that waits for it shares.
+type pingCall struct {
+	done chan struct{}
+	err  error
+}
+
+// ping asks the database, or waits for the ping under way.
+func (h *Health) ping(ctx context.Context) error {
+	h.mu.Lock()
+	c := h.inflight
+	if c == nil {
+		c = &pingCall{done: make(chan struct{})}
+		h.inflight = c
+		// Not the probe's own context: a prober that gives up must not
+		// make the shared answer an error.
+		go func() {
+			pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), readyTimeout)
+			c.err = h.db.Ping(pctx)
+			cancel()
+			h.mu.Lock()
+			h.inflight = nil
+			h.mu.Unlock()
+			close(c.done)
+		}()
+	}
+	h.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // Drain makes /readyz answer 503 from now on, so a load balancer stops
@@ -44,9 +89,7 @@ func (h *Health) Routes(mux *http.ServeMux) {
 			WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if err := h.db.Ping(ctx); err != nil {
+		if err := h.ping(r.Context()); err != nil {
 			h.log.Warn("readiness check failed", "request_id", RequestID(r.Context()), "err", err)
 			WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
 			return

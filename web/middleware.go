@@ -62,6 +62,11 @@ func (s *statusRecorder) WriteHeader(code int) {
 	if s.status == 0 {
 		s.status = code
 	}
+	// Every 503 says when to come back (RFC 9110 §10.2.3): an answer that
+	// did not choose its own gets the database's.
+	if code == http.StatusServiceUnavailable && s.Header().Get("Retry-After") == "" {
+		SetUnavailable(s.ResponseWriter)
+	}
 	s.ResponseWriter.WriteHeader(code)
 }
 

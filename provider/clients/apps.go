@@ -281,6 +281,9 @@ func (r *Registry) UpdateApp(ctx context.Context, id string, spec AppSpec) (stor
 // and the app's owner, if it has one, is an active account.
 func (r *Registry) AppByRegistrationToken(ctx context.Context, id, token string) (storage.Client, error) {
 	c, err := r.Get(ctx, id)
+	if errors.Is(err, storage.ErrUnavailable) {
+		return storage.Client{}, err // not the token's fault: 503, not 401
+	}
 	if err != nil || len(c.RegistrationTokenHash) == 0 || token == "" {
 		return storage.Client{}, ErrNotYours
 	}

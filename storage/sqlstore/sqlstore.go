@@ -117,9 +117,9 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	var dialector gorm.Dialector
 	switch loc.Dialect {
 	case Postgres:
-		dialector = postgres.Open(loc.DSN)
+		dialector = classifying{postgres.Open(loc.DSN)}
 	case SQLite:
-		dialector = sqlite.Open(loc.DSN)
+		dialector = classifying{sqlite.Open(loc.DSN)}
 	}
 	gormConfig := &gorm.Config{
 		TranslateError: true,
@@ -139,7 +139,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 			return nil, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
-		db, err = gorm.Open(sqlite.Open(loc.DSN), gormConfig)
+		db, err = gorm.Open(classifying{sqlite.Open(loc.DSN)}, gormConfig)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", redactErr(err))
@@ -290,7 +290,7 @@ func translate(err error) error {
 	if errors.As(err, &sqliteErr) && (sqliteErr.Code() == 2067 || sqliteErr.Code() == 1555) {
 		return storage.ErrAlreadyExists
 	}
-	return err
+	return unavailable(err)
 }
 
 // utc normalises a time the way both databases can round-trip it.

@@ -245,6 +245,12 @@ func (ix *Interactions) fail(w http.ResponseWriter, r *http.Request, status int,
 }
 
 func (ix *Interactions) internal(w http.ResponseWriter, r *http.Request, err error) {
+	if web.Unavailable(err) {
+		ix.log.Warn("database unavailable", "request_id", web.RequestID(r.Context()), "path", r.URL.Path, "err", err)
+		web.SetUnavailable(w)
+		ix.site.Render(w, r, http.StatusServiceUnavailable, "error.html", web.UnavailablePage)
+		return
+	}
 	ix.log.Error("sign-in interaction failed", "request_id", web.RequestID(r.Context()), "path", r.URL.Path, "err", err)
 	ix.fail(w, r, http.StatusInternalServerError, "Something went wrong", "Something went wrong on our side. Try again later.")
 }

@@ -272,6 +272,12 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, status int, title, 
 
 // internal logs an unexpected error once and shows a page without it.
 func (p *Pages) internal(w http.ResponseWriter, r *http.Request, err error) {
+	if web.Unavailable(err) {
+		p.log.Warn("database unavailable", "request_id", web.RequestID(r.Context()), "path", r.URL.Path, "err", err)
+		web.SetUnavailable(w)
+		p.site.Render(w, r, http.StatusServiceUnavailable, "error.html", web.UnavailablePage)
+		return
+	}
 	p.log.Error("page failed", "request_id", web.RequestID(r.Context()), "path", r.URL.Path, "err", err)
 	p.fail(w, r, http.StatusInternalServerError, "Something went wrong", "Something went wrong on our side. Try again later.")
 }

@@ -22,6 +22,9 @@ func (o *OAuth) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
 	fail := func(err error) {
+		if writeUnavailable(w, r, o.log, err) {
+			return
+		}
 		rfc := fosite.ErrorToRFC6749Error(err)
 		if rfc.CodeField >= 500 {
 			o.log.Error("device authorization failed", "request_id", web.RequestID(ctx), "err", rfc.WithExposeDebug(true).GetDescription())

@@ -155,11 +155,17 @@ func (o *OAuth) par(w http.ResponseWriter, r *http.Request) {
 		_, _, err = o.p.Audience(ctx, ar.GetRequestedScopes(), provider.Resources(ar.GetRequestForm()))
 	}
 	if err != nil {
+		if writeUnavailable(w, r, o.log, err) {
+			return
+		}
 		o.p.OAuth2.WritePushedAuthorizeError(ctx, w, ar, err)
 		return
 	}
 	resp, err := o.p.OAuth2.NewPushedAuthorizeResponse(ctx, ar, provider.NewSession())
 	if err != nil {
+		if writeUnavailable(w, r, o.log, err) {
+			return
+		}
 		o.p.OAuth2.WritePushedAuthorizeError(ctx, w, ar, err)
 		return
 	}

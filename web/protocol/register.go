@@ -209,6 +209,9 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 	how, owner := storage.RegisteredOpenly, ""
 	if tok := bearerToken(r); tok != "" {
 		rec, err := g.c.Tokens.Check(ctx, tok)
+		if writeUnavailable(w, r, g.c.Logger, err) {
+			return
+		}
 		if err != nil {
 			g.c.Metrics.AppRegistration("token", "refused")
 			oauthError(w, http.StatusUnauthorized, "invalid_token", "The initial access token is unknown, revoked or expired.")
@@ -249,6 +252,9 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 			oauthError(w, http.StatusTooManyRequests, "invalid_request", msg)
 			return
 		}
+		if writeUnavailable(w, r, g.c.Logger, limit) {
+			return
+		}
 		g.c.Logger.Error("counting a registration", "request_id", web.RequestID(ctx), "err", limit)
 		oauthError(w, http.StatusInternalServerError, "server_error", "The registration could not be counted; try again later.")
 		return
@@ -282,6 +288,9 @@ func (g *Registration) failed(w http.ResponseWriter, r *http.Request, how, doing
 		g.refuse(w, r, how, code, ve.Message)
 		return
 	}
+	if writeUnavailable(w, r, g.c.Logger, err) {
+		return
+	}
 	g.c.Logger.Error(doing+" an app", "request_id", web.RequestID(r.Context()), "err", err)
 	oauthError(w, http.StatusInternalServerError, "server_error", "The app could not be saved; try again later.")
 }
@@ -306,6 +315,9 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.PathValue("id")
 	c, err := g.c.Apps.AppByRegistrationToken(ctx, id, bearerToken(r))
+	if writeUnavailable(w, r, g.c.Logger, err) {
+		return
+	}
 	if err != nil {
 		// An unknown app and a wrong token look alike (RFC 7592 §2).
 		oauthError(w, http.StatusUnauthorized, "invalid_token", "The registration access token is not this app's.")
@@ -349,6 +361,9 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 		web.WriteJSON(w, http.StatusOK, g.information(next, spec.AuthMethod))
 	case http.MethodDelete:
 		if err := g.c.Apps.Delete(ctx, id); err != nil && !errors.Is(err, clients.ErrNotFound) {
+			if writeUnavailable(w, r, g.c.Logger, err) {
+				return
+			}
 			g.c.Logger.Error("deleting an app", "request_id", web.RequestID(ctx), "err", err)
 			oauthError(w, http.StatusInternalServerError, "server_error", "The app could not be deleted; try again later.")
 			return

@@ -2,6 +2,7 @@ package protocol
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
+	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
 )
 
@@ -34,6 +36,9 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 	session := provider.NewSession()
 	ar, err := o.p.OAuth2.NewAccessRequest(ctx, r, session)
 	if err != nil {
+		if writeUnavailable(w, r, o.log, err) {
+			return
+		}
 		o.spendFailedCode(r, ar, err)
 		o.accessError(w, r, ar, err)
 		return
@@ -148,6 +153,9 @@ func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
 		ir, err = o.p.OAuth2.NewIntrospectionRequest(ctx, r, provider.NewSession())
 	}
 	if err != nil {
+		if writeUnavailable(w, r, o.log, err) {
+			return
+		}
 		o.p.OAuth2.WriteIntrospectionError(ctx, w, err)
 		return
 	}
@@ -225,6 +233,16 @@ func (o *OAuth) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
 	err := o.p.OAuth2.NewRevocationRequest(ctx, r)
+	if errors.Is(err, fosite.ErrTemporarilyUnavailable) {
+		// fosite's answer when the token could not be looked up or
+		// revoked ("the token may still exist", without the cause): its
+		// writer would answer 200, telling the client a live token is
+		// gone.
+		err = fmt.Errorf("%w: %w", storage.ErrUnavailable, err)
+	}
+	if writeUnavailable(w, r, o.log, err) {
+		return
+	}
 	if err != nil {
 		if rfc := fosite.ErrorToRFC6749Error(err); rfc.CodeField >= 500 {
 			o.log.Error("revocation failed", "request_id", web.RequestID(ctx), "err", rfc.WithExposeDebug(true).GetDescription())
@@ -243,6 +261,9 @@ func (o *OAuth) revoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (o *OAuth) accessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	if writeUnavailable(w, r, o.log, err) {
+		return
+	}
 	rfc := fosite.ErrorToRFC6749Error(err)
 	if rfc.CodeField >= 500 {
 		o.log.Error("token request failed", "request_id", web.RequestID(r.Context()), "err", rfc.WithExposeDebug(true).GetDescription())
@@ -270,6 +291,9 @@ func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ar, err := o.p.VerifyAccessToken(ctx, token)
+	if writeUnavailable(w, r, o.log, err) {
+		return
+	}
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
 		web.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The access token is invalid, expired or revoked."})
@@ -281,6 +305,9 @@ func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := o.accounts.GetUser(ctx, ar.GetSession().GetSubject())
+	if writeUnavailable(w, r, o.log, err) {
+		return
+	}
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
 		web.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The token's user no longer exists."})

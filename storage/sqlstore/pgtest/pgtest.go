@@ -133,9 +133,102 @@ func versionOf(binDir string) int {
 // startCluster runs initdb and postgres. PostgreSQL refuses to run as root,
 // so as root it runs them as the postgres (or nobody) user.
 func startCluster(bin string) (string, error) {
-	cred, err := credential()
+	c, err := newCluster(bin, false)
+	if c != nil {
+		dataRoot = c.root
+		cluster = c.cmd
+	}
 	if err != nil {
 		return "", err
+	}
+	return c.url("postgres"), nil
+}
+
+// Cluster is a PostgreSQL server of one test's own, which the test may
+// stop and start again (on the same port, with the same data) to see what
+// an outage does.
+type Cluster struct {
+	bin, root, data string
+	port            int
+	cred            *syscall.Credential
+	cmd             *exec.Cmd
+	// durable commits survive the server's crash (synchronous_commit=on);
+	// the shared cluster trades that for speed.
+	durable bool
+}
+
+// Dedicated starts a cluster for t alone and removes it when t ends. It is
+// skipped (or fails under CI=true) as URL is when PostgreSQL is missing;
+// with TONEARM_TEST_DATABASE_URL set it still needs the binaries, since
+// that server cannot be stopped.
+func Dedicated(t testing.TB) *Cluster {
+	t.Helper()
+	bin, err := findBinaries()
+	if err != nil {
+		if os.Getenv("CI") != "true" {
+			t.Skipf("PostgreSQL: %v", err)
+		}
+		t.Fatalf("PostgreSQL: %v", err)
+	}
+	c, err := newCluster(bin, true)
+	if c != nil {
+		t.Cleanup(func() {
+			c.Stop()
+			_ = os.RemoveAll(c.root)
+		})
+	}
+	if err != nil {
+		t.Fatalf("PostgreSQL: %v", err)
+	}
+	admin, err := sql.Open("pgx", c.url("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.Exec("CREATE DATABASE tonearm"); err != nil {
+		t.Fatalf("PostgreSQL: create database: %v", err)
+	}
+	return c
+}
+
+// URL is the cluster's database for the test.
+func (c *Cluster) URL() string { return c.url("tonearm") }
+
+func (c *Cluster) url(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, db)
+}
+
+// Stop stops the server as "pg_ctl stop -m immediate" does (SIGQUIT):
+// every connection is cut at once, nothing is shut down cleanly.
+func (c *Cluster) Stop() {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGQUIT)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
+	c.cmd = nil
+}
+
+// Start starts the stopped server again on the same port and data (it
+// recovers from the immediate stop) and waits until it answers.
+func (c *Cluster) Start() error {
+	if c.cmd != nil {
+		return errors.New("pgtest: the cluster is running")
+	}
+	return c.start()
+}
+
+func newCluster(bin string, durable bool) (*Cluster, error) {
+	cred, err := credential()
+	if err != nil {
+		return nil, err
 	}
 	parent := ""
 	if cred != nil {
@@ -148,51 +241,59 @@ func startCluster(bin string) (string, error) {
 	}
 	root, err := os.MkdirTemp(parent, "tonearm-pg-")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	dataRoot = root
-	data := filepath.Join(root, "data")
+	c := &Cluster{bin: bin, root: root, data: filepath.Join(root, "data"), cred: cred, durable: durable}
 	if cred != nil {
 		if err := os.Chown(root, int(cred.Uid), int(cred.Gid)); err != nil {
-			return "", err
+			return c, err
 		}
 	}
-	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
+	initdb := exec.Command(filepath.Join(bin, "initdb"), "-D", c.data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync")
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	// The postgres user may not be allowed into the test's working
 	// directory (a root-only checkout): run from the cluster's own.
 	initdb.Dir = root
 	if out, err := initdb.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("initdb: %v: %s", err, out)
+		return c, fmt.Errorf("initdb: %v: %s", err, out)
 	}
-	port, err := freePort()
-	if err != nil {
-		return "", err
+	if c.port, err = freePort(); err != nil {
+		return c, err
 	}
-	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data,
-		"-c", "listen_addresses=127.0.0.1", "-p", strconv.Itoa(port),
-		"-c", "unix_socket_directories="+root,
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+	return c, c.start()
+}
+
+func (c *Cluster) start() error {
+	commit := "off"
+	if c.durable {
+		// fsync may stay off: an immediate stop is not a crash of the
+		// machine, and what was written survives in the page cache.
+		commit = "on"
+	}
+	cmd := exec.Command(filepath.Join(c.bin, "postgres"), "-D", c.data,
+		"-c", "listen_addresses=127.0.0.1", "-p", strconv.Itoa(c.port),
+		"-c", "unix_socket_directories="+c.root,
+		"-c", "fsync=off", "-c", "synchronous_commit="+commit, "-c", "full_page_writes=off",
 		"-c", "max_connections=300", "-c", "shared_buffers=64MB")
 	// The cluster dies with the test binary even if it is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-	cmd.Dir = root
-	logFile, err := os.Create(filepath.Join(root, "postgres.log"))
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred, Pdeathsig: syscall.SIGKILL}
+	cmd.Dir = c.root
+	logFile, err := os.OpenFile(filepath.Join(c.root, "postgres.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return "", err
+		return err
 	}
-	if cred != nil {
-		_ = logFile.Chown(int(cred.Uid), int(cred.Gid))
+	defer logFile.Close()
+	if c.cred != nil {
+		_ = logFile.Chown(int(c.cred.Uid), int(c.cred.Gid))
 	}
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("postgres: %w", err)
+		return fmt.Errorf("postgres: %w", err)
 	}
-	cluster = cmd
-	u := fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", port)
-	db, err := sql.Open("pgx", u)
+	c.cmd = cmd
+	db, err := sql.Open("pgx", c.url("postgres"))
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer db.Close()
 	deadline := time.Now().Add(30 * time.Second)
@@ -201,13 +302,13 @@ func startCluster(bin string) (string, error) {
 		err = db.PingContext(ctx)
 		cancel()
 		if err == nil {
-			return u, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(filepath.Join(root, "postgres.log"))
-			return "", fmt.Errorf("postgres did not start: %v: %s", err, log)
+			log, _ := os.ReadFile(filepath.Join(c.root, "postgres.log"))
+			return fmt.Errorf("postgres did not start: %v: %s", err, log)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
