@@ -109,9 +109,16 @@ func (s *Store) CountAttempts(ctx context.Context, keys []string, n int, now tim
 			" window_start = CASE WHEN login_failures.window_start <= ? THEN excluded.window_start ELSE login_failures.window_start END," +
 			" last_at = excluded.last_at" + returning
 	} else {
+		// The rows are locked in key order, as the INSERT above takes
+		// them (an UPDATE … WHERE IN may take them in the table's order
+		// and deadlock with it on PostgreSQL; SQLite has one writer).
 		args = []any{n, n, keys, stale}
 		query = "UPDATE login_failures SET count = CASE WHEN count + ? < 0 THEN 0 ELSE count + ? END" +
-			" WHERE counter_key IN ? AND window_start > ?" + returning
+			" WHERE counter_key IN (SELECT counter_key FROM login_failures WHERE counter_key IN ? AND window_start > ? ORDER BY counter_key"
+		if s.dialect == Postgres {
+			query += " FOR UPDATE"
+		}
+		query += ")" + returning
 	}
 	var rows []loginFailureModel
 	if err := s.conn(ctx).Raw(query, args...).Scan(&rows).Error; err != nil {

@@ -89,7 +89,8 @@ func testConcurrentCountAttempts(t *testing.T, s storage.Storage) {
 			<-start
 			// Every goroutine shares one key and, in differing orders,
 			// another: the store must order its row locks itself.
-			keys := []string{"attempt:shared", fmt.Sprintf("attempt:own-%d", i%3)}
+			other := fmt.Sprintf("attempt:own-%d", i%3)
+			keys := []string{"attempt:shared", other}
 			if i%2 == 1 {
 				keys[0], keys[1] = keys[1], keys[0]
 			}
@@ -100,6 +101,18 @@ func testConcurrentCountAttempts(t *testing.T, s storage.Storage) {
 					counts[i] = f.Count
 				}
 			}
+			if err != nil {
+				return
+			}
+			// Giving back, in any order, at the same time as others
+			// reserve: no deadlock (a reservation of a key of its own
+			// first, so that the shared counter's total stays n).
+			own := fmt.Sprintf("attempt:back-%d", i)
+			if _, err := s.CountAttempts(ctx, []string{own, other}, 1, now, 15*time.Minute); err != nil {
+				errs[i] = err
+				return
+			}
+			_, errs[i] = s.CountAttempts(ctx, []string{other, own}, -1, now, 15*time.Minute)
 		}(i)
 	}
 	close(start)
