@@ -1,6 +1,9 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,8 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/provider/totp"
+	"github.com/tonearm-idp/tonearm/storage"
 )
 
 // Issue 31 item 1: guesses sent at the same instant stop at the sign-in
@@ -169,3 +176,55 @@ func wrongCode(secret []byte, now time.Time) string {
 	}
 }
 
+// Issue 31 item 6: an address registering apps openly without a token
+// (TONEARM_CLIENT_REGISTRATION=open) has 10 attempts per 15 minutes,
+// refused ones included, counted before the body is read: past them no
+// audit row is written. Each refusal used to write one, without limit.
+func TestRefusedOpenRegistrationsAreCountedFirst(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2EConfig(t, dbURL, options{}, func(c *config.Config) {
+			c.ClientRegistration = "open"
+			behindProxy(c)
+		})
+		ctx := context.Background()
+		refusedRows := func() int {
+			events, err := s.app.store.ListEvents(ctx, storage.EventFilter{Type: audit.AppRefused, Limit: 500})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return len(events)
+		}
+		// Refused for its metadata before it reached the limit, as any
+		// body that does not parse.
+		bad := map[string]any{"client_name": "Implicit app", "redirect_uris": []string{redirectURI}, "response_types": []string{"token"}}
+		statuses := map[int]int{}
+		for range 30 {
+			status, _ := s.registerJSON(t, "", bad)
+			statuses[status]++
+		}
+		if statuses[http.StatusBadRequest] != 10 || statuses[http.StatusTooManyRequests] != 20 {
+			t.Fatalf("30 refused registrations from one address: %v, want 10 × 400 then 429", statuses)
+		}
+		if n := refusedRows(); n != 10 {
+			t.Fatalf("%d %s rows after 30 refused registrations, want 10", n, audit.AppRefused)
+		}
+		// One budget: a valid registration from the address waits too.
+		status, body := s.registerJSON(t, "", map[string]any{"client_name": "Late app", "redirect_uris": []string{redirectURI}})
+		if status != http.StatusTooManyRequests || !strings.Contains(fmt.Sprint(body["error_description"]), "app registrations from this address") {
+			t.Fatalf("a valid registration past the budget: %d %v", status, body)
+		}
+		// At once, from another address: still 10 at most reach the
+		// metadata check and its audit row.
+		before := refusedRows()
+		raw, _ := json.Marshal(bad)
+		statuses = burst(t, 40, func(*http.Client, int) *http.Request {
+			req, _ := http.NewRequest(http.MethodPost, s.issuer+provider.RegisterPath, bytes.NewReader(raw))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Forwarded-For", "198.51.100.77")
+			return req
+		}, s.issuer, nil)
+		if n := refusedRows() - before; n != 10 || statuses[http.StatusBadRequest] != n || statuses[http.StatusTooManyRequests] != 40-n {
+			t.Fatalf("40 simultaneous refused registrations: %d audit rows, answers %v", n, statuses)
+		}
+	})
+}
