@@ -273,6 +273,12 @@ func (g *loginGuard) giveBack(ctx context.Context, keys ...string) {
 // reservations Allow made; there is nothing more to write.
 func (g *loginGuard) Failed(context.Context, accounts.Attempt) {}
 
+// Released implements accounts.PasswordGuard: nothing was checked, so
+// the reservations go back and nothing is forgotten.
+func (g *loginGuard) Released(ctx context.Context, a accounts.Attempt) {
+	g.giveBack(ctx, g.addrKey(), g.pairKey(a.Account), acctKey(a.Account))
+}
+
 // Succeeded implements accounts.PasswordGuard: the attempt's reservations
 // are given back, so that the owner's own sign-ins count neither toward
 // the address's limit nor the account's wait, and this address's earlier

@@ -30,6 +30,16 @@ type PasswordGuard interface {
 	Failed(ctx context.Context, a Attempt)
 	// Succeeded: the guess was right; its reservation is given back.
 	Succeeded(ctx context.Context, a Attempt)
+	// Released: no guess was checked after all (the hash queue was full,
+	// the database failed); the reservation is given back.
+	Released(ctx context.Context, a Attempt)
+}
+
+// release gives back the attempt a check that did not happen reserved.
+func release(ctx context.Context, guard PasswordGuard, a Attempt) {
+	if guard != nil {
+		guard.Released(ctx, a)
+	}
 }
 
 // Attempt is one password check about to happen.
@@ -100,6 +110,7 @@ func (s *Service) checkPassword(ctx context.Context, u storage.User, identifier,
 			s.log.Error("stored password hash is malformed", "user", u.ID)
 			err = nil
 		} else {
+			release(ctx, guard, attempt)
 			return false, false, err
 		}
 	}

@@ -178,6 +178,7 @@ func (s *Service) CheckTOTP(ctx context.Context, u storage.User, code string, gu
 	}
 	secret, err := s.box.Open(u.TOTPSecret, totpContext(u.ID))
 	if err != nil {
+		release(ctx, guard, attempt)
 		return err
 	}
 	s.codesChecked.Add(1)
@@ -194,6 +195,7 @@ func (s *Service) CheckTOTP(ctx context.Context, u storage.User, code string, gu
 		return ErrWrongCode
 	}
 	if err != nil {
+		release(ctx, guard, attempt)
 		return mapUpdateErr(err)
 	}
 	succeeded(ctx, guard, attempt)
@@ -213,6 +215,7 @@ func (s *Service) UseRecoveryCode(ctx context.Context, u storage.User, code stri
 		return ErrWrongCode
 	}
 	if err != nil {
+		release(ctx, guard, attempt)
 		return err
 	}
 	succeeded(ctx, guard, attempt)
