@@ -228,3 +228,25 @@ func TestRefusedOpenRegistrationsAreCountedFirst(t *testing.T) {
 		}
 	})
 }
+
+// A right password gives its reservation back: the owner's own sign-ins,
+// however many, count toward neither the address's limits nor the
+// account's wait, and leave the budget for typing mistakes whole.
+func TestOwnSignInsAreNotCounted(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		clock := newFrozenClock()
+		s := startE2EConfig(t, dbURL, options{now: clock.now}, behindProxy)
+		s.user("yara")
+		for i := range 25 { // new browsers: no known-device cookie
+			if r := s.signIn("192.0.2.90", "yara", e2ePassword); r.status != http.StatusOK {
+				t.Fatalf("sign-in %d of the owner: %d %v", i+1, r.status, r.body)
+			}
+		}
+		for i := range 10 {
+			if r := s.signIn("192.0.2.90", "yara", "typo-password"); r.status != http.StatusUnauthorized {
+				t.Fatalf("wrong password %d after 25 sign-ins: %d %v", i+1, r.status, r.body)
+			}
+		}
+		s.want(s.signIn("192.0.2.90", "yara", "typo-password"), http.StatusTooManyRequests)
+	})
+}
