@@ -569,11 +569,7 @@ func TestAPITokenRefresh(t *testing.T) {
 // seconds, not fifteen minutes; one address alone is stopped as before.
 func TestGuessingDoesNotLockOutTheOwner(t *testing.T) {
 	bothDatabases(t, func(t *testing.T, dbURL string) {
-		// A clock that moves only when told: on a real clock the seconds
-		// the 1,000 requests take add to the 100 simulated ones, and on a
-		// busy machine the attack's last wait ended before the new browser
-		// asked.
-		clock := newFrozenClock()
+		clock := newFrozenClock() // on a real one, a busy machine's seconds add to the 100 simulated
 		a := startE2EConfig(t, dbURL, options{now: clock.now}, behindProxy)
 		b := a.secondWith(options{now: clock.now})
 		a.user("olive")
