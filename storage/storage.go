@@ -288,6 +288,16 @@ type Storage interface {
 	RecordLoginFailure(ctx context.Context, keys []string, now time.Time, window time.Duration) error
 	// ClearLoginFailures forgets keys.
 	ClearLoginFailures(ctx context.Context, keys []string) error
+	// CountAttempts adds n to the counter of each key in one statement and
+	// returns the counters as that statement left them: a limit reserves
+	// an attempt first (n = 1) and refuses when a count is past it, so that
+	// of N simultaneous attempts each sees its own count (a read before and
+	// a write after let them all through). For n > 0 a key whose window
+	// began at or before now-window starts a new window at now, and Last
+	// becomes now. n < 0 gives attempts back: only counters of a live window
+	// change, never below zero, and only they are returned. Keys are
+	// counted once however often they are named.
+	CountAttempts(ctx context.Context, keys []string, n int, now time.Time, window time.Duration) ([]LoginFailure, error)
 	// DeleteStaleLoginFailures removes up to limit counters whose latest
 	// failure is before before.
 	DeleteStaleLoginFailures(ctx context.Context, before time.Time, limit int) (int64, error)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
@@ -129,20 +128,25 @@ func accountDelay(failures int) time.Duration {
 }
 
 // LoginFailureStore keeps the sign-in counters: the database, so that every
-// replica sees every failure.
+// replica sees every attempt.
 type LoginFailureStore interface {
-	LoginFailures(ctx context.Context, keys []string, since time.Time) ([]storage.LoginFailure, error)
-	RecordLoginFailure(ctx context.Context, keys []string, now time.Time, window time.Duration) error
+	CountAttempts(ctx context.Context, keys []string, n int, now time.Time, window time.Duration) ([]storage.LoginFailure, error)
 	ClearLoginFailures(ctx context.Context, keys []string) error
 }
 
-// LoginLimiter throttles password guessing. One instance is shared by every
-// check of a user's password (the User API, the login page, password
-// change, account deletion, email change), so that switching paths buys an
-// attacker nothing; its counters live in the database, so that replicas do
-// not multiply an attacker's budget. A failure costs one upsert; a success
-// costs the one read made before the check (and a delete only when that
-// address had failed on that account before).
+// LoginLimiter throttles password and code guessing. One instance is shared
+// by every check of a user's password or second factor (the User API, the
+// login page, the second-factor step, enrolment, password change, account
+// deletion, email change), so that switching paths buys an attacker
+// nothing; its counters live in the database, so that replicas do not
+// multiply an attacker's budget.
+//
+// Every check reserves its attempt first, in one statement that returns
+// the new counts, and is refused when a count is past its limit: of N
+// attempts sent at once each sees its own count, so at most the limit
+// reach the hash or the code (reading the counts before the check and
+// recording a failure after it let every request in flight through). A
+// wrong guess keeps its reservation; a success gives it back.
 type LoginLimiter struct {
 	store   LoginFailureStore
 	devices *DeviceCookies
@@ -171,68 +175,124 @@ func (l *LoginLimiter) Guard(r *http.Request) accounts.PasswordGuard {
 }
 
 type loginGuard struct {
-	l       *LoginLimiter
-	addr    string
-	device  knownDevice
-	pairHad bool // this address had failed on this account (Allow saw it)
+	l      *LoginLimiter
+	addr   string
+	device knownDevice
+	// pairHad: this address had guessed wrong on this account before the
+	// attempt Allow reserved (a success then forgets those guesses).
+	pairHad bool
 }
 
-func (g *loginGuard) keys(account string) []string {
-	return []string{"addr:" + g.addr, "pair:" + g.addr + "|" + account, "acct:" + account}
-}
+func (g *loginGuard) addrKey() string               { return "addr:" + g.addr }
+func (g *loginGuard) pairKey(account string) string { return "pair:" + g.addr + "|" + account }
+func acctKey(account string) string                 { return "acct:" + account }
+func acctWaitKey(account string) string             { return "acct-wait:" + account }
 
-// Allow implements accounts.PasswordGuard.
+// Allow implements accounts.PasswordGuard: it reserves the attempt on the
+// address, the address and account, and the account counters, and refuses
+// it when the address or the pair is past its limit, or, for a browser the
+// account has not signed in on, when the account's wait is not over.
 func (g *loginGuard) Allow(ctx context.Context, a accounts.Attempt) error {
 	now := g.l.now()
-	keys := g.keys(a.Account)
-	counts, err := g.l.store.LoginFailures(ctx, keys, now.Add(-loginWindow))
+	addrKey, pairKey, acct := g.addrKey(), g.pairKey(a.Account), acctKey(a.Account)
+	counts, err := g.l.store.CountAttempts(ctx, []string{addrKey, pairKey, acct}, 1, now, loginWindow)
 	if err != nil {
 		return err
 	}
-	var addr, pair, acct storage.LoginFailure
+	var addr, pair, acctCount storage.LoginFailure
 	for _, c := range counts {
 		switch c.Key {
-		case keys[0]:
+		case addrKey:
 			addr = c
-		case keys[1]:
+		case pairKey:
 			pair = c
-		case keys[2]:
-			acct = c
+		case acct:
+			acctCount = c
 		}
 	}
-	g.pairHad = pair.Count > 0
+	g.pairHad = pair.Count > 1
 	windowLeft := func(c storage.LoginFailure) time.Duration { return c.WindowStart.Add(loginWindow).Sub(now) }
+	// A refused attempt gives its reservations back: only guesses that
+	// reached the check count, so that the owner told to wait on a new
+	// browser does not use up the address's budget by trying again, and
+	// an attacker's refused guesses do not lengthen the account's wait.
+	// The bound holds all the same: an attempt goes ahead only when the
+	// guesses kept (wrong ones, and those still being checked) leave room.
+	var refused *accounts.ThrottledError
 	switch {
-	case addr.Count >= maxFailuresPerAddr:
-		return &accounts.ThrottledError{RetryAfter: windowLeft(addr)}
-	case pair.Count >= maxFailuresPerPair:
-		return &accounts.ThrottledError{RetryAfter: windowLeft(pair)}
-	}
-	if g.device.known(a) {
+	case addr.Count > maxFailuresPerAddr:
+		refused = &accounts.ThrottledError{RetryAfter: windowLeft(addr)}
+	case pair.Count > maxFailuresPerPair:
+		refused = &accounts.ThrottledError{RetryAfter: windowLeft(pair)}
+	case g.device.known(a):
 		return nil
+	default:
+		refused = g.accountWait(ctx, a.Account, acctCount.Count, now)
 	}
-	if wait := acct.Last.Add(accountDelay(acct.Count)).Sub(now); acct.Count > 0 && wait > 0 {
-		return &accounts.ThrottledError{RetryAfter: wait, Account: true}
+	if refused != nil {
+		g.giveBack(ctx, addrKey, pairKey, acct)
+		return refused
 	}
 	return nil
 }
 
-// Failed implements accounts.PasswordGuard: one upsert of three counters.
-func (g *loginGuard) Failed(ctx context.Context, a accounts.Attempt) {
-	if err := g.l.store.RecordLoginFailure(ctx, g.keys(a.Account), g.l.now(), loginWindow); err != nil {
-		g.l.log.Error("recording a failed sign-in", "request_id", RequestID(ctx), "err", err)
+// accountWait admits a guess from a browser the account has not signed in
+// on: the free ones at once, then one per accountDelay. The wait is a
+// counter of its own whose window is the delay: the guess that finds its
+// window ended starts a new one and goes ahead, every other guess in that
+// window is refused until it ends. The last free guess takes a window too
+// (of 1 s), so that of guesses sent at the same instant only one gets past
+// the free ones, whichever reaches the counter first; one after another,
+// the next after it waits 1 s, then 2, 4 … as documented.
+func (g *loginGuard) accountWait(ctx context.Context, account string, reserved int, now time.Time) *accounts.ThrottledError {
+	if reserved < freeAccountFailures {
+		return nil
+	}
+	delay := max(accountDelay(reserved-1), time.Second) // by the guesses before this one
+	counts, err := g.l.store.CountAttempts(ctx, []string{acctWaitKey(account)}, 1, now, delay)
+	if err != nil {
+		// Refuse, briefly: the counters are in the database every sign-in
+		// needs anyway.
+		g.l.log.Error("reserving a sign-in attempt", "request_id", RequestID(ctx), "err", err)
+		return &accounts.ThrottledError{RetryAfter: time.Second, Account: true}
+	}
+	if len(counts) == 1 && counts[0].Count > 1 {
+		return &accounts.ThrottledError{RetryAfter: max(counts[0].WindowStart.Add(delay).Sub(now), time.Second), Account: true}
+	}
+	return nil
+}
+
+// giveBack returns reservations of an attempt that did not guess wrong.
+func (g *loginGuard) giveBack(ctx context.Context, keys ...string) {
+	if _, err := g.l.store.CountAttempts(ctx, keys, -1, g.l.now(), loginWindow); err != nil {
+		g.l.log.Warn("giving back a sign-in attempt", "request_id", RequestID(ctx), "err", err)
 	}
 }
 
-// Succeeded implements accounts.PasswordGuard: it forgets this address's
-// failures on this account, when there were any.
+// Failed implements accounts.PasswordGuard: the wrong guess keeps the
+// reservations Allow made; there is nothing more to write.
+func (g *loginGuard) Failed(context.Context, accounts.Attempt) {}
+
+// Released implements accounts.PasswordGuard: nothing was checked, so
+// the reservations go back and nothing is forgotten.
+func (g *loginGuard) Released(ctx context.Context, a accounts.Attempt) {
+	g.giveBack(ctx, g.addrKey(), g.pairKey(a.Account), acctKey(a.Account))
+}
+
+// Succeeded implements accounts.PasswordGuard: the attempt's reservations
+// are given back, so that the owner's own sign-ins count neither toward
+// the address's limit nor the account's wait, and this address's earlier
+// wrong guesses on this account are forgotten.
 func (g *loginGuard) Succeeded(ctx context.Context, a accounts.Attempt) {
-	if !g.pairHad {
+	pairKey := g.pairKey(a.Account)
+	if g.pairHad {
+		if err := g.l.store.ClearLoginFailures(ctx, []string{pairKey}); err != nil {
+			g.l.log.Warn("clearing sign-in failures", "request_id", RequestID(ctx), "err", err)
+		}
+		g.giveBack(ctx, g.addrKey(), acctKey(a.Account))
 		return
 	}
-	if err := g.l.store.ClearLoginFailures(ctx, g.keys(a.Account)[1:2]); err != nil {
-		g.l.log.Warn("clearing sign-in failures", "request_id", RequestID(ctx), "err", err)
-	}
+	g.giveBack(ctx, g.addrKey(), pairKey, acctKey(a.Account))
 }
 
 // maxSignupsPerAddr bounds the accounts one address may try to create in
@@ -299,20 +359,15 @@ func (l *LoginLimiter) DeviceStart(ctx context.Context, r *http.Request) error {
 // countFirst counts one attempt under every key, then refuses when any key
 // is past its limit. Counting before looking keeps the bound under
 // concurrency: of N simultaneous attempts at most the limit see a count
-// within it (a read-then-write check lets them all through).
+// within it (a read-then-write check lets them all through). The count is
+// one statement that returns the new counts.
 func (l *LoginLimiter) countFirst(ctx context.Context, reason string, limits map[string]int) error {
 	now := l.now()
 	keys := make([]string, 0, len(limits))
 	for k := range limits {
 		keys = append(keys, k)
 	}
-	// One order for every caller: concurrent upserts of the same rows in
-	// different orders deadlock on PostgreSQL.
-	slices.Sort(keys)
-	if err := l.store.RecordLoginFailure(ctx, keys, now, loginWindow); err != nil {
-		return err
-	}
-	counts, err := l.store.LoginFailures(ctx, keys, now.Add(-loginWindow))
+	counts, err := l.store.CountAttempts(ctx, keys, 1, now, loginWindow)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -134,6 +135,9 @@ type Service struct {
 	mailSlots   chan struct{}
 	recoveryKey []byte
 	oldRecovery [][]byte
+	// codesChecked counts the second-factor codes compared (read by
+	// CodesChecked).
+	codesChecked atomic.Int64
 }
 
 // New returns a Service, refusing missing dependencies.

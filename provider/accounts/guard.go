@@ -17,12 +17,29 @@ import (
 // change) goes through one, keyed by the account the password is checked
 // against once it is resolved: a username and an email of the same account
 // are one key, and switching between them or between endpoints buys a
-// guesser nothing. A nil guard throttles nothing (the command line).
+// guesser nothing. Codes of the second factor (authenticator, recovery,
+// enrolment) go through the same guard. A nil guard throttles nothing (the
+// command line).
 type PasswordGuard interface {
-	// Allow returns a *ThrottledError while checks of a must wait.
+	// Allow reserves the attempt before the check (so that attempts sent at
+	// once cannot all pass under a limit) and returns a *ThrottledError
+	// when it may not go ahead. Every check calls it first, and after the
+	// check Failed or Succeeded.
 	Allow(ctx context.Context, a Attempt) error
+	// Failed: the guess was wrong; its reservation stands.
 	Failed(ctx context.Context, a Attempt)
+	// Succeeded: the guess was right; its reservation is given back.
 	Succeeded(ctx context.Context, a Attempt)
+	// Released: no guess was checked after all (the hash queue was full,
+	// the database failed); the reservation is given back.
+	Released(ctx context.Context, a Attempt)
+}
+
+// release gives back the attempt a check that did not happen reserved.
+func release(ctx context.Context, guard PasswordGuard, a Attempt) {
+	if guard != nil {
+		guard.Released(ctx, a)
+	}
 }
 
 // Attempt is one password check about to happen.
@@ -94,6 +111,7 @@ func (s *Service) checkPassword(ctx context.Context, u storage.User, identifier,
 			s.log.Error("stored password hash is malformed", "user", u.ID)
 			err = nil
 		} else {
+			release(ctx, guard, attempt)
 			return false, false, err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/crypto/argon2"
 )
@@ -51,6 +52,9 @@ type Hasher struct {
 	running chan struct{}
 	waiting chan struct{}
 	dummy   string
+	// verified counts the passwords compared: what the sign-in limits
+	// bound, read by Verified.
+	verified atomic.Int64
 }
 
 // NewHasher returns a Hasher. maxConcurrent ≤ 0 means GOMAXPROCS.
@@ -81,6 +85,11 @@ func (h *Hasher) InFlight() (running, waiting int) {
 	r := len(h.running)
 	return r, max(len(h.waiting)-r, 0)
 }
+
+// Verified reports how many passwords Verify has compared with a hash
+// since the Hasher was made (the guesses that got past the sign-in limits
+// and cost a hash).
+func (h *Hasher) Verified() int64 { return h.verified.Load() }
 
 // acquire takes a hashing slot, waiting while the context lives.
 func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
@@ -131,6 +140,7 @@ func (h *Hasher) Verify(ctx context.Context, encoded, password string) (ok, stal
 		return false, false, err
 	}
 	defer release()
+	h.verified.Add(1)
 	got := argon2.IDKey([]byte(password), salt, p.Time, p.Memory, p.Threads, uint32(len(want)))
 	match := subtle.ConstantTimeCompare(got, want) == 1
 	return match && !unknown, p != h.params, nil

@@ -103,6 +103,7 @@ func (s *Service) EnrolTOTP(ctx context.Context, userID, token, code string, pro
 	if err := allow(ctx, guard, attempt); err != nil {
 		return nil, err
 	}
+	s.codesChecked.Add(1)
 	step, ok := totp.Match(secret, code, s.clock(), 0)
 	if !ok {
 		s.codeFailed(ctx, guard, attempt, u.ID, "totp")
@@ -131,6 +132,7 @@ func (s *Service) EnrolTOTP(ctx context.Context, userID, token, code string, pro
 	if err != nil {
 		return nil, err
 	}
+	succeeded(ctx, guard, attempt)
 	return codes, nil
 }
 
@@ -140,6 +142,22 @@ func allow(ctx context.Context, guard PasswordGuard, a Attempt) error {
 	}
 	return guard.Allow(ctx, a)
 }
+
+// succeeded gives back the attempt a right code reserved under guard.
+func succeeded(ctx context.Context, guard PasswordGuard, a Attempt) {
+	if guard != nil {
+		guard.Succeeded(ctx, a)
+	}
+}
+
+// CodesChecked reports how many second-factor codes (authenticator and
+// recovery codes) have been compared since the Service was made: the
+// guesses that got past the limits.
+func (s *Service) CodesChecked() int64 { return s.codesChecked.Load() }
+
+// PasswordsChecked reports how many passwords have been compared with a
+// hash since the Service was made (its Hasher's count).
+func (s *Service) PasswordsChecked() int64 { return s.hasher.Verified() }
 
 func (s *Service) codeFailed(ctx context.Context, guard PasswordGuard, a Attempt, userID, method string) {
 	if guard != nil {
@@ -163,8 +181,10 @@ func (s *Service) CheckTOTP(ctx context.Context, u storage.User, code string, gu
 	}
 	secret, err := s.box.Open(u.TOTPSecret, totpContext(u.ID))
 	if err != nil {
+		release(ctx, guard, attempt)
 		return err
 	}
+	s.codesChecked.Add(1)
 	_, err = s.store.UpdateUser(ctx, u.ID, func(x storage.User) (storage.User, error) {
 		step, ok := totp.Match(secret, code, s.clock(), x.TOTPLastStep)
 		if !ok {
@@ -178,11 +198,10 @@ func (s *Service) CheckTOTP(ctx context.Context, u storage.User, code string, gu
 		return ErrWrongCode
 	}
 	if err != nil {
+		release(ctx, guard, attempt)
 		return mapUpdateErr(err)
 	}
-	if guard != nil {
-		guard.Succeeded(ctx, attempt)
-	}
+	succeeded(ctx, guard, attempt)
 	return nil
 }
 
@@ -192,6 +211,7 @@ func (s *Service) UseRecoveryCode(ctx context.Context, u storage.User, code stri
 	if err := allow(ctx, guard, attempt); err != nil {
 		return err
 	}
+	s.codesChecked.Add(1)
 	err := s.store.UseRecoveryCode(ctx, u.ID, s.recoveryHash(u.ID, code))
 	// Codes made before TONEARM_SECRET was rotated are stored under a
 	// previous key's hash.
@@ -206,8 +226,10 @@ func (s *Service) UseRecoveryCode(ctx context.Context, u storage.User, code stri
 		return ErrWrongCode
 	}
 	if err != nil {
+		release(ctx, guard, attempt)
 		return err
 	}
+	succeeded(ctx, guard, attempt)
 	left, _ := s.store.CountRecoveryCodes(ctx, u.ID)
 	if err := s.event(ctx, audit.RecoveryCodeUsed, u.ID, map[string]any{"left": left}); err != nil {
 		s.log.Warn("recording a recovery code use", "err", err)

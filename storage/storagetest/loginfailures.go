@@ -21,6 +21,8 @@ func loginFailureCases() []struct {
 		{"LoginFailures", testLoginFailures},
 		{"ConcurrentLoginFailures", testConcurrentLoginFailures},
 		{"DeviceEpoch", testDeviceEpoch},
+		{"CountAttempts", testCountAttempts},
+		{"ConcurrentCountAttempts", testConcurrentCountAttempts},
 	}
 }
 

@@ -223,6 +223,13 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusUnauthorized, "invalid_token", "An initial access token is required (Authorization: Bearer …): a developer makes one on the developer page.")
 		return
 	}
+	// Without a token every attempt counts against the address, valid or
+	// not, before the body is read: past the budget nothing is parsed and
+	// no audit row is written (each refusal writes one, so counting only
+	// the registrations made let one address write rows without end).
+	if how == storage.RegisteredOpenly && !g.within(w, r, how, g.c.Limiter.OpenRegistration(ctx, r)) {
+		return
+	}
 	var m clientMetadata
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	dec := json.NewDecoder(r.Body)
@@ -235,28 +242,9 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 		g.refuse(w, r, how, "invalid_client_metadata", err.Error())
 		return
 	}
-	// Limits: per address without a token, per developer with one.
-	var limit error
-	switch {
-	case owner != "":
-		limit = g.c.Limiter.AppRegistration(ctx, owner)
-	case how == storage.RegisteredOpenly:
-		limit = g.c.Limiter.OpenRegistration(ctx, r)
-	}
-	if limit != nil {
-		var te *accounts.ThrottledError
-		if errors.As(limit, &te) {
-			g.c.Metrics.AppRegistration(how, "throttled")
-			w.Header().Set("Retry-After", fmt.Sprint(te.Seconds()))
-			_, msg, _ := web.ErrorMessage(limit)
-			oauthError(w, http.StatusTooManyRequests, "invalid_request", msg)
-			return
-		}
-		if writeUnavailable(w, r, g.c.Logger, limit) {
-			return
-		}
-		g.c.Logger.Error("counting a registration", "request_id", web.RequestID(ctx), "err", limit)
-		oauthError(w, http.StatusInternalServerError, "server_error", "The registration could not be counted; try again later.")
+	// A developer's budget counts the apps registered; an address without
+	// a token was counted before anything else.
+	if owner != "" && !g.within(w, r, how, g.c.Limiter.AppRegistration(ctx, owner)) {
 		return
 	}
 	app, err := g.c.Apps.RegisterApp(ctx, spec, owner, how)
@@ -274,6 +262,29 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	web.WriteJSON(w, http.StatusCreated, info)
+}
+
+// within reports whether a registration limit let the request through,
+// answering it when not: 429 with Retry-After past the budget, 500 when the
+// count could not be made.
+func (g *Registration) within(w http.ResponseWriter, r *http.Request, how string, limit error) bool {
+	if limit == nil {
+		return true
+	}
+	var te *accounts.ThrottledError
+	if errors.As(limit, &te) {
+		g.c.Metrics.AppRegistration(how, "throttled")
+		w.Header().Set("Retry-After", fmt.Sprint(te.Seconds()))
+		_, msg, _ := web.ErrorMessage(limit)
+		oauthError(w, http.StatusTooManyRequests, "invalid_request", msg)
+		return false
+	}
+	if writeUnavailable(w, r, g.c.Logger, limit) {
+		return false
+	}
+	g.c.Logger.Error("counting a registration", "request_id", web.RequestID(r.Context()), "err", limit)
+	oauthError(w, http.StatusInternalServerError, "server_error", "The registration could not be counted; try again later.")
+	return false
 }
 
 // failed answers a registration or update that failed: the metadata at
