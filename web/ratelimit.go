@@ -183,10 +183,15 @@ type loginGuard struct {
 	pairHad bool
 }
 
-func (g *loginGuard) addrKey() string               { return "addr:" + g.addr }
-func (g *loginGuard) pairKey(account string) string { return "pair:" + g.addr + "|" + account }
-func acctKey(account string) string                 { return "acct:" + account }
-func acctWaitKey(account string) string             { return "acct-wait:" + account }
+func (g *loginGuard) addrKey() string { return "addr:" + g.addr }
+func (g *loginGuard) pairKey(a accounts.Attempt) string {
+	if a.SecondFactor {
+		return "pair-code:" + g.addr + "|" + a.Account
+	}
+	return "pair:" + g.addr + "|" + a.Account
+}
+func acctKey(account string) string     { return "acct:" + account }
+func acctWaitKey(account string) string { return "acct-wait:" + account }
 
 // Allow implements accounts.PasswordGuard: it reserves the attempt on the
 // address, the address and account, and the account counters, and refuses
@@ -194,7 +199,7 @@ func acctWaitKey(account string) string             { return "acct-wait:" + acco
 // account has not signed in on, when the account's wait is not over.
 func (g *loginGuard) Allow(ctx context.Context, a accounts.Attempt) error {
 	now := g.l.now()
-	addrKey, pairKey, acct := g.addrKey(), g.pairKey(a.Account), acctKey(a.Account)
+	addrKey, pairKey, acct := g.addrKey(), g.pairKey(a), acctKey(a.Account)
 	counts, err := g.l.store.CountAttempts(ctx, []string{addrKey, pairKey, acct}, 1, now, loginWindow)
 	if err != nil {
 		return err
@@ -276,7 +281,7 @@ func (g *loginGuard) Failed(context.Context, accounts.Attempt) {}
 // Released implements accounts.PasswordGuard: nothing was checked, so
 // the reservations go back and nothing is forgotten.
 func (g *loginGuard) Released(ctx context.Context, a accounts.Attempt) {
-	g.giveBack(ctx, g.addrKey(), g.pairKey(a.Account), acctKey(a.Account))
+	g.giveBack(ctx, g.addrKey(), g.pairKey(a), acctKey(a.Account))
 }
 
 // Succeeded implements accounts.PasswordGuard: the attempt's reservations
@@ -284,7 +289,7 @@ func (g *loginGuard) Released(ctx context.Context, a accounts.Attempt) {
 // the address's limit nor the account's wait, and this address's earlier
 // wrong guesses on this account are forgotten.
 func (g *loginGuard) Succeeded(ctx context.Context, a accounts.Attempt) {
-	pairKey := g.pairKey(a.Account)
+	pairKey := g.pairKey(a)
 	if g.pairHad {
 		if err := g.l.store.ClearLoginFailures(ctx, []string{pairKey}); err != nil {
 			g.l.log.Warn("clearing sign-in failures", "request_id", RequestID(ctx), "err", err)

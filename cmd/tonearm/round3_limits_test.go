@@ -250,3 +250,47 @@ func TestOwnSignInsAreNotCounted(t *testing.T) {
 		s.want(s.signIn("192.0.2.90", "yara", "typo-password"), http.StatusTooManyRequests)
 	})
 }
+
+// Issue 31 item 1, one step further: whoever holds the password must not
+// get a fresh budget of code guesses by signing in with it again. A right
+// password forgets this address's wrong passwords on the account; it used
+// to forget its wrong codes too (they shared one counter), so rounds of
+// "password, then a few wrong codes" went on past 10 codes. The clock moves
+// past the account's longest wait (30 s) before every attempt, so that only
+// the address's own counter can stop the rounds within the 15-minute window.
+func TestRightPasswordDoesNotForgetWrongCodes(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		clock := newFrozenClock()
+		s := startE2EConfig(t, dbURL, options{now: clock.now}, behindProxy)
+		acc := s.app.accounts
+		s.user("xena")
+		s.client(clients.Spec{ID: "app", Public: true, FirstParty: true, GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "profile"}})
+		owner := s.browser()
+		s.signInPage(t, owner, "xena")
+		secret, _ := enrolTOTP(t, s, owner, clock)
+		before := acc.CodesChecked()
+		refused := 0
+		for round := range 9 { // 9 × 3 × 31 s: within one window
+			clock.advance(31 * time.Second)
+			b := s.browser() // a new browser each round: no known-device cookie
+			sf, _ := toSecondFactor(t, b, s.rp("app", "", "profile"), "xena")
+			form := parseForm(t, sf.body, sf.url)
+			for range 2 {
+				clock.advance(31 * time.Second)
+				p := submit(t, b, form, map[string]string{"totp_code": wrongCode(secret, clock.now())})
+				switch p.status {
+				case http.StatusUnauthorized, http.StatusOK: // the step again, with its message
+				case http.StatusTooManyRequests:
+					refused++
+				default:
+					t.Fatalf("round %d: a wrong code answered %d", round, p.status)
+				}
+			}
+		}
+		checked := acc.CodesChecked() - before
+		t.Logf("9 rounds of a right password and 2 wrong codes: %d codes compared, %d refused", checked, refused)
+		if checked > 10 || refused == 0 {
+			t.Fatalf("%d wrong codes compared across password sign-ins from one address (want at most 10)", checked)
+		}
+	})
+}

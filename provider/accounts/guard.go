@@ -50,6 +50,12 @@ type Attempt struct {
 	// DeviceEpoch is the user's (storage.User.DeviceEpoch): a known-device
 	// cookie of another epoch does not count.
 	DeviceEpoch int64
+	// SecondFactor says a code (authenticator, recovery, enrolment) is
+	// checked, not the password. Its guesses count on their own per-address
+	// counter, so that a right password, which forgets the address's wrong
+	// passwords, does not also forget its wrong codes: whoever holds the
+	// password could otherwise sign in again between rounds of code guesses.
+	SecondFactor bool
 }
 
 // ThrottledError: too many wrong passwords; try again after RetryAfter.
@@ -93,6 +99,13 @@ func attemptOf(u storage.User, identifier string) Attempt {
 	}
 	h := sha256.Sum256([]byte(strings.ToLower(identifier)))
 	return Attempt{Account: "unknown:" + hex.EncodeToString(h[:16])}
+}
+
+// codeAttemptOf is the Attempt of checking a second-factor code of u.
+func codeAttemptOf(u storage.User) Attempt {
+	a := attemptOf(u, u.ID)
+	a.SecondFactor = true
+	return a
 }
 
 // checkPassword verifies password against u's hash under guard. An unknown

@@ -99,7 +99,7 @@ func (s *Service) EnrolTOTP(ctx context.Context, userID, token, code string, pro
 		return nil, ErrEnrolmentExpired
 	}
 	secret := plain[8:]
-	attempt := attemptOf(u, u.ID)
+	attempt := codeAttemptOf(u)
 	if err := allow(ctx, guard, attempt); err != nil {
 		return nil, err
 	}
@@ -175,7 +175,7 @@ func (s *Service) CheckTOTP(ctx context.Context, u storage.User, code string, gu
 	if !HasTOTP(u) {
 		return ErrNoTOTP
 	}
-	attempt := attemptOf(u, u.ID)
+	attempt := codeAttemptOf(u)
 	if err := allow(ctx, guard, attempt); err != nil {
 		return err
 	}
@@ -207,7 +207,7 @@ func (s *Service) CheckTOTP(ctx context.Context, u storage.User, code string, gu
 
 // UseRecoveryCode spends one of u's recovery codes. ErrWrongCode.
 func (s *Service) UseRecoveryCode(ctx context.Context, u storage.User, code string, guard PasswordGuard) error {
-	attempt := attemptOf(u, u.ID)
+	attempt := codeAttemptOf(u)
 	if err := allow(ctx, guard, attempt); err != nil {
 		return err
 	}
