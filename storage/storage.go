@@ -426,6 +426,10 @@ type Storage interface {
 	// ErrNotFound when no active request matched, so that of two concurrent
 	// callers exactly one succeeds.
 	DeactivateOAuthRequest(ctx context.Context, kind, signature string) error
+	// OpenOAuthRequest is DeactivateOAuthRequest that also sets the
+	// request's ExpiresAt: a pushed request waits briefly, once opened it
+	// lasts the sign-in.
+	OpenOAuthRequest(ctx context.Context, kind, signature string, expiresAt time.Time) error
 	// RotateOAuthRequest deactivates a refresh token and records when, like
 	// DeactivateOAuthRequest; a token already rotated after rotatedAfter is
 	// accepted again (nil, nothing changes) — the grace period of a client

@@ -30,6 +30,7 @@ type Store interface {
 	GetOAuthRequest(ctx context.Context, kind, signature string) (storage.OAuthRequest, error)
 	DeleteOAuthRequest(ctx context.Context, kind, signature string) error
 	DeactivateOAuthRequest(ctx context.Context, kind, signature string) error
+	OpenOAuthRequest(ctx context.Context, kind, signature string, expiresAt time.Time) error
 	RotateOAuthRequest(ctx context.Context, kind, signature string, now, rotatedAfter time.Time) error
 	AddEvent(ctx context.Context, e storage.Event) error
 	DeactivateOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)
@@ -296,7 +297,9 @@ func (a *Adapter) create(ctx context.Context, kind, signature, accessSig string,
 	}
 	if kind == storage.KindPAR {
 		r.Form = parForm(req)
-		r.ExpiresAt = r.RequestedAt.Add(PARInteraction)
+		// The row goes with the request_uri (expires_in); opening it
+		// extends it for the interaction (openPAR).
+		r.ExpiresAt = r.RequestedAt.Add(PARLifespan)
 	}
 	if accessSig != "" {
 		r.AccessSignature = hashSignature(accessSig)

@@ -41,7 +41,9 @@ func parForm(req fosite.Requester) string {
 // PARLifespan is how long a pushed authorization request waits for the
 // browser (its expires_in; RFC 9126 §2.2 suggests a short time), and
 // PARInteraction how long it then serves the login and consent steps that
-// post it back.
+// post it back. The stored row expires with the request_uri (so
+// housekeeping drops an unopened push after PARLifespan) and, once opened,
+// PARInteraction after it was opened.
 const (
 	PARLifespan    = 60 * time.Second
 	PARInteraction = 10 * time.Minute
@@ -90,7 +92,7 @@ func (a *Adapter) GetPARSession(ctx context.Context, requestURI string) (fosite.
 // endpoint then calls ConsumePARSession — or PARInteraction has passed
 // (RFC 9126 §4 allows a reload to reuse it).
 func (a *Adapter) DeletePARSession(ctx context.Context, requestURI string) error {
-	err := a.store.DeactivateOAuthRequest(ctx, storage.KindPAR, hashSignature(requestURI))
+	err := a.openPAR(ctx, requestURI)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil // opened before: a post-back
 	}
@@ -108,11 +110,16 @@ func (a *Adapter) OpenPARSession(ctx context.Context, requestURI string) error {
 	if _, err := a.GetPARSession(ctx, requestURI); err != nil {
 		return fosite.ErrNotFound
 	}
-	err := a.store.DeactivateOAuthRequest(ctx, storage.KindPAR, hashSignature(requestURI))
+	err := a.openPAR(ctx, requestURI)
 	if errors.Is(err, storage.ErrNotFound) {
 		return ErrPAROpened
 	}
 	return err
+}
+
+// openPAR marks a pushed request opened, and keeps it for the interaction.
+func (a *Adapter) openPAR(ctx context.Context, requestURI string) error {
+	return a.store.OpenOAuthRequest(ctx, storage.KindPAR, hashSignature(requestURI), a.now().Add(PARInteraction))
 }
 
 // ConsumePARSession ends a pushed request: its request_uri works no more.

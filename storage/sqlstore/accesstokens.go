@@ -108,6 +108,7 @@ const (
 		scopes, granted_scopes, audience, granted_audience, form, session, active, expires_at, access_signature, sid)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	deactivateOAuthRequestSQL      = `UPDATE oauth2_requests SET active = ? WHERE kind = ? AND signature = ? AND active = ?`
+	openOAuthRequestSQL            = `UPDATE oauth2_requests SET active = ?, expires_at = ? WHERE kind = ? AND signature = ? AND active = ?`
 	rotateOAuthRequestSQL          = `UPDATE oauth2_requests SET active = ?, rotated_at = ? WHERE kind = ? AND signature = ? AND active = ?`
 	deleteOAuthRequestSQL          = `DELETE FROM oauth2_requests WHERE kind = ? AND signature = ?`
 	deleteAccessTokenSQL           = `DELETE FROM access_tokens WHERE signature = ?`

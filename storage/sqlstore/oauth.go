@@ -139,6 +139,19 @@ func (s *Store) DeactivateOAuthRequest(ctx context.Context, kind, signature stri
 	return nil
 }
 
+// OpenOAuthRequest implements storage.Storage, one conditional UPDATE
+// like DeactivateOAuthRequest.
+func (s *Store) OpenOAuthRequest(ctx context.Context, kind, signature string, expiresAt time.Time) error {
+	n, err := s.exec(ctx, s.openOAuthRequest, false, utc(expiresAt), kind, signature, true)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return storage.ErrNotFound
+	}
+	return nil
+}
+
 // RotateOAuthRequest implements storage.Storage: the conditional UPDATE
 // lets exactly one of concurrent first uses rotate; the others, and a later
 // retry, pass only within the grace period.

@@ -99,10 +99,10 @@ type Store struct {
 	accessLookups           *combiner[[]byte, accessTokenModel]
 	// Statements of the hot paths, in the dialect's placeholders (see
 	// pool).
-	insertAccessToken, selectAccessToken                           string
-	insertOAuthRequest, selectOAuthRequest                         string
-	deactivateOAuthRequest, rotateOAuthRequest, deleteOAuthRequest string
-	deleteAccessTokenStmt, deleteAccessTokensOfRequestStmt         string
+	insertAccessToken, selectAccessToken                                             string
+	insertOAuthRequest, selectOAuthRequest                                           string
+	deactivateOAuthRequest, rotateOAuthRequest, deleteOAuthRequest, openOAuthRequest string
+	deleteAccessTokenStmt, deleteAccessTokensOfRequestStmt                           string
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -174,7 +174,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	s.insertAccessToken, s.selectAccessToken = s.bind(insertAccessTokenSQL), s.bind(selectAccessTokenSQL)
 	s.insertOAuthRequest, s.selectOAuthRequest = s.bind(insertOAuthRequestSQL), s.bind(selectOAuthRequestSQL)
 	s.deactivateOAuthRequest, s.rotateOAuthRequest = s.bind(deactivateOAuthRequestSQL), s.bind(rotateOAuthRequestSQL)
-	s.deleteOAuthRequest = s.bind(deleteOAuthRequestSQL)
+	s.deleteOAuthRequest, s.openOAuthRequest = s.bind(deleteOAuthRequestSQL), s.bind(openOAuthRequestSQL)
 	s.deleteAccessTokenStmt, s.deleteAccessTokensOfRequestStmt = s.bind(deleteAccessTokenSQL), s.bind(deleteAccessTokensOfRequestSQL)
 	s.accessRows = newInsertCombiner(s.batchedExec, insertAccessTokenSQL, s.bind)
 	s.requestRows = newInsertCombiner(s.batchedExec, insertOAuthRequestSQL, s.bind)

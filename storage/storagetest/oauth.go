@@ -32,6 +32,7 @@ func oauthCases() []struct {
 		{"ConcurrentTokenWrites", testConcurrentTokenWrites},
 		{"ConcurrentTokenReads", testConcurrentTokenReads},
 		{"DeactivateOnce", testDeactivateOnce},
+		{"OpenOnce", testOpenOnce},
 		{"ByRequestID", testByRequestID},
 		{"DeleteExpiredOAuthRequests", testDeleteExpiredOAuthRequests},
 		{"Consent", testConsent},
@@ -453,6 +454,45 @@ func testDeactivateOnce(t *testing.T, s storage.Storage) {
 	got, err := s.GetOAuthRequest(ctx, storage.KindAuthorizeCode, "code-1")
 	if err != nil || got.Active {
 		t.Fatalf("deactivated code = %+v, %v; want it kept, inactive", got, err)
+	}
+}
+
+// testOpenOnce: of concurrent openers of a pushed request one wins, and the
+// row then expires when the winner said, so housekeeping keeps it that long
+// and no longer.
+func testOpenOnce(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	if err := s.CreateOAuthRequest(ctx, newRequest(storage.KindPAR, "par-1", "req-1", "c", now.Add(time.Minute))); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(10 * time.Minute)
+	var wg sync.WaitGroup
+	results := make([]error, 8)
+	for i := range results {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			results[i] = s.OpenOAuthRequest(ctx, storage.KindPAR, "par-1", later)
+		}(i)
+	}
+	wg.Wait()
+	wins := 0
+	for _, err := range results {
+		if err == nil {
+			wins++
+		} else if !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("OpenOAuthRequest: %v", err)
+		}
+	}
+	got, err := s.GetOAuthRequest(ctx, storage.KindPAR, "par-1")
+	if wins != 1 || err != nil || got.Active || !got.ExpiresAt.Equal(later.Truncate(time.Microsecond)) {
+		t.Fatalf("%d openers won; the row = active %v, expires %v, %v; want 1, inactive, %v", wins, got.Active, got.ExpiresAt, err, later)
+	}
+	if n, err := s.DeleteExpiredOAuthRequests(ctx, now.Add(5*time.Minute), 100); err != nil || n != 0 {
+		t.Fatalf("swept an opened request before its new expiry: %d, %v", n, err)
+	}
+	if n, err := s.DeleteExpiredOAuthRequests(ctx, later.Add(time.Second), 100); err != nil || n != 1 {
+		t.Fatalf("after its expiry the sweep deleted %d, %v; want 1", n, err)
 	}
 }
 

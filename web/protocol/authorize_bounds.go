@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 
 	"github.com/ory/fosite"
 
@@ -90,6 +91,35 @@ func (o *OAuth) countStoredSignIn(w http.ResponseWriter, r *http.Request, ar fos
 		})
 	default:
 		o.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+	}
+	return false
+}
+
+// countPush counts a pushed request of a public client, about to be
+// stored, in the same per-address budget as the sign-ins the authorization
+// endpoint stores: such a client proves nothing, so anyone can push as it.
+// A confidential client pushes from its server for all its users, so its
+// pushes are not counted per address (docs/security.md says what they can
+// hold). Past the budget: 429 temporarily_unavailable with Retry-After
+// (RFC 9126 §2.3 allows 429 and the codes of RFC 6749 §4.1.2.1), and
+// nothing is stored.
+func (o *OAuth) countPush(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester) bool {
+	err := o.limiter.StoredSignIn(r.Context(), r)
+	var throttled *accounts.ThrottledError
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &throttled):
+		status, msg, _ := web.ErrorMessage(err)
+		w.Header().Set("Retry-After", strconv.Itoa(int(throttled.RetryAfter.Seconds())+1))
+		o.p.OAuth2.WritePushedAuthorizeError(r.Context(), w, ar, &fosite.RFC6749Error{
+			ErrorField: fosite.ErrTemporarilyUnavailable.ErrorField, CodeField: status,
+			DescriptionField: msg + ".",
+		})
+	default:
+		if !writeUnavailable(w, r, o.log, err) {
+			o.p.OAuth2.WritePushedAuthorizeError(r.Context(), w, ar, fosite.ErrServerError.WithWrap(err))
+		}
 	}
 	return false
 }

@@ -161,6 +161,9 @@ func (o *OAuth) par(w http.ResponseWriter, r *http.Request) {
 		o.p.OAuth2.WritePushedAuthorizeError(ctx, w, ar, err)
 		return
 	}
+	if ar.GetClient().IsPublic() && !o.countPush(w, r, ar) {
+		return
+	}
 	resp, err := o.p.OAuth2.NewPushedAuthorizeResponse(ctx, ar, provider.NewSession())
 	if err != nil {
 		if writeUnavailable(w, r, o.log, err) {
