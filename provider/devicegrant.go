@@ -99,7 +99,9 @@ func (g *deviceGrant) HandleTokenEndpointRequest(ctx context.Context, req fosite
 		return fosite.ErrInvalidGrant.WithHint("The device_code has already yielded tokens.")
 	}
 	req.SetID(NewRequestID())
-	session := UserSession(IdentityOf(u), "", nil, d.AuthTime, d.RequestedAt, d.GrantedScopes)
+	// amr (and with it acr) of the sign-in that approved the device: an
+	// approval from a two-factor session gives multi-factor tokens.
+	session := UserSession(IdentityOf(u), "", d.AMR, d.AuthTime, d.RequestedAt, d.GrantedScopes)
 	if c, ok := client.(*fositestore.Client); ok {
 		SetIDTokenAlg(session, c.IDTokenAlg)
 	}

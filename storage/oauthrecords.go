@@ -204,6 +204,9 @@ type DeviceCode struct {
 	UserID        string
 	GrantedScopes []string
 	AuthTime      time.Time
+	// AMR says how the approving sign-in was made (RFC 8176: pwd, otp,
+	// mfa…), so the device's tokens say it as the code flow's do.
+	AMR []string
 }
 
 // Consent is what a user granted a client.

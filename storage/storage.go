@@ -454,9 +454,9 @@ type Storage interface {
 	GetDeviceCodeByUserCode(ctx context.Context, userCodeHash []byte) (DeviceCode, error)
 	// DecideDeviceCode records a person's answer to a pending, unexpired
 	// device authorization: approved by userID with the granted scopes and
-	// the sign-in time, or denied (userID ""). ErrNotFound when it is no
-	// longer pending or has expired.
-	DecideDeviceCode(ctx context.Context, userCodeHash []byte, userID string, granted []string, authTime, now time.Time) error
+	// the sign-in's time and methods (amr), or denied (userID "").
+	// ErrNotFound when it is no longer pending or has expired.
+	DecideDeviceCode(ctx context.Context, userCodeHash []byte, userID string, granted []string, authTime time.Time, amr []string, now time.Time) error
 	// PollDeviceCode records a device's poll and returns the authorization
 	// as it stands. A poll sooner than Interval after the last one is
 	// "too fast": the interval grows by 5 s (RFC 8628 §3.5) and

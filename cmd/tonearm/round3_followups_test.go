@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,8 +15,11 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/provider/totp"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -147,4 +152,76 @@ func TestPublicPushesAreCountedPerAddress(t *testing.T) {
 			t.Fatalf("after the sign-in's 10 minutes the sweep left %d pushes", n)
 		}
 	})
+}
+
+// deviceTokens runs a device authorization of client for scope, approved
+// on /device in browser, and returns the token answer.
+func (s *server) deviceTokens(t *testing.T, browser *http.Client, client, secret, scope string) map[string]any {
+	t.Helper()
+	auth := func(r *http.Request) { r.SetBasicAuth(client, secret) }
+	status, start := s.formPost(t, provider.DeviceAuthorizationPath, url.Values{"scope": {scope}}, auth)
+	if status != http.StatusOK {
+		t.Fatalf("device authorization: %d %v", status, start)
+	}
+	if p := s.decideDevice(t, browser, start["verification_uri_complete"].(string), "allow"); p.status != http.StatusOK {
+		t.Fatalf("allow: %d\n%s", p.status, p.body)
+	}
+	status, tok := s.formPost(t, provider.TokenPath, url.Values{"grant_type": {provider.DeviceCodeGrant}, "device_code": {start["device_code"].(string)}}, auth)
+	if status != http.StatusOK || tok["access_token"] == nil || tok["id_token"] == nil || tok["refresh_token"] == nil {
+		t.Fatalf("device token: %d %v", status, tok)
+	}
+	return tok
+}
+
+// Device-grant tokens carried only auth_time: approved from a two-factor
+// session they had no acr or amr, and under TONEARM_ADMIN_MFA=required an
+// admin's device token was refused by the admin API. Now the approval
+// records the approving session's sign-in (amr, and so acr) and the
+// tokens, and their refreshes, say it as the code flow's do.
+func TestDeviceTokensSayHowTheApproverSignedIn(t *testing.T) {
+	ctx := context.Background()
+	clock := newFrozenClock()
+	s := startE2EConfig(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{now: clock.now}, func(c *config.Config) { c.AdminMFA = "required" })
+	if _, err := s.app.accounts.Create(ctx, accounts.NewUser{Username: "root", Password: e2ePassword, Role: storage.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	_, tvSecret := s.client(clients.Spec{ID: "console-tv", FirstParty: true, RedirectURIs: []string{},
+		GrantTypes: []string{clients.DeviceCodeGrant, "refresh_token"}, Scopes: []string{"openid", "admin", "offline_access"}})
+
+	onePwd := s.browser()
+	s.signInPage(t, onePwd, "root")
+	secret, _ := enrolTOTP(t, s, onePwd, clock) // the session stays one-factor
+	twoFactor := s.browser()
+	p := s.signInPage(t, twoFactor, "root")
+	clock.advance(totp.Period)
+	if p = submit(t, twoFactor, parseForm(t, p.body, p.url), map[string]string{"totp_code": clock.code(secret)}); p.url.Path != "/account" {
+		t.Fatalf("the two-factor sign-in: %d %s", p.status, p.url)
+	}
+
+	// Approved from the two-factor session: multi-factor tokens.
+	tok := s.deviceTokens(t, twoFactor, "console-tv", tvSecret, "openid admin offline_access")
+	access, id := jwtClaims(t, tok["access_token"].(string)), idClaims(t, tok["id_token"].(string))
+	amr, _ := id["amr"].([]any)
+	if access["acr"] != accounts.ACRMultiFactor || id["acr"] != accounts.ACRMultiFactor || !slices.Contains(amr, any("mfa")) || !slices.Contains(amr, any("otp")) {
+		t.Fatalf("two-factor approval: access token %v, ID token %v", access, id)
+	}
+	s.want(s.call(nil, http.MethodGet, "/api/admin/users", tok["access_token"].(string), nil), http.StatusOK)
+	status, refreshed := s.formPost(t, provider.TokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}},
+		func(r *http.Request) { r.SetBasicAuth("console-tv", tvSecret) })
+	if status != http.StatusOK || jwtClaims(t, refreshed["access_token"].(string))["acr"] != accounts.ACRMultiFactor {
+		t.Fatalf("refreshed: %d %v", status, refreshed)
+	}
+	if amr, _ := idClaims(t, refreshed["id_token"].(string))["amr"].([]any); !slices.Contains(amr, any("mfa")) {
+		t.Fatalf("refreshed ID token: %v", idClaims(t, refreshed["id_token"].(string)))
+	}
+	s.want(s.call(nil, http.MethodGet, "/api/admin/users", refreshed["access_token"].(string), nil), http.StatusOK)
+
+	// Approved from the password-only session: no multi-factor acr, and
+	// the admin API refuses the token.
+	tok = s.deviceTokens(t, onePwd, "console-tv", tvSecret, "openid admin offline_access")
+	access, id = jwtClaims(t, tok["access_token"].(string)), idClaims(t, tok["id_token"].(string))
+	if amr, _ := id["amr"].([]any); access["acr"] == accounts.ACRMultiFactor || id["acr"] == accounts.ACRMultiFactor || !slices.Equal(amr, []any{"pwd"}) {
+		t.Fatalf("one-factor approval: access token %v, ID token %v", access, id)
+	}
+	s.want(s.call(nil, http.MethodGet, "/api/admin/users", tok["access_token"].(string), nil), http.StatusForbidden)
 }

@@ -23,7 +23,7 @@ import (
 type Store interface {
 	CreateDeviceCode(ctx context.Context, d storage.DeviceCode) error
 	GetDeviceCodeByUserCode(ctx context.Context, userCodeHash []byte) (storage.DeviceCode, error)
-	DecideDeviceCode(ctx context.Context, userCodeHash []byte, userID string, granted []string, authTime, now time.Time) error
+	DecideDeviceCode(ctx context.Context, userCodeHash []byte, userID string, granted []string, authTime time.Time, amr []string, now time.Time) error
 	PollDeviceCode(ctx context.Context, deviceCodeHash []byte, now time.Time) (storage.DeviceCode, bool, error)
 	ConsumeDeviceCode(ctx context.Context, deviceCodeHash []byte) error
 }
@@ -158,12 +158,12 @@ func (c *Codes) Lookup(ctx context.Context, typed string) (storage.DeviceCode, e
 
 // Decide records a person's answer: approved by userID with the granted
 // scopes (userID "": denied).
-func (c *Codes) Decide(ctx context.Context, typed, userID string, granted []string, authTime time.Time) error {
+func (c *Codes) Decide(ctx context.Context, typed, userID string, granted []string, authTime time.Time, amr []string) error {
 	code, ok := Normalize(typed)
 	if !ok {
 		return ErrNotFound
 	}
-	err := c.store.DecideDeviceCode(ctx, c.hash("user", code), userID, granted, authTime, c.now())
+	err := c.store.DecideDeviceCode(ctx, c.hash("user", code), userID, granted, authTime, amr, c.now())
 	if errors.Is(err, storage.ErrNotFound) {
 		return ErrNotFound
 	}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -24,6 +25,7 @@ type deviceCodeModel struct {
 	UserID          string
 	GrantedScopes   string
 	AuthTime        sql.NullTime
+	AMR             string `gorm:"column:amr"` // space-separated
 }
 
 func (deviceCodeModel) TableName() string { return "device_codes" }
@@ -33,7 +35,7 @@ func (m deviceCodeModel) record() storage.DeviceCode {
 		DeviceCodeHash: m.DeviceCodeHash, UserCodeHash: m.UserCodeHash, ClientID: m.ClientID,
 		Scopes: decodeList(m.Scopes), Resources: decodeList(m.Resources), RequestedAt: utc(m.RequestedAt),
 		ExpiresAt: utc(m.ExpiresAt), Interval: time.Duration(m.IntervalSeconds) * time.Second, Status: m.Status,
-		UserID: m.UserID, GrantedScopes: decodeList(m.GrantedScopes),
+		UserID: m.UserID, GrantedScopes: decodeList(m.GrantedScopes), AMR: strings.Fields(m.AMR),
 	}
 	if m.LastPolledAt.Valid {
 		d.LastPolledAt = utc(m.LastPolledAt.Time)
@@ -69,11 +71,12 @@ func (s *Store) GetDeviceCodeByUserCode(ctx context.Context, userCodeHash []byte
 }
 
 // DecideDeviceCode implements storage.Storage with one conditional UPDATE.
-func (s *Store) DecideDeviceCode(ctx context.Context, userCodeHash []byte, userID string, granted []string, authTime, now time.Time) error {
+func (s *Store) DecideDeviceCode(ctx context.Context, userCodeHash []byte, userID string, granted []string, authTime time.Time, amr []string, now time.Time) error {
 	status := storage.DeviceDenied
 	updates := map[string]any{"status": status}
 	if userID != "" {
-		updates = map[string]any{"status": storage.DeviceApproved, "user_id": userID, "granted_scopes": encodeList(granted), "auth_time": utc(authTime)}
+		updates = map[string]any{"status": storage.DeviceApproved, "user_id": userID, "granted_scopes": encodeList(granted), "auth_time": utc(authTime),
+			"amr": strings.Join(amr, " ")}
 	}
 	res := s.conn(ctx).Model(&deviceCodeModel{}).
 		Where("user_code_hash = ? AND status = ? AND expires_at > ?", blob(userCodeHash), storage.DevicePending, utc(now)).

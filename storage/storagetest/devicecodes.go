@@ -87,14 +87,15 @@ func testDeviceCodes(t *testing.T, s storage.Storage) {
 		t.Fatalf("consuming a pending code = %v", err)
 	}
 	authTime := now.Add(-time.Minute)
-	if err := s.DecideDeviceCode(ctx, d.UserCodeHash, u.ID, []string{"openid"}, authTime, now); err != nil {
+	if err := s.DecideDeviceCode(ctx, d.UserCodeHash, u.ID, []string{"openid"}, authTime, []string{"pwd", "otp", "mfa"}, now); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DecideDeviceCode(ctx, d.UserCodeHash, "", nil, time.Time{}, now); !errors.Is(err, storage.ErrNotFound) {
+	if err := s.DecideDeviceCode(ctx, d.UserCodeHash, "", nil, time.Time{}, nil, now); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("a second decision = %v", err)
 	}
 	if got, _ := s.GetDeviceCodeByUserCode(ctx, d.UserCodeHash); got.Status != storage.DeviceApproved || got.UserID != u.ID ||
-		!reflect.DeepEqual(got.GrantedScopes, []string{"openid"}) || !got.AuthTime.Equal(authTime.UTC().Truncate(time.Microsecond)) {
+		!reflect.DeepEqual(got.GrantedScopes, []string{"openid"}) || !got.AuthTime.Equal(authTime.UTC().Truncate(time.Microsecond)) ||
+		!reflect.DeepEqual(got.AMR, []string{"pwd", "otp", "mfa"}) {
 		t.Fatalf("approved = %+v", got)
 	}
 	if err := s.ConsumeDeviceCode(ctx, d.DeviceCodeHash); err != nil {
@@ -112,13 +113,13 @@ func testDeviceCodes(t *testing.T, s storage.Storage) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.DecideDeviceCode(ctx, denied.UserCodeHash, "", nil, time.Time{}, now); err != nil {
+	if err := s.DecideDeviceCode(ctx, denied.UserCodeHash, "", nil, time.Time{}, nil, now); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := s.GetDeviceCodeByUserCode(ctx, denied.UserCodeHash); got.Status != storage.DeviceDenied || got.UserID != "" {
 		t.Fatalf("denied = %+v", got)
 	}
-	if err := s.DecideDeviceCode(ctx, expired.UserCodeHash, u.ID, []string{"openid"}, now, now); !errors.Is(err, storage.ErrNotFound) {
+	if err := s.DecideDeviceCode(ctx, expired.UserCodeHash, u.ID, []string{"openid"}, now, nil, now); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("deciding an expired code = %v", err)
 	}
 	if n, err := s.DeleteExpiredDeviceCodes(ctx, now, 100); err != nil || n != 1 {

@@ -84,7 +84,9 @@ func (p *Pages) device(w http.ResponseWriter, r *http.Request) {
 			}
 			granted = append(granted, s)
 		}
-		err = codes.Decide(ctx, data.UserCode, c.User.ID, granted, c.AuthTime)
+		// The approving session's sign-in (when, and with which factors)
+		// goes into the device's tokens, as the code flow's.
+		err = codes.Decide(ctx, data.UserCode, c.User.ID, granted, c.AuthTime, strings.Fields(c.Session.AMR))
 		if err == nil {
 			// The device is a connected app: listed on /account, and
 			// revoked there, by "sign out everywhere" and by a password
@@ -93,7 +95,7 @@ func (p *Pages) device(w http.ResponseWriter, r *http.Request) {
 		}
 		data.Done = "Done: " + web.ViewOf(client).DisplayName() + " is signed in as you. You can go back to your device."
 	default:
-		err = codes.Decide(ctx, data.UserCode, "", nil, c.AuthTime)
+		err = codes.Decide(ctx, data.UserCode, "", nil, c.AuthTime, nil)
 		data.Done = "Denied: the device gets no access."
 	}
 	if errors.Is(err, device.ErrNotFound) {
