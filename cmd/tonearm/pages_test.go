@@ -233,7 +233,7 @@ func TestConsoleCreatesClient(t *testing.T) {
 	p := get(t, c, s.issuer+"/admin/clients")
 	f := accountForm(t, p, "/admin/clients")
 	bad := submit(t, c, f, map[string]string{"client_id": "scrobbler", "redirect_uris": "https://scrobbler.example/cb", "logo_uri": "javascript:alert(1)"})
-	if bad.status != http.StatusBadRequest || !strings.Contains(bad.body, "--logo-uri must be an https URL") || !strings.Contains(bad.body, `value="scrobbler"`) {
+	if bad.status != http.StatusBadRequest || !strings.Contains(bad.body, "the logo must be an https URL") || !strings.Contains(bad.body, `value="scrobbler"`) {
 		t.Fatalf("bad logo: %d\n%s", bad.status, bad.body)
 	}
 	f.values["grant_type"] = []string{"authorization_code", "refresh_token"}

@@ -224,4 +224,12 @@ func TestDeviceTokensSayHowTheApproverSignedIn(t *testing.T) {
 		t.Fatalf("one-factor approval: access token %v, ID token %v", access, id)
 	}
 	s.want(s.call(nil, http.MethodGet, "/api/admin/users", tok["access_token"].(string), nil), http.StatusForbidden)
+
+	// The User API's refusal of that one-factor session speaks of a
+	// sign-in, not of a token (it was a cookie).
+	guest := map[string]any{"username": "guest1", "password": e2ePassword, "role": "guest"}
+	refused := s.want(s.call(onePwd, http.MethodPost, "/api/User/createUser", "", guest), http.StatusForbidden)
+	if msg := refused.errMsg(); !strings.Contains(msg, "this sign-in used one") || strings.Contains(msg, "token's") {
+		t.Fatalf("the session's refusal: %q", msg)
+	}
 }

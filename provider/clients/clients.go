@@ -10,7 +10,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -195,39 +194,25 @@ var dataLogo = regexp.MustCompile(`^data:image/(png|jpeg|gif|webp|svg\+xml);base
 
 func (d Display) validate() error {
 	if n := utf8.RuneCountInString(d.Name); n > 100 || !utf8.ValidString(d.Name) || strings.IndexFunc(d.Name, unicode.IsControl) >= 0 {
-		return invalid("--name must be at most 100 printable characters")
+		// Messages name no one path's field (a CLI flag, a JSON member, a
+		// form box): every path shows them.
+		return invalid("the name must be at most 100 printable characters")
 	}
 	if d.LogoURI != "" {
 		if strings.HasPrefix(d.LogoURI, "data:") {
 			if len(d.LogoURI) > maxDataLogo || !dataLogo.MatchString(d.LogoURI) {
-				return invalid("--logo-uri must be an https URL or a base64 data:image/ URI (png, jpeg, gif, webp or svg+xml) of at most 64 KiB")
+				return invalid("the logo must be an https URL or a base64 data:image/ URI (png, jpeg, gif, webp or svg+xml) of at most 64 KiB")
 			}
 		} else if err := webURL(d.LogoURI, true); err != nil {
-			return invalid("--logo-uri must be an https URL or a base64 data:image/ URI (png, jpeg, gif, webp or svg+xml) of at most 64 KiB")
+			return invalid("the logo must be an https URL or a base64 data:image/ URI (png, jpeg, gif, webp or svg+xml) of at most 64 KiB")
 		}
 	}
-	for _, f := range []struct{ flag, value string }{{"client-uri", d.ClientURI}, {"policy-uri", d.PolicyURI}, {"tos-uri", d.TosURI}} {
+	for _, f := range []struct{ what, value string }{{"home page", d.ClientURI}, {"privacy policy", d.PolicyURI}, {"terms of service", d.TosURI}} {
 		if f.value != "" && webURL(f.value, false) != nil {
-			return invalid("--%s must be an absolute https URL (http only on loopback), at most 2,000 characters", f.flag)
+			return invalid("the %s URL must be an absolute https URL (http only on loopback), at most 2,000 characters", f.what)
 		}
 	}
 	return nil
-}
-
-// webURL accepts an absolute https URL (or http on loopback unless
-// httpsOnly) without user info.
-func webURL(raw string, httpsOnly bool) error {
-	u, err := url.Parse(raw)
-	if err != nil || len(raw) > 2000 || !u.IsAbs() || u.Host == "" || u.User != nil {
-		return errors.New("not a web URL")
-	}
-	if u.Scheme == "https" {
-		return nil
-	}
-	if !httpsOnly && u.Scheme == "http" && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1" || u.Hostname() == "::1") {
-		return nil
-	}
-	return errors.New("not https")
 }
 
 // ValidationError is a refused Spec; the message is safe to print.
@@ -307,6 +292,9 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.Client, err
 		if err := validateRedirectURI(u); err != nil {
 			return storage.Client{}, err
 		}
+		if privateUse(u) && !spec.Public {
+			return storage.Client{}, redirectInvalid("redirect URI %q: a private-use scheme is for native apps (public clients, --public); use https, or http on loopback", u)
+		}
 	}
 	if err := validateBackchannelURI(spec.BackchannelLogoutURI); err != nil {
 		return storage.Client{}, err
@@ -318,6 +306,12 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.Client, err
 	for _, u := range postLogout {
 		if err := validatePostLogoutURI(u); err != nil {
 			return storage.Client{}, err
+		}
+		// The same rule as the redirect URIs': the browser goes there
+		// just the same, and only a native app can receive it.
+		if privateUse(u) && !spec.Public {
+			return storage.Client{}, &ValidationError{Field: "post_logout_redirect_uris",
+				Message: fmt.Sprintf("post-logout redirect URI %q: a private-use scheme is for native apps (public clients, --public); use https, or http on loopback", u)}
 		}
 	}
 	if redirects == nil {
@@ -397,90 +391,6 @@ func Kind(c storage.Client) string {
 		kind += ",first-party"
 	}
 	return kind
-}
-
-// MaxURILength caps every URI of a client's metadata: no legitimate
-// redirect URI comes near it, and a longer one only bloats every
-// authorization request and every page that lists it.
-const MaxURILength = 2000
-
-// validateRedirectURI is THE rule for redirect and post-logout redirect
-// URIs, on every path that registers or edits a client (CLI, admin API,
-// console, /developer, RFC 7591/7592, apply): absolute URIs without
-// fragments (RFC 6749 §3.1.2), https, http only on loopback hosts
-// (RFC 8252 §7.3 native apps), or a private-use scheme with a dot (reverse
-// domain name, RFC 8252 §7.1); never a user name or password (RFC 9700
-// §4.1.1: the authorization server must match exactly, and credentials
-// in a URI are deprecated by RFC 3986 §3.2.1), never a wildcard host
-// (matching is exact, so `*` would never match: it is a mistake or a probe)
-// and at most MaxURILength characters.
-func validateRedirectURI(raw string) error {
-	if len(raw) > MaxURILength {
-		return redirectInvalid("redirect URI %q… is %d characters: at most %d", raw[:60], len(raw), MaxURILength)
-	}
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() {
-		return redirectInvalid("redirect URI %q is not an absolute URI", raw)
-	}
-	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return redirectInvalid("redirect URI %q must not contain a fragment", raw)
-	}
-	if u.User != nil {
-		return redirectInvalid("redirect URI %q must not contain a user name or password (user:password@)", raw)
-	}
-	if strings.Contains(u.Host, "*") {
-		return redirectInvalid("redirect URI %q: a wildcard host is not allowed; register each exact URI", raw)
-	}
-	switch u.Scheme {
-	case "https":
-		if u.Host == "" {
-			return redirectInvalid("redirect URI %q has no host", raw)
-		}
-	case "http":
-		h := u.Hostname()
-		if h != "localhost" && h != "127.0.0.1" && h != "::1" {
-			return redirectInvalid("redirect URI %q: http is only allowed on loopback; use https", raw)
-		}
-	default:
-		if !strings.Contains(u.Scheme, ".") {
-			return redirectInvalid("redirect URI %q: use https, http on loopback, or a reverse-domain private scheme", raw)
-		}
-	}
-	return nil
-}
-
-// validatePostLogoutURI holds a post-logout redirect URI (OpenID Connect
-// RP-Initiated Logout 1.0 §3.1) to the redirect URIs' rule: the browser is
-// sent there just the same.
-func validatePostLogoutURI(raw string) error {
-	err := validateRedirectURI(raw)
-	var ve *ValidationError
-	if errors.As(err, &ve) {
-		return &ValidationError{Message: "post-logout " + ve.Message, Field: "post_logout_redirect_uris"}
-	}
-	return err
-}
-
-// validateBackchannelURI checks a back-channel logout URI (OpenID Connect
-// Back-Channel Logout 1.0 §2.2: absolute, no fragment; https, or http on
-// loopback for development), under the same length, user-info and
-// wildcard rules as redirect URIs ("" is none).
-func validateBackchannelURI(raw string) error {
-	if raw == "" {
-		return nil
-	}
-	short := raw
-	if len(short) > 60 {
-		short = short[:60] + "…"
-	}
-	p, err := url.Parse(raw)
-	if err != nil || len(raw) > MaxURILength || !p.IsAbs() || p.Host == "" || p.Fragment != "" || strings.Contains(raw, "#") ||
-		p.User != nil || strings.Contains(p.Host, "*") ||
-		(p.Scheme != "https" && !(p.Scheme == "http" && (p.Hostname() == "localhost" || p.Hostname() == "127.0.0.1" || p.Hostname() == "::1"))) {
-		return &ValidationError{Message: fmt.Sprintf("back-channel logout URI %q must be an absolute https URI (http only on loopback) of at most %d characters, without a fragment, user name or password", short, MaxURILength),
-			Field: "backchannel_logout_uri"}
-	}
-	return nil
 }
 
 // Check validates spec as Create would (but the ID's uniqueness and the

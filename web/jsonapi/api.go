@@ -215,8 +215,8 @@ func (a *apiBase) adminSecondFactor(c web.Caller) error {
 	}
 	// RFC 9470's challenge tells the client what to ask for; the status
 	// stays 403: the token is valid, its sign-in is too weak for this.
-	return web.Errorf(http.StatusForbidden, "Admins need a sign-in with two factors here (TONEARM_ADMIN_MFA=required), and this token's sign-in used one: "+
-		"sign in again with an authenticator app code or a passkey (the app asks with acr_values=%s) and use the new token", accounts.ACRMultiFactor).
+	return web.Errorf(http.StatusForbidden, "Admins need a sign-in with two factors here (TONEARM_ADMIN_MFA=required), and this sign-in used one: "+
+		"sign in again with an authenticator app code or a passkey (an app asks with acr_values=%s), then retry with the new token or session", accounts.ACRMultiFactor).
 		With("WWW-Authenticate", fmt.Sprintf(`Bearer realm="tonearm", error="insufficient_user_authentication", acr_values=%q`, accounts.ACRMultiFactor))
 }
 
