@@ -305,7 +305,7 @@ func TestDocsNameServedEndpoints(t *testing.T) {
 	root := filepath.Join("..", "..")
 	files, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))
 	files = append(files, filepath.Join(root, "README.md"))
-	pathRe := regexp.MustCompile("(/oauth2/[A-Za-z0-9_./{}-]*|/\\.well-known/[A-Za-z0-9_.-]+)")
+	pathRe := regexp.MustCompile(`(/oauth2/[A-Za-z0-9_./{}-]*|/\.well-known/[A-Za-z0-9_.-]+)`)
 	seen := map[string][]string{}
 	for _, file := range files {
 		body, err := os.ReadFile(file)
