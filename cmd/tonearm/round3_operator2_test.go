@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -67,4 +70,70 @@ func TestShadowOfOwnAPIIgnored(t *testing.T) {
 		t.Fatal("the shadow is still stored")
 	}
 	s.want(s.call(nil, http.MethodDelete, apiPath(own), ops, nil), http.StatusBadRequest)
+}
+
+// tamper changes one character of the key part (before the dot) or of the
+// signature part (after it) of an HMAC token.
+func tamper(tok string, sigPart bool) string {
+	i := strings.LastIndexByte(tok, '.') + 1
+	if !sigPart {
+		i = strings.LastIndexByte(tok, '_') + 1
+	}
+	c := byte('A')
+	if tok[i] == 'A' {
+		c = 'B'
+	}
+	return tok[:i] + string(c) + tok[i+1:]
+}
+
+// A refresh token, an authorization code or a device code that is not
+// valid gets invalid_grant (RFC 6749 §5.2, RFC 8628 §3.5), whichever part
+// of it was changed: client libraries sign in again only on invalid_grant.
+func TestTamperedGrantsAreInvalidGrant(t *testing.T) {
+	s := startE2E(t, sqliteURL(t), options{})
+	s.user("alice")
+	_, secret := s.client(clients.Spec{ID: "web", FirstParty: true})
+	r := s.rp("web", secret, "profile", "offline_access")
+	tok := s.codeFlow(r, s.browser(), "alice")
+	if !strings.HasPrefix(tok.RefreshToken, "ory_rt_") {
+		t.Fatalf("refresh token %q", tok.RefreshToken)
+	}
+	for name, rt := range map[string]string{
+		"key changed":       tamper(tok.RefreshToken, false),
+		"signature changed": tamper(tok.RefreshToken, true),
+		"garbage":           "ory_rt_garbage",
+		"no dot":            "nonsense",
+	} {
+		if got := s.refresh("web", secret, rt, ""); got.status != http.StatusBadRequest || got.errorCode() != "invalid_grant" {
+			t.Errorf("refresh with %s: %d %v, want 400 invalid_grant", name, got.status, got.body)
+		}
+	}
+	// The tampered ones changed nothing: the real token still refreshes.
+	if got := s.refresh("web", secret, tok.RefreshToken, ""); got.status != http.StatusOK {
+		t.Fatalf("the real refresh token after tampered ones: %d %v", got.status, got.body)
+	}
+
+	verifier := oauth2.GenerateVerifier()
+	back := s.authorize(s.browser(), r.conf.AuthCodeURL(random(t), oauth2.S256ChallengeOption(verifier), oidc.Nonce(random(t))), "alice", false)
+	code := back.Query().Get("code")
+	for name, c := range map[string]string{"key changed": tamper(code, false), "signature changed": tamper(code, true)} {
+		got := s.post(provider.TokenPath, "web", secret, url.Values{"grant_type": {"authorization_code"}, "code": {c}, "redirect_uri": {redirectURI}, "code_verifier": {verifier}})
+		if got.status != http.StatusBadRequest || got.errorCode() != "invalid_grant" {
+			t.Errorf("code with %s: %d %v, want 400 invalid_grant", name, got.status, got.body)
+		}
+	}
+
+	s.client(clients.Spec{ID: "tv", Public: true, RedirectURIs: []string{}, GrantTypes: []string{clients.DeviceCodeGrant}, Scopes: []string{"openid", "profile"}})
+	status, auth := s.deviceStart(t, "tv", "openid profile")
+	if status != http.StatusOK {
+		t.Fatalf("device authorization: %d %v", status, auth)
+	}
+	dc := auth["device_code"].(string)
+	c := byte('A')
+	if dc[0] == 'A' {
+		c = 'B'
+	}
+	if status, body := s.devicePoll(t, "tv", string(c)+dc[1:]); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
+		t.Errorf("tampered device code: %d %v, want 400 invalid_grant", status, body)
+	}
 }
