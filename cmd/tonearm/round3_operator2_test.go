@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -135,5 +139,50 @@ func TestTamperedGrantsAreInvalidGrant(t *testing.T) {
 	}
 	if status, body := s.devicePoll(t, "tv", string(c)+dc[1:]); status != http.StatusBadRequest || body["error"] != "invalid_grant" {
 		t.Errorf("tampered device code: %d %v, want 400 invalid_grant", status, body)
+	}
+}
+
+// Start-up and the files it leaves: a busy port (main, metrics or
+// profiling) stops start-up with one line naming the setting and leaves no
+// development secret behind; a started server's database and secret files
+// are readable by their owner only.
+func TestServeBusyPortsAndFileModes(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, setting := range []string{"TONEARM_LISTEN", "TONEARM_METRICS_LISTEN", "TONEARM_PPROF_LISTEN"} {
+		dir := t.TempDir()
+		env := map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(dir, "tonearm.db"), "TONEARM_LISTEN": "127.0.0.1:0", setting: busy.Addr().String()}
+		var logs lockedBuffer
+		// A server that starts anyway is stopped after a while.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := run(ctx, []string{"serve"}, envFunc(env), strings.NewReader(""), io.Discard, &logs)
+		cancel()
+		if err == nil || !strings.HasPrefix(err.Error(), setting+":") {
+			t.Errorf("%s busy: %v, want an error naming it\n%s", setting, err, logs.String())
+		}
+		if strings.Contains(logs.String(), `"level":"ERROR"`) {
+			t.Errorf("%s busy: an ERROR logged\n%s", setting, logs.String())
+		}
+		if _, err := os.Stat(filepath.Join(dir, "tonearm.db.secret")); !os.IsNotExist(err) {
+			t.Errorf("%s busy: the development secret file was created (%v)", setting, err)
+		}
+	}
+
+	dir := t.TempDir()
+	_, _, stop := startServer(t, map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(dir, "tonearm.db")})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"tonearm.db", "tonearm.db.secret"} {
+		info, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", name, info.Mode().Perm())
+		}
 	}
 }
