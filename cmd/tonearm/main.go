@@ -358,11 +358,17 @@ func sweepExpired(ctx context.Context, store *sqlstore.Store, now time.Time, ret
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	log := newLogger(stderr)
-	cfg, err := loadConfig("migrate", args, getenv, stderr, nil, config.ServerSettings)
+	// Like every other command: the answer on standard output, log lines
+	// only with -v (docs/configuration.md, Command line).
+	var verbose bool
+	cfg, err := loadConfig("migrate", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&verbose, "v", false, "log what the command does to standard error")
+	}, config.ServerSettings)
 	if err != nil {
 		return err
 	}
+	cfg.Verbose = verbose
+	log := commandLogger(cfg, stderr)
 	store, err := sqlstore.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("TONEARM_DATABASE_URL: %w", err)

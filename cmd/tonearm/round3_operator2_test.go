@@ -186,3 +186,21 @@ func TestServeBusyPortsAndFileModes(t *testing.T) {
 		}
 	}
 }
+
+// tonearm migrate answers on standard output and logs only with -v, as
+// docs/configuration.md says of every command.
+func TestMigrateLogsOnlyWithV(t *testing.T) {
+	env := envFunc(map[string]string{"TONEARM_DATABASE_URL": sqliteURL(t)})
+	for _, args := range [][]string{{"migrate"}, {"migrate", "-v"}} {
+		var out, errs lockedBuffer
+		if err := run(context.Background(), args, env, nil, &out, &errs); err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		if !strings.Contains(out.String(), "migrations") && !strings.Contains(out.String(), "up to date") {
+			t.Errorf("%v printed %q", args, out.String())
+		}
+		if verbose := len(args) == 2; (errs.String() != "") != verbose {
+			t.Errorf("%v logged %q", args, errs.String())
+		}
+	}
+}
