@@ -31,6 +31,10 @@ type Config struct {
 	Database    sqlstore.Location
 	Secret      []byte
 	SecretFile  string // set when the development secret file is in use
+	// SecretFileNew is set when SecretFile did not exist yet: Secret is a
+	// fresh one that WriteDevSecret still has to store (serve does so only
+	// once it holds its port, so a start that fails leaves no file behind).
+	SecretFileNew bool
 	// PreviousSecrets are earlier values of Secret: what they sealed or
 	// keyed still opens and verifies while `tonearm reseal` moves it to
 	// Secret (rotation of the master secret).
@@ -313,6 +317,14 @@ func build(issuer, listen, db, secret, lb, registration string) (Config, error) 
 		return c, fmt.Errorf("TONEARM_SECRET is required with PostgreSQL (at least %d bytes; try: openssl rand -hex 32)", MinSecretLen)
 	default:
 		c.SecretFile = loc.Path + ".secret"
+		if _, err := os.Stat(c.SecretFile); errors.Is(err, fs.ErrNotExist) {
+			raw := make([]byte, 32)
+			if _, err := rand.Read(raw); err != nil {
+				return c, err
+			}
+			c.Secret, c.SecretFileNew = []byte(hex.EncodeToString(raw)), true
+			return c, nil
+		}
 		s, err := devSecret(c.SecretFile)
 		if err != nil {
 			return c, fmt.Errorf("TONEARM_SECRET is unset and the development secret file failed: %v", err)
@@ -322,22 +334,44 @@ func build(issuer, listen, db, secret, lb, registration string) (Config, error) 
 	return c, nil
 }
 
+// WriteDevSecret stores a new development secret (SecretFileNew) in
+// SecretFile, mode 0600. If another process stored one first, that one is
+// read and used instead, so both agree.
+func WriteDevSecret(c *Config) error {
+	if !c.SecretFileNew {
+		return nil
+	}
+	s, err := devSecretWith(c.SecretFile, c.Secret)
+	if err != nil {
+		return fmt.Errorf("TONEARM_SECRET is unset and the development secret file failed: %v", err)
+	}
+	c.Secret, c.SecretFileNew = s, false
+	return nil
+}
+
 // devSecret reads the development secret from path, generating it once
 // (mode 0600). The new file is written aside and hard-linked into place, which
 // fails if the file exists: two processes starting together agree on one
 // secret and neither reads a half-written file.
-func devSecret(path string) ([]byte, error) {
+func devSecret(path string) ([]byte, error) { return devSecretWith(path, nil) }
+
+// devSecretWith is devSecret writing fresh (a hex secret) when the file
+// does not exist (a new random one when fresh is nil).
+func devSecretWith(path string, fresh []byte) ([]byte, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		raw := make([]byte, 32)
-		if _, err := rand.Read(raw); err != nil {
-			return nil, err
+		if fresh == nil {
+			raw := make([]byte, 32)
+			if _, err := rand.Read(raw); err != nil {
+				return nil, err
+			}
+			fresh = []byte(hex.EncodeToString(raw))
 		}
 		tmp, err := os.CreateTemp(filepath.Dir(path), ".tonearm-secret-*")
 		if err != nil {
 			return nil, err
 		}
 		defer os.Remove(tmp.Name())
-		_, werr := tmp.WriteString(hex.EncodeToString(raw) + "\n")
+		_, werr := tmp.WriteString(string(fresh) + "\n")
 		serr := tmp.Sync()
 		if err := errors.Join(werr, serr, tmp.Close()); err != nil {
 			return nil, err

@@ -33,6 +33,14 @@ func TestDefaultsAndDevSecret(t *testing.T) {
 	if c.SecretFile != filepath.Join(dir, "tonearm.db.secret") || len(c.Secret) < MinSecretLen {
 		t.Fatalf("dev secret: file %q, %d bytes", c.SecretFile, len(c.Secret))
 	}
+	// Loading stores nothing yet (serve stores it once it holds its port).
+	if _, err := os.Stat(c.SecretFile); !c.SecretFileNew || !os.IsNotExist(err) {
+		t.Fatalf("secret file before WriteDevSecret: new %v, stat %v", c.SecretFileNew, err)
+	}
+	fresh := string(c.Secret)
+	if err := WriteDevSecret(&c); err != nil || string(c.Secret) != fresh {
+		t.Fatalf("WriteDevSecret: %v", err)
+	}
 	info, err := os.Stat(c.SecretFile)
 	if err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("secret file mode = %v, %v; want 0600", info.Mode(), err)

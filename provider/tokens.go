@@ -267,8 +267,18 @@ func (s *AccessTokenStrategy) ValidateAccessToken(ctx context.Context, req fosit
 	return err
 }
 
-// RefreshTokenSignature implements oauth2.RefreshTokenStrategy.
+// RefreshTokenSignature implements oauth2.RefreshTokenStrategy. A token
+// whose key part does not verify under the current or a previous secret
+// (tampered, or made under a secret since dropped) has no signature, so it
+// finds no row and fosite answers invalid_grant, as RFC 6749 §5.2 says for
+// a refresh token that is not valid. Keyed by its signature part alone it
+// found its row and failed only in ValidateRefreshToken, which fosite's
+// refresh handler (v0.49.0 flow_refresh.go) maps to invalid_request: client
+// libraries that sign in again only on invalid_grant never recovered.
 func (s *AccessTokenStrategy) RefreshTokenSignature(ctx context.Context, token string) string {
+	if s.HMAC.Enigma.Validate(ctx, strings.TrimPrefix(token, "ory_rt_")) != nil {
+		return ""
+	}
 	return s.HMAC.RefreshTokenSignature(ctx, token)
 }
 

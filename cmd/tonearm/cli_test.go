@@ -38,7 +38,7 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		want []string
 	}{
 		{[]string{"serve"}, server},
-		{[]string{"migrate"}, server},
+		{[]string{"migrate"}, append(append([]string{}, server...), "v")},
 		{[]string{"users", "create"}, with("username", "password-stdin", "role")},
 		{[]string{"users", "list"}, with("username", "email", "role", "limit", "json")},
 		{[]string{"users", "show"}, with("json")},

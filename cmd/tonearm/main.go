@@ -145,6 +145,11 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	}
 	cfg, err := load()
 	cfg.Verbose = verbose
+	if err == nil && name != "serve" {
+		// serve stores a new development secret only once it holds its
+		// port (see serve); every other command stores it now.
+		err = config.WriteDevSecret(&cfg)
+	}
 	return cfg, err
 }
 
@@ -201,6 +206,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 		defer mln.Close()
 	}
+	var pln net.Listener
+	if addr := getenv("TONEARM_PPROF_LISTEN"); addr != "" {
+		// Like the metrics listener: a busy port stops start-up with one
+		// line, rather than an ERROR logged while serving without it.
+		if pln, err = net.Listen("tcp", addr); err != nil {
+			return fmt.Errorf("TONEARM_PPROF_LISTEN: %w", err)
+		}
+		defer pln.Close()
+	}
+	// Only now, with every port held, is a new development secret stored:
+	// a start that failed on a busy port leaves no tonearm.db.secret.
+	if err := config.WriteDevSecret(&cfg); err != nil {
+		return err
+	}
 	if cfg.SecretFile != "" {
 		log.Warn("development setup: TONEARM_SECRET is unset, using the generated secret in "+cfg.SecretFile+"; set TONEARM_SECRET and use PostgreSQL in production",
 			"secret_file", cfg.SecretFile)
@@ -226,10 +245,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	if addr := getenv("TONEARM_PPROF_LISTEN"); addr != "" {
+	if pln != nil {
 		// Profiling for operators (go tool pprof), on its own listener so it
 		// is never exposed with the API. Off unless asked for.
-		go servePprof(addr, log)
+		psrv := servePprof(pln, log)
+		defer psrv.Close()
 	}
 	if a.metrics != nil && mln != nil {
 		msrv := &http.Server{Handler: a.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
@@ -338,11 +358,17 @@ func sweepExpired(ctx context.Context, store *sqlstore.Store, now time.Time, ret
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	log := newLogger(stderr)
-	cfg, err := loadConfig("migrate", args, getenv, stderr, nil, config.ServerSettings)
+	// Like every other command: the answer on standard output, log lines
+	// only with -v (docs/configuration.md, Command line).
+	var verbose bool
+	cfg, err := loadConfig("migrate", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&verbose, "v", false, "log what the command does to standard error")
+	}, config.ServerSettings)
 	if err != nil {
 		return err
 	}
+	cfg.Verbose = verbose
+	log := commandLogger(cfg, stderr)
 	store, err := sqlstore.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return fmt.Errorf("TONEARM_DATABASE_URL: %w", err)
@@ -361,14 +387,13 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	return nil
 }
 
-func servePprof(addr string, log *slog.Logger) {
+func servePprof(ln net.Listener, log *slog.Logger) *http.Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	log.Warn("profiling endpoint enabled", "listen", addr)
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	if err := srv.ListenAndServe(); err != nil {
-		log.Error("profiling endpoint", "err", err)
-	}
+	log.Warn("profiling endpoint enabled", "listen", ln.Addr().String())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return srv
 }

@@ -169,6 +169,11 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		return nil, err
 	}
 	registry.AdmitAPIScopes(apiRegistry)
+	if shadow, found, err := apiRegistry.Shadowing(ctx); err != nil {
+		return nil, err
+	} else if found {
+		log.Warn("a registered API has the id of tonearm's own API and is ignored; delete it with tonearm apis delete", "api", shadow.ID)
+	}
 	adapter, err := fositestore.New(store, provider.NewFositeSession, fositestore.Lifespans{
 		AuthorizeCode: lifespans.AuthorizeCode, AccessToken: lifespans.AccessToken, RefreshToken: lifespans.RefreshToken,
 		RefreshGrace: cfg.RefreshGrace,

@@ -413,11 +413,20 @@ func (r *Registry) List(ctx context.Context) ([]storage.API, error) {
 
 // Delete removes an API no client holds scopes of.
 func (r *Registry) Delete(ctx context.Context, id string) error {
+	var a storage.API
+	var err error
 	if id == r.builtin.ID {
-		return invalid("tonearm's own API cannot be deleted")
-	}
-	a, err := r.Get(ctx, id)
-	if err != nil {
+		// Only a stored row shadowing the built-in API (see all) can go:
+		// deleting it is how the operator clears the start-up warning.
+		shadow, found, serr := r.Shadowing(ctx)
+		if serr != nil {
+			return serr
+		}
+		if !found {
+			return invalid("tonearm's own API cannot be deleted")
+		}
+		a = shadow
+	} else if a, err = r.Get(ctx, id); err != nil {
 		return err
 	}
 	names := make([]string, len(a.Scopes))
@@ -471,12 +480,37 @@ func (r *Registry) Fresh(ctx context.Context) ([]storage.API, uint64, error) {
 	return r.Cached(ctx)
 }
 
+// all is the one place every reader (token audiences, consent, discovery's
+// scopes_supported, the admin list) gets the APIs from. A stored API whose
+// id is the built-in one's is left out here rather than refused only at
+// Create: such a row gets in through paths Create cannot see (the command
+// line working out another issuer from its own environment, an API
+// registered before the issuer changed to a URL whose /api it is), and
+// whichever way it came, it must never put its scopes under tonearm's own
+// audience. Shadowing reports it so start-up can warn; Delete removes it.
 func (r *Registry) all(ctx context.Context) ([]storage.API, error) {
 	stored, err := r.store.ListAPIs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return append([]storage.API{r.builtin}, stored...), nil
+	out := make([]storage.API, 0, len(stored)+1)
+	out = append(out, r.builtin)
+	for _, a := range stored {
+		if a.ID != r.builtin.ID {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// Shadowing returns the stored API registered under the built-in API's id,
+// if there is one (it is ignored; see all).
+func (r *Registry) Shadowing(ctx context.Context) (storage.API, bool, error) {
+	a, err := r.store.GetAPI(ctx, r.builtin.ID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.API{}, false, nil
+	}
+	return a, err == nil, err
 }
 
 func (r *Registry) forget() {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -119,6 +120,14 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	case Postgres:
 		dialector = classifying{postgres.Open(loc.DSN)}
 	case SQLite:
+		// The file holds password hashes and sealed secrets: create it
+		// readable by its owner only, like the development secret file
+		// (SQLite gives its -wal and -shm files the database file's mode).
+		// An existing file keeps its mode; any other failure is SQLite's
+		// to report when it opens the path.
+		if f, err := os.OpenFile(loc.Path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
+			f.Close()
+		}
 		dialector = classifying{sqlite.Open(loc.DSN)}
 	}
 	gormConfig := &gorm.Config{
