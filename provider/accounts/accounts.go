@@ -248,15 +248,11 @@ func (s *Service) Authenticate(ctx context.Context, username, password string, g
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return storage.User{}, err
 	}
-	ok, stale, err := s.checkPassword(ctx, u, username, password, guard)
+	ok, stale, err := s.checkPassword(ctx, u, username, password, PurposeSignIn, guard)
 	if err != nil {
 		return storage.User{}, err
 	}
 	if !ok {
-		// The owner learns of guesses at their account from these.
-		if err := s.event(ctx, audit.SignInFailed, u.ID, nil); err != nil {
-			s.log.Warn("recording a failed sign-in", "err", err)
-		}
 		return storage.User{}, ErrInvalidCredentials
 	}
 	if u.Disabled {
