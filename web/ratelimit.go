@@ -235,6 +235,10 @@ func (g *loginGuard) Allow(ctx context.Context, a accounts.Attempt) error {
 		refused = g.accountWait(ctx, a.Account, acctCount.Count, now)
 	}
 	if refused != nil {
+		if a.SecondFactor && !refused.Account {
+			// A code step tells of codes, not passwords.
+			refused.Reason = "wrong codes"
+		}
 		g.giveBack(ctx, addrKey, pairKey, acct)
 		return refused
 	}

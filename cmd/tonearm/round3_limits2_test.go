@@ -2,9 +2,17 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/provider/totp"
 )
 
 // Issue 31 (limits2) item 1: a wrong current password typed anywhere
@@ -43,5 +51,96 @@ func TestWrongPasswordsEverywhereAreAudited(t *testing.T) {
 		if p := get(t, b, s.issuer+"/account"); strings.Count(p.body, "Wrong password entered") != 4 {
 			t.Fatalf("the account's recent activity shows %d wrong passwords, want 4", strings.Count(p.body, "Wrong password entered"))
 		}
+	})
+}
+
+// submitWithHeader is submit that also returns the answer's headers.
+func submitWithHeader(t *testing.T, c *http.Client, f *form, set map[string]string) (page, http.Header) {
+	t.Helper()
+	v := url.Values{}
+	for k, vals := range f.values {
+		v[k] = append([]string(nil), vals...)
+	}
+	for k, val := range set {
+		v.Set(k, val)
+	}
+	resp, err := c.PostForm(f.action, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := resp.Header
+	return read(t, resp), h
+}
+
+// wantThrottled fails unless p is a 429 with a Retry-After of 1 to max
+// seconds (docs/security.md) and body says what.
+func wantThrottled(t *testing.T, where string, p page, h http.Header, max int, says string) {
+	t.Helper()
+	n, err := strconv.Atoi(h.Get("Retry-After"))
+	if p.status != http.StatusTooManyRequests || err != nil || n < 1 || n > max {
+		t.Fatalf("%s throttled: %d, Retry-After %q (want 429 with 1..%d)", where, p.status, h.Get("Retry-After"), max)
+	}
+	if !strings.Contains(p.body, says) {
+		t.Fatalf("%s throttled: the page does not say %q", where, says)
+	}
+}
+
+// Issue 31 (limits2) item 2: every page that reports a sign-in limit
+// answers 429 with Retry-After, as docs/security.md says: the stand-alone
+// sign-in page, the authorization request's password step and the account
+// page's password change answered 401, 401 and 403 without it, the
+// second-factor step 429 without it; and the code step's message spoke of
+// passwords.
+func TestThrottledPagesAnswer429(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		clock := newFrozenClock() // no window ends during the test
+		s := startE2EConfig(t, dbURL, options{now: clock.now}, behindProxy)
+		s.client(clients.Spec{ID: "app", Public: true, FirstParty: true, GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "profile"}})
+
+		// The second-factor step: 10 wrong codes from this address for
+		// the account, then the 11th is refused.
+		s.user("tom")
+		owner := s.browser()
+		s.signInPage(t, owner, "tom")
+		secret, _ := enrolTOTP(t, s, owner, clock)
+		clock.advance(totp.Period)
+		b := s.browser()
+		sf, _ := toSecondFactor(t, b, s.rp("app", "", "profile"), "tom")
+		form := parseForm(t, sf.body, sf.url)
+		for i := range 10 {
+			if p := submit(t, b, form, map[string]string{"totp_code": wrongCode(secret, clock.now())}); p.status != http.StatusUnauthorized {
+				t.Fatalf("wrong code %d: %d", i+1, p.status)
+			}
+		}
+		p, h := submitWithHeader(t, b, form, map[string]string{"totp_code": wrongCode(secret, clock.now())})
+		wantThrottled(t, "the second-factor step", p, h, 15*60, "Too many wrong codes")
+
+		// Passwords: 10 wrong current passwords on /account/password from
+		// this address, then every password step from it is refused.
+		s.user("tess")
+		acct := s.browser()
+		s.signInPage(t, acct, "tess")
+		for i := range 10 {
+			f := accountForm(t, get(t, acct, s.issuer+"/account"), "/account/password")
+			if p := submit(t, acct, f, map[string]string{"password_current": "wrong-password", "new_password": e2ePassword + "-new"}); p.status != http.StatusForbidden {
+				t.Fatalf("wrong current password %d: %d", i+1, p.status)
+			}
+		}
+		f := accountForm(t, get(t, acct, s.issuer+"/account"), "/account/password")
+		p, h = submitWithHeader(t, acct, f, map[string]string{"password_current": "wrong-password", "new_password": e2ePassword + "-new"})
+		wantThrottled(t, "/account/password", p, h, 15*60, "Too many failed password attempts")
+		f = accountForm(t, get(t, acct, s.issuer+"/account"), "/account/delete")
+		p, h = submitWithHeader(t, acct, f, map[string]string{"delete_password": "wrong-password", "confirm": "yes"})
+		wantThrottled(t, "/account/delete", p, h, 15*60, "Too many failed password attempts")
+
+		c := s.browser()
+		login := get(t, c, s.issuer+"/login")
+		p, h = submitWithHeader(t, c, parseForm(t, login.body, login.url), map[string]string{"username": "tess", "password": e2ePassword})
+		wantThrottled(t, "POST /login", p, h, 15*60, "Too many failed password attempts")
+
+		r := s.rp("app", "", "profile")
+		login = get(t, c, r.conf.AuthCodeURL(random(t), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oidc.Nonce(random(t))))
+		p, h = submitWithHeader(t, c, parseForm(t, login.body, login.url), map[string]string{"username": "tess", "password": e2ePassword})
+		wantThrottled(t, "the authorization request's password step", p, h, 15*60, "Too many failed password attempts")
 	})
 }

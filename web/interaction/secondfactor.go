@@ -122,7 +122,7 @@ func (ix *Interactions) secondFactorAnswer(w http.ResponseWriter, r *http.Reques
 			}
 		case errors.As(err, &throttled):
 			ix.c.Metrics.SecondFactorResult("throttled")
-			status, data.Error, _ = web.ErrorMessage(err)
+			status, data.Error, _ = web.ErrorAnswer(w, err)
 		default:
 			ix.internal(w, r, err)
 			return
