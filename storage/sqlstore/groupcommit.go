@@ -186,7 +186,9 @@ func (s *Store) handOver() {
 	if b.members == 0 {
 		b.err = translate(b.tx.Rollback().Error)
 	} else {
-		b.err = translate(commit(b.tx))
+		err := commit(b.tx)
+		s.writes.observe(err)
+		b.err = translate(err)
 	}
 	close(b.done)
 	<-c.writer
@@ -199,6 +201,7 @@ func (s *Store) failBatch(err error) {
 	b := c.batch
 	c.batch = nil
 	_ = b.tx.Rollback()
+	s.writes.observe(err)
 	b.err = translate(err)
 	close(b.done)
 	<-c.writer
@@ -240,6 +243,7 @@ func (s *Store) batchedStatement(ctx context.Context, write func(context.Context
 		// error after which SQLite abandons the whole transaction — I/O,
 		// a full disk — makes the batch's COMMIT fail, failing everyone
 		// in it.)
+		s.writes.observe(err)
 		s.handOver()
 		return err
 	}

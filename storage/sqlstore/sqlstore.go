@@ -89,6 +89,8 @@ type Store struct {
 	dialect Dialect
 	// committer batches SQLite's transactions (nil on PostgreSQL).
 	committer *committer
+	// writes remembers a SQLite file that could not be written (Ping).
+	writes writeHealth
 	// checkpoint copies SQLite's log into the database file off the
 	// writer's path (nil on PostgreSQL; see checkpoint.go).
 	checkpoint *checkpointer
@@ -199,7 +201,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return sqlDB.PingContext(ctx)
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return err
+	}
+	if s.committer != nil {
+		return s.checkWritable(ctx)
+	}
+	return nil
 }
 
 // SQLDB returns the connection pool (for its statistics).
