@@ -67,7 +67,7 @@ func ParseURL(raw string) (Location, error) {
 		// from two processes queue on busy_timeout instead of failing
 		// half-way with SQLITE_BUSY when a reader upgrades to a writer.
 		dsn := "file:" + path + "?_txlock=immediate" +
-			"&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+			"&_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")&_pragma=journal_mode(WAL)" +
 			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
 			"&_pragma=wal_autocheckpoint(" + strconv.Itoa(writerCheckpointPages) + ")&_time_format=sqlite"
 		// Readers: WAL lets them read the last committed state while the
@@ -78,6 +78,12 @@ func ParseURL(raw string) (Location, error) {
 		return Location{}, errors.New("unsupported scheme: use postgres:// or sqlite://")
 	}
 }
+
+// busyTimeout is how long a SQLite write waits for another process's
+// write lock (busy_timeout) before it answers ErrUnavailable: the request
+// is answered 503 past it (docs/production.md). The wait for the writer
+// inside this process counts toward it too (join).
+const busyTimeout = 10 * time.Second
 
 // Store is a storage.Storage on a SQL database.
 type Store struct {
