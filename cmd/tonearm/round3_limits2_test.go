@@ -144,3 +144,49 @@ func TestThrottledPagesAnswer429(t *testing.T) {
 		wantThrottled(t, "the authorization request's password step", p, h, 15*60, "Too many failed password attempts")
 	})
 }
+
+// Issue 31 (limits2) item 6: for an account with an authenticator app,
+// the password step alone is not a sign-in. The account's recent activity
+// said "Signed in" for an address that passed only the password and then
+// gave a wrong code or none; it now says the password was right and the
+// code was asked, shows the wrong code, and says "Signed in" once the code
+// passed.
+func TestActivityPasswordStepIsNotASignIn(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		clock := newFrozenClock()
+		s := startE2EConfig(t, dbURL, options{now: clock.now}, behindProxy)
+		s.client(clients.Spec{ID: "app", Public: true, FirstParty: true, GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "profile"}})
+		s.user("una")
+		owner := s.browser()
+		s.signInPage(t, owner, "una")
+		secret, _ := enrolTOTP(t, s, owner, clock)
+		clock.advance(totp.Period)
+		signedIn := func() int {
+			t.Helper()
+			return strings.Count(get(t, owner, s.issuer+"/account").body, "<td>Signed in")
+		}
+		before := signedIn() // the owner's own sign-in
+
+		// Someone with the password: one gives a wrong code, one none.
+		b := s.browser()
+		sf, _ := toSecondFactor(t, b, s.rp("app", "", "profile"), "una")
+		submit(t, b, parseForm(t, sf.body, sf.url), map[string]string{"totp_code": wrongCode(secret, clock.now())})
+		toSecondFactor(t, s.browser(), s.rp("app", "", "profile"), "una")
+		page := get(t, owner, s.issuer+"/account").body
+		if n := signedIn(); n != before {
+			t.Fatalf("password steps without a code show as %d more sign-ins", n-before)
+		}
+		if strings.Count(page, "Right password entered") != 2 || !strings.Contains(page, "Wrong second-factor code entered") {
+			t.Fatalf("recent activity does not tell of the password steps and the wrong code:\n%s", page)
+		}
+
+		// The code passes: a sign-in.
+		c := s.browser()
+		sf, _ = toSecondFactor(t, c, s.rp("app", "", "profile"), "una")
+		clock.advance(totp.Period)
+		submit(t, c, parseForm(t, sf.body, sf.url), map[string]string{"totp_code": clock.code(secret)})
+		if !strings.Contains(get(t, owner, s.issuer+"/account").body, "Signed in with the authenticator app") {
+			t.Fatal("the completed sign-in is not in the recent activity")
+		}
+	})
+}

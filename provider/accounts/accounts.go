@@ -261,10 +261,25 @@ func (s *Service) Authenticate(ctx context.Context, username, password string, g
 	if stale {
 		s.rehash(ctx, u.ID, password)
 	}
-	if err := s.event(ctx, audit.SignInSucceeded, u.ID, nil); err != nil {
+	// An account with a second factor is not signed in yet: the event
+	// says the password was right and the code is still to come (the
+	// owner sees someone has the password even if no code follows);
+	// SecondFactorPassed records the sign-in.
+	var detail map[string]any
+	if HasTOTP(u) {
+		detail = map[string]any{"secondFactor": "pending"}
+	}
+	if err := s.event(ctx, audit.SignInSucceeded, u.ID, detail); err != nil {
 		return storage.User{}, err
 	}
 	return u, nil
+}
+
+// SecondFactorPassed records the sign-in of an account with a second
+// factor once its code (method "totp" or "recovery_code") passed: the
+// signin.succeeded whose password step said "pending".
+func (s *Service) SecondFactorPassed(ctx context.Context, userID, method string) error {
+	return s.event(ctx, audit.SignInSucceeded, userID, map[string]any{"method": method})
 }
 
 // rehash upgrades a hash made with old parameters; failure only delays it.

@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -55,6 +56,26 @@ var activityWords = map[string]string{
 	audit.IdentityLinked: "Sign-in method linked", audit.IdentityUnlinked: "Sign-in method unlinked",
 	audit.UpstreamFailed:        "Sign-in through another provider failed",
 	audit.PasskeyCloneSuspected: "A passkey that looks copied was refused",
+	audit.SecondFactorEnrolled:  "Authenticator app set up", audit.SecondFactorRemoved: "Authenticator app removed",
+	audit.SecondFactorFailed: "Wrong second-factor code entered", audit.RecoveryCodeUsed: "Recovery code used",
+}
+
+// signInWords word a signin.succeeded by its detail: how it was made, or
+// that only the password step passed (an account with a second factor).
+func signInWords(detail []byte) string {
+	var d struct{ Method, SecondFactor string }
+	_ = json.Unmarshal(detail, &d)
+	switch {
+	case d.SecondFactor == "pending":
+		return "Right password entered; the second factor was asked next (not a sign-in by itself)"
+	case d.Method == "passkey":
+		return "Signed in with a passkey"
+	case d.Method == "totp":
+		return "Signed in with the authenticator app"
+	case d.Method == "recovery_code":
+		return "Signed in with a recovery code"
+	}
+	return activityWords[audit.SignInSucceeded]
 }
 
 // activityShown is how many events the account page lists.
@@ -183,8 +204,8 @@ func (p *Pages) renderAccountWith(w http.ResponseWriter, r *http.Request, c web.
 		if what == "" {
 			continue
 		}
-		if e.Type == audit.SignInSucceeded && strings.Contains(string(e.Detail), `"method":"passkey"`) {
-			what = "Signed in with a passkey"
+		if e.Type == audit.SignInSucceeded {
+			what = signInWords(e.Detail)
 		}
 		if e.Client != "" && (e.Type == audit.ConsentGranted || e.Type == audit.ConsentRevoked) {
 			what += ": " + e.Client
