@@ -3,6 +3,7 @@ package main
 import (
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/provider/totp"
 )
@@ -189,4 +191,33 @@ func TestActivityPasswordStepIsNotASignIn(t *testing.T) {
 			t.Fatal("the completed sign-in is not in the recent activity")
 		}
 	})
+}
+
+// Issue 31 (limits2) item 3, the same rounding on the protocol side: the
+// device authorization endpoint's Retry-After was the wait's whole seconds
+// plus one, so a wait of exactly 900 s (a window just started, the clock
+// standing still) said 901, past the window.
+func TestDeviceStartRetryAfterWithinWindow(t *testing.T) {
+	clock := newFrozenClock()
+	s := startE2EConfig(t, "sqlite://"+filepath.Join(t.TempDir(), "tonearm.db"), options{now: clock.now}, nil)
+	s.client(clients.Spec{ID: "scrobbler", Public: true, RedirectURIs: []string{}, GrantTypes: []string{clients.DeviceCodeGrant}, Scopes: []string{"openid"}})
+	for i := 0; ; i++ {
+		req, _ := http.NewRequest(http.MethodPost, s.issuer+provider.DeviceAuthorizationPath,
+			strings.NewReader(url.Values{"client_id": {"scrobbler"}, "scope": {"openid"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if got := resp.Header.Get("Retry-After"); got != "900" {
+				t.Fatalf("Retry-After %q with the window just started, want 900", got)
+			}
+			return
+		}
+		if resp.StatusCode != http.StatusOK || i > 60 {
+			t.Fatalf("device authorization %d: %d (not limited)", i, resp.StatusCode)
+		}
+	}
 }
