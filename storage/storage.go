@@ -24,6 +24,24 @@ var (
 	ErrUnavailable = errors.New("storage: the database is unavailable")
 )
 
+// NotWritableError is what Ping returns while the database answers but
+// cannot be written: its last write failed for want of room or permission
+// (SQLite's file: disk full, read-only, an I/O error) and no write has
+// succeeded since. A ping alone would pass, and a load balancer would keep
+// sending requests that can only fail; with it /readyz answers 503 until
+// writes work again. It is an ErrUnavailable.
+type NotWritableError struct {
+	// Reason says why, for operators ("disk full", "read-only", "I/O error").
+	Reason string
+}
+
+func (e *NotWritableError) Error() string {
+	return "storage: the database cannot be written (" + e.Reason + ")"
+}
+
+// Is makes a NotWritableError an ErrUnavailable.
+func (e *NotWritableError) Is(target error) bool { return target == ErrUnavailable }
+
 // Roles a user can hold.
 const (
 	RoleAdmin = "admin"

@@ -123,6 +123,36 @@ func ErrorMessage(err error) (status int, message string, ok bool) {
 	return http.StatusInternalServerError, "internal error", false
 }
 
+// ErrorAnswer is ErrorMessage for an answer about to be written to w: it
+// also sets the headers that go with the status, Retry-After on a 429 of
+// a limit (docs/security.md) and on a 503, so that every page tells what
+// the APIs tell. Every page handler words its errors through it.
+func ErrorAnswer(w http.ResponseWriter, err error) (status int, message string, ok bool) {
+	setErrorHeaders(w, err)
+	return ErrorMessage(err)
+}
+
+// setErrorHeaders sets the headers err's answer carries.
+func setErrorHeaders(w http.ResponseWriter, err error) {
+	var (
+		he *HTTPError
+		te *accounts.ThrottledError
+	)
+	switch {
+	case Unavailable(err):
+		SetUnavailable(w)
+	case errors.As(err, &he):
+		for k, v := range he.header {
+			w.Header().Set(k, v)
+		}
+	case errors.As(err, &te):
+		// RFC 6585 §4: a 429 may say how long to wait.
+		w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
+	case errors.Is(err, accounts.ErrBusy):
+		w.Header().Set("Retry-After", "1")
+	}
+}
+
 // throttledMessage says why a password check must wait, and how long.
 func throttledMessage(te *accounts.ThrottledError) string {
 	if te.Account {
@@ -191,26 +221,13 @@ func apiError(err error) (int, string, bool) {
 // WriteAPIError renders err as {"error": …} with its status. Unknown errors are
 // logged once with the request ID and answered with a bare 500.
 func WriteAPIError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	var (
-		he *HTTPError
-		te *accounts.ThrottledError
-	)
 	switch {
 	case Unavailable(err):
-		SetUnavailable(w)
 		log.Warn("database unavailable", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
-	case errors.As(err, &he):
-		for k, v := range he.header {
-			w.Header().Set(k, v)
-		}
-	case errors.As(err, &te):
-		w.Header().Set("Retry-After", strconv.Itoa(te.Seconds()))
-	case errors.Is(err, accounts.ErrBusy):
-		w.Header().Set("Retry-After", "1")
 	case errors.Is(err, accounts.ErrTokenCheckFailed):
 		log.Warn("ListenBrainz token check failed", "request_id", RequestID(r.Context()), "err", err)
 	}
-	status, msg, ok := ErrorMessage(err)
+	status, msg, ok := ErrorAnswer(w, err)
 	if !ok {
 		log.Error("request failed", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tonearm-idp/tonearm/storage"
 )
 
 // readyTimeout: a database that does not answer a ping this fast is not
@@ -91,6 +93,12 @@ func (h *Health) Routes(mux *http.ServeMux) {
 		}
 		if err := h.ping(r.Context()); err != nil {
 			h.log.Warn("readiness check failed", "request_id", RequestID(r.Context()), "err", err)
+			var nw *storage.NotWritableError
+			if errors.As(err, &nw) {
+				// It answers, but every write would fail: not ready.
+				WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database not writable", "reason": nw.Reason})
+				return
+			}
 			WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
 			return
 		}

@@ -235,6 +235,10 @@ func (g *loginGuard) Allow(ctx context.Context, a accounts.Attempt) error {
 		refused = g.accountWait(ctx, a.Account, acctCount.Count, now)
 	}
 	if refused != nil {
+		if a.SecondFactor && !refused.Account {
+			// A code step tells of codes, not passwords.
+			refused.Reason = "wrong codes"
+		}
 		g.giveBack(ctx, addrKey, pairKey, acct)
 		return refused
 	}
@@ -262,9 +266,19 @@ func (g *loginGuard) accountWait(ctx context.Context, account string, reserved i
 		return &accounts.ThrottledError{RetryAfter: time.Second, Account: true}
 	}
 	if len(counts) == 1 && counts[0].Count > 1 {
-		return &accounts.ThrottledError{RetryAfter: max(counts[0].WindowStart.Add(delay).Sub(now), time.Second), Account: true}
+		return &accounts.ThrottledError{RetryAfter: accountRetryAfter(counts[0].WindowStart, delay, now), Account: true}
 	}
 	return nil
+}
+
+// accountRetryAfter is the wait left in an account's window that started at
+// start and lasts delay, between 1 s and delay. Under concurrency the window
+// may have been started by a request that read the clock after this one
+// (start after now), and the wait left would then exceed the delay by a
+// fraction that Retry-After rounds up to a whole second more than the
+// documented maximum (30 s).
+func accountRetryAfter(start time.Time, delay time.Duration, now time.Time) time.Duration {
+	return min(max(start.Add(delay).Sub(now), time.Second), delay)
 }
 
 // giveBack returns reservations of an attempt that did not guess wrong.

@@ -87,34 +87,48 @@ func (s *SignIn) PasskeyOptions(w http.ResponseWriter, r *http.Request) {
 // the browser's session cookie (ending the session it held) and marks the
 // browser as known to the account. On failure it returns a message for
 // the page, which never says which of the two fields was wrong.
-func (s *SignIn) Form(w http.ResponseWriter, r *http.Request) (storage.User, storage.Session, string) {
-	user, amr, msg := s.Check(r)
-	if msg != "" {
-		return storage.User{}, storage.Session{}, msg
+func (s *SignIn) Form(w http.ResponseWriter, r *http.Request) (storage.User, storage.Session, *Refusal) {
+	user, amr, no := s.Check(w, r)
+	if no != nil {
+		return storage.User{}, storage.Session{}, no
 	}
 	sess, err := s.Start(w, r, user, amr)
 	if err != nil {
-		return storage.User{}, storage.Session{}, "Sign-in is unavailable right now. Try again later."
+		return storage.User{}, storage.Session{}, refused("Sign-in is unavailable right now. Try again later.")
 	}
-	return user, sess, ""
+	return user, sess, nil
 }
+
+// Refusal is why a sign-in form was refused: the message for the page and
+// the status to show it with (401, or 429 when a limit asks to wait, with
+// Retry-After already set).
+type Refusal struct {
+	Status  int
+	Message string
+}
+
+func refused(msg string) *Refusal { return &Refusal{Status: http.StatusUnauthorized, Message: msg} }
 
 // Check checks the form (password or passkey) under the sign-in limiter
 // without opening a session (an account with a second factor proves it
 // first). It returns the user and how they proved who they are (amr,
-// space-separated), or a message for the page.
-func (s *SignIn) Check(r *http.Request) (storage.User, string, string) {
+// space-separated), or why not.
+func (s *SignIn) Check(w http.ResponseWriter, r *http.Request) (storage.User, string, *Refusal) {
 	ctx := r.Context()
 	if answer := r.PostFormValue(PasskeyAssertionField); answer != "" && s.passkeys != nil {
-		return s.passkeyForm(r, answer)
+		user, amr, msg := s.passkeyForm(r, answer)
+		if msg != "" {
+			return storage.User{}, "", refused(msg)
+		}
+		return user, amr, nil
 	}
 	username, password := r.PostFormValue("username"), r.PostFormValue("password")
 	if username == "" || password == "" {
-		return storage.User{}, "", "Enter your username and password."
+		return storage.User{}, "", refused("Enter your username and password.")
 	}
 	addr := ClientAddr(r)
 	if len(username) > 4*accounts.MaxUsernameLen || len(password) > 4*accounts.MaxPasswordLen {
-		return storage.User{}, "", "Invalid username or password."
+		return storage.User{}, "", refused("Invalid username or password.")
 	}
 	user, err := s.accounts.Authenticate(ctx, username, password, s.limiter.Guard(r))
 	s.metrics.login(loginResult(err))
@@ -122,18 +136,20 @@ func (s *SignIn) Check(r *http.Request) (storage.User, string, string) {
 	switch {
 	case errors.Is(err, accounts.ErrInvalidCredentials):
 		s.log.Info("sign-in failed", "request_id", RequestID(ctx), "remote", addr)
-		return storage.User{}, "", "Invalid username or password."
+		return storage.User{}, "", refused("Invalid username or password.")
 	case errors.As(err, &throttled):
-		return storage.User{}, "", throttledMessage(throttled)
+		// 429 with Retry-After, as every throttled answer (docs/security.md).
+		status, msg, _ := ErrorAnswer(w, err)
+		return storage.User{}, "", &Refusal{Status: status, Message: msg + "."}
 	case errors.Is(err, accounts.ErrBusy):
-		return storage.User{}, "", "Too many sign-ins in progress. Try again in a moment."
+		return storage.User{}, "", refused("Too many sign-ins in progress. Try again in a moment.")
 	case errors.Is(err, accounts.ErrDisabled):
-		return storage.User{}, "", "This account is disabled. Ask the site's administrators if you think this is a mistake."
+		return storage.User{}, "", refused("This account is disabled. Ask the site's administrators if you think this is a mistake.")
 	case err != nil:
 		s.log.Error("sign-in error", "request_id", RequestID(ctx), "err", err)
-		return storage.User{}, "", "Sign-in is unavailable right now. Try again later."
+		return storage.User{}, "", refused("Sign-in is unavailable right now. Try again later.")
 	}
-	return user, accounts.AMRPassword, ""
+	return user, accounts.AMRPassword, nil
 }
 
 // passkeyForm checks a passkey's answer. A passkey sign-in verifies the

@@ -297,6 +297,20 @@ func readyWithin(t *testing.T, base string, want int, limit time.Duration) {
 	}
 }
 
+// readyzAnswer is one answer of /readyz.
+func readyzAnswer(t *testing.T, base string) apiReply {
+	t.Helper()
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := apiReply{status: resp.StatusCode, raw: string(raw)}
+	_ = json.Unmarshal(raw, &out.body)
+	return out
+}
+
 // checkNothingHalfWritten: every account acknowledged exists, and none
 // refused with 503 does.
 func (l *outageLoad) checkNothingHalfWritten(t *testing.T) {
@@ -379,8 +393,16 @@ func TestOutageSQLiteDiskFull(t *testing.T) {
 			writes = append(writes, l.do(kind))
 		}
 	}
+	// /readyz tells the load balancer: the file answers reads, but the
+	// last write failed and its probe write fails too (it used to say 200).
+	notWritable := readyzAnswer(t, s.srv.URL)
 	restore()
 	checkAllOf(t, "disk full", writes, outageProblem, len(writes))
+	if notWritable.status != http.StatusServiceUnavailable || notWritable.body["status"] != "database not writable" || notWritable.body["reason"] == "" {
+		t.Fatalf("/readyz with the disk full: %d %s", notWritable.status, notWritable.raw)
+	}
+	// Room again: the next probe's write succeeds.
+	readyWithin(t, s.srv.URL, http.StatusOK, time.Second)
 
 	checkAll(t, "after", l.during(time.Second, 4), okProblem)
 	l.checkNothingHalfWritten(t)

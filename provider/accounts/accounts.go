@@ -248,15 +248,11 @@ func (s *Service) Authenticate(ctx context.Context, username, password string, g
 	if err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return storage.User{}, err
 	}
-	ok, stale, err := s.checkPassword(ctx, u, username, password, guard)
+	ok, stale, err := s.checkPassword(ctx, u, username, password, PurposeSignIn, guard)
 	if err != nil {
 		return storage.User{}, err
 	}
 	if !ok {
-		// The owner learns of guesses at their account from these.
-		if err := s.event(ctx, audit.SignInFailed, u.ID, nil); err != nil {
-			s.log.Warn("recording a failed sign-in", "err", err)
-		}
 		return storage.User{}, ErrInvalidCredentials
 	}
 	if u.Disabled {
@@ -265,10 +261,25 @@ func (s *Service) Authenticate(ctx context.Context, username, password string, g
 	if stale {
 		s.rehash(ctx, u.ID, password)
 	}
-	if err := s.event(ctx, audit.SignInSucceeded, u.ID, nil); err != nil {
+	// An account with a second factor is not signed in yet: the event
+	// says the password was right and the code is still to come (the
+	// owner sees someone has the password even if no code follows);
+	// SecondFactorPassed records the sign-in.
+	var detail map[string]any
+	if HasTOTP(u) {
+		detail = map[string]any{"secondFactor": "pending"}
+	}
+	if err := s.event(ctx, audit.SignInSucceeded, u.ID, detail); err != nil {
 		return storage.User{}, err
 	}
 	return u, nil
+}
+
+// SecondFactorPassed records the sign-in of an account with a second
+// factor once its code (method "totp" or "recovery_code") passed: the
+// signin.succeeded whose password step said "pending".
+func (s *Service) SecondFactorPassed(ctx context.Context, userID, method string) error {
+	return s.event(ctx, audit.SignInSucceeded, userID, map[string]any{"method": method})
 }
 
 // rehash upgrades a hash made with old parameters; failure only delays it.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -108,10 +109,25 @@ func codeAttemptOf(u storage.User) Attempt {
 	return a
 }
 
+// Why a password is checked: the "purpose" of a signin.failed event, so
+// that the owner and the admins see where a wrong password was typed.
+const (
+	PurposeSignIn         = "signin"
+	PurposePasswordChange = "password_change"
+	PurposeAccountDelete  = "account_delete"
+	PurposeEmailChange    = "email_change"
+	PurposeTOTPRemove     = "totp_remove"
+	PurposeTOTPEnrol      = "totp_enrol"
+	PurposeRecoveryCodes  = "recovery_codes"
+)
+
 // checkPassword verifies password against u's hash under guard. An unknown
 // account (zero u) costs a full hash like a wrong password. It returns
 // whether the password matched and whether the hash wants upgrading.
-func (s *Service) checkPassword(ctx context.Context, u storage.User, identifier, password string, guard PasswordGuard) (ok, stale bool, err error) {
+// Every wrong password, whatever it was typed for (purpose), is recorded
+// here, the one place every check passes (docs/security.md: every wrong
+// password for an account is a signin.failed event).
+func (s *Service) checkPassword(ctx context.Context, u storage.User, identifier, password, purpose string, guard PasswordGuard) (ok, stale bool, err error) {
 	attempt := attemptOf(u, identifier)
 	if guard != nil {
 		if err := guard.Allow(ctx, attempt); err != nil {
@@ -135,12 +151,19 @@ func (s *Service) checkPassword(ctx context.Context, u storage.User, identifier,
 			guard.Failed(ctx, attempt)
 		}
 	}
+	if !ok {
+		// The owner learns of guesses at their account from these.
+		if err := s.event(ctx, audit.SignInFailed, u.ID, map[string]any{"purpose": purpose}); err != nil {
+			s.log.Warn("recording a wrong password", "err", err)
+		}
+	}
 	return ok, stale, nil
 }
 
-// confirmPassword checks the current password of a signed-in user.
-func (s *Service) confirmPassword(ctx context.Context, u storage.User, password string, guard PasswordGuard) error {
-	ok, _, err := s.checkPassword(ctx, u, u.ID, password, guard)
+// confirmPassword checks the current password of a signed-in user, typed
+// for purpose (a Purpose… constant).
+func (s *Service) confirmPassword(ctx context.Context, u storage.User, password, purpose string, guard PasswordGuard) error {
+	ok, _, err := s.checkPassword(ctx, u, u.ID, password, purpose, guard)
 	if err != nil {
 		return err
 	}
@@ -173,7 +196,7 @@ func (s *Service) UpdateOwnProfile(ctx context.Context, userID string, p Profile
 		return storage.User{}, err
 	}
 	if changed.Email != u.Email {
-		if err := s.reauthenticated(ctx, u, proof); err != nil {
+		if err := s.reauthenticated(ctx, u, proof, PurposeEmailChange); err != nil {
 			return storage.User{}, err
 		}
 	}
@@ -187,12 +210,12 @@ func (s *Service) UpdateOwnProfile(ctx context.Context, userID string, p Profile
 // password is given again, checked under the guard. A stolen session or
 // token alone then cannot take over the account's recovery.
 // ErrReauthRequired, ErrWrongPassword.
-func (s *Service) reauthenticated(ctx context.Context, u storage.User, proof Reauth) error {
+func (s *Service) reauthenticated(ctx context.Context, u storage.User, proof Reauth, purpose string) error {
 	if s.clock().Sub(proof.AuthTime) <= RecentAuth {
 		return nil
 	}
 	if proof.Password == "" {
 		return ErrReauthRequired
 	}
-	return s.confirmPassword(ctx, u, proof.Password, proof.Guard)
+	return s.confirmPassword(ctx, u, proof.Password, purpose, proof.Guard)
 }

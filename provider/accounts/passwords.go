@@ -71,7 +71,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID, current, next stri
 	if err := ValidatePassword(next); err != nil {
 		return err
 	}
-	if err := s.confirmPassword(ctx, u, current, guard); err != nil {
+	if err := s.confirmPassword(ctx, u, current, PurposePasswordChange, guard); err != nil {
 		return err
 	}
 	hash, err := s.hasher.Hash(ctx, next)

@@ -409,7 +409,7 @@ func (s *Service) DeleteAccount(ctx context.Context, userID string, proof Reauth
 		if s.clock().Sub(proof.AuthTime) > RecentAuth {
 			return ErrRecentSignIn
 		}
-	} else if err := s.confirmPassword(ctx, u, proof.Password, proof.Guard); err != nil {
+	} else if err := s.confirmPassword(ctx, u, proof.Password, PurposeAccountDelete, proof.Guard); err != nil {
 		return err
 	}
 	return s.DeleteUser(ctx, userID)

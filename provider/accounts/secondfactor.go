@@ -86,7 +86,7 @@ func (s *Service) EnrolTOTP(ctx context.Context, userID, token, code string, pro
 	if HasTOTP(u) {
 		return nil, ErrTOTPEnrolled
 	}
-	if err := s.reauthenticated(ctx, u, proof); err != nil {
+	if err := s.reauthenticated(ctx, u, proof, PurposeTOTPEnrol); err != nil {
 		return nil, err
 	}
 	guard := proof.Guard
@@ -253,7 +253,7 @@ func (s *Service) RegenerateRecoveryCodes(ctx context.Context, userID string, pr
 	if !HasTOTP(u) {
 		return nil, ErrNoTOTP
 	}
-	if err := s.reauthenticated(ctx, u, proof); err != nil {
+	if err := s.reauthenticated(ctx, u, proof, PurposeRecoveryCodes); err != nil {
 		return nil, err
 	}
 	codes, hashes := s.newRecoveryCodes(userID)
@@ -278,7 +278,7 @@ func (s *Service) RemoveTOTP(ctx context.Context, userID, password, code string,
 	case code != "":
 		err = s.CheckTOTP(ctx, u, code, guard)
 	case password != "":
-		err = s.confirmPassword(ctx, u, password, guard)
+		err = s.confirmPassword(ctx, u, password, PurposeTOTPRemove, guard)
 	default:
 		err = ErrSecondFactorProof
 	}

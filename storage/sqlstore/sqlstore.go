@@ -68,7 +68,7 @@ func ParseURL(raw string) (Location, error) {
 		// from two processes queue on busy_timeout instead of failing
 		// half-way with SQLITE_BUSY when a reader upgrades to a writer.
 		dsn := "file:" + path + "?_txlock=immediate" +
-			"&_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+			"&_pragma=busy_timeout(" + strconv.FormatInt(busyTimeout.Milliseconds(), 10) + ")&_pragma=journal_mode(WAL)" +
 			"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)" +
 			"&_pragma=wal_autocheckpoint(" + strconv.Itoa(writerCheckpointPages) + ")&_time_format=sqlite"
 		// Readers: WAL lets them read the last committed state while the
@@ -80,6 +80,12 @@ func ParseURL(raw string) (Location, error) {
 	}
 }
 
+// busyTimeout is how long a SQLite write waits for another process's
+// write lock (busy_timeout) before it answers ErrUnavailable: the request
+// is answered 503 past it (docs/production.md). The wait for the writer
+// inside this process counts toward it too (join).
+const busyTimeout = 10 * time.Second
+
 // Store is a storage.Storage on a SQL database.
 type Store struct {
 	db    *gorm.DB
@@ -90,6 +96,8 @@ type Store struct {
 	dialect Dialect
 	// committer batches SQLite's transactions (nil on PostgreSQL).
 	committer *committer
+	// writes remembers a SQLite file that could not be written (Ping).
+	writes writeHealth
 	// checkpoint copies SQLite's log into the database file off the
 	// writer's path (nil on PostgreSQL; see checkpoint.go).
 	checkpoint *checkpointer
@@ -208,7 +216,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return sqlDB.PingContext(ctx)
+	if err := sqlDB.PingContext(ctx); err != nil {
+		return err
+	}
+	if s.committer != nil {
+		return s.checkWritable(ctx)
+	}
+	return nil
 }
 
 // SQLDB returns the connection pool (for its statistics).

@@ -114,11 +114,11 @@ func (ix *Interactions) identifyAnswer(w http.ResponseWriter, r *http.Request, i
 // for its account is linked to the account the person proves (once the
 // session opens: after the second factor, if the account has one).
 func (ix *Interactions) passwordOrPasskey(w http.ResponseWriter, r *http.Request, id string, st State) {
-	user, amr, msg := ix.signIn.Check(r)
-	if msg != "" {
+	user, amr, no := ix.signIn.Check(w, r)
+	if no != nil {
 		data := ix.loginData(w, r, id, st)
-		data.Username, data.Error = r.PostFormValue("username"), msg
-		ix.site.Render(w, r, http.StatusUnauthorized, "login.html", data)
+		data.Username, data.Error = r.PostFormValue("username"), no.Message
+		ix.site.Render(w, r, no.Status, "login.html", data)
 		return
 	}
 	ix.proved(w, r, id, st, user, amr, nil)
@@ -169,8 +169,7 @@ func (ix *Interactions) login(w http.ResponseWriter, r *http.Request) {
 			ix.internal(w, r, err)
 			return
 		}
-		status, msg, _ := web.ErrorMessage(err)
-		w.Header().Set("Retry-After", fmt.Sprint(throttled.Seconds()))
+		status, msg, _ := web.ErrorAnswer(w, err)
 		ix.identifyError(w, r, "", st, status, msg+".")
 		return
 	}

@@ -140,6 +140,7 @@ type Accounts interface {
 	GrantApp(ctx context.Context, userID, clientID string, scopes []string) error
 	CheckTOTP(ctx context.Context, u storage.User, code string, guard accounts.PasswordGuard) error
 	UseRecoveryCode(ctx context.Context, u storage.User, code string, guard accounts.PasswordGuard) error
+	SecondFactorPassed(ctx context.Context, userID, method string) error
 	SignInLinked(ctx context.Context, up accounts.Upstream) (storage.User, error)
 	CreateLinked(ctx context.Context, username string, up accounts.Upstream) (storage.User, error)
 	EmailOwner(ctx context.Context, email string) (storage.User, bool, error)

@@ -122,7 +122,7 @@ func (ix *Interactions) secondFactorAnswer(w http.ResponseWriter, r *http.Reques
 			}
 		case errors.As(err, &throttled):
 			ix.c.Metrics.SecondFactorResult("throttled")
-			status, data.Error, _ = web.ErrorMessage(err)
+			status, data.Error, _ = web.ErrorAnswer(w, err)
 		default:
 			ix.internal(w, r, err)
 			return
@@ -131,6 +131,14 @@ func (ix *Interactions) secondFactorAnswer(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	ix.c.Metrics.SecondFactorResult("succeeded")
+	method := "totp"
+	if recovery != "" {
+		method = "recovery_code"
+	}
+	if err := ix.c.Accounts.SecondFactorPassed(ctx, user.ID, method); err != nil {
+		ix.internal(w, r, err)
+		return
+	}
 	amr := slices.Clone(st.AMR)
 	for _, m := range []string{accounts.AMROTP, accounts.AMRMFA} {
 		if !slices.Contains(amr, m) {

@@ -174,7 +174,7 @@ func (ix *Interactions) newIdentity(w http.ResponseWriter, r *http.Request, id s
 		pending.Reason = PendingClosed
 	default:
 		if err := ix.c.Limiter.Signup(r.Context(), r); err != nil {
-			status, msg, _ := web.ErrorMessage(err)
+			status, msg, _ := web.ErrorAnswer(w, err)
 			ix.identifyError(w, r, id, st, status, msg)
 			return
 		}
@@ -214,7 +214,7 @@ func (ix *Interactions) chooseUsername(w http.ResponseWriter, r *http.Request, i
 	username := strings.TrimSpace(r.PostFormValue("username"))
 	user, err := ix.c.Accounts.CreateLinked(r.Context(), username, p.Upstream)
 	if err != nil {
-		status, msg, ok := web.ErrorMessage(err)
+		status, msg, ok := web.ErrorAnswer(w, err)
 		if !ok {
 			ix.internal(w, r, err)
 			return

@@ -1,6 +1,7 @@
 package pages
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -55,6 +56,26 @@ var activityWords = map[string]string{
 	audit.IdentityLinked: "Sign-in method linked", audit.IdentityUnlinked: "Sign-in method unlinked",
 	audit.UpstreamFailed:        "Sign-in through another provider failed",
 	audit.PasskeyCloneSuspected: "A passkey that looks copied was refused",
+	audit.SecondFactorEnrolled:  "Authenticator app set up", audit.SecondFactorRemoved: "Authenticator app removed",
+	audit.SecondFactorFailed: "Wrong second-factor code entered", audit.RecoveryCodeUsed: "Recovery code used",
+}
+
+// signInWords word a signin.succeeded by its detail: how it was made, or
+// that only the password step passed (an account with a second factor).
+func signInWords(detail []byte) string {
+	var d struct{ Method, SecondFactor string }
+	_ = json.Unmarshal(detail, &d)
+	switch {
+	case d.SecondFactor == "pending":
+		return "Right password entered; the second factor was asked next (not a sign-in by itself)"
+	case d.Method == "passkey":
+		return "Signed in with a passkey"
+	case d.Method == "totp":
+		return "Signed in with the authenticator app"
+	case d.Method == "recovery_code":
+		return "Signed in with a recovery code"
+	}
+	return activityWords[audit.SignInSucceeded]
 }
 
 // activityShown is how many events the account page lists.
@@ -183,8 +204,8 @@ func (p *Pages) renderAccountWith(w http.ResponseWriter, r *http.Request, c web.
 		if what == "" {
 			continue
 		}
-		if e.Type == audit.SignInSucceeded && strings.Contains(string(e.Detail), `"method":"passkey"`) {
-			what = "Signed in with a passkey"
+		if e.Type == audit.SignInSucceeded {
+			what = signInWords(e.Detail)
 		}
 		if e.Client != "" && (e.Type == audit.ConsentGranted || e.Type == audit.ConsentRevoked) {
 			what += ": " + e.Client
@@ -302,7 +323,7 @@ func (p *Pages) saveProfile(w http.ResponseWriter, r *http.Request, c web.Caller
 	_, err := p.c.Accounts.UpdateOwnProfile(r.Context(), cur.ID, update,
 		accounts.Reauth{AuthTime: c.AuthTime, Password: r.PostFormValue("current_password"), Guard: p.c.Limiter.Guard(r)})
 	if err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		field := ""
 		var ve *accounts.ValidationError
 		switch {
@@ -324,12 +345,12 @@ func (p *Pages) saveProfile(w http.ResponseWriter, r *http.Request, c web.Caller
 
 func (p *Pages) resendVerification(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	if err := p.c.Limiter.VerificationMail(r.Context(), r, c.User.ID); err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		p.renderAccount(w, r, c, status, profileOf(c.User), fieldErrors{"email": msg})
 		return
 	}
 	if err := p.c.Accounts.ResendEmailVerification(r.Context(), c.User.ID); err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		p.renderAccount(w, r, c, status, profileOf(c.User), fieldErrors{"email": msg})
 		return
 	}
@@ -343,7 +364,7 @@ func (p *Pages) linkListenBrainz(w http.ResponseWriter, r *http.Request, c web.C
 		return
 	}
 	if _, err := p.c.Accounts.AssociateToken(r.Context(), c.User.ID, token); err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		msg = strings.ReplaceAll(msg, "scrobbleToken", "The token")
 		p.renderAccount(w, r, c, status, profileOf(c.User), fieldErrors{"listenbrainz_token": msg})
 		return
@@ -368,20 +389,17 @@ func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request, c web.Cal
 		errs["password_current"] = "Enter your current password."
 	}
 	if err := accounts.ValidatePassword(next); err != nil {
-		_, errs["new_password"] = p.message(r, err)
+		_, errs["new_password"] = p.message(w, r, err)
 	}
+	status := http.StatusBadRequest
 	if len(errs) == 0 {
 		err := p.c.Accounts.ChangePassword(r.Context(), c.User.ID, current, next, p.c.Limiter.Guard(r))
 		if err != nil {
-			_, msg := p.message(r, err)
-			errs["password_current"] = msg
+			// 403 for a wrong password, 429 (with Retry-After) throttled.
+			status, errs["password_current"] = p.message(w, r, err)
 		}
 	}
 	if len(errs) > 0 {
-		status := http.StatusBadRequest
-		if errs["password_current"] != "" && current != "" {
-			status = http.StatusForbidden
-		}
 		p.renderAccount(w, r, c, status, profileOf(c.User), errs)
 		return
 	}
@@ -453,7 +471,7 @@ func (p *Pages) deleteAccount(w http.ResponseWriter, r *http.Request, c web.Call
 	}
 	proof := accounts.Reauth{AuthTime: c.Session.AuthTime, Password: password, Guard: p.c.Limiter.Guard(r)}
 	if err := p.c.Accounts.DeleteAccount(r.Context(), c.User.ID, proof); err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		p.renderAccount(w, r, c, status, profileOf(c.User), fieldErrors{"delete": msg})
 		return
 	}

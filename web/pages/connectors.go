@@ -131,7 +131,7 @@ func (p *Pages) createConnector(w http.ResponseWriter, r *http.Request, c web.Ca
 	conn, err := p.c.Connectors.Create(r.Context(), connectors.Spec{ID: f.ID, Kind: f.Kind, Name: f.Name, ClientID: f.ClientID,
 		ClientSecret: r.PostFormValue("client_secret"), Issuer: f.Issuer, BaseURL: f.BaseURL, Scopes: strings.Fields(f.Scopes)})
 	if err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		data := connectorsPage{Form: f}
 		data.Error = msg
 		p.renderConnectors(w, r, c, status, data)
@@ -148,7 +148,7 @@ func (p *Pages) updateConnector(w http.ResponseWriter, r *http.Request, c web.Ca
 		s.ClientSecret = r.PostFormValue("client_secret")
 	})
 	if err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		if errors.Is(err, storage.ErrNotFound) {
 			status, msg = http.StatusNotFound, "There is no such connector."
 		}

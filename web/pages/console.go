@@ -95,7 +95,7 @@ func (p *Pages) createUser(w http.ResponseWriter, r *http.Request, c web.Caller)
 	}
 	u, err := p.c.Accounts.Create(r.Context(), n)
 	if err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		data := usersPage{NewUsername: n.Username, NewEmail: email}
 		data.Error = msg
 		p.renderUsers(w, r, c, status, data)
@@ -227,7 +227,7 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, c web.Caller)
 			p.fail(w, r, http.StatusNotFound, "No such user", "This account does not exist (any more).")
 			return
 		}
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		p.renderUser(w, r, c, id, status, msg)
 		return
 	}

@@ -60,7 +60,7 @@ func (p *Pages) createAPI(w http.ResponseWriter, r *http.Request, c web.Caller) 
 	spec := apis.Spec{ID: f.ID, Name: f.Name, Claims: lines(f.Claims), Scopes: scopeLines(f.Scopes), Introspectors: lines(f.Introspectors)}
 	api, err := p.c.APIs.Create(r.Context(), spec)
 	if err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		data := apisPage{Form: f}
 		data.Error = msg
 		p.renderAPIs(w, r, c, status, data)
@@ -88,7 +88,7 @@ func (p *Pages) updateAPI(w http.ResponseWriter, r *http.Request, c web.Caller) 
 
 // apisFailed shows the APIs page again with what went wrong.
 func (p *Pages) apisFailed(w http.ResponseWriter, r *http.Request, c web.Caller, err error) {
-	status, msg := p.message(r, err)
+	status, msg := p.message(w, r, err)
 	data := apisPage{}
 	data.Error = msg
 	p.renderAPIs(w, r, c, status, data)

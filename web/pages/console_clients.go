@@ -155,7 +155,7 @@ func (p *Pages) createClient(w http.ResponseWriter, r *http.Request, c web.Calle
 	spec.Secret = r.PostFormValue("client_secret")
 	created, secret, err := p.c.Clients.Create(r.Context(), spec)
 	if err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		data := clientsPage{Form: f}
 		data.Error = msg
 		p.renderClients(w, r, c, status, data)
@@ -221,7 +221,7 @@ func (p *Pages) updateClient(w http.ResponseWriter, r *http.Request, c web.Calle
 		s.ID, s.Public = id, public
 	})
 	if err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		p.renderClient(w, r, c, id, status, &f, msg, "")
 		return
 	}
@@ -246,7 +246,7 @@ func (p *Pages) rotateClientSecret(w http.ResponseWriter, r *http.Request, c web
 	}
 	secret, err := p.c.Clients.RotateSecret(r.Context(), id, keep)
 	if err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		p.renderClient(w, r, c, id, status, nil, msg, "")
 		return
 	}
@@ -271,7 +271,7 @@ func (p *Pages) deleteClient(w http.ResponseWriter, r *http.Request, c web.Calle
 		return
 	}
 	if err := p.c.Clients.Delete(r.Context(), id); err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		data := clientsPage{Form: clientForm{Grants: map[string]bool{}}}
 		data.Error = msg
 		p.renderClients(w, r, c, status, data)
@@ -289,7 +289,7 @@ func (p *Pages) setClientDisabled(w http.ResponseWriter, r *http.Request, c web.
 	id := r.PathValue("id")
 	disable := r.PostFormValue("disabled") == "yes"
 	if _, err := p.c.Apps.SetDisabled(r.Context(), id, disable); err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		p.renderClient(w, r, c, id, status, nil, msg, "")
 		return
 	}

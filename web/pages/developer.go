@@ -142,14 +142,14 @@ func (p *Pages) registerApp(w http.ResponseWriter, r *http.Request, c web.Caller
 		p.renderDeveloper(w, r, c, status, developerPage{Form: f, Error: msg})
 	}
 	if err := p.c.Limiter.AppRegistration(r.Context(), c.User.ID); err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		p.c.Metrics.AppRegistration(storage.RegisteredByDeveloper, "throttled")
 		fail(status, msg)
 		return
 	}
 	app, err := p.c.Apps.RegisterApp(r.Context(), f.spec(), c.User.ID, storage.RegisteredByDeveloper)
 	if err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		p.c.Metrics.AppRegistration(storage.RegisteredByDeveloper, "refused")
 		fail(status, msg)
 		return
@@ -179,7 +179,7 @@ func (p *Pages) updateApp(w http.ResponseWriter, r *http.Request, c web.Caller) 
 	f := appFormOf(r)
 	f.Type = clients.AppKind(app)
 	if _, err := p.c.Apps.UpdateApp(r.Context(), app.ID, f.spec()); err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		p.renderDeveloper(w, r, c, status, developerPage{Error: msg})
 		return
 	}
@@ -197,7 +197,7 @@ func (p *Pages) rotateAppSecret(w http.ResponseWriter, r *http.Request, c web.Ca
 	hours, _ := strconv.Atoi(r.PostFormValue("keep_old_hours"))
 	secret, err := p.c.Apps.RotateSecret(r.Context(), app.ID, time.Duration(hours)*time.Hour)
 	if err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		p.renderDeveloper(w, r, c, status, developerPage{Error: msg})
 		return
 	}
@@ -235,7 +235,7 @@ func (p *Pages) createInitialToken(w http.ResponseWriter, r *http.Request, c web
 	}
 	_, value, err := p.c.InitialTokens.Create(r.Context(), c.User.ID, r.PostFormValue("description"), time.Duration(days)*24*time.Hour)
 	if err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		p.renderDeveloper(w, r, c, status, developerPage{Error: msg})
 		return
 	}

@@ -50,7 +50,7 @@ func (p *Pages) device(w http.ResponseWriter, r *http.Request) {
 	// Every path that looks a code up counts (confirming, allowing,
 	// denying): a guess that allows or denies is a guess too.
 	if err := p.c.Limiter.DeviceLookup(ctx, r, c.User.ID); err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		data.Error = msg
 		p.site.Render(w, r, status, "device.html", data)
 		return

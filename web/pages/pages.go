@@ -322,8 +322,8 @@ type fieldErrors map[string]string
 
 // message words err for a page; unknown errors are logged and worded
 // vaguely.
-func (p *Pages) message(r *http.Request, err error) (int, string) {
-	status, msg, ok := web.ErrorMessage(err)
+func (p *Pages) message(w http.ResponseWriter, r *http.Request, err error) (int, string) {
+	status, msg, ok := web.ErrorAnswer(w, err)
 	if !ok {
 		p.log.Error("page action failed", "request_id", web.RequestID(r.Context()), "path", r.URL.Path, "err", err)
 		return status, "Something went wrong on our side. Try again later."

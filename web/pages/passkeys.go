@@ -69,7 +69,7 @@ func (p *Pages) passkeyOptions(w http.ResponseWriter, r *http.Request, c web.Cal
 }
 
 func (p *Pages) passkeyError(w http.ResponseWriter, r *http.Request, c web.Caller, field string, err error) {
-	status, msg := p.message(r, err)
+	status, msg := p.message(w, r, err)
 	p.renderAccount(w, r, c, status, profileOf(c.User), fieldErrors{field: msg})
 }
 

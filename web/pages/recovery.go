@@ -23,19 +23,17 @@ type resetPage struct {
 	Done                            bool
 }
 
-// pageError turns an error of the reset flow into a message for the page.
-func pageError(err error) (int, string) {
-	var he *web.HTTPError
-	var ve *accounts.ValidationError
-	switch {
-	case errors.As(err, &he):
-		return he.Status(), he.Error()
-	case errors.As(err, &ve):
-		return http.StatusBadRequest, ve.Message
-	case errors.Is(err, accounts.ErrInvalidResetCode):
+// pageError turns an error of the reset flow into a message for the page,
+// with the headers of its status (Retry-After when a limit was hit).
+func pageError(w http.ResponseWriter, err error) (int, string) {
+	if errors.Is(err, accounts.ErrInvalidResetCode) {
 		return http.StatusBadRequest, "This reset link is invalid or has expired. Ask for a new one."
 	}
-	return http.StatusInternalServerError, "Something went wrong; try again later."
+	status, msg, ok := web.ErrorAnswer(w, err)
+	if !ok {
+		return http.StatusInternalServerError, "Something went wrong; try again later."
+	}
+	return status, msg
 }
 
 // forgot asks for the email and starts a reset (the same flow as the
@@ -56,7 +54,7 @@ func (p *Pages) forgot(w http.ResponseWriter, r *http.Request) {
 				err = p.c.Recovery.StartReset(r, email)
 			}
 			if err != nil {
-				status, data.Error = pageError(err)
+				status, data.Error = pageError(w, err)
 			}
 			data.Sent = err == nil
 		}
@@ -77,7 +75,7 @@ func (p *Pages) reset(w http.ResponseWriter, r *http.Request) {
 		if !p.csrf.Valid(r) {
 			status, data.Error = http.StatusForbidden, "This form expired; try again."
 		} else if err := p.c.Recovery.FinishReset(r, data.Token, r.PostFormValue("password")); err != nil {
-			status, data.Error = pageError(err)
+			status, data.Error = pageError(w, err)
 		} else {
 			data.Done = true
 		}

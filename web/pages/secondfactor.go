@@ -69,7 +69,7 @@ func (p *Pages) totpSection(r *http.Request, u storage.User) (totpView, error) {
 func (p *Pages) enrolTOTP(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	codes, err := p.c.Accounts.EnrolTOTP(r.Context(), c.User.ID, r.PostFormValue("totp_enrolment"), r.PostFormValue("totp_code"), p.reauth(r, c))
 	if err != nil {
-		status, msg := p.secondFactorMessage(r, err)
+		status, msg := p.secondFactorMessage(w, r, err)
 		p.renderAccountWith(w, r, c, status, profileOf(c.User), nil, func(a *accountPage) { a.TOTP.Error = msg })
 		return
 	}
@@ -90,7 +90,7 @@ func (p *Pages) enrolTOTP(w http.ResponseWriter, r *http.Request, c web.Caller) 
 func (p *Pages) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	codes, err := p.c.Accounts.RegenerateRecoveryCodes(r.Context(), c.User.ID, p.reauth(r, c))
 	if err != nil {
-		status, msg := p.secondFactorMessage(r, err)
+		status, msg := p.secondFactorMessage(w, r, err)
 		p.renderAccountWith(w, r, c, status, profileOf(c.User), nil, func(a *accountPage) { a.TOTP.Error = msg })
 		return
 	}
@@ -108,21 +108,21 @@ func (p *Pages) reauth(r *http.Request, c web.Caller) accounts.Reauth {
 }
 
 // secondFactorMessage words an error of the second-factor forms.
-func (p *Pages) secondFactorMessage(r *http.Request, err error) (int, string) {
+func (p *Pages) secondFactorMessage(w http.ResponseWriter, r *http.Request, err error) (int, string) {
 	switch {
 	case errors.Is(err, accounts.ErrReauthRequired):
 		return http.StatusForbidden, "You signed in more than 5 minutes ago: enter your current password, or sign in again, to set up an app or make new recovery codes."
 	case errors.Is(err, accounts.ErrWrongPassword):
 		return http.StatusForbidden, "The current password is wrong."
 	}
-	return p.message(r, err)
+	return p.message(w, r, err)
 }
 
 // removeTOTP removes the app, proved by the password or a current code.
 func (p *Pages) removeTOTP(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	err := p.c.Accounts.RemoveTOTP(r.Context(), c.User.ID, r.PostFormValue("password"), strings.TrimSpace(r.PostFormValue("totp_code")), p.c.Limiter.Guard(r))
 	if err != nil {
-		status, msg := p.message(r, err)
+		status, msg := p.message(w, r, err)
 		if errors.Is(err, accounts.ErrWrongPassword) || errors.Is(err, accounts.ErrWrongCode) {
 			status = http.StatusForbidden
 		}

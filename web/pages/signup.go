@@ -62,14 +62,14 @@ func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 	password := r.PostFormValue("password")
 	errs := fieldErrors{}
 	if err := accounts.ValidateUsername(data.Username); err != nil {
-		_, errs["username"] = p.message(r, err)
+		_, errs["username"] = p.message(w, r, err)
 	}
 	if err := accounts.ValidatePassword(password); err != nil {
-		_, errs["password"] = p.message(r, err)
+		_, errs["password"] = p.message(w, r, err)
 	}
 	if data.Email != "" {
 		if err := accounts.ValidateEmail(data.Email); err != nil {
-			_, errs["email"] = p.message(r, err)
+			_, errs["email"] = p.message(w, r, err)
 		}
 	}
 	status := http.StatusBadRequest
@@ -86,11 +86,11 @@ func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case err == nil:
 		case errors.Is(err, accounts.ErrUsernameTaken):
-			status, errs["username"] = p.message(r, err)
+			status, errs["username"] = p.message(w, r, err)
 		case errors.Is(err, accounts.ErrEmailTaken):
-			status, errs["email"] = p.message(r, err)
+			status, errs["email"] = p.message(w, r, err)
 		default:
-			status, errs[""] = p.message(r, err)
+			status, errs[""] = p.message(w, r, err)
 		}
 	}
 	if len(errs) > 0 {

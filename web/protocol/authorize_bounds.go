@@ -111,7 +111,7 @@ func (o *OAuth) countPush(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		return true
 	case errors.As(err, &throttled):
 		status, msg, _ := web.ErrorMessage(err)
-		w.Header().Set("Retry-After", strconv.Itoa(int(throttled.RetryAfter.Seconds())+1))
+		w.Header().Set("Retry-After", strconv.Itoa(throttled.Seconds()))
 		o.p.OAuth2.WritePushedAuthorizeError(r.Context(), w, ar, &fosite.RFC6749Error{
 			ErrorField: fosite.ErrTemporarilyUnavailable.ErrorField, CodeField: status,
 			DescriptionField: msg + ".",

@@ -62,7 +62,7 @@ func (o *OAuth) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 			fail(fosite.ErrServerError.WithWrap(err))
 			return
 		}
-		w.Header().Set("Retry-After", strconv.Itoa(int(throttled.RetryAfter.Seconds())+1))
+		w.Header().Set("Retry-After", strconv.Itoa(throttled.Seconds()))
 		w.Header().Set("Cache-Control", "no-store")
 		web.WriteJSON(w, http.StatusTooManyRequests, map[string]string{
 			"error": "slow_down", "error_description": "Too many device sign-ins were started from this address; try again later.",
