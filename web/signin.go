@@ -142,7 +142,10 @@ func (s *SignIn) Check(w http.ResponseWriter, r *http.Request) (storage.User, st
 		status, msg, _ := ErrorAnswer(w, err)
 		return storage.User{}, "", &Refusal{Status: status, Message: msg + "."}
 	case errors.Is(err, accounts.ErrBusy):
-		return storage.User{}, "", refused("Too many sign-ins in progress. Try again in a moment.")
+		// 503 with Retry-After, as the User API answers: the server is
+		// busy, the password was not judged.
+		status, _, _ := ErrorAnswer(w, err)
+		return storage.User{}, "", &Refusal{Status: status, Message: "Too many sign-ins in progress. Try again in a moment."}
 	case errors.Is(err, accounts.ErrDisabled):
 		return storage.User{}, "", refused("This account is disabled. Ask the site's administrators if you think this is a mistake.")
 	case err != nil:
