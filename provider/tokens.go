@@ -292,8 +292,16 @@ func (s *AccessTokenStrategy) ValidateRefreshToken(ctx context.Context, req fosi
 	return s.HMAC.ValidateRefreshToken(ctx, req, token)
 }
 
-// AuthorizeCodeSignature implements oauth2.AuthorizeCodeStrategy.
+// AuthorizeCodeSignature implements oauth2.AuthorizeCodeStrategy. As for
+// refresh tokens, a code whose key part does not verify has no signature:
+// keyed by its signature part alone, a forged code carrying a real one's
+// second half found the real code's row, and the failed exchange spent it
+// (SpendCode), or, once used, revoked the tokens it had given. Whoever held
+// half a code could burn it.
 func (s *AccessTokenStrategy) AuthorizeCodeSignature(ctx context.Context, token string) string {
+	if s.HMAC.Enigma.Validate(ctx, strings.TrimPrefix(token, "ory_ac_")) != nil {
+		return ""
+	}
 	return s.HMAC.AuthorizeCodeSignature(ctx, token)
 }
 
