@@ -252,7 +252,7 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.Client, err
 		}
 	}
 	if spec.AllowNoPKCE && spec.Public {
-		return storage.Client{}, invalid("a public client must use PKCE: --allow-no-pkce is only for legacy confidential clients")
+		return storage.Client{}, invalid("a public client must use PKCE: allowing a client without PKCE is only for legacy confidential clients")
 	}
 	if spec.Public && contains(grants, "client_credentials") {
 		return storage.Client{}, invalid("a public client cannot use client_credentials: it has no secret")
@@ -286,14 +286,14 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.Client, err
 	}
 	redirects := dedupe(spec.RedirectURIs)
 	if contains(grants, "authorization_code") && len(redirects) == 0 {
-		return storage.Client{}, invalid("at least one --redirect-uri is required for authorization_code")
+		return storage.Client{}, invalid("at least one redirect URI is required for authorization_code")
 	}
 	for _, u := range redirects {
 		if err := validateRedirectURI(u); err != nil {
 			return storage.Client{}, err
 		}
 		if privateUse(u) && !spec.Public {
-			return storage.Client{}, redirectInvalid("redirect URI %q: a private-use scheme is for native apps (public clients, --public); use https, or http on loopback", u)
+			return storage.Client{}, redirectInvalid("redirect URI %q: a private-use scheme is for native apps (public clients); use https, or http on loopback", u)
 		}
 	}
 	if err := validateBackchannelURI(spec.BackchannelLogoutURI); err != nil {
@@ -311,7 +311,7 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.Client, err
 		// just the same, and only a native app can receive it.
 		if privateUse(u) && !spec.Public {
 			return storage.Client{}, &ValidationError{Field: "post_logout_redirect_uris",
-				Message: fmt.Sprintf("post-logout redirect URI %q: a private-use scheme is for native apps (public clients, --public); use https, or http on loopback", u)}
+				Message: fmt.Sprintf("post-logout redirect URI %q: a private-use scheme is for native apps (public clients); use https, or http on loopback", u)}
 		}
 	}
 	if redirects == nil {
@@ -326,7 +326,7 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.Client, err
 		alg = "RS256"
 	case "RS256", "ES256":
 	default:
-		return storage.Client{}, invalid("--id-token-alg must be RS256 or ES256")
+		return storage.Client{}, invalid("the ID token algorithm must be RS256 or ES256")
 	}
 	c := storage.Client{
 		IDTokenAlg: alg,
@@ -357,7 +357,7 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 	secret := spec.Secret
 	if spec.Public {
 		if secret != "" {
-			return storage.Client{}, "", invalid("a public client has no secret: drop --secret or --public")
+			return storage.Client{}, "", invalid("a public client has no secret: give a secret or make the client public, not both")
 		}
 	} else {
 		if secret == "" {
@@ -367,7 +367,7 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 			}
 			secret = base64.RawURLEncoding.EncodeToString(b)
 		} else if len(secret) < minSecretBytes {
-			return storage.Client{}, "", invalid("--secret must be at least %d characters; omit it to generate one", minSecretBytes)
+			return storage.Client{}, "", invalid("a client secret must be at least %d characters; omit it to generate one", minSecretBytes)
 		}
 		c.SecretHash, _ = r.hasher.Hash(ctx, []byte(secret))
 	}
@@ -482,7 +482,7 @@ const MaxKeepOld = 30 * 24 * time.Hour
 // switch over meanwhile); 0 ends it at once, as does any earlier kept one.
 func (r *Registry) RotateSecret(ctx context.Context, id string, keepOld time.Duration) (string, error) {
 	if keepOld < 0 || keepOld > MaxKeepOld {
-		return "", invalid("--keep-old must be from 0s to %s", MaxKeepOld)
+		return "", invalid("the old secret can be kept from 0s to %s", MaxKeepOld)
 	}
 	b := make([]byte, minSecretBytes)
 	if _, err := rand.Read(b); err != nil {

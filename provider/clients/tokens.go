@@ -81,7 +81,7 @@ func (t *RegistrationTokens) Create(ctx context.Context, owner, description stri
 		return storage.RegistrationToken{}, "", invalid("the description is at most 100 characters")
 	}
 	if ttl < 0 || ttl > MaxTokenTTL {
-		return storage.RegistrationToken{}, "", invalid("--expires must be from 0 (never) to %s", MaxTokenTTL)
+		return storage.RegistrationToken{}, "", invalid("an initial access token's lifetime must be from 0 (never) to %s", MaxTokenTTL)
 	}
 	id := make([]byte, 8)
 	_, _ = rand.Read(id)

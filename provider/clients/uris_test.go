@@ -105,4 +105,17 @@ func TestMetadataMessagesNameNoFlag(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
+	// The operator's path serves the admin API and the console too: its
+	// refusals name no command-line flag either.
+	for name, spec := range map[string]Spec{
+		"private-use redirect, confidential":    {ID: "c", RedirectURIs: []string{"org.example.app:/cb"}},
+		"private-use post-logout, confidential": {ID: "c", RedirectURIs: []string{"https://app.example/cb"}, PostLogoutRedirectURIs: []string{"org.example.app:/out"}},
+		"public without PKCE":                   {ID: "c", Public: true, AllowNoPKCE: true, RedirectURIs: []string{"https://app.example/cb"}},
+		"no redirect URI":                       {ID: "c", GrantTypes: []string{"authorization_code"}},
+		"ID token algorithm":                    {ID: "c", RedirectURIs: []string{"https://app.example/cb"}, IDTokenAlg: "HS256"},
+	} {
+		if _, err := r.Check(ctx, spec); err == nil || strings.Contains(err.Error(), "--") {
+			t.Errorf("%s: %v (want a refusal naming no flag)", name, err)
+		}
+	}
 }
