@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -28,6 +29,13 @@ func TestWrongPasswordsEverywhereAreAudited(t *testing.T) {
 		api := s.loginBrowser("wanda")
 		s.want(s.call(api, http.MethodPost, "/api/me/password", "", map[string]string{"currentPassword": "wrong-password-1", "newPassword": "another-pass-99"}), http.StatusForbidden)
 		s.want(s.call(api, http.MethodDelete, "/api/me", "", map[string]string{"password": "wrong-password-2"}), http.StatusForbidden)
+		// A fresh sign-in needs no password for a new email, but one typed
+		// is checked: a wrong one refuses the change (and is recorded), it
+		// is not ignored.
+		s.want(s.call(api, http.MethodPatch, "/api/me", "", map[string]string{"email": "wanda@example.org", "currentPassword": "wrong-password-5"}), http.StatusForbidden)
+		if got, _ := s.app.store.GetUser(context.Background(), u.ID); got.Email != "" {
+			t.Fatalf("a wrong current password changed the email to %q", got.Email)
+		}
 
 		b := s.browser()
 		s.signInPage(t, b, "wanda")
@@ -47,11 +55,11 @@ func TestWrongPasswordsEverywhereAreAudited(t *testing.T) {
 			purposes = append(purposes, p)
 		}
 		sort.Strings(purposes)
-		if got := strings.Join(purposes, ","); got != "account_delete,account_delete,password_change,password_change" {
-			t.Fatalf("signin.failed purposes = %q, want two password changes and two deletions", got)
+		if got := strings.Join(purposes, ","); got != "account_delete,account_delete,email_change,password_change,password_change" {
+			t.Fatalf("signin.failed purposes = %q, want two password changes, two deletions and an email change", got)
 		}
-		if p := get(t, b, s.issuer+"/account"); strings.Count(p.body, "Wrong password entered") != 4 {
-			t.Fatalf("the account's recent activity shows %d wrong passwords, want 4", strings.Count(p.body, "Wrong password entered"))
+		if p := get(t, b, s.issuer+"/account"); strings.Count(p.body, "Wrong password entered") != 5 {
+			t.Fatalf("the account's recent activity shows %d wrong passwords, want 5", strings.Count(p.body, "Wrong password entered"))
 		}
 	})
 }

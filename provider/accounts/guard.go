@@ -208,14 +208,17 @@ func (s *Service) UpdateOwnProfile(ctx context.Context, userID string, p Profile
 // app): the sign-in behind the request is recent (within RecentAuth,
 // whatever proved it: a password, a code or a passkey), or the current
 // password is given again, checked under the guard. A stolen session or
-// token alone then cannot take over the account's recovery.
+// token alone then cannot take over the account's recovery. A password
+// that is given is always checked, recent sign-in or not: a wrong one
+// refuses the change and is counted and recorded like any wrong password,
+// never silently ignored.
 // ErrReauthRequired, ErrWrongPassword.
 func (s *Service) reauthenticated(ctx context.Context, u storage.User, proof Reauth, purpose string) error {
+	if proof.Password != "" {
+		return s.confirmPassword(ctx, u, proof.Password, purpose, proof.Guard)
+	}
 	if s.clock().Sub(proof.AuthTime) <= RecentAuth {
 		return nil
 	}
-	if proof.Password == "" {
-		return ErrReauthRequired
-	}
-	return s.confirmPassword(ctx, u, proof.Password, purpose, proof.Guard)
+	return ErrReauthRequired
 }
