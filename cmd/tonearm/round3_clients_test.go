@@ -426,3 +426,30 @@ func (s *server) consentFlow(t *testing.T, r *rp, browser *http.Client, username
 	}
 	return tok
 }
+
+// A registration that says application_type "web" gets no private-use
+// scheme even as a public client (a single-page app): tonearm keeps public
+// clients as native apps, and a public web app registered with a
+// private-use post-logout URI was turned into a native one and accepted
+// (OpenID Connect Dynamic Registration §2; docs/developers.md). A native
+// app still gets one.
+func TestRound3PublicWebAppGetsNoPrivateScheme(t *testing.T) {
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
+	s.user("dev")
+	b := s.browser()
+	s.signInPage(t, b, "dev")
+	iat := s.initialToken(t, b)
+	for field, want := range map[string]string{"redirect_uris": "invalid_redirect_uri", "post_logout_redirect_uris": "invalid_client_metadata"} {
+		meta := map[string]any{"client_name": "SPA", "application_type": "web", "token_endpoint_auth_method": "none",
+			"redirect_uris": []string{"https://spa.example/cb"}}
+		meta[field] = []string{"org.example.spa:/cb"}
+		if status, body := s.registerJSON(t, iat, meta); status != http.StatusBadRequest || body["error"] != want {
+			t.Errorf("a public web app with a private-use %s: %d %v, want 400 %s", field, status, body, want)
+		}
+	}
+	native := map[string]any{"client_name": "Phone", "application_type": "native", "token_endpoint_auth_method": "none",
+		"redirect_uris": []string{"org.example.phone:/cb"}, "post_logout_redirect_uris": []string{"org.example.phone:/out"}}
+	if status, body := s.registerJSON(t, iat, native); status != http.StatusCreated {
+		t.Errorf("a native app with private-use URIs: %d %v", status, body)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -143,6 +144,21 @@ func (m clientMetadata) spec() (clients.AppSpec, error) {
 	if spec.AuthMethod == "" {
 		spec.AuthMethod = "client_secret_basic"
 	}
+	// A client that says it is a web app (OpenID Connect Dynamic
+	// Registration §2: a browser receives its redirects) gets no
+	// private-use scheme, public (a single-page app) or not; tonearm keeps
+	// public clients as native apps, so the rule is checked here, on what
+	// the client said.
+	if m.ApplicationType == "web" {
+		for field, uris := range map[string][]string{"redirect_uris": m.RedirectURIs, "post_logout_redirect_uris": m.PostLogoutRedirectURIs} {
+			for _, raw := range uris {
+				if u, err := url.Parse(raw); err == nil && u.Scheme != "https" && u.Scheme != "http" {
+					return clients.AppSpec{}, &clients.ValidationError{Field: field,
+						Message: fmt.Sprintf("%s: a private-use scheme (%s:) is for native apps; a web app uses https, or http on loopback", field, u.Scheme)}
+				}
+			}
+		}
+	}
 	return spec, nil
 }
 
@@ -239,7 +255,7 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 	}
 	spec, err := m.spec()
 	if err != nil {
-		g.refuse(w, r, how, "invalid_client_metadata", err.Error())
+		g.refuseMetadata(w, r, how, err)
 		return
 	}
 	// A developer's budget counts the apps registered; an address without
@@ -285,6 +301,18 @@ func (g *Registration) within(w http.ResponseWriter, r *http.Request, how string
 	g.c.Logger.Error("counting a registration", "request_id", web.RequestID(r.Context()), "err", limit)
 	oauthError(w, http.StatusInternalServerError, "server_error", "The registration could not be counted; try again later.")
 	return false
+}
+
+// refuseMetadata refuses metadata that spec turned down: a redirect URI as
+// RFC 7591 §3.2.2's invalid_redirect_uri, anything else as
+// invalid_client_metadata.
+func (g *Registration) refuseMetadata(w http.ResponseWriter, r *http.Request, how string, err error) {
+	code := "invalid_client_metadata"
+	var ve *clients.ValidationError
+	if errors.As(err, &ve) && ve.Field == "redirect_uris" {
+		code = "invalid_redirect_uri"
+	}
+	g.refuse(w, r, how, code, err.Error())
 }
 
 // failed answers a registration or update that failed: the metadata at
@@ -351,7 +379,7 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 		}
 		spec, err := m.spec()
 		if err != nil {
-			g.refuse(w, r, c.Registration, "invalid_client_metadata", err.Error())
+			g.refuseMetadata(w, r, c.Registration, err)
 			return
 		}
 		if m.TokenEndpointAuthMethod == "" {
