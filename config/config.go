@@ -74,7 +74,7 @@ type Config struct {
 	IssuerFromListen bool
 }
 
-// Defaults, as in SPEC.md.
+// Defaults, as docs/configuration.md lists them.
 const (
 	DefaultIssuer          = "http://127.0.0.1:8080"
 	DefaultListen          = "127.0.0.1:8080"
@@ -170,7 +170,7 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope) func() (Co
 				*s.dst = s.def
 			}
 		}
-		// SPEC.md, Configuration: with TONEARM_ISSUER unset the issuer
+		// With TONEARM_ISSUER unset the issuer
 		// follows the listen address, so TONEARM_LISTEN alone moves the
 		// whole setup (discovery, redirects, tokens) to the new port
 		// instead of silently pointing browsers at :8080.
@@ -238,7 +238,8 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope) func() (Co
 
 // IssuerForListen is the issuer when TONEARM_ISSUER is unset: http:// and
 // the listen address, an unspecified host (0.0.0.0, [::] or none) read as
-// 127.0.0.1, the address a browser on this machine reaches (SPEC.md).
+// 127.0.0.1, the address a browser on this machine reaches (the default of
+// TONEARM_ISSUER in docs/configuration.md).
 func IssuerForListen(listen string) (string, error) {
 	host, port, err := net.SplitHostPort(listen)
 	if err != nil {

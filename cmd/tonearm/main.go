@@ -231,7 +231,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer a.store.Close()
 
 	if a.securityCode != "" {
-		// seeds/003: with no admin yet, a one-time code lets the first admin
+		// With no admin yet, a one-time code lets the first admin
 		// be created over the API (createUser with role admin and this
 		// securityCode). It dies when used and at restart.
 		log.Warn("no admin exists: one-time security code for creating the first admin", "security_code", a.securityCode)

@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// maxTrackedBytes is the largest file the repository may track (SPEC:
-// "no built binary or file over 1 MB is ever tracked").
+// maxTrackedBytes is the largest file the repository may track (the rule
+// is that no built binary or file over 1 MB is ever tracked).
 const maxTrackedBytes = 1 << 20
 
 // TestRepositoryTracksNoBuiltFiles fails when git tracks a file over 1 MB

@@ -46,7 +46,7 @@ func discoveryIssuer(t *testing.T, base string) (issuer, authorize string) {
 	return doc.Issuer, doc.Authorize
 }
 
-// Item 13: TONEARM_LISTEN alone moves the issuer with it (SPEC.md), so
+// Item 13: TONEARM_LISTEN alone moves the issuer with it (docs/configuration.md), so
 // discovery does not send browsers to :8080; a kernel-chosen port (:0) is
 // followed too.
 func TestIssuerFollowsTheListenAddress(t *testing.T) {

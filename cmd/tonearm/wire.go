@@ -280,8 +280,8 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		return nil, err
 	}
 	oauth, err := protocol.NewOAuth(protocol.OAuthConfig{
-		Provider: p, Site: site, Registration: cfg.Registration, Accounts: acc, Consents: store, Limiter: limiter,
-		CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Logger: log, Now: opt.now, Metrics: metrics, Passkeys: passkeyCeremonies,
+		Provider: p, Site: site, Accounts: acc, Consents: store, Limiter: limiter,
+		CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Logger: log, Now: opt.now, Metrics: metrics,
 		Interactions: interactions,
 	})
 	if err != nil {

@@ -180,7 +180,7 @@ func (s *Service) atomically(ctx context.Context, fn func(ctx context.Context) e
 	return s.store.CommitTx(tx)
 }
 
-// Field limits, from the seed API (seeds/001).
+// Field limits of the account, the contract of the User API (docs/accounts.md).
 const (
 	MinUsernameLen = 3
 	MaxUsernameLen = 100

@@ -34,7 +34,7 @@ var (
 	ErrInvalidResetCode = errors.New("the reset token is invalid or has expired")
 )
 
-// Field limits of the profile (seeds/001).
+// Field limits of the profile, as docs/accounts.md promises to API clients.
 const (
 	MinNameLen     = 3
 	MaxNameLen     = 150
@@ -430,9 +430,10 @@ func (s *Service) GetUserByUsername(ctx context.Context, username string) (stora
 }
 
 // Bootstrap is the one-time security code that lets the first admin be
-// created over the API (seeds/003). It exists only while no active admin
-// does, lives in memory (it dies at restart), dies when used, and is burned
-// after too many wrong guesses.
+// created over the API (createUser with role admin and the code, so that a
+// fresh server needs no shell access to get its first admin). It exists
+// only while no active admin does, lives in memory (it dies at restart),
+// dies when used, and is burned after too many wrong guesses.
 type Bootstrap struct {
 	mu       sync.Mutex
 	code     string

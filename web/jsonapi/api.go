@@ -279,8 +279,8 @@ func (p profileFields) update() accounts.ProfileUpdate {
 	}
 }
 
-// flexString accepts a JSON string or number (seeds/003 sends the security
-// code as a number).
+// flexString accepts a JSON string or number: API clients may send the
+// six-digit security code as a number (123456) as well as a string.
 type flexString string
 
 func (f *flexString) UnmarshalJSON(b []byte) error {

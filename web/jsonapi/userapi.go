@@ -20,7 +20,8 @@ import (
 // Wrong bootstrap security codes allowed per address per window.
 const maxSecurityCodeFailures = 5
 
-// UserAPI serves the four /api/User/ endpoints of SPEC.md.
+// UserAPI serves the four /api/User/ endpoints (createUser, startSession,
+// associateToken, endSession; README.md shows them with curl).
 type UserAPI struct {
 	apiBase
 	registration string

@@ -52,11 +52,6 @@ type OAuthConfig struct {
 	Now      func() time.Time
 	// Metrics counts tokens and sign-ins (optional).
 	Metrics *web.Metrics
-	// Registration: when open, the login page links to the sign-up page.
-	Registration string
-	// Passkeys offers "Sign in with a passkey" on the login page (nil:
-	// off).
-	Passkeys web.PasskeyLogin
 	// Interactions runs the sign-in steps (login, consent) of requests
 	// that need them.
 	Interactions *interaction.Interactions
@@ -66,21 +61,20 @@ type OAuthConfig struct {
 // authorization endpoint with its login and consent pages, token and
 // userinfo.
 type OAuth struct {
-	ix           *interaction.Interactions
-	p            *provider.Provider
-	accounts     OAuthAccounts
-	consents     ConsentStore
-	limiter      *web.LoginLimiter
-	csrf         *web.CSRF
-	cookies      web.Cookies
-	pages        *web.Renderer
-	log          *slog.Logger
-	now          func() time.Time
-	metrics      *web.Metrics
-	registration string
-	action       string // the login and consent forms post here
-	parKey       []byte // keys the cookies that bind a pushed request to its browser
-	base         string // the issuer's path prefix
+	ix       *interaction.Interactions
+	p        *provider.Provider
+	accounts OAuthAccounts
+	consents ConsentStore
+	limiter  *web.LoginLimiter
+	csrf     *web.CSRF
+	cookies  web.Cookies
+	pages    *web.Renderer
+	log      *slog.Logger
+	now      func() time.Time
+	metrics  *web.Metrics
+	action   string // the login and consent forms post here
+	parKey   []byte // keys the cookies that bind a pushed request to its browser
+	base     string // the issuer's path prefix
 }
 
 // NewOAuth returns the protocol endpoints; it parses the page templates and
@@ -101,7 +95,7 @@ func NewOAuth(c OAuthConfig) (*OAuth, error) {
 		ix: c.Interactions,
 		p:  c.Provider, accounts: c.Accounts, consents: c.Consents, limiter: c.Limiter,
 		csrf: web.NewCSRF(c.CSRFKey, c.Provider.Issuer()), cookies: web.NewCookies(c.Provider.Issuer()),
-		pages: pages, log: c.Logger, now: c.Now, metrics: c.Metrics, registration: c.Registration,
+		pages: pages, log: c.Logger, now: c.Now, metrics: c.Metrics,
 		action: strings.TrimRight(iss.Path, "/") + provider.AuthorizePath,
 		base:   strings.TrimRight(iss.Path, "/"),
 		parKey: c.CSRFKey,
