@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -205,7 +206,12 @@ func TestUsersCommand(t *testing.T) {
 // server).
 func TestClientsUpdateAndRotateSecret(t *testing.T) {
 	bothDatabases(t, func(t *testing.T, dbURL string) {
-		s := startE2E(t, dbURL, options{})
+		// The server's clock, moved past the client cache's lifetime
+		// instead of sleeping through it.
+		var offset atomic.Int64
+		now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+		ageCache := func() { offset.Add(int64(fositestore.ClientCacheTTL + 100*time.Millisecond)) }
+		s := startE2E(t, dbURL, options{now: now})
 		env := envFunc(map[string]string{"TONEARM_DATABASE_URL": dbURL, "TONEARM_SECRET": string(s.cfg.Secret)})
 		cmd := func(args ...string) (string, error) {
 			var out bytes.Buffer
@@ -240,7 +246,7 @@ func TestClientsUpdateAndRotateSecret(t *testing.T) {
 			t.Fatalf("rotate-secret: %v %q", err, out)
 		}
 		second := rotated["secret"]
-		time.Sleep(fositestore.ClientCacheTTL + 100*time.Millisecond) // the server's cached registration ages out
+		ageCache() // the server's cached registration ages out
 		for name, secret := range map[string]string{"new": second, "kept old": first} {
 			if got := s.post(provider.TokenPath, "svc", secret, url.Values{"grant_type": {"client_credentials"}}); got.status != http.StatusOK {
 				t.Fatalf("the %s secret: %d %v", name, got.status, got.body)
@@ -250,7 +256,7 @@ func TestClientsUpdateAndRotateSecret(t *testing.T) {
 		if out, err = cmd("clients", "rotate-secret", "svc"); err != nil || !strings.Contains(out, "client_secret: ") {
 			t.Fatalf("rotate-secret: %v %q", err, out)
 		}
-		time.Sleep(fositestore.ClientCacheTTL + 100*time.Millisecond)
+		ageCache()
 		for name, secret := range map[string]string{"second": second, "first": first} {
 			if got := s.post(provider.TokenPath, "svc", secret, url.Values{"grant_type": {"client_credentials"}}); got.status != http.StatusUnauthorized {
 				t.Fatalf("the %s secret after a plain rotation: %d %v", name, got.status, got.body)

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -572,7 +573,10 @@ func TestHousekeeping(t *testing.T) {
 func TestDeletedClientOnAnotherReplica(t *testing.T) {
 	t.Parallel()
 	a := startE2E(t, pgtest.URL(t), options{})
-	b := a.second()
+	// B's clock is moved past its client cache's lifetime below instead
+	// of sleeping through it.
+	var offset atomic.Int64
+	b := a.secondWith(options{now: func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }})
 	_, secret := a.client(clients.Spec{ID: "worker", GrantTypes: []string{"client_credentials"}, Scopes: []string{"profile"}})
 	_, rsSecret := a.client(clients.Spec{ID: "api", GrantTypes: []string{"client_credentials"}})
 	cc := func(s *server) tokenReply {
@@ -593,7 +597,7 @@ func TestDeletedClientOnAnotherReplica(t *testing.T) {
 	}
 	// B may still answer from its cache for up to ClientCacheTTL.
 	window := cc(b)
-	time.Sleep(fositestore.ClientCacheTTL + 100*time.Millisecond)
+	offset.Add(int64(fositestore.ClientCacheTTL + 100*time.Millisecond))
 	if r := cc(b); r.status != http.StatusUnauthorized || r.errorCode() != "invalid_client" {
 		t.Fatalf("deleted client at B after the cache TTL = %d %v", r.status, r.body)
 	}
