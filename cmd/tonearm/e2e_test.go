@@ -85,7 +85,8 @@ func startE2EConfig(t testing.TB, dbURL string, opt options, configure func(*con
 	}
 	cfg := config.Config{
 		Issuer: issuer, DatabaseURL: dbURL, Database: loc, Secret: []byte(e2eSecret),
-		ListenBrainzURL: fakeListenBrainz(t).URL, Registration: "open",
+		ListenBrainzURL: fakeListenBrainz(t).URL, Registration: config.DefaultRegistration,
+		ClientRegistration: config.DefaultClientRegistration, AdminMFA: config.DefaultAdminMFA,
 	}
 	if configure != nil {
 		configure(&cfg)

@@ -207,7 +207,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		defer mln.Close()
 	}
 	var pln net.Listener
-	if addr := getenv("TONEARM_PPROF_LISTEN"); addr != "" {
+	if addr := cfg.PprofListen; addr != "" {
 		// Like the metrics listener: a busy port stops start-up with one
 		// line, rather than an ERROR logged while serving without it.
 		if pln, err = net.Listen("tcp", addr); err != nil {

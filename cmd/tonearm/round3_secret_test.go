@@ -41,7 +41,8 @@ func rotationConfig(t *testing.T, addr, dbURL, lbURL, secret string, previous ..
 		t.Fatal(err)
 	}
 	cfg := config.Config{Issuer: "http://" + addr, DatabaseURL: dbURL, Database: loc, Secret: []byte(secret),
-		ListenBrainzURL: lbURL, Registration: "open"}
+		ListenBrainzURL: lbURL, Registration: config.DefaultRegistration,
+		ClientRegistration: config.DefaultClientRegistration, AdminMFA: config.DefaultAdminMFA}
 	for _, p := range previous {
 		cfg.PreviousSecrets = append(cfg.PreviousSecrets, []byte(p))
 	}

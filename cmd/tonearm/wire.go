@@ -186,12 +186,8 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	clientRegistration := cfg.ClientRegistration
-	if clientRegistration == "" {
-		clientRegistration = protocol.RegistrationToken
-	}
 	p, err := provider.New(provider.Config{
-		Devices: deviceCodes, Registration: clientRegistration != protocol.RegistrationOff,
+		Devices: deviceCodes, Registration: cfg.ClientRegistration != config.ClientRegistrationOff,
 		Issuer: cfg.Issuer, Store: adapter, Keys: km, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
 		PreviousHMACSecrets: seal.DeriveKeys(cfg.PreviousSecrets, purposeTokenHMAC),
 		SecretsHasher:       hasher, Lifespans: lifespans, APIs: apiRegistry, Users: store,
@@ -300,12 +296,12 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	if cfg.AdminMFA == "required" {
+	if cfg.AdminMFA == config.AdminMFARequired {
 		jsonapi.RequireAdminMFA(adminAPI)
 		jsonapi.RequireAdminMFA(userAPI)
 	}
 	registration, err := protocol.NewRegistration(protocol.RegistrationConfig{
-		Mode: clientRegistration, Apps: registry, Tokens: initialTokens, Limiter: limiter, Events: store, Metrics: metrics,
+		Mode: cfg.ClientRegistration, Apps: registry, Tokens: initialTokens, Limiter: limiter, Events: store, Metrics: metrics,
 		Issuer: cfg.Issuer, ForgetClient: adapter.ForgetClient, Logger: log, Now: opt.now,
 	})
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
@@ -53,7 +54,7 @@ type OAuthConfig struct {
 	// Metrics counts tokens and sign-ins (optional).
 	Metrics *web.Metrics
 	// Registration: when open, the login page links to the sign-up page.
-	Registration string
+	Registration config.Registration
 	// Passkeys offers "Sign in with a passkey" on the login page (nil:
 	// off).
 	Passkeys web.PasskeyLogin
@@ -77,7 +78,7 @@ type OAuth struct {
 	log          *slog.Logger
 	now          func() time.Time
 	metrics      *web.Metrics
-	registration string
+	registration config.Registration
 	action       string // the login and consent forms post here
 	parKey       []byte // keys the cookies that bind a pushed request to its browser
 	base         string // the issuer's path prefix
