@@ -19,9 +19,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/tonearm-idp/tonearm/storage/sqlstore"
-	"github.com/tonearm-idp/tonearm/templates"
 )
 
 // Config is the validated configuration.
@@ -29,7 +26,7 @@ type Config struct {
 	Issuer      string
 	Listen      string
 	DatabaseURL string
-	Database    sqlstore.Location
+	Database    Database
 	Secret      []byte
 	SecretFile  string // set when the development secret file is in use
 	// SecretFileNew is set when SecretFile did not exist yet: Secret is a
@@ -57,9 +54,9 @@ type Config struct {
 	PprofListen string
 	// SiteName is in every page's title and header.
 	SiteName string
-	// Theme is the pages' stylesheet and logo: the built-in ones, or those
-	// of TONEARM_THEME_DIR (read here, at start-up).
-	Theme    templates.Theme
+	// ThemeDir is TONEARM_THEME_DIR, checked at load by Parsers.Theme;
+	// the pages read their stylesheet and logo from it when they are
+	// built (empty: the built-in ones).
 	ThemeDir string
 	// ClientRegistration is Dynamic Client Registration (RFC 7591).
 	ClientRegistration ClientRegistration
@@ -89,6 +86,29 @@ const (
 	DefaultSiteName           = "tonearm"
 	MinSecretLen              = 32
 )
+
+// Database is what config needs to know of TONEARM_DATABASE_URL, as the
+// storage package reads it (Parsers.Database).
+type Database struct {
+	// Dialect names the backend, for the start-up log line.
+	Dialect string
+	// Path is the SQLite database file, beside which the development
+	// secret is kept; empty for a database server (PostgreSQL), which
+	// needs TONEARM_SECRET.
+	Path string
+}
+
+// Parsers read the settings whose grammar belongs to a package config
+// must not import (it would then import what it configures): the
+// database URL (storage/sqlstore, which opens it) and the theme folder
+// (templates, which renders it). cmd/tonearm passes them in.
+type Parsers struct {
+	// Database reads TONEARM_DATABASE_URL; its error is reported after
+	// "TONEARM_DATABASE_URL: ".
+	Database func(url string) (Database, error)
+	// Theme checks TONEARM_THEME_DIR (its error names the variable).
+	Theme func(dir string) error
+}
 
 type setting struct {
 	env, flag, def, usage string
@@ -182,7 +202,10 @@ func settingsOf(raw *rawSettings, c *Config) []setting {
 // command's own flags first) and returns a loader that, after fs.Parse,
 // combines them with the environment (a flag set on the command line wins
 // over its variable) and validates the result.
-func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope) func() (Config, error) {
+func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope, parsers Parsers) func() (Config, error) {
+	if parsers.Database == nil || parsers.Theme == nil {
+		panic("config: Flags needs Parsers.Database and Parsers.Theme")
+	}
 	var raw rawSettings
 	var parsed Config
 	settings := settingsOf(&raw, &parsed)
@@ -222,7 +245,7 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope) func() (Co
 			}
 			raw.issuer = iss
 		}
-		c, err := build(raw.issuer, raw.listen, raw.db, raw.secret, raw.lb)
+		c, err := build(raw.issuer, raw.listen, raw.db, raw.secret, raw.lb, parsers.Database)
 		c.IssuerFromListen = fromListen
 		if err != nil {
 			if fromListen && strings.HasPrefix(err.Error(), "TONEARM_ISSUER") {
@@ -265,7 +288,7 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope) func() (Co
 			return c, errors.New("TONEARM_SITE_NAME must be 1 to 60 printable characters")
 		}
 		c.SiteName = strings.TrimSpace(raw.site)
-		if c.Theme, err = templates.LoadTheme(raw.theme); err != nil {
+		if err = parsers.Theme(raw.theme); err != nil {
 			return c, err
 		}
 		c.ThemeDir = raw.theme
@@ -326,7 +349,7 @@ func ParseTrustedProxies(v string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func build(issuer, listen, db, secret, lb string) (Config, error) {
+func build(issuer, listen, db, secret, lb string, parseDatabase func(string) (Database, error)) (Config, error) {
 	c := Config{Issuer: issuer, Listen: listen, DatabaseURL: db, ListenBrainzURL: lb}
 	u, err := url.Parse(issuer)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
@@ -335,7 +358,7 @@ func build(issuer, listen, db, secret, lb string) (Config, error) {
 	if _, _, err := net.SplitHostPort(listen); err != nil {
 		return c, errors.New("TONEARM_LISTEN must be host:port, for example 127.0.0.1:8080")
 	}
-	loc, err := sqlstore.ParseURL(db)
+	loc, err := parseDatabase(db)
 	if err != nil {
 		return c, fmt.Errorf("TONEARM_DATABASE_URL: %v", err)
 	}
@@ -350,7 +373,7 @@ func build(issuer, listen, db, secret, lb string) (Config, error) {
 			return c, fmt.Errorf("TONEARM_SECRET must be at least %d bytes (try: openssl rand -hex 32)", MinSecretLen)
 		}
 		c.Secret = []byte(secret)
-	case loc.Dialect == sqlstore.Postgres:
+	case loc.Path == "":
 		return c, fmt.Errorf("TONEARM_SECRET is required with PostgreSQL (at least %d bytes; try: openssl rand -hex 32)", MinSecretLen)
 	default:
 		c.SecretFile = loc.Path + ".secret"

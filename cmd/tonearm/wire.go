@@ -24,6 +24,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/passkeys"
 	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+	"github.com/tonearm-idp/tonearm/templates"
 	"github.com/tonearm-idp/tonearm/web"
 	"github.com/tonearm-idp/tonearm/web/interaction"
 	"github.com/tonearm-idp/tonearm/web/jsonapi"
@@ -240,7 +241,11 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	site, err := web.NewSite(web.SiteConfig{Name: cfg.SiteName, Issuer: cfg.Issuer, Theme: cfg.Theme, Logger: log})
+	theme, err := templates.LoadTheme(cfg.ThemeDir)
+	if err != nil {
+		return nil, err
+	}
+	site, err := web.NewSite(web.SiteConfig{Name: cfg.SiteName, Issuer: cfg.Issuer, Theme: theme, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
