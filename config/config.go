@@ -1,5 +1,6 @@
 // Package config reads tonearm's configuration from the environment and the
-// flags of a command, and validates it. Only cmd/tonearm imports it.
+// flags of a command, and validates it. cmd/tonearm loads it; the web
+// packages import only its mode types (modes.go), never the loader.
 package config
 
 import (
@@ -18,9 +19,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/tonearm-idp/tonearm/storage/sqlstore"
-	"github.com/tonearm-idp/tonearm/templates"
 )
 
 // Config is the validated configuration.
@@ -28,7 +26,7 @@ type Config struct {
 	Issuer      string
 	Listen      string
 	DatabaseURL string
-	Database    sqlstore.Location
+	Database    Database
 	Secret      []byte
 	SecretFile  string // set when the development secret file is in use
 	// SecretFileNew is set when SecretFile did not exist yet: Secret is a
@@ -40,7 +38,7 @@ type Config struct {
 	// Secret (rotation of the master secret).
 	PreviousSecrets [][]byte
 	ListenBrainzURL string
-	Registration    string
+	Registration    Registration
 	SMTPURL         string // empty: reset tokens are logged
 	// TrustedProxies are the peers whose Forwarded / X-Forwarded-For
 	// headers are believed (empty: none; the peer is the client).
@@ -52,19 +50,19 @@ type Config struct {
 	EventRetention time.Duration
 	// MetricsListen serves Prometheus metrics when set.
 	MetricsListen string
+	// PprofListen serves Go's profiler (net/http/pprof) when set.
+	PprofListen string
 	// SiteName is in every page's title and header.
 	SiteName string
-	// Theme is the pages' stylesheet and logo: the built-in ones, or those
-	// of TONEARM_THEME_DIR (read here, at start-up).
-	Theme    templates.Theme
+	// ThemeDir is TONEARM_THEME_DIR, checked at load by Parsers.Theme;
+	// the pages read their stylesheet and logo from it when they are
+	// built (empty: the built-in ones).
 	ThemeDir string
-	// ClientRegistration is Dynamic Client Registration (RFC 7591):
-	// "token" (an initial access token is required), "open" or "off".
-	ClientRegistration string
-	// AdminMFA is "required" when admins must have signed in with two
-	// factors to use the console and the admin API with a user token, else
-	// "optional".
-	AdminMFA string
+	// ClientRegistration is Dynamic Client Registration (RFC 7591).
+	ClientRegistration ClientRegistration
+	// AdminMFA: whether admins must have signed in with two factors to use
+	// the console and the admin API with a user token.
+	AdminMFA AdminMFA
 	// Verbose: an administration command logs what it does (-v); without
 	// it, it prints only its answer.
 	Verbose bool
@@ -80,14 +78,44 @@ const (
 	DefaultListen          = "127.0.0.1:8080"
 	DefaultDatabaseURL     = "sqlite://tonearm.db"
 	DefaultListenBrainzURL = "https://api.listenbrainz.org"
-	DefaultRegistration    = "open"
-	DefaultSiteName        = "tonearm"
-	MinSecretLen           = 32
+	DefaultRegistration    = RegistrationOpen
+	// DefaultClientRegistration and DefaultAdminMFA: test harnesses that
+	// build a Config by hand start from these, as a load does.
+	DefaultClientRegistration = ClientRegistrationToken
+	DefaultAdminMFA           = AdminMFAOptional
+	DefaultSiteName           = "tonearm"
+	MinSecretLen              = 32
 )
+
+// Database is what config needs to know of TONEARM_DATABASE_URL, as the
+// storage package reads it (Parsers.Database).
+type Database struct {
+	// Dialect names the backend, for the start-up log line.
+	Dialect string
+	// Path is the SQLite database file, beside which the development
+	// secret is kept; empty for a database server (PostgreSQL), which
+	// needs TONEARM_SECRET.
+	Path string
+}
+
+// Parsers read the settings whose grammar belongs to a package config
+// must not import (it would then import what it configures): the
+// database URL (storage/sqlstore, which opens it) and the theme folder
+// (templates, which renders it). cmd/tonearm passes them in.
+type Parsers struct {
+	// Database reads TONEARM_DATABASE_URL; its error is reported after
+	// "TONEARM_DATABASE_URL: ".
+	Database func(url string) (Database, error)
+	// Theme checks TONEARM_THEME_DIR (its error names the variable).
+	Theme func(dir string) error
+}
 
 type setting struct {
 	env, flag, def, usage string
 	dst                   *string
+	// parse, when set, validates the value and stores it in the Config
+	// being loaded: the one place the setting is read.
+	parse func(v string) error
 }
 
 // Scope says which settings a command takes as flags; every other
@@ -108,34 +136,65 @@ var databaseFlags = map[string]bool{"database-url": true, "secret": true}
 // Variables lists every configuration variable (for the reference docs).
 func Variables() []string {
 	var out []string
-	for _, s := range settingsOf(new(rawSettings)) {
+	for _, s := range settingsOf(new(rawSettings), new(Config)) {
 		out = append(out, s.env)
 	}
 	return out
 }
 
 type rawSettings struct {
-	issuer, listen, db, secret, previous, lb, registration, smtp, proxies, grace, retention, metrics, site, theme, adminMFA, clientRegistration string
+	issuer, listen, db, secret, previous, lb, registration, smtp, proxies, grace, retention, metrics, pprof, site, theme, adminMFA, clientRegistration string
 }
 
-func settingsOf(raw *rawSettings) []setting {
+// Setting is the value of the variable env from getenv, or its default:
+// for a command that reads one setting without the others (health).
+func Setting(getenv func(string) string, env string) string {
+	for _, s := range settingsOf(new(rawSettings), new(Config)) {
+		if s.env == env {
+			if v := getenv(env); v != "" {
+				return v
+			}
+			return s.def
+		}
+	}
+	panic("config: no setting " + env)
+}
+
+// settingsOf is the one table of settings: each reads into raw, and those
+// with a parser are validated into c.
+func settingsOf(raw *rawSettings, c *Config) []setting {
 	return []setting{
-		{"TONEARM_ISSUER", "issuer", "", "issuer URL, exactly as in tokens; unset: http:// + the listen address (" + DefaultIssuer + " by default)", &raw.issuer},
-		{"TONEARM_LISTEN", "listen", DefaultListen, "listen address", &raw.listen},
-		{"TONEARM_DATABASE_URL", "database-url", DefaultDatabaseURL, "sqlite://FILE or postgres://…", &raw.db},
-		{"TONEARM_SECRET", "secret", "", "at least 32 bytes; keys HMAC and encryption at rest (prefer the variable: flags show in ps)", &raw.secret},
-		{"TONEARM_PREVIOUS_SECRETS", "previous-secrets", "", "earlier TONEARM_SECRET values, separated by commas or spaces: what they sealed still opens; tonearm reseal moves it under TONEARM_SECRET", &raw.previous},
-		{"TONEARM_LISTENBRAINZ_URL", "listenbrainz-url", DefaultListenBrainzURL, "ListenBrainz API base URL", &raw.lb},
-		{"TONEARM_REGISTRATION", "registration", DefaultRegistration, "open, or admin (only admins create users)", &raw.registration},
-		{"TONEARM_CLIENT_REGISTRATION", "client-registration", "token", "dynamic client registration (RFC 7591) at /oauth2/register: token (an initial access token from /developer or tonearm registration-tokens create), open (anyone, limited per address) or off", &raw.clientRegistration},
-		{"TONEARM_ADMIN_MFA", "admin-mfa", "optional", "required: admins use the console and the admin API (with a user token) only after signing in with two factors (an authenticator app code or a passkey); optional", &raw.adminMFA},
-		{"TONEARM_SMTP_URL", "smtp-url", "", "smtp://user:password@host:587?from=… (STARTTLS required; smtps:// for TLS from the start; ?tls=none only for a local relay) for password reset mail; unset: logged", &raw.smtp},
-		{"TONEARM_REFRESH_GRACE", "refresh-grace", "0s", "how long after its rotation a refresh token presented again is answered like the first use (clients that lost the answer), e.g. 30s; 0s: strict", &raw.grace},
-		{"TONEARM_METRICS_LISTEN", "metrics-listen", "", "address of a separate listener serving Prometheus metrics at /metrics; unset: off", &raw.metrics},
-		{"TONEARM_EVENT_RETENTION", "event-retention", "2160h", "how long audit events are kept", &raw.retention},
-		{"TONEARM_SITE_NAME", "site-name", DefaultSiteName, "the name in every page's title and header", &raw.site},
-		{"TONEARM_THEME_DIR", "theme-dir", "", "a folder whose style.css and logo.svg replace the built-in ones (read at start-up); unset: built-in", &raw.theme},
-		{"TONEARM_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies whose Forwarded / X-Forwarded-For name the client (e.g. 127.0.0.1/32,10.0.0.0/8); unset: none", &raw.proxies},
+		{"TONEARM_ISSUER", "issuer", "", "issuer URL, exactly as in tokens; unset: http:// + the listen address (" + DefaultIssuer + " by default)", &raw.issuer, nil},
+		{"TONEARM_LISTEN", "listen", DefaultListen, "listen address", &raw.listen, nil},
+		{"TONEARM_DATABASE_URL", "database-url", DefaultDatabaseURL, "sqlite://FILE or postgres://…", &raw.db, nil},
+		{"TONEARM_SECRET", "secret", "", "at least 32 bytes; keys HMAC and encryption at rest (prefer the variable: flags show in ps)", &raw.secret, nil},
+		{"TONEARM_PREVIOUS_SECRETS", "previous-secrets", "", "earlier TONEARM_SECRET values, separated by commas or spaces: what they sealed still opens; tonearm reseal moves it under TONEARM_SECRET", &raw.previous, nil},
+		{"TONEARM_LISTENBRAINZ_URL", "listenbrainz-url", DefaultListenBrainzURL, "ListenBrainz API base URL", &raw.lb, nil},
+		{"TONEARM_REGISTRATION", "registration", string(DefaultRegistration), "open, or admin (only admins create users)", &raw.registration,
+			func(v string) (err error) { c.Registration, err = ParseRegistration(v); return err }},
+		{"TONEARM_CLIENT_REGISTRATION", "client-registration", string(DefaultClientRegistration), "dynamic client registration (RFC 7591) at /oauth2/register: token (an initial access token from /developer or tonearm registration-tokens create), open (anyone, limited per address) or off", &raw.clientRegistration,
+			func(v string) (err error) { c.ClientRegistration, err = ParseClientRegistration(v); return err }},
+		{"TONEARM_ADMIN_MFA", "admin-mfa", string(DefaultAdminMFA), "required: admins use the console and the admin API (with a user token) only after signing in with two factors (an authenticator app code or a passkey); optional", &raw.adminMFA,
+			func(v string) (err error) { c.AdminMFA, err = ParseAdminMFA(v); return err }},
+		{"TONEARM_SMTP_URL", "smtp-url", "", "smtp://user:password@host:587?from=… (STARTTLS required; smtps:// for TLS from the start; ?tls=none only for a local relay) for password reset mail; unset: logged", &raw.smtp, nil},
+		{"TONEARM_REFRESH_GRACE", "refresh-grace", "0s", "how long after its rotation a refresh token presented again is answered like the first use (clients that lost the answer), e.g. 30s; 0s: strict", &raw.grace, nil},
+		{"TONEARM_METRICS_LISTEN", "metrics-listen", "", "address of a separate listener serving Prometheus metrics at /metrics; unset: off", &raw.metrics, nil},
+		// Variable only, no flag: profiling is an operator's switch for a
+		// deployment, not part of a command line.
+		{"TONEARM_PPROF_LISTEN", "", "", "address of a separate listener serving Go's profiler at /debug/pprof/ (keep it on loopback); unset: off", &raw.pprof,
+			func(v string) error {
+				if v != "" {
+					if _, _, err := net.SplitHostPort(v); err != nil {
+						return errors.New("TONEARM_PPROF_LISTEN must be host:port, for example 127.0.0.1:6060")
+					}
+				}
+				c.PprofListen = v
+				return nil
+			}},
+		{"TONEARM_EVENT_RETENTION", "event-retention", "2160h", "how long audit events are kept", &raw.retention, nil},
+		{"TONEARM_SITE_NAME", "site-name", DefaultSiteName, "the name in every page's title and header", &raw.site, nil},
+		{"TONEARM_THEME_DIR", "theme-dir", "", "a folder whose style.css and logo.svg replace the built-in ones (read at start-up); unset: built-in", &raw.theme, nil},
+		{"TONEARM_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies whose Forwarded / X-Forwarded-For name the client (e.g. 127.0.0.1/32,10.0.0.0/8); unset: none", &raw.proxies, nil},
 	}
 }
 
@@ -143,15 +202,19 @@ func settingsOf(raw *rawSettings) []setting {
 // command's own flags first) and returns a loader that, after fs.Parse,
 // combines them with the environment (a flag set on the command line wins
 // over its variable) and validates the result.
-func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope) func() (Config, error) {
+func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope, parsers Parsers) func() (Config, error) {
+	if parsers.Database == nil || parsers.Theme == nil {
+		panic("config: Flags needs Parsers.Database and Parsers.Theme")
+	}
 	var raw rawSettings
-	settings := settingsOf(&raw)
+	var parsed Config
+	settings := settingsOf(&raw, &parsed)
 	own := map[string]bool{}
 	for _, s := range settings {
 		// A command's own flag of the same name wins (clients create
 		// --secret is the client's secret); the setting then comes from
 		// its variable only.
-		if fs.Lookup(s.flag) != nil || (scope == DatabaseSettings && !databaseFlags[s.flag]) {
+		if s.flag == "" || fs.Lookup(s.flag) != nil || (scope == DatabaseSettings && !databaseFlags[s.flag]) {
 			continue
 		}
 		own[s.flag] = true
@@ -182,7 +245,7 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope) func() (Co
 			}
 			raw.issuer = iss
 		}
-		c, err := build(raw.issuer, raw.listen, raw.db, raw.secret, raw.lb, raw.registration)
+		c, err := build(raw.issuer, raw.listen, raw.db, raw.secret, raw.lb, parsers.Database)
 		c.IssuerFromListen = fromListen
 		if err != nil {
 			if fromListen && strings.HasPrefix(err.Error(), "TONEARM_ISSUER") {
@@ -199,16 +262,16 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope) func() (Co
 		if c.PreviousSecrets, err = ParsePreviousSecrets(raw.previous, c.Secret); err != nil {
 			return c, err
 		}
-		if raw.adminMFA != "optional" && raw.adminMFA != "required" {
-			return c, errors.New("TONEARM_ADMIN_MFA must be optional or required")
+		// The settings with a parser in the table, each validated here
+		// once, in table order.
+		for _, s := range settings {
+			if s.parse != nil {
+				if err := s.parse(*s.dst); err != nil {
+					return c, err
+				}
+			}
 		}
-		c.AdminMFA = raw.adminMFA
-		switch raw.clientRegistration {
-		case "token", "open", "off":
-		default:
-			return c, errors.New("TONEARM_CLIENT_REGISTRATION must be token, open or off")
-		}
-		c.ClientRegistration = raw.clientRegistration
+		c.Registration, c.ClientRegistration, c.AdminMFA, c.PprofListen = parsed.Registration, parsed.ClientRegistration, parsed.AdminMFA, parsed.PprofListen
 		if c.TrustedProxies, err = ParseTrustedProxies(raw.proxies); err != nil {
 			return c, err
 		}
@@ -225,7 +288,7 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope) func() (Co
 			return c, errors.New("TONEARM_SITE_NAME must be 1 to 60 printable characters")
 		}
 		c.SiteName = strings.TrimSpace(raw.site)
-		if c.Theme, err = templates.LoadTheme(raw.theme); err != nil {
+		if err = parsers.Theme(raw.theme); err != nil {
 			return c, err
 		}
 		c.ThemeDir = raw.theme
@@ -287,8 +350,8 @@ func ParseTrustedProxies(v string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func build(issuer, listen, db, secret, lb, registration string) (Config, error) {
-	c := Config{Issuer: issuer, Listen: listen, DatabaseURL: db, ListenBrainzURL: lb, Registration: registration}
+func build(issuer, listen, db, secret, lb string, parseDatabase func(string) (Database, error)) (Config, error) {
+	c := Config{Issuer: issuer, Listen: listen, DatabaseURL: db, ListenBrainzURL: lb}
 	u, err := url.Parse(issuer)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 		return c, errors.New("TONEARM_ISSUER must be an absolute http(s) URL without query or fragment")
@@ -296,7 +359,7 @@ func build(issuer, listen, db, secret, lb, registration string) (Config, error) 
 	if _, _, err := net.SplitHostPort(listen); err != nil {
 		return c, errors.New("TONEARM_LISTEN must be host:port, for example 127.0.0.1:8080")
 	}
-	loc, err := sqlstore.ParseURL(db)
+	loc, err := parseDatabase(db)
 	if err != nil {
 		return c, fmt.Errorf("TONEARM_DATABASE_URL: %v", err)
 	}
@@ -305,16 +368,13 @@ func build(issuer, listen, db, secret, lb, registration string) (Config, error) 
 	if err != nil || (lbu.Scheme != "http" && lbu.Scheme != "https") || lbu.Host == "" {
 		return c, errors.New("TONEARM_LISTENBRAINZ_URL must be an absolute http(s) URL")
 	}
-	if registration != "open" && registration != "admin" {
-		return c, errors.New("TONEARM_REGISTRATION must be open or admin")
-	}
 	switch {
 	case secret != "":
 		if len(secret) < MinSecretLen {
 			return c, fmt.Errorf("TONEARM_SECRET must be at least %d bytes (try: openssl rand -hex 32)", MinSecretLen)
 		}
 		c.Secret = []byte(secret)
-	case loc.Dialect == sqlstore.Postgres:
+	case loc.Path == "":
 		return c, fmt.Errorf("TONEARM_SECRET is required with PostgreSQL (at least %d bytes; try: openssl rand -hex 32)", MinSecretLen)
 	default:
 		c.SecretFile = loc.Path + ".secret"

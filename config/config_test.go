@@ -13,7 +13,7 @@ func load(t *testing.T, env map[string]string, args ...string) (Config, error) {
 	t.Helper()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	l := Flags(fs, func(k string) string { return env[k] }, ServerSettings)
+	l := Flags(fs, func(k string) string { return env[k] }, ServerSettings, testParsers)
 	if err := fs.Parse(args); err != nil {
 		t.Fatal(err)
 	}

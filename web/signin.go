@@ -248,9 +248,3 @@ const (
 	ResetPath       = "/password/reset"
 	VerifyEmailPath = "/email/verify"
 )
-
-// Registration modes (TONEARM_REGISTRATION).
-const (
-	RegistrationOpen  = "open"
-	RegistrationAdmin = "admin"
-)

@@ -23,7 +23,6 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
-	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore/pgtest"
 )
 
@@ -79,13 +78,14 @@ func startE2EConfig(t testing.TB, dbURL string, opt options, configure func(*con
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
-	loc, err := sqlstore.ParseURL(dbURL)
+	db, err := configParsers.Database(dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := config.Config{
-		Issuer: issuer, DatabaseURL: dbURL, Database: loc, Secret: []byte(e2eSecret),
-		ListenBrainzURL: fakeListenBrainz(t).URL, Registration: "open",
+		Issuer: issuer, DatabaseURL: dbURL, Database: db, Secret: []byte(e2eSecret),
+		ListenBrainzURL: fakeListenBrainz(t).URL, Registration: config.DefaultRegistration,
+		ClientRegistration: config.DefaultClientRegistration, AdminMFA: config.DefaultAdminMFA,
 	}
 	if configure != nil {
 		configure(&cfg)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+	"github.com/tonearm-idp/tonearm/templates"
 	"github.com/tonearm-idp/tonearm/web"
 )
 
@@ -132,7 +133,7 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	if scope == config.DatabaseSettings {
 		fs.BoolVar(&verbose, "v", false, "log what the command does to standard error")
 	}
-	load := config.Flags(fs, getenv, scope)
+	load := config.Flags(fs, getenv, scope, configParsers)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage of tonearm %s (flags; every other setting comes from its TONEARM_* variable):\n", name)
 		fs.PrintDefaults()
@@ -151,6 +152,21 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 		err = config.WriteDevSecret(&cfg)
 	}
 	return cfg, err
+}
+
+// configParsers read the settings whose grammar belongs to the packages
+// that use them (config imports neither): the database URL as
+// storage/sqlstore opens it, the theme folder as templates renders it
+// (buildWith reads it again to build the pages).
+var configParsers = config.Parsers{
+	Database: func(url string) (config.Database, error) {
+		loc, err := sqlstore.ParseURL(url)
+		return config.Database{Dialect: string(loc.Dialect), Path: loc.Path}, err
+	},
+	Theme: func(dir string) error {
+		_, err := templates.LoadTheme(dir)
+		return err
+	},
 }
 
 // commandLogger is the logger of an administration command: its log lines
@@ -207,7 +223,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		defer mln.Close()
 	}
 	var pln net.Listener
-	if addr := getenv("TONEARM_PPROF_LISTEN"); addr != "" {
+	if addr := cfg.PprofListen; addr != "" {
 		// Like the metrics listener: a busy port stops start-up with one
 		// line, rather than an ERROR logged while serving without it.
 		if pln, err = net.Listen("tcp", addr); err != nil {
@@ -262,7 +278,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	go a.backchannel.Run(ctx, time.Second)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("tonearm serving", "listen", ln.Addr().String(), "issuer", cfg.Issuer, "database", string(cfg.Database.Dialect))
+	log.Info("tonearm serving", "listen", ln.Addr().String(), "issuer", cfg.Issuer, "database", cfg.Database.Dialect)
 	select {
 	case err := <-errc:
 		return err

@@ -23,7 +23,6 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/provider/totp"
 	"github.com/tonearm-idp/tonearm/storage"
-	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 )
 
 var (
@@ -36,12 +35,13 @@ var (
 // and previous secrets.
 func rotationConfig(t *testing.T, addr, dbURL, lbURL, secret string, previous ...string) config.Config {
 	t.Helper()
-	loc, err := sqlstore.ParseURL(dbURL)
+	db, err := configParsers.Database(dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := config.Config{Issuer: "http://" + addr, DatabaseURL: dbURL, Database: loc, Secret: []byte(secret),
-		ListenBrainzURL: lbURL, Registration: "open"}
+	cfg := config.Config{Issuer: "http://" + addr, DatabaseURL: dbURL, Database: db, Secret: []byte(secret),
+		ListenBrainzURL: lbURL, Registration: config.DefaultRegistration,
+		ClientRegistration: config.DefaultClientRegistration, AdminMFA: config.DefaultAdminMFA}
 	for _, p := range previous {
 		cfg.PreviousSecrets = append(cfg.PreviousSecrets, []byte(p))
 	}

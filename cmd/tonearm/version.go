@@ -59,10 +59,7 @@ func versionLine() string {
 func healthCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tonearm health", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	listen := getenv("TONEARM_LISTEN")
-	if listen == "" {
-		listen = config.DefaultListen
-	}
+	listen := config.Setting(getenv, "TONEARM_LISTEN")
 	// The server's own address as a browser on this machine reaches it
 	// (0.0.0.0 read as 127.0.0.1), as the issuer is derived.
 	base, err := config.IssuerForListen(listen)

@@ -24,6 +24,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/passkeys"
 	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+	"github.com/tonearm-idp/tonearm/templates"
 	"github.com/tonearm-idp/tonearm/web"
 	"github.com/tonearm-idp/tonearm/web/interaction"
 	"github.com/tonearm-idp/tonearm/web/jsonapi"
@@ -186,12 +187,8 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	clientRegistration := cfg.ClientRegistration
-	if clientRegistration == "" {
-		clientRegistration = protocol.RegistrationToken
-	}
 	p, err := provider.New(provider.Config{
-		Devices: deviceCodes, Registration: clientRegistration != protocol.RegistrationOff,
+		Devices: deviceCodes, Registration: cfg.ClientRegistration != config.ClientRegistrationOff,
 		Issuer: cfg.Issuer, Store: adapter, Keys: km, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
 		PreviousHMACSecrets: seal.DeriveKeys(cfg.PreviousSecrets, purposeTokenHMAC),
 		SecretsHasher:       hasher, Lifespans: lifespans, APIs: apiRegistry, Users: store,
@@ -244,7 +241,11 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	site, err := web.NewSite(web.SiteConfig{Name: cfg.SiteName, Issuer: cfg.Issuer, Theme: cfg.Theme, Logger: log})
+	theme, err := templates.LoadTheme(cfg.ThemeDir)
+	if err != nil {
+		return nil, err
+	}
+	site, err := web.NewSite(web.SiteConfig{Name: cfg.SiteName, Issuer: cfg.Issuer, Theme: theme, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
@@ -300,12 +301,12 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	if cfg.AdminMFA == "required" {
+	if cfg.AdminMFA == config.AdminMFARequired {
 		jsonapi.RequireAdminMFA(adminAPI)
 		jsonapi.RequireAdminMFA(userAPI)
 	}
 	registration, err := protocol.NewRegistration(protocol.RegistrationConfig{
-		Mode: clientRegistration, Apps: registry, Tokens: initialTokens, Limiter: limiter, Events: store, Metrics: metrics,
+		Mode: cfg.ClientRegistration, Apps: registry, Tokens: initialTokens, Limiter: limiter, Events: store, Metrics: metrics,
 		Issuer: cfg.Issuer, ForgetClient: adapter.ForgetClient, Logger: log, Now: opt.now,
 	})
 	if err != nil {

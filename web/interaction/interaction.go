@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
@@ -175,7 +176,7 @@ type Config struct {
 	Issuer     string
 	// Registration: when open, people may sign up (also through a
 	// connector).
-	Registration string
+	Registration config.Registration
 	Logger       *slog.Logger
 	Now          func() time.Time
 }

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
@@ -170,7 +171,7 @@ func (ix *Interactions) newIdentity(w http.ResponseWriter, r *http.Request, id s
 	switch {
 	case emailTaken:
 		pending.Reason = PendingEmail
-	case ix.c.Registration != web.RegistrationOpen:
+	case ix.c.Registration != config.RegistrationOpen:
 		pending.Reason = PendingClosed
 	default:
 		if err := ix.c.Limiter.Signup(r.Context(), r); err != nil {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/listenbrainz"
 	"github.com/tonearm-idp/tonearm/provider/seal"
@@ -120,7 +121,7 @@ type env struct {
 }
 
 type envOptions struct {
-	registration string
+	registration config.Registration
 	issuer       string
 	now          func() time.Time
 	hashParams   *accounts.HashParams
@@ -130,7 +131,7 @@ var testSecret = []byte("test-secret-test-secret-test-secret-0123456789")
 
 func newEnv(t testing.TB, dbURL string, opts ...func(*envOptions)) *env {
 	t.Helper()
-	o := envOptions{registration: web.RegistrationOpen}
+	o := envOptions{registration: config.RegistrationOpen}
 	for _, f := range opts {
 		f(&o)
 	}

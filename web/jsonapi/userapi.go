@@ -11,6 +11,7 @@ import (
 
 	"log/slog"
 
+	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -24,7 +25,7 @@ const maxSecurityCodeFailures = 5
 // associateToken, endSession; README.md shows them with curl).
 type UserAPI struct {
 	apiBase
-	registration string
+	registration config.Registration
 	limiter      *web.LoginLimiter
 	bootstrap    *accounts.Bootstrap
 	codeLimiter  *web.FailureLimiter
@@ -35,7 +36,7 @@ type UserAPI struct {
 type UserAPIConfig struct {
 	Accounts     Accounts
 	Issuer       string
-	Registration string // web.RegistrationOpen or web.RegistrationAdmin
+	Registration config.Registration
 	Logger       *slog.Logger
 	// Limiter throttles failed sign-ins; share it with the login page.
 	Limiter *web.LoginLimiter
@@ -53,8 +54,8 @@ func NewUserAPI(c UserAPIConfig) (*UserAPI, error) {
 	if c.Limiter == nil {
 		return nil, errors.New("web: UserAPI needs a Limiter")
 	}
-	if c.Registration != web.RegistrationOpen && c.Registration != web.RegistrationAdmin {
-		return nil, errors.New("web: registration must be open or admin")
+	if c.Registration == "" {
+		return nil, errors.New("web: UserAPI needs a Registration")
 	}
 	base, err := newAPIBase(c.Accounts, c.Issuer, c.Tokens, c.Logger)
 	if err != nil {
@@ -147,7 +148,7 @@ func (a *UserAPI) createUser(w http.ResponseWriter, r *http.Request) error {
 	// or the bootstrap security code.
 	var u storage.User
 	var err error
-	needAdmin := n.Role != storage.RoleUser || a.registration == web.RegistrationAdmin
+	needAdmin := n.Role != storage.RoleUser || a.registration == config.RegistrationAdmin
 	if n.Role == storage.RoleAdmin && body.SecurityCode != "" {
 		addr := web.ClientAddr(r)
 		if blocked, wait := a.codeLimiter.Blocked(addr); blocked {

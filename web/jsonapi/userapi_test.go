@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/storage"
-	"github.com/tonearm-idp/tonearm/web"
 )
 
 const pw = "correct-horse-42"
@@ -113,7 +113,7 @@ func TestCreateUserConcurrentSameName(t *testing.T) {
 
 func TestRegistrationAdminOnly(t *testing.T) {
 	backends(t, func(t *testing.T, newURL func(*testing.T) string) {
-		e := newEnv(t, newURL(t), func(o *envOptions) { o.registration = web.RegistrationAdmin })
+		e := newEnv(t, newURL(t), func(o *envOptions) { o.registration = config.RegistrationAdmin })
 		body := map[string]string{"username": "newbie", "password": pw}
 		e.post(nil, "/api/User/createUser", body).wantError(t, http.StatusUnauthorized)
 

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -54,7 +55,7 @@ func (p *Pages) admin(h func(w http.ResponseWriter, r *http.Request, c web.Calle
 			p.fail(w, r, http.StatusForbidden, "Admins only", "The console is for this site's administrators.")
 			return
 		}
-		if p.c.AdminMFA == "required" && c.NeedsAdminSecondFactor() {
+		if p.c.AdminMFA == config.AdminMFARequired && c.NeedsAdminSecondFactor() {
 			p.stepUp(w, r, c)
 			return
 		}

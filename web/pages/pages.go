@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/apis"
@@ -144,10 +145,10 @@ type Config struct {
 	Metrics       *web.Metrics
 	CSRFKey       []byte
 	Issuer        string
-	Registration  string
-	// AdminMFA "required": admins use the console only with a second
+	Registration  config.Registration
+	// AdminMFA required: admins use the console only with a second
 	// factor.
-	AdminMFA string
+	AdminMFA config.AdminMFA
 	// ForgetClient drops a deleted client from the protocol's cache.
 	ForgetClient func(id string)
 	Logger       *slog.Logger

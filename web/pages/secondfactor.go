@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/totp"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -153,7 +154,7 @@ func (p *Pages) stepUp(w http.ResponseWriter, r *http.Request, c web.Caller) {
 // to set up a second factor: no authenticator app and no passkey yet
 // (owning one is not enough to use the console: NeedsAdminSecondFactor).
 func (p *Pages) mfaMissing(r *http.Request, u storage.User) bool {
-	if p.c.AdminMFA != "required" || !u.IsActiveAdmin() {
+	if p.c.AdminMFA != config.AdminMFARequired || !u.IsActiveAdmin() {
 		return false
 	}
 	ok, err := p.c.Accounts.HasSecondFactor(r.Context(), u)

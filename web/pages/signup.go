@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -30,7 +31,7 @@ type signupPage struct {
 // messages of createUser), signs the browser in and continues the sign-in
 // interaction it came from, if any (or the page named by continue).
 func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
-	if p.c.Registration != web.RegistrationOpen {
+	if p.c.Registration != config.RegistrationOpen {
 		p.fail(w, r, http.StatusForbidden, "Registration is closed", "Only the administrators of this site create accounts.")
 		return
 	}

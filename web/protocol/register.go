@@ -12,19 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
-)
-
-// Client registration modes (TONEARM_CLIENT_REGISTRATION).
-const (
-	RegistrationToken = "token" // an initial access token is required
-	RegistrationOpen  = "open"  // anyone, limited per address
-	RegistrationOff   = "off"
 )
 
 // AppRegistry registers and manages apps (provider/clients).
@@ -42,7 +36,8 @@ type InitialTokens interface {
 
 // RegistrationConfig wires NewRegistration.
 type RegistrationConfig struct {
-	Mode         string
+	// Mode is TONEARM_CLIENT_REGISTRATION, validated when it was loaded.
+	Mode         config.ClientRegistration
 	Apps         AppRegistry
 	Tokens       InitialTokens
 	Limiter      *web.LoginLimiter
@@ -67,10 +62,10 @@ func NewRegistration(c RegistrationConfig) (*Registration, error) {
 	if c.Apps == nil || c.Tokens == nil || c.Limiter == nil || c.Events == nil || c.Logger == nil || c.Issuer == "" {
 		return nil, errors.New("web: Registration needs Apps, Tokens, Limiter, Events, Logger and Issuer")
 	}
-	switch c.Mode {
-	case RegistrationToken, RegistrationOpen, RegistrationOff:
-	default:
-		return nil, fmt.Errorf("web: unknown client registration mode %q", c.Mode)
+	if c.Mode == "" {
+		// A wiring mistake, not a setting: the zero value must not read
+		// as a mode (it would fall through to open registration).
+		return nil, errors.New("web: Registration needs a Mode")
 	}
 	if c.ForgetClient == nil {
 		c.ForgetClient = func(string) {}
@@ -218,7 +213,7 @@ func (g *Registration) record(r *http.Request, typ, user, client string, detail 
 // register is POST /oauth2/register (RFC 7591).
 func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if g.c.Mode == RegistrationOff {
+	if g.c.Mode == config.ClientRegistrationOff {
 		oauthError(w, http.StatusForbidden, "access_denied", "Dynamic client registration is off on this server: apps are registered on the developer page.")
 		return
 	}
@@ -234,7 +229,7 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		how, owner = storage.RegisteredWithToken, rec.Owner
-	} else if g.c.Mode == RegistrationToken {
+	} else if g.c.Mode == config.ClientRegistrationToken {
 		g.c.Metrics.AppRegistration("token", "refused")
 		oauthError(w, http.StatusUnauthorized, "invalid_token", "An initial access token is required (Authorization: Bearer …): a developer makes one on the developer page.")
 		return
