@@ -248,7 +248,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	publicAPI, err := jsonapi.NewPublicAPI(acc, mailer, cfg.Issuer, devices, log, opt.now)
+	publicAPI, err := jsonapi.NewPublicAPI(acc, mailer, cfg.Issuer, limiter, log)
 	if err != nil {
 		return nil, err
 	}
