@@ -223,7 +223,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	}
 	userAPI, err := jsonapi.NewUserAPI(jsonapi.UserAPIConfig{
 		Accounts: acc, Issuer: cfg.Issuer, Registration: cfg.Registration, Logger: log, Limiter: limiter, Tokens: p,
-		Bootstrap: bootstrap, Now: opt.now, Metrics: metrics,
+		Bootstrap: bootstrap, Metrics: metrics,
 	})
 	if err != nil {
 		return nil, err

@@ -39,7 +39,6 @@ type UserAPIConfig struct {
 	Bootstrap *accounts.Bootstrap
 	// Metrics counts sign-ins (optional).
 	Metrics *web.Metrics
-	Now     func() time.Time
 }
 
 // NewUserAPI returns the User API, refusing missing dependencies.
