@@ -76,3 +76,46 @@ func TestSecurityCodeLimitHoldsAcrossReplicas(t *testing.T) {
 		t.Fatal("a refused request created the admin")
 	}
 }
+
+// The wrong reset tokens per address (20 per 15 minutes) are counted in
+// the database too: sent at once to two replicas, 20 are tried and the rest
+// refused with 429. Each replica counted its own 20 before.
+func TestResetTokenLimitHoldsAcrossReplicas(t *testing.T) {
+	a := startE2E(t, pgtest.URL(t), options{})
+	b := a.second()
+	const sent = 24
+	statuses := make([]int, sent)
+	errs := make([]error, sent)
+	var wg sync.WaitGroup
+	for i := range sent {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body, _ := json.Marshal(map[string]string{"token": fmt.Sprintf("not-a-token-%d", i), "newPassword": e2ePassword})
+			resp, err := http.Post(s.srv.URL+"/api/password-reset/confirm", "application/json", bytes.NewReader(body))
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			resp.Body.Close()
+			statuses[i] = resp.StatusCode
+		}()
+	}
+	wg.Wait()
+	refused := 0
+	for i, st := range statuses {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if st == http.StatusTooManyRequests {
+			refused++
+		}
+	}
+	if refused != sent-20 {
+		t.Fatalf("of %d wrong reset tokens sent to two replicas at once %d were refused (%v), want %d", sent, refused, statuses, sent-20)
+	}
+}
