@@ -297,13 +297,6 @@ type Storage interface {
 	// DeleteExpiredEmailVerifications removes up to limit expired ones.
 	DeleteExpiredEmailVerifications(ctx context.Context, now time.Time, limit int) (int64, error)
 
-	// LoginFailures returns the counters of keys whose window began after
-	// since (one read; missing keys are absent).
-	LoginFailures(ctx context.Context, keys []string, since time.Time) ([]LoginFailure, error)
-	// RecordLoginFailure adds one failure at now to each key, in one
-	// statement: a key whose window began at or before now-window starts a
-	// new window at now.
-	RecordLoginFailure(ctx context.Context, keys []string, now time.Time, window time.Duration) error
 	// ClearLoginFailures forgets keys.
 	ClearLoginFailures(ctx context.Context, keys []string) error
 	// CountAttempts adds n to the counter of each key in one statement and

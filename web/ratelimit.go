@@ -5,111 +5,10 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
-)
-
-// FailureLimiter counts failures per key in fixed windows. A key with max
-// failures in its window is blocked until the window ends. Memory is bounded:
-// expired entries are swept when the map grows past maxKeys.
-type FailureLimiter struct {
-	mu      sync.Mutex
-	max     int
-	window  time.Duration
-	now     func() time.Time
-	entries map[string]*failureWindow
-}
-
-type failureWindow struct {
-	start time.Time
-	count int
-}
-
-const maxLimiterKeys = 100_000
-
-// NewFailureLimiter allows max failures per key per window.
-func NewFailureLimiter(max int, window time.Duration, now func() time.Time) *FailureLimiter {
-	if now == nil {
-		now = time.Now
-	}
-	return &FailureLimiter{max: max, window: window, now: now, entries: map[string]*failureWindow{}}
-}
-
-// Blocked reports whether key is blocked and, if so, for how long.
-func (l *FailureLimiter) Blocked(key string) (bool, time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e, ok := l.entries[key]
-	if !ok {
-		return false, 0
-	}
-	now := l.now()
-	if now.Sub(e.start) >= l.window {
-		delete(l.entries, key)
-		return false, 0
-	}
-	if e.count >= l.max {
-		return true, e.start.Add(l.window).Sub(now)
-	}
-	return false, 0
-}
-
-// Fail records one failure for key.
-func (l *FailureLimiter) Fail(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	now := l.now()
-	e, ok := l.entries[key]
-	if !ok || now.Sub(e.start) >= l.window {
-		if len(l.entries) >= maxLimiterKeys {
-			l.sweep(now)
-			if len(l.entries) >= maxLimiterKeys {
-				// Still full of live windows: stay bounded rather than
-				// grow; the per-address key of the same request is older
-				// and still counts.
-				return
-			}
-		}
-		e = &failureWindow{start: now}
-		l.entries[key] = e
-	}
-	e.count++
-}
-
-// Reset forgets key's failures (after a success).
-func (l *FailureLimiter) Reset(key string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.entries, key)
-}
-
-func (l *FailureLimiter) sweep(now time.Time) {
-	for k, e := range l.entries {
-		if now.Sub(e.start) >= l.window {
-			delete(l.entries, k)
-		}
-	}
-}
-
-// LoginWindow is the window of the sign-in counters.
-const LoginWindow = 15 * time.Minute
-
-// Sign-in protection (README "Sign-in protection"). Wrong passwords count
-// per address, per address and account, and per account, in 15-minute
-// windows shared by every replica (the database holds the counters).
-const (
-	loginWindow        = LoginWindow
-	maxFailuresPerPair = 10
-	maxFailuresPerAddr = 100
-	// freeAccountFailures wrong passwords of an account, from anywhere, cost
-	// nothing; after them, a browser the account has not signed in on must
-	// wait accountDelay after the account's latest failure. Known browsers
-	// never wait for the account's count.
-	freeAccountFailures = 10
-	maxAccountDelay     = 30 * time.Second
 )
 
 // accountDelay is how long after an account's latest failure a browser it
@@ -183,14 +82,14 @@ type loginGuard struct {
 	pairHad bool
 }
 
-func (g *loginGuard) addrKey() string { return "addr:" + g.addr }
+func (g *loginGuard) addrKey() string { return LimitSignInAddr.Prefix + g.addr }
 func (g *loginGuard) pairKey(a accounts.Attempt) string {
 	if a.SecondFactor {
-		return "pair-code:" + g.addr + "|" + a.Account
+		return LimitCodePair.Prefix + g.addr + "|" + a.Account
 	}
-	return "pair:" + g.addr + "|" + a.Account
+	return LimitSignInPair.Prefix + g.addr + "|" + a.Account
 }
-func acctKey(account string) string     { return "acct:" + account }
+func acctKey(account string) string     { return LimitAccount.Prefix + account }
 func acctWaitKey(account string) string { return "acct-wait:" + account }
 
 // Allow implements accounts.PasswordGuard: it reserves the attempt on the
@@ -312,122 +211,4 @@ func (g *loginGuard) Succeeded(ctx context.Context, a accounts.Attempt) {
 		return
 	}
 	g.giveBack(ctx, g.addrKey(), pairKey, acctKey(a.Account))
-}
-
-// maxSignupsPerAddr bounds the accounts one address may try to create in
-// a window (each attempt costs a password hash, like a sign-in), and
-// maxVerificationMails the verification mails one account may ask for.
-const (
-	maxSignupsPerAddr    = 10
-	maxVerificationMails = 3
-	// maxVerificationMailsPerAddr bounds the verification mails asked for
-	// from one address, whatever the accounts.
-	maxVerificationMailsPerAddr = 10
-	// maxDeviceLookupsPerPerson bounds the user codes one signed-in
-	// person may try, on every path of the device page (looking a code up,
-	// allowing, denying): 30 per 15 minutes against 20^8 codes makes
-	// guessing a live one hopeless. The per-address bound is wider, so
-	// that one person behind an address does not lock out the others.
-	maxDeviceLookupsPerPerson = 30
-	maxDeviceLookupsPerAddr   = 300
-	// maxDeviceStartsPerAddr bounds the device sign-ins one address may
-	// start (each stores a device code).
-	maxDeviceStartsPerAddr = 60
-	// Passkey ceremonies per address: enough for a household behind one
-	// address, not for filling the database with challenges.
-	maxPasskeyCeremoniesPerAddr = 60
-	// maxOpenRegistrationsPerAddr bounds the apps one address may register
-	// without an initial access token (TONEARM_CLIENT_REGISTRATION=open),
-	// and maxAppsPerDeveloper those a developer registers on /developer.
-	maxOpenRegistrationsPerAddr = 10
-	maxAppsPerDeveloper         = 20
-	// maxStoredSignInsPerAddr bounds the sign-ins one address may leave
-	// stored (an authorization request that needs a page, a POST /login):
-	// each is a row kept for 10 minutes whoever asks, so without a count
-	// one client fills the database. 300 per 15 minutes is a sign-in every
-	// 3 seconds, far above what an office behind one address starts.
-	maxStoredSignInsPerAddr = 300
-)
-
-// OpenRegistration counts an app registered without an initial access
-// token from r's address.
-func (l *LoginLimiter) OpenRegistration(ctx context.Context, r *http.Request) error {
-	return l.count(ctx, "open-registration:"+ClientAddr(r), "app registrations from this address", maxOpenRegistrationsPerAddr)
-}
-
-// AppRegistration counts an app registered by a developer (on /developer
-// or with their initial access token).
-func (l *LoginLimiter) AppRegistration(ctx context.Context, userID string) error {
-	return l.count(ctx, "app-registration:"+userID, "app registrations for this account", maxAppsPerDeveloper)
-}
-
-// DeviceLookup counts a user code typed on the device page by userID from
-// r's address, whatever the form does with it.
-func (l *LoginLimiter) DeviceLookup(ctx context.Context, r *http.Request, userID string) error {
-	return l.countFirst(ctx, "device codes tried", map[string]int{
-		"device:" + ClientAddr(r): maxDeviceLookupsPerAddr,
-		"device-user:" + userID:   maxDeviceLookupsPerPerson,
-	})
-}
-
-// DeviceStart counts a device sign-in started from r's address.
-func (l *LoginLimiter) DeviceStart(ctx context.Context, r *http.Request) error {
-	return l.countFirst(ctx, "device sign-ins started from this address", map[string]int{"device-start:" + ClientAddr(r): maxDeviceStartsPerAddr})
-}
-
-// countFirst counts one attempt under every key, then refuses when any key
-// is past its limit. Counting before looking keeps the bound under
-// concurrency: of N simultaneous attempts at most the limit see a count
-// within it (a read-then-write check lets them all through). The count is
-// one statement that returns the new counts.
-func (l *LoginLimiter) countFirst(ctx context.Context, reason string, limits map[string]int) error {
-	now := l.now()
-	keys := make([]string, 0, len(limits))
-	for k := range limits {
-		keys = append(keys, k)
-	}
-	counts, err := l.store.CountAttempts(ctx, keys, 1, now, loginWindow)
-	if err != nil {
-		return err
-	}
-	for _, c := range counts {
-		if max, ok := limits[c.Key]; ok && c.Count > max {
-			return &accounts.ThrottledError{RetryAfter: c.WindowStart.Add(loginWindow).Sub(now), Reason: reason}
-		}
-	}
-	return nil
-}
-
-// PasskeyCeremony counts a passkey ceremony started from r's address
-// (each stores a challenge).
-func (l *LoginLimiter) PasskeyCeremony(ctx context.Context, r *http.Request) error {
-	return l.count(ctx, "passkey:"+ClientAddr(r), "passkey attempts from this address", maxPasskeyCeremoniesPerAddr)
-}
-
-// Signup counts an attempt to create an account from r's address.
-func (l *LoginLimiter) Signup(ctx context.Context, r *http.Request) error {
-	return l.count(ctx, "signup:"+ClientAddr(r), "sign-ups from this address", maxSignupsPerAddr)
-}
-
-// StoredSignIn counts a sign-in interaction about to be stored for r's
-// address (anonymous: nothing else bounds how many one client leaves).
-func (l *LoginLimiter) StoredSignIn(ctx context.Context, r *http.Request) error {
-	return l.count(ctx, "stored-signin:"+ClientAddr(r), "sign-ins started from this address", maxStoredSignInsPerAddr)
-}
-
-// VerificationMail counts a verification mail asked for by userID from
-// r's address: one count, whichever path asked (the account page or
-// POST /api/me/email/verify).
-func (l *LoginLimiter) VerificationMail(ctx context.Context, r *http.Request, userID string) error {
-	return l.countFirst(ctx, "verification mails asked for", map[string]int{
-		"verify-mail:" + userID:             maxVerificationMails,
-		"verify-mail-addr:" + ClientAddr(r): maxVerificationMailsPerAddr,
-	})
-}
-
-// count counts one attempt under key in the database, like sign-in
-// failures (shared by replicas); past max attempts in the window it
-// returns a *accounts.ThrottledError.
-func (l *LoginLimiter) count(ctx context.Context, key, reason string, max int) error {
-	return l.countFirst(ctx, reason, map[string]int{key: max})
 }

@@ -220,7 +220,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	}
 	userAPI, err := jsonapi.NewUserAPI(jsonapi.UserAPIConfig{
 		Accounts: acc, Issuer: cfg.Issuer, Registration: cfg.Registration, Logger: log, Limiter: limiter, Tokens: p,
-		Bootstrap: bootstrap, Now: opt.now, Metrics: metrics,
+		Bootstrap: bootstrap, Metrics: metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -249,7 +249,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	publicAPI, err := jsonapi.NewPublicAPI(acc, mailer, cfg.Issuer, devices, log, opt.now)
+	publicAPI, err := jsonapi.NewPublicAPI(acc, mailer, cfg.Issuer, limiter, log)
 	if err != nil {
 		return nil, err
 	}

@@ -18,47 +18,6 @@ type loginFailureModel struct {
 
 func (loginFailureModel) TableName() string { return "login_failures" }
 
-// LoginFailures implements storage.Storage.
-func (s *Store) LoginFailures(ctx context.Context, keys []string, since time.Time) ([]storage.LoginFailure, error) {
-	if len(keys) == 0 {
-		return nil, nil
-	}
-	var rows []loginFailureModel
-	err := s.conn(ctx).Where("counter_key IN ? AND window_start > ?", keys, utc(since)).Find(&rows).Error
-	if err != nil {
-		return nil, translate(err)
-	}
-	out := make([]storage.LoginFailure, len(rows))
-	for i, m := range rows {
-		out[i] = storage.LoginFailure{Key: m.CounterKey, Count: m.Count, WindowStart: utc(m.WindowStart), Last: utc(m.LastAt)}
-	}
-	return out, nil
-}
-
-// RecordLoginFailure implements storage.Storage with one INSERT … ON
-// CONFLICT DO UPDATE for every key (both databases speak it): the counters
-// of concurrent failures on several replicas add up in the database.
-func (s *Store) RecordLoginFailure(ctx context.Context, keys []string, now time.Time, window time.Duration) error {
-	if len(keys) == 0 {
-		return nil
-	}
-	now = utc(now)
-	values := make([]string, len(keys))
-	args := make([]any, 0, 3*len(keys)+2)
-	for i, k := range keys {
-		values[i] = "(?, 1, ?, ?)"
-		args = append(args, k, now, now)
-	}
-	stale := now.Add(-window)
-	args = append(args, stale, stale)
-	sql := "INSERT INTO login_failures (counter_key, count, window_start, last_at) VALUES " + strings.Join(values, ", ") +
-		" ON CONFLICT (counter_key) DO UPDATE SET" +
-		" count = CASE WHEN login_failures.window_start <= ? THEN 1 ELSE login_failures.count + 1 END," +
-		" window_start = CASE WHEN login_failures.window_start <= ? THEN excluded.window_start ELSE login_failures.window_start END," +
-		" last_at = excluded.last_at"
-	return translate(s.conn(ctx).Exec(sql, args...).Error)
-}
-
 // ClearLoginFailures implements storage.Storage.
 func (s *Store) ClearLoginFailures(ctx context.Context, keys []string) error {
 	if len(keys) == 0 {

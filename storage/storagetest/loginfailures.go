@@ -2,8 +2,6 @@ package storagetest
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,40 +16,24 @@ func loginFailureCases() []struct {
 		name string
 		fn   func(t *testing.T, s storage.Storage)
 	}{
-		{"LoginFailures", testLoginFailures},
-		{"ConcurrentLoginFailures", testConcurrentLoginFailures},
+		{"AttemptWindows", testAttemptWindows},
 		{"DeviceEpoch", testDeviceEpoch},
 		{"CountAttempts", testCountAttempts},
 		{"ConcurrentCountAttempts", testConcurrentCountAttempts},
 	}
 }
 
-func failureCounts(t *testing.T, s storage.Storage, since time.Time, keys ...string) map[string]storage.LoginFailure {
-	t.Helper()
-	got, err := s.LoginFailures(context.Background(), keys, since)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]storage.LoginFailure{}
-	for _, f := range got {
-		out[f.Key] = f
-	}
-	return out
-}
-
-func testLoginFailures(t *testing.T, s storage.Storage) {
+// Counters keep their window: every attempt in it adds up, the first one
+// after it starts a new one, clearing forgets only the keys named, and the
+// housekeeping removes counters by their latest attempt, in batches.
+func testAttemptWindows(t *testing.T, s storage.Storage) {
 	ctx := context.Background()
-	const window = 15 * time.Minute
+	const window = 15 * time.Minute // countAttempts's
 	keys := []string{"addr:192.0.2.1", "pair:192.0.2.1|user-1", "acct:user-1"}
-	if got := failureCounts(t, s, now.Add(-window), keys...); len(got) != 0 {
-		t.Fatalf("counters before any failure: %v", got)
-	}
+	var got map[string]storage.LoginFailure
 	for i := 0; i < 3; i++ {
-		if err := s.RecordLoginFailure(ctx, keys, now.Add(time.Duration(i)*time.Second), window); err != nil {
-			t.Fatal(err)
-		}
+		got = countAttempts(t, s, keys, 1, now.Add(time.Duration(i)*time.Second))
 	}
-	got := failureCounts(t, s, now.Add(-window), append(keys, "acct:nobody")...)
 	if len(got) != 3 {
 		t.Fatalf("counters = %v", got)
 	}
@@ -61,57 +43,38 @@ func testLoginFailures(t *testing.T, s storage.Storage) {
 			t.Fatalf("%q = %+v", k, f)
 		}
 	}
-	// A window that ended is not read, and the next failure starts anew.
+	// The first attempt after the window starts a new one.
 	later := now.Add(window + time.Minute)
-	if got := failureCounts(t, s, later.Add(-window), keys...); len(got) != 0 {
-		t.Fatalf("counters of an ended window were read: %v", got)
-	}
-	if err := s.RecordLoginFailure(ctx, keys[:1], later, window); err != nil {
-		t.Fatal(err)
-	}
-	if f := failureCounts(t, s, later.Add(-window), keys...)[keys[0]]; f.Count != 1 || !f.WindowStart.Equal(later.Truncate(time.Microsecond)) {
+	if f := countAttempts(t, s, keys[:1], 1, later)[keys[0]]; f.Count != 1 || !f.WindowStart.Equal(later.Truncate(time.Microsecond)) {
 		t.Fatalf("after the window: %+v", f)
 	}
-	// Clearing forgets only the keys named.
+	// Clearing forgets only the keys named: giving back finds the others.
 	if err := s.ClearLoginFailures(ctx, keys[1:2]); err != nil {
 		t.Fatal(err)
 	}
-	if got := failureCounts(t, s, now.Add(-window), keys...); len(got) != 2 || got[keys[1]].Count != 0 {
+	got = countAttempts(t, s, keys[1:], -1, now.Add(3*time.Second))
+	if _, ok := got[keys[1]]; ok || got[keys[2]].Count != 2 {
 		t.Fatalf("after clearing %q: %v", keys[1], got)
 	}
-	// Stale counters go in batches.
-	if n, err := s.DeleteStaleLoginFailures(ctx, now.Add(time.Hour), 1); err != nil || n != 1 {
+	if err := s.ClearLoginFailures(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Stale counters go in batches, by their latest attempt: keys[2]'s at
+	// now+2s, keys[0]'s at later.
+	if n, err := s.DeleteStaleLoginFailures(ctx, now.Add(time.Minute), 10); err != nil || n != 1 {
 		t.Fatalf("DeleteStaleLoginFailures = %d, %v", n, err)
 	}
-	if n, err := s.DeleteStaleLoginFailures(ctx, now.Add(time.Minute), 10); err != nil || n != 0 {
+	if n, err := s.DeleteStaleLoginFailures(ctx, later, 10); err != nil || n != 0 {
 		t.Fatalf("DeleteStaleLoginFailures of live counters = %d, %v", n, err)
 	}
-	if n, err := s.DeleteStaleLoginFailures(ctx, later.Add(time.Second), 10); err != nil || n != 1 {
+	if n, err := s.DeleteStaleLoginFailures(ctx, later.Add(time.Second), 0); err != nil || n != 0 {
+		t.Fatalf("DeleteStaleLoginFailures of none = %d, %v", n, err)
+	}
+	if n, err := s.DeleteStaleLoginFailures(ctx, later.Add(time.Second), 1); err != nil || n != 1 {
 		t.Fatalf("DeleteStaleLoginFailures = %d, %v", n, err)
 	}
-}
-
-// Failures recorded at once (several replicas) all count.
-func testConcurrentLoginFailures(t *testing.T, s storage.Storage) {
-	ctx := context.Background()
-	const n = 12
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			errs[i] = s.RecordLoginFailure(ctx, []string{"acct:raced", fmt.Sprintf("addr:198.51.100.%d", i)}, now, 15*time.Minute)
-		}(i)
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if f := failureCounts(t, s, now.Add(-time.Minute), "acct:raced")["acct:raced"]; f.Count != n {
-		t.Fatalf("%d concurrent failures counted %d", n, f.Count)
+	if got := countAttempts(t, s, keys, -1, later); len(got) != 0 {
+		t.Fatalf("counters left after the sweep: %v", got)
 	}
 }
 

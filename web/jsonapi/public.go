@@ -14,13 +14,8 @@ import (
 	"github.com/tonearm-idp/tonearm/web"
 )
 
-// Password-reset request limits: per address and per email, per window.
-const (
-	maxResetRequestsPerAddr  = 10
-	maxResetRequestsPerEmail = 3
-	maxResetAttemptsPerAddr  = 20
-	resetWorkers             = 8
-)
+// resetWorkers bounds the reset mails being made at once.
+const resetWorkers = 8
 
 // PublicAPI serves what needs no sign-in: public profiles and password
 // reset, as JSON and as pages.
@@ -28,37 +23,28 @@ type PublicAPI struct {
 	apiBase
 	base            string // the issuer's path prefix
 	mailer          accounts.Mailer
-	resetsByAddr    *web.FailureLimiter
-	resetsByEmail   *web.FailureLimiter
-	confirmsByAddr  *web.FailureLimiter
-	verifiesByAddr  *web.FailureLimiter
+	limiter         *web.LoginLimiter
 	workers         chan struct{}
 	processingReset func() // test hook: called when a reset request is done
-	// devices lets the owner's known browser past the per-email limit.
-	devices *web.DeviceCookies
 }
 
 // NewPublicAPI returns the public API; mailer delivers reset tokens,
-// csrfKey protects the reset pages, devices are the known-device cookies of
-// the sign-in limiter.
-func NewPublicAPI(acc Accounts, mailer accounts.Mailer, issuer string, devices *web.DeviceCookies, log *slog.Logger, now func() time.Time) (*PublicAPI, error) {
+// limiter counts the requests and wrong tokens (its known-device cookies
+// let the owner's browser past the per-email limit).
+func NewPublicAPI(acc Accounts, mailer accounts.Mailer, issuer string, limiter *web.LoginLimiter, log *slog.Logger) (*PublicAPI, error) {
 	base, err := newAPIBase(acc, issuer, nil, log)
 	if err != nil {
 		return nil, err
 	}
-	if mailer == nil || devices == nil {
-		return nil, errors.New("jsonapi: PublicAPI needs a mailer and device cookies")
+	if mailer == nil || limiter == nil {
+		return nil, errors.New("jsonapi: PublicAPI needs a mailer and a limiter")
 	}
 	// These forms answer on the same page: form-action can be 'self'.
 	iss, _ := url.Parse(issuer)
 	return &PublicAPI{
 		apiBase: base, mailer: mailer, base: strings.TrimRight(iss.Path, "/"),
-		resetsByAddr:   web.NewFailureLimiter(maxResetRequestsPerAddr, web.LoginWindow, now),
-		resetsByEmail:  web.NewFailureLimiter(maxResetRequestsPerEmail, web.LoginWindow, now),
-		confirmsByAddr: web.NewFailureLimiter(maxResetAttemptsPerAddr, web.LoginWindow, now),
-		verifiesByAddr: web.NewFailureLimiter(maxResetAttemptsPerAddr, web.LoginWindow, now),
-		workers:        make(chan struct{}, resetWorkers),
-		devices:        devices,
+		limiter: limiter,
+		workers: make(chan struct{}, resetWorkers),
 	}, nil
 }
 
@@ -124,27 +110,9 @@ func (a *PublicAPI) requestReset(w http.ResponseWriter, r *http.Request) error {
 // StartReset applies the request limits, then looks the email up, makes
 // the token and mails it after the caller has answered.
 func (a *PublicAPI) StartReset(r *http.Request, email string) error {
-	addr := web.ClientAddr(r)
-	limits := []struct {
-		lim *web.FailureLimiter
-		key string
-	}{{a.resetsByAddr, addr}}
-	if !a.ownersBrowser(r, email) {
-		// Anyone may ask for anyone's reset: per email they may ask only a
-		// few times, so an inbox is not flooded; the owner's own browser
-		// is not held to it, so a stranger cannot keep them from resetting.
-		limits = append(limits, struct {
-			lim *web.FailureLimiter
-			key string
-		}{a.resetsByEmail, foldEmail(email)})
+	if err := a.limiter.ResetRequest(r.Context(), r, foldEmail(email), a.ownersBrowser(r, email)); err != nil {
+		return err
 	}
-	for _, l := range limits {
-		if blocked, wait := l.lim.Blocked(l.key); blocked {
-			return web.Errorf(http.StatusTooManyRequests, "Too many reset requests; try again in %d minutes", int(wait.Minutes())+1)
-		}
-	}
-	a.resetsByAddr.Fail(addr)
-	a.resetsByEmail.Fail(foldEmail(email))
 	select {
 	case a.workers <- struct{}{}:
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
@@ -166,7 +134,7 @@ func (a *PublicAPI) StartReset(r *http.Request, email string) error {
 // carrying a valid cookie costs a lookup, so timing tells a stranger
 // nothing.
 func (a *PublicAPI) ownersBrowser(r *http.Request, email string) bool {
-	userID, epoch := a.devices.Read(r).Owner()
+	userID, epoch := a.limiter.Devices().Read(r).Owner()
 	if userID == "" {
 		return false
 	}
@@ -176,14 +144,16 @@ func (a *PublicAPI) ownersBrowser(r *http.Request, email string) bool {
 
 // FinishReset applies the attempt limit and sets the new password.
 func (a *PublicAPI) FinishReset(r *http.Request, token, password string) error {
-	addr := web.ClientAddr(r)
-	if blocked, wait := a.confirmsByAddr.Blocked(addr); blocked {
-		return web.Errorf(http.StatusTooManyRequests, "Too many attempts; try again in %d minutes", int(wait.Minutes())+1)
-	}
-	if err := a.accounts.ResetPassword(r.Context(), token, password); err != nil {
-		a.confirmsByAddr.Fail(addr)
+	attempt, err := a.limiter.ResetToken(r.Context(), r)
+	if err != nil {
 		return err
 	}
+	if err := a.accounts.ResetPassword(r.Context(), token, password); err != nil {
+		// Every refusal keeps its count, as before: a wrong token, and a
+		// right one with a password the policy refuses.
+		return err
+	}
+	attempt.GiveBack(r.Context())
 	a.log.Info("password reset completed", "request_id", web.RequestID(r.Context()))
 	return nil
 }
@@ -227,13 +197,13 @@ func foldEmail(e string) string {
 // VerifyEmail spends a verification link's token, a limited number of
 // wrong tokens per address.
 func (a *PublicAPI) VerifyEmail(r *http.Request, token string) (storage.User, error) {
-	addr := web.ClientAddr(r)
-	if blocked, wait := a.verifiesByAddr.Blocked(addr); blocked {
-		return storage.User{}, web.Errorf(http.StatusTooManyRequests, "Too many attempts; try again in %d minutes", int(wait.Minutes())+1)
+	attempt, err := a.limiter.VerifyToken(r.Context(), r)
+	if err != nil {
+		return storage.User{}, err
 	}
 	u, err := a.accounts.VerifyEmail(r.Context(), token)
-	if errors.Is(err, accounts.ErrInvalidVerification) {
-		a.verifiesByAddr.Fail(addr)
+	if !errors.Is(err, accounts.ErrInvalidVerification) {
+		attempt.GiveBack(r.Context())
 	}
 	return u, err
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strconv"
 	"time"
 	"unicode/utf8"
 
@@ -18,9 +17,6 @@ import (
 	"github.com/tonearm-idp/tonearm/web"
 )
 
-// Wrong bootstrap security codes allowed per address per window.
-const maxSecurityCodeFailures = 5
-
 // UserAPI serves the four /api/User/ endpoints (createUser, startSession,
 // associateToken, endSession; README.md shows them with curl).
 type UserAPI struct {
@@ -28,7 +24,6 @@ type UserAPI struct {
 	registration config.Registration
 	limiter      *web.LoginLimiter
 	bootstrap    *accounts.Bootstrap
-	codeLimiter  *web.FailureLimiter
 	metrics      *web.Metrics
 }
 
@@ -46,7 +41,6 @@ type UserAPIConfig struct {
 	Bootstrap *accounts.Bootstrap
 	// Metrics counts sign-ins (optional).
 	Metrics *web.Metrics
-	Now     func() time.Time
 }
 
 // NewUserAPI returns the User API, refusing missing dependencies.
@@ -65,8 +59,7 @@ func NewUserAPI(c UserAPIConfig) (*UserAPI, error) {
 	if b == nil {
 		b = &accounts.Bootstrap{}
 	}
-	return &UserAPI{apiBase: base, registration: c.Registration, limiter: c.Limiter, bootstrap: b,
-		codeLimiter: web.NewFailureLimiter(maxSecurityCodeFailures, web.LoginWindow, c.Now), metrics: c.Metrics}, nil
+	return &UserAPI{apiBase: base, registration: c.Registration, limiter: c.Limiter, bootstrap: b, metrics: c.Metrics}, nil
 }
 
 // Endpoints lists the routes.
@@ -150,15 +143,18 @@ func (a *UserAPI) createUser(w http.ResponseWriter, r *http.Request) error {
 	var err error
 	needAdmin := n.Role != storage.RoleUser || a.registration == config.RegistrationAdmin
 	if n.Role == storage.RoleAdmin && body.SecurityCode != "" {
-		addr := web.ClientAddr(r)
-		if blocked, wait := a.codeLimiter.Blocked(addr); blocked {
-			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
-			return web.Errorf(http.StatusTooManyRequests, "Too many wrong security codes; try again later")
+		// The guess is counted before the code is compared, in the
+		// database: guesses sent at once, or to several replicas, stop at
+		// the same number as guesses sent one after another.
+		guess, lerr := a.limiter.SecurityCode(r.Context(), r)
+		if lerr != nil {
+			return lerr
 		}
 		u, err = a.accounts.CreateAdmin(r.Context(), a.bootstrap, string(body.SecurityCode), n)
 		if errors.Is(err, accounts.ErrBadSecurityCode) {
-			a.codeLimiter.Fail(addr)
-			a.log.Warn("wrong bootstrap security code", "request_id", web.RequestID(r.Context()), "remote", addr)
+			a.log.Warn("wrong bootstrap security code", "request_id", web.RequestID(r.Context()), "remote", web.ClientAddr(r))
+		} else {
+			guess.GiveBack(r.Context())
 		}
 	} else {
 		if needAdmin {
