@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
+	"path/filepath"
 
 	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
@@ -80,11 +80,12 @@ func parseAnyOrder(fs *flag.FlagSet, args []string, pos posArg) error {
 func parseCommand(fs *flag.FlagSet, name string, args []string, pos posArg, stderr io.Writer) error {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
-		line := "usage: tonearm " + name
 		if pos.v != nil {
-			line += " " + pos.name
+			fmt.Fprintf(fs.Output(), "usage: tonearm %s %s [flags]\n(%s and flags in any order; ", name, pos.name, pos.name)
+		} else {
+			fmt.Fprintf(fs.Output(), "usage: tonearm %s [flags]\n(", name)
 		}
-		fmt.Fprintf(fs.Output(), "%s [flags]\n(flags and %s in any order; every other setting comes from its TONEARM_* variable)\n", line, orNone(pos.name))
+		fmt.Fprintln(fs.Output(), "every other setting comes from its TONEARM_* variable)")
 		fs.PrintDefaults()
 	}
 	err := parseAnyOrder(fs, args, pos)
@@ -97,13 +98,6 @@ func parseCommand(fs *flag.FlagSet, name string, args []string, pos posArg, stde
 		return usageError{fmt.Sprintf("%v (tonearm %s -h lists its flags)", err, name)}
 	}
 	return nil
-}
-
-func orNone(name string) string {
-	if name == "" {
-		return "arguments"
-	}
-	return name
 }
 
 // requireExistingDatabase refuses to run an administration command on the
@@ -120,9 +114,9 @@ func requireExistingDatabase(cfg config.Config) error {
 		return nil
 	}
 	if _, err := os.Stat(loc.Path); errors.Is(err, os.ErrNotExist) {
-		abs := loc.Path
-		if wd, err := os.Getwd(); err == nil {
-			abs = strings.TrimSuffix(wd, "/") + "/" + loc.Path
+		abs, err := filepath.Abs(loc.Path)
+		if err != nil {
+			abs = loc.Path
 		}
 		return fmt.Errorf("no database at %s (the default %s, relative to this folder): run the command in the folder that holds it, "+
 			"set TONEARM_DATABASE_URL or --database-url, or create it with \"tonearm migrate\" (or \"make run\")", abs, config.DefaultDatabaseURL)
