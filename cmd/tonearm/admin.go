@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,14 +31,15 @@ func (a *app) cliEvent(ctx context.Context, typ, client string, detail map[strin
 // arguments (ready, optional) before anything is opened, and builds the
 // app; the caller closes a.store.
 func openApp(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, flags func(*flag.FlagSet), ready func() error) (*app, error) {
-	cfg, err := loadConfig(name, args, getenv, stderr, flags, config.DatabaseSettings)
+	return openAppArg(ctx, name, posArg{}, args, getenv, stderr, flags, ready)
+}
+
+// openAppArg is openApp for a command with a positional argument, given
+// before, between or after the flags.
+func openAppArg(ctx context.Context, name string, pos posArg, args []string, getenv func(string) string, stderr io.Writer, flags func(*flag.FlagSet), ready func() error) (*app, error) {
+	cfg, err := loadConfigWith(name, pos, args, getenv, stderr, flags, ready, config.DatabaseSettings)
 	if err != nil {
 		return nil, err
-	}
-	if ready != nil {
-		if err := ready(); err != nil {
-			return nil, err
-		}
 	}
 	return build(ctx, cfg, commandLogger(cfg, stderr))
 }
@@ -49,19 +49,10 @@ func openApp(ctx context.Context, name string, args []string, getenv func(string
 func requireArg(v *string, usage string) func() error {
 	return func() error {
 		if *v == "" {
-			return errors.New(usage)
+			return usageError{usage}
 		}
 		return nil
 	}
-}
-
-// positional splits a leading argument that is not a flag (the ID of
-// "… delete ID") from the rest.
-func positional(args []string) (string, []string) {
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		return args[0], args[1:]
-	}
-	return "", args
 }
 
 // listFlag collects a repeatable flag.
@@ -106,16 +97,28 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 }
 
 func clientsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	const usage = "usage: tonearm clients create|update|rotate-secret|list|delete … (tonearm clients SUBCOMMAND -h shows its flags)"
-	if len(args) == 0 {
-		return errors.New(usage)
+	const usage = `usage: tonearm clients create --id ID [--public] [--secret S] [--redirect-uri URI…] [flags]
+       tonearm clients update ID [flags]
+       tonearm clients rotate-secret ID [--keep-old DURATION] [--json]
+       tonearm clients list [--json]
+       tonearm clients delete ID
+(flags and ID in any order; "tonearm clients SUBCOMMAND -h" shows its flags)`
+	if len(args) == 0 || isHelpArg(args[0]) {
+		return groupUsage(args, usage, stdout)
 	}
 	switch args[0] {
 	case "create":
 		var f clientFlagValues
 		a, err := openApp(ctx, "clients create", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			f.register(fs, true)
-		}, nil)
+		}, func() error {
+			// Checked here: the validation of an empty ID speaks of the
+			// client, not of the flag the operator left out.
+			if f.spec.ID == "" {
+				return usageError{"--id is required (tonearm clients create -h lists the flags)"}
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
@@ -136,10 +139,10 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		}
 		return nil
 	case "update":
-		id, rest := positional(args[1:])
+		var id string
 		var f clientFlagValues
 		var given *flag.FlagSet
-		a, err := openApp(ctx, "clients update", rest, getenv, stderr, func(fs *flag.FlagSet) {
+		a, err := openAppArg(ctx, "clients update", posArg{"ID", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			given = fs
 			f.register(fs, false)
 		}, requireArg(&id, "usage: tonearm clients update ID [any flag of clients create but --id and --secret]"))
@@ -158,10 +161,10 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		fmt.Fprintf(stdout, "updated client %s\n", c.ID)
 		return nil
 	case "rotate-secret":
-		id, rest := positional(args[1:])
+		var id string
 		var keepOld time.Duration
 		var asJSON bool
-		a, err := openApp(ctx, "clients rotate-secret", rest, getenv, stderr, func(fs *flag.FlagSet) {
+		a, err := openAppArg(ctx, "clients rotate-secret", posArg{"ID", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.DurationVar(&keepOld, "keep-old", 0, "keep the old secret valid this long (e.g. 24h, at most 720h) while the app switches over; 0: it ends now")
 			fs.BoolVar(&asJSON, "json", false, `print JSON: {"secret": …}`)
 		}, requireArg(&id, "usage: tonearm clients rotate-secret ID [--keep-old DURATION] [--json]"))
@@ -215,8 +218,8 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		}
 		return tw.Flush()
 	case "delete":
-		id, rest := positional(args[1:])
-		a, err := openApp(ctx, "clients delete", rest, getenv, stderr, func(fs *flag.FlagSet) {
+		var id string
+		a, err := openAppArg(ctx, "clients delete", posArg{"ID", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "id", id, "client ID")
 		}, requireArg(&id, "usage: tonearm clients delete ID"))
 		if err != nil {
@@ -230,7 +233,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		fmt.Fprintf(stdout, "deleted client %s and every token issued to it\n", id)
 		return nil
 	default:
-		return errors.New(usage)
+		return groupUsage(args, usage, stdout)
 	}
 }
 
@@ -302,7 +305,7 @@ func (f *clientFlagValues) apply(name string, spec *clients.Spec) {
 
 func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
-		return errors.New("usage: tonearm keys list|rotate")
+		return groupUsage(args, "usage: tonearm keys list|rotate", stdout)
 	}
 	a, err := openApp(ctx, "keys "+args[0], args[1:], getenv, stderr, nil, nil)
 	if err != nil {

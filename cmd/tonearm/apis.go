@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,10 +26,13 @@ func parseScopeFlags(values []string) []storage.APIScope {
 }
 
 func apisCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	const usage = "usage: tonearm apis create --id URI --scope NAME[=description]… [--name N] [--claim C…] [--introspector CLIENT…] [--open-to-apps] [--json] | " +
-		"tonearm apis update URI [--name N] [--scope NAME[=description]…] [--claim C…] [--introspector CLIENT…] [--json] | tonearm apis list [--json] | tonearm apis delete URI"
-	if len(args) == 0 {
-		return errors.New(usage)
+	const usage = `usage: tonearm apis create --id URI --scope NAME[=description]… [--name N] [--claim C…] [--introspector CLIENT…] [--open-to-apps] [--json]
+       tonearm apis update URI [--name N] [--scope NAME[=description]…] [--claim C…] [--introspector CLIENT…] [--json]
+       tonearm apis list [--json]
+       tonearm apis delete URI
+(flags and URI in any order)`
+	if len(args) == 0 || isHelpArg(args[0]) {
+		return groupUsage(args, usage, stdout)
 	}
 	switch args[0] {
 	case "create":
@@ -62,12 +64,12 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stdout, "registered API %s with scopes %s\n", api.ID, scopeNames(api))
 		return nil
 	case "update":
-		id, rest := positional(args[1:])
+		var id string
 		var name string
 		var scopes, claims, introspectors listFlag
 		var asJSON, openToApps bool
 		var given *flag.FlagSet
-		a, err := openApp(ctx, "apis update", rest, getenv, stderr, func(fs *flag.FlagSet) {
+		a, err := openAppArg(ctx, "apis update", posArg{"URI", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			given = fs
 			fs.StringVar(&id, "id", id, "the API's identifier")
 			fs.StringVar(&name, "name", "", "display name")
@@ -137,8 +139,8 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		}
 		return tw.Flush()
 	case "delete":
-		id, rest := positional(args[1:])
-		a, err := openApp(ctx, "apis delete", rest, getenv, stderr, func(fs *flag.FlagSet) {
+		var id string
+		a, err := openAppArg(ctx, "apis delete", posArg{"URI", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "id", id, "the API's identifier")
 		}, requireArg(&id, "usage: tonearm apis delete URI"))
 		if err != nil {
@@ -152,7 +154,7 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stdout, "deleted API %s\n", id)
 		return nil
 	default:
-		return errors.New(usage)
+		return groupUsage(args, usage, stdout)
 	}
 }
 

@@ -91,7 +91,7 @@ func readDesired(data []byte) (desired, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&d); err != nil && !errors.Is(err, io.EOF) {
-		return d, fmt.Errorf("reading the file: %w", err)
+		return d, fmt.Errorf("reading the file: %w", plainYAMLError(err, data))
 	}
 	seen := map[string]bool{}
 	for _, c := range d.Clients {

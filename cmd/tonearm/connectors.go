@@ -21,8 +21,8 @@ const connectorsUsage = `usage: tonearm connectors create --id ID --kind musicbr
        tonearm connectors delete ID`
 
 func connectorsCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return errors.New(connectorsUsage)
+	if len(args) == 0 || isHelpArg(args[0]) {
+		return groupUsage(args, connectorsUsage, stdout)
 	}
 	// The flags create and update share.
 	var spec connectors.Spec
@@ -80,9 +80,9 @@ func connectorsCommand(ctx context.Context, args []string, getenv func(string) s
 		fmt.Fprintf(stdout, "created connector %s (%s)\nregister this callback URL at the provider: %s\n", c.ID, c.Kind, a.connectors.CallbackURL(c.ID))
 		return nil
 	case "update":
-		id, rest := positional(args[1:])
+		var id string
 		var given *flag.FlagSet
-		a, err := openApp(ctx, "connectors update", rest, getenv, stderr, func(fs *flag.FlagSet) {
+		a, err := openAppArg(ctx, "connectors update", posArg{"ID", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			given = fs
 			fs.StringVar(&id, "id", id, "the connector's ID")
 			specFlags(fs)
@@ -149,8 +149,8 @@ func connectorsCommand(ctx context.Context, args []string, getenv func(string) s
 		}
 		return tw.Flush()
 	case "delete":
-		id, rest := positional(args[1:])
-		a, err := openApp(ctx, "connectors delete", rest, getenv, stderr, func(fs *flag.FlagSet) {
+		var id string
+		a, err := openAppArg(ctx, "connectors delete", posArg{"ID", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "id", id, "the connector's ID")
 		}, requireArg(&id, "usage: tonearm connectors delete ID"))
 		if err != nil {
@@ -164,7 +164,7 @@ func connectorsCommand(ctx context.Context, args []string, getenv func(string) s
 		fmt.Fprintf(stdout, "deleted connector %s and every sign-in linked through it\n", id)
 		return nil
 	default:
-		return errors.New(connectorsUsage)
+		return groupUsage(args, connectorsUsage, stdout)
 	}
 }
 

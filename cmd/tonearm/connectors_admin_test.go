@@ -161,7 +161,7 @@ func TestRegistrationTokensCommand(t *testing.T) {
 	}
 	out, err := cmd("registration-tokens", "create", "--description", "ops", "--json")
 	var created map[string]string
-	if err != nil || json.Unmarshal([]byte(out), &created) != nil || len(created) != 1 || !strings.HasPrefix(created["token"], "iat_") {
+	if err != nil || json.Unmarshal([]byte(out), &created) != nil || len(created) != 2 || created["id"] == "" || !strings.HasPrefix(created["token"], "iat_") {
 		t.Fatalf("create --json: %q %v", out, err)
 	}
 	meta := map[string]any{"client_name": "From the CLI token", "redirect_uris": []string{redirectURI}}

@@ -41,25 +41,48 @@ Usage:
   tonearm health [--url URL]       exit 0 when a running server answers /readyz (container health checks)
   tonearm version                  the module version and commit
 
-"tonearm COMMAND -h" shows a command's flags. Every command reads the TONEARM_*
-variables; "tonearm serve -h" lists them all as flags.
+"tonearm COMMAND -h" shows a command's flags. Flags and the ID a command takes
+come in any order ("clients update shop --name Shop" or "clients update --name
+Shop shop"). Every command reads the TONEARM_* variables; "tonearm serve -h"
+lists them all as flags. Only serve and migrate create the database: the other
+commands refuse to run on a default sqlite://tonearm.db that is not there.
+
+Exit status: 0 success (and -h), 1 failure, 2 a command line tonearm cannot
+read (unknown command, subcommand or flag, missing argument).
 `
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr)
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		fmt.Fprintln(os.Stderr, "tonearm: "+oneLine(err.Error()))
-	}
+	reportError(os.Stderr, err)
 	os.Exit(exitCode(err))
 }
 
+// reportError prints run's error once (nothing for -h): a usage error
+// keeps its lines (usage lines are meant to be read as lines), any other
+// error is put on one line.
+func reportError(w io.Writer, err error) {
+	var usageErr usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &usageErr):
+		fmt.Fprintln(w, "tonearm: "+usageErr.msg)
+	default:
+		fmt.Fprintln(w, "tonearm: "+oneLine(err.Error()))
+	}
+}
+
 // exitCode is 0 for success and for -h (the help was asked for and
-// printed), 1 for any failure.
+// printed), 2 for a command line tonearm cannot read (usageError), 1 for
+// any other failure.
 func exitCode(err error) int {
-	if err == nil || errors.Is(err, flag.ErrHelp) {
+	var usageErr usageError
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
 		return 0
+	case errors.As(err, &usageErr):
+		return 2
 	}
 	return 1
 }
@@ -71,7 +94,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
-		return errors.New("a command is required: serve, migrate, users, clients, apis, connectors, registration-tokens, keys, reseal, apply, export, health or version")
+		return usageError{"a command is required: serve, migrate, users, clients, apis, connectors, registration-tokens, keys, reseal, apply, export, health or version"}
 	}
 	cmd, rest := args[0], args[1:]
 	switch cmd {
@@ -105,8 +128,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		fmt.Fprint(stdout, usage)
 		return nil
 	default:
-		fmt.Fprint(stderr, usage)
-		return fmt.Errorf("unknown command %q", cmd)
+		return usageError{fmt.Sprintf("unknown command %q (tonearm -h lists the commands)", cmd)}
 	}
 }
 
@@ -124,8 +146,14 @@ func newLogger(w io.Writer) *slog.Logger {
 // every setting; the other commands the database URL and the secret, and
 // -v).
 func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet), scope config.Scope) (config.Config, error) {
+	return loadConfigWith(name, posArg{}, args, getenv, stderr, extra, nil, scope)
+}
+
+// loadConfigWith is loadConfig for a command with a positional argument
+// (pos) and checks of its arguments (ready, optional), made before anything
+// is read or written.
+func loadConfigWith(name string, pos posArg, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet), ready func() error, scope config.Scope) (config.Config, error) {
 	fs := flag.NewFlagSet("tonearm "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	if extra != nil {
 		extra(fs)
 	}
@@ -134,18 +162,19 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 		fs.BoolVar(&verbose, "v", false, "log what the command does to standard error")
 	}
 	load := config.Flags(fs, getenv, scope, configParsers)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage of tonearm %s (flags; every other setting comes from its TONEARM_* variable):\n", name)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseCommand(fs, name, args, pos, stderr); err != nil {
 		return config.Config{}, err
 	}
-	if fs.NArg() > 0 {
-		return config.Config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if ready != nil {
+		if err := ready(); err != nil {
+			return config.Config{}, err
+		}
 	}
 	cfg, err := load()
 	cfg.Verbose = verbose
+	if err == nil && scope == config.DatabaseSettings {
+		err = requireExistingDatabase(cfg)
+	}
 	if err == nil && name != "serve" {
 		// serve stores a new development secret only once it holds its
 		// port (see serve); every other command stores it now.

@@ -24,8 +24,8 @@ const registrationTokensUsage = `usage: tonearm registration-tokens create [--de
 // registration made by the operator (apps registered with them have no
 // owner).
 func registrationTokensCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return errors.New(registrationTokensUsage)
+	if len(args) == 0 || isHelpArg(args[0]) {
+		return groupUsage(args, registrationTokensUsage, stdout)
 	}
 	switch args[0] {
 	case "create":
@@ -35,7 +35,7 @@ func registrationTokensCommand(ctx context.Context, args []string, getenv func(s
 		a, err := openApp(ctx, "registration-tokens create", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&description, "description", "", "what the token is for")
 			fs.DurationVar(&expires, "expires", 30*24*time.Hour, "how long it is valid (0: until revoked; at most 8760h)")
-			fs.BoolVar(&asJSON, "json", false, `print {"token": …}`)
+			fs.BoolVar(&asJSON, "json", false, `print {"id": …, "token": …} (the id revokes it)`)
 		}, nil)
 		if err != nil {
 			return err
@@ -47,7 +47,7 @@ func registrationTokensCommand(ctx context.Context, args []string, getenv func(s
 		}
 		a.cliEvent(ctx, audit.RegistrationTokens, "", map[string]any{"action": "created", "id": rec.ID})
 		if asJSON {
-			return json.NewEncoder(stdout).Encode(map[string]string{"token": value})
+			return json.NewEncoder(stdout).Encode(map[string]string{"id": rec.ID, "token": value})
 		}
 		// The real endpoint (TONEARM_ISSUER, or the listen address when it
 		// is unset), not a placeholder the reader has to fill in.
@@ -99,8 +99,8 @@ func registrationTokensCommand(ctx context.Context, args []string, getenv func(s
 		}
 		return tw.Flush()
 	case "revoke":
-		id, rest := positional(args[1:])
-		a, err := openApp(ctx, "registration-tokens revoke", rest, getenv, stderr, func(fs *flag.FlagSet) {
+		var id string
+		a, err := openAppArg(ctx, "registration-tokens revoke", posArg{"ID", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "id", id, "the token's ID")
 		}, requireArg(&id, "usage: tonearm registration-tokens revoke ID"))
 		if err != nil {
@@ -117,6 +117,6 @@ func registrationTokensCommand(ctx context.Context, args []string, getenv func(s
 		fmt.Fprintf(stdout, "revoked registration token %s\n", id)
 		return nil
 	default:
-		return errors.New(registrationTokensUsage)
+		return groupUsage(args, registrationTokensUsage, stdout)
 	}
 }

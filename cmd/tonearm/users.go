@@ -29,8 +29,8 @@ const usersUsage = `usage: tonearm users create --username U --password-stdin [-
 // the admin API (the last active admin stays, disabling ends sessions and
 // tokens, deleting takes everything).
 func usersCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return errors.New(usersUsage)
+	if len(args) == 0 || isHelpArg(args[0]) {
+		return groupUsage(args, usersUsage, stdout)
 	}
 	ctx = audit.WithOrigin(ctx, audit.Origin{Actor: "cli"})
 	sub, rest := args[0], args[1:]
@@ -45,11 +45,11 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		}, func() error {
 			switch {
 			case username == "":
-				return errors.New("--username is required")
+				return usageError{"--username is required"}
 			case !fromStdin:
-				return errors.New("--password-stdin is required: passwords are never taken from the command line")
+				return usageError{"--password-stdin is required: passwords are never taken from the command line"}
 			case !accounts.ValidRole(role):
-				return errors.New("--role must be admin, user or guest")
+				return usageError{"--role must be admin, user or guest"}
 			}
 			return nil
 		})
@@ -108,17 +108,17 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 	case "show", "disable", "enable", "delete", "set-password", "update":
 		return userCommand(ctx, sub, rest, getenv, stdin, stdout, stderr)
 	default:
-		return errors.New(usersUsage)
+		return groupUsage(args, usersUsage, stdout)
 	}
 }
 
 // userCommand runs a subcommand about one user.
 func userCommand(ctx context.Context, sub string, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	who, rest := positional(args)
+	var who string
 	var asJSON, fromStdin bool
 	var role, email, name, verified string
 	var given *flag.FlagSet
-	a, err := openApp(ctx, "users "+sub, rest, getenv, stderr, func(fs *flag.FlagSet) {
+	a, err := openAppArg(ctx, "users "+sub, posArg{"USER", &who}, args, getenv, stderr, func(fs *flag.FlagSet) {
 		given = fs
 		switch sub {
 		case "show", "update":
@@ -158,7 +158,7 @@ func userCommand(ctx context.Context, sub string, args []string, getenv func(str
 		return nil
 	case "set-password":
 		if !fromStdin {
-			return errors.New("--password-stdin is required: passwords are never taken from the command line")
+			return usageError{"--password-stdin is required: passwords are never taken from the command line"}
 		}
 		password, err := readPassword(stdin)
 		if err != nil {

@@ -18,8 +18,7 @@ import (
 // built from (Go records both in the binary).
 func versionCommand(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tonearm version", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseCommand(fs, "version", args, posArg{}, stderr); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, versionLine())
@@ -58,7 +57,6 @@ func versionLine() string {
 // for container health checks, where the image has no shell or curl.
 func healthCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tonearm health", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	listen := config.Setting(getenv, "TONEARM_LISTEN")
 	// The server's own address as a browser on this machine reaches it
 	// (0.0.0.0 read as 127.0.0.1), as the issuer is derived.
@@ -67,7 +65,7 @@ func healthCommand(ctx context.Context, args []string, getenv func(string) strin
 		base = "http://" + listen
 	}
 	target := fs.String("url", base+readyzPath, "the readiness URL to ask, or the server's base URL (then "+readyzPath+" is asked); default from TONEARM_LISTEN")
-	if err := fs.Parse(args); err != nil {
+	if err := parseCommand(fs, "health", args, posArg{}, stderr); err != nil {
 		return err
 	}
 	u, err := url.Parse(*target)

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+)
+
+// usageError is a command line tonearm cannot read (an unknown command or
+// flag, a missing argument): it exits 2, as the flag package and POSIX
+// utilities do, so a script tells "you called it wrong" from "it failed"
+// (exit 1).
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// posArg is a command's one positional argument (the ID of "clients update
+// ID"): name is how the help shows it, v receives it.
+type posArg struct {
+	name string
+	v    *string
+}
+
+func isHelpArg(s string) bool { return s == "-h" || s == "-help" || s == "--help" || s == "help" }
+
+// groupUsage answers a command group ("tonearm users") given no
+// subcommand, -h or an unknown one: -h prints the usage lines and exits 0,
+// the others are usage errors.
+func groupUsage(args []string, usage string, stdout io.Writer) error {
+	switch {
+	case len(args) > 0 && isHelpArg(args[0]):
+		fmt.Fprintln(stdout, usage)
+		return flag.ErrHelp
+	case len(args) == 0:
+		return usageError{"a subcommand is required\n" + usage}
+	default:
+		return usageError{fmt.Sprintf("unknown subcommand %q\n%s", args[0], usage)}
+	}
+}
+
+// parseAnyOrder parses fs with the flags and the positional argument in
+// any order: Go's flag package stops at the first argument that is not a
+// flag, so each such argument is taken and the rest parsed again.
+// Everything after "--" is positional.
+func parseAnyOrder(fs *flag.FlagSet, args []string, pos posArg) error {
+	var got []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		if used := len(args) - fs.NArg(); used > 0 && args[used-1] == "--" {
+			got = append(got, fs.Args()...)
+			break
+		}
+		got = append(got, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(got) > 0 && pos.v != nil {
+		*pos.v, got = got[0], got[1:]
+	}
+	if len(got) > 0 {
+		return fmt.Errorf("unexpected argument %q", got[0])
+	}
+	return nil
+}
+
+// parseCommand parses a command's arguments. The help (-h) is printed to
+// stderr with the positional argument; a parse error is returned once, as
+// a usageError, for main to print (the flag package would print it and
+// the whole usage first).
+func parseCommand(fs *flag.FlagSet, name string, args []string, pos posArg, stderr io.Writer) error {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {
+		if pos.v != nil {
+			fmt.Fprintf(fs.Output(), "usage: tonearm %s %s [flags]\n(%s and flags in any order; ", name, pos.name, pos.name)
+		} else {
+			fmt.Fprintf(fs.Output(), "usage: tonearm %s [flags]\n(", name)
+		}
+		fmt.Fprintln(fs.Output(), "every other setting comes from its TONEARM_* variable)")
+		fs.PrintDefaults()
+	}
+	err := parseAnyOrder(fs, args, pos)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(stderr)
+		fs.Usage()
+		return err
+	}
+	if err != nil {
+		return usageError{fmt.Sprintf("%v (tonearm %s -h lists its flags)", err, name)}
+	}
+	return nil
+}
+
+// requireExistingDatabase refuses to run an administration command on the
+// default SQLite database when its file is not there: run outside the
+// data folder, the command would otherwise create an empty tonearm.db and
+// a new secret beside it, and act on that. Only serve and migrate create
+// the database.
+func requireExistingDatabase(cfg config.Config) error {
+	if cfg.DatabaseURL != config.DefaultDatabaseURL {
+		return nil
+	}
+	loc, err := sqlstore.ParseURL(cfg.DatabaseURL)
+	if err != nil || loc.Path == "" {
+		return nil
+	}
+	if _, err := os.Stat(loc.Path); errors.Is(err, os.ErrNotExist) {
+		abs, err := filepath.Abs(loc.Path)
+		if err != nil {
+			abs = loc.Path
+		}
+		return fmt.Errorf("no database at %s (the default %s, relative to this folder): run the command in the folder that holds it, "+
+			"set TONEARM_DATABASE_URL or --database-url, or create it with \"tonearm migrate\" (or \"make run\")", abs, config.DefaultDatabaseURL)
+	}
+	return nil
+}
