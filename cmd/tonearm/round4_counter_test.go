@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/tonearm-idp/tonearm/storage/sqlstore/pgtest"
+	"github.com/tonearm-idp/tonearm/web"
 )
 
 // The first-admin security code's limit (README: five wrong codes per
@@ -118,4 +120,21 @@ func TestResetTokenLimitHoldsAcrossReplicas(t *testing.T) {
 	if refused != sent-20 {
 		t.Fatalf("of %d wrong reset tokens sent to two replicas at once %d were refused (%v), want %d", sent, refused, statuses, sent-20)
 	}
+}
+
+// Wrong verification links past the limit (20 per address per 15 minutes)
+// get 429 with Retry-After on the page, as every limit does; the page
+// mapped only its own errors and answered 500 "Something went wrong".
+func TestVerificationLinkLimitOnThePage(t *testing.T) {
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
+	b := s.browser()
+	p := get(t, b, s.issuer+web.VerifyEmailPath+"?token=not-a-token")
+	f := parseForm(t, p.body, p.url)
+	for i := range 20 {
+		if got := submit(t, b, f, map[string]string{"token": fmt.Sprintf("not-a-token-%d", i)}); got.status != http.StatusBadRequest {
+			t.Fatalf("wrong link %d: %d, want 400", i+1, got.status)
+		}
+	}
+	got, h := submitWithHeader(t, b, f, map[string]string{"token": "not-a-token-21"})
+	wantThrottled(t, "the 21st wrong verification link", got, h, 900, "Too many")
 }

@@ -107,15 +107,20 @@ func (p *Pages) verifyEmail(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		u, err := p.c.Recovery.VerifyEmail(r, data.Token)
-		var he *web.HTTPError
 		switch {
-		case errors.As(err, &he):
-			status, data.Error = he.Status(), he.Error()+"."
 		case errors.Is(err, accounts.ErrInvalidVerification):
 			status, data.Error = http.StatusBadRequest, "This verification link is invalid, already used or expired. Ask for a new one from your account."
 		case err != nil:
-			p.log.Error("email verification failed", "request_id", web.RequestID(r.Context()), "err", err)
-			status, data.Error = http.StatusInternalServerError, "Something went wrong; try again later."
+			// A limit (429 with Retry-After), the database gone (503):
+			// what every page answers, through the one mapping.
+			var ok bool
+			status, data.Error, ok = web.ErrorAnswer(w, err)
+			if !ok {
+				p.log.Error("email verification failed", "request_id", web.RequestID(r.Context()), "err", err)
+				status, data.Error = http.StatusInternalServerError, "Something went wrong; try again later."
+			} else {
+				data.Error += "."
+			}
 		default:
 			p.log.Info("email verified", "request_id", web.RequestID(r.Context()), "user", u.ID)
 			data.Done, data.Email = true, u.Email
