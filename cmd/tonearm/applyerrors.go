@@ -17,7 +17,7 @@ import (
 // holds.
 
 var (
-	yamlUnknownField = regexp.MustCompile("^line (\\d+): field (.+) not found in type (\\S+)$")
+	yamlUnknownField = regexp.MustCompile(`^line (\d+): field (.+) not found in type (\S+)$`)
 	yamlWrongType    = regexp.MustCompile("^line (\\d+): cannot unmarshal !!(\\w+)(?: `(.*)`)? into (\\S+)$")
 	yamlKeyOnLine    = regexp.MustCompile(`^\s*(?:-\s+)?"?([A-Za-z_][A-Za-z0-9_]*)"?\s*:`)
 )

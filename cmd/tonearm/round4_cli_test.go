@@ -15,18 +15,18 @@ import (
 
 // cliRun runs one command line and returns what it printed, its error and
 // the exit status main would give it.
-func cliRun(t *testing.T, env func(string) string, args ...string) (stdout, stderr string, err error, code int) {
+func cliRun(t *testing.T, env func(string) string, args ...string) (stdout, stderr string, code int, err error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	err = run(context.Background(), args, env, strings.NewReader(""), &out, &errOut)
-	return out.String(), errOut.String(), err, exitCode(err)
+	return out.String(), errOut.String(), exitCode(err), err
 }
 
 // migratedEnv is a fresh migrated SQLite database.
 func migratedEnv(t *testing.T) func(string) string {
 	t.Helper()
 	env := envFunc(map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "t.db")})
-	if _, _, err, _ := cliRun(t, env, "migrate"); err != nil {
+	if _, _, _, err := cliRun(t, env, "migrate"); err != nil {
 		t.Fatal(err)
 	}
 	return env
@@ -36,11 +36,11 @@ func migratedEnv(t *testing.T) func(string) string {
 // package alone stops at the first argument that is not a flag).
 func TestRound4CLIFlagsAndIDInAnyOrder(t *testing.T) {
 	env := migratedEnv(t)
-	if _, _, err, _ := cliRun(t, env, "clients", "create", "--id", "shop", "--redirect-uri", "https://shop.example/cb"); err != nil {
+	if _, _, _, err := cliRun(t, env, "clients", "create", "--id", "shop", "--redirect-uri", "https://shop.example/cb"); err != nil {
 		t.Fatal(err)
 	}
 	redirects := func() []string {
-		out, _, err, _ := cliRun(t, env, "clients", "list", "--json")
+		out, _, _, err := cliRun(t, env, "clients", "list", "--json")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,21 +59,21 @@ func TestRound4CLIFlagsAndIDInAnyOrder(t *testing.T) {
 		{[]string{"clients", "update", "--name", "Shop", "shop", "--redirect-uri", "https://shop.example/between"}, "https://shop.example/between"},
 		{[]string{"clients", "update", "--redirect-uri", "https://shop.example/dashdash", "--", "shop"}, "https://shop.example/dashdash"},
 	} {
-		if _, _, err, _ := cliRun(t, env, c.args...); err != nil {
+		if _, _, _, err := cliRun(t, env, c.args...); err != nil {
 			t.Fatalf("%v: %v", c.args, err)
 		}
 		if got := redirects(); len(got) != 1 || got[0] != c.want {
 			t.Fatalf("%v left redirect URIs %v, want %s", c.args, got, c.want)
 		}
 	}
-	if _, _, err, code := cliRun(t, env, "clients", "update", "shop", "other", "--name", "x"); err == nil || code != 2 || !strings.Contains(err.Error(), `unexpected argument "other"`) {
+	if _, _, code, err := cliRun(t, env, "clients", "update", "shop", "other", "--name", "x"); err == nil || code != 2 || !strings.Contains(err.Error(), `unexpected argument "other"`) {
 		t.Fatalf("two IDs: %v (exit %d), want a usage error naming the extra one", err, code)
 	}
 	// users take their USER anywhere too.
 	if err := run(context.Background(), []string{"users", "create", "--password-stdin", "--username", "alice"}, env, strings.NewReader("alice-password-1\n"), io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if out, _, err, _ := cliRun(t, env, "users", "update", "--role", "guest", "alice", "--json"); err != nil || !strings.Contains(out, `"role":"guest"`) {
+	if out, _, _, err := cliRun(t, env, "users", "update", "--role", "guest", "alice", "--json"); err != nil || !strings.Contains(out, `"role":"guest"`) {
 		t.Fatalf("users update --role guest alice --json: %q, %v", out, err)
 	}
 }
@@ -81,17 +81,17 @@ func TestRound4CLIFlagsAndIDInAnyOrder(t *testing.T) {
 // Issue 32, items 6.2 and 6.3: help shows the positional and exits 0;
 // usage errors exit 2 and are printed once, by main; failures exit 1.
 func TestRound4CLIHelpAndExitCodes(t *testing.T) {
-	_, stderr, err, code := cliRun(t, envFunc(nil), "clients", "update", "-h")
+	_, stderr, code, err := cliRun(t, envFunc(nil), "clients", "update", "-h")
 	if !errors.Is(err, flag.ErrHelp) || code != 0 || !strings.HasPrefix(stderr, "usage: tonearm clients update ID [flags]\n") || !strings.Contains(stderr, "  -redirect-uri") {
 		t.Fatalf("clients update -h: %v (exit %d), printed %q", err, code, stderr)
 	}
 	for _, args := range [][]string{{"users", "-h"}, {"users", "--help"}, {"clients", "-h"}, {"apis", "help"}} {
-		stdout, _, err, code := cliRun(t, envFunc(nil), args...)
+		stdout, _, code, err := cliRun(t, envFunc(nil), args...)
 		if code != 0 || !errors.Is(err, flag.ErrHelp) || strings.Count(stdout, "\n") < 4 || !strings.Contains(stdout, "\n       tonearm "+args[0]+" ") {
 			t.Errorf("%v: %v (exit %d), printed %q; want readable lines and exit 0", args, err, code, stdout)
 		}
 	}
-	if stdout, _, err, code := cliRun(t, envFunc(nil), "--help"); err != nil || code != 0 || !strings.Contains(stdout, "Exit status: 0 success") || !strings.Contains(stdout, "any order") {
+	if stdout, _, code, err := cliRun(t, envFunc(nil), "--help"); err != nil || code != 0 || !strings.Contains(stdout, "Exit status: 0 success") || !strings.Contains(stdout, "any order") {
 		t.Fatalf("tonearm --help: %v (exit %d) %q", err, code, stdout)
 	}
 
@@ -108,7 +108,7 @@ func TestRound4CLIHelpAndExitCodes(t *testing.T) {
 		{[]string{"version", "--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"users", "create", "--password-stdin"}, "--username is required"},
 	} {
-		_, stderr, err, code := cliRun(t, env, c.args...)
+		_, stderr, code, err := cliRun(t, env, c.args...)
 		if code != 2 || err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: %v (exit %d), want exit 2 and %q", c.args, err, code, c.want)
 			continue
@@ -121,14 +121,14 @@ func TestRound4CLIHelpAndExitCodes(t *testing.T) {
 		}
 	}
 	// A multi-line usage stays readable lines.
-	_, _, err, _ = cliRun(t, env, "users")
+	_, _, _, err = cliRun(t, env, "users")
 	var printed bytes.Buffer
 	reportError(&printed, err)
 	if !strings.Contains(printed.String(), "\n       tonearm users list") {
 		t.Errorf("users with no subcommand printed %q, want its usage lines", printed.String())
 	}
 	// A command line read right that fails exits 1.
-	if _, _, err, code := cliRun(t, env, "clients", "update", "nosuch", "--name", "x"); err == nil || code != 1 {
+	if _, _, code, err := cliRun(t, env, "clients", "update", "nosuch", "--name", "x"); err == nil || code != 1 {
 		t.Fatalf("updating a missing client: %v (exit %d), want exit 1", err, code)
 	}
 }
@@ -137,7 +137,7 @@ func TestRound4CLIHelpAndExitCodes(t *testing.T) {
 // flags, never of Go types or of validation the operator did not ask for.
 func TestRound4CLIErrorsInTheOperatorsWords(t *testing.T) {
 	env := migratedEnv(t)
-	_, _, err, code := cliRun(t, env, "clients", "create", "--redirect-uri", "https://shop.example/cb")
+	_, _, code, err := cliRun(t, env, "clients", "create", "--redirect-uri", "https://shop.example/cb")
 	if err == nil || code != 2 || !strings.HasPrefix(err.Error(), "--id is required") {
 		t.Fatalf("clients create without --id: %v (exit %d)", err, code)
 	}
@@ -152,7 +152,7 @@ func TestRound4CLIErrorsInTheOperatorsWords(t *testing.T) {
 		if err := os.WriteFile(path, []byte(c.file), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err, code := cliRun(t, env, "apply", "-f", path)
+		_, _, code, err := cliRun(t, env, "apply", "-f", path)
 		if err == nil || code != 1 || strings.Contains(err.Error(), "main.") || strings.Contains(err.Error(), "[]") || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("apply %q: %v (exit %d), want %q", c.file, err, code, c.want)
 		}
@@ -163,12 +163,12 @@ func TestRound4CLIErrorsInTheOperatorsWords(t *testing.T) {
 // revoke takes.
 func TestRound4CLIRegistrationTokenJSONHasID(t *testing.T) {
 	env := migratedEnv(t)
-	out, _, err, _ := cliRun(t, env, "registration-tokens", "create", "--json")
+	out, _, _, err := cliRun(t, env, "registration-tokens", "create", "--json")
 	var got struct{ ID, Token string }
 	if err != nil || json.Unmarshal([]byte(out), &got) != nil || got.ID == "" || got.Token == "" {
 		t.Fatalf("registration-tokens create --json = %q, %v; want id and token", out, err)
 	}
-	if _, _, err, _ := cliRun(t, env, "registration-tokens", "revoke", got.ID); err != nil {
+	if _, _, _, err := cliRun(t, env, "registration-tokens", "revoke", got.ID); err != nil {
 		t.Fatalf("revoking the id printed: %v", err)
 	}
 }
@@ -184,7 +184,7 @@ func TestRound4CLIRefusesToCreateTheDefaultDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"clients", "list"}, {"users", "list"}, {"apply", "-f", plan, "--dry-run"}, {"keys", "list"}, {"reseal"}, {"export"}} {
-		_, _, err, code := cliRun(t, envFunc(nil), args...)
+		_, _, code, err := cliRun(t, envFunc(nil), args...)
 		if err == nil || code != 1 || !strings.Contains(err.Error(), filepath.Join(dir, "tonearm.db")) || !strings.Contains(err.Error(), "tonearm migrate") {
 			t.Errorf("%v without tonearm.db: %v (exit %d), want exit 1 naming the file and how to create it", args, err, code)
 		}
@@ -195,10 +195,10 @@ func TestRound4CLIRefusesToCreateTheDefaultDatabase(t *testing.T) {
 		}
 	}
 	// migrate creates it; then the commands run.
-	if _, _, err, _ := cliRun(t, envFunc(nil), "migrate"); err != nil {
+	if _, _, _, err := cliRun(t, envFunc(nil), "migrate"); err != nil {
 		t.Fatal(err)
 	}
-	if out, _, err, _ := cliRun(t, envFunc(nil), "clients", "list"); err != nil || !strings.HasPrefix(out, "ID") {
+	if out, _, _, err := cliRun(t, envFunc(nil), "clients", "list"); err != nil || !strings.HasPrefix(out, "ID") {
 		t.Fatalf("clients list after migrate: %q, %v", out, err)
 	}
 }
