@@ -47,7 +47,12 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 			fs.Var(&introspectors, "introspector", "a client (the API's resource server) that may introspect tokens meant for it (repeatable)")
 			fs.BoolVar(&spec.OpenToApps, "open-to-apps", false, "apps registered by developers (on /developer or RFC 7591) may ask for its scopes")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
-		}, nil)
+		}, func() error {
+			if spec.ID == "" {
+				return usageError{"--id is required (tonearm apis create -h lists the flags)"}
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}

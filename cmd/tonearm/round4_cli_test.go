@@ -141,6 +141,9 @@ func TestRound4CLIErrorsInTheOperatorsWords(t *testing.T) {
 	if err == nil || code != 2 || !strings.HasPrefix(err.Error(), "--id is required") {
 		t.Fatalf("clients create without --id: %v (exit %d)", err, code)
 	}
+	if _, _, code, err := cliRun(t, env, "apis", "create", "--scope", "read"); err == nil || code != 2 || !strings.HasPrefix(err.Error(), "--id is required") {
+		t.Fatalf("apis create without --id: %v (exit %d)", err, code)
+	}
 	dir := t.TempDir()
 	for _, c := range []struct{ file, want string }{
 		{"clients:\n  - id: shop\n    redirectUri: https://shop.example/cb\n", `line 3: unknown key "redirectUri" in a client`},
