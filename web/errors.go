@@ -156,7 +156,7 @@ func setErrorHeaders(w http.ResponseWriter, err error) {
 // throttledMessage says why a password check must wait, and how long.
 func throttledMessage(te *accounts.ThrottledError) string {
 	if te.Account {
-		return fmt.Sprintf("Too many failed sign-ins for this account from browsers it has not signed in on; try again in %d seconds", te.Seconds())
+		return "Too many failed sign-ins for this account from browsers it has not signed in on; try again in " + waitText(te.RetryAfter)
 	}
 	if te.Reason != "" {
 		return fmt.Sprintf("Too many %s; try again in %s", te.Reason, waitText(te.RetryAfter))
@@ -164,11 +164,17 @@ func throttledMessage(te *accounts.ThrottledError) string {
 	return fmt.Sprintf("Too many failed password attempts; try again in %s", waitText(te.RetryAfter))
 }
 
+// waitText is d in whole seconds or minutes, rounded up, in plain words
+// ("1 second", "30 seconds", "15 minutes").
 func waitText(d time.Duration) string {
-	if d < time.Minute {
-		return fmt.Sprintf("%d seconds", int((d+time.Second-1)/time.Second))
+	n, unit := int((d+time.Second-1)/time.Second), "second"
+	if d >= time.Minute {
+		n, unit = int((d+time.Minute-1)/time.Minute), "minute"
 	}
-	return fmt.Sprintf("%d minutes", int((d+time.Minute-1)/time.Minute))
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("%d %s", n, unit)
 }
 
 // apiError maps the registry's errors.
