@@ -88,10 +88,14 @@ func (a fileAPI) spec() apis.Spec {
 // fields: a misspelt key must not be silently ignored.
 func readDesired(data []byte) (desired, error) {
 	var d desired
+	shape, err := readShape(data)
+	if err != nil {
+		return d, fmt.Errorf("reading the file: %w", err)
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&d); err != nil && !errors.Is(err, io.EOF) {
-		return d, fmt.Errorf("reading the file: %w", plainYAMLError(err, data))
+		return d, fmt.Errorf("reading the file: %w", shape.plainError(err))
 	}
 	seen := map[string]bool{}
 	for _, c := range d.Clients {
@@ -151,6 +155,19 @@ func applyCommand(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	ctx = audit.WithOrigin(ctx, audit.Origin{Actor: "cli"})
+	if dryRun {
+		// The dry run is the real run in a transaction that is rolled
+		// back: it validates against the state the file's earlier items
+		// produce (a client holding a scope an API of the file creates or
+		// changes) and refuses what the real run refuses, because it runs
+		// the same code, writes included.
+		txCtx, err := a.store.BeginTx(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = a.store.RollbackTx(txCtx) }()
+		ctx = txCtx
+	}
 	changes := 0
 	say := func(format string, args ...any) {
 		changes++
@@ -183,12 +200,10 @@ func applyCommand(ctx context.Context, args []string, getenv func(string) string
 			if c.Registration == "" && !slices.ContainsFunc(want.Clients, func(f fileClient) bool { return f.ID == c.ID }) {
 				say("delete client %s", c.ID)
 				delete(existingClients, c.ID)
-				if !dryRun {
-					if err := a.clients.Delete(ctx, c.ID); err != nil {
-						return fmt.Errorf("client %s: %w", c.ID, err)
-					}
-					a.cliEvent(ctx, audit.ClientDeleted, c.ID, nil)
+				if err := a.clients.Delete(ctx, c.ID); err != nil {
+					return fmt.Errorf("client %s: %w", c.ID, err)
 				}
+				a.cliEvent(ctx, audit.ClientDeleted, c.ID, nil)
 			}
 		}
 	}
@@ -211,12 +226,10 @@ func applyCommand(ctx context.Context, args []string, getenv func(string) string
 				return fmt.Errorf("API %s: %w", fa.ID, err)
 			}
 			say("create API %s", fa.ID)
-			if !dryRun {
-				if _, err := a.apis.Create(ctx, now); err != nil {
-					return fmt.Errorf("API %s: %w", fa.ID, err)
-				}
-				a.cliEvent(ctx, audit.APICreated, "", map[string]any{"api": fa.ID})
+			if _, err := a.apis.Create(ctx, now); err != nil {
+				return fmt.Errorf("API %s: %w", fa.ID, err)
 			}
+			a.cliEvent(ctx, audit.APICreated, "", map[string]any{"api": fa.ID})
 		case err != nil:
 			return err
 		default:
@@ -234,13 +247,11 @@ func applyCommand(ctx context.Context, args []string, getenv func(string) string
 				continue
 			}
 			say("update API %s", fa.ID)
-			if !dryRun {
-				if _, err := a.apis.Update(ctx, fa.ID, apis.Update{Name: &now.Name, Scopes: &checked.Scopes, Claims: &checked.Claims, Introspectors: &checked.Introspectors,
-					OpenToApps: &now.OpenToApps}); err != nil {
-					return fmt.Errorf("API %s: %w", fa.ID, err)
-				}
-				a.cliEvent(ctx, audit.APIChanged, "", map[string]any{"api": fa.ID})
+			if _, err := a.apis.Update(ctx, fa.ID, apis.Update{Name: &now.Name, Scopes: &checked.Scopes, Claims: &checked.Claims, Introspectors: &checked.Introspectors,
+				OpenToApps: &now.OpenToApps}); err != nil {
+				return fmt.Errorf("API %s: %w", fa.ID, err)
 			}
+			a.cliEvent(ctx, audit.APIChanged, "", map[string]any{"api": fa.ID})
 		}
 	}
 
@@ -258,13 +269,10 @@ func applyCommand(ctx context.Context, args []string, getenv func(string) string
 		}
 		cur, exists := existingClients[fc.ID]
 		if !exists {
-			if _, err := a.clients.Check(ctx, spec); err != nil && !dryRun {
+			if _, err := a.clients.Check(ctx, spec); err != nil {
 				return fmt.Errorf("client %s: %w", fc.ID, err)
 			}
 			say("create client %s", fc.ID)
-			if dryRun {
-				continue
-			}
 			spec.Secret = secret
 			c, generated, err := a.clients.Create(ctx, spec)
 			if err != nil {
@@ -272,7 +280,7 @@ func applyCommand(ctx context.Context, args []string, getenv func(string) string
 			}
 			existingClients[c.ID] = c
 			a.cliEvent(ctx, audit.ClientCreated, c.ID, nil)
-			if generated != "" && secret == "" {
+			if generated != "" && secret == "" && !dryRun { // the dry run's client is rolled back: its secret is nobody's
 				fmt.Fprintf(stdout, "  client_secret of %s: %s (shown once; put it in a variable and name it with secretEnv)\n", c.ID, generated)
 			}
 			continue
@@ -287,36 +295,30 @@ func applyCommand(ctx context.Context, args []string, getenv func(string) string
 		checked.CreatedAt = cur.CreatedAt
 		if !sameClient(cur, checked) {
 			say("update client %s", fc.ID)
-			if !dryRun {
-				if _, err := a.clients.Update(ctx, fc.ID, func(s *clients.Spec) { *s = spec }); err != nil {
-					return fmt.Errorf("client %s: %w", fc.ID, err)
-				}
-				a.cliEvent(ctx, audit.ClientChanged, fc.ID, nil)
+			if _, err := a.clients.Update(ctx, fc.ID, func(s *clients.Spec) { *s = spec }); err != nil {
+				return fmt.Errorf("client %s: %w", fc.ID, err)
 			}
+			a.cliEvent(ctx, audit.ClientChanged, fc.ID, nil)
 		}
 		if secret != "" && !a.clients.SecretMatches(ctx, cur, secret) {
 			say("set the secret of client %s from %s", fc.ID, fc.SecretEnv)
-			if !dryRun {
-				if err := a.clients.SetSecret(ctx, fc.ID, secret); err != nil {
-					return fmt.Errorf("client %s: %w", fc.ID, err)
-				}
-				a.cliEvent(ctx, audit.ClientChanged, fc.ID, map[string]any{"secret": "set"})
+			if err := a.clients.SetSecret(ctx, fc.ID, secret); err != nil {
+				return fmt.Errorf("client %s: %w", fc.ID, err)
 			}
+			a.cliEvent(ctx, audit.ClientChanged, fc.ID, map[string]any{"secret": "set"})
 		}
 	}
 
 	// 3. Introspectors that waited for their clients.
-	if !dryRun {
-		for _, fa := range want.APIs {
-			cur, err := a.apis.Get(ctx, fa.ID)
-			if err != nil {
-				return err
-			}
-			if len(fa.Introspectors) > 0 && !slices.Equal(cur.Introspectors, fa.Introspectors) {
-				intro := fa.Introspectors
-				if _, err := a.apis.Update(ctx, fa.ID, apis.Update{Introspectors: &intro}); err != nil {
-					return fmt.Errorf("API %s: %w", fa.ID, err)
-				}
+	for _, fa := range want.APIs {
+		cur, err := a.apis.Get(ctx, fa.ID)
+		if err != nil {
+			return err
+		}
+		if len(fa.Introspectors) > 0 && !slices.Equal(cur.Introspectors, fa.Introspectors) {
+			intro := fa.Introspectors
+			if _, err := a.apis.Update(ctx, fa.ID, apis.Update{Introspectors: &intro}); err != nil {
+				return fmt.Errorf("API %s: %w", fa.ID, err)
 			}
 		}
 	}
@@ -332,12 +334,10 @@ func applyCommand(ctx context.Context, args []string, getenv func(string) string
 				continue
 			}
 			say("delete API %s", api.ID)
-			if !dryRun {
-				if err := a.apis.Delete(ctx, api.ID); err != nil {
-					return fmt.Errorf("API %s: %w", api.ID, err)
-				}
-				a.cliEvent(ctx, audit.APIDeleted, "", map[string]any{"api": api.ID})
+			if err := a.apis.Delete(ctx, api.ID); err != nil {
+				return fmt.Errorf("API %s: %w", api.ID, err)
 			}
+			a.cliEvent(ctx, audit.APIDeleted, "", map[string]any{"api": api.ID})
 		}
 	}
 	if changes == 0 {

@@ -76,7 +76,14 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 			fs.StringVar(&f.Role, "role", "", "only this role: admin, user or guest")
 			fs.IntVar(&f.Limit, "limit", 100, "at most this many (1–1000)")
 			fs.BoolVar(&asJSON, "json", false, "print JSON")
-		}, nil)
+		}, func() error {
+			// An unknown role would list nobody and exit 0, as if there
+			// were no such users: refused as users update refuses it.
+			if f.Role != "" && !accounts.ValidRole(f.Role) {
+				return usageError{"--role must be admin, user or guest"}
+			}
+			return nil
+		})
 		if err != nil {
 			return err
 		}
