@@ -145,7 +145,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		a, err := openAppArg(ctx, "clients update", posArg{"ID", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			given = fs
 			f.register(fs, false)
-		}, requireArg(&id, "usage: tonearm clients update ID [any flag of clients create but --id and --secret]"))
+		}, requireArg(&id, "usage: tonearm clients update ID [any flag of clients create but --id and --public]"))
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,11 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		if err != nil {
 			return err
 		}
-		a.cliEvent(ctx, audit.ClientChanged, c.ID, nil)
+		var detail map[string]any
+		if f.spec.Secret != "" {
+			detail = map[string]any{"secret": "set"}
+		}
+		a.cliEvent(ctx, audit.ClientChanged, c.ID, detail)
 		if f.asJSON {
 			return json.NewEncoder(stdout).Encode(toClientJSON(c, ""))
 		}
@@ -250,6 +254,10 @@ func (f *clientFlagValues) register(fs *flag.FlagSet, withID bool) {
 		fs.StringVar(&f.spec.ID, "id", "", "client ID")
 		fs.StringVar(&f.spec.Secret, "secret", "", "client secret (≥ 32 characters); omitted: one is generated and printed once")
 		fs.BoolVar(&f.spec.Public, "public", false, "public client: no secret, PKCE required")
+	} else {
+		// The client's secret, as on create: the server's own secret
+		// comes from TONEARM_SECRET only, never from a flag.
+		fs.StringVar(&f.spec.Secret, "secret", "", "set the client's secret (≥ 32 characters); the old one stops at once (tonearm clients rotate-secret generates one and can keep the old one a while)")
 	}
 	fs.Var(&f.redirects, "redirect-uri", "redirect URI (repeatable)")
 	fs.Var(&f.postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
@@ -300,6 +308,8 @@ func (f *clientFlagValues) apply(name string, spec *clients.Spec) {
 		spec.TosURI = f.spec.TosURI
 	case "id-token-alg":
 		spec.IDTokenAlg = f.spec.IDTokenAlg
+	case "secret":
+		spec.Secret = f.spec.Secret
 	}
 }
 

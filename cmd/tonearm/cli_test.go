@@ -25,10 +25,11 @@ import (
 )
 
 // Each subcommand shows only its own flags (server settings on serve and
-// migrate alone; the database URL and the secret wherever the database is
-// opened, with -v), -h exits 0, and no command logs unless -v.
+// migrate alone; the database URL wherever the database is opened, with
+// -v: the server's secret comes from TONEARM_SECRET only), -h exits 0, and
+// no command logs unless -v.
 func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
-	db := []string{"database-url", "secret", "v"}
+	db := []string{"database-url", "v"}
 	server := []string{"admin-mfa", "client-registration", "database-url", "event-retention", "issuer", "listen", "listenbrainz-url", "metrics-listen", "previous-secrets", "refresh-grace",
 		"registration", "secret", "site-name", "smtp-url", "theme-dir", "trusted-proxies"}
 	with := func(own ...string) []string { return append(append([]string{}, db...), own...) }
@@ -49,7 +50,7 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		{[]string{"users", "delete"}, db},
 		{[]string{"users", "set-password"}, with("password-stdin")},
 		{[]string{"clients", "create"}, with(append(clientFlags, "id", "secret", "public")...)},
-		{[]string{"clients", "update"}, with(clientFlags...)},
+		{[]string{"clients", "update"}, with(append(clientFlags, "secret")...)},
 		{[]string{"clients", "rotate-secret"}, with("keep-old", "json")},
 		{[]string{"clients", "list"}, with("json")},
 		{[]string{"clients", "delete"}, with("id")},
@@ -85,7 +86,7 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		want := slices.Clone(c.want)
 		slices.Sort(got)
 		slices.Sort(want)
-		want = slices.Compact(want) // clients create --secret is the client's (TONEARM_SECRET then comes from its variable)
+		want = slices.Compact(want)
 		if want == nil {
 			want = []string{}
 		}

@@ -143,8 +143,8 @@ func newLogger(w io.Writer) *slog.Logger {
 
 // loadConfig parses a command's flags together with the environment: the
 // command's own flags, then the settings of scope (serve and migrate take
-// every setting; the other commands the database URL and the secret, and
-// -v).
+// every setting; the other commands the database URL and -v, their
+// secret from TONEARM_SECRET only).
 func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet), scope config.Scope) (config.Config, error) {
 	return loadConfigWith(name, posArg{}, args, getenv, stderr, extra, nil, scope)
 }
