@@ -101,7 +101,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
        tonearm clients update ID [flags]
        tonearm clients rotate-secret ID [--keep-old DURATION] [--json]
        tonearm clients list [--json]
-       tonearm clients delete ID
+       tonearm clients delete ID [--json]
 (flags and ID in any order; "tonearm clients SUBCOMMAND -h" shows its flags)`
 	if len(args) == 0 || isHelpArg(args[0]) {
 		return groupUsage(args, usage, stdout)
@@ -223,9 +223,11 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		return tw.Flush()
 	case "delete":
 		var id string
+		var asJSON bool
 		a, err := openAppArg(ctx, "clients delete", posArg{"ID", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "id", id, "client ID")
-		}, requireArg(&id, "usage: tonearm clients delete ID"))
+			jsonFlag(fs, &asJSON)
+		}, requireArg(&id, "usage: tonearm clients delete ID [--json]"))
 		if err != nil {
 			return err
 		}
@@ -234,6 +236,9 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 			return err
 		}
 		a.cliEvent(ctx, audit.ClientDeleted, id, nil)
+		if asJSON {
+			return deletedJSON(stdout)
+		}
 		fmt.Fprintf(stdout, "deleted client %s and every token issued to it\n", id)
 		return nil
 	default:
@@ -315,9 +320,10 @@ func (f *clientFlagValues) apply(name string, spec *clients.Spec) {
 
 func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
-		return groupUsage(args, "usage: tonearm keys list|rotate", stdout)
+		return groupUsage(args, "usage: tonearm keys list|rotate [--json]", stdout)
 	}
-	a, err := openApp(ctx, "keys "+args[0], args[1:], getenv, stderr, nil, nil)
+	var asJSON bool
+	a, err := openApp(ctx, "keys "+args[0], args[1:], getenv, stderr, func(fs *flag.FlagSet) { jsonFlag(fs, &asJSON) }, nil)
 	if err != nil {
 		return err
 	}
@@ -332,11 +338,26 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 			kids[i] = k.KID
 		}
 		a.cliEvent(ctx, audit.KeysRotated, "", map[string]any{"added": kids})
+		if asJSON {
+			// The keys the rotation added (one per algorithm).
+			out := make([]keyJSON, len(added))
+			for i, k := range added {
+				out[i] = toKeyJSON(k)
+			}
+			return printJSON(stdout, out)
+		}
 		for _, k := range added {
 			fmt.Fprintf(stdout, "new %s signing key %s\n", k.Alg, k.KID)
 		}
 		fmt.Fprintln(stdout, "previous keys stay published until every token they signed has expired")
 		return nil
+	}
+	if asJSON {
+		out := []keyJSON{}
+		for _, k := range a.keys.Published() {
+			out = append(out, toKeyJSON(k))
+		}
+		return printJSON(stdout, out)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KID\tALG\tCREATED\tSTATUS")
