@@ -125,13 +125,16 @@ type Scope int
 const (
 	// ServerSettings: every setting (serve, migrate).
 	ServerSettings Scope = iota
-	// DatabaseSettings: only the database URL and the secret, for the
-	// commands that open the database and nothing else.
+	// DatabaseSettings: only the database URL as a flag (the secret from
+	// TONEARM_SECRET), for the commands that open the database.
 	DatabaseSettings
 )
 
 // databaseFlags are the flags of DatabaseSettings.
-var databaseFlags = map[string]bool{"database-url": true, "secret": true}
+// The master secret is not among them: it comes from TONEARM_SECRET only,
+// so --secret on a command always means a client's secret (clients create
+// and update) and a flag never shows the server's secret in ps.
+var databaseFlags = map[string]bool{"database-url": true}
 
 // Variables lists every configuration variable (for the reference docs).
 func Variables() []string {

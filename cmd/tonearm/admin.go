@@ -101,7 +101,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
        tonearm clients update ID [flags]
        tonearm clients rotate-secret ID [--keep-old DURATION] [--json]
        tonearm clients list [--json]
-       tonearm clients delete ID
+       tonearm clients delete ID [--json]
 (flags and ID in any order; "tonearm clients SUBCOMMAND -h" shows its flags)`
 	if len(args) == 0 || isHelpArg(args[0]) {
 		return groupUsage(args, usage, stdout)
@@ -145,7 +145,7 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		a, err := openAppArg(ctx, "clients update", posArg{"ID", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			given = fs
 			f.register(fs, false)
-		}, requireArg(&id, "usage: tonearm clients update ID [any flag of clients create but --id and --secret]"))
+		}, requireArg(&id, "usage: tonearm clients update ID [any flag of clients create but --id and --public]"))
 		if err != nil {
 			return err
 		}
@@ -154,7 +154,11 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		if err != nil {
 			return err
 		}
-		a.cliEvent(ctx, audit.ClientChanged, c.ID, nil)
+		var detail map[string]any
+		if f.spec.Secret != "" {
+			detail = map[string]any{"secret": "set"}
+		}
+		a.cliEvent(ctx, audit.ClientChanged, c.ID, detail)
 		if f.asJSON {
 			return json.NewEncoder(stdout).Encode(toClientJSON(c, ""))
 		}
@@ -219,9 +223,11 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		return tw.Flush()
 	case "delete":
 		var id string
+		var asJSON bool
 		a, err := openAppArg(ctx, "clients delete", posArg{"ID", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "id", id, "client ID")
-		}, requireArg(&id, "usage: tonearm clients delete ID"))
+			jsonFlag(fs, &asJSON)
+		}, requireArg(&id, "usage: tonearm clients delete ID [--json]"))
 		if err != nil {
 			return err
 		}
@@ -230,6 +236,9 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 			return err
 		}
 		a.cliEvent(ctx, audit.ClientDeleted, id, nil)
+		if asJSON {
+			return deletedJSON(stdout)
+		}
 		fmt.Fprintf(stdout, "deleted client %s and every token issued to it\n", id)
 		return nil
 	default:
@@ -250,6 +259,10 @@ func (f *clientFlagValues) register(fs *flag.FlagSet, withID bool) {
 		fs.StringVar(&f.spec.ID, "id", "", "client ID")
 		fs.StringVar(&f.spec.Secret, "secret", "", "client secret (≥ 32 characters); omitted: one is generated and printed once")
 		fs.BoolVar(&f.spec.Public, "public", false, "public client: no secret, PKCE required")
+	} else {
+		// The client's secret, as on create: the server's own secret
+		// comes from TONEARM_SECRET only, never from a flag.
+		fs.StringVar(&f.spec.Secret, "secret", "", "set the client's secret (≥ 32 characters); the old one stops at once (tonearm clients rotate-secret generates one and can keep the old one a while)")
 	}
 	fs.Var(&f.redirects, "redirect-uri", "redirect URI (repeatable)")
 	fs.Var(&f.postLogout, "post-logout-redirect-uri", "post-logout redirect URI (repeatable)")
@@ -300,14 +313,17 @@ func (f *clientFlagValues) apply(name string, spec *clients.Spec) {
 		spec.TosURI = f.spec.TosURI
 	case "id-token-alg":
 		spec.IDTokenAlg = f.spec.IDTokenAlg
+	case "secret":
+		spec.Secret = f.spec.Secret
 	}
 }
 
 func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
-		return groupUsage(args, "usage: tonearm keys list|rotate", stdout)
+		return groupUsage(args, "usage: tonearm keys list|rotate [--json]", stdout)
 	}
-	a, err := openApp(ctx, "keys "+args[0], args[1:], getenv, stderr, nil, nil)
+	var asJSON bool
+	a, err := openApp(ctx, "keys "+args[0], args[1:], getenv, stderr, func(fs *flag.FlagSet) { jsonFlag(fs, &asJSON) }, nil)
 	if err != nil {
 		return err
 	}
@@ -322,11 +338,26 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 			kids[i] = k.KID
 		}
 		a.cliEvent(ctx, audit.KeysRotated, "", map[string]any{"added": kids})
+		if asJSON {
+			// The keys the rotation added (one per algorithm).
+			out := make([]keyJSON, len(added))
+			for i, k := range added {
+				out[i] = toKeyJSON(k)
+			}
+			return printJSON(stdout, out)
+		}
 		for _, k := range added {
 			fmt.Fprintf(stdout, "new %s signing key %s\n", k.Alg, k.KID)
 		}
 		fmt.Fprintln(stdout, "previous keys stay published until every token they signed has expired")
 		return nil
+	}
+	if asJSON {
+		out := []keyJSON{}
+		for _, k := range a.keys.Published() {
+			out = append(out, toKeyJSON(k))
+		}
+		return printJSON(stdout, out)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KID\tALG\tCREATED\tSTATUS")

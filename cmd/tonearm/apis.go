@@ -29,7 +29,7 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 	const usage = `usage: tonearm apis create --id URI --scope NAME[=description]… [--name N] [--claim C…] [--introspector CLIENT…] [--open-to-apps] [--json]
        tonearm apis update URI [--name N] [--scope NAME[=description]…] [--claim C…] [--introspector CLIENT…] [--json]
        tonearm apis list [--json]
-       tonearm apis delete URI
+       tonearm apis delete URI [--json]
 (flags and URI in any order)`
 	if len(args) == 0 || isHelpArg(args[0]) {
 		return groupUsage(args, usage, stdout)
@@ -145,9 +145,11 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 		return tw.Flush()
 	case "delete":
 		var id string
+		var asJSON bool
 		a, err := openAppArg(ctx, "apis delete", posArg{"URI", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "id", id, "the API's identifier")
-		}, requireArg(&id, "usage: tonearm apis delete URI"))
+			jsonFlag(fs, &asJSON)
+		}, requireArg(&id, "usage: tonearm apis delete URI [--json]"))
 		if err != nil {
 			return err
 		}
@@ -156,6 +158,9 @@ func apisCommand(ctx context.Context, args []string, getenv func(string) string,
 			return err
 		}
 		a.cliEvent(ctx, audit.APIDeleted, "", map[string]any{"api": id})
+		if asJSON {
+			return deletedJSON(stdout)
+		}
 		fmt.Fprintf(stdout, "deleted API %s\n", id)
 		return nil
 	default:

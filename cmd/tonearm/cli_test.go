@@ -25,10 +25,11 @@ import (
 )
 
 // Each subcommand shows only its own flags (server settings on serve and
-// migrate alone; the database URL and the secret wherever the database is
-// opened, with -v), -h exits 0, and no command logs unless -v.
+// migrate alone; the database URL wherever the database is opened, with
+// -v: the server's secret comes from TONEARM_SECRET only), -h exits 0, and
+// no command logs unless -v.
 func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
-	db := []string{"database-url", "secret", "v"}
+	db := []string{"database-url", "v"}
 	server := []string{"admin-mfa", "client-registration", "database-url", "event-retention", "issuer", "listen", "listenbrainz-url", "metrics-listen", "previous-secrets", "refresh-grace",
 		"registration", "secret", "site-name", "smtp-url", "theme-dir", "trusted-proxies"}
 	with := func(own ...string) []string { return append(append([]string{}, db...), own...) }
@@ -40,37 +41,37 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 	}{
 		{[]string{"serve"}, server},
 		{[]string{"migrate"}, append(append([]string{}, server...), "v")},
-		{[]string{"users", "create"}, with("username", "password-stdin", "role")},
+		{[]string{"users", "create"}, with("username", "password-stdin", "role", "json")},
 		{[]string{"users", "list"}, with("username", "email", "role", "limit", "json")},
 		{[]string{"users", "show"}, with("json")},
 		{[]string{"users", "update"}, with("json", "role", "email", "name", "email-verified")},
-		{[]string{"users", "disable"}, db},
-		{[]string{"users", "enable"}, db},
-		{[]string{"users", "delete"}, db},
-		{[]string{"users", "set-password"}, with("password-stdin")},
+		{[]string{"users", "disable"}, with("json")},
+		{[]string{"users", "enable"}, with("json")},
+		{[]string{"users", "delete"}, with("json")},
+		{[]string{"users", "set-password"}, with("password-stdin", "json")},
 		{[]string{"clients", "create"}, with(append(clientFlags, "id", "secret", "public")...)},
-		{[]string{"clients", "update"}, with(clientFlags...)},
+		{[]string{"clients", "update"}, with(append(clientFlags, "secret")...)},
 		{[]string{"clients", "rotate-secret"}, with("keep-old", "json")},
 		{[]string{"clients", "list"}, with("json")},
-		{[]string{"clients", "delete"}, with("id")},
+		{[]string{"clients", "delete"}, with("id", "json")},
 		{[]string{"apis", "create"}, with("id", "name", "scope", "claim", "introspector", "open-to-apps", "json")},
 		{[]string{"apis", "update"}, with("id", "name", "scope", "claim", "introspector", "open-to-apps", "json")},
 		{[]string{"registration-tokens", "create"}, with("description", "expires", "json")},
 		{[]string{"registration-tokens", "list"}, with("json")},
-		{[]string{"registration-tokens", "revoke"}, with("id")},
+		{[]string{"registration-tokens", "revoke"}, with("id", "json")},
 		{[]string{"apis", "list"}, with("json")},
-		{[]string{"apis", "delete"}, with("id")},
+		{[]string{"apis", "delete"}, with("id", "json")},
 		{[]string{"connectors", "create"}, with("id", "kind", "name", "client-id", "client-secret-stdin", "issuer", "base-url", "scope", "json")},
 		{[]string{"connectors", "update"}, with("id", "name", "client-id", "client-secret-stdin", "issuer", "base-url", "scope", "json")},
 		{[]string{"connectors", "list"}, with("json")},
-		{[]string{"connectors", "delete"}, with("id")},
-		{[]string{"keys", "list"}, db},
-		{[]string{"keys", "rotate"}, db},
+		{[]string{"connectors", "delete"}, with("id", "json")},
+		{[]string{"keys", "list"}, with("json")},
+		{[]string{"keys", "rotate"}, with("json")},
 		{[]string{"reseal"}, with("json")},
 		{[]string{"apply"}, with("f", "dry-run", "prune")},
 		{[]string{"export"}, with("json")},
-		{[]string{"health"}, []string{"url"}},
-		{[]string{"version"}, nil},
+		{[]string{"health"}, []string{"url", "json"}},
+		{[]string{"version"}, []string{"json"}},
 	} {
 		var stderr bytes.Buffer
 		err := run(context.Background(), append(c.args, "-h"), envFunc(nil), nil, io.Discard, &stderr)
@@ -85,7 +86,7 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		want := slices.Clone(c.want)
 		slices.Sort(got)
 		slices.Sort(want)
-		want = slices.Compact(want) // clients create --secret is the client's (TONEARM_SECRET then comes from its variable)
+		want = slices.Compact(want)
 		if want == nil {
 			want = []string{}
 		}

@@ -18,7 +18,7 @@ import (
 const connectorsUsage = `usage: tonearm connectors create --id ID --kind musicbrainz|oidc --name "Shown name" --client-id C --client-secret-stdin [--issuer URL] [--base-url URL] [--scope S…] [--json]
        tonearm connectors update ID [--name N] [--client-id C] [--client-secret-stdin] [--issuer URL] [--base-url URL] [--scope S…] [--json]
        tonearm connectors list [--json]
-       tonearm connectors delete ID`
+       tonearm connectors delete ID [--json]`
 
 func connectorsCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 || isHelpArg(args[0]) {
@@ -150,9 +150,11 @@ func connectorsCommand(ctx context.Context, args []string, getenv func(string) s
 		return tw.Flush()
 	case "delete":
 		var id string
+		var asJSON bool
 		a, err := openAppArg(ctx, "connectors delete", posArg{"ID", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "id", id, "the connector's ID")
-		}, requireArg(&id, "usage: tonearm connectors delete ID"))
+			jsonFlag(fs, &asJSON)
+		}, requireArg(&id, "usage: tonearm connectors delete ID [--json]"))
 		if err != nil {
 			return err
 		}
@@ -161,6 +163,9 @@ func connectorsCommand(ctx context.Context, args []string, getenv func(string) s
 			return notFound(err, "connector", id)
 		}
 		a.cliEvent(ctx, audit.ConnectorDeleted, "", map[string]any{"connector": id})
+		if asJSON {
+			return deletedJSON(stdout)
+		}
 		fmt.Fprintf(stdout, "deleted connector %s and every sign-in linked through it\n", id)
 		return nil
 	default:

@@ -38,10 +38,11 @@ Usage:
   tonearm reseal [--json]          seal stored secrets again under TONEARM_SECRET (after rotating it)
   tonearm apply -f FILE [--dry-run] [--prune]   make the clients and APIs match a YAML or JSON file
   tonearm export [--json]          print the clients and APIs as apply reads them (no secrets)
-  tonearm health [--url URL]       exit 0 when a running server answers /readyz (container health checks)
-  tonearm version                  the module version and commit
+  tonearm health [--url URL] [--json]   exit 0 when a running server answers /readyz (container health checks)
+  tonearm version [--json]         the module version and commit
 
-"tonearm COMMAND -h" shows a command's flags. Flags and the ID a command takes
+"tonearm COMMAND -h" shows a command's flags. Every command that prints takes
+--json (what it created, showed or changed; {} after a delete). Flags and the ID a command takes
 come in any order ("clients update shop --name Shop" or "clients update --name
 Shop shop"). Every command reads the TONEARM_* variables; "tonearm serve -h"
 lists them all as flags. Only serve and migrate create the database: the other
@@ -143,8 +144,8 @@ func newLogger(w io.Writer) *slog.Logger {
 
 // loadConfig parses a command's flags together with the environment: the
 // command's own flags, then the settings of scope (serve and migrate take
-// every setting; the other commands the database URL and the secret, and
-// -v).
+// every setting; the other commands the database URL and -v, their
+// secret from TONEARM_SECRET only).
 func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer, extra func(*flag.FlagSet), scope config.Scope) (config.Config, error) {
 	return loadConfigWith(name, posArg{}, args, getenv, stderr, extra, nil, scope)
 }

@@ -18,7 +18,7 @@ import (
 
 const registrationTokensUsage = `usage: tonearm registration-tokens create [--description D] [--expires DURATION] [--json]
        tonearm registration-tokens list [--json]
-       tonearm registration-tokens revoke ID`
+       tonearm registration-tokens revoke ID [--json]`
 
 // registrationTokensCommand manages initial access tokens for RFC 7591
 // registration made by the operator (apps registered with them have no
@@ -100,9 +100,11 @@ func registrationTokensCommand(ctx context.Context, args []string, getenv func(s
 		return tw.Flush()
 	case "revoke":
 		var id string
+		var asJSON bool
 		a, err := openAppArg(ctx, "registration-tokens revoke", posArg{"ID", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&id, "id", id, "the token's ID")
-		}, requireArg(&id, "usage: tonearm registration-tokens revoke ID"))
+			jsonFlag(fs, &asJSON)
+		}, requireArg(&id, "usage: tonearm registration-tokens revoke ID [--json]"))
 		if err != nil {
 			return err
 		}
@@ -114,6 +116,9 @@ func registrationTokensCommand(ctx context.Context, args []string, getenv func(s
 			return err
 		}
 		a.cliEvent(ctx, audit.RegistrationTokens, "", map[string]any{"action": "revoked", "id": id})
+		if asJSON {
+			return deletedJSON(stdout)
+		}
 		fmt.Fprintf(stdout, "revoked registration token %s\n", id)
 		return nil
 	default:

@@ -17,12 +17,12 @@ import (
 	"github.com/tonearm-idp/tonearm/web/jsonapi"
 )
 
-const usersUsage = `usage: tonearm users create --username U --password-stdin [--role admin|user|guest]
+const usersUsage = `usage: tonearm users create --username U --password-stdin [--role admin|user|guest] [--json]
        tonearm users list [--username PREFIX] [--email PREFIX] [--role R] [--limit N] [--json]
        tonearm users show USER [--json]
        tonearm users update USER [--role R] [--email E] [--name N] [--email-verified true|false] [--json]
-       tonearm users disable|enable|delete USER
-       tonearm users set-password USER --password-stdin
+       tonearm users disable|enable|delete USER [--json]
+       tonearm users set-password USER --password-stdin [--json]
 (USER is a username or a user ID)`
 
 // usersCommand manages accounts from the command line, with the rules of
@@ -37,11 +37,12 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 	switch sub {
 	case "create":
 		var username, role string
-		var fromStdin bool
+		var fromStdin, asJSON bool
 		a, err := openApp(ctx, "users create", rest, getenv, stderr, func(fs *flag.FlagSet) {
 			fs.StringVar(&username, "username", "", "the new user's name")
 			fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
 			fs.StringVar(&role, "role", "user", "admin, user or guest")
+			jsonFlag(fs, &asJSON)
 		}, func() error {
 			switch {
 			case username == "":
@@ -64,6 +65,9 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		u, err := a.accounts.CreateUser(ctx, username, password, role)
 		if err != nil {
 			return err
+		}
+		if asJSON {
+			return printJSON(stdout, jsonapi.ToAdminUserJSON(u))
 		}
 		fmt.Fprintln(stdout, u.ID)
 		return nil
@@ -127,9 +131,10 @@ func userCommand(ctx context.Context, sub string, args []string, getenv func(str
 	var given *flag.FlagSet
 	a, err := openAppArg(ctx, "users "+sub, posArg{"USER", &who}, args, getenv, stderr, func(fs *flag.FlagSet) {
 		given = fs
+		// Every subcommand prints: --json on each (the user as it is
+		// after the change; {} once deleted).
+		jsonFlag(fs, &asJSON)
 		switch sub {
-		case "show", "update":
-			fs.BoolVar(&asJSON, "json", false, "print JSON")
 		case "set-password":
 			fs.BoolVar(&fromStdin, "password-stdin", false, "read the new password from the first line of standard input")
 		}
@@ -155,11 +160,17 @@ func userCommand(ctx context.Context, sub string, args []string, getenv func(str
 		if u, err = a.accounts.AdminUpdate(ctx, u.ID, accounts.AdminChange{Disabled: &disabled}); err != nil {
 			return err
 		}
+		if asJSON {
+			return printJSON(stdout, jsonapi.ToAdminUserJSON(u))
+		}
 		fmt.Fprintf(stdout, "%s %sd\n", u.Username, sub)
 		return nil
 	case "delete":
 		if err := a.accounts.DeleteUser(ctx, u.ID); err != nil {
 			return err
+		}
+		if asJSON {
+			return deletedJSON(stdout)
 		}
 		fmt.Fprintf(stdout, "deleted %s (%s) with their sessions, consents and tokens\n", u.Username, u.ID)
 		return nil
@@ -173,6 +184,13 @@ func userCommand(ctx context.Context, sub string, args []string, getenv func(str
 		}
 		if err := a.accounts.AdminSetPassword(ctx, u.ID, password); err != nil {
 			return err
+		}
+		if asJSON {
+			// Read again: the change moved its updatedAt.
+			if u, err = a.accounts.GetUser(ctx, u.ID); err != nil {
+				return err
+			}
+			return printJSON(stdout, jsonapi.ToAdminUserJSON(u))
 		}
 		fmt.Fprintf(stdout, "password of %s set; every session and token of theirs ended\n", u.Username)
 		return nil

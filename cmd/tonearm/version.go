@@ -18,39 +18,62 @@ import (
 // built from (Go records both in the binary).
 func versionCommand(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tonearm version", flag.ContinueOnError)
+	var asJSON bool
+	jsonFlag(fs, &asJSON)
 	if err := parseCommand(fs, "version", args, posArg{}, stderr); err != nil {
 		return err
+	}
+	if asJSON {
+		return printJSON(stdout, buildVersion())
 	}
 	fmt.Fprintln(stdout, versionLine())
 	return nil
 }
 
-func versionLine() string {
+// versionJSON is what Go recorded in the binary; empty when unknown.
+type versionJSON struct {
+	Version   string `json:"version"`
+	Commit    string `json:"commit,omitempty"`
+	Time      string `json:"time,omitempty"`
+	Modified  bool   `json:"modified"` // built with uncommitted changes
+	GoVersion string `json:"goVersion,omitempty"`
+}
+
+func buildVersion() versionJSON {
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
-		return "tonearm (unknown version: built without module information)"
+		return versionJSON{Version: "unknown"}
 	}
-	version := info.Main.Version
-	if version == "" {
-		version = "(devel)"
+	v := versionJSON{Version: info.Main.Version, GoVersion: info.GoVersion}
+	if v.Version == "" {
+		v.Version = "(devel)"
 	}
-	var commit, when, modified string
 	for _, s := range info.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			commit = s.Value
+			v.Commit = s.Value
 		case "vcs.time":
-			when = s.Value
+			v.Time = s.Value
 		case "vcs.modified":
-			if s.Value == "true" {
-				modified = ", with uncommitted changes"
-			}
+			v.Modified = s.Value == "true"
 		}
 	}
-	if commit == "" {
-		return fmt.Sprintf("tonearm %s (%s, commit unknown)", version, info.GoVersion)
+	return v
+}
+
+func versionLine() string {
+	v := buildVersion()
+	switch {
+	case v.GoVersion == "":
+		return "tonearm (unknown version: built without module information)"
+	case v.Commit == "":
+		return fmt.Sprintf("tonearm %s (%s, commit unknown)", v.Version, v.GoVersion)
 	}
-	return fmt.Sprintf("tonearm %s commit %s %s%s (%s)", version, commit, when, modified, info.GoVersion)
+	modified := ""
+	if v.Modified {
+		modified = ", with uncommitted changes"
+	}
+	return fmt.Sprintf("tonearm %s commit %s %s%s (%s)", v.Version, v.Commit, v.Time, modified, v.GoVersion)
 }
 
 // healthCommand asks a running server whether it is ready (GET /readyz):
@@ -65,6 +88,8 @@ func healthCommand(ctx context.Context, args []string, getenv func(string) strin
 		base = "http://" + listen
 	}
 	target := fs.String("url", base+readyzPath, "the readiness URL to ask, or the server's base URL (then "+readyzPath+" is asked); default from TONEARM_LISTEN")
+	var asJSON bool
+	jsonFlag(fs, &asJSON)
 	if err := parseCommand(fs, "health", args, posArg{}, stderr); err != nil {
 		return err
 	}
@@ -94,6 +119,11 @@ func healthCommand(ctx context.Context, args []string, getenv func(string) strin
 			u.Redacted(), resp.Status, readyzPath, base+readyzPath)
 	case resp.StatusCode != http.StatusOK:
 		return fmt.Errorf("not ready: %s answered %s", u.Redacted(), resp.Status)
+	}
+	if asJSON {
+		// Only a ready server prints: any other answer is an error
+		// (exit 1, message on standard error) as without --json.
+		return printJSON(stdout, map[string]string{"status": "ready", "url": u.Redacted()})
 	}
 	fmt.Fprintln(stdout, "ready")
 	return nil

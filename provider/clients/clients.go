@@ -456,8 +456,20 @@ func (r *Registry) Update(ctx context.Context, id string, change func(*Spec)) (s
 	if spec.Public != cur.Public {
 		return storage.Client{}, invalid("a client cannot change between public and confidential: delete it and create it again")
 	}
+	// A secret given with the update (tonearm clients update ID --secret S)
+	// replaces the current one in the same write, as SetSecret does: the
+	// old one ends at once.
+	var newHash []byte
 	if spec.Secret != "" {
-		return storage.Client{}, invalid("the secret changes only by rotation: tonearm clients rotate-secret %s", id)
+		if cur.Public {
+			return storage.Client{}, invalid("a public client has no secret")
+		}
+		if len(spec.Secret) < minSecretBytes {
+			return storage.Client{}, invalid("a client secret must be at least %d characters", minSecretBytes)
+		}
+		if newHash, err = r.hasher.Hash(ctx, []byte(spec.Secret)); err != nil {
+			return storage.Client{}, err
+		}
 	}
 	next, err := r.validate(ctx, spec)
 	if err != nil {
@@ -465,6 +477,9 @@ func (r *Registry) Update(ctx context.Context, id string, change func(*Spec)) (s
 	}
 	out, err := r.store.UpdateClient(ctx, id, func(old storage.Client) (storage.Client, error) {
 		next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = old.SecretHash, old.OldSecretHash, old.OldSecretExpiresAt
+		if newHash != nil {
+			next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = newHash, nil, time.Time{}
+		}
 		next.Owner, next.Registration, next.RegistrationTokenHash, next.Disabled = old.Owner, old.Registration, old.RegistrationTokenHash, old.Disabled
 		return next, nil
 	})
