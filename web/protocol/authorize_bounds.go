@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strconv"
 
 	"github.com/ory/fosite"
 
@@ -76,21 +75,14 @@ func (o *OAuth) refuseTooLarge(w http.ResponseWriter, r *http.Request, ar fosite
 // hears temporarily_unavailable (RFC 6749 §4.1.2.1) and nothing is stored.
 // ar's redirect URI is verified: readRequest admitted it.
 func (o *OAuth) countStoredSignIn(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester) bool {
-	err := o.limiter.StoredSignIn(r.Context(), r)
-	var throttled *accounts.ThrottledError
+	refusal, err := o.storedSignInRefusal(w, r)
 	switch {
-	case err == nil:
-		return true
-	case errors.As(err, &throttled):
-		// Status 429, not fosite's 503: it is no fault of the server's and
-		// must not be logged as one for every refused request.
-		status, msg, _ := web.ErrorMessage(err)
-		o.authorizeError(w, r, ar, &fosite.RFC6749Error{
-			ErrorField: fosite.ErrTemporarilyUnavailable.ErrorField, CodeField: status,
-			DescriptionField: msg + ".",
-		})
-	default:
+	case refusal != nil:
+		o.authorizeError(w, r, ar, refusal)
+	case err != nil:
 		o.authorizeError(w, r, ar, fosite.ErrServerError.WithWrap(err))
+	default:
+		return true
 	}
 	return false
 }
@@ -104,22 +96,34 @@ func (o *OAuth) countStoredSignIn(w http.ResponseWriter, r *http.Request, ar fos
 // (RFC 9126 §2.3 allows 429 and the codes of RFC 6749 §4.1.2.1), and
 // nothing is stored.
 func (o *OAuth) countPush(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester) bool {
-	err := o.limiter.StoredSignIn(r.Context(), r)
-	var throttled *accounts.ThrottledError
+	refusal, err := o.storedSignInRefusal(w, r)
 	switch {
-	case err == nil:
-		return true
-	case errors.As(err, &throttled):
-		status, msg, _ := web.ErrorMessage(err)
-		w.Header().Set("Retry-After", strconv.Itoa(throttled.Seconds()))
-		o.p.OAuth2.WritePushedAuthorizeError(r.Context(), w, ar, &fosite.RFC6749Error{
-			ErrorField: fosite.ErrTemporarilyUnavailable.ErrorField, CodeField: status,
-			DescriptionField: msg + ".",
-		})
-	default:
+	case refusal != nil:
+		o.p.OAuth2.WritePushedAuthorizeError(r.Context(), w, ar, refusal)
+	case err != nil:
 		if !writeUnavailable(w, r, o.log, err) {
 			o.p.OAuth2.WritePushedAuthorizeError(r.Context(), w, ar, fosite.ErrServerError.WithWrap(err))
 		}
+	default:
+		return true
 	}
 	return false
+}
+
+// storedSignInRefusal counts one stored sign-in for r's address, first.
+// Past the budget it returns the OAuth error to answer, with status 429,
+// not fosite's 503 for temporarily_unavailable: it is no fault of the
+// server's and must not be logged as one for every refused request; w
+// carries its Retry-After. Another error (the database) comes back as err.
+func (o *OAuth) storedSignInRefusal(w http.ResponseWriter, r *http.Request) (*fosite.RFC6749Error, error) {
+	err := o.limiter.StoredSignIn(r.Context(), r)
+	var throttled *accounts.ThrottledError
+	if !errors.As(err, &throttled) {
+		return nil, err
+	}
+	status, msg, _ := web.ErrorAnswer(w, err)
+	return &fosite.RFC6749Error{
+		ErrorField: fosite.ErrTemporarilyUnavailable.ErrorField, CodeField: status,
+		DescriptionField: msg + ".",
+	}, nil
 }
