@@ -1,4 +1,5 @@
 package storage
+
 // The account and session records (users, sessions, passkeys, sign-ins in
 // progress, connectors); the Storage interface is in storage.go.
 
