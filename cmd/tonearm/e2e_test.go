@@ -285,18 +285,8 @@ func read(t testing.TB, resp *http.Response) page {
 
 func submit(t testing.TB, c *http.Client, f *form, set map[string]string) page {
 	t.Helper()
-	v := url.Values{}
-	for k, vals := range f.values {
-		v[k] = append([]string(nil), vals...)
-	}
-	for k, val := range set {
-		v.Set(k, val)
-	}
-	resp, err := c.PostForm(f.action, v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return read(t, resp)
+	p, _ := submitWithHeader(t, c, f, set)
+	return p
 }
 
 // authorize runs the browser part of the code flow and returns the

@@ -65,7 +65,7 @@ func TestWrongPasswordsEverywhereAreAudited(t *testing.T) {
 }
 
 // submitWithHeader is submit that also returns the answer's headers.
-func submitWithHeader(t *testing.T, c *http.Client, f *form, set map[string]string) (page, http.Header) {
+func submitWithHeader(t testing.TB, c *http.Client, f *form, set map[string]string) (page, http.Header) {
 	t.Helper()
 	v := url.Values{}
 	for k, vals := range f.values {
