@@ -218,9 +218,12 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
+	signups, recovery, err := accountPolicies(cfg, acc, bootstrap, mailer, log)
+	if err != nil {
+		return nil, err
+	}
 	userAPI, err := jsonapi.NewUserAPI(jsonapi.UserAPIConfig{
-		Accounts: acc, Issuer: cfg.Issuer, Registration: cfg.Registration, Logger: log, Limiter: limiter, Tokens: p,
-		Bootstrap: bootstrap, Metrics: metrics,
+		Accounts: acc, Signups: signups, Issuer: cfg.Issuer, Logger: log, Limiter: limiter, Tokens: p, Metrics: metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -249,7 +252,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	publicAPI, err := jsonapi.NewPublicAPI(acc, mailer, cfg.Issuer, limiter, log)
+	publicAPI, err := jsonapi.NewPublicAPI(acc, recovery, cfg.Issuer, limiter, log)
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +278,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	interactions, err := interaction.New(interaction.Config{
 		Site: site, Store: store, Accounts: acc, Connectors: upstreams, Scopes: p, Passkeys: passkeyLogin, Limiter: limiter,
 		Metrics: metrics, Box: interactionBox, CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Issuer: cfg.Issuer,
-		Registration: cfg.Registration, Logger: log, Now: opt.now,
+		Signups: signups, Logger: log, Now: opt.now,
 	})
 	if err != nil {
 		return nil, err
@@ -293,10 +296,10 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		return nil, err
 	}
 	people, err := pages.New(pages.Config{
-		Site: site, Accounts: acc, Clients: registry, APIs: apiRegistry, Keys: km, Recovery: publicAPI, Devices: deviceCodes, Passkeys: passkeyCeremonies, Events: store, Scopes: p,
+		Site: site, Accounts: acc, Clients: registry, APIs: apiRegistry, Keys: km, Recovery: recovery, Devices: deviceCodes, Passkeys: passkeyCeremonies, Events: store, Scopes: p,
 		Interactions: interactions, Connectors: upstreams, Apps: registry, InitialTokens: initialTokens,
 		Limiter: limiter, Metrics: metrics, CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Issuer: cfg.Issuer,
-		Registration: cfg.Registration, AdminMFA: cfg.AdminMFA, ForgetClient: adapter.ForgetClient, Logger: log, Now: opt.now,
+		Signups: signups, AdminMFA: cfg.AdminMFA, ForgetClient: adapter.ForgetClient, Logger: log, Now: opt.now,
 	})
 	if err != nil {
 		return nil, err

@@ -9,7 +9,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -33,7 +32,7 @@ func (ix *Interactions) loginData(w http.ResponseWriter, r *http.Request, id str
 	} else {
 		data.Action = ix.url(id)
 	}
-	if ix.c.Registration == config.RegistrationOpen {
+	if ix.c.Signups.Open() {
 		q := url.Values{}
 		if id != "" {
 			q.Set(Param, id)

@@ -23,7 +23,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
@@ -174,11 +173,18 @@ type Config struct {
 	Box        *seal.Box
 	CSRFKey    []byte
 	Issuer     string
-	// Registration: when open, people may sign up (also through a
-	// connector).
-	Registration config.Registration
-	Logger       *slog.Logger
-	Now          func() time.Time
+	// Signups: whether people may sign up (also through a connector),
+	// and the policy that creates their accounts.
+	Signups Signups
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Signups is the account creation policy (accounts.Signups), shared with
+// the User API and the sign-up page.
+type Signups interface {
+	Open() bool
+	CreateLinked(ctx context.Context, up accounts.Upstream, lim accounts.SignupLimits) (storage.User, error)
 }
 
 // Interactions serves the interaction's pages and the connectors'
@@ -197,8 +203,8 @@ type Interactions struct {
 // New returns the interaction handlers.
 func New(c Config) (*Interactions, error) {
 	if c.Site == nil || c.Store == nil || c.Accounts == nil || c.Connectors == nil || c.Scopes == nil || c.Limiter == nil ||
-		c.Box == nil || len(c.CSRFKey) < 32 || c.Issuer == "" || c.Logger == nil {
-		return nil, errors.New("interaction: New needs Site, Store, Accounts, Connectors, Scopes, Limiter, Box, Issuer, Logger and a 32-byte CSRFKey")
+		c.Signups == nil || c.Box == nil || len(c.CSRFKey) < 32 || c.Issuer == "" || c.Logger == nil {
+		return nil, errors.New("interaction: New needs Site, Store, Accounts, Connectors, Scopes, Limiter, Signups, Box, Issuer, Logger and a 32-byte CSRFKey")
 	}
 	if c.Now == nil {
 		c.Now = time.Now

@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
@@ -157,44 +156,37 @@ func (ix *Interactions) callback(w http.ResponseWriter, r *http.Request) {
 
 var errReplayed = errors.New("interaction: the upstream answer is not this round's")
 
-// newIdentity handles an upstream identity no account is linked to: an
-// account holding its email must be signed in to first (never linked
-// automatically); otherwise a new account is created when registration is
-// open, asking for another username when the upstream's is taken.
+// newIdentity handles an upstream identity no account is linked to
+// (accounts.Signups.CreateLinked decides): an account holding its email
+// must be signed in to first (never linked automatically); otherwise a new
+// account is created when registration is open, asking for another
+// username when the upstream's is taken or not valid here.
 func (ix *Interactions) newIdentity(w http.ResponseWriter, r *http.Request, id string, st State, c storage.Connector, up accounts.Upstream) {
 	pending := &Pending{Upstream: up, ConnectorName: c.Name}
-	_, emailTaken, err := ix.c.Accounts.EmailOwner(r.Context(), up.Email)
-	if err != nil {
+	user, err := ix.c.Signups.CreateLinked(r.Context(), up, ix.c.Limiter.Attempts(r))
+	var invalid *accounts.ValidationError
+	var throttled *accounts.ThrottledError
+	switch {
+	case err == nil:
+		ix.c.Metrics.ConnectorResult(c.ID, "created")
+		ix.signedIn(w, r, id, st, user, user.Username, c.Name)
+		return
+	case errors.Is(err, accounts.ErrEmailHeld):
+		pending.Reason = PendingEmail
+	case errors.Is(err, accounts.ErrRegistrationClosed):
+		pending.Reason = PendingClosed
+	case errors.As(err, &throttled):
+		status, msg, _ := web.ErrorAnswer(w, err)
+		ix.identifyError(w, r, id, st, status, msg)
+		return
+	case errors.Is(err, accounts.ErrUsernameTaken) || errors.As(err, &invalid):
+		pending.Reason = PendingUsername
+	case errors.Is(err, accounts.ErrLinkedElsewhere):
+		ix.linkFailed(w, r, c.ID, c.Name, err)
+		return
+	default:
 		ix.internal(w, r, err)
 		return
-	}
-	switch {
-	case emailTaken:
-		pending.Reason = PendingEmail
-	case ix.c.Registration != config.RegistrationOpen:
-		pending.Reason = PendingClosed
-	default:
-		if err := ix.c.Limiter.Signup(r.Context(), r); err != nil {
-			status, msg, _ := web.ErrorAnswer(w, err)
-			ix.identifyError(w, r, id, st, status, msg)
-			return
-		}
-		user, err := ix.c.Accounts.CreateLinked(r.Context(), up.Username, up)
-		if err == nil {
-			ix.c.Metrics.ConnectorResult(c.ID, "created")
-			ix.signedIn(w, r, id, st, user, user.Username, c.Name)
-			return
-		}
-		var invalid *accounts.ValidationError
-		if !errors.Is(err, accounts.ErrUsernameTaken) && !errors.As(err, &invalid) {
-			if errors.Is(err, accounts.ErrLinkedElsewhere) {
-				ix.linkFailed(w, r, c.ID, c.Name, err)
-				return
-			}
-			ix.internal(w, r, err)
-			return
-		}
-		pending.Reason = PendingUsername
 	}
 	ix.c.Metrics.ConnectorResult(c.ID, "pending")
 	_, err = ix.update(r, id, func(s *State) error {

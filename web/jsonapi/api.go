@@ -23,8 +23,6 @@ import (
 // Accounts is what the JSON APIs need from the accounts service.
 type Accounts interface {
 	web.SessionResolver
-	Create(ctx context.Context, n accounts.NewUser) (storage.User, error)
-	CreateAdmin(ctx context.Context, b *accounts.Bootstrap, code string, n accounts.NewUser) (storage.User, error)
 	StartSession(ctx context.Context, username, password string, guard accounts.PasswordGuard, from accounts.Origin) (storage.User, string, storage.Session, error)
 	NewSession(ctx context.Context, userID, amr string, from accounts.Origin) (string, storage.Session, error)
 	EndSession(ctx context.Context, token string) error
@@ -41,10 +39,7 @@ type Accounts interface {
 	AdminRemoveSecondFactor(ctx context.Context, userID string) error
 	ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.User, error)
 	GetUserByUsername(ctx context.Context, username string) (storage.User, error)
-	RequestPasswordReset(ctx context.Context, email string, mailer accounts.Mailer) error
-	VerifyEmail(ctx context.Context, token string) (storage.User, error)
 	ResendEmailVerification(ctx context.Context, userID string) error
-	ResetPassword(ctx context.Context, token, password string) error
 }
 
 // Endpoint is one route of a JSON API; the OpenAPI test checks every one

@@ -182,7 +182,15 @@ func newEnv(t testing.TB, dbURL string, opts ...func(*envOptions)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := jsonapi.NewUserAPI(jsonapi.UserAPIConfig{Accounts: acc, Issuer: issuer, Registration: o.registration, Logger: log, Limiter: limiter})
+	mode := accounts.RegistrationAdmin
+	if o.registration == config.RegistrationOpen {
+		mode = accounts.RegistrationOpen
+	}
+	signups, err := accounts.NewSignups(acc, mode, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := jsonapi.NewUserAPI(jsonapi.UserAPIConfig{Accounts: acc, Signups: signups, Issuer: issuer, Logger: log, Limiter: limiter})
 	if err != nil {
 		t.Fatal(err)
 	}

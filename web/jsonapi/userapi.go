@@ -10,7 +10,6 @@ import (
 
 	"log/slog"
 
-	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -21,24 +20,28 @@ import (
 // associateToken, endSession; README.md shows them with curl).
 type UserAPI struct {
 	apiBase
-	registration config.Registration
-	limiter      *web.LoginLimiter
-	bootstrap    *accounts.Bootstrap
-	metrics      *web.Metrics
+	signups Signups
+	limiter *web.LoginLimiter
+	metrics *web.Metrics
+}
+
+// Signups is the account creation policy (accounts.Signups), shared with
+// the sign-up page and the connectors.
+type Signups interface {
+	Create(ctx context.Context, req accounts.SignUp, who accounts.Requester, lim accounts.SignupLimits) (storage.User, error)
 }
 
 // UserAPIConfig configures NewUserAPI.
 type UserAPIConfig struct {
-	Accounts     Accounts
-	Issuer       string
-	Registration config.Registration
-	Logger       *slog.Logger
+	Accounts Accounts
+	// Signups decides who may create which account.
+	Signups Signups
+	Issuer  string
+	Logger  *slog.Logger
 	// Limiter throttles failed sign-ins; share it with the login page.
 	Limiter *web.LoginLimiter
 	// Tokens verifies bearer access tokens (optional).
 	Tokens web.TokenVerifier
-	// Bootstrap holds the first-admin security code (optional).
-	Bootstrap *accounts.Bootstrap
 	// Metrics counts sign-ins (optional).
 	Metrics *web.Metrics
 }
@@ -48,18 +51,14 @@ func NewUserAPI(c UserAPIConfig) (*UserAPI, error) {
 	if c.Limiter == nil {
 		return nil, errors.New("web: UserAPI needs a Limiter")
 	}
-	if c.Registration == "" {
-		return nil, errors.New("web: UserAPI needs a Registration")
+	if c.Signups == nil {
+		return nil, errors.New("web: UserAPI needs Signups")
 	}
 	base, err := newAPIBase(c.Accounts, c.Issuer, c.Tokens, c.Logger)
 	if err != nil {
 		return nil, err
 	}
-	b := c.Bootstrap
-	if b == nil {
-		b = &accounts.Bootstrap{}
-	}
-	return &UserAPI{apiBase: base, registration: c.Registration, limiter: c.Limiter, bootstrap: b, metrics: c.Metrics}, nil
+	return &UserAPI{apiBase: base, signups: c.Signups, limiter: c.Limiter, metrics: c.Metrics}, nil
 }
 
 // Endpoints lists the routes.
@@ -124,83 +123,74 @@ type createUserBody struct {
 	profileFields
 }
 
+// createUser asks the policy (accounts.Signups) for the account and words
+// its refusals for the API.
 func (a *UserAPI) createUser(w http.ResponseWriter, r *http.Request) error {
 	var body createUserBody
 	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	n := accounts.NewUser{Username: body.Username, Password: body.Password, Role: body.Role, Profile: body.profileFields.update()}
-	if n.Role == "" {
-		n.Role = storage.RoleUser
+	req := accounts.SignUp{
+		NewUser:      accounts.NewUser{Username: body.Username, Password: body.Password, Role: body.Role, Profile: body.profileFields.update()},
+		SecurityCode: string(body.SecurityCode),
 	}
-	if !accounts.ValidRole(n.Role) {
-		return web.Errorf(http.StatusBadRequest, "Role must be admin, user or guest")
-	}
-	// Who may create what: anyone a user when registration is open; only
-	// admins a guest or, when it is closed, anyone; an admin needs an admin
-	// or the bootstrap security code.
-	var u storage.User
-	var err error
-	needAdmin := n.Role != storage.RoleUser || a.registration == config.RegistrationAdmin
-	if n.Role == storage.RoleAdmin && body.SecurityCode != "" {
-		// The guess is counted before the code is compared, in the
-		// database: guesses sent at once, or to several replicas, stop at
-		// the same number as guesses sent one after another.
-		guess, lerr := a.limiter.SecurityCode(r.Context(), r)
-		if lerr != nil {
-			return lerr
-		}
-		u, err = a.accounts.CreateAdmin(r.Context(), a.bootstrap, string(body.SecurityCode), n)
-		if errors.Is(err, accounts.ErrBadSecurityCode) {
-			a.log.Warn("wrong bootstrap security code", "request_id", web.RequestID(r.Context()), "remote", web.ClientAddr(r))
-		} else {
-			guess.GiveBack(r.Context())
-		}
-	} else {
-		if needAdmin {
-			c, cerr := a.caller(r, provider.ScopeAdmin)
-			var he *web.HTTPError
-			if n.Role == storage.RoleAdmin && errors.As(cerr, &he) && he.Status() == http.StatusUnauthorized {
-				return web.Errorf(http.StatusUnauthorized, "Creating an admin needs an admin's access token or, while no admin exists, "+
-					"the securityCode the server logged at start-up (a WARN line with \"security_code\")")
-			}
-			if cerr != nil {
-				return cerr
-			}
-			if !c.IsAdmin() {
-				if n.Role == storage.RoleUser {
-					return web.Errorf(http.StatusForbidden, "Registration is closed: only admins create users")
-				}
-				return web.Errorf(http.StatusForbidden, "Only admins (or the bootstrap security code) can create %s accounts", n.Role)
-			}
-			if err := a.adminSecondFactor(c); err != nil {
-				return err
-			}
-		}
-		if !needAdmin {
-			// Open registration: the same per-address budget as /signup
-			// (each attempt costs a password hash, and answers whether
-			// a username or email is taken); an admin is not counted.
-			if err := accounts.ValidateUsername(n.Username); err != nil {
-				return err // refused before it is counted, as on /signup
-			}
-			if err := accounts.ValidatePassword(n.Password); err != nil {
-				return err
-			}
-			if c, cerr := a.caller(r, provider.ScopeAdmin); cerr != nil || !c.IsAdmin() {
-				if err := a.limiter.Signup(r.Context(), r); err != nil {
-					return err
-				}
-			}
-		}
-		u, err = a.accounts.Create(r.Context(), n)
-	}
-	if err != nil {
+	u, err := a.signups.Create(r.Context(), req, &requester{a: a, r: r}, a.limiter.Attempts(r))
+	var adminOnly *accounts.AdminOnlyError
+	switch {
+	case err == nil:
+	case errors.Is(err, accounts.ErrBadSecurityCode):
+		a.log.Warn("wrong bootstrap security code", "request_id", web.RequestID(r.Context()), "remote", web.ClientAddr(r))
+		return err
+	case errors.Is(err, accounts.ErrAdminCredentials):
+		return web.Errorf(http.StatusUnauthorized, "Creating an admin needs an admin's access token or, while no admin exists, "+
+			"the securityCode the server logged at start-up (a WARN line with \"security_code\")")
+	case errors.Is(err, accounts.ErrRegistrationClosed):
+		return web.Errorf(http.StatusForbidden, "Registration is closed: only admins create users")
+	case errors.As(err, &adminOnly):
+		return web.Errorf(http.StatusForbidden, "Only admins (or the bootstrap security code) can create %s accounts", adminOnly.Role)
+	default:
 		return err
 	}
 	a.log.Info("user created", "request_id", web.RequestID(r.Context()), "user", u.ID, "role", u.Role)
 	web.WriteJSON(w, http.StatusOK, map[string]string{"user": u.ID})
 	return nil
+}
+
+// requester is the caller of createUser as the policy asks for it: a
+// session or a bearer token with the admin scope, resolved once.
+type requester struct {
+	a    *UserAPI
+	r    *http.Request
+	done bool
+	c    web.Caller
+	err  error
+}
+
+func (q *requester) caller() (web.Caller, error) {
+	if !q.done {
+		q.done = true
+		q.c, q.err = q.a.caller(q.r, provider.ScopeAdmin)
+		var he *web.HTTPError
+		if errors.As(q.err, &he) && he.Status() == http.StatusUnauthorized {
+			q.err = &accounts.AnonymousError{Err: q.err}
+		}
+	}
+	return q.c, q.err
+}
+
+// Admin reports whether the caller is an admin.
+func (q *requester) Admin(context.Context) (bool, error) {
+	c, err := q.caller()
+	return err == nil && c.IsAdmin(), err
+}
+
+// ActAsAdmin applies TONEARM_ADMIN_MFA to the admin.
+func (q *requester) ActAsAdmin(context.Context) error {
+	c, err := q.caller()
+	if err != nil {
+		return err
+	}
+	return q.a.adminSecondFactor(c)
 }
 
 func (a *UserAPI) startSession(w http.ResponseWriter, r *http.Request) error {

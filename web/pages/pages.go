@@ -93,11 +93,18 @@ type APIRegistry interface {
 }
 
 // Recovery runs the password-reset and email-verification flows, with
-// their limits, for the JSON API and these pages alike.
+// their limits, for the JSON API and these pages alike (accounts.Recovery).
 type Recovery interface {
-	StartReset(r *http.Request, email string) error
-	FinishReset(r *http.Request, token, password string) error
-	VerifyEmail(r *http.Request, token string) (storage.User, error)
+	StartReset(ctx context.Context, email string, lim accounts.RecoveryLimits) error
+	FinishReset(ctx context.Context, token, password string, lim accounts.RecoveryLimits) error
+	VerifyEmail(ctx context.Context, token string, lim accounts.RecoveryLimits) (storage.User, error)
+}
+
+// Signups decides who may create which account (accounts.Signups), for
+// the User API, the connectors and the sign-up page alike.
+type Signups interface {
+	Open() bool
+	Create(ctx context.Context, req accounts.SignUp, who accounts.Requester, lim accounts.SignupLimits) (storage.User, error)
 }
 
 // Events records what admins do and lists a person's recent account
@@ -145,7 +152,9 @@ type Config struct {
 	Metrics       *web.Metrics
 	CSRFKey       []byte
 	Issuer        string
-	Registration  config.Registration
+	// Signups is the account creation policy (and whether registration
+	// is open).
+	Signups Signups
 	// AdminMFA required: admins use the console only with a second
 	// factor.
 	AdminMFA config.AdminMFA
@@ -170,9 +179,9 @@ type Pages struct {
 // New returns the pages; every dependency is required but Metrics and
 // ForgetClient.
 func New(c Config) (*Pages, error) {
-	if c.Site == nil || c.Accounts == nil || c.Clients == nil || c.APIs == nil || c.Keys == nil || c.Recovery == nil || c.Events == nil ||
+	if c.Site == nil || c.Accounts == nil || c.Clients == nil || c.APIs == nil || c.Keys == nil || c.Recovery == nil || c.Signups == nil || c.Events == nil ||
 		c.Scopes == nil || c.Interactions == nil || c.Connectors == nil || c.Apps == nil || c.InitialTokens == nil || c.Limiter == nil || c.Logger == nil || len(c.CSRFKey) < 32 || c.Issuer == "" {
-		return nil, errors.New("pages: New needs Site, Accounts, Clients, APIs, Keys, Recovery, Events, Scopes, Limiter, Logger, Issuer and a 32-byte CSRFKey")
+		return nil, errors.New("pages: New needs Site, Accounts, Clients, APIs, Keys, Recovery, Signups, Events, Scopes, Limiter, Logger, Issuer and a 32-byte CSRFKey")
 	}
 	if c.ForgetClient == nil {
 		c.ForgetClient = func(string) {}

@@ -11,7 +11,8 @@ import (
 
 // Account recovery pages: forgot password, reset password (where the mailed
 // link lands) and email verification (likewise). The flows and their
-// limits are the JSON API's (Recovery); these are their forms.
+// limits are accounts.Recovery's, shared with the JSON API; these are
+// their forms.
 
 type forgotPage struct {
 	Action, CSRFToken, Error string
@@ -49,10 +50,7 @@ func (p *Pages) forgot(w http.ResponseWriter, r *http.Request) {
 			status, data.Error = http.StatusForbidden, "This form expired; try again."
 		} else {
 			email := strings.TrimSpace(r.PostFormValue("email"))
-			err := accounts.ValidateEmail(email)
-			if err == nil {
-				err = p.c.Recovery.StartReset(r, email)
-			}
+			err := p.c.Recovery.StartReset(r.Context(), email, p.c.Limiter.Attempts(r))
 			if err != nil {
 				status, data.Error = pageError(w, err)
 			}
@@ -74,7 +72,7 @@ func (p *Pages) reset(w http.ResponseWriter, r *http.Request) {
 		data.Token = r.PostFormValue("token")
 		if !p.csrf.Valid(r) {
 			status, data.Error = http.StatusForbidden, "This form expired; try again."
-		} else if err := p.c.Recovery.FinishReset(r, data.Token, r.PostFormValue("password")); err != nil {
+		} else if err := p.c.Recovery.FinishReset(r.Context(), data.Token, r.PostFormValue("password"), p.c.Limiter.Attempts(r)); err != nil {
 			status, data.Error = pageError(w, err)
 		} else {
 			data.Done = true
@@ -106,7 +104,7 @@ func (p *Pages) verifyEmail(w http.ResponseWriter, r *http.Request) {
 			status, data.Error = http.StatusForbidden, "This form expired. Open the link from the mail again."
 			break
 		}
-		u, err := p.c.Recovery.VerifyEmail(r, data.Token)
+		u, err := p.c.Recovery.VerifyEmail(r.Context(), data.Token, p.c.Limiter.Attempts(r))
 		switch {
 		case errors.Is(err, accounts.ErrInvalidVerification):
 			status, data.Error = http.StatusBadRequest, "This verification link is invalid, already used or expired. Ask for a new one from your account."

@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -27,11 +26,11 @@ type signupPage struct {
 	ConnectorAction string
 }
 
-// signup creates an account when registration is open (the rules and
-// messages of createUser), signs the browser in and continues the sign-in
+// signup creates an account when registration is open (the policy of
+// accounts.Signups, as for createUser), signs the browser in and continues the sign-in
 // interaction it came from, if any (or the page named by continue).
 func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
-	if p.c.Registration != config.RegistrationOpen {
+	if !p.c.Signups.Open() {
 		p.fail(w, r, http.StatusForbidden, "Registration is closed", "Only the administrators of this site create accounts.")
 		return
 	}
@@ -60,30 +59,25 @@ func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	data.Username, data.Email = strings.TrimSpace(r.PostFormValue("username")), strings.TrimSpace(r.PostFormValue("email"))
-	password := r.PostFormValue("password")
-	errs := fieldErrors{}
-	if err := accounts.ValidateUsername(data.Username); err != nil {
-		_, errs["username"] = p.message(w, r, err)
-	}
-	if err := accounts.ValidatePassword(password); err != nil {
-		_, errs["password"] = p.message(w, r, err)
-	}
+	n := accounts.NewUser{Username: data.Username, Password: r.PostFormValue("password"), Role: storage.RoleUser}
 	if data.Email != "" {
-		if err := accounts.ValidateEmail(data.Email); err != nil {
-			_, errs["email"] = p.message(w, r, err)
+		n.Profile.Email = accounts.Value(data.Email)
+	}
+	// Every field the rules refuse is shown at once, and nothing is
+	// counted for them (Create checks them again before counting).
+	errs := fieldErrors{}
+	for _, f := range accounts.Problems(n) {
+		field := f.Field
+		if field == "profile" {
+			field = "email" // the only profile field of this form
 		}
+		_, errs[field] = p.message(w, r, f.Err)
 	}
 	status := http.StatusBadRequest
 	var u storage.User
 	if len(errs) == 0 {
-		err := p.c.Limiter.Signup(r.Context(), r)
-		if err == nil {
-			n := accounts.NewUser{Username: data.Username, Password: password, Role: storage.RoleUser}
-			if data.Email != "" {
-				n.Profile.Email = accounts.Value(data.Email)
-			}
-			u, err = p.c.Accounts.Create(r.Context(), n)
-		}
+		var err error
+		u, err = p.c.Signups.Create(r.Context(), accounts.SignUp{NewUser: n}, accounts.Anonymous, p.c.Limiter.Attempts(r))
 		switch {
 		case err == nil:
 		case errors.Is(err, accounts.ErrUsernameTaken):
