@@ -139,27 +139,9 @@ func (r *Registry) appClient(ctx context.Context, spec AppSpec) (storage.Client,
 	if typ == AppDevice && slices.Contains(grants, "authorization_code") {
 		return storage.Client{}, invalid("a device app uses the device grant, not authorization_code")
 	}
-	scopes := dedupe(spec.Scopes)
-	if len(scopes) == 0 {
-		scopes = append([]string(nil), DefaultAppScopes...)
-	}
-	for _, s := range scopes {
-		if slices.Contains(AppScopes, s) {
-			continue
-		}
-		if s == "account" || s == "admin" {
-			return storage.Client{}, invalid("apps registered by developers cannot ask for the %s scope", s)
-		}
-		open := false
-		if r.apiScopes != nil {
-			var err error
-			if open, err = r.apiScopes.ScopeOpenToApps(ctx, s); err != nil {
-				return storage.Client{}, err
-			}
-		}
-		if !open {
-			return storage.Client{}, invalid("scope %q is not open to apps: ask for the built-in scopes (%s) or those of an API open to all apps", s, strings.Join(AppScopes, " "))
-		}
+	scopes, err := r.appScopes(ctx, spec.Scopes)
+	if err != nil {
+		return storage.Client{}, err
 	}
 	redirects := dedupe(spec.RedirectURIs)
 	if slices.Contains(grants, "authorization_code") && len(redirects) == 0 {
@@ -194,6 +176,35 @@ func (r *Registry) appClient(ctx context.Context, spec AppSpec) (storage.Client,
 		return storage.Client{}, invalid("an app needs a name (client_name): people see it on the consent page")
 	}
 	return c, nil
+}
+
+// appScopes checks the scopes an app asks for (none: DefaultAppScopes):
+// the built-in ones, or those of an API open to apps; never account or
+// admin.
+func (r *Registry) appScopes(ctx context.Context, requested []string) ([]string, error) {
+	scopes := dedupe(requested)
+	if len(scopes) == 0 {
+		scopes = append([]string(nil), DefaultAppScopes...)
+	}
+	for _, s := range scopes {
+		if slices.Contains(AppScopes, s) {
+			continue
+		}
+		if s == "account" || s == "admin" {
+			return nil, invalid("apps registered by developers cannot ask for the %s scope", s)
+		}
+		open := false
+		if r.apiScopes != nil {
+			var err error
+			if open, err = r.apiScopes.ScopeOpenToApps(ctx, s); err != nil {
+				return nil, err
+			}
+		}
+		if !open {
+			return nil, invalid("scope %q is not open to apps: ask for the built-in scopes (%s) or those of an API open to all apps", s, strings.Join(AppScopes, " "))
+		}
+	}
+	return scopes, nil
 }
 
 // appRedirect adds the apps' rule to validateRedirectURI's: a private-use
