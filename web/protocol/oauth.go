@@ -208,7 +208,7 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 	st := o.interactionOf(r, req)
 	facts, err := o.signInFacts(r, req, st, caller)
 	if err != nil {
-		o.authorizeError(w, r, req.ar, err)
+		o.authorizeError(w, r, req.ar, fosite.ErrServerError.WithWrap(err))
 		return
 	}
 	d := interaction.Decide(facts)
