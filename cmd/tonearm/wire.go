@@ -284,7 +284,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		return nil, err
 	}
 	oauth, err := protocol.NewOAuth(protocol.OAuthConfig{
-		Provider: p, Site: site, Accounts: acc, Consents: store, Limiter: limiter,
+		Provider: p, Site: site, Accounts: acc, Limiter: limiter,
 		CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Logger: log, Now: opt.now, Metrics: metrics,
 		Interactions: interactions,
 	})

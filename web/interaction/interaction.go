@@ -88,7 +88,11 @@ type State struct {
 	HasTOTP    bool `json:"has_totp,omitempty"`
 	RequireMFA bool `json:"require_mfa,omitempty"`
 	Unmet      bool `json:"unmet,omitempty"`
-	// Consented or Denied: the consent step is settled.
+	// Admin: the account is an active admin (TONEARM_ADMIN_MFA).
+	Admin bool `json:"admin,omitempty"`
+	// Granted: the scopes the person granted the app before.
+	Granted []string `json:"granted,omitempty"`
+	// Consented or Denied: the consent step is answered.
 	Consented bool `json:"consented,omitempty"`
 	Denied    bool `json:"denied,omitempty"`
 
@@ -391,40 +395,40 @@ func (ix *Interactions) FinishURL(id string) string {
 	return ix.base + provider.AuthorizePath + "?" + url.Values{Param: {id}}.Encode()
 }
 
-// identified records who the person proved to be, and how, and whether
-// they granted the app these scopes before (consented, from hasConsent:
-// read before the interaction's update, never inside it).
-func identified(st *State, user storage.User, sess storage.Session, consented bool) {
+// identified records who the person proved to be, and how, and the
+// scopes they granted the app before (granted, from GrantedScopes: read
+// before the interaction's update, never inside it); the consent step is
+// asked again of the decision.
+func identified(st *State, user storage.User, sess storage.Session, granted []string) {
 	st.UserID, st.Username, st.SID, st.AuthTime, st.AMR = user.ID, user.Username, sess.SID, sess.AuthTime, strings.Fields(sess.AMR)
-	st.Consented, st.Denied, st.HasTOTP = consented, false, accounts.HasTOTP(user)
+	st.Granted, st.Consented, st.Denied = granted, false, false
+	st.HasTOTP, st.Admin = accounts.HasTOTP(user), user.IsActiveAdmin()
 }
 
-// hasConsent reports whether the person granted the authorization's app
-// its scopes before (and prompt=consent does not ask anew).
-func (ix *Interactions) hasConsent(ctx context.Context, st State, userID string) (bool, error) {
+// GrantedScopes are the scopes the person granted the authorization's
+// third-party app before; none are read when the decision would not look
+// at them (no app to consent to, or prompt=consent asking anew).
+func (ix *Interactions) GrantedScopes(ctx context.Context, st State, userID string) ([]string, error) {
 	if st.Kind != KindAuthorize || st.FirstParty || st.PromptConsent || st.Client == nil {
-		return false, nil
+		return nil, nil
 	}
 	c, err := ix.c.Store.GetConsent(ctx, userID, st.Client.ID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return false, nil
+		return nil, nil
 	}
-	if err != nil {
-		return false, err
-	}
-	return covers(c.Scopes, st.Scopes), nil
+	return c.Scopes, err
 }
 
 // identify records a sign-in on the interaction id (whose state was st)
 // and goes on to the next step; also runs change, when given.
 func (ix *Interactions) identify(w http.ResponseWriter, r *http.Request, id string, st State, user storage.User, sess storage.Session, change func(*State)) {
-	consented, err := ix.hasConsent(r.Context(), st, user.ID)
+	granted, err := ix.GrantedScopes(r.Context(), st, user.ID)
 	if err != nil {
 		ix.internal(w, r, err)
 		return
 	}
 	ix.advance(w, r, id, func(s *State) error {
-		identified(s, user, sess, consented)
+		identified(s, user, sess, granted)
 		if change != nil {
 			change(s)
 		}
@@ -432,31 +436,14 @@ func (ix *Interactions) identify(w http.ResponseWriter, r *http.Request, id stri
 	})
 }
 
-func covers(granted, asked []string) bool {
-	have := map[string]bool{}
-	for _, s := range granted {
-		have[s] = true
-	}
-	for _, s := range asked {
-		if !have[s] {
-			return false
-		}
-	}
-	return true
-}
-
 // Begin starts an interaction for an authorization request and shows its
 // first step. A browser whose session satisfies the request (sess, when
-// user is not zero) starts identified.
+// user is not zero) starts identified, with the scopes st.Granted the
+// authorization endpoint read for the decision.
 func (ix *Interactions) Begin(w http.ResponseWriter, r *http.Request, st State, user storage.User, sess storage.Session) {
 	st.Kind = KindAuthorize
 	if user.ID != "" {
-		consented, err := ix.hasConsent(r.Context(), st, user.ID)
-		if err != nil {
-			ix.internal(w, r, err)
-			return
-		}
-		identified(&st, user, sess, consented)
+		identified(&st, user, sess, st.Granted)
 	}
 	id, err := ix.create(w, r, st)
 	if err != nil {
@@ -578,7 +565,7 @@ func (ix *Interactions) finish(w http.ResponseWriter, r *http.Request, id string
 	if next == "" {
 		next = ix.base + "/account"
 	}
-	if st.Unmet {
+	if Decide(FactsOf(st)).Answer == AnswerUnmet {
 		// A page asked for two factors and the person has none to give:
 		// going on would only ask again.
 		next = ix.base + "/account#second-factor"

@@ -33,7 +33,7 @@ func (ix *Interactions) secondFactorPage(w http.ResponseWriter, r *http.Request,
 	ix.site.Render(w, r, status, "second_factor.html", secondFactorData{
 		Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Username: st.Username, Client: st.Client,
 		NoFactor: !st.HasTOTP, AccountURL: ix.base + "/account#second-factor", Passkeys: ix.signIn.PasskeyURL() != "",
-		StepUp: st.Kind == KindContinue && st.RequireMFA,
+		StepUp: FactsOf(st).Flow == FlowStepUp,
 	})
 }
 
@@ -45,7 +45,7 @@ func (ix *Interactions) secondFactorPage(w http.ResponseWriter, r *http.Request,
 // carrying mfa. Declining goes to the account page's second factor.
 func (ix *Interactions) StepUp(w http.ResponseWriter, r *http.Request, user storage.User, sess storage.Session, cont string) {
 	st := State{Kind: KindContinue, Continue: ix.localContinue(cont), RequireMFA: true}
-	identified(&st, user, sess, false)
+	identified(&st, user, sess, nil)
 	id, err := ix.create(w, r, st)
 	if err != nil {
 		ix.internal(w, r, err)
@@ -110,7 +110,7 @@ func (ix *Interactions) secondFactorAnswer(w http.ResponseWriter, r *http.Reques
 	}
 	if err != nil {
 		data := secondFactorData{Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Username: st.Username, Client: st.Client,
-			AccountURL: ix.base + "/account#second-factor", Recovery: recovery != "", StepUp: st.Kind == KindContinue && st.RequireMFA}
+			AccountURL: ix.base + "/account#second-factor", Recovery: recovery != "", StepUp: FactsOf(st).Flow == FlowStepUp}
 		status := http.StatusUnauthorized
 		var throttled *accounts.ThrottledError
 		switch {

@@ -22,6 +22,22 @@ func TestNextWalksEveryTransition(t *testing.T) {
 	consented.Consented = true
 	denied := identified(thirdParty)
 	denied.Denied = true
+	granted := identified(thirdParty)
+	granted.Granted = []string{"openid", "email"}
+	grantedAgain := granted
+	grantedAgain.PromptConsent = true
+	grantedFewer := identified(thirdParty)
+	grantedFewer.Granted = []string{"email"}
+	acr := identified(firstParty)
+	acr.RequireMFA = true
+	withApp := identified(firstParty)
+	withApp.HasTOTP = true
+	stepUp := identified(cont)
+	stepUp.RequireMFA, stepUp.Admin = true, true
+	stepUpPasskey := stepUp
+	stepUpPasskey.AMR = []string{"hwk", "user", "mfa"}
+	unmet := stepUp
+	unmet.SecondFactor, unmet.Unmet = true, true
 	for _, c := range []struct {
 		name string
 		st   State
@@ -37,21 +53,34 @@ func TestNextWalksEveryTransition(t *testing.T) {
 		{"consent given finishes", consented, StepFinish},
 		{"consent denied finishes (with access_denied)", denied, StepFinish},
 		{"a link goes nowhere but its callback", State{Kind: KindLink, UserID: "u1"}, StepFinish},
+		{"granted these scopes before finishes", granted, StepFinish},
+		{"granted before, prompt=consent asks anew", grantedAgain, StepConsent},
+		{"granted fewer scopes asks consent", grantedFewer, StepConsent},
+		{"acr_values asked two factors of a password sign-in", acr, StepSecondFactor},
+		{"an account with an authenticator app proves it", withApp, StepSecondFactor},
+		{"the console's step-up asks an admin's second factor", stepUp, StepSecondFactor},
+		{"a passkey is two factors for the step-up", stepUpPasskey, StepFinish},
+		{"a step-up without a factor to give finishes (to the account page)", unmet, StepFinish},
 	} {
 		if got := Next(c.st); got != c.want {
 			t.Errorf("%s: Next = %s, want %s", c.name, got, c.want)
 		}
 	}
-	// The second-factor step settles itself (no account has one yet):
-	// its page marks it done, and nothing else changes the order.
+	// Once the second-factor step is settled, nothing else changes the
+	// order.
 	st := identified(thirdParty)
 	st.SecondFactor = true
 	if Next(st) != StepConsent {
 		t.Errorf("after the second factor: %s", Next(st))
 	}
-	// Every step of the table is reachable from some state above but the
-	// second factor's, which needs an enrolled factor (next issue).
-	if len(order) != 4 || order[0].step != StepIdentify || order[1].step != StepSecondFactor || order[2].step != StepConsent || order[3].step != StepFinish {
+	if a := Decide(FactsOf(unmet)).Answer; a != AnswerUnmet {
+		t.Errorf("a step-up without a factor: %s", a)
+	}
+	if f := FactsOf(stepUp); f.Flow != FlowStepUp || !RequiresMFA(f) {
+		t.Errorf("the step-up's facts: %+v", f)
+	}
+	// Every step of the table is reachable from some state above.
+	if len(order) != 3 || order[0].step != StepIdentify || order[1].step != StepSecondFactor || order[2].step != StepConsent {
 		t.Fatalf("the step order changed: %+v", order)
 	}
 }

@@ -34,45 +34,10 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 	bad := func(msg string) {
 		o.page(w, r, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "Invalid sign-out request", Message: msg})
 	}
-	var hint provider.IDTokenHint
-	var clientID string
-	if raw := r.Form.Get("id_token_hint"); raw != "" {
-		h, err := o.p.VerifyIDTokenHint(ctx, raw)
-		if err != nil {
-			bad("The id_token_hint is not an ID token issued by this server.")
-			return
-		}
-		hint, clientID = h, h.Audience[0]
-	}
-	if cid := r.Form.Get("client_id"); cid != "" {
-		if clientID != "" && !contains(hint.Audience, cid) {
-			bad("client_id does not match the id_token_hint.")
-			return
-		}
-		clientID = cid
-	}
-	var target *url.URL
-	if raw := r.Form.Get("post_logout_redirect_uri"); raw != "" {
-		if clientID == "" {
-			bad("post_logout_redirect_uri needs an id_token_hint or a client_id.")
-			return
-		}
-		client, err := o.p.Client(ctx, clientID)
-		if err != nil || !contains(client.PostLogoutRedirectURIs, raw) {
-			bad("The post_logout_redirect_uri is not registered for this client.")
-			return
-		}
-		u, err := url.Parse(raw)
-		if err != nil {
-			bad("The post_logout_redirect_uri is not a valid URI.")
-			return
-		}
-		if state := r.Form.Get("state"); state != "" {
-			q := u.Query()
-			q.Set("state", state)
-			u.RawQuery = q.Encode()
-		}
-		target = u
+	hint, clientID, target, msg := o.logoutRequest(r)
+	if msg != "" {
+		bad(msg)
+		return
 	}
 	done := func() {
 		if target != nil {
@@ -132,4 +97,46 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 	o.cookies.Clear(w)
 	o.log.Info("signed out", "request_id", web.RequestID(ctx), "user", caller.User.ID, "client", clientID)
 	done()
+}
+
+// logoutRequest reads who asks to sign out and where to go after: the
+// id_token_hint (verified), the client it names or client_id, and the
+// post_logout_redirect_uri, accepted only when registered for that client
+// (with the request's state added). msg says in plain words what is wrong.
+func (o *OAuth) logoutRequest(r *http.Request) (hint provider.IDTokenHint, clientID string, target *url.URL, msg string) {
+	ctx := r.Context()
+	if raw := r.Form.Get("id_token_hint"); raw != "" {
+		h, err := o.p.VerifyIDTokenHint(ctx, raw)
+		if err != nil {
+			return hint, "", nil, "The id_token_hint is not an ID token issued by this server."
+		}
+		hint, clientID = h, h.Audience[0]
+	}
+	if cid := r.Form.Get("client_id"); cid != "" {
+		if clientID != "" && !contains(hint.Audience, cid) {
+			return hint, "", nil, "client_id does not match the id_token_hint."
+		}
+		clientID = cid
+	}
+	raw := r.Form.Get("post_logout_redirect_uri")
+	if raw == "" {
+		return hint, clientID, nil, ""
+	}
+	if clientID == "" {
+		return hint, "", nil, "post_logout_redirect_uri needs an id_token_hint or a client_id."
+	}
+	client, err := o.p.Client(ctx, clientID)
+	if err != nil || !contains(client.PostLogoutRedirectURIs, raw) {
+		return hint, "", nil, "The post_logout_redirect_uri is not registered for this client."
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return hint, "", nil, "The post_logout_redirect_uri is not a valid URI."
+	}
+	if state := r.Form.Get("state"); state != "" {
+		q := u.Query()
+		q.Set("state", state)
+		u.RawQuery = q.Encode()
+	}
+	return hint, clientID, u, ""
 }

@@ -68,54 +68,6 @@ func (o *OAuth) bindPAR(w http.ResponseWriter, requestURI string) {
 	})
 }
 
-func cloneForm(form url.Values) url.Values {
-	out := make(url.Values, len(form))
-	for k, v := range form {
-		out[k] = append([]string(nil), v...)
-	}
-	return out
-}
-
-// statePad lengthens a short or absent state for fosite, which refuses a
-// state under 8 characters whatever its configuration says; restoreState
-// puts the client's own state back before anything is stored or sent.
-const statePad = "tonearm-short-state:"
-
-// padState makes r's state long enough for fosite and returns the state
-// the client sent (has: whether it sent one).
-func padState(r *http.Request) (state string, has bool) {
-	state, has = r.Form.Get("state"), r.Form.Has("state")
-	if len(state) < 8 {
-		r.Form.Set("state", statePad+state)
-		if r.PostForm.Has("state") {
-			r.PostForm.Set("state", statePad+state)
-		}
-	}
-	return state, has
-}
-
-// restoreState undoes padState on the request fosite parsed.
-func restoreState(r *http.Request, ar fosite.AuthorizeRequester, state string, has bool) {
-	for _, form := range []url.Values{r.Form, r.PostForm} {
-		if form.Get("state") != statePad+state {
-			continue
-		}
-		if has {
-			form.Set("state", state)
-		} else {
-			form.Del("state")
-		}
-	}
-	if a, ok := ar.(*fosite.AuthorizeRequest); ok && a.State == statePad+state {
-		a.State = state
-		if has {
-			a.Form.Set("state", state)
-		} else {
-			a.Form.Del("state")
-		}
-	}
-}
-
 // consumePAR ends the pushed request behind ar, if any, as its answer goes
 // back to the client.
 func (o *OAuth) consumePAR(r *http.Request, ar fosite.AuthorizeRequester) {
@@ -144,12 +96,10 @@ func (o *OAuth) par(w http.ResponseWriter, r *http.Request) {
 		o.p.OAuth2.WritePushedAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), errRequestTooLarge())
 		return
 	}
-	state, hasState := padState(r)
 	o.p.RefreshClientOnMiss(ctx, requestClientID(r), strings.Fields(r.Form.Get("scope")), r.Form.Get("redirect_uri"), "authorization_code")
-	ar, err := o.p.OAuth2.NewPushedAuthorizeRequest(ctx, r)
-	restoreState(r, ar, state, hasState)
+	ar, err := fositeRead(r, o.p.OAuth2.NewPushedAuthorizeRequest)
 	if err == nil {
-		err = o.admitRequest(ctx, ar)
+		_, err = o.admitRequest(ctx, ar)
 	}
 	if err == nil {
 		_, _, err = o.p.Audience(ctx, ar.GetRequestedScopes(), provider.Resources(ar.GetRequestForm()))
