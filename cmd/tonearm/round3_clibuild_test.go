@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+)
+
+// Issue 32, item 6: an administration command opens the store and the
+// services it acts through, not the server. Built whole, every command
+// generated signing keys (the provider's) and set up passkeys (the pages'),
+// which say so in the log.
+func TestRound3CLIBuildOnlyWhatTheCommandUses(t *testing.T) {
+	env := migratedEnv(t)
+	for _, args := range [][]string{
+		{"users", "create", "--username", "alice", "--password-stdin", "-v"},
+		{"users", "list", "-v"},
+		{"clients", "create", "--id", "shop", "--redirect-uri", "https://shop.example/cb", "-v"},
+		{"apis", "list", "-v"},
+		{"connectors", "list", "-v"},
+		{"registration-tokens", "list", "-v"},
+		{"export", "-v"},
+	} {
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), args, env, strings.NewReader("alice-password-1\n"), &out, &errOut); err != nil {
+			t.Fatalf("%v: %v %s", args, err, errOut.String())
+		}
+		stderr := errOut.String()
+		// The default issuer is on 127.0.0.1: the pages' passkeys would
+		// log that they are off.
+		if strings.Contains(stderr, "passkeys") {
+			t.Errorf("%v built the passkeys of the pages: %s", args, stderr)
+		}
+		if !strings.Contains(stderr, "database open") {
+			t.Errorf("%v -v logged %q, want what it opened", args, stderr)
+		}
+	}
+	store, err := sqlstore.Open(context.Background(), env("TONEARM_DATABASE_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if keys, err := store.ListSigningKeys(context.Background()); err != nil || len(keys) != 0 {
+		t.Fatalf("signing keys after commands that do not sign: %d (%v), want none", len(keys), err)
+	}
+	// The command that uses the keys makes them, as the server does.
+	if out, stderr, _, err := cliRun(t, env, "keys", "list"); err != nil || !strings.Contains(out, "RS256") {
+		t.Fatalf("keys list: %v %q %s", err, out, stderr)
+	}
+}
