@@ -91,16 +91,12 @@ func buildServices(ctx context.Context, cfg config.Config, log *slog.Logger, opt
 		}
 	}
 	if needs&needKeys != 0 {
-		lifespans := provider.DefaultLifespans
-		if opt.lifespans != nil {
-			lifespans = *opt.lifespans
-		}
 		keyBox, err := sealBox(cfg, purposeSigningKeys)
 		if err != nil {
 			return nil, err
 		}
 		if s.keys, err = keys.New(ctx, keys.Config{
-			Store: store, Box: keyBox, Retention: lifespans.MaxSignedLifetime() + 5*time.Minute, Now: opt.now, Logger: log,
+			Store: store, Box: keyBox, Retention: opt.tokenLifespans().MaxSignedLifetime() + 5*time.Minute, Now: opt.now, Logger: log,
 		}); err != nil {
 			return nil, err
 		}

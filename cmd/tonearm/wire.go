@@ -57,6 +57,14 @@ type options struct {
 	upstreamClient *http.Client
 }
 
+// tokenLifespans are the lifespans the test set, else the defaults.
+func (o options) tokenLifespans() provider.Lifespans {
+	if o.lifespans != nil {
+		return *o.lifespans
+	}
+	return provider.DefaultLifespans
+}
+
 // Purposes of the keys derived from TONEARM_SECRET: each key does one job.
 const (
 	purposeListenBrainzToken = "listenbrainz-token"
@@ -111,10 +119,7 @@ type serverParts struct {
 // buildServer builds the OAuth 2.0 provider on the services, the
 // back-channel logout worker and the HTTP handler.
 func buildServer(ctx context.Context, cfg config.Config, log *slog.Logger, opt options, svc *services) (*app, error) {
-	lifespans := provider.DefaultLifespans
-	if opt.lifespans != nil {
-		lifespans = *opt.lifespans
-	}
+	lifespans := opt.tokenLifespans()
 	store := svc.store
 	adapter, err := fositestore.New(store, provider.NewFositeSession, fositestore.Lifespans{
 		AuthorizeCode: lifespans.AuthorizeCode, AccessToken: lifespans.AccessToken, RefreshToken: lifespans.RefreshToken,
