@@ -51,3 +51,22 @@ func TestRound3CLIBuildOnlyWhatTheCommandUses(t *testing.T) {
 		t.Fatalf("keys list: %v %q %s", err, out, stderr)
 	}
 }
+
+// The server's own settings do not stop a command that does not use them:
+// a mail URL whose tls= mail cannot use fails serve (it could not send)
+// but not the clients commands, which send no mail.
+func TestRound3CLIServerSettingsDoNotStopClients(t *testing.T) {
+	base := migratedEnv(t)
+	env := func(k string) string {
+		if k == "TONEARM_SMTP_URL" {
+			return "smtp://mail.example:587?from=tonearm@example.org&tls=bogus"
+		}
+		return base(k)
+	}
+	if _, stderr, code, err := cliRun(t, env, "clients", "create", "--id", "shop", "--redirect-uri", "https://shop.example/cb"); err != nil {
+		t.Fatalf("clients create with a mail URL only serve reads: %v (exit %d) %s", err, code, stderr)
+	}
+	if out, stderr, _, err := cliRun(t, env, "clients", "list"); err != nil || !strings.Contains(out, "shop") {
+		t.Fatalf("clients list: %v %q %s", err, out, stderr)
+	}
+}
