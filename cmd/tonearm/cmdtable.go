@@ -74,6 +74,14 @@ func tableOf(groups ...[]command) map[string]command {
 	return out
 }
 
+// inTable tells whether the command line's first word names a group of
+// the table ("clients") or a command of its own in it ("apply").
+func inTable(word string) bool {
+	_, isGroup := groupUsages[word]
+	_, isCommand := commands[word]
+	return isGroup || isCommand && !strings.Contains(word, " ")
+}
+
 // runTable runs a command of the table: args[0] is a group ("clients")
 // followed by its subcommand, or a command of its own ("apply").
 func runTable(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {

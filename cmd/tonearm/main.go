@@ -98,13 +98,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return usageError{"a command is required: serve, migrate, users, clients, apis, connectors, registration-tokens, keys, reseal, apply, export, health or version"}
 	}
 	cmd, rest := args[0], args[1:]
+	if inTable(cmd) {
+		return runTable(ctx, args, getenv, stdin, stdout, stderr)
+	}
 	switch cmd {
 	case "serve":
 		return serve(ctx, rest, getenv, stderr)
 	case "migrate":
 		return migrate(ctx, rest, getenv, stdout, stderr)
-	case "users", "clients", "apis", "connectors", "registration-tokens", "keys", "apply", "export":
-		return runTable(ctx, args, getenv, stdin, stdout, stderr)
 	case "health":
 		return healthCommand(ctx, rest, getenv, stdout, stderr)
 	case "version":
