@@ -70,3 +70,20 @@ func TestRound3CLIServerSettingsDoNotStopClients(t *testing.T) {
 		t.Fatalf("clients list: %v %q %s", err, out, stderr)
 	}
 }
+
+// Every row of the command table is in the usage that lists its group, and
+// every group and command of its own in tonearm's usage.
+func TestRound3CLITableRowsAreInTheUsage(t *testing.T) {
+	for name := range commands {
+		group, sub, inGroup := strings.Cut(name, " ")
+		if !strings.Contains(usage, "tonearm "+group) {
+			t.Errorf("tonearm's usage does not list %q", group)
+		}
+		if !inGroup {
+			continue
+		}
+		if u, ok := groupUsages[group]; !ok || !strings.Contains(u, sub) {
+			t.Errorf("the usage of %s does not list %s", group, sub)
+		}
+	}
+}
