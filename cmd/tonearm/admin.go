@@ -2,47 +2,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
-	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
+	"github.com/tonearm-idp/tonearm/provider/keys"
 	"github.com/tonearm-idp/tonearm/storage"
 )
-
-// cliEvent records what an operator did on the command line (actor
-// "cli"); a failure is reported, the action stands.
-func (a *app) cliEvent(ctx context.Context, typ, client string, detail map[string]any) {
-	ctx = audit.WithOrigin(ctx, audit.Origin{Actor: "cli"})
-	if err := audit.Record(ctx, a.store, time.Now(), typ, "", client, detail); err != nil {
-		fmt.Fprintln(os.Stderr, "tonearm: recording the audit event failed:", err)
-	}
-}
-
-// openApp reads a command's configuration (with its own flags), checks its
-// arguments (ready, optional) before anything is opened, and builds the
-// app; the caller closes a.store.
-func openApp(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, flags func(*flag.FlagSet), ready func() error) (*app, error) {
-	return openAppArg(ctx, name, posArg{}, args, getenv, stderr, flags, ready)
-}
-
-// openAppArg is openApp for a command with a positional argument, given
-// before, between or after the flags.
-func openAppArg(ctx context.Context, name string, pos posArg, args []string, getenv func(string) string, stderr io.Writer, flags func(*flag.FlagSet), ready func() error) (*app, error) {
-	cfg, err := loadConfigWith(name, pos, args, getenv, stderr, flags, ready, config.DatabaseSettings)
-	if err != nil {
-		return nil, err
-	}
-	return build(ctx, cfg, commandLogger(cfg, stderr))
-}
 
 // requireArg refuses an empty argument (read once the flags are parsed:
 // it may come from a flag) with the usage line.
@@ -96,61 +66,68 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 	}
 }
 
-func clientsCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	const usage = `usage: tonearm clients create --id ID [--public] [--secret S] [--redirect-uri URI…] [flags]
+const clientsUsage = `usage: tonearm clients create --id ID [--public] [--secret S] [--redirect-uri URI…] [flags]
        tonearm clients update ID [flags]
        tonearm clients rotate-secret ID [--keep-old DURATION] [--json]
        tonearm clients list [--json]
        tonearm clients delete ID [--json]
 (flags and ID in any order; "tonearm clients SUBCOMMAND -h" shows its flags)`
-	if len(args) == 0 || isHelpArg(args[0]) {
-		return groupUsage(args, usage, stdout)
-	}
-	switch args[0] {
-	case "create":
-		var f clientFlagValues
-		a, err := openApp(ctx, "clients create", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
-			f.register(fs, true)
-		}, func() error {
-			// Checked here: the validation of an empty ID speaks of the
-			// client, not of the flag the operator left out.
-			if f.spec.ID == "" {
-				return usageError{"--id is required (tonearm clients create -h lists the flags)"}
-			}
-			return nil
-		})
+
+// clientCommands are the rows of tonearm clients.
+var clientCommands = []command{
+	{name: "clients create", needs: needClients, flags: clientsCreate},
+	{name: "clients update", pos: "ID", missing: "usage: tonearm clients update ID [any flag of clients create but --id and --public]", needs: needClients, flags: clientsUpdate},
+	{name: "clients rotate-secret", pos: "ID", missing: "usage: tonearm clients rotate-secret ID [--keep-old DURATION] [--json]", needs: needClients, flags: clientsRotateSecret},
+	{name: "clients list", needs: needClients, flags: jsonRun(func(ctx context.Context, s *services, in *input) error {
+		list, err := s.clients.List(ctx)
 		if err != nil {
 			return err
 		}
-		defer a.store.Close()
-		spec := f.spec
-		spec.RedirectURIs, spec.PostLogoutRedirectURIs, spec.GrantTypes, spec.Scopes = f.redirects, f.postLogout, f.grants, f.scopes
-		c, secret, err := a.clients.Create(ctx, spec)
-		if err != nil {
+		return printList(in, list, func(c storage.Client) any { return toClientJSON(c, "") },
+			[]string{"ID", "TYPE", "GRANTS", "SCOPES", "REDIRECT URIS"}, func(c storage.Client) []string {
+				return []string{c.ID, clients.Kind(c), strings.Join(c.GrantTypes, ","), strings.Join(c.Scopes, " "), strings.Join(c.RedirectURIs, " ")}
+			})
+	})},
+	deleteRow("clients delete", "ID", "client ID", needClients, func(ctx context.Context, s *services, id string) error {
+		if err := s.clients.Delete(ctx, id); err != nil {
 			return err
 		}
-		a.cliEvent(ctx, audit.ClientCreated, c.ID, nil)
-		if f.asJSON {
-			return json.NewEncoder(stdout).Encode(toClientJSON(c, secret))
-		}
-		fmt.Fprintf(stdout, "client_id:     %s\n", c.ID)
-		if secret != "" && spec.Secret == "" {
-			fmt.Fprintf(stdout, "client_secret: %s\n(shown once: it is stored only as a hash)\n", secret)
+		s.cliEvent(ctx, audit.ClientDeleted, id, nil)
+		return nil
+	}, "deleted client %s and every token issued to it\n"),
+}
+
+func clientsCreate(fs *flag.FlagSet, in *input) runFunc {
+	var f clientFlagValues
+	f.register(fs, true, &in.asJSON)
+	in.check = func() error {
+		// Checked here: the validation of an empty ID speaks of the
+		// client, not of the flag the operator left out.
+		if f.spec.ID == "" {
+			return usageError{"--id is required (tonearm clients create -h lists the flags)"}
 		}
 		return nil
-	case "update":
-		var id string
-		var f clientFlagValues
-		var given *flag.FlagSet
-		a, err := openAppArg(ctx, "clients update", posArg{"ID", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
-			given = fs
-			f.register(fs, false)
-		}, requireArg(&id, "usage: tonearm clients update ID [any flag of clients create but --id and --public]"))
+	}
+	return func(ctx context.Context, s *services, in *input) error {
+		spec := f.spec
+		spec.RedirectURIs, spec.PostLogoutRedirectURIs, spec.GrantTypes, spec.Scopes = f.redirects, f.postLogout, f.grants, f.scopes
+		c, secret, err := s.clients.Create(ctx, spec)
 		if err != nil {
 			return err
 		}
-		defer a.store.Close()
-		c, err := a.clients.Update(ctx, id, func(spec *clients.Spec) { given.Visit(func(fl *flag.Flag) { f.apply(fl.Name, spec) }) })
+		s.cliEvent(ctx, audit.ClientCreated, c.ID, nil)
+		if secret != "" && spec.Secret == "" {
+			return in.show(toClientJSON(c, secret), "client_id:     %s\nclient_secret: %s\n(shown once: it is stored only as a hash)\n", c.ID, secret)
+		}
+		return in.show(toClientJSON(c, secret), "client_id:     %s\n", c.ID)
+	}
+}
+
+func clientsUpdate(fs *flag.FlagSet, in *input) runFunc {
+	var f clientFlagValues
+	f.register(fs, false, &in.asJSON)
+	return func(ctx context.Context, s *services, in *input) error {
+		c, err := s.clients.Update(ctx, in.id, func(spec *clients.Spec) { in.given.Visit(func(fl *flag.Flag) { f.apply(fl.Name, spec) }) })
 		if err != nil {
 			return err
 		}
@@ -158,91 +135,29 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 		if f.spec.Secret != "" {
 			detail = map[string]any{"secret": "set"}
 		}
-		a.cliEvent(ctx, audit.ClientChanged, c.ID, detail)
-		if f.asJSON {
-			return json.NewEncoder(stdout).Encode(toClientJSON(c, ""))
-		}
-		fmt.Fprintf(stdout, "updated client %s\n", c.ID)
-		return nil
-	case "rotate-secret":
-		var id string
-		var keepOld time.Duration
-		var asJSON bool
-		a, err := openAppArg(ctx, "clients rotate-secret", posArg{"ID", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
-			fs.DurationVar(&keepOld, "keep-old", 0, "keep the old secret valid this long (e.g. 24h, at most 720h) while the app switches over; 0: it ends now")
-			fs.BoolVar(&asJSON, "json", false, `print JSON: {"secret": …}`)
-		}, requireArg(&id, "usage: tonearm clients rotate-secret ID [--keep-old DURATION] [--json]"))
+		s.cliEvent(ctx, audit.ClientChanged, c.ID, detail)
+		return in.show(toClientJSON(c, ""), "updated client %s\n", c.ID)
+	}
+}
+
+func clientsRotateSecret(fs *flag.FlagSet, in *input) runFunc {
+	var keepOld time.Duration
+	fs.DurationVar(&keepOld, "keep-old", 0, "keep the old secret valid this long (e.g. 24h, at most 720h) while the app switches over; 0: it ends now")
+	fs.BoolVar(&in.asJSON, "json", false, `print JSON: {"secret": …}`)
+	return func(ctx context.Context, s *services, in *input) error {
+		secret, err := s.clients.RotateSecret(ctx, in.id, keepOld)
 		if err != nil {
 			return err
 		}
-		defer a.store.Close()
-		secret, err := a.clients.RotateSecret(ctx, id, keepOld)
-		if err != nil {
-			return err
-		}
-		a.cliEvent(ctx, audit.ClientChanged, id, map[string]any{"secret": "rotated", "keep_old": keepOld.String()})
-		if asJSON {
-			return json.NewEncoder(stdout).Encode(map[string]string{"secret": secret})
-		}
-		fmt.Fprintf(stdout, "client_secret: %s\n(shown once: it is stored only as a hash)\n", secret)
+		s.cliEvent(ctx, audit.ClientChanged, in.id, map[string]any{"secret": "rotated", "keep_old": keepOld.String()})
+		// A running server keeps clients for ClientCacheTTL: it accepts
+		// the new secret at once (a refused secret re-reads the client)
+		// but may take the old one until its copy expires.
+		old := fmt.Sprintf("the new secret works at once; the old one stops now, or within %s on a server that read this client just before (its client cache)", fositestore.ClientCacheTTL)
 		if keepOld > 0 {
-			fmt.Fprintf(stdout, "the old secret stays valid for %s\n", keepOld)
-		} else {
-			// A running server keeps clients for ClientCacheTTL: it accepts
-			// the new secret at once (a refused secret re-reads the
-			// client) but may take the old one until its copy expires.
-			fmt.Fprintf(stdout, "the new secret works at once; the old one stops now, or within %s on a server that read this client just before (its client cache)\n",
-				fositestore.ClientCacheTTL)
+			old = fmt.Sprintf("the old secret stays valid for %s", keepOld)
 		}
-		return nil
-	case "list":
-		var asJSON bool
-		a, err := openApp(ctx, "clients list", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
-			fs.BoolVar(&asJSON, "json", false, "print JSON")
-		}, nil)
-		if err != nil {
-			return err
-		}
-		defer a.store.Close()
-		list, err := a.clients.List(ctx)
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			out := make([]clientJSON, len(list))
-			for i, c := range list {
-				out[i] = toClientJSON(c, "")
-			}
-			return json.NewEncoder(stdout).Encode(out)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tTYPE\tGRANTS\tSCOPES\tREDIRECT URIS")
-		for _, c := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.ID, clients.Kind(c), strings.Join(c.GrantTypes, ","), strings.Join(c.Scopes, " "), strings.Join(c.RedirectURIs, " "))
-		}
-		return tw.Flush()
-	case "delete":
-		var id string
-		var asJSON bool
-		a, err := openAppArg(ctx, "clients delete", posArg{"ID", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
-			fs.StringVar(&id, "id", id, "client ID")
-			jsonFlag(fs, &asJSON)
-		}, requireArg(&id, "usage: tonearm clients delete ID [--json]"))
-		if err != nil {
-			return err
-		}
-		defer a.store.Close()
-		if err := a.clients.Delete(ctx, id); err != nil {
-			return err
-		}
-		a.cliEvent(ctx, audit.ClientDeleted, id, nil)
-		if asJSON {
-			return deletedJSON(stdout)
-		}
-		fmt.Fprintf(stdout, "deleted client %s and every token issued to it\n", id)
-		return nil
-	default:
-		return groupUsage(args, usage, stdout)
+		return in.show(map[string]string{"secret": secret}, "client_secret: %s\n(shown once: it is stored only as a hash)\n%s\n", secret, old)
 	}
 }
 
@@ -250,11 +165,10 @@ func clientsCommand(ctx context.Context, args []string, getenv func(string) stri
 type clientFlagValues struct {
 	spec                                  clients.Spec
 	redirects, postLogout, grants, scopes listFlag
-	asJSON                                bool
 }
 
 // register adds the flags; withID: create's --id and --secret.
-func (f *clientFlagValues) register(fs *flag.FlagSet, withID bool) {
+func (f *clientFlagValues) register(fs *flag.FlagSet, withID bool, asJSON *bool) {
 	if withID {
 		fs.StringVar(&f.spec.ID, "id", "", "client ID")
 		fs.StringVar(&f.spec.Secret, "secret", "", "client secret (≥ 32 characters); omitted: one is generated and printed once")
@@ -278,7 +192,7 @@ func (f *clientFlagValues) register(fs *flag.FlagSet, withID bool) {
 	fs.StringVar(&f.spec.PolicyURI, "policy-uri", "", "the app's privacy policy")
 	fs.StringVar(&f.spec.TosURI, "tos-uri", "", "the app's terms of service")
 	fs.StringVar(&f.spec.IDTokenAlg, "id-token-alg", "RS256", "the algorithm of its ID tokens: RS256, or ES256 (about 20× cheaper to sign; the app's library must accept it)")
-	fs.BoolVar(&f.asJSON, "json", false, "print JSON")
+	fs.BoolVar(asJSON, "json", false, "print JSON")
 }
 
 // apply copies the flag name, given on the command line, onto spec (an
@@ -318,18 +232,20 @@ func (f *clientFlagValues) apply(name string, spec *clients.Spec) {
 	}
 }
 
-func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "list" && args[0] != "rotate") {
-		return groupUsage(args, "usage: tonearm keys list|rotate [--json]", stdout)
-	}
-	var asJSON bool
-	a, err := openApp(ctx, "keys "+args[0], args[1:], getenv, stderr, func(fs *flag.FlagSet) { jsonFlag(fs, &asJSON) }, nil)
-	if err != nil {
-		return err
-	}
-	defer a.store.Close()
-	if args[0] == "rotate" {
-		added, err := a.keys.Rotate(ctx)
+// keyCommands are the rows of tonearm keys.
+var keyCommands = []command{
+	{name: "keys list", needs: needKeys, flags: jsonRun(func(ctx context.Context, s *services, in *input) error {
+		return printList(in, s.keys.Published(), func(k *keys.Key) any { return toKeyJSON(k) },
+			[]string{"KID", "ALG", "CREATED", "STATUS"}, func(k *keys.Key) []string {
+				status := "signing"
+				if !k.RetiredAt.IsZero() {
+					status = "retired " + k.RetiredAt.UTC().Format(time.RFC3339) + ", verifying only"
+				}
+				return []string{k.KID, k.Alg, k.CreatedAt.UTC().Format(time.RFC3339), status}
+			})
+	})},
+	{name: "keys rotate", needs: needKeys, flags: jsonRun(func(ctx context.Context, s *services, in *input) error {
+		added, err := s.keys.Rotate(ctx)
 		if err != nil {
 			return err
 		}
@@ -337,36 +253,19 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 		for i, k := range added {
 			kids[i] = k.KID
 		}
-		a.cliEvent(ctx, audit.KeysRotated, "", map[string]any{"added": kids})
-		if asJSON {
+		s.cliEvent(ctx, audit.KeysRotated, "", map[string]any{"added": kids})
+		if in.asJSON {
 			// The keys the rotation added (one per algorithm).
 			out := make([]keyJSON, len(added))
 			for i, k := range added {
 				out[i] = toKeyJSON(k)
 			}
-			return printJSON(stdout, out)
+			return printJSON(in.stdout, out)
 		}
 		for _, k := range added {
-			fmt.Fprintf(stdout, "new %s signing key %s\n", k.Alg, k.KID)
+			fmt.Fprintf(in.stdout, "new %s signing key %s\n", k.Alg, k.KID)
 		}
-		fmt.Fprintln(stdout, "previous keys stay published until every token they signed has expired")
-		return nil
-	}
-	if asJSON {
-		out := []keyJSON{}
-		for _, k := range a.keys.Published() {
-			out = append(out, toKeyJSON(k))
-		}
-		return printJSON(stdout, out)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KID\tALG\tCREATED\tSTATUS")
-	for _, k := range a.keys.Published() {
-		status := "signing"
-		if !k.RetiredAt.IsZero() {
-			status = "retired " + k.RetiredAt.UTC().Format(time.RFC3339) + ", verifying only"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.KID, k.Alg, k.CreatedAt.UTC().Format(time.RFC3339), status)
-	}
-	return tw.Flush()
+		_, err = fmt.Fprintln(in.stdout, "previous keys stay published until every token they signed has expired")
+		return err
+	})},
 }

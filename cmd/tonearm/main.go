@@ -98,31 +98,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return usageError{"a command is required: serve, migrate, users, clients, apis, connectors, registration-tokens, keys, reseal, apply, export, health or version"}
 	}
 	cmd, rest := args[0], args[1:]
+	if inTable(cmd) {
+		return runTable(ctx, args, getenv, stdin, stdout, stderr)
+	}
 	switch cmd {
 	case "serve":
 		return serve(ctx, rest, getenv, stderr)
 	case "migrate":
 		return migrate(ctx, rest, getenv, stdout, stderr)
-	case "users":
-		return usersCommand(ctx, rest, getenv, stdin, stdout, stderr)
-	case "apply":
-		return applyCommand(ctx, rest, getenv, stdin, stdout, stderr)
-	case "export":
-		return exportCommand(ctx, rest, getenv, stdout, stderr)
 	case "health":
 		return healthCommand(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		return versionCommand(rest, stdout, stderr)
-	case "clients":
-		return clientsCommand(ctx, rest, getenv, stdout, stderr)
-	case "apis":
-		return apisCommand(ctx, rest, getenv, stdout, stderr)
-	case "registration-tokens":
-		return registrationTokensCommand(ctx, rest, getenv, stdout, stderr)
-	case "connectors":
-		return connectorsCommand(ctx, rest, getenv, stdin, stdout, stderr)
-	case "keys":
-		return keysCommand(ctx, rest, getenv, stdout, stderr)
 	case "reseal":
 		return resealCommand(ctx, rest, getenv, stdout, stderr)
 	case "help", "-h", "--help":
@@ -225,42 +212,64 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (*sqlst
 	return store, nil
 }
 
+// listeners are the ports serve holds: the API's, and the metrics' and
+// the profiler's when they are configured (nil otherwise).
+type listeners struct {
+	api, metrics, pprof net.Listener
+}
+
+func (l listeners) Close() {
+	for _, ln := range []net.Listener{l.api, l.metrics, l.pprof} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// listen binds every port of cfg. Bind first: a port in use stops start-up
+// before anything is built or logged, so a server that never served logs
+// no one-time security code (issue 31, item 17).
+func listen(cfg *config.Config) (l listeners, err error) {
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+	if l.api, err = net.Listen("tcp", cfg.Listen); err != nil {
+		return l, fmt.Errorf("TONEARM_LISTEN: %w", err)
+	}
+	if _, port, _ := net.SplitHostPort(cfg.Listen); cfg.IssuerFromListen && port == "0" {
+		// The kernel chose the port: the issuer follows the bound address.
+		if cfg.Issuer, err = config.IssuerForListen(l.api.Addr().String()); err != nil {
+			return l, err
+		}
+	}
+	if cfg.MetricsListen != "" {
+		if l.metrics, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return l, fmt.Errorf("TONEARM_METRICS_LISTEN: %w", err)
+		}
+	}
+	if addr := cfg.PprofListen; addr != "" {
+		// Like the metrics listener: a busy port stops start-up with one
+		// line, rather than an ERROR logged while serving without it.
+		if l.pprof, err = net.Listen("tcp", addr); err != nil {
+			return l, fmt.Errorf("TONEARM_PPROF_LISTEN: %w", err)
+		}
+	}
+	return l, nil
+}
+
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	log := newLogger(stderr)
 	cfg, err := loadConfig("serve", args, getenv, stderr, nil, config.ServerSettings)
 	if err != nil {
 		return err
 	}
-	// Bind first: a port in use stops start-up before anything is built or
-	// logged, so a server that never served logs no one-time security code
-	// (issue 31, item 17).
-	ln, err := net.Listen("tcp", cfg.Listen)
+	l, err := listen(&cfg)
 	if err != nil {
-		return fmt.Errorf("TONEARM_LISTEN: %w", err)
+		return err
 	}
-	defer ln.Close()
-	if _, port, _ := net.SplitHostPort(cfg.Listen); cfg.IssuerFromListen && port == "0" {
-		// The kernel chose the port: the issuer follows the bound address.
-		if cfg.Issuer, err = config.IssuerForListen(ln.Addr().String()); err != nil {
-			return err
-		}
-	}
-	var mln net.Listener
-	if cfg.MetricsListen != "" {
-		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
-			return fmt.Errorf("TONEARM_METRICS_LISTEN: %w", err)
-		}
-		defer mln.Close()
-	}
-	var pln net.Listener
-	if addr := cfg.PprofListen; addr != "" {
-		// Like the metrics listener: a busy port stops start-up with one
-		// line, rather than an ERROR logged while serving without it.
-		if pln, err = net.Listen("tcp", addr); err != nil {
-			return fmt.Errorf("TONEARM_PPROF_LISTEN: %w", err)
-		}
-		defer pln.Close()
-	}
+	defer l.Close()
 	// Only now, with every port held, is a new development secret stored:
 	// a start that failed on a busy port leaves no tonearm.db.secret.
 	if err := config.WriteDevSecret(&cfg); err != nil {
@@ -282,6 +291,26 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		// securityCode). It dies when used and at restart.
 		log.Warn("no admin exists: one-time security code for creating the first admin", "security_code", a.securityCode)
 	}
+	if l.pprof != nil {
+		// Profiling for operators (go tool pprof), on its own listener so it
+		// is never exposed with the API. Off unless asked for.
+		psrv := servePprof(l.pprof, log)
+		defer psrv.Close()
+	}
+	if a.metrics != nil && l.metrics != nil {
+		msrv := &http.Server{Handler: a.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = msrv.Serve(l.metrics) }()
+		defer msrv.Close()
+		log.Info("metrics on a separate listener", "listen", l.metrics.Addr().String())
+	}
+	go a.keys.Run(ctx, 30*time.Second)
+	go housekeeping(ctx, a.store, cfg.EventRetention, log)
+	go a.backchannel.Run(ctx, time.Second)
+	return serveUntilDone(ctx, a, l.api, cfg, log)
+}
+
+// serveUntilDone serves the API on ln until ctx ends, then drains.
+func serveUntilDone(ctx context.Context, a *app, ln net.Listener, cfg config.Config, log *slog.Logger) error {
 	srv := &http.Server{
 		Handler:           a.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -291,21 +320,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	if pln != nil {
-		// Profiling for operators (go tool pprof), on its own listener so it
-		// is never exposed with the API. Off unless asked for.
-		psrv := servePprof(pln, log)
-		defer psrv.Close()
-	}
-	if a.metrics != nil && mln != nil {
-		msrv := &http.Server{Handler: a.metrics.Handler(), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = msrv.Serve(mln) }()
-		defer msrv.Close()
-		log.Info("metrics on a separate listener", "listen", mln.Addr().String())
-	}
-	go a.keys.Run(ctx, 30*time.Second)
-	go housekeeping(ctx, a.store, cfg.EventRetention, log)
-	go a.backchannel.Run(ctx, time.Second)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("tonearm serving", "listen", ln.Addr().String(), "issuer", cfg.Issuer, "database", cfg.Database.Dialect)

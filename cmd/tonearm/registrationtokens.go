@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider"
@@ -20,74 +17,66 @@ const registrationTokensUsage = `usage: tonearm registration-tokens create [--de
        tonearm registration-tokens list [--json]
        tonearm registration-tokens revoke ID [--json]`
 
-// registrationTokensCommand manages initial access tokens for RFC 7591
-// registration made by the operator (apps registered with them have no
-// owner).
-func registrationTokensCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || isHelpArg(args[0]) {
-		return groupUsage(args, registrationTokensUsage, stdout)
-	}
-	switch args[0] {
-	case "create":
-		var description string
-		var expires time.Duration
-		var asJSON bool
-		a, err := openApp(ctx, "registration-tokens create", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
-			fs.StringVar(&description, "description", "", "what the token is for")
-			fs.DurationVar(&expires, "expires", 30*24*time.Hour, "how long it is valid (0: until revoked; at most 8760h)")
-			fs.BoolVar(&asJSON, "json", false, `print {"id": …, "token": …} (the id revokes it)`)
-		}, nil)
+// registrationTokenCommands are the rows of tonearm registration-tokens:
+// initial access tokens for RFC 7591 registration made by the operator
+// (apps registered with them have no owner).
+var registrationTokenCommands = []command{
+	{name: "registration-tokens create", needs: needRegistrationTokens, flags: registrationTokensCreate},
+	{name: "registration-tokens list", needs: needRegistrationTokens, flags: jsonRun(registrationTokensList)},
+	deleteRow("registration-tokens revoke", "ID", "the token's ID", needRegistrationTokens, func(ctx context.Context, s *services, id string) error {
+		if err := s.initialTokens.Revoke(ctx, id, "", true); err != nil {
+			if errors.Is(err, clients.ErrTokenUnknown) {
+				return fmt.Errorf("no registration token %q", id)
+			}
+			return err
+		}
+		s.cliEvent(ctx, audit.RegistrationTokens, "", map[string]any{"action": "revoked", "id": id})
+		return nil
+	}, "revoked registration token %s\n"),
+}
+
+func registrationTokensCreate(fs *flag.FlagSet, in *input) runFunc {
+	var description string
+	var expires time.Duration
+	fs.StringVar(&description, "description", "", "what the token is for")
+	fs.DurationVar(&expires, "expires", 30*24*time.Hour, "how long it is valid (0: until revoked; at most 8760h)")
+	fs.BoolVar(&in.asJSON, "json", false, `print {"id": …, "token": …} (the id revokes it)`)
+	return func(ctx context.Context, s *services, in *input) error {
+		rec, value, err := s.initialTokens.Create(ctx, "", description, expires)
 		if err != nil {
 			return err
 		}
-		defer a.store.Close()
-		rec, value, err := a.initialTokens.Create(ctx, "", description, expires)
-		if err != nil {
-			return err
-		}
-		a.cliEvent(ctx, audit.RegistrationTokens, "", map[string]any{"action": "created", "id": rec.ID})
-		if asJSON {
-			return json.NewEncoder(stdout).Encode(map[string]string{"id": rec.ID, "token": value})
-		}
+		s.cliEvent(ctx, audit.RegistrationTokens, "", map[string]any{"action": "created", "id": rec.ID})
 		// The real endpoint (TONEARM_ISSUER, or the listen address when it
 		// is unset), not a placeholder the reader has to fill in.
-		fmt.Fprintf(stdout, "initial access token %s (shown once; send it as Authorization: Bearer to %s):\n%s\n",
-			rec.ID, strings.TrimRight(a.provider.Issuer(), "/")+provider.RegisterPath, value)
-		return nil
-	case "list":
-		var asJSON bool
-		a, err := openApp(ctx, "registration-tokens list", args[1:], getenv, stderr, func(fs *flag.FlagSet) {
-			fs.BoolVar(&asJSON, "json", false, "print JSON")
-		}, nil)
-		if err != nil {
-			return err
+		return in.show(map[string]string{"id": rec.ID, "token": value}, "initial access token %s (shown once; send it as Authorization: Bearer to %s):\n%s\n",
+			rec.ID, strings.TrimRight(s.issuer, "/")+provider.RegisterPath, value)
+	}
+}
+
+// registrationTokenJSON is a token as registration-tokens list prints it.
+type registrationTokenJSON struct {
+	ID          string `json:"id"`
+	Owner       string `json:"owner"`
+	Description string `json:"description"`
+	CreatedAt   string `json:"createdAt"`
+	ExpiresAt   string `json:"expiresAt,omitempty"`
+}
+
+func registrationTokensList(ctx context.Context, s *services, in *input) error {
+	list, err := s.initialTokens.List(ctx, "", true)
+	if err != nil {
+		return err
+	}
+	rows := make([]registrationTokenJSON, len(list))
+	for i, t := range list {
+		rows[i] = registrationTokenJSON{ID: t.ID, Owner: t.Owner, Description: t.Description, CreatedAt: t.CreatedAt.Format(time.RFC3339)}
+		if !t.ExpiresAt.IsZero() {
+			rows[i].ExpiresAt = t.ExpiresAt.Format(time.RFC3339)
 		}
-		defer a.store.Close()
-		list, err := a.initialTokens.List(ctx, "", true)
-		if err != nil {
-			return err
-		}
-		type row struct {
-			ID          string `json:"id"`
-			Owner       string `json:"owner"`
-			Description string `json:"description"`
-			CreatedAt   string `json:"createdAt"`
-			ExpiresAt   string `json:"expiresAt,omitempty"`
-		}
-		rows := []row{}
-		for _, t := range list {
-			r := row{ID: t.ID, Owner: t.Owner, Description: t.Description, CreatedAt: t.CreatedAt.Format(time.RFC3339)}
-			if !t.ExpiresAt.IsZero() {
-				r.ExpiresAt = t.ExpiresAt.Format(time.RFC3339)
-			}
-			rows = append(rows, r)
-		}
-		if asJSON {
-			return json.NewEncoder(stdout).Encode(rows)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tOWNER\tDESCRIPTION\tCREATED\tEXPIRES")
-		for _, r := range rows {
+	}
+	return printList(in, rows, func(r registrationTokenJSON) any { return r },
+		[]string{"ID", "OWNER", "DESCRIPTION", "CREATED", "EXPIRES"}, func(r registrationTokenJSON) []string {
 			owner, exp := r.Owner, r.ExpiresAt
 			if owner == "" {
 				owner = "(cli)"
@@ -95,33 +84,6 @@ func registrationTokensCommand(ctx context.Context, args []string, getenv func(s
 			if exp == "" {
 				exp = "never"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.ID, owner, r.Description, r.CreatedAt, exp)
-		}
-		return tw.Flush()
-	case "revoke":
-		var id string
-		var asJSON bool
-		a, err := openAppArg(ctx, "registration-tokens revoke", posArg{"ID", &id}, args[1:], getenv, stderr, func(fs *flag.FlagSet) {
-			fs.StringVar(&id, "id", id, "the token's ID")
-			jsonFlag(fs, &asJSON)
-		}, requireArg(&id, "usage: tonearm registration-tokens revoke ID [--json]"))
-		if err != nil {
-			return err
-		}
-		defer a.store.Close()
-		if err := a.initialTokens.Revoke(ctx, id, "", true); err != nil {
-			if errors.Is(err, clients.ErrTokenUnknown) {
-				return fmt.Errorf("no registration token %q", id)
-			}
-			return err
-		}
-		a.cliEvent(ctx, audit.RegistrationTokens, "", map[string]any{"action": "revoked", "id": id})
-		if asJSON {
-			return deletedJSON(stdout)
-		}
-		fmt.Fprintf(stdout, "revoked registration token %s\n", id)
-		return nil
-	default:
-		return groupUsage(args, registrationTokensUsage, stdout)
-	}
+			return []string{r.ID, owner, r.Description, r.CreatedAt, exp}
+		})
 }

@@ -3,16 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
-	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web/jsonapi"
 )
@@ -25,179 +22,177 @@ const usersUsage = `usage: tonearm users create --username U --password-stdin [-
        tonearm users set-password USER --password-stdin [--json]
 (USER is a username or a user ID)`
 
-// usersCommand manages accounts from the command line, with the rules of
-// the admin API (the last active admin stays, disabling ends sessions and
-// tokens, deleting takes everything).
-func usersCommand(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || isHelpArg(args[0]) {
-		return groupUsage(args, usersUsage, stdout)
-	}
-	ctx = audit.WithOrigin(ctx, audit.Origin{Actor: "cli"})
-	sub, rest := args[0], args[1:]
-	switch sub {
-	case "create":
-		var username, role string
-		var fromStdin, asJSON bool
-		a, err := openApp(ctx, "users create", rest, getenv, stderr, func(fs *flag.FlagSet) {
-			fs.StringVar(&username, "username", "", "the new user's name")
-			fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
-			fs.StringVar(&role, "role", "user", "admin, user or guest")
-			jsonFlag(fs, &asJSON)
-		}, func() error {
-			switch {
-			case username == "":
-				return usageError{"--username is required"}
-			case !fromStdin:
-				return usageError{"--password-stdin is required: passwords are never taken from the command line"}
-			case !accounts.ValidRole(role):
-				return usageError{"--role must be admin, user or guest"}
+// userCommands are the rows of tonearm users: accounts managed from the
+// command line with the rules of the admin API (the last active admin
+// stays, disabling ends sessions and tokens, deleting takes everything).
+var userCommands = []command{
+	{name: "users create", needs: needAccounts, flags: usersCreate},
+	{name: "users list", needs: needAccounts, flags: usersList},
+	userRow("show", func(fs *flag.FlagSet) userAction { return showUser }),
+	userRow("disable", func(fs *flag.FlagSet) userAction { return setDisabled(true) }),
+	userRow("enable", func(fs *flag.FlagSet) userAction { return setDisabled(false) }),
+	userRow("delete", func(fs *flag.FlagSet) userAction {
+		return func(ctx context.Context, s *services, in *input, u storage.User) error {
+			if err := s.accounts.DeleteUser(ctx, u.ID); err != nil {
+				return err
 			}
-			return nil
-		})
-		if err != nil {
-			return err
+			return in.deleted("deleted %s (%s) with their sessions, consents and tokens\n", u.Username, u.ID)
 		}
-		defer a.store.Close()
-		password, err := readPassword(stdin)
-		if err != nil {
-			return err
+	}),
+	userRow("set-password", usersSetPassword),
+	userRow("update", usersUpdate),
+}
+
+// userAction is what a command about one user does to it.
+type userAction func(ctx context.Context, s *services, in *input, u storage.User) error
+
+// userRow is a command about one user, named by ID or username; every
+// one prints, so each takes --json (the user as it is after the change;
+// {} once deleted). flags registers its other flags.
+func userRow(sub string, flags func(fs *flag.FlagSet) userAction) command {
+	return command{name: "users " + sub, pos: "USER", missing: "usage: tonearm users " + sub + " USER (a username or a user ID)", needs: needAccounts,
+		flags: func(fs *flag.FlagSet, in *input) runFunc {
+			jsonFlag(fs, &in.asJSON)
+			act := flags(fs)
+			return func(ctx context.Context, s *services, in *input) error {
+				u, err := findUser(ctx, s.accounts, in.id)
+				if err != nil {
+					return err
+				}
+				return act(ctx, s, in, u)
+			}
+		}}
+}
+
+func usersCreate(fs *flag.FlagSet, in *input) runFunc {
+	var username, role string
+	var fromStdin bool
+	fs.StringVar(&username, "username", "", "the new user's name")
+	fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of standard input")
+	fs.StringVar(&role, "role", "user", "admin, user or guest")
+	jsonFlag(fs, &in.asJSON)
+	in.check = func() error {
+		switch {
+		case username == "":
+			return usageError{"--username is required"}
+		case !fromStdin:
+			return usageError{"--password-stdin is required: passwords are never taken from the command line"}
+		case !accounts.ValidRole(role):
+			return usageError{"--role must be admin, user or guest"}
 		}
-		u, err := a.accounts.CreateUser(ctx, username, password, role)
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			return printJSON(stdout, jsonapi.ToAdminUserJSON(u))
-		}
-		fmt.Fprintln(stdout, u.ID)
 		return nil
-	case "list":
-		var f storage.UserFilter
-		var asJSON bool
-		a, err := openApp(ctx, "users list", rest, getenv, stderr, func(fs *flag.FlagSet) {
-			fs.StringVar(&f.UsernamePrefix, "username", "", "only usernames starting so (any letter case)")
-			fs.StringVar(&f.EmailPrefix, "email", "", "only emails starting so (any letter case)")
-			fs.StringVar(&f.Role, "role", "", "only this role: admin, user or guest")
-			fs.IntVar(&f.Limit, "limit", 100, "at most this many (1–1000)")
-			fs.BoolVar(&asJSON, "json", false, "print JSON")
-		}, func() error {
-			// An unknown role would list nobody and exit 0, as if there
-			// were no such users: refused as users update refuses it.
-			if f.Role != "" && !accounts.ValidRole(f.Role) {
-				return usageError{"--role must be admin, user or guest"}
-			}
-			return nil
-		})
+	}
+	return func(ctx context.Context, s *services, in *input) error {
+		password, err := readPassword(in.stdin)
 		if err != nil {
 			return err
 		}
-		defer a.store.Close()
-		if f.Limit < 1 || f.Limit > 1000 {
-			return errors.New("--limit must be 1 to 1000")
-		}
-		users, err := a.accounts.ListUsers(ctx, f)
+		u, err := s.accounts.CreateUser(ctx, username, password, role)
 		if err != nil {
 			return err
 		}
-		if asJSON {
-			out := make([]jsonapi.UserJSON, len(users))
-			for i, u := range users {
-				out[i] = jsonapi.ToAdminUserJSON(u)
-			}
-			return json.NewEncoder(stdout).Encode(out)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tUSERNAME\tROLE\tEMAIL\tSTATE")
-		for _, u := range users {
-			state := "active"
-			if u.Disabled {
-				state = "disabled"
-			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", u.ID, u.Username, u.Role, u.Email, state)
-		}
-		return tw.Flush()
-	case "show", "disable", "enable", "delete", "set-password", "update":
-		return userCommand(ctx, sub, rest, getenv, stdin, stdout, stderr)
-	default:
-		return groupUsage(args, usersUsage, stdout)
+		return in.show(jsonapi.ToAdminUserJSON(u), "%s\n", u.ID)
 	}
 }
 
-// userCommand runs a subcommand about one user.
-func userCommand(ctx context.Context, sub string, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	var who string
-	var asJSON, fromStdin bool
-	var role, email, name, verified string
-	var given *flag.FlagSet
-	a, err := openAppArg(ctx, "users "+sub, posArg{"USER", &who}, args, getenv, stderr, func(fs *flag.FlagSet) {
-		given = fs
-		// Every subcommand prints: --json on each (the user as it is
-		// after the change; {} once deleted).
-		jsonFlag(fs, &asJSON)
-		switch sub {
-		case "set-password":
-			fs.BoolVar(&fromStdin, "password-stdin", false, "read the new password from the first line of standard input")
+func usersList(fs *flag.FlagSet, in *input) runFunc {
+	var f storage.UserFilter
+	fs.StringVar(&f.UsernamePrefix, "username", "", "only usernames starting so (any letter case)")
+	fs.StringVar(&f.EmailPrefix, "email", "", "only emails starting so (any letter case)")
+	fs.StringVar(&f.Role, "role", "", "only this role: admin, user or guest")
+	fs.IntVar(&f.Limit, "limit", 100, "at most this many (1–1000)")
+	fs.BoolVar(&in.asJSON, "json", false, "print JSON")
+	in.check = func() error {
+		// An unknown role would list nobody and exit 0, as if there
+		// were no such users: refused as users update refuses it.
+		if f.Role != "" && !accounts.ValidRole(f.Role) {
+			return usageError{"--role must be admin, user or guest"}
 		}
-		if sub == "update" {
-			fs.StringVar(&role, "role", "", "admin, user or guest")
-			fs.StringVar(&email, "email", "", `email address ("" clears it)`)
-			fs.StringVar(&name, "name", "", `display name ("" clears it)`)
-			fs.StringVar(&verified, "email-verified", "", "true or false")
-		}
-	}, requireArg(&who, "usage: tonearm users "+sub+" USER (a username or a user ID)"))
-	if err != nil {
-		return err
-	}
-	defer a.store.Close()
-	u, err := findUser(ctx, a.accounts, who)
-	if err != nil {
-		return err
-	}
-	switch sub {
-	case "show":
-	case "disable", "enable":
-		disabled := sub == "disable"
-		if u, err = a.accounts.AdminUpdate(ctx, u.ID, accounts.AdminChange{Disabled: &disabled}); err != nil {
-			return err
-		}
-		if asJSON {
-			return printJSON(stdout, jsonapi.ToAdminUserJSON(u))
-		}
-		fmt.Fprintf(stdout, "%s %sd\n", u.Username, sub)
 		return nil
-	case "delete":
-		if err := a.accounts.DeleteUser(ctx, u.ID); err != nil {
-			return err
+	}
+	return func(ctx context.Context, s *services, in *input) error {
+		if f.Limit < 1 || f.Limit > 1000 {
+			return errors.New("--limit must be 1 to 1000")
 		}
-		if asJSON {
-			return deletedJSON(stdout)
-		}
-		fmt.Fprintf(stdout, "deleted %s (%s) with their sessions, consents and tokens\n", u.Username, u.ID)
-		return nil
-	case "set-password":
-		if !fromStdin {
-			return usageError{"--password-stdin is required: passwords are never taken from the command line"}
-		}
-		password, err := readPassword(stdin)
+		users, err := s.accounts.ListUsers(ctx, f)
 		if err != nil {
 			return err
 		}
-		if err := a.accounts.AdminSetPassword(ctx, u.ID, password); err != nil {
+		return printList(in, users, func(u storage.User) any { return jsonapi.ToAdminUserJSON(u) },
+			[]string{"ID", "USERNAME", "ROLE", "EMAIL", "STATE"}, func(u storage.User) []string {
+				return []string{u.ID, u.Username, u.Role, u.Email, userState(u)}
+			})
+	}
+}
+
+func userState(u storage.User) string {
+	if u.Disabled {
+		return "disabled"
+	}
+	return "active"
+}
+
+// showUser prints one user (users show, and users update after the change).
+func showUser(_ context.Context, _ *services, in *input, u storage.User) error {
+	if in.asJSON {
+		return printJSON(in.stdout, jsonapi.ToAdminUserJSON(u))
+	}
+	return printFields(in.stdout, [][2]string{
+		{"id", u.ID}, {"username", u.Username}, {"role", u.Role}, {"state", userState(u)},
+		{"email", fmt.Sprintf("%s (verified: %v)", u.Email, u.EmailVerified)}, {"name", u.Name},
+		{"listenbrainz", u.ListenBrainzName}, {"created", u.CreatedAt.UTC().Format("2006-01-02 15:04:05Z")},
+	})
+}
+
+// setDisabled is users disable and users enable.
+func setDisabled(disabled bool) userAction {
+	return func(ctx context.Context, s *services, in *input, u storage.User) error {
+		u, err := s.accounts.AdminUpdate(ctx, u.ID, accounts.AdminChange{Disabled: &disabled})
+		if err != nil {
 			return err
 		}
-		if asJSON {
+		verb := "enabled"
+		if disabled {
+			verb = "disabled"
+		}
+		return in.show(jsonapi.ToAdminUserJSON(u), "%s %s\n", u.Username, verb)
+	}
+}
+
+func usersSetPassword(fs *flag.FlagSet) userAction {
+	var fromStdin bool
+	fs.BoolVar(&fromStdin, "password-stdin", false, "read the new password from the first line of standard input")
+	return func(ctx context.Context, s *services, in *input, u storage.User) error {
+		if !fromStdin {
+			return usageError{"--password-stdin is required: passwords are never taken from the command line"}
+		}
+		password, err := readPassword(in.stdin)
+		if err != nil {
+			return err
+		}
+		if err := s.accounts.AdminSetPassword(ctx, u.ID, password); err != nil {
+			return err
+		}
+		if in.asJSON {
 			// Read again: the change moved its updatedAt.
-			if u, err = a.accounts.GetUser(ctx, u.ID); err != nil {
+			if u, err = s.accounts.GetUser(ctx, u.ID); err != nil {
 				return err
 			}
-			return printJSON(stdout, jsonapi.ToAdminUserJSON(u))
 		}
-		fmt.Fprintf(stdout, "password of %s set; every session and token of theirs ended\n", u.Username)
-		return nil
-	case "update":
+		return in.show(jsonapi.ToAdminUserJSON(u), "password of %s set; every session and token of theirs ended\n", u.Username)
+	}
+}
+
+func usersUpdate(fs *flag.FlagSet) userAction {
+	var role, email, name, verified string
+	fs.StringVar(&role, "role", "", "admin, user or guest")
+	fs.StringVar(&email, "email", "", `email address ("" clears it)`)
+	fs.StringVar(&name, "name", "", `display name ("" clears it)`)
+	fs.StringVar(&verified, "email-verified", "", "true or false")
+	return func(ctx context.Context, s *services, in *input, u storage.User) error {
 		var c accounts.AdminChange
 		var ferr error
-		given.Visit(func(f *flag.Flag) {
+		in.given.Visit(func(f *flag.Flag) {
 			switch f.Name {
 			case "role":
 				c.Role = &role
@@ -216,20 +211,12 @@ func userCommand(ctx context.Context, sub string, args []string, getenv func(str
 		if ferr != nil {
 			return ferr
 		}
-		if u, err = a.accounts.AdminUpdate(ctx, u.ID, c); err != nil {
+		u, err := s.accounts.AdminUpdate(ctx, u.ID, c)
+		if err != nil {
 			return err
 		}
+		return showUser(ctx, s, in, u)
 	}
-	if asJSON {
-		return json.NewEncoder(stdout).Encode(jsonapi.ToAdminUserJSON(u))
-	}
-	state := "active"
-	if u.Disabled {
-		state = "disabled"
-	}
-	fmt.Fprintf(stdout, "id:             %s\nusername:       %s\nrole:           %s\nstate:          %s\nemail:          %s (verified: %v)\nname:           %s\nlistenbrainz:   %s\ncreated:        %s\n",
-		u.ID, u.Username, u.Role, state, u.Email, u.EmailVerified, u.Name, u.ListenBrainzName, u.CreatedAt.UTC().Format("2006-01-02 15:04:05Z"))
-	return nil
 }
 
 // optional is a profile field set from a flag: "" clears it.

@@ -12,18 +12,11 @@ import (
 	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
-	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/provider/backchannel"
-	"github.com/tonearm-idp/tonearm/provider/clients"
-	"github.com/tonearm-idp/tonearm/provider/connectors"
 	"github.com/tonearm-idp/tonearm/provider/device"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
-	"github.com/tonearm-idp/tonearm/provider/keys"
-	"github.com/tonearm-idp/tonearm/provider/listenbrainz"
-	"github.com/tonearm-idp/tonearm/provider/mail"
 	"github.com/tonearm-idp/tonearm/provider/passkeys"
 	"github.com/tonearm-idp/tonearm/provider/seal"
-	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/templates"
 	"github.com/tonearm-idp/tonearm/web"
 	"github.com/tonearm-idp/tonearm/web/interaction"
@@ -32,26 +25,20 @@ import (
 	"github.com/tonearm-idp/tonearm/web/protocol"
 )
 
-// app is everything built from one configuration.
+// app is everything serve builds from one configuration: the services
+// and the server on them.
 type app struct {
+	*services
 	// endpoints are the JSON API routes, for the OpenAPI test.
 	endpoints []jsonapi.Endpoint
 	// securityCode is the one-time first-admin code ("" when an admin exists).
 	securityCode string
-	store        *sqlstore.Store
-	accounts     *accounts.Service
-	clients      *clients.Registry
-	apis         *apis.Registry
-	connectors   *connectors.Registry
-	// initialTokens are RFC 7591 initial access tokens.
-	initialTokens *clients.RegistrationTokens
 	// health goes unready when serve starts draining.
 	health *web.Health
 	// metrics are served on TONEARM_METRICS_LISTEN (nil when unset).
 	metrics *web.Metrics
 	// backchannel delivers logout tokens; serve runs it.
 	backchannel *backchannel.Deliverer
-	keys        *keys.Manager
 	provider    *provider.Provider
 	handler     http.Handler
 }
@@ -68,6 +55,14 @@ type options struct {
 	noBackchannel bool
 	// upstreamClient is the HTTP client connectors use (nil: the default).
 	upstreamClient *http.Client
+}
+
+// tokenLifespans are the lifespans the test set, else the defaults.
+func (o options) tokenLifespans() provider.Lifespans {
+	if o.lifespans != nil {
+		return *o.lifespans
+	}
+	return provider.DefaultLifespans
 }
 
 // Purposes of the keys derived from TONEARM_SECRET: each key does one job.
@@ -95,86 +90,39 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, erro
 	return buildWith(ctx, cfg, log, options{})
 }
 
+// buildWith builds the three layers: the store, every service on it and
+// the server.
 func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt options) (a *app, err error) {
-	store, err := openStore(ctx, cfg, log)
+	svc, err := openServices(ctx, cfg, log, opt, needEverything)
 	if err != nil {
 		return nil, err
 	}
 	defer func() {
 		if err != nil {
-			store.Close()
+			svc.store.Close()
 		}
 	}()
-	lb, err := listenbrainz.New(cfg.ListenBrainzURL, opt.lbTimeout)
-	if err != nil {
-		return nil, err
-	}
-	tokenBox, err := sealBox(cfg, purposeListenBrainzToken)
-	if err != nil {
-		return nil, err
-	}
-	mailer := opt.mailer
-	if mailer == nil {
-		if cfg.SMTPURL != "" {
-			if mailer, err = mail.NewSMTP(cfg.SMTPURL, cfg.Issuer); err != nil {
-				return nil, err
-			}
-		} else {
-			mailer = &mail.Log{Issuer: cfg.Issuer, Logger: log}
-		}
-	}
-	params := accounts.DefaultHashParams
-	if opt.hashParams != nil {
-		params = *opt.hashParams
-	}
-	passwords := accounts.NewHasher(params, 0, 1024)
-	acc, err := accounts.New(accounts.Config{
-		Store: store, Hasher: passwords, Validator: lb, Box: tokenBox, Logger: log, Now: opt.now, Mailer: mailer,
-		RecoveryKey: seal.DeriveKey(cfg.Secret, purposeRecoveryCodes), PreviousRecoveryKeys: seal.DeriveKeys(cfg.PreviousSecrets, purposeRecoveryCodes),
-	})
-	if err != nil {
-		return nil, err
-	}
+	return buildServer(ctx, cfg, log, opt, svc)
+}
 
-	lifespans := provider.DefaultLifespans
-	if opt.lifespans != nil {
-		lifespans = *opt.lifespans
-	}
-	keyBox, err := sealBox(cfg, purposeSigningKeys)
-	if err != nil {
-		return nil, err
-	}
-	km, err := keys.New(ctx, keys.Config{
-		Store: store, Box: keyBox, Retention: lifespans.MaxSignedLifetime() + 5*time.Minute, Now: opt.now, Logger: log,
-	})
-	if err != nil {
-		return nil, err
-	}
-	hasher, err := clients.NewSecretHasher(seal.DeriveKey(cfg.Secret, purposeClientSecrets), seal.DeriveKeys(cfg.PreviousSecrets, purposeClientSecrets)...)
-	if err != nil {
-		return nil, err
-	}
-	// A client secret or token shown to match under a previous secret is
-	// stored again under the current one (see tonearm reseal).
-	hasher.OnPreviousKey(func(ctx context.Context, old, current []byte) {
-		if _, err := store.RekeyClientHash(ctx, old, current); err != nil {
-			log.Warn("storing a client secret's hash under the current TONEARM_SECRET failed", "err", err)
-		}
-	})
-	registry, err := clients.NewRegistry(store, hasher)
-	if err != nil {
-		return nil, err
-	}
-	apiRegistry, err := apis.NewRegistry(store, provider.BuiltinAPI(cfg.Issuer), opt.now)
-	if err != nil {
-		return nil, err
-	}
-	registry.AdmitAPIScopes(apiRegistry)
-	if shadow, found, err := apiRegistry.Shadowing(ctx); err != nil {
-		return nil, err
-	} else if found {
-		log.Warn("a registered API has the id of tonearm's own API and is ignored; delete it with tonearm apis delete", "api", shadow.ID)
-	}
+// serverParts are what the pages and the JSON APIs of the server share.
+type serverParts struct {
+	*services
+	adapter     *fositestore.Adapter
+	deviceCodes *device.Codes
+	provider    *provider.Provider
+	limiter     *web.LoginLimiter
+	metrics     *web.Metrics
+	bootstrap   *accounts.Bootstrap
+	signups     *accounts.Signups
+	recovery    *accounts.Recovery
+}
+
+// buildServer builds the OAuth 2.0 provider on the services, the
+// back-channel logout worker and the HTTP handler.
+func buildServer(ctx context.Context, cfg config.Config, log *slog.Logger, opt options, svc *services) (*app, error) {
+	lifespans := opt.tokenLifespans()
+	store := svc.store
 	adapter, err := fositestore.New(store, provider.NewFositeSession, fositestore.Lifespans{
 		AuthorizeCode: lifespans.AuthorizeCode, AccessToken: lifespans.AccessToken, RefreshToken: lifespans.RefreshToken,
 		RefreshGrace: cfg.RefreshGrace,
@@ -189,9 +137,9 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	}
 	p, err := provider.New(provider.Config{
 		Devices: deviceCodes, Registration: cfg.ClientRegistration != config.ClientRegistrationOff,
-		Issuer: cfg.Issuer, Store: adapter, Keys: km, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
+		Issuer: cfg.Issuer, Store: adapter, Keys: svc.keys, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
 		PreviousHMACSecrets: seal.DeriveKeys(cfg.PreviousSecrets, purposeTokenHMAC),
-		SecretsHasher:       hasher, Lifespans: lifespans, APIs: apiRegistry, Users: store,
+		SecretsHasher:       svc.secretHasher, Lifespans: lifespans, APIs: svc.apis, Users: store,
 	})
 	if err != nil {
 		return nil, err
@@ -212,18 +160,38 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 		if err != nil {
 			return nil, err
 		}
+		passwords := svc.passwords
 		metrics = web.NewMetrics(sqlDB, func() int { _, waiting := passwords.InFlight(); return waiting })
 	}
 	limiter, err := web.NewLoginLimiter(store, devices, log, opt.now)
 	if err != nil {
 		return nil, err
 	}
-	signups, recovery, err := accountPolicies(cfg, acc, bootstrap, mailer, log)
+	signups, recovery, err := accountPolicies(cfg, svc.accounts, bootstrap, svc.mailer, log)
 	if err != nil {
 		return nil, err
 	}
+	parts := &serverParts{services: svc, adapter: adapter, deviceCodes: deviceCodes, provider: p, limiter: limiter, metrics: metrics, bootstrap: bootstrap, signups: signups, recovery: recovery}
+	handler, endpoints, health, err := parts.handler(cfg, log, opt)
+	if err != nil {
+		return nil, err
+	}
+	return &app{services: svc, securityCode: code, endpoints: endpoints, backchannel: deliverer, metrics: metrics, health: health, provider: p, handler: handler}, nil
+}
+
+// jsonAPIs are the JSON APIs of the server.
+type jsonAPIs struct {
+	user   *jsonapi.UserAPI
+	me     *jsonapi.MeAPI
+	admin  *jsonapi.AdminAPI
+	public *jsonapi.PublicAPI
+}
+
+// jsonAPIs builds the JSON APIs.
+func (s *serverParts) jsonAPIs(cfg config.Config, log *slog.Logger) (*jsonAPIs, error) {
+	acc, p, limiter, metrics := s.accounts, s.provider, s.limiter, s.metrics
 	userAPI, err := jsonapi.NewUserAPI(jsonapi.UserAPIConfig{
-		Accounts: acc, Signups: signups, Issuer: cfg.Issuer, Logger: log, Limiter: limiter, Tokens: p, Metrics: metrics,
+		Accounts: acc, Signups: s.signups, Issuer: cfg.Issuer, Logger: log, Limiter: limiter, Tokens: p, Metrics: metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -232,18 +200,65 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	connectorBox, err := sealBox(cfg, purposeConnectorSecrets)
+	adminAPI, err := jsonapi.NewAdminAPI(acc, s.clients, s.apis, s.connectors, s.store, s.adapter.ForgetClient, cfg.Issuer, p, log)
 	if err != nil {
 		return nil, err
 	}
-	upstreams, err := connectors.New(store, connectorBox, cfg.Issuer, opt.upstreamClient, opt.now)
+	publicAPI, err := jsonapi.NewPublicAPI(acc, s.recovery, cfg.Issuer, limiter, log)
 	if err != nil {
 		return nil, err
 	}
-	adminAPI, err := jsonapi.NewAdminAPI(acc, registry, apiRegistry, upstreams, store, adapter.ForgetClient, cfg.Issuer, p, log)
-	if err != nil {
-		return nil, err
+	if cfg.AdminMFA == config.AdminMFARequired {
+		jsonapi.RequireAdminMFA(adminAPI)
+		jsonapi.RequireAdminMFA(userAPI)
 	}
+	return &jsonAPIs{user: userAPI, me: meAPI, admin: adminAPI, public: publicAPI}, nil
+}
+
+// handler builds the pages and the JSON APIs and mounts them, with the
+// JSON routes (for the OpenAPI test) and the health checks.
+func (s *serverParts) handler(cfg config.Config, log *slog.Logger, opt options) (http.Handler, []jsonapi.Endpoint, *web.Health, error) {
+	api, err := s.jsonAPIs(cfg, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	routes, err := s.pages(cfg, log, opt)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	health, err := web.NewHealth(s.store, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	mux := http.NewServeMux()
+	api.user.Routes(mux)
+	api.me.Routes(mux)
+	api.admin.Routes(mux)
+	api.public.Routes(mux)
+	jsonapi.ServeOpenAPI(mux)
+	for _, r := range routes {
+		r.Routes(mux)
+	}
+	health.Routes(mux)
+	var endpoints []jsonapi.Endpoint
+	for _, api := range []interface{ Endpoints() []jsonapi.Endpoint }{api.user, api.me, api.admin, api.public} {
+		endpoints = append(endpoints, api.Endpoints()...)
+	}
+	endpoints = append(endpoints, jsonapi.Endpoint{Method: http.MethodGet, Path: jsonapi.OpenAPIPath})
+	return web.Middleware(log, web.Frontend{
+		TrustedProxies: cfg.TrustedProxies, HSTS: strings.HasPrefix(cfg.Issuer, "https://"), Metrics: s.metrics,
+	}, mux), endpoints, health, nil
+}
+
+// router is a part of the server that mounts its routes.
+type router interface{ Routes(*http.ServeMux) }
+
+// pages builds the site (templates and theme), passkeys, the sign-in
+// interactions, the OAuth 2.0 endpoints, the people's pages and RFC 7591
+// registration, as the routers to mount.
+func (s *serverParts) pages(cfg config.Config, log *slog.Logger, opt options) ([]router, error) {
+	store, acc, registry, apiRegistry, upstreams := s.store, s.accounts, s.clients, s.apis, s.connectors
+	p, limiter, metrics, adapter, initialTokens := s.provider, s.limiter, s.metrics, s.adapter, s.initialTokens
 	theme, err := templates.LoadTheme(cfg.ThemeDir)
 	if err != nil {
 		return nil, err
@@ -251,10 +266,6 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	site, err := web.NewSite(web.SiteConfig{Name: cfg.SiteName, Issuer: cfg.Issuer, Theme: theme, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
-	}
-	publicAPI, err := jsonapi.NewPublicAPI(acc, recovery, cfg.Issuer, limiter, log)
-	if err != nil {
-		return nil, err
 	}
 	// Passkeys need a domain name: WebAuthn relying-party IDs cannot be
 	// IP addresses.
@@ -278,7 +289,7 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	interactions, err := interaction.New(interaction.Config{
 		Site: site, Store: store, Accounts: acc, Connectors: upstreams, Scopes: p, Passkeys: passkeyLogin, Limiter: limiter,
 		Metrics: metrics, Box: interactionBox, CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Issuer: cfg.Issuer,
-		Signups: signups, Logger: log, Now: opt.now,
+		Signups: s.signups, Logger: log, Now: opt.now,
 	})
 	if err != nil {
 		return nil, err
@@ -291,22 +302,14 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
-	initialTokens, err := clients.NewRegistrationTokens(store, hasher, opt.now)
-	if err != nil {
-		return nil, err
-	}
 	people, err := pages.New(pages.Config{
-		Site: site, Accounts: acc, Clients: registry, APIs: apiRegistry, Keys: km, Recovery: recovery, Devices: deviceCodes, Passkeys: passkeyCeremonies, Events: store, Scopes: p,
+		Site: site, Accounts: acc, Clients: registry, APIs: apiRegistry, Keys: s.keys, Recovery: s.recovery, Devices: s.deviceCodes, Passkeys: passkeyCeremonies, Events: store, Scopes: p,
 		Interactions: interactions, Connectors: upstreams, Apps: registry, InitialTokens: initialTokens,
 		Limiter: limiter, Metrics: metrics, CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Issuer: cfg.Issuer,
-		Signups: signups, AdminMFA: cfg.AdminMFA, ForgetClient: adapter.ForgetClient, Logger: log, Now: opt.now,
+		Signups: s.signups, AdminMFA: cfg.AdminMFA, ForgetClient: adapter.ForgetClient, Logger: log, Now: opt.now,
 	})
 	if err != nil {
 		return nil, err
-	}
-	if cfg.AdminMFA == config.AdminMFARequired {
-		jsonapi.RequireAdminMFA(adminAPI)
-		jsonapi.RequireAdminMFA(userAPI)
 	}
 	registration, err := protocol.NewRegistration(protocol.RegistrationConfig{
 		Mode: cfg.ClientRegistration, Apps: registry, Tokens: initialTokens, Limiter: limiter, Events: store, Metrics: metrics,
@@ -315,28 +318,5 @@ func buildWith(ctx context.Context, cfg config.Config, log *slog.Logger, opt opt
 	if err != nil {
 		return nil, err
 	}
-	health, err := web.NewHealth(store, log)
-	if err != nil {
-		return nil, err
-	}
-	mux := http.NewServeMux()
-	userAPI.Routes(mux)
-	meAPI.Routes(mux)
-	adminAPI.Routes(mux)
-	publicAPI.Routes(mux)
-	jsonapi.ServeOpenAPI(mux)
-	oauth.Routes(mux)
-	interactions.Routes(mux)
-	registration.Routes(mux)
-	site.Routes(mux)
-	people.Routes(mux)
-	health.Routes(mux)
-	var endpoints []jsonapi.Endpoint
-	for _, api := range []interface{ Endpoints() []jsonapi.Endpoint }{userAPI, meAPI, adminAPI, publicAPI} {
-		endpoints = append(endpoints, api.Endpoints()...)
-	}
-	endpoints = append(endpoints, jsonapi.Endpoint{Method: http.MethodGet, Path: jsonapi.OpenAPIPath})
-	return &app{securityCode: code, endpoints: endpoints, store: store, accounts: acc, clients: registry, apis: apiRegistry, connectors: upstreams, initialTokens: initialTokens, backchannel: deliverer, metrics: metrics, health: health, keys: km, provider: p, handler: web.Middleware(log, web.Frontend{
-		TrustedProxies: cfg.TrustedProxies, HSTS: strings.HasPrefix(cfg.Issuer, "https://"), Metrics: metrics,
-	}, mux)}, nil
+	return []router{oauth, interactions, registration, site, people}, nil
 }
