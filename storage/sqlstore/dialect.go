@@ -20,6 +20,11 @@ import (
 // migration written once is translated. The rest of the package asks its
 // Store's dialect and never tests which database it is on, so a new
 // difference is a new method here, answered by both (issue 32 item 7).
+// What both spell alike stays plain SQL: upserts (INSERT … ON CONFLICT …
+// DO UPDATE, SQLite since 3.24) and RETURNING (SQLite since 3.35; the
+// driver embeds 3.41+). Errors are told apart by their driver's type, which
+// cannot be mistaken for the other's, so translate and unavailable.go
+// classify both without asking the dialect.
 type dialect interface {
 	name() Dialect
 	// open connects GORM to the database at loc.
