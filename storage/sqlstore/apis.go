@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -34,7 +33,7 @@ func (apiScopeModel) TableName() string { return "api_scopes" }
 // transaction; the primary key of api_scopes keeps a scope to one API.
 func (s *Store) CreateAPI(ctx context.Context, a storage.API) error {
 	return s.transaction(ctx, func(tx *gorm.DB) error {
-		m := apiModel{ID: a.ID, Name: a.Name, Claims: encodeList(a.Claims), Introspectors: encodeList(a.Introspectors), OpenToApps: a.OpenToApps, CreatedAt: utc(a.CreatedAt)}
+		m := toAPIModel(a)
 		if err := tx.Create(&m).Error; err != nil {
 			return translate(err)
 		}
@@ -54,43 +53,33 @@ func createAPIScopes(tx *gorm.DB, a storage.API) error {
 }
 
 // UpdateAPI implements storage.Storage: read, change and write back in one
-// transaction (the API row is locked on PostgreSQL; SQLite serialises
-// writers), the scopes replaced as a whole.
+// transaction (modify), the scopes replaced as a whole.
 func (s *Store) UpdateAPI(ctx context.Context, id string, update func(storage.API) (storage.API, error)) (storage.API, error) {
 	var out storage.API
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
-		var m apiModel
-		q := tx.Where("id = ?", id)
-		if s.dialect == Postgres {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-		}
-		if err := q.Take(&m).Error; err != nil {
-			return translate(err)
-		}
+	_, err := modify(ctx, s, row{key: "id", value: id}, func(tx *gorm.DB, m apiModel) (apiModel, error) {
 		var scopes []apiScopeModel
 		if err := tx.Where("api_id = ?", id).Order("position").Find(&scopes).Error; err != nil {
-			return translate(err)
+			return m, translate(err)
 		}
 		next, err := update(apiRecord(m, scopes))
 		if err != nil {
-			return err
+			return m, err
 		}
 		next.ID, next.CreatedAt = m.ID, utc(m.CreatedAt)
-		if err := tx.Model(&apiModel{}).Where("id = ?", id).Updates(map[string]any{
-			"name": next.Name, "claims": encodeList(next.Claims), "introspectors": encodeList(next.Introspectors), "open_to_apps": next.OpenToApps,
-		}).Error; err != nil {
-			return translate(err)
-		}
 		if err := tx.Where("api_id = ?", id).Delete(&apiScopeModel{}).Error; err != nil {
-			return translate(err)
+			return m, translate(err)
 		}
 		if err := createAPIScopes(tx, next); err != nil {
-			return err
+			return m, err
 		}
 		out = next
-		return nil
+		return toAPIModel(next), nil
 	})
 	return out, err
+}
+
+func toAPIModel(a storage.API) apiModel {
+	return apiModel{ID: a.ID, Name: a.Name, Claims: encodeList(a.Claims), Introspectors: encodeList(a.Introspectors), OpenToApps: a.OpenToApps, CreatedAt: utc(a.CreatedAt)}
 }
 
 // GetAPI implements storage.Storage.

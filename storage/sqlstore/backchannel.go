@@ -33,10 +33,7 @@ func (s *Store) QueueBackchannelLogouts(ctx context.Context, subject string, sid
 		args = append(args, sids)
 	}
 	// PostgreSQL types a parameter in a SELECT list as text unless told.
-	ts := "?"
-	if s.dialect == Postgres {
-		ts = "CAST(? AS TIMESTAMPTZ)"
-	}
+	ts := s.dialect.timeParam()
 	res := s.conn(ctx).Exec(`INSERT INTO backchannel_logouts (client_id, subject, sid, created_at, attempts, next_at, lease_until)
 		SELECT DISTINCT o.client_id, o.subject, o.sid, `+ts+`, 0, `+ts+`, `+ts+` FROM
 		(SELECT client_id, subject, sid FROM oauth2_requests UNION ALL SELECT client_id, subject, sid FROM access_tokens) o

@@ -8,7 +8,6 @@ import (
 	"unicode/utf8"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -123,32 +122,20 @@ func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
 }
 
 // UpdateClient implements storage.Storage: read, change and write back in
-// one transaction (the row locked on PostgreSQL; SQLite serialises
-// writers).
+// one transaction (modify).
 func (s *Store) UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (storage.Client, error) {
-	var out storage.Client
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
-		var m clientModel
-		q := tx.Where("id = ?", id)
-		if s.dialect == Postgres {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-		}
-		if err := q.Take(&m).Error; err != nil {
-			return translate(err)
-		}
+	nm, err := modify(ctx, s, row{key: "id", value: id}, func(_ *gorm.DB, m clientModel) (clientModel, error) {
 		next, err := update(m.record())
 		if err != nil {
-			return err
+			return m, err
 		}
 		next.ID, next.CreatedAt = m.ID, utc(m.CreatedAt)
-		nm := clientModelOf(next)
-		if err := translate(tx.Select("*").Where("id = ?", id).Updates(&nm).Error); err != nil {
-			return err
-		}
-		out = nm.record()
-		return nil
+		return clientModelOf(next), nil
 	})
-	return out, err
+	if err != nil {
+		return storage.Client{}, err
+	}
+	return nm.record(), nil
 }
 
 func clientModelOf(c storage.Client) clientModel {

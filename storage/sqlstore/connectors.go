@@ -40,24 +40,19 @@ func (s *Store) GetInteraction(ctx context.Context, idHash []byte, now time.Time
 
 // UpdateInteraction implements storage.Storage.
 func (s *Store) UpdateInteraction(ctx context.Context, idHash []byte, now time.Time, update func(storage.Interaction) (storage.Interaction, error)) (storage.Interaction, error) {
-	var out storage.Interaction
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
-		var m interactionModel
-		if err := s.forUpdate(tx).Where("id_hash = ? AND expires_at > ?", blob(idHash), utc(now)).Take(&m).Error; err != nil {
-			return translate(err)
-		}
-		next, err := update(m.record())
-		if err != nil {
-			return err
-		}
-		if err := tx.Model(&interactionModel{}).Where("id_hash = ?", blob(idHash)).Update("data", next.Data).Error; err != nil {
-			return translate(err)
-		}
-		m.Data = next.Data
-		out = m.record()
-		return nil
-	})
-	return out, err
+	m, err := modify(ctx, s, row{key: "id_hash", value: blob(idHash), cond: "expires_at > ?", args: []any{utc(now)}},
+		func(_ *gorm.DB, m interactionModel) (interactionModel, error) {
+			next, err := update(m.record())
+			if err != nil {
+				return m, err
+			}
+			m.Data = next.Data // the rest is fixed at creation
+			return m, nil
+		})
+	if err != nil {
+		return storage.Interaction{}, err
+	}
+	return m.record(), nil
 }
 
 // DeleteInteraction implements storage.Storage.
@@ -138,26 +133,19 @@ func (s *Store) ListConnectors(ctx context.Context) ([]storage.Connector, error)
 
 // UpdateConnector implements storage.Storage.
 func (s *Store) UpdateConnector(ctx context.Context, id string, update func(storage.Connector) (storage.Connector, error)) (storage.Connector, error) {
-	var out storage.Connector
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
-		var m connectorModel
-		if err := s.forUpdate(tx).Where("id = ?", id).Take(&m).Error; err != nil {
-			return translate(err)
-		}
+	nm, err := modify(ctx, s, row{key: "id", value: id}, func(_ *gorm.DB, m connectorModel) (connectorModel, error) {
 		old := m.record()
 		next, err := update(old)
 		if err != nil {
-			return err
+			return m, err
 		}
 		next.ID, next.Kind, next.CreatedAt = old.ID, old.Kind, old.CreatedAt
-		nm := toConnectorModel(next)
-		if err := tx.Model(&connectorModel{}).Where("id = ?", id).Select("*").Omit("id").Updates(&nm).Error; err != nil {
-			return translate(err)
-		}
-		out = nm.record()
-		return nil
+		return toConnectorModel(next), nil
 	})
-	return out, err
+	if err != nil {
+		return storage.Connector{}, err
+	}
+	return nm.record(), nil
 }
 
 // DeleteConnector implements storage.Storage.

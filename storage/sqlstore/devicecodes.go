@@ -95,31 +95,23 @@ func (s *Store) DecideDeviceCode(ctx context.Context, userCodeHash []byte, userI
 const slowDownStep = 5
 
 // PollDeviceCode implements storage.Storage: the poll is recorded in the
-// same transaction that reads the row (locked on PostgreSQL; SQLite has one
-// writer), so two polls at once cannot both be on time.
+// same transaction that reads the row (modify), so two polls at once
+// cannot both be on time.
 func (s *Store) PollDeviceCode(ctx context.Context, deviceCodeHash []byte, now time.Time) (storage.DeviceCode, bool, error) {
-	var out storage.DeviceCode
 	tooFast := false
 	now = utc(now)
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
-		var m deviceCodeModel
-		if err := s.forUpdate(tx).Where("device_code_hash = ?", blob(deviceCodeHash)).Take(&m).Error; err != nil {
-			return translate(err)
-		}
-		updates := map[string]any{"last_polled_at": now}
+	m, err := modify(ctx, s, row{key: "device_code_hash", value: blob(deviceCodeHash)}, func(_ *gorm.DB, m deviceCodeModel) (deviceCodeModel, error) {
 		if m.LastPolledAt.Valid && now.Sub(utc(m.LastPolledAt.Time)) < time.Duration(m.IntervalSeconds)*time.Second {
 			tooFast = true
 			m.IntervalSeconds += slowDownStep
-			updates["interval_seconds"] = m.IntervalSeconds
-		}
-		if err := tx.Model(&deviceCodeModel{}).Where("device_code_hash = ?", blob(deviceCodeHash)).Updates(updates).Error; err != nil {
-			return translate(err)
 		}
 		m.LastPolledAt = sql.NullTime{Time: now, Valid: true}
-		out = m.record()
-		return nil
+		return m, nil
 	})
-	return out, tooFast, err
+	if err != nil {
+		return storage.DeviceCode{}, false, err
+	}
+	return m.record(), tooFast, nil
 }
 
 // ConsumeDeviceCode implements storage.Storage.

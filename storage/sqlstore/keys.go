@@ -35,10 +35,8 @@ func (m signingKeyModel) record() storage.SigningKey {
 // BEGIN on SQLite.
 func (s *Store) keyTx(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	return s.transaction(ctx, func(tx *gorm.DB) error {
-		if s.dialect == Postgres {
-			if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", int64(keyLockKey)).Error; err != nil {
-				return err
-			}
+		if err := s.namedLock(tx, keyLockKey); err != nil {
+			return err
 		}
 		return fn(tx)
 	})

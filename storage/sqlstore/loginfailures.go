@@ -74,10 +74,7 @@ func (s *Store) CountAttempts(ctx context.Context, keys []string, n int, now tim
 		args = []any{n, n, keys, stale}
 		query = "UPDATE login_failures SET count = CASE WHEN count + ? < 0 THEN 0 ELSE count + ? END" +
 			" WHERE counter_key IN (SELECT counter_key FROM login_failures WHERE counter_key IN ? AND window_start > ? ORDER BY counter_key"
-		if s.dialect == Postgres {
-			query += " FOR UPDATE"
-		}
-		query += ")" + returning
+		query += s.dialect.forUpdate() + ")" + returning
 	}
 	var rows []loginFailureModel
 	if err := s.conn(ctx).Raw(query, args...).Scan(&rows).Error; err != nil {

@@ -13,6 +13,16 @@ import (
 	"time"
 )
 
+// The migrations are one list, migrations/NNNN_name.sql, written once in
+// PostgreSQL's words and translated for SQLite by the dialect (its column
+// types: dialect.migration), as Dex's storage/sql does. Statements that
+// cannot be shared (an index only PostgreSQL needs, an ALTER COLUMN SQLite
+// lacks) go in NNNN_name.postgres.sql and NNNN_name.sqlite.sql, run as
+// written before the shared file's, if the version has one. Either way the
+// version is recorded in schema_migrations as NNNN_name.sql: the name the
+// two trees of earlier releases (migrations/postgres, migrations/sqlite)
+// recorded, so a database they migrated is up to date here.
+//
 //go:embed migrations
 var migrationFiles embed.FS
 
@@ -26,36 +36,61 @@ type migration struct {
 // replicas migrating at once ("tonearm" in ASCII).
 const migrationLockKey = 0x746f6e6561726d
 
-func loadMigrations(dialect Dialect) ([]migration, error) {
-	dir := path.Join("migrations", string(dialect))
-	entries, err := fs.ReadDir(migrationFiles, dir)
+// loadMigrations reads the list for d, in version order.
+func loadMigrations(d dialect) ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
 	if err != nil {
 		return nil, err
 	}
-	var out []migration
+	// d's own part and the shared part of each version.
+	type parts struct{ name, shared, own string }
+	byVersion := map[int]*parts{}
 	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasSuffix(name, ".sql") {
+		file := e.Name()
+		name, variant := migrationName(file)
+		if variant != "" && variant != string(d.name()) {
 			continue
 		}
 		num, _, ok := strings.Cut(name, "_")
 		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration %s: name must start with a positive version number", name)
+		if !ok || err != nil || v <= 0 || !strings.HasSuffix(name, ".sql") {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_name.sql with a positive version number", file)
 		}
-		body, err := fs.ReadFile(migrationFiles, path.Join(dir, name))
+		body, err := fs.ReadFile(migrationFiles, path.Join("migrations", file))
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, migration{version: v, name: name, sql: string(body)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, fmt.Errorf("migrations %s and %s share a version", out[i-1].name, out[i].name)
+		p := byVersion[v]
+		if p == nil {
+			p = &parts{name: name}
+			byVersion[v] = p
+		} else if p.name != name {
+			return nil, fmt.Errorf("migrations %s and %s share version %d", p.name, name, v)
+		}
+		if variant == "" {
+			p.shared = d.migration(string(body))
+		} else {
+			p.own = string(body)
 		}
 	}
+	out := make([]migration, 0, len(byVersion))
+	for v, p := range byVersion {
+		out = append(out, migration{version: v, name: p.name, sql: p.own + "\n" + p.shared})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
 	return out, nil
+}
+
+// migrationName is the name a migration file is recorded under and the
+// database it is only for ("" for both): 0010_x.postgres.sql is
+// 0010_x.sql, for PostgreSQL.
+func migrationName(file string) (name, variant string) {
+	for _, d := range []Dialect{Postgres, SQLite} {
+		if base, ok := strings.CutSuffix(file, "."+string(d)+".sql"); ok {
+			return base + ".sql", string(d)
+		}
+	}
+	return file, ""
 }
 
 // Migrate brings the schema up to date and reports the versions it applied.
@@ -78,8 +113,8 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 	}
 	defer func() { _ = tx.Rollback() }()
 
-	if s.dialect == Postgres {
-		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", int64(migrationLockKey)); err != nil {
+	if q := s.dialect.namedLock(); q != "" {
+		if _, err := tx.ExecContext(ctx, s.bind(q), int64(migrationLockKey)); err != nil {
 			return nil, fmt.Errorf("migrate: lock: %w", err)
 		}
 	}
@@ -110,10 +145,7 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 			return nil, fmt.Errorf("migrate: %s: %w", m.name, redactErr(err))
 		}
-		insert := "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)"
-		if s.dialect == Postgres {
-			insert = "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)"
-		}
+		insert := s.bind("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
 		if _, err := tx.ExecContext(ctx, insert, m.version, m.name, time.Now().UTC().Format(time.RFC3339)); err != nil {
 			return nil, fmt.Errorf("migrate: record %s: %w", m.name, err)
 		}

@@ -45,7 +45,7 @@ func (s *Store) ResealColumn(ctx context.Context, column storage.SealedColumn, r
 		}
 		var rows []row
 		q := tx.Table(c.table).Select(c.id + " AS id, " + c.value + " AS value").Where(c.value + " IS NOT NULL").Order(c.id)
-		if err := s.forUpdate(q).Find(&rows).Error; err != nil {
+		if err := s.dialect.lockRows(q).Find(&rows).Error; err != nil {
 			return translate(err)
 		}
 		for _, r := range rows {

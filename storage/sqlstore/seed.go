@@ -17,24 +17,9 @@ func (s *Store) Seed(ctx context.Context, users, startUser, tokens, startToken i
 	const batch = 100_000
 	now := utc(time.Now())
 	expires := now.Add(tokenLife)
-	series := func(lo, hi int) string {
-		if s.dialect == Postgres {
-			return fmt.Sprintf("generate_series(%d, %d) AS t(g)", lo, hi)
-		}
-		return fmt.Sprintf("(WITH RECURSIVE t(g) AS (SELECT %d UNION ALL SELECT g+1 FROM t WHERE g < %d) SELECT g FROM t) AS t", lo, hi)
-	}
-	id, name, session := "", "", ""
-	if s.dialect == Postgres {
-		id = func(expr string) string {
-			return fmt.Sprintf("lpad(to_hex(%s),8,'0')||'-0000-4000-8000-'||lpad(to_hex(%s),12,'0')", expr, expr)
-		}("g")
-		name = "'user'||lpad(g::text,7,'0')"
-		session = "convert_to('{\"v\":1,\"u\":\"'||%s||'\"}','UTF8')"
-	} else {
-		id = "printf('%08x-0000-4000-8000-%012x', g, g)"
-		name = "printf('user%07d', g)"
-		session = "CAST('{\"v\":1,\"u\":\"'||%s||'\"}' AS BLOB)"
-	}
+	sq := s.dialect.seed()
+	series := sq.series
+	id, name := sq.id("g"), sq.name("g")
 	for lo := startUser; lo < startUser+users; lo += batch {
 		hi := min(lo+batch, startUser+users) - 1
 		err := s.conn(ctx).Exec(`INSERT INTO users (id, username, username_key, password_hash, role, email, email_key, email_verified, created_at, updated_at)
@@ -50,26 +35,14 @@ func (s *Store) Seed(ctx context.Context, users, startUser, tokens, startToken i
 	}
 	allUsers := startUser + users - 1
 	owner := "((g % " + fmt.Sprint(allUsers) + ") + 1)"
-	ownerID := id
-	if s.dialect == Postgres {
-		ownerID = fmt.Sprintf("lpad(to_hex(%s),8,'0')||'-0000-4000-8000-'||lpad(to_hex(%s),12,'0')", owner, owner)
-	} else {
-		ownerID = fmt.Sprintf("printf('%%08x-0000-4000-8000-%%012x', %s, %s)", owner, owner)
-	}
-	ownerName := "'user'||lpad(" + owner + "::text,7,'0')"
-	if s.dialect != Postgres {
-		ownerName = "printf('user%07d', " + owner + ")"
-	}
-	key, rid := "substring(sha256(('seed-token-'||g)::bytea) from 1 for 16)", "decode(md5('seed-request-'||g),'hex')"
-	if s.dialect != Postgres {
-		key, rid = "CAST(printf('%016d', g) AS BLOB)", "CAST(printf('%016d', g) AS BLOB)"
-	}
+	ownerID, ownerName := sq.id(owner), sq.name(owner)
+	key, rid := sq.key, sq.requestID
 	for lo := startToken; lo < startToken+tokens; lo += batch {
 		hi := min(lo+batch, startToken+tokens) - 1
 		err := s.conn(ctx).Exec(`INSERT INTO access_tokens (signature, request_id, requested_at, expires_at, client_id, subject, sid,
 			granted_scopes, granted_audience, session)
 			SELECT `+key+`, `+rid+`, ?, ?, ?, `+ownerID+`, '', 'openid listens:read', 'https://api.example.org/listens', `+
-			fmt.Sprintf(session, ownerName)+` FROM `+series(lo, hi),
+			fmt.Sprintf(sq.session, ownerName)+` FROM `+series(lo, hi),
 			now, expires, clientID).Error
 		if err != nil {
 			return translate(err)

@@ -9,16 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/glebarez/sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 	"gorm.io/gorm/logger"
 
 	"github.com/tonearm-idp/tonearm/storage"
@@ -93,7 +90,7 @@ type Store struct {
 	// readDB serves reads made outside a transaction: SQLite's read-only
 	// connections, or the pool itself on PostgreSQL.
 	readDB  *sql.DB
-	dialect Dialect
+	dialect dialect
 	// committer batches SQLite's transactions (nil on PostgreSQL).
 	committer *committer
 	// writes remembers a SQLite file that could not be written (Ping).
@@ -123,21 +120,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	var dialector gorm.Dialector
-	switch loc.Dialect {
-	case Postgres:
-		dialector = classifying{postgres.Open(loc.DSN)}
-	case SQLite:
-		// The file holds password hashes and sealed secrets: create it
-		// readable by its owner only, like the development secret file
-		// (SQLite gives its -wal and -shm files the database file's mode).
-		// An existing file keeps its mode; any other failure is SQLite's
-		// to report when it opens the path.
-		if f, err := os.OpenFile(loc.Path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
-			f.Close()
-		}
-		dialector = classifying{sqlite.Open(loc.DSN)}
-	}
+	d := dialectOf(loc.Dialect)
 	gormConfig := &gorm.Config{
 		TranslateError: true,
 		// SQL statements carry password hashes and sealed tokens as
@@ -146,18 +129,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 		SkipDefaultTransaction: true,
 		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
 	}
-	db, err := gorm.Open(dialector, gormConfig)
-	// Switching a new SQLite file to WAL needs the file to itself: a second
-	// process opening it at that moment gets SQLITE_BUSY at once, without
-	// waiting on busy_timeout. Retry for a while.
-	for i := 0; err != nil && loc.Dialect == SQLite && isBusy(err) && i < 100; i++ {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		db, err = gorm.Open(classifying{sqlite.Open(loc.DSN)}, gormConfig)
-	}
+	db, err := d.open(ctx, loc, gormConfig)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", redactErr(err))
 	}
@@ -165,28 +137,10 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	switch loc.Dialect {
-	case SQLite:
-		// One connection: SQLite has one writer anyway, and a single
-		// connection turns every transaction into a serial one, which is
-		// what row locks give on PostgreSQL.
-		sqlDB.SetMaxOpenConns(1)
-	case Postgres:
-		sqlDB.SetMaxOpenConns(32)
-		sqlDB.SetMaxIdleConns(32)
-		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	}
-	s := &Store{db: db, sqlDB: sqlDB, readDB: sqlDB, dialect: loc.Dialect}
-	if loc.Dialect == SQLite {
-		s.committer = newCommitter()
-		if err := s.openReaders(loc.ReadDSN); err != nil {
-			_ = sqlDB.Close()
-			return nil, err
-		}
-		if s.checkpoint, err = startCheckpointer(loc.Path); err != nil {
-			_ = s.Close()
-			return nil, err
-		}
+	s := &Store{db: db, sqlDB: sqlDB, readDB: sqlDB, dialect: d}
+	if err := d.setUp(s, loc); err != nil {
+		_ = s.Close()
+		return nil, err
 	}
 	s.insertAccessToken, s.selectAccessToken = s.bind(insertAccessTokenSQL), s.bind(selectAccessTokenSQL)
 	s.insertOAuthRequest, s.selectOAuthRequest = s.bind(insertOAuthRequestSQL), s.bind(selectOAuthRequestSQL)
@@ -195,9 +149,6 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	s.deleteAccessTokenStmt, s.deleteAccessTokensOfRequestStmt = s.bind(deleteAccessTokenSQL), s.bind(deleteAccessTokensOfRequestSQL)
 	s.accessRows = newInsertCombiner(s.batchedExec, insertAccessTokenSQL, s.bind)
 	s.requestRows = newInsertCombiner(s.batchedExec, insertOAuthRequestSQL, s.bind)
-	if loc.Dialect == Postgres {
-		s.accessLookups = newAccessTokenLookups(sqlDB, s.bind)
-	}
 	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := s.Ping(pingCtx); err != nil {
@@ -208,7 +159,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 }
 
 // Dialect reports which database the store talks to.
-func (s *Store) Dialect() Dialect { return s.dialect }
+func (s *Store) Dialect() Dialect { return s.dialect.name() }
 
 // Ping implements storage.Storage.
 func (s *Store) Ping(ctx context.Context) error {
@@ -319,16 +270,6 @@ func translate(err error) error {
 // utc normalises a time the way both databases can round-trip it.
 func utc(t time.Time) time.Time { return t.UTC().Truncate(time.Microsecond) }
 
-// forUpdate locks the selected rows on PostgreSQL. SQLite needs no clause:
-// its transactions start with the write lock (_txlock=immediate) on the one
-// connection.
-func (s *Store) forUpdate(tx *gorm.DB) *gorm.DB {
-	if s.dialect == Postgres {
-		return tx.Clauses(clause.Locking{Strength: "UPDATE"})
-	}
-	return tx
-}
-
 type txKey struct{}
 
 // conn returns the transaction carried by ctx (see BeginTx), or the pool.
@@ -372,24 +313,8 @@ func (s *Store) readPool(ctx context.Context) gorm.ConnPool {
 	return s.readDB
 }
 
-// bind writes a statement's ? placeholders as PostgreSQL's $1, $2, …
-// (statements given to it hold no ? in literals).
-func (s *Store) bind(q string) string {
-	if s.dialect != Postgres {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			b.WriteString("$" + strconv.Itoa(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// bind writes a statement's ? placeholders in the dialect's spelling.
+func (s *Store) bind(q string) string { return s.dialect.bind(q) }
 
 func (s *Store) conn(ctx context.Context) *gorm.DB {
 	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {

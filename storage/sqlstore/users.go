@@ -148,10 +148,8 @@ const adminLockKey = 0x746f6e61646d696e
 // an advisory transaction lock; SQLite: the single writer), so two
 // concurrent demotions cannot each count the other.
 func (s *Store) guardLastAdmin(tx *gorm.DB, id string) error {
-	if s.dialect == Postgres {
-		if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", int64(adminLockKey)).Error; err != nil {
-			return translate(err)
-		}
+	if err := s.namedLock(tx, adminLockKey); err != nil {
+		return translate(err)
 	}
 	var others int64
 	if err := tx.Model(&userModel{}).Where("role = ? AND disabled = ? AND id <> ?", storage.RoleAdmin, false, id).
@@ -166,46 +164,36 @@ func (s *Store) guardLastAdmin(tx *gorm.DB, id string) error {
 
 // UpdateUser implements storage.Storage.
 func (s *Store) UpdateUser(ctx context.Context, id string, update func(storage.User) (storage.User, error)) (storage.User, error) {
-	var out storage.User
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
-		var m userModel
-		if err := s.forUpdate(tx).Where("id = ?", id).Take(&m).Error; err != nil {
-			return translate(err)
-		}
+	nm, err := modify(ctx, s, row{key: "id", value: id}, func(tx *gorm.DB, m userModel) (userModel, error) {
 		old := m.record()
 		next, err := update(old)
 		if err != nil {
-			return err
+			return m, err
 		}
 		if next.ID != id {
-			return errors.New("sqlstore: UpdateUser must not change the user ID")
+			return m, errors.New("sqlstore: UpdateUser must not change the user ID")
 		}
 		if old.IsActiveAdmin() && !next.IsActiveAdmin() {
 			if err := s.guardLastAdmin(tx, id); err != nil {
-				return err
+				return m, err
 			}
 		}
 		nm := toUserModel(next)
 		nm.DeviceEpoch = m.DeviceEpoch // only DeleteUserSessions moves it
-		// Select("*") writes zero values too (a cleared token, an empty name).
-		if err := tx.Model(&userModel{}).Where("id = ?", id).Select("*").Omit("id").Updates(&nm).Error; err != nil {
-			return translate(err)
-		}
-		out = nm.record()
-		return nil
+		return nm, nil
 	})
 	if err != nil {
 		return storage.User{}, err
 	}
-	return out, nil
+	return nm.record(), nil
 }
 
 // DeleteUser implements storage.Storage.
 func (s *Store) DeleteUser(ctx context.Context, id string) error {
 	return s.transaction(ctx, func(tx *gorm.DB) error {
-		var m userModel
-		if err := s.forUpdate(tx).Where("id = ?", id).Take(&m).Error; err != nil {
-			return translate(err)
+		m, err := lockedRow[userModel](s, tx, "id = ?", id)
+		if err != nil {
+			return err
 		}
 		if m.record().IsActiveAdmin() {
 			if err := s.guardLastAdmin(tx, id); err != nil {
@@ -247,12 +235,7 @@ func (s *Store) ListUsers(ctx context.Context, f storage.UserFilter) ([]storage.
 	// Keys are compared bytewise on both databases (PostgreSQL: COLLATE
 	// "C", with indexes to match), so a prefix is a range the index serves,
 	// and pages come in the same order everywhere.
-	col := func(name string) string {
-		if s.dialect == Postgres {
-			return name + ` COLLATE "C"`
-		}
-		return name
-	}
+	col := s.dialect.bytewise
 	q := s.conn(ctx).Model(&userModel{})
 	for _, p := range []struct{ column, prefix string }{{"username_key", f.UsernamePrefix}, {"email_key", f.EmailPrefix}} {
 		if p.prefix == "" {

@@ -72,8 +72,15 @@ func testPasskeys(t *testing.T, s storage.Storage) {
 	if list, err := s.ListPasskeys(ctx, v.ID); err != nil || len(list) != 0 {
 		t.Fatalf("ListPasskeys(other) = %+v, %v", list, err)
 	}
+	passkeyCounter(t, s, u, p)
+	passkeyOwnership(t, s, u, v, p)
+}
 
-	// The counter moves forward only.
+// passkeyCounter: the signature counter moves forward only (WebAuthn §6.1.1),
+// except for authenticators that report none (0 every time). It adds a
+// third passkey to u.
+func passkeyCounter(t *testing.T, s storage.Storage, u storage.User, p storage.Passkey) {
+	ctx := context.Background()
 	at := now.Add(time.Hour)
 	if err := s.UsePasskey(ctx, p.ID, 3, true, at); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("same counter = %v", err)
@@ -107,8 +114,12 @@ func testPasskeys(t *testing.T, s storage.Storage) {
 	if err := s.UsePasskey(ctx, []byte("nope"), 5, false, at); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("unknown passkey use = %v", err)
 	}
+}
 
-	// Rename and delete only one's own.
+// passkeyOwnership: a passkey is renamed and deleted only by its owner, and
+// goes with them.
+func passkeyOwnership(t *testing.T, s storage.Storage, u, v storage.User, p storage.Passkey) {
+	ctx := context.Background()
 	if err := s.RenamePasskey(ctx, v.ID, p.ID, "Stolen"); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("renaming someone else's = %v", err)
 	}

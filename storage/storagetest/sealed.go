@@ -67,23 +67,7 @@ func testResealColumns(t *testing.T, s storage.Storage) {
 		}
 		return append([]byte("new:"), rest...), true, nil
 	}
-	// An error midway writes nothing: the first value handed over and
-	// changed is not written when the second fails.
-	boom := errors.New("boom")
-	calls := 0
-	if _, err := s.ResealColumn(ctx, storage.SealedTOTPSecrets, func(id string, v []byte) ([]byte, bool, error) {
-		if calls++; calls == 1 {
-			return []byte("new:written"), true, nil
-		}
-		return nil, false, boom
-	}); !errors.Is(err, boom) {
-		t.Fatalf("ResealColumn with a failing reseal = %v, want boom", err)
-	}
-	for _, id := range []string{u.ID, u2.ID} {
-		if g, _ := s.GetUser(ctx, id); !bytes.HasPrefix(g.TOTPSecret, []byte("old:")) {
-			t.Fatalf("a failed ResealColumn wrote %q", g.TOTPSecret)
-		}
-	}
+	resealFailureWritesNothing(t, s, u.ID, u2.ID)
 	for _, col := range storage.SealedColumns {
 		seen = nil
 		want := 1
@@ -128,6 +112,28 @@ func testResealColumns(t *testing.T, s storage.Storage) {
 	}
 	if _, err := s.ResealColumn(ctx, "passwords", move); err == nil {
 		t.Error("ResealColumn accepted a column that holds no sealed values")
+	}
+}
+
+// resealFailureWritesNothing: an error midway writes nothing: the first
+// value handed over and changed is not written when the second fails (the
+// users' TOTP secrets, still "old:…").
+func resealFailureWritesNothing(t *testing.T, s storage.Storage, users ...string) {
+	ctx := context.Background()
+	boom := errors.New("boom")
+	calls := 0
+	if _, err := s.ResealColumn(ctx, storage.SealedTOTPSecrets, func(id string, v []byte) ([]byte, bool, error) {
+		if calls++; calls == 1 {
+			return []byte("new:written"), true, nil
+		}
+		return nil, false, boom
+	}); !errors.Is(err, boom) {
+		t.Fatalf("ResealColumn with a failing reseal = %v, want boom", err)
+	}
+	for _, id := range users {
+		if g, _ := s.GetUser(ctx, id); !bytes.HasPrefix(g.TOTPSecret, []byte("old:")) {
+			t.Fatalf("a failed ResealColumn wrote %q", g.TOTPSecret)
+		}
 	}
 }
 

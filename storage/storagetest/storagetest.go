@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore NewStore) {
 		{"DeleteExpiredSessions", testDeleteExpiredSessions},
 		{"ConcurrentCreateSameUsername", testConcurrentCreate},
 		{"ConcurrentUpdatesSerialise", testConcurrentUpdates},
+		{"ConcurrentUpdatesEveryKind", testConcurrentUpdatesEveryKind},
 		{"Transactions", testTransactions},
 		{"Ping", func(t *testing.T, s storage.Storage) {
 			if err := s.Ping(context.Background()); err != nil {

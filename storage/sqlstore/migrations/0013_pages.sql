@@ -1,8 +1,6 @@
--- The account page lists a person's sessions: when each was last used and
--- from which browser and address.
-ALTER TABLE sessions ADD COLUMN last_used_at TIMESTAMPTZ;
-UPDATE sessions SET last_used_at = created_at;
-ALTER TABLE sessions ALTER COLUMN last_used_at SET NOT NULL;
+-- The account page lists a person's sessions: when each was last used
+-- (0013_pages.postgres.sql, 0013_pages.sqlite.sql) and from which browser
+-- and address.
 ALTER TABLE sessions ADD COLUMN user_agent TEXT NOT NULL DEFAULT '';
 ALTER TABLE sessions ADD COLUMN ip TEXT NOT NULL DEFAULT '';
 -- Client display metadata for the login and consent pages.
