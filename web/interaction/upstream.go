@@ -10,6 +10,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
@@ -185,8 +186,7 @@ func (ix *Interactions) newIdentity(w http.ResponseWriter, r *http.Request, id s
 			ix.signedIn(w, r, id, st, user, user.Username, c.Name)
 			return
 		}
-		var invalid *accounts.ValidationError
-		if !errors.Is(err, accounts.ErrUsernameTaken) && !errors.As(err, &invalid) {
+		if !errors.Is(err, accounts.ErrUsernameTaken) && !fault.Is(err, fault.Invalid) {
 			if errors.Is(err, accounts.ErrLinkedElsewhere) {
 				ix.linkFailed(w, r, c.ID, c.Name, err)
 				return
