@@ -194,14 +194,6 @@ func refuseToken(w http.ResponseWriter, description string) {
 	web.WriteOAuthError(w, http.StatusUnauthorized, "invalid_token", description)
 }
 
-func bearerToken(r *http.Request) string {
-	v := r.Header.Get("Authorization")
-	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
-		return strings.TrimSpace(v[7:])
-	}
-	return ""
-}
-
 func (g *Registration) record(r *http.Request, typ, user, client string, detail map[string]any) {
 	if err := audit.Record(r.Context(), g.c.Events, g.c.Now(), typ, user, client, detail); err != nil {
 		g.c.Logger.Warn("recording an audit event", "request_id", web.RequestID(r.Context()), "type", typ, "err", err)
@@ -216,7 +208,7 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	how, owner := storage.RegisteredOpenly, ""
-	if tok := bearerToken(r); tok != "" {
+	if tok := web.BearerToken(r); tok != "" {
 		rec, err := g.c.Tokens.Check(ctx, tok)
 		if writeUnavailable(w, r, g.c.Logger, err) {
 			return
@@ -345,7 +337,7 @@ func jsonProblem(err error) string {
 func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.PathValue("id")
-	c, err := g.c.Apps.AppByRegistrationToken(ctx, id, bearerToken(r))
+	c, err := g.c.Apps.AppByRegistrationToken(ctx, id, web.BearerToken(r))
 	if writeUnavailable(w, r, g.c.Logger, err) {
 		return
 	}
