@@ -78,10 +78,16 @@ type Error struct {
 // New is an error of kind whose text is also its message for people.
 func New(kind Kind, text string) *Error { return &Error{kind: kind, text: text} }
 
-// Errorf is New with a formatted text; %w wraps as fmt.Errorf does.
+// Errorf is New with a formatted text; %w wraps as fmt.Errorf does (one
+// cause or several).
 func Errorf(kind Kind, format string, args ...any) *Error {
-	wrapped := fmt.Errorf(format, args...)
-	return &Error{kind: kind, text: wrapped.Error(), err: errors.Unwrap(wrapped)}
+	formatted := fmt.Errorf(format, args...)
+	e := &Error{kind: kind, text: formatted.Error()}
+	switch formatted.(type) {
+	case interface{ Unwrap() error }, interface{ Unwrap() []error }:
+		e.err = formatted
+	}
+	return e
 }
 
 // Saying is e with another message for people (its Error() text unchanged).
@@ -124,7 +130,7 @@ func (e *Error) Field() string { return e.field }
 // Wait is how long to wait before trying again, or 0.
 func (e *Error) Wait() time.Duration { return e.wait }
 
-// Unwrap is the cause Errorf's %w named.
+// Unwrap is what Errorf's %w named (through fmt's wrapper), or nil.
 func (e *Error) Unwrap() error { return e.err }
 
 // Find is the domain error in err's tree that decides the answer: an

@@ -24,6 +24,13 @@ func TestSentinels(t *testing.T) {
 	if !errors.Is(e, cause) || e.Field() != "name" || e.Message() != `field "name": driver said no` {
 		t.Errorf("Errorf: Is %v, field %q, message %q", errors.Is(e, cause), e.Field(), e.Message())
 	}
+	other := errors.New("and this")
+	if two := Errorf(Invalid, "%w, %w", cause, other); !errors.Is(two, cause) || !errors.Is(two, other) || KindOf(two) != Invalid {
+		t.Errorf("two causes: %v", two)
+	}
+	if Errorf(Invalid, "no cause").Unwrap() != nil {
+		t.Error("Errorf without %w wraps something")
+	}
 	if KindOf(errors.New("plain")) != Internal || Is(nil, Internal) || WaitOf(errTaken) != 0 {
 		t.Error("an error without a kind is Internal, nil is nothing, a conflict has no wait")
 	}
