@@ -116,14 +116,24 @@ type PageWriter interface {
 // a 500 page. err is logged once (doing names the request: "page failed")
 // and never shown. Every page and sign-in step fails through it.
 func FailPage(w http.ResponseWriter, r *http.Request, pages PageWriter, log *slog.Logger, doing string, err error) {
-	if Unavailable(err) {
-		log.Warn("database unavailable", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
-		SetUnavailable(w)
-		pages.Render(w, r, http.StatusServiceUnavailable, "error.html", UnavailablePage)
+	if UnavailablePageShown(w, r, pages, log, err) {
 		return
 	}
 	log.Error(doing, "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
 	ShowErrorPage(w, r, pages, http.StatusInternalServerError, "Something went wrong", "Something went wrong on our side. Try again later.")
+}
+
+// UnavailablePageShown answers with the 503 page and its Retry-After when
+// err is the database being gone (logged as a warning), and reports whether
+// it did.
+func UnavailablePageShown(w http.ResponseWriter, r *http.Request, pages PageWriter, log *slog.Logger, err error) bool {
+	if !Unavailable(err) {
+		return false
+	}
+	log.Warn("database unavailable", "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
+	SetUnavailable(w)
+	pages.Render(w, r, http.StatusServiceUnavailable, "error.html", UnavailablePage)
+	return true
 }
 
 // ShowErrorPage renders the one error page (error.html) with status.
