@@ -72,11 +72,18 @@ type ThrottledError struct {
 }
 
 func (e *ThrottledError) Error() string {
-	what := e.Reason
-	if what == "" {
-		what = "failed password attempts"
+	return fmt.Sprintf("too many %s; retry in %s", e.what(), e.RetryAfter.Round(time.Second))
+}
+
+// what names what was counted, in the words of the message.
+func (e *ThrottledError) what() string {
+	switch {
+	case e.Account:
+		return "failed sign-ins for this account from browsers it has not signed in on"
+	case e.Reason != "":
+		return e.Reason
 	}
-	return fmt.Sprintf("too many %s; retry in %s", what, e.RetryAfter.Round(time.Second))
+	return "failed password attempts"
 }
 
 // Seconds is RetryAfter in whole seconds, rounded up (for Retry-After).
@@ -92,13 +99,7 @@ func (e *ThrottledError) Wait() time.Duration { return e.RetryAfter }
 
 // Message says why the attempt must wait, and how long.
 func (e *ThrottledError) Message() string {
-	if e.Account {
-		return "Too many failed sign-ins for this account from browsers it has not signed in on; try again in " + waitText(e.RetryAfter)
-	}
-	if e.Reason != "" {
-		return fmt.Sprintf("Too many %s; try again in %s", e.Reason, waitText(e.RetryAfter))
-	}
-	return fmt.Sprintf("Too many failed password attempts; try again in %s", waitText(e.RetryAfter))
+	return fmt.Sprintf("Too many %s; try again in %s", e.what(), waitText(e.RetryAfter))
 }
 
 // waitText is d in whole seconds or minutes, rounded up, in plain words

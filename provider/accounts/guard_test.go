@@ -30,4 +30,13 @@ func TestThrottledIsAFault(t *testing.T) {
 	if want := "Too many sign-ups from this address; try again in 2 seconds"; d.Message() != want {
 		t.Errorf("message %q, want %q", d.Message(), want)
 	}
+	for te, want := range map[*ThrottledError]string{
+		{RetryAfter: 15 * time.Minute}:                "Too many failed password attempts; try again in 15 minutes",
+		{RetryAfter: time.Second, Account: true}:      "Too many failed sign-ins for this account from browsers it has not signed in on; try again in 1 second",
+		{RetryAfter: time.Second, Reason: "attempts"}: "Too many attempts; try again in 1 second",
+	} {
+		if te.Message() != want {
+			t.Errorf("%+v: %q, want %q", *te, te.Message(), want)
+		}
+	}
 }
