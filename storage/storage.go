@@ -6,23 +6,37 @@ package storage
 
 import (
 	"context"
-	"errors"
 	"time"
+
+	"github.com/tonearm-idp/tonearm/fault"
 )
 
 // Sentinel errors. Backends return them (possibly wrapped) so that callers can
-// test with errors.Is and never see a database's own error text.
+// test with errors.Is and never see a database's own error text. Each carries
+// its fault.Kind, so a transport answers one that reaches it unwrapped
+// without knowing storage.
 var (
-	ErrNotFound      = errors.New("storage: not found")
-	ErrAlreadyExists = errors.New("storage: already exists")
+	ErrNotFound      = fault.New(fault.NotFound, "storage: not found").Saying("Not found")
+	ErrAlreadyExists = fault.New(fault.Conflict, "storage: already exists").Saying("Already exists")
 	// ErrLastAdmin: the change would leave no active admin.
-	ErrLastAdmin = errors.New("storage: the last active admin cannot be removed, demoted or disabled")
+	ErrLastAdmin = fault.New(fault.Conflict, "storage: the last active admin cannot be removed, demoted or disabled").
+			Saying("The last active admin cannot be deleted, demoted or disabled")
 	// ErrUnavailable: the database cannot serve the call right now — it is
 	// unreachable, shutting down, read-only, out of disk or locked past the
 	// busy timeout. Nothing of the call was kept; the same call may succeed
 	// later. Transports answer 503 with Retry-After, never 401 or 500.
-	ErrUnavailable = errors.New("storage: the database is unavailable")
+	ErrUnavailable = fault.New(fault.Unavailable, "storage: the database is unavailable").
+			Saying(UnavailableMessage).After(UnavailableRetryAfter)
 )
+
+// UnavailableMessage is what a person or an app reads while the database
+// is gone: not their fault, nothing kept, try again.
+const UnavailableMessage = "The service is temporarily unavailable (its database cannot be reached); nothing was changed, try again shortly"
+
+// UnavailableRetryAfter is how long to wait after ErrUnavailable: a
+// restart or fail-over takes seconds, and clients that retry sooner only
+// add to the queue behind it.
+const UnavailableRetryAfter = 5 * time.Second
 
 // NotWritableError is what Ping returns while the database answers but
 // cannot be written: its last write failed for want of room or permission
@@ -39,8 +53,8 @@ func (e *NotWritableError) Error() string {
 	return "storage: the database cannot be written (" + e.Reason + ")"
 }
 
-// Is makes a NotWritableError an ErrUnavailable.
-func (e *NotWritableError) Is(target error) bool { return target == ErrUnavailable }
+// Unwrap makes a NotWritableError an ErrUnavailable.
+func (e *NotWritableError) Unwrap() error { return ErrUnavailable }
 
 // Storage is the persistence contract. Every method takes ctx first; times are
 // stored in UTC truncated to microseconds so both databases round-trip them

@@ -41,6 +41,12 @@ func (e *HTTPError) With(name, value string) *HTTPError {
 	return e
 }
 
+// Challenge sets the answer's WWW-Authenticate to Challenge(scheme,
+// params...).
+func (e *HTTPError) Challenge(scheme string, params ...string) *HTTPError {
+	return e.With("WWW-Authenticate", Challenge(scheme, params...))
+}
+
 // WriteJSON sends v with status. API answers are never cached.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 )
 
@@ -130,13 +131,12 @@ func (m *Metrics) login(result string) {
 
 // loginResult names the outcome of a password sign-in for the metrics.
 func loginResult(err error) string {
-	var throttled *accounts.ThrottledError
 	switch {
 	case err == nil:
 		return "succeeded"
 	case errors.Is(err, accounts.ErrInvalidCredentials):
 		return "failed"
-	case errors.As(err, &throttled):
+	case fault.Is(err, fault.Throttled):
 		return "throttled"
 	case errors.Is(err, accounts.ErrDisabled):
 		return "disabled"

@@ -141,7 +141,7 @@ type ErrorPage struct {
 func (s *Site) Admit(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		s.Render(w, r, http.StatusMethodNotAllowed, "error.html", ErrorPage{Title: "Method not allowed", Message: "Use GET or POST."})
+		ShowErrorPage(w, r, s, http.StatusMethodNotAllowed, "Method not allowed", "Use GET or POST.")
 		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)

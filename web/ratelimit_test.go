@@ -30,15 +30,3 @@ func TestAccountRetryAfterClamped(t *testing.T) {
 		}
 	}
 }
-
-// Waits read as people write them: "1 second", not "1 seconds".
-func TestWaitText(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		time.Second: "1 second", 500 * time.Millisecond: "1 second", 30 * time.Second: "30 seconds",
-		time.Minute: "1 minute", 15 * time.Minute: "15 minutes", 61 * time.Second: "2 minutes",
-	} {
-		if got := waitText(d); got != want {
-			t.Errorf("waitText(%s) = %q, want %q", d, got, want)
-		}
-	}
-}

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/passkeys"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -132,12 +133,11 @@ func (s *SignIn) Check(w http.ResponseWriter, r *http.Request) (storage.User, st
 	}
 	user, err := s.accounts.Authenticate(ctx, username, password, s.limiter.Guard(r))
 	s.metrics.login(loginResult(err))
-	var throttled *accounts.ThrottledError
 	switch {
 	case errors.Is(err, accounts.ErrInvalidCredentials):
 		s.log.Info("sign-in failed", "request_id", RequestID(ctx), "remote", addr)
 		return storage.User{}, "", refused("Invalid username or password.")
-	case errors.As(err, &throttled):
+	case fault.Is(err, fault.Throttled):
 		// 429 with Retry-After, as every throttled answer (docs/security.md).
 		status, msg, _ := ErrorAnswer(w, err)
 		return storage.User{}, "", &Refusal{Status: status, Message: msg + "."}

@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync/atomic"
@@ -18,6 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -80,23 +80,17 @@ type TokenValidator interface {
 
 // Errors the transports map to statuses.
 var (
-	ErrUsernameTaken      = errors.New("username is already taken")
-	ErrInvalidCredentials = errors.New("invalid username or password")
-	ErrUserNotFound       = errors.New("no such user")
+	ErrUsernameTaken      = fault.New(fault.Conflict, "username is already taken").Saying("Username is already taken")
+	ErrInvalidCredentials = fault.New(fault.Unauthenticated, "invalid username or password").Saying("Invalid username or password")
+	ErrUserNotFound       = fault.New(fault.NotFound, "no such user").Saying("No such user")
 	ErrNoSession          = errors.New("no valid session")
-	ErrInvalidToken       = errors.New("ListenBrainz does not accept this token")
-	ErrTokenCheckFailed   = errors.New("ListenBrainz could not be reached to check the token")
-	ErrGuestNoToken       = errors.New("guest accounts cannot associate a ListenBrainz token")
+	ErrInvalidToken       = fault.New(fault.Invalid, "ListenBrainz does not accept this token")
+	ErrTokenCheckFailed   = fault.New(fault.Upstream, "ListenBrainz could not be reached to check the token").Saying("ListenBrainz could not be reached; try again later")
+	ErrGuestNoToken       = fault.New(fault.Forbidden, "guest accounts cannot associate a ListenBrainz token").Saying("Guest accounts cannot associate a ListenBrainz token")
 )
 
-// ValidationError is bad input; its message is safe to show the client.
-type ValidationError struct{ Message string }
-
-func (e *ValidationError) Error() string { return e.Message }
-
-func invalid(format string, args ...any) error {
-	return &ValidationError{Message: fmt.Sprintf(format, args...)}
-}
+// invalid is bad input; its message is safe to show the client.
+func invalid(format string, args ...any) error { return fault.Errorf(fault.Invalid, format, args...) }
 
 // DefaultSessionTTL is how long a browser session lasts after sign-in.
 const DefaultSessionTTL = 24 * time.Hour

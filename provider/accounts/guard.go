@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -71,11 +72,18 @@ type ThrottledError struct {
 }
 
 func (e *ThrottledError) Error() string {
-	what := e.Reason
-	if what == "" {
-		what = "failed password attempts"
+	return fmt.Sprintf("too many %s; retry in %s", e.what(), e.RetryAfter.Round(time.Second))
+}
+
+// what names what was counted, in the words of the message.
+func (e *ThrottledError) what() string {
+	switch {
+	case e.Account:
+		return "failed sign-ins for this account from browsers it has not signed in on"
+	case e.Reason != "":
+		return e.Reason
 	}
-	return fmt.Sprintf("too many %s; retry in %s", what, e.RetryAfter.Round(time.Second))
+	return "failed password attempts"
 }
 
 // Seconds is RetryAfter in whole seconds, rounded up (for Retry-After).
@@ -83,10 +91,34 @@ func (e *ThrottledError) Seconds() int {
 	return int((e.RetryAfter + time.Second - 1) / time.Second)
 }
 
+// Kind makes a ThrottledError a fault.Throttled.
+func (e *ThrottledError) Kind() fault.Kind { return fault.Throttled }
+
+// Wait is RetryAfter (fault.Waiter: the answer's Retry-After).
+func (e *ThrottledError) Wait() time.Duration { return e.RetryAfter }
+
+// Message says why the attempt must wait, and how long.
+func (e *ThrottledError) Message() string {
+	return fmt.Sprintf("Too many %s; try again in %s", e.what(), waitText(e.RetryAfter))
+}
+
+// waitText is d in whole seconds or minutes, rounded up, in plain words
+// ("1 second", "30 seconds", "15 minutes").
+func waitText(d time.Duration) string {
+	n, unit := int((d+time.Second-1)/time.Second), "second"
+	if d >= time.Minute {
+		n, unit = int((d+time.Minute-1)/time.Minute), "minute"
+	}
+	if n != 1 {
+		unit += "s"
+	}
+	return fmt.Sprintf("%d %s", n, unit)
+}
+
 // ErrReauthRequired: a sensitive change (the email address, new recovery
 // codes, an authenticator app) needs the current password or a sign-in
 // within RecentAuth.
-var ErrReauthRequired = errors.New("this change needs the current password or a sign-in within the last 5 minutes")
+var ErrReauthRequired = fault.New(fault.Forbidden, "this change needs the current password or a sign-in within the last 5 minutes").Saying("Changing the email address needs currentPassword (or a sign-in within the last 5 minutes)")
 
 // RecentAuth is how recent a sign-in must be for a sensitive change
 // without typing the password again.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -23,13 +24,13 @@ type Upstream struct {
 // Errors of signing in through a connector.
 var (
 	// ErrNotLinked: no account is linked to this upstream identity.
-	ErrNotLinked = errors.New("no account is linked to this identity")
+	ErrNotLinked = fault.New(fault.NotFound, "no account is linked to this identity").Saying("That sign-in method is not linked to this account")
 	// ErrLinkedElsewhere: the upstream identity belongs to another account.
-	ErrLinkedElsewhere = errors.New("this identity is linked to another account")
+	ErrLinkedElsewhere = fault.New(fault.Conflict, "this identity is linked to another account").Saying("This identity is linked to another account")
 	// ErrAlreadyLinked: the account has a link through this connector.
-	ErrAlreadyLinked = errors.New("this account is already linked through this connector: unlink it first")
+	ErrAlreadyLinked = fault.New(fault.Conflict, "this account is already linked through this connector: unlink it first").Saying("This account is already linked through this connector: unlink it first")
 	// ErrLastSignInMethod: unlinking would leave no way to sign in.
-	ErrLastSignInMethod = errors.New("this is the only way to sign in to this account: set a password or add a passkey first")
+	ErrLastSignInMethod = fault.New(fault.Conflict, "this is the only way to sign in to this account: set a password or add a passkey first").Saying("This is the only way to sign in to this account: set a password or add a passkey first")
 )
 
 func (u Upstream) link(userID string, now time.Time) storage.LinkedIdentity {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -29,16 +30,16 @@ const (
 var (
 	// ErrPasskeyOnly: the account signs in with passkeys only, so a
 	// password cannot be checked or changed (set one instead).
-	ErrPasskeyOnly = errors.New("this account signs in with passkeys only")
+	ErrPasskeyOnly = fault.New(fault.Conflict, "this account signs in with passkeys only").Saying("This account signs in with passkeys only")
 	// ErrLastPasskey: removing it would lock a passkey-only account out.
-	ErrLastPasskey = errors.New("this is the last passkey of an account that signs in with passkeys only")
+	ErrLastPasskey = fault.New(fault.Conflict, "this is the last passkey of an account that signs in with passkeys only").Saying("This is your last passkey and your account signs in with passkeys only: set a password first")
 	// ErrPasskeyNotUsed: turning passwords off needs a sign-in with one of
 	// the account's passkeys first, so the owner knows it works.
-	ErrPasskeyNotUsed = errors.New("sign in with one of your passkeys first")
+	ErrPasskeyNotUsed = fault.New(fault.Forbidden, "sign in with one of your passkeys first").Saying("Sign in with one of your passkeys first, so you know it works")
 	// ErrRecentSignIn: the change needs a sign-in within RecentAuth.
-	ErrRecentSignIn = errors.New("sign in again to make this change")
+	ErrRecentSignIn = fault.New(fault.Forbidden, "sign in again to make this change").Saying("Sign in again (within the last 5 minutes) to make this change")
 	// ErrNoPasskey: no such passkey on this account.
-	ErrNoPasskey = errors.New("no such passkey")
+	ErrNoPasskey = fault.New(fault.NotFound, "no such passkey").Saying("No such passkey")
 )
 
 // MaxPasskeyName bounds a passkey's name (in characters).

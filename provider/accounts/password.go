@@ -10,8 +10,11 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/tonearm-idp/tonearm/fault"
 )
 
 // HashParams are argon2id's cost parameters. They are stored with every hash
@@ -41,7 +44,9 @@ const (
 
 // ErrBusy reports that the hashing queue is full: the server is already
 // hashing as many passwords as it has cores and too many are waiting.
-var ErrBusy = errors.New("accounts: too many password checks in progress")
+// It asks to try again in a second: a hash takes tens of milliseconds.
+var ErrBusy = fault.New(fault.Unavailable, "accounts: too many password checks in progress").
+	Saying("Too many sign-ins in progress; try again shortly").After(time.Second)
 
 // Hasher hashes and verifies passwords with argon2id. At most maxConcurrent
 // hashes run at once and at most maxWaiting more queue behind them, so a

@@ -17,6 +17,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -24,14 +25,14 @@ import (
 
 // More errors the transports map.
 var (
-	ErrEmailTaken      = errors.New("email already exists")
-	ErrLastAdmin       = errors.New("the last active admin cannot be deleted, demoted or disabled")
-	ErrDisabled        = errors.New("this account is disabled")
-	ErrWrongPassword   = errors.New("the current password is wrong")
-	ErrBadSecurityCode = errors.New("wrong or expired security code")
+	ErrEmailTaken      = fault.New(fault.Conflict, "email already exists").Saying("Email already exists")
+	ErrLastAdmin       = fault.New(fault.Conflict, "the last active admin cannot be deleted, demoted or disabled").Saying("The last active admin cannot be deleted, demoted or disabled")
+	ErrDisabled        = fault.New(fault.Forbidden, "this account is disabled").Saying("This account is disabled")
+	ErrWrongPassword   = fault.New(fault.Forbidden, "the current password is wrong").Saying("The current password is wrong")
+	ErrBadSecurityCode = fault.New(fault.Forbidden, "wrong or expired security code").Saying("Wrong or expired security code (each start-up logs a new one while no admin exists)")
 	// ErrAdminExists: the security code makes the first admin only.
-	ErrAdminExists      = errors.New("an admin already exists: the security code only creates the first admin; ask an admin to create this account")
-	ErrInvalidResetCode = errors.New("the reset token is invalid or has expired")
+	ErrAdminExists      = fault.New(fault.Conflict, "an admin already exists: the security code only creates the first admin; ask an admin to create this account").Saying("An admin already exists: the security code only creates the first admin; ask an admin to create this account")
+	ErrInvalidResetCode = fault.New(fault.Invalid, "the reset token is invalid or has expired").Saying("The reset token is invalid or has expired")
 )
 
 // Field limits of the profile, as docs/accounts.md promises to API clients.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -107,8 +108,8 @@ func TestRecovery(t *testing.T) {
 	}
 
 	lim := &recoveryLimits{max: 2}
-	if err := rc.StartReset(ctx, "not-an-email", lim); !errors.As(err, new(*ValidationError)) || lim.requests != 0 {
-		t.Fatalf("bad email = %v, %d counted; want a ValidationError, none counted", err, lim.requests)
+	if err := rc.StartReset(ctx, "not-an-email", lim); !fault.Is(err, fault.Invalid) || lim.requests != 0 {
+		t.Fatalf("bad email = %v, %d counted; want an invalid fault, none counted", err, lim.requests)
 	}
 	if err := rc.StartReset(ctx, "Erin@Example.org", lim); err != nil {
 		t.Fatal(err)

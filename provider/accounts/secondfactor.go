@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/totp"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -35,14 +36,14 @@ const (
 
 // Second-factor errors.
 var (
-	ErrTOTPEnrolled      = errors.New("an authenticator app is already set up: remove it first")
-	ErrNoTOTP            = errors.New("this account has no authenticator app")
-	ErrWrongCode         = errors.New("wrong or expired code")
-	ErrEnrolmentExpired  = errors.New("this setup expired: reload the page and scan the new code")
-	ErrSecondFactorProof = errors.New("removing the authenticator app needs your password or a current code")
+	ErrTOTPEnrolled      = fault.New(fault.Conflict, "an authenticator app is already set up: remove it first").Saying("An authenticator app is already set up: remove it first")
+	ErrNoTOTP            = fault.New(fault.NotFound, "this account has no authenticator app").Saying("This account has no authenticator app")
+	ErrWrongCode         = fault.New(fault.Unauthenticated, "wrong or expired code").Saying("That code is wrong, expired or used already")
+	ErrEnrolmentExpired  = fault.New(fault.Invalid, "this setup expired: reload the page and scan the new code").Saying("This setup expired: reload the page and scan the new code")
+	ErrSecondFactorProof = fault.New(fault.Forbidden, "removing the authenticator app needs your password or a current code").Saying("Removing the authenticator app needs your password or a current code")
 	// ErrSecondFactorRequired: a password alone does not open a session
 	// of an account with an authenticator app.
-	ErrSecondFactorRequired = errors.New("this account signs in with a second factor")
+	ErrSecondFactorRequired = fault.New(fault.Unauthenticated, "this account signs in with a second factor").Saying("This account signs in with a second factor: sign in on the sign-in page")
 )
 
 // HasTOTP reports whether u has an authenticator app.

@@ -163,7 +163,7 @@ func Problems(n NewUser) []FieldError {
 // Create creates the account req asks for if who may ask for it: the
 // role first (an empty one is user), then who asks, then the rules, then
 // the budget (ErrRegistrationClosed, *AdminOnlyError, ErrAdminCredentials,
-// ErrBadSecurityCode, a *ValidationError, a *ThrottledError, or what
+// ErrBadSecurityCode, an invalid or throttled fault error, or what
 // Service.Create answers).
 func (s *Signups) Create(ctx context.Context, req SignUp, who Requester, lim SignupLimits) (storage.User, error) {
 	n := req.NewUser

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -18,9 +19,9 @@ const VerifyTTL = 24 * time.Hour
 
 // Errors of email verification.
 var (
-	ErrInvalidVerification = errors.New("the verification link is invalid, used or expired")
-	ErrNoEmail             = errors.New("the account has no email address")
-	ErrAlreadyVerified     = errors.New("the email address is already verified")
+	ErrInvalidVerification = fault.New(fault.Invalid, "the verification link is invalid, used or expired").Saying("The verification link is invalid, used or expired")
+	ErrNoEmail             = fault.New(fault.Invalid, "the account has no email address").Saying("Your account has no email address")
+	ErrAlreadyVerified     = fault.New(fault.Conflict, "the email address is already verified").Saying("Your email address is already verified")
 )
 
 // maxMailsInFlight bounds the verification mails being sent at once; past

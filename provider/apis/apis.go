@@ -7,7 +7,6 @@ package apis
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/url"
 	"regexp"
 	"sort"
@@ -16,6 +15,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -44,33 +44,23 @@ const (
 	MaxIntrospectors  = 20
 )
 
-// Errors the transports map to statuses.
+// Errors the transports answer by their fault.Kind.
 var (
-	ErrExists   = errors.New("an API with this identifier already exists")
-	ErrNotFound = errors.New("no such API")
+	ErrExists   = fault.New(fault.Conflict, "an API with this identifier already exists").Saying("An API with this identifier already exists")
+	ErrNotFound = fault.New(fault.NotFound, "no such API").Saying("No such API")
 )
 
-// ValidationError is a refused spec; the message is safe to show.
-type ValidationError struct{ Message string }
+// invalid is a refused spec; the message is safe to show.
+func invalid(format string, args ...any) error { return fault.Errorf(fault.Invalid, format, args...) }
 
-func (e *ValidationError) Error() string { return e.Message }
-
-func invalid(format string, args ...any) error {
-	return &ValidationError{Message: fmt.Sprintf(format, args...)}
+// scopeTaken: another API defines the scope.
+func scopeTaken(scope, api string) error {
+	return fault.Errorf(fault.Conflict, "the scope %q is already defined by the API %s (one API owns a scope)", scope, api)
 }
 
-// ScopeTakenError: another API defines the scope.
-type ScopeTakenError struct{ Scope, API string }
-
-func (e *ScopeTakenError) Error() string {
-	return fmt.Sprintf("the scope %q is already defined by the API %s (one API owns a scope)", e.Scope, e.API)
-}
-
-// InUseError: clients still hold scopes of the API.
-type InUseError struct{ Clients []string }
-
-func (e *InUseError) Error() string {
-	return fmt.Sprintf("clients still hold scopes of this API: %s; delete them or register them again without those scopes first", strings.Join(e.Clients, ", "))
+// inUse: clients still hold scopes of the API.
+func inUse(clients []string) error {
+	return fault.Errorf(fault.Conflict, "clients still hold scopes of this API: %s; delete them or register them again without those scopes first", strings.Join(clients, ", "))
 }
 
 // BuiltinScopes are tonearm's own scopes that belong to no API: an API
@@ -276,7 +266,7 @@ func (r *Registry) Update(ctx context.Context, id string, u Update) (storage.API
 	if holders, err := r.holders(ctx, dropped); err != nil {
 		return storage.API{}, err
 	} else if len(holders) > 0 {
-		return storage.API{}, &InUseError{Clients: holders}
+		return storage.API{}, inUse(holders)
 	}
 	out, err := r.store.UpdateAPI(ctx, id, func(storage.API) (storage.API, error) { return next, nil })
 	switch {
@@ -325,7 +315,7 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.API, error)
 		case len(s.Description) > MaxDescriptionLen || !printable(s.Description):
 			return storage.API{}, invalid("scope %q: the description must be at most %d printable characters", s.Name, MaxDescriptionLen)
 		case owner[s.Name] != "":
-			return storage.API{}, &ScopeTakenError{Scope: s.Name, API: owner[s.Name]}
+			return storage.API{}, scopeTaken(s.Name, owner[s.Name])
 		}
 		seen[s.Name] = true
 	}
@@ -438,7 +428,7 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	if len(holders) > 0 {
-		return &InUseError{Clients: holders}
+		return inUse(holders)
 	}
 	if err := r.store.DeleteAPI(ctx, id); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {

@@ -6,7 +6,6 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"net/url"
 	"slices"
 	"strings"
@@ -86,9 +85,7 @@ func randomSecret() string {
 }
 
 func redirectInvalid(format string, args ...any) error {
-	err := invalid(format, args...).(*ValidationError)
-	err.Field = "redirect_uris"
-	return err
+	return invalid(format, args...).On("redirect_uris")
 }
 
 // appClient checks spec by the rules for apps and returns the client it
@@ -158,8 +155,8 @@ func (r *Registry) appClient(ctx context.Context, spec AppSpec) (storage.Client,
 			return storage.Client{}, err
 		}
 		if u, _ := url.Parse(raw); u.Scheme != "https" && u.Scheme != "http" && typ != AppNative {
-			return storage.Client{}, &ValidationError{Field: "post_logout_redirect_uris",
-				Message: fmt.Sprintf("post-logout redirect URI %q: a private-use scheme is for native apps; use https, or http on loopback", raw)}
+			return storage.Client{}, invalid("post-logout redirect URI %q: a private-use scheme is for native apps; use https, or http on loopback", raw).
+				On("post_logout_redirect_uris")
 		}
 	}
 	if spec.LogoURI != "" && (strings.HasPrefix(spec.LogoURI, "data:") || webURL(spec.LogoURI, true) != nil) {

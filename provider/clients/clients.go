@@ -9,13 +9,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"regexp"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -215,27 +215,20 @@ func (d Display) validate() error {
 	return nil
 }
 
-// ValidationError is a refused Spec; the message is safe to print.
-type ValidationError struct {
-	Message string
-	// Field names the metadata at fault when it is a URI the logout or
-	// redirect rules refused, in RFC 7591 / OpenID Connect names
-	// ("redirect_uris" is RFC 7591's invalid_redirect_uri;
-	// "post_logout_redirect_uris", "backchannel_logout_uri").
-	Field string
-}
-
-func (e *ValidationError) Error() string { return e.Message }
-
-func invalid(format string, args ...any) error {
-	return &ValidationError{Message: fmt.Sprintf(format, args...)}
+// invalid is a refused Spec (fault.Invalid); the message is safe to print.
+// Its Field names the metadata at fault when it is a URI the logout or
+// redirect rules refused, in RFC 7591 / OpenID Connect names
+// ("redirect_uris" is RFC 7591's invalid_redirect_uri;
+// "post_logout_redirect_uris", "backchannel_logout_uri").
+func invalid(format string, args ...any) *fault.Error {
+	return fault.Errorf(fault.Invalid, format, args...)
 }
 
 // ErrExists: the client ID is taken.
-var ErrExists = errors.New("a client with this ID already exists")
+var ErrExists = fault.New(fault.Conflict, "a client with this ID already exists").Saying("A client with this ID already exists")
 
 // ErrNotFound: no such client.
-var ErrNotFound = errors.New("no such client")
+var ErrNotFound = fault.New(fault.NotFound, "no such client").Saying("No such client")
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$`)
 
@@ -310,8 +303,8 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.Client, err
 		// The same rule as the redirect URIs': the browser goes there
 		// just the same, and only a native app can receive it.
 		if privateUse(u) && !spec.Public {
-			return storage.Client{}, &ValidationError{Field: "post_logout_redirect_uris",
-				Message: fmt.Sprintf("post-logout redirect URI %q: a private-use scheme is for native apps (public clients); use https, or http on loopback", u)}
+			return storage.Client{}, invalid("post-logout redirect URI %q: a private-use scheme is for native apps (public clients); use https, or http on loopback", u).
+				On("post_logout_redirect_uris")
 		}
 	}
 	if redirects == nil {

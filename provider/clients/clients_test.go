@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 )
 
@@ -101,9 +102,8 @@ func TestCreateValidation(t *testing.T) {
 		"control in name":       {ID: "a", RedirectURIs: cb, Display: Display{Name: "a\nb"}},
 	} {
 		_, _, err := r.Create(context.Background(), spec)
-		var ve *ValidationError
-		if !errors.As(err, &ve) {
-			t.Errorf("%s: %v, want a ValidationError", name, err)
+		if !fault.Is(err, fault.Invalid) {
+			t.Errorf("%s: %v, want a fault.Invalid", name, err)
 		}
 	}
 	// Accepted shapes.
@@ -152,8 +152,8 @@ func TestURIRule(t *testing.T) {
 			{"post_logout_redirect_uris", Spec{ID: "c", Public: true, RedirectURIs: []string{"https://app.example/cb"}, PostLogoutRedirectURIs: []string{uri}}},
 		} {
 			_, _, err := r.Create(ctx, shape.spec)
-			var ve *ValidationError
-			if !errors.As(err, &ve) || ve.Field != shape.field || len(ve.Message) > 300 {
+			var ve *fault.Error
+			if !errors.As(err, &ve) || ve.Kind() != fault.Invalid || ve.Field() != shape.field || len(ve.Message()) > 300 {
 				t.Errorf("%s as %s: Create = %v, want a short ValidationError on %s", name, shape.field, err, shape.field)
 			}
 			if _, err := r.Check(ctx, shape.spec); !errors.As(err, &ve) {

@@ -2,10 +2,11 @@ package clients
 
 import (
 	"errors"
-	"fmt"
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tonearm-idp/tonearm/fault"
 )
 
 // The one rule for the URIs of a client's metadata, on every path that
@@ -89,9 +90,9 @@ func shortURI(raw string) string {
 // sent there just the same.
 func validatePostLogoutURI(raw string) error {
 	err := validateRedirectURI(raw)
-	var ve *ValidationError
+	var ve *fault.Error
 	if errors.As(err, &ve) {
-		return &ValidationError{Message: "post-logout " + ve.Message, Field: "post_logout_redirect_uris"}
+		return invalid("post-logout %s", ve.Message()).On("post_logout_redirect_uris")
 	}
 	return err
 }
@@ -106,7 +107,7 @@ func validateBackchannelURI(raw string) error {
 	}
 	short := shortURI(raw)
 	bad := func(format string, args ...any) error {
-		return &ValidationError{Message: fmt.Sprintf("back-channel logout URI %q"+format, append([]any{short}, args...)...), Field: "backchannel_logout_uri"}
+		return invalid("back-channel logout URI %q"+format, append([]any{short}, args...)...).On("backchannel_logout_uri")
 	}
 	if n := utf8.RuneCountInString(raw); n > MaxURILength {
 		return bad(" is %d characters: at most %d", n, MaxURILength)

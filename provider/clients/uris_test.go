@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/tonearm-idp/tonearm/fault"
 )
 
 // The URI rule's details (issue 31, followups): the 2,000 are characters,
@@ -32,13 +34,13 @@ func TestURIRuleDetails(t *testing.T) {
 		"split rune": {ID: "c", Public: true, RedirectURIs: []string{"https://app.example/" + strings.Repeat("a", 39) + strings.Repeat("é", MaxURILength)}},
 	} {
 		_, err := r.Check(ctx, spec)
-		var ve *ValidationError
-		if !errors.As(err, &ve) || !strings.Contains(ve.Message, "characters: at most 2000") || !utf8.ValidString(ve.Message) ||
-			strings.Contains(ve.Message, `\x`) || strings.ContainsRune(ve.Message, utf8.RuneError) {
+		var ve *fault.Error
+		if !errors.As(err, &ve) || ve.Kind() != fault.Invalid || !strings.Contains(ve.Message(), "characters: at most 2000") || !utf8.ValidString(ve.Message()) ||
+			strings.Contains(ve.Message(), `\x`) || strings.ContainsRune(ve.Message(), utf8.RuneError) {
 			t.Errorf("%s over the cap: %v", name, err)
 		}
-		if name != "split rune" && !strings.Contains(ve.Message, "2001 characters") {
-			t.Errorf("%s: %q does not count characters", name, ve.Message)
+		if name != "split rune" && !strings.Contains(ve.Message(), "2001 characters") {
+			t.Errorf("%s: %q does not count characters", name, ve.Message())
 		}
 	}
 
@@ -53,8 +55,8 @@ func TestURIRuleDetails(t *testing.T) {
 		"https://app.example/logout?x=1#y": "fragment",
 	} {
 		_, err := r.Check(ctx, Spec{ID: "c", RedirectURIs: []string{"https://app.example/cb"}, BackchannelLogoutURI: uri})
-		var ve *ValidationError
-		if !errors.As(err, &ve) || ve.Field != "backchannel_logout_uri" || !strings.Contains(ve.Message, rule) {
+		var ve *fault.Error
+		if !errors.As(err, &ve) || ve.Kind() != fault.Invalid || ve.Field() != "backchannel_logout_uri" || !strings.Contains(ve.Message(), rule) {
 			t.Errorf("back-channel %.40q: %v, want the rule %q named", uri, err, rule)
 		}
 	}
@@ -67,8 +69,8 @@ func TestURIRuleDetails(t *testing.T) {
 		"confidential post-logout": {ID: "c", RedirectURIs: []string{"https://app.example/cb"}, PostLogoutRedirectURIs: []string{private}},
 	} {
 		_, err := r.Check(ctx, spec)
-		var ve *ValidationError
-		if !errors.As(err, &ve) || !strings.Contains(ve.Message, "a private-use scheme is for native apps") {
+		var ve *fault.Error
+		if !errors.As(err, &ve) || ve.Kind() != fault.Invalid || !strings.Contains(ve.Message(), "a private-use scheme is for native apps") {
 			t.Errorf("%s: %v", name, err)
 		}
 		if _, _, err := r.Create(ctx, spec); err == nil {

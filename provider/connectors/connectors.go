@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -56,14 +57,9 @@ var (
 	ErrRejected = errors.New("connectors: the upstream's answer was refused")
 )
 
-// ValidationError is a connector definition the registry refused.
-type ValidationError struct{ Message string }
-
-func (e *ValidationError) Error() string { return e.Message }
-
-func invalid(format string, args ...any) error {
-	return &ValidationError{Message: fmt.Sprintf(format, args...)}
-}
+// invalid is a connector definition the registry refused; the message is
+// safe to show.
+func invalid(format string, args ...any) error { return fault.Errorf(fault.Invalid, format, args...) }
 
 // Store is what the registry needs from storage.
 type Store interface {

@@ -22,6 +22,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -35,13 +36,13 @@ var (
 	// ErrRejected: the answer did not verify (wrong origin or challenge,
 	// a used or expired ceremony, no user verification, a bad signature,
 	// an unknown passkey).
-	ErrRejected = errors.New("the passkey could not be verified")
+	ErrRejected = fault.New(fault.Invalid, "the passkey could not be verified").Saying("The passkey could not be verified")
 	// ErrCloned: the passkey's signature counter did not move forward,
 	// so a copy of it may exist; the sign-in is refused.
 	ErrCloned = errors.New("the passkey's signature counter went backwards")
 	// ErrExists: the authenticator already holds a passkey of this
 	// account.
-	ErrExists = errors.New("this passkey is already registered")
+	ErrExists = fault.New(fault.Conflict, "this passkey is already registered").Saying("This passkey is already registered")
 )
 
 // CeremonyTTL is how long a ceremony may take, from its options to the

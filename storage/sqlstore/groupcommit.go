@@ -147,7 +147,7 @@ func (s *Store) waitForWriter(ctx context.Context) error {
 
 // errWriteLockTimeout: the write lock was not had within the busy timeout
 // (another process holds it): unavailable, as SQLITE_BUSY is.
-var errWriteLockTimeout = &unavailableError{err: errors.New("sqlstore: the write lock was not free within the busy timeout")}
+var errWriteLockTimeout = unavailableError(errors.New("sqlstore: the write lock was not free within the busy timeout"))
 
 // setBusyTimeout sets the write connection's busy_timeout for the holder
 // of the writer, who has left of busyTimeout after waiting for the writer:

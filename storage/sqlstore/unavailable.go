@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"database/sql/driver"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -15,15 +16,9 @@ import (
 )
 
 // unavailableError marks a driver error that means "the database cannot
-// serve this now" (storage.ErrUnavailable) while keeping the driver's
-// error for the log.
-type unavailableError struct{ err error }
-
-func (e *unavailableError) Error() string {
-	return "storage: the database is unavailable: " + e.err.Error()
-}
-func (e *unavailableError) Unwrap() error        { return e.err }
-func (e *unavailableError) Is(target error) bool { return target == storage.ErrUnavailable }
+// serve this now" (storage.ErrUnavailable, and so its fault kind) while
+// keeping the driver's error for the log.
+func unavailableError(err error) error { return fmt.Errorf("%w: %w", storage.ErrUnavailable, err) }
 
 // unavailable wraps err as storage.ErrUnavailable when it says the
 // database is unreachable, going away, read-only or out of room, and
@@ -34,7 +29,7 @@ func unavailable(err error) error {
 	if err == nil || errors.Is(err, storage.ErrUnavailable) || !isUnavailable(err) {
 		return err
 	}
-	return &unavailableError{err: err}
+	return unavailableError(err)
 }
 
 func isUnavailable(err error) bool {

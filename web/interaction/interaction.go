@@ -253,18 +253,11 @@ func (ix *Interactions) post(h http.HandlerFunc) http.HandlerFunc {
 }
 
 func (ix *Interactions) fail(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
-	ix.site.Render(w, r, status, "error.html", web.ErrorPage{Title: title, Message: msg})
+	web.ShowErrorPage(w, r, ix.site, status, title, msg)
 }
 
 func (ix *Interactions) internal(w http.ResponseWriter, r *http.Request, err error) {
-	if web.Unavailable(err) {
-		ix.log.Warn("database unavailable", "request_id", web.RequestID(r.Context()), "path", r.URL.Path, "err", err)
-		web.SetUnavailable(w)
-		ix.site.Render(w, r, http.StatusServiceUnavailable, "error.html", web.UnavailablePage)
-		return
-	}
-	ix.log.Error("sign-in interaction failed", "request_id", web.RequestID(r.Context()), "path", r.URL.Path, "err", err)
-	ix.fail(w, r, http.StatusInternalServerError, "Something went wrong", "Something went wrong on our side. Try again later.")
+	web.FailPage(w, r, ix.site, ix.log, "sign-in interaction failed", err)
 }
 
 // expired answers a request for an interaction that is gone, expired or

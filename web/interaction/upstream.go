@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
@@ -164,8 +165,6 @@ var errReplayed = errors.New("interaction: the upstream answer is not this round
 func (ix *Interactions) newIdentity(w http.ResponseWriter, r *http.Request, id string, st State, c storage.Connector, up accounts.Upstream) {
 	pending := &Pending{Upstream: up, ConnectorName: c.Name}
 	user, err := ix.c.Signups.CreateLinked(r.Context(), up, ix.c.Limiter.Attempts(r))
-	var invalid *accounts.ValidationError
-	var throttled *accounts.ThrottledError
 	switch {
 	case err == nil:
 		ix.c.Metrics.ConnectorResult(c.ID, "created")
@@ -175,11 +174,11 @@ func (ix *Interactions) newIdentity(w http.ResponseWriter, r *http.Request, id s
 		pending.Reason = PendingEmail
 	case errors.Is(err, accounts.ErrRegistrationClosed):
 		pending.Reason = PendingClosed
-	case errors.As(err, &throttled):
+	case fault.Is(err, fault.Throttled):
 		status, msg, _ := web.ErrorAnswer(w, err)
 		ix.identifyError(w, r, id, st, status, msg)
 		return
-	case errors.Is(err, accounts.ErrUsernameTaken) || errors.As(err, &invalid):
+	case errors.Is(err, accounts.ErrUsernameTaken) || fault.Is(err, fault.Invalid):
 		pending.Reason = PendingUsername
 	case errors.Is(err, accounts.ErrLinkedElsewhere):
 		ix.linkFailed(w, r, c.ID, c.Name, err)

@@ -139,7 +139,7 @@ func (a *apiBase) caller(r *http.Request, anyOf ...string) (web.Caller, error) {
 	bearer := web.BearerToken(r)
 	if bearer == "" {
 		if a.bearerOnly {
-			return web.Caller{}, web.Errorf(http.StatusUnauthorized, "A bearer access token is required").With("WWW-Authenticate", `Bearer realm="tonearm"`)
+			return web.Caller{}, web.Errorf(http.StatusUnauthorized, "A bearer access token is required").Challenge("Bearer", "realm", "tonearm")
 		}
 		c, err := web.SessionCaller(r.Context(), r, a.cookies, a.accounts)
 		if errors.Is(err, web.ErrNoCaller) {
@@ -161,13 +161,13 @@ func (a *apiBase) caller(r *http.Request, anyOf ...string) (web.Caller, error) {
 	case errors.Is(err, provider.ErrAPITokenScope):
 		need := strings.Join(anyOf, " or ")
 		return web.Caller{}, web.Errorf(http.StatusForbidden, "This access token lacks the %s scope: the client must be registered with it and ask for it", need).
-			With("WWW-Authenticate", fmt.Sprintf(`Bearer realm="tonearm", error="insufficient_scope", scope=%q`, strings.Join(anyOf, " ")))
+			Challenge("Bearer", "realm", "tonearm", "error", "insufficient_scope", "scope", strings.Join(anyOf, " "))
 	case errors.Is(err, provider.ErrAPITokenAudience):
 		return web.Caller{}, web.Errorf(http.StatusUnauthorized, "This access token was not issued for tonearm's API").
-			With("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
+			Challenge("Bearer", "realm", "tonearm", "error", "invalid_token")
 	case errors.Is(err, provider.ErrAPITokenInvalid):
 		return web.Caller{}, web.Errorf(http.StatusUnauthorized, "The access token is invalid, expired or revoked").
-			With("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
+			Challenge("Bearer", "realm", "tonearm", "error", "invalid_token")
 	}
 	return c, err
 }
@@ -212,7 +212,7 @@ func (a *apiBase) adminSecondFactor(c web.Caller) error {
 	// stays 403: the token is valid, its sign-in is too weak for this.
 	return web.Errorf(http.StatusForbidden, "Admins need a sign-in with two factors here (TONEARM_ADMIN_MFA=required), and this sign-in used one: "+
 		"sign in again with an authenticator app code or a passkey (an app asks with acr_values=%s), then retry with the new token or session", accounts.ACRMultiFactor).
-		With("WWW-Authenticate", fmt.Sprintf(`Bearer realm="tonearm", error="insufficient_user_authentication", acr_values=%q`, accounts.ACRMultiFactor))
+		Challenge("Bearer", "realm", "tonearm", "error", "insufficient_user_authentication", "acr_values", accounts.ACRMultiFactor)
 }
 
 // UserJSON is a user as the APIs show it: never the password hash, never

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -325,10 +326,9 @@ func (p *Pages) saveProfile(w http.ResponseWriter, r *http.Request, c web.Caller
 	if err != nil {
 		status, msg := p.message(w, r, err)
 		field := ""
-		var ve *accounts.ValidationError
 		switch {
-		case errors.As(err, &ve):
-			field = profileField(ve.Message)
+		case fault.Is(err, fault.Invalid):
+			field = profileField(msg)
 		case errors.Is(err, accounts.ErrEmailTaken):
 			field = "email"
 		case errors.Is(err, accounts.ErrReauthRequired), errors.Is(err, accounts.ErrWrongPassword):

@@ -277,19 +277,12 @@ func (p *Pages) formExpired(w http.ResponseWriter, r *http.Request) {
 
 // fail shows the error page.
 func (p *Pages) fail(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
-	p.site.Render(w, r, status, "error.html", web.ErrorPage{Title: title, Message: msg})
+	web.ShowErrorPage(w, r, p.site, status, title, msg)
 }
 
 // internal logs an unexpected error once and shows a page without it.
 func (p *Pages) internal(w http.ResponseWriter, r *http.Request, err error) {
-	if web.Unavailable(err) {
-		p.log.Warn("database unavailable", "request_id", web.RequestID(r.Context()), "path", r.URL.Path, "err", err)
-		web.SetUnavailable(w)
-		p.site.Render(w, r, http.StatusServiceUnavailable, "error.html", web.UnavailablePage)
-		return
-	}
-	p.log.Error("page failed", "request_id", web.RequestID(r.Context()), "path", r.URL.Path, "err", err)
-	p.fail(w, r, http.StatusInternalServerError, "Something went wrong", "Something went wrong on our side. Try again later.")
+	web.FailPage(w, r, p.site, p.log, "page failed", err)
 }
 
 // caller is the signed-in person, or ok=false after redirecting to the

@@ -17,13 +17,10 @@ import (
 // known to be registered, and otherwise shows an error page: an unknown
 // client or an unregistered redirect_uri is never redirected to.
 func (o *OAuth) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, err error) {
-	if web.Unavailable(err) {
-		// A page, not a redirect with temporarily_unavailable (RFC 6749
-		// §4.1.2.1): the person can reload it once the database is back,
-		// while the app would have to start the sign-in over.
-		o.log.Warn("database unavailable", "request_id", web.RequestID(r.Context()), "path", r.URL.Path, "err", err)
-		web.SetUnavailable(w)
-		o.page(w, r, http.StatusServiceUnavailable, "error.html", web.UnavailablePage)
+	// A page, not a redirect with temporarily_unavailable (RFC 6749
+	// §4.1.2.1): the person can reload it once the database is back, while
+	// the app would have to start the sign-in over.
+	if web.UnavailablePageShown(w, r, o.pages, o.log, err) {
 		return
 	}
 	rfc := fosite.ErrorToRFC6749Error(err)

@@ -1,16 +1,14 @@
 package protocol
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 
 	"github.com/ory/fosite"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider"
-	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/web"
 )
 
@@ -29,14 +27,16 @@ func (o *OAuth) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		if rfc.CodeField >= 500 {
 			o.log.Error("device authorization failed", "request_id", web.RequestID(ctx), "err", rfc.WithExposeDebug(true).GetDescription())
 		}
-		body := map[string]string{"error": rfc.ErrorField}
-		if d := rfc.GetDescription(); d != "" && rfc.CodeField < 500 {
-			body["error_description"] = d
+		description := rfc.GetDescription()
+		if rfc.CodeField >= 500 {
+			description = ""
 		}
 		if rfc.CodeField == http.StatusUnauthorized {
-			w.Header().Set("WWW-Authenticate", `Basic realm="tonearm"`)
+			// RFC 6749 §5.2: a failed client authentication names the
+			// scheme the client may use.
+			web.SetChallenge(w, "Basic", "realm", "tonearm")
 		}
-		web.WriteJSON(w, rfc.CodeField, body)
+		web.WriteOAuthError(w, rfc.CodeField, rfc.ErrorField, description)
 	}
 	codes := o.p.Devices()
 	if codes == nil {
@@ -57,16 +57,12 @@ func (o *OAuth) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := o.limiter.DeviceStart(ctx, r); err != nil {
-		var throttled *accounts.ThrottledError
-		if !errors.As(err, &throttled) {
+		if !fault.Is(err, fault.Throttled) {
 			fail(fosite.ErrServerError.WithWrap(err))
 			return
 		}
-		w.Header().Set("Retry-After", strconv.Itoa(throttled.Seconds()))
-		w.Header().Set("Cache-Control", "no-store")
-		web.WriteJSON(w, http.StatusTooManyRequests, map[string]string{
-			"error": "slow_down", "error_description": "Too many device sign-ins were started from this address; try again later.",
-		})
+		web.SetErrorHeaders(w, err) // its Retry-After
+		web.WriteOAuthError(w, http.StatusTooManyRequests, "slow_down", "Too many device sign-ins were started from this address; try again later.")
 		return
 	}
 	scopes := strings.Fields(r.PostForm.Get("scope"))

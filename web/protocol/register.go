@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider"
-	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -148,8 +148,7 @@ func (m clientMetadata) spec() (clients.AppSpec, error) {
 		for field, uris := range map[string][]string{"redirect_uris": m.RedirectURIs, "post_logout_redirect_uris": m.PostLogoutRedirectURIs} {
 			for _, raw := range uris {
 				if u, err := url.Parse(raw); err == nil && u.Scheme != "https" && u.Scheme != "http" {
-					return clients.AppSpec{}, &clients.ValidationError{Field: field,
-						Message: fmt.Sprintf("%s: a private-use scheme (%s:) is for native apps; a web app uses https, or http on loopback", field, u.Scheme)}
+					return clients.AppSpec{}, fault.Errorf(fault.Invalid, "%s: a private-use scheme (%s:) is for native apps; a web app uses https, or http on loopback", field, u.Scheme).On(field)
 				}
 			}
 		}
@@ -187,21 +186,12 @@ func (g *Registration) information(c storage.Client, authMethod string) clientIn
 	return info
 }
 
-// oauthError answers an RFC 7591 §3.2.2 error.
-func oauthError(w http.ResponseWriter, status int, code, description string) {
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token", error_description="`+strings.ReplaceAll(description, `"`, "'")+`"`)
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	web.WriteJSON(w, status, map[string]string{"error": code, "error_description": description})
-}
-
-func bearerToken(r *http.Request) string {
-	v := r.Header.Get("Authorization")
-	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
-		return strings.TrimSpace(v[7:])
-	}
-	return ""
+// refuseToken answers a request whose initial or registration access token
+// is missing or wrong: 401 invalid_token with its Bearer challenge (RFC
+// 6750 §3, as RFC 7591 §3 and RFC 7592 §3 ask).
+func refuseToken(w http.ResponseWriter, description string) {
+	web.SetChallenge(w, "Bearer", "error", "invalid_token", "error_description", description)
+	web.WriteOAuthError(w, http.StatusUnauthorized, "invalid_token", description)
 }
 
 func (g *Registration) record(r *http.Request, typ, user, client string, detail map[string]any) {
@@ -214,24 +204,24 @@ func (g *Registration) record(r *http.Request, typ, user, client string, detail 
 func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	if g.c.Mode == config.ClientRegistrationOff {
-		oauthError(w, http.StatusForbidden, "access_denied", "Dynamic client registration is off on this server: apps are registered on the developer page.")
+		web.WriteOAuthError(w, http.StatusForbidden, "access_denied", "Dynamic client registration is off on this server: apps are registered on the developer page.")
 		return
 	}
 	how, owner := storage.RegisteredOpenly, ""
-	if tok := bearerToken(r); tok != "" {
+	if tok := web.BearerToken(r); tok != "" {
 		rec, err := g.c.Tokens.Check(ctx, tok)
 		if writeUnavailable(w, r, g.c.Logger, err) {
 			return
 		}
 		if err != nil {
 			g.c.Metrics.AppRegistration("token", "refused")
-			oauthError(w, http.StatusUnauthorized, "invalid_token", "The initial access token is unknown, revoked or expired.")
+			refuseToken(w, "The initial access token is unknown, revoked or expired.")
 			return
 		}
 		how, owner = storage.RegisteredWithToken, rec.Owner
 	} else if g.c.Mode == config.ClientRegistrationToken {
 		g.c.Metrics.AppRegistration("token", "refused")
-		oauthError(w, http.StatusUnauthorized, "invalid_token", "An initial access token is required (Authorization: Bearer …): a developer makes one on the developer page.")
+		refuseToken(w, "An initial access token is required (Authorization: Bearer …): a developer makes one on the developer page.")
 		return
 	}
 	// Without a token every attempt counts against the address, valid or
@@ -282,19 +272,17 @@ func (g *Registration) within(w http.ResponseWriter, r *http.Request, how string
 	if limit == nil {
 		return true
 	}
-	var te *accounts.ThrottledError
-	if errors.As(limit, &te) {
+	if fault.Is(limit, fault.Throttled) {
 		g.c.Metrics.AppRegistration(how, "throttled")
-		w.Header().Set("Retry-After", fmt.Sprint(te.Seconds()))
-		_, msg, _ := web.ErrorMessage(limit)
-		oauthError(w, http.StatusTooManyRequests, "invalid_request", msg)
+		_, msg, _ := web.ErrorAnswer(w, limit) // and its Retry-After
+		web.WriteOAuthError(w, http.StatusTooManyRequests, "invalid_request", msg)
 		return false
 	}
 	if writeUnavailable(w, r, g.c.Logger, limit) {
 		return false
 	}
 	g.c.Logger.Error("counting a registration", "request_id", web.RequestID(r.Context()), "err", limit)
-	oauthError(w, http.StatusInternalServerError, "server_error", "The registration could not be counted; try again later.")
+	web.WriteOAuthError(w, http.StatusInternalServerError, "server_error", "The registration could not be counted; try again later.")
 	return false
 }
 
@@ -302,37 +290,38 @@ func (g *Registration) within(w http.ResponseWriter, r *http.Request, how string
 // RFC 7591 §3.2.2's invalid_redirect_uri, anything else as
 // invalid_client_metadata.
 func (g *Registration) refuseMetadata(w http.ResponseWriter, r *http.Request, how string, err error) {
-	code := "invalid_client_metadata"
-	var ve *clients.ValidationError
-	if errors.As(err, &ve) && ve.Field == "redirect_uris" {
-		code = "invalid_redirect_uri"
+	g.refuse(w, r, how, metadataCode(err), err.Error())
+}
+
+// metadataCode is the RFC 7591 §3.2.2 code of refused metadata: a
+// redirect URI's is invalid_redirect_uri.
+func metadataCode(err error) string {
+	var fe *fault.Error
+	if errors.As(err, &fe) && fe.Field() == "redirect_uris" {
+		return "invalid_redirect_uri"
 	}
-	g.refuse(w, r, how, code, err.Error())
+	return "invalid_client_metadata"
 }
 
 // failed answers a registration or update that failed: the metadata at
 // fault as RFC 7591 §3.2.2 names it, or a server error (logged).
 func (g *Registration) failed(w http.ResponseWriter, r *http.Request, how, doing string, err error) {
-	var ve *clients.ValidationError
-	if errors.As(err, &ve) {
-		code := "invalid_client_metadata"
-		if ve.Field == "redirect_uris" {
-			code = "invalid_redirect_uri"
-		}
-		g.refuse(w, r, how, code, ve.Message)
+	if fault.Is(err, fault.Invalid) {
+		_, msg, _ := web.ErrorMessage(err)
+		g.refuse(w, r, how, metadataCode(err), msg)
 		return
 	}
 	if writeUnavailable(w, r, g.c.Logger, err) {
 		return
 	}
 	g.c.Logger.Error(doing+" an app", "request_id", web.RequestID(r.Context()), "err", err)
-	oauthError(w, http.StatusInternalServerError, "server_error", "The app could not be saved; try again later.")
+	web.WriteOAuthError(w, http.StatusInternalServerError, "server_error", "The app could not be saved; try again later.")
 }
 
 func (g *Registration) refuse(w http.ResponseWriter, r *http.Request, how, code, description string) {
 	g.c.Metrics.AppRegistration(how, "refused")
 	g.record(r, audit.AppRefused, "", "", map[string]any{"how": how, "error": code})
-	oauthError(w, http.StatusBadRequest, code, description)
+	web.WriteOAuthError(w, http.StatusBadRequest, code, description)
 }
 
 func jsonProblem(err error) string {
@@ -348,13 +337,13 @@ func jsonProblem(err error) string {
 func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	id := r.PathValue("id")
-	c, err := g.c.Apps.AppByRegistrationToken(ctx, id, bearerToken(r))
+	c, err := g.c.Apps.AppByRegistrationToken(ctx, id, web.BearerToken(r))
 	if writeUnavailable(w, r, g.c.Logger, err) {
 		return
 	}
 	if err != nil {
 		// An unknown app and a wrong token look alike (RFC 7592 §2).
-		oauthError(w, http.StatusUnauthorized, "invalid_token", "The registration access token is not this app's.")
+		refuseToken(w, "The registration access token is not this app's.")
 		return
 	}
 	switch r.Method {
@@ -399,7 +388,7 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			g.c.Logger.Error("deleting an app", "request_id", web.RequestID(ctx), "err", err)
-			oauthError(w, http.StatusInternalServerError, "server_error", "The app could not be deleted; try again later.")
+			web.WriteOAuthError(w, http.StatusInternalServerError, "server_error", "The app could not be deleted; try again later.")
 			return
 		}
 		g.c.ForgetClient(id)
@@ -408,6 +397,6 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		w.Header().Set("Allow", "GET, PUT, DELETE")
-		oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET, PUT or DELETE.")
+		web.WriteOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET, PUT or DELETE.")
 	}
 }

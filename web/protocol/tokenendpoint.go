@@ -251,10 +251,7 @@ func (o *OAuth) revoke(w http.ResponseWriter, r *http.Request) {
 	if errors.Is(err, fosite.ErrUnauthorizedClient) {
 		// RFC 7009 §2.1: a token issued to another client is refused with
 		// an error (fosite would answer 200 and leave it alive, silently).
-		w.Header().Set("Cache-Control", "no-store")
-		web.WriteJSON(w, http.StatusBadRequest, map[string]string{
-			"error": "unauthorized_client", "error_description": "The token was not issued to this client.",
-		})
+		web.WriteOAuthError(w, http.StatusBadRequest, "unauthorized_client", "The token was not issued to this client.")
 		return
 	}
 	o.p.OAuth2.WriteRevocationResponse(ctx, w, err)
@@ -286,8 +283,10 @@ func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
 		token = r.PostFormValue("access_token")
 	}
 	if token == "" {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm"`)
-		web.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_request", "error_description": "An access token is required."})
+		// RFC 6750 §3.1: a request without a token gets no error code
+		// in its challenge.
+		web.SetChallenge(w, "Bearer", "realm", "tonearm")
+		web.WriteOAuthError(w, http.StatusUnauthorized, "invalid_request", "An access token is required.")
 		return
 	}
 	ar, err := o.p.VerifyAccessToken(ctx, token)
@@ -295,13 +294,13 @@ func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
-		web.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The access token is invalid, expired or revoked."})
+		web.SetChallenge(w, "Bearer", "realm", "tonearm", "error", "invalid_token")
+		web.WriteOAuthError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
 		return
 	}
 	if !ar.GetGrantedScopes().Has("openid") {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm", error="insufficient_scope", scope="openid"`)
-		web.WriteJSON(w, http.StatusForbidden, map[string]string{"error": "insufficient_scope", "error_description": "The openid scope is required."})
+		web.SetChallenge(w, "Bearer", "realm", "tonearm", "error", "insufficient_scope", "scope", "openid")
+		web.WriteOAuthError(w, http.StatusForbidden, "insufficient_scope", "The openid scope is required.")
 		return
 	}
 	u, err := o.accounts.GetUser(ctx, ar.GetSession().GetSubject())
@@ -309,8 +308,8 @@ func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="tonearm", error="invalid_token"`)
-		web.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "The token's user no longer exists."})
+		web.SetChallenge(w, "Bearer", "realm", "tonearm", "error", "invalid_token")
+		web.WriteOAuthError(w, http.StatusUnauthorized, "invalid_token", "The token's user no longer exists.")
 		return
 	}
 	id := identity(u)

@@ -24,10 +24,6 @@ func writeUnavailable(w http.ResponseWriter, r *http.Request, log *slog.Logger, 
 	}
 	log.Warn("database unavailable", "request_id", web.RequestID(r.Context()), "path", r.URL.Path, "err", err)
 	web.SetUnavailable(w)
-	w.Header().Set("Cache-Control", "no-store")
-	web.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{
-		"error":             "temporarily_unavailable",
-		"error_description": web.UnavailableMessage + ".",
-	})
+	web.WriteOAuthError(w, http.StatusServiceUnavailable, "temporarily_unavailable", web.UnavailableMessage+".")
 	return true
 }
