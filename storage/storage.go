@@ -22,6 +22,10 @@ var (
 	// busy timeout. Nothing of the call was kept; the same call may succeed
 	// later. Transports answer 503 with Retry-After, never 401 or 500.
 	ErrUnavailable = errors.New("storage: the database is unavailable")
+	// ErrInTransaction: BeginTx on a context that already carries a
+	// transaction (they do not nest). A service that opens its own
+	// transaction joins the caller's on it instead.
+	ErrInTransaction = errors.New("storage: a transaction is already open on this context")
 )
 
 // NotWritableError is what Ping returns while the database answers but

@@ -21,10 +21,22 @@ import (
 // cliEvent records what an operator did on the command line (actor
 // "cli"); a failure is reported, the action stands.
 func (a *app) cliEvent(ctx context.Context, typ, client string, detail map[string]any) {
+	if recordedByRegistry[typ] {
+		return // TODO(issue 32): drop these calls; the registry recorded the event with the change
+	}
 	ctx = audit.WithOrigin(ctx, audit.Origin{Actor: "cli"})
 	if err := audit.Record(ctx, a.store, time.Now(), typ, "", client, detail); err != nil {
 		fmt.Fprintln(os.Stderr, "tonearm: recording the audit event failed:", err)
 	}
+}
+
+// recordedByRegistry are the events provider/clients, apis and connectors
+// record themselves, in the transaction of the change.
+var recordedByRegistry = map[string]bool{
+	audit.ClientCreated: true, audit.ClientChanged: true, audit.ClientDeleted: true,
+	audit.APICreated: true, audit.APIChanged: true, audit.APIDeleted: true,
+	audit.ConnectorCreated: true, audit.ConnectorChanged: true, audit.ConnectorDeleted: true,
+	audit.RegistrationTokens: true,
 }
 
 // openApp reads a command's configuration (with its own flags), checks its

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/templates"
 	"github.com/tonearm-idp/tonearm/web"
@@ -98,6 +99,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return usageError{"a command is required: serve, migrate, users, clients, apis, connectors, registration-tokens, keys, reseal, apply, export, health or version"}
 	}
 	cmd, rest := args[0], args[1:]
+	if cmd != "serve" {
+		// The operator acts: the registries record their changes by "cli".
+		ctx = audit.WithOrigin(ctx, audit.Origin{Actor: "cli"})
+	}
 	switch cmd {
 	case "serve":
 		return serve(ctx, rest, getenv, stderr)

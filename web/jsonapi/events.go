@@ -72,11 +72,3 @@ func (a *AdminAPI) listEvents(w http.ResponseWriter, r *http.Request) error {
 	web.WriteJSON(w, http.StatusOK, out)
 	return nil
 }
-
-// record writes an audit event of an admin action; a failure is logged, the
-// action stands.
-func (a *AdminAPI) record(r *http.Request, typ, client string, detail map[string]any) {
-	if err := audit.Record(r.Context(), a.events, time.Now(), typ, "", client, detail); err != nil {
-		a.log.Warn("recording an audit event", "request_id", web.RequestID(r.Context()), "type", typ, "err", err)
-	}
-}
