@@ -2,7 +2,6 @@ package apis
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -10,18 +9,11 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/audit/audittest"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore/sqlitetest"
 )
 
 func newAuditedRegistry(t *testing.T) (*Registry, *sqlstore.Store, *audittest.Recorder) {
-	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "a.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := sqlitetest.Open(t)
 	r, err := NewRegistry(store, storage.API{ID: "https://id.example/api", Scopes: []storage.APIScope{{Name: "account"}}}, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package clients
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/audit/audittest"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore/sqlitetest"
 )
 
 // auditFixture is a registry and the token manager on a SQLite store, and
@@ -24,14 +24,7 @@ type auditFixture struct {
 
 func newAuditFixture(t *testing.T) *auditFixture {
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "a.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := sqlitetest.Open(t)
 	h, _ := NewSecretHasher([]byte(strings.Repeat("h", 32)))
 	reg, err := NewRegistry(store, h)
 	if err != nil {

@@ -2,7 +2,6 @@ package connectors
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -10,7 +9,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/audit/audittest"
 	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage"
-	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore/sqlitetest"
 )
 
 // Each change through the registry records its one event, by the actor of
@@ -18,14 +17,7 @@ import (
 // records none.
 func TestConnectorChangesRecordOneEvent(t *testing.T) {
 	ctx := context.Background()
-	store, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "a.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	store := sqlitetest.Open(t)
 	box, _ := seal.New(seal.DeriveKey([]byte(strings.Repeat("s", 32)), "t"))
 	r, err := New(store, box, "https://id.example", nil, nil)
 	if err != nil {
