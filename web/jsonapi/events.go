@@ -12,9 +12,9 @@ import (
 	"github.com/tonearm-idp/tonearm/web"
 )
 
-// EventStore records and lists audit events.
+// EventStore lists audit events (the services record them, with the
+// changes they make).
 type EventStore interface {
-	AddEvent(ctx context.Context, e storage.Event) error
 	ListEvents(ctx context.Context, f storage.EventFilter) ([]storage.Event, error)
 }
 
