@@ -6,6 +6,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tonearm-idp/tonearm/fault"
@@ -27,6 +28,10 @@ var (
 	// later. Transports answer 503 with Retry-After, never 401 or 500.
 	ErrUnavailable = fault.New(fault.Unavailable, "storage: the database is unavailable").
 			Saying(UnavailableMessage).After(UnavailableRetryAfter)
+	// ErrInTransaction: BeginTx on a context that already carries a
+	// transaction (they do not nest). A service that opens its own
+	// transaction joins the caller's on it instead.
+	ErrInTransaction = errors.New("storage: a transaction is already open on this context")
 )
 
 // UnavailableMessage is what a person or an app reads while the database

@@ -92,7 +92,6 @@ var clientCommands = []command{
 		if err := s.clients.Delete(ctx, id); err != nil {
 			return err
 		}
-		s.cliEvent(ctx, audit.ClientDeleted, id, nil)
 		return nil
 	}, "deleted client %s and every token issued to it\n"),
 }
@@ -115,7 +114,6 @@ func clientsCreate(fs *flag.FlagSet, in *input) runFunc {
 		if err != nil {
 			return err
 		}
-		s.cliEvent(ctx, audit.ClientCreated, c.ID, nil)
 		if secret != "" && spec.Secret == "" {
 			return in.show(toClientJSON(c, secret), "client_id:     %s\nclient_secret: %s\n(shown once: it is stored only as a hash)\n", c.ID, secret)
 		}
@@ -131,11 +129,6 @@ func clientsUpdate(fs *flag.FlagSet, in *input) runFunc {
 		if err != nil {
 			return err
 		}
-		var detail map[string]any
-		if f.spec.Secret != "" {
-			detail = map[string]any{"secret": "set"}
-		}
-		s.cliEvent(ctx, audit.ClientChanged, c.ID, detail)
 		return in.show(toClientJSON(c, ""), "updated client %s\n", c.ID)
 	}
 }
@@ -149,7 +142,6 @@ func clientsRotateSecret(fs *flag.FlagSet, in *input) runFunc {
 		if err != nil {
 			return err
 		}
-		s.cliEvent(ctx, audit.ClientChanged, in.id, map[string]any{"secret": "rotated", "keep_old": keepOld.String()})
 		// A running server keeps clients for ClientCacheTTL: it accepts
 		// the new secret at once (a refused secret re-reads the client)
 		// but may take the old one until its copy expires.

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/tonearm-idp/tonearm/provider/apis"
-	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web/jsonapi"
 )
@@ -45,7 +44,6 @@ var apiCommands = []command{
 		if err := s.apis.Delete(ctx, id); err != nil {
 			return err
 		}
-		s.cliEvent(ctx, audit.APIDeleted, "", map[string]any{"api": id})
 		return nil
 	}, "deleted API %s\n"),
 }
@@ -72,7 +70,6 @@ func apisCreate(fs *flag.FlagSet, in *input) runFunc {
 		if err != nil {
 			return err
 		}
-		s.cliEvent(ctx, audit.APICreated, "", map[string]any{"api": api.ID})
 		return in.show(jsonapi.ToAPIJSON(api), "registered API %s with scopes %s\n", api.ID, scopeNames(api))
 	}
 }
@@ -112,7 +109,6 @@ func apisUpdate(fs *flag.FlagSet, in *input) runFunc {
 		if err != nil {
 			return err
 		}
-		s.cliEvent(ctx, audit.APIChanged, "", map[string]any{"api": api.ID})
 		return in.show(jsonapi.ToAPIJSON(api), "updated API %s: scopes %s; introspectors %s\n", api.ID, scopeNames(api), strings.Join(api.Introspectors, " "))
 	}
 }

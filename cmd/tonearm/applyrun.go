@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	"github.com/tonearm-idp/tonearm/provider/apis"
-	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -92,7 +91,6 @@ func (a *applier) pruneClients(ctx context.Context, list []storage.Client) error
 			if err := a.clients.Delete(ctx, c.ID); err != nil {
 				return fmt.Errorf("client %s: %w", c.ID, err)
 			}
-			a.cliEvent(ctx, audit.ClientDeleted, c.ID, nil)
 		}
 	}
 	return nil
@@ -120,7 +118,6 @@ func (a *applier) applyAPI(ctx context.Context, fa fileAPI) error {
 		if _, err := a.apis.Create(ctx, now); err != nil {
 			return fmt.Errorf("API %s: %w", fa.ID, err)
 		}
-		a.cliEvent(ctx, audit.APICreated, "", map[string]any{"api": fa.ID})
 		return nil
 	case err != nil:
 		return err
@@ -143,7 +140,6 @@ func (a *applier) applyAPI(ctx context.Context, fa fileAPI) error {
 		OpenToApps: &now.OpenToApps}); err != nil {
 		return fmt.Errorf("API %s: %w", fa.ID, err)
 	}
-	a.cliEvent(ctx, audit.APIChanged, "", map[string]any{"api": fa.ID})
 	return nil
 }
 
@@ -172,7 +168,6 @@ func (a *applier) applyClient(ctx context.Context, fc fileClient) error {
 			return fmt.Errorf("client %s: %w", fc.ID, err)
 		}
 		a.existing[c.ID] = c
-		a.cliEvent(ctx, audit.ClientCreated, c.ID, nil)
 		if generated != "" && secret == "" && !a.dryRun { // the dry run's client is rolled back: its secret is nobody's
 			fmt.Fprintf(a.in.stdout, "  client_secret of %s: %s (shown once; put it in a variable and name it with secretEnv)\n", c.ID, generated)
 		}
@@ -191,14 +186,12 @@ func (a *applier) applyClient(ctx context.Context, fc fileClient) error {
 		if _, err := a.clients.Update(ctx, fc.ID, func(s *clients.Spec) { *s = spec }); err != nil {
 			return fmt.Errorf("client %s: %w", fc.ID, err)
 		}
-		a.cliEvent(ctx, audit.ClientChanged, fc.ID, nil)
 	}
 	if secret != "" && !a.clients.SecretMatches(ctx, cur, secret) {
 		a.say("set the secret of client %s from %s", fc.ID, fc.SecretEnv)
 		if err := a.clients.SetSecret(ctx, fc.ID, secret); err != nil {
 			return fmt.Errorf("client %s: %w", fc.ID, err)
 		}
-		a.cliEvent(ctx, audit.ClientChanged, fc.ID, map[string]any{"secret": "set"})
 	}
 	return nil
 }
@@ -235,7 +228,6 @@ func (a *applier) pruneAPIs(ctx context.Context) error {
 		if err := a.apis.Delete(ctx, api.ID); err != nil {
 			return fmt.Errorf("API %s: %w", api.ID, err)
 		}
-		a.cliEvent(ctx, audit.APIDeleted, "", map[string]any{"api": api.ID})
 	}
 	return nil
 }

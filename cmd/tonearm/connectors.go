@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web/jsonapi"
@@ -37,7 +36,6 @@ var connectorCommands = []command{
 		if err := s.connectors.Delete(ctx, id); err != nil {
 			return notFound(err, "connector", id)
 		}
-		s.cliEvent(ctx, audit.ConnectorDeleted, "", map[string]any{"connector": id})
 		return nil
 	}, "deleted connector %s and every sign-in linked through it\n"),
 }
@@ -99,7 +97,6 @@ func connectorsCreate(fs *flag.FlagSet, in *input) runFunc {
 		if err != nil {
 			return err
 		}
-		s.cliEvent(ctx, audit.ConnectorCreated, "", map[string]any{"connector": c.ID, "kind": c.Kind})
 		return showConnector(s, in, c, "created connector %s (%s)\nregister this callback URL at the provider: %s\n", c.ID, c.Kind, s.connectors.CallbackURL(c.ID))
 	}
 }
@@ -135,7 +132,6 @@ func connectorsUpdate(fs *flag.FlagSet, in *input) runFunc {
 		if err != nil {
 			return notFound(err, "connector", in.id)
 		}
-		s.cliEvent(ctx, audit.ConnectorChanged, "", map[string]any{"connector": c.ID})
 		return showConnector(s, in, c, "updated connector %s\n", c.ID)
 	}
 }

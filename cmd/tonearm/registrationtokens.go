@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider"
-	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 )
 
@@ -30,7 +29,6 @@ var registrationTokenCommands = []command{
 			}
 			return err
 		}
-		s.cliEvent(ctx, audit.RegistrationTokens, "", map[string]any{"action": "revoked", "id": id})
 		return nil
 	}, "revoked registration token %s\n"),
 }
@@ -46,7 +44,6 @@ func registrationTokensCreate(fs *flag.FlagSet, in *input) runFunc {
 		if err != nil {
 			return err
 		}
-		s.cliEvent(ctx, audit.RegistrationTokens, "", map[string]any{"action": "created", "id": rec.ID})
 		// The real endpoint (TONEARM_ISSUER, or the listen address when it
 		// is unset), not a placeholder the reader has to fill in.
 		return in.show(map[string]string{"id": rec.ID, "token": value}, "initial access token %s (shown once; send it as Authorization: Bearer to %s):\n%s\n",

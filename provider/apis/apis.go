@@ -16,11 +16,15 @@ import (
 	"unicode"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
-// Store is what the registry needs from storage.
+// Store is what the registry needs from storage: the APIs, the clients
+// holding their scopes, and the audit events it records with each change
+// (in the change's transaction).
 type Store interface {
+	audit.TxStore
 	CreateAPI(ctx context.Context, a storage.API) error
 	GetAPI(ctx context.Context, id string) (storage.API, error)
 	ListAPIs(ctx context.Context) ([]storage.API, error)
@@ -199,7 +203,8 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.API, error) {
 		return storage.API{}, err
 	}
 	a.CreatedAt = r.now().UTC().Truncate(time.Microsecond)
-	if err := r.store.CreateAPI(ctx, a); err != nil {
+	err = r.apply(ctx, audit.APICreated, a.ID, func(ctx context.Context) error { return r.store.CreateAPI(ctx, a) })
+	if err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
 			if _, gerr := r.store.GetAPI(ctx, spec.ID); gerr == nil {
 				return storage.API{}, ErrExists
@@ -268,7 +273,11 @@ func (r *Registry) Update(ctx context.Context, id string, u Update) (storage.API
 	} else if len(holders) > 0 {
 		return storage.API{}, inUse(holders)
 	}
-	out, err := r.store.UpdateAPI(ctx, id, func(storage.API) (storage.API, error) { return next, nil })
+	var out storage.API
+	err = r.apply(ctx, audit.APIChanged, id, func(ctx context.Context) (err error) {
+		out, err = r.store.UpdateAPI(ctx, id, func(storage.API) (storage.API, error) { return next, nil })
+		return err
+	})
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return storage.API{}, ErrNotFound
@@ -430,7 +439,7 @@ func (r *Registry) Delete(ctx context.Context, id string) error {
 	if len(holders) > 0 {
 		return inUse(holders)
 	}
-	if err := r.store.DeleteAPI(ctx, id); err != nil {
+	if err := r.apply(ctx, audit.APIDeleted, id, func(ctx context.Context) error { return r.store.DeleteAPI(ctx, id) }); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
 			return ErrNotFound
 		}
@@ -501,6 +510,12 @@ func (r *Registry) Shadowing(ctx context.Context) (storage.API, bool, error) {
 		return storage.API{}, false, nil
 	}
 	return a, err == nil, err
+}
+
+// apply makes a change to the API id and records it (event typ) in one
+// transaction; the actor is the one ctx's transport named.
+func (r *Registry) apply(ctx context.Context, typ, id string, write func(ctx context.Context) error) error {
+	return audit.Apply(ctx, r.store, r.now(), audit.Change{Type: typ, Detail: map[string]any{"api": id}}, write)
 }
 
 func (r *Registry) forget() {

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -143,4 +144,51 @@ func Record(ctx context.Context, store Store, now time.Time, typ, user, client s
 		ID: NewID(now), Time: now.UTC().Truncate(time.Microsecond), Type: typ, Actor: o.Actor,
 		User: user, Client: client, IP: o.IP, Detail: raw,
 	})
+}
+
+// TxStore is a Store that opens transactions: what a registry (clients,
+// APIs, connectors, registration tokens) writes its changes through.
+type TxStore interface {
+	Store
+	BeginTx(ctx context.Context) (context.Context, error)
+	CommitTx(ctx context.Context) error
+	RollbackTx(ctx context.Context) error
+}
+
+// Change is the event recording one change a registry makes. Who made it
+// is not here: it is the actor of ctx's Origin, set by the transport (the
+// signed-in admin or developer, the admin API's caller, "cli" on the
+// command line), so every front door gets the same event from one place.
+type Change struct {
+	Type   string
+	User   string // the account concerned (an app's developer), if any
+	Client string
+	Detail map[string]any
+}
+
+// Apply runs write and records c in one transaction: the event is on
+// record exactly when the change is (a refused or failed write records
+// nothing; an event that cannot be written undoes the change). When ctx
+// already carries a transaction (tonearm apply --dry-run runs in one it
+// rolls back), both join it.
+func Apply(ctx context.Context, store TxStore, now time.Time, c Change, write func(ctx context.Context) error) error {
+	tx, err := store.BeginTx(ctx)
+	switch {
+	case errors.Is(err, storage.ErrInTransaction):
+		tx = ctx
+	case err != nil:
+		return err
+	default:
+		defer store.RollbackTx(tx) //nolint:errcheck // after a commit it does nothing
+	}
+	if err := write(tx); err != nil {
+		return err
+	}
+	if err := Record(tx, store, now, c.Type, c.User, c.Client, c.Detail); err != nil {
+		return err
+	}
+	if tx == ctx {
+		return nil // the caller's transaction: it commits or rolls back
+	}
+	return store.CommitTx(tx)
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -245,7 +246,8 @@ func (r *Registry) RegisterApp(ctx context.Context, spec AppSpec, owner, registr
 		app.RegistrationToken = randomSecret()
 		c.RegistrationTokenHash, _ = r.hasher.Hash(ctx, []byte(app.RegistrationToken))
 	}
-	if err := r.store.CreateClient(ctx, c); err != nil {
+	registered := audit.Change{Type: audit.AppRegistered, User: owner, Client: c.ID, Detail: map[string]any{"how": registration}}
+	if err := r.apply(ctx, registered, func(ctx context.Context) error { return r.store.CreateClient(ctx, c) }); err != nil {
 		return App{}, err
 	}
 	app.Client = c
@@ -272,11 +274,15 @@ func (r *Registry) UpdateApp(ctx context.Context, id string, spec AppSpec) (stor
 	if next.Public != cur.Public {
 		return storage.Client{}, invalid("an app cannot change between confidential (a secret) and public (none): register a new one")
 	}
-	out, err := r.store.UpdateClient(ctx, id, func(old storage.Client) (storage.Client, error) {
-		next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = old.SecretHash, old.OldSecretHash, old.OldSecretExpiresAt
-		next.Owner, next.Registration, next.RegistrationTokenHash, next.Disabled = old.Owner, old.Registration, old.RegistrationTokenHash, old.Disabled
-		next.FirstParty = false
-		return next, nil
+	var out storage.Client
+	err = r.apply(ctx, audit.Change{Type: audit.AppChanged, User: cur.Owner, Client: id}, func(ctx context.Context) (err error) {
+		out, err = r.store.UpdateClient(ctx, id, func(old storage.Client) (storage.Client, error) {
+			next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = old.SecretHash, old.OldSecretHash, old.OldSecretExpiresAt
+			next.Owner, next.Registration, next.RegistrationTokenHash, next.Disabled = old.Owner, old.Registration, old.RegistrationTokenHash, old.Disabled
+			next.FirstParty = false
+			return next, nil
+		})
+		return err
 	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.Client{}, ErrNotFound
@@ -320,10 +326,14 @@ func (r *Registry) AppsOf(ctx context.Context, owner string) ([]storage.Client, 
 }
 
 // SetDisabled disables or enables a client (an admin's decision).
-func (r *Registry) SetDisabled(ctx context.Context, id string, disabled bool) (storage.Client, error) {
-	out, err := r.store.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
-		c.Disabled = disabled
-		return c, nil
+func (r *Registry) SetDisabled(ctx context.Context, id string, disabled bool) (out storage.Client, err error) {
+	changed := audit.Change{Type: audit.ClientChanged, Client: id, Detail: map[string]any{"disabled": disabled}}
+	err = r.apply(ctx, changed, func(ctx context.Context) (err error) {
+		out, err = r.store.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
+			c.Disabled = disabled
+			return c, nil
+		})
+		return err
 	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.Client{}, ErrNotFound

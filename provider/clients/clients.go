@@ -16,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -107,8 +108,11 @@ func (h *SecretHasher) stale(ctx context.Context, old, current []byte) {
 	}
 }
 
-// Store is what the registry needs from storage.
+// Store is what the registry needs from storage: the clients, their
+// developers, and the audit events it records with each change (in the
+// change's transaction).
 type Store interface {
+	audit.TxStore
 	CreateClient(ctx context.Context, c storage.Client) error
 	GetClient(ctx context.Context, id string) (storage.Client, error)
 	UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (storage.Client, error)
@@ -176,6 +180,9 @@ type Spec struct {
 	// IDTokenAlg signs its ID tokens: RS256 (default) or ES256.
 	IDTokenAlg string
 	Display
+	// Disabled, on Update, disables or enables the client in the same
+	// write (nil: as it is).
+	Disabled *bool
 }
 
 // Display is what the login and consent pages show of a client.
@@ -364,7 +371,8 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 		}
 		c.SecretHash, _ = r.hasher.Hash(ctx, []byte(secret))
 	}
-	if err := r.store.CreateClient(ctx, c); err != nil {
+	created := audit.Change{Type: audit.ClientCreated, Client: c.ID}
+	if err := r.apply(ctx, created, func(ctx context.Context) error { return r.store.CreateClient(ctx, c) }); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
 			return storage.Client{}, "", ErrExists
 		}
@@ -399,29 +407,6 @@ func (r *Registry) Check(ctx context.Context, spec Spec) (storage.Client, error)
 // SecretMatches reports whether secret is the client's current secret.
 func (r *Registry) SecretMatches(ctx context.Context, c storage.Client, secret string) bool {
 	return len(c.SecretHash) > 0 && r.hasher.Compare(ctx, c.SecretHash, []byte(secret)) == nil
-}
-
-// SetSecret replaces a confidential client's secret with one its owner
-// chose (≥ 32 characters); an earlier kept secret ends.
-func (r *Registry) SetSecret(ctx context.Context, id, secret string) error {
-	if len(secret) < minSecretBytes {
-		return invalid("a client secret must be at least %d characters", minSecretBytes)
-	}
-	hash, err := r.hasher.Hash(ctx, []byte(secret))
-	if err != nil {
-		return err
-	}
-	_, err = r.store.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
-		if c.Public {
-			return c, invalid("a public client has no secret")
-		}
-		c.SecretHash, c.OldSecretHash, c.OldSecretExpiresAt = hash, nil, time.Time{}
-		return c, nil
-	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return ErrNotFound
-	}
-	return err
 }
 
 // SpecOf is the Spec a stored client was made from (without its secret),
@@ -468,54 +453,29 @@ func (r *Registry) Update(ctx context.Context, id string, change func(*Spec)) (s
 	if err != nil {
 		return storage.Client{}, err
 	}
-	out, err := r.store.UpdateClient(ctx, id, func(old storage.Client) (storage.Client, error) {
-		next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = old.SecretHash, old.OldSecretHash, old.OldSecretExpiresAt
-		if newHash != nil {
-			next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = newHash, nil, time.Time{}
-		}
-		next.Owner, next.Registration, next.RegistrationTokenHash, next.Disabled = old.Owner, old.Registration, old.RegistrationTokenHash, old.Disabled
-		return next, nil
+	changed := audit.Change{Type: audit.ClientChanged, Client: id}
+	if newHash != nil {
+		changed.Detail = map[string]any{"secret": "set"}
+	}
+	var out storage.Client
+	err = r.apply(ctx, changed, func(ctx context.Context) (err error) {
+		out, err = r.store.UpdateClient(ctx, id, func(old storage.Client) (storage.Client, error) {
+			next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = old.SecretHash, old.OldSecretHash, old.OldSecretExpiresAt
+			if newHash != nil {
+				next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = newHash, nil, time.Time{}
+			}
+			next.Owner, next.Registration, next.RegistrationTokenHash, next.Disabled = old.Owner, old.Registration, old.RegistrationTokenHash, old.Disabled
+			if spec.Disabled != nil {
+				next.Disabled = *spec.Disabled
+			}
+			return next, nil
+		})
+		return err
 	})
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.Client{}, ErrNotFound
 	}
 	return out, err
-}
-
-// MaxKeepOld bounds how long a rotated-out secret may stay valid.
-const MaxKeepOld = 30 * 24 * time.Hour
-
-// RotateSecret gives a confidential client a new generated secret, returned
-// once. keepOld > 0 keeps the old secret valid that long (its clients
-// switch over meanwhile); 0 ends it at once, as does any earlier kept one.
-func (r *Registry) RotateSecret(ctx context.Context, id string, keepOld time.Duration) (string, error) {
-	if keepOld < 0 || keepOld > MaxKeepOld {
-		return "", invalid("the old secret can be kept from 0s to %s", MaxKeepOld)
-	}
-	b := make([]byte, minSecretBytes)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	secret := base64.RawURLEncoding.EncodeToString(b)
-	hash, err := r.hasher.Hash(ctx, []byte(secret))
-	if err != nil {
-		return "", err
-	}
-	_, err = r.store.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
-		if c.Public {
-			return c, invalid("a public client has no secret")
-		}
-		c.OldSecretHash, c.OldSecretExpiresAt = nil, time.Time{}
-		if keepOld > 0 {
-			c.OldSecretHash, c.OldSecretExpiresAt = c.SecretHash, r.now().UTC().Add(keepOld)
-		}
-		c.SecretHash = hash
-		return c, nil
-	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return "", ErrNotFound
-	}
-	return secret, err
 }
 
 // Get returns one client.
@@ -530,15 +490,6 @@ func (r *Registry) Get(ctx context.Context, id string) (storage.Client, error) {
 // List returns every client.
 func (r *Registry) List(ctx context.Context) ([]storage.Client, error) {
 	return r.store.ListClients(ctx)
-}
-
-// Delete removes a client with its consents and tokens.
-func (r *Registry) Delete(ctx context.Context, id string) error {
-	err := r.store.DeleteClient(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return ErrNotFound
-	}
-	return err
 }
 
 func dedupe(in []string) []string {

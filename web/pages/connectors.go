@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
-	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -128,7 +127,7 @@ func connectorFormOf(r *http.Request) connectorForm {
 
 func (p *Pages) createConnector(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	f := connectorFormOf(r)
-	conn, err := p.c.Connectors.Create(r.Context(), connectors.Spec{ID: f.ID, Kind: f.Kind, Name: f.Name, ClientID: f.ClientID,
+	_, err := p.c.Connectors.Create(r.Context(), connectors.Spec{ID: f.ID, Kind: f.Kind, Name: f.Name, ClientID: f.ClientID,
 		ClientSecret: r.PostFormValue("client_secret"), Issuer: f.Issuer, BaseURL: f.BaseURL, Scopes: strings.Fields(f.Scopes)})
 	if err != nil {
 		status, msg := p.message(w, r, err)
@@ -137,7 +136,6 @@ func (p *Pages) createConnector(w http.ResponseWriter, r *http.Request, c web.Ca
 		p.renderConnectors(w, r, c, status, data)
 		return
 	}
-	p.record(r, audit.ConnectorCreated, "", "", map[string]any{"connector": conn.ID, "kind": conn.Kind})
 	p.done(w, r, AdminPath+"/connectors", "connector-created")
 }
 
@@ -157,7 +155,6 @@ func (p *Pages) updateConnector(w http.ResponseWriter, r *http.Request, c web.Ca
 		p.renderConnectors(w, r, c, status, data)
 		return
 	}
-	p.record(r, audit.ConnectorChanged, "", "", map[string]any{"connector": f.ID})
 	p.done(w, r, AdminPath+"/connectors", "connector-changed")
 }
 
@@ -177,6 +174,5 @@ func (p *Pages) deleteConnector(w http.ResponseWriter, r *http.Request, c web.Ca
 		p.internal(w, r, err)
 		return
 	}
-	p.record(r, audit.ConnectorDeleted, "", "", map[string]any{"connector": id})
 	p.done(w, r, AdminPath+"/connectors", "connector-deleted")
 }

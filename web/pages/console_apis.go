@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/tonearm-idp/tonearm/provider/apis"
-	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
 )
@@ -67,7 +66,6 @@ func (p *Pages) createAPI(w http.ResponseWriter, r *http.Request, c web.Caller) 
 		return
 	}
 	p.log.Info("API registered", "request_id", web.RequestID(r.Context()), "api", api.ID, "by", c.User.ID)
-	p.record(r, audit.APICreated, "", "", map[string]any{"api": api.ID})
 	p.done(w, r, AdminPath+"/apis", "api-created")
 }
 
@@ -82,7 +80,6 @@ func (p *Pages) updateAPI(w http.ResponseWriter, r *http.Request, c web.Caller) 
 		return
 	}
 	p.log.Info("API changed", "request_id", web.RequestID(r.Context()), "api", id, "by", c.User.ID)
-	p.record(r, audit.APIChanged, "", "", map[string]any{"api": id})
 	p.done(w, r, AdminPath+"/apis", "api-changed")
 }
 
@@ -107,6 +104,5 @@ func (p *Pages) deleteAPI(w http.ResponseWriter, r *http.Request, c web.Caller) 
 		return
 	}
 	p.log.Info("API deleted", "request_id", web.RequestID(r.Context()), "api", id, "by", c.User.ID)
-	p.record(r, audit.APIDeleted, "", "", map[string]any{"api": id})
 	p.done(w, r, AdminPath+"/apis", "api-deleted")
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -165,7 +164,6 @@ func (p *Pages) createClient(w http.ResponseWriter, r *http.Request, c web.Calle
 		secret = "" // the admin chose it; never echo it
 	}
 	p.log.Info("client created by admin", "request_id", web.RequestID(r.Context()), "client", created.ID, "by", c.User.ID)
-	p.record(r, audit.ClientCreated, "", created.ID, nil)
 	view := web.ViewOf(created)
 	p.renderClients(w, r, c, http.StatusOK, clientsPage{Created: &view, CreatedSecret: secret,
 		Form: clientForm{Grants: map[string]bool{"authorization_code": true, "refresh_token": true}}})
@@ -227,7 +225,6 @@ func (p *Pages) updateClient(w http.ResponseWriter, r *http.Request, c web.Calle
 	}
 	p.forgetClient(id)
 	p.log.Info("client changed by admin", "request_id", web.RequestID(r.Context()), "client", id, "by", c.User.ID)
-	p.record(r, audit.ClientChanged, "", id, nil)
 	p.done(w, r, AdminPath+"/clients/"+url.PathEscape(id), "client-changed")
 }
 
@@ -252,7 +249,6 @@ func (p *Pages) rotateClientSecret(w http.ResponseWriter, r *http.Request, c web
 	}
 	p.forgetClient(id)
 	p.log.Info("client secret rotated by admin", "request_id", web.RequestID(r.Context()), "client", id, "by", c.User.ID, "keep_old", keep.String())
-	p.record(r, audit.ClientChanged, "", id, map[string]any{"secret": "rotated", "keep_old": keep.String()})
 	p.renderClient(w, r, c, id, http.StatusOK, nil, "", secret)
 }
 
@@ -279,7 +275,6 @@ func (p *Pages) deleteClient(w http.ResponseWriter, r *http.Request, c web.Calle
 	}
 	p.c.ForgetClient(id)
 	p.log.Info("client deleted by admin", "request_id", web.RequestID(r.Context()), "client", id, "by", c.User.ID)
-	p.record(r, audit.ClientDeleted, "", id, nil)
 	p.done(w, r, AdminPath+"/clients", "client-deleted")
 }
 
@@ -298,6 +293,5 @@ func (p *Pages) setClientDisabled(w http.ResponseWriter, r *http.Request, c web.
 	if disable {
 		what = "client-disabled"
 	}
-	p.record(r, audit.ClientChanged, "", id, map[string]any{"disabled": disable})
 	p.done(w, r, AdminPath+"/clients/"+url.PathEscape(id), what)
 }

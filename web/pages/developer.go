@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -23,9 +22,9 @@ type AppRegistry interface {
 	RegisterApp(ctx context.Context, spec clients.AppSpec, owner, registration string) (clients.App, error)
 	UpdateApp(ctx context.Context, id string, spec clients.AppSpec) (storage.Client, error)
 	AppsOf(ctx context.Context, owner string) ([]storage.Client, error)
-	RotateSecret(ctx context.Context, id string, keepOld time.Duration) (string, error)
+	RotateAppSecret(ctx context.Context, id string, keepOld time.Duration) (string, error)
 	Get(ctx context.Context, id string) (storage.Client, error)
-	Delete(ctx context.Context, id string) error
+	DeleteApp(ctx context.Context, id string) error
 	SetDisabled(ctx context.Context, id string, disabled bool) (storage.Client, error)
 }
 
@@ -155,7 +154,6 @@ func (p *Pages) registerApp(w http.ResponseWriter, r *http.Request, c web.Caller
 		return
 	}
 	p.c.Metrics.AppRegistration(storage.RegisteredByDeveloper, "registered")
-	p.record(r, audit.AppRegistered, c.User.ID, app.Client.ID, map[string]any{"how": storage.RegisteredByDeveloper})
 	p.renderDeveloper(w, r, c, http.StatusOK, developerPage{NewApp: app.Client.ID, NewSecret: app.Secret,
 		Done: "Your app is registered. Put its client ID in your app's configuration" + map[bool]string{true: " with the secret below, shown this once.", false: "."}[app.Secret != ""]})
 }
@@ -185,7 +183,6 @@ func (p *Pages) updateApp(w http.ResponseWriter, r *http.Request, c web.Caller) 
 	}
 	p.forgetClient(app.ID)
 	p.c.Metrics.AppRegistration(storage.RegisteredByDeveloper, "updated")
-	p.record(r, audit.AppChanged, c.User.ID, app.ID, nil)
 	p.done(w, r, DeveloperPath, "app-updated")
 }
 
@@ -195,14 +192,13 @@ func (p *Pages) rotateAppSecret(w http.ResponseWriter, r *http.Request, c web.Ca
 		return
 	}
 	hours, _ := strconv.Atoi(r.PostFormValue("keep_old_hours"))
-	secret, err := p.c.Apps.RotateSecret(r.Context(), app.ID, time.Duration(hours)*time.Hour)
+	secret, err := p.c.Apps.RotateAppSecret(r.Context(), app.ID, time.Duration(hours)*time.Hour)
 	if err != nil {
 		status, msg := p.message(w, r, err)
 		p.renderDeveloper(w, r, c, status, developerPage{Error: msg})
 		return
 	}
 	p.forgetClient(app.ID)
-	p.record(r, audit.AppChanged, c.User.ID, app.ID, map[string]any{"secret": "rotated"})
 	p.renderDeveloper(w, r, c, http.StatusOK, developerPage{NewApp: app.ID, NewSecret: secret, Done: "A new secret, shown this once."})
 }
 
@@ -215,13 +211,12 @@ func (p *Pages) deleteApp(w http.ResponseWriter, r *http.Request, c web.Caller) 
 		p.renderDeveloper(w, r, c, http.StatusBadRequest, developerPage{Error: "Tick the box to confirm: the app and every token it holds go."})
 		return
 	}
-	if err := p.c.Apps.Delete(r.Context(), app.ID); err != nil {
+	if err := p.c.Apps.DeleteApp(r.Context(), app.ID); err != nil {
 		p.internal(w, r, err)
 		return
 	}
 	p.forgetClient(app.ID)
 	p.c.Metrics.AppRegistration(storage.RegisteredByDeveloper, "deleted")
-	p.record(r, audit.AppDeleted, c.User.ID, app.ID, nil)
 	p.done(w, r, DeveloperPath, "app-deleted")
 }
 
@@ -239,7 +234,6 @@ func (p *Pages) createInitialToken(w http.ResponseWriter, r *http.Request, c web
 		p.renderDeveloper(w, r, c, status, developerPage{Error: msg})
 		return
 	}
-	p.record(r, audit.RegistrationTokens, c.User.ID, "", map[string]any{"action": "created"})
 	p.renderDeveloper(w, r, c, http.StatusOK, developerPage{NewToken: value, Done: "Your initial access token, shown this once."})
 }
 
@@ -253,6 +247,5 @@ func (p *Pages) revokeInitialToken(w http.ResponseWriter, r *http.Request, c web
 		p.internal(w, r, err)
 		return
 	}
-	p.record(r, audit.RegistrationTokens, c.User.ID, "", map[string]any{"action": "revoked"})
 	p.done(w, r, DeveloperPath, "token-revoked")
 }

