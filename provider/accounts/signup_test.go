@@ -225,11 +225,11 @@ func (k kindOf) Error() string { return fault.Kind(k).String() }
 func checkErr(t *testing.T, err, want error) {
 	t.Helper()
 	var ok bool
-	switch want.(type) {
+	switch k := want.(type) {
 	case nil:
 		ok = err == nil
 	case kindOf:
-		ok = fault.Is(err, fault.Kind(want.(kindOf)))
+		ok = fault.Is(err, fault.Kind(k))
 	case *ThrottledError:
 		var te *ThrottledError
 		ok = errors.As(err, &te)

@@ -9,6 +9,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -164,8 +165,7 @@ func (ix *Interactions) login(w http.ResponseWriter, r *http.Request) {
 	// endpoint's sign-ins (one budget): each answer leaves an interaction
 	// for 10 minutes, whether the password was right or not.
 	if err := ix.c.Limiter.StoredSignIn(r.Context(), r); err != nil {
-		var throttled *accounts.ThrottledError
-		if !errors.As(err, &throttled) {
+		if !fault.Is(err, fault.Throttled) {
 			ix.internal(w, r, err)
 			return
 		}

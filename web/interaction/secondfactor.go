@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -112,7 +113,6 @@ func (ix *Interactions) secondFactorAnswer(w http.ResponseWriter, r *http.Reques
 		data := secondFactorData{Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Username: st.Username, Client: st.Client,
 			AccountURL: ix.base + "/account#second-factor", Recovery: recovery != "", StepUp: FactsOf(st).Flow == FlowStepUp}
 		status := http.StatusUnauthorized
-		var throttled *accounts.ThrottledError
 		switch {
 		case errors.Is(err, accounts.ErrWrongCode):
 			ix.c.Metrics.SecondFactorResult("failed")
@@ -120,7 +120,7 @@ func (ix *Interactions) secondFactorAnswer(w http.ResponseWriter, r *http.Reques
 			if recovery != "" {
 				data.Error = "That recovery code is wrong or used already."
 			}
-		case errors.As(err, &throttled):
+		case fault.Is(err, fault.Throttled):
 			ix.c.Metrics.SecondFactorResult("throttled")
 			status, data.Error, _ = web.ErrorAnswer(w, err)
 		default:

@@ -1,14 +1,13 @@
 package protocol
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 
 	"github.com/ory/fosite"
 
-	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/web"
 )
 
@@ -117,8 +116,7 @@ func (o *OAuth) countPush(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 // carries its Retry-After. Another error (the database) comes back as err.
 func (o *OAuth) storedSignInRefusal(w http.ResponseWriter, r *http.Request) (*fosite.RFC6749Error, error) {
 	err := o.limiter.StoredSignIn(r.Context(), r)
-	var throttled *accounts.ThrottledError
-	if !errors.As(err, &throttled) {
+	if !fault.Is(err, fault.Throttled) {
 		return nil, err
 	}
 	status, msg, _ := web.ErrorAnswer(w, err)

@@ -28,11 +28,11 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if err := r.ParseForm(); err != nil {
-		o.page(w, r, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "Invalid sign-out request", Message: "The request could not be read."})
+		web.ShowErrorPage(w, r, o.pages, http.StatusBadRequest, "Invalid sign-out request", "The request could not be read.")
 		return
 	}
 	bad := func(msg string) {
-		o.page(w, r, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "Invalid sign-out request", Message: msg})
+		web.ShowErrorPage(w, r, o.pages, http.StatusBadRequest, "Invalid sign-out request", msg)
 	}
 	hint, clientID, target, msg := o.logoutRequest(r)
 	if msg != "" {
@@ -77,7 +77,7 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 	confirmed := hint.Subject != "" && hint.Subject == caller.User.ID
 	if r.Method == http.MethodPost && r.PostFormValue("tonearm_action") == "logout" {
 		if !o.csrf.Valid(r) {
-			o.page(w, r, http.StatusForbidden, "error.html", web.ErrorPage{Title: "Form expired", Message: "This form is no longer valid. Try signing out again."})
+			web.ShowErrorPage(w, r, o.pages, http.StatusForbidden, "Form expired", "This form is no longer valid. Try signing out again.")
 			return
 		}
 		confirmed = true

@@ -185,11 +185,11 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 	// (the server's header limit bounds it too, but not behind every
 	// listener).
 	if len(r.URL.RawQuery) > web.MaxBodyBytes {
-		o.page(w, r, http.StatusRequestURITooLong, "error.html", web.ErrorPage{Title: "This sign-in request is invalid", Message: "The request is too long."})
+		web.ShowErrorPage(w, r, o.pages, http.StatusRequestURITooLong, "This sign-in request is invalid", "The request is too long.")
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		o.page(w, r, http.StatusBadRequest, "error.html", web.ErrorPage{Title: "This sign-in request is invalid", Message: "The request could not be read."})
+		web.ShowErrorPage(w, r, o.pages, http.StatusBadRequest, "This sign-in request is invalid", "The request could not be read.")
 		return
 	}
 	if r.Form.Has(interaction.Param) {
@@ -276,8 +276,8 @@ func (o *OAuth) finishInteraction(w http.ResponseWriter, r *http.Request) {
 	}
 	caller, err := web.SessionCaller(ctx, r, o.cookies, o.accounts)
 	if err != nil || caller.Session.SID != st.SID || caller.User.ID != st.UserID {
-		o.page(w, r, http.StatusConflict, "error.html", web.ErrorPage{Title: "Your sign-in changed",
-			Message: "You signed out or signed in as someone else in another tab while this sign-in was going on. Go back to the application and sign in again."})
+		web.ShowErrorPage(w, r, o.pages, http.StatusConflict, "Your sign-in changed",
+			"You signed out or signed in as someone else in another tab while this sign-in was going on. Go back to the application and sign in again.")
 		return
 	}
 	o.issue(w, r, req, caller)
