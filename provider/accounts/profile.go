@@ -481,12 +481,13 @@ func (s *Service) CreateAdmin(ctx context.Context, b *Bootstrap, code string, n 
 		return storage.User{}, ErrBadSecurityCode
 	}
 	if len(code) != len(b.code) || subtle.ConstantTimeCompare([]byte(code), []byte(b.code)) != 1 {
-		{
-			b.failures++
-			if b.failures >= maxCodeFailures {
-				b.code = ""
-				s.log.Warn("bootstrap security code burned after too many wrong guesses; restart to get a new one")
-			}
+		// The code lives in this process only, so its count does too; the
+		// guesses per address are also counted in the database (the
+		// bootstrap-code limit), across replicas.
+		b.failures++
+		if b.failures >= maxCodeFailures {
+			b.code = ""
+			s.log.Warn("bootstrap security code burned after too many wrong guesses; restart to get a new one")
 		}
 		return storage.User{}, ErrBadSecurityCode
 	}
