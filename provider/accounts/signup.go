@@ -174,6 +174,12 @@ func (s *Signups) Create(ctx context.Context, req SignUp, who Requester, lim Sig
 		return storage.User{}, invalid("Role must be admin, user or guest")
 	}
 	if n.Role == storage.RoleAdmin && req.SecurityCode != "" {
+		// The rules before the guess, as before any count: a request the
+		// rules refuse spends nothing of the code's five guesses per
+		// address nor of the twenty that burn it.
+		if p := Problems(n); len(p) > 0 {
+			return storage.User{}, p[0].Err
+		}
 		return s.createFirstAdmin(ctx, req.SecurityCode, n, lim)
 	}
 	if n.Role != storage.RoleUser || !s.Open() {

@@ -175,6 +175,7 @@ func TestSignupPolicy(t *testing.T) {
 		{"bootstrap code, open", RegistrationOpen, admin, right, anon, 5, nil, true, 0, 0},
 		{"wrong bootstrap code kept", RegistrationAdmin, admin, wrong, anon, 5, ErrBadSecurityCode, false, 0, 1},
 		{"bootstrap guesses spent", RegistrationAdmin, admin, right, anon, 0, &ThrottledError{}, false, 0, 1},
+		{"wrong bootstrap code, bad username: refused before the guess", RegistrationAdmin, with(admin, func(n *NewUser) { n.Username = "a b!" }), wrong, anon, 5, kindOf(fault.Invalid), false, 0, 0},
 		{"bootstrap code, bad admin: given back", RegistrationAdmin, with(admin, func(n *NewUser) { n.Password = "short" }), right, anon, 5, kindOf(fault.Invalid), false, 0, 0},
 		{"a code for a user is no code", RegistrationAdmin, valid, right, anon, 5, ErrRegistrationClosed, false, 0, 0},
 	}

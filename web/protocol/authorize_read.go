@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -128,6 +129,12 @@ func (o *OAuth) openRequest(w http.ResponseWriter, r *http.Request) (pushed bool
 func (o *OAuth) admitRequest(ctx context.Context, ar fosite.AuthorizeRequester) (*fositestore.Client, error) {
 	if !redirectAllowed(ar) {
 		return nil, fosite.ErrInvalidRequest.WithHint("The 'redirect_uri' parameter does not match any of the OAuth 2.0 Client's pre-registered redirect urls.")
+	}
+	// OpenID Connect Core §3.1.2.1: none with any other prompt value is
+	// an error, answered before anything is decided (the decision would
+	// otherwise answer prompt=none's error for a request that asked more).
+	if prompt := strings.Fields(ar.GetRequestForm().Get("prompt")); len(prompt) > 1 && slices.Contains(prompt, "none") {
+		return nil, fosite.ErrInvalidRequest.WithHint("The 'prompt' parameter 'none' cannot be combined with other values.")
 	}
 	client, ok := ar.GetClient().(*fositestore.Client)
 	if !ok {
