@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -112,13 +113,22 @@ func healthCommand(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return fmt.Errorf("not reachable: %w", err)
 	}
-	resp.Body.Close()
+	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotFound && !strings.HasSuffix(u.Path, readyzPath):
 		return fmt.Errorf("not ready: %s answered %s; the readiness check is at %s (give the server's base URL or the full URL, e.g. --url %s)",
 			u.Redacted(), resp.Status, readyzPath, base+readyzPath)
 	case resp.StatusCode != http.StatusOK:
 		return fmt.Errorf("not ready: %s answered %s", u.Redacted(), resp.Status)
+	}
+	// Any page answers 200: only /readyz's own answer says the database
+	// was reached (/healthz says the process is up, nothing more).
+	var answer struct {
+		Status string `json:"status"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 4096)).Decode(&answer); err != nil || answer.Status != "ready" {
+		return fmt.Errorf("not ready: %s answered 200 but not tonearm's readiness answer ({\"status\": \"ready\"}); the readiness check is at %s (e.g. --url %s)",
+			u.Redacted(), readyzPath, base+readyzPath)
 	}
 	if asJSON {
 		// Only a ready server prints: any other answer is an error
