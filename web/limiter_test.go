@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
-	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore/sqlitetest"
 )
 
@@ -41,18 +40,23 @@ func (c *limiterClock) advance(d time.Duration) {
 
 var deviceKey = bytes.Repeat([]byte("d"), 32)
 
-// newLimiter returns a limiter over store (a fresh one when nil): two
-// limiters on one store are two replicas.
-func newLimiter(t *testing.T, store *sqlstore.Store, clk *limiterClock) (*LoginLimiter, *sqlstore.Store) {
+// newLimiter returns a limiter over a fresh store, on a clock that moves
+// only when told.
+func newLimiter(t *testing.T) (*LoginLimiter, *limiterClock) {
 	t.Helper()
-	if store == nil {
-		store = sqlitetest.New(t)
-	}
+	clk := &limiterClock{t: time.Unix(1_800_000_000, 0)}
+	return limiterOn(t, sqlitetest.New(t), clk), clk
+}
+
+// limiterOn returns a limiter over store: two on one store are two
+// replicas.
+func limiterOn(t *testing.T, store LoginFailureStore, clk *limiterClock) *LoginLimiter {
+	t.Helper()
 	l, err := NewLoginLimiter(store, NewDeviceCookies(deviceKey, "http://id.example", clk.now), slog.New(slog.NewTextHandler(io.Discard, nil)), clk.now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return l, store
+	return l
 }
 
 func requestFrom(addr string) *http.Request {
@@ -88,8 +92,7 @@ func TestNewLoginLimiterRefusesMissingParts(t *testing.T) {
 // admits again.
 func TestCountFirstWindow(t *testing.T) {
 	t.Parallel()
-	clk := &limiterClock{t: time.Unix(1_800_000_000, 0)}
-	l, _ := newLimiter(t, nil, clk)
+	l, clk := newLimiter(t)
 	ctx := context.Background()
 	r := requestFrom("192.0.2.1")
 	for i := range LimitSignup.Max {
@@ -116,9 +119,8 @@ func TestCountFirstWindow(t *testing.T) {
 // count before recording it let every attempt in flight through.
 func TestCountFirstUnderConcurrency(t *testing.T) {
 	t.Parallel()
-	clk := &limiterClock{t: time.Unix(1_800_000_000, 0)}
-	a, store := newLimiter(t, nil, clk)
-	b, _ := newLimiter(t, store, clk) // another replica, same database
+	a, clk := newLimiter(t)
+	b := limiterOn(t, a.store, clk) // another replica, same database
 	ctx := context.Background()
 	var admitted atomic.Int32
 	var wg sync.WaitGroup
@@ -149,8 +151,7 @@ func TestCountFirstUnderConcurrency(t *testing.T) {
 // before the address (10), and the address for every account.
 func TestTwoLimitsOneAttempt(t *testing.T) {
 	t.Parallel()
-	clk := &limiterClock{t: time.Unix(1_800_000_000, 0)}
-	l, _ := newLimiter(t, nil, clk)
+	l, _ := newLimiter(t)
 	ctx := context.Background()
 	r := requestFrom("203.0.113.5")
 	for range LimitVerifyMail.Max {
@@ -177,8 +178,7 @@ func TestTwoLimitsOneAttempt(t *testing.T) {
 // limit: a reservation given back is as if never made.
 func TestReservationGiveBack(t *testing.T) {
 	t.Parallel()
-	clk := &limiterClock{t: time.Unix(1_800_000_000, 0)}
-	l, _ := newLimiter(t, nil, clk)
+	l, _ := newLimiter(t)
 	ctx := context.Background()
 	r := requestFrom("192.0.2.9")
 	for range 3 * LimitSecurityCode.Max { // right codes, or refusals for another reason
@@ -206,8 +206,7 @@ func TestReservationGiveBack(t *testing.T) {
 // the address's).
 func TestResetRequestOwnerSparedPerEmail(t *testing.T) {
 	t.Parallel()
-	clk := &limiterClock{t: time.Unix(1_800_000_000, 0)}
-	l, _ := newLimiter(t, nil, clk)
+	l, _ := newLimiter(t)
 	ctx := context.Background()
 	stranger := requestFrom("198.51.100.1")
 	for range LimitResetEmail.Max {
@@ -243,8 +242,7 @@ func (l *LoginLimiter) guardFrom(addr, userID string) accounts.PasswordGuard {
 // the address's wrong ones; a wrong code counts on its own counter.
 func TestPasswordGuardPair(t *testing.T) {
 	t.Parallel()
-	clk := &limiterClock{t: time.Unix(1_800_000_000, 0)}
-	l, _ := newLimiter(t, nil, clk)
+	l, _ := newLimiter(t)
 	ctx := context.Background()
 	ann := accounts.Attempt{Account: "u-ann"}
 	wrong := func(addr string, a accounts.Attempt) error {
@@ -296,8 +294,7 @@ func TestPasswordGuardPair(t *testing.T) {
 // latest, then 2 s…; its own known browser never waits for that count.
 func TestPasswordGuardAccountWait(t *testing.T) {
 	t.Parallel()
-	clk := &limiterClock{t: time.Unix(1_800_000_000, 0)}
-	l, _ := newLimiter(t, nil, clk)
+	l, clk := newLimiter(t)
 	ctx := context.Background()
 	bob := accounts.Attempt{Account: "u-bob"}
 	for i := range freeAccountFailures { // one per address: no pair limit

@@ -4,22 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore/sqlitetest"
 )
 
 func newRegistry(t *testing.T) (*Registry, *SecretHasher) {
-	store, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "c.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	if _, err := store.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	store := sqlitetest.New(t)
 	h, err := NewSecretHasher([]byte(strings.Repeat("h", 32)))
 	if err != nil {
 		t.Fatal(err)
