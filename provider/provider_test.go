@@ -27,7 +27,7 @@ const testIssuer = "https://id.example.org"
 
 func newKeys(tb testing.TB) *keys.Manager {
 	tb.Helper()
-	store := sqlitetest.New(tb)
+	store := sqlitetest.Open(tb)
 	box, _ := seal.New(seal.DeriveKey([]byte(strings.Repeat("k", 32)), "signing-keys"))
 	m, err := keys.New(context.Background(), keys.Config{Store: store, Box: box, Retention: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

@@ -45,7 +45,7 @@ var deviceKey = bytes.Repeat([]byte("d"), 32)
 func newLimiter(t *testing.T) (*LoginLimiter, *limiterClock) {
 	t.Helper()
 	clk := &limiterClock{t: time.Unix(1_800_000_000, 0)}
-	return limiterOn(t, sqlitetest.New(t), clk), clk
+	return limiterOn(t, sqlitetest.Open(t), clk), clk
 }
 
 // limiterOn returns a limiter over store: two on one store are two
@@ -78,10 +78,10 @@ func TestNewLoginLimiterRefusesMissingParts(t *testing.T) {
 	if _, err := NewLoginLimiter(nil, d, log, nil); err == nil {
 		t.Error("no store accepted")
 	}
-	if _, err := NewLoginLimiter(sqlitetest.New(t), nil, log, nil); err == nil {
+	if _, err := NewLoginLimiter(sqlitetest.Open(t), nil, log, nil); err == nil {
 		t.Error("no device cookies accepted")
 	}
-	if _, err := NewLoginLimiter(sqlitetest.New(t), d, nil, nil); err == nil {
+	if _, err := NewLoginLimiter(sqlitetest.Open(t), d, nil, nil); err == nil {
 		t.Error("no logger accepted")
 	}
 }

@@ -22,7 +22,7 @@ func (noValidator) ValidateToken(context.Context, string) (string, bool, error) 
 
 func newService(t *testing.T) (*Service, *sqlstore.Store) {
 	t.Helper()
-	store := sqlitetest.New(t)
+	store := sqlitetest.Open(t)
 	box, _ := seal.New(seal.DeriveKey([]byte(strings.Repeat("s", 32)), "t"))
 	s, err := New(Config{Store: store, Hasher: NewHasher(testParams, 0, 100), Validator: noValidator{}, Box: box})
 	if err != nil {

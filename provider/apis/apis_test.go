@@ -22,7 +22,7 @@ func (c *clock) now() time.Time { return c.t }
 
 func newRegistry(t *testing.T) (*Registry, *sqlstore.Store, *clock) {
 	t.Helper()
-	store := sqlitetest.New(t)
+	store := sqlitetest.Open(t)
 	c := &clock{t: time.Now()}
 	r, err := NewRegistry(store, builtin, c.now)
 	if err != nil {
@@ -44,7 +44,7 @@ func TestNewRegistryRefusesMissingParts(t *testing.T) {
 	if _, err := NewRegistry(nil, builtin, nil); err == nil {
 		t.Error("no store accepted")
 	}
-	if _, err := NewRegistry(sqlitetest.New(t), storage.API{}, nil); err == nil {
+	if _, err := NewRegistry(sqlitetest.Open(t), storage.API{}, nil); err == nil {
 		t.Error("no built-in API accepted")
 	}
 }

@@ -4,14 +4,22 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/tonearm-idp/tonearm/storage/sqlstore/sqlitetest"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 )
 
 func newRegistry(t *testing.T) (*Registry, *SecretHasher) {
-	store := sqlitetest.New(t)
+	store, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "c.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	h, err := NewSecretHasher([]byte(strings.Repeat("h", 32)))
 	if err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ func (c *clock) now() time.Time { return c.t }
 
 func newRegistry(t *testing.T) (*Registry, *sqlstore.Store, *clock) {
 	t.Helper()
-	store := sqlitetest.New(t)
+	store := sqlitetest.Open(t)
 	box, err := seal.New(bytes.Repeat([]byte("b"), 32))
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +51,7 @@ func newRegistry(t *testing.T) (*Registry, *sqlstore.Store, *clock) {
 func TestNewRefusesMissingParts(t *testing.T) {
 	t.Parallel()
 	box, _ := seal.New(bytes.Repeat([]byte("b"), 32))
-	store := sqlitetest.New(t)
+	store := sqlitetest.Open(t)
 	for name, args := range map[string]struct {
 		store  Store
 		box    *seal.Box

@@ -22,7 +22,7 @@ func (c *clock) now() time.Time { return c.t }
 // user, on a clock the test moves.
 func newCodes(t *testing.T) (*Codes, *sqlstore.Store, *clock, string) {
 	t.Helper()
-	store := sqlitetest.New(t)
+	store := sqlitetest.Open(t)
 	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
 	ctx := context.Background()
 	if err := store.CreateClient(ctx, storage.Client{ID: "tv", GrantTypes: []string{"urn:ietf:params:oauth:grant-type:device_code"},
@@ -45,7 +45,7 @@ func TestNewRefusesMissingStoreOrShortKey(t *testing.T) {
 	if _, err := New(nil, make([]byte, 32), nil); err == nil {
 		t.Error("no store accepted")
 	}
-	if _, err := New(sqlitetest.New(t), make([]byte, 31), nil); err == nil {
+	if _, err := New(sqlitetest.Open(t), make([]byte, 31), nil); err == nil {
 		t.Error("a 31-byte key accepted")
 	}
 }

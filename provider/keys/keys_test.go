@@ -33,7 +33,7 @@ func (c *clock) add(d time.Duration) {
 }
 
 func newStore(t *testing.T) *sqlstore.Store {
-	return sqlitetest.New(t)
+	return sqlitetest.Open(t)
 }
 
 func box(t *testing.T, secret string) *seal.Box {

@@ -51,7 +51,7 @@ type deviceRig struct {
 
 func newDeviceRig(t *testing.T) *deviceRig {
 	t.Helper()
-	store := sqlitetest.New(t)
+	store := sqlitetest.Open(t)
 	ctx := context.Background()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	box, err := seal.New(bytes.Repeat([]byte("b"), 32))

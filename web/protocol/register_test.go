@@ -36,7 +36,7 @@ type registrationRig struct {
 
 func newRegistrationRig(t *testing.T, mode config.ClientRegistration) *registrationRig {
 	t.Helper()
-	store := sqlitetest.New(t)
+	store := sqlitetest.Open(t)
 	hasher, err := clients.NewSecretHasher(bytes.Repeat([]byte("h"), 32))
 	if err != nil {
 		t.Fatal(err)

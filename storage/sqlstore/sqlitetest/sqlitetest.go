@@ -1,7 +1,6 @@
-// Package sqlitetest gives unit tests a real, migrated SQLite store in the
-// test's temporary directory: the packages above storage test their
-// behaviour on the real store (no mocks), and the conformance suite
-// (storage/storagetest) covers both databases.
+// Package sqlitetest gives a service's tests a real, migrated SQLite store
+// of their own (in the test's temporary directory, closed at its end): the
+// storage-backed unit tests of provider/* run on it.
 package sqlitetest
 
 import (
@@ -12,16 +11,16 @@ import (
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 )
 
-// New opens and migrates a fresh SQLite database that is closed when the
-// test ends.
-func New(t testing.TB) *sqlstore.Store {
+// Open returns a fresh migrated store.
+func Open(t testing.TB) *sqlstore.Store {
 	t.Helper()
-	store, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "tonearm.db"))
+	ctx := context.Background()
+	store, err := sqlstore.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "tonearm.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	if _, err := store.Migrate(context.Background()); err != nil {
+	if _, err := store.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
 	return store
