@@ -372,6 +372,18 @@ func (p *Provider) AuthenticateClient(ctx context.Context, r *http.Request, form
 	return f.AuthenticateClient(ctx, r, form)
 }
 
+// WithClock sets the clock on which the expiry of authorization codes and
+// access tokens is checked (tests: a clock moved past a lifetime instead of
+// a real wait). fosite stamps expiry on the real clock, so a clock moved
+// ahead expires what was issued before the move and also what is issued
+// after it: only tests that move it after issuing set it. Call it before
+// the provider serves.
+func (p *Provider) WithClock(now func() time.Time) {
+	if now != nil {
+		p.access.Now = now
+	}
+}
+
 // Devices returns the device authorizations (nil when the grant is off).
 func (p *Provider) Devices() *device.Codes { return p.devices }
 

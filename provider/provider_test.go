@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,21 +20,14 @@ import (
 
 	"github.com/tonearm-idp/tonearm/provider/keys"
 	"github.com/tonearm-idp/tonearm/provider/seal"
-	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore/sqlitetest"
 )
 
 const testIssuer = "https://id.example.org"
 
 func newKeys(tb testing.TB) *keys.Manager {
 	tb.Helper()
-	store, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(tb.TempDir(), "k.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { store.Close() })
-	if _, err := store.Migrate(context.Background()); err != nil {
-		tb.Fatal(err)
-	}
+	store := sqlitetest.Open(tb)
 	box, _ := seal.New(seal.DeriveKey([]byte(strings.Repeat("k", 32)), "signing-keys"))
 	m, err := keys.New(context.Background(), keys.Config{Store: store, Box: box, Retention: time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

@@ -310,8 +310,17 @@ func (s *AccessTokenStrategy) GenerateAuthorizeCode(ctx context.Context, req fos
 	return s.HMAC.GenerateAuthorizeCode(ctx, req)
 }
 
-// ValidateAuthorizeCode implements oauth2.AuthorizeCodeStrategy.
+// ValidateAuthorizeCode implements oauth2.AuthorizeCodeStrategy. The code's
+// expiry is checked on the strategy's clock as well as by fosite (whose
+// check reads time.Now): with the real clock the two agree; a test's clock
+// (Provider.WithClock) moved past the code's lifetime expires it without a
+// real wait.
 func (s *AccessTokenStrategy) ValidateAuthorizeCode(ctx context.Context, req fosite.Requester, token string) error {
+	if req != nil && req.GetSession() != nil {
+		if exp := req.GetSession().GetExpiresAt(fosite.AuthorizeCode); !exp.IsZero() && !s.now().Before(exp) {
+			return fosite.ErrTokenExpired.WithHintf("Authorize code expired at '%s'.", exp)
+		}
+	}
 	return s.HMAC.ValidateAuthorizeCode(ctx, req, token)
 }
 

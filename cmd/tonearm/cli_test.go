@@ -136,6 +136,7 @@ func TestCLIQuietUnlessVerbose(t *testing.T) {
 // tonearm users: list, show, update, disable, enable, set-password and
 // delete, by username or ID, with the admin API's rules.
 func TestUsersCommand(t *testing.T) {
+	t.Parallel()
 	env := envFunc(map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "t.db")})
 	ctx := context.Background()
 	cmd := func(stdin string, args ...string) (string, error) {

@@ -108,6 +108,7 @@ func TestConnectorsAdmin(t *testing.T) {
 
 // tonearm connectors create|list|update|delete.
 func TestConnectorsCommand(t *testing.T) {
+	t.Parallel()
 	env := envFunc(map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "t.db"), "TONEARM_ISSUER": "https://id.example"})
 	ctx := context.Background()
 	cmd := func(stdin string, args ...string) (string, error) {
@@ -152,6 +153,7 @@ func TestConnectorsCommand(t *testing.T) {
 // tonearm registration-tokens: create (--json is {"token": …}), list,
 // revoke; a token registers an app until revoked.
 func TestRegistrationTokensCommand(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
 	env := envFunc(map[string]string{"TONEARM_DATABASE_URL": s.cfg.DatabaseURL, "TONEARM_SECRET": string(s.cfg.Secret), "TONEARM_ISSUER": s.issuer})
 	cmd := func(args ...string) (string, error) {

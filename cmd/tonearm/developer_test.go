@@ -318,6 +318,7 @@ func TestDynamicClientRegistration(t *testing.T) {
 // TONEARM_CLIENT_REGISTRATION=open: anyone registers, limited per address,
 // and the consent page says so louder; =off: no endpoint.
 func TestOpenAndOffRegistration(t *testing.T) {
+	t.Parallel()
 	s := startE2EConfig(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{}, func(c *config.Config) { c.ClientRegistration = "open" })
 	meta := map[string]any{"client_name": "Anyone's app", "redirect_uris": []string{redirectURI}}
 	status, app := s.registerJSON(t, "", meta)

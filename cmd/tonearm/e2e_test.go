@@ -34,6 +34,9 @@ const (
 
 // bothDatabases runs fn on SQLite and on PostgreSQL.
 func bothDatabases(t *testing.T, fn func(t *testing.T, dbURL string)) {
+	// Each run has its own database and server: the test runs beside
+	// others, not only its two halves beside each other.
+	t.Parallel()
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
 		fn(t, "sqlite://"+filepath.Join(t.TempDir(), "tonearm.db"))

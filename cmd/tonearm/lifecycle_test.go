@@ -327,9 +327,9 @@ func TestClientCredentials(t *testing.T) {
 
 func TestIntrospection(t *testing.T) {
 	bothDatabases(t, func(t *testing.T, dbURL string) {
-		l := provider.DefaultLifespans
-		l.AccessToken = 4 * time.Second
-		s := startE2E(t, dbURL, options{lifespans: &l})
+		clock := &offsetClock{}
+		s := startE2E(t, dbURL, options{now: clock.now})
+		s.app.provider.WithClock(clock.now)
 		u := s.user("dave")
 		_, secret := s.client(clients.Spec{ID: "web", FirstParty: true})
 		_, rsSecret := s.client(clients.Spec{ID: "api", GrantTypes: []string{"client_credentials"}, Scopes: []string{"profile"}})
@@ -366,8 +366,8 @@ func TestIntrospection(t *testing.T) {
 		if got := s.introspect("api", "wrong", tok.AccessToken); got.status != http.StatusUnauthorized {
 			t.Fatalf("introspection with a wrong secret = %d %v", got.status, got.body)
 		}
-		// Wait until the token's own exp has passed, however slow the machine.
-		time.Sleep(time.Until(time.Unix(int64(in.body["exp"].(float64)), 0).Add(1100 * time.Millisecond)))
+		// The server's clock moved past the token's own exp (no real wait).
+		clock.advance(time.Until(time.Unix(int64(in.body["exp"].(float64)), 0)) + time.Second)
 		if got := s.introspect("web", secret, tok.AccessToken); got.body["active"] != false {
 			t.Fatalf("expired token: %v", got.body)
 		}
@@ -482,6 +482,7 @@ func TestLogout(t *testing.T) {
 }
 
 func TestPromptAndMaxAge(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
 	s.user("gina")
 	_, secret := s.client(clients.Spec{ID: "third", PostLogoutRedirectURIs: nil})

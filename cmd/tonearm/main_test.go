@@ -96,6 +96,7 @@ func postJSON(t *testing.T, url string, body any) (int, map[string]any) {
 }
 
 func TestServeZeroConfigSQLite(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	env := map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(dir, "tonearm.db")}
 	base, logs, stop := startServer(t, env)
@@ -138,6 +139,7 @@ func TestServeZeroConfigSQLite(t *testing.T) {
 }
 
 func TestServePostgres(t *testing.T) {
+	t.Parallel()
 	env := map[string]string{"TONEARM_DATABASE_URL": pgtest.URL(t), "TONEARM_SECRET": strings.Repeat("s", 40)}
 	base, logs, stop := startServer(t, env)
 	status, body := postJSON(t, base+"/api/User/createUser", map[string]string{"username": "pat", "password": "password-pat"})
@@ -173,6 +175,7 @@ func TestStartupErrors(t *testing.T) {
 }
 
 func TestMigrateAndUsersCreate(t *testing.T) {
+	t.Parallel()
 	env := envFunc(map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "t.db")})
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"migrate"}, env, nil, &out, io.Discard); err != nil || !strings.Contains(out.String(), "applied migrations [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24]") {
@@ -216,6 +219,7 @@ func TestMigrateAndUsersCreate(t *testing.T) {
 
 // tonearm apis create|list|delete, as an operator types them.
 func TestAPIsCommand(t *testing.T) {
+	t.Parallel()
 	env := envFunc(map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "t.db")})
 	ctx := context.Background()
 	cmd := func(args ...string) (string, error) {

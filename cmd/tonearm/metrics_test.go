@@ -23,6 +23,7 @@ import (
 // TONEARM_METRICS_LISTEN: Prometheus metrics with route patterns (never raw
 // paths), token and sign-in counters, the hash queue, Go and the pool.
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	s := startE2EConfig(t, "sqlite://"+t.TempDir()+"/t.db", options{}, func(c *config.Config) { c.MetricsListen = "127.0.0.1:0" })
 	if s.app.metrics == nil {
 		t.Fatal("no metrics with TONEARM_METRICS_LISTEN set")

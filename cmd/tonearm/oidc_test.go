@@ -64,6 +64,7 @@ func verifyAccessToken(t *testing.T, issuer, token string) map[string]any {
 }
 
 func TestDiscoveryAndJWKS(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
 	resp, err := http.Get(s.issuer + provider.DiscoveryPath)
 	if err != nil {
@@ -234,6 +235,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 // the authorization needs no second login. A public, first-party client
 // sees no consent page and gets no listenbrainz_token.
 func TestSingleSignOnFromUserAPI(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
 	u := s.user("bob")
 	if _, err := s.app.accounts.AssociateToken(context.Background(), u.ID, lbToken); err != nil {
@@ -351,21 +353,24 @@ func TestAuthorizationRefusals(t *testing.T) {
 }
 
 func TestExpiredCode(t *testing.T) {
-	l := provider.DefaultLifespans
-	l.AuthorizeCode = time.Second
-	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{lifespans: &l})
+	t.Parallel()
+	clock := &offsetClock{}
+	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{now: clock.now})
+	s.app.provider.WithClock(clock.now)
 	s.user("dave")
 	_, secret := s.client(clients.Spec{ID: "web", FirstParty: true})
 	r := s.rp("web", secret)
 	verifier := oauth2.GenerateVerifier()
 	code := s.authorize(s.browser(), r.conf.AuthCodeURL("state-0001", oauth2.S256ChallengeOption(verifier)), "dave", false).Query().Get("code")
-	time.Sleep(1500 * time.Millisecond)
+	// The server's clock moved past the code's lifetime, not a real wait.
+	clock.advance(provider.DefaultLifespans.AuthorizeCode + time.Second)
 	if _, err := r.conf.Exchange(r.ctx, code, oauth2.VerifierOption(verifier)); !isOAuthError(err, "invalid_grant") {
 		t.Fatalf("expired code: %v", err)
 	}
 }
 
 func TestConsentDenied(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
 	s.user("erin")
 	_, secret := s.client(clients.Spec{ID: "third-party"})
@@ -519,6 +524,7 @@ func TestPromptLoginThenConsent(t *testing.T) {
 // that was granted the account scope; a token granted only openid is for
 // userinfo, not for tonearm's API.
 func TestUserAPIWithBearerToken(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
 	u := s.user("ivy")
 	other := s.user("jack")
@@ -564,6 +570,7 @@ func TestUserAPIWithBearerToken(t *testing.T) {
 // userinfo (CORS without credentials); the token endpoint never reads
 // cookies, so this opens nothing.
 func TestCORSForBrowserApps(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
 	for _, path := range []string{provider.TokenPath, provider.UserinfoPath, provider.RevokePath} {
 		req, _ := http.NewRequest(http.MethodOptions, s.issuer+path, nil)

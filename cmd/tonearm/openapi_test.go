@@ -115,6 +115,7 @@ func asList(v any) []string {
 // TestOpenAPIResponses drives real calls and checks every answer against
 // the documented schema for its path, method and status.
 func TestOpenAPIResponses(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{mailer: newCaptureMailer()})
 	doc := s.want(s.call(nil, http.MethodGet, "/api/openapi.json", "", nil), http.StatusOK).body
 	checker := schemaChecker{doc: doc}

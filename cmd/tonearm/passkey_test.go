@@ -322,6 +322,7 @@ func TestPasskeys(t *testing.T) {
 // Without a domain name (an IP address as the issuer's host) passkeys are
 // off: no button, no script, no options.
 func TestPasskeysNeedADomainName(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "tonearm.db"), options{})
 	if p := get(t, s.browser(), s.issuer+"/login"); strings.Contains(p.body, "passkey") {
 		t.Fatal("the login page offers passkeys under an IP address")

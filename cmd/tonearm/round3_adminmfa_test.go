@@ -47,6 +47,7 @@ func stepUpPage(t *testing.T, s *server, b *http.Client, path string) page {
 }
 
 func TestRound3AdminMFAConsoleAndAPIAskThisSignIn(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clock := newFrozenClock()
 	s := startE2EConfig(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{now: clock.now}, func(c *config.Config) { c.AdminMFA = "required" })
@@ -135,6 +136,7 @@ func TestRound3AdminMFAConsoleAndAPIAskThisSignIn(t *testing.T) {
 // An admin who has a passkey and signs in with the password alone steps up
 // with the passkey (or goes back to the account page).
 func TestRound3AdminMFAPasskeyStepUp(t *testing.T) {
+	t.Parallel()
 	s := startE2EConfig(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{}, func(c *config.Config) {
 		c.Issuer = strings.Replace(c.Issuer, "127.0.0.1", "localhost", 1)
 		c.AdminMFA = "required"
@@ -173,6 +175,7 @@ func TestRound3AdminMFAPasskeyStepUp(t *testing.T) {
 // New recovery codes and a new authenticator app need a sign-in within
 // five minutes or the current password, as the email address does.
 func TestRound3AdminMFARecentSignInForSecondFactorChanges(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clock := newFrozenClock()
 	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{now: clock.now})

@@ -45,6 +45,7 @@ func clearRefusal(t *testing.T, path, name, body string) {
 // Every path that registers or edits a client refuses the four bad URIs
 // with a clear 400 (or a command-line error) and stores nothing.
 func TestRound3RedirectURIRuleOnEveryPath(t *testing.T) {
+	t.Parallel()
 	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "t.db")
 	s := startE2E(t, dbURL, options{})
 	ctx := context.Background()
@@ -434,6 +435,7 @@ func (s *server) consentFlow(t *testing.T, r *rp, browser *http.Client, username
 // (OpenID Connect Dynamic Registration §2; docs/developers.md). A native
 // app still gets one.
 func TestRound3PublicWebAppGetsNoPrivateScheme(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
 	s.user("dev")
 	b := s.browser()

@@ -179,6 +179,7 @@ func (s *server) deviceTokens(t *testing.T, browser *http.Client, client, secret
 // records the approving session's sign-in (amr, and so acr) and the
 // tokens, and their refreshes, say it as the code flow's do.
 func TestDeviceTokensSayHowTheApproverSignedIn(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clock := newFrozenClock()
 	s := startE2EConfig(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{now: clock.now}, func(c *config.Config) { c.AdminMFA = "required" })

@@ -206,6 +206,7 @@ func TestActivityPasswordStepIsNotASignIn(t *testing.T) {
 // plus one, so a wait of exactly 900 s (a window just started, the clock
 // standing still) said 901, past the window.
 func TestDeviceStartRetryAfterWithinWindow(t *testing.T) {
+	t.Parallel()
 	clock := newFrozenClock()
 	s := startE2EConfig(t, "sqlite://"+filepath.Join(t.TempDir(), "tonearm.db"), options{now: clock.now}, nil)
 	s.client(clients.Spec{ID: "scrobbler", Public: true, RedirectURIs: []string{}, GrantTypes: []string{clients.DeviceCodeGrant}, Scopes: []string{"openid"}})

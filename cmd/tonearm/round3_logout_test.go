@@ -193,6 +193,7 @@ func TestOfflineAccessSurvivesSignOut(t *testing.T) {
 // username, from the query and from a pushed request alike; html/template
 // escapes it; an overlong hint is ignored. The prefilled form signs in.
 func TestLoginHintPrefillsUsername(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
 	_, secret := s.client(clients.Spec{ID: "hinted", FirstParty: true})
 	s.user("alice")
@@ -250,6 +251,7 @@ func TestLoginHintPrefillsUsername(t *testing.T) {
 // focus waits in the password field, and typing the password and Enter
 // signs in and returns to the app.
 func TestLoginHintInBrowser(t *testing.T) {
+	t.Parallel()
 	if chromiumPath() == "" && os.Getenv("CI") != "true" {
 		t.Skip("chromium is not installed (apt-get install chromium): browser tests skipped")
 	}

@@ -50,6 +50,7 @@ func discoveryIssuer(t *testing.T, base string) (issuer, authorize string) {
 // discovery does not send browsers to :8080; a kernel-chosen port (:0) is
 // followed too.
 func TestIssuerFollowsTheListenAddress(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +108,7 @@ func TestServeThatCannotBindLogsNoSecurityCode(t *testing.T) {
 // /readyz), and a URL that answers 404 gets an answer naming the path it
 // wants instead of a bare "not ready: 404".
 func TestHealthNamesThePathItWants(t *testing.T) {
+	t.Parallel()
 	base, _, stop := startServer(t, map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "t.db")})
 	defer stop()
 	health := func(args ...string) (string, error) {
@@ -140,6 +142,7 @@ func run2(f func(stdout, stderr io.Writer) error) (string, error) {
 // Item 17: registration-tokens create prints the real registration URL,
 // not a literal {issuer}.
 func TestRegistrationTokensCreatePrintsTheEndpoint(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
 	for env, want := range map[string]string{
 		"https://id.example":  "https://id.example/oauth2/register",
@@ -248,6 +251,7 @@ func TestApplyExampleHasItsOwnClients(t *testing.T) {
 // Item 15: the example web app with a wrong client secret names the real
 // cause (invalid_client) instead of blaming the code.
 func TestExampleWebAppNamesARefusedSecret(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
 	s.user("listener")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -282,6 +286,7 @@ func TestExampleWebAppNamesARefusedSecret(t *testing.T) {
 // Item 17: the console's new-client form states the default scope the
 // registry applies, which is also what the CLI reference says.
 func TestConsoleStatesTheDefaultScope(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
 	s.admin("boss")
 	c := s.browser()
@@ -301,6 +306,7 @@ func TestConsoleStatesTheDefaultScope(t *testing.T) {
 // Item 17: every protocol path README.md and docs/ name is served (a stale
 // /oauth2/auth answered 404). Placeholders ({id}, ID) stand for any value.
 func TestDocsNameServedEndpoints(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
 	root := filepath.Join("..", "..")
 	files, _ := filepath.Glob(filepath.Join(root, "docs", "*.md"))

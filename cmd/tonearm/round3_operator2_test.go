@@ -30,6 +30,7 @@ func sqliteURL(t *testing.T) string {
 // its scope is nobody's, never in discovery, never under tonearm's own
 // audience; deleting it is allowed, deleting the built-in API is not.
 func TestShadowOfOwnAPIIgnored(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, sqliteURL(t), options{})
 	ctx := context.Background()
 	own := s.issuer + "/api"
@@ -99,6 +100,7 @@ func tamper(tok string, sigPart bool) string {
 // valid gets invalid_grant (RFC 6749 §5.2, RFC 8628 §3.5), whichever part
 // of it was changed: client libraries sign in again only on invalid_grant.
 func TestTamperedGrantsAreInvalidGrant(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, sqliteURL(t), options{})
 	s.user("alice")
 	_, secret := s.client(clients.Spec{ID: "web", FirstParty: true})
@@ -201,6 +203,7 @@ func TestServeBusyPortsAndFileModes(t *testing.T) {
 // tonearm migrate answers on standard output and logs only with -v, as
 // docs/configuration.md says of every command.
 func TestMigrateLogsOnlyWithV(t *testing.T) {
+	t.Parallel()
 	env := envFunc(map[string]string{"TONEARM_DATABASE_URL": sqliteURL(t)})
 	for _, args := range [][]string{{"migrate"}, {"migrate", "-v"}} {
 		var out, errs lockedBuffer

@@ -32,6 +32,7 @@ func exportOf(t *testing.T, env func(string) string) string {
 // run: it sees the APIs the file creates or changes before its clients,
 // refuses what the real run refuses, and changes nothing.
 func TestRound4ApplyDryRunPlansTheRealRun(t *testing.T) {
+	t.Parallel()
 	env := migratedEnv(t)
 	start := "apis:\n  - id: https://api.example.org/listens\n    scopes: [{name: listens:read}]\n" +
 		"clients:\n  - id: stats\n    grantTypes: [client_credentials]\n    scope: listens:read\n"
@@ -85,6 +86,7 @@ func TestRound4ApplyDryRunPlansTheRealRun(t *testing.T) {
 // Issue 32, item 6: what the decoder would drop silently (a second
 // document, an empty item) is refused, naming the line.
 func TestRound4ApplyRefusesWhatItWouldDrop(t *testing.T) {
+	t.Parallel()
 	env := migratedEnv(t)
 	for _, c := range []struct{ file, want string }{
 		{"clients:\n  - id: a\n    grantTypes: [client_credentials]\n---\nclients:\n  - id: b\n    grantTypes: [client_credentials]\n", "line 4: a second YAML document"},
@@ -107,6 +109,7 @@ func TestRound4ApplyRefusesWhatItWouldDrop(t *testing.T) {
 // Issue 32, item 6: a wrong value is blamed on its own key, also when a
 // line holds several keys.
 func TestRound4ApplyErrorsNameTheKey(t *testing.T) {
+	t.Parallel()
 	env := migratedEnv(t)
 	for _, c := range []struct{ file, want string }{
 		{"clients: [{id: x, redirectUris: {a: 1}}]\n", "line 1: redirectUris must be a list of strings, not a mapping"},
@@ -126,6 +129,7 @@ func TestRound4ApplyErrorsNameTheKey(t *testing.T) {
 // Issue 32, item 6: users list refuses an unknown role as users update
 // does, instead of listing nobody and exiting 0.
 func TestRound4UsersListUnknownRole(t *testing.T) {
+	t.Parallel()
 	env := migratedEnv(t)
 	if _, _, code, err := cliRun(t, env, "users", "list", "--role", "superuser"); err == nil || code != 2 || !strings.Contains(err.Error(), "--role must be admin, user or guest") {
 		t.Fatalf("users list --role superuser: %v (exit %d), want a usage error", err, code)

@@ -15,6 +15,7 @@ import (
 // --secret on clients update is the client's secret (it used to be taken
 // as the master secret, and the client kept its old one).
 func TestRound4CLI2UpdateSecretIsTheClients(t *testing.T) {
+	t.Parallel()
 	env := migratedEnv(t)
 	if _, _, _, err := cliRun(t, env, "clients", "create", "--id", "shop", "--redirect-uri", "https://shop.example/cb", "--secret", strings.Repeat("a", 40)); err != nil {
 		t.Fatal(err)
@@ -52,6 +53,7 @@ func TestRound4CLI2UpdateSecretIsTheClients(t *testing.T) {
 // created, showed or changed, in the admin API's names; {} after a delete
 // or a revoke.
 func TestRound4CLI2JSONOnEveryCommandThatPrints(t *testing.T) {
+	t.Parallel()
 	env := migratedEnv(t)
 	decode := func(args []string, stdin string, into any) {
 		t.Helper()

@@ -35,6 +35,7 @@ func migratedEnv(t *testing.T) func(string) string {
 // Issue 32, item 6.1: the ID and the flags come in any order (Go's flag
 // package alone stops at the first argument that is not a flag).
 func TestRound4CLIFlagsAndIDInAnyOrder(t *testing.T) {
+	t.Parallel()
 	env := migratedEnv(t)
 	if _, _, _, err := cliRun(t, env, "clients", "create", "--id", "shop", "--redirect-uri", "https://shop.example/cb"); err != nil {
 		t.Fatal(err)
@@ -81,6 +82,7 @@ func TestRound4CLIFlagsAndIDInAnyOrder(t *testing.T) {
 // Issue 32, items 6.2 and 6.3: help shows the positional and exits 0;
 // usage errors exit 2 and are printed once, by main; failures exit 1.
 func TestRound4CLIHelpAndExitCodes(t *testing.T) {
+	t.Parallel()
 	_, stderr, code, err := cliRun(t, envFunc(nil), "clients", "update", "-h")
 	if !errors.Is(err, flag.ErrHelp) || code != 0 || !strings.HasPrefix(stderr, "usage: tonearm clients update ID [flags]\n") || !strings.Contains(stderr, "  -redirect-uri") {
 		t.Fatalf("clients update -h: %v (exit %d), printed %q", err, code, stderr)
@@ -136,6 +138,7 @@ func TestRound4CLIHelpAndExitCodes(t *testing.T) {
 // Issue 32, items 6.4 and 6.5: errors speak of the file's keys and of the
 // flags, never of Go types or of validation the operator did not ask for.
 func TestRound4CLIErrorsInTheOperatorsWords(t *testing.T) {
+	t.Parallel()
 	env := migratedEnv(t)
 	_, _, code, err := cliRun(t, env, "clients", "create", "--redirect-uri", "https://shop.example/cb")
 	if err == nil || code != 2 || !strings.HasPrefix(err.Error(), "--id is required") {
@@ -165,6 +168,7 @@ func TestRound4CLIErrorsInTheOperatorsWords(t *testing.T) {
 // Issue 32, item 6.6: registration-tokens create --json gives the id that
 // revoke takes.
 func TestRound4CLIRegistrationTokenJSONHasID(t *testing.T) {
+	t.Parallel()
 	env := migratedEnv(t)
 	out, _, _, err := cliRun(t, env, "registration-tokens", "create", "--json")
 	var got struct{ ID, Token string }

@@ -21,6 +21,7 @@ import (
 // that address. The per-process limiter this replaced let five through on
 // each replica.
 func TestSecurityCodeLimitHoldsAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	a := startE2E(t, pgtest.URL(t), options{})
 	b := a.second()
 	codes := map[string]bool{a.app.securityCode: true, b.app.securityCode: true}
@@ -83,6 +84,7 @@ func TestSecurityCodeLimitHoldsAcrossReplicas(t *testing.T) {
 // the database too: sent at once to two replicas, 20 are tried and the rest
 // refused with 429. Each replica counted its own 20 before.
 func TestResetTokenLimitHoldsAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	a := startE2E(t, pgtest.URL(t), options{})
 	b := a.second()
 	const sent = 24
@@ -126,6 +128,7 @@ func TestResetTokenLimitHoldsAcrossReplicas(t *testing.T) {
 // get 429 with Retry-After on the page, as every limit does; the page
 // mapped only its own errors and answered 500 "Something went wrong".
 func TestVerificationLinkLimitOnThePage(t *testing.T) {
+	t.Parallel()
 	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
 	b := s.browser()
 	p := get(t, b, s.issuer+web.VerifyEmailPath+"?token=not-a-token")

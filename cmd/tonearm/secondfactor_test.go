@@ -378,6 +378,7 @@ func browserSecondFactor(t *testing.T, s *server) {
 // offers to sign in again with a passkey (two factors by itself), which
 // takes the person back to the sign-in page of the same interaction.
 func TestStepUpOffersAPasskey(t *testing.T) {
+	t.Parallel()
 	s := startPasskeyServer(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"))
 	s.user("pia")
 	s.client(clients.Spec{ID: "app", Public: true, FirstParty: true, GrantTypes: []string{"authorization_code"}, Scopes: []string{"openid", "profile"}})

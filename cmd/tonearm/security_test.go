@@ -513,6 +513,7 @@ func TestLoopbackPortsOnlyForPublicClients(t *testing.T) {
 // An https issuer sends Strict-Transport-Security on every answer; an http
 // one (development) does not.
 func TestHSTS(t *testing.T) {
+	t.Parallel()
 	for issuer, want := range map[string]string{"https://id.example": "max-age=31536000", "http://127.0.0.1:8080": ""} {
 		dbURL := "sqlite://" + t.TempDir() + "/t.db"
 		s := startE2EConfig(t, dbURL, options{}, func(c *config.Config) { c.Issuer = issuer })

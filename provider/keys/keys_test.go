@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore/sqlitetest"
 )
 
 type clock struct {
@@ -33,15 +33,7 @@ func (c *clock) add(d time.Duration) {
 }
 
 func newStore(t *testing.T) *sqlstore.Store {
-	s, err := sqlstore.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "k.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	if _, err := s.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return s
+	return sqlitetest.Open(t)
 }
 
 func box(t *testing.T, secret string) *seal.Box {
