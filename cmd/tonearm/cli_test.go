@@ -40,7 +40,7 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		want []string
 	}{
 		{[]string{"serve"}, server},
-		{[]string{"migrate"}, append(append([]string{}, server...), "v")},
+		{[]string{"migrate"}, append(append([]string{}, server...), "v", "json")},
 		{[]string{"users", "create"}, with("username", "password-stdin", "role", "json")},
 		{[]string{"users", "list"}, with("username", "email", "role", "limit", "json")},
 		{[]string{"users", "show"}, with("json")},
@@ -68,7 +68,7 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		{[]string{"keys", "list"}, with("json")},
 		{[]string{"keys", "rotate"}, with("json")},
 		{[]string{"reseal"}, with("json")},
-		{[]string{"apply"}, with("f", "dry-run", "prune")},
+		{[]string{"apply"}, with("f", "dry-run", "prune", "json")},
 		{[]string{"export"}, with("json")},
 		{[]string{"health"}, []string{"url", "json"}},
 		{[]string{"version"}, []string{"json"}},

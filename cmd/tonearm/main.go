@@ -36,7 +36,7 @@ Usage:
   tonearm registration-tokens create|list|revoke initial access tokens for dynamic client registration
   tonearm keys list|rotate
   tonearm reseal [--json]          seal stored secrets again under TONEARM_SECRET (after rotating it)
-  tonearm apply -f FILE [--dry-run] [--prune]   make the clients and APIs match a YAML or JSON file
+  tonearm apply -f FILE [--dry-run] [--prune] [--json]   make the clients and APIs match a YAML or JSON file
   tonearm export [--json]          print the clients and APIs as apply reads them (no secrets)
   tonearm health [--url URL] [--json]   exit 0 when a running server answers /readyz (container health checks)
   tonearm version [--json]         the module version and commit
@@ -420,9 +420,10 @@ func sweepExpired(ctx context.Context, store *sqlstore.Store, now time.Time, ret
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	// Like every other command: the answer on standard output, log lines
 	// only with -v (docs/configuration.md, Command line).
-	var verbose bool
+	var verbose, asJSON bool
 	cfg, err := loadConfig("migrate", args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&verbose, "v", false, "log what the command does to standard error")
+		jsonFlag(fs, &asJSON)
 	}, config.ServerSettings)
 	if err != nil {
 		return err
@@ -439,6 +440,14 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	log.Info("migrate finished", "applied", applied)
+	if asJSON { // {"applied": [versions…]}, [] when the schema was up to date
+		if applied == nil {
+			applied = []int{}
+		}
+		return printJSON(stdout, struct {
+			Applied []int `json:"applied"`
+		}{applied})
+	}
 	if len(applied) == 0 {
 		fmt.Fprintln(stdout, "schema is up to date")
 	} else {
