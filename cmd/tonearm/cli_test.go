@@ -73,14 +73,14 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		{[]string{"health"}, []string{"url", "json"}},
 		{[]string{"version"}, []string{"json"}},
 	} {
-		var stderr bytes.Buffer
-		err := run(context.Background(), append(c.args, "-h"), envFunc(nil), nil, io.Discard, &stderr)
+		var stdout bytes.Buffer // -h is the answer: standard output
+		err := run(context.Background(), append(c.args, "-h"), envFunc(nil), nil, &stdout, io.Discard)
 		if !errors.Is(err, flag.ErrHelp) || exitCode(err) != 0 {
 			t.Errorf("%v -h = %v (exit %d), want the help and exit 0", c.args, err, exitCode(err))
 			continue
 		}
 		var got []string
-		for _, m := range regexp.MustCompile(`(?m)^  -([a-z-]+)`).FindAllStringSubmatch(stderr.String(), -1) {
+		for _, m := range regexp.MustCompile(`(?m)^  -([a-z-]+)`).FindAllStringSubmatch(stdout.String(), -1) {
 			got = append(got, m[1])
 		}
 		want := slices.Clone(c.want)
