@@ -43,14 +43,18 @@ type clientJSON struct {
 	AllowNoPKCE            bool     `json:"allow_no_pkce"`
 	RequirePAR             bool     `json:"require_pushed_authorization_requests"`
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
-	TokenEndpointAuth      string   `json:"token_endpoint_auth_method"`
-	Name                   string   `json:"client_name,omitempty"`
-	LogoURI                string   `json:"logo_uri,omitempty"`
-	ClientURI              string   `json:"client_uri,omitempty"`
-	PolicyURI              string   `json:"policy_uri,omitempty"`
-	TosURI                 string   `json:"tos_uri,omitempty"`
-	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
-	CreatedAt              string   `json:"created_at"`
+	// BackchannelLogoutSessionRequired (Back-Channel Logout 1.0 §2.2) is
+	// true with a back-channel URI, as RFC 7591 registration answers it:
+	// every logout token tonearm sends carries sid.
+	BackchannelLogoutSessionRequired *bool  `json:"backchannel_logout_session_required,omitempty"`
+	TokenEndpointAuth                string `json:"token_endpoint_auth_method"`
+	Name                             string `json:"client_name,omitempty"`
+	LogoURI                          string `json:"logo_uri,omitempty"`
+	ClientURI                        string `json:"client_uri,omitempty"`
+	PolicyURI                        string `json:"policy_uri,omitempty"`
+	TosURI                           string `json:"tos_uri,omitempty"`
+	IDTokenAlg                       string `json:"id_token_signed_response_alg"`
+	CreatedAt                        string `json:"created_at"`
 }
 
 func toClientJSON(c storage.Client, secret string) clientJSON {
@@ -58,12 +62,17 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 	if c.Public {
 		auth = "none"
 	}
-	return clientJSON{
+	out := clientJSON{
 		ClientID: c.ID, ClientSecret: secret, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, TokenEndpointAuth: auth, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
 		Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI, IDTokenAlg: c.IDTokenAlg,
 	}
+	if c.BackchannelLogoutURI != "" {
+		yes := true
+		out.BackchannelLogoutSessionRequired = &yes
+	}
+	return out
 }
 
 const clientsUsage = `usage: tonearm clients create --id ID [--public] [--secret S] [--redirect-uri URI…] [flags]

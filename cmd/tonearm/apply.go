@@ -135,14 +135,15 @@ var configCommands = []command{
 	}},
 }
 
-// applyFlags are the flags of tonearm apply -f FILE [--dry-run] [--prune].
+// applyFlags are the flags of tonearm apply -f FILE [--dry-run] [--prune] [--json].
 func applyFlags(fs *flag.FlagSet, in *input) runFunc {
 	var file string
 	var dryRun, prune bool
 	fs.StringVar(&file, "f", "", "the file: YAML or JSON with clients and apis (- for standard input)")
 	fs.BoolVar(&dryRun, "dry-run", false, "print what would change and change nothing")
 	fs.BoolVar(&prune, "prune", false, "also delete the clients and APIs the file does not name")
-	in.check = requireArg(&file, "usage: tonearm apply -f FILE [--dry-run] [--prune]")
+	jsonFlag(fs, &in.asJSON)
+	in.check = requireArg(&file, "usage: tonearm apply -f FILE [--dry-run] [--prune] [--json]")
 	return func(ctx context.Context, s *services, in *input) error {
 		var data []byte
 		var err error
@@ -158,21 +159,26 @@ func applyFlags(fs *flag.FlagSet, in *input) runFunc {
 		if err != nil {
 			return err
 		}
-		if dryRun {
-			// The dry run is the real run in a transaction that is rolled
-			// back: it validates against the state the file's earlier items
-			// produce (a client holding a scope an API of the file creates or
-			// changes) and refuses what the real run refuses, because it runs
-			// the same code, writes included.
-			txCtx, err := s.store.BeginTx(ctx)
-			if err != nil {
+		// One transaction: the dry run rolls it back, the real run commits
+		// it only when every item succeeded, so a refused item leaves
+		// nothing changed (not the items before it) and both runs do the
+		// same writes, checked against the state the file's earlier items
+		// produce. The registries join it (audit.Apply), events included.
+		txCtx, err := s.store.BeginTx(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = s.store.RollbackTx(txCtx) }() // after a commit it does nothing
+		ap := &applier{services: s, in: in, want: want, dryRun: dryRun}
+		if err := ap.run(txCtx, prune); err != nil {
+			return fmt.Errorf("%w (nothing was changed: apply applies the whole file or none of it)", err)
+		}
+		if !dryRun {
+			if err := s.store.CommitTx(txCtx); err != nil {
 				return err
 			}
-			defer func() { _ = s.store.RollbackTx(txCtx) }()
-			ctx = txCtx
 		}
-		ap := &applier{services: s, in: in, want: want, dryRun: dryRun}
-		return ap.run(ctx, prune)
+		return ap.print()
 	}
 }
 

@@ -40,7 +40,7 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		want []string
 	}{
 		{[]string{"serve"}, server},
-		{[]string{"migrate"}, append(append([]string{}, server...), "v")},
+		{[]string{"migrate"}, append(append([]string{}, server...), "v", "json")},
 		{[]string{"users", "create"}, with("username", "password-stdin", "role", "json")},
 		{[]string{"users", "list"}, with("username", "email", "role", "limit", "json")},
 		{[]string{"users", "show"}, with("json")},
@@ -68,19 +68,19 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		{[]string{"keys", "list"}, with("json")},
 		{[]string{"keys", "rotate"}, with("json")},
 		{[]string{"reseal"}, with("json")},
-		{[]string{"apply"}, with("f", "dry-run", "prune")},
+		{[]string{"apply"}, with("f", "dry-run", "prune", "json")},
 		{[]string{"export"}, with("json")},
 		{[]string{"health"}, []string{"url", "json"}},
 		{[]string{"version"}, []string{"json"}},
 	} {
-		var stderr bytes.Buffer
-		err := run(context.Background(), append(c.args, "-h"), envFunc(nil), nil, io.Discard, &stderr)
+		var stdout bytes.Buffer // -h is the answer: standard output
+		err := run(context.Background(), append(c.args, "-h"), envFunc(nil), nil, &stdout, io.Discard)
 		if !errors.Is(err, flag.ErrHelp) || exitCode(err) != 0 {
 			t.Errorf("%v -h = %v (exit %d), want the help and exit 0", c.args, err, exitCode(err))
 			continue
 		}
 		var got []string
-		for _, m := range regexp.MustCompile(`(?m)^  -([a-z-]+)`).FindAllStringSubmatch(stderr.String(), -1) {
+		for _, m := range regexp.MustCompile(`(?m)^  -([a-z-]+)`).FindAllStringSubmatch(stdout.String(), -1) {
 			got = append(got, m[1])
 		}
 		want := slices.Clone(c.want)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
@@ -73,11 +74,72 @@ func parseAnyOrder(fs *flag.FlagSet, args []string, pos posArg) error {
 	return nil
 }
 
-// parseCommand parses a command's arguments. The help (-h) is printed to
-// stderr with the positional argument; a parse error is returned once, as
-// a usageError, for main to print (the flag package would print it and
-// the whole usage first).
-func parseCommand(fs *flag.FlagSet, name string, args []string, pos posArg, stderr io.Writer) error {
+// flagAsValue refuses a flag that takes a value followed by another flag
+// of the command ("users create --username --json"): Go's flag package
+// would take "--json" as the username, and a forgotten value would become
+// a user named "--json". A value that starts with "-" but names no flag
+// of the command is still taken, and --name=--json says it is meant.
+func flagAsValue(fs *flag.FlagSet, args []string) error {
+	for i := 0; i < len(args); i++ {
+		if args[i] == "--" {
+			return nil // the rest is positional
+		}
+		name, inline := flagName(args[i])
+		f := fs.Lookup(name)
+		if name == "" || inline || f == nil {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			continue
+		}
+		if i+1 < len(args) {
+			if next, _ := flagName(args[i+1]); next != "" && fs.Lookup(next) != nil {
+				flagArg := "--" + name
+				if len(name) == 1 {
+					flagArg = "-" + name // -f
+				}
+				return fmt.Errorf("flag %s needs a value (%s is a flag; write %s=%s if it is the value)", flagArg, args[i+1], flagArg, args[i+1])
+			}
+		}
+		i++ // its value
+	}
+	return nil
+}
+
+// flagName is the name of the flag arg gives ("" when arg is not a flag)
+// and whether arg carries its value (--name=value).
+func flagName(arg string) (string, bool) {
+	if len(arg) < 2 || arg[0] != '-' {
+		return "", false
+	}
+	n := strings.TrimPrefix(arg[1:], "-")
+	if n == "" || n[0] == '-' || n[0] == '=' {
+		return "", false
+	}
+	name, _, inline := strings.Cut(n, "=")
+	return name, inline
+}
+
+// helpShown is -h: the command's help, which run prints to standard
+// output (asked for, it is the answer, as "tonearm clients -h" is), exit 0.
+type helpShown struct{ text string }
+
+func (helpShown) Error() string { return flag.ErrHelp.Error() }
+func (helpShown) Unwrap() error { return flag.ErrHelp }
+
+// databaseNamed tells whether the command line or the environment names
+// the database (rather than tonearm falling back to its default).
+func databaseNamed(fs *flag.FlagSet, getenv func(string) string) bool {
+	named := getenv("TONEARM_DATABASE_URL") != ""
+	fs.Visit(func(f *flag.Flag) { named = named || f.Name == "database-url" })
+	return named
+}
+
+// parseCommand parses a command's arguments. The help (-h), with the
+// positional argument, comes back as helpShown; a parse error is returned
+// once, as a usageError, for main to print (the flag package would print
+// it and the whole usage first).
+func parseCommand(fs *flag.FlagSet, name string, args []string, pos posArg) error {
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		if pos.v != nil {
@@ -88,11 +150,15 @@ func parseCommand(fs *flag.FlagSet, name string, args []string, pos posArg, stde
 		fmt.Fprintln(fs.Output(), "every other setting comes from its TONEARM_* variable)")
 		fs.PrintDefaults()
 	}
-	err := parseAnyOrder(fs, args, pos)
+	err := flagAsValue(fs, args)
+	if err == nil {
+		err = parseAnyOrder(fs, args, pos)
+	}
 	if errors.Is(err, flag.ErrHelp) {
-		fs.SetOutput(stderr)
+		var help strings.Builder
+		fs.SetOutput(&help)
 		fs.Usage()
-		return err
+		return helpShown{help.String()}
 	}
 	if err != nil {
 		return usageError{fmt.Sprintf("%v (tonearm %s -h lists its flags)", err, name)}
@@ -104,9 +170,11 @@ func parseCommand(fs *flag.FlagSet, name string, args []string, pos posArg, stde
 // default SQLite database when its file is not there: run outside the
 // data folder, the command would otherwise create an empty tonearm.db and
 // a new secret beside it, and act on that. Only serve and migrate create
-// the database.
-func requireExistingDatabase(cfg config.Config) error {
-	if cfg.DatabaseURL != config.DefaultDatabaseURL {
+// the default database; a file the operator named (named: in
+// TONEARM_DATABASE_URL or --database-url, even sqlite://tonearm.db) is
+// created by any command, as they asked.
+func requireExistingDatabase(cfg config.Config, named bool) error {
+	if named || cfg.DatabaseURL != config.DefaultDatabaseURL {
 		return nil
 	}
 	loc, err := sqlstore.ParseURL(cfg.DatabaseURL)
@@ -118,8 +186,8 @@ func requireExistingDatabase(cfg config.Config) error {
 		if err != nil {
 			abs = loc.Path
 		}
-		return fmt.Errorf("no database at %s (the default %s, relative to this folder): run the command in the folder that holds it, "+
-			"set TONEARM_DATABASE_URL or --database-url, or create it with \"tonearm migrate\" (or \"make run\")", abs, config.DefaultDatabaseURL)
+		return fmt.Errorf("no database at %s (the default %s, relative to this folder, as TONEARM_DATABASE_URL is unset): run the command in the folder that holds it, "+
+			"name the database with TONEARM_DATABASE_URL or --database-url, or create it with \"tonearm migrate\" (or \"make run\")", abs, config.DefaultDatabaseURL)
 	}
 	return nil
 }

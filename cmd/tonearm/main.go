@@ -36,7 +36,7 @@ Usage:
   tonearm registration-tokens create|list|revoke initial access tokens for dynamic client registration
   tonearm keys list|rotate
   tonearm reseal [--json]          seal stored secrets again under TONEARM_SECRET (after rotating it)
-  tonearm apply -f FILE [--dry-run] [--prune]   make the clients and APIs match a YAML or JSON file
+  tonearm apply -f FILE [--dry-run] [--prune] [--json]   make the clients and APIs match a YAML or JSON file
   tonearm export [--json]          print the clients and APIs as apply reads them (no secrets)
   tonearm health [--url URL] [--json]   exit 0 when a running server answers /readyz (container health checks)
   tonearm version [--json]         the module version and commit
@@ -46,10 +46,12 @@ Usage:
 come in any order ("clients update shop --name Shop" or "clients update --name
 Shop shop"). Every command reads the TONEARM_* variables; "tonearm serve -h"
 lists them all as flags. Only serve and migrate create the database: the other
-commands refuse to run on a default sqlite://tonearm.db that is not there.
+commands refuse to run on the default sqlite://tonearm.db (TONEARM_DATABASE_URL
+unset) when it is not there.
 
 Exit status: 0 success (and -h), 1 failure, 2 a command line tonearm cannot
-read (unknown command, subcommand or flag, missing argument).
+read (unknown command, subcommand or flag, a flag without its value, missing
+argument or required flag).
 `
 
 func main() {
@@ -90,9 +92,20 @@ func exitCode(err error) int {
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
-// run dispatches a command line; it is main without the process around it,
-// so tests can drive it.
+// run runs a command line; it is main without the process around it, so
+// tests can drive it. A command's help (-h) goes to standard output, as
+// tonearm -h and a group's help do.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, getenv, stdin, stdout, stderr)
+	var help helpShown
+	if errors.As(err, &help) {
+		fmt.Fprint(stdout, help.text)
+	}
+	return err
+}
+
+// dispatch runs the command args names.
+func dispatch(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return usageError{"a command is required: serve, migrate, users, clients, apis, connectors, registration-tokens, keys, reseal, apply, export, health or version"}
@@ -150,7 +163,7 @@ func loadConfigWith(name string, pos posArg, args []string, getenv func(string) 
 		fs.BoolVar(&verbose, "v", false, "log what the command does to standard error")
 	}
 	load := config.Flags(fs, getenv, scope, configParsers)
-	if err := parseCommand(fs, name, args, pos, stderr); err != nil {
+	if err := parseCommand(fs, name, args, pos); err != nil {
 		return config.Config{}, err
 	}
 	if ready != nil {
@@ -161,7 +174,7 @@ func loadConfigWith(name string, pos posArg, args []string, getenv func(string) 
 	cfg, err := load()
 	cfg.Verbose = verbose
 	if err == nil && scope == config.DatabaseSettings {
-		err = requireExistingDatabase(cfg)
+		err = requireExistingDatabase(cfg, databaseNamed(fs, getenv))
 	}
 	if err == nil && name != "serve" {
 		// serve stores a new development secret only once it holds its
@@ -420,9 +433,10 @@ func sweepExpired(ctx context.Context, store *sqlstore.Store, now time.Time, ret
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	// Like every other command: the answer on standard output, log lines
 	// only with -v (docs/configuration.md, Command line).
-	var verbose bool
+	var verbose, asJSON bool
 	cfg, err := loadConfig("migrate", args, getenv, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&verbose, "v", false, "log what the command does to standard error")
+		jsonFlag(fs, &asJSON)
 	}, config.ServerSettings)
 	if err != nil {
 		return err
@@ -439,6 +453,14 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	log.Info("migrate finished", "applied", applied)
+	if asJSON { // {"applied": [versions…]}, [] when the schema was up to date
+		if applied == nil {
+			applied = []int{}
+		}
+		return printJSON(stdout, struct {
+			Applied []int `json:"applied"`
+		}{applied})
+	}
 	if len(applied) == 0 {
 		fmt.Fprintln(stdout, "schema is up to date")
 	} else {

@@ -83,9 +83,9 @@ func TestRound4CLIFlagsAndIDInAnyOrder(t *testing.T) {
 // usage errors exit 2 and are printed once, by main; failures exit 1.
 func TestRound4CLIHelpAndExitCodes(t *testing.T) {
 	t.Parallel()
-	_, stderr, code, err := cliRun(t, envFunc(nil), "clients", "update", "-h")
-	if !errors.Is(err, flag.ErrHelp) || code != 0 || !strings.HasPrefix(stderr, "usage: tonearm clients update ID [flags]\n") || !strings.Contains(stderr, "  -redirect-uri") {
-		t.Fatalf("clients update -h: %v (exit %d), printed %q", err, code, stderr)
+	help, _, code, err := cliRun(t, envFunc(nil), "clients", "update", "-h")
+	if !errors.Is(err, flag.ErrHelp) || code != 0 || !strings.HasPrefix(help, "usage: tonearm clients update ID [flags]\n") || !strings.Contains(help, "  -redirect-uri") {
+		t.Fatalf("clients update -h: %v (exit %d), printed %q", err, code, help)
 	}
 	for _, args := range [][]string{{"users", "-h"}, {"users", "--help"}, {"clients", "-h"}, {"apis", "help"}} {
 		stdout, _, code, err := cliRun(t, envFunc(nil), args...)

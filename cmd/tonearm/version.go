@@ -21,7 +21,7 @@ func versionCommand(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("tonearm version", flag.ContinueOnError)
 	var asJSON bool
 	jsonFlag(fs, &asJSON)
-	if err := parseCommand(fs, "version", args, posArg{}, stderr); err != nil {
+	if err := parseCommand(fs, "version", args, posArg{}); err != nil {
 		return err
 	}
 	if asJSON {
@@ -31,13 +31,15 @@ func versionCommand(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// versionJSON is what Go recorded in the binary; empty when unknown.
+// versionJSON is what Go recorded in the binary: every key always there
+// (docs/configuration.md lists them), empty when unknown (a build outside
+// a git checkout has no commit or time).
 type versionJSON struct {
 	Version   string `json:"version"`
-	Commit    string `json:"commit,omitempty"`
-	Time      string `json:"time,omitempty"`
+	Commit    string `json:"commit"`
+	Time      string `json:"time"`
 	Modified  bool   `json:"modified"` // built with uncommitted changes
-	GoVersion string `json:"goVersion,omitempty"`
+	GoVersion string `json:"goVersion"`
 }
 
 func buildVersion() versionJSON {
@@ -91,7 +93,7 @@ func healthCommand(ctx context.Context, args []string, getenv func(string) strin
 	target := fs.String("url", base+readyzPath, "the readiness URL to ask, or the server's base URL (then "+readyzPath+" is asked); default from TONEARM_LISTEN")
 	var asJSON bool
 	jsonFlag(fs, &asJSON)
-	if err := parseCommand(fs, "health", args, posArg{}, stderr); err != nil {
+	if err := parseCommand(fs, "health", args, posArg{}); err != nil {
 		return err
 	}
 	u, err := url.Parse(*target)
