@@ -133,3 +133,70 @@ func TestRound4AuditNoOpChangesFromTheCommandLine(t *testing.T) {
 	}
 	events.WantOne(t, "clients update --name", audittest.Want{Type: audit.ClientChanged, Actor: "cli", Client: "my-app", Detail: `{"fields":["name"]}`})
 }
+
+// Found from outside, item 10: a refused registration names the developer
+// and the app it was for, whichever door it came through: RFC 7592 with
+// the app's registration access token (a bad redirect URI, the admin
+// scope, another app's client_id), RFC 7591 with a developer's initial
+// access token, and the developer page. A wrong token names no one and
+// records nothing.
+func TestRound4AuditRefusedRegistrationsNameTheAppAndDeveloper(t *testing.T) {
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
+	ctx := context.Background()
+	dev := s.user("devi")
+	_, iat, err := s.app.initialTokens.Create(ctx, dev.ID, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, app := s.registerJSON(t, iat, map[string]any{"client_name": "Registered", "redirect_uris": []string{redirectURI}})
+	if status != http.StatusCreated {
+		t.Fatalf("register: %d %v", status, app)
+	}
+	id, uri, rat := app["client_id"].(string), app["registration_client_uri"].(string), app["registration_access_token"].(string)
+	events := audittest.New(t, s.app.store)
+	refused := func(actor, client, how, code string) audittest.Want {
+		return audittest.Want{Type: audit.AppRefused, Actor: actor, User: dev.ID, Client: client, IP: "127.0.0.1",
+			Detail: `{"how":"` + how + `","error":"` + code + `"}`}
+	}
+	for _, put := range []struct {
+		what string
+		body map[string]any
+		code string
+	}{
+		{"a bad redirect URI", map[string]any{"client_id": id, "client_name": "R", "redirect_uris": []string{"ftp://x.example/cb"}}, "invalid_redirect_uri"},
+		{"the admin scope", map[string]any{"client_id": id, "client_name": "R", "redirect_uris": []string{redirectURI}, "scope": "openid admin"}, "invalid_client_metadata"},
+		{"another client_id", map[string]any{"client_id": "someone-else", "client_name": "R", "redirect_uris": []string{redirectURI}}, "invalid_client_metadata"},
+	} {
+		if status, got := s.jsonCall(t, http.MethodPut, uri, rat, put.body); status != http.StatusBadRequest || got["error"] != put.code {
+			t.Fatalf("PUT with %s: %d %v", put.what, status, got)
+		}
+		events.WantOne(t, "RFC 7592 PUT with "+put.what, refused("", id, "token", put.code))
+	}
+	if status, _ := s.jsonCall(t, http.MethodPut, uri, "not-the-token", map[string]any{"client_id": id}); status != http.StatusUnauthorized {
+		t.Fatalf("PUT with a wrong token: %d", status)
+	}
+	events.WantNone(t, "RFC 7592 PUT with a wrong token")
+	if status, _ := s.registerJSON(t, iat, map[string]any{"client_name": "Bad", "redirect_uris": []string{"ftp://x.example/cb"}}); status != http.StatusBadRequest {
+		t.Fatalf("RFC 7591 with a bad redirect URI: %d", status)
+	}
+	events.WantOne(t, "RFC 7591 with a bad redirect URI", refused("", "", "token", "invalid_redirect_uri"))
+
+	// The developer page: the same refusals, the same events.
+	b := s.browser()
+	s.signInPage(t, b, "devi")
+	events.Fresh(t)
+	page := get(t, b, s.issuer+"/developer")
+	bad := submit(t, b, accountForm(t, page, "/developer/apps"), map[string]string{"name": "Sneaky", "type": "web", "redirect_uris": redirectURI, "scopes": "openid admin"})
+	if bad.status != http.StatusBadRequest {
+		t.Fatalf("/developer register with the admin scope: %d", bad.status)
+	}
+	events.WantOne(t, "/developer register with the admin scope", refused(dev.ID, "", "developer", "invalid_client_metadata"))
+	f := accountForm(t, page, "/developer/apps/update")
+	if f.values.Get("client_id") != id {
+		t.Fatalf("the edit form is for %q, want %q", f.values.Get("client_id"), id)
+	}
+	if p := submit(t, b, f, map[string]string{"name": "R", "redirect_uris": "ftp://x.example/cb"}); p.status != http.StatusBadRequest {
+		t.Fatalf("/developer edit with a bad redirect URI: %d", p.status)
+	}
+	events.WantOne(t, "/developer edit with a bad redirect URI", refused(dev.ID, id, "developer", "invalid_redirect_uri"))
+}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -324,4 +325,16 @@ func (r *Registry) SetDisabled(ctx context.Context, id string, disabled bool) (s
 		c.Disabled = disabled
 		return c, nil
 	})
+}
+
+// RefusalCode is the RFC 7591 §3.2.2 error code of app metadata the
+// registry refused: invalid_redirect_uri for a redirect URI, else
+// invalid_client_metadata. The registration endpoint answers with it, and
+// every front door's app.registration_refused event names it.
+func RefusalCode(err error) string {
+	var fe *fault.Error
+	if errors.As(err, &fe) && fe.Field() == "redirect_uris" {
+		return "invalid_redirect_uri"
+	}
+	return "invalid_client_metadata"
 }
