@@ -38,7 +38,7 @@ func TestRegistryEventsFromEveryFrontDoor(t *testing.T) {
 	s.want(s.call(nil, http.MethodPost, "/api/admin/clients", ops, map[string]any{"clientId": "made", "redirectUris": []string{"https://made.example/cb"}}), http.StatusOK)
 	events.WantOne(t, "admin API: create a client", byOps(audit.ClientCreated, "made", ""))
 	s.want(s.call(nil, http.MethodPatch, "/api/admin/clients/made", ops, map[string]any{"name": "Made", "disabled": true}), http.StatusOK)
-	events.WantOne(t, "admin API: change and disable a client", byOps(audit.ClientChanged, "made", ""))
+	events.WantOne(t, "admin API: change and disable a client", byOps(audit.ClientChanged, "made", `{"fields":["name","disabled"],"disabled":true}`))
 	if c, _ := s.app.store.GetClient(ctx, "made"); c.Name != "Made" || !c.Disabled {
 		t.Fatalf("after the PATCH: %+v", c)
 	}
@@ -58,7 +58,7 @@ func TestRegistryEventsFromEveryFrontDoor(t *testing.T) {
 	s.want(s.call(nil, http.MethodPatch, apiPath, ops, map[string]any{"introspectors": []string{"ghost"}}), http.StatusBadRequest)
 	events.WantNone(t, "admin API: a refused API change")
 	s.want(s.call(nil, http.MethodPatch, apiPath, ops, map[string]any{"name": "X"}), http.StatusOK)
-	events.WantOne(t, "admin API: change an API", byOps(audit.APIChanged, "", `{"api":"`+api+`"}`))
+	events.WantOne(t, "admin API: change an API", byOps(audit.APIChanged, "", `{"api":"`+api+`","fields":["name"]}`))
 	s.want(s.call(nil, http.MethodDelete, apiPath, ops, nil), http.StatusOK)
 	events.WantOne(t, "admin API: delete an API", byOps(audit.APIDeleted, "", `{"api":"`+api+`"}`))
 
@@ -67,7 +67,7 @@ func TestRegistryEventsFromEveryFrontDoor(t *testing.T) {
 	s.want(s.call(nil, http.MethodPatch, "/api/admin/connectors/mb", ops, map[string]any{"baseUrl": "http://mb.example"}), http.StatusBadRequest)
 	events.WantNone(t, "admin API: a refused connector change")
 	s.want(s.call(nil, http.MethodPatch, "/api/admin/connectors/mb", ops, map[string]any{"name": "MetaBrainz"}), http.StatusOK)
-	events.WantOne(t, "admin API: change a connector", byOps(audit.ConnectorChanged, "", `{"connector":"mb"}`))
+	events.WantOne(t, "admin API: change a connector", byOps(audit.ConnectorChanged, "", `{"connector":"mb","fields":["name"]}`))
 	s.want(s.call(nil, http.MethodDelete, "/api/admin/connectors/mb", ops, nil), http.StatusOK)
 	events.WantOne(t, "admin API: delete a connector", byOps(audit.ConnectorDeleted, "", `{"connector":"mb"}`))
 
@@ -119,12 +119,12 @@ func TestRegistryEventsFromEveryFrontDoor(t *testing.T) {
 	if status, got := s.jsonCall(t, http.MethodPut, uri, rat, update); status != http.StatusOK {
 		t.Fatalf("update: %d %v", status, got)
 	}
-	want.Type, want.Detail = audit.AppChanged, ""
+	want.Type, want.Detail = audit.AppChanged, `{"fields":["name"]}`
 	events.WantOne(t, "registration: update", want)
 	if status, _ := s.jsonCall(t, http.MethodDelete, uri, rat, nil); status != http.StatusNoContent {
 		t.Fatalf("delete: %d", status)
 	}
-	want.Type = audit.AppDeleted
+	want.Type, want.Detail = audit.AppDeleted, ""
 	events.WantOne(t, "registration: delete", want)
 	if status, _ := s.jsonCall(t, http.MethodPost, provider.RegisterPath, "iat_unknown", map[string]any{"client_name": "X", "redirect_uris": []string{redirectURI}}); status != http.StatusUnauthorized {
 		t.Fatalf("register with an unknown token: %d", status)
@@ -160,7 +160,7 @@ func TestRegistryEventsFromTheCommandLine(t *testing.T) {
 	if _, _, _, err := cliRun(t, env, "clients", "update", "shop", "--name", "Shop"); err != nil {
 		t.Fatal(err)
 	}
-	events.WantOne(t, "clients update", byCLI(audit.ClientChanged, "shop", ""))
+	events.WantOne(t, "clients update", byCLI(audit.ClientChanged, "shop", `{"fields":["name"]}`))
 	if _, _, _, err := cliRun(t, env, "clients", "update", "shop", "--redirect-uri", "ftp://shop.example"); err == nil {
 		t.Fatal("a bad update succeeded")
 	}

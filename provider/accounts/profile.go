@@ -237,17 +237,20 @@ func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfileUpd
 // changeUser applies mutate to a user in one transaction with what the
 // change entails: a new email address drops the old one's pending links and
 // gets its own (mailed after the commit), and a disabled user's sessions
-// and tokens end.
+// and tokens end. A change that leaves every field as it is writes
+// nothing: no event, updatedAt stays, the stored user is returned.
 func (s *Service) changeUser(ctx context.Context, userID string, mutate func(*storage.User) error) (storage.User, error) {
-	var u storage.User
+	var u, before storage.User
 	var pending *verifyMail
 	err := s.atomically(ctx, func(ctx context.Context) error {
-		var before storage.User
 		var err error
 		u, err = s.store.UpdateUser(ctx, userID, func(x storage.User) (storage.User, error) {
 			before = x
 			if err := mutate(&x); err != nil {
 				return x, err
+			}
+			if len(changedFields(before, x)) == 0 {
+				return before, audit.ErrUnchanged
 			}
 			x.UpdatedAt = s.clock()
 			return x, nil
@@ -278,6 +281,9 @@ func (s *Service) changeUser(ctx context.Context, userID string, mutate func(*st
 		}
 		return nil
 	})
+	if errors.Is(err, audit.ErrUnchanged) {
+		return before, nil
+	}
 	if err != nil {
 		return storage.User{}, err
 	}
@@ -517,6 +523,8 @@ func changedFields(a, b storage.User) []string {
 		{"email", a.Email != b.Email}, {"emailVerified", a.EmailVerified != b.EmailVerified}, {"name", a.Name != b.Name},
 		{"bio", a.Bio != b.Bio}, {"pronouns", a.Pronouns != b.Pronouns}, {"website", a.Website != b.Website},
 		{"role", a.Role != b.Role}, {"disabled", a.Disabled != b.Disabled}, {"claims", string(a.Claims) != string(b.Claims)},
+		// A guest holds no ListenBrainz token: becoming one drops it.
+		{"listenbrainz", a.ListenBrainzName != b.ListenBrainzName || !bytes.Equal(a.ListenBrainzToken, b.ListenBrainzToken)},
 	} {
 		if f.changed {
 			out = append(out, f.name)

@@ -273,11 +273,7 @@ func (r *Registry) Update(ctx context.Context, id string, u Update) (storage.API
 	} else if len(holders) > 0 {
 		return storage.API{}, inUse(holders)
 	}
-	var out storage.API
-	err = r.apply(ctx, audit.APIChanged, id, func(ctx context.Context) (err error) {
-		out, err = r.store.UpdateAPI(ctx, id, func(storage.API) (storage.API, error) { return next, nil })
-		return err
-	})
+	out, err := r.rewrite(ctx, id, next)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return storage.API{}, ErrNotFound
@@ -510,12 +506,6 @@ func (r *Registry) Shadowing(ctx context.Context) (storage.API, bool, error) {
 		return storage.API{}, false, nil
 	}
 	return a, err == nil, err
-}
-
-// apply makes a change to the API id and records it (event typ) in one
-// transaction; the actor is the one ctx's transport named.
-func (r *Registry) apply(ctx context.Context, typ, id string, write func(ctx context.Context) error) error {
-	return audit.Apply(ctx, r.store, r.now(), audit.Change{Type: typ, Detail: map[string]any{"api": id}}, write)
 }
 
 func (r *Registry) forget() {

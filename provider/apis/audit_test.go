@@ -39,7 +39,15 @@ func TestAPIChangesRecordOneEvent(t *testing.T) {
 	if _, err := r.Update(ctx, id, Update{Name: &name}); err != nil {
 		t.Fatal(err)
 	}
-	events.WantOne(t, "Update", want(audit.APIChanged))
+	changed := want(audit.APIChanged)
+	changed.Detail = `{"api":"` + id + `","fields":["name"]}`
+	events.WantOne(t, "Update", changed)
+	for what, u := range map[string]Update{"Update with nothing": {}, "Update to the name it has": {Name: &name}} {
+		if a, err := r.Update(ctx, id, u); err != nil || a.Name != name {
+			t.Fatalf("%s: %v %+v", what, err, a)
+		}
+		events.WantNone(t, what)
+	}
 
 	// Refusals: a taken identifier, a taken scope, an unknown API, a scope
 	// a client holds, tonearm's own API.

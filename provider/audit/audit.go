@@ -166,12 +166,27 @@ type Change struct {
 	Detail map[string]any
 }
 
+// ErrUnchanged is what a change's write returns when the change would leave
+// the record as it is (an update that repeats the stored values): Apply
+// then writes nothing, records no event and returns nil, so the log and
+// the record's updatedAt only move when something did.
+var ErrUnchanged = errors.New("audit: nothing to change")
+
 // Apply runs write and records c in one transaction: the event is on
 // record exactly when the change is (a refused or failed write records
 // nothing; an event that cannot be written undoes the change). When ctx
 // already carries a transaction (tonearm apply --dry-run runs in one it
-// rolls back), both join it.
+// rolls back), both join it. A write that returns ErrUnchanged records
+// nothing.
 func Apply(ctx context.Context, store TxStore, now time.Time, c Change, write func(ctx context.Context) error) error {
+	return ApplyDiff(ctx, store, now, c, func(ctx context.Context) (map[string]any, error) { return nil, write(ctx) })
+}
+
+// ApplyDiff is Apply for a change whose detail is known only once the
+// write has seen the stored record (which fields it changed, compared
+// under the row's lock): write returns the detail to add to c's, or
+// ErrUnchanged.
+func ApplyDiff(ctx context.Context, store TxStore, now time.Time, c Change, write func(ctx context.Context) (map[string]any, error)) error {
 	tx, err := store.BeginTx(ctx)
 	switch {
 	case errors.Is(err, storage.ErrInTransaction):
@@ -181,10 +196,24 @@ func Apply(ctx context.Context, store TxStore, now time.Time, c Change, write fu
 	default:
 		defer store.RollbackTx(tx) //nolint:errcheck // after a commit it does nothing
 	}
-	if err := write(tx); err != nil {
+	more, err := write(tx)
+	if errors.Is(err, ErrUnchanged) {
+		return nil // nothing was written; the deferred rollback ends the transaction
+	}
+	if err != nil {
 		return err
 	}
-	if err := Record(tx, store, now, c.Type, c.User, c.Client, c.Detail); err != nil {
+	detail := c.Detail
+	if len(more) > 0 {
+		detail = make(map[string]any, len(c.Detail)+len(more))
+		for k, v := range c.Detail {
+			detail[k] = v
+		}
+		for k, v := range more {
+			detail[k] = v
+		}
+	}
+	if err := Record(tx, store, now, c.Type, c.User, c.Client, detail); err != nil {
 		return err
 	}
 	if tx == ctx {

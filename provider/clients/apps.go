@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -274,20 +275,12 @@ func (r *Registry) UpdateApp(ctx context.Context, id string, spec AppSpec) (stor
 	if next.Public != cur.Public {
 		return storage.Client{}, invalid("an app cannot change between confidential (a secret) and public (none): register a new one")
 	}
-	var out storage.Client
-	err = r.apply(ctx, audit.Change{Type: audit.AppChanged, User: cur.Owner, Client: id}, func(ctx context.Context) (err error) {
-		out, err = r.store.UpdateClient(ctx, id, func(old storage.Client) (storage.Client, error) {
-			next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = old.SecretHash, old.OldSecretHash, old.OldSecretExpiresAt
-			next.Owner, next.Registration, next.RegistrationTokenHash, next.Disabled = old.Owner, old.Registration, old.RegistrationTokenHash, old.Disabled
-			next.FirstParty = false
-			return next, nil
-		})
-		return err
+	return r.updateClient(ctx, id, audit.Change{Type: audit.AppChanged, User: cur.Owner, Client: id}, func(old storage.Client) (storage.Client, error) {
+		next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = old.SecretHash, old.OldSecretHash, old.OldSecretExpiresAt
+		next.Owner, next.Registration, next.RegistrationTokenHash, next.Disabled = old.Owner, old.Registration, old.RegistrationTokenHash, old.Disabled
+		next.FirstParty = false
+		return next, nil
 	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.Client{}, ErrNotFound
-	}
-	return out, err
 }
 
 // AppByRegistrationToken returns the app id if token is its RFC 7592
@@ -325,18 +318,23 @@ func (r *Registry) AppsOf(ctx context.Context, owner string) ([]storage.Client, 
 	return out, nil
 }
 
-// SetDisabled disables or enables a client (an admin's decision).
-func (r *Registry) SetDisabled(ctx context.Context, id string, disabled bool) (out storage.Client, err error) {
-	changed := audit.Change{Type: audit.ClientChanged, Client: id, Detail: map[string]any{"disabled": disabled}}
-	err = r.apply(ctx, changed, func(ctx context.Context) (err error) {
-		out, err = r.store.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
-			c.Disabled = disabled
-			return c, nil
-		})
-		return err
+// SetDisabled disables or enables a client (an admin's decision); one
+// already so is left as it is, and nothing is recorded.
+func (r *Registry) SetDisabled(ctx context.Context, id string, disabled bool) (storage.Client, error) {
+	return r.updateClient(ctx, id, audit.Change{Type: audit.ClientChanged, Client: id}, func(c storage.Client) (storage.Client, error) {
+		c.Disabled = disabled
+		return c, nil
 	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.Client{}, ErrNotFound
+}
+
+// RefusalCode is the RFC 7591 §3.2.2 error code of app metadata the
+// registry refused: invalid_redirect_uri for a redirect URI, else
+// invalid_client_metadata. The registration endpoint answers with it, and
+// every front door's app.registration_refused event names it.
+func RefusalCode(err error) string {
+	var fe *fault.Error
+	if errors.As(err, &fe) && fe.Field() == "redirect_uris" {
+		return "invalid_redirect_uri"
 	}
-	return out, err
+	return "invalid_client_metadata"
 }

@@ -65,12 +65,16 @@ func TestChangesRecordOneEvent(t *testing.T) {
 	if _, err := f.reg.Update(ctx, "shop", func(s *Spec) { s.Name = "Shop" }); err != nil {
 		t.Fatal(err)
 	}
-	f.wantOne(t, "Update", audit.ClientChanged, "", "shop", `{}`)
+	f.wantOne(t, "Update", audit.ClientChanged, "", "shop", `{"fields":["name"]}`)
+	if _, err := f.reg.Update(ctx, "shop", func(s *Spec) { s.Name = "Shop"; s.RedirectURIs = []string{"https://shop.example/cb"} }); err != nil {
+		t.Fatal(err)
+	}
+	f.events.WantNone(t, "Update to the values it holds")
 	off := true
 	if c, err := f.reg.Update(ctx, "shop", func(s *Spec) { s.Secret = strings.Repeat("s", 32); s.Disabled = &off }); err != nil || !c.Disabled {
 		t.Fatalf("Update with a secret and disabled: %v %+v", err, c)
 	}
-	f.wantOne(t, "Update with a secret", audit.ClientChanged, "", "shop", `{"secret":"set"}`)
+	f.wantOne(t, "Update with a secret", audit.ClientChanged, "", "shop", `{"fields":["disabled"],"disabled":true,"secret":"set"}`)
 	if _, err := f.reg.RotateSecret(ctx, "shop", time.Hour); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +86,11 @@ func TestChangesRecordOneEvent(t *testing.T) {
 	if _, err := f.reg.SetDisabled(ctx, "shop", false); err != nil {
 		t.Fatal(err)
 	}
-	f.wantOne(t, "SetDisabled", audit.ClientChanged, "", "shop", `{"disabled":false}`)
+	f.wantOne(t, "SetDisabled", audit.ClientChanged, "", "shop", `{"fields":["disabled"],"disabled":false}`)
+	if c, err := f.reg.SetDisabled(ctx, "shop", false); err != nil || c.Disabled || c.ID != "shop" {
+		t.Fatalf("SetDisabled of an enabled client: %v %+v", err, c)
+	}
+	f.events.WantNone(t, "SetDisabled of an enabled client")
 	if err := f.reg.Delete(ctx, "shop"); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +108,11 @@ func TestChangesRecordOneEvent(t *testing.T) {
 	if _, err := f.reg.UpdateApp(ctx, id, spec); err != nil {
 		t.Fatal(err)
 	}
-	f.wantOne(t, "UpdateApp", audit.AppChanged, "dev-1", id, `{}`)
+	f.wantOne(t, "UpdateApp", audit.AppChanged, "dev-1", id, `{"fields":["name"]}`)
+	if _, err := f.reg.UpdateApp(ctx, id, spec); err != nil {
+		t.Fatal(err)
+	}
+	f.events.WantNone(t, "UpdateApp to the values it holds")
 	if _, err := f.reg.RotateAppSecret(ctx, id, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,10 @@
 package clients
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/tonearm-idp/tonearm/provider/audit"
@@ -73,24 +75,97 @@ func (r *Registry) rotate(ctx context.Context, id string, keepOld time.Duration,
 // replaceSecret stores hash as a confidential client's secret, keeping the
 // old one valid for keepOld (0: it ends now, as does any kept earlier).
 func (r *Registry) replaceSecret(ctx context.Context, id string, hash []byte, keepOld time.Duration, event audit.Change) error {
-	err := r.apply(ctx, event, func(ctx context.Context) error {
-		_, err := r.store.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
-			if c.Public {
-				return c, invalid("a public client has no secret")
+	_, err := r.updateClient(ctx, id, event, func(c storage.Client) (storage.Client, error) {
+		if c.Public {
+			return c, invalid("a public client has no secret")
+		}
+		c.OldSecretHash, c.OldSecretExpiresAt = nil, time.Time{}
+		if keepOld > 0 {
+			c.OldSecretHash, c.OldSecretExpiresAt = c.SecretHash, r.now().UTC().Add(keepOld)
+		}
+		c.SecretHash = hash
+		return c, nil
+	})
+	return err
+}
+
+// updateClient rewrites client id with change under its row lock and
+// records event with what changed, by name: detail "fields" lists the
+// changed fields as the admin API spells them (never their values;
+// "disabled" also says which way), and "secret": "set" a secret that moved
+// (unless event already says how). A change that leaves the client as it is
+// writes and records nothing and returns the stored client.
+func (r *Registry) updateClient(ctx context.Context, id string, event audit.Change, change func(storage.Client) (storage.Client, error)) (storage.Client, error) {
+	var out storage.Client
+	err := audit.ApplyDiff(ctx, r.store, r.now(), event, func(ctx context.Context) (map[string]any, error) {
+		var detail map[string]any
+		stored, err := r.store.UpdateClient(ctx, id, func(old storage.Client) (storage.Client, error) {
+			out = old
+			next, err := change(old)
+			if err != nil {
+				return old, err
 			}
-			c.OldSecretHash, c.OldSecretExpiresAt = nil, time.Time{}
-			if keepOld > 0 {
-				c.OldSecretHash, c.OldSecretExpiresAt = c.SecretHash, r.now().UTC().Add(keepOld)
+			fields, secretMoved := clientChanges(old, next)
+			if len(fields) == 0 && !secretMoved {
+				return old, audit.ErrUnchanged
 			}
-			c.SecretHash = hash
-			return c, nil
+			detail = map[string]any{}
+			if len(fields) > 0 {
+				detail["fields"] = fields
+			}
+			if slices.Contains(fields, "disabled") {
+				detail["disabled"] = next.Disabled
+			}
+			if _, said := event.Detail["secret"]; secretMoved && !said {
+				detail["secret"] = "set"
+			}
+			return next, nil
 		})
-		return err
+		if err == nil {
+			out = stored
+		}
+		return detail, err
 	})
 	if errors.Is(err, storage.ErrNotFound) {
-		return ErrNotFound
+		return storage.Client{}, ErrNotFound
 	}
-	return err
+	if err != nil {
+		return storage.Client{}, err
+	}
+	return out, nil
+}
+
+// clientChanges names the fields that differ between a and b, as the admin
+// API spells them, and whether the secret (or a kept old one) moved.
+func clientChanges(a, b storage.Client) (fields []string, secretMoved bool) {
+	for _, f := range []struct {
+		name    string
+		changed bool
+	}{
+		{"redirectUris", !slices.Equal(a.RedirectURIs, b.RedirectURIs)},
+		{"postLogoutRedirectUris", !slices.Equal(a.PostLogoutRedirectURIs, b.PostLogoutRedirectURIs)},
+		{"grantTypes", !slices.Equal(a.GrantTypes, b.GrantTypes) || !slices.Equal(a.ResponseTypes, b.ResponseTypes)},
+		{"scope", !slices.Equal(a.Scopes, b.Scopes)},
+		{"audience", !slices.Equal(a.Audience, b.Audience)},
+		{"firstParty", a.FirstParty != b.FirstParty},
+		{"allowNoPkce", a.AllowNoPKCE != b.AllowNoPKCE},
+		{"requirePar", a.RequirePAR != b.RequirePAR},
+		{"backchannelLogoutUri", a.BackchannelLogoutURI != b.BackchannelLogoutURI},
+		{"idTokenAlg", a.IDTokenAlg != b.IDTokenAlg},
+		{"name", a.Name != b.Name},
+		{"logoUri", a.LogoURI != b.LogoURI},
+		{"clientUri", a.ClientURI != b.ClientURI},
+		{"policyUri", a.PolicyURI != b.PolicyURI},
+		{"tosUri", a.TosURI != b.TosURI},
+		{"disabled", a.Disabled != b.Disabled},
+	} {
+		if f.changed {
+			fields = append(fields, f.name)
+		}
+	}
+	secretMoved = !bytes.Equal(a.SecretHash, b.SecretHash) || !bytes.Equal(a.OldSecretHash, b.OldSecretHash) ||
+		!a.OldSecretExpiresAt.Equal(b.OldSecretExpiresAt) || !bytes.Equal(a.RegistrationTokenHash, b.RegistrationTokenHash)
+	return fields, secretMoved
 }
 
 // Delete removes a client with its consents and tokens.

@@ -453,29 +453,17 @@ func (r *Registry) Update(ctx context.Context, id string, change func(*Spec)) (s
 	if err != nil {
 		return storage.Client{}, err
 	}
-	changed := audit.Change{Type: audit.ClientChanged, Client: id}
-	if newHash != nil {
-		changed.Detail = map[string]any{"secret": "set"}
-	}
-	var out storage.Client
-	err = r.apply(ctx, changed, func(ctx context.Context) (err error) {
-		out, err = r.store.UpdateClient(ctx, id, func(old storage.Client) (storage.Client, error) {
-			next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = old.SecretHash, old.OldSecretHash, old.OldSecretExpiresAt
-			if newHash != nil {
-				next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = newHash, nil, time.Time{}
-			}
-			next.Owner, next.Registration, next.RegistrationTokenHash, next.Disabled = old.Owner, old.Registration, old.RegistrationTokenHash, old.Disabled
-			if spec.Disabled != nil {
-				next.Disabled = *spec.Disabled
-			}
-			return next, nil
-		})
-		return err
+	return r.updateClient(ctx, id, audit.Change{Type: audit.ClientChanged, Client: id}, func(old storage.Client) (storage.Client, error) {
+		next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = old.SecretHash, old.OldSecretHash, old.OldSecretExpiresAt
+		if newHash != nil {
+			next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = newHash, nil, time.Time{}
+		}
+		next.Owner, next.Registration, next.RegistrationTokenHash, next.Disabled = old.Owner, old.Registration, old.RegistrationTokenHash, old.Disabled
+		if spec.Disabled != nil {
+			next.Disabled = *spec.Disabled
+		}
+		return next, nil
 	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return storage.Client{}, ErrNotFound
-	}
-	return out, err
 }
 
 // Get returns one client.

@@ -37,7 +37,20 @@ func TestConnectorChangesRecordOneEvent(t *testing.T) {
 	if _, err := r.Update(ctx, "mb", func(s *Spec) { s.Name = "MusicBrainz"; s.ClientSecret = secret + "-2" }); err != nil {
 		t.Fatal(err)
 	}
-	events.WantOne(t, "Update", want(audit.ConnectorChanged, `{"connector":"mb"}`))
+	events.WantOne(t, "Update", want(audit.ConnectorChanged, `{"connector":"mb","fields":["name"],"secret":"set"}`))
+	before, _ := r.Get(ctx, "mb")
+	for what, change := range map[string]func(*Spec){
+		"Update with nothing":           func(*Spec) {},
+		"Update to the values it holds": func(s *Spec) { s.Name = "MusicBrainz"; s.Scopes = before.Scopes },
+	} {
+		if c, err := r.Update(ctx, "mb", change); err != nil || c.Name != "MusicBrainz" {
+			t.Fatalf("%s: %v %+v", what, err, c)
+		}
+		events.WantNone(t, what)
+		if c, _ := r.Get(ctx, "mb"); !c.UpdatedAt.Equal(before.UpdatedAt) {
+			t.Fatalf("%s moved updatedAt from %s to %s", what, before.UpdatedAt, c.UpdatedAt)
+		}
+	}
 
 	failures := map[string]func() error{
 		"Create of a taken id": func() error {

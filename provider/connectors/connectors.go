@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -208,44 +209,91 @@ func (r *Registry) Create(ctx context.Context, s Spec) (storage.Connector, error
 }
 
 // Update applies change to a connector's spec (its ID and kind stay; an
-// empty secret keeps the stored one).
+// empty secret keeps the stored one) and records connector.changed with
+// the fields that changed, by the admin API's names (a client secret given
+// is "secret": "set"; never a value). A change that leaves the connector
+// as it is writes and records nothing and returns the stored connector.
 func (r *Registry) Update(ctx context.Context, id string, change func(*Spec)) (c storage.Connector, err error) {
 	changed := audit.Change{Type: audit.ConnectorChanged, Detail: map[string]any{"connector": id}}
-	err = audit.Apply(ctx, r.store, r.now(), changed, func(ctx context.Context) (err error) {
-		c, err = r.store.UpdateConnector(ctx, id, r.rewrite(id, change))
-		return err
+	err = audit.ApplyDiff(ctx, r.store, r.now(), changed, func(ctx context.Context) (map[string]any, error) {
+		var detail map[string]any
+		stored, err := r.store.UpdateConnector(ctx, id, func(old storage.Connector) (storage.Connector, error) {
+			c = old
+			next, more, err := r.rewrite(id, change)(old)
+			if err != nil {
+				return old, err
+			}
+			if detail = more; detail == nil {
+				return old, audit.ErrUnchanged
+			}
+			return next, nil
+		})
+		if err == nil {
+			c = stored
+		}
+		return detail, err
 	})
-	if err == nil {
-		r.forget(c.Issuer)
+	if err != nil {
+		return storage.Connector{}, err
 	}
-	return c, err
+	r.forget(c.Issuer)
+	return c, nil
 }
 
 // rewrite is the read-modify-write of Update: change applied to the stored
-// spec, checked, the new secret sealed.
-func (r *Registry) rewrite(id string, change func(*Spec)) func(storage.Connector) (storage.Connector, error) {
-	return func(old storage.Connector) (storage.Connector, error) {
+// spec, checked, the new secret sealed; with the event's detail naming
+// what changed (nil: nothing did, and updatedAt stays).
+func (r *Registry) rewrite(id string, change func(*Spec)) func(storage.Connector) (storage.Connector, map[string]any, error) {
+	return func(old storage.Connector) (storage.Connector, map[string]any, error) {
 		s := Spec{ID: old.ID, Kind: old.Kind, Name: old.Name, ClientID: old.ClientID, Issuer: old.Issuer, BaseURL: old.BaseURL, Scopes: old.Scopes}
 		change(&s)
 		s.ID, s.Kind = old.ID, old.Kind
 		if err := r.validate(&s); err != nil {
-			return old, err
+			return old, nil, err
 		}
 		next := old
 		next.Name, next.ClientID, next.Issuer, next.BaseURL, next.Scopes = s.Name, s.ClientID, s.Issuer, s.BaseURL, s.Scopes
 		if next.Scopes == nil {
 			next.Scopes = []string{}
 		}
+		detail := map[string]any{}
+		if fields := connectorChanges(old, next); len(fields) > 0 {
+			detail["fields"] = fields
+		}
 		if s.ClientSecret != "" {
+			// The sealed value cannot be compared without opening it; a
+			// secret given is a change (it is sealed afresh).
 			sealed, err := r.box.Seal([]byte(s.ClientSecret), secretContext(id))
 			if err != nil {
-				return old, err
+				return old, nil, err
 			}
 			next.ClientSecret = sealed
+			detail["secret"] = "set"
+		}
+		if len(detail) == 0 {
+			return old, nil, nil
 		}
 		next.UpdatedAt = r.now().UTC().Truncate(time.Microsecond)
-		return next, nil
+		return next, detail, nil
 	}
+}
+
+// connectorChanges names the fields that differ between a and b, as the
+// admin API spells them.
+func connectorChanges(a, b storage.Connector) []string {
+	var out []string
+	for _, f := range []struct {
+		name    string
+		changed bool
+	}{
+		{"name", a.Name != b.Name}, {"clientId", a.ClientID != b.ClientID}, {"issuer", a.Issuer != b.Issuer},
+		{"baseUrl", a.BaseURL != b.BaseURL}, {"scopes", !slices.Equal(a.Scopes, b.Scopes)},
+	} {
+		if f.changed {
+			out = append(out, f.name)
+		}
+	}
+	return out
 }
 
 // Get returns a connector; storage.ErrNotFound.

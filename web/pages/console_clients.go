@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -282,8 +283,22 @@ func (p *Pages) deleteClient(w http.ResponseWriter, r *http.Request, c web.Calle
 // answer to an app registered by a developer that misbehaves.
 func (p *Pages) setClientDisabled(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	id := r.PathValue("id")
-	disable := r.PostFormValue("disabled") == "yes"
-	if _, err := p.c.Apps.SetDisabled(r.Context(), id, disable); err != nil {
+	// The form posts "yes" (Disable) or "no" (Enable); anything else is
+	// refused rather than read as one of them: "true" once enabled a
+	// client its admin meant to disable.
+	var disable bool
+	var err error
+	switch r.PostFormValue("disabled") {
+	case "yes":
+		disable = true
+	case "no":
+	default:
+		err = fault.New(fault.Invalid, `disabled must be "yes" or "no"`).Saying(`The disabled field must be "yes" (disable) or "no" (enable)`)
+	}
+	if err == nil {
+		_, err = p.c.Apps.SetDisabled(r.Context(), id, disable)
+	}
+	if err != nil {
 		status, msg := p.message(w, r, err)
 		p.renderClient(w, r, c, id, status, nil, msg, "")
 		return

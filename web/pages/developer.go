@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -149,7 +151,7 @@ func (p *Pages) registerApp(w http.ResponseWriter, r *http.Request, c web.Caller
 	app, err := p.c.Apps.RegisterApp(r.Context(), f.spec(), c.User.ID, storage.RegisteredByDeveloper)
 	if err != nil {
 		status, msg := p.message(w, r, err)
-		p.c.Metrics.AppRegistration(storage.RegisteredByDeveloper, "refused")
+		p.refusedApp(r, err, c.User.ID, "")
 		fail(status, msg)
 		return
 	}
@@ -178,12 +180,27 @@ func (p *Pages) updateApp(w http.ResponseWriter, r *http.Request, c web.Caller) 
 	f.Type = clients.AppKind(app)
 	if _, err := p.c.Apps.UpdateApp(r.Context(), app.ID, f.spec()); err != nil {
 		status, msg := p.message(w, r, err)
+		p.refusedApp(r, err, c.User.ID, app.ID)
 		p.renderDeveloper(w, r, c, status, developerPage{Error: msg})
 		return
 	}
 	p.forgetClient(app.ID)
 	p.c.Metrics.AppRegistration(storage.RegisteredByDeveloper, "updated")
 	p.done(w, r, DeveloperPath, "app-updated")
+}
+
+// refusedApp counts and records a developer's registration or edit that
+// the registry refused, as the registration endpoint does for RFC
+// 7591/7592 (app.registration_refused with the developer, the app when it
+// exists, and RFC 7591's error code): the same refusal is on record
+// whichever door it came through. A failure that is not the metadata's
+// (the database) is no refusal.
+func (p *Pages) refusedApp(r *http.Request, err error, developer, app string) {
+	if !fault.Is(err, fault.Invalid) {
+		return
+	}
+	p.c.Metrics.AppRegistration(storage.RegisteredByDeveloper, "refused")
+	p.record(r, audit.AppRefused, developer, app, map[string]any{"how": storage.RegisteredByDeveloper, "error": clients.RefusalCode(err)})
 }
 
 func (p *Pages) rotateAppSecret(w http.ResponseWriter, r *http.Request, c web.Caller) {

@@ -235,12 +235,12 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	dec := json.NewDecoder(r.Body)
 	if err := dec.Decode(&m); err != nil {
-		g.refuse(w, r, how, "invalid_client_metadata", "The body must be a JSON object of client metadata (RFC 7591 §2): "+jsonProblem(err))
+		g.refuse(w, r, refusedFor{how, owner, ""}, "invalid_client_metadata", "The body must be a JSON object of client metadata (RFC 7591 §2): "+jsonProblem(err))
 		return
 	}
 	spec, err := m.spec()
 	if err != nil {
-		g.refuseMetadata(w, r, how, err)
+		g.refuseMetadata(w, r, refusedFor{how, owner, ""}, err)
 		return
 	}
 	// A developer's budget counts the apps registered; an address without
@@ -250,7 +250,7 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 	}
 	app, err := g.c.Apps.RegisterApp(ctx, spec, owner, how)
 	if err != nil {
-		g.failed(w, r, how, "registering", err)
+		g.failed(w, r, refusedFor{how, owner, ""}, "registering", err)
 		return
 	}
 	g.c.Metrics.AppRegistration(how, "registered")
@@ -288,26 +288,20 @@ func (g *Registration) within(w http.ResponseWriter, r *http.Request, how string
 // refuseMetadata refuses metadata that spec turned down: a redirect URI as
 // RFC 7591 §3.2.2's invalid_redirect_uri, anything else as
 // invalid_client_metadata.
-func (g *Registration) refuseMetadata(w http.ResponseWriter, r *http.Request, how string, err error) {
-	g.refuse(w, r, how, metadataCode(err), err.Error())
+func (g *Registration) refuseMetadata(w http.ResponseWriter, r *http.Request, by refusedFor, err error) {
+	g.refuse(w, r, by, clients.RefusalCode(err), err.Error())
 }
 
-// metadataCode is the RFC 7591 §3.2.2 code of refused metadata: a
-// redirect URI's is invalid_redirect_uri.
-func metadataCode(err error) string {
-	var fe *fault.Error
-	if errors.As(err, &fe) && fe.Field() == "redirect_uris" {
-		return "invalid_redirect_uri"
-	}
-	return "invalid_client_metadata"
-}
+// refusedFor is what a refusal's event names: how the request came, the
+// developer (user ID) and the app (client ID) it was for, when known.
+type refusedFor struct{ how, user, client string }
 
 // failed answers a registration or update that failed: the metadata at
 // fault as RFC 7591 §3.2.2 names it, or a server error (logged).
-func (g *Registration) failed(w http.ResponseWriter, r *http.Request, how, doing string, err error) {
+func (g *Registration) failed(w http.ResponseWriter, r *http.Request, by refusedFor, doing string, err error) {
 	if fault.Is(err, fault.Invalid) {
 		_, msg, _ := web.ErrorMessage(err)
-		g.refuse(w, r, how, metadataCode(err), msg)
+		g.refuse(w, r, by, clients.RefusalCode(err), msg)
 		return
 	}
 	if writeUnavailable(w, r, g.c.Logger, err) {
@@ -317,9 +311,15 @@ func (g *Registration) failed(w http.ResponseWriter, r *http.Request, how, doing
 	web.WriteOAuthError(w, http.StatusInternalServerError, "server_error", "The app could not be saved; try again later.")
 }
 
-func (g *Registration) refuse(w http.ResponseWriter, r *http.Request, how, code, description string) {
-	g.c.Metrics.AppRegistration(how, "refused")
-	g.record(r, audit.AppRefused, "", "", map[string]any{"how": how, "error": code})
+// refuse answers refused metadata (400 with RFC 7591 §3.2.2's code) and
+// records app.registration_refused: how the request came, the code, and
+// who it was for when its token said so (the developer of an initial
+// access token; an RFC 7592 request's app and that app's developer). A
+// wrong or missing token is answered before (refuseToken) and recorded
+// nowhere: it names no one, and anyone could fill the log with it.
+func (g *Registration) refuse(w http.ResponseWriter, r *http.Request, by refusedFor, code, description string) {
+	g.c.Metrics.AppRegistration(by.how, "refused")
+	g.record(r, audit.AppRefused, by.user, by.client, map[string]any{"how": by.how, "error": code})
 	web.WriteOAuthError(w, http.StatusBadRequest, code, description)
 }
 
@@ -345,6 +345,8 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 		refuseToken(w, "The registration access token is not this app's.")
 		return
 	}
+	// A refusal from here on is about this app and its developer.
+	by := refusedFor{c.Registration, c.Owner, c.ID}
 	switch r.Method {
 	case http.MethodGet:
 		w.Header().Set("Cache-Control", "no-store")
@@ -353,16 +355,16 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 		var m clientMetadata
 		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
-			g.refuse(w, r, c.Registration, "invalid_client_metadata", "The body must be a JSON object of client metadata: "+jsonProblem(err))
+			g.refuse(w, r, by, "invalid_client_metadata", "The body must be a JSON object of client metadata: "+jsonProblem(err))
 			return
 		}
 		if m.ClientID != c.ID {
-			g.refuse(w, r, c.Registration, "invalid_client_metadata", "client_id must be this app's (RFC 7592 §2.2)")
+			g.refuse(w, r, by, "invalid_client_metadata", "client_id must be this app's (RFC 7592 §2.2)")
 			return
 		}
 		spec, err := m.spec()
 		if err != nil {
-			g.refuseMetadata(w, r, c.Registration, err)
+			g.refuseMetadata(w, r, by, err)
 			return
 		}
 		if m.TokenEndpointAuthMethod == "" {
@@ -373,7 +375,7 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 		}
 		next, err := g.c.Apps.UpdateApp(ctx, id, spec)
 		if err != nil {
-			g.failed(w, r, c.Registration, "updating", err)
+			g.failed(w, r, by, "updating", err)
 			return
 		}
 		g.c.ForgetClient(id)
