@@ -103,7 +103,7 @@ func TestRound4CLI2JSONOnEveryCommandThatPrints(t *testing.T) {
 	if version["version"] == "" {
 		t.Fatalf("version --json = %v", version)
 	}
-	ready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	ready := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte(`{"status":"ready"}`)) }))
 	defer ready.Close()
 	var health map[string]any
 	decode([]string{"health", "--url", ready.URL}, "", &health)
