@@ -106,6 +106,10 @@ func TestRound4ErrMethodsAndBodies(t *testing.T) {
 			t.Errorf("%s %s: %d Allow %q %q %s", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), resp.Header.Get("Content-Type"), body)
 		}
 	}
+	resp, body := s.rawCall(t, http.MethodPost, "/api/openapi.json", nil, "")
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" || !strings.HasPrefix(body, `{"error":"method POST`) {
+		t.Errorf("POST /api/openapi.json: %d Allow %q %s", resp.StatusCode, resp.Header.Get("Allow"), body)
+	}
 	big := `{"client_name":"` + strings.Repeat("x", 70<<10) + `","redirect_uris":["` + redirectURI + `"]}`
 	for _, tc := range []struct {
 		name, contentType, body string
@@ -120,4 +124,31 @@ func TestRound4ErrMethodsAndBodies(t *testing.T) {
 			t.Errorf("registration with %s: %d %s, want %d", tc.name, resp.StatusCode, body, tc.status)
 		}
 	}
+}
+
+// A malformed query parameter of the events list is 400 saying which, not
+// silently ignored (after=garbage listed from the start).
+func TestRound4ErrEventsQuery(t *testing.T) {
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
+	ops := s.opsToken()
+	s.opsToken() // a second client.created: two pages of one
+	for query, want := range map[string]string{
+		"after=garbage":                    "after must be an event id",
+		"after=" + strings.Repeat("g", 28): "after must be an event id",
+		"limit=abc":                        "limit must be a number",
+		"limit=0":                          "limit must be a number",
+		"since=yesterday":                  "since must be an RFC 3339 time",
+		"type=nope":                        "type must be one of",
+	} {
+		r := s.call(nil, http.MethodGet, "/api/admin/events?"+query, ops, nil)
+		if r.status != http.StatusBadRequest || !strings.HasPrefix(r.errMsg(), want) {
+			t.Errorf("%s: %d %s, want 400 %q", query, r.status, r.raw, want)
+		}
+	}
+	first := s.want(s.call(nil, http.MethodGet, "/api/admin/events?limit=1", ops, nil), http.StatusOK)
+	next, _ := first.body["next"].(string)
+	if next == "" {
+		t.Fatalf("no next page: %s", first.raw)
+	}
+	s.want(s.call(nil, http.MethodGet, "/api/admin/events?limit=1&after="+next, ops, nil), http.StatusOK)
 }
