@@ -383,7 +383,7 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch r.Method {
-	case http.MethodGet:
+	case http.MethodGet, http.MethodHead: // HEAD as GET (RFC 9110 §9.3.2); the server drops the body
 		w.Header().Set("Cache-Control", "no-store")
 		web.WriteJSON(w, http.StatusOK, g.information(c, ""))
 	case http.MethodPut:
