@@ -47,6 +47,9 @@ func (e *HTTPError) Challenge(scheme string, params ...string) *HTTPError {
 	return e.With("WWW-Authenticate", Challenge(scheme, params...))
 }
 
+// Challenged reports whether the answer carries its own challenge.
+func (e *HTTPError) Challenged() bool { return e.header["WWW-Authenticate"] != "" }
+
 // WriteJSON sends v with status. API answers are never cached.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

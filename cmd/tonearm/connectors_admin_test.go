@@ -34,7 +34,7 @@ func TestConnectorsAdmin(t *testing.T) {
 		if err != nil || bytes.Contains(stored.ClientSecret, []byte("s3cret-value")) {
 			t.Fatalf("the secret is stored in the clear: %v", err)
 		}
-		s.want(s.call(nil, http.MethodPost, "/api/admin/connectors", ops, create), http.StatusBadRequest) // taken
+		s.want(s.call(nil, http.MethodPost, "/api/admin/connectors", ops, create), http.StatusConflict) // taken, as a client or API id is
 		for _, bad := range []map[string]any{
 			{"id": "Bad ID", "kind": "oidc", "name": "X", "clientId": "a", "clientSecret": "b", "issuer": "https://x.example"},
 			{"id": "x", "kind": "saml", "name": "X", "clientId": "a", "clientSecret": "b"},

@@ -472,19 +472,21 @@ func NewBootstrap(ctx context.Context, store interface {
 
 // CreateAdmin creates an admin if code is the live security code and no
 // active admin exists yet; the code then dies. Concurrent callers are
-// serialised, so a code creates at most one admin.
+// serialised, so a code creates at most one admin. Once an active admin
+// exists every code, right or wrong, is ErrAdminExists (docs/accounts.md):
+// the code is not the way in any more, whatever was guessed, and a guess
+// made then is no guess at a live code (the caller gives it back).
 func (s *Service) CreateAdmin(ctx context.Context, b *Bootstrap, code string, n NewUser) (storage.User, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if admins, err := s.store.CountActiveAdmins(ctx); err != nil {
+		return storage.User{}, err
+	} else if admins > 0 {
+		b.code = ""
+		return storage.User{}, ErrAdminExists
+	}
 	if b.code == "" {
-		// No live code: an admin exists (say so: the code is not the way
-		// in any more), or the code was used or burned.
-		if n, err := s.store.CountActiveAdmins(ctx); err != nil {
-			return storage.User{}, err
-		} else if n > 0 {
-			return storage.User{}, ErrAdminExists
-		}
-		return storage.User{}, ErrBadSecurityCode
+		return storage.User{}, ErrBadSecurityCode // used or burned
 	}
 	if len(code) != len(b.code) || subtle.ConstantTimeCompare([]byte(code), []byte(b.code)) != 1 {
 		// The code lives in this process only, so its count does too; the
@@ -496,12 +498,6 @@ func (s *Service) CreateAdmin(ctx context.Context, b *Bootstrap, code string, n 
 			s.log.Warn("bootstrap security code burned after too many wrong guesses; restart to get a new one")
 		}
 		return storage.User{}, ErrBadSecurityCode
-	}
-	if n, err := s.store.CountActiveAdmins(ctx); err != nil {
-		return storage.User{}, err
-	} else if n > 0 {
-		b.code = ""
-		return storage.User{}, ErrAdminExists
 	}
 	n.Role = storage.RoleAdmin
 	u, err := s.Create(ctx, n)

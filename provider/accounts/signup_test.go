@@ -144,40 +144,47 @@ func TestSignupPolicy(t *testing.T) {
 		created bool
 		signups int // sign-up attempts counted
 		guesses int // security code guesses kept
+		// adminExists: an active admin exists before the request.
+		adminExists bool
 	}{
-		{"open, anyone, valid", RegistrationOpen, valid, "", anon, 5, nil, true, 1, 0},
-		{"open, anyone, budget spent", RegistrationOpen, valid, "", anon, 0, &ThrottledError{}, false, 1, 0},
-		{"open, anyone, bad username: not counted", RegistrationOpen, badName, "", anon, 5, kindOf(fault.Invalid), false, 0, 0},
-		{"open, anyone, bad password: not counted", RegistrationOpen, badPassword, "", anon, 5, kindOf(fault.Invalid), false, 0, 0},
-		{"open, anyone, bad email: not counted", RegistrationOpen, badEmail, "", anon, 5, kindOf(fault.Invalid), false, 0, 0},
-		{"open, invalid role first", RegistrationOpen, root, "", anon, 5, kindOf(fault.Invalid), false, 0, 0},
-		{"open, signed-in user counted", RegistrationOpen, valid, "", signedIn, 5, nil, true, 1, 0},
-		{"open, refused credentials counted as anyone", RegistrationOpen, valid, "", badCreds, 5, nil, true, 1, 0},
-		{"open, admin not counted", RegistrationOpen, valid, "", anAdmin, 0, nil, true, 0, 0},
-		{"open, guest by anyone", RegistrationOpen, guest, "", anon, 5, &AdminOnlyError{}, false, 0, 0},
-		{"open, guest by a user", RegistrationOpen, guest, "", signedIn, 5, &AdminOnlyError{}, false, 0, 0},
-		{"open, guest by an admin", RegistrationOpen, guest, "", anAdmin, 0, nil, true, 0, 0},
-		{"open, guest by a one-factor admin", RegistrationOpen, guest, "", weakAdmin, 5, errWeakSignIn, false, 0, 0},
-		{"open, admin by anyone", RegistrationOpen, admin, "", anon, 5, ErrAdminCredentials, false, 0, 0},
-		{"open, admin by refused anonymous credentials", RegistrationOpen, admin, "", anonCreds, 5, ErrAdminCredentials, false, 0, 0},
-		{"open, admin by a user", RegistrationOpen, admin, "", signedIn, 5, &AdminOnlyError{}, false, 0, 0},
-		{"open, admin by refused credentials", RegistrationOpen, admin, "", badCreds, 5, errBadToken, false, 0, 0},
-		{"open, admin by an admin", RegistrationOpen, admin, "", anAdmin, 0, nil, true, 0, 0},
-		{"closed, user by anyone", RegistrationAdmin, valid, "", anon, 5, ErrRegistrationClosed, false, 0, 0},
-		{"closed, user by refused anonymous credentials", RegistrationAdmin, valid, "", anonCreds, 5, errBadToken, false, 0, 0},
-		{"closed, user by a user", RegistrationAdmin, valid, "", signedIn, 5, ErrRegistrationClosed, false, 0, 0},
-		{"closed, user by refused credentials", RegistrationAdmin, valid, "", badCreds, 5, errBadToken, false, 0, 0},
-		{"closed, user by an admin, not counted", RegistrationAdmin, valid, "", anAdmin, 0, nil, true, 0, 0},
-		{"closed, user by a one-factor admin", RegistrationAdmin, valid, "", weakAdmin, 5, errWeakSignIn, false, 0, 0},
-		{"closed, bad user by an admin", RegistrationAdmin, badName, "", anAdmin, 5, kindOf(fault.Invalid), false, 0, 0},
-		{"closed, bad user by anyone: who first", RegistrationAdmin, badName, "", anon, 5, ErrRegistrationClosed, false, 0, 0},
-		{"bootstrap code, anyone", RegistrationAdmin, admin, right, anon, 5, nil, true, 0, 0},
-		{"bootstrap code, open", RegistrationOpen, admin, right, anon, 5, nil, true, 0, 0},
-		{"wrong bootstrap code kept", RegistrationAdmin, admin, wrong, anon, 5, ErrBadSecurityCode, false, 0, 1},
-		{"bootstrap guesses spent", RegistrationAdmin, admin, right, anon, 0, &ThrottledError{}, false, 0, 1},
-		{"wrong bootstrap code, bad username: refused before the guess", RegistrationAdmin, with(admin, func(n *NewUser) { n.Username = "a b!" }), wrong, anon, 5, kindOf(fault.Invalid), false, 0, 0},
-		{"bootstrap code, bad admin: given back", RegistrationAdmin, with(admin, func(n *NewUser) { n.Password = "short" }), right, anon, 5, kindOf(fault.Invalid), false, 0, 0},
-		{"a code for a user is no code", RegistrationAdmin, valid, right, anon, 5, ErrRegistrationClosed, false, 0, 0},
+		{"open, anyone, valid", RegistrationOpen, valid, "", anon, 5, nil, true, 1, 0, false},
+		{"open, anyone, budget spent", RegistrationOpen, valid, "", anon, 0, &ThrottledError{}, false, 1, 0, false},
+		{"open, anyone, bad username: not counted", RegistrationOpen, badName, "", anon, 5, kindOf(fault.Invalid), false, 0, 0, false},
+		{"open, anyone, bad password: not counted", RegistrationOpen, badPassword, "", anon, 5, kindOf(fault.Invalid), false, 0, 0, false},
+		{"open, anyone, bad email: not counted", RegistrationOpen, badEmail, "", anon, 5, kindOf(fault.Invalid), false, 0, 0, false},
+		{"open, invalid role first", RegistrationOpen, root, "", anon, 5, kindOf(fault.Invalid), false, 0, 0, false},
+		{"open, signed-in user counted", RegistrationOpen, valid, "", signedIn, 5, nil, true, 1, 0, false},
+		{"open, refused credentials counted as anyone", RegistrationOpen, valid, "", badCreds, 5, nil, true, 1, 0, false},
+		{"open, admin not counted", RegistrationOpen, valid, "", anAdmin, 0, nil, true, 0, 0, false},
+		{"open, guest by anyone", RegistrationOpen, guest, "", anon, 5, &AdminOnlyError{}, false, 0, 0, false},
+		{"open, guest by a user", RegistrationOpen, guest, "", signedIn, 5, &AdminOnlyError{}, false, 0, 0, false},
+		{"open, guest by an admin", RegistrationOpen, guest, "", anAdmin, 0, nil, true, 0, 0, false},
+		{"open, guest by a one-factor admin", RegistrationOpen, guest, "", weakAdmin, 5, errWeakSignIn, false, 0, 0, false},
+		{"open, admin by anyone", RegistrationOpen, admin, "", anon, 5, ErrAdminCredentials, false, 0, 0, false},
+		{"open, admin by refused anonymous credentials", RegistrationOpen, admin, "", anonCreds, 5, ErrAdminCredentials, false, 0, 0, false},
+		{"open, admin by a user", RegistrationOpen, admin, "", signedIn, 5, &AdminOnlyError{}, false, 0, 0, false},
+		{"open, admin by refused credentials", RegistrationOpen, admin, "", badCreds, 5, errBadToken, false, 0, 0, false},
+		{"open, admin by an admin", RegistrationOpen, admin, "", anAdmin, 0, nil, true, 0, 0, false},
+		{"closed, user by anyone", RegistrationAdmin, valid, "", anon, 5, ErrRegistrationClosed, false, 0, 0, false},
+		{"closed, user by refused anonymous credentials", RegistrationAdmin, valid, "", anonCreds, 5, errBadToken, false, 0, 0, false},
+		{"closed, user by a user", RegistrationAdmin, valid, "", signedIn, 5, ErrRegistrationClosed, false, 0, 0, false},
+		{"closed, user by refused credentials", RegistrationAdmin, valid, "", badCreds, 5, errBadToken, false, 0, 0, false},
+		{"closed, user by an admin, not counted", RegistrationAdmin, valid, "", anAdmin, 0, nil, true, 0, 0, false},
+		{"closed, user by a one-factor admin", RegistrationAdmin, valid, "", weakAdmin, 5, errWeakSignIn, false, 0, 0, false},
+		{"closed, bad user by an admin", RegistrationAdmin, badName, "", anAdmin, 5, kindOf(fault.Invalid), false, 0, 0, false},
+		{"closed, bad user by anyone: who first", RegistrationAdmin, badName, "", anon, 5, ErrRegistrationClosed, false, 0, 0, false},
+		{"bootstrap code, anyone", RegistrationAdmin, admin, right, anon, 5, nil, true, 0, 0, false},
+		{"bootstrap code, open", RegistrationOpen, admin, right, anon, 5, nil, true, 0, 0, false},
+		{"wrong bootstrap code kept", RegistrationAdmin, admin, wrong, anon, 5, ErrBadSecurityCode, false, 0, 1, false},
+		{"bootstrap guesses spent", RegistrationAdmin, admin, right, anon, 0, &ThrottledError{}, false, 0, 1, false},
+		{"wrong bootstrap code, bad username: refused before the guess", RegistrationAdmin, with(admin, func(n *NewUser) { n.Username = "a b!" }), wrong, anon, 5, kindOf(fault.Invalid), false, 0, 0, false},
+		{"bootstrap code, bad admin: given back", RegistrationAdmin, with(admin, func(n *NewUser) { n.Password = "short" }), right, anon, 5, kindOf(fault.Invalid), false, 0, 0, false},
+		{"a code for a user is no code", RegistrationAdmin, valid, right, anon, 5, ErrRegistrationClosed, false, 0, 0, false},
+		// Once an admin exists, the code is no way in, right or wrong: 409,
+		// and the guess is given back (docs/accounts.md).
+		{"admin exists, right code", RegistrationAdmin, admin, right, anon, 5, ErrAdminExists, false, 0, 0, true},
+		{"admin exists, wrong code", RegistrationAdmin, admin, wrong, anon, 5, ErrAdminExists, false, 0, 0, true},
+		{"admin exists, open, wrong code", RegistrationOpen, admin, wrong, anon, 5, ErrAdminExists, false, 0, 0, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -190,6 +197,11 @@ func TestSignupPolicy(t *testing.T) {
 			s, err := NewSignups(acc, tc.mode, b)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.adminExists {
+				if _, err := acc.Create(ctx, NewUser{Username: "first-admin", Password: "a-good-password", Role: storage.RoleAdmin}); err != nil {
+					t.Fatal(err)
+				}
 			}
 			req := SignUp{NewUser: tc.n}
 			switch tc.code {

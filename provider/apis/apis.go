@@ -209,7 +209,7 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.API, error) {
 			if _, gerr := r.store.GetAPI(ctx, spec.ID); gerr == nil {
 				return storage.API{}, ErrExists
 			}
-			return storage.API{}, invalid("one of these scopes was defined by another API just now; list the APIs and try again")
+			return storage.API{}, r.scopeRace(ctx, spec)
 		}
 		return storage.API{}, err
 	}
@@ -278,12 +278,24 @@ func (r *Registry) Update(ctx context.Context, id string, u Update) (storage.API
 	case errors.Is(err, storage.ErrNotFound):
 		return storage.API{}, ErrNotFound
 	case errors.Is(err, storage.ErrAlreadyExists):
-		return storage.API{}, invalid("one of these scopes was defined by another API just now; list the APIs and try again")
+		return storage.API{}, r.scopeRace(ctx, spec)
 	case err != nil:
 		return storage.API{}, err
 	}
 	r.forget()
 	return out, nil
+}
+
+// scopeRace words a scope that another API claimed between validate and
+// the write: the same 409 as when it was claimed before (scopeTaken, read
+// again now that the other API is stored), so that losing a race answers
+// what coming second answers.
+func (r *Registry) scopeRace(ctx context.Context, spec Spec) error {
+	r.forget()
+	if _, err := r.validate(ctx, spec); fault.Is(err, fault.Conflict) || fault.Is(err, fault.Unavailable) {
+		return err
+	}
+	return fault.Errorf(fault.Conflict, "one of these scopes was defined by another API just now (one API owns a scope); list the APIs and try again")
 }
 
 // validate checks spec (but its ID) against the registered APIs, the API
@@ -293,7 +305,7 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.API, error)
 		return storage.API{}, invalid("the name must be at most %d printable characters", MaxNameLen)
 	}
 	if len(spec.Scopes) == 0 || len(spec.Scopes) > MaxScopes {
-		return storage.API{}, invalid("an API defines 1–%d scopes (--scope NAME[=description])", MaxScopes)
+		return storage.API{}, invalid("an API defines 1–%d scopes", MaxScopes)
 	}
 	all, err := r.all(ctx)
 	if err != nil {

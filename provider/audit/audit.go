@@ -125,6 +125,21 @@ func NewID(t time.Time) string {
 	return fmt.Sprintf("%016x", t.UTC().UnixNano()) + hex.EncodeToString(b)
 }
 
+// ValidID reports whether id has the shape NewID gives every event ID (28
+// lowercase hex digits), so that a page cursor that is not one is refused
+// instead of silently listing from somewhere else.
+func ValidID(id string) bool {
+	if len(id) != 28 {
+		return false
+	}
+	for _, c := range id {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
 // Record writes an event of type typ about user, with the origin in ctx
 // and detail (a JSON object; nil for none). Client, when set in detail's
 // place, goes to the event's client field.

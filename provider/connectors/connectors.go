@@ -140,41 +140,41 @@ func UpstreamURL(field, raw string) error {
 func (r *Registry) validate(s *Spec) error {
 	s.Name, s.ClientID, s.Issuer, s.BaseURL = strings.TrimSpace(s.Name), strings.TrimSpace(s.ClientID), strings.TrimRight(strings.TrimSpace(s.Issuer), "/"), strings.TrimRight(strings.TrimSpace(s.BaseURL), "/")
 	if !idPattern.MatchString(s.ID) {
-		return invalid("--id must be 1–63 lower-case letters, digits, '-' or '_', starting with a letter or digit")
+		return invalid("id must be 1–63 lower-case letters, digits, '-' or '_', starting with a letter or digit")
 	}
 	if s.Name == "" || len(s.Name) > 100 {
-		return invalid("--name is required (at most 100 characters): it is shown as \"Continue with {name}\"")
+		return invalid("name is required (at most 100 characters): it is shown as \"Continue with {name}\"")
 	}
 	if s.ClientID == "" || len(s.ClientID) > 255 {
-		return invalid("--client-id is required: tonearm's client ID at the upstream")
+		return invalid("clientId is required: tonearm's client ID at the upstream")
 	}
 	if len(s.ClientSecret) > 1024 {
 		return invalid("the client secret is too long")
 	}
 	for _, sc := range s.Scopes {
 		if sc == "" || strings.ContainsAny(sc, " \t\r\n\"\\") {
-			return invalid("--scope %q is not a valid scope", sc)
+			return invalid("scope %q is not a valid scope", sc)
 		}
 	}
 	switch s.Kind {
 	case storage.ConnectorMusicBrainz:
 		if s.Issuer != "" {
-			return invalid("--issuer is for oidc connectors; a musicbrainz connector takes --base-url")
+			return invalid("issuer is for oidc connectors; a musicbrainz connector takes baseUrl")
 		}
 		if s.BaseURL == "" {
 			s.BaseURL = DefaultMusicBrainzURL
 		}
-		return UpstreamURL("--base-url", s.BaseURL)
+		return UpstreamURL("baseUrl", s.BaseURL)
 	case storage.ConnectorOIDC:
 		if s.BaseURL != "" {
-			return invalid("--base-url is for musicbrainz connectors; an oidc connector takes --issuer")
+			return invalid("baseUrl is for musicbrainz connectors; an oidc connector takes issuer")
 		}
 		if s.Issuer == "" {
-			return invalid("--issuer is required for an oidc connector")
+			return invalid("issuer is required for an oidc connector")
 		}
-		return UpstreamURL("--issuer", s.Issuer)
+		return UpstreamURL("issuer", s.Issuer)
 	default:
-		return invalid("--kind must be musicbrainz or oidc")
+		return invalid("kind must be musicbrainz or oidc")
 	}
 }
 
@@ -186,7 +186,7 @@ func (r *Registry) Create(ctx context.Context, s Spec) (storage.Connector, error
 		return storage.Connector{}, err
 	}
 	if s.ClientSecret == "" {
-		return storage.Connector{}, invalid("a client secret is required (--client-secret-stdin)")
+		return storage.Connector{}, invalid("a client secret is required (clientSecret; --client-secret-stdin on the command line)")
 	}
 	sealed, err := r.box.Seal([]byte(s.ClientSecret), secretContext(s.ID))
 	if err != nil {
@@ -201,7 +201,8 @@ func (r *Registry) Create(ctx context.Context, s Spec) (storage.Connector, error
 	created := audit.Change{Type: audit.ConnectorCreated, Detail: map[string]any{"connector": c.ID, "kind": c.Kind}}
 	if err := audit.Apply(ctx, r.store, r.now(), created, func(ctx context.Context) error { return r.store.CreateConnector(ctx, c) }); err != nil {
 		if errors.Is(err, storage.ErrAlreadyExists) {
-			return storage.Connector{}, invalid("a connector with the id %q exists", s.ID)
+			// As a duplicate client or API is: 409 (RFC 9110 §15.5.10).
+			return storage.Connector{}, fault.Errorf(fault.Conflict, "a connector with the id %q exists", s.ID)
 		}
 		return storage.Connector{}, err
 	}

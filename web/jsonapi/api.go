@@ -128,8 +128,17 @@ func (a *apiBase) sameOrigin(r *http.Request) bool {
 	return origin == scheme+"://"+r.Host
 }
 
-// fail renders err as {"error": …} with its status.
+// fail renders err as {"error": …} with its status. A 401 always carries
+// a challenge (RFC 9110 §15.5.2): the APIs take bearer tokens, so one that
+// named none gets `Bearer realm="tonearm"` (RFC 6750 §3: no error code,
+// as no token was refused).
 func (a *apiBase) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if status, _, _ := web.ErrorMessage(err); status == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
+		var he *web.HTTPError
+		if !errors.As(err, &he) || !he.Challenged() {
+			web.SetChallenge(w, "Bearer", "realm", "tonearm")
+		}
+	}
 	web.WriteAPIError(w, r, a.log, err)
 }
 

@@ -44,6 +44,9 @@ func (a *AdminAPI) listEvents(w http.ResponseWriter, r *http.Request) error {
 	if f.Type != "" && !slices.Contains(audit.Types, f.Type) {
 		return web.Errorf(http.StatusBadRequest, "type must be one of the event types (signin.failed, user.changed, …)")
 	}
+	if f.Before != "" && !audit.ValidID(f.Before) {
+		return web.Errorf(http.StatusBadRequest, "after must be an event id, as the previous page's next gives it")
+	}
 	if s := q.Get("since"); s != "" {
 		if f.Since, err = time.Parse(time.RFC3339, s); err != nil {
 			return web.Errorf(http.StatusBadRequest, "since must be an RFC 3339 time, e.g. 2026-11-23T00:00:00Z")

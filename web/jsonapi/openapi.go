@@ -20,4 +20,10 @@ func ServeOpenAPI(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+OpenAPIPath, func(w http.ResponseWriter, r *http.Request) {
 		web.ServeCached(w, r, openAPIDocument, "", 300)
 	})
+	// Another method is 405 with Allow in the APIs' shape (RFC 9110
+	// §15.5.6), not the catch-all's 404.
+	mux.HandleFunc(OpenAPIPath, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", "GET, HEAD")
+		web.WriteError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: use GET, HEAD")
+	})
 }

@@ -97,16 +97,21 @@ func NewOAuth(c OAuthConfig) (*OAuth, error) {
 
 // Routes mounts the endpoints on mux.
 func (o *OAuth) Routes(mux *http.ServeMux) {
+	get, post := http.MethodGet, http.MethodPost
 	mux.HandleFunc("GET "+provider.DiscoveryPath, o.discovery)
+	mux.HandleFunc(provider.DiscoveryPath, notAllowed(get))
 	mux.HandleFunc("GET "+provider.JWKSPath, o.jwks)
+	mux.HandleFunc(provider.JWKSPath, notAllowed(get))
 	mux.HandleFunc(provider.AuthorizePath, o.authorize)
-	mux.HandleFunc(provider.TokenPath, cors(o.token))
-	mux.HandleFunc(provider.UserinfoPath, cors(o.userinfo))
-	mux.HandleFunc(provider.IntrospectPath, o.introspect)
-	mux.HandleFunc(provider.RevokePath, cors(o.revoke))
+	mux.HandleFunc(provider.TokenPath, cors(allowOnly(clientChallenge(o.token), post)))
+	mux.HandleFunc(provider.UserinfoPath, cors(allowOnly(o.userinfo, get, post)))
+	mux.HandleFunc(provider.IntrospectPath, allowOnly(clientChallenge(o.introspect), post))
+	mux.HandleFunc(provider.RevokePath, cors(allowOnly(clientChallenge(o.revoke), post)))
 	mux.HandleFunc(provider.LogoutPath, o.logout)
-	mux.HandleFunc("POST "+provider.PARPath, o.par)
-	mux.HandleFunc("POST "+provider.DeviceAuthorizationPath, o.deviceAuthorization)
+	mux.HandleFunc("POST "+provider.PARPath, clientChallenge(o.par))
+	mux.HandleFunc(provider.PARPath, notAllowed(post))
+	mux.HandleFunc("POST "+provider.DeviceAuthorizationPath, clientChallenge(o.deviceAuthorization))
+	mux.HandleFunc(provider.DeviceAuthorizationPath, notAllowed(post))
 }
 
 // cors opens an endpoint to browser apps on any origin (single-page apps

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -79,7 +80,8 @@ func NewRegistration(c RegistrationConfig) (*Registration, error) {
 // Routes mounts the endpoints.
 func (g *Registration) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST "+provider.RegisterPath, cors(g.register))
-	mux.HandleFunc(provider.RegisterPath+"/{id}", cors(g.manage))
+	mux.HandleFunc(provider.RegisterPath, cors(notAllowed(http.MethodPost)))
+	mux.HandleFunc(provider.RegisterPath+"/{id}", cors(allowOnly(g.manage, http.MethodGet, http.MethodPut, http.MethodDelete)))
 }
 
 // clientMetadata is RFC 7591 §2 (with OpenID Connect Dynamic
@@ -187,10 +189,17 @@ func (g *Registration) information(c storage.Client, authMethod string) clientIn
 }
 
 // refuseToken answers a request whose initial or registration access token
-// is missing or wrong: 401 invalid_token with its Bearer challenge (RFC
-// 6750 §3, as RFC 7591 §3 and RFC 7592 §3 ask).
-func refuseToken(w http.ResponseWriter, description string) {
-	web.SetChallenge(w, "Bearer", "error", "invalid_token", "error_description", description)
+// is missing or wrong: 401 with its Bearer challenge (RFC 6750 §3, as RFC
+// 7591 §3 and RFC 7592 §3 ask). A request that sent no token at all gets
+// no error code in the challenge (RFC 6750 §3.1: it did not know
+// authentication was needed) and invalid_request in the body.
+func refuseToken(w http.ResponseWriter, r *http.Request, description string) {
+	if web.BearerToken(r) == "" {
+		web.SetChallenge(w, "Bearer", "realm", "tonearm")
+		web.WriteOAuthError(w, http.StatusUnauthorized, "invalid_request", description)
+		return
+	}
+	web.SetChallenge(w, "Bearer", "realm", "tonearm", "error", "invalid_token", "error_description", description)
 	web.WriteOAuthError(w, http.StatusUnauthorized, "invalid_token", description)
 }
 
@@ -215,13 +224,13 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			g.c.Metrics.AppRegistration("token", "refused")
-			refuseToken(w, "The initial access token is unknown, revoked or expired.")
+			refuseToken(w, r, "The initial access token is unknown, revoked or expired.")
 			return
 		}
 		how, owner = storage.RegisteredWithToken, rec.Owner
 	} else if g.c.Mode == config.ClientRegistrationToken {
 		g.c.Metrics.AppRegistration("token", "refused")
-		refuseToken(w, "An initial access token is required (Authorization: Bearer …): a developer makes one on the developer page.")
+		refuseToken(w, r, "An initial access token is required (Authorization: Bearer …): a developer makes one on the developer page.")
 		return
 	}
 	// Without a token every attempt counts against the address, valid or
@@ -232,10 +241,8 @@ func (g *Registration) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var m clientMetadata
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	dec := json.NewDecoder(r.Body)
-	if err := dec.Decode(&m); err != nil {
-		g.refuse(w, r, refusedFor{how, owner, ""}, "invalid_client_metadata", "The body must be a JSON object of client metadata (RFC 7591 §2): "+jsonProblem(err))
+	if status, code, description := readMetadata(w, r, &m); status != 0 {
+		g.refuseWith(w, r, refusedFor{how, owner, ""}, status, code, description)
 		return
 	}
 	spec, err := m.spec()
@@ -318,9 +325,39 @@ func (g *Registration) failed(w http.ResponseWriter, r *http.Request, by refused
 // wrong or missing token is answered before (refuseToken) and recorded
 // nowhere: it names no one, and anyone could fill the log with it.
 func (g *Registration) refuse(w http.ResponseWriter, r *http.Request, by refusedFor, code, description string) {
+	g.refuseWith(w, r, by, http.StatusBadRequest, code, description)
+}
+
+// refuseWith is refuse with another status than 400 (413, 415).
+func (g *Registration) refuseWith(w http.ResponseWriter, r *http.Request, by refusedFor, status int, code, description string) {
 	g.c.Metrics.AppRegistration(by.how, "refused")
 	g.record(r, audit.AppRefused, by.user, by.client, map[string]any{"how": by.how, "error": code})
-	web.WriteOAuthError(w, http.StatusBadRequest, code, description)
+	web.WriteOAuthError(w, status, code, description)
+}
+
+// maxMetadataBytes caps a registration or update body: metadata is a few
+// URIs and names.
+const maxMetadataBytes = 64 << 10
+
+// readMetadata decodes a registration (RFC 7591 §3.1) or update (RFC 7592
+// §2.2) body into m. status is 0 when it did; else the answer to give:
+// 415 invalid_request for a body that is not application/json (§3.1 sends
+// JSON), 413 invalid_request for one over maxMetadataBytes (neither is
+// about a metadata value), 400 invalid_client_metadata for JSON that does
+// not parse as metadata.
+func readMetadata(w http.ResponseWriter, r *http.Request, m *clientMetadata) (status int, code, description string) {
+	if mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" ||
+		(params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
+		return http.StatusUnsupportedMediaType, "invalid_request", "The body must be client metadata as application/json (RFC 7591 §3.1)."
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxMetadataBytes)
+	if err := json.NewDecoder(r.Body).Decode(m); err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			return http.StatusRequestEntityTooLarge, "invalid_request", fmt.Sprintf("The body is larger than %d bytes.", maxMetadataBytes)
+		}
+		return http.StatusBadRequest, "invalid_client_metadata", "The body must be a JSON object of client metadata (RFC 7591 §2): " + jsonProblem(err)
+	}
+	return 0, "", ""
 }
 
 func jsonProblem(err error) string {
@@ -342,20 +379,19 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		// An unknown app and a wrong token look alike (RFC 7592 §2).
-		refuseToken(w, "The registration access token is not this app's.")
+		refuseToken(w, r, "The registration access token is not this app's.")
 		return
 	}
 	// A refusal from here on is about this app and its developer.
 	by := refusedFor{c.Registration, c.Owner, c.ID}
 	switch r.Method {
-	case http.MethodGet:
+	case http.MethodGet, http.MethodHead: // HEAD as GET (RFC 9110 §9.3.2); the server drops the body
 		w.Header().Set("Cache-Control", "no-store")
 		web.WriteJSON(w, http.StatusOK, g.information(c, ""))
 	case http.MethodPut:
 		var m clientMetadata
-		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
-			g.refuse(w, r, by, "invalid_client_metadata", "The body must be a JSON object of client metadata: "+jsonProblem(err))
+		if status, code, description := readMetadata(w, r, &m); status != 0 {
+			g.refuseWith(w, r, by, status, code, description)
 			return
 		}
 		if m.ClientID != c.ID {
@@ -394,8 +430,5 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 		g.c.ForgetClient(id)
 		g.c.Metrics.AppRegistration(c.Registration, "deleted")
 		w.WriteHeader(http.StatusNoContent)
-	default:
-		w.Header().Set("Allow", "GET, PUT, DELETE")
-		web.WriteOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "Use GET, PUT or DELETE.")
 	}
 }

@@ -271,11 +271,6 @@ func (o *OAuth) accessError(w http.ResponseWriter, r *http.Request, ar fosite.Ac
 // userinfo returns the claims the access token's scopes release, read live
 // from the account.
 func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodPost {
-		w.Header().Set("Allow", "GET, POST")
-		web.WriteError(w, http.StatusMethodNotAllowed, "use GET or POST")
-		return
-	}
 	ctx := r.Context()
 	token := web.BearerToken(r)
 	if token == "" && r.Method == http.MethodPost {
