@@ -155,8 +155,8 @@ func TestDynamicClientRegistration(t *testing.T) {
 		}
 		meta := map[string]any{"client_name": "Self-registered", "redirect_uris": []string{redirectURI}, "scope": "openid profile", "software_id": "ignored"}
 		// Token mode: no token, or a wrong one.
-		for _, tok := range []string{"", "iat_not-a-token"} {
-			if status, body := s.registerJSON(t, tok, meta); status != http.StatusUnauthorized || body["error"] != "invalid_token" {
+		for tok, want := range map[string]string{"": "invalid_request", "iat_not-a-token": "invalid_token"} { // RFC 6750 §3.1
+			if status, body := s.registerJSON(t, tok, meta); status != http.StatusUnauthorized || body["error"] != want {
 				t.Fatalf("token %q: %d %v", tok, status, body)
 			}
 		}

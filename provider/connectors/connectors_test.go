@@ -74,22 +74,22 @@ func TestCreateValidation(t *testing.T) {
 		mutate func(*Spec)
 		want   string
 	}{
-		"upper-case id":           {func(s *Spec) { s.ID = "MB" }, "--id"},
-		"id with a slash":         {func(s *Spec) { s.ID = "m/b" }, "--id"},
-		"no name":                 {func(s *Spec) { s.Name = "  " }, "--name"},
-		"no client id":            {func(s *Spec) { s.ClientID = "" }, "--client-id"},
+		"upper-case id":           {func(s *Spec) { s.ID = "MB" }, "id must be"},
+		"id with a slash":         {func(s *Spec) { s.ID = "m/b" }, "id must be"},
+		"no name":                 {func(s *Spec) { s.Name = "  " }, "name is required"},
+		"no client id":            {func(s *Spec) { s.ClientID = "" }, "clientId is required"},
 		"no secret":               {func(s *Spec) { s.ClientSecret = "" }, "client secret is required"},
 		"a secret too long":       {func(s *Spec) { s.ClientSecret = strings.Repeat("s", 1025) }, "too long"},
-		"a scope with a space":    {func(s *Spec) { s.Scopes = []string{"a b"} }, "--scope"},
-		"an unknown kind":         {func(s *Spec) { s.Kind = "saml" }, "--kind"},
-		"musicbrainz with issuer": {func(s *Spec) { s.Issuer = "https://x.example" }, "--base-url"},
+		"a scope with a space":    {func(s *Spec) { s.Scopes = []string{"a b"} }, "is not a valid scope"},
+		"an unknown kind":         {func(s *Spec) { s.Kind = "saml" }, "kind must be"},
+		"musicbrainz with issuer": {func(s *Spec) { s.Issuer = "https://x.example" }, "issuer is for oidc"},
 		"plain http base":         {func(s *Spec) { s.BaseURL = "http://mb.example" }, "https"},
 		"a base with a query":     {func(s *Spec) { s.BaseURL = "https://mb.example/?a=1" }, "without query"},
 		"a base with credentials": {func(s *Spec) { s.BaseURL = "https://u:p@mb.example" }, "without query"},
-		"oidc without issuer":     {func(s *Spec) { s.Kind = storage.ConnectorOIDC }, "--issuer is required"},
+		"oidc without issuer":     {func(s *Spec) { s.Kind = storage.ConnectorOIDC }, "issuer is required"},
 		"oidc with a base URL": {func(s *Spec) {
 			s.Kind, s.Issuer, s.BaseURL = storage.ConnectorOIDC, "https://x.example", "https://y.example"
-		}, "--base-url is for musicbrainz"},
+		}, "baseUrl is for musicbrainz"},
 		"oidc on http, not looping": {func(s *Spec) { s.Kind, s.Issuer = storage.ConnectorOIDC, "http://x.example" }, "loopback"},
 	} {
 		spec := ok

@@ -72,6 +72,9 @@ type regReply struct {
 func (r *registrationRig) do(method, path, bearer, body string) regReply {
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	req.RemoteAddr = "192.0.2.10:5000"
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json") // RFC 7591 §3.1
+	}
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
@@ -123,10 +126,16 @@ func TestRegistrationWithToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, bearer := range map[string]string{"no token": "", "a wrong token": "iat_wrong"} {
-		got := rig.do(http.MethodPost, provider.RegisterPath, bearer, webApp)
-		if got.status != http.StatusUnauthorized || got.body["error"] != "invalid_token" || !strings.HasPrefix(got.header.Get("WWW-Authenticate"), `Bearer error="invalid_token"`) {
-			t.Errorf("%s: %d %v %q", name, got.status, got.body, got.header.Get("WWW-Authenticate"))
+	// RFC 6750 §3.1: no token gets a challenge without an error code; a
+	// refused one gets invalid_token.
+	for name, want := range map[string][2]string{
+		"":          {"invalid_request", `Bearer realm="tonearm"`},
+		"iat_wrong": {"invalid_token", `Bearer realm="tonearm", error="invalid_token"`},
+	} {
+		got := rig.do(http.MethodPost, provider.RegisterPath, name, webApp)
+		if ch := got.header.Get("WWW-Authenticate"); got.status != http.StatusUnauthorized || got.body["error"] != want[0] || !strings.HasPrefix(ch, want[1]) ||
+			(name == "" && strings.Contains(ch, "error=")) {
+			t.Errorf("token %q: %d %v %q", name, got.status, got.body, ch)
 		}
 	}
 	got := rig.do(http.MethodPost, provider.RegisterPath, value, webApp)
@@ -228,7 +237,7 @@ func TestRegistrationManagement(t *testing.T) {
 	if got.status != http.StatusOK || got.body["client_name"] != "Shop 2" || got.body["token_endpoint_auth_method"] != "client_secret_basic" {
 		t.Fatalf("update = %d %v", got.status, got.body)
 	}
-	if got := rig.do(http.MethodPatch, uri, token, ""); got.status != http.StatusMethodNotAllowed || got.header.Get("Allow") != "GET, PUT, DELETE" {
+	if got := rig.do(http.MethodPatch, uri, token, ""); got.status != http.StatusMethodNotAllowed || got.header.Get("Allow") != "GET, PUT, DELETE, HEAD" {
 		t.Fatalf("PATCH = %d %v", got.status, got.header)
 	}
 	if got := rig.do(http.MethodDelete, uri, token, ""); got.status != http.StatusNoContent {
