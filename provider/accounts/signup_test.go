@@ -3,10 +3,7 @@ package accounts
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,51 +11,14 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore/sqlitetest"
 )
 
-var (
-	templateOnce sync.Once
-	templateDB   []byte
-	templateErr  error
-)
-
-// freshService is newService on a copy of a database migrated once (a
-// migration per case made the tables below slow).
+// freshService is newService on a store of its own (a copy of a database
+// migrated once: a migration per case made the tables below slow).
 func freshService(t *testing.T) (*Service, *sqlstore.Store) {
 	t.Helper()
-	ctx := context.Background()
-	templateOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "signup")
-		if err != nil {
-			templateErr = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		path := filepath.Join(dir, "t.db")
-		store, err := sqlstore.Open(ctx, "sqlite://"+path)
-		if err != nil {
-			templateErr = err
-			return
-		}
-		if _, templateErr = store.Migrate(ctx); templateErr != nil {
-			store.Close()
-			return
-		}
-		store.Close()
-		templateDB, templateErr = os.ReadFile(path)
-	})
-	if templateErr != nil {
-		t.Fatal(templateErr)
-	}
-	path := filepath.Join(t.TempDir(), "a.db")
-	if err := os.WriteFile(path, templateDB, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	store, err := sqlstore.Open(ctx, "sqlite://"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := sqlitetest.Open(t)
 	box, _ := seal.New(seal.DeriveKey([]byte(strings.Repeat("s", 32)), "t"))
 	s, err := New(Config{Store: store, Hasher: NewHasher(testParams, 0, 100), Validator: noValidator{}, Box: box})
 	if err != nil {
