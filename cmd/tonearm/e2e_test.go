@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -23,6 +24,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore/pgtest"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore/sqlitetest"
 )
@@ -44,8 +46,19 @@ func bothDatabases(t *testing.T, fn func(t *testing.T, dbURL string)) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
-		fn(t, pgtest.URL(t))
+		fn(t, pgtest.Migrated(t, migrateDatabase))
 	})
+}
+
+// migrateDatabase brings the database at dbURL up to date and closes it:
+// the template the end-to-end tests' PostgreSQL databases are copied from.
+func migrateDatabase(ctx context.Context, dbURL string) error {
+	store, err := sqlstore.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	_, err = store.Migrate(ctx)
+	return errors.Join(err, store.Close())
 }
 
 // fakeListenBrainz is the HTTP stand-in for ListenBrainz.

@@ -47,6 +47,9 @@ var (
 // any. Use it from TestMain: os.Exit(pgtest.Main(m)).
 func Main(m *testing.M) int {
 	code := m.Run()
+	if templateName != "" {
+		_ = adminExec("DROP DATABASE IF EXISTS " + templateName + " WITH (FORCE)")
+	}
 	stop()
 	return code
 }
@@ -55,6 +58,50 @@ func Main(m *testing.M) int {
 // ends.
 func URL(t testing.TB) string {
 	t.Helper()
+	return newDatabase(t, "")
+}
+
+// Migrated returns the URL of a new database made as a copy of one that
+// migrate brought up to date once per test binary (CREATE DATABASE …
+// TEMPLATE): migrating every test's database was most of what the
+// database server did for the end-to-end suite. migrate must close every
+// connection it opened (a template in use cannot be copied).
+func Migrated(t testing.TB, migrate func(ctx context.Context, url string) error) string {
+	t.Helper()
+	templateOnce.Do(func() {
+		dbURL := newDatabase(nopCleanup{t}, "")
+		u, err := url.Parse(dbURL)
+		if err != nil {
+			templateErr = err
+			return
+		}
+		templateName = strings.TrimPrefix(u.Path, "/")
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		templateErr = migrate(ctx, dbURL)
+	})
+	if templateErr != nil {
+		t.Fatalf("PostgreSQL: migrating the template database: %v", templateErr)
+	}
+	return newDatabase(t, templateName)
+}
+
+var (
+	templateOnce sync.Once
+	templateName string
+	templateErr  error
+)
+
+// nopCleanup keeps the template database past the test that made it (the
+// cluster, or Main, drops it).
+type nopCleanup struct{ testing.TB }
+
+func (nopCleanup) Cleanup(func()) {}
+
+// newDatabase creates a database (a copy of template, when given) that is
+// dropped when the test ends, and returns its URL.
+func newDatabase(t testing.TB, template string) string {
+	t.Helper()
 	startOnce.Do(func() { serverURL, startErr = server() })
 	if startErr != nil {
 		if errors.Is(startErr, errNoBinaries) && os.Getenv("CI") != "true" {
@@ -62,33 +109,34 @@ func URL(t testing.TB) string {
 		}
 		t.Fatalf("PostgreSQL: %v", startErr)
 	}
-	admin, err := sql.Open("pgx", serverURL)
-	if err != nil {
-		t.Fatalf("PostgreSQL: %v", err)
-	}
-	defer admin.Close()
 	name := "tonearm_test_" + randomHex(8)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+	create := "CREATE DATABASE " + name
+	if template != "" {
+		create += " TEMPLATE " + template
+	}
+	if err := adminExec(create); err != nil {
 		t.Fatalf("PostgreSQL: create database: %v", err)
 	}
-	t.Cleanup(func() {
-		admin, err := sql.Open("pgx", serverURL)
-		if err != nil {
-			return
-		}
-		defer admin.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, _ = admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
+	t.Cleanup(func() { _ = adminExec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
 	u, err := url.Parse(serverURL)
 	if err != nil {
 		t.Fatalf("PostgreSQL: %v", err)
 	}
 	u.Path = "/" + name
 	return u.String()
+}
+
+// adminExec runs one statement on the server's administration database.
+func adminExec(statement string) error {
+	admin, err := sql.Open("pgx", serverURL)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err = admin.ExecContext(ctx, statement)
+	return err
 }
 
 var errNoBinaries = errors.New("initdb and postgres not found")
