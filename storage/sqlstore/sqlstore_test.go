@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore/pgtest"
+	"github.com/tonearm-idp/tonearm/storage/sqlstore/sqlitetest"
 	"github.com/tonearm-idp/tonearm/storage/storagetest"
 )
 
@@ -33,12 +35,29 @@ func sqliteURL(t *testing.T) string {
 	return "sqlite://" + filepath.Join(t.TempDir(), "tonearm.db")
 }
 
+// The conformance suite's stores start as copies of a database migrated
+// once (the migrations have tests of their own: TestMigrate,
+// TestSchemasMatch, TestMigrateUpgradesReleasedDatabases).
 func TestStorageSQLite(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Storage { return openMigrated(t, sqliteURL(t)) })
+	storagetest.Run(t, func(t *testing.T) storage.Storage {
+		path := filepath.Join(t.TempDir(), "tonearm.db")
+		sqlitetest.Seed(t, path)
+		return openMigrated(t, "sqlite://"+path)
+	})
 }
 
 func TestStoragePostgres(t *testing.T) {
-	storagetest.Run(t, func(t *testing.T) storage.Storage { return openMigrated(t, pgtest.URL(t)) })
+	storagetest.Run(t, func(t *testing.T) storage.Storage { return openMigrated(t, pgtest.Migrated(t, migrateAndClose)) })
+}
+
+// migrateAndClose migrates the database at url: pgtest's template.
+func migrateAndClose(ctx context.Context, url string) error {
+	s, err := sqlstore.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	_, err = s.Migrate(ctx)
+	return errors.Join(err, s.Close())
 }
 
 func TestMigrate(t *testing.T) {
