@@ -94,7 +94,7 @@ func (m *tokenMail) SendEmailVerification(_ context.Context, _, _, token string)
 // account's own browser is spared the per-email limit, the mail goes out
 // after the answer, and only wrong tokens keep their count.
 func TestRecovery(t *testing.T) {
-	acc, store := freshService(t)
+	acc, store := newService(t)
 	ctx := context.Background()
 	mail := &tokenMail{sent: make(chan struct{}, 1), linked: make(chan struct{}, 1)}
 	acc.mailer = mail

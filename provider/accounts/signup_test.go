@@ -3,29 +3,12 @@ package accounts
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/tonearm-idp/tonearm/fault"
-	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage"
-	"github.com/tonearm-idp/tonearm/storage/sqlstore"
-	"github.com/tonearm-idp/tonearm/storage/sqlstore/sqlitetest"
 )
-
-// freshService is newService on a store of its own (a copy of a database
-// migrated once: a migration per case made the tables below slow).
-func freshService(t *testing.T) (*Service, *sqlstore.Store) {
-	t.Helper()
-	store := sqlitetest.Open(t)
-	box, _ := seal.New(seal.DeriveKey([]byte(strings.Repeat("s", 32)), "t"))
-	s, err := New(Config{Store: store, Hasher: NewHasher(testParams, 0, 100), Validator: noValidator{}, Box: box})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, store
-}
 
 // countingLimits counts like the server's limiter: every attempt first,
 // refused past max; a reservation given back is uncounted.
@@ -148,7 +131,7 @@ func TestSignupPolicy(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			acc, store := freshService(t)
+			acc, store := newService(t)
 			ctx := context.Background()
 			b, code, err := NewBootstrap(ctx, store)
 			if err != nil {
@@ -244,7 +227,7 @@ func TestSignupCreateLinked(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			acc, store := freshService(t)
+			acc, store := newService(t)
 			ctx := context.Background()
 			if err := store.CreateConnector(ctx, storage.Connector{ID: "mb", Kind: "musicbrainz", Name: "MusicBrainz", ClientID: "c",
 				BaseURL: "https://mb.example", CreatedAt: time.Now(), UpdatedAt: time.Now()}); err != nil {

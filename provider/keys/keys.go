@@ -105,7 +105,23 @@ func New(ctx context.Context, c Config) (*Manager, error) {
 	if m.log == nil {
 		m.log = slog.Default()
 	}
+	// A key is generated only for an algorithm that has none: an RSA key
+	// costs tens of milliseconds of CPU, and a server, a replica or a
+	// command starting on a database that has its keys needs none.
+	stored, err := m.store.ListSigningKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("keys: load: %w", err)
+	}
+	active := map[string]bool{}
+	for _, sk := range stored {
+		if sk.RetiredAt.IsZero() {
+			active[sk.Alg] = true
+		}
+	}
 	for _, alg := range Algorithms {
+		if active[alg] {
+			continue
+		}
 		k, err := m.generate(alg)
 		if err != nil {
 			return nil, err

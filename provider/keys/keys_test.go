@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tonearm-idp/tonearm/provider/seal"
+	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore/sqlitetest"
 )
@@ -176,5 +177,32 @@ func BenchmarkRS256SignFromJWK(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// offers records the keys New offers the store.
+type offers struct {
+	Store
+	n int
+}
+
+func (o *offers) EnsureSigningKey(ctx context.Context, k storage.SigningKey) (bool, error) {
+	o.n++
+	return o.Store.EnsureSigningKey(ctx, k)
+}
+
+// A start on a database that has its keys generates none (an RSA key is
+// tens of milliseconds of CPU for every server, replica and command); the
+// first start offers one of each algorithm.
+func TestStartGeneratesOnlyMissingKeys(t *testing.T) {
+	ctx := context.Background()
+	store := &offers{Store: newStore(t)}
+	cfg := Config{Store: store, Box: box(t, strings.Repeat("a", 32)), Retention: time.Hour}
+	if _, err := New(ctx, cfg); err != nil || store.n != len(Algorithms) {
+		t.Fatalf("first start offered %d keys (%v), want %d", store.n, err, len(Algorithms))
+	}
+	store.n = 0
+	if _, err := New(ctx, cfg); err != nil || store.n != 0 {
+		t.Fatalf("second start offered %d keys (%v), want none", store.n, err)
 	}
 }
