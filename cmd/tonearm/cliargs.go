@@ -93,7 +93,9 @@ func flagAsValue(fs *flag.FlagSet, args []string) error {
 			continue
 		}
 		if i+1 < len(args) {
-			if next, _ := flagName(args[i+1]); next != "" && fs.Lookup(next) != nil {
+			// -h and --help are every command's flags too, and "--" ends
+			// the flags: neither is a value.
+			if next, _ := flagName(args[i+1]); args[i+1] == "--" || next == "h" || next == "help" || (next != "" && fs.Lookup(next) != nil) {
 				flagArg := "--" + name
 				if len(name) == 1 {
 					flagArg = "-" + name // -f

@@ -29,6 +29,14 @@ func TestPromptNoneWithOtherValuesIsInvalid(t *testing.T) {
 			t.Fatalf("prompt=%q = %d %v, want invalid_request at the redirect URI", prompt, p.status, p.location)
 		}
 	}
+	// Found from outside: the same parameter twice (RFC 6749 §3.1) is
+	// refused too, in either order.
+	for _, extra := range []string{"&prompt=none", "&prompt=login", "&max_age=0&max_age=3600"} {
+		p := get(t, browser, authURL("login")+extra)
+		if p.location == nil || p.location.Query().Get("error") != "invalid_request" || p.location.Query().Get("code") != "" {
+			t.Fatalf("prompt=login%s = %d %v, want invalid_request at the redirect URI", extra, p.status, p.location)
+		}
+	}
 	// prompt=none alone still answers with a code.
 	if p := get(t, browser, authURL("none")); p.location == nil || p.location.Query().Get("code") == "" {
 		t.Fatalf("prompt=none = %d %v, want a code", p.status, p.location)

@@ -28,6 +28,10 @@ func TestRound4CLIFlagWithoutItsValue(t *testing.T) {
 		{[]string{"clients", "update", "my-app", "--name", "--json"}, "--name"},
 		{[]string{"clients", "update", "my-app", "-name", "-json"}, "--name"},
 		{[]string{"apply", "-f", "--dry-run"}, "-f"},
+		// Found from outside: -h, --help and "--" are not values either.
+		{[]string{"users", "create", "--username", "--help", "--password-stdin"}, "--username"},
+		{[]string{"users", "create", "--username", "-h", "--password-stdin"}, "--username"},
+		{[]string{"clients", "update", "my-app", "--name", "--", "--json"}, "--name"},
 	} {
 		var out, errOut bytes.Buffer
 		err := run(context.Background(), c.args, env, strings.NewReader("a-long-password-1\n"), &out, &errOut)

@@ -133,6 +133,14 @@ func (o *OAuth) admitRequest(ctx context.Context, ar fosite.AuthorizeRequester) 
 	// OpenID Connect Core §3.1.2.1: none with any other prompt value is
 	// an error, answered before anything is decided (the decision would
 	// otherwise answer prompt=none's error for a request that asked more).
+	// RFC 6749 §3.1: a parameter is sent at most once; a second prompt,
+	// max_age or acr_values would otherwise be read by one check and not
+	// another (prompt=login&prompt=none).
+	for _, name := range []string{"prompt", "max_age", "acr_values"} {
+		if len(ar.GetRequestForm()[name]) > 1 {
+			return nil, fosite.ErrInvalidRequest.WithHintf("The '%s' parameter was sent more than once.", name)
+		}
+	}
 	if prompt := strings.Fields(ar.GetRequestForm().Get("prompt")); len(prompt) > 1 && slices.Contains(prompt, "none") {
 		return nil, fosite.ErrInvalidRequest.WithHint("The 'prompt' parameter 'none' cannot be combined with other values.")
 	}
