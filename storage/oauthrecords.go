@@ -55,9 +55,36 @@ type Client struct {
 	// registration access token (nil: none).
 	RegistrationTokenHash []byte
 	// Disabled clients are refused everywhere (an admin's decision).
-	Disabled  bool
-	CreatedAt time.Time
+	Disabled bool
+	// TokenEndpointAuthMethod is how the client authenticates (RFC 7591
+	// names): "none", "client_secret_basic", "client_secret_post" or
+	// "private_key_jwt" (RFC 7523, OIDC Core §9). "" is the default for
+	// its kind (none for a public client, a secret otherwise).
+	TokenEndpointAuthMethod string
+	// JWKS is the client's public keys as a JSON Web Key Set document;
+	// JWKSURI is where to fetch them instead. At most one is set.
+	JWKS    string
+	JWKSURI string
+	// RequestURIs are the https URLs it registered for request_uri
+	// (RFC 9101 §5.2, OIDC Core request_uris).
+	RequestURIs []string
+	// RequestObjectSigningAlg is request_object_signing_alg: "" (any
+	// supported asymmetric algorithm) or "none" (unsigned objects are
+	// accepted from this client), or one algorithm.
+	RequestObjectSigningAlg string
+	// SubjectType is "public" or "pairwise" (OIDC Core §8); "" reads as
+	// public. SectorIdentifierURI names the sector of a pairwise client
+	// whose redirect URIs span hosts (§8.1; "" the redirect URIs' host).
+	SubjectType         string
+	SectorIdentifierURI string
+	CreatedAt           time.Time
 }
+
+// Subject types (OIDC Core §8).
+const (
+	SubjectPublic   = "public"
+	SubjectPairwise = "pairwise"
+)
 
 // How an app was registered (Client.Registration).
 const (

@@ -136,6 +136,15 @@ type Storage interface {
 	// failure is before before.
 	DeleteStaleLoginFailures(ctx context.Context, before time.Time, limit int) (int64, error)
 
+	// UseOnce records key (a client assertion's or a request object's
+	// jti, prefixed by its kind and client) as used until expiresAt, in
+	// one statement. ErrAlreadyExists when it was recorded before and has
+	// not expired at now: of N simultaneous uses exactly one succeeds, on
+	// every replica.
+	UseOnce(ctx context.Context, key string, now, expiresAt time.Time) error
+	// DeleteExpiredUses removes up to limit uses expired before before.
+	DeleteExpiredUses(ctx context.Context, before time.Time, limit int) (int64, error)
+
 	// QueueBackchannelLogouts queues, in the caller's transaction, a
 	// back-channel logout for every client registered with a back-channel
 	// logout URI that holds codes or tokens of subject from the sessions

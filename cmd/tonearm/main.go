@@ -406,6 +406,7 @@ func sweepExpired(ctx context.Context, store *sqlstore.Store, now time.Time, ret
 		{"passkey challenges", store.DeleteExpiredPasskeyChallenges},
 		{"sign-in interactions", store.DeleteExpiredInteractions},
 		{"sign-in counters", staleLoginFailures(store)},
+		{"used assertion ids", store.DeleteExpiredUses},
 		{"audit events", func(ctx context.Context, now time.Time, limit int) (int64, error) {
 			return store.DeleteEventsBefore(ctx, now.Add(-retention), limit)
 		}},

@@ -54,6 +54,20 @@ type Client struct {
 	// Registration says how an app registered by a developer was
 	// registered (storage.Registered…; "": by an admin).
 	Registration string
+	// TokenEndpointAuthMethod is how it authenticates (RFC 7591 names;
+	// "" the default for its kind). JWKS (a JSON Web Key Set document)
+	// or JWKSURI holds its public keys, for private_key_jwt and request
+	// objects.
+	TokenEndpointAuthMethod string
+	JWKS, JWKSURI           string
+	// RequestURIs are its registered request_uri URLs (RFC 9101);
+	// RequestObjectSigningAlg is "" (any supported asymmetric one),
+	// "none" (unsigned objects accepted) or one algorithm.
+	RequestURIs             []string
+	RequestObjectSigningAlg string
+	// SubjectType is storage.SubjectPublic or SubjectPairwise;
+	// SectorIdentifierURI names a pairwise client's sector (OIDC Core §8.1).
+	SubjectType, SectorIdentifierURI string
 	// oldSecret is the hash of a rotated-out secret still accepted until
 	// oldSecretExpires (clients rotate-secret --keep-old).
 	oldSecret        []byte
@@ -159,6 +173,9 @@ func ToFositeClient(c storage.Client) *Client {
 		RequirePAR:             c.RequirePAR,
 		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		Name:                   c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
+		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKS: c.JWKS, JWKSURI: c.JWKSURI,
+		RequestURIs: c.RequestURIs, RequestObjectSigningAlg: c.RequestObjectSigningAlg,
+		SubjectType: c.SubjectType, SectorIdentifierURI: c.SectorIdentifierURI,
 	}
 }
 

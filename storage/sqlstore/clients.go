@@ -13,32 +13,39 @@ import (
 )
 
 type clientModel struct {
-	ID                     string `gorm:"primaryKey"`
-	SecretHash             []byte
-	OldSecretHash          []byte
-	OldSecretExpiresAt     *time.Time
-	IDTokenAlg             string `gorm:"column:id_token_alg"`
-	RedirectURIs           string `gorm:"column:redirect_uris"`
-	PostLogoutRedirectURIs string `gorm:"column:post_logout_redirect_uris"`
-	GrantTypes             string
-	ResponseTypes          string
-	Scopes                 string
-	Audience               string
-	Public                 bool
-	FirstParty             bool
-	AllowNoPKCE            bool   `gorm:"column:allow_no_pkce"`
-	RequirePAR             bool   `gorm:"column:require_par"`
-	BackchannelLogoutURI   string `gorm:"column:backchannel_logout_uri"`
-	Name                   string
-	LogoURI                string `gorm:"column:logo_uri"`
-	ClientURI              string `gorm:"column:client_uri"`
-	PolicyURI              string `gorm:"column:policy_uri"`
-	TosURI                 string `gorm:"column:tos_uri"`
-	Owner                  string
-	Registration           string
-	RegistrationTokenHash  []byte
-	Disabled               bool
-	CreatedAt              time.Time `gorm:"autoCreateTime:false"`
+	ID                      string `gorm:"primaryKey"`
+	SecretHash              []byte
+	OldSecretHash           []byte
+	OldSecretExpiresAt      *time.Time
+	IDTokenAlg              string `gorm:"column:id_token_alg"`
+	RedirectURIs            string `gorm:"column:redirect_uris"`
+	PostLogoutRedirectURIs  string `gorm:"column:post_logout_redirect_uris"`
+	GrantTypes              string
+	ResponseTypes           string
+	Scopes                  string
+	Audience                string
+	Public                  bool
+	FirstParty              bool
+	AllowNoPKCE             bool   `gorm:"column:allow_no_pkce"`
+	RequirePAR              bool   `gorm:"column:require_par"`
+	BackchannelLogoutURI    string `gorm:"column:backchannel_logout_uri"`
+	Name                    string
+	LogoURI                 string `gorm:"column:logo_uri"`
+	ClientURI               string `gorm:"column:client_uri"`
+	PolicyURI               string `gorm:"column:policy_uri"`
+	TosURI                  string `gorm:"column:tos_uri"`
+	Owner                   string
+	Registration            string
+	RegistrationTokenHash   []byte
+	Disabled                bool
+	TokenEndpointAuthMethod string    `gorm:"column:token_endpoint_auth_method"`
+	JWKS                    string    `gorm:"column:jwks"`
+	JWKSURI                 string    `gorm:"column:jwks_uri"`
+	RequestURIs             string    `gorm:"column:request_uris"`
+	RequestObjectSigningAlg string    `gorm:"column:request_object_signing_alg"`
+	SubjectType             string    `gorm:"column:subject_type"`
+	SectorIdentifierURI     string    `gorm:"column:sector_identifier_uri"`
+	CreatedAt               time.Time `gorm:"autoCreateTime:false"`
 }
 
 func (clientModel) TableName() string { return "clients" }
@@ -81,31 +88,38 @@ func decodeList(s string) []string {
 
 func (m clientModel) record() storage.Client {
 	c := storage.Client{
-		ID:                     m.ID,
-		SecretHash:             m.SecretHash,
-		OldSecretHash:          m.OldSecretHash,
-		IDTokenAlg:             m.IDTokenAlg,
-		RedirectURIs:           decodeList(m.RedirectURIs),
-		PostLogoutRedirectURIs: decodeList(m.PostLogoutRedirectURIs),
-		GrantTypes:             decodeList(m.GrantTypes),
-		ResponseTypes:          decodeList(m.ResponseTypes),
-		Scopes:                 decodeList(m.Scopes),
-		Audience:               decodeList(m.Audience),
-		Public:                 m.Public,
-		FirstParty:             m.FirstParty,
-		AllowNoPKCE:            m.AllowNoPKCE,
-		RequirePAR:             m.RequirePAR,
-		BackchannelLogoutURI:   m.BackchannelLogoutURI,
-		Name:                   m.Name,
-		LogoURI:                m.LogoURI,
-		ClientURI:              m.ClientURI,
-		PolicyURI:              m.PolicyURI,
-		TosURI:                 m.TosURI,
-		Owner:                  m.Owner,
-		Registration:           m.Registration,
-		RegistrationTokenHash:  m.RegistrationTokenHash,
-		Disabled:               m.Disabled,
-		CreatedAt:              utc(m.CreatedAt),
+		ID:                      m.ID,
+		SecretHash:              m.SecretHash,
+		OldSecretHash:           m.OldSecretHash,
+		IDTokenAlg:              m.IDTokenAlg,
+		RedirectURIs:            decodeList(m.RedirectURIs),
+		PostLogoutRedirectURIs:  decodeList(m.PostLogoutRedirectURIs),
+		GrantTypes:              decodeList(m.GrantTypes),
+		ResponseTypes:           decodeList(m.ResponseTypes),
+		Scopes:                  decodeList(m.Scopes),
+		Audience:                decodeList(m.Audience),
+		Public:                  m.Public,
+		FirstParty:              m.FirstParty,
+		AllowNoPKCE:             m.AllowNoPKCE,
+		RequirePAR:              m.RequirePAR,
+		BackchannelLogoutURI:    m.BackchannelLogoutURI,
+		Name:                    m.Name,
+		LogoURI:                 m.LogoURI,
+		ClientURI:               m.ClientURI,
+		PolicyURI:               m.PolicyURI,
+		TosURI:                  m.TosURI,
+		Owner:                   m.Owner,
+		Registration:            m.Registration,
+		RegistrationTokenHash:   m.RegistrationTokenHash,
+		Disabled:                m.Disabled,
+		TokenEndpointAuthMethod: m.TokenEndpointAuthMethod,
+		JWKS:                    m.JWKS,
+		JWKSURI:                 m.JWKSURI,
+		RequestURIs:             decodeList(m.RequestURIs),
+		RequestObjectSigningAlg: m.RequestObjectSigningAlg,
+		SubjectType:             m.SubjectType,
+		SectorIdentifierURI:     m.SectorIdentifierURI,
+		CreatedAt:               utc(m.CreatedAt),
 	}
 	if m.OldSecretExpiresAt != nil && len(m.OldSecretHash) > 0 {
 		c.OldSecretExpiresAt = utc(*m.OldSecretExpiresAt)
@@ -144,30 +158,37 @@ func clientModelOf(c storage.Client) clientModel {
 		alg = "RS256"
 	}
 	m := clientModel{
-		ID:                     c.ID,
-		IDTokenAlg:             alg,
-		SecretHash:             c.SecretHash,
-		RedirectURIs:           encodeList(c.RedirectURIs),
-		PostLogoutRedirectURIs: encodeList(c.PostLogoutRedirectURIs),
-		GrantTypes:             encodeList(c.GrantTypes),
-		ResponseTypes:          encodeList(c.ResponseTypes),
-		Scopes:                 encodeList(c.Scopes),
-		Audience:               encodeList(c.Audience),
-		Public:                 c.Public,
-		FirstParty:             c.FirstParty,
-		AllowNoPKCE:            c.AllowNoPKCE,
-		RequirePAR:             c.RequirePAR,
-		BackchannelLogoutURI:   c.BackchannelLogoutURI,
-		Name:                   c.Name,
-		LogoURI:                c.LogoURI,
-		ClientURI:              c.ClientURI,
-		PolicyURI:              c.PolicyURI,
-		TosURI:                 c.TosURI,
-		Owner:                  c.Owner,
-		Registration:           c.Registration,
-		RegistrationTokenHash:  c.RegistrationTokenHash,
-		Disabled:               c.Disabled,
-		CreatedAt:              utc(c.CreatedAt),
+		ID:                      c.ID,
+		IDTokenAlg:              alg,
+		SecretHash:              c.SecretHash,
+		RedirectURIs:            encodeList(c.RedirectURIs),
+		PostLogoutRedirectURIs:  encodeList(c.PostLogoutRedirectURIs),
+		GrantTypes:              encodeList(c.GrantTypes),
+		ResponseTypes:           encodeList(c.ResponseTypes),
+		Scopes:                  encodeList(c.Scopes),
+		Audience:                encodeList(c.Audience),
+		Public:                  c.Public,
+		FirstParty:              c.FirstParty,
+		AllowNoPKCE:             c.AllowNoPKCE,
+		RequirePAR:              c.RequirePAR,
+		BackchannelLogoutURI:    c.BackchannelLogoutURI,
+		Name:                    c.Name,
+		LogoURI:                 c.LogoURI,
+		ClientURI:               c.ClientURI,
+		PolicyURI:               c.PolicyURI,
+		TosURI:                  c.TosURI,
+		Owner:                   c.Owner,
+		Registration:            c.Registration,
+		RegistrationTokenHash:   c.RegistrationTokenHash,
+		Disabled:                c.Disabled,
+		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
+		JWKS:                    c.JWKS,
+		JWKSURI:                 c.JWKSURI,
+		RequestURIs:             encodeList(c.RequestURIs),
+		RequestObjectSigningAlg: c.RequestObjectSigningAlg,
+		SubjectType:             subjectType(c.SubjectType),
+		SectorIdentifierURI:     c.SectorIdentifierURI,
+		CreatedAt:               utc(c.CreatedAt),
 	}
 	if len(c.OldSecretHash) > 0 && !c.OldSecretExpiresAt.IsZero() {
 		at := utc(c.OldSecretExpiresAt)
@@ -221,4 +242,12 @@ func (s *Store) DeleteClient(ctx context.Context, id string) error {
 		}
 		return nil
 	})
+}
+
+// subjectType stores "" as public, so a row always names its type.
+func subjectType(t string) string {
+	if t == "" {
+		return storage.SubjectPublic
+	}
+	return t
 }

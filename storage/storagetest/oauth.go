@@ -51,6 +51,8 @@ func newClient(id string) storage.Client {
 		Audience:               []string{},
 		FirstParty:             true,
 		IDTokenAlg:             "RS256",
+		RequestURIs:            []string{},
+		SubjectType:            storage.SubjectPublic,
 		CreatedAt:              now,
 	}
 }
@@ -70,6 +72,8 @@ func testUpdateClient(t *testing.T, s storage.Storage) {
 		x.OldSecretHash, x.OldSecretExpiresAt, x.SecretHash = x.SecretHash, expires, []byte{9, 9}
 		x.RedirectURIs, x.Scopes, x.FirstParty, x.Name, x.RequirePAR = []string{"https://new.example/cb"}, []string{"openid"}, false, "New name", true
 		x.IDTokenAlg = "ES256"
+		x.TokenEndpointAuthMethod, x.JWKSURI, x.RequestObjectSigningAlg = "private_key_jwt", "https://app.example/jwks", "PS256"
+		x.RequestURIs, x.SubjectType, x.SectorIdentifierURI = []string{"https://app.example/req"}, storage.SubjectPairwise, "https://app.example/sector"
 		return x, nil
 	})
 	want := c
@@ -77,6 +81,8 @@ func testUpdateClient(t *testing.T, s storage.Storage) {
 	want.OldSecretHash, want.OldSecretExpiresAt, want.SecretHash = []byte{1, 2, 3}, expires.UTC().Truncate(time.Microsecond), []byte{9, 9}
 	want.RedirectURIs, want.Scopes, want.FirstParty, want.Name, want.RequirePAR = []string{"https://new.example/cb"}, []string{"openid"}, false, "New name", true
 	want.IDTokenAlg = "ES256"
+	want.TokenEndpointAuthMethod, want.JWKSURI, want.RequestObjectSigningAlg = "private_key_jwt", "https://app.example/jwks", "PS256"
+	want.RequestURIs, want.SubjectType, want.SectorIdentifierURI = []string{"https://app.example/req"}, storage.SubjectPairwise, "https://app.example/sector"
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("UpdateClient = %+v, %v\nwant %+v", got, err, want)
 	}

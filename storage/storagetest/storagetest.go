@@ -61,6 +61,7 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, secondFactorCases()...)
 	cases = append(cases, developerAppCases()...)
 	cases = append(cases, sealedCases()...)
+	cases = append(cases, usedJTICases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
