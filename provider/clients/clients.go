@@ -180,9 +180,28 @@ type Spec struct {
 	// IDTokenAlg signs its ID tokens: RS256 (default) or ES256.
 	IDTokenAlg string
 	Display
+	Keys
 	// Disabled, on Update, disables or enables the client in the same
 	// write (nil: as it is).
 	Disabled *bool
+}
+
+// Keys is how a client proves itself and signs its requests, and which
+// subject identifiers it gets (RFC 7591 / OIDC Dynamic Registration names).
+type Keys struct {
+	// TokenEndpointAuthMethod: "" (the default for its kind),
+	// client_secret_basic, client_secret_post, private_key_jwt or none.
+	TokenEndpointAuthMethod string
+	// JWKS is a JSON Web Key Set document of public keys; JWKSURI where
+	// to fetch one instead (at most one of them).
+	JWKS, JWKSURI string
+	// RequestURIs are the request_uri URLs it may use (RFC 9101).
+	RequestURIs []string
+	// RequestObjectSigningAlg: "" any supported, "none" unsigned allowed.
+	RequestObjectSigningAlg string
+	// SubjectType: "" (the default for how it is registered), public or
+	// pairwise; SectorIdentifierURI for pairwise (OIDC Core §8.1).
+	SubjectType, SectorIdentifierURI string
 }
 
 // Display is what the login and consent pages show of a client.
@@ -335,6 +354,15 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.Client, err
 		Public: spec.Public, FirstParty: spec.FirstParty, AllowNoPKCE: spec.AllowNoPKCE, RequirePAR: spec.RequirePAR,
 		BackchannelLogoutURI: spec.BackchannelLogoutURI,
 		Name:                 strings.TrimSpace(spec.Name), LogoURI: spec.LogoURI, ClientURI: spec.ClientURI, PolicyURI: spec.PolicyURI, TosURI: spec.TosURI,
+		TokenEndpointAuthMethod: spec.TokenEndpointAuthMethod, JWKS: spec.JWKS, JWKSURI: spec.JWKSURI,
+		RequestURIs: spec.RequestURIs, RequestObjectSigningAlg: spec.RequestObjectSigningAlg,
+		SubjectType: spec.SubjectType, SectorIdentifierURI: spec.SectorIdentifierURI,
+	}
+	if c.RequestURIs == nil {
+		c.RequestURIs = []string{}
+	}
+	if c.SubjectType == "" {
+		c.SubjectType = storage.SubjectPublic
 	}
 	if !contains(grants, "authorization_code") {
 		c.ResponseTypes = []string{}
@@ -358,6 +386,11 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 	if spec.Public {
 		if secret != "" {
 			return storage.Client{}, "", invalid("a public client has no secret: give a secret or make the client public, not both")
+		}
+	} else if c.TokenEndpointAuthMethod == "private_key_jwt" {
+		// It proves itself with its keys: there is no secret to leak.
+		if secret != "" {
+			return storage.Client{}, "", invalid("a private_key_jwt client has no secret: give a secret or keys, not both")
 		}
 	} else {
 		if secret == "" {
@@ -417,6 +450,8 @@ func SpecOf(c storage.Client) Spec {
 		Scopes: c.Scopes, Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, IDTokenAlg: c.IDTokenAlg,
 		Display: Display{Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI},
+		Keys: Keys{TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKS: c.JWKS, JWKSURI: c.JWKSURI, RequestURIs: c.RequestURIs,
+			RequestObjectSigningAlg: c.RequestObjectSigningAlg, SubjectType: c.SubjectType, SectorIdentifierURI: c.SectorIdentifierURI},
 	}
 }
 
