@@ -27,6 +27,7 @@ type OAuthAccounts interface {
 	NewSession(ctx context.Context, userID, amr string, from accounts.Origin) (string, storage.Session, error)
 	EndSession(ctx context.Context, token string) error
 	EndSessionBySID(ctx context.Context, userID, sid string) error
+	SessionUserBySID(ctx context.Context, sid string) (string, error)
 	ListenBrainzToken(u storage.User) (string, error)
 	// GrantApp records what the person granted a client (also for apps
 	// that ask no consent: they are connected apps all the same).

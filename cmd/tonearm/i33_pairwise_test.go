@@ -1,0 +1,326 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// sectorServer serves sector_identifier_uri documents (OpenID Connect
+// Core §8.1: a JSON array of redirect URIs) on 127.0.0.2, a loopback
+// address that is another host than the redirect URIs' 127.0.0.1, so a
+// client naming it is in another sector.
+type sectorServer struct {
+	srv  *httptest.Server
+	mu   sync.Mutex
+	docs map[string][]string
+}
+
+func newSectorServer(t *testing.T) *sectorServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatalf("listening on 127.0.0.2: %v", err)
+	}
+	s := &sectorServer{docs: map[string][]string{}}
+	s.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		doc, ok := s.docs[r.URL.Path]
+		s.mu.Unlock()
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(doc)
+	})}}
+	s.srv.Start()
+	t.Cleanup(s.srv.Close)
+	return s
+}
+
+// uri serves doc at path and returns its URL (set before the client that
+// names it is registered).
+func (s *sectorServer) uri(path string, doc ...string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.docs[path] = doc
+	return s.srv.URL + path
+}
+
+// pairwiseSubs is what one client learns of a person's sub, from each
+// place that tells it.
+type pairwiseSubs struct {
+	idToken, refreshed, userinfo, access, introspected string
+	// refreshToken is the live one (after the refresh).
+	refreshToken string
+}
+
+// subsOf signs the browser's person in to clientID and collects every sub
+// the client is given.
+func subsOf(t *testing.T, s *server, clientID, secret string, browser *http.Client, username string) pairwiseSubs {
+	t.Helper()
+	r := s.rp(clientID, secret, "offline_access")
+	tok := s.codeFlow(r, browser, username)
+	var got pairwiseSubs
+	idt, err := r.verifier.Verify(r.ctx, tok.Extra("id_token").(string))
+	if err != nil {
+		t.Fatalf("%s: ID token: %v", clientID, err)
+	}
+	got.idToken = idt.Subject
+	info, err := r.provider.UserInfo(r.ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		t.Fatalf("%s: userinfo: %v", clientID, err)
+	}
+	got.userinfo = info.Subject
+	got.access, _ = verifyAccessToken(t, s.issuer, tok.AccessToken)["sub"].(string)
+	in := s.introspect(clientID, secret, tok.AccessToken)
+	got.introspected, _ = in.body["sub"].(string)
+	ref := s.refresh(clientID, secret, tok.RefreshToken, "")
+	if ref.status != http.StatusOK {
+		t.Fatalf("%s: refresh = %d %v", clientID, ref.status, ref.body)
+	}
+	rid, err := r.verifier.Verify(r.ctx, ref.body["id_token"].(string))
+	if err != nil {
+		t.Fatalf("%s: refreshed ID token: %v", clientID, err)
+	}
+	got.refreshed = rid.Subject
+	got.refreshToken, _ = ref.body["refresh_token"].(string)
+	return got
+}
+
+// one returns the sub every place agreed on, or fails.
+func (p pairwiseSubs) one(t *testing.T, clientID string) string {
+	t.Helper()
+	for _, v := range []string{p.refreshed, p.userinfo, p.access, p.introspected} {
+		if v != p.idToken || v == "" {
+			t.Fatalf("%s: sub differs by place: ID token %q, refreshed %q, userinfo %q, access token %q, introspection %q",
+				clientID, p.idToken, p.refreshed, p.userinfo, p.access, p.introspected)
+		}
+	}
+	return p.idToken
+}
+
+// Two pairwise clients see different subs for one person, the same in the
+// ID token (also refreshed), userinfo, the access token and introspection;
+// a client of the same sector sees the same; a public client sees the user
+// ID; a second replica computes the same subs.
+func TestPairwiseSubjects(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		pia := s.user("pia")
+		sectors := newSectorServer(t)
+		scopes := []string{"openid", "profile", "offline_access", "account"}
+		pairwise := func(id, sector string) string {
+			_, secret := s.client(clients.Spec{ID: id, FirstParty: true, Scopes: scopes,
+				Keys: clients.Keys{SubjectType: storage.SubjectPairwise, SectorIdentifierURI: sector}})
+			return secret
+		}
+		alphaSecret := pairwise("alpha", sectors.uri("/shared.json", redirectURI))
+		gammaSecret := pairwise("gamma", sectors.uri("/shared.json", redirectURI))
+		betaSecret := pairwise("beta", "")
+		_, pubSecret := s.client(clients.Spec{ID: "pub", FirstParty: true, Scopes: scopes})
+
+		browser := s.browser()
+		alpha := subsOf(t, s, "alpha", alphaSecret, browser, "pia").one(t, "alpha")
+		beta := subsOf(t, s, "beta", betaSecret, browser, "").one(t, "beta")
+		gamma := subsOf(t, s, "gamma", gammaSecret, browser, "").one(t, "gamma")
+		pub := subsOf(t, s, "pub", pubSecret, browser, "").one(t, "pub")
+		if pub != pia.ID {
+			t.Fatalf("a public client's sub = %q, want the user ID %q", pub, pia.ID)
+		}
+		if alpha == pia.ID || beta == pia.ID || alpha == beta || strings.Contains(alpha+beta, pia.ID) {
+			t.Fatalf("pairwise subs: alpha %q, beta %q, user %q; want two different subs, neither the user ID", alpha, beta, pia.ID)
+		}
+		if gamma != alpha {
+			t.Fatalf("two clients of one sector: %q and %q", alpha, gamma)
+		}
+		// Another person gets other subs.
+		s.user("quinn")
+		if other := subsOf(t, s, "alpha", alphaSecret, s.browser(), "quinn").one(t, "alpha"); other == alpha {
+			t.Fatal("two people share a pairwise sub")
+		}
+
+		// A second replica (a restart is the same: the key is read from
+		// the database) gives the same subs, to the token it did not issue
+		// and in the ID tokens it issues.
+		b := s.second()
+		betaToken := s.codeFlow(s.rp("beta", betaSecret), browser, "").AccessToken
+		if in := b.introspect("beta", betaSecret, betaToken); in.body["sub"] != beta {
+			t.Fatalf("replica B introspects beta's token as %d %v, want sub %q", in.status, in.body, beta)
+		}
+		again := subsOf(t, s, "alpha", alphaSecret, browser, "")
+		if ref := b.refresh("alpha", alphaSecret, again.refreshToken, ""); ref.status != http.StatusOK ||
+			idClaims(t, ref.body["id_token"].(string))["sub"] != alpha {
+			t.Fatalf("replica B's refreshed ID token = %d %v, want sub %q", ref.status, ref.body, alpha)
+		}
+	})
+}
+
+// tonearm's own resource endpoints take a pairwise client's bearer token
+// back to the person: /api/me, the User API, userinfo.
+func TestPairwiseBearerTokensReachThePerson(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
+	rex := s.user("rex")
+	_, secret := s.client(clients.Spec{ID: "app", FirstParty: true, Scopes: []string{"openid", "account"},
+		Keys: clients.Keys{SubjectType: storage.SubjectPairwise}})
+	tok := s.codeFlow(s.rp("app", secret, "account"), s.browser(), "rex")
+	if sub := verifyAccessToken(t, s.issuer, tok.AccessToken)["sub"]; sub == rex.ID {
+		t.Fatal("a pairwise client's access token carries the user ID")
+	}
+	me := s.want(s.call(nil, http.MethodGet, "/api/me", tok.AccessToken, nil), http.StatusOK)
+	if me.body["username"] != "rex" {
+		t.Fatalf("/api/me with a pairwise client's token = %s", me.raw)
+	}
+	s.want(s.call(nil, http.MethodPost, "/api/User/associateToken", tok.AccessToken,
+		map[string]string{"user": rex.ID, "scrobbleToken": lbToken}), http.StatusOK)
+	other := s.user("sam")
+	s.want(s.call(nil, http.MethodPost, "/api/User/associateToken", tok.AccessToken,
+		map[string]string{"user": other.ID, "scrobbleToken": lbToken}), http.StatusForbidden)
+}
+
+// promptNone asks clientID's authorization with prompt=none and hint in
+// browser's session and returns the redirect's query.
+func promptNone(t *testing.T, s *server, clientID, secret string, browser *http.Client, hint string) url.Values {
+	t.Helper()
+	r := s.rp(clientID, secret)
+	p := get(t, browser, r.conf.AuthCodeURL(random(t), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oidc.Nonce(random(t)),
+		oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("id_token_hint", hint)))
+	if p.location == nil || p.location.Host != "127.0.0.1:1" {
+		t.Fatalf("prompt=none for %s: %d %v\n%s", clientID, p.status, p.location, p.body)
+	}
+	return p.location.Query()
+}
+
+// An ID token of one pairwise client is no id_token_hint for another, at
+// the authorization endpoint (prompt=none) nor at logout; a client's own
+// hint works at both, ends the session from the relying party's server
+// (no cookie), and the back-channel logout token carries its pairwise sub.
+func TestPairwiseHintsAndLogout(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, dbURL string) {
+		s := startE2E(t, dbURL, options{})
+		s.user("tess")
+		rp := newRelyingParty(t)
+		pairwise := clients.Keys{SubjectType: storage.SubjectPairwise}
+		_, aSecret := s.client(clients.Spec{ID: "a", FirstParty: true, Keys: pairwise, BackchannelLogoutURI: rp.srv.URL + "/bc"})
+		_, bSecret := s.client(clients.Spec{ID: "b", FirstParty: true, RedirectURIs: []string{"http://127.0.0.1:1/callback", "http://127.0.0.1:2/other"},
+			Keys: clients.Keys{SubjectType: storage.SubjectPairwise, SectorIdentifierURI: newSectorServer(t).uri("/b.json", "http://127.0.0.1:1/callback", "http://127.0.0.1:2/other")}})
+		browser := s.browser()
+		aTok := s.codeFlow(s.rp("a", aSecret), browser, "tess")
+		bTok := s.codeFlow(s.rp("b", bSecret), browser, "")
+		aHint, bHint := aTok.Extra("id_token").(string), bTok.Extra("id_token").(string)
+		aSub, sid := idClaims(t, aHint)["sub"].(string), idClaims(t, aHint)["sid"].(string)
+		if bSub := idClaims(t, bHint)["sub"]; bSub == aSub {
+			t.Fatalf("clients a and b share sub %q", aSub)
+		}
+
+		if q := promptNone(t, s, "a", aSecret, browser, aHint); q.Get("code") == "" {
+			t.Fatalf("prompt=none with the client's own hint: %v", q)
+		}
+		for _, c := range []struct{ client, secret, hint string }{{"a", aSecret, bHint}, {"b", bSecret, aHint}} {
+			if q := promptNone(t, s, c.client, c.secret, browser, c.hint); q.Get("error") != "login_required" || q.Get("code") != "" {
+				t.Fatalf("prompt=none at %s with the other client's hint: %v, want login_required", c.client, q)
+			}
+		}
+
+		// At logout, b's hint does not speak for a.
+		resp, err := http.Get(s.issuer + provider.LogoutPath + "?" + url.Values{"id_token_hint": {bHint}, "client_id": {"a"}}.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("logout with b's hint for a = %d, want 400", resp.StatusCode)
+		}
+		signedIn := func() bool {
+			return promptNone(t, s, "a", aSecret, browser, "").Get("code") != ""
+		}
+		if !signedIn() {
+			t.Fatal("a refused logout ended the session")
+		}
+		// With the browser's cookie, a's own hint signs out without asking.
+		withCookie := get(t, browser, s.issuer+provider.LogoutPath+"?"+url.Values{"id_token_hint": {aHint}}.Encode())
+		if withCookie.status != http.StatusOK || strings.Contains(withCookie.body, `value="logout"`) || signedIn() {
+			t.Fatalf("logout with a's own hint and the cookie: %d, still signed in %v\n%s", withCookie.status, signedIn(), withCookie.body)
+		}
+		verifyLogoutToken(t, s.issuer, rp.next(t), "a", aSub, sid)
+
+		// From a's server, without the cookie: the session ends.
+		browser = s.browser()
+		aHint = s.codeFlow(s.rp("a", aSecret), browser, "tess").Extra("id_token").(string)
+		resp, err = http.Get(s.issuer + provider.LogoutPath + "?" + url.Values{"id_token_hint": {aHint}}.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || signedIn() {
+			t.Fatalf("backend logout with a's hint = %d, still signed in %v", resp.StatusCode, signedIn())
+		}
+		verifyLogoutToken(t, s.issuer, rp.next(t), "a", aSub, idClaims(t, aHint)["sid"].(string))
+	})
+}
+
+// The pairwise key outlives a rotation of TONEARM_SECRET: a replica under
+// the new secret alone, after tonearm reseal, gives the same sub.
+func TestPairwiseSubjectSurvivesReseal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dbURL, addr := "sqlite://"+t.TempDir()+"/t.db", freeLoopbackAddr(t)
+	clock, lb := newFrozenClock(), fakeListenBrainz(t)
+	a, stopA := startAt(t, rotationConfig(t, addr, dbURL, lb.URL, rotationSecretA), clock)
+	a.user("uma")
+	_, secret := a.client(clients.Spec{ID: "app", FirstParty: true, Keys: clients.Keys{SubjectType: storage.SubjectPairwise}})
+	sub := func(s *server) string {
+		t.Helper()
+		return idClaims(t, s.codeFlow(s.rp("app", secret), s.browser(), "uma").Extra("id_token").(string))["sub"].(string)
+	}
+	before := sub(a)
+	stopA()
+	var out, errOut strings.Builder
+	if err := run(ctx, []string{"reseal", "--json"}, envFunc(map[string]string{"TONEARM_DATABASE_URL": dbURL,
+		"TONEARM_SECRET": rotationSecretB, "TONEARM_PREVIOUS_SECRETS": rotationSecretA}), nil, &out, &errOut); err != nil {
+		t.Fatalf("reseal: %v\n%s", err, errOut.String())
+	}
+	var n resealCounts
+	if err := json.Unmarshal([]byte(out.String()), &n); err != nil || n.InstanceSecrets != 1 {
+		t.Fatalf("reseal --json = %s, %v; want the pairwise key re-sealed", out.String(), err)
+	}
+	b, stopB := startAt(t, rotationConfig(t, addr, dbURL, lb.URL, rotationSecretB), clock)
+	defer stopB()
+	// Client secrets are keyed hashes that move when used (see
+	// TestRotateSecret); this one was not used during the rotation.
+	rotated, err := b.app.clients.RotateSecret(ctx, "app", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret = rotated
+	if after := sub(b); after != before || after == "" {
+		t.Fatalf("sub after the secret rotation = %q, before %q", after, before)
+	}
+}
+
+// freeLoopbackAddr is a loopback address no one listens on, for replicas
+// started one after another at one issuer.
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer free.Close()
+	return free.Addr().String()
+}
