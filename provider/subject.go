@@ -89,10 +89,12 @@ func ResealInstanceSecrets(ctx context.Context, store ResealStore, box *seal.Box
 }
 
 // For is the sub client sees for userID: the user ID itself for a public
-// client, the pairwise identifier for a pairwise one.
+// client, the pairwise identifier for a pairwise one. A subject that is the
+// client itself (client credentials: tonearm's session subject is then the
+// client ID) stays the client ID: it names no person.
 func (s *Subjects) For(client fosite.Client, userID string) string {
 	c, ok := client.(*fositestore.Client)
-	if !ok || c.SubjectType != storage.SubjectPairwise || userID == "" {
+	if !ok || c.SubjectType != storage.SubjectPairwise || userID == "" || userID == c.GetID() {
 		return userID
 	}
 	m := hmac.New(sha256.New, s.key)

@@ -50,6 +50,9 @@ func TestSubjectsFor(t *testing.T) {
 	if s.For(c, "u1") == subA || s.For(a, "u2") == subA || other.For(a, "u1") == subA {
 		t.Fatal("another sector, person or key gives the same sub")
 	}
+	if s.For(a, "a") != "a" {
+		t.Fatal("the client itself (client credentials) got a pairwise sub")
+	}
 	if s.For(a, "") != "" {
 		t.Fatal("no user, yet a sub")
 	}

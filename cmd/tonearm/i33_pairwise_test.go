@@ -191,6 +191,16 @@ func TestPairwiseBearerTokensReachThePerson(t *testing.T) {
 	other := s.user("sam")
 	s.want(s.call(nil, http.MethodPost, "/api/User/associateToken", tok.AccessToken,
 		map[string]string{"user": other.ID, "scrobbleToken": lbToken}), http.StatusForbidden)
+
+	// A pairwise client acting for itself (client credentials) names no
+	// person: its sub stays its client_id.
+	_, svcSecret := s.client(clients.Spec{ID: "svc", GrantTypes: []string{"client_credentials"}, Scopes: []string{"profile"},
+		Keys: clients.Keys{SubjectType: storage.SubjectPairwise}})
+	cc := s.post(provider.TokenPath, "svc", svcSecret, url.Values{"grant_type": {"client_credentials"}})
+	access, _ := cc.body["access_token"].(string)
+	if cc.status != http.StatusOK || verifyAccessToken(t, s.issuer, access)["sub"] != "svc" || s.introspect("svc", svcSecret, access).body["sub"] != "svc" {
+		t.Fatalf("client credentials of a pairwise client: %d %v; want sub svc in the token and introspection", cc.status, cc.body)
+	}
 }
 
 // promptNone asks clientID's authorization with prompt=none and hint in
