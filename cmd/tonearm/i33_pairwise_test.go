@@ -334,3 +334,31 @@ func freeLoopbackAddr(t *testing.T) string {
 	defer free.Close()
 	return free.Addr().String()
 }
+
+// The device grant gives a pairwise client its sub too (ID token, access
+// token, userinfo): a client without redirect URIs is a sector of its own.
+func TestPairwiseDeviceGrant(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
+	s.client(clients.Spec{ID: "tv", Public: true, RedirectURIs: []string{}, GrantTypes: []string{clients.DeviceCodeGrant}, Scopes: []string{"openid"},
+		Keys: clients.Keys{SubjectType: storage.SubjectPairwise}})
+	vic := s.user("vic")
+	browser := s.browser()
+	s.signInPage(t, browser, "vic")
+	if st, start := s.deviceStart(t, "tv", "openid"); st != http.StatusOK {
+		t.Fatalf("device authorization = %d %v", st, start)
+	} else {
+		s.decideDevice(t, browser, start["verification_uri_complete"].(string), "allow")
+		st, tok := s.devicePoll(t, "tv", start["device_code"].(string))
+		idToken, _ := tok["id_token"].(string)
+		access, _ := tok["access_token"].(string)
+		if st != http.StatusOK || idToken == "" {
+			t.Fatalf("device token = %d %v", st, tok)
+		}
+		sub := idClaims(t, idToken)["sub"]
+		info := s.want(s.call(nil, http.MethodGet, provider.UserinfoPath, access, nil), http.StatusOK)
+		if sub == vic.ID || sub == "" || verifyAccessToken(t, s.issuer, access)["sub"] != sub || info.body["sub"] != sub {
+			t.Fatalf("device grant subs: ID token %v, access token %v, userinfo %v; user %s", sub, verifyAccessToken(t, s.issuer, access)["sub"], info.body["sub"], vic.ID)
+		}
+	}
+}
