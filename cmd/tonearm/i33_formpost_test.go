@@ -50,7 +50,9 @@ func checkFormPost(t *testing.T, p page, header http.Header) url.Values {
 			scriptSrc = fields[1:]
 		}
 	}
-	if strings.Join(formAction, " ") != "http://127.0.0.1:1" || strings.Join(scriptSrc, " ") != "'self'" {
+	// No form-action: browsers would apply it to the callback's own
+	// redirects after the post too.
+	if formAction != nil || strings.Join(scriptSrc, " ") != "'self'" {
 		t.Fatalf("CSP %q: form-action %q, script-src %q", csp, formAction, scriptSrc)
 	}
 	if header.Get("Cache-Control") != "no-store" || header.Get("Referrer-Policy") != "no-referrer" {
