@@ -25,9 +25,11 @@ const MaxClaimsRequest = 4096
 // ClaimRequest is what an app asks of one claim (§5.5.1): null, or an
 // object with essential, value or values.
 type ClaimRequest struct {
-	Essential bool  `json:"essential,omitempty"`
-	Value     any   `json:"value,omitempty"`
-	Values    []any `json:"values,omitempty"`
+	Essential bool `json:"essential,omitempty"`
+	// Value has no omitempty: a false or empty value is a value (the
+	// request is stored as JSON for userinfo).
+	Value  any   `json:"value"`
+	Values []any `json:"values,omitempty"`
 }
 
 // ClaimsRequest is a parsed claims parameter: the claims asked for the ID

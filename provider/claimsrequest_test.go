@@ -41,6 +41,17 @@ func TestClaimsRequest(t *testing.T) {
 	if got := RequestedClaims(id, c.UserInfo, true); got["listenbrainz_token"] != "secret-token" {
 		t.Errorf("userinfo to a confidential client: %v", got)
 	}
+	// The userinfo member round-trips through the session with its
+	// values, false included.
+	s := NewSession()
+	AddRequestedClaims(s, id, ClaimsRequest{UserInfo: map[string]ClaimRequest{"email_verified": {Value: false}}})
+	if got := RequestedClaims(id, UserinfoClaims(s), false); got["email_verified"] != false {
+		t.Errorf("email_verified false asked, the person's unverified: %v", got)
+	}
+	id.EmailVerified = true
+	if got := RequestedClaims(id, UserinfoClaims(s), false); len(got) != 0 {
+		t.Errorf("email_verified false asked, the person's verified: %v", got)
+	}
 	if c, _ := ParseClaimsRequest(`{"id_token":{"acr":{"values":["x"]}}}`); c.EssentialACR() != nil {
 		t.Error("a voluntary acr is essential")
 	}

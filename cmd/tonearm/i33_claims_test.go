@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strings"
@@ -58,6 +59,9 @@ func exchangeClaims(t *testing.T, r *rp, back *url.URL, verifier string, extra .
 		t.Fatalf("code exchange: %v", err)
 	}
 	raw, _ := tok.Extra("id_token").(string)
+	if header, _ := base64.RawURLEncoding.DecodeString(strings.Split(raw, ".")[0]); strings.Contains(string(header), "tonearm_") {
+		t.Fatalf("tonearm's own session headers in the ID token: %s", header)
+	}
 	idt, err := r.verifier.Verify(r.ctx, raw)
 	if err != nil {
 		t.Fatalf("ID token: %v", err)
