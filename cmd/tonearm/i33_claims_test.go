@@ -284,6 +284,11 @@ func TestClaimsParameterPushedAndDiscovery(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	form := parForm(verifier)
 	form.Set("scope", "openid")
+	// A malformed claims parameter is refused at the push.
+	form.Set("claims", `{"id_token":["email"]}`)
+	if status, body := s.push(t, "pushy", secret, form); status != http.StatusBadRequest || body["error"] != "invalid_request" {
+		t.Fatalf("push of malformed claims: %d %v", status, body)
+	}
 	form.Set("claims", `{"id_token":{"email":null}}`)
 	status, body := s.push(t, "pushy", secret, form)
 	uri, _ := body["request_uri"].(string)
