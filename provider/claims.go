@@ -158,7 +158,7 @@ func discoveryDocument(issuer string, scopes []string, registration bool) ([]byt
 		"backchannel_logout_supported":                   true,
 		"backchannel_logout_session_supported":           true,
 		"prompt_values_supported":                        []string{"none", "login", "consent"},
-		"claims_parameter_supported":                     false,
+		"claims_parameter_supported":                     true,
 		"request_parameter_supported":                    false,
 		"request_uri_parameter_supported":                false,
 		"require_request_uri_registration":               false,

@@ -3,6 +3,7 @@ package protocol
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -309,12 +310,13 @@ func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	id := identity(u)
 	confidential := !ar.GetClient().IsPublic()
-	if confidential && ar.GetGrantedScopes().Has("listenbrainz") {
+	if confidential && (ar.GetGrantedScopes().Has("listenbrainz") || asksClaim(ar, "listenbrainz_token")) {
 		if id.ListenBrainzToken, err = o.accounts.ListenBrainzToken(u); err != nil {
 			o.log.Error("opening ListenBrainz token", "request_id", web.RequestID(ctx), "user", u.ID, "err", err)
 		}
 	}
 	claims := provider.ScopedClaims(id, ar.GetGrantedScopes(), confidential)
+	maps.Copy(claims, userinfoRequested(ar, id, confidential))
 	claims["sub"] = u.ID
 	web.WriteJSON(w, http.StatusOK, claims)
 }
