@@ -151,6 +151,11 @@ func (o *OAuth) admitRequest(ctx context.Context, ar fosite.AuthorizeRequester) 
 	// by one check and not another (prompt=login&prompt=none).
 	for _, name := range []string{"prompt", "max_age", "acr_values", "response_mode", "claims"} {
 		if len(ar.GetRequestForm()[name]) > 1 {
+			if r, ok := ar.(*fosite.AuthorizeRequest); ok && name == "response_mode" {
+				// Which of the two was meant is unknown: answer in the
+				// default mode, as for any mode that is not offered.
+				r.ResponseMode = fosite.ResponseModeQuery
+			}
 			return nil, fosite.ErrInvalidRequest.WithHintf("The '%s' parameter was sent more than once.", name)
 		}
 	}
