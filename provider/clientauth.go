@@ -145,6 +145,17 @@ func (a *assertionAuth) authenticate(ctx context.Context, r *http.Request, form 
 	return client, nil
 }
 
+// AssertedClientID is the client a request's client_assertion names (its
+// sub), unverified: for choosing defaults before the client authenticates,
+// never as proof ("" when there is none).
+func AssertedClientID(form url.Values) string {
+	id, err := assertedClientID(form.Get("client_assertion"))
+	if err != nil {
+		return ""
+	}
+	return id
+}
+
 // assertedClientID reads, before any check, whom the assertion claims to
 // be: its sub (= iss), which names the client whose keys must verify it.
 func assertedClientID(raw string) (string, error) {

@@ -10,9 +10,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,8 +192,14 @@ func TestI33PrivateKeyJWTOtherEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := func(id, path string) string { return k.SignClaims(t, assertionClaims(id, s.issuer+path)) }
+	// Without client_id or scope (both optional, RFC 7523 §2.2, RFC 6749
+	// §3.3) the assertion's client gets its registered scopes.
+	status, body, _ := s.formPostHeader(t, provider.TokenPath, assertionForm(at("machine", provider.TokenPath), url.Values{"grant_type": {"client_credentials"}}), nil)
+	if status != http.StatusOK || body["scope"] != "profile" {
+		t.Fatalf("client credentials without client_id and scope: %d %v", status, body)
+	}
 
-	status, body, _ := s.formPostHeader(t, provider.IntrospectPath, assertionForm(at("machine", provider.IntrospectPath), url.Values{"token": {tok.AccessToken}}), nil)
+	status, body, _ = s.formPostHeader(t, provider.IntrospectPath, assertionForm(at("machine", provider.IntrospectPath), url.Values{"token": {tok.AccessToken}}), nil)
 	if status != http.StatusOK || body["active"] != true || body["client_id"] != "machine" {
 		t.Fatalf("introspection with an assertion: %d %v", status, body)
 	}
@@ -301,6 +309,30 @@ func TestI33PrivateKeyJWTAttacks(t *testing.T) {
 		refused("an assertion from a secret client", s2, assertionForm(assertion(t, k, s, "secretive"), cc), nil)
 		accepted("the secret client with its secret", s2, cc, func(r *http.Request) { r.SetBasicAuth("secretive", secret) })
 
+		// A jwks_uri tonearm must not fetch: a private address, a redirect
+		// (to the client's own good key set), a body that never ends.
+		goodSet := newJWKSHost(t, clientkeystest.JWKS(t, k))
+		redirect := httptest.NewServer(http.RedirectHandler(goodSet.url, http.StatusFound))
+		t.Cleanup(redirect.Close)
+		endless := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write([]byte(`{"keys":[`))
+			for r.Context().Err() == nil {
+				if _, err := w.Write([]byte(`{"kty":"oct","k":"AAAA"},`)); err != nil {
+					return
+				}
+			}
+		}))
+		t.Cleanup(endless.Close)
+		for name, uri := range map[string]string{"private": "https://10.20.30.40/jwks.json", "metadata": "http://169.254.169.254/jwks.json",
+			"redirecting": redirect.URL + "/jwks.json", "endless": endless.URL + "/jwks.json"} {
+			id := "uri-" + name
+			s.client(pkSpec(id, clients.Keys{JWKSURI: uri}, "client_credentials"))
+			refused("a jwks_uri that is "+name, s, assertionForm(assertion(t, k, s, id), cc), nil)
+		}
+		if goodSet.fetches.Load() != 0 {
+			t.Errorf("the redirect was followed")
+		}
+
 		// A jti is used once, on any replica.
 		good := assertionForm(assertion(t, k, s, "machine"), cc)
 		accepted("a good assertion", s, good, nil)
@@ -342,4 +374,33 @@ func TestI33PrivateKeyJWTAttacks(t *testing.T) {
 		accepted("an assertion right after the switch", s2, assertionForm(assertion(t, k, s, "secretive"), cc), nil)
 		refused("the old secret after the switch", s2, cc, func(r *http.Request) { r.SetBasicAuth("secretive", secret) })
 	})
+}
+
+// With the database unable to write, the jti cannot be recorded: the
+// answer is 503 with Retry-After, as elsewhere, not a 401 that tells the
+// client its key is wrong. (Not parallel: the file-size limit is the
+// process's.)
+func TestI33PrivateKeyJWTDiskFull(t *testing.T) {
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "tonearm.db"), options{})
+	k := clientkeystest.NewKey(t, jose.ES256, "ec-1")
+	s.client(pkSpec("machine", clients.Keys{JWKS: clientkeystest.JWKS(t, k)}, "client_credentials"))
+	if _, err := ccToken(s, "machine", assertion(t, k, s, "machine")); err != nil {
+		t.Fatal(err)
+	}
+	var old syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	full := old
+	full.Cur = 1
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &full); err != nil {
+		t.Fatal(err)
+	}
+	status, body, hdr := s.formPostHeader(t, provider.TokenPath, assertionForm(assertion(t, k, s, "machine"), url.Values{"grant_type": {"client_credentials"}}), nil)
+	if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &old); err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusServiceUnavailable || body["error"] != "temporarily_unavailable" || hdr.Get("Retry-After") == "" {
+		t.Fatalf("assertion with the disk full: %d %v %v", status, body, hdr)
+	}
 }

@@ -101,13 +101,17 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// requestClientID is the client a token request names (HTTP Basic, or
-// client_id in the body), before it is authenticated.
+// requestClientID is the client a token request names (HTTP Basic,
+// client_id in the body, or a client assertion's sub), before it is
+// authenticated.
 func requestClientID(r *http.Request) string {
 	if id, _, ok := r.BasicAuth(); ok {
 		return unescapeClientID(id)
 	}
-	return r.PostForm.Get("client_id")
+	if id := r.PostForm.Get("client_id"); id != "" || !r.PostForm.Has("client_assertion") {
+		return id
+	}
+	return provider.AssertedClientID(r.PostForm)
 }
 
 // unescapeClientID reads a client ID from HTTP Basic (RFC 6749 §2.3.1
