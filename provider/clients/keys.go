@@ -304,3 +304,26 @@ func NeedsSecret(c storage.Client) bool {
 	m := AuthMethod(c)
 	return (m == AuthSecretBasic || m == AuthSecretPost) && len(c.SecretHash) == 0
 }
+
+// KeysOf is c's Keys as every surface shows them: its authentication
+// method (AuthMethod), request URIs ([] for none) and subject type
+// (public when unset).
+func KeysOf(c storage.Client) Keys {
+	k := Keys{TokenEndpointAuthMethod: AuthMethod(c), JWKS: c.JWKS, JWKSURI: c.JWKSURI, RequestURIs: c.RequestURIs,
+		RequestObjectSigningAlg: c.RequestObjectSigningAlg, SubjectType: c.SubjectType, SectorIdentifierURI: c.SectorIdentifierURI}
+	if k.RequestURIs == nil {
+		k.RequestURIs = []string{}
+	}
+	if k.SubjectType == "" {
+		k.SubjectType = storage.SubjectPublic
+	}
+	return k
+}
+
+// RawJWKS is k's JWK Set as JSON to embed in a document (nil: none).
+func (k Keys) RawJWKS() json.RawMessage {
+	if k.JWKS == "" {
+		return nil
+	}
+	return json.RawMessage(k.JWKS)
+}
