@@ -249,6 +249,9 @@ func (a *applier) applyClient(ctx context.Context, fc fileClient) error {
 	if cur.Public != fc.Public {
 		return fmt.Errorf("client %s: it cannot change between public and confidential; delete it first", fc.ID)
 	}
+	if spec.SubjectType == "" {
+		spec.SubjectType = cur.SubjectType // left out: as it is (it cannot change)
+	}
 	checked, err := a.clients.Check(ctx, spec)
 	if err != nil {
 		return fmt.Errorf("client %s: %w", fc.ID, err)

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -162,6 +163,11 @@ func TestI33MetadataCLIAndApply(t *testing.T) {
 	}
 	if out, err = cli(exported, "apply", "-f", "-"); err != nil || strings.TrimSpace(out) != "nothing to change" {
 		t.Fatalf("apply of the export: %v\n%s\n%s", err, out, exported)
+	}
+	// A file that leaves the subject type out keeps it (it cannot change).
+	withoutSubject := regexp.MustCompile(`(?m)^\s*subjectType: pairwise\n`).ReplaceAllString(exported, "")
+	if out, err = cli(withoutSubject, "apply", "-f", "-"); err != nil || strings.TrimSpace(out) != "nothing to change" {
+		t.Fatalf("apply without subjectType: %v\n%s", err, out)
 	}
 	js, err := cli("", "export", "--json")
 	if err != nil || !strings.Contains(js, `"jwks": {`) {

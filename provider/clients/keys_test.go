@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -205,5 +206,48 @@ func TestKeysUpdate(t *testing.T) {
 	}
 	if _, err := r.UpdateApp(ctx, app.Client.ID, AppSpec{AuthMethod: AuthSecretBasic, RedirectURIs: []string{"https://app.example/cb"}, Display: Display{Name: "App"}}); err == nil {
 		t.Fatal("an app left private_key_jwt without a secret")
+	}
+}
+
+// A change of keys is recorded by the names the admin API spells them,
+// with the secret dropped by the switch to private_key_jwt.
+func TestKeysChangesRecorded(t *testing.T) {
+	f := newAuditFixture(t)
+	ctx := audit.WithOrigin(context.Background(), byAdmin)
+	edPub, _, _ := ed25519.GenerateKey(rand.Reader)
+	if _, _, err := f.reg.Create(ctx, Spec{ID: "shop", RedirectURIs: []string{"https://shop.example/cb"}}); err != nil {
+		t.Fatal(err)
+	}
+	f.wantOne(t, "Create", audit.ClientCreated, "", "shop", `{}`)
+	if _, err := f.reg.Update(ctx, "shop", func(s *Spec) {
+		s.TokenEndpointAuthMethod, s.JWKS, s.RequestURIs = AuthPrivateKeyJWT, jwksOf(t, edPub), []string{"https://shop.example/r"}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	f.wantOne(t, "Update to private_key_jwt", audit.ClientChanged, "", "shop", `{"fields":["tokenEndpointAuthMethod","jwks","requestUris"],"secret":"set"}`)
+}
+
+// The sector check (OpenID Connect Core §8.1, filled by the pairwise
+// part) gets the URI and the redirect URIs, and its refusal is the
+// registry's.
+func TestKeysSectorCheck(t *testing.T) {
+	ctx := context.Background()
+	r, h := newRegistry(t)
+	var got []string
+	check := func(_ context.Context, uri string, redirects []string) error {
+		got = append([]string{uri}, redirects...)
+		if strings.Contains(uri, "bad") {
+			return invalid("the sector document does not list the redirect URIs").On(sectorIdentifierField)
+		}
+		return nil
+	}
+	r2, _ := NewRegistry(r.store, h, WithSectorCheck(check))
+	spec := Spec{ID: "p", RedirectURIs: []string{"https://a.example/cb"}, Keys: Keys{SubjectType: storage.SubjectPairwise, SectorIdentifierURI: "https://a.example/sector.json"}}
+	if _, _, err := r2.Create(ctx, spec); err != nil || strings.Join(got, " ") != "https://a.example/sector.json https://a.example/cb" {
+		t.Fatalf("Create = %v, check saw %v", err, got)
+	}
+	spec.ID, spec.SectorIdentifierURI = "q", "https://bad.example/sector.json"
+	if _, _, err := r2.Create(ctx, spec); err == nil || !strings.Contains(err.Error(), "does not list") {
+		t.Fatalf("a refused sector: %v", err)
 	}
 }
