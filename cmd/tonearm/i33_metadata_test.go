@@ -264,6 +264,22 @@ func TestI33MetadataAdminAPIAndConsole(t *testing.T) {
 	if c, _ := s.app.store.GetClient(ctx, "console-signer"); c.Name != "Signer" || c.JWKS == "" || c.TokenEndpointAuthMethod != "private_key_jwt" {
 		t.Fatalf("after the edit: %+v", c)
 	}
+	if strings.Contains(page.body, "Rotate the secret") {
+		t.Fatal("the console offers to rotate the secret of a private_key_jwt client")
+	}
+	// Back to a secret: the page says it has none yet; rotating gives one.
+	edit = accountForm(t, get(t, console, s.issuer+"/admin/clients/console-signer"), "/admin/clients/console-signer/update")
+	edit.values["grant_type"] = []string{"authorization_code"}
+	if p := submit(t, console, edit, map[string]string{"redirect_uris": "https://c.example/cb", "token_endpoint_auth_method": "client_secret_basic", "jwks": ""}); p.status != http.StatusOK {
+		t.Fatalf("console edit to a secret: %d\n%s", p.status, p.body)
+	}
+	page = get(t, console, s.issuer+"/admin/clients/console-signer")
+	if !strings.Contains(page.body, `id="needs-secret"`) {
+		t.Fatalf("the console does not say the client needs a secret:\n%s", page.body)
+	}
+	if p := submit(t, console, accountForm(t, page, "/admin/clients/console-signer/rotate"), nil); !strings.Contains(p.body, `id="client-secret"`) || strings.Contains(p.body, `id="needs-secret"`) {
+		t.Fatalf("rotate: %d\n%s", p.status, p.body)
+	}
 }
 
 func TestI33MetadataRegistrationAndDeveloper(t *testing.T) {

@@ -181,6 +181,9 @@ type clientPage struct {
 	Form      clientForm
 	Grants    []string
 	NewSecret string
+	// NeedsSecret: it authenticates with a secret it does not have yet
+	// (turned from private_key_jwt): the rotate button gives it one.
+	NeedsSecret bool
 }
 
 func (p *Pages) clientPage(w http.ResponseWriter, r *http.Request, c web.Caller) {
@@ -199,7 +202,7 @@ func (p *Pages) renderClient(w http.ResponseWriter, r *http.Request, c web.Calle
 		p.internal(w, r, err)
 		return
 	}
-	data := clientPage{consolePage: p.consoleBase(w, r, c, "clients"), Grants: clients.GrantTypes, NewSecret: secret,
+	data := clientPage{consolePage: p.consoleBase(w, r, c, "clients"), Grants: clients.GrantTypes, NewSecret: secret, NeedsSecret: clients.NeedsSecret(cl) && secret == "",
 		Client: clientRow{View: web.ViewOf(cl), Kind: strings.ReplaceAll(clients.Kind(cl), ",", ", "), Created: formatTime(cl.CreatedAt),
 			Owner: p.ownerName(r, cl.Owner), Disabled: cl.Disabled}}
 	data.Form = clientFormFrom(cl)
