@@ -8,6 +8,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/tonearm-idp/tonearm/provider/clientkeys"
 	"github.com/tonearm-idp/tonearm/provider/keys"
 )
 
@@ -138,14 +139,14 @@ func discoveryDocument(issuer string, scopes []string, registration bool) ([]byt
 		"pushed_authorization_request_endpoint":         base + PARPath,
 		"device_authorization_endpoint":                 base + DeviceAuthorizationPath,
 		"require_pushed_authorization_requests":         false,
-		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
+		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		"response_types_supported":                      []string{"code"},
-		"response_modes_supported":                      []string{"query"},
+		"response_modes_supported":                      []string{"query", "form_post"},
 		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials", DeviceCodeGrant},
 		"subject_types_supported":                       []string{"public", "pairwise"},
 		"id_token_signing_alg_values_supported":         []string{"RS256", "ES256"},
-		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
+		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		"scopes_supported":                              scopes,
 		"claims_supported": []string{
 			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
@@ -158,13 +159,18 @@ func discoveryDocument(issuer string, scopes []string, registration bool) ([]byt
 		"backchannel_logout_supported":                   true,
 		"backchannel_logout_session_supported":           true,
 		"prompt_values_supported":                        []string{"none", "login", "consent"},
-		"claims_parameter_supported":                     false,
+		"claims_parameter_supported":                     true,
 		"request_parameter_supported":                    false,
 		"request_uri_parameter_supported":                false,
 		"require_request_uri_registration":               false,
 	}
 	if registration {
 		doc["registration_endpoint"] = base + RegisterPath
+	}
+	// private_key_jwt assertions (RFC 7523, OIDC Core §9): asymmetric
+	// algorithms only, the same at every endpoint that takes them.
+	for _, endpoint := range []string{"token", "introspection", "revocation"} {
+		doc[endpoint+"_endpoint_auth_signing_alg_values_supported"] = clientkeys.AlgorithmNames()
 	}
 	return json.Marshal(doc)
 }

@@ -31,6 +31,9 @@ type authorizeRequest struct {
 	client    *fositestore.Client
 	requested []string // the scopes the token will carry
 	pushed    bool
+	// claims is the claims request (OpenID Connect Core §5.5), of the
+	// scopes the client is registered for.
+	claims provider.ClaimsRequest
 }
 
 // readRequest reads and admits the authorization request in r.Form (the
@@ -43,6 +46,9 @@ func (o *OAuth) readRequest(w http.ResponseWriter, r *http.Request, signedInAt t
 	if err != nil {
 		o.authorizeError(w, r, nil, err)
 		return authorizeRequest{}, false
+	}
+	if badMode := refuseResponseMode(r); unsupported == nil {
+		unsupported = badMode
 	}
 	if !pushed {
 		o.p.RefreshClientOnMiss(ctx, r.Form.Get("client_id"), strings.Fields(r.Form.Get("scope")), r.Form.Get("redirect_uri"), "authorization_code")
@@ -66,6 +72,9 @@ func (o *OAuth) readRequest(w http.ResponseWriter, r *http.Request, signedInAt t
 		client, err = o.admitRequest(ctx, ar)
 	}
 	if err == nil {
+		err = formPostAllowed(ar)
+	}
+	if err == nil {
 		err = o.clientAllows(ctx, ar, client, pushed)
 	}
 	var requested []string
@@ -77,6 +86,10 @@ func (o *OAuth) readRequest(w http.ResponseWriter, r *http.Request, signedInAt t
 		// the consent page shows only the scopes the token will carry.
 		_, requested, err = o.p.Audience(ctx, ar.GetRequestedScopes(), provider.Resources(ar.GetRequestForm()))
 	}
+	var claims provider.ClaimsRequest
+	if err == nil {
+		claims, err = provider.ParseClaimsRequest(ar.GetRequestForm().Get("claims"))
+	}
 	if err != nil {
 		o.authorizeError(w, r, ar, err)
 		return authorizeRequest{}, false
@@ -87,7 +100,7 @@ func (o *OAuth) readRequest(w http.ResponseWriter, r *http.Request, signedInAt t
 	if !signedInAt.IsZero() && signedInAt.Before(ar.RequestedAt) {
 		ar.RequestedAt = signedInAt
 	}
-	return authorizeRequest{ar: ar, client: client, requested: requested, pushed: pushed}, true
+	return authorizeRequest{ar: ar, client: client, requested: requested, pushed: pushed, claims: claims.ForClient(client)}, true
 }
 
 // openRequest opens a pushed request's request_uri for this browser
@@ -134,10 +147,15 @@ func (o *OAuth) admitRequest(ctx context.Context, ar fosite.AuthorizeRequester) 
 	// an error, answered before anything is decided (the decision would
 	// otherwise answer prompt=none's error for a request that asked more).
 	// RFC 6749 §3.1: a parameter is sent at most once; a second prompt,
-	// max_age or acr_values would otherwise be read by one check and not
-	// another (prompt=login&prompt=none).
-	for _, name := range []string{"prompt", "max_age", "acr_values"} {
+	// max_age, acr_values, response_mode or claims would otherwise be read
+	// by one check and not another (prompt=login&prompt=none).
+	for _, name := range []string{"prompt", "max_age", "acr_values", "response_mode", "claims"} {
 		if len(ar.GetRequestForm()[name]) > 1 {
+			if r, ok := ar.(*fosite.AuthorizeRequest); ok && name == "response_mode" {
+				// Which of the two was meant is unknown: answer in the
+				// default mode, as for any mode that is not offered.
+				r.ResponseMode = fosite.ResponseModeQuery
+			}
 			return nil, fosite.ErrInvalidRequest.WithHintf("The '%s' parameter was sent more than once.", name)
 		}
 	}

@@ -61,6 +61,7 @@ type OAuth struct {
 	csrf     *web.CSRF
 	cookies  web.Cookies
 	pages    *web.Renderer
+	site     *web.Site // renders the form_post page under its own policy
 	log      *slog.Logger
 	now      func() time.Time
 	metrics  *web.Metrics
@@ -86,7 +87,7 @@ func NewOAuth(c OAuthConfig) (*OAuth, error) {
 		ix: c.Interactions,
 		p:  c.Provider, accounts: c.Accounts, limiter: c.Limiter,
 		csrf: web.NewCSRF(c.CSRFKey, c.Provider.Issuer()), cookies: web.NewCookies(c.Provider.Issuer()),
-		pages: pages, log: c.Logger, now: c.Now, metrics: c.Metrics,
+		pages: pages, site: c.Site, log: c.Logger, now: c.Now, metrics: c.Metrics,
 		action: strings.TrimRight(iss.Path, "/") + provider.AuthorizePath,
 		parKey: c.CSRFKey,
 	}
@@ -293,6 +294,11 @@ func (o *OAuth) finishInteraction(w http.ResponseWriter, r *http.Request) {
 func (o *OAuth) issue(w http.ResponseWriter, r *http.Request, req authorizeRequest, caller web.Caller) {
 	ctx := r.Context()
 	ar, client := req.ar, req.client
+	if !o.ofSubject(req, caller.User.ID) {
+		// The interaction signed in someone else than the sub asked.
+		o.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user signed in is not the subject the claims parameter names."))
+		return
+	}
 	// A first-party app records no consent: /account lists it as a
 	// connected app by the tokens it holds (storage ListConnectedApps),
 	// which spares every sign-in a read and a write.
@@ -309,6 +315,7 @@ func (o *OAuth) issue(w http.ResponseWriter, r *http.Request, req authorizeReque
 		return
 	}
 	session := provider.UserSession(identity(caller.User), caller.Session.SID, strings.Fields(caller.Session.AMR), caller.Session.AuthTime, ar.GetRequestedAt(), ar.GetGrantedScopes())
+	provider.AddRequestedClaims(session, identity(caller.User), req.claims)
 	provider.SetIDTokenAlg(session, client.IDTokenAlg)
 	resp, err := o.p.NewAuthorizeResponse(ctx, ar, session)
 	if err != nil {
@@ -320,6 +327,9 @@ func (o *OAuth) issue(w http.ResponseWriter, r *http.Request, req authorizeReque
 		resp.GetParameters().Del("state") // none was sent: none comes back
 	}
 	o.consumePAR(r, ar)
+	if o.writeFormPost(w, r, ar, resp.GetParameters()) {
+		return
+	}
 	o.p.OAuth2.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 

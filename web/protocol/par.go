@@ -97,12 +97,22 @@ func (o *OAuth) par(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o.p.RefreshClientOnMiss(ctx, requestClientID(r), strings.Fields(r.Form.Get("scope")), r.Form.Get("redirect_uri"), "authorization_code")
+	badMode := refuseResponseMode(r)
 	ar, err := fositeRead(r, o.p.OAuth2.NewPushedAuthorizeRequest)
+	if err == nil {
+		err = badMode
+	}
 	if err == nil {
 		_, err = o.admitRequest(ctx, ar)
 	}
 	if err == nil {
+		err = formPostAllowed(ar)
+	}
+	if err == nil {
 		_, _, err = o.p.Audience(ctx, ar.GetRequestedScopes(), provider.Resources(ar.GetRequestForm()))
+	}
+	if err == nil {
+		_, err = provider.ParseClaimsRequest(ar.GetRequestForm().Get("claims"))
 	}
 	if err != nil {
 		if writeUnavailable(w, r, o.log, err) {
