@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/tonearm-idp/tonearm/fault"
-	"github.com/tonearm-idp/tonearm/storage"
 )
 
 // URLGetter reads a URL a client registered, the guarded way (https,
@@ -18,15 +17,19 @@ type URLGetter interface {
 
 const sectorField = "sector_identifier_uri"
 
-// SectorCheck is the check of a pairwise client's sector_identifier_uri
-// when it is registered or changed (OpenID Connect Core §8.1, Dynamic
-// Client Registration §2): the URL answers a JSON array of URIs that
-// contains every redirect URI of the client. The host of that URL is then
-// the client's sector (Sector): only a client whose redirect URIs its
-// owner listed there shares the sector's subs. For the clients registry's
-// sector check hook.
+// SectorCheck is the check of a pairwise client's sector when it is
+// registered or changed (OpenID Connect Core §8.1, Dynamic Client
+// Registration §2), for the clients registry's hook: its
+// sector_identifier_uri answers a JSON array of URIs that contains every
+// redirect URI of the client (the host of that URL is then the client's
+// sector, see Sector: only a client whose redirect URIs its owner listed
+// there shares the sector's subs); without one, its redirect URIs have one
+// host (the sector would be ambiguous).
 func SectorCheck(get URLGetter) func(ctx context.Context, uri string, redirectURIs []string) error {
 	return func(ctx context.Context, uri string, redirectURIs []string) error {
+		if uri == "" {
+			return severalHosts(redirectURIs)
+		}
 		body, err := get.Get(ctx, uri)
 		if err != nil {
 			return fault.Errorf(fault.Invalid, "sector_identifier_uri %s could not be read: %v", uri, err).On(sectorField)
@@ -49,14 +52,10 @@ func SectorCheck(get URLGetter) func(ctx context.Context, uri string, redirectUR
 	}
 }
 
-// PairwiseSectorError is the registration error of a pairwise client
-// whose redirect URIs have several hosts and that names no
-// sector_identifier_uri (OpenID Connect Core §8.1: its sector would be
-// ambiguous), or nil.
-func PairwiseSectorError(subjectType, sectorIdentifierURI string, redirectURIs []string) error {
-	if subjectType != storage.SubjectPairwise || sectorIdentifierURI != "" {
-		return nil
-	}
+// severalHosts is the registration error of a pairwise client whose
+// redirect URIs have several hosts and that names no
+// sector_identifier_uri, or nil.
+func severalHosts(redirectURIs []string) error {
 	if hosts := RedirectHosts(redirectURIs); len(hosts) > 1 {
 		return fault.Errorf(fault.Invalid, "a pairwise client whose redirect URIs have several hosts (%s) needs a sector_identifier_uri listing them",
 			strings.Join(hosts, ", ")).On(sectorField)

@@ -64,21 +64,16 @@ func TestSectorCheck(t *testing.T) {
 	}
 }
 
-func TestPairwiseSectorError(t *testing.T) {
-	two := []string{"https://a.example/cb", "https://b.example/cb"}
-	if PairwiseSectorError("pairwise", "", two) == nil {
-		t.Error("a pairwise client with two redirect hosts and no sector_identifier_uri was accepted")
+// Without a sector_identifier_uri, the redirect URIs must have one host.
+func TestSectorCheckWithoutURI(t *testing.T) {
+	check := SectorCheck(plainGetter{})
+	ctx := context.Background()
+	if err := check(ctx, "", []string{"https://a.example/cb", "https://b.example/cb"}); !fault.Is(err, fault.Invalid) {
+		t.Errorf("a pairwise client with two redirect hosts and no sector_identifier_uri: %v", err)
 	}
-	for _, ok := range []struct {
-		typ, sector string
-		redirects   []string
-	}{
-		{"pairwise", "https://s.example/s.json", two},
-		{"pairwise", "", []string{"https://a.example/cb", "https://a.example:8443/other"}},
-		{"public", "", two},
-	} {
-		if err := PairwiseSectorError(ok.typ, ok.sector, ok.redirects); err != nil {
-			t.Errorf("%+v: %v", ok, err)
+	for _, ok := range [][]string{{"https://a.example/cb", "https://a.example:8443/other"}, nil} {
+		if err := check(ctx, "", ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
 		}
 	}
 }

@@ -14,28 +14,31 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
+	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
 // sectorServer serves sector_identifier_uri documents (OpenID Connect
-// Core §8.1: a JSON array of redirect URIs) on 127.0.0.2, a loopback
-// address that is another host than the redirect URIs' 127.0.0.1, so a
-// client naming it is in another sector.
+// Core §8.1: a JSON array of redirect URIs) at http://localhost: another
+// host than the redirect URIs' 127.0.0.1, so a client naming it is in
+// another sector (http on loopback: the test issuer is loopback too).
 type sectorServer struct {
 	srv  *httptest.Server
+	base string
 	mu   sync.Mutex
 	docs map[string][]string
 }
 
 func newSectorServer(t *testing.T) *sectorServer {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.2:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("listening on 127.0.0.2: %v", err)
+		t.Fatal(err)
 	}
-	s := &sectorServer{docs: map[string][]string{}}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	s := &sectorServer{docs: map[string][]string{}, base: "http://localhost:" + port}
 	s.srv = &httptest.Server{Listener: ln, Config: &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		doc, ok := s.docs[r.URL.Path]
@@ -58,7 +61,7 @@ func (s *sectorServer) uri(path string, doc ...string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.docs[path] = doc
-	return s.srv.URL + path
+	return s.base + path
 }
 
 // pairwiseSubs is what one client learns of a person's sub, from each
@@ -360,5 +363,64 @@ func TestPairwiseDeviceGrant(t *testing.T) {
 		if sub == vic.ID || sub == "" || verifyAccessToken(t, s.issuer, access)["sub"] != sub || info.body["sub"] != sub {
 			t.Fatalf("device grant subs: ID token %v, access token %v, userinfo %v; user %s", sub, verifyAccessToken(t, s.issuer, access)["sub"], info.body["sub"], vic.ID)
 		}
+	}
+}
+
+// sector_identifier_uri (OpenID Connect Core §8.1) is fetched at
+// registration: a document that does not list every redirect URI, or that
+// cannot be read, refuses the client and stores nothing; one that lists
+// them passes (clients of one sector share subs: TestPairwiseSubjects); a
+// pairwise client with several redirect hosts and no sector_identifier_uri
+// is refused; so is an update adding a redirect URI the document lacks;
+// RFC 7591 answers invalid_client_metadata.
+func TestPairwiseSectorIdentifier(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
+	sectors := newSectorServer(t)
+	ctx := context.Background()
+	const other = "http://127.0.0.1:3/cb"
+	create := func(id, sector string, redirects ...string) error {
+		_, _, err := s.app.clients.Create(ctx, clients.Spec{ID: id, FirstParty: true, RedirectURIs: redirects,
+			Keys: clients.Keys{SubjectType: storage.SubjectPairwise, SectorIdentifierURI: sector}})
+		return err
+	}
+	refused := func(what string, err error, id, want string) {
+		t.Helper()
+		if !fault.Is(err, fault.Invalid) || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s: %v, want a refusal saying %q", what, err, want)
+		}
+		i33mNoClient(t, s, id)
+	}
+	refused("a redirect URI missing from the document", create("partial", sectors.uri("/partial.json", redirectURI), redirectURI, other), "partial", other)
+	refused("a document that is not there", create("gone", sectors.base+"/gone.json", redirectURI), "gone", "could not be read")
+	refused("several redirect hosts without a sector", create("hosts", "", redirectURI, "http://localhost:4/cb"), "hosts", "several hosts")
+	if err := create("whole", sectors.uri("/whole.json", redirectURI, other), redirectURI, other); err != nil {
+		t.Fatalf("a document listing every redirect URI: %v", err)
+	}
+	_, err := s.app.clients.Update(ctx, "whole", func(sp *clients.Spec) { sp.RedirectURIs = append(sp.RedirectURIs, "http://127.0.0.1:5/cb") })
+	if !fault.Is(err, fault.Invalid) || !strings.Contains(err.Error(), "http://127.0.0.1:5/cb") {
+		t.Fatalf("an update adding a redirect URI the document lacks: %v", err)
+	}
+	if c, _ := s.app.store.GetClient(ctx, "whole"); len(c.RedirectURIs) != 2 {
+		t.Fatalf("the refused update was stored: %v", c.RedirectURIs)
+	}
+
+	// RFC 7591: the developer's app, pairwise by default.
+	s.user("dev")
+	b := s.browser()
+	s.signInPage(t, b, "dev")
+	iat := initialTokenRe.FindStringSubmatch(submit(t, b, accountForm(t, get(t, b, s.issuer+"/developer"), "/developer/tokens"), map[string]string{"expires_days": "1"}).body)
+	if iat == nil {
+		t.Fatal("no initial access token")
+	}
+	status, body := s.registerJSON(t, iat[1], map[string]any{"client_name": "Joiner", "redirect_uris": []string{redirectURI, other},
+		"sector_identifier_uri": sectors.uri("/joiner.json", redirectURI)})
+	if desc, _ := body["error_description"].(string); status != http.StatusBadRequest || body["error"] != "invalid_client_metadata" || !strings.Contains(desc, other) {
+		t.Fatalf("RFC 7591 with a sector document lacking a redirect URI: %d %v", status, body)
+	}
+	status, body = s.registerJSON(t, iat[1], map[string]any{"client_name": "Joiner", "redirect_uris": []string{redirectURI, other},
+		"sector_identifier_uri": sectors.uri("/joiner.json", redirectURI, other)})
+	if status != http.StatusCreated || body["subject_type"] != "pairwise" {
+		t.Fatalf("RFC 7591 with a whole sector document: %d %v", status, body)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/backchannel"
+	"github.com/tonearm-idp/tonearm/provider/clientkeys"
 	"github.com/tonearm-idp/tonearm/provider/device"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/provider/passkeys"
@@ -149,7 +150,7 @@ func buildServer(ctx context.Context, cfg config.Config, log *slog.Logger, opt o
 		Issuer: cfg.Issuer, Store: adapter, Keys: svc.keys, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
 		PreviousHMACSecrets: seal.DeriveKeys(cfg.PreviousSecrets, purposeTokenHMAC),
 		SecretsHasher:       svc.secretHasher, Lifespans: lifespans, APIs: svc.apis, Users: store,
-		UsedOnce: store,
+		UsedOnce: store, ClientKeys: clientkeys.NewKeys(svc.fetcher),
 	})
 	if err != nil {
 		return nil, err
