@@ -226,7 +226,7 @@ func promptNone(t *testing.T, s *server, clientID, secret string, browser *http.
 func TestPairwiseHintsAndLogout(t *testing.T) {
 	bothDatabases(t, func(t *testing.T, dbURL string) {
 		s := startE2E(t, dbURL, options{})
-		s.user("tess")
+		tess := s.user("tess")
 		rp := newRelyingParty(t)
 		pairwise := clients.Keys{SubjectType: storage.SubjectPairwise}
 		_, aSecret := s.client(clients.Spec{ID: "a", FirstParty: true, Keys: pairwise, BackchannelLogoutURI: rp.srv.URL + "/bc"})
@@ -248,6 +248,25 @@ func TestPairwiseHintsAndLogout(t *testing.T) {
 			if q := promptNone(t, s, c.client, c.secret, browser, c.hint); q.Get("error") != "login_required" || q.Get("code") != "" {
 				t.Fatalf("prompt=none at %s with the other client's hint: %v, want login_required", c.client, q)
 			}
+		}
+
+		// The claims parameter's sub value (OpenID Connect Core §3.1.2.2) is
+		// compared as the client sees the person: a's pairwise sub is tess,
+		// her user ID is not.
+		claimsSub := func(sub string) url.Values {
+			r := s.rp("a", aSecret)
+			p := get(t, browser, r.conf.AuthCodeURL(random(t), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oidc.Nonce(random(t)),
+				oauth2.SetAuthURLParam("prompt", "none"), oauth2.SetAuthURLParam("claims", `{"id_token":{"sub":{"value":"`+sub+`"}}}`)))
+			if p.location == nil {
+				t.Fatalf("claims sub %s: %d\n%s", sub, p.status, p.body)
+			}
+			return p.location.Query()
+		}
+		if q := claimsSub(aSub); q.Get("code") == "" {
+			t.Fatalf("claims sub = a's pairwise sub: %v", q)
+		}
+		if q := claimsSub(tess.ID); q.Get("error") != "login_required" {
+			t.Fatalf("claims sub = the user ID at a pairwise client: %v, want login_required", q)
 		}
 
 		// At logout, b's hint does not speak for a.
