@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -173,10 +172,6 @@ func (p *Provider) IsSubjectOf(ctx context.Context, clientID, sub, userID string
 	}
 	return hmac.Equal([]byte(want), []byte(sub))
 }
-
-// ErrSectorMismatch: a sector_identifier_uri document that does not list
-// every redirect URI of the client.
-var ErrSectorMismatch = errors.New("provider: the sector_identifier_uri does not list every redirect URI")
 
 // clientSubject makes the ID-token sub of a new authorization's session the
 // one its client sees (the session's Subject stays the user ID: tonearm's
