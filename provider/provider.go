@@ -251,7 +251,7 @@ func (p *Provider) NewAuthorizeResponse(ctx context.Context, ar fosite.Authorize
 	if err != nil {
 		return nil, fosite.ErrServerError.WithWrap(err)
 	}
-	p.clientSubject(session, ar.GetClient())
+	p.setClientSubject(session, ar.GetClient())
 	resp, err := p.OAuth2.NewAuthorizeResponse(txCtx, ar, session)
 	if err != nil {
 		_ = p.store.Rollback(txCtx)

@@ -166,19 +166,19 @@ func (p *Provider) IsSubjectOf(ctx context.Context, clientID, sub, userID string
 	if sub == "" || userID == "" {
 		return false
 	}
-	want := userID // a client since deleted: as a public one (a pairwise sub never equals a user ID)
-	if c, err := p.store.GetClient(ctx, clientID); err == nil {
-		want = p.subjects.For(c, userID)
+	want, err := p.ClientSubject(ctx, clientID, userID)
+	if err != nil {
+		want = userID // a client since deleted: as a public one (a pairwise sub never equals a user ID)
 	}
 	return hmac.Equal([]byte(want), []byte(sub))
 }
 
-// clientSubject makes the ID-token sub of a new authorization's session the
+// setClientSubject makes the ID-token sub of a new authorization's session the
 // one its client sees (the session's Subject stays the user ID: tonearm's
 // rows are the person's). fosite compares an id_token_hint's sub with it
 // (prompt=none): a hint issued to another pairwise client names another
 // sub, and is refused with login_required.
-func (p *Provider) clientSubject(session fosite.Session, client fosite.Client) {
+func (p *Provider) setClientSubject(session fosite.Session, client fosite.Client) {
 	if s, ok := session.(*openid.DefaultSession); ok && s.Claims != nil && s.Subject != "" {
 		s.Claims.Subject = p.subjects.For(client, s.Subject)
 	}
