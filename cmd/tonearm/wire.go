@@ -297,7 +297,7 @@ func (s *serverParts) pages(cfg config.Config, log *slog.Logger, opt options) ([
 	oauth, err := protocol.NewOAuth(protocol.OAuthConfig{
 		Provider: p, Site: site, Accounts: acc, Limiter: limiter,
 		CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Logger: log, Now: opt.now, Metrics: metrics,
-		Interactions: interactions,
+		Interactions: interactions, RequestObjects: requestObjects(cfg, store),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
