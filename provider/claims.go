@@ -142,7 +142,7 @@ func discoveryDocument(issuer string, scopes []string, registration bool) ([]byt
 		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
 		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
 		"response_types_supported":                      []string{"code"},
-		"response_modes_supported":                      []string{"query"},
+		"response_modes_supported":                      []string{"query", "form_post"},
 		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials", DeviceCodeGrant},
 		"subject_types_supported":                       []string{"public"},
 		"id_token_signing_alg_values_supported":         []string{"RS256", "ES256"},

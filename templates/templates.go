@@ -23,6 +23,7 @@ var Required = []string{
 	"login.html", "consent.html", "error.html", "logout.html", "logged_out.html", "forgot.html", "reset.html", "verify_email.html",
 	"notice.html", "device.html", "signup.html", "account.html", "admin.html", "admin_users.html", "admin_user.html", "admin_clients.html", "admin_client.html", "admin_apis.html", "admin_keys.html",
 	"welcome.html", "choose_username.html", "admin_connectors.html", "second_factor.html", "developer.html",
+	"form_post.html",
 }
 
 // Options brand the pages.
@@ -40,7 +41,7 @@ func Parse(o Options) (*template.Template, error) {
 		o.SiteName = "tonearm"
 	}
 	versions := map[string]string{"style.css": o.Theme.version(o.Theme.CSS), "logo.svg": o.Theme.version(o.Theme.Logo),
-		"passkey.js": o.Theme.version(PasskeyScript())}
+		"passkey.js": o.Theme.version(PasskeyScript()), "formpost.js": o.Theme.version(FormPostScript())}
 	t, err := template.New("").Funcs(template.FuncMap{
 		"site": func() string { return o.SiteName },
 		"base": func() string { return o.Base },
@@ -83,10 +84,16 @@ func (Theme) version(b []byte) string {
 	return hex.EncodeToString(h[:6])
 }
 
-// PasskeyScript is the one script tonearm's pages run: the passkey
-// ceremonies (not themeable).
-func PasskeyScript() []byte {
-	b, err := files.ReadFile("static/passkey.js")
+// PasskeyScript is the script of the pages that offer passkeys: the
+// passkey ceremonies (not themeable).
+func PasskeyScript() []byte { return staticFile("static/passkey.js") }
+
+// FormPostScript submits the form_post response page's form (not
+// themeable); the page works without it.
+func FormPostScript() []byte { return staticFile("static/formpost.js") }
+
+func staticFile(name string) []byte {
+	b, err := files.ReadFile(name)
 	if err != nil {
 		panic(err) // embedded: cannot happen
 	}

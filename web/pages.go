@@ -86,6 +86,7 @@ func (s *Site) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+templates.StaticPath+"style.css", serve(s.theme.CSS, "text/css; charset=utf-8"))
 	mux.HandleFunc("GET "+templates.StaticPath+"logo.svg", serve(s.theme.Logo, "image/svg+xml"))
 	mux.HandleFunc("GET "+templates.StaticPath+"passkey.js", serve(templates.PasskeyScript(), "text/javascript; charset=utf-8"))
+	mux.HandleFunc("GET "+templates.StaticPath+"formpost.js", serve(templates.FormPostScript(), "text/javascript; charset=utf-8"))
 }
 
 // PageCSP is the Content-Security-Policy of the pages: no script (but

@@ -29,7 +29,7 @@ func (o *OAuth) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite
 	}
 	if redirectAllowed(ar) {
 		o.consumePAR(r, ar)
-		o.writeAuthorizeError(w, ar, rfc)
+		o.writeAuthorizeError(w, r, ar, rfc)
 		return
 	}
 	status := http.StatusBadRequest
@@ -59,15 +59,18 @@ func plainAuthorizeError(rfc *fosite.RFC6749Error, ar fosite.AuthorizeRequester)
 	}
 }
 
-// writeAuthorizeError redirects an error to the client (query response
-// mode, the only one tonearm offers), with iss (RFC 9207) like every
+// writeAuthorizeError sends an error to the client in the request's
+// response mode (query, or form_post), with iss (RFC 9207) like every
 // authorization response.
-func (o *OAuth) writeAuthorizeError(w http.ResponseWriter, ar fosite.AuthorizeRequester, rfc *fosite.RFC6749Error) {
+func (o *OAuth) writeAuthorizeError(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, rfc *fosite.RFC6749Error) {
 	values := rfc.ToValues()
 	if ar.GetState() != "" {
 		values.Set("state", ar.GetState())
 	}
 	values.Set("iss", o.p.Issuer())
+	if o.writeFormPost(w, r, ar, values) {
+		return
+	}
 	u := *ar.GetRedirectURI()
 	u.Fragment = ""
 	for k, vs := range u.Query() {

@@ -45,6 +45,9 @@ func (o *OAuth) readRequest(w http.ResponseWriter, r *http.Request, signedInAt t
 		o.authorizeError(w, r, nil, err)
 		return authorizeRequest{}, false
 	}
+	if badMode := refuseResponseMode(r); refused == nil {
+		refused = badMode
+	}
 	if !pushed {
 		o.p.RefreshClientOnMiss(ctx, r.Form.Get("client_id"), strings.Fields(r.Form.Get("scope")), r.Form.Get("redirect_uri"), "authorization_code")
 	}
@@ -65,6 +68,9 @@ func (o *OAuth) readRequest(w http.ResponseWriter, r *http.Request, signedInAt t
 	var client *fositestore.Client
 	if err == nil {
 		client, err = o.admitRequest(ctx, ar)
+	}
+	if err == nil {
+		err = formPostAllowed(ar)
 	}
 	if err == nil {
 		err = o.clientAllows(ctx, ar, client, pushed)
@@ -141,9 +147,9 @@ func (o *OAuth) admitRequest(ctx context.Context, ar fosite.AuthorizeRequester) 
 	// an error, answered before anything is decided (the decision would
 	// otherwise answer prompt=none's error for a request that asked more).
 	// RFC 6749 §3.1: a parameter is sent at most once; a second prompt,
-	// max_age or acr_values would otherwise be read by one check and not
-	// another (prompt=login&prompt=none).
-	for _, name := range []string{"prompt", "max_age", "acr_values"} {
+	// max_age, acr_values or response_mode would otherwise be read by one
+	// check and not another (prompt=login&prompt=none).
+	for _, name := range []string{"prompt", "max_age", "acr_values", "response_mode"} {
 		if len(ar.GetRequestForm()[name]) > 1 {
 			return nil, fosite.ErrInvalidRequest.WithHintf("The '%s' parameter was sent more than once.", name)
 		}

@@ -62,6 +62,7 @@ type OAuth struct {
 	csrf     *web.CSRF
 	cookies  web.Cookies
 	pages    *web.Renderer
+	site     *web.Site // renders the form_post page under its own policy
 	log      *slog.Logger
 	now      func() time.Time
 	metrics  *web.Metrics
@@ -91,7 +92,7 @@ func NewOAuth(c OAuthConfig) (*OAuth, error) {
 		ix: c.Interactions,
 		p:  c.Provider, accounts: c.Accounts, limiter: c.Limiter,
 		csrf: web.NewCSRF(c.CSRFKey, c.Provider.Issuer()), cookies: web.NewCookies(c.Provider.Issuer()),
-		pages: pages, log: c.Logger, now: c.Now, metrics: c.Metrics,
+		pages: pages, site: c.Site, log: c.Logger, now: c.Now, metrics: c.Metrics,
 		action: strings.TrimRight(iss.Path, "/") + provider.AuthorizePath,
 		parKey: c.CSRFKey, objects: c.RequestObjects,
 	}
@@ -325,6 +326,9 @@ func (o *OAuth) issue(w http.ResponseWriter, r *http.Request, req authorizeReque
 		resp.GetParameters().Del("state") // none was sent: none comes back
 	}
 	o.consumePAR(r, ar)
+	if o.writeFormPost(w, r, ar, resp.GetParameters()) {
+		return
+	}
 	o.p.OAuth2.WriteAuthorizeResponse(ctx, w, ar, resp)
 }
 

@@ -105,6 +105,7 @@ func (o *OAuth) par(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o.p.RefreshClientOnMiss(ctx, requestClientID(r), strings.Fields(r.Form.Get("scope")), r.Form.Get("redirect_uri"), "authorization_code")
+	badMode := refuseResponseMode(r)
 	ar, err := fositeRead(r, o.p.OAuth2.NewPushedAuthorizeRequest)
 	if err == nil && obj.params != nil {
 		// The object is spent only once its client has authenticated: a
@@ -116,7 +117,13 @@ func (o *OAuth) par(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err == nil {
+		err = badMode
+	}
+	if err == nil {
 		_, err = o.admitRequest(ctx, ar)
+	}
+	if err == nil {
+		err = formPostAllowed(ar)
 	}
 	if err == nil {
 		_, _, err = o.p.Audience(ctx, ar.GetRequestedScopes(), provider.Resources(ar.GetRequestForm()))
