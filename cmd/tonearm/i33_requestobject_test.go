@@ -6,11 +6,16 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -347,4 +352,40 @@ func withParam(q url.Values, k, v string) url.Values {
 	q = cloneValues(q)
 	q.Set(k, v)
 	return q
+}
+
+// An unmodified openid-client (v6) relying party sends its authorization
+// request as a request object (buildAuthorizationUrlWithJAR: client_id and
+// request alone in the URL), signed with each algorithm tonearm accepts;
+// it signs in, redeems the code and checks the ID token.
+func TestI33OpenIDClientRequestObject(t *testing.T) {
+	t.Parallel()
+	openidClient(t) // skip (or fail under CI) before anything else
+	s := startE2E(t, sqliteURL(t), options{})
+	u := s.user("jar-person")
+	signers, jwks := newObjectSigners(t, "node")
+	for _, alg := range []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA} {
+		signer := signers[alg]
+		der, err := x509.MarshalPKCS8PrivateKey(signer.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyFile := filepath.Join(t.TempDir(), "key.pem")
+		if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		port := freeLoopbackPort(t)
+		id := "node-jar-" + strings.ToLower(string(alg))
+		_, secret := s.client(clients.Spec{ID: id, FirstParty: true, RedirectURIs: []string{"http://127.0.0.1:" + strconv.Itoa(port) + "/callback"},
+			Scopes: []string{"openid", "profile"}, Keys: clients.Keys{JWKS: jwks}})
+		rp := startOpenIDClient(t, s.issuer, port, "--client-id", id, "--secret", secret, "--request", "jar",
+			"--key", keyFile, "--kid", signer.kid, "--alg", string(alg))
+		if q, err := url.Parse(rp.AuthURL); err != nil || q.Query().Get("request") == "" || q.Query().Has("scope") {
+			t.Fatalf("%s: openid-client's URL is not a request object: %s", alg, rp.AuthURL)
+		}
+		o := s.signInThroughOpenIDClient(t, rp, "jar-person", false)
+		if !o.OK || !o.IDToken || o.Claims["sub"] != u.ID || o.Userinfo["preferred_username"] != "jar-person" {
+			t.Fatalf("%s: %+v", alg, o)
+		}
+	}
 }
