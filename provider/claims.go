@@ -139,14 +139,14 @@ func discoveryDocument(issuer string, scopes []string, registration bool) ([]byt
 		"pushed_authorization_request_endpoint":         base + PARPath,
 		"device_authorization_endpoint":                 base + DeviceAuthorizationPath,
 		"require_pushed_authorization_requests":         false,
-		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
+		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		"response_types_supported":                      []string{"code"},
 		"response_modes_supported":                      []string{"query", "form_post"},
 		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials", DeviceCodeGrant},
 		"subject_types_supported":                       []string{"public"},
 		"id_token_signing_alg_values_supported":         []string{"RS256", "ES256"},
-		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
+		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		"scopes_supported":                              scopes,
 		"claims_supported": []string{
 			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
@@ -159,7 +159,7 @@ func discoveryDocument(issuer string, scopes []string, registration bool) ([]byt
 		"backchannel_logout_supported":                   true,
 		"backchannel_logout_session_supported":           true,
 		"prompt_values_supported":                        []string{"none", "login", "consent"},
-		"claims_parameter_supported":                     false,
+		"claims_parameter_supported":                     true,
 		// Request objects (RFC 9101): by value, or by a request_uri the
 		// client registered; none only from a client registered for it.
 		"request_parameter_supported":                 true,
@@ -169,6 +169,11 @@ func discoveryDocument(issuer string, scopes []string, registration bool) ([]byt
 	}
 	if registration {
 		doc["registration_endpoint"] = base + RegisterPath
+	}
+	// private_key_jwt assertions (RFC 7523, OIDC Core §9): asymmetric
+	// algorithms only, the same at every endpoint that takes them.
+	for _, endpoint := range []string{"token", "introspection", "revocation"} {
+		doc[endpoint+"_endpoint_auth_signing_alg_values_supported"] = clientkeys.AlgorithmNames()
 	}
 	return json.Marshal(doc)
 }

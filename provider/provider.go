@@ -20,6 +20,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/tonearm-idp/tonearm/provider/clientkeys"
 	"github.com/tonearm-idp/tonearm/provider/device"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/provider/keys"
@@ -93,6 +94,12 @@ type Config struct {
 	// Registration: discovery names the registration endpoint (RFC 7591
 	// dynamic registration is on).
 	Registration bool
+	// ClientKeys verifies what clients sign (nil: a key set over a fetcher
+	// that allows loopback only when the issuer is loopback).
+	ClientKeys *clientkeys.Keys
+	// UsedOnce records the jti of each client assertion across replicas
+	// (nil: private_key_jwt is refused).
+	UsedOnce OneTimeStore
 }
 
 // Provider is the composed protocol.
@@ -110,6 +117,7 @@ type Provider struct {
 	disco     discoveryCache
 	// registration: discovery names the registration endpoint.
 	registration bool
+	clientKeys   *clientkeys.Keys
 	scopes       atomic.Pointer[builtIndex]
 	devices      *device.Codes
 }
@@ -183,8 +191,12 @@ func New(c Config) (*Provider, error) {
 		compose.OAuth2TokenRevocationFactory,
 		compose.PushedAuthorizeHandlerFactory,
 	)
+	if c.ClientKeys == nil {
+		c.ClientKeys = clientkeys.NewKeys(clientkeys.NewFetcher(clientkeys.FetchOptions{AllowLoopbackHTTP: clientkeys.IsLoopbackURL(c.Issuer)}))
+	}
 	if f, ok := oauth2.(*fosite.Fosite); ok {
-		fc.ClientAuthenticationStrategy = rereadingClientAuthentication(f, c.Store)
+		fc.ClientAuthenticationStrategy = clientAuthentication(f, &assertionAuth{
+			issuer: c.Issuer, store: c.Store, keys: c.ClientKeys, once: c.UsedOnce, now: time.Now})
 	}
 	for i, h := range fc.TokenEndpointHandlers {
 		fc.TokenEndpointHandlers[i] = quietTokenHandler{h}
@@ -199,7 +211,7 @@ func New(c Config) (*Provider, error) {
 	}
 	p := &Provider{OAuth2: oauth2, store: c.Store, idSigner: idSigner, access: access, issuer: c.Issuer,
 		apiID: APIIdentifier(c.Issuer), keys: c.Keys, lifespans: c.Lifespans, apis: c.APIs, users: c.Users,
-		registration: c.Registration}
+		registration: c.Registration, clientKeys: c.ClientKeys}
 	if p.apis == nil {
 		p.apis = builtinOnly{BuiltinAPI(c.Issuer)}
 	}
@@ -362,8 +374,8 @@ func (p *Provider) RereadCachedClient(ctx context.Context, id string) bool {
 }
 
 // AuthenticateClient authenticates the client of a request as the token
-// endpoint does (Basic, client_secret_post, or a public client's
-// client_id).
+// endpoint does (Basic, client_secret_post, private_key_jwt, or a public
+// client's client_id).
 func (p *Provider) AuthenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
 	f, ok := p.OAuth2.(*fosite.Fosite)
 	if !ok {
@@ -386,6 +398,10 @@ func (p *Provider) WithClock(now func() time.Time) {
 
 // Devices returns the device authorizations (nil when the grant is off).
 func (p *Provider) Devices() *device.Codes { return p.devices }
+
+// ClientKeys verifies JWSs signed by clients with their registered keys,
+// fetching jwks_uri through the guarded fetcher.
+func (p *Provider) ClientKeys() *clientkeys.Keys { return p.clientKeys }
 
 // Issuer returns the issuer URL.
 func (p *Provider) Issuer() string { return p.issuer }

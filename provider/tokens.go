@@ -359,7 +359,7 @@ func (s *Signer) Generate(_ context.Context, claims jwt.MapClaims, header jwt.Ma
 		// per token: half the ID token's cost).
 		h := map[string]any{"typ": "JWT"}
 		for name, v := range hdr {
-			if name != IDTokenAlgHeader {
+			if !PrivateHeader(name) {
 				h[name] = v
 			}
 		}
@@ -380,7 +380,7 @@ func (s *Signer) Generate(_ context.Context, claims jwt.MapClaims, header jwt.Ma
 	}
 	t := jwt.NewWithClaims(jose3.SignatureAlgorithm(alg), claims)
 	for name, v := range hdr {
-		if name != "alg" && name != IDTokenAlgHeader {
+		if name != "alg" && !PrivateHeader(name) {
 			t.Header[name] = v
 		}
 	}

@@ -35,6 +35,13 @@ func (s *server) postForm(t *testing.T, path string, form url.Values) (int, map[
 // JSON answer.
 func (s *server) formPost(t *testing.T, path string, form url.Values, set func(*http.Request)) (int, map[string]any) {
 	t.Helper()
+	status, body, _ := s.formPostHeader(t, path, form, set)
+	return status, body
+}
+
+// formPostHeader is formPost with the answer's header.
+func (s *server) formPostHeader(t *testing.T, path string, form url.Values, set func(*http.Request)) (int, map[string]any, http.Header) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, s.issuer+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if set != nil {
@@ -47,7 +54,7 @@ func (s *server) formPost(t *testing.T, path string, form url.Values, set func(*
 	defer resp.Body.Close()
 	var body map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&body)
-	return resp.StatusCode, body
+	return resp.StatusCode, body, resp.Header
 }
 
 // decideDevice is the person on /device: signed in in browser, types code

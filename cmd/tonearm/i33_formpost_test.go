@@ -50,7 +50,9 @@ func checkFormPost(t *testing.T, p page, header http.Header) url.Values {
 			scriptSrc = fields[1:]
 		}
 	}
-	if strings.Join(formAction, " ") != "http://127.0.0.1:1" || strings.Join(scriptSrc, " ") != "'self'" {
+	// No form-action: browsers would apply it to the callback's own
+	// redirects after the post too.
+	if formAction != nil || strings.Join(scriptSrc, " ") != "'self'" {
 		t.Fatalf("CSP %q: form-action %q, script-src %q", csp, formAction, scriptSrc)
 	}
 	if header.Get("Cache-Control") != "no-store" || header.Get("Referrer-Policy") != "no-referrer" {
@@ -151,12 +153,13 @@ func TestI33FormPostHTTP(t *testing.T) {
 		}
 	}
 
-	// Two modes at once (RFC 6749 §3.1): invalid_request, in the first.
+	// Two modes at once (RFC 6749 §3.1): invalid_request, in the query
+	// whichever comes first (which one was meant is unknown).
 	q := formPostRequest("poster", "two-modes", oauth2.GenerateVerifier())
 	q.Add("response_mode", "query")
-	p, header = getWithHeader(t, s.browser(), authorize+q.Encode())
-	if got = checkFormPost(t, p, header); got.Get("error") != "invalid_request" || got.Has("code") {
-		t.Fatalf("two response modes: %v", got)
+	p = get(t, s.browser(), authorize+q.Encode())
+	if p.location == nil || p.location.Query().Get("error") != "invalid_request" || p.location.Query().Get("state") != "two-modes" {
+		t.Fatalf("two response modes: %d %v\n%s", p.status, p.location, p.body)
 	}
 
 	// Discovery lists what works.

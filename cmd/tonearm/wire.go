@@ -140,6 +140,7 @@ func buildServer(ctx context.Context, cfg config.Config, log *slog.Logger, opt o
 		Issuer: cfg.Issuer, Store: adapter, Keys: svc.keys, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
 		PreviousHMACSecrets: seal.DeriveKeys(cfg.PreviousSecrets, purposeTokenHMAC),
 		SecretsHasher:       svc.secretHasher, Lifespans: lifespans, APIs: svc.apis, Users: store,
+		UsedOnce: store,
 	})
 	if err != nil {
 		return nil, err

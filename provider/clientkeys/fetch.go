@@ -118,6 +118,22 @@ func NewFetcher(opts FetchOptions) *Fetcher {
 	return f
 }
 
+// IsLoopbackURL reports whether rawURL names a loopback host (localhost or
+// a loopback address): an issuer there is a developer's machine or a test,
+// where client URLs on loopback are expected (FetchOptions.AllowLoopbackHTTP).
+func IsLoopbackURL(rawURL string) bool {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
 type plainHTTPKey struct{}
 
 // Get fetches rawURL and returns its body when the answer is 200.

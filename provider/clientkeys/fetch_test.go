@@ -272,3 +272,14 @@ func TestFetchSlowServerDefaultDeadline(t *testing.T) {
 		t.Fatalf("gave up after %s, want about 5s", d)
 	}
 }
+
+func TestIsLoopbackURL(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"http://127.0.0.1:8080": true, "http://localhost:8080/": true, "http://[::1]:9000": true, "http://127.8.9.10": true,
+		"https://id.example.org": false, "http://10.0.0.1": false, "http://localhost.example.org": false, "::bad": false,
+	} {
+		if got := IsLoopbackURL(raw); got != want {
+			t.Errorf("IsLoopbackURL(%q) = %v, want %v", raw, got, want)
+		}
+	}
+}

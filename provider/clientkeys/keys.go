@@ -72,6 +72,10 @@ func NewKeys(f *Fetcher) *Keys {
 	return &Keys{fetcher: f, now: time.Now, cache: map[string]cachedSet{}, refetched: map[string]time.Time{}}
 }
 
+// Fetcher is the fetcher the key sets come through, for the other client
+// URLs (request_uri, sector_identifier_uri): one set of rules for all.
+func (k *Keys) Fetcher() *Fetcher { return k.fetcher }
+
 // Set returns the client's key set: its inline jwks, or its jwks_uri
 // fetched and cached for CacheMaxAge.
 func (k *Keys) Set(ctx context.Context, c *fositestore.Client) (*jose.JSONWebKeySet, error) {

@@ -2,12 +2,6 @@ package clientkeys
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -21,89 +15,32 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/tonearm-idp/tonearm/provider/clientkeys/clientkeystest"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 )
 
-type testKey struct {
-	alg  jose.SignatureAlgorithm
-	priv crypto.Signer
-	kid  string
-}
-
-func newTestKey(t *testing.T, alg jose.SignatureAlgorithm, kid string) testKey {
-	t.Helper()
-	var priv crypto.Signer
-	var err error
-	switch alg {
-	case jose.RS256, jose.PS256:
-		priv, err = rsa.GenerateKey(rand.Reader, 2048)
-	case jose.ES256:
-		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case jose.EdDSA:
-		_, priv, err = ed25519.GenerateKey(rand.Reader)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testKey{alg: alg, priv: priv, kid: kid}
-}
-
-func (k testKey) public() jose.JSONWebKey {
-	return jose.JSONWebKey{Key: k.priv.Public(), KeyID: k.kid, Use: "sig"}
-}
-
-func (k testKey) sign(t *testing.T, payload string) string {
-	t.Helper()
-	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: jose.JSONWebKey{Key: k.priv, KeyID: k.kid}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jws, err := s.Sign([]byte(payload))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func setJSON(t *testing.T, keys ...testKey) string {
-	t.Helper()
-	var set jose.JSONWebKeySet
-	for _, k := range keys {
-		set.Keys = append(set.Keys, k.public())
-	}
-	b, err := json.Marshal(set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 func TestVerifyEachAlgorithmInline(t *testing.T) {
 	for _, alg := range Algorithms {
-		k := newTestKey(t, alg, "k-"+string(alg))
-		c := &fositestore.Client{JWKS: setJSON(t, k)}
+		k := clientkeystest.NewKey(t, alg, "k-"+string(alg))
+		c := &fositestore.Client{JWKS: clientkeystest.JWKS(t, k)}
 		c.ID = "app"
-		payload, err := NewKeys(NewFetcher(FetchOptions{})).Verify(context.Background(), c, k.sign(t, "hello"), nil)
+		payload, err := NewKeys(NewFetcher(FetchOptions{})).Verify(context.Background(), c, k.Sign(t, []byte("hello")), nil)
 		if err != nil || string(payload) != "hello" {
 			t.Fatalf("%s: Verify = %q, %v", alg, payload, err)
 		}
 		// Without a kid, the keys that fit are tried.
-		k.kid = ""
-		c.JWKS = setJSON(t, newTestKey(t, jose.ES256, "other"), k)
-		if _, err := NewKeys(nil).Verify(context.Background(), c, k.sign(t, "hello"), nil); err != nil {
+		k.KID = ""
+		c.JWKS = clientkeystest.JWKS(t, clientkeystest.NewKey(t, jose.ES256, "other"), k)
+		if _, err := NewKeys(nil).Verify(context.Background(), c, k.Sign(t, []byte("hello")), nil); err != nil {
 			t.Fatalf("%s without kid: %v", alg, err)
 		}
 	}
 }
 
 func TestVerifyRefusesForgeries(t *testing.T) {
-	rsaKey := newTestKey(t, jose.RS256, "r1")
-	ecKey := newTestKey(t, jose.ES256, "e1")
-	c := &fositestore.Client{JWKS: setJSON(t, rsaKey, ecKey)}
+	rsaKey := clientkeystest.NewKey(t, jose.RS256, "r1")
+	ecKey := clientkeystest.NewKey(t, jose.ES256, "e1")
+	c := &fositestore.Client{JWKS: clientkeystest.JWKS(t, rsaKey, ecKey)}
 	c.ID = "app"
 	keys := NewKeys(nil)
 	verify := func(compact string, algs ...jose.SignatureAlgorithm) error {
@@ -111,8 +48,8 @@ func TestVerifyRefusesForgeries(t *testing.T) {
 		return err
 	}
 	// Another key under the registered kid.
-	impostor := newTestKey(t, jose.RS256, "r1")
-	if err := verify(impostor.sign(t, "x")); !errors.Is(err, ErrBadSignature) {
+	impostor := clientkeystest.NewKey(t, jose.RS256, "r1")
+	if err := verify(impostor.Sign(t, []byte("x"))); !errors.Is(err, ErrBadSignature) {
 		t.Errorf("wrong key: %v", err)
 	}
 	// alg none, with or without a signature part.
@@ -126,9 +63,9 @@ func TestVerifyRefusesForgeries(t *testing.T) {
 	}
 	// HS256 with the public key as the HMAC secret, in the forms an
 	// attacker would try.
-	der, _ := x509.MarshalPKIXPublicKey(rsaKey.priv.Public())
+	der, _ := x509.MarshalPKIXPublicKey(rsaKey.Private.Public())
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	jwkBytes, _ := json.Marshal(rsaKey.public())
+	jwkBytes, _ := json.Marshal(rsaKey.Public())
 	for _, secret := range [][]byte{der, pemBytes, jwkBytes} {
 		s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.HS256, Key: secret}, (&jose.SignerOptions{}).WithHeader("kid", "r1"))
 		jws, _ := s.Sign([]byte("x"))
@@ -142,25 +79,25 @@ func TestVerifyRefusesForgeries(t *testing.T) {
 	}
 	// A key used with an algorithm of another family: ES256 header on the
 	// RSA key's kid.
-	mixed := newTestKey(t, jose.ES256, "r1")
-	if err := verify(mixed.sign(t, "x")); !errors.Is(err, ErrNoMatchingKey) {
+	mixed := clientkeystest.NewKey(t, jose.ES256, "r1")
+	if err := verify(mixed.Sign(t, []byte("x"))); !errors.Is(err, ErrNoMatchingKey) {
 		t.Errorf("ES256 on an RSA kid: %v", err)
 	}
 	// An algorithm the caller did not allow.
-	if err := verify(ecKey.sign(t, "x"), jose.RS256); !errors.Is(err, ErrBadJWS) {
+	if err := verify(ecKey.Sign(t, []byte("x")), jose.RS256); !errors.Is(err, ErrBadJWS) {
 		t.Errorf("ES256 when only RS256 is allowed: %v", err)
 	}
 	// A symmetric key in the client's set is never used.
 	c.JWKS = `{"keys":[{"kty":"oct","kid":"r1","k":"` + b64(der) + `"}]}`
-	if err := verify(rsaKey.sign(t, "x")); !errors.Is(err, ErrNoMatchingKey) {
+	if err := verify(rsaKey.Sign(t, []byte("x"))); !errors.Is(err, ErrNoMatchingKey) {
 		t.Errorf("oct key: %v", err)
 	}
 	c.JWKS = "not json"
-	if err := verify(rsaKey.sign(t, "x")); !errors.Is(err, ErrBadKeySet) {
+	if err := verify(rsaKey.Sign(t, []byte("x"))); !errors.Is(err, ErrBadKeySet) {
 		t.Errorf("bad set: %v", err)
 	}
 	c.JWKS = ""
-	if err := verify(rsaKey.sign(t, "x")); !errors.Is(err, ErrNoKeys) {
+	if err := verify(rsaKey.Sign(t, []byte("x"))); !errors.Is(err, ErrNoKeys) {
 		t.Errorf("no keys: %v", err)
 	}
 }
@@ -187,15 +124,15 @@ func (s *jwksServer) set(body string) { s.mu.Lock(); s.body = body; s.mu.Unlock(
 // A jwks_uri is cached; a rotated key (new kid) is picked up at once, and
 // unknown kids refetch at most once a minute per client.
 func TestVerifyJWKSURIRotationAndRefetchLimit(t *testing.T) {
-	oldKey, newKey := newTestKey(t, jose.RS256, "2026-a"), newTestKey(t, jose.EdDSA, "2026-b")
-	js := &jwksServer{body: setJSON(t, oldKey)}
+	oldKey, newKey := clientkeystest.NewKey(t, jose.RS256, "2026-a"), clientkeystest.NewKey(t, jose.EdDSA, "2026-b")
+	js := &jwksServer{body: clientkeystest.JWKS(t, oldKey)}
 	c := &fositestore.Client{JWKSURI: js.serve(t)}
 	c.ID = "app"
 	keys := NewKeys(NewFetcher(FetchOptions{AllowLoopbackHTTP: true}))
 	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
 	keys.now = func() time.Time { return now }
-	verify := func(k testKey) error {
-		_, err := keys.Verify(context.Background(), c, k.sign(t, "x"), nil)
+	verify := func(k clientkeystest.Key) error {
+		_, err := keys.Verify(context.Background(), c, k.Sign(t, []byte("x")), nil)
 		return err
 	}
 	wantFetches := func(n int32) {
@@ -214,7 +151,7 @@ func TestVerifyJWKSURIRotationAndRefetchLimit(t *testing.T) {
 
 	// The client rotates: the new kid is unknown, so the set is fetched again
 	// at once.
-	js.set(setJSON(t, newKey))
+	js.set(clientkeystest.JWKS(t, newKey))
 	now = now.Add(time.Second)
 	if err := verify(newKey); err != nil {
 		t.Fatalf("rotated key: %v", err)
@@ -222,21 +159,21 @@ func TestVerifyJWKSURIRotationAndRefetchLimit(t *testing.T) {
 	wantFetches(2)
 	// Made-up kids within the minute fetch nothing more.
 	for i := range 5 {
-		if err := verify(newTestKey(t, jose.ES256, "made-up")); !errors.Is(err, ErrNoMatchingKey) {
+		if err := verify(clientkeystest.NewKey(t, jose.ES256, "made-up")); !errors.Is(err, ErrNoMatchingKey) {
 			t.Fatalf("unknown kid %d: %v", i, err)
 		}
 	}
 	wantFetches(2)
 	// A minute later one more refetch is allowed.
 	now = now.Add(RefetchInterval)
-	if err := verify(newTestKey(t, jose.ES256, "made-up")); !errors.Is(err, ErrNoMatchingKey) {
+	if err := verify(clientkeystest.NewKey(t, jose.ES256, "made-up")); !errors.Is(err, ErrNoMatchingKey) {
 		t.Fatal(err)
 	}
 	wantFetches(3)
 	// The refetch limit is per client: another client refetches at once.
 	other := &fositestore.Client{JWKSURI: c.JWKSURI}
 	other.ID = "other"
-	if _, err := keys.Verify(context.Background(), other, newTestKey(t, jose.ES256, "x").sign(t, "x"), nil); !errors.Is(err, ErrNoMatchingKey) {
+	if _, err := keys.Verify(context.Background(), other, clientkeystest.NewKey(t, jose.ES256, "x").Sign(t, []byte("x")), nil); !errors.Is(err, ErrNoMatchingKey) {
 		t.Fatal(err)
 	}
 	wantFetches(5) // its first fetch and its refetch

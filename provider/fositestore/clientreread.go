@@ -9,8 +9,8 @@ import (
 )
 
 // RereadCachedClient re-reads a cached client from storage, bypassing the
-// cache, after it failed to authenticate: its secret may have been rotated
-// moments ago by the command line or another replica, and the new secret
+// cache, after it failed to authenticate: its secret (or its keys, or how it
+// authenticates) may have been changed moments ago by the command line or another replica, and the new secret
 // must work at once rather than after ClientCacheTTL. It reports whether the
 // client's credentials changed (then authentication is worth trying again,
 // against the fresh copy, which the cache now holds). A client that is not
@@ -38,5 +38,6 @@ func (a *Adapter) RereadCachedClient(ctx context.Context, id string) bool {
 	a.clientMu.Unlock()
 	old := e.client
 	return !bytes.Equal(fc.Secret, old.Secret) || !bytes.Equal(fc.oldSecret, old.oldSecret) ||
-		!fc.oldSecretExpires.Equal(old.oldSecretExpires) || fc.Public != old.Public
+		!fc.oldSecretExpires.Equal(old.oldSecretExpires) || fc.Public != old.Public ||
+		fc.TokenEndpointAuthMethod != old.TokenEndpointAuthMethod || fc.JWKS != old.JWKS || fc.JWKSURI != old.JWKSURI
 }

@@ -17,7 +17,7 @@ import (
 
 // parParameters are what a pushed authorization request keeps besides
 // keptParameters: the authorization endpoint continues from them.
-var parParameters = []string{"state", "resource", "response_mode", "login_hint", "ui_locales"}
+var parParameters = []string{"state", "resource", "response_mode", "login_hint", "ui_locales", "claims"}
 
 // parRedirectKey holds, in a stored PAR's form, the redirect URI the
 // request resolved to (the only registered one, when it named none):

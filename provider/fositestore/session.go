@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"math"
 	"time"
 
 	"github.com/ory/fosite"
@@ -22,6 +24,18 @@ import (
 // big-endian Unix seconds (0: none), then the username. Rows written
 // before it hold the JSON form (leanSession).
 const leanBinary = 0x01
+
+// leanClaims is the lean form of an access token whose authorization
+// asked userinfo for claims by name (OpenID Connect Core §5.5): the
+// version byte, the sign-in time as in leanBinary, the username's length
+// as 2 bytes big-endian, the username, then the claims request (JSON).
+const leanClaims = 0x02
+
+// UserinfoClaimsHeader names, in a session's ID-token headers, the
+// userinfo member of the authorization's claims request: it travels from
+// the code to every token of the grant, and is never written into a token
+// (the signer drops tonearm_ headers).
+const UserinfoClaimsHeader = "tonearm_userinfo_claims"
 
 // leanSession is the older JSON lean form, still read.
 type leanSession struct {
@@ -44,11 +58,46 @@ func encodeSession(kind string, sess fosite.Session) ([]byte, error) {
 	if os.Claims != nil && !os.Claims.AuthTime.IsZero() {
 		binary.BigEndian.PutUint64(out[1:9], uint64(os.Claims.AuthTime.Unix()))
 	}
-	return append(out, os.Username...), nil
+	claims := userinfoClaims(os)
+	if claims == "" || len(os.Username) > math.MaxUint16 {
+		return append(out, os.Username...), nil
+	}
+	out[0] = leanClaims
+	out = binary.BigEndian.AppendUint16(out, uint16(len(os.Username)))
+	return append(append(out, os.Username...), claims...), nil
+}
+
+// userinfoClaims is the userinfo claims request a session carries ("" if
+// none).
+func userinfoClaims(os *openid.DefaultSession) string {
+	if os.Headers == nil {
+		return ""
+	}
+	c, _ := os.Headers.Extra[UserinfoClaimsHeader].(string)
+	return c
 }
 
 func decodeSession(raw []byte, sess fosite.Session) error {
 	os, ok := sess.(*openid.DefaultSession)
+	if ok && len(raw) >= 11 && raw[0] == leanClaims {
+		n := int(binary.BigEndian.Uint16(raw[9:11]))
+		if len(raw) < 11+n {
+			return errors.New("fositestore: truncated session")
+		}
+		// The leanBinary form of its first fields, then the claims.
+		lean := append(append([]byte{leanBinary}, raw[1:9]...), raw[11:11+n]...)
+		if err := decodeSession(lean, sess); err != nil {
+			return err
+		}
+		if os.Headers == nil {
+			os.Headers = &jwt.Headers{}
+		}
+		if os.Headers.Extra == nil {
+			os.Headers.Extra = map[string]interface{}{}
+		}
+		os.Headers.Extra[UserinfoClaimsHeader] = string(raw[11+n:])
+		return nil
+	}
 	if ok && len(raw) >= 9 && raw[0] == leanBinary {
 		os.Username = string(raw[9:])
 		if os.Claims == nil {

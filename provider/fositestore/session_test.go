@@ -59,3 +59,27 @@ func TestSessionEncoding(t *testing.T) {
 		}
 	}
 }
+
+// An access token whose authorization asked userinfo for claims by name
+// keeps that request in its lean session.
+func TestSessionEncodingUserinfoClaims(t *testing.T) {
+	s := fullSession()
+	s.Headers.Extra[UserinfoClaimsHeader] = `{"userinfo":{"name":null}}`
+	raw, err := encodeSession(storage.KindAccessToken, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if raw[0] != leanClaims || len(raw) != 11+len("alice")+len(`{"userinfo":{"name":null}}`) {
+		t.Fatalf("lean session with claims: %x", raw)
+	}
+	got := &openid.DefaultSession{}
+	if err := decodeSession(raw, got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Username != "alice" || !got.Claims.AuthTime.Equal(s.Claims.AuthTime) || got.Headers.Extra[UserinfoClaimsHeader] != `{"userinfo":{"name":null}}` {
+		t.Fatalf("decoded %+v %+v", got, got.Headers)
+	}
+	if err := decodeSession(raw[:12], &openid.DefaultSession{}); err == nil {
+		t.Fatal("a truncated session decoded")
+	}
+}

@@ -2,7 +2,9 @@ package interaction
 
 import (
 	"net/http"
+	"slices"
 
+	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/web"
 )
 
@@ -10,7 +12,9 @@ type consentPageData struct {
 	Action, CSRFToken, Username string
 	Client                      web.ClientView
 	Scopes                      []string
-	Hidden                      []web.HiddenField
+	// Claims are the claims asked for by name (the claims parameter).
+	Claims []string
+	Hidden []web.HiddenField
 }
 
 // consentPage asks the person to allow a third-party app.
@@ -21,8 +25,21 @@ func (ix *Interactions) consentPage(w http.ResponseWriter, r *http.Request, id s
 	}
 	ix.site.Render(w, r, status, "consent.html", consentPageData{
 		Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Username: st.Username, Client: client,
-		Scopes: ix.c.Scopes.DescribeScopes(r.Context(), st.Scopes),
+		Scopes: ix.c.Scopes.DescribeScopes(r.Context(), st.Scopes), Claims: provider.DescribeClaims(st.Claims),
 	})
+}
+
+// ConsentScopes are what consent to the authorization covers: the scopes
+// the token will carry and those that carry the claims asked by name (an
+// earlier consent covers a claims request only when it covered them).
+func (st State) ConsentScopes() []string {
+	out := slices.Clone(st.Scopes)
+	for _, s := range provider.ClaimScopes(st.Claims) {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // consentAnswer records the decision: allowed (and remembered for the
@@ -34,7 +51,7 @@ func (ix *Interactions) consentAnswer(w http.ResponseWriter, r *http.Request, id
 	}
 	allow := r.PostFormValue("decision") == "allow"
 	if allow && st.Client != nil {
-		if err := ix.c.Accounts.GrantApp(r.Context(), st.UserID, st.Client.ID, st.Scopes); err != nil {
+		if err := ix.c.Accounts.GrantApp(r.Context(), st.UserID, st.Client.ID, st.ConsentScopes()); err != nil {
 			ix.internal(w, r, err)
 			return
 		}

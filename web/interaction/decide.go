@@ -59,8 +59,17 @@ type RequestFacts struct {
 	MaxAge int64
 	// ACRValues are the acr_values asked; ACRMultiFactor asks two factors.
 	ACRValues []string
-	// Scopes are the scopes the token will carry (what consent covers).
+	// Scopes are what consent covers: the scopes the token will carry
+	// and those of the claims asked by name (State.ConsentScopes).
 	Scopes []string
+	// EssentialACR are the acr values the claims parameter asks as an
+	// essential claim (OpenID Connect Core §5.5.1.1), nil when it does
+	// not: like acr_values, the multi-factor class asks two factors; a
+	// list without it can never be met (tonearm states no other acr).
+	EssentialACR []string
+	// OtherSubject: the claims parameter names a sub (§3.1.2.2) that the
+	// session at hand is not; only a sign-in of that subject may answer.
+	OtherSubject bool
 }
 
 // SessionFacts is a sign-in and how it was made.
@@ -140,6 +149,9 @@ var noneAnswers = map[Step]Answer{
 // into its error, in the table's order: login, then the second factor,
 // then consent.
 func Decide(f Facts) Decision {
+	if unmeetableACR(f) {
+		return Decision{Step: StepFinish, Answer: AnswerUnmet}
+	}
 	for _, s := range order {
 		if !s.pending(f) {
 			continue
@@ -159,10 +171,11 @@ func Decide(f Facts) Decision {
 }
 
 // needsLogin: nobody is signed in, or the app asked for a new sign-in
-// (prompt=login), or the session is older than max_age allows (OpenID
+// (prompt=login) or for another subject than the session's (a claims
+// sub value), or the session is older than max_age allows (OpenID
 // Connect Core §3.1.2.1).
 func needsLogin(f Facts) bool {
-	if f.Session.UserID == "" || slices.Contains(f.Request.Prompt, "login") {
+	if f.Session.UserID == "" || f.Request.OtherSubject || slices.Contains(f.Request.Prompt, "login") {
 		return true
 	}
 	return f.Request.MaxAge >= 0 && f.Now.Sub(f.Session.AuthTime) > time.Duration(f.Request.MaxAge)*time.Second
@@ -172,10 +185,17 @@ func needsLogin(f Facts) bool {
 // account, by the app (acr_values with the multi-factor class, OpenID
 // PAPE) or, on a step-up, by TONEARM_ADMIN_MFA=required for an admin.
 func RequiresMFA(f Facts) bool {
-	if slices.Contains(f.Request.ACRValues, accounts.ACRMultiFactor) {
+	if slices.Contains(f.Request.ACRValues, accounts.ACRMultiFactor) || slices.Contains(f.Request.EssentialACR, accounts.ACRMultiFactor) {
 		return true
 	}
 	return f.Flow == FlowStepUp && f.Policy.AdminMFA && f.Account.Admin
+}
+
+// unmeetableACR: an app's essential acr names only classes no sign-in
+// here states (OpenID Connect Core §5.5.1.1 asks an error, not a token
+// without the acr); no step could change that.
+func unmeetableACR(f Facts) bool {
+	return f.Flow == FlowAuthorize && f.Request.EssentialACR != nil && !slices.Contains(f.Request.EssentialACR, accounts.ACRMultiFactor)
 }
 
 // needsSecondFactor: the sign-in used one factor (a passkey is two), and

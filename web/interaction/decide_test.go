@@ -1,6 +1,7 @@
 package interaction
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -35,6 +36,8 @@ func TestDecide(t *testing.T) {
 		prompt     []string
 		maxAge     *int64 // seconds; nil: none
 		acr        []string
+		essential  []string // the claims parameter's essential acr values
+		other      bool     // the claims parameter names another sub
 		signedIn   bool
 		amr        []string
 		totp       bool
@@ -139,13 +142,29 @@ func TestDecide(t *testing.T) {
 		{name: "said they have none, first party: unmet", signedIn: true, firstParty: true, acr: []string{mfa}, amr: pwd, proved: Proved{SecondFactor: true, Unmet: true}, answer: AnswerUnmet},
 		{name: "said they have none, third party: consent still asked", signedIn: true, acr: []string{mfa}, amr: pwd, proved: Proved{SecondFactor: true, Unmet: true}, want: StepConsent},
 		{name: "unmet then denied: access_denied", signedIn: true, acr: []string{mfa}, amr: pwd, proved: Proved{SecondFactor: true, Unmet: true, Denied: true}, answer: AnswerDenied},
+
+		// The claims parameter (OpenID Connect Core §5.5): an essential
+		// acr behaves like acr_values, and one no sign-in here states is
+		// unmet whatever the session; a sub value asks a sign-in of that
+		// subject.
+		{name: "essential acr mfa, password session: second factor", signedIn: true, firstParty: true, essential: []string{mfa}, amr: pwd, want: StepSecondFactor},
+		{name: "essential acr mfa, passkey session: issue", signedIn: true, firstParty: true, essential: []string{mfa}, amr: passkey, answer: AnswerIssue},
+		{name: "essential acr mfa, prompt=none: interaction_required", signedIn: true, firstParty: true, essential: []string{mfa}, amr: pwd, prompt: []string{"none"}, answer: AnswerInteractionRequired},
+		{name: "essential acr mfa, said they have none: unmet", signedIn: true, firstParty: true, essential: []string{mfa}, amr: pwd, proved: Proved{SecondFactor: true, Unmet: true}, answer: AnswerUnmet},
+		{name: "essential acr another class: unmet", signedIn: true, firstParty: true, essential: []string{"urn:example:silver"}, amr: passkey, answer: AnswerUnmet},
+		{name: "essential acr another class, nobody signed in: unmet at once", essential: []string{"urn:example:silver"}, answer: AnswerUnmet},
+		{name: "essential acr another class, prompt=none: unmet", signedIn: true, firstParty: true, essential: []string{"urn:example:silver"}, prompt: []string{"none"}, answer: AnswerUnmet},
+		{name: "essential acr among others: second factor", signedIn: true, firstParty: true, essential: []string{"urn:example:silver", mfa}, amr: pwd, want: StepSecondFactor},
+		{name: "another sub asked: sign in again", signedIn: true, firstParty: true, other: true, want: StepIdentify},
+		{name: "another sub asked, prompt=none: login_required", signedIn: true, firstParty: true, other: true, prompt: []string{"none"}, answer: AnswerLoginRequired},
+		{name: "another sub asked, third party granted: sign in again", signedIn: true, granted: scopes, other: true, want: StepIdentify},
 	}
 	if len(rows) < 40 {
 		t.Fatalf("only %d rows", len(rows))
 	}
 	for _, c := range rows {
 		f := Facts{Flow: c.flow, Now: now,
-			Request: RequestFacts{Prompt: c.prompt, ACRValues: c.acr, Scopes: scopes},
+			Request: RequestFacts{Prompt: c.prompt, ACRValues: c.acr, Scopes: scopes, EssentialACR: c.essential, OtherSubject: c.other},
 			Account: AccountFacts{HasTOTP: c.totp, Admin: c.admin},
 			Client:  ClientFacts{FirstParty: c.firstParty, Granted: c.granted},
 			Policy:  Policy{AdminMFA: c.adminMFA},
@@ -168,5 +187,23 @@ func TestDecide(t *testing.T) {
 		if got := Decide(f); got != want {
 			t.Errorf("%s: got %+v, want %+v", c.name, got, want)
 		}
+	}
+}
+
+// TestConsentScopesOfClaims: consent covers the scopes that carry the
+// claims asked by name, so an earlier consent to fewer scopes asks again.
+func TestConsentScopesOfClaims(t *testing.T) {
+	st := State{Kind: KindAuthorize, Scopes: []string{"openid"}, Claims: []string{"email", "email_verified", "name"},
+		UserID: "u1", Granted: []string{"openid", "profile"}}
+	got := st.ConsentScopes()
+	if want := []string{"openid", "email", "profile"}; !slices.Equal(got, want) {
+		t.Fatalf("ConsentScopes = %v, want %v", got, want)
+	}
+	if d := Decide(FactsOf(st)); d.Step != StepConsent {
+		t.Fatalf("granted openid profile, claims of email asked: %+v, want the consent step", d)
+	}
+	st.Granted = append(st.Granted, "email")
+	if d := Decide(FactsOf(st)); d.Answer != AnswerIssue {
+		t.Fatalf("granted the claims' scopes before: %+v, want issue", d)
 	}
 }

@@ -69,6 +69,10 @@ type State struct {
 	FirstParty    bool            `json:"first_party,omitempty"`
 	Scopes        []string        `json:"scopes,omitempty"`
 	PromptConsent bool            `json:"prompt_consent,omitempty"`
+	// Claims are the claims about the person the app asked for by name
+	// (the claims parameter, OpenID Connect Core §5.5): the consent page
+	// names them, and consent covers the scopes that carry them.
+	Claims []string `json:"claims,omitempty"`
 	// LoginHint is the app's login_hint (OpenID Connect Core §3.1.2.1),
 	// which prefills the sign-in page's username.
 	LoginHint string `json:"login_hint,omitempty"`

@@ -47,7 +47,7 @@ var order = []struct {
 func FactsOf(st State) Facts {
 	f := Facts{
 		Flow:    Flow(st.Kind),
-		Request: RequestFacts{MaxAge: -1, Scopes: st.Scopes},
+		Request: RequestFacts{MaxAge: -1, Scopes: st.ConsentScopes()},
 		Session: SessionFacts{UserID: st.UserID, AMR: st.AMR, AuthTime: st.AuthTime},
 		Account: AccountFacts{HasTOTP: st.HasTOTP, Admin: st.Admin},
 		Client:  ClientFacts{FirstParty: st.FirstParty, Granted: st.Granted},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/web"
 	"github.com/tonearm-idp/tonearm/web/interaction"
@@ -27,6 +28,7 @@ func (o *OAuth) interactionOf(r *http.Request, req authorizeRequest) interaction
 	return interaction.State{
 		Kind: interaction.KindAuthorize, Request: r.Form.Encode(), Client: &view, FirstParty: req.client.FirstParty, Scopes: req.requested,
 		PromptConsent: slices.Contains(strings.Fields(form.Get("prompt")), "consent"), LoginHint: form.Get("login_hint"),
+		Claims: req.claims.Claims(),
 	}
 }
 
@@ -43,16 +45,26 @@ func (o *OAuth) signInFacts(r *http.Request, req authorizeRequest, st interactio
 	f := interaction.Facts{
 		Flow: interaction.FlowAuthorize, Now: o.now(),
 		Request: interaction.RequestFacts{Prompt: strings.Fields(form.Get("prompt")), MaxAge: maxAge,
-			ACRValues: strings.Fields(form.Get("acr_values")), Scopes: req.requested},
+			ACRValues: strings.Fields(form.Get("acr_values")), Scopes: st.ConsentScopes(), EssentialACR: req.claims.EssentialACR()},
 		Client: interaction.ClientFacts{FirstParty: req.client.FirstParty},
 	}
 	if caller.User.ID == "" {
 		return f, nil
 	}
+	f.Request.OtherSubject = !ofSubject(req, caller.User.ID)
 	f.Session = interaction.SessionFacts{UserID: caller.User.ID, AMR: strings.Fields(caller.Session.AMR), AuthTime: caller.Session.AuthTime}
 	f.Account = interaction.AccountFacts{HasTOTP: accounts.HasTOTP(caller.User), Admin: caller.User.IsActiveAdmin()}
 	f.Client.Granted, err = o.ix.GrantedScopes(r.Context(), st, caller.User.ID)
 	return f, err
+}
+
+// ofSubject reports whether userID may answer the request: the claims
+// parameter names no sub, or names this user's as the client sees it
+// (OpenID Connect Core §3.1.2.2: never a token for another user, even one
+// with a session).
+func ofSubject(req authorizeRequest, userID string) bool {
+	sub, ok := req.claims.Subject()
+	return !ok || provider.SubjectFor(req.client, userID) == sub
 }
 
 // answerError is the OAuth error of a decision that issues nothing. A new
@@ -74,8 +86,8 @@ func answerError(a interaction.Answer) *fosite.RFC6749Error {
 		// none (OpenID Connect Unmet Authentication Requirements 1.0).
 		return &fosite.RFC6749Error{
 			ErrorField: "unmet_authentication_requirements", CodeField: http.StatusBadRequest,
-			DescriptionField: "The authorization server could not authenticate the user as the request's acr_values ask.",
-			HintField:        "The account has no second factor.",
+			DescriptionField: "The authorization server could not authenticate the user as the request's acr_values or essential acr claim ask.",
+			HintField:        "The account has no second factor, or the acr asked is not one this server states.",
 		}
 	}
 	return fosite.ErrServerError.WithDebug("no error for the sign-in decision " + string(a))

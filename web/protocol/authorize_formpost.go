@@ -80,16 +80,18 @@ func formPostOrigin(u *url.URL) (string, bool) {
 
 // writeFormPost writes the authorization response (params) as the
 // form_post page when ar asked for that mode, and reports whether it did.
-// The page's form posts only to the redirect URI's origin (form-action),
-// its one script is tonearm's own file (script-src 'self': no inline
+// The page's form posts to the redirect URI; the CSP sets no form-action,
+// because browsers apply it to the redirects that follow the post too and
+// a callback that sends the person on to another origin (oauth2-proxy in
+// front of several hosts) would be blocked — Keycloak and Hydra set none
+// either. Its one script is tonearm's own file (script-src 'self': no inline
 // script), it is never cached (§2: the response carries a code) and sends
 // no Referer.
 func (o *OAuth) writeFormPost(w http.ResponseWriter, r *http.Request, ar fosite.AuthorizeRequester, params url.Values) bool {
 	if ar.GetResponseMode() != fosite.ResponseModeFormPost {
 		return false
 	}
-	origin, ok := formPostOrigin(ar.GetRedirectURI())
-	if !ok {
+	if _, ok := formPostOrigin(ar.GetRedirectURI()); !ok {
 		return false // refused at admission (formPostAllowed); answered by the query
 	}
 	redirect := *ar.GetRedirectURI()
@@ -107,6 +109,6 @@ func (o *OAuth) writeFormPost(w http.ResponseWriter, r *http.Request, ar fosite.
 	}
 	w.Header().Set("Pragma", "no-cache")
 	w.Header().Set("Referrer-Policy", "no-referrer")
-	o.site.WithCSP(web.ProtocolCSP+"; script-src 'self'; form-action "+origin).Render(w, r, http.StatusOK, "form_post.html", page)
+	o.site.WithCSP(web.ProtocolCSP+"; script-src 'self'").Render(w, r, http.StatusOK, "form_post.html", page)
 	return true
 }

@@ -32,6 +32,9 @@ type authorizeRequest struct {
 	client    *fositestore.Client
 	requested []string // the scopes the token will carry
 	pushed    bool
+	// claims is the claims request (OpenID Connect Core §5.5), of the
+	// scopes the client is registered for.
+	claims provider.ClaimsRequest
 }
 
 // readRequest reads and admits the authorization request in r.Form (the
@@ -84,6 +87,10 @@ func (o *OAuth) readRequest(w http.ResponseWriter, r *http.Request, signedInAt t
 		// the consent page shows only the scopes the token will carry.
 		_, requested, err = o.p.Audience(ctx, ar.GetRequestedScopes(), provider.Resources(ar.GetRequestForm()))
 	}
+	var claims provider.ClaimsRequest
+	if err == nil {
+		claims, err = provider.ParseClaimsRequest(ar.GetRequestForm().Get("claims"))
+	}
 	if err != nil {
 		o.authorizeError(w, r, ar, err)
 		return authorizeRequest{}, false
@@ -94,7 +101,7 @@ func (o *OAuth) readRequest(w http.ResponseWriter, r *http.Request, signedInAt t
 	if !signedInAt.IsZero() && signedInAt.Before(ar.RequestedAt) {
 		ar.RequestedAt = signedInAt
 	}
-	return authorizeRequest{ar: ar, client: client, requested: requested, pushed: pushed}, true
+	return authorizeRequest{ar: ar, client: client, requested: requested, pushed: pushed, claims: claims.ForClient(client)}, true
 }
 
 // openRequest opens a pushed request's request_uri for this browser
@@ -147,10 +154,15 @@ func (o *OAuth) admitRequest(ctx context.Context, ar fosite.AuthorizeRequester) 
 	// an error, answered before anything is decided (the decision would
 	// otherwise answer prompt=none's error for a request that asked more).
 	// RFC 6749 §3.1: a parameter is sent at most once; a second prompt,
-	// max_age, acr_values or response_mode would otherwise be read by one
-	// check and not another (prompt=login&prompt=none).
-	for _, name := range []string{"prompt", "max_age", "acr_values", "response_mode"} {
+	// max_age, acr_values, response_mode or claims would otherwise be read
+	// by one check and not another (prompt=login&prompt=none).
+	for _, name := range []string{"prompt", "max_age", "acr_values", "response_mode", "claims"} {
 		if len(ar.GetRequestForm()[name]) > 1 {
+			if r, ok := ar.(*fosite.AuthorizeRequest); ok && name == "response_mode" {
+				// Which of the two was meant is unknown: answer in the
+				// default mode, as for any mode that is not offered.
+				r.ResponseMode = fosite.ResponseModeQuery
+			}
 			return nil, fosite.ErrInvalidRequest.WithHintf("The '%s' parameter was sent more than once.", name)
 		}
 	}

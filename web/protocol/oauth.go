@@ -299,6 +299,11 @@ func (o *OAuth) finishInteraction(w http.ResponseWriter, r *http.Request) {
 func (o *OAuth) issue(w http.ResponseWriter, r *http.Request, req authorizeRequest, caller web.Caller) {
 	ctx := r.Context()
 	ar, client := req.ar, req.client
+	if !ofSubject(req, caller.User.ID) {
+		// The interaction signed in someone else than the sub asked.
+		o.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user signed in is not the subject the claims parameter names."))
+		return
+	}
 	// A first-party app records no consent: /account lists it as a
 	// connected app by the tokens it holds (storage ListConnectedApps),
 	// which spares every sign-in a read and a write.
@@ -315,6 +320,7 @@ func (o *OAuth) issue(w http.ResponseWriter, r *http.Request, req authorizeReque
 		return
 	}
 	session := provider.UserSession(identity(caller.User), caller.Session.SID, strings.Fields(caller.Session.AMR), caller.Session.AuthTime, ar.GetRequestedAt(), ar.GetGrantedScopes())
+	provider.AddRequestedClaims(session, identity(caller.User), req.claims)
 	provider.SetIDTokenAlg(session, client.IDTokenAlg)
 	resp, err := o.p.NewAuthorizeResponse(ctx, ar, session)
 	if err != nil {

@@ -128,6 +128,9 @@ func (o *OAuth) par(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, _, err = o.p.Audience(ctx, ar.GetRequestedScopes(), provider.Resources(ar.GetRequestForm()))
 	}
+	if err == nil {
+		_, err = provider.ParseClaimsRequest(ar.GetRequestForm().Get("claims"))
+	}
 	if err != nil {
 		if writeUnavailable(w, r, o.log, err) {
 			return

@@ -3,6 +3,7 @@ package protocol
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -101,13 +102,17 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// requestClientID is the client a token request names (HTTP Basic, or
-// client_id in the body), before it is authenticated.
+// requestClientID is the client a token request names (HTTP Basic,
+// client_id in the body, or a client assertion's sub), before it is
+// authenticated.
 func requestClientID(r *http.Request) string {
 	if id, _, ok := r.BasicAuth(); ok {
 		return unescapeClientID(id)
 	}
-	return r.PostForm.Get("client_id")
+	if id := r.PostForm.Get("client_id"); id != "" || !r.PostForm.Has("client_assertion") {
+		return id
+	}
+	return provider.AssertedClientID(r.PostForm)
 }
 
 // unescapeClientID reads a client ID from HTTP Basic (RFC 6749 §2.3.1
@@ -135,11 +140,16 @@ func (o *OAuth) spendFailedCode(r *http.Request, ar fosite.AccessRequester, err 
 }
 
 // introspect is the RFC 7662 endpoint. Callers authenticate as a client
-// with its secret (HTTP Basic, or client_id and client_secret in the form);
-// any token that is not live is {"active": false}, never an error.
+// with its secret (HTTP Basic, or client_id and client_secret in the form)
+// or with a private_key_jwt assertion; any token that is not live is
+// {"active": false}, never an error.
 func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
+	if hasClientAssertion(r) {
+		o.introspectAsserted(w, r)
+		return
+	}
 	if err := introspectionClientAuth(r); err != nil {
 		o.p.OAuth2.WriteIntrospectionError(ctx, w, err)
 		return
@@ -159,8 +169,16 @@ func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
 		o.p.OAuth2.WriteIntrospectionError(ctx, w, err)
 		return
 	}
+	caller, _, _ := r.BasicAuth()
+	o.writeIntrospection(w, r, ir, unescapeClientID(caller))
+}
+
+// writeIntrospection answers for a live token, to caller (the
+// authenticated client).
+func (o *OAuth) writeIntrospection(w http.ResponseWriter, r *http.Request, ir fosite.IntrospectionResponder, caller string) {
+	ctx := r.Context()
 	ar := ir.GetAccessRequester()
-	if caller, _, _ := r.BasicAuth(); !o.p.MayIntrospect(ctx, unescapeClientID(caller), ar.GetClient().GetID(), ar.GetGrantedAudience()) {
+	if !o.p.MayIntrospect(ctx, caller, ar.GetClient().GetID(), ar.GetGrantedAudience()) {
 		// Not this client's token, nor one meant for an API it serves:
 		// it learns nothing, not even that the token is live.
 		w.Header().Set("Cache-Control", "no-store")
@@ -309,12 +327,13 @@ func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	id := identity(u)
 	confidential := !ar.GetClient().IsPublic()
-	if confidential && ar.GetGrantedScopes().Has("listenbrainz") {
+	if confidential && (ar.GetGrantedScopes().Has("listenbrainz") || asksClaim(ar, "listenbrainz_token")) {
 		if id.ListenBrainzToken, err = o.accounts.ListenBrainzToken(u); err != nil {
 			o.log.Error("opening ListenBrainz token", "request_id", web.RequestID(ctx), "user", u.ID, "err", err)
 		}
 	}
 	claims := provider.ScopedClaims(id, ar.GetGrantedScopes(), confidential)
+	maps.Copy(claims, userinfoRequested(ar, id, confidential))
 	claims["sub"] = u.ID
 	web.WriteJSON(w, http.StatusOK, claims)
 }
