@@ -1,11 +1,6 @@
 package main
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -24,6 +19,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/clientkeys/clientkeystest"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 )
 
@@ -31,47 +27,22 @@ import (
 // client would: objects signed with go-jose v4, sent by value, by a
 // registered request_uri, and pushed.
 
-// objectSigner signs request objects with one of a client's keys.
-type objectSigner struct {
-	alg jose.SignatureAlgorithm
-	key any
-	kid string
+// newObjectSigners makes an RS256, an ES256 and an EdDSA key for a
+// client, and the JWK Set of their public halves to register.
+func newObjectSigners(t *testing.T, prefix string) (map[jose.SignatureAlgorithm]clientkeystest.Key, string) {
+	t.Helper()
+	signers := map[jose.SignatureAlgorithm]clientkeystest.Key{}
+	for _, alg := range []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA} {
+		signers[alg] = clientkeystest.NewKey(t, alg, prefix+"-"+strings.ToLower(string(alg)))
+	}
+	return signers, clientkeystest.JWKS(t, signers[jose.RS256], signers[jose.ES256], signers[jose.EdDSA])
 }
 
-// newObjectSigners makes an RS256, an ES256 and an EdDSA key, and the
-// JWK Set of their public halves to register.
-func newObjectSigners(t *testing.T, prefix string) (map[jose.SignatureAlgorithm]objectSigner, string) {
+// signObject signs claims with k as a request object of type typ (RFC 9101
+// §4 recommends oauth-authz-req+jwt; clientkeystest signs plain JWTs).
+func signObject(t *testing.T, k clientkeystest.Key, typ string, claims map[string]any) string {
 	t.Helper()
-	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, edKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signers := map[jose.SignatureAlgorithm]objectSigner{
-		jose.RS256: {jose.RS256, rsaKey, prefix + "-rsa"}, jose.ES256: {jose.ES256, ecKey, prefix + "-ec"}, jose.EdDSA: {jose.EdDSA, edKey, prefix + "-ed"},
-	}
-	doc, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{
-		{Key: &rsaKey.PublicKey, KeyID: prefix + "-rsa", Use: "sig"},
-		{Key: &ecKey.PublicKey, KeyID: prefix + "-ec", Use: "sig"},
-		{Key: edKey.Public(), KeyID: prefix + "-ed", Use: "sig"},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signers, string(doc)
-}
-
-func (o objectSigner) sign(t *testing.T, claims map[string]any) string {
-	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: o.alg, Key: jose.JSONWebKey{Key: o.key, KeyID: o.kid}},
-		(&jose.SignerOptions{}).WithType("oauth-authz-req+jwt"))
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Alg, Key: jose.JSONWebKey{Key: k.Private, KeyID: k.KID}}, (&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +57,8 @@ func (o objectSigner) sign(t *testing.T, claims map[string]any) string {
 	}
 	return compact
 }
+
+const requestObjectType = "oauth-authz-req+jwt"
 
 // unsignedObject is an object with alg none (OpenID Connect Core §6.1).
 func unsignedObject(claims map[string]any) string {
@@ -160,7 +133,7 @@ func TestRequestObjectsSigned(t *testing.T) {
 		verifier := oauth2.GenerateVerifier()
 		claims := s.objectClaims(t, "ro", verifier)
 		query := url.Values{"response_type": {"code"}, "redirect_uri": {otherRedirect}, "scope": {"openid"}, "state": {"query-state"}, "nonce": {"query-nonce-long"}}
-		back := s.authorize(browser, s.objectURL("ro", "request", signers[jose.RS256].sign(t, claims), query), "rose", false)
+		back := s.authorize(browser, s.objectURL("ro", "request", signObject(t, signers[jose.RS256], requestObjectType, claims), query), "rose", false)
 		if back.Path != "/callback" || back.Query().Get("state") != claims["state"] || back.Query().Get("iss") != s.issuer {
 			t.Fatalf("RS256 by value came back to %v", back)
 		}
@@ -173,7 +146,7 @@ func TestRequestObjectsSigned(t *testing.T) {
 		for _, alg := range []jose.SignatureAlgorithm{jose.ES256, jose.EdDSA} {
 			verifier := oauth2.GenerateVerifier()
 			claims := s.objectClaims(t, "ro", verifier)
-			back := s.authorize(browser, s.objectURL("ro", "request", signers[alg].sign(t, claims), nil), "", false)
+			back := s.authorize(browser, s.objectURL("ro", "request", signers[alg].SignClaims(t, claims), nil), "", false)
 			if back.Query().Get("state") != claims["state"] || back.Query().Get("code") == "" {
 				t.Fatalf("%s by value came back to %v", alg, back)
 			}
@@ -185,7 +158,7 @@ func TestRequestObjectsSigned(t *testing.T) {
 		// By reference: a registered request_uri, served by the client; the
 		// fragment (a hash of the content) is not part of the match.
 		claims = s.objectClaims(t, "ro", oauth2.GenerateVerifier())
-		served := signers[jose.ES256].sign(t, claims)
+		served := signers[jose.ES256].SignClaims(t, claims)
 		objects.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/oauth-authz-req+jwt")
 			_, _ = w.Write([]byte(served))
@@ -198,7 +171,7 @@ func TestRequestObjectsSigned(t *testing.T) {
 		// Pushed (RFC 9126 §3): verified at push time, and what is stored is
 		// the object's parameters.
 		claims = s.objectClaims(t, "ro", oauth2.GenerateVerifier())
-		status, body := s.push(t, "ro", secret, url.Values{"client_id": {"ro"}, "request": {signers[jose.EdDSA].sign(t, claims)}, "state": {"pushed-query-state"}})
+		status, body := s.push(t, "ro", secret, url.Values{"client_id": {"ro"}, "request": {signObject(t, signers[jose.EdDSA], requestObjectType, claims)}, "state": {"pushed-query-state"}})
 		uri, _ := body["request_uri"].(string)
 		if status != http.StatusCreated || uri == "" {
 			t.Fatalf("push: %d %v", status, body)
@@ -242,7 +215,7 @@ func TestRequestObjectsRefused(t *testing.T) {
 			return claims
 		}
 		tampered := func() string {
-			parts := strings.Split(rs.sign(t, object(nil)), ".")
+			parts := strings.Split(rs.SignClaims(t, object(nil)), ".")
 			evil, _ := json.Marshal(object(map[string]any{"redirect_uri": otherRedirect}))
 			return parts[0] + "." + base64.RawURLEncoding.EncodeToString(evil) + "." + parts[2]
 		}
@@ -250,7 +223,7 @@ func TestRequestObjectsRefused(t *testing.T) {
 		// where an unverified object's refusal goes.
 		query := url.Values{"redirect_uri": {redirectURI}, "state": {"query-state"}}
 		replayed := object(nil)
-		if p := get(t, s.browser(), s.objectURL("ro", "request", rs.sign(t, replayed), nil)); p.status != http.StatusOK || !strings.Contains(p.body, `name="password"`) {
+		if p := get(t, s.browser(), s.objectURL("ro", "request", rs.SignClaims(t, replayed), nil)); p.status != http.StatusOK || !strings.Contains(p.body, `name="password"`) {
 			t.Fatalf("first use: %d %v", p.status, p.location)
 		}
 		expired := object(map[string]any{"exp": time.Now().Add(-time.Minute).Unix()})
@@ -262,20 +235,21 @@ func TestRequestObjectsRefused(t *testing.T) {
 		}{
 			"tampered":                      {s.objectParams("request", tampered(), query), "invalid_request_object", "query-state", false},
 			"tampered, no query redirect":   {s.objectParams("request", tampered(), nil), "invalid_request_object", nil, true},
-			"replayed jti":                  {s.objectParams("request", rs.sign(t, replayed), query), "invalid_request_object", replayed["state"], false},
-			"another client's key":          {s.objectParams("request", others[jose.RS256].sign(t, object(nil)), query), "invalid_request_object", "query-state", false},
-			"another client's object":       {s.objectParams("request", others[jose.ES256].sign(t, object(map[string]any{"client_id": "other", "iss": "other"})), query), "invalid_request_object", "query-state", false},
-			"client_id not the query's":     {s.objectParams("request", rs.sign(t, object(map[string]any{"client_id": "other"})), query), "invalid_request_object", "query-state", false},
-			"iss not the client":            {s.objectParams("request", rs.sign(t, object(map[string]any{"iss": "other"})), query), "invalid_request_object", nil, false},
+			"replayed jti":                  {s.objectParams("request", rs.SignClaims(t, replayed), query), "invalid_request_object", replayed["state"], false},
+			"another client's key":          {s.objectParams("request", others[jose.RS256].SignClaims(t, object(nil)), query), "invalid_request_object", "query-state", false},
+			"another client's object":       {s.objectParams("request", others[jose.ES256].SignClaims(t, object(map[string]any{"client_id": "other", "iss": "other"})), query), "invalid_request_object", "query-state", false},
+			"client_id not the query's":     {s.objectParams("request", rs.SignClaims(t, object(map[string]any{"client_id": "other"})), query), "invalid_request_object", "query-state", false},
+			"iss not the client":            {s.objectParams("request", rs.SignClaims(t, object(map[string]any{"iss": "other"})), query), "invalid_request_object", nil, false},
 			"alg none, not registered":      {s.objectParams("request", unsignedObject(object(nil)), query), "invalid_request_object", "query-state", false},
-			"expired":                       {s.objectParams("request", rs.sign(t, expired), query), "invalid_request_object", expired["state"], false},
-			"exp too far ahead":             {s.objectParams("request", rs.sign(t, object(map[string]any{"exp": time.Now().Add(24 * time.Hour).Unix()})), query), "invalid_request_object", nil, false},
-			"wrong aud":                     {s.objectParams("request", rs.sign(t, object(map[string]any{"aud": "https://elsewhere.example"})), query), "invalid_request_object", nil, false},
-			"request inside":                {s.objectParams("request", rs.sign(t, object(map[string]any{"request": "x.y.z"})), query), "invalid_request_object", nil, false},
+			"expired":                       {s.objectParams("request", rs.SignClaims(t, expired), query), "invalid_request_object", expired["state"], false},
+			"exp too far ahead":             {s.objectParams("request", rs.SignClaims(t, object(map[string]any{"exp": time.Now().Add(24 * time.Hour).Unix()})), query), "invalid_request_object", nil, false},
+			"wrong aud":                     {s.objectParams("request", rs.SignClaims(t, object(map[string]any{"aud": "https://elsewhere.example"})), query), "invalid_request_object", nil, false},
+			"request inside":                {s.objectParams("request", rs.SignClaims(t, object(map[string]any{"request": "x.y.z"})), query), "invalid_request_object", nil, false},
+			"typ of another JWT":            {s.objectParams("request", signObject(t, rs, "at+jwt", object(nil)), query), "invalid_request_object", "query-state", false},
 			"not a JWT":                     {s.objectParams("request", "x.y.z", query), "invalid_request_object", "query-state", false},
 			"request_uri not registered":    {s.objectParams("request_uri", "https://app.example/ro.jwt", query), "invalid_request_uri", "query-state", false},
 			"request_uri the fetcher stops": {s.objectParams("request_uri", "https://192.168.0.1/ro.jwt", query), "invalid_request_uri", "query-state", false},
-			"request and request_uri":       {withParam(s.objectParams("request", rs.sign(t, object(nil)), query), "request_uri", "https://192.168.0.1/ro.jwt"), "invalid_request", "query-state", false},
+			"request and request_uri":       {withParam(s.objectParams("request", rs.SignClaims(t, object(nil)), query), "request_uri", "https://192.168.0.1/ro.jwt"), "invalid_request", "query-state", false},
 		} {
 			p := get(t, s.browser(), s.issuer+provider.AuthorizePath+"?"+c.q.Encode())
 			if c.errorPage {
@@ -299,37 +273,37 @@ func TestRequestObjectsRefused(t *testing.T) {
 		s.client(clients.Spec{ID: "es-only", FirstParty: true, Scopes: []string{"openid", "profile"}, Keys: clients.Keys{JWKS: jwks, RequestObjectSigningAlg: "ES256"}})
 		s.client(clients.Spec{ID: "unsigned", FirstParty: true, Scopes: []string{"openid", "profile"}, Keys: clients.Keys{JWKS: jwks, RequestObjectSigningAlg: "none"}})
 		for _, c := range []struct{ client, object string }{
-			{"es-only", rs.sign(t, s.objectClaims(t, "es-only", oauth2.GenerateVerifier()))},
-			{"unsigned", signers[jose.ES256].sign(t, s.objectClaims(t, "unsigned", oauth2.GenerateVerifier()))},
+			{"es-only", rs.SignClaims(t, s.objectClaims(t, "es-only", oauth2.GenerateVerifier()))},
+			{"unsigned", signers[jose.ES256].SignClaims(t, s.objectClaims(t, "unsigned", oauth2.GenerateVerifier()))},
 		} {
 			p := get(t, s.browser(), s.objectURL(c.client, "request", c.object, query))
 			if p.location == nil || p.location.Query().Get("error") != "invalid_request_object" {
 				t.Errorf("%s: %d %v, want invalid_request_object", c.client, p.status, p.location)
 			}
 		}
-		if p := get(t, s.browser(), s.objectURL("es-only", "request", signers[jose.ES256].sign(t, s.objectClaims(t, "es-only", oauth2.GenerateVerifier())), nil)); p.status != http.StatusOK {
+		if p := get(t, s.browser(), s.objectURL("es-only", "request", signers[jose.ES256].SignClaims(t, s.objectClaims(t, "es-only", oauth2.GenerateVerifier())), nil)); p.status != http.StatusOK {
 			t.Errorf("es-only with ES256: %d %v", p.status, p.location)
 		}
 
 		// An unknown client: nowhere to send it but the page.
-		if p := get(t, s.browser(), s.objectURL("nobody", "request", rs.sign(t, object(nil)), query)); p.status != http.StatusBadRequest || p.location != nil {
+		if p := get(t, s.browser(), s.objectURL("nobody", "request", rs.SignClaims(t, object(nil)), query)); p.status != http.StatusBadRequest || p.location != nil {
 			t.Errorf("unknown client: %d %v", p.status, p.location)
 		}
 
 		// Pushed: a tampered or replayed object is refused at push time
 		// (RFC 9126 §2.3), and nothing is stored.
-		pushedTwice := rs.sign(t, object(nil))
+		pushedTwice := rs.SignClaims(t, object(nil))
 		if status, body := s.push(t, "ro", secret, url.Values{"client_id": {"ro"}, "request": {pushedTwice}}); status != http.StatusCreated {
 			t.Fatalf("first push: %d %v", status, body)
 		}
-		for name, obj := range map[string]string{"tampered": tampered(), "replayed": pushedTwice, "another client's": others[jose.RS256].sign(t, object(nil))} {
+		for name, obj := range map[string]string{"tampered": tampered(), "replayed": pushedTwice, "another client's": others[jose.RS256].SignClaims(t, object(nil))} {
 			status, body := s.push(t, "ro", secret, url.Values{"client_id": {"ro"}, "request": {obj}})
 			if status != http.StatusBadRequest || body["error"] != "invalid_request_object" || body["request_uri"] != nil {
 				t.Errorf("push of a %s object: %d %v", name, status, body)
 			}
 		}
 		// Not authenticated: refused, and the object is not spent.
-		fresh := rs.sign(t, object(nil))
+		fresh := rs.SignClaims(t, object(nil))
 		if status, _ := s.push(t, "ro", "not-the-secret-at-all-not-at-all", url.Values{"client_id": {"ro"}, "request": {fresh}}); status != http.StatusUnauthorized {
 			t.Errorf("unauthenticated push: %d", status)
 		}
@@ -366,7 +340,7 @@ func TestI33OpenIDClientRequestObject(t *testing.T) {
 	signers, jwks := newObjectSigners(t, "node")
 	for _, alg := range []jose.SignatureAlgorithm{jose.RS256, jose.ES256, jose.EdDSA} {
 		signer := signers[alg]
-		der, err := x509.MarshalPKCS8PrivateKey(signer.key)
+		der, err := x509.MarshalPKCS8PrivateKey(signer.Private)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -379,7 +353,7 @@ func TestI33OpenIDClientRequestObject(t *testing.T) {
 		_, secret := s.client(clients.Spec{ID: id, FirstParty: true, RedirectURIs: []string{"http://127.0.0.1:" + strconv.Itoa(port) + "/callback"},
 			Scopes: []string{"openid", "profile"}, Keys: clients.Keys{JWKS: jwks}})
 		rp := startOpenIDClient(t, s.issuer, port, "--client-id", id, "--secret", secret, "--request", "jar",
-			"--key", keyFile, "--kid", signer.kid, "--alg", string(alg))
+			"--key", keyFile, "--kid", signer.KID, "--alg", string(alg))
 		if q, err := url.Parse(rp.AuthURL); err != nil || q.Query().Get("request") == "" || q.Query().Has("scope") {
 			t.Fatalf("%s: openid-client's URL is not a request object: %s", alg, rp.AuthURL)
 		}
