@@ -39,23 +39,11 @@ func newObjectSigners(t *testing.T, prefix string) (map[jose.SignatureAlgorithm]
 }
 
 // signObject signs claims with k as a request object of type typ (RFC 9101
-// §4 recommends oauth-authz-req+jwt; clientkeystest signs plain JWTs).
+// §4 recommends oauth-authz-req+jwt; SignClaims makes plain JWTs).
 func signObject(t *testing.T, k clientkeystest.Key, typ string, claims map[string]any) string {
 	t.Helper()
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Alg, Key: jose.JSONWebKey{Key: k.Private, KeyID: k.KID}}, (&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
-	if err != nil {
-		t.Fatal(err)
-	}
 	payload, _ := json.Marshal(claims)
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		t.Fatal(err)
-	}
-	compact, err := jws.CompactSerialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return compact
+	return k.SignTyped(t, typ, payload)
 }
 
 const requestObjectType = "oauth-authz-req+jwt"
