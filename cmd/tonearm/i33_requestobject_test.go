@@ -351,3 +351,36 @@ func TestI33OpenIDClientRequestObject(t *testing.T) {
 		}
 	}
 }
+
+// A private_key_jwt client pushes its request object with an assertion
+// and no client_id (RFC 9126 §3 with RFC 7523): the object must verify with
+// the keys of the client that authenticates, and name it.
+func TestRequestObjectsPushedWithAnAssertion(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t, sqliteURL(t), options{})
+	signers, jwks := newObjectSigners(t, "pk")
+	others, otherJWKS := newObjectSigners(t, "pk-other")
+	for id, keys := range map[string]string{"pk-ro": jwks, "pk-other": otherJWKS} {
+		spec := pkSpec(id, clients.Keys{JWKS: keys})
+		spec.RedirectURIs, spec.FirstParty = []string{redirectURI}, true
+		s.client(spec)
+	}
+	object := signObject(t, signers[jose.ES256], requestObjectType, s.objectClaims(t, "pk-ro", oauth2.GenerateVerifier()))
+	push := func(k clientkeystest.Key, client string) (int, map[string]any) {
+		assertion := k.SignClaims(t, assertionClaims(client, s.issuer+provider.PARPath))
+		status, body, _ := s.formPostHeader(t, provider.PARPath, assertionForm(assertion, url.Values{"request": {object}}), nil)
+		return status, body
+	}
+	// Another client's assertion beside pk-ro's object: refused, unspent.
+	if status, body := push(others[jose.RS256], "pk-other"); status != http.StatusBadRequest || body["error"] != "invalid_request_object" {
+		t.Fatalf("pk-ro's object pushed by pk-other: %d %v", status, body)
+	}
+	status, body := push(signers[jose.RS256], "pk-ro")
+	uri, _ := body["request_uri"].(string)
+	if status != http.StatusCreated || uri == "" {
+		t.Fatalf("push with an assertion: %d %v", status, body)
+	}
+	if p := get(t, s.browser(), s.objectURL("pk-ro", "request_uri", uri, nil)); p.status != http.StatusOK || !strings.Contains(p.body, `name="password"`) {
+		t.Fatalf("opening the pushed object: %d %v", p.status, p.location)
+	}
+}

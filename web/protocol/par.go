@@ -160,11 +160,10 @@ func (o *OAuth) pushedObject(r *http.Request) (resolvedObject, error) {
 	if !r.Form.Has("request") {
 		return resolvedObject{}, nil
 	}
-	clientID := requestClientID(r)
-	if clientID == "" {
-		clientID = peekClientID(r.Form.Get("request"))
-	}
-	obj, err := o.resolveRequestObject(r.Context(), r.Form, clientID)
+	// The client that authenticates (Basic, client_id, or an assertion's
+	// sub): the object must verify with its keys, and fosite then checks
+	// that it is that client.
+	obj, err := o.resolveRequestObject(r.Context(), r.Form, requestClientID(r))
 	if err != nil {
 		return resolvedObject{}, err
 	}

@@ -347,22 +347,3 @@ func sameWords(a, b string) bool {
 	slices.Sort(y)
 	return slices.Equal(x, y)
 }
-
-// peekClientID reads the client_id an unverified request object names,
-// for a pushed request whose client authenticates by assertion alone: it
-// only picks the keys to verify with, and the client fosite then
-// authenticates must be the same.
-func peekClientID(compact string) string {
-	parts := strings.Split(compact, ".")
-	var c struct {
-		ClientID string `json:"client_id"`
-		Iss      string `json:"iss"`
-	}
-	if len(parts) != 3 || decodeSegment(parts[1], &c) != nil {
-		return ""
-	}
-	if c.ClientID != "" {
-		return c.ClientID
-	}
-	return c.Iss
-}
