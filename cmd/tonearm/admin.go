@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -54,15 +57,23 @@ type clientJSON struct {
 	PolicyURI                        string `json:"policy_uri,omitempty"`
 	TosURI                           string `json:"tos_uri,omitempty"`
 	IDTokenAlg                       string `json:"id_token_signed_response_alg"`
-	CreatedAt                        string `json:"created_at"`
+	// The RFC 7591 / OpenID Connect Dynamic Registration names of its
+	// keys, request objects and subject type; jwks as the JWK Set itself.
+	JWKS                    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                 string          `json:"jwks_uri,omitempty"`
+	RequestURIs             []string        `json:"request_uris"`
+	RequestObjectSigningAlg string          `json:"request_object_signing_alg,omitempty"`
+	SubjectType             string          `json:"subject_type"`
+	SectorIdentifierURI     string          `json:"sector_identifier_uri,omitempty"`
+	CreatedAt               string          `json:"created_at"`
 }
 
 func toClientJSON(c storage.Client, secret string) clientJSON {
-	auth := "client_secret_basic"
-	if c.Public {
-		auth = "none"
-	}
+	k := clients.KeysOf(c)
+	auth := k.TokenEndpointAuthMethod
 	out := clientJSON{
+		JWKS: k.RawJWKS(), JWKSURI: k.JWKSURI, RequestURIs: k.RequestURIs, RequestObjectSigningAlg: k.RequestObjectSigningAlg,
+		SubjectType: k.SubjectType, SectorIdentifierURI: k.SectorIdentifierURI,
 		ClientID: c.ID, ClientSecret: secret, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, TokenEndpointAuth: auth, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
@@ -78,6 +89,7 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 const clientsUsage = `usage: tonearm clients create --id ID [--public] [--secret S] [--redirect-uri URI…] [flags]
        tonearm clients update ID [flags]
        tonearm clients rotate-secret ID [--keep-old DURATION] [--json]
+       tonearm clients show ID [--json]
        tonearm clients list [--json]
        tonearm clients delete ID [--json]
 (flags and ID in any order; "tonearm clients SUBCOMMAND -h" shows its flags)`
@@ -87,6 +99,7 @@ var clientCommands = []command{
 	{name: "clients create", needs: needClients, flags: clientsCreate},
 	{name: "clients update", pos: "ID", missing: "usage: tonearm clients update ID [any flag of clients create but --id and --public]", needs: needClients, flags: clientsUpdate},
 	{name: "clients rotate-secret", pos: "ID", missing: "usage: tonearm clients rotate-secret ID [--keep-old DURATION] [--json]", needs: needClients, flags: clientsRotateSecret},
+	{name: "clients show", pos: "ID", missing: "usage: tonearm clients show ID [--json]", needs: needClients, flags: jsonRun(clientsShow)},
 	{name: "clients list", needs: needClients, flags: jsonRun(func(ctx context.Context, s *services, in *input) error {
 		list, err := s.clients.List(ctx)
 		if err != nil {
@@ -117,11 +130,18 @@ func clientsCreate(fs *flag.FlagSet, in *input) runFunc {
 		return nil
 	}
 	return func(ctx context.Context, s *services, in *input) error {
+		if err := f.load(in); err != nil {
+			return err
+		}
 		spec := f.spec
+		spec.RequestURIs = f.requestURIs
 		spec.RedirectURIs, spec.PostLogoutRedirectURIs, spec.GrantTypes, spec.Scopes = f.redirects, f.postLogout, f.grants, f.scopes
 		c, secret, err := s.clients.Create(ctx, spec)
 		if err != nil {
 			return err
+		}
+		if c.TokenEndpointAuthMethod == clients.AuthPrivateKeyJWT {
+			return in.show(toClientJSON(c, ""), "client_id:     %s\n(private_key_jwt: no secret; it signs its client assertions with the private keys of its JWK Set)\n", c.ID)
 		}
 		if secret != "" && spec.Secret == "" {
 			return in.show(toClientJSON(c, secret), "client_id:     %s\nclient_secret: %s\n(shown once: it is stored only as a hash)\n", c.ID, secret)
@@ -130,13 +150,40 @@ func clientsCreate(fs *flag.FlagSet, in *input) runFunc {
 	}
 }
 
+func clientsShow(ctx context.Context, s *services, in *input) error {
+	c, err := s.clients.Get(ctx, in.id)
+	if err != nil {
+		return err
+	}
+	if in.asJSON {
+		return printJSON(in.stdout, toClientJSON(c, ""))
+	}
+	keys := "-"
+	switch {
+	case c.JWKS != "":
+		keys = "jwks (inline)"
+	case c.JWKSURI != "":
+		keys = c.JWKSURI
+	}
+	return in.show(nil, "client_id:                  %s\ntype:                       %s\ntoken_endpoint_auth_method: %s\nkeys:                       %s\nsubject_type:               %s\ngrant_types:                %s\nscope:                      %s\nredirect_uris:              %s\n",
+		c.ID, clients.Kind(c), clients.AuthMethod(c), keys, toClientJSON(c, "").SubjectType, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "), strings.Join(c.RedirectURIs, " "))
+}
+
 func clientsUpdate(fs *flag.FlagSet, in *input) runFunc {
 	var f clientFlagValues
 	f.register(fs, false, &in.asJSON)
 	return func(ctx context.Context, s *services, in *input) error {
+		if err := f.load(in); err != nil {
+			return err
+		}
 		c, err := s.clients.Update(ctx, in.id, func(spec *clients.Spec) { in.given.Visit(func(fl *flag.Flag) { f.apply(fl.Name, spec) }) })
 		if err != nil {
 			return err
+		}
+		if clients.NeedsSecret(c) {
+			// Turned from private_key_jwt to a secret method: it has no
+			// secret yet, and one is shown only when made.
+			return in.show(toClientJSON(c, ""), "updated client %s\nit has no secret yet: give it one with: tonearm clients rotate-secret %s\n", c.ID, c.ID)
 		}
 		return in.show(toClientJSON(c, ""), "updated client %s\n", c.ID)
 	}
@@ -164,8 +211,32 @@ func clientsRotateSecret(fs *flag.FlagSet, in *input) runFunc {
 
 // clientFlagValues are the flags of clients create and update.
 type clientFlagValues struct {
-	spec                                  clients.Spec
-	redirects, postLogout, grants, scopes listFlag
+	spec                                               clients.Spec
+	redirects, postLogout, grants, scopes, requestURIs listFlag
+	jwksFile                                           string
+}
+
+// load reads the JWK Set --jwks-file names ("-": standard input), at most
+// one byte over the registry's limit so it can say the set is too long.
+func (f *clientFlagValues) load(in *input) error {
+	if f.jwksFile == "" {
+		return nil
+	}
+	var r io.Reader = in.stdin
+	if f.jwksFile != "-" {
+		file, err := os.Open(f.jwksFile)
+		if err != nil {
+			return usageError{fmt.Sprintf("--jwks-file: %v", err)}
+		}
+		defer file.Close()
+		r = file
+	}
+	b, err := io.ReadAll(io.LimitReader(r, 64<<10+1))
+	if err != nil {
+		return err
+	}
+	f.spec.JWKS = string(b)
+	return nil
 }
 
 // register adds the flags; withID: create's --id and --secret.
@@ -192,6 +263,13 @@ func (f *clientFlagValues) register(fs *flag.FlagSet, withID bool, asJSON *bool)
 	fs.StringVar(&f.spec.ClientURI, "client-uri", "", "the app's home page")
 	fs.StringVar(&f.spec.PolicyURI, "policy-uri", "", "the app's privacy policy")
 	fs.StringVar(&f.spec.TosURI, "tos-uri", "", "the app's terms of service")
+	fs.StringVar(&f.spec.TokenEndpointAuthMethod, "token-endpoint-auth-method", "", "how it authenticates: client_secret_basic (default: a secret, also accepted in the body), client_secret_post, private_key_jwt (its keys: --jwks-file or --jwks-uri) or none (public clients)")
+	fs.StringVar(&f.jwksFile, "jwks-file", "", "a JSON file with its public keys as a JWK Set (- for standard input)")
+	fs.StringVar(&f.spec.JWKSURI, "jwks-uri", "", "where its public keys are published as a JWK Set (https)")
+	fs.Var(&f.requestURIs, "request-uri", "an https URL it may pass as request_uri (repeatable; RFC 9101)")
+	fs.StringVar(&f.spec.RequestObjectSigningAlg, "request-object-signing-alg", "", "the algorithm of its request objects: RS256, PS256, ES256, EdDSA, or none to allow unsigned ones (default: any signed one)")
+	fs.StringVar(&f.spec.SubjectType, "subject-type", "", "public (default: one sub per person) or pairwise (a sub of its own per person; cannot change later)")
+	fs.StringVar(&f.spec.SectorIdentifierURI, "sector-identifier-uri", "", "pairwise clients whose redirect URIs span hosts: an https URL listing them (OpenID Connect Core 8.1)")
 	fs.StringVar(&f.spec.IDTokenAlg, "id-token-alg", "RS256", "the algorithm of its ID tokens: RS256, or ES256 (about 20× cheaper to sign; the app's library must accept it)")
 	fs.BoolVar(asJSON, "json", false, "print JSON")
 }
@@ -230,6 +308,20 @@ func (f *clientFlagValues) apply(name string, spec *clients.Spec) {
 		spec.IDTokenAlg = f.spec.IDTokenAlg
 	case "secret":
 		spec.Secret = f.spec.Secret
+	case "token-endpoint-auth-method":
+		spec.TokenEndpointAuthMethod = f.spec.TokenEndpointAuthMethod
+	case "jwks-file":
+		spec.JWKS, spec.JWKSURI = f.spec.JWKS, ""
+	case "jwks-uri":
+		spec.JWKSURI, spec.JWKS = f.spec.JWKSURI, ""
+	case "request-uri":
+		spec.RequestURIs = f.requestURIs
+	case "request-object-signing-alg":
+		spec.RequestObjectSigningAlg = f.spec.RequestObjectSigningAlg
+	case "subject-type":
+		spec.SubjectType = f.spec.SubjectType
+	case "sector-identifier-uri":
+		spec.SectorIdentifierURI = f.spec.SectorIdentifierURI
 	}
 }
 

@@ -44,6 +44,15 @@ type fileClient struct {
 	PolicyURI              string   `json:"policyUri,omitempty" yaml:"policyUri,omitempty"`
 	TosURI                 string   `json:"tosUri,omitempty" yaml:"tosUri,omitempty"`
 	IDTokenAlg             string   `json:"idTokenAlg,omitempty" yaml:"idTokenAlg,omitempty"`
+	// How it authenticates and its keys: jwks is the JWK Set itself (a
+	// mapping, or a string holding its JSON).
+	TokenEndpointAuthMethod string   `json:"tokenEndpointAuthMethod,omitempty" yaml:"tokenEndpointAuthMethod,omitempty"`
+	JWKS                    any      `json:"jwks,omitempty" yaml:"jwks,omitempty"`
+	JWKSURI                 string   `json:"jwksUri,omitempty" yaml:"jwksUri,omitempty"`
+	RequestURIs             []string `json:"requestUris,omitempty" yaml:"requestUris,omitempty"`
+	RequestObjectSigningAlg string   `json:"requestObjectSigningAlg,omitempty" yaml:"requestObjectSigningAlg,omitempty"`
+	SubjectType             string   `json:"subjectType,omitempty" yaml:"subjectType,omitempty"`
+	SectorIdentifierURI     string   `json:"sectorIdentifierUri,omitempty" yaml:"sectorIdentifierUri,omitempty"`
 	// SecretEnv names the environment variable holding the secret of a
 	// confidential client (secrets never sit in the file). Without it a
 	// new client's secret is generated and printed once.
@@ -66,7 +75,19 @@ type fileScope struct {
 }
 
 func (c fileClient) spec() clients.Spec {
+	jwks := ""
+	switch v := c.JWKS.(type) {
+	case nil:
+	case string:
+		jwks = v
+	default:
+		// A mapping read from YAML: the registry reads (and refuses) it as JSON.
+		b, _ := json.Marshal(v)
+		jwks = string(b)
+	}
 	return clients.Spec{
+		Keys: clients.Keys{TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKS: jwks, JWKSURI: c.JWKSURI, RequestURIs: c.RequestURIs,
+			RequestObjectSigningAlg: c.RequestObjectSigningAlg, SubjectType: c.SubjectType, SectorIdentifierURI: c.SectorIdentifierURI},
 		ID: c.ID, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
 		Scopes: strings.Fields(c.Scope), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, IDTokenAlg: c.IDTokenAlg,
@@ -200,9 +221,11 @@ func exportRun(ctx context.Context, a *services, in *input) error {
 			GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
 			BackchannelLogoutURI: c.BackchannelLogoutURI, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
 		})
+		fc := &d.Clients[len(d.Clients)-1]
 		if c.IDTokenAlg != "RS256" {
-			d.Clients[len(d.Clients)-1].IDTokenAlg = c.IDTokenAlg
+			fc.IDTokenAlg = c.IDTokenAlg
 		}
+		exportKeys(fc, c)
 	}
 	all, err := a.apis.List(ctx)
 	if err != nil {
@@ -230,4 +253,20 @@ func exportRun(ctx context.Context, a *services, in *input) error {
 		return err
 	}
 	return enc.Close()
+}
+
+// exportKeys writes c's keys, request objects and subject type into fc as
+// apply reads them back: jwks inline, as a mapping.
+func exportKeys(fc *fileClient, c storage.Client) {
+	fc.TokenEndpointAuthMethod, fc.JWKSURI, fc.RequestURIs = c.TokenEndpointAuthMethod, c.JWKSURI, c.RequestURIs
+	fc.RequestObjectSigningAlg, fc.SectorIdentifierURI = c.RequestObjectSigningAlg, c.SectorIdentifierURI
+	if c.SubjectType == storage.SubjectPairwise {
+		fc.SubjectType = c.SubjectType
+	}
+	if c.JWKS != "" {
+		var set map[string]any
+		if json.Unmarshal([]byte(c.JWKS), &set) == nil {
+			fc.JWKS = set
+		}
+	}
 }

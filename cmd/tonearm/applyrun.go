@@ -220,8 +220,8 @@ func (a *applier) applyClient(ctx context.Context, fc fileClient) error {
 		if secret = a.in.getenv(fc.SecretEnv); secret == "" {
 			return fmt.Errorf("client %s: the variable %s named by secretEnv is unset", fc.ID, fc.SecretEnv)
 		}
-		if fc.Public {
-			return fmt.Errorf("client %s: a public client has no secret (drop secretEnv)", fc.ID)
+		if fc.Public || fc.TokenEndpointAuthMethod == clients.AuthPrivateKeyJWT {
+			return fmt.Errorf("client %s: a public or private_key_jwt client has no secret (drop secretEnv)", fc.ID)
 		}
 	}
 	cur, exists := a.existing[fc.ID]
@@ -248,6 +248,9 @@ func (a *applier) applyClient(ctx context.Context, fc fileClient) error {
 	}
 	if cur.Public != fc.Public {
 		return fmt.Errorf("client %s: it cannot change between public and confidential; delete it first", fc.ID)
+	}
+	if spec.SubjectType == "" {
+		spec.SubjectType = cur.SubjectType // left out: as it is (it cannot change)
 	}
 	checked, err := a.clients.Check(ctx, spec)
 	if err != nil {

@@ -34,7 +34,8 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		"registration", "secret", "site-name", "smtp-url", "theme-dir", "trusted-proxies"}
 	with := func(own ...string) []string { return append(append([]string{}, db...), own...) }
 	clientFlags := []string{"allow-no-pkce", "backchannel-logout-uri", "client-uri", "first-party", "grant-type", "json", "logo-uri",
-		"name", "policy-uri", "post-logout-redirect-uri", "redirect-uri", "require-par", "scope", "tos-uri", "id-token-alg"}
+		"name", "policy-uri", "post-logout-redirect-uri", "redirect-uri", "require-par", "scope", "tos-uri", "id-token-alg",
+		"token-endpoint-auth-method", "jwks-file", "jwks-uri", "request-uri", "request-object-signing-alg", "subject-type", "sector-identifier-uri"}
 	for _, c := range []struct {
 		args []string
 		want []string
@@ -52,6 +53,7 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		{[]string{"clients", "create"}, with(append(clientFlags, "id", "secret", "public")...)},
 		{[]string{"clients", "update"}, with(append(clientFlags, "secret")...)},
 		{[]string{"clients", "rotate-secret"}, with("keep-old", "json")},
+		{[]string{"clients", "show"}, with("json")},
 		{[]string{"clients", "list"}, with("json")},
 		{[]string{"clients", "delete"}, with("id", "json")},
 		{[]string{"apis", "create"}, with("id", "name", "scope", "claim", "introspector", "open-to-apps", "json")},

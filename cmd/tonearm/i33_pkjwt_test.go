@@ -323,7 +323,7 @@ func TestI33PrivateKeyJWTAttacks(t *testing.T) {
 			}
 		}))
 		t.Cleanup(endless.Close)
-		for name, uri := range map[string]string{"private": "https://10.20.30.40/jwks.json", "metadata": "http://169.254.169.254/jwks.json",
+		for name, uri := range map[string]string{"private": "https://10.20.30.40/jwks.json", "metadata": "https://169.254.169.254/jwks.json",
 			"redirecting": redirect.URL + "/jwks.json", "endless": endless.URL + "/jwks.json"} {
 			id := "uri-" + name
 			s.client(pkSpec(id, clients.Keys{JWKSURI: uri}, "client_credentials"))

@@ -113,7 +113,7 @@ func buildServices(ctx context.Context, cfg config.Config, log *slog.Logger, opt
 	}
 	var err error
 	if needs&needClients != 0 {
-		if s.clients, err = clients.NewRegistry(store, s.secretHasher); err != nil {
+		if s.clients, err = clients.NewRegistry(store, s.secretHasher, clients.WithIssuer(cfg.Issuer)); err != nil {
 			return nil, err
 		}
 		s.clients.AdmitAPIScopes(s.apis)

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/audit"
@@ -42,7 +43,7 @@ var AppGrants = []string{"authorization_code", "refresh_token", DeviceCodeGrant}
 
 // AuthMethods are the token endpoint authentication methods (RFC 7591
 // token_endpoint_auth_method) an app may register.
-var AuthMethods = []string{"none", "client_secret_basic", "client_secret_post"}
+var AuthMethods = []string{AuthNone, AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT}
 
 // AppSpec is an app as its developer describes it.
 type AppSpec struct {
@@ -60,6 +61,11 @@ type AppSpec struct {
 	PostLogoutRedirectURIs []string
 	BackchannelLogoutURI   string
 	Display
+	// Keys: its public keys, request URIs and subject type (its
+	// TokenEndpointAuthMethod is AuthMethod's). An app gets pairwise
+	// subjects unless it asks for public ones: it is a third party, and
+	// must not join what it knows of people with another app on sub.
+	Keys
 }
 
 // App is a registered app: the client, its secret (confidential apps:
@@ -119,10 +125,10 @@ func (r *Registry) appClient(ctx context.Context, spec AppSpec) (storage.Client,
 		}
 	}
 	if !slices.Contains(AuthMethods, method) {
-		return storage.Client{}, invalid("token_endpoint_auth_method must be none, client_secret_basic or client_secret_post")
+		return storage.Client{}, invalid("token_endpoint_auth_method must be none, client_secret_basic, client_secret_post or private_key_jwt")
 	}
 	if (method == "none") != (typ != AppWeb) {
-		return storage.Client{}, invalid("a web app authenticates with a secret (client_secret_basic or client_secret_post); native and device apps with none")
+		return storage.Client{}, invalid("a web app authenticates with a secret (client_secret_basic or client_secret_post) or its keys (private_key_jwt); native and device apps with none")
 	}
 	if len(grants) == 0 {
 		grants = []string{"authorization_code"}
@@ -164,9 +170,14 @@ func (r *Registry) appClient(ctx context.Context, spec AppSpec) (storage.Client,
 	if spec.LogoURI != "" && (strings.HasPrefix(spec.LogoURI, "data:") || webURL(spec.LogoURI, true) != nil) {
 		return storage.Client{}, invalid("logo_uri must be an https URL")
 	}
+	keys := spec.Keys
+	keys.TokenEndpointAuthMethod = method
+	if keys.SubjectType == "" {
+		keys.SubjectType = storage.SubjectPairwise
+	}
 	c, err := r.validate(ctx, Spec{
 		RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes, Public: typ != AppWeb, IDTokenAlg: spec.IDTokenAlg, Display: spec.Display,
-		PostLogoutRedirectURIs: postLogout, BackchannelLogoutURI: spec.BackchannelLogoutURI,
+		PostLogoutRedirectURIs: postLogout, BackchannelLogoutURI: spec.BackchannelLogoutURI, Keys: keys,
 	})
 	if err != nil {
 		return storage.Client{}, err
@@ -239,7 +250,7 @@ func (r *Registry) RegisterApp(ctx context.Context, spec AppSpec, owner, registr
 	}
 	c.ID, c.Owner, c.Registration, c.FirstParty, c.CreatedAt = newAppID(), owner, registration, false, r.now().UTC()
 	app := App{}
-	if !c.Public {
+	if !c.Public && c.TokenEndpointAuthMethod != AuthPrivateKeyJWT {
 		app.Secret = randomSecret()
 		c.SecretHash, _ = r.hasher.Hash(ctx, []byte(app.Secret))
 	}
@@ -268,6 +279,9 @@ func (r *Registry) UpdateApp(ctx context.Context, id string, spec AppSpec) (stor
 	if spec.Type == "" && spec.AuthMethod == "" {
 		spec.Type = AppKind(cur)
 	}
+	if err := keepSubject(cur, &spec.Keys); err != nil {
+		return storage.Client{}, err
+	}
 	next, err := r.appClient(ctx, spec)
 	if err != nil {
 		return storage.Client{}, err
@@ -275,8 +289,16 @@ func (r *Registry) UpdateApp(ctx context.Context, id string, spec AppSpec) (stor
 	if next.Public != cur.Public {
 		return storage.Client{}, invalid("an app cannot change between confidential (a secret) and public (none): register a new one")
 	}
+	if AuthMethod(cur) == AuthPrivateKeyJWT && next.TokenEndpointAuthMethod != AuthPrivateKeyJWT {
+		// It has no secret, and this answer could not hand one over
+		// safely on every path: a new app gets one.
+		return storage.Client{}, invalid("an app that authenticates with its keys (private_key_jwt) keeps doing so: register a new app to use a secret")
+	}
 	return r.updateClient(ctx, id, audit.Change{Type: audit.AppChanged, User: cur.Owner, Client: id}, func(old storage.Client) (storage.Client, error) {
 		next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = old.SecretHash, old.OldSecretHash, old.OldSecretExpiresAt
+		if next.TokenEndpointAuthMethod == AuthPrivateKeyJWT {
+			next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = nil, nil, time.Time{}
+		}
 		next.Owner, next.Registration, next.RegistrationTokenHash, next.Disabled = old.Owner, old.Registration, old.RegistrationTokenHash, old.Disabled
 		next.FirstParty = false
 		return next, nil

@@ -79,6 +79,9 @@ func (r *Registry) replaceSecret(ctx context.Context, id string, hash []byte, ke
 		if c.Public {
 			return c, invalid("a public client has no secret")
 		}
+		if c.TokenEndpointAuthMethod == AuthPrivateKeyJWT {
+			return c, invalid("a private_key_jwt client has no secret: it proves itself with its keys (change its token endpoint auth method to use a secret)")
+		}
 		c.OldSecretHash, c.OldSecretExpiresAt = nil, time.Time{}
 		if keepOld > 0 {
 			c.OldSecretHash, c.OldSecretExpiresAt = c.SecretHash, r.now().UTC().Add(keepOld)
@@ -158,6 +161,13 @@ func clientChanges(a, b storage.Client) (fields []string, secretMoved bool) {
 		{"policyUri", a.PolicyURI != b.PolicyURI},
 		{"tosUri", a.TosURI != b.TosURI},
 		{"disabled", a.Disabled != b.Disabled},
+		{"tokenEndpointAuthMethod", a.TokenEndpointAuthMethod != b.TokenEndpointAuthMethod},
+		{"jwks", a.JWKS != b.JWKS},
+		{"jwksUri", a.JWKSURI != b.JWKSURI},
+		{"requestUris", !slices.Equal(a.RequestURIs, b.RequestURIs)},
+		{"requestObjectSigningAlg", a.RequestObjectSigningAlg != b.RequestObjectSigningAlg},
+		{"subjectType", a.SubjectType != b.SubjectType},
+		{"sectorIdentifierUri", a.SectorIdentifierURI != b.SectorIdentifierURI},
 	} {
 		if f.changed {
 			fields = append(fields, f.name)

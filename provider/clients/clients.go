@@ -135,17 +135,24 @@ type Registry struct {
 	now    func() time.Time
 	// apiScopes (optional) admits the scopes APIs define.
 	apiScopes ScopeDirectory
+	// loopbackIssuer: the issuer is on a loopback host (WithIssuer).
+	loopbackIssuer bool
+	sectorCheck    SectorCheck
 }
 
 // AdmitAPIScopes lets clients hold the scopes registered APIs define.
 func (r *Registry) AdmitAPIScopes(d ScopeDirectory) { r.apiScopes = d }
 
 // NewRegistry returns a Registry.
-func NewRegistry(store Store, hasher *SecretHasher) (*Registry, error) {
+func NewRegistry(store Store, hasher *SecretHasher, opts ...Option) (*Registry, error) {
 	if store == nil || hasher == nil {
 		return nil, errors.New("clients: store and hasher are required")
 	}
-	return &Registry{store: store, hasher: hasher, now: time.Now}, nil
+	r := &Registry{store: store, hasher: hasher, now: time.Now}
+	for _, o := range opts {
+		o(r)
+	}
+	return r, nil
 }
 
 // DeviceCodeGrant is the Device Authorization Grant (RFC 8628).
@@ -279,29 +286,9 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.Client, err
 	if contains(grants, "refresh_token") && !contains(grants, "authorization_code") && !contains(grants, DeviceCodeGrant) {
 		return storage.Client{}, invalid("refresh_token needs authorization_code or the device code grant")
 	}
-	scopes := dedupe(spec.Scopes)
-	if len(scopes) == 0 {
-		scopes = append([]string(nil), DefaultScopes...)
-	}
-	for _, s := range scopes {
-		if contains(KnownScopes, s) {
-			continue
-		}
-		defined := false
-		if r.apiScopes != nil {
-			var err error
-			if defined, err = r.apiScopes.ScopeDefined(ctx, s); err != nil {
-				return storage.Client{}, err
-			}
-		}
-		if !defined {
-			return storage.Client{}, invalid("unknown scope %q: use a built-in scope (%s) or define it for an API with: tonearm apis create --id URI --scope %s=description",
-				s, strings.Join(KnownScopes, " "), s)
-		}
-	}
-	if contains(scopes, "admin") && spec.Public {
-		// A public client's tokens can be obtained by anyone who can run it.
-		return storage.Client{}, invalid("the admin scope is only for confidential clients")
+	scopes, err := r.clientScopes(ctx, spec)
+	if err != nil {
+		return storage.Client{}, err
 	}
 	redirects := dedupe(spec.RedirectURIs)
 	if contains(grants, "authorization_code") && len(redirects) == 0 {
@@ -339,13 +326,13 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.Client, err
 	if postLogout == nil {
 		postLogout = []string{}
 	}
-	alg := spec.IDTokenAlg
-	switch alg {
-	case "":
-		alg = "RS256"
-	case "RS256", "ES256":
-	default:
-		return storage.Client{}, invalid("the ID token algorithm must be RS256 or ES256")
+	keys, err := r.validateKeys(ctx, spec, redirects)
+	if err != nil {
+		return storage.Client{}, err
+	}
+	alg, err := idTokenAlg(spec.IDTokenAlg)
+	if err != nil {
+		return storage.Client{}, err
 	}
 	c := storage.Client{
 		IDTokenAlg: alg,
@@ -354,20 +341,55 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.Client, err
 		Public: spec.Public, FirstParty: spec.FirstParty, AllowNoPKCE: spec.AllowNoPKCE, RequirePAR: spec.RequirePAR,
 		BackchannelLogoutURI: spec.BackchannelLogoutURI,
 		Name:                 strings.TrimSpace(spec.Name), LogoURI: spec.LogoURI, ClientURI: spec.ClientURI, PolicyURI: spec.PolicyURI, TosURI: spec.TosURI,
-		TokenEndpointAuthMethod: spec.TokenEndpointAuthMethod, JWKS: spec.JWKS, JWKSURI: spec.JWKSURI,
-		RequestURIs: spec.RequestURIs, RequestObjectSigningAlg: spec.RequestObjectSigningAlg,
-		SubjectType: spec.SubjectType, SectorIdentifierURI: spec.SectorIdentifierURI,
-	}
-	if c.RequestURIs == nil {
-		c.RequestURIs = []string{}
-	}
-	if c.SubjectType == "" {
-		c.SubjectType = storage.SubjectPublic
+		TokenEndpointAuthMethod: keys.TokenEndpointAuthMethod, JWKS: keys.JWKS, JWKSURI: keys.JWKSURI,
+		RequestURIs: keys.RequestURIs, RequestObjectSigningAlg: keys.RequestObjectSigningAlg,
+		SubjectType: keys.SubjectType, SectorIdentifierURI: keys.SectorIdentifierURI,
 	}
 	if !contains(grants, "authorization_code") {
 		c.ResponseTypes = []string{}
 	}
 	return c, nil
+}
+
+// clientScopes checks the scopes of spec (none: DefaultScopes): the
+// built-in ones and those APIs define.
+func (r *Registry) clientScopes(ctx context.Context, spec Spec) ([]string, error) {
+	scopes := dedupe(spec.Scopes)
+	if len(scopes) == 0 {
+		scopes = append([]string(nil), DefaultScopes...)
+	}
+	for _, s := range scopes {
+		if contains(KnownScopes, s) {
+			continue
+		}
+		defined := false
+		if r.apiScopes != nil {
+			var err error
+			if defined, err = r.apiScopes.ScopeDefined(ctx, s); err != nil {
+				return nil, err
+			}
+		}
+		if !defined {
+			return nil, invalid("unknown scope %q: use a built-in scope (%s) or define it for an API with: tonearm apis create --id URI --scope %s=description",
+				s, strings.Join(KnownScopes, " "), s)
+		}
+	}
+	if contains(scopes, "admin") && spec.Public {
+		// A public client's tokens can be obtained by anyone who can run it.
+		return nil, invalid("the admin scope is only for confidential clients")
+	}
+	return scopes, nil
+}
+
+// idTokenAlg is the algorithm of a client's ID tokens ("": RS256).
+func idTokenAlg(alg string) (string, error) {
+	switch alg {
+	case "":
+		return "RS256", nil
+	case "RS256", "ES256":
+		return alg, nil
+	}
+	return "", invalid("the ID token algorithm must be RS256 or ES256")
 }
 
 // Create validates spec and registers the client. It returns the stored
@@ -387,7 +409,7 @@ func (r *Registry) Create(ctx context.Context, spec Spec) (storage.Client, strin
 		if secret != "" {
 			return storage.Client{}, "", invalid("a public client has no secret: give a secret or make the client public, not both")
 		}
-	} else if c.TokenEndpointAuthMethod == "private_key_jwt" {
+	} else if c.TokenEndpointAuthMethod == AuthPrivateKeyJWT {
 		// It proves itself with its keys: there is no secret to leak.
 		if secret != "" {
 			return storage.Client{}, "", invalid("a private_key_jwt client has no secret: give a secret or keys, not both")
@@ -472,10 +494,16 @@ func (r *Registry) Update(ctx context.Context, id string, change func(*Spec)) (s
 	// A secret given with the update (tonearm clients update ID --secret S)
 	// replaces the current one in the same write, as SetSecret does: the
 	// old one ends at once.
+	if err := keepSubject(cur, &spec.Keys); err != nil {
+		return storage.Client{}, err
+	}
 	var newHash []byte
 	if spec.Secret != "" {
 		if cur.Public {
 			return storage.Client{}, invalid("a public client has no secret")
+		}
+		if spec.TokenEndpointAuthMethod == AuthPrivateKeyJWT {
+			return storage.Client{}, invalid("a private_key_jwt client has no secret: give a secret or keys, not both")
 		}
 		if len(spec.Secret) < minSecretBytes {
 			return storage.Client{}, invalid("a client secret must be at least %d characters", minSecretBytes)
@@ -490,7 +518,9 @@ func (r *Registry) Update(ctx context.Context, id string, change func(*Spec)) (s
 	}
 	return r.updateClient(ctx, id, audit.Change{Type: audit.ClientChanged, Client: id}, func(old storage.Client) (storage.Client, error) {
 		next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = old.SecretHash, old.OldSecretHash, old.OldSecretExpiresAt
-		if newHash != nil {
+		if newHash != nil || next.TokenEndpointAuthMethod == AuthPrivateKeyJWT {
+			// A client turning to private_key_jwt loses its secret in
+			// the same write: nothing is left to leak or to accept.
 			next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = newHash, nil, time.Time{}
 		}
 		next.Owner, next.Registration, next.RegistrationTokenHash, next.Disabled = old.Owner, old.Registration, old.RegistrationTokenHash, old.Disabled

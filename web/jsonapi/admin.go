@@ -263,6 +263,7 @@ type clientJSON struct {
 	PolicyURI              string   `json:"policyUri,omitempty"`
 	TosURI                 string   `json:"tosUri,omitempty"`
 	IDTokenAlg             string   `json:"idTokenAlg"`
+	clientKeysJSON
 	// Owner is the developer who registered the app (a user ID),
 	// Registration how ("developer", "token", "open"; "" by an admin).
 	Owner        string `json:"owner,omitempty"`
@@ -277,7 +278,7 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
 		Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI, IDTokenAlg: c.IDTokenAlg,
-		Owner: c.Owner, Registration: c.Registration, Disabled: c.Disabled,
+		Owner: c.Owner, Registration: c.Registration, Disabled: c.Disabled, clientKeysJSON: toClientKeysJSON(c),
 	}
 }
 
@@ -317,6 +318,7 @@ type newClient struct {
 	PolicyURI              string   `json:"policyUri"`
 	TosURI                 string   `json:"tosUri"`
 	IDTokenAlg             string   `json:"idTokenAlg"`
+	clientKeysJSON
 }
 
 func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
@@ -333,6 +335,7 @@ func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
 		GrantTypes: body.GrantTypes, Public: body.Public, FirstParty: body.FirstParty, AllowNoPKCE: body.AllowNoPKCE, RequirePAR: body.RequirePAR,
 		BackchannelLogoutURI: body.BackchannelLogoutURI, IDTokenAlg: body.IDTokenAlg,
 		Display: clients.Display{Name: body.Name, LogoURI: body.LogoURI, ClientURI: body.ClientURI, PolicyURI: body.PolicyURI, TosURI: body.TosURI},
+		Keys:    body.clientKeysJSON.keys(),
 	}
 	if body.Scope != "" {
 		spec.Scopes = strings.Fields(body.Scope)
@@ -365,6 +368,7 @@ type clientPatch struct {
 	PolicyURI              *string   `json:"policyUri"`
 	TosURI                 *string   `json:"tosUri"`
 	IDTokenAlg             *string   `json:"idTokenAlg"`
+	keysPatch
 	// Disabled refuses the client everywhere (or accepts it again).
 	Disabled *bool `json:"disabled"`
 }
@@ -403,6 +407,7 @@ func (p clientPatch) apply(s *clients.Spec) {
 	set(&s.PolicyURI, p.PolicyURI)
 	set(&s.TosURI, p.TosURI)
 	set(&s.IDTokenAlg, p.IDTokenAlg)
+	p.keysPatch.apply(s)
 	s.Disabled = p.Disabled
 }
 

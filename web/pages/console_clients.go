@@ -55,6 +55,7 @@ type clientForm struct {
 	Name, LogoURI, ClientURI, PolicyURI, TosURI, IDTokenAlg               string
 	Grants                                                                map[string]bool
 	Public, FirstParty, AllowNoPKCE, RequirePAR                           bool
+	Keys                                                                  keysForm
 }
 
 // DefaultScope is what an empty Scopes field registers: the registry's
@@ -111,7 +112,7 @@ func clientFormOf(r *http.Request) clientForm {
 		ClientURI: strings.TrimSpace(r.PostFormValue("client_uri")), PolicyURI: strings.TrimSpace(r.PostFormValue("policy_uri")),
 		TosURI: strings.TrimSpace(r.PostFormValue("tos_uri")), Grants: map[string]bool{},
 		Public: r.PostFormValue("public") == "yes", FirstParty: r.PostFormValue("first_party") == "yes", AllowNoPKCE: r.PostFormValue("allow_no_pkce") == "yes",
-		RequirePAR: r.PostFormValue("require_par") == "yes", IDTokenAlg: r.PostFormValue("id_token_alg"),
+		RequirePAR: r.PostFormValue("require_par") == "yes", IDTokenAlg: r.PostFormValue("id_token_alg"), Keys: keysFormOf(r),
 	}
 	for _, g := range r.PostForm["grant_type"] {
 		f.Grants[g] = true
@@ -126,6 +127,7 @@ func (f clientForm) spec() clients.Spec {
 		Scopes: strings.Fields(f.Scope), Public: f.Public, FirstParty: f.FirstParty, AllowNoPKCE: f.AllowNoPKCE, RequirePAR: f.RequirePAR,
 		BackchannelLogoutURI: f.BackchannelLogoutURI, IDTokenAlg: f.IDTokenAlg,
 		Display: clients.Display{Name: f.Name, LogoURI: f.LogoURI, ClientURI: f.ClientURI, PolicyURI: f.PolicyURI, TosURI: f.TosURI},
+		Keys:    f.Keys.keys(),
 	}
 	for _, g := range clients.GrantTypes {
 		if f.Grants[g] {
@@ -142,6 +144,7 @@ func clientFormFrom(c storage.Client) clientForm {
 		Scope: strings.Join(c.Scopes, " "), BackchannelLogoutURI: c.BackchannelLogoutURI, Name: c.Name, LogoURI: c.LogoURI,
 		ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI, Grants: map[string]bool{},
 		Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR, IDTokenAlg: c.IDTokenAlg,
+		Keys: keysFormFrom(c, ""),
 	}
 	for _, g := range c.GrantTypes {
 		f.Grants[g] = true
@@ -178,6 +181,9 @@ type clientPage struct {
 	Form      clientForm
 	Grants    []string
 	NewSecret string
+	// NeedsSecret: it authenticates with a secret it does not have yet
+	// (turned from private_key_jwt): the rotate button gives it one.
+	NeedsSecret bool
 }
 
 func (p *Pages) clientPage(w http.ResponseWriter, r *http.Request, c web.Caller) {
@@ -196,7 +202,7 @@ func (p *Pages) renderClient(w http.ResponseWriter, r *http.Request, c web.Calle
 		p.internal(w, r, err)
 		return
 	}
-	data := clientPage{consolePage: p.consoleBase(w, r, c, "clients"), Grants: clients.GrantTypes, NewSecret: secret,
+	data := clientPage{consolePage: p.consoleBase(w, r, c, "clients"), Grants: clients.GrantTypes, NewSecret: secret, NeedsSecret: clients.NeedsSecret(cl) && secret == "",
 		Client: clientRow{View: web.ViewOf(cl), Kind: strings.ReplaceAll(clients.Kind(cl), ",", ", "), Created: formatTime(cl.CreatedAt),
 			Owner: p.ownerName(r, cl.Owner), Disabled: cl.Disabled}}
 	data.Form = clientFormFrom(cl)

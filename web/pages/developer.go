@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/audit"
@@ -58,6 +59,7 @@ type appRow struct {
 	Disabled                  bool
 	Confidential              bool
 	LogoURI                   string
+	Keys                      keysForm
 }
 
 type tokenRow struct{ ID, Description, Created, Expires string }
@@ -65,6 +67,7 @@ type tokenRow struct{ ID, Description, Created, Expires string }
 type appForm struct {
 	Name, Type, RedirectURIs, LogoURI, ClientURI, PolicyURI, TosURI, Scopes string
 	PostLogoutRedirectURIs, BackchannelLogoutURI                            string
+	Keys                                                                    keysForm
 }
 
 var developerDone = map[string]string{
@@ -97,6 +100,10 @@ func (p *Pages) renderDeveloper(w http.ResponseWriter, r *http.Request, c web.Ca
 	if data.Form.Type == "" {
 		data.Form.Type = clients.AppWeb
 	}
+	if data.Form.Keys.SubjectType == "" {
+		// An app is a third party: pairwise unless its developer asks.
+		data.Form.Keys.SubjectType = storage.SubjectPairwise
+	}
 	apps, err := p.c.Apps.AppsOf(ctx, c.User.ID)
 	if err != nil {
 		p.internal(w, r, err)
@@ -105,7 +112,8 @@ func (p *Pages) renderDeveloper(w http.ResponseWriter, r *http.Request, c web.Ca
 	for _, a := range apps {
 		data.Apps = append(data.Apps, appRow{View: web.ViewOf(a), ID: a.ID, Type: clients.AppKind(a), Created: formatTime(a.CreatedAt),
 			Scopes: strings.Join(a.Scopes, " "), RedirectURIs: strings.Join(a.RedirectURIs, "\n"),
-			PostLogoutRedirectURIs: strings.Join(a.PostLogoutRedirectURIs, "\n"), BackchannelLogoutURI: a.BackchannelLogoutURI, Disabled: a.Disabled, Confidential: !a.Public, LogoURI: a.LogoURI})
+			PostLogoutRedirectURIs: strings.Join(a.PostLogoutRedirectURIs, "\n"), BackchannelLogoutURI: a.BackchannelLogoutURI, Disabled: a.Disabled, Confidential: !a.Public && clients.AuthMethod(a) != clients.AuthPrivateKeyJWT, LogoURI: a.LogoURI,
+			Keys: keysFormFrom(a, "-"+a.ID)})
 	}
 	tokens, err := p.c.InitialTokens.List(ctx, c.User.ID, false)
 	if err != nil {
@@ -126,11 +134,11 @@ func appFormOf(r *http.Request) appForm {
 	v := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
 	return appForm{Name: v("name"), Type: v("type"), RedirectURIs: r.PostFormValue("redirect_uris"), LogoURI: v("logo_uri"),
 		ClientURI: v("client_uri"), PolicyURI: v("policy_uri"), TosURI: v("tos_uri"), Scopes: v("scopes"),
-		PostLogoutRedirectURIs: r.PostFormValue("post_logout_redirect_uris"), BackchannelLogoutURI: v("backchannel_logout_uri")}
+		PostLogoutRedirectURIs: r.PostFormValue("post_logout_redirect_uris"), BackchannelLogoutURI: v("backchannel_logout_uri"), Keys: keysFormOf(r)}
 }
 
 func (f appForm) spec() clients.AppSpec {
-	return clients.AppSpec{Type: f.Type, RedirectURIs: lines(f.RedirectURIs), Scopes: strings.Fields(f.Scopes),
+	return clients.AppSpec{Type: f.Type, AuthMethod: f.Keys.AuthMethod, Keys: f.Keys.keys(), RedirectURIs: lines(f.RedirectURIs), Scopes: strings.Fields(f.Scopes),
 		PostLogoutRedirectURIs: lines(f.PostLogoutRedirectURIs), BackchannelLogoutURI: f.BackchannelLogoutURI,
 		Display: clients.Display{Name: f.Name, LogoURI: f.LogoURI, ClientURI: f.ClientURI, PolicyURI: f.PolicyURI, TosURI: f.TosURI}}
 }
@@ -140,7 +148,9 @@ func (f appForm) spec() clients.AppSpec {
 func (p *Pages) registerApp(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	f := appFormOf(r)
 	fail := func(status int, msg string) {
-		p.renderDeveloper(w, r, c, status, developerPage{Form: f, Error: msg})
+		kept := f
+		kept.RedirectURIs, kept.PostLogoutRedirectURIs = withoutOverlong(f.RedirectURIs), withoutOverlong(f.PostLogoutRedirectURIs)
+		p.renderDeveloper(w, r, c, status, developerPage{Form: kept, Error: msg})
 	}
 	if err := p.c.Limiter.AppRegistration(r.Context(), c.User.ID); err != nil {
 		status, msg := p.message(w, r, err)
@@ -265,4 +275,17 @@ func (p *Pages) revokeInitialToken(w http.ResponseWriter, r *http.Request, c web
 		return
 	}
 	p.done(w, r, DeveloperPath, "token-revoked")
+}
+
+// withoutOverlong is a form's list of URIs as it is shown again after a
+// refusal: without the lines longer than any URI may be (the message says
+// what was wrong; a 9,000-character probe is not echoed back).
+func withoutOverlong(list string) string {
+	var kept []string
+	for _, l := range strings.Split(list, "\n") {
+		if utf8.RuneCountInString(l) <= clients.MaxURILength+1 {
+			kept = append(kept, l)
+		}
+	}
+	return strings.Join(kept, "\n")
 }

@@ -108,6 +108,7 @@ type clientMetadata struct {
 	// is served and one that does not ignores it. It comes back true
 	// with a back-channel logout URI.
 	BackchannelLogoutSessionRequired *bool `json:"backchannel_logout_session_required,omitempty"`
+	keyMetadata
 	// ClientID and ClientSecret come back in an RFC 7592 update.
 	ClientID     string `json:"client_id,omitempty"`
 	ClientSecret string `json:"client_secret,omitempty"`
@@ -134,7 +135,11 @@ func (m clientMetadata) spec() (clients.AppSpec, error) {
 	default:
 		return clients.AppSpec{}, errors.New("application_type must be web or native")
 	}
-	spec := clients.AppSpec{RedirectURIs: m.RedirectURIs, AuthMethod: m.TokenEndpointAuthMethod, GrantTypes: m.GrantTypes,
+	keys, err := m.keyMetadata.keys()
+	if err != nil {
+		return clients.AppSpec{}, err
+	}
+	spec := clients.AppSpec{RedirectURIs: m.RedirectURIs, AuthMethod: m.TokenEndpointAuthMethod, GrantTypes: m.GrantTypes, Keys: keys,
 		Scopes: strings.Fields(m.Scope), IDTokenAlg: m.IDTokenSignedResponseAlg,
 		PostLogoutRedirectURIs: m.PostLogoutRedirectURIs, BackchannelLogoutURI: m.BackchannelLogoutURI,
 		Display: clients.Display{Name: m.ClientName, LogoURI: m.LogoURI, ClientURI: m.ClientURI, PolicyURI: m.PolicyURI, TosURI: m.TosURI}}
@@ -160,10 +165,7 @@ func (m clientMetadata) spec() (clients.AppSpec, error) {
 
 func (g *Registration) information(c storage.Client, authMethod string) clientInformation {
 	if authMethod == "" {
-		authMethod = "client_secret_basic"
-		if c.Public {
-			authMethod = "none"
-		}
+		authMethod = clients.AuthMethod(c)
 	}
 	appType := "web"
 	if clients.AppKind(c) == clients.AppNative {
@@ -176,6 +178,7 @@ func (g *Registration) information(c storage.Client, authMethod string) clientIn
 			ClientName: c.Name, ClientURI: c.ClientURI, LogoURI: c.LogoURI, Scope: strings.Join(c.Scopes, " "), TosURI: c.TosURI, PolicyURI: c.PolicyURI,
 			ApplicationType: appType, IDTokenSignedResponseAlg: c.IDTokenAlg,
 			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, BackchannelLogoutURI: c.BackchannelLogoutURI,
+			keyMetadata: keyMetadataOf(c),
 		},
 	}
 	if c.BackchannelLogoutURI != "" {
@@ -404,10 +407,7 @@ func (g *Registration) manage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if m.TokenEndpointAuthMethod == "" {
-			spec.AuthMethod = "client_secret_basic"
-			if c.Public {
-				spec.AuthMethod = "none"
-			}
+			spec.AuthMethod = clients.AuthMethod(c) // as registered
 		}
 		next, err := g.c.Apps.UpdateApp(ctx, id, spec)
 		if err != nil {
