@@ -107,10 +107,13 @@ func (p *Provider) VerifyAPIToken(ctx context.Context, token string, anyOf ...st
 	}
 	clientID := ar.GetClient().GetID()
 	subject := ar.GetSession().GetSubject()
+	// The token says sub as its client sees the person (pairwise or
+	// not); the row holds the user, whom tonearm's APIs act for.
+	sub := p.subjects.For(ar.GetClient(), subject)
 	if subject == "" {
-		subject = clientID
+		subject, sub = clientID, clientID
 	}
-	if claims["client_id"] != clientID || claims["sub"] != subject ||
+	if claims["client_id"] != clientID || claims["sub"] != sub ||
 		!ar.GetGrantedAudience().Has(p.apiID) || !sameSet(ar.GetGrantedScopes(), scopes) {
 		return APIToken{}, ErrAPITokenInvalid
 	}

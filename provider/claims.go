@@ -144,7 +144,7 @@ func discoveryDocument(issuer string, scopes []string, registration bool) ([]byt
 		"response_types_supported":                      []string{"code"},
 		"response_modes_supported":                      []string{"query", "form_post"},
 		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials", DeviceCodeGrant},
-		"subject_types_supported":                       []string{"public"},
+		"subject_types_supported":                       []string{"public", "pairwise"},
 		"id_token_signing_alg_values_supported":         []string{"RS256", "ES256"},
 		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		"scopes_supported":                              scopes,

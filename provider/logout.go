@@ -20,7 +20,14 @@ const LogoutTokenLifetime = 2 * time.Minute
 // LogoutToken signs a logout token telling clientID that subject's session
 // sid has ended: iss, aud, iat, exp, jti, sub, sid and the back-channel
 // event, never a nonce; typ logout+jwt; signed with the ID-token key.
+//
+// subject is the user ID; the token carries the sub clientID sees (a
+// pairwise one for a pairwise client), the sub of its ID tokens.
 func (p *Provider) LogoutToken(ctx context.Context, clientID, subject, sid string) (string, error) {
+	subject, err := p.ClientSubject(ctx, clientID, subject)
+	if err != nil {
+		return "", err
+	}
 	jti := make([]byte, 16)
 	if _, err := rand.Read(jti); err != nil {
 		return "", err

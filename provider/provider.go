@@ -100,6 +100,9 @@ type Config struct {
 	// UsedOnce records the jti of each client assertion across replicas
 	// (nil: private_key_jwt is refused).
 	UsedOnce OneTimeStore
+	// Subjects computes each client's sub for a person (pairwise
+	// subjects, see LoadSubjects).
+	Subjects *Subjects
 }
 
 // Provider is the composed protocol.
@@ -120,6 +123,7 @@ type Provider struct {
 	clientKeys   *clientkeys.Keys
 	scopes       atomic.Pointer[builtIndex]
 	devices      *device.Codes
+	subjects     *Subjects
 }
 
 // PARRequestURIPrefix starts every request_uri of a pushed request.
@@ -127,8 +131,8 @@ const PARRequestURIPrefix = "urn:ietf:params:oauth:request_uri:"
 
 // New composes the provider.
 func New(c Config) (*Provider, error) {
-	if c.Store == nil || c.Keys == nil || c.SecretsHasher == nil || len(c.HMACSecret) < 32 {
-		return nil, errors.New("provider: Store, Keys, SecretsHasher and a 32-byte HMACSecret are required")
+	if c.Store == nil || c.Keys == nil || c.SecretsHasher == nil || len(c.HMACSecret) < 32 || c.Subjects == nil {
+		return nil, errors.New("provider: Store, Keys, SecretsHasher, Subjects and a 32-byte HMACSecret are required")
 	}
 	iss, err := url.Parse(c.Issuer)
 	if err != nil || iss.Scheme == "" || iss.Host == "" {
@@ -173,10 +177,11 @@ func New(c Config) (*Provider, error) {
 		Keys:     c.Keys,
 		Issuer:   c.Issuer,
 		Lifespan: c.Lifespans.AccessToken,
+		Subjects: c.Subjects,
 	}
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               access,
-		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: idSigner, Config: fc},
+		OpenIDConnectTokenStrategy: subjectIDTokens{&openid.DefaultStrategy{Signer: idSigner, Config: fc}, c.Subjects},
 		Signer:                     idSigner,
 	}
 	// Order matters: PKCE and OpenID handlers extend the code handler.
@@ -211,7 +216,7 @@ func New(c Config) (*Provider, error) {
 	}
 	p := &Provider{OAuth2: oauth2, store: c.Store, idSigner: idSigner, access: access, issuer: c.Issuer,
 		apiID: APIIdentifier(c.Issuer), keys: c.Keys, lifespans: c.Lifespans, apis: c.APIs, users: c.Users,
-		registration: c.Registration, clientKeys: c.ClientKeys}
+		registration: c.Registration, clientKeys: c.ClientKeys, subjects: c.Subjects}
 	if p.apis == nil {
 		p.apis = builtinOnly{BuiltinAPI(c.Issuer)}
 	}
@@ -246,6 +251,7 @@ func (p *Provider) NewAuthorizeResponse(ctx context.Context, ar fosite.Authorize
 	if err != nil {
 		return nil, fosite.ErrServerError.WithWrap(err)
 	}
+	p.setClientSubject(session, ar.GetClient())
 	resp, err := p.OAuth2.NewAuthorizeResponse(txCtx, ar, session)
 	if err != nil {
 		_ = p.store.Rollback(txCtx)

@@ -37,6 +37,10 @@ type AccessTokenStrategy struct {
 	// ExtraClaims returns the user claims the token's audience releases
 	// (optional).
 	ExtraClaims func(ctx context.Context, subject, clientID string, aud []string) (map[string]any, error)
+	// Subjects gives the token's sub as its client sees the person: a
+	// client reads its access tokens, so a pairwise client's never
+	// carries the user ID.
+	Subjects *Subjects
 }
 
 var _ oauth2.CoreStrategy = (*AccessTokenStrategy)(nil)
@@ -98,7 +102,8 @@ func (s *AccessTokenStrategy) GenerateAccessToken(ctx context.Context, req fosit
 	}
 	clientID := req.GetClient().GetID()
 	subject := sess.GetSubject()
-	if subject == "" {
+	ofUser := subject != ""
+	if !ofUser {
 		subject = clientID // client credentials: the client acts for itself
 	}
 	aud := []string(req.GetGrantedAudience())
@@ -114,6 +119,9 @@ func (s *AccessTokenStrategy) GenerateAccessToken(ctx context.Context, req fosit
 	}
 	if len(aud) == 0 {
 		aud = []string{clientID}
+	}
+	if ofUser {
+		subject = s.Subjects.For(req.GetClient(), subject)
 	}
 	jti := make([]byte, 16)
 	if _, err := rand.Read(jti); err != nil {

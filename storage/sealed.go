@@ -14,11 +14,14 @@ const (
 	SealedTOTPSecrets        SealedColumn = "TOTP secrets"
 	SealedListenBrainzTokens SealedColumn = "ListenBrainz tokens"
 	SealedInteractions       SealedColumn = "sign-ins in progress"
+	// SealedInstanceSecrets are random values made once per installation
+	// (the key of pairwise subjects), by name.
+	SealedInstanceSecrets SealedColumn = "instance secrets"
 )
 
 // SealedColumns lists every SealedColumn.
 var SealedColumns = []SealedColumn{
-	SealedSigningKeys, SealedConnectorSecrets, SealedTOTPSecrets, SealedListenBrainzTokens, SealedInteractions,
+	SealedSigningKeys, SealedConnectorSecrets, SealedTOTPSecrets, SealedListenBrainzTokens, SealedInteractions, SealedInstanceSecrets,
 }
 
 // Reseal returns a sealed value as it should be stored: changed is false

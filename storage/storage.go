@@ -181,6 +181,9 @@ type Storage interface {
 	// DeleteSessionBySID removes the session of userID with this sid and
 	// reports how many it removed (0 or 1).
 	DeleteSessionBySID(ctx context.Context, userID, sid string) (int64, error)
+	// GetSessionBySID returns the session with this sid (an ID token's
+	// sid claim), or ErrNotFound.
+	GetSessionBySID(ctx context.Context, sid string) (Session, error)
 	// DeleteSession removes one session; deleting a missing one is not an error.
 	DeleteSession(ctx context.Context, idHash []byte) error
 	// DeleteUserSessions removes every session of the user, moves the
@@ -449,4 +452,10 @@ type Storage interface {
 	// was rotated and a value was just shown to match old), in one
 	// transaction, and reports how many it replaced.
 	RekeyClientHash(ctx context.Context, old, new []byte) (int64, error)
+
+	// EnsureInstanceSecret stores sealed under name unless a value is
+	// stored there already, and returns the stored value: of replicas
+	// starting at once on an empty database, every one gets the value the
+	// first one stored. The values are sealed (SealedInstanceSecrets).
+	EnsureInstanceSecret(ctx context.Context, name string, sealed []byte) ([]byte, error)
 }

@@ -77,10 +77,12 @@ func TestI33MetadataCLIAndApply(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// create --jwks-file, then show --json in RFC 7591 names.
+	// create --jwks-file, then show --json in RFC 7591 names. The sector
+	// document is fetched and must list the redirect URI (OIDC Core §8.1).
+	sector := newSectorServer(t).uri("/signer.json", "https://signer.example/cb")
 	out, err := cli("", "clients", "create", "--id", "signer", "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", pubFile,
 		"--redirect-uri", "https://signer.example/cb", "--request-uri", "https://signer.example/req#h1", "--request-object-signing-alg", "EdDSA",
-		"--subject-type", "pairwise", "--sector-identifier-uri", "https://signer.example/sector.json", "--json")
+		"--subject-type", "pairwise", "--sector-identifier-uri", sector, "--json")
 	if err != nil || strings.Contains(out, "client_secret") {
 		t.Fatalf("clients create private_key_jwt: %v %s", err, out)
 	}
@@ -92,7 +94,7 @@ func TestI33MetadataCLIAndApply(t *testing.T) {
 	keys, _ := shown["jwks"].(map[string]any)["keys"].([]any)
 	if shown["token_endpoint_auth_method"] != "private_key_jwt" || len(keys) != 1 || keys[0].(map[string]any)["kid"] != "k1" ||
 		shown["subject_type"] != "pairwise" || shown["request_object_signing_alg"] != "EdDSA" ||
-		shown["sector_identifier_uri"] != "https://signer.example/sector.json" || shown["request_uris"].([]any)[0] != "https://signer.example/req#h1" {
+		shown["sector_identifier_uri"] != sector || shown["request_uris"].([]any)[0] != "https://signer.example/req#h1" {
 		t.Fatalf("clients show --json: %s", out)
 	}
 	if out, err = cli("", "clients", "list", "--json"); err != nil || !strings.Contains(out, `"jwks":{"keys":[`) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
@@ -25,6 +26,7 @@ type resealCounts struct {
 	TOTPSecrets        int `json:"totp_secrets"`
 	ListenBrainzTokens int `json:"listenbrainz_tokens"`
 	Interactions       int `json:"interactions"`
+	InstanceSecrets    int `json:"instance_secrets"`
 }
 
 // resealCommand seals every stored sealed value again under TONEARM_SECRET
@@ -38,7 +40,7 @@ type resealCounts struct {
 func resealCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var asJSON bool
 	cfg, err := loadConfig("reseal", args, getenv, stderr, func(fs *flag.FlagSet) {
-		fs.BoolVar(&asJSON, "json", false, `print JSON: {"signing_keys": N, "connector_secrets": N, "totp_secrets": N, "listenbrainz_tokens": N, "interactions": N}`)
+		fs.BoolVar(&asJSON, "json", false, `print JSON: {"signing_keys": N, "connector_secrets": N, "totp_secrets": N, "listenbrainz_tokens": N, "interactions": N, "instance_secrets": N}`)
 	}, config.DatabaseSettings)
 	if err != nil {
 		return err
@@ -50,7 +52,7 @@ func resealCommand(ctx context.Context, args []string, getenv func(string) strin
 	}
 	defer store.Close()
 	boxes := map[string]*seal.Box{}
-	for _, purpose := range []string{purposeSigningKeys, purposeConnectorSecrets, purposeListenBrainzToken, purposeInteractions} {
+	for _, purpose := range []string{purposeSigningKeys, purposeConnectorSecrets, purposeListenBrainzToken, purposeInteractions, purposeInstanceSecrets} {
 		if boxes[purpose], err = sealBox(cfg, purpose); err != nil {
 			return err
 		}
@@ -70,6 +72,10 @@ func resealCommand(ctx context.Context, args []string, getenv func(string) strin
 			n.Interactions, err = interaction.Reseal(ctx, store, boxes[purposeInteractions])
 			return
 		},
+		func() (err error) {
+			n.InstanceSecrets, err = provider.ResealInstanceSecrets(ctx, store, boxes[purposeInstanceSecrets])
+			return
+		},
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
@@ -80,15 +86,15 @@ func resealCommand(ctx context.Context, args []string, getenv func(string) strin
 		}
 	}
 	detail := map[string]any{"signing_keys": n.SigningKeys, "connector_secrets": n.ConnectorSecrets, "totp_secrets": n.TOTPSecrets,
-		"listenbrainz_tokens": n.ListenBrainzTokens, "interactions": n.Interactions}
+		"listenbrainz_tokens": n.ListenBrainzTokens, "interactions": n.Interactions, "instance_secrets": n.InstanceSecrets}
 	if err := audit.Record(audit.WithOrigin(ctx, audit.Origin{Actor: "cli"}), store, time.Now(), audit.SecretsResealed, "", "", detail); err != nil {
 		log.Warn("recording the audit event failed", "err", err)
 	}
 	if asJSON {
 		return json.NewEncoder(stdout).Encode(n)
 	}
-	fmt.Fprintf(stdout, "re-sealed under TONEARM_SECRET: %d signing keys, %d connector client secrets, %d TOTP secrets, %d ListenBrainz tokens, %d sign-ins in progress\n",
-		n.SigningKeys, n.ConnectorSecrets, n.TOTPSecrets, n.ListenBrainzTokens, n.Interactions)
+	fmt.Fprintf(stdout, "re-sealed under TONEARM_SECRET: %d signing keys, %d connector client secrets, %d TOTP secrets, %d ListenBrainz tokens, %d sign-ins in progress, %d instance secrets (the pairwise subject key)\n",
+		n.SigningKeys, n.ConnectorSecrets, n.TOTPSecrets, n.ListenBrainzTokens, n.Interactions, n.InstanceSecrets)
 	fmt.Fprintln(stdout, "not moved here (keyed hashes): client secrets and registration tokens move when next used, recovery codes never; see \"Rotating TONEARM_SECRET\" in docs/production.md before dropping TONEARM_PREVIOUS_SECRETS")
 	return nil
 }

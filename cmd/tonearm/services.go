@@ -12,6 +12,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/provider/audit"
+	"github.com/tonearm-idp/tonearm/provider/clientkeys"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
 	"github.com/tonearm-idp/tonearm/provider/keys"
@@ -56,6 +57,9 @@ type services struct {
 	passwords    *accounts.Hasher
 	mailer       accounts.Mailer
 	secretHasher *clients.SecretHasher
+	// fetcher is the one guarded fetcher of the URLs clients register
+	// (jwks_uri, request_uri, sector_identifier_uri).
+	fetcher *clientkeys.Fetcher
 }
 
 // cliEvent records what an operator did on the command line (actor
@@ -84,7 +88,8 @@ func openServices(ctx context.Context, cfg config.Config, log *slog.Logger, opt 
 
 // buildServices builds the services of needs on store.
 func buildServices(ctx context.Context, cfg config.Config, log *slog.Logger, opt options, store *sqlstore.Store, needs need) (*services, error) {
-	s := &services{store: store, issuer: cfg.Issuer}
+	s := &services{store: store, issuer: cfg.Issuer,
+		fetcher: clientkeys.NewFetcher(clientkeys.FetchOptions{AllowLoopbackHTTP: clientkeys.IsLoopbackURL(cfg.Issuer)})}
 	if needs&needAccounts != 0 {
 		if err := s.buildAccounts(cfg, log, opt); err != nil {
 			return nil, err
@@ -113,7 +118,8 @@ func buildServices(ctx context.Context, cfg config.Config, log *slog.Logger, opt
 	}
 	var err error
 	if needs&needClients != 0 {
-		if s.clients, err = clients.NewRegistry(store, s.secretHasher, clients.WithIssuer(cfg.Issuer)); err != nil {
+		if s.clients, err = clients.NewRegistry(store, s.secretHasher, clients.WithIssuer(cfg.Issuer),
+			clients.WithSectorCheck(provider.SectorCheck(s.fetcher))); err != nil {
 			return nil, err
 		}
 		s.clients.AdmitAPIScopes(s.apis)

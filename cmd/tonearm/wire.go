@@ -13,6 +13,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/backchannel"
+	"github.com/tonearm-idp/tonearm/provider/clientkeys"
 	"github.com/tonearm-idp/tonearm/provider/device"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/provider/passkeys"
@@ -77,6 +78,7 @@ const (
 	purposeConnectorSecrets  = "connector-secrets"
 	purposeInteractions      = "interactions"
 	purposeRecoveryCodes     = "recovery-codes"
+	purposeInstanceSecrets   = "instance-secrets"
 )
 
 // sealBox seals under the key of purpose derived from TONEARM_SECRET and
@@ -135,12 +137,20 @@ func buildServer(ctx context.Context, cfg config.Config, log *slog.Logger, opt o
 	if err != nil {
 		return nil, err
 	}
+	subjectBox, err := sealBox(cfg, purposeInstanceSecrets)
+	if err != nil {
+		return nil, err
+	}
+	subjects, err := provider.LoadSubjects(ctx, store, subjectBox)
+	if err != nil {
+		return nil, err
+	}
 	p, err := provider.New(provider.Config{
-		Devices: deviceCodes, Registration: cfg.ClientRegistration != config.ClientRegistrationOff,
+		Devices: deviceCodes, Registration: cfg.ClientRegistration != config.ClientRegistrationOff, Subjects: subjects,
 		Issuer: cfg.Issuer, Store: adapter, Keys: svc.keys, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
 		PreviousHMACSecrets: seal.DeriveKeys(cfg.PreviousSecrets, purposeTokenHMAC),
 		SecretsHasher:       svc.secretHasher, Lifespans: lifespans, APIs: svc.apis, Users: store,
-		UsedOnce: store,
+		UsedOnce: store, ClientKeys: clientkeys.NewKeys(svc.fetcher),
 	})
 	if err != nil {
 		return nil, err

@@ -43,6 +43,7 @@ type Store interface {
 	GetSession(ctx context.Context, idHash []byte) (storage.Session, error)
 	DeleteSession(ctx context.Context, idHash []byte) error
 	DeleteSessionBySID(ctx context.Context, userID, sid string) (int64, error)
+	GetSessionBySID(ctx context.Context, sid string) (storage.Session, error)
 	DeleteUserSessions(ctx context.Context, userID string) (int64, error)
 	ListUserSessions(ctx context.Context, userID string, now time.Time) ([]storage.Session, error)
 	TouchSession(ctx context.Context, idHash []byte, at time.Time) error

@@ -44,7 +44,9 @@ var RequestObjectAlgs = []string{"none", "RS256", "PS256", "ES256", "EdDSA"}
 
 // SectorCheck checks a pairwise client's sector_identifier_uri against its
 // redirect URIs (OpenID Connect Core §8.1: the document it names must list
-// every one of them). nil checks the URI's syntax only.
+// every one of them); it is called for every pairwise client, with uri ""
+// when it names none (then its redirect URIs must have one host). nil
+// checks the URI's syntax only.
 type SectorCheck func(ctx context.Context, uri string, redirectURIs []string) error
 
 // Option configures a Registry.
@@ -143,16 +145,15 @@ func (r *Registry) validateSubject(ctx context.Context, k Keys, redirects []stri
 	default:
 		return Keys{}, invalid("subject_type must be public or pairwise")
 	}
-	if k.SectorIdentifierURI == "" {
-		return k, nil
+	if k.SectorIdentifierURI != "" {
+		if k.SubjectType != storage.SubjectPairwise {
+			return Keys{}, invalid("sector_identifier_uri is for pairwise subjects (subject_type pairwise)").On(sectorIdentifierField)
+		}
+		if err := r.clientURL(k.SectorIdentifierURI, sectorIdentifierField, false); err != nil {
+			return Keys{}, err
+		}
 	}
-	if k.SubjectType != storage.SubjectPairwise {
-		return Keys{}, invalid("sector_identifier_uri is for pairwise subjects (subject_type pairwise)").On(sectorIdentifierField)
-	}
-	if err := r.clientURL(k.SectorIdentifierURI, sectorIdentifierField, false); err != nil {
-		return Keys{}, err
-	}
-	if r.sectorCheck != nil {
+	if k.SubjectType == storage.SubjectPairwise && r.sectorCheck != nil {
 		if err := r.sectorCheck(ctx, k.SectorIdentifierURI, redirects); err != nil {
 			return Keys{}, err
 		}

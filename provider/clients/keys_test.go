@@ -250,4 +250,16 @@ func TestKeysSectorCheck(t *testing.T) {
 	if _, _, err := r2.Create(ctx, spec); err == nil || !strings.Contains(err.Error(), "does not list") {
 		t.Fatalf("a refused sector: %v", err)
 	}
+	// A pairwise client without a sector_identifier_uri is checked too
+	// (its redirect hosts); a public one is not.
+	got = nil
+	spec.ID, spec.SectorIdentifierURI = "r", ""
+	if _, _, err := r2.Create(ctx, spec); err != nil || strings.Join(got, " ") != " https://a.example/cb" {
+		t.Fatalf("Create without a sector URI = %v, check saw %q", err, got)
+	}
+	got = nil
+	spec.ID, spec.SubjectType = "s", storage.SubjectPublic
+	if _, _, err := r2.Create(ctx, spec); err != nil || got != nil {
+		t.Fatalf("Create of a public client = %v, check saw %q", err, got)
+	}
 }

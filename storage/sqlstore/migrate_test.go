@@ -24,6 +24,7 @@ var releasedMigrations = []string{
 	"17 0017_passkeys.sql", "18 0018_api_introspectors.sql", "19 0019_client_secret_rotation.sql",
 	"20 0020_client_id_token_alg.sql", "21 0021_connectors.sql", "22 0022_second_factor.sql",
 	"23 0023_developer_apps.sql", "24 0024_device_amr.sql", "25 0025_client_keys.sql",
+	"26 0026_instance_secrets.sql",
 }
 
 // TestMigrateUpgradesReleasedDatabases: the single migration list keeps the
@@ -39,12 +40,13 @@ func TestMigrateUpgradesReleasedDatabases(t *testing.T) {
 			if !reflect.DeepEqual(recorded[:min(len(recorded), len(releasedMigrations))], releasedMigrations) {
 				t.Fatalf("schema_migrations = %q\nwant it to begin with the released %q", recorded, releasedMigrations)
 			}
-			// The release before 0024: its column, 0025's and their rows gone.
+			// The release before 0024: its column, 0025's, 0026's and their rows gone.
 			exec(t, s, "ALTER TABLE device_codes DROP COLUMN amr")
 			for _, col := range []string{"token_endpoint_auth_method", "jwks", "jwks_uri", "request_uris", "request_object_signing_alg", "subject_type", "sector_identifier_uri"} {
 				exec(t, s, "ALTER TABLE clients DROP COLUMN "+col)
 			}
 			exec(t, s, "DROP TABLE used_jtis")
+			exec(t, s, "DROP TABLE instance_secrets")
 			exec(t, s, "DELETE FROM schema_migrations WHERE version >= 24")
 
 			s = openMigrated(t, url) // migrates

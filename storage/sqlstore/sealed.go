@@ -25,6 +25,7 @@ var sealedColumns = map[storage.SealedColumn]sealedColumn{
 	storage.SealedTOTPSecrets:        {table: "users", id: "id", value: "totp_secret"},
 	storage.SealedListenBrainzTokens: {table: "users", id: "id", value: "listenbrainz_token"},
 	storage.SealedInteractions:       {table: "interactions", id: "id_hash", value: "data", bytesID: true},
+	storage.SealedInstanceSecrets:    {table: "instance_secrets", id: "name", value: "sealed"},
 }
 
 // ResealColumn implements storage.Storage. The rows are read FOR UPDATE

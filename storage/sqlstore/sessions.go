@@ -73,6 +73,18 @@ func (s *Store) GetSession(ctx context.Context, idHash []byte) (storage.Session,
 	return m.record(), nil
 }
 
+// GetSessionBySID implements storage.Storage.
+func (s *Store) GetSessionBySID(ctx context.Context, sid string) (storage.Session, error) {
+	if sid == "" {
+		return storage.Session{}, storage.ErrNotFound
+	}
+	var m sessionModel
+	if err := s.conn(ctx).Where("sid = ?", sid).Take(&m).Error; err != nil {
+		return storage.Session{}, translate(err)
+	}
+	return m.record(), nil
+}
+
 // ListUserSessions implements storage.Storage.
 func (s *Store) ListUserSessions(ctx context.Context, userID string, now time.Time) ([]storage.Session, error) {
 	var ms []sessionModel

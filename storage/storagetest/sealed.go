@@ -49,6 +49,9 @@ func testResealColumns(t *testing.T, s storage.Storage) {
 	if _, err := s.EnsureSigningKey(ctx, k); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.EnsureInstanceSecret(ctx, "reseal-name", []byte("old:secret-reseal-name")); err != nil {
+		t.Fatal(err)
+	}
 	ih := []byte{0, 0xfe, 7}
 	ihID := base64.RawURLEncoding.EncodeToString(ih)
 	if err := s.CreateInteraction(ctx, storage.Interaction{IDHash: ih, Binding: []byte{1}, Data: []byte("old:ix-" + ihID), CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
@@ -106,6 +109,9 @@ func testResealColumns(t *testing.T, s storage.Storage) {
 	}
 	if !found {
 		t.Errorf("signing key after reseal: %+v", keys)
+	}
+	if v, err := s.EnsureInstanceSecret(ctx, "reseal-name", []byte("other")); err != nil || string(v) != "new:secret-reseal-name" {
+		t.Errorf("instance secret after reseal = %q, %v", v, err)
 	}
 	if gi, err := s.GetInteraction(ctx, ih, now); err != nil || string(gi.Data) != "new:ix-"+ihID {
 		t.Errorf("interaction after reseal = %q, %v", gi.Data, err)

@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore NewStore) {
 	cases = append(cases, developerAppCases()...)
 	cases = append(cases, sealedCases()...)
 	cases = append(cases, usedJTICases()...)
+	cases = append(cases, instanceSecretCases()...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

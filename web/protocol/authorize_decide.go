@@ -8,7 +8,6 @@ import (
 
 	"github.com/ory/fosite"
 
-	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/web"
 	"github.com/tonearm-idp/tonearm/web/interaction"
@@ -51,7 +50,7 @@ func (o *OAuth) signInFacts(r *http.Request, req authorizeRequest, st interactio
 	if caller.User.ID == "" {
 		return f, nil
 	}
-	f.Request.OtherSubject = !ofSubject(req, caller.User.ID)
+	f.Request.OtherSubject = !o.ofSubject(req, caller.User.ID)
 	f.Session = interaction.SessionFacts{UserID: caller.User.ID, AMR: strings.Fields(caller.Session.AMR), AuthTime: caller.Session.AuthTime}
 	f.Account = interaction.AccountFacts{HasTOTP: accounts.HasTOTP(caller.User), Admin: caller.User.IsActiveAdmin()}
 	f.Client.Granted, err = o.ix.GrantedScopes(r.Context(), st, caller.User.ID)
@@ -62,9 +61,9 @@ func (o *OAuth) signInFacts(r *http.Request, req authorizeRequest, st interactio
 // parameter names no sub, or names this user's as the client sees it
 // (OpenID Connect Core §3.1.2.2: never a token for another user, even one
 // with a session).
-func ofSubject(req authorizeRequest, userID string) bool {
+func (o *OAuth) ofSubject(req authorizeRequest, userID string) bool {
 	sub, ok := req.claims.Subject()
-	return !ok || provider.SubjectFor(req.client, userID) == sub
+	return !ok || o.p.SubjectFor(req.client, userID) == sub
 }
 
 // answerError is the OAuth error of a decision that issues nothing. A new

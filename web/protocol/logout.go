@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -48,11 +49,12 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 	}
 
 	caller, err := web.SessionCaller(ctx, r, o.cookies, o.accounts)
-	if hint.SID != "" && (err == nil || errors.Is(err, web.ErrNoCaller)) {
+	hintUser := o.hintUser(ctx, hint, caller)
+	if hint.SID != "" && hintUser != "" && (err == nil || errors.Is(err, web.ErrNoCaller)) {
 		// An ID token issued in the session names it: end that session,
 		// whether or not this request carries its cookie (a relying
 		// party's server calling, as oauth2-proxy's backend logout does).
-		if err := o.accounts.EndSessionBySID(ctx, hint.Subject, hint.SID); err != nil {
+		if err := o.accounts.EndSessionBySID(ctx, hintUser, hint.SID); err != nil {
 			o.log.Error("logout: ending session", "request_id", web.RequestID(ctx), "err", err)
 			bad("The sign-out could not be completed; try again.")
 			return
@@ -60,7 +62,7 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 		if caller.Session.SID == hint.SID {
 			o.cookies.Clear(w)
 		}
-		o.log.Info("signed out by id_token_hint", "request_id", web.RequestID(ctx), "user", hint.Subject, "client", clientID)
+		o.log.Info("signed out by id_token_hint", "request_id", web.RequestID(ctx), "user", hintUser, "client", clientID)
 		done()
 		return
 	}
@@ -74,7 +76,7 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 		bad("The sign-out could not be completed; try again.")
 		return
 	}
-	confirmed := hint.Subject != "" && hint.Subject == caller.User.ID
+	confirmed := hintUser != "" && hintUser == caller.User.ID
 	if r.Method == http.MethodPost && r.PostFormValue("tonearm_action") == "logout" {
 		if !o.csrf.Valid(r) {
 			web.ShowErrorPage(w, r, o.pages, http.StatusForbidden, "Form expired", "This form is no longer valid. Try signing out again.")
@@ -97,6 +99,31 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 	o.cookies.Clear(w)
 	o.log.Info("signed out", "request_id", web.RequestID(ctx), "user", caller.User.ID, "client", clientID)
 	done()
+}
+
+// hintUser is the user an id_token_hint names ("" when none can be
+// told): its sub is the person as its client (aud) sees them, the user ID
+// for a public client, a pairwise identifier otherwise (OpenID Connect
+// Core §8), so it is compared, as that client sees each, with the
+// signed-in user and with the user of the session its sid names. A hint
+// whose sub is another person's, or another client's view of this one,
+// names nobody.
+func (o *OAuth) hintUser(ctx context.Context, hint provider.IDTokenHint, caller web.Caller) string {
+	if hint.Subject == "" || len(hint.Audience) == 0 {
+		return ""
+	}
+	match := func(id string) bool { return id != "" && o.p.IsSubjectOf(ctx, hint.Audience[0], hint.Subject, id) }
+	for _, id := range []string{hint.Subject, caller.User.ID} {
+		if match(id) {
+			return id
+		}
+	}
+	if hint.SID != "" {
+		if id, err := o.accounts.SessionUserBySID(ctx, hint.SID); err == nil && match(id) {
+			return id
+		}
+	}
+	return ""
 }
 
 // logoutRequest reads who asks to sign out and where to go after: the

@@ -27,6 +27,7 @@ type OAuthAccounts interface {
 	NewSession(ctx context.Context, userID, amr string, from accounts.Origin) (string, storage.Session, error)
 	EndSession(ctx context.Context, token string) error
 	EndSessionBySID(ctx context.Context, userID, sid string) error
+	SessionUserBySID(ctx context.Context, sid string) (string, error)
 	ListenBrainzToken(u storage.User) (string, error)
 	// GrantApp records what the person granted a client (also for apps
 	// that ask no consent: they are connected apps all the same).
@@ -299,7 +300,7 @@ func (o *OAuth) finishInteraction(w http.ResponseWriter, r *http.Request) {
 func (o *OAuth) issue(w http.ResponseWriter, r *http.Request, req authorizeRequest, caller web.Caller) {
 	ctx := r.Context()
 	ar, client := req.ar, req.client
-	if !ofSubject(req, caller.User.ID) {
+	if !o.ofSubject(req, caller.User.ID) {
 		// The interaction signed in someone else than the sub asked.
 		o.authorizeError(w, r, ar, fosite.ErrLoginRequired.WithHint("The user signed in is not the subject the claims parameter names."))
 		return

@@ -187,7 +187,7 @@ func (o *OAuth) writeIntrospection(w http.ResponseWriter, r *http.Request, ir fo
 	}
 	sess := ar.GetSession()
 	resp := introspection{Active: true, ClientID: ar.GetClient().GetID(), Issuer: o.p.Issuer(), IssuedAt: ar.GetRequestedAt().Unix(),
-		Subject: sess.GetSubject(), Scope: strings.Join(ar.GetGrantedScopes(), " "), Audience: ar.GetGrantedAudience(),
+		Subject: o.p.SubjectFor(ar.GetClient(), sess.GetSubject()), Scope: strings.Join(ar.GetGrantedScopes(), " "), Audience: ar.GetGrantedAudience(),
 		Username: sess.GetUsername(), TokenType: "Bearer"}
 	if resp.Subject == "" {
 		resp.Subject = resp.ClientID
@@ -334,6 +334,6 @@ func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	claims := provider.ScopedClaims(id, ar.GetGrantedScopes(), confidential)
 	maps.Copy(claims, userinfoRequested(ar, id, confidential))
-	claims["sub"] = u.ID
+	claims["sub"] = o.p.SubjectFor(ar.GetClient(), u.ID)
 	web.WriteJSON(w, http.StatusOK, claims)
 }
