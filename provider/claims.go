@@ -160,9 +160,12 @@ func discoveryDocument(issuer string, scopes []string, registration bool) ([]byt
 		"backchannel_logout_session_supported":           true,
 		"prompt_values_supported":                        []string{"none", "login", "consent"},
 		"claims_parameter_supported":                     true,
-		"request_parameter_supported":                    false,
-		"request_uri_parameter_supported":                false,
-		"require_request_uri_registration":               false,
+		// Request objects (RFC 9101): by value, or by a request_uri the
+		// client registered; none only from a client registered for it.
+		"request_parameter_supported":                 true,
+		"request_uri_parameter_supported":             true,
+		"require_request_uri_registration":            true,
+		"request_object_signing_alg_values_supported": append(clientkeys.AlgorithmNames(), "none"),
 	}
 	if registration {
 		doc["registration_endpoint"] = base + RegisterPath

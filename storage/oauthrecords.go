@@ -69,8 +69,8 @@ type Client struct {
 	// (RFC 9101 §5.2, OIDC Core request_uris).
 	RequestURIs []string
 	// RequestObjectSigningAlg is request_object_signing_alg: "" (any
-	// supported asymmetric algorithm) or "none" (unsigned objects are
-	// accepted from this client), or one algorithm.
+	// supported asymmetric algorithm), "none" (only unsigned objects
+	// are accepted from this client), or one algorithm (only it).
 	RequestObjectSigningAlg string
 	// SubjectType is "public" or "pairwise" (OIDC Core §8); "" reads as
 	// public. SectorIdentifierURI names the sector of a pairwise client

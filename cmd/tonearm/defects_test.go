@@ -160,10 +160,12 @@ func TestPushedRequestsAreNotMixedOrShared(t *testing.T) {
 	})
 }
 
-// Request objects are not supported (discovery says so): a valid client
-// with a registered redirect URI hears request_not_supported or
-// request_uri_not_supported at its callback (OpenID Connect Core §6); a
-// person who cannot be sent back reads plain words, not a library's.
+// A request object that cannot be accepted (unsigned from a client not
+// registered for it, a request_uri not registered): a valid client with a
+// registered redirect URI hears invalid_request_object or
+// invalid_request_uri at its callback (RFC 9101 §6.3; the rest in
+// i33_requestobject_test.go); a person who cannot be sent back reads plain
+// words, not a library's.
 func TestRequestObjectsAnsweredToTheClient(t *testing.T) {
 	bothDatabases(t, func(t *testing.T, dbURL string) {
 		s := startE2E(t, dbURL, options{})
@@ -174,8 +176,8 @@ func TestRequestObjectsAnsweredToTheClient(t *testing.T) {
 			extra url.Values
 			want  string
 		}{
-			"unsigned request object":  {url.Values{"request": {"eyJhbGciOiJub25lIn0.eyJzdGF0ZSI6InMifQ."}}, "request_not_supported"},
-			"request_uri by reference": {url.Values{"request_uri": {"https://app.example/req/1"}}, "request_uri_not_supported"},
+			"unsigned request object":  {url.Values{"request": {"eyJhbGciOiJub25lIn0.eyJzdGF0ZSI6InMifQ."}}, "invalid_request_object"},
+			"request_uri by reference": {url.Values{"request_uri": {"https://app.example/req/1"}}, "invalid_request_uri"},
 		} {
 			q := cloneValues(base)
 			for k, v := range c.extra {

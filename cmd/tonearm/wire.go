@@ -309,6 +309,9 @@ func (s *serverParts) pages(cfg config.Config, log *slog.Logger, opt options) ([
 		Provider: p, Site: site, Accounts: acc, Limiter: limiter,
 		CSRFKey: seal.DeriveKey(cfg.Secret, purposeCSRF), Logger: log, Now: opt.now, Metrics: metrics,
 		Interactions: interactions,
+		// Request objects (RFC 9101) are verified with the keys, and fetched
+		// through the guarded fetcher, that private_key_jwt uses.
+		RequestObjects: protocol.RequestObjects{Keys: p.ClientKeys(), Fetcher: p.ClientKeys().Fetcher(), Once: store},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)

@@ -204,7 +204,7 @@ type Keys struct {
 	JWKS, JWKSURI string
 	// RequestURIs are the request_uri URLs it may use (RFC 9101).
 	RequestURIs []string
-	// RequestObjectSigningAlg: "" any supported, "none" unsigned allowed.
+	// RequestObjectSigningAlg: "" any supported, "none" unsigned only.
 	RequestObjectSigningAlg string
 	// SubjectType: "" (the default for how it is registered), public or
 	// pairwise; SectorIdentifierURI for pairwise (OIDC Core §8.1).

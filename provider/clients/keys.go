@@ -39,7 +39,7 @@ const (
 )
 
 // RequestObjectAlgs are the request_object_signing_alg values a client may
-// register ("" any of the signing ones; "none" also unsigned objects).
+// register ("" any of the signing ones; "none" unsigned objects only).
 var RequestObjectAlgs = []string{"none", "RS256", "PS256", "ES256", "EdDSA"}
 
 // SectorCheck checks a pairwise client's sector_identifier_uri against its

@@ -48,6 +48,8 @@ func plainAuthorizeError(rfc *fosite.RFC6749Error, ar fosite.AuthorizeRequester)
 		return "Something went wrong on our side while handling this sign-in. Please try again in a moment."
 	case rfc.ErrorField == fosite.ErrInvalidClient.ErrorField:
 		return "The application that sent you here is not registered with this site."
+	case rfc.ErrorField == fosite.ErrInvalidRequestObject.ErrorField:
+		return "The application's signed sign-in request could not be verified, so the sign-in stops here."
 	case rfc.ErrorField == fosite.ErrInvalidRequestURI.ErrorField:
 		return "This sign-in link has expired, was already used, or belongs to another browser."
 	case ar != nil && ar.GetClient() != nil && !redirectAllowed(ar):

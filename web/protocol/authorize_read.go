@@ -16,7 +16,8 @@ import (
 )
 
 // Reading an authorization request, in one unit: a pushed request's
-// request_uri opened (and bound to this browser), request objects refused,
+// request_uri opened (and bound to this browser), a request object
+// verified and its parameters taken instead of the request's,
 // the state padded for fosite and given back, fosite's parse, and tonearm's
 // admission (redirect URI, PKCE, the client's scopes and PAR requirement,
 // the audience). The authorization endpoint reads each request through it
@@ -42,13 +43,13 @@ type authorizeRequest struct {
 // the sign-in (zero for a request arriving now).
 func (o *OAuth) readRequest(w http.ResponseWriter, r *http.Request, signedInAt time.Time) (authorizeRequest, bool) {
 	ctx := r.Context()
-	pushed, unsupported, err := o.openRequest(w, r)
+	pushed, refused, err := o.openRequest(w, r)
 	if err != nil {
 		o.authorizeError(w, r, nil, err)
 		return authorizeRequest{}, false
 	}
-	if badMode := refuseResponseMode(r); unsupported == nil {
-		unsupported = badMode
+	if badMode := refuseResponseMode(r); refused == nil {
+		refused = badMode
 	}
 	if !pushed {
 		o.p.RefreshClientOnMiss(ctx, r.Form.Get("client_id"), strings.Fields(r.Form.Get("scope")), r.Form.Get("redirect_uri"), "authorization_code")
@@ -64,8 +65,8 @@ func (o *OAuth) readRequest(w http.ResponseWriter, r *http.Request, signedInAt t
 		o.refuseTooLarge(w, r, ar)
 		return authorizeRequest{}, false
 	}
-	if err == nil {
-		err = unsupported
+	if refused != nil {
+		err = refused
 	}
 	var client *fositestore.Client
 	if err == nil {
@@ -104,12 +105,16 @@ func (o *OAuth) readRequest(w http.ResponseWriter, r *http.Request, signedInAt t
 }
 
 // openRequest opens a pushed request's request_uri for this browser
-// (binding it on first use), or takes out a request object, which is
-// refused (unsupported) once the redirect URI is known to be the client's.
-// err is an answer for a request_uri this browser may not use.
-func (o *OAuth) openRequest(w http.ResponseWriter, r *http.Request) (pushed bool, unsupported, err error) {
+// (binding it on first use), or resolves a request object into r.Form
+// (requestobject.go): the object's parameters replace the request's
+// (RFC 9101 §5), and fosite never sees request or request_uri. refused is
+// the object's refusal, answered once fosite has read what is known to be
+// the client's (the object's parameters once its signature holds, else
+// the request's own) to find where the answer may go. err is an answer
+// for a request_uri this browser may not use.
+func (o *OAuth) openRequest(w http.ResponseWriter, r *http.Request) (pushed bool, refused, err error) {
 	// A pushed request arrives as its request_uri, which fosite resolves.
-	if strings.HasPrefix(r.Form.Get("request_uri"), provider.PARRequestURIPrefix) {
+	if strings.HasPrefix(r.Form.Get("request_uri"), provider.PARRequestURIPrefix) && !r.Form.Has("request") {
 		onlyPushed(r)
 		if uri := r.Form.Get("request_uri"); !o.parBound(r, uri) {
 			if err := o.p.OpenPAR(r.Context(), uri, r.Form.Get("client_id")); err != nil {
@@ -122,17 +127,19 @@ func (o *OAuth) openRequest(w http.ResponseWriter, r *http.Request) (pushed bool
 	if !r.Form.Has("request") && !r.Form.Has("request_uri") {
 		return false, nil, nil
 	}
-	// Request objects are not supported (discovery says so): the client
-	// hears it (OpenID Connect Core §6).
-	unsupported = fosite.ErrRequestNotSupported.WithHint("Request objects are not supported: send the parameters themselves, or push them to the pushed authorization request endpoint.")
-	if !r.Form.Has("request") {
-		unsupported = fosite.ErrRequestURINotSupported.WithHint("request_uri is supported only for pushed authorization requests.")
+	clientID := r.Form.Get("client_id")
+	obj, refused := o.resolveRequestObject(r.Context(), r.Form, clientID)
+	if refused == nil {
+		refused = o.spendRequestObject(r.Context(), clientID, obj)
 	}
-	for _, form := range []url.Values{r.Form, r.PostForm} {
+	form := obj.params
+	if form == nil {
+		form = cloneForm(r.Form)
 		form.Del("request")
 		form.Del("request_uri")
 	}
-	return false, unsupported, nil
+	r.Form, r.PostForm = form, url.Values{}
+	return false, refused, nil
 }
 
 // admitRequest applies what tonearm asks of every authorization request,

@@ -48,6 +48,8 @@ type OAuthConfig struct {
 	// Interactions runs the sign-in steps (login, consent) of requests
 	// that need them.
 	Interactions *interaction.Interactions
+	// RequestObjects verifies and fetches request objects (RFC 9101).
+	RequestObjects RequestObjects
 }
 
 // OAuth serves the OpenID Connect endpoints: discovery, JWKS, the
@@ -67,6 +69,7 @@ type OAuth struct {
 	metrics  *web.Metrics
 	action   string // the login and consent forms post here
 	parKey   []byte // keys the cookies that bind a pushed request to its browser
+	objects  RequestObjects
 }
 
 // NewOAuth returns the protocol endpoints; it parses the page templates and
@@ -79,6 +82,9 @@ func NewOAuth(c OAuthConfig) (*OAuth, error) {
 	if c.Interactions == nil {
 		return nil, errors.New("web: OAuth needs Interactions")
 	}
+	if ro := c.RequestObjects; ro.Keys == nil || ro.Fetcher == nil || ro.Once == nil {
+		return nil, errors.New("web: OAuth needs RequestObjects' Keys, Fetcher and Once")
+	}
 	iss, err := url.Parse(c.Provider.Issuer())
 	if err != nil {
 		return nil, err
@@ -89,7 +95,7 @@ func NewOAuth(c OAuthConfig) (*OAuth, error) {
 		csrf: web.NewCSRF(c.CSRFKey, c.Provider.Issuer()), cookies: web.NewCookies(c.Provider.Issuer()),
 		pages: pages, site: c.Site, log: c.Logger, now: c.Now, metrics: c.Metrics,
 		action: strings.TrimRight(iss.Path, "/") + provider.AuthorizePath,
-		parKey: c.CSRFKey,
+		parKey: c.CSRFKey, objects: c.RequestObjects,
 	}
 	if o.now == nil {
 		o.now = time.Now

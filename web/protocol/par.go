@@ -96,9 +96,26 @@ func (o *OAuth) par(w http.ResponseWriter, r *http.Request) {
 		o.p.OAuth2.WritePushedAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), errRequestTooLarge())
 		return
 	}
+	obj, err := o.pushedObject(r)
+	if err != nil {
+		if writeUnavailable(w, r, o.log, err) {
+			return
+		}
+		o.p.OAuth2.WritePushedAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), err)
+		return
+	}
 	o.p.RefreshClientOnMiss(ctx, requestClientID(r), strings.Fields(r.Form.Get("scope")), r.Form.Get("redirect_uri"), "authorization_code")
 	badMode := refuseResponseMode(r)
 	ar, err := fositeRead(r, o.p.OAuth2.NewPushedAuthorizeRequest)
+	if err == nil && obj.params != nil {
+		// The object is spent only once its client has authenticated: a
+		// stranger replaying it must not use it up.
+		if ar.GetClient().GetID() != obj.params.Get("client_id") {
+			err = fosite.ErrInvalidRequestObject.WithHint("The request object's client_id is not the authenticated client.")
+		} else {
+			err = o.spendRequestObject(ctx, ar.GetClient().GetID(), obj)
+		}
+	}
 	if err == nil {
 		err = badMode
 	}
@@ -133,4 +150,32 @@ func (o *OAuth) par(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o.p.OAuth2.WritePushedAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// pushedObject resolves a pushed request object (RFC 9126 §3): verified as
+// at the authorization endpoint, its parameters are what is pushed, and the
+// client's authentication stays beside them. A push without one is left
+// as it is (fosite refuses a pushed request_uri itself).
+func (o *OAuth) pushedObject(r *http.Request) (resolvedObject, error) {
+	if !r.Form.Has("request") {
+		return resolvedObject{}, nil
+	}
+	// The client that authenticates (Basic, client_id, or an assertion's
+	// sub): the object must verify with its keys, and fosite then checks
+	// that it is that client.
+	obj, err := o.resolveRequestObject(r.Context(), r.Form, requestClientID(r))
+	if err != nil {
+		return resolvedObject{}, err
+	}
+	if requestTooLarge(obj.params) {
+		return resolvedObject{}, errRequestTooLarge()
+	}
+	form := cloneForm(obj.params)
+	for k := range clientAuthFields {
+		if v, ok := r.Form[k]; ok {
+			form[k] = v
+		}
+	}
+	r.Form, r.PostForm = form, cloneForm(form)
+	return obj, nil
 }

@@ -67,8 +67,15 @@ func JWKS(t testing.TB, keys ...Key) string {
 // Sign signs payload as a compact JWS with typ JWT (and kid when set).
 func (k Key) Sign(t testing.TB, payload []byte) string {
 	t.Helper()
+	return k.SignTyped(t, "JWT", payload)
+}
+
+// SignTyped is Sign with the header's typ set to typ (RFC 9101's
+// oauth-authz-req+jwt, or the type of another kind of JWT).
+func (k Key) SignTyped(t testing.TB, typ string, payload []byte) string {
+	t.Helper()
 	s, err := jose.NewSigner(jose.SigningKey{Algorithm: k.Alg, Key: jose.JSONWebKey{Key: k.Private, KeyID: k.KID}},
-		(&jose.SignerOptions{}).WithType("JWT"))
+		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 	if err != nil {
 		t.Fatal(err)
 	}
