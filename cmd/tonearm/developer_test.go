@@ -371,7 +371,13 @@ func browserDeveloperPage(t *testing.T, s *server) {
 	b.wantText("Allow Chromium Scrobbler?")
 	b.run(chromedp.Click(chromedp.CSS(`button[value=allow]`)))
 	tok := app.finish(t, b)
-	if claims := idClaims(t, tok.Extra("id_token").(string)); claims["sub"] != u.ID {
+	// A developer's app is pairwise by default (OIDC Core §8): its sub is
+	// of its own sector, not the user ID.
+	want, err := s.app.provider.ClientSubject(context.Background(), strings.TrimSpace(id), u.ID)
+	if err != nil || want == u.ID {
+		t.Fatalf("the app's subject: %q, %v", want, err)
+	}
+	if claims := idClaims(t, tok.Extra("id_token").(string)); claims["sub"] != want {
 		t.Fatalf("ID token claims = %v", claims)
 	}
 }

@@ -339,7 +339,12 @@ func TestRound3DynamicRegistrationLogoutMetadata(t *testing.T) {
 			t.Fatalf("RP-initiated logout: %d %v, want the registered post-logout URI", p.status, p.location)
 		}
 		ulla, _ := s.app.store.GetUserByUsername(context.Background(), "ulla")
-		verifyLogoutToken(t, s.issuer, rpServer.next(t), id, ulla.ID, idClaims(t, idToken)["sid"].(string))
+		// An app registered by RFC 7591 is pairwise: the logout token names
+		// ulla as its ID token did.
+		verifyLogoutToken(t, s.issuer, rpServer.next(t), id, idClaims(t, idToken)["sub"].(string), idClaims(t, idToken)["sid"].(string))
+		if idClaims(t, idToken)["sub"] == ulla.ID {
+			t.Fatal("an app registered by RFC 7591 sees the user ID, not a pairwise sub")
+		}
 
 		// RFC 7592 PUT replaces them and answers with them.
 		put := map[string]any{"client_id": id, "client_name": "Logs out", "redirect_uris": []string{redirectURI},
