@@ -338,8 +338,9 @@ func TestRound3DynamicRegistrationLogoutMetadata(t *testing.T) {
 		if p.location == nil || p.location.Host != "app.example" || p.location.Query().Get("state") != "s1" {
 			t.Fatalf("RP-initiated logout: %d %v, want the registered post-logout URI", p.status, p.location)
 		}
-		ulla, _ := s.app.store.GetUserByUsername(context.Background(), "ulla")
-		verifyLogoutToken(t, s.issuer, rpServer.next(t), id, ulla.ID, idClaims(t, idToken)["sid"].(string))
+		// An RFC 7591 app has pairwise subjects (issue 33): its logout
+		// token names the person and the session as its ID token did.
+		verifyLogoutToken(t, s.issuer, rpServer.next(t), id, idClaims(t, idToken)["sub"].(string), idClaims(t, idToken)["sid"].(string))
 
 		// RFC 7592 PUT replaces them and answers with them.
 		put := map[string]any{"client_id": id, "client_name": "Logs out", "redirect_uris": []string{redirectURI},
