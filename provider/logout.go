@@ -21,11 +21,15 @@ const LogoutTokenLifetime = 2 * time.Minute
 // sid has ended: iss, aud, iat, exp, jti, sub, sid and the back-channel
 // event, never a nonce; typ logout+jwt; signed with the ID-token key.
 //
-// subject is the user ID; the token carries the sub clientID sees (a
-// pairwise one for a pairwise client), the sub of its ID tokens.
+// subject is the user ID and sid the browser session's; the token carries
+// the sub and the sid clientID sees (pairwise ones for a pairwise client),
+// those of its ID tokens.
 func (p *Provider) LogoutToken(ctx context.Context, clientID, subject, sid string) (string, error) {
 	subject, err := p.ClientSubject(ctx, clientID, subject)
 	if err != nil {
+		return "", err
+	}
+	if sid, err = p.ClientSID(ctx, clientID, sid); err != nil {
 		return "", err
 	}
 	jti := make([]byte, 16)

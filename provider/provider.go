@@ -456,7 +456,10 @@ var ErrInvalidIDToken = errors.New("provider: not an ID token signed by this pro
 type IDTokenHint struct {
 	Subject  string
 	Audience []string
-	SID      string // the browser session it was issued in ("" for old tokens)
+	// SID is the browser session it was issued in, as tonearm knows it (a
+	// pairwise client's sid mapped back, see SessionSID); "" for old
+	// tokens and for a pairwise sid that names no session.
+	SID string
 }
 
 // VerifyIDTokenHint verifies an ID token this provider signed, expired or
@@ -486,6 +489,7 @@ func (p *Provider) VerifyIDTokenHint(ctx context.Context, token string) (IDToken
 	if h.Subject == "" || len(h.Audience) == 0 {
 		return IDTokenHint{}, ErrInvalidIDToken
 	}
+	h.SID = p.hintSessionSID(ctx, h.Audience[0], h.SID)
 	return h, nil
 }
 

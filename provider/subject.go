@@ -41,8 +41,9 @@ import (
 // pairwiseSecretName names the random value k is derived from.
 const pairwiseSecretName = "pairwise-subjects"
 
-// Subjects computes the sub each client sees for a person.
-type Subjects struct{ key []byte }
+// Subjects computes the sub each client sees for a person, and the sid
+// it sees for a browser session (pairwisesid.go).
+type Subjects struct{ key, sidKey []byte }
 
 // InstanceSecrets is what LoadSubjects needs from storage.
 type InstanceSecrets interface {
@@ -72,7 +73,7 @@ func LoadSubjects(ctx context.Context, store InstanceSecrets, box *seal.Box) (*S
 	if err != nil {
 		return nil, fmt.Errorf("the pairwise subject key was sealed under a secret that is neither TONEARM_SECRET nor one of TONEARM_PREVIOUS_SECRETS: %w", err)
 	}
-	return &Subjects{key: seal.DeriveKey(raw, "pairwise-sub")}, nil
+	return &Subjects{key: seal.DeriveKey(raw, "pairwise-sub"), sidKey: seal.DeriveKey(raw, "pairwise-sid")}, nil
 }
 
 // ResealStore is what ResealInstanceSecrets needs from storage.
@@ -92,15 +93,26 @@ func ResealInstanceSecrets(ctx context.Context, store ResealStore, box *seal.Box
 // client itself (client credentials: tonearm's session subject is then the
 // client ID) stays the client ID: it names no person.
 func (s *Subjects) For(client fosite.Client, userID string) string {
-	c, ok := client.(*fositestore.Client)
-	if !ok || c.SubjectType != storage.SubjectPairwise || userID == "" || userID == c.GetID() {
+	c, ok := asPairwise(client)
+	if !ok || userID == "" || userID == c.GetID() {
 		return userID
 	}
 	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(Sector(c.SectorIdentifierURI, c.RedirectURIs, c.ID)))
+	m.Write([]byte(clientSector(c)))
 	m.Write([]byte{0})
 	m.Write([]byte(userID))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// asPairwise is client when it is registered with pairwise subjects.
+func asPairwise(client fosite.Client) (*fositestore.Client, bool) {
+	c, ok := client.(*fositestore.Client)
+	return c, ok && c.SubjectType == storage.SubjectPairwise
+}
+
+// clientSector is c's sector (see Sector).
+func clientSector(c *fositestore.Client) string {
+	return Sector(c.SectorIdentifierURI, c.RedirectURIs, c.ID)
 }
 
 // Sector is a pairwise client's sector (OpenID Connect Core §8.1): the
@@ -185,9 +197,10 @@ func (p *Provider) setClientSubject(session fosite.Session, client fosite.Client
 }
 
 // subjectIDTokens signs every ID token (code exchange, refresh, device
-// grant) with the sub its client sees, computed from the session's user ID
-// at each issue: a session stored before it was computed, or restored with
-// the user ID as the claim, still gives the right one.
+// grant) with the sub and the sid its client sees, computed from the
+// session's user ID and browser session at each issue: a session stored
+// before it was computed, or restored with the user ID as the claim, still
+// gives the right one.
 type subjectIDTokens struct {
 	openid.OpenIDConnectTokenStrategy
 	subjects *Subjects
@@ -195,8 +208,19 @@ type subjectIDTokens struct {
 
 // GenerateIDToken implements openid.OpenIDConnectTokenStrategy.
 func (t subjectIDTokens) GenerateIDToken(ctx context.Context, lifespan time.Duration, req fosite.Requester) (string, error) {
-	if s, ok := req.GetSession().(*openid.DefaultSession); ok && s.Claims != nil && s.Subject != "" {
+	s, ok := req.GetSession().(*openid.DefaultSession)
+	if !ok || s.Claims == nil {
+		return t.OpenIDConnectTokenStrategy.GenerateIDToken(ctx, lifespan, req)
+	}
+	if s.Subject != "" {
 		s.Claims.Subject = t.subjects.For(req.GetClient(), s.Subject)
+	}
+	if sid, _ := s.Claims.Extra["sid"].(string); sid != "" {
+		// Only the signed token carries the client's sid: the session
+		// keeps the real one, which the stored request rows are looked up
+		// by to send back-channel logouts (fositestore).
+		s.Claims.Extra["sid"] = t.subjects.SID(req.GetClient(), sid)
+		defer func() { s.Claims.Extra["sid"] = sid }()
 	}
 	return t.OpenIDConnectTokenStrategy.GenerateIDToken(ctx, lifespan, req)
 }
