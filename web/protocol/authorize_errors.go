@@ -3,9 +3,11 @@ package protocol
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/ory/fosite"
 
+	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/web"
 )
 
@@ -36,13 +38,13 @@ func (o *OAuth) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite
 	if rfc.CodeField >= 500 {
 		status = http.StatusInternalServerError
 	}
-	o.page(w, r, status, "error.html", web.ErrorPage{Title: "This sign-in request is invalid", Message: plainAuthorizeError(rfc, ar), Detail: rfc.ErrorField})
+	o.page(w, r, status, "error.html", web.ErrorPage{Title: "This sign-in request is invalid", Message: plainAuthorizeError(rfc, ar, r.Form.Get("request_uri")), Detail: rfc.ErrorField})
 }
 
 // plainAuthorizeError says in plain words why a sign-in request cannot go
 // on, for the person who followed it; fosite's descriptions are written for
 // developers (they go to the client, in the redirect, when it is safe).
-func plainAuthorizeError(rfc *fosite.RFC6749Error, ar fosite.AuthorizeRequester) string {
+func plainAuthorizeError(rfc *fosite.RFC6749Error, ar fosite.AuthorizeRequester, requestURI string) string {
 	switch {
 	case rfc.CodeField >= 500:
 		return "Something went wrong on our side while handling this sign-in. Please try again in a moment."
@@ -50,9 +52,11 @@ func plainAuthorizeError(rfc *fosite.RFC6749Error, ar fosite.AuthorizeRequester)
 		return "The application that sent you here is not registered with this site."
 	case rfc.ErrorField == fosite.ErrInvalidRequestObject.ErrorField:
 		return "The application's signed sign-in request could not be verified, so the sign-in stops here."
-	case rfc.ErrorField == fosite.ErrInvalidRequestURI.ErrorField:
+	case rfc.ErrorField == fosite.ErrInvalidRequestURI.ErrorField && strings.HasPrefix(requestURI, provider.PARRequestURIPrefix):
 		return "This sign-in link has expired, was already used, or belongs to another browser."
-	case ar != nil && ar.GetClient() != nil && !redirectAllowed(ar):
+	case rfc.ErrorField == fosite.ErrInvalidRequestURI.ErrorField:
+		return "The application's sign-in request could not be fetched from the address it gave, so the sign-in stops here."
+	case ar != nil && ar.GetClient() != nil && ar.GetRedirectURI() != nil && ar.GetRedirectURI().String() != "" && !redirectAllowed(ar):
 		return "The application asked to send you back to an address it has not registered with this site, so the sign-in stops here."
 	default:
 		return "The application that sent you here made a sign-in request this site cannot accept."

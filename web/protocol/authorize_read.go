@@ -43,10 +43,21 @@ type authorizeRequest struct {
 // the sign-in (zero for a request arriving now).
 func (o *OAuth) readRequest(w http.ResponseWriter, r *http.Request, signedInAt time.Time) (authorizeRequest, bool) {
 	ctx := r.Context()
+	// RFC 6749 §3.1: a parameter is sent at most once. Which client, object
+	// or reference was meant is unknown when one of these comes twice
+	// (openRequest would read the first).
+	twice := repeated(r.Form, "client_id", "request", "request_uri")
+	if twice == nil && !r.Form.Has("request") && !r.Form.Has("request_uri") {
+		// padState keeps one state for fosite: look before it does.
+		twice = repeated(r.Form, "state")
+	}
 	pushed, refused, err := o.openRequest(w, r)
 	if err != nil {
 		o.authorizeError(w, r, nil, err)
 		return authorizeRequest{}, false
+	}
+	if twice != nil {
+		refused = twice
 	}
 	if badMode := refuseResponseMode(r); refused == nil {
 		refused = badMode
@@ -156,15 +167,16 @@ func (o *OAuth) admitRequest(ctx context.Context, ar fosite.AuthorizeRequester) 
 	// RFC 6749 §3.1: a parameter is sent at most once; a second prompt,
 	// max_age, acr_values, response_mode or claims would otherwise be read
 	// by one check and not another (prompt=login&prompt=none).
-	for _, name := range []string{"prompt", "max_age", "acr_values", "response_mode", "claims"} {
-		if len(ar.GetRequestForm()[name]) > 1 {
-			if r, ok := ar.(*fosite.AuthorizeRequest); ok && name == "response_mode" {
-				// Which of the two was meant is unknown: answer in the
-				// default mode, as for any mode that is not offered.
-				r.ResponseMode = fosite.ResponseModeQuery
-			}
-			return nil, fosite.ErrInvalidRequest.WithHintf("The '%s' parameter was sent more than once.", name)
+	if len(ar.GetRequestForm()["response_mode"]) > 1 {
+		if r, ok := ar.(*fosite.AuthorizeRequest); ok {
+			// Which of the two was meant is unknown: answer in the
+			// default mode, as for any mode that is not offered.
+			r.ResponseMode = fosite.ResponseModeQuery
 		}
+	}
+	if err := repeated(ar.GetRequestForm(), "prompt", "max_age", "acr_values", "response_mode", "claims", "response_type", "redirect_uri",
+		"scope", "state", "nonce", "code_challenge", "code_challenge_method", "login_hint", "id_token_hint"); err != nil {
+		return nil, err
 	}
 	if prompt := strings.Fields(ar.GetRequestForm().Get("prompt")); len(prompt) > 1 && slices.Contains(prompt, "none") {
 		return nil, fosite.ErrInvalidRequest.WithHint("The 'prompt' parameter 'none' cannot be combined with other values.")
@@ -261,4 +273,16 @@ func restoreState(r *http.Request, ar *fosite.AuthorizeRequest, state string, ha
 	if ar.State == statePad+state {
 		ar.State = state
 	}
+}
+
+// repeated is RFC 6749 §3.1's refusal of a parameter sent more than once,
+// for the first of names that was. resource is not among the names
+// anyone passes: RFC 8707 §2 repeats it on purpose.
+func repeated(form url.Values, names ...string) error {
+	for _, name := range names {
+		if len(form[name]) > 1 {
+			return fosite.ErrInvalidRequest.WithHintf("The '%s' parameter was sent more than once.", name)
+		}
+	}
+	return nil
 }

@@ -286,6 +286,11 @@ func (o *OAuth) checkRequestObject(payload []byte, params, form url.Values, clie
 	case form.Has("response_type") && params.Has("response_type") && !sameWords(form.Get("response_type"), params.Get("response_type")):
 		return time.Time{}, fosite.ErrInvalidRequestObject.WithHint("The request object's response_type is not the request's.")
 	}
+	// OpenID Connect Core §6.1: response_type is sent in the query too, and
+	// an object that leaves it out takes the query's (it can only be code).
+	if !params.Has("response_type") && form.Has("response_type") {
+		params.Set("response_type", form.Get("response_type"))
+	}
 	until = now.Add(maxRequestObjectLifetime)
 	if c.Exp != nil {
 		exp, err := numericDate(*c.Exp)
