@@ -38,13 +38,13 @@ func (o *OAuth) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite
 	if rfc.CodeField >= 500 {
 		status = http.StatusInternalServerError
 	}
-	o.page(w, r, status, "error.html", web.ErrorPage{Title: "This sign-in request is invalid", Message: plainAuthorizeError(rfc, ar, r.Form.Get("request_uri")), Detail: rfc.ErrorField})
+	o.page(w, r, status, "error.html", web.ErrorPage{Title: "This sign-in request is invalid", Message: plainAuthorizeError(rfc, ar, r.Form), Detail: rfc.ErrorField})
 }
 
 // plainAuthorizeError says in plain words why a sign-in request cannot go
 // on, for the person who followed it; fosite's descriptions are written for
 // developers (they go to the client, in the redirect, when it is safe).
-func plainAuthorizeError(rfc *fosite.RFC6749Error, ar fosite.AuthorizeRequester, requestURI string) string {
+func plainAuthorizeError(rfc *fosite.RFC6749Error, ar fosite.AuthorizeRequester, form url.Values) string {
 	switch {
 	case rfc.CodeField >= 500:
 		return "Something went wrong on our side while handling this sign-in. Please try again in a moment."
@@ -52,11 +52,14 @@ func plainAuthorizeError(rfc *fosite.RFC6749Error, ar fosite.AuthorizeRequester,
 		return "The application that sent you here is not registered with this site."
 	case rfc.ErrorField == fosite.ErrInvalidRequestObject.ErrorField:
 		return "The application's signed sign-in request could not be verified, so the sign-in stops here."
-	case rfc.ErrorField == fosite.ErrInvalidRequestURI.ErrorField && strings.HasPrefix(requestURI, provider.PARRequestURIPrefix):
+	case rfc.ErrorField == fosite.ErrInvalidRequestURI.ErrorField && strings.HasPrefix(form.Get("request_uri"), provider.PARRequestURIPrefix):
 		return "This sign-in link has expired, was already used, or belongs to another browser."
 	case rfc.ErrorField == fosite.ErrInvalidRequestURI.ErrorField:
 		return "The application's sign-in request could not be fetched from the address it gave, so the sign-in stops here."
-	case ar != nil && ar.GetClient() != nil && ar.GetRedirectURI() != nil && ar.GetRedirectURI().String() != "" && !redirectAllowed(ar):
+	case ar != nil && ar.GetClient() != nil && !redirectAllowed(ar) && (form.Has("redirect_uri") || ar.GetRedirectURI() != nil && ar.GetRedirectURI().String() != ""):
+		// A redirect URI was named (or found) and is not the client's;
+		// with none named and several registered, there is nothing to
+		// call unregistered.
 		return "The application asked to send you back to an address it has not registered with this site, so the sign-in stops here."
 	default:
 		return "The application that sent you here made a sign-in request this site cannot accept."
