@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -162,6 +163,24 @@ func TestPairwiseFixSectorKept(t *testing.T) {
 		t.Fatalf("a redirect URI the sector document lists: %v", err)
 	}
 	refused("sector_identifier_uri removed", "listed", func(sp *clients.Spec) { sp.SectorIdentifierURI = "" }, "localhost")
+
+	// RFC 7592: the same refusal, as invalid_client_metadata.
+	s.user("dev")
+	b := s.browser()
+	s.signInPage(t, b, "dev")
+	status, app := s.registerJSON(t, s.initialToken(t, b), map[string]any{"client_name": "Mover", "redirect_uris": []string{"https://app.example/cb"}})
+	if status != http.StatusCreated || app["subject_type"] != "pairwise" {
+		t.Fatalf("RFC 7591: %d %v", status, app)
+	}
+	id, rat := app["client_id"].(string), app["registration_access_token"].(string)
+	status, body := s.jsonCall(t, http.MethodPut, provider.RegisterPath+"/"+id, rat,
+		map[string]any{"client_id": id, "client_name": "Mover", "redirect_uris": []string{"https://new.example/cb"}})
+	if desc, _ := body["error_description"].(string); status != http.StatusBadRequest || body["error"] != "invalid_client_metadata" || !strings.Contains(desc, "sub of every person") {
+		t.Fatalf("RFC 7592 moving a pairwise app to another host: %d %v", status, body)
+	}
+	if c, _ := s.app.store.GetClient(ctx, id); c.RedirectURIs[0] != "https://app.example/cb" {
+		t.Fatalf("the refused RFC 7592 update was stored: %v", c.RedirectURIs)
+	}
 }
 
 // The consent page of a pairwise app says it gets an ID of its own, not
