@@ -68,7 +68,11 @@ type APIToken struct {
 	ClientID string
 	// Subject is the user, or the client itself (client credentials).
 	Subject string
-	Scopes  []string
+	// ClientSubject is the token's sub: the person as its client sees
+	// them (a pairwise client's own identifier, OpenID Connect Core §8),
+	// what a client may send back to name them.
+	ClientSubject string
+	Scopes        []string
 	// AuthTime is when the user signed in; zero for client credentials.
 	AuthTime time.Time
 	// ACR is how strongly the user signed in: ACRMultiFactor after two
@@ -120,7 +124,7 @@ func (p *Provider) VerifyAPIToken(ctx context.Context, token string, anyOf ...st
 	// acr is read from the signed payload: the token was taken only whole
 	// (its live row is keyed by the exact bytes this server signed).
 	acr, _ := claims["acr"].(string)
-	t := APIToken{ClientID: clientID, Subject: subject, Scopes: scopes, ACR: acr}
+	t := APIToken{ClientID: clientID, Subject: subject, ClientSubject: sub, Scopes: scopes, ACR: acr}
 	if s, ok := ar.GetSession().(*openid.DefaultSession); ok && s.Claims != nil {
 		t.AuthTime = s.Claims.AuthTime
 	}

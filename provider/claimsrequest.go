@@ -94,10 +94,19 @@ func ParseClaimsRequest(raw string) (ClaimsRequest, error) {
 		UserInfo map[string]*ClaimRequest `json:"userinfo"`
 		IDToken  map[string]*ClaimRequest `json:"id_token"`
 	}
+	if !json.Valid([]byte(raw)) {
+		return ClaimsRequest{}, errClaims("it is not valid JSON.")
+	}
 	if err := json.Unmarshal([]byte(raw), &parsed); err != nil {
 		return ClaimsRequest{}, errClaims("userinfo and id_token must be objects mapping claim names to null or {essential, value, values}.")
 	}
-	return ClaimsRequest{UserInfo: known(parsed.UserInfo), IDToken: known(parsed.IDToken)}, nil
+	idToken := known(parsed.IDToken)
+	// An ID token never carries listenbrainz_token (it travels through
+	// browsers and logs, see AddRequestedClaims): asked there, it is
+	// dropped now, so the consent page does not name it nor record
+	// consent to its scope for it.
+	delete(idToken, "listenbrainz_token")
+	return ClaimsRequest{UserInfo: known(parsed.UserInfo), IDToken: idToken}, nil
 }
 
 // known keeps the claims of a member tonearm may release (a null claim is

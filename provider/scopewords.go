@@ -28,3 +28,20 @@ func (p *Provider) DescribeScopes(ctx context.Context, scopes []string) []string
 	}
 	return out
 }
+
+// pairwiseOpenID words the openid scope for a pairwise client, which is
+// given an identifier of its own for the person (OpenID Connect Core §8),
+// not their account ID.
+const pairwiseOpenID = "Know who you are, by an ID of its own for you (not your tonearm account ID: other apps cannot match it)"
+
+// PairwiseScopeWords rewords, in described (DescribeScopes of scopes), the
+// openid scope for a pairwise client.
+func PairwiseScopeWords(scopes, described []string) []string {
+	out := append([]string(nil), described...)
+	for i, s := range scopes {
+		if s == "openid" && i < len(out) {
+			out[i] = pairwiseOpenID
+		}
+	}
+	return out
+}

@@ -56,9 +56,25 @@ func SectorCheck(get URLGetter) func(ctx context.Context, uri string, redirectUR
 // redirect URIs have several hosts and that names no
 // sector_identifier_uri, or nil.
 func severalHosts(redirectURIs []string) error {
-	if hosts := RedirectHosts(redirectURIs); len(hosts) > 1 {
+	if hosts := RedirectHosts(redirectURIs); len(hosts) > 1 && !loopbackSector(hosts) {
 		return fault.Errorf(fault.Invalid, "a pairwise client whose redirect URIs have several hosts (%s) needs a sector_identifier_uri listing them",
 			strings.Join(hosts, ", ")).On(sectorField)
 	}
 	return nil
+}
+
+// loopbackSector reports whether redirect hosts are all loopback ones
+// (127.0.0.1, localhost, ::1). Every native app redirects there (RFC 8252
+// §7.3), so OpenID Connect Core §8.1's rule, the host of the redirect
+// URIs, would put every such app in one sector and give them one sub per
+// person: tonearm deliberately makes such a client a sector of its own,
+// "client:" and its ID (see Sector). Clients of one app that must share
+// subs register a sector_identifier_uri.
+func loopbackSector(hosts []string) bool {
+	for _, h := range hosts {
+		if h != "localhost" && h != "::1" && !strings.HasPrefix(h, "127.") {
+			return false
+		}
+	}
+	return len(hosts) > 0
 }

@@ -126,7 +126,7 @@ func Sector(sectorIdentifierURI string, redirectURIs []string, clientID string) 
 	if h := host(sectorIdentifierURI); h != "" {
 		return h
 	}
-	if hosts := RedirectHosts(redirectURIs); len(hosts) == 1 {
+	if hosts := RedirectHosts(redirectURIs); len(hosts) == 1 && !loopbackSector(hosts) {
 		return hosts[0]
 	}
 	return "client:" + clientID

@@ -20,6 +20,9 @@ type ClientView struct {
 	// registered ("": by this site's admins): the consent page says the
 	// site has not reviewed it, louder when anyone could register it.
 	Registration string
+	// Pairwise: the client sees a sub of its own for each person (OpenID
+	// Connect Core §8), not the account ID; the consent page says so.
+	Pairwise bool
 }
 
 // Unreviewed: the app was registered by a developer, not reviewed by
@@ -48,5 +51,6 @@ func SafeLogo(u string) template.URL {
 
 // ViewOf is the view of a stored client.
 func ViewOf(c storage.Client) ClientView {
-	return ClientView{ID: c.ID, Name: c.Name, Logo: SafeLogo(c.LogoURI), ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI, Registration: c.Registration}
+	return ClientView{ID: c.ID, Name: c.Name, Logo: SafeLogo(c.LogoURI), ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI, Registration: c.Registration,
+		Pairwise: c.SubjectType == storage.SubjectPairwise}
 }

@@ -82,6 +82,10 @@ type Caller struct {
 	// ClientID and Scopes describe a bearer token.
 	ClientID string
 	Scopes   []string
+	// Subject is a bearer token's sub: the user as the token's client
+	// sees them (User.ID but for a pairwise client, OpenID Connect Core
+	// §8), the ID tonearm's APIs show and take from that client.
+	Subject string
 	// AuthTime is when the user last proved who they are: the session's
 	// sign-in, or the sign-in behind a bearer token.
 	AuthTime time.Time
@@ -151,7 +155,7 @@ func BearerCaller(ctx context.Context, bearer string, tokens TokenVerifier, sess
 	if err != nil {
 		return Caller{}, err
 	}
-	c := Caller{Bearer: true, ClientID: t.ClientID, Scopes: t.Scopes, AuthTime: t.AuthTime, MultiFactor: t.ACR == provider.ACRMultiFactor}
+	c := Caller{Bearer: true, ClientID: t.ClientID, Scopes: t.Scopes, Subject: t.ClientSubject, AuthTime: t.AuthTime, MultiFactor: t.ACR == provider.ACRMultiFactor}
 	if t.Subject == t.ClientID {
 		return c, nil // client credentials: the client acts for itself
 	}
@@ -164,6 +168,15 @@ func BearerCaller(ctx context.Context, bearer string, tokens TokenVerifier, sess
 	}
 	c.User = u
 	return c, nil
+}
+
+// SelfID is the ID the caller knows themself by: a bearer token's sub (a
+// pairwise client never learns the user ID), the user ID for a session.
+func (c Caller) SelfID() string {
+	if c.Bearer && c.Subject != "" {
+		return c.Subject
+	}
+	return c.User.ID
 }
 
 // Origin describes the browser behind r for its owner's list of sessions.

@@ -189,8 +189,9 @@ func TestPairwiseBearerTokensReachThePerson(t *testing.T) {
 	if me.body["username"] != "rex" {
 		t.Fatalf("/api/me with a pairwise client's token = %s", me.raw)
 	}
+	// The client names the person by its sub (TestPairwiseFixAPIsSpeakTheClientsSub).
 	s.want(s.call(nil, http.MethodPost, "/api/User/associateToken", tok.AccessToken,
-		map[string]string{"user": rex.ID, "scrobbleToken": lbToken}), http.StatusOK)
+		map[string]string{"user": verifyAccessToken(t, s.issuer, tok.AccessToken)["sub"].(string), "scrobbleToken": lbToken}), http.StatusOK)
 	other := s.user("sam")
 	s.want(s.call(nil, http.MethodPost, "/api/User/associateToken", tok.AccessToken,
 		map[string]string{"user": other.ID, "scrobbleToken": lbToken}), http.StatusForbidden)
@@ -412,7 +413,7 @@ func TestPairwiseSectorIdentifier(t *testing.T) {
 	}
 	refused("a redirect URI missing from the document", create("partial", sectors.uri("/partial.json", redirectURI), redirectURI, other), "partial", other)
 	refused("a document that is not there", create("gone", sectors.base+"/gone.json", redirectURI), "gone", "could not be read")
-	refused("several redirect hosts without a sector", create("hosts", "", redirectURI, "http://localhost:4/cb"), "hosts", "several hosts")
+	refused("several redirect hosts without a sector", create("hosts", "", "https://a.example/cb", "https://b.example/cb"), "hosts", "several hosts")
 	if err := create("whole", sectors.uri("/whole.json", redirectURI, other), redirectURI, other); err != nil {
 		t.Fatalf("a document listing every redirect URI: %v", err)
 	}

@@ -119,7 +119,7 @@ func buildServices(ctx context.Context, cfg config.Config, log *slog.Logger, opt
 	var err error
 	if needs&needClients != 0 {
 		if s.clients, err = clients.NewRegistry(store, s.secretHasher, clients.WithIssuer(cfg.Issuer),
-			clients.WithSectorCheck(provider.SectorCheck(s.fetcher))); err != nil {
+			clients.WithSectorCheck(provider.SectorCheck(s.fetcher)), clients.WithSectorOf(provider.Sector)); err != nil {
 			return nil, err
 		}
 		s.clients.AdmitAPIScopes(s.apis)

@@ -295,6 +295,9 @@ func (r *Registry) UpdateApp(ctx context.Context, id string, spec AppSpec) (stor
 		return storage.Client{}, invalid("an app that authenticates with its keys (private_key_jwt) keeps doing so: register a new app to use a secret")
 	}
 	return r.updateClient(ctx, id, audit.Change{Type: audit.AppChanged, User: cur.Owner, Client: id}, func(old storage.Client) (storage.Client, error) {
+		if err := r.keepSector(old, next); err != nil {
+			return old, err
+		}
 		next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = old.SecretHash, old.OldSecretHash, old.OldSecretExpiresAt
 		if next.TokenEndpointAuthMethod == AuthPrivateKeyJWT {
 			next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = nil, nil, time.Time{}

@@ -138,6 +138,7 @@ type Registry struct {
 	// loopbackIssuer: the issuer is on a loopback host (WithIssuer).
 	loopbackIssuer bool
 	sectorCheck    SectorCheck
+	sectorOf       SectorOf
 }
 
 // AdmitAPIScopes lets clients hold the scopes registered APIs define.
@@ -517,6 +518,9 @@ func (r *Registry) Update(ctx context.Context, id string, change func(*Spec)) (s
 		return storage.Client{}, err
 	}
 	return r.updateClient(ctx, id, audit.Change{Type: audit.ClientChanged, Client: id}, func(old storage.Client) (storage.Client, error) {
+		if err := r.keepSector(old, next); err != nil {
+			return old, err
+		}
 		next.SecretHash, next.OldSecretHash, next.OldSecretExpiresAt = old.SecretHash, old.OldSecretHash, old.OldSecretExpiresAt
 		if newHash != nil || next.TokenEndpointAuthMethod == AuthPrivateKeyJWT {
 			// A client turning to private_key_jwt loses its secret in

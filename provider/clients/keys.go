@@ -68,6 +68,39 @@ func WithSectorCheck(check SectorCheck) Option {
 	return func(r *Registry) { r.sectorCheck = check }
 }
 
+// SectorOf computes a pairwise client's sector (provider.Sector): the
+// input of every sub it sees.
+type SectorOf func(sectorIdentifierURI string, redirectURIs []string, clientID string) string
+
+// WithSectorOf makes the registry refuse an update that would move a
+// pairwise client to another sector (see keepSector).
+func WithSectorOf(sector SectorOf) Option {
+	return func(r *Registry) { r.sectorOf = sector }
+}
+
+// keepSector refuses an update of a pairwise client that changes its
+// sector (a new redirect host, a new or removed sector_identifier_uri):
+// every person's sub at the client is computed from it and would change
+// (OpenID Connect Core §8: a sub never changes for a client), and the app
+// would take each of them for a new person.
+func (r *Registry) keepSector(cur, next storage.Client) error {
+	if r.sectorOf == nil || cur.SubjectType != storage.SubjectPairwise {
+		return nil
+	}
+	was := r.sectorOf(cur.SectorIdentifierURI, cur.RedirectURIs, cur.ID)
+	now := r.sectorOf(next.SectorIdentifierURI, next.RedirectURIs, cur.ID)
+	if was == now {
+		return nil
+	}
+	const why = "this change would move the pairwise client from sector %s to %s, and so change the sub of every person it knows (OpenID Connect Core §8.1): "
+	if strings.HasPrefix(was, "client:") {
+		// A sector of its own (no single redirect host, or loopback
+		// ones): no sector_identifier_uri can name it.
+		return invalid(why+"keep its redirect URIs on loopback or on several hosts, or register a new client", was, now).On(sectorIdentifierField)
+	}
+	return invalid(why+"to keep the sector, register a sector_identifier_uri on host %s whose document lists the new redirect URIs", was, now, was).On(sectorIdentifierField)
+}
+
 // AuthMethod is the token endpoint authentication method c uses: the
 // one it registered, or the default for its kind.
 func AuthMethod(c storage.Client) string {

@@ -23,9 +23,13 @@ func (ix *Interactions) consentPage(w http.ResponseWriter, r *http.Request, id s
 	if st.Client != nil {
 		client = *st.Client
 	}
+	scopes := ix.c.Scopes.DescribeScopes(r.Context(), st.Scopes)
+	if client.Pairwise {
+		scopes = provider.PairwiseScopeWords(st.Scopes, scopes)
+	}
 	ix.site.Render(w, r, status, "consent.html", consentPageData{
 		Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Username: st.Username, Client: client,
-		Scopes: ix.c.Scopes.DescribeScopes(r.Context(), st.Scopes), Claims: provider.DescribeClaims(st.Claims),
+		Scopes: scopes, Claims: provider.DescribeClaims(st.Claims),
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
 )
 
@@ -51,8 +52,17 @@ func (a *MeAPI) get(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	web.WriteJSON(w, http.StatusOK, toUserJSON(c.User))
+	web.WriteJSON(w, http.StatusOK, meJSON(c, c.User))
 	return nil
+}
+
+// meJSON is the caller's account as /api/me shows it: with a bearer token,
+// its id is the sub the token's client was given (a pairwise client's own
+// identifier, OpenID Connect Core §8), never the user ID it must not learn.
+func meJSON(c web.Caller, u storage.User) UserJSON {
+	j := toUserJSON(u)
+	j.ID = c.SelfID()
+	return j
 }
 
 func (a *MeAPI) update(w http.ResponseWriter, r *http.Request) error {
@@ -74,7 +84,7 @@ func (a *MeAPI) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	web.WriteJSON(w, http.StatusOK, toUserJSON(u))
+	web.WriteJSON(w, http.StatusOK, meJSON(c, u))
 	return nil
 }
 

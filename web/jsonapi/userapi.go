@@ -2,6 +2,7 @@ package jsonapi
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"net/http"
 	"slices"
@@ -92,6 +93,16 @@ func (a *UserAPI) actingOn(r *http.Request, user *string) (web.Caller, error) {
 			return web.Caller{}, web.Errorf(http.StatusBadRequest, "user cannot be empty: this token names no user")
 		}
 		*user = c.User.ID
+	} else if self := c.SelfID(); c.User.ID != "" && self != c.User.ID {
+		// A pairwise client's token: the client names the person by the
+		// sub it was given (OpenID Connect Core §8), never by the user ID
+		// it should not know, which then names someone else.
+		switch {
+		case subtle.ConstantTimeCompare([]byte(*user), []byte(self)) == 1:
+			*user = c.User.ID
+		case *user == c.User.ID && !c.IsAdmin():
+			return web.Caller{}, web.Errorf(http.StatusForbidden, "You may only act on your own account: name it by the sub this client was given")
+		}
 	}
 	if c.IsAdmin() {
 		if c.User.ID != *user {

@@ -353,5 +353,5 @@ func contains(list []string, s string) bool {
 // viewOfFosite is what the login and consent pages show of a client.
 func viewOfFosite(c *fositestore.Client) web.ClientView {
 	return web.ClientView{ID: c.GetID(), Name: c.Name, Logo: web.SafeLogo(c.LogoURI), ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
-		Registration: c.Registration}
+		Registration: c.Registration, Pairwise: c.SubjectType == storage.SubjectPairwise}
 }

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/ory/fosite"
@@ -188,7 +189,14 @@ func (o *OAuth) writeIntrospection(w http.ResponseWriter, r *http.Request, ir fo
 	sess := ar.GetSession()
 	resp := introspection{Active: true, ClientID: ar.GetClient().GetID(), Issuer: o.p.Issuer(), IssuedAt: ar.GetRequestedAt().Unix(),
 		Subject: o.p.SubjectFor(ar.GetClient(), sess.GetSubject()), Scope: strings.Join(ar.GetGrantedScopes(), " "), Audience: ar.GetGrantedAudience(),
-		Username: sess.GetUsername(), TokenType: "Bearer"}
+		TokenType: "Bearer"}
+	// username (RFC 7662 §2.2) is the profile scope's preferred_username:
+	// released only when profile was granted, else it would hand every
+	// client, pairwise ones too (OpenID Connect Core §8), one identifier
+	// to join their data on.
+	if slices.Contains(ar.GetGrantedScopes(), "profile") {
+		resp.Username = sess.GetUsername()
+	}
 	if resp.Subject == "" {
 		resp.Subject = resp.ClientID
 	}
