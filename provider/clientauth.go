@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/ory/fosite"
 
@@ -33,8 +32,8 @@ const (
 	// (zitadel/oidc's client, for one).
 	maxAssertionLifetime = time.Hour
 	// assertionSkew tolerates clocks a little apart (RFC 7523 §3 allows
-	// "a small leeway").
-	assertionSkew = time.Minute
+	// "a small leeway"); the jti is kept as long (clientkeys.RememberUntil).
+	assertionSkew = clientkeys.ClockSkew
 	maxJTILength  = 256
 )
 
@@ -133,10 +132,11 @@ func (a *assertionAuth) authenticate(ctx context.Context, r *http.Request, form 
 	if err != nil {
 		return nil, err
 	}
-	// RFC 7523 §3 item 7: a jti is used once, remembered until the
-	// assertion expires (after which exp refuses it anyway), across
-	// replicas.
-	switch err := a.once.UseOnce(ctx, "assertion:"+id+":"+claims.ID, a.now(), claims.Expiry.Time()); {
+	// RFC 7523 §3 item 7: a jti is used once, remembered across replicas
+	// until the assertion is refused as expired anyway: exp plus the
+	// clock skew checkClaims allows (until exp alone, a replay in that
+	// last minute would pass).
+	switch err := a.once.UseOnce(ctx, "assertion:"+id+":"+claims.ID, a.now(), clientkeys.RememberUntil(claims.Expiry.Time())); {
 	case errors.Is(err, storage.ErrAlreadyExists):
 		return nil, invalidClient("This client_assertion was used before: sign a new one, with a new jti, for each request.")
 	case err != nil:
@@ -159,12 +159,12 @@ func AssertedClientID(form url.Values) string {
 // assertedClientID reads, before any check, whom the assertion claims to
 // be: its sub (= iss), which names the client whose keys must verify it.
 func assertedClientID(raw string) (string, error) {
-	jws, err := jose.ParseSignedCompact(raw, clientkeys.Algorithms)
+	payload, err := clientkeys.UnverifiedPayload(raw)
 	if err != nil {
-		return "", invalidClient("The client_assertion is not a JWT signed with RS256, PS256, ES256 or EdDSA.")
+		return "", invalidClient("The client_assertion is not a JWT signed with RS256, PS256, ES256 or EdDSA (Ed25519).")
 	}
 	var c jwt.Claims
-	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &c); err != nil || c.Subject == "" {
+	if err := json.Unmarshal(payload, &c); err != nil || c.Subject == "" {
 		return "", invalidClient("The client_assertion has no sub naming the client.")
 	}
 	return c.Subject, nil
@@ -205,7 +205,7 @@ func keyError(err error) error {
 	case errors.As(err, &fetch):
 		return invalidClient("The client's jwks_uri could not be used: " + fetch.Reason + ".")
 	case errors.Is(err, clientkeys.ErrBadJWS):
-		return invalidClient("The client_assertion is not a JWT signed with RS256, PS256, ES256 or EdDSA.")
+		return invalidClient("The client_assertion is not a JWT signed with RS256, PS256, ES256 or EdDSA (Ed25519).")
 	case errors.Is(err, clientkeys.ErrNoMatchingKey):
 		return invalidClient("No registered key of the client matches the assertion's kid and alg.")
 	case errors.Is(err, clientkeys.ErrBadSignature):
@@ -225,7 +225,7 @@ func (a *assertionAuth) checkClaims(r *http.Request, id string, c *jwt.Claims) e
 		return invalidClient("The assertion's aud must contain the token endpoint URL or the issuer.")
 	case c.Expiry == nil:
 		return invalidClient("The assertion has no exp.")
-	case now.After(c.Expiry.Time().Add(assertionSkew)):
+	case clientkeys.Expired(now, c.Expiry.Time()):
 		return invalidClient("The assertion has expired.")
 	case c.Expiry.Time().After(now.Add(maxAssertionLifetime + assertionSkew)):
 		return invalidClient("The assertion's exp is more than an hour ahead.")

@@ -170,7 +170,7 @@ func TestI33PrivateKeyJWTClients(t *testing.T) {
 		}
 	}
 	for _, field := range []string{"token_endpoint_auth_signing_alg_values_supported", "introspection_endpoint_auth_signing_alg_values_supported", "revocation_endpoint_auth_signing_alg_values_supported"} {
-		if got := string(mustJSON(doc[field])); got != `["RS256","PS256","ES256","EdDSA"]` {
+		if got := string(mustJSON(doc[field])); got != `["RS256","PS256","ES256","EdDSA","Ed25519"]` {
 			t.Errorf("discovery %s = %s", field, got)
 		}
 	}

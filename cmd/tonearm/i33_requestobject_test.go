@@ -109,7 +109,7 @@ func TestRequestObjectsSigned(t *testing.T) {
 
 		disc := get(t, http.DefaultClient, s.issuer+provider.DiscoveryPath)
 		for _, want := range []string{`"request_parameter_supported":true`, `"request_uri_parameter_supported":true`, `"require_request_uri_registration":true`,
-			`"request_object_signing_alg_values_supported":["RS256","PS256","ES256","EdDSA","none"]`} {
+			`"request_object_signing_alg_values_supported":["RS256","PS256","ES256","EdDSA","Ed25519","none"]`} {
 			if !strings.Contains(disc.body, want) {
 				t.Errorf("discovery lacks %s: %s", want, disc.body)
 			}

@@ -69,7 +69,13 @@ type Fetcher struct {
 type FetchError struct {
 	URL    string
 	Reason string
+	// Err is what the failure is, when it is one of this package's errors
+	// (ErrBadKeySet for a fetched set that breaks CheckSet's rules).
+	Err error
 }
+
+// Unwrap lets errors.Is see Err.
+func (e *FetchError) Unwrap() error { return e.Err }
 
 func (e *FetchError) Error() string { return "fetching " + e.URL + ": " + e.Reason }
 

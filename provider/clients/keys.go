@@ -1,20 +1,14 @@
 package clients
 
 import (
-	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"encoding/json"
 	"net/url"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
-	"github.com/go-jose/go-jose/v4"
-
+	"github.com/tonearm-idp/tonearm/provider/clientkeys"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -30,17 +24,15 @@ const (
 	AuthSecretBasic       = "client_secret_basic"
 	AuthSecretPost        = "client_secret_post"
 	AuthPrivateKeyJWT     = "private_key_jwt"
-	maxJWKSBytes          = 64 << 10
-	maxJWKSKeys           = 20
 	maxRequestURIs        = 20
-	minRSABits            = 2048
 	requestURIsField      = "request_uris"
 	sectorIdentifierField = "sector_identifier_uri"
 )
 
 // RequestObjectAlgs are the request_object_signing_alg values a client may
 // register ("" any of the signing ones; "none" unsigned objects only).
-var RequestObjectAlgs = []string{"none", "RS256", "PS256", "ES256", "EdDSA"}
+// EdDSA and Ed25519 (RFC 9864's name for it) accept objects under either.
+var RequestObjectAlgs = []string{"none", "RS256", "PS256", "ES256", "EdDSA", "Ed25519"}
 
 // SectorCheck checks a pairwise client's sector_identifier_uri against its
 // redirect URIs (OpenID Connect Core §8.1: the document it names must list
@@ -226,92 +218,14 @@ func isLoopbackHost(h string) bool {
 	return h == "localhost" || h == "127.0.0.1" || h == "::1"
 }
 
-// privateMembers are the JWK members only a private or symmetric key has
-// (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2).
-var privateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
-
-// checkJWKS checks a client's JWK Set (RFC 7517 §5): public signing keys
-// only (RSA of at least 2048 bits, EC P-256, Ed25519), no private or
-// symmetric key (a private key pasted by mistake is refused, never
-// stored), kids unique, at most 20 keys and 64 KiB. It returns the set as
-// compact JSON with its members sorted, so the same keys are stored
-// (and compared) the same way whichever surface registered them.
+// checkJWKS checks a client's JWK Set with the rule every key set meets,
+// registered or fetched (clientkeys.CheckSet), and returns it as stored.
 func checkJWKS(doc string) (string, error) {
-	if len(doc) > maxJWKSBytes {
-		return "", invalid("jwks is %d bytes: at most 64 KiB", len(doc))
+	canonical, err := clientkeys.CheckSet(doc)
+	if err != nil {
+		return "", invalid("%s", err)
 	}
-	var raw struct {
-		Keys []map[string]any `json:"keys"`
-	}
-	if err := json.Unmarshal([]byte(doc), &raw); err != nil || raw.Keys == nil {
-		return "", invalid("jwks must be a JWK Set: a JSON object with a \"keys\" array (RFC 7517 §5)")
-	}
-	switch {
-	case len(raw.Keys) == 0:
-		return "", invalid("jwks has no keys")
-	case len(raw.Keys) > maxJWKSKeys:
-		return "", invalid("jwks has %d keys: at most %d", len(raw.Keys), maxJWKSKeys)
-	}
-	// Before go-jose reads them: a private key must be named as such,
-	// not as a key that cannot be read.
-	for i, members := range raw.Keys {
-		if members["kty"] == "oct" {
-			return "", invalid("jwks key %d is a symmetric (oct) key: register public keys only", i+1)
-		}
-		for _, m := range privateMembers {
-			if _, ok := members[m]; ok {
-				return "", invalid("jwks key %d holds a private key (%q): register the public key only, and keep the private key with the app", i+1, m)
-			}
-		}
-	}
-	var set jose.JSONWebKeySet
-	if err := json.Unmarshal([]byte(doc), &set); err != nil {
-		return "", invalid("jwks holds a key that cannot be read: %s", strings.TrimPrefix(err.Error(), "go-jose/go-jose: "))
-	}
-	kids := map[string]bool{}
-	for i, key := range set.Keys {
-		if key.KeyID != "" {
-			if kids[key.KeyID] {
-				return "", invalid("jwks has two keys with kid %q: each kid must be unique", key.KeyID)
-			}
-			kids[key.KeyID] = true
-		}
-		if err := checkPublicKey(i+1, key.Key); err != nil {
-			return "", err
-		}
-	}
-	var sorted any
-	dec := json.NewDecoder(strings.NewReader(doc))
-	dec.UseNumber()
-	if err := dec.Decode(&sorted); err != nil {
-		return "", invalid("jwks must be a JWK Set")
-	}
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(sorted); err != nil {
-		return "", invalid("jwks must be a JWK Set")
-	}
-	return strings.TrimSpace(out.String()), nil
-}
-
-// checkPublicKey admits the key types tonearm verifies (RS256, PS256,
-// ES256, EdDSA).
-func checkPublicKey(n int, key any) error {
-	switch k := key.(type) {
-	case *rsa.PublicKey:
-		if k.N.BitLen() < minRSABits {
-			return invalid("jwks key %d is an RSA key of %d bits: at least %d", n, k.N.BitLen(), minRSABits)
-		}
-	case *ecdsa.PublicKey:
-		if k.Curve != elliptic.P256() {
-			return invalid("jwks key %d is on curve %s: only P-256 (ES256) is supported", n, k.Curve.Params().Name)
-		}
-	case ed25519.PublicKey:
-	default:
-		return invalid("jwks key %d is not a public RSA, EC P-256 or Ed25519 key", n)
-	}
-	return nil
+	return canonical, nil
 }
 
 // keepSubject holds an update to the client's subject type: "" keeps it,

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/provider/clientkeys"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -24,15 +25,16 @@ type keyMetadata struct {
 }
 
 // assertionAlgs are the client assertion algorithms tonearm verifies
-// (token_endpoint_auth_signing_alg; never none or HMAC).
-var assertionAlgs = []string{"RS256", "PS256", "ES256", "EdDSA"}
+// (token_endpoint_auth_signing_alg; never none or HMAC), as discovery
+// lists them.
+var assertionAlgs = clientkeys.AlgorithmNames()
 
 // keys checks what the registry does not store and returns the rest.
 func (k keyMetadata) keys() (clients.Keys, error) {
 	if k.TokenEndpointAuthSigningAlg != "" && !slices.Contains(assertionAlgs, k.TokenEndpointAuthSigningAlg) {
 		// Accepted, not stored: every one of these algorithms is
 		// accepted from every private_key_jwt client.
-		return clients.Keys{}, fault.Errorf(fault.Invalid, "token_endpoint_auth_signing_alg must be RS256, PS256, ES256 or EdDSA")
+		return clients.Keys{}, fault.Errorf(fault.Invalid, "token_endpoint_auth_signing_alg must be RS256, PS256, ES256, EdDSA or Ed25519")
 	}
 	jwks := ""
 	if len(k.JWKS) > 0 && string(k.JWKS) != "null" {

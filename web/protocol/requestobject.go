@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/ory/fosite"
 
+	"github.com/tonearm-idp/tonearm/provider/clientkeys"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -297,12 +298,14 @@ func (o *OAuth) checkRequestObject(payload []byte, params, form url.Values, clie
 		switch {
 		case err != nil:
 			return time.Time{}, fosite.ErrInvalidRequestObject.WithHint("The request object's exp is not a number.")
-		case !now.Before(exp):
+		case clientkeys.Expired(now, exp):
 			return time.Time{}, fosite.ErrInvalidRequestObject.WithHint("The request object has expired.")
 		case exp.After(until.Add(requestObjectSkew)):
 			return time.Time{}, fosite.ErrInvalidRequestObject.WithHintf("The request object's exp is more than %s ahead.", maxRequestObjectLifetime)
 		}
-		until = exp
+		// Remembered as long as Expired lets it through, clock skew
+		// included, or it could be replayed in that last stretch.
+		until = clientkeys.RememberUntil(exp)
 	}
 	if c.Nbf != nil {
 		nbf, err := numericDate(*c.Nbf)

@@ -16,7 +16,7 @@
 //   --secret SECRET        for the client_secret_* methods
 //   --key FILE --kid KID --alg ALG
 //                          a PKCS#8 PEM private key, its kid and its JWS
-//                          algorithm (RS256, PS256, ES256, EdDSA), for
+//                          algorithm (RS256, PS256, ES256, EdDSA or Ed25519), for
 //                          private_key_jwt and --request jar
 //   --request MODE         plain (default) | jar (request object signed
 //                          with --key) | par (pushed)
@@ -63,7 +63,10 @@ const importParams = {
   RS256: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
   PS256: { name: 'RSA-PSS', hash: 'SHA-256' },
   ES256: { name: 'ECDSA', namedCurve: 'P-256' },
+  // An Ed25519 key: openid-client signs with it under the name "Ed25519"
+  // (RFC 9864), unmodified; tonearm accepts that name as well as EdDSA.
   EdDSA: { name: 'Ed25519' },
+  Ed25519: { name: 'Ed25519' },
 }
 
 async function privateKey(o) {
@@ -76,14 +79,6 @@ async function privateKey(o) {
   return { key, kid: o.kid }
 }
 
-// oauth4webapi names an Ed25519 key's algorithm "Ed25519" (RFC 9864);
-// tonearm, like most servers, knows it as "EdDSA" (RFC 8037).
-const edDSA = {
-  [client.modifyAssertion]: (header) => {
-    if (header.alg === 'Ed25519') header.alg = 'EdDSA'
-  },
-}
-
 async function clientAuth(o) {
   switch (o.auth) {
     case 'none':
@@ -93,7 +88,7 @@ async function clientAuth(o) {
     case 'client_secret_post':
       return client.ClientSecretPost(o.secret)
     case 'private_key_jwt':
-      return client.PrivateKeyJwt(await privateKey(o), edDSA)
+      return client.PrivateKeyJwt(await privateKey(o))
     default:
       throw new Error(`unsupported --auth ${o.auth}`)
   }
@@ -104,7 +99,7 @@ async function authorizationURL(config, o, params) {
     case 'plain':
       return client.buildAuthorizationUrl(config, params)
     case 'jar':
-      return client.buildAuthorizationUrlWithJAR(config, params, await privateKey(o), edDSA)
+      return client.buildAuthorizationUrlWithJAR(config, params, await privateKey(o))
     case 'par':
       return client.buildAuthorizationUrlWithPAR(config, params)
     default:
