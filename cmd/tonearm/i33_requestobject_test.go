@@ -214,7 +214,7 @@ func TestRequestObjectsRefused(t *testing.T) {
 		if p := get(t, s.browser(), s.objectURL("ro", "request", rs.SignClaims(t, replayed), nil)); p.status != http.StatusOK || !strings.Contains(p.body, `name="password"`) {
 			t.Fatalf("first use: %d %v", p.status, p.location)
 		}
-		expired := object(map[string]any{"exp": time.Now().Add(-time.Minute).Unix()})
+		expired := object(map[string]any{"exp": time.Now().Add(-5 * time.Minute).Unix()})
 		for name, c := range map[string]struct {
 			q         url.Values
 			want      string
