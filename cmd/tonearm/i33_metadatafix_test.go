@@ -1,0 +1,89 @@
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Issue 33, what an outside tester found in the surfaces that register a
+// client's keys: unusable keys accepted, an unreadable file called a usage
+// error, jwks as a string taken by apply, introspection's odd error for a
+// caller without credentials, and a large form called empty.
+
+// i33fixEC is a JWK Set of one public EC P-256 key with members (JSON
+// members without braces, e.g. `"alg":"RS256"`) added to it.
+func i33fixEC(t *testing.T, members string) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.PublicKey, KeyID: "k1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Replace(string(b), `{"kty"`, "{"+members+`,"kty"`, 1)
+}
+
+// An EC key with alg RS256, a key with use enc, key_ops without verify:
+// no assertion could ever be verified with them, so every surface refuses
+// them when they are registered, saying why, and stores nothing.
+func TestI33FixUnusableKeysRefused(t *testing.T) {
+	t.Parallel()
+	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "t.db")
+	s := startE2E(t, dbURL, options{})
+	cli := i33mCLI(s, dbURL)
+	ecRS256, enc, noVerify := i33fixEC(t, `"alg":"RS256"`), i33fixEC(t, `"use":"enc"`), i33fixEC(t, `"key_ops":["encrypt"]`)
+	file := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(file, []byte(ecRS256), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pkj := []string{"clients", "create", "--token-endpoint-auth-method", "private_key_jwt", "--redirect-uri", "https://c.example/cb"}
+	if _, err := cli("", append(pkj, "--id", "cli-alg", "--jwks-file", file)...); err == nil || !strings.Contains(err.Error(), `an EC key with alg "RS256": an EC key signs ES256`) {
+		t.Fatalf("clients create with an EC key for RS256: %v", err)
+	}
+	if _, err := cli(enc, append(pkj, "--id", "cli-enc", "--jwks-file", "-")...); err == nil || !strings.Contains(err.Error(), `use "enc"`) {
+		t.Fatalf("clients create with a use enc key: %v", err)
+	}
+	i33mNoClient(t, s, "cli-alg")
+	i33mNoClient(t, s, "cli-enc")
+
+	s.admin("boss")
+	ops := s.opsToken()
+	var set map[string]any
+	_ = json.Unmarshal([]byte(noVerify), &set)
+	r := s.want(s.call(nil, http.MethodPost, "/api/admin/clients", ops, map[string]any{"clientId": "api-ops", "redirectUris": []string{"https://a.example/cb"},
+		"tokenEndpointAuthMethod": "private_key_jwt", "jwks": set}), http.StatusBadRequest)
+	if !strings.Contains(r.errMsg(), `without "verify"`) {
+		t.Fatalf("admin API with key_ops without verify: %s", r.raw)
+	}
+	i33mNoClient(t, s, "api-ops")
+
+	s.user("dora")
+	b := s.browser()
+	s.signInPage(t, b, "dora")
+	made := submit(t, b, accountForm(t, get(t, b, s.issuer+"/developer"), "/developer/tokens"), map[string]string{"expires_days": "1"})
+	iat := initialTokenRe.FindStringSubmatch(made.body)
+	if iat == nil {
+		t.Fatalf("no initial access token:\n%s", made.body)
+	}
+	_ = json.Unmarshal([]byte(ecRS256), &set)
+	before, _ := s.app.store.ListClients(t.Context())
+	status, body := s.registerJSON(t, iat[1], map[string]any{"client_name": "Bad keys", "redirect_uris": []string{redirectURI},
+		"token_endpoint_auth_method": "private_key_jwt", "jwks": set})
+	if desc, _ := body["error_description"].(string); status != http.StatusBadRequest || body["error"] != "invalid_client_metadata" || !strings.Contains(desc, "an EC key signs ES256") {
+		t.Fatalf("RFC 7591 with an EC key for RS256: %d %v", status, body)
+	}
+	if after, _ := s.app.store.ListClients(t.Context()); len(after) != len(before) {
+		t.Fatal("RFC 7591 stored a client with an unusable key")
+	}
+}
