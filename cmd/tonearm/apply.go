@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -157,6 +156,9 @@ var configCommands = []command{
 }
 
 // applyFlags are the flags of tonearm apply -f FILE [--dry-run] [--prune] [--json].
+// maxApplyFile bounds the file apply reads.
+const maxApplyFile = 4 << 20
+
 func applyFlags(fs *flag.FlagSet, in *input) runFunc {
 	var file string
 	var dryRun, prune bool
@@ -166,15 +168,13 @@ func applyFlags(fs *flag.FlagSet, in *input) runFunc {
 	jsonFlag(fs, &in.asJSON)
 	in.check = requireArg(&file, "usage: tonearm apply -f FILE [--dry-run] [--prune] [--json]")
 	return func(ctx context.Context, s *services, in *input) error {
-		var data []byte
-		var err error
-		if file == "-" {
-			data, err = io.ReadAll(io.LimitReader(in.stdin, 4<<20))
-		} else {
-			data, err = os.ReadFile(file)
-		}
+		data, err := readFileFlag("-f", file, in.stdin, maxApplyFile+1)
 		if err != nil {
 			return err
+		}
+		if len(data) > maxApplyFile {
+			// Never a file cut short: its first part may be valid YAML.
+			return errors.New("-f: the file is larger than 4 MiB: apply reads at most that")
 		}
 		want, err := readDesired(data)
 		if err != nil {

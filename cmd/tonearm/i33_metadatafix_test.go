@@ -87,3 +87,42 @@ func TestI33FixUnusableKeysRefused(t *testing.T) {
 		t.Fatal("RFC 7591 stored a client with an unusable key")
 	}
 }
+
+// A file a flag names that cannot be read is a failure (exit 1) naming
+// the flag and the file; exit 2 stays for a command line tonearm cannot
+// read.
+func TestI33FixUnreadableFileExits1(t *testing.T) {
+	t.Parallel()
+	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "t.db")
+	s := startE2E(t, dbURL, options{})
+	cli := i33mCLI(s, dbURL)
+	missing, dir := filepath.Join(t.TempDir(), "nonexistent.json"), t.TempDir()
+	for _, args := range [][]string{
+		{"clients", "create", "--id", "x", "--token-endpoint-auth-method", "private_key_jwt", "--jwks-file", missing},
+		{"clients", "update", "x", "--jwks-file", missing},
+		{"apply", "-f", missing},
+		{"apply", "-f", dir},
+		{"clients", "create", "--id", "x", "--jwks-file", dir},
+	} {
+		_, err := cli("", args...)
+		flagName, file := args[len(args)-2], args[len(args)-1]
+		if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), flagName+": cannot read "+file+": ") {
+			t.Errorf("%v: %v (exit %d), want exit 1 saying %s cannot be read", args, err, exitCode(err), file)
+		}
+	}
+	i33mNoClient(t, s, "x")
+	// A file over apply's bound is refused whole, never applied in part
+	// (its first 4 MiB are a valid file here).
+	long := filepath.Join(dir, "long.yaml")
+	valid := "clients:\n  - id: x\n    redirectUris: [https://x.example/cb]\n"
+	if err := os.WriteFile(long, []byte(valid+strings.Repeat("# padding\n", 420_000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli("", "apply", "-f", long); err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "larger than 4 MiB") {
+		t.Errorf("apply of a file over 4 MiB: %v", err)
+	}
+	i33mNoClient(t, s, "x")
+	if _, err := cli("", "clients", "create", "--jwks-file"); err == nil || exitCode(err) != 2 {
+		t.Errorf("a flag without its value: %v (exit %d), want exit 2", err, exitCode(err))
+	}
+}
