@@ -43,10 +43,11 @@ type fileClient struct {
 	PolicyURI              string   `json:"policyUri,omitempty" yaml:"policyUri,omitempty"`
 	TosURI                 string   `json:"tosUri,omitempty" yaml:"tosUri,omitempty"`
 	IDTokenAlg             string   `json:"idTokenAlg,omitempty" yaml:"idTokenAlg,omitempty"`
-	// How it authenticates and its keys: jwks is the JWK Set itself (a
-	// mapping, or a string holding its JSON).
+	// How it authenticates and its keys: jwks is the JWK Set itself, a
+	// mapping (a string, even one holding JSON, is a value of the wrong
+	// kind, as in the admin API and RFC 7591).
 	TokenEndpointAuthMethod string   `json:"tokenEndpointAuthMethod,omitempty" yaml:"tokenEndpointAuthMethod,omitempty"`
-	JWKS                    any      `json:"jwks,omitempty" yaml:"jwks,omitempty"`
+	JWKS                    jwkSet   `json:"jwks,omitempty" yaml:"jwks,omitempty"`
 	JWKSURI                 string   `json:"jwksUri,omitempty" yaml:"jwksUri,omitempty"`
 	RequestURIs             []string `json:"requestUris,omitempty" yaml:"requestUris,omitempty"`
 	RequestObjectSigningAlg string   `json:"requestObjectSigningAlg,omitempty" yaml:"requestObjectSigningAlg,omitempty"`
@@ -57,6 +58,10 @@ type fileClient struct {
 	// new client's secret is generated and printed once.
 	SecretEnv string `json:"secretEnv,omitempty" yaml:"secretEnv,omitempty"`
 }
+
+// jwkSet is a client's JWK Set in the file: a mapping (its own type, so
+// an error names it in the file's words).
+type jwkSet map[string]any
 
 type fileAPI struct {
 	ID            string      `json:"id" yaml:"id"`
@@ -75,13 +80,9 @@ type fileScope struct {
 
 func (c fileClient) spec() clients.Spec {
 	jwks := ""
-	switch v := c.JWKS.(type) {
-	case nil:
-	case string:
-		jwks = v
-	default:
+	if c.JWKS != nil {
 		// A mapping read from YAML: the registry reads (and refuses) it as JSON.
-		b, _ := json.Marshal(v)
+		b, _ := json.Marshal(c.JWKS)
 		jwks = string(b)
 	}
 	return clients.Spec{

@@ -126,3 +126,30 @@ func TestI33FixUnreadableFileExits1(t *testing.T) {
 		t.Errorf("a flag without its value: %v (exit %d), want exit 2", err, exitCode(err))
 	}
 }
+
+// jwks in an apply file is a mapping; a string (even one holding the JSON
+// of a JWK Set) is a value of the wrong kind, as in the admin API and RFC
+// 7591, and nothing is created.
+func TestI33FixApplyJWKSString(t *testing.T) {
+	t.Parallel()
+	dbURL := "sqlite://" + filepath.Join(t.TempDir(), "t.db")
+	s := startE2E(t, dbURL, options{})
+	cli := i33mCLI(s, dbURL)
+	public, _ := i33mJWKS(t)
+	quoted, _ := json.Marshal(public)
+	file := "clients:\n  - id: stringy\n    redirectUris: [https://s.example/cb]\n    tokenEndpointAuthMethod: private_key_jwt\n    jwks: " + string(quoted) + "\n"
+	_, err := cli(file, "apply", "-f", "-")
+	if err == nil || exitCode(err) != 1 || !strings.Contains(err.Error(), "line 5: jwks must be a mapping (a JWK Set), not the string") {
+		t.Fatalf("apply with jwks as a string: %v", err)
+	}
+	i33mNoClient(t, s, "stringy")
+	list := "clients:\n  - id: listy\n    redirectUris: [https://s.example/cb]\n    jwks: [1]\n"
+	if _, err := cli(list, "apply", "-f", "-"); err == nil || !strings.Contains(err.Error(), "line 4: jwks must be a mapping (a JWK Set), not a list") {
+		t.Fatalf("apply with jwks as a list: %v", err)
+	}
+	// The mapping still works.
+	ok := strings.Replace(file, string(quoted), public, 1)
+	if out, err := cli(ok, "apply", "-f", "-"); err != nil || !strings.Contains(out, "create client stringy") {
+		t.Fatalf("apply with jwks as a mapping: %v %s", err, out)
+	}
+}
