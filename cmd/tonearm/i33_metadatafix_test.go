@@ -6,12 +6,16 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/clients"
 )
 
 // Issue 33, what an outside tester found in the surfaces that register a
@@ -151,5 +155,47 @@ func TestI33FixApplyJWKSString(t *testing.T) {
 	ok := strings.Replace(file, string(quoted), public, 1)
 	if out, err := cli(ok, "apply", "-f", "-"); err != nil || !strings.Contains(out, "create client stringy") {
 		t.Fatalf("apply with jwks as a mapping: %v %s", err, out)
+	}
+}
+
+// Introspection by a caller without client authentication, or with a
+// wrong secret, is invalid_client with the Basic challenge (RFC 7662 §2.3,
+// RFC 6749 §5.2), as revocation answers it.
+func TestI33FixIntrospectionInvalidClient(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
+	s.client(clients.Spec{ID: "svc", Secret: strings.Repeat("s", 32), GrantTypes: []string{"client_credentials"}, Scopes: []string{"openid"}})
+	basic := func(secret string) func(*http.Request) {
+		return func(r *http.Request) { r.SetBasicAuth("svc", secret) }
+	}
+	bearer := func(r *http.Request) { r.Header.Set("Authorization", "Bearer x") }
+	for name, tc := range map[string]struct {
+		form url.Values
+		set  func(*http.Request)
+		// revocation too: the same answer there (without any client_id
+		// fosite's revocation answers invalid_request instead).
+		revocation bool
+	}{
+		"no credentials":        {url.Values{"token": {"x"}}, nil, false},
+		"client_id only":        {url.Values{"token": {"x"}, "client_id": {"svc"}}, nil, true},
+		"a wrong Basic secret":  {url.Values{"token": {"x"}}, basic("wrong"), true},
+		"a wrong posted secret": {url.Values{"token": {"x"}, "client_id": {"svc"}, "client_secret": {"wrong"}}, nil, true},
+		"a bearer token":        {url.Values{"token": {"x"}}, bearer, false},
+		"an access_token field": {url.Values{"token": {"x"}, "access_token": {"y"}}, nil, false},
+	} {
+		paths := []string{provider.IntrospectPath}
+		if tc.revocation {
+			paths = append(paths, provider.RevokePath)
+		}
+		for _, path := range paths {
+			status, body, hdr := s.formPostHeader(t, path, tc.form, tc.set)
+			if status != http.StatusUnauthorized || body["error"] != "invalid_client" || hdr.Get("WWW-Authenticate") != `Basic realm="tonearm"` {
+				t.Errorf("%s at %s: %d %v %q, want 401 invalid_client", name, path, status, body, hdr.Get("WWW-Authenticate"))
+			}
+		}
+	}
+	// The right secret still introspects.
+	if status, body := s.formPost(t, provider.IntrospectPath, url.Values{"token": {"x"}}, basic(strings.Repeat("s", 32))); status != http.StatusOK || body["active"] != false {
+		t.Fatalf("introspection with the right secret: %d %v", status, body)
 	}
 }

@@ -151,7 +151,7 @@ func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := introspectionClientAuth(r); err != nil {
-		o.p.OAuth2.WriteIntrospectionError(ctx, w, err)
+		o.introspectionError(w, r, err)
 		return
 	}
 	ir, err := o.p.OAuth2.NewIntrospectionRequest(ctx, r, provider.NewSession())
@@ -166,11 +166,25 @@ func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
 		if writeUnavailable(w, r, o.log, err) {
 			return
 		}
-		o.p.OAuth2.WriteIntrospectionError(ctx, w, err)
+		o.introspectionError(w, r, err)
 		return
 	}
 	caller, _, _ := r.BasicAuth()
 	o.writeIntrospection(w, r, ir, unescapeClientID(caller))
+}
+
+// introspectionError answers a refused introspection. fosite calls a
+// failed client authentication here request_unauthorized (and its
+// introspection writer would turn invalid_client into {"active": false});
+// RFC 7662 §2.3 defers to RFC 6749 §5.2: invalid_client, 401, as the
+// token, revocation, PAR and device endpoints answer (clientChallenge adds
+// the same WWW-Authenticate).
+func (o *OAuth) introspectionError(w http.ResponseWriter, r *http.Request, err error) {
+	if rfc := fosite.ErrorToRFC6749Error(err); rfc.ErrorField == fosite.ErrRequestUnauthorized.ErrorField {
+		o.p.OAuth2.WriteAccessError(r.Context(), w, nil, fosite.ErrInvalidClient.WithHint(rfc.HintField))
+		return
+	}
+	o.p.OAuth2.WriteIntrospectionError(r.Context(), w, err)
 }
 
 // writeIntrospection answers for a live token, to caller (the
