@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -75,14 +76,10 @@ func TestI33FixUnusableKeysRefused(t *testing.T) {
 	s.user("dora")
 	b := s.browser()
 	s.signInPage(t, b, "dora")
-	made := submit(t, b, accountForm(t, get(t, b, s.issuer+"/developer"), "/developer/tokens"), map[string]string{"expires_days": "1"})
-	iat := initialTokenRe.FindStringSubmatch(made.body)
-	if iat == nil {
-		t.Fatalf("no initial access token:\n%s", made.body)
-	}
+	iat := s.initialToken(t, b)
 	_ = json.Unmarshal([]byte(ecRS256), &set)
 	before, _ := s.app.store.ListClients(t.Context())
-	status, body := s.registerJSON(t, iat[1], map[string]any{"client_name": "Bad keys", "redirect_uris": []string{redirectURI},
+	status, body := s.registerJSON(t, iat, map[string]any{"client_name": "Bad keys", "redirect_uris": []string{redirectURI},
 		"token_endpoint_auth_method": "private_key_jwt", "jwks": set})
 	if desc, _ := body["error_description"].(string); status != http.StatusBadRequest || body["error"] != "invalid_client_metadata" || !strings.Contains(desc, "an EC key signs ES256") {
 		t.Fatalf("RFC 7591 with an EC key for RS256: %d %v", status, body)
@@ -197,5 +194,34 @@ func TestI33FixIntrospectionInvalidClient(t *testing.T) {
 	// The right secret still introspects.
 	if status, body := s.formPost(t, provider.IntrospectPath, url.Values{"token": {"x"}}, basic(strings.Repeat("s", 32))); status != http.StatusOK || body["active"] != false {
 		t.Fatalf("introspection with the right secret: %d %v", status, body)
+	}
+}
+
+// A body over the bound (64 KiB) is 413 invalid_request saying so, at
+// every endpoint that reads a form, never "The POST body can not be
+// empty"; the sign-in and sign-out pages say it is too large.
+func TestI33FixBodyTooLarge(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
+	s.client(clients.Spec{ID: "svc", Secret: strings.Repeat("s", 32), GrantTypes: []string{"client_credentials"}, Scopes: []string{"openid"}})
+	big := "grant_type=client_credentials&client_id=svc&token=x&pad=" + strings.Repeat("a", 70<<10)
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded",
+		"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("svc:"+strings.Repeat("s", 32)))}
+	for _, path := range []string{provider.TokenPath, provider.IntrospectPath, provider.RevokePath, provider.PARPath, provider.DeviceAuthorizationPath, provider.UserinfoPath} {
+		resp, body := s.rawCall(t, http.MethodPost, path, form, big)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || body != `{"error":"invalid_request","error_description":"The request body is larger than 65536 bytes."}` {
+			t.Errorf("%s: %d %s, want 413 invalid_request saying the body is too large", path, resp.StatusCode, body)
+		}
+	}
+	for _, path := range []string{provider.AuthorizePath, provider.LogoutPath} {
+		resp, body := s.rawCall(t, http.MethodPost, path, map[string]string{"Content-Type": "application/x-www-form-urlencoded"}, big)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(body, "The request is too large.") {
+			t.Errorf("%s: %d, want 413 saying the request is too large\n%s", path, resp.StatusCode, body)
+		}
+	}
+	// Under the bound, the form is read.
+	resp, body := s.rawCall(t, http.MethodPost, provider.TokenPath, form, "grant_type=client_credentials&pad="+strings.Repeat("a", 60000))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("a 60 KB token request: %d %s", resp.StatusCode, body)
 	}
 }

@@ -23,8 +23,11 @@ import (
 // token is the token endpoint.
 func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
-	if r.ParseForm() == nil { // else fosite answers the error
+	ok, err := parseBoundedForm(w, r)
+	if !ok {
+		return
+	}
+	if err == nil { // else fosite answers the error
 		id, grant := requestClientID(r), r.PostForm.Get("grant_type")
 		o.p.RefreshClientOnMiss(ctx, id, strings.Fields(r.PostForm.Get("scope")), "", grant)
 		if grant == "client_credentials" && strings.TrimSpace(r.PostForm.Get("scope")) == "" {
@@ -145,7 +148,12 @@ func (o *OAuth) spendFailedCode(r *http.Request, ar fosite.AccessRequester, err 
 // {"active": false}, never an error.
 func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
+	if ok, err := parseBoundedForm(w, r); !ok {
+		return
+	} else if err != nil {
+		o.p.OAuth2.WriteIntrospectionError(ctx, w, fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+		return
+	}
 	if hasClientAssertion(r) {
 		o.introspectAsserted(w, r)
 		return
@@ -239,9 +247,6 @@ func introspectionClientAuth(r *http.Request) error {
 	if r.Method != http.MethodPost {
 		return nil // fosite refuses it
 	}
-	if err := r.ParseForm(); err != nil {
-		return fosite.ErrInvalidRequest.WithHint("The request body could not be read.")
-	}
 	if _, has := r.Form["access_token"]; has {
 		return fosite.ErrRequestUnauthorized.WithHint("An access token is not a credential here: authenticate as a client.")
 	}
@@ -263,7 +268,9 @@ func introspectionClientAuth(r *http.Request) error {
 // access tokens of its grant; an unknown token is a 200.
 func (o *OAuth) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
+	if ok, _ := parseBoundedForm(w, r); !ok {
+		return // any other error: fosite answers it
+	}
 	err := o.p.OAuth2.NewRevocationRequest(ctx, r)
 	if errors.Is(err, fosite.ErrTemporarilyUnavailable) {
 		// fosite's answer when the token could not be looked up or
@@ -306,7 +313,9 @@ func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	token := web.BearerToken(r)
 	if token == "" && r.Method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
+		if ok, _ := parseBoundedForm(w, r); !ok {
+			return
+		}
 		token = r.PostFormValue("access_token")
 	}
 	if token == "" {
