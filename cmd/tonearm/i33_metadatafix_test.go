@@ -16,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tonearm-idp/tonearm/provider"
+	"github.com/tonearm-idp/tonearm/provider/clientkeys/clientkeystest"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 )
 
@@ -223,5 +224,24 @@ func TestI33FixBodyTooLarge(t *testing.T) {
 	resp, body := s.rawCall(t, http.MethodPost, provider.TokenPath, form, "grant_type=client_credentials&pad="+strings.Repeat("a", 60000))
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("a 60 KB token request: %d %s", resp.StatusCode, body)
+	}
+}
+
+// A key registered with RFC 9864's name for EdDSA over Ed25519 ("alg":
+// "Ed25519"), which registration accepts, verifies EdDSA assertions: it
+// is not left aside as a key for another algorithm.
+func TestI33FixEd25519AlgName(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "t.db"), options{})
+	k := clientkeystest.NewKey(t, jose.EdDSA, "ed-1")
+	set := strings.Replace(clientkeystest.JWKS(t, k), `"alg":"EdDSA"`, `"alg":"Ed25519"`, 1)
+	if !strings.Contains(set, `"alg":"Ed25519"`) {
+		t.Fatalf("no Ed25519 alg in %s", set)
+	}
+	s.client(clients.Spec{ID: "ed", GrantTypes: []string{"client_credentials"}, Scopes: []string{"openid"},
+		Keys: clients.Keys{TokenEndpointAuthMethod: clients.AuthPrivateKeyJWT, JWKS: set}})
+	status, body := s.formPost(t, provider.TokenPath, assertionForm(assertion(t, k, s, "ed"), url.Values{"grant_type": {"client_credentials"}}), nil)
+	if status != http.StatusOK || body["access_token"] == nil {
+		t.Fatalf("an assertion signed with an Ed25519-named key: %d %v", status, body)
 	}
 }

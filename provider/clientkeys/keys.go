@@ -174,7 +174,7 @@ func verifyWith(jws *jose.JSONWebSignature, set *jose.JSONWebKeySet) ([]byte, er
 	}
 	tried := false
 	for _, key := range candidates {
-		if key.Use == "enc" || (key.Algorithm != "" && key.Algorithm != string(alg)) {
+		if key.Use == "enc" || (key.Algorithm != "" && key.Algorithm != string(alg) && !isEd25519Name(key.Algorithm, alg)) {
 			continue
 		}
 		pub := key.Public()
@@ -190,6 +190,13 @@ func verifyWith(jws *jose.JSONWebSignature, set *jose.JSONWebKeySet) ([]byte, er
 		return nil, ErrNoMatchingKey
 	}
 	return nil, ErrBadSignature
+}
+
+// isEd25519Name reports whether a key's alg is RFC 9864's fully-specified
+// name of EdDSA over Ed25519, which registration accepts, while the JWS
+// says EdDSA (fits then checks the key is Ed25519).
+func isEd25519Name(keyAlg string, alg jose.SignatureAlgorithm) bool {
+	return keyAlg == "Ed25519" && alg == jose.EdDSA
 }
 
 // fits reports whether key is the kind of public key alg is defined for, so
