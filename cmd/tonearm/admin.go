@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -222,16 +220,7 @@ func (f *clientFlagValues) load(in *input) error {
 	if f.jwksFile == "" {
 		return nil
 	}
-	var r io.Reader = in.stdin
-	if f.jwksFile != "-" {
-		file, err := os.Open(f.jwksFile)
-		if err != nil {
-			return usageError{fmt.Sprintf("--jwks-file: %v", err)}
-		}
-		defer file.Close()
-		r = file
-	}
-	b, err := io.ReadAll(io.LimitReader(r, 64<<10+1))
+	b, err := readFileFlag("--jwks-file", f.jwksFile, in.stdin, 64<<10+1)
 	if err != nil {
 		return err
 	}

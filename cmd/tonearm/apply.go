@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -44,10 +43,11 @@ type fileClient struct {
 	PolicyURI              string   `json:"policyUri,omitempty" yaml:"policyUri,omitempty"`
 	TosURI                 string   `json:"tosUri,omitempty" yaml:"tosUri,omitempty"`
 	IDTokenAlg             string   `json:"idTokenAlg,omitempty" yaml:"idTokenAlg,omitempty"`
-	// How it authenticates and its keys: jwks is the JWK Set itself (a
-	// mapping, or a string holding its JSON).
+	// How it authenticates and its keys: jwks is the JWK Set itself, a
+	// mapping (a string, even one holding JSON, is a value of the wrong
+	// kind, as in the admin API and RFC 7591).
 	TokenEndpointAuthMethod string   `json:"tokenEndpointAuthMethod,omitempty" yaml:"tokenEndpointAuthMethod,omitempty"`
-	JWKS                    any      `json:"jwks,omitempty" yaml:"jwks,omitempty"`
+	JWKS                    jwkSet   `json:"jwks,omitempty" yaml:"jwks,omitempty"`
 	JWKSURI                 string   `json:"jwksUri,omitempty" yaml:"jwksUri,omitempty"`
 	RequestURIs             []string `json:"requestUris,omitempty" yaml:"requestUris,omitempty"`
 	RequestObjectSigningAlg string   `json:"requestObjectSigningAlg,omitempty" yaml:"requestObjectSigningAlg,omitempty"`
@@ -58,6 +58,10 @@ type fileClient struct {
 	// new client's secret is generated and printed once.
 	SecretEnv string `json:"secretEnv,omitempty" yaml:"secretEnv,omitempty"`
 }
+
+// jwkSet is a client's JWK Set in the file: a mapping (its own type, so
+// an error names it in the file's words).
+type jwkSet map[string]any
 
 type fileAPI struct {
 	ID            string      `json:"id" yaml:"id"`
@@ -76,13 +80,9 @@ type fileScope struct {
 
 func (c fileClient) spec() clients.Spec {
 	jwks := ""
-	switch v := c.JWKS.(type) {
-	case nil:
-	case string:
-		jwks = v
-	default:
+	if c.JWKS != nil {
 		// A mapping read from YAML: the registry reads (and refuses) it as JSON.
-		b, _ := json.Marshal(v)
+		b, _ := json.Marshal(c.JWKS)
 		jwks = string(b)
 	}
 	return clients.Spec{
@@ -157,6 +157,9 @@ var configCommands = []command{
 }
 
 // applyFlags are the flags of tonearm apply -f FILE [--dry-run] [--prune] [--json].
+// maxApplyFile bounds the file apply reads.
+const maxApplyFile = 4 << 20
+
 func applyFlags(fs *flag.FlagSet, in *input) runFunc {
 	var file string
 	var dryRun, prune bool
@@ -166,15 +169,13 @@ func applyFlags(fs *flag.FlagSet, in *input) runFunc {
 	jsonFlag(fs, &in.asJSON)
 	in.check = requireArg(&file, "usage: tonearm apply -f FILE [--dry-run] [--prune] [--json]")
 	return func(ctx context.Context, s *services, in *input) error {
-		var data []byte
-		var err error
-		if file == "-" {
-			data, err = io.ReadAll(io.LimitReader(in.stdin, 4<<20))
-		} else {
-			data, err = os.ReadFile(file)
-		}
+		data, err := readFileFlag("-f", file, in.stdin, maxApplyFile+1)
 		if err != nil {
 			return err
+		}
+		if len(data) > maxApplyFile {
+			// Never a file cut short: its first part may be valid YAML.
+			return errors.New("-f: the file is larger than 4 MiB: apply reads at most that")
 		}
 		want, err := readDesired(data)
 		if err != nil {

@@ -37,6 +37,7 @@ var yamlTypeWords = map[string]string{
 	"[]string":          "a list of strings",
 	"string":            "a string",
 	"bool":              "true or false",
+	"main.jwkSet":       "a mapping (a JWK Set)",
 }
 
 var yamlTagWords = map[string]string{

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,4 +193,36 @@ func requireExistingDatabase(cfg config.Config, named bool) error {
 			"name the database with TONEARM_DATABASE_URL or --database-url, or create it with \"tonearm migrate\" (or \"make run\")", abs, config.DefaultDatabaseURL)
 	}
 	return nil
+}
+
+// readFileFlag reads the file a flag names ("-": standard input), at most
+// limit bytes. A file that cannot be read is a failure (exit 1), not a
+// usage error: the command line was read; the message names the flag,
+// the file and why.
+func readFileFlag(flagName, path string, stdin io.Reader, limit int64) ([]byte, error) {
+	r := stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fileFlagError(flagName, path, err)
+		}
+		defer f.Close()
+		r = f
+	}
+	b, err := io.ReadAll(io.LimitReader(r, limit))
+	if err != nil {
+		return nil, fileFlagError(flagName, path, err)
+	}
+	return b, nil
+}
+
+func fileFlagError(flagName, path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err // the path is said once, below
+	}
+	if path == "-" {
+		return fmt.Errorf("%s: cannot read standard input: %w", flagName, err)
+	}
+	return fmt.Errorf("%s: cannot read %s: %w", flagName, path, err)
 }

@@ -134,6 +134,9 @@ func (r *Registry) validateKeys(ctx context.Context, spec Spec, redirects []stri
 		if err != nil {
 			return Keys{}, err
 		}
+		if err := checkKeyUse(canonical); err != nil {
+			return Keys{}, err
+		}
 		k.JWKS = canonical
 	}
 	if k.JWKSURI != "" {

@@ -18,7 +18,6 @@ import (
 // a user code for the person to type on the device page.
 func (o *OAuth) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
 	fail := func(err error) {
 		if writeUnavailable(w, r, o.log, err) {
 			return
@@ -43,7 +42,9 @@ func (o *OAuth) deviceAuthorization(w http.ResponseWriter, r *http.Request) {
 		fail(fosite.ErrUnsupportedGrantType)
 		return
 	}
-	if err := r.ParseForm(); err != nil {
+	if ok, err := parseBoundedForm(w, r); !ok {
+		return
+	} else if err != nil {
 		fail(fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
 		return
 	}

@@ -28,7 +28,10 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
+	if err := r.ParseForm(); tooLarge(err) {
+		web.ShowErrorPage(w, r, o.pages, http.StatusRequestEntityTooLarge, "Invalid sign-out request", "The request is too large.")
+		return
+	} else if err != nil {
 		web.ShowErrorPage(w, r, o.pages, http.StatusBadRequest, "Invalid sign-out request", "The request could not be read.")
 		return
 	}

@@ -201,7 +201,10 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		web.ShowErrorPage(w, r, o.pages, http.StatusRequestURITooLong, "This sign-in request is invalid", "The request is too long.")
 		return
 	}
-	if err := r.ParseForm(); err != nil {
+	if err := r.ParseForm(); tooLarge(err) {
+		web.ShowErrorPage(w, r, o.pages, http.StatusRequestEntityTooLarge, "This sign-in request is invalid", "The request is too large.")
+		return
+	} else if err != nil {
 		web.ShowErrorPage(w, r, o.pages, http.StatusBadRequest, "This sign-in request is invalid", "The request could not be read.")
 		return
 	}

@@ -85,8 +85,9 @@ func (o *OAuth) consumePAR(r *http.Request, ar fosite.AuthorizeRequester) {
 // authorization endpoint with client_id and request_uri alone.
 func (o *OAuth) par(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
-	if err := r.ParseForm(); err != nil {
+	if ok, err := parseBoundedForm(w, r); !ok {
+		return
+	} else if err != nil {
 		o.p.OAuth2.WritePushedAuthorizeError(ctx, w, fosite.NewAuthorizeRequest(), fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
 		return
 	}

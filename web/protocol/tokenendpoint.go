@@ -24,8 +24,11 @@ import (
 // token is the token endpoint.
 func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
-	if r.ParseForm() == nil { // else fosite answers the error
+	ok, err := parseBoundedForm(w, r)
+	if !ok {
+		return
+	}
+	if err == nil { // else fosite answers the error
 		id, grant := requestClientID(r), r.PostForm.Get("grant_type")
 		o.p.RefreshClientOnMiss(ctx, id, strings.Fields(r.PostForm.Get("scope")), "", grant)
 		if grant == "client_credentials" && strings.TrimSpace(r.PostForm.Get("scope")) == "" {
@@ -146,13 +149,18 @@ func (o *OAuth) spendFailedCode(r *http.Request, ar fosite.AccessRequester, err 
 // {"active": false}, never an error.
 func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
+	if ok, err := parseBoundedForm(w, r); !ok {
+		return
+	} else if err != nil {
+		o.p.OAuth2.WriteIntrospectionError(ctx, w, fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+		return
+	}
 	if hasClientAssertion(r) {
 		o.introspectAsserted(w, r)
 		return
 	}
 	if err := introspectionClientAuth(r); err != nil {
-		o.p.OAuth2.WriteIntrospectionError(ctx, w, err)
+		o.introspectionError(w, r, err)
 		return
 	}
 	ir, err := o.p.OAuth2.NewIntrospectionRequest(ctx, r, provider.NewSession())
@@ -167,11 +175,25 @@ func (o *OAuth) introspect(w http.ResponseWriter, r *http.Request) {
 		if writeUnavailable(w, r, o.log, err) {
 			return
 		}
-		o.p.OAuth2.WriteIntrospectionError(ctx, w, err)
+		o.introspectionError(w, r, err)
 		return
 	}
 	caller, _, _ := r.BasicAuth()
 	o.writeIntrospection(w, r, ir, unescapeClientID(caller))
+}
+
+// introspectionError answers a refused introspection. fosite calls a
+// failed client authentication here request_unauthorized (and its
+// introspection writer would turn invalid_client into {"active": false});
+// RFC 7662 §2.3 defers to RFC 6749 §5.2: invalid_client, 401, as the
+// token, revocation, PAR and device endpoints answer (clientChallenge adds
+// the same WWW-Authenticate).
+func (o *OAuth) introspectionError(w http.ResponseWriter, r *http.Request, err error) {
+	if rfc := fosite.ErrorToRFC6749Error(err); rfc.ErrorField == fosite.ErrRequestUnauthorized.ErrorField {
+		o.p.OAuth2.WriteAccessError(r.Context(), w, nil, fosite.ErrInvalidClient.WithHint(rfc.HintField))
+		return
+	}
+	o.p.OAuth2.WriteIntrospectionError(r.Context(), w, err)
 }
 
 // writeIntrospection answers for a live token, to caller (the
@@ -233,9 +255,6 @@ func introspectionClientAuth(r *http.Request) error {
 	if r.Method != http.MethodPost {
 		return nil // fosite refuses it
 	}
-	if err := r.ParseForm(); err != nil {
-		return fosite.ErrInvalidRequest.WithHint("The request body could not be read.")
-	}
 	if _, has := r.Form["access_token"]; has {
 		return fosite.ErrRequestUnauthorized.WithHint("An access token is not a credential here: authenticate as a client.")
 	}
@@ -257,7 +276,9 @@ func introspectionClientAuth(r *http.Request) error {
 // access tokens of its grant; an unknown token is a 200.
 func (o *OAuth) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
+	if ok, _ := parseBoundedForm(w, r); !ok {
+		return // any other error: fosite answers it
+	}
 	err := o.p.OAuth2.NewRevocationRequest(ctx, r)
 	if errors.Is(err, fosite.ErrTemporarilyUnavailable) {
 		// fosite's answer when the token could not be looked up or
@@ -300,7 +321,9 @@ func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	token := web.BearerToken(r)
 	if token == "" && r.Method == http.MethodPost {
-		r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
+		if ok, _ := parseBoundedForm(w, r); !ok {
+			return
+		}
 		token = r.PostFormValue("access_token")
 	}
 	if token == "" {
