@@ -139,7 +139,7 @@ func clientsCreate(fs *flag.FlagSet, in *input) runFunc {
 			return err
 		}
 		if c.TokenEndpointAuthMethod == clients.AuthPrivateKeyJWT {
-			return in.show(toClientJSON(c, ""), "client_id:     %s\n(private_key_jwt: no secret; it signs its client assertions with the private keys of its JWK Set)\n", c.ID)
+			return in.show(toClientJSON(c, ""), "client_id:     %s\n(private_key_jwt: no secret; it signs its client assertions with the private keys whose public halves are in its JWK Set)\n", c.ID)
 		}
 		if secret != "" && spec.Secret == "" {
 			return in.show(toClientJSON(c, secret), "client_id:     %s\nclient_secret: %s\n(shown once: it is stored only as a hash)\n", c.ID, secret)
