@@ -61,8 +61,7 @@ type Client struct {
 	TokenEndpointAuthMethod string
 	JWKS, JWKSURI           string
 	// RequestURIs are its registered request_uri URLs (RFC 9101);
-	// RequestObjectSigningAlg is "" (any supported asymmetric one),
-	// "none" (unsigned objects accepted) or one algorithm.
+	// RequestObjectSigningAlg is "" (any), "none" (unsigned only) or one.
 	RequestURIs             []string
 	RequestObjectSigningAlg string
 	// SubjectType is storage.SubjectPublic or SubjectPairwise;
