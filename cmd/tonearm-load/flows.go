@@ -31,8 +31,20 @@ import (
 // flowConfig is what the user-facing targets need.
 type flowConfig struct {
 	issuer, client, secret, username, password, redirectURI string
-	hc                                                      *http.Client
-	jwks                                                    jose.JSONWebKeySet
+	// users > 0: worker i signs in as prefix+%07d of (i mod users)+1, the
+	// names tonearm-load seed gives; a server sees many people, not one.
+	users  int
+	prefix string
+	hc     *http.Client
+	jwks   jose.JSONWebKeySet
+}
+
+// usernameOf is the user worker i signs in as.
+func (c *flowConfig) usernameOf(i int) string {
+	if c.users > 0 {
+		return fmt.Sprintf("%s%07d", c.prefix, i%c.users+1)
+	}
+	return c.username
 }
 
 // worker is one signed-in browser.
@@ -49,11 +61,12 @@ func random32() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func newFlowConfig(hc *http.Client, issuer, client, secret, username, password, redirectURI string) (*flowConfig, error) {
-	if client == "" || username == "" || password == "" || redirectURI == "" {
-		return nil, errors.New("-client, -username, -password and -redirect-uri are required (a first-party client with that redirect URI, and a user)")
+func newFlowConfig(hc *http.Client, fc flowConfig) (*flowConfig, error) {
+	if fc.client == "" || fc.username == "" && fc.users <= 0 || fc.password == "" || fc.redirectURI == "" {
+		return nil, errors.New("-client, -username (or -users), -password and -redirect-uri are required (a first-party client with that redirect URI, and users)")
 	}
-	c := &flowConfig{issuer: strings.TrimRight(issuer, "/"), client: client, secret: secret, username: username, password: password, redirectURI: redirectURI, hc: hc}
+	c := &fc
+	c.issuer, c.hc = strings.TrimRight(fc.issuer, "/"), hc
 	resp, err := hc.Get(c.issuer + "/.well-known/jwks.json")
 	if err != nil {
 		return nil, err
@@ -65,12 +78,13 @@ func newFlowConfig(hc *http.Client, issuer, client, secret, username, password, 
 	return c, nil
 }
 
-// newWorker signs a new browser in.
-func (c *flowConfig) newWorker() (*worker, error) {
+// newWorker signs a new browser in, as the i-th worker's user.
+func (c *flowConfig) newWorker(i int) (*worker, error) {
+	username := c.usernameOf(i)
 	jar, _ := cookiejar.New(nil)
 	b := &http.Client{Transport: c.hc.Transport, Jar: jar, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	body, _ := json.Marshal(map[string]string{"username": c.username, "password": c.password})
+	body, _ := json.Marshal(map[string]string{"username": username, "password": c.password})
 	req, _ := http.NewRequest(http.MethodPost, c.issuer+"/api/User/startSession", strings.NewReader(string(body)))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := b.Do(req)
@@ -80,7 +94,7 @@ func (c *flowConfig) newWorker() (*worker, error) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("signing in as %s: HTTP %d", c.username, resp.StatusCode)
+		return nil, fmt.Errorf("signing in as %s: HTTP %d", username, resp.StatusCode)
 	}
 	return &worker{cfg: c, browser: b}, nil
 }
@@ -125,13 +139,15 @@ type tokenAnswer struct {
 
 func (w *worker) token(form url.Values) (tokenAnswer, error) {
 	c := w.cfg
+	if c.secret == "" {
+		// A public client names itself in the body (RFC 6749 §3.2.1); the
+		// body is complete before the request takes its length from it.
+		form.Set("client_id", c.client)
+	}
 	req, _ := http.NewRequest(http.MethodPost, c.issuer+"/oauth2/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if c.secret != "" {
 		req.SetBasicAuth(url.QueryEscape(c.client), url.QueryEscape(c.secret))
-	} else {
-		form.Set("client_id", c.client)
-		req.Body = io.NopCloser(strings.NewReader(form.Encode()))
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -226,11 +242,12 @@ func (w *worker) step(kind string) error {
 	return fmt.Errorf("unknown flow %q", kind)
 }
 
-// loadFlows runs conc signed-in workers doing kind for dur.
-func loadFlows(ctx context.Context, c *flowConfig, kind string, conc int, dur time.Duration) (result, error) {
+// loadFlows runs conc signed-in workers doing kind for dur; m measures CPU
+// over that window only (signing in is outside it).
+func loadFlows(ctx context.Context, c *flowConfig, kind string, conc int, dur time.Duration, m *cpuMeter) (result, error) {
 	workers := make([]*worker, conc)
 	for i := range workers {
-		w, err := c.newWorker()
+		w, err := c.newWorker(i)
 		if err != nil {
 			return result{}, err
 		}
@@ -247,6 +264,7 @@ func loadFlows(ctx context.Context, c *flowConfig, kind string, conc int, dur ti
 	var ok, failed atomic.Int64
 	var firstErr atomic.Value
 	lat := make([][]time.Duration, conc)
+	m.begin()
 	deadline := time.Now().Add(dur)
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -271,5 +289,7 @@ func loadFlows(ctx context.Context, c *flowConfig, kind string, conc int, dur ti
 		}(i, w)
 	}
 	wg.Wait()
-	return collect(ok.Load(), failed.Load(), lat, time.Since(start), &firstErr), nil
+	elapsed := time.Since(start)
+	m.end()
+	return collect(ok.Load(), failed.Load(), lat, elapsed, &firstErr), nil
 }

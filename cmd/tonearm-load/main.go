@@ -6,9 +6,11 @@
 //	tonearm-load run -target cc -issuer http://127.0.0.1:8080 -client svc -secret S -scope admin -c 64 -d 10s
 //	tonearm-load run -target introspect …   (gets one token, then introspects it)
 //	tonearm-load run -target jwks|discovery -issuer …
-//	tonearm-load run -target code|refresh|userinfo -client web -secret S -username U -password P -redirect-uri URI [-json]
+//	tonearm-load run -target code|refresh|userinfo -client web [-secret S] -username U -password P -redirect-uri URI [-json]
+//	tonearm-load run -target code … -users 10000 [-username-prefix user] [-password P]   (users of the seed)
+//	tonearm-load run … [-server-pid PID] [-db-pid PID] [-database-url postgres://…]   (CPU per operation)
 //	tonearm-load run -target ceiling-post|ceiling-get -issuer http://127.0.0.1:9099
-//	tonearm-load seed -database-url postgres://… -users 1000000 -tokens 5000000
+//	tonearm-load seed -database-url postgres://… [-users 10000] [-password P] [-tokens 5000000]
 package main
 
 import (
@@ -40,7 +42,7 @@ func main() {
 	case "ceiling":
 		err = ceiling(os.Args[2:])
 	case "run":
-		err = run(os.Args[2:])
+		err = run(os.Args[2:], os.Stdout)
 	case "seed":
 		err = seed(os.Args[2:])
 	default:
@@ -90,77 +92,105 @@ type target struct {
 	want []byte
 }
 
-func run(args []string) error {
-	fs := flag.NewFlagSet("run", flag.ExitOnError)
+func run(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	kind := fs.String("target", "cc", "cc, introspect, jwks, discovery, code, refresh, userinfo, ceiling-post, ceiling-get")
-	username := fs.String("username", "", "code, refresh, userinfo: the user each worker signs in as")
-	password := fs.String("password", "", "code, refresh, userinfo: that user's password")
-	redirectURI := fs.String("redirect-uri", "", "code, refresh, userinfo: a redirect URI of the (first-party) client; never requested")
-	asJSON := fs.Bool("json", false, `print one JSON line: {"rps", "failed", "p50_ms", "p99_ms"}`)
+	var fc flowConfig
+	fs.StringVar(&fc.username, "username", "", "code, refresh, userinfo: the one user every worker signs in as (or -users)")
+	fs.IntVar(&fc.users, "users", 0, "code, refresh, userinfo: workers sign in round-robin as this many users, PREFIX0000001, PREFIX0000002, … (those of tonearm-load seed)")
+	fs.StringVar(&fc.prefix, "username-prefix", "user", "with -users: the usernames' prefix")
+	fs.StringVar(&fc.password, "password", "", "code, refresh, userinfo: the users' password (with -users, default the seed's)")
+	fs.StringVar(&fc.redirectURI, "redirect-uri", "", "code, refresh, userinfo: a redirect URI of the (first-party) client; never requested")
+	asJSON := fs.Bool("json", false, `print one JSON line: {"rps", "failed", "p50_ms", "p99_ms", "cpu_ms_per_op", "db_cpu_ms_per_op"}`)
 	issuer := fs.String("issuer", "http://127.0.0.1:8080", "base URL")
-	client := fs.String("client", "", "client ID")
-	secret := fs.String("secret", "", "client secret")
+	fs.StringVar(&fc.client, "client", "", "client ID")
+	fs.StringVar(&fc.secret, "secret", "", "client secret (none: a public client)")
 	scope := fs.String("scope", "", "scope for client credentials")
 	conc := fs.Int("c", 64, "concurrent keep-alive clients")
 	dur := fs.Duration("d", 10*time.Second, "duration")
-	fs.Parse(args)
-
+	serverPID := fs.Int("server-pid", 0, "the server's PID, for its CPU per operation (0: the process listening on the issuer's port; -1: none)")
+	dbPID := fs.Int("db-pid", 0, "the database's PID (the postmaster; its backends are counted with it) (0: the listener on -database-url's port; -1: none)")
+	dbURL := fs.String("database-url", os.Getenv("TONEARM_DATABASE_URL"), "the server's database (TONEARM_DATABASE_URL), to find the database's PID")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if fc.users > 0 && fc.password == "" {
+		fc.password = SeedPassword
+	}
 	tr := &http.Transport{MaxIdleConns: *conc * 2, MaxIdleConnsPerHost: *conc * 2, IdleConnTimeout: time.Minute}
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	ccForm := url.Values{"grant_type": {"client_credentials"}}
-	if *scope != "" {
-		ccForm.Set("scope", *scope)
-	}
-	form := "application/x-www-form-urlencoded"
-	report := func(r result) {
-		if *asJSON {
-			_ = json.NewEncoder(os.Stdout).Encode(map[string]any{"rps": round2(r.rate()), "failed": r.failed,
-				"p50_ms": round2(float64(r.pct(0.50).Microseconds()) / 1000), "p99_ms": round2(float64(r.pct(0.99).Microseconds()) / 1000)})
-			return
-		}
-		fmt.Printf("%s c=%d: %.0f req/s ok, %d failed, p50 %v, p99 %v (%d requests in %v)\n",
-			*kind, *conc, r.rate(), r.failed, r.pct(0.50).Round(10*time.Microsecond),
-			r.pct(0.99).Round(10*time.Microsecond), r.ok+r.failed, r.elapsed.Round(time.Millisecond))
-		if r.firstErr != "" {
-			fmt.Println("first error:", r.firstErr)
-		}
-	}
+	m := newCPUMeter(*serverPID, *dbPID, *issuer, *dbURL, func(s string) { fmt.Fprintln(os.Stderr, "tonearm-load:", s) })
+	var r result
 	switch *kind {
 	case "code", "refresh", "userinfo":
-		c, err := newFlowConfig(hc, *issuer, *client, *secret, *username, *password, *redirectURI)
+		fc.issuer = *issuer
+		c, err := newFlowConfig(hc, fc)
 		if err != nil {
 			return err
 		}
-		r, err := loadFlows(context.Background(), c, *kind, *conc, *dur)
-		if err != nil {
+		if r, err = loadFlows(context.Background(), c, *kind, *conc, *dur, m); err != nil {
 			return err
 		}
-		report(r)
-		return nil
-	}
-	var t target
-	switch *kind {
-	case "cc":
-		t = target{http.MethodPost, "/oauth2/token", form, []byte(ccForm.Encode()), *client, *secret, []byte(`"access_token":`)}
-	case "introspect":
-		tok, err := fetchToken(hc, *issuer, *client, *secret, ccForm)
-		if err != nil {
-			return err
-		}
-		t = target{http.MethodPost, "/oauth2/introspect", form, []byte(url.Values{"token": {tok}}.Encode()), *client, *secret, []byte(`"active":true`)}
-	case "jwks":
-		t = target{method: http.MethodGet, path: "/.well-known/jwks.json", want: []byte(`"keys":`)}
-	case "discovery":
-		t = target{method: http.MethodGet, path: "/.well-known/openid-configuration", want: []byte(`"issuer":`)}
-	case "ceiling-post":
-		t = target{http.MethodPost, "/oauth2/token", form, []byte(ccForm.Encode()), *client, *secret, []byte(`"access_token":`)}
-	case "ceiling-get":
-		t = target{method: http.MethodGet, path: "/.well-known/jwks.json", want: []byte(`"keys":`)}
 	default:
-		return fmt.Errorf("unknown target %q", *kind)
+		t, err := newTarget(hc, *kind, *issuer, fc.client, fc.secret, *scope)
+		if err != nil {
+			return err
+		}
+		r = load(hc, *issuer, t, *conc, *dur, m)
 	}
+	return report(out, r, m, *kind, *conc, *asJSON)
+}
 
-	report(load(hc, *issuer, t, *conc, *dur))
+// newTarget is the request of a single-request target.
+func newTarget(hc *http.Client, kind, issuer, client, secret, scope string) (target, error) {
+	ccForm := url.Values{"grant_type": {"client_credentials"}}
+	if scope != "" {
+		ccForm.Set("scope", scope)
+	}
+	form := "application/x-www-form-urlencoded"
+	switch kind {
+	case "cc", "ceiling-post":
+		return target{http.MethodPost, "/oauth2/token", form, []byte(ccForm.Encode()), client, secret, []byte(`"access_token":`)}, nil
+	case "introspect":
+		tok, err := fetchToken(hc, issuer, client, secret, ccForm)
+		if err != nil {
+			return target{}, err
+		}
+		return target{http.MethodPost, "/oauth2/introspect", form, []byte(url.Values{"token": {tok}}.Encode()), client, secret, []byte(`"active":true`)}, nil
+	case "jwks", "ceiling-get":
+		return target{method: http.MethodGet, path: "/.well-known/jwks.json", want: []byte(`"keys":`)}, nil
+	case "discovery":
+		return target{method: http.MethodGet, path: "/.well-known/openid-configuration", want: []byte(`"issuer":`)}, nil
+	}
+	return target{}, fmt.Errorf("unknown target %q", kind)
+}
+
+// report prints what a run measured. CPU per operation is the CPU over the
+// window divided by the successful operations in it.
+func report(out io.Writer, r result, m *cpuMeter, kind string, conc int, asJSON bool) error {
+	cpu, db := m.server.msPerOp(r.ok), m.db.msPerOp(r.ok)
+	if asJSON {
+		return json.NewEncoder(out).Encode(map[string]any{"rps": round2(r.rate()), "ok": r.ok, "failed": r.failed,
+			"p50_ms": round2(float64(r.pct(0.50).Microseconds()) / 1000), "p99_ms": round2(float64(r.pct(0.99).Microseconds()) / 1000),
+			"cpu_ms_per_op": cpu, "db_cpu_ms_per_op": db, "first_error": r.firstErr})
+	}
+	fmt.Fprintf(out, "%s c=%d: %.0f req/s ok, %d failed, p50 %v, p99 %v (%d requests in %v)\n",
+		kind, conc, r.rate(), r.failed, r.pct(0.50).Round(10*time.Microsecond),
+		r.pct(0.99).Round(10*time.Microsecond), r.ok+r.failed, r.elapsed.Round(time.Millisecond))
+	for _, x := range []struct {
+		name string
+		v    *float64
+	}{{"server", cpu}, {"database", db}} {
+		if x.v != nil {
+			fmt.Fprintf(out, "%s CPU: %.3f ms per operation\n", x.name, *x.v)
+		}
+	}
+	if r.firstErr != "" {
+		fmt.Fprintln(out, "first error:", r.firstErr)
+	}
 	return nil
 }
 
@@ -184,12 +214,13 @@ func (r result) pct(p float64) time.Duration {
 }
 
 // load sends t from conc keep-alive clients for dur.
-func load(hc *http.Client, base string, t target, conc int, dur time.Duration) result {
+func load(hc *http.Client, base string, t target, conc int, dur time.Duration, m *cpuMeter) result {
 	var ok, failed atomic.Int64
 	lat := make([][]time.Duration, conc)
 	deadline := time.Now().Add(dur)
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
+	m.begin()
 	start := time.Now()
 	for i := 0; i < conc; i++ {
 		wg.Add(1)
@@ -228,7 +259,9 @@ func load(hc *http.Client, base string, t target, conc int, dur time.Duration) r
 		}(i)
 	}
 	wg.Wait()
-	return collect(ok.Load(), failed.Load(), lat, time.Since(start), &firstErr)
+	elapsed := time.Since(start)
+	m.end()
+	return collect(ok.Load(), failed.Load(), lat, elapsed, &firstErr)
 }
 
 // collect is what a run measured: the workers' latencies sorted together.

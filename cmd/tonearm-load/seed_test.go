@@ -15,7 +15,13 @@ import (
 	"github.com/tonearm-idp/tonearm/storage/sqlstore/pgtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 // The seed makes real rows: users that can sign in with SeedPassword and
 // are found by prefix, live tokens spread over them; a second run adds.
@@ -27,10 +33,10 @@ func TestSeed(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			ctx := context.Background()
 			url := newURL(t)
-			if err := seedDatabase(ctx, url, 250, 600, 1, 1, time.Hour, func(string) {}); err != nil {
+			if err := seedDatabase(ctx, url, SeedPassword, 250, 600, 1, 1, time.Hour, func(string) {}); err != nil {
 				t.Fatal(err)
 			}
-			if err := seedDatabase(ctx, url, 50, 100, 251, 601, -time.Hour, func(string) {}); err != nil {
+			if err := seedDatabase(ctx, url, SeedPassword, 50, 100, 251, 601, -time.Hour, func(string) {}); err != nil {
 				t.Fatalf("a second seed: %v", err)
 			}
 			store, err := sqlstore.Open(ctx, url)
