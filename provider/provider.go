@@ -270,8 +270,13 @@ func (p *Provider) NewAuthorizeResponse(ctx context.Context, ar fosite.Authorize
 // with its own binding (see web/protocol) and never comes here again.
 func (p *Provider) OpenPAR(ctx context.Context, requestURI, clientID string) error {
 	ar, err := p.store.GetPARSession(ctx, requestURI)
-	if err != nil {
+	switch {
+	case errors.Is(err, fosite.ErrNotFound):
 		return fosite.ErrInvalidRequestURI.WithHint("The request_uri is unknown or expired.")
+	case err != nil:
+		// An outage (storage.ErrUnavailable, kept in the chain) is a 503
+		// page, not a dead link: the person reloads once it is back.
+		return fosite.ErrServerError.WithWrap(err)
 	}
 	if ar.GetClient() == nil || ar.GetClient().GetID() != clientID {
 		return fosite.ErrInvalidRequestURI.WithHint("The request_uri was pushed by another client.")

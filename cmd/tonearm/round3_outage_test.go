@@ -30,6 +30,7 @@ type outageAnswer struct {
 	contentType  string
 	body         string
 	errorField   string
+	requestURI   string // a push's answer
 	transportErr error
 }
 
@@ -44,6 +45,7 @@ type outageLoad struct {
 	warmSecret, webSecret string
 	coldSecret, token     string
 	userToken             string // a person's access token, with openid
+	pushedURI             string // pushed before the outage, opened during it
 	browser               *http.Client
 	n                     atomic.Int64
 	mu                    sync.Mutex
@@ -67,6 +69,13 @@ func newOutageLoad(t *testing.T, s *server) *outageLoad {
 	l.browser = s.loginBrowser("outage-owner")
 	l.userToken = s.userToken("outage-owner", "openid")
 	l.browser.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	// A request pushed before the outage, opened during it: a 503 page,
+	// not "this link has expired" (found from outside).
+	if pushed := l.do("par"); pushed.status != http.StatusCreated || pushed.requestURI == "" {
+		t.Fatalf("push before the outage: %d %s", pushed.status, pushed.body)
+	} else {
+		l.pushedURI = pushed.requestURI
+	}
 	return l
 }
 
@@ -141,6 +150,10 @@ func (l *outageLoad) do(kind string) outageAnswer {
 			"state": {"state-1234"}, "code_challenge": {"E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"}, "code_challenge_method": {"S256"}}
 		req, _ = http.NewRequest(http.MethodGet, base+provider.AuthorizePath+"?"+q.Encode(), nil)
 		client = &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	case "authorize-pushed":
+		q := url.Values{"client_id": {"webapp"}, "request_uri": {l.pushedURI}}
+		req, _ = http.NewRequest(http.MethodGet, base+provider.AuthorizePath+"?"+q.Encode(), nil)
+		client = &http.Client{Timeout: 20 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	case "startSession":
 		// A sign-in: a database that does not answer is no wrong password.
 		b, _ := json.Marshal(map[string]string{"username": "outage-owner", "password": e2ePassword})
@@ -163,10 +176,11 @@ func (l *outageLoad) do(kind string) outageAnswer {
 	body, _ := io.ReadAll(resp.Body)
 	a.status, a.retryAfter, a.contentType, a.body = resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("Content-Type"), string(body)
 	var e struct {
-		Error string `json:"error"`
+		Error      string `json:"error"`
+		RequestURI string `json:"request_uri"`
 	}
 	if json.Unmarshal(body, &e) == nil {
-		a.errorField = e.Error
+		a.errorField, a.requestURI = e.Error, e.RequestURI
 	}
 	if kind == "createUser" {
 		l.mu.Lock()
@@ -201,7 +215,7 @@ func outageProblem(a outageAnswer) string {
 		if a.errorField == "" || strings.Contains(a.errorField, "SQLSTATE") || strings.Contains(a.errorField, "SQLITE") || strings.Contains(a.errorField, "dial") {
 			return "JSON error " + a.errorField + ", want a message in plain words"
 		}
-	case "page", "authorize", "authorize-cold":
+	case "page", "authorize", "authorize-cold", "authorize-pushed":
 		if !strings.HasPrefix(a.contentType, "text/html") || !strings.Contains(a.body, "Temporarily unavailable") {
 			return "not the error page"
 		}
@@ -344,7 +358,7 @@ func TestOutagePostgresStopped(t *testing.T) {
 	cluster.Stop()
 	readyWithin(t, s.srv.URL, http.StatusServiceUnavailable, time.Second)
 	checkAll(t, "outage", l.during(3*time.Second, 6), outageProblem)
-	checkAllOf(t, "outage", []outageAnswer{l.do("register"), l.do("manage"), l.do("authorize-cold")}, outageProblem, 3)
+	checkAllOf(t, "outage", []outageAnswer{l.do("register"), l.do("manage"), l.do("authorize-cold"), l.do("authorize-pushed")}, outageProblem, 4)
 
 	if err := cluster.Start(); err != nil {
 		t.Fatal(err)
