@@ -94,6 +94,12 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 			// other request rotated it first.
 			err = fosite.ErrInvalidGrant.WithHint("The refresh token was already used.")
 		}
+		if ar.GetGrantTypes().ExactOne("authorization_code") && (errors.Is(err, fosite.ErrInvalidatedAuthorizeCode) || errors.Is(err, fosite.ErrNotFound)) {
+			// Lost a race with a concurrent exchange of the same code:
+			// fosite reads it again inside the transaction and finds it
+			// spent, which it reports as a server error.
+			err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
+		}
 		o.accessError(w, r, ar, err)
 		return
 	}
