@@ -263,6 +263,11 @@ type Storage interface {
 	// OpenID session) under (Kind, Signature); ErrAlreadyExists on a
 	// duplicate.
 	CreateOAuthRequest(ctx context.Context, r OAuthRequest) error
+	// CreateOAuthRequests stores requests that belong together (a code,
+	// its PKCE challenge and its OpenID session) all or none, in one
+	// statement; none may be an access token. ErrAlreadyExists on a
+	// duplicate.
+	CreateOAuthRequests(ctx context.Context, rs []OAuthRequest) error
 	// GetOAuthRequest returns the request stored under (kind, signature),
 	// active or not, or ErrNotFound.
 	GetOAuthRequest(ctx context.Context, kind, signature string) (OAuthRequest, error)

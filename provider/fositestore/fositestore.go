@@ -27,6 +27,7 @@ import (
 type Store interface {
 	GetClient(ctx context.Context, id string) (storage.Client, error)
 	CreateOAuthRequest(ctx context.Context, r storage.OAuthRequest) error
+	CreateOAuthRequests(ctx context.Context, rs []storage.OAuthRequest) error
 	GetOAuthRequest(ctx context.Context, kind, signature string) (storage.OAuthRequest, error)
 	DeleteOAuthRequest(ctx context.Context, kind, signature string) error
 	DeactivateOAuthRequest(ctx context.Context, kind, signature string) error
@@ -110,15 +111,6 @@ type Adapter struct {
 	// fill memory.
 	clientMu    sync.RWMutex
 	clientCache map[string]cachedClient
-}
-
-// ClientCacheTTL bounds how long a changed or deleted client may be seen as
-// it was.
-const ClientCacheTTL = 5 * time.Second
-
-type cachedClient struct {
-	client  *Client
-	expires time.Time
 }
 
 // Compile-time checks: compose only type-asserts at run time.
@@ -323,7 +315,7 @@ func (a *Adapter) create(ctx context.Context, kind, signature, accessSig string,
 	if os, ok := sess.(*openid.DefaultSession); ok && os.Claims != nil {
 		r.SID, _ = os.Claims.Extra["sid"].(string)
 	}
-	return a.store.CreateOAuthRequest(ctx, r)
+	return a.write(ctx, r)
 }
 
 // load rebuilds a fosite request. The session JSON is decoded into session

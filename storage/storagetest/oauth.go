@@ -28,6 +28,7 @@ func oauthCases() []struct {
 		{"SigningKeys", testSigningKeys},
 		{"EnsureSigningKeyConcurrent", testEnsureSigningKeyConcurrent},
 		{"OAuthRequestRoundTrip", testOAuthRequestRoundTrip},
+		{"CreateOAuthRequestsAllOrNone", testCreateOAuthRequests},
 		{"AccessTokenRoundTrip", testAccessTokenRoundTrip},
 		{"ConcurrentTokenWrites", testConcurrentTokenWrites},
 		{"ConcurrentTokenReads", testConcurrentTokenReads},

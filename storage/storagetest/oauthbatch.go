@@ -1,0 +1,54 @@
+package storagetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/storage"
+)
+
+// testCreateOAuthRequests: a code's rows are stored together, all or none
+// (one statement, issue 36): a duplicate among them stores none of the
+// others, so there is never a code without its PKCE challenge.
+func testCreateOAuthRequests(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	exp := now.Add(time.Hour)
+	rows := []storage.OAuthRequest{
+		newRequest(storage.KindAuthorizeCode, "code-1", "req-b1", "web-app", exp),
+		newRequest(storage.KindPKCE, "code-1", "req-b1", "web-app", exp),
+		newRequest(storage.KindOpenID, "raw-code-1", "req-b1", "web-app", exp),
+	}
+	if err := s.CreateOAuthRequests(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		got, err := s.GetOAuthRequest(ctx, r.Kind, r.Signature)
+		if err != nil || got.RequestID != "req-b1" || !got.Active {
+			t.Fatalf("%s after CreateOAuthRequests: %+v, %v", r.Kind, got, err)
+		}
+	}
+	// The second code's OpenID row collides with the first's: nothing of
+	// the second code may be stored.
+	again := []storage.OAuthRequest{
+		newRequest(storage.KindAuthorizeCode, "code-2", "req-b2", "web-app", exp),
+		newRequest(storage.KindPKCE, "code-2", "req-b2", "web-app", exp),
+		newRequest(storage.KindOpenID, "raw-code-1", "req-b2", "web-app", exp),
+	}
+	if err := s.CreateOAuthRequests(ctx, again); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("duplicate in a batch = %v, want ErrAlreadyExists", err)
+	}
+	for _, r := range again[:2] {
+		if _, err := s.GetOAuthRequest(ctx, r.Kind, r.Signature); !errors.Is(err, storage.ErrNotFound) {
+			t.Fatalf("%s of a failed batch was stored: %v", r.Kind, err)
+		}
+	}
+	if got, _ := s.GetOAuthRequest(ctx, storage.KindOpenID, "raw-code-1"); got.RequestID != "req-b1" {
+		t.Fatalf("the failed batch changed the existing row: %+v", got)
+	}
+	access := []storage.OAuthRequest{newRequest(storage.KindAccessToken, "at-1", "req-b3", "web-app", exp)}
+	if err := s.CreateOAuthRequests(ctx, access); err == nil {
+		t.Fatal("an access token in CreateOAuthRequests was accepted")
+	}
+}
