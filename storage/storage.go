@@ -271,6 +271,9 @@ type Storage interface {
 	// GetOAuthRequest returns the request stored under (kind, signature),
 	// active or not, or ErrNotFound.
 	GetOAuthRequest(ctx context.Context, kind, signature string) (OAuthRequest, error)
+	// GetOAuthRequestsBySignature returns the requests of the given kinds
+	// stored under signature (those found, in no order), in one read.
+	GetOAuthRequestsBySignature(ctx context.Context, signature string, kinds []string) ([]OAuthRequest, error)
 	// DeleteOAuthRequest removes one request; a missing one is not an error.
 	DeleteOAuthRequest(ctx context.Context, kind, signature string) error
 	// DeactivateOAuthRequest marks one active request inactive. It reports

@@ -29,6 +29,7 @@ type Store interface {
 	CreateOAuthRequest(ctx context.Context, r storage.OAuthRequest) error
 	CreateOAuthRequests(ctx context.Context, rs []storage.OAuthRequest) error
 	GetOAuthRequest(ctx context.Context, kind, signature string) (storage.OAuthRequest, error)
+	GetOAuthRequestsBySignature(ctx context.Context, signature string, kinds []string) ([]storage.OAuthRequest, error)
 	DeleteOAuthRequest(ctx context.Context, kind, signature string) error
 	DeactivateOAuthRequest(ctx context.Context, kind, signature string) error
 	OpenOAuthRequest(ctx context.Context, kind, signature string, expiresAt time.Time) error
@@ -327,7 +328,7 @@ func (a *Adapter) load(ctx context.Context, kind, signature string, session fosi
 
 // loadRow is load that also returns the stored row.
 func (a *Adapter) loadRow(ctx context.Context, kind, signature string, session fosite.Session) (*fosite.Request, storage.OAuthRequest, error) {
-	r, err := a.store.GetOAuthRequest(ctx, kind, hashSignature(signature))
+	r, err := a.getRow(ctx, kind, hashSignature(signature))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, r, fosite.ErrNotFound
 	}
@@ -397,6 +398,7 @@ func (a *Adapter) GetAuthorizeCodeSession(ctx context.Context, code string, sess
 // PKCE challenge (keyed by the same signature) ends with it: it is kept
 // until the code is spent, see DeletePKCERequestSession.
 func (a *Adapter) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
+	forget(ctx)
 	err := a.store.DeactivateOAuthRequest(ctx, storage.KindAuthorizeCode, hashSignature(code))
 	if errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrInvalidatedAuthorizeCode

@@ -132,6 +132,38 @@ func (s *Store) GetOAuthRequest(ctx context.Context, kind, signature string) (st
 	return m.record(), nil
 }
 
+// GetOAuthRequestsBySignature implements storage.Storage: a code's row and
+// its PKCE challenge share the signature, and the token endpoint needs
+// both; one SELECT on the primary key (kind, signature) reads them.
+func (s *Store) GetOAuthRequestsBySignature(ctx context.Context, signature string, kinds []string) ([]storage.OAuthRequest, error) {
+	if len(kinds) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, len(kinds)+1)
+	args = append(args, signature)
+	for _, k := range kinds {
+		args = append(args, k)
+	}
+	q := s.bind(`SELECT kind, request_id, requested_at, client_id, subject, scopes, granted_scopes,
+		audience, granted_audience, form, session, active, expires_at, access_signature, sid, rotated_at
+		FROM oauth2_requests WHERE signature = ? AND kind IN (` + repeated("?", len(kinds)) + `)`)
+	rows, err := s.readPool(ctx).QueryContext(stmtContext(ctx), q, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []storage.OAuthRequest
+	for rows.Next() {
+		m := oauthRequestModel{Signature: signature}
+		if err := rows.Scan(&m.Kind, &m.RequestID, &m.RequestedAt, &m.ClientID, &m.Subject, &m.Scopes, &m.GrantedScopes,
+			&m.Audience, &m.GrantedAudience, &m.Form, &m.Session, &m.Active, &m.ExpiresAt, &m.AccessSignature, &m.SID, &m.RotatedAt); err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, m.record())
+	}
+	return out, translate(rows.Err())
+}
+
 // DeleteOAuthRequest implements storage.Storage.
 func (s *Store) DeleteOAuthRequest(ctx context.Context, kind, signature string) error {
 	return s.batchedStatement(ctx, func(ctx context.Context) error {

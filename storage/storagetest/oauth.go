@@ -29,6 +29,7 @@ func oauthCases() []struct {
 		{"EnsureSigningKeyConcurrent", testEnsureSigningKeyConcurrent},
 		{"OAuthRequestRoundTrip", testOAuthRequestRoundTrip},
 		{"CreateOAuthRequestsAllOrNone", testCreateOAuthRequests},
+		{"GetOAuthRequestsBySignature", testGetOAuthRequestsBySignature},
 		{"AccessTokenRoundTrip", testAccessTokenRoundTrip},
 		{"ConcurrentTokenWrites", testConcurrentTokenWrites},
 		{"ConcurrentTokenReads", testConcurrentTokenReads},

@@ -3,6 +3,7 @@ package storagetest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -50,5 +51,40 @@ func testCreateOAuthRequests(t *testing.T, s storage.Storage) {
 	access := []storage.OAuthRequest{newRequest(storage.KindAccessToken, "at-1", "req-b3", "web-app", exp)}
 	if err := s.CreateOAuthRequests(ctx, access); err == nil {
 		t.Fatal("an access token in CreateOAuthRequests was accepted")
+	}
+}
+
+// testGetOAuthRequestsBySignature: one read returns the rows of the kinds
+// asked for under one signature, and nothing of another signature or kind.
+func testGetOAuthRequestsBySignature(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	exp := now.Add(time.Hour)
+	for _, r := range []storage.OAuthRequest{
+		newRequest(storage.KindAuthorizeCode, "code-s", "req-s", "web-app", exp),
+		newRequest(storage.KindPKCE, "code-s", "req-s", "web-app", exp),
+		newRequest(storage.KindOpenID, "code-s", "req-s", "web-app", exp),
+		newRequest(storage.KindPKCE, "code-t", "req-t", "web-app", exp),
+	} {
+		if err := s.CreateOAuthRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.GetOAuthRequestsBySignature(ctx, "code-s", []string{storage.KindAuthorizeCode, storage.KindPKCE})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("GetOAuthRequestsBySignature = %d rows, %v; want the code and its challenge", len(got), err)
+	}
+	kinds := map[string]bool{}
+	for _, r := range got {
+		want, _ := s.GetOAuthRequest(ctx, r.Kind, "code-s")
+		if !reflect.DeepEqual(r, want) {
+			t.Fatalf("%s: %+v\nwant %+v", r.Kind, r, want)
+		}
+		kinds[r.Kind] = true
+	}
+	if !kinds[storage.KindAuthorizeCode] || !kinds[storage.KindPKCE] {
+		t.Fatalf("kinds read: %v", kinds)
+	}
+	if got, err := s.GetOAuthRequestsBySignature(ctx, "code-t", []string{storage.KindAuthorizeCode}); err != nil || len(got) != 0 {
+		t.Fatalf("another kind's row read: %+v, %v", got, err)
 	}
 }
