@@ -290,6 +290,15 @@ type Storage interface {
 	// that lost the first answer; a zero rotatedAfter accepts no second use.
 	// ErrNotFound otherwise.
 	RotateOAuthRequest(ctx context.Context, kind, signature string, now, rotatedAfter time.Time) error
+	// SpendOAuthRequest is DeactivateOAuthRequest that, when it
+	// deactivated the request, also deletes the request of kind alsoDelete
+	// under the same signature (a code and its PKCE challenge), in one
+	// round trip where the database allows.
+	SpendOAuthRequest(ctx context.Context, kind, signature, alsoDelete string) error
+	// RotateOAuthRequestFamily is RotateOAuthRequest that, when it lets
+	// the token pass, also deletes the access tokens of requestID, in one
+	// round trip where the database allows.
+	RotateOAuthRequestFamily(ctx context.Context, kind, signature, requestID string, now, rotatedAfter time.Time) error
 	// DeactivateOAuthRequestsByRequestID marks every request of kind that
 	// descends from requestID inactive and reports how many changed.
 	DeactivateOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)

@@ -33,7 +33,8 @@ type Store interface {
 	DeleteOAuthRequest(ctx context.Context, kind, signature string) error
 	DeactivateOAuthRequest(ctx context.Context, kind, signature string) error
 	OpenOAuthRequest(ctx context.Context, kind, signature string, expiresAt time.Time) error
-	RotateOAuthRequest(ctx context.Context, kind, signature string, now, rotatedAfter time.Time) error
+	SpendOAuthRequest(ctx context.Context, kind, signature, alsoDelete string) error
+	RotateOAuthRequestFamily(ctx context.Context, kind, signature, requestID string, now, rotatedAfter time.Time) error
 	AddEvent(ctx context.Context, e storage.Event) error
 	DeactivateOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)
 	DeleteOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)
@@ -399,17 +400,11 @@ func (a *Adapter) GetAuthorizeCodeSession(ctx context.Context, code string, sess
 // until the code is spent, see DeletePKCERequestSession.
 func (a *Adapter) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
 	forget(ctx)
-	err := a.store.DeactivateOAuthRequest(ctx, storage.KindAuthorizeCode, hashSignature(code))
+	err := a.store.SpendOAuthRequest(ctx, storage.KindAuthorizeCode, hashSignature(code), storage.KindPKCE)
 	if errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrInvalidatedAuthorizeCode
 	}
-	if err != nil {
-		return err
-	}
-	if err := a.store.DeleteOAuthRequest(ctx, storage.KindPKCE, hashSignature(code)); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return err
-	}
-	return nil
+	return err
 }
 
 type accessScopesKey struct{}
@@ -522,14 +517,10 @@ func (a *Adapter) RotateRefreshToken(ctx context.Context, requestID, refreshSign
 	if a.lifespans.RefreshGrace > 0 {
 		rotatedAfter = now.Add(-a.lifespans.RefreshGrace)
 	}
-	err := a.store.RotateOAuthRequest(ctx, storage.KindRefreshToken, hashSignature(refreshSignature), now, rotatedAfter)
+	err := a.store.RotateOAuthRequestFamily(ctx, storage.KindRefreshToken, hashSignature(refreshSignature), requestID, now, rotatedAfter)
 	if errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrNotFound
 	}
-	if err != nil {
-		return err
-	}
-	_, err = a.store.DeleteOAuthRequestsByRequestID(ctx, storage.KindAccessToken, requestID)
 	return err
 }
 

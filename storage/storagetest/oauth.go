@@ -30,6 +30,8 @@ func oauthCases() []struct {
 		{"OAuthRequestRoundTrip", testOAuthRequestRoundTrip},
 		{"CreateOAuthRequestsAllOrNone", testCreateOAuthRequests},
 		{"GetOAuthRequestsBySignature", testGetOAuthRequestsBySignature},
+		{"SpendOAuthRequest", testSpendOAuthRequest},
+		{"RotateOAuthRequestFamily", testRotateOAuthRequestFamily},
 		{"AccessTokenRoundTrip", testAccessTokenRoundTrip},
 		{"ConcurrentTokenWrites", testConcurrentTokenWrites},
 		{"ConcurrentTokenReads", testConcurrentTokenReads},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,5 +87,89 @@ func testGetOAuthRequestsBySignature(t *testing.T, s storage.Storage) {
 	}
 	if got, err := s.GetOAuthRequestsBySignature(ctx, "code-t", []string{storage.KindAuthorizeCode}); err != nil || len(got) != 0 {
 		t.Fatalf("another kind's row read: %+v, %v", got, err)
+	}
+}
+
+// testSpendOAuthRequest: spending a code deactivates it and deletes its
+// challenge; of two spends only the first passes, and the second deletes
+// nothing.
+func testSpendOAuthRequest(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	exp := now.Add(time.Hour)
+	for _, r := range []storage.OAuthRequest{
+		newRequest(storage.KindAuthorizeCode, "code-p", "req-p", "web-app", exp),
+		newRequest(storage.KindPKCE, "code-p", "req-p", "web-app", exp),
+	} {
+		if err := s.CreateOAuthRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SpendOAuthRequest(ctx, storage.KindAuthorizeCode, "code-p", storage.KindPKCE); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetOAuthRequest(ctx, storage.KindAuthorizeCode, "code-p"); err != nil || got.Active {
+		t.Fatalf("spent code: %+v, %v", got, err)
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindPKCE, "code-p"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("challenge of a spent code: %v", err)
+	}
+	// A row under the challenge's key again: a failed second spend leaves it.
+	if err := s.CreateOAuthRequest(ctx, newRequest(storage.KindPKCE, "code-p", "req-p", "web-app", exp)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SpendOAuthRequest(ctx, storage.KindAuthorizeCode, "code-p", storage.KindPKCE); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("second spend = %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindPKCE, "code-p"); err != nil {
+		t.Fatalf("a failed spend deleted: %v", err)
+	}
+}
+
+// testRotateOAuthRequestFamily: a rotation deactivates the refresh token
+// and deletes its family's access tokens; a second rotation (no grace)
+// fails and deletes nothing.
+func testRotateOAuthRequestFamily(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	exp := now.Add(time.Hour)
+	reqID := "0190f3a2-7c1e-7a3b-9f00-0000000000f1"
+	access := func(sig string) storage.OAuthRequest {
+		return newRequest(storage.KindAccessToken, strings.Repeat(sig, 16), reqID, "web-app", exp)
+	}
+	for _, r := range []storage.OAuthRequest{
+		newRequest(storage.KindRefreshToken, "rt-f", reqID, "web-app", exp), access("a1b2"),
+		newRequest(storage.KindAccessToken, strings.Repeat("c3d4", 16), "0190f3a2-7c1e-7a3b-9f00-0000000000f2", "web-app", exp),
+	} {
+		if err := s.CreateOAuthRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RotateOAuthRequestFamily(ctx, storage.KindRefreshToken, "rt-f", reqID, now, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetOAuthRequest(ctx, storage.KindRefreshToken, "rt-f"); err != nil || got.Active || got.RotatedAt.IsZero() {
+		t.Fatalf("rotated token: %+v, %v", got, err)
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, strings.Repeat("a1b2", 16)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("access token of a rotated family: %v", err)
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, strings.Repeat("c3d4", 16)); err != nil {
+		t.Fatalf("another family's access token: %v", err)
+	}
+	if err := s.CreateOAuthRequest(ctx, access("e5f6")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RotateOAuthRequestFamily(ctx, storage.KindRefreshToken, "rt-f", reqID, now, time.Time{}); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("second rotation = %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, strings.Repeat("e5f6", 16)); err != nil {
+		t.Fatalf("a failed rotation deleted: %v", err)
+	}
+	// Within the grace period the retry passes and the family's access
+	// tokens go, as on the first use.
+	if err := s.RotateOAuthRequestFamily(ctx, storage.KindRefreshToken, "rt-f", reqID, now, now.Add(-time.Minute)); err != nil {
+		t.Fatalf("retry within grace: %v", err)
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, strings.Repeat("e5f6", 16)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("access token after a retry within grace: %v", err)
 	}
 }
