@@ -276,6 +276,10 @@ type Storage interface {
 	GetOAuthRequestsBySignature(ctx context.Context, signature string, kinds []string) ([]OAuthRequest, error)
 	// DeleteOAuthRequest removes one request; a missing one is not an error.
 	DeleteOAuthRequest(ctx context.Context, kind, signature string) error
+	// TakeOAuthRequest removes one request and returns it, or ErrNotFound:
+	// a read and its delete in one round trip (a code's OpenID session,
+	// read once when the code is exchanged).
+	TakeOAuthRequest(ctx context.Context, kind, signature string) (OAuthRequest, error)
 	// DeactivateOAuthRequest marks one active request inactive. It reports
 	// ErrNotFound when no active request matched, so that of two concurrent
 	// callers exactly one succeeds.

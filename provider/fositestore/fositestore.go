@@ -31,6 +31,7 @@ type Store interface {
 	GetOAuthRequest(ctx context.Context, kind, signature string) (storage.OAuthRequest, error)
 	GetOAuthRequestsBySignature(ctx context.Context, signature string, kinds []string) ([]storage.OAuthRequest, error)
 	DeleteOAuthRequest(ctx context.Context, kind, signature string) error
+	TakeOAuthRequest(ctx context.Context, kind, signature string) (storage.OAuthRequest, error)
 	DeactivateOAuthRequest(ctx context.Context, kind, signature string) error
 	OpenOAuthRequest(ctx context.Context, kind, signature string, expiresAt time.Time) error
 	SpendOAuthRequest(ctx context.Context, kind, signature, alsoDelete string) error
@@ -560,6 +561,9 @@ func (a *Adapter) GetOpenIDConnectSession(ctx context.Context, code string, req 
 
 // DeleteOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
 func (a *Adapter) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	if wasTaken(ctx, hashSignature(code)) {
+		return nil // read by deleting it (see memo.take)
+	}
 	return a.store.DeleteOAuthRequest(ctx, storage.KindOpenID, hashSignature(code))
 }
 

@@ -23,6 +23,8 @@ type memo struct {
 	mu sync.Mutex
 	// rows are the rows read by kind and signature; nil: read, absent.
 	rows map[[2]string]*storage.OAuthRequest
+	// taken are the OpenID sessions read by deleting them (signatures).
+	taken map[string]bool
 }
 
 // memoKinds are the kinds read together.
@@ -38,6 +40,9 @@ func Remember(ctx context.Context) context.Context {
 // code and its challenge.
 func (a *Adapter) getRow(ctx context.Context, kind, signature string) (storage.OAuthRequest, error) {
 	m, _ := ctx.Value(memoKey{}).(*memo)
+	if m != nil && kind == storage.KindOpenID {
+		return m.take(ctx, a.store, signature)
+	}
 	if m == nil || (kind != storage.KindAuthorizeCode && kind != storage.KindPKCE) {
 		return a.store.GetOAuthRequest(ctx, kind, signature)
 	}
@@ -76,4 +81,34 @@ func forget(ctx context.Context) {
 		m.rows = nil
 		m.mu.Unlock()
 	}
+}
+
+// take reads a code's OpenID session by deleting it: fosite reads it once
+// per exchange, after the code was spent, and deletes it right after (a
+// SELECT and a DELETE; now one statement). Nothing else reads it: fosite's
+// OpenID handler is its only reader, and only on the code exchange.
+func (m *memo) take(ctx context.Context, store Store, signature string) (storage.OAuthRequest, error) {
+	r, err := store.TakeOAuthRequest(ctx, storage.KindOpenID, signature)
+	if err != nil {
+		return r, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.taken == nil {
+		m.taken = map[string]bool{}
+	}
+	m.taken[signature] = true
+	return r, nil
+}
+
+// wasTaken reports whether ctx's memo deleted the OpenID session under
+// signature already (see take).
+func wasTaken(ctx context.Context, signature string) bool {
+	m, _ := ctx.Value(memoKey{}).(*memo)
+	if m == nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.taken[signature]
 }

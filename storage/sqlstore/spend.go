@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/tonearm-idp/tonearm/storage"
@@ -63,3 +64,25 @@ func (s *Store) RotateOAuthRequestFamily(ctx context.Context, kind, signature, r
 	_, err := s.deleteAccessTokensOfRequest(ctx, requestID)
 	return err
 }
+
+// TakeOAuthRequest implements storage.Storage as one DELETE … RETURNING
+// (both databases have it).
+func (s *Store) TakeOAuthRequest(ctx context.Context, kind, signature string) (storage.OAuthRequest, error) {
+	if kind == storage.KindAccessToken {
+		return storage.OAuthRequest{}, errors.New("sqlstore: TakeOAuthRequest takes no access tokens")
+	}
+	m := oauthRequestModel{Kind: kind, Signature: signature}
+	err := s.batchedStatement(ctx, func(ctx context.Context) error {
+		return translate(s.pool(ctx).QueryRowContext(stmtContext(ctx), s.bind(takeOAuthRequestSQL), kind, signature).Scan(
+			&m.RequestID, &m.RequestedAt, &m.ClientID, &m.Subject, &m.Scopes, &m.GrantedScopes,
+			&m.Audience, &m.GrantedAudience, &m.Form, &m.Session, &m.Active, &m.ExpiresAt, &m.AccessSignature, &m.SID, &m.RotatedAt))
+	})
+	if err != nil {
+		return storage.OAuthRequest{}, err
+	}
+	return m.record(), nil
+}
+
+const takeOAuthRequestSQL = `DELETE FROM oauth2_requests WHERE kind = ? AND signature = ?
+	RETURNING request_id, requested_at, client_id, subject, scopes, granted_scopes,
+	audience, granted_audience, form, session, active, expires_at, access_signature, sid, rotated_at`

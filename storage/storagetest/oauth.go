@@ -32,6 +32,7 @@ func oauthCases() []struct {
 		{"GetOAuthRequestsBySignature", testGetOAuthRequestsBySignature},
 		{"SpendOAuthRequest", testSpendOAuthRequest},
 		{"RotateOAuthRequestFamily", testRotateOAuthRequestFamily},
+		{"TakeOAuthRequest", testTakeOAuthRequest},
 		{"AccessTokenRoundTrip", testAccessTokenRoundTrip},
 		{"ConcurrentTokenWrites", testConcurrentTokenWrites},
 		{"ConcurrentTokenReads", testConcurrentTokenReads},

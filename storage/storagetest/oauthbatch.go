@@ -173,3 +173,24 @@ func testRotateOAuthRequestFamily(t *testing.T, s storage.Storage) {
 		t.Fatalf("access token after a retry within grace: %v", err)
 	}
 }
+
+// testTakeOAuthRequest: a take returns the row and removes it; a second
+// take finds nothing.
+func testTakeOAuthRequest(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	r := newRequest(storage.KindOpenID, "raw-code-t", "req-t", "web-app", now.Add(time.Hour))
+	if err := s.CreateOAuthRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := s.GetOAuthRequest(ctx, storage.KindOpenID, "raw-code-t")
+	got, err := s.TakeOAuthRequest(ctx, storage.KindOpenID, "raw-code-t")
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("TakeOAuthRequest = %+v, %v\nwant %+v", got, err, want)
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindOpenID, "raw-code-t"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("after take: %v", err)
+	}
+	if _, err := s.TakeOAuthRequest(ctx, storage.KindOpenID, "raw-code-t"); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("second take = %v, want ErrNotFound", err)
+	}
+}
