@@ -264,9 +264,9 @@ type Storage interface {
 	// duplicate.
 	CreateOAuthRequest(ctx context.Context, r OAuthRequest) error
 	// CreateOAuthRequests stores requests that belong together (a code,
-	// its PKCE challenge and its OpenID session) all or none, in one
-	// statement; none may be an access token. ErrAlreadyExists on a
-	// duplicate.
+	// its PKCE challenge and its OpenID session; an access token and its
+	// refresh token) all or none, in one statement where the database
+	// allows. ErrAlreadyExists on a duplicate.
 	CreateOAuthRequests(ctx context.Context, rs []OAuthRequest) error
 	// GetOAuthRequest returns the request stored under (kind, signature),
 	// active or not, or ErrNotFound.

@@ -78,7 +78,7 @@ func startObserved(t *testing.T, dbURL string, rec *statements) *server {
 // change that adds one fails here. Raise one only with a reason.
 var statementBounds = map[string]map[string]int{
 	"sqlite":   {"client_credentials": 4, "introspection": 1, "userinfo": 2, "refresh": 10, "code_flow": 21},
-	"postgres": {"client_credentials": 1, "introspection": 1, "userinfo": 2, "refresh": 6, "code_flow": 11},
+	"postgres": {"client_credentials": 1, "introspection": 1, "userinfo": 2, "refresh": 5, "code_flow": 10},
 }
 
 // TestI36StatementsPerOperation drives one of each operation on a warm

@@ -14,7 +14,11 @@ import (
 
 type collectKey struct{}
 
-type collected struct{ rows []storage.OAuthRequest }
+type collected struct {
+	rows []storage.OAuthRequest
+	// access: access tokens are held too (in a transaction, see BeginTX).
+	access bool
+}
 
 // Collect returns a context under which the requests the adapter creates,
 // except access tokens, are held until Flush. Nothing may read them before
@@ -36,11 +40,38 @@ func (a *Adapter) Flush(ctx context.Context) error {
 }
 
 // write stores r, or holds it when ctx collects (see Collect). Access
-// tokens (a hybrid flow's) are never held: they go to their own table.
+// tokens are held only in a transaction (BeginTX): outside one, a hybrid
+// flow's would otherwise wait for the code's rows.
 func (a *Adapter) write(ctx context.Context, r storage.OAuthRequest) error {
-	if c, ok := ctx.Value(collectKey{}).(*collected); ok && r.Kind != storage.KindAccessToken {
+	if c, ok := ctx.Value(collectKey{}).(*collected); ok && (c.access || r.Kind != storage.KindAccessToken) {
 		c.rows = append(c.rows, r)
 		return nil
 	}
 	return a.store.CreateOAuthRequest(ctx, r)
+}
+
+// In fosite's transactions (a code exchange, a refresh) the last writes
+// are the new access token and refresh token, and nothing reads them
+// before the commit: they are held and written at Commit in one statement
+// (PostgreSQL: one round trip less per exchange and per refresh). A
+// failed write fails the commit, which fosite answers with an error and a
+// rollback: no token is acknowledged unstored.
+
+// BeginTX implements fosite's storage.Transactional: fosite runs each
+// token exchange in a transaction (see Collect for what it holds).
+func (a *Adapter) BeginTX(ctx context.Context) (context.Context, error) {
+	tx, err := a.store.BeginTx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return context.WithValue(tx, collectKey{}, &collected{access: true}), nil
+}
+
+// Commit implements fosite's storage.Transactional: the held writes go
+// first, then COMMIT.
+func (a *Adapter) Commit(ctx context.Context) error {
+	if err := a.Flush(ctx); err != nil {
+		return err
+	}
+	return a.store.CommitTx(ctx)
 }

@@ -127,14 +127,6 @@ var (
 	_ fositestorage.Transactional        = (*Adapter)(nil)
 )
 
-// BeginTX implements fosite's storage.Transactional: fosite runs each
-// token issuance (code invalidation or refresh rotation plus the new
-// tokens) in one transaction, so a failure half-way loses no token.
-func (a *Adapter) BeginTX(ctx context.Context) (context.Context, error) { return a.store.BeginTx(ctx) }
-
-// Commit implements fosite's storage.Transactional.
-func (a *Adapter) Commit(ctx context.Context) error { return a.store.CommitTx(ctx) }
-
 // Rollback implements fosite's storage.Transactional.
 func (a *Adapter) Rollback(ctx context.Context) error { return a.store.RollbackTx(ctx) }
 

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"errors"
 	"sort"
 	"strings"
 	"time"
@@ -81,25 +80,49 @@ func (s *Store) CreateOAuthRequest(ctx context.Context, r storage.OAuthRequest) 
 // CreateOAuthRequests implements storage.Storage: one multi-row INSERT,
 // which stores all its rows or none without a transaction around it (a
 // code's three rows were BEGIN, three INSERTs and COMMIT: five round trips
-// on PostgreSQL, now one).
+// on PostgreSQL, now one). Access tokens, which have a table of their own,
+// go in the same statement on PostgreSQL (a data-modifying CTE) and in a
+// transaction of the two INSERTs on SQLite.
 func (s *Store) CreateOAuthRequests(ctx context.Context, rs []storage.OAuthRequest) error {
-	if len(rs) == 0 {
-		return nil
-	}
-	args := make([]any, 0, len(rs)*16)
+	var access, others []any
+	na, no := 0, 0
 	for _, r := range rs {
-		if r.Kind == storage.KindAccessToken {
-			return errors.New("sqlstore: CreateOAuthRequests takes no access tokens")
+		if r.Kind != storage.KindAccessToken {
+			others = append(others, oauthRequestRow(r)...)
+			no++
+			continue
 		}
-		args = append(args, oauthRequestRow(r)...)
+		row, err := accessTokenRow(r)
+		if err != nil {
+			return err
+		}
+		access = append(access, row...)
+		na++
 	}
-	return s.batchedExec(ctx, s.bind(insertOAuthRequestsSQL(len(rs))), args...)
+	switch {
+	case na == 0 && no == 0:
+		return nil
+	case na == 0:
+		return s.batchedExec(ctx, s.bind(multiRow(insertOAuthRequestSQL, no)), others...)
+	case no == 0:
+		return s.batchedExec(ctx, s.bind(multiRow(insertAccessTokenSQL, na)), access...)
+	case s.dialect.name() == Postgres:
+		q := "WITH a AS (" + multiRow(insertAccessTokenSQL, na) + ") " + multiRow(insertOAuthRequestSQL, no)
+		return s.batchedExec(ctx, s.bind(q), append(access, others...)...)
+	}
+	return s.batched(ctx, func(ctx context.Context) error {
+		if _, err := s.exec(ctx, s.bind(multiRow(insertAccessTokenSQL, na)), access...); err != nil {
+			return err
+		}
+		_, err := s.exec(ctx, s.bind(multiRow(insertOAuthRequestSQL, no)), others...)
+		return err
+	})
 }
 
-// insertOAuthRequestsSQL is insertOAuthRequestSQL for n rows.
-func insertOAuthRequestsSQL(n int) string {
-	i := strings.LastIndex(insertOAuthRequestSQL, "VALUES")
-	return insertOAuthRequestSQL[:i+len("VALUES")] + " " + repeated(strings.TrimSpace(insertOAuthRequestSQL[i+len("VALUES"):]), n)
+// multiRow is a single-row INSERT … VALUES (?, …) for n rows.
+func multiRow(insert string, n int) string {
+	i := strings.LastIndex(insert, "VALUES")
+	return insert[:i+len("VALUES")] + " " + repeated(strings.TrimSpace(insert[i+len("VALUES"):]), n)
 }
 
 // oauthRequestRow is a row's values in insertOAuthRequestSQL's column order.

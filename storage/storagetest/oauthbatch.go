@@ -49,9 +49,33 @@ func testCreateOAuthRequests(t *testing.T, s storage.Storage) {
 	if got, _ := s.GetOAuthRequest(ctx, storage.KindOpenID, "raw-code-1"); got.RequestID != "req-b1" {
 		t.Fatalf("the failed batch changed the existing row: %+v", got)
 	}
-	access := []storage.OAuthRequest{newRequest(storage.KindAccessToken, "at-1", "req-b3", "web-app", exp)}
-	if err := s.CreateOAuthRequests(ctx, access); err == nil {
-		t.Fatal("an access token in CreateOAuthRequests was accepted")
+	// An access token and its refresh token (two tables) go together too,
+	// all or none.
+	reqID := "0190f3a2-7c1e-7a3b-9f00-0000000000b3"
+	pair := []storage.OAuthRequest{
+		newRequest(storage.KindAccessToken, strings.Repeat("b3b3", 16), reqID, "web-app", exp),
+		newRequest(storage.KindRefreshToken, "rt-b3", reqID, "web-app", exp),
+	}
+	if err := s.CreateOAuthRequests(ctx, pair); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range pair {
+		if got, err := s.GetOAuthRequest(ctx, r.Kind, r.Signature); err != nil || got.RequestID != reqID {
+			t.Fatalf("%s after CreateOAuthRequests: %+v, %v", r.Kind, got, err)
+		}
+	}
+	clash := []storage.OAuthRequest{
+		newRequest(storage.KindAccessToken, strings.Repeat("b4b4", 16), reqID, "web-app", exp),
+		newRequest(storage.KindRefreshToken, "rt-b3", reqID, "web-app", exp),
+	}
+	if err := s.CreateOAuthRequests(ctx, clash); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Fatalf("duplicate refresh token in a batch = %v, want ErrAlreadyExists", err)
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, strings.Repeat("b4b4", 16)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the access token of a failed batch was stored: %v", err)
+	}
+	if _, err := s.GetOAuthRequest(ctx, storage.KindAccessToken, strings.Repeat("b5b5", 16)); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("lookup: %v", err)
 	}
 }
 
