@@ -263,11 +263,23 @@ type Storage interface {
 	// OpenID session) under (Kind, Signature); ErrAlreadyExists on a
 	// duplicate.
 	CreateOAuthRequest(ctx context.Context, r OAuthRequest) error
+	// CreateOAuthRequests stores requests that belong together (a code,
+	// its PKCE challenge and its OpenID session; an access token and its
+	// refresh token) all or none, in one statement where the database
+	// allows. ErrAlreadyExists on a duplicate.
+	CreateOAuthRequests(ctx context.Context, rs []OAuthRequest) error
 	// GetOAuthRequest returns the request stored under (kind, signature),
 	// active or not, or ErrNotFound.
 	GetOAuthRequest(ctx context.Context, kind, signature string) (OAuthRequest, error)
+	// GetOAuthRequestsBySignature returns the requests of the given kinds
+	// stored under signature (those found, in no order), in one read.
+	GetOAuthRequestsBySignature(ctx context.Context, signature string, kinds []string) ([]OAuthRequest, error)
 	// DeleteOAuthRequest removes one request; a missing one is not an error.
 	DeleteOAuthRequest(ctx context.Context, kind, signature string) error
+	// TakeOAuthRequest removes one request and returns it, or ErrNotFound:
+	// a read and its delete in one round trip (a code's OpenID session,
+	// read once when the code is exchanged).
+	TakeOAuthRequest(ctx context.Context, kind, signature string) (OAuthRequest, error)
 	// DeactivateOAuthRequest marks one active request inactive. It reports
 	// ErrNotFound when no active request matched, so that of two concurrent
 	// callers exactly one succeeds.
@@ -282,6 +294,15 @@ type Storage interface {
 	// that lost the first answer; a zero rotatedAfter accepts no second use.
 	// ErrNotFound otherwise.
 	RotateOAuthRequest(ctx context.Context, kind, signature string, now, rotatedAfter time.Time) error
+	// SpendOAuthRequest is DeactivateOAuthRequest that, when it
+	// deactivated the request, also deletes the request of kind alsoDelete
+	// under the same signature (a code and its PKCE challenge), in one
+	// round trip where the database allows.
+	SpendOAuthRequest(ctx context.Context, kind, signature, alsoDelete string) error
+	// RotateOAuthRequestFamily is RotateOAuthRequest that, when it lets
+	// the token pass, also deletes the access tokens of requestID, in one
+	// round trip where the database allows.
+	RotateOAuthRequestFamily(ctx context.Context, kind, signature, requestID string, now, rotatedAfter time.Time) error
 	// DeactivateOAuthRequestsByRequestID marks every request of kind that
 	// descends from requestID inactive and reports how many changed.
 	DeactivateOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)

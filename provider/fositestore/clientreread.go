@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"time"
 
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -40,4 +41,13 @@ func (a *Adapter) RereadCachedClient(ctx context.Context, id string) bool {
 	return !bytes.Equal(fc.Secret, old.Secret) || !bytes.Equal(fc.oldSecret, old.oldSecret) ||
 		!fc.oldSecretExpires.Equal(old.oldSecretExpires) || fc.Public != old.Public ||
 		fc.TokenEndpointAuthMethod != old.TokenEndpointAuthMethod || fc.JWKS != old.JWKS || fc.JWKSURI != old.JWKSURI
+}
+
+// ClientCacheTTL bounds how long a changed or deleted client may be seen as
+// it was.
+const ClientCacheTTL = 5 * time.Second
+
+type cachedClient struct {
+	client  *Client
+	expires time.Time
 }

@@ -27,11 +27,15 @@ import (
 type Store interface {
 	GetClient(ctx context.Context, id string) (storage.Client, error)
 	CreateOAuthRequest(ctx context.Context, r storage.OAuthRequest) error
+	CreateOAuthRequests(ctx context.Context, rs []storage.OAuthRequest) error
 	GetOAuthRequest(ctx context.Context, kind, signature string) (storage.OAuthRequest, error)
+	GetOAuthRequestsBySignature(ctx context.Context, signature string, kinds []string) ([]storage.OAuthRequest, error)
 	DeleteOAuthRequest(ctx context.Context, kind, signature string) error
+	TakeOAuthRequest(ctx context.Context, kind, signature string) (storage.OAuthRequest, error)
 	DeactivateOAuthRequest(ctx context.Context, kind, signature string) error
 	OpenOAuthRequest(ctx context.Context, kind, signature string, expiresAt time.Time) error
-	RotateOAuthRequest(ctx context.Context, kind, signature string, now, rotatedAfter time.Time) error
+	SpendOAuthRequest(ctx context.Context, kind, signature, alsoDelete string) error
+	RotateOAuthRequestFamily(ctx context.Context, kind, signature, requestID string, now, rotatedAfter time.Time) error
 	AddEvent(ctx context.Context, e storage.Event) error
 	DeactivateOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)
 	DeleteOAuthRequestsByRequestID(ctx context.Context, kind, requestID string) (int64, error)
@@ -112,15 +116,6 @@ type Adapter struct {
 	clientCache map[string]cachedClient
 }
 
-// ClientCacheTTL bounds how long a changed or deleted client may be seen as
-// it was.
-const ClientCacheTTL = 5 * time.Second
-
-type cachedClient struct {
-	client  *Client
-	expires time.Time
-}
-
 // Compile-time checks: compose only type-asserts at run time.
 var (
 	_ fosite.Storage                     = (*Adapter)(nil)
@@ -131,14 +126,6 @@ var (
 	_ fosite.PARStorage                  = (*Adapter)(nil)
 	_ fositestorage.Transactional        = (*Adapter)(nil)
 )
-
-// BeginTX implements fosite's storage.Transactional: fosite runs each
-// token issuance (code invalidation or refresh rotation plus the new
-// tokens) in one transaction, so a failure half-way loses no token.
-func (a *Adapter) BeginTX(ctx context.Context) (context.Context, error) { return a.store.BeginTx(ctx) }
-
-// Commit implements fosite's storage.Transactional.
-func (a *Adapter) Commit(ctx context.Context) error { return a.store.CommitTx(ctx) }
 
 // Rollback implements fosite's storage.Transactional.
 func (a *Adapter) Rollback(ctx context.Context) error { return a.store.RollbackTx(ctx) }
@@ -323,7 +310,7 @@ func (a *Adapter) create(ctx context.Context, kind, signature, accessSig string,
 	if os, ok := sess.(*openid.DefaultSession); ok && os.Claims != nil {
 		r.SID, _ = os.Claims.Extra["sid"].(string)
 	}
-	return a.store.CreateOAuthRequest(ctx, r)
+	return a.write(ctx, r)
 }
 
 // load rebuilds a fosite request. The session JSON is decoded into session
@@ -335,7 +322,7 @@ func (a *Adapter) load(ctx context.Context, kind, signature string, session fosi
 
 // loadRow is load that also returns the stored row.
 func (a *Adapter) loadRow(ctx context.Context, kind, signature string, session fosite.Session) (*fosite.Request, storage.OAuthRequest, error) {
-	r, err := a.store.GetOAuthRequest(ctx, kind, hashSignature(signature))
+	r, err := a.getRow(ctx, kind, hashSignature(signature))
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, r, fosite.ErrNotFound
 	}
@@ -405,17 +392,12 @@ func (a *Adapter) GetAuthorizeCodeSession(ctx context.Context, code string, sess
 // PKCE challenge (keyed by the same signature) ends with it: it is kept
 // until the code is spent, see DeletePKCERequestSession.
 func (a *Adapter) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
-	err := a.store.DeactivateOAuthRequest(ctx, storage.KindAuthorizeCode, hashSignature(code))
+	forget(ctx)
+	err := a.store.SpendOAuthRequest(ctx, storage.KindAuthorizeCode, hashSignature(code), storage.KindPKCE)
 	if errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrInvalidatedAuthorizeCode
 	}
-	if err != nil {
-		return err
-	}
-	if err := a.store.DeleteOAuthRequest(ctx, storage.KindPKCE, hashSignature(code)); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return err
-	}
-	return nil
+	return err
 }
 
 type accessScopesKey struct{}
@@ -528,14 +510,10 @@ func (a *Adapter) RotateRefreshToken(ctx context.Context, requestID, refreshSign
 	if a.lifespans.RefreshGrace > 0 {
 		rotatedAfter = now.Add(-a.lifespans.RefreshGrace)
 	}
-	err := a.store.RotateOAuthRequest(ctx, storage.KindRefreshToken, hashSignature(refreshSignature), now, rotatedAfter)
+	err := a.store.RotateOAuthRequestFamily(ctx, storage.KindRefreshToken, hashSignature(refreshSignature), requestID, now, rotatedAfter)
 	if errors.Is(err, storage.ErrNotFound) {
 		return fosite.ErrNotFound
 	}
-	if err != nil {
-		return err
-	}
-	_, err = a.store.DeleteOAuthRequestsByRequestID(ctx, storage.KindAccessToken, requestID)
 	return err
 }
 
@@ -575,6 +553,9 @@ func (a *Adapter) GetOpenIDConnectSession(ctx context.Context, code string, req 
 
 // DeleteOpenIDConnectSession implements openid.OpenIDConnectRequestStorage.
 func (a *Adapter) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	if wasTaken(ctx, hashSignature(code)) {
+		return nil // read by deleting it (see memo.take)
+	}
 	return a.store.DeleteOAuthRequest(ctx, storage.KindOpenID, hashSignature(code))
 }
 

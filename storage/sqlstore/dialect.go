@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -79,8 +77,12 @@ type postgresDialect struct{}
 
 func (postgresDialect) name() Dialect { return Postgres }
 
-func (postgresDialect) open(_ context.Context, loc Location, config *gorm.Config) (*gorm.DB, error) {
-	return gorm.Open(classifying{postgres.Open(loc.DSN)}, config)
+func (postgresDialect) open(ctx context.Context, loc Location, config *gorm.Config) (*gorm.DB, error) {
+	d, err := postgresDialector(loc.DSN, observerOf(ctx))
+	if err != nil {
+		return nil, err
+	}
+	return gorm.Open(classifying{d}, config)
 }
 
 func (postgresDialect) setUp(s *Store, _ Location) error {
@@ -147,7 +149,14 @@ func (sqliteDialect) open(ctx context.Context, loc Location, config *gorm.Config
 	if f, err := os.OpenFile(loc.Path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600); err == nil {
 		f.Close()
 	}
-	db, err := gorm.Open(classifying{sqlite.Open(loc.DSN)}, config)
+	open := func() (*gorm.DB, error) {
+		d, err := sqliteDialector(loc.DSN, observerOf(ctx))
+		if err != nil {
+			return nil, err
+		}
+		return gorm.Open(classifying{d}, config)
+	}
+	db, err := open()
 	// Switching a new file to WAL needs the file to itself: a second
 	// process opening it at that moment gets SQLITE_BUSY at once, without
 	// waiting on busy_timeout. Retry for a while.
@@ -157,7 +166,7 @@ func (sqliteDialect) open(ctx context.Context, loc Location, config *gorm.Config
 			return nil, ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
-		db, err = gorm.Open(classifying{sqlite.Open(loc.DSN)}, config)
+		db, err = open()
 	}
 	return db, err
 }

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"sort"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -76,6 +77,54 @@ func (s *Store) CreateOAuthRequest(ctx context.Context, r storage.OAuthRequest) 
 	return translate(err)
 }
 
+// CreateOAuthRequests implements storage.Storage: one multi-row INSERT,
+// which stores all its rows or none without a transaction around it (a
+// code's three rows were BEGIN, three INSERTs and COMMIT: five round trips
+// on PostgreSQL, now one). Access tokens, which have a table of their own,
+// go in the same statement on PostgreSQL (a data-modifying CTE) and in a
+// transaction of the two INSERTs on SQLite.
+func (s *Store) CreateOAuthRequests(ctx context.Context, rs []storage.OAuthRequest) error {
+	var access, others []any
+	na, no := 0, 0
+	for _, r := range rs {
+		if r.Kind != storage.KindAccessToken {
+			others = append(others, oauthRequestRow(r)...)
+			no++
+			continue
+		}
+		row, err := accessTokenRow(r)
+		if err != nil {
+			return err
+		}
+		access = append(access, row...)
+		na++
+	}
+	switch {
+	case na == 0 && no == 0:
+		return nil
+	case na == 0:
+		return s.batchedExec(ctx, s.bind(multiRow(insertOAuthRequestSQL, no)), others...)
+	case no == 0:
+		return s.batchedExec(ctx, s.bind(multiRow(insertAccessTokenSQL, na)), access...)
+	case s.dialect.name() == Postgres:
+		q := "WITH a AS (" + multiRow(insertAccessTokenSQL, na) + ") " + multiRow(insertOAuthRequestSQL, no)
+		return s.batchedExec(ctx, s.bind(q), append(access, others...)...)
+	}
+	return s.batched(ctx, func(ctx context.Context) error {
+		if _, err := s.exec(ctx, s.bind(multiRow(insertAccessTokenSQL, na)), access...); err != nil {
+			return err
+		}
+		_, err := s.exec(ctx, s.bind(multiRow(insertOAuthRequestSQL, no)), others...)
+		return err
+	})
+}
+
+// multiRow is a single-row INSERT … VALUES (?, …) for n rows.
+func multiRow(insert string, n int) string {
+	i := strings.LastIndex(insert, "VALUES")
+	return insert[:i+len("VALUES")] + " " + repeated(strings.TrimSpace(insert[i+len("VALUES"):]), n)
+}
+
 // oauthRequestRow is a row's values in insertOAuthRequestSQL's column order.
 func oauthRequestRow(r storage.OAuthRequest) []any {
 	session := r.Session
@@ -104,6 +153,38 @@ func (s *Store) GetOAuthRequest(ctx context.Context, kind, signature string) (st
 		return storage.OAuthRequest{}, translate(err)
 	}
 	return m.record(), nil
+}
+
+// GetOAuthRequestsBySignature implements storage.Storage: a code's row and
+// its PKCE challenge share the signature, and the token endpoint needs
+// both; one SELECT on the primary key (kind, signature) reads them.
+func (s *Store) GetOAuthRequestsBySignature(ctx context.Context, signature string, kinds []string) ([]storage.OAuthRequest, error) {
+	if len(kinds) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, len(kinds)+1)
+	args = append(args, signature)
+	for _, k := range kinds {
+		args = append(args, k)
+	}
+	q := s.bind(`SELECT kind, request_id, requested_at, client_id, subject, scopes, granted_scopes,
+		audience, granted_audience, form, session, active, expires_at, access_signature, sid, rotated_at
+		FROM oauth2_requests WHERE signature = ? AND kind IN (` + repeated("?", len(kinds)) + `)`)
+	rows, err := s.readPool(ctx).QueryContext(stmtContext(ctx), q, args...)
+	if err != nil {
+		return nil, translate(err)
+	}
+	defer rows.Close()
+	var out []storage.OAuthRequest
+	for rows.Next() {
+		m := oauthRequestModel{Signature: signature}
+		if err := rows.Scan(&m.Kind, &m.RequestID, &m.RequestedAt, &m.ClientID, &m.Subject, &m.Scopes, &m.GrantedScopes,
+			&m.Audience, &m.GrantedAudience, &m.Form, &m.Session, &m.Active, &m.ExpiresAt, &m.AccessSignature, &m.SID, &m.RotatedAt); err != nil {
+			return nil, translate(err)
+		}
+		out = append(out, m.record())
+	}
+	return out, translate(rows.Err())
 }
 
 // DeleteOAuthRequest implements storage.Storage.

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/glebarez/sqlite"
 	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -91,6 +90,8 @@ type Store struct {
 	// connections, or the pool itself on PostgreSQL.
 	readDB  *sql.DB
 	dialect dialect
+	// observe sees every statement (tests only; see Observer).
+	observe Observer
 	// committer batches SQLite's transactions (nil on PostgreSQL).
 	committer *committer
 	// writes remembers a SQLite file that could not be written (Ping).
@@ -137,7 +138,7 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	s := &Store{db: db, sqlDB: sqlDB, readDB: sqlDB, dialect: d}
+	s := &Store{db: db, sqlDB: sqlDB, readDB: sqlDB, dialect: d, observe: observerOf(ctx)}
 	if err := d.setUp(s, loc); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -202,7 +203,7 @@ const readers = 4
 // inside a transaction stay on it (they must see its own writes); a
 // statement that is not a SELECT never goes to a reader.
 func (s *Store) openReaders(dsn string) error {
-	rdb, err := sql.Open(sqlite.DriverName, dsn)
+	rdb, err := sqlitePool(dsn, s.observe)
 	if err != nil {
 		return fmt.Errorf("open database readers: %w", err)
 	}

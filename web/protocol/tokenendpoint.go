@@ -23,7 +23,8 @@ import (
 
 // token is the token endpoint.
 func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	// One exchange reads a code's rows once (see fositestore.Remember).
+	ctx := fositestore.Remember(r.Context())
 	ok, err := parseBoundedForm(w, r)
 	if !ok {
 		return
