@@ -31,6 +31,7 @@ type outageAnswer struct {
 	body         string
 	errorField   string
 	requestURI   string // a push's answer
+	accessToken  string // a token's answer
 	transportErr error
 }
 
@@ -50,6 +51,7 @@ type outageLoad struct {
 	n                     atomic.Int64
 	mu                    sync.Mutex
 	created, refused      []string // createUser answered 200, 503
+	issued                [][2]string // access tokens answered 200, and their client
 }
 
 func newOutageLoad(t *testing.T, s *server) *outageLoad {
@@ -176,11 +178,17 @@ func (l *outageLoad) do(kind string) outageAnswer {
 	body, _ := io.ReadAll(resp.Body)
 	a.status, a.retryAfter, a.contentType, a.body = resp.StatusCode, resp.Header.Get("Retry-After"), resp.Header.Get("Content-Type"), string(body)
 	var e struct {
-		Error      string `json:"error"`
-		RequestURI string `json:"request_uri"`
+		Error       string `json:"error"`
+		RequestURI  string `json:"request_uri"`
+		AccessToken string `json:"access_token"`
 	}
 	if json.Unmarshal(body, &e) == nil {
-		a.errorField, a.requestURI = e.Error, e.RequestURI
+		a.errorField, a.requestURI, a.accessToken = e.Error, e.RequestURI, e.AccessToken
+	}
+	if a.accessToken != "" && a.status == http.StatusOK {
+		l.mu.Lock()
+		l.issued = append(l.issued, [2]string{a.accessToken, strings.TrimPrefix(kind, "token-")})
+		l.mu.Unlock()
 	}
 	if kind == "createUser" {
 		l.mu.Lock()
@@ -342,6 +350,17 @@ func (l *outageLoad) checkNothingHalfWritten(t *testing.T) {
 	}
 	if len(l.refused) == 0 {
 		t.Error("no createUser was refused during the outage")
+	}
+	// No token was acknowledged unstored (tokens are written when the
+	// transaction commits): every one answered 200 is live.
+	secrets := map[string]string{"warm": l.warmSecret, "cold": l.coldSecret}
+	for _, tok := range l.issued {
+		if got := l.s.post(provider.IntrospectPath, tok[1], secrets[tok[1]], url.Values{"token": {tok[0]}}); got.status != http.StatusOK || got.body["active"] != true {
+			t.Errorf("an access token answered 200 is not live: %d %v", got.status, got.body)
+		}
+	}
+	if len(l.issued) == 0 {
+		t.Error("no token was issued")
 	}
 }
 
