@@ -50,7 +50,7 @@ type outageLoad struct {
 	browser               *http.Client
 	n                     atomic.Int64
 	mu                    sync.Mutex
-	created, refused      []string // createUser answered 200, 503
+	created, refused      []string    // createUser answered 200, 503
 	issued                [][2]string // access tokens answered 200, and their client
 }
 
