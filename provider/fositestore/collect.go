@@ -2,6 +2,7 @@ package fositestore
 
 import (
 	"context"
+	"errors"
 
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -68,10 +69,14 @@ func (a *Adapter) BeginTX(ctx context.Context) (context.Context, error) {
 }
 
 // Commit implements fosite's storage.Transactional: the held writes go
-// first, then COMMIT.
+// first, then COMMIT. When the held writes fail the transaction is rolled
+// back here, so it ends whether or not the caller rolls back after a
+// failed commit (fosite does; a caller that does not would otherwise keep
+// SQLite's write lock, or a PostgreSQL connection in an aborted
+// transaction). Rolling back twice is harmless.
 func (a *Adapter) Commit(ctx context.Context) error {
 	if err := a.Flush(ctx); err != nil {
-		return err
+		return errors.Join(err, a.store.RollbackTx(ctx))
 	}
 	return a.store.CommitTx(ctx)
 }
