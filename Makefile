@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/tonearm
 
-.PHONY: run test build bench lint clean screenshots
+.PHONY: run test build bench lint clean screenshots messages
 
 ## run: build and serve on the embedded SQLite database, zero configuration.
 ## PORT=9090 serves on 127.0.0.1:9090 instead (the issuer follows it).
@@ -33,6 +33,10 @@ bench:
 ## screenshots: a PNG of every page, desktop and 390 px wide, into docs/screenshots (needs chromium).
 screenshots:
 	TONEARM_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestPagesAt390px$$' ./cmd/tonearm
+
+## messages: regenerate locale/catalogs/en.json (the translators' template) from the pages and code.
+messages:
+	$(GO) run ./cmd/tonearm-messages
 
 clean:
 	rm -rf bin

@@ -13,6 +13,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
+
+	"github.com/tonearm-idp/tonearm/locale"
 )
 
 //go:embed *.html static
@@ -33,17 +36,21 @@ type Options struct {
 	Theme    Theme
 }
 
-// Parse parses every page and checks that each required one exists.
-// Pages call {{site}} for the site name, {{base}} for the path prefix and
-// {{asset "style.css"}} for a versioned static file URL.
-func Parse(o Options) (*template.Template, error) {
+// Parse parses every page and checks that each required one exists; the
+// result is one set of pages per language of cats, each printing its own
+// words. Pages call {{site}} for the site name, {{base}} for the path
+// prefix, {{asset "style.css"}} for a versioned static file URL, {{t "…"}}
+// for a message ({{t "Hello {{.Name}}" "Name" .X}} with named
+// placeholders; {{t .Field}} translates what Go code marked), {{tn "…" n}}
+// for a plural, {{lang}} and {{dir}} for <html lang dir>, {{when t}} and
+// {{day t}} for a date, and {{languages}} for the picker.
+func Parse(o Options, cats *locale.Catalogs) (map[string]*template.Template, error) {
 	if o.SiteName == "" {
 		o.SiteName = "tonearm"
 	}
 	versions := map[string]string{"style.css": o.Theme.version(o.Theme.CSS), "logo.svg": o.Theme.version(o.Theme.Logo),
 		"passkey.js": o.Theme.version(PasskeyScript()), "formpost.js": o.Theme.version(FormPostScript())}
-	t, err := template.New("").Funcs(template.FuncMap{
-		"site": func() string { return o.SiteName },
+	base, err := template.New("").Funcs(template.FuncMap{
 		"base": func() string { return o.Base },
 		"fieldOf": func(name, label, typ, value, autocomplete string, errs map[string]string) Field {
 			return Field{Name: name, Label: label, Type: typ, Value: value, Autocomplete: autocomplete, Error: errs[name]}
@@ -55,16 +62,60 @@ func Parse(o Options) (*template.Template, error) {
 			}
 			return o.Base + StaticPath + name + "?v=" + v, nil
 		},
-	}).ParseFS(files, "*.html")
+	}).Funcs(langFuncs(o.SiteName, cats.Default(), cats)).ParseFS(files, "*.html")
 	if err != nil {
 		return nil, fmt.Errorf("templates: %w", err)
 	}
 	for _, name := range Required {
-		if t.Lookup(name) == nil {
+		if base.Lookup(name) == nil {
 			return nil, fmt.Errorf("templates: %s is missing", name)
 		}
 	}
-	return t, nil
+	sets := map[string]*template.Template{}
+	for _, tag := range cats.Tags() {
+		l, _ := cats.Match(tag)
+		c, err := base.Clone()
+		if err != nil {
+			return nil, fmt.Errorf("templates: %w", err)
+		}
+		sets[l.Tag] = c.Funcs(langFuncs(o.SiteName, l, cats))
+	}
+	return sets, nil
+}
+
+// Picked is one entry of the language picker.
+type Picked struct {
+	locale.Choice
+	Selected bool
+}
+
+// langFuncs are the functions that print words of language l.
+func langFuncs(site string, l *locale.Lang, cats *locale.Catalogs) template.FuncMap {
+	picker := cats.Languages()
+	pick := make([]Picked, len(picker))
+	for i, c := range picker {
+		pick[i] = Picked{Choice: c, Selected: c.Tag == l.Tag}
+	}
+	siteName := l.Lenient(site)
+	return template.FuncMap{
+		"site": func() string { return siteName },
+		"t": func(v any, args ...any) (string, error) {
+			if len(args) > 0 {
+				id, ok := v.(string)
+				if !ok {
+					return "", fmt.Errorf("t: placeholders need a literal message, not a %T", v)
+				}
+				return l.T(id, args...)
+			}
+			return l.Text(v)
+		},
+		"tn":        func(id string, n int, args ...any) (string, error) { return l.N(id, n, args...) },
+		"lang":      func() string { return l.Tag },
+		"dir":       func() string { return l.Dir },
+		"when":      func(t time.Time) string { return l.Time(t) },
+		"day":       func(t time.Time) string { return l.Date(t) },
+		"languages": func() []Picked { return pick },
+	}
 }
 
 // Field is one labelled input with its error (the "field" template).

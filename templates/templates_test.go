@@ -5,15 +5,22 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tonearm-idp/tonearm/locale"
 )
 
 func TestParse(t *testing.T) {
-	tpl, err := Parse(Options{SiteName: "Groove <ID>", Base: "/idp", Theme: DefaultTheme()})
+	cats, err := locale.Load("", "")
 	if err != nil {
 		t.Fatal(err)
 	}
+	sets, err := Parse(Options{SiteName: "Groove <ID>", Base: "/idp", Theme: DefaultTheme()}, cats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := sets["en"]
 	var b strings.Builder
-	err = tpl.ExecuteTemplate(&b, "error.html", struct{ Title, Message, Detail string }{"Oops", `<script>alert(1)</script>`, ""})
+	err = tpl.ExecuteTemplate(&b, "error.html", struct{ Title, Message, Detail string }{"Sign in", `<script>alert(1)</script>`, ""})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +28,7 @@ func TestParse(t *testing.T) {
 	if strings.Contains(page, "<script>") {
 		t.Fatal("page content is not escaped")
 	}
-	if !strings.Contains(page, "Oops · Groove &lt;ID&gt;</title>") || !strings.Contains(page, `href="/idp/static/style.css?v=`) {
+	if !strings.Contains(page, "Sign in · Groove &lt;ID&gt;</title>") || !strings.Contains(page, `href="/idp/static/style.css?v=`) {
 		t.Fatalf("the site name and stylesheet are not in the page:\n%s", page)
 	}
 }

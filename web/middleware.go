@@ -46,7 +46,7 @@ var (
 	hstsValue       = []string{"max-age=31536000"}
 	nosniffValue    = []string{"nosniff"}
 	denyValue       = []string{"DENY"}
-	noReferrerValue = []string{"no-referrer"}
+	noReferrerValue = []string{"same-origin"}
 )
 
 // recorders are reused: one fewer allocation per request.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/templates"
 )
 
@@ -15,7 +16,8 @@ import (
 // TONEARM_THEME_DIR), parsed once at start-up, and serves their
 // stylesheet and logo.
 type Site struct {
-	t     *template.Template
+	sets  map[string]*template.Template // by language tag
+	cats  *locale.Catalogs
 	log   *slog.Logger
 	theme templates.Theme
 	name  string
@@ -27,6 +29,9 @@ type SiteConfig struct {
 	Issuer string // its path is the pages' prefix
 	Theme  templates.Theme
 	Logger *slog.Logger
+	// Catalogs are the languages of the pages (nil: the shipped ones,
+	// English by default).
+	Catalogs *locale.Catalogs
 }
 
 // NewSite parses the pages; it fails if any is missing or broken.
@@ -37,7 +42,14 @@ func NewSite(c SiteConfig) (*Site, error) {
 	if c.Theme.CSS == nil || c.Theme.Logo == nil {
 		c.Theme = templates.DefaultTheme()
 	}
-	t, err := templates.Parse(templates.Options{SiteName: c.Name, Base: IssuerPath(c.Issuer), Theme: c.Theme})
+	if c.Catalogs == nil {
+		cats, err := locale.Load("", "")
+		if err != nil {
+			return nil, err
+		}
+		c.Catalogs = cats
+	}
+	sets, err := templates.Parse(templates.Options{SiteName: c.Name, Base: IssuerPath(c.Issuer), Theme: c.Theme}, c.Catalogs)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +57,7 @@ func NewSite(c SiteConfig) (*Site, error) {
 	if name == "" {
 		name = "tonearm"
 	}
-	return &Site{t: t, log: c.Logger, theme: c.Theme, name: name}, nil
+	return &Site{sets: sets, cats: c.Catalogs, log: c.Logger, theme: c.Theme, name: name}, nil
 }
 
 // Name is the site's name (TONEARM_SITE_NAME).
@@ -123,8 +135,11 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name s
 	h.Set("Cache-Control", "no-store")
 	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Content-Type-Options", "nosniff")
+	l := s.Lang(r)
+	h.Set("Content-Language", l.Tag)
+	h.Add("Vary", "Accept-Language, Cookie")
 	w.WriteHeader(status)
-	if err := s.t.ExecuteTemplate(w, name, data); err != nil {
+	if err := s.sets[l.Tag].ExecuteTemplate(w, name, data); err != nil {
 		s.log.Error("rendering page", "request_id", RequestID(r.Context()), "page", name, "err", err)
 	}
 }
