@@ -63,6 +63,9 @@ var placeholder = regexp.MustCompile(`\{\{\s*\.(\w+)\s*\}\}`)
 func names(s string) string {
 	var out []string
 	for _, m := range placeholder.FindAllStringSubmatch(s, -1) {
+		if m[1] == "MonthNumber" { // a date may name the month by number or by name
+			m[1] = "Month"
+		}
 		out = append(out, m[1])
 	}
 	sort.Strings(out)
