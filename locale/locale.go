@@ -266,13 +266,22 @@ func (l *Lang) T(id string, args ...any) (string, error) {
 		return id, err
 	}
 	s, err := l.loc.Localize(&i18n.LocalizeConfig{DefaultMessage: &i18n.Message{ID: id, Other: id}, TemplateData: pairs(args)})
-	if err != nil {
+	if err != nil && !fellBack(err) {
 		return id, fmt.Errorf("locale: %q in %s: %w", id, l.Tag, err)
 	}
 	if len(args) == 0 && !strings.Contains(id, "{{") {
 		l.once.Store(id, s)
 	}
 	return s, nil
+}
+
+// fellBack tells a message this language's catalog lacks, which go-i18n
+// answers in English (the bundle's language) with a MessageNotFoundErr:
+// that is the fallback the catalogs promise, not a failure (check has
+// already refused an ID the English catalog lacks).
+func fellBack(err error) bool {
+	var nf *i18n.MessageNotFoundErr
+	return errors.As(err, &nf)
 }
 
 // N is the plural message id for count (its placeholder {{.Count}}).
@@ -286,7 +295,7 @@ func (l *Lang) N(id string, count int, args ...any) (string, error) {
 	}
 	data["Count"] = count
 	s, err := l.loc.Localize(&i18n.LocalizeConfig{DefaultMessage: &i18n.Message{ID: id, Other: id}, TemplateData: data, PluralCount: count})
-	if err != nil {
+	if err != nil && !fellBack(err) {
 		return id, fmt.Errorf("locale: %q in %s: %w", id, l.Tag, err)
 	}
 	return s, nil
