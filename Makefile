@@ -30,9 +30,12 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-## screenshots: a PNG of every page, desktop and 390 px wide, into docs/screenshots (needs chromium).
+## screenshots: a PNG of every page, desktop and 390 px wide, into docs/screenshots, and of six pages in
+## German, Japanese and Arabic (needs chromium, npm, and fonts with Japanese and Arabic glyphs).
 screenshots:
-	TONEARM_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestPagesAt390px$$' ./cmd/tonearm
+	@fc-list :lang=ja | grep -q . && fc-list :lang=ar | grep -q . || \
+	  { echo "make screenshots: no Japanese or Arabic font (apt-get install fonts-noto-cjk fonts-noto-core)"; exit 1; }
+	TONEARM_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^(TestPagesAt390px|TestI35PagesInLanguages)$$' ./cmd/tonearm
 
 ## messages: regenerate locale/catalogs/en.json (the translators' template) from the pages and code.
 messages:

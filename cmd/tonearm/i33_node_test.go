@@ -23,47 +23,60 @@ import (
 // party: testdata/openid-client/rp.mjs, its package.json and lock. The test
 // setup installs it as it finds chromium: node and npm from the machine
 // (.ci/run installs Debian's nodejs and npm), the packages with `npm ci`
-// into a cache outside the repository keyed by the lock file, once. Under
+// into a cache outside the repository keyed by the lock file, once (so is
+// testdata/axe-core, which the page tests inject into Chromium). Under
 // CI=true a missing node or npm fails the run; elsewhere the tests skip.
 
 var harnessDir = filepath.Join("testdata", "openid-client")
 
-var openidClientInstall struct {
+// npmInstall is one harness's packages, installed once per test process.
+type npmInstall struct {
 	once sync.Once
 	dir  string // holds node_modules
 	err  error
 }
 
+var npmInstalls sync.Map // harness folder → *npmInstall
+
 // openidClient returns the directory that holds the harness's
 // node_modules, installing them on first use.
 func openidClient(t *testing.T) string {
 	t.Helper()
+	return npmPackages(t, harnessDir, "openid-client")
+}
+
+// npmPackages returns the directory that holds the node_modules of the
+// harness folder (testdata/…: a package.json and its package-lock.json),
+// installing them on first use; probe is a package it must hold.
+func npmPackages(t *testing.T, harness, probe string) string {
+	t.Helper()
 	for _, tool := range []string{"node", "npm"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is not installed: .ci/run installs Debian's nodejs and npm, and CI never skips the openid-client tests", tool)
+				t.Fatalf("%s is not installed: .ci/run installs Debian's nodejs and npm, and CI never skips the tests that use %s", tool, probe)
 			}
-			t.Skipf("%s is not installed (apt-get install nodejs npm): openid-client tests skipped", tool)
+			t.Skipf("%s is not installed (apt-get install nodejs npm): the tests that use %s are skipped", tool, probe)
 		}
 	}
-	i := &openidClientInstall
-	i.once.Do(func() { i.dir, i.err = installOpenIDClient() })
+	v, _ := npmInstalls.LoadOrStore(harness, &npmInstall{})
+	i := v.(*npmInstall)
+	i.once.Do(func() { i.dir, i.err = installNPM(harness, probe) })
 	if i.err != nil {
-		t.Fatalf("installing openid-client: %v", i.err)
+		t.Fatalf("installing %s: %v", probe, i.err)
 	}
 	return i.dir
 }
 
-// installOpenIDClient runs `npm ci` into <user cache>/tonearm-tests/
-// openid-client-<lock hash>, unless an earlier run did. It installs into a
-// directory of its own and renames it into place, so that two test
-// processes never share a half-written one.
-func installOpenIDClient() (string, error) {
-	lock, err := os.ReadFile(filepath.Join(harnessDir, "package-lock.json"))
+// installNPM runs `npm ci` into <user cache>/tonearm-tests/<harness>-<lock
+// hash>, unless an earlier run did. It installs into a directory of its
+// own and renames it into place, so that two test processes never share a
+// half-written one.
+func installNPM(harness, probe string) (string, error) {
+	lock, err := os.ReadFile(filepath.Join(harness, "package-lock.json"))
 	if err != nil {
 		return "", err
 	}
-	manifest, err := os.ReadFile(filepath.Join(harnessDir, "package.json"))
+	manifest, err := os.ReadFile(filepath.Join(harness, "package.json"))
 	if err != nil {
 		return "", err
 	}
@@ -72,8 +85,9 @@ func installOpenIDClient() (string, error) {
 	if err != nil {
 		cache = os.TempDir()
 	}
-	dir := filepath.Join(cache, "tonearm-tests", "openid-client-"+hex.EncodeToString(sum[:8]))
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openid-client", "package.json")); err == nil {
+	dir := filepath.Join(cache, "tonearm-tests", filepath.Base(harness)+"-"+hex.EncodeToString(sum[:8]))
+	installed := filepath.Join(dir, "node_modules", probe, "package.json")
+	if _, err := os.Stat(installed); err == nil {
 		return dir, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
@@ -96,7 +110,7 @@ func installOpenIDClient() (string, error) {
 	}
 	if err := os.Rename(work, dir); err != nil {
 		// Another process got there first: use its copy.
-		if _, statErr := os.Stat(filepath.Join(dir, "node_modules", "openid-client", "package.json")); statErr == nil {
+		if _, statErr := os.Stat(installed); statErr == nil {
 			return dir, nil
 		}
 		return "", err
