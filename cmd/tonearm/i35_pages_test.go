@@ -97,12 +97,13 @@ func (v axeViolation) String() string {
 // pageLayout is where a page's parts sit, in CSS pixels.
 type pageLayout struct {
 	Lang, Dir, Heading    string
-	MainStart, MainEnd    float64 // main's content box, left and right
+	MainL, MainR          float64 // main's content box
 	HeadingL, HeadingR    float64 // the heading's text
 	HeaderL, HeaderR      float64 // the header's content box
 	PickerL, PickerR      float64 // the language picker (0, 0 when absent)
 	PickerLabelW          float64
 	PickerLabelShown      bool    // rendered (in the accessibility tree), if tiny
+	LabelL, LabelR        float64 // the first form label's text (0, 0 when none)
 	CellL, CellR          float64 // the first table header cell's content box
 	CellTextL, CellTextR  float64 // and its text
 	ScrollWidth, ViewPort float64
@@ -117,7 +118,7 @@ const layoutScript = `(() => {
   const h1 = document.querySelector("main h1"), main = document.querySelector("main"), header = document.querySelector("header.site");
   const out = {Lang: document.documentElement.lang, Dir: document.documentElement.dir, Heading: h1.textContent.trim(),
     ScrollWidth: document.documentElement.scrollWidth, ViewPort: window.innerWidth};
-  [out.MainStart, out.MainEnd] = box(main);
+  [out.MainL, out.MainR] = box(main);
   [out.HeadingL, out.HeadingR] = text(h1);
   if (header) [out.HeaderL, out.HeaderR] = box(header);
   const picker = document.querySelector("header.site form.languages");
@@ -127,6 +128,8 @@ const layoutScript = `(() => {
     out.PickerLabelW = label.getBoundingClientRect().width;
     out.PickerLabelShown = getComputedStyle(label).display !== "none" && getComputedStyle(label).visibility !== "hidden" && label.control === picker.querySelector("select");
   }
+  const label = document.querySelector("main form label:not(.inline)");
+  if (label) [out.LabelL, out.LabelR] = text(label);
   const th = document.querySelector("main th");
   if (th) { [out.CellL, out.CellR] = box(th); [out.CellTextL, out.CellTextR] = text(th); }
   return out;
@@ -313,8 +316,9 @@ func (b *browserTab) wholePage(width int64) []byte {
 	return png
 }
 
-// giveTOTP gives u an authenticator app, so that signing in asks for a code.
-func giveTOTP(t *testing.T, s *server, u storage.User) {
+// giveTOTP gives u an authenticator app, so that signing in asks for a
+// code; it returns the app's key.
+func giveTOTP(t *testing.T, s *server, u storage.User) []byte {
 	t.Helper()
 	e, err := s.app.accounts.NewTOTPEnrolment(u, "tonearm")
 	if err != nil {
@@ -323,6 +327,7 @@ func giveTOTP(t *testing.T, s *server, u storage.User) {
 	if _, err := s.app.accounts.EnrolTOTP(context.Background(), u.ID, e.Token, totp.Code(e.Secret, totp.Step(time.Now())), accounts.Reauth{AuthTime: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
+	return e.Secret
 }
 
 // near is a layout tolerance: sub-pixel rounding, not a misplaced box.
@@ -345,8 +350,12 @@ func checkLayout(t *testing.T, where string, l i35Language, p i35Page, translate
 	}
 	rtl := l.dir == "rtl"
 	// The heading starts at main's start edge: the right one in Arabic.
-	if rtl && !near(got.HeadingR, got.MainEnd) || !rtl && !near(got.HeadingL, got.MainStart) {
-		t.Errorf("%s: the heading's text spans %.0f–%.0f px, main's content %.0f–%.0f px: not at the %s start", where, got.HeadingL, got.HeadingR, got.MainStart, got.MainEnd, l.dir)
+	if rtl && !near(got.HeadingR, got.MainR) || !rtl && !near(got.HeadingL, got.MainL) {
+		t.Errorf("%s: the heading's text spans %.0f–%.0f px, main's content %.0f–%.0f px: not at the %s start", where, got.HeadingL, got.HeadingR, got.MainL, got.MainR, l.dir)
+	}
+	// So does a form's first label.
+	if got.LabelR != 0 && (rtl && !near(got.LabelR, got.MainR) || !rtl && !near(got.LabelL, got.MainL)) {
+		t.Errorf("%s: the first label's text spans %.0f–%.0f px, main's content %.0f–%.0f px: not at the %s start", where, got.LabelL, got.LabelR, got.MainL, got.MainR, l.dir)
 	}
 	// The language picker sits at the header's end (the left in Arabic),
 	// its label hidden from sight but not from screen readers.
@@ -363,5 +372,47 @@ func checkLayout(t *testing.T, where string, l i35Language, p i35Page, translate
 	// A table's header cells start at their start edge too.
 	if got.CellR != 0 && (rtl && !near(got.CellTextR, got.CellR) || !rtl && !near(got.CellTextL, got.CellL)) {
 		t.Errorf("%s: a table header's text spans %.0f–%.0f px in a cell of %.0f–%.0f px: not at the %s start", where, got.CellTextL, got.CellTextR, got.CellL, got.CellR, l.dir)
+	}
+}
+
+// TestI35UILocalesInABrowser: an app asks for Japanese (ui_locales=ja,
+// OpenID Connect Core §3.1.2.1) of a browser whose Accept-Language is
+// English; sign-in, the second factor and consent are Japanese pages, and
+// the browser arrives back at the app with a code that works.
+func TestI35UILocalesInABrowser(t *testing.T) {
+	if chromiumPath() == "" && os.Getenv("CI") != "true" {
+		t.Skip("chromium is not installed (apt-get install chromium): browser tests skipped")
+	}
+	s := startI35Server(t)
+	u := s.user("kenji")
+	secret := giveTOTP(t, s, u)
+	app := s.webApp(t, "party-ja", "email")
+	b := newBrowser(t)
+	b.speak(s, i35Language{tag: "en", accept: "en-US,en;q=0.9"})
+	ja := i35Language{tag: "ja", dir: "ltr"}
+	// Only what says the language: the layout is TestI35PagesInLanguages's.
+	want := func(p i35Page) {
+		t.Helper()
+		got := value(b, chromedp.Evaluate[pageLayout](layoutScript))
+		where := p.name + " asked for in ja by ui_locales"
+		if got.Lang != "ja" || got.Dir != "ltr" {
+			t.Errorf("%s: <html lang=%q dir=%q>, want lang=\"ja\" dir=\"ltr\"", where, got.Lang, got.Dir)
+		}
+		if shippedHas(t, ja.tag, p.id) && got.Heading == p.english {
+			t.Errorf("%s: the heading is the English %q, though catalogs/ja.json translates it", where, got.Heading)
+		}
+	}
+	b.open(app.authURL() + "&" + url.Values{"ui_locales": {"ja"}}.Encode())
+	want(i35Login)
+	b.run(fill(map[string]string{"username": u.Username, "password": e2ePassword}), chromedp.Click(chromedp.CSS(`main form button[type=submit]`)),
+		chromedp.WaitVisible(chromedp.CSS("#totp_code")))
+	want(i35SecondFactor)
+	// The next step's code: giving the app spent this one's.
+	b.run(chromedp.SetValue(chromedp.CSS("#totp_code"), totp.Code(secret, totp.Step(time.Now())+1)),
+		chromedp.Click(chromedp.CSS(`main form button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`button[value=allow]`)))
+	want(i35Consent)
+	b.run(chromedp.Click(chromedp.CSS(`button[value=allow]`)))
+	if tok := app.finish(t, b); tok.AccessToken == "" {
+		t.Fatal("no access token for the app")
 	}
 }
