@@ -104,7 +104,7 @@ func Load(defaultLang, overrideDir string) (*Catalogs, error) {
 	}
 	all := b.LanguageTags()
 	m := language.NewMatcher(all)
-	if _, i, conf := m.Match(def); conf == language.No {
+	if _, i, conf := m.Match(def); conf == language.No || !sameLanguage(def, all[i]) {
 		return nil, fmt.Errorf("TONEARM_DEFAULT_LANGUAGE %q: no catalog for it (have %s)", defaultLang, joinTags(all))
 	} else {
 		def = all[i]
@@ -121,6 +121,14 @@ func Load(defaultLang, overrideDir string) (*Catalogs, error) {
 		c.langs[t.String()] = c.newLang(t)
 	}
 	return c, nil
+}
+
+// sameLanguage: a and b are the same language (regions and scripts may
+// differ: de-CH is German, pt is pt-BR's).
+func sameLanguage(a, b language.Tag) bool {
+	ab, _ := a.Base()
+	bb, _ := b.Base()
+	return ab == bb
 }
 
 func (c *Catalogs) add(buf []byte, name string, template bool) error {
@@ -214,14 +222,21 @@ func (c *Catalogs) Match(prefs ...string) (l *Lang, ok bool) {
 		}
 		want = append(want, tags...)
 	}
-	if len(want) == 0 {
-		return c.Default(), false
+	// One preference at a time, in order, and only a catalog of the same
+	// language: x/text's matcher answers English with High confidence for
+	// languages it has no data on (sw, eo, tlh, zz-ZZ), which must fall to
+	// the next preference and in the end to the default, not to English.
+	for _, w := range want {
+		_, i, conf := c.matcher.Match(w)
+		if conf == language.No {
+			continue
+		}
+		if !sameLanguage(w, c.tags[i]) {
+			continue
+		}
+		return c.langs[c.tags[i].String()], true
 	}
-	_, i, conf := c.matcher.Match(want...)
-	if conf == language.No {
-		return c.Default(), false
-	}
-	return c.langs[c.tags[i].String()], true
+	return c.Default(), false
 }
 
 // Lang is one language: its tag, direction and words.
