@@ -246,7 +246,8 @@ type Lang struct {
 	Name string // its own name ("Deutsch")
 	c    *Catalogs
 	loc  *i18n.Localizer
-	once sync.Map // id → string, for messages without placeholders
+	en   *i18n.Localizer // the English catalog, for messages loc lacks
+	once sync.Map        // id → string, for messages without placeholders
 }
 
 func (c *Catalogs) newLang(t language.Tag) *Lang {
@@ -254,7 +255,8 @@ func (c *Catalogs) newLang(t language.Tag) *Lang {
 	if name == "" {
 		name = t.String()
 	}
-	return &Lang{Tag: t.String(), Dir: direction(t), Name: name, c: c, loc: i18n.NewLocalizer(c.bundle, t.String(), "en")}
+	return &Lang{Tag: t.String(), Dir: direction(t), Name: name, c: c, loc: i18n.NewLocalizer(c.bundle, t.String(), "en"),
+		en: i18n.NewLocalizer(c.bundle, "en")}
 }
 
 // rtlScripts are the scripts written right to left.
@@ -280,7 +282,7 @@ func (l *Lang) T(id string, args ...any) (string, error) {
 	if err := l.c.check(id); err != nil {
 		return id, err
 	}
-	s, err := l.loc.Localize(&i18n.LocalizeConfig{DefaultMessage: &i18n.Message{ID: id, Other: id}, TemplateData: pairs(args)})
+	s, err := l.localize(&i18n.LocalizeConfig{DefaultMessage: &i18n.Message{ID: id, Other: id}, TemplateData: pairs(args)})
 	if err != nil {
 		return id, fmt.Errorf("locale: %q in %s: %w", id, l.Tag, err)
 	}
@@ -288,6 +290,22 @@ func (l *Lang) T(id string, args ...any) (string, error) {
 		l.once.Store(id, s)
 	}
 	return s, nil
+}
+
+// localize is the message in this language or, when its catalog lacks
+// it, in English (with the English plural forms): go-i18n answers a
+// message missing in the language with an error, which must not fail a
+// page (issue 35: a string missing in a catalog falls back to English).
+func (l *Lang) localize(lc *i18n.LocalizeConfig) (string, error) {
+	s, err := l.loc.Localize(lc)
+	var missing *i18n.MessageNotFoundErr
+	if errors.As(err, &missing) {
+		s, err = l.en.Localize(lc)
+		if errors.As(err, &missing) { // in no catalog: its ID, which is English
+			err = nil
+		}
+	}
+	return s, err
 }
 
 // N is the plural message id for count (its placeholder {{.Count}}).
@@ -300,7 +318,7 @@ func (l *Lang) N(id string, count int, args ...any) (string, error) {
 		data = map[string]any{}
 	}
 	data["Count"] = count
-	s, err := l.loc.Localize(&i18n.LocalizeConfig{DefaultMessage: &i18n.Message{ID: id, Other: id}, TemplateData: data, PluralCount: count})
+	s, err := l.localize(&i18n.LocalizeConfig{DefaultMessage: &i18n.Message{ID: id, Other: id}, TemplateData: data, PluralCount: count})
 	if err != nil {
 		return id, fmt.Errorf("locale: %q in %s: %w", id, l.Tag, err)
 	}

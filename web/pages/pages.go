@@ -207,6 +207,7 @@ func (p *Pages) Routes(mux *http.ServeMux) {
 	mux.HandleFunc(web.VerifyEmailPath, p.verifyEmail)
 	mux.HandleFunc(provider.DevicePath, p.form(p.device))
 	mux.HandleFunc("GET "+AccountPath, p.account)
+	mux.HandleFunc("POST "+LanguagePath, p.pickLanguage)
 	for action, h := range p.accountActions() {
 		mux.HandleFunc("POST "+AccountPath+"/"+action, p.post(h))
 	}
@@ -308,6 +309,10 @@ func (p *Pages) caller(w http.ResponseWriter, r *http.Request) (web.Caller, bool
 		return web.Caller{}, false
 	}
 	audit.SetActor(r.Context(), c.User.ID, "")
+	// The pages of a signed-in person are in their saved language, over
+	// the picker's cookie and Accept-Language (issue 35). In place: every
+	// handler renders with the request it passed here.
+	*r = *web.WithAccountLanguage(r, c.User.Language)
 	return c, true
 }
 
