@@ -4,17 +4,21 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"mime"
 	"net/http"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/tonearm-idp/tonearm/config"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/clients"
+	"github.com/tonearm-idp/tonearm/provider/mail/mailtest"
 )
 
 // Issue 35: choosing the language, the saved language, mails in it.
@@ -194,4 +198,110 @@ func TestI35LocaleClaimAndDiscovery(t *testing.T) {
 // accountsLanguage is a profile change that saves a language.
 func accountsLanguage(tag string) accounts.ProfileUpdate {
 	return accounts.ProfileUpdate{Language: accounts.Value(tag)}
+}
+
+// mailSubject waits for the stand-in's next mail and returns its decoded
+// Subject and the mail.
+func mailSubject(t *testing.T, smtp *mailtest.Server) (string, string) {
+	t.Helper()
+	var msg string
+	select {
+	case msg = <-smtp.Received:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the SMTP stand-in received no mail")
+	}
+	m, err := mail.ReadMessage(strings.NewReader(msg))
+	if err != nil {
+		t.Fatalf("mail %q: %v", msg, err)
+	}
+	subject, err := new(mime.WordDecoder).DecodeHeader(m.Header.Get("Subject"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return subject, msg
+}
+
+// Items 7 and 8: mails in the person's language, from a catalog the
+// operator dropped into TONEARM_THEME_DIR/locales (the Japanese one is not
+// shipped yet): the account's saved language, else the language of the
+// page that asked for the mail; at sign-up the page's language is saved.
+func TestI35MailsInThePersonsLanguage(t *testing.T) {
+	smtp := mailtest.Start(t, nil)
+	theme := i35Theme(t, i35Catalogs)
+	s := startE2EConfig(t, "sqlite://"+t.TempDir()+"/t.db", options{}, func(c *config.Config) {
+		c.ThemeDir = theme
+		c.SMTPURL = "smtp://" + smtp.Addr() + "?from=tonearm@example.org&tls=none"
+	})
+	ctx := context.Background()
+	yuki := s.user("yuki")
+	if _, err := s.app.accounts.AdminUpdate(ctx, yuki.ID, accounts.AdminChange{Profile: accounts.ProfileUpdate{
+		Email: accounts.Value("yuki@example.org"), Language: accounts.Value("ja")}, EmailVerified: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	forgot := func(email string, header ...string) {
+		t.Helper()
+		b := s.browser()
+		p := get(t, b, s.issuer+"/password/forgot")
+		f := parseForm(t, p.body, p.url)
+		f.values.Set("email", email)
+		req, _ := http.NewRequest(http.MethodPost, f.action, strings.NewReader(f.values.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := b.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Body.Close(); resp.StatusCode != http.StatusOK {
+			t.Fatalf("forgot: %d", resp.StatusCode)
+		}
+	}
+	// The saved language wins over the page's (German here).
+	forgot("yuki@example.org", "Accept-Language", "de")
+	if subject, msg := mailSubject(t, smtp); subject != "tonearm のパスワードの再設定" || !strings.Contains(msg, "/password/reset?token=") {
+		t.Fatalf("reset mail to a person whose language is ja: subject %q\n%s", subject, msg)
+	}
+	// No saved language: the page's.
+	ken := s.user("ken")
+	if _, err := s.app.accounts.AdminUpdate(ctx, ken.ID, accounts.AdminChange{Profile: accounts.ProfileUpdate{Email: accounts.Value("ken@example.org")}, EmailVerified: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	forgot("ken@example.org", "Accept-Language", "de-DE, en;q=0.5")
+	if subject, _ := mailSubject(t, smtp); subject != "Setze dein tonearm-Passwort zurück" {
+		t.Fatalf("reset mail from a German page: subject %q", subject)
+	}
+	// A Japanese page: a message the catalog lacks is English.
+	forgot("ken@example.org", "Accept-Language", "ja")
+	if subject, msg := mailSubject(t, smtp); subject != "tonearm のパスワードの再設定" || !strings.Contains(msg, "ken さん、") || !strings.Contains(msg, "If it was not you, ignore this mail") {
+		t.Fatalf("reset mail from a Japanese page: subject %q\n%s", subject, msg)
+	}
+	// Neither: the default, English.
+	forgot("ken@example.org")
+	if subject, _ := mailSubject(t, smtp); subject != "Reset your tonearm password" {
+		t.Fatalf("reset mail, no language anywhere: subject %q", subject)
+	}
+
+	// Sign-up on a Japanese page: the account keeps ja, the verification mail is Japanese.
+	b := s.browser()
+	p, _ := getLang(t, b, s.issuer+"/signup", "Accept-Language", "ja")
+	f := parseForm(t, p.body, p.url)
+	f.values.Set("username", "sakura")
+	f.values.Set("password", e2ePassword)
+	f.values.Set("email", "sakura@example.org")
+	req, _ := http.NewRequest(http.MethodPost, f.action, strings.NewReader(f.values.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept-Language", "ja")
+	resp, err := b.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	u, err := s.app.store.GetUserByUsername(ctx, "sakura")
+	if err != nil || u.Language != "ja" {
+		t.Fatalf("signed up on a Japanese page: language %q, %v", u.Language, err)
+	}
+	if subject, _ := mailSubject(t, smtp); subject != "tonearm のメールアドレスの確認" {
+		t.Fatalf("verification mail after a Japanese sign-up: subject %q", subject)
+	}
 }

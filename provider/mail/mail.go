@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net"
 	"net/smtp"
 	"net/url"
@@ -188,13 +189,14 @@ func (s *SMTP) lang(ctx context.Context) *locale.Lang {
 	return l
 }
 
-// sendText mails a plain-text message. A recipient with a line break would
-// inject headers: it is refused.
+// sendText mails a plain-text message; a subject beyond ASCII (a
+// translation) is an RFC 2047 encoded word, ASCII stays as it is. A
+// recipient with a line break would inject headers: it is refused.
 func (s *SMTP) sendText(ctx context.Context, to, subject, body string) error {
 	if strings.ContainsAny(to, "\r\n") {
 		return errors.New("mail: bad recipient")
 	}
-	msg := "From: " + s.from + "\r\nTo: " + to + "\r\nSubject: " + subject +
+	msg := "From: " + s.from + "\r\nTo: " + to + "\r\nSubject: " + mime.QEncoding.Encode("utf-8", subject) +
 		"\r\nDate: " + time.Now().UTC().Format(time.RFC1123Z) + "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body
 	return s.send(ctx, to, []byte(msg))
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/apis"
@@ -313,6 +314,11 @@ func (p *Pages) caller(w http.ResponseWriter, r *http.Request) (web.Caller, bool
 	// the picker's cookie and Accept-Language (issue 35). In place: every
 	// handler renders with the request it passed here.
 	*r = *web.WithAccountLanguage(r, c.User.Language)
+	if c.User.Language == "" {
+		// A mail a change sends (a new address's verification link) is
+		// in the page's language when the account has none saved.
+		*r = *r.WithContext(locale.WithTag(r.Context(), p.site.Lang(r).Tag))
+	}
 	return c, true
 }
 

@@ -60,6 +60,9 @@ func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	data.Username, data.Email = strings.TrimSpace(r.PostFormValue("username")), strings.TrimSpace(r.PostFormValue("email"))
 	n := accounts.NewUser{Username: data.Username, Password: r.PostFormValue("password"), Role: storage.RoleUser}
+	// The new account keeps the sign-up page's language: its mails (the
+	// verification link first) and pages are in it (issue 35).
+	n.Profile.Language = accounts.Value(p.site.Lang(r).Tag)
 	if data.Email != "" {
 		n.Profile.Email = accounts.Value(data.Email)
 	}
