@@ -354,6 +354,21 @@ func (l *Lang) Text(v any) (string, error) {
 	}
 }
 
+// Site is the site's name (TONEARM_SITE_NAME) in this language: an
+// operator's catalog may name the site differently in each language with
+// a message whose ID is the name ("tonearm": "Tonarm"). No catalog need
+// have it, in test binaries either: then it is the name.
+func (l *Lang) Site(name string) string {
+	if strings.Contains(name, "{{") { // a name, never a template
+		return name
+	}
+	s, err := l.localize(&i18n.LocalizeConfig{DefaultMessage: &i18n.Message{ID: name, Other: name}})
+	if err != nil {
+		return name
+	}
+	return s
+}
+
 // Lenient is text in this language when a catalog has it, else text: for
 // messages built at run time.
 func (l *Lang) Lenient(text string) string {

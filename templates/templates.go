@@ -96,7 +96,7 @@ func langFuncs(site string, l *locale.Lang, cats *locale.Catalogs) template.Func
 	for i, c := range picker {
 		pick[i] = Picked{Choice: c, Selected: c.Tag == l.Tag}
 	}
-	siteName := l.Lenient(site)
+	siteName := l.Site(site)
 	return template.FuncMap{
 		"site": func() string { return siteName },
 		"t": func(v any, args ...any) (string, error) {

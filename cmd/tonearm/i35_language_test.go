@@ -305,3 +305,31 @@ func TestI35MailsInThePersonsLanguage(t *testing.T) {
 		t.Fatalf("verification mail after a Japanese sign-up: subject %q", subject)
 	}
 }
+
+// Item 8: an operator's catalog in TONEARM_THEME_DIR/locales adds a
+// language (listed in the picker and discovery) or overrides single
+// messages of a shipped one, the site name included; a message it lacks is
+// English, never its key.
+func TestI35OperatorCatalogs(t *testing.T) {
+	s := startI35(t, "sqlite://"+t.TempDir()+"/t.db", options{}, map[string]map[string]string{
+		"en": {"Sign in": "Log in to the archive", "tonearm": "The Archive"},
+		"de": {"Sign in": "Anmelden", "tonearm": "Das Archiv"},
+	})
+	en, lang := getLang(t, s.browser(), s.issuer+"/login")
+	wantLang(t, "English", en, lang, "en")
+	if !strings.Contains(en.body, "<h1>Log in to the archive</h1>") || !strings.Contains(en.body, "<span>The Archive</span>") {
+		t.Fatalf("the English overrides are not shown:\n%s", en.body)
+	}
+	if !strings.Contains(en.body, `<option value="de" lang="de"`) || !strings.Contains(en.body, `<option value="en" lang="en"`) {
+		t.Fatalf("the picker does not list the theme's language:\n%s", en.body)
+	}
+	de, lang := getLang(t, s.browser(), s.issuer+"/login", "Accept-Language", "de-AT")
+	wantLang(t, "German", de, lang, "de")
+	if !strings.Contains(de.body, "<h1>Anmelden</h1>") || !strings.Contains(de.body, "<span>Das Archiv</span>") {
+		t.Fatalf("the German catalog is not used:\n%s", de.body)
+	}
+	// Messages the German catalog lacks: English, never an ID or an error.
+	if !strings.Contains(de.body, `name="password"`) || !strings.Contains(de.body, ">Password<") || !strings.Contains(de.body, "</html>") {
+		t.Fatalf("a message missing in de is not English:\n%s", de.body)
+	}
+}
