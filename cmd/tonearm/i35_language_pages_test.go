@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -225,5 +227,30 @@ func TestI35AccountLanguageWins(t *testing.T) {
 	api := s.loginBrowser("hanna")
 	if p, lang := getLang(t, api, s.issuer+"/account", "Accept-Language", "ja"); lang != "de" {
 		t.Fatalf("/account with Accept-Language ja: %s (%d)", lang, p.status)
+	}
+}
+
+// Item 4: the sign-up page an app's sign-in links to speaks the app's
+// ui_locales too, and the new account keeps that language.
+func TestI35UILocalesSignUp(t *testing.T) {
+	s := startI35(t, "sqlite://"+t.TempDir()+"/t.db", options{}, i35Catalogs)
+	_, appSecret := s.client(clients.Spec{ID: "jp-app", Scopes: []string{"openid", "profile"}})
+	r := s.rp("jp-app", appSecret, "profile")
+	b := s.browser()
+	login, lang := getLang(t, b, r.conf.AuthCodeURL(random(t), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("ui_locales", "ja")), "Accept-Language", "de")
+	wantLang(t, "sign-in", login, lang, "ja")
+	m := regexp.MustCompile(`href="([^"]*/signup[^"]*)"`).FindStringSubmatch(login.body)
+	if m == nil {
+		t.Fatalf("no sign-up link on the sign-in page:\n%s", login.body)
+	}
+	link, _ := login.url.Parse(html.UnescapeString(m[1]))
+	signup, lang := getLang(t, b, link.String(), "Accept-Language", "de")
+	wantLang(t, "sign-up", signup, lang, "ja")
+	f := parseForm(t, signup.body, signup.url)
+	f.values.Set("username", "hikari")
+	f.values.Set("password", e2ePassword)
+	submit(t, b, f, nil)
+	if u, err := s.app.store.GetUserByUsername(context.Background(), "hikari"); err != nil || u.Language != "ja" {
+		t.Fatalf("signed up from a ui_locales=ja sign-in: language %q, %v", u.Language, err)
 	}
 }

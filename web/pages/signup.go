@@ -39,6 +39,9 @@ func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 	if len(ixID) > 64 {
 		ixID = ""
 	}
+	if ixID != "" {
+		r = p.c.Interactions.InLanguage(r, ixID) // an app's ui_locales (issue 35)
+	}
 	data := signupPage{Action: p.base + SignupPath, Continue: cont, Interaction: ixID, LoginURL: p.base + LoginPath,
 		Connectors: p.c.Interactions.ConnectorButtons(r.Context()), ConnectorAction: p.base + LoginPath}
 	if cont != "" {
