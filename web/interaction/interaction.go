@@ -413,28 +413,6 @@ func identified(st *State, user storage.User, sess storage.Session, granted []st
 	st.Language = user.Language
 }
 
-// InLanguage is r carrying the languages of this browser's interaction id
-// (r as it is when there is none): the pages an interaction links to, such
-// as sign-up, speak its language too.
-func (ix *Interactions) InLanguage(r *http.Request, id string) *http.Request {
-	st, err := ix.Load(r, id)
-	if err != nil {
-		return r
-	}
-	return inLanguage(r, st)
-}
-
-// inLanguage is r carrying the languages st chooses for its pages: the
-// app's ui_locales, then the account's saved language (issue 35); a
-// language the person picked on a page of this interaction beats both.
-func inLanguage(r *http.Request, st State) *http.Request {
-	r = web.WithUILocales(r, st.UILocales, st.Since)
-	if _, at := web.PickedLanguage(r); st.Since.IsZero() || !at.After(st.Since) {
-		r = web.WithAccountLanguage(r, st.Language)
-	}
-	return r
-}
-
 // GrantedScopes are the scopes the person granted the authorization's
 // third-party app before; none are read when the decision would not look
 // at them (no app to consent to, or prompt=consent asking anew).
