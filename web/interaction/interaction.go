@@ -456,7 +456,7 @@ func (ix *Interactions) Begin(w http.ResponseWriter, r *http.Request, st State, 
 	if user.ID != "" {
 		identified(&st, user, sess, st.Granted)
 	}
-	r = inLanguage(r, st)
+	r = WithLanguageOf(r, st)
 	id, err := ix.create(w, r, st)
 	if err != nil {
 		ix.internal(w, r, err)
@@ -477,7 +477,7 @@ func (ix *Interactions) Identified(w http.ResponseWriter, r *http.Request, id st
 		ix.internal(w, r, err)
 		return
 	}
-	ix.identify(w, inLanguage(r, st), id, st, user, sess, nil)
+	ix.identify(w, WithLanguageOf(r, st), id, st, user, sess, nil)
 }
 
 // ConnectorButtons lists the "Continue with …" buttons.
@@ -513,7 +513,7 @@ func (ix *Interactions) loaded(w http.ResponseWriter, r *http.Request) (id strin
 // show is GET /interaction/{id}: the current step.
 func (ix *Interactions) show(w http.ResponseWriter, r *http.Request) {
 	if id, st, ok := ix.loaded(w, r); ok {
-		ix.dispatch(w, inLanguage(r, st), id, st, http.StatusOK)
+		ix.dispatch(w, WithLanguageOf(r, st), id, st, http.StatusOK)
 	}
 }
 
@@ -523,7 +523,7 @@ func (ix *Interactions) answer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r = inLanguage(r, st)
+	r = WithLanguageOf(r, st)
 	step := Next(st)
 	h := ix.handlers()[step]
 	if h.answer == nil {

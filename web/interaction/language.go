@@ -18,13 +18,13 @@ func (ix *Interactions) InLanguage(r *http.Request, id string) *http.Request {
 	if err != nil {
 		return r
 	}
-	return inLanguage(r, st)
+	return WithLanguageOf(r, st)
 }
 
-// inLanguage is r carrying the languages st chooses for its pages: the
+// WithLanguageOf is r carrying the languages st chooses for its pages: the
 // app's ui_locales, then the account's saved language (issue 35); a
 // language the person picked on a page of this interaction beats both.
-func inLanguage(r *http.Request, st State) *http.Request {
+func WithLanguageOf(r *http.Request, st State) *http.Request {
 	r = web.WithUILocales(r, st.UILocales, st.Since)
 	if _, at := web.PickedLanguage(r); st.Since.IsZero() || !at.After(st.Since) {
 		r = web.WithAccountLanguage(r, st.Language)

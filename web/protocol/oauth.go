@@ -270,6 +270,7 @@ func (o *OAuth) finishInteraction(w http.ResponseWriter, r *http.Request) {
 		o.authorizeError(w, r, nil, fosite.ErrServerError.WithWrap(err))
 		return
 	}
+	r = interaction.WithLanguageOf(r, st)
 	d := interaction.Decide(interaction.FactsOf(st))
 	if st.Kind != interaction.KindAuthorize || d.Step != interaction.StepFinish {
 		http.Redirect(w, r, o.ix.URL(id), http.StatusSeeOther)
