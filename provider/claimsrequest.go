@@ -49,6 +49,7 @@ var requestableClaims = map[string]claimInfo{
 	"preferred_username": {"profile", "your username"},
 	"name":               {"profile", "your display name"},
 	"website":            {"profile", "your website"},
+	"locale":             {"profile", "your language"},
 	"email":              {"email", "your email address"},
 	"email_verified":     {"email", "whether your email address is verified"},
 	"listenbrainz_name":  {"listenbrainz", "your ListenBrainz username"},

@@ -38,8 +38,16 @@ func TestLoadTheme(t *testing.T) {
 		t.Fatalf("no folder: %v", err)
 	}
 	dir := t.TempDir()
-	if _, err := LoadTheme(dir); err == nil || !strings.Contains(err.Error(), "neither style.css nor logo.svg") {
+	if _, err := LoadTheme(dir); err == nil || !strings.Contains(err.Error(), "neither style.css, logo.svg nor locales/") {
 		t.Fatalf("empty folder: %v", err)
+	}
+	// A theme may change words only (issue 35): a folder with locales/ alone.
+	words := t.TempDir()
+	if err := os.Mkdir(filepath.Join(words, "locales"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if th, err := LoadTheme(words); err != nil || string(th.CSS) != string(DefaultTheme().CSS) {
+		t.Fatalf("locales/ only: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "style.css"), []byte("body{color:red}"), 0o644); err != nil {
 		t.Fatal(err)

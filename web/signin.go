@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/tonearm-idp/tonearm/fault"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
@@ -193,6 +194,13 @@ func (s *SignIn) Start(w http.ResponseWriter, r *http.Request, user storage.User
 	}
 	s.cookies.Set(w, token, sess.ExpiresAt)
 	s.limiter.Devices().Set(w, user.ID, user.DeviceEpoch)
+	if user.Language != "" {
+		// The account's saved language wins over Accept-Language on the
+		// pages after sign-in (issue 35). Remembered as picked at the Unix
+		// epoch, so that an app's ui_locales still wins during an
+		// interaction (only a pick on a page since it began beats those).
+		SetPickedLanguage(w, user.Language, time.Unix(0, 0), s.cookies.secure)
+	}
 	s.log.Info("session started", "request_id", RequestID(ctx), "user", user.ID)
 	return sess, nil
 }

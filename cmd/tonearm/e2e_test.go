@@ -255,7 +255,9 @@ func parseForm(t testing.TB, page string, base *url.URL) *form {
 			}
 			switch n.Data {
 			case "form":
-				if f == nil {
+				// The language picker in every page's header is not the
+				// page's form (issue 35).
+				if f == nil && !strings.HasSuffix(attr("action"), "/language") {
 					action, _ := base.Parse(attr("action"))
 					f = &form{action: action.String(), method: strings.ToUpper(attr("method")), values: url.Values{}}
 				}

@@ -150,7 +150,7 @@ func buildServer(ctx context.Context, cfg config.Config, log *slog.Logger, opt o
 		Issuer: cfg.Issuer, Store: adapter, Keys: svc.keys, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
 		PreviousHMACSecrets: seal.DeriveKeys(cfg.PreviousSecrets, purposeTokenHMAC),
 		SecretsHasher:       svc.secretHasher, Lifespans: lifespans, APIs: svc.apis, Users: store,
-		UsedOnce: store, ClientKeys: clientkeys.NewKeys(svc.fetcher),
+		UsedOnce: store, ClientKeys: clientkeys.NewKeys(svc.fetcher), UILocales: svc.languages.Tags(),
 	})
 	if err != nil {
 		return nil, err
@@ -274,7 +274,7 @@ func (s *serverParts) pages(cfg config.Config, log *slog.Logger, opt options) ([
 	if err != nil {
 		return nil, err
 	}
-	site, err := web.NewSite(web.SiteConfig{Name: cfg.SiteName, Issuer: cfg.Issuer, Theme: theme, Logger: log})
+	site, err := web.NewSite(web.SiteConfig{Name: cfg.SiteName, Issuer: cfg.Issuer, Theme: theme, Logger: log, Catalogs: s.languages})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}

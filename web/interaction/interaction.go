@@ -76,6 +76,16 @@ type State struct {
 	// LoginHint is the app's login_hint (OpenID Connect Core §3.1.2.1),
 	// which prefills the sign-in page's username.
 	LoginHint string `json:"login_hint,omitempty"`
+	// UILocales is the app's ui_locales (OpenID Connect Core §3.1.2.1, as
+	// sent: space-separated BCP 47 tags) and Since when the interaction
+	// began: every page of the interaction is in the first of them a
+	// catalog has, unless the person picked a language on a page since.
+	UILocales string    `json:"ui_locales,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
+	// Language is the saved language of the account the person proved to
+	// be (identify): the pages after it are in it when the app asked for
+	// none.
+	Language string `json:"language,omitempty"`
 
 	// Who the person proved to be, and how (identify).
 	UserID   string    `json:"user_id,omitempty"`
@@ -400,6 +410,7 @@ func identified(st *State, user storage.User, sess storage.Session, granted []st
 	st.UserID, st.Username, st.SID, st.AuthTime, st.AMR = user.ID, user.Username, sess.SID, sess.AuthTime, strings.Fields(sess.AMR)
 	st.Granted, st.Consented, st.Denied = granted, false, false
 	st.HasTOTP, st.Admin = accounts.HasTOTP(user), user.IsActiveAdmin()
+	st.Language = user.Language
 }
 
 // GrantedScopes are the scopes the person granted the authorization's
@@ -439,9 +450,13 @@ func (ix *Interactions) identify(w http.ResponseWriter, r *http.Request, id stri
 // authorization endpoint read for the decision.
 func (ix *Interactions) Begin(w http.ResponseWriter, r *http.Request, st State, user storage.User, sess storage.Session) {
 	st.Kind = KindAuthorize
+	if st.Since.IsZero() {
+		st.Since = ix.now().UTC()
+	}
 	if user.ID != "" {
 		identified(&st, user, sess, st.Granted)
 	}
+	r = WithLanguageOf(r, st)
 	id, err := ix.create(w, r, st)
 	if err != nil {
 		ix.internal(w, r, err)
@@ -462,7 +477,7 @@ func (ix *Interactions) Identified(w http.ResponseWriter, r *http.Request, id st
 		ix.internal(w, r, err)
 		return
 	}
-	ix.identify(w, r, id, st, user, sess, nil)
+	ix.identify(w, WithLanguageOf(r, st), id, st, user, sess, nil)
 }
 
 // ConnectorButtons lists the "Continue with …" buttons.
@@ -498,7 +513,7 @@ func (ix *Interactions) loaded(w http.ResponseWriter, r *http.Request) (id strin
 // show is GET /interaction/{id}: the current step.
 func (ix *Interactions) show(w http.ResponseWriter, r *http.Request) {
 	if id, st, ok := ix.loaded(w, r); ok {
-		ix.dispatch(w, r, id, st, http.StatusOK)
+		ix.dispatch(w, WithLanguageOf(r, st), id, st, http.StatusOK)
 	}
 }
 
@@ -508,6 +523,7 @@ func (ix *Interactions) answer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	r = WithLanguageOf(r, st)
 	step := Next(st)
 	h := ix.handlers()[step]
 	if h.answer == nil {

@@ -111,6 +111,7 @@ func (ix *Interactions) callback(w http.ResponseWriter, r *http.Request) {
 		ix.internal(w, r, err)
 		return
 	}
+	r = WithLanguageOf(r, st)
 	c, err := ix.c.Connectors.Get(ctx, round.Connector)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {

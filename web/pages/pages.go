@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/apis"
@@ -207,6 +208,7 @@ func (p *Pages) Routes(mux *http.ServeMux) {
 	mux.HandleFunc(web.VerifyEmailPath, p.verifyEmail)
 	mux.HandleFunc(provider.DevicePath, p.form(p.device))
 	mux.HandleFunc("GET "+AccountPath, p.account)
+	mux.HandleFunc("POST "+LanguagePath, p.pickLanguage)
 	for action, h := range p.accountActions() {
 		mux.HandleFunc("POST "+AccountPath+"/"+action, p.post(h))
 	}
@@ -308,6 +310,15 @@ func (p *Pages) caller(w http.ResponseWriter, r *http.Request) (web.Caller, bool
 		return web.Caller{}, false
 	}
 	audit.SetActor(r.Context(), c.User.ID, "")
+	// The pages of a signed-in person are in their saved language, over
+	// the picker's cookie and Accept-Language (issue 35). In place: every
+	// handler renders with the request it passed here.
+	*r = *web.WithAccountLanguage(r, c.User.Language)
+	if c.User.Language == "" {
+		// A mail a change sends (a new address's verification link) is
+		// in the page's language when the account has none saved.
+		*r = *r.WithContext(locale.WithTag(r.Context(), p.site.Lang(r).Tag))
+	}
 	return c, true
 }
 

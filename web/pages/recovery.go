@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/web"
 )
@@ -50,7 +51,9 @@ func (p *Pages) forgot(w http.ResponseWriter, r *http.Request) {
 			status, data.Error = http.StatusForbidden, "This form expired; try again."
 		} else {
 			email := strings.TrimSpace(r.PostFormValue("email"))
-			err := p.c.Recovery.StartReset(r.Context(), email, p.c.Limiter.Attempts(r))
+			// The mail is in this page's language unless the account has one saved.
+			ctx := locale.WithTag(r.Context(), p.site.Lang(r).Tag)
+			err := p.c.Recovery.StartReset(ctx, email, p.c.Limiter.Attempts(r))
 			if err != nil {
 				status, data.Error = pageError(w, err)
 			}

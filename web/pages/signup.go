@@ -39,6 +39,9 @@ func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 	if len(ixID) > 64 {
 		ixID = ""
 	}
+	if ixID != "" {
+		r = p.c.Interactions.InLanguage(r, ixID) // an app's ui_locales (issue 35)
+	}
 	data := signupPage{Action: p.base + SignupPath, Continue: cont, Interaction: ixID, LoginURL: p.base + LoginPath,
 		Connectors: p.c.Interactions.ConnectorButtons(r.Context()), ConnectorAction: p.base + LoginPath}
 	if cont != "" {
@@ -60,6 +63,9 @@ func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	data.Username, data.Email = strings.TrimSpace(r.PostFormValue("username")), strings.TrimSpace(r.PostFormValue("email"))
 	n := accounts.NewUser{Username: data.Username, Password: r.PostFormValue("password"), Role: storage.RoleUser}
+	// The new account keeps the sign-up page's language: its mails (the
+	// verification link first) and pages are in it (issue 35).
+	n.Profile.Language = accounts.Value(p.site.Lang(r).Tag)
 	if data.Email != "" {
 		n.Profile.Email = accounts.Value(data.Email)
 	}

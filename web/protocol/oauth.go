@@ -212,10 +212,15 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 		o.finishInteraction(w, r)
 		return
 	}
+	// The endpoint's own error pages are in the app's ui_locales (OpenID
+	// Connect Core §3.1.2.1): as sent, then as read from a request object
+	// or a pushed request.
+	r = web.WithUILocales(r, r.Form.Get("ui_locales"), o.now())
 	req, ok := o.readRequest(w, r, time.Time{})
 	if !ok {
 		return
 	}
+	r = web.WithUILocales(r, req.ar.GetRequestForm().Get("ui_locales"), o.now())
 	caller, err := web.SessionCaller(r.Context(), r, o.cookies, o.accounts)
 	if err != nil && !errors.Is(err, web.ErrNoCaller) {
 		o.authorizeError(w, r, req.ar, fosite.ErrServerError.WithWrap(err))
@@ -265,6 +270,7 @@ func (o *OAuth) finishInteraction(w http.ResponseWriter, r *http.Request) {
 		o.authorizeError(w, r, nil, fosite.ErrServerError.WithWrap(err))
 		return
 	}
+	r = interaction.WithLanguageOf(r, st)
 	d := interaction.Decide(interaction.FactsOf(st))
 	if st.Kind != interaction.KindAuthorize || d.Step != interaction.StepFinish {
 		http.Redirect(w, r, o.ix.URL(id), http.StatusSeeOther)
