@@ -138,18 +138,11 @@ func untranslated(t *testing.T, body string, values ...string) []string {
 	return bad
 }
 
-func TestSignInPathSpeaksTheCatalogLanguage(t *testing.T) {
-	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "tonearm.db"), options{catalogs: pseudoCatalogs(t)})
-	s.user("ines")
-	const app = "Listening Party"
-	_, secret := s.client(clients.Spec{ID: "party", Scopes: []string{"openid", "profile", "email"},
-		Display: clients.Display{Name: app, LogoURI: pixelPNG, ClientURI: "https://party.example", PolicyURI: "https://party.example/privacy",
-			TosURI: "https://party.example/terms"}})
-	b := s.browser()
-	b.Transport = speaking{lang: "eo", next: http.DefaultTransport}
-	values := []string{"tonearm", "ines", app, "party", "XXXX-XXXX"}
-	seen := map[string]bool{}
-	look := func(what string, p page, status int, marker string) page {
+// pageChecker is a check of a page in the pseudo-language: its status, a
+// marker that it is the page meant, <html lang dir>, and nothing printed
+// outside the catalog but values. seen collects the pages checked.
+func pageChecker(t *testing.T, seen map[string]bool, values ...string) func(what string, p page, status int, marker string) page {
+	return func(what string, p page, status int, marker string) page {
 		t.Helper()
 		if p.status != status || !strings.Contains(p.body, marker) {
 			t.Fatalf("%s: %d %v, want %d and %q:\n%s", what, p.status, p.location, status, marker, p.body)
@@ -163,6 +156,19 @@ func TestSignInPathSpeaksTheCatalogLanguage(t *testing.T) {
 		seen[what] = true
 		return p
 	}
+}
+
+func TestSignInPathSpeaksTheCatalogLanguage(t *testing.T) {
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "tonearm.db"), options{catalogs: pseudoCatalogs(t)})
+	s.user("ines")
+	const app = "Listening Party"
+	_, secret := s.client(clients.Spec{ID: "party", Scopes: []string{"openid", "profile", "email"},
+		Display: clients.Display{Name: app, LogoURI: pixelPNG, ClientURI: "https://party.example", PolicyURI: "https://party.example/privacy",
+			TosURI: "https://party.example/terms"}})
+	b := s.browser()
+	b.Transport = speaking{lang: "eo", next: http.DefaultTransport}
+	seen := map[string]bool{}
+	look := pageChecker(t, seen, "tonearm", "ines", app, "party")
 	conf := oauth2.Config{ClientID: "party", ClientSecret: secret, RedirectURL: redirectURI, Scopes: []string{"openid", "profile", "email"},
 		Endpoint: oauth2.Endpoint{AuthURL: s.issuer + provider.AuthorizePath, TokenURL: s.issuer + provider.TokenPath}}
 	verifier := oauth2.GenerateVerifier()
@@ -211,6 +217,46 @@ func TestSignInPathSpeaksTheCatalogLanguage(t *testing.T) {
 	out := look("the sign-out page", get(t, b, s.issuer+provider.LogoutPath), http.StatusOK, `value="logout"`)
 	look("the signed-out page", submit(t, b, parseForm(t, out.body, out.url), nil), http.StatusOK, "<h1>")
 	if len(seen) != 16 {
+		t.Fatalf("saw %d pages", len(seen))
+	}
+}
+
+// The second factor and the device page, in the pseudo-language.
+func TestSecondFactorAndDevicePagesSpeakTheCatalogLanguage(t *testing.T) {
+	clock := newFrozenClock()
+	s := startE2E(t, "sqlite://"+filepath.Join(t.TempDir(), "tonearm.db"), options{catalogs: pseudoCatalogs(t), now: clock.now})
+	s.user("ines")
+	const device = "Scrobbler 3000"
+	s.client(clients.Spec{ID: "scrobbler", Public: true, RedirectURIs: []string{}, GrantTypes: []string{clients.DeviceCodeGrant},
+		Scopes: []string{"openid", "profile"}, Display: clients.Display{Name: device}})
+	_, secret := s.client(clients.Spec{ID: "party", Scopes: []string{"openid"}, FirstParty: true})
+	seen := map[string]bool{}
+	look := pageChecker(t, seen, "tonearm", "ines", device, "party", "XXXX-XXXX")
+
+	b := s.browser()
+	b.Transport = speaking{lang: "eo", next: http.DefaultTransport}
+	if p := s.signInPage(t, b, "ines"); p.url.Path != "/account" {
+		t.Fatalf("sign-in: %d %v", p.status, p.url)
+	}
+	enrolTOTP(t, s, b, clock)
+
+	_, start := s.postForm(t, provider.DeviceAuthorizationPath, url.Values{"client_id": {"scrobbler"}, "scope": {"openid profile"}})
+	code, _ := start["user_code"].(string)
+	if code == "" {
+		t.Fatalf("device authorization: %v", start)
+	}
+	entry := look("the device page", get(t, b, s.issuer+provider.DevicePath), http.StatusOK, `name="user_code"`)
+	wrong := look("a wrong device code", submit(t, b, parseForm(t, entry.body, entry.url), map[string]string{"user_code": "BCDF-GHJK"}),
+		http.StatusBadRequest, `id="user_code-error"`)
+	confirm := look("the device's consent", submit(t, b, parseForm(t, wrong.body, wrong.url), map[string]string{"user_code": code}), http.StatusOK, `value="allow"`)
+	look("the device allowed", submit(t, b, parseForm(t, confirm.body, confirm.url), map[string]string{"decision": "allow"}), http.StatusOK, `role="status"`)
+
+	other := s.browser()
+	other.Transport = b.Transport
+	factor, _ := toSecondFactor(t, other, s.rp("party", secret), "ines")
+	look("the second factor", factor, http.StatusOK, `name="totp_code"`)
+	look("a wrong code", submit(t, other, parseForm(t, factor.body, factor.url), map[string]string{"totp_code": "000000"}), http.StatusUnauthorized, `id="form-error"`)
+	if len(seen) != 6 {
 		t.Fatalf("saw %d pages", len(seen))
 	}
 }
