@@ -20,7 +20,12 @@ func TestParse(t *testing.T) {
 	}
 	tpl := sets["en"]
 	var b strings.Builder
-	err = tpl.ExecuteTemplate(&b, "error.html", struct{ Title, Message, Detail string }{"Sign in", `<script>alert(1)</script>`, ""})
+	// A value in a message (a name someone typed) is escaped like any other.
+	err = tpl.ExecuteTemplate(&b, "error.html", struct {
+		Title   string
+		Message locale.Message
+		Detail  string
+	}{"Sign in", locale.MF("Welcome, {{.Username}}", "Username", `<script>alert(1)</script>`), ""})
 	if err != nil {
 		t.Fatal(err)
 	}

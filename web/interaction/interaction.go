@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
@@ -255,18 +256,20 @@ func (ix *Interactions) post(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
 		if err := r.ParseForm(); err != nil {
-			ix.fail(w, r, http.StatusRequestEntityTooLarge, "Too much", "This form is too large.")
+			ix.fail(w, r, http.StatusRequestEntityTooLarge, locale.M("Too much"), locale.M("This form is too large."))
 			return
 		}
 		if !ix.csrf.Valid(r) {
-			ix.fail(w, r, http.StatusForbidden, "Form expired", "This form is no longer valid. Go back to the application and sign in again.")
+			ix.fail(w, r, http.StatusForbidden, locale.M("Form expired"), locale.M("This form is no longer valid. Go back to the application and sign in again."))
 			return
 		}
 		h(w, r)
 	}
 }
 
-func (ix *Interactions) fail(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+// fail shows the error page: title is a marked message (locale.M), msg a
+// marked message or a locale.Message.
+func (ix *Interactions) fail(w http.ResponseWriter, r *http.Request, status int, title string, msg any) {
 	web.ShowErrorPage(w, r, ix.site, status, title, msg)
 }
 
@@ -281,8 +284,8 @@ func (ix *Interactions) expired(w http.ResponseWriter, r *http.Request) {
 }
 
 // ExpiredPage answers a request for an interaction that is gone.
-var ExpiredPage = web.ErrorPage{Title: "This sign-in has expired",
-	Message: "This sign-in is no longer valid: it took longer than 10 minutes, was finished already, or was started in another browser. Go back to the application and sign in again."}
+var ExpiredPage = web.ErrorPage{Title: locale.M("This sign-in has expired"),
+	Message: locale.M("This sign-in is no longer valid: it took longer than 10 minutes, was finished already, or was started in another browser. Go back to the application and sign in again.")}
 
 // ErrGone is an interaction that is unknown, expired or bound to another
 // browser.
