@@ -58,6 +58,10 @@ type Config struct {
 	// the pages read their stylesheet and logo from it when they are
 	// built (empty: the built-in ones).
 	ThemeDir string
+	// DefaultLanguage is TONEARM_DEFAULT_LANGUAGE: the pages' and mails'
+	// language when nothing chooses another (a BCP 47 tag a catalog
+	// matches, checked at load by Parsers.Language; "" means English).
+	DefaultLanguage string
 	// ClientRegistration is Dynamic Client Registration (RFC 7591).
 	ClientRegistration ClientRegistration
 	// AdminMFA: whether admins must have signed in with two factors to use
@@ -84,6 +88,7 @@ const (
 	DefaultClientRegistration = ClientRegistrationToken
 	DefaultAdminMFA           = AdminMFAOptional
 	DefaultSiteName           = "tonearm"
+	DefaultLanguage           = "en"
 	MinSecretLen              = 32
 )
 
@@ -108,6 +113,10 @@ type Parsers struct {
 	Database func(url string) (Database, error)
 	// Theme checks TONEARM_THEME_DIR (its error names the variable).
 	Theme func(dir string) error
+	// Language checks TONEARM_DEFAULT_LANGUAGE against the catalogs,
+	// the shipped ones and those of the theme folder (its error names the
+	// variable).
+	Language func(tag, themeDir string) error
 }
 
 type setting struct {
@@ -146,7 +155,7 @@ func Variables() []string {
 }
 
 type rawSettings struct {
-	issuer, listen, db, secret, previous, lb, registration, smtp, proxies, grace, retention, metrics, pprof, site, theme, adminMFA, clientRegistration string
+	issuer, listen, db, secret, previous, lb, registration, smtp, proxies, grace, retention, metrics, pprof, site, theme, language, adminMFA, clientRegistration string
 }
 
 // Setting is the value of the variable env from getenv, or its default:
@@ -197,6 +206,7 @@ func settingsOf(raw *rawSettings, c *Config) []setting {
 		{"TONEARM_EVENT_RETENTION", "event-retention", "2160h", "how long audit events are kept", &raw.retention, nil},
 		{"TONEARM_SITE_NAME", "site-name", DefaultSiteName, "the name in every page's title and header", &raw.site, nil},
 		{"TONEARM_THEME_DIR", "theme-dir", "", "a folder whose style.css and logo.svg replace the built-in ones (read at start-up); unset: built-in", &raw.theme, nil},
+		{"TONEARM_DEFAULT_LANGUAGE", "default-language", DefaultLanguage, "the language of pages and mails when neither the app (ui_locales), the account, the picker nor the browser chooses one: a BCP 47 tag with a catalog (shipped or in TONEARM_THEME_DIR/locales)", &raw.language, nil},
 		{"TONEARM_TRUSTED_PROXIES", "trusted-proxies", "", "comma-separated CIDRs of the reverse proxies whose Forwarded / X-Forwarded-For name the client (e.g. 127.0.0.1/32,10.0.0.0/8); unset: none", &raw.proxies, nil},
 	}
 }
@@ -206,8 +216,8 @@ func settingsOf(raw *rawSettings, c *Config) []setting {
 // combines them with the environment (a flag set on the command line wins
 // over its variable) and validates the result.
 func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope, parsers Parsers) func() (Config, error) {
-	if parsers.Database == nil || parsers.Theme == nil {
-		panic("config: Flags needs Parsers.Database and Parsers.Theme")
+	if parsers.Database == nil || parsers.Theme == nil || parsers.Language == nil {
+		panic("config: Flags needs Parsers.Database, Parsers.Theme and Parsers.Language")
 	}
 	var raw rawSettings
 	var parsed Config
@@ -295,6 +305,10 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope, parsers Pa
 			return c, err
 		}
 		c.ThemeDir = raw.theme
+		if err = parsers.Language(raw.language, raw.theme); err != nil {
+			return c, err
+		}
+		c.DefaultLanguage = raw.language
 		if c.EventRetention, err = time.ParseDuration(raw.retention); err != nil || c.EventRetention < time.Hour {
 			return c, errors.New("TONEARM_EVENT_RETENTION must be a duration of at least 1h, for example 2160h (90 days)")
 		}

@@ -108,6 +108,10 @@ func TestInvalidConfiguration(t *testing.T) {
 		{map[string]string{"TONEARM_SITE_NAME": "a\nb", "TONEARM_SECRET": secret}, "TONEARM_SITE_NAME"},
 		{map[string]string{"TONEARM_THEME_DIR": "/nonexistent/theme", "TONEARM_SECRET": secret}, "TONEARM_THEME_DIR"},
 		{map[string]string{"TONEARM_PREVIOUS_SECRETS": secret + ",short", "TONEARM_SECRET": secret}, "TONEARM_PREVIOUS_SECRETS: secret 2"},
+		// Issue 35: a language no catalog has, or no language tag at all.
+		{map[string]string{"TONEARM_DEFAULT_LANGUAGE": "eo", "TONEARM_SECRET": secret}, "TONEARM_DEFAULT_LANGUAGE"},
+		{map[string]string{"TONEARM_DEFAULT_LANGUAGE": "tlh", "TONEARM_SECRET": secret}, "TONEARM_DEFAULT_LANGUAGE"},
+		{map[string]string{"TONEARM_DEFAULT_LANGUAGE": "not a tag", "TONEARM_SECRET": secret}, "TONEARM_DEFAULT_LANGUAGE"},
 	}
 	for _, c := range cases {
 		_, err := load(t, c.env)
@@ -164,5 +168,29 @@ func TestPreviousSecrets(t *testing.T) {
 	_, err = load(t, map[string]string{"TONEARM_SECRET": current, "TONEARM_PREVIOUS_SECRETS": "tooshortsecret"})
 	if err == nil || strings.Contains(err.Error(), "tooshortsecret") {
 		t.Fatalf("short previous secret: %v (want an error that does not echo it)", err)
+	}
+}
+
+// Issue 35: TONEARM_DEFAULT_LANGUAGE defaults to English and accepts a
+// language a catalog of the theme folder adds.
+func TestDefaultLanguage(t *testing.T) {
+	secret := strings.Repeat("k", 32)
+	c, err := load(t, map[string]string{"TONEARM_SECRET": secret})
+	if err != nil || c.DefaultLanguage != "en" {
+		t.Fatalf("default: %q, %v", c.DefaultLanguage, err)
+	}
+	theme := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(theme, "locales"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(theme, "locales", "eo.json"), []byte(`{"Sign in": "Ensaluti"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = load(t, map[string]string{"TONEARM_SECRET": secret, "TONEARM_DEFAULT_LANGUAGE": "eo", "TONEARM_THEME_DIR": theme}); err != nil || c.DefaultLanguage != "eo" {
+		t.Fatalf("a theme's language: %q, %v", c.DefaultLanguage, err)
+	}
+	// Matched, not compared: a regional variant takes its language.
+	if c, err = load(t, map[string]string{"TONEARM_SECRET": secret, "TONEARM_DEFAULT_LANGUAGE": "eo-US", "TONEARM_THEME_DIR": theme}); err != nil {
+		t.Fatalf("eo-US: %q, %v", c.DefaultLanguage, err)
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/templates"
 )
@@ -14,6 +15,10 @@ var testParsers = Parsers{
 	},
 	Theme: func(dir string) error {
 		_, err := templates.LoadTheme(dir)
+		return err
+	},
+	Language: func(tag, themeDir string) error {
+		_, err := locale.Load(tag, templates.LocalesDir(themeDir))
 		return err
 	},
 }

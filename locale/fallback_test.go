@@ -1,33 +1,33 @@
-package locale_test
+package locale
 
 import (
 	"os"
 	"path/filepath"
 	"testing"
-
-	"github.com/tonearm-idp/tonearm/locale"
 )
 
-// A language whose catalog lacks a message shows it in English: go-i18n
-// answers the English text with a MessageNotFoundErr, which is the
-// fallback, not a failure (a page printing it used to stop mid-way).
+// Issue 35: a message a catalog lacks is English, with the English plural
+// forms, and never fails the page that prints it.
 func TestMissingMessageFallsBackToEnglish(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "fa.json"), []byte(`{"Sign in": "ورود"}`+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "ja.json"), []byte(`{"Sign in": "サインイン"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cats, err := locale.Load("en", dir)
+	c, err := Load("", dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, ok := cats.Match("fa")
-	if !ok || l.Dir != "rtl" {
-		t.Fatalf("Match(fa) = %s %s, %v", l.Tag, l.Dir, ok)
+	ja, ok := c.Match("ja")
+	if !ok {
+		t.Fatal("no ja")
 	}
-	if got, err := l.T("Sign in"); err != nil || got != "ورود" {
-		t.Fatalf("T(Sign in) = %q, %v", got, err)
+	if s, err := ja.T("Sign in"); err != nil || s != "サインイン" {
+		t.Fatalf("T(Sign in) = %q, %v", s, err)
 	}
-	if got, err := l.T("Password"); err != nil || got != "Password" {
-		t.Fatalf("T(Password), missing in the catalog = %q, %v; want the English, no error", got, err)
+	if s, err := ja.T("Password"); err != nil || s != "Password" {
+		t.Fatalf("T(Password), missing in ja = %q, %v; want the English", s, err)
+	}
+	if s := ja.S("{{.Day}} {{.Month}} {{.Year}}", "Day", 7, "Month", "December", "Year", 2026); s != "7 December 2026" {
+		t.Fatalf("S with placeholders, missing in ja = %q", s)
 	}
 }

@@ -104,7 +104,7 @@ func Load(defaultLang, overrideDir string) (*Catalogs, error) {
 	}
 	all := b.LanguageTags()
 	m := language.NewMatcher(all)
-	if _, i, conf := m.Match(def); conf == language.No {
+	if _, i, conf := m.Match(def); conf == language.No || !sameLanguage(def, all[i]) {
 		return nil, fmt.Errorf("TONEARM_DEFAULT_LANGUAGE %q: no catalog for it (have %s)", defaultLang, joinTags(all))
 	} else {
 		def = all[i]
@@ -121,6 +121,14 @@ func Load(defaultLang, overrideDir string) (*Catalogs, error) {
 		c.langs[t.String()] = c.newLang(t)
 	}
 	return c, nil
+}
+
+// sameLanguage: a and b are the same language (regions and scripts may
+// differ: de-CH is German, pt is pt-BR's).
+func sameLanguage(a, b language.Tag) bool {
+	ab, _ := a.Base()
+	bb, _ := b.Base()
+	return ab == bb
 }
 
 func (c *Catalogs) add(buf []byte, name string, template bool) error {
@@ -214,14 +222,21 @@ func (c *Catalogs) Match(prefs ...string) (l *Lang, ok bool) {
 		}
 		want = append(want, tags...)
 	}
-	if len(want) == 0 {
-		return c.Default(), false
+	// One preference at a time, in order, and only a catalog of the same
+	// language: x/text's matcher answers English with High confidence for
+	// languages it has no data on (sw, eo, tlh, zz-ZZ), which must fall to
+	// the next preference and in the end to the default, not to English.
+	for _, w := range want {
+		_, i, conf := c.matcher.Match(w)
+		if conf == language.No {
+			continue
+		}
+		if !sameLanguage(w, c.tags[i]) {
+			continue
+		}
+		return c.langs[c.tags[i].String()], true
 	}
-	_, i, conf := c.matcher.Match(want...)
-	if conf == language.No {
-		return c.Default(), false
-	}
-	return c.langs[c.tags[i].String()], true
+	return c.Default(), false
 }
 
 // Lang is one language: its tag, direction and words.
@@ -231,7 +246,8 @@ type Lang struct {
 	Name string // its own name ("Deutsch")
 	c    *Catalogs
 	loc  *i18n.Localizer
-	once sync.Map // id → string, for messages without placeholders
+	en   *i18n.Localizer // the English catalog, for messages loc lacks
+	once sync.Map        // id → string, for messages without placeholders
 }
 
 func (c *Catalogs) newLang(t language.Tag) *Lang {
@@ -239,7 +255,8 @@ func (c *Catalogs) newLang(t language.Tag) *Lang {
 	if name == "" {
 		name = t.String()
 	}
-	return &Lang{Tag: t.String(), Dir: direction(t), Name: name, c: c, loc: i18n.NewLocalizer(c.bundle, t.String(), "en")}
+	return &Lang{Tag: t.String(), Dir: direction(t), Name: name, c: c, loc: i18n.NewLocalizer(c.bundle, t.String(), "en"),
+		en: i18n.NewLocalizer(c.bundle, "en")}
 }
 
 // rtlScripts are the scripts written right to left.
@@ -265,8 +282,8 @@ func (l *Lang) T(id string, args ...any) (string, error) {
 	if err := l.c.check(id); err != nil {
 		return id, err
 	}
-	s, err := l.loc.Localize(&i18n.LocalizeConfig{DefaultMessage: &i18n.Message{ID: id, Other: id}, TemplateData: pairs(args)})
-	if err != nil && !fellBack(err) {
+	s, err := l.localize(&i18n.LocalizeConfig{DefaultMessage: &i18n.Message{ID: id, Other: id}, TemplateData: pairs(args)})
+	if err != nil {
 		return id, fmt.Errorf("locale: %q in %s: %w", id, l.Tag, err)
 	}
 	if len(args) == 0 && !strings.Contains(id, "{{") {
@@ -275,13 +292,20 @@ func (l *Lang) T(id string, args ...any) (string, error) {
 	return s, nil
 }
 
-// fellBack tells a message this language's catalog lacks, which go-i18n
-// answers in English (the bundle's language) with a MessageNotFoundErr:
-// that is the fallback the catalogs promise, not a failure (check has
-// already refused an ID the English catalog lacks).
-func fellBack(err error) bool {
-	var nf *i18n.MessageNotFoundErr
-	return errors.As(err, &nf)
+// localize is the message in this language or, when its catalog lacks
+// it, in English (with the English plural forms): go-i18n answers a
+// message missing in the language with an error, which must not fail a
+// page (issue 35: a string missing in a catalog falls back to English).
+func (l *Lang) localize(lc *i18n.LocalizeConfig) (string, error) {
+	s, err := l.loc.Localize(lc)
+	var missing *i18n.MessageNotFoundErr
+	if errors.As(err, &missing) {
+		s, err = l.en.Localize(lc)
+		if errors.As(err, &missing) { // in no catalog: its ID, which is English
+			err = nil
+		}
+	}
+	return s, err
 }
 
 // N is the plural message id for count (its placeholder {{.Count}}).
@@ -294,8 +318,8 @@ func (l *Lang) N(id string, count int, args ...any) (string, error) {
 		data = map[string]any{}
 	}
 	data["Count"] = count
-	s, err := l.loc.Localize(&i18n.LocalizeConfig{DefaultMessage: &i18n.Message{ID: id, Other: id}, TemplateData: data, PluralCount: count})
-	if err != nil && !fellBack(err) {
+	s, err := l.localize(&i18n.LocalizeConfig{DefaultMessage: &i18n.Message{ID: id, Other: id}, TemplateData: data, PluralCount: count})
+	if err != nil {
 		return id, fmt.Errorf("locale: %q in %s: %w", id, l.Tag, err)
 	}
 	return s, nil
@@ -328,6 +352,21 @@ func (l *Lang) Text(v any) (string, error) {
 	default:
 		return "", fmt.Errorf("locale: cannot translate a %T", v)
 	}
+}
+
+// Site is the site's name (TONEARM_SITE_NAME) in this language: an
+// operator's catalog may name the site differently in each language with
+// a message whose ID is the name ("tonearm": "Tonarm"). No catalog need
+// have it, in test binaries either: then it is the name.
+func (l *Lang) Site(name string) string {
+	if strings.Contains(name, "{{") { // a name, never a template
+		return name
+	}
+	s, err := l.localize(&i18n.LocalizeConfig{DefaultMessage: &i18n.Message{ID: name, Other: name}})
+	if err != nil {
+		return name
+	}
+	return s
 }
 
 // Lenient is text in this language when a catalog has it, else text: for

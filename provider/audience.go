@@ -394,7 +394,7 @@ func (p *Provider) Discovery(ctx context.Context) []byte {
 			}
 		}
 	}
-	body, berr := discoveryDocument(p.issuer, scopes, p.registration)
+	body, berr := discoveryDocument(p.issuer, scopes, p.registration, p.uiLocales)
 	if berr != nil {
 		if cur != nil {
 			return cur.body

@@ -17,12 +17,15 @@ var SupportedScopes = []string{"openid", "profile", "email", "listenbrainz", "ro
 
 // Identity is what the provider may say about a user.
 type Identity struct {
-	ID                string
-	Username          string
-	Name              string // display name; the username when unset
-	Email             string
-	EmailVerified     bool
-	Website           string
+	ID            string
+	Username      string
+	Name          string // display name; the username when unset
+	Email         string
+	EmailVerified bool
+	Website       string
+	// Locale is the saved language (BCP 47), the locale claim (OIDC Core
+	// §5.1); "" when none.
+	Locale            string
 	Role              string
 	ListenBrainzName  string
 	ListenBrainzToken string // only for userinfo, only to confidential clients
@@ -54,6 +57,10 @@ func ScopedClaims(id Identity, scopes []string, withToken bool) map[string]any {
 		c["name"] = name
 		if id.Website != "" {
 			c["website"] = id.Website
+		}
+		// OIDC Core §5.1: locale is a BCP 47 tag, released with profile.
+		if id.Locale != "" {
+			c["locale"] = id.Locale
 		}
 	}
 	if has(scopes, "email") && id.Email != "" {
@@ -125,7 +132,9 @@ func SetIDTokenAlg(s *openid.DefaultSession, alg string) {
 // drops a header named alg).
 const IDTokenAlgHeader = "tonearm_alg"
 
-func discoveryDocument(issuer string, scopes []string, registration bool) ([]byte, error) {
+// discoveryDocument is the OpenID Provider Metadata; uiLocales are the
+// languages of the pages (ui_locales_supported, OIDC Discovery §3).
+func discoveryDocument(issuer string, scopes []string, registration bool, uiLocales []string) ([]byte, error) {
 	base := strings.TrimRight(issuer, "/")
 	doc := map[string]any{
 		"issuer":                                        issuer,
@@ -150,7 +159,7 @@ func discoveryDocument(issuer string, scopes []string, registration bool) ([]byt
 		"scopes_supported":                              scopes,
 		"claims_supported": []string{
 			"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "amr", "acr",
-			"preferred_username", "name", "website", "email", "email_verified", "role", "listenbrainz_name", "listenbrainz_token", "musicbrainz_name",
+			"preferred_username", "name", "website", "locale", "email", "email_verified", "role", "listenbrainz_name", "listenbrainz_token", "musicbrainz_name",
 		},
 		"code_challenge_methods_supported": []string{"S256"},
 		"acr_values_supported":             []string{ACRMultiFactor},
@@ -169,6 +178,9 @@ func discoveryDocument(issuer string, scopes []string, registration bool) ([]byt
 	}
 	if registration {
 		doc["registration_endpoint"] = base + RegisterPath
+	}
+	if len(uiLocales) > 0 {
+		doc["ui_locales_supported"] = uiLocales
 	}
 	// private_key_jwt assertions (RFC 7523, OIDC Core §9): asymmetric
 	// algorithms only, the same at every endpoint that takes them.

@@ -11,6 +11,7 @@ import (
 	"github.com/ory/fosite/handler/openid"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 )
 
@@ -46,26 +47,31 @@ type ClaimsRequest struct {
 // say how this sign-in was made; the ID token carries them whenever
 // tonearm knows them.
 var requestableClaims = map[string]claimInfo{
-	"preferred_username": {"profile", "your username"},
-	"name":               {"profile", "your display name"},
-	"website":            {"profile", "your website"},
-	"email":              {"email", "your email address"},
-	"email_verified":     {"email", "whether your email address is verified"},
-	"listenbrainz_name":  {"listenbrainz", "your ListenBrainz username"},
-	"listenbrainz_token": {"listenbrainz", "your ListenBrainz token, to act on ListenBrainz as you"},
-	"musicbrainz_name":   {"listenbrainz", "your MusicBrainz username"},
+	"preferred_username": {"profile", locale.M("your username")},
+	"name":               {"profile", locale.M("your display name")},
+	"website":            {"profile", locale.M("your website")},
+	"locale":             {"profile", locale.M("your language")},
+	"email":              {"email", locale.M("your email address")},
+	"email_verified":     {"email", locale.M("whether your email address is verified")},
+	"listenbrainz_name":  {"listenbrainz", locale.M("your ListenBrainz username")},
+	"listenbrainz_token": {"listenbrainz", locale.M("your ListenBrainz token, to act on ListenBrainz as you")},
+	"musicbrainz_name":   {"listenbrainz", locale.M("your MusicBrainz username")},
 }
 
 // claimInfo is the scope that carries a claim, and what the consent page
 // says of it.
 type claimInfo struct{ scope, about string }
 
+// ClaimWords is what the consent page says of a claim asked by name: its
+// name, and what it is (a marked message the page translates).
+type ClaimWords struct{ Name, About string }
+
 // DescribeClaims is what the consent page says of claims asked by name.
-func DescribeClaims(names []string) []string {
-	var out []string
+func DescribeClaims(names []string) []ClaimWords {
+	var out []ClaimWords
 	for _, n := range names {
 		if c, ok := requestableClaims[n]; ok {
-			out = append(out, n+": "+c.about)
+			out = append(out, ClaimWords{Name: n, About: c.about})
 		}
 	}
 	return out

@@ -144,6 +144,6 @@ func (g *deviceGrant) PopulateTokenEndpointResponse(ctx context.Context, req fos
 func IdentityOf(u storage.User) Identity {
 	return Identity{
 		ID: u.ID, Username: u.Username, Name: u.Name, Email: u.Email, EmailVerified: u.EmailVerified,
-		Website: u.Website, Role: u.Role, ListenBrainzName: u.ListenBrainzName, MusicBrainzName: u.MusicBrainzName,
+		Website: u.Website, Locale: u.Language, Role: u.Role, ListenBrainzName: u.ListenBrainzName, MusicBrainzName: u.MusicBrainzName,
 	}
 }

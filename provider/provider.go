@@ -94,6 +94,9 @@ type Config struct {
 	// Registration: discovery names the registration endpoint (RFC 7591
 	// dynamic registration is on).
 	Registration bool
+	// UILocales are the languages of the pages, default first
+	// (discovery's ui_locales_supported; nil: not listed).
+	UILocales []string
 	// ClientKeys verifies what clients sign (nil: a key set over a fetcher
 	// that allows loopback only when the issuer is loopback).
 	ClientKeys *clientkeys.Keys
@@ -120,6 +123,7 @@ type Provider struct {
 	disco     discoveryCache
 	// registration: discovery names the registration endpoint.
 	registration bool
+	uiLocales    []string
 	clientKeys   *clientkeys.Keys
 	scopes       atomic.Pointer[builtIndex]
 	devices      *device.Codes
@@ -216,7 +220,7 @@ func New(c Config) (*Provider, error) {
 	}
 	p := &Provider{OAuth2: oauth2, store: c.Store, idSigner: idSigner, access: access, issuer: c.Issuer,
 		apiID: APIIdentifier(c.Issuer), keys: c.Keys, lifespans: c.Lifespans, apis: c.APIs, users: c.Users,
-		registration: c.Registration, clientKeys: c.ClientKeys, subjects: c.Subjects}
+		registration: c.Registration, uiLocales: c.UILocales, clientKeys: c.ClientKeys, subjects: c.Subjects}
 	if p.apis == nil {
 		p.apis = builtinOnly{BuiltinAPI(c.Issuer)}
 	}
@@ -225,7 +229,7 @@ func New(c Config) (*Provider, error) {
 		devices.p = p
 		p.devices = c.Devices
 	}
-	if _, err := discoveryDocument(c.Issuer, SupportedScopes, c.Registration); err != nil {
+	if _, err := discoveryDocument(c.Issuer, SupportedScopes, c.Registration, c.UILocales); err != nil {
 		return nil, err
 	}
 	return p, nil

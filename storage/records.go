@@ -34,6 +34,9 @@ type User struct {
 	Bio           string
 	Pronouns      string
 	Website       string
+	// Language is the language the person chose for pages and mails: the
+	// BCP 47 tag of a catalog ("de", "pt-BR"), "" when none (issue 35).
+	Language string
 	// Disabled accounts cannot sign in.
 	Disabled bool
 	// PasskeyOnly accounts sign in with a passkey only: they hold no

@@ -96,7 +96,7 @@ func langFuncs(site string, l *locale.Lang, cats *locale.Catalogs) template.Func
 	for i, c := range picker {
 		pick[i] = Picked{Choice: c, Selected: c.Tag == l.Tag}
 	}
-	siteName := l.Lenient(site)
+	siteName := l.Site(site)
 	return template.FuncMap{
 		"site": func() string { return siteName },
 		"t": func(v any, args ...any) (string, error) {
@@ -193,8 +193,8 @@ func LoadTheme(dir string) (Theme, error) {
 		}
 		*dst, found = b, true
 	}
-	if !found {
-		return t, fmt.Errorf("TONEARM_THEME_DIR %q holds neither style.css nor logo.svg", dir)
+	if !found && !hasLocales(dir) {
+		return t, fmt.Errorf("TONEARM_THEME_DIR %q holds neither style.css, logo.svg nor locales/", dir)
 	}
 	return t, nil
 }
@@ -205,4 +205,21 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// LocalesDir is the folder of the operator's catalogs in the theme folder
+// dir (TONEARM_THEME_DIR/locales; "" when there is no theme folder), which
+// locale.Load reads over the shipped ones.
+func LocalesDir(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	return filepath.Join(dir, "locales")
+}
+
+// hasLocales reports whether the theme folder holds a locales folder: a
+// theme may change words only.
+func hasLocales(dir string) bool {
+	fi, err := os.Stat(LocalesDir(dir))
+	return err == nil && fi.IsDir()
 }

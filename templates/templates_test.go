@@ -20,7 +20,12 @@ func TestParse(t *testing.T) {
 	}
 	tpl := sets["en"]
 	var b strings.Builder
-	err = tpl.ExecuteTemplate(&b, "error.html", struct{ Title, Message, Detail string }{"Sign in", `<script>alert(1)</script>`, ""})
+	// A value in a message (a name someone typed) is escaped like any other.
+	err = tpl.ExecuteTemplate(&b, "error.html", struct {
+		Title   string
+		Message locale.Message
+		Detail  string
+	}{"Sign in", locale.MF("Welcome, {{.Username}}", "Username", `<script>alert(1)</script>`), ""})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,8 +43,16 @@ func TestLoadTheme(t *testing.T) {
 		t.Fatalf("no folder: %v", err)
 	}
 	dir := t.TempDir()
-	if _, err := LoadTheme(dir); err == nil || !strings.Contains(err.Error(), "neither style.css nor logo.svg") {
+	if _, err := LoadTheme(dir); err == nil || !strings.Contains(err.Error(), "neither style.css, logo.svg nor locales/") {
 		t.Fatalf("empty folder: %v", err)
+	}
+	// A theme may change words only (issue 35): a folder with locales/ alone.
+	words := t.TempDir()
+	if err := os.Mkdir(filepath.Join(words, "locales"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if th, err := LoadTheme(words); err != nil || string(th.CSS) != string(DefaultTheme().CSS) {
+		t.Fatalf("locales/ only: %v", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "style.css"), []byte("body{color:red}"), 0o644); err != nil {
 		t.Fatal(err)

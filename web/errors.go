@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -41,7 +43,10 @@ const UnavailableMessage = storage.UnavailableMessage
 func Unavailable(err error) bool { return errors.Is(err, storage.ErrUnavailable) }
 
 // UnavailablePage is the error page shown while the database is gone.
-var UnavailablePage = ErrorPage{Title: "Temporarily unavailable", Message: UnavailableMessage + "."}
+// (Its message is UnavailableMessage and a full stop, written out so that
+// the catalogs collect it: TestUnavailablePageSaysUnavailableMessage.)
+var UnavailablePage = ErrorPage{Title: locale.M("Temporarily unavailable"),
+	Message: locale.M("The service is temporarily unavailable (its database cannot be reached); nothing was changed, try again shortly.")}
 
 // SetUnavailable sets the Retry-After of a 503 for a database that is gone.
 func SetUnavailable(w http.ResponseWriter) { w.Header().Set("Retry-After", UnavailableRetryAfter) }
@@ -120,7 +125,7 @@ func FailPage(w http.ResponseWriter, r *http.Request, pages PageWriter, log *slo
 		return
 	}
 	log.Error(doing, "request_id", RequestID(r.Context()), "path", r.URL.Path, "err", err)
-	ShowErrorPage(w, r, pages, http.StatusInternalServerError, "Something went wrong", "Something went wrong on our side. Try again later.")
+	ShowErrorPage(w, r, pages, http.StatusInternalServerError, locale.M("Something went wrong"), locale.M("Something went wrong on our side. Try again later."))
 }
 
 // UnavailablePageShown answers with the 503 page and its Retry-After when
@@ -136,7 +141,20 @@ func UnavailablePageShown(w http.ResponseWriter, r *http.Request, pages PageWrit
 	return true
 }
 
-// ShowErrorPage renders the one error page (error.html) with status.
-func ShowErrorPage(w http.ResponseWriter, r *http.Request, pages PageWriter, status int, title, message string) {
+// ShowErrorPage renders the one error page (error.html) with status:
+// title is a marked message (locale.M), message a marked message, a
+// locale.Message or Said.
+func ShowErrorPage(w http.ResponseWriter, r *http.Request, pages PageWriter, status int, title string, message any) {
 	pages.Render(w, r, status, "error.html", ErrorPage{Title: title, Message: message})
+}
+
+// Said is a message for people that an error words at run time (a
+// fault's message, ErrorMessage), as a page prints it in l: the message
+// in l when a catalog has it (the catalogs hold faults' messages without
+// the full stop a page adds), then the stop, which is itself a message so
+// that a language may write its own ("。"). A message no catalog has
+// stays English.
+func Said(l *locale.Lang, message string) locale.Message {
+	message = strings.TrimSuffix(message, ".")
+	return locale.MF("{{.Message}}.", "Message", l.Lenient(message))
 }

@@ -97,3 +97,11 @@ func TestWriteOAuthError(t *testing.T) {
 		t.Errorf("%q", w.Body.String())
 	}
 }
+
+// The database-gone page says what the APIs say (UnavailableMessage),
+// written out where the catalogs collect it.
+func TestUnavailablePageSaysUnavailableMessage(t *testing.T) {
+	if UnavailablePage.Message != UnavailableMessage+"." {
+		t.Fatalf("the page says %q, the APIs %q", UnavailablePage.Message, UnavailableMessage)
+	}
+}

@@ -146,7 +146,11 @@ func (s *Site) render(w http.ResponseWriter, r *http.Request, status int, name s
 
 // ErrorPage is the data of error.html.
 type ErrorPage struct {
-	Title, Message string
+	// Title is a marked message (locale.M); Message a marked message, a
+	// locale.Message (locale.MF, Said) or an error, which the page
+	// translates.
+	Title   string
+	Message any
 	// Detail, when set, is a short technical line for the developers of
 	// the application (an OAuth error code), shown below the message.
 	Detail string
@@ -157,7 +161,7 @@ type ErrorPage struct {
 func (s *Site) Admit(w http.ResponseWriter, r *http.Request) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		w.Header().Set("Allow", "GET, POST")
-		ShowErrorPage(w, r, s, http.StatusMethodNotAllowed, "Method not allowed", "Use GET or POST.")
+		ShowErrorPage(w, r, s, http.StatusMethodNotAllowed, locale.M("Method not allowed"), locale.M("Use GET or POST."))
 		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
@@ -177,6 +181,9 @@ func (s *Site) WithCSP(csp string) *Renderer { return &Renderer{site: s, csp: cs
 func (p *Renderer) Render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	p.site.render(w, r, status, name, data, p.csp)
 }
+
+// Lang is Site.Lang.
+func (p *Renderer) Lang(r *http.Request) *locale.Lang { return p.site.Lang(r) }
 
 // Admit is Site.Admit.
 func (p *Renderer) Admit(w http.ResponseWriter, r *http.Request) bool { return p.site.Admit(w, r) }

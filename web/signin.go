@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/passkeys"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -95,7 +97,7 @@ func (s *SignIn) Form(w http.ResponseWriter, r *http.Request) (storage.User, sto
 	}
 	sess, err := s.Start(w, r, user, amr)
 	if err != nil {
-		return storage.User{}, storage.Session{}, refused("Sign-in is unavailable right now. Try again later.")
+		return storage.User{}, storage.Session{}, refused(locale.M("Sign-in is unavailable right now. Try again later."))
 	}
 	return user, sess, nil
 }
@@ -105,7 +107,16 @@ func (s *SignIn) Form(w http.ResponseWriter, r *http.Request) (storage.User, sto
 // Retry-After already set).
 type Refusal struct {
 	Status  int
-	Message string
+	Message string // a marked message (locale.M), or "" for said
+	said    string // an error's message, worded at run time
+}
+
+// Words is the refusal's message for a page in l (LoginPage.Error).
+func (no *Refusal) Words(l *locale.Lang) any {
+	if no.said != "" {
+		return Said(l, no.said)
+	}
+	return no.Message
 }
 
 func refused(msg string) *Refusal { return &Refusal{Status: http.StatusUnauthorized, Message: msg} }
@@ -125,32 +136,32 @@ func (s *SignIn) Check(w http.ResponseWriter, r *http.Request) (storage.User, st
 	}
 	username, password := r.PostFormValue("username"), r.PostFormValue("password")
 	if username == "" || password == "" {
-		return storage.User{}, "", refused("Enter your username and password.")
+		return storage.User{}, "", refused(locale.M("Enter your username and password."))
 	}
 	addr := ClientAddr(r)
 	if len(username) > 4*accounts.MaxUsernameLen || len(password) > 4*accounts.MaxPasswordLen {
-		return storage.User{}, "", refused("Invalid username or password.")
+		return storage.User{}, "", refused(locale.M("Invalid username or password."))
 	}
 	user, err := s.accounts.Authenticate(ctx, username, password, s.limiter.Guard(r))
 	s.metrics.login(loginResult(err))
 	switch {
 	case errors.Is(err, accounts.ErrInvalidCredentials):
 		s.log.Info("sign-in failed", "request_id", RequestID(ctx), "remote", addr)
-		return storage.User{}, "", refused("Invalid username or password.")
+		return storage.User{}, "", refused(locale.M("Invalid username or password."))
 	case fault.Is(err, fault.Throttled):
 		// 429 with Retry-After, as every throttled answer (docs/security.md).
 		status, msg, _ := ErrorAnswer(w, err)
-		return storage.User{}, "", &Refusal{Status: status, Message: msg + "."}
+		return storage.User{}, "", &Refusal{Status: status, said: msg}
 	case errors.Is(err, accounts.ErrBusy):
 		// 503 with Retry-After, as the User API answers: the server is
 		// busy, the password was not judged.
 		status, _, _ := ErrorAnswer(w, err)
-		return storage.User{}, "", &Refusal{Status: status, Message: "Too many sign-ins in progress. Try again in a moment."}
+		return storage.User{}, "", &Refusal{Status: status, Message: locale.M("Too many sign-ins in progress. Try again in a moment.")}
 	case errors.Is(err, accounts.ErrDisabled):
-		return storage.User{}, "", refused("This account is disabled. Ask the site's administrators if you think this is a mistake.")
+		return storage.User{}, "", refused(locale.M("This account is disabled. Ask the site's administrators if you think this is a mistake."))
 	case err != nil:
 		s.log.Error("sign-in error", "request_id", RequestID(ctx), "err", err)
-		return storage.User{}, "", refused("Sign-in is unavailable right now. Try again later.")
+		return storage.User{}, "", refused(locale.M("Sign-in is unavailable right now. Try again later."))
 	}
 	return user, accounts.AMRPassword, nil
 }
@@ -163,17 +174,17 @@ func (s *SignIn) passkeyForm(r *http.Request, answer string) (storage.User, stri
 	switch {
 	case errors.Is(err, passkeys.ErrCloned):
 		s.metrics.login("failed")
-		return storage.User{}, "", "This passkey was refused: it may have been copied. Sign in another way and check the passkeys on your account page."
+		return storage.User{}, "", locale.M("This passkey was refused: it may have been copied. Sign in another way and check the passkeys on your account page.")
 	case errors.Is(err, passkeys.ErrRejected):
 		s.metrics.login("failed")
 		s.log.Info("passkey sign-in failed", "request_id", RequestID(ctx), "remote", ClientAddr(r))
-		return storage.User{}, "", "That passkey could not be used. Try again, or sign in another way."
+		return storage.User{}, "", locale.M("That passkey could not be used. Try again, or sign in another way.")
 	case err != nil:
 		s.log.Error("passkey sign-in error", "request_id", RequestID(ctx), "err", err)
-		return storage.User{}, "", "Sign-in is unavailable right now. Try again later."
+		return storage.User{}, "", locale.M("Sign-in is unavailable right now. Try again later.")
 	case user.Disabled:
 		s.metrics.login("disabled")
-		return storage.User{}, "", "This account is disabled. Ask the site's administrators if you think this is a mistake."
+		return storage.User{}, "", locale.M("This account is disabled. Ask the site's administrators if you think this is a mistake.")
 	}
 	s.metrics.login("succeeded")
 	return user, accounts.AMRPasskey + " " + accounts.AMRUser + " " + accounts.AMRMFA, ""
@@ -193,6 +204,13 @@ func (s *SignIn) Start(w http.ResponseWriter, r *http.Request, user storage.User
 	}
 	s.cookies.Set(w, token, sess.ExpiresAt)
 	s.limiter.Devices().Set(w, user.ID, user.DeviceEpoch)
+	if user.Language != "" {
+		// The account's saved language wins over Accept-Language on the
+		// pages after sign-in (issue 35). Remembered as picked at the Unix
+		// epoch, so that an app's ui_locales still wins during an
+		// interaction (only a pick on a page since it began beats those).
+		SetPickedLanguage(w, user.Language, time.Unix(0, 0), s.cookies.secure)
+	}
 	s.log.Info("session started", "request_id", RequestID(ctx), "user", user.ID)
 	return sess, nil
 }
@@ -204,12 +222,13 @@ type HiddenField struct{ Name, Value string }
 // authorization request, or the stand-alone sign-in page. PasskeyURL
 // (SignIn.PasskeyURL) offers "Sign in with a passkey".
 type LoginPage struct {
-	Action, CSRFToken, Username, Error, ForgotURL, SignupURL, PasskeyURL string
-	Client                                                               *ClientView
-	Hidden                                                               []HiddenField
-	// Notice explains why the person is asked to sign in (an upstream
-	// identity waiting to be linked to an account).
-	Notice string
+	Action, CSRFToken, Username, ForgotURL, SignupURL, PasskeyURL string
+	Client                                                        *ClientView
+	Hidden                                                        []HiddenField
+	// Error is why the form was refused, and Notice why the person is
+	// asked to sign in (an upstream identity waiting to be linked to an
+	// account): each a marked message (locale.M) or a locale.Message.
+	Error, Notice any
 	// Connectors are the "Continue with …" buttons.
 	Connectors []ConnectorButton
 }

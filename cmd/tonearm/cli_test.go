@@ -30,7 +30,7 @@ import (
 // no command logs unless -v.
 func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 	db := []string{"database-url", "v"}
-	server := []string{"admin-mfa", "client-registration", "database-url", "event-retention", "issuer", "listen", "listenbrainz-url", "metrics-listen", "previous-secrets", "refresh-grace",
+	server := []string{"admin-mfa", "client-registration", "database-url", "default-language", "event-retention", "issuer", "listen", "listenbrainz-url", "metrics-listen", "previous-secrets", "refresh-grace",
 		"registration", "secret", "site-name", "smtp-url", "theme-dir", "trusted-proxies"}
 	with := func(own ...string) []string { return append(append([]string{}, db...), own...) }
 	clientFlags := []string{"allow-no-pkce", "backchannel-logout-uri", "client-uri", "first-party", "grant-type", "json", "logo-uri",
@@ -45,7 +45,7 @@ func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 		{[]string{"users", "create"}, with("username", "password-stdin", "role", "json")},
 		{[]string{"users", "list"}, with("username", "email", "role", "limit", "json")},
 		{[]string{"users", "show"}, with("json")},
-		{[]string{"users", "update"}, with("json", "role", "email", "name", "email-verified")},
+		{[]string{"users", "update"}, with("json", "role", "email", "name", "email-verified", "language")},
 		{[]string{"users", "disable"}, with("json")},
 		{[]string{"users", "enable"}, with("json")},
 		{[]string{"users", "delete"}, with("json")},

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
 	"github.com/tonearm-idp/tonearm/templates"
 	"github.com/tonearm-idp/tonearm/web"
@@ -195,6 +196,10 @@ var configParsers = config.Parsers{
 	},
 	Theme: func(dir string) error {
 		_, err := templates.LoadTheme(dir)
+		return err
+	},
+	Language: func(tag, themeDir string) error {
+		_, err := locale.Load(tag, templates.LocalesDir(themeDir))
 		return err
 	},
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/apis"
@@ -20,6 +21,7 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/mail"
 	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage/sqlstore"
+	"github.com/tonearm-idp/tonearm/templates"
 )
 
 // The three layers of the composition root: the store (openStore), the
@@ -60,6 +62,10 @@ type services struct {
 	// fetcher is the one guarded fetcher of the URLs clients register
 	// (jwks_uri, request_uri, sector_identifier_uri).
 	fetcher *clientkeys.Fetcher
+	// languages are the catalogs (shipped and TONEARM_THEME_DIR/locales),
+	// loaded once: the pages, the mails, the accounts' saved language and
+	// discovery share them.
+	languages *locale.Catalogs
 }
 
 // cliEvent records what an operator did on the command line (actor
@@ -90,6 +96,11 @@ func openServices(ctx context.Context, cfg config.Config, log *slog.Logger, opt 
 func buildServices(ctx context.Context, cfg config.Config, log *slog.Logger, opt options, store *sqlstore.Store, needs need) (*services, error) {
 	s := &services{store: store, issuer: cfg.Issuer,
 		fetcher: clientkeys.NewFetcher(clientkeys.FetchOptions{AllowLoopbackHTTP: clientkeys.IsLoopbackURL(cfg.Issuer)})}
+	languages, err := locale.Load(cfg.DefaultLanguage, templates.LocalesDir(cfg.ThemeDir))
+	if err != nil {
+		return nil, err
+	}
+	s.languages = languages
 	if needs&needAccounts != 0 {
 		if err := s.buildAccounts(cfg, log, opt); err != nil {
 			return nil, err
@@ -116,7 +127,6 @@ func buildServices(ctx context.Context, cfg config.Config, log *slog.Logger, opt
 			return nil, err
 		}
 	}
-	var err error
 	if needs&needClients != 0 {
 		if s.clients, err = clients.NewRegistry(store, s.secretHasher, clients.WithIssuer(cfg.Issuer),
 			clients.WithSectorCheck(provider.SectorCheck(s.fetcher)), clients.WithSectorOf(provider.Sector)); err != nil {
@@ -156,9 +166,12 @@ func (s *services) buildAccounts(cfg config.Config, log *slog.Logger, opt option
 	s.mailer = opt.mailer
 	if s.mailer == nil {
 		if cfg.SMTPURL != "" {
-			if s.mailer, err = mail.NewSMTP(cfg.SMTPURL, cfg.Issuer); err != nil {
+			smtp, err := mail.NewSMTP(cfg.SMTPURL, cfg.Issuer)
+			if err != nil {
 				return err
 			}
+			smtp.Languages = s.languages
+			s.mailer = smtp
 		} else {
 			s.mailer = &mail.Log{Issuer: cfg.Issuer, Logger: log}
 		}
@@ -170,7 +183,7 @@ func (s *services) buildAccounts(cfg config.Config, log *slog.Logger, opt option
 	s.passwords = accounts.NewHasher(params, 0, 1024)
 	s.accounts, err = accounts.New(accounts.Config{
 		Store: s.store, Hasher: s.passwords, Validator: lb, Box: tokenBox, Logger: log, Now: opt.now, Mailer: s.mailer,
-		RecoveryKey: seal.DeriveKey(cfg.Secret, purposeRecoveryCodes), PreviousRecoveryKeys: seal.DeriveKeys(cfg.PreviousSecrets, purposeRecoveryCodes),
+		Languages: s.languages, RecoveryKey: seal.DeriveKey(cfg.Secret, purposeRecoveryCodes), PreviousRecoveryKeys: seal.DeriveKeys(cfg.PreviousSecrets, purposeRecoveryCodes),
 	})
 	return err
 }

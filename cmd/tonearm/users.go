@@ -17,7 +17,7 @@ import (
 const usersUsage = `usage: tonearm users create --username U --password-stdin [--role admin|user|guest] [--json]
        tonearm users list [--username PREFIX] [--email PREFIX] [--role R] [--limit N] [--json]
        tonearm users show USER [--json]
-       tonearm users update USER [--role R] [--email E] [--name N] [--email-verified true|false] [--json]
+       tonearm users update USER [--role R] [--email E] [--name N] [--email-verified true|false] [--language TAG] [--json]
        tonearm users disable|enable|delete USER [--json]
        tonearm users set-password USER --password-stdin [--json]
 (USER is a username or a user ID)`
@@ -140,7 +140,7 @@ func showUser(_ context.Context, _ *services, in *input, u storage.User) error {
 	return printFields(in.stdout, [][2]string{
 		{"id", u.ID}, {"username", u.Username}, {"role", u.Role}, {"state", userState(u)},
 		{"email", fmt.Sprintf("%s (verified: %v)", u.Email, u.EmailVerified)}, {"name", u.Name},
-		{"listenbrainz", u.ListenBrainzName}, {"created", u.CreatedAt.UTC().Format("2006-01-02 15:04:05Z")},
+		{"language", u.Language}, {"listenbrainz", u.ListenBrainzName}, {"created", u.CreatedAt.UTC().Format("2006-01-02 15:04:05Z")},
 	})
 }
 
@@ -184,11 +184,12 @@ func usersSetPassword(fs *flag.FlagSet) userAction {
 }
 
 func usersUpdate(fs *flag.FlagSet) userAction {
-	var role, email, name, verified string
+	var role, email, name, verified, language string
 	fs.StringVar(&role, "role", "", "admin, user or guest")
 	fs.StringVar(&email, "email", "", `email address ("" clears it)`)
 	fs.StringVar(&name, "name", "", `display name ("" clears it)`)
 	fs.StringVar(&verified, "email-verified", "", "true or false")
+	fs.StringVar(&language, "language", "", `language of pages and mails, a BCP 47 tag with a catalog ("" clears it)`)
 	return func(ctx context.Context, s *services, in *input, u storage.User) error {
 		var c accounts.AdminChange
 		var ferr error
@@ -200,6 +201,8 @@ func usersUpdate(fs *flag.FlagSet) userAction {
 				c.Profile.Email = optional(email)
 			case "name":
 				c.Profile.Name = optional(name)
+			case "language":
+				c.Profile.Language = optional(language)
 			case "email-verified":
 				v := verified == "true"
 				if verified != "true" && verified != "false" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/backchannel"
@@ -56,6 +57,8 @@ type options struct {
 	noBackchannel bool
 	// upstreamClient is the HTTP client connectors use (nil: the default).
 	upstreamClient *http.Client
+	// catalogs are the pages' languages (nil: the shipped ones).
+	catalogs *locale.Catalogs
 }
 
 // tokenLifespans are the lifespans the test set, else the defaults.
@@ -150,7 +153,7 @@ func buildServer(ctx context.Context, cfg config.Config, log *slog.Logger, opt o
 		Issuer: cfg.Issuer, Store: adapter, Keys: svc.keys, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
 		PreviousHMACSecrets: seal.DeriveKeys(cfg.PreviousSecrets, purposeTokenHMAC),
 		SecretsHasher:       svc.secretHasher, Lifespans: lifespans, APIs: svc.apis, Users: store,
-		UsedOnce: store, ClientKeys: clientkeys.NewKeys(svc.fetcher),
+		UsedOnce: store, ClientKeys: clientkeys.NewKeys(svc.fetcher), UILocales: svc.languages.Tags(),
 	})
 	if err != nil {
 		return nil, err
@@ -274,7 +277,11 @@ func (s *serverParts) pages(cfg config.Config, log *slog.Logger, opt options) ([
 	if err != nil {
 		return nil, err
 	}
-	site, err := web.NewSite(web.SiteConfig{Name: cfg.SiteName, Issuer: cfg.Issuer, Theme: theme, Logger: log})
+	cats := s.languages
+	if opt.catalogs != nil {
+		cats = opt.catalogs
+	}
+	site, err := web.NewSite(web.SiteConfig{Name: cfg.SiteName, Issuer: cfg.Issuer, Theme: theme, Logger: log, Catalogs: cats})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}

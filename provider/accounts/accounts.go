@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/seal"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -115,6 +116,9 @@ type Config struct {
 	// values: codes hashed under them are still accepted (a keyed hash
 	// cannot be moved to a new key without the code).
 	PreviousRecoveryKeys [][]byte
+	// Languages are the catalogs a saved language must match (nil: the
+	// shipped ones).
+	Languages *locale.Catalogs
 }
 
 // Service implements the account operations.
@@ -133,6 +137,7 @@ type Service struct {
 	// codesChecked counts the second-factor codes compared (read by
 	// CodesChecked).
 	codesChecked atomic.Int64
+	langs        *locale.Catalogs
 }
 
 // New returns a Service, refusing missing dependencies.
@@ -151,6 +156,13 @@ func New(c Config) (*Service, error) {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.langs = c.Languages; s.langs == nil {
+		langs, err := locale.Load("", "")
+		if err != nil {
+			return nil, err
+		}
+		s.langs = langs
 	}
 	return s, nil
 }

@@ -223,6 +223,9 @@ func (s *Service) UpdateOwnProfile(ctx context.Context, userID string, p Profile
 	if err != nil {
 		return storage.User{}, err
 	}
+	if p, err = s.languageOf(p); err != nil {
+		return storage.User{}, err
+	}
 	changed := u
 	if err := p.apply(&changed); err != nil {
 		return storage.User{}, err

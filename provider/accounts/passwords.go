@@ -8,6 +8,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -121,7 +122,9 @@ func (s *Service) RequestPasswordReset(ctx context.Context, email string, mailer
 	if err := s.store.CreatePasswordReset(ctx, storage.PasswordReset{TokenHash: h[:], UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(ResetTTL)}); err != nil {
 		return err
 	}
-	return mailer.SendPasswordReset(ctx, u.Email, u.Username, token)
+	// The mail is in the account's saved language, else the language of
+	// the page that asked for it (issue 35).
+	return mailer.SendPasswordReset(locale.WithTag(ctx, u.Language), u.Email, u.Username, token)
 }
 
 // ResetPassword sets a new password with a reset token (single use) and

@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -58,6 +59,10 @@ func Value(v string) Optional { return Optional{Set: true, Value: v} }
 // ProfileUpdate changes profile fields; unset fields stay as they are.
 type ProfileUpdate struct {
 	Email, Name, Bio, Pronouns, Website Optional
+	// Language is the saved language of pages and mails: a BCP 47 tag a
+	// catalog matches, stored as the catalog's tag (de-CH is saved as de);
+	// null or "" clears it.
+	Language Optional
 }
 
 func runes(s string) int { return utf8.RuneCountInString(s) }
@@ -137,6 +142,13 @@ func (p ProfileUpdate) apply(u *storage.User) error {
 			u.Pronouns = p.Pronouns.Value
 		}
 	}
+	if p.Language.Set {
+		// Service.languageOf resolved the tag to a catalog's before.
+		u.Language = p.Language.Value
+		if p.Language.Null {
+			u.Language = ""
+		}
+	}
 	if p.Website.Set {
 		switch {
 		case p.Website.Null:
@@ -152,6 +164,38 @@ func (p ProfileUpdate) apply(u *storage.User) error {
 	}
 	return nil
 }
+
+// languageOf is p with its language resolved to a catalog's tag (de-CH is
+// de), or an error naming the languages there are when none matches.
+func (s *Service) languageOf(p ProfileUpdate) (ProfileUpdate, error) {
+	if !p.Language.Set || p.Language.Null || p.Language.Value == "" {
+		return p, nil
+	}
+	tag, err := s.Language(p.Language.Value)
+	if err != nil {
+		return p, err
+	}
+	p.Language.Value = tag
+	return p, nil
+}
+
+// MaxLanguageLen bounds a language tag (BCP 47 tags in use are far
+// shorter).
+const MaxLanguageLen = 35
+
+// Language is the catalog's tag for the BCP 47 tag v (de-CH: de), or an
+// invalid error naming the languages there are.
+func (s *Service) Language(v string) (string, error) {
+	if len(v) <= MaxLanguageLen && !strings.ContainsAny(v, ",;") {
+		if l, ok := s.langs.Match(v); ok {
+			return l.Tag, nil
+		}
+	}
+	return "", invalid("Language must be a BCP 47 language tag of one of: %s", strings.Join(s.langs.Tags(), ", "))
+}
+
+// Languages are the catalogs of the pages and mails.
+func (s *Service) Languages() *locale.Catalogs { return s.langs }
 
 func mapUpdateErr(err error) error {
 	switch {
@@ -183,6 +227,10 @@ func (s *Service) Create(ctx context.Context, n NewUser) (storage.User, error) {
 		return storage.User{}, invalid("Role must be admin, user or guest")
 	}
 	var u storage.User
+	var err error
+	if n.Profile, err = s.languageOf(n.Profile); err != nil {
+		return storage.User{}, err
+	}
 	if err := n.Profile.apply(&u); err != nil {
 		return storage.User{}, err
 	}
@@ -231,6 +279,10 @@ func (s *Service) Create(ctx context.Context, n NewUser) (storage.User, error) {
 // UpdateProfile applies a profile change. A new email address is
 // unverified and is mailed a verification link.
 func (s *Service) UpdateProfile(ctx context.Context, userID string, p ProfileUpdate) (storage.User, error) {
+	p, err := s.languageOf(p)
+	if err != nil {
+		return storage.User{}, err
+	}
 	return s.changeUser(ctx, userID, p.apply)
 }
 
@@ -343,6 +395,10 @@ func validClaims(raw json.RawMessage) ([]byte, error) {
 func (s *Service) AdminUpdate(ctx context.Context, userID string, c AdminChange) (storage.User, error) {
 	if c.Role != nil && !ValidRole(*c.Role) {
 		return storage.User{}, invalid("Role must be admin, user or guest")
+	}
+	var err error
+	if c.Profile, err = s.languageOf(c.Profile); err != nil {
+		return storage.User{}, err
 	}
 	var claims []byte
 	if c.Claims != nil {
@@ -517,7 +573,7 @@ func changedFields(a, b storage.User) []string {
 		changed bool
 	}{
 		{"email", a.Email != b.Email}, {"emailVerified", a.EmailVerified != b.EmailVerified}, {"name", a.Name != b.Name},
-		{"bio", a.Bio != b.Bio}, {"pronouns", a.Pronouns != b.Pronouns}, {"website", a.Website != b.Website},
+		{"bio", a.Bio != b.Bio}, {"pronouns", a.Pronouns != b.Pronouns}, {"website", a.Website != b.Website}, {"language", a.Language != b.Language},
 		{"role", a.Role != b.Role}, {"disabled", a.Disabled != b.Disabled}, {"claims", string(a.Claims) != string(b.Claims)},
 		// A guest holds no ListenBrainz token: becoming one drops it.
 		{"listenbrainz", a.ListenBrainzName != b.ListenBrainzName || !bytes.Equal(a.ListenBrainzToken, b.ListenBrainzToken)},

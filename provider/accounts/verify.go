@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -31,7 +32,10 @@ const maxMailsInFlight = 16
 
 // verifyMail is a verification link to mail once the change that made it
 // has committed.
-type verifyMail struct{ to, username, token string }
+// verifyMail is a verification mail to send after the commit; lang is
+// its language (locale.WithTag): the account's saved one, else the page's
+// that caused it.
+type verifyMail struct{ to, username, token, lang string }
 
 // newToken returns a random 256-bit token and the SHA-256 stored for it.
 func newToken() (string, []byte, error) {
@@ -59,7 +63,11 @@ func (s *Service) newVerification(ctx context.Context, u storage.User) (*verifyM
 		}
 		return nil, err
 	}
-	return &verifyMail{to: u.Email, username: u.Username, token: token}, nil
+	lang := u.Language
+	if lang == "" {
+		lang = locale.TagOf(ctx)
+	}
+	return &verifyMail{to: u.Email, username: u.Username, token: token, lang: lang}, nil
 }
 
 // afterEmailChange runs in the transaction of a change from before to
@@ -93,7 +101,7 @@ func (s *Service) sendVerification(m *verifyMail) {
 	}
 	go func() {
 		defer func() { <-s.mailSlots }()
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		ctx, cancel := context.WithTimeout(locale.WithTag(context.Background(), m.lang), 2*time.Minute)
 		defer cancel()
 		if err := s.mailer.SendEmailVerification(ctx, m.to, m.username, m.token); err != nil {
 			s.log.Warn("email verification mail failed", "err", err)

@@ -9,20 +9,48 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net"
 	"net/smtp"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/tonearm-idp/tonearm/locale"
 )
 
-// Message builds the reset mail body.
-func Message(issuer, username, token string) (subject, body string) {
-	subject = "Reset your tonearm password"
-	body = fmt.Sprintf("Hello %s,\r\n\r\nsomeone asked to reset the password of your account at %s.\r\n"+
-		"If it was you, open this link within 30 minutes (it works once):\r\n\r\n    %s\r\n\r\n"+
-		"If it was not you, ignore this mail: your password stays as it is.\r\n", username, issuer, ResetLink(issuer, token))
+// Message builds the reset mail in language l (nil: English). Each
+// paragraph is one message of the catalogs, its values named placeholders.
+func Message(l *locale.Lang, issuer, username, token string) (subject, body string) {
+	l = orEnglish(l)
+	subject = l.S("Reset your tonearm password")
+	body = paragraphs(
+		l.S("Hello {{.Username}},", "Username", username),
+		l.S("someone asked to reset the password of your account at {{.Issuer}}.", "Issuer", issuer)+"\r\n"+
+			l.S("If it was you, open this link within 30 minutes (it works once):"),
+		"    "+ResetLink(issuer, token),
+		l.S("If it was not you, ignore this mail: your password stays as it is."))
 	return subject, body
+}
+
+// paragraphs joins the paragraphs of a plain-text mail (CRLF, RFC 5322).
+func paragraphs(p ...string) string { return strings.Join(p, "\r\n\r\n") + "\r\n" }
+
+// english is the shipped catalogs, for a mailer given none.
+var english = sync.OnceValue(func() *locale.Lang {
+	c, err := locale.Load("", "")
+	if err != nil {
+		panic(err) // the shipped catalogs are embedded and tested
+	}
+	return c.Default()
+})
+
+func orEnglish(l *locale.Lang) *locale.Lang {
+	if l == nil {
+		return english()
+	}
+	return l
 }
 
 // ResetLink is the page a reset mail points to.
@@ -30,12 +58,17 @@ func ResetLink(issuer, token string) string {
 	return strings.TrimRight(issuer, "/") + "/password/reset?token=" + url.QueryEscape(token)
 }
 
-// VerificationMessage builds the email verification mail.
-func VerificationMessage(issuer, username, token string) (subject, body string) {
-	subject = "Verify your tonearm email address"
-	body = fmt.Sprintf("Hello %s,\r\n\r\nthis address was given for your account at %s.\r\n"+
-		"To confirm it is yours, open this link within 24 hours and press the button (it works once):\r\n\r\n    %s\r\n\r\n"+
-		"If it was not you, ignore this mail: the address stays unverified.\r\n", username, issuer, VerifyLink(issuer, token))
+// VerificationMessage builds the email verification mail in language l
+// (nil: English).
+func VerificationMessage(l *locale.Lang, issuer, username, token string) (subject, body string) {
+	l = orEnglish(l)
+	subject = l.S("Verify your tonearm email address")
+	body = paragraphs(
+		l.S("Hello {{.Username}},", "Username", username),
+		l.S("this address was given for your account at {{.Issuer}}.", "Issuer", issuer)+"\r\n"+
+			l.S("To confirm it is yours, open this link within 24 hours and press the button (it works once):"),
+		"    "+VerifyLink(issuer, token),
+		l.S("If it was not you, ignore this mail: the address stays unverified."))
 	return subject, body
 }
 
@@ -80,6 +113,9 @@ type SMTP struct {
 	mode                     string // tlsStartTLS, tlsImplicit or tlsNone
 	// Timeout bounds the dial and each read or write (DefaultSMTPTimeout).
 	Timeout time.Duration
+	// Languages are the catalogs the mails are written from, in the
+	// language locale.TagOf(ctx) names (nil: English only).
+	Languages *locale.Catalogs
 	// tlsConfig is nil in production (system roots); tests set their CA.
 	tlsConfig *tls.Config
 }
@@ -132,23 +168,35 @@ func NewSMTP(rawURL, issuer string) (*SMTP, error) {
 
 // SendPasswordReset implements accounts.Mailer.
 func (s *SMTP) SendPasswordReset(ctx context.Context, to, username, token string) error {
-	subject, body := Message(s.issuer, username, token)
+	subject, body := Message(s.lang(ctx), s.issuer, username, token)
 	return s.sendText(ctx, to, subject, body)
 }
 
 // SendEmailVerification implements accounts.Mailer.
 func (s *SMTP) SendEmailVerification(ctx context.Context, to, username, token string) error {
-	subject, body := VerificationMessage(s.issuer, username, token)
+	subject, body := VerificationMessage(s.lang(ctx), s.issuer, username, token)
 	return s.sendText(ctx, to, subject, body)
 }
 
-// sendText mails a plain-text message. A recipient with a line break would
-// inject headers: it is refused.
+// lang is the language of a mail sent in ctx: the one locale.WithTag put
+// there (the account's saved language, else the page's that asked for
+// the mail), matched against the catalogs.
+func (s *SMTP) lang(ctx context.Context) *locale.Lang {
+	if s.Languages == nil {
+		return nil
+	}
+	l, _ := s.Languages.Match(locale.TagOf(ctx))
+	return l
+}
+
+// sendText mails a plain-text message; a subject beyond ASCII (a
+// translation) is an RFC 2047 encoded word, ASCII stays as it is. A
+// recipient with a line break would inject headers: it is refused.
 func (s *SMTP) sendText(ctx context.Context, to, subject, body string) error {
 	if strings.ContainsAny(to, "\r\n") {
 		return errors.New("mail: bad recipient")
 	}
-	msg := "From: " + s.from + "\r\nTo: " + to + "\r\nSubject: " + subject +
+	msg := "From: " + s.from + "\r\nTo: " + to + "\r\nSubject: " + mime.QEncoding.Encode("utf-8", subject) +
 		"\r\nDate: " + time.Now().UTC().Format(time.RFC1123Z) + "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + body
 	return s.send(ctx, to, []byte(msg))
 }

@@ -45,7 +45,7 @@ func TestLogMailer(t *testing.T) {
 	if out := buf.String(); !strings.Contains(out, `"level":"INFO"`) || !strings.Contains(out, "tok-123") || !strings.Contains(out, "a@b.example") {
 		t.Fatalf("log = %s", out)
 	}
-	subject, body := Message("https://id.example/", "alice", "tok-123")
+	subject, body := Message(nil, "https://id.example/", "alice", "tok-123")
 	if subject == "" || !strings.Contains(body, "tok-123") || !strings.Contains(body, "https://id.example/password/reset?token=tok-123") {
 		t.Fatalf("message = %q %q", subject, body)
 	}
@@ -56,7 +56,7 @@ func TestLogMailer(t *testing.T) {
 	if out := buf.String(); !strings.Contains(out, `"level":"INFO"`) || !strings.Contains(out, "https://id.example/email/verify?token=ver-456") {
 		t.Fatalf("log = %s", out)
 	}
-	subject, body = VerificationMessage("https://id.example/", "alice", "ver-456")
+	subject, body = VerificationMessage(nil, "https://id.example/", "alice", "ver-456")
 	if subject != "Verify your tonearm email address" || !strings.Contains(body, "https://id.example/email/verify?token=ver-456") || !strings.Contains(body, "24 hours") {
 		t.Fatalf("verification message = %q %q", subject, body)
 	}

@@ -30,6 +30,7 @@ type userModel struct {
 	Bio               string
 	Pronouns          string
 	Website           string
+	Language          string
 	Disabled          bool
 	PasskeyOnly       bool
 	DeviceEpoch       int64
@@ -60,6 +61,7 @@ func toUserModel(u storage.User) userModel {
 		Bio:               u.Bio,
 		Pronouns:          u.Pronouns,
 		Website:           u.Website,
+		Language:          u.Language,
 		Disabled:          u.Disabled,
 		PasskeyOnly:       u.PasskeyOnly,
 		DeviceEpoch:       u.DeviceEpoch,
@@ -93,6 +95,7 @@ func (m userModel) record() storage.User {
 		Bio:               m.Bio,
 		Pronouns:          m.Pronouns,
 		Website:           m.Website,
+		Language:          m.Language,
 		Disabled:          m.Disabled,
 		PasskeyOnly:       m.PasskeyOnly,
 		DeviceEpoch:       m.DeviceEpoch,

@@ -29,6 +29,7 @@ func accountCases() []struct {
 		{"PasswordResets", testPasswordResets},
 		{"ConcurrentConsume", testConcurrentConsume},
 		{"EmailVerifications", testEmailVerifications},
+		{"Language", testLanguage},
 	}
 }
 
@@ -402,5 +403,40 @@ func testEmailVerifications(t *testing.T, s storage.Storage) {
 	}
 	if _, err := s.ConsumeEmailVerification(ctx, kept, now); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatal("a deleted user's verification survived")
+	}
+}
+
+// testLanguage: the saved language (issue 35) round-trips through create,
+// update and every lookup, and clears.
+func testLanguage(t *testing.T, s storage.Storage) {
+	ctx := context.Background()
+	u := newUser("polyglot")
+	u.Email, u.Language = "poly@lang.example", "pt-BR"
+	mustCreate(t, s, u)
+	for _, get := range []func() (storage.User, error){
+		func() (storage.User, error) { return s.GetUser(ctx, u.ID) },
+		func() (storage.User, error) { return s.GetUserByUsername(ctx, "POLYGLOT") },
+		func() (storage.User, error) { return s.GetUserByEmail(ctx, "poly@lang.example") },
+	} {
+		if got, err := get(); err != nil || got.Language != "pt-BR" {
+			t.Fatalf("created: language %q, %v", got.Language, err)
+		}
+	}
+	if got, err := s.UpdateUser(ctx, u.ID, func(x storage.User) (storage.User, error) { x.Language = "ja"; return x, nil }); err != nil || got.Language != "ja" {
+		t.Fatalf("UpdateUser = %q, %v", got.Language, err)
+	}
+	if got, _ := s.GetUser(ctx, u.ID); got.Language != "ja" {
+		t.Fatalf("after update: %q", got.Language)
+	}
+	if _, err := s.UpdateUser(ctx, u.ID, func(x storage.User) (storage.User, error) { x.Language = ""; return x, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetUser(ctx, u.ID); got.Language != "" {
+		t.Fatalf("cleared: %q", got.Language)
+	}
+	other := newUser("monoglot")
+	mustCreate(t, s, other)
+	if got, _ := s.GetUser(ctx, other.ID); got.Language != "" {
+		t.Fatalf("never set: %q", got.Language)
 	}
 }

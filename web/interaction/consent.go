@@ -11,9 +11,9 @@ import (
 type consentPageData struct {
 	Action, CSRFToken, Username string
 	Client                      web.ClientView
-	Scopes                      []string
+	Scopes                      []provider.ScopeLine
 	// Claims are the claims asked for by name (the claims parameter).
-	Claims []string
+	Claims []provider.ClaimWords
 	Hidden []web.HiddenField
 }
 
@@ -29,7 +29,7 @@ func (ix *Interactions) consentPage(w http.ResponseWriter, r *http.Request, id s
 	}
 	ix.site.Render(w, r, status, "consent.html", consentPageData{
 		Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Username: st.Username, Client: client,
-		Scopes: scopes, Claims: provider.DescribeClaims(st.Claims),
+		Scopes: provider.ScopeLines(scopes), Claims: provider.DescribeClaims(st.Claims),
 	})
 }
 

@@ -2,7 +2,6 @@ package interaction
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -48,9 +48,9 @@ func (ix *Interactions) loginData(w http.ResponseWriter, r *http.Request, id str
 	if p := st.Pending; p != nil {
 		switch p.Reason {
 		case PendingEmail:
-			data.Notice = fmt.Sprintf("An account here already uses the email address of your %s account. Sign in to that account to link %s to it; it is never linked without you signing in.", p.ConnectorName, p.ConnectorName)
+			data.Notice = locale.MF("An account here already uses the email address of your {{.Connector}} account. Sign in to that account to link {{.Connector}} to it; it is never linked without you signing in.", "Connector", p.ConnectorName)
 		case PendingClosed:
-			data.Notice = fmt.Sprintf("No account here is linked to your %s account, and only administrators create accounts. Sign in to your account to link %s to it.", p.ConnectorName, p.ConnectorName)
+			data.Notice = locale.MF("No account here is linked to your {{.Connector}} account, and only administrators create accounts. Sign in to your account to link {{.Connector}} to it.", "Connector", p.ConnectorName)
 		}
 	}
 	return data
@@ -118,7 +118,7 @@ func (ix *Interactions) passwordOrPasskey(w http.ResponseWriter, r *http.Request
 	user, amr, no := ix.signIn.Check(w, r)
 	if no != nil {
 		data := ix.loginData(w, r, id, st)
-		data.Username, data.Error = r.PostFormValue("username"), no.Message
+		data.Username, data.Error = r.PostFormValue("username"), no.Words(ix.site.Lang(r))
 		ix.site.Render(w, r, no.Status, "login.html", data)
 		return
 	}
@@ -129,9 +129,9 @@ func (ix *Interactions) passwordOrPasskey(w http.ResponseWriter, r *http.Request
 func (ix *Interactions) linkFailed(w http.ResponseWriter, r *http.Request, connectorID, name string, err error) {
 	switch {
 	case errors.Is(err, accounts.ErrLinkedElsewhere):
-		ix.fail(w, r, http.StatusConflict, "Already linked", fmt.Sprintf("This %s account is linked to another account here. Sign in with it, or unlink it there first.", name))
+		ix.fail(w, r, http.StatusConflict, locale.M("Already linked"), locale.MF("This {{.Connector}} account is linked to another account here. Sign in with it, or unlink it there first.", "Connector", name))
 	case errors.Is(err, accounts.ErrAlreadyLinked):
-		ix.fail(w, r, http.StatusConflict, "Already linked", fmt.Sprintf("Your account is already linked to another %s account. Unlink it on your account page first.", name))
+		ix.fail(w, r, http.StatusConflict, locale.M("Already linked"), locale.MF("Your account is already linked to another {{.Connector}} account. Unlink it on your account page first.", "Connector", name))
 	default:
 		ix.internal(w, r, err)
 	}
@@ -153,7 +153,7 @@ func (ix *Interactions) loginPage(w http.ResponseWriter, r *http.Request) {
 func (ix *Interactions) login(w http.ResponseWriter, r *http.Request) {
 	raw := r.PostFormValue(web.ContinueParam)
 	if len(raw) > maxContinueBytes {
-		ix.fail(w, r, http.StatusBadRequest, "This sign-in link is too long", "The page to continue to is too long to remember. Go back and follow a link of this site again.")
+		ix.fail(w, r, http.StatusBadRequest, locale.M("This sign-in link is too long"), locale.M("The page to continue to is too long to remember. Go back and follow a link of this site again."))
 		return
 	}
 	cont := ix.localContinue(raw)
@@ -170,7 +170,7 @@ func (ix *Interactions) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		status, msg, _ := web.ErrorAnswer(w, err)
-		ix.identifyError(w, r, "", st, status, msg+".")
+		ix.identifyError(w, r, "", st, status, web.Said(ix.site.Lang(r), msg))
 		return
 	}
 	id, err := ix.create(w, r, st)
@@ -187,7 +187,8 @@ type welcomePage struct {
 }
 
 type usernamePage struct {
-	Action, CSRFToken, Connector, Username, Error string
+	Action, CSRFToken, Connector, Username string
+	Error                                  any // a locale.Message
 }
 
 func createdThrough(st State) string { return st.CreatedVia }

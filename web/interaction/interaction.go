@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
@@ -76,6 +77,16 @@ type State struct {
 	// LoginHint is the app's login_hint (OpenID Connect Core §3.1.2.1),
 	// which prefills the sign-in page's username.
 	LoginHint string `json:"login_hint,omitempty"`
+	// UILocales is the app's ui_locales (OpenID Connect Core §3.1.2.1, as
+	// sent: space-separated BCP 47 tags) and Since when the interaction
+	// began: every page of the interaction is in the first of them a
+	// catalog has, unless the person picked a language on a page since.
+	UILocales string    `json:"ui_locales,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
+	// Language is the saved language of the account the person proved to
+	// be (identify): the pages after it are in it when the app asked for
+	// none.
+	Language string `json:"language,omitempty"`
 
 	// Who the person proved to be, and how (identify).
 	UserID   string    `json:"user_id,omitempty"`
@@ -245,18 +256,20 @@ func (ix *Interactions) post(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
 		if err := r.ParseForm(); err != nil {
-			ix.fail(w, r, http.StatusRequestEntityTooLarge, "Too much", "This form is too large.")
+			ix.fail(w, r, http.StatusRequestEntityTooLarge, locale.M("Too much"), locale.M("This form is too large."))
 			return
 		}
 		if !ix.csrf.Valid(r) {
-			ix.fail(w, r, http.StatusForbidden, "Form expired", "This form is no longer valid. Go back to the application and sign in again.")
+			ix.fail(w, r, http.StatusForbidden, locale.M("Form expired"), locale.M("This form is no longer valid. Go back to the application and sign in again."))
 			return
 		}
 		h(w, r)
 	}
 }
 
-func (ix *Interactions) fail(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+// fail shows the error page: title is a marked message (locale.M), msg a
+// marked message or a locale.Message.
+func (ix *Interactions) fail(w http.ResponseWriter, r *http.Request, status int, title string, msg any) {
 	web.ShowErrorPage(w, r, ix.site, status, title, msg)
 }
 
@@ -271,8 +284,8 @@ func (ix *Interactions) expired(w http.ResponseWriter, r *http.Request) {
 }
 
 // ExpiredPage answers a request for an interaction that is gone.
-var ExpiredPage = web.ErrorPage{Title: "This sign-in has expired",
-	Message: "This sign-in is no longer valid: it took longer than 10 minutes, was finished already, or was started in another browser. Go back to the application and sign in again."}
+var ExpiredPage = web.ErrorPage{Title: locale.M("This sign-in has expired"),
+	Message: locale.M("This sign-in is no longer valid: it took longer than 10 minutes, was finished already, or was started in another browser. Go back to the application and sign in again.")}
 
 // ErrGone is an interaction that is unknown, expired or bound to another
 // browser.
@@ -400,6 +413,7 @@ func identified(st *State, user storage.User, sess storage.Session, granted []st
 	st.UserID, st.Username, st.SID, st.AuthTime, st.AMR = user.ID, user.Username, sess.SID, sess.AuthTime, strings.Fields(sess.AMR)
 	st.Granted, st.Consented, st.Denied = granted, false, false
 	st.HasTOTP, st.Admin = accounts.HasTOTP(user), user.IsActiveAdmin()
+	st.Language = user.Language
 }
 
 // GrantedScopes are the scopes the person granted the authorization's
@@ -439,9 +453,13 @@ func (ix *Interactions) identify(w http.ResponseWriter, r *http.Request, id stri
 // authorization endpoint read for the decision.
 func (ix *Interactions) Begin(w http.ResponseWriter, r *http.Request, st State, user storage.User, sess storage.Session) {
 	st.Kind = KindAuthorize
+	if st.Since.IsZero() {
+		st.Since = ix.now().UTC()
+	}
 	if user.ID != "" {
 		identified(&st, user, sess, st.Granted)
 	}
+	r = WithLanguageOf(r, st)
 	id, err := ix.create(w, r, st)
 	if err != nil {
 		ix.internal(w, r, err)
@@ -462,7 +480,7 @@ func (ix *Interactions) Identified(w http.ResponseWriter, r *http.Request, id st
 		ix.internal(w, r, err)
 		return
 	}
-	ix.identify(w, r, id, st, user, sess, nil)
+	ix.identify(w, WithLanguageOf(r, st), id, st, user, sess, nil)
 }
 
 // ConnectorButtons lists the "Continue with …" buttons.
@@ -498,7 +516,7 @@ func (ix *Interactions) loaded(w http.ResponseWriter, r *http.Request) (id strin
 // show is GET /interaction/{id}: the current step.
 func (ix *Interactions) show(w http.ResponseWriter, r *http.Request) {
 	if id, st, ok := ix.loaded(w, r); ok {
-		ix.dispatch(w, r, id, st, http.StatusOK)
+		ix.dispatch(w, WithLanguageOf(r, st), id, st, http.StatusOK)
 	}
 }
 
@@ -508,6 +526,7 @@ func (ix *Interactions) answer(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	r = WithLanguageOf(r, st)
 	step := Next(st)
 	h := ix.handlers()[step]
 	if h.answer == nil {

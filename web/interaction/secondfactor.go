@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -14,8 +15,9 @@ import (
 
 // secondFactorData is the data of second_factor.html.
 type secondFactorData struct {
-	Action, CSRFToken, Error, Username, AccountURL string
-	Client                                         *web.ClientView
+	Action, CSRFToken, Username, AccountURL string
+	Error                                   any // a marked message or a locale.Message
+	Client                                  *web.ClientView
 	// NoFactor: the app asked for two factors and the account has none.
 	NoFactor bool
 	// Recovery shows the recovery-code field first (a wrong recovery
@@ -116,13 +118,15 @@ func (ix *Interactions) secondFactorAnswer(w http.ResponseWriter, r *http.Reques
 		switch {
 		case errors.Is(err, accounts.ErrWrongCode):
 			ix.c.Metrics.SecondFactorResult("failed")
-			data.Error = "That code is wrong, expired or used already. Try the code your app shows now."
+			data.Error = locale.M("That code is wrong, expired or used already. Try the code your app shows now.")
 			if recovery != "" {
-				data.Error = "That recovery code is wrong or used already."
+				data.Error = locale.M("That recovery code is wrong or used already.")
 			}
 		case fault.Is(err, fault.Throttled):
 			ix.c.Metrics.SecondFactorResult("throttled")
-			status, data.Error, _ = web.ErrorAnswer(w, err)
+			var msg string
+			status, msg, _ = web.ErrorAnswer(w, err)
+			data.Error = web.Said(ix.site.Lang(r), msg)
 		default:
 			ix.internal(w, r, err)
 			return

@@ -3,13 +3,13 @@ package interaction
 import (
 	"crypto/subtle"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 
 	"golang.org/x/oauth2"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
@@ -25,7 +25,7 @@ func (ix *Interactions) startUpstream(w http.ResponseWriter, r *http.Request, id
 	ctx := r.Context()
 	c, err := ix.c.Connectors.Get(ctx, connectorID)
 	if errors.Is(err, storage.ErrNotFound) {
-		ix.identifyError(w, r, id, st, http.StatusBadRequest, "That sign-in method does not exist (any more). Choose another.")
+		ix.identifyError(w, r, id, st, http.StatusBadRequest, locale.M("That sign-in method does not exist (any more). Choose another."))
 		return
 	}
 	if err != nil {
@@ -36,7 +36,7 @@ func (ix *Interactions) startUpstream(w http.ResponseWriter, r *http.Request, id
 	target, err := ix.c.Connectors.Start(ctx, c, round.Round)
 	if err != nil {
 		ix.upstreamFailed(r, c, st.UserID, err)
-		ix.identifyError(w, r, id, st, http.StatusBadGateway, fmt.Sprintf("%s could not be reached. Try again in a moment, or sign in another way.", c.Name))
+		ix.identifyError(w, r, id, st, http.StatusBadGateway, locale.MF("{{.Connector}} could not be reached. Try again in a moment, or sign in another way.", "Connector", c.Name))
 		return
 	}
 	if _, err := ix.update(r, id, func(s *State) error {
@@ -55,9 +55,10 @@ func (ix *Interactions) startUpstream(w http.ResponseWriter, r *http.Request, id
 
 // identifyError shows the sign-in page again with a message (or, for a
 // link from the account page, an error page).
-func (ix *Interactions) identifyError(w http.ResponseWriter, r *http.Request, id string, st State, status int, msg string) {
+// msg is a marked message (locale.M) or a locale.Message.
+func (ix *Interactions) identifyError(w http.ResponseWriter, r *http.Request, id string, st State, status int, msg any) {
 	if st.Kind == KindLink {
-		ix.fail(w, r, status, "Not linked", msg)
+		ix.fail(w, r, status, locale.M("Not linked"), msg)
 		return
 	}
 	data := ix.loginData(w, r, id, st)
@@ -85,7 +86,7 @@ func (ix *Interactions) callback(w http.ResponseWriter, r *http.Request) {
 	state := q.Get("state")
 	id, _, ok := strings.Cut(state, ".")
 	if !ok || len(state) > 200 {
-		ix.fail(w, r, http.StatusBadRequest, "This sign-in answer is not valid", "The answer from the other provider does not belong to a sign-in started here. Go back to the application and sign in again.")
+		ix.fail(w, r, http.StatusBadRequest, locale.M("This sign-in answer is not valid"), locale.M("The answer from the other provider does not belong to a sign-in started here. Go back to the application and sign in again."))
 		return
 	}
 	// Take the round out of the interaction before using it: an answer
@@ -104,17 +105,18 @@ func (ix *Interactions) callback(w http.ResponseWriter, r *http.Request) {
 		ix.expired(w, r)
 		return
 	case errors.Is(err, errReplayed):
-		ix.fail(w, r, http.StatusBadRequest, "This sign-in answer was already used",
-			"The answer from the other provider was used already or is not for this sign-in. Go back to the application and sign in again.")
+		ix.fail(w, r, http.StatusBadRequest, locale.M("This sign-in answer was already used"),
+			locale.M("The answer from the other provider was used already or is not for this sign-in. Go back to the application and sign in again."))
 		return
 	case err != nil:
 		ix.internal(w, r, err)
 		return
 	}
+	r = WithLanguageOf(r, st)
 	c, err := ix.c.Connectors.Get(ctx, round.Connector)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			ix.identifyError(w, r, id, st, http.StatusBadRequest, "That sign-in method does not exist any more. Choose another.")
+			ix.identifyError(w, r, id, st, http.StatusBadRequest, locale.M("That sign-in method does not exist any more. Choose another."))
 			return
 		}
 		ix.internal(w, r, err)
@@ -123,13 +125,13 @@ func (ix *Interactions) callback(w http.ResponseWriter, r *http.Request) {
 	ident, err := ix.c.Connectors.Finish(ctx, c, round.Round, q)
 	if err != nil {
 		ix.upstreamFailed(r, c, st.UserID, err)
-		msg := fmt.Sprintf("%s could not be used to sign you in. Try again in a moment, or sign in another way.", c.Name)
+		msg := locale.MF("{{.Connector}} could not be used to sign you in. Try again in a moment, or sign in another way.", "Connector", c.Name)
 		status := http.StatusBadGateway
 		switch {
 		case errors.Is(err, connectors.ErrDenied):
-			msg, status = fmt.Sprintf("The sign-in was cancelled at %s. Sign in another way, or try again.", c.Name), http.StatusUnauthorized
+			msg, status = locale.MF("The sign-in was cancelled at {{.Connector}}. Sign in another way, or try again.", "Connector", c.Name), http.StatusUnauthorized
 		case errors.Is(err, connectors.ErrRejected):
-			msg, status = fmt.Sprintf("The answer from %s could not be trusted, so it was refused. Try again, or sign in another way.", c.Name), http.StatusUnauthorized
+			msg, status = locale.MF("The answer from {{.Connector}} could not be trusted, so it was refused. Try again, or sign in another way.", "Connector", c.Name), http.StatusUnauthorized
 		}
 		ix.identifyError(w, r, id, st, status, msg)
 		return
@@ -147,7 +149,7 @@ func (ix *Interactions) callback(w http.ResponseWriter, r *http.Request) {
 		ix.signedIn(w, r, id, st, user, "", "")
 	case errors.Is(err, accounts.ErrDisabled):
 		ix.c.Metrics.ConnectorResult(c.ID, "disabled")
-		ix.identifyError(w, r, id, st, http.StatusForbidden, "This account is disabled. Ask the site's administrators if you think this is a mistake.")
+		ix.identifyError(w, r, id, st, http.StatusForbidden, locale.M("This account is disabled. Ask the site's administrators if you think this is a mistake."))
 	case errors.Is(err, accounts.ErrNotLinked):
 		ix.newIdentity(w, r, id, st, c, up)
 	default:
@@ -176,7 +178,7 @@ func (ix *Interactions) newIdentity(w http.ResponseWriter, r *http.Request, id s
 		pending.Reason = PendingClosed
 	case fault.Is(err, fault.Throttled):
 		status, msg, _ := web.ErrorAnswer(w, err)
-		ix.identifyError(w, r, id, st, status, msg)
+		ix.identifyError(w, r, id, st, status, web.Said(ix.site.Lang(r), msg))
 		return
 	case errors.Is(err, accounts.ErrUsernameTaken) || fault.Is(err, fault.Invalid):
 		pending.Reason = PendingUsername
@@ -212,7 +214,7 @@ func (ix *Interactions) chooseUsername(w http.ResponseWriter, r *http.Request, i
 			return
 		}
 		ix.site.Render(w, r, status, "choose_username.html", usernamePage{
-			Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Connector: p.ConnectorName, Username: username, Error: msg,
+			Action: ix.url(id), CSRFToken: ix.csrf.Token(w, r), Connector: p.ConnectorName, Username: username, Error: web.Said(ix.site.Lang(r), msg),
 		})
 		return
 	}

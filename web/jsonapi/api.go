@@ -227,15 +227,17 @@ func (a *apiBase) adminSecondFactor(c web.Caller) error {
 // UserJSON is a user as the APIs show it: never the password hash, never
 // the ListenBrainz token.
 type UserJSON struct {
-	ID               string `json:"id"`
-	Username         string `json:"username"`
-	Role             string `json:"role"`
-	Email            string `json:"email,omitempty"`
-	EmailVerified    bool   `json:"emailVerified"`
-	Name             string `json:"name,omitempty"`
-	Bio              string `json:"bio,omitempty"`
-	Pronouns         string `json:"pronouns,omitempty"`
-	Website          string `json:"website,omitempty"`
+	ID            string `json:"id"`
+	Username      string `json:"username"`
+	Role          string `json:"role"`
+	Email         string `json:"email,omitempty"`
+	EmailVerified bool   `json:"emailVerified"`
+	Name          string `json:"name,omitempty"`
+	Bio           string `json:"bio,omitempty"`
+	Pronouns      string `json:"pronouns,omitempty"`
+	Website       string `json:"website,omitempty"`
+	// Language is the saved language of pages and mails (BCP 47).
+	Language         string `json:"language,omitempty"`
 	Disabled         bool   `json:"disabled"`
 	PasskeyOnly      bool   `json:"passkeyOnly"`
 	ListenBrainzName string `json:"listenBrainzName,omitempty"`
@@ -248,7 +250,7 @@ type UserJSON struct {
 func toUserJSON(u storage.User) UserJSON {
 	return UserJSON{
 		ID: u.ID, Username: u.Username, Role: u.Role, Email: u.Email, EmailVerified: u.EmailVerified,
-		Name: u.Name, Bio: u.Bio, Pronouns: u.Pronouns, Website: u.Website, Disabled: u.Disabled,
+		Name: u.Name, Bio: u.Bio, Pronouns: u.Pronouns, Website: u.Website, Language: u.Language, Disabled: u.Disabled,
 		PasskeyOnly: u.PasskeyOnly, ListenBrainzName: u.ListenBrainzName,
 		CreatedAt: u.CreatedAt.UTC().Format(time.RFC3339), UpdatedAt: u.UpdatedAt.UTC().Format(time.RFC3339),
 	}
@@ -274,12 +276,13 @@ type profileFields struct {
 	Bio      optional `json:"bio"`
 	Pronouns optional `json:"pronouns"`
 	Website  optional `json:"website"`
+	Language optional `json:"language"`
 }
 
 func (p profileFields) update() accounts.ProfileUpdate {
 	return accounts.ProfileUpdate{
 		Email: accounts.Optional(p.Email), Name: accounts.Optional(p.Name), Bio: accounts.Optional(p.Bio),
-		Pronouns: accounts.Optional(p.Pronouns), Website: accounts.Optional(p.Website),
+		Pronouns: accounts.Optional(p.Pronouns), Website: accounts.Optional(p.Website), Language: accounts.Optional(p.Language),
 	}
 }
 

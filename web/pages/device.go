@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/device"
 	"github.com/tonearm-idp/tonearm/web"
@@ -14,11 +15,13 @@ import (
 
 // devicePage is the data of device.html: enter the code, confirm, done.
 type devicePage struct {
-	Action, CSRFToken, UserCode, Error, Done string
-	Confirm                                  bool
-	Client                                   web.ClientView
-	Scopes                                   []string
-	Username                                 string
+	Action, CSRFToken, UserCode string
+	// Error and Done are marked messages (locale.M) or locale.Messages.
+	Error, Done any
+	Confirm     bool
+	Client      web.ClientView
+	Scopes      []provider.ScopeLine
+	Username    string
 }
 
 // device is where a person types the user code a device shows (RFC 8628
@@ -26,7 +29,7 @@ type devicePage struct {
 func (p *Pages) device(w http.ResponseWriter, r *http.Request) {
 	codes := p.c.Devices
 	if codes == nil {
-		p.fail(w, r, http.StatusNotFound, "Not available", "Signing in devices is not enabled here.")
+		p.fail(w, r, http.StatusNotFound, locale.M("Not available"), locale.M("Signing in devices is not enabled here."))
 		return
 	}
 	c, ok := p.caller(w, r)
@@ -50,14 +53,14 @@ func (p *Pages) device(w http.ResponseWriter, r *http.Request) {
 	// Every path that looks a code up counts (confirming, allowing,
 	// denying): a guess that allows or denies is a guess too.
 	if err := p.c.Limiter.DeviceLookup(ctx, r, c.User.ID); err != nil {
-		status, msg := p.message(w, r, err)
+		status, msg := p.said(w, r, err)
 		data.Error = msg
 		p.site.Render(w, r, status, "device.html", data)
 		return
 	}
 	d, err := codes.Lookup(ctx, data.UserCode)
 	if errors.Is(err, device.ErrNotFound) {
-		data.Error = "This code is wrong, already used or expired. Check the code your device shows."
+		data.Error = locale.M("This code is wrong, already used or expired. Check the code your device shows.")
 		p.site.Render(w, r, http.StatusBadRequest, "device.html", data)
 		return
 	}
@@ -72,7 +75,7 @@ func (p *Pages) device(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.PostFormValue("decision") {
 	case "":
-		data.Confirm, data.Client, data.Scopes = true, web.ViewOf(client), p.c.Scopes.DescribeScopes(ctx, d.Scopes)
+		data.Confirm, data.Client, data.Scopes = true, web.ViewOf(client), provider.ScopeLines(p.c.Scopes.DescribeScopes(ctx, d.Scopes))
 		p.site.Render(w, r, http.StatusOK, "device.html", data)
 		return
 	case "allow":
@@ -93,13 +96,13 @@ func (p *Pages) device(w http.ResponseWriter, r *http.Request) {
 			// change.
 			err = p.c.Accounts.GrantApp(ctx, c.User.ID, d.ClientID, granted)
 		}
-		data.Done = "Done: " + web.ViewOf(client).DisplayName() + " is signed in as you. You can go back to your device."
+		data.Done = locale.MF("Done: {{.App}} is signed in as you. You can go back to your device.", "App", web.ViewOf(client).DisplayName())
 	default:
 		err = codes.Decide(ctx, data.UserCode, "", nil, c.AuthTime, nil)
-		data.Done = "Denied: the device gets no access."
+		data.Done = locale.M("Denied: the device gets no access.")
 	}
 	if errors.Is(err, device.ErrNotFound) {
-		data.Done, data.Error = "", "This code was used or expired meanwhile. Start again on your device."
+		data.Done, data.Error = nil, locale.M("This code was used or expired meanwhile. Start again on your device.")
 		p.site.Render(w, r, http.StatusConflict, "device.html", data)
 		return
 	}

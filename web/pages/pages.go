@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/apis"
@@ -207,6 +208,7 @@ func (p *Pages) Routes(mux *http.ServeMux) {
 	mux.HandleFunc(web.VerifyEmailPath, p.verifyEmail)
 	mux.HandleFunc(provider.DevicePath, p.form(p.device))
 	mux.HandleFunc("GET "+AccountPath, p.account)
+	mux.HandleFunc("POST "+LanguagePath, p.pickLanguage)
 	for action, h := range p.accountActions() {
 		mux.HandleFunc("POST "+AccountPath+"/"+action, p.post(h))
 	}
@@ -258,7 +260,7 @@ func (p *Pages) post(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, web.MaxBodyBytes)
 		if err := r.ParseForm(); err != nil {
-			p.fail(w, r, http.StatusRequestEntityTooLarge, "Too much", "This form is too large.")
+			p.fail(w, r, http.StatusRequestEntityTooLarge, locale.M("Too much"), locale.M("This form is too large."))
 			return
 		}
 		if !p.csrf.Valid(r) {
@@ -272,11 +274,12 @@ func (p *Pages) post(h http.HandlerFunc) http.HandlerFunc {
 // formExpired answers a POST whose CSRF token is missing or not this
 // browser's.
 func (p *Pages) formExpired(w http.ResponseWriter, r *http.Request) {
-	p.fail(w, r, http.StatusForbidden, "Form expired", "This form is no longer valid. Go back, reload the page and try again.")
+	p.fail(w, r, http.StatusForbidden, locale.M("Form expired"), locale.M("This form is no longer valid. Go back, reload the page and try again."))
 }
 
-// fail shows the error page.
-func (p *Pages) fail(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+// fail shows the error page: title is a marked message (locale.M), msg a
+// marked message or a locale.Message.
+func (p *Pages) fail(w http.ResponseWriter, r *http.Request, status int, title string, msg any) {
 	web.ShowErrorPage(w, r, p.site, status, title, msg)
 }
 
@@ -308,6 +311,15 @@ func (p *Pages) caller(w http.ResponseWriter, r *http.Request) (web.Caller, bool
 		return web.Caller{}, false
 	}
 	audit.SetActor(r.Context(), c.User.ID, "")
+	// The pages of a signed-in person are in their saved language, over
+	// the picker's cookie and Accept-Language (issue 35). In place: every
+	// handler renders with the request it passed here.
+	*r = *web.WithAccountLanguage(r, c.User.Language)
+	if c.User.Language == "" {
+		// A mail a change sends (a new address's verification link) is
+		// in the page's language when the account has none saved.
+		*r = *r.WithContext(locale.WithTag(r.Context(), p.site.Lang(r).Tag))
+	}
 	return c, true
 }
 
@@ -329,12 +341,24 @@ func (p *Pages) message(w http.ResponseWriter, r *http.Request, err error) (int,
 	status, msg, ok := web.ErrorAnswer(w, err)
 	if !ok {
 		p.log.Error("page action failed", "request_id", web.RequestID(r.Context()), "path", r.URL.Path, "err", err)
-		return status, "Something went wrong on our side. Try again later."
+		return status, locale.M("Something went wrong on our side. Try again later.")
 	}
 	if !strings.HasSuffix(msg, ".") {
 		msg += "."
 	}
 	return status, msg
+}
+
+// said is message for a page that translates it: err's message in r's
+// language (web.Said), or, for an error it does not know (logged), a
+// marked message.
+func (p *Pages) said(w http.ResponseWriter, r *http.Request, err error) (int, any) {
+	status, msg, ok := web.ErrorAnswer(w, err)
+	if !ok {
+		p.log.Error("page action failed", "request_id", web.RequestID(r.Context()), "path", r.URL.Path, "err", err)
+		return status, locale.M("Something went wrong on our side. Try again later.")
+	}
+	return status, web.Said(p.site.Lang(r), msg)
 }
 
 func (p *Pages) record(r *http.Request, typ, user, client string, detail map[string]any) {

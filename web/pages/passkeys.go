@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"net/http"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -81,7 +82,7 @@ func (p *Pages) addPasskey(w http.ResponseWriter, r *http.Request, c web.Caller)
 	}
 	answer := r.PostFormValue("passkey_attestation")
 	if answer == "" {
-		p.renderAccount(w, r, c, http.StatusBadRequest, profileOf(c.User), fieldErrors{"passkeys": "Use the “Add a passkey” button: your browser creates the passkey."})
+		p.renderAccount(w, r, c, http.StatusBadRequest, profileOf(c.User), fieldErrors{"passkeys": locale.M("Use the “Add a passkey” button: your browser creates the passkey.")})
 		return
 	}
 	if _, err := p.c.Passkeys.FinishRegistration(r.Context(), c.User, name, []byte(answer)); err != nil {
@@ -121,7 +122,7 @@ func (p *Pages) changePasskey(w http.ResponseWriter, r *http.Request, c web.Call
 // passkey, after a ticked confirmation.
 func (p *Pages) passkeyOnly(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	if r.PostFormValue("confirm") != "yes" {
-		p.renderAccount(w, r, c, http.StatusBadRequest, profileOf(c.User), fieldErrors{"passkeys": "Tick the box to turn off your password."})
+		p.renderAccount(w, r, c, http.StatusBadRequest, profileOf(c.User), fieldErrors{"passkeys": locale.M("Tick the box to turn off your password.")})
 		return
 	}
 	if err := p.c.Accounts.SetPasskeyOnly(r.Context(), c.User.ID, c.Session); err != nil {

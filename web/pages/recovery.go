@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/web"
 )
@@ -15,26 +16,28 @@ import (
 // their forms.
 
 type forgotPage struct {
-	Action, CSRFToken, Error string
-	Sent                     bool
+	Action, CSRFToken string
+	Error             any // a marked message or a locale.Message
+	Sent              bool
 }
 
 type resetPage struct {
-	Action, CSRFToken, Token, Error string
-	Done                            bool
+	Action, CSRFToken, Token string
+	Error                    any // a marked message or a locale.Message
+	Done                     bool
 }
 
 // pageError turns an error of the reset flow into a message for the page,
 // with the headers of its status (Retry-After when a limit was hit).
-func pageError(w http.ResponseWriter, err error) (int, string) {
+func pageError(w http.ResponseWriter, l *locale.Lang, err error) (int, any) {
 	if errors.Is(err, accounts.ErrInvalidResetCode) {
-		return http.StatusBadRequest, "This reset link is invalid or has expired. Ask for a new one."
+		return http.StatusBadRequest, locale.M("This reset link is invalid or has expired. Ask for a new one.")
 	}
 	status, msg, ok := web.ErrorAnswer(w, err)
 	if !ok {
-		return http.StatusInternalServerError, "Something went wrong; try again later."
+		return http.StatusInternalServerError, locale.M("Something went wrong; try again later.")
 	}
-	return status, msg
+	return status, web.Said(l, msg)
 }
 
 // forgot asks for the email and starts a reset (the same flow as the
@@ -47,12 +50,14 @@ func (p *Pages) forgot(w http.ResponseWriter, r *http.Request) {
 	status := http.StatusOK
 	if r.Method == http.MethodPost {
 		if !p.csrf.Valid(r) {
-			status, data.Error = http.StatusForbidden, "This form expired; try again."
+			status, data.Error = http.StatusForbidden, locale.M("This form expired; try again.")
 		} else {
 			email := strings.TrimSpace(r.PostFormValue("email"))
-			err := p.c.Recovery.StartReset(r.Context(), email, p.c.Limiter.Attempts(r))
+			// The mail is in this page's language unless the account has one saved.
+			ctx := locale.WithTag(r.Context(), p.site.Lang(r).Tag)
+			err := p.c.Recovery.StartReset(ctx, email, p.c.Limiter.Attempts(r))
 			if err != nil {
-				status, data.Error = pageError(w, err)
+				status, data.Error = pageError(w, p.site.Lang(r), err)
 			}
 			data.Sent = err == nil
 		}
@@ -71,9 +76,9 @@ func (p *Pages) reset(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodPost {
 		data.Token = r.PostFormValue("token")
 		if !p.csrf.Valid(r) {
-			status, data.Error = http.StatusForbidden, "This form expired; try again."
+			status, data.Error = http.StatusForbidden, locale.M("This form expired; try again.")
 		} else if err := p.c.Recovery.FinishReset(r.Context(), data.Token, r.PostFormValue("password"), p.c.Limiter.Attempts(r)); err != nil {
-			status, data.Error = pageError(w, err)
+			status, data.Error = pageError(w, p.site.Lang(r), err)
 		} else {
 			data.Done = true
 		}
@@ -83,8 +88,9 @@ func (p *Pages) reset(w http.ResponseWriter, r *http.Request) {
 }
 
 type verifyEmailPage struct {
-	Action, CSRFToken, Token, Error, Email string
-	Done                                   bool
+	Action, CSRFToken, Token, Email string
+	Error                           any // a marked message or a locale.Message
+	Done                            bool
 }
 
 // verifyEmail is where a verification mail's link lands. Opening it
@@ -101,23 +107,24 @@ func (p *Pages) verifyEmail(w http.ResponseWriter, r *http.Request) {
 	case http.MethodPost:
 		data.Token = r.PostFormValue("token")
 		if !p.csrf.Valid(r) {
-			status, data.Error = http.StatusForbidden, "This form expired. Open the link from the mail again."
+			status, data.Error = http.StatusForbidden, locale.M("This form expired. Open the link from the mail again.")
 			break
 		}
 		u, err := p.c.Recovery.VerifyEmail(r.Context(), data.Token, p.c.Limiter.Attempts(r))
 		switch {
 		case errors.Is(err, accounts.ErrInvalidVerification):
-			status, data.Error = http.StatusBadRequest, "This verification link is invalid, already used or expired. Ask for a new one from your account."
+			status, data.Error = http.StatusBadRequest, locale.M("This verification link is invalid, already used or expired. Ask for a new one from your account.")
 		case err != nil:
 			// A limit (429 with Retry-After), the database gone (503):
 			// what every page answers, through the one mapping.
 			var ok bool
-			status, data.Error, ok = web.ErrorAnswer(w, err)
+			var msg string
+			status, msg, ok = web.ErrorAnswer(w, err)
 			if !ok {
 				p.log.Error("email verification failed", "request_id", web.RequestID(r.Context()), "err", err)
-				status, data.Error = http.StatusInternalServerError, "Something went wrong; try again later."
+				status, data.Error = http.StatusInternalServerError, locale.M("Something went wrong; try again later.")
 			} else {
-				data.Error += "."
+				data.Error = web.Said(p.site.Lang(r), msg)
 			}
 		default:
 			p.log.Info("email verified", "request_id", web.RequestID(r.Context()), "user", u.ID)
@@ -126,7 +133,7 @@ func (p *Pages) verifyEmail(w http.ResponseWriter, r *http.Request) {
 	default:
 		data.Token = r.URL.Query().Get("token")
 		if data.Token == "" {
-			status, data.Error = http.StatusBadRequest, "This link is incomplete. Open the whole link from the mail."
+			status, data.Error = http.StatusBadRequest, locale.M("This link is incomplete. Open the whole link from the mail.")
 		}
 	}
 	data.CSRFToken = p.csrf.Token(w, r)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/totp"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -82,7 +83,7 @@ func (p *Pages) enrolTOTP(w http.ResponseWriter, r *http.Request, c web.Caller) 
 	c.User = u
 	p.renderAccountWith(w, r, c, http.StatusOK, profileOf(u), nil, func(a *accountPage) {
 		a.TOTP.NewCodes = codes
-		a.Done = "Your authenticator app is set up. Save these recovery codes now: each works once if you lose your phone, and they are not shown again."
+		a.Done = locale.M("Your authenticator app is set up. Save these recovery codes now: each works once if you lose your phone, and they are not shown again.")
 	})
 }
 
@@ -97,7 +98,7 @@ func (p *Pages) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request, 
 	}
 	p.renderAccountWith(w, r, c, http.StatusOK, profileOf(c.User), nil, func(a *accountPage) {
 		a.TOTP.NewCodes, a.TOTP.RecoveryLeft = codes, len(codes)
-		a.Done = "New recovery codes: the old ones no longer work. Save these now; they are not shown again."
+		a.Done = locale.M("New recovery codes: the old ones no longer work. Save these now; they are not shown again.")
 	})
 }
 
@@ -112,9 +113,9 @@ func (p *Pages) reauth(r *http.Request, c web.Caller) accounts.Reauth {
 func (p *Pages) secondFactorMessage(w http.ResponseWriter, r *http.Request, err error) (int, string) {
 	switch {
 	case errors.Is(err, accounts.ErrReauthRequired):
-		return http.StatusForbidden, "You signed in more than 5 minutes ago: enter your current password, or sign in again, to set up an app or make new recovery codes."
+		return http.StatusForbidden, locale.M("You signed in more than 5 minutes ago: enter your current password, or sign in again, to set up an app or make new recovery codes.")
 	case errors.Is(err, accounts.ErrWrongPassword):
-		return http.StatusForbidden, "The current password is wrong."
+		return http.StatusForbidden, locale.M("The current password is wrong.")
 	}
 	return p.message(w, r, err)
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -19,7 +20,7 @@ type signupPage struct {
 	// never the authorization request's parameters).
 	Interaction     string
 	Username, Email string
-	Errors          fieldErrors
+	Errors          map[string]any // by field ("": the form): marked messages or locale.Messages
 	// Connectors offer "Continue with …" instead of a password; their
 	// form posts to ConnectorAction.
 	Connectors      []web.ConnectorButton
@@ -31,13 +32,16 @@ type signupPage struct {
 // interaction it came from, if any (or the page named by continue).
 func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 	if !p.c.Signups.Open() {
-		p.fail(w, r, http.StatusForbidden, "Registration is closed", "Only the administrators of this site create accounts.")
+		p.fail(w, r, http.StatusForbidden, locale.M("Registration is closed"), locale.M("Only the administrators of this site create accounts."))
 		return
 	}
 	cont := p.localContinue(r.FormValue(web.ContinueParam))
 	ixID := r.FormValue(interaction.Param)
 	if len(ixID) > 64 {
 		ixID = ""
+	}
+	if ixID != "" {
+		r = p.c.Interactions.InLanguage(r, ixID) // an app's ui_locales (issue 35)
 	}
 	data := signupPage{Action: p.base + SignupPath, Continue: cont, Interaction: ixID, LoginURL: p.base + LoginPath,
 		Connectors: p.c.Interactions.ConnectorButtons(r.Context()), ConnectorAction: p.base + LoginPath}
@@ -60,18 +64,21 @@ func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 	}
 	data.Username, data.Email = strings.TrimSpace(r.PostFormValue("username")), strings.TrimSpace(r.PostFormValue("email"))
 	n := accounts.NewUser{Username: data.Username, Password: r.PostFormValue("password"), Role: storage.RoleUser}
+	// The new account keeps the sign-up page's language: its mails (the
+	// verification link first) and pages are in it (issue 35).
+	n.Profile.Language = accounts.Value(p.site.Lang(r).Tag)
 	if data.Email != "" {
 		n.Profile.Email = accounts.Value(data.Email)
 	}
 	// Every field the rules refuse is shown at once, and nothing is
 	// counted for them (Create checks them again before counting).
-	errs := fieldErrors{}
+	errs := map[string]any{}
 	for _, f := range accounts.Problems(n) {
 		field := f.Field
 		if field == "profile" {
 			field = "email" // the only profile field of this form
 		}
-		_, errs[field] = p.message(w, r, f.Err)
+		_, errs[field] = p.said(w, r, f.Err)
 	}
 	status := http.StatusBadRequest
 	var u storage.User
@@ -81,11 +88,11 @@ func (p *Pages) signup(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case err == nil:
 		case errors.Is(err, accounts.ErrUsernameTaken):
-			status, errs["username"] = p.message(w, r, err)
+			status, errs["username"] = p.said(w, r, err)
 		case errors.Is(err, accounts.ErrEmailTaken):
-			status, errs["email"] = p.message(w, r, err)
+			status, errs["email"] = p.said(w, r, err)
 		default:
-			status, errs[""] = p.message(w, r, err)
+			status, errs[""] = p.said(w, r, err)
 		}
 	}
 	if len(errs) > 0 {

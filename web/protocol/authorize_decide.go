@@ -27,7 +27,7 @@ func (o *OAuth) interactionOf(r *http.Request, req authorizeRequest) interaction
 	return interaction.State{
 		Kind: interaction.KindAuthorize, Request: r.Form.Encode(), Client: &view, FirstParty: req.client.FirstParty, Scopes: req.requested,
 		PromptConsent: slices.Contains(strings.Fields(form.Get("prompt")), "consent"), LoginHint: form.Get("login_hint"),
-		Claims: req.claims.Claims(),
+		Claims: req.claims.Claims(), UILocales: form.Get("ui_locales"), Since: o.now().UTC(),
 	}
 }
 

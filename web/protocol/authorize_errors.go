@@ -7,6 +7,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/web"
 )
@@ -38,7 +39,7 @@ func (o *OAuth) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite
 	if rfc.CodeField >= 500 {
 		status = http.StatusInternalServerError
 	}
-	o.page(w, r, status, "error.html", web.ErrorPage{Title: "This sign-in request is invalid", Message: plainAuthorizeError(rfc, ar, r.Form), Detail: rfc.ErrorField})
+	o.page(w, r, status, "error.html", web.ErrorPage{Title: locale.M("This sign-in request is invalid"), Message: plainAuthorizeError(rfc, ar, r.Form), Detail: rfc.ErrorField})
 }
 
 // plainAuthorizeError says in plain words why a sign-in request cannot go
@@ -47,22 +48,22 @@ func (o *OAuth) authorizeError(w http.ResponseWriter, r *http.Request, ar fosite
 func plainAuthorizeError(rfc *fosite.RFC6749Error, ar fosite.AuthorizeRequester, form url.Values) string {
 	switch {
 	case rfc.CodeField >= 500:
-		return "Something went wrong on our side while handling this sign-in. Please try again in a moment."
+		return locale.M("Something went wrong on our side while handling this sign-in. Please try again in a moment.")
 	case rfc.ErrorField == fosite.ErrInvalidClient.ErrorField:
-		return "The application that sent you here is not registered with this site."
+		return locale.M("The application that sent you here is not registered with this site.")
 	case rfc.ErrorField == fosite.ErrInvalidRequestObject.ErrorField:
-		return "The application's signed sign-in request could not be verified, so the sign-in stops here."
+		return locale.M("The application's signed sign-in request could not be verified, so the sign-in stops here.")
 	case rfc.ErrorField == fosite.ErrInvalidRequestURI.ErrorField && strings.HasPrefix(form.Get("request_uri"), provider.PARRequestURIPrefix):
-		return "This sign-in link has expired, was already used, or belongs to another browser."
+		return locale.M("This sign-in link has expired, was already used, or belongs to another browser.")
 	case rfc.ErrorField == fosite.ErrInvalidRequestURI.ErrorField:
-		return "The application's sign-in request could not be fetched from the address it gave, so the sign-in stops here."
+		return locale.M("The application's sign-in request could not be fetched from the address it gave, so the sign-in stops here.")
 	case ar != nil && ar.GetClient() != nil && !redirectAllowed(ar) && (form.Has("redirect_uri") || ar.GetRedirectURI() != nil && ar.GetRedirectURI().String() != ""):
 		// A redirect URI was named (or found) and is not the client's;
 		// with none named and several registered, there is nothing to
 		// call unregistered.
-		return "The application asked to send you back to an address it has not registered with this site, so the sign-in stops here."
+		return locale.M("The application asked to send you back to an address it has not registered with this site, so the sign-in stops here.")
 	default:
-		return "The application that sent you here made a sign-in request this site cannot accept."
+		return locale.M("The application that sent you here made a sign-in request this site cannot accept.")
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/web"
 )
@@ -29,14 +30,14 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	if err := r.ParseForm(); tooLarge(err) {
-		web.ShowErrorPage(w, r, o.pages, http.StatusRequestEntityTooLarge, "Invalid sign-out request", "The request is too large.")
+		web.ShowErrorPage(w, r, o.pages, http.StatusRequestEntityTooLarge, locale.M("Invalid sign-out request"), locale.M("The request is too large."))
 		return
 	} else if err != nil {
-		web.ShowErrorPage(w, r, o.pages, http.StatusBadRequest, "Invalid sign-out request", "The request could not be read.")
+		web.ShowErrorPage(w, r, o.pages, http.StatusBadRequest, locale.M("Invalid sign-out request"), locale.M("The request could not be read."))
 		return
 	}
 	bad := func(msg string) {
-		web.ShowErrorPage(w, r, o.pages, http.StatusBadRequest, "Invalid sign-out request", msg)
+		web.ShowErrorPage(w, r, o.pages, http.StatusBadRequest, locale.M("Invalid sign-out request"), msg)
 	}
 	hint, clientID, target, msg := o.logoutRequest(r)
 	if msg != "" {
@@ -59,7 +60,7 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 		// party's server calling, as oauth2-proxy's backend logout does).
 		if err := o.accounts.EndSessionBySID(ctx, hintUser, hint.SID); err != nil {
 			o.log.Error("logout: ending session", "request_id", web.RequestID(ctx), "err", err)
-			bad("The sign-out could not be completed; try again.")
+			bad(locale.M("The sign-out could not be completed; try again."))
 			return
 		}
 		if caller.Session.SID == hint.SID {
@@ -76,13 +77,13 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		o.log.Error("logout: resolving session", "request_id", web.RequestID(ctx), "err", err)
-		bad("The sign-out could not be completed; try again.")
+		bad(locale.M("The sign-out could not be completed; try again."))
 		return
 	}
 	confirmed := hintUser != "" && hintUser == caller.User.ID
 	if r.Method == http.MethodPost && r.PostFormValue("tonearm_action") == "logout" {
 		if !o.csrf.Valid(r) {
-			web.ShowErrorPage(w, r, o.pages, http.StatusForbidden, "Form expired", "This form is no longer valid. Try signing out again.")
+			web.ShowErrorPage(w, r, o.pages, http.StatusForbidden, locale.M("Form expired"), locale.M("This form is no longer valid. Try signing out again."))
 			return
 		}
 		confirmed = true
@@ -96,7 +97,7 @@ func (o *OAuth) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := o.accounts.EndSession(ctx, o.cookies.Value(r)); err != nil {
 		o.log.Error("logout: ending session", "request_id", web.RequestID(ctx), "err", err)
-		bad("The sign-out could not be completed; try again.")
+		bad(locale.M("The sign-out could not be completed; try again."))
 		return
 	}
 	o.cookies.Clear(w)
@@ -138,13 +139,13 @@ func (o *OAuth) logoutRequest(r *http.Request) (hint provider.IDTokenHint, clien
 	if raw := r.Form.Get("id_token_hint"); raw != "" {
 		h, err := o.p.VerifyIDTokenHint(ctx, raw)
 		if err != nil {
-			return hint, "", nil, "The id_token_hint is not an ID token issued by this server."
+			return hint, "", nil, locale.M("The id_token_hint is not an ID token issued by this server.")
 		}
 		hint, clientID = h, h.Audience[0]
 	}
 	if cid := r.Form.Get("client_id"); cid != "" {
 		if clientID != "" && !contains(hint.Audience, cid) {
-			return hint, "", nil, "client_id does not match the id_token_hint."
+			return hint, "", nil, locale.M("client_id does not match the id_token_hint.")
 		}
 		clientID = cid
 	}
@@ -153,15 +154,15 @@ func (o *OAuth) logoutRequest(r *http.Request) (hint provider.IDTokenHint, clien
 		return hint, clientID, nil, ""
 	}
 	if clientID == "" {
-		return hint, "", nil, "post_logout_redirect_uri needs an id_token_hint or a client_id."
+		return hint, "", nil, locale.M("post_logout_redirect_uri needs an id_token_hint or a client_id.")
 	}
 	client, err := o.p.Client(ctx, clientID)
 	if err != nil || !contains(client.PostLogoutRedirectURIs, raw) {
-		return hint, "", nil, "The post_logout_redirect_uri is not registered for this client."
+		return hint, "", nil, locale.M("The post_logout_redirect_uri is not registered for this client.")
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return hint, "", nil, "The post_logout_redirect_uri is not a valid URI."
+		return hint, "", nil, locale.M("The post_logout_redirect_uri is not a valid URI.")
 	}
 	if state := r.Form.Get("state"); state != "" {
 		q := u.Query()

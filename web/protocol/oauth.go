@@ -12,6 +12,7 @@ import (
 
 	"github.com/ory/fosite"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
@@ -198,24 +199,29 @@ func (o *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 	// (the server's header limit bounds it too, but not behind every
 	// listener).
 	if len(r.URL.RawQuery) > web.MaxBodyBytes {
-		web.ShowErrorPage(w, r, o.pages, http.StatusRequestURITooLong, "This sign-in request is invalid", "The request is too long.")
+		web.ShowErrorPage(w, r, o.pages, http.StatusRequestURITooLong, locale.M("This sign-in request is invalid"), locale.M("The request is too long."))
 		return
 	}
 	if err := r.ParseForm(); tooLarge(err) {
-		web.ShowErrorPage(w, r, o.pages, http.StatusRequestEntityTooLarge, "This sign-in request is invalid", "The request is too large.")
+		web.ShowErrorPage(w, r, o.pages, http.StatusRequestEntityTooLarge, locale.M("This sign-in request is invalid"), locale.M("The request is too large."))
 		return
 	} else if err != nil {
-		web.ShowErrorPage(w, r, o.pages, http.StatusBadRequest, "This sign-in request is invalid", "The request could not be read.")
+		web.ShowErrorPage(w, r, o.pages, http.StatusBadRequest, locale.M("This sign-in request is invalid"), locale.M("The request could not be read."))
 		return
 	}
 	if r.Form.Has(interaction.Param) {
 		o.finishInteraction(w, r)
 		return
 	}
+	// The endpoint's own error pages are in the app's ui_locales (OpenID
+	// Connect Core §3.1.2.1): as sent, then as read from a request object
+	// or a pushed request.
+	r = web.WithUILocales(r, r.Form.Get("ui_locales"), o.now())
 	req, ok := o.readRequest(w, r, time.Time{})
 	if !ok {
 		return
 	}
+	r = web.WithUILocales(r, req.ar.GetRequestForm().Get("ui_locales"), o.now())
 	caller, err := web.SessionCaller(r.Context(), r, o.cookies, o.accounts)
 	if err != nil && !errors.Is(err, web.ErrNoCaller) {
 		o.authorizeError(w, r, req.ar, fosite.ErrServerError.WithWrap(err))
@@ -265,6 +271,7 @@ func (o *OAuth) finishInteraction(w http.ResponseWriter, r *http.Request) {
 		o.authorizeError(w, r, nil, fosite.ErrServerError.WithWrap(err))
 		return
 	}
+	r = interaction.WithLanguageOf(r, st)
 	d := interaction.Decide(interaction.FactsOf(st))
 	if st.Kind != interaction.KindAuthorize || d.Step != interaction.StepFinish {
 		http.Redirect(w, r, o.ix.URL(id), http.StatusSeeOther)
@@ -292,8 +299,8 @@ func (o *OAuth) finishInteraction(w http.ResponseWriter, r *http.Request) {
 	}
 	caller, err := web.SessionCaller(ctx, r, o.cookies, o.accounts)
 	if err != nil || caller.Session.SID != st.SID || caller.User.ID != st.UserID {
-		web.ShowErrorPage(w, r, o.pages, http.StatusConflict, "Your sign-in changed",
-			"You signed out or signed in as someone else in another tab while this sign-in was going on. Go back to the application and sign in again.")
+		web.ShowErrorPage(w, r, o.pages, http.StatusConflict, locale.M("Your sign-in changed"),
+			locale.M("You signed out or signed in as someone else in another tab while this sign-in was going on. Go back to the application and sign in again."))
 		return
 	}
 	o.issue(w, r, req, caller)
