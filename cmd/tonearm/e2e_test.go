@@ -234,7 +234,8 @@ type form struct {
 	values url.Values
 }
 
-// parseForm finds the first form of an HTML page, as a browser would.
+// parseForm finds the first form of an HTML page, as a browser would
+// (past the language picker).
 func parseForm(t testing.TB, page string, base *url.URL) *form {
 	t.Helper()
 	doc, err := html.Parse(strings.NewReader(page))
@@ -255,6 +256,11 @@ func parseForm(t testing.TB, page string, base *url.URL) *form {
 			}
 			switch n.Data {
 			case "form":
+				// The header's language picker is on every page, before
+				// the page's own form.
+				if attr("class") == "languages" {
+					return
+				}
 				if f == nil {
 					action, _ := base.Parse(attr("action"))
 					f = &form{action: action.String(), method: strings.ToUpper(attr("method")), values: url.Values{}}
