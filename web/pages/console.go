@@ -30,7 +30,7 @@ type consolePage struct {
 func (p *Pages) consoleBase(w http.ResponseWriter, r *http.Request, c web.Caller, section string) consolePage {
 	return consolePage{
 		CSRFToken: p.csrf.Token(w, r), Base: p.base, Me: c.User, Section: section,
-		Done: p.lang(r).S(consoleDone[r.URL.Query().Get("done")]),
+		Done: say(p.lang(r), consoleDone[r.URL.Query().Get("done")]),
 	}
 }
 
