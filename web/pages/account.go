@@ -5,8 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -30,7 +32,7 @@ type accountPage struct {
 	Activity []activityView
 	// PasskeysOn shows the passkeys section (and loads its script).
 	PasskeysOn bool
-	Passkeys   []passkeyView
+	Passkeys   []passkeyRow
 	// Methods are the linked sign-in methods (connectors); LinkMore the
 	// connectors not linked yet.
 	Methods  []methodView
@@ -45,20 +47,23 @@ type accountPage struct {
 // RunsScript: the passkeys section loads the passkey script.
 func (a accountPage) RunsScript() bool { return a.PasskeysOn }
 
-type activityView struct{ Time, What, IP string }
+type activityView struct {
+	Time     time.Time
+	What, IP string
+}
 
 // activityWords word the events a person sees about their account.
 var activityWords = map[string]string{
-	audit.SignInSucceeded: "Signed in", audit.SignInFailed: "Wrong password entered", audit.SignOut: "Signed out",
-	audit.PasswordChanged: "Password changed", audit.PasswordReset: "Password reset by email link", audit.UserCreated: "Account created",
-	audit.UserChanged: "Account changed by an admin", audit.UserDisabled: "Account disabled", audit.ConsentGranted: "App allowed",
-	audit.ConsentRevoked: "App access revoked", audit.EmailVerified: "Email address verified", audit.RefreshReuse: "A stolen app token was detected and revoked",
-	audit.PasskeyAdded: "Passkey added", audit.PasskeyRemoved: "Passkey removed",
-	audit.IdentityLinked: "Sign-in method linked", audit.IdentityUnlinked: "Sign-in method unlinked",
-	audit.UpstreamFailed:        "Sign-in through another provider failed",
-	audit.PasskeyCloneSuspected: "A passkey that looks copied was refused",
-	audit.SecondFactorEnrolled:  "Authenticator app set up", audit.SecondFactorRemoved: "Authenticator app removed",
-	audit.SecondFactorFailed: "Wrong second-factor code entered", audit.RecoveryCodeUsed: "Recovery code used",
+	audit.SignInSucceeded: locale.M("Signed in"), audit.SignInFailed: locale.M("Wrong password entered"), audit.SignOut: locale.M("Signed out"),
+	audit.PasswordChanged: locale.M("Password changed"), audit.PasswordReset: locale.M("Password reset by email link"), audit.UserCreated: locale.M("Account created"),
+	audit.UserChanged: locale.M("Account changed by an admin"), audit.UserDisabled: locale.M("Account disabled"), audit.ConsentGranted: locale.M("App allowed"),
+	audit.ConsentRevoked: locale.M("App access revoked"), audit.EmailVerified: locale.M("Email address verified"), audit.RefreshReuse: locale.M("A stolen app token was detected and revoked"),
+	audit.PasskeyAdded: locale.M("Passkey added"), audit.PasskeyRemoved: locale.M("Passkey removed"),
+	audit.IdentityLinked: locale.M("Sign-in method linked"), audit.IdentityUnlinked: locale.M("Sign-in method unlinked"),
+	audit.UpstreamFailed:        locale.M("Sign-in through another provider failed"),
+	audit.PasskeyCloneSuspected: locale.M("A passkey that looks copied was refused"),
+	audit.SecondFactorEnrolled:  locale.M("Authenticator app set up"), audit.SecondFactorRemoved: locale.M("Authenticator app removed"),
+	audit.SecondFactorFailed: locale.M("Wrong second-factor code entered"), audit.RecoveryCodeUsed: locale.M("Recovery code used"),
 }
 
 // signInWords word a signin.succeeded by its detail: how it was made, or
@@ -68,13 +73,13 @@ func signInWords(detail []byte) string {
 	_ = json.Unmarshal(detail, &d)
 	switch {
 	case d.SecondFactor == "pending":
-		return "Right password entered; the second factor was asked next (not a sign-in by itself)"
+		return locale.M("Right password entered; the second factor was asked next (not a sign-in by itself)")
 	case d.Method == "passkey":
-		return "Signed in with a passkey"
+		return locale.M("Signed in with a passkey")
 	case d.Method == "totp":
-		return "Signed in with the authenticator app"
+		return locale.M("Signed in with the authenticator app")
 	case d.Method == "recovery_code":
-		return "Signed in with a recovery code"
+		return locale.M("Signed in with a recovery code")
 	}
 	return activityWords[audit.SignInSucceeded]
 }
@@ -85,38 +90,39 @@ const activityShown = 15
 type profileForm struct{ Name, Email, Bio, Pronouns, Website string }
 
 type sessionView struct {
-	SID, Created, LastUsed, UserAgent, IP string
-	Current                               bool
+	SID, UserAgent, IP string
+	Created, LastUsed  time.Time
+	Current            bool
 }
 
 type appView struct {
 	Client  web.ClientView
 	Scopes  []string
-	Granted string
-	// LastUsed is when the app last got a token ("" when it holds none).
-	LastUsed string
+	Granted time.Time
+	// LastUsed is when the app last got a token (zero when it holds none).
+	LastUsed time.Time
 }
 
 // doneMessages word the redirects after a change (only these are shown).
 var doneMessages = map[string]string{
-	"signup":             "Welcome! Your account is ready.",
-	"profile":            "Your profile is saved.",
-	"verify":             "A verification link is on its way to your email address.",
-	"linked":             "Your ListenBrainz account is linked.",
-	"connector-linked":   "The sign-in method is linked: you can sign in with it now.",
-	"connector-unlinked": "The sign-in method is unlinked.",
-	"totp-removed":       "The authenticator app is removed, with your recovery codes.",
-	"unlinked":           "Your ListenBrainz account is unlinked.",
-	"password":           "Your password is changed. Every other session is signed out.",
-	"session-ended":      "That session is signed out.",
-	"others-ended":       "Every other session is signed out.",
-	"revoked":            "The app's access is revoked.",
-	"apps-signed-out":    "Every app is signed out: each asks you to sign in again.",
-	"passkey-added":      "Your passkey is added. You can sign in with it now.",
-	"passkey-renamed":    "The passkey is renamed.",
-	"passkey-removed":    "The passkey is removed.",
-	"passkey-only":       "Your password is turned off: sign in with your passkeys. Every other session is signed out.",
-	"password-set":       "Your password is set: you can sign in with it again.",
+	"signup":             locale.M("Welcome! Your account is ready."),
+	"profile":            locale.M("Your profile is saved."),
+	"verify":             locale.M("A verification link is on its way to your email address."),
+	"linked":             locale.M("Your ListenBrainz account is linked."),
+	"connector-linked":   locale.M("The sign-in method is linked: you can sign in with it now."),
+	"connector-unlinked": locale.M("The sign-in method is unlinked."),
+	"totp-removed":       locale.M("The authenticator app is removed, with your recovery codes."),
+	"unlinked":           locale.M("Your ListenBrainz account is unlinked."),
+	"password":           locale.M("Your password is changed. Every other session is signed out."),
+	"session-ended":      locale.M("That session is signed out."),
+	"others-ended":       locale.M("Every other session is signed out."),
+	"revoked":            locale.M("The app's access is revoked."),
+	"apps-signed-out":    locale.M("Every app is signed out: each asks you to sign in again."),
+	"passkey-added":      locale.M("Your passkey is added. You can sign in with it now."),
+	"passkey-renamed":    locale.M("The passkey is renamed."),
+	"passkey-removed":    locale.M("The passkey is removed."),
+	"passkey-only":       locale.M("Your password is turned off: sign in with your passkeys. Every other session is signed out."),
+	"password-set":       locale.M("Your password is set: you can sign in with it again."),
 }
 
 func profileOf(u storage.User) profileForm {
@@ -140,6 +146,7 @@ func (p *Pages) renderAccount(w http.ResponseWriter, r *http.Request, c web.Call
 // data (new recovery codes to show once).
 func (p *Pages) renderAccountWith(w http.ResponseWriter, r *http.Request, c web.Caller, status int, form profileForm, errs fieldErrors, extra func(*accountPage)) {
 	ctx := r.Context()
+	lang := p.lang(r)
 	data := accountPage{
 		CSRFToken: p.csrf.Token(w, r), Base: p.base, User: c.User, IsAdmin: c.User.IsActiveAdmin(), Profile: form, Errors: errs,
 		Done: doneMessages[r.URL.Query().Get("done")], LogoutURL: p.base + "/oauth2/logout",
@@ -156,7 +163,7 @@ func (p *Pages) renderAccountWith(w http.ResponseWriter, r *http.Request, c web.
 			p.internal(w, r, err)
 			return
 		}
-		data.PasskeysOn, data.Passkeys = true, passkeyViews(keys)
+		data.PasskeysOn, data.Passkeys = true, passkeyRows(keys)
 	}
 	var err error
 	if data.Methods, data.LinkMore, err = p.signInMethods(ctx, c.User.ID); err != nil {
@@ -175,7 +182,7 @@ func (p *Pages) renderAccountWith(w http.ResponseWriter, r *http.Request, c web.
 	}
 	for _, s := range sessions {
 		data.Sessions = append(data.Sessions, sessionView{
-			SID: s.SID, Created: formatTime(s.CreatedAt), LastUsed: formatTime(s.LastUsedAt), UserAgent: describeAgent(s.UserAgent),
+			SID: s.SID, Created: s.CreatedAt, LastUsed: s.LastUsedAt, UserAgent: describeAgent(lang, s.UserAgent),
 			IP: s.IP, Current: s.SID == c.Session.SID,
 		})
 	}
@@ -189,9 +196,9 @@ func (p *Pages) renderAccountWith(w http.ResponseWriter, r *http.Request, c web.
 		if cl, err := p.c.Clients.Get(ctx, cs.ClientID); err == nil {
 			view = web.ViewOf(cl)
 		}
-		app := appView{Client: view, Scopes: p.c.Scopes.DescribeScopes(ctx, cs.Scopes), Granted: formatTime(cs.GrantedAt)}
-		if !cs.LastUsed.IsZero() {
-			app.LastUsed = formatTime(cs.LastUsed)
+		app := appView{Client: view, Scopes: p.c.Scopes.DescribeScopes(ctx, cs.Scopes), Granted: cs.GrantedAt, LastUsed: cs.LastUsed}
+		for i, s := range app.Scopes {
+			app.Scopes[i] = lang.Lenient(s)
 		}
 		data.Apps = append(data.Apps, app)
 	}
@@ -208,22 +215,25 @@ func (p *Pages) renderAccountWith(w http.ResponseWriter, r *http.Request, c web.
 		if e.Type == audit.SignInSucceeded {
 			what = signInWords(e.Detail)
 		}
+		what = lang.S(what)
 		if e.Client != "" && (e.Type == audit.ConsentGranted || e.Type == audit.ConsentRevoked) {
-			what += ": " + e.Client
+			what = lang.S("{{.Event}}: {{.App}}", "Event", what, "App", e.Client)
 		}
-		data.Activity = append(data.Activity, activityView{Time: formatTime(e.Time), What: what, IP: e.IP})
+		data.Activity = append(data.Activity, activityView{Time: e.Time, What: what, IP: e.IP})
 	}
 	if extra != nil {
 		extra(&data)
 	}
+	// The notices and errors in the page's language (see say).
+	data.Done, data.Errors, data.TOTP.Error = say(lang, data.Done), sayAll(lang, data.Errors), say(lang, data.TOTP.Error)
 	p.site.Render(w, r, status, "account.html", data)
 }
 
 // describeAgent shortens a User-Agent to the browser and system a person
 // recognises.
-func describeAgent(ua string) string {
+func describeAgent(l *locale.Lang, ua string) string {
 	if ua == "" {
-		return "Unknown browser"
+		return l.S("Unknown browser")
 	}
 	browser := ""
 	for _, b := range []struct{ token, name string }{
@@ -245,7 +255,7 @@ func describeAgent(ua string) string {
 	}
 	switch {
 	case browser != "" && system != "":
-		return browser + " on " + system
+		return l.S("{{.Browser}} on {{.System}}", "Browser", browser, "System", system)
 	case browser != "":
 		return browser
 	case system != "":
@@ -332,9 +342,9 @@ func (p *Pages) saveProfile(w http.ResponseWriter, r *http.Request, c web.Caller
 		case errors.Is(err, accounts.ErrEmailTaken):
 			field = "email"
 		case errors.Is(err, accounts.ErrReauthRequired), errors.Is(err, accounts.ErrWrongPassword):
-			field, msg = "current_password", "To change your email address, enter your current password."
+			field, msg = "current_password", locale.M("To change your email address, enter your current password.")
 			if errors.Is(err, accounts.ErrWrongPassword) {
-				msg = "The current password is wrong."
+				msg = locale.M("The current password is wrong.")
 			}
 		}
 		p.renderAccount(w, r, c, status, form, fieldErrors{field: msg})
@@ -360,7 +370,7 @@ func (p *Pages) resendVerification(w http.ResponseWriter, r *http.Request, c web
 func (p *Pages) linkListenBrainz(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	token := strings.TrimSpace(r.PostFormValue("listenbrainz_token"))
 	if token == "" {
-		p.renderAccount(w, r, c, http.StatusBadRequest, profileOf(c.User), fieldErrors{"listenbrainz_token": "Paste your ListenBrainz user token."})
+		p.renderAccount(w, r, c, http.StatusBadRequest, profileOf(c.User), fieldErrors{"listenbrainz_token": locale.M("Paste your ListenBrainz user token.")})
 		return
 	}
 	if _, err := p.c.Accounts.AssociateToken(r.Context(), c.User.ID, token); err != nil {
@@ -386,7 +396,7 @@ func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request, c web.Cal
 	current, next := r.PostFormValue("password_current"), r.PostFormValue("new_password")
 	errs := fieldErrors{}
 	if current == "" {
-		errs["password_current"] = "Enter your current password."
+		errs["password_current"] = locale.M("Enter your current password.")
 	}
 	if err := accounts.ValidatePassword(next); err != nil {
 		_, errs["new_password"] = p.message(w, r, err)
@@ -417,7 +427,7 @@ func (p *Pages) changePassword(w http.ResponseWriter, r *http.Request, c web.Cal
 func (p *Pages) endSession(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	sid := r.PostFormValue("sid")
 	if sid == "" || sid == c.Session.SID {
-		p.renderAccount(w, r, c, http.StatusBadRequest, profileOf(c.User), fieldErrors{"sessions": "Choose another session; sign out of this one with “Sign out”."})
+		p.renderAccount(w, r, c, http.StatusBadRequest, profileOf(c.User), fieldErrors{"sessions": locale.M("Choose another session; sign out of this one with “Sign out”.")})
 		return
 	}
 	if err := p.c.Accounts.EndSessionBySID(r.Context(), c.User.ID, sid); err != nil {
@@ -439,7 +449,7 @@ func (p *Pages) endOtherSessions(w http.ResponseWriter, r *http.Request, c web.C
 func (p *Pages) revokeApp(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	err := p.c.Accounts.RevokeApp(r.Context(), c.User.ID, r.PostFormValue("client_id"))
 	if errors.Is(err, storage.ErrNotFound) {
-		p.renderAccount(w, r, c, http.StatusNotFound, profileOf(c.User), fieldErrors{"apps": "That app is not connected to your account."})
+		p.renderAccount(w, r, c, http.StatusNotFound, profileOf(c.User), fieldErrors{"apps": locale.M("That app is not connected to your account.")})
 		return
 	}
 	if err != nil {
@@ -462,9 +472,9 @@ func (p *Pages) signOutOfEveryApp(w http.ResponseWriter, r *http.Request, c web.
 func (p *Pages) deleteAccount(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	password := r.PostFormValue("delete_password")
 	if (password == "" && !c.User.PasskeyOnly) || r.PostFormValue("confirm") != "yes" {
-		msg := "Enter your password and tick the box to delete your account."
+		msg := locale.M("Enter your password and tick the box to delete your account.")
 		if c.User.PasskeyOnly {
-			msg = "Tick the box to delete your account."
+			msg = locale.M("Tick the box to delete your account.")
 		}
 		p.renderAccount(w, r, c, http.StatusBadRequest, profileOf(c.User), fieldErrors{"delete": msg})
 		return
@@ -477,5 +487,5 @@ func (p *Pages) deleteAccount(w http.ResponseWriter, r *http.Request, c web.Call
 	}
 	p.cookies.Clear(w)
 	p.log.Info("account deleted by its owner", "request_id", web.RequestID(r.Context()), "user", c.User.ID)
-	p.site.Render(w, r, http.StatusOK, "notice.html", web.ErrorPage{Title: "Account deleted", Message: "Your account and everything tied to it are gone."})
+	p.site.Render(w, r, http.StatusOK, "notice.html", web.ErrorPage{Title: locale.M("Account deleted"), Message: locale.M("Your account and everything tied to it are gone.")})
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/connectors"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -27,7 +29,8 @@ type ConnectorRegistry interface {
 
 // methodView is a linked sign-in method on the account page.
 type methodView struct {
-	ConnectorID, Name, Username, Linked, LastUsed string
+	ConnectorID, Name, Username string
+	Linked, LastUsed            time.Time
 }
 
 // signInMethods lists the account's links and the connectors it may link.
@@ -49,7 +52,7 @@ func (p *Pages) signInMethods(ctx context.Context, userID string) ([]methodView,
 	for _, l := range links {
 		linked[l.ConnectorID] = true
 		methods = append(methods, methodView{ConnectorID: l.ConnectorID, Name: names[l.ConnectorID], Username: l.Username,
-			Linked: formatTime(l.CreatedAt), LastUsed: formatTime(l.LastUsedAt)})
+			Linked: l.CreatedAt, LastUsed: l.LastUsedAt})
 	}
 	var more []web.ConnectorButton
 	for _, c := range list {
@@ -77,9 +80,9 @@ func (p *Pages) unlinkConnector(w http.ResponseWriter, r *http.Request, c web.Ca
 	case err == nil:
 		p.done(w, r, AccountPath, "connector-unlinked")
 	case errors.Is(err, accounts.ErrNotLinked):
-		p.fail(w, r, http.StatusNotFound, "Not linked", "That sign-in method is not linked to your account.")
+		p.fail(w, r, http.StatusNotFound, locale.M("Not linked"), locale.M("That sign-in method is not linked to your account."))
 	case errors.Is(err, accounts.ErrLastSignInMethod):
-		p.fail(w, r, http.StatusConflict, "This is your only way to sign in", "Set a password or add a passkey on your account page before you unlink it.")
+		p.fail(w, r, http.StatusConflict, locale.M("This is your only way to sign in"), locale.M("Set a password or add a passkey on your account page before you unlink it."))
 	default:
 		p.internal(w, r, err)
 	}
@@ -106,7 +109,7 @@ func (p *Pages) connectorsPage(w http.ResponseWriter, r *http.Request, c web.Cal
 func (p *Pages) renderConnectors(w http.ResponseWriter, r *http.Request, c web.Caller, status int, data connectorsPage) {
 	msg := data.Error
 	data.consolePage = p.consoleBase(w, r, c, "connectors")
-	if data.Error = msg; msg != "" {
+	if data.Error = say(p.lang(r), msg); msg != "" {
 		data.Done = ""
 	}
 	list, err := p.c.Connectors.List(r.Context())
@@ -148,7 +151,7 @@ func (p *Pages) updateConnector(w http.ResponseWriter, r *http.Request, c web.Ca
 	if err != nil {
 		status, msg := p.message(w, r, err)
 		if errors.Is(err, storage.ErrNotFound) {
-			status, msg = http.StatusNotFound, "There is no such connector."
+			status, msg = http.StatusNotFound, locale.M("There is no such connector.")
 		}
 		data := connectorsPage{}
 		data.Error = msg
@@ -162,13 +165,13 @@ func (p *Pages) deleteConnector(w http.ResponseWriter, r *http.Request, c web.Ca
 	id := r.PostFormValue("id")
 	if r.PostFormValue("confirm") != "yes" {
 		data := connectorsPage{}
-		data.Error = "Tick \"I am sure\" to delete a connector: every account linked through it loses that way to sign in."
+		data.Error = locale.M("Tick \"I am sure\" to delete a connector: every account linked through it loses that way to sign in.")
 		p.renderConnectors(w, r, c, http.StatusBadRequest, data)
 		return
 	}
 	if err := p.c.Connectors.Delete(r.Context(), id); err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			p.fail(w, r, http.StatusNotFound, "Not found", "There is no such connector.")
+			p.fail(w, r, http.StatusNotFound, locale.M("Not found"), locale.M("There is no such connector."))
 			return
 		}
 		p.internal(w, r, err)

@@ -6,8 +6,10 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/tonearm-idp/tonearm/config"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -28,20 +30,20 @@ type consolePage struct {
 func (p *Pages) consoleBase(w http.ResponseWriter, r *http.Request, c web.Caller, section string) consolePage {
 	return consolePage{
 		CSRFToken: p.csrf.Token(w, r), Base: p.base, Me: c.User, Section: section,
-		Done: consoleDone[r.URL.Query().Get("done")],
+		Done: say(p.lang(r), consoleDone[r.URL.Query().Get("done")]),
 	}
 }
 
 var consoleDone = map[string]string{
-	"connector-created": "The connector is created. Register its callback URL at the provider.",
-	"client-disabled":   "The client is disabled: it is refused everywhere until enabled again.", "client-enabled": "The client is enabled.",
-	"connector-changed": "The connector is saved.", "connector-deleted": "The connector is deleted, with every link through it.",
-	"role": "The role is changed.", "disabled": "The account is disabled; its sessions and tokens are gone.",
-	"enabled": "The account is enabled.", "verified": "The email address is marked verified.",
-	"unverified": "The email address is marked unverified.", "password": "The password is set; the user's sessions and tokens are gone.",
-	"deleted": "The account is deleted.", "passkeys-removed": "Every passkey is removed; the user's sessions and tokens are gone.",
-	"second-factor-removed": "The authenticator app and recovery codes are removed; the user's sessions and tokens are gone.", "client-deleted": "The client is deleted, with its tokens.",
-	"client-changed": "The client is changed.", "user-created": "The user is created.", "api-created": "The API is registered.", "api-changed": "The API is changed.", "api-deleted": "The API is deleted.", "rotated": "New signing keys are in use; the old ones stay published until their tokens expire.",
+	"connector-created": locale.M("The connector is created. Register its callback URL at the provider."),
+	"client-disabled":   locale.M("The client is disabled: it is refused everywhere until enabled again."), "client-enabled": locale.M("The client is enabled."),
+	"connector-changed": locale.M("The connector is saved."), "connector-deleted": locale.M("The connector is deleted, with every link through it."),
+	"role": locale.M("The role is changed."), "disabled": locale.M("The account is disabled; its sessions and tokens are gone."),
+	"enabled": locale.M("The account is enabled."), "verified": locale.M("The email address is marked verified."),
+	"unverified": locale.M("The email address is marked unverified."), "password": locale.M("The password is set; the user's sessions and tokens are gone."),
+	"deleted": locale.M("The account is deleted."), "passkeys-removed": locale.M("Every passkey is removed; the user's sessions and tokens are gone."),
+	"second-factor-removed": locale.M("The authenticator app and recovery codes are removed; the user's sessions and tokens are gone."), "client-deleted": locale.M("The client is deleted, with its tokens."),
+	"client-changed": locale.M("The client is changed."), "user-created": locale.M("The user is created."), "api-created": locale.M("The API is registered."), "api-changed": locale.M("The API is changed."), "api-deleted": locale.M("The API is deleted."), "rotated": locale.M("New signing keys are in use; the old ones stay published until their tokens expire."),
 }
 
 // admin lets only a signed-in active admin through.
@@ -52,7 +54,7 @@ func (p *Pages) admin(h func(w http.ResponseWriter, r *http.Request, c web.Calle
 			return
 		}
 		if !c.User.IsActiveAdmin() {
-			p.fail(w, r, http.StatusForbidden, "Admins only", "The console is for this site's administrators.")
+			p.fail(w, r, http.StatusForbidden, locale.M("Admins only"), locale.M("The console is for this site's administrators."))
 			return
 		}
 		if p.c.AdminMFA == config.AdminMFARequired && c.NeedsAdminSecondFactor() {
@@ -110,7 +112,7 @@ func (p *Pages) renderUsers(w http.ResponseWriter, r *http.Request, c web.Caller
 	q := r.URL.Query()
 	msg := data.Error
 	data.consolePage, data.Query, data.Role = p.consoleBase(w, r, c, "users"), strings.TrimSpace(q.Get("q")), q.Get("role")
-	if data.Error = msg; msg != "" {
+	if data.Error = say(p.lang(r), msg); msg != "" {
 		data.Done = ""
 	}
 	f := storage.UserFilter{After: q.Get("after"), Limit: usersPerPage + 1}
@@ -143,7 +145,7 @@ type userPage struct {
 	consolePage
 	User       storage.User
 	PasskeysOn bool
-	Passkeys   []passkeyView
+	Passkeys   []passkeyRow
 	// TOTP: the user has an authenticator app.
 	TOTP bool
 }
@@ -155,7 +157,7 @@ func (p *Pages) userPage(w http.ResponseWriter, r *http.Request, c web.Caller) {
 func (p *Pages) renderUser(w http.ResponseWriter, r *http.Request, c web.Caller, id string, status int, msg string) {
 	u, err := p.c.Accounts.GetUser(r.Context(), id)
 	if errors.Is(err, accounts.ErrUserNotFound) {
-		p.fail(w, r, http.StatusNotFound, "No such user", "This account does not exist (any more).")
+		p.fail(w, r, http.StatusNotFound, locale.M("No such user"), locale.M("This account does not exist (any more)."))
 		return
 	}
 	if err != nil {
@@ -169,9 +171,9 @@ func (p *Pages) renderUser(w http.ResponseWriter, r *http.Request, c web.Caller,
 			p.internal(w, r, err)
 			return
 		}
-		data.PasskeysOn, data.Passkeys = true, passkeyViews(keys)
+		data.PasskeysOn, data.Passkeys = true, passkeyRows(keys)
 	}
-	data.Error = msg
+	data.Error = say(p.lang(r), msg)
 	if msg != "" {
 		data.Done = ""
 	}
@@ -186,7 +188,7 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, c web.Caller)
 	var err error
 	done := action
 	if (action == "disable" || action == "remove-passkeys" || action == "remove-second-factor" || action == "delete") && r.PostFormValue("confirm") != "yes" {
-		p.renderUser(w, r, c, id, http.StatusBadRequest, "Tick the box to confirm.")
+		p.renderUser(w, r, c, id, http.StatusBadRequest, locale.M("Tick the box to confirm."))
 		return
 	}
 	switch action {
@@ -220,12 +222,12 @@ func (p *Pages) userAction(w http.ResponseWriter, r *http.Request, c web.Caller)
 			return
 		}
 	default:
-		p.fail(w, r, http.StatusNotFound, "Not found", "There is no such action.")
+		p.fail(w, r, http.StatusNotFound, locale.M("Not found"), locale.M("There is no such action."))
 		return
 	}
 	if err != nil {
 		if errors.Is(err, accounts.ErrUserNotFound) {
-			p.fail(w, r, http.StatusNotFound, "No such user", "This account does not exist (any more).")
+			p.fail(w, r, http.StatusNotFound, locale.M("No such user"), locale.M("This account does not exist (any more)."))
 			return
 		}
 		status, msg := p.message(w, r, err)
@@ -242,24 +244,24 @@ type keysPage struct {
 	Keys []keyRow
 }
 
-type keyRow struct{ KID, Alg, Created, Status string }
+// keyRow is a published key: Retired is zero while it signs.
+type keyRow struct {
+	KID, Alg         string
+	Created, Retired time.Time
+}
 
 func (p *Pages) keysPage(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	data := keysPage{consolePage: p.consoleBase(w, r, c, "keys")}
 	for _, k := range p.c.Keys.Published() {
-		status := "signing"
-		if !k.RetiredAt.IsZero() {
-			status = "retired " + formatTime(k.RetiredAt) + ", verifying only"
-		}
-		data.Keys = append(data.Keys, keyRow{KID: k.KID, Alg: k.Alg, Created: formatTime(k.CreatedAt), Status: status})
+		data.Keys = append(data.Keys, keyRow{KID: k.KID, Alg: k.Alg, Created: k.CreatedAt, Retired: k.RetiredAt})
 	}
-	sort.SliceStable(data.Keys, func(i, j int) bool { return data.Keys[i].Created > data.Keys[j].Created })
+	sort.SliceStable(data.Keys, func(i, j int) bool { return data.Keys[i].Created.After(data.Keys[j].Created) })
 	p.site.Render(w, r, http.StatusOK, "admin_keys.html", data)
 }
 
 func (p *Pages) rotateKeys(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	if r.PostFormValue("confirm") != "yes" {
-		p.fail(w, r, http.StatusBadRequest, "Not confirmed", "Tick the box next to Rotate to confirm.")
+		p.fail(w, r, http.StatusBadRequest, locale.M("Not confirmed"), locale.M("Tick the box next to Rotate to confirm."))
 		return
 	}
 	added, err := p.c.Keys.Rotate(r.Context())

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -27,7 +28,7 @@ func (p *Pages) apisPage(w http.ResponseWriter, r *http.Request, c web.Caller) {
 func (p *Pages) renderAPIs(w http.ResponseWriter, r *http.Request, c web.Caller, status int, data apisPage) {
 	msg := data.Error
 	data.consolePage = p.consoleBase(w, r, c, "apis")
-	if data.Error = msg; msg != "" {
+	if data.Error = say(p.lang(r), msg); msg != "" {
 		data.Done = ""
 	}
 	list, err := p.c.APIs.List(r.Context())
@@ -95,7 +96,7 @@ func (p *Pages) deleteAPI(w http.ResponseWriter, r *http.Request, c web.Caller) 
 	id := r.PostFormValue("id")
 	if r.PostFormValue("confirm") != "yes" {
 		data := apisPage{}
-		data.Error = "Tick the box next to Delete to confirm."
+		data.Error = locale.M("Tick the box next to Delete to confirm.")
 		p.renderAPIs(w, r, c, http.StatusBadRequest, data)
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -29,9 +30,10 @@ type clientsPage struct {
 }
 
 type clientRow struct {
-	View                          web.ClientView
-	Kind, Grants, Scopes, Created string
-	RedirectURIs                  []string
+	View                 web.ClientView
+	Kind, Grants, Scopes string
+	Created              time.Time
+	RedirectURIs         []string
 	// Owner is the developer who registered the app (a username, or their
 	// ID when the account is gone); Disabled: refused everywhere.
 	Owner    string
@@ -46,7 +48,7 @@ func (p *Pages) ownerName(r *http.Request, id string) string {
 	if u, err := p.c.Accounts.GetUser(r.Context(), id); err == nil {
 		return u.Username
 	}
-	return id + " (deleted)"
+	return p.lang(r).S("{{.ID}} (deleted)", "ID", id)
 }
 
 // clientForm holds the create form's values, so an error keeps them.
@@ -70,7 +72,7 @@ func (p *Pages) clientsPage(w http.ResponseWriter, r *http.Request, c web.Caller
 func (p *Pages) renderClients(w http.ResponseWriter, r *http.Request, c web.Caller, status int, data clientsPage) {
 	msg := data.Error
 	data.consolePage = p.consoleBase(w, r, c, "clients")
-	data.Error = msg
+	data.Error = say(p.lang(r), msg)
 	if status != http.StatusOK || data.Created != nil {
 		data.Done = ""
 	}
@@ -83,7 +85,7 @@ func (p *Pages) renderClients(w http.ResponseWriter, r *http.Request, c web.Call
 	for _, cl := range list {
 		data.Clients = append(data.Clients, clientRow{
 			View: web.ViewOf(cl), Kind: strings.ReplaceAll(clients.Kind(cl), ",", ", "), Grants: strings.Join(cl.GrantTypes, ", "), Scopes: strings.Join(cl.Scopes, " "),
-			Created: formatTime(cl.CreatedAt), RedirectURIs: cl.RedirectURIs, Owner: p.ownerName(r, cl.Owner), Disabled: cl.Disabled,
+			Created: cl.CreatedAt, RedirectURIs: cl.RedirectURIs, Owner: p.ownerName(r, cl.Owner), Disabled: cl.Disabled,
 		})
 	}
 	if data.Error != "" {
@@ -195,7 +197,7 @@ func (p *Pages) clientPage(w http.ResponseWriter, r *http.Request, c web.Caller)
 func (p *Pages) renderClient(w http.ResponseWriter, r *http.Request, c web.Caller, id string, status int, form *clientForm, msg, secret string) {
 	cl, err := p.c.Clients.Get(r.Context(), id)
 	if errors.Is(err, clients.ErrNotFound) {
-		p.fail(w, r, http.StatusNotFound, "No such client", "This client does not exist (any more).")
+		p.fail(w, r, http.StatusNotFound, locale.M("No such client"), locale.M("This client does not exist (any more)."))
 		return
 	}
 	if err != nil {
@@ -203,13 +205,13 @@ func (p *Pages) renderClient(w http.ResponseWriter, r *http.Request, c web.Calle
 		return
 	}
 	data := clientPage{consolePage: p.consoleBase(w, r, c, "clients"), Grants: clients.GrantTypes, NewSecret: secret, NeedsSecret: clients.NeedsSecret(cl) && secret == "",
-		Client: clientRow{View: web.ViewOf(cl), Kind: strings.ReplaceAll(clients.Kind(cl), ",", ", "), Created: formatTime(cl.CreatedAt),
+		Client: clientRow{View: web.ViewOf(cl), Kind: strings.ReplaceAll(clients.Kind(cl), ",", ", "), Created: cl.CreatedAt,
 			Owner: p.ownerName(r, cl.Owner), Disabled: cl.Disabled}}
 	data.Form = clientFormFrom(cl)
 	if form != nil {
 		data.Form = *form
 	}
-	if data.Error = msg; msg != "" || secret != "" {
+	if data.Error = say(p.lang(r), msg); msg != "" || secret != "" {
 		data.Done = ""
 	}
 	p.site.Render(w, r, status, "admin_client.html", data)
@@ -243,7 +245,7 @@ func (p *Pages) rotateClientSecret(w http.ResponseWriter, r *http.Request, c web
 	if h := strings.TrimSpace(r.PostFormValue("keep_old_hours")); h != "" && h != "0" {
 		n, err := strconv.Atoi(h)
 		if err != nil || n < 0 {
-			p.renderClient(w, r, c, id, http.StatusBadRequest, nil, "Keep the old secret for a whole number of hours (0 to 720).", "")
+			p.renderClient(w, r, c, id, http.StatusBadRequest, nil, locale.M("Keep the old secret for a whole number of hours (0 to 720)."), "")
 			return
 		}
 		keep = time.Duration(n) * time.Hour
@@ -269,7 +271,7 @@ func (p *Pages) deleteClient(w http.ResponseWriter, r *http.Request, c web.Calle
 	id := r.PostFormValue("client_id")
 	if r.PostFormValue("confirm") != "yes" {
 		data := clientsPage{Form: clientForm{Grants: map[string]bool{}}}
-		data.Error = "Tick the box next to Delete to confirm."
+		data.Error = locale.M("Tick the box next to Delete to confirm.")
 		p.renderClients(w, r, c, http.StatusBadRequest, data)
 		return
 	}

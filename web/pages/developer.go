@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/storage"
@@ -51,18 +52,24 @@ type developerPage struct {
 }
 
 type appRow struct {
-	View                      web.ClientView
-	ID, Type, Created, Scopes string
-	RedirectURIs              string
-	PostLogoutRedirectURIs    string
-	BackchannelLogoutURI      string
-	Disabled                  bool
-	Confidential              bool
-	LogoURI                   string
-	Keys                      keysForm
+	View                   web.ClientView
+	ID, Type, Scopes       string
+	Created                time.Time
+	RedirectURIs           string
+	PostLogoutRedirectURIs string
+	BackchannelLogoutURI   string
+	Disabled               bool
+	Confidential           bool
+	LogoURI                string
+	Keys                   keysForm
 }
 
-type tokenRow struct{ ID, Description, Created, Expires string }
+// tokenRow is an initial access token: Expires is zero when it lasts
+// until revoked.
+type tokenRow struct {
+	ID, Description  string
+	Created, Expires time.Time
+}
 
 type appForm struct {
 	Name, Type, RedirectURIs, LogoURI, ClientURI, PolicyURI, TosURI, Scopes string
@@ -71,8 +78,8 @@ type appForm struct {
 }
 
 var developerDone = map[string]string{
-	"app-updated": "The app is saved.", "app-deleted": "The app is deleted, with every token it held.",
-	"token-revoked": "The initial access token is revoked.",
+	"app-updated": locale.M("The app is saved."), "app-deleted": locale.M("The app is deleted, with every token it held."),
+	"token-revoked": locale.M("The initial access token is revoked."),
 }
 
 func (p *Pages) developerActions() map[string]func(w http.ResponseWriter, r *http.Request, c web.Caller) {
@@ -96,6 +103,8 @@ func (p *Pages) developer(w http.ResponseWriter, r *http.Request) {
 
 func (p *Pages) renderDeveloper(w http.ResponseWriter, r *http.Request, c web.Caller, status int, data developerPage) {
 	ctx := r.Context()
+	lang := p.lang(r)
+	data.Done, data.Error = say(lang, data.Done), say(lang, data.Error)
 	data.CSRFToken, data.Base, data.Me, data.RegisterURL = p.csrf.Token(w, r), p.base, c.User, strings.TrimRight(p.c.Issuer, "/")+"/oauth2/register"
 	if data.Form.Type == "" {
 		data.Form.Type = clients.AppWeb
@@ -110,7 +119,7 @@ func (p *Pages) renderDeveloper(w http.ResponseWriter, r *http.Request, c web.Ca
 		return
 	}
 	for _, a := range apps {
-		data.Apps = append(data.Apps, appRow{View: web.ViewOf(a), ID: a.ID, Type: clients.AppKind(a), Created: formatTime(a.CreatedAt),
+		data.Apps = append(data.Apps, appRow{View: web.ViewOf(a), ID: a.ID, Type: clients.AppKind(a), Created: a.CreatedAt,
 			Scopes: strings.Join(a.Scopes, " "), RedirectURIs: strings.Join(a.RedirectURIs, "\n"),
 			PostLogoutRedirectURIs: strings.Join(a.PostLogoutRedirectURIs, "\n"), BackchannelLogoutURI: a.BackchannelLogoutURI, Disabled: a.Disabled, Confidential: !a.Public && clients.AuthMethod(a) != clients.AuthPrivateKeyJWT, LogoURI: a.LogoURI,
 			Keys: keysFormFrom(a, "-"+a.ID)})
@@ -121,11 +130,7 @@ func (p *Pages) renderDeveloper(w http.ResponseWriter, r *http.Request, c web.Ca
 		return
 	}
 	for _, t := range tokens {
-		row := tokenRow{ID: t.ID, Description: t.Description, Created: formatTime(t.CreatedAt), Expires: "never"}
-		if !t.ExpiresAt.IsZero() {
-			row.Expires = formatTime(t.ExpiresAt)
-		}
-		data.Tokens = append(data.Tokens, row)
+		data.Tokens = append(data.Tokens, tokenRow{ID: t.ID, Description: t.Description, Created: t.CreatedAt, Expires: t.ExpiresAt})
 	}
 	p.site.Render(w, r, status, "developer.html", data)
 }
@@ -167,7 +172,16 @@ func (p *Pages) registerApp(w http.ResponseWriter, r *http.Request, c web.Caller
 	}
 	p.c.Metrics.AppRegistration(storage.RegisteredByDeveloper, "registered")
 	p.renderDeveloper(w, r, c, http.StatusOK, developerPage{NewApp: app.Client.ID, NewSecret: app.Secret,
-		Done: "Your app is registered. Put its client ID in your app's configuration" + map[bool]string{true: " with the secret below, shown this once.", false: "."}[app.Secret != ""]})
+		Done: registeredNotice(app.Secret != "")})
+}
+
+// registeredNotice is the notice after registering an app: two whole
+// sentences, not one cut in two, so each translates as a whole.
+func registeredNotice(withSecret bool) string {
+	if withSecret {
+		return locale.M("Your app is registered. Put its client ID in your app's configuration with the secret below, shown this once.")
+	}
+	return locale.M("Your app is registered. Put its client ID in your app's configuration.")
 }
 
 // ownApp returns the signed-in person's app named by the form, or
@@ -175,7 +189,7 @@ func (p *Pages) registerApp(w http.ResponseWriter, r *http.Request, c web.Caller
 func (p *Pages) ownApp(w http.ResponseWriter, r *http.Request, c web.Caller) (storage.Client, bool) {
 	app, err := p.c.Apps.Get(r.Context(), r.PostFormValue("client_id"))
 	if err != nil || app.Owner != c.User.ID || c.User.ID == "" {
-		p.fail(w, r, http.StatusNotFound, "No such app", "You have no app with this client ID.")
+		p.fail(w, r, http.StatusNotFound, locale.M("No such app"), locale.M("You have no app with this client ID."))
 		return storage.Client{}, false
 	}
 	return app, true
@@ -226,7 +240,7 @@ func (p *Pages) rotateAppSecret(w http.ResponseWriter, r *http.Request, c web.Ca
 		return
 	}
 	p.forgetClient(app.ID)
-	p.renderDeveloper(w, r, c, http.StatusOK, developerPage{NewApp: app.ID, NewSecret: secret, Done: "A new secret, shown this once."})
+	p.renderDeveloper(w, r, c, http.StatusOK, developerPage{NewApp: app.ID, NewSecret: secret, Done: locale.M("A new secret, shown this once.")})
 }
 
 func (p *Pages) deleteApp(w http.ResponseWriter, r *http.Request, c web.Caller) {
@@ -235,7 +249,7 @@ func (p *Pages) deleteApp(w http.ResponseWriter, r *http.Request, c web.Caller) 
 		return
 	}
 	if r.PostFormValue("confirm") != "yes" {
-		p.renderDeveloper(w, r, c, http.StatusBadRequest, developerPage{Error: "Tick the box to confirm: the app and every token it holds go."})
+		p.renderDeveloper(w, r, c, http.StatusBadRequest, developerPage{Error: locale.M("Tick the box to confirm: the app and every token it holds go.")})
 		return
 	}
 	if err := p.c.Apps.DeleteApp(r.Context(), app.ID); err != nil {
@@ -252,7 +266,7 @@ func (p *Pages) deleteApp(w http.ResponseWriter, r *http.Request, c web.Caller) 
 func (p *Pages) createInitialToken(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	days, _ := strconv.Atoi(r.PostFormValue("expires_days"))
 	if days < 0 || days > 365 {
-		p.renderDeveloper(w, r, c, http.StatusBadRequest, developerPage{Error: "The token lasts 0 (until revoked) to 365 days."})
+		p.renderDeveloper(w, r, c, http.StatusBadRequest, developerPage{Error: locale.M("The token lasts 0 (until revoked) to 365 days.")})
 		return
 	}
 	_, value, err := p.c.InitialTokens.Create(r.Context(), c.User.ID, r.PostFormValue("description"), time.Duration(days)*24*time.Hour)
@@ -261,13 +275,13 @@ func (p *Pages) createInitialToken(w http.ResponseWriter, r *http.Request, c web
 		p.renderDeveloper(w, r, c, status, developerPage{Error: msg})
 		return
 	}
-	p.renderDeveloper(w, r, c, http.StatusOK, developerPage{NewToken: value, Done: "Your initial access token, shown this once."})
+	p.renderDeveloper(w, r, c, http.StatusOK, developerPage{NewToken: value, Done: locale.M("Your initial access token, shown this once.")})
 }
 
 func (p *Pages) revokeInitialToken(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	err := p.c.InitialTokens.Revoke(r.Context(), r.PostFormValue("token_id"), c.User.ID, false)
 	if errors.Is(err, clients.ErrTokenUnknown) {
-		p.fail(w, r, http.StatusNotFound, "No such token", "You have no initial access token with this ID.")
+		p.fail(w, r, http.StatusNotFound, locale.M("No such token"), locale.M("You have no initial access token with this ID."))
 		return
 	}
 	if err != nil {
