@@ -23,7 +23,6 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/totp"
 	"github.com/tonearm-idp/tonearm/storage"
-	"github.com/tonearm-idp/tonearm/templates"
 	"github.com/tonearm-idp/tonearm/web"
 )
 
@@ -194,10 +193,6 @@ func startI35Server(t *testing.T) *server {
 	t.Helper()
 	theme := t.TempDir()
 	if err := os.Mkdir(filepath.Join(theme, "locales"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// The shipped stylesheet, so that the folder is a theme either way.
-	if err := os.WriteFile(filepath.Join(theme, "style.css"), templates.DefaultTheme().CSS, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range i35Languages {
