@@ -21,6 +21,7 @@ import (
 	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/clients"
 	"github.com/tonearm-idp/tonearm/provider/totp"
 	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/web"
@@ -409,5 +410,48 @@ func TestI35UILocalesInABrowser(t *testing.T) {
 	b.run(chromedp.Click(chromedp.CSS(`button[value=allow]`)))
 	if tok := app.finish(t, b); tok.AccessToken == "" {
 		t.Fatal("no access token for the app")
+	}
+}
+
+// TestI35OtherPagesInLanguages: the console, /developer, the password and
+// sign-out pages and the device page, in each language at both widths, say
+// their language and direction, fit the screen and have no serious or
+// critical axe-core finding.
+func TestI35OtherPagesInLanguages(t *testing.T) {
+	if chromiumPath() == "" && os.Getenv("CI") != "true" {
+		t.Skip("chromium is not installed (apt-get install chromium): browser tests skipped")
+	}
+	axeJS := axeSource(t)
+	s := startI35Server(t)
+	if _, err := s.app.accounts.Create(context.Background(), accounts.NewUser{Username: "ada", Password: e2ePassword, Role: storage.RoleAdmin}); err != nil {
+		t.Fatal(err)
+	}
+	s.webApp(t, "listening-party", "email")
+	s.client(clients.Spec{ID: "tv", Public: true, RedirectURIs: []string{}, GrantTypes: []string{clients.DeviceCodeGrant},
+		Scopes: []string{"openid", "profile"}, Display: clients.Display{Name: "Living-room player"}})
+	for _, l := range i35Languages {
+		t.Run(l.tag, func(t *testing.T) {
+			b := newBrowser(t)
+			b.speak(s, l)
+			b.signIn(s, "ada", e2ePassword)
+			_, device := s.deviceStart(t, "tv", "openid profile")
+			for _, page := range []string{"/admin", "/admin/users", "/admin/clients", "/admin/clients/listening-party", "/admin/apis", "/admin/keys",
+				"/admin/connectors", "/developer", "/password/forgot", provider.LogoutPath, strings.TrimPrefix(device["verification_uri_complete"].(string), s.issuer)} {
+				b.open(s.issuer + page)
+				for _, width := range []int64{1280, 390} {
+					b.run(chromedp.EmulateViewport(width, 844))
+					got := value(b, chromedp.Evaluate[pageLayout](layoutScript))
+					if got.Lang != l.tag || got.Dir != l.dir {
+						t.Errorf("%s at %d px: <html lang=%q dir=%q>, want lang=%q dir=%q", page, width, got.Lang, got.Dir, l.tag, l.dir)
+					}
+					if got.ScrollWidth > got.ViewPort {
+						t.Errorf("%s at %d px scrolls sideways (%v px wide)", page, width, got.ScrollWidth)
+					}
+					for _, v := range b.axe(axeJS) {
+						t.Errorf("%s at %d px: axe-core: %s", page, width, v)
+					}
+				}
+			}
+		})
 	}
 }
