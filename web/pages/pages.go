@@ -366,10 +366,3 @@ func (p *Pages) record(r *http.Request, typ, user, client string, detail map[str
 		p.log.Warn("recording an audit event", "request_id", web.RequestID(r.Context()), "type", typ, "err", err)
 	}
 }
-
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format("2006-01-02 15:04 UTC")
-}

@@ -18,22 +18,6 @@ type Passkeys interface {
 	FinishRegistration(ctx context.Context, u storage.User, name string, response []byte) (storage.Passkey, error)
 }
 
-type passkeyView struct {
-	ID, Name, Created, LastUsed string
-	Synced                      bool
-}
-
-func passkeyViews(keys []storage.Passkey) []passkeyView {
-	out := make([]passkeyView, len(keys))
-	for i, k := range keys {
-		out[i] = passkeyView{
-			ID: base64.RawURLEncoding.EncodeToString(k.ID), Name: k.Name, Created: formatTime(k.CreatedAt),
-			LastUsed: formatTime(k.LastUsedAt), Synced: k.BackupState,
-		}
-	}
-	return out
-}
-
 // passkeyID reads the posted passkey's credential ID.
 func passkeyID(r *http.Request) ([]byte, bool) {
 	id, err := base64.RawURLEncoding.DecodeString(r.PostFormValue("passkey"))
