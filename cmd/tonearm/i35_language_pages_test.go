@@ -208,7 +208,7 @@ func TestI35AccountLanguageWins(t *testing.T) {
 	r := s.rp("fr-app", appSecret, "profile")
 	b := s.browser()
 	login, lang := getLang(t, b, r.conf.AuthCodeURL(random(t), oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "Accept-Language", "fr")
-	wantLang(t, "sign-in before", login, lang, "en") // no French catalog: the default
+	wantLang(t, "sign-in before", login, lang, "fr") // not signed in yet: the browser's language
 	consent, h := submitWithHeader(t, b, parseForm(t, login.body, login.url), map[string]string{"username": "hanna", "password": e2ePassword})
 	if consent.status == http.StatusSeeOther && consent.location != nil {
 		consent, lang = getLang(t, b, consent.location.String(), "Accept-Language", "fr")

@@ -187,8 +187,8 @@ func TestI35LocaleClaimAndDiscovery(t *testing.T) {
 	if err := json.NewDecoder(resp.Body).Decode(&disco); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(disco.UILocales, " ") != "en de ja" && strings.Join(disco.UILocales, " ") != "en ja de" {
-		t.Fatalf("ui_locales_supported = %v, want en (the default) first, then de and ja", disco.UILocales)
+	if got := strings.Join(disco.UILocales, " "); got != "en ar de es fr ja nl pt-BR" {
+		t.Fatalf("ui_locales_supported = %v, want en (the default) first, then every shipped language", disco.UILocales)
 	}
 	if !strings.Contains(" "+strings.Join(disco.Claims, " ")+" ", " locale ") {
 		t.Fatalf("claims_supported = %v lacks locale", disco.Claims)
@@ -314,23 +314,30 @@ func TestI35MailsInThePersonsLanguage(t *testing.T) {
 func TestI35OperatorCatalogs(t *testing.T) {
 	s := startI35(t, "sqlite://"+t.TempDir()+"/t.db", options{}, map[string]map[string]string{
 		"en": {"Sign in": "Log in to the archive", "tonearm": "The Archive"},
-		"de": {"Sign in": "Anmelden", "tonearm": "Das Archiv"},
+		"de": {"Sign in": "Einloggen", "tonearm": "Das Archiv"},
+		"eo": {"Sign in": "Ensaluti", "tonearm": "La Arkivo"},
 	})
 	en, lang := getLang(t, s.browser(), s.issuer+"/login")
 	wantLang(t, "English", en, lang, "en")
 	if !strings.Contains(en.body, "<h1>Log in to the archive</h1>") || !strings.Contains(en.body, "<span>The Archive</span>") {
 		t.Fatalf("the English overrides are not shown:\n%s", en.body)
 	}
-	if !strings.Contains(en.body, `<option value="de" lang="de"`) || !strings.Contains(en.body, `<option value="en" lang="en"`) {
+	if !strings.Contains(en.body, `<option value="eo" lang="eo"`) || !strings.Contains(en.body, `<option value="de" lang="de"`) {
 		t.Fatalf("the picker does not list the theme's language:\n%s", en.body)
 	}
+	// A shipped language: the operator's words where it has them, the
+	// shipped catalog's elsewhere.
 	de, lang := getLang(t, s.browser(), s.issuer+"/login", "Accept-Language", "de-AT")
 	wantLang(t, "German", de, lang, "de")
-	if !strings.Contains(de.body, "<h1>Anmelden</h1>") || !strings.Contains(de.body, "<span>Das Archiv</span>") {
-		t.Fatalf("the German catalog is not used:\n%s", de.body)
+	if !strings.Contains(de.body, "<h1>Einloggen</h1>") || !strings.Contains(de.body, "<span>Das Archiv</span>") || !strings.Contains(de.body, ">Passwort<") {
+		t.Fatalf("the German override is not used over the shipped catalog:\n%s", de.body)
 	}
-	// Messages the German catalog lacks: English, never an ID or an error.
-	if !strings.Contains(de.body, `name="password"`) || !strings.Contains(de.body, ">Password<") || !strings.Contains(de.body, "</html>") {
-		t.Fatalf("a message missing in de is not English:\n%s", de.body)
+	// An added language: its words, and English for the messages it lacks,
+	// never an ID or an error.
+	eo, lang := getLang(t, s.browser(), s.issuer+"/login", "Accept-Language", "eo")
+	wantLang(t, "Esperanto", eo, lang, "eo")
+	if !strings.Contains(eo.body, "<h1>Ensaluti</h1>") || !strings.Contains(eo.body, "<span>La Arkivo</span>") ||
+		!strings.Contains(eo.body, ">Password<") || !strings.Contains(eo.body, "</html>") {
+		t.Fatalf("the added language is not used, or a message it lacks is not English:\n%s", eo.body)
 	}
 }
