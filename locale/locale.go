@@ -255,6 +255,13 @@ func (c *Catalogs) newLang(t language.Tag) *Lang {
 	if name == "" {
 		name = t.String()
 	}
+	// A catalog for one country's variant names it ("português (Brasil)"),
+	// which the language's own name alone does not.
+	if r, conf := t.Region(); conf == language.Exact {
+		if rn := display.Regions(t).Name(r); rn != "" && !strings.Contains(name, rn) {
+			name += " (" + rn + ")"
+		}
+	}
 	return &Lang{Tag: t.String(), Dir: direction(t), Name: name, c: c, loc: i18n.NewLocalizer(c.bundle, t.String(), "en"),
 		en: i18n.NewLocalizer(c.bundle, "en")}
 }

@@ -44,3 +44,18 @@ func TestMatchUnknownLanguages(t *testing.T) {
 		t.Error("Load(sw) accepted a default no catalog has")
 	}
 }
+
+// The picker names a country's variant with its country.
+func TestPickerNamesTheVariant(t *testing.T) {
+	c, err := Load("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]string{}
+	for _, ch := range c.Languages() {
+		names[ch.Tag] = ch.Name
+	}
+	if names["pt-BR"] != "português (Brasil)" || names["de"] != "Deutsch" || names["ar"] != "العربية" {
+		t.Fatalf("picker names: %v", names)
+	}
+}
