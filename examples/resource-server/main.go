@@ -19,6 +19,15 @@
 // HS256); typ at+jwt (RFC 9068), so an ID token is not taken for an access
 // token; iss, aud containing its identifier, exp; and scope containing
 // listens:read (403 insufficient_scope otherwise).
+//
+// It also takes DPoP-bound tokens (RFC 9449, dpop.go): Authorization: DPoP
+// with a DPoP proof signed by the key whose thumbprint the token carries in
+// cnf.jkt; such a token sent as a bearer token is refused. And with
+// -summary-api it serves GET /listens/summary by exchanging the caller's
+// token for one to another API (RFC 8693, exchange.go):
+//
+//	go run ./examples/resource-server -id https://api.example.org/listens -listen 127.0.0.1:9090 \
+//	  -summary-api https://api.example.org/archive -summary-api-url http://127.0.0.1:9091 -client-id listens-server  # secret in $CLIENT_SECRET
 package main
 
 import (
@@ -31,6 +40,7 @@ import (
 	"log"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -54,12 +64,22 @@ const (
 type Verifier struct {
 	Issuer   string // exactly as in tokens
 	Audience string // this API's identifier
+	Scope    string // what GET /listens needs; Scope when empty
+	URL      string // where clients reach this API (DPoP proofs name it in htu)
 	Client   *http.Client
 	Now      func() time.Time
 
 	mu        sync.Mutex
 	keys      jose.JSONWebKeySet
 	fetchedAt time.Time
+	proofs    proofs
+}
+
+func (v *Verifier) scope() string {
+	if v.Scope != "" {
+		return v.Scope
+	}
+	return Scope
 }
 
 // Token is what a verified access token says.
@@ -221,14 +241,16 @@ func MetadataPath(id string) string {
 
 // Handler serves GET /listens, DELETE /listens and the API's protected
 // resource metadata (RFC 9728), so a client that meets a 401 finds the
-// authorization server and the scopes to ask for.
-func Handler(v *Verifier) http.Handler {
+// authorization server and the scopes to ask for; with an Exchanger, also
+// GET /listens/summary, which calls another API for the caller (exchange.go).
+func Handler(v *Verifier, x *Exchanger) http.Handler {
 	mux := http.NewServeMux()
 	metadata := func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{
-			"resource": v.Audience, "authorization_servers": []string{v.Issuer}, "scopes_supported": []string{Scope},
+			"resource": v.Audience, "authorization_servers": []string{v.Issuer}, "scopes_supported": []string{v.scope()},
 			"bearer_methods_supported": []string{"header"}, "resource_name": "Listens",
+			"dpop_signing_alg_values_supported": ProofAlgs, // RFC 9728 §2
 		})
 	}
 	mux.HandleFunc("GET "+MetadataPath(v.Audience), metadata)
@@ -236,15 +258,17 @@ func Handler(v *Verifier) http.Handler {
 		mux.HandleFunc("GET "+MetadataPath(""), metadata)
 	}
 	mux.HandleFunc("GET /listens", func(w http.ResponseWriter, r *http.Request) {
-		t, ok := bearer(w, r, v)
+		t, _, ok := authorize(w, r, v)
 		if !ok {
 			return
 		}
+		// act (RFC 8693 §4.1) names who calls on the person's behalf when
+		// the token came from a token exchange.
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"user": t.Subject, "client": t.ClientID, "listens": []string{}})
+		_ = json.NewEncoder(w).Encode(map[string]any{"user": t.Subject, "client": t.ClientID, "act": t.Claims["act"], "listens": sampleListens})
 	})
 	mux.HandleFunc("DELETE /listens", func(w http.ResponseWriter, r *http.Request) {
-		t, ok := bearer(w, r, v)
+		t, scheme, ok := authorize(w, r, v)
 		if !ok {
 			return
 		}
@@ -253,7 +277,7 @@ func Handler(v *Verifier) http.Handler {
 		acr, _ := t.Claims["acr"].(string)
 		authTime, _ := t.Claims["auth_time"].(float64)
 		if acr != MultiFactor || v.now().Sub(time.Unix(int64(authTime), 0)) > StepUpMaxAge {
-			w.Header().Set("WWW-Authenticate", challenge(r, v)+fmt.Sprintf(`, error="insufficient_user_authentication", error_description="Deleting listens needs a sign-in with two factors within %d minutes", acr_values="%s", max_age=%d`,
+			w.Header().Set("WWW-Authenticate", challenge(r, v, scheme)+fmt.Sprintf(`, error="insufficient_user_authentication", error_description="Deleting listens needs a sign-in with two factors within %d minutes", acr_values="%s", max_age=%d`,
 				int(StepUpMaxAge/time.Minute), MultiFactor, int(StepUpMaxAge/time.Second)))
 			http.Error(w, "a recent sign-in with two factors is required", http.StatusUnauthorized)
 			return
@@ -261,54 +285,118 @@ func Handler(v *Verifier) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"user": t.Subject, "deleted": 0})
 	})
+	if x != nil {
+		mux.HandleFunc("GET /listens/summary", func(w http.ResponseWriter, r *http.Request) {
+			t, _, ok := authorize(w, r, v)
+			if ok {
+				x.summary(w, r, t)
+			}
+		})
+	}
 	return mux
 }
 
-// challenge is the start of every WWW-Authenticate answer: the realm and
-// where the API's metadata is (RFC 9728 §5.1), on the host the client
-// reached.
-func challenge(r *http.Request, v *Verifier) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	return `Bearer realm="listens", resource_metadata="` + scheme + "://" + r.Host + MetadataPath(v.Audience) + `"`
+// A listen is one track played; every user of this example has the same.
+type listen struct {
+	Artist string `json:"artist"`
+	Track  string `json:"track"`
 }
 
-// bearer verifies the request's token for Scope, answering the error
-// itself when it fails.
-func bearer(w http.ResponseWriter, r *http.Request, v *Verifier) (Token, bool) {
-	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || raw == "" {
-		w.Header().Set("WWW-Authenticate", challenge(r, v))
-		http.Error(w, "a bearer token is required", http.StatusUnauthorized)
-		return Token{}, false
+var sampleListens = []listen{{"Nina Simone", "Feeling Good"}, {"Nina Simone", "Sinnerman"}, {"Miles Davis", "So What"}}
+
+// challenge is the start of a WWW-Authenticate answer in scheme (Bearer or
+// DPoP): the realm and where the API's metadata is (RFC 9728 §5.1), on the
+// host the client reached; a DPoP challenge names the proof algorithms it
+// takes (RFC 9449 §7.1).
+func challenge(r *http.Request, v *Verifier, scheme string) string {
+	proto := "http"
+	if r.TLS != nil {
+		proto = "https"
 	}
-	t, err := v.Verify(r.Context(), raw, Scope)
+	c := scheme + ` realm="listens", resource_metadata="` + proto + "://" + r.Host + MetadataPath(v.Audience) + `"`
+	if scheme == "DPoP" {
+		c += fmt.Sprintf(`, algs="%s"`, strings.Trim(fmt.Sprint(ProofAlgs), "[]"))
+	}
+	return c
+}
+
+// authorize verifies the request's access token for the API's scope, a
+// bearer token (Authorization: Bearer) or a DPoP-bound one (Authorization:
+// DPoP and a DPoP proof, RFC 9449 §7.1), answering the error itself when it
+// fails. It returns the scheme the token must be sent with.
+func authorize(w http.ResponseWriter, r *http.Request, v *Verifier) (Token, string, bool) {
+	// The scheme's name is case-insensitive (RFC 9110 §11.1).
+	sent, raw, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	for _, s := range []string{"Bearer", "DPoP"} {
+		if strings.EqualFold(sent, s) {
+			sent = s
+		}
+	}
+	if (sent != "Bearer" && sent != "DPoP") || raw == "" {
+		// Either scheme will do: offer both (RFC 9449 §7.2).
+		w.Header().Add("WWW-Authenticate", challenge(r, v, "Bearer"))
+		w.Header().Add("WWW-Authenticate", challenge(r, v, "DPoP"))
+		http.Error(w, "an access token is required", http.StatusUnauthorized)
+		return Token{}, "", false
+	}
+	scheme := sent
+	t, err := v.Verify(r.Context(), raw, v.scope())
+	if err == nil || errors.Is(err, ErrInsufficientScope) {
+		if t.jkt() != "" {
+			// Errors about a bound token are told in its scheme, even when
+			// it came as a bearer token (RFC 9449 §7.1).
+			scheme = "DPoP"
+		}
+		if bindErr := v.checkBinding(r, sent, raw, t); bindErr != nil {
+			err = bindErr
+		}
+	}
+	quote := func(err error) string { return strings.ReplaceAll(err.Error(), `"`, "'") }
 	switch {
 	case errors.Is(err, ErrInsufficientScope):
-		w.Header().Set("WWW-Authenticate", challenge(r, v)+`, error="insufficient_scope", scope="`+Scope+`"`)
-		http.Error(w, "the token lacks "+Scope, http.StatusForbidden)
-		return t, false
-	case errors.Is(err, ErrInvalidToken):
-		w.Header().Set("WWW-Authenticate", challenge(r, v)+`, error="invalid_token", error_description="`+strings.ReplaceAll(err.Error(), `"`, "'")+`"`)
+		w.Header().Set("WWW-Authenticate", challenge(r, v, scheme)+`, error="insufficient_scope", scope="`+v.scope()+`"`)
+		http.Error(w, "the token lacks "+v.scope(), http.StatusForbidden)
+		return t, scheme, false
+	case errors.Is(err, ErrInvalidProof):
+		w.Header().Set("WWW-Authenticate", challenge(r, v, "DPoP")+`, error="invalid_dpop_proof", error_description="`+quote(err)+`"`)
 		http.Error(w, err.Error(), http.StatusUnauthorized)
-		return t, false
+		return t, scheme, false
+	case errors.Is(err, ErrInvalidToken):
+		w.Header().Set("WWW-Authenticate", challenge(r, v, scheme)+`, error="invalid_token", error_description="`+quote(err)+`"`)
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return t, scheme, false
 	case err != nil:
 		log.Printf("verifying a token: %v", err)
 		http.Error(w, "cannot verify tokens right now", http.StatusServiceUnavailable)
-		return t, false
+		return t, scheme, false
 	}
-	return t, true
+	return t, scheme, true
 }
 
 func main() {
 	issuer := flag.String("issuer", "http://127.0.0.1:8080", "tonearm's issuer URL")
 	id := flag.String("id", "https://api.example.org/listens", "this API's identifier (registered with tonearm apis create)")
+	scope := flag.String("scope", Scope, "the scope GET /listens needs (one of the API's scopes)")
 	listen := flag.String("listen", "127.0.0.1:9090", "listen address")
+	external := flag.String("url", "", "the URL clients reach this API at, as DPoP proofs name it (default http://LISTEN)")
+	var x Exchanger
+	flag.StringVar(&x.Target, "summary-api", "", "the identifier of the API GET /listens/summary calls (off when empty)")
+	flag.StringVar(&x.TargetURL, "summary-api-url", "", "where that API serves GET /listens")
+	flag.StringVar(&x.ClientID, "client-id", "", "this API's client ID at tonearm, for token exchange")
+	flag.StringVar(&x.ClientSecret, "client-secret", os.Getenv("CLIENT_SECRET"), "its client secret (or $CLIENT_SECRET)")
 	flag.Parse()
-	v := &Verifier{Issuer: *issuer, Audience: *id}
-	log.Printf("serving GET /listens on %s for tokens of %s with aud %s and scope %s", *listen, *issuer, *id, Scope)
-	srv := &http.Server{Addr: *listen, Handler: Handler(v), ReadHeaderTimeout: 10 * time.Second}
+	if *external == "" {
+		*external = "http://" + *listen
+	}
+	v := &Verifier{Issuer: *issuer, Audience: *id, Scope: *scope, URL: *external}
+	var xp *Exchanger
+	if x.Target != "" {
+		if x.TargetURL == "" || x.ClientID == "" || x.ClientSecret == "" {
+			log.Fatal("-summary-api needs -summary-api-url, -client-id and -client-secret")
+		}
+		x.Issuer, xp = *issuer, &x
+	}
+	log.Printf("serving GET /listens on %s (%s) for tokens of %s with aud %s and scope %s", *listen, *external, *issuer, *id, *scope)
+	srv := &http.Server{Addr: *listen, Handler: Handler(v, xp), ReadHeaderTimeout: 10 * time.Second}
 	log.Fatal(srv.ListenAndServe())
 }

@@ -71,8 +71,8 @@ func (ta *tonearm) secret(args ...string) string {
 }
 
 // startTonearm builds tonearm from this module, registers the APIs and
-// clients the tests use, and serves it.
-func startTonearm(t *testing.T) *tonearm {
+// clients the tests use (and whatever setup registers), and serves it.
+func startTonearm(t *testing.T, setup ...func(*tonearm)) *tonearm {
 	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "tonearm")
@@ -92,6 +92,9 @@ func startTonearm(t *testing.T) *tonearm {
 		"TONEARM_DATABASE_URL=sqlite://"+filepath.Join(dir, "tonearm.db"), "TONEARM_ISSUER=http://"+addr, "TONEARM_LISTEN="+addr)}
 	ta.run("", "apis", "create", "--id", listensID, "--scope", "listens:read=Read your listens", "--scope", "listens:write=Submit listens")
 	ta.run("", "apis", "create", "--id", otherID, "--scope", "other:read")
+	for _, f := range setup {
+		f(ta)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	serve := exec.CommandContext(ctx, bin, "serve")
 	serve.Env = ta.env
@@ -217,10 +220,10 @@ func TestResourceServerAgainstTonearm(t *testing.T) {
 	hsToken, _ := hsObj.CompactSerialize()
 
 	v := &Verifier{Issuer: ta.issuer, Audience: listensID}
-	rs := httptest.NewServer(Handler(v))
+	rs := httptest.NewServer(Handler(v, nil))
 	defer rs.Close()
 	later := &Verifier{Issuer: ta.issuer, Audience: listensID, Now: func() time.Time { return time.Now().Add(2 * time.Hour) }}
-	expired := httptest.NewServer(Handler(later))
+	expired := httptest.NewServer(Handler(later, nil))
 	defer expired.Close()
 
 	for _, c := range []struct {
@@ -281,11 +284,11 @@ func field(t *testing.T, page, name string) string {
 }
 
 // userToken signs a new user in through tonearm's pages and the code flow
-// of a first-party app asking for listens:read; with twoFactors the user
+// of a first-party app asking for listens:read (and the extra scopes); with twoFactors the user
 // first sets up an authenticator app on /account (reading totp_secret,
 // as a person types it) and the app asks for acr_values=multi-factor,
 // which the person answers with one of the recovery codes just shown.
-func (ta *tonearm) userToken(username string, twoFactors bool) string {
+func (ta *tonearm) userToken(username string, twoFactors bool, extra ...string) string {
 	t := ta.t
 	t.Helper()
 	ta.run("a-long-password-1\n", "users", "create", "--username", username, "--password-stdin")
@@ -328,10 +331,11 @@ func (ta *tonearm) userToken(username string, twoFactors bool) string {
 		recovery = codes[1]
 	}
 	client := "app-" + username
-	secret := ta.secret("clients", "create", "--id", client, "--first-party", "--redirect-uri", "http://127.0.0.1:1/cb", "--scope", "openid listens:read")
+	scope := strings.Join(append([]string{"openid", "listens:read"}, extra...), " ")
+	secret := ta.secret("clients", "create", "--id", client, "--first-party", "--redirect-uri", "http://127.0.0.1:1/cb", "--scope", scope)
 	verifier := "a-verifier-that-is-long-enough-for-pkce-0123456789"
 	sum := sha256.Sum256([]byte(verifier))
-	q := url.Values{"client_id": {client}, "redirect_uri": {"http://127.0.0.1:1/cb"}, "response_type": {"code"}, "scope": {"openid listens:read"},
+	q := url.Values{"client_id": {client}, "redirect_uri": {"http://127.0.0.1:1/cb"}, "response_type": {"code"}, "scope": {scope},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}}
 	if twoFactors {
 		q.Set("acr_values", MultiFactor)
@@ -368,7 +372,7 @@ func TestStepUpChallenge(t *testing.T) {
 		t.Skip("builds and runs tonearm")
 	}
 	ta := startTonearm(t)
-	rs := httptest.NewServer(Handler(&Verifier{Issuer: ta.issuer, Audience: listensID}))
+	rs := httptest.NewServer(Handler(&Verifier{Issuer: ta.issuer, Audience: listensID}, nil))
 	defer rs.Close()
 	del := func(token string) (*http.Response, string) {
 		req, _ := http.NewRequest(http.MethodDelete, rs.URL+"/listens", nil)
