@@ -24,9 +24,12 @@ func TestSummaryByExchange(t *testing.T) {
 	}
 	var server, stranger string
 	ta := startTonearm(t, func(ta *tonearm) {
-		const exchange = "urn:ietf:params:oauth:grant-type:token-exchange"
-		server = ta.secret("clients", "create", "--id", "listens-server", "--grant-type", exchange, "--scope", archiveScope)
-		stranger = ta.secret("clients", "create", "--id", "stranger", "--grant-type", exchange, "--scope", archiveScope)
+		// Confidential clients; the listens server is the listens API's
+		// resource server (its introspector), so the person's tokens for
+		// that API are meant for it; the stranger is not.
+		server = ta.secret("clients", "create", "--id", "listens-server", "--grant-type", "client_credentials", "--scope", archiveScope)
+		stranger = ta.secret("clients", "create", "--id", "stranger", "--grant-type", "client_credentials", "--scope", archiveScope)
+		ta.run("", "apis", "update", listensID, "--introspector", "listens-server", "--introspector", "stranger")
 		ta.run("", "apis", "create", "--id", archiveID, "--scope", archiveScope+"=Read your archived listens", "--exchange-from", "listens-server")
 	})
 	archive := httptest.NewServer(Handler(&Verifier{Issuer: ta.issuer, Audience: archiveID, Scope: archiveScope}, nil))
