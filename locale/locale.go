@@ -60,14 +60,14 @@ func MF(id string, args ...any) Message { return Message{ID: id, Args: pairs(arg
 
 // Catalogs is every language's messages and the choice among them.
 type Catalogs struct {
-	bundle  *i18n.Bundle
-	known   map[string]bool // the IDs of the English catalog
+	bundle *i18n.Bundle
+	known  map[string]bool // the IDs of the English catalog
 	// patterns are the English messages with placeholders, longest first.
 	patterns []pattern
-	def     language.Tag
-	tags    []language.Tag // the default first
-	matcher language.Matcher
-	langs   map[string]*Lang
+	def      language.Tag
+	tags     []language.Tag // the default first
+	matcher  language.Matcher
+	langs    map[string]*Lang
 	// strict makes a message ID missing in the English catalog an error
 	// (set in test binaries, where it fails the page that prints it).
 	strict bool

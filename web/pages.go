@@ -16,13 +16,13 @@ import (
 // TONEARM_THEME_DIR), parsed once at start-up, and serves their
 // stylesheet and logo.
 type Site struct {
-	sets  map[string]*template.Template // by language tag
-	cats  *locale.Catalogs
+	sets map[string]*template.Template // by language tag
+	cats *locale.Catalogs
 	// account is SiteConfig.AccountLanguage.
 	account func(r *http.Request) string
-	log   *slog.Logger
-	theme templates.Theme
-	name  string
+	log     *slog.Logger
+	theme   templates.Theme
+	name    string
 }
 
 // SiteConfig wires NewSite.
