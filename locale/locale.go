@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -59,12 +60,14 @@ func MF(id string, args ...any) Message { return Message{ID: id, Args: pairs(arg
 
 // Catalogs is every language's messages and the choice among them.
 type Catalogs struct {
-	bundle  *i18n.Bundle
-	known   map[string]bool // the IDs of the English catalog
-	def     language.Tag
-	tags    []language.Tag // the default first
-	matcher language.Matcher
-	langs   map[string]*Lang
+	bundle *i18n.Bundle
+	known  map[string]bool // the IDs of the English catalog
+	// patterns are the English messages with placeholders, longest first.
+	patterns []pattern
+	def      language.Tag
+	tags     []language.Tag // the default first
+	matcher  language.Matcher
+	langs    map[string]*Lang
 	// strict makes a message ID missing in the English catalog an error
 	// (set in test binaries, where it fails the page that prints it).
 	strict bool
@@ -81,6 +84,8 @@ func Load(defaultLang, overrideDir string) (*Catalogs, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The English catalog first: the others are checked against it.
+	sort.SliceStable(files, func(i, j int) bool { return files[i] == Template && files[j] != Template })
 	for _, f := range files {
 		buf, err := shipped.ReadFile(f)
 		if err != nil {
@@ -132,6 +137,9 @@ func sameLanguage(a, b language.Tag) bool {
 }
 
 func (c *Catalogs) add(buf []byte, name string, template bool) error {
+	if err := c.vet(buf, template); err != nil {
+		return err
+	}
 	mf, err := c.bundle.ParseMessageFileBytes(buf, name)
 	if err != nil {
 		return err
@@ -142,9 +150,122 @@ func (c *Catalogs) add(buf []byte, name string, template bool) error {
 	if template {
 		for _, m := range mf.Messages {
 			c.known[m.ID] = true
+			c.addPattern(m.ID)
+		}
+		sort.SliceStable(c.patterns, func(i, j int) bool { return len(c.patterns[i].id) > len(c.patterns[j].id) })
+	}
+	return nil
+}
+
+var (
+	action      = regexp.MustCompile(`\{\{(.*?)\}\}`)
+	placeholder = regexp.MustCompile(`^\s*\.(\w+)\s*$`)
+	aLetter     = regexp.MustCompile(`\pL`)
+)
+
+// vet refuses a catalog go-i18n would take but a page must not print: a
+// file that is not a JSON object of messages, a message that is neither
+// text nor plural forms, template code other than a named placeholder, or
+// a placeholder its English message does not have (an operator's catalog
+// is read at start-up, so these stop it there with one line).
+func (c *Catalogs) vet(buf []byte, template bool) error {
+	if len(bytes.TrimSpace(buf)) == 0 {
+		return errors.New("empty: a catalog is a JSON object of messages")
+	}
+	entries, err := ReadFile(buf)
+	if err != nil {
+		return err
+	}
+	for id, e := range entries {
+		allowed := map[string]bool{}
+		if template || c.known[id] {
+			for _, m := range action.FindAllStringSubmatch(id, -1) {
+				if n := placeholder.FindStringSubmatch(m[1]); n != nil {
+					allowed[n[1]] = true
+				}
+			}
+		}
+		if e.Plural != nil {
+			allowed["Count"] = true
+		}
+		if allowed["Month"] {
+			allowed["MonthNumber"] = true
+		}
+		texts := []string{e.Other}
+		for _, t := range e.Plural {
+			texts = append(texts, t)
+		}
+		for _, t := range texts {
+			for _, m := range action.FindAllStringSubmatch(t, -1) {
+				n := placeholder.FindStringSubmatch(m[1])
+				if n == nil {
+					return fmt.Errorf("%q: only named placeholders such as {{.Name}} may appear in a message, not %s", id, m[0])
+				}
+				if !allowed[n[1]] {
+					return fmt.Errorf("%q: {{.%s}} is not a placeholder of this message", id, n[1])
+				}
+			}
 		}
 	}
 	return nil
+}
+
+// pattern recognises a message with placeholders once its values are
+// filled in (English text built at run time, such as a validation error
+// naming a length), so that a page can still translate it.
+type pattern struct {
+	id    string
+	re    *regexp.Regexp
+	names []string
+}
+
+func (c *Catalogs) addPattern(id string) {
+	parts := action.FindAllStringSubmatchIndex(id, -1)
+	if len(parts) == 0 {
+		return
+	}
+	var expr strings.Builder
+	var names []string
+	literal, last := "", 0
+	expr.WriteString("^")
+	for _, p := range parts {
+		n := placeholder.FindStringSubmatch(id[p[2]:p[3]])
+		if n == nil {
+			return
+		}
+		literal += id[last:p[0]]
+		expr.WriteString(regexp.QuoteMeta(id[last:p[0]]))
+		expr.WriteString("(.+?)")
+		names = append(names, n[1])
+		last = p[1]
+	}
+	literal += id[last:]
+	expr.WriteString(regexp.QuoteMeta(id[last:]))
+	expr.WriteString("$")
+	// Only a message with words of its own: "{{.Message}}." would match
+	// anything.
+	if len(aLetter.FindAllString(literal, -1)) < 8 {
+		return
+	}
+	c.patterns = append(c.patterns, pattern{id: id, re: regexp.MustCompile(expr.String()), names: names})
+}
+
+// Fill is template (a message with named placeholders) in English with
+// args (name, value pairs) filled in: for messages Go code builds for
+// people, which a page then translates (Lenient recognises them).
+func Fill(template string, args ...any) string {
+	values := pairs(args)
+	return action.ReplaceAllStringFunc(template, func(a string) string {
+		n := placeholder.FindStringSubmatch(a[2 : len(a)-2])
+		if n == nil {
+			return a
+		}
+		v, ok := values[n[1]]
+		if !ok {
+			return a
+		}
+		return fmt.Sprint(v)
+	})
 }
 
 // addDir reads an operator's catalogs: a missing folder is no error (the
@@ -157,9 +278,16 @@ func (c *Catalogs) addDir(dir string) error {
 	if err != nil {
 		return fmt.Errorf("TONEARM_THEME_DIR: %s: %w", dir, err)
 	}
+	seen := map[string]string{}
 	for _, e := range entries {
 		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
 			continue
+		}
+		if t, err := language.Parse(strings.TrimSuffix(e.Name(), ".json")); err == nil {
+			if other, dup := seen[t.String()]; dup {
+				return fmt.Errorf("TONEARM_THEME_DIR: locales/%s and locales/%s are both catalogs of %s: keep one", other, e.Name(), t)
+			}
+			seen[t.String()] = e.Name()
 		}
 		buf, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
@@ -216,11 +344,7 @@ func (c *Catalogs) Match(prefs ...string) (l *Lang, ok bool) {
 		if p == "" {
 			continue
 		}
-		tags, _, err := language.ParseAcceptLanguage(p)
-		if err != nil {
-			continue
-		}
-		want = append(want, tags...)
+		want = append(want, parsePrefs(p)...)
 	}
 	// One preference at a time, in order, and only a catalog of the same
 	// language: x/text's matcher answers English with High confidence for
@@ -237,6 +361,38 @@ func (c *Catalogs) Match(prefs ...string) (l *Lang, ok bool) {
 		return c.langs[c.tags[i].String()], true
 	}
 	return c.Default(), false
+}
+
+// parsePrefs reads one preference, a tag or an Accept-Language value, in
+// order of quality. x/text refuses a whole header for one tag it does not
+// know ("xx, de"): then each entry is read alone and the unknown ones are
+// passed over.
+func parsePrefs(p string) []language.Tag {
+	if len(p) > 1024 {
+		p = p[:1024]
+	}
+	tags, _, err := language.ParseAcceptLanguage(p)
+	if err == nil {
+		return tags
+	}
+	type weighted struct {
+		tag language.Tag
+		q   float32
+	}
+	var ws []weighted
+	for _, item := range strings.Split(p, ",") {
+		t, q, err := language.ParseAcceptLanguage(item)
+		if err != nil || len(t) == 0 {
+			continue
+		}
+		ws = append(ws, weighted{t[0], q[0]})
+	}
+	sort.SliceStable(ws, func(i, j int) bool { return ws[i].q > ws[j].q })
+	out := make([]language.Tag, len(ws))
+	for i, w := range ws {
+		out[i] = w.tag
+	}
+	return out
 }
 
 // Lang is one language: its tag, direction and words.
@@ -379,10 +535,21 @@ func (l *Lang) Site(name string) string {
 // Lenient is text in this language when a catalog has it, else text: for
 // messages built at run time.
 func (l *Lang) Lenient(text string) string {
-	if !l.c.known[text] {
-		return text
+	if l.c.known[text] {
+		return l.S(text)
 	}
-	return l.S(text)
+	for _, p := range l.c.patterns {
+		m := p.re.FindStringSubmatch(text)
+		if m == nil {
+			continue
+		}
+		args := make([]any, 0, 2*len(p.names))
+		for i, n := range p.names {
+			args = append(args, n, m[i+1])
+		}
+		return l.S(p.id, args...)
+	}
+	return text
 }
 
 func (c *Catalogs) check(id string) error {
@@ -451,6 +618,10 @@ func ReadFile(buf []byte) (map[string]Entry, error) {
 	var raw map[string]json.RawMessage
 	d := json.NewDecoder(bytes.NewReader(buf))
 	if err := d.Decode(&raw); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) {
+			return nil, errors.New("a catalog is a JSON object of messages (\"English text\": \"translation\")")
+		}
 		return nil, err
 	}
 	out := make(map[string]Entry, len(raw))

@@ -59,3 +59,18 @@ func TestPickerNamesTheVariant(t *testing.T) {
 		t.Fatalf("picker names: %v", names)
 	}
 }
+
+// Found from outside: one tag x/text does not know ("xx") no longer throws
+// away the rest of an Accept-Language header.
+func TestAcceptLanguageSkipsUnknownTags(t *testing.T) {
+	c, err := Load("", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for header, want := range map[string]string{"xx, de": "de", "zz, ar": "ar", "klingon, ja": "ja", "sv, ar-SA": "ar",
+		"xx;q=0.9, fr;q=0.5, ja": "ja", "xx": "en"} {
+		if l, _ := c.Match(header); l.Tag != want {
+			t.Errorf("Accept-Language %q: %s, want %s", header, l.Tag, want)
+		}
+	}
+}

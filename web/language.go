@@ -60,23 +60,40 @@ func WithAccountLanguage(r *http.Request, tag string) *http.Request {
 // Catalogs are the site's languages.
 func (s *Site) Catalogs() *locale.Catalogs { return s.cats }
 
-// Lang is the language of the page answering r: the app's ui_locales, then
-// the account's saved language, then the picker's cookie, then
+// PickGrace is how long before an interaction began a language picked on
+// a page still wins over the app's ui_locales: an interaction's life. A
+// pick on the first sign-in page, which the authorization endpoint
+// answers itself, sends the browser back through the authorization
+// request, which begins a new interaction after the pick.
+const PickGrace = 10 * time.Minute
+
+// Lang is the language of the page answering r: the app's ui_locales
+// (unless the person picked a language during the sign-in), then the
+// account's saved language, then the picker's cookie, then
 // Accept-Language, then TONEARM_DEFAULT_LANGUAGE; each matched by BCP 47
 // (de-CH is German, pt is Brazilian Portuguese).
-func (s *Site) Lang(r *http.Request) *locale.Lang { return LangOf(s.cats, r) }
+func (s *Site) Lang(r *http.Request) *locale.Lang {
+	if s.account != nil {
+		if p := prefsOf(r.Context()); p.account == "" {
+			if tag := s.account(r); tag != "" {
+				r = WithAccountLanguage(r, tag)
+			}
+		}
+	}
+	return LangOf(s.cats, r)
+}
 
 // LangOf is Site.Lang for callers holding only the catalogs (mails).
 func LangOf(cats *locale.Catalogs, r *http.Request) *locale.Lang {
 	p := prefsOf(r.Context())
 	picked, at := PickedLanguage(r)
-	if len(p.uiLocales) > 0 && (picked == "" || !at.After(p.since)) {
-		if l, ok := cats.Match(p.uiLocales...); ok {
-			return l
+	if len(p.uiLocales) > 0 {
+		if picked != "" && !at.Before(p.since.Add(-PickGrace)) {
+			if l, ok := cats.Match(picked); ok {
+				return l
+			}
 		}
-	}
-	if picked != "" && len(p.uiLocales) > 0 && at.After(p.since) {
-		if l, ok := cats.Match(picked); ok {
+		if l, ok := cats.Match(p.uiLocales...); ok {
 			return l
 		}
 	}
@@ -93,7 +110,8 @@ func LangOf(cats *locale.Catalogs, r *http.Request) *locale.Lang {
 }
 
 // PickedLanguage is the language the picker's cookie holds and when it was
-// picked ("" when none).
+// picked ("" when none). A time in the future (a forged cookie) counts as
+// long ago.
 func PickedLanguage(r *http.Request) (string, time.Time) {
 	c, err := r.Cookie(LangCookie)
 	if err != nil || len(c.Value) > 64 {
@@ -101,7 +119,11 @@ func PickedLanguage(r *http.Request) (string, time.Time) {
 	}
 	tag, at, _ := strings.Cut(c.Value, ".")
 	sec, _ := strconv.ParseInt(at, 10, 64)
-	return tag, time.Unix(sec, 0)
+	when := time.Unix(sec, 0)
+	if when.After(time.Now().Add(time.Minute)) {
+		when = time.Unix(0, 0)
+	}
+	return tag, when
 }
 
 // SetPickedLanguage remembers tag as picked now, in a cookie sent over

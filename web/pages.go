@@ -16,11 +16,13 @@ import (
 // TONEARM_THEME_DIR), parsed once at start-up, and serves their
 // stylesheet and logo.
 type Site struct {
-	sets  map[string]*template.Template // by language tag
-	cats  *locale.Catalogs
-	log   *slog.Logger
-	theme templates.Theme
-	name  string
+	sets map[string]*template.Template // by language tag
+	cats *locale.Catalogs
+	// account is SiteConfig.AccountLanguage.
+	account func(r *http.Request) string
+	log     *slog.Logger
+	theme   templates.Theme
+	name    string
 }
 
 // SiteConfig wires NewSite.
@@ -32,6 +34,10 @@ type SiteConfig struct {
 	// Catalogs are the languages of the pages (nil: the shipped ones,
 	// English by default).
 	Catalogs *locale.Catalogs
+	// AccountLanguage, when set, is the saved language of the account
+	// signed in on r's browser ("" for none), for the pages whose handler
+	// does not load the account.
+	AccountLanguage func(r *http.Request) string
 }
 
 // NewSite parses the pages; it fails if any is missing or broken.
@@ -57,7 +63,7 @@ func NewSite(c SiteConfig) (*Site, error) {
 	if name == "" {
 		name = "tonearm"
 	}
-	return &Site{sets: sets, cats: c.Catalogs, log: c.Logger, theme: c.Theme, name: name}, nil
+	return &Site{sets: sets, cats: c.Catalogs, account: c.AccountLanguage, log: c.Logger, theme: c.Theme, name: name}, nil
 }
 
 // Name is the site's name (TONEARM_SITE_NAME).

@@ -281,7 +281,22 @@ func (s *serverParts) pages(cfg config.Config, log *slog.Logger, opt options) ([
 	if opt.catalogs != nil {
 		cats = opt.catalogs
 	}
-	site, err := web.NewSite(web.SiteConfig{Name: cfg.SiteName, Issuer: cfg.Issuer, Theme: theme, Logger: log, Catalogs: cats})
+	// The pages whose handler does not load the account still speak the
+	// signed-in person's saved language (one session lookup, only for a
+	// browser that holds a session cookie).
+	sessionCookies := web.NewCookies(cfg.Issuer)
+	accountLanguage := func(r *http.Request) string {
+		if sessionCookies.Value(r) == "" {
+			return ""
+		}
+		c, err := web.SessionCaller(r.Context(), r, sessionCookies, acc)
+		if err != nil {
+			return ""
+		}
+		return c.User.Language
+	}
+	site, err := web.NewSite(web.SiteConfig{Name: cfg.SiteName, Issuer: cfg.Issuer, Theme: theme, Logger: log, Catalogs: cats,
+		AccountLanguage: accountLanguage})
 	if err != nil {
 		return nil, fmt.Errorf("pages: %w", err)
 	}
