@@ -262,10 +262,14 @@ func Handler(v *Verifier, x *Exchanger) http.Handler {
 		if !ok {
 			return
 		}
-		// act (RFC 8693 §4.1) names who calls on the person's behalf when
-		// the token came from a token exchange.
+		answer := map[string]any{"user": t.Subject, "client": t.ClientID, "listens": sampleListens}
+		if act, ok := t.Claims["act"]; ok {
+			// RFC 8693 §4.1: who calls on the person's behalf, when the
+			// token came from a token exchange.
+			answer["act"] = act
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"user": t.Subject, "client": t.ClientID, "act": t.Claims["act"], "listens": sampleListens})
+		_ = json.NewEncoder(w).Encode(answer)
 	})
 	mux.HandleFunc("DELETE /listens", func(w http.ResponseWriter, r *http.Request) {
 		t, scheme, ok := authorize(w, r, v)

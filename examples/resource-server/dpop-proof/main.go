@@ -3,8 +3,8 @@
 // ECDSA P-256 key in a PEM file, created when the file does not exist: keep
 // it, since tokens are bound to it.
 //
-//	curl -H "DPoP: $(go run ./examples/resource-server/dpop-proof -key dpop.pem -method POST -url http://127.0.0.1:8080/oauth2/token)" …
-//	curl -H "Authorization: DPoP $TOKEN" -H "DPoP: $(go run ./examples/resource-server/dpop-proof -key dpop.pem -url http://127.0.0.1:9090/listens -token "$TOKEN")" http://127.0.0.1:9090/listens
+//	curl -H "DPoP: $(go run ./examples/resource-server/dpop-proof -key /tmp/dpop.pem -method POST -url http://127.0.0.1:8080/oauth2/token)" …
+//	curl -H "Authorization: DPoP $TOKEN" -H "DPoP: $(go run ./examples/resource-server/dpop-proof -key /tmp/dpop.pem -url http://127.0.0.1:9090/listens -token "$TOKEN")" http://127.0.0.1:9090/listens
 //
 // A real client makes a new proof per request with its OAuth library (for
 // example openid-client's DPoP option); this is for trying things out.
