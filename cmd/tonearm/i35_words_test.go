@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/oauth2"
+
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/apis"
 	"github.com/tonearm-idp/tonearm/provider/clients"
@@ -114,4 +116,20 @@ func TestI35WordsConsoleInJapanese(t *testing.T) {
 	}
 	dev := get(t, b, s.issuer+"/developer")
 	wantWords(t, "/developer", dev, []string{"<code>" + app.Client.ID + "</code> · ネイティブ ·"}, []string{" · native · "})
+}
+
+// The consent page words tonearm's own API scopes (account, admin) in the
+// page's language.
+func TestI35WordsConsentInJapanese(t *testing.T) {
+	s := startI35(t, "sqlite://"+t.TempDir()+"/t.db", options{}, nil)
+	s.user("kenji")
+	_, secret := s.client(clients.Spec{ID: "ja-app", Scopes: []string{"openid", "account"}})
+	r := s.rp("ja-app", secret, "account")
+	b := s.browser()
+	login, lang := getLang(t, b, r.conf.AuthCodeURL(random(t), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("ui_locales", "ja")))
+	wantLang(t, "sign-in asked in ja", login, lang, "ja")
+	consent := submit(t, b, parseForm(t, login.body, login.url), map[string]string{"username": "kenji", "password": e2ePassword})
+	wantWords(t, "consent for the account scope", consent,
+		[]string{"tonearm アカウントを管理する：メールアドレス、パスワード、ListenBrainz との連携を変更する", `value="consent"`},
+		[]string{"Manage your tonearm account"})
 }
