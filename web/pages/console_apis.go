@@ -36,6 +36,19 @@ func (p *Pages) renderAPIs(w http.ResponseWriter, r *http.Request, c web.Caller,
 		p.internal(w, r, err)
 		return
 	}
+	// The built-in API's descriptions are tonearm's words, in the page's
+	// language; what an admin typed is shown as typed.
+	l := p.lang(r)
+	for i, a := range list {
+		if !a.CreatedAt.IsZero() {
+			continue
+		}
+		scopes := append([]storage.APIScope(nil), a.Scopes...)
+		for j := range scopes {
+			scopes[j].Description = l.Lenient(scopes[j].Description)
+		}
+		list[i].Scopes = scopes
+	}
 	data.APIs = list
 	p.site.Render(w, r, status, "admin_apis.html", data)
 }
