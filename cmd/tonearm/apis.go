@@ -122,7 +122,8 @@ func apisUpdate(fs *flag.FlagSet, in *input) runFunc {
 		if err != nil {
 			return err
 		}
-		return in.show(jsonapi.ToAPIJSON(api), "updated API %s: scopes %s; introspectors %s\n", api.ID, scopeNames(api), strings.Join(api.Introspectors, " "))
+		return in.show(jsonapi.ToAPIJSON(api), "updated API %s: scopes %s; introspectors %s; exchange-from %s\n", api.ID, scopeNames(api),
+			strings.Join(api.Introspectors, " "), strings.Join(api.ExchangeFrom, " "))
 	}
 }
 
