@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
 
 	"github.com/tonearm-idp/tonearm/provider"
@@ -78,6 +79,8 @@ func TestTokenExchange(t *testing.T) {
 		_, strangerSecret := s.client(clients.Spec{ID: "stranger", GrantTypes: cc, Scopes: []string{"stats:read"}})
 		_, outsiderSecret := s.client(clients.Spec{ID: "outsider", GrantTypes: cc, Scopes: []string{"stats:read"}})
 		s.client(clients.Spec{ID: "spa", Public: true, FirstParty: true, Scopes: []string{"openid", "stats:read"}})
+		_, diarySecret := s.client(clients.Spec{ID: "diary", FirstParty: true, Keys: clients.Keys{SubjectType: storage.SubjectPairwise},
+			RedirectURIs: []string{"https://diary.example/cb"}, Scopes: []string{"openid", "listens:read", "stats:read"}})
 		listensRS, statsRS, from := []string{"listens-backend", "stranger"}, []string{"stats-backend"}, []string{"listens-backend", "stats-backend"}
 		if _, err := s.app.apis.Update(ctx, xListensAPI, apis.Update{Introspectors: &listensRS}); err != nil {
 			t.Fatal(err)
@@ -124,6 +127,24 @@ func TestTokenExchange(t *testing.T) {
 		if strings.Join(audOf(t, x), " ") != xStatsAPI || x["scope"] != "stats:read stats:write" || x["sub"] != subject["sub"] || x["client_id"] != "listens-backend" ||
 			x["acr"] != subject["acr"] || x["auth_time"] != subject["auth_time"] || act["sub"] != "listens-backend" || act["act"] != nil || x["exp"].(float64) > subject["exp"].(float64) {
 			t.Fatalf("exchanged token = %v\nsubject %v", x, subject)
+		}
+		// A pairwise app's token: the exchanged token keeps its sub (the
+		// exchanging service learns no other identifier of the person).
+		diary := s.rp("diary", diarySecret, "listens:read", "stats:read")
+		diary.conf.RedirectURL = "https://diary.example/cb"
+		dv := oauth2.GenerateVerifier()
+		dp := get(t, b, diary.conf.AuthCodeURL(random(t), oauth2.S256ChallengeOption(dv), oidc.Nonce(random(t))))
+		if dp.location == nil || dp.location.Query().Get("code") == "" {
+			t.Fatalf("diary sign-in: %d %v\n%s", dp.status, dp.location, dp.body)
+		}
+		dtok, err := diary.conf.Exchange(diary.ctx, dp.location.Query().Get("code"), oauth2.VerifierOption(dv))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dsub := verifyAccessToken(t, s.issuer, dtok.AccessToken)["sub"]
+		pw := s.tokenExchange("listens-backend", backendSecret, dtok.AccessToken, url.Values{"resource": {xStatsAPI}})
+		if pw.status != http.StatusOK || dsub == rita.ID || verifyAccessToken(t, s.issuer, pw.body["access_token"].(string))["sub"] != dsub {
+			t.Fatalf("exchange of a pairwise app's token (sub %v) = %d %v", dsub, pw.status, pw.body)
 		}
 		// Narrower scopes on request; audience by the audience parameter.
 		narrow := s.tokenExchange("listens-backend", backendSecret, tok.AccessToken, url.Values{"audience": {xStatsAPI}, "scope": {"stats:read"}})
@@ -185,8 +206,8 @@ func TestTokenExchange(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(events) != 4 {
-			t.Fatalf("%d token.exchanged events, want 4", len(events))
+		if len(events) != 5 {
+			t.Fatalf("%d token.exchanged events, want 5", len(events))
 		}
 		var detail struct {
 			API           string   `json:"api"`
