@@ -326,7 +326,9 @@ func (p *Provider) RefreshClientOnMiss(ctx context.Context, clientID string, sco
 	if err != nil {
 		return // unknown clients are never cached
 	}
-	miss := grantType != "" && !fosite.Arguments(c.GetGrantTypes()).Has(grantType)
+	// Token exchange is allowed by the target API's policy, not by the
+	// client's grant types: its absence there is no sign of a stale copy.
+	miss := grantType != "" && grantType != TokenExchangeGrant && !fosite.Arguments(c.GetGrantTypes()).Has(grantType)
 	for _, s := range scopes {
 		miss = miss || !fosite.Arguments(c.GetScopes()).Has(s)
 	}
