@@ -8,6 +8,7 @@ import (
 
 	"github.com/ory/fosite/handler/openid"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -35,14 +36,22 @@ func APIIdentifier(issuer string) string { return strings.TrimRight(issuer, "/")
 // APIIdentifier returns tonearm's own API identifier.
 func (p *Provider) APIIdentifier() string { return p.apiID }
 
+// builtinScopeDescriptions are tonearm's words for its own API's scopes
+// (account, admin), marked for the catalogs: the consent page and the
+// console translate them (ScopeLines, the APIs page).
+var builtinScopeDescriptions = [...]string{
+	locale.M("Manage your tonearm account: change your email, password and ListenBrainz link"),
+	locale.M("Administer tonearm"),
+}
+
 // BuiltinAPI is tonearm's own API as a resource server among the others:
 // identifier {issuer}/api, scopes account and admin.
 func BuiltinAPI(issuer string) storage.API {
 	return storage.API{
 		ID: APIIdentifier(issuer), Name: "tonearm",
 		Scopes: []storage.APIScope{
-			{Name: ScopeAccount, Description: "Manage your tonearm account: change your email, password and ListenBrainz link"},
-			{Name: ScopeAdmin, Description: "Administer tonearm"},
+			{Name: ScopeAccount, Description: builtinScopeDescriptions[0]},
+			{Name: ScopeAdmin, Description: builtinScopeDescriptions[1]},
 		},
 		Claims: []string{},
 	}

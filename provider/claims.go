@@ -152,7 +152,7 @@ func discoveryDocument(issuer string, scopes []string, registration bool, uiLoca
 		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		"response_types_supported":                      []string{"code"},
 		"response_modes_supported":                      []string{"query", "form_post"},
-		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials", DeviceCodeGrant},
+		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials", DeviceCodeGrant, TokenExchangeGrant},
 		"subject_types_supported":                       []string{"public", "pairwise"},
 		"id_token_signing_alg_values_supported":         []string{"RS256", "ES256"},
 		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},

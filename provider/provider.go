@@ -218,6 +218,8 @@ func New(c Config) (*Provider, error) {
 		devices = newDeviceGrant(c.Devices, access, c.Store, strategy.OpenIDConnectTokenStrategy, fc)
 		fc.TokenEndpointHandlers = append(fc.TokenEndpointHandlers, devices)
 	}
+	exchange := newTokenExchange(access, c.Store, fc)
+	fc.TokenEndpointHandlers = append(fc.TokenEndpointHandlers, exchange)
 	p := &Provider{OAuth2: oauth2, store: c.Store, idSigner: idSigner, access: access, issuer: c.Issuer,
 		apiID: APIIdentifier(c.Issuer), keys: c.Keys, lifespans: c.Lifespans, apis: c.APIs, users: c.Users,
 		registration: c.Registration, uiLocales: c.UILocales, clientKeys: c.ClientKeys, subjects: c.Subjects}
@@ -225,6 +227,7 @@ func New(c Config) (*Provider, error) {
 		p.apis = builtinOnly{BuiltinAPI(c.Issuer)}
 	}
 	access.ExtraClaims = p.releasedClaims
+	exchange.p = p
 	if devices != nil {
 		devices.p = p
 		p.devices = c.Devices
@@ -323,7 +326,9 @@ func (p *Provider) RefreshClientOnMiss(ctx context.Context, clientID string, sco
 	if err != nil {
 		return // unknown clients are never cached
 	}
-	miss := grantType != "" && !fosite.Arguments(c.GetGrantTypes()).Has(grantType)
+	// Token exchange is allowed by the target API's policy, not by the
+	// client's grant types: its absence there is no sign of a stale copy.
+	miss := grantType != "" && grantType != TokenExchangeGrant && !fosite.Arguments(c.GetGrantTypes()).Has(grantType)
 	for _, s := range scopes {
 		miss = miss || !fosite.Arguments(c.GetScopes()).Has(s)
 	}

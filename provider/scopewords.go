@@ -67,6 +67,9 @@ func ScopeLines(described []string) []ScopeLine {
 	for _, d := range scopeDescriptions {
 		ours[d] = true
 	}
+	for _, d := range builtinScopeDescriptions {
+		ours[d] = true
+	}
 	out := make([]ScopeLine, len(described))
 	for i, d := range described {
 		out[i] = ScopeLine{Text: d, Ours: ours[d]}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -120,7 +121,14 @@ func (s *AccessTokenStrategy) GenerateAccessToken(ctx context.Context, req fosit
 	if len(aud) == 0 {
 		aud = []string{clientID}
 	}
-	if ofUser {
+	exchanged, isExchange := exchangedOf(ctx)
+	switch {
+	case ofUser && isExchange:
+		// RFC 8693: the subject token's sub, unchanged; computed for the
+		// requesting client, a pairwise sub would become the user ID (or
+		// another pairwise one) in the exchanging client's hands.
+		subject = exchanged.sub
+	case ofUser:
 		subject = s.Subjects.For(req.GetClient(), subject)
 	}
 	jti := make([]byte, 16)
@@ -143,6 +151,14 @@ func (s *AccessTokenStrategy) GenerateAccessToken(ctx context.Context, req fosit
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", "", err
+	}
+	if isExchange {
+		// The actor chain (RFC 8693 §4.1), a claim no API can release.
+		extra = maps.Clone(extra)
+		if extra == nil {
+			extra = map[string]any{}
+		}
+		extra["act"] = exchanged.act
 	}
 	if len(extra) > 0 {
 		// Released user claims never replace a protocol claim.

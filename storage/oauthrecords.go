@@ -119,6 +119,9 @@ type API struct {
 	// Introspectors are the clients (the API's resource servers) that may
 	// introspect tokens whose audience includes the API.
 	Introspectors []string
+	// ExchangeFrom are the clients that may exchange a person's token for
+	// a token to the API (RFC 8693 token exchange).
+	ExchangeFrom []string
 	// OpenToApps: apps registered by developers may ask for its scopes.
 	OpenToApps bool
 	CreatedAt  time.Time

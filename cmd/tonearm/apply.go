@@ -69,6 +69,7 @@ type fileAPI struct {
 	Scopes        []fileScope `json:"scopes" yaml:"scopes"`
 	Claims        []string    `json:"claims,omitempty" yaml:"claims,omitempty"`
 	Introspectors []string    `json:"introspectors,omitempty" yaml:"introspectors,omitempty"`
+	ExchangeFrom  []string    `json:"exchangeFrom,omitempty" yaml:"exchangeFrom,omitempty"`
 	// OpenToApps: apps registered by developers may ask for its scopes.
 	OpenToApps bool `json:"openToApps,omitempty" yaml:"openToApps,omitempty"`
 }
@@ -96,7 +97,7 @@ func (c fileClient) spec() clients.Spec {
 }
 
 func (a fileAPI) spec() apis.Spec {
-	s := apis.Spec{ID: a.ID, Name: a.Name, Claims: a.Claims, Introspectors: a.Introspectors, OpenToApps: a.OpenToApps}
+	s := apis.Spec{ID: a.ID, Name: a.Name, Claims: a.Claims, Introspectors: a.Introspectors, ExchangeFrom: a.ExchangeFrom, OpenToApps: a.OpenToApps}
 	for _, sc := range a.Scopes {
 		s.Scopes = append(s.Scopes, storage.APIScope{Name: sc.Name, Description: sc.Description})
 	}
@@ -236,7 +237,7 @@ func exportRun(ctx context.Context, a *services, in *input) error {
 		if api.ID == a.apis.Builtin().ID {
 			continue
 		}
-		fa := fileAPI{ID: api.ID, Name: api.Name, Claims: api.Claims, Introspectors: api.Introspectors, OpenToApps: api.OpenToApps}
+		fa := fileAPI{ID: api.ID, Name: api.Name, Claims: api.Claims, Introspectors: api.Introspectors, ExchangeFrom: api.ExchangeFrom, OpenToApps: api.OpenToApps}
 		for _, s := range api.Scopes {
 			fa.Scopes = append(fa.Scopes, fileScope{Name: s.Name, Description: s.Description})
 		}

@@ -165,8 +165,8 @@ func (a *applier) pruneClients(ctx context.Context, list []storage.Client) error
 }
 
 // applyAPI creates or updates an API of the file, before the clients (they
-// may hold its scopes); introspectors that are clients of this file not
-// yet created wait for applyIntrospectors.
+// may hold its scopes); introspectors and exchange-from clients that are
+// clients of this file not yet created wait for applyIntrospectors.
 func (a *applier) applyAPI(ctx context.Context, fa fileAPI) error {
 	spec := fa.spec()
 	for _, id := range spec.Introspectors {
@@ -174,8 +174,14 @@ func (a *applier) applyAPI(ctx context.Context, fa fileAPI) error {
 			return fmt.Errorf("API %s: introspector %q is neither a registered client nor in the file", fa.ID, id)
 		}
 	}
+	for _, id := range spec.ExchangeFrom {
+		if !a.knownClient(id) {
+			return fmt.Errorf("API %s: exchange-from client %q is neither a registered client nor in the file", fa.ID, id)
+		}
+	}
 	now := spec
 	now.Introspectors = slices.DeleteFunc(slices.Clone(spec.Introspectors), func(id string) bool { _, ok := a.existing[id]; return !ok })
+	now.ExchangeFrom = slices.DeleteFunc(slices.Clone(spec.ExchangeFrom), func(id string) bool { _, ok := a.existing[id]; return !ok })
 	cur, err := a.apis.Get(ctx, fa.ID)
 	switch {
 	case errors.Is(err, apis.ErrNotFound):
@@ -200,11 +206,15 @@ func (a *applier) applyAPI(ctx context.Context, fa fileAPI) error {
 	if full.Introspectors == nil {
 		full.Introspectors = []string{}
 	}
+	full.ExchangeFrom = spec.ExchangeFrom
+	if full.ExchangeFrom == nil {
+		full.ExchangeFrom = []string{}
+	}
 	if sameAPI(cur, full) {
 		return nil
 	}
 	if _, err := a.apis.Update(ctx, fa.ID, apis.Update{Name: &now.Name, Scopes: &checked.Scopes, Claims: &checked.Claims, Introspectors: &checked.Introspectors,
-		OpenToApps: &now.OpenToApps}); err != nil {
+		ExchangeFrom: &checked.ExchangeFrom, OpenToApps: &now.OpenToApps}); err != nil {
 		return fmt.Errorf("API %s: %w", fa.ID, err)
 	}
 	a.say("update", "api", fa.ID, "update API "+fa.ID)
@@ -274,7 +284,8 @@ func (a *applier) applyClient(ctx context.Context, fc fileClient) error {
 	return nil
 }
 
-// applyIntrospectors sets the introspectors that waited for their clients.
+// applyIntrospectors sets the introspectors and exchange-from clients that
+// waited for their clients.
 func (a *applier) applyIntrospectors(ctx context.Context) error {
 	for _, fa := range a.want.APIs {
 		cur, err := a.apis.Get(ctx, fa.ID)
@@ -288,6 +299,13 @@ func (a *applier) applyIntrospectors(ctx context.Context) error {
 			}
 			// Its own line: a second change (and event) of the API.
 			a.say("update", "api", fa.ID, "update API "+fa.ID+" (introspectors: clients this file created)")
+		}
+		if len(fa.ExchangeFrom) > 0 && !slices.Equal(cur.ExchangeFrom, fa.ExchangeFrom) {
+			from := fa.ExchangeFrom
+			if _, err := a.apis.Update(ctx, fa.ID, apis.Update{ExchangeFrom: &from}); err != nil {
+				return fmt.Errorf("API %s: %w", fa.ID, err)
+			}
+			a.say("update", "api", fa.ID, "update API "+fa.ID+" (exchange-from: clients this file created)")
 		}
 	}
 	return nil

@@ -32,7 +32,7 @@ Usage:
   tonearm migrate [flags]          create or upgrade the database schema
   tonearm users create|list|show|update|disable|enable|delete|set-password
   tonearm clients create|update|rotate-secret|show|list|delete
-  tonearm apis create|update|list|delete
+  tonearm apis create|update|list|show|delete
   tonearm connectors create|update|list|delete   sign-in through MusicBrainz or an OpenID provider
   tonearm registration-tokens create|list|revoke initial access tokens for dynamic client registration
   tonearm keys list|rotate

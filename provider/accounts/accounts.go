@@ -94,6 +94,18 @@ var (
 // invalid is bad input; its message is safe to show the client.
 func invalid(format string, args ...any) error { return fault.Errorf(fault.Invalid, format, args...) }
 
+// invalidText is an invalid error whose text a page shows translated: text
+// is a catalogued message (locale.M), printed in English by the JSON APIs.
+func invalidText(text string) error { return fault.New(fault.Invalid, text) }
+
+// invalidFill is invalidText for a catalogued template with named
+// placeholders (locale.M("… {{.Max}} …"), then name, value pairs): the
+// English text is the filled template, which a page recognises and
+// translates with its values (locale.Lang.Lenient).
+func invalidFill(template string, args ...any) error {
+	return fault.New(fault.Invalid, locale.Fill(template, args...))
+}
+
 // DefaultSessionTTL is how long a browser session lasts after sign-in.
 const DefaultSessionTTL = 24 * time.Hour
 
@@ -200,21 +212,21 @@ const (
 // space or control characters.
 func ValidateUsername(username string) error {
 	if username == "" {
-		return invalid("Username cannot be empty")
+		return invalidText(locale.M("Username cannot be empty"))
 	}
 	if !utf8.ValidString(username) {
-		return invalid("Username must be valid UTF-8")
+		return invalidText(locale.M("Username must be valid UTF-8"))
 	}
 	for _, r := range username {
 		if unicode.IsSpace(r) {
-			return invalid("Username cannot contain white space")
+			return invalidText(locale.M("Username cannot contain white space"))
 		}
 		if unicode.IsControl(r) || r == unicode.ReplacementChar || !unicode.IsPrint(r) {
-			return invalid("Username cannot contain control or invisible characters")
+			return invalidText(locale.M("Username cannot contain control or invisible characters"))
 		}
 	}
 	if n := utf8.RuneCountInString(username); n < MinUsernameLen || n > MaxUsernameLen {
-		return invalid("Username cannot be less than %d or over %d characters", MinUsernameLen, MaxUsernameLen)
+		return invalidFill(locale.M("Username cannot be less than {{.Min}} or over {{.Max}} characters"), "Min", MinUsernameLen, "Max", MaxUsernameLen)
 	}
 	return nil
 }
@@ -222,13 +234,13 @@ func ValidateUsername(username string) error {
 // ValidatePassword applies the password rules: 8–200 characters.
 func ValidatePassword(password string) error {
 	if password == "" {
-		return invalid("Password cannot be empty")
+		return invalidText(locale.M("Password cannot be empty"))
 	}
 	if !utf8.ValidString(password) {
-		return invalid("Password must be valid UTF-8")
+		return invalidText(locale.M("Password must be valid UTF-8"))
 	}
 	if n := utf8.RuneCountInString(password); n < MinPasswordLen || n > MaxPasswordLen {
-		return invalid("Password cannot be less than %d or over %d characters", MinPasswordLen, MaxPasswordLen)
+		return invalidFill(locale.M("Password cannot be less than {{.Min}} or over {{.Max}} characters"), "Min", MinPasswordLen, "Max", MaxPasswordLen)
 	}
 	return nil
 }

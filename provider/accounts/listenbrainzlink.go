@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -15,14 +16,14 @@ import (
 // stores it sealed on the user together with the ListenBrainz name.
 func (s *Service) AssociateToken(ctx context.Context, userID, token string) (string, error) {
 	if token == "" {
-		return "", invalid("scrobbleToken cannot be empty")
+		return "", invalidText(locale.M("scrobbleToken cannot be empty"))
 	}
 	if len(token) > MaxTokenLen {
-		return "", invalid("scrobbleToken cannot be over %d characters", MaxTokenLen)
+		return "", invalidFill(locale.M("scrobbleToken cannot be over {{.Max}} characters"), "Max", MaxTokenLen)
 	}
 	for _, r := range token {
 		if r <= ' ' || r > '~' {
-			return "", invalid("scrobbleToken must be printable ASCII without spaces")
+			return "", invalidText(locale.M("scrobbleToken must be printable ASCII without spaces"))
 		}
 	}
 	u, err := s.GetUser(ctx, userID)

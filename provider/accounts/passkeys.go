@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -52,7 +53,7 @@ func PasskeyName(name string) (string, error) {
 		return "Passkey", nil
 	}
 	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > MaxPasskeyName || strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-		return "", invalid("a passkey's name is at most %d characters, without control characters", MaxPasskeyName)
+		return "", invalidFill(locale.M("a passkey's name is at most {{.Max}} characters, without control characters"), "Max", MaxPasskeyName)
 	}
 	return name, nil
 }
@@ -142,7 +143,7 @@ func (s *Service) SetPassword(ctx context.Context, userID, password string, proo
 		return err
 	}
 	if !u.PasskeyOnly && u.PasswordHash != "" {
-		return invalid("this account has a password: change it with the current one")
+		return invalidText(locale.M("this account has a password: change it with the current one"))
 	}
 	if s.clock().Sub(proof.AuthTime) > RecentAuth {
 		return ErrRecentSignIn

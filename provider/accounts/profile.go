@@ -80,11 +80,11 @@ func printable(s string) bool {
 // characters.
 func ValidateEmail(email string) error {
 	if email == "" {
-		return invalid("Email cannot be empty")
+		return invalidText(locale.M("Email cannot be empty"))
 	}
 	a, err := mail.ParseAddress(email)
 	if err != nil || a.Address != email || a.Name != "" || len(email) > MaxEmailLen || !strings.Contains(email[strings.LastIndexByte(email, '@'):], ".") {
-		return invalid("Invalid email")
+		return invalidText(locale.M("Invalid email"))
 	}
 	return nil
 }
@@ -92,7 +92,7 @@ func ValidateEmail(email string) error {
 func validateWebsite(w string) error {
 	u, err := url.Parse(w)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || runes(w) > MaxWebsiteLen {
-		return invalid("Website must be an http(s) URL of at most %d characters", MaxWebsiteLen)
+		return invalidFill(locale.M("Website must be an http(s) URL of at most {{.Max}} characters"), "Max", MaxWebsiteLen)
 	}
 	return nil
 }
@@ -117,16 +117,16 @@ func (p ProfileUpdate) apply(u *storage.User) error {
 		case p.Name.Null:
 			u.Name = ""
 		case p.Name.Value == "":
-			return invalid("Name cannot be empty")
+			return invalidText(locale.M("Name cannot be empty"))
 		case runes(p.Name.Value) < MinNameLen || runes(p.Name.Value) > MaxNameLen || !printable(p.Name.Value):
-			return invalid("Name cannot be less than %d or over %d characters", MinNameLen, MaxNameLen)
+			return invalidFill(locale.M("Name cannot be less than {{.Min}} or over {{.Max}} characters"), "Min", MinNameLen, "Max", MaxNameLen)
 		default:
 			u.Name = p.Name.Value
 		}
 	}
 	if p.Bio.Set {
 		if runes(p.Bio.Value) > MaxBioLen || !printable(p.Bio.Value) {
-			return invalid("Bio cannot be over %d characters", MaxBioLen)
+			return invalidFill(locale.M("Bio cannot be over {{.Max}} characters"), "Max", MaxBioLen)
 		}
 		u.Bio = p.Bio.Value
 	}
@@ -135,9 +135,9 @@ func (p ProfileUpdate) apply(u *storage.User) error {
 		case p.Pronouns.Null:
 			u.Pronouns = ""
 		case p.Pronouns.Value == "":
-			return invalid("Pronouns cannot be empty")
+			return invalidText(locale.M("Pronouns cannot be empty"))
 		case runes(p.Pronouns.Value) > MaxPronounsLen || !printable(p.Pronouns.Value):
-			return invalid("Pronouns cannot be over %d characters", MaxPronounsLen)
+			return invalidFill(locale.M("Pronouns cannot be over {{.Max}} characters"), "Max", MaxPronounsLen)
 		default:
 			u.Pronouns = p.Pronouns.Value
 		}
@@ -154,7 +154,7 @@ func (p ProfileUpdate) apply(u *storage.User) error {
 		case p.Website.Null:
 			u.Website = ""
 		case p.Website.Value == "":
-			return invalid("Website cannot be empty")
+			return invalidText(locale.M("Website cannot be empty"))
 		default:
 			if err := validateWebsite(p.Website.Value); err != nil {
 				return err
@@ -191,7 +191,7 @@ func (s *Service) Language(v string) (string, error) {
 			return l.Tag, nil
 		}
 	}
-	return "", invalid("Language must be a BCP 47 language tag of one of: %s", strings.Join(s.langs.Tags(), ", "))
+	return "", invalidFill(locale.M("Language must be a BCP 47 language tag of one of: {{.Tags}}"), "Tags", strings.Join(s.langs.Tags(), ", "))
 }
 
 // Languages are the catalogs of the pages and mails.
@@ -224,7 +224,7 @@ func (s *Service) Create(ctx context.Context, n NewUser) (storage.User, error) {
 		return storage.User{}, err
 	}
 	if !ValidRole(n.Role) {
-		return storage.User{}, invalid("Role must be admin, user or guest")
+		return storage.User{}, invalidText(locale.M("Role must be admin, user or guest"))
 	}
 	var u storage.User
 	var err error
@@ -368,7 +368,7 @@ func validClaims(raw json.RawMessage) ([]byte, error) {
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil || obj == nil {
-		return nil, invalid("claims must be a JSON object")
+		return nil, invalidText(locale.M("claims must be a JSON object"))
 	}
 	keys := make([]string, 0, len(obj))
 	for k := range obj {
@@ -382,7 +382,7 @@ func validClaims(raw json.RawMessage) ([]byte, error) {
 	}
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil {
-		return nil, invalid("claims must be a JSON object")
+		return nil, invalidText(locale.M("claims must be a JSON object"))
 	}
 	if buf.Len() == 2 { // {}
 		return nil, nil
@@ -394,7 +394,7 @@ func validClaims(raw json.RawMessage) ([]byte, error) {
 // sessions and revokes their tokens.
 func (s *Service) AdminUpdate(ctx context.Context, userID string, c AdminChange) (storage.User, error) {
 	if c.Role != nil && !ValidRole(*c.Role) {
-		return storage.User{}, invalid("Role must be admin, user or guest")
+		return storage.User{}, invalidText(locale.M("Role must be admin, user or guest"))
 	}
 	var err error
 	if c.Profile, err = s.languageOf(c.Profile); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -152,7 +153,7 @@ func Problems(n NewUser) []FieldError {
 		out = append(out, FieldError{"password", err})
 	}
 	if !ValidRole(n.Role) {
-		out = append(out, FieldError{"role", invalid("Role must be admin, user or guest")})
+		out = append(out, FieldError{"role", invalidText(locale.M("Role must be admin, user or guest"))})
 	}
 	if err := n.Profile.apply(&storage.User{}); err != nil {
 		out = append(out, FieldError{"profile", err})
@@ -171,7 +172,7 @@ func (s *Signups) Create(ctx context.Context, req SignUp, who Requester, lim Sig
 		n.Role = storage.RoleUser
 	}
 	if !ValidRole(n.Role) {
-		return storage.User{}, invalid("Role must be admin, user or guest")
+		return storage.User{}, invalidText(locale.M("Role must be admin, user or guest"))
 	}
 	if n.Role == storage.RoleAdmin && req.SecurityCode != "" {
 		// The rules before the guess, as before any count: a request the

@@ -45,7 +45,7 @@ const (
 	MaxScopeLen       = 64
 	MaxDescriptionLen = 200
 	MaxClaims         = 20
-	MaxIntrospectors  = 20
+	MaxIntrospectors  = 20 // and exchange-from clients
 )
 
 // Errors the transports answer by their fault.Kind.
@@ -149,6 +149,9 @@ type Spec struct {
 	// Introspectors are the clients (the API's resource servers) that may
 	// introspect tokens meant for the API (RFC 7662 §4).
 	Introspectors []string
+	// ExchangeFrom are the clients that may exchange a person's token for
+	// a token to the API (RFC 8693; nobody when empty).
+	ExchangeFrom []string
 	// OpenToApps: apps registered by developers may ask for its scopes.
 	OpenToApps bool
 }
@@ -159,6 +162,7 @@ type Update struct {
 	Scopes        *[]storage.APIScope
 	Claims        *[]string
 	Introspectors *[]string
+	ExchangeFrom  *[]string
 	OpenToApps    *bool
 }
 
@@ -229,7 +233,7 @@ func (r *Registry) Check(ctx context.Context, spec Spec) (storage.API, error) {
 }
 
 // Update changes a registered API: its name, scopes (a scope some client
-// holds cannot go), claims and introspectors.
+// holds cannot go), claims, introspectors and exchange-from clients.
 func (r *Registry) Update(ctx context.Context, id string, u Update) (storage.API, error) {
 	if id == r.builtin.ID {
 		return storage.API{}, invalid("tonearm's own API cannot be changed")
@@ -238,7 +242,7 @@ func (r *Registry) Update(ctx context.Context, id string, u Update) (storage.API
 	if err != nil {
 		return storage.API{}, err
 	}
-	spec := Spec{ID: id, Name: cur.Name, Scopes: cur.Scopes, Claims: cur.Claims, Introspectors: cur.Introspectors, OpenToApps: cur.OpenToApps}
+	spec := Spec{ID: id, Name: cur.Name, Scopes: cur.Scopes, Claims: cur.Claims, Introspectors: cur.Introspectors, ExchangeFrom: cur.ExchangeFrom, OpenToApps: cur.OpenToApps}
 	if u.OpenToApps != nil {
 		spec.OpenToApps = *u.OpenToApps
 	}
@@ -253,6 +257,9 @@ func (r *Registry) Update(ctx context.Context, id string, u Update) (storage.API
 	}
 	if u.Introspectors != nil {
 		spec.Introspectors = *u.Introspectors
+	}
+	if u.ExchangeFrom != nil {
+		spec.ExchangeFrom = *u.ExchangeFrom
 	}
 	next, err := r.validate(ctx, spec)
 	if err != nil {
@@ -354,29 +361,15 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.API, error)
 			claims = append(claims, c)
 		}
 	}
-	introspectors := []string{}
-	if len(spec.Introspectors) > MaxIntrospectors {
-		return storage.API{}, invalid("at most %d introspectors", MaxIntrospectors)
+	introspectors, err := r.clientList(ctx, spec.Introspectors, "introspector", "register the resource server as a client first")
+	if err != nil {
+		return storage.API{}, err
 	}
-	if len(spec.Introspectors) > 0 {
-		clients, err := r.store.ListClients(ctx)
-		if err != nil {
-			return storage.API{}, err
-		}
-		for _, id := range spec.Introspectors {
-			known := false
-			for _, c := range clients {
-				known = known || c.ID == id
-			}
-			if !known {
-				return storage.API{}, invalid("introspector %q is not a registered client (register the resource server as a client first)", id)
-			}
-			if !contains(introspectors, id) {
-				introspectors = append(introspectors, id)
-			}
-		}
+	exchangeFrom, err := r.clientList(ctx, spec.ExchangeFrom, "exchange-from client", "register it as a client first")
+	if err != nil {
+		return storage.API{}, err
 	}
-	return storage.API{ID: spec.ID, Name: spec.Name, Scopes: spec.Scopes, Claims: claims, Introspectors: introspectors, OpenToApps: spec.OpenToApps}, nil
+	return storage.API{ID: spec.ID, Name: spec.Name, Scopes: spec.Scopes, Claims: claims, Introspectors: introspectors, ExchangeFrom: exchangeFrom, OpenToApps: spec.OpenToApps}, nil
 }
 
 // holders lists the clients registered with any of scopes, sorted.
@@ -562,7 +555,8 @@ func sameAPIs(a, b []storage.API) bool {
 	}
 	for i := range a {
 		if a[i].ID != b[i].ID || a[i].Name != b[i].Name || len(a[i].Scopes) != len(b[i].Scopes) || strings.Join(a[i].Claims, " ") != strings.Join(b[i].Claims, " ") ||
-			strings.Join(a[i].Introspectors, " ") != strings.Join(b[i].Introspectors, " ") || a[i].OpenToApps != b[i].OpenToApps {
+			strings.Join(a[i].Introspectors, " ") != strings.Join(b[i].Introspectors, " ") ||
+			strings.Join(a[i].ExchangeFrom, " ") != strings.Join(b[i].ExchangeFrom, " ") || a[i].OpenToApps != b[i].OpenToApps {
 			return false
 		}
 		for j := range a[i].Scopes {

@@ -47,7 +47,8 @@ func apiChanges(a, b storage.API) []string {
 		changed bool
 	}{
 		{"name", a.Name != b.Name}, {"scopes", !slices.Equal(a.Scopes, b.Scopes)}, {"claims", !slices.Equal(a.Claims, b.Claims)},
-		{"introspectors", !slices.Equal(a.Introspectors, b.Introspectors)}, {"openToApps", a.OpenToApps != b.OpenToApps},
+		{"introspectors", !slices.Equal(a.Introspectors, b.Introspectors)}, {"exchangeFrom", !slices.Equal(a.ExchangeFrom, b.ExchangeFrom)},
+		{"openToApps", a.OpenToApps != b.OpenToApps},
 	} {
 		if f.changed {
 			out = append(out, f.name)

@@ -69,6 +69,10 @@ const (
 	AppDeleted         = "app.deleted"
 	AppRefused         = "app.registration_refused"
 	RegistrationTokens = "app.registration_token"
+	// TokenExchanged: a client exchanged a person's access token for one to
+	// an API (RFC 8693); user is the person, client the exchanging client,
+	// detail the API, the scopes and the subject token's client.
+	TokenExchanged = "token.exchanged"
 )
 
 // Types lists every event type (for the API's filter).
@@ -77,7 +81,7 @@ var Types = []string{SignInSucceeded, SignInFailed, SignOut, PasswordChanged, Pa
 	ConsentGranted, ConsentRevoked, EmailVerified, PasskeyAdded, PasskeyRemoved, PasskeyCloneSuspected,
 	ConnectorCreated, ConnectorChanged, ConnectorDeleted, IdentityLinked, IdentityUnlinked, UpstreamFailed,
 	SecondFactorEnrolled, SecondFactorRemoved, SecondFactorFailed, RecoveryCodeUsed,
-	AppRegistered, AppChanged, AppDeleted, AppRefused, RegistrationTokens, SecretsResealed}
+	AppRegistered, AppChanged, AppDeleted, AppRefused, RegistrationTokens, SecretsResealed, TokenExchanged}
 
 // Store is where events go.
 type Store interface {

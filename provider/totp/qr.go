@@ -11,6 +11,8 @@ import (
 // QRSVG renders content (an otpauth:// URI) as a QR code in SVG: markup
 // the pages embed as they are (no script, no outside service), one path
 // of unit squares with the four-module quiet zone the standard asks for.
+// The SVG names nothing itself: the page wraps it in an element with
+// role="img" and a label in the page's language.
 func QRSVG(content string) (string, error) {
 	code, err := qr.Encode(content, qr.M, qr.Auto)
 	if err != nil {
@@ -28,7 +30,7 @@ func QRSVG(content string) (string, error) {
 			}
 		}
 	}
-	return fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" shape-rendering="crispEdges" role="img" aria-label="QR code of the key"><rect width="%d" height="%d" fill="#fff"/><path fill="#000" d="%s"/></svg>`,
+	return fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 %d %d" width="%d" height="%d" shape-rendering="crispEdges" aria-hidden="true"><rect width="%d" height="%d" fill="#fff"/><path fill="#000" d="%s"/></svg>`,
 		size, size, size*5, size*5, size, size, d.String()), nil
 }
 

@@ -14,6 +14,7 @@ type apiModel struct {
 	Name          string
 	Claims        string
 	Introspectors string
+	ExchangeFrom  string
 	OpenToApps    bool
 	CreatedAt     time.Time `gorm:"autoCreateTime:false"`
 }
@@ -79,7 +80,7 @@ func (s *Store) UpdateAPI(ctx context.Context, id string, update func(storage.AP
 }
 
 func toAPIModel(a storage.API) apiModel {
-	return apiModel{ID: a.ID, Name: a.Name, Claims: encodeList(a.Claims), Introspectors: encodeList(a.Introspectors), OpenToApps: a.OpenToApps, CreatedAt: utc(a.CreatedAt)}
+	return apiModel{ID: a.ID, Name: a.Name, Claims: encodeList(a.Claims), Introspectors: encodeList(a.Introspectors), ExchangeFrom: encodeList(a.ExchangeFrom), OpenToApps: a.OpenToApps, CreatedAt: utc(a.CreatedAt)}
 }
 
 // GetAPI implements storage.Storage.
@@ -117,7 +118,7 @@ func (s *Store) ListAPIs(ctx context.Context) ([]storage.API, error) {
 }
 
 func apiRecord(m apiModel, scopes []apiScopeModel) storage.API {
-	a := storage.API{ID: m.ID, Name: m.Name, Claims: decodeList(m.Claims), Introspectors: decodeList(m.Introspectors), OpenToApps: m.OpenToApps, Scopes: []storage.APIScope{}, CreatedAt: utc(m.CreatedAt)}
+	a := storage.API{ID: m.ID, Name: m.Name, Claims: decodeList(m.Claims), Introspectors: decodeList(m.Introspectors), ExchangeFrom: decodeList(m.ExchangeFrom), OpenToApps: m.OpenToApps, Scopes: []storage.APIScope{}, CreatedAt: utc(m.CreatedAt)}
 	for _, sc := range scopes {
 		a.Scopes = append(a.Scopes, storage.APIScope{Name: sc.Name, Description: sc.Description})
 	}

@@ -29,12 +29,12 @@ func testAPIs(t *testing.T, s storage.Storage) {
 	listens := storage.API{
 		ID: "https://api.example.org/listens", Name: "Listens",
 		Scopes: []storage.APIScope{{Name: "listens:write", Description: "Submit listens"}, {Name: "listens:read", Description: "Read your listens"}},
-		Claims: []string{"role", "listenbrainz_name", "tier"}, Introspectors: []string{"listens-server"}, CreatedAt: now,
+		Claims: []string{"role", "listenbrainz_name", "tier"}, Introspectors: []string{"listens-server"}, ExchangeFrom: []string{"listens-backend"}, CreatedAt: now,
 	}
 	if err := s.CreateAPI(ctx, listens); err != nil {
 		t.Fatal(err)
 	}
-	bare := storage.API{ID: "urn:example:bare", Name: "", Scopes: []storage.APIScope{}, Claims: []string{}, Introspectors: []string{}, CreatedAt: now}
+	bare := storage.API{ID: "urn:example:bare", Name: "", Scopes: []storage.APIScope{}, Claims: []string{}, Introspectors: []string{}, ExchangeFrom: []string{}, CreatedAt: now}
 	if err := s.CreateAPI(ctx, bare); err != nil {
 		t.Fatal(err)
 	}
@@ -91,13 +91,14 @@ func testUserClaims(t *testing.T, s storage.Storage) {
 	}
 }
 
-// testUpdateAPI: name, claims, introspectors and scopes change together;
+// testUpdateAPI: name, claims, introspectors, exchange-from clients and
+// scopes change together;
 // a scope another API owns is refused and changes nothing; a missing API is
 // ErrNotFound; the update's own error changes nothing.
 func testUpdateAPI(t *testing.T, s storage.Storage) {
 	ctx := context.Background()
 	listens := storage.API{ID: "https://api.example.org/listens", Scopes: []storage.APIScope{{Name: "listens:read", Description: "Read"}},
-		Claims: []string{}, Introspectors: []string{}, CreatedAt: now}
+		Claims: []string{}, Introspectors: []string{}, ExchangeFrom: []string{}, CreatedAt: now}
 	other := storage.API{ID: "https://other.example", Scopes: []storage.APIScope{{Name: "other:x", Description: ""}}, CreatedAt: now}
 	for _, a := range []storage.API{listens, other} {
 		if err := s.CreateAPI(ctx, a); err != nil {
@@ -106,6 +107,7 @@ func testUpdateAPI(t *testing.T, s storage.Storage) {
 	}
 	got, err := s.UpdateAPI(ctx, listens.ID, func(a storage.API) (storage.API, error) {
 		a.Name, a.Claims, a.Introspectors = "Listens", []string{"role"}, []string{"rs-1", "rs-2"}
+		a.ExchangeFrom = []string{"backend-1", "backend-2"}
 		a.Scopes = append(a.Scopes, storage.APIScope{Name: "listens:write", Description: "Write"})
 		a.CreatedAt = now.Add(time.Hour) // ignored
 		return a, nil
@@ -114,7 +116,7 @@ func testUpdateAPI(t *testing.T, s storage.Storage) {
 		t.Fatalf("UpdateAPI = %+v, %v", got, err)
 	}
 	read, err := s.GetAPI(ctx, listens.ID)
-	want := storage.API{ID: listens.ID, Name: "Listens", Claims: []string{"role"}, Introspectors: []string{"rs-1", "rs-2"},
+	want := storage.API{ID: listens.ID, Name: "Listens", Claims: []string{"role"}, Introspectors: []string{"rs-1", "rs-2"}, ExchangeFrom: []string{"backend-1", "backend-2"},
 		Scopes: []storage.APIScope{{Name: "listens:read", Description: "Read"}, {Name: "listens:write", Description: "Write"}}, CreatedAt: now.UTC().Truncate(time.Microsecond)}
 	if err != nil || !reflect.DeepEqual(read, want) {
 		t.Fatalf("after UpdateAPI: %+v, %v\nwant %+v", read, err, want)

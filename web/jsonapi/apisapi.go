@@ -33,6 +33,9 @@ type APIJSON struct {
 	Claims []string       `json:"claims"`
 	// Introspectors may introspect tokens meant for the API.
 	Introspectors []string `json:"introspectors"`
+	// ExchangeFrom may exchange a person's token for one to the API
+	// (RFC 8693 token exchange).
+	ExchangeFrom []string `json:"exchangeFrom"`
 	// OpenToApps: apps registered by developers may ask for its scopes.
 	OpenToApps bool   `json:"openToApps"`
 	Builtin    bool   `json:"builtin"`
@@ -41,12 +44,15 @@ type APIJSON struct {
 
 // ToAPIJSON converts an API.
 func ToAPIJSON(a storage.API) APIJSON {
-	out := APIJSON{ID: a.ID, Name: a.Name, Scopes: []APIScopeJSON{}, Claims: a.Claims, Introspectors: a.Introspectors, OpenToApps: a.OpenToApps, Builtin: a.CreatedAt.IsZero()}
+	out := APIJSON{ID: a.ID, Name: a.Name, Scopes: []APIScopeJSON{}, Claims: a.Claims, Introspectors: a.Introspectors, ExchangeFrom: a.ExchangeFrom, OpenToApps: a.OpenToApps, Builtin: a.CreatedAt.IsZero()}
 	if out.Claims == nil {
 		out.Claims = []string{}
 	}
 	if out.Introspectors == nil {
 		out.Introspectors = []string{}
+	}
+	if out.ExchangeFrom == nil {
+		out.ExchangeFrom = []string{}
 	}
 	for _, s := range a.Scopes {
 		out.Scopes = append(out.Scopes, APIScopeJSON(s))
@@ -63,6 +69,7 @@ type apiCreateBody struct {
 	Scopes        []APIScopeJSON `json:"scopes"`
 	Claims        []string       `json:"claims"`
 	Introspectors []string       `json:"introspectors"`
+	ExchangeFrom  []string       `json:"exchangeFrom"`
 	OpenToApps    bool           `json:"openToApps"`
 }
 
@@ -72,6 +79,7 @@ type apiPatchBody struct {
 	Scopes        *[]APIScopeJSON `json:"scopes"`
 	Claims        *[]string       `json:"claims"`
 	Introspectors *[]string       `json:"introspectors"`
+	ExchangeFrom  *[]string       `json:"exchangeFrom"`
 	OpenToApps    *bool           `json:"openToApps"`
 }
 
@@ -102,7 +110,7 @@ func (a *AdminAPI) createAPI(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	spec := apis.Spec{ID: body.ID, Name: body.Name, Claims: body.Claims, Introspectors: body.Introspectors, OpenToApps: body.OpenToApps}
+	spec := apis.Spec{ID: body.ID, Name: body.Name, Claims: body.Claims, Introspectors: body.Introspectors, ExchangeFrom: body.ExchangeFrom, OpenToApps: body.OpenToApps}
 	for _, s := range body.Scopes {
 		spec.Scopes = append(spec.Scopes, storage.APIScope(s))
 	}
@@ -136,7 +144,7 @@ func (a *AdminAPI) updateAPI(w http.ResponseWriter, r *http.Request) error {
 	if err := web.DecodeJSON(w, r, &body); err != nil {
 		return err
 	}
-	u := apis.Update{Name: body.Name, Claims: body.Claims, Introspectors: body.Introspectors, OpenToApps: body.OpenToApps}
+	u := apis.Update{Name: body.Name, Claims: body.Claims, Introspectors: body.Introspectors, ExchangeFrom: body.ExchangeFrom, OpenToApps: body.OpenToApps}
 	if body.Scopes != nil {
 		scopes := make([]storage.APIScope, 0, len(*body.Scopes))
 		for _, s := range *body.Scopes {

@@ -19,7 +19,7 @@ type apisPage struct {
 	Form apiForm
 }
 
-type apiForm struct{ ID, Name, Scopes, Claims, Introspectors string }
+type apiForm struct{ ID, Name, Scopes, Claims, Introspectors, ExchangeFrom string }
 
 func (p *Pages) apisPage(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	p.renderAPIs(w, r, c, http.StatusOK, apisPage{})
@@ -35,6 +35,19 @@ func (p *Pages) renderAPIs(w http.ResponseWriter, r *http.Request, c web.Caller,
 	if err != nil {
 		p.internal(w, r, err)
 		return
+	}
+	// The built-in API's descriptions are tonearm's words, in the page's
+	// language; what an admin typed is shown as typed.
+	l := p.lang(r)
+	for i, a := range list {
+		if !a.CreatedAt.IsZero() {
+			continue
+		}
+		scopes := append([]storage.APIScope(nil), a.Scopes...)
+		for j := range scopes {
+			scopes[j].Description = l.Lenient(scopes[j].Description)
+		}
+		list[i].Scopes = scopes
 	}
 	data.APIs = list
 	p.site.Render(w, r, status, "admin_apis.html", data)
@@ -56,8 +69,10 @@ func scopeLines(text string) []storage.APIScope {
 // createAPI registers an API: scopes one per line as name=description.
 func (p *Pages) createAPI(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	f := apiForm{ID: strings.TrimSpace(r.PostFormValue("id")), Name: strings.TrimSpace(r.PostFormValue("name")),
-		Scopes: r.PostFormValue("scopes"), Claims: r.PostFormValue("claims"), Introspectors: r.PostFormValue("introspectors")}
-	spec := apis.Spec{ID: f.ID, Name: f.Name, Claims: lines(f.Claims), Scopes: scopeLines(f.Scopes), Introspectors: lines(f.Introspectors)}
+		Scopes: r.PostFormValue("scopes"), Claims: r.PostFormValue("claims"), Introspectors: r.PostFormValue("introspectors"),
+		ExchangeFrom: r.PostFormValue("exchange_from")}
+	spec := apis.Spec{ID: f.ID, Name: f.Name, Claims: lines(f.Claims), Scopes: scopeLines(f.Scopes), Introspectors: lines(f.Introspectors),
+		ExchangeFrom: lines(f.ExchangeFrom)}
 	api, err := p.c.APIs.Create(r.Context(), spec)
 	if err != nil {
 		status, msg := p.message(w, r, err)
@@ -71,12 +86,14 @@ func (p *Pages) createAPI(w http.ResponseWriter, r *http.Request, c web.Caller) 
 }
 
 // updateAPI changes an API from its edit form: name, scopes, claims and
-// introspectors, each field as a whole.
+// introspectors and the clients that may exchange tokens for it, each field
+// as a whole.
 func (p *Pages) updateAPI(w http.ResponseWriter, r *http.Request, c web.Caller) {
 	id := r.PostFormValue("id")
 	name := strings.TrimSpace(r.PostFormValue("name"))
 	scopes, claims, introspectors := scopeLines(r.PostFormValue("scopes")), lines(r.PostFormValue("claims")), lines(r.PostFormValue("introspectors"))
-	if _, err := p.c.APIs.Update(r.Context(), id, apis.Update{Name: &name, Scopes: &scopes, Claims: &claims, Introspectors: &introspectors}); err != nil {
+	exchangeFrom := lines(r.PostFormValue("exchange_from"))
+	if _, err := p.c.APIs.Update(r.Context(), id, apis.Update{Name: &name, Scopes: &scopes, Claims: &claims, Introspectors: &introspectors, ExchangeFrom: &exchangeFrom}); err != nil {
 		p.apisFailed(w, r, c, err)
 		return
 	}

@@ -84,7 +84,7 @@ func (p *Pages) renderClients(w http.ResponseWriter, r *http.Request, c web.Call
 	}
 	for _, cl := range list {
 		data.Clients = append(data.Clients, clientRow{
-			View: web.ViewOf(cl), Kind: strings.ReplaceAll(clients.Kind(cl), ",", ", "), Grants: strings.Join(cl.GrantTypes, ", "), Scopes: strings.Join(cl.Scopes, " "),
+			View: web.ViewOf(cl), Kind: kindWords(cl), Grants: strings.Join(cl.GrantTypes, ", "), Scopes: strings.Join(cl.Scopes, " "),
 			Created: cl.CreatedAt, RedirectURIs: cl.RedirectURIs, Owner: p.ownerName(r, cl.Owner), Disabled: cl.Disabled,
 		})
 	}
@@ -205,7 +205,7 @@ func (p *Pages) renderClient(w http.ResponseWriter, r *http.Request, c web.Calle
 		return
 	}
 	data := clientPage{consolePage: p.consoleBase(w, r, c, "clients"), Grants: clients.GrantTypes, NewSecret: secret, NeedsSecret: clients.NeedsSecret(cl) && secret == "",
-		Client: clientRow{View: web.ViewOf(cl), Kind: strings.ReplaceAll(clients.Kind(cl), ",", ", "), Created: cl.CreatedAt,
+		Client: clientRow{View: web.ViewOf(cl), Kind: kindWords(cl), Created: cl.CreatedAt,
 			Owner: p.ownerName(r, cl.Owner), Disabled: cl.Disabled}}
 	data.Form = clientFormFrom(cl)
 	if form != nil {
@@ -317,4 +317,18 @@ func (p *Pages) setClientDisabled(w http.ResponseWriter, r *http.Request, c web.
 		what = "client-disabled"
 	}
 	p.done(w, r, AdminPath+"/clients/"+url.PathEscape(id), what)
+}
+
+// kindWords is clients.Kind for people, in whole marked phrases (a list's
+// separator differs by language): the page translates it.
+func kindWords(cl storage.Client) string {
+	switch {
+	case cl.Public && cl.FirstParty:
+		return locale.M("public, first-party")
+	case cl.Public:
+		return locale.M("public")
+	case cl.FirstParty:
+		return locale.M("confidential, first-party")
+	}
+	return locale.M("confidential")
 }

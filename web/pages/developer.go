@@ -54,6 +54,7 @@ type developerPage struct {
 type appRow struct {
 	View                   web.ClientView
 	ID, Type, Scopes       string
+	Kind                   string // Type for people: a marked word (appKindWords)
 	Created                time.Time
 	RedirectURIs           string
 	PostLogoutRedirectURIs string
@@ -119,7 +120,7 @@ func (p *Pages) renderDeveloper(w http.ResponseWriter, r *http.Request, c web.Ca
 		return
 	}
 	for _, a := range apps {
-		data.Apps = append(data.Apps, appRow{View: web.ViewOf(a), ID: a.ID, Type: clients.AppKind(a), Created: a.CreatedAt,
+		data.Apps = append(data.Apps, appRow{View: web.ViewOf(a), ID: a.ID, Type: clients.AppKind(a), Kind: appKindWords[clients.AppKind(a)], Created: a.CreatedAt,
 			Scopes: strings.Join(a.Scopes, " "), RedirectURIs: strings.Join(a.RedirectURIs, "\n"),
 			PostLogoutRedirectURIs: strings.Join(a.PostLogoutRedirectURIs, "\n"), BackchannelLogoutURI: a.BackchannelLogoutURI, Disabled: a.Disabled, Confidential: !a.Public && clients.AuthMethod(a) != clients.AuthPrivateKeyJWT, LogoURI: a.LogoURI,
 			Keys: keysFormFrom(a, "-"+a.ID)})
@@ -302,4 +303,12 @@ func withoutOverlong(list string) string {
 		}
 	}
 	return strings.Join(kept, "\n")
+}
+
+// appKindWords name an app's type (clients.AppKind) on the page, marked
+// for the catalogs; the English words are the types' names.
+var appKindWords = map[string]string{
+	clients.AppWeb:    locale.M("web"),
+	clients.AppNative: locale.M("native"),
+	clients.AppDevice: locale.M("device"),
 }
