@@ -82,7 +82,8 @@ func (v *Verifier) CheckProof(r *http.Request, raw string) (string, error) {
 		return "", fmt.Errorf("%w: not a JWS signed with %v", ErrInvalidProof, ProofAlgs)
 	}
 	h := obj.Signatures[0].Protected
-	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "dpop+jwt" {
+	// A media type: compared without case (RFC 7515 §4.1.9).
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, "dpop+jwt") {
 		return "", fmt.Errorf("%w: typ must be dpop+jwt", ErrInvalidProof)
 	}
 	// The key is in the proof itself; it must be a public key (go-jose also

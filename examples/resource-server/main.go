@@ -27,7 +27,7 @@
 // token for one to another API (RFC 8693, exchange.go):
 //
 //	go run ./examples/resource-server -id https://api.example.org/listens -listen 127.0.0.1:9090 \
-//	  -summary-api https://api.example.org/archive -summary-api-url http://127.0.0.1:9091 -client-id listens-server  # secret in $CLIENT_SECRET
+//	  -summary-api https://api.example.org/stats -summary-api-url http://127.0.0.1:9091 -client-id listens-backend  # secret in $CLIENT_SECRET
 package main
 
 import (
