@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -398,5 +399,50 @@ func TestI34DPoPNonce(t *testing.T) {
 	p, _ = dpop.MakeProof(key, jose.ES256, dpop.ProofClaims{Method: http.MethodPost, URL: tokenURL, Nonce: "made-up"})
 	if r := dpopDo(t, s.srv.URL, http.MethodPost, provider.TokenPath, form, "svc", secret, "", p); r.status != http.StatusBadRequest || r.str("error") != dpop.ErrUseNonce {
 		t.Fatalf("a made-up nonce: %d %v, want use_dpop_nonce", r.status, r.body)
+	}
+}
+
+// openid-client v6 (nobody here wrote it), unmodified, as a public client
+// with DPoP: its code exchange, userinfo calls and refresh carry proofs by
+// its own key; the tokens it got are then refused without that key.
+func TestI34DPoPWithOpenIDClient(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
+	s.user("ivy")
+	port := freeLoopbackPort(t)
+	rp := startOpenIDClient(t, s.issuer, port, "--client-id", "node-spa", "--auth", "none", "--dpop", "yes", "--scope", "openid profile offline_access")
+	s.client(clients.Spec{ID: "node-spa", Public: true, FirstParty: true, RedirectURIs: []string{rp.RedirectURI},
+		Scopes: []string{"openid", "profile", "offline_access"}, GrantTypes: []string{"authorization_code", "refresh_token"}})
+	browser := s.browser()
+	p := get(t, browser, rp.AuthURL)
+	p = submit(t, browser, parseForm(t, p.body, p.url), map[string]string{"username": "ivy", "password": e2ePassword})
+	if p.location == nil || !strings.HasPrefix(p.location.String(), rp.RedirectURI) {
+		t.Fatalf("no redirect to the RP: %d %v", p.status, p.location)
+	}
+	get(t, http.DefaultClient, p.location.String())
+	out := rp.next()
+	// openid-client reports token_type in lower case.
+	if tt, rt := fmt.Sprint(out["token_type"]), fmt.Sprint(out["refreshed_token_type"]); out["ok"] != true || !strings.EqualFold(tt, "DPoP") || !strings.EqualFold(rt, "DPoP") {
+		t.Fatalf("openid-client with DPoP: %v", out)
+	}
+	if ui, _ := out["refreshed_userinfo"].(map[string]any); ui["preferred_username"] != "ivy" {
+		t.Fatalf("userinfo after the refresh: %v", out["refreshed_userinfo"])
+	}
+	access, _ := out["dpop_access_token"].(string)
+	refresh, _ := out["dpop_refresh_token"].(string)
+	if tokenCnf(t, access) == "" {
+		t.Fatalf("openid-client's access token has no cnf.jkt")
+	}
+	// Stolen from the app: the access token as a bearer token, the
+	// refresh token without the app's key.
+	if r := dpopDo(t, s.issuer, http.MethodGet, provider.UserinfoPath, nil, "", "", "Bearer "+access); r.status != http.StatusUnauthorized ||
+		!strings.HasPrefix(r.header.Get("WWW-Authenticate"), "DPoP ") {
+		t.Fatalf("the stolen access token at userinfo: %d %q", r.status, r.header.Get("WWW-Authenticate"))
+	}
+	thief := newDPoPKey(t)
+	r := dpopDo(t, s.issuer, http.MethodPost, provider.TokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {"node-spa"}},
+		"", "", "", proofFor(t, thief, http.MethodPost, s.issuer+provider.TokenPath, ""))
+	if r.status != http.StatusBadRequest || r.str("error") != "invalid_grant" {
+		t.Fatalf("the stolen refresh token with another key: %d %v, want invalid_grant", r.status, r.body)
 	}
 }
