@@ -165,8 +165,17 @@ func clientsShow(ctx context.Context, s *services, in *input) error {
 	case c.JWKSURI != "":
 		keys = c.JWKSURI
 	}
-	return in.show(nil, "client_id:                  %s\ntype:                       %s\ntoken_endpoint_auth_method: %s\nkeys:                       %s\nsubject_type:               %s\ngrant_types:                %s\nscope:                      %s\nredirect_uris:              %s\n",
-		c.ID, clients.Kind(c), clients.AuthMethod(c), keys, toClientJSON(c, "").SubjectType, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "), strings.Join(c.RedirectURIs, " "))
+	return in.show(nil, "client_id:                  %s\ntype:                       %s\ntoken_endpoint_auth_method: %s\nkeys:                       %s\nsubject_type:               %s\ngrant_types:                %s\nscope:                      %s\nredirect_uris:              %s\ndpop:                       %s\n",
+		c.ID, clients.Kind(c), clients.AuthMethod(c), keys, toClientJSON(c, "").SubjectType, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "), strings.Join(c.RedirectURIs, " "), dpopMode(c))
+}
+
+// dpopMode says whether a client's token requests must carry a DPoP proof
+// (--require-dpop).
+func dpopMode(c storage.Client) string {
+	if c.RequireDPoP {
+		return "required"
+	}
+	return "optional"
 }
 
 func clientsUpdate(fs *flag.FlagSet, in *input) runFunc {
