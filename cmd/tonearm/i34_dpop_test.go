@@ -477,3 +477,71 @@ func BenchmarkI34ClientCredentials(b *testing.B) {
 		})
 	}
 }
+
+// --require-dpop everywhere a client is registered: the command line
+// (create, show, update), apply and export, the admin API, and RFC 7591
+// registration (dpop_bound_access_tokens); the stored flag is what the
+// token endpoint enforces.
+func TestI34RequireDPoPRegistration(t *testing.T) {
+	t.Parallel()
+	s := startE2EConfig(t, "sqlite://"+t.TempDir()+"/t.db", options{}, func(c *config.Config) { c.ClientRegistration = config.ClientRegistrationOpen })
+	env := envFunc(map[string]string{"TONEARM_DATABASE_URL": s.cfg.DatabaseURL, "TONEARM_SECRET": string(s.cfg.Secret)})
+	out, _, _, err := cliRun(t, env, "clients", "create", "--id", "m", "--grant-type", "client_credentials", "--scope", "admin", "--require-dpop", "--json")
+	var created map[string]any
+	if err != nil || json.Unmarshal([]byte(out), &created) != nil || created["dpop_bound_access_tokens"] != true {
+		t.Fatalf("clients create --require-dpop: %v %s", err, out)
+	}
+	if out, _, _, err := cliRun(t, env, "clients", "show", "m"); err != nil || !strings.Contains(out, "dpop:                       required") {
+		t.Fatalf("clients show: %v %s", err, out)
+	}
+	secret, _ := created["client_secret"].(string)
+	form := url.Values{"grant_type": {"client_credentials"}}
+	if r := dpopDo(t, s.issuer, http.MethodPost, provider.TokenPath, form, "m", secret, ""); r.status != http.StatusBadRequest || r.str("error") != "invalid_request" {
+		t.Fatalf("m without a proof: %d %v", r.status, r.body)
+	}
+	if out, _, _, err := cliRun(t, env, "clients", "update", "m", "--require-dpop=false", "--json"); err != nil || !strings.Contains(out, `"dpop_bound_access_tokens":false`) {
+		t.Fatalf("clients update --require-dpop=false: %v %s", err, out)
+	}
+	if !strings.Contains(exportOf(t, env), "requireDpop") {
+		// Exported only when set: set it again through apply.
+		if _, _, err := applyFile(t, env, "clients:\n  - id: m\n    grantTypes: [client_credentials]\n    scope: admin\n    requireDpop: true\n"); err != nil {
+			t.Fatalf("apply requireDpop: %v", err)
+		}
+	}
+	if exp := exportOf(t, env); !strings.Contains(exp, "requireDpop: true") {
+		t.Fatalf("export after apply requireDpop: true:\n%s", exp)
+	}
+	// The admin API, with an admin token bound to a key.
+	key := newDPoPKey(t)
+	_, adminSecret := s.client(clients.Spec{ID: "ops", GrantTypes: []string{"client_credentials"}, Scopes: []string{"admin"}})
+	tok := dpopDo(t, s.issuer, http.MethodPost, provider.TokenPath, form, "ops", adminSecret, "", proofFor(t, key, http.MethodPost, s.issuer+provider.TokenPath, ""))
+	access := tok.str("access_token")
+	patch := func(body string) dpopReply {
+		u := s.issuer + "/api/admin/clients/m"
+		req, _ := http.NewRequest(http.MethodPatch, u, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "DPoP "+access)
+		req.Header.Set("DPoP", proofFor(t, key, http.MethodPatch, u, access))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		return dpopReply{status: resp.StatusCode, body: out}
+	}
+	if r := patch(`{"requireDpop": false}`); r.status != http.StatusOK || r.body["requireDpop"] != false {
+		t.Fatalf("PATCH requireDpop false: %d %v", r.status, r.body)
+	}
+	// RFC 7591: an app asks for DPoP-bound tokens.
+	status, app := s.registerJSON(t, "", map[string]any{"redirect_uris": []string{redirectURI}, "client_name": "Bound", "dpop_bound_access_tokens": true,
+		"grant_types": []string{"authorization_code"}})
+	if status != http.StatusCreated || app["dpop_bound_access_tokens"] != true {
+		t.Fatalf("registration with dpop_bound_access_tokens: %d %v", status, app)
+	}
+	id, _ := app["client_id"].(string)
+	if c, err := s.app.clients.Get(t.Context(), id); err != nil || !c.RequireDPoP {
+		t.Fatalf("the registered app: %+v %v", c, err)
+	}
+}
