@@ -545,3 +545,76 @@ func TestI34RequireDPoPRegistration(t *testing.T) {
 		t.Fatalf("the registered app: %+v %v", c, err)
 	}
 }
+
+// A pushed request (PAR) sent with a proof is bound to its key (RFC 9449
+// §10.1): the code is redeemed only with that key; a dpop_jkt naming
+// another key than the proof's is refused.
+func TestI34DPoPPushedRequest(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
+	s.user("ivy")
+	s.client(clients.Spec{ID: "spa", Public: true, FirstParty: true, Scopes: []string{"openid"}, GrantTypes: []string{"authorization_code"}})
+	key, thief := newDPoPKey(t), newDPoPKey(t)
+	browser := s.browser()
+	push := func(extra url.Values, proofs ...string) (dpopReply, string) {
+		verifier := oauth2.GenerateVerifier()
+		form := url.Values{"response_type": {"code"}, "client_id": {"spa"}, "redirect_uri": {redirectURI}, "scope": {"openid"}, "state": {random(t)},
+			"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}}
+		for k, v := range extra {
+			form[k] = v
+		}
+		return dpopDo(t, s.issuer, http.MethodPost, provider.PARPath, form, "", "", "", proofs...), verifier
+	}
+	if r, _ := push(url.Values{"dpop_jkt": {jktOf(t, thief)}}, proofFor(t, key, http.MethodPost, s.issuer+provider.PARPath, "")); r.status != http.StatusBadRequest || r.str("error") != dpop.ErrInvalidProof {
+		t.Fatalf("a push whose dpop_jkt is not the proof's key: %d %v", r.status, r.body)
+	}
+	if r, _ := push(nil, proofFor(t, key, http.MethodPost, s.issuer+provider.TokenPath, "")); r.status != http.StatusBadRequest || r.str("error") != dpop.ErrInvalidProof {
+		t.Fatalf("a push with a proof for the token endpoint: %d %v", r.status, r.body)
+	}
+	code := func(login string) (string, string) {
+		r, verifier := push(nil, proofFor(t, key, http.MethodPost, s.issuer+provider.PARPath, ""))
+		if r.status != http.StatusCreated {
+			t.Fatalf("push with a proof: %d %v", r.status, r.body)
+		}
+		back := s.authorize(browser, s.issuer+provider.AuthorizePath+"?"+url.Values{"client_id": {"spa"}, "request_uri": {r.str("request_uri")}}.Encode(), login, false)
+		return back.Query().Get("code"), verifier
+	}
+	redeem := func(code, verifier string, k *ecdsa.PrivateKey) dpopReply {
+		return dpopDo(t, s.issuer, http.MethodPost, provider.TokenPath, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"code_verifier": {verifier}, "client_id": {"spa"}, "redirect_uri": {redirectURI}}, "", "", "", proofFor(t, k, http.MethodPost, s.issuer+provider.TokenPath, ""))
+	}
+	c, v := code("ivy")
+	if r := redeem(c, v, thief); r.status != http.StatusBadRequest || r.str("error") != "invalid_grant" {
+		t.Fatalf("the code of a DPoP push redeemed with another key: %d %v", r.status, r.body)
+	}
+	c, v = code("")
+	if r := redeem(c, v, key); r.status != http.StatusOK || tokenCnf(t, r.str("access_token")) != jktOf(t, key) {
+		t.Fatalf("the code of a DPoP push redeemed with its key: %d %v", r.status, r.body)
+	}
+}
+
+// With nonces on, a resource refuses a proof without the nonce with 401
+// use_dpop_nonce and the nonce to use (§9).
+func TestI34DPoPNonceAtResources(t *testing.T) {
+	t.Parallel()
+	s := startE2EConfig(t, "sqlite://"+t.TempDir()+"/t.db", options{}, func(c *config.Config) { c.DPoPNonce = config.DPoPNonceOn })
+	_, secret := s.client(clients.Spec{ID: "ops", GrantTypes: []string{"client_credentials"}, Scopes: []string{"admin"}})
+	key := newDPoPKey(t)
+	tokenURL, usersURL := s.issuer+provider.TokenPath, s.issuer+"/api/admin/users"
+	form := url.Values{"grant_type": {"client_credentials"}}
+	nonce := dpopDo(t, s.issuer, http.MethodPost, provider.TokenPath, form, "ops", secret, "", proofFor(t, key, http.MethodPost, tokenURL, "")).header.Get("DPoP-Nonce")
+	p, _ := dpop.MakeProof(key, jose.ES256, dpop.ProofClaims{Method: http.MethodPost, URL: tokenURL, Nonce: nonce})
+	tok := dpopDo(t, s.issuer, http.MethodPost, provider.TokenPath, form, "ops", secret, "", p)
+	access := tok.str("access_token")
+	if tok.status != http.StatusOK || access == "" {
+		t.Fatalf("token with the nonce: %d %v", tok.status, tok.body)
+	}
+	r := dpopDo(t, s.issuer, http.MethodGet, "/api/admin/users", nil, "", "", "DPoP "+access, proofFor(t, key, http.MethodGet, usersURL, access))
+	if r.status != http.StatusUnauthorized || !strings.Contains(r.header.Get("WWW-Authenticate"), `error="use_dpop_nonce"`) || r.header.Get("DPoP-Nonce") == "" {
+		t.Fatalf("a resource proof without the nonce: %d %q %q", r.status, r.header.Get("WWW-Authenticate"), r.header.Get("DPoP-Nonce"))
+	}
+	p, _ = dpop.MakeProof(key, jose.ES256, dpop.ProofClaims{Method: http.MethodGet, URL: usersURL, AccessToken: access, Nonce: r.header.Get("DPoP-Nonce")})
+	if r := dpopDo(t, s.issuer, http.MethodGet, "/api/admin/users", nil, "", "", "DPoP "+access, p); r.status != http.StatusOK {
+		t.Fatalf("a resource proof with the nonce: %d %v", r.status, r.body)
+	}
+}
