@@ -618,3 +618,35 @@ func TestI34DPoPNonceAtResources(t *testing.T) {
 		t.Fatalf("a resource proof with the nonce: %d %v", r.status, r.body)
 	}
 }
+
+// The device grant (RFC 8628) with DPoP: the device's poll carries a
+// proof, its tokens are bound, and its refresh token (a public client's)
+// needs the device's key.
+func TestI34DPoPDeviceGrant(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
+	s.client(clients.Spec{ID: "scrobbler", Public: true, RedirectURIs: []string{}, GrantTypes: []string{clients.DeviceCodeGrant, "refresh_token"},
+		Scopes: []string{"openid", "offline_access"}})
+	u := s.user("couch")
+	browser := s.browser()
+	s.signInPage(t, browser, u.Username)
+	start := dpopDo(t, s.issuer, http.MethodPost, provider.DeviceAuthorizationPath, url.Values{"client_id": {"scrobbler"}, "scope": {"openid offline_access"}}, "", "", "")
+	if start.status != http.StatusOK {
+		t.Fatalf("device authorization: %d %v", start.status, start.body)
+	}
+	s.decideDevice(t, browser, start.str("verification_uri_complete"), "allow")
+	key := newDPoPKey(t)
+	tokenURL := s.issuer + provider.TokenPath
+	poll := dpopDo(t, s.issuer, http.MethodPost, provider.TokenPath, url.Values{"grant_type": {clients.DeviceCodeGrant}, "device_code": {start.str("device_code")}, "client_id": {"scrobbler"}},
+		"", "", "", proofFor(t, key, http.MethodPost, tokenURL, ""))
+	if poll.status != http.StatusOK || poll.str("token_type") != "DPoP" || tokenCnf(t, poll.str("access_token")) != jktOf(t, key) {
+		t.Fatalf("a device poll with a proof: %d %v", poll.status, poll.body)
+	}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {poll.str("refresh_token")}, "client_id": {"scrobbler"}}
+	if r := dpopDo(t, s.issuer, http.MethodPost, provider.TokenPath, refresh, "", "", ""); r.status != http.StatusBadRequest || r.str("error") != "invalid_grant" {
+		t.Fatalf("the device's refresh token without its key: %d %v", r.status, r.body)
+	}
+	if r := dpopDo(t, s.issuer, http.MethodPost, provider.TokenPath, refresh, "", "", "", proofFor(t, key, http.MethodPost, tokenURL, "")); r.status != http.StatusOK || r.str("token_type") != "DPoP" {
+		t.Fatalf("the device's refresh token with its key: %d %v", r.status, r.body)
+	}
+}
