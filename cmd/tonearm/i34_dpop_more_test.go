@@ -223,3 +223,33 @@ func TestI34DPoPDeviceGrant(t *testing.T) {
 		t.Fatalf("the device's refresh token with its key: %d %v", r.status, r.body)
 	}
 }
+
+// The console's client forms carry the DPoP box: create with it ticked,
+// the edit page shows it, and saving without it clears it.
+func TestI34RequireDPoPConsole(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
+	s.admin("boss")
+	console := s.browser()
+	s.signInPage(t, console, "boss")
+	f := accountForm(t, get(t, console, s.issuer+"/admin/clients"), "/admin/clients")
+	f.values["grant_type"] = []string{"client_credentials"}
+	if p := submit(t, console, f, map[string]string{"client_id": "boxed", "scope": "admin", "require_dpop": "yes"}); p.status != http.StatusOK {
+		t.Fatalf("console create: %d\n%s", p.status, p.body)
+	}
+	if c, err := s.app.store.GetClient(t.Context(), "boxed"); err != nil || !c.RequireDPoP {
+		t.Fatalf("the console's client: %+v %v", c, err)
+	}
+	page := get(t, console, s.issuer+"/admin/clients/boxed")
+	if !strings.Contains(page.body, `name="require_dpop" value="yes" checked`) {
+		t.Fatalf("the edit page does not show the DPoP box ticked:\n%s", page.body)
+	}
+	edit := accountForm(t, page, "/admin/clients/boxed/update")
+	delete(edit.values, "require_dpop")
+	if p := submit(t, console, edit, nil); p.status != http.StatusOK {
+		t.Fatalf("console edit: %d\n%s", p.status, p.body)
+	}
+	if c, _ := s.app.store.GetClient(t.Context(), "boxed"); c.RequireDPoP {
+		t.Fatal("unticking the box kept RequireDPoP")
+	}
+}
