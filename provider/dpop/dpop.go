@@ -179,7 +179,8 @@ func (v *Verifier) Check(ctx context.Context, proof string, req Request) (Proof,
 		return Proof{}, invalid("The DPoP proof must carry one signature.")
 	}
 	h := obj.Signatures[0].Protected
-	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); typ != "dpop+jwt" {
+	// A media type: compared without case (RFC 9449 §4.2, RFC 2045).
+	if typ, _ := h.ExtraHeaders[jose.HeaderType].(string); !strings.EqualFold(typ, "dpop+jwt") {
 		return Proof{}, invalid("The DPoP proof's typ must be dpop+jwt.")
 	}
 	jwk := h.JSONWebKey
