@@ -253,3 +253,53 @@ func TestI34RequireDPoPConsole(t *testing.T) {
 		t.Fatal("unticking the box kept RequireDPoP")
 	}
 }
+
+// BenchmarkI34Refresh is a public client's refresh over HTTP on SQLite
+// (each refresh rotates the token: one chain per sub-benchmark), as a
+// bearer token and bound with DPoP (the proofs made before the clock
+// starts).
+func BenchmarkI34Refresh(b *testing.B) {
+	s := startE2E(b, "sqlite://"+b.TempDir()+"/bench.db", options{})
+	s.user("ivy")
+	s.client(clients.Spec{ID: "spa", Public: true, FirstParty: true, Scopes: []string{"openid", "offline_access"}, GrantTypes: []string{"authorization_code", "refresh_token"}})
+	browser := s.browser()
+	key := newDPoPKey(b)
+	tokenURL := s.issuer + provider.TokenPath
+	for i, bound := range []bool{false, true} {
+		name := "bearer"
+		if bound {
+			name = "dpop"
+		}
+		login := ""
+		if i == 0 {
+			login = "ivy"
+		}
+		code, verifier := dpopCode(s, browser, login, url.Values{"scope": {"openid offline_access"}})
+		var proof []string
+		if bound {
+			proof = []string{proofFor(b, key, http.MethodPost, tokenURL, "")}
+		}
+		tok := dpopDo(b, s.issuer, http.MethodPost, provider.TokenPath, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"code_verifier": {verifier}, "client_id": {"spa"}, "redirect_uri": {redirectURI}}, "", "", "", proof...)
+		refresh := tok.str("refresh_token")
+		if refresh == "" {
+			b.Fatalf("no refresh token: %v", tok.body)
+		}
+		b.Run(name, func(b *testing.B) {
+			proofs := make([][]string, b.N)
+			for i := range proofs {
+				if bound {
+					proofs[i] = []string{proofFor(b, key, http.MethodPost, tokenURL, "")}
+				}
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				r := dpopDo(b, s.issuer, http.MethodPost, provider.TokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {"spa"}}, "", "", "", proofs[i]...)
+				if r.status != http.StatusOK {
+					b.Fatalf("%d %v", r.status, r.body)
+				}
+				refresh = r.str("refresh_token")
+			}
+		})
+	}
+}
