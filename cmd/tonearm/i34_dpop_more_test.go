@@ -303,3 +303,34 @@ func BenchmarkI34Refresh(b *testing.B) {
 		})
 	}
 }
+
+// A confidential client's refresh token is not bound (it authenticates,
+// RFC 9449 §5): a refresh without a proof gets a bearer token, and one
+// with a proof an access token bound to that proof's key.
+func TestI34DPoPConfidentialRefresh(t *testing.T) {
+	t.Parallel()
+	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
+	s.user("ivy")
+	_, secret := s.client(clients.Spec{ID: "web", FirstParty: true, Scopes: []string{"openid", "offline_access"}, GrantTypes: []string{"authorization_code", "refresh_token"}})
+	r := s.rp("web", secret, "offline_access")
+	key, other := newDPoPKey(t), newDPoPKey(t)
+	verifier := oauth2.GenerateVerifier()
+	code := s.authorize(s.browser(), r.conf.AuthCodeURL(random(t), oauth2.S256ChallengeOption(verifier)), "ivy", false).Query().Get("code")
+	tokenURL := s.issuer + provider.TokenPath
+	tok := dpopDo(t, s.issuer, http.MethodPost, provider.TokenPath, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"code_verifier": {verifier}, "redirect_uri": {redirectURI}}, "web", secret, "", proofFor(t, key, http.MethodPost, tokenURL, ""))
+	if tok.status != http.StatusOK || tok.str("token_type") != "DPoP" {
+		t.Fatalf("code exchange with a proof: %d %v", tok.status, tok.body)
+	}
+	refresh := func(rt string, proofs ...string) dpopReply {
+		return dpopDo(t, s.issuer, http.MethodPost, provider.TokenPath, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "web", secret, "", proofs...)
+	}
+	plain := refresh(tok.str("refresh_token"))
+	if plain.status != http.StatusOK || !strings.EqualFold(plain.str("token_type"), "bearer") || tokenCnf(t, plain.str("access_token")) != "" {
+		t.Fatalf("a confidential refresh without a proof: %d %v, want a bearer token", plain.status, plain.body)
+	}
+	bound := refresh(plain.str("refresh_token"), proofFor(t, other, http.MethodPost, tokenURL, ""))
+	if bound.status != http.StatusOK || tokenCnf(t, bound.str("access_token")) != jktOf(t, other) {
+		t.Fatalf("a confidential refresh with a new key's proof: %d %v, want a token bound to it", bound.status, bound.body)
+	}
+}

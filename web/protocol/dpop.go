@@ -38,7 +38,8 @@ func (o *OAuth) endpointURL(path string) string {
 // request with more than one DPoP header, or a proof that does not verify,
 // is refused with 400 invalid_dpop_proof (§5.2, §7.1 of RFC 9449 for the
 // token endpoint; §10.1 for PAR), or use_dpop_nonce with the nonce to use
-// (§8). A client registered to require DPoP is refused without a proof.
+// (§8). At the token endpoint a client registered to require DPoP is
+// refused without a proof.
 func (o *OAuth) withDPoP(path string, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		v := o.p.DPoP()
@@ -56,7 +57,10 @@ func (o *OAuth) withDPoP(path string, next http.HandlerFunc) http.HandlerFunc {
 			o.writeProofError(w, r, err)
 			return
 		}
-		if raw == "" && r.Method == http.MethodPost {
+		// Only the token endpoint: a client that must use DPoP may push
+		// its request without a proof (RFC 9449 §10.1 makes it optional
+		// there); its code is then redeemed with one.
+		if raw == "" && r.Method == http.MethodPost && path == provider.TokenPath {
 			ok, ferr := parseBoundedForm(w, r)
 			if !ok {
 				return
