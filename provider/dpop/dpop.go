@@ -169,7 +169,7 @@ func (v *Verifier) Check(ctx context.Context, proof string, req Request) (Proof,
 	if len(proof) > maxProofLen {
 		return Proof{}, invalid("The DPoP proof is too long.")
 	}
-	obj, err := jose.ParseSigned(proof, joseAlgs)
+	obj, err := jose.ParseSignedCompact(proof, joseAlgs)
 	if err != nil {
 		// A none, HS* or unknown alg is refused here: the list above
 		// admits only asymmetric algorithms.
