@@ -25,7 +25,7 @@ func (p *Provider) DPoP() *dpop.Verifier { return p.dpop }
 
 // BoundKey is the jkt a session's tokens are bound to ("" for bearer).
 func BoundKey(sess fosite.Session) string {
-	s, ok := sess.(*openid.DefaultSession)
+	s, ok := defaultSession(sess)
 	if !ok || s.Headers == nil {
 		return ""
 	}
@@ -35,7 +35,7 @@ func BoundKey(sess fosite.Session) string {
 
 // BindToKey binds the tokens issued next from sess to jkt ("" unbinds).
 func BindToKey(sess fosite.Session, jkt string) {
-	s, ok := sess.(*openid.DefaultSession)
+	s, ok := defaultSession(sess)
 	if !ok {
 		return
 	}
@@ -52,6 +52,19 @@ func BindToKey(sess fosite.Session, jkt string) {
 		s.Headers.Extra = map[string]interface{}{}
 	}
 	s.Headers.Extra[DPoPKeyHeader] = jkt
+}
+
+// defaultSession is the OpenID session a grant's session is, or wraps (the
+// token exchange's session wraps one), so that every grant's tokens can be
+// bound.
+func defaultSession(sess fosite.Session) (*openid.DefaultSession, bool) {
+	switch s := sess.(type) {
+	case *openid.DefaultSession:
+		return s, true
+	case interface{ openID() *openid.DefaultSession }:
+		return s.openID(), true
+	}
+	return nil, false
 }
 
 // AccessTokenKey is the cnf.jkt of an access token this server issued,
