@@ -259,7 +259,11 @@ func (c *Catalogs) addPattern(id, text string, plural bool) {
 		}
 		literal += text[last:p[0]]
 		expr.WriteString(regexp.QuoteMeta(text[last:p[0]]))
-		expr.WriteString("(.+?)")
+		if plural && n[1] == "Count" {
+			expr.WriteString(`(\d+)`)
+		} else {
+			expr.WriteString("(.+?)")
+		}
 		names = append(names, n[1])
 		last = p[1]
 	}
@@ -268,7 +272,12 @@ func (c *Catalogs) addPattern(id, text string, plural bool) {
 	expr.WriteString("$")
 	// Only a message with words of its own: "{{.Message}}." would match
 	// anything.
-	if len(aLetter.FindAllString(literal, -1)) < 8 {
+	// A plural's count is a number, so its words may be few ("2 seconds").
+	minLetters := 8
+	if plural {
+		minLetters = 3
+	}
+	if len(aLetter.FindAllString(literal, -1)) < minLetters {
 		return
 	}
 	c.patterns = append(c.patterns, pattern{id: id, text: text, plural: plural, re: regexp.MustCompile(expr.String()), names: names})
