@@ -67,6 +67,9 @@ type Config struct {
 	// AdminMFA: whether admins must have signed in with two factors to use
 	// the console and the admin API with a user token.
 	AdminMFA AdminMFA
+	// DPoPNonce: whether DPoP proofs must carry a server nonce (RFC 9449
+	// §8, §9).
+	DPoPNonce DPoPNonce
 	// Verbose: an administration command logs what it does (-v); without
 	// it, it prints only its answer.
 	Verbose bool
@@ -155,7 +158,7 @@ func Variables() []string {
 }
 
 type rawSettings struct {
-	issuer, listen, db, secret, previous, lb, registration, smtp, proxies, grace, retention, metrics, pprof, site, theme, language, adminMFA, clientRegistration string
+	issuer, listen, db, secret, previous, lb, registration, smtp, proxies, grace, retention, metrics, pprof, site, theme, language, adminMFA, clientRegistration, dpopNonce string
 }
 
 // Setting is the value of the variable env from getenv, or its default:
@@ -188,6 +191,8 @@ func settingsOf(raw *rawSettings, c *Config) []setting {
 			func(v string) (err error) { c.ClientRegistration, err = ParseClientRegistration(v); return err }},
 		{"TONEARM_ADMIN_MFA", "admin-mfa", string(DefaultAdminMFA), "required: admins use the console and the admin API (with a user token) only after signing in with two factors (an authenticator app code or a passkey); optional", &raw.adminMFA,
 			func(v string) (err error) { c.AdminMFA, err = ParseAdminMFA(v); return err }},
+		{"TONEARM_DPOP_NONCE", "dpop-nonce", string(DPoPNonceOff), "on: DPoP proofs (RFC 9449) must carry a server nonce (DPoP-Nonce), which limits how long a proof made in advance lasts; off", &raw.dpopNonce,
+			func(v string) (err error) { c.DPoPNonce, err = ParseDPoPNonce(v); return err }},
 		{"TONEARM_SMTP_URL", "smtp-url", "", "smtp://user:password@host:587?from=… (STARTTLS required; smtps:// for TLS from the start; ?tls=none only for a local relay) for password reset mail; unset: logged", &raw.smtp, nil},
 		{"TONEARM_REFRESH_GRACE", "refresh-grace", "0s", "how long after its rotation a refresh token presented again is answered like the first use (clients that lost the answer), e.g. 30s; 0s: strict", &raw.grace, nil},
 		{"TONEARM_METRICS_LISTEN", "metrics-listen", "", "address of a separate listener serving Prometheus metrics at /metrics; unset: off", &raw.metrics, nil},
@@ -285,6 +290,7 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope, parsers Pa
 			}
 		}
 		c.Registration, c.ClientRegistration, c.AdminMFA, c.PprofListen = parsed.Registration, parsed.ClientRegistration, parsed.AdminMFA, parsed.PprofListen
+		c.DPoPNonce = parsed.DPoPNonce
 		if c.TrustedProxies, err = ParseTrustedProxies(raw.proxies); err != nil {
 			return c, err
 		}

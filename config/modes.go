@@ -63,3 +63,21 @@ func ParseAdminMFA(v string) (AdminMFA, error) {
 	}
 	return "", errors.New("TONEARM_ADMIN_MFA must be optional or required")
 }
+
+// DPoPNonce is TONEARM_DPOP_NONCE: whether DPoP proofs must carry a
+// server nonce (RFC 9449 §8 at the token endpoint, §9 at resources).
+type DPoPNonce string
+
+const (
+	DPoPNonceOff DPoPNonce = "off"
+	DPoPNonceOn  DPoPNonce = "on"
+)
+
+// ParseDPoPNonce reads TONEARM_DPOP_NONCE.
+func ParseDPoPNonce(v string) (DPoPNonce, error) {
+	switch m := DPoPNonce(v); m {
+	case DPoPNonceOff, DPoPNonceOn:
+		return m, nil
+	}
+	return "", errors.New("TONEARM_DPOP_NONCE must be off or on")
+}

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +54,11 @@ type Message struct {
 	ID   string
 	Args map[string]any
 }
+
+// MN marks a plural message (its count is {{.Count}}) and returns it
+// unchanged, for Go code that writes the English forms itself and hands
+// the text to a page, which reads the count back (Lenient).
+func MN(id string) string { return id }
 
 // MF marks a message with named placeholders (the extractor collects the
 // literal id); args are name, value pairs.
@@ -150,9 +156,20 @@ func (c *Catalogs) add(buf []byte, name string, template bool) error {
 	if template {
 		for _, m := range mf.Messages {
 			c.known[m.ID] = true
-			c.addPattern(m.ID)
+			forms := []string{m.Zero, m.One, m.Two, m.Few, m.Many, m.Other}
+			if m.One == "" && m.Zero == "" && m.Two == "" && m.Few == "" && m.Many == "" {
+				forms = []string{m.ID}
+			}
+			plural := len(forms) > 1
+			seen := map[string]bool{}
+			for _, f := range forms {
+				if f != "" && !seen[f] {
+					seen[f] = true
+					c.addPattern(m.ID, f, plural)
+				}
+			}
 		}
-		sort.SliceStable(c.patterns, func(i, j int) bool { return len(c.patterns[i].id) > len(c.patterns[j].id) })
+		sort.SliceStable(c.patterns, func(i, j int) bool { return len(c.patterns[i].text) > len(c.patterns[j].text) })
 	}
 	return nil
 }
@@ -196,6 +213,12 @@ func (c *Catalogs) vet(buf []byte, template bool) error {
 			texts = append(texts, t)
 		}
 		for _, t := range texts {
+			if strings.TrimSpace(t) == "" {
+				return fmt.Errorf("%q: an empty message (leave it out to show the English)", id)
+			}
+			if rest := action.ReplaceAllString(t, ""); strings.Contains(rest, "{{") || strings.Contains(rest, "}}") {
+				return fmt.Errorf("%q: a {{ or }} that is no named placeholder such as {{.Name}}", id)
+			}
 			for _, m := range action.FindAllStringSubmatch(t, -1) {
 				n := placeholder.FindStringSubmatch(m[1])
 				if n == nil {
@@ -214,13 +237,14 @@ func (c *Catalogs) vet(buf []byte, template bool) error {
 // filled in (English text built at run time, such as a validation error
 // naming a length), so that a page can still translate it.
 type pattern struct {
-	id    string
-	re    *regexp.Regexp
-	names []string
+	id, text string // the message and the English form the pattern reads
+	plural   bool   // a plural message: its Count is read back as a number
+	re       *regexp.Regexp
+	names    []string
 }
 
-func (c *Catalogs) addPattern(id string) {
-	parts := action.FindAllStringSubmatchIndex(id, -1)
+func (c *Catalogs) addPattern(id, text string, plural bool) {
+	parts := action.FindAllStringSubmatchIndex(text, -1)
 	if len(parts) == 0 {
 		return
 	}
@@ -229,25 +253,34 @@ func (c *Catalogs) addPattern(id string) {
 	literal, last := "", 0
 	expr.WriteString("^")
 	for _, p := range parts {
-		n := placeholder.FindStringSubmatch(id[p[2]:p[3]])
+		n := placeholder.FindStringSubmatch(text[p[2]:p[3]])
 		if n == nil {
 			return
 		}
-		literal += id[last:p[0]]
-		expr.WriteString(regexp.QuoteMeta(id[last:p[0]]))
-		expr.WriteString("(.+?)")
+		literal += text[last:p[0]]
+		expr.WriteString(regexp.QuoteMeta(text[last:p[0]]))
+		if plural && n[1] == "Count" {
+			expr.WriteString(`(\d+)`)
+		} else {
+			expr.WriteString("(.+?)")
+		}
 		names = append(names, n[1])
 		last = p[1]
 	}
-	literal += id[last:]
-	expr.WriteString(regexp.QuoteMeta(id[last:]))
+	literal += text[last:]
+	expr.WriteString(regexp.QuoteMeta(text[last:]))
 	expr.WriteString("$")
 	// Only a message with words of its own: "{{.Message}}." would match
 	// anything.
-	if len(aLetter.FindAllString(literal, -1)) < 8 {
+	// A plural's count is a number, so its words may be few ("2 seconds").
+	minLetters := 8
+	if plural {
+		minLetters = 3
+	}
+	if len(aLetter.FindAllString(literal, -1)) < minLetters {
 		return
 	}
-	c.patterns = append(c.patterns, pattern{id: id, re: regexp.MustCompile(expr.String()), names: names})
+	c.patterns = append(c.patterns, pattern{id: id, text: text, plural: plural, re: regexp.MustCompile(expr.String()), names: names})
 }
 
 // Fill is template (a message with named placeholders) in English with
@@ -534,9 +567,17 @@ func (l *Lang) Site(name string) string {
 
 // Lenient is text in this language when a catalog has it, else text: for
 // messages built at run time.
-func (l *Lang) Lenient(text string) string {
+func (l *Lang) Lenient(text string) string { return l.lenient(text, 2) }
+
+// lenient is Lenient; the values read back from a message are translated
+// in turn, depth levels deep ("Too many {{.What}}; try again in
+// {{.Wait}}": What and Wait are messages too).
+func (l *Lang) lenient(text string, depth int) string {
 	if l.c.known[text] {
 		return l.S(text)
+	}
+	if depth == 0 {
+		return text
 	}
 	for _, p := range l.c.patterns {
 		m := p.re.FindStringSubmatch(text)
@@ -544,8 +585,25 @@ func (l *Lang) Lenient(text string) string {
 			continue
 		}
 		args := make([]any, 0, 2*len(p.names))
+		count := -1
 		for i, n := range p.names {
-			args = append(args, n, m[i+1])
+			if p.plural && n == "Count" {
+				if c, err := strconv.Atoi(m[i+1]); err == nil {
+					count = c
+					continue
+				}
+			}
+			args = append(args, n, l.lenient(m[i+1], depth-1))
+		}
+		if p.plural {
+			if count < 0 {
+				continue
+			}
+			s, err := l.N(p.id, count, args...)
+			if err != nil {
+				return text
+			}
+			return s
 		}
 		return l.S(p.id, args...)
 	}

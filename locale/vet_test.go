@@ -18,6 +18,11 @@ func TestOperatorCatalogsAreVetted(t *testing.T) {
 		{"another name", "de.json", `{"Continue with {{.Name}}": "Weiter mit {{.Nom}}"}`, "{{.Nom}} is not a placeholder"},
 		{"a placeholder in an unknown message", "de.json", `{"Archive": "{{.Name}}"}`, "not a placeholder"},
 		{"empty", "de.json", ``, "empty"},
+		{"an unclosed action", "de.json", `{"Sign in": "{{"}`, "no named placeholder"},
+		{"half a placeholder", "de.json", `{"Continue with {{.Name}}": "A {{ .Name"}`, "no named placeholder"},
+		{"braces the wrong way", "de.json", `{"Sign in": "}}{{"}`, "no named placeholder"},
+		{"an empty message", "de.json", `{"Sign in": ""}`, "an empty message"},
+		{"null", "de.json", `{"Sign in": null}`, "an empty message"},
 		{"an array", "de.json", `[1, 2]`, "a catalog is a JSON object of messages"},
 		{"a number", "de.json", `{"Sign in": 5}`, "a message is a string or an object of plural forms"},
 	}

@@ -87,6 +87,9 @@ type APIToken struct {
 	// ACR is how strongly the user signed in: ACRMultiFactor after two
 	// factors, "" after one (and for client credentials).
 	ACR string
+	// JKT is the key the token is bound to (cnf.jkt, RFC 9449 §6.1): ""
+	// for a bearer token.
+	JKT string
 }
 
 // HasScope reports whether the token carries scope.
@@ -134,6 +137,9 @@ func (p *Provider) VerifyAPIToken(ctx context.Context, token string, anyOf ...st
 	// (its live row is keyed by the exact bytes this server signed).
 	acr, _ := claims["acr"].(string)
 	t := APIToken{ClientID: clientID, Subject: subject, ClientSubject: sub, Scopes: scopes, ACR: acr}
+	if cnf, ok := claims["cnf"].(map[string]any); ok {
+		t.JKT, _ = cnf["jkt"].(string)
+	}
 	if s, ok := ar.GetSession().(*openid.DefaultSession); ok && s.Claims != nil {
 		t.AuthTime = s.Claims.AuthTime
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/ory/fosite/token/jwt"
 
 	"github.com/tonearm-idp/tonearm/provider/clientkeys"
+	"github.com/tonearm-idp/tonearm/provider/dpop"
 	"github.com/tonearm-idp/tonearm/provider/keys"
 )
 
@@ -175,6 +176,8 @@ func discoveryDocument(issuer string, scopes []string, registration bool, uiLoca
 		"request_uri_parameter_supported":             true,
 		"require_request_uri_registration":            true,
 		"request_object_signing_alg_values_supported": append(clientkeys.AlgorithmNames(), "none"),
+		// RFC 9449 §5.1: the proof algorithms the token endpoint accepts.
+		"dpop_signing_alg_values_supported": dpop.SigningAlgs,
 	}
 	if registration {
 		doc["registration_endpoint"] = base + RegisterPath

@@ -22,6 +22,7 @@ import (
 
 	"github.com/tonearm-idp/tonearm/provider/clientkeys"
 	"github.com/tonearm-idp/tonearm/provider/device"
+	"github.com/tonearm-idp/tonearm/provider/dpop"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/provider/keys"
 )
@@ -106,6 +107,9 @@ type Config struct {
 	// Subjects computes each client's sub for a person (pairwise
 	// subjects, see LoadSubjects).
 	Subjects *Subjects
+	// DPoP checks DPoP proofs (RFC 9449) at the token endpoint and the
+	// resources (required).
+	DPoP *dpop.Verifier
 }
 
 // Provider is the composed protocol.
@@ -128,6 +132,7 @@ type Provider struct {
 	scopes       atomic.Pointer[builtIndex]
 	devices      *device.Codes
 	subjects     *Subjects
+	dpop         *dpop.Verifier
 }
 
 // PARRequestURIPrefix starts every request_uri of a pushed request.
@@ -135,8 +140,8 @@ const PARRequestURIPrefix = "urn:ietf:params:oauth:request_uri:"
 
 // New composes the provider.
 func New(c Config) (*Provider, error) {
-	if c.Store == nil || c.Keys == nil || c.SecretsHasher == nil || len(c.HMACSecret) < 32 || c.Subjects == nil {
-		return nil, errors.New("provider: Store, Keys, SecretsHasher, Subjects and a 32-byte HMACSecret are required")
+	if c.Store == nil || c.Keys == nil || c.SecretsHasher == nil || len(c.HMACSecret) < 32 || c.Subjects == nil || c.DPoP == nil {
+		return nil, errors.New("provider: Store, Keys, SecretsHasher, Subjects, DPoP and a 32-byte HMACSecret are required")
 	}
 	iss, err := url.Parse(c.Issuer)
 	if err != nil || iss.Scheme == "" || iss.Host == "" {
@@ -222,7 +227,7 @@ func New(c Config) (*Provider, error) {
 	fc.TokenEndpointHandlers = append(fc.TokenEndpointHandlers, exchange)
 	p := &Provider{OAuth2: oauth2, store: c.Store, idSigner: idSigner, access: access, issuer: c.Issuer,
 		apiID: APIIdentifier(c.Issuer), keys: c.Keys, lifespans: c.Lifespans, apis: c.APIs, users: c.Users,
-		registration: c.Registration, uiLocales: c.UILocales, clientKeys: c.ClientKeys, subjects: c.Subjects}
+		registration: c.Registration, uiLocales: c.UILocales, clientKeys: c.ClientKeys, subjects: c.Subjects, dpop: c.DPoP}
 	if p.apis == nil {
 		p.apis = builtinOnly{BuiltinAPI(c.Issuer)}
 	}

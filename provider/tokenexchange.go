@@ -89,6 +89,9 @@ type exchangeSession struct {
 	exchange exchangeRequest
 }
 
+// openID is the wrapped session (DPoP binds through it).
+func (s *exchangeSession) openID() *openid.DefaultSession { return s.DefaultSession }
+
 func (s *exchangeSession) Clone() fosite.Session {
 	return &exchangeSession{DefaultSession: s.DefaultSession.Clone().(*openid.DefaultSession), exchange: s.exchange}
 }
@@ -193,6 +196,10 @@ func (x *tokenExchange) HandleTokenEndpointRequest(ctx context.Context, req fosi
 		exp = subjectExp
 	}
 	next.ExpiresAt = map[fosite.TokenType]time.Time{fosite.AccessToken: exp}
+	// The subject token's DPoP key is its app's, which the exchanging
+	// client does not hold: the new token is bound only to the proof the
+	// exchange itself presents (RFC 9449 §5), if any.
+	BindToKey(next, "")
 	req.SetSession(next)
 	req.SetID(NewRequestID())
 	for _, s := range scopes {

@@ -60,6 +60,14 @@ type accessClaims struct {
 	// ACR is how strongly the user signed in (the multi-factor class
 	// after two factors), for resource servers that ask (RFC 9470).
 	ACR string `json:"acr,omitempty"`
+	// Cnf binds the token to the key of the client's DPoP proofs
+	// (RFC 9449 §6.1, RFC 7800): a resource takes it only with a proof
+	// signed by that key.
+	Cnf *confirmation `json:"cnf,omitempty"`
+}
+
+type confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 func (s *AccessTokenStrategy) now() time.Time {
@@ -147,6 +155,9 @@ func (s *AccessTokenStrategy) GenerateAccessToken(ctx context.Context, req fosit
 	if os, ok := sess.(*openid.DefaultSession); ok && os.Claims != nil && !os.Claims.AuthTime.IsZero() {
 		claims.AuthTime = os.Claims.AuthTime.Unix()
 		claims.ACR = os.Claims.AuthenticationContextClassReference
+	}
+	if jkt := BoundKey(sess); jkt != "" {
+		claims.Cnf = &confirmation{JKT: jkt}
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {

@@ -32,6 +32,10 @@ type Client struct {
 	// (RFC 9126); a request sent straight to the authorization endpoint
 	// is refused.
 	RequirePAR bool
+	// RequireDPoP: every token request must carry a DPoP proof, so all
+	// its access tokens are bound to a key (RFC 9449 §5.2,
+	// dpop_bound_access_tokens).
+	RequireDPoP bool
 	// BackchannelLogoutURI receives logout tokens when a session it holds
 	// tokens from ends ("" for none).
 	BackchannelLogoutURI string

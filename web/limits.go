@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
 )
 
@@ -50,45 +51,45 @@ const (
 // (ratelimit.go), which adds the account's wait; the others are counted by
 // the methods below, one lookup each.
 var (
-	LimitSignInAddr = Limit{"sign-in per address", "addr:", maxFailuresPerAddr, loginWindow, "failed password attempts"}
-	LimitSignInPair = Limit{"sign-in per address and account", "pair:", maxFailuresPerPair, loginWindow, "failed password attempts"}
-	LimitCodePair   = Limit{"second-factor codes per address and account", "pair-code:", maxFailuresPerPair, loginWindow, "wrong codes"}
+	LimitSignInAddr = Limit{"sign-in per address", "addr:", maxFailuresPerAddr, loginWindow, locale.M("failed password attempts")}
+	LimitSignInPair = Limit{"sign-in per address and account", "pair:", maxFailuresPerPair, loginWindow, locale.M("failed password attempts")}
+	LimitCodePair   = Limit{"second-factor codes per address and account", "pair-code:", maxFailuresPerPair, loginWindow, locale.M("wrong codes")}
 	LimitAccount    = Limit{"sign-in per account, free of waiting", "acct:", freeAccountFailures, loginWindow,
-		"failed sign-ins for this account from browsers it has not signed in on"}
+		locale.M("failed sign-ins for this account from browsers it has not signed in on")}
 	// A million codes, five guesses per address per window: wrong codes
 	// only (a right code or another refusal gives its attempt back).
-	LimitSecurityCode = Limit{"first-admin security code per address", "security-code:", 5, loginWindow, "wrong security codes"}
+	LimitSecurityCode = Limit{"first-admin security code per address", "security-code:", 5, loginWindow, locale.M("wrong security codes")}
 	// Each attempt costs a password hash, like a sign-in.
-	LimitSignup = Limit{"sign-ups per address", "signup:", 10, loginWindow, "sign-ups from this address"}
+	LimitSignup = Limit{"sign-ups per address", "signup:", 10, loginWindow, locale.M("sign-ups from this address")}
 	// One count whichever path asked (the account page or
 	// POST /api/me/email/verify).
-	LimitVerifyMail     = Limit{"verification mails per account", "verify-mail:", 3, loginWindow, "verification mails asked for"}
-	LimitVerifyMailAddr = Limit{"verification mails per address", "verify-mail-addr:", 10, loginWindow, "verification mails asked for"}
+	LimitVerifyMail     = Limit{"verification mails per account", "verify-mail:", 3, loginWindow, locale.M("verification mails asked for")}
+	LimitVerifyMailAddr = Limit{"verification mails per address", "verify-mail-addr:", 10, loginWindow, locale.M("verification mails asked for")}
 	// Wrong verification links per address: the tokens are long, this
 	// only keeps one client from trying them by the thousand.
-	LimitVerifyToken = Limit{"verification links per address", "verify-token:", 20, loginWindow, "attempts"}
+	LimitVerifyToken = Limit{"verification links per address", "verify-token:", 20, loginWindow, locale.M("attempts")}
 	// Anyone may ask for anyone's reset: per email only a few, so that an
 	// inbox is not flooded; the owner's known browser is not held to it.
-	LimitResetAddr  = Limit{"password reset requests per address", "reset-request:", 10, loginWindow, "reset requests"}
-	LimitResetEmail = Limit{"password reset requests per email", "reset-email:", 3, loginWindow, "reset requests"}
-	LimitResetToken = Limit{"wrong reset tokens per address", "reset-token:", 20, loginWindow, "attempts"}
+	LimitResetAddr  = Limit{"password reset requests per address", "reset-request:", 10, loginWindow, locale.M("reset requests")}
+	LimitResetEmail = Limit{"password reset requests per email", "reset-email:", 3, loginWindow, locale.M("reset requests")}
+	LimitResetToken = Limit{"wrong reset tokens per address", "reset-token:", 20, loginWindow, locale.M("attempts")}
 	// User codes tried on every path of the device page: 30 per person
 	// against 20^8 codes makes guessing a live one hopeless; the address
 	// bound is wider, so that one person does not lock out the others.
-	LimitDevicePerson = Limit{"device codes per person", "device-user:", 30, loginWindow, "device codes tried"}
-	LimitDeviceAddr   = Limit{"device codes per address", "device:", 300, loginWindow, "device codes tried"}
+	LimitDevicePerson = Limit{"device codes per person", "device-user:", 30, loginWindow, locale.M("device codes tried")}
+	LimitDeviceAddr   = Limit{"device codes per address", "device:", 300, loginWindow, locale.M("device codes tried")}
 	// Each device sign-in started stores a device code.
-	LimitDeviceStart = Limit{"device sign-ins started per address", "device-start:", 60, loginWindow, "device sign-ins started from this address"}
+	LimitDeviceStart = Limit{"device sign-ins started per address", "device-start:", 60, loginWindow, locale.M("device sign-ins started from this address")}
 	// Enough for a household behind one address, not for filling the
 	// database with challenges.
-	LimitPasskey = Limit{"passkey ceremonies per address", "passkey:", 60, loginWindow, "passkey attempts from this address"}
+	LimitPasskey = Limit{"passkey ceremonies per address", "passkey:", 60, loginWindow, locale.M("passkey attempts from this address")}
 	// TONEARM_CLIENT_REGISTRATION=open: apps registered without an
 	// initial access token.
-	LimitOpenRegistration = Limit{"open app registrations per address", "open-registration:", 10, loginWindow, "app registrations from this address"}
-	LimitAppRegistration  = Limit{"app registrations per developer", "app-registration:", 20, loginWindow, "app registrations for this account"}
+	LimitOpenRegistration = Limit{"open app registrations per address", "open-registration:", 10, loginWindow, locale.M("app registrations from this address")}
+	LimitAppRegistration  = Limit{"app registrations per developer", "app-registration:", 20, loginWindow, locale.M("app registrations for this account")}
 	// Each stored sign-in is a row kept 10 minutes whoever asks: 300 per
 	// window is one every 3 seconds, far above what an office starts.
-	LimitStoredSignIn = Limit{"stored sign-ins per address", "stored-signin:", 300, loginWindow, "sign-ins started from this address"}
+	LimitStoredSignIn = Limit{"stored sign-ins per address", "stored-signin:", 300, loginWindow, locale.M("sign-ins started from this address")}
 )
 
 // Limits is every named limit, in the order of docs/security.md.

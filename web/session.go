@@ -11,6 +11,7 @@ import (
 
 	"github.com/tonearm-idp/tonearm/provider"
 	"github.com/tonearm-idp/tonearm/provider/accounts"
+	"github.com/tonearm-idp/tonearm/provider/dpop"
 	"github.com/tonearm-idp/tonearm/storage"
 )
 
@@ -26,6 +27,8 @@ type SessionResolver interface {
 // and carrying at least one of anyOf.
 type TokenVerifier interface {
 	VerifyAPIToken(ctx context.Context, token string, anyOf ...string) (provider.APIToken, error)
+	// DPoP checks the proofs that come with DPoP-bound tokens.
+	DPoP() *dpop.Verifier
 }
 
 // Cookies sets and reads the browser-session cookie. On an https issuer the
@@ -148,11 +151,18 @@ func SessionCaller(ctx context.Context, r *http.Request, cookies Cookies, sessio
 	return Caller{User: u, Session: sess, AuthTime: sess.AuthTime, MultiFactor: slices.Contains(strings.Fields(sess.AMR), accounts.AMRMFA)}, nil
 }
 
-// BearerCaller resolves a bearer token for tonearm's API carrying one of
-// anyOf. A user's token counts only while the user exists and is enabled.
-func BearerCaller(ctx context.Context, bearer string, tokens TokenVerifier, sessions SessionResolver, anyOf []string) (Caller, error) {
+// BearerCaller resolves the access token of r (AccessToken) for
+// tonearm's API carrying one of anyOf. A user's token counts only while
+// the user exists and is enabled; a DPoP-bound one only with a proof by
+// its key (CheckTokenBinding: a *TokenBindingError otherwise).
+func BearerCaller(r *http.Request, issuer string, tokens TokenVerifier, sessions SessionResolver, anyOf []string) (Caller, error) {
+	ctx := r.Context()
+	bearer, dpopScheme := AccessToken(r)
 	t, err := tokens.VerifyAPIToken(ctx, bearer, anyOf...)
 	if err != nil {
+		return Caller{}, err
+	}
+	if err := CheckTokenBinding(r, tokens.DPoP(), issuer, bearer, t.JKT, dpopScheme); err != nil {
 		return Caller{}, err
 	}
 	c := Caller{Bearer: true, ClientID: t.ClientID, Scopes: t.Scopes, Subject: t.ClientSubject, AuthTime: t.AuthTime, MultiFactor: t.ACR == provider.ACRMultiFactor}

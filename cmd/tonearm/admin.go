@@ -43,7 +43,9 @@ type clientJSON struct {
 	FirstParty             bool     `json:"first_party"`
 	AllowNoPKCE            bool     `json:"allow_no_pkce"`
 	RequirePAR             bool     `json:"require_pushed_authorization_requests"`
-	BackchannelLogoutURI   string   `json:"backchannel_logout_uri,omitempty"`
+	// RequireDPoP is RFC 9449 §5.2's dpop_bound_access_tokens.
+	RequireDPoP          bool   `json:"dpop_bound_access_tokens"`
+	BackchannelLogoutURI string `json:"backchannel_logout_uri,omitempty"`
 	// BackchannelLogoutSessionRequired (Back-Channel Logout 1.0 §2.2) is
 	// true with a back-channel URI, as RFC 7591 registration answers it:
 	// every logout token tonearm sends carries sid.
@@ -74,7 +76,7 @@ func toClientJSON(c storage.Client, secret string) clientJSON {
 		SubjectType: k.SubjectType, SectorIdentifierURI: k.SectorIdentifierURI,
 		ClientID: c.ID, ClientSecret: secret, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
-		BackchannelLogoutURI: c.BackchannelLogoutURI, TokenEndpointAuth: auth, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
+		RequireDPoP: c.RequireDPoP, BackchannelLogoutURI: c.BackchannelLogoutURI, TokenEndpointAuth: auth, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
 		Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI, IDTokenAlg: c.IDTokenAlg,
 	}
 	if c.BackchannelLogoutURI != "" {
@@ -163,8 +165,17 @@ func clientsShow(ctx context.Context, s *services, in *input) error {
 	case c.JWKSURI != "":
 		keys = c.JWKSURI
 	}
-	return in.show(nil, "client_id:                  %s\ntype:                       %s\ntoken_endpoint_auth_method: %s\nkeys:                       %s\nsubject_type:               %s\ngrant_types:                %s\nscope:                      %s\nredirect_uris:              %s\n",
-		c.ID, clients.Kind(c), clients.AuthMethod(c), keys, toClientJSON(c, "").SubjectType, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "), strings.Join(c.RedirectURIs, " "))
+	return in.show(nil, "client_id:                  %s\ntype:                       %s\ntoken_endpoint_auth_method: %s\nkeys:                       %s\nsubject_type:               %s\ngrant_types:                %s\nscope:                      %s\nredirect_uris:              %s\ndpop:                       %s\n",
+		c.ID, clients.Kind(c), clients.AuthMethod(c), keys, toClientJSON(c, "").SubjectType, strings.Join(c.GrantTypes, " "), strings.Join(c.Scopes, " "), strings.Join(c.RedirectURIs, " "), dpopMode(c))
+}
+
+// dpopMode says whether a client's token requests must carry a DPoP proof
+// (--require-dpop).
+func dpopMode(c storage.Client) string {
+	if c.RequireDPoP {
+		return "required"
+	}
+	return "optional"
 }
 
 func clientsUpdate(fs *flag.FlagSet, in *input) runFunc {
@@ -247,6 +258,7 @@ func (f *clientFlagValues) register(fs *flag.FlagSet, withID bool, asJSON *bool)
 	fs.StringVar(&f.spec.BackchannelLogoutURI, "backchannel-logout-uri", "", "receives a logout token when a session it holds tokens from ends (OpenID Connect Back-Channel Logout)")
 	fs.BoolVar(&f.spec.AllowNoPKCE, "allow-no-pkce", false, "a legacy confidential client that cannot send PKCE (every other client must)")
 	fs.BoolVar(&f.spec.RequirePAR, "require-par", false, "authorization requests must be pushed to /oauth2/par first (RFC 9126)")
+	fs.BoolVar(&f.spec.RequireDPoP, "require-dpop", false, "token requests must carry a DPoP proof, so every access token is bound to the app's key (RFC 9449)")
 	fs.StringVar(&f.spec.Name, "name", "", "display name shown on the login and consent pages")
 	fs.StringVar(&f.spec.LogoURI, "logo-uri", "", "logo shown on the login and consent pages: an https URL or a data:image/ URI")
 	fs.StringVar(&f.spec.ClientURI, "client-uri", "", "the app's home page")
@@ -283,6 +295,8 @@ func (f *clientFlagValues) apply(name string, spec *clients.Spec) {
 		spec.AllowNoPKCE = f.spec.AllowNoPKCE
 	case "require-par":
 		spec.RequirePAR = f.spec.RequirePAR
+	case "require-dpop":
+		spec.RequireDPoP = f.spec.RequireDPoP
 	case "name":
 		spec.Name = f.spec.Name
 	case "logo-uri":

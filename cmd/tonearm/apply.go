@@ -37,6 +37,7 @@ type fileClient struct {
 	Scope                  string   `json:"scope,omitempty" yaml:"scope,omitempty"`
 	AllowNoPKCE            bool     `json:"allowNoPkce,omitempty" yaml:"allowNoPkce,omitempty"`
 	RequirePAR             bool     `json:"requirePar,omitempty" yaml:"requirePar,omitempty"`
+	RequireDPoP            bool     `json:"requireDpop,omitempty" yaml:"requireDpop,omitempty"`
 	BackchannelLogoutURI   string   `json:"backchannelLogoutUri,omitempty" yaml:"backchannelLogoutUri,omitempty"`
 	LogoURI                string   `json:"logoUri,omitempty" yaml:"logoUri,omitempty"`
 	ClientURI              string   `json:"clientUri,omitempty" yaml:"clientUri,omitempty"`
@@ -90,7 +91,7 @@ func (c fileClient) spec() clients.Spec {
 		Keys: clients.Keys{TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKS: jwks, JWKSURI: c.JWKSURI, RequestURIs: c.RequestURIs,
 			RequestObjectSigningAlg: c.RequestObjectSigningAlg, SubjectType: c.SubjectType, SectorIdentifierURI: c.SectorIdentifierURI},
 		ID: c.ID, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
-		Scopes: strings.Fields(c.Scope), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
+		Scopes: strings.Fields(c.Scope), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR, RequireDPoP: c.RequireDPoP,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, IDTokenAlg: c.IDTokenAlg,
 		Display: clients.Display{Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI},
 	}
@@ -220,7 +221,7 @@ func exportRun(ctx context.Context, a *services, in *input) error {
 		}
 		d.Clients = append(d.Clients, fileClient{
 			ID: c.ID, Name: c.Name, Public: c.Public, FirstParty: c.FirstParty, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-			GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
+			GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR, RequireDPoP: c.RequireDPoP,
 			BackchannelLogoutURI: c.BackchannelLogoutURI, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
 		})
 		fc := &d.Clients[len(d.Clients)-1]

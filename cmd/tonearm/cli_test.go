@@ -30,11 +30,11 @@ import (
 // no command logs unless -v.
 func TestCLIHelpShowsOnlyEachCommandsFlags(t *testing.T) {
 	db := []string{"database-url", "v"}
-	server := []string{"admin-mfa", "client-registration", "database-url", "default-language", "event-retention", "issuer", "listen", "listenbrainz-url", "metrics-listen", "previous-secrets", "refresh-grace",
+	server := []string{"admin-mfa", "client-registration", "database-url", "default-language", "dpop-nonce", "event-retention", "issuer", "listen", "listenbrainz-url", "metrics-listen", "previous-secrets", "refresh-grace",
 		"registration", "secret", "site-name", "smtp-url", "theme-dir", "trusted-proxies"}
 	with := func(own ...string) []string { return append(append([]string{}, db...), own...) }
 	clientFlags := []string{"allow-no-pkce", "backchannel-logout-uri", "client-uri", "first-party", "grant-type", "json", "logo-uri",
-		"name", "policy-uri", "post-logout-redirect-uri", "redirect-uri", "require-par", "scope", "tos-uri", "id-token-alg",
+		"name", "policy-uri", "post-logout-redirect-uri", "redirect-uri", "require-par", "require-dpop", "scope", "tos-uri", "id-token-alg",
 		"token-endpoint-auth-method", "jwks-file", "jwks-uri", "request-uri", "request-object-signing-alg", "subject-type", "sector-identifier-uri"}
 	for _, c := range []struct {
 		args []string

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/tonearm-idp/tonearm/provider/accounts"
 	"github.com/tonearm-idp/tonearm/provider/clients"
 )
 
@@ -83,4 +85,27 @@ func TestI35SavedLanguageOnEveryPage(t *testing.T) {
 
 	p, lang = getLang(t, s.browser(), s.issuer+"/login", "Accept-Language", "xx, ar")
 	wantLang(t, "Accept-Language xx, ar", p, lang, "ar")
+}
+
+// Found from outside: an error on /account in Japanese ends with the
+// language's own full stop, not an ASCII one.
+func TestI35AccountErrorEndsInTheLanguagesFullStop(t *testing.T) {
+	s := startI35(t, "sqlite://"+t.TempDir()+"/t.db", options{}, nil)
+	u := s.user("haru")
+	if _, err := s.app.accounts.UpdateProfile(context.Background(), u.ID, accountsLanguage("ja")); err != nil {
+		t.Fatal(err)
+	}
+	b := s.browser()
+	s.signInPage(t, b, "haru")
+	account, _ := getLang(t, b, s.issuer+"/account")
+	got := submit(t, b, parseForm(t, account.body, account.url), map[string]string{"pronouns": strings.Repeat("x", accounts.MaxPronounsLen+1)})
+	want := fmt.Sprintf("%d", accounts.MaxPronounsLen)
+	i := strings.Index(got.body, want)
+	if i < 0 {
+		t.Fatalf("no error naming %s:\n%s", want, got.body)
+	}
+	end := strings.Index(got.body[i:], "<")
+	if line := got.body[i : i+end]; !strings.HasSuffix(line, "。") {
+		t.Fatalf("the Japanese error ends %q, want 。", line)
+	}
 }

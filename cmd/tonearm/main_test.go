@@ -178,7 +178,7 @@ func TestMigrateAndUsersCreate(t *testing.T) {
 	t.Parallel()
 	env := envFunc(map[string]string{"TONEARM_DATABASE_URL": "sqlite://" + filepath.Join(t.TempDir(), "t.db")})
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"migrate"}, env, nil, &out, io.Discard); err != nil || !strings.Contains(out.String(), "applied migrations [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27]") {
+	if err := run(context.Background(), []string{"migrate"}, env, nil, &out, io.Discard); err != nil || !strings.Contains(out.String(), "applied migrations [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29]") {
 		t.Fatalf("first migrate: %v %q", err, out.String())
 	}
 	out.Reset()

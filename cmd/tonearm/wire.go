@@ -16,9 +16,11 @@ import (
 	"github.com/tonearm-idp/tonearm/provider/backchannel"
 	"github.com/tonearm-idp/tonearm/provider/clientkeys"
 	"github.com/tonearm-idp/tonearm/provider/device"
+	"github.com/tonearm-idp/tonearm/provider/dpop"
 	"github.com/tonearm-idp/tonearm/provider/fositestore"
 	"github.com/tonearm-idp/tonearm/provider/passkeys"
 	"github.com/tonearm-idp/tonearm/provider/seal"
+	"github.com/tonearm-idp/tonearm/storage"
 	"github.com/tonearm-idp/tonearm/templates"
 	"github.com/tonearm-idp/tonearm/web"
 	"github.com/tonearm-idp/tonearm/web/interaction"
@@ -82,7 +84,19 @@ const (
 	purposeInteractions      = "interactions"
 	purposeRecoveryCodes     = "recovery-codes"
 	purposeInstanceSecrets   = "instance-secrets"
+	purposeDPoPNonces        = "dpop-nonces"
 )
+
+// dpopVerifier checks DPoP proofs (RFC 9449); their jtis are recorded in
+// the database, so a proof is used once across replicas, and server nonces
+// are keyed by TONEARM_SECRET, so every replica accepts the others'.
+func dpopVerifier(cfg config.Config, store dpop.OneTimeStore, now func() time.Time) (*dpop.Verifier, error) {
+	c := dpop.Config{Once: store, IsReplay: func(err error) bool { return errors.Is(err, storage.ErrAlreadyExists) }, Now: now}
+	if cfg.DPoPNonce == config.DPoPNonceOn {
+		c.NonceKey = seal.DeriveKey(cfg.Secret, purposeDPoPNonces)
+	}
+	return dpop.New(c)
+}
 
 // sealBox seals under the key of purpose derived from TONEARM_SECRET and
 // opens also what the keys derived from TONEARM_PREVIOUS_SECRETS sealed, so
@@ -148,8 +162,12 @@ func buildServer(ctx context.Context, cfg config.Config, log *slog.Logger, opt o
 	if err != nil {
 		return nil, err
 	}
+	proofs, err := dpopVerifier(cfg, store, opt.now)
+	if err != nil {
+		return nil, err
+	}
 	p, err := provider.New(provider.Config{
-		Devices: deviceCodes, Registration: cfg.ClientRegistration != config.ClientRegistrationOff, Subjects: subjects,
+		DPoP: proofs, Devices: deviceCodes, Registration: cfg.ClientRegistration != config.ClientRegistrationOff, Subjects: subjects,
 		Issuer: cfg.Issuer, Store: adapter, Keys: svc.keys, HMACSecret: seal.DeriveKey(cfg.Secret, purposeTokenHMAC),
 		PreviousHMACSecrets: seal.DeriveKeys(cfg.PreviousSecrets, purposeTokenHMAC),
 		SecretsHasher:       svc.secretHasher, Lifespans: lifespans, APIs: svc.apis, Users: store,

@@ -187,6 +187,8 @@ func (f Found) goFile(path string) error {
 		plural := false
 		switch {
 		case (pkg == "locale" || (pkg == "" && file.Name.Name == "locale")) && (name == "M" || name == "MF"):
+		case (pkg == "locale" || (pkg == "" && file.Name.Name == "locale")) && name == "MN":
+			plural = true
 		case pkg == "fault" && name == "New" && len(call.Args) == 2:
 			arg = 1
 		case name == "Saying" && usesFault:
@@ -198,7 +200,7 @@ func (f Found) goFile(path string) error {
 		}
 		lit, ok := call.Args[arg].(*ast.BasicLit)
 		if !ok || lit.Kind != token.STRING {
-			if pkg == "locale" && (name == "M" || name == "MF") {
+			if pkg == "locale" && (name == "M" || name == "MF" || name == "MN") {
 				bad = fmt.Errorf("%s: locale.%s needs a string literal", fset.Position(call.Pos()), name)
 			}
 			return true

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tonearm-idp/tonearm/fault"
+	"github.com/tonearm-idp/tonearm/locale"
 	"github.com/tonearm-idp/tonearm/provider/audit"
 	"github.com/tonearm-idp/tonearm/storage"
 )
@@ -79,11 +80,11 @@ func (e *ThrottledError) Error() string {
 func (e *ThrottledError) what() string {
 	switch {
 	case e.Account:
-		return "failed sign-ins for this account from browsers it has not signed in on"
+		return locale.M("failed sign-ins for this account from browsers it has not signed in on")
 	case e.Reason != "":
 		return e.Reason
 	}
-	return "failed password attempts"
+	return locale.M("failed password attempts")
 }
 
 // Seconds is RetryAfter in whole seconds, rounded up (for Retry-After).
@@ -99,20 +100,21 @@ func (e *ThrottledError) Wait() time.Duration { return e.RetryAfter }
 
 // Message says why the attempt must wait, and how long.
 func (e *ThrottledError) Message() string {
-	return fmt.Sprintf("Too many %s; try again in %s", e.what(), waitText(e.RetryAfter))
+	return locale.Fill(locale.M("Too many {{.What}}; try again in {{.Wait}}"), "What", e.what(), "Wait", waitText(e.RetryAfter))
 }
 
 // waitText is d in whole seconds or minutes, rounded up, in plain words
-// ("1 second", "30 seconds", "15 minutes").
+// ("1 second", "30 seconds", "15 minutes"): the English forms of the
+// catalogs' plurals, which pages read back and translate.
 func waitText(d time.Duration) string {
-	n, unit := int((d+time.Second-1)/time.Second), "second"
+	n, id := int((d+time.Second-1)/time.Second), locale.MN("{{.Count}} seconds")
 	if d >= time.Minute {
-		n, unit = int((d+time.Minute-1)/time.Minute), "minute"
+		n, id = int((d+time.Minute-1)/time.Minute), locale.MN("{{.Count}} minutes")
 	}
-	if n != 1 {
-		unit += "s"
+	if n == 1 {
+		id = strings.TrimSuffix(id, "s")
 	}
-	return fmt.Sprintf("%d %s", n, unit)
+	return locale.Fill(id, "Count", n)
 }
 
 // ErrReauthRequired: a sensitive change (the email address, new recovery

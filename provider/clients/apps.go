@@ -60,6 +60,8 @@ type AppSpec struct {
 	// --backchannel-logout-uri follow.
 	PostLogoutRedirectURIs []string
 	BackchannelLogoutURI   string
+	// RequireDPoP is RFC 9449 §5.2's dpop_bound_access_tokens.
+	RequireDPoP bool
 	Display
 	// Keys: its public keys, request URIs and subject type (its
 	// TokenEndpointAuthMethod is AuthMethod's). An app gets pairwise
@@ -178,6 +180,7 @@ func (r *Registry) appClient(ctx context.Context, spec AppSpec) (storage.Client,
 	c, err := r.validate(ctx, Spec{
 		RedirectURIs: redirects, GrantTypes: grants, Scopes: scopes, Public: typ != AppWeb, IDTokenAlg: spec.IDTokenAlg, Display: spec.Display,
 		PostLogoutRedirectURIs: postLogout, BackchannelLogoutURI: spec.BackchannelLogoutURI, Keys: keys,
+		RequireDPoP: spec.RequireDPoP,
 	})
 	if err != nil {
 		return storage.Client{}, err

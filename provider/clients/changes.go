@@ -153,6 +153,7 @@ func clientChanges(a, b storage.Client) (fields []string, secretMoved bool) {
 		{"firstParty", a.FirstParty != b.FirstParty},
 		{"allowNoPkce", a.AllowNoPKCE != b.AllowNoPKCE},
 		{"requirePar", a.RequirePAR != b.RequirePAR},
+		{"requireDpop", a.RequireDPoP != b.RequireDPoP},
 		{"backchannelLogoutUri", a.BackchannelLogoutURI != b.BackchannelLogoutURI},
 		{"idTokenAlg", a.IDTokenAlg != b.IDTokenAlg},
 		{"name", a.Name != b.Name},

@@ -182,6 +182,8 @@ type Spec struct {
 	AllowNoPKCE bool
 	// RequirePAR: authorization requests must be pushed (RFC 9126).
 	RequirePAR bool
+	// RequireDPoP: token requests must carry a DPoP proof (RFC 9449).
+	RequireDPoP bool
 	// BackchannelLogoutURI receives OpenID Connect Back-Channel Logout
 	// tokens (https, or http on loopback; no fragment).
 	BackchannelLogoutURI string
@@ -340,6 +342,7 @@ func (r *Registry) validate(ctx context.Context, spec Spec) (storage.Client, err
 		ID:         spec.ID, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, GrantTypes: grants,
 		ResponseTypes: []string{"code"}, Scopes: scopes, Audience: []string{},
 		Public: spec.Public, FirstParty: spec.FirstParty, AllowNoPKCE: spec.AllowNoPKCE, RequirePAR: spec.RequirePAR,
+		RequireDPoP:          spec.RequireDPoP,
 		BackchannelLogoutURI: spec.BackchannelLogoutURI,
 		Name:                 strings.TrimSpace(spec.Name), LogoURI: spec.LogoURI, ClientURI: spec.ClientURI, PolicyURI: spec.PolicyURI, TosURI: spec.TosURI,
 		TokenEndpointAuthMethod: keys.TokenEndpointAuthMethod, JWKS: keys.JWKS, JWKSURI: keys.JWKSURI,
@@ -471,7 +474,7 @@ func SpecOf(c storage.Client) Spec {
 	return Spec{
 		ID: c.ID, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, GrantTypes: c.GrantTypes,
 		Scopes: c.Scopes, Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
-		BackchannelLogoutURI: c.BackchannelLogoutURI, IDTokenAlg: c.IDTokenAlg,
+		RequireDPoP: c.RequireDPoP, BackchannelLogoutURI: c.BackchannelLogoutURI, IDTokenAlg: c.IDTokenAlg,
 		Display: Display{Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI},
 		Keys: Keys{TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKS: c.JWKS, JWKSURI: c.JWKSURI, RequestURIs: c.RequestURIs,
 			RequestObjectSigningAlg: c.RequestObjectSigningAlg, SubjectType: c.SubjectType, SectorIdentifierURI: c.SectorIdentifierURI},

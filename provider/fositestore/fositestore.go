@@ -50,6 +50,7 @@ type Client struct {
 	FirstParty             bool
 	AllowNoPKCE            bool
 	RequirePAR             bool
+	RequireDPoP            bool
 	PostLogoutRedirectURIs []string
 	// Display metadata for the login and consent pages.
 	Name, LogoURI, ClientURI, PolicyURI, TosURI string
@@ -157,6 +158,7 @@ func ToFositeClient(c storage.Client) *Client {
 		FirstParty:             c.FirstParty && c.Registration == "",
 		AllowNoPKCE:            c.AllowNoPKCE,
 		RequirePAR:             c.RequirePAR,
+		RequireDPoP:            c.RequireDPoP,
 		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		Name:                   c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI,
 		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKS: c.JWKS, JWKSURI: c.JWKSURI,

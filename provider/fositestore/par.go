@@ -17,7 +17,9 @@ import (
 
 // parParameters are what a pushed authorization request keeps besides
 // keptParameters: the authorization endpoint continues from them.
-var parParameters = []string{"state", "resource", "response_mode", "login_hint", "ui_locales", "claims"}
+// dpop_jkt binds the code to a DPoP key (RFC 9449 §10): dropped, a code
+// pushed with a proof would be redeemable with any key.
+var parParameters = []string{"state", "resource", "response_mode", "login_hint", "ui_locales", "claims", "dpop_jkt"}
 
 // parRedirectKey holds, in a stored PAR's form, the redirect URI the
 // request resolved to (the only registered one, when it named none):

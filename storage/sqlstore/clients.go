@@ -28,6 +28,7 @@ type clientModel struct {
 	FirstParty              bool
 	AllowNoPKCE             bool   `gorm:"column:allow_no_pkce"`
 	RequirePAR              bool   `gorm:"column:require_par"`
+	RequireDPoP             bool   `gorm:"column:require_dpop"`
 	BackchannelLogoutURI    string `gorm:"column:backchannel_logout_uri"`
 	Name                    string
 	LogoURI                 string `gorm:"column:logo_uri"`
@@ -102,6 +103,7 @@ func (m clientModel) record() storage.Client {
 		FirstParty:              m.FirstParty,
 		AllowNoPKCE:             m.AllowNoPKCE,
 		RequirePAR:              m.RequirePAR,
+		RequireDPoP:             m.RequireDPoP,
 		BackchannelLogoutURI:    m.BackchannelLogoutURI,
 		Name:                    m.Name,
 		LogoURI:                 m.LogoURI,
@@ -171,6 +173,7 @@ func clientModelOf(c storage.Client) clientModel {
 		FirstParty:              c.FirstParty,
 		AllowNoPKCE:             c.AllowNoPKCE,
 		RequirePAR:              c.RequirePAR,
+		RequireDPoP:             c.RequireDPoP,
 		BackchannelLogoutURI:    c.BackchannelLogoutURI,
 		Name:                    c.Name,
 		LogoURI:                 c.LogoURI,

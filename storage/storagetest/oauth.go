@@ -76,7 +76,7 @@ func testUpdateClient(t *testing.T, s storage.Storage) {
 		x.ID, x.CreatedAt = "renamed", now.Add(time.Hour) // ignored
 		x.OldSecretHash, x.OldSecretExpiresAt, x.SecretHash = x.SecretHash, expires, []byte{9, 9}
 		x.RedirectURIs, x.Scopes, x.FirstParty, x.Name, x.RequirePAR = []string{"https://new.example/cb"}, []string{"openid"}, false, "New name", true
-		x.IDTokenAlg = "ES256"
+		x.IDTokenAlg, x.RequireDPoP = "ES256", true
 		x.TokenEndpointAuthMethod, x.JWKSURI, x.RequestObjectSigningAlg = "private_key_jwt", "https://app.example/jwks", "PS256"
 		x.RequestURIs, x.SubjectType, x.SectorIdentifierURI = []string{"https://app.example/req"}, storage.SubjectPairwise, "https://app.example/sector"
 		return x, nil
@@ -85,7 +85,7 @@ func testUpdateClient(t *testing.T, s storage.Storage) {
 	want.CreatedAt = now.UTC().Truncate(time.Microsecond)
 	want.OldSecretHash, want.OldSecretExpiresAt, want.SecretHash = []byte{1, 2, 3}, expires.UTC().Truncate(time.Microsecond), []byte{9, 9}
 	want.RedirectURIs, want.Scopes, want.FirstParty, want.Name, want.RequirePAR = []string{"https://new.example/cb"}, []string{"openid"}, false, "New name", true
-	want.IDTokenAlg = "ES256"
+	want.IDTokenAlg, want.RequireDPoP = "ES256", true
 	want.TokenEndpointAuthMethod, want.JWKSURI, want.RequestObjectSigningAlg = "private_key_jwt", "https://app.example/jwks", "PS256"
 	want.RequestURIs, want.SubjectType, want.SectorIdentifierURI = []string{"https://app.example/req"}, storage.SubjectPairwise, "https://app.example/sector"
 	if err != nil || !reflect.DeepEqual(got, want) {

@@ -33,7 +33,7 @@ func testClientDisplayMetadata(t *testing.T, s storage.Storage) {
 	c := newClient("shown")
 	c.Name, c.LogoURI, c.ClientURI, c.PolicyURI, c.TosURI = "Listening Party ♫", "https://app.example/logo.png",
 		"https://app.example/", "https://app.example/privacy", "https://app.example/terms"
-	c.RequirePAR = true
+	c.RequirePAR, c.RequireDPoP = true, true
 	if err := s.CreateClient(ctx, c); err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func testClientDisplayMetadata(t *testing.T, s storage.Storage) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.RequirePAR || got.Name != c.Name || got.LogoURI != c.LogoURI || got.ClientURI != c.ClientURI || got.PolicyURI != c.PolicyURI || got.TosURI != c.TosURI {
+	if !got.RequirePAR || !got.RequireDPoP || got.Name != c.Name || got.LogoURI != c.LogoURI || got.ClientURI != c.ClientURI || got.PolicyURI != c.PolicyURI || got.TosURI != c.TosURI {
 		t.Fatalf("GetClient = %+v, want the display metadata of %+v", got, c)
 	}
 	list, err := s.ListClients(ctx)

@@ -256,6 +256,7 @@ type clientJSON struct {
 	FirstParty             bool     `json:"firstParty"`
 	AllowNoPKCE            bool     `json:"allowNoPkce"`
 	RequirePAR             bool     `json:"requirePar"`
+	RequireDPoP            bool     `json:"requireDpop"`
 	BackchannelLogoutURI   string   `json:"backchannelLogoutUri,omitempty"`
 	Name                   string   `json:"name,omitempty"`
 	LogoURI                string   `json:"logoUri,omitempty"`
@@ -275,7 +276,7 @@ type clientJSON struct {
 func toClientJSON(c storage.Client, secret string) clientJSON {
 	return clientJSON{
 		ClientID: c.ID, ClientSecret: secret, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR,
+		GrantTypes: c.GrantTypes, Scope: strings.Join(c.Scopes, " "), Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR, RequireDPoP: c.RequireDPoP,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
 		Name: c.Name, LogoURI: c.LogoURI, ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI, IDTokenAlg: c.IDTokenAlg,
 		Owner: c.Owner, Registration: c.Registration, Disabled: c.Disabled, clientKeysJSON: toClientKeysJSON(c),
@@ -311,6 +312,7 @@ type newClient struct {
 	FirstParty             bool     `json:"firstParty"`
 	AllowNoPKCE            bool     `json:"allowNoPkce"`
 	RequirePAR             bool     `json:"requirePar"`
+	RequireDPoP            bool     `json:"requireDpop"`
 	BackchannelLogoutURI   string   `json:"backchannelLogoutUri"`
 	Name                   string   `json:"name"`
 	LogoURI                string   `json:"logoUri"`
@@ -332,7 +334,7 @@ func (a *AdminAPI) createClient(w http.ResponseWriter, r *http.Request) error {
 	}
 	spec := clients.Spec{
 		ID: body.ClientID, Secret: body.ClientSecret, RedirectURIs: body.RedirectURIs, PostLogoutRedirectURIs: body.PostLogoutRedirectURIs,
-		GrantTypes: body.GrantTypes, Public: body.Public, FirstParty: body.FirstParty, AllowNoPKCE: body.AllowNoPKCE, RequirePAR: body.RequirePAR,
+		GrantTypes: body.GrantTypes, Public: body.Public, FirstParty: body.FirstParty, AllowNoPKCE: body.AllowNoPKCE, RequirePAR: body.RequirePAR, RequireDPoP: body.RequireDPoP,
 		BackchannelLogoutURI: body.BackchannelLogoutURI, IDTokenAlg: body.IDTokenAlg,
 		Display: clients.Display{Name: body.Name, LogoURI: body.LogoURI, ClientURI: body.ClientURI, PolicyURI: body.PolicyURI, TosURI: body.TosURI},
 		Keys:    body.clientKeysJSON.keys(),
@@ -361,6 +363,7 @@ type clientPatch struct {
 	FirstParty             *bool     `json:"firstParty"`
 	AllowNoPKCE            *bool     `json:"allowNoPkce"`
 	RequirePAR             *bool     `json:"requirePar"`
+	RequireDPoP            *bool     `json:"requireDpop"`
 	BackchannelLogoutURI   *string   `json:"backchannelLogoutUri"`
 	Name                   *string   `json:"name"`
 	LogoURI                *string   `json:"logoUri"`
@@ -395,7 +398,7 @@ func (p clientPatch) apply(s *clients.Spec) {
 	for _, b := range []struct {
 		dst *bool
 		v   *bool
-	}{{&s.FirstParty, p.FirstParty}, {&s.AllowNoPKCE, p.AllowNoPKCE}, {&s.RequirePAR, p.RequirePAR}} {
+	}{{&s.FirstParty, p.FirstParty}, {&s.AllowNoPKCE, p.AllowNoPKCE}, {&s.RequirePAR, p.RequirePAR}, {&s.RequireDPoP, p.RequireDPoP}} {
 		if b.v != nil {
 			*b.dst = *b.v
 		}

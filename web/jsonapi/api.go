@@ -55,6 +55,7 @@ type apiBase struct {
 	cookies  web.Cookies
 	tokens   web.TokenVerifier
 	origin   string // the issuer's origin
+	issuer   string // a DPoP proof's htu is the issuer's external URL
 	log      *slog.Logger
 	// bearerOnly ignores session cookies.
 	bearerOnly bool
@@ -78,7 +79,7 @@ func newAPIBase(acc Accounts, issuer string, tokens web.TokenVerifier, log *slog
 	if err != nil || iss.Scheme == "" || iss.Host == "" {
 		return apiBase{}, errors.New("web: issuer must be an absolute URL")
 	}
-	return apiBase{accounts: acc, cookies: web.NewCookies(issuer), tokens: tokens, origin: iss.Scheme + "://" + iss.Host, log: log}, nil
+	return apiBase{accounts: acc, cookies: web.NewCookies(issuer), tokens: tokens, origin: iss.Scheme + "://" + iss.Host, issuer: issuer, log: log}, nil
 }
 
 type apiHandler func(w http.ResponseWriter, r *http.Request) error
@@ -145,7 +146,7 @@ func (a *apiBase) fail(w http.ResponseWriter, r *http.Request, err error) {
 // caller requires credentials: a bearer token for tonearm's API carrying
 // one of anyOf, or (unless the API is bearer-only) the session cookie.
 func (a *apiBase) caller(r *http.Request, anyOf ...string) (web.Caller, error) {
-	bearer := web.BearerToken(r)
+	bearer, _ := web.AccessToken(r)
 	if bearer == "" {
 		if a.bearerOnly {
 			return web.Caller{}, web.Errorf(http.StatusUnauthorized, "A bearer access token is required").Challenge("Bearer", "realm", "tonearm")
@@ -162,7 +163,11 @@ func (a *apiBase) caller(r *http.Request, anyOf ...string) (web.Caller, error) {
 	if a.tokens == nil {
 		return web.Caller{}, web.Errorf(http.StatusUnauthorized, "Bearer tokens are not accepted here")
 	}
-	c, err := web.BearerCaller(r.Context(), bearer, a.tokens, a.accounts, anyOf)
+	c, err := web.BearerCaller(r, a.issuer, a.tokens, a.accounts, anyOf)
+	var tbe *web.TokenBindingError
+	if errors.As(err, &tbe) {
+		return web.Caller{}, tbe.HTTP() // RFC 9449 §7: 401 with a DPoP challenge
+	}
 	if err == nil {
 		audit.SetActor(r.Context(), c.Actor(), c.ClientID)
 	}

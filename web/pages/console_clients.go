@@ -56,7 +56,7 @@ type clientForm struct {
 	ID, RedirectURIs, PostLogoutRedirectURIs, Scope, BackchannelLogoutURI string
 	Name, LogoURI, ClientURI, PolicyURI, TosURI, IDTokenAlg               string
 	Grants                                                                map[string]bool
-	Public, FirstParty, AllowNoPKCE, RequirePAR                           bool
+	Public, FirstParty, AllowNoPKCE, RequirePAR, RequireDPoP              bool
 	Keys                                                                  keysForm
 }
 
@@ -114,7 +114,7 @@ func clientFormOf(r *http.Request) clientForm {
 		ClientURI: strings.TrimSpace(r.PostFormValue("client_uri")), PolicyURI: strings.TrimSpace(r.PostFormValue("policy_uri")),
 		TosURI: strings.TrimSpace(r.PostFormValue("tos_uri")), Grants: map[string]bool{},
 		Public: r.PostFormValue("public") == "yes", FirstParty: r.PostFormValue("first_party") == "yes", AllowNoPKCE: r.PostFormValue("allow_no_pkce") == "yes",
-		RequirePAR: r.PostFormValue("require_par") == "yes", IDTokenAlg: r.PostFormValue("id_token_alg"), Keys: keysFormOf(r),
+		RequirePAR: r.PostFormValue("require_par") == "yes", RequireDPoP: r.PostFormValue("require_dpop") == "yes", IDTokenAlg: r.PostFormValue("id_token_alg"), Keys: keysFormOf(r),
 	}
 	for _, g := range r.PostForm["grant_type"] {
 		f.Grants[g] = true
@@ -126,7 +126,7 @@ func clientFormOf(r *http.Request) clientForm {
 func (f clientForm) spec() clients.Spec {
 	s := clients.Spec{
 		ID: f.ID, RedirectURIs: lines(f.RedirectURIs), PostLogoutRedirectURIs: lines(f.PostLogoutRedirectURIs),
-		Scopes: strings.Fields(f.Scope), Public: f.Public, FirstParty: f.FirstParty, AllowNoPKCE: f.AllowNoPKCE, RequirePAR: f.RequirePAR,
+		Scopes: strings.Fields(f.Scope), Public: f.Public, FirstParty: f.FirstParty, AllowNoPKCE: f.AllowNoPKCE, RequirePAR: f.RequirePAR, RequireDPoP: f.RequireDPoP,
 		BackchannelLogoutURI: f.BackchannelLogoutURI, IDTokenAlg: f.IDTokenAlg,
 		Display: clients.Display{Name: f.Name, LogoURI: f.LogoURI, ClientURI: f.ClientURI, PolicyURI: f.PolicyURI, TosURI: f.TosURI},
 		Keys:    f.Keys.keys(),
@@ -145,7 +145,7 @@ func clientFormFrom(c storage.Client) clientForm {
 		ID: c.ID, RedirectURIs: strings.Join(c.RedirectURIs, "\n"), PostLogoutRedirectURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"),
 		Scope: strings.Join(c.Scopes, " "), BackchannelLogoutURI: c.BackchannelLogoutURI, Name: c.Name, LogoURI: c.LogoURI,
 		ClientURI: c.ClientURI, PolicyURI: c.PolicyURI, TosURI: c.TosURI, Grants: map[string]bool{},
-		Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR, IDTokenAlg: c.IDTokenAlg,
+		Public: c.Public, FirstParty: c.FirstParty, AllowNoPKCE: c.AllowNoPKCE, RequirePAR: c.RequirePAR, RequireDPoP: c.RequireDPoP, IDTokenAlg: c.IDTokenAlg,
 		Keys: keysFormFrom(c, ""),
 	}
 	for _, g := range c.GrantTypes {

@@ -37,7 +37,8 @@ func say(l *locale.Lang, msg string) string {
 		return msg
 	}
 	if r, _ := utf8.DecodeLastRuneInString(s); !unicode.IsPunct(r) {
-		s += "."
+		// The language's own full stop ("。" in Japanese), as web.Said.
+		s = l.S("{{.Message}}.", "Message", s)
 	}
 	return s
 }

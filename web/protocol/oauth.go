@@ -112,12 +112,12 @@ func (o *OAuth) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+provider.JWKSPath, o.jwks)
 	mux.HandleFunc(provider.JWKSPath, notAllowed(get))
 	mux.HandleFunc(provider.AuthorizePath, o.authorize)
-	mux.HandleFunc(provider.TokenPath, cors(allowOnly(clientChallenge(o.token), post)))
+	mux.HandleFunc(provider.TokenPath, cors(allowOnly(clientChallenge(o.withDPoP(provider.TokenPath, o.token)), post)))
 	mux.HandleFunc(provider.UserinfoPath, cors(allowOnly(o.userinfo, get, post)))
 	mux.HandleFunc(provider.IntrospectPath, allowOnly(clientChallenge(o.introspect), post))
 	mux.HandleFunc(provider.RevokePath, cors(allowOnly(clientChallenge(o.revoke), post)))
 	mux.HandleFunc(provider.LogoutPath, o.logout)
-	mux.HandleFunc("POST "+provider.PARPath, clientChallenge(o.par))
+	mux.HandleFunc("POST "+provider.PARPath, clientChallenge(o.parDPoP(o.par)))
 	mux.HandleFunc(provider.PARPath, notAllowed(post))
 	mux.HandleFunc("POST "+provider.DeviceAuthorizationPath, clientChallenge(o.deviceAuthorization))
 	mux.HandleFunc(provider.DeviceAuthorizationPath, notAllowed(post))
@@ -137,11 +137,14 @@ func cors(h http.HandlerFunc) http.HandlerFunc {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			w.Header().Set("Access-Control-Allow-Methods", "GET, POST")
-			w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+			w.Header().Set("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
 			w.Header().Set("Access-Control-Max-Age", "600")
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
+		// A browser app reads the nonce it must put in its next proof
+		// (RFC 9449 §8.2) and the DPoP challenge.
+		w.Header().Set("Access-Control-Expose-Headers", "DPoP-Nonce, WWW-Authenticate")
 		h(w, r)
 	}
 }
@@ -333,6 +336,16 @@ func (o *OAuth) issue(w http.ResponseWriter, r *http.Request, req authorizeReque
 	session := provider.UserSession(identity(caller.User), caller.Session.SID, strings.Fields(caller.Session.AMR), caller.Session.AuthTime, ar.GetRequestedAt(), ar.GetGrantedScopes())
 	provider.AddRequestedClaims(session, identity(caller.User), req.claims)
 	provider.SetIDTokenAlg(session, client.IDTokenAlg)
+	// RFC 9449 §10: a code asked for with dpop_jkt (by the app, or bound
+	// by the proof sent with its pushed request) is redeemed only with a
+	// proof signed by that key.
+	if jkt := ar.GetRequestForm().Get("dpop_jkt"); jkt != "" {
+		if !validJKT(jkt) {
+			o.authorizeError(w, r, ar, fosite.ErrInvalidRequest.WithHint("dpop_jkt must be a JWK SHA-256 thumbprint, base64url (RFC 7638)."))
+			return
+		}
+		provider.BindToKey(session, jkt)
+	}
 	resp, err := o.p.NewAuthorizeResponse(ctx, ar, session)
 	if err != nil {
 		o.authorizeError(w, r, ar, err)

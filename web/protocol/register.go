@@ -108,6 +108,9 @@ type clientMetadata struct {
 	// is served and one that does not ignores it. It comes back true
 	// with a back-channel logout URI.
 	BackchannelLogoutSessionRequired *bool `json:"backchannel_logout_session_required,omitempty"`
+	// DPoPBoundAccessTokens: every token request of the app carries a
+	// DPoP proof (RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 	keyMetadata
 	// ClientID and ClientSecret come back in an RFC 7592 update.
 	ClientID     string `json:"client_id,omitempty"`
@@ -141,7 +144,7 @@ func (m clientMetadata) spec() (clients.AppSpec, error) {
 	}
 	spec := clients.AppSpec{RedirectURIs: m.RedirectURIs, AuthMethod: m.TokenEndpointAuthMethod, GrantTypes: m.GrantTypes, Keys: keys,
 		Scopes: strings.Fields(m.Scope), IDTokenAlg: m.IDTokenSignedResponseAlg,
-		PostLogoutRedirectURIs: m.PostLogoutRedirectURIs, BackchannelLogoutURI: m.BackchannelLogoutURI,
+		PostLogoutRedirectURIs: m.PostLogoutRedirectURIs, BackchannelLogoutURI: m.BackchannelLogoutURI, RequireDPoP: m.DPoPBoundAccessTokens,
 		Display: clients.Display{Name: m.ClientName, LogoURI: m.LogoURI, ClientURI: m.ClientURI, PolicyURI: m.PolicyURI, TosURI: m.TosURI}}
 	if spec.AuthMethod == "" {
 		spec.AuthMethod = "client_secret_basic"
@@ -178,7 +181,7 @@ func (g *Registration) information(c storage.Client, authMethod string) clientIn
 			ClientName: c.Name, ClientURI: c.ClientURI, LogoURI: c.LogoURI, Scope: strings.Join(c.Scopes, " "), TosURI: c.TosURI, PolicyURI: c.PolicyURI,
 			ApplicationType: appType, IDTokenSignedResponseAlg: c.IDTokenAlg,
 			PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, BackchannelLogoutURI: c.BackchannelLogoutURI,
-			keyMetadata: keyMetadataOf(c),
+			DPoPBoundAccessTokens: c.RequireDPoP, keyMetadata: keyMetadataOf(c),
 		},
 	}
 	if c.BackchannelLogoutURI != "" {

@@ -49,6 +49,11 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 		o.accessError(w, r, ar, err)
 		return
 	}
+	if err := bindDPoP(r.Context(), ar); err != nil {
+		o.spendFailedCode(r, ar, err)
+		o.accessError(w, r, ar, err)
+		return
+	}
 	var narrowed []string
 	switch {
 	case ar.GetGrantTypes().ExactOne("client_credentials"):
@@ -106,6 +111,9 @@ func (o *OAuth) token(w http.ResponseWriter, r *http.Request) {
 	}
 	if narrowed != nil {
 		resp.SetScopes(narrowed)
+	}
+	if provider.BoundKey(ar.GetSession()) != "" {
+		resp.SetTokenType("DPoP") // RFC 9449 §5
 	}
 	o.p.OAuth2.WriteAccessResponse(ctx, w, ar, resp)
 	if gt := ar.GetGrantTypes(); len(gt) == 1 {
@@ -232,6 +240,10 @@ func (o *OAuth) writeIntrospection(w http.ResponseWriter, r *http.Request, ir fo
 	exp := sess.GetExpiresAt(fosite.AccessToken)
 	if ir.GetTokenUse() == fosite.RefreshToken {
 		resp.TokenType, exp = "refresh_token", sess.GetExpiresAt(fosite.RefreshToken)
+	} else if jkt := provider.AccessTokenKey(r.PostForm.Get("token")); jkt != "" {
+		// RFC 9449 §6.2: a resource server that introspects learns the
+		// key the token is bound to, and checks the proof against it.
+		resp.TokenType, resp.Cnf = "DPoP", &confirmation{JKT: jkt}
 	}
 	if !exp.IsZero() {
 		resp.Expiry = exp.Unix()
@@ -251,6 +263,12 @@ type introspection struct {
 	Username  string   `json:"username,omitempty"`
 	TokenType string   `json:"token_type"`
 	Expiry    int64    `json:"exp,omitempty"`
+	// Cnf is the key a DPoP-bound token is bound to (RFC 9449 §6.2).
+	Cnf *confirmation `json:"cnf,omitempty"`
+}
+
+type confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // introspectionClientAuth admits only client authentication. fosite would
@@ -326,7 +344,7 @@ func (o *OAuth) accessError(w http.ResponseWriter, r *http.Request, ar fosite.Ac
 // from the account.
 func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	token := web.BearerToken(r)
+	token, dpopScheme := web.AccessToken(r)
 	if token == "" && r.Method == http.MethodPost {
 		if ok, _ := parseBoundedForm(w, r); !ok {
 			return
@@ -347,6 +365,19 @@ func (o *OAuth) userinfo(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		web.SetChallenge(w, "Bearer", "realm", "tonearm", "error", "invalid_token")
 		web.WriteOAuthError(w, http.StatusUnauthorized, "invalid_token", "The access token is invalid, expired or revoked.")
+		return
+	}
+	// RFC 9449 §7: a DPoP-bound token only with a proof by its key (a
+	// token in the form body is a bearer token).
+	switch err := web.CheckTokenBinding(r, o.p.DPoP(), o.p.Issuer(), token, provider.AccessTokenKey(token), dpopScheme); {
+	case writeUnavailable(w, r, o.log, err):
+		return
+	case err != nil:
+		var tbe *web.TokenBindingError
+		if !errors.As(err, &tbe) {
+			tbe = &web.TokenBindingError{Code: "invalid_token", Description: "The access token could not be checked."}
+		}
+		tbe.WriteOAuth(w)
 		return
 	}
 	if !ar.GetGrantedScopes().Has("openid") {

@@ -23,12 +23,18 @@
 //   --response-mode MODE   query (default) | form_post
 //   --scope SCOPE          default "openid profile"
 //   --param name=value     an extra authorization parameter (repeatable)
+//   --dpop yes             bind the tokens to a fresh ES256 key with DPoP
+//                          (RFC 9449): the code exchange, userinfo and one
+//                          refresh (then userinfo again) send proofs
 //
 // It prints one JSON line when its callback is listening:
 //   {"ready": true, "authorization_url": "..."}
 // and one when the callback has been answered, then exits:
 //   {"ok": true, "method": "POST", "claims": {...}, "userinfo": {...},
 //    "access_token": true, "id_token": true, "refresh_token": false}
+//   with --dpop also "token_type", "refreshed_token_type",
+//   "refreshed_userinfo", and the raw "dpop_access_token" and
+//   "dpop_refresh_token" (for the test to try them without the key)
 //   {"ok": false, "stage": "...", "error": "...", "error_description": "..."}
 import http from 'node:http'
 import { readFileSync } from 'node:fs'
@@ -152,12 +158,21 @@ async function main() {
     }
     let outcome
     try {
+      const DPoP = o.dpop === 'yes' ? client.getDPoPHandle(config, await client.randomDPoPKeyPair('ES256')) : undefined
       const tokens = await client.authorizationCodeGrant(config, await fetchRequest(req, redirectURI), {
         pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce, idTokenExpected: true,
-      })
+      }, undefined, { DPoP })
       const claims = tokens.claims()
-      const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub)
+      const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub, { DPoP })
       outcome = { ok: true, method: req.method, claims, userinfo, access_token: !!tokens.access_token, id_token: !!tokens.id_token, refresh_token: !!tokens.refresh_token }
+      if (DPoP) {
+        const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token, undefined, { DPoP })
+        Object.assign(outcome, {
+          token_type: tokens.token_type, refreshed_token_type: refreshed.token_type,
+          refreshed_userinfo: await client.fetchUserInfo(config, refreshed.access_token, claims.sub, { DPoP }),
+          dpop_access_token: refreshed.access_token, dpop_refresh_token: refreshed.refresh_token,
+        })
+      }
     } catch (err) {
       outcome = { method: req.method, ...failure('callback', err) }
     }
