@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -38,7 +39,11 @@ func TestSummaryByExchange(t *testing.T) {
 	defer stats.Close()
 	listens := func(clientID, secret string) *httptest.Server {
 		x := &Exchanger{Issuer: ta.issuer, ClientID: clientID, ClientSecret: secret, Target: statsID, TargetURL: stats.URL}
-		return httptest.NewServer(Handler(&Verifier{Issuer: ta.issuer, Audience: listensID}, x))
+		v := &Verifier{Issuer: ta.issuer, Audience: listensID}
+		srv := httptest.NewUnstartedServer(Handler(v, x))
+		v.URL = "http://" + srv.Listener.Addr().String()
+		srv.Start()
+		return srv
 	}
 	rs, misconfigured := listens("listens-backend", server), listens("stranger", stranger)
 	defer rs.Close()
@@ -78,6 +83,28 @@ func TestSummaryByExchange(t *testing.T) {
 	// for the stats API.
 	if status, body := summary(rs, ta.userToken("otto", false)); status != http.StatusForbidden || !strings.Contains(body, "invalid_scope") {
 		t.Errorf("a token without %s: %d %s", statsScope, status, body)
+	}
+	// The person's app holds a DPoP key: the listens API takes the bound
+	// token with its proof and exchanges it all the same (the new token is
+	// the listens backend's to use: tonearm never binds it to the app's key).
+	key := newProofKey(t)
+	ta.dpop = &key
+	bound := ta.userToken("pia", false, statsScope)
+	ta.dpop = nil
+	req, _ := http.NewRequest(http.MethodGet, rs.URL+"/listens/summary", nil)
+	req.Header.Set("Authorization", "DPoP "+bound)
+	req.Header.Set("DPoP", key.proof(t, map[string]any{"jti": jti(), "htm": "GET", "htu": rs.URL + "/listens/summary", "iat": time.Now().Unix(), "ath": ath(bound)}, nil))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"seen_there_as":{"sub":"listens-backend"}`) {
+		t.Errorf("a DPoP-bound token with its proof: %d %s", resp.StatusCode, b)
+	}
+	if status, body := summary(rs, bound); status != http.StatusUnauthorized {
+		t.Errorf("the same DPoP-bound token as a bearer token: %d %s", status, body)
 	}
 	// A token that is not for the listens API never reaches the exchange.
 	if status, body := summary(rs, "not-a-token"); status != http.StatusUnauthorized {

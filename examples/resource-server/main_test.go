@@ -41,6 +41,8 @@ type tonearm struct {
 	bin    string
 	env    []string
 	issuer string
+	// dpop, when set, binds the tokens userToken gets to this key (RFC 9449 §5).
+	dpop *proofKey
 }
 
 func (ta *tonearm) run(stdin string, args ...string) string {
@@ -354,6 +356,9 @@ func (ta *tonearm) userToken(username string, twoFactors bool, extra ...string) 
 	req, _ := http.NewRequest(http.MethodPost, ta.issuer+"/oauth2/token", strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(client, secret)
+	if ta.dpop != nil {
+		req.Header.Set("DPoP", ta.dpop.proof(t, map[string]any{"jti": jti(), "htm": "POST", "htu": ta.issuer + "/oauth2/token", "iat": time.Now().Unix()}, nil))
+	}
 	body, resp := read(http.DefaultClient.Do(req))
 	var tok map[string]any
 	_ = json.Unmarshal([]byte(body), &tok)
