@@ -77,7 +77,7 @@ func (v *Verifier) CheckProof(r *http.Request, raw string) (string, error) {
 	if len(headers) != 1 { // §4.3 point 1: exactly one
 		return "", fmt.Errorf("%w: send exactly one DPoP header", ErrInvalidProof)
 	}
-	obj, err := jose.ParseSigned(headers[0], ProofAlgs)
+	obj, err := jose.ParseSignedCompact(headers[0], ProofAlgs)
 	if err != nil || len(obj.Signatures) != 1 {
 		return "", fmt.Errorf("%w: not a JWS signed with %v", ErrInvalidProof, ProofAlgs)
 	}

@@ -25,7 +25,7 @@ func TestProof(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, err := jose.ParseSigned(p, []jose.SignatureAlgorithm{jose.ES256})
+	obj, err := jose.ParseSignedCompact(p, []jose.SignatureAlgorithm{jose.ES256})
 	if err != nil {
 		t.Fatal(err)
 	}
