@@ -118,8 +118,9 @@ func TestAuditEvents(t *testing.T) {
 				audit.PasskeyAdded, audit.PasskeyRemoved, audit.PasskeyCloneSuspected,
 				audit.ConnectorCreated, audit.ConnectorChanged, audit.ConnectorDeleted, audit.IdentityLinked, audit.IdentityUnlinked, audit.UpstreamFailed,
 				audit.SecondFactorEnrolled, audit.SecondFactorRemoved, audit.SecondFactorFailed, audit.RecoveryCodeUsed,
-				audit.AppRegistered, audit.AppChanged, audit.AppDeleted, audit.AppRefused, audit.RegistrationTokens, audit.SecretsResealed:
-				continue // TestAPIsCommand; TestPasswordReset; TestEmailVerification; TestPasskeys; TestConnectorsAdmin and TestAccountLinksConnectors; TestSecondFactor; TestDynamicClientRegistration; TestRotateSecret
+				audit.AppRegistered, audit.AppChanged, audit.AppDeleted, audit.AppRefused, audit.RegistrationTokens, audit.SecretsResealed,
+				audit.TokenExchanged:
+				continue // TestAPIsCommand; TestPasswordReset; TestEmailVerification; TestPasskeys; TestConnectorsAdmin and TestAccountLinksConnectors; TestSecondFactor; TestDynamicClientRegistration; TestRotateSecret; TestTokenExchange
 			}
 			if !seen[typ] {
 				t.Errorf("no %s event was written", typ)

@@ -40,12 +40,13 @@ func TestMigrateUpgradesReleasedDatabases(t *testing.T) {
 			if !reflect.DeepEqual(recorded[:min(len(recorded), len(releasedMigrations))], releasedMigrations) {
 				t.Fatalf("schema_migrations = %q\nwant it to begin with the released %q", recorded, releasedMigrations)
 			}
-			// The release before 0024: its column, 0025's to 0028's and their rows gone.
+			// The release before 0024: its column, 0025's to 0029's and their rows gone.
 			exec(t, s, "ALTER TABLE device_codes DROP COLUMN amr")
 			exec(t, s, "ALTER TABLE users DROP COLUMN language")
 			for _, col := range []string{"token_endpoint_auth_method", "jwks", "jwks_uri", "request_uris", "request_object_signing_alg", "subject_type", "sector_identifier_uri", "require_dpop"} {
 				exec(t, s, "ALTER TABLE clients DROP COLUMN "+col)
 			}
+			exec(t, s, "ALTER TABLE apis DROP COLUMN exchange_from")
 			exec(t, s, "DROP TABLE used_jtis")
 			exec(t, s, "DROP TABLE instance_secrets")
 			exec(t, s, "DELETE FROM schema_migrations WHERE version >= 24")
