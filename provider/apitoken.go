@@ -108,11 +108,18 @@ func (p *Provider) VerifyAPIToken(ctx context.Context, token string, anyOf ...st
 	}
 	scope, _ := claims["scope"].(string)
 	scopes := strings.Fields(scope)
+	var jkt string
+	if cnf, ok := claims["cnf"].(map[string]any); ok {
+		jkt, _ = cnf["jkt"].(string)
+	}
+	// A refused token still says its DPoP key: the caller checks the
+	// binding first (RFC 9449 §7.1), so a stolen bound token is told it is
+	// unusable without its key before it is told what it lacks.
 	if !hasAny(scopes, anyOf) {
-		return APIToken{}, ErrAPITokenScope
+		return APIToken{JKT: jkt}, ErrAPITokenScope
 	}
 	if !audienceHas(claims["aud"], p.apiID) {
-		return APIToken{}, ErrAPITokenAudience
+		return APIToken{JKT: jkt}, ErrAPITokenAudience
 	}
 	ar, err := p.VerifyAccessToken(ctx, token)
 	if errors.Is(err, storage.ErrUnavailable) {
@@ -137,9 +144,7 @@ func (p *Provider) VerifyAPIToken(ctx context.Context, token string, anyOf ...st
 	// (its live row is keyed by the exact bytes this server signed).
 	acr, _ := claims["acr"].(string)
 	t := APIToken{ClientID: clientID, Subject: subject, ClientSubject: sub, Scopes: scopes, ACR: acr}
-	if cnf, ok := claims["cnf"].(map[string]any); ok {
-		t.JKT, _ = cnf["jkt"].(string)
-	}
+	t.JKT = jkt
 	if s, ok := ar.GetSession().(*openid.DefaultSession); ok && s.Claims != nil {
 		t.AuthTime = s.Claims.AuthTime
 	}

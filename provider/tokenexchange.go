@@ -175,14 +175,28 @@ func (x *tokenExchange) HandleTokenEndpointRequest(ctx context.Context, req fosi
 	if err != nil {
 		return err
 	}
+	next := x.nextSession(ctx, sess, claims, client.GetID(), api.ID, subjectClient)
+	req.SetSession(next)
+	req.SetID(NewRequestID())
+	for _, s := range scopes {
+		req.GrantScope(s)
+	}
+	req.GrantAudience(api.ID)
+	return nil
+}
+
+// nextSession is the exchanged token's session: the subject token's
+// person and sign-in, act naming the exchanging client (§4.1), an expiry
+// no later than the subject's, and no DPoP key of its own yet.
+func (x *tokenExchange) nextSession(ctx context.Context, sess *openid.DefaultSession, claims map[string]any, clientID, apiID, subjectClient string) *exchangeSession {
 	// §4.1: act names the current actor, the one before it nested inside.
-	act := map[string]any{"sub": client.GetID()}
+	act := map[string]any{"sub": clientID}
 	if prev, ok := claims["act"].(map[string]any); ok {
 		act["act"] = prev
 	}
 	sub, _ := claims["sub"].(string)
 	next := &exchangeSession{DefaultSession: sess.Clone().(*openid.DefaultSession),
-		exchange: exchangeRequest{sub: sub, act: act, api: api.ID, subjectClient: subjectClient}}
+		exchange: exchangeRequest{sub: sub, act: act, api: apiID, subjectClient: subjectClient}}
 	// acr as the subject token says it: an access token's stored session
 	// is lean (fositestore) and keeps only the sign-in time. The token's
 	// bytes are the ones this server signed (its row is keyed by their
@@ -200,13 +214,7 @@ func (x *tokenExchange) HandleTokenEndpointRequest(ctx context.Context, req fosi
 	// client does not hold: the new token is bound only to the proof the
 	// exchange itself presents (RFC 9449 §5), if any.
 	BindToKey(next, "")
-	req.SetSession(next)
-	req.SetID(NewRequestID())
-	for _, s := range scopes {
-		req.GrantScope(s)
-	}
-	req.GrantAudience(api.ID)
-	return nil
+	return next
 }
 
 // target is the one API the exchange names by resource (RFC 8707) or

@@ -159,10 +159,15 @@ func BearerCaller(r *http.Request, issuer string, tokens TokenVerifier, sessions
 	ctx := r.Context()
 	bearer, dpopScheme := AccessToken(r)
 	t, err := tokens.VerifyAPIToken(ctx, bearer, anyOf...)
-	if err != nil {
+	if err != nil && !errors.Is(err, provider.ErrAPITokenScope) && !errors.Is(err, provider.ErrAPITokenAudience) {
 		return Caller{}, err
 	}
+	// The binding before the scope (RFC 9449 §7.1): a bound token without
+	// its key is refused as such, whatever it was granted.
 	if err := CheckTokenBinding(r, tokens.DPoP(), issuer, bearer, t.JKT, dpopScheme); err != nil {
+		return Caller{}, err
+	}
+	if err != nil {
 		return Caller{}, err
 	}
 	c := Caller{Bearer: true, ClientID: t.ClientID, Scopes: t.Scopes, Subject: t.ClientSubject, AuthTime: t.AuthTime, MultiFactor: t.ACR == provider.ACRMultiFactor}

@@ -51,3 +51,26 @@ func TestI34ExchangeWithDPoP(t *testing.T) {
 		t.Fatalf("exchange with a proof: %d %v (cnf %q, want %q)", got.status, got.body, tokenCnf(t, got.str("access_token")), jktOf(t, key))
 	}
 }
+
+// Found from outside (issue 34): a bound token that lacks the scope of one
+// of tonearm's APIs, stolen and sent as Bearer to /api/me, is refused for
+// its missing key first (401 DPoP invalid_token), not for its scope (403).
+func TestI34BindingBeforeScope(t *testing.T) {
+	s := startE2E(t, "sqlite://"+t.TempDir()+"/t.db", options{})
+	s.user("ivy")
+	s.client(clients.Spec{ID: "spa", Public: true, FirstParty: true, Scopes: []string{"openid", "account", "offline_access"},
+		GrantTypes: []string{"authorization_code", "refresh_token"}})
+	key := newDPoPKey(t)
+	code, verifier := dpopCode(s, s.browser(), "ivy", url.Values{"scope": {"openid"}})
+	tok := dpopDo(t, s.issuer, http.MethodPost, provider.TokenPath, url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"code_verifier": {verifier}, "client_id": {"spa"}, "redirect_uri": {redirectURI}}, "", "", "",
+		proofFor(t, key, http.MethodPost, s.issuer+provider.TokenPath, ""))
+	if tok.status != http.StatusOK || tok.str("token_type") != "DPoP" {
+		t.Fatalf("a DPoP code exchange: %d %v", tok.status, tok.body)
+	}
+	stolen := dpopDo(t, s.issuer, http.MethodGet, "/api/me", nil, "", "", "Bearer "+tok.str("access_token"))
+	if stolen.status != http.StatusUnauthorized || !strings.HasPrefix(stolen.header.Get("WWW-Authenticate"), "DPoP") ||
+		!strings.Contains(stolen.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("a bound token without the account scope, as Bearer at /api/me: %d %q", stolen.status, stolen.header.Get("WWW-Authenticate"))
+	}
+}
