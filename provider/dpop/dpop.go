@@ -153,12 +153,12 @@ func FromHeader(h http.Header) (string, error) {
 }
 
 type claims struct {
-	JTI   string      `json:"jti"`
-	HTM   string      `json:"htm"`
-	HTU   string      `json:"htu"`
-	IAT   json.Number `json:"iat"`
-	ATH   *string     `json:"ath"`
-	Nonce *string     `json:"nonce"`
+	JTI   string   `json:"jti"`
+	HTM   string   `json:"htm"`
+	HTU   string   `json:"htu"`
+	IAT   *float64 `json:"iat"` // a JSON number (RFC 7519 NumericDate), never a string
+	ATH   *string  `json:"ath"`
+	Nonce *string  `json:"nonce"`
 }
 
 // Check verifies proof against req (RFC 9449 §4.3), then records its jti
@@ -208,10 +208,10 @@ func (v *Verifier) Check(ctx context.Context, proof string, req Request) (Proof,
 	if !SameURL(c.HTU, req.URL) {
 		return Proof{}, invalid("The DPoP proof's htu is not this endpoint's URL.")
 	}
-	iatf, err := c.IAT.Float64()
-	if err != nil {
+	if c.IAT == nil {
 		return Proof{}, invalid("The DPoP proof needs an iat.")
 	}
+	iatf := *c.IAT
 	now := v.now()
 	iat := time.Unix(int64(iatf), 0)
 	if iat.After(now.Add(FutureSkew)) || iat.Before(now.Add(-Window)) {

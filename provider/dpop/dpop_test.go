@@ -6,6 +6,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -138,5 +139,28 @@ func BenchmarkDPoPProofCheck(b *testing.B) {
 		if _, err := v.Check(context.Background(), proofs[i], Request{Method: "POST", URL: tokenURL}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Found from outside (issue 34): iat is a JSON number (RFC 7519
+// NumericDate); a proof that writes it as a string is refused.
+func TestIATMustBeANumber(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload := fmt.Sprintf(`{"jti":"j-1","htm":"POST","htu":%q,"iat":"%d"}`, tokenURL, time.Now().Unix())
+	jws, err := signer.Sign([]byte(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proof, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var de *Error
+	if _, err := newVerifier(t, nil, nil).Check(context.Background(), proof, Request{Method: "POST", URL: tokenURL}); !errors.As(err, &de) || de.Code != ErrInvalidProof {
+		t.Fatalf("a string iat: %v, want invalid_dpop_proof", err)
 	}
 }
