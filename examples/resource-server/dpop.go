@@ -72,10 +72,17 @@ func (p *proofs) use(jti string, until, now time.Time) bool {
 // CheckProof verifies the request's DPoP proof for the access token raw
 // (RFC 9449 §4.3) and returns the proof key's thumbprint (RFC 7638,
 // SHA-256, base64url), which the caller compares with the token's cnf.jkt.
+// maxProofLen bounds a proof (a JWS with one public key: RSA 4096 fits
+// in well under 4 KB), so that parsing one costs little.
+const maxProofLen = 8 << 10
+
 func (v *Verifier) CheckProof(r *http.Request, raw string) (string, error) {
 	headers := r.Header.Values("DPoP")
 	if len(headers) != 1 { // §4.3 point 1: exactly one
 		return "", fmt.Errorf("%w: send exactly one DPoP header", ErrInvalidProof)
+	}
+	if len(headers[0]) > maxProofLen {
+		return "", fmt.Errorf("%w: the proof is too long", ErrInvalidProof)
 	}
 	obj, err := jose.ParseSignedCompact(headers[0], ProofAlgs)
 	if err != nil || len(obj.Signatures) != 1 {

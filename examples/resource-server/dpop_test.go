@@ -12,6 +12,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,6 +128,7 @@ func TestProofChecks(t *testing.T) {
 		{"a proof for another token (ath)", "GET", "/listens", []string{key.proof(t, with("ath", ath("another-token")), nil)}, true},
 		{"no ath", "GET", "/listens", []string{key.proof(t, with("ath", nil), nil)}, true},
 		{"no jti", "GET", "/listens", []string{key.proof(t, with("jti", nil), nil)}, true},
+		{"a huge proof", "GET", "/listens", []string{key.proof(t, with("pad", strings.Repeat("x", 60<<10)), nil)}, true},
 		{"an expired proof", "GET", "/listens", []string{key.proof(t, with("iat", now.Add(-2*time.Minute).Unix()), nil)}, true},
 		{"a proof from the future", "GET", "/listens", []string{key.proof(t, with("iat", now.Add(time.Minute).Unix()), nil)}, true},
 		{"typ JWT", "GET", "/listens", []string{key.proof(t, good(), map[jose.HeaderKey]any{"typ": "JWT"})}, true},
