@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -19,6 +21,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/tonearm-idp/tonearm/provider/dpop"
 )
 
 // The paths a person waits on: the authorization code flow of a signed-in
@@ -35,8 +39,11 @@ type flowConfig struct {
 	// names tonearm-load seed gives; a server sees many people, not one.
 	users  int
 	prefix string
-	hc     *http.Client
-	jwks   jose.JSONWebKeySet
+	// dpop: every token request carries a fresh DPoP proof (RFC 9449) of
+	// the worker's own key, and userinfo presents the bound token with one.
+	dpop bool
+	hc   *http.Client
+	jwks jose.JSONWebKeySet
 }
 
 // usernameOf is the user worker i signs in as.
@@ -53,7 +60,27 @@ type worker struct {
 	browser *http.Client
 	refresh string // the newest refresh token of its rotation chain
 	access  string
+	key     *ecdsa.PrivateKey // with -dpop: the key its tokens are bound to
 }
+
+// newDPoPKey is a worker's proof key: ES256, one per worker, as one client
+// instance would hold (a public client's refresh token needs the same key).
+func newDPoPKey() *ecdsa.PrivateKey {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err) // crypto/rand failing is not a load-test condition
+	}
+	return k
+}
+
+// proof is a fresh DPoP proof of key for method and url; ath binds it to
+// an access token when presenting one at a resource (RFC 9449 §4.2).
+func proof(key *ecdsa.PrivateKey, method, url, accessToken string) (string, error) {
+	return dpop.MakeProof(key, jose.ES256, dpop.ProofClaims{Method: method, URL: url, AccessToken: accessToken})
+}
+
+// isDPoP: token_type is compared case-insensitively (RFC 6749 §5.1).
+func isDPoP(tokenType string) bool { return strings.EqualFold(tokenType, "DPoP") }
 
 func random32() string {
 	b := make([]byte, 32)
@@ -96,7 +123,11 @@ func (c *flowConfig) newWorker(i int) (*worker, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("signing in as %s: HTTP %d", username, resp.StatusCode)
 	}
-	return &worker{cfg: c, browser: b}, nil
+	w := &worker{cfg: c, browser: b}
+	if c.dpop {
+		w.key = newDPoPKey()
+	}
+	return w, nil
 }
 
 // codeFlow runs authorize → code → token and verifies the ID token.
@@ -135,6 +166,7 @@ type tokenAnswer struct {
 	AccessToken  string `json:"access_token"`
 	RefreshToken string `json:"refresh_token"`
 	IDToken      string `json:"id_token"`
+	TokenType    string `json:"token_type"`
 }
 
 func (w *worker) token(form url.Values) (tokenAnswer, error) {
@@ -149,6 +181,13 @@ func (w *worker) token(form url.Values) (tokenAnswer, error) {
 	if c.secret != "" {
 		req.SetBasicAuth(url.QueryEscape(c.client), url.QueryEscape(c.secret))
 	}
+	if w.key != nil {
+		p, err := proof(w.key, http.MethodPost, c.issuer+"/oauth2/token", "")
+		if err != nil {
+			return tokenAnswer{}, err
+		}
+		req.Header.Set(dpop.HeaderName, p)
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return tokenAnswer{}, err
@@ -161,6 +200,9 @@ func (w *worker) token(form url.Values) (tokenAnswer, error) {
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&t); err != nil || t.AccessToken == "" {
 		return t, errors.New("token: no access token")
+	}
+	if w.key != nil && !isDPoP(t.TokenType) {
+		return t, fmt.Errorf("token: token_type %q, not DPoP", t.TokenType)
 	}
 	return t, nil
 }
@@ -227,7 +269,16 @@ func (w *worker) step(kind string) error {
 		return nil
 	case "userinfo":
 		req, _ := http.NewRequest(http.MethodGet, w.cfg.issuer+"/oauth2/userinfo", nil)
-		req.Header.Set("Authorization", "Bearer "+w.access)
+		if w.key != nil {
+			p, err := proof(w.key, http.MethodGet, w.cfg.issuer+"/oauth2/userinfo", w.access)
+			if err != nil {
+				return err
+			}
+			req.Header.Set("Authorization", "DPoP "+w.access)
+			req.Header.Set(dpop.HeaderName, p)
+		} else {
+			req.Header.Set("Authorization", "Bearer "+w.access)
+		}
 		resp, err := w.cfg.hc.Do(req)
 		if err != nil {
 			return err

@@ -9,6 +9,7 @@
 //	tonearm-load run -target code|refresh|userinfo -client web [-secret S] -username U -password P -redirect-uri URI [-json]
 //	tonearm-load run -target code … -users 10000 [-username-prefix user] [-password P]   (users of the seed)
 //	tonearm-load run … [-server-pid PID] [-db-pid PID] [-database-url postgres://…]   (CPU per operation)
+//	tonearm-load run -target cc|code|refresh|userinfo … -dpop   (a fresh ES256 DPoP proof per request, one key per worker)
 //	tonearm-load run -target ceiling-post|ceiling-get -issuer http://127.0.0.1:9099
 //	tonearm-load seed -database-url postgres://… [-users 10000] [-password P] [-tokens 5000000]
 package main
@@ -16,6 +17,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -30,6 +32,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tonearm-idp/tonearm/provider/dpop"
 )
 
 func main() {
@@ -90,6 +94,9 @@ type target struct {
 	// want must appear in every answer counted as a success (an
 	// introspection that says "active": false is not one).
 	want []byte
+	// dpop: each request carries a fresh DPoP proof of its worker's key
+	// for method and the target's URL, and only token_type DPoP counts.
+	dpop bool
 }
 
 func run(args []string, out io.Writer) error {
@@ -108,6 +115,7 @@ func run(args []string, out io.Writer) error {
 	scope := fs.String("scope", "", "scope for client credentials")
 	conc := fs.Int("c", 64, "concurrent keep-alive clients")
 	dur := fs.Duration("d", 10*time.Second, "duration")
+	fs.BoolVar(&fc.dpop, "dpop", false, "cc, code, refresh, userinfo: send a fresh DPoP proof (RFC 9449, ES256, one key per worker) with every token request and count only token_type DPoP; userinfo presents the bound token with a proof")
 	serverPID := fs.Int("server-pid", 0, "the server's PID, for its CPU per operation (0: the process listening on the issuer's port; -1: none)")
 	dbPID := fs.Int("db-pid", 0, "the database's PID (the postmaster; its backends are counted with it) (0: the listener on -database-url's port; -1: none)")
 	dbURL := fs.String("database-url", os.Getenv("TONEARM_DATABASE_URL"), "the server's database (TONEARM_DATABASE_URL), to find the database's PID")
@@ -139,6 +147,12 @@ func run(args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
+		if fc.dpop {
+			if *kind != "cc" {
+				return fmt.Errorf("-dpop is for cc, code, refresh and userinfo, not %s", *kind)
+			}
+			t.dpop = true
+		}
 		r = load(hc, *issuer, t, *conc, *dur, m)
 	}
 	return report(out, r, m, *kind, *conc, *asJSON)
@@ -153,13 +167,13 @@ func newTarget(hc *http.Client, kind, issuer, client, secret, scope string) (tar
 	form := "application/x-www-form-urlencoded"
 	switch kind {
 	case "cc", "ceiling-post":
-		return target{http.MethodPost, "/oauth2/token", form, []byte(ccForm.Encode()), client, secret, []byte(`"access_token":`)}, nil
+		return target{http.MethodPost, "/oauth2/token", form, []byte(ccForm.Encode()), client, secret, []byte(`"access_token":`), false}, nil
 	case "introspect":
 		tok, err := fetchToken(hc, issuer, client, secret, ccForm)
 		if err != nil {
 			return target{}, err
 		}
-		return target{http.MethodPost, "/oauth2/introspect", form, []byte(url.Values{"token": {tok}}.Encode()), client, secret, []byte(`"active":true`)}, nil
+		return target{http.MethodPost, "/oauth2/introspect", form, []byte(url.Values{"token": {tok}}.Encode()), client, secret, []byte(`"active":true`), false}, nil
 	case "jwks", "ceiling-get":
 		return target{method: http.MethodGet, path: "/.well-known/jwks.json", want: []byte(`"keys":`)}, nil
 	case "discovery":
@@ -226,6 +240,10 @@ func load(hc *http.Client, base string, t target, conc int, dur time.Duration, m
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
+			var key *ecdsa.PrivateKey
+			if t.dpop {
+				key = newDPoPKey()
+			}
 			for time.Now().Before(deadline) {
 				req, _ := http.NewRequest(t.method, base+t.path, bytes.NewReader(t.body))
 				if t.contentType != "" {
@@ -235,6 +253,15 @@ func load(hc *http.Client, base string, t target, conc int, dur time.Duration, m
 					req.SetBasicAuth(t.user, t.pass)
 				}
 				s := time.Now()
+				if key != nil { // signing the proof is part of the client's request
+					p, err := proof(key, t.method, base+t.path, "")
+					if err != nil {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, err.Error())
+						continue
+					}
+					req.Header.Set(dpop.HeaderName, p)
+				}
 				resp, err := hc.Do(req)
 				if err != nil {
 					failed.Add(1)
@@ -253,6 +280,16 @@ func load(hc *http.Client, base string, t target, conc int, dur time.Duration, m
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, fmt.Sprintf("answer without %s", t.want))
 					continue
+				}
+				if key != nil {
+					var a struct {
+						TokenType string `json:"token_type"`
+					}
+					if json.Unmarshal(body, &a) != nil || !isDPoP(a.TokenType) {
+						failed.Add(1)
+						firstErr.CompareAndSwap(nil, fmt.Sprintf("token_type %q, not DPoP", a.TokenType))
+						continue
+					}
 				}
 				ok.Add(1)
 			}
