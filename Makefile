@@ -15,7 +15,7 @@ build:
 
 ## test: formatting, vet, and every test with the race detector, PostgreSQL included.
 test: lint
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 45m ./...
 
 ## lint: gofmt, go vet and staticcheck (the pinned version is installed into bin/).
 STATICCHECK_VERSION := v0.8.2
