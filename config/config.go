@@ -303,23 +303,32 @@ func Flags(fs *flag.FlagSet, getenv func(string) string, scope Scope, parsers Pa
 			}
 		}
 		c.MetricsListen = raw.metrics
-		if n := utf8.RuneCountInString(raw.site); n > 60 || !utf8.ValidString(raw.site) || strings.TrimSpace(raw.site) == "" || strings.IndexFunc(raw.site, unicode.IsControl) >= 0 {
-			return c, errors.New("TONEARM_SITE_NAME must be 1 to 60 printable characters")
-		}
-		c.SiteName = strings.TrimSpace(raw.site)
-		if err = parsers.Theme(raw.theme); err != nil {
+		if err = c.setPages(raw, parsers); err != nil {
 			return c, err
 		}
-		c.ThemeDir = raw.theme
-		if err = parsers.Language(raw.language, raw.theme); err != nil {
-			return c, err
-		}
-		c.DefaultLanguage = raw.language
 		if c.EventRetention, err = time.ParseDuration(raw.retention); err != nil || c.EventRetention < time.Hour {
 			return c, errors.New("TONEARM_EVENT_RETENTION must be a duration of at least 1h, for example 2160h (90 days)")
 		}
 		return c, nil
 	}
+}
+
+// setPages checks and sets what the pages look like and speak: the site
+// name, the theme folder and the default language.
+func (c *Config) setPages(raw rawSettings, parsers Parsers) error {
+	if n := utf8.RuneCountInString(raw.site); n > 60 || !utf8.ValidString(raw.site) || strings.TrimSpace(raw.site) == "" || strings.IndexFunc(raw.site, unicode.IsControl) >= 0 {
+		return errors.New("TONEARM_SITE_NAME must be 1 to 60 printable characters")
+	}
+	c.SiteName = strings.TrimSpace(raw.site)
+	if err := parsers.Theme(raw.theme); err != nil {
+		return err
+	}
+	c.ThemeDir = raw.theme
+	if err := parsers.Language(raw.language, raw.theme); err != nil {
+		return err
+	}
+	c.DefaultLanguage = raw.language
+	return nil
 }
 
 // IssuerForListen is the issuer when TONEARM_ISSUER is unset: http:// and

@@ -205,16 +205,7 @@ func New(c Config) (*Provider, error) {
 		compose.OAuth2TokenRevocationFactory,
 		compose.PushedAuthorizeHandlerFactory,
 	)
-	if c.ClientKeys == nil {
-		c.ClientKeys = clientkeys.NewKeys(clientkeys.NewFetcher(clientkeys.FetchOptions{AllowLoopbackHTTP: clientkeys.IsLoopbackURL(c.Issuer)}))
-	}
-	if f, ok := oauth2.(*fosite.Fosite); ok {
-		fc.ClientAuthenticationStrategy = clientAuthentication(f, &assertionAuth{
-			issuer: c.Issuer, store: c.Store, keys: c.ClientKeys, once: c.UsedOnce, now: time.Now})
-	}
-	for i, h := range fc.TokenEndpointHandlers {
-		fc.TokenEndpointHandlers[i] = quietTokenHandler{h}
-	}
+	c.ClientKeys = tokenEndpointOwn(c, oauth2, fc)
 	var devices *deviceGrant
 	if c.Devices != nil {
 		if c.Users == nil {
@@ -241,6 +232,24 @@ func New(c Config) (*Provider, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// tokenEndpointOwn puts tonearm's own client authentication (private_key_jwt
+// with the guarded fetcher) and quiet handlers into fosite's token
+// endpoint, and returns the client key sets it uses (c's, or new ones).
+func tokenEndpointOwn(c Config, oauth2 fosite.OAuth2Provider, fc *fosite.Config) *clientkeys.Keys {
+	keys := c.ClientKeys
+	if keys == nil {
+		keys = clientkeys.NewKeys(clientkeys.NewFetcher(clientkeys.FetchOptions{AllowLoopbackHTTP: clientkeys.IsLoopbackURL(c.Issuer)}))
+	}
+	if f, ok := oauth2.(*fosite.Fosite); ok {
+		fc.ClientAuthenticationStrategy = clientAuthentication(f, &assertionAuth{
+			issuer: c.Issuer, store: c.Store, keys: keys, once: c.UsedOnce, now: time.Now})
+	}
+	for i, h := range fc.TokenEndpointHandlers {
+		fc.TokenEndpointHandlers[i] = quietTokenHandler{h}
+	}
+	return keys
 }
 
 // ConsumePAR ends a pushed authorization request once its interaction has
